@@ -1,0 +1,59 @@
+// What every tool's command line shares: the common options, parsing with
+// the shared exit codes, the resolver built from --dns/--zone/--timeout,
+// and writing the result with the write to stdout checked.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "diag/report.h"
+#include "diag/resolver.h"
+#include "diag/result.h"
+
+namespace diag::cli {
+
+struct CommonOptions {
+  bool json = false;
+  std::vector<std::string> dns_servers;  // --dns HOST[:PORT], repeatable
+  std::vector<std::string> zone_files;   // --zone FILE, repeatable
+  double timeout_seconds = 5.0;          // --timeout SECONDS
+  bool verbose = false;                  // -v
+  bool no_color = false;                 // --no-color (NO_COLOR is honoured too)
+};
+
+// Adds --json, --dns, --zone, --timeout, -v, --no-color and --version.
+void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns = true);
+
+// Parses argv. Returns an exit code when the run ends here: 0 after --help
+// or --version, 2 (with a one-line error on stderr) for a usage error.
+std::optional<int> parse(CLI::App& app, int argc, char** argv);
+
+// "sendcheck-mx: error: MESSAGE" on stderr.
+void print_error(std::string_view tool, std::string_view message);
+int exit_code_for(const Error& error);
+
+// Resolver settings from the common options: --dns parsed, --zone files
+// loaded (a syntax error is bad input: exit 2), --timeout split into
+// attempts, -v wired to print every query on stderr, and the log kept
+// when -v and --json are both given.
+Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::string_view tool);
+
+// Prints the report (JSON, or the given text) on stdout, adds the query log
+// to the JSON when asked, and returns the exit code. A failed write to
+// stdout (closed pipe, full disk) is an error: exit 3.
+int finish(std::string_view tool, const Report& report, const std::string& text, const CommonOptions& options,
+           const std::vector<dns::QueryLogEntry>* query_log = nullptr);
+
+// Runs a tool's body with the one top-level catch: an unexpected exception
+// (a bug, memory exhaustion) becomes "TOOL: error: internal: ..." and exit 3,
+// never a stack trace.
+int run_guarded(std::string_view tool, const std::function<int()>& body);
+
+nlohmann::json query_log_json(const std::vector<dns::QueryLogEntry>& log);
+
+}  // namespace diag::cli

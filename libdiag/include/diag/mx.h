@@ -1,0 +1,80 @@
+// The tenant MX: a domain's real MX set, where each host's mail goes, the
+// name Microsoft would derive for it, and the host a device must use for
+// direct send.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/dns.h"
+#include "diag/report.h"
+#include "diag/resolver.h"
+
+namespace diag::mx {
+
+enum class Provider { m365, m365_dnssec, m365_gcc_high, m365_21vianet, m365_germany, google, other };
+std::string_view to_string(Provider provider);  // "m365", "m365-dnssec", ...
+std::string_view describe(Provider provider);   // "Microsoft 365 (DNSSEC, mx.microsoft)"
+bool is_microsoft(Provider provider);
+
+struct HostClass {
+  Provider provider = Provider::other;
+  bool legacy = false;        // a retired Microsoft target
+  std::string_view suffix;    // the table entry that matched; empty for other
+};
+HostClass classify_host(std::string_view host);
+
+// The classic name: "<domain with dots as hyphens>.mail.protection.outlook.com".
+// Microsoft assigns the real token; this is only what it usually is.
+std::string classic_tenant_mx(std::string_view domain);
+
+// How a published MX host relates to the derived name.
+enum class MatchKind { exact, variant, dnssec, other, none };
+std::string_view to_string(MatchKind kind);
+// exact: host is the classic name; variant: a Microsoft token that is the
+// domain with hyphens dropped and/or a short suffix added ("guentransporte-de01b");
+// dnssec: a *.mx.microsoft host; other: anything else.
+MatchKind match_host(std::string_view domain, std::string_view host);
+
+struct MxHost {
+  std::uint16_t preference = 0;
+  std::string host;
+  HostClass host_class;
+  std::vector<IpAddress> addresses;
+  bool ip_literal = false;        // the MX names an address, not a host
+  std::string cname_target;       // set when the host is an alias
+  dns::Outcome a_outcome = dns::Outcome::timeout, aaaa_outcome = dns::Outcome::timeout;
+  std::string a_detail, aaaa_detail;
+  bool authenticated_data = false;  // both address answers carried AD
+};
+
+struct DomainReport {
+  std::string domain;
+  dns::Answer mx_answer;
+  bool null_mx = false;
+  std::vector<MxHost> hosts;  // sorted by preference, then name
+  std::string classic;
+  std::optional<bool> classic_resolves;  // nullopt: could not find out
+  std::optional<MatchKind> match;        // nullopt: could not find out
+  std::string direct_send_host;          // empty: none usable
+  std::vector<Check> checks;
+};
+
+// Checks every domain, all questions in flight together on one resolver.
+// Domains must be canonical and valid (see parse_domain).
+std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vector<std::string>& domains);
+
+// Validates one domain given on the command line or in a --file list.
+// Returns the canonical name or a bad_input error naming the input.
+Result<std::string> parse_domain(std::string_view text);
+// Reads a --file list: one domain a line, '#' comments and blank lines skipped.
+Result<std::vector<std::string>> read_domain_list(const std::string& path);
+
+nlohmann::json to_json(const DomainReport& report);
+std::string render_text(const DomainReport& report, const TextStyle& style);
+
+}  // namespace diag::mx

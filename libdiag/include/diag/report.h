@@ -1,0 +1,72 @@
+// What every tool reports: a list of checks, each with a status, a message
+// and a remedy, rendered as text for people or as the JSON contract
+// {"tool","version","status","checks":[...], ...tool fields}.
+#pragma once
+
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace diag {
+
+// Ordered from best to worst; a report's status is the worst of its checks.
+// error (could not complete) ranks above fail: a partial run cannot claim
+// to have found everything.
+enum class Status { pass, info, warn, fail, error };
+std::string_view to_string(Status status);
+
+// Exit codes shared by every tool (documented in each man page).
+enum ExitCode : int {
+  exit_ok = 0,          // all checks passed (warnings allowed)
+  exit_finding = 1,     // a check failed: a real finding
+  exit_usage = 2,       // usage error or bad input
+  exit_incomplete = 3,  // could not complete: timeout, resolver or network failure
+};
+ExitCode exit_code_for(Status status);
+
+struct Check {
+  std::string id;       // stable, dotted: "mx.host-resolves"
+  Status status = Status::info;
+  std::string message;  // what we found, one sentence
+  std::string remedy;   // what to do about it, in an admin's words; empty for pass/info
+  nlohmann::json fields = nlohmann::json::object();  // extra JSON members ("domain", "host", ...)
+};
+
+class Report {
+ public:
+  Report(std::string tool, std::string version) : tool_(std::move(tool)), version_(std::move(version)) {}
+
+  Check& add(Check check);
+  const std::vector<Check>& checks() const { return checks_; }
+  // The worst status of all checks; info when there are none.
+  Status status() const;
+  ExitCode exit_code() const { return exit_code_for(status()); }
+  // The tool's own top-level JSON members ("domains", "queries", ...).
+  nlohmann::json& fields() { return fields_; }
+  const nlohmann::json& fields() const { return fields_; }
+
+  nlohmann::json to_json() const;
+
+ private:
+  std::string tool_, version_;
+  std::vector<Check> checks_;
+  nlohmann::json fields_ = nlohmann::json::object();
+};
+
+// Terminal styling: on only for a terminal, and never with NO_COLOR set
+// (https://no-color.org) or --no-color.
+struct TextStyle {
+  bool color = false;
+  static TextStyle for_stream(std::FILE* stream, bool no_color_option);
+  std::string status_label(Status status) const;  // "PASS", "FAIL", ... padded, colored
+  std::string bold(std::string_view text) const;
+  std::string dim(std::string_view text) const;
+};
+
+// The checks as text, one line each with its remedy below it.
+std::string render_checks_text(const std::vector<Check>& checks, const TextStyle& style, std::string_view indent = "");
+
+}  // namespace diag

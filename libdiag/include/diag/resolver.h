@@ -1,0 +1,92 @@
+// The asynchronous resolver: many questions in flight over c-ares 1.18,
+// one poll loop, one channel per server so that every answer says which
+// server gave it, and a zone overlay that answers what-if names offline.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "diag/dns.h"
+#include "diag/result.h"
+#include "diag/zone.h"
+
+namespace diag::dns {
+
+struct ServerAddress {
+  IpAddress address;
+  std::uint16_t port = 53;
+  std::string to_string() const;  // "192.0.2.1:53", "[2001:db8::1]:53"
+};
+
+// "HOST", "HOST:PORT", "[V6]", "[V6]:PORT" or a bare IPv6 address. HOST must
+// be an IP address: resolving the resolver's name would need a resolver.
+Result<ServerAddress> parse_server_address(std::string_view text);
+// The nameservers of /etc/resolv.conf (as c-ares reads it).
+Result<std::vector<ServerAddress>> system_servers();
+
+struct QueryLogEntry {
+  std::string name;
+  RrType type = RrType::A;
+  std::string server;  // as in Answer::source
+  Outcome outcome = Outcome::timeout;
+  std::string detail;
+  bool authenticated_data = false;
+  double elapsed_ms = 0;
+};
+std::string format_log_entry(const QueryLogEntry& entry);  // one line for -v
+
+struct ResolverConfig {
+  std::vector<ServerAddress> servers;  // empty: /etc/resolv.conf
+  // Each server is asked `tries` times; the first wait is attempt_timeout,
+  // each later one doubles (c-ares' back-off). A failure (timeout, SERVFAIL,
+  // REFUSED) moves the question on to the next server.
+  std::chrono::milliseconds attempt_timeout{2000};
+  int tries = 2;
+  // Questions on the wire at once; the rest wait in a queue.
+  std::size_t max_outstanding = 256;
+  std::uint16_t edns_udp_size = 1232;
+  std::shared_ptr<const ZoneOverlay> zones;  // may be null
+  // Called for every finished question (network or zone) as it finishes: -v.
+  std::function<void(const QueryLogEntry&)> on_log;
+  bool keep_log = false;  // keep every entry for log() (JSON output)
+};
+
+// Splits a total budget (--timeout SECONDS) into c-ares' per-attempt wait:
+// with back-off, tries attempts take attempt * (2^tries - 1).
+std::chrono::milliseconds attempt_timeout_for_budget(std::chrono::milliseconds budget, int tries);
+
+class Resolver {
+ public:
+  using Callback = std::function<void(const Answer&)>;
+
+  static Result<std::unique_ptr<Resolver>> create(ResolverConfig config);
+  ~Resolver();
+  Resolver(const Resolver&) = delete;
+  Resolver& operator=(const Resolver&) = delete;
+
+  // Queues a question. The callback runs from inside run(), never from
+  // here, and may ask further questions. An invalid name is answered with
+  // Outcome::malformed and a detail saying why.
+  void query(std::string_view name, RrType type, Callback callback);
+  // Drives the poll loop until every question, including those asked by
+  // callbacks, has been answered.
+  void run();
+  // Asks one question and waits for it: run() for a single answer.
+  Answer resolve(std::string_view name, RrType type);
+
+  const std::vector<QueryLogEntry>& log() const;
+  const std::vector<ServerAddress>& servers() const;
+
+  struct Impl;
+
+ private:
+  explicit Resolver(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace diag::dns

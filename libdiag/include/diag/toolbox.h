@@ -1,0 +1,32 @@
+// The `sendcheck TOOL ARGS...` front command: finding the tool executables
+// (next to the front command first, then on PATH) and listing them.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace diag::toolbox {
+
+struct ToolEntry {
+  std::string name;     // "mx"
+  std::string path;     // "/usr/bin/sendcheck-mx"
+  std::string summary;  // from the compiled-in table; empty for unknown tools
+};
+
+// Tool names are lower-case letters, digits and '-': anything else is not
+// looked up, so "sendcheck ../x" cannot run an arbitrary file.
+bool is_valid_tool_name(std::string_view name);
+
+// The directory holding the running executable (/proc/self/exe).
+std::string own_directory();
+
+// Where sendcheck-NAME lives: in self_dir first, then in each PATH entry.
+std::optional<std::string> find_tool(std::string_view name, const std::string& self_dir, std::string_view path_env);
+
+// Every sendcheck-* executable found the same way, each name once (the
+// first found wins), known tools in table order, then others by name.
+std::vector<ToolEntry> list_tools(const std::string& self_dir, std::string_view path_env);
+
+}  // namespace diag::toolbox

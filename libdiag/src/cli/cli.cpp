@@ -1,0 +1,134 @@
+#include "diag/cli.h"
+
+#include <cstdio>
+#include <iostream>
+
+#include "diag/version.h"
+#include "diag/zone.h"
+
+namespace diag::cli {
+
+void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
+  app.set_version_flag("--version", std::string(app.get_name()) + " " + diag::version);
+  app.add_flag("--json", options.json, "Print one JSON document on stdout");
+  if (with_dns) {
+    app.add_option("--dns", options.dns_servers, "DNS server HOST[:PORT] or [IPv6]:PORT (repeatable; default /etc/resolv.conf)")
+        ->type_name("HOST[:PORT]")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--zone", options.zone_files, "Answer names inside this RFC 1035 zone file from it (repeatable)")
+        ->type_name("FILE")
+        ->expected(1)
+        ->allow_extra_args(false)
+        ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  }
+  app.add_option("--timeout", options.timeout_seconds, "Seconds to wait for each network question (default 5)")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->type_name("SECONDS");
+  app.add_flag("-v,--verbose", options.verbose, "Show every DNS question and SMTP line on stderr");
+  app.add_flag("--no-color", options.no_color, "No colors in text output (NO_COLOR is honoured too)");
+}
+
+std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    print_error(app.get_name(), std::string(e.what()) + " (see --help)");
+    return exit_usage;
+  }
+  return std::nullopt;
+}
+
+void print_error(std::string_view tool, std::string_view message) {
+  std::fprintf(stderr, "%.*s: error: %.*s\n", static_cast<int>(tool.size()), tool.data(),
+               static_cast<int>(message.size()), message.data());
+}
+
+int exit_code_for(const Error& error) {
+  switch (error.kind) {
+    case ErrorKind::bad_input: return exit_usage;
+    case ErrorKind::unavailable: return exit_incomplete;
+    case ErrorKind::internal: return exit_incomplete;
+  }
+  return exit_incomplete;
+}
+
+Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::string_view /*tool*/) {
+  dns::ResolverConfig config;
+  for (const auto& text : options.dns_servers) {
+    auto server = dns::parse_server_address(text);
+    if (!server) return server.error();
+    config.servers.push_back(*server);
+  }
+  if (!options.zone_files.empty()) {
+    auto overlay = std::make_shared<dns::ZoneOverlay>();
+    for (const auto& path : options.zone_files) {
+      auto zone = dns::parse_zone_file(path);
+      if (!zone) return zone.error();
+      overlay->add(std::move(zone.value()));
+    }
+    config.zones = std::move(overlay);
+  }
+  const auto budget = std::chrono::milliseconds(static_cast<long long>(options.timeout_seconds * 1000));
+  config.attempt_timeout = dns::attempt_timeout_for_budget(budget, config.tries);
+  if (options.verbose) {
+    config.on_log = [](const dns::QueryLogEntry& entry) {
+      std::fprintf(stderr, "%s\n", dns::format_log_entry(entry).c_str());
+    };
+    config.keep_log = options.json;
+  }
+  return config;
+}
+
+int run_guarded(std::string_view tool, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    print_error(tool, std::string("internal: ") + e.what());
+  } catch (...) {
+    print_error(tool, "internal: unknown exception");
+  }
+  return exit_incomplete;
+}
+
+nlohmann::json query_log_json(const std::vector<dns::QueryLogEntry>& log) {
+  auto out = nlohmann::json::array();
+  for (const auto& entry : log) {
+    out.push_back({{"name", entry.name},
+                   {"type", dns::to_string(entry.type)},
+                   {"server", entry.server},
+                   {"outcome", dns::to_string(entry.outcome)},
+                   {"detail", entry.detail},
+                   {"ad", entry.authenticated_data},
+                   {"elapsed_ms", entry.elapsed_ms}});
+  }
+  return out;
+}
+
+int finish(std::string_view tool, const Report& report, const std::string& text, const CommonOptions& options,
+           const std::vector<dns::QueryLogEntry>* query_log) {
+  std::string output;
+  if (options.json) {
+    auto document = report.to_json();
+    if (query_log && options.verbose) document["queries"] = query_log_json(*query_log);
+    // Replace invalid UTF-8 from hostile peers rather than throwing mid-output.
+    output = document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  } else {
+    output = text;
+  }
+  const bool written = std::fwrite(output.data(), 1, output.size(), stdout) == output.size();
+  if (!written || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    print_error(tool, "cannot write to standard output");
+    return exit_incomplete;
+  }
+  return report.exit_code();
+}
+
+}  // namespace diag::cli

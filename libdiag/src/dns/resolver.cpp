@@ -1,0 +1,486 @@
+#include "diag/resolver.h"
+
+#include <ares.h>
+#include <poll.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <mutex>
+
+#include "diag/wire.h"
+
+namespace diag::dns {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+void init_cares_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
+}
+
+struct ChannelDeleter {
+  void operator()(ares_channel channel) const { ares_destroy(channel); }
+};
+using ChannelHandle = std::unique_ptr<std::remove_pointer_t<ares_channel>, ChannelDeleter>;
+
+struct ServerListDeleter {
+  void operator()(ares_addr_port_node* list) const { ares_free_data(list); }
+};
+
+double elapsed_ms_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+// RFC 1035 2.3.4 and RFC 2181 11: labels of 1..63 octets, names of at most
+// 253 characters in text form. We do not restrict the characters (SPF
+// macros build names from local parts), only refuse ones that cannot be
+// sent: whitespace and control characters.
+std::string invalid_name_reason(std::string_view name) {
+  if (name.empty()) return "empty name";
+  if (name.size() > 253) return "name longer than 253 characters";
+  std::size_t label_length = 0;
+  for (char c : name) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "name contains a space or control character";
+    if (c == '.') {
+      if (label_length == 0) return "name has an empty label";
+      label_length = 0;
+    } else if (++label_length > 63) {
+      return "label longer than 63 characters";
+    }
+  }
+  return "";
+}
+
+Outcome outcome_from_rcode(std::uint8_t rcode, std::string& detail) {
+  switch (static_cast<wire::Rcode>(rcode)) {
+    case wire::Rcode::noerror: return Outcome::records;  // refined by the caller
+    case wire::Rcode::nxdomain: return Outcome::nxdomain;
+    case wire::Rcode::servfail: return Outcome::servfail;
+    case wire::Rcode::refused: return Outcome::refused;
+    case wire::Rcode::formerr: detail = "RCODE FORMERR"; return Outcome::network_error;
+    case wire::Rcode::notimp: detail = "RCODE NOTIMP"; return Outcome::network_error;
+  }
+  detail = "RCODE " + std::to_string(rcode);
+  return Outcome::network_error;
+}
+
+// Reads the records of the asked type out of a decoded answer, following
+// the CNAME chain from the asked name the way a stub resolver does.
+void fill_from_message(const wire::Message& message, Answer& answer) {
+  answer.authenticated_data = message.header.ad;
+  answer.outcome = outcome_from_rcode(message.header.rcode, answer.detail);
+  if (answer.outcome != Outcome::records && answer.outcome != Outcome::nxdomain) return;
+
+  std::string current = answer.name;
+  // RFC 1034 3.6.2: follow CNAMEs unless the CNAME itself was asked for;
+  // the bound keeps a hostile answer with a long or looping chain finite.
+  for (int hop = 0; hop < 16 && answer.type != RrType::CNAME; ++hop) {
+    auto cname = std::find_if(message.answers.begin(), message.answers.end(), [&](const Record& r) {
+      return r.type == RrType::CNAME && r.owner == current;
+    });
+    if (cname == message.answers.end()) break;
+    answer.cname_chain.push_back(*cname);
+    current = std::get<NameData>(cname->data).target;
+  }
+  if (answer.outcome == Outcome::nxdomain) return;
+  for (const auto& record : message.answers)
+    if (record.type == answer.type && record.owner == current) answer.records.push_back(record);
+  answer.outcome = answer.records.empty() ? Outcome::nodata : Outcome::records;
+}
+
+Outcome outcome_from_ares_status(int status, std::string& detail) {
+  switch (status) {
+    case ARES_ETIMEOUT: return Outcome::timeout;
+    case ARES_ESERVFAIL: return Outcome::servfail;
+    case ARES_EREFUSED: return Outcome::refused;
+    case ARES_EBADRESP: detail = "bad response"; return Outcome::malformed;
+    case ARES_ENOTIMP: detail = "RCODE NOTIMP"; return Outcome::network_error;
+    case ARES_EFORMERR: detail = "RCODE FORMERR"; return Outcome::network_error;
+    case ARES_ECONNREFUSED: detail = "connection refused"; return Outcome::network_error;
+    default: detail = ares_strerror(status); return Outcome::network_error;
+  }
+}
+
+Answer local_failure(std::string name, RrType type, Outcome outcome, std::string detail) {
+  Answer answer;
+  answer.name = std::move(name);
+  answer.type = type;
+  answer.outcome = outcome;
+  answer.detail = std::move(detail);
+  answer.source = "local";
+  return answer;
+}
+
+// Worth asking the next server: the answer says nothing about the name.
+bool should_fail_over(Outcome outcome) { return !is_definitive(outcome); }
+
+}  // namespace
+
+std::string ServerAddress::to_string() const {
+  const std::string host = address.is_v4() ? address.to_string() : "[" + address.to_string() + "]";
+  return host + ":" + std::to_string(port);
+}
+
+Result<ServerAddress> parse_server_address(std::string_view text) {
+  const std::string shown(text);
+  std::string_view host = text;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string_view::npos) return bad_input("DNS server \"" + shown + "\": missing ']'");
+    host = text.substr(1, close - 1);
+    const auto rest = text.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return bad_input("DNS server \"" + shown + "\": expected ':PORT' after ']'");
+      port_text = rest.substr(1);
+    }
+  } else if (std::count(text.begin(), text.end(), ':') == 1) {
+    const auto colon = text.find(':');
+    host = text.substr(0, colon);
+    port_text = text.substr(colon + 1);
+  }
+  ServerAddress server;
+  const auto address = IpAddress::parse(host);
+  if (!address) return bad_input("DNS server \"" + shown + "\": not an IP address (use HOST[:PORT] or [IPv6]:PORT)");
+  server.address = *address;
+  if (!port_text.empty() || (text.size() > 0 && text.back() == ':')) {
+    unsigned port = 0;
+    const auto [end, error] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (error != std::errc{} || end != port_text.data() + port_text.size() || port == 0 || port > 65535)
+      return bad_input("DNS server \"" + shown + "\": port must be 1-65535");
+    server.port = static_cast<std::uint16_t>(port);
+  }
+  return server;
+}
+
+Result<std::vector<ServerAddress>> system_servers() {
+  init_cares_once();
+  ares_channel raw = nullptr;
+  if (const int status = ares_init(&raw); status != ARES_SUCCESS)
+    return unavailable(std::string("cannot read the system resolver configuration: ") + ares_strerror(status));
+  ChannelHandle channel(raw);
+  ares_addr_port_node* raw_list = nullptr;
+  if (const int status = ares_get_servers_ports(channel.get(), &raw_list); status != ARES_SUCCESS)
+    return unavailable(std::string("cannot list the system's DNS servers: ") + ares_strerror(status));
+  std::unique_ptr<ares_addr_port_node, ServerListDeleter> list(raw_list);
+  std::vector<ServerAddress> servers;
+  for (auto* node = list.get(); node; node = node->next) {
+    ServerAddress server;
+    if (node->family == AF_INET) {
+      std::array<std::uint8_t, 4> bytes{};
+      std::memcpy(bytes.data(), &node->addr.addr4, 4);
+      server.address = IpAddress::v4(bytes);
+    } else if (node->family == AF_INET6) {
+      std::array<std::uint8_t, 16> bytes{};
+      std::memcpy(bytes.data(), &node->addr.addr6, 16);
+      server.address = IpAddress::v6(bytes);
+    } else {
+      continue;
+    }
+    server.port = node->udp_port ? static_cast<std::uint16_t>(node->udp_port) : 53;
+    servers.push_back(server);
+  }
+  if (servers.empty()) return unavailable("no DNS servers in /etc/resolv.conf; use --dns HOST[:PORT]");
+  return servers;
+}
+
+std::string format_log_entry(const QueryLogEntry& entry) {
+  char elapsed[32];
+  std::snprintf(elapsed, sizeof elapsed, "%.1f ms", entry.elapsed_ms);
+  std::string line = "dns: " + entry.name + " " + std::string(to_string(entry.type)) + " @" + entry.server + " -> " +
+                     std::string(to_string(entry.outcome));
+  if (!entry.detail.empty()) line += " (" + entry.detail + ")";
+  if (entry.authenticated_data) line += " ad";
+  return line + " " + elapsed;
+}
+
+std::chrono::milliseconds attempt_timeout_for_budget(std::chrono::milliseconds budget, int tries) {
+  const long long rounds = (1LL << std::clamp(tries, 1, 16)) - 1;
+  return std::max(std::chrono::milliseconds(1), std::chrono::milliseconds(budget.count() / rounds));
+}
+
+struct Resolver::Impl {
+  struct Question {
+    Impl* owner = nullptr;
+    std::string asked_name;  // what the caller asked: the key of the answer
+    std::string name;        // what goes on the wire: asked_name or a CNAME target
+    std::vector<Record> chain;  // CNAMEs followed in earlier answers
+    RrType type = RrType::A;
+    std::size_t server_index = 0;
+    Clock::time_point started;
+  };
+  struct Finished {
+    Answer answer;
+    Callback callback;
+  };
+
+  ResolverConfig config;
+  std::vector<ChannelHandle> channels;  // channels[i] talks to config.servers[i] only
+  std::deque<std::unique_ptr<Question>> waiting;
+  std::size_t outstanding = 0;
+  std::deque<Finished> finished;
+  std::vector<QueryLogEntry> log;
+
+  // Each (name, type) goes on the wire once per resolver: a check of 1,000
+  // domains that share one MX host asks for its address once, and callers
+  // asking while it is in flight wait for the same answer.
+  struct SharedAnswer {
+    bool done = false;
+    Answer answer;
+    std::vector<Callback> waiters;
+  };
+  std::map<std::pair<std::string, RrType>, SharedAnswer> network_answers;
+
+  void record(const Answer& answer) {
+    QueryLogEntry entry{answer.name, answer.type, answer.source, answer.outcome,
+                        answer.detail, answer.authenticated_data, answer.elapsed_ms};
+    if (config.on_log) config.on_log(entry);
+    if (config.keep_log) log.push_back(std::move(entry));
+  }
+
+  // Answers that never touch the network still go through the log and are
+  // delivered from run(), like every other answer.
+  void answer_locally(Answer answer, Callback callback) {
+    record(answer);
+    finished.push_back({std::move(answer), std::move(callback)});
+  }
+
+  void send(std::unique_ptr<Question> question) {
+    question->started = Clock::now();
+    const auto packet = wire::encode_query(0, question->name, question->type, config.edns_udp_size);
+    ++outstanding;
+    auto* raw = question.release();
+    // c-ares owns the packet copy; we get the Question back in on_cares_answer.
+    ares_send(channels[raw->server_index].get(), packet.data(), static_cast<int>(packet.size()),
+              &Impl::on_cares_answer, raw);
+  }
+
+  static void on_cares_answer(void* arg, int status, int /*timeouts*/, unsigned char* packet, int length) {
+    std::unique_ptr<Question> question(static_cast<Question*>(arg));
+    Impl& self = *question->owner;
+    --self.outstanding;
+    if (status == ARES_EDESTRUCTION) return;  // the resolver is going away
+
+    Answer answer;
+    answer.name = question->name;
+    answer.type = question->type;
+    answer.source = self.config.servers[question->server_index].to_string();
+    answer.elapsed_ms = elapsed_ms_since(question->started);
+    if (status == ARES_SUCCESS) {
+      auto message = wire::decode_message({packet, static_cast<std::size_t>(length)});
+      if (message) {
+        fill_from_message(*message, answer);
+      } else {
+        answer.outcome = Outcome::malformed;
+        answer.detail = message.error().message;
+      }
+    } else {
+      answer.outcome = outcome_from_ares_status(status, answer.detail);
+    }
+    const bool new_cnames = !answer.cname_chain.empty();
+    answer.cname_chain.insert(answer.cname_chain.begin(), question->chain.begin(), question->chain.end());
+    const bool chase = new_cnames && should_chase(answer);
+    if (chase) answer.detail = "CNAME to " + std::get<NameData>(answer.cname_chain.back().data).target + ", following";
+    self.record(answer);
+
+    if (chase) {
+      // An authoritative server answers a CNAME whose target lies in another
+      // zone with the CNAME alone; a stub must then ask for the target.
+      question->name = std::get<NameData>(answer.cname_chain.back().data).target;
+      question->chain = std::move(answer.cname_chain);
+      question->server_index = 0;
+      self.waiting.push_front(std::move(question));
+      return;
+    }
+
+    if (should_fail_over(answer.outcome) && question->server_index + 1 < self.channels.size()) {
+      ++question->server_index;
+      self.waiting.push_front(std::move(question));
+      return;
+    }
+    answer.name = question->asked_name;
+    auto& shared = self.network_answers[{question->asked_name, question->type}];
+    shared.done = true;
+    for (auto& waiter : shared.waiters) self.finished.push_back({answer, std::move(waiter)});
+    shared.waiters.clear();
+    shared.answer = std::move(answer);
+  }
+
+  // NOERROR with a CNAME chain but no records at its end: the server did
+  // not follow the chain (it is not authoritative for the target). Bounded
+  // like the chain itself, and never around a loop.
+  static bool should_chase(const Answer& answer) {
+    if (answer.outcome != Outcome::nodata || answer.cname_chain.empty() || answer.cname_chain.size() >= 16)
+      return false;
+    const std::string& target = std::get<NameData>(answer.cname_chain.back().data).target;
+    return std::none_of(answer.cname_chain.begin(), answer.cname_chain.end(),
+                        [&](const Record& cname) { return cname.owner == target; });
+  }
+
+  // Sends queued questions while there is room on the wire.
+  void fill_window() {
+    while (!waiting.empty() && outstanding < std::max<std::size_t>(config.max_outstanding, 1)) {
+      auto question = std::move(waiting.front());
+      waiting.pop_front();
+      send(std::move(question));
+    }
+  }
+
+  void deliver_finished() {
+    while (!finished.empty()) {
+      Finished item = std::move(finished.front());
+      finished.pop_front();
+      if (item.callback) item.callback(item.answer);
+    }
+  }
+
+  void wait_for_network() {
+    std::vector<pollfd> fds;
+    std::vector<std::size_t> fd_channel;
+    int timeout_ms = 1000;
+    for (std::size_t i = 0; i < channels.size(); ++i) {
+      ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
+      const int bits = ares_getsock(channels[i].get(), sockets, ARES_GETSOCK_MAXNUM);
+      for (int s = 0; s < ARES_GETSOCK_MAXNUM; ++s) {
+        short events = 0;
+        if (ARES_GETSOCK_READABLE(bits, s)) events |= POLLIN;
+        if (ARES_GETSOCK_WRITABLE(bits, s)) events |= POLLOUT;
+        if (!events) continue;
+        fds.push_back({sockets[s], events, 0});
+        fd_channel.push_back(i);
+      }
+      timeval max_wait{1, 0};
+      timeval wait{};
+      if (const timeval* next = ares_timeout(channels[i].get(), &max_wait, &wait)) {
+        const long long ms = next->tv_sec * 1000LL + (next->tv_usec + 999) / 1000;
+        timeout_ms = std::min<int>(timeout_ms, static_cast<int>(ms));
+      }
+    }
+    ::poll(fds.data(), fds.size(), timeout_ms);
+    for (std::size_t k = 0; k < fds.size(); ++k) {
+      if (!fds[k].revents) continue;
+      const bool readable = fds[k].revents & (POLLIN | POLLERR | POLLHUP);
+      const bool writable = fds[k].revents & POLLOUT;
+      ares_process_fd(channels[fd_channel[k]].get(), readable ? fds[k].fd : ARES_SOCKET_BAD,
+                      writable ? fds[k].fd : ARES_SOCKET_BAD);
+    }
+    // Lets c-ares expire timed-out attempts on every channel.
+    for (auto& channel : channels) ares_process_fd(channel.get(), ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+  }
+};
+
+Resolver::Resolver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Resolver::~Resolver() {
+  // Destroying the channels runs the callbacks of questions still in flight
+  // with ARES_EDESTRUCTION; they must find a live Impl, which they drop.
+  impl_->channels.clear();
+}
+
+Result<std::unique_ptr<Resolver>> Resolver::create(ResolverConfig config) {
+  init_cares_once();
+  if (config.servers.empty()) {
+    auto servers = system_servers();
+    if (servers) {
+      config.servers = std::move(servers.value());
+    } else if (!config.zones || config.zones->empty()) {
+      return servers.error();
+    }
+    // else: a run answered from --zone must work on a machine with no
+    // resolver at all (the bundled demo); questions outside the zones then
+    // end as network errors.
+  }
+  auto impl = std::make_unique<Impl>();
+  for (const auto& server : config.servers) {
+    ares_options options{};
+    // NOSEARCH/NOALIASES: names are always absolute here; no search list,
+    // no HOSTALIASES surprises. NOCHECKRESP: c-ares 1.18's ares_send turns
+    // SERVFAIL and REFUSED into ARES_ECONNREFUSED; we want the real RCODE
+    // and do the fail-over to the next server ourselves.
+    options.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
+    options.timeout = static_cast<int>(std::max<long long>(1, config.attempt_timeout.count()));
+    options.tries = std::max(1, config.tries);
+    ares_channel raw = nullptr;
+    const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    if (const int status = ares_init_options(&raw, &options, mask); status != ARES_SUCCESS)
+      return unavailable(std::string("cannot start the resolver: ") + ares_strerror(status));
+    ChannelHandle channel(raw);
+
+    ares_addr_port_node node{};
+    node.family = server.address.is_v4() ? AF_INET : AF_INET6;
+    std::memcpy(server.address.is_v4() ? static_cast<void*>(&node.addr.addr4) : static_cast<void*>(&node.addr.addr6),
+                server.address.data(), server.address.size());
+    node.udp_port = server.port;
+    node.tcp_port = server.port;
+    if (const int status = ares_set_servers_ports(channel.get(), &node); status != ARES_SUCCESS)
+      return unavailable("cannot use DNS server " + server.to_string() + ": " + ares_strerror(status));
+    impl->channels.push_back(std::move(channel));
+  }
+  impl->config = std::move(config);
+  return std::unique_ptr<Resolver>(new Resolver(std::move(impl)));
+}
+
+void Resolver::query(std::string_view name, RrType type, Callback callback) {
+  std::string canonical = canonical_name(name);
+  Impl& impl = *impl_;
+  if (const std::string reason = invalid_name_reason(canonical); !reason.empty()) {
+    impl.answer_locally(local_failure(canonical, type, Outcome::malformed,
+                                      "invalid query name \"" + std::string(name) + "\": " + reason),
+                        std::move(callback));
+    return;
+  }
+  if (impl.config.zones && impl.config.zones->covers(canonical)) {
+    impl.answer_locally(impl.config.zones->answer(canonical, type), std::move(callback));
+    return;
+  }
+  if (impl.channels.empty()) {
+    impl.answer_locally(local_failure(canonical, type, Outcome::network_error,
+                                      "no DNS server configured (use --dns HOST[:PORT])"),
+                        std::move(callback));
+    return;
+  }
+  auto& shared = impl.network_answers[{canonical, type}];
+  if (shared.done) {
+    impl.finished.push_back({shared.answer, std::move(callback)});
+    return;
+  }
+  const bool already_asked = !shared.waiters.empty();
+  shared.waiters.push_back(std::move(callback));
+  if (already_asked) return;
+  auto question = std::make_unique<Impl::Question>();
+  question->owner = &impl;
+  question->asked_name = canonical;
+  question->name = std::move(canonical);
+  question->type = type;
+  impl.waiting.push_back(std::move(question));
+}
+
+void Resolver::run() {
+  Impl& impl = *impl_;
+  for (;;) {
+    impl.fill_window();
+    if (!impl.finished.empty()) {
+      impl.deliver_finished();
+      continue;
+    }
+    if (impl.outstanding == 0 && impl.waiting.empty()) return;
+    impl.wait_for_network();
+  }
+}
+
+Answer Resolver::resolve(std::string_view name, RrType type) {
+  Answer result;
+  query(name, type, [&result](const Answer& answer) { result = answer; });
+  run();
+  return result;
+}
+
+const std::vector<QueryLogEntry>& Resolver::log() const { return impl_->log; }
+const std::vector<ServerAddress>& Resolver::servers() const { return impl_->config.servers; }
+
+}  // namespace diag::dns

@@ -1,0 +1,584 @@
+#include "diag/mx.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+namespace diag::mx {
+namespace {
+
+struct ProviderSuffix {
+  std::string_view suffix;
+  Provider provider;
+  bool legacy;
+  std::string_view source;
+};
+
+constexpr ProviderSuffix provider_suffixes[] = {
+#include "../../data/mx_providers.inc"
+};
+
+constexpr std::string_view outlook_suffix = ".mail.protection.outlook.com";
+constexpr std::uint16_t direct_send_port = 25;
+
+bool ends_with_label(std::string_view host, std::string_view suffix) {
+  return dns::name_is_at_or_below(host, suffix);
+}
+
+std::string without_hyphens(std::string_view text) {
+  std::string out;
+  for (char c : text)
+    if (c != '-') out += c;
+  return out;
+}
+
+// The token of a Microsoft host: the labels before ".suffix".
+std::string_view token_of(std::string_view host, std::string_view suffix) {
+  return host.substr(0, host.size() - suffix.size() - 1);
+}
+
+std::string join_addresses(const std::vector<IpAddress>& addresses) {
+  std::string out;
+  for (const auto& address : addresses) out += (out.empty() ? "" : ", ") + address.to_string();
+  return out;
+}
+
+std::string describe_failure(const dns::Answer& answer) {
+  std::string text = std::string(dns::to_string(answer.outcome)) + " from " + answer.source;
+  if (!answer.detail.empty()) text += " (" + answer.detail + ")";
+  return text;
+}
+
+Check make_check(const std::string& domain, std::string id, Status status, std::string message,
+                 std::string remedy = "", nlohmann::json extra = nlohmann::json::object()) {
+  Check check{std::move(id), status, std::move(message), std::move(remedy), std::move(extra)};
+  check.fields["domain"] = domain;
+  return check;
+}
+
+std::string admin_center_mx(const std::string& domain) {
+  return "the MX value shown in the Microsoft 365 admin center (Settings > Domains > " + domain + " > DNS records)";
+}
+
+std::string describe_host(const MxHost& host) {
+  if (host.ip_literal) return "an IP address";
+  if (host.host_class.legacy && host.host_class.provider == Provider::m365) return "a retired Microsoft target";
+  return std::string(describe(host.host_class.provider));
+}
+
+bool host_has_addresses(const MxHost& host) { return !host.addresses.empty(); }
+
+bool host_lookup_incomplete(const MxHost& host) {
+  return !dns::is_definitive(host.a_outcome) || !dns::is_definitive(host.aaaa_outcome);
+}
+
+// The MX a device should use: the most preferred supported Microsoft 365
+// host that resolves (RFC 5321 5.1: lowest preference first).
+const MxHost* direct_send_candidate(const DomainReport& report) {
+  for (const auto& host : report.hosts)
+    if (is_microsoft(host.host_class.provider) && !host.host_class.legacy && !host.ip_literal &&
+        host_has_addresses(host))
+      return &host;
+  return nullptr;
+}
+
+const MxHost* primary_microsoft_host(const DomainReport& report) {
+  for (const auto& host : report.hosts)
+    if (is_microsoft(host.host_class.provider) && !host.host_class.legacy) return &host;
+  return nullptr;
+}
+
+// The host whose name decides the match: the one a device would use, else
+// the most preferred Microsoft host (retired ones included), else the primary.
+const MxHost* deciding_host(const DomainReport& r) {
+  if (const MxHost* host = primary_microsoft_host(r)) return host;
+  for (const auto& host : r.hosts)
+    if (is_microsoft(host.host_class.provider)) return &host;
+  return r.hosts.empty() ? nullptr : &r.hosts.front();
+}
+
+void check_mx_lookup(DomainReport& r) {
+  const auto& d = r.domain;
+  switch (r.mx_answer.outcome) {
+    case dns::Outcome::records:
+      if (r.null_mx) {
+        r.checks.push_back(make_check(d, "mx.null", Status::fail,
+                                      d + " publishes a null MX (\"0 .\", RFC 7505): it declares that it accepts no mail",
+                                      "Replace the null MX with " + admin_center_mx(d) + "."));
+      } else {
+        r.checks.push_back(make_check(d, "mx.lookup", Status::pass,
+                                      d + " has " + std::to_string(r.hosts.size()) + " MX record" +
+                                          (r.hosts.size() == 1 ? "" : "s")));
+      }
+      return;
+    case dns::Outcome::nxdomain:
+      r.checks.push_back(make_check(d, "mx.lookup", Status::fail, d + " does not exist in DNS (NXDOMAIN)",
+                                    "Check the spelling. If the domain is new, register it, add it in the Microsoft "
+                                    "365 admin center and publish the records the admin center shows."));
+      return;
+    case dns::Outcome::nodata:
+      r.checks.push_back(make_check(d, "mx.lookup", Status::fail,
+                                    d + " has no MX record: neither devices nor the internet can deliver to Microsoft "
+                                        "365 for it",
+                                    "Publish " + admin_center_mx(d) + "."));
+      return;
+    default:
+      r.checks.push_back(make_check(d, "mx.lookup", Status::error,
+                                    "Could not look up the MX of " + d + ": " + describe_failure(r.mx_answer),
+                                    "This says nothing about the domain. Check that the DNS server answers (or name "
+                                    "another with --dns) and run again."));
+  }
+}
+
+void check_host(DomainReport& r, const MxHost& host) {
+  const auto& d = r.domain;
+  const nlohmann::json where = {{"host", host.host}};
+  if (host.ip_literal) {
+    r.checks.push_back(make_check(d, "mx.ip-literal", Status::fail,
+                                  "MX " + host.host + " is an IP address, not a host name (RFC 5321 5.1 needs a name)",
+                                  "Microsoft does not support IP addresses for this; publish " + admin_center_mx(d) +
+                                      ".",
+                                  where));
+    return;
+  }
+  if (host.host_class.provider == Provider::m365_germany) {
+    r.checks.push_back(make_check(d, "mx.legacy-target", Status::fail,
+                                  "MX " + host.host + " belongs to the retired Microsoft Cloud Deutschland",
+                                  "Replace it with " + admin_center_mx(d) + " after the tenant's move to the "
+                                  "worldwide service.",
+                                  where));
+  } else if (host.host_class.legacy) {
+    r.checks.push_back(make_check(d, "mx.legacy-target", Status::fail,
+                                  "MX " + host.host + " is a retired Microsoft target; Exchange Online answers mail "
+                                  "sent there with \"451 4.4.62 Mail sent to the wrong Office 365 region\"",
+                                  "Replace it with " + admin_center_mx(d) + ".", where));
+  }
+  if (!host.cname_target.empty()) {
+    r.checks.push_back(make_check(d, "mx.cname", Status::warn,
+                                  "MX " + host.host + " is an alias (CNAME) for " + host.cname_target +
+                                      "; RFC 2181 10.3 forbids this and some senders refuse it",
+                                  "Point the MX record at " + host.cname_target + " itself.", where));
+  }
+  if (host_has_addresses(host)) {
+    r.checks.push_back(make_check(d, "mx.host-resolves", Status::pass,
+                                  "MX " + host.host + " resolves to " + join_addresses(host.addresses), "", where));
+  } else if (host_lookup_incomplete(host)) {
+    const std::string detail = !dns::is_definitive(host.a_outcome)
+                                   ? std::string(dns::to_string(host.a_outcome)) + " for A" +
+                                         (host.a_detail.empty() ? "" : " (" + host.a_detail + ")")
+                                   : std::string(dns::to_string(host.aaaa_outcome)) + " for AAAA" +
+                                         (host.aaaa_detail.empty() ? "" : " (" + host.aaaa_detail + ")");
+    r.checks.push_back(make_check(d, "mx.host-resolves", Status::error,
+                                  "Could not resolve MX " + host.host + ": " + detail,
+                                  "Check that the DNS server answers (or name another with --dns) and run again.",
+                                  where));
+  } else {
+    const bool missing = host.a_outcome == dns::Outcome::nxdomain;
+    r.checks.push_back(make_check(d, "mx.host-resolves", Status::fail,
+                                  "MX " + host.host + (missing ? " does not exist (NXDOMAIN)" : " has no A or AAAA record") +
+                                      ": nothing can connect to it",
+                                  "Correct the MX to " + admin_center_mx(d) +
+                                      ". If the admin center shows this very host, open a case with Microsoft: "
+                                      "the domain will not receive internet mail.",
+                                  where));
+  }
+}
+
+void check_mx_count(DomainReport& r) {
+  if (r.hosts.size() < 2 || !std::any_of(r.hosts.begin(), r.hosts.end(), [](const MxHost& h) {
+        return is_microsoft(h.host_class.provider);
+      }))
+    return;
+  const bool dnssec_cutover =
+      std::any_of(r.hosts.begin(), r.hosts.end(),
+                  [](const MxHost& h) { return h.host_class.provider == Provider::m365_dnssec; }) &&
+      std::any_of(r.hosts.begin(), r.hosts.end(),
+                  [](const MxHost& h) { return h.host_class.provider == Provider::m365; });
+  const std::string remedy =
+      dnssec_cutover
+          ? "This looks like a DNSSEC cut-over in progress (mx.microsoft next to mail.protection.outlook.com). "
+            "Once the mx.microsoft host has the lowest preference and the inbound SMTP test passes, delete the "
+            "legacy MX."
+          : "Keep only " + admin_center_mx(r.domain) + "; Microsoft does not support more than one MX for a "
+            "domain in Exchange Online.";
+  r.checks.push_back(make_check(r.domain, "mx.single", Status::warn,
+                                r.domain + " has " + std::to_string(r.hosts.size()) +
+                                    " MX records; Microsoft 365 supports exactly one",
+                                remedy));
+}
+
+void check_provider_and_match(DomainReport& r) {
+  if (r.hosts.empty() || r.null_mx) return;
+  const auto& d = r.domain;
+  const MxHost& primary = r.hosts.front();
+  r.checks.push_back(make_check(d, "mx.provider", Status::info,
+                                "Primary MX " + primary.host + ": " + describe_host(primary),
+                                "", {{"host", primary.host}, {"provider", to_string(primary.host_class.provider)}}));
+  if (!r.match) return;
+  const std::string assigned =
+      " Microsoft assigns the token, and domains added since July 2026 get mx.microsoft hosts, so a device must use "
+      "the published MX, not a derived name.";
+  const MxHost* decider = deciding_host(r);
+  const MxHost* microsoft =
+      is_microsoft(decider->host_class.provider) && !decider->host_class.legacy ? decider : nullptr;
+  switch (*r.match) {
+    case MatchKind::exact:
+      r.checks.push_back(make_check(d, "mx.tenant-match", Status::info,
+                                    "The MX is the classic derived name " + r.classic + "." + assigned));
+      break;
+    case MatchKind::variant:
+      r.checks.push_back(make_check(d, "mx.tenant-match", Status::info,
+                                    "The MX " + decider->host + " is a variant of the derived name " + r.classic +
+                                        " (Microsoft dropped hyphens or added a suffix for this tenant)." + assigned));
+      break;
+    case MatchKind::dnssec:
+      r.checks.push_back(make_check(d, "mx.tenant-match", Status::info,
+                                    "The MX " + decider->host +
+                                        " is on Microsoft's DNSSEC-capable mx.microsoft infrastructure; its token "
+                                        "cannot be derived from the domain." + assigned));
+      break;
+    case MatchKind::other:
+      if (microsoft && microsoft->host_class.provider == Provider::m365) {
+        r.checks.push_back(make_check(
+            d, "mx.tenant-match", Status::warn,
+            "The MX token of " + microsoft->host + " does not look derived from " + d + " (expected " + r.classic +
+                " or a variant of it)",
+            "Compare it with " + admin_center_mx(d) +
+                ": an MX copied from another domain delivers to that domain's tenant, or nowhere."));
+      } else if (microsoft) {
+        r.checks.push_back(make_check(d, "mx.tenant-match", Status::info,
+                                      "The MX " + microsoft->host + " is named after the tenant, not the domain (" +
+                                          std::string(describe(microsoft->host_class.provider)) + ")." + assigned));
+      } else {
+        std::string message = "No supported Microsoft 365 MX; the classic derived name " + r.classic;
+        if (!r.classic_resolves) message += " could not be checked";
+        else message += *r.classic_resolves ? " resolves" : " does not resolve";
+        r.checks.push_back(make_check(d, "mx.tenant-match", Status::info, message + "." + assigned));
+      }
+      break;
+    case MatchKind::none: break;
+  }
+}
+
+void check_dnssec(DomainReport& r) {
+  if (!r.mx_answer.is_definitive()) return;
+  const auto& d = r.domain;
+  if (r.mx_answer.source.rfind("zone:", 0) == 0) {
+    r.checks.push_back(make_check(d, "mx.dnssec", Status::info,
+                                  "The MX came from " + r.mx_answer.source.substr(5) +
+                                      " (--zone); DNSSEC validation does not apply"));
+  } else if (r.mx_answer.authenticated_data) {
+    r.checks.push_back(make_check(d, "mx.dnssec", Status::pass,
+                                  "The resolver validated the MX answer with DNSSEC (AD bit set)"));
+  } else {
+    const bool dnssec_host = std::any_of(r.hosts.begin(), r.hosts.end(), [](const MxHost& h) {
+      return h.host_class.provider == Provider::m365_dnssec;
+    });
+    r.checks.push_back(make_check(
+        d, "mx.dnssec", Status::info,
+        "The MX answer was not DNSSEC-validated (no AD bit): the zone is unsigned or the resolver does not validate",
+        dnssec_host ? "For inbound DANE, sign " + d + " at your DNS host, then run Enable-SmtpDaneInbound." : ""));
+  }
+}
+
+void check_direct_send(DomainReport& r) {
+  const auto& d = r.domain;
+  if (!r.mx_answer.is_definitive()) return;  // mx.lookup already says why
+  if (const MxHost* host = direct_send_candidate(r)) {
+    r.direct_send_host = host->host;
+    r.checks.push_back(make_check(d, "mx.direct-send", Status::pass,
+                                  "Direct send: devices connect to " + host->host + " port 25 (anonymous SMTP, "
+                                  "STARTTLS optional); it delivers only to mailboxes of this tenant",
+                                  "", {{"host", host->host}, {"port", direct_send_port}}));
+    return;
+  }
+  const bool incomplete = std::any_of(r.hosts.begin(), r.hosts.end(), [](const MxHost& h) {
+    return !host_has_addresses(h) && !h.ip_literal && host_lookup_incomplete(h);
+  });
+  if (incomplete) {
+    r.checks.push_back(make_check(d, "mx.direct-send", Status::error,
+                                  "Could not tell which host direct send should use: an MX host did not resolve",
+                                  "Run again when the DNS server answers."));
+    return;
+  }
+  if (std::any_of(r.hosts.begin(), r.hosts.end(),
+                  [](const MxHost& h) { return is_microsoft(h.host_class.provider); })) {
+    r.checks.push_back(make_check(d, "mx.direct-send", Status::fail,
+                                  "No usable Microsoft 365 MX host for direct send",
+                                  "Fix the MX findings above; devices need the host shown in the admin center, "
+                                  "port 25."));
+    return;
+  }
+  if (r.hosts.empty() || r.null_mx) {
+    r.checks.push_back(make_check(d, "mx.direct-send", Status::fail,
+                                  "No MX for direct send: " + d + " does not route mail to Microsoft 365",
+                                  "Publish " + admin_center_mx(d) + "."));
+    return;
+  }
+  std::string remedy = "If " + d + "'s mailboxes are in Microsoft 365 behind this gateway, a device can send to the "
+                       "tenant's own endpoint instead";
+  if (r.classic_resolves.value_or(false))
+    remedy += " (" + r.classic + " resolves; confirm the exact host in the admin center, Settings > Domains)";
+  else
+    remedy += " (its host is in the admin center, Settings > Domains)";
+  remedy += "; otherwise direct send to Exchange Online does not apply to this domain.";
+  r.checks.push_back(make_check(d, "mx.direct-send", Status::warn,
+                                "The MX of " + d + " is not Microsoft 365 (" +
+                                    describe_host(r.hosts.front()) +
+                                    "): direct send through it does not reach Exchange Online",
+                                remedy));
+}
+
+std::optional<MatchKind> overall_match(const DomainReport& r) {
+  if (!r.mx_answer.is_definitive()) return std::nullopt;
+  if (r.hosts.empty() || r.null_mx) return MatchKind::none;
+  return match_host(r.domain, deciding_host(r)->host);
+}
+
+void evaluate(DomainReport& r) {
+  r.match = overall_match(r);
+  check_mx_lookup(r);
+  for (const auto& host : r.hosts) check_host(r, host);
+  check_mx_count(r);
+  check_provider_and_match(r);
+  check_dnssec(r);
+  check_direct_send(r);
+}
+
+std::optional<bool> resolves(const dns::Answer& answer) {
+  if (answer.ok()) return true;
+  if (answer.is_definitive()) return false;
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::string_view to_string(Provider provider) {
+  switch (provider) {
+    case Provider::m365: return "m365";
+    case Provider::m365_dnssec: return "m365-dnssec";
+    case Provider::m365_gcc_high: return "m365-gcc-high";
+    case Provider::m365_21vianet: return "m365-21vianet";
+    case Provider::m365_germany: return "m365-germany";
+    case Provider::google: return "google";
+    case Provider::other: return "other";
+  }
+  return "other";
+}
+
+std::string_view describe(Provider provider) {
+  switch (provider) {
+    case Provider::m365: return "Microsoft 365 (mail.protection.outlook.com)";
+    case Provider::m365_dnssec: return "Microsoft 365 with DNSSEC (mx.microsoft)";
+    case Provider::m365_gcc_high: return "Microsoft 365 GCC High/DoD (mail.protection.office365.us)";
+    case Provider::m365_21vianet: return "Microsoft 365 operated by 21Vianet (mail.protection.partner.outlook.cn)";
+    case Provider::m365_germany: return "retired Microsoft Cloud Deutschland (mail.protection.outlook.de)";
+    case Provider::google: return "Google Workspace";
+    case Provider::other: return "not Microsoft 365";
+  }
+  return "not Microsoft 365";
+}
+
+bool is_microsoft(Provider provider) { return provider != Provider::google && provider != Provider::other; }
+
+HostClass classify_host(std::string_view host_text) {
+  const std::string host = dns::canonical_name(host_text);
+  const ProviderSuffix* best = nullptr;
+  for (const auto& entry : provider_suffixes)
+    if (ends_with_label(host, entry.suffix) && (!best || entry.suffix.size() > best->suffix.size())) best = &entry;
+  if (!best) return {};
+  return {best->provider, best->legacy, best->suffix};
+}
+
+std::string classic_tenant_mx(std::string_view domain) {
+  std::string token = dns::canonical_name(domain);
+  std::replace(token.begin(), token.end(), '.', '-');
+  return token + std::string(outlook_suffix);
+}
+
+std::string_view to_string(MatchKind kind) {
+  switch (kind) {
+    case MatchKind::exact: return "exact";
+    case MatchKind::variant: return "variant";
+    case MatchKind::dnssec: return "dnssec";
+    case MatchKind::other: return "other";
+    case MatchKind::none: return "none";
+  }
+  return "none";
+}
+
+MatchKind match_host(std::string_view domain_text, std::string_view host_text) {
+  const std::string domain = dns::canonical_name(domain_text);
+  const std::string host = dns::canonical_name(host_text);
+  const HostClass host_class = classify_host(host);
+  if (host_class.provider == Provider::m365_dnssec) return MatchKind::dnssec;
+  if (host == classic_tenant_mx(domain)) return MatchKind::exact;
+
+  // Tokens are named after the domain in the worldwide, 21Vianet and
+  // Germany clouds; GCC High names them after the tenant.
+  const bool token_from_domain = host_class.provider == Provider::m365_21vianet ||
+                                 host_class.provider == Provider::m365_germany ||
+                                 (host_class.provider == Provider::m365 && !host_class.legacy);
+  if (!token_from_domain || host.size() <= host_class.suffix.size() + 1) return MatchKind::other;
+  const std::string_view token = token_of(host, host_class.suffix);
+  const std::string actual = without_hyphens(token);
+  std::string expected = domain;
+  std::replace(expected.begin(), expected.end(), '.', '-');
+  expected = without_hyphens(expected);
+  // Observed, not documented (m365-facts 1.1): newer tokens drop the
+  // domain's hyphens and may append a short suffix such as "01b" or "01i".
+  if (actual.size() < expected.size() || actual.compare(0, expected.size(), expected) != 0) return MatchKind::other;
+  const std::string_view extra = std::string_view(actual).substr(expected.size());
+  const bool short_alnum_suffix =
+      extra.size() <= 4 && std::all_of(extra.begin(), extra.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
+  return short_alnum_suffix ? MatchKind::variant : MatchKind::other;
+}
+
+Result<std::string> parse_domain(std::string_view text) {
+  const std::string shown(text);
+  std::string domain = dns::canonical_name(text);
+  if (domain.empty()) return bad_input("domain \"" + shown + "\" is empty");
+  if (domain.size() > 253) return bad_input("domain \"" + shown + "\" is longer than 253 characters");
+  std::size_t label = 0;
+  for (char c : domain) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x80) return bad_input("domain \"" + shown + "\" is not ASCII; give its punycode (xn--) form");
+    if (c == '.') {
+      if (label == 0) return bad_input("domain \"" + shown + "\" has an empty label");
+      label = 0;
+      continue;
+    }
+    if (!std::isalnum(byte) && c != '-' && c != '_')
+      return bad_input("domain \"" + shown + "\" contains \"" + std::string(1, c) + "\", which is not allowed in a domain name");
+    if (++label > 63) return bad_input("domain \"" + shown + "\" has a label longer than 63 characters");
+  }
+  if (domain.find('.') == std::string::npos)
+    return bad_input("domain \"" + shown + "\" has no dot; give the full domain (contoso.com)");
+  if (IpAddress::parse(domain)) return bad_input("\"" + shown + "\" is an IP address, not a domain");
+  return domain;
+}
+
+Result<std::vector<std::string>> read_domain_list(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return bad_input(path + ": cannot read the domain list");
+  std::vector<std::string> domains;
+  std::string line;
+  std::size_t number = 0;
+  constexpr std::size_t max_line = 1024;
+  while (std::getline(in, line)) {
+    ++number;
+    if (line.size() > max_line) return bad_input(path + ":" + std::to_string(number) + ": line too long");
+    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
+    const auto first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos) continue;
+    const auto last = line.find_last_not_of(" \t\r");
+    auto domain = parse_domain(std::string_view(line).substr(first, last - first + 1));
+    if (!domain) return bad_input(path + ":" + std::to_string(number) + ": " + domain.error().message);
+    domains.push_back(std::move(domain.value()));
+  }
+  if (in.bad()) return bad_input(path + ": read error");
+  return domains;
+}
+
+std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vector<std::string>& domains) {
+  std::vector<DomainReport> reports(domains.size());
+  for (std::size_t i = 0; i < domains.size(); ++i) {
+    reports[i].domain = domains[i];
+    reports[i].classic = classic_tenant_mx(domains[i]);
+    resolver.query(domains[i], dns::RrType::MX, [&resolver, &reports, i](const dns::Answer& answer) {
+      DomainReport& report = reports[i];
+      report.mx_answer = answer;
+      auto mx_set = answer.mx();
+      std::sort(mx_set.begin(), mx_set.end(), [](const dns::MxData& a, const dns::MxData& b) {
+        return a.preference != b.preference ? a.preference < b.preference : a.exchange < b.exchange;
+      });
+      // RFC 7505 3: a null MX is a single record with an empty target.
+      report.null_mx = mx_set.size() == 1 && (mx_set[0].exchange == "." || mx_set[0].exchange.empty());
+      if (report.null_mx) return;
+      report.hosts.reserve(mx_set.size());
+      for (const auto& mx : mx_set) {
+        MxHost host;
+        host.preference = mx.preference;
+        host.host = mx.exchange;
+        host.host_class = classify_host(mx.exchange);
+        host.ip_literal = IpAddress::parse(mx.exchange).has_value();
+        report.hosts.push_back(std::move(host));
+      }
+      for (std::size_t h = 0; h < report.hosts.size(); ++h) {
+        if (report.hosts[h].ip_literal) continue;
+        for (const auto type : {dns::RrType::A, dns::RrType::AAAA}) {
+          resolver.query(report.hosts[h].host, type, [&reports, i, h, type](const dns::Answer& address) {
+            MxHost& host = reports[i].hosts[h];
+            const auto found = address.addresses();
+            host.addresses.insert(host.addresses.end(), found.begin(), found.end());
+            if (!address.cname_chain.empty())
+              host.cname_target = std::get<dns::NameData>(address.cname_chain.back().data).target;
+            (type == dns::RrType::A ? host.a_outcome : host.aaaa_outcome) = address.outcome;
+            (type == dns::RrType::A ? host.a_detail : host.aaaa_detail) = address.detail;
+          });
+        }
+      }
+      // The derived name is worth asking about only when the MX is not it.
+      const MxHost* microsoft = primary_microsoft_host(report);
+      if (!microsoft || microsoft->host != report.classic)
+        resolver.query(report.classic, dns::RrType::A,
+                       [&reports, i](const dns::Answer& classic) { reports[i].classic_resolves = resolves(classic); });
+    });
+  }
+  resolver.run();
+  for (auto& report : reports) {
+    // IPv4 first, then IPv6, each in answer order: stable output.
+    for (auto& host : report.hosts)
+      std::stable_sort(host.addresses.begin(), host.addresses.end(),
+                       [](const IpAddress& a, const IpAddress& b) { return a.is_v4() && !b.is_v4(); });
+    if (!report.classic_resolves) {
+      for (const auto& host : report.hosts)
+        if (host.host == report.classic && !host_lookup_incomplete(host)) report.classic_resolves = host_has_addresses(host);
+    }
+    evaluate(report);
+  }
+  return reports;
+}
+
+nlohmann::json to_json(const DomainReport& r) {
+  auto mx = nlohmann::json::array();
+  for (const auto& host : r.hosts) {
+    auto addresses = nlohmann::json::array();
+    for (const auto& address : host.addresses) addresses.push_back(address.to_string());
+    mx.push_back({{"preference", host.preference},
+                  {"host", host.host},
+                  {"addresses", addresses},
+                  {"provider", to_string(host.host_class.provider)},
+                  {"legacy", host.host_class.legacy},
+                  {"ip_literal", host.ip_literal},
+                  {"cname", host.cname_target.empty() ? nlohmann::json(nullptr) : nlohmann::json(host.cname_target)}});
+  }
+  return {{"domain", r.domain},
+          {"lookup", dns::to_string(r.mx_answer.outcome)},
+          {"null_mx", r.null_mx},
+          {"mx", mx},
+          {"derived", {{"classic", r.classic},
+                       {"resolves", r.classic_resolves ? nlohmann::json(*r.classic_resolves) : nlohmann::json(nullptr)}}},
+          {"match", r.match ? nlohmann::json(to_string(*r.match)) : nlohmann::json(nullptr)},
+          {"dnssec_ad", r.mx_answer.authenticated_data},
+          {"direct_send_host", r.direct_send_host.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.direct_send_host)},
+          {"direct_send_port", r.direct_send_host.empty() ? nlohmann::json(nullptr) : nlohmann::json(direct_send_port)}};
+}
+
+std::string render_text(const DomainReport& r, const TextStyle& style) {
+  std::string out = style.bold(r.domain) + "\n";
+  for (const auto& host : r.hosts) {
+    out += "  MX " + std::to_string(host.preference) + " " + host.host + "  [" +
+           std::string(to_string(host.host_class.provider)) + (host.host_class.legacy ? ", legacy" : "") + "]";
+    if (!host.addresses.empty()) out += "  " + join_addresses(host.addresses);
+    out += "\n";
+  }
+  out += style.dim("  derived: " + r.classic + (r.match ? " (match: " + std::string(to_string(*r.match)) + ")" : "")) +
+         "\n";
+  if (!r.direct_send_host.empty())
+    out += "  direct send: " + style.bold(r.direct_send_host + " port " + std::to_string(direct_send_port)) + "\n";
+  out += render_checks_text(r.checks, style, "  ");
+  return out;
+}
+
+}  // namespace diag::mx

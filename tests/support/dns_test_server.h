@@ -1,0 +1,110 @@
+// A scripted DNS server on loopback for tests, after c-ares' mock server
+// (test/ares-test-mock.cc): UDP and TCP on 127.0.0.1 and ::1, one port
+// picked by the kernel, answers from zone files through a ZoneOverlay, and
+// faults injected per (name, type) to exercise every outcome a resolver
+// must keep apart: timeouts, SERVFAIL, REFUSED, truncation, garbage.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "diag/dns.h"
+#include "diag/result.h"
+#include "diag/zone.h"
+
+namespace sendcheck::testing {
+
+enum class FaultAction : std::uint8_t {
+  delay,      // answer after Fault::delay, without holding up other queries
+  drop,       // never answer
+  servfail,   // RCODE SERVFAIL, no records
+  refused,    // RCODE REFUSED, no records
+  truncate,   // over UDP: TC set and no records; over TCP: the full answer
+  malformed,  // right ID, flags and question; ANCOUNT=1 and a truncated answer record
+  wrong_id,   // the answer carries the query's ID + 1
+  ad,         // set the AD bit in the answer
+};
+
+// Names as in fault files: "delay", "drop", ..., "wrong-id", "ad".
+std::string_view to_string(FaultAction action);
+std::optional<FaultAction> fault_action_from_string(std::string_view text);
+
+struct Fault {
+  FaultAction action = FaultAction::drop;
+  std::chrono::milliseconds delay{0};  // FaultAction::delay only
+
+  static Fault delayed_by(std::chrono::milliseconds delay) { return Fault{FaultAction::delay, delay}; }
+};
+
+// Matches every type of a name in add_fault ("ANY" in fault files).
+inline constexpr std::optional<diag::dns::RrType> any_type = std::nullopt;
+
+struct FaultRule {
+  std::string name;                       // canonical
+  std::optional<diag::dns::RrType> type;  // any_type: every type
+  Fault fault;
+};
+
+// Fault files: one rule a line, "NAME TYPE ACTION [ARG]", TYPE a record type
+// or ANY, ARG the milliseconds of "delay"; "#" starts a comment. Errors are
+// bad_input "FILE:LINE: what".
+diag::Result<std::vector<FaultRule>> parse_faults_text(std::string_view text, const std::string& display_name);
+diag::Result<std::vector<FaultRule>> parse_faults_file(const std::string& path);
+
+// Every file in zone_files, then every *.zone in zone_dir (if not empty),
+// in name order, loaded into one overlay.
+diag::Result<diag::dns::ZoneOverlay> load_zones(const std::vector<std::string>& zone_files,
+                                                const std::string& zone_dir = "");
+
+enum class Transport : std::uint8_t { udp, tcp };
+
+struct DnsTestServerConfig {
+  diag::dns::ZoneOverlay zones;  // names outside every zone are REFUSED
+  std::vector<FaultRule> faults;
+  std::uint16_t port = 0;  // 0: a free port chosen by the kernel
+  std::chrono::milliseconds tcp_idle_timeout{5000};
+  std::size_t max_tcp_connections = 64;
+};
+
+class DnsTestServer {
+ public:
+  // Binds 127.0.0.1 (and ::1 when the host has it), UDP and TCP on one
+  // port, and starts serving on a thread of its own.
+  static diag::Result<std::unique_ptr<DnsTestServer>> start(DnsTestServerConfig config);
+  // Stops the thread and closes every socket.
+  ~DnsTestServer();
+  DnsTestServer(const DnsTestServer&) = delete;
+  DnsTestServer& operator=(const DnsTestServer&) = delete;
+
+  std::uint16_t port() const;
+  std::string address_v4() const { return "127.0.0.1"; }
+  bool has_ipv6() const;
+  std::string address_v6() const;   // "::1", or "" without IPv6
+  std::string endpoint_v4() const;  // "127.0.0.1:PORT", as --server takes it
+  std::string endpoint_v6() const;  // "[::1]:PORT", or "" without IPv6
+
+  // Faults add up: a name can be delayed and answered with AD. Safe to call
+  // while the server runs; applies to queries received afterwards.
+  void add_fault(std::string_view name, std::optional<diag::dns::RrType> type, Fault fault);
+  void clear_faults();
+
+  // Queries received for a question (name matched case-insensitively),
+  // whether answered or not.
+  std::size_t queries_received(std::string_view name, diag::dns::RrType type, Transport transport) const;
+  std::size_t queries_received(std::string_view name, diag::dns::RrType type) const;  // UDP + TCP
+  std::size_t total_queries() const;
+  void reset_counts();
+
+ private:
+  class Loop;  // the poll loop, its sockets and thread (dns_test_server.cpp)
+  explicit DnsTestServer(std::unique_ptr<Loop> loop);
+  std::unique_ptr<Loop> loop_;
+};
+
+}  // namespace sendcheck::testing

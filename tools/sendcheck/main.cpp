@@ -1,0 +1,67 @@
+// sendcheck TOOL ARGS... : runs sendcheck-TOOL, like git runs git-TOOL.
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <diag/cli.h>
+#include <diag/toolbox.h>
+#include <diag/version.h>
+
+namespace {
+
+constexpr const char* tool = "sendcheck";
+
+const char* path_env() {
+  const char* path = std::getenv("PATH");
+  return path ? path : "";
+}
+
+int print_usage() {
+  std::printf("usage: sendcheck TOOL [ARGS...]\n       sendcheck --help | --version\n\n");
+  const auto tools = diag::toolbox::list_tools(diag::toolbox::own_directory(), path_env());
+  if (tools.empty()) {
+    std::printf("No sendcheck tools found next to this program or on PATH.\n");
+  } else {
+    std::printf("Tools:\n");
+    for (const auto& entry : tools)
+      std::printf("  %-10s %s\n", entry.name.c_str(), entry.summary.empty() ? "" : entry.summary.c_str());
+  }
+  std::printf("\n'sendcheck TOOL --help' and 'man sendcheck-TOOL' describe each tool.\n");
+  return std::fflush(stdout) == 0 && !std::ferror(stdout) ? diag::exit_ok : diag::exit_incomplete;
+}
+
+int dispatch(int argc, char** argv) {
+  const std::string name = argv[1];
+  if (!diag::toolbox::is_valid_tool_name(name)) {
+    diag::cli::print_error(tool, "\"" + name + "\" is not a tool name; see sendcheck --help");
+    return diag::exit_usage;
+  }
+  const auto path = diag::toolbox::find_tool(name, diag::toolbox::own_directory(), path_env());
+  if (!path) {
+    diag::cli::print_error(tool, "no tool \"" + name + "\" (sendcheck-" + name + " not found); see sendcheck --help");
+    return diag::exit_usage;
+  }
+  std::vector<char*> tool_argv;
+  std::string program = "sendcheck-" + name;
+  tool_argv.push_back(program.data());
+  for (int i = 2; i < argc; ++i) tool_argv.push_back(argv[i]);
+  tool_argv.push_back(nullptr);
+  ::execv(path->c_str(), tool_argv.data());
+  diag::cli::print_error(tool, "cannot run " + *path + ": " + std::strerror(errno));
+  return diag::exit_incomplete;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) return print_usage(), diag::exit_usage;
+  const std::string first = argv[1];
+  if (first == "--help" || first == "-h" || first == "help") return print_usage();
+  if (first == "--version") return std::printf("sendcheck %s\n", diag::version), diag::exit_ok;
+  return dispatch(argc, argv);
+}
