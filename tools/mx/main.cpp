@@ -32,16 +32,10 @@ int run(const Options& options) {
   auto resolver = diag::dns::Resolver::create(std::move(config.value()));
   if (!resolver) return diag::cli::print_error(tool, resolver.error().message), diag::cli::exit_code_for(resolver.error());
 
-  const auto results = diag::mx::check_domains(**resolver, domains);
-  diag::Report report(tool, diag::version);
-  auto& domains_json = report.fields()["domains"] = nlohmann::json::array();
+  auto results = diag::mx::check_domains(**resolver, domains);
   std::string text;
-  const auto style = diag::TextStyle::for_stream(stdout, options.common.no_color);
-  for (const auto& result : results) {
-    for (const auto& check : result.checks) report.add(check);
-    domains_json.push_back(diag::mx::to_json(result));
-    text += diag::mx::render_text(result, style) + "\n";
-  }
+  diag::Report report = diag::mx::make_report(results, options.common.json ? nullptr : &text,
+                                              diag::TextStyle::for_stream(stdout, options.common.no_color));
   return diag::cli::finish(tool, report, text, options.common, &(*resolver)->log());
 }
 

@@ -75,6 +75,9 @@ Result<std::string> parse_domain(std::string_view text);
 Result<std::vector<std::string>> read_domain_list(const std::string& path);
 
 nlohmann::json to_json(const DomainReport& report);
+// The tool's report: every domain's checks (moved out of results) and the
+// "domains" array; with text non-null, the text rendering instead of JSON.
+Report make_report(std::vector<DomainReport>& results, std::string* text, const TextStyle& style);
 std::string render_text(const DomainReport& report, const TextStyle& style);
 
 }  // namespace diag::mx

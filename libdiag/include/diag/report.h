@@ -40,6 +40,7 @@ class Report {
   Report(std::string tool, std::string version) : tool_(std::move(tool)), version_(std::move(version)) {}
 
   Check& add(Check check);
+  void reserve(std::size_t checks) { checks_.reserve(checks); }
   const std::vector<Check>& checks() const { return checks_; }
   // The worst status of all checks; info when there are none.
   Status status() const;
@@ -49,6 +50,11 @@ class Report {
   const nlohmann::json& fields() const { return fields_; }
 
   nlohmann::json to_json() const;
+  // The same document as text, one check or array element a line, built
+  // element by element so that a run over 10,000 domains never holds a
+  // second copy of everything as a JSON tree. Invalid UTF-8 from hostile
+  // peers is replaced, never thrown.
+  std::string to_json_text() const;
 
  private:
   std::string tool_, version_;

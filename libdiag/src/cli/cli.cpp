@@ -116,10 +116,13 @@ int finish(std::string_view tool, const Report& report, const std::string& text,
            const std::vector<dns::QueryLogEntry>* query_log) {
   std::string output;
   if (options.json) {
-    auto document = report.to_json();
-    if (query_log && options.verbose) document["queries"] = query_log_json(*query_log);
-    // Replace invalid UTF-8 from hostile peers rather than throwing mid-output.
-    output = document.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    if (query_log && options.verbose) {
+      Report with_log = report;
+      with_log.fields()["queries"] = query_log_json(*query_log);
+      output = with_log.to_json_text();
+    } else {
+      output = report.to_json_text();
+    }
   } else {
     output = text;
   }

@@ -4,6 +4,8 @@
 #include <cctype>
 #include <fstream>
 
+#include "diag/version.h"
+
 namespace diag::mx {
 namespace {
 
@@ -563,6 +565,25 @@ nlohmann::json to_json(const DomainReport& r) {
           {"dnssec_ad", r.mx_answer.authenticated_data},
           {"direct_send_host", r.direct_send_host.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.direct_send_host)},
           {"direct_send_port", r.direct_send_host.empty() ? nlohmann::json(nullptr) : nlohmann::json(direct_send_port)}};
+}
+
+Report make_report(std::vector<DomainReport>& results, std::string* text, const TextStyle& style) {
+  Report report("sendcheck-mx", diag::version);
+  auto domains = nlohmann::json::array();
+  std::size_t check_count = 0;
+  for (const auto& result : results) check_count += result.checks.size();
+  report.reserve(check_count);
+  for (auto& result : results) {
+    if (text) {
+      *text += render_text(result, style) + "\n";
+    } else {
+      domains.push_back(to_json(result));
+    }
+    for (auto& check : result.checks) report.add(std::move(check));
+    result.checks.clear();
+  }
+  if (!text) report.fields()["domains"] = std::move(domains);
+  return report;
 }
 
 std::string render_text(const DomainReport& r, const TextStyle& style) {

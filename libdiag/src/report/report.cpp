@@ -38,22 +38,58 @@ Status Report::status() const {
   return worst;
 }
 
+namespace {
+
+nlohmann::json check_to_json(const Check& check) {
+  nlohmann::json item = {{"id", check.id},
+                         {"status", to_string(check.status)},
+                         {"message", check.message},
+                         {"remedy", check.remedy}};
+  for (const auto& [key, value] : check.fields.items()) item[key] = value;
+  return item;
+}
+
+std::string dump(const nlohmann::json& value) {
+  return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+}  // namespace
+
 nlohmann::json Report::to_json() const {
   nlohmann::json out = nlohmann::json::object();
   out["tool"] = tool_;
   out["version"] = version_;
   out["status"] = to_string(status());
   auto& checks = out["checks"] = nlohmann::json::array();
-  for (const auto& check : checks_) {
-    nlohmann::json item = {{"id", check.id},
-                           {"status", to_string(check.status)},
-                           {"message", check.message},
-                           {"remedy", check.remedy}};
-    for (const auto& [key, value] : check.fields.items()) item[key] = value;
-    checks.push_back(std::move(item));
-  }
+  for (const auto& check : checks_) checks.push_back(check_to_json(check));
   for (const auto& [key, value] : fields_.items()) out[key] = value;
   return out;
+}
+
+std::string Report::to_json_text() const {
+  std::string out = "{\"tool\": " + dump(tool_) + ", \"version\": " + dump(version_) +
+                    ", \"status\": " + dump(std::string(to_string(status()))) + ",\n\"checks\": [";
+  const char* separator = "\n";
+  for (const auto& check : checks_) {
+    out += separator + dump(check_to_json(check));
+    separator = ",\n";
+  }
+  out += checks_.empty() ? "]" : "\n]";
+  for (const auto& [key, value] : fields_.items()) {
+    if (key == "tool" || key == "version" || key == "status" || key == "checks") continue;
+    out += ",\n" + dump(key) + ": ";
+    if (value.is_array() && !value.empty()) {
+      separator = "[\n";
+      for (const auto& element : value) {
+        out += separator + dump(element);
+        separator = ",\n";
+      }
+      out += "\n]";
+    } else {
+      out += dump(value);
+    }
+  }
+  return out + "}\n";
 }
 
 TextStyle TextStyle::for_stream(std::FILE* stream, bool no_color_option) {
