@@ -4,6 +4,7 @@
 #include <poll.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <cstdio>
@@ -41,18 +42,29 @@ double elapsed_ms_since(Clock::time_point start) {
 // macros build names from local parts), only refuse ones that cannot be
 // sent: whitespace and control characters.
 std::string invalid_name_reason(std::string_view name) {
+  // One trailing dot marks an absolute name; a second one is an empty label.
+  if (!name.empty() && name.back() == '.' && !(name.size() >= 2 && name[name.size() - 2] == '\\')) name.remove_suffix(1);
   if (name.empty()) return "empty name";
   if (name.size() > 253) return "name longer than 253 characters";
   std::size_t label_length = 0;
-  for (char c : name) {
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "name contains a space or control character";
     if (c == '.') {
       if (label_length == 0) return "name has an empty label";
       label_length = 0;
-    } else if (++label_length > 63) {
-      return "label longer than 63 characters";
+      continue;
     }
+    // RFC 1035 5.1: "\DDD" and "\X" are one octet on the wire.
+    if (c == '\\') {
+      const bool decimal = i + 3 < name.size() && std::isdigit(static_cast<unsigned char>(name[i + 1])) &&
+                           std::isdigit(static_cast<unsigned char>(name[i + 2])) &&
+                           std::isdigit(static_cast<unsigned char>(name[i + 3]));
+      i += decimal ? 3 : 1;
+    }
+    if (++label_length > 63) return "label longer than 63 octets";
   }
+  if (label_length == 0) return "name has an empty label";
   return "";
 }
 
@@ -84,6 +96,9 @@ void fill_from_message(const wire::Message& message, Answer& answer) {
       return r.type == RrType::CNAME && r.owner == current;
     });
     if (cname == message.answers.end()) break;
+    const bool seen = std::any_of(answer.cname_chain.begin(), answer.cname_chain.end(),
+                                  [&](const Record& earlier) { return earlier.owner == current; });
+    if (seen) break;  // a loop: follow_chain reports it
     answer.cname_chain.push_back(*cname);
     current = std::get<NameData>(cname->data).target;
   }
@@ -207,12 +222,13 @@ std::chrono::milliseconds attempt_timeout_for_budget(std::chrono::milliseconds b
 struct Resolver::Impl {
   struct Question {
     Impl* owner = nullptr;
-    std::string asked_name;  // what the caller asked: the key of the answer
-    std::string name;        // what goes on the wire: asked_name or a CNAME target
-    std::vector<Record> chain;  // CNAMEs followed in earlier answers
+    std::string asked_name;     // what the caller asked: the key of the answer
+    std::string name;           // what is asked now: asked_name or a CNAME target
+    std::vector<Record> chain;  // CNAMEs followed in earlier steps
     RrType type = RrType::A;
     std::size_t server_index = 0;
-    Clock::time_point started;
+    Clock::time_point asked_at;  // first step: elapsed_ms of the final answer
+    Clock::time_point started;   // this attempt: elapsed_ms of its log entry
   };
   struct Finished {
     Answer answer;
@@ -226,15 +242,16 @@ struct Resolver::Impl {
   std::deque<Finished> finished;
   std::vector<QueryLogEntry> log;
 
-  // Each (name, type) goes on the wire once per resolver: a check of 1,000
-  // domains that share one MX host asks for its address once, and callers
-  // asking while it is in flight wait for the same answer.
+  // Each (name, type) is asked once per resolver: a check of 1,000 domains
+  // that share one MX host asks for its address once, and callers asking
+  // while it is in flight wait for the same answer. Failures are kept too:
+  // a run is one snapshot, and retrying is the fail-over's job.
   struct SharedAnswer {
     bool done = false;
     Answer answer;
     std::vector<Callback> waiters;
   };
-  std::map<std::pair<std::string, RrType>, SharedAnswer> network_answers;
+  std::map<std::pair<std::string, RrType>, SharedAnswer> answers;
 
   void record(const Answer& answer) {
     QueryLogEntry entry{answer.name, answer.type, answer.source, answer.outcome,
@@ -243,11 +260,66 @@ struct Resolver::Impl {
     if (config.keep_log) log.push_back(std::move(entry));
   }
 
-  // Answers that never touch the network still go through the log and are
-  // delivered from run(), like every other answer.
-  void answer_locally(Answer answer, Callback callback) {
-    record(answer);
-    finished.push_back({std::move(answer), std::move(callback)});
+  // The question's final answer goes to everyone waiting for it, from run().
+  void complete(const Question& question, Answer answer) {
+    answer.name = question.asked_name;
+    answer.elapsed_ms = elapsed_ms_since(question.asked_at);
+    auto& shared = answers[{question.asked_name, question.type}];
+    shared.done = true;
+    for (auto& waiter : shared.waiters) finished.push_back({answer, std::move(waiter)});
+    shared.waiters.clear();
+    shared.answer = std::move(answer);
+  }
+
+  // Adds the chain of earlier steps to an answer and says whether the
+  // question must go on at the chain's new end: NOERROR with CNAMEs but no
+  // records, because the server (or the overlay) is not authoritative for
+  // the target. Bounded, and a loop is a server failure, not an absence.
+  bool follow_chain(const Question& question, Answer& answer) const {
+    const bool new_cnames = !answer.cname_chain.empty();
+    answer.cname_chain.insert(answer.cname_chain.begin(), question.chain.begin(), question.chain.end());
+    if (!new_cnames || answer.outcome != Outcome::nodata || answer.type == RrType::CNAME) return false;
+    const std::string target = std::get<NameData>(answer.cname_chain.back().data).target;
+    if (std::any_of(answer.cname_chain.begin(), answer.cname_chain.end(),
+                    [&](const Record& cname) { return cname.owner == target; })) {
+      answer.outcome = Outcome::servfail;
+      answer.detail = "CNAME loop at " + target;
+      return false;
+    }
+    if (answer.cname_chain.size() >= 16) {
+      answer.outcome = Outcome::servfail;
+      answer.detail = "CNAME chain longer than 16 links";
+      return false;
+    }
+    answer.detail = "CNAME to " + target + ", following";
+    return true;
+  }
+
+  // Takes a question one step: the zone overlay answers the names it
+  // covers, everything else waits for the wire.
+  void advance(std::unique_ptr<Question> question) {
+    if (config.zones && config.zones->covers(question->name)) {
+      Answer answer = config.zones->answer(question->name, question->type);
+      const bool go_on = follow_chain(*question, answer);
+      record(answer);
+      if (go_on) {
+        question->name = std::get<NameData>(answer.cname_chain.back().data).target;
+        question->chain = std::move(answer.cname_chain);
+        advance(std::move(question));  // bounded by follow_chain's 16 links
+        return;
+      }
+      complete(*question, std::move(answer));
+      return;
+    }
+    if (channels.empty()) {
+      Answer answer = local_failure(question->name, question->type, Outcome::network_error,
+                                    "no DNS server configured (use --dns HOST[:PORT])");
+      record(answer);
+      complete(*question, std::move(answer));
+      return;
+    }
+    question->server_index = 0;
+    waiting.push_back(std::move(question));
   }
 
   void send(std::unique_ptr<Question> question) {
@@ -255,7 +327,7 @@ struct Resolver::Impl {
     const auto packet = wire::encode_query(0, question->name, question->type, config.edns_udp_size);
     ++outstanding;
     auto* raw = question.release();
-    // c-ares owns the packet copy; we get the Question back in on_cares_answer.
+    // c-ares copies the packet; we get the Question back in on_cares_answer.
     ares_send(channels[raw->server_index].get(), packet.data(), static_cast<int>(packet.size()),
               &Impl::on_cares_answer, raw);
   }
@@ -282,44 +354,21 @@ struct Resolver::Impl {
     } else {
       answer.outcome = outcome_from_ares_status(status, answer.detail);
     }
-    const bool new_cnames = !answer.cname_chain.empty();
-    answer.cname_chain.insert(answer.cname_chain.begin(), question->chain.begin(), question->chain.end());
-    const bool chase = new_cnames && should_chase(answer);
-    if (chase) answer.detail = "CNAME to " + std::get<NameData>(answer.cname_chain.back().data).target + ", following";
+    const bool go_on = self.follow_chain(*question, answer);
     self.record(answer);
 
-    if (chase) {
-      // An authoritative server answers a CNAME whose target lies in another
-      // zone with the CNAME alone; a stub must then ask for the target.
+    if (go_on) {
       question->name = std::get<NameData>(answer.cname_chain.back().data).target;
       question->chain = std::move(answer.cname_chain);
-      question->server_index = 0;
-      self.waiting.push_front(std::move(question));
+      self.advance(std::move(question));
       return;
     }
-
     if (should_fail_over(answer.outcome) && question->server_index + 1 < self.channels.size()) {
       ++question->server_index;
       self.waiting.push_front(std::move(question));
       return;
     }
-    answer.name = question->asked_name;
-    auto& shared = self.network_answers[{question->asked_name, question->type}];
-    shared.done = true;
-    for (auto& waiter : shared.waiters) self.finished.push_back({answer, std::move(waiter)});
-    shared.waiters.clear();
-    shared.answer = std::move(answer);
-  }
-
-  // NOERROR with a CNAME chain but no records at its end: the server did
-  // not follow the chain (it is not authoritative for the target). Bounded
-  // like the chain itself, and never around a loop.
-  static bool should_chase(const Answer& answer) {
-    if (answer.outcome != Outcome::nodata || answer.cname_chain.empty() || answer.cname_chain.size() >= 16)
-      return false;
-    const std::string& target = std::get<NameData>(answer.cname_chain.back().data).target;
-    return std::none_of(answer.cname_chain.begin(), answer.cname_chain.end(),
-                        [&](const Record& cname) { return cname.owner == target; });
+    self.complete(*question, std::move(answer));
   }
 
   // Sends queued questions while there is room on the wire.
@@ -402,11 +451,18 @@ Result<std::unique_ptr<Resolver>> Resolver::create(ResolverConfig config) {
     // no HOSTALIASES surprises. NOCHECKRESP: c-ares 1.18's ares_send turns
     // SERVFAIL and REFUSED into ARES_ECONNREFUSED; we want the real RCODE
     // and do the fail-over to the next server ourselves.
+    // EDNS + EDNSPSZ: without them c-ares reads at most 512 octets over UDP
+    // and retries anything longer over TCP, although our query offers
+    // edns_udp_size (RFC 6891 6.2.5).
     options.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
+    if (config.edns_udp_size > 512) {
+      options.flags |= ARES_FLAG_EDNS;
+      options.ednspsz = config.edns_udp_size;
+    }
     options.timeout = static_cast<int>(std::max<long long>(1, config.attempt_timeout.count()));
     options.tries = std::max(1, config.tries);
     ares_channel raw = nullptr;
-    const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+    const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_EDNSPSZ;
     if (const int status = ares_init_options(&raw, &options, mask); status != ARES_SUCCESS)
       return unavailable(std::string("cannot start the resolver: ") + ares_strerror(status));
     ChannelHandle channel(raw);
@@ -428,23 +484,14 @@ Result<std::unique_ptr<Resolver>> Resolver::create(ResolverConfig config) {
 void Resolver::query(std::string_view name, RrType type, Callback callback) {
   std::string canonical = canonical_name(name);
   Impl& impl = *impl_;
-  if (const std::string reason = invalid_name_reason(canonical); !reason.empty()) {
-    impl.answer_locally(local_failure(canonical, type, Outcome::malformed,
-                                      "invalid query name \"" + std::string(name) + "\": " + reason),
-                        std::move(callback));
+  if (const std::string reason = invalid_name_reason(name); !reason.empty()) {
+    Answer answer = local_failure(canonical, type, Outcome::malformed,
+                                  "invalid query name \"" + std::string(name) + "\": " + reason);
+    impl.record(answer);
+    impl.finished.push_back({std::move(answer), std::move(callback)});
     return;
   }
-  if (impl.config.zones && impl.config.zones->covers(canonical)) {
-    impl.answer_locally(impl.config.zones->answer(canonical, type), std::move(callback));
-    return;
-  }
-  if (impl.channels.empty()) {
-    impl.answer_locally(local_failure(canonical, type, Outcome::network_error,
-                                      "no DNS server configured (use --dns HOST[:PORT])"),
-                        std::move(callback));
-    return;
-  }
-  auto& shared = impl.network_answers[{canonical, type}];
+  auto& shared = impl.answers[{canonical, type}];
   if (shared.done) {
     impl.finished.push_back({shared.answer, std::move(callback)});
     return;
@@ -457,7 +504,8 @@ void Resolver::query(std::string_view name, RrType type, Callback callback) {
   question->asked_name = canonical;
   question->name = std::move(canonical);
   question->type = type;
-  impl.waiting.push_back(std::move(question));
+  question->asked_at = Clock::now();
+  impl.advance(std::move(question));
 }
 
 void Resolver::run() {

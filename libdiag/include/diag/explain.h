@@ -1,0 +1,185 @@
+// sendcheck-explain: finds SMTP replies in whatever an admin pastes (a reply,
+// an NDR, a Postfix/Exim/sendmail log, a swaks transcript, sendcheck JSON),
+// and says what each means and what to do, from a compiled-in knowledge
+// table (libdiag/data/smtp_replies.inc) with generic RFC 3463/5321 meanings
+// as the fallback.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/report.h"
+#include "diag/result.h"
+
+namespace diag::explain {
+
+enum class Category {
+  authentication,
+  tls,
+  ip_reputation,
+  tenant_attribution,
+  relay,
+  direct_send,
+  recipient,
+  sender,
+  throttling,
+  policy,
+  protocol,
+};
+std::string_view to_string(Category category);  // "ip-reputation", ...
+
+// One meaning in the knowledge table. The format is documented in
+// libdiag/data/README-smtp-replies.md.
+struct KnowledgeEntry {
+  std::string_view id;
+  std::string_view codes;                  // "535", "530,550"; empty: any basic code
+  std::string_view enhanced;               // "5.7.30", "5.7.606-649", "5.7.321,4.7.321"; empty: any
+  std::array<std::string_view, 4> text{};  // case-insensitive, '*' = any run; one must occur
+  Category category = Category::protocol;
+  std::string_view title;
+  std::string_view cause;
+  std::array<std::string_view, 8> remedy{};  // steps in order; "{ip}" is replaced
+  std::array<std::string_view, 6> references{};
+  std::string_view source;   // where the fact comes from
+  std::string_view example;  // a real reply from the source; it must select this entry
+  bool unconfirmed = false;
+};
+std::span<const KnowledgeEntry> knowledge_table();
+
+// Checks the table's own consistency (unique ids, parsable codes and
+// ranges, lower-case-able patterns, an example for every entry). Returns
+// one message per problem; empty when the table is sound.
+std::vector<std::string> validate_knowledge_table();
+
+// One SMTP reply as found in the input.
+struct SmtpReply {
+  int code = 0;          // basic reply code; 0 when the input showed only an enhanced code
+  std::string enhanced;  // "5.7.30"; empty when the reply has none
+  std::string text;      // the text after the codes, continuation lines joined by a space
+  std::string raw;       // the reply lines as found (prefixes removed), for the report
+  std::string step;      // "RCPT TO", "end of DATA", ...; empty when the input does not show it
+};
+
+// What the reply text carries besides its meaning: the Exchange Online
+// suffix "[<front end> <ISO-8601 UTC> <16-hex session id>]", an IP in
+// brackets, the AS(nnnn) code.
+struct ReplyDetails {
+  std::string front_end_host;  // "BN8NAM12FT004.namprd12.prod.outlook.com"
+  std::string region;          // "namprd12"
+  std::string time;            // "2026-03-02T10:15:42.211Z"
+  std::string session_id;      // "08DE5A1B2C3D4E5F"
+  std::string ip;              // "203.0.113.7"
+  std::string as_code;         // "AS16012609"
+};
+// Splits the suffix off the text: returns the text without it.
+std::string extract_details(std::string_view text, ReplyDetails& details);
+
+// What a reply means: a table entry, or a generic RFC meaning.
+struct Meaning {
+  const KnowledgeEntry* entry = nullptr;  // null: generic
+  std::string id;                         // entry id, or "rfc3463.5.7.26", "rfc5321.550"
+  Category category = Category::protocol;
+  std::string title, cause;
+  std::vector<std::string> remedy, references;
+  std::string source;
+  bool generic() const { return entry == nullptr; }
+};
+// The most specific entry for the reply (text pattern > exact enhanced code
+// > narrower range > basic code), else the generic meaning. `text` is the
+// reply text without the Exchange Online suffix.
+Meaning explain_reply(int code, std::string_view enhanced, std::string_view text, const ReplyDetails& details);
+
+// Finds replies line by line. Feed it lines (without the newline); it calls
+// on_reply for each reply, multi-line replies joined. Call finish() at the end.
+class ReplyScanner {
+ public:
+  explicit ReplyScanner(std::function<void(SmtpReply&&)> on_reply);
+  ~ReplyScanner();
+  ReplyScanner(const ReplyScanner&) = delete;
+  ReplyScanner& operator=(const ReplyScanner&) = delete;
+
+  void feed_line(std::string_view line);
+  // The SMTP step to report when the text itself does not show one (from a
+  // "step" member next to the text in sendcheck JSON).
+  void set_context_step(std::string_view step);
+  void finish();  // emits a pending multi-line reply and forgets the SMTP step
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// One distinct reply with its meaning.
+struct Explanation {
+  SmtpReply reply;   // the first occurrence
+  ReplyDetails details;
+  std::vector<std::string> ips;    // distinct IPs over all occurrences (bounded)
+  std::vector<std::string> steps;  // distinct SMTP steps over all occurrences (bounded)
+  std::size_t count = 0;
+  Meaning meaning;
+  bool permanent() const;
+  Status status() const;  // fail: permanent, warn: transient, info: success/intermediate
+};
+
+struct ExplainResult {
+  std::vector<Explanation> explanations;  // in order of first appearance
+  std::size_t bytes = 0, lines = 0, replies = 0;
+  std::size_t long_lines = 0;           // lines cut at the line-length bound
+  std::size_t aggregated_by_meaning = 0;  // replies counted under their meaning past the distinct bound
+  bool binary = false;                  // the input had NUL bytes
+};
+
+// Limits that keep memory bounded whatever the input.
+inline constexpr std::size_t max_line_bytes = 64 * 1024;
+inline constexpr std::size_t max_json_document_bytes = 1024 * 1024;
+inline constexpr std::size_t max_distinct_replies = 2000;
+
+// Collects replies into distinct explanations.
+class Explainer {
+ public:
+  Explainer();
+  ~Explainer();
+  Explainer(const Explainer&) = delete;
+  Explainer& operator=(const Explainer&) = delete;
+
+  // Text of any kind, in pieces of any size (a line may span calls).
+  void feed(std::string_view bytes);
+  // Ends the input and returns what was found; a bad_input error when the
+  // input held no SMTP reply.
+  Result<ExplainResult> finish();
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Whole inputs. A file or stream is read in bounded chunks, never whole.
+Result<ExplainResult> explain_text(std::string_view text);
+// TEXT... arguments as one input: words typed without quotes belong to one
+// reply; an argument that starts with its own reply code starts a new line.
+std::string join_arguments(const std::vector<std::string>& arguments);
+Result<ExplainResult> explain_fd(int fd, std::string_view name);
+Result<ExplainResult> explain_file(const std::string& path);  // "-" is standard input
+
+// 0 when every failure reply has a specific meaning, 1 when one (4xx/5xx)
+// has only a generic one. Success and intermediate replies (2xx, 3xx) are
+// fully explained by their generic meaning.
+ExitCode exit_code_for(const ExplainResult& result);
+
+// The report's checks (one per explained reply) and the "matches" array of
+// the JSON contract.
+std::vector<Check> checks(const ExplainResult& result);
+nlohmann::json matches_json(const ExplainResult& result);
+nlohmann::json to_json(const Explanation& explanation);
+std::string render_text(const ExplainResult& result, const TextStyle& style, bool verbose);
+
+}  // namespace diag::explain
