@@ -1081,9 +1081,8 @@ TEST_CASE("The resolver talks to a server on the IPv6 loopback", "[resolver]") {
 }
 
 // ---------------------------------------------------------------------------
-// Known bugs in libdiag/src/dns/resolver.cpp. These fail until it is fixed;
-// each says what goes wrong and what a passing run needs. Tagged  so
-// that `"[resolver]~"` runs the rest.
+// Regressions: each of these once failed (the resolver reported an absence
+// or dropped a good answer) and says what a passing run needs.
 
 TEST_CASE("An overlay CNAME whose target lies outside the overlay is followed on the network",
           "[resolver]") {
