@@ -9,7 +9,7 @@
 #include <cstring>
 #include <cstdio>
 #include <deque>
-#include <map>
+#include <unordered_map>
 #include <mutex>
 
 #include "diag/wire.h"
@@ -251,9 +251,15 @@ struct Resolver::Impl {
     Answer answer;
     std::vector<Callback> waiters;
   };
-  std::map<std::pair<std::string, RrType>, SharedAnswer> answers;
+  struct QuestionKeyHash {
+    std::size_t operator()(const std::pair<std::string, RrType>& key) const {
+      return std::hash<std::string>{}(key.first) ^ (static_cast<std::size_t>(key.second) * 0x9E3779B97F4A7C15ULL);
+    }
+  };
+  std::unordered_map<std::pair<std::string, RrType>, SharedAnswer, QuestionKeyHash> answers;
 
   void record(const Answer& answer) {
+    if (!config.on_log && !config.keep_log) return;
     QueryLogEntry entry{answer.name, answer.type, answer.source, answer.outcome,
                         answer.detail, answer.authenticated_data, answer.elapsed_ms};
     if (config.on_log) config.on_log(entry);

@@ -70,7 +70,7 @@ bool preceded_by_marker(std::string_view line, std::size_t at) {
   for (auto marker : reply_markers)
     if (text::iends_with(before, marker)) return true;
   // Exim: "SMTP error from remote mail server after RCPT TO:<a@b>: 550 ..."
-  return text::iends_with(before, ": ") && text::ifind(before, "error from remote") != std::string_view::npos;
+  return text::iends_with(before, ": ") && before.find("error from remote") != std::string_view::npos;
 }
 
 struct Candidate {
@@ -123,7 +123,7 @@ std::vector<Candidate> find_candidates(std::string_view line) {
 // Postfix ends a reply with "(in reply to RCPT TO command)" or "(in reply
 // to initial greeting)"; returns the step and cuts it off the text.
 std::string take_postfix_step(std::string_view& reply_text) {
-  const auto found = text::ifind(reply_text, "(in reply to ");
+  const auto found = reply_text.find("(in reply to ");
   if (found == std::string_view::npos) return {};
   auto command = reply_text.substr(found + 13);
   const auto close = command.find(')');
@@ -136,10 +136,12 @@ std::string take_postfix_step(std::string_view& reply_text) {
 
 // Exim names the step before the reply: "... after RCPT TO:<a@b>: 550 ...".
 // Postfix names AUTH in "SASL authentication failed; server x said: ...".
+// Both are fixed texts of those programs: a case-sensitive search is enough
+// and keeps the scan fast.
 std::string step_from_context(std::string_view before) {
-  const auto after = text::ifind(before, "remote mail server after ");
+  const auto after = before.find("remote mail server after ");
   if (after != std::string_view::npos) return text::normalize_step(before.substr(after + 25));
-  if (text::ifind(before, "sasl authentication failed") != std::string_view::npos) return "AUTH";
+  if (before.find("SASL authentication failed") != std::string_view::npos) return "AUTH";
   return {};
 }
 
@@ -152,20 +154,42 @@ std::size_t count_of(std::string_view text, char c) {
 // Drops what the surrounding log or quote left at the end of a reply: an
 // unbalanced ')', ']', '>' or quote, trailing separators.
 std::string_view trim_reply_end(std::string_view reply_text) {
+  reply_text = text::trim(reply_text);
+  if (reply_text.empty()) return reply_text;
+  switch (reply_text.back()) {
+    case ')': case ']': case '>': case '\'': case '"': case ',': case ';': break;
+    default: return reply_text;  // the common case: nothing to count
+  }
+  // Openers minus closers, counted once; quotes by parity.
+  int parens = 0, brackets = 0, angles = 0, quotes = 0, double_quotes = 0;
+  for (char c : reply_text) {
+    switch (c) {
+      case '(': ++parens; break;
+      case ')': --parens; break;
+      case '[': ++brackets; break;
+      case ']': --brackets; break;
+      case '<': ++angles; break;
+      case '>': --angles; break;
+      case '\'': ++quotes; break;
+      case '"': ++double_quotes; break;
+      default: break;
+    }
+  }
   for (;;) {
-    reply_text = text::trim(reply_text);
     if (reply_text.empty()) return reply_text;
-    const char last = reply_text.back();
+    int* balance = nullptr;
     bool drop = false;
-    switch (last) {
-      case ')': drop = count_of(reply_text, ')') > count_of(reply_text, '('); break;
-      case ']': drop = count_of(reply_text, ']') > count_of(reply_text, '['); break;
-      case '>': drop = count_of(reply_text, '>') > count_of(reply_text, '<'); break;
-      case '\'': case '"': drop = count_of(reply_text, last) % 2 == 1; break;
-      case ',': case ';': drop = true; break;
+    switch (reply_text.back()) {
+      case ')': balance = &parens, drop = parens < 0; break;
+      case ']': balance = &brackets, drop = brackets < 0; break;
+      case '>': balance = &angles, drop = angles < 0; break;
+      case '\'': balance = &quotes, drop = quotes % 2 == 1; break;
+      case '"': balance = &double_quotes, drop = double_quotes % 2 == 1; break;
+      case ',': case ';': case ' ': case '\t': drop = true; break;
       default: break;
     }
     if (!drop) return reply_text;
+    if (balance) *balance += (reply_text.back() == '\'' || reply_text.back() == '"') ? -1 : 1;
     reply_text.remove_suffix(1);
   }
 }
@@ -199,7 +223,7 @@ ClassifiedLine classify(std::string_view line) {
     if (rest[0] == 'S') return {LineKind::server, rest.substr(3)};
     if (rest[0] == 'C') return {LineKind::client, rest.substr(3)};
   }
-  if (const auto at = text::ifind(rest, "CLIENT -> SERVER: "); at != std::string_view::npos)
+  if (const auto at = rest.find("CLIENT -> SERVER: "); at != std::string_view::npos)  // PHPMailer
     return {LineKind::client, rest.substr(at + 18)};
   return {LineKind::plain, rest};
 }
@@ -222,11 +246,19 @@ std::vector<std::string_view> split_spaces(std::string_view text) {
 // syntax, so that prose such as "Mail sent to ..." is not taken for one.
 std::string unprefixed_command_step(std::string_view line) {
   line = text::trim(line);
+  // Most lines of a log are not commands: reject them cheaply.
+  if (line.empty() || line.size() > 600) return {};
+  switch (text::lower(line[0])) {
+    case 'm': case 'r': case 'd': case 's': case 'q': case 'n': case 'e': case 'h': case 'a': case '.': break;
+    default: return {};
+  }
   if (text::istarts_with(line, "MAIL FROM:")) return "MAIL FROM";
   if (text::istarts_with(line, "RCPT TO:")) return "RCPT TO";
   static constexpr std::string_view alone[] = {"DATA", "STARTTLS", "QUIT", "RSET", "NOOP", "."};
   for (auto command : alone)
     if (text::iequals(line, command)) return text::normalize_step(command);
+  if (!text::istarts_with(line, "EHLO ") && !text::istarts_with(line, "HELO ") && !text::istarts_with(line, "AUTH "))
+    return {};
   const auto words = split_spaces(line);
   if (words.size() == 2 && (text::iequals(words[0], "EHLO") || text::iequals(words[0], "HELO")))
     return text::normalize_step(words[0]);
