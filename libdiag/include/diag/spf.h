@@ -1,0 +1,316 @@
+// SPF (RFC 7208): the record parser with positioned syntax errors, macro
+// expansion, a conformant check_host() engine whose lookups run in parallel
+// rounds, the validation of a published include tree, and record
+// suggestions that authorize new device IPs.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/dns.h"
+#include "diag/ip.h"
+#include "diag/report.h"
+#include "diag/resolver.h"
+#include "diag/result.h"
+
+namespace diag::spf {
+
+// RFC 7208 2.6: the results of check_host().
+enum class SpfResult { none, neutral, pass, fail, softfail, temperror, permerror };
+std::string_view to_string(SpfResult result);
+std::optional<SpfResult> spf_result_from_string(std::string_view text);
+
+// RFC 7208 4.6.2: a qualifier gives the result of a matching mechanism.
+enum class Qualifier : char { pass = '+', fail = '-', softfail = '~', neutral = '?' };
+SpfResult result_for(Qualifier qualifier);
+
+enum class MechanismKind { all, include, a, mx, ptr, ip4, ip6, exists };
+enum class ModifierKind { redirect, explanation, unknown };
+std::string_view to_string(MechanismKind kind);
+
+// One term of a record, as written, with what the parser made of it.
+struct Term {
+  std::string text;           // exactly as in the record
+  std::size_t position = 0;   // 0-based offset of the term in the record
+  bool is_mechanism = true;
+  // Mechanisms.
+  Qualifier qualifier = Qualifier::pass;
+  MechanismKind mechanism = MechanismKind::all;
+  std::string domain_spec;      // include/a/mx/ptr/exists target; empty: the current domain
+  IpAddress network;            // ip4/ip6
+  int cidr4 = 32, cidr6 = 128;  // a/mx dual CIDR; ip4/ip6 prefix in the matching one
+  // Modifiers.
+  ModifierKind modifier = ModifierKind::unknown;
+  std::string name;   // modifier name, lower case
+  std::string value;  // modifier value (a macro-string)
+
+  // RFC 7208 4.6.4: include, a, mx, ptr, exists and redirect query the DNS.
+  bool queries_dns() const;
+};
+
+struct SyntaxError {
+  std::size_t position = 0;  // 0-based offset in the record text
+  std::string term;          // the offending term ("" when the record as a whole is wrong)
+  std::string message;
+  std::string to_string() const;  // "column 17, term "ip4:1.2.3": ..."
+};
+
+struct ParsedRecord {
+  std::vector<Term> terms;        // in record order, mechanisms and modifiers
+  std::optional<SyntaxError> error;
+  std::optional<std::size_t> redirect, explanation;  // indexes into terms
+  bool ok() const { return !error.has_value(); }
+};
+
+// RFC 7208 4.5: a record starts with "v=spf1" followed by a space or its end
+// (case-insensitive).
+bool is_spf_record(std::string_view text);
+// Parses a whole record (with "v=spf1"). RFC 7208 4.6: any syntax error
+// makes the record a permerror, wherever it is.
+ParsedRecord parse_record(std::string_view text);
+
+// RFC 7208 7: what the macros expand to.
+struct MacroContext {
+  std::string sender;       // s: local-part@domain
+  std::string local_part;   // l
+  std::string sender_domain;  // o
+  std::string domain;       // d: the domain whose record is being evaluated
+  IpAddress ip;             // i, c, v
+  std::string helo;         // h
+  std::string receiver = "unknown";  // r
+  std::int64_t timestamp = 0;        // t
+  // p: computed on demand (it needs DNS); nullopt when not yet known.
+  std::optional<std::string> validated_name;
+};
+
+enum class MacroUse { domain_spec, explanation };
+// Checks a macro-string without expanding it (RFC 7208 7.1); the error
+// says where. In a domain-spec, c, r and t are not allowed.
+std::optional<SyntaxError> check_macro_string(std::string_view text, MacroUse use, std::size_t base_position = 0);
+bool uses_p_macro(std::string_view text);
+// Expands a macro-string. Precondition: check_macro_string passed; when it
+// uses %{p}, context.validated_name is set.
+std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use);
+// RFC 7208 7.3: the i macro of an IPv6 address is its nibbles, dotted.
+std::string dotted_address(const IpAddress& ip);
+// RFC 7208 4.3: a domain name check_host() can start from (multi-label, no
+// empty or over-long labels, not a literal).
+bool is_valid_check_domain(std::string_view domain);
+
+// Where the engine's questions go: the network resolver, or recorded
+// answers. Answers arrive from inside run(), as with dns::Resolver.
+class SpfResolver {
+ public:
+  using Callback = std::function<void(const dns::Answer&)>;
+  virtual ~SpfResolver() = default;
+  virtual void query(const std::string& name, dns::RrType type, Callback callback) = 0;
+  virtual void run() = 0;
+};
+
+// Over the shared asynchronous resolver: every question of a round goes out
+// together.
+class NetworkSpfResolver final : public SpfResolver {
+ public:
+  explicit NetworkSpfResolver(dns::Resolver& resolver) : resolver_(resolver) {}
+  void query(const std::string& name, dns::RrType type, Callback callback) override;
+  void run() override;
+
+ private:
+  dns::Resolver& resolver_;
+  std::vector<std::pair<dns::Answer, Callback>> pending_local_;
+};
+
+// Answers kept by (canonical name, type): what a run learned, so that a
+// second evaluation (another IP, a suggested record) asks nothing twice.
+class AnswerCache {
+ public:
+  const dns::Answer* find(std::string_view name, dns::RrType type) const;
+  void store(const std::string& name, dns::RrType type, dns::Answer answer);
+  std::size_t size() const { return answers_.size(); }
+
+ private:
+  std::map<std::pair<std::string, dns::RrType>, dns::Answer> answers_;
+};
+
+// Answers only from a cache: what is not in it is a timeout ("not known
+// offline"). Used to verify a suggested record without the network.
+class OfflineSpfResolver final : public SpfResolver {
+ public:
+  explicit OfflineSpfResolver(const AnswerCache& cache) : cache_(cache) {}
+  void query(const std::string& name, dns::RrType type, Callback callback) override;
+  void run() override;
+
+ private:
+  const AnswerCache& cache_;
+  std::vector<std::pair<dns::Answer, Callback>> pending_;
+};
+
+struct CheckHostInput {
+  IpAddress ip;
+  std::string sender;  // MAIL FROM; empty: postmaster@helo (RFC 7208 2.4)
+  std::string helo;
+  std::string domain;  // empty: the domain of sender, else helo
+  std::string default_explanation = "not authorized by the sender's SPF record";
+  std::string receiver = "unknown";
+  std::int64_t timestamp = 0;  // 0: now
+  // Evaluate this text in place of the domain's published record (what-if).
+  std::optional<std::string> record_override;
+};
+
+struct SpfEvaluation {
+  SpfResult result = SpfResult::none;
+  std::string explanation;  // for fail: the exp= text, else the default
+  std::string reason;       // for none/permerror/temperror: why, in words
+  std::string matched;      // the term that decided ("ip4:40.92.0.0/15", "-all", "redirect=...")
+  std::vector<std::string> path;  // "contoso.com", "include:spf.protection.outlook.com", ...
+  int lookups = 0;          // RFC 7208 4.6.4 DNS-querying terms used
+  int void_lookups = 0;
+  int rounds = 0;           // DNS round trips the evaluation waited for
+};
+
+struct EngineOptions {
+  // Fetch what the records will need anyway in the same round as what the
+  // evaluation is waiting for. Off: strictly one question at a time.
+  bool prefetch = true;
+  int lookup_limit = 10;  // RFC 7208 4.6.4
+  int void_limit = 2;     // RFC 7208 4.6.4
+};
+
+// check_host() (RFC 7208 4) over a resolver, keeping its answers in cache.
+// The evaluation is sequential and left to right; it is replayed over the
+// cache after each round of lookups, so results and counts are those of a
+// purely sequential evaluation whatever was fetched ahead.
+SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
+                         const EngineOptions& options = {});
+
+// ---------------------------------------------------------------------------
+// The published tree, independent of any IP.
+
+struct Network {
+  IpAddress address;
+  int prefix = 32;
+  std::string to_string() const;  // "40.92.0.0/15"
+  friend bool operator==(const Network&, const Network&) = default;
+};
+// Sorts, drops networks inside others and merges adjacent siblings.
+std::vector<Network> merge_networks(std::vector<Network> networks);
+std::optional<Network> parse_network(std::string_view text);  // "192.0.2.0/24", "2001:db8::/32", "192.0.2.1"
+
+struct TreeNode {
+  std::string domain;
+  std::string via;       // "include:x", "redirect=x" or "" for the root
+  std::string record;    // the selected record text
+  dns::Outcome txt_outcome = dns::Outcome::records;
+  std::string status;    // "ok", "none", "multiple", "syntax-error", "temperror", "loop", "over-limit"
+  std::string detail;
+  int lookups = 0;        // this record's own DNS-querying terms
+  int lookups_total = 0;  // including everything below it
+  int void_lookups = 0;   // this record's own void lookups
+  std::vector<Network> networks;  // what this record authorizes directly (ip4/ip6/a/mx)
+  std::vector<std::string> void_terms;
+  std::vector<std::string> unresolved_terms;  // could not find out (timeouts)
+  std::vector<TreeNode> children;
+  std::vector<std::string> terms;  // the terms as written
+  std::string all_term;            // "-all", "~all", "?all", "+all" or ""
+  bool uses_ptr = false;
+};
+
+// What a node and everything it includes (with a pass qualifier) authorizes, merged.
+std::vector<Network> authorized_networks(const TreeNode& node);
+
+struct TreeValidation {
+  std::string domain;
+  TreeNode root;
+  int lookups = 0, void_lookups = 0;
+  std::vector<Network> networks;  // every network the tree authorizes, merged
+  bool complete = true;           // false when some part could not be resolved
+  bool spf_rr_type_published = false;  // RFC 7208 3.1: the obsolete SPF type
+  std::vector<Check> checks;
+};
+
+struct TreeOptions {
+  bool look_up_mx_for_m365 = true;  // "Microsoft 365 MX without the Microsoft include"
+  bool look_up_spf_rr_type = true;
+};
+// Walks the whole published tree (or record_override at the root), all of
+// a level's lookups in one round, and reports findings with remedies.
+TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const std::string& domain,
+                             const std::optional<std::string>& record_override, const TreeOptions& options = {});
+
+// ---------------------------------------------------------------------------
+// Suggestions: a record that also authorizes the device IPs.
+
+struct Suggestion {
+  std::string record;
+  int lookups = 0;
+  bool verified = false;
+  std::vector<std::string> verification;  // what was checked, one line each
+  std::vector<std::string> notes;         // advice to show with it
+  bool changed = false;                   // false: the record already authorizes every IP
+  // The flattened variant when the suggestion exceeds 10 lookups.
+  std::optional<std::string> flattened_record;
+  int flattened_lookups = 0;
+  bool flattened_verified = false;
+  std::vector<std::string> flattened_notes;
+};
+
+Suggestion suggest_record(const TreeValidation& tree, const std::vector<IpAddress>& ips, const AnswerCache& cache,
+                          const std::string& today /* YYYY-MM-DD */);
+
+// ---------------------------------------------------------------------------
+// sendcheck-spf: what the tool asks, and its report.
+
+struct SpfCheckRequest {
+  std::string domain;  // empty: from --sender, else --helo (RFC 7208 2.4)
+  std::vector<std::string> ips;
+  std::string sender, helo;
+  std::optional<std::string> record;  // --record: evaluated in place of the published one
+  std::string default_explanation = "not authorized by the sender's SPF record";
+  bool suggest = false;
+};
+
+// Validated input: the domain to check and the parsed IPs. Errors are
+// bad_input with one line naming what is wrong.
+struct SpfCheckPlan {
+  std::string domain;
+  std::vector<IpAddress> ips;
+  CheckHostInput base;  // sender, helo, default explanation, record override
+  bool suggest = false;
+};
+Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request);
+
+struct SpfCheckOutcome {
+  TreeValidation tree;
+  std::vector<std::pair<IpAddress, SpfEvaluation>> results;
+  std::optional<Suggestion> suggestion;
+  std::string today;
+};
+// Validates the tree, evaluates every IP (all through one cache), and
+// suggests a record when asked.
+SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan);
+
+// The JSON contract (with text non-null: the text rendering instead).
+Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::string* text, const TextStyle& style);
+nlohmann::json tree_to_json(const TreeNode& node);
+
+// ---------------------------------------------------------------------------
+// Microsoft includes (libdiag/data/spf_microsoft_includes.inc).
+
+struct KnownInclude {
+  std::string_view domain;
+  std::string_view kind;  // "m365", "m365-gcc-high", "wrong", "legacy"
+  std::string_view advice;
+  std::string_view source;
+};
+const KnownInclude* find_known_include(std::string_view domain);
+
+}  // namespace diag::spf

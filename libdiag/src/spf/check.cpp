@@ -1,0 +1,242 @@
+// sendcheck-spf's work: input validated into a plan, the tree and every IP
+// evaluated through one answer cache, and the report (JSON or text).
+#include <ctime>
+
+#include "diag/spf.h"
+#include "diag/version.h"
+
+namespace diag::spf {
+namespace {
+
+std::string today_utc() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[16];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &utc);
+  return buffer;
+}
+
+std::string lower(std::string text) {
+  for (char& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator) {
+  std::string out;
+  for (const auto& part : parts) {
+    if (!out.empty()) out += separator;
+    out += part;
+  }
+  return out;
+}
+
+nlohmann::json networks_json(const std::vector<Network>& networks) {
+  auto out = nlohmann::json::array();
+  for (const auto& network : networks) out.push_back(network.to_string());
+  return out;
+}
+
+Check result_check(const std::string& domain, const IpAddress& ip, const SpfEvaluation& evaluation) {
+  Check check;
+  check.id = "spf.result";
+  check.fields["ip"] = ip.to_string();
+  check.fields["domain"] = domain;
+  const std::string who = ip.to_string();
+  const std::string via = evaluation.path.empty() ? "" : " (" + join(evaluation.path, " > ") + ")";
+  switch (evaluation.result) {
+    case SpfResult::pass:
+      check.status = Status::pass;
+      check.message = "Mail from " + who + " as " + domain + " passes SPF" + via + ".";
+      break;
+    case SpfResult::fail:
+      check.status = Status::fail;
+      check.message = "Mail from " + who + " as " + domain + " fails SPF" + via + ": receivers may reject it.";
+      check.remedy = "If " + who + " is your device's public address, add \"ip4:" + who + "\" (ip6: for IPv6) before the all term; --suggest writes the record.";
+      break;
+    case SpfResult::softfail:
+      check.status = Status::warn;
+      check.message = "Mail from " + who + " as " + domain + " soft-fails SPF" + via + ": Microsoft 365 is likely to junk it.";
+      check.remedy = "If " + who + " is your device's public address, add it as ip4:/ip6: before the all term; --suggest writes the record.";
+      break;
+    case SpfResult::neutral:
+    case SpfResult::none:
+      check.status = Status::warn;
+      check.message = "Mail from " + who + " as " + domain + " gets SPF " + std::string(to_string(evaluation.result)) + via +
+                      (evaluation.reason.empty() ? "" : ": " + evaluation.reason) + "; it is not authenticated by SPF.";
+      check.remedy = "Authorize the address explicitly with ip4:/ip6:, and end the record with ~all or -all.";
+      break;
+    case SpfResult::permerror:
+      check.status = Status::fail;
+      check.message = "Checking " + who + " against " + domain + " ends in permerror" + via + ": " + evaluation.reason + ".";
+      check.remedy = "Fix the record: receivers treat a permerror like a missing or broken SPF record for every message.";
+      break;
+    case SpfResult::temperror:
+      check.status = Status::error;
+      check.message = "Could not finish checking " + who + " against " + domain + " (temperror" + via + "): " + evaluation.reason + ".";
+      check.remedy = "Try again, or use --dns with another resolver; receivers defer or junk mail while this lasts.";
+      break;
+  }
+  return check;
+}
+
+std::string render_node(const TreeNode& node, const TextStyle& style, int depth) {
+  const std::string indent(2 + depth * 2, ' ');
+  std::string out = indent + (node.via.empty() ? style.bold(node.domain) : node.via);
+  out += "  [" + std::to_string(node.lookups) + (node.lookups == 1 ? " lookup" : " lookups");
+  if (node.lookups_total != node.lookups) out += ", " + std::to_string(node.lookups_total) + " with includes";
+  if (node.void_lookups) out += ", " + std::to_string(node.void_lookups) + " void";
+  out += "]";
+  if (node.status != "ok") out += "  " + node.status + (node.detail.empty() ? "" : ": " + node.detail);
+  out += "\n";
+  if (!node.record.empty()) out += style.dim(indent + "  " + node.record) + "\n";
+  for (const auto& child : node.children) out += render_node(child, style, depth + 1);
+  return out;
+}
+
+}  // namespace
+
+Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
+  SpfCheckPlan plan;
+  std::string domain = request.domain;
+  if (domain.empty()) {
+    // RFC 7208 2.4: MAIL FROM's domain, or the HELO name when MAIL FROM is empty.
+    const std::size_t at = request.sender.rfind('@');
+    if (!request.sender.empty()) domain = at == std::string::npos ? request.sender : request.sender.substr(at + 1);
+    else domain = request.helo;
+  }
+  if (domain.empty()) return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
+  if (!domain.empty() && domain.back() == '.') domain.pop_back();
+  if (!is_valid_check_domain(domain)) return bad_input("\"" + domain + "\" is not a domain name SPF can check (it needs two or more labels of 1 to 63 characters)");
+  plan.domain = lower(domain);
+  for (const auto& text : request.ips) {
+    auto ip = IpAddress::parse(text);
+    if (!ip) return bad_input("--ip \"" + text + "\" is not an IPv4 or IPv6 address");
+    plan.ips.push_back(*ip);
+  }
+  if (request.suggest && plan.ips.empty()) return bad_input("--suggest needs at least one --ip to authorize");
+  // A syntax error inside --record is a finding about the record (reported
+  // with its position), not bad input; only a text that is no SPF record is.
+  if (request.record && !is_spf_record(*request.record)) return bad_input("--record must start with \"v=spf1\"");
+  plan.base.sender = request.sender;
+  plan.base.helo = request.helo.empty() ? plan.domain : request.helo;
+  if (plan.base.sender.empty() && request.helo.empty()) plan.base.sender = "postmaster@" + plan.domain;
+  plan.base.domain = plan.domain;
+  plan.base.default_explanation = request.default_explanation;
+  plan.base.record_override = request.record;
+  plan.suggest = request.suggest;
+  return plan;
+}
+
+SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
+  SpfCheckOutcome outcome;
+  outcome.today = today_utc();
+  AnswerCache cache;
+  outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override);
+  for (const auto& ip : plan.ips) {
+    CheckHostInput input = plan.base;
+    input.ip = ip;
+    outcome.results.emplace_back(ip, check_host(resolver, cache, input));
+  }
+  if (plan.suggest) outcome.suggestion = suggest_record(outcome.tree, plan.ips, cache, outcome.today);
+  return outcome;
+}
+
+nlohmann::json tree_to_json(const TreeNode& node) {
+  nlohmann::json out = {{"domain", node.domain},
+                        {"via", node.via},
+                        {"record", node.record},
+                        {"status", node.status},
+                        {"detail", node.detail},
+                        {"lookups", node.lookups},
+                        {"lookups_total", node.lookups_total},
+                        {"void_lookups", node.void_lookups},
+                        {"void_terms", node.void_terms},
+                        {"unresolved_terms", node.unresolved_terms},
+                        {"networks", networks_json(node.networks)},
+                        {"all", node.all_term}};
+  auto children = nlohmann::json::array();
+  for (const auto& child : node.children) children.push_back(tree_to_json(child));
+  out["children"] = std::move(children);
+  return out;
+}
+
+Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::string* text, const TextStyle& style) {
+  Report report("sendcheck-spf", diag::version);
+  const TreeValidation& tree = outcome.tree;
+  for (auto& check : outcome.tree.checks) report.add(check);
+  for (const auto& [ip, evaluation] : outcome.results) report.add(result_check(plan.domain, ip, evaluation));
+  if (outcome.suggestion && outcome.suggestion->changed && !outcome.suggestion->verified && !outcome.suggestion->flattened_verified)
+    report.add(Check{"spf.suggestion", Status::warn, "The suggested record could not be verified offline; review it before publishing.",
+                     "Check the verification lines; publish only a record that passes for every device IP.", {}});
+
+  auto results = nlohmann::json::array();
+  for (const auto& [ip, e] : outcome.results)
+    results.push_back({{"ip", ip.to_string()},
+                       {"result", to_string(e.result)},
+                       {"explanation", e.result == SpfResult::fail ? e.explanation : ""},
+                       {"reason", e.reason},
+                       {"matched", e.matched},
+                       {"path", e.path},
+                       {"lookups", e.lookups},
+                       {"void_lookups", e.void_lookups}});
+  report.fields()["domain"] = plan.domain;
+  report.fields()["record"] = tree.root.record;
+  report.fields()["tree"] = {{"lookups", tree.lookups},
+                             {"void_lookups", tree.void_lookups},
+                             {"networks", networks_json(tree.networks)},
+                             {"complete", tree.complete},
+                             {"spf_rr_type", tree.spf_rr_type_published},
+                             {"root", tree_to_json(tree.root)}};
+  report.fields()["results"] = std::move(results);
+  if (outcome.suggestion) {
+    const Suggestion& s = *outcome.suggestion;
+    nlohmann::json suggestion = {{"record", s.record},
+                                 {"lookups", s.lookups},
+                                 {"verified", s.verified},
+                                 {"changed", s.changed},
+                                 {"verification", s.verification},
+                                 {"notes", s.notes}};
+    if (s.flattened_record)
+      suggestion["flattened"] = {{"record", *s.flattened_record},
+                                 {"lookups", s.flattened_lookups},
+                                 {"verified", s.flattened_verified},
+                                 {"date", outcome.today},
+                                 {"notes", s.flattened_notes}};
+    report.fields()["suggestion"] = std::move(suggestion);
+  }
+  if (!text) return report;
+
+  std::string& out = *text;
+  out += style.bold("SPF for " + plan.domain) + (plan.base.record_override ? "  (--record: what-if, not the published record)" : "") + "\n";
+  out += "  tree: " + std::to_string(tree.lookups) + " of 10 DNS lookups, " + std::to_string(tree.void_lookups) + " void\n";
+  out += render_node(tree.root, style, 0);
+  if (!tree.networks.empty()) {
+    std::vector<std::string> nets;
+    for (const auto& n : tree.networks) nets.push_back(n.to_string());
+    out += "  authorizes: " + join(nets, " ") + "\n";
+  }
+  for (const auto& [ip, e] : outcome.results) {
+    out += "  " + style.bold(ip.to_string()) + "  " + std::string(to_string(e.result)) + "  " + join(e.path, " > ") +
+           style.dim("  (lookups " + std::to_string(e.lookups) + ", void " + std::to_string(e.void_lookups) + ")") + "\n";
+    if (e.result == SpfResult::fail) out += "    explanation: " + e.explanation + "\n";
+    else if (!e.reason.empty() && e.result != SpfResult::pass) out += "    " + e.reason + "\n";
+  }
+  out += render_checks_text(report.checks(), style, "  ");
+  if (outcome.suggestion) {
+    const Suggestion& s = *outcome.suggestion;
+    out += style.bold("  suggested record") + (s.verified ? " (verified offline)" : " (NOT verified)") + ":\n";
+    if (!s.record.empty()) out += "    " + s.record + "\n";
+    for (const auto& line : s.verification) out += style.dim("    verified: " + line) + "\n";
+    for (const auto& note : s.notes) out += "    " + note + "\n";
+    if (s.flattened_record) {
+      out += style.bold("  flattened variant") + (s.flattened_verified ? " (verified offline)" : " (NOT verified)") + ":\n";
+      out += "    " + *s.flattened_record + "\n";
+      for (const auto& note : s.flattened_notes) out += "    " + note + "\n";
+    }
+  }
+  return report;
+}
+
+}  // namespace diag::spf

@@ -1,0 +1,625 @@
+// check_host() (RFC 7208 4-6), evaluated sequentially over an answer cache
+// and replayed after each round of lookups. A replay that meets an answer it
+// does not have stops there ("suspends") and names that question; it also
+// names what the records it has seen will need anyway (their include and
+// redirect targets, a/mx/exists hosts), and the driver asks all of them in
+// one round. Because the decision is always taken by the sequential replay,
+// results and counts are those of a sequential evaluation; prefetching only
+// changes how many round trips it takes.
+#include <algorithm>
+#include <ctime>
+#include <set>
+#include <tuple>
+#include <variant>
+
+#include "diag/spf.h"
+
+namespace diag::spf {
+namespace {
+
+using dns::Answer;
+using dns::Outcome;
+using dns::RrType;
+
+std::string lower_copy(std::string_view text) {
+  std::string out(text);
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+std::string cache_key(std::string_view name) {
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  return lower_copy(name);
+}
+
+bool is_failure(Outcome outcome) { return !dns::is_definitive(outcome); }
+bool is_void(Outcome outcome) { return outcome == Outcome::nodata || outcome == Outcome::nxdomain; }
+
+// RFC 7208 7.3: over-long expansions lose labels on the left until they fit.
+std::string fit_domain(std::string name) {
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  while (name.size() > 253) {
+    const std::size_t dot = name.find('.');
+    if (dot == std::string::npos) return "";
+    name.erase(0, dot + 1);
+  }
+  return name;
+}
+
+// RFC 1035 2.3.4: a name we can ask about has labels of 1..63 octets.
+bool is_queryable(std::string_view name) {
+  if (name.empty()) return false;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = name.find('.', start);
+    const std::size_t length = (dot == std::string_view::npos ? name.size() : dot) - start;
+    if (length == 0 || length > 63) return false;
+    if (dot == std::string_view::npos) return true;
+    start = dot + 1;
+  }
+}
+
+std::string reverse_name(const IpAddress& ip) {
+  std::string out;
+  if (ip.is_v4()) {
+    for (int k = 3; k >= 0; --k) out += std::to_string(ip.data()[k]) + ".";
+    return out + "in-addr.arpa";
+  }
+  static const char hex[] = "0123456789abcdef";
+  for (int k = 15; k >= 0; --k) {
+    out += hex[ip.data()[k] & 0xf];
+    out += '.';
+    out += hex[ip.data()[k] >> 4];
+    out += '.';
+  }
+  return out + "ip6.arpa";
+}
+
+// RFC 7208 5: an IPv4-mapped IPv6 client is an IPv4 client.
+IpAddress unmapped(const IpAddress& ip) {
+  if (ip.is_v4()) return ip;
+  const std::uint8_t* b = ip.data();
+  for (int k = 0; k < 10; ++k)
+    if (b[k] != 0) return ip;
+  if (b[10] != 0xff || b[11] != 0xff) return ip;
+  return IpAddress::v4({b[12], b[13], b[14], b[15]});
+}
+
+bool name_at_or_below(std::string_view name, std::string_view domain) {
+  const std::string n = cache_key(name), d = cache_key(domain);
+  return n == d || (n.size() > d.size() && n.compare(n.size() - d.size(), d.size(), d) == 0 && n[n.size() - d.size() - 1] == '.');
+}
+
+struct Question {
+  std::string name;
+  RrType type;
+  friend bool operator<(const Question& a, const Question& b) {
+    return std::tie(a.name, a.type) < std::tie(b.name, b.type);
+  }
+};
+
+// What evaluating one mechanism came to.
+enum class Match { yes, no, error };
+
+struct Decision {
+  SpfResult result = SpfResult::neutral;
+  std::string explanation, reason, matched;
+  std::vector<std::string> path;
+};
+
+class Evaluator {
+ public:
+  Evaluator(const AnswerCache& cache, const CheckHostInput& input, const EngineOptions& options)
+      : cache_(cache), input_(input), options_(options) {}
+
+  SpfEvaluation run() {
+    SpfEvaluation evaluation;
+    // RFC 7208 4.1 and 2.4: the sender and the domain.
+    std::string sender = input_.sender;
+    std::string domain;
+    if (sender.empty()) sender = "postmaster@" + input_.helo;
+    const std::size_t at = sender.rfind('@');
+    if (at == std::string::npos) {
+      context_.local_part = "postmaster";
+      context_.sender_domain = sender;
+    } else {
+      context_.local_part = sender.substr(0, at);
+      context_.sender_domain = sender.substr(at + 1);
+      // RFC 7208 4.3: no local-part means "postmaster".
+      if (context_.local_part.empty()) context_.local_part = "postmaster";
+    }
+    context_.sender = context_.local_part + "@" + context_.sender_domain;
+    domain = input_.domain.empty() ? context_.sender_domain : input_.domain;
+    if (!domain.empty() && domain.back() == '.') domain.pop_back();
+    context_.helo = input_.helo;
+    context_.ip = ip_;
+    context_.receiver = input_.receiver;
+    context_.timestamp = input_.timestamp ? input_.timestamp : static_cast<std::int64_t>(std::time(nullptr));
+
+    Decision out;
+    if (!is_valid_check_domain(domain)) {
+      // RFC 7208 4.3: a malformed or single-label domain gives "none".
+      out.result = SpfResult::none;
+      out.reason = "\"" + domain + "\" is not a valid domain name to check (RFC 7208 4.3)";
+      out.path = {domain};
+    } else {
+      out = check_domain(domain, 0);
+    }
+    evaluation.result = out.result;
+    evaluation.explanation = out.explanation;
+    evaluation.reason = out.reason;
+    evaluation.matched = out.matched;
+    evaluation.path = out.path;
+    evaluation.lookups = lookups_;
+    evaluation.void_lookups = voids_;
+    return evaluation;
+  }
+
+  bool suspended() const { return missing_.has_value(); }
+  const std::optional<Question>& missing() const { return missing_; }
+  const std::set<Question>& wanted() const { return wanted_; }
+
+ private:
+  // The answer, or null after noting it as missing: the replay stops.
+  const Answer* lookup(const std::string& name, RrType type) {
+    if (missing_) return nullptr;
+    if (const Answer* answer = cache_.find(name, type)) return answer;
+    missing_ = Question{cache_key(name), type};
+    return nullptr;
+  }
+  void want(const std::string& name, RrType type) {
+    if (!options_.prefetch || name.empty() || wanted_.size() >= 256) return;
+    if (!cache_.find(name, type)) wanted_.insert(Question{cache_key(name), type});
+  }
+  RrType address_type() const { return ip_.is_v4() ? RrType::A : RrType::AAAA; }
+
+  Decision make(SpfResult result, std::string reason = "") {
+    Decision out;
+    out.result = result;
+    out.reason = std::move(reason);
+    return out;
+  }
+
+  // The selected record of a domain (RFC 7208 4.4, 4.5), or the result that
+  // ends the evaluation of this domain.
+  std::variant<std::string, Decision> select_record(const std::string& domain, int depth) {
+    if (depth == 0 && input_.record_override) return *input_.record_override;
+    const Answer* answer = lookup(domain, RrType::TXT);
+    if (!answer) return make(SpfResult::temperror, "suspended");
+    if (is_failure(answer->outcome))
+      return make(SpfResult::temperror, "TXT lookup for " + domain + ": " + std::string(dns::to_string(answer->outcome)) +
+                                             (answer->detail.empty() ? "" : " (" + answer->detail + ")"));
+    std::vector<std::string> records;
+    for (const auto& txt : answer->txt()) {
+      std::string joined = txt.joined();
+      if (is_spf_record(joined)) records.push_back(std::move(joined));
+    }
+    if (records.empty()) return make(SpfResult::none, "no SPF record at " + domain);
+    if (records.size() > 1)
+      return make(SpfResult::permerror, std::to_string(records.size()) + " SPF records at " + domain + " (RFC 7208 4.5 allows one)");
+    return records.front();
+  }
+
+  // The domain of a term's domain-spec, expanded and fit for a query.
+  // nullopt: suspended (the p macro needs answers we do not have yet).
+  std::optional<std::string> target_of(const std::string& domain_spec, const std::string& domain) {
+    if (domain_spec.empty()) return domain;
+    MacroContext context = context_;
+    context.domain = domain;
+    if (uses_p_macro(domain_spec)) {
+      auto name = validated_name(domain);
+      if (!name) return std::nullopt;
+      context.validated_name = *name;
+    }
+    return fit_domain(expand_macros(domain_spec, context, MacroUse::domain_spec));
+  }
+
+  // RFC 7208 7.3 (p macro): a validated name of the client, preferring the
+  // domain itself, then a name below it. nullopt: suspended.
+  std::optional<std::string> validated_name(const std::string& domain) {
+    const Answer* ptr = lookup(reverse_name(ip_), RrType::PTR);
+    if (!ptr) return std::nullopt;
+    if (!ptr->ok()) return std::string("unknown");
+    std::vector<std::string> validated;
+    const auto names = ptr->targets();
+    for (std::size_t k = 0; k < names.size() && k < 10; ++k) {
+      if (!is_queryable(names[k])) continue;
+      const Answer* addresses = lookup(names[k], address_type());
+      if (!addresses) return std::nullopt;
+      for (const auto& address : addresses->addresses())
+        if (address == ip_) validated.push_back(names[k]);
+    }
+    for (const auto& name : validated)
+      if (cache_key(name) == cache_key(domain)) return name;
+    for (const auto& name : validated)
+      if (name_at_or_below(name, domain)) return name;
+    if (!validated.empty()) return validated.front();
+    return std::string("unknown");
+  }
+
+  // Lookups the record will need if evaluation gets there: the targets of
+  // its first 10 DNS-querying terms, and, for includes and redirects whose
+  // record is already known, the same for those records, so that a whole
+  // level of the tree is asked in one round.
+  void prefetch_record(const ParsedRecord& record, const std::string& domain, int depth = 0) {
+    if (!options_.prefetch || depth > options_.lookup_limit) return;
+    if (!prefetched_.insert(cache_key(domain)).second && depth > 0) return;
+    int dns_terms = 0;
+    for (const auto& term : record.terms) {
+      if (!term.queries_dns()) continue;
+      if (++dns_terms > options_.lookup_limit) break;
+      const std::string& spec = term.is_mechanism ? term.domain_spec : term.value;
+      if (uses_p_macro(spec)) continue;
+      MacroContext context = context_;
+      context.domain = domain;
+      const std::string target = spec.empty() ? domain : fit_domain(expand_macros(spec, context, MacroUse::domain_spec));
+      if (!is_queryable(target)) continue;
+      if (!term.is_mechanism || term.mechanism == MechanismKind::include) {
+        prefetch_target(target, depth);
+        continue;
+      }
+      switch (term.mechanism) {
+        case MechanismKind::a: want(target, address_type()); break;
+        case MechanismKind::exists: want(target, RrType::A); break;
+        case MechanismKind::mx:
+          if (const Answer* mx = cache_.find(target, RrType::MX)) {
+            const auto hosts = mx->mx();
+            for (std::size_t k = 0; k < hosts.size() && k < 10; ++k)
+              if (is_queryable(hosts[k].exchange)) want(hosts[k].exchange, address_type());
+          } else {
+            want(target, RrType::MX);
+          }
+          break;
+        case MechanismKind::ptr: want(reverse_name(ip_), RrType::PTR); break;
+        default: break;
+      }
+    }
+  }
+
+  void prefetch_target(const std::string& target, int depth) {
+    const Answer* answer = cache_.find(target, RrType::TXT);
+    if (!answer) {
+      want(target, RrType::TXT);
+      return;
+    }
+    std::vector<std::string> records;
+    for (const auto& txt : answer->txt())
+      if (is_spf_record(txt.joined())) records.push_back(txt.joined());
+    if (records.size() != 1) return;
+    const ParsedRecord record = parse_record(records.front());
+    if (record.ok()) prefetch_record(record, target, depth + 1);
+  }
+
+  bool count_lookup(Decision& error) {
+    // RFC 7208 4.6.4: at most 10 terms that query the DNS.
+    if (++lookups_ > options_.lookup_limit) {
+      error = make(SpfResult::permerror, "more than " + std::to_string(options_.lookup_limit) +
+                                             " DNS-querying terms (RFC 7208 4.6.4)");
+      return false;
+    }
+    return true;
+  }
+  bool count_void(Decision& error, const std::string& name) {
+    // RFC 7208 4.6.4: at most 2 lookups that find nothing.
+    if (++voids_ > options_.void_limit) {
+      error = make(SpfResult::permerror, "more than " + std::to_string(options_.void_limit) +
+                                             " void lookups (the last: " + name + ") (RFC 7208 4.6.4)");
+      return false;
+    }
+    return true;
+  }
+
+  Decision dns_error(const std::string& name, RrType type, const Answer& answer) {
+    return make(SpfResult::temperror, std::string(dns::to_string(type)) + " lookup for " + name + ": " +
+                                          std::string(dns::to_string(answer.outcome)) +
+                                          (answer.detail.empty() ? "" : " (" + answer.detail + ")"));
+  }
+
+  // Evaluates one mechanism (RFC 7208 5). On Match::error, error holds the result.
+  Match evaluate(const Term& term, const std::string& domain, int depth, Decision& error, Decision& inner) {
+    switch (term.mechanism) {
+      case MechanismKind::all: return Match::yes;
+      case MechanismKind::ip4:
+        return ip_.is_v4() && ip_.in_prefix(term.network, term.cidr4) ? Match::yes : Match::no;
+      case MechanismKind::ip6:
+        return !ip_.is_v4() && ip_.in_prefix(term.network, term.cidr6) ? Match::yes : Match::no;
+      default: break;
+    }
+    if (!count_lookup(error)) return Match::error;
+    auto target = target_of(term.domain_spec, domain);
+    if (!target) return suspend(error);
+    switch (term.mechanism) {
+      case MechanismKind::include: {
+        // RFC 7208 5.2: the included domain's result decides whether this matches.
+        if (!is_queryable(*target)) {
+          error = make(SpfResult::permerror, "include target \"" + *target + "\" is not a valid domain name");
+          return Match::error;
+        }
+        inner = check_domain(*target, depth + 1);
+        if (missing_) return suspend(error);
+        switch (inner.result) {
+          case SpfResult::pass: return Match::yes;
+          case SpfResult::fail:
+          case SpfResult::softfail:
+          case SpfResult::neutral: return Match::no;
+          case SpfResult::temperror: error = inner; return Match::error;
+          case SpfResult::permerror: error = inner; return Match::error;
+          case SpfResult::none:
+            error = make(SpfResult::permerror, "include:" + *target + " has no SPF record (" + inner.reason + ")");
+            return Match::error;
+        }
+        return Match::no;
+      }
+      case MechanismKind::a:
+      case MechanismKind::exists: {
+        if (!is_queryable(*target)) return Match::no;
+        const RrType type = term.mechanism == MechanismKind::exists ? RrType::A : address_type();
+        const Answer* answer = lookup(*target, type);
+        if (!answer) return suspend(error);
+        if (is_failure(answer->outcome)) { error = dns_error(*target, type, *answer); return Match::error; }
+        if (is_void(answer->outcome)) return count_void(error, *target) ? Match::no : Match::error;
+        if (term.mechanism == MechanismKind::exists) return Match::yes;
+        return matches_any(answer->addresses(), term) ? Match::yes : Match::no;
+      }
+      case MechanismKind::mx: {
+        if (!is_queryable(*target)) return Match::no;
+        const Answer* answer = lookup(*target, RrType::MX);
+        if (!answer) return suspend(error);
+        if (is_failure(answer->outcome)) { error = dns_error(*target, RrType::MX, *answer); return Match::error; }
+        if (is_void(answer->outcome)) return count_void(error, *target) ? Match::no : Match::error;
+        const auto hosts = answer->mx();
+        // RFC 7208 4.6.4: an MX set may not make us look up more than 10 hosts.
+        if (hosts.size() > 10) {
+          error = make(SpfResult::permerror, "mx:" + *target + " has " + std::to_string(hosts.size()) +
+                                                 " MX records; more than 10 is a permerror (RFC 7208 4.6.4)");
+          return Match::error;
+        }
+        for (const auto& host : hosts) {
+          if (!is_queryable(host.exchange) || host.exchange == ".") continue;
+          const Answer* addresses = lookup(host.exchange, address_type());
+          if (!addresses) return suspend(error);
+          if (is_failure(addresses->outcome)) { error = dns_error(host.exchange, address_type(), *addresses); return Match::error; }
+          if (matches_any(addresses->addresses(), term)) return Match::yes;
+        }
+        return Match::no;
+      }
+      case MechanismKind::ptr: {
+        // RFC 7208 5.5: a DNS error on the PTR lookup is no match; at most 10 names.
+        const Answer* ptr = lookup(reverse_name(ip_), RrType::PTR);
+        if (!ptr) return suspend(error);
+        if (!ptr->ok()) return Match::no;
+        const auto names = ptr->targets();
+        for (std::size_t k = 0; k < names.size() && k < 10; ++k) {
+          // Only names at or below the target can match; validating the rest changes nothing.
+          if (!name_at_or_below(names[k], *target) || !is_queryable(names[k])) continue;
+          const Answer* addresses = lookup(names[k], address_type());
+          if (!addresses) return suspend(error);
+          for (const auto& address : addresses->addresses())
+            if (address == ip_) return Match::yes;
+        }
+        return Match::no;
+      }
+      default: return Match::no;
+    }
+  }
+
+  Match suspend(Decision& error) {
+    error = make(SpfResult::temperror, "suspended");
+    return Match::error;
+  }
+
+  bool matches_any(const std::vector<IpAddress>& addresses, const Term& term) const {
+    for (const auto& address : addresses) {
+      if (address.is_v4() != ip_.is_v4()) continue;
+      if (ip_.in_prefix(address, ip_.is_v4() ? term.cidr4 : term.cidr6)) return true;
+    }
+    return false;
+  }
+
+  // RFC 7208 6.2: the explanation of a fail; any problem means the default.
+  std::string explanation(const ParsedRecord& record, const std::string& domain) {
+    MacroContext context = context_;
+    context.domain = domain;
+    auto fallback = [&]() -> std::string {
+      if (check_macro_string(input_.default_explanation, MacroUse::explanation)) return input_.default_explanation;
+      if (uses_p_macro(input_.default_explanation)) {
+        auto name = validated_name(domain);
+        if (!name) return "";
+        context.validated_name = *name;
+      }
+      return expand_macros(input_.default_explanation, context, MacroUse::explanation);
+    };
+    if (!record.explanation) return fallback();
+    const Term& exp = record.terms[*record.explanation];
+    auto target = target_of(exp.domain_spec, domain);
+    if (!target) return "";
+    if (!is_queryable(*target)) return fallback();
+    const Answer* answer = lookup(*target, RrType::TXT);
+    if (!answer) return "";
+    const auto texts = answer->txt();
+    if (!answer->ok() || texts.size() != 1) return fallback();
+    const std::string text = texts.front().joined();
+    if (check_macro_string(text, MacroUse::explanation)) return fallback();
+    if (uses_p_macro(text)) {
+      auto name = validated_name(domain);
+      if (!name) return "";
+      context.validated_name = *name;
+    }
+    return expand_macros(text, context, MacroUse::explanation);
+  }
+
+  Decision check_domain(const std::string& domain, int depth) {
+    auto selected = select_record(domain, depth);
+    if (auto* ended = std::get_if<Decision>(&selected)) {
+      ended->path = {domain};
+      return *ended;
+    }
+    const std::string& text = std::get<std::string>(selected);
+    const ParsedRecord record = parse_record(text);
+    if (!record.ok()) {
+      Decision out = make(SpfResult::permerror, "syntax error in the SPF record of " + domain + ": " + record.error->to_string());
+      out.path = {domain};
+      return out;
+    }
+    prefetch_record(record, domain);
+    for (const auto& term : record.terms) {
+      if (!term.is_mechanism) continue;
+      Decision error, inner;
+      const Match match = evaluate(term, domain, depth, error, inner);
+      if (match == Match::error) {
+        if (error.path.empty()) error.path = {domain, term.text};
+        else error.path.insert(error.path.begin(), domain), error.path[1] = term.text;
+        return error;
+      }
+      if (match == Match::no) continue;
+      Decision out = make(result_for(term.qualifier));
+      if (term.mechanism == MechanismKind::include && !inner.path.empty()) {
+        out.path = inner.path;
+        out.path[0] = term.text;
+        out.path.insert(out.path.begin(), domain);
+        out.matched = inner.matched;
+      } else {
+        out.path = {domain, term.text};
+        out.matched = term.text;
+      }
+      if (out.result == SpfResult::fail) out.explanation = explanation(record, domain);
+      return out;
+    }
+    // RFC 7208 6.1: redirect applies only when no mechanism matched.
+    if (record.redirect) {
+      const Term& redirect = record.terms[*record.redirect];
+      Decision error;
+      if (!count_lookup(error)) {
+        error.path = {domain, redirect.text};
+        return error;
+      }
+      auto target = target_of(redirect.domain_spec, domain);
+      if (!target) return make(SpfResult::temperror, "suspended");
+      Decision inner;
+      if (!is_queryable(*target)) {
+        inner = make(SpfResult::none, "\"" + *target + "\" is not a valid domain name");
+        inner.path = {*target};
+      } else {
+        inner = check_domain(*target, depth + 1);
+      }
+      if (inner.result == SpfResult::none) {
+        // RFC 7208 6.1: a redirect to a domain without a record is a permerror.
+        inner.result = SpfResult::permerror;
+        inner.reason = "redirect=" + *target + " has no SPF record (" + inner.reason + ")";
+      }
+      if (inner.path.empty()) inner.path = {*target};
+      inner.path[0] = redirect.text;
+      inner.path.insert(inner.path.begin(), domain);
+      if (inner.matched.empty() && inner.result != SpfResult::permerror && inner.result != SpfResult::temperror)
+        inner.matched = redirect.text;
+      return inner;
+    }
+    // RFC 7208 4.7: no match and no redirect: neutral.
+    Decision out = make(SpfResult::neutral, "no term matched and there is no redirect (RFC 7208 4.7)");
+    out.path = {domain};
+    return out;
+  }
+
+  const AnswerCache& cache_;
+  const CheckHostInput& input_;
+  const EngineOptions& options_;
+  IpAddress ip_ = unmapped(input_.ip);
+  MacroContext context_;
+  int lookups_ = 0, voids_ = 0;
+  std::optional<Question> missing_;
+  std::set<Question> wanted_;
+  std::set<std::string> prefetched_;  // domains whose records were already scanned for prefetching
+};
+
+dns::Answer timeout_answer(const std::string& name, RrType type, std::string detail) {
+  dns::Answer answer;
+  answer.name = name;
+  answer.type = type;
+  answer.outcome = Outcome::timeout;
+  answer.detail = std::move(detail);
+  return answer;
+}
+
+}  // namespace
+
+const dns::Answer* AnswerCache::find(std::string_view name, dns::RrType type) const {
+  const auto it = answers_.find({cache_key(name), type});
+  return it == answers_.end() ? nullptr : &it->second;
+}
+
+void AnswerCache::store(const std::string& name, dns::RrType type, dns::Answer answer) {
+  answers_[{cache_key(name), type}] = std::move(answer);
+}
+
+void NetworkSpfResolver::query(const std::string& name, dns::RrType type, Callback callback) {
+  // Names that cannot travel in a DNS query (a space from %_ in a macro)
+  // cannot exist either: answer "no such name" rather than an error.
+  for (char c : name) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
+      dns::Answer answer;
+      answer.name = cache_key(name);
+      answer.type = type;
+      answer.outcome = Outcome::nxdomain;
+      answer.detail = "name with a space or control character cannot be queried";
+      answer.source = "spf";
+      pending_local_.push_back({std::move(answer), std::move(callback)});
+      return;
+    }
+  }
+  resolver_.query(name, type, std::move(callback));
+}
+
+void NetworkSpfResolver::run() {
+  auto local = std::move(pending_local_);
+  pending_local_.clear();
+  for (auto& [answer, callback] : local) callback(answer);
+  resolver_.run();
+}
+
+void OfflineSpfResolver::query(const std::string& name, dns::RrType type, Callback callback) {
+  if (const dns::Answer* answer = cache_.find(name, type)) {
+    pending_.push_back({*answer, std::move(callback)});
+  } else {
+    pending_.push_back({timeout_answer(cache_key(name), type, "not known offline"), std::move(callback)});
+  }
+}
+
+void OfflineSpfResolver::run() {
+  while (!pending_.empty()) {
+    auto batch = std::move(pending_);
+    pending_.clear();
+    for (auto& [answer, callback] : batch) callback(answer);
+  }
+}
+
+SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
+                         const EngineOptions& options) {
+  std::set<Question> asked;
+  int rounds = 0;
+  while (true) {
+    Evaluator evaluator(cache, input, options);
+    SpfEvaluation evaluation = evaluator.run();
+    if (!evaluator.suspended()) {
+      evaluation.rounds = rounds;
+      return evaluation;
+    }
+    std::vector<Question> questions{*evaluator.missing()};
+    for (const auto& question : evaluator.wanted())
+      if (!(question.name == questions.front().name && question.type == questions.front().type)) questions.push_back(question);
+    for (const auto& question : questions) {
+      if (cache.find(question.name, question.type) || !asked.insert(question).second) continue;
+      resolver.query(question.name, question.type, [&cache, question](const dns::Answer& answer) {
+        cache.store(question.name, question.type, answer);
+      });
+    }
+    resolver.run();
+    ++rounds;
+    // A resolver that never answered must not make us spin.
+    const Question& missing = *evaluator.missing();
+    if (!cache.find(missing.name, missing.type))
+      cache.store(missing.name, missing.type, timeout_answer(missing.name, missing.type, "no answer"));
+  }
+}
+
+}  // namespace diag::spf

@@ -1,0 +1,528 @@
+// The published SPF tree of a domain, independent of any IP: every include
+// and redirect resolved (a level per round, all of it in flight together),
+// lookup and void counts per term, the networks it authorizes, and the
+// findings an admin must act on.
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <set>
+
+#include "diag/mx.h"
+#include "diag/spf.h"
+
+namespace diag::spf {
+namespace {
+
+using dns::Answer;
+using dns::Outcome;
+using dns::RrType;
+
+constexpr KnownInclude known_includes[] = {
+#include "../../data/spf_microsoft_includes.inc"
+};
+
+std::string canonical(std::string_view name) {
+  std::string out(name);
+  if (!out.empty() && out.back() == '.') out.pop_back();
+  for (char& c : out)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return out;
+}
+
+bool definitive(const Answer& answer) { return answer.is_definitive(); }
+bool is_void(const Answer& answer) { return answer.outcome == Outcome::nodata || answer.outcome == Outcome::nxdomain; }
+
+Network host_network(const IpAddress& address, int cidr4, int cidr6) {
+  return Network{address, address.is_v4() ? cidr4 : cidr6};
+}
+
+// Walks the tree over the cache; what is missing is collected for the next
+// round instead of stopping, since no decision depends on order here.
+class TreeWalker {
+ public:
+  TreeWalker(const AnswerCache& cache, const std::optional<std::string>& record_override)
+      : cache_(cache), record_override_(record_override) {}
+
+  TreeNode walk(const std::string& domain) {
+    std::vector<std::string> stack;
+    return walk_node(domain, "", 0, stack);
+  }
+  const std::set<std::pair<std::string, RrType>>& missing() const { return missing_; }
+  bool complete() const { return complete_; }
+
+ private:
+  const Answer* lookup(const std::string& name, RrType type) {
+    if (const Answer* answer = cache_.find(name, type)) return answer;
+    missing_.insert({canonical(name), type});
+    return nullptr;
+  }
+
+  // Addresses of a host for the network list; nullopt while not all known.
+  void add_host(TreeNode& node, const std::string& term, const std::string& host, int cidr4, int cidr6, bool authorizes,
+                bool count_void) {
+    const Answer* a = lookup(host, RrType::A);
+    const Answer* aaaa = lookup(host, RrType::AAAA);
+    if (!a || !aaaa) return;
+    if (!definitive(*a) || !definitive(*aaaa)) {
+      node.unresolved_terms.push_back(term + " (" + host + ": " + std::string(dns::to_string(definitive(*a) ? aaaa->outcome : a->outcome)) + ")");
+      complete_ = false;
+    }
+    if (count_void && is_void(*a) && is_void(*aaaa)) {
+      ++node.void_lookups;
+      node.void_terms.push_back(term);
+    }
+    if (!authorizes) return;
+    for (const auto* answer : {a, aaaa})
+      for (const auto& address : answer->addresses()) node.networks.push_back(host_network(address, cidr4, cidr6));
+  }
+
+  TreeNode walk_node(const std::string& domain, const std::string& via, int depth, std::vector<std::string>& stack) {
+    TreeNode node;
+    node.domain = domain;
+    node.via = via;
+    if (std::find(stack.begin(), stack.end(), canonical(domain)) != stack.end()) {
+      node.status = "loop";
+      node.detail = domain + " includes itself through " + via;
+      return node;
+    }
+    if (depth > 10) {
+      node.status = "over-limit";
+      node.detail = "nested more than 10 deep";
+      return node;
+    }
+    std::string text;
+    if (depth == 0 && record_override_) {
+      text = *record_override_;
+    } else {
+      const Answer* answer = lookup(domain, RrType::TXT);
+      if (!answer) {
+        node.status = "pending";
+        return node;
+      }
+      node.txt_outcome = answer->outcome;
+      if (!definitive(*answer)) {
+        node.status = "temperror";
+        node.detail = "TXT lookup: " + std::string(dns::to_string(answer->outcome)) + (answer->detail.empty() ? "" : " (" + answer->detail + ")");
+        complete_ = false;
+        return node;
+      }
+      std::vector<std::string> records;
+      for (const auto& txt : answer->txt())
+        if (is_spf_record(txt.joined())) records.push_back(txt.joined());
+      if (records.empty()) {
+        node.status = "none";
+        node.detail = answer->outcome == Outcome::nxdomain ? "the name does not exist" : "no TXT record starting with v=spf1";
+        return node;
+      }
+      if (records.size() > 1) {
+        node.status = "multiple";
+        node.detail = std::to_string(records.size()) + " SPF records";
+        for (const auto& r : records) node.detail += "\n  " + r;
+        node.record = records.front();
+        return node;
+      }
+      text = records.front();
+    }
+    node.record = text;
+    const ParsedRecord record = parse_record(text);
+    if (!record.ok()) {
+      node.status = "syntax-error";
+      node.detail = record.error->to_string();
+      return node;
+    }
+    node.status = "ok";
+    stack.push_back(canonical(domain));
+    MacroContext context;
+    context.domain = domain;
+    for (const auto& term : record.terms) {
+      node.terms.push_back(term.text);
+      if (term.queries_dns()) ++node.lookups;
+      if (!term.is_mechanism) {
+        if (term.modifier == ModifierKind::redirect) {
+          if (has_macros(term.value)) continue;
+          const std::string target = canonical(term.value);
+          node.children.push_back(walk_node(target, term.text, depth + 1, stack));
+        }
+        continue;
+      }
+      const bool authorizes = term.qualifier == Qualifier::pass;
+      switch (term.mechanism) {
+        case MechanismKind::all: node.all_term = term.text; break;
+        case MechanismKind::ip4:
+        case MechanismKind::ip6:
+          if (authorizes) node.networks.push_back(Network{term.network, term.mechanism == MechanismKind::ip4 ? term.cidr4 : term.cidr6});
+          break;
+        case MechanismKind::ptr: node.uses_ptr = true; break;
+        case MechanismKind::include: {
+          if (has_macros(term.domain_spec)) break;  // depends on the sender: nothing to walk
+          node.children.push_back(walk_node(canonical(term.domain_spec), term.text, depth + 1, stack));
+          break;
+        }
+        case MechanismKind::a: {
+          const std::string host = term.domain_spec.empty() ? domain : term.domain_spec;
+          if (has_macros(host)) break;
+          add_host(node, term.text, canonical(host), term.cidr4, term.cidr6, authorizes, true);
+          break;
+        }
+        case MechanismKind::mx: {
+          const std::string target = term.domain_spec.empty() ? domain : term.domain_spec;
+          if (has_macros(target)) break;
+          const Answer* mx = lookup(canonical(target), RrType::MX);
+          if (!mx) break;
+          if (!definitive(*mx)) {
+            node.unresolved_terms.push_back(term.text + " (MX: " + std::string(dns::to_string(mx->outcome)) + ")");
+            complete_ = false;
+            break;
+          }
+          if (is_void(*mx)) {
+            ++node.void_lookups;
+            node.void_terms.push_back(term.text);
+            break;
+          }
+          const auto hosts = mx->mx();
+          for (std::size_t k = 0; k < hosts.size() && k < 10; ++k)
+            if (hosts[k].exchange != ".") add_host(node, term.text, hosts[k].exchange, term.cidr4, term.cidr6, authorizes, false);
+          break;
+        }
+        case MechanismKind::exists: {
+          if (has_macros(term.domain_spec)) break;
+          const Answer* a = lookup(canonical(term.domain_spec), RrType::A);
+          if (a && is_void(*a)) {
+            ++node.void_lookups;
+            node.void_terms.push_back(term.text);
+          }
+          break;
+        }
+      }
+    }
+    stack.pop_back();
+    return node;
+  }
+
+  static bool has_macros(std::string_view spec) { return spec.find('%') != std::string_view::npos; }
+
+  const AnswerCache& cache_;
+  const std::optional<std::string>& record_override_;
+  std::set<std::pair<std::string, RrType>> missing_;
+  bool complete_ = true;
+};
+
+int total_lookups(TreeNode& node) {
+  int total = node.lookups;
+  for (auto& child : node.children) total += total_lookups(child);
+  node.lookups_total = total;
+  return total;
+}
+
+int total_voids(const TreeNode& node) {
+  int total = node.void_lookups;
+  for (const auto& child : node.children) total += total_voids(child);
+  return total;
+}
+
+void collect_networks(const TreeNode& node, std::vector<Network>& out) {
+  out.insert(out.end(), node.networks.begin(), node.networks.end());
+  for (const auto& child : node.children)
+    if (child.via.rfind("include:", 0) == 0 || child.via.rfind("+include:", 0) == 0 || child.via.rfind("redirect=", 0) == 0)
+      collect_networks(child, out);
+}
+
+template <typename F>
+void for_each_node(const TreeNode& node, const F& f) {
+  f(node);
+  for (const auto& child : node.children) for_each_node(child, f);
+}
+
+bool in_any(const IpAddress& address, std::initializer_list<std::pair<const char*, int>> ranges) {
+  for (const auto& [text, prefix] : ranges)
+    if (auto network = IpAddress::parse(text); network && address.is_v4() == network->is_v4() && address.in_prefix(*network, prefix))
+      return true;
+  return false;
+}
+
+// RFC 1918, RFC 6598, RFC 3927, loopback, RFC 4193, RFC 4291 link-local.
+bool is_private(const Network& network) {
+  return in_any(network.address, {{"10.0.0.0", 8}, {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"127.0.0.0", 8},
+                                  {"169.254.0.0", 16}, {"100.64.0.0", 10}, {"fc00::", 7}, {"fe80::", 10}, {"::1", 128}});
+}
+// RFC 5737 and RFC 3849 documentation ranges.
+bool is_documentation(const Network& network) {
+  return in_any(network.address, {{"192.0.2.0", 24}, {"198.51.100.0", 24}, {"203.0.113.0", 24}, {"2001:db8::", 32}});
+}
+
+std::string branch_costs(const TreeNode& root) {
+  std::string out;
+  for (const auto& child : root.children) {
+    if (!out.empty()) out += ", ";
+    out += child.via + " " + std::to_string(1 + child.lookups_total);
+  }
+  const int direct = root.lookups - static_cast<int>(root.children.size());
+  if (direct > 0) out += (out.empty() ? "" : ", ") + std::string("a/mx/ptr/exists terms ") + std::to_string(direct);
+  return out;
+}
+
+void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, bool mx_known) {
+  auto add = [&](std::string id, Status status, std::string message, std::string remedy) {
+    Check check{std::move(id), status, std::move(message), std::move(remedy), nlohmann::json::object()};
+    check.fields["domain"] = tree.domain;
+    tree.checks.push_back(std::move(check));
+  };
+  const TreeNode& root = tree.root;
+  const std::string& d = tree.domain;
+  if (root.status == "temperror") {
+    add("spf.record", Status::error, "Could not read the TXT records of " + d + ": " + root.detail + ".",
+        "Check that the domain's name servers answer (try again, or use --dns with another resolver); a timeout is not the same as having no SPF record.");
+    return;
+  }
+  if (root.status == "none") {
+    add("spf.record", Status::fail, d + " publishes no SPF record (" + root.detail + "): receivers get SPF \"none\" and Microsoft 365 treats its mail as unauthenticated.",
+        "Publish one TXT record at " + d + ": \"v=spf1 include:spf.protection.outlook.com -all\", adding ip4:/ip6: for each device or server that sends as " + d + " directly.");
+    return;
+  }
+  if (root.status == "multiple") {
+    add("spf.record", Status::fail, d + " publishes " + root.detail + "; RFC 7208 4.5 makes that a permerror for every message.",
+        "Merge them into one TXT record that starts with v=spf1 and delete the others.");
+    return;
+  }
+  if (root.status == "syntax-error") {
+    add("spf.record", Status::fail, "The SPF record of " + d + " has a syntax error at " + root.detail + "; every check of it is a permerror.",
+        "Correct the term named above (RFC 7208 section 12 gives the grammar) and publish the record again.");
+    return;
+  }
+  add("spf.record", Status::pass, d + " publishes one SPF record: " + root.record, "");
+
+  // Problems below the root.
+  for_each_node(root, [&](const TreeNode& node) {
+    if (&node == &root) return;
+    if (node.status == "loop")
+      add("spf.include-loop", Status::fail, "Include loop: " + node.detail + "; evaluation ends in permerror.",
+          "Remove the include or redirect that points back to a record already being evaluated.");
+    else if (node.status == "none" || node.status == "multiple" || node.status == "syntax-error")
+      add("spf.include-broken", Status::fail, node.via + " does not lead to one valid SPF record (" + node.status + ": " + node.detail + "); any evaluation reaching it is a permerror.",
+          "Fix or remove " + node.via + "; an include must name a domain with exactly one valid SPF record.");
+    else if (node.status == "temperror")
+      add("spf.include-unresolved", Status::error, "Could not read " + node.via + ": " + node.detail + ".",
+          "Try again or use another resolver with --dns; until it answers, receivers get temperror for mail that reaches this include.");
+  });
+
+  // RFC 7208 4.6.4: 10 DNS-querying terms.
+  if (root.lookups_total > 10)
+    add("spf.lookups", Status::fail, "The tree needs " + std::to_string(root.lookups_total) + " DNS lookups; RFC 7208 4.6.4 allows 10, so checks that reach the 11th give permerror. Branches: " + branch_costs(root) + ".",
+        "Remove includes you no longer send through, replace a/mx terms with ip4:/ip6:, or flatten the costliest include (see --suggest).");
+  else if (root.lookups_total >= 9)
+    add("spf.lookups", Status::warn, "The tree needs " + std::to_string(root.lookups_total) + " of the 10 DNS lookups RFC 7208 4.6.4 allows. Branches: " + branch_costs(root) + ".",
+        "Leave room: a provider that adds one nested include would push the record over the limit.");
+  else
+    add("spf.lookups", Status::pass, "The tree needs " + std::to_string(root.lookups_total) + " of 10 DNS lookups.", "");
+
+  if (tree.void_lookups > 2)
+    add("spf.void-lookups", Status::fail, std::to_string(tree.void_lookups) + " terms find no DNS data; RFC 7208 4.6.4 gives permerror after 2 void lookups.",
+        "Remove the terms that name nothing; see the tree for which.");
+  else if (tree.void_lookups > 0)
+    add("spf.void-lookups", Status::warn, std::to_string(tree.void_lookups) + " term(s) find no DNS data (void lookups; 2 are allowed).",
+        "Remove terms that point at names without records: they cost lookups and authorize nothing.");
+
+  // The all term decides what happens to everyone else.
+  if (root.all_term == "+all" || root.all_term == "all")
+    add("spf.all", Status::fail, "The record ends in \"" + root.all_term + "\": it authorizes every IP address on the internet to send as " + d + ".",
+        "End the record with \"~all\" (while direct send is being set up, as Microsoft recommends) or \"-all\".");
+  else if (root.all_term == "?all")
+    add("spf.all", Status::warn, "The record ends in \"?all\" (neutral): mail from anywhere is neither passed nor failed; Microsoft recommends ?all for testing only.",
+        "Use \"~all\" while setting up direct send, then \"-all\" once DKIM and DMARC are in place.");
+  else if (root.all_term.empty() && !std::any_of(root.children.begin(), root.children.end(), [](const TreeNode& c) { return c.via.rfind("redirect=", 0) == 0; }))
+    add("spf.all", Status::warn, "The record has no \"all\" term and no redirect: mail from unlisted IPs gets neutral.",
+        "End the record with \"~all\" or \"-all\".");
+  else if (!root.all_term.empty())
+    add("spf.all", Status::pass, "The record ends in \"" + root.all_term + "\".", "");
+
+  bool ptr = false;
+  for_each_node(root, [&](const TreeNode& node) { ptr = ptr || node.uses_ptr; });
+  if (ptr)
+    add("spf.ptr", Status::warn, "The tree uses the \"ptr\" mechanism, which RFC 7208 5.5 says SHOULD NOT be used: it is slow, unreliable, and some receivers ignore it.",
+        "Replace ptr with ip4:/ip6: terms for the servers it was meant to cover.");
+
+  if (tree.spf_rr_type_published)
+    add("spf.rr-type", Status::warn, d + " still publishes the SPF resource record type (99), which RFC 7208 3.1 removed; no receiver reads it.",
+        "Delete the type-SPF record and keep only the TXT record; keep them from drifting apart meanwhile.");
+
+  // Microsoft includes.
+  bool microsoft_include = false;
+  for_each_node(root, [&](const TreeNode& node) {
+    for (const auto& term : node.terms) {
+      const ParsedRecord one = parse_record("v=spf1 " + term);
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include) continue;
+      const KnownInclude* known = find_known_include(one.terms[0].domain_spec);
+      if (!known) continue;
+      if (known->kind == "m365" || known->kind == "m365-gcc-high") {
+        microsoft_include = true;
+        continue;
+      }
+      add("spf.microsoft-include", known->kind == "legacy" ? Status::warn : Status::fail,
+          "\"" + term + "\" in the record of " + node.domain + ": " + std::string(known->advice) + ".",
+          "Replace it with include:spf.protection.outlook.com (include:spf.protection.office365.us for GCC High/DoD).");
+    }
+  });
+  if (mx_known) {
+    bool m365_mx = false, gcc = false;
+    for (const auto& host : mx_hosts) {
+      const auto host_class = mx::classify_host(host);
+      if (mx::is_microsoft(host_class.provider)) m365_mx = true;
+      if (host_class.provider == mx::Provider::m365_gcc_high) gcc = true;
+    }
+    if (m365_mx && !microsoft_include)
+      add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: mail Exchange Online sends as " + d + " fails SPF.",
+          std::string("Add \"include:") + (gcc ? "spf.protection.office365.us" : "spf.protection.outlook.com") + "\" before the all term.");
+    else if (m365_mx)
+      add("spf.m365-include", Status::pass, d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's.", "");
+  }
+
+  // Networks that cannot be a public sender.
+  std::vector<std::string> private_nets, doc_nets;
+  for (const auto& network : tree.networks) {
+    if (is_private(network)) private_nets.push_back(network.to_string());
+    else if (is_documentation(network)) doc_nets.push_back(network.to_string());
+  }
+  auto join = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& s : list) out += (out.empty() ? "" : ", ") + s;
+    return out;
+  };
+  if (!private_nets.empty())
+    add("spf.private-networks", Status::warn, "The tree authorizes private or loopback networks (" + join(private_nets) + "); receivers on the internet never see these as the sender.",
+        "List the public IP your devices' mail leaves from (your firewall's outside address), not the device's internal address.");
+  if (!doc_nets.empty())
+    add("spf.documentation-networks", Status::warn, "The tree authorizes documentation-only networks (" + join(doc_nets) + ", RFC 5737/3849); they are examples, not real senders.",
+        "Replace them with the real public addresses of your senders.");
+  if (!tree.complete)
+    add("spf.tree-complete", Status::error, "Parts of the tree could not be resolved (timeouts or server failures); the counts and networks above are incomplete.",
+        "Try again, or use --dns with another resolver.");
+}
+
+}  // namespace
+
+std::vector<Network> authorized_networks(const TreeNode& node) {
+  std::vector<Network> networks;
+  collect_networks(node, networks);
+  return merge_networks(std::move(networks));
+}
+
+const KnownInclude* find_known_include(std::string_view domain) {
+  const std::string name = canonical(domain);
+  for (const auto& entry : known_includes)
+    if (entry.domain == name) return &entry;
+  return nullptr;
+}
+
+std::string Network::to_string() const { return address.to_string() + "/" + std::to_string(prefix); }
+
+std::optional<Network> parse_network(std::string_view text) {
+  std::string_view address_text = text;
+  std::optional<int> prefix;
+  if (const std::size_t slash = text.find('/'); slash != std::string_view::npos) {
+    address_text = text.substr(0, slash);
+    const std::string_view digits = text.substr(slash + 1);
+    if (digits.empty() || digits.size() > 3) return std::nullopt;
+    int value = 0;
+    for (char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      value = value * 10 + (c - '0');
+    }
+    prefix = value;
+  }
+  const auto address = IpAddress::parse(address_text);
+  if (!address) return std::nullopt;
+  const int max = address->max_prefix();
+  if (prefix && *prefix > max) return std::nullopt;
+  return Network{*address, prefix.value_or(max)};
+}
+
+namespace {
+IpAddress masked(const IpAddress& address, int prefix) {
+  std::array<std::uint8_t, 16> bytes{};
+  std::copy(address.data(), address.data() + address.size(), bytes.begin());
+  for (int bit = prefix; bit < address.max_prefix(); ++bit) bytes[bit / 8] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
+  if (address.is_v4()) return IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]});
+  return IpAddress::v6(bytes);
+}
+bool less(const Network& a, const Network& b) {
+  if (a.address.is_v4() != b.address.is_v4()) return a.address.is_v4();
+  const int order = std::memcmp(a.address.data(), b.address.data(), a.address.size());
+  if (order != 0) return order < 0;
+  return a.prefix < b.prefix;
+}
+}  // namespace
+
+std::vector<Network> merge_networks(std::vector<Network> networks) {
+  for (auto& network : networks) network.address = masked(network.address, network.prefix);
+  bool changed = true;
+  while (changed) {
+    changed = false;
+    std::sort(networks.begin(), networks.end(), less);
+    std::vector<Network> out;
+    for (const auto& network : networks) {
+      // Drop networks inside the previous one.
+      if (!out.empty() && out.back().address.is_v4() == network.address.is_v4() && out.back().prefix <= network.prefix &&
+          network.address.in_prefix(out.back().address, out.back().prefix))
+        continue;
+      // Merge two halves of the same parent.
+      if (!out.empty() && out.back().address.is_v4() == network.address.is_v4() && out.back().prefix == network.prefix &&
+          network.prefix > 0 && masked(out.back().address, network.prefix - 1) == masked(network.address, network.prefix - 1)) {
+        out.back() = Network{masked(network.address, network.prefix - 1), network.prefix - 1};
+        changed = true;
+        continue;
+      }
+      out.push_back(network);
+    }
+    networks = std::move(out);
+  }
+  return networks;
+}
+
+TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const std::string& domain,
+                             const std::optional<std::string>& record_override, const TreeOptions& options) {
+  TreeValidation tree;
+  tree.domain = canonical(domain);
+  // The MX and the obsolete SPF type are asked in the first round with the TXT.
+  std::vector<std::pair<std::string, RrType>> extra;
+  if (options.look_up_mx_for_m365) extra.push_back({tree.domain, RrType::MX});
+  if (options.look_up_spf_rr_type) extra.push_back({tree.domain, RrType::SPF});
+  std::set<std::pair<std::string, RrType>> asked;
+  for (int round = 0; round < 40; ++round) {
+    TreeWalker walker(cache, record_override);
+    tree.root = walker.walk(tree.domain);
+    auto missing = walker.missing();
+    for (const auto& question : extra)
+      if (!cache.find(question.first, question.second)) missing.insert(question);
+    bool asked_any = false;
+    for (const auto& question : missing) {
+      if (!asked.insert(question).second) continue;
+      asked_any = true;
+      resolver.query(question.first, question.second, [&cache, question](const dns::Answer& answer) {
+        cache.store(question.first, question.second, answer);
+      });
+    }
+    if (!asked_any) {
+      tree.complete = walker.complete() && missing.empty();
+      break;
+    }
+    resolver.run();
+  }
+  tree.lookups = total_lookups(tree.root);
+  tree.void_lookups = total_voids(tree.root);
+  std::vector<Network> networks;
+  collect_networks(tree.root, networks);
+  tree.networks = merge_networks(std::move(networks));
+  std::vector<std::string> mx_hosts;
+  bool mx_known = false;
+  if (const Answer* mx = cache.find(tree.domain, RrType::MX); mx && mx->is_definitive()) {
+    mx_known = true;
+    for (const auto& host : mx->mx()) mx_hosts.push_back(host.exchange);
+  }
+  if (const Answer* spf = cache.find(tree.domain, RrType::SPF); spf && spf->ok())
+    for (const auto& txt : spf->txt())
+      if (is_spf_record(txt.joined())) tree.spf_rr_type_published = true;
+  add_checks(tree, mx_hosts, mx_known);
+  return tree;
+}
+
+}  // namespace diag::spf

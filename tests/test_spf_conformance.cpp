@@ -1,0 +1,215 @@
+// The public RFC 7208 test suite (../shared/conformance/rfc7208-tests.json,
+// from pyspf, BSD licence; never copied into this repository), run against
+// check_host() with each scenario's zone data served by an in-process
+// resolver double that follows the suite's conventions:
+//   - SPF-type records are also served as TXT unless the name has TXT
+//     records of its own ("TXT: NONE" suppresses that);
+//   - TIMEOUT in a name's data: every type without records there times out;
+//   - a name absent from the data is NXDOMAIN;
+//   - the default explanation is "DEFAULT", as the suite's driver sets it.
+// Every test runs twice, with prefetching and strictly sequentially, and
+// the two must agree on everything but the number of round trips.
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "diag/spf.h"
+
+namespace {
+
+using diag::dns::Answer;
+using diag::dns::Outcome;
+using diag::dns::Record;
+using diag::dns::RrType;
+using diag::spf::SpfResolver;
+
+std::string canonical(std::string name) {
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  for (char& c : name)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return name;
+}
+
+// One scenario's zonedata, answered the way the suite's own driver does.
+class ScenarioResolver final : public SpfResolver {
+ public:
+  explicit ScenarioResolver(const nlohmann::json& zonedata) {
+    for (const auto& [owner, entries] : zonedata.items()) {
+      NameData& data = names_[canonical(owner)];
+      for (const auto& entry : entries) {
+        if (entry.is_string() && entry.get<std::string>() == "TIMEOUT") {
+          data.timeout = true;
+          continue;
+        }
+        for (const auto& [type, value] : entry.items()) add(canonical(owner), data, type, value);
+      }
+    }
+  }
+
+  void query(const std::string& name, RrType type, Callback callback) override {
+    ++queries_;
+    pending_.emplace_back(answer(canonical(name), type), std::move(callback));
+  }
+  void run() override {
+    while (!pending_.empty()) {
+      auto batch = std::move(pending_);
+      pending_.clear();
+      for (auto& [answer, callback] : batch) callback(answer);
+    }
+  }
+  int queries() const { return queries_; }
+
+ private:
+  struct NameData {
+    std::vector<Record> records;  // A AAAA MX PTR CNAME TXT(explicit)
+    std::vector<Record> spf;      // SPF-type records, served as TXT when there is no TXT
+    bool has_txt = false;         // TXT records of its own, or TXT: NONE
+    bool timeout = false;
+  };
+
+  static void add(const std::string& owner, NameData& data, const std::string& type, const nlohmann::json& value) {
+    Record record;
+    record.owner = owner;
+    record.ttl = 300;
+    if (type == "SPF" || type == "TXT") {
+      if (type == "TXT") data.has_txt = true;
+      if (value.is_string() && value.get<std::string>() == "NONE") return;
+      diag::dns::TxtData txt;
+      if (value.is_string()) txt.strings.push_back(value.get<std::string>());
+      else for (const auto& s : value) txt.strings.push_back(s.get<std::string>());
+      record.type = RrType::TXT;
+      record.data = txt;
+      (type == "SPF" ? data.spf : data.records).push_back(record);
+      return;
+    }
+    if (type == "A" || type == "AAAA") {
+      record.type = type == "A" ? RrType::A : RrType::AAAA;
+      auto address = diag::IpAddress::parse(value.get<std::string>());
+      REQUIRE(address);
+      record.data = diag::dns::AddressData{*address};
+    } else if (type == "MX") {
+      record.type = RrType::MX;
+      const std::string exchange = canonical(value[1].get<std::string>());
+      record.data = diag::dns::MxData{value[0].get<std::uint16_t>(), exchange.empty() ? "." : exchange};
+    } else if (type == "PTR" || type == "CNAME") {
+      record.type = type == "PTR" ? RrType::PTR : RrType::CNAME;
+      record.data = diag::dns::NameData{canonical(value.get<std::string>())};
+    } else {
+      FAIL("unknown record type in the suite: " << type);
+    }
+    data.records.push_back(record);
+  }
+
+  Answer answer(const std::string& name, RrType type) const {
+    Answer out;
+    out.name = name;
+    out.type = type;
+    out.source = "scenario";
+    std::string current = name;
+    for (int hops = 0; hops < 10; ++hops) {
+      const auto it = names_.find(current);
+      if (it == names_.end()) {
+        out.outcome = Outcome::nxdomain;
+        return out;
+      }
+      const NameData& data = it->second;
+      const std::vector<Record>& pool = (type == RrType::TXT && !data.has_txt) ? data.spf : data.records;
+      for (const auto& record : pool)
+        if (record.type == type) out.records.push_back(record);
+      if (!out.records.empty()) {
+        out.outcome = Outcome::records;
+        return out;
+      }
+      const auto cname = std::find_if(data.records.begin(), data.records.end(),
+                                      [](const Record& r) { return r.type == RrType::CNAME; });
+      if (cname != data.records.end() && type != RrType::CNAME) {
+        out.cname_chain.push_back(*cname);
+        current = std::get<diag::dns::NameData>(cname->data).target;
+        continue;
+      }
+      out.outcome = data.timeout ? Outcome::timeout : Outcome::nodata;
+      return out;
+    }
+    out.outcome = Outcome::servfail;  // a CNAME loop
+    out.detail = "CNAME loop";
+    return out;
+  }
+
+  std::map<std::string, NameData> names_;
+  std::vector<std::pair<Answer, Callback>> pending_;
+  int queries_ = 0;
+};
+
+std::string suite_path() { return std::string(SENDCHECK_SOURCE_DIR) + "/../shared/conformance/rfc7208-tests.json"; }
+
+bool suite_required() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+}  // namespace
+
+TEST_CASE("RFC 7208 conformance suite: 203 tests", "[spf][conformance]") {
+  const std::string path = suite_path();
+  if (!std::filesystem::exists(path)) {
+    if (suite_required()) FAIL("the RFC 7208 test suite is missing: " << path << " (CI=true requires it)");
+    WARN("skipped: the RFC 7208 test suite is not at " << path);
+    return;
+  }
+  std::ifstream in(path);
+  const auto suite = nlohmann::json::parse(in);
+  int total = 0, passed = 0;
+  std::vector<std::string> failures;
+  for (const auto& scenario : suite) {
+    for (const auto& [name, test] : scenario["tests"].items()) {
+      ++total;
+      diag::spf::CheckHostInput input;
+      auto ip = diag::IpAddress::parse(test["host"].get<std::string>());
+      REQUIRE(ip);
+      input.ip = *ip;
+      input.sender = test["mailfrom"].get<std::string>();
+      input.helo = test["helo"].get<std::string>();
+      input.default_explanation = "DEFAULT";
+      input.timestamp = 1700000000;
+
+      ScenarioResolver parallel_dns(scenario["zonedata"]);
+      diag::spf::AnswerCache parallel_cache;
+      const auto parallel = diag::spf::check_host(parallel_dns, parallel_cache, input);
+
+      ScenarioResolver sequential_dns(scenario["zonedata"]);
+      diag::spf::AnswerCache sequential_cache;
+      diag::spf::EngineOptions sequential_options;
+      sequential_options.prefetch = false;
+      const auto sequential = diag::spf::check_host(sequential_dns, sequential_cache, input, sequential_options);
+
+      std::vector<std::string> accepted;
+      if (test["result"].is_array()) for (const auto& r : test["result"]) accepted.push_back(r.get<std::string>());
+      else accepted.push_back(test["result"].get<std::string>());
+      const std::string got(diag::spf::to_string(parallel.result));
+      bool ok = std::find(accepted.begin(), accepted.end(), got) != accepted.end();
+      if (ok && test.contains("explanation")) ok = parallel.explanation == test["explanation"].get<std::string>();
+      // Prefetching must not change anything a sequential evaluation decides.
+      const bool same = parallel.result == sequential.result && parallel.explanation == sequential.explanation &&
+                        parallel.lookups == sequential.lookups && parallel.void_lookups == sequential.void_lookups &&
+                        parallel.matched == sequential.matched && parallel.path == sequential.path &&
+                        parallel.rounds <= sequential.rounds;
+      INFO(scenario["description"].get<std::string>() << " / " << name << ": got " << got << " \""
+                                                        << parallel.explanation << "\" (" << parallel.reason
+                                                        << "), expected " << test["result"].dump()
+                                                        << (test.contains("explanation") ? " \"" + test["explanation"].get<std::string>() + "\"" : "")
+                                                        << "; sequential " << diag::spf::to_string(sequential.result));
+      CHECK(ok);
+      CHECK(same);
+      if (ok && same) ++passed;
+      else failures.push_back(name);
+    }
+  }
+  INFO("failed: " << nlohmann::json(failures).dump());
+  CHECK(total == 203);
+  CHECK(passed == total);
+  WARN("RFC 7208 conformance: " << passed << "/" << total);
+}

@@ -1,0 +1,128 @@
+// sendcheck-spf as an executable: the JSON contract, exit codes, bad input
+// as one line on stderr, --record and --default-explanation, all answered
+// from the fixture zones (--zone) so that nothing leaves loopback.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+namespace {
+
+const std::string spf_tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-spf";
+const std::string fixtures = std::string(SENDCHECK_SOURCE_DIR) + "/fixtures/zones/";
+// Nothing answers here: what --zone does not cover fails fast.
+const std::string offline = " --dns 127.0.0.1:9 --timeout 0.5 --zone " + fixtures + "sendcheck.test.zone --zone " + fixtures +
+                            "outlook.com.zone --zone " + fixtures + "google.com.zone --zone " + fixtures +
+                            "mail.protection.outlook.com.zone";
+
+struct Run {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+std::string quote(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+Run run(const std::string& arguments) {
+  const std::string base = std::filesystem::temp_directory_path() / ("sendcheck-spf-test-" + std::to_string(::getpid()));
+  const std::string command = "NO_COLOR=1 " + quote(spf_tool) + " " + arguments + " >" + base + ".out 2>" + base + ".err";
+  const int status = std::system(command.c_str());
+  Run result;
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  result.out = slurp(base + ".out");
+  result.err = slurp(base + ".err");
+  std::filesystem::remove(base + ".out");
+  std::filesystem::remove(base + ".err");
+  return result;
+}
+
+bool tool_built() {
+  if (std::filesystem::exists(spf_tool)) return true;
+  WARN("skipped: " << spf_tool << " is not built (cmake --build build --target sendcheck-spf)");
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("sendcheck-spf: JSON contract, per-IP path and tree", "[spf][tool]") {
+  if (!tool_built()) return;
+  const Run r = run("contoso.sendcheck.test --ip 192.0.2.7 --ip 198.51.100.9 --json" + offline);
+  INFO(r.err);
+  CHECK(r.exit_code == 1);  // 198.51.100.9 fails
+  const auto doc = nlohmann::json::parse(r.out);
+  CHECK(doc["tool"] == "sendcheck-spf");
+  CHECK(doc["status"] == "fail");
+  CHECK(doc["domain"] == "contoso.sendcheck.test");
+  CHECK(doc["record"] == "v=spf1 include:spf.protection.outlook.com -all");
+  CHECK(doc["tree"]["lookups"] == 1);
+  CHECK(doc["tree"]["root"]["children"][0]["via"] == "include:spf.protection.outlook.com");
+  REQUIRE(doc["results"].size() == 2);
+  CHECK(doc["results"][0]["result"] == "pass");
+  CHECK(doc["results"][0]["path"] ==
+        nlohmann::json::array({"contoso.sendcheck.test", "include:spf.protection.outlook.com", "ip4:192.0.2.0/24"}));
+  CHECK(doc["results"][0]["matched"] == "ip4:192.0.2.0/24");
+  CHECK(doc["results"][0]["lookups"] == 1);
+  CHECK(doc["results"][1]["result"] == "fail");
+  CHECK(doc["results"][1]["matched"] == "-all");
+  for (const auto& check : doc["checks"]) {
+    CHECK(check.contains("id"));
+    if (check["status"] == "fail" || check["status"] == "warn") CHECK_FALSE(check["remedy"].get<std::string>().empty());
+  }
+}
+
+TEST_CASE("sendcheck-spf: --suggest, --record and --default-explanation", "[spf][tool]") {
+  if (!tool_built()) return;
+  const Run suggest = run("guen-transporte.sendcheck.test --ip 198.51.100.9 --suggest --json" + offline);
+  const auto doc = nlohmann::json::parse(suggest.out);
+  CHECK(doc["suggestion"]["record"] == "v=spf1 ip4:198.51.100.9 include:spf.protection.outlook.com -all");
+  CHECK(doc["suggestion"]["verified"] == true);
+  CHECK(doc["suggestion"]["lookups"] == 1);
+
+  const Run what_if = run("contoso.sendcheck.test --ip 198.51.100.9 --record " + quote("v=spf1 ip4:198.51.100.0/24 -all") + " --json" + offline);
+  const auto what_if_doc = nlohmann::json::parse(what_if.out);
+  CHECK(what_if_doc["results"][0]["result"] == "pass");
+  // The what-if record drops Microsoft's include while the MX is Microsoft 365.
+  CHECK(what_if.exit_code == 1);
+  bool m365_finding = false;
+  for (const auto& check : what_if_doc["checks"])
+    m365_finding = m365_finding || (check["id"] == "spf.m365-include" && check["status"] == "fail");
+  CHECK(m365_finding);
+
+  const Run explained = run("contoso.sendcheck.test --ip 203.0.113.1 --default-explanation " + quote("%{i} is not ours") + " --json" + offline);
+  CHECK(nlohmann::json::parse(explained.out)["results"][0]["explanation"] == "203.0.113.1 is not ours");
+}
+
+TEST_CASE("sendcheck-spf: bad input is one line and exit 2; timeouts are exit 3", "[spf][tool]") {
+  if (!tool_built()) return;
+  for (const std::string& arguments : std::vector<std::string>{"--ip 192.0.2.1", "contoso.sendcheck.test --ip 300.1.1.1", "nodots --ip 192.0.2.1",
+                                      "contoso.sendcheck.test --suggest", "contoso.sendcheck.test --record " + quote("spf1 -all"),
+                                      "contoso.sendcheck.test --bogus"}) {
+    INFO(arguments);
+    const Run r = run(arguments + offline);
+    CHECK(r.exit_code == 2);
+    CHECK(r.out.empty());
+    CHECK(r.err.rfind("sendcheck-spf: error: ", 0) == 0);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+  // A name nobody answers for: temperror, never "no SPF record".
+  const Run unreachable = run("unreachable.example --ip 192.0.2.1 --json --dns 127.0.0.1:9 --timeout 0.5");
+  CHECK(unreachable.exit_code == 3);
+  const auto doc = nlohmann::json::parse(unreachable.out);
+  CHECK(doc["results"][0]["result"] == "temperror");
+  CHECK(doc["checks"][0]["status"] == "error");
+}
