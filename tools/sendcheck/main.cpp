@@ -2,6 +2,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -21,6 +22,8 @@ const char* path_env() {
   return path ? path : "";
 }
 
+bool stdout_ok() { return std::fflush(stdout) == 0 && !std::ferror(stdout); }
+
 int print_usage() {
   std::printf("usage: sendcheck TOOL [ARGS...]\n       sendcheck --help | --version\n\n");
   const auto tools = diag::toolbox::list_tools(diag::toolbox::own_directory(), path_env());
@@ -32,7 +35,9 @@ int print_usage() {
       std::printf("  %-10s %s\n", entry.name.c_str(), entry.summary.empty() ? "" : entry.summary.c_str());
   }
   std::printf("\n'sendcheck TOOL --help' and 'man sendcheck-TOOL' describe each tool.\n");
-  return std::fflush(stdout) == 0 && !std::ferror(stdout) ? diag::exit_ok : diag::exit_incomplete;
+  if (stdout_ok()) return diag::exit_ok;
+  diag::cli::print_error(tool, "cannot write to standard output");
+  return diag::exit_incomplete;
 }
 
 int dispatch(int argc, char** argv) {
@@ -59,9 +64,18 @@ int dispatch(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) return print_usage(), diag::exit_usage;
+  std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is a write error (exit 3), not a silent death
+  if (argc < 2) {
+    diag::cli::print_error(tool, "no tool given; usage: sendcheck TOOL [ARGS...], or sendcheck --help for the list");
+    return diag::exit_usage;
+  }
   const std::string first = argv[1];
   if (first == "--help" || first == "-h" || first == "help") return print_usage();
-  if (first == "--version") return std::printf("sendcheck %s\n", diag::version), diag::exit_ok;
+  if (first == "--version") {
+    std::printf("sendcheck %s\n", diag::version);
+    if (stdout_ok()) return diag::exit_ok;
+    diag::cli::print_error(tool, "cannot write to standard output");
+    return diag::exit_incomplete;
+  }
   return dispatch(argc, argv);
 }

@@ -36,7 +36,9 @@ std::string classic_tenant_mx(std::string_view domain);
 enum class MatchKind { exact, variant, dnssec, other, none };
 std::string_view to_string(MatchKind kind);
 // exact: host is the classic name; variant: a Microsoft token that is the
-// domain with hyphens dropped and/or a short suffix added ("guentransporte-de01b");
+// classic token or the domain with its own hyphens dropped, optionally
+// followed by the observed suffix form digit-digit-letter
+// ("guentransporte-de01b", "akshayainc-com01i");
 // dnssec: a *.mx.microsoft host; other: anything else.
 MatchKind match_host(std::string_view domain, std::string_view host);
 
@@ -49,13 +51,12 @@ struct MxHost {
   std::string cname_target;       // set when the host is an alias
   dns::Outcome a_outcome = dns::Outcome::timeout, aaaa_outcome = dns::Outcome::timeout;
   std::string a_detail, aaaa_detail;
-  bool authenticated_data = false;  // both address answers carried AD
 };
 
 struct DomainReport {
   std::string domain;
   dns::Answer mx_answer;
-  bool null_mx = false;
+  bool null_mx = false;  // a "0 ." record (RFC 7505), alone or, wrongly, among others
   std::vector<MxHost> hosts;  // sorted by preference, then name
   std::string classic;
   std::optional<bool> classic_resolves;  // nullopt: could not find out

@@ -1,6 +1,9 @@
 #include "diag/cli.h"
 
+#include <cmath>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 
 #include "diag/version.h"
@@ -24,21 +27,50 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   }
   app.add_option("--timeout", options.timeout_seconds, "Seconds to wait for each network question (default 5)")
-      ->check(CLI::Range(0.01, 3600.0))
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            // CLI::Range lets NaN through, and NaN seconds is undefined
+            // behaviour once converted to milliseconds.
+            char* end = nullptr;
+            const double value = std::strtod(text.c_str(), &end);
+            if (end == text.c_str() || *end != '\0' || !std::isfinite(value) || value < 0.01 || value > 3600.0)
+              return "--timeout must be a number of seconds from 0.01 to 3600";
+            return "";
+          },
+          "SECONDS"))
       ->type_name("SECONDS");
   app.add_flag("-v,--verbose", options.verbose, "Show every DNS question and SMTP line on stderr");
   app.add_flag("--no-color", options.no_color, "No colors in text output (NO_COLOR is honoured too)");
 }
 
+namespace {
+
+// --help and --version print through iostreams; a full disk or closed pipe
+// must not pass as success.
+int finish_informational(CLI::App& app, const CLI::Error& e) {
+  const int code = app.exit(e);
+  std::cout.flush();
+  if (!std::cout || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    print_error(app.get_name(), "cannot write to standard output");
+    return exit_incomplete;
+  }
+  return code;
+}
+
+}  // namespace
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+  // A closed pipe (sendcheck-mx ... | head -1) must end in exit 3 with a
+  // message from finish(), not a silent death by SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return finish_informational(app, e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return finish_informational(app, e);
   } catch (const CLI::CallForVersion& e) {
-    return app.exit(e);
+    return finish_informational(app, e);
   } catch (const CLI::ParseError& e) {
     print_error(app.get_name(), std::string(e.what()) + " (see --help)");
     return exit_usage;

@@ -103,15 +103,20 @@ void check_mx_lookup(DomainReport& r) {
   const auto& d = r.domain;
   switch (r.mx_answer.outcome) {
     case dns::Outcome::records:
-      if (r.null_mx) {
+      if (r.null_mx && r.hosts.empty()) {
         r.checks.push_back(make_check(d, "mx.null", Status::fail,
                                       d + " publishes a null MX (\"0 .\", RFC 7505): it declares that it accepts no mail",
                                       "Replace the null MX with " + admin_center_mx(d) + "."));
-      } else {
-        r.checks.push_back(make_check(d, "mx.lookup", Status::pass,
-                                      d + " has " + std::to_string(r.hosts.size()) + " MX record" +
-                                          (r.hosts.size() == 1 ? "" : "s")));
+        return;
       }
+      r.checks.push_back(make_check(d, "mx.lookup", Status::pass,
+                                    d + " has " + std::to_string(r.hosts.size()) + " MX record" +
+                                        (r.hosts.size() == 1 ? "" : "s")));
+      if (r.null_mx)
+        r.checks.push_back(make_check(d, "mx.null", Status::fail,
+                                      d + " publishes a null MX (\"0 .\") together with other MX records; RFC 7505 "
+                                          "forbids that, and senders may take it to mean the domain accepts no mail",
+                                      "Delete the null MX record (the one pointing at \".\")."));
       return;
     case dns::Outcome::nxdomain:
       r.checks.push_back(make_check(d, "mx.lookup", Status::fail, d + " does not exist in DNS (NXDOMAIN)",
@@ -210,7 +215,7 @@ void check_mx_count(DomainReport& r) {
 }
 
 void check_provider_and_match(DomainReport& r) {
-  if (r.hosts.empty() || r.null_mx) return;
+  if (r.hosts.empty()) return;
   const auto& d = r.domain;
   const MxHost& primary = r.hosts.front();
   r.checks.push_back(make_check(d, "mx.provider", Status::info,
@@ -243,7 +248,8 @@ void check_provider_and_match(DomainReport& r) {
       if (microsoft && microsoft->host_class.provider == Provider::m365) {
         r.checks.push_back(make_check(
             d, "mx.tenant-match", Status::warn,
-            "The MX token of " + microsoft->host + " does not look derived from " + d + " (expected " + r.classic +
+            "The MX token of " + (microsoft->cname_target.empty() ? microsoft->host : microsoft->cname_target) +
+                " does not look derived from " + d + " (expected " + r.classic +
                 " or a variant of it)",
             "Compare it with " + admin_center_mx(d) +
                 ": an MX copied from another domain delivers to that domain's tenant, or nowhere."));
@@ -311,7 +317,7 @@ void check_direct_send(DomainReport& r) {
                                   "port 25."));
     return;
   }
-  if (r.hosts.empty() || r.null_mx) {
+  if (r.hosts.empty()) {
     r.checks.push_back(make_check(d, "mx.direct-send", Status::fail,
                                   "No MX for direct send: " + d + " does not route mail to Microsoft 365",
                                   "Publish " + admin_center_mx(d) + "."));
@@ -333,8 +339,10 @@ void check_direct_send(DomainReport& r) {
 
 std::optional<MatchKind> overall_match(const DomainReport& r) {
   if (!r.mx_answer.is_definitive()) return std::nullopt;
-  if (r.hosts.empty() || r.null_mx) return MatchKind::none;
-  return match_host(r.domain, deciding_host(r)->host);
+  if (r.hosts.empty()) return MatchKind::none;
+  // An alias is matched by the Microsoft host it points at.
+  const MxHost* host = deciding_host(r);
+  return match_host(r.domain, host->cname_target.empty() ? host->host : host->cname_target);
 }
 
 void evaluate(DomainReport& r) {
@@ -376,9 +384,9 @@ std::string_view describe(Provider provider) {
     case Provider::m365_21vianet: return "Microsoft 365 operated by 21Vianet (mail.protection.partner.outlook.cn)";
     case Provider::m365_germany: return "retired Microsoft Cloud Deutschland (mail.protection.outlook.de)";
     case Provider::google: return "Google Workspace";
-    case Provider::other: return "not Microsoft 365";
+    case Provider::other: return "a third-party mail host";
   }
-  return "not Microsoft 365";
+  return "a third-party mail host";
 }
 
 bool is_microsoft(Provider provider) { return provider != Provider::google && provider != Provider::other; }
@@ -423,17 +431,24 @@ MatchKind match_host(std::string_view domain_text, std::string_view host_text) {
                                  (host_class.provider == Provider::m365 && !host_class.legacy);
   if (!token_from_domain || host.size() <= host_class.suffix.size() + 1) return MatchKind::other;
   const std::string_view token = token_of(host, host_class.suffix);
-  const std::string actual = without_hyphens(token);
-  std::string expected = domain;
-  std::replace(expected.begin(), expected.end(), '.', '-');
-  expected = without_hyphens(expected);
   // Observed, not documented (m365-facts 1.1): newer tokens drop the
-  // domain's hyphens and may append a short suffix such as "01b" or "01i".
-  if (actual.size() < expected.size() || actual.compare(0, expected.size(), expected) != 0) return MatchKind::other;
-  const std::string_view extra = std::string_view(actual).substr(expected.size());
-  const bool short_alnum_suffix =
-      extra.size() <= 4 && std::all_of(extra.begin(), extra.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)); });
-  return short_alnum_suffix ? MatchKind::variant : MatchKind::other;
+  // domain's own hyphens (the dot-hyphens stay) and may end in a suffix of
+  // two digits and a letter ("01b", "01i"). Anything looser would call
+  // schulenburg-com (schulenburg.com's token) a variant of schulenburg.co.
+  std::string classic_token = domain;
+  std::replace(classic_token.begin(), classic_token.end(), '.', '-');
+  std::string squeezed_token = without_hyphens(domain);
+  std::replace(squeezed_token.begin(), squeezed_token.end(), '.', '-');
+  auto is_observed_suffix = [](std::string_view suffix) {
+    return suffix.empty() || (suffix.size() == 3 && std::isdigit(static_cast<unsigned char>(suffix[0])) &&
+                              std::isdigit(static_cast<unsigned char>(suffix[1])) &&
+                              std::isalpha(static_cast<unsigned char>(suffix[2])));
+  };
+  for (const auto& base : {classic_token, squeezed_token})
+    if (token.size() >= base.size() && token.compare(0, base.size(), base) == 0 &&
+        is_observed_suffix(token.substr(base.size())))
+      return MatchKind::variant;
+  return MatchKind::other;
 }
 
 Result<std::string> parse_domain(std::string_view text) {
@@ -454,9 +469,22 @@ Result<std::string> parse_domain(std::string_view text) {
       return bad_input("domain \"" + shown + "\" contains \"" + std::string(1, c) + "\", which is not allowed in a domain name");
     if (++label > 63) return bad_input("domain \"" + shown + "\" has a label longer than 63 characters");
   }
+  if (label == 0) return bad_input("domain \"" + shown + "\" has an empty label");
   if (domain.find('.') == std::string::npos)
     return bad_input("domain \"" + shown + "\" has no dot; give the full domain (contoso.com)");
   if (IpAddress::parse(domain)) return bad_input("\"" + shown + "\" is an IP address, not a domain");
+  // RFC 1123 2.1: a label neither starts nor ends with a hyphen; RFC 3696 2:
+  // a top-level domain is not all-numeric.
+  std::size_t start = 0;
+  while (start <= domain.size()) {
+    const std::size_t end = std::min(domain.find('.', start), domain.size());
+    const std::string_view one = std::string_view(domain).substr(start, end - start);
+    if (one.front() == '-' || one.back() == '-')
+      return bad_input("domain \"" + shown + "\" has a label that starts or ends with \"-\"");
+    if (end == domain.size() && std::all_of(one.begin(), one.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+      return bad_input("domain \"" + shown + "\" ends in an all-numeric label; give a domain name");
+    start = end + 1;
+  }
   return domain;
 }
 
@@ -469,6 +497,8 @@ Result<std::vector<std::string>> read_domain_list(const std::string& path) {
   constexpr std::size_t max_line = 1024;
   while (std::getline(in, line)) {
     ++number;
+    // Notepad and PowerShell start UTF-8 files with a byte-order mark.
+    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
     if (line.size() > max_line) return bad_input(path + ":" + std::to_string(number) + ": line too long");
     if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
     const auto first = line.find_first_not_of(" \t\r");
@@ -494,9 +524,12 @@ std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vect
       std::sort(mx_set.begin(), mx_set.end(), [](const dns::MxData& a, const dns::MxData& b) {
         return a.preference != b.preference ? a.preference < b.preference : a.exchange < b.exchange;
       });
-      // RFC 7505 3: a null MX is a single record with an empty target.
-      report.null_mx = mx_set.size() == 1 && (mx_set[0].exchange == "." || mx_set[0].exchange.empty());
-      if (report.null_mx) return;
+      // RFC 7505 3: a null MX is a single record with an empty target; one
+      // next to other MX records is an error of the domain, not a host to
+      // look up.
+      auto is_null = [](const dns::MxData& mx) { return mx.exchange == "." || mx.exchange.empty(); };
+      report.null_mx = std::any_of(mx_set.begin(), mx_set.end(), is_null);
+      mx_set.erase(std::remove_if(mx_set.begin(), mx_set.end(), is_null), mx_set.end());
       report.hosts.reserve(mx_set.size());
       for (const auto& mx : mx_set) {
         MxHost host;
@@ -529,6 +562,13 @@ std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vect
   }
   resolver.run();
   for (auto& report : reports) {
+    for (auto& host : report.hosts) {
+      // An alias delivers where its target does: judge a third-party name
+      // that points at a Microsoft host by the target (mx.cname says the
+      // alias itself is wrong).
+      if (!host.cname_target.empty() && host.host_class.provider == Provider::other)
+        host.host_class = classify_host(host.cname_target);
+    }
     // IPv4 first, then IPv6, each in answer order: stable output.
     for (auto& host : report.hosts)
       std::stable_sort(host.addresses.begin(), host.addresses.end(),

@@ -40,12 +40,21 @@ Status Report::status() const {
 
 namespace {
 
+// Extra members never replace the contract's own.
+bool is_check_contract_key(std::string_view key) {
+  return key == "id" || key == "status" || key == "message" || key == "remedy";
+}
+bool is_report_contract_key(std::string_view key) {
+  return key == "tool" || key == "version" || key == "status" || key == "checks";
+}
+
 nlohmann::json check_to_json(const Check& check) {
   nlohmann::json item = {{"id", check.id},
                          {"status", to_string(check.status)},
                          {"message", check.message},
                          {"remedy", check.remedy}};
-  for (const auto& [key, value] : check.fields.items()) item[key] = value;
+  for (const auto& [key, value] : check.fields.items())
+    if (!is_check_contract_key(key)) item[key] = value;
   return item;
 }
 
@@ -110,7 +119,8 @@ nlohmann::json Report::to_json() const {
   out["status"] = to_string(status());
   auto& checks = out["checks"] = nlohmann::json::array();
   for (const auto& check : checks_) checks.push_back(check_to_json(check));
-  for (const auto& [key, value] : fields_.items()) out[key] = value;
+  for (const auto& [key, value] : fields_.items())
+    if (!is_report_contract_key(key)) out[key] = value;
   return out;
 }
 
@@ -138,6 +148,7 @@ std::string Report::to_json_text() const {
     out += ", \"remedy\": ";
     append_json_string(out, check.remedy);
     for (const auto& [key, value] : check.fields.items()) {
+      if (is_check_contract_key(key)) continue;
       out += ", ";
       append_json_string(out, key);
       out += ": ";
@@ -148,7 +159,7 @@ std::string Report::to_json_text() const {
   }
   out += checks_.empty() ? "]" : "\n]";
   for (const auto& [key, value] : fields_.items()) {
-    if (key == "tool" || key == "version" || key == "status" || key == "checks") continue;
+    if (is_report_contract_key(key)) continue;
     out += ",\n";
     append_json_string(out, key);
     out += ": ";
