@@ -20,6 +20,7 @@
 #include "diag/version.h"
 #include "dns_test_server.h"
 #include "fixture_zones.h"
+#include "temporary_directory.h"
 
 using namespace std::chrono_literals;
 using namespace diag::mx;
@@ -283,33 +284,6 @@ DomainReport check_one(const DnsTestServer& server, const std::string& domain) {
 }
 
 // ---------------------------------------------------------------------------
-// Temporary files for read_domain_list
-
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("sendcheck-test-mx-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-  std::string write(const std::string& name, const std::string& contents) const {
-    const auto file = path_ / name;
-    std::ofstream(file, std::ios::binary) << contents;
-    return file.string();
-  }
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 }  // namespace
 
@@ -620,7 +594,7 @@ TEST_CASE("read_domain_list: comments, blanks, case and trailing dots", "[mx]") 
 }
 
 TEST_CASE("read_domain_list: CRLF line ends and a missing final newline", "[mx]") {
-  TemporaryDirectory directory;
+  fixtures::TemporaryDirectory directory{"mx"};
   const auto path = directory.write("crlf.list", "# saved on Windows\r\ncontoso.com\r\n\r\n  fabrikam.com  \r\nlast.example");
   const auto list = read_domain_list(path);
   INFO((list ? std::string() : list.error().message));
@@ -629,7 +603,7 @@ TEST_CASE("read_domain_list: CRLF line ends and a missing final newline", "[mx]"
 }
 
 TEST_CASE("read_domain_list: an empty list and a list of comments give no domains", "[mx]") {
-  TemporaryDirectory directory;
+  fixtures::TemporaryDirectory directory{"mx"};
   for (const std::string contents : {"", "\n\n", "# nothing here\n   # nor here\n"}) {
     const auto list = read_domain_list(directory.write("empty.list", contents));
     REQUIRE(list.ok());
@@ -645,7 +619,7 @@ TEST_CASE("read_domain_list: a bad line is an error naming FILE:LINE", "[mx]") {
   CHECK_THAT(list.error().message, Catch::StartsWith(path + ":3: "));
   CHECK_THAT(list.error().message, Catch::Contains("bad..sendcheck.test"));
 
-  TemporaryDirectory directory;
+  fixtures::TemporaryDirectory directory{"mx"};
   const auto crlf = directory.write("crlf-bad.list", "contoso.com\r\n\r\nnot a domain\r\n");
   const auto crlf_list = read_domain_list(crlf);
   REQUIRE_FALSE(crlf_list.ok());
@@ -658,7 +632,7 @@ TEST_CASE("read_domain_list: a bad line is an error naming FILE:LINE", "[mx]") {
 }
 
 TEST_CASE("read_domain_list: a missing file is an error naming it", "[mx]") {
-  TemporaryDirectory directory;
+  fixtures::TemporaryDirectory directory{"mx"};
   const std::string path = directory.path("does-not-exist.list");
   const auto list = read_domain_list(path);
   REQUIRE_FALSE(list.ok());

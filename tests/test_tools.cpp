@@ -29,6 +29,7 @@
 
 #include "diag/version.h"
 #include "fixture_zones.h"
+#include "temporary_directory.h"
 
 extern char** environ;
 
@@ -82,31 +83,6 @@ struct Pipe {
   }
 };
 
-class TemporaryDirectory {
- public:
-  TemporaryDirectory() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("sendcheck-test-tools-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    std::filesystem::create_directories(path_);
-  }
-  ~TemporaryDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TemporaryDirectory(const TemporaryDirectory&) = delete;
-  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
-
-  std::string write(const std::string& name, const std::string& contents) const {
-    const auto file = path_ / name;
-    std::ofstream(file, std::ios::binary) << contents;
-    return file.string();
-  }
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  std::filesystem::path path_;
-};
 
 // ---------------------------------------------------------------------------
 // Running a program
@@ -416,7 +392,7 @@ class TestDnsProcess {
     pid_ = -1;
   }
 
-  TemporaryDirectory directory_;
+  fixtures::TemporaryDirectory directory_{"tools"};
   FileDescriptor stdout_;
   pid_t pid_ = -1;
   int port_ = 0;
@@ -659,7 +635,7 @@ TEST_CASE("sendcheck-mx --file: 200 domains against the test server", "[tools]")
     domains.push_back(domain);
     list += domain + "\n";
   }
-  TemporaryDirectory directory;
+  fixtures::TemporaryDirectory directory{"tools"};
   const auto file = directory.write("200.list", list);
   const auto result = run(mx_network({"--json", "--file", file}));
   INFO(result.describe().substr(0, 2000));
@@ -680,7 +656,7 @@ TEST_CASE("sendcheck-mx --file: 200 domains against the test server", "[tools]")
 // sendcheck-mx usage errors: exit 2, one line on stderr
 
 TEST_CASE("sendcheck-mx usage errors", "[tools]") {
-  TemporaryDirectory directory;
+  fixtures::TemporaryDirectory directory{"tools"};
   SECTION("no domain") { check_usage_error(run({mx_tool}), "no domain"); }
   SECTION("no domain, only options") { check_usage_error(run({mx_tool, "--json", "--dns", nowhere_dns})); }
   SECTION("an unknown option") { check_usage_error(run({mx_tool, "--bogus", "contoso.com"}), "--bogus"); }
