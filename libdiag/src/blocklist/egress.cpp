@@ -1,0 +1,277 @@
+// Which public address this machine sends from: asked of DNS services that
+// answer with the asker's address (OpenDNS myip.opendns.com, Google's
+// o-o.myaddr.l.google.com), and, for a family they could not tell, of an
+// HTTPS service through libcurl.
+// libcurl is loaded when the HTTPS fallback is first needed, not linked:
+// its dependency tree (about 30 libraries) would double the start-up time
+// and resident size of every run, and most runs never fetch anything.
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
+#include <dlfcn.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <future>
+#include <memory>
+#include <mutex>
+
+#include "diag/blocklist.h"
+#include "diag/version.h"
+
+namespace diag::blocklist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t max_body_bytes = 256;  // an address is at most 45 characters
+
+dns::ServerAddress server(const char* text) { return *dns::parse_server_address(text); }
+
+// The libcurl functions we use, from the shared library loaded at run time.
+struct CurlLibrary {
+  CURLcode (*global_init)(long) = nullptr;
+  CURL* (*easy_init)() = nullptr;
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
+  CURLcode (*easy_perform)(CURL*) = nullptr;
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
+  void (*easy_cleanup)(CURL*) = nullptr;
+  const char* (*easy_strerror)(CURLcode) = nullptr;
+  std::string load_error;
+
+  // Loaded once and kept for the life of the process (libcurl's global
+  // state must not be torn down while another thread may use it).
+  static const CurlLibrary& get() {
+    static const CurlLibrary library = load();
+    return library;
+  }
+
+ private:
+  template <typename Function>
+  static bool bind(void* handle, const char* name, Function& out) {
+    out = reinterpret_cast<Function>(dlsym(handle, name));
+    return out != nullptr;
+  }
+  static CurlLibrary load() {
+    CurlLibrary library;
+    void* handle = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+      const char* why = dlerror();
+      library.load_error = std::string("cannot load libcurl (libcurl4 package): ") + (why ? why : "unknown error");
+      return library;
+    }
+    const bool complete = bind(handle, "curl_global_init", library.global_init) &&
+                          bind(handle, "curl_easy_init", library.easy_init) &&
+                          bind(handle, "curl_easy_setopt", library.easy_setopt) &&
+                          bind(handle, "curl_easy_perform", library.easy_perform) &&
+                          bind(handle, "curl_easy_getinfo", library.easy_getinfo) &&
+                          bind(handle, "curl_easy_cleanup", library.easy_cleanup) &&
+                          bind(handle, "curl_easy_strerror", library.easy_strerror);
+    if (!complete) {
+      library = CurlLibrary{};
+      library.load_error = "libcurl lacks a function sendcheck needs";
+      return library;
+    }
+    library.global_init(CURL_GLOBAL_DEFAULT);
+    return library;
+  }
+};
+
+struct CurlDeleter {
+  void operator()(CURL* handle) const { CurlLibrary::get().easy_cleanup(handle); }
+};
+using CurlHandle = std::unique_ptr<CURL, CurlDeleter>;
+
+struct Body {
+  std::string text;
+  bool too_long = false;
+};
+
+std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* user) {
+  auto& body = *static_cast<Body*>(user);
+  const std::size_t bytes = size * count;
+  if (body.text.size() + bytes > max_body_bytes) {
+    body.too_long = true;
+    return 0;  // aborts the transfer: not a what-is-my-IP answer
+  }
+  body.text.append(data, bytes);
+  return bytes;
+}
+
+std::string_view trim(std::string_view text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+std::string_view family_name(IpAddress::Family family) { return family == IpAddress::Family::v4 ? "IPv4" : "IPv6"; }
+
+// One probe on a resolver of its own: each probe must reach its own server.
+EgressAttempt run_dns_probe(const EgressDnsProbe& probe, const EgressOptions& options,
+                            const std::function<void(const dns::QueryLogEntry&)>& on_log,
+                            std::vector<dns::QueryLogEntry>& log) {
+  EgressAttempt attempt;
+  attempt.method = probe.method;
+  attempt.via = probe.name + " " + std::string(dns::to_string(probe.type)) + " @" + probe.server.to_string();
+  dns::ResolverConfig config;
+  config.servers = {probe.server};
+  config.attempt_timeout = options.attempt_timeout;
+  config.tries = options.tries;
+  config.on_log = on_log;
+  config.keep_log = options.keep_log;
+  auto resolver = dns::Resolver::create(std::move(config));
+  if (!resolver) {
+    attempt.detail = resolver.error().message;
+    return attempt;
+  }
+  const dns::Answer answer = (*resolver)->resolve(probe.name, probe.type);
+  log = (*resolver)->log();
+  if (probe.type == dns::RrType::TXT) {
+    // Google answers the asker's address as a TXT string; through a
+    // recursive resolver it adds "edns0-client-subnet ...", which is skipped.
+    for (const auto& record : answer.txt())
+      for (const auto& text : record.strings)
+        if (auto address = IpAddress::parse(trim(text))) attempt.addresses.push_back(*address);
+  } else {
+    attempt.addresses = answer.addresses();
+  }
+  attempt.found = !attempt.addresses.empty();
+  attempt.detail = std::string(dns::to_string(answer.outcome));
+  if (!answer.detail.empty()) attempt.detail += " (" + answer.detail + ")";
+  if (answer.ok() && !attempt.found) attempt.detail += ": no address in the answer";
+  return attempt;
+}
+
+}  // namespace
+
+std::vector<EgressDnsProbe> default_egress_probes() {
+  // OpenDNS resolver1 answers myip.opendns.com with the asker's address,
+  // A over IPv4 and AAAA over IPv6; Google's authoritative ns1.google.com
+  // answers o-o.myaddr.l.google.com TXT with it (asked directly: through a
+  // recursive resolver it would be the resolver's address).
+  return {
+      {"opendns", server("208.67.222.222"), "myip.opendns.com", dns::RrType::A},
+      {"opendns", server("[2620:119:35::35]"), "myip.opendns.com", dns::RrType::AAAA},
+      {"google", server("216.239.32.10"), "o-o.myaddr.l.google.com", dns::RrType::TXT},
+      {"google", server("[2001:4860:4802:32::a]"), "o-o.myaddr.l.google.com", dns::RrType::TXT},
+  };
+}
+
+std::vector<EgressDnsProbe> egress_probes_at(const std::vector<dns::ServerAddress>& servers) {
+  std::vector<EgressDnsProbe> probes;
+  for (const auto& at : servers) {
+    probes.push_back({"opendns", at, "myip.opendns.com", dns::RrType::A});
+    probes.push_back({"opendns", at, "myip.opendns.com", dns::RrType::AAAA});
+    probes.push_back({"google", at, "o-o.myaddr.l.google.com", dns::RrType::TXT});
+  }
+  return probes;
+}
+
+bool EgressResult::has(IpAddress::Family family) const {
+  return std::any_of(addresses.begin(), addresses.end(), [&](const IpAddress& a) { return a.family() == family; });
+}
+
+Result<IpAddress> fetch_egress_address(const std::string& url, IpAddress::Family family,
+                                       std::chrono::milliseconds timeout) {
+  const CurlLibrary& curl_library = CurlLibrary::get();
+  if (!curl_library.load_error.empty()) return unavailable(curl_library.load_error);
+  const auto setopt = curl_library.easy_setopt;
+  CurlHandle curl(curl_library.easy_init());
+  if (!curl) return unavailable("cannot start libcurl");
+  Body body;
+  char error_text[CURL_ERROR_SIZE] = {};
+  const std::string agent = "sendcheck-blocklist/" + std::string(diag::version);
+  setopt(curl.get(), CURLOPT_URL, url.c_str());
+  setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
+  // Mail never goes through an HTTP proxy, so the address a proxy shows is
+  // not the one receivers see: ignore http_proxy and friends.
+  setopt(curl.get(), CURLOPT_PROXY, "");
+  setopt(curl.get(), CURLOPT_IPRESOLVE, family == IpAddress::Family::v4 ? CURL_IPRESOLVE_V4 : CURL_IPRESOLVE_V6);
+  setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
+  setopt(curl.get(), CURLOPT_USERAGENT, agent.c_str());
+  setopt(curl.get(), CURLOPT_WRITEFUNCTION, &collect_body);
+  setopt(curl.get(), CURLOPT_WRITEDATA, &body);
+  setopt(curl.get(), CURLOPT_ERRORBUFFER, error_text);
+  const CURLcode status = curl_library.easy_perform(curl.get());
+  if (body.too_long) return unavailable(url + ": the answer is longer than an address");
+  if (status != CURLE_OK)
+    return unavailable(url + ": " + (error_text[0] ? std::string(error_text) : curl_library.easy_strerror(status)));
+  long http_status = 0;
+  curl_library.easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &http_status);
+  if (http_status != 200) return unavailable(url + ": HTTP status " + std::to_string(http_status));
+  const auto text = trim(body.text);
+  const auto address = IpAddress::parse(text);
+  if (!address) return unavailable(url + ": the answer is not an address (expected the address as plain text)");
+  if (address->family() != family)
+    return unavailable(url + ": asked over " + std::string(family_name(family)) + ", answered " + address->to_string());
+  return *address;
+}
+
+EgressResult discover_egress(const EgressOptions& options) {
+  EgressResult result;
+  // Resolver log hooks run on the probes' threads; one line at a time.
+  auto log_mutex = std::make_shared<std::mutex>();
+  std::function<void(const dns::QueryLogEntry&)> on_log;
+  if (options.on_log)
+    on_log = [log_mutex, inner = options.on_log](const dns::QueryLogEntry& entry) {
+      std::lock_guard<std::mutex> lock(*log_mutex);
+      inner(entry);
+    };
+
+  // Every probe at once: a probe whose server is unreachable (no IPv6
+  // route) must not hold up the others.
+  std::vector<std::vector<dns::QueryLogEntry>> logs(options.dns_probes.size());
+  std::vector<std::future<EgressAttempt>> pending;
+  pending.reserve(options.dns_probes.size());
+  for (std::size_t i = 0; i < options.dns_probes.size(); ++i)
+    pending.push_back(std::async(std::launch::async, [&options, &on_log, &logs, i] {
+      return run_dns_probe(options.dns_probes[i], options, on_log, logs[i]);
+    }));
+  for (auto& future : pending) result.attempts.push_back(future.get());
+  for (auto& log : logs) result.log.insert(result.log.end(), log.begin(), log.end());
+
+  const auto add_addresses = [&result](const std::vector<IpAddress>& found) {
+    for (const auto& address : found)
+      if (std::find(result.addresses.begin(), result.addresses.end(), address) == result.addresses.end())
+        result.addresses.push_back(address);
+  };
+  for (const auto& attempt : result.attempts) add_addresses(attempt.addresses);
+
+  // HTTPS only for what DNS could not tell: both families at once.
+  if (!options.url.empty()) {
+    std::vector<std::pair<IpAddress::Family, std::future<EgressAttempt>>> fetches;
+    for (const auto family : {IpAddress::Family::v4, IpAddress::Family::v6}) {
+      if (result.has(family)) continue;
+      fetches.emplace_back(family, std::async(std::launch::async, [&options, family] {
+        EgressAttempt attempt;
+        attempt.method = family == IpAddress::Family::v4 ? "https-ipv4" : "https-ipv6";
+        attempt.via = options.url;
+        const auto started = Clock::now();
+        auto address = fetch_egress_address(options.url, family, options.http_timeout);
+        const double elapsed = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+        if (address) {
+          attempt.found = true;
+          attempt.addresses = {*address};
+          attempt.detail = "HTTP 200";
+        } else {
+          attempt.detail = address.error().message;
+        }
+        if (options.verbose_http)
+          std::fprintf(stderr, "http: GET %s (%s) -> %s %.1f ms\n", options.url.c_str(),
+                       std::string(family_name(family)).c_str(),
+                       attempt.found ? attempt.addresses.front().to_string().c_str() : attempt.detail.c_str(), elapsed);
+        return attempt;
+      }));
+    }
+    for (auto& [family, future] : fetches) {
+      result.attempts.push_back(future.get());
+      add_addresses(result.attempts.back().addresses);
+    }
+  }
+  std::stable_sort(result.addresses.begin(), result.addresses.end(),
+                   [](const IpAddress& a, const IpAddress& b) { return a.is_v4() && !b.is_v4(); });
+  return result;
+}
+
+}  // namespace diag::blocklist
