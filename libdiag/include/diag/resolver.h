@@ -46,7 +46,7 @@ struct ResolverConfig {
   // each later one doubles (c-ares' back-off). A failure (timeout, SERVFAIL,
   // REFUSED) moves the question on to the next server.
   std::chrono::milliseconds attempt_timeout{2000};
-  int tries = 2;
+  int tries = 3;
   // Questions on the wire at once; the rest wait in a queue.
   std::size_t max_outstanding = 256;
   std::uint16_t edns_udp_size = 1232;
