@@ -232,7 +232,7 @@ TEST_CASE("Zone table errors name the file and line", "[blocklist]") {
   CHECK(error_of("list a\n zone x.example\n code 127.0.0.2 listed fail x\nlist a\n") == "my.zones:4: list \"a\" appears twice");
 }
 
-TEST_CASE("--zones entries replace lists by ID and add new ones", "[blocklist]") {
+TEST_CASE("blocklist --zones: entries replace lists by ID and add new ones", "[blocklist]") {
   auto lists = builtin_lists();
   const auto count = lists.size();
   auto extra = parse_list_table(

@@ -144,7 +144,9 @@ class ScenarioResolver final : public SpfResolver {
   int queries_ = 0;
 };
 
-std::string suite_path() { return std::string(SENDCHECK_SOURCE_DIR) + "/../shared/conformance/rfc7208-tests.json"; }
+// SENDCHECK_SHARED_DIR: ../shared next to the checkout, or next to the
+// repository a clone came from (tests/CMakeLists.txt).
+std::string suite_path() { return std::string(SENDCHECK_SHARED_DIR) + "/conformance/rfc7208-tests.json"; }
 
 bool suite_required() {
   const char* ci = std::getenv("CI");

@@ -773,7 +773,7 @@ TEST_CASE("sendcheck-mx: a closed pipe on stdout is exit 3 with an error, not SI
   CHECK_THAT(result.err, Catch::StartsWith("sendcheck-mx: error: "));
 }
 
-TEST_CASE("--version to a full stdout is exit 3", "[tools]") {
+TEST_CASE("tools: --version to a full stdout is exit 3", "[tools]") {
   // BUG (libdiag/src/cli/cli.cpp parse, tools/sendcheck/main.cpp): --help
   // and --version are printed by CLI11 on std::cout (and by printf in the
   // front command) and the write is never checked: exit 0 after a failed

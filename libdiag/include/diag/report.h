@@ -13,9 +13,10 @@
 namespace diag {
 
 // Ordered from best to worst; a report's status is the worst of its checks.
-// error (could not complete) ranks above fail: a partial run cannot claim
-// to have found everything.
-enum class Status { pass, info, warn, fail, error };
+// info (a fact, no verdict) ranks below pass, so a run of passes and facts
+// is a pass. error (could not complete) ranks above fail: a partial run
+// cannot claim to have found everything.
+enum class Status { info, pass, warn, fail, error };
 std::string_view to_string(Status status);
 
 // Exit codes shared by every tool (documented in each man page).
@@ -42,7 +43,7 @@ class Report {
   Check& add(Check check);
   void reserve(std::size_t checks) { checks_.reserve(checks); }
   const std::vector<Check>& checks() const { return checks_; }
-  // The worst status of all checks; info when there are none.
+  // The worst status of all checks; info when there are none or all are info.
   Status status() const;
   ExitCode exit_code() const { return exit_code_for(status()); }
   // The tool's own top-level JSON members ("domains", "queries", ...).

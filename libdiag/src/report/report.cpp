@@ -32,8 +32,7 @@ Check& Report::add(Check check) {
 }
 
 Status Report::status() const {
-  if (checks_.empty()) return Status::info;
-  Status worst = Status::pass;
+  Status worst = Status::info;
   for (const auto& check : checks_) worst = std::max(worst, check.status);
   return worst;
 }
