@@ -2,12 +2,7 @@
 // answer with the asker's address (OpenDNS myip.opendns.com, Google's
 // o-o.myaddr.l.google.com), and, for a family they could not tell, of an
 // HTTPS service through libcurl.
-// libcurl is loaded when the HTTPS fallback is first needed, not linked:
-// its dependency tree (about 30 libraries) would double the start-up time
-// and resident size of every run, and most runs never fetch anything.
-#define CURL_DISABLE_TYPECHECK 1
-#include <curl/curl.h>
-#include <dlfcn.h>
+// libcurl is loaded when the HTTPS fallback is first needed (curl_runtime.h).
 
 #include <algorithm>
 #include <cstdio>
@@ -16,6 +11,7 @@
 #include <mutex>
 
 #include "diag/blocklist.h"
+#include "diag/curl_runtime.h"
 #include "diag/version.h"
 
 namespace diag::blocklist {
@@ -26,60 +22,6 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t max_body_bytes = 256;  // an address is at most 45 characters
 
 dns::ServerAddress server(const char* text) { return *dns::parse_server_address(text); }
-
-// The libcurl functions we use, from the shared library loaded at run time.
-struct CurlLibrary {
-  CURLcode (*global_init)(long) = nullptr;
-  CURL* (*easy_init)() = nullptr;
-  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
-  CURLcode (*easy_perform)(CURL*) = nullptr;
-  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
-  void (*easy_cleanup)(CURL*) = nullptr;
-  const char* (*easy_strerror)(CURLcode) = nullptr;
-  std::string load_error;
-
-  // Loaded once and kept for the life of the process (libcurl's global
-  // state must not be torn down while another thread may use it).
-  static const CurlLibrary& get() {
-    static const CurlLibrary library = load();
-    return library;
-  }
-
- private:
-  template <typename Function>
-  static bool bind(void* handle, const char* name, Function& out) {
-    out = reinterpret_cast<Function>(dlsym(handle, name));
-    return out != nullptr;
-  }
-  static CurlLibrary load() {
-    CurlLibrary library;
-    void* handle = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-    if (!handle) {
-      const char* why = dlerror();
-      library.load_error = std::string("cannot load libcurl (libcurl4 package): ") + (why ? why : "unknown error");
-      return library;
-    }
-    const bool complete = bind(handle, "curl_global_init", library.global_init) &&
-                          bind(handle, "curl_easy_init", library.easy_init) &&
-                          bind(handle, "curl_easy_setopt", library.easy_setopt) &&
-                          bind(handle, "curl_easy_perform", library.easy_perform) &&
-                          bind(handle, "curl_easy_getinfo", library.easy_getinfo) &&
-                          bind(handle, "curl_easy_cleanup", library.easy_cleanup) &&
-                          bind(handle, "curl_easy_strerror", library.easy_strerror);
-    if (!complete) {
-      library = CurlLibrary{};
-      library.load_error = "libcurl lacks a function sendcheck needs";
-      return library;
-    }
-    library.global_init(CURL_GLOBAL_DEFAULT);
-    return library;
-  }
-};
-
-struct CurlDeleter {
-  void operator()(CURL* handle) const { CurlLibrary::get().easy_cleanup(handle); }
-};
-using CurlHandle = std::unique_ptr<CURL, CurlDeleter>;
 
 struct Body {
   std::string text;
@@ -172,33 +114,33 @@ bool EgressResult::has(IpAddress::Family family) const {
 
 Result<IpAddress> fetch_egress_address(const std::string& url, IpAddress::Family family,
                                        std::chrono::milliseconds timeout) {
-  const CurlLibrary& curl_library = CurlLibrary::get();
-  if (!curl_library.load_error.empty()) return unavailable(curl_library.load_error);
+  const curl::Library& curl_library = curl::library();
+  if (!curl_library.loaded()) return unavailable(curl_library.load_error);
   const auto setopt = curl_library.easy_setopt;
-  CurlHandle curl(curl_library.easy_init());
-  if (!curl) return unavailable("cannot start libcurl");
+  curl::EasyHandle handle = curl::easy_handle();
+  if (!handle) return unavailable("cannot start libcurl");
   Body body;
   char error_text[CURL_ERROR_SIZE] = {};
   const std::string agent = "sendcheck-blocklist/" + std::string(diag::version);
-  setopt(curl.get(), CURLOPT_URL, url.c_str());
-  setopt(curl.get(), CURLOPT_PROTOCOLS_STR, "http,https");
-  setopt(curl.get(), CURLOPT_FOLLOWLOCATION, 0L);
+  setopt(handle.get(), CURLOPT_URL, url.c_str());
+  setopt(handle.get(), CURLOPT_PROTOCOLS_STR, "http,https");
+  setopt(handle.get(), CURLOPT_FOLLOWLOCATION, 0L);
   // Mail never goes through an HTTP proxy, so the address a proxy shows is
   // not the one receivers see: ignore http_proxy and friends.
-  setopt(curl.get(), CURLOPT_PROXY, "");
-  setopt(curl.get(), CURLOPT_IPRESOLVE, family == IpAddress::Family::v4 ? CURL_IPRESOLVE_V4 : CURL_IPRESOLVE_V6);
-  setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
-  setopt(curl.get(), CURLOPT_NOSIGNAL, 1L);
-  setopt(curl.get(), CURLOPT_USERAGENT, agent.c_str());
-  setopt(curl.get(), CURLOPT_WRITEFUNCTION, &collect_body);
-  setopt(curl.get(), CURLOPT_WRITEDATA, &body);
-  setopt(curl.get(), CURLOPT_ERRORBUFFER, error_text);
-  const CURLcode status = curl_library.easy_perform(curl.get());
+  setopt(handle.get(), CURLOPT_PROXY, "");
+  setopt(handle.get(), CURLOPT_IPRESOLVE, family == IpAddress::Family::v4 ? CURL_IPRESOLVE_V4 : CURL_IPRESOLVE_V6);
+  setopt(handle.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(timeout.count()));
+  setopt(handle.get(), CURLOPT_NOSIGNAL, 1L);
+  setopt(handle.get(), CURLOPT_USERAGENT, agent.c_str());
+  setopt(handle.get(), CURLOPT_WRITEFUNCTION, &collect_body);
+  setopt(handle.get(), CURLOPT_WRITEDATA, &body);
+  setopt(handle.get(), CURLOPT_ERRORBUFFER, error_text);
+  const CURLcode status = curl_library.easy_perform(handle.get());
   if (body.too_long) return unavailable(url + ": the answer is longer than an address");
   if (status != CURLE_OK)
     return unavailable(url + ": " + (error_text[0] ? std::string(error_text) : curl_library.easy_strerror(status)));
   long http_status = 0;
-  curl_library.easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &http_status);
+  curl_library.easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &http_status);
   if (http_status != 200) return unavailable(url + ": HTTP status " + std::to_string(http_status));
   const auto text = trim(body.text);
   const auto address = IpAddress::parse(text);

@@ -1,0 +1,44 @@
+// libcurl, loaded when a tool first fetches something over HTTP(S), not
+// linked: its dependency tree (about 30 libraries) would double the start-up
+// time and resident size of every run, and most runs never fetch anything.
+#pragma once
+
+#define CURL_DISABLE_TYPECHECK 1
+#include <curl/curl.h>
+
+#include <memory>
+#include <string>
+
+namespace diag::curl {
+
+// The libcurl functions sendcheck uses, from libcurl.so.4.
+struct Library {
+  CURL* (*easy_init)() = nullptr;
+  CURLcode (*easy_setopt)(CURL*, CURLoption, ...) = nullptr;
+  CURLcode (*easy_perform)(CURL*) = nullptr;
+  CURLcode (*easy_getinfo)(CURL*, CURLINFO, ...) = nullptr;
+  void (*easy_cleanup)(CURL*) = nullptr;
+  const char* (*easy_strerror)(CURLcode) = nullptr;
+  char* (*easy_escape)(CURL*, const char*, int) = nullptr;
+  void (*free)(void*) = nullptr;
+  std::string load_error;  // set when the library or a function is missing
+
+  bool loaded() const { return load_error.empty(); }
+};
+
+// Loaded and globally initialised once, kept for the life of the process
+// (libcurl's global state must not be torn down while a thread may use it).
+const Library& library();
+
+struct EasyDeleter {
+  void operator()(CURL* handle) const { library().easy_cleanup(handle); }
+};
+using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+
+// A new easy handle, or null when libcurl is not available.
+EasyHandle easy_handle();
+
+// URL-encodes text (curl_easy_escape), for form bodies.
+std::string escape(CURL* handle, const std::string& text);
+
+}  // namespace diag::curl

@@ -1,0 +1,444 @@
+// The SMTP engine: replies and EHLO extensions parsed, a bounded
+// non-blocking connection (plain or TLS), the client as an explicit state
+// machine after OpenSMTPD's smtp_client.c, the server side of the same
+// engine (sendcheck-listen's profiles and our tests' scripted servers), and
+// sendcheck-probe's checks and JSON.
+//
+// Every network peer is hostile: each read has a deadline, a line has a
+// maximum length, a reply a maximum number of lines.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/ip.h"
+#include "diag/report.h"
+#include "diag/result.h"
+#include "diag/tls.h"
+
+namespace diag::dns {
+class Resolver;
+}
+
+namespace diag::smtp {
+
+using Clock = std::chrono::steady_clock;
+using Milliseconds = std::chrono::milliseconds;
+
+// ---------------------------------------------------------------------------
+// Replies (RFC 5321 4.2) and enhanced status codes (RFC 3463, RFC 2034)
+
+struct Reply {
+  int code = 0;
+  std::string enhanced;            // "5.7.30" from the first line; empty when absent
+  std::vector<std::string> lines;  // each line's text after "ddd-" / "ddd ", verbatim
+  // The text with the enhanced code taken off each line, lines joined by a space.
+  std::string text() const;
+  // The reply as it came, "ddd-..." lines joined by "\n".
+  std::string raw() const;
+  bool positive() const { return code >= 200 && code < 400; }
+  bool transient() const { return code >= 400 && code < 500; }
+  bool permanent() const { return code >= 500; }
+};
+
+// Builds one reply from its lines. Bounded: a reply longer than max_lines
+// is a protocol error, as is a line that is not "ddd[ -]text" or that
+// changes the code in the middle of a reply.
+class ReplyAssembler {
+ public:
+  explicit ReplyAssembler(std::size_t max_lines = 100) : max_lines_(max_lines) {}
+  enum class Step { more, complete, error };
+  Step feed(std::string_view line);  // a line without CR LF
+  Reply take();                      // after complete; resets
+  const std::string& error() const { return error_; }
+
+ private:
+  std::size_t max_lines_;
+  Reply reply_;
+  std::string error_;
+};
+// One whole reply from text lines ("\r\n" or "\n" separated): tests and fixtures.
+Result<Reply> parse_reply(std::string_view text);
+// "5.7.30" at the start of text, when its class matches the reply code's
+// first digit (RFC 2034 4); empty otherwise.
+std::string leading_enhanced_code(std::string_view text, int code);
+
+// The EHLO reply's service extensions.
+struct Extensions {
+  std::string greeting;                // the first line: "SC1PR80CA0174.outlook.office365.com Hello [x.x.x.x]"
+  std::vector<std::string> keywords;   // every extension line verbatim: "SIZE 157286400", "AUTH LOGIN XOAUTH2"
+  bool starttls = false, pipelining = false, eight_bit_mime = false, smtputf8 = false, chunking = false,
+       dsn = false, enhanced_status_codes = false, binary_mime = false;
+  bool size_advertised = false;
+  std::optional<std::uint64_t> size;   // SIZE's value; nullopt without one; 0 means no fixed limit (RFC 1870)
+  std::vector<std::string> auth;       // mechanisms, upper case, from AUTH and the old AUTH=
+  bool offers_auth(std::string_view mechanism) const;
+};
+Extensions parse_ehlo(const Reply& reply);
+
+// ---------------------------------------------------------------------------
+// Failure classes (STYLE.md 3, after OpenSMTPD)
+
+enum class FailureClass { none, connect, tls, protocol, policy, internal };
+std::string_view to_string(FailureClass value);
+
+struct Failure {
+  FailureClass failure_class = FailureClass::none;
+  // What exactly: connect: "timeout" (no SYN-ACK: filtered), "refused",
+  // "unreachable", "error"; tls: "handshake", "starttls-refused",
+  // "starttls-missing"; protocol: "banner-timeout", "timeout", "closed",
+  // "line-too-long", "too-many-lines", "not-smtp", "bad-reply",
+  // "plaintext-after-starttls"; policy: "banner", "ehlo", "starttls",
+  // "auth", "mail", "rcpt", "data", "message"; internal: "internal".
+  std::string kind;
+  std::string phase;    // the client state it happened in: "connect", "banner", "ehlo", ...
+  std::string message;  // one sentence for the report; a policy reply's text verbatim
+  std::optional<Reply> reply;
+  explicit operator bool() const { return failure_class != FailureClass::none; }
+};
+
+// ---------------------------------------------------------------------------
+// The connection: a non-blocking socket, poll with deadlines, TLS, lines.
+
+struct RawSocket {
+  int fd = -1;
+  RawSocket() = default;
+  explicit RawSocket(int descriptor) : fd(descriptor) {}
+  ~RawSocket();
+  RawSocket(RawSocket&& other) noexcept : fd(other.fd) { other.fd = -1; }
+  RawSocket& operator=(RawSocket&& other) noexcept;
+  RawSocket(const RawSocket&) = delete;
+  RawSocket& operator=(const RawSocket&) = delete;
+  int release() { int out = fd; fd = -1; return out; }
+};
+
+enum class IoStatus { ok, timeout, closed, too_long, error, tls_error };
+std::string_view to_string(IoStatus status);
+
+struct ReadResult {
+  IoStatus status = IoStatus::ok;
+  std::string line;    // without CR LF; for too_long, the first bytes
+  std::string detail;  // errno text or OpenSSL reason
+};
+
+struct ConnectResult {
+  IoStatus status = IoStatus::ok;  // ok, timeout, error
+  int error_number = 0;            // ECONNREFUSED, ENETUNREACH, ...
+  std::string detail;
+};
+
+class Connection {
+ public:
+  Connection() = default;
+  explicit Connection(RawSocket socket, std::size_t max_line = 4096);
+  ~Connection();
+  Connection(Connection&&) noexcept;
+  Connection& operator=(Connection&&) noexcept;
+
+  // A non-blocking TCP connect bounded by the deadline.
+  ConnectResult connect(const IpAddress& address, std::uint16_t port, Clock::time_point deadline);
+  void set_max_line(std::size_t bytes) { max_line_ = bytes; }
+
+  // One line, LF or CR LF terminated, at most max_line bytes.
+  ReadResult read_line(Clock::time_point deadline);
+  // Waits for any bytes (buffered or new): true if some arrived in time.
+  bool wait_readable(Clock::time_point deadline);
+  // Exactly `count` bytes (an HTTP body); what came before a failure is in `out`.
+  IoStatus read_bytes(std::size_t count, std::string& out, Clock::time_point deadline);
+  IoStatus write_all(std::string_view data, Clock::time_point deadline, std::string* detail = nullptr);
+
+  // TLS over the socket. Bytes already buffered before the handshake are
+  // reported (plaintext injected after STARTTLS, CVE-2011-0411) and dropped.
+  IoStatus start_tls_client(SSL_CTX* context, const std::string& server_name, Clock::time_point deadline,
+                            std::string* detail);
+  IoStatus start_tls_server(SSL_CTX* context, Clock::time_point deadline, std::string* detail);
+  SSL* ssl() const { return ssl_.get(); }
+  bool tls_active() const { return static_cast<bool>(ssl_); }
+  std::size_t buffered() const { return buffer_.size() - buffer_start_; }
+  std::size_t dropped_before_tls() const { return dropped_before_tls_; }
+  int fd() const { return socket_.fd; }
+  void close();  // sends close_notify when TLS is up, closes the socket
+
+ private:
+  IoStatus fill(Clock::time_point deadline, std::string* detail);
+  IoStatus handshake(bool client, Clock::time_point deadline, std::string* detail);
+  RawSocket socket_;
+  tls::SslPtr ssl_;
+  std::string buffer_;
+  std::size_t buffer_start_ = 0;
+  std::size_t max_line_ = 4096;
+  std::size_t dropped_before_tls_ = 0;
+};
+
+// Listening sockets for the server side.
+Result<RawSocket> listen_tcp(const IpAddress& address, std::uint16_t port, int backlog = 64);
+std::uint16_t local_port(int fd);
+std::string peer_address(int fd);  // "127.0.0.1:51234"
+
+// ---------------------------------------------------------------------------
+// The client
+
+enum class TlsMode { starttls, implicit, plain };  // plain: --starttls never
+enum class StarttlsPolicy { require, try_, never };
+std::optional<StarttlsPolicy> parse_starttls_policy(std::string_view text);
+enum class AuthMechanism { none, login, plain, xoauth2 };
+std::optional<AuthMechanism> parse_auth_mechanism(std::string_view text);
+std::string_view to_string(AuthMechanism mechanism);  // "LOGIN", "PLAIN", "XOAUTH2"
+
+// The client's states, in the order a session walks them.
+enum class ClientState {
+  connect,
+  tls_handshake_implicit,
+  banner,
+  ehlo,
+  helo,
+  starttls,
+  tls_handshake,
+  ehlo_after_tls,
+  auth,
+  auth_continue,
+  mail,
+  rcpt,
+  data,
+  message,
+  rset,
+  quit,
+  done,
+};
+std::string_view to_string(ClientState state);
+
+struct Timeouts {
+  Milliseconds connect{5000}, banner{5000}, command{5000}, tls{5000}, data{10000};
+  static Timeouts uniform(Milliseconds each) { return {each, each, each, each, each * 2}; }
+};
+
+struct TranscriptEntry {
+  std::string dir;   // "C" client, "S" server, "TLS" handshake facts, "NET" connect and close
+  std::string line;  // AUTH payloads already replaced by "***"
+  double ms = 0;     // since the session started
+};
+
+// One command and the server's verdict on it.
+struct Exchange {
+  std::string command;  // masked: "AUTH PLAIN ***"
+  Reply reply;
+  double ms = 0;  // time the reply took
+};
+
+struct SessionConfig {
+  IpAddress address;
+  std::uint16_t port = 25;
+  std::string host;  // SNI and the certificate name check; empty: none
+  std::string helo = "localhost";
+  TlsMode tls_mode = TlsMode::starttls;
+  StarttlsPolicy starttls = StarttlsPolicy::try_;
+  tls::ClientConfig tls;  // server_name is taken from host
+  AuthMechanism auth = AuthMechanism::none;
+  std::string user;
+  std::string secret;  // password, or the OAuth token for XOAUTH2; never in the transcript
+  bool allow_plaintext_auth = false;
+  std::string mail_from;
+  std::vector<std::string> rcpt_to;
+  bool send = false;
+  std::string message;  // the full message (headers, blank line, body); dot-stuffed when sent
+  Timeouts timeouts;
+  Milliseconds slow_banner_after{5000};  // a banner later than this is a tarpit warning
+  std::size_t max_line = 4096, max_reply_lines = 100;
+  // Called as each transcript line happens (-v).
+  std::function<void(const TranscriptEntry&)> on_transcript;
+};
+
+struct SessionResult {
+  bool connected = false;
+  double connect_ms = 0, banner_ms = 0;
+  bool slow_banner = false;
+  std::optional<Reply> banner;
+  std::optional<Reply> ehlo, ehlo_after_tls;
+  Extensions before_tls, after_tls;
+  bool used_helo = false;  // EHLO was refused and HELO used instead
+  bool starttls_offered = false, starttls_attempted = false, starttls_completed = false;
+  std::optional<Reply> starttls_reply;
+  bool tls_attempted = false;
+  tls::Facts tls;
+  std::optional<Exchange> auth;  // the final AUTH reply
+  std::vector<Exchange> envelope;  // MAIL, RCPT..., DATA, end of message, RSET
+  std::optional<Exchange> quit;
+  std::vector<TranscriptEntry> transcript;
+  Failure failure;  // the first failure; none when every step the config asked for succeeded
+  std::vector<Failure> policy_replies;  // every 4xx/5xx, in order (the first may be `failure`)
+  ClientState last_state = ClientState::connect;
+  std::string peer_hint;  // for not-smtp: "HTTP", "SSH", "TLS", "POP3", "IMAP"
+};
+
+// Runs one session through the state machine. Never throws for network
+// conditions: everything becomes a Failure.
+SessionResult run_session(const SessionConfig& config);
+
+// RFC 4648 base64 (AUTH payloads).
+std::string base64_encode(std::string_view data);
+std::optional<std::string> base64_decode(std::string_view text);
+// Dot-stuffing (RFC 5321 4.5.2) with CR LF line ends and the final ".".
+std::string dot_stuff(std::string_view message);
+
+// ---------------------------------------------------------------------------
+// The server side: profiles that answer like the real endpoints.
+
+// How basic AUTH (LOGIN, PLAIN) is answered.
+enum class BasicAuthAnswer { accept, disabled_139, retired_30 };
+
+struct ServerProfile {
+  std::string name;        // "exo-submission", "exo-mx", "accept-all", or a test's own
+  std::string host_name;   // the front end in the banner and EHLO greeting
+  std::string banner;      // the whole banner reply, "ddd text" lines joined by "\r\n"; "{host}" "{date}" expanded
+  std::vector<std::string> ehlo_before_tls, ehlo_after_tls;  // extension keywords
+  bool offer_starttls = true;
+  bool auth_requires_tls = true;       // AUTH before STARTTLS: 504 5.7.4
+  bool mail_requires_auth = false;     // submission: MAIL without AUTH: 530 5.7.57
+  bool require_tls_1_2 = false;        // after a TLS 1.0/1.1 handshake: 421 4.7.66 (the legacy TLS reply)
+  BasicAuthAnswer basic_auth = BasicAuthAnswer::accept;
+  std::string oauth_token;             // XOAUTH2 tokens accepted: this one, or any when empty
+  std::vector<std::string> accept_domains;  // exo-mx: recipient domains taken for direct send; empty: any
+  bool reject_direct_send = false;     // exo-mx: 550 5.7.68 for a sender in an accepted domain
+  std::size_t max_message_bytes = 157286400;
+  tls::VersionRange tls_versions;      // what the server's TLS accepts
+
+  // Faults, for tests.
+  Milliseconds banner_delay{0};
+  std::string raw_greeting;         // sent instead of the banner, as is (HTTP, a 100 KB line)
+  bool speak_http = false;          // send nothing; answer a request line with an HTTP 400
+  int close_after_commands = -1;    // drop the connection after this many commands
+  std::function<std::optional<std::string>(std::string_view command)> override_reply;  // "ddd text" lines
+};
+
+// The real endpoints, copied from the reference transcripts (m365-facts.md 5).
+ServerProfile exo_submission_profile(BasicAuthAnswer basic_auth = BasicAuthAnswer::disabled_139);
+ServerProfile exo_mx_profile(std::vector<std::string> accept_domains, bool reject_direct_send = false);
+ServerProfile accept_all_profile();
+std::optional<ServerProfile> profile_by_name(std::string_view name);
+
+// What a client did in one session: sendcheck-listen's report.
+struct SessionReport {
+  std::string client;          // "127.0.0.1:51234"
+  std::string ehlo;            // the EHLO/HELO argument
+  bool used_ehlo = false;
+  bool starttls = false;       // STARTTLS completed
+  bool implicit_tls = false;
+  std::string tls_version, tls_cipher, sni, tls_error;
+  std::string auth_mechanism;  // as the client named it
+  std::string auth_user;       // the username it gave; its secret is never kept
+  std::optional<bool> auth_accepted;
+  std::string auth_reply;
+  std::string mail_from;
+  std::vector<std::string> rcpt_to;
+  std::vector<std::string> refused_rcpt;
+  std::optional<std::size_t> message_bytes;
+  std::string header_from, header_to, header_subject;
+  std::vector<std::string> commands;  // masked
+  std::string end_reason;             // "QUIT", "timeout", "closed", "line too long", ...
+  double duration_ms = 0;
+  std::string saved_as;               // --save-dir
+  // The verdict for a device: "ready-for-oauth", "needs-direct-send-or-connector",
+  // "cannot-do-tls-1.2", "incomplete", and why.
+  std::string verdict, verdict_reason;
+};
+nlohmann::json to_json(const SessionReport& report);
+std::string render_text(const SessionReport& report);
+void decide_verdict(SessionReport& report, const ServerProfile& profile);
+
+struct ServerConfig {
+  ServerProfile profile;
+  IpAddress bind_address = IpAddress::v4({127, 0, 0, 1});
+  std::uint16_t port = 0;  // 0: the kernel picks; see SmtpServer::port()
+  bool implicit_tls = false;
+  std::shared_ptr<tls::Credentials> credentials;  // null: STARTTLS not offered
+  std::size_t max_sessions = 16;
+  Milliseconds command_timeout{30000}, tls_timeout{10000};
+  std::size_t max_line = 4096;
+  std::size_t max_commands = 200;
+  std::string save_dir;  // keep received messages here; empty: never stored
+  std::function<void(const SessionReport&)> on_session;  // called from the session's thread
+};
+
+class SmtpServer {
+ public:
+  static Result<std::unique_ptr<SmtpServer>> start(ServerConfig config);
+  ~SmtpServer();  // stops accepting, ends the sessions and joins the threads
+  SmtpServer(const SmtpServer&) = delete;
+  SmtpServer& operator=(const SmtpServer&) = delete;
+  std::uint16_t port() const;
+  std::vector<SessionReport> reports() const;  // sessions finished so far
+  std::size_t sessions_started() const;
+  // Blocks until stop() (sendcheck-listen) or the count of finished sessions reaches `sessions`.
+  void wait(std::size_t sessions = 0);
+  void stop();
+
+  struct Impl;
+
+ private:
+  explicit SmtpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---------------------------------------------------------------------------
+// sendcheck-probe
+
+struct ProbeTarget {
+  std::string host;  // as named (MX host, or the host given)
+  IpAddress address;
+};
+
+struct ProbeOptions {
+  std::vector<ProbeTarget> targets;
+  std::uint16_t port = 25;
+  SessionConfig session;  // template: address, port and host are set per target
+  std::string auth_label;  // "LOGIN" etc for the report; empty without --auth
+};
+
+struct TargetResult {
+  ProbeTarget target;
+  std::uint16_t port = 25;
+  SessionResult session;
+  std::vector<Check> checks;
+};
+
+// The reply as the JSON contract has it: {"code","enhanced","text","meaning",...}
+// with the meaning from sendcheck-explain's knowledge table.
+nlohmann::json reply_json(const Reply& reply);
+// The meaning's one-line title and first remedy step.
+struct ReplyMeaning {
+  std::string id, title, remedy;
+};
+ReplyMeaning interpret(const Reply& reply);
+
+// The hosts and addresses to probe: an address literal as is; a host's A
+// and AAAA (families filtered); with as_domain, every MX host of the domain
+// in preference order. Problems finding them become checks (a domain
+// without MX, a host without addresses); bad input is an error.
+Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const std::string& name, bool as_domain,
+                                                 bool ipv4, bool ipv6, std::vector<Check>& checks);
+// This machine's FQDN for EHLO (RFC 5321 4.1.4), "localhost.localdomain" when it has none.
+std::string default_helo_name();
+// A small test message for --send: RFC 5322 headers and the body.
+std::string build_test_message(const std::string& from, const std::vector<std::string>& rcpt_to,
+                               const std::string& subject, const std::string& body);
+
+// The checks one session's result supports.
+std::vector<Check> session_checks(const SessionConfig& config, const SessionResult& result, const std::string& host,
+                                  const std::string& address);
+TargetResult probe_target(const ProbeOptions& options, const ProbeTarget& target);
+nlohmann::json to_json(const TargetResult& result);
+std::string render_text(const TargetResult& result, const TextStyle& style);
+// The transcript line for -v: "  12.3 ms S: 220 ...".
+std::string format_transcript_entry(const TranscriptEntry& entry);
+
+}  // namespace diag::smtp

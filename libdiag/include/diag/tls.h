@@ -1,0 +1,130 @@
+// TLS for the SMTP engine, over OpenSSL 3: RAII handles, client and server
+// contexts with a selectable protocol range, the facts of one handshake
+// (each reported on its own: a failed chain does not hide the name check or
+// the expiry), and certificates generated in memory for sendcheck-listen and
+// the tests.
+#pragma once
+
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/result.h"
+
+namespace diag::tls {
+
+// PowerDNS-style owning handles: no naked *_free in the callers.
+struct SslCtxDeleter {
+  void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
+};
+struct SslDeleter {
+  void operator()(SSL* p) const { SSL_free(p); }
+};
+struct X509Deleter {
+  void operator()(X509* p) const { X509_free(p); }
+};
+struct EvpPkeyDeleter {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
+using X509Ptr = std::unique_ptr<X509, X509Deleter>;
+using EvpPkeyPtr = std::unique_ptr<EVP_PKEY, EvpPkeyDeleter>;
+
+enum class Version { tls1_0, tls1_1, tls1_2, tls1_3 };
+std::optional<Version> parse_version(std::string_view text);  // "1.0", "1.2", "TLSv1.3", "tls1.1"
+std::string_view to_string(Version version);                 // "TLSv1.2", as OpenSSL names it
+// The negotiated version from its OpenSSL name ("TLSv1.2"); nullopt for anything else.
+std::optional<Version> version_from_openssl_name(std::string_view name);
+
+struct VersionRange {
+  std::optional<Version> min, max;  // nullopt: OpenSSL's default
+};
+
+// One certificate as a person reads it.
+struct CertificateInfo {
+  std::string subject, issuer;        // RFC 2253 form: "CN=mx.example,O=Example"
+  std::vector<std::string> san;       // "DNS:mx.example", "IP:192.0.2.1"
+  std::string not_before, not_after;  // "2026-07-01T00:00:00Z"
+  std::string key_type;               // "RSA", "EC", "ED25519", ...
+  int key_bits = 0;
+  std::string curve;                  // EC only: "prime256v1"
+  std::string signature_algorithm;    // "sha256WithRSAEncryption"
+  std::string sha256_fingerprint;     // "AB:CD:..."
+  bool self_signed = false;           // subject == issuer and its own key verifies it
+};
+CertificateInfo describe_certificate(X509* certificate);
+nlohmann::json to_json(const CertificateInfo& info);
+
+// What a client learned from one TLS handshake. Every fact stands alone.
+struct Facts {
+  bool handshake_completed = false;
+  std::string error;                  // why the handshake failed (OpenSSL's reason, alert)
+  std::string version, cipher;        // "TLSv1.3", "TLS_AES_256_GCM_SHA384"
+  std::string server_name;            // the SNI sent, and the name checked against the certificate
+  std::vector<CertificateInfo> chain; // as the server sent it, leaf first
+  bool chain_trusted = false;         // anchored in the system store or --ca, time not considered
+  std::string verify_error;           // OpenSSL's verification error when not trusted
+  std::optional<bool> name_matches;   // nullopt: no name to check (an address was probed)
+  std::optional<long> expires_in_days;  // the leaf's notAfter minus now, in whole days (negative: expired)
+  bool expired = false, not_yet_valid = false;
+};
+nlohmann::json to_json(const Facts& facts);
+
+struct ClientConfig {
+  std::string server_name;  // SNI and the name verified; empty: neither
+  std::string ca_file;      // trust these instead of the system store
+  VersionRange versions;
+};
+
+// A client context that never aborts a handshake for a certificate problem:
+// the facts are collected afterwards, so "untrusted" and "expired" are
+// reported instead of hiding everything else. Bad --ca file: bad_input.
+Result<SslCtxPtr> make_client_context(const ClientConfig& config);
+// The facts of a completed (or failed, with `error`) client handshake.
+Facts collect_facts(SSL* ssl, const std::string& server_name);
+
+// Certificates made in memory: sendcheck-listen's default, and the tests'
+// expired, wrong-name, untrusted and self-signed servers.
+struct Credentials {
+  X509Ptr certificate;
+  EvpPkeyPtr key;
+  std::vector<X509Ptr> chain;  // intermediates/CA sent after the certificate
+};
+enum class KeyType { ec_p256, rsa2048 };
+struct CertificateSpec {
+  std::string common_name = "localhost";
+  std::vector<std::string> dns_names;     // subjectAltName DNS entries
+  std::vector<std::string> ip_addresses;  // subjectAltName IP entries
+  std::string organization;
+  long valid_from_days = -1;  // relative to now
+  long valid_to_days = 365;
+  bool certificate_authority = false;
+  KeyType key_type = KeyType::ec_p256;
+};
+// Signed by issuer, or self-signed when issuer is null.
+Result<Credentials> generate_certificate(const CertificateSpec& spec, const Credentials* issuer = nullptr);
+Result<Credentials> load_credentials(const std::string& certificate_file, const std::string& key_file);
+std::string certificate_pem(X509* certificate);
+std::string private_key_pem(EVP_PKEY* key);  // unencrypted PKCS#8: for test servers only
+
+// A server context for the credentials. A range that reaches below TLS 1.2
+// lowers OpenSSL's security level so that a TLS 1.0 handshake can happen at
+// all (what a legacy device would meet).
+Result<SslCtxPtr> make_server_context(const Credentials& credentials, const VersionRange& versions);
+// Lowers the security level and enables the old suites on a context whose
+// range reaches below TLS 1.2 (OpenSSL 3 refuses TLS 1.0/1.1 at level 1+).
+void allow_legacy_versions(SSL_CTX* context, const VersionRange& versions);
+
+// The reason of the last OpenSSL error on this thread, and clears the queue.
+std::string last_error_text();
+
+}  // namespace diag::tls

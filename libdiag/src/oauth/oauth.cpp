@@ -1,0 +1,113 @@
+#include "diag/oauth.h"
+
+
+#include <fstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/curl_runtime.h"
+#include "diag/smtp.h"
+
+namespace diag::oauth {
+
+namespace {
+
+constexpr std::size_t max_response_bytes = 1024 * 1024;
+
+std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  const std::size_t bytes = size * count;
+  if (body->size() + bytes > max_response_bytes) return 0;  // aborts the transfer
+  body->append(data, bytes);
+  return bytes;
+}
+
+bool loopback_http(std::string_view url) {
+  for (std::string_view prefix : {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/",
+                                  "http://[::1]:", "http://[::1]/"})
+    if (url.starts_with(prefix)) return true;
+  return false;
+}
+
+std::string first_line(std::string_view text) {
+  text = text.substr(0, text.find_first_of("\r\n"));
+  return std::string(text.substr(0, 300));
+}
+
+}  // namespace
+
+std::string token_endpoint_for(std::string_view tenant) {
+  return "https://login.microsoftonline.com/" + std::string(tenant) + "/oauth2/v2.0/token";
+}
+
+Result<Token> fetch_client_credentials_token(const ClientCredentials& credentials) {
+  if (!credentials.endpoint.starts_with("https://") && !loopback_http(credentials.endpoint))
+    return bad_input("the token endpoint must be an https:// URL (plain http only on loopback): " + credentials.endpoint);
+  const curl::Library& library = curl::library();
+  if (!library.loaded()) return unavailable(library.load_error);
+  curl::EasyHandle handle = curl::easy_handle();
+  if (!handle) return Error{ErrorKind::internal, "cannot start libcurl"};
+  CURL* const easy = handle.get();
+  const auto setopt = library.easy_setopt;
+  const std::string form = "grant_type=client_credentials&client_id=" + curl::escape(easy, credentials.client_id) +
+                           "&client_secret=" + curl::escape(easy, credentials.client_secret) +
+                           "&scope=" + curl::escape(easy, credentials.scope);
+  std::string body;
+  char error_buffer[CURL_ERROR_SIZE] = {};
+  setopt(easy, CURLOPT_URL, credentials.endpoint.c_str());
+  setopt(easy, CURLOPT_POSTFIELDS, form.c_str());
+  setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(form.size()));
+  setopt(easy, CURLOPT_WRITEFUNCTION, collect);
+  setopt(easy, CURLOPT_WRITEDATA, &body);
+  setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
+  setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(credentials.timeout.count()));
+  setopt(easy, CURLOPT_NOSIGNAL, 1L);
+  setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+  setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+  const CURLcode code = library.easy_perform(easy);
+  if (code != CURLE_OK)
+    return unavailable("cannot get a token from " + credentials.endpoint + ": " +
+                       (error_buffer[0] ? std::string(error_buffer) : library.easy_strerror(code)));
+  long status = 0;
+  library.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  const auto document = nlohmann::json::parse(body, nullptr, false);
+  if (status != 200) {
+    std::string message = "the token endpoint answered HTTP " + std::to_string(status);
+    if (document.is_object()) {
+      if (document.contains("error") && document["error"].is_string()) message += ": " + document["error"].get<std::string>();
+      if (document.contains("error_description") && document["error_description"].is_string())
+        message += ": " + first_line(document["error_description"].get<std::string>());
+    }
+    return unavailable(message);
+  }
+  if (!document.is_object() || !document.contains("access_token") || !document["access_token"].is_string())
+    return unavailable("the token endpoint's answer has no access_token");
+  Token token;
+  token.access_token = document["access_token"].get<std::string>();
+  if (document.contains("token_type") && document["token_type"].is_string()) token.token_type = document["token_type"].get<std::string>();
+  if (document.contains("expires_in") && document["expires_in"].is_number_integer()) token.expires_in = document["expires_in"].get<long>();
+  if (token.access_token.empty() || token.access_token.size() > 64 * 1024) return unavailable("the token endpoint's access_token is not usable");
+  return token;
+}
+
+std::string xoauth2_initial_response(std::string_view user, std::string_view token) {
+  std::string text = "user=" + std::string(user) + "\x01" + "auth=Bearer " + std::string(token) + "\x01\x01";
+  return smtp::base64_encode(text);
+}
+
+Result<std::string> read_secret_file(const std::string& path, std::string_view what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return bad_input("cannot read the " + std::string(what) + " file " + path);
+  std::string line;
+  char c;
+  while (in.get(c) && c != '\n') {
+    if (line.size() >= 64 * 1024) return bad_input("the " + std::string(what) + " file " + path + " has a first line over 64 KB");
+    line += c;
+  }
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  if (line.empty()) return bad_input("the " + std::string(what) + " file " + path + " is empty");
+  return line;
+}
+
+}  // namespace diag::oauth

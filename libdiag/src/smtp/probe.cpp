@@ -1,0 +1,479 @@
+// sendcheck-probe's view of one session: a check per fact (connect, banner,
+// EHLO, STARTTLS, each TLS fact on its own, AUTH, each envelope reply), each
+// server reply interpreted from sendcheck-explain's knowledge table, and the
+// JSON contract of issue 4.
+#include <netdb.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <random>
+
+#include "diag/explain.h"
+#include "diag/mx.h"
+#include "diag/resolver.h"
+#include "diag/smtp.h"
+
+namespace diag::smtp {
+
+namespace {
+
+std::string format_ms(double ms) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
+  return buffer;
+}
+
+std::string join(const std::vector<std::string>& items, std::string_view separator) {
+  std::string out;
+  for (const auto& item : items) {
+    if (!out.empty()) out += separator;
+    out += item;
+  }
+  return out;
+}
+
+struct CheckBuilder {
+  nlohmann::json where;
+  std::vector<Check> checks;
+
+  Check& add(std::string id, Status status, std::string message, std::string remedy = {}) {
+    Check check;
+    check.id = std::move(id);
+    check.status = status;
+    check.message = std::move(message);
+    if (status != Status::pass && status != Status::info) check.remedy = std::move(remedy);
+    check.fields = where;
+    checks.push_back(std::move(check));
+    return checks.back();
+  }
+
+  // A check for a server reply: pass for 2xx/3xx, warn for 4xx, fail for 5xx
+  // and for 421 (the server ends the session).
+  Check& add_reply(std::string id, const std::string& step, const Reply& reply) {
+    const ReplyMeaning meaning = interpret(reply);
+    Status status = reply.positive() ? Status::pass : reply.transient() && reply.code != 421 ? Status::warn : Status::fail;
+    std::string message = step + ": " + reply.raw();
+    if (!reply.positive()) message += " (" + meaning.title + ")";
+    Check& check = add(std::move(id), status, message, meaning.remedy);
+    check.fields["reply"] = reply_json(reply);
+    return check;
+  }
+};
+
+}  // namespace
+
+ReplyMeaning interpret(const Reply& reply) {
+  explain::ReplyDetails details;
+  const std::string text = explain::extract_details(reply.text(), details);
+  const explain::Meaning meaning = explain::explain_reply(reply.code, reply.enhanced, text, details);
+  ReplyMeaning out;
+  out.id = meaning.id;
+  out.title = meaning.title;
+  std::vector<std::string> steps(meaning.remedy.begin(), meaning.remedy.begin() + std::min<std::size_t>(meaning.remedy.size(), 3));
+  out.remedy = join(steps, " ");
+  return out;
+}
+
+nlohmann::json reply_json(const Reply& reply) {
+  const ReplyMeaning meaning = interpret(reply);
+  return {{"code", reply.code},
+          {"enhanced", reply.enhanced.empty() ? nlohmann::json(nullptr) : nlohmann::json(reply.enhanced)},
+          {"text", reply.text()},
+          {"meaning", meaning.title},
+          {"meaning_id", meaning.id},
+          {"remedy", meaning.remedy.empty() ? nlohmann::json(nullptr) : nlohmann::json(meaning.remedy)},
+          {"lines", reply.lines}};
+}
+
+std::string format_transcript_entry(const TranscriptEntry& entry) {
+  char prefix[48];
+  std::snprintf(prefix, sizeof prefix, "%8.1f ms %-3s ", entry.ms, entry.dir.c_str());
+  return prefix + entry.line;
+}
+
+std::vector<Check> session_checks(const SessionConfig& config, const SessionResult& result, const std::string& host,
+                                  const std::string& address) {
+  CheckBuilder out;
+  out.where = {{"host", host}, {"address", address}, {"port", config.port}};
+  const Failure& failure = result.failure;
+  const std::string endpoint = (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
+                               std::to_string(config.port);
+  bool failure_reported = false;
+
+  // Connect.
+  if (!result.connected) {
+    if (failure.failure_class == FailureClass::connect) {
+      failure_reported = true;
+      if (failure.kind == "timeout")
+        out.add("smtp.connect", Status::error,
+                "no answer from " + endpoint + " within " + format_ms(static_cast<double>(config.timeouts.connect.count())) +
+                    ": port " + std::to_string(config.port) + " looks blocked on the way out (a firewall drops the connection attempt) or the host is down",
+                "Try from another network. Many ISPs and cloud providers block outbound port 25; ask for it to be opened, "
+                "or submit on port 587 to smtp.office365.com with authentication.");
+      else if (failure.kind == "refused")
+        out.add("smtp.connect", Status::fail, endpoint + " refused the connection: nothing listens on port " +
+                                                  std::to_string(config.port) + " there",
+                "Check the host and port: Microsoft 365 takes direct send on the tenant MX, port 25, and submission on smtp.office365.com, port 587.");
+      else
+        out.add("smtp.connect", Status::error, endpoint + ": " + failure.message,
+                "Check the network path (routing, IPv6 connectivity with -4/-6).");
+    } else if (failure) {
+      failure_reported = true;
+      out.add("smtp.internal", Status::error, failure.message);
+    }
+    return std::move(out.checks);
+  }
+  out.add("smtp.connect", Status::pass, "connected to " + endpoint + " in " + format_ms(result.connect_ms));
+
+  // Implicit TLS comes before the banner.
+  auto tls_checks = [&] {
+    const auto& facts = result.tls;
+    if (!facts.handshake_completed) {
+      out.add("tls.handshake", Status::fail, "the TLS handshake failed: " + facts.error,
+              "The server and this client share no TLS version or cipher, or the server's TLS is broken. "
+              "Exchange Online needs TLS 1.2 or later; see --tls-min/--tls-max to test what a device would meet.");
+      return;
+    }
+    out.add("tls.handshake", Status::pass, "TLS handshake completed: " + facts.version + " " + facts.cipher);
+    const auto version = tls::version_from_openssl_name(facts.version);
+    if (version && *version < tls::Version::tls1_2)
+      out.add("tls.version", Status::warn, "the server accepted " + facts.version + "; Exchange Online refuses TLS 1.0 and 1.1",
+              "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay through a local server.");
+    else
+      out.add("tls.version", Status::pass, "negotiated " + facts.version);
+    const std::string subject = facts.chain.empty() ? std::string("(none)") : facts.chain.front().subject;
+    if (facts.chain_trusted)
+      out.add("tls.chain-trusted", Status::pass, "the certificate chain of " + subject + " is trusted");
+    else
+      out.add("tls.chain-trusted", Status::fail,
+              "the certificate chain of " + subject + " is not trusted: " + facts.verify_error,
+              config.tls.ca_file.empty()
+                  ? "Install a certificate from a public CA with its intermediates, or pass the private CA with --ca FILE."
+                  : "The chain does not lead to a CA in " + config.tls.ca_file + ".");
+    if (!facts.name_matches)
+      out.add("tls.name-matches", Status::info, "no host name to check the certificate against (an address was probed)");
+    else if (*facts.name_matches)
+      out.add("tls.name-matches", Status::pass, "the certificate is valid for " + facts.server_name);
+    else {
+      std::string names = facts.chain.empty() ? "" : join(facts.chain.front().san, ", ");
+      out.add("tls.name-matches", Status::fail,
+              "the certificate is not valid for " + facts.server_name + " (it names " + (names.empty() ? subject : names) + ")",
+              "Devices that check names will refuse this server: use a certificate that names the host devices connect to.");
+    }
+    if (facts.expires_in_days) {
+      const long days = *facts.expires_in_days;
+      const std::string not_after = facts.chain.empty() ? "" : " (" + facts.chain.front().not_after + ")";
+      if (facts.expired)
+        out.add("tls.expiry", Status::fail, "the certificate expired " + std::to_string(-days) + " days ago" + not_after,
+                "Renew the server certificate.");
+      else if (facts.not_yet_valid)
+        out.add("tls.expiry", Status::fail, "the certificate is not valid yet (" + facts.chain.front().not_before + ")",
+                "Check the server's clock and the certificate's validity dates.");
+      else if (days < 14)
+        out.add("tls.expiry", Status::warn, "the certificate expires in " + std::to_string(days) + " days" + not_after,
+                "Renew the server certificate soon.");
+      else
+        out.add("tls.expiry", Status::pass, "the certificate expires in " + std::to_string(days) + " days" + not_after);
+    }
+  };
+  if (config.tls_mode == TlsMode::implicit) {
+    tls_checks();
+    if (!result.tls.handshake_completed) return std::move(out.checks);
+  }
+
+  // Banner.
+  if (result.banner) {
+    if (result.banner->code == 220) {
+      if (result.slow_banner)
+        out.add("smtp.banner", Status::warn, "the banner came after " + format_ms(result.banner_ms) + " (a tarpit or an overloaded server): " +
+                                                 result.banner->raw(),
+                "Devices with short timeouts give up before a slow greeting; check for greylisting or tarpitting in front of the server.");
+      else
+        out.add("smtp.banner", Status::pass, "banner after " + format_ms(result.banner_ms) + ": " + result.banner->raw());
+    } else {
+      out.add_reply("smtp.banner", "the server refused the session at connect", *result.banner);
+      failure_reported = failure.kind == "banner";
+    }
+  } else if (failure && failure.phase == "banner") {
+    failure_reported = true;
+    if (failure.kind == "not-smtp")
+      out.add("smtp.banner", Status::fail, "port " + std::to_string(config.port) + " on " + address + ": " + failure.message,
+              result.peer_hint == "TLS" ? "The port expects TLS first: probe it with --port 465 (implicit TLS)."
+                                        : "Point devices at the mail server's SMTP port (25 for direct send, 587 for submission).");
+    else if (failure.kind == "banner-timeout")
+      out.add("smtp.banner", Status::error,
+              "connected in " + format_ms(result.connect_ms) + " but no banner within " +
+                  format_ms(static_cast<double>(config.timeouts.banner.count())) + ": " + failure.message,
+              "A firewall or antivirus doing SMTP inspection, or a tarpit, holds the greeting; try a longer --timeout and another network.");
+    else
+      out.add("smtp.banner", Status::fail, failure.message, "The server dropped the connection before greeting: it may refuse this client's address.");
+  }
+
+  // EHLO.
+  if (result.ehlo) {
+    std::string message = std::string(result.used_helo ? "HELO" : "EHLO") + " accepted";
+    if (!result.before_tls.keywords.empty()) message += ": " + join(result.before_tls.keywords, ", ");
+    out.add("smtp.ehlo", Status::pass, message);
+  }
+  for (const auto& policy : result.policy_replies)
+    if (policy.kind == "ehlo" && policy.reply) out.add_reply("smtp.ehlo", "EHLO " + config.helo, *policy.reply);
+
+  // STARTTLS.
+  if (config.tls_mode == TlsMode::starttls && config.starttls != StarttlsPolicy::never && result.ehlo) {
+    if (!result.starttls_offered) {
+      out.add("smtp.starttls", config.starttls == StarttlsPolicy::require ? Status::fail : Status::warn,
+              "the server does not offer STARTTLS: mail and credentials would cross the network in clear text",
+              "Enable STARTTLS on the server; Microsoft 365 offers it on port 25 and requires it on 587.");
+      if (failure.kind == "starttls-missing") failure_reported = true;
+    } else if (!result.starttls_reply || result.starttls_reply->code != 220) {
+      if (result.starttls_reply) out.add_reply("smtp.starttls", "STARTTLS", *result.starttls_reply);
+      if (failure.kind == "starttls-refused") failure_reported = true;
+    } else {
+      out.add("smtp.starttls", Status::pass, "STARTTLS offered and accepted");
+      tls_checks();
+      if (failure.failure_class == FailureClass::tls && failure.kind == "handshake") failure_reported = true;
+    }
+  } else if (config.tls_mode == TlsMode::plain && result.ehlo) {
+    out.add("smtp.starttls", Status::info,
+            std::string("STARTTLS not used (--starttls never); the server ") + (result.starttls_offered ? "offers" : "does not offer") + " it");
+  }
+  if (config.tls_mode == TlsMode::implicit && failure.failure_class == FailureClass::tls && failure.kind == "handshake")
+    failure_reported = true;
+
+  // AUTH mechanisms before and after TLS.
+  if (result.ehlo) {
+    std::string message = "AUTH before TLS: " + (result.before_tls.auth.empty() ? std::string("none") : join(result.before_tls.auth, " "));
+    if (result.ehlo_after_tls)
+      message += "; after TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "));
+    Status status = Status::info;
+    std::string remedy;
+    if (config.auth != AuthMechanism::none) {
+      const Extensions& effective = result.ehlo_after_tls ? result.after_tls : result.before_tls;
+      if (!effective.offers_auth(to_string(config.auth))) {
+        status = Status::warn;
+        message += " (AUTH " + std::string(to_string(config.auth)) + " is not offered)";
+        remedy = "Exchange Online offers AUTH LOGIN and XOAUTH2 only after STARTTLS on smtp.office365.com:587.";
+      }
+    }
+    auto& check = out.add("smtp.auth.mechanisms", status, message, remedy);
+    check.fields["before_tls"] = result.before_tls.auth;
+    check.fields["after_tls"] = result.after_tls.auth;
+  }
+  if (config.auth != AuthMechanism::none) {
+    if (result.auth) {
+      out.add_reply("smtp.auth", "AUTH " + std::string(to_string(config.auth)) + " as " + config.user, result.auth->reply);
+      if (failure.kind == "auth") failure_reported = true;
+    } else if (failure.kind == "auth-without-tls") {
+      out.add("smtp.auth", Status::fail, failure.message, "Use --starttls require (or try) so that AUTH runs inside TLS.");
+      failure_reported = true;
+    }
+  }
+
+  // The envelope.
+  std::size_t rcpt_index = 0;
+  for (const auto& step : result.envelope) {
+    if (step.command.starts_with("MAIL")) out.add_reply("smtp.mail", step.command, step.reply);
+    else if (step.command.starts_with("RCPT")) out.add_reply("smtp.rcpt." + std::to_string(++rcpt_index), step.command, step.reply);
+    else if (step.command == "DATA") out.add_reply("smtp.data", "DATA", step.reply);
+    else if (step.command == "<end of message>") out.add_reply("smtp.message", "end of message", step.reply);
+  }
+  if (failure.failure_class == FailureClass::policy) failure_reported = true;
+
+  // Whatever ended the session that no step above names.
+  if (failure && !failure_reported) {
+    Status status = Status::fail;
+    std::string remedy = "The server broke the SMTP exchange; look at the transcript (-v) for the last lines.";
+    if (failure.kind == "timeout") status = Status::error, remedy = "The server stopped answering; try a longer --timeout.";
+    if (failure.failure_class == FailureClass::internal) status = Status::error, remedy.clear();
+    if (failure.kind == "plaintext-after-starttls")
+      remedy = "The server (or a middlebox) sends data before the TLS handshake: a STARTTLS injection risk (CVE-2011-0411).";
+    if (failure.failure_class == FailureClass::tls && failure.kind == "tls-error")
+      remedy = "TLS broke after the handshake; look at the transcript (-v).";
+    out.add("smtp.session", status, "in " + failure.phase + ": " + failure.message, remedy);
+  }
+  return std::move(out.checks);
+}
+
+TargetResult probe_target(const ProbeOptions& options, const ProbeTarget& target) {
+  TargetResult out;
+  out.target = target;
+  out.port = options.port;
+  SessionConfig config = options.session;
+  config.address = target.address;
+  config.port = options.port;
+  config.host = target.host;
+  out.session = run_session(config);
+  out.checks = session_checks(config, out.session, target.host, target.address.to_string());
+  return out;
+}
+
+nlohmann::json to_json(const TargetResult& result) {
+  const auto& s = result.session;
+  auto transcript = nlohmann::json::array();
+  for (const auto& entry : s.transcript) transcript.push_back({{"dir", entry.dir}, {"line", entry.line}, {"ms", entry.ms}});
+  auto envelope = nlohmann::json::array();
+  for (const auto& step : s.envelope) envelope.push_back({{"command", step.command}, {"reply", reply_json(step.reply)}, {"ms", step.ms}});
+  nlohmann::json tls = nullptr;
+  if (s.tls_attempted) tls = tls::to_json(s.tls);
+  nlohmann::json failure = nullptr;
+  if (s.failure)
+    failure = {{"class", to_string(s.failure.failure_class)}, {"kind", s.failure.kind}, {"phase", s.failure.phase},
+               {"message", s.failure.message}};
+  const Extensions& effective = s.ehlo_after_tls ? s.after_tls : s.before_tls;
+  nlohmann::json attempt = nullptr;
+  if (s.auth) attempt = {{"mechanism", s.auth->command.substr(5, s.auth->command.find(' ', 5) - 5)}, {"reply", reply_json(s.auth->reply)}};
+  return {{"host", result.target.host},
+          {"address", result.target.address.to_string()},
+          {"port", result.port},
+          {"connected", s.connected},
+          {"connect_ms", s.connected ? nlohmann::json(s.connect_ms) : nlohmann::json(nullptr)},
+          {"banner", s.banner ? reply_json(*s.banner) : nlohmann::json(nullptr)},
+          {"banner_ms", s.banner ? nlohmann::json(s.banner_ms) : nlohmann::json(nullptr)},
+          {"ehlo", {{"before_tls", s.ehlo ? nlohmann::json(s.before_tls.keywords) : nlohmann::json::array()},
+                    {"after_tls", s.ehlo_after_tls ? nlohmann::json(s.after_tls.keywords) : nlohmann::json::array()},
+                    {"greeting", s.ehlo ? nlohmann::json(s.before_tls.greeting) : nlohmann::json(nullptr)},
+                    {"size", effective.size ? nlohmann::json(*effective.size) : nlohmann::json(nullptr)}}},
+          {"starttls", {{"offered", s.starttls_offered}, {"completed", s.starttls_completed}}},
+          {"tls", tls},
+          {"auth", {{"mechanisms", effective.auth},
+                    {"mechanisms_before_tls", s.before_tls.auth},
+                    {"mechanisms_after_tls", s.after_tls.auth},
+                    {"attempt", attempt}}},
+          {"envelope", envelope},
+          {"failure", failure},
+          {"transcript", transcript}};
+}
+
+std::string render_text(const TargetResult& result, const TextStyle& style) {
+  const std::string address = result.target.address.to_string();
+  std::string out = style.bold(result.target.host + " [" + address + "]:" + std::to_string(result.port)) + "\n";
+  out += render_checks_text(result.checks, style, "  ");
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Targets, EHLO name, test message
+
+namespace {
+
+void add_addresses(const dns::Answer& answer, const std::string& host, std::vector<ProbeTarget>& out) {
+  for (const auto& address : answer.addresses()) {
+    bool seen = false;
+    for (const auto& existing : out) seen = seen || (existing.host == host && existing.address == address);
+    if (!seen && out.size() < 32) out.push_back(ProbeTarget{host, address});
+  }
+}
+
+Check target_check(std::string id, Status status, std::string message, std::string remedy, const std::string& name) {
+  Check check;
+  check.id = std::move(id);
+  check.status = status;
+  check.message = std::move(message);
+  check.remedy = std::move(remedy);
+  check.fields = {{"host", name}};
+  return check;
+}
+
+}  // namespace
+
+Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const std::string& name, bool as_domain,
+                                                 bool ipv4, bool ipv6, std::vector<Check>& checks) {
+  std::vector<ProbeTarget> out;
+  if (auto literal = IpAddress::parse(name.starts_with("[") && name.ends_with("]") ? name.substr(1, name.size() - 2) : name)) {
+    if (as_domain) return bad_input("--mx needs a domain, not an address: " + name);
+    if ((literal->is_v4() && !ipv4) || (!literal->is_v4() && !ipv6))
+      return bad_input(name + " is not of the address family asked for (-4/-6)");
+    out.push_back(ProbeTarget{name, *literal});
+    return out;
+  }
+  auto canonical = mx::parse_domain(name);
+  if (!canonical) return canonical.error();
+  std::vector<std::string> hosts;
+  if (as_domain) {
+    auto reports = mx::check_domains(resolver, {*canonical});
+    const auto& report = reports.front();
+    for (const auto& host : report.hosts) {
+      if (host.ip_literal || host.host == ".") continue;
+      hosts.push_back(host.host);
+    }
+    if (report.null_mx) {
+      checks.push_back(target_check("probe.targets", Status::fail, *canonical + " publishes a null MX: it takes no mail",
+                                    "Publish the tenant MX host (sendcheck mx " + *canonical + ").", *canonical));
+      return out;
+    }
+    if (!report.mx_answer.is_definitive()) {
+      checks.push_back(target_check("probe.targets", Status::error,
+                                    "cannot find the MX hosts of " + *canonical + ": " + std::string(dns::to_string(report.mx_answer.outcome)),
+                                    "Check the DNS servers (--dns) and try again.", *canonical));
+      return out;
+    }
+    if (hosts.empty()) {
+      checks.push_back(target_check("probe.targets", Status::fail, *canonical + " has no MX host",
+                                    "Publish the tenant MX host (sendcheck mx " + *canonical + ").", *canonical));
+      return out;
+    }
+  } else {
+    hosts.push_back(*canonical);
+  }
+  // All address questions in flight together.
+  std::vector<std::pair<std::string, dns::Answer>> answers;
+  answers.reserve(hosts.size() * 2);
+  for (const auto& host : hosts) {
+    if (ipv4) resolver.query(host, dns::RrType::A, [&answers, host](const dns::Answer& a) { answers.emplace_back(host, a); });
+    if (ipv6) resolver.query(host, dns::RrType::AAAA, [&answers, host](const dns::Answer& a) { answers.emplace_back(host, a); });
+  }
+  resolver.run();
+  for (const auto& host : hosts) {
+    std::size_t before = out.size();
+    bool could_not_find_out = false;
+    for (auto type : {dns::RrType::A, dns::RrType::AAAA})
+      for (const auto& [asked, answer] : answers)
+        if (asked == host && answer.type == type) {
+          add_addresses(answer, host, out);
+          could_not_find_out = could_not_find_out || !answer.is_definitive();
+        }
+    if (out.size() == before)
+      checks.push_back(target_check("probe.targets", could_not_find_out ? Status::error : Status::fail,
+                                    could_not_find_out ? "cannot resolve " + host : host + " has no address" +
+                                                             std::string(ipv4 && !ipv6 ? " (IPv4)" : !ipv4 && ipv6 ? " (IPv6)" : ""),
+                                    could_not_find_out ? "Check the DNS servers (--dns) and try again." : "Check the host name.", host));
+  }
+  return out;
+}
+
+std::string default_helo_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || !name[0]) return "localhost.localdomain";
+  std::string host = name;
+  if (host.find('.') != std::string::npos) return host;
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* info = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &info) == 0 && info) {
+    std::string canonical = info->ai_canonname ? info->ai_canonname : "";
+    ::freeaddrinfo(info);
+    if (canonical.find('.') != std::string::npos) return canonical;
+  }
+  return host + ".localdomain";
+}
+
+std::string build_test_message(const std::string& from, const std::vector<std::string>& rcpt_to, const std::string& subject,
+                               const std::string& body) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char date[64];
+  std::strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  std::mt19937_64 random{std::random_device{}()};
+  const std::string domain = from.find('@') != std::string::npos ? from.substr(from.find('@') + 1) : "localhost";
+  std::string to;
+  for (const auto& r : rcpt_to) to += (to.empty() ? "" : ", ") + r;
+  std::string message = "From: <" + from + ">\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nDate: " + date +
+                        "\r\nMessage-ID: <" + std::to_string(random()) + ".sendcheck@" + domain +
+                        ">\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
+  message += body;
+  return message;
+}
+
+}  // namespace diag::smtp

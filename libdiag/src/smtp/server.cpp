@@ -1,0 +1,708 @@
+// The server side of the engine: one thread per session (bounded), each a
+// small state machine that answers from a profile copied from the real
+// Exchange Online endpoints (m365-facts.md 5), and a report of what the
+// client did. Secrets the client sends are decoded only to find the
+// username, then dropped.
+#include <poll.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "diag/smtp.h"
+
+namespace diag::smtp {
+
+namespace {
+
+std::string upper(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string rfc5322_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[64];
+  std::strftime(buffer, sizeof buffer, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+  return buffer;
+}
+
+std::string session_id() {
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  char buffer[24];
+  std::snprintf(buffer, sizeof buffer, "%016llX", static_cast<unsigned long long>(random()));
+  return buffer;
+}
+
+std::string expand(std::string text, const std::string& host) {
+  for (auto [key, value] : {std::pair<std::string, std::string>{"{host}", host}, {"{date}", rfc5322_date()},
+                            {"{session}", session_id()}}) {
+    for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size()))
+      text.replace(at, key.size(), value);
+  }
+  return text;
+}
+
+// "<addr>" out of "FROM:<addr> SIZE=..." (RFC 5321 4.1.2), bounded.
+std::string path_argument(std::string_view rest) {
+  const auto open = rest.find('<');
+  const auto close = rest.find('>', open == std::string_view::npos ? 0 : open);
+  if (open == std::string_view::npos || close == std::string_view::npos) {
+    auto colon = rest.find(':');
+    std::string_view tail = colon == std::string_view::npos ? rest : rest.substr(colon + 1);
+    while (!tail.empty() && tail.front() == ' ') tail.remove_prefix(1);
+    return std::string(tail.substr(0, std::min<std::size_t>(tail.find(' '), 320)));
+  }
+  return std::string(rest.substr(open + 1, std::min<std::size_t>(close - open - 1, 320)));
+}
+
+std::string domain_of(std::string_view address) {
+  const auto at = address.rfind('@');
+  if (at == std::string_view::npos) return {};
+  std::string domain(address.substr(at + 1));
+  for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return domain;
+}
+
+const std::vector<std::string> exo_ehlo_before_tls = {"SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES",
+                                                      "STARTTLS", "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"};
+
+}  // namespace
+
+ServerProfile exo_submission_profile(BasicAuthAnswer basic_auth) {
+  // smtp.office365.com:587, m365-facts.md 5.1: no AUTH before STARTTLS,
+  // "AUTH LOGIN XOAUTH2" and no STARTTLS after it.
+  ServerProfile profile;
+  profile.name = "exo-submission";
+  profile.host_name = "SY5P282CA0097.outlook.office365.com";
+  profile.banner = "220 {host} Microsoft ESMTP MAIL Service ready at {date} [{session}]";
+  profile.ehlo_before_tls = exo_ehlo_before_tls;
+  profile.ehlo_after_tls = {"SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES", "AUTH LOGIN XOAUTH2",
+                            "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"};
+  profile.auth_requires_tls = true;
+  profile.mail_requires_auth = true;
+  // The legacy endpoint story (3.7): the handshake happens, then 421 4.7.66.
+  profile.require_tls_1_2 = true;
+  profile.tls_versions = {tls::Version::tls1_0, std::nullopt};
+  profile.basic_auth = basic_auth;
+  return profile;
+}
+
+ServerProfile exo_mx_profile(std::vector<std::string> accept_domains, bool reject_direct_send) {
+  // Tenant MX on port 25, m365-facts.md 5.2. The post-STARTTLS list is
+  // UNCONFIRMED (7.3); we answer the expected "same minus STARTTLS, no AUTH".
+  ServerProfile profile;
+  profile.name = "exo-mx";
+  profile.host_name = "VE1EUR01FT034.mail.protection.outlook.com";
+  profile.banner = "220 {host} Microsoft ESMTP MAIL Service ready at {date} [{session}]";
+  profile.ehlo_before_tls = exo_ehlo_before_tls;
+  profile.ehlo_after_tls = {"SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES",
+                            "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"};
+  profile.auth_requires_tls = true;
+  profile.accept_domains = std::move(accept_domains);
+  for (auto& domain : profile.accept_domains)
+    for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  profile.reject_direct_send = reject_direct_send;
+  profile.tls_versions = {tls::Version::tls1_2, std::nullopt};  // 3.7: TLS 1.2 minimum inbound
+  return profile;
+}
+
+ServerProfile accept_all_profile() {
+  ServerProfile profile;
+  profile.name = "accept-all";
+  profile.host_name = "localhost";
+  profile.banner = "220 {host} ESMTP sendcheck-listen ready";
+  profile.ehlo_before_tls = {"SIZE 157286400", "PIPELINING", "ENHANCEDSTATUSCODES", "STARTTLS", "8BITMIME",
+                             "AUTH PLAIN LOGIN XOAUTH2", "SMTPUTF8"};
+  profile.ehlo_after_tls = {"SIZE 157286400", "PIPELINING", "ENHANCEDSTATUSCODES", "8BITMIME",
+                            "AUTH PLAIN LOGIN XOAUTH2", "SMTPUTF8"};
+  // Learn what a device does, even sending credentials in clear text.
+  profile.auth_requires_tls = false;
+  profile.tls_versions = {tls::Version::tls1_0, std::nullopt};
+  return profile;
+}
+
+std::optional<ServerProfile> profile_by_name(std::string_view name) {
+  if (name == "exo-submission") return exo_submission_profile();
+  if (name == "exo-mx") return exo_mx_profile({});
+  if (name == "accept-all") return accept_all_profile();
+  return std::nullopt;
+}
+
+// ---------------------------------------------------------------------------
+// One session
+
+namespace {
+
+class ServerSession {
+ public:
+  ServerSession(const ServerConfig& config, SSL_CTX* tls_context, Connection connection, std::string client,
+                const std::atomic<bool>& stopping)
+      : config_(config), profile_(config.profile), tls_context_(tls_context), connection_(std::move(connection)),
+        stopping_(stopping) {
+    report_.client = std::move(client);
+    host_ = profile_.host_name.empty() ? "localhost" : profile_.host_name;
+  }
+
+  SessionReport run() {
+    const auto started = Clock::now();
+    serve();
+    connection_.close();
+    report_.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
+    decide_verdict(report_, profile_);
+    return std::move(report_);
+  }
+
+ private:
+  Clock::time_point command_deadline() const { return Clock::now() + config_.command_timeout; }
+
+  bool say(const std::string& lines) {
+    return connection_.write_all(lines + "\r\n", command_deadline()) == IoStatus::ok;
+  }
+
+  std::string client_ip() const {
+    auto text = report_.client;
+    const auto colon = text.rfind(':');
+    text = text.substr(0, colon);
+    if (text.starts_with("[")) text = text.substr(1, text.size() - 2);
+    return text;
+  }
+
+  void serve() {
+    if (config_.implicit_tls) {
+      report_.implicit_tls = true;
+      if (!handshake()) return;
+    }
+    if (profile_.banner_delay.count() > 0) {
+      const auto until = Clock::now() + profile_.banner_delay;
+      while (Clock::now() < until && !stopping_) std::this_thread::sleep_for(Milliseconds(10));
+    }
+    if (profile_.speak_http) {
+      auto read = connection_.read_line(command_deadline());
+      if (read.status == IoStatus::ok)
+        connection_.write_all("HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                              command_deadline());
+      report_.end_reason = "spoke HTTP";
+      return;
+    }
+    if (!profile_.raw_greeting.empty()) {
+      connection_.write_all(profile_.raw_greeting, command_deadline());
+      connection_.wait_readable(command_deadline());
+      report_.end_reason = "raw greeting sent";
+      return;
+    }
+    if (!say(expand(profile_.banner, host_))) return end("closed");
+    int commands = 0;
+    for (;;) {
+      if (stopping_) return end("server stopping");
+      ReadResult read = connection_.read_line(command_deadline());
+      if (read.status == IoStatus::too_long) {
+        say("500 5.5.6 Line too long");
+        return end("line too long");
+      }
+      if (read.status != IoStatus::ok) return end(std::string(to_string(read.status)));
+      ++commands;
+      if (profile_.close_after_commands >= 0 && commands > profile_.close_after_commands)
+        return end("closed by the profile");
+      if (static_cast<std::size_t>(commands) > config_.max_commands) {
+        say("421 4.7.0 Too many commands, closing transmission channel");
+        return end("too many commands");
+      }
+      if (!handle(read.line)) return;
+    }
+  }
+
+  void end(std::string reason) {
+    if (report_.end_reason.empty()) report_.end_reason = std::move(reason);
+  }
+
+  void record(const std::string& line) {
+    if (report_.commands.size() < 200) report_.commands.push_back(line.substr(0, 200));
+  }
+
+  // Returns false when the session ends.
+  bool handle(const std::string& line) {
+    const std::string verb = upper(line.substr(0, line.find(' ')));
+    const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
+    record(verb == "AUTH" ? "AUTH " + upper(rest.substr(0, rest.find(' '))) + (rest.find(' ') != std::string::npos ? " ***" : "") : line);
+    if (profile_.override_reply) {
+      if (auto reply = profile_.override_reply(line)) {
+        if (!say(*reply)) return false;
+        if (reply->starts_with("221") || reply->starts_with("421")) return end("closed by the profile"), false;
+        return true;
+      }
+    }
+    if (legacy_tls_) {
+      // m365-facts.md 3.7 [3P]: what smtp.office365.com answers a TLS 1.0/1.1 client.
+      say("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2. "
+          "Visit https://aka.ms/smtp_auth_tls");
+      return end("TLS 1.0/1.1 refused"), false;
+    }
+    if (verb == "EHLO" || verb == "HELO") return greet(verb == "EHLO", rest);
+    if (verb == "STARTTLS") return starttls();
+    if (verb == "AUTH") return auth(rest);
+    if (verb == "MAIL") return mail(rest);
+    if (verb == "RCPT") return rcpt(rest);
+    if (verb == "DATA") return data();
+    if (verb == "RSET") {
+      reset_transaction();
+      return say("250 2.0.0 Resetting");
+    }
+    if (verb == "NOOP") return say("250 2.0.0 OK");
+    if (verb == "QUIT") {
+      say("221 2.0.0 Service closing transmission channel");
+      return end("QUIT"), false;
+    }
+    return say("500 5.3.3 Unrecognized command");
+  }
+
+  void reset_transaction() {
+    in_transaction_ = false;
+    rcpt_count_ = 0;
+  }
+
+  bool greet(bool extended, const std::string& argument) {
+    greeted_ = true;
+    report_.ehlo = argument.substr(0, 255);
+    report_.used_ehlo = extended;
+    reset_transaction();
+    const std::string first = host_ + " Hello [" + client_ip() + "]";
+    if (!extended) return say("250 " + first);
+    std::vector<std::string> keywords = connection_.tls_active() ? profile_.ehlo_after_tls : profile_.ehlo_before_tls;
+    if (!tls_context_ || !profile_.offer_starttls)
+      keywords.erase(std::remove(keywords.begin(), keywords.end(), "STARTTLS"), keywords.end());
+    std::string reply = "250" + std::string(keywords.empty() ? " " : "-") + first;
+    for (std::size_t i = 0; i < keywords.size(); ++i)
+      reply += "\r\n250" + std::string(i + 1 < keywords.size() ? "-" : " ") + keywords[i];
+    return say(reply);
+  }
+
+  bool handshake() {
+    std::string detail;
+    const auto status = connection_.start_tls_server(tls_context_, Clock::now() + config_.tls_timeout, &detail);
+    if (status != IoStatus::ok) {
+      report_.tls_error = detail.empty() ? std::string(to_string(status)) : detail;
+      end("TLS handshake failed: " + report_.tls_error);
+      return false;
+    }
+    SSL* ssl = connection_.ssl();
+    report_.tls_version = SSL_get_version(ssl);
+    if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) report_.tls_cipher = SSL_CIPHER_get_name(cipher);
+    if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) report_.sni = sni;
+    const auto version = tls::version_from_openssl_name(report_.tls_version);
+    if (profile_.require_tls_1_2 && version && *version < tls::Version::tls1_2) legacy_tls_ = true;
+    return true;
+  }
+
+  bool starttls() {
+    if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
+    if (connection_.tls_active()) return say("503 5.5.1 Bad sequence of commands");
+    if (!tls_context_ || !profile_.offer_starttls) return say("454 4.7.0 TLS not available");
+    if (!say("220 2.0.0 SMTP server ready")) return false;
+    if (!handshake()) return false;
+    report_.starttls = true;
+    // RFC 3207 4.2: forget what was learned before TLS.
+    greeted_ = false;
+    reset_transaction();
+    return true;
+  }
+
+  std::optional<std::string> read_auth_line() {
+    ReadResult read = connection_.read_line(command_deadline());
+    if (read.status != IoStatus::ok) {
+      end(std::string(to_string(read.status)));
+      return std::nullopt;
+    }
+    return read.line;
+  }
+
+  bool auth(const std::string& argument) {
+    const auto space = argument.find(' ');
+    const std::string mechanism = upper(argument.substr(0, space));
+    std::string initial = space == std::string::npos ? "" : argument.substr(space + 1);
+    const std::string unrecognized = "504 5.7.4 Unrecognized authentication type [" + host_ + "]";
+    if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
+    if (profile_.auth_requires_tls && !connection_.tls_active()) return say(unrecognized);
+    const auto& offered = connection_.tls_active() ? profile_.ehlo_after_tls : profile_.ehlo_before_tls;
+    bool listed = false;
+    for (const auto& keyword : offered) {
+      const std::string upper_keyword = upper(keyword);
+      if (upper_keyword.starts_with("AUTH ") && (upper_keyword + " ").find(" " + mechanism + " ") != std::string::npos)
+        listed = true;
+    }
+    if (!listed) return say(unrecognized);
+    report_.auth_mechanism = mechanism;
+    std::string user;
+    bool basic = true;
+    std::string token;
+    if (mechanism == "LOGIN") {
+      // Microsoft's prompts: "Username:" and "Password:" in base64.
+      if (initial.empty()) {
+        if (!say("334 VXNlcm5hbWU6")) return false;
+        auto line = read_auth_line();
+        if (!line) return false;
+        initial = *line;
+      }
+      if (initial == "*") return say("501 5.0.0 Authentication cancelled");
+      user = base64_decode(initial).value_or("");
+      if (!say("334 UGFzc3dvcmQ6")) return false;
+      auto secret_line = read_auth_line();  // read and dropped
+      if (!secret_line) return false;
+      if (*secret_line == "*") return say("501 5.0.0 Authentication cancelled");
+    } else if (mechanism == "PLAIN" || mechanism == "XOAUTH2") {
+      if (initial.empty()) {
+        if (!say("334 ")) return false;
+        auto line = read_auth_line();
+        if (!line) return false;
+        initial = *line;
+      }
+      if (initial == "*") return say("501 5.0.0 Authentication cancelled");
+      const std::string decoded = base64_decode(initial).value_or("");
+      if (mechanism == "PLAIN") {
+        // RFC 4616: authzid NUL authcid NUL passwd
+        const auto first = decoded.find('\0');
+        const auto second = first == std::string::npos ? first : decoded.find('\0', first + 1);
+        if (second != std::string::npos) user = decoded.substr(first + 1, second - first - 1);
+      } else {
+        basic = false;
+        // "user=" USER ^A "auth=Bearer " TOKEN ^A ^A
+        if (decoded.starts_with("user=")) user = decoded.substr(5, decoded.find('\x01') - 5);
+        const auto bearer = decoded.find("auth=Bearer ");
+        if (bearer != std::string::npos) token = decoded.substr(bearer + 12, decoded.find('\x01', bearer) - bearer - 12);
+      }
+    } else {
+      return say(unrecognized);
+    }
+    report_.auth_user = user.substr(0, 320);
+    std::string reply;
+    if (!basic) {
+      const bool good = !token.empty() && (profile_.oauth_token.empty() || token == profile_.oauth_token);
+      reply = good ? "235 2.7.0 Authentication successful" : "535 5.7.3 Authentication unsuccessful [" + host_ + "]";
+    } else {
+      switch (profile_.basic_auth) {
+        case BasicAuthAnswer::accept: reply = "235 2.7.0 Authentication successful"; break;
+        case BasicAuthAnswer::disabled_139:
+          reply = "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "
+                  "Visit https://aka.ms/smtp_auth_disabled for more information. [" + host_ + "]";
+          break;
+        case BasicAuthAnswer::retired_30: reply = "550 5.7.30 Basic authentication is not supported for Client Submission."; break;
+      }
+    }
+    token.assign(token.size(), '\0');
+    authenticated_ = reply.starts_with("235");
+    report_.auth_accepted = authenticated_;
+    report_.auth_reply = reply;
+    return say(reply);
+  }
+
+  bool mail(const std::string& argument) {
+    if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
+    if (profile_.mail_requires_auth && !authenticated_)
+      return say("530 5.7.57 Client not authenticated to send mail. [" + host_ + "]");
+    report_.mail_from = path_argument(argument);
+    in_transaction_ = true;
+    return say("250 2.1.0 Sender OK");
+  }
+
+  bool rcpt(const std::string& argument) {
+    if (!in_transaction_) return say("503 5.5.1 Bad sequence of commands");
+    const std::string recipient = path_argument(argument);
+    const std::string domain = domain_of(recipient);
+    auto refuse = [&](const std::string& reply) {
+      if (report_.refused_rcpt.size() < 100) report_.refused_rcpt.push_back(recipient);
+      return say(reply);
+    };
+    if (!profile_.accept_domains.empty() && !authenticated_) {
+      const auto& accepted = profile_.accept_domains;
+      if (std::find(accepted.begin(), accepted.end(), domain) == accepted.end())
+        return refuse("550 5.7.64 TenantAttribution; Relay Access Denied");
+      // RejectDirectSend (3.5): an anonymous sender in an accepted domain. At
+      // which step Exchange refuses is UNCONFIRMED (7.9); RCPT is the first
+      // step that knows both ends.
+      const std::string sender_domain = domain_of(report_.mail_from);
+      if (profile_.reject_direct_send &&
+          std::find(accepted.begin(), accepted.end(), sender_domain) != accepted.end())
+        return refuse("550 5.7.68 TenantInboundAttribution; Direct Send not allowed for this organization from unauthorized sources");
+    }
+    if (report_.rcpt_to.size() < 100) report_.rcpt_to.push_back(recipient);
+    ++rcpt_count_;
+    return say("250 2.1.5 Recipient OK");
+  }
+
+  bool data() {
+    if (!in_transaction_ || rcpt_count_ == 0) return say("503 5.5.1 Bad sequence of commands");
+    if (!say("354 Start mail input; end with <CRLF>.<CRLF>")) return false;
+    std::string message;
+    bool in_headers = true, too_big = false;
+    std::string last_header;
+    std::size_t size = 0;
+    for (;;) {
+      ReadResult read = connection_.read_line(command_deadline());
+      if (read.status != IoStatus::ok) return end("during DATA: " + std::string(to_string(read.status))), false;
+      if (read.line == ".") break;
+      std::string line = read.line.starts_with(".") ? read.line.substr(1) : read.line;  // RFC 5321 4.5.2
+      size += line.size() + 2;
+      if (size > profile_.max_message_bytes) too_big = true;
+      if (in_headers) {
+        if (line.empty()) in_headers = false;
+        else if ((line[0] == ' ' || line[0] == '\t') && !last_header.empty()) header(last_header, line);
+        else {
+          last_header = upper(line.substr(0, line.find(':')));
+          header(last_header, line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1));
+        }
+      }
+      if (!config_.save_dir.empty() && !too_big) message += line + "\r\n";
+    }
+    report_.message_bytes = size;
+    reset_transaction();
+    if (too_big) return say("552 5.3.4 Message size exceeds fixed maximum message size");
+    if (!config_.save_dir.empty()) save(message);
+    return say("250 2.6.0 <" + session_id() + "@" + host_ + "> Queued mail for delivery");
+  }
+
+  void header(const std::string& name, std::string value) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    std::string* target = name == "FROM" ? &report_.header_from : name == "TO" ? &report_.header_to
+                        : name == "SUBJECT" ? &report_.header_subject : nullptr;
+    if (!target || target->size() > 998) return;
+    if (!target->empty()) *target += ' ';
+    *target += value.substr(0, 998);
+  }
+
+  void save(const std::string& message) {
+    static std::atomic<unsigned> counter{0};
+    const auto path = std::filesystem::path(config_.save_dir) /
+                      ("message-" + std::to_string(std::time(nullptr)) + "-" + std::to_string(++counter) + ".eml");
+    std::ofstream out(path, std::ios::binary);
+    out << message;
+    if (out) report_.saved_as = path.string();
+  }
+
+  const ServerConfig& config_;
+  const ServerProfile& profile_;
+  SSL_CTX* tls_context_;
+  Connection connection_;
+  const std::atomic<bool>& stopping_;
+  SessionReport report_;
+  std::string host_;
+  bool greeted_ = false, authenticated_ = false, in_transaction_ = false, legacy_tls_ = false;
+  std::size_t rcpt_count_ = 0;
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The server
+
+struct SmtpServer::Impl {
+  ServerConfig config;
+  tls::SslCtxPtr tls_context;
+  RawSocket listener;
+  std::uint16_t port = 0;
+  std::atomic<bool> stopping{false};
+  std::thread acceptor;
+  mutable std::mutex mutex;
+  std::condition_variable changed;
+  std::set<int> active_fds;
+  std::size_t active = 0, started = 0, finished = 0;
+  std::vector<SessionReport> reports;
+
+  void accept_loop() {
+    while (!stopping) {
+      pollfd entry{listener.fd, POLLIN, 0};
+      if (::poll(&entry, 1, 100) <= 0) continue;
+      RawSocket client(::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC));
+      if (client.fd < 0) continue;
+      std::unique_lock lock(mutex);
+      if (active >= config.max_sessions) {
+        lock.unlock();
+        Connection refused(std::move(client));
+        refused.write_all("421 4.3.2 Too many connections, try again later\r\n", Clock::now() + Milliseconds(1000));
+        continue;
+      }
+      ++active;
+      ++started;
+      active_fds.insert(client.fd);
+      lock.unlock();
+      std::thread([this, socket = std::move(client)]() mutable { serve(std::move(socket)); }).detach();
+    }
+  }
+
+  void serve(RawSocket socket) {
+    const int fd = socket.fd;
+    SessionReport report;
+    try {
+      const std::string client = peer_address(fd);
+      Connection connection(std::move(socket), config.max_line);
+      report = ServerSession(config, tls_context.get(), std::move(connection), client, stopping).run();
+    } catch (const std::exception& e) {
+      report.end_reason = std::string("internal error: ") + e.what();
+    }
+    if (config.on_session) {
+      try {
+        config.on_session(report);
+      } catch (...) {
+      }
+    }
+    std::lock_guard lock(mutex);
+    active_fds.erase(fd);
+    if (reports.size() < 10000) reports.push_back(std::move(report));
+    --active;
+    ++finished;
+    changed.notify_all();
+  }
+};
+
+SmtpServer::SmtpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Result<std::unique_ptr<SmtpServer>> SmtpServer::start(ServerConfig config) {
+  auto impl = std::make_unique<Impl>();
+  impl->config = std::move(config);
+  if (impl->config.credentials) {
+    auto context = tls::make_server_context(*impl->config.credentials, impl->config.profile.tls_versions);
+    if (!context) return context.error();
+    impl->tls_context = std::move(context.value());
+  } else if (impl->config.implicit_tls) {
+    return bad_input("implicit TLS needs a certificate");
+  }
+  auto listener = listen_tcp(impl->config.bind_address, impl->config.port);
+  if (!listener) return listener.error();
+  impl->listener = std::move(listener.value());
+  impl->port = local_port(impl->listener.fd);
+  Impl* raw = impl.get();
+  impl->acceptor = std::thread([raw] { raw->accept_loop(); });
+  return std::unique_ptr<SmtpServer>(new SmtpServer(std::move(impl)));
+}
+
+SmtpServer::~SmtpServer() {
+  stop();
+  if (impl_->acceptor.joinable()) impl_->acceptor.join();
+  std::unique_lock lock(impl_->mutex);
+  impl_->changed.wait(lock, [&] { return impl_->active == 0; });
+}
+
+void SmtpServer::stop() {
+  impl_->stopping = true;
+  std::lock_guard lock(impl_->mutex);
+  // Sessions blocked in a read see the end of the stream at once.
+  for (int fd : impl_->active_fds) ::shutdown(fd, SHUT_RDWR);
+  impl_->changed.notify_all();
+}
+
+std::uint16_t SmtpServer::port() const { return impl_->port; }
+
+std::vector<SessionReport> SmtpServer::reports() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->reports;
+}
+
+std::size_t SmtpServer::sessions_started() const {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->started;
+}
+
+void SmtpServer::wait(std::size_t sessions) {
+  std::unique_lock lock(impl_->mutex);
+  impl_->changed.wait(lock, [&] { return impl_->stopping.load() || (sessions > 0 && impl_->finished >= sessions); });
+}
+
+// ---------------------------------------------------------------------------
+// Reports
+
+void decide_verdict(SessionReport& report, const ServerProfile& /*profile*/) {
+  const auto version = tls::version_from_openssl_name(report.tls_version);
+  const bool tls = report.starttls || report.implicit_tls;
+  if (!report.tls_error.empty()) {
+    report.verdict = "cannot-do-tls-1.2";
+    report.verdict_reason = "its TLS handshake failed (" + report.tls_error +
+                            "); Exchange Online needs TLS 1.2 or later: update the device's firmware or put a relay in front of it";
+  } else if (version && *version < tls::Version::tls1_2) {
+    report.verdict = "cannot-do-tls-1.2";
+    report.verdict_reason = "it negotiated " + report.tls_version +
+                            "; Exchange Online refuses TLS 1.0/1.1 (421 4.7.66): update the firmware, or use a local relay";
+  } else if (report.auth_mechanism == "XOAUTH2") {
+    report.verdict = "ready-for-oauth";
+    report.verdict_reason = "it authenticated with XOAUTH2 over " + (tls ? report.tls_version : std::string("a clear-text connection")) +
+                            ": it will keep working with smtp.office365.com:587 after basic authentication ends";
+  } else if (!report.auth_mechanism.empty()) {
+    report.verdict = "needs-direct-send-or-connector";
+    report.verdict_reason = "it uses basic authentication (AUTH " + report.auth_mechanism +
+                            "), which Exchange Online is retiring: switch it to OAuth if it can, else to direct send (tenant MX, port 25, internal recipients) or an SMTP relay connector" +
+                            std::string(tls ? "" : "; it also sent credentials without TLS");
+  } else if (!report.mail_from.empty()) {
+    report.verdict = "needs-direct-send-or-connector";
+    report.verdict_reason = std::string("it sends without authenticating") + (tls ? "" : " and without STARTTLS") +
+                            ": point it at the tenant MX on port 25 (direct send, internal recipients only) or set up a relay connector";
+  } else {
+    report.verdict = "incomplete";
+    report.verdict_reason = "the session ended (" + (report.end_reason.empty() ? std::string("closed") : report.end_reason) +
+                            ") before the device showed how it sends";
+  }
+}
+
+nlohmann::json to_json(const SessionReport& report) {
+  auto optional = [](const std::string& text) { return text.empty() ? nlohmann::json(nullptr) : nlohmann::json(text); };
+  return {{"client", report.client},
+          {"ehlo", optional(report.ehlo)},
+          {"used_ehlo", report.used_ehlo},
+          {"starttls", report.starttls},
+          {"implicit_tls", report.implicit_tls},
+          {"tls", {{"version", optional(report.tls_version)}, {"cipher", optional(report.tls_cipher)},
+                   {"sni", optional(report.sni)}, {"error", optional(report.tls_error)}}},
+          {"auth", {{"mechanism", optional(report.auth_mechanism)}, {"user", optional(report.auth_user)},
+                    {"accepted", report.auth_accepted ? nlohmann::json(*report.auth_accepted) : nlohmann::json(nullptr)},
+                    {"reply", optional(report.auth_reply)}}},
+          {"mail_from", optional(report.mail_from)},
+          {"rcpt_to", report.rcpt_to},
+          {"refused_rcpt", report.refused_rcpt},
+          {"message", report.message_bytes
+                          ? nlohmann::json{{"bytes", *report.message_bytes}, {"from", optional(report.header_from)},
+                                           {"to", optional(report.header_to)}, {"subject", optional(report.header_subject)},
+                                           {"saved_as", optional(report.saved_as)}}
+                          : nlohmann::json(nullptr)},
+          {"commands", report.commands},
+          {"end", report.end_reason},
+          {"duration_ms", report.duration_ms},
+          {"verdict", report.verdict},
+          {"reason", report.verdict_reason}};
+}
+
+std::string render_text(const SessionReport& report) {
+  std::string out = "session from " + report.client + "\n";
+  auto line = [&](const std::string& label, const std::string& value) {
+    out += "  " + label + ": " + (value.empty() ? "-" : value) + "\n";
+  };
+  line(report.used_ehlo ? "EHLO" : "HELO", report.ehlo);
+  line("TLS", report.starttls ? "STARTTLS, " + report.tls_version + " " + report.tls_cipher +
+                                     (report.sni.empty() ? "" : ", SNI " + report.sni)
+              : report.implicit_tls ? "implicit, " + report.tls_version + " " + report.tls_cipher
+              : report.tls_error.empty() ? "none" : "failed: " + report.tls_error);
+  line("AUTH", report.auth_mechanism.empty() ? "" : report.auth_mechanism + " as " + report.auth_user +
+                                                     (report.auth_accepted && *report.auth_accepted ? " (accepted)" : " (refused: " + report.auth_reply + ")"));
+  line("MAIL FROM", report.mail_from);
+  std::string rcpts;
+  for (const auto& r : report.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + r;
+  for (const auto& r : report.refused_rcpt) rcpts += (rcpts.empty() ? "" : ", ") + r + " (refused)";
+  line("RCPT TO", rcpts);
+  if (report.message_bytes)
+    line("message", std::to_string(*report.message_bytes) + " bytes, From: " + report.header_from + ", To: " +
+                        report.header_to + ", Subject: " + report.header_subject);
+  line("ended", report.end_reason);
+  line("verdict", report.verdict + ": " + report.verdict_reason);
+  return out;
+}
+
+}  // namespace diag::smtp

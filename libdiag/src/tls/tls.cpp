@@ -1,0 +1,380 @@
+#include "diag/tls.h"
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
+#include "diag/ip.h"
+
+namespace diag::tls {
+
+namespace {
+
+struct BioDeleter {
+  void operator()(BIO* p) const { BIO_free(p); }
+};
+using BioPtr = std::unique_ptr<BIO, BioDeleter>;
+struct GeneralNamesDeleter {
+  void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
+};
+struct X509ExtensionDeleter {
+  void operator()(X509_EXTENSION* p) const { X509_EXTENSION_free(p); }
+};
+
+std::string bio_text(BIO* bio) {
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio, &data);
+  return size > 0 ? std::string(data, static_cast<std::size_t>(size)) : std::string();
+}
+
+std::string name_text(const X509_NAME* name) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || !name) return {};
+  X509_NAME_print_ex(bio.get(), name, 0, XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB);
+  return bio_text(bio.get());
+}
+
+std::string time_text(const ASN1_TIME* time) {
+  std::tm tm{};
+  if (!time || ASN1_TIME_to_tm(time, &tm) != 1) return {};
+  char buffer[80];
+  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec);
+  return buffer;
+}
+
+std::string ip_text(const ASN1_OCTET_STRING* octets) {
+  const auto* data = ASN1_STRING_get0_data(octets);
+  const int length = ASN1_STRING_length(octets);
+  if (length == 4) return IpAddress::v4({data[0], data[1], data[2], data[3]}).to_string();
+  if (length == 16) {
+    std::array<std::uint8_t, 16> bytes{};
+    std::copy(data, data + 16, bytes.begin());
+    return IpAddress::v6(bytes).to_string();
+  }
+  return "?";
+}
+
+std::vector<std::string> san_list(X509* certificate) {
+  std::vector<std::string> out;
+  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(certificate, NID_subject_alt_name, nullptr, nullptr)));
+  if (!names) return out;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names.get()) && out.size() < 500; ++i) {
+    const GENERAL_NAME* name = sk_GENERAL_NAME_value(names.get(), i);
+    if (name->type == GEN_DNS) {
+      const auto* data = ASN1_STRING_get0_data(name->d.dNSName);
+      out.push_back("DNS:" + std::string(reinterpret_cast<const char*>(data),
+                                         static_cast<std::size_t>(ASN1_STRING_length(name->d.dNSName))));
+    } else if (name->type == GEN_IPADD) {
+      out.push_back("IP:" + ip_text(name->d.iPAddress));
+    }
+  }
+  return out;
+}
+
+std::string hex_colon(const unsigned char* data, unsigned int size) {
+  static const char digits[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned int i = 0; i < size; ++i) {
+    if (i) out += ':';
+    out += digits[data[i] >> 4];
+    out += digits[data[i] & 15];
+  }
+  return out;
+}
+
+bool add_extension(X509* certificate, X509V3_CTX* context, int nid, const std::string& value) {
+  std::unique_ptr<X509_EXTENSION, X509ExtensionDeleter> extension(
+      X509V3_EXT_conf_nid(nullptr, context, nid, value.c_str()));
+  return extension && X509_add_ext(certificate, extension.get(), -1) == 1;
+}
+
+EvpPkeyPtr generate_key(KeyType type) {
+  if (type == KeyType::rsa2048) return EvpPkeyPtr(EVP_RSA_gen(2048));
+  return EvpPkeyPtr(EVP_EC_gen("P-256"));
+}
+
+bool add_name_entry(X509_NAME* name, const char* field, const std::string& value) {
+  return X509_NAME_add_entry_by_txt(name, field, MBSTRING_UTF8, reinterpret_cast<const unsigned char*>(value.c_str()),
+                                    -1, -1, 0) == 1;
+}
+
+int openssl_version(Version version) {
+  switch (version) {
+    case Version::tls1_0: return TLS1_VERSION;
+    case Version::tls1_1: return TLS1_1_VERSION;
+    case Version::tls1_2: return TLS1_2_VERSION;
+    case Version::tls1_3: return TLS1_3_VERSION;
+  }
+  return 0;
+}
+
+void apply_versions(SSL_CTX* context, const VersionRange& versions) {
+  if (versions.min) SSL_CTX_set_min_proto_version(context, openssl_version(*versions.min));
+  if (versions.max) SSL_CTX_set_max_proto_version(context, openssl_version(*versions.max));
+  allow_legacy_versions(context, versions);
+}
+
+}  // namespace
+
+std::string last_error_text() {
+  std::string out;
+  while (unsigned long code = ERR_get_error()) {
+    char buffer[256];
+    ERR_error_string_n(code, buffer, sizeof buffer);
+    const char* reason = ERR_reason_error_string(code);
+    if (out.empty()) out = reason ? reason : buffer;
+  }
+  return out;
+}
+
+std::optional<Version> parse_version(std::string_view text) {
+  std::string lower;
+  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (std::string_view prefix : {"tlsv", "tls"})
+    if (lower.starts_with(prefix)) {
+      lower.erase(0, prefix.size());
+      break;
+    }
+  if (lower == "1.0" || lower == "1") return Version::tls1_0;
+  if (lower == "1.1") return Version::tls1_1;
+  if (lower == "1.2") return Version::tls1_2;
+  if (lower == "1.3") return Version::tls1_3;
+  return std::nullopt;
+}
+
+std::string_view to_string(Version version) {
+  switch (version) {
+    case Version::tls1_0: return "TLSv1";
+    case Version::tls1_1: return "TLSv1.1";
+    case Version::tls1_2: return "TLSv1.2";
+    case Version::tls1_3: return "TLSv1.3";
+  }
+  return "?";
+}
+
+std::optional<Version> version_from_openssl_name(std::string_view name) {
+  for (auto version : {Version::tls1_0, Version::tls1_1, Version::tls1_2, Version::tls1_3})
+    if (name == to_string(version)) return version;
+  return std::nullopt;
+}
+
+void allow_legacy_versions(SSL_CTX* context, const VersionRange& versions) {
+  const bool legacy = (versions.min && *versions.min < Version::tls1_2) || (versions.max && *versions.max < Version::tls1_2);
+  if (!legacy) return;
+  // OpenSSL 3 needs security level 0 for the SHA-1 signatures of TLS 1.0/1.1.
+  SSL_CTX_set_security_level(context, 0);
+  SSL_CTX_set_cipher_list(context, "DEFAULT:@SECLEVEL=0");
+}
+
+CertificateInfo describe_certificate(X509* certificate) {
+  CertificateInfo info;
+  if (!certificate) return info;
+  info.subject = name_text(X509_get_subject_name(certificate));
+  info.issuer = name_text(X509_get_issuer_name(certificate));
+  info.san = san_list(certificate);
+  info.not_before = time_text(X509_get0_notBefore(certificate));
+  info.not_after = time_text(X509_get0_notAfter(certificate));
+  if (EVP_PKEY* key = X509_get0_pubkey(certificate)) {
+    const char* type = OBJ_nid2sn(EVP_PKEY_get_base_id(key));
+    info.key_type = type ? type : "unknown";
+    if (info.key_type == "rsaEncryption") info.key_type = "RSA";
+    if (info.key_type == "id-ecPublicKey") info.key_type = "EC";
+    info.key_bits = EVP_PKEY_get_bits(key);
+    char group[64] = {};
+    std::size_t group_length = 0;
+    if (EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
+        EVP_PKEY_get_group_name(key, group, sizeof group, &group_length) == 1)
+      info.curve.assign(group, group_length);
+  }
+  const int signature_nid = X509_get_signature_nid(certificate);
+  if (const char* name = OBJ_nid2ln(signature_nid)) info.signature_algorithm = name;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int digest_size = 0;
+  if (X509_digest(certificate, EVP_sha256(), digest, &digest_size) == 1)
+    info.sha256_fingerprint = hex_colon(digest, digest_size);
+  // Named by itself and signed by its own key (X509_check_issued would also
+  // demand keyCertSign, which a self-signed server certificate lacks).
+  info.self_signed = X509_NAME_cmp(X509_get_subject_name(certificate), X509_get_issuer_name(certificate)) == 0 &&
+                     X509_verify(certificate, X509_get0_pubkey(certificate)) == 1;
+  ERR_clear_error();
+  return info;
+}
+
+nlohmann::json to_json(const CertificateInfo& info) {
+  return {{"subject", info.subject},
+          {"issuer", info.issuer},
+          {"san", info.san},
+          {"not_before", info.not_before},
+          {"not_after", info.not_after},
+          {"key_type", info.key_type},
+          {"key_bits", info.key_bits},
+          {"curve", info.curve.empty() ? nlohmann::json(nullptr) : nlohmann::json(info.curve)},
+          {"signature_algorithm", info.signature_algorithm},
+          {"sha256_fingerprint", info.sha256_fingerprint},
+          {"self_signed", info.self_signed}};
+}
+
+nlohmann::json to_json(const Facts& facts) {
+  nlohmann::json certificate = nullptr;
+  if (!facts.chain.empty()) {
+    certificate = to_json(facts.chain.front());
+    certificate["chain_trusted"] = facts.chain_trusted;
+    certificate["name_matches"] = facts.name_matches ? nlohmann::json(*facts.name_matches) : nlohmann::json(nullptr);
+    certificate["verify_error"] = facts.verify_error.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.verify_error);
+    certificate["expires_in_days"] = facts.expires_in_days ? nlohmann::json(*facts.expires_in_days) : nlohmann::json(nullptr);
+    certificate["expired"] = facts.expired;
+    certificate["not_yet_valid"] = facts.not_yet_valid;
+  }
+  auto chain = nlohmann::json::array();
+  for (const auto& info : facts.chain) chain.push_back(to_json(info));
+  return {{"handshake_completed", facts.handshake_completed},
+          {"error", facts.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.error)},
+          {"version", facts.version.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.version)},
+          {"cipher", facts.cipher.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.cipher)},
+          {"server_name", facts.server_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.server_name)},
+          {"certificate", certificate},
+          {"chain", chain}};
+}
+
+Result<SslCtxPtr> make_client_context(const ClientConfig& config) {
+  SslCtxPtr context(SSL_CTX_new(TLS_client_method()));
+  if (!context) return Error{ErrorKind::internal, "cannot create a TLS context: " + last_error_text()};
+  // Verification runs but never aborts the handshake (SSL_VERIFY_NONE keeps
+  // the result for SSL_get_verify_result); time is checked by us, so that
+  // "trusted" and "expired" stay two facts.
+  SSL_CTX_set_verify(context.get(), SSL_VERIFY_NONE, nullptr);
+  X509_VERIFY_PARAM_set_flags(SSL_CTX_get0_param(context.get()), X509_V_FLAG_NO_CHECK_TIME);
+  if (!config.ca_file.empty()) {
+    if (SSL_CTX_load_verify_locations(context.get(), config.ca_file.c_str(), nullptr) != 1)
+      return bad_input("cannot load CA certificates from " + config.ca_file + ": " + last_error_text());
+  } else {
+    SSL_CTX_set_default_verify_paths(context.get());
+  }
+  apply_versions(context.get(), config.versions);
+  return context;
+}
+
+Facts collect_facts(SSL* ssl, const std::string& server_name) {
+  Facts facts;
+  facts.server_name = server_name;
+  if (!ssl) return facts;
+  facts.version = SSL_get_version(ssl);
+  if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) facts.cipher = SSL_CIPHER_get_name(cipher);
+  STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
+  for (int i = 0; chain && i < sk_X509_num(chain) && i < 10; ++i)
+    facts.chain.push_back(describe_certificate(sk_X509_value(chain, i)));
+  X509Ptr leaf(SSL_get1_peer_certificate(ssl));
+  if (!leaf) {
+    facts.verify_error = "no certificate presented";
+    return facts;
+  }
+  const long verify = SSL_get_verify_result(ssl);
+  facts.chain_trusted = verify == X509_V_OK;
+  if (!facts.chain_trusted) facts.verify_error = X509_verify_cert_error_string(verify);
+  if (!server_name.empty()) {
+    if (IpAddress::parse(server_name))
+      facts.name_matches = X509_check_ip_asc(leaf.get(), server_name.c_str(), 0) == 1;
+    else
+      facts.name_matches = X509_check_host(leaf.get(), server_name.c_str(), server_name.size(), 0, nullptr) == 1;
+  }
+  int days = 0, seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(leaf.get())) == 1) {
+    facts.expires_in_days = days;
+    facts.expired = days < 0 || (days == 0 && seconds < 0);
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(leaf.get())) > 0) facts.not_yet_valid = true;
+  return facts;
+}
+
+Result<Credentials> generate_certificate(const CertificateSpec& spec, const Credentials* issuer) {
+  Credentials out;
+  out.key = generate_key(spec.key_type);
+  out.certificate.reset(X509_new());
+  if (!out.key || !out.certificate) return Error{ErrorKind::internal, "cannot generate a key: " + last_error_text()};
+  X509* certificate = out.certificate.get();
+  X509_set_version(certificate, 2);
+  unsigned char serial[16];
+  RAND_bytes(serial, sizeof serial);
+  serial[0] &= 0x7f;
+  std::unique_ptr<BIGNUM, decltype(&BN_free)> serial_number(BN_bin2bn(serial, sizeof serial, nullptr), BN_free);
+  BN_to_ASN1_INTEGER(serial_number.get(), X509_get_serialNumber(certificate));
+  X509_gmtime_adj(X509_getm_notBefore(certificate), spec.valid_from_days * 86400L);
+  X509_gmtime_adj(X509_getm_notAfter(certificate), spec.valid_to_days * 86400L);
+  X509_NAME* subject = X509_get_subject_name(certificate);
+  if (!spec.organization.empty()) add_name_entry(subject, "O", spec.organization);
+  add_name_entry(subject, "CN", spec.common_name);
+  X509_set_issuer_name(certificate, issuer ? X509_get_subject_name(issuer->certificate.get()) : subject);
+  X509_set_pubkey(certificate, out.key.get());
+
+  X509V3_CTX context;
+  X509V3_set_ctx(&context, issuer ? issuer->certificate.get() : certificate, certificate, nullptr, nullptr, 0);
+  bool ok = add_extension(certificate, &context, NID_basic_constraints,
+                          spec.certificate_authority ? "critical,CA:TRUE" : "critical,CA:FALSE");
+  ok = ok && add_extension(certificate, &context, NID_key_usage,
+                           spec.certificate_authority ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature,keyEncipherment");
+  ok = ok && add_extension(certificate, &context, NID_subject_key_identifier, "hash");
+  if (issuer) ok = ok && add_extension(certificate, &context, NID_authority_key_identifier, "keyid:always");
+  std::string san;
+  for (const auto& name : spec.dns_names) san += (san.empty() ? "" : ",") + std::string("DNS:") + name;
+  for (const auto& ip : spec.ip_addresses) san += (san.empty() ? "" : ",") + std::string("IP:") + ip;
+  if (!san.empty()) ok = ok && add_extension(certificate, &context, NID_subject_alt_name, san);
+  if (!spec.certificate_authority) ok = ok && add_extension(certificate, &context, NID_ext_key_usage, "serverAuth,clientAuth");
+  if (!ok) return Error{ErrorKind::internal, "cannot add certificate extensions: " + last_error_text()};
+  if (X509_sign(certificate, issuer ? issuer->key.get() : out.key.get(), EVP_sha256()) == 0)
+    return Error{ErrorKind::internal, "cannot sign the certificate: " + last_error_text()};
+  return out;
+}
+
+Result<Credentials> load_credentials(const std::string& certificate_file, const std::string& key_file) {
+  Credentials out;
+  BioPtr cert_bio(BIO_new_file(certificate_file.c_str(), "r"));
+  if (!cert_bio) return bad_input("cannot read certificate file " + certificate_file);
+  out.certificate.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
+  if (!out.certificate) return bad_input("no PEM certificate in " + certificate_file);
+  while (X509* extra = PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr)) out.chain.emplace_back(extra);
+  ERR_clear_error();
+  BioPtr key_bio(BIO_new_file(key_file.c_str(), "r"));
+  if (!key_bio) return bad_input("cannot read key file " + key_file);
+  out.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  if (!out.key) return bad_input("no unencrypted PEM private key in " + key_file);
+  if (X509_check_private_key(out.certificate.get(), out.key.get()) != 1)
+    return bad_input("the key in " + key_file + " does not belong to the certificate in " + certificate_file);
+  return out;
+}
+
+std::string certificate_pem(X509* certificate) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1) return {};
+  return bio_text(bio.get());
+}
+
+std::string private_key_pem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) return {};
+  return bio_text(bio.get());
+}
+
+Result<SslCtxPtr> make_server_context(const Credentials& credentials, const VersionRange& versions) {
+  SslCtxPtr context(SSL_CTX_new(TLS_server_method()));
+  if (!context) return Error{ErrorKind::internal, "cannot create a TLS context: " + last_error_text()};
+  apply_versions(context.get(), versions);
+  if (SSL_CTX_use_certificate(context.get(), credentials.certificate.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(context.get(), credentials.key.get()) != 1)
+    return bad_input("the certificate or key is not usable: " + last_error_text());
+  for (const auto& extra : credentials.chain)
+    if (SSL_CTX_add1_chain_cert(context.get(), extra.get()) != 1)
+      return bad_input("a chain certificate is not usable: " + last_error_text());
+  return context;
+}
+
+}  // namespace diag::tls

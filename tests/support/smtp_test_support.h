@@ -1,0 +1,301 @@
+// Test helpers for the SMTP engine, sendcheck-probe and sendcheck-listen:
+// certificates made at test time, temporary files, a tiny HTTP server (the
+// token endpoint, and "an HTTP server on the SMTP port"), and a subprocess
+// runner with a time limit. Header-only: included from the test files.
+#pragma once
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "diag/smtp.h"
+#include "diag/tls.h"
+
+extern char** environ;
+
+namespace smtp_testing {
+
+using namespace std::chrono_literals;
+
+inline const std::string bin_dir = std::string(SENDCHECK_BINARY_DIR) + "/bin";
+
+// A directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "sendcheck-smtp-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name, const std::string& content) const {
+    const auto path = (path_ / name).string();
+    std::ofstream(path, std::ios::binary) << content;
+    return path;
+  }
+  std::string path() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// ---------------------------------------------------------------------------
+// Certificates
+
+struct TestPki {
+  diag::tls::Credentials ca;       // "sendcheck test CA"
+  diag::tls::Credentials other_ca; // a CA nobody trusts
+  std::string ca_pem;
+};
+
+inline diag::tls::Credentials must(diag::Result<diag::tls::Credentials> result) {
+  if (!result) throw std::runtime_error(result.error().message);
+  return std::move(result).value();
+}
+
+inline const TestPki& pki() {
+  static const TestPki instance = [] {
+    TestPki out;
+    diag::tls::CertificateSpec ca;
+    ca.common_name = "sendcheck test CA";
+    ca.organization = "sendcheck tests";
+    ca.certificate_authority = true;
+    ca.valid_to_days = 3650;
+    out.ca = must(diag::tls::generate_certificate(ca));
+    ca.common_name = "untrusted test CA";
+    out.other_ca = must(diag::tls::generate_certificate(ca));
+    out.ca_pem = diag::tls::certificate_pem(out.ca.certificate.get());
+    return out;
+  }();
+  return instance;
+}
+
+// A server certificate for `name` (and 127.0.0.1), signed by the test CA,
+// the untrusted CA, or itself.
+enum class Signer { test_ca, untrusted_ca, self };
+inline std::shared_ptr<diag::tls::Credentials> server_credentials(const std::string& name, Signer signer = Signer::test_ca,
+                                                                  long valid_from_days = -1, long valid_to_days = 90,
+                                                                  diag::tls::KeyType key = diag::tls::KeyType::ec_p256) {
+  diag::tls::CertificateSpec spec;
+  spec.common_name = name;
+  spec.dns_names = {name};
+  spec.ip_addresses = {"127.0.0.1"};
+  spec.valid_from_days = valid_from_days;
+  spec.valid_to_days = valid_to_days;
+  spec.key_type = key;
+  const diag::tls::Credentials* issuer = signer == Signer::test_ca        ? &pki().ca
+                                         : signer == Signer::untrusted_ca ? &pki().other_ca
+                                                                          : nullptr;
+  return std::make_shared<diag::tls::Credentials>(must(diag::tls::generate_certificate(spec, issuer)));
+}
+
+// ---------------------------------------------------------------------------
+// The in-process SMTP server
+
+inline std::unique_ptr<diag::smtp::SmtpServer> start_server(diag::smtp::ServerConfig config) {
+  auto server = diag::smtp::SmtpServer::start(std::move(config));
+  if (!server) throw std::runtime_error("SMTP test server: " + server.error().message);
+  return std::move(server).value();
+}
+
+// A client session against 127.0.0.1:port with short timeouts.
+inline diag::smtp::SessionConfig client_config(std::uint16_t port, const std::string& host = "mail.sendcheck.test") {
+  diag::smtp::SessionConfig config;
+  config.address = diag::IpAddress::v4({127, 0, 0, 1});
+  config.port = port;
+  config.host = host;
+  config.helo = "probe.sendcheck.test";
+  config.timeouts = diag::smtp::Timeouts::uniform(2000ms);
+  config.slow_banner_after = 1000ms;
+  return config;
+}
+
+// ---------------------------------------------------------------------------
+// A tiny HTTP/1.1 server: one canned answer for every request; a request
+// line that is not HTTP gets "400 Bad Request" at once, as nginx answers.
+
+struct HttpRequest {
+  std::string request_line;
+  std::map<std::string, std::string> headers;  // names lower case
+  std::string body;
+};
+
+class HttpServer {
+ public:
+  HttpServer(int status, std::string body, std::string content_type = "application/json")
+      : status_(status), body_(std::move(body)), content_type_(std::move(content_type)) {
+    auto listener = diag::smtp::listen_tcp(diag::IpAddress::v4({127, 0, 0, 1}), 0);
+    if (!listener) throw std::runtime_error(listener.error().message);
+    listener_ = std::move(listener.value());
+    port_ = diag::smtp::local_port(listener_.fd);
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~HttpServer() {
+    stop_ = true;
+    thread_.join();
+  }
+  std::uint16_t port() const { return port_; }
+  std::string url(const std::string& path = "/token") const { return "http://127.0.0.1:" + std::to_string(port_) + path; }
+  std::vector<HttpRequest> requests() const {
+    std::lock_guard lock(mutex_);
+    return requests_;
+  }
+
+ private:
+  void loop() {
+    while (!stop_) {
+      pollfd entry{listener_.fd, POLLIN, 0};
+      if (::poll(&entry, 1, 50) <= 0) continue;
+      diag::smtp::RawSocket client(::accept(listener_.fd, nullptr, nullptr));
+      if (client.fd < 0) continue;
+      diag::smtp::Connection connection(std::move(client), 8192);
+      const auto deadline = diag::smtp::Clock::now() + 2s;
+      HttpRequest request;
+      auto first = connection.read_line(deadline);
+      if (first.status != diag::smtp::IoStatus::ok) continue;
+      request.request_line = first.line;
+      const bool http = first.line.find(" HTTP/1.") != std::string::npos;
+      std::size_t length = 0;
+      while (http) {
+        auto line = connection.read_line(deadline);
+        if (line.status != diag::smtp::IoStatus::ok || line.line.empty()) break;
+        const auto colon = line.line.find(':');
+        if (colon == std::string::npos) continue;
+        std::string name = line.line.substr(0, colon);
+        for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        std::string value = line.line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.erase(0, 1);
+        if (name == "content-length") length = std::stoul(value);
+        request.headers[name] = value;
+      }
+      if (http && length > 0 && length < 1000000) connection.read_bytes(length, request.body, deadline);
+      const int status = http ? status_ : 400;
+      const std::string body = http ? body_ : "<html><body>400 Bad Request</body></html>";
+      const std::string reason = status == 200 ? "OK" : status == 400 ? "Bad Request" : status == 401 ? "Unauthorized" : "Error";
+      const std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " +
+                                   (http ? content_type_ : "text/html") + "\r\nContent-Length: " + std::to_string(body.size()) +
+                                   "\r\nConnection: close\r\n\r\n" + body;
+      connection.write_all(response, deadline);
+      std::lock_guard lock(mutex_);
+      requests_.push_back(std::move(request));
+    }
+  }
+
+  int status_;
+  std::string body_, content_type_;
+  diag::smtp::RawSocket listener_;
+  std::uint16_t port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable std::mutex mutex_;
+  std::vector<HttpRequest> requests_;
+};
+
+// ---------------------------------------------------------------------------
+// Running a program
+
+struct RunResult {
+  int exit_code = -1;  // -1: killed at the time limit
+  std::string out, err;
+};
+
+inline RunResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds limit = 20s,
+                             const std::vector<std::string>& extra_env = {}, const std::string& input = "") {
+  int out_pipe[2], err_pipe[2], in_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC) || ::pipe2(in_pipe, O_CLOEXEC))
+    throw std::runtime_error("pipe");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, in_pipe[0], 0);
+  posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
+  posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  for (const auto& e : extra_env) env_strings.push_back(e);
+  std::vector<char*> env, args;
+  for (auto& e : env_strings) env.push_back(e.data());
+  env.push_back(nullptr);
+  std::vector<std::string> arg_strings = argv;
+  for (auto& a : arg_strings) args.push_back(a.data());
+  args.push_back(nullptr);
+  pid_t pid = 0;
+  const int spawned = posix_spawnp(&pid, args[0], &actions, nullptr, args.data(), env.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  ::close(in_pipe[0]);
+  if (spawned != 0) {
+    ::close(out_pipe[0]);
+    ::close(err_pipe[0]);
+    ::close(in_pipe[1]);
+    throw std::runtime_error("cannot run " + argv[0]);
+  }
+  if (!input.empty()) (void)!::write(in_pipe[1], input.data(), input.size());
+  ::close(in_pipe[1]);
+  RunResult result;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  pollfd fds[2] = {{out_pipe[0], POLLIN, 0}, {err_pipe[0], POLLIN, 0}};
+  int open = 2;
+  bool killed = false;
+  while (open > 0) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+      ::kill(pid, SIGKILL);
+      killed = true;
+      break;
+    }
+    if (::poll(fds, 2, static_cast<int>(left)) <= 0) continue;
+    for (int i = 0; i < 2; ++i) {
+      if (fds[i].fd < 0 || !(fds[i].revents & (POLLIN | POLLHUP))) continue;
+      char buffer[8192];
+      const ssize_t n = ::read(fds[i].fd, buffer, sizeof buffer);
+      if (n <= 0) {
+        ::close(fds[i].fd);
+        fds[i].fd = -1;
+        --open;
+      } else {
+        (i == 0 ? result.out : result.err).append(buffer, static_cast<std::size_t>(n));
+      }
+    }
+  }
+  for (auto& fd : fds)
+    if (fd.fd >= 0) ::close(fd.fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = killed ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+inline bool have_program(const std::string& name) {
+  return run_program({"sh", "-c", "command -v " + name + " >/dev/null 2>&1"}, 5s).exit_code == 0;
+}
+
+}  // namespace smtp_testing

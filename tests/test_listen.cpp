@@ -1,0 +1,138 @@
+// sendcheck-listen as a process: a real client from Debian (swaks) doing
+// STARTTLS and AUTH LOGIN, and our own probe against each profile.
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "smtp_test_support.h"
+
+using namespace smtp_testing;
+using namespace diag::smtp;
+
+namespace {
+
+const std::string listen_tool = bin_dir + "/sendcheck-listen";
+const std::string probe_tool = bin_dir + "/sendcheck-probe";
+
+std::uint16_t free_port() {
+  auto socket = listen_tcp(diag::IpAddress::v4({127, 0, 0, 1}), 0);
+  if (!socket) throw std::runtime_error(socket.error().message);
+  return local_port(socket->fd);
+}
+
+bool wait_for_port(std::uint16_t port) {
+  for (int i = 0; i < 100; ++i) {
+    Connection probe;
+    if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port, Clock::now() + 100ms).status == IoStatus::ok) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
+// Runs sendcheck-listen for `sessions` sessions (the readiness check is not one:
+// it connects and leaves, which ends a session too).
+struct Listener {
+  std::uint16_t port = free_port();
+  RunResult result;
+  std::thread thread;
+  Listener(std::vector<std::string> args, int sessions) {
+    std::vector<std::string> argv{listen_tool, "--port", std::to_string(port), "--sessions", std::to_string(sessions + 1),
+                                  "--timeout", "5"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    thread = std::thread([this, argv] { result = run_program(argv, 30s); });
+    if (!wait_for_port(port)) FAIL("sendcheck-listen did not start");
+  }
+  RunResult finish() {
+    thread.join();
+    return result;
+  }
+};
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start);
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sendcheck-listen reports swaks doing STARTTLS and AUTH LOGIN", "[listen][swaks]") {
+  if (!have_program("swaks")) {
+    // In CI a missing peer is a broken setup, not a pass.
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true") FAIL("CI=true but swaks is missing (scripts/install-deps --test)");
+    WARN("swaks is not installed (apt-get install swaks): skipped");
+    return;
+  }
+  Listener listener({"--profile", "accept-all", "--json"}, 1);
+  const auto swaks = run_program({"swaks", "--server", "127.0.0.1:" + std::to_string(listener.port), "--tls", "--auth",
+                                  "LOGIN", "--auth-user", "printer@contoso.example", "--auth-password", "Sw4ks-Secret-Pw",
+                                  "--from", "printer@contoso.example", "--to", "staff@contoso.example", "--header",
+                                  "Subject: scan from the 3rd floor", "--helo", "printer.contoso.example"},
+                                 20s);
+  INFO(swaks.out << swaks.err);
+  CHECK(swaks.exit_code == 0);
+  const auto run = listener.finish();
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  const auto reports = json_lines(run.out);
+  const nlohmann::json* session = nullptr;
+  for (const auto& report : reports)
+    if (report["ehlo"] == "printer.contoso.example") session = &report;
+  REQUIRE(session);
+  CHECK((*session)["starttls"] == true);
+  CHECK((*session)["tls"]["version"] == "TLSv1.3");
+  CHECK((*session)["auth"]["mechanism"] == "LOGIN");
+  CHECK((*session)["auth"]["user"] == "printer@contoso.example");
+  CHECK((*session)["mail_from"] == "printer@contoso.example");
+  CHECK((*session)["rcpt_to"][0] == "staff@contoso.example");
+  CHECK((*session)["message"]["subject"] == "scan from the 3rd floor");
+  CHECK((*session)["verdict"] == "needs-direct-send-or-connector");
+  for (const auto& secret : {std::string("Sw4ks-Secret-Pw"), base64_encode("Sw4ks-Secret-Pw")}) {
+    CHECK(run.out.find(secret) == std::string::npos);
+    CHECK(run.err.find(secret) == std::string::npos);
+  }
+}
+
+TEST_CASE("sendcheck-listen text report and the probe against exo-submission", "[listen][probe]") {
+  Listener listener({"--profile", "exo-submission", "--basic-auth", "retired", "--no-color"}, 1);
+  const auto probe = run_program({probe_tool, "127.0.0.1", "--port", std::to_string(listener.port), "--auth", "login",
+                                  "--user", "dev@contoso.example", "--helo", "device.contoso.example", "--timeout", "3",
+                                  "--dns", "127.0.0.1:9", "--json"},
+                                 20s, {"SENDCHECK_PASSWORD=Pr0be-Secret"});
+  INFO(probe.out << probe.err);
+  CHECK(probe.exit_code == 1);
+  const auto doc = nlohmann::json::parse(probe.out);
+  CHECK(doc["targets"][0]["auth"]["attempt"]["reply"]["enhanced"] == "5.7.30");
+  CHECK(doc["targets"][0]["tls"]["certificate"]["chain_trusted"] == false);  // generated self-signed
+  const auto run = listener.finish();
+  INFO(run.out << run.err);
+  CHECK_THAT(run.out, Catch::Contains("session from 127.0.0.1:"));
+  CHECK_THAT(run.out, Catch::Contains("EHLO: device.contoso.example"));
+  CHECK_THAT(run.out, Catch::Contains("AUTH: LOGIN as dev@contoso.example (refused: 550 5.7.30"));
+  CHECK_THAT(run.out, Catch::Contains("verdict: needs-direct-send-or-connector"));
+  CHECK(run.out.find("Pr0be-Secret") == std::string::npos);
+  CHECK_THAT(run.err, Catch::Contains("listening on 127.0.0.1 port"));
+}
+
+TEST_CASE("sendcheck-listen usage errors", "[listen]") {
+  for (const auto& args : std::vector<std::vector<std::string>>{
+           {"--profile", "gmail"}, {"--bind", "localhost"}, {"--cert", "x.pem"}, {"--basic-auth", "maybe"},
+           {"--profile", "accept-all", "--accept-domain", "x.example"}}) {
+    std::vector<std::string> argv{listen_tool};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto run = run_program(argv, 10s);
+    INFO(args[0] << ": " << run.err);
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.starts_with("sendcheck-listen: error: "));
+  }
+}

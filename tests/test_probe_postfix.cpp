@@ -1,0 +1,183 @@
+// sendcheck-probe against a real Postfix on loopback (STARTTLS with a
+// certificate generated here), compared with what `openssl s_client
+// -starttls smtp` reports for the same server. Debian's Postfix runs without
+// systemd: main.cf from /usr/share/postfix/main.cf.debian, our own config
+// directory and queue, one loopback listener, `postfix -c DIR start`.
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <regex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "smtp_test_support.h"
+
+using namespace smtp_testing;
+using namespace diag::smtp;
+
+namespace {
+
+const std::string postfix_host = "postfix.sendcheck.test";
+
+std::uint16_t free_port() {
+  auto socket = listen_tcp(diag::IpAddress::v4({127, 0, 0, 1}), 0);
+  if (!socket) throw std::runtime_error(socket.error().message);
+  return local_port(socket->fd);
+}
+
+class Postfix {
+ public:
+  Postfix() : port_(free_port()) {
+    const std::string dir = dir_.path();
+    log_ = "/var/log/sendcheck-postfix-test-" + std::to_string(port_) + ".log";
+    auto credentials = server_credentials(postfix_host, Signer::test_ca, -1, 60, diag::tls::KeyType::rsa2048);
+    dir_.file("cert.pem", diag::tls::certificate_pem(credentials->certificate.get()));
+    dir_.file("key.pem", diag::tls::private_key_pem(credentials->key.get()));
+    ca_file_ = dir_.file("ca.pem", pki().ca_pem);
+    dir_.file("main.cf", read_file("/usr/share/postfix/main.cf.debian"));
+    dir_.file("master.cf", read_file("/etc/postfix/master.cf"));
+    const std::vector<std::string> settings = {
+        "queue_directory=" + dir + "/queue",
+        "data_directory=" + dir + "/data",
+        "compatibility_level=3.6",
+        "myhostname=" + postfix_host,
+        "mydestination=sendcheck.test",
+        "mynetworks=192.0.2.0/24",
+        "inet_interfaces=127.0.0.1",
+        "inet_protocols=ipv4",
+        "alias_maps=",
+        "alias_database=",
+        "local_recipient_maps=",
+        "smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
+        "smtpd_tls_cert_file=" + dir + "/cert.pem",
+        "smtpd_tls_key_file=" + dir + "/key.pem",
+        "smtpd_tls_security_level=may",
+        "maillog_file=" + log_,
+    };
+    std::vector<std::string> postconf{"postconf", "-c", dir, "-e"};
+    postconf.insert(postconf.end(), settings.begin(), settings.end());
+    must_run(postconf);
+    // Our listener instead of port 25, nothing chrooted (our paths live in /tmp).
+    must_run({"postconf", "-c", dir, "-MX", "smtp/inet"});
+    must_run({"postconf", "-c", dir, "-M",
+              "127.0.0.1:" + std::to_string(port_) + "/inet=127.0.0.1:" + std::to_string(port_) + " inet n - n - - smtpd"});
+    must_run({"postconf", "-c", dir, "-F", "*/*/chroot=n"});
+    // The daemons run as the postfix user: they must reach the queue.
+    std::filesystem::permissions(dir, std::filesystem::perms(0755));
+    std::filesystem::create_directory(dir + "/queue");
+    std::filesystem::create_directory(dir + "/data");
+    must_run({"chown", "postfix", dir + "/data"});
+    must_run({"postfix", "-c", dir, "post-install", "create-missing"});
+    const auto started = run_program({"postfix", "-c", dir, "start"}, 30s);
+    if (started.exit_code != 0) {
+      const std::string log = read_file(log_);
+      ::unlink(log_.c_str());
+      throw std::runtime_error("postfix start failed: " + started.out + started.err + "\n" + log);
+    }
+    running_ = true;
+    for (int i = 0; i < 100; ++i) {
+      Connection probe;
+      if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port_, Clock::now() + 100ms).status == IoStatus::ok) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    throw std::runtime_error("postfix does not listen on its port:\n" + read_file(log_));
+  }
+  ~Postfix() {
+    if (running_) {
+      run_program({"postfix", "-c", dir_.path(), "stop"}, 20s);
+      // master exits after stop; wait until the port is free before the queue goes.
+      for (int i = 0; i < 50; ++i) {
+        Connection probe;
+        if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port_, Clock::now() + 100ms).status != IoStatus::ok) break;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+    ::unlink(log_.c_str());
+  }
+  std::uint16_t port() const { return port_; }
+  const std::string& ca_file() const { return ca_file_; }
+
+ private:
+  static void must_run(const std::vector<std::string>& argv) {
+    const auto run = run_program(argv, 20s);
+    if (run.exit_code != 0) throw std::runtime_error(argv[0] + " failed: " + run.err);
+  }
+  TempDir dir_;
+  std::uint16_t port_;
+  std::string log_, ca_file_;
+  bool running_ = false;
+};
+
+std::string field(const std::string& text, const std::string& label) {
+  std::smatch match;
+  if (std::regex_search(text, match, std::regex(label + ": ([^\n]+)"))) return match[1];
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE("sendcheck-probe against a real Postfix agrees with openssl s_client", "[probe][postfix]") {
+  if (!have_program("postfix") || !have_program("openssl") || ::geteuid() != 0) {
+    // In CI a missing peer is a broken setup, not a pass.
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true") FAIL("CI=true but postfix, openssl or root is missing (scripts/install-deps --test)");
+    WARN("needs postfix, openssl and root (apt-get install postfix): skipped");
+    return;
+  }
+  Postfix postfix;
+  const std::string port = std::to_string(postfix.port());
+  const auto probe = run_program({bin_dir + "/sendcheck-probe", "127.0.0.1", "--port", port, "--json", "--ca",
+                                  postfix.ca_file(), "--starttls", "require", "--from", "device@sendcheck.test", "--rcpt",
+                                  "postmaster@sendcheck.test", "--rcpt", "someone@fabrikam.example", "--helo",
+                                  "probe.sendcheck.test", "--timeout", "5", "--dns", "127.0.0.1:9"},
+                                 30s);
+  INFO(probe.out << probe.err);
+  const auto doc = nlohmann::json::parse(probe.out);
+  const auto& target = doc["targets"][0];
+  CHECK(target["banner"]["code"] == 220);
+  CHECK(target["banner"]["text"].get<std::string>().starts_with(postfix_host + " ESMTP"));
+  CHECK(target["starttls"]["offered"] == true);
+  CHECK(target["starttls"]["completed"] == true);
+  const auto before = target["ehlo"]["before_tls"].dump();
+  for (const char* keyword : {"PIPELINING", "SIZE 10240000", "STARTTLS", "ENHANCEDSTATUSCODES", "8BITMIME", "DSN", "SMTPUTF8", "CHUNKING"})
+    CHECK_THAT(before, Catch::Contains(std::string("\"") + keyword + "\""));
+  CHECK(target["ehlo"]["after_tls"].dump().find("STARTTLS") == std::string::npos);
+  CHECK(target["envelope"][0]["reply"]["code"] == 250);
+  CHECK(target["envelope"][1]["reply"]["code"] == 250);
+  CHECK(target["envelope"][2]["reply"]["code"] == 554);  // Postfix: reject_unauth_destination
+  CHECK_THAT(target["envelope"][2]["reply"]["text"].get<std::string>(), Catch::Contains("Relay access denied"));
+  CHECK(target["envelope"][3]["command"] == "RSET");
+  CHECK(doc["status"] == "fail");
+  CHECK(probe.exit_code == 1);
+
+  // What OpenSSL's own client sees on the same server.
+  const auto s_client = run_program({"sh", "-c",
+                                     "openssl s_client -starttls smtp -connect 127.0.0.1:" + port + " -servername " + postfix_host +
+                                         " -CAfile " + postfix.ca_file() + " -brief </dev/null 2>&1"},
+                                    20s);
+  INFO(s_client.out);
+  const auto& tls = target["tls"];
+  CHECK(tls["version"] == field(s_client.out, "Protocol version"));
+  CHECK(tls["cipher"] == field(s_client.out, "Ciphersuite"));
+  CHECK(field(s_client.out, "Verification") == "OK");
+  CHECK(tls["certificate"]["chain_trusted"] == true);
+  CHECK(tls["certificate"]["subject"] == "CN=" + postfix_host);
+  CHECK(tls["certificate"]["key_type"] == "RSA");
+  CHECK(tls["certificate"]["key_bits"] == 2048);
+  const auto fingerprint = run_program({"sh", "-c",
+                                        "openssl s_client -starttls smtp -connect 127.0.0.1:" + port +
+                                            " </dev/null 2>/dev/null | openssl x509 -noout -fingerprint -sha256"},
+                                       20s);
+  CHECK("sha256 Fingerprint=" + tls["certificate"]["sha256_fingerprint"].get<std::string>() + "\n" == fingerprint.out);
+
+  // With the name as an address the name check passes on the IP SAN; without --ca the chain is not trusted.
+  const auto untrusted = run_program({bin_dir + "/sendcheck-probe", "127.0.0.1", "--port", port, "--json", "--timeout", "5",
+                                      "--dns", "127.0.0.1:9"},
+                                     30s);
+  const auto untrusted_doc = nlohmann::json::parse(untrusted.out);
+  CHECK(untrusted_doc["targets"][0]["tls"]["certificate"]["chain_trusted"] == false);
+  CHECK(untrusted_doc["targets"][0]["tls"]["certificate"]["verify_error"] == "unable to get local issuer certificate");
+  CHECK(untrusted.exit_code == 1);
+}

@@ -1,0 +1,143 @@
+// sendcheck-listen : an SMTP server that answers like Exchange Online and
+// reports what a device does (TLS, AUTH, envelope), never relaying mail.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+#include <diag/cli.h>
+#include <diag/smtp.h>
+#include <diag/version.h>
+
+namespace {
+
+constexpr const char* tool = "sendcheck-listen";
+
+struct Options {
+  diag::cli::CommonOptions common;
+  std::string bind = "127.0.0.1", profile = "accept-all", basic_auth = "disabled", cert, key, save_dir, tls_min;
+  int port = 2525;
+  std::vector<std::string> accept_domains;
+  bool reject_direct_send = false, implicit_tls = false;
+  std::size_t max_sessions = 16, sessions = 0;
+};
+
+int usage_error(const std::string& message) {
+  diag::cli::print_error(tool, message);
+  return diag::exit_usage;
+}
+
+int run(const Options& o) {
+  using namespace diag::smtp;
+  auto profile = profile_by_name(o.profile);
+  if (!profile) return usage_error("unknown --profile " + o.profile + " (exo-submission, exo-mx, accept-all)");
+  if (o.basic_auth != "disabled" && o.basic_auth != "retired" && o.basic_auth != "accept")
+    return usage_error("--basic-auth must be disabled, retired or accept");
+  if (o.profile == "exo-submission")
+    profile = exo_submission_profile(o.basic_auth == "retired" ? BasicAuthAnswer::retired_30
+                                     : o.basic_auth == "accept" ? BasicAuthAnswer::accept
+                                                                : BasicAuthAnswer::disabled_139);
+  else if (o.profile == "exo-mx")
+    profile = exo_mx_profile(o.accept_domains, o.reject_direct_send);
+  else if (!o.accept_domains.empty() || o.reject_direct_send)
+    return usage_error("--accept-domain and --reject-direct-send belong to --profile exo-mx");
+  if (!o.tls_min.empty()) {
+    auto version = diag::tls::parse_version(o.tls_min);
+    if (!version) return usage_error("unknown TLS version " + o.tls_min);
+    profile->tls_versions.min = *version;
+  }
+  auto address = diag::IpAddress::parse(o.bind);
+  if (!address) return usage_error("--bind needs an IP address: " + o.bind);
+  if (o.port < 0 || o.port > 65535) return usage_error("--port must be 0-65535");
+  if (o.cert.empty() != o.key.empty()) return usage_error("--cert and --key go together");
+  if (o.max_sessions == 0) return usage_error("--max-sessions must be at least 1");
+
+  ServerConfig config;
+  config.profile = std::move(*profile);
+  config.bind_address = *address;
+  config.port = static_cast<std::uint16_t>(o.port);
+  config.implicit_tls = o.implicit_tls;
+  config.max_sessions = o.max_sessions;
+  config.save_dir = o.save_dir;
+  config.command_timeout = std::chrono::milliseconds(static_cast<long long>(o.common.timeout_seconds * 1000));
+  if (!o.cert.empty()) {
+    auto credentials = diag::tls::load_credentials(o.cert, o.key);
+    if (!credentials) return usage_error(credentials.error().message);
+    config.credentials = std::make_shared<diag::tls::Credentials>(std::move(credentials.value()));
+  } else {
+    diag::tls::CertificateSpec spec;
+    spec.common_name = config.profile.host_name;
+    spec.dns_names = {config.profile.host_name, "localhost"};
+    spec.ip_addresses = {o.bind};
+    auto credentials = diag::tls::generate_certificate(spec);
+    if (!credentials) return diag::cli::print_error(tool, credentials.error().message), diag::exit_incomplete;
+    config.credentials = std::make_shared<diag::tls::Credentials>(std::move(credentials.value()));
+  }
+  std::mutex output;
+  bool write_failed = false;
+  const bool json = o.common.json;
+  config.on_session = [&](const SessionReport& report) {
+    std::string text;
+    if (json) {
+      auto document = to_json(report);
+      document["tool"] = tool;
+      document["version"] = diag::version;
+      text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    } else {
+      text = render_text(report) + "\n";
+    }
+    std::lock_guard lock(output);
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) write_failed = true;
+  };
+
+  // Signals go to one thread that stops the server; sessions never see them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto server = SmtpServer::start(std::move(config));
+  if (!server) return diag::cli::print_error(tool, server.error().message), diag::cli::exit_code_for(server.error());
+  std::fprintf(stderr, "%s: listening on %s port %u, profile %s\n", tool, o.bind.c_str(), (*server)->port(), o.profile.c_str());
+  std::fflush(stderr);
+  SmtpServer* running = server->get();
+  std::thread([signals, running]() mutable {
+    int received = 0;
+    sigwait(&signals, &received);
+    running->stop();
+  }).detach();
+  running->wait(o.sessions);
+  server->reset();
+  if (write_failed) return diag::cli::print_error(tool, "cannot write to standard output"), diag::exit_incomplete;
+  return diag::exit_ok;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  o.common.timeout_seconds = 60;  // a person typing, or a slow device: RFC 5321 4.5.3.2 allows minutes
+  CLI::App app{"Listen like Exchange Online and report what a device does: TLS, AUTH, envelope", tool};
+  diag::cli::add_common_options(app, o.common, false);
+  app.add_option("--bind", o.bind, "Address to listen on (default 127.0.0.1)")->type_name("ADDR");
+  app.add_option("--port", o.port, "Port (default 2525; 0 picks a free one)");
+  app.add_option("--profile", o.profile, "exo-submission, exo-mx or accept-all (default)")->type_name("NAME");
+  app.add_option("--basic-auth", o.basic_auth, "exo-submission: answer basic AUTH disabled (535 5.7.139), retired (550 5.7.30) or accept")
+      ->type_name("ANSWER");
+  app.add_option("--accept-domain", o.accept_domains, "exo-mx: a recipient domain of the tenant (repeatable)")
+      ->type_name("DOMAIN")->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("--reject-direct-send", o.reject_direct_send, "exo-mx: answer 550 5.7.68 as RejectDirectSend does");
+  app.add_option("--cert", o.cert, "TLS certificate (PEM, chain after it); default: a generated self-signed one")->type_name("FILE");
+  app.add_option("--key", o.key, "TLS private key (PEM)")->type_name("FILE");
+  app.add_option("--tls-min", o.tls_min, "Lowest TLS version accepted")->type_name("VERSION");
+  app.add_flag("--implicit-tls", o.implicit_tls, "TLS from the first byte (port 465 style)");
+  app.add_option("--max-sessions", o.max_sessions, "Concurrent sessions (default 16)");
+  app.add_option("--sessions", o.sessions, "Exit after N sessions (default: run until interrupted)");
+  app.add_option("--save-dir", o.save_dir, "Keep received messages in DIR (default: never stored)")->type_name("DIR");
+  if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
+  return diag::cli::run_guarded(tool, [&] { return run(o); });
+}
