@@ -36,7 +36,7 @@ int run(const Options& options) {
   std::string text;
   diag::Report report = diag::mx::make_report(results, options.common.json ? nullptr : &text,
                                               diag::TextStyle::for_stream(stdout, options.common.no_color));
-  return diag::cli::finish(tool, report, text, options.common, &(*resolver)->log());
+  diag::cli::exit_without_teardown(diag::cli::finish(tool, report, text, options.common, &(*resolver)->log()));
 }
 
 }  // namespace

@@ -54,6 +54,13 @@ int finish(std::string_view tool, const Report& report, const std::string& text,
 // never a stack trace.
 int run_guarded(std::string_view tool, const std::function<int()>& body);
 
+// Ends the process with code once the output is written, without running
+// destructors: tearing down the results of 10,000 domains took a fifth of
+// sendcheck-mx's run time, and the operating system reclaims it anyway
+// (clang's -disable-free makes the same trade). Sanitizer builds return
+// normally so that LeakSanitizer still checks the tools.
+[[noreturn]] void exit_without_teardown(int code);
+
 nlohmann::json query_log_json(const std::vector<dns::QueryLogEntry>& log);
 
 }  // namespace diag::cli
