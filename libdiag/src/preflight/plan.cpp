@@ -1,0 +1,300 @@
+// sendcheck-preflight's input: methods, endpoints, the validated plan, and
+// the DMARC record as far as the verdict needs it.
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+
+#include "diag/blocklist.h"
+#include "diag/mx.h"
+#include "diag/preflight.h"
+
+namespace diag::preflight {
+namespace {
+
+std::string lower(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+std::string trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::string domain_of(std::string_view address) {
+  const auto at = address.rfind('@');
+  return at == std::string_view::npos ? std::string() : lower(std::string(address.substr(at + 1)));
+}
+
+// A bare mailbox as devices put it in MAIL FROM / RCPT TO: local@domain,
+// nothing that would break the SMTP command line.
+Result<std::string> parse_address(const std::string& text, std::string_view option) {
+  const auto at = text.rfind('@');
+  if (text.empty() || at == std::string::npos || at == 0 || at + 1 == text.size() ||
+      text.find_first_of("<> \t\r\n") != std::string::npos)
+    return bad_input(std::string(option) + " \"" + text + "\" is not a mail address (local@domain)");
+  auto domain = mx::parse_domain(text.substr(at + 1));
+  if (!domain) return bad_input(std::string(option) + " \"" + text + "\": " + domain.error().message);
+  return text.substr(0, at + 1) + *domain;
+}
+
+}  // namespace
+
+std::optional<Method> parse_method(std::string_view text) {
+  const std::string name = lower(std::string(text));
+  if (name == "direct-send" || name == "direct") return Method::direct_send;
+  if (name == "relay" || name == "connector") return Method::relay;
+  if (name == "smtp-auth") return Method::smtp_auth;
+  if (name == "hve") return Method::hve;
+  if (name == "acs") return Method::acs;
+  return std::nullopt;
+}
+
+std::string_view to_string(Method method) {
+  switch (method) {
+    case Method::direct_send: return "direct-send";
+    case Method::relay: return "relay";
+    case Method::smtp_auth: return "smtp-auth";
+    case Method::hve: return "hve";
+    case Method::acs: return "acs";
+  }
+  return "direct-send";
+}
+
+std::string_view describe(Method method) {
+  switch (method) {
+    case Method::direct_send: return "Direct send";
+    case Method::relay: return "SMTP relay through an inbound connector";
+    case Method::smtp_auth: return "SMTP AUTH client submission";
+    case Method::hve: return "High Volume Email submission";
+    case Method::acs: return "Azure Communication Services SMTP submission";
+  }
+  return "Direct send";
+}
+
+// m365-facts.md section 3, the submission paths table.
+Endpoint default_endpoint(Method method) {
+  switch (method) {
+    case Method::direct_send:
+    case Method::relay: return {"", 25};
+    case Method::smtp_auth: return {"smtp.office365.com", 587};
+    case Method::hve: return {"smtp.hve.mx.microsoft", 587};
+    case Method::acs: return {"smtp.azurecomm.net", 587};
+  }
+  return {"", 25};
+}
+
+bool is_internal(std::string_view address, const std::vector<std::string>& accepted_domains) {
+  const std::string domain = domain_of(address);
+  return std::any_of(accepted_domains.begin(), accepted_domains.end(),
+                     [&](const std::string& accepted) { return dns::name_is_at_or_below(domain, accepted); });
+}
+
+Result<Plan> make_plan(const ToolOptions& o) {
+  Plan plan;
+  auto method = parse_method(o.method);
+  if (!method) return bad_input("--method must be direct-send, relay, smtp-auth, hve or acs (not \"" + o.method + "\")");
+  plan.method = *method;
+  const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
+
+  if (!o.domain.empty()) {
+    auto domain = mx::parse_domain(o.domain);
+    if (!domain) return domain.error();
+    plan.domain = *domain;
+  }
+  if (!o.from.empty()) {
+    auto from = parse_address(o.from, "--from");
+    if (!from) return from.error();
+    plan.from = *from;
+    plan.from_domain = domain_of(plan.from);
+  }
+  if (plan.domain.empty()) plan.domain = plan.from_domain;
+  if (plan.domain.empty()) return bad_input("no domain given (DOMAIN or --from ADDR)");
+  if (!submission && plan.from.empty()) return bad_input("--method " + std::string(to_string(plan.method)) + " needs --from ADDR (the device's sender address)");
+  plan.accepted_domains.push_back(plan.domain);
+  for (const auto& text : o.accepted_domains) {
+    auto domain = mx::parse_domain(text);
+    if (!domain) return bad_input("--accepted-domain: " + domain.error().message);
+    plan.accepted_domains.push_back(*domain);
+  }
+  for (const auto& text : o.to) {
+    auto to = parse_address(text, "--to");
+    if (!to) return to.error();
+    plan.to.push_back(*to);
+    if (!is_internal(*to, plan.accepted_domains)) plan.external.push_back(*to);
+  }
+  if (!submission && plan.to.empty()) return bad_input("--method " + std::string(to_string(plan.method)) + " needs at least one --to ADDR");
+
+  if (!o.ip.empty()) {
+    auto ip = blocklist::parse_ip(o.ip);
+    if (!ip) return bad_input("--ip: " + ip.error().message);
+    plan.ip = *ip;
+  }
+  if (plan.ip && o.egress) return bad_input("--ip and --egress exclude each other");
+  plan.egress = o.egress;
+  for (const auto& text : o.egress_dns) {
+    auto server = dns::parse_server_address(text);
+    if (!server) return bad_input("--egress-dns: " + server.error().message);
+    plan.egress_dns.push_back(*server);
+  }
+  if (!plan.egress_dns.empty() && !plan.egress) return bad_input("--egress-dns needs --egress");
+  if (!submission && !plan.ip && !plan.egress)
+    return bad_input("--method " + std::string(to_string(plan.method)) + " needs the device's public address: --ip IP or --egress");
+
+  plan.endpoint = default_endpoint(plan.method);
+  if (o.smtp_port < 0 || o.smtp_port > 65535) return bad_input("--smtp-port must be 1-65535");
+  if (!o.smtp_host.empty()) {
+    const std::string host = o.smtp_host.starts_with("[") && o.smtp_host.ends_with("]") ? o.smtp_host.substr(1, o.smtp_host.size() - 2)
+                                                                                         : o.smtp_host;
+    if (!IpAddress::parse(host)) {
+      auto name = mx::parse_domain(host);
+      if (!name) return bad_input("--smtp-host: " + name.error().message);
+    }
+    plan.endpoint.host = o.smtp_host;
+    plan.endpoint_overridden = true;
+  }
+  if (o.smtp_port > 0) {
+    plan.endpoint.port = static_cast<std::uint16_t>(o.smtp_port);
+    plan.endpoint_overridden = true;
+  }
+  if (!o.helo.empty()) {
+    if (o.helo.find_first_of(" \t\r\n") != std::string::npos) return bad_input("--helo must be one word");
+    plan.helo = o.helo;
+  } else {
+    plan.helo = smtp::default_helo_name();
+  }
+  if (!o.ca_file.empty() && !std::ifstream(o.ca_file)) return bad_input("cannot read the CA file " + o.ca_file);
+  plan.ca_file = o.ca_file;
+  plan.blocklist_tables = o.blocklist_tables;
+  plan.lists = o.lists;
+
+  plan.user = o.user;
+  plan.password_file = o.password_file;
+  plan.token_file = o.token_file;
+  plan.tenant = o.tenant;
+  plan.client_id = o.client_id;
+  plan.client_secret_file = o.client_secret_file;
+  plan.token_endpoint = o.token_endpoint;
+  const bool oauth = !o.token_file.empty() || !o.client_id.empty() || !o.client_secret_file.empty();
+  if (!submission && (oauth || !o.user.empty() || !o.password_file.empty()))
+    return bad_input("--user, --password-file and the OAuth options belong to --method smtp-auth, hve or acs");
+  if (oauth && !o.password_file.empty()) return bad_input("give either a password (--password-file) or an OAuth token, not both");
+  if (oauth && plan.method == Method::acs) return bad_input("ACS SMTP takes the Entra app's client secret as the password (--password-file), not an OAuth token");
+  if (oauth) {
+    if (o.token_file.empty() && (o.client_id.empty() || o.client_secret_file.empty() || (o.tenant.empty() && o.token_endpoint.empty())))
+      return bad_input("XOAUTH2 needs --oauth-token-file, or --client-id, --client-secret-file and --tenant (or --token-endpoint)");
+    plan.auth = smtp::AuthMechanism::xoauth2;
+  } else if (!o.password_file.empty() || (submission && !o.user.empty())) {
+    plan.auth = smtp::AuthMechanism::login;
+  }
+  if (plan.auth != smtp::AuthMechanism::none && plan.user.empty()) {
+    if (plan.from.empty()) return bad_input("authentication needs --user (or --from, used as the user name)");
+    plan.user = plan.from;
+  }
+  plan.timeout = std::chrono::milliseconds(static_cast<long long>(o.common.timeout_seconds * 1000));
+  return plan;
+}
+
+// ---------------------------------------------------------------------------
+// DMARC
+
+std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
+  const std::string record = trim(text);
+  // RFC 7489 6.4: "v=DMARC1" first, case-sensitive tag names, ';' separated.
+  if (!record.starts_with("v=DMARC1")) return std::nullopt;
+  const std::string_view rest = std::string_view(record).substr(8);
+  if (!rest.empty() && rest.front() != ';' && !std::isspace(static_cast<unsigned char>(rest.front()))) return std::nullopt;
+  DmarcRecord out;
+  out.record = record;
+  std::size_t start = 0;
+  while (start <= record.size()) {
+    std::size_t end = record.find(';', start);
+    if (end == std::string::npos) end = record.size();
+    const std::string tag = trim(std::string_view(record).substr(start, end - start));
+    start = end + 1;
+    const auto equals = tag.find('=');
+    if (equals == std::string::npos) continue;
+    const std::string name = trim(std::string_view(tag).substr(0, equals));
+    const std::string value = lower(trim(std::string_view(tag).substr(equals + 1)));
+    const bool policy_value = value == "none" || value == "quarantine" || value == "reject";
+    if (name == "p" && policy_value) out.policy = value;
+    else if (name == "sp" && policy_value) out.subdomain_policy = value;
+    else if (name == "pct") {
+      try {
+        out.pct = std::clamp(std::stoi(value), 0, 100);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return out;
+}
+
+Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, bool spf_passes) {
+  Check check;
+  check.id = "dmarc.policy";
+  check.fields = {{"domain", from_domain}, {"outcome", dns::to_string(answer.outcome)}};
+  const std::string name = "_dmarc." + from_domain;
+  if (!answer.is_definitive()) {
+    check.status = Status::error;
+    check.message = "Could not look up the DMARC record " + name + " (" + std::string(dns::to_string(answer.outcome)) +
+                    (answer.detail.empty() ? "" : ": " + answer.detail) + ")";
+    check.remedy = "Try again, or ask another resolver with --dns; a lookup that failed says nothing about the record.";
+    return check;
+  }
+  std::vector<DmarcRecord> records;
+  for (const auto& txt : answer.txt())
+    if (auto record = parse_dmarc(txt.joined())) records.push_back(*record);
+  if (records.empty()) {
+    check.status = Status::warn;
+    check.message = from_domain + " publishes no DMARC record (" + name + "): receivers apply their own judgement to mail that fails SPF";
+    check.remedy = "Publish a DMARC record, starting with monitoring: " + name + " TXT \"v=DMARC1; p=none; rua=mailto:dmarc-reports@" +
+                   from_domain + "\", and tighten it once every sender passes SPF or DKIM.";
+    return check;
+  }
+  if (records.size() > 1) {
+    check.status = Status::fail;
+    check.message = name + " has " + std::to_string(records.size()) + " DMARC records: RFC 7489 6.6.3 says receivers then apply none of them";
+    check.remedy = "Keep exactly one v=DMARC1 TXT record at " + name + ".";
+    return check;
+  }
+  const DmarcRecord& record = records.front();
+  check.fields["record"] = record.record;
+  check.fields["policy"] = record.policy;
+  const std::string policy = record.policy.empty() ? "none" : record.policy;
+  const std::string quoted = "\"" + record.record + "\"";
+  if (policy == "none") {
+    check.status = spf_passes ? Status::pass : Status::warn;
+    check.message = "DMARC for " + from_domain + " is p=none (monitoring only): " + quoted;
+    if (!spf_passes)
+      check.remedy = "Nothing blocks the device today, but fix SPF before tightening DMARC to quarantine or reject.";
+    return check;
+  }
+  const std::string effect = policy == "reject" ? "rejected" : "quarantined (delivered to Junk or held in quarantine)";
+  if (spf_passes) {
+    check.status = Status::pass;
+    check.message = "DMARC for " + from_domain + " is p=" + policy + "; the device passes SPF with an aligned MAIL FROM, so DMARC passes: " + quoted;
+    return check;
+  }
+  check.status = Status::fail;
+  check.message = "DMARC for " + from_domain + " is p=" + policy + (record.pct < 100 ? " (pct=" + std::to_string(record.pct) + ")" : "") +
+                  ": a device that fails SPF and does not sign with DKIM (printers and scanners never do) has its mail " + effect;
+  check.remedy = "Make the device pass SPF (publish the SPF record below); do not weaken DMARC to make a device work.";
+  return check;
+}
+
+Check skipped(std::string id, std::string message) {
+  Check check;
+  check.id = std::move(id);
+  check.status = Status::info;
+  check.message = "skipped: " + std::move(message);
+  check.fields["skipped"] = true;
+  return check;
+}
+
+bool is_skipped(const Check& check) {
+  const auto it = check.fields.find("skipped");
+  return it != check.fields.end() && it->is_boolean() && it->get<bool>();
+}
+
+}  // namespace diag::preflight
