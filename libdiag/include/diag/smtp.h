@@ -171,6 +171,7 @@ class Connection {
 
  private:
   IoStatus fill(Clock::time_point deadline, std::string* detail);
+  bool attach_tls(SSL_CTX* context, std::string* detail);
   IoStatus handshake(bool client, Clock::time_point deadline, std::string* detail);
   RawSocket socket_;
   tls::SslPtr ssl_;

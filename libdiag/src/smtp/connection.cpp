@@ -281,30 +281,28 @@ IoStatus Connection::handshake(bool client, Clock::time_point deadline, std::str
   }
 }
 
-IoStatus Connection::start_tls_client(SSL_CTX* context, const std::string& server_name, Clock::time_point deadline,
-                                      std::string* detail) {
+// Both sides: plaintext read ahead of the TLS start is dropped (and
+// counted), then an SSL object takes over the socket.
+bool Connection::attach_tls(SSL_CTX* context, std::string* detail) {
   dropped_before_tls_ = buffered();
   buffer_.clear();
   buffer_start_ = 0;
   ssl_.reset(SSL_new(context));
-  if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.fd) != 1) {
-    if (detail) *detail = tls::last_error_text();
-    return IoStatus::tls_error;
-  }
+  if (ssl_ && SSL_set_fd(ssl_.get(), socket_.fd) == 1) return true;
+  if (detail) *detail = tls::last_error_text();
+  return false;
+}
+
+IoStatus Connection::start_tls_client(SSL_CTX* context, const std::string& server_name, Clock::time_point deadline,
+                                      std::string* detail) {
+  if (!attach_tls(context, detail)) return IoStatus::tls_error;
   // RFC 6066 3: SNI carries a host name, never an address literal.
   if (!server_name.empty() && !IpAddress::parse(server_name)) SSL_set_tlsext_host_name(ssl_.get(), server_name.c_str());
   return handshake(true, deadline, detail);
 }
 
 IoStatus Connection::start_tls_server(SSL_CTX* context, Clock::time_point deadline, std::string* detail) {
-  dropped_before_tls_ = buffered();
-  buffer_.clear();
-  buffer_start_ = 0;
-  ssl_.reset(SSL_new(context));
-  if (!ssl_ || SSL_set_fd(ssl_.get(), socket_.fd) != 1) {
-    if (detail) *detail = tls::last_error_text();
-    return IoStatus::tls_error;
-  }
+  if (!attach_tls(context, detail)) return IoStatus::tls_error;
   return handshake(false, deadline, detail);
 }
 
