@@ -1,4 +1,5 @@
 #include "diag/dns.h"
+#include "diag/ascii.h"
 
 #include <array>
 #include <cstdio>
@@ -19,15 +20,6 @@ constexpr std::array<std::pair<RrType, std::string_view>, 10> rr_type_names{{
     {RrType::OPT, "OPT"},
     {RrType::SPF, "SPF"},
 }};
-
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
 
 std::string absolute(const std::string& name) { return name.empty() || name == "." ? "." : name + "."; }
 
@@ -60,7 +52,7 @@ std::string_view to_string(RrType type) {
 
 std::optional<RrType> rr_type_from_string(std::string_view text) {
   for (const auto& [known, name] : rr_type_names)
-    if (iequals(name, text)) return known;
+    if (ascii::iequals(name, text)) return known;
   return std::nullopt;
 }
 
@@ -93,7 +85,7 @@ std::string Record::data_text() const {
 
 std::string canonical_name(std::string_view name) {
   std::string out(name);
-  for (auto& c : out) c = ascii_lower(c);
+  for (auto& c : out) c = ascii::lower(c);
   // A single trailing dot marks an absolute name; an escaped dot ("\.") at
   // the end is part of the last label and must stay.
   if (!out.empty() && out.back() == '.') {
@@ -107,7 +99,7 @@ std::string canonical_name(std::string_view name) {
 bool name_is_at_or_below(std::string_view name, std::string_view zone) {
   if (zone.empty()) return true;  // everything is below the root
   if (name.size() < zone.size()) return false;
-  if (!iequals(name.substr(name.size() - zone.size()), zone)) return false;
+  if (!ascii::iequals(name.substr(name.size() - zone.size()), zone)) return false;
   if (name.size() == zone.size()) return true;
   // The match must end at a label boundary: "notexample.com" is not below
   // "example.com".

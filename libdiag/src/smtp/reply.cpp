@@ -5,16 +5,11 @@
 #include <charconv>
 
 #include "diag/smtp.h"
+#include "diag/ascii.h"
 
 namespace diag::smtp {
 
 namespace {
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool all_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -129,7 +124,7 @@ Result<Reply> parse_reply(std::string_view text) {
 }
 
 bool Extensions::offers_auth(std::string_view mechanism) const {
-  const std::string wanted = upper(mechanism);
+  const std::string wanted = ascii::to_upper(mechanism);
   return std::find(auth.begin(), auth.end(), wanted) != auth.end();
 }
 
@@ -142,7 +137,7 @@ Extensions parse_ehlo(const Reply& reply) {
     out.keywords.push_back(line);
     const auto words = split_words(line);
     if (words.empty()) continue;
-    std::string keyword = upper(words[0]);
+    std::string keyword = ascii::to_upper(words[0]);
     // Old servers (Exchange 5.5-era, some appliances) still send "AUTH=LOGIN".
     std::vector<std::string_view> parameters(words.begin() + 1, words.end());
     std::string old_auth;
@@ -169,7 +164,7 @@ Extensions parse_ehlo(const Reply& reply) {
     } else if (keyword == "AUTH") {
       if (!old_auth.empty()) parameters.insert(parameters.begin(), old_auth);
       for (auto mechanism : parameters) {
-        std::string name = upper(mechanism);
+        std::string name = ascii::to_upper(mechanism);
         if (name.size() > 40 || out.auth.size() >= 32) continue;
         if (std::find(out.auth.begin(), out.auth.end(), name) == out.auth.end()) out.auth.push_back(name);
       }
@@ -210,7 +205,7 @@ std::optional<StarttlsPolicy> parse_starttls_policy(std::string_view text) {
 }
 
 std::optional<AuthMechanism> parse_auth_mechanism(std::string_view text) {
-  const std::string name = upper(text);
+  const std::string name = ascii::to_upper(text);
   if (name == "LOGIN") return AuthMechanism::login;
   if (name == "PLAIN") return AuthMechanism::plain;
   if (name == "XOAUTH2") return AuthMechanism::xoauth2;

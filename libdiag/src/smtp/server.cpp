@@ -20,16 +20,11 @@
 #include <thread>
 
 #include "diag/smtp.h"
+#include "diag/ascii.h"
 
 namespace diag::smtp {
 
 namespace {
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string rfc5322_date() {
   const std::time_t now = std::time(nullptr);
@@ -235,9 +230,9 @@ class ServerSession {
 
   // Returns false when the session ends.
   bool handle(const std::string& line) {
-    const std::string verb = upper(line.substr(0, line.find(' ')));
+    const std::string verb = ascii::to_upper(line.substr(0, line.find(' ')));
     const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
-    record(verb == "AUTH" ? "AUTH " + upper(rest.substr(0, rest.find(' '))) + (rest.find(' ') != std::string::npos ? " ***" : "") : line);
+    record(verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) + (rest.find(' ') != std::string::npos ? " ***" : "") : line);
     if (profile_.override_reply) {
       if (auto reply = profile_.override_reply(line)) {
         if (!say(*reply)) return false;
@@ -331,7 +326,7 @@ class ServerSession {
 
   bool auth(const std::string& argument) {
     const auto space = argument.find(' ');
-    const std::string mechanism = upper(argument.substr(0, space));
+    const std::string mechanism = ascii::to_upper(argument.substr(0, space));
     std::string initial = space == std::string::npos ? "" : argument.substr(space + 1);
     const std::string unrecognized = "504 5.7.4 Unrecognized authentication type [" + host_ + "]";
     if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
@@ -339,7 +334,7 @@ class ServerSession {
     const auto& offered = connection_.tls_active() ? profile_.ehlo_after_tls : profile_.ehlo_before_tls;
     bool listed = false;
     for (const auto& keyword : offered) {
-      const std::string upper_keyword = upper(keyword);
+      const std::string upper_keyword = ascii::to_upper(keyword);
       if (upper_keyword.starts_with("AUTH ") && (upper_keyword + " ").find(" " + mechanism + " ") != std::string::npos)
         listed = true;
     }
@@ -460,7 +455,7 @@ class ServerSession {
         if (line.empty()) in_headers = false;
         else if ((line[0] == ' ' || line[0] == '\t') && !last_header.empty()) header(last_header, line);
         else {
-          last_header = upper(line.substr(0, line.find(':')));
+          last_header = ascii::to_upper(line.substr(0, line.find(':')));
           header(last_header, line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1));
         }
       }

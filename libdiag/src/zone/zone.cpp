@@ -7,6 +7,7 @@
 // entry into a directive or a record. Columns count bytes from 1; a tab is
 // one column.
 #include "diag/zone.h"
+#include "diag/ascii.h"
 
 #include <algorithm>
 #include <array>
@@ -41,15 +42,6 @@ constexpr std::uint64_t max_uint32 = 4294967295;
 // keeps a mistaken chain from looking like an answer.
 constexpr std::size_t max_cname_links = 8;
 
-char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  return true;
-}
-
 bool is_digit(char c) { return c >= '0' && c <= '9'; }
 
 std::string quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
@@ -81,7 +73,7 @@ std::optional<std::uint64_t> parse_duration(std::string_view text, std::uint64_t
     }
     if (digits == 0 || i == text.size()) return std::nullopt;
     std::uint64_t unit = 0;
-    switch (ascii_lower(text[i])) {
+    switch (ascii::lower(text[i])) {
       case 's': unit = 1; break;
       case 'm': unit = 60; break;
       case 'h': unit = 3600; break;
@@ -370,11 +362,11 @@ class MasterFileParser {
   std::optional<Error> directive(const Entry& entry) {
     const Token& name = entry.tokens.front();
     const auto arguments = entry.tokens.size() - 1;
-    if (iequals(name.text, "$INCLUDE"))
+    if (ascii::iequals(name.text, "$INCLUDE"))
       // A what-if file must be self-contained: what it answers should be
       // visible in the one file the user passed.
       return error_at(name, "$INCLUDE is not supported");
-    if (iequals(name.text, "$ORIGIN")) {
+    if (ascii::iequals(name.text, "$ORIGIN")) {
       if (arguments != 1) return error_at(name, "$ORIGIN takes exactly one name");
       auto origin = resolve_name(entry.tokens[1], "$ORIGIN");
       if (!origin) return origin.error();
@@ -382,7 +374,7 @@ class MasterFileParser {
       origins_set_.push_back(*origin);
       return std::nullopt;
     }
-    if (iequals(name.text, "$TTL")) {
+    if (ascii::iequals(name.text, "$TTL")) {
       if (arguments != 1) return error_at(name, "$TTL takes exactly one TTL");
       const Token& value = entry.tokens[1];
       const auto ttl = parse_duration(value.text, max_ttl);
@@ -427,7 +419,7 @@ class MasterFileParser {
       } else if (is_class(token.text)) {
         if (class_seen) return error_at(token, "class given twice");
         // RFC 1035 3.2.4: other classes exist, but nothing we check lives there.
-        if (!iequals(token.text, "IN"))
+        if (!ascii::iequals(token.text, "IN"))
           return error_at(token, "class " + token.text + " is not supported (only IN)");
         class_seen = true;
       } else {
@@ -477,7 +469,7 @@ class MasterFileParser {
   }
 
   static bool is_class(std::string_view text) {
-    return iequals(text, "IN") || iequals(text, "CH") || iequals(text, "HS") || iequals(text, "CS");
+    return ascii::iequals(text, "IN") || ascii::iequals(text, "CH") || ascii::iequals(text, "HS") || ascii::iequals(text, "CS");
   }
 
   std::optional<Error> parse_rdata(Record& record, const Token& type_token,

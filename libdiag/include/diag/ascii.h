@@ -1,0 +1,32 @@
+// ASCII case handling for protocol text (DNS names, SMTP keywords): never
+// locale-dependent, which std::tolower on a char is.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace diag::ascii {
+
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+inline char upper(char c) { return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c; }
+
+inline std::string to_lower(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = lower(c);
+  return out;
+}
+
+inline std::string to_upper(std::string_view text) {
+  std::string out(text);
+  for (auto& c : out) c = upper(c);
+  return out;
+}
+
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i])) return false;
+  return true;
+}
+
+}  // namespace diag::ascii
