@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
     return option->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   };
   app.add_option("domain", o.domain, "The tenant's accepted domain (default: the domain of --from)")->type_name("DOMAIN");
-  app.add_option("--method", o.method, "direct-send (default), relay, smtp-auth, hve or acs")->type_name("METHOD");
+  app.add_option("--method", o.method, "direct-send (default), relay, smtp-auth, hve, acs, or auto (recommend one from --device-*)")->type_name("METHOD");
   app.add_option("--ip", o.ip, "The device's public IP address (what Microsoft 365 sees)")->type_name("IP");
   app.add_flag("--egress", o.egress, "Use the public address this machine sends from instead of --ip");
   many(app.add_option("--egress-dns", o.egress_dns, "Ask this server for the egress address (tests, mirrors)")->type_name("HOST[:PORT]"));
@@ -31,6 +31,11 @@ int main(int argc, char** argv) {
   app.add_option("--client-id", o.client_id, "Application (client) ID for the client-credentials token")->type_name("ID");
   app.add_option("--client-secret-file", o.client_secret_file, "Read the client secret from FILE")->type_name("FILE");
   app.add_option("--token-endpoint", o.token_endpoint, "Token endpoint URL (default: the Microsoft identity platform's)")->type_name("URL");
+  app.add_option("--device-tls", o.device_tls, "--method auto: the best TLS the device speaks: none, 1.0, 1.1, 1.2 or 1.3")->type_name("VERSION");
+  app.add_option("--device-auth", o.device_auth, "--method auto: how the device can authenticate: none, basic or oauth")->type_name("AUTH");
+  app.add_option("--recipients", o.recipients, "--method auto: internal or external (default: from --to)")->type_name("WHO");
+  app.add_flag("--markdown", o.markdown, "Write the report as Markdown (for a ticket)");
+  app.add_option("--batch", o.batch_file, "Check every row of FILE.csv (domain,method,ip,from,to); the options apply to every row")->type_name("FILE.csv");
   if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
   return diag::cli::run_guarded("sendcheck-preflight", [&] { return diag::preflight::run_tool(o); });
 }

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,7 +57,46 @@ struct ToolOptions {
   // Submission methods (smtp-auth, hve, acs): secrets only from files or the environment.
   std::string user, password_file, token_file;
   std::string tenant, client_id, client_secret_file, token_endpoint;
+  // --method auto: what the device can do.
+  std::string device_tls;   // --device-tls none|1.0|1.1|1.2|1.3
+  std::string device_auth;  // --device-auth none|basic|oauth
+  std::string recipients;   // --recipients internal|external (default: from --to)
+  bool markdown = false;    // --markdown: the report for a ticket
+  std::string batch_file;   // --batch FILE.csv
 };
+
+// ---------------------------------------------------------------------------
+// --method auto: which submission paths a device can use (m365-facts.md 3).
+
+enum class DeviceTls { none, tls1_0, tls1_1, tls1_2, tls1_3 };  // the best the device speaks, in order
+enum class DeviceAuth { none, basic, oauth };  // oauth: XOAUTH2 (and, like every such client, user/password)
+
+struct DeviceProfile {
+  DeviceTls tls = DeviceTls::none;
+  DeviceAuth auth = DeviceAuth::none;
+  bool external = false;  // some recipients are outside the tenant
+};
+// From --device-tls, --device-auth and --recipients ("internal"/"external").
+Result<DeviceProfile> parse_device(std::string_view tls, std::string_view auth, std::string_view recipients);
+std::string describe(const DeviceProfile& device);  // "TLS 1.2, OAuth, external recipients"
+
+// One method's verdict for a device: fits, or the reasons it does not.
+struct MethodFit {
+  Method method = Method::direct_send;
+  bool fits = false;
+  std::vector<std::string> reasons;  // why it does not fit; empty when it fits
+  std::string needs;                 // what the admin must still set up when it fits
+};
+
+struct Recommendation {
+  DeviceProfile device;
+  std::optional<Method> method;   // nullopt: no method fits
+  std::string why;                // why the recommended one (its rank note)
+  std::vector<MethodFit> methods;  // every method, in order of preference
+};
+// Every method against the requirements table, the first that fits recommended.
+Recommendation recommend(const DeviceProfile& device);
+nlohmann::json to_json(const Recommendation& recommendation);
 
 // Validated input.
 struct Plan {
@@ -78,6 +118,7 @@ struct Plan {
   std::string user, password_file, token_file, tenant, client_id, client_secret_file, token_endpoint;
   smtp::AuthMechanism auth = smtp::AuthMechanism::none;
   std::chrono::milliseconds timeout{5000};
+  std::optional<Recommendation> recommendation;  // --method auto: method is the recommended one
 };
 Result<Plan> make_plan(const ToolOptions& options);
 
@@ -126,6 +167,10 @@ struct Outcome {
 // when its host is known up front). Secrets are read here, never printed.
 Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resolver_config);
 
+// --method auto's rows (info): the recommended method, the others that fit,
+// and why each other one does not.
+Section recommendation_section(const Recommendation& recommendation);
+
 // A row that did not run: info with "skipped": true (rendered SKIP).
 Check skipped(std::string id, std::string message);
 bool is_skipped(const Check& check);
@@ -133,6 +178,55 @@ bool is_skipped(const Check& check);
 // The report: every section's checks, the verdict and next steps, and the
 // parts' JSON under one envelope; with text non-null, the text form.
 Report make_report(Outcome& outcome, const Plan& plan, std::string* text, const TextStyle& style);
+
+// The same report as Markdown for a ticket: the verdict as a heading, the
+// checklist as a table (status, check, evidence, remedy), the next steps,
+// and the SPF record in a code block. Call after make_report.
+std::string render_markdown(const Outcome& outcome, const Plan& plan);
+// Text for one Markdown table cell: '|' escaped, line breaks as <br>.
+std::string markdown_cell(std::string_view text);
+
+// ---------------------------------------------------------------------------
+// --batch FILE.csv
+
+// RFC 4180 records: comma-separated, fields optionally in double quotes
+// ("" inside for a quote; commas and line breaks allowed inside quotes).
+struct CsvRecord {
+  int line = 0;  // where the record starts, 1-based
+  std::vector<std::string> fields;
+};
+// The records of text; a malformed record is bad input naming NAME:LINE.
+Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name);
+
+struct BatchRow {
+  int line = 0;
+  ToolOptions options;  // the command line's options with this row's domain, method, ip, from, to
+  Plan plan;
+};
+// The rows of a batch file (header domain,method,ip,from,to in any order;
+// "to" may hold several addresses separated by ';'), each planned with the
+// command line's other options. Any bad row is bad input naming FILE:LINE.
+Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOptions& base);
+
+struct BatchResult {
+  int line = 0;
+  int exit_code = 0;
+  std::string domain, method;
+  Status status = Status::info;
+  std::optional<bool> works;
+  std::string verdict;
+  nlohmann::json document;  // the row's report
+};
+// Runs the rows, at most `concurrency` at once, calling progress(done, total)
+// after each; results in row order.
+std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
+                                   const std::function<void(std::size_t, std::size_t)>& progress);
+// The summary table (row, domain, method, verdict), text or Markdown.
+std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown);
+
+// sendcheck-preflight --batch from parsed options to exit code: the worst
+// row's, ranked 2 (bad input) > 3 (could not complete) > 1 > 0.
+int run_batch_tool(const ToolOptions& options);
 
 // sendcheck-preflight from parsed options to exit code.
 int run_tool(const ToolOptions& options);

@@ -91,10 +91,46 @@ bool is_internal(std::string_view address, const std::vector<std::string>& accep
                      [&](const std::string& accepted) { return dns::name_is_at_or_below(domain, accepted); });
 }
 
+namespace {
+
+// --method auto: describe the device, pick the method from the table, then
+// plan that method as if it had been asked for.
+Result<Plan> make_auto_plan(const ToolOptions& o) {
+  if (o.device_tls.empty() || o.device_auth.empty())
+    return bad_input("--method auto needs --device-tls none|1.0|1.1|1.2|1.3 and --device-auth none|basic|oauth");
+  std::string recipients = lower(o.recipients);
+  if (recipients.empty()) {
+    if (o.to.empty()) return bad_input("--method auto needs --recipients internal|external (or --to ADDR...)");
+    std::vector<std::string> accepted;
+    for (const auto& domain : o.accepted_domains) accepted.push_back(lower(domain));
+    accepted.push_back(lower(o.domain.empty() ? domain_of(o.from) : o.domain));
+    const bool external = std::any_of(o.to.begin(), o.to.end(), [&](const std::string& to) { return !is_internal(to, accepted); });
+    recipients = external ? "external" : "internal";
+  }
+  auto device = parse_device(lower(o.device_tls), lower(o.device_auth), recipients);
+  if (!device) return device.error();
+  Recommendation recommendation = recommend(*device);
+  if (!recommendation.method) return bad_input("no submission path fits a device with " + describe(*device));
+  ToolOptions chosen = o;
+  chosen.method = to_string(*recommendation.method);
+  chosen.device_tls.clear();
+  chosen.device_auth.clear();
+  chosen.recipients.clear();
+  auto plan = make_plan(chosen);
+  if (!plan) return Error{plan.error().kind, "--method auto chose " + chosen.method + ": " + plan.error().message};
+  plan->recommendation = std::move(recommendation);
+  return plan;
+}
+
+}  // namespace
+
 Result<Plan> make_plan(const ToolOptions& o) {
+  if (lower(o.method) == "auto") return make_auto_plan(o);
+  if (!o.device_tls.empty() || !o.device_auth.empty() || !o.recipients.empty())
+    return bad_input("--device-tls, --device-auth and --recipients describe the device for --method auto");
   Plan plan;
   auto method = parse_method(o.method);
-  if (!method) return bad_input("--method must be direct-send, relay, smtp-auth, hve or acs (not \"" + o.method + "\")");
+  if (!method) return bad_input("--method must be direct-send, relay, smtp-auth, hve, acs or auto (not \"" + o.method + "\")");
   plan.method = *method;
   const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
 

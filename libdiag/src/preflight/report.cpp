@@ -114,6 +114,21 @@ Report make_report(Outcome& outcome, const Plan& plan, std::string* text, const 
 
   std::string& out = *text;
   const std::string verdict_label = outcome.works ? (*outcome.works ? "WILL WORK" : "WILL NOT WORK") : "NOT CHECKED COMPLETELY";
+  if (plan.recommendation) {
+    // --method auto: the recommendation first, then why each other method does not fit.
+    const Recommendation& r = *plan.recommendation;
+    out += style.bold("RECOMMENDED") + "  " + std::string(describe(plan.method)) + " (" + std::string(to_string(plan.method)) +
+           ") for a device with " + describe(r.device) + ": " + r.why + "\n";
+    for (const auto& fit : r.methods) {
+      if (fit.method == plan.method) continue;
+      out += "  " + std::string(to_string(fit.method)) + ": ";
+      if (fit.fits) out += "also fits (it needs " + fit.needs + ")";
+      else
+        for (std::size_t i = 0; i < fit.reasons.size(); ++i) out += (i ? "; and " : "does not fit: ") + fit.reasons[i];
+      out += "\n";
+    }
+    out += "\n";
+  }
   out += style.bold(verdict_label) + "  " + outcome.verdict + "\n\n";
   out += style.bold("Checklist") + "\n";
   for (const auto& section : outcome.sections) {
@@ -134,6 +149,8 @@ Report make_report(Outcome& outcome, const Plan& plan, std::string* text, const 
 }
 
 int run_tool(const ToolOptions& options) {
+  if (options.markdown && options.common.json) return cli::print_error(tool, "--markdown and --json exclude each other"), exit_usage;
+  if (!options.batch_file.empty()) return run_batch_tool(options);
   auto plan = make_plan(options);
   if (!plan) return cli::print_error(tool, plan.error().message), exit_usage;
   auto config = cli::resolver_config(options.common, tool);
@@ -141,7 +158,9 @@ int run_tool(const ToolOptions& options) {
   auto outcome = run_preflight(*plan, *config);
   if (!outcome) return cli::print_error(tool, outcome.error().message), cli::exit_code_for(outcome.error());
   std::string text;
-  Report report = make_report(*outcome, *plan, options.common.json ? nullptr : &text, TextStyle::for_stream(stdout, options.common.no_color));
+  const bool want_text = !options.common.json && !options.markdown;
+  Report report = make_report(*outcome, *plan, want_text ? &text : nullptr, TextStyle::for_stream(stdout, options.common.no_color));
+  if (options.markdown) text = render_markdown(*outcome, *plan);
   return cli::finish(tool, report, text, options.common, &outcome->log);
 }
 

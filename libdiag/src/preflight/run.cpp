@@ -517,6 +517,10 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   }
   if (outcome.ip) reputation.blocklist.title = "Blocklists (" + outcome.ip->to_string() + ")";
 
+  if (plan.recommendation) {
+    outcome.sections.push_back(recommendation_section(*plan.recommendation));
+    outcome.fields["recommendation"] = to_json(*plan.recommendation);
+  }
   if (!input.checks.empty()) outcome.sections.push_back(std::move(input));
   outcome.sections.push_back(std::move(mx_part.section));
   outcome.sections.push_back(std::move(spf_part.section));

@@ -1,0 +1,293 @@
+// sendcheck-preflight --batch FILE.csv: one preflight per row (a site survey
+// of every printer and scanner), rows checked a few at a time, a summary
+// table at the end, or JSON lines (one document per row) with --json.
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "diag/preflight.h"
+
+namespace diag::preflight {
+namespace {
+
+constexpr const char* tool = "sendcheck-preflight";
+constexpr std::size_t batch_concurrency = 4;  // each row already runs its parts in parallel
+
+std::string trim(std::string_view text) {
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
+  return std::string(text);
+}
+
+std::string lower(std::string text) {
+  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+Error at(const std::string& name, int line, const std::string& message) {
+  return bad_input(name + ":" + std::to_string(line) + ": " + message);
+}
+
+constexpr std::string_view columns[] = {"domain", "method", "ip", "from", "to"};
+
+// 2 (the input is wrong) over 3 (could not complete) over 1 (a finding) over 0.
+int exit_rank(int code) {
+  switch (code) {
+    case exit_ok: return 0;
+    case exit_finding: return 1;
+    case exit_incomplete: return 2;
+    default: return 3;
+  }
+}
+
+std::string verdict_label(const BatchResult& result) {
+  if (result.exit_code == exit_usage) return "BAD INPUT";
+  if (!result.works) return "NOT CHECKED COMPLETELY";
+  return *result.works ? "WILL WORK" : "WILL NOT WORK";
+}
+
+}  // namespace
+
+Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // the BOM spreadsheets write
+  std::vector<CsvRecord> records;
+  std::size_t i = 0;
+  int line = 1;
+  while (i < text.size()) {
+    CsvRecord record;
+    record.line = line;
+    bool end_of_record = false;
+    while (!end_of_record) {
+      std::string field;
+      if (i < text.size() && text[i] == '"') {
+        ++i;
+        for (;;) {
+          if (i >= text.size()) return at(name, record.line, "a quoted field is not closed");
+          const char c = text[i];
+          if (c == '"') {
+            if (i + 1 < text.size() && text[i + 1] == '"') {  // RFC 4180 2.7: "" is a quote
+              field += '"';
+              i += 2;
+              continue;
+            }
+            ++i;
+            break;
+          }
+          if (c == '\n') ++line;
+          field += c;
+          ++i;
+        }
+        if (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
+          return at(name, line, "text after the closing quote of a field (write \"\" for a quote inside quotes)");
+      } else {
+        while (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
+          if (text[i] == '"') return at(name, line, "a quote inside an unquoted field (put the field in quotes and write \"\")");
+          field += text[i++];
+        }
+      }
+      record.fields.push_back(std::move(field));
+      if (i < text.size() && text[i] == ',') {
+        ++i;
+        continue;
+      }
+      if (i < text.size() && text[i] == '\r') {
+        ++i;
+        if (i < text.size() && text[i] == '\n') ++i;
+      } else if (i < text.size() && text[i] == '\n') {
+        ++i;
+      }
+      ++line;
+      end_of_record = true;
+    }
+    const bool blank = record.fields.size() == 1 && trim(record.fields.front()).empty();
+    if (!blank) records.push_back(std::move(record));
+  }
+  return records;
+}
+
+Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOptions& base) {
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return bad_input("cannot read the batch file " + path);
+  std::ostringstream content;
+  content << file.rdbuf();
+  auto records = parse_csv(content.str(), path);
+  if (!records) return records.error();
+  if (records->empty()) return bad_input(path + ": empty (expected a header row domain,method,ip,from,to)");
+
+  const CsvRecord& header = records->front();
+  std::vector<int> index(std::size(columns), -1);
+  for (std::size_t i = 0; i < header.fields.size(); ++i) {
+    const std::string name = lower(trim(header.fields[i]));
+    const auto* column = std::find(std::begin(columns), std::end(columns), name);
+    if (column == std::end(columns))
+      return at(path, header.line, "unknown column \"" + name + "\" (the header names domain, method, ip, from, to)");
+    auto& slot = index[static_cast<std::size_t>(column - std::begin(columns))];
+    if (slot >= 0) return at(path, header.line, "column \"" + name + "\" twice");
+    slot = static_cast<int>(i);
+  }
+  for (std::size_t c = 0; c < std::size(columns); ++c)
+    if (index[c] < 0) return at(path, header.line, "no column \"" + std::string(columns[c]) + "\" (the header names domain, method, ip, from, to)");
+  if (records->size() == 1) return bad_input(path + ": no rows after the header");
+
+  std::vector<BatchRow> rows;
+  for (std::size_t r = 1; r < records->size(); ++r) {
+    const CsvRecord& record = (*records)[r];
+    if (record.fields.size() != header.fields.size())
+      return at(path, record.line, std::to_string(record.fields.size()) + " fields, the header has " + std::to_string(header.fields.size()));
+    auto field = [&](std::size_t c) { return trim(record.fields[static_cast<std::size_t>(index[c])]); };
+    BatchRow row;
+    row.line = record.line;
+    row.options = base;
+    row.options.batch_file.clear();
+    // Empty fields keep the command line's value.
+    if (auto domain = field(0); !domain.empty()) row.options.domain = domain;
+    if (auto method = field(1); !method.empty()) row.options.method = method;
+    if (auto ip = field(2); !ip.empty()) {
+      row.options.ip = ip;
+      row.options.egress = false;
+      row.options.egress_dns.clear();
+    }
+    if (auto from = field(3); !from.empty()) row.options.from = from;
+    if (auto to = field(4); !to.empty()) {
+      row.options.to.clear();
+      std::size_t start = 0;
+      while (start <= to.size()) {
+        std::size_t end = to.find(';', start);
+        if (end == std::string::npos) end = to.size();
+        if (auto address = trim(std::string_view(to).substr(start, end - start)); !address.empty()) row.options.to.push_back(address);
+        start = end + 1;
+      }
+    }
+    auto plan = make_plan(row.options);
+    if (!plan) return at(path, record.line, plan.error().message);
+    row.plan = std::move(plan.value());
+    rows.push_back(std::move(row));
+  }
+  return rows;
+}
+
+std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
+                                   const std::function<void(std::size_t, std::size_t)>& progress) {
+  std::vector<BatchResult> results(rows.size());
+  dns::ResolverConfig config = resolver_config;
+  // -v: whole lines from the rows' resolvers, never interleaved.
+  if (config.on_log) {
+    auto inner = config.on_log;
+    auto mutex = std::make_shared<std::mutex>();
+    config.on_log = [inner, mutex](const dns::QueryLogEntry& entry) {
+      std::lock_guard lock(*mutex);
+      inner(entry);
+    };
+  }
+  std::atomic<std::size_t> next{0};
+  std::size_t done = 0;
+  std::mutex progress_mutex;
+  auto worker = [&] {
+    for (std::size_t i = next++; i < rows.size(); i = next++) {
+      const BatchRow& row = rows[i];
+      BatchResult& result = results[i];
+      result.line = row.line;
+      result.domain = row.plan.domain;
+      result.method = std::string(to_string(row.plan.method)) + (row.plan.recommendation ? " (auto)" : "");
+      auto outcome = run_preflight(row.plan, config);
+      if (!outcome) {
+        result.status = Status::error;
+        result.exit_code = cli::exit_code_for(outcome.error());
+        result.verdict = outcome.error().message;
+        result.document = {{"tool", tool}, {"status", "error"}, {"error", outcome.error().message}};
+      } else {
+        Report report = make_report(*outcome, row.plan, nullptr, TextStyle{});
+        result.status = report.status();
+        result.exit_code = report.exit_code();
+        result.works = outcome->works;
+        result.verdict = outcome->verdict;
+        result.document = report.to_json();
+      }
+      result.document["batch"] = {{"line", row.line}, {"row", i + 1}};
+      if (progress) {
+        std::lock_guard lock(progress_mutex);
+        progress(++done, rows.size());
+      }
+    }
+  };
+  if (progress) progress(0, rows.size());
+  std::vector<std::thread> threads;
+  const std::size_t count = std::min(std::max<std::size_t>(concurrency, 1), rows.size());
+  for (std::size_t t = 0; t < count; ++t) threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+  return results;
+}
+
+std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown) {
+  std::vector<std::array<std::string, 4>> table;
+  table.push_back({"Row", "Domain", "Method", "Verdict"});
+  for (const auto& result : results)
+    table.push_back({std::to_string(result.line), result.domain, result.method, verdict_label(result)});
+  std::string out;
+  if (markdown) {
+    out += "## Preflight batch: " + std::to_string(results.size()) + " rows\n\n";
+    for (std::size_t r = 0; r < table.size(); ++r) {
+      out += "|";
+      for (const auto& cell : table[r]) out += " " + markdown_cell(cell) + " |";
+      out += "\n";
+      if (r == 0) out += "|---|---|---|---|\n";
+    }
+    out += "\n";
+    for (const auto& result : results) out += "- Row " + std::to_string(result.line) + ": " + markdown_cell(result.verdict) + "\n";
+    return out;
+  }
+  std::array<std::size_t, 4> width{};
+  for (const auto& row : table)
+    for (std::size_t c = 0; c < 4; ++c) width[c] = std::max(width[c], row[c].size());
+  for (const auto& row : table) {
+    std::string line;
+    for (std::size_t c = 0; c < 4; ++c) line += (c ? "  " : "") + row[c] + (c < 3 ? std::string(width[c] - row[c].size(), ' ') : "");
+    out += line + "\n";
+  }
+  out += "\n";
+  for (const auto& result : results) out += "Row " + std::to_string(result.line) + ": " + result.verdict + "\n";
+  return out;
+}
+
+int run_batch_tool(const ToolOptions& options) {
+  auto rows = read_batch(options.batch_file, options);
+  if (!rows) return cli::print_error(tool, rows.error().message), cli::exit_code_for(rows.error());
+  auto config = cli::resolver_config(options.common, tool);
+  if (!config) return cli::print_error(tool, config.error().message), cli::exit_code_for(config.error());
+
+  // A progress line only for a person watching: never in a log or a pipe.
+  const bool terminal = ::isatty(STDERR_FILENO) == 1;
+  std::function<void(std::size_t, std::size_t)> progress;
+  if (terminal)
+    progress = [](std::size_t done, std::size_t total) {
+      std::fprintf(stderr, "\r%s: %zu/%zu rows checked", tool, done, total);
+      std::fflush(stderr);
+    };
+  auto results = run_batch(*rows, *config, batch_concurrency, progress);
+  if (terminal) std::fprintf(stderr, "\r\033[K");
+
+  std::string output;
+  if (options.common.json)
+    for (const auto& result : results) output += result.document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  else
+    output = render_batch_summary(results, options.markdown);
+  int code = exit_ok;
+  for (const auto& result : results)
+    if (exit_rank(result.exit_code) > exit_rank(code)) code = result.exit_code;
+  const bool written = std::fwrite(output.data(), 1, output.size(), stdout) == output.size();
+  if (!written || std::fflush(stdout) != 0 || std::ferror(stdout)) {
+    cli::print_error(tool, "cannot write to standard output");
+    return exit_incomplete;
+  }
+  return code;
+}
+
+}  // namespace diag::preflight

@@ -1,0 +1,368 @@
+// sendcheck-preflight's --markdown, --method auto and --batch: the renderers
+// and the method table unit by unit, then the tool against the zone overlay
+// and our SMTP server in its exo-mx profile, as in test_preflight.cpp.
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/preflight.h"
+#include "fixture_zones.h"
+#include "smtp_test_support.h"
+
+using namespace diag;
+using namespace smtp_testing;
+
+namespace {
+
+const std::string preflight_tool = bin_dir + "/sendcheck-preflight";
+const std::string zone = fixtures::source_path("fixtures/preflight/preflight.zone");
+const std::string lists = fixtures::source_path("fixtures/demo/blocklists.zone");
+
+struct Mx {
+  std::unique_ptr<smtp::SmtpServer> server;
+  TempDir dir;
+  std::string ca_file;
+};
+
+std::unique_ptr<Mx> serve(smtp::ServerProfile profile) {
+  auto running = std::make_unique<Mx>();
+  smtp::ServerConfig config;
+  config.profile = std::move(profile);
+  config.credentials = server_credentials("mail.sendcheck.test");
+  config.command_timeout = 3000ms;
+  running->server = start_server(std::move(config));
+  running->ca_file = running->dir.file("ca.pem", pki().ca_pem);
+  return running;
+}
+
+// The options every run here shares: local DNS answers and the local MX.
+std::vector<std::string> local(const Mx& mx, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), preflight_tool);
+  for (const std::string& arg : {std::string("--zone"), zone, std::string("--zone"), lists, std::string("--smtp-host"), std::string("127.0.0.1"),
+                                 std::string("--smtp-port"), std::to_string(mx.server->port()), std::string("--ca"), mx.ca_file,
+                                 std::string("--timeout"), std::string("2")})
+    argv.push_back(arg);
+  return argv;
+}
+
+nlohmann::json parse(const RunResult& run) {
+  INFO("stdout: " << run.out << "\nstderr: " << run.err);
+  REQUIRE_FALSE(run.out.empty());
+  return nlohmann::json::parse(run.out);
+}
+
+const nlohmann::json* find_check(const nlohmann::json& document, const std::string& id) {
+  for (const auto& check : document["checks"])
+    if (check["id"] == id) return &check;
+  return nullptr;
+}
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// Pipes that separate cells: not preceded by a backslash.
+std::size_t cell_separators(const std::string& line) {
+  std::size_t count = 0;
+  for (std::size_t i = 0; i < line.size(); ++i)
+    if (line[i] == '|' && (i == 0 || line[i - 1] != '\\')) ++count;
+  return count;
+}
+
+const preflight::MethodFit& fit_of(const preflight::Recommendation& r, preflight::Method method) {
+  for (const auto& fit : r.methods)
+    if (fit.method == method) return fit;
+  FAIL("no method in the recommendation");
+  return r.methods.front();
+}
+
+bool mentions(const std::vector<std::string>& reasons, const std::string& text) {
+  return std::any_of(reasons.begin(), reasons.end(), [&](const std::string& r) { return r.find(text) != std::string::npos; });
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// --markdown
+
+TEST_CASE("Markdown cells escape pipes and line breaks", "[preflight]") {
+  CHECK(preflight::markdown_cell("a|b") == "a\\|b");
+  CHECK(preflight::markdown_cell("one\ntwo\r\nthree\rfour") == "one<br>two<br>three<br>four");
+  CHECK(preflight::markdown_cell("plain text") == "plain text");
+}
+
+TEST_CASE("Markdown report: verdict heading, one table row per check, next steps, SPF record in a code block", "[preflight]") {
+  preflight::Plan plan;
+  plan.from_domain = "contoso.example";
+  preflight::Outcome outcome;
+  outcome.works = false;
+  outcome.verdict = "Direct send from 203.0.113.40 as s@contoso.example will not work because SPF fail";
+  preflight::Section spf{"spf", "SPF (contoso.example)", {}};
+  spf.checks.push_back(Check{"spf.device", Status::fail, "SPF fail | decided by -all\nsecond line", "Publish it | now", {}});
+  spf.checks.push_back(Check{"spf.record", Status::pass, "one record", "never shown for a pass", {}});
+  spf.checks.push_back(preflight::skipped("spf.other", "not run"));
+  outcome.sections.push_back(spf);
+  outcome.next_steps = {"SPF: Publish it\nnow", "DMARC: later"};
+  outcome.spf_record = "v=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all";
+
+  const std::string md = preflight::render_markdown(outcome, plan);
+  INFO(md);
+  const auto lines = lines_of(md);
+  REQUIRE(lines.size() > 10);
+  CHECK(lines[0] == "## Preflight: Will not work");
+  CHECK(lines[2] == outcome.verdict);
+  const auto header = std::find(lines.begin(), lines.end(), "| Status | Check | Evidence | Remedy |");
+  REQUIRE(header != lines.end());
+  CHECK(*(header + 1) == "|---|---|---|---|");
+  // Every table row has exactly four cells despite the pipes and newlines inside.
+  const std::string fail_row = *(header + 2);
+  CHECK(cell_separators(fail_row) == 5);
+  CHECK(fail_row == "| FAIL | SPF (contoso.example): `spf.device` | SPF fail \\| decided by -all<br>second line | Publish it \\| now |");
+  CHECK(*(header + 3) == "| PASS | SPF (contoso.example): `spf.record` | one record |  |");
+  CHECK((header + 4)->starts_with("| SKIP | "));
+  CHECK(md.find("### Next steps\n\n1. SPF: Publish it now\n2. DMARC: later\n") != std::string::npos);
+  CHECK(md.find("### SPF record to publish for contoso.example\n\n```\nv=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all\n```\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("Markdown against the exo-mx profile: the failing SPF with its record; --json with it is bad input", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"fourthcoffee.example"}));
+  const auto run = run_program(local(*mx, {"fourthcoffee.example", "--ip", "203.0.113.40", "--from", "scanner@fourthcoffee.example", "--to",
+                                           "frontdesk@fourthcoffee.example", "--markdown"}));
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 1);
+  CHECK(run.out.starts_with("## Preflight: Will not work\n"));
+  CHECK(run.out.find("| FAIL | SPF (fourthcoffee.example): `spf.device` |") != std::string::npos);
+  CHECK(run.out.find("```\nv=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all\n```") != std::string::npos);
+  CHECK(run.out.find("\x1b[") == std::string::npos);  // no terminal colors in a ticket
+
+  const auto both = run_program(local(*mx, {"fourthcoffee.example", "--ip", "203.0.113.40", "--from", "scanner@fourthcoffee.example",
+                                            "--markdown", "--json"}));
+  CHECK(both.exit_code == 2);
+  CHECK(both.err == "sendcheck-preflight: error: --markdown and --json exclude each other\n");
+}
+
+// ---------------------------------------------------------------------------
+// --method auto
+
+TEST_CASE("auto: a device without TLS sending internally gets direct send", "[preflight]") {
+  auto device = preflight::parse_device("none", "none", "internal");
+  REQUIRE(device);
+  const auto r = preflight::recommend(*device);
+  REQUIRE(r.method);
+  CHECK(*r.method == preflight::Method::direct_send);
+  CHECK(fit_of(r, preflight::Method::relay).fits);
+  const auto& smtp_auth = fit_of(r, preflight::Method::smtp_auth);
+  CHECK_FALSE(smtp_auth.fits);
+  CHECK(mentions(smtp_auth.reasons, "TLS 1.2 or later"));
+  CHECK(mentions(smtp_auth.reasons, "does not speak TLS"));
+  CHECK(mentions(smtp_auth.reasons, "OAuth"));
+  CHECK_FALSE(fit_of(r, preflight::Method::hve).fits);
+  CHECK_FALSE(fit_of(r, preflight::Method::acs).fits);
+  CHECK(r.methods.size() == 5);
+}
+
+TEST_CASE("auto: OAuth with TLS 1.2 and external recipients gets SMTP AUTH; direct send says why not", "[preflight]") {
+  const auto r = preflight::recommend(*preflight::parse_device("1.2", "oauth", "external"));
+  REQUIRE(r.method);
+  CHECK(*r.method == preflight::Method::smtp_auth);
+  CHECK(r.why.find("OAuth") != std::string::npos);
+  const auto& direct = fit_of(r, preflight::Method::direct_send);
+  CHECK_FALSE(direct.fits);
+  CHECK(direct.reasons == std::vector<std::string>{"it delivers only to the tenant's own mailboxes (m365-facts 3.5)"});
+  CHECK(fit_of(r, preflight::Method::relay).fits);
+  CHECK(fit_of(r, preflight::Method::acs).fits);
+  CHECK_FALSE(fit_of(r, preflight::Method::hve).fits);
+  CHECK(mentions(fit_of(r, preflight::Method::hve).reasons, "internal recipients only"));
+}
+
+TEST_CASE("auto: basic authentication only with external recipients gets relay; SMTP AUTH fails only on OAuth", "[preflight]") {
+  const auto r = preflight::recommend(*preflight::parse_device("1.2", "basic", "external"));
+  REQUIRE(r.method);
+  CHECK(*r.method == preflight::Method::relay);
+  const auto& smtp_auth = fit_of(r, preflight::Method::smtp_auth);
+  REQUIRE(smtp_auth.reasons.size() == 1);
+  CHECK(smtp_auth.reasons.front().find("December 2026") != std::string::npos);
+  CHECK(fit_of(r, preflight::Method::acs).fits);
+  CHECK_FALSE(fit_of(r, preflight::Method::relay).needs.empty());
+
+  // TLS 1.0 and basic, internal: direct send; ACS and HVE need TLS 1.2.
+  const auto old = preflight::recommend(*preflight::parse_device("1.0", "basic", "internal"));
+  CHECK(*old.method == preflight::Method::direct_send);
+  CHECK(mentions(fit_of(old, preflight::Method::acs).reasons, "at most TLS 1.0"));
+  // TLS 1.3 and OAuth, internal: SMTP AUTH ranks above direct send.
+  CHECK(*preflight::recommend(*preflight::parse_device("1.3", "oauth", "internal")).method == preflight::Method::smtp_auth);
+}
+
+TEST_CASE("auto: device descriptions are validated", "[preflight]") {
+  CHECK_FALSE(preflight::parse_device("1.4", "none", "internal"));
+  CHECK_FALSE(preflight::parse_device("none", "kerberos", "internal"));
+  CHECK_FALSE(preflight::parse_device("none", "none", "everyone"));
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {preflight_tool, "contoso.example", "--method", "auto", "--device-tls", "1.4", "--device-auth", "none", "--recipients", "internal",
+            "--ip", "203.0.113.25", "--from", "s@contoso.example"},
+           {preflight_tool, "contoso.example", "--method", "auto", "--ip", "203.0.113.25", "--from", "s@contoso.example"},
+           {preflight_tool, "contoso.example", "--device-tls", "1.2", "--ip", "203.0.113.25", "--from", "s@contoso.example"},
+           {preflight_tool, "contoso.example", "--method", "auto", "--device-tls", "none", "--device-auth", "none", "--recipients",
+            "internal", "--from", "s@contoso.example"},  // direct send chosen, no --ip
+       }) {
+    const auto run = run_program(argv);
+    INFO(run.err);
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.starts_with("sendcheck-preflight: error: "));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("auto against the exo-mx profile: runs direct send's checks, recommendation first", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
+  const std::vector<std::string> args = {"contoso.example", "--method", "auto", "--device-tls", "none", "--device-auth", "none",
+                                         "--ip", "203.0.113.25", "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example"};
+  auto json_args = args;
+  json_args.push_back("--json");
+  const auto run = run_program(local(*mx, json_args));
+  const auto document = parse(run);
+  INFO(document.dump(1));
+  CHECK(run.exit_code == 0);
+  CHECK(document["method"] == "direct-send");
+  CHECK(document["recommendation"]["method"] == "direct-send");
+  CHECK(document["recommendation"]["device"] == "no TLS, no authentication, internal recipients");  // recipients from --to
+  CHECK(document["checks"][0]["section"] == "method");
+  REQUIRE(find_check(document, "method.direct-send"));
+  CHECK((*find_check(document, "method.direct-send"))["recommended"] == true);
+  CHECK((*find_check(document, "method.smtp-auth"))["fits"] == false);
+  CHECK((*find_check(document, "smtp.rcpt.1"))["status"] == "pass");
+
+  auto text_args = args;
+  text_args.push_back("--no-color");
+  const auto text = run_program(local(*mx, text_args));
+  INFO(text.out);
+  CHECK(text.out.starts_with("RECOMMENDED  Direct send (direct-send) for a device with no TLS"));
+  CHECK(text.out.find("  smtp-auth: does not fit: it needs STARTTLS with TLS 1.2") != std::string::npos);
+  CHECK(text.out.find("  relay: also fits") != std::string::npos);
+  CHECK(text.out.find("RECOMMENDED") < text.out.find("WILL WORK"));
+}
+
+// ---------------------------------------------------------------------------
+// --batch
+
+TEST_CASE("CSV per RFC 4180: quotes, doubled quotes, commas and line breaks inside quotes, CRLF", "[preflight]") {
+  auto records = preflight::parse_csv("a,b\r\n\"x, y\",\"say \"\"hi\"\"\"\n\n\"two\nlines\",z\nlast,\n", "f.csv");
+  REQUIRE(records);
+  REQUIRE(records->size() == 4);
+  CHECK((*records)[0].fields == std::vector<std::string>{"a", "b"});
+  CHECK((*records)[1].fields == std::vector<std::string>{"x, y", "say \"hi\""});
+  CHECK((*records)[1].line == 2);
+  CHECK((*records)[2].fields == std::vector<std::string>{"two\nlines", "z"});
+  CHECK((*records)[2].line == 4);  // line 3 is blank
+  CHECK((*records)[3].line == 6);
+  CHECK((*records)[3].fields == std::vector<std::string>{"last", ""});
+
+  auto unclosed = preflight::parse_csv("a,b\nc,\"open\n", "f.csv");
+  REQUIRE_FALSE(unclosed);
+  CHECK(unclosed.error().message.starts_with("f.csv:2: "));
+  auto stray = preflight::parse_csv("a,b\nc,d\"e\n", "f.csv");
+  REQUIRE_FALSE(stray);
+  CHECK(stray.error().message.starts_with("f.csv:2: "));
+  auto after = preflight::parse_csv("a,b\n\"c\"d,e\n", "f.csv");
+  REQUIRE_FALSE(after);
+  CHECK(after.error().message.starts_with("f.csv:2: "));
+}
+
+TEST_CASE("batch: rows checked, summary table, worst exit, JSON lines", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"contoso.example", "fourthcoffee.example"}));
+  TempDir dir;
+  const std::string csv = dir.file("devices.csv",
+                                   "domain,method,ip,from,to\n"
+                                   "contoso.example,direct-send,203.0.113.25,scanner@contoso.example,frontdesk@contoso.example\n"
+                                   "fourthcoffee.example,direct-send,203.0.113.40,scanner@fourthcoffee.example,frontdesk@fourthcoffee.example\n"
+                                   "contoso.example,relay,203.0.113.25,printer@contoso.example,\"frontdesk@contoso.example; ops@contoso.example\"\n");
+  const auto run = run_program(local(*mx, {"--batch", csv, "--no-color"}), 30s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 1);  // the worst row: fourthcoffee fails SPF
+  CHECK(run.err.empty());     // no progress line: stderr is not a terminal
+  const auto lines = lines_of(run.out);
+  REQUIRE(lines.size() >= 4);
+  CHECK(lines[0].starts_with("Row  Domain"));
+  CHECK(lines[0].find("Method") != std::string::npos);
+  CHECK(lines[0].find("Verdict") != std::string::npos);
+  CHECK(lines[1].starts_with("2    contoso.example"));
+  CHECK(lines[1].ends_with("WILL WORK"));
+  CHECK(lines[2].starts_with("3    fourthcoffee.example"));
+  CHECK(lines[2].ends_with("WILL NOT WORK"));
+  CHECK(lines[3].find("relay") != std::string::npos);
+  CHECK(lines[3].ends_with("WILL WORK"));
+  CHECK(run.out.find("Row 3: Direct send from 203.0.113.40 as scanner@fourthcoffee.example will not work because SPF fail") != std::string::npos);
+
+  const auto json = run_program(local(*mx, {"--batch", csv, "--json"}), 30s);
+  INFO(json.out << json.err);
+  CHECK(json.exit_code == 1);
+  const auto json_lines = lines_of(json.out);
+  REQUIRE(json_lines.size() == 3);
+  std::vector<int> rows;
+  for (const auto& line : json_lines) {
+    const auto document = nlohmann::json::parse(line);
+    CHECK(document["tool"] == "sendcheck-preflight");
+    rows.push_back(document["batch"]["line"].get<int>());
+  }
+  CHECK(rows == std::vector<int>{2, 3, 4});
+  const auto third = nlohmann::json::parse(json_lines[2]);
+  CHECK(third["method"] == "relay");
+  CHECK(third["to"] == nlohmann::json::array({"frontdesk@contoso.example", "ops@contoso.example"}));
+  CHECK((*find_check(third, "smtp.rcpt.2"))["status"] == "pass");
+  CHECK(nlohmann::json::parse(json_lines[1])["verdict"]["works"] == false);
+
+  const auto md = run_program(local(*mx, {"--batch", csv, "--markdown"}), 30s);
+  CHECK(md.out.find("| Row | Domain | Method | Verdict |\n|---|---|---|---|\n| 2 | contoso.example | direct-send | WILL WORK |") !=
+        std::string::npos);
+}
+
+TEST_CASE("batch: could-not-complete in one row outranks a finding in another (exit 3)", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
+  std::uint16_t dead_port = 0;
+  {
+    auto listener = smtp::listen_tcp(IpAddress::v4({127, 0, 0, 1}), 0);
+    REQUIRE(listener);
+    dead_port = smtp::local_port(listener->fd);
+  }  // closed: DNS questions outside the zone files time out
+  TempDir dir;
+  const std::string csv = dir.file("mixed.csv",
+                                   "to,from,ip,method,domain\n"  // any column order
+                                   "a@contoso.example,scanner@contoso.example,203.0.113.66,direct-send,contoso.example\n"
+                                   "a@unknown.example,scanner@unknown.example,203.0.113.25,direct-send,unknown.example\n");
+  auto argv = local(*mx, {"--batch", csv, "--json", "--dns", "127.0.0.1:" + std::to_string(dead_port)});
+  argv.back() = "0.3";  // --timeout
+  const auto run = run_program(argv, 30s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 3);
+  const auto lines = lines_of(run.out);
+  REQUIRE(lines.size() == 2);
+  CHECK(nlohmann::json::parse(lines[0])["status"] == "fail");   // listed on Spamhaus ZEN
+  CHECK(nlohmann::json::parse(lines[1])["status"] == "error");  // nothing answered for unknown.example
+}
+
+TEST_CASE("batch: a bad row is bad input naming FILE:LINE, before anything runs (exit 2)", "[preflight]") {
+  TempDir dir;
+  const std::string bad_ip = dir.file("bad.csv",
+                                      "domain,method,ip,from,to\n"
+                                      "contoso.example,direct-send,203.0.113.25,scanner@contoso.example,a@contoso.example\n"
+                                      "contoso.example,direct-send,not-an-ip,scanner@contoso.example,a@contoso.example\n");
+  const std::string short_row = dir.file("short.csv", "domain,method,ip,from,to\n\"contoso.example\",direct-send,203.0.113.25\n");
+  const std::string bad_header = dir.file("header.csv", "domain,method,ip,sender,to\n");
+  for (const auto& [file, line] : std::vector<std::pair<std::string, int>>{{bad_ip, 3}, {short_row, 2}, {bad_header, 1}}) {
+    const auto run = run_program({preflight_tool, "--batch", file, "--zone", zone});
+    INFO(run.err);
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.starts_with("sendcheck-preflight: error: " + file + ":" + std::to_string(line) + ": "));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+    CHECK(run.out.empty());
+  }
+  const auto missing = run_program({preflight_tool, "--batch", dir.path() + "/nope.csv"});
+  CHECK(missing.exit_code == 2);
+}
