@@ -13,6 +13,7 @@
 #include <sstream>
 #include <thread>
 
+#include "diag/ascii.h"
 #include "diag/preflight.h"
 
 namespace diag::preflight {
@@ -25,11 +26,6 @@ std::string trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
   return std::string(text);
-}
-
-std::string lower(std::string text) {
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
 }
 
 Error at(const std::string& name, int line, const std::string& message) {
@@ -125,7 +121,7 @@ Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOpti
   const CsvRecord& header = records->front();
   std::vector<int> index(std::size(columns), -1);
   for (std::size_t i = 0; i < header.fields.size(); ++i) {
-    const std::string name = lower(trim(header.fields[i]));
+    const std::string name = ascii::to_lower(trim(header.fields[i]));
     const auto* column = std::find(std::begin(columns), std::end(columns), name);
     if (column == std::end(columns))
       return at(path, header.line, "unknown column \"" + name + "\" (the header names domain, method, ip, from, to)");

@@ -3,16 +3,11 @@
 #include <algorithm>
 #include <cctype>
 
+#include "diag/ascii.h"
 #include "diag/preflight.h"
 
 namespace diag::preflight {
 namespace {
-
-std::string upper(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return out;
-}
 
 // Text outside a table: one line, since a break would end a list item.
 std::string one_line(std::string_view text) {
@@ -76,7 +71,7 @@ std::string render_markdown(const Outcome& outcome, const Plan& plan) {
   out += "| Status | Check | Evidence | Remedy |\n|---|---|---|---|\n";
   for (const auto& section : outcome.sections)
     for (const auto& check : section.checks) {
-      const std::string status = is_skipped(check) ? "SKIP" : upper(to_string(check.status));
+      const std::string status = is_skipped(check) ? "SKIP" : ascii::to_upper(to_string(check.status));
       const bool show_remedy = check.status != Status::pass && check.status != Status::info;
       out += "| " + status + " | " + markdown_cell(section.title) + ": `" + markdown_cell(check.id) + "` | " + markdown_cell(check.message) +
              " | " + (show_remedy ? markdown_cell(check.remedy) : std::string()) + " |\n";

@@ -6,15 +6,11 @@
 
 #include "diag/blocklist.h"
 #include "diag/mx.h"
+#include "diag/ascii.h"
 #include "diag/preflight.h"
 
 namespace diag::preflight {
 namespace {
-
-std::string lower(std::string text) {
-  for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return text;
-}
 
 std::string trim(std::string_view text) {
   while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
@@ -24,7 +20,7 @@ std::string trim(std::string_view text) {
 
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
-  return at == std::string_view::npos ? std::string() : lower(std::string(address.substr(at + 1)));
+  return at == std::string_view::npos ? std::string() : ascii::to_lower(std::string(address.substr(at + 1)));
 }
 
 // A bare mailbox as devices put it in MAIL FROM / RCPT TO: local@domain,
@@ -42,7 +38,7 @@ Result<std::string> parse_address(const std::string& text, std::string_view opti
 }  // namespace
 
 std::optional<Method> parse_method(std::string_view text) {
-  const std::string name = lower(std::string(text));
+  const std::string name = ascii::to_lower(std::string(text));
   if (name == "direct-send" || name == "direct") return Method::direct_send;
   if (name == "relay" || name == "connector") return Method::relay;
   if (name == "smtp-auth") return Method::smtp_auth;
@@ -98,16 +94,16 @@ namespace {
 Result<Plan> make_auto_plan(const ToolOptions& o) {
   if (o.device_tls.empty() || o.device_auth.empty())
     return bad_input("--method auto needs --device-tls none|1.0|1.1|1.2|1.3 and --device-auth none|basic|oauth");
-  std::string recipients = lower(o.recipients);
+  std::string recipients = ascii::to_lower(o.recipients);
   if (recipients.empty()) {
     if (o.to.empty()) return bad_input("--method auto needs --recipients internal|external (or --to ADDR...)");
     std::vector<std::string> accepted;
-    for (const auto& domain : o.accepted_domains) accepted.push_back(lower(domain));
-    accepted.push_back(lower(o.domain.empty() ? domain_of(o.from) : o.domain));
+    for (const auto& domain : o.accepted_domains) accepted.push_back(ascii::to_lower(domain));
+    accepted.push_back(ascii::to_lower(o.domain.empty() ? domain_of(o.from) : o.domain));
     const bool external = std::any_of(o.to.begin(), o.to.end(), [&](const std::string& to) { return !is_internal(to, accepted); });
     recipients = external ? "external" : "internal";
   }
-  auto device = parse_device(lower(o.device_tls), lower(o.device_auth), recipients);
+  auto device = parse_device(ascii::to_lower(o.device_tls), ascii::to_lower(o.device_auth), recipients);
   if (!device) return device.error();
   Recommendation recommendation = recommend(*device);
   if (!recommendation.method) return bad_input("no submission path fits a device with " + describe(*device));
@@ -125,7 +121,7 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
 }  // namespace
 
 Result<Plan> make_plan(const ToolOptions& o) {
-  if (lower(o.method) == "auto") return make_auto_plan(o);
+  if (ascii::to_lower(o.method) == "auto") return make_auto_plan(o);
   if (!o.device_tls.empty() || !o.device_auth.empty() || !o.recipients.empty())
     return bad_input("--device-tls, --device-auth and --recipients describe the device for --method auto");
   Plan plan;
@@ -252,7 +248,7 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
     const auto equals = tag.find('=');
     if (equals == std::string::npos) continue;
     const std::string name = trim(std::string_view(tag).substr(0, equals));
-    const std::string value = lower(trim(std::string_view(tag).substr(equals + 1)));
+    const std::string value = ascii::to_lower(trim(std::string_view(tag).substr(equals + 1)));
     const bool policy_value = value == "none" || value == "quarantine" || value == "reject";
     if (name == "p" && policy_value) out.policy = value;
     else if (name == "sp" && policy_value) out.subdomain_policy = value;
