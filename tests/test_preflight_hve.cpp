@@ -1,0 +1,61 @@
+// sendcheck-preflight --method hve against our server in the exo-submission
+// profile (the HVE endpoint speaks the same protocol on 587): internal
+// recipients work, an external one is a finding (m365-facts 3.3: HVE is
+// internal only), and the password stays out of the output.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "fixture_zones.h"
+#include "smtp_test_support.h"
+
+using namespace diag;
+using namespace smtp_testing;
+
+namespace {
+
+const std::string preflight_tool = bin_dir + "/sendcheck-preflight";
+const std::string zone = fixtures::source_path("fixtures/preflight/preflight.zone");
+
+std::string status_of(const nlohmann::json& document, const std::string& id) {
+  for (const auto& check : document["checks"])
+    if (check["id"] == id) return check["status"].get<std::string>();
+  return "(missing)";
+}
+
+}  // namespace
+
+TEST_CASE("hve: internal recipients pass, an external one fails, the password is never printed", "[preflight]") {
+  smtp::ServerConfig config;
+  config.profile = smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
+  config.credentials = server_credentials("mail.sendcheck.test");
+  auto server = start_server(std::move(config));
+  TempDir dir;
+  const auto ca_file = dir.file("ca.pem", pki().ca_pem);
+  const auto password_file = dir.file("password", "Hve-Acc0unt-Secret\n");
+  auto run_to = [&](const std::string& recipient) {
+    return run_program({preflight_tool, "contoso.example", "--method", "hve", "--smtp-host", "127.0.0.1", "--smtp-port",
+                        std::to_string(server->port()), "--ca", ca_file, "--zone", zone, "--user",
+                        "hve01@contoso.example", "--password-file", password_file, "--from", "hve01@contoso.example",
+                        "--to", recipient, "--json", "-v"});
+  };
+
+  const auto internal = run_to("frontdesk@contoso.example");
+  INFO("stdout: " << internal.out << "\nstderr: " << internal.err);
+  const auto internal_json = nlohmann::json::parse(internal.out);
+  CHECK(internal.exit_code == 0);
+  CHECK(internal_json["method"] == "hve");
+  CHECK(status_of(internal_json, "smtp.auth") == "pass");
+  CHECK(status_of(internal_json, "auth.hve-external") == "(missing)");
+
+  const auto external = run_to("someone@fabrikam.example");
+  INFO("stdout: " << external.out << "\nstderr: " << external.err);
+  const auto external_json = nlohmann::json::parse(external.out);
+  CHECK(external.exit_code == 1);
+  CHECK(status_of(external_json, "auth.hve-external") == "fail");
+
+  for (const auto* run : {&internal, &external}) {
+    CHECK(run->out.find("Hve-Acc0unt-Secret") == std::string::npos);
+    CHECK(run->err.find("Hve-Acc0unt-Secret") == std::string::npos);
+  }
+}
