@@ -8,7 +8,7 @@ bin=${1:-$here/build}/bin
 runs=${2:-20}
 zone=$here/fixtures/demo/demo.zone
 lists=$here/fixtures/demo/blocklists.zone
-port=${PORT:-25825}
+port=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 "$bin/sendcheck-listen" --profile exo-mx --port "$port" >/dev/null 2>&1 &
 listen=$!
 trap 'kill $listen 2>/dev/null' EXIT
@@ -19,7 +19,9 @@ time_it() { # label command...
   start=$(now)
   i=0; while [ $i -lt "$runs" ]; do "$@" >/dev/null 2>&1 || true; i=$((i + 1)); done
   end=$(now)
-  echo "$label $(echo "($end - $start) * 1000 / $runs" | bc -l | cut -c1-7) ms"
+  ms=$(echo "($end - $start) * 1000 / $runs" | bc -l)
+  echo "$label $(echo "$ms" | cut -c1-7) ms"
+  eval "ms_$label=$ms"
 }
 d=northwind-traders.example
 time_it mx        "$bin/sendcheck-mx" --zone "$zone" $d
@@ -28,3 +30,7 @@ time_it blocklist "$bin/sendcheck-blocklist" --zone "$lists" 203.0.113.40
 time_it probe     "$bin/sendcheck-probe" 127.0.0.1 --port "$port" --from scanner@$d --rcpt frontdesk@$d
 time_it preflight "$bin/sendcheck-preflight" $d --zone "$zone" --zone "$lists" --ip 203.0.113.40 --from scanner@$d \
                   --to frontdesk@$d --smtp-host 127.0.0.1 --smtp-port "$port"
+sum=$(echo "$ms_mx + $ms_spf + $ms_blocklist + $ms_probe" | bc -l)
+slowest=$(printf '%s\n' "$ms_mx" "$ms_spf" "$ms_blocklist" "$ms_probe" | sort -g | tail -1)
+echo "parts one after another: $(echo "$sum" | cut -c1-7) ms; slowest part: $(echo "$slowest" | cut -c1-7) ms"
+echo "preflight / slowest part: $(echo "$ms_preflight / $slowest" | bc -l | cut -c1-4)x (target <= 1.2x); preflight / sum: $(echo "$ms_preflight / $sum" | bc -l | cut -c1-4)x"
