@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fixture_zones.h"
 #include "smtp_test_support.h"
 
 using namespace smtp_testing;
@@ -180,4 +181,72 @@ TEST_CASE("sendcheck-probe against a real Postfix agrees with openssl s_client",
   CHECK(untrusted_doc["targets"][0]["tls"]["certificate"]["chain_trusted"] == false);
   CHECK(untrusted_doc["targets"][0]["tls"]["certificate"]["verify_error"] == "unable to get local issuer certificate");
   CHECK(untrusted.exit_code == 1);
+}
+
+TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope rows as Postfix answers them", "[preflight][postfix]") {
+  if (!have_program("postfix") || ::geteuid() != 0) {
+    // In CI a missing peer is a broken setup, not a pass.
+    const char* ci = std::getenv("CI");
+    if (ci && std::string(ci) == "true") FAIL("CI=true but postfix or root is missing (scripts/install-deps --test)");
+    WARN("needs postfix and root (apt-get install postfix): skipped");
+    return;
+  }
+  Postfix postfix;
+  // sendcheck.test is Postfix's mydestination (it takes local mail for it
+  // and relays nothing); its DNS as a Microsoft 365 tenant would publish it.
+  TempDir dir;
+  const std::string zone = dir.file("sendcheck.zone",
+                                    "$TTL 3600\n"
+                                    "$ORIGIN sendcheck.test.\n"
+                                    "@       MX   0 sendcheck-test.mail.protection.outlook.com.\n"
+                                    "@       TXT  \"v=spf1 ip4:203.0.113.25 include:spf.protection.outlook.com -all\"\n"
+                                    "_dmarc  TXT  \"v=DMARC1; p=reject\"\n"
+                                    "$ORIGIN mail.protection.outlook.com.\n"
+                                    "sendcheck-test  A  192.0.2.160\n"
+                                    "$ORIGIN spf.protection.outlook.com.\n"
+                                    "@       TXT  \"v=spf1 ip4:40.92.0.0/15 ip4:40.107.0.0/16 -all\"\n");
+  auto preflight = [&](std::vector<std::string> to) {
+    std::vector<std::string> argv = {bin_dir + "/sendcheck-preflight", "sendcheck.test", "--zone", zone, "--ip", "203.0.113.25",
+                                     "--from", "scanner@sendcheck.test", "--smtp-host", "127.0.0.1", "--smtp-port",
+                                     std::to_string(postfix.port()), "--ca", postfix.ca_file(), "--helo", "preflight.sendcheck.test",
+                                     "--zone", fixtures::source_path("fixtures/demo/blocklists.zone"), "--json", "--timeout", "5"};
+    for (const auto& address : to) argv.insert(argv.end(), {"--to", address});
+    return run_program(argv, 30s);
+  };
+  auto check_of = [](const nlohmann::json& document, const std::string& id) {
+    for (const auto& check : document["checks"])
+      if (check["id"] == id) return check;
+    FAIL("no check " << id << " in " << document.dump(1));
+    return nlohmann::json();
+  };
+
+  {  // A local recipient: MAIL and RCPT accepted, direct send works (exit 0).
+    const auto run = preflight({"postmaster@sendcheck.test"});
+    INFO(run.out << run.err);
+    const auto document = nlohmann::json::parse(run.out);
+    CHECK(check_of(document, "smtp.mail")["status"] == "pass");
+    CHECK(check_of(document, "smtp.rcpt.1")["status"] == "pass");
+    const auto& envelope = document["smtp"]["target"]["envelope"];
+    CHECK(envelope[0]["reply"]["code"] == 250);
+    CHECK(envelope[1]["reply"]["code"] == 250);
+    CHECK(document["smtp"]["target"]["starttls"]["completed"] == true);
+    CHECK(document["smtp"]["target"]["tls"]["certificate"]["chain_trusted"] == true);
+    CHECK(document["verdict"]["works"] == true);
+    CHECK(run.exit_code == 0);
+  }
+  {  // A recipient Postfix does not relay for: 554 5.7.1 Relay access denied is a fail (exit 1).
+    const auto run = preflight({"postmaster@sendcheck.test", "someone@fabrikam.example"});
+    INFO(run.out << run.err);
+    const auto document = nlohmann::json::parse(run.out);
+    CHECK(check_of(document, "smtp.rcpt.1")["status"] == "pass");
+    const auto rcpt = check_of(document, "smtp.rcpt.2");
+    CHECK(rcpt["status"] == "fail");
+    const auto& envelope = document["smtp"]["target"]["envelope"];
+    CHECK(envelope[2]["reply"]["code"] == 554);
+    CHECK(envelope[2]["reply"]["enhanced"] == "5.7.1");
+    CHECK_THAT(envelope[2]["reply"]["text"].get<std::string>(), Catch::Contains("Relay access denied"));
+    CHECK(check_of(document, "input.external-recipients")["status"] == "fail");
+    CHECK(document["verdict"]["works"] == false);
+    CHECK(run.exit_code == 1);
+  }
 }

@@ -20,7 +20,7 @@ struct Options {
   std::string bind = "127.0.0.1", profile = "accept-all", basic_auth = "disabled", cert, key, save_dir, tls_min;
   int port = 2525;
   std::vector<std::string> accept_domains;
-  bool reject_direct_send = false, implicit_tls = false;
+  bool reject_direct_send = false, implicit_tls = false, request_client_cert = false;
   std::size_t max_sessions = 16, sessions = 0;
 };
 
@@ -59,6 +59,7 @@ int run(const Options& o) {
   config.bind_address = *address;
   config.port = static_cast<std::uint16_t>(o.port);
   config.implicit_tls = o.implicit_tls;
+  config.request_client_certificate = o.request_client_cert;
   config.max_sessions = o.max_sessions;
   config.save_dir = o.save_dir;
   config.command_timeout = std::chrono::milliseconds(static_cast<long long>(o.common.timeout_seconds * 1000));
@@ -135,6 +136,8 @@ int main(int argc, char** argv) {
   app.add_option("--key", o.key, "TLS private key (PEM)")->type_name("FILE");
   app.add_option("--tls-min", o.tls_min, "Lowest TLS version accepted")->type_name("VERSION");
   app.add_flag("--implicit-tls", o.implicit_tls, "TLS from the first byte (port 465 style)");
+  app.add_flag("--request-client-cert", o.request_client_cert,
+               "Ask each client for a TLS certificate (any is taken) and report its subject and names");
   app.add_option("--max-sessions", o.max_sessions, "Concurrent sessions (default 16)");
   app.add_option("--sessions", o.sessions, "Exit after N sessions (default: run until interrupted)");
   app.add_option("--save-dir", o.save_dir, "Keep received messages in DIR (default: never stored)")->type_name("DIR");

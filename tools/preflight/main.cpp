@@ -22,6 +22,8 @@ int main(int argc, char** argv) {
   app.add_option("--smtp-port", o.smtp_port, "Port instead of the method's (25 or 587)")->type_name("PORT");
   app.add_option("--helo", o.helo, "Name sent with EHLO (default: this machine's FQDN)")->type_name("NAME");
   app.add_option("--ca", o.ca_file, "Trust the CA certificates in FILE instead of the system store")->type_name("FILE");
+  app.add_option("--client-cert", o.client_cert_file, "relay: the certificate a certificate connector matches (PEM, chain after it)")->type_name("FILE");
+  app.add_option("--client-key", o.client_key_file, "relay: the client certificate's private key (PEM, unencrypted)")->type_name("FILE");
   many(app.add_option("--blocklist-zones", o.blocklist_tables, "Extra or replacement DNSBL table (sendcheck-blocklist --zones)")->type_name("FILE"));
   many(app.add_option("--list", o.lists, "Query only these blocklists (ids or zones; repeatable)")->type_name("ID"));
   app.add_option("--user", o.user, "User name for smtp-auth, hve or acs (default: --from)")->type_name("USER");

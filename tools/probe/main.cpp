@@ -23,6 +23,7 @@ struct Options {
   std::string from, subject = "sendcheck-probe test message", body_file;
   std::vector<std::string> rcpt;
   std::string ca_file, tls_min, tls_max;
+  std::string client_cert, client_key;
 };
 
 int usage_error(const std::string& message) {
@@ -89,6 +90,13 @@ int run(const Options& o) {
   if (session.tls.versions.min && session.tls.versions.max && *session.tls.versions.min > *session.tls.versions.max)
     return usage_error("--tls-min is above --tls-max");
   if (!o.ca_file.empty() && !std::ifstream(o.ca_file)) return usage_error("cannot read the CA file " + o.ca_file);
+  if (o.client_cert.empty() != o.client_key.empty()) return usage_error("--client-cert and --client-key go together");
+  if (!o.client_cert.empty()) {
+    // Read before connecting, so a bad file is bad input and not a TLS failure.
+    if (auto loaded = diag::tls::load_credentials(o.client_cert, o.client_key); !loaded) return usage_error(loaded.error().message);
+    session.tls.client_certificate_file = o.client_cert;
+    session.tls.client_key_file = o.client_key;
+  }
   for (const auto& address : o.rcpt)
     if (address.find_first_of("<>\r\n ") != std::string::npos) return usage_error("bad --rcpt address: " + address);
   if (o.from.find_first_of("<>\r\n ") != std::string::npos) return usage_error("bad --from address: " + o.from);
@@ -171,6 +179,8 @@ int main(int argc, char** argv) {
   app.add_option("--starttls", o.starttls, "require, try (default) or never")->type_name("POLICY");
   app.add_flag("--implicit-tls", o.implicit_tls, "TLS from the first byte (the default on port 465)");
   app.add_option("--ca", o.ca_file, "Trust the CA certificates in FILE instead of the system store")->type_name("FILE");
+  app.add_option("--client-cert", o.client_cert, "Present this client certificate (PEM, chain after it) when the server asks")->type_name("FILE");
+  app.add_option("--client-key", o.client_key, "The client certificate's private key (PEM, unencrypted)")->type_name("FILE");
   app.add_option("--tls-min", o.tls_min, "Lowest TLS version offered: 1.0, 1.1, 1.2, 1.3")->type_name("VERSION");
   app.add_option("--tls-max", o.tls_max, "Highest TLS version offered (1.0 tests what a legacy device meets)")->type_name("VERSION");
   app.add_option("--auth", o.auth, "Authenticate: login, plain or xoauth2")->type_name("MECHANISM");

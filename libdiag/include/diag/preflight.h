@@ -52,6 +52,7 @@ struct ToolOptions {
   int smtp_port = 0;                  // --smtp-port; 0: the method's
   std::string helo;
   std::string ca_file;                // --ca
+  std::string client_cert_file, client_key_file;  // --client-cert, --client-key: relay through a certificate connector
   std::vector<std::string> blocklist_tables;  // --blocklist-zones FILE (sendcheck-blocklist's --zones)
   std::vector<std::string> lists;             // --list ID
   // Submission methods (smtp-auth, hve, acs): secrets only from files or the environment.
@@ -98,6 +99,23 @@ struct Recommendation {
 Recommendation recommend(const DeviceProfile& device);
 nlohmann::json to_json(const Recommendation& recommendation);
 
+// The client certificate for a certificate connector (--client-cert), read
+// and checked against its key when planning, before anything connects.
+struct ClientCertificate {
+  std::string file;
+  tls::CertificateInfo info;
+  std::string common_name;
+  tls::Validity validity;
+};
+// Loads --client-cert and --client-key; unreadable files or a key that does
+// not match are bad input naming the file. The key is not kept.
+Result<ClientCertificate> read_client_certificate(const std::string& certificate_file, const std::string& key_file);
+// m365-facts.md 3.6: the certificate's CN or one of its SAN DNS names must
+// contain an accepted domain of the tenant (be it, or a name below it), and
+// its dates must hold: "connector.certificate-name" and
+// "connector.certificate-validity", each with its remedy.
+std::vector<Check> client_certificate_checks(const ClientCertificate& certificate, const std::vector<std::string>& accepted_domains);
+
 // Validated input.
 struct Plan {
   Method method = Method::direct_send;
@@ -113,6 +131,8 @@ struct Plan {
   bool endpoint_overridden = false;
   std::string helo = "sendcheck-preflight.invalid";
   std::string ca_file;
+  std::string client_cert_file, client_key_file;
+  std::optional<ClientCertificate> client_certificate;  // relay with --client-cert
   std::vector<std::string> blocklist_tables, lists;
   // Submission.
   std::string user, password_file, token_file, tenant, client_id, client_secret_file, token_endpoint;

@@ -335,6 +335,9 @@ struct SessionReport {
   bool starttls = false;       // STARTTLS completed
   bool implicit_tls = false;
   std::string tls_version, tls_cipher, sni, tls_error;
+  // The certificate the client presented, when the server asked for one
+  // (ServerConfig::request_client_certificate).
+  std::optional<tls::CertificateInfo> client_certificate;
   std::string auth_mechanism;  // as the client named it
   std::string auth_user;       // the username it gave; its secret is never kept
   std::optional<bool> auth_accepted;
@@ -362,6 +365,7 @@ struct ServerConfig {
   std::uint16_t port = 0;  // 0: the kernel picks; see SmtpServer::port()
   bool implicit_tls = false;
   std::shared_ptr<tls::Credentials> credentials;  // null: STARTTLS not offered
+  bool request_client_certificate = false;  // ask for one in the handshake, take any, record it
   std::size_t max_sessions = 16;
   Milliseconds command_timeout{30000}, tls_timeout{10000};
   std::size_t max_line = 4096;

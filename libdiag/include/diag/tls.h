@@ -62,6 +62,15 @@ struct CertificateInfo {
   bool self_signed = false;           // subject == issuer and its own key verifies it
 };
 CertificateInfo describe_certificate(X509* certificate);
+// The subject's common name (the last CN), empty without one.
+std::string common_name(X509* certificate);
+
+// A certificate's dates against now.
+struct Validity {
+  std::optional<long> expires_in_days;  // notAfter minus now, in whole days (negative: expired)
+  bool expired = false, not_yet_valid = false;
+};
+Validity validity(X509* certificate);
 nlohmann::json to_json(const CertificateInfo& info);
 
 // What a client learned from one TLS handshake. Every fact stands alone.
@@ -83,11 +92,16 @@ struct ClientConfig {
   std::string server_name;  // SNI and the name verified; empty: neither
   std::string ca_file;      // trust these instead of the system store
   VersionRange versions;
+  // A client certificate (PEM, chain after it) and its key, presented when
+  // the server asks: what a certificate-based inbound connector matches on
+  // (m365-facts.md 3.6). Both or neither.
+  std::string client_certificate_file, client_key_file;
 };
 
 // A client context that never aborts a handshake for a certificate problem:
 // the facts are collected afterwards, so "untrusted" and "expired" are
-// reported instead of hiding everything else. Bad --ca file: bad_input.
+// reported instead of hiding everything else. Bad --ca file, or a client
+// certificate or key that cannot be read or used: bad_input naming the file.
 Result<SslCtxPtr> make_client_context(const ClientConfig& config);
 // The facts of a completed (or failed, with `error`) client handshake.
 Facts collect_facts(SSL* ssl, const std::string& server_name);
@@ -123,6 +137,9 @@ Result<SslCtxPtr> make_server_context(const Credentials& credentials, const Vers
 // Lowers the security level and enables the old suites on a context whose
 // range reaches below TLS 1.2 (OpenSSL 3 refuses TLS 1.0/1.1 at level 1+).
 void allow_legacy_versions(SSL_CTX* context, const VersionRange& versions);
+// Asks every client for a certificate and takes whatever it presents (or
+// none): test servers record what a device offers, they do not judge it.
+void request_client_certificate(SSL_CTX* context);
 
 // The reason of the last OpenSSL error on this thread, and clears the queue.
 std::string last_error_text();

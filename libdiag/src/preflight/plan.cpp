@@ -198,6 +198,16 @@ Result<Plan> make_plan(const ToolOptions& o) {
   }
   if (!o.ca_file.empty() && !std::ifstream(o.ca_file)) return bad_input("cannot read the CA file " + o.ca_file);
   plan.ca_file = o.ca_file;
+  if (o.client_cert_file.empty() != o.client_key_file.empty()) return bad_input("--client-cert and --client-key go together");
+  if (!o.client_cert_file.empty()) {
+    if (plan.method != Method::relay)
+      return bad_input("--client-cert and --client-key belong to --method relay (a certificate-based inbound connector)");
+    auto certificate = read_client_certificate(o.client_cert_file, o.client_key_file);
+    if (!certificate) return certificate.error();
+    plan.client_cert_file = o.client_cert_file;
+    plan.client_key_file = o.client_key_file;
+    plan.client_certificate = std::move(certificate.value());
+  }
   plan.blocklist_tables = o.blocklist_tables;
   plan.lists = o.lists;
 
@@ -313,6 +323,87 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
                   ": a device that fails SPF and does not sign with DKIM (printers and scanners never do) has its mail " + effect;
   check.remedy = "Make the device pass SPF (publish the SPF record below); do not weaken DMARC to make a device work.";
   return check;
+}
+
+// ---------------------------------------------------------------------------
+// The client certificate of a certificate connector (m365-facts.md 3.6)
+
+Result<ClientCertificate> read_client_certificate(const std::string& certificate_file, const std::string& key_file) {
+  auto credentials = tls::load_credentials(certificate_file, key_file);
+  if (!credentials) return credentials.error();
+  ClientCertificate out;
+  out.file = certificate_file;
+  out.info = tls::describe_certificate(credentials->certificate.get());
+  out.common_name = tls::common_name(credentials->certificate.get());
+  out.validity = tls::validity(credentials->certificate.get());
+  return out;
+}
+
+std::vector<Check> client_certificate_checks(const ClientCertificate& certificate, const std::vector<std::string>& accepted_domains) {
+  std::vector<Check> checks;
+  // The names a connector can match: the CN and the SAN DNS entries; a
+  // wildcard's base name counts as the name it sits below.
+  std::vector<std::string> names;
+  if (!certificate.common_name.empty()) names.push_back(certificate.common_name);
+  for (const auto& san : certificate.info.san)
+    if (san.starts_with("DNS:")) names.push_back(san.substr(4));
+  std::string matched_name, matched_domain;
+  for (const auto& name : names) {
+    std::string candidate = ascii::to_lower(name);
+    if (candidate.starts_with("*.")) candidate.erase(0, 2);
+    while (candidate.ends_with(".")) candidate.pop_back();
+    for (const auto& domain : accepted_domains)
+      if (!candidate.empty() && dns::name_is_at_or_below(candidate, ascii::to_lower(domain))) {
+        matched_name = name;
+        matched_domain = domain;
+        break;
+      }
+    if (!matched_name.empty()) break;
+  }
+  std::string shown = certificate.info.subject;
+  for (const auto& san : certificate.info.san) shown += (shown.empty() ? "" : ", ") + san;
+  std::string domains;
+  for (const auto& domain : accepted_domains) domains += (domains.empty() ? "" : ", ") + domain;
+  Check name{"connector.certificate-name", Status::pass, "", "",
+             {{"file", certificate.file}, {"subject", certificate.info.subject}, {"common_name", certificate.common_name},
+              {"san", certificate.info.san}, {"accepted_domains", accepted_domains}}};
+  if (!matched_name.empty()) {
+    name.message = "The client certificate (" + shown + ") names " + matched_name + ", in the accepted domain " + matched_domain +
+                   ": a certificate-based inbound connector for " + matched_domain + " can match it";
+    name.fields["matched_name"] = matched_name;
+    name.fields["matched_domain"] = matched_domain;
+  } else {
+    name.status = Status::fail;
+    name.message = "The client certificate (" + shown + ") has no CN or SAN DNS name in an accepted domain (" + domains +
+                   "): no certificate-based inbound connector can match it, so the device's mail is not attributed to the tenant";
+    name.remedy = "Give the device a certificate whose CN or a SAN DNS name is in an accepted, verified domain of the tenant (for example "
+                  "smtp." + (accepted_domains.empty() ? std::string("contoso.com") : accepted_domains.front()) +
+                  "), and an inbound connector (from \"Your organization's email server\") that identifies it by that name.";
+  }
+  checks.push_back(std::move(name));
+
+  const auto& dates = certificate.validity;
+  Check validity{"connector.certificate-validity", Status::pass, "", "",
+                 {{"not_before", certificate.info.not_before}, {"not_after", certificate.info.not_after},
+                  {"expires_in_days", dates.expires_in_days ? nlohmann::json(*dates.expires_in_days) : nlohmann::json(nullptr)}}};
+  const std::string period = certificate.info.not_before + " to " + certificate.info.not_after;
+  if (dates.expired) {
+    validity.status = Status::fail;
+    validity.message = "The client certificate expired (valid " + period + "): the connector no longer matches it";
+    validity.remedy = "Renew the device's certificate (same CN/SAN) and install it on the device.";
+  } else if (dates.not_yet_valid) {
+    validity.status = Status::fail;
+    validity.message = "The client certificate is not valid yet (valid " + period + ")";
+    validity.remedy = "Check the device's and the issuer's clocks, or wait until " + certificate.info.not_before + ".";
+  } else if (dates.expires_in_days && *dates.expires_in_days < 30) {
+    validity.status = Status::warn;
+    validity.message = "The client certificate expires in " + std::to_string(*dates.expires_in_days) + " days (" + certificate.info.not_after + ")";
+    validity.remedy = "Renew the device's certificate before " + certificate.info.not_after + ", keeping the same CN/SAN.";
+  } else {
+    validity.message = "The client certificate is valid (" + period + ")";
+  }
+  checks.push_back(std::move(validity));
+  return checks;
 }
 
 Check skipped(std::string id, std::string message) {

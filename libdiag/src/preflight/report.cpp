@@ -12,7 +12,7 @@ constexpr const char* tool = "sendcheck-preflight";
 
 // Blocking problems first: without an MX, a port or a tenant that takes the
 // mail, nothing else matters; then what decides Junk (blocklists, SPF, DMARC).
-constexpr std::string_view step_order[] = {"input", "mx", "smtp", "blocklist", "spf", "dmarc"};
+constexpr std::string_view step_order[] = {"input", "mx", "smtp", "connector", "blocklist", "spf", "dmarc"};
 
 std::size_t rank(std::string_view section) {
   for (std::size_t i = 0; i < std::size(step_order); ++i)
@@ -39,6 +39,7 @@ std::string_view short_name(std::string_view section) {
   if (section == "spf") return "SPF";
   if (section == "dmarc") return "DMARC";
   if (section == "blocklist") return "Blocklists";
+  if (section == "connector") return "Client certificate";
   return "SMTP";
 }
 

@@ -1,6 +1,7 @@
 // sendcheck-preflight's run: the parts (MX, SPF, DMARC, blocklists, the SMTP
 // session) at once, each DNS part on its own resolver and thread, since every
 // part's API drives its resolver's poll loop to the end.
+#include <algorithm>
 #include <cctype>
 #include <cstdlib>
 #include <functional>
@@ -303,6 +304,8 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   smtp::SessionConfig& session = probe.session;
   session.helo = plan.helo;
   session.tls.ca_file = plan.ca_file;
+  session.tls.client_certificate_file = plan.client_cert_file;
+  session.tls.client_key_file = plan.client_key_file;
   session.timeouts = smtp::Timeouts::uniform(plan.timeout);
   session.slow_banner_after = std::min(std::chrono::milliseconds(5000), plan.timeout / 2);
   if (submission) {
@@ -527,6 +530,18 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   outcome.sections.push_back(std::move(dmarc));
   outcome.sections.push_back(std::move(reputation.blocklist));
   outcome.sections.push_back(std::move(smtp_part.section));
+  if (plan.client_certificate) {
+    // Checked from the file before anything connected; the accepted domains
+    // here are DOMAIN, --accepted-domain and the From domain.
+    std::vector<std::string> accepted = plan.accepted_domains;
+    if (!plan.from_domain.empty() && std::find(accepted.begin(), accepted.end(), plan.from_domain) == accepted.end())
+      accepted.push_back(plan.from_domain);
+    Section connector{"connector", "Client certificate (" + plan.client_certificate->file + ")",
+                      client_certificate_checks(*plan.client_certificate, accepted)};
+    outcome.sections.push_back(std::move(connector));
+    outcome.fields["client_certificate"] = tls::to_json(plan.client_certificate->info);
+    outcome.fields["client_certificate"]["file"] = plan.client_certificate->file;
+  }
   outcome.spf_record = spf_part.suggested;
   outcome.smtp_target = smtp_part.target;
   if (!mx_part.json.is_null()) outcome.fields["mx"] = {{"domains", mx_part.json}};

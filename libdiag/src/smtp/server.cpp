@@ -297,6 +297,7 @@ class ServerSession {
     report_.tls_version = SSL_get_version(ssl);
     if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) report_.tls_cipher = SSL_CIPHER_get_name(cipher);
     if (const char* sni = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name)) report_.sni = sni;
+    if (tls::X509Ptr presented{SSL_get1_peer_certificate(ssl)}) report_.client_certificate = tls::describe_certificate(presented.get());
     const auto version = tls::version_from_openssl_name(report_.tls_version);
     if (profile_.require_tls_1_2 && version && *version < tls::Version::tls1_2) legacy_tls_ = true;
     return true;
@@ -570,6 +571,7 @@ Result<std::unique_ptr<SmtpServer>> SmtpServer::start(ServerConfig config) {
     auto context = tls::make_server_context(*impl->config.credentials, impl->config.profile.tls_versions);
     if (!context) return context.error();
     impl->tls_context = std::move(context.value());
+    if (impl->config.request_client_certificate) tls::request_client_certificate(impl->tls_context.get());
   } else if (impl->config.implicit_tls) {
     return bad_input("implicit TLS needs a certificate");
   }
@@ -656,7 +658,8 @@ nlohmann::json to_json(const SessionReport& report) {
           {"starttls", report.starttls},
           {"implicit_tls", report.implicit_tls},
           {"tls", {{"version", optional(report.tls_version)}, {"cipher", optional(report.tls_cipher)},
-                   {"sni", optional(report.sni)}, {"error", optional(report.tls_error)}}},
+                   {"sni", optional(report.sni)}, {"error", optional(report.tls_error)},
+                   {"client_certificate", report.client_certificate ? tls::to_json(*report.client_certificate) : nlohmann::json(nullptr)}}},
           {"auth", {{"mechanism", optional(report.auth_mechanism)}, {"user", optional(report.auth_user)},
                     {"accepted", report.auth_accepted ? nlohmann::json(*report.auth_accepted) : nlohmann::json(nullptr)},
                     {"reply", optional(report.auth_reply)}}},
@@ -685,6 +688,11 @@ std::string render_text(const SessionReport& report) {
                                      (report.sni.empty() ? "" : ", SNI " + report.sni)
               : report.implicit_tls ? "implicit, " + report.tls_version + " " + report.tls_cipher
               : report.tls_error.empty() ? "none" : "failed: " + report.tls_error);
+  if (report.client_certificate) {
+    std::string names;
+    for (const auto& name : report.client_certificate->san) names += (names.empty() ? ", " : " ") + name;
+    line("client certificate", report.client_certificate->subject + names);
+  }
   line("AUTH", report.auth_mechanism.empty() ? "" : report.auth_mechanism + " as " + report.auth_user +
                                                      (report.auth_accepted && *report.auth_accepted ? " (accepted)" : " (refused: " + report.auth_reply + ")"));
   line("MAIL FROM", report.mail_from);

@@ -261,6 +261,19 @@ Result<SslCtxPtr> make_client_context(const ClientConfig& config) {
     SSL_CTX_set_default_verify_paths(context.get());
   }
   apply_versions(context.get(), config.versions);
+  if (config.client_certificate_file.empty() != config.client_key_file.empty())
+    return bad_input("a client certificate needs both the certificate file and the key file");
+  if (!config.client_certificate_file.empty()) {
+    auto credentials = load_credentials(config.client_certificate_file, config.client_key_file);
+    if (!credentials) return credentials.error();
+    if (SSL_CTX_use_certificate(context.get(), credentials->certificate.get()) != 1 ||
+        SSL_CTX_use_PrivateKey(context.get(), credentials->key.get()) != 1)
+      return bad_input("the client certificate " + config.client_certificate_file + " or its key " + config.client_key_file +
+                       " is not usable: " + last_error_text());
+    for (const auto& extra : credentials->chain)
+      if (SSL_CTX_add1_chain_cert(context.get(), extra.get()) != 1)
+        return bad_input("a chain certificate in " + config.client_certificate_file + " is not usable: " + last_error_text());
+  }
   return context;
 }
 
@@ -287,13 +300,46 @@ Facts collect_facts(SSL* ssl, const std::string& server_name) {
     else
       facts.name_matches = X509_check_host(leaf.get(), server_name.c_str(), server_name.size(), 0, nullptr) == 1;
   }
-  int days = 0, seconds = 0;
-  if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(leaf.get())) == 1) {
-    facts.expires_in_days = days;
-    facts.expired = days < 0 || (days == 0 && seconds < 0);
-  }
-  if (X509_cmp_current_time(X509_get0_notBefore(leaf.get())) > 0) facts.not_yet_valid = true;
+  const Validity dates = validity(leaf.get());
+  facts.expires_in_days = dates.expires_in_days;
+  facts.expired = dates.expired;
+  facts.not_yet_valid = dates.not_yet_valid;
   return facts;
+}
+
+Validity validity(X509* certificate) {
+  Validity out;
+  if (!certificate) return out;
+  int days = 0, seconds = 0;
+  if (ASN1_TIME_diff(&days, &seconds, nullptr, X509_get0_notAfter(certificate)) == 1) {
+    out.expires_in_days = days;
+    out.expired = days < 0 || (days == 0 && seconds < 0);
+  }
+  if (X509_cmp_current_time(X509_get0_notBefore(certificate)) > 0) out.not_yet_valid = true;
+  return out;
+}
+
+std::string common_name(X509* certificate) {
+  if (!certificate) return {};
+  const X509_NAME* subject = X509_get_subject_name(certificate);
+  int index = -1, last = -1;
+  while ((index = X509_NAME_get_index_by_NID(subject, NID_commonName, index)) >= 0) last = index;
+  if (last < 0) return {};
+  const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, last));
+  unsigned char* utf8 = nullptr;
+  const int length = ASN1_STRING_to_UTF8(&utf8, data);
+  if (length < 0) return {};
+  std::string out(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(length));
+  OPENSSL_free(utf8);
+  return out;
+}
+
+namespace {
+int accept_any_certificate(int, X509_STORE_CTX*) { return 1; }
+}  // namespace
+
+void request_client_certificate(SSL_CTX* context) {
+  SSL_CTX_set_verify(context, SSL_VERIFY_PEER, accept_any_certificate);
 }
 
 Result<Credentials> generate_certificate(const CertificateSpec& spec, const Credentials* issuer) {
@@ -346,9 +392,14 @@ Result<Credentials> load_credentials(const std::string& certificate_file, const 
   BioPtr key_bio(BIO_new_file(key_file.c_str(), "r"));
   if (!key_bio) return bad_input("cannot read key file " + key_file);
   out.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
-  if (!out.key) return bad_input("no unencrypted PEM private key in " + key_file);
-  if (X509_check_private_key(out.certificate.get(), out.key.get()) != 1)
+  if (!out.key) {
+    ERR_clear_error();
+    return bad_input("no unencrypted PEM private key in " + key_file);
+  }
+  if (X509_check_private_key(out.certificate.get(), out.key.get()) != 1) {
+    ERR_clear_error();
     return bad_input("the key in " + key_file + " does not belong to the certificate in " + certificate_file);
+  }
   return out;
 }
 

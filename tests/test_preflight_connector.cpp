@@ -1,0 +1,242 @@
+// Relay through a certificate-based inbound connector (m365-facts.md 3.6):
+// the client certificate is read and its names and dates checked before
+// anything connects, then presented after STARTTLS. Our server asks for a
+// client certificate and records what it got, so the tests see that the
+// certificate really went over the wire.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/preflight.h"
+#include "fixture_zones.h"
+#include "smtp_test_support.h"
+
+using namespace diag;
+using namespace smtp_testing;
+
+namespace {
+
+const std::string preflight_tool = bin_dir + "/sendcheck-preflight";
+const std::string probe_tool = bin_dir + "/sendcheck-probe";
+const std::string zone = fixtures::source_path("fixtures/preflight/preflight.zone");
+const std::string lists = fixtures::source_path("fixtures/demo/blocklists.zone");
+
+// A client certificate signed by the test CA, written with its key.
+struct ClientCertificateFiles {
+  TempDir dir;
+  std::string certificate, key;
+};
+
+std::unique_ptr<ClientCertificateFiles> client_certificate(const std::string& common_name, std::vector<std::string> dns_names,
+                                                           long valid_from_days = -1, long valid_to_days = 365) {
+  tls::CertificateSpec spec;
+  spec.common_name = common_name;
+  spec.dns_names = std::move(dns_names);
+  spec.valid_from_days = valid_from_days;
+  spec.valid_to_days = valid_to_days;
+  auto credentials = must(tls::generate_certificate(spec, &pki().ca));
+  auto files = std::make_unique<ClientCertificateFiles>();
+  files->certificate = files->dir.file("client.pem", tls::certificate_pem(credentials.certificate.get()));
+  files->key = files->dir.file("client.key", tls::private_key_pem(credentials.key.get()));
+  return files;
+}
+
+struct Mx {
+  std::unique_ptr<smtp::SmtpServer> server;
+  TempDir dir;
+  std::string ca_file;
+};
+
+// The exo-mx profile, asking every client for its certificate.
+std::unique_ptr<Mx> serve_asking_for_certificates() {
+  auto running = std::make_unique<Mx>();
+  smtp::ServerConfig config;
+  config.profile = smtp::exo_mx_profile({"contoso.example"});
+  config.credentials = server_credentials("mail.sendcheck.test");
+  config.request_client_certificate = true;
+  config.command_timeout = 3000ms;
+  running->server = start_server(std::move(config));
+  running->ca_file = running->dir.file("ca.pem", pki().ca_pem);
+  return running;
+}
+
+std::vector<std::string> relay(const Mx& mx, const ClientCertificateFiles& files) {
+  return {preflight_tool, "contoso.example", "--method", "relay", "--zone", zone, "--zone", lists, "--ip", "203.0.113.25",
+          "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example", "--smtp-host", "127.0.0.1", "--smtp-port",
+          std::to_string(mx.server->port()), "--ca", mx.ca_file, "--client-cert", files.certificate, "--client-key", files.key,
+          "--json", "--timeout", "2"};
+}
+
+nlohmann::json parse(const RunResult& run) {
+  INFO("stdout: " << run.out << "\nstderr: " << run.err);
+  REQUIRE_FALSE(run.out.empty());
+  return nlohmann::json::parse(run.out);
+}
+
+const nlohmann::json& check_of(const nlohmann::json& document, const std::string& id) {
+  for (const auto& check : document["checks"])
+    if (check["id"] == id) return check;
+  FAIL("no check " << id << " in " << document.dump(1));
+  throw std::logic_error("unreachable");
+}
+
+preflight::ClientCertificate certificate_named(const std::string& common_name, std::vector<std::string> dns_names,
+                                               long valid_from_days = -1, long valid_to_days = 365) {
+  auto files = client_certificate(common_name, std::move(dns_names), valid_from_days, valid_to_days);
+  auto read = preflight::read_client_certificate(files->certificate, files->key);
+  REQUIRE(read);
+  return *read;
+}
+
+}  // namespace
+
+TEST_CASE("client certificate: the CN or a SAN DNS name must contain an accepted domain", "[preflight]") {
+  const std::vector<std::string> accepted = {"contoso.example", "contoso-mail.example"};
+  auto status = [&](const preflight::ClientCertificate& certificate) {
+    return preflight::client_certificate_checks(certificate, accepted).front().status;
+  };
+  CHECK(status(certificate_named("contoso.example", {})) == Status::pass);                         // CN is the domain
+  CHECK(status(certificate_named("device", {"smtp.Contoso-Mail.example"})) == Status::pass);       // SAN below a domain
+  CHECK(status(certificate_named("device", {"*.contoso.example"})) == Status::pass);               // wildcard below it
+  CHECK(status(certificate_named("notcontoso.example", {"fabrikam.example"})) == Status::fail);    // label boundary
+  const auto checks = preflight::client_certificate_checks(certificate_named("scanner", {"scanner.fabrikam.example"}), accepted);
+  CHECK(checks[0].id == "connector.certificate-name");
+  CHECK_THAT(checks[0].remedy, Catch::Contains("accepted, verified domain"));
+  CHECK(checks[1].id == "connector.certificate-validity");
+  CHECK(checks[1].status == Status::pass);
+}
+
+TEST_CASE("client certificate: expired, not yet valid and expiring soon", "[preflight]") {
+  auto validity = [](long from, long to) {
+    return preflight::client_certificate_checks(certificate_named("contoso.example", {}, from, to), {"contoso.example"})[1];
+  };
+  CHECK(validity(-30, -1).status == Status::fail);
+  CHECK_FALSE(validity(-30, -1).remedy.empty());
+  CHECK(validity(2, 30).status == Status::fail);
+  CHECK(validity(-1, 10).status == Status::warn);
+  CHECK(validity(-1, 365).status == Status::pass);
+}
+
+TEST_CASE("a client certificate's unreadable or wrong key is bad input naming the file", "[tls]") {
+  auto files = client_certificate("contoso.example", {"contoso.example"});
+  tls::ClientConfig config;
+  config.client_certificate_file = files->certificate;
+  config.client_key_file = files->dir.path() + "/missing.key";
+  auto context = tls::make_client_context(config);
+  REQUIRE_FALSE(context);
+  CHECK(context.error().kind == ErrorKind::bad_input);
+  CHECK_THAT(context.error().message, Catch::Contains("missing.key"));
+
+  config.client_key_file = files->dir.file("garbage.key", "not a key\n");
+  context = tls::make_client_context(config);
+  REQUIRE_FALSE(context);
+  CHECK(context.error().kind == ErrorKind::bad_input);
+  CHECK_THAT(context.error().message, Catch::Contains("garbage.key"));
+
+  config.client_key_file = files->key;
+  CHECK(tls::make_client_context(config));
+  config.client_key_file.clear();
+  CHECK_FALSE(tls::make_client_context(config));  // both or neither
+}
+
+TEST_CASE("relay with a client certificate in the accepted domain: pass, and the server saw it (exit 0)", "[preflight]") {
+  auto mx = serve_asking_for_certificates();
+  auto files = client_certificate("scanner.contoso.example", {"contoso.example"});
+  const auto run = run_program(relay(*mx, *files));
+  const auto document = parse(run);
+  INFO(document.dump(1));
+  CHECK(run.exit_code == 0);
+  CHECK(check_of(document, "connector.certificate-name")["status"] == "pass");
+  CHECK(check_of(document, "connector.certificate-name")["matched_domain"] == "contoso.example");
+  CHECK(check_of(document, "connector.certificate-validity")["status"] == "pass");
+  CHECK(check_of(document, "smtp.rcpt.1")["status"] == "pass");
+  CHECK(document["client_certificate"]["san"][0] == "DNS:contoso.example");
+  CHECK(run.out.find("PRIVATE KEY") == std::string::npos);
+  CHECK(run.err.find("PRIVATE KEY") == std::string::npos);
+
+  mx->server->wait(1);
+  const auto reports = mx->server->reports();
+  REQUIRE(reports.size() == 1);
+  REQUIRE(reports[0].starttls);
+  REQUIRE(reports[0].client_certificate);
+  CHECK(reports[0].client_certificate->subject == "CN=scanner.contoso.example");
+  CHECK(reports[0].client_certificate->san == std::vector<std::string>{"DNS:contoso.example"});
+  CHECK(smtp::to_json(reports[0])["tls"]["client_certificate"]["subject"] == "CN=scanner.contoso.example");
+}
+
+TEST_CASE("relay with a client certificate for another domain: fail with the remedy (exit 1)", "[preflight]") {
+  auto mx = serve_asking_for_certificates();
+  auto files = client_certificate("scanner.fabrikam.example", {"scanner.fabrikam.example"});
+  const auto run = run_program(relay(*mx, *files));
+  const auto document = parse(run);
+  INFO(document.dump(1));
+  CHECK(run.exit_code == 1);
+  const auto& name = check_of(document, "connector.certificate-name");
+  CHECK(name["status"] == "fail");
+  CHECK_THAT(name["message"].get<std::string>(), Catch::Contains("scanner.fabrikam.example"));
+  CHECK_THAT(name["remedy"].get<std::string>(), Catch::Contains("accepted, verified domain"));
+  CHECK_THAT(document["verdict"]["text"].get<std::string>(), Catch::Contains("will not work"));
+}
+
+TEST_CASE("relay with a missing or unreadable client key is bad input (exit 2), before connecting", "[preflight]") {
+  auto mx = serve_asking_for_certificates();
+  auto files = client_certificate("scanner.contoso.example", {"contoso.example"});
+  const std::string garbage = files->dir.file("garbage.key", "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+  const std::string other_key = [&] {
+    auto other = client_certificate("other.contoso.example", {});
+    return files->dir.file("other.key", read_file(other->key));
+  }();
+  for (const auto& key : {files->dir.path() + "/missing.key", garbage, other_key}) {
+    auto argv = relay(*mx, *files);
+    argv[std::find(argv.begin(), argv.end(), "--client-key") - argv.begin() + 1] = key;
+    const auto run = run_program(argv);
+    INFO(run.err);
+    CHECK(run.exit_code == 2);
+    CHECK(run.err.starts_with("sendcheck-preflight: error: "));
+    CHECK_THAT(run.err, Catch::Contains(key));
+    CHECK(run.out.empty());
+  }
+  // Only half of the pair, or with a method that has no connector.
+  auto argv = relay(*mx, *files);
+  argv.erase(argv.end() - 5, argv.end() - 3);  // drop --client-key FILE
+  CHECK(run_program(argv).exit_code == 2);
+  argv = relay(*mx, *files);
+  argv[3] = "direct-send";
+  CHECK(run_program(argv).exit_code == 2);
+  CHECK(mx->server->sessions_started() == 0);
+}
+
+TEST_CASE("sendcheck-probe --client-cert presents the certificate; a bad key is exit 2", "[probe]") {
+  auto mx = serve_asking_for_certificates();
+  auto files = client_certificate("scanner.contoso.example", {"contoso.example", "scanner.contoso.example"});
+  const std::string port = std::to_string(mx->server->port());
+  const auto run = run_program({probe_tool, "127.0.0.1", "--port", port, "--ca", mx->ca_file, "--starttls", "require", "--client-cert",
+                                files->certificate, "--client-key", files->key, "--json", "--timeout", "2", "--dns", "127.0.0.1:9"});
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  mx->server->wait(1);
+  const auto reports = mx->server->reports();
+  REQUIRE(reports.size() == 1);
+  REQUIRE(reports[0].client_certificate);
+  CHECK(reports[0].client_certificate->san == std::vector<std::string>{"DNS:contoso.example", "DNS:scanner.contoso.example"});
+
+  const auto bad = run_program({probe_tool, "127.0.0.1", "--port", port, "--client-cert", files->certificate, "--client-key",
+                                files->dir.path() + "/missing.key", "--timeout", "2", "--dns", "127.0.0.1:9"});
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.err, Catch::Contains("missing.key"));
+  const auto half = run_program({probe_tool, "127.0.0.1", "--port", port, "--client-cert", files->certificate, "--timeout", "2"});
+  CHECK(half.exit_code == 2);
+  CHECK(mx->server->sessions_started() == 1);
+}
+
+TEST_CASE("without a client certificate the server records none", "[probe]") {
+  auto mx = serve_asking_for_certificates();
+  const auto run = run_program({probe_tool, "127.0.0.1", "--port", std::to_string(mx->server->port()), "--ca", mx->ca_file, "--json",
+                                "--timeout", "2", "--dns", "127.0.0.1:9"});
+  INFO(run.out << run.err);
+  mx->server->wait(1);
+  const auto reports = mx->server->reports();
+  REQUIRE(reports.size() == 1);
+  CHECK(reports[0].starttls);
+  CHECK_FALSE(reports[0].client_certificate);
+}
