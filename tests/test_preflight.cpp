@@ -10,35 +10,16 @@
 
 #include "diag/preflight.h"
 #include "fixture_zones.h"
-#include "smtp_test_support.h"
+#include "preflight_test_support.h"
 
 using namespace diag;
 using namespace smtp_testing;
+using namespace preflight_testing;
 
 namespace {
 
-const std::string preflight_tool = bin_dir + "/sendcheck-preflight";
 const std::string demo_tool = bin_dir + "/sendcheck-demo";
-const std::string zone = fixtures::source_path("fixtures/preflight/preflight.zone");
-const std::string lists = fixtures::source_path("fixtures/demo/blocklists.zone");
 const std::string demo_zone = fixtures::source_path("fixtures/demo/demo.zone");
-
-struct Mx {
-  std::unique_ptr<smtp::SmtpServer> server;
-  TempDir dir;
-  std::string ca_file;
-};
-
-std::unique_ptr<Mx> serve(smtp::ServerProfile profile) {
-  auto running = std::make_unique<Mx>();
-  smtp::ServerConfig config;
-  config.profile = std::move(profile);
-  config.credentials = server_credentials("mail.sendcheck.test");
-  config.command_timeout = 3000ms;
-  running->server = start_server(std::move(config));
-  running->ca_file = running->dir.file("ca.pem", pki().ca_pem);
-  return running;
-}
 
 std::vector<std::string> direct_send(const Mx& mx, const std::string& domain, const std::string& ip, std::vector<std::string> to = {}) {
   std::vector<std::string> argv = {preflight_tool, domain,         "--zone", zone,           "--zone", lists, "--ip", ip,
@@ -49,23 +30,6 @@ std::vector<std::string> direct_send(const Mx& mx, const std::string& domain, co
   return argv;
 }
 
-nlohmann::json parse(const RunResult& run) {
-  INFO("stdout: " << run.out << "\nstderr: " << run.err);
-  REQUIRE_FALSE(run.out.empty());
-  return nlohmann::json::parse(run.out);
-}
-
-const nlohmann::json* find_check(const nlohmann::json& document, const std::string& id) {
-  for (const auto& check : document["checks"])
-    if (check["id"] == id) return &check;
-  return nullptr;
-}
-
-std::string status_of(const nlohmann::json& document, const std::string& id) {
-  const auto* check = find_check(document, id);
-  if (!check) FAIL("no check " << id << " in " << document.dump(1));
-  return (*check)["status"].get<std::string>();
-}
 
 }  // namespace
 

@@ -9,17 +9,15 @@
 
 #include "diag/preflight.h"
 #include "fixture_zones.h"
-#include "smtp_test_support.h"
+#include "preflight_test_support.h"
 
 using namespace diag;
 using namespace smtp_testing;
+using namespace preflight_testing;
 
 namespace {
 
-const std::string preflight_tool = bin_dir + "/sendcheck-preflight";
 const std::string probe_tool = bin_dir + "/sendcheck-probe";
-const std::string zone = fixtures::source_path("fixtures/preflight/preflight.zone");
-const std::string lists = fixtures::source_path("fixtures/demo/blocklists.zone");
 
 // A client certificate signed by the test CA, written with its key.
 struct ClientCertificateFiles {
@@ -41,23 +39,12 @@ std::unique_ptr<ClientCertificateFiles> client_certificate(const std::string& co
   return files;
 }
 
-struct Mx {
-  std::unique_ptr<smtp::SmtpServer> server;
-  TempDir dir;
-  std::string ca_file;
-};
-
 // The exo-mx profile, asking every client for its certificate.
 std::unique_ptr<Mx> serve_asking_for_certificates() {
-  auto running = std::make_unique<Mx>();
   smtp::ServerConfig config;
   config.profile = smtp::exo_mx_profile({"contoso.example"});
-  config.credentials = server_credentials("mail.sendcheck.test");
   config.request_client_certificate = true;
-  config.command_timeout = 3000ms;
-  running->server = start_server(std::move(config));
-  running->ca_file = running->dir.file("ca.pem", pki().ca_pem);
-  return running;
+  return serve(std::move(config));
 }
 
 std::vector<std::string> relay(const Mx& mx, const ClientCertificateFiles& files) {
@@ -65,12 +52,6 @@ std::vector<std::string> relay(const Mx& mx, const ClientCertificateFiles& files
           "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example", "--smtp-host", "127.0.0.1", "--smtp-port",
           std::to_string(mx.server->port()), "--ca", mx.ca_file, "--client-cert", files.certificate, "--client-key", files.key,
           "--json", "--timeout", "2"};
-}
-
-nlohmann::json parse(const RunResult& run) {
-  INFO("stdout: " << run.out << "\nstderr: " << run.err);
-  REQUIRE_FALSE(run.out.empty());
-  return nlohmann::json::parse(run.out);
 }
 
 const nlohmann::json& check_of(const nlohmann::json& document, const std::string& id) {

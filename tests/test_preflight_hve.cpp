@@ -7,35 +7,19 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture_zones.h"
-#include "smtp_test_support.h"
+#include "preflight_test_support.h"
 
 using namespace diag;
 using namespace smtp_testing;
-
-namespace {
-
-const std::string preflight_tool = bin_dir + "/sendcheck-preflight";
-const std::string zone = fixtures::source_path("fixtures/preflight/preflight.zone");
-
-std::string status_of(const nlohmann::json& document, const std::string& id) {
-  for (const auto& check : document["checks"])
-    if (check["id"] == id) return check["status"].get<std::string>();
-  return "(missing)";
-}
-
-}  // namespace
+using namespace preflight_testing;
 
 TEST_CASE("hve: internal recipients pass, an external one fails, the password is never printed", "[preflight]") {
-  smtp::ServerConfig config;
-  config.profile = smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
-  config.credentials = server_credentials("mail.sendcheck.test");
-  auto server = start_server(std::move(config));
+  auto mx = serve(smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept));
   TempDir dir;
-  const auto ca_file = dir.file("ca.pem", pki().ca_pem);
   const auto password_file = dir.file("password", "Hve-Acc0unt-Secret\n");
   auto run_to = [&](const std::string& recipient) {
     return run_program({preflight_tool, "contoso.example", "--method", "hve", "--smtp-host", "127.0.0.1", "--smtp-port",
-                        std::to_string(server->port()), "--ca", ca_file, "--zone", zone, "--user",
+                        std::to_string(mx->server->port()), "--ca", mx->ca_file, "--zone", zone, "--user",
                         "hve01@contoso.example", "--password-file", password_file, "--from", "hve01@contoso.example",
                         "--to", recipient, "--json", "-v"});
   };
