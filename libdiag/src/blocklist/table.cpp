@@ -92,7 +92,8 @@ class TableParser {
         return fail("\"list\" needs one ID (letters, digits and '-')");
       for (char c : value)
         if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') return fail("list ID \"" + std::string(value) + "\" may hold only letters, digits and '-'");
-      if (std::any_of(lists_.begin(), lists_.end(), [&](const ListSpec& l) { return l.id == value; }))
+      // Captured by name: clang before 16 cannot capture a structured binding.
+      if (std::any_of(lists_.begin(), lists_.end(), [&id = value](const ListSpec& l) { return l.id == id; }))
         return fail("list \"" + std::string(value) + "\" appears twice");
       current_ = ListSpec{};
       current_->id = std::string(value);
