@@ -29,4 +29,15 @@ inline bool iequals(std::string_view a, std::string_view b) {
   return true;
 }
 
+// What std::isspace accepts in the "C" locale.
+inline constexpr std::string_view c_locale_space = " \t\n\v\f\r";
+
+// text without the given characters at either end (by default the
+// whitespace of protocol lines).
+inline std::string_view trim(std::string_view text, std::string_view chars = " \t\r\n") {
+  const auto first = text.find_first_not_of(chars);
+  if (first == std::string_view::npos) return {};
+  return text.substr(first, text.find_last_not_of(chars) - first + 1);
+}
+
 }  // namespace diag::ascii

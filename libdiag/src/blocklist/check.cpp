@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 
+#include "diag/ascii.h"
 #include "diag/blocklist.h"
 
 namespace diag::blocklist {
@@ -16,11 +17,6 @@ constexpr std::string_view key_placeholder = "{key}";
 
 IpAddress address(const char* text) { return *IpAddress::parse(text); }
 
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 std::string describe_dns_failure(const dns::Answer& answer) {
   std::string text = std::string(dns::to_string(answer.outcome));
@@ -208,7 +204,7 @@ Result<std::string> read_key(const std::string& path, const char* variable, cons
   if (!is_plausible_key(key))
     return bad_input(origin + ": the " + std::string(what) +
                      " key must be 8 to 63 letters, digits or '-' (one DNS label); the value given is not");
-  return lower(key);
+  return ascii::to_lower(key);
 }
 
 }  // namespace
@@ -310,7 +306,7 @@ const std::string& Secrets::get(SecretKind kind) const {
 std::string Secrets::mask(std::string text) const {
   for (const std::string* key : {&spamhaus, &abusix}) {
     if (key->empty()) continue;
-    std::string folded = lower(text);
+    std::string folded = ascii::to_lower(text);
     for (auto at = folded.find(*key); at != std::string::npos; at = folded.find(*key, at + 3)) {
       text.replace(at, key->size(), "***");
       folded.replace(at, key->size(), "***");

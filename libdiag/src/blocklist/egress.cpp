@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 
+#include "diag/ascii.h"
 #include "diag/blocklist.h"
 #include "diag/curl_runtime.h"
 #include "diag/version.h"
@@ -39,12 +40,6 @@ std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* 
   return bytes;
 }
 
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string_view::npos) return {};
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
 std::string_view family_name(IpAddress::Family family) { return family == IpAddress::Family::v4 ? "IPv4" : "IPv6"; }
 
 // One probe on a resolver of its own: each probe must reach its own server.
@@ -72,7 +67,7 @@ EgressAttempt run_dns_probe(const EgressDnsProbe& probe, const EgressOptions& op
     // recursive resolver it adds "edns0-client-subnet ...", which is skipped.
     for (const auto& record : answer.txt())
       for (const auto& text : record.strings)
-        if (auto address = IpAddress::parse(trim(text))) attempt.addresses.push_back(*address);
+        if (auto address = IpAddress::parse(ascii::trim(text))) attempt.addresses.push_back(*address);
   } else {
     attempt.addresses = answer.addresses();
   }
@@ -142,7 +137,7 @@ Result<IpAddress> fetch_egress_address(const std::string& url, IpAddress::Family
   long http_status = 0;
   curl_library.easy_getinfo(handle.get(), CURLINFO_RESPONSE_CODE, &http_status);
   if (http_status != 200) return unavailable(url + ": HTTP status " + std::to_string(http_status));
-  const auto text = trim(body.text);
+  const auto text = ascii::trim(body.text);
   const auto address = IpAddress::parse(text);
   if (!address) return unavailable(url + ": the answer is not an address (expected the address as plain text)");
   if (address->family() != family)

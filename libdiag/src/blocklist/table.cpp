@@ -5,21 +5,19 @@
 #include <fstream>
 #include <sstream>
 
+#include "diag/ascii.h"
 #include "diag/blocklist.h"
 
 namespace diag::blocklist {
 namespace {
 
+// Table lines are already split on newlines.
+std::string_view trim(std::string_view text) { return ascii::trim(text, " \t\r"); }
+
 constexpr std::string_view builtin_text =
 #include "../../data/dnsbl_zones.inc"
     ;
 
-std::string_view trim(std::string_view text) {
-  const auto first = text.find_first_not_of(" \t\r");
-  if (first == std::string_view::npos) return {};
-  const auto last = text.find_last_not_of(" \t\r");
-  return text.substr(first, last - first + 1);
-}
 
 // Splits "WORD REST" at the first blank.
 std::pair<std::string_view, std::string_view> split_word(std::string_view text) {

@@ -4,16 +4,6 @@
 
 namespace diag::explain::text {
 
-std::string to_lower(std::string_view text) {
-  std::string out(text);
-  for (auto& c : out) c = lower(c);
-  return out;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
-}
-
 bool istarts_with(std::string_view text, std::string_view prefix) {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
 }
@@ -27,13 +17,6 @@ std::size_t ifind(std::string_view text, std::string_view needle, std::size_t fr
   for (std::size_t i = from; i + needle.size() <= text.size(); ++i)
     if (lower(text[i]) == lower(needle[0]) && iequals(text.substr(i, needle.size()), needle)) return i;
   return std::string_view::npos;
-}
-
-std::string_view trim(std::string_view text) {
-  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
-  while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
-  while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
-  return text;
 }
 
 bool glob_contains(std::string_view lower_text, std::string_view lower_pattern) {

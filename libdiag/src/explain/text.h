@@ -6,18 +6,20 @@
 #include <string>
 #include <string_view>
 
+#include "diag/ascii.h"
+
 namespace diag::explain::text {
 
 inline bool is_digit(char c) { return c >= '0' && c <= '9'; }
 inline bool is_alpha(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
-inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + ('a' - 'A')) : c; }
-std::string to_lower(std::string_view text);
+using ascii::iequals;
+using ascii::lower;
+using ascii::to_lower;
+using ascii::trim;
 
-bool iequals(std::string_view a, std::string_view b);
 bool istarts_with(std::string_view text, std::string_view prefix);
 bool iends_with(std::string_view text, std::string_view suffix);
 std::size_t ifind(std::string_view text, std::string_view needle, std::size_t from = 0);
-std::string_view trim(std::string_view text);
 
 // '*' in the pattern matches any run; the pattern may occur anywhere in the
 // text. Both are already lower case.

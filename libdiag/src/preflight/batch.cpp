@@ -22,12 +22,6 @@ namespace {
 constexpr const char* tool = "sendcheck-preflight";
 constexpr std::size_t batch_concurrency = 4;  // each row already runs its parts in parallel
 
-std::string trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return std::string(text);
-}
-
 Error at(const std::string& name, int line, const std::string& message) {
   return bad_input(name + ":" + std::to_string(line) + ": " + message);
 }
@@ -103,7 +97,7 @@ Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::strin
       ++line;
       end_of_record = true;
     }
-    const bool blank = record.fields.size() == 1 && trim(record.fields.front()).empty();
+    const bool blank = record.fields.size() == 1 && std::string(ascii::trim(record.fields.front(), ascii::c_locale_space)).empty();
     if (!blank) records.push_back(std::move(record));
   }
   return records;
@@ -121,7 +115,7 @@ Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOpti
   const CsvRecord& header = records->front();
   std::vector<int> index(std::size(columns), -1);
   for (std::size_t i = 0; i < header.fields.size(); ++i) {
-    const std::string name = ascii::to_lower(trim(header.fields[i]));
+    const std::string name = ascii::to_lower(std::string(ascii::trim(header.fields[i], ascii::c_locale_space)));
     const auto* column = std::find(std::begin(columns), std::end(columns), name);
     if (column == std::end(columns))
       return at(path, header.line, "unknown column \"" + name + "\" (the header names domain, method, ip, from, to)");
@@ -138,7 +132,7 @@ Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOpti
     const CsvRecord& record = (*records)[r];
     if (record.fields.size() != header.fields.size())
       return at(path, record.line, std::to_string(record.fields.size()) + " fields, the header has " + std::to_string(header.fields.size()));
-    auto field = [&](std::size_t c) { return trim(record.fields[static_cast<std::size_t>(index[c])]); };
+    auto field = [&](std::size_t c) { return std::string(ascii::trim(record.fields[static_cast<std::size_t>(index[c])], ascii::c_locale_space)); };
     BatchRow row;
     row.line = record.line;
     row.options = base;
@@ -158,7 +152,7 @@ Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOpti
       while (start <= to.size()) {
         std::size_t end = to.find(';', start);
         if (end == std::string::npos) end = to.size();
-        if (auto address = trim(std::string_view(to).substr(start, end - start)); !address.empty()) row.options.to.push_back(address);
+        if (auto address = std::string(ascii::trim(std::string_view(to).substr(start, end - start), ascii::c_locale_space)); !address.empty()) row.options.to.push_back(address);
         start = end + 1;
       }
     }

@@ -12,12 +12,6 @@
 namespace diag::preflight {
 namespace {
 
-std::string trim(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return std::string(text);
-}
-
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
   return at == std::string_view::npos ? std::string() : ascii::to_lower(std::string(address.substr(at + 1)));
@@ -242,7 +236,7 @@ Result<Plan> make_plan(const ToolOptions& o) {
 // DMARC
 
 std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
-  const std::string record = trim(text);
+  const std::string record = std::string(ascii::trim(text, ascii::c_locale_space));
   // RFC 7489 6.4: "v=DMARC1" first, case-sensitive tag names, ';' separated.
   if (!record.starts_with("v=DMARC1")) return std::nullopt;
   const std::string_view rest = std::string_view(record).substr(8);
@@ -253,12 +247,12 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
   while (start <= record.size()) {
     std::size_t end = record.find(';', start);
     if (end == std::string::npos) end = record.size();
-    const std::string tag = trim(std::string_view(record).substr(start, end - start));
+    const std::string tag = std::string(ascii::trim(std::string_view(record).substr(start, end - start), ascii::c_locale_space));
     start = end + 1;
     const auto equals = tag.find('=');
     if (equals == std::string::npos) continue;
-    const std::string name = trim(std::string_view(tag).substr(0, equals));
-    const std::string value = ascii::to_lower(trim(std::string_view(tag).substr(equals + 1)));
+    const std::string name = std::string(ascii::trim(std::string_view(tag).substr(0, equals), ascii::c_locale_space));
+    const std::string value = ascii::to_lower(std::string(ascii::trim(std::string_view(tag).substr(equals + 1), ascii::c_locale_space)));
     const bool policy_value = value == "none" || value == "quarantine" || value == "reject";
     if (name == "p" && policy_value) out.policy = value;
     else if (name == "sp" && policy_value) out.subdomain_policy = value;

@@ -1,5 +1,7 @@
 #include "diag/report.h"
 
+#include "diag/ascii.h"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -186,8 +188,7 @@ TextStyle TextStyle::for_stream(std::FILE* stream, bool no_color_option) {
 }
 
 std::string TextStyle::status_label(Status status) const {
-  std::string label(to_string(status));
-  std::transform(label.begin(), label.end(), label.begin(), [](unsigned char c) { return std::toupper(c); });
+  std::string label = ascii::to_upper(to_string(status));
   label.resize(5, ' ');
   if (!color) return label;
   const char* code = "0";

@@ -67,9 +67,7 @@ std::string path_argument(std::string_view rest) {
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
   if (at == std::string_view::npos) return {};
-  std::string domain(address.substr(at + 1));
-  for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return domain;
+  return ascii::to_lower(address.substr(at + 1));
 }
 
 const std::vector<std::string> exo_ehlo_before_tls = {"SIZE 157286400", "PIPELINING", "DSN", "ENHANCEDSTATUSCODES",
@@ -108,8 +106,7 @@ ServerProfile exo_mx_profile(std::vector<std::string> accept_domains, bool rejec
                             "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"};
   profile.auth_requires_tls = true;
   profile.accept_domains = std::move(accept_domains);
-  for (auto& domain : profile.accept_domains)
-    for (auto& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  for (auto& domain : profile.accept_domains) domain = ascii::to_lower(domain);
   profile.reject_direct_send = reject_direct_send;
   profile.tls_versions = {tls::Version::tls1_2, std::nullopt};  // 3.7: TLS 1.2 minimum inbound
   return profile;

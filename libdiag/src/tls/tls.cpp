@@ -1,3 +1,4 @@
+#include "diag/ascii.h"
 #include "diag/tls.h"
 
 #include <openssl/bio.h>
@@ -138,8 +139,7 @@ std::string last_error_text() {
 }
 
 std::optional<Version> parse_version(std::string_view text) {
-  std::string lower;
-  for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string lower = ascii::to_lower(text);
   for (std::string_view prefix : {"tlsv", "tls"})
     if (lower.starts_with(prefix)) {
       lower.erase(0, prefix.size());
