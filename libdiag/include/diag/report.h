@@ -55,7 +55,9 @@ class Report {
   // element by element so that a run over 10,000 domains never holds a
   // second copy of everything as a JSON tree. Invalid UTF-8 from hostile
   // peers is replaced, never thrown.
-  std::string to_json_text() const;
+  // extra_fields (an object) are written as if they were fields() and win
+  // over them: the query log is added without copying the whole report.
+  std::string to_json_text(const nlohmann::json& extra_fields = nlohmann::json()) const;
 
  private:
   std::string tool_, version_;

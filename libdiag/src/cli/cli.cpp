@@ -158,13 +158,9 @@ int finish(std::string_view tool, const Report& report, const std::string& text,
            const std::vector<dns::QueryLogEntry>* query_log) {
   std::string output;
   if (options.json) {
-    if (query_log && options.verbose) {
-      Report with_log = report;
-      with_log.fields()["queries"] = query_log_json(*query_log);
-      output = with_log.to_json_text();
-    } else {
-      output = report.to_json_text();
-    }
+    nlohmann::json extra_fields;
+    if (query_log && options.verbose) extra_fields["queries"] = query_log_json(*query_log);
+    output = report.to_json_text(extra_fields);
   } else {
     output = text;
   }

@@ -125,7 +125,7 @@ nlohmann::json Report::to_json() const {
   return out;
 }
 
-std::string Report::to_json_text() const {
+std::string Report::to_json_text(const nlohmann::json& extra_fields) const {
   std::string out;
   out.reserve(256 + checks_.size() * 320);
   out += "{\"tool\": ";
@@ -159,8 +159,7 @@ std::string Report::to_json_text() const {
     separator = ",\n";
   }
   out += checks_.empty() ? "]" : "\n]";
-  for (const auto& [key, value] : fields_.items()) {
-    if (is_report_contract_key(key)) continue;
+  auto write_field = [&](const std::string& key, const nlohmann::json& value) {
     out += ",\n";
     append_json_string(out, key);
     out += ": ";
@@ -175,7 +174,12 @@ std::string Report::to_json_text() const {
     } else {
       out += dump(value);
     }
-  }
+  };
+  for (const auto& [key, value] : fields_.items())
+    if (!is_report_contract_key(key) && !(extra_fields.is_object() && extra_fields.contains(key))) write_field(key, value);
+  if (extra_fields.is_object())
+    for (const auto& [key, value] : extra_fields.items())
+      if (!is_report_contract_key(key)) write_field(key, value);
   out += "}\n";
   return out;
 }
