@@ -114,3 +114,31 @@ TEST_CASE("sendcheck-probe fetches a token and authenticates with it", "[probe][
   CHECK(run.out.empty());
   CHECK(run.err == "sendcheck-probe: error: the token endpoint answered HTTP 400: invalid_scope: AADSTS70011: The provided value for the input parameter 'scope' is not valid.\n");
 }
+
+TEST_CASE("the token endpoint's answer is read as untrusted", "[probe][oauth]") {
+  auto token = oauth::parse_token_response(200, R"({"token_type":"Bearer","expires_in":"3599","access_token":"eyJ0eXAi.abc.def"})");
+  REQUIRE(token);
+  CHECK(token->access_token == "eyJ0eXAi.abc.def");
+  CHECK(token->expires_in == 3599);  // a string, as some gateways send it
+
+  token = oauth::parse_token_response(200, R"({"access_token":"a b"})");
+  REQUIRE_FALSE(token);  // would break the SASL line
+  CHECK_THAT(token.error().message, Catch::Contains("not usable"));
+  CHECK(token.error().message.find("a b") == std::string::npos);
+  CHECK_FALSE(oauth::parse_token_response(200, "[1,2]"));
+  CHECK_FALSE(oauth::parse_token_response(200, std::string("{\"access_token\":\"x\0y\"}", 23)));
+  CHECK_FALSE(oauth::parse_token_response(200, std::string(70 * 1024, '{')));
+
+  const auto denied = oauth::parse_token_response(400, "{\"error\":\"invalid_client\\u001b[31m\",\"error_description\":[1]}");
+  REQUIRE_FALSE(denied);
+  CHECK(denied.error().message == "the token endpoint answered HTTP 400: invalid_client?[31m");
+}
+
+TEST_CASE("an endpoint that echoes the client secret does not get it printed", "[probe][oauth][secrets]") {
+  HttpServer echo(400, R"({"error":"invalid_request","error_description":"client_secret=s3cr3t-value is not valid"})");
+  auto credentials = credentials_for(echo);
+  credentials.client_secret = "s3cr3t-value";
+  const auto result = oauth::fetch_client_credentials_token(credentials);
+  REQUIRE_FALSE(result);
+  CHECK(result.error().message == "the token endpoint answered HTTP 400: invalid_request: client_secret=*** is not valid");
+}

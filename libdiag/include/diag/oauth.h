@@ -38,6 +38,11 @@ struct Token {
 // "error_description" (the AADSTS code).
 Result<Token> fetch_client_credentials_token(const ClientCredentials& credentials);
 
+// The endpoint's answer to that POST (RFC 6749 5.1 and 5.2), read as
+// untrusted: any bytes, any JSON. A token must be printable ASCII and at
+// most 64 KB; expires_in is taken as a number or a numeric string.
+Result<Token> parse_token_response(long http_status, std::string_view body);
+
 // base64("user=" user ^A "auth=Bearer " token ^A ^A)
 std::string xoauth2_initial_response(std::string_view user, std::string_view token);
 

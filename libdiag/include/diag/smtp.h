@@ -368,11 +368,17 @@ struct ServerConfig {
   bool request_client_certificate = false;  // ask for one in the handshake, take any, record it
   std::size_t max_sessions = 16;
   Milliseconds command_timeout{30000}, tls_timeout{10000};
+  Milliseconds session_timeout{600000};  // a whole session, however busy: 421 4.4.2 after it
   std::size_t max_line = 4096;
   std::size_t max_commands = 200;
   std::string save_dir;  // keep received messages here; empty: never stored
   std::function<void(const SessionReport&)> on_session;  // called from the session's thread
 };
+
+// One session on a connection already accepted, in this thread, without TLS
+// (STARTTLS is answered 454): what SmtpServer runs per client, and what the
+// fuzz target for listen's command parser drives.
+SessionReport serve_session(const ServerConfig& config, Connection connection, std::string client);
 
 class SmtpServer {
  public:

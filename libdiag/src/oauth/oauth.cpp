@@ -1,6 +1,7 @@
 #include "diag/oauth.h"
 
-
+#include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <memory>
 
@@ -30,9 +31,18 @@ bool loopback_http(std::string_view url) {
   return false;
 }
 
+constexpr std::size_t max_token_bytes = 64 * 1024;
+
 std::string first_line(std::string_view text) {
   text = text.substr(0, text.find_first_of("\r\n"));
   return std::string(text.substr(0, 300));
+}
+
+// The endpoint's words go to a terminal: control bytes become '?'.
+std::string printable(std::string text) {
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return text;
 }
 
 }  // namespace
@@ -71,23 +81,59 @@ Result<Token> fetch_client_credentials_token(const ClientCredentials& credential
                        (error_buffer[0] ? std::string(error_buffer) : library.easy_strerror(code)));
   long status = 0;
   library.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  auto token = parse_token_response(status, body);
+  // An endpoint that echoes the request back must not get the secret printed.
+  if (!token && !credentials.client_secret.empty()) {
+    Error error = token.error();
+    for (auto at = error.message.find(credentials.client_secret); at != std::string::npos;
+         at = error.message.find(credentials.client_secret, at + 3))
+      error.message.replace(at, credentials.client_secret.size(), "***");
+    return error;
+  }
+  return token;
+}
+
+Result<Token> parse_token_response(long http_status, std::string_view body) {
   const auto document = nlohmann::json::parse(body, nullptr, false);
-  if (status != 200) {
-    std::string message = "the token endpoint answered HTTP " + std::to_string(status);
+  if (http_status != 200) {
+    std::string message = "the token endpoint answered HTTP " + std::to_string(http_status);
     if (document.is_object()) {
-      if (document.contains("error") && document["error"].is_string()) message += ": " + document["error"].get<std::string>();
-      if (document.contains("error_description") && document["error_description"].is_string())
-        message += ": " + first_line(document["error_description"].get<std::string>());
+      const auto error = document.find("error");
+      if (error != document.end() && error->is_string()) message += ": " + printable(error->get<std::string>());
+      const auto description = document.find("error_description");
+      if (description != document.end() && description->is_string())
+        message += ": " + printable(first_line(description->get<std::string>()));
     }
     return unavailable(message);
   }
-  if (!document.is_object() || !document.contains("access_token") || !document["access_token"].is_string())
+  if (!document.is_object()) return unavailable("the token endpoint's answer is not a JSON object");
+  const auto access_token = document.find("access_token");
+  if (access_token == document.end() || !access_token->is_string())
     return unavailable("the token endpoint's answer has no access_token");
   Token token;
-  token.access_token = document["access_token"].get<std::string>();
-  if (document.contains("token_type") && document["token_type"].is_string()) token.token_type = document["token_type"].get<std::string>();
-  if (document.contains("expires_in") && document["expires_in"].is_number_integer()) token.expires_in = document["expires_in"].get<long>();
-  if (token.access_token.empty() || token.access_token.size() > 64 * 1024) return unavailable("the token endpoint's access_token is not usable");
+  token.access_token = access_token->get<std::string>();
+  // A token goes into a base64 SASL string and an SMTP line: printable ASCII only.
+  const bool printable_token = std::all_of(token.access_token.begin(), token.access_token.end(),
+                                           [](char c) { return c > ' ' && c < 0x7f; });
+  if (token.access_token.empty() || token.access_token.size() > max_token_bytes || !printable_token) {
+    token.access_token.assign(token.access_token.size(), '\0');
+    return unavailable("the token endpoint's access_token is not usable (empty, over 64 KB or not printable)");
+  }
+  const auto token_type = document.find("token_type");
+  if (token_type != document.end() && token_type->is_string())
+    token.token_type = printable(token_type->get<std::string>().substr(0, 64));
+  const auto expires_in = document.find("expires_in");
+  if (expires_in != document.end()) {
+    // Microsoft sends a number; some gateways send it as a string.
+    if (expires_in->is_number_integer()) token.expires_in = expires_in->get<long>();
+    else if (expires_in->is_string()) {
+      const std::string text = expires_in->get<std::string>();
+      long value = 0;
+      const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+      if (ec == std::errc() && end == text.data() + text.size()) token.expires_in = value;
+    }
+    if (token.expires_in < 0) token.expires_in = 0;
+  }
   return token;
 }
 

@@ -151,6 +151,7 @@ class ServerSession {
 
   SessionReport run() {
     const auto started = Clock::now();
+    session_deadline_ = started + config_.session_timeout;
     serve();
     connection_.close();
     report_.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
@@ -159,7 +160,12 @@ class ServerSession {
   }
 
  private:
-  Clock::time_point command_deadline() const { return Clock::now() + config_.command_timeout; }
+  // Each command has its own limit and the session one in all, so a client
+  // that sends a byte now and then (slowloris) is still let go.
+  Clock::time_point command_deadline() const {
+    return std::min(Clock::now() + config_.command_timeout, session_deadline_);
+  }
+  bool session_expired() const { return Clock::now() >= session_deadline_; }
 
   bool say(const std::string& lines) {
     return connection_.write_all(lines + "\r\n", command_deadline()) == IoStatus::ok;
@@ -204,6 +210,12 @@ class ServerSession {
       if (read.status == IoStatus::too_long) {
         say("500 5.5.6 Line too long");
         return end("line too long");
+      }
+      if (read.status == IoStatus::timeout && session_expired()) {
+        // The write has a fresh second: the session's own deadline is spent.
+        connection_.write_all("421 4.4.2 " + host_ + " Session time limit exceeded, closing transmission channel\r\n",
+                              Clock::now() + Milliseconds(1000));
+        return end("session time limit");
       }
       if (read.status != IoStatus::ok) return end(std::string(to_string(read.status)));
       ++commands;
@@ -490,6 +502,7 @@ class ServerSession {
   Connection connection_;
   const std::atomic<bool>& stopping_;
   SessionReport report_;
+  Clock::time_point session_deadline_{};
   std::string host_;
   bool greeted_ = false, authenticated_ = false, in_transaction_ = false, legacy_tls_ = false;
   std::size_t rcpt_count_ = 0;
@@ -558,6 +571,11 @@ struct SmtpServer::Impl {
     changed.notify_all();
   }
 };
+
+SessionReport serve_session(const ServerConfig& config, Connection connection, std::string client) {
+  const std::atomic<bool> never_stopping{false};
+  return ServerSession(config, nullptr, std::move(connection), std::move(client), never_stopping).run();
+}
 
 SmtpServer::SmtpServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
