@@ -22,6 +22,7 @@ struct Options {
   std::vector<std::string> accept_domains;
   bool reject_direct_send = false, implicit_tls = false, request_client_cert = false;
   std::size_t max_sessions = 16, sessions = 0;
+  double session_timeout_seconds = 600;
 };
 
 int usage_error(const std::string& message) {
@@ -53,6 +54,8 @@ int run(const Options& o) {
   if (o.port < 0 || o.port > 65535) return usage_error("--port must be 0-65535");
   if (o.cert.empty() != o.key.empty()) return usage_error("--cert and --key go together");
   if (o.max_sessions == 0) return usage_error("--max-sessions must be at least 1");
+  if (!(o.session_timeout_seconds > 0 && o.session_timeout_seconds <= 86400))
+    return usage_error("--session-timeout must be more than 0 and at most 86400 seconds");
 
   ServerConfig config;
   config.profile = std::move(*profile);
@@ -63,6 +66,7 @@ int run(const Options& o) {
   config.max_sessions = o.max_sessions;
   config.save_dir = o.save_dir;
   config.command_timeout = std::chrono::milliseconds(static_cast<long long>(o.common.timeout_seconds * 1000));
+  config.session_timeout = std::chrono::milliseconds(static_cast<long long>(o.session_timeout_seconds * 1000));
   if (!o.cert.empty()) {
     auto credentials = diag::tls::load_credentials(o.cert, o.key);
     if (!credentials) return usage_error(credentials.error().message);
@@ -139,6 +143,9 @@ int main(int argc, char** argv) {
   app.add_flag("--request-client-cert", o.request_client_cert,
                "Ask each client for a TLS certificate (any is taken) and report its subject and names");
   app.add_option("--max-sessions", o.max_sessions, "Concurrent sessions (default 16)");
+  app.add_option("--session-timeout", o.session_timeout_seconds,
+                 "Longest a session may last, however busy the client keeps it (default 600): then 421 4.4.2")
+      ->type_name("SECONDS");
   app.add_option("--sessions", o.sessions, "Exit after N sessions (default: run until interrupted)");
   app.add_option("--save-dir", o.save_dir, "Keep received messages in DIR (default: never stored)")->type_name("DIR");
   if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;

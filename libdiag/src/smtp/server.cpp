@@ -165,7 +165,6 @@ class ServerSession {
   Clock::time_point command_deadline() const {
     return std::min(Clock::now() + config_.command_timeout, session_deadline_);
   }
-  bool session_expired() const { return Clock::now() >= session_deadline_; }
 
   bool say(const std::string& lines) {
     return connection_.write_all(lines + "\r\n", command_deadline()) == IoStatus::ok;
@@ -206,12 +205,14 @@ class ServerSession {
     int commands = 0;
     for (;;) {
       if (stopping_) return end("server stopping");
-      ReadResult read = connection_.read_line(command_deadline());
+      const auto deadline = command_deadline();
+      ReadResult read = connection_.read_line(deadline);
       if (read.status == IoStatus::too_long) {
         say("500 5.5.6 Line too long");
         return end("line too long");
       }
-      if (read.status == IoStatus::timeout && session_expired()) {
+      // (poll's milliseconds may wake a moment before the deadline itself)
+      if (read.status == IoStatus::timeout && deadline == session_deadline_) {
         // The write has a fresh second: the session's own deadline is spent.
         connection_.write_all("421 4.4.2 " + host_ + " Session time limit exceeded, closing transmission channel\r\n",
                               Clock::now() + Milliseconds(1000));
