@@ -136,7 +136,7 @@ TEST_CASE("IPv6 query names are 32 reversed nibbles (RFC 5782 2.4), Spamhaus's o
         "1.0.0.0.0.0.f.7.f.f.f.f.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0");
 }
 
-TEST_CASE("Addresses: IPv4-mapped IPv6 is asked as IPv4; private ranges are recognised; bad input named",
+TEST_CASE("Addresses: IPv4-mapped IPv6 is asked as IPv4, private ranges are recognised, bad input named",
           "[blocklist]") {
   auto mapped = parse_ip("::ffff:192.0.2.9");
   REQUIRE(mapped);
@@ -471,7 +471,7 @@ TEST_CASE("IPv6: nibble names on lists that document IPv6, the IPv6 test entries
   CHECK(server->queries_received("2.0.0.127.zen.spamhaus.org", RrType::A) == 0);
 }
 
-TEST_CASE("A dead list (no 127.0.0.2) and a list that lists the world are unusable; their answers not counted",
+TEST_CASE("A dead list (no 127.0.0.2) and a list that lists the world are unusable, their answers not counted",
           "[blocklist]") {
   auto server = start_server({fixture("lists.zone"), zone_text(R"(
 $TTL 300

@@ -231,7 +231,7 @@ TEST_CASE("sendcheck-blocklist --egress finds the address at the given DNS serve
   CHECK(json["checks"][0]["status"] == "pass");
 }
 
-TEST_CASE("sendcheck-blocklist --dump-zones is a valid --zones file; --list-zones shows it", "[blocklist]") {
+TEST_CASE("sendcheck-blocklist --dump-zones is a valid --zones file, --list-zones shows it", "[blocklist]") {
   ScratchDirectory scratch;
   const auto dump = run_tool({"--dump-zones"});
   REQUIRE(dump.exit_code == 0);

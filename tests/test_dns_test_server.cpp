@@ -283,7 +283,7 @@ TEST_CASE("test server answers a TCP client that has shut its sending side", "[t
   CHECK(client.closed_within(answer_wait));
 }
 
-TEST_CASE("test server truncates big UDP answers; TCP carries them whole", "[testserver]") {
+TEST_CASE("test server truncates big UDP answers, TCP carries them whole", "[testserver]") {
   const auto server = start_server();
   const auto over_udp = ask_udp(*server, "big.sendcheck.test", RrType::TXT, 7, 0);  // no EDNS: 512 octets
   CHECK(over_udp.header.tc);
@@ -386,7 +386,7 @@ TEST_CASE("fault: wrong-id answers with the query's ID + 1", "[testserver]") {
   CHECK(ask_udp(*server, "mail.sendcheck.test", RrType::A, 41).header.id == 42);
 }
 
-TEST_CASE("fault: ad sets the AD bit; faults add up; ANY covers every type", "[testserver]") {
+TEST_CASE("fault: ad sets the AD bit, faults add up, ANY covers every type", "[testserver]") {
   const auto server = start_server();
   server->add_fault("mail.sendcheck.test", any_type, Fault{FaultAction::ad});
   server->add_fault("mail.sendcheck.test", RrType::AAAA, Fault::delayed_by(100ms));
@@ -620,4 +620,125 @@ TEST_CASE("sendcheck-testdns: bad arguments are a one-line error and exit 2", "[
   }
   std::filesystem::remove(bad_faults);
   std::filesystem::remove(zone_path);
+}
+
+// ---------------------------------------------------------------------------
+// The hostile-peer faults (issue 8, tests/test_hostile_dns.cpp)
+
+TEST_CASE("fault files: the hostile-peer actions, other-name and extra-name with the name they serve", "[testserver]") {
+  const auto rules = parse_faults_text(
+      "a.test A truncate-always\n"
+      "a.test A other-name Bank.Test.\n"
+      "a.test A extra-name bank.test\n"
+      "a.test A other-question\n"
+      "a.test A compression-loop\n"
+      "a.test A compression-pair\n"
+      "a.test A wrong-id-flood\n"
+      "a.test ANY long-chain\n",
+      "faults.txt");
+  REQUIRE(rules.ok());
+  const std::vector<FaultAction> expected{
+      FaultAction::truncate_always,  FaultAction::other_name,       FaultAction::extra_name,
+      FaultAction::other_question,   FaultAction::compression_loop, FaultAction::compression_pair,
+      FaultAction::wrong_id_flood,   FaultAction::long_chain};
+  REQUIRE(rules->size() == expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    INFO("line " << i + 1);
+    CHECK((*rules)[i].fault.action == expected[i]);
+    CHECK(fault_action_from_string(to_string(expected[i])) == expected[i]);
+  }
+  CHECK((*rules)[1].fault.name == "bank.test");
+  CHECK((*rules)[2].fault.name == "bank.test");
+  CHECK_FALSE((*rules)[7].type.has_value());
+
+  const auto error_for = [](const std::string& line) {
+    const auto parsed = parse_faults_text(line + "\n", "faults.txt");
+    REQUIRE_FALSE(parsed.ok());
+    return parsed.error().message;
+  };
+  CHECK_THAT(error_for("a.test A other-name"), Catch::StartsWith("faults.txt:1: other-name needs the name"));
+  CHECK_THAT(error_for("a.test A extra-name"), Catch::StartsWith("faults.txt:1: extra-name needs the name"));
+  CHECK_THAT(error_for("a.test A wrong-id-flood 5"),
+             Catch::StartsWith("faults.txt:1: wrong-id-flood takes no argument"));
+}
+
+TEST_CASE("fault: truncate-always sets TC without records over TCP too", "[testserver]") {
+  const auto server = start_server();
+  server->add_fault("contoso.sendcheck.test", RrType::MX, Fault{FaultAction::truncate_always});
+  for (const auto& reply : {ask_udp(*server, "contoso.sendcheck.test", RrType::MX),
+                            ask_tcp(*server, "contoso.sendcheck.test", RrType::MX)}) {
+    CHECK(reply.header.tc);
+    CHECK(reply.answers.empty());
+  }
+}
+
+TEST_CASE("fault: other-name replaces the answer with another name's records, extra-name adds them", "[testserver]") {
+  const auto server = start_server();
+  const std::string served = "slow.sendcheck.test";
+  server->add_fault("mail.sendcheck.test", RrType::A, Fault::records_of(FaultAction::other_name, served));
+  server->add_fault("fast.sendcheck.test", RrType::A, Fault::records_of(FaultAction::extra_name, served));
+  const auto other = ask_udp(*server, "mail.sendcheck.test", RrType::A);
+  REQUIRE(other.answers.size() == 1);
+  CHECK(other.answers[0].owner == "slow.sendcheck.test");
+  CHECK(other.questions.at(0).name == "mail.sendcheck.test");
+  const auto extra = ask_udp(*server, "fast.sendcheck.test", RrType::A);
+  REQUIRE(extra.answers.size() == 2);
+  CHECK(extra.answers[0].owner == "slow.sendcheck.test");
+  CHECK(extra.answers[1].owner == "fast.sendcheck.test");
+}
+
+TEST_CASE("fault: other-question names another question, compression loops do not decode", "[testserver]") {
+  const auto server = start_server();
+  server->add_fault("mail.sendcheck.test", RrType::A, Fault{FaultAction::other_question});
+  const auto reply = ask_udp(*server, "mail.sendcheck.test", RrType::A);
+  CHECK(reply.questions.at(0).name == "other.mail.sendcheck.test");
+  CHECK(reply.answers.size() == 1);
+
+  for (const FaultAction action : {FaultAction::compression_loop, FaultAction::compression_pair}) {
+    server->clear_faults();
+    server->add_fault("mail.sendcheck.test", RrType::A, Fault{action});
+    const ClientSocket client(AF_INET, SOCK_DGRAM, server->port());
+    client.send_datagram(wire::encode_query(7, "mail.sendcheck.test", RrType::A));
+    const auto bytes = client.receive_datagram(answer_wait);
+    REQUIRE(bytes);
+    const auto decoded = wire::decode_message(*bytes);
+    REQUIRE_FALSE(decoded.ok());
+    CHECK_THAT(decoded.error().message, Catch::StartsWith("answer 1:") && Catch::Contains("compression pointer"));
+  }
+}
+
+TEST_CASE("fault: wrong-id-flood sends NXDOMAIN under other IDs, and with drop nothing else", "[testserver]") {
+  const auto server = start_server();
+  server->add_fault("mail.sendcheck.test", RrType::A, Fault{FaultAction::wrong_id_flood});
+  server->add_fault("mail.sendcheck.test", RrType::A, Fault{FaultAction::drop});
+  const ClientSocket client(AF_INET, SOCK_DGRAM, server->port());
+  client.send_datagram(wire::encode_query(0x1234, "mail.sendcheck.test", RrType::A));
+  // The kernel may drop part of the flood when the socket buffer fills.
+  std::size_t received = 0;
+  while (const auto bytes = client.receive_datagram(no_answer_wait)) {
+    const auto reply = decode(*bytes);
+    CHECK(reply.header.id != 0x1234);
+    CHECK(reply.header.rcode == static_cast<std::uint8_t>(wire::Rcode::nxdomain));
+    ++received;
+  }
+  CHECK(received >= 1);
+  CHECK(received <= wrong_id_flood_replies);
+}
+
+TEST_CASE("fault: long-chain sends the whole CNAME chain past the overlay's 8 links", "[testserver]") {
+  std::string text = test_zone;
+  for (int i = 0; i < 12; ++i) text += "c" + std::to_string(i) + " IN CNAME c" + std::to_string(i + 1) + "\n";
+  text += "c12 IN A 192.0.2.12\n";
+  DnsTestServerConfig config;
+  auto zone = diag::dns::parse_zone_text(text, "chain.zone");
+  REQUIRE(zone.ok());
+  config.zones.add(std::move(zone).value());
+  const auto server = start_server(std::move(config));
+  // Without the fault the overlay gives up after 8 links.
+  CHECK(ask_udp(*server, "c0.sendcheck.test", RrType::A).header.rcode ==
+        static_cast<std::uint8_t>(wire::Rcode::servfail));
+  server->add_fault("c0.sendcheck.test", any_type, Fault{FaultAction::long_chain});
+  const auto reply = ask_udp(*server, "c0.sendcheck.test", RrType::A);
+  REQUIRE(reply.answers.size() == 13);
+  CHECK(reply.answers.back().data_text() == "192.0.2.12");
 }

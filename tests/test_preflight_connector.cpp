@@ -187,7 +187,7 @@ TEST_CASE("relay with a missing or unreadable client key is bad input (exit 2), 
   CHECK(mx->server->sessions_started() == 0);
 }
 
-TEST_CASE("sendcheck-probe --client-cert presents the certificate; a bad key is exit 2", "[probe]") {
+TEST_CASE("sendcheck-probe --client-cert presents the certificate, a bad key is exit 2", "[probe]") {
   auto mx = serve_asking_for_certificates();
   auto files = client_certificate("scanner.contoso.example", {"contoso.example", "scanner.contoso.example"});
   const std::string port = std::to_string(mx->server->port());

@@ -100,7 +100,7 @@ TEST_CASE("Markdown report: verdict heading, one table row per check, next steps
         std::string::npos);
 }
 
-TEST_CASE("Markdown against the exo-mx profile: the failing SPF with its record; --json with it is bad input", "[preflight]") {
+TEST_CASE("Markdown against the exo-mx profile: the failing SPF with its record, --json with it is bad input", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"fourthcoffee.example"}));
   const auto run = run_program(local(*mx, {"fourthcoffee.example", "--ip", "203.0.113.40", "--from", "scanner@fourthcoffee.example", "--to",
                                            "frontdesk@fourthcoffee.example", "--markdown"}));
@@ -137,7 +137,7 @@ TEST_CASE("auto: a device without TLS sending internally gets direct send", "[pr
   CHECK(r.methods.size() == 5);
 }
 
-TEST_CASE("auto: OAuth with TLS 1.2 and external recipients gets SMTP AUTH; direct send says why not", "[preflight]") {
+TEST_CASE("auto: OAuth with TLS 1.2 and external recipients gets SMTP AUTH, direct send says why not", "[preflight]") {
   const auto r = preflight::recommend(*preflight::parse_device("1.2", "oauth", "external"));
   REQUIRE(r.method);
   CHECK(*r.method == preflight::Method::smtp_auth);
@@ -151,7 +151,7 @@ TEST_CASE("auto: OAuth with TLS 1.2 and external recipients gets SMTP AUTH; dire
   CHECK(mentions(fit_of(r, preflight::Method::hve).reasons, "internal recipients only"));
 }
 
-TEST_CASE("auto: basic authentication only with external recipients gets relay; SMTP AUTH fails only on OAuth", "[preflight]") {
+TEST_CASE("auto: basic authentication only with external recipients gets relay, SMTP AUTH fails only on OAuth", "[preflight]") {
   const auto r = preflight::recommend(*preflight::parse_device("1.2", "basic", "external"));
   REQUIRE(r.method);
   CHECK(*r.method == preflight::Method::relay);

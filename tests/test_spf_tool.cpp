@@ -107,7 +107,7 @@ TEST_CASE("sendcheck-spf: --suggest, --record and --default-explanation", "[spf]
   CHECK(nlohmann::json::parse(explained.out)["results"][0]["explanation"] == "203.0.113.1 is not ours");
 }
 
-TEST_CASE("sendcheck-spf: bad input is one line and exit 2; timeouts are exit 3", "[spf][tool]") {
+TEST_CASE("sendcheck-spf: bad input is one line and exit 2, timeouts are exit 3", "[spf][tool]") {
   if (!tool_built()) return;
   for (const std::string& arguments : std::vector<std::string>{"--ip 192.0.2.1", "contoso.sendcheck.test --ip 300.1.1.1", "nodots --ip 192.0.2.1",
                                       "contoso.sendcheck.test --suggest", "contoso.sendcheck.test --record " + quote("spf1 -all"),

@@ -439,7 +439,7 @@ TEST_CASE("the root name: empty as owner and question, '.' inside rdata", "[wire
   CHECK(decode_ok(encode_message(decoded)).answers == decoded.answers);
 }
 
-TEST_CASE("a name of exactly 255 octets decodes; 256 does not", "[wire]") {
+TEST_CASE("a name of exactly 255 octets decodes, 256 does not", "[wire]") {
   const std::string label63(63, 'a');
   const std::string label61(61, 'b');
   const std::string label62(62, 'b');

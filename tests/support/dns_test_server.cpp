@@ -20,6 +20,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <tuple>
@@ -43,6 +44,8 @@ constexpr std::size_t max_tcp_unsent = 1 << 20;
 constexpr std::uint16_t advertised_udp_size = 1232;
 constexpr std::size_t classic_udp_limit = 512;  // RFC 1035 4.2.1, without EDNS
 constexpr int bind_attempts = 50;
+// FaultAction::long_chain: far past any resolver's limit (BIND: 16), and finite.
+constexpr std::size_t max_long_chain_links = 64;
 
 // Owns one file descriptor.
 class UniqueFd {
@@ -198,14 +201,24 @@ std::string_view to_string(FaultAction action) {
     case FaultAction::malformed: return "malformed";
     case FaultAction::wrong_id: return "wrong-id";
     case FaultAction::ad: return "ad";
+    case FaultAction::truncate_always: return "truncate-always";
+    case FaultAction::other_name: return "other-name";
+    case FaultAction::extra_name: return "extra-name";
+    case FaultAction::other_question: return "other-question";
+    case FaultAction::compression_loop: return "compression-loop";
+    case FaultAction::compression_pair: return "compression-pair";
+    case FaultAction::wrong_id_flood: return "wrong-id-flood";
+    case FaultAction::long_chain: return "long-chain";
   }
   return "?";
 }
 
 std::optional<FaultAction> fault_action_from_string(std::string_view text) {
-  for (const FaultAction action : {FaultAction::delay, FaultAction::drop, FaultAction::servfail, FaultAction::refused,
-                                   FaultAction::truncate, FaultAction::malformed, FaultAction::wrong_id,
-                                   FaultAction::ad}) {
+  for (const FaultAction action :
+       {FaultAction::delay, FaultAction::drop, FaultAction::servfail, FaultAction::refused, FaultAction::truncate,
+        FaultAction::malformed, FaultAction::wrong_id, FaultAction::ad, FaultAction::truncate_always,
+        FaultAction::other_name, FaultAction::extra_name, FaultAction::other_question, FaultAction::compression_loop,
+        FaultAction::compression_pair, FaultAction::wrong_id_flood, FaultAction::long_chain}) {
     if (text == to_string(action)) return action;
   }
   return std::nullopt;
@@ -245,10 +258,15 @@ diag::Result<std::vector<FaultRule>> parse_faults_text(std::string_view text, co
     const auto action = fault_action_from_string(fields[2]);
     if (!action) {
       return fail("unknown action '" + fields[2] +
-                  "' (expected delay, drop, servfail, refused, truncate, malformed, wrong-id or ad)");
+                  "' (expected delay, drop, servfail, refused, truncate, malformed, wrong-id, ad, "
+                  "truncate-always, other-name, extra-name, other-question, compression-loop, "
+                  "compression-pair, wrong-id-flood or long-chain)");
     }
     rule.fault.action = *action;
-    if (*action == FaultAction::delay) {
+    if (*action == FaultAction::other_name || *action == FaultAction::extra_name) {
+      if (fields.size() != 4) return fail(std::string(to_string(*action)) + " needs the name whose records to serve");
+      rule.fault.name = diag::dns::canonical_name(fields[3]);
+    } else if (*action == FaultAction::delay) {
       if (fields.size() != 4) return fail("delay needs the milliseconds to wait");
       long milliseconds = -1;
       const std::string& argument = fields[3];
@@ -374,8 +392,9 @@ class DnsTestServer::Loop {
   };
 
   struct PlannedReply {
-    std::vector<std::uint8_t> bytes;
+    std::vector<std::uint8_t> bytes;  // empty: no answer (the flood alone)
     std::chrono::milliseconds delay{0};
+    std::vector<std::vector<std::uint8_t>> spoofed{};  // wrong-id-flood: sent at once, ahead of bytes
   };
 
   // What a poll slot stands for.
@@ -451,6 +470,8 @@ class DnsTestServer::Loop {
       if (received < 0) return;  // EAGAIN: drained; other errors: nothing to answer
       auto reply = plan_reply(std::span(datagram.data(), static_cast<std::size_t>(received)), Transport::udp);
       if (!reply) continue;
+      for (const auto& spoofed : reply->spoofed) send_datagram(udp_socket, peer, peer_length, spoofed);
+      if (reply->bytes.empty()) continue;
       DelayedReply pending{Transport::udp, udp_socket, peer, peer_length, 0, std::move(reply->bytes)};
       if (reply->delay.count() > 0) {
         delayed_replies_.emplace(Clock::now() + reply->delay, std::move(pending));
@@ -461,9 +482,14 @@ class DnsTestServer::Loop {
   }
 
   static void send_udp(const DelayedReply& reply) {
+    send_datagram(reply.udp_socket, reply.peer, reply.peer_length, reply.bytes);
+  }
+
+  static void send_datagram(int udp_socket, const sockaddr_storage& peer, socklen_t peer_length,
+                            const std::vector<std::uint8_t>& bytes) {
     // A lost datagram is what UDP promises; the client's retry covers it.
-    ::sendto(reply.udp_socket, reply.bytes.data(), reply.bytes.size(), MSG_NOSIGNAL,
-             reinterpret_cast<const sockaddr*>(&reply.peer), reply.peer_length);
+    ::sendto(udp_socket, bytes.data(), bytes.size(), MSG_NOSIGNAL, reinterpret_cast<const sockaddr*>(&peer),
+             peer_length);
   }
 
   void accept_tcp(int listener) {
@@ -515,7 +541,7 @@ class DnsTestServer::Loop {
                                                 connection.received.begin() + 2 + static_cast<std::ptrdiff_t>(length));
         connection.received.erase(connection.received.begin(),
                                   connection.received.begin() + 2 + static_cast<std::ptrdiff_t>(length));
-        if (auto reply = plan_reply(message, Transport::tcp)) {
+        if (auto reply = plan_reply(message, Transport::tcp); reply && !reply->bytes.empty()) {
           if (reply->delay.count() > 0) {
             ++connection.delayed_replies;
             DelayedReply pending;
@@ -612,9 +638,14 @@ class DnsTestServer::Loop {
     const auto has = [&](FaultAction action) {
       return std::any_of(faults.begin(), faults.end(), [&](const Fault& fault) { return fault.action == action; });
     };
-    if (has(FaultAction::drop)) return std::nullopt;
-
     PlannedReply planned;
+    // Spoofing is a UDP attack: over TCP the flood would only pad the stream.
+    if (has(FaultAction::wrong_id_flood) && transport == Transport::udp) planned.spoofed = spoofed_replies(reply);
+    if (has(FaultAction::drop)) {
+      if (planned.spoofed.empty()) return std::nullopt;
+      return planned;  // the flood instead of the answer
+    }
+
     for (const Fault& fault : faults) {
       if (fault.action == FaultAction::delay) planned.delay += fault.delay;
     }
@@ -622,19 +653,41 @@ class DnsTestServer::Loop {
       reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::servfail);
     } else if (has(FaultAction::refused)) {
       reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::refused);
+    } else if (has(FaultAction::long_chain)) {
+      answer_with_long_chain(question, reply);
     } else {
       answer_from_zones(question, reply);
     }
+    for (const Fault& fault : faults) {
+      if (fault.action == FaultAction::other_name) {
+        // As a server answering for the wrong name would: NOERROR, its records only.
+        reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::noerror);
+        reply.answers = records_at(fault.name, question.type);
+        reply.authority.clear();
+      } else if (fault.action == FaultAction::extra_name) {
+        const auto extra = records_at(fault.name, question.type);
+        reply.answers.insert(reply.answers.begin(), extra.begin(), extra.end());
+      }
+    }
     if (has(FaultAction::ad)) reply.header.ad = true;
     if (has(FaultAction::wrong_id)) reply.header.id = static_cast<std::uint16_t>(reply.header.id + 1);
-    if (has(FaultAction::truncate) && transport == Transport::udp) {
+    if (has(FaultAction::truncate_always) || (has(FaultAction::truncate) && transport == Transport::udp)) {
       reply.header.tc = true;
       reply.answers.clear();
       reply.authority.clear();
       reply.additional.clear();
     }
+    if (has(FaultAction::other_question)) reply.questions.front().name = "other." + question.name;
     if (has(FaultAction::malformed)) {
       planned.bytes = malformed_reply(reply);
+      return planned;
+    }
+    if (has(FaultAction::compression_loop)) {
+      planned.bytes = compression_loop_reply(reply);
+      return planned;
+    }
+    if (has(FaultAction::compression_pair)) {
+      planned.bytes = compression_pair_reply(reply);
       return planned;
     }
     // RFC 6891 6.2.5: a UDP answer fits the size the query advertised, at
@@ -659,25 +712,88 @@ class DnsTestServer::Loop {
     return PlannedReply{wire::encode_message(reply), {}};
   }
 
-  // The header and question as computed, ANCOUNT=1, and an A record whose
-  // rdata stops 2 octets into its 4: every parser must reject it, and
-  // c-ares does not discard it early for a mismatched question.
-  static std::vector<std::uint8_t> malformed_reply(wire::Message reply) {
+  // The header and question as computed, no other records, ANCOUNT=1, and
+  // the one answer record make_record writes, given the offset it starts
+  // at: the shapes encode_message never writes. The question stays right,
+  // so c-ares does not discard the answer early for a mismatched question.
+  template <typename MakeRecord>
+  static std::vector<std::uint8_t> handmade_answer(wire::Message reply, MakeRecord make_record) {
     reply.answers.clear();
     reply.authority.clear();
     reply.additional.clear();
     reply.has_edns = false;
     std::vector<std::uint8_t> bytes = wire::encode_message(reply);
+    if (bytes.empty()) return bytes;
     bytes[6] = 0;
     bytes[7] = 1;  // ANCOUNT
-    const std::array<std::uint8_t, 14> truncated_record{
-        0xC0, 0x0C,              // owner: the question name
-        0x00, 0x01, 0x00, 0x01,  // A, IN
-        0x00, 0x00, 0x01, 0x2C,  // TTL 300
-        0x00, 0x04,              // RDLENGTH 4 ...
-        192,  0};                // ... but only 2 octets follow
-    bytes.insert(bytes.end(), truncated_record.begin(), truncated_record.end());
+    const std::vector<std::uint8_t> record = make_record(bytes.size());
+    bytes.insert(bytes.end(), record.begin(), record.end());
     return bytes;
+  }
+
+  // RFC 1035 4.1.4: two octets, the top two bits set, then the offset.
+  static std::array<std::uint8_t, 2> pointer_to(std::size_t offset) {
+    return {static_cast<std::uint8_t>(0xC0 | (offset >> 8 & 0x3F)), static_cast<std::uint8_t>(offset & 0xFF)};
+  }
+
+  // An A record whose rdata stops 2 octets into its 4: every parser must reject it.
+  static std::vector<std::uint8_t> malformed_reply(wire::Message reply) {
+    return handmade_answer(std::move(reply), [](std::size_t) {
+      return std::vector<std::uint8_t>{
+          0xC0, 0x0C,              // owner: the question name
+          0x00, 0x01, 0x00, 0x01,  // A, IN
+          0x00, 0x00, 0x01, 0x2C,  // TTL 300
+          0x00, 0x04,              // RDLENGTH 4 ...
+          192,  0};                // ... but only 2 octets follow
+    });
+  }
+
+  // An A record whose owner name is a pointer to itself: a decoder that
+  // follows pointers without a bound never returns.
+  static std::vector<std::uint8_t> compression_loop_reply(wire::Message reply) {
+    return handmade_answer(std::move(reply), [](std::size_t record_start) {
+      const auto self = pointer_to(record_start);
+      return std::vector<std::uint8_t>{
+          self[0], self[1],           // owner: this very pointer
+          0x00,    0x01, 0x00, 0x01,  // A, IN
+          0x00,    0x00, 0x01, 0x2C,  // TTL 300
+          0x00,    0x04,              // RDLENGTH 4
+          192,     0,    2,    1};    // 192.0.2.1
+    });
+  }
+
+  // A CNAME for the question name whose target is a pointer to the next
+  // two octets, which point back at it: the two pointers loop.
+  static std::vector<std::uint8_t> compression_pair_reply(wire::Message reply) {
+    return handmade_answer(std::move(reply), [](std::size_t record_start) {
+      const std::size_t rdata_start = record_start + 12;  // owner 2, type 2, class 2, TTL 4, RDLENGTH 2
+      const auto forward = pointer_to(rdata_start + 2);
+      const auto back = pointer_to(rdata_start);
+      return std::vector<std::uint8_t>{
+          0xC0,       0x0C,                       // owner: the question name
+          0x00,       0x05,       0x00,    0x01,  // CNAME, IN
+          0x00,       0x00,       0x01,    0x2C,  // TTL 300
+          0x00,       0x04,                       // RDLENGTH 4: the two pointers
+          forward[0], forward[1], back[0], back[1]};
+    });
+  }
+
+  // wrong_id_flood_replies copies of reply (no records yet) saying NXDOMAIN,
+  // each with an ID other than the query's: taking any of them would turn a
+  // name that exists into one that does not.
+  static std::vector<std::vector<std::uint8_t>> spoofed_replies(wire::Message reply) {
+    reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::nxdomain);
+    reply.header.aa = true;
+    const std::uint16_t query_id = reply.header.id;
+    const std::vector<std::uint8_t> bytes = wire::encode_message(reply);
+    if (bytes.empty()) return {};
+    std::vector<std::vector<std::uint8_t>> replies(wrong_id_flood_replies, bytes);
+    for (std::size_t i = 0; i < replies.size(); ++i) {
+      const auto id = static_cast<std::uint16_t>(query_id + 1 + i);  // never query_id: fewer than 65535 of them
+      replies[i][0] = static_cast<std::uint8_t>(id >> 8);
+      replies[i][1] = static_cast<std::uint8_t>(id & 0xFF);
+    }
+    return replies;
   }
 
   std::vector<Fault> count_and_find_faults(const wire::Question& question, Transport transport) {
@@ -728,6 +844,38 @@ class DnsTestServer::Loop {
         reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::servfail);
         return;
     }
+  }
+
+  // FaultAction::long_chain: the chain link by link, asking the zones for
+  // each name's CNAME (asked for, the overlay does not follow it), so that
+  // it goes past the overlay's own limit; then the last name's records.
+  void answer_with_long_chain(const wire::Question& question, wire::Message& reply) const {
+    const auto type = modelled_type(question.type);
+    if (!type || question.qclass != 1 || !zones_.covers(question.name)) return answer_from_zones(question, reply);
+    reply.header.aa = true;
+    std::string current = question.name;
+    std::set<std::string> seen{current};
+    for (std::size_t links = 0; links < max_long_chain_links && zones_.covers(current); ++links) {
+      const diag::dns::Answer cname = zones_.answer(current, RrType::CNAME);
+      if (cname.outcome != diag::dns::Outcome::records) break;
+      reply.answers.push_back(cname.records.front());
+      current = std::get<diag::dns::NameData>(cname.records.front().data).target;
+      if (!seen.insert(current).second) return;  // a loop: once round is enough
+    }
+    if (!zones_.covers(current)) return;
+    const diag::dns::Answer last = zones_.answer(current, *type);
+    if (last.outcome == diag::dns::Outcome::records && last.cname_chain.empty()) {
+      reply.answers.insert(reply.answers.end(), last.records.begin(), last.records.end());
+    }
+  }
+
+  // other_name, extra_name: the records of the asked type at name, if the zones have them.
+  std::vector<diag::dns::Record> records_at(const std::string& name, std::uint16_t type) const {
+    const auto modelled = modelled_type(type);
+    if (!modelled || !zones_.covers(name)) return {};
+    diag::dns::Answer answer = zones_.answer(name, *modelled);
+    if (answer.outcome != diag::dns::Outcome::records || !answer.cname_chain.empty()) return {};
+    return std::move(answer.records);
   }
 
   std::optional<diag::dns::Record> apex_soa(std::string_view name) const {

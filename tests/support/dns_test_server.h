@@ -29,17 +29,35 @@ enum class FaultAction : std::uint8_t {
   malformed,  // right ID, flags and question; ANCOUNT=1 and a truncated answer record
   wrong_id,   // the answer carries the query's ID + 1
   ad,         // set the AD bit in the answer
+  // Hostile peers (issue 8). Each is a shape a resolver must end on, never
+  // loop on or take for an answer.
+  truncate_always,   // TC set and no records over UDP and over TCP alike
+  other_name,        // the answer section holds Fault::name's records of the asked type, not the asked name's
+  extra_name,        // Fault::name's records of the asked type go in ahead of the asked name's own
+  other_question,    // the question section names "other." + the asked name; records as usual
+  compression_loop,  // ANCOUNT=1, an A record whose owner is a compression pointer to itself
+  compression_pair,  // ANCOUNT=1, a CNAME whose rdata is two compression pointers pointing at each other
+  wrong_id_flood,    // UDP: wrong_id_flood_replies NXDOMAIN replies with other IDs, then the answer as usual
+  long_chain,        // the CNAME chain from the zones past the overlay's 8 links (up to 64), a loop once round
 };
 
-// Names as in fault files: "delay", "drop", ..., "wrong-id", "ad".
+// How many spoofed replies FaultAction::wrong_id_flood sends ahead of the
+// answer (which drop still suppresses and delay still holds back).
+inline constexpr std::size_t wrong_id_flood_replies = 1000;
+
+// Names as in fault files: "delay", "drop", ..., "wrong-id", "ad", "truncate-always", ...
 std::string_view to_string(FaultAction action);
 std::optional<FaultAction> fault_action_from_string(std::string_view text);
 
 struct Fault {
   FaultAction action = FaultAction::drop;
   std::chrono::milliseconds delay{0};  // FaultAction::delay only
+  std::string name{};                  // other_name, extra_name: whose records the answer carries (canonical)
 
   static Fault delayed_by(std::chrono::milliseconds delay) { return Fault{FaultAction::delay, delay}; }
+  static Fault records_of(FaultAction action, std::string_view name) {
+    return Fault{action, {}, diag::dns::canonical_name(name)};
+  }
 };
 
 // Matches every type of a name in add_fault ("ANY" in fault files).
@@ -52,8 +70,8 @@ struct FaultRule {
 };
 
 // Fault files: one rule a line, "NAME TYPE ACTION [ARG]", TYPE a record type
-// or ANY, ARG the milliseconds of "delay"; "#" starts a comment. Errors are
-// bad_input "FILE:LINE: what".
+// or ANY, ARG the milliseconds of "delay" or the other name of "other-name"
+// and "extra-name"; "#" starts a comment. Errors are bad_input "FILE:LINE: what".
 diag::Result<std::vector<FaultRule>> parse_faults_text(std::string_view text, const std::string& display_name);
 diag::Result<std::vector<FaultRule>> parse_faults_file(const std::string& path);
 

@@ -83,7 +83,8 @@ enum class Outcome : std::uint8_t {
   servfail,     // the server could not answer (RCODE 2)
   refused,      // the server refused to answer (RCODE 5)
   timeout,      // no answer in time from any server
-  malformed,    // an answer came that we could not parse
+  malformed,    // an answer came that we could not parse, or one that answers nothing: truncated even
+                // over TCP, or holding records of other names only (detail says which)
   network_error // socket error, connection refused, other RCODEs (detail says which)
 };
 

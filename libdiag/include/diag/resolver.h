@@ -44,7 +44,8 @@ struct ResolverConfig {
   std::vector<ServerAddress> servers;  // empty: /etc/resolv.conf
   // Each server is asked `tries` times; the first wait is attempt_timeout,
   // each later one doubles (c-ares' back-off). A failure (timeout, SERVFAIL,
-  // REFUSED) moves the question on to the next server.
+  // REFUSED) moves the question on to the next server. A CNAME loop or a
+  // chain over 16 links is SERVFAIL at once: the data, not the server, is at fault.
   std::chrono::milliseconds attempt_timeout{2000};
   int tries = 3;
   // Questions on the wire at once; the rest wait in a queue.

@@ -19,6 +19,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// RFC 1034 3.6.2 has resolvers follow CNAMEs; like BIND we give up after 16
+// links. The limit is the same whether the chain comes in one answer or is
+// chased across several questions (follow_chain).
+constexpr std::size_t max_cname_links = 16;
+
 void init_cares_once() {
   static std::once_flag once;
   std::call_once(once, [] { ares_library_init(ARES_LIB_INIT_ALL); });
@@ -85,13 +90,24 @@ Outcome outcome_from_rcode(std::uint8_t rcode, std::string& detail) {
 // the CNAME chain from the asked name the way a stub resolver does.
 void fill_from_message(const wire::Message& message, Answer& answer) {
   answer.authenticated_data = message.header.ad;
+  // c-ares never hands over a UDP answer with TC (we do not set
+  // ARES_FLAG_IGNTC): it asks again over TCP and takes that answer as it is. TC there too means even the TCP answer
+  // is incomplete; read as usual, a TC answer without records came out as
+  // NODATA, a definitive "no such record" from a server that never said so.
+  if (message.header.tc) {
+    answer.outcome = Outcome::malformed;
+    answer.detail = "answer truncated (TC) even over TCP";
+    return;
+  }
   answer.outcome = outcome_from_rcode(message.header.rcode, answer.detail);
   if (answer.outcome != Outcome::records && answer.outcome != Outcome::nxdomain) return;
 
   std::string current = answer.name;
   // RFC 1034 3.6.2: follow CNAMEs unless the CNAME itself was asked for;
   // the bound keeps a hostile answer with a long or looping chain finite.
-  for (int hop = 0; hop < 16 && answer.type != RrType::CNAME; ++hop) {
+  // One link past the limit is read, so that follow_chain sees a chain
+  // that is too long in this answer without asking again.
+  for (std::size_t hop = 0; hop <= max_cname_links && answer.type != RrType::CNAME; ++hop) {
     auto cname = std::find_if(message.answers.begin(), message.answers.end(), [&](const Record& r) {
       return r.type == RrType::CNAME && r.owner == current;
     });
@@ -105,6 +121,18 @@ void fill_from_message(const wire::Message& message, Answer& answer) {
   if (answer.outcome == Outcome::nxdomain) return;
   for (const auto& record : message.answers)
     if (record.type == answer.type && record.owner == current) answer.records.push_back(record);
+  // Records of other names are never taken (above), but an answer section
+  // holding nothing else does not answer our question either: read as
+  // NODATA it would say the name has no such records when the server
+  // answered for another name (a broken or spoofing server).
+  const bool about_the_name =
+      !answer.cname_chain.empty() || std::any_of(message.answers.begin(), message.answers.end(),
+                                                 [&](const Record& record) { return record.owner == answer.name; });
+  if (!message.answers.empty() && !about_the_name) {
+    answer.outcome = Outcome::malformed;
+    answer.detail = "the answer holds only records of other names (" + message.answers.front().owner + ")";
+    return;
+  }
   answer.outcome = answer.records.empty() ? Outcome::nodata : Outcome::records;
 }
 
@@ -284,17 +312,21 @@ struct Resolver::Impl {
   bool follow_chain(const Question& question, Answer& answer) const {
     const bool new_cnames = !answer.cname_chain.empty();
     answer.cname_chain.insert(answer.cname_chain.begin(), question.chain.begin(), question.chain.end());
+    // Checked whatever the outcome: the limit once applied only before
+    // going on, so a chain of exactly 16 links failed when chased and
+    // passed in one answer, and one split over two answers could reach 31.
+    if (answer.cname_chain.size() > max_cname_links) {
+      answer.outcome = Outcome::servfail;
+      answer.records.clear();
+      answer.detail = "CNAME chain longer than " + std::to_string(max_cname_links) + " links";
+      return false;
+    }
     if (!new_cnames || answer.outcome != Outcome::nodata || answer.type == RrType::CNAME) return false;
     const std::string target = std::get<NameData>(answer.cname_chain.back().data).target;
     if (std::any_of(answer.cname_chain.begin(), answer.cname_chain.end(),
                     [&](const Record& cname) { return cname.owner == target; })) {
       answer.outcome = Outcome::servfail;
       answer.detail = "CNAME loop at " + target;
-      return false;
-    }
-    if (answer.cname_chain.size() >= 16) {
-      answer.outcome = Outcome::servfail;
-      answer.detail = "CNAME chain longer than 16 links";
       return false;
     }
     answer.detail = "CNAME to " + target + ", following";
@@ -311,7 +343,7 @@ struct Resolver::Impl {
       if (go_on) {
         question->name = std::get<NameData>(answer.cname_chain.back().data).target;
         question->chain = std::move(answer.cname_chain);
-        advance(std::move(question));  // bounded by follow_chain's 16 links
+        advance(std::move(question));  // bounded by follow_chain's max_cname_links
         return;
       }
       complete(*question, std::move(answer));
@@ -360,6 +392,11 @@ struct Resolver::Impl {
     } else {
       answer.outcome = outcome_from_ares_status(status, answer.detail);
     }
+    // Decided on what the server said, before follow_chain judges the
+    // chain: a CNAME loop or a chain over the limit is in the data, and
+    // asking the next server about it only replaced that verdict with the
+    // next server's answer (REFUSED from one that lacks the zone).
+    const bool server_failed = should_fail_over(answer.outcome);
     const bool go_on = self.follow_chain(*question, answer);
     self.record(answer);
 
@@ -369,7 +406,7 @@ struct Resolver::Impl {
       self.advance(std::move(question));
       return;
     }
-    if (should_fail_over(answer.outcome) && question->server_index + 1 < self.channels.size()) {
+    if (server_failed && question->server_index + 1 < self.channels.size()) {
       ++question->server_index;
       self.waiting.push_front(std::move(question));
       return;
