@@ -813,7 +813,8 @@ TEST_CASE("sendcheck --help lists mx with its summary", "[tools]") {
 TEST_CASE("sendcheck --version and sendcheck mx --version", "[tools]") {
   const auto own = run({front_tool, "--version"});
   CHECK(own.exit_code == 0);
-  CHECK(own.out == "sendcheck " + std::string(diag::version) + "\n");
+  // Then the libraries' versions, checked in test_version.cpp.
+  CHECK_THAT(own.out, Catch::StartsWith("sendcheck " + std::string(diag::version) + "\n"));
   CHECK(own.err.empty());
 
   const auto mx = run({front_tool, "mx", "--version"});

@@ -22,7 +22,12 @@ const char* path_env() {
   return path ? path : "";
 }
 
-bool stdout_ok() { return std::fflush(stdout) == 0 && !std::ferror(stdout); }
+// A full disk or a closed pipe is exit 3, not a silent success.
+int exit_after_output() {
+  if (std::fflush(stdout) == 0 && !std::ferror(stdout)) return diag::exit_ok;
+  diag::cli::print_error(tool, "cannot write to standard output");
+  return diag::exit_incomplete;
+}
 
 int print_usage() {
   std::printf("usage: sendcheck TOOL [ARGS...]\n       sendcheck --help | --version\n\n");
@@ -35,9 +40,16 @@ int print_usage() {
       std::printf("  %-10s %s\n", entry.name.c_str(), entry.summary.empty() ? "" : entry.summary.c_str());
   }
   std::printf("\n'sendcheck TOOL --help' and 'man sendcheck-TOOL' describe each tool.\n");
-  if (stdout_ok()) return diag::exit_ok;
-  diag::cli::print_error(tool, "cannot write to standard output");
-  return diag::exit_incomplete;
+  return exit_after_output();
+}
+
+// Our version, then the libraries' as loaded now: the package takes them
+// from the system, so a bug report needs both.
+int print_version() {
+  std::printf("sendcheck %s\n", diag::version);
+  for (const auto& library : diag::toolbox::library_versions())
+    std::printf("%-8s %s\n", library.name.c_str(), library.version.c_str());
+  return exit_after_output();
 }
 
 int dispatch(int argc, char** argv) {
@@ -71,11 +83,6 @@ int main(int argc, char** argv) {
   }
   const std::string first = argv[1];
   if (first == "--help" || first == "-h" || first == "help") return print_usage();
-  if (first == "--version") {
-    std::printf("sendcheck %s\n", diag::version);
-    if (stdout_ok()) return diag::exit_ok;
-    diag::cli::print_error(tool, "cannot write to standard output");
-    return diag::exit_incomplete;
-  }
+  if (first == "--version") return print_version();
   return dispatch(argc, argv);
 }

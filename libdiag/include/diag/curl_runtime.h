@@ -21,6 +21,7 @@ struct Library {
   const char* (*easy_strerror)(CURLcode) = nullptr;
   char* (*easy_escape)(CURL*, const char*, int) = nullptr;
   void (*free)(void*) = nullptr;
+  curl_version_info_data* (*version_info)(CURLversion) = nullptr;  // sendcheck --version
   std::string load_error;  // set when the library or a function is missing
 
   bool loaded() const { return load_error.empty(); }

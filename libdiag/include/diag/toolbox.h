@@ -1,5 +1,6 @@
 // The `sendcheck TOOL ARGS...` front command: finding the tool executables
-// (next to the front command first, then on PATH) and listing them.
+// (next to the front command first, then on PATH), listing them, and the
+// versions of the libraries they run with.
 #pragma once
 
 #include <optional>
@@ -28,5 +29,16 @@ std::optional<std::string> find_tool(std::string_view name, const std::string& s
 // Every sendcheck-* executable found the same way, each name once (the
 // first found wins), known tools in table order, then others by name.
 std::vector<ToolEntry> list_tools(const std::string& self_dir, std::string_view path_env);
+
+struct LibraryVersion {
+  std::string name;     // "c-ares"
+  std::string version;  // "1.18.1", or why the library is not there
+};
+
+// c-ares, OpenSSL and libcurl as loaded by this process, not as built
+// against: an installed package takes them from the system, so a bug report
+// needs these. libcurl is loaded here if it was not yet (diag/curl_runtime.h);
+// when it cannot be, its entry says so and what it is needed for.
+std::vector<LibraryVersion> library_versions();
 
 }  // namespace diag::toolbox

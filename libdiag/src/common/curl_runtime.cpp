@@ -28,6 +28,7 @@ Library load() {
                         bind(handle, "curl_easy_cleanup", loaded.easy_cleanup) &&
                         bind(handle, "curl_easy_strerror", loaded.easy_strerror) &&
                         bind(handle, "curl_easy_escape", loaded.easy_escape) &&
+                        bind(handle, "curl_version_info", loaded.version_info) &&
                         bind(handle, "curl_free", loaded.free);
   if (!complete) {
     loaded = Library{};

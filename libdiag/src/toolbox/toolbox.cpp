@@ -1,10 +1,14 @@
 #include "diag/toolbox.h"
 
+#include <ares.h>
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <system_error>
+
+#include "diag/curl_runtime.h"
 
 namespace diag::toolbox {
 namespace {
@@ -43,6 +47,21 @@ std::string_view summary_for(std::string_view name) {
   for (const auto& tool : known_tools)
     if (tool.name == name) return tool.summary;
   return "";
+}
+
+// libcurl's version, or nullopt when it cannot be loaded.
+std::optional<std::string> loaded_curl_version() {
+  const curl::Library& library = curl::library();
+  if (!library.loaded()) return std::nullopt;
+  const curl_version_info_data* info = library.version_info(CURLVERSION_NOW);
+  if (!info || !info->version) return std::nullopt;
+  return std::string(info->version);
+}
+
+// "OpenSSL 3.0.17 1 Jul 2025" -> "3.0.17 1 Jul 2025": the name is a column of its own.
+std::string without_prefix(std::string text, std::string_view prefix_text) {
+  if (text.rfind(prefix_text, 0) == 0) text.erase(0, prefix_text.size());
+  return text;
 }
 
 }  // namespace
@@ -90,6 +109,17 @@ std::vector<ToolEntry> list_tools(const std::string& self_dir, std::string_view 
     return rank(a) != rank(b) ? rank(a) < rank(b) : a.name < b.name;
   });
   return found;
+}
+
+std::vector<LibraryVersion> library_versions() {
+  std::vector<LibraryVersion> versions;
+  versions.push_back({"c-ares", ares_version(nullptr)});
+  versions.push_back({"OpenSSL", without_prefix(OpenSSL_version(OPENSSL_VERSION), "OpenSSL ")});
+  // libcurl is not a link dependency (see curl_runtime.h): a system without
+  // it runs every check but the two that fetch over HTTPS.
+  versions.push_back({"libcurl", loaded_curl_version().value_or(
+                                     "not found (needed only for OAuth tokens and the HTTPS egress check)")});
+  return versions;
 }
 
 }  // namespace diag::toolbox
