@@ -93,6 +93,7 @@ command -v rblcheck >/dev/null || have_rblcheck=0
 echo "sendcheck-blocklist vs rblcheck: ${#zone_list[@]} zones, ${delay_ms} ms per answer, median of $runs runs"
 echo "zones: ${zone_list[*]}"
 printf '%-34s %12s %12s %8s\n' "case" "sendcheck" "rblcheck" "ratio"
+summaries=()
 for case_name in "listed $ip_listed (rblcheck -t: with TXT)" "clean $ip_clean"; do
   ip=${case_name#* }; ip=${ip%% *}
   extra=(); [[ $case_name == listed* ]] && extra=(-t)
@@ -109,6 +110,10 @@ for case_name in "listed $ip_listed (rblcheck -t: with TXT)" "clean $ip_clean"; 
     theirs_ms="n/a"; ratio="n/a (apt-get install rblcheck)"
   fi
   printf '%-34s %10s ms %10s ms %8s\n' "${case_name%% (*}" "$ours_ms" "$theirs_ms" "$ratio"
+  what="one IP, ${#zone_list[@]} lists, ${delay_ms} ms per answer: ${case_name%% *}"
+  summary_ratio=${ratio%x}
+  [ $have_rblcheck = 1 ] || summary_ratio=n/a
+  summaries+=("RESULT name=blocklist what=\"$what\" ours=$ours_ms unit=ms peer=rblcheck peer_value=$theirs_ms ratio=$summary_ratio")
 done
 
 # Sanity: both tools saw the listing through this server.
@@ -116,3 +121,4 @@ echo
 echo "rblcheck's view of $ip_listed (first lines):"
 if [ $have_rblcheck = 1 ]; then rblcheck "${rbl_args[@]}" "$ip_listed" | head -3 || true; fi
 echo "sendcheck-blocklist's verdict: exit $("$tool" --dns 127.0.0.1:53 "$ip_listed" > /dev/null 2>&1; echo $?) (1 = listed)"
+printf '%s\n' "${summaries[@]}"

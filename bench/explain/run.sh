@@ -51,4 +51,5 @@ echo "ratio (ours/grep): $ratio"
 status=0
 [ "$ours_rate" -ge 200 ] || { echo "below target: ${ours_rate} MB/s < 200 MB/s"; status=1; }
 [ "$ours_rss" -lt $((20 * 1024)) ] || { echo "above target: max RSS ${ours_rss} KB >= 20 MB"; status=1; }
+echo "RESULT name=explain what=\"scan a $mb MB mail log for SMTP replies\" ours=$ours_rate unit=MB/s peer=\"grep -c -E\" peer_value=$grep_rate ratio=$ratio"
 exit $status
