@@ -127,7 +127,8 @@ TEST_CASE("sendcheck-listen text report and the probe against exo-submission", "
 TEST_CASE("sendcheck-listen usage errors", "[listen]") {
   for (const auto& args : std::vector<std::vector<std::string>>{
            {"--profile", "gmail"}, {"--bind", "localhost"}, {"--cert", "x.pem"}, {"--basic-auth", "maybe"},
-           {"--profile", "accept-all", "--accept-domain", "x.example"}}) {
+           {"--profile", "accept-all", "--accept-domain", "x.example"}, {"--session-timeout", "0"},
+           {"--session-timeout", "-5"}, {"--session-timeout", "soon"}, {"--session-timeout", "1e9"}}) {
     std::vector<std::string> argv{listen_tool};
     argv.insert(argv.end(), args.begin(), args.end());
     const auto run = run_program(argv, 10s);
