@@ -800,3 +800,30 @@ TEST_CASE("fetch_egress_address accepts only a plain address of the asked family
   auto refused = fetch_egress_address("ftp://127.0.0.1:9/", IpAddress::Family::v4, 2000ms);
   CHECK_FALSE(refused);
 }
+
+TEST_CASE("Egress probes ask each its own server at once: a silent one neither delays nor replaces another", "[blocklist]") {
+  auto silent = start_lists_server();
+  auto answering = start_lists_server();
+  for (const auto& [name, type] : std::vector<std::pair<std::string, diag::dns::RrType>>{
+           {"myip.opendns.com", diag::dns::RrType::A},
+           {"myip.opendns.com", diag::dns::RrType::AAAA},
+           {"o-o.myaddr.l.google.com", diag::dns::RrType::TXT}})
+    silent->add_fault(name, type, sendcheck::testing::Fault{sendcheck::testing::FaultAction::drop});
+  const auto at = [](const auto& server) { return *diag::dns::parse_server_address(server->endpoint_v4()); };
+  const auto started = std::chrono::steady_clock::now();
+  auto result = discover_egress(egress_options(egress_probes_at({at(silent), at(answering)}), ""));
+  const auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE(result.attempts.size() == 6);
+  for (std::size_t i = 0; i < 3; ++i) {
+    INFO(result.attempts[i].via << ": " << result.attempts[i].detail);
+    CHECK_FALSE(result.attempts[i].found);  // the silent server's own answer: a timeout
+    CHECK(result.attempts[i].detail.starts_with("timeout"));
+    CHECK(result.attempts[i + 3].found);
+  }
+  CHECK(result.addresses == std::vector<IpAddress>{ip("203.0.113.7"), ip("2001:db8::7")});
+  // Each question went to its own server once: no fail-over, no coalescing across servers.
+  CHECK(answering->queries_received("myip.opendns.com", diag::dns::RrType::A) == 1);
+  CHECK(silent->queries_received("myip.opendns.com", diag::dns::RrType::A) == 1);
+  CHECK(result.log.size() == 6);
+  CHECK(took < attempt + 1500ms);  // the timeouts ran side by side, not one after another
+}

@@ -1161,3 +1161,46 @@ TEST_CASE("A CNAME loop over the network fails like one in the overlay", "[resol
   CHECK(answer.outcome == Outcome::servfail);
   CHECK_THAT(answer.detail, Catch::Contains("CNAME loop"));
 }
+
+TEST_CASE("query_at asks the chosen server only: its own answer, no fail-over, no overlay", "[resolver]") {
+  // Two servers that disagree about ns1's address, as two egress services
+  // report different askers' addresses.
+  const auto first = start_server_with({zone_from_text(resolver_zone_text, "first.zone")});
+  const auto second = start_server_with({zone_from_text(std::string(resolver_zone_text) + "\nns1 IN A 192.0.2.99\n", "second.zone")});
+  auto config = config_for({first.get(), second.get()});
+  config.keep_log = true;
+  auto overlay = std::make_shared<ZoneOverlay>();
+  overlay->add(zone_from_text(resolver_zone_text, "overlay.zone"));
+  config.zones = overlay;  // covers the name, yet query_at goes to the network
+  auto resolver = make_resolver(config);
+
+  std::vector<Answer> answers(4);
+  resolver->query_at(0, "ns1.resolver.test", RrType::A, [&](const Answer& answer) { answers[0] = answer; });
+  resolver->query_at(1, "ns1.resolver.test", RrType::A, [&](const Answer& answer) { answers[1] = answer; });
+  resolver->query_at(1, "NS1.resolver.test.", RrType::A, [&](const Answer& answer) { answers[2] = answer; });  // coalesced
+  resolver->query("ns1.resolver.test", RrType::A, [&](const Answer& answer) { answers[3] = answer; });
+  resolver->run();
+  CHECK(answers[0].source == first->endpoint_v4());
+  CHECK(answers[1].source == second->endpoint_v4());
+  CHECK(answers[1].addresses().size() == 2);  // the second server's extra address
+  CHECK(answers[0].addresses().size() == 1);
+  CHECK(answers[2].addresses() == answers[1].addresses());
+  CHECK_THAT(answers[3].source, Catch::StartsWith("zone:"));  // the plain question is the overlay's
+  CHECK(first->queries_received("ns1.resolver.test", RrType::A) == 1);
+  CHECK(second->queries_received("ns1.resolver.test", RrType::A) == 1);
+
+  // A failing chosen server is the answer: the other server is not asked.
+  first->add_fault("www.resolver.test", RrType::A, Fault{FaultAction::refused});
+  Answer refused;
+  resolver->query_at(0, "www.resolver.test", RrType::A, [&](const Answer& answer) { refused = answer; });
+  resolver->run();
+  CHECK(refused.outcome == Outcome::refused);
+  CHECK(second->queries_received("www.resolver.test", RrType::A) == 0);
+
+  // A server number past the list is a local failure, nothing is sent.
+  Answer nowhere;
+  resolver->query_at(2, "ns1.resolver.test", RrType::A, [&](const Answer& answer) { nowhere = answer; });
+  resolver->run();
+  CHECK(nowhere.outcome == Outcome::network_error);
+  CHECK_THAT(nowhere.detail, Catch::Contains("no DNS server number 3"));
+}

@@ -214,7 +214,7 @@ struct EgressOptions {
   std::chrono::milliseconds attempt_timeout{2000};
   int tries = 2;
   std::chrono::milliseconds http_timeout{5000};
-  // Called from several threads (one per probe), never at once.
+  // Called as each probe's question finishes, from the calling thread.
   std::function<void(const dns::QueryLogEntry&)> on_log;
   bool keep_log = false;
   bool verbose_http = false;  // one stderr line per HTTP fetch

@@ -74,6 +74,11 @@ class Resolver {
   // here, and may ask further questions. An invalid name is answered with
   // Outcome::malformed and a detail saying why.
   void query(std::string_view name, RrType type, Callback callback);
+  // The same, asked of servers()[server] alone: no zone overlay, no
+  // fail-over, CNAMEs chased at that server, and an answer of its own (not
+  // shared with query() or with other servers). For questions whose answer
+  // depends on who asks whom: the egress address (myip.opendns.com).
+  void query_at(std::size_t server, std::string_view name, RrType type, Callback callback);
   // Drives the poll loop until every question, including those asked by
   // callbacks, has been answered.
   void run();

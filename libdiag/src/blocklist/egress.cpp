@@ -7,8 +7,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <future>
-#include <memory>
-#include <mutex>
 
 #include "diag/ascii.h"
 #include "diag/blocklist.h"
@@ -42,26 +40,11 @@ std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* 
 
 std::string_view family_name(IpAddress::Family family) { return family == IpAddress::Family::v4 ? "IPv4" : "IPv6"; }
 
-// One probe on a resolver of its own: each probe must reach its own server.
-EgressAttempt run_dns_probe(const EgressDnsProbe& probe, const EgressOptions& options,
-                            const std::function<void(const dns::QueryLogEntry&)>& on_log,
-                            std::vector<dns::QueryLogEntry>& log) {
+// What one probe's server said about our address.
+EgressAttempt attempt_from(const EgressDnsProbe& probe, const dns::Answer& answer) {
   EgressAttempt attempt;
   attempt.method = probe.method;
   attempt.via = probe.name + " " + std::string(dns::to_string(probe.type)) + " @" + probe.server.to_string();
-  dns::ResolverConfig config;
-  config.servers = {probe.server};
-  config.attempt_timeout = options.attempt_timeout;
-  config.tries = options.tries;
-  config.on_log = on_log;
-  config.keep_log = options.keep_log;
-  auto resolver = dns::Resolver::create(std::move(config));
-  if (!resolver) {
-    attempt.detail = resolver.error().message;
-    return attempt;
-  }
-  const dns::Answer answer = (*resolver)->resolve(probe.name, probe.type);
-  log = (*resolver)->log();
   if (probe.type == dns::RrType::TXT) {
     // Google answers the asker's address as a TXT string; through a
     // recursive resolver it adds "edns0-client-subnet ...", which is skipped.
@@ -76,6 +59,48 @@ EgressAttempt run_dns_probe(const EgressDnsProbe& probe, const EgressOptions& op
   if (!answer.detail.empty()) attempt.detail += " (" + answer.detail + ")";
   if (answer.ok() && !attempt.found) attempt.detail += ": no address in the answer";
   return attempt;
+}
+
+// Every probe at once on one resolver, each asked of its own server only
+// (query_at: the answer depends on whom we ask), so a probe whose server is
+// unreachable (no IPv6 route) does not hold up the others.
+void run_dns_probes(const EgressOptions& options, EgressResult& result) {
+  const auto& probes = options.dns_probes;
+  if (probes.empty()) return;
+  dns::ResolverConfig config;
+  std::vector<std::size_t> server_of(probes.size());
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    const auto& wanted = probes[i].server;
+    const auto known = std::find_if(config.servers.begin(), config.servers.end(), [&](const dns::ServerAddress& s) {
+      return s.address == wanted.address && s.port == wanted.port;
+    });
+    server_of[i] = static_cast<std::size_t>(known - config.servers.begin());
+    if (known == config.servers.end()) config.servers.push_back(wanted);
+  }
+  config.attempt_timeout = options.attempt_timeout;
+  config.tries = options.tries;
+  config.on_log = options.on_log;
+  config.keep_log = options.keep_log;
+  auto resolver = dns::Resolver::create(std::move(config));
+  std::vector<dns::Answer> answers(probes.size());
+  if (resolver) {
+    for (std::size_t i = 0; i < probes.size(); ++i)
+      (*resolver)->query_at(server_of[i], probes[i].name, probes[i].type,
+                            [&answers, i](const dns::Answer& answer) { answers[i] = answer; });
+    (*resolver)->run();
+    result.log = (*resolver)->log();
+  }
+  for (std::size_t i = 0; i < probes.size(); ++i) {
+    if (resolver) {
+      result.attempts.push_back(attempt_from(probes[i], answers[i]));
+      continue;
+    }
+    EgressAttempt attempt;
+    attempt.method = probes[i].method;
+    attempt.via = probes[i].name + " @" + probes[i].server.to_string();
+    attempt.detail = resolver.error().message;
+    result.attempts.push_back(std::move(attempt));
+  }
 }
 
 }  // namespace
@@ -147,26 +172,7 @@ Result<IpAddress> fetch_egress_address(const std::string& url, IpAddress::Family
 
 EgressResult discover_egress(const EgressOptions& options) {
   EgressResult result;
-  // Resolver log hooks run on the probes' threads; one line at a time.
-  auto log_mutex = std::make_shared<std::mutex>();
-  std::function<void(const dns::QueryLogEntry&)> on_log;
-  if (options.on_log)
-    on_log = [log_mutex, inner = options.on_log](const dns::QueryLogEntry& entry) {
-      std::lock_guard<std::mutex> lock(*log_mutex);
-      inner(entry);
-    };
-
-  // Every probe at once: a probe whose server is unreachable (no IPv6
-  // route) must not hold up the others.
-  std::vector<std::vector<dns::QueryLogEntry>> logs(options.dns_probes.size());
-  std::vector<std::future<EgressAttempt>> pending;
-  pending.reserve(options.dns_probes.size());
-  for (std::size_t i = 0; i < options.dns_probes.size(); ++i)
-    pending.push_back(std::async(std::launch::async, [&options, &on_log, &logs, i] {
-      return run_dns_probe(options.dns_probes[i], options, on_log, logs[i]);
-    }));
-  for (auto& future : pending) result.attempts.push_back(future.get());
-  for (auto& log : logs) result.log.insert(result.log.end(), log.begin(), log.end());
+  run_dns_probes(options, result);
 
   const auto add_addresses = [&result](const std::vector<IpAddress>& found) {
     for (const auto& address : found)

@@ -255,6 +255,7 @@ struct Resolver::Impl {
     std::vector<Record> chain;  // CNAMEs followed in earlier steps
     RrType type = RrType::A;
     std::size_t server_index = 0;
+    std::optional<std::size_t> pinned_server;  // query_at: this server only
     Clock::time_point asked_at;  // first step: elapsed_ms of the final answer
     Clock::time_point started;   // this attempt: elapsed_ms of its log entry
   };
@@ -279,12 +280,21 @@ struct Resolver::Impl {
     Answer answer;
     std::vector<Callback> waiters;
   };
+  // A question asked of one chosen server (query_at) is its own question:
+  // its answer is that server's, not the resolver's.
+  struct QuestionKey {
+    std::string name;
+    RrType type = RrType::A;
+    std::optional<std::size_t> pinned_server;
+    bool operator==(const QuestionKey&) const = default;
+  };
   struct QuestionKeyHash {
-    std::size_t operator()(const std::pair<std::string, RrType>& key) const {
-      return std::hash<std::string>{}(key.first) ^ (static_cast<std::size_t>(key.second) * 0x9E3779B97F4A7C15ULL);
+    std::size_t operator()(const QuestionKey& key) const {
+      return std::hash<std::string>{}(key.name) ^ (static_cast<std::size_t>(key.type) * 0x9E3779B97F4A7C15ULL) ^
+             (key.pinned_server ? (*key.pinned_server + 1) * 0xC2B2AE3D27D4EB4FULL : 0);
     }
   };
-  std::unordered_map<std::pair<std::string, RrType>, SharedAnswer, QuestionKeyHash> answers;
+  std::unordered_map<QuestionKey, SharedAnswer, QuestionKeyHash> answers;
 
   void record(const Answer& answer) {
     if (!config.on_log && !config.keep_log) return;
@@ -298,7 +308,7 @@ struct Resolver::Impl {
   void complete(const Question& question, Answer answer) {
     answer.name = question.asked_name;
     answer.elapsed_ms = elapsed_ms_since(question.asked_at);
-    auto& shared = answers[{question.asked_name, question.type}];
+    auto& shared = answers[{question.asked_name, question.type, question.pinned_server}];
     shared.done = true;
     for (auto& waiter : shared.waiters) finished.push_back({answer, std::move(waiter)});
     shared.waiters.clear();
@@ -336,6 +346,12 @@ struct Resolver::Impl {
   // Takes a question one step: the zone overlay answers the names it
   // covers, everything else waits for the wire.
   void advance(std::unique_ptr<Question> question) {
+    if (question->pinned_server) {
+      // Neither the overlay nor another server may answer for the chosen one.
+      question->server_index = *question->pinned_server;
+      waiting.push_back(std::move(question));
+      return;
+    }
     if (config.zones && config.zones->covers(question->name)) {
       Answer answer = config.zones->answer(question->name, question->type);
       const bool go_on = follow_chain(*question, answer);
@@ -406,12 +422,46 @@ struct Resolver::Impl {
       self.advance(std::move(question));
       return;
     }
-    if (server_failed && question->server_index + 1 < self.channels.size()) {
+    if (server_failed && !question->pinned_server && question->server_index + 1 < self.channels.size()) {
       ++question->server_index;
       self.waiting.push_front(std::move(question));
       return;
     }
     self.complete(*question, std::move(answer));
+  }
+
+  void ask(std::string_view name, RrType type, std::optional<std::size_t> pinned_server, Callback callback) {
+    std::string canonical = canonical_name(name);
+    if (const std::string reason = invalid_name_reason(name); !reason.empty()) {
+      Answer answer = local_failure(canonical, type, Outcome::malformed,
+                                    "invalid query name \"" + std::string(name) + "\": " + reason);
+      record(answer);
+      finished.push_back({std::move(answer), std::move(callback)});
+      return;
+    }
+    if (pinned_server && *pinned_server >= channels.size()) {
+      Answer answer = local_failure(canonical, type, Outcome::network_error,
+                                    "no DNS server number " + std::to_string(*pinned_server + 1) + " is configured");
+      record(answer);
+      finished.push_back({std::move(answer), std::move(callback)});
+      return;
+    }
+    auto& shared = answers[{canonical, type, pinned_server}];
+    if (shared.done) {
+      finished.push_back({shared.answer, std::move(callback)});
+      return;
+    }
+    const bool already_asked = !shared.waiters.empty();
+    shared.waiters.push_back(std::move(callback));
+    if (already_asked) return;
+    auto question = std::make_unique<Question>();
+    question->owner = this;
+    question->asked_name = canonical;
+    question->name = std::move(canonical);
+    question->type = type;
+    question->pinned_server = pinned_server;
+    question->asked_at = Clock::now();
+    advance(std::move(question));
   }
 
   // Sends queued questions while there is room on the wire.
@@ -530,30 +580,11 @@ Result<std::unique_ptr<Resolver>> Resolver::create(ResolverConfig config) {
 }
 
 void Resolver::query(std::string_view name, RrType type, Callback callback) {
-  std::string canonical = canonical_name(name);
-  Impl& impl = *impl_;
-  if (const std::string reason = invalid_name_reason(name); !reason.empty()) {
-    Answer answer = local_failure(canonical, type, Outcome::malformed,
-                                  "invalid query name \"" + std::string(name) + "\": " + reason);
-    impl.record(answer);
-    impl.finished.push_back({std::move(answer), std::move(callback)});
-    return;
-  }
-  auto& shared = impl.answers[{canonical, type}];
-  if (shared.done) {
-    impl.finished.push_back({shared.answer, std::move(callback)});
-    return;
-  }
-  const bool already_asked = !shared.waiters.empty();
-  shared.waiters.push_back(std::move(callback));
-  if (already_asked) return;
-  auto question = std::make_unique<Impl::Question>();
-  question->owner = &impl;
-  question->asked_name = canonical;
-  question->name = std::move(canonical);
-  question->type = type;
-  question->asked_at = Clock::now();
-  impl.advance(std::move(question));
+  impl_->ask(name, type, std::nullopt, std::move(callback));
+}
+
+void Resolver::query_at(std::size_t server, std::string_view name, RrType type, Callback callback) {
+  impl_->ask(name, type, server, std::move(callback));
 }
 
 void Resolver::run() {
