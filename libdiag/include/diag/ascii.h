@@ -40,4 +40,12 @@ inline std::string_view trim(std::string_view text, std::string_view chars = " \
   return text.substr(first, text.find_last_not_of(chars) - first + 1);
 }
 
+// Text from a peer shown to a person: control characters (and DEL) could
+// drive the terminal, so each becomes '?', except those in `keep`.
+inline std::string mask_controls(std::string text, std::string_view keep = {}) {
+  for (char& c : text)
+    if ((static_cast<unsigned char>(c) < 0x20 || c == 0x7f) && keep.find(c) == std::string_view::npos) c = '?';
+  return text;
+}
+
 }  // namespace diag::ascii

@@ -20,12 +20,9 @@ constexpr std::size_t max_listed_values = 16;       // IPs and steps listed per 
 constexpr int max_json_depth = 64;
 constexpr std::size_t read_chunk_bytes = 1 << 20;
 
-// Control characters in a reply could drive the terminal: show them as '?'.
+// A reply as kept for display: capped, its control characters masked.
 std::string printable(std::string_view text) {
-  std::string out(text.substr(0, max_kept_reply_bytes));
-  for (auto& c : out)
-    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n') || c == 0x7f) c = '?';
-  return out;
+  return ascii::mask_controls(std::string(text.substr(0, max_kept_reply_bytes)), "\n");
 }
 
 // Replies that differ only in addresses, IDs, IPs or counters explain the

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diag/ascii.h"
 #include "diag/curl_runtime.h"
 #include "diag/smtp.h"
 
@@ -36,13 +37,6 @@ constexpr std::size_t max_token_bytes = 64 * 1024;
 std::string first_line(std::string_view text) {
   text = text.substr(0, text.find_first_of("\r\n"));
   return std::string(text.substr(0, 300));
-}
-
-// The endpoint's words go to a terminal: control bytes become '?'.
-std::string printable(std::string text) {
-  for (char& c : text)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
-  return text;
 }
 
 }  // namespace
@@ -99,10 +93,10 @@ Result<Token> parse_token_response(long http_status, std::string_view body) {
     std::string message = "the token endpoint answered HTTP " + std::to_string(http_status);
     if (document.is_object()) {
       const auto error = document.find("error");
-      if (error != document.end() && error->is_string()) message += ": " + printable(error->get<std::string>());
+      if (error != document.end() && error->is_string()) message += ": " + ascii::mask_controls(error->get<std::string>());
       const auto description = document.find("error_description");
       if (description != document.end() && description->is_string())
-        message += ": " + printable(first_line(description->get<std::string>()));
+        message += ": " + ascii::mask_controls(first_line(description->get<std::string>()));
     }
     return unavailable(message);
   }
@@ -121,7 +115,7 @@ Result<Token> parse_token_response(long http_status, std::string_view body) {
   }
   const auto token_type = document.find("token_type");
   if (token_type != document.end() && token_type->is_string())
-    token.token_type = printable(token_type->get<std::string>().substr(0, 64));
+    token.token_type = ascii::mask_controls(token_type->get<std::string>().substr(0, 64));
   const auto expires_in = document.find("expires_in");
   if (expires_in != document.end()) {
     // Microsoft sends a number; some gateways send it as a string.
