@@ -397,10 +397,7 @@ int thread_count(pid_t pid) {
 class ListenProcess {
  public:
   explicit ListenProcess(std::vector<std::string> extra) {
-    auto socket = listen_tcp(IpAddress::v4({127, 0, 0, 1}), 0);
-    if (!socket) throw std::runtime_error(socket.error().message);
-    port_ = local_port(socket->fd);
-    socket = RawSocket();
+    port_ = free_port();
     std::vector<std::string> argv{bin_dir + "/sendcheck-listen", "--port", std::to_string(port_), "--json"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     out_ = dir_.path() + "/out.jsonl";
@@ -414,14 +411,7 @@ class ListenProcess {
     const int spawned = posix_spawn(&pid_, args[0], &actions, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (spawned != 0) throw std::runtime_error("cannot run sendcheck-listen");
-    for (int i = 0; i < 200; ++i) {
-      Connection probe;
-      if (probe.connect(IpAddress::v4({127, 0, 0, 1}), port_, Clock::now() + 100ms).status == IoStatus::ok) {
-        ready_ = true;
-        break;
-      }
-      std::this_thread::sleep_for(25ms);
-    }
+    ready_ = wait_for_port(port_);
   }
   ~ListenProcess() {
     if (pid_ > 0) {

@@ -16,21 +16,6 @@ namespace {
 const std::string listen_tool = bin_dir + "/sendcheck-listen";
 const std::string probe_tool = bin_dir + "/sendcheck-probe";
 
-std::uint16_t free_port() {
-  auto socket = listen_tcp(diag::IpAddress::v4({127, 0, 0, 1}), 0);
-  if (!socket) throw std::runtime_error(socket.error().message);
-  return local_port(socket->fd);
-}
-
-bool wait_for_port(std::uint16_t port) {
-  for (int i = 0; i < 100; ++i) {
-    Connection probe;
-    if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port, Clock::now() + 100ms).status == IoStatus::ok) return true;
-    std::this_thread::sleep_for(50ms);
-  }
-  return false;
-}
-
 // Runs sendcheck-listen for `sessions` sessions (the readiness check is not one:
 // it connects and leaves, which ends a session too).
 struct Listener {

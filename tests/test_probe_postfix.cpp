@@ -22,12 +22,6 @@ namespace {
 
 const std::string postfix_host = "postfix.sendcheck.test";
 
-std::uint16_t free_port() {
-  auto socket = listen_tcp(diag::IpAddress::v4({127, 0, 0, 1}), 0);
-  if (!socket) throw std::runtime_error(socket.error().message);
-  return local_port(socket->fd);
-}
-
 class Postfix {
  public:
   Postfix() : port_(free_port()) {

@@ -189,23 +189,14 @@ TEST_CASE("secrets: sendcheck-blocklist's DQS key in every output mode", "[secre
 
 TEST_CASE("secrets: sendcheck-listen's reports of a client's AUTH", "[secrets][listen]") {
   for (const bool json : {false, true}) {
-    auto socket = smtp::listen_tcp(IpAddress::v4({127, 0, 0, 1}), 0);
-    REQUIRE(socket);
-    const std::string port = std::to_string(smtp::local_port(socket->fd));
-    socket = smtp::RawSocket();
+    const std::uint16_t port_number = free_port();
+    const std::string port = std::to_string(port_number);
     std::vector<std::string> args = {bin_dir + "/sendcheck-listen", "--port", port, "--profile", "exo-submission",
                                      "--basic-auth", "accept", "--sessions", "4", "--timeout", "5", "-v"};
     if (json) args.push_back("--json");
     RunResult listen;
     std::thread listener([&] { listen = run_program(args, 30s); });
-    bool up = false;
-    for (int i = 0; i < 200 && !up; ++i) {
-      smtp::Connection probe;
-      up = probe.connect(IpAddress::v4({127, 0, 0, 1}), static_cast<std::uint16_t>(std::stoi(port)),
-                         smtp::Clock::now() + 100ms).status == smtp::IoStatus::ok;  // session 1
-      if (!up) std::this_thread::sleep_for(25ms);
-    }
-    REQUIRE(up);
+    REQUIRE(wait_for_port(port_number));  // session 1
     TempDir dir;
     const auto token_file = dir.file("token", access_token + "\n");
     // Sessions 2-4: LOGIN and PLAIN with the password, XOAUTH2 with the token.

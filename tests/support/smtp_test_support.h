@@ -126,6 +126,27 @@ inline std::unique_ptr<diag::smtp::SmtpServer> start_server(diag::smtp::ServerCo
   return std::move(server).value();
 }
 
+// A loopback port that was free a moment ago: for a server in another
+// process (sendcheck-listen, Postfix), which must bind it itself.
+inline std::uint16_t free_port() {
+  auto socket = diag::smtp::listen_tcp(diag::IpAddress::v4({127, 0, 0, 1}), 0);
+  if (!socket) throw std::runtime_error(socket.error().message);
+  return diag::smtp::local_port(socket->fd);
+}
+
+// Whether something accepts connections on 127.0.0.1:port within 5 s. The
+// connection made to find out is closed at once (a session, for a server).
+inline bool wait_for_port(std::uint16_t port) {
+  for (int i = 0; i < 100; ++i) {
+    diag::smtp::Connection probe;
+    if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port, diag::smtp::Clock::now() + 100ms).status ==
+        diag::smtp::IoStatus::ok)
+      return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return false;
+}
+
 // A client session against 127.0.0.1:port with short timeouts.
 inline diag::smtp::SessionConfig client_config(std::uint16_t port, const std::string& host = "mail.sendcheck.test") {
   diag::smtp::SessionConfig config;
