@@ -40,11 +40,16 @@ std::size_t collect_body(char* data, std::size_t size, std::size_t count, void* 
 
 std::string_view family_name(IpAddress::Family family) { return family == IpAddress::Family::v4 ? "IPv4" : "IPv6"; }
 
-// What one probe's server said about our address.
-EgressAttempt attempt_from(const EgressDnsProbe& probe, const dns::Answer& answer) {
+EgressAttempt attempt_for(const EgressDnsProbe& probe) {
   EgressAttempt attempt;
   attempt.method = probe.method;
   attempt.via = probe.name + " " + std::string(dns::to_string(probe.type)) + " @" + probe.server.to_string();
+  return attempt;
+}
+
+// What one probe's server said about our address.
+EgressAttempt attempt_from(const EgressDnsProbe& probe, const dns::Answer& answer) {
+  EgressAttempt attempt = attempt_for(probe);
   if (probe.type == dns::RrType::TXT) {
     // Google answers the asker's address as a TXT string; through a
     // recursive resolver it adds "edns0-client-subnet ...", which is skipped.
@@ -95,9 +100,7 @@ void run_dns_probes(const EgressOptions& options, EgressResult& result) {
       result.attempts.push_back(attempt_from(probes[i], answers[i]));
       continue;
     }
-    EgressAttempt attempt;
-    attempt.method = probes[i].method;
-    attempt.via = probes[i].name + " @" + probes[i].server.to_string();
+    EgressAttempt attempt = attempt_for(probes[i]);
     attempt.detail = resolver.error().message;
     result.attempts.push_back(std::move(attempt));
   }
