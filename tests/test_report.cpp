@@ -139,6 +139,32 @@ TEST_CASE("exit codes: 0 ok (warnings allowed), 1 finding, 3 could not complete"
   CHECK(report.exit_code() == diag::exit_finding);
 }
 
+TEST_CASE("exit codes: a definite finding outranks a check that could not complete", "[report]") {
+  Report report("t", "1");
+  report.add(check("timed-out", Status::error));
+  CHECK(report.exit_code() == diag::exit_incomplete);
+  report.add(check("listed", Status::fail));
+  // 1 beats 3, in either order; the status stays the worst of the checks.
+  CHECK(report.exit_code() == diag::exit_finding);
+  CHECK(report.status() == Status::error);
+  Report reversed("t", "1");
+  reversed.add(check("listed", Status::fail));
+  reversed.add(check("timed-out", Status::error));
+  CHECK(reversed.exit_code() == diag::exit_finding);
+}
+
+TEST_CASE("the JSON envelope's time is when the run started, in RFC 3339 UTC", "[report]") {
+  const auto time = diag::run_started_rfc3339();
+  REQUIRE(time.size() == 20);
+  CHECK(time[4] == '-');
+  CHECK(time[10] == 'T');
+  CHECK(time.back() == 'Z');
+  CHECK(time >= "2026-01-01T00:00:00Z");
+  // The same moment every time it is asked: when the run started.
+  CHECK(diag::run_started_rfc3339() == time);
+  CHECK(Report("t", "1").to_json()["time"] == time);
+}
+
 TEST_CASE("Report::to_json: the contract's keys, extra fields after them", "[report]") {
   Report report("sendcheck-test", "9.8.7");
   Check with_fields = check("mx.host-resolves", Status::fail, "Fix it.");
@@ -149,7 +175,7 @@ TEST_CASE("Report::to_json: the contract's keys, extra fields after them", "[rep
   report.fields()["domains"] = nlohmann::json::array({{{"domain", "contoso.com"}}});
 
   const auto json = report.to_json();
-  CHECK(keys_of(json) == std::set<std::string>{"tool", "version", "status", "checks", "domains"});
+  CHECK(keys_of(json) == std::set<std::string>{"tool", "version", "time", "status", "checks", "domains"});
   CHECK(json["tool"] == "sendcheck-test");
   CHECK(json["version"] == "9.8.7");
   CHECK(json["status"] == "fail");

@@ -27,6 +27,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diag/cli.h"
 #include "diag/version.h"
 #include "fixture_zones.h"
 #include "temporary_directory.h"
@@ -567,10 +568,37 @@ TEST_CASE("sendcheck-mx: an unresolvable MX host is exit 3, not a finding", "[to
   for (const auto& check : document["checks"]) CHECK(check["status"] != "fail");
 }
 
-TEST_CASE("sendcheck-mx: an error outranks a finding in the exit code", "[tools]") {
-  const auto result = run(mx_network({"nosuch.sendcheck.test", "contoso.sendcheck.test"}));
+TEST_CASE("sendcheck-mx: a finding outranks an error in the exit code", "[tools]") {
+  // nosuch.sendcheck.test is a finding (no such domain); another domain's
+  // SERVFAIL could not complete. The admin must act on the finding: exit 1,
+  // while the JSON status stays the worst, error.
+  const auto result = run(mx_network({"--json", "nosuch.sendcheck.test", "contoso.sendcheck.test"}));
   INFO(result.describe());
-  CHECK(result.exit_code == 3);
+  CHECK(result.exit_code == 1);
+  const auto document = parse_json(result);
+  CHECK(document["status"] == "error");
+}
+
+TEST_CASE("tools: with --json an error before any check is one JSON document on stdout", "[tools]") {
+  for (const auto& argv : std::vector<std::vector<std::string>>{
+           {mx_tool, "--json", "--bogus", "contoso.com"},
+           {mx_tool, "--json", "--dns", nowhere_dns, "bad..example"},
+           {mx_tool, "--json", "--dns", nowhere_dns, "--zone", "/nonexistent/what-if.zone", "contoso.com"}}) {
+    const auto result = run(argv);
+    INFO(result.describe());
+    CHECK(result.exit_code == 2);
+    const auto document = parse_json(result);
+    CHECK(document["tool"] == "sendcheck-mx");
+    CHECK(document["status"] == "error");
+    CHECK(document["checks"].empty());
+    CHECK(document.contains("time"));
+    CHECK_FALSE(document["error"].get<std::string>().empty());
+    // The message is on stderr as well, for a person watching.
+    CHECK(result.err.find("sendcheck-mx: error: ") != std::string::npos);
+  }
+  // Without --json stdout stays empty.
+  const auto plain = run({mx_tool, "--bogus", "contoso.com"});
+  CHECK(plain.out.empty());
 }
 
 TEST_CASE("sendcheck-mx -v: the query log on stderr only", "[tools]") {
@@ -855,6 +883,34 @@ TEST_CASE("sendcheck: unknown tools and names that are not tool names are exit 2
     CHECK_THAT(result.err, Catch::StartsWith("sendcheck: error: "));
     CHECK(line_count(result.err) == 1);
   }
+}
+
+TEST_CASE("sendcheck: a mistyped tool or option gets \"did you mean\"", "[tools]") {
+  const auto tool = run({front_tool, "prefligth", "contoso.com"});
+  INFO(tool.describe());
+  CHECK(tool.exit_code == 2);
+  CHECK_THAT(tool.err, Catch::Contains("did you mean \"preflight\"?"));
+  CHECK(line_count(tool.err) == 1);
+
+  const auto option = run({mx_tool, "--jsn", "contoso.com"});
+  INFO(option.describe());
+  CHECK(option.exit_code == 2);
+  CHECK_THAT(option.err, Catch::Contains("did you mean --json?"));
+
+  // Nothing close: no guess.
+  const auto far = run({front_tool, "zzzzzzzzz"});
+  CHECK(far.exit_code == 2);
+  CHECK_THAT(far.err, !Catch::Contains("did you mean"));
+}
+
+TEST_CASE("closest_match: one edit for short names, two for longer, swaps count once", "[tools]") {
+  const std::vector<std::string> tools = {"preflight", "mx", "spf", "probe", "listen", "blocklist", "explain", "demo"};
+  CHECK(diag::cli::closest_match("prefligth", tools) == "preflight");
+  CHECK(diag::cli::closest_match("exlpain", tools) == "explain");
+  CHECK(diag::cli::closest_match("spff", tools) == "spf");
+  CHECK(diag::cli::closest_match("mx", tools) == std::nullopt);  // exact is not a typo
+  CHECK(diag::cli::closest_match("xyz", tools) == std::nullopt);
+  CHECK(diag::cli::closest_match("--form", {"--from", "--to", "--json"}) == "--from");
 }
 
 TEST_CASE("sendcheck without arguments prints usage and exits 2", "[tools]") {

@@ -60,7 +60,12 @@ int dispatch(int argc, char** argv) {
   }
   const auto path = diag::toolbox::find_tool(name, diag::toolbox::own_directory(), path_env());
   if (!path) {
-    diag::cli::print_error(tool, "no tool \"" + name + "\" (sendcheck-" + name + " not found); see sendcheck --help");
+    std::vector<std::string> names;
+    for (const auto& entry : diag::toolbox::list_tools(diag::toolbox::own_directory(), path_env()))
+      names.push_back(entry.name);
+    const auto match = diag::cli::closest_match(name, names);
+    diag::cli::print_error(tool, "no tool \"" + name + "\" (sendcheck-" + name + " not found)" +
+                                     (match ? "; did you mean \"" + *match + "\"?" : "") + " See sendcheck --help");
     return diag::exit_usage;
   }
   std::vector<char*> tool_argv;

@@ -33,7 +33,13 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns = t
 // or --version, 2 (with a one-line error on stderr) for a usage error.
 std::optional<int> parse(CLI::App& app, int argc, char** argv);
 
-// "sendcheck-mx: error: MESSAGE" on stderr.
+// The candidate closest to what was typed, when it is close enough to be a
+// typo (one or two edits, a swap of two neighbours counting as one):
+// "prefligth" -> "preflight", "--form" -> "--from". nullopt otherwise.
+std::optional<std::string> closest_match(std::string_view typed, const std::vector<std::string>& candidates);
+
+// "sendcheck-mx: error: MESSAGE" on stderr; with --json on the command line
+// also one JSON document on stdout (status "error", "error": MESSAGE).
 void print_error(std::string_view tool, std::string_view message);
 int exit_code_for(const Error& error);
 

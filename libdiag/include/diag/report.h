@@ -28,6 +28,10 @@ enum ExitCode : int {
 };
 ExitCode exit_code_for(Status status);
 
+// When this run started, as RFC 3339 UTC ("2026-12-02T12:06:34Z"): the
+// "time" member of every tool's JSON envelope.
+std::string run_started_rfc3339();
+
 struct Check {
   std::string id;       // stable, dotted: "mx.host-resolves"
   Status status = Status::info;
@@ -45,7 +49,10 @@ class Report {
   const std::vector<Check>& checks() const { return checks_; }
   // The worst status of all checks; info when there are none or all are info.
   Status status() const;
-  ExitCode exit_code() const { return exit_code_for(status()); }
+  // A definite finding outranks a check that could not complete: 1 when any
+  // check failed, else 3 when any could not complete, else 0. A listed IP is
+  // acted on whatever another blocklist's timeout says.
+  ExitCode exit_code() const;
   // The tool's own top-level JSON members ("domains", "queries", ...).
   nlohmann::json& fields() { return fields_; }
   const nlohmann::json& fields() const { return fields_; }

@@ -1,5 +1,6 @@
 #include "diag/cli.h"
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -45,6 +46,20 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
 
 namespace {
 
+// Set once --json is seen on the command line: from then on an error is one
+// JSON document on stdout too, so `... --json | jq -r .status` never reads
+// nothing.
+bool errors_as_json = false;
+
+bool argv_asks_for_json(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--") break;
+    if (arg == "--json") return true;
+  }
+  return false;
+}
+
 // --help and --version print through iostreams; a full disk or closed pipe
 // must not pass as success.
 int finish_informational(CLI::App& app, const CLI::Error& e) {
@@ -57,12 +72,61 @@ int finish_informational(CLI::App& app, const CLI::Error& e) {
   return code;
 }
 
+// Optimal string alignment distance (Damerau-Levenshtein without reuse):
+// the swapped neighbours of "prefligth" cost one edit, not two.
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
+  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
+  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  }
+  return d[a.size()][b.size()];
+}
+
+// " (did you mean --from?)" for each unexpected option that is close to one
+// the tool has; empty when none is.
+std::string option_suggestions(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* option : app.get_options()) {
+    for (const auto& name : option->get_lnames()) names.push_back("--" + name);
+  }
+  std::string out;
+  for (const auto& extra : app.remaining()) {
+    if (extra.size() < 3 || extra.rfind("--", 0) != 0) continue;
+    const auto typed = extra.substr(0, extra.find('='));
+    if (auto match = closest_match(typed, names)) out += " (did you mean " + *match + "?)";
+  }
+  return out;
+}
+
 }  // namespace
+
+std::optional<std::string> closest_match(std::string_view typed, const std::vector<std::string>& candidates) {
+  // Short names are all one or two edits apart: allow one edit below six
+  // characters, two from there on.
+  const std::size_t allowed = typed.size() < 6 ? 1 : 2;
+  std::optional<std::string> best;
+  std::size_t best_distance = allowed + 1;
+  for (const auto& candidate : candidates) {
+    const auto distance = edit_distance(typed, candidate);
+    if (distance != 0 && distance < best_distance) {
+      best_distance = distance;
+      best = candidate;
+    }
+  }
+  return best;
+}
 
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   // A closed pipe (sendcheck-mx ... | head -1) must end in exit 3 with a
   // message from finish(), not a silent death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  errors_as_json = argv_asks_for_json(argc, argv);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -71,6 +135,9 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
     return finish_informational(app, e);
   } catch (const CLI::CallForVersion& e) {
     return finish_informational(app, e);
+  } catch (const CLI::ExtrasError& e) {
+    print_error(app.get_name(), std::string(e.what()) + option_suggestions(app) + " (see --help)");
+    return exit_usage;
   } catch (const CLI::ParseError& e) {
     print_error(app.get_name(), std::string(e.what()) + " (see --help)");
     return exit_usage;
@@ -79,6 +146,15 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv) {
 }
 
 void print_error(std::string_view tool, std::string_view message) {
+  if (errors_as_json) {
+    // The envelope of a run that ended before any check: status "error".
+    nlohmann::json document = Report{std::string(tool), diag::version}.to_json();
+    document["status"] = "error";
+    document["error"] = message;
+    const auto text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    std::fflush(stdout);
+  }
   std::fprintf(stderr, "%.*s: error: %.*s\n", static_cast<int>(tool.size()), tool.data(),
                static_cast<int>(message.size()), message.data());
 }

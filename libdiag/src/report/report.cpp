@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <ctime>
 
 namespace diag {
 
@@ -28,6 +29,28 @@ ExitCode exit_code_for(Status status) {
   }
 }
 
+namespace {
+// Set when libdiag is loaded, before main(): the start of the run.
+const std::time_t process_started = std::time(nullptr);
+}  // namespace
+
+std::string run_started_rfc3339() {
+  std::tm utc{};
+  gmtime_r(&process_started, &utc);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return text;
+}
+
+ExitCode Report::exit_code() const {
+  bool incomplete = false;
+  for (const auto& check : checks_) {
+    if (check.status == Status::fail) return exit_finding;
+    if (check.status == Status::error) incomplete = true;
+  }
+  return incomplete ? exit_incomplete : exit_ok;
+}
+
 Check& Report::add(Check check) {
   checks_.push_back(std::move(check));
   return checks_.back();
@@ -46,7 +69,7 @@ bool is_check_contract_key(std::string_view key) {
   return key == "id" || key == "status" || key == "message" || key == "remedy";
 }
 bool is_report_contract_key(std::string_view key) {
-  return key == "tool" || key == "version" || key == "status" || key == "checks";
+  return key == "tool" || key == "version" || key == "time" || key == "status" || key == "checks";
 }
 
 nlohmann::json check_to_json(const Check& check) {
@@ -117,6 +140,7 @@ nlohmann::json Report::to_json() const {
   nlohmann::json out = nlohmann::json::object();
   out["tool"] = tool_;
   out["version"] = version_;
+  out["time"] = run_started_rfc3339();
   out["status"] = to_string(status());
   auto& checks = out["checks"] = nlohmann::json::array();
   for (const auto& check : checks_) checks.push_back(check_to_json(check));
@@ -132,6 +156,8 @@ std::string Report::to_json_text(const nlohmann::json& extra_fields) const {
   append_json_string(out, tool_);
   out += ", \"version\": ";
   append_json_string(out, version_);
+  out += ", \"time\": ";
+  append_json_string(out, run_started_rfc3339());
   out += ", \"status\": ";
   append_json_string(out, to_string(status()));
   out += ",\n\"checks\": [";
