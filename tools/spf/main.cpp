@@ -21,9 +21,14 @@ int run(Options& options) {
 
   auto config = diag::cli::resolver_config(options.common, tool);
   if (!config) return diag::cli::print_error(tool, config.error().message), diag::cli::exit_code_for(config.error());
+  const auto attempt_timeout = config->attempt_timeout;
   auto resolver = diag::dns::Resolver::create(std::move(config.value()));
   if (!resolver) return diag::cli::print_error(tool, resolver.error().message), diag::cli::exit_code_for(resolver.error());
 
+  // Once every --ip has its result, the tree walk waits at most one more
+  // attempt for parts no result needed: a server that does not answer
+  // within an attempt is reported, not waited out for the whole --timeout.
+  plan->tree_wait_after_results = attempt_timeout;
   diag::spf::NetworkSpfResolver spf_resolver(**resolver);
   auto outcome = diag::spf::run_check(spf_resolver, *plan);
   std::string text;

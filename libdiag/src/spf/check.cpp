@@ -1,5 +1,7 @@
 // sendcheck-spf's work: input validated into a plan, the tree and every IP
 // evaluated through one answer cache, and the report (JSON or text).
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 
 #include "diag/spf.h"
@@ -133,12 +135,32 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
   SpfCheckOutcome outcome;
   outcome.today = today_utc();
   AnswerCache cache;
-  outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override);
+  // The addresses first: each result comes as soon as the questions it
+  // needs are answered, whatever else of the tree is still on its way.
   for (const auto& ip : plan.ips) {
     CheckHostInput input = plan.base;
     input.ip = ip;
     outcome.results.emplace_back(ip, check_host(resolver, cache, input));
   }
+  TreeOptions tree_options;
+  if (!plan.ips.empty() && plan.tree_wait_after_results)
+    tree_options.stop_waiting_at = std::chrono::steady_clock::now() + *plan.tree_wait_after_results;
+  outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override, tree_options);
+  // A part of the tree that could not be read, when every address got a
+  // definite result, is a finding about the record, not a check that could
+  // not complete: the results did not need it (an evaluation that met a
+  // failed lookup would be temperror), and the exit code must not say 3
+  // next to a definite pass or fail.
+  const bool results_definite =
+      !outcome.results.empty() && std::none_of(outcome.results.begin(), outcome.results.end(), [](const auto& result) {
+        return result.second.result == SpfResult::temperror;
+      });
+  if (results_definite)
+    for (auto& check : outcome.tree.checks)
+      if (check.status == Status::error) {
+        check.status = Status::warn;
+        check.message += " No result above depends on it: every address was decided without it.";
+      }
   if (plan.suggest) outcome.suggestion = suggest_record(outcome.tree, plan.ips, cache, outcome.today);
   return outcome;
 }
