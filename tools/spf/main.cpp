@@ -4,6 +4,9 @@
 #include <diag/spf.h>
 #include <diag/version.h>
 
+#include <string>
+#include <vector>
+
 namespace {
 
 constexpr const char* tool = "sendcheck-spf";
@@ -54,6 +57,20 @@ int main(int argc, char** argv) {
   app.add_option("--default-explanation", options.request.default_explanation,
                  "Explanation for fail when the record has no exp=")->type_name("TEXT");
   app.add_flag("--suggest", options.request.suggest, "Suggest a record that also authorizes every --ip, verified offline");
-  if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
+  // "--sender=" (an empty MAIL FROM, a bounce) would make CLI11 take the
+  // next argument as the sender; "--sender" "" says what was meant.
+  std::vector<std::string> arguments(argv, argv + argc);
+  std::vector<std::string> expanded;
+  for (const auto& argument : arguments) {
+    if (argument == "--sender=" || argument == "--helo=") {
+      expanded.push_back(argument.substr(0, argument.size() - 1));
+      expanded.emplace_back();
+    } else {
+      expanded.push_back(argument);
+    }
+  }
+  std::vector<char*> pointers;
+  for (auto& argument : expanded) pointers.push_back(argument.data());
+  if (auto exit_code = diag::cli::parse(app, static_cast<int>(pointers.size()), pointers.data())) return *exit_code;
   return diag::cli::run_guarded(tool, [&] { return run(options); });
 }

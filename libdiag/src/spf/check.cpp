@@ -102,15 +102,22 @@ std::string render_node(const TreeNode& node, const TextStyle& style, int depth)
 Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   SpfCheckPlan plan;
   std::string domain = request.domain;
-  if (domain.empty()) {
+  const bool typed = !domain.empty();
+  if (!typed) {
     // RFC 7208 2.4: MAIL FROM's domain, or the HELO name when MAIL FROM is empty.
     const std::size_t at = request.sender.rfind('@');
     if (!request.sender.empty()) domain = at == std::string::npos ? request.sender : request.sender.substr(at + 1);
     else domain = request.helo;
   }
-  if (domain.empty()) return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
+  if (domain.empty() && request.sender.empty() && request.helo.empty())
+    return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
   if (!domain.empty() && domain.back() == '.') domain.pop_back();
-  if (!is_valid_check_domain(domain)) return bad_input("\"" + domain + "\" is not a domain name SPF can check (it needs two or more labels of 1 to 63 characters)");
+  // The DOMAIN an admin types is checked as a domain. A --sender or --helo
+  // is an identity as a device presented it (copied from a log): RFC 7208
+  // evaluates a malformed one, an IP literal HELO included, to "none" (4.3,
+  // 2.3), and so do we, instead of refusing it.
+  if (typed && !is_valid_check_domain(domain))
+    return bad_input("\"" + domain + "\" is not a domain name SPF can check (it needs two or more labels of 1 to 63 characters)");
   plan.domain = lower(domain);
   for (const auto& text : request.ips) {
     auto ip = IpAddress::parse(text);
@@ -141,6 +148,20 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
     CheckHostInput input = plan.base;
     input.ip = ip;
     outcome.results.emplace_back(ip, check_host(resolver, cache, input));
+  }
+  if (!is_valid_check_domain(plan.domain) && !plan.base.record_override) {
+    // Nothing to look up: a --sender or --helo whose domain SPF cannot check.
+    outcome.tree.domain = plan.domain;
+    outcome.tree.root.domain = plan.domain;
+    outcome.tree.root.status = "none";
+    outcome.tree.root.detail = "not a domain name SPF can check (RFC 7208 4.3)";
+    Check check{"spf.record", Status::warn,
+                "\"" + plan.domain + "\" is not a domain name SPF can check: RFC 7208 4.3 makes the result \"none\", and no record was looked up.",
+                "Have the device present a fully qualified host name in HELO/EHLO and a MAIL FROM address in a domain you publish SPF for.",
+                nlohmann::json::object()};
+    check.fields["domain"] = plan.domain;
+    outcome.tree.checks.push_back(std::move(check));
+    return outcome;
   }
   TreeOptions tree_options;
   if (!plan.ips.empty() && plan.tree_wait_after_results)
