@@ -627,3 +627,63 @@ TEST_CASE("differential: sendcheck's engine and pyspf agree or the RFC sides wit
   for (const auto& text : unexplained) UNSCOPED_INFO(text);
   CHECK(unexplained.empty());
 }
+
+TEST_CASE("differential: the minimized setups of each class, where RFC 7208 sides with us", "[spf][differential]") {
+  // One setup per class the differential found, cut down to the terms that
+  // decide it; each asserts our result and names the section behind it.
+  const std::string a = std::string(60, 'a'), b = std::string(60, 'b'), c = std::string(60, 'c'), d = std::string(60, 'd'),
+                    e = std::string(60, 'e');
+  const std::string zone_text =
+      "$ORIGIN r.diff.test.\n$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 300\n"
+      "servfail TXT \"v=spf1 -a:h1.r.diff.test -mx ~all\"\nh1 A 192.0.2.99\n"
+      "ptr-timeout TXT \"v=spf1 ptr -all\"\n"
+      "p-timeout TXT \"v=spf1 exists:%{p}.x.r.diff.test -all\"\nunknown.x A 127.0.0.2\n"
+      "void-hosts TXT \"v=spf1 mx a:none1.r.diff.test -all\"\nvoid-hosts MX 10 mx1\nvoid-hosts MX 20 mx2\nvoid-hosts MX 30 mx3\n"
+      "loop TXT \"v=spf1 ip4:192.0.2.10 include:loop.r.diff.test -all\"\n"
+      "upper TXT \"v=spf1 Redirect=target.r.diff.test\"\ntarget TXT \"v=spf1 ip4:192.0.2.10 -all\"\n"
+      "reversed TXT \"v=spf1 exists:%{dR}.x.r.diff.test -all\"\ntest.diff.r.reversed.x A 127.0.0.2\n"
+      "rejoined TXT \"v=spf1 exists:%{l-}.x.r.diff.test -all\"\nfirst.last.x A 127.0.0.2\n"
+      "long TXT \"v=spf1 exists:%{l}.x.r.diff.test -all\"\n" + c + "." + d + "." + e + ".x A 127.0.0.2\n";
+  auto zone = diag::dns::parse_zone_text(zone_text, "r.diff.test");
+  REQUIRE(zone);
+  DnsTestServerConfig config;
+  config.zones.add(std::move(zone.value()));
+  diag::dns::ZoneFile reverse;
+  reverse.path = "reverse";
+  reverse.apexes = {"in-addr.arpa"};
+  config.zones.add(std::move(reverse));
+  auto server = DnsTestServer::start(std::move(config));
+  REQUIRE(server);
+  (*server)->add_fault("servfail.r.diff.test", RrType::MX, Fault{FaultAction::servfail});
+  (*server)->add_fault("20.2.0.192.in-addr.arpa", RrType::PTR, Fault{FaultAction::drop});
+
+  struct Case {
+    const char* rfc;
+    const char* ip;
+    std::string sender;
+    const char* expected;
+  };
+  const std::vector<Case> cases = {
+      {"RFC 7208 5: SERVFAIL on the mx lookup is temperror, not an empty answer", "192.0.2.10", "x@servfail.r.diff.test", "temperror"},
+      {"RFC 7208 5.5: a PTR lookup that times out fails to match", "192.0.2.20", "x@ptr-timeout.r.diff.test", "fail"},
+      {"RFC 7208 7.3: %{p} is \"unknown\" when the PTR lookup fails", "192.0.2.20", "x@p-timeout.r.diff.test", "pass"},
+      {"RFC 7208 4.6.4: void lookups count terms; MX hosts without addresses are not three voids", "192.0.2.10",
+       "x@void-hosts.r.diff.test", "fail"},
+      {"RFC 7208 4.6 and 5.2: a loop after the match is never reached", "192.0.2.10", "x@loop.r.diff.test", "pass"},
+      {"RFC 7208 12 with RFC 5234 2.3: modifier names are case-insensitive", "192.0.2.10", "x@upper.r.diff.test", "pass"},
+      {"RFC 7208 7.1 with RFC 5234 2.3: R reverses like r", "192.0.2.10", "x@reversed.r.diff.test", "pass"},
+      {"RFC 7208 7.3: split parts are rejoined with \".\"", "192.0.2.10", "first-last@rejoined.r.diff.test", "pass"},
+      {"RFC 7208 7.3: an expansion over 253 characters loses labels on the left", "192.0.2.10",
+       a + "." + b + "." + c + "." + d + "." + e + "@long.r.diff.test", "pass"},
+  };
+  for (const auto& test : cases) {
+    INFO(test.rfc);
+    SpfSetup setup;
+    setup.ip = *IpAddress::parse(test.ip);
+    setup.sender = test.sender;
+    setup.helo = "mta.r.diff.test";
+    const Verdict verdict = ours(**server, setup);
+    INFO(verdict.detail);
+    CHECK(verdict.result == test.expected);
+  }
+}
