@@ -195,8 +195,9 @@ struct EngineOptions {
 
 // check_host() (RFC 7208 4) over a resolver, keeping its answers in cache.
 // The evaluation is sequential and left to right; it is replayed over the
-// cache after each round of lookups, so results and counts are those of a
-// purely sequential evaluation whatever was fetched ahead.
+// cache whenever an answer comes, so results and counts are those of a
+// purely sequential evaluation whatever was fetched ahead, and it returns
+// as soon as it has the answers it needs (questions still open stay so).
 SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
                          const EngineOptions& options = {});
 
