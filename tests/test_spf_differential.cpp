@@ -599,6 +599,22 @@ bool resolver_asks_spaces(const DnsTestServer& server) {
   return resolver->resolve("a b.diff.test", RrType::A).outcome != diag::dns::Outcome::malformed;
 }
 
+// One loopback server answering for every setup given, faults included;
+// what no setup holds is NXDOMAIN.
+std::unique_ptr<DnsTestServer> serve(const std::vector<SpfSetup>& setups) {
+  diag::dns::ZoneFile zone;
+  zone.path = "differential";
+  zone.apexes = {""};
+  for (const auto& setup : setups) zone.records.insert(zone.records.end(), setup.records.begin(), setup.records.end());
+  DnsTestServerConfig config;
+  config.zones.add(std::move(zone));
+  auto server = DnsTestServer::start(std::move(config));
+  REQUIRE(server);
+  for (const auto& setup : setups)
+    for (const auto& fault : setup.faults) server.value()->add_fault(fault.name, fault.type, Fault{fault.action});
+  return std::move(server.value());
+}
+
 }  // namespace
 
 TEST_CASE("the generator replays: one seed and index, one setup", "[spf][differential]") {
@@ -627,24 +643,13 @@ TEST_CASE("differential: sendcheck's engine and pyspf agree or the RFC sides wit
   bool spaces = true;
   for (int first = 0; first < count; first += batch_size) {
     const std::size_t begin = setups.size();
-    diag::dns::ZoneFile zone;
-    zone.path = "differential";
-    zone.apexes = {""};  // every name: what no setup holds is NXDOMAIN
-    for (int index = first; index < std::min(count, first + batch_size); ++index) {
-      setups.push_back(generate_setup(seed, index));
-      zone.records.insert(zone.records.end(), setups.back().records.begin(), setups.back().records.end());
-    }
+    for (int index = first; index < std::min(count, first + batch_size); ++index) setups.push_back(generate_setup(seed, index));
     const std::vector<SpfSetup> batch(setups.begin() + static_cast<std::ptrdiff_t>(begin), setups.end());
-    DnsTestServerConfig config;
-    config.zones.add(std::move(zone));
-    auto server = DnsTestServer::start(std::move(config));
-    REQUIRE(server);
-    for (const auto& setup : batch)
-      for (const auto& fault : setup.faults) (*server)->add_fault(fault.name, fault.type, Fault{fault.action});
-    spaces = resolver_asks_spaces(**server);
-    const auto batch_theirs = pyspf(**server, batch);
+    const auto server = serve(batch);
+    spaces = resolver_asks_spaces(*server);
+    const auto batch_theirs = pyspf(*server, batch);
     REQUIRE(batch_theirs.size() == batch.size());
-    const auto batch_ours = ours_all(**server, batch);
+    const auto batch_ours = ours_all(*server, batch);
     theirs.insert(theirs.end(), batch_theirs.begin(), batch_theirs.end());
     our_verdicts.insert(our_verdicts.end(), batch_ours.begin(), batch_ours.end());
   }
@@ -685,9 +690,6 @@ TEST_CASE("differential: sendcheck's engine and pyspf agree or the RFC sides wit
   // with that feature (and any other such) written its way, gives our result.
   if (!to_confirm.empty()) {
     std::vector<SpfSetup> neutralized;
-    diag::dns::ZoneFile zone;
-    zone.path = "neutralized";
-    zone.apexes = {""};
     for (const auto& [k, known] : to_confirm) {
       SpfSetup copy = setups[k];
       for (auto& record : copy.records) {
@@ -703,20 +705,23 @@ TEST_CASE("differential: sendcheck's engine and pyspf agree or the RFC sides wit
           joined.erase(0, size);
         }
       }
-      zone.records.insert(zone.records.end(), copy.records.begin(), copy.records.end());
       neutralized.push_back(std::move(copy));
     }
-    DnsTestServerConfig config;
-    config.zones.add(std::move(zone));
-    auto server = DnsTestServer::start(std::move(config));
-    REQUIRE(server);
-    for (const auto& setup : neutralized)
-      for (const auto& fault : setup.faults) (*server)->add_fault(fault.name, fault.type, Fault{fault.action});
-    const auto confirmed = pyspf(**server, neutralized);
+    const auto server = serve(neutralized);
+    const auto confirmed = pyspf(*server, neutralized);
     for (std::size_t n = 0; n < to_confirm.size(); ++n) {
       const auto [k, known] = to_confirm[n];
       if (confirmed[n].result == our_verdicts[k].result) {
         ++by_class[known->name];
+        continue;
+      }
+      // Written its way, pyspf may still differ for another known reason.
+      const auto& classes = known_classes();
+      const auto other = std::find_if(classes.begin(), classes.end(), [&](const KnownClass& c) {
+        return !c.neutralize && c.applies(setups[k], our_verdicts[k], confirmed[n]);
+      });
+      if (other != classes.end()) {
+        ++by_class[other->name];
         continue;
       }
       unexplained.push_back(setups[k].describe() + "  sendcheck: " + our_verdicts[k].result + " (" + our_verdicts[k].detail +
