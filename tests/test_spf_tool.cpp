@@ -126,3 +126,22 @@ TEST_CASE("sendcheck-spf: bad input is one line and exit 2, timeouts are exit 3"
   CHECK(doc["results"][0]["result"] == "temperror");
   CHECK(doc["checks"][0]["status"] == "error");
 }
+
+TEST_CASE("sendcheck-spf: a --sender or --helo SPF cannot check is evaluated to none, a typed DOMAIN is refused", "[spf][tool]") {
+  if (!tool_built()) return;
+  // RFC 7208 4.3 and 2.3: an IP-literal HELO with an empty MAIL FROM, and a
+  // MAIL FROM in an address literal, give "none", as a receiver computes it.
+  for (const std::string& identity : {std::string("--helo '[192.0.2.1]'"), std::string("--sender 'foo@[192.0.2.1]' --helo OEMCOMPUTER"),
+                                      std::string("--helo A2345678")}) {
+    INFO(identity);
+    const Run r = run(identity + " --ip 192.0.2.1 --json" + offline);
+    INFO(r.err);
+    CHECK(r.exit_code == 0);
+    const auto doc = nlohmann::json::parse(r.out);
+    REQUIRE(doc["results"].size() == 1);
+    CHECK(doc["results"][0]["result"] == "none");
+    CHECK(doc["status"] == "warn");
+  }
+  const Run typed = run("'[192.0.2.1]' --ip 192.0.2.1" + offline);
+  CHECK(typed.exit_code == 2);
+}

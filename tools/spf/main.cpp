@@ -4,6 +4,9 @@
 #include <diag/spf.h>
 #include <diag/version.h>
 
+#include <string>
+#include <vector>
+
 namespace {
 
 constexpr const char* tool = "sendcheck-spf";
@@ -21,9 +24,14 @@ int run(Options& options) {
 
   auto config = diag::cli::resolver_config(options.common, tool);
   if (!config) return diag::cli::print_error(tool, config.error().message), diag::cli::exit_code_for(config.error());
+  const auto attempt_timeout = config->attempt_timeout;
   auto resolver = diag::dns::Resolver::create(std::move(config.value()));
   if (!resolver) return diag::cli::print_error(tool, resolver.error().message), diag::cli::exit_code_for(resolver.error());
 
+  // Once every --ip has its result, the tree walk waits at most one more
+  // attempt for parts no result needed: a server that does not answer
+  // within an attempt is reported, not waited out for the whole --timeout.
+  plan->tree_wait_after_results = attempt_timeout;
   diag::spf::NetworkSpfResolver spf_resolver(**resolver);
   auto outcome = diag::spf::run_check(spf_resolver, *plan);
   std::string text;
@@ -49,6 +57,20 @@ int main(int argc, char** argv) {
   app.add_option("--default-explanation", options.request.default_explanation,
                  "Explanation for fail when the record has no exp=")->type_name("TEXT");
   app.add_flag("--suggest", options.request.suggest, "Suggest a record that also authorizes every --ip, verified offline");
-  if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
+  // "--sender=" (an empty MAIL FROM, a bounce) would make CLI11 take the
+  // next argument as the sender; "--sender" "" says what was meant.
+  std::vector<std::string> arguments(argv, argv + argc);
+  std::vector<std::string> expanded;
+  for (const auto& argument : arguments) {
+    if (argument == "--sender=" || argument == "--helo=") {
+      expanded.push_back(argument.substr(0, argument.size() - 1));
+      expanded.emplace_back();
+    } else {
+      expanded.push_back(argument);
+    }
+  }
+  std::vector<char*> pointers;
+  for (auto& argument : expanded) pointers.push_back(argument.data());
+  if (auto exit_code = diag::cli::parse(app, static_cast<int>(pointers.size()), pointers.data())) return *exit_code;
   return diag::cli::run_guarded(tool, [&] { return run(options); });
 }

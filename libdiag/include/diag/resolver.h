@@ -82,6 +82,13 @@ class Resolver {
   // Drives the poll loop until every question, including those asked by
   // callbacks, has been answered.
   void run();
+  // The same, returning as soon as done() holds (checked before every wait
+  // for the network) or the deadline has passed: for a caller whose answer
+  // is known before every speculative question is. Questions still open
+  // stay open; a later run() delivers them, and the destructor drops them
+  // without calling their callbacks.
+  void run_until(const std::function<bool()>& done,
+                 std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
   // Asks one question and waits for it: run() for a single answer.
   Answer resolve(std::string_view name, RrType type);
 

@@ -4,6 +4,7 @@
 // suggestions that authorize new device IPs.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -114,6 +115,13 @@ class SpfResolver {
   virtual ~SpfResolver() = default;
   virtual void query(const std::string& name, dns::RrType type, Callback callback) = 0;
   virtual void run() = 0;
+  // Returns once done() holds, the deadline has passed or nothing is left
+  // to answer; questions still open stay open (their answers come with a
+  // later run). Unless overridden: run(), answering everything.
+  virtual void run_until(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline) {
+    (void)done, (void)deadline;
+    run();
+  }
 };
 
 // Over the shared asynchronous resolver: every question of a round goes out
@@ -123,10 +131,10 @@ class NetworkSpfResolver final : public SpfResolver {
   explicit NetworkSpfResolver(dns::Resolver& resolver) : resolver_(resolver) {}
   void query(const std::string& name, dns::RrType type, Callback callback) override;
   void run() override;
+  void run_until(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline) override;
 
  private:
   dns::Resolver& resolver_;
-  std::vector<std::pair<dns::Answer, Callback>> pending_local_;
 };
 
 // Answers kept by (canonical name, type): what a run learned, so that a
@@ -187,8 +195,9 @@ struct EngineOptions {
 
 // check_host() (RFC 7208 4) over a resolver, keeping its answers in cache.
 // The evaluation is sequential and left to right; it is replayed over the
-// cache after each round of lookups, so results and counts are those of a
-// purely sequential evaluation whatever was fetched ahead.
+// cache whenever an answer comes, so results and counts are those of a
+// purely sequential evaluation whatever was fetched ahead, and it returns
+// as soon as it has the answers it needs (questions still open stay so).
 SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
                          const EngineOptions& options = {});
 
@@ -240,6 +249,9 @@ struct TreeValidation {
 struct TreeOptions {
   bool look_up_mx_for_m365 = true;  // "Microsoft 365 MX without the Microsoft include"
   bool look_up_spf_rr_type = true;
+  // Questions still open then are not waited for: their parts of the tree
+  // are reported unresolved. Default: wait for every answer.
+  std::chrono::steady_clock::time_point stop_waiting_at = std::chrono::steady_clock::time_point::max();
 };
 // Walks the whole published tree (or record_override at the root), all of
 // a level's lookups in one round, and reports findings with remedies.
@@ -285,6 +297,9 @@ struct SpfCheckPlan {
   std::vector<IpAddress> ips;
   CheckHostInput base;  // sender, helo, default explanation, record override
   bool suggest = false;
+  // Once every IP's result is known, how long the tree validation may still
+  // wait for parts no result needed; nullopt: as long as the resolver does.
+  std::optional<std::chrono::milliseconds> tree_wait_after_results;
 };
 Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request);
 

@@ -481,10 +481,9 @@ struct Resolver::Impl {
     }
   }
 
-  void wait_for_network() {
+  void wait_for_network(int timeout_ms = 1000) {
     std::vector<pollfd> fds;
     std::vector<std::size_t> fd_channel;
-    int timeout_ms = 1000;
     for (std::size_t i = 0; i < channels.size(); ++i) {
       ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
       const int bits = ares_getsock(channels[i].get(), sockets, ARES_GETSOCK_MAXNUM);
@@ -519,6 +518,10 @@ struct Resolver::Impl {
 Resolver::Resolver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 Resolver::~Resolver() {
+  // Questions left open by run_until() are cancelled: their callbacks (which
+  // may point into state their caller has freed) are dropped, never run.
+  impl_->finished.clear();
+  impl_->answers.clear();
   // Destroying the channels runs the callbacks of questions still in flight
   // with ARES_EDESTRUCTION; they must find a live Impl, which they drop.
   impl_->channels.clear();
@@ -587,7 +590,9 @@ void Resolver::query_at(std::size_t server, std::string_view name, RrType type, 
   impl_->ask(name, type, server, std::move(callback));
 }
 
-void Resolver::run() {
+void Resolver::run() { run_until(nullptr); }
+
+void Resolver::run_until(const std::function<bool()>& done, Clock::time_point deadline) {
   Impl& impl = *impl_;
   for (;;) {
     impl.fill_window();
@@ -595,8 +600,12 @@ void Resolver::run() {
       impl.deliver_finished();
       continue;
     }
+    if (done && done()) return;
     if (impl.outstanding == 0 && impl.waiting.empty()) return;
-    impl.wait_for_network();
+    const auto now = Clock::now();
+    if (now >= deadline) return;
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();
+    impl.wait_for_network(static_cast<int>(std::min<long long>(1000, left)));
   }
 }
 

@@ -1,5 +1,7 @@
 // sendcheck-spf's work: input validated into a plan, the tree and every IP
 // evaluated through one answer cache, and the report (JSON or text).
+#include <algorithm>
+#include <chrono>
 #include <ctime>
 
 #include "diag/spf.h"
@@ -100,15 +102,22 @@ std::string render_node(const TreeNode& node, const TextStyle& style, int depth)
 Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   SpfCheckPlan plan;
   std::string domain = request.domain;
-  if (domain.empty()) {
+  const bool typed = !domain.empty();
+  if (!typed) {
     // RFC 7208 2.4: MAIL FROM's domain, or the HELO name when MAIL FROM is empty.
     const std::size_t at = request.sender.rfind('@');
     if (!request.sender.empty()) domain = at == std::string::npos ? request.sender : request.sender.substr(at + 1);
     else domain = request.helo;
   }
-  if (domain.empty()) return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
+  if (domain.empty() && request.sender.empty() && request.helo.empty())
+    return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
   if (!domain.empty() && domain.back() == '.') domain.pop_back();
-  if (!is_valid_check_domain(domain)) return bad_input("\"" + domain + "\" is not a domain name SPF can check (it needs two or more labels of 1 to 63 characters)");
+  // The DOMAIN an admin types is checked as a domain. A --sender or --helo
+  // is an identity as a device presented it (copied from a log): RFC 7208
+  // evaluates a malformed one, an IP literal HELO included, to "none" (4.3,
+  // 2.3), and so do we, instead of refusing it.
+  if (typed && !is_valid_check_domain(domain))
+    return bad_input("\"" + domain + "\" is not a domain name SPF can check (it needs two or more labels of 1 to 63 characters)");
   plan.domain = lower(domain);
   for (const auto& text : request.ips) {
     auto ip = IpAddress::parse(text);
@@ -133,12 +142,46 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
   SpfCheckOutcome outcome;
   outcome.today = today_utc();
   AnswerCache cache;
-  outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override);
+  // The addresses first: each result comes as soon as the questions it
+  // needs are answered, whatever else of the tree is still on its way.
   for (const auto& ip : plan.ips) {
     CheckHostInput input = plan.base;
     input.ip = ip;
     outcome.results.emplace_back(ip, check_host(resolver, cache, input));
   }
+  if (!is_valid_check_domain(plan.domain) && !plan.base.record_override) {
+    // Nothing to look up: a --sender or --helo whose domain SPF cannot check.
+    outcome.tree.domain = plan.domain;
+    outcome.tree.root.domain = plan.domain;
+    outcome.tree.root.status = "none";
+    outcome.tree.root.detail = "not a domain name SPF can check (RFC 7208 4.3)";
+    Check check{"spf.record", Status::warn,
+                "\"" + plan.domain + "\" is not a domain name SPF can check: RFC 7208 4.3 makes the result \"none\", and no record was looked up.",
+                "Have the device present a fully qualified host name in HELO/EHLO and a MAIL FROM address in a domain you publish SPF for.",
+                nlohmann::json::object()};
+    check.fields["domain"] = plan.domain;
+    outcome.tree.checks.push_back(std::move(check));
+    return outcome;
+  }
+  TreeOptions tree_options;
+  if (!plan.ips.empty() && plan.tree_wait_after_results)
+    tree_options.stop_waiting_at = std::chrono::steady_clock::now() + *plan.tree_wait_after_results;
+  outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override, tree_options);
+  // A part of the tree that could not be read, when every address got a
+  // definite result, is a finding about the record, not a check that could
+  // not complete: the results did not need it (an evaluation that met a
+  // failed lookup would be temperror), and the exit code must not say 3
+  // next to a definite pass or fail.
+  const bool results_definite =
+      !outcome.results.empty() && std::none_of(outcome.results.begin(), outcome.results.end(), [](const auto& result) {
+        return result.second.result == SpfResult::temperror;
+      });
+  if (results_definite)
+    for (auto& check : outcome.tree.checks)
+      if (check.status == Status::error) {
+        check.status = Status::warn;
+        check.message += " No result above depends on it: every address was decided without it.";
+      }
   if (plan.suggest) outcome.suggestion = suggest_record(outcome.tree, plan.ips, cache, outcome.today);
   return outcome;
 }

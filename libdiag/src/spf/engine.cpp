@@ -7,7 +7,9 @@
 // results and counts are those of a sequential evaluation; prefetching only
 // changes how many round trips it takes.
 #include <algorithm>
+#include <chrono>
 #include <ctime>
+#include <memory>
 #include <set>
 #include <tuple>
 #include <variant>
@@ -174,6 +176,40 @@ class Evaluator {
   }
   RrType address_type() const { return ip_.is_v4() ? RrType::A : RrType::AAAA; }
 
+  static std::vector<std::string> sorted_unique(std::vector<std::string> names) {
+    std::sort(names.begin(), names.end());
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    return names;
+  }
+
+  // RFC 7208 4.6.4: of a PTR answer "all records other than the first 10
+  // MUST be ignored". An RRset has no order (RFC 2181 5) and servers
+  // rotate it, so "first" is taken in name order: the same 10 every run.
+  static std::vector<std::string> first_ptr_names(const Answer& ptr) {
+    std::vector<std::string> names;
+    for (const auto& name : ptr.targets())
+      if (is_queryable(name)) names.push_back(cache_key(name));
+    names = sorted_unique(std::move(names));
+    if (names.size() > 10) names.resize(10);
+    return names;
+  }
+
+  // Every answer of a set of questions, or nullopt (suspended) while any is
+  // missing; the rest of the set is asked in the same round.
+  std::optional<std::vector<std::pair<std::string, const Answer*>>> lookup_all(const std::vector<std::string>& names,
+                                                                                RrType type) {
+    std::vector<std::pair<std::string, const Answer*>> answers;
+    for (const auto& name : names) {
+      const Answer* answer = lookup(name, type);
+      if (!answer) {
+        for (const auto& other : names) want(other, type);
+        return std::nullopt;
+      }
+      answers.emplace_back(name, answer);
+    }
+    return answers;
+  }
+
   Decision make(SpfResult result, std::string reason = "") {
     Decision out;
     out.result = result;
@@ -221,15 +257,15 @@ class Evaluator {
     const Answer* ptr = lookup(reverse_name(ip_), RrType::PTR);
     if (!ptr) return std::nullopt;
     if (!ptr->ok()) return std::string("unknown");
+    const auto addresses = lookup_all(first_ptr_names(*ptr), address_type());
+    if (!addresses) return std::nullopt;
     std::vector<std::string> validated;
-    const auto names = ptr->targets();
-    for (std::size_t k = 0; k < names.size() && k < 10; ++k) {
-      if (!is_queryable(names[k])) continue;
-      const Answer* addresses = lookup(names[k], address_type());
-      if (!addresses) return std::nullopt;
-      for (const auto& address : addresses->addresses())
-        if (address == ip_) validated.push_back(names[k]);
-    }
+    for (const auto& [name, found] : *addresses)
+      for (const auto& address : found->addresses())
+        if (address == ip_) {
+          validated.push_back(name);
+          break;
+        }
     for (const auto& name : validated)
       if (cache_key(name) == cache_key(domain)) return name;
     for (const auto& name : validated)
@@ -375,29 +411,47 @@ class Evaluator {
                                                  " MX records; more than 10 is a permerror (RFC 7208 4.6.4)");
           return Match::error;
         }
-        for (const auto& host : hosts) {
-          if (!is_queryable(host.exchange) || host.exchange == ".") continue;
-          const Answer* addresses = lookup(host.exchange, address_type());
-          if (!addresses) return suspend(error);
-          if (is_failure(addresses->outcome)) { error = dns_error(host.exchange, address_type(), *addresses); return Match::error; }
-          if (matches_any(addresses->addresses(), term)) return Match::yes;
-        }
+        std::vector<std::string> names;
+        for (const auto& host : hosts)
+          if (is_queryable(host.exchange) && host.exchange != ".") names.push_back(cache_key(host.exchange));
+        // RFC 7208 5.4 looks up the address of every MX name, and section 5
+        // makes any of those lookups that times out or fails temperror. The
+        // decision is taken from the complete set, never at the first match
+        // or failure met in the order the RRset came in (an RRset has no
+        // order, RFC 2181 5, and servers rotate it): one host matching while
+        // another times out is temperror on every run.
+        const auto addresses = lookup_all(sorted_unique(std::move(names)), address_type());
+        if (!addresses) return suspend(error);
+        for (const auto& [name, found] : *addresses)
+          if (is_failure(found->outcome)) { error = dns_error(name, address_type(), *found); return Match::error; }
+        for (const auto& [name, found] : *addresses)
+          if (matches_any(found->addresses(), term)) return Match::yes;
         return Match::no;
       }
       case MechanismKind::ptr: {
-        // RFC 7208 5.5: a DNS error on the PTR lookup is no match; at most 10 names.
-        const Answer* ptr = lookup(reverse_name(ip_), RrType::PTR);
+        const std::string reverse = reverse_name(ip_);
+        const Answer* ptr = lookup(reverse, RrType::PTR);
         if (!ptr) return suspend(error);
+        // RFC 7208 4.6.4: a PTR lookup that finds nothing is a void lookup
+        // like any other.
+        if (is_void(ptr->outcome)) return count_void(error, reverse) ? Match::no : Match::error;
+        // RFC 7208 5.5: "If a DNS error occurs while doing the PTR RR lookup,
+        // then this mechanism fails to match", the exception section 5's
+        // "except where noted" makes to temperror.
         if (!ptr->ok()) return Match::no;
-        const auto names = ptr->targets();
-        for (std::size_t k = 0; k < names.size() && k < 10; ++k) {
-          // Only names at or below the target can match; validating the rest changes nothing.
-          if (!name_at_or_below(names[k], *target) || !is_queryable(names[k])) continue;
-          const Answer* addresses = lookup(names[k], address_type());
-          if (!addresses) return suspend(error);
-          for (const auto& address : addresses->addresses())
+        // RFC 7208 5.5: of the validated names, those at or below the target
+        // match; validating the others changes nothing. An address lookup
+        // that fails skips that name ("that domain name is skipped and the
+        // search continues", 5.5), so a match anywhere is a match whatever
+        // the order: the set is asked whole and decided whole.
+        std::vector<std::string> candidates;
+        for (const auto& name : first_ptr_names(*ptr))
+          if (name_at_or_below(name, *target)) candidates.push_back(name);
+        const auto addresses = lookup_all(candidates, address_type());
+        if (!addresses) return suspend(error);
+        for (const auto& [name, found] : *addresses)
+          for (const auto& address : found->addresses())
             if (address == ip_) return Match::yes;
-        }
         return Match::no;
       }
       default: return Match::no;
@@ -553,28 +607,15 @@ void AnswerCache::store(const std::string& name, dns::RrType type, dns::Answer a
 }
 
 void NetworkSpfResolver::query(const std::string& name, dns::RrType type, Callback callback) {
-  // Names that cannot travel in a DNS query (a space from %_ in a macro)
-  // cannot exist either: answer "no such name" rather than an error.
-  for (char c : name) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) {
-      dns::Answer answer;
-      answer.name = cache_key(name);
-      answer.type = type;
-      answer.outcome = Outcome::nxdomain;
-      answer.detail = "name with a space or control character cannot be queried";
-      answer.source = "spf";
-      pending_local_.push_back({std::move(answer), std::move(callback)});
-      return;
-    }
-  }
+  // Every name is asked as it is, a space from %_ included: DNS labels may
+  // hold any octet (RFC 2181 11), and RFC 7208 7.3 looks the expansion up.
   resolver_.query(name, type, std::move(callback));
 }
 
-void NetworkSpfResolver::run() {
-  auto local = std::move(pending_local_);
-  pending_local_.clear();
-  for (auto& [answer, callback] : local) callback(answer);
-  resolver_.run();
+void NetworkSpfResolver::run() { run_until(nullptr, std::chrono::steady_clock::time_point::max()); }
+
+void NetworkSpfResolver::run_until(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline) {
+  resolver_.run_until(done, deadline);
 }
 
 void OfflineSpfResolver::query(const std::string& name, dns::RrType type, Callback callback) {
@@ -595,29 +636,49 @@ void OfflineSpfResolver::run() {
 
 SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
                          const EngineOptions& options) {
+  // Where answers go. Answers to questions still open when the evaluation
+  // returns (prefetches it never needed) may come during a later run of the
+  // same resolver, after this cache is gone: they reach it only through a
+  // weak reference to this.
+  struct Sink {
+    AnswerCache* cache = nullptr;
+    bool fresh = false;  // an answer came since the last replay
+    int depth = 0;       // round trips behind the deepest answer so far
+  };
+  const auto sink = std::make_shared<Sink>(Sink{&cache});
   std::set<Question> asked;
-  int rounds = 0;
   while (true) {
     Evaluator evaluator(cache, input, options);
     SpfEvaluation evaluation = evaluator.run();
     if (!evaluator.suspended()) {
-      evaluation.rounds = rounds;
+      evaluation.rounds = sink->depth;
       return evaluation;
     }
+    // A question asked now waits one round trip more than the answers the
+    // replay that asked it had.
+    const int depth = sink->depth + 1;
     std::vector<Question> questions{*evaluator.missing()};
     for (const auto& question : evaluator.wanted())
       if (!(question.name == questions.front().name && question.type == questions.front().type)) questions.push_back(question);
     for (const auto& question : questions) {
       if (cache.find(question.name, question.type) || !asked.insert(question).second) continue;
-      resolver.query(question.name, question.type, [&cache, question](const dns::Answer& answer) {
-        cache.store(question.name, question.type, answer);
+      resolver.query(question.name, question.type, [weak = std::weak_ptr<Sink>(sink), question, depth](const dns::Answer& answer) {
+        const auto target = weak.lock();
+        if (!target) return;
+        target->cache->store(question.name, question.type, answer);
+        target->fresh = true;
+        target->depth = std::max(target->depth, depth);
       });
     }
-    resolver.run();
-    ++rounds;
-    // A resolver that never answered must not make us spin.
+    // Replayed whenever an answer comes: the replay stops at the question
+    // it needs (and returns once it has all it needs), and asks at once
+    // what a record that just came in will need. Prefetched questions still
+    // open never hold the result up, nor, since the replay decides, change it.
+    sink->fresh = false;
+    resolver.run_until([&sink] { return sink->fresh; }, std::chrono::steady_clock::time_point::max());
+    // A resolver with nothing left to answer must not make us spin.
     const Question& missing = *evaluator.missing();
-    if (!cache.find(missing.name, missing.type))
+    if (!sink->fresh && !cache.find(missing.name, missing.type))
       cache.store(missing.name, missing.type, timeout_answer(missing.name, missing.type, "no answer"));
   }
 }

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <memory>
 #include <set>
 
 #include "diag/mx.h"
@@ -487,6 +488,9 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
   if (options.look_up_mx_for_m365) extra.push_back({tree.domain, RrType::MX});
   if (options.look_up_spf_rr_type) extra.push_back({tree.domain, RrType::SPF});
   std::set<std::pair<std::string, RrType>> asked;
+  // Answers that come after validate_tree returned (it stopped waiting) must
+  // not reach a cache that may be gone: they go through this token.
+  const auto sink = std::make_shared<AnswerCache*>(&cache);
   for (int round = 0; round < 40; ++round) {
     TreeWalker walker(cache, record_override);
     tree.root = walker.walk(tree.domain);
@@ -497,15 +501,34 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
     for (const auto& question : missing) {
       if (!asked.insert(question).second) continue;
       asked_any = true;
-      resolver.query(question.first, question.second, [&cache, question](const dns::Answer& answer) {
-        cache.store(question.first, question.second, answer);
+      resolver.query(question.first, question.second, [weak = std::weak_ptr<AnswerCache*>(sink), question](const dns::Answer& answer) {
+        if (const auto target = weak.lock()) (*target)->store(question.first, question.second, answer);
       });
+    }
+    if (!asked_any && !missing.empty()) {
+      // Asked, and not answered by options.stop_waiting_at: reported as
+      // what it is, a question we stopped waiting for (not an absence).
+      for (const auto& question : missing) {
+        dns::Answer answer;
+        answer.name = question.first;
+        answer.type = question.second;
+        answer.outcome = Outcome::timeout;
+        answer.detail = std::chrono::steady_clock::now() >= options.stop_waiting_at
+                            ? "not waited for: every address checked was decided without it"
+                            : "no answer";
+        cache.store(question.first, question.second, std::move(answer));
+      }
+      continue;
     }
     if (!asked_any) {
       tree.complete = walker.complete() && missing.empty();
       break;
     }
-    resolver.run();
+    resolver.run_until(
+        [&cache, &missing] {
+          return std::all_of(missing.begin(), missing.end(), [&](const auto& q) { return cache.find(q.first, q.second); });
+        },
+        options.stop_waiting_at);
   }
   tree.lookups = total_lookups(tree.root);
   tree.void_lookups = total_voids(tree.root);
