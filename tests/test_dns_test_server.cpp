@@ -742,3 +742,103 @@ TEST_CASE("fault: long-chain sends the whole CNAME chain past the overlay's 8 li
   REQUIRE(reply.answers.size() == 13);
   CHECK(reply.answers.back().data_text() == "192.0.2.12");
 }
+
+TEST_CASE("test server records each query's ID and source port, in arrival order", "[testserver]") {
+  const auto server = start_server();
+  const ClientSocket first(AF_INET, SOCK_DGRAM, server->port());
+  const ClientSocket second(AF_INET, SOCK_DGRAM, server->port());
+  first.send_datagram(wire::encode_query(0x0102, "mail.sendcheck.test", RrType::A));
+  REQUIRE(first.receive_datagram(answer_wait));
+  second.send_datagram(wire::encode_query(0xFEDC, "Mail.sendcheck.test", RrType::AAAA));
+  REQUIRE(second.receive_datagram(answer_wait));
+  ask_tcp(*server, "contoso.sendcheck.test", RrType::MX, 0x7777);
+
+  const auto received = server->received_queries();
+  REQUIRE(received.size() == 3);
+  CHECK(received[0].name == "mail.sendcheck.test");
+  CHECK(received[0].type == RrType::A);
+  CHECK(received[0].id == 0x0102);
+  CHECK(received[1].name == "mail.sendcheck.test");
+  CHECK(received[1].type == RrType::AAAA);
+  CHECK(received[1].id == 0xFEDC);
+  CHECK(received[1].transport == Transport::udp);
+  CHECK(received[0].source_port != received[1].source_port);  // two sockets, two ports
+  CHECK(received[0].source_port != 0);
+  CHECK(received[2].transport == Transport::tcp);
+  CHECK(received[2].id == 0x7777);
+  CHECK(received[2].source_port != 0);
+  server->reset_counts();
+  CHECK(server->received_queries().empty());
+}
+
+TEST_CASE("fault: forgeries sends four forged answers ahead of the real one, each wrong in one way",
+          "[testserver]") {
+  const auto server = start_server();
+  server->add_fault("mail.sendcheck.test", RrType::A, Fault{FaultAction::forgeries});
+  // Not connected: a connected socket would not even hear the forgery from another port.
+  const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(server->port());
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const auto query = wire::encode_query(0x4242, "mail.sendcheck.test", RrType::A);
+  REQUIRE(::sendto(fd, query.data(), query.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to) ==
+          static_cast<ssize_t>(query.size()));
+  struct Received {
+    wire::Message message;
+    std::uint16_t from_port;
+  };
+  std::vector<Received> replies;
+  std::vector<std::uint8_t> buffer(65535);
+  pollfd watched{fd, POLLIN, 0};
+  while (replies.size() < 5 && ::poll(&watched, 1, static_cast<int>(answer_wait.count())) == 1) {
+    sockaddr_in from{};
+    socklen_t from_length = sizeof from;
+    const ssize_t got =
+        ::recvfrom(fd, buffer.data(), buffer.size(), 0, reinterpret_cast<sockaddr*>(&from), &from_length);
+    if (got < 0) break;
+    replies.push_back({decode(std::vector<std::uint8_t>(buffer.begin(), buffer.begin() + got)), ntohs(from.sin_port)});
+  }
+  ::close(fd);
+  REQUIRE(replies.size() == 5);
+  const auto poisoned = [](const wire::Message& message) {
+    return message.answers.size() == 1 && message.answers[0].data_text() == "203.0.113.66";
+  };
+  const auto& wrong_id = replies[0];
+  CHECK(wrong_id.message.header.id != 0x4242);
+  CHECK(poisoned(wrong_id.message));
+  const auto& other_name = replies[1];
+  CHECK(other_name.message.header.id == 0x4242);
+  CHECK(other_name.message.questions.at(0).name != "mail.sendcheck.test");
+  CHECK(poisoned(other_name.message));
+  const auto& other_type = replies[2];
+  CHECK(other_type.message.header.id == 0x4242);
+  CHECK(other_type.message.questions.at(0).name == "mail.sendcheck.test");
+  CHECK(other_type.message.questions.at(0).type != static_cast<std::uint16_t>(RrType::A));
+  const auto& other_port = replies[3];
+  CHECK(other_port.message.header.id == 0x4242);
+  CHECK(other_port.message.questions.at(0).type == static_cast<std::uint16_t>(RrType::A));
+  CHECK(other_port.from_port != server->port());
+  CHECK(poisoned(other_port.message));
+  const auto& real = replies[4];
+  CHECK(real.message.header.id == 0x4242);
+  CHECK(real.from_port == server->port());
+  REQUIRE(real.message.answers.size() == 1);
+  CHECK(real.message.answers[0].data_text() == "192.0.2.25");
+  for (std::size_t i = 0; i < 4; ++i) CHECK(replies[i].from_port == (i == 3 ? other_port.from_port : server->port()));
+}
+
+TEST_CASE("test server serves a name holding a space (RFC 2181 11)", "[testserver]") {
+  DnsTestServerConfig config;
+  auto zone = diag::dns::parse_zone_text(std::string(test_zone) + "a\\032b IN TXT \"spaced\"\n", "space.zone");
+  REQUIRE(zone.ok());
+  config.zones.add(std::move(zone).value());
+  const auto server = start_server(std::move(config));
+  const auto reply = ask_udp(*server, "A B.sendcheck.test", RrType::TXT);
+  CHECK(reply.header.rcode == static_cast<std::uint8_t>(wire::Rcode::noerror));
+  REQUIRE(reply.answers.size() == 1);
+  CHECK(reply.answers[0].owner == "a\\032b.sendcheck.test");
+  CHECK(reply.answers[0].data_text() == "\"spaced\"");
+  CHECK(server->queries_received("a b.sendcheck.test", RrType::TXT) == 1);
+}

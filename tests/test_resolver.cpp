@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -383,10 +384,9 @@ TEST_CASE("SERVFAIL, REFUSED, timeouts and garbage are failures, never absences"
 }
 
 TEST_CASE("A server port with nothing listening is a network error, at once", "[resolver]") {
-  // What c-ares 1.18 really does: the UDP socket is connected, so Linux
-  // reports the ICMP port unreachable as ECONNREFUSED on the next read;
-  // c-ares drops the attempt, tries again (same result), and ends the query
-  // with its initial error status, ARES_ECONNREFUSED. No timeout is waited.
+  // The question's UDP socket is connected, so Linux reports the ICMP port
+  // unreachable as ECONNREFUSED on the next read, and the exchange with
+  // that server ends there. No timeout is waited.
   const std::uint16_t port = unused_udp_port();
   ResolverConfig config;
   config.servers.push_back({ip("127.0.0.1"), port});
@@ -952,9 +952,11 @@ TEST_CASE("Invalid query names are malformed locally, nothing is sent", "[resolv
       {"a..b", "empty label"},
       {".a.test", "empty label"},
       {std::string(64, 'a') + ".test", "label longer than 63"},
-      {label63 + "." + label63 + "." + label63 + "." + std::string(62, 'a'), "longer than 253"},  // 254
-      {"a b.test", "space"},
-      {"tab\t.test", "control character"},
+      {label63 + "." + label63 + "." + label63 + "." + std::string(62, 'a'), "longer than 255 octets"},  // 254
+      // RFC 1035 5.1: a "\DDD" escape is one octet, so it counts as one.
+      {std::string(60, 'a') + "\\255\\000\\032\\046.test", "label longer than 63"},
+      {"a\\256.test", "bad escape"},
+      {"a\\", "lone backslash"},
       {"", "empty name"},
   };
   for (const Case& c : cases) {
@@ -1203,4 +1205,120 @@ TEST_CASE("query_at asks the chosen server only: its own answer, no fail-over, n
   resolver->run();
   CHECK(nowhere.outcome == Outcome::network_error);
   CHECK_THAT(nowhere.detail, Catch::Contains("no DNS server number 3"));
+}
+
+// ---------------------------------------------------------------------------
+// Names with any octet (RFC 2181 11)
+
+TEST_CASE("A name holding a space or another octet is asked and answered", "[resolver]") {
+  // SPF's %_ and local-part macros (RFC 7208 7.3) build such names.
+  const std::string zone = std::string(resolver_zone_text) +
+                           "a\\032b  IN TXT \"v=spf1 -all\"\n"
+                           "tab\\009\\255 IN A 192.0.2.9\n";
+  const auto server = start_server_with({zone_from_text(zone, "resolver.test.zone")});
+  auto config = config_for({server.get()});
+  config.keep_log = true;
+  auto resolver = make_resolver(config);
+
+  const Answer spaced = resolver->resolve("a b.resolver.test.", RrType::TXT);
+  INFO(outcome_text(spaced));
+  REQUIRE(spaced.outcome == Outcome::records);
+  CHECK(spaced.name == "a\\032b.resolver.test");  // one text per wire name
+  REQUIRE(spaced.txt().size() == 1);
+  CHECK(spaced.txt()[0].joined() == "v=spf1 -all");
+  CHECK(server->queries_received("a b.resolver.test", RrType::TXT, Transport::udp) == 1);
+  // The escaped spelling, upper case, is the same question: coalesced, not sent again.
+  CHECK(resolver->resolve("A\\032B.resolver.test", RrType::TXT).ok());
+  CHECK(server->queries_received("a b.resolver.test", RrType::TXT) == 1);
+
+  const Answer raw_octets = resolver->resolve(std::string("tab\t\xff.resolver.test"), RrType::A);
+  INFO(outcome_text(raw_octets));
+  REQUIRE(raw_octets.outcome == Outcome::records);
+  CHECK(raw_octets.addresses() == std::vector<diag::IpAddress>{ip("192.0.2.9")});
+  // A name with such an octet that the zone lacks: a definitive NXDOMAIN from the server, not a local failure.
+  const Answer absent = resolver->resolve("c d.resolver.test", RrType::TXT);
+  CHECK(absent.outcome == Outcome::nxdomain);
+  CHECK(absent.source == server->endpoint_v4());
+}
+
+TEST_CASE("The zone overlay answers a name holding a space", "[resolver]") {
+  ResolverConfig config;
+  auto overlay = std::make_shared<ZoneOverlay>();
+  overlay->add(zone_from_text(std::string(resolver_zone_text) + "a\\032b IN TXT \"v=spf1 -all\"\n", "overlay.zone"));
+  config.zones = overlay;
+  auto resolver = make_resolver(config);
+  const Answer answer = resolver->resolve("a b.resolver.test", RrType::TXT);
+  INFO(outcome_text(answer));
+  REQUIRE(answer.outcome == Outcome::records);
+  CHECK_THAT(answer.source, Catch::StartsWith("zone:"));
+}
+
+// ---------------------------------------------------------------------------
+// Questions that cannot be forged (RFC 5452)
+
+TEST_CASE("Each question goes out under a random ID, from a source port of its own", "[resolver]") {
+  const auto server = start_server_with(bulk_zones());
+  auto config = config_for({server.get()}, 2000ms, 1);
+  config.max_outstanding = 32;  // several windows: ports are reused by the kernel, not by us
+  auto resolver = make_resolver(config);
+  constexpr int questions = 200;
+  int answered = 0;
+  for (int i = 0; i < questions; ++i)
+    resolver->query("h" + std::to_string(i) + ".bulk.test", RrType::AAAA, [&](const Answer& answer) {
+      if (answer.ok()) ++answered;
+    });
+  resolver->run();
+  REQUIRE(answered == questions);
+
+  const auto received = server->received_queries();
+  REQUIRE(received.size() == static_cast<std::size_t>(questions));
+  std::set<std::uint16_t> ids, ports;
+  int sequential_ids = 0, sequential_ports = 0;
+  for (std::size_t i = 0; i < received.size(); ++i) {
+    CHECK(received[i].transport == Transport::udp);
+    ids.insert(received[i].id);
+    ports.insert(received[i].source_port);
+    if (i == 0) continue;
+    if (received[i].id == static_cast<std::uint16_t>(received[i - 1].id + 1)) ++sequential_ids;
+    if (received[i].source_port == static_cast<std::uint16_t>(received[i - 1].source_port + 1)) ++sequential_ports;
+  }
+  // 200 draws from 65,536 IDs collide about 0.3 times on average, from
+  // Linux's ~28,000 ephemeral ports about 0.7 times: "nearly all" distinct.
+  CHECK(ids.size() >= questions - 5);
+  CHECK(ports.size() >= questions - 5);
+  CHECK(sequential_ids <= 2);
+  CHECK(sequential_ports <= 2);
+  // Spread over the whole range, not a window of it.
+  CHECK(*ids.rbegin() - *ids.begin() > 30000);
+}
+
+TEST_CASE("A forged answer is never taken: wrong ID, other question, other port", "[resolver]") {
+  // The test server sends, before the real answer, a forgery with the wrong
+  // ID, one with the right ID for another name, one for another type, and
+  // one from another port, each saying 203.0.113.66 / "v=spf1 +all".
+  const auto server = start_full_server();
+  server->add_fault("mail.resolver.test", RrType::A, Fault{FaultAction::forgeries});
+  server->add_fault("contoso.sendcheck.test", RrType::TXT, Fault{FaultAction::forgeries});
+  auto resolver = make_resolver(config_for({server.get()}, 1000ms, 1));
+
+  const Answer address = resolver->resolve("mail.resolver.test", RrType::A);
+  INFO(outcome_text(address));
+  REQUIRE(address.outcome == Outcome::records);
+  CHECK(address.addresses() == std::vector<diag::IpAddress>{ip("192.0.2.25")});
+
+  const Answer txt = resolver->resolve("contoso.sendcheck.test", RrType::TXT);
+  INFO(outcome_text(txt));
+  REQUIRE(txt.outcome == Outcome::records);
+  for (const auto& record : txt.txt()) CHECK(record.joined() != "v=spf1 +all");
+
+  SECTION("when only forgeries come, the question times out") {
+    server->add_fault("ns1.resolver.test", RrType::A, Fault{FaultAction::forgeries});
+    server->add_fault("ns1.resolver.test", RrType::A, Fault{FaultAction::drop});
+    auto fresh = make_resolver(config_for({server.get()}, attempt, 2));
+    const Answer forged = fresh->resolve("ns1.resolver.test", RrType::A);
+    INFO(outcome_text(forged));
+    CHECK(forged.outcome == Outcome::timeout);
+    CHECK(forged.records.empty());
+    CHECK(server->queries_received("ns1.resolver.test", RrType::A, Transport::udp) == 2);
+  }
 }

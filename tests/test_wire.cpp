@@ -705,3 +705,58 @@ TEST_CASE("decoding mutated packets never crashes (deterministic fuzz)", "[wire]
   CHECK(decoded_ok > 100);
   CHECK(rejected > 100);
 }
+
+TEST_CASE("a name holding a space or any other octet is encoded as it is (RFC 2181 11)", "[wire]") {
+  // SPF macros (RFC 7208 7.3) build such names; only sizes make a name malformed.
+  const auto query = encode_query(9, "A B.\x7f\xff.example", RrType::TXT);
+  REQUIRE_FALSE(query.empty());
+  const std::vector<std::uint8_t> expected_name{3, 'A', ' ', 'B', 2, 0x7f, 0xff, 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0};
+  REQUIRE(query.size() >= 12 + expected_name.size());
+  CHECK(std::vector<std::uint8_t>(query.begin() + 12, query.begin() + 12 + static_cast<std::ptrdiff_t>(expected_name.size())) ==
+        expected_name);
+  // Read back, it is the canonical text of the same name.
+  const Message decoded = decode_ok(query);
+  CHECK(decoded.questions[0].name == "a\\032b.\\127\\255.example");
+  CHECK(decoded.questions[0].name == canonical_name("A B.\x7f\xff.example."));
+  // "\DDD" stands for one octet in the length limits too.
+  CHECK_FALSE(encode_query(1, std::string(62, 'a') + "\\032.com", RrType::A).empty());
+  CHECK(encode_query(1, std::string(63, 'a') + "\\032.com", RrType::A).empty());
+}
+
+TEST_CASE("decode_question_section reads header and question and no record", "[wire]") {
+  PacketBuilder packet;
+  packet.header(0xBEEF, response_flags, 1, 1).name({"example", "com"}).u16(15).u16(1);
+  packet.bytes.insert(packet.bytes.end(), {0xC0, 0x0C, 0, 1, 0, 1});  // an answer cut off after its class
+  CHECK_FALSE(decode_message(packet.bytes).ok());
+  const auto head = decode_question_section(packet.bytes);
+  REQUIRE(head.ok());
+  CHECK(head->header.id == 0xBEEF);
+  CHECK(head->header.qr);
+  REQUIRE(head->questions.size() == 1);
+  CHECK(head->questions[0] == Question{"example.com", 15, 1});
+  CHECK(head->answers.empty());
+  CHECK_FALSE(decode_question_section(std::vector<std::uint8_t>{0xBE, 0xEF, 0x80}).ok());
+}
+
+TEST_CASE("canonical_name gives one text per wire name", "[wire]") {
+  CHECK(canonical_name("Mail.Example.COM.") == "mail.example.com");
+  CHECK(canonical_name("a b.example") == "a\\032b.example");
+  CHECK(canonical_name("A\\032B.example.") == "a\\032b.example");
+  CHECK(canonical_name("\\065\\.b.example") == "a\\.b.example");  // one label "a.b"
+  CHECK(canonical_name("a\\\\.example") == "a\\\\.example");
+  CHECK(canonical_name("a\\.") == "a\\.");  // the escaped dot is data, not the root's
+  CHECK(canonical_name(".") == "");
+  CHECK(canonical_name("a..b") == "a..b");  // no name: lower-cased only
+  CHECK(name_is_at_or_below("a\\032b.example", "example"));
+  CHECK_FALSE(name_is_at_or_below("a\\.example", "example"));  // one label "a.example"
+  CHECK(name_is_at_or_below("a\\\\.example", "example"));     // "a\" then "example"
+}
+
+TEST_CASE("name_labels says why a name is malformed", "[wire]") {
+  CHECK(name_labels("a b.example")->size() == 2);
+  CHECK(name_labels("").value().empty());
+  CHECK_THAT(name_labels("a..b").error().message, Catch::Contains("empty label"));
+  CHECK_THAT(name_labels(std::string(64, 'x')).error().message, Catch::Contains("63"));
+  CHECK_THAT(name_labels("a\\25").error().message, Catch::Contains("bad escape"));
+  CHECK_THAT(name_labels("a\\").error().message, Catch::Contains("backslash"));
+}

@@ -26,6 +26,7 @@
 #include <tuple>
 #include <utility>
 
+#include "diag/unique_fd.h"
 #include "diag/wire.h"
 
 namespace sendcheck::testing {
@@ -33,6 +34,7 @@ namespace sendcheck::testing {
 using diag::dns::RrType;
 namespace wire = diag::dns::wire;
 using Clock = std::chrono::steady_clock;
+using diag::UniqueFd;
 
 namespace {
 
@@ -46,31 +48,8 @@ constexpr std::size_t classic_udp_limit = 512;  // RFC 1035 4.2.1, without EDNS
 constexpr int bind_attempts = 50;
 // FaultAction::long_chain: far past any resolver's limit (BIND: 16), and finite.
 constexpr std::size_t max_long_chain_links = 64;
-
-// Owns one file descriptor.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept {
-    if (this != &other) reset(std::exchange(other.fd_, -1));
-    return *this;
-  }
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() { reset(); }
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = fd;
-  }
-
- private:
-  int fd_ = -1;
-};
+// received_queries(): what a test needs, never all a long-running server sees.
+constexpr std::size_t max_received_queries = 100000;
 
 std::string errno_text(int error) { return std::strerror(error); }
 
@@ -130,12 +109,17 @@ BindOutcome bind_loopback(int family, int socket_type, std::uint16_t port) {
   return {std::move(fd), 0};
 }
 
+std::uint16_t port_of(const sockaddr_storage& address) {
+  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
+  if (address.ss_family == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  return 0;
+}
+
 std::uint16_t bound_port(int fd) {
   sockaddr_storage address{};
   socklen_t length = sizeof address;
   if (::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) return 0;
-  if (address.ss_family == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&address)->sin_port);
-  return ntohs(reinterpret_cast<const sockaddr_in6*>(&address)->sin6_port);
+  return port_of(address);
 }
 
 // The four listening sockets, all on one port.
@@ -209,6 +193,7 @@ std::string_view to_string(FaultAction action) {
     case FaultAction::compression_pair: return "compression-pair";
     case FaultAction::wrong_id_flood: return "wrong-id-flood";
     case FaultAction::long_chain: return "long-chain";
+    case FaultAction::forgeries: return "forgeries";
   }
   return "?";
 }
@@ -218,7 +203,8 @@ std::optional<FaultAction> fault_action_from_string(std::string_view text) {
        {FaultAction::delay, FaultAction::drop, FaultAction::servfail, FaultAction::refused, FaultAction::truncate,
         FaultAction::malformed, FaultAction::wrong_id, FaultAction::ad, FaultAction::truncate_always,
         FaultAction::other_name, FaultAction::extra_name, FaultAction::other_question, FaultAction::compression_loop,
-        FaultAction::compression_pair, FaultAction::wrong_id_flood, FaultAction::long_chain}) {
+        FaultAction::compression_pair, FaultAction::wrong_id_flood, FaultAction::long_chain,
+        FaultAction::forgeries}) {
     if (text == to_string(action)) return action;
   }
   return std::nullopt;
@@ -260,7 +246,7 @@ diag::Result<std::vector<FaultRule>> parse_faults_text(std::string_view text, co
       return fail("unknown action '" + fields[2] +
                   "' (expected delay, drop, servfail, refused, truncate, malformed, wrong-id, ad, "
                   "truncate-always, other-name, extra-name, other-question, compression-loop, "
-                  "compression-pair, wrong-id-flood or long-chain)");
+                  "compression-pair, wrong-id-flood, long-chain or forgeries)");
     }
     rule.fault.action = *action;
     if (*action == FaultAction::other_name || *action == FaultAction::extra_name) {
@@ -328,7 +314,11 @@ class DnsTestServer::Loop {
         tcp_idle_timeout_(config.tcp_idle_timeout),
         max_tcp_connections_(config.max_tcp_connections),
         listeners_(std::move(listeners)),
-        wake_(std::move(wake)) {
+        wake_(std::move(wake)),
+        // FaultAction::forgeries sends one forgery from another port of the
+        // loopback address: a socket of its own, on a port the kernel picks.
+        forger_v4_(bind_loopback(AF_INET, SOCK_DGRAM, 0).socket),
+        forger_v6_(listeners_.udp_v6.valid() ? bind_loopback(AF_INET6, SOCK_DGRAM, 0).socket : UniqueFd()) {
     for (const FaultRule& rule : config.faults) add_fault(rule.name, rule.type, rule.fault);
   }
 
@@ -366,14 +356,20 @@ class DnsTestServer::Loop {
     for (const auto& [key, count] : query_counts_) total += count;
     return total;
   }
+  std::vector<ReceivedQuery> received_queries() const {
+    const std::lock_guard lock(mutex_);
+    return received_;
+  }
   void reset_counts() {
     const std::lock_guard lock(mutex_);
     query_counts_.clear();
+    received_.clear();
   }
 
  private:
   struct TcpConnection {
     UniqueFd socket;
+    std::uint16_t peer_port = 0;
     std::vector<std::uint8_t> received;  // a partial length-prefixed message
     std::vector<std::uint8_t> unsent;
     Clock::time_point last_activity;
@@ -391,10 +387,15 @@ class DnsTestServer::Loop {
     std::vector<std::uint8_t> bytes;
   };
 
+  struct Forgery {
+    std::vector<std::uint8_t> bytes;
+    bool from_other_port = false;  // sent from forger_v4_/forger_v6_, not the port asked
+  };
+
   struct PlannedReply {
     std::vector<std::uint8_t> bytes;  // empty: no answer (the flood alone)
     std::chrono::milliseconds delay{0};
-    std::vector<std::vector<std::uint8_t>> spoofed{};  // wrong-id-flood: sent at once, ahead of bytes
+    std::vector<Forgery> spoofed{};  // wrong-id-flood, forgeries: sent at once, ahead of bytes
   };
 
   // What a poll slot stands for.
@@ -468,9 +469,14 @@ class DnsTestServer::Loop {
       const ssize_t received = ::recvfrom(udp_socket, datagram.data(), datagram.size(), 0,
                                           reinterpret_cast<sockaddr*>(&peer), &peer_length);
       if (received < 0) return;  // EAGAIN: drained; other errors: nothing to answer
-      auto reply = plan_reply(std::span(datagram.data(), static_cast<std::size_t>(received)), Transport::udp);
+      auto reply = plan_reply(std::span(datagram.data(), static_cast<std::size_t>(received)), Transport::udp,
+                              port_of(peer));
       if (!reply) continue;
-      for (const auto& spoofed : reply->spoofed) send_datagram(udp_socket, peer, peer_length, spoofed);
+      for (const auto& forgery : reply->spoofed) {
+        const UniqueFd& forger = peer.ss_family == AF_INET ? forger_v4_ : forger_v6_;
+        const int from = forgery.from_other_port && forger.valid() ? forger.get() : udp_socket;
+        send_datagram(from, peer, peer_length, forgery.bytes);
+      }
       if (reply->bytes.empty()) continue;
       DelayedReply pending{Transport::udp, udp_socket, peer, peer_length, 0, std::move(reply->bytes)};
       if (reply->delay.count() > 0) {
@@ -494,10 +500,14 @@ class DnsTestServer::Loop {
 
   void accept_tcp(int listener) {
     while (true) {
-      UniqueFd socket(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      sockaddr_storage peer{};
+      socklen_t peer_length = sizeof peer;
+      UniqueFd socket(
+          ::accept4(listener, reinterpret_cast<sockaddr*>(&peer), &peer_length, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!socket.valid()) return;
       if (connections_.size() >= max_tcp_connections_) continue;  // closed at once by UniqueFd
-      connections_.emplace(next_connection_id_++, TcpConnection{std::move(socket), {}, {}, Clock::now(), false, 0});
+      connections_.emplace(next_connection_id_++,
+                           TcpConnection{std::move(socket), port_of(peer), {}, {}, Clock::now(), false, 0});
     }
   }
 
@@ -541,7 +551,7 @@ class DnsTestServer::Loop {
                                                 connection.received.begin() + 2 + static_cast<std::ptrdiff_t>(length));
         connection.received.erase(connection.received.begin(),
                                   connection.received.begin() + 2 + static_cast<std::ptrdiff_t>(length));
-        if (auto reply = plan_reply(message, Transport::tcp); reply && !reply->bytes.empty()) {
+        if (auto reply = plan_reply(message, Transport::tcp, connection.peer_port); reply && !reply->bytes.empty()) {
           if (reply->delay.count() > 0) {
             ++connection.delayed_replies;
             DelayedReply pending;
@@ -608,7 +618,8 @@ class DnsTestServer::Loop {
   // ---- answering
 
   // The reply to one query, or nothing (dropped, or not worth answering).
-  std::optional<PlannedReply> plan_reply(std::span<const std::uint8_t> query_bytes, Transport transport) {
+  std::optional<PlannedReply> plan_reply(std::span<const std::uint8_t> query_bytes, Transport transport,
+                                         std::uint16_t source_port) {
     auto decoded = wire::decode_message(query_bytes);
     if (!decoded) return format_error(query_bytes);
     const wire::Message& query = *decoded;
@@ -634,13 +645,17 @@ class DnsTestServer::Loop {
       return PlannedReply{wire::encode_message(reply), {}};
     }
     const wire::Question& question = query.questions.front();
-    const std::vector<Fault> faults = count_and_find_faults(question, transport);
+    const std::vector<Fault> faults = count_and_find_faults(question, transport, query.header.id, source_port);
     const auto has = [&](FaultAction action) {
       return std::any_of(faults.begin(), faults.end(), [&](const Fault& fault) { return fault.action == action; });
     };
     PlannedReply planned;
     // Spoofing is a UDP attack: over TCP the flood would only pad the stream.
     if (has(FaultAction::wrong_id_flood) && transport == Transport::udp) planned.spoofed = spoofed_replies(reply);
+    if (has(FaultAction::forgeries) && transport == Transport::udp) {
+      auto forged = forged_replies(reply);
+      planned.spoofed.insert(planned.spoofed.end(), forged.begin(), forged.end());
+    }
     if (has(FaultAction::drop)) {
       if (planned.spoofed.empty()) return std::nullopt;
       return planned;  // the flood instead of the answer
@@ -781,24 +796,62 @@ class DnsTestServer::Loop {
   // wrong_id_flood_replies copies of reply (no records yet) saying NXDOMAIN,
   // each with an ID other than the query's: taking any of them would turn a
   // name that exists into one that does not.
-  static std::vector<std::vector<std::uint8_t>> spoofed_replies(wire::Message reply) {
+  static std::vector<Forgery> spoofed_replies(wire::Message reply) {
     reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::nxdomain);
     reply.header.aa = true;
     const std::uint16_t query_id = reply.header.id;
     const std::vector<std::uint8_t> bytes = wire::encode_message(reply);
     if (bytes.empty()) return {};
-    std::vector<std::vector<std::uint8_t>> replies(wrong_id_flood_replies, bytes);
+    std::vector<Forgery> replies(wrong_id_flood_replies, Forgery{bytes});
     for (std::size_t i = 0; i < replies.size(); ++i) {
       const auto id = static_cast<std::uint16_t>(query_id + 1 + i);  // never query_id: fewer than 65535 of them
-      replies[i][0] = static_cast<std::uint8_t>(id >> 8);
-      replies[i][1] = static_cast<std::uint8_t>(id & 0xFF);
+      replies[i].bytes[0] = static_cast<std::uint8_t>(id >> 8);
+      replies[i].bytes[1] = static_cast<std::uint8_t>(id & 0xFF);
     }
     return replies;
   }
 
-  std::vector<Fault> count_and_find_faults(const wire::Question& question, Transport transport) {
+  // FaultAction::forgeries: reply (no records yet) made into four forged
+  // answers, each carrying poison for the asked name and type, each wrong
+  // in one way only.
+  static std::vector<Forgery> forged_replies(wire::Message reply) {
+    const wire::Question asked = reply.questions.front();
+    reply.header.aa = true;
+    switch (asked.type) {
+      case static_cast<std::uint16_t>(RrType::A):
+        reply.answers.push_back({asked.name, RrType::A, 300, diag::dns::AddressData{*diag::IpAddress::parse("203.0.113.66")}});
+        break;
+      case static_cast<std::uint16_t>(RrType::AAAA):
+        reply.answers.push_back({asked.name, RrType::AAAA, 300, diag::dns::AddressData{*diag::IpAddress::parse("2001:db8::66")}});
+        break;
+      case static_cast<std::uint16_t>(RrType::TXT):
+        reply.answers.push_back({asked.name, RrType::TXT, 300, diag::dns::TxtData{{"v=spf1 +all"}}});
+        break;
+      default: reply.header.rcode = static_cast<std::uint8_t>(wire::Rcode::nxdomain); break;
+    }
+    std::vector<Forgery> forgeries;
+    wire::Message wrong_id = reply;
+    wrong_id.header.id = static_cast<std::uint16_t>(reply.header.id ^ 0x5A5A);
+    forgeries.push_back({wire::encode_message(wrong_id)});
+    wire::Message other_name = reply;
+    other_name.questions.front().name = "forged-" + asked.name;
+    forgeries.push_back({wire::encode_message(other_name)});
+    wire::Message other_type = reply;
+    other_type.questions.front().type =
+        static_cast<std::uint16_t>(asked.type == static_cast<std::uint16_t>(RrType::TXT) ? RrType::A : RrType::TXT);
+    forgeries.push_back({wire::encode_message(other_type)});
+    forgeries.push_back({wire::encode_message(reply), true});
+    std::erase_if(forgeries, [](const Forgery& forgery) { return forgery.bytes.empty(); });
+    return forgeries;
+  }
+
+  std::vector<Fault> count_and_find_faults(const wire::Question& question, Transport transport, std::uint16_t id,
+                                           std::uint16_t source_port) {
     const std::lock_guard lock(mutex_);
     ++query_counts_[QueryKey{question.name, question.type, transport}];
+    // Bounded: sendcheck-testdns may serve for days.
+    if (received_.size() < max_received_queries)
+      received_.push_back(ReceivedQuery{question.name, static_cast<RrType>(question.type), transport, id, source_port});
     std::vector<Fault> found;
     for (const std::uint16_t type_key : {question.type, qtype_any}) {
       const auto entry = faults_.find({question.name, type_key});
@@ -895,6 +948,7 @@ class DnsTestServer::Loop {
   const std::size_t max_tcp_connections_;
   Listeners listeners_;
   UniqueFd wake_;
+  UniqueFd forger_v4_, forger_v6_;
   std::thread thread_;
 
   // Only the loop's thread touches these.
@@ -907,6 +961,7 @@ class DnsTestServer::Loop {
   mutable std::mutex mutex_;
   std::map<std::pair<std::string, std::uint16_t>, std::vector<Fault>> faults_;
   std::map<QueryKey, std::size_t> query_counts_;
+  std::vector<ReceivedQuery> received_;
 };
 
 // ---------------------------------------------------------------------------
@@ -946,6 +1001,7 @@ std::size_t DnsTestServer::queries_received(std::string_view name, RrType type) 
   return queries_received(name, type, Transport::udp) + queries_received(name, type, Transport::tcp);
 }
 std::size_t DnsTestServer::total_queries() const { return loop_->total_queries(); }
+std::vector<ReceivedQuery> DnsTestServer::received_queries() const { return loop_->received_queries(); }
 void DnsTestServer::reset_counts() { loop_->reset_counts(); }
 
 }  // namespace sendcheck::testing

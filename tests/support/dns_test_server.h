@@ -39,6 +39,13 @@ enum class FaultAction : std::uint8_t {
   compression_pair,  // ANCOUNT=1, a CNAME whose rdata is two compression pointers pointing at each other
   wrong_id_flood,    // UDP: wrong_id_flood_replies NXDOMAIN replies with other IDs, then the answer as usual
   long_chain,        // the CNAME chain from the zones past the overlay's 8 links (up to 64), a loop once round
+  // RFC 5452: the forgeries an off-path attacker would try, each carrying
+  // poison (A 203.0.113.66, AAAA 2001:db8::66, TXT "v=spf1 +all", other
+  // types NXDOMAIN), sent over UDP ahead of the answer: the wrong ID; the
+  // right ID for another name; the right ID for another type; the right ID
+  // and question from another port of the server's address. With drop, the
+  // forgeries alone.
+  forgeries,
 };
 
 // How many spoofed replies FaultAction::wrong_id_flood sends ahead of the
@@ -82,6 +89,16 @@ diag::Result<diag::dns::ZoneOverlay> load_zones(const std::vector<std::string>& 
 
 enum class Transport : std::uint8_t { udp, tcp };
 
+// One query as the server received it: who asked (the source port) and
+// under which ID, to tell whether a resolver's IDs and ports are random.
+struct ReceivedQuery {
+  std::string name;  // canonical
+  diag::dns::RrType type = diag::dns::RrType::A;
+  Transport transport = Transport::udp;
+  std::uint16_t id = 0;
+  std::uint16_t source_port = 0;
+};
+
 struct DnsTestServerConfig {
   diag::dns::ZoneOverlay zones;  // names outside every zone are REFUSED
   std::vector<FaultRule> faults;
@@ -117,6 +134,8 @@ class DnsTestServer {
   std::size_t queries_received(std::string_view name, diag::dns::RrType type, Transport transport) const;
   std::size_t queries_received(std::string_view name, diag::dns::RrType type) const;  // UDP + TCP
   std::size_t total_queries() const;
+  // Every query since the start or the last reset_counts(), in arrival order.
+  std::vector<ReceivedQuery> received_queries() const;
   void reset_counts();
 
  private:

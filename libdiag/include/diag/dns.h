@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "diag/ip.h"
+#include "diag/result.h"
 
 namespace diag::dns {
 
@@ -69,8 +70,24 @@ struct Record {
   friend bool operator==(const Record&, const Record&) = default;
 };
 
-// Names are compared and stored in one canonical form: lower case ASCII, no
-// trailing dot. Returns "" for the root.
+// Names in presentation form: labels split at unescaped dots, "\X" and
+// "\DDD" standing for one octet (RFC 1035 5.1). Any other octet, a space
+// included, is an octet of its label: RFC 2181 11 lets a label hold any
+// octet, and SPF macros (RFC 7208 7.3, %{l}, %_) build such names.
+
+// The labels' octets. "" and "." are the root (no labels). Fails, saying
+// why, on a bad escape, an empty label, a label over 63 octets or a name
+// over 255 octets on the wire (RFC 1035 2.3.4): the only malformed names.
+Result<std::vector<std::string>> name_labels(std::string_view name);
+// One label in canonical presentation form: ASCII lower-cased, "." and "\"
+// escaped, octets outside printable ASCII (space included) as \DDD.
+std::string label_text(std::string_view octets);
+
+// Names are compared and stored in one canonical form: its labels in
+// label_text form, no trailing dot, so that one name on the wire has one
+// text ("A B.example." and "a\032b.example" are both "a\032b.example").
+// Returns "" for the root. Text that is no name (an empty label, a bad
+// escape) is only lower-cased and loses one trailing dot.
 std::string canonical_name(std::string_view name);
 // True when name equals zone or lies below it (both canonical).
 bool name_is_at_or_below(std::string_view name, std::string_view zone);

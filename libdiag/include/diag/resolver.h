@@ -1,6 +1,12 @@
-// The asynchronous resolver: many questions in flight over c-ares 1.18,
-// one poll loop, one channel per server so that every answer says which
-// server gave it, and a zone overlay that answers what-if names offline.
+// The asynchronous resolver: many questions in flight in one poll loop,
+// every answer saying which server gave it, and a zone overlay that answers
+// what-if names offline. RFC 5452: each question to a server goes out with
+// a random ID (getrandom(2)) from a socket of its own, so from a random
+// source port; a reply is taken only when it comes from the server's
+// address and port with that ID and the same question (name regardless
+// of ASCII case, type, class). Any other reply is dropped and the wait
+// goes on: forgeries neither end nor fail a question. Truncated UDP answers
+// are asked again over TCP (RFC 7766). Names may hold any octet (RFC 2181 11).
 #pragma once
 
 #include <chrono>
@@ -43,12 +49,14 @@ std::string format_log_entry(const QueryLogEntry& entry);  // one line for -v
 struct ResolverConfig {
   std::vector<ServerAddress> servers;  // empty: /etc/resolv.conf
   // Each server is asked `tries` times; the first wait is attempt_timeout,
-  // each later one doubles (c-ares' back-off). A failure (timeout, SERVFAIL,
-  // REFUSED) moves the question on to the next server. A CNAME loop or a
-  // chain over 16 links is SERVFAIL at once: the data, not the server, is at fault.
+  // each later one doubles. The tries resend the same query from the same
+  // socket, so that a late answer to an earlier try still counts. A failure
+  // (timeout, SERVFAIL, REFUSED, malformed, network error) moves the
+  // question on to the next server. A CNAME loop or a chain over 16 links
+  // is SERVFAIL at once: the data, not the server, is at fault.
   std::chrono::milliseconds attempt_timeout{2000};
   int tries = 3;
-  // Questions on the wire at once; the rest wait in a queue.
+  // Questions on the wire at once (one socket each); the rest wait in a queue.
   std::size_t max_outstanding = 256;
   std::uint16_t edns_udp_size = 1232;
   std::shared_ptr<const ZoneOverlay> zones;  // may be null
@@ -57,7 +65,7 @@ struct ResolverConfig {
   bool keep_log = false;  // keep every entry for log() (JSON output)
 };
 
-// Splits a total budget (--timeout SECONDS) into c-ares' per-attempt wait:
+// Splits a total budget (--timeout SECONDS) into the per-attempt wait:
 // with back-off, tries attempts take attempt * (2^tries - 1).
 std::chrono::milliseconds attempt_timeout_for_budget(std::chrono::milliseconds budget, int tries);
 

@@ -26,6 +26,7 @@ struct Question {
   std::string name;  // canonical (lower case, no trailing dot)
   std::uint16_t type = 0;
   std::uint16_t qclass = 1;
+  friend bool operator==(const Question&, const Question&) = default;
 };
 
 // A record whose type we do not model (RRSIG, OPT, ...) keeps its raw rdata.
@@ -62,5 +63,9 @@ std::vector<std::uint8_t> encode_message(const Message& message, std::size_t max
 // data, compression loops, pointers forward or out of range, labels over
 // 63 octets, names over 255 octets, rdata lengths that disagree with the data.
 Result<Message> decode_message(std::span<const std::uint8_t> packet);
+// The header and the question section only, no record read: enough to tell
+// whether a reply answers the question asked (RFC 5452 9.1) before any of
+// its data is believed, and to tell a malformed answer from a stray one.
+Result<Message> decode_question_section(std::span<const std::uint8_t> packet);
 
 }  // namespace diag::dns::wire

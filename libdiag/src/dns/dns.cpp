@@ -1,6 +1,7 @@
 #include "diag/dns.h"
 #include "diag/ascii.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <utility>
@@ -83,9 +84,87 @@ std::string Record::data_text() const {
   return std::visit(Printer{}, data);
 }
 
-std::string canonical_name(std::string_view name) {
-  std::string out(name);
-  for (auto& c : out) c = ascii::lower(c);
+namespace {
+
+constexpr std::size_t max_label_octets = 63;  // RFC 1035 2.3.4
+constexpr std::size_t max_name_octets = 255;  // RFC 1035 2.3.4, wire form with its length octets
+
+struct SplitName {
+  std::vector<std::string> labels;
+  std::string problem;  // empty: a name
+};
+
+// RFC 1035 5.1 escapes; every other octet belongs to its label as it is.
+// With check_limits, also the RFC 1035 2.3.4 sizes.
+SplitName split_name(std::string_view name, bool check_limits) {
+  SplitName out;
+  if (name.empty() || name == ".") return out;
+  std::string label;
+  bool label_open = false;
+  std::size_t wire_octets = 1;  // the root label's length octet
+  const auto close_label = [&]() {
+    if (label.empty()) {
+      out.problem = "name has an empty label";
+      return false;
+    }
+    if (check_limits && label.size() > max_label_octets) {
+      out.problem = "label longer than 63 octets";
+      return false;
+    }
+    wire_octets += label.size() + 1;
+    if (check_limits && wire_octets > max_name_octets) {
+      out.problem = "name longer than 255 octets on the wire (253 characters without escapes)";
+      return false;
+    }
+    out.labels.push_back(std::move(label));
+    label.clear();
+    label_open = false;
+    return true;
+  };
+  const auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    const char c = name[i];
+    if (c == '.') {
+      if (!close_label()) return out;
+      continue;
+    }
+    label_open = true;
+    if (c != '\\') {
+      label.push_back(c);
+      continue;
+    }
+    if (i + 1 >= name.size()) {
+      out.problem = "name ends in a lone backslash";
+      return out;
+    }
+    if (!is_digit(name[i + 1])) {
+      label.push_back(name[i + 1]);
+      ++i;
+      continue;
+    }
+    const bool three_digits = i + 3 < name.size() && is_digit(name[i + 2]) && is_digit(name[i + 3]);
+    const int value = three_digits ? (name[i + 1] - '0') * 100 + (name[i + 2] - '0') * 10 + (name[i + 3] - '0') : 256;
+    if (value > 255) {
+      out.problem = "bad escape \"" + std::string(name.substr(i, 4)) + "\" (use \\X or \\DDD with DDD 000-255)";
+      return out;
+    }
+    label.push_back(static_cast<char>(value));
+    i += 3;
+  }
+  if (label_open) close_label();
+  return out;
+}
+
+// Text needing no escape work: canonical_name is then what it always was.
+bool is_plain_text(std::string_view name) {
+  return std::none_of(name.begin(), name.end(), [](char c) {
+    const auto octet = static_cast<unsigned char>(c);
+    return c == '\\' || octet <= 0x20 || octet >= 0x7f;
+  });
+}
+
+std::string lower_without_trailing_dot(std::string_view name) {
+  std::string out = ascii::to_lower(name);
   // A single trailing dot marks an absolute name; an escaped dot ("\.") at
   // the end is part of the last label and must stay.
   if (!out.empty() && out.back() == '.') {
@@ -96,14 +175,57 @@ std::string canonical_name(std::string_view name) {
   return out;
 }
 
+}  // namespace
+
+Result<std::vector<std::string>> name_labels(std::string_view name) {
+  SplitName split = split_name(name, true);
+  if (!split.problem.empty()) return bad_input(std::move(split.problem));
+  return std::move(split.labels);
+}
+
+std::string label_text(std::string_view octets) {
+  std::string out;
+  for (const char c : octets) {
+    const auto octet = static_cast<unsigned char>(c);
+    if (c == '.' || c == '\\') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (octet <= 0x20 || octet >= 0x7f) {
+      out.push_back('\\');
+      out.push_back(static_cast<char>('0' + octet / 100));
+      out.push_back(static_cast<char>('0' + octet / 10 % 10));
+      out.push_back(static_cast<char>('0' + octet % 10));
+    } else {
+      out.push_back(ascii::lower(c));
+    }
+  }
+  return out;
+}
+
+std::string canonical_name(std::string_view name) {
+  if (is_plain_text(name)) return lower_without_trailing_dot(name);
+  const SplitName split = split_name(name, false);
+  if (!split.problem.empty()) return lower_without_trailing_dot(name);
+  std::string out;
+  for (const std::string& label : split.labels) {
+    if (!out.empty()) out.push_back('.');
+    out += label_text(label);
+  }
+  return out;
+}
+
 bool name_is_at_or_below(std::string_view name, std::string_view zone) {
   if (zone.empty()) return true;  // everything is below the root
   if (name.size() < zone.size()) return false;
   if (!ascii::iequals(name.substr(name.size() - zone.size()), zone)) return false;
   if (name.size() == zone.size()) return true;
   // The match must end at a label boundary: "notexample.com" is not below
-  // "example.com".
-  return name[name.size() - zone.size() - 1] == '.';
+  // "example.com", nor is "a\.example.com" (one label "a.example") below it.
+  const std::size_t dot = name.size() - zone.size() - 1;
+  if (name[dot] != '.') return false;
+  std::size_t backslashes = 0;
+  for (std::size_t i = dot; i > 0 && name[i - 1] == '\\'; --i) ++backslashes;
+  return backslashes % 2 == 0;
 }
 
 std::string_view to_string(Outcome outcome) {

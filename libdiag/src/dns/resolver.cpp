@@ -1,19 +1,30 @@
 #include "diag/resolver.h"
 
 #include <ares.h>
+#include <netinet/in.h>
 #include <poll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
+#include <array>
+#include <cerrno>
 #include <charconv>
 #include <cstring>
 #include <cstdio>
 #include <deque>
 #include <unordered_map>
 #include <mutex>
+#include <utility>
 
+#include "diag/unique_fd.h"
 #include "diag/wire.h"
 
+// The transport is our own, not c-ares': c-ares 1.18 cannot give each
+// question a random ID and a source port of its own (RFC 5452 9.2), which
+// is what keeps an off-path attacker from answering for a server. c-ares
+// still reads /etc/resolv.conf (system_servers).
 namespace diag::dns {
 namespace {
 
@@ -23,6 +34,10 @@ using Clock = std::chrono::steady_clock;
 // links. The limit is the same whether the chain comes in one answer or is
 // chased across several questions (follow_chain).
 constexpr std::size_t max_cname_links = 16;
+constexpr std::size_t max_message_octets = 65535;  // a UDP datagram; the TCP length prefix
+// Datagrams read from one socket per wake-up: a flood of forgeries at one
+// question cannot keep the loop from the others' answers and timeouts.
+constexpr int max_datagrams_per_wake = 256;
 
 void init_cares_once() {
   static std::once_flag once;
@@ -38,39 +53,90 @@ struct ServerListDeleter {
   void operator()(ares_addr_port_node* list) const { ares_free_data(list); }
 };
 
+// RFC 5452 9.2: query IDs nobody can predict, from the kernel's CSPRNG.
+// Drawn a block at a time: one system call per 256 questions.
+class QueryIdSource {
+ public:
+  std::optional<std::uint16_t> next() {
+    if (next_ == pool_.size() && !refill()) return std::nullopt;
+    return pool_[next_++];
+  }
+
+ private:
+  bool refill() {
+    auto* bytes = reinterpret_cast<unsigned char*>(pool_.data());
+    std::size_t filled = 0;
+    while (filled < sizeof pool_) {
+      const ssize_t got = ::getrandom(bytes + filled, sizeof pool_ - filled, 0);
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return false;
+      }
+      filled += static_cast<std::size_t>(got);
+    }
+    next_ = 0;
+    return true;
+  }
+
+  std::array<std::uint16_t, 256> pool_{};
+  std::size_t next_ = pool_.size();
+};
+
+struct SocketAddress {
+  sockaddr_storage storage{};
+  socklen_t length = 0;
+  const sockaddr* get() const { return reinterpret_cast<const sockaddr*>(&storage); }
+};
+
+SocketAddress socket_address_of(const ServerAddress& server) {
+  SocketAddress out;
+  if (server.address.is_v4()) {
+    auto* v4 = reinterpret_cast<sockaddr_in*>(&out.storage);
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(server.port);
+    std::memcpy(&v4->sin_addr, server.address.data(), 4);
+    out.length = sizeof(sockaddr_in);
+  } else {
+    auto* v6 = reinterpret_cast<sockaddr_in6*>(&out.storage);
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(server.port);
+    std::memcpy(&v6->sin6_addr, server.address.data(), 16);
+    out.length = sizeof(sockaddr_in6);
+  }
+  return out;
+}
+
+// RFC 5452 9.1: a reply counts only from the address and port asked.
+bool same_endpoint(const sockaddr_storage& from, const SocketAddress& server) {
+  if (from.ss_family != server.storage.ss_family) return false;
+  if (from.ss_family == AF_INET) {
+    const auto& a = reinterpret_cast<const sockaddr_in&>(from);
+    const auto& b = reinterpret_cast<const sockaddr_in&>(server.storage);
+    return a.sin_port == b.sin_port && std::memcmp(&a.sin_addr, &b.sin_addr, sizeof a.sin_addr) == 0;
+  }
+  const auto& a = reinterpret_cast<const sockaddr_in6&>(from);
+  const auto& b = reinterpret_cast<const sockaddr_in6&>(server.storage);
+  return a.sin6_port == b.sin6_port && std::memcmp(&a.sin6_addr, &b.sin6_addr, sizeof a.sin6_addr) == 0;
+}
+
+bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK || error == EINTR; }
+
+std::string socket_error_text(int error) {
+  if (error == ECONNREFUSED) return "connection refused";
+  return std::strerror(error);
+}
+
 double elapsed_ms_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
-// RFC 1035 2.3.4 and RFC 2181 11: labels of 1..63 octets, names of at most
-// 253 characters in text form. We do not restrict the characters (SPF
-// macros build names from local parts), only refuse ones that cannot be
-// sent: whitespace and control characters.
+// RFC 1035 2.3.4 and RFC 2181 11: labels of 1..63 octets of any value,
+// at most 255 octets on the wire; SPF macros build names from local parts,
+// spaces and all. Only the sizes, empty labels and bad escapes are errors.
 std::string invalid_name_reason(std::string_view name) {
-  // One trailing dot marks an absolute name; a second one is an empty label.
-  if (!name.empty() && name.back() == '.' && !(name.size() >= 2 && name[name.size() - 2] == '\\')) name.remove_suffix(1);
-  if (name.empty()) return "empty name";
-  if (name.size() > 253) return "name longer than 253 characters";
-  std::size_t label_length = 0;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return "name contains a space or control character";
-    if (c == '.') {
-      if (label_length == 0) return "name has an empty label";
-      label_length = 0;
-      continue;
-    }
-    // RFC 1035 5.1: "\DDD" and "\X" are one octet on the wire.
-    if (c == '\\') {
-      const bool decimal = i + 3 < name.size() && std::isdigit(static_cast<unsigned char>(name[i + 1])) &&
-                           std::isdigit(static_cast<unsigned char>(name[i + 2])) &&
-                           std::isdigit(static_cast<unsigned char>(name[i + 3]));
-      i += decimal ? 3 : 1;
-    }
-    if (++label_length > 63) return "label longer than 63 octets";
-  }
-  if (label_length == 0) return "name has an empty label";
-  return "";
+  if (name.empty() || name == ".") return "empty name";
+  const auto labels = name_labels(name);
+  return labels ? std::string() : labels.error().message;
 }
 
 Outcome outcome_from_rcode(std::uint8_t rcode, std::string& detail) {
@@ -90,10 +156,10 @@ Outcome outcome_from_rcode(std::uint8_t rcode, std::string& detail) {
 // the CNAME chain from the asked name the way a stub resolver does.
 void fill_from_message(const wire::Message& message, Answer& answer) {
   answer.authenticated_data = message.header.ad;
-  // c-ares never hands over a UDP answer with TC (we do not set
-  // ARES_FLAG_IGNTC): it asks again over TCP and takes that answer as it is. TC there too means even the TCP answer
-  // is incomplete; read as usual, a TC answer without records came out as
-  // NODATA, a definitive "no such record" from a server that never said so.
+  // A UDP answer with TC never comes here: the question is asked again over
+  // TCP (RFC 7766 5). TC there too means even the TCP answer is incomplete;
+  // read as usual, a TC answer without records came out as NODATA, a
+  // definitive "no such record" from a server that never said so.
   if (message.header.tc) {
     answer.outcome = Outcome::malformed;
     answer.detail = "answer truncated (TC) even over TCP";
@@ -134,19 +200,6 @@ void fill_from_message(const wire::Message& message, Answer& answer) {
     return;
   }
   answer.outcome = answer.records.empty() ? Outcome::nodata : Outcome::records;
-}
-
-Outcome outcome_from_ares_status(int status, std::string& detail) {
-  switch (status) {
-    case ARES_ETIMEOUT: return Outcome::timeout;
-    case ARES_ESERVFAIL: return Outcome::servfail;
-    case ARES_EREFUSED: return Outcome::refused;
-    case ARES_EBADRESP: detail = "bad response"; return Outcome::malformed;
-    case ARES_ENOTIMP: detail = "RCODE NOTIMP"; return Outcome::network_error;
-    case ARES_EFORMERR: detail = "RCODE FORMERR"; return Outcome::network_error;
-    case ARES_ECONNREFUSED: detail = "connection refused"; return Outcome::network_error;
-    default: detail = ares_strerror(status); return Outcome::network_error;
-  }
 }
 
 Answer local_failure(std::string name, RrType type, Outcome outcome, std::string detail) {
@@ -248,8 +301,9 @@ std::chrono::milliseconds attempt_timeout_for_budget(std::chrono::milliseconds b
 }
 
 struct Resolver::Impl {
+  enum class Transport : std::uint8_t { udp, tcp };
+
   struct Question {
-    Impl* owner = nullptr;
     std::string asked_name;     // what the caller asked: the key of the answer
     std::string name;           // what is asked now: asked_name or a CNAME target
     std::vector<Record> chain;  // CNAMEs followed in earlier steps
@@ -257,7 +311,28 @@ struct Resolver::Impl {
     std::size_t server_index = 0;
     std::optional<std::size_t> pinned_server;  // query_at: this server only
     Clock::time_point asked_at;  // first step: elapsed_ms of the final answer
-    Clock::time_point started;   // this attempt: elapsed_ms of its log entry
+    Clock::time_point started;   // this server: elapsed_ms of its log entry
+
+    // The exchange with the current server. RFC 5452 9.2: a random ID and a
+    // socket of its own, whose port the kernel picks at random from the
+    // ephemeral range when it is connected (an implicit bind to port 0).
+    // The tries at one server resend the same query on the same socket, so
+    // a late answer to an earlier try still counts, as with c-ares.
+    std::uint16_t id = 0;
+    std::vector<std::uint8_t> packet;  // the query as sent
+    wire::Question expected;           // what an answer must repeat, as the decoder reads it
+    UniqueFd socket;
+    Transport transport = Transport::udp;
+    int try_index = 0;
+    Clock::time_point deadline;  // of this try
+    // TCP (RFC 1035 4.2.2): the length-prefixed query, how much of it is
+    // out, and what came back so far (at most one 65,535-octet message).
+    bool tcp_connected = false;
+    std::vector<std::uint8_t> tcp_out;
+    std::size_t tcp_sent = 0;
+    std::vector<std::uint8_t> tcp_in;
+    // Set once the exchange has ended; the poll loop then concludes it.
+    std::optional<Answer> result;
   };
   struct Finished {
     Answer answer;
@@ -265,11 +340,13 @@ struct Resolver::Impl {
   };
 
   ResolverConfig config;
-  std::vector<ChannelHandle> channels;  // channels[i] talks to config.servers[i] only
+  std::vector<SocketAddress> endpoints;  // endpoints[i]: config.servers[i]
+  QueryIdSource query_ids;
   std::deque<std::unique_ptr<Question>> waiting;
-  std::size_t outstanding = 0;
+  std::vector<std::unique_ptr<Question>> in_flight;  // on the wire: at most max_outstanding
   std::deque<Finished> finished;
   std::vector<QueryLogEntry> log;
+  std::vector<std::uint8_t> datagram = std::vector<std::uint8_t>(max_message_octets);
 
   // Each (name, type) is asked once per resolver: a check of 1,000 domains
   // that share one MX host asks for its address once, and callers asking
@@ -365,7 +442,7 @@ struct Resolver::Impl {
       complete(*question, std::move(answer));
       return;
     }
-    if (channels.empty()) {
+    if (config.servers.empty()) {
       Answer answer = local_failure(question->name, question->type, Outcome::network_error,
                                     "no DNS server configured (use --dns HOST[:PORT])");
       record(answer);
@@ -376,58 +453,201 @@ struct Resolver::Impl {
     waiting.push_back(std::move(question));
   }
 
-  void send(std::unique_ptr<Question> question) {
-    question->started = Clock::now();
-    const auto packet = wire::encode_query(0, question->name, question->type, config.edns_udp_size);
-    ++outstanding;
-    auto* raw = question.release();
-    // c-ares copies the packet; we get the Question back in on_cares_answer.
-    ares_send(channels[raw->server_index].get(), packet.data(), static_cast<int>(packet.size()),
-              &Impl::on_cares_answer, raw);
+  // ---- the exchange with one server
+
+  Answer exchange_answer(const Question& question, Outcome outcome, std::string detail = {}) const {
+    Answer answer;
+    answer.name = question.name;
+    answer.type = question.type;
+    answer.source = config.servers[question.server_index].to_string();
+    answer.elapsed_ms = elapsed_ms_since(question.started);
+    answer.outcome = outcome;
+    answer.detail = std::move(detail);
+    return answer;
   }
 
-  static void on_cares_answer(void* arg, int status, int /*timeouts*/, unsigned char* packet, int length) {
-    std::unique_ptr<Question> question(static_cast<Question*>(arg));
-    Impl& self = *question->owner;
-    --self.outstanding;
-    if (status == ARES_EDESTRUCTION) return;  // the resolver is going away
+  void end_exchange(Question& question, Outcome outcome, std::string detail = {}) {
+    question.result = exchange_answer(question, outcome, std::move(detail));
+  }
 
-    Answer answer;
-    answer.name = question->name;
-    answer.type = question->type;
-    answer.source = self.config.servers[question->server_index].to_string();
-    answer.elapsed_ms = elapsed_ms_since(question->started);
-    if (status == ARES_SUCCESS) {
-      auto message = wire::decode_message({packet, static_cast<std::size_t>(length)});
-      if (message) {
-        fill_from_message(*message, answer);
+  // Puts the question on the wire to its current server, or ends the
+  // exchange with the reason it cannot be.
+  void send(std::unique_ptr<Question> question) {
+    question->started = Clock::now();
+    question->transport = Transport::udp;
+    question->try_index = 0;
+    question->socket.reset();
+    if (const auto id = query_ids.next()) {
+      question->id = *id;
+      question->packet = wire::encode_query(question->id, question->name, question->type, config.edns_udp_size);
+      const auto sent = wire::decode_question_section(question->packet);
+      if (question->packet.empty() || !sent || sent->questions.size() != 1) {
+        end_exchange(*question, Outcome::malformed, "the name cannot be sent: " + question->name);
       } else {
-        answer.outcome = Outcome::malformed;
-        answer.detail = message.error().message;
+        question->expected = sent->questions.front();
+        start_try(*question);
       }
     } else {
-      answer.outcome = outcome_from_ares_status(status, answer.detail);
+      end_exchange(*question, Outcome::network_error,
+                   std::string("no random query ID: getrandom: ") + std::strerror(errno));
     }
+    if (question->result) {
+      conclude(std::move(question));
+      return;
+    }
+    in_flight.push_back(std::move(question));
+  }
+
+  // One try: attempt_timeout, doubled for each earlier try (the back-off c-ares had).
+  void start_try(Question& question) {
+    const int shift = std::min(question.try_index, 20);
+    question.deadline = Clock::now() + config.attempt_timeout * (1LL << shift);
+    const SocketAddress& server = endpoints[question.server_index];
+    if (question.transport == Transport::udp) {
+      if (!question.socket.valid()) {
+        question.socket = UniqueFd(::socket(server.storage.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+        // Connected, the socket hears only the server (the kernel filters
+        // other sources; read_udp checks again) and hears its ICMP errors.
+        if (!question.socket.valid() || ::connect(question.socket.get(), server.get(), server.length) != 0)
+          return end_exchange(question, Outcome::network_error, "UDP socket: " + socket_error_text(errno));
+      }
+      if (::send(question.socket.get(), question.packet.data(), question.packet.size(), MSG_NOSIGNAL) < 0 &&
+          !would_block(errno))
+        return end_exchange(question, Outcome::network_error, socket_error_text(errno));
+      return;
+    }
+    // TCP: a new connection per try.
+    question.socket = UniqueFd(::socket(server.storage.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!question.socket.valid())
+      return end_exchange(question, Outcome::network_error, "TCP socket: " + socket_error_text(errno));
+    if (::connect(question.socket.get(), server.get(), server.length) != 0 && errno != EINPROGRESS)
+      return end_exchange(question, Outcome::network_error, "TCP: " + socket_error_text(errno));
+    question.tcp_connected = false;
+    question.tcp_out.clear();
+    question.tcp_out.push_back(static_cast<std::uint8_t>(question.packet.size() >> 8));
+    question.tcp_out.push_back(static_cast<std::uint8_t>(question.packet.size() & 0xFF));
+    question.tcp_out.insert(question.tcp_out.end(), question.packet.begin(), question.packet.end());
+    question.tcp_sent = 0;
+    question.tcp_in.clear();
+  }
+
+  // A message that came back on the question's socket. Ends the exchange
+  // when it answers the question; anything else is dropped and the wait
+  // goes on (RFC 5452 9.1): a forgery must neither end nor fail it.
+  void take_reply(Question& question, std::span<const std::uint8_t> bytes) {
+    if (bytes.size() < 2 || (bytes[0] << 8 | bytes[1]) != question.id) return;
+    const auto head = wire::decode_question_section(bytes);
+    if (!head || !head->header.qr || head->header.opcode != 0 || head->questions.size() != 1) return;
+    // Names as the decoder writes them, lower case: equal when the wire
+    // names are equal but for ASCII case.
+    if (head->questions.front() != question.expected) return;
+
+    // From here on the reply is the server's answer to our question.
+    auto message = wire::decode_message(bytes);
+    if (!message) return end_exchange(question, Outcome::malformed, message.error().message);
+    if (message->header.tc && question.transport == Transport::udp) {
+      // RFC 7766 5: truncated over UDP, asked again over TCP in the same try.
+      question.transport = Transport::tcp;
+      return start_try(question);
+    }
+    Answer answer = exchange_answer(question, Outcome::records);
+    fill_from_message(*message, answer);
+    question.result = std::move(answer);
+  }
+
+  void read_udp(Question& question) {
+    // Until an answer ends the exchange or a truncated one moves it to TCP.
+    for (int count = 0; count < max_datagrams_per_wake && !question.result && question.transport == Transport::udp;
+         ++count) {
+      sockaddr_storage from{};
+      socklen_t from_length = sizeof from;
+      const ssize_t got = ::recvfrom(question.socket.get(), datagram.data(), datagram.size(), 0,
+                                     reinterpret_cast<sockaddr*>(&from), &from_length);
+      if (got < 0) {
+        if (!would_block(errno)) end_exchange(question, Outcome::network_error, socket_error_text(errno));
+        return;
+      }
+      if (!same_endpoint(from, endpoints[question.server_index])) continue;
+      take_reply(question, std::span(datagram.data(), static_cast<std::size_t>(got)));
+    }
+  }
+
+  void service_tcp(Question& question, short events) {
+    if (!question.tcp_connected) {
+      int error = 0;
+      socklen_t length = sizeof error;
+      if (::getsockopt(question.socket.get(), SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+      if (error != 0) return end_exchange(question, Outcome::network_error, "TCP: " + socket_error_text(error));
+      if (events & (POLLERR | POLLHUP))
+        return end_exchange(question, Outcome::network_error, "TCP: the connection failed");
+      question.tcp_connected = true;
+    }
+    while (question.tcp_sent < question.tcp_out.size()) {
+      const ssize_t sent = ::send(question.socket.get(), question.tcp_out.data() + question.tcp_sent,
+                                  question.tcp_out.size() - question.tcp_sent, MSG_NOSIGNAL);
+      if (sent < 0) {
+        if (would_block(errno)) return;
+        return end_exchange(question, Outcome::network_error, "TCP: " + socket_error_text(errno));
+      }
+      question.tcp_sent += static_cast<std::size_t>(sent);
+    }
+    // Reads no more than the message in hand still needs: every read is
+    // bounded by the 2-octet length prefix.
+    std::vector<std::uint8_t>& in = question.tcp_in;
+    while (!question.result) {
+      const std::size_t length = in.size() < 2 ? 0 : std::size_t{in[0]} << 8 | in[1];
+      if (in.size() >= 2 && in.size() == 2 + length) {
+        take_reply(question, std::span(in).subspan(2));
+        in.clear();  // not ours, if the exchange goes on: the next message may be
+        continue;
+      }
+      const std::size_t wanted = in.size() < 2 ? 2 : 2 + length;
+      const std::size_t before = in.size();
+      in.resize(wanted);
+      const ssize_t got = ::recv(question.socket.get(), in.data() + before, wanted - before, 0);
+      in.resize(before + static_cast<std::size_t>(std::max<ssize_t>(got, 0)));
+      if (got < 0) {
+        if (!would_block(errno)) end_exchange(question, Outcome::network_error, "TCP: " + socket_error_text(errno));
+        return;
+      }
+      if (got == 0)
+        return end_exchange(question, Outcome::network_error, "TCP: the server closed the connection without an answer");
+    }
+  }
+
+  // A try ran out: the next one, or a timeout.
+  void expire(Question& question) {
+    if (question.try_index + 1 >= std::max(1, config.tries)) return end_exchange(question, Outcome::timeout);
+    ++question.try_index;
+    start_try(question);
+  }
+
+  // The exchange's answer, judged: CNAMEs to chase, the next server, or
+  // the final answer.
+  void conclude(std::unique_ptr<Question> question) {
+    Answer answer = std::move(*question->result);
+    question->result.reset();
+    question->socket.reset();
     // Decided on what the server said, before follow_chain judges the
     // chain: a CNAME loop or a chain over the limit is in the data, and
     // asking the next server about it only replaced that verdict with the
     // next server's answer (REFUSED from one that lacks the zone).
     const bool server_failed = should_fail_over(answer.outcome);
-    const bool go_on = self.follow_chain(*question, answer);
-    self.record(answer);
+    const bool go_on = follow_chain(*question, answer);
+    record(answer);
 
     if (go_on) {
       question->name = std::get<NameData>(answer.cname_chain.back().data).target;
       question->chain = std::move(answer.cname_chain);
-      self.advance(std::move(question));
+      advance(std::move(question));
       return;
     }
-    if (server_failed && !question->pinned_server && question->server_index + 1 < self.channels.size()) {
+    if (server_failed && !question->pinned_server && question->server_index + 1 < config.servers.size()) {
       ++question->server_index;
-      self.waiting.push_front(std::move(question));
+      waiting.push_front(std::move(question));
       return;
     }
-    self.complete(*question, std::move(answer));
+    complete(*question, std::move(answer));
   }
 
   void ask(std::string_view name, RrType type, std::optional<std::size_t> pinned_server, Callback callback) {
@@ -439,7 +659,7 @@ struct Resolver::Impl {
       finished.push_back({std::move(answer), std::move(callback)});
       return;
     }
-    if (pinned_server && *pinned_server >= channels.size()) {
+    if (pinned_server && *pinned_server >= config.servers.size()) {
       Answer answer = local_failure(canonical, type, Outcome::network_error,
                                     "no DNS server number " + std::to_string(*pinned_server + 1) + " is configured");
       record(answer);
@@ -455,7 +675,6 @@ struct Resolver::Impl {
     shared.waiters.push_back(std::move(callback));
     if (already_asked) return;
     auto question = std::make_unique<Question>();
-    question->owner = this;
     question->asked_name = canonical;
     question->name = std::move(canonical);
     question->type = type;
@@ -466,7 +685,7 @@ struct Resolver::Impl {
 
   // Sends queued questions while there is room on the wire.
   void fill_window() {
-    while (!waiting.empty() && outstanding < std::max<std::size_t>(config.max_outstanding, 1)) {
+    while (!waiting.empty() && in_flight.size() < std::max<std::size_t>(config.max_outstanding, 1)) {
       auto question = std::move(waiting.front());
       waiting.pop_front();
       send(std::move(question));
@@ -483,52 +702,50 @@ struct Resolver::Impl {
 
   void wait_for_network(int timeout_ms = 1000) {
     std::vector<pollfd> fds;
-    std::vector<std::size_t> fd_channel;
-    for (std::size_t i = 0; i < channels.size(); ++i) {
-      ares_socket_t sockets[ARES_GETSOCK_MAXNUM];
-      const int bits = ares_getsock(channels[i].get(), sockets, ARES_GETSOCK_MAXNUM);
-      for (int s = 0; s < ARES_GETSOCK_MAXNUM; ++s) {
-        short events = 0;
-        if (ARES_GETSOCK_READABLE(bits, s)) events |= POLLIN;
-        if (ARES_GETSOCK_WRITABLE(bits, s)) events |= POLLOUT;
-        if (!events) continue;
-        fds.push_back({sockets[s], events, 0});
-        fd_channel.push_back(i);
-      }
-      timeval max_wait{1, 0};
-      timeval wait{};
-      if (const timeval* next = ares_timeout(channels[i].get(), &max_wait, &wait)) {
-        const long long ms = next->tv_sec * 1000LL + (next->tv_usec + 999) / 1000;
-        timeout_ms = std::min<int>(timeout_ms, static_cast<int>(ms));
+    fds.reserve(in_flight.size());
+    auto wake_at = Clock::now() + std::chrono::seconds(1);
+    for (const auto& question : in_flight) {
+      short events = POLLIN;
+      if (question->transport == Transport::tcp &&
+          (!question->tcp_connected || question->tcp_sent < question->tcp_out.size()))
+        events |= POLLOUT;
+      fds.push_back({question->socket.get(), events, 0});
+      wake_at = std::min(wake_at, question->deadline);
+    }
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(wake_at - Clock::now());
+    ::poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(wait.count(), 0, timeout_ms)));
+
+    // Answers first: one that came in before its deadline counts.
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      Question& question = *in_flight[i];
+      if (!fds[i].revents || question.result) continue;
+      if (question.transport == Transport::udp) {
+        read_udp(question);
+      } else {
+        service_tcp(question, fds[i].revents);
       }
     }
-    ::poll(fds.data(), fds.size(), timeout_ms);
-    for (std::size_t k = 0; k < fds.size(); ++k) {
-      if (!fds[k].revents) continue;
-      const bool readable = fds[k].revents & (POLLIN | POLLERR | POLLHUP);
-      const bool writable = fds[k].revents & POLLOUT;
-      ares_process_fd(channels[fd_channel[k]].get(), readable ? fds[k].fd : ARES_SOCKET_BAD,
-                      writable ? fds[k].fd : ARES_SOCKET_BAD);
-    }
-    // Lets c-ares expire timed-out attempts on every channel.
-    for (auto& channel : channels) ares_process_fd(channel.get(), ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+    const auto now = Clock::now();
+    for (auto& question : in_flight)
+      if (!question->result && question->deadline <= now) expire(*question);
+
+    // Concluding may queue questions again (the next server, a CNAME's
+    // target); they go out from fill_window.
+    std::vector<std::unique_ptr<Question>> ended;
+    for (auto& question : in_flight)
+      if (question->result) ended.push_back(std::move(question));
+    std::erase(in_flight, nullptr);
+    for (auto& question : ended) conclude(std::move(question));
   }
 };
 
 Resolver::Resolver(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Resolver::~Resolver() {
-  // Questions left open by run_until() are cancelled: their callbacks (which
-  // may point into state their caller has freed) are dropped, never run.
-  impl_->finished.clear();
-  impl_->answers.clear();
-  // Destroying the channels runs the callbacks of questions still in flight
-  // with ARES_EDESTRUCTION; they must find a live Impl, which they drop.
-  impl_->channels.clear();
-}
+// Questions still open (left by run_until()) are dropped with their
+// callbacks, never run: those may point into state their caller has freed.
+Resolver::~Resolver() = default;
 
 Result<std::unique_ptr<Resolver>> Resolver::create(ResolverConfig config) {
-  init_cares_once();
   if (config.servers.empty()) {
     auto servers = system_servers();
     if (servers) {
@@ -541,43 +758,7 @@ Result<std::unique_ptr<Resolver>> Resolver::create(ResolverConfig config) {
     // end as network errors.
   }
   auto impl = std::make_unique<Impl>();
-  for (const auto& server : config.servers) {
-    ares_options options{};
-    // NOSEARCH/NOALIASES: names are always absolute here; no search list,
-    // no HOSTALIASES surprises. NOCHECKRESP: c-ares 1.18's ares_send turns
-    // SERVFAIL and REFUSED into ARES_ECONNREFUSED; we want the real RCODE
-    // and do the fail-over to the next server ourselves.
-    // EDNS + EDNSPSZ: without them c-ares reads at most 512 octets over UDP
-    // and retries anything longer over TCP, although our query offers
-    // edns_udp_size (RFC 6891 6.2.5).
-    options.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_NOCHECKRESP;
-    if (config.edns_udp_size > 512) {
-      options.flags |= ARES_FLAG_EDNS;
-      options.ednspsz = config.edns_udp_size;
-    }
-    options.timeout = static_cast<int>(std::max<long long>(1, config.attempt_timeout.count()));
-    options.tries = std::max(1, config.tries);
-    ares_channel raw = nullptr;
-    // With hundreds of questions in flight, the answers arrive in a burst
-    // while we run callbacks; the default 208 KiB receive buffer holds about
-    // 200 of them and the kernel drops the rest, which costs a full retry
-    // timeout each. Ask for 1 MiB (the kernel caps it at net.core.rmem_max).
-    options.socket_receive_buffer_size = 1 << 20;
-    const int mask = ARES_OPT_FLAGS | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_EDNSPSZ | ARES_OPT_SOCK_RCVBUF;
-    if (const int status = ares_init_options(&raw, &options, mask); status != ARES_SUCCESS)
-      return unavailable(std::string("cannot start the resolver: ") + ares_strerror(status));
-    ChannelHandle channel(raw);
-
-    ares_addr_port_node node{};
-    node.family = server.address.is_v4() ? AF_INET : AF_INET6;
-    std::memcpy(server.address.is_v4() ? static_cast<void*>(&node.addr.addr4) : static_cast<void*>(&node.addr.addr6),
-                server.address.data(), server.address.size());
-    node.udp_port = server.port;
-    node.tcp_port = server.port;
-    if (const int status = ares_set_servers_ports(channel.get(), &node); status != ARES_SUCCESS)
-      return unavailable("cannot use DNS server " + server.to_string() + ": " + ares_strerror(status));
-    impl->channels.push_back(std::move(channel));
-  }
+  for (const auto& server : config.servers) impl->endpoints.push_back(socket_address_of(server));
   impl->config = std::move(config);
   return std::unique_ptr<Resolver>(new Resolver(std::move(impl)));
 }
@@ -601,7 +782,7 @@ void Resolver::run_until(const std::function<bool()>& done, Clock::time_point de
       continue;
     }
     if (done && done()) return;
-    if (impl.outstanding == 0 && impl.waiting.empty()) return;
+    if (impl.in_flight.empty() && impl.waiting.empty()) return;
     const auto now = Clock::now();
     if (now >= deadline) return;
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now).count();

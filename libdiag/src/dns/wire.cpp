@@ -16,7 +16,6 @@ namespace diag::dns::wire {
 namespace {
 
 constexpr std::size_t header_octets = 12;
-constexpr std::size_t max_label_octets = 63;   // RFC 1035 2.3.4
 constexpr std::size_t max_name_octets = 255;   // RFC 1035 2.3.4, wire form with length octets
 constexpr std::size_t max_message_octets = 65535;  // UDP datagram and TCP length prefix
 constexpr std::size_t max_compression_offset = 0x3FFF;  // 14-bit pointer, RFC 1035 4.1.4
@@ -59,77 +58,6 @@ std::string_view type_name(RrType type) {
 }
 
 // ---------------------------------------------------------------------------
-// Names in presentation form <-> labels
-
-// Splits a presentation name ("mail.example.com", trailing dot optional,
-// "\." and "\DDD" escapes as RFC 1035 5.1) into raw labels. "" and "." are
-// the root. Fails on empty labels and on the RFC 1035 2.3.4 size limits.
-std::optional<std::vector<std::string>> labels_from_text(std::string_view name) {
-  std::vector<std::string> labels;
-  if (name.empty() || name == ".") return labels;
-  std::string label;
-  std::size_t wire_octets = 1;  // the root label's length octet
-  bool label_open = false;
-  auto close_label = [&]() {
-    if (label.empty() || label.size() > max_label_octets) return false;
-    wire_octets += label.size() + 1;
-    if (wire_octets > max_name_octets) return false;
-    labels.push_back(std::move(label));
-    label.clear();
-    label_open = false;
-    return true;
-  };
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    const char c = name[i];
-    if (c == '.') {
-      if (!close_label()) return std::nullopt;
-      continue;
-    }
-    label_open = true;
-    if (c != '\\') {
-      label.push_back(c);
-      continue;
-    }
-    if (i + 1 >= name.size()) return std::nullopt;
-    const auto is_digit = [](char d) { return d >= '0' && d <= '9'; };
-    if (is_digit(name[i + 1])) {
-      if (i + 3 >= name.size()) return std::nullopt;
-      if (!is_digit(name[i + 2]) || !is_digit(name[i + 3])) return std::nullopt;
-      const int value = (name[i + 1] - '0') * 100 + (name[i + 2] - '0') * 10 + (name[i + 3] - '0');
-      if (value > 255) return std::nullopt;
-      label.push_back(static_cast<char>(value));
-      i += 3;
-    } else {
-      label.push_back(name[i + 1]);
-      i += 1;
-    }
-  }
-  if (label_open && !close_label()) return std::nullopt;
-  return labels;
-}
-
-// One label in presentation form, lower-cased. Dots, backslashes and bytes
-// that are not printable ASCII are escaped (RFC 1035 5.1) so that a label
-// "a.b" cannot be mistaken for two labels.
-void append_label_text(std::string& out, std::span<const std::uint8_t> label) {
-  for (const std::uint8_t octet : label) {
-    if (octet >= 'A' && octet <= 'Z') {
-      out.push_back(static_cast<char>(octet - 'A' + 'a'));
-    } else if (octet == '.' || octet == '\\') {
-      out.push_back('\\');
-      out.push_back(static_cast<char>(octet));
-    } else if (octet <= 0x20 || octet >= 0x7F) {
-      out.push_back('\\');
-      out.push_back(static_cast<char>('0' + octet / 100));
-      out.push_back(static_cast<char>('0' + octet / 10 % 10));
-      out.push_back(static_cast<char>('0' + octet % 10));
-    } else {
-      out.push_back(static_cast<char>(octet));
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
 // Encoder
 
 class MessageWriter {
@@ -157,7 +85,8 @@ class MessageWriter {
   // (RFC 1035 4.1.4). Suffixes match case-insensitively. False when the
   // text is not a valid name.
   bool put_name(std::string_view text) {
-    auto labels = labels_from_text(text);
+    // RFC 1035 5.1 escapes, RFC 2181 11 any octet, RFC 1035 2.3.4 sizes.
+    auto labels = name_labels(text);
     if (!labels) return false;
     // suffix_keys[i]: labels i.. in lower-case wire form, the lookup key.
     std::vector<std::string> suffix_keys(labels->size() + 1);
@@ -300,7 +229,8 @@ class MessageDecoder {
  public:
   explicit MessageDecoder(std::span<const std::uint8_t> packet) : packet_(packet) {}
 
-  Result<Message> decode() {
+  // With records false, the header and the question section only.
+  Result<Message> decode(bool records = true) {
     Message message;
     if (packet_.size() < header_octets) {
       return bad_input("message is " + std::to_string(packet_.size()) + " octets, shorter than the 12-octet header");
@@ -332,6 +262,7 @@ class MessageDecoder {
       offset += 4;
       message.questions.push_back(std::move(question));
     }
+    if (!records) return message;
     for (const Section section : {Section::answer, Section::authority, Section::additional}) {
       const std::uint16_t count = record_counts[static_cast<std::size_t>(section)];
       for (std::size_t index = 1; index <= count; ++index) {
@@ -430,7 +361,9 @@ class MessageDecoder {
         return std::nullopt;
       }
       if (!text.empty()) text.push_back('.');
-      append_label_text(text, packet_.subspan(position + 1, length_octet));
+      // Escaped so that a label "a.b" or "a b" reads back as the one label it is.
+      const auto* label = reinterpret_cast<const char*>(packet_.data() + position + 1);
+      text += label_text(std::string_view(label, length_octet));
       position += std::size_t{length_octet} + 1;
     }
     offset = resume_at;
@@ -679,5 +612,9 @@ std::vector<std::uint8_t> encode_message(const Message& message, std::size_t max
 }
 
 Result<Message> decode_message(std::span<const std::uint8_t> packet) { return MessageDecoder(packet).decode(); }
+
+Result<Message> decode_question_section(std::span<const std::uint8_t> packet) {
+  return MessageDecoder(packet).decode(false);
+}
 
 }  // namespace diag::dns::wire

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <fstream>
 
+#include "diag/ascii.h"
 #include "diag/version.h"
 
 namespace diag::mx {
@@ -453,7 +454,11 @@ MatchKind match_host(std::string_view domain_text, std::string_view host_text) {
 
 Result<std::string> parse_domain(std::string_view text) {
   const std::string shown(text);
-  std::string domain = dns::canonical_name(text);
+  // Checked as typed: canonical_name writes a space or a non-ASCII octet
+  // as a \DDD escape (RFC 1035 5.1), which would hide what is wrong.
+  // What passes holds no escape, so this is its canonical form too.
+  std::string domain = ascii::to_lower(text);
+  if (!domain.empty() && domain.back() == '.') domain.pop_back();
   if (domain.empty()) return bad_input("domain \"" + shown + "\" is empty");
   if (domain.size() > 253) return bad_input("domain \"" + shown + "\" is longer than 253 characters");
   std::size_t label = 0;
