@@ -52,7 +52,7 @@ bool is_digit(char c) { return c >= '0' && c <= '9'; }
 // The record types of the IANA registry that may appear in a master file
 // (https://www.iana.org/assignments/dns-parameters/dns-parameters.xhtml#dns-parameters-4),
 // Microsoft's WINS and WINSR, which Windows DNS writes into its zone files
-// (https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-dnsp/ac793981-1c60-43b8-be59-cdbb5c4ecb8a),
+// (MS-DNSP, https://learn.microsoft.com/en-us/openspecs/windows_protocols/ms-dnsp/),
 // and PowerDNS's ALIAS (https://doc.powerdns.com/authoritative/guides/alias.html).
 // Meta types (OPT, TSIG, AXFR, ANY, ...) are not data and are left out:
 // they are an error in a zone file.
@@ -76,7 +76,7 @@ constexpr std::array<RegisteredType, 89> registered_types{{
     {"ZONEMD", 63},    {"SVCB", 64},     {"HTTPS", 65},      {"DSYNC", 66},      {"SPF", 99},
     {"UINFO", 100},    {"UID", 101},     {"GID", 102},       {"UNSPEC", 103},    {"NID", 104},
     {"L32", 105},      {"L64", 106},     {"LP", 107},        {"EUI48", 108},     {"EUI64", 109},
-    {"URI", 256},     {"CAA", 257},       {"AVC", 258},       {"DOA", 259},
+    {"URI", 256},      {"CAA", 257},     {"AVC", 258},       {"DOA", 259},
     {"AMTRELAY", 260}, {"RESINFO", 261}, {"WALLET", 262},    {"CLA", 263},       {"IPN", 264},
     {"TA", 32768},     {"DLV", 32769},   {"WINS", 65281},    {"WINSR", 65282},   {"ALIAS", 65401},
 }};
