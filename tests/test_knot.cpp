@@ -14,7 +14,9 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <thread>
+#include <tuple>
 
 #include "diag/mx.h"
 #include "diag/resolver.h"
@@ -51,12 +53,23 @@ std::string find_knotd() {
   return "";
 }
 
+// A zone Knot serves: its name and its file.
+struct ServedZone {
+  std::string domain, file;
+};
+
+std::vector<ServedZone> fixture_zones() {
+  std::vector<ServedZone> out;
+  for (const auto& file : fixtures::zone_files()) out.push_back({fixtures::apex_of(file), file});
+  return out;
+}
+
 class KnotServer {
  public:
-  KnotServer() {
+  explicit KnotServer(std::vector<ServedZone> zones, const std::string& name = "fixtures") : zones_(std::move(zones)) {
     const std::string knotd = find_knotd();
     if (knotd.empty()) throw std::runtime_error("knotd not installed: apt-get install knot (CI installs it)");
-    directory_ = std::filesystem::temp_directory_path() / ("sendcheck-knot-" + std::to_string(::getpid()));
+    directory_ = std::filesystem::temp_directory_path() / ("sendcheck-knot-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::create_directories(directory_);
     port_ = free_loopback_port();
     std::ofstream config(directory_ / "knot.conf");
@@ -68,8 +81,7 @@ class KnotServer {
            << "template:\n  - id: default\n    storage: " << fixtures::source_path("fixtures/zones") << "\n"
            << "    zonefile-sync: -1\n    zonefile-load: whole\n    journal-content: none\n"
            << "zone:\n";
-    for (const auto& file : fixtures::zone_files())
-      config << "  - domain: " << fixtures::apex_of(file) << "\n    file: " << file << "\n";
+    for (const auto& zone : zones_) config << "  - domain: " << zone.domain << "\n    file: " << zone.file << "\n";
     config.close();
 
     pid_ = ::fork();
@@ -112,8 +124,7 @@ class KnotServer {
       auto resolver = Resolver::create(resolver_config());
       // Knot answers SERVFAIL or REFUSED until every zone is loaded.
       bool all_loaded = true;
-      for (const auto& file : fixtures::zone_files())
-        all_loaded = all_loaded && (*resolver)->resolve(fixtures::apex_of(file), RrType::SOA).ok();
+      for (const auto& zone : zones_) all_loaded = all_loaded && (*resolver)->resolve(zone.domain, RrType::SOA).ok();
       if (all_loaded) return;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
@@ -122,16 +133,17 @@ class KnotServer {
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    throw std::runtime_error("knotd did not serve the fixture zones within 10 s");
+    throw std::runtime_error("knotd did not serve its zones within 10 s; see its log in " + directory_.string());
   }
 
+  std::vector<ServedZone> zones_;
   std::filesystem::path directory_;
   std::uint16_t port_ = 0;
   pid_t pid_ = -1;
 };
 
 KnotServer& knot() {
-  static KnotServer server;  // one knotd for every test in this file
+  static KnotServer server(fixture_zones());  // one knotd for the fixture tests in this file
   return server;
 }
 
@@ -247,4 +259,123 @@ TEST_CASE("sendcheck-mx gives the same verdicts from Knot as from --zone", "[kno
       if (via_knot[i].checks[c].id != "mx.dnssec") CHECK(via_knot[i].checks[c].status == via_zone[i].checks[c].status);
     }
   }
+}
+
+namespace {
+
+// The provider exports Knot accepts (test_zone_exports.cpp checks which),
+// copied with LF line ends: Knot refuses CRLF, which Windows DNS writes and
+// we read. The overlay reads the original files.
+struct ExportCopies {
+  std::filesystem::path directory =
+      std::filesystem::temp_directory_path() / ("sendcheck-knot-export-files-" + std::to_string(::getpid()));
+  std::vector<ServedZone> copies, originals;
+  ExportCopies() {
+    std::filesystem::create_directories(directory);
+    const std::vector<ServedZone> served{{"azure-export.example", "azure-export.example.zone"},
+                                         {"godaddy-export.example", "godaddy-export.example.txt"},
+                                         {"bind-export.example", "db.bind-export.example"},
+                                         {"100.51.198.in-addr.arpa", "db.100.51.198"},
+                                         {"windows-static.example", "windows-static.example.dns"}};
+    for (const auto& zone : served) {
+      const std::string original = fixtures::source_path("fixtures/zones/exports/" + zone.file);
+      std::ifstream in(original, std::ios::binary);
+      std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      text.erase(std::remove(text.begin(), text.end(), '\r'), text.end());
+      const auto copy = directory / zone.file;
+      std::ofstream(copy, std::ios::binary) << text;
+      copies.push_back({zone.domain, copy.string()});
+      originals.push_back({zone.domain, original});
+    }
+  }
+  ~ExportCopies() {
+    std::error_code ignored;
+    std::filesystem::remove_all(directory, ignored);
+  }
+};
+
+ExportCopies& export_copies() {
+  static ExportCopies copies;
+  return copies;
+}
+
+KnotServer& knot_exports() {
+  static KnotServer server(export_copies().copies, "exports");
+  return server;
+}
+
+std::vector<Record> without_ttls(std::vector<Record> records) {
+  for (auto& record : records) record.ttl = 0;
+  std::sort(records.begin(), records.end(), [](const Record& a, const Record& b) {
+    return std::tie(a.owner, a.type) < std::tie(b.owner, b.type) ||
+           (std::tie(a.owner, a.type) == std::tie(b.owner, b.type) && a.data_text() < b.data_text());
+  });
+  return records;
+}
+
+}  // namespace
+
+TEST_CASE("The zone overlay answers the provider exports as Knot serves them", "[knot][integration][exports]") {
+  auto network = Resolver::create(knot_exports().resolver_config());
+  REQUIRE(network);
+  auto zones = std::make_shared<ZoneOverlay>();
+  std::vector<std::string> names;
+  for (const auto& zone : export_copies().originals) {
+    auto parsed = parse_zone_file(zone.file, zone.domain);
+    REQUIRE(parsed);
+    for (const auto& record : parsed->records) names.push_back(record.owner);
+    for (const auto& skipped : parsed->skipped) names.push_back(skipped.owner);
+    names.push_back("no-such-name." + zone.domain);
+    zones->add(std::move(parsed).value());
+  }
+  // Wildcards (RFC 4592), an empty non-terminal, a delegation with glue.
+  for (const char* name : {"printer.hosts.bind-export.example", "scanner.hosts.bind-export.example",
+                           "a.b.hosts.bind-export.example", "x.printer.hosts.bind-export.example",
+                           "hosts.bind-export.example", "deep.mail.bind-export.example", "x.deep.mail.bind-export.example",
+                           "branch.bind-export.example", "www.branch.bind-export.example", "ns.branch.bind-export.example",
+                           "_tcp.bind-export.example", "dc01._msdcs.windows-static.example"})
+    names.push_back(name);
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+
+  ResolverConfig offline;
+  offline.zones = zones;
+  offline.servers.push_back({*diag::IpAddress::parse("127.0.0.1"), 9});  // only delegated names get here
+  offline.attempt_timeout = std::chrono::milliseconds(500);
+  auto overlay = Resolver::create(offline);
+  REQUIRE(overlay);
+
+  std::size_t compared = 0, delegated = 0, synthesized = 0;
+  for (const auto& name : names) {
+    for (auto type : {RrType::A, RrType::AAAA, RrType::MX, RrType::TXT, RrType::CNAME, RrType::PTR}) {
+      const Answer from_knot = (*network)->resolve(name, type);
+      const Answer from_zone = (*overlay)->resolve(name, type);
+      INFO(name << " " << to_string(type) << ": knot " << to_string(from_knot.outcome) << " (" << from_knot.detail
+                << "), overlay " << to_string(from_zone.outcome) << " (" << from_zone.detail << ")");
+      if (!zones->covers(name)) {
+        // Knot refers the question to the delegated zone's servers; the
+        // overlay must not answer it in their place.
+        CHECK(from_knot.records.empty());
+        CHECK_FALSE(from_zone.is_definitive());
+        ++delegated;
+        continue;
+      }
+      CHECK(without_ttls(from_zone.cname_chain) == without_ttls(from_knot.cname_chain));
+      if (!from_knot.is_definitive()) {
+        // A CNAME out of every served zone: Knot refuses the target, the
+        // overlay leaves it to the network; neither is an answer.
+        CHECK_FALSE(from_zone.cname_chain.empty());
+        CHECK_FALSE(from_zone.is_definitive());
+        continue;
+      }
+      CHECK(from_zone.outcome == from_knot.outcome);
+      CHECK(without_ttls(from_zone.records) == without_ttls(from_knot.records));
+      if (name.find(".hosts.") != std::string::npos && from_knot.ok()) ++synthesized;
+      ++compared;
+    }
+  }
+  CHECK(compared > 200);
+  // branch, www.branch and ns.branch; _msdcs, dc01._msdcs and _ldap._tcp.dc._msdcs: 6 types each
+  CHECK(delegated == 6 * 6);
+  CHECK(synthesized >= 4);
 }

@@ -1,6 +1,7 @@
 // RFC 1035 master-file parser and the zone overlay.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -249,9 +250,17 @@ mx  MX 10 @
   CHECK(zone.records[1].owner == "www.deeper.sub.example.test");
   CHECK(zone.records[2].owner == "other.test");
   CHECK(std::get<MxData>(zone.records[3].data) == MxData{10, "other.test"});
-  // No SOA: the file is authoritative for the initial origin and every $ORIGIN.
-  CHECK(zone.apexes == std::vector<std::string>{"example.test", "sub.example.test",
-                                                "deeper.sub.example.test", "other.test"});
+  // The origin from outside names the zone, as for named-checkzone: what
+  // the file puts under other.test is outside it.
+  CHECK(zone.apexes == std::vector<std::string>{"example.test"});
+  REQUIRE(zone.warnings.size() == 1);
+  CHECK(zone.warnings[0].find("t.zone: 2 records (the first: other.test at line 8) lie outside") == 0);
+  // Without it, no SOA: the file is authoritative for every $ORIGIN.
+  const auto own = parse_ok("$ORIGIN example.test.\n$TTL 300\n$ORIGIN sub\nwww A 192.0.2.1\n$ORIGIN Other.TEST.\n"
+                            "@ A 192.0.2.3\n",
+                            "");
+  CHECK(own.apexes == std::vector<std::string>{"example.test", "sub.example.test", "other.test"});
+  CHECK(own.warnings.empty());
 }
 
 TEST_CASE("zone: TTL and class in either order, $TTL units", "[zone]") {
@@ -306,11 +315,12 @@ TEST_CASE("zone: CRLF line ends and a missing final newline", "[zone]") {
 TEST_CASE("zone: apexes", "[zone]") {
   SECTION("the owners of SOA records, once each") {
     const auto zone = parse_ok(R"(
+$ORIGIN example.test.
 $TTL 300
 @ SOA ns1 hostmaster 1 2 3 4 5
 $ORIGIN other.test.
 @ SOA ns1 hostmaster 1 2 3 4 5
-)");
+)", "");
     CHECK(zone.apexes == std::vector<std::string>{"example.test", "other.test"});
   }
   SECTION("without SOA and without any origin there is no apex") {
@@ -339,12 +349,13 @@ TEST_CASE("zone error: unknown directive", "[zone]") {
 TEST_CASE("zone error: relative name without origin", "[zone]") {
   CHECK(bad_file_error("relative-without-origin.zone") ==
         "2:1: owner \"www\" is relative and no origin is known yet (end it with \".\", set "
-        "$ORIGIN or pass an origin)");
+        "$ORIGIN, or give the zone's name with --zone-origin NAME)");
 }
 
 TEST_CASE("zone error: @ without origin", "[zone]") {
   CHECK(bad_file_error("at-without-origin.zone") ==
-        "2:1: owner \"@\" needs an origin, and none is known yet (set $ORIGIN or pass an origin)");
+        "2:1: owner \"@\" needs an origin, and none is known yet (set $ORIGIN, or give the zone's "
+        "name with --zone-origin NAME)");
 }
 
 TEST_CASE("zone error: label longer than 63 octets", "[zone]") {
@@ -384,13 +395,19 @@ TEST_CASE("zone error: no TTL and no $TTL", "[zone]") {
   CHECK(bad_file_error("no-ttl.zone") == "2:1: record has no TTL and no $TTL came before it");
 }
 
-TEST_CASE("zone error: unsupported record type", "[zone]") {
-  CHECK(bad_file_error("unknown-type.zone") ==
-        "3:14: record type \"SRV\" is not supported (supported: A AAAA MX TXT SPF PTR CNAME NS "
-        "SOA)");
+TEST_CASE("zone error: a type that is not a record type", "[zone]") {
+  CHECK(parse_error("$TTL 1\nwww FOO 1\n") ==
+        "t.zone:2:5: record type \"FOO\" is not a DNS record type (see "
+        "https://www.iana.org/assignments/dns-parameters)");
   CHECK(parse_error("$TTL 1\nwww OPT 1\n") ==
-        "t.zone:2:5: record type \"OPT\" is not supported (supported: A AAAA MX TXT SPF PTR CNAME "
-        "NS SOA)");
+        "t.zone:2:5: record type \"OPT\" is a query or meta type, not record data (RFC 6895 3.1)");
+  CHECK(parse_error("$TTL 1\nwww ANY 1\n") ==
+        "t.zone:2:5: record type \"ANY\" is a query or meta type, not record data (RFC 6895 3.1)");
+  CHECK(parse_error("$TTL 1\nwww TYPE252 \\# 0\n") ==
+        "t.zone:2:5: record type \"TYPE252\" is a query or meta type, not record data (RFC 6895 3.1)");
+  CHECK(parse_error("$TTL 1\nwww TYPE65536 \\# 0\n") ==
+        "t.zone:2:5: record type \"TYPE65536\" is not a DNS record type (see "
+        "https://www.iana.org/assignments/dns-parameters)");
 }
 
 TEST_CASE("zone error: record without type", "[zone]") {
@@ -429,15 +446,15 @@ TEST_CASE("zone error: bad IPv6 address", "[zone]") {
 
 TEST_CASE("zone error: bad TTL", "[zone]") {
   CHECK(bad_file_error("bad-ttl.zone") ==
-        "3:5: TTL \"1x\" is not seconds 0-2147483647 or a duration like 1h30m");
-  // RFC 2181 8: TTLs are 31-bit.
-  CHECK(parse_error("$TTL 1\nwww 2147483648 A 192.0.2.1\n") ==
-        "t.zone:2:5: TTL \"2147483648\" is not seconds 0-2147483647 or a duration like 1h30m");
+        "3:5: TTL \"1x\" is not seconds 0-4294967295 or a duration like 1h30m");
+  // The field is 32 bits (RFC 1035 3.2.1); Knot and BIND read up to 2^32-1.
+  CHECK(parse_error("$TTL 1\nwww 4294967296 A 192.0.2.1\n") ==
+        "t.zone:2:5: TTL \"4294967296\" is not seconds 0-4294967295 or a duration like 1h30m");
 }
 
 TEST_CASE("zone error: bad $TTL", "[zone]") {
   CHECK(bad_file_error("bad-default-ttl.zone") ==
-        "2:6: $TTL \"forever\" is not seconds 0-2147483647 or a duration like 1h30m");
+        "2:6: $TTL \"forever\" is not seconds 0-4294967295 or a duration like 1h30m");
 }
 
 TEST_CASE("zone error: bad SOA serial", "[zone]") {
@@ -508,7 +525,7 @@ TEST_CASE("zone error: unreadable file", "[zone]") {
 
   auto directory = parse_zone_file(zones_dir);
   REQUIRE_FALSE(directory.ok());
-  CHECK(directory.error().message == zones_dir + ": cannot read: Is a directory");
+  CHECK(directory.error().message == zones_dir + ": is a directory, not a zone file");
 }
 
 TEST_CASE("zone error: input over 64 MiB is refused", "[zone]") {
@@ -640,8 +657,11 @@ TEST_CASE("zone fixtures: answered together as an overlay", "[zone]") {
 
 namespace {
 
-ZoneOverlay overlay_of(std::string_view text, const std::string& path = "what-if.zone") {
-  auto zone = parse_zone_text(text, path, "example.test");
+// Files that set their own $ORIGIN are read without one from outside, as
+// --zone FILE reads them.
+ZoneOverlay overlay_of(std::string_view text, const std::string& path = "what-if.zone",
+                       std::string_view origin = "") {
+  auto zone = parse_zone_text(text, path, origin);
   INFO((zone.ok() ? std::string() : zone.error().message));
   REQUIRE(zone.ok());
   ZoneOverlay overlay;
@@ -776,10 +796,10 @@ TEST_CASE("overlay: CNAME loops and overlong chains", "[zone]") {
     text += "c" + std::to_string(links) + " A 192.0.2.1\n";
     return text;
   };
-  const auto eight = overlay_of(chain(8)).answer("c0.example.test", RrType::A);
+  const auto eight = overlay_of(chain(8), "what-if.zone", "example.test").answer("c0.example.test", RrType::A);
   CHECK(eight.outcome == Outcome::records);
   CHECK(eight.cname_chain.size() == 8);
-  const auto nine = overlay_of(chain(9)).answer("c0.example.test", RrType::A);
+  const auto nine = overlay_of(chain(9), "what-if.zone", "example.test").answer("c0.example.test", RrType::A);
   CHECK(nine.outcome == Outcome::servfail);
   CHECK(nine.detail == "CNAME chain longer than 8 links");
 }
@@ -813,4 +833,379 @@ TEST_CASE("overlay: covers() respects label boundaries and picks the deepest ape
   CHECK(empty.empty());
   CHECK_FALSE(empty.covers("example.com"));
   CHECK_FALSE(nested.empty());
+}
+
+// ---------------------------------------------------------------------------
+// What real exports hold: types we skip, RFC 3597, origins from outside
+
+TEST_CASE("zone: record types no check uses are skipped and counted, never refused", "[zone]") {
+  const auto zone = parse_ok(R"(
+$TTL 300
+@          CAA    0 issue "letsencrypt.org"
+_sip._tls  SRV    100 1 443 sipdir.online.lync.com.
+www        HTTPS  1 . alpn="h3,h2" ipv4hint=192.0.2.80
+_dns       SVCB   1 dns.example.test. alpn=dot
+_25._tcp.mx TLSA  3 1 1 ( 0C72AC70B745AC19998811B131D662C9
+                          AC69DBDBE7CB23E5B514B56664C5D3D6 )
+@          NAPTR  100 10 "S" "SIP+D2U" "" _sip._udp
+host       SSHFP  4 2 123456789abcdef67890123456789abcdef67890123456789abcdef123456789
+sub        DS     60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118
+@          DNSKEY 257 3 13 ( mdsswUyr3DPW132mOi8V9xESWE8jTo0d
+                             xCjjnopKl+GqJxpVXckHAeF+KkxLbxIL
+                             fDLUT0rAK9iUzy1L53eKGQ== )
+@          RRSIG  SOA 13 2 300 20261231000000 20261201000000 12345 example.test. AAAA
+@          NSEC   host.example.test. A NS SOA RRSIG NSEC DNSKEY
+abc        NSEC3  1 1 12 aabbccdd ( 2t7b4g4vsa5smi47k61mv5bv1a22bojr A RRSIG )
+@          NSEC3PARAM 1 0 12 aabbccdd
+@          LOC    52 22 23.000 N 4 53 32.000 E -2.00m 0.00m 10000m 10m
+host       HINFO  "PC" "Linux"
+@          MX     10 mx1
+@          TXT    "v=spf1 -all"
+)");
+  REQUIRE(zone.records.size() == 2);
+  CHECK(zone.records[0].type == RrType::MX);
+  CHECK(zone.records[1].type == RrType::TXT);
+  CHECK(zone.skipped.size() == 15);
+  CHECK(zone.skipped_summary() ==
+        "CAA 1, DNSKEY 1, DS 1, HINFO 1, HTTPS 1, LOC 1, NAPTR 1, NSEC 1, NSEC3 1, NSEC3PARAM 1, RRSIG 1, "
+        "SRV 1, SSHFP 1, SVCB 1, TLSA 1");
+  CHECK(zone.skipped[1].owner == "_sip._tls.example.test");
+  CHECK(zone.skipped[1].type == "SRV");
+  CHECK(zone.skipped[1].line == 4);
+}
+
+TEST_CASE("zone: RFC 3597 generic types, classes and RDATA", "[zone]") {
+  const auto zone = parse_ok(R"(
+$TTL 300
+unknown  TYPE65534  \# 3 010203
+empty    TYPE65000  \# 0
+classed  CLASS1 A   192.0.2.1
+typed    TYPE1      192.0.2.2
+mx       MX         \# 20 000a 03 6d7831 07 6578616d706c65 04 74657374 00
+txt      TXT        \# 4 03616263
+txt2     TYPE16     \# 8 03616263 03646566
+a        A          \# 4 C0000203
+aaaa     AAAA       \# 16 20010db8000000000000000000000001
+cname    CNAME      \# 5 03 777777 00
+soa      SOA        \# 22 00 00 00000001 00000002 00000003 00000004 00000005
+casey    type65534  \# 1 ff
+)");
+  REQUIRE(zone.records.size() == 9);
+  CHECK(zone.records[0] == record("classed.example.test", RrType::A, 300, AddressData{ip("192.0.2.1")}));
+  CHECK(zone.records[1] == record("typed.example.test", RrType::A, 300, AddressData{ip("192.0.2.2")}));
+  CHECK(zone.records[2] == record("mx.example.test", RrType::MX, 300, MxData{10, "mx1.example.test"}));
+  CHECK(zone.records[3] == record("txt.example.test", RrType::TXT, 300, TxtData{{"abc"}}));
+  CHECK(zone.records[4] == record("txt2.example.test", RrType::TXT, 300, TxtData{{"abc", "def"}}));
+  CHECK(zone.records[5] == record("a.example.test", RrType::A, 300, AddressData{ip("192.0.2.3")}));
+  CHECK(zone.records[6] == record("aaaa.example.test", RrType::AAAA, 300, AddressData{ip("2001:db8::1")}));
+  CHECK(zone.records[7] == record("cname.example.test", RrType::CNAME, 300, NameData{"www"}));
+  CHECK(zone.records[8] == record("soa.example.test", RrType::SOA, 300, SoaData{".", ".", 1, 2, 3, 4, 5}));
+  REQUIRE(zone.skipped.size() == 3);
+  CHECK(zone.skipped_summary() == "TYPE65000 1, TYPE65534 2");
+
+  CHECK(parse_error("$TTL 1\nx TYPE65534 \\# 3 0102\n") ==
+        "t.zone:2:16: RFC 3597 length is 3 but the data holds 2 octets");
+  CHECK(parse_error("$TTL 1\nx TYPE65534 \\# 2 010\n") ==
+        "t.zone:2:16: RFC 3597 length is 2 but the data holds an odd number of hex digits");
+  CHECK(parse_error("$TTL 1\nx TYPE65534 \\# 1 zz\n") ==
+        "t.zone:2:18: RFC 3597 data \"zz\" is not hexadecimal");
+  CHECK(parse_error("$TTL 1\nx TYPE65534 \\# many\n") ==
+        "t.zone:2:16: RFC 3597 length \"many\" is not a number 0-65535");
+  CHECK(parse_error("$TTL 1\nx TYPE65534 \\#\n") ==
+        "t.zone:2:3: TYPE65534 record in the RFC 3597 form needs a length after \\#");
+  CHECK(parse_error("$TTL 1\nx TXT \\# 3 056162\n") ==
+        "t.zone:2:3: TXT record in the RFC 3597 form: a character-string runs past the end");
+  CHECK(parse_error("$TTL 1\nx A \\# 3 c00002\n") ==
+        "t.zone:2:3: A record in the RFC 3597 form: an address is 4 octets");
+  CHECK(parse_error("$TTL 1\nx MX \\# 3 000a 05\n") ==
+        "t.zone:2:3: MX record in the RFC 3597 form: not a preference and a name");
+  CHECK(parse_error("$TTL 1\nx CLASS3 A 192.0.2.1\n") == "t.zone:2:3: class CLASS3 is not supported (only IN)");
+}
+
+TEST_CASE("zone: Windows DNS aging fields and cli53's AWS records", "[zone]") {
+  const auto zone = parse_ok(R"(
+$TTL 300
+@     [AGE:3829412]  600 A 192.0.2.11
+      [AGE:3829409]  600 A 192.0.2.12
+www   86400 AWS ALIAS A d111111abcdef8.cloudfront.net. Z2FDTNDATAQYW2 false
+mail  300 IN A 192.0.2.25 ; AWS routing="WEIGHTED" weight=1 identifier="One"
+mail  300 IN A 192.0.2.25 ; AWS routing="WEIGHTED" weight=0 identifier="Zero"
+)");
+  REQUIRE(zone.records.size() == 3);  // the weighted duplicate is one record (RFC 2181 5)
+  CHECK(zone.records[0] == record("example.test", RrType::A, 600, AddressData{ip("192.0.2.11")}));
+  CHECK(zone.records[1] == record("example.test", RrType::A, 600, AddressData{ip("192.0.2.12")}));
+  CHECK(zone.records[2].owner == "mail.example.test");
+  CHECK(zone.skipped_summary() == "AWS ALIAS 1");
+}
+
+TEST_CASE("zone: TTLs up to 2^32-1 and TXT RDATA up to 65535 octets", "[zone]") {
+  const auto zone = parse_ok("$TTL 4294967295\na A 192.0.2.1\nb 4294967295 A 192.0.2.2\n");
+  CHECK(zone.records[0].ttl == 4294967295u);
+  CHECK(zone.records[1].ttl == 4294967295u);
+
+  // 257 strings of 254 octets: 257 * 255 = 65535 octets of RDATA.
+  std::string strings;
+  for (int i = 0; i < 257; ++i) strings += " \"" + std::string(254, 'x') + "\"";
+  const auto largest = parse_ok("$TTL 1\nbig TXT" + strings + "\n");
+  CHECK(std::get<TxtData>(largest.records[0].data).strings.size() == 257);
+  const auto error = parse_error("$TTL 1\nbig TXT" + strings + " \"\"\n");
+  CHECK(error.find("t.zone:2:") == 0);
+  CHECK(error.find(": TXT record is longer than 65535 octets of RDATA (RFC 1035 3.2.1: RDLENGTH is 16 bits)") !=
+        std::string::npos);
+}
+
+TEST_CASE("zone: byte order marks and UTF-16", "[zone]") {
+  const auto zone = parse_ok("\xef\xbb\xbf$TTL 300\nwww A 192.0.2.1\n");
+  REQUIRE(zone.records.size() == 1);
+  CHECK(zone.records[0].owner == "www.example.test");
+
+  const std::string utf16_message = "t.zone: is UTF-16 text (Windows \"Unicode\"); save it as UTF-8 and try again";
+  std::string little_endian = "\xff\xfe";
+  std::string big_endian = "\xfe\xff";
+  std::string no_mark;
+  for (char c : std::string("$TTL 300\r\nwww A 192.0.2.1\r\n")) {
+    little_endian += c;
+    little_endian += '\0';
+    big_endian += '\0';
+    big_endian += c;
+    no_mark += c;
+    no_mark += '\0';
+  }
+  CHECK(parse_error(little_endian) == utf16_message);
+  CHECK(parse_error(big_endian) == utf16_message);
+  CHECK(parse_error(no_mark) == utf16_message);
+}
+
+TEST_CASE("zone: empty files and files without records are errors", "[zone]") {
+  CHECK(parse_error("") == "t.zone: is empty; a zone file holds at least one record");
+  CHECK(parse_error(" \r\n\n\t") == "t.zone: is empty; a zone file holds at least one record");
+  CHECK(parse_error("\xef\xbb\xbf") == "t.zone: is empty; a zone file holds at least one record");
+  CHECK(parse_error("; only a comment\n$TTL 300\n") == "t.zone: holds no records (only comments and directives)");
+}
+
+namespace {
+
+// A file in a fresh temporary directory, removed with it.
+struct TemporaryFile {
+  std::filesystem::path directory, path;
+  explicit TemporaryFile(std::string_view content, const std::string& name = "test.zone") {
+    directory = std::filesystem::temp_directory_path() /
+                ("sendcheck-zone-" + std::to_string(::getpid()) + "-" + std::to_string(counter()++));
+    std::filesystem::create_directories(directory);
+    path = directory / name;
+    std::ofstream(path, std::ios::binary) << content;
+  }
+  ~TemporaryFile() {
+    std::error_code ignored;
+    std::filesystem::permissions(path, std::filesystem::perms::owner_all, ignored);
+    std::filesystem::remove_all(directory, ignored);
+  }
+  static int& counter() {
+    static int value = 0;
+    return value;
+  }
+};
+
+std::string file_error(const std::string& path) {
+  auto zone = parse_zone_file(path);
+  REQUIRE_FALSE(zone.ok());
+  CHECK(zone.error().kind == ErrorKind::bad_input);
+  CHECK(zone.error().message.find('\n') == std::string::npos);
+  return zone.error().message;
+}
+
+}  // namespace
+
+TEST_CASE("zone files: what cannot be read says why, naming the file", "[zone]") {
+  const TemporaryFile empty("");
+  CHECK(file_error(empty.path.string()) == empty.path.string() + ": is empty; a zone file holds at least one record");
+  CHECK(file_error(empty.directory.string()) == empty.directory.string() + ": is a directory, not a zone file");
+  // The operating system's reason, as strerror words it.
+  const std::string below_a_file = empty.path.string() + "/x.zone";
+  CHECK(file_error(below_a_file) == below_a_file + ": cannot read: Not a directory");
+
+  const TemporaryFile locked("$TTL 1\nwww.example. A 192.0.2.1\n");
+  std::filesystem::permissions(locked.path, std::filesystem::perms::none);
+  if (::geteuid() != 0) {  // root reads through permissions
+    CHECK(file_error(locked.path.string()) == locked.path.string() + ": cannot read: Permission denied");
+  } else {
+    CHECK(parse_zone_file(locked.path.string()).ok());
+  }
+
+  const TemporaryFile utf8_bom("\xef\xbb\xbf$TTL 1\nwww.example. A 192.0.2.1\n");
+  CHECK(parse_zone_file(utf8_bom.path.string()).ok());
+}
+
+TEST_CASE("zone files: the 64 MiB limit is checked from the size, before reading", "[zone]") {
+  // A sparse file of 64 MiB + 1 byte: refused without reading a byte of it.
+  const TemporaryFile huge("");
+  std::filesystem::resize_file(huge.path, 64u * 1024 * 1024 + 1);
+  CHECK(file_error(huge.path.string()) == huge.path.string() + ": larger than 64 MiB; refusing to read it as a zone file");
+}
+
+TEST_CASE("zone: an origin from outside names the zone", "[zone]") {
+  SECTION("db.* files and Windows exports: relative names, no $ORIGIN") {
+    const auto zone = parse_ok("$TTL 300\n@ SOA ns1 hostmaster 1 2 3 4 5\n@ MX 10 mail\n", "bind.example");
+    CHECK(zone.apexes == std::vector<std::string>{"bind.example"});
+    CHECK(zone.records[1] == record("bind.example", RrType::MX, 300, MxData{10, "mail.bind.example"}));
+    CHECK(zone.warnings.empty());
+  }
+  SECTION("Cloudflare's SOA owner without its final dot: the zone still answers") {
+    const auto zone = parse_ok(
+        "cf.example\t3600\tIN\tSOA\tns.cloudflare.com. dns.cloudflare.com. 1 10000 2400 604800 3600\n"
+        "cf.example.\t1\tIN\tTXT\t\"v=spf1 -all\"\n",
+        "cf.example");
+    CHECK(zone.apexes == std::vector<std::string>{"cf.example"});
+    CHECK(zone.warnings.empty());
+    ZoneOverlay overlay;
+    overlay.add(zone);
+    const auto spf = overlay.answer("cf.example", RrType::TXT);
+    CHECK(spf.outcome == Outcome::records);
+    CHECK(spf.txt() == std::vector<TxtData>{TxtData{{"v=spf1 -all"}}});
+  }
+  SECTION("with or without the final dot, any case; the root is \".\"") {
+    CHECK(parse_ok("$TTL 1\nwww A 192.0.2.1\n", "Example.TEST.").apexes == std::vector<std::string>{"example.test"});
+    CHECK(parse_ok("$TTL 1\nwww.example. A 192.0.2.1\n", ".").records[0].owner == "www.example");
+  }
+  SECTION("an origin that is not a name") {
+    CHECK(parse_error("$TTL 1\nwww A 192.0.2.1\n", "a..b") == "t.zone: the zone origin \"a..b\" has an empty label");
+    CHECK(parse_error("$TTL 1\nwww A 192.0.2.1\n", std::string(64, 'x') + ".test") ==
+          "t.zone: the zone origin \"" + std::string(64, 'x') +
+              ".test\" has a label of 64 octets; the limit is 63 (RFC 1035 2.3.4)");
+  }
+}
+
+TEST_CASE("zone: a file that can never answer says so", "[zone]") {
+  SECTION("no SOA, no $ORIGIN, no origin from outside") {
+    const auto zone = parse_ok("$TTL 300\nwww.example.test. A 192.0.2.1\n", "");
+    REQUIRE(zone.warnings.size() == 1);
+    CHECK(zone.warnings[0] ==
+          "t.zone: has no SOA record and no $ORIGIN, so it names no zone and answers nothing; give the zone's "
+          "name with --zone-origin NAME");
+  }
+  SECTION("records outside the zone") {
+    const auto zone = parse_ok("$TTL 300\n@ SOA ns1 h 1 2 3 4 5\nwww A 192.0.2.1\nmail.other.test. A 192.0.2.2\n"
+                               "x.other.test. A 192.0.2.3\n");
+    REQUIRE(zone.warnings.size() == 1);
+    CHECK(zone.warnings[0] ==
+          "t.zone: 2 records (the first: mail.other.test at line 4) lie outside the zone example.test and are "
+          "not answered; check --zone-origin");
+  }
+  SECTION("every record outside the zone") {
+    const auto zone = parse_ok("$ORIGIN other.test.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ MX 0 .\n", "");
+    CHECK(zone.warnings.empty());
+    const auto wrong = parse_ok("$ORIGIN other.test.\n$TTL 300\n@ SOA ns1 h 1 2 3 4 5\n@ MX 0 .\n", "mine.test");
+    REQUIRE(wrong.warnings.size() == 1);
+    CHECK(wrong.warnings[0] ==
+          "t.zone: all 2 records (the first: other.test at line 3) lie outside the zone mine.test and are not "
+          "answered; check --zone-origin");
+  }
+}
+
+TEST_CASE("zone error: CNAME beside other data, and two CNAMEs", "[zone]") {
+  CHECK(parse_error("$TTL 1\nwww CNAME a\nwww A 192.0.2.1\n") ==
+        "t.zone:3:1: CNAME at www.example.test beside other data (the CNAME is at line 2, A here): a name "
+        "with a CNAME has no other records (RFC 1034 3.6.2)");
+  CHECK(parse_error("$TTL 1\nwww TXT x\nwww CNAME a\n") ==
+        "t.zone:3:1: CNAME at www.example.test beside other data (TXT at line 2, the CNAME here): a name "
+        "with a CNAME has no other records (RFC 1034 3.6.2)");
+  CHECK(parse_error("$TTL 1\nwww CNAME a\nwww SRV 0 0 443 a\n") ==
+        "t.zone:3:1: CNAME at www.example.test beside other data (the CNAME is at line 2, SRV here): a name "
+        "with a CNAME has no other records (RFC 1034 3.6.2)");
+  CHECK(parse_error("$TTL 1\nwww CNAME a\nwww CNAME b\n") ==
+        "t.zone:3:1: a second CNAME at www.example.test (the first is at line 2); a name has at most one "
+        "CNAME (RFC 2181 10.1)");
+  // Cloudflare writes its flattened apex CNAME beside the SOA and NS.
+  const auto apex = parse_error("@ 3600 SOA ns h 1 2 3 4 5\n@ 1 CNAME web.example.net.\n");
+  CHECK(apex.find("t.zone:2:1: CNAME at example.test beside other data (SOA at line 1, the CNAME here)") == 0);
+  CHECK(apex.find("Cloudflare exports its flattened apex CNAME this way") != std::string::npos);
+  // The same CNAME twice is one record, and DNSSEC's records may sit beside it (RFC 4035 2.5).
+  const auto fine = parse_ok(
+      "$TTL 1\nwww CNAME a\nwww CNAME a\nwww RRSIG CNAME 13 3 1 20261231000000 20261201000000 1 example.test. "
+      "AAAA\nwww NSEC x.example.test. CNAME RRSIG NSEC\n");
+  CHECK(fine.records.size() == 1);
+}
+
+// ---------------------------------------------------------------------------
+// Answering as an authoritative server does
+
+namespace {
+
+const char* const authoritative_zone = R"(
+$ORIGIN example.org.
+$TTL 300
+@              SOA   ns1 hostmaster 1 3600 900 604800 60
+@              NS    ns1
+@              TXT   "v=spf1 include:_spf.example.org -all"
+ns1            A     192.0.2.53
+*.hosts        TXT   "v=spf1 a:relay.example.org -all"
+*.hosts        MX    10 relay
+printer.hosts  A     192.0.2.9
+*.alias        CNAME relay
+relay          A     192.0.2.25
+deep.ent.only  A     192.0.2.7
+*              A     192.0.2.99
+branch         NS    ns.branch
+branch         DS    60485 5 1 2BB183AF5F22588179A53B0A98631FAD1A292118
+ns.branch      A     192.0.2.54
+mirror         DNAME example.net.
+caa-only       CAA   0 issue "letsencrypt.org"
+)";
+
+}  // namespace
+
+TEST_CASE("overlay: wildcards answer names that do not exist (RFC 4592)", "[zone]") {
+  const auto overlay = overlay_of(authoritative_zone);
+  // The SPF record of a wildcard answers: without it, an SPF fail would read as none.
+  const auto spf = overlay.answer("scanner.hosts.example.org", RrType::TXT);
+  REQUIRE(spf.outcome == Outcome::records);
+  CHECK(spf.txt() == std::vector<TxtData>{TxtData{{"v=spf1 a:relay.example.org -all"}}});
+  CHECK(spf.records[0].owner == "scanner.hosts.example.org");
+  // Several labels below the closest encloser match too.
+  CHECK(overlay.answer("a.b.hosts.example.org", RrType::MX).mx() == std::vector<MxData>{{10, "relay.example.org"}});
+  // The wildcard owns no A: NODATA, not NXDOMAIN.
+  CHECK(overlay.answer("scanner.hosts.example.org", RrType::A).outcome == Outcome::nodata);
+  // A name that exists is not synthesized, even for a type it lacks.
+  CHECK(overlay.answer("printer.hosts.example.org", RrType::TXT).outcome == Outcome::nodata);
+  // Below a name that exists, the wildcard of that name's parent does not apply.
+  CHECK(overlay.answer("x.printer.hosts.example.org", RrType::TXT).outcome == Outcome::nxdomain);
+  // A wildcard CNAME is followed, owned by the name asked.
+  const auto alias = overlay.answer("web.alias.example.org", RrType::A);
+  REQUIRE(alias.outcome == Outcome::records);
+  REQUIRE(alias.cname_chain.size() == 1);
+  CHECK(alias.cname_chain[0].owner == "web.alias.example.org");
+  CHECK(alias.addresses() == std::vector<IpAddress>{ip("192.0.2.25")});
+  // An empty non-terminal is a name: it blocks the apex wildcard (RFC 4592 2.2.2).
+  CHECK(overlay.answer("ent.only.example.org", RrType::A).outcome == Outcome::nodata);
+  CHECK(overlay.answer("x.ent.only.example.org", RrType::A).outcome == Outcome::nxdomain);
+  // The apex wildcard answers names right below the apex.
+  CHECK(overlay.answer("anything.example.org", RrType::A).addresses() == std::vector<IpAddress>{ip("192.0.2.99")});
+}
+
+TEST_CASE("overlay: names at or below a delegation go to the network", "[zone]") {
+  const auto overlay = overlay_of(authoritative_zone);
+  CHECK(overlay.covers("example.org"));
+  CHECK_FALSE(overlay.covers("branch.example.org"));
+  CHECK_FALSE(overlay.covers("ns.branch.example.org"));  // glue is not an answer
+  CHECK_FALSE(overlay.covers("www.branch.example.org"));
+  CHECK(overlay.covers("notbranch.example.org"));
+  // Below a DNAME, too (RFC 6672): the overlay does not rewrite names.
+  CHECK(overlay.covers("mirror.example.org"));
+  CHECK_FALSE(overlay.covers("www.mirror.example.org"));
+
+  // A loaded file for the delegated zone answers it.
+  ZoneOverlay both = overlay_of(authoritative_zone);
+  auto child = parse_zone_text("$TTL 1\n@ SOA ns h 1 2 3 4 5\nwww A 192.0.2.80\n", "branch.zone", "branch.example.org");
+  REQUIRE(child.ok());
+  both.add(std::move(child).value());
+  CHECK(both.covers("www.branch.example.org"));
+  CHECK(both.answer("www.branch.example.org", RrType::A).source == "zone:branch.zone");
+  CHECK(both.answer("ns.branch.example.org", RrType::A).outcome == Outcome::nxdomain);
+}
+
+TEST_CASE("overlay: a name that owns only skipped types exists", "[zone]") {
+  const auto overlay = overlay_of(authoritative_zone);
+  const auto answer = overlay.answer("caa-only.example.org", RrType::TXT);
+  CHECK(answer.outcome == Outcome::nodata);
+  CHECK(answer.source == "zone:what-if.zone");
 }

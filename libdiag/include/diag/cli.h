@@ -20,13 +20,14 @@ namespace diag::cli {
 struct CommonOptions {
   bool json = false;
   std::vector<std::string> dns_servers;  // --dns HOST[:PORT], repeatable
-  std::vector<std::string> zone_files;   // --zone FILE, repeatable
+  std::vector<std::string> zone_files;   // --zone FILE[@NAME], repeatable
+  std::string zone_origin;               // --zone-origin NAME: for --zone files without @NAME
   double timeout_seconds = 5.0;          // --timeout SECONDS
   bool verbose = false;                  // -v
   bool no_color = false;                 // --no-color (NO_COLOR is honoured too)
 };
 
-// Adds --json, --dns, --zone, --timeout, -v, --no-color and --version.
+// Adds --json, --dns, --zone, --zone-origin, --timeout, -v, --no-color and --version.
 void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns = true);
 
 // Parses argv. Returns an exit code when the run ends here: 0 after --help
@@ -44,7 +45,9 @@ void print_error(std::string_view tool, std::string_view message);
 int exit_code_for(const Error& error);
 
 // Resolver settings from the common options: --dns parsed, --zone files
-// loaded (a syntax error is bad input: exit 2), --timeout split into
+// loaded with their origin (a syntax error is bad input: exit 2; a file
+// that answers less than it seems to is a warning on stderr; -v counts the
+// records of types no check asks for), --timeout split into
 // attempts, -v wired to print every query on stderr, and the log kept
 // when -v and --json are both given.
 Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::string_view tool);

@@ -5,6 +5,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 #include "diag/version.h"
@@ -21,11 +22,18 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
         ->expected(1)
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-    app.add_option("--zone", options.zone_files, "Answer names inside this RFC 1035 zone file from it (repeatable)")
-        ->type_name("FILE")
+    auto* zone = app.add_option("--zone", options.zone_files,
+                                "Answer names inside this RFC 1035 zone file from it; FILE@NAME gives "
+                                "the zone's name (repeatable)")
+        ->type_name("FILE[@NAME]")
         ->expected(1)
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--zone-origin", options.zone_origin,
+                   "The zone's name for --zone files that do not say it ($ORIGIN), as in BIND's db.* "
+                   "files and Windows DNS exports")
+        ->type_name("NAME")
+        ->needs(zone);
   }
   app.add_option("--timeout", options.timeout_seconds, "Seconds to wait for each network question (default 5)")
       ->check(CLI::Validator(
@@ -168,7 +176,7 @@ int exit_code_for(const Error& error) {
   return exit_incomplete;
 }
 
-Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::string_view /*tool*/) {
+Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::string_view tool) {
   dns::ResolverConfig config;
   for (const auto& text : options.dns_servers) {
     auto server = dns::parse_server_address(text);
@@ -177,9 +185,26 @@ Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::s
   }
   if (!options.zone_files.empty()) {
     auto overlay = std::make_shared<dns::ZoneOverlay>();
-    for (const auto& path : options.zone_files) {
-      auto zone = dns::parse_zone_file(path);
+    for (const auto& argument : options.zone_files) {
+      // FILE@NAME, unless a file is named so: the name must be a file's
+      // whole name to win, so "db.example@home" still loads if it exists.
+      std::string path = argument, origin = options.zone_origin;
+      std::error_code ignored;
+      if (const auto at = argument.rfind('@'); at != std::string::npos && at > 0 &&
+                                                !std::filesystem::exists(argument, ignored)) {
+        path = argument.substr(0, at);
+        origin = argument.substr(at + 1);
+        if (origin.empty()) return bad_input("--zone " + argument + ": no zone name after \"@\"");
+      }
+      auto zone = dns::parse_zone_file(path, origin);
       if (!zone) return zone.error();
+      // Loaded but answering less than it seems to: always said, one line each.
+      for (const auto& warning : zone->warnings)
+        std::fprintf(stderr, "%.*s: warning: %s\n", static_cast<int>(tool.size()), tool.data(), warning.c_str());
+      if (options.verbose && !zone->skipped.empty())
+        std::fprintf(stderr, "%.*s: %s: skipped %zu records of types no check asks for: %s\n",
+                     static_cast<int>(tool.size()), tool.data(), path.c_str(), zone->skipped.size(),
+                     zone->skipped_summary().c_str());
       overlay->add(std::move(zone.value()));
     }
     config.zones = std::move(overlay);
