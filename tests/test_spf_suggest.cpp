@@ -553,3 +553,19 @@ $ORIGIN nomx.example.
   CHECK_FALSE(says_no_change(two));
   require_works(scenario, "nomx.example", two.suggestion().record, {"44.4.4.4"}, {"44.4.4.5"});
 }
+
+TEST_CASE("suggest: a redirect becomes an include, and Microsoft's include behind it is not added twice", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN fab.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 redirect=_spf.fab.example"
+_spf    TXT "v=spf1 ip4:44.3.0.0/16 include:spf.protection.outlook.com -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)");
+  require_authorized(scenario, "fab.example", "v=spf1 redirect=_spf.fab.example", {"44.3.200.1", "40.92.3.3"});
+  const Run run = scenario.check("fab.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record == "v=spf1 ip4:91.198.10.20 include:_spf.fab.example -all");
+  require_works(scenario, "fab.example", s.record, {"91.198.10.20"}, {"44.3.200.1", "44.3.0.0", "40.92.3.3"});
+}

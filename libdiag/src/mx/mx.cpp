@@ -205,9 +205,10 @@ void check_host(DomainReport& r, const MxHost& host) {
     r.checks.push_back(make_check(d, "mx.host-resolves", Status::fail,
                                   "MX " + host.host + (missing ? " does not exist (NXDOMAIN)" : " has no A or AAAA record") +
                                       ": nothing can connect to it",
-                                  "Correct the MX to " + admin_center_mx(d) +
-                                      ". If the admin center shows this very host, open a case with Microsoft: "
-                                      "the domain will not receive internet mail.",
+                                  host.appended_zone ? appended_zone_remedy("MX", *host.appended_zone)
+                                                     : "Correct the MX to " + admin_center_mx(d) +
+                                                           ". If the admin center shows this very host, open a case with "
+                                                           "Microsoft: the domain will not receive internet mail.",
                                   where));
   }
 }

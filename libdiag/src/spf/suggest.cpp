@@ -52,6 +52,14 @@ bool is_microsoft_include(std::string_view domain) {
   return known && (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet");
 }
 
+// Whether a Microsoft include is anywhere in the tree (a redirect target or
+// a nested include counts: it already covers Exchange Online).
+bool includes_microsoft(const TreeNode& node) {
+  for (const auto& child : node.children)
+    if ((child.status == "ok" && is_microsoft_include(child.domain)) || includes_microsoft(child)) return true;
+  return false;
+}
+
 // One term of the record being built: pass-qualified networks (rendered as
 // ip4:/ip6:), or a term kept as written.
 struct DraftTerm {
@@ -387,11 +395,12 @@ class SuggestionBuilder {
         }
       }
     }
-    if (microsoft && !std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
-          const ParsedRecord one = parse_record("v=spf1 " + t.text);
-          return !t.is_networks() && one.ok() && !one.terms.empty() && one.terms[0].is_mechanism &&
-                 one.terms[0].mechanism == MechanismKind::include && is_microsoft_include(one.terms[0].domain_spec);
-        })) {
+    const bool has_microsoft = std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
+      const ParsedRecord one = parse_record("v=spf1 " + t.text);
+      return !t.is_networks() && one.ok() && !one.terms.empty() && one.terms[0].is_mechanism &&
+             one.terms[0].mechanism == MechanismKind::include && is_microsoft_include(one.terms[0].domain_spec);
+    }) || std::any_of(old_.begin(), old_.end(), [](const OldRecord& old) { return includes_microsoft(old.tree.root); });
+    if (microsoft && !has_microsoft) {
       add_term(draft, "include:" + *microsoft);
       notes_.push_back("Added \"include:" + *microsoft + "\": the MX of " + domain_ +
                        " is Exchange Online, and mail Microsoft 365 sends as " + domain_ + " needs it to pass SPF.");

@@ -282,7 +282,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   }
   if (root.status == "multiple") {
     add("spf.record", Status::fail, d + " publishes " + root.detail + "; RFC 7208 4.5 makes that a permerror for every message.",
-        "Merge them into one TXT record that starts with v=spf1 and delete the others.");
+        "Merge them into one TXT record that starts with v=spf1 and delete the others; --suggest with the device's --ip writes the merged record, verified.");
     return;
   }
   if (root.status == "syntax-error") {
