@@ -373,6 +373,12 @@ $ORIGIN contoso.example.
     CHECK_THAT(s.record, Catch::Contains("include:spf.protection.outlook.com"));
     require_works(scenario, "contoso.example", s.record, {"91.198.10.20"}, {"44.5.6.1", "44.5.6.255", "40.107.3.3"});
   }
+  SECTION("an IPv6 device gets an ip6: term") {
+    const Run run = scenario.check("contoso.example", {"2a00:1450:4001::25"});
+    require_consistent(run);
+    CHECK(run.suggestion().record == "v=spf1 ip4:44.5.6.0/24 ip6:2a00:1450:4001::25 include:spf.protection.outlook.com -all");
+    require_works(scenario, "contoso.example", run.suggestion().record, {"2a00:1450:4001::25"}, {"44.5.6.9", "2a01:111:f400::1"});
+  }
   SECTION("the device passes: the missing include is domain health, and the record still adds it") {
     const Run run = scenario.check("contoso.example", {"44.5.6.7"});
     require_consistent(run);
