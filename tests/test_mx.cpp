@@ -978,7 +978,7 @@ TEST_CASE("to_json: the keys of the JSON contract, values from the allowed sets"
   const std::set<std::string> domain_keys = {"domain",   "lookup",    "null_mx",          "mx",
                                              "derived",  "match",     "dnssec_ad",        "direct_send_host",
                                              "direct_send_port"};
-  const std::set<std::string> mx_keys = {"preference", "host", "addresses", "provider", "legacy", "ip_literal", "cname"};
+  const std::set<std::string> mx_keys = {"preference", "host", "addresses", "provider", "legacy", "ip_literal", "cname", "appended_zone"};
   const std::set<std::string> providers = {"m365",          "m365-dnssec",  "m365-gcc-high", "m365-21vianet",
                                            "m365-germany",  "google",       "other"};
   const std::set<std::string> matches = {"exact", "variant", "dnssec", "other", "none"};
@@ -1097,4 +1097,94 @@ TEST_CASE("make_report: every domain's checks and the domains array", "[mx]") {
     CHECK(report.checks().empty());
     CHECK(report.to_json()["domains"] == nlohmann::json::array());
   }
+}
+
+// ===========================================================================
+// The appended-zone mistake: an MX typed without its final dot
+
+TEST_CASE("appended_zone: which names are the mistake, and what was meant", "[mx]") {
+  const auto meant = [](std::string_view name, std::string_view zone, bool has_data = true) {
+    const auto found = appended_zone(name, zone, has_data);
+    return found ? found->intended + " + " + found->zone : std::string("none");
+  };
+  CHECK(meant("contoso-com.mail.protection.outlook.com.contoso.com", "contoso.com") ==
+        "contoso-com.mail.protection.outlook.com + contoso.com");
+  CHECK(meant("Contoso-com.Mail.Protection.Outlook.com.contoso.com.", "contoso.com") ==
+        "contoso-com.mail.protection.outlook.com + contoso.com");
+  // The DNS host appends its zone's origin, which may be a parent of the domain.
+  CHECK(meant("contoso-com.mail.protection.outlook.com.contoso.com", "sales.contoso.com") ==
+        "contoso-com.mail.protection.outlook.com + contoso.com");
+  CHECK(meant("mail.contoso.com.contoso.com", "contoso.com") == "mail.contoso.com + contoso.com");
+  CHECK(meant("mx1.mailhost.net.contoso.com", "contoso.com") == "mx1.mailhost.net + contoso.com");
+  // A two-letter last label counts only when the published name has no data.
+  CHECK(meant("mx.provider.fr.contoso.com", "contoso.com", true) == "none");
+  CHECK(meant("mx.provider.fr.contoso.com", "contoso.com", false) == "mx.provider.fr + contoso.com");
+  // The domain's own hosts are not the mistake.
+  CHECK(meant("mail.contoso.com", "contoso.com") == "none");
+  CHECK(meant("mx.office.contoso.com", "contoso.com") == "none");
+  CHECK(meant("contoso-com.mail.protection.outlook.com", "contoso.com") == "none");
+  CHECK(meant("mail.fabrikam.com", "contoso.com") == "none");
+}
+
+TEST_CASE("check_domains: the appended-zone MX is named as that mistake, with the value to type", "[mx]") {
+  auto zones = fixtures::overlay();
+  auto zone = diag::dns::parse_zone_text(R"(
+$ORIGIN appended.test.
+@               SOA ns hostmaster 1 3600 600 86400 300
+typo            MX  0 typo-appended-test.mail.protection.outlook.com.typo.appended.test.
+origin          MX  0 origin-appended-test.mail.protection.outlook.com.appended.test.
+; a wildcard-style record for the website makes the mistaken name resolve
+wild            MX  0 wild-appended-test.mail.protection.outlook.com.wild.appended.test.
+wild-appended-test.mail.protection.outlook.com.wild A 192.0.2.80
+gateway         MX  10 mx1.mailhost.com.gateway.appended.test.
+own             MX  10 mx.office.own.appended.test.
+mx.office.own   A   192.0.2.25
+)",
+                                         "appended.test");
+  REQUIRE(zone.ok());
+  zones->add(std::move(zone).value());
+  diag::dns::ResolverConfig config;
+  config.zones = std::move(zones);
+  config.servers.push_back({*diag::IpAddress::parse("127.0.0.1"), 9});
+  config.attempt_timeout = 200ms;
+  config.tries = 1;
+  auto resolver = diag::dns::Resolver::create(std::move(config));
+  REQUIRE(resolver.ok());
+  const auto reports = check_domains(**resolver, {"typo.appended.test", "origin.appended.test", "wild.appended.test",
+                                                  "gateway.appended.test", "own.appended.test"});
+  REQUIRE(reports.size() == 5);
+  const auto no_third_party = [](const DomainReport& report) {
+    for (const auto& check : report.checks) {
+      INFO(check.id << ": " << check.message);
+      CHECK(check.message.find("third-party") == std::string::npos);
+    }
+  };
+  for (std::size_t k = 0; k < 3; ++k) {
+    const DomainReport& report = reports[k];
+    INFO(report.domain << ": " << Catch::Detail::stringify(check_ids(report)));
+    const std::string meant = report.domain.substr(0, report.domain.find('.')) + "-appended-test.mail.protection.outlook.com";
+    const auto& appended = the_check(report, "mx.appended-zone");
+    CHECK(appended.status == Status::fail);
+    CHECK_THAT(appended.message, Catch::Contains(meant + " with "));
+    CHECK_THAT(appended.message, Catch::Contains("Microsoft 365"));
+    CHECK_THAT(appended.remedy, Catch::Contains("\"" + meant + ".\""));
+    CHECK(appended.fields.value("intended", "") == meant);
+    CHECK(the_check(report, "mx.direct-send").status == Status::fail);
+    CHECK_THAT(the_check(report, "mx.direct-send").remedy, Catch::Contains(meant + " port 25"));
+    CHECK(to_json(report)["mx"][0]["appended_zone"]["intended"] == meant);
+    no_third_party(report);
+  }
+  CHECK_THAT(the_check(reports[0], "mx.appended-zone").message, Catch::Contains("with typo.appended.test appended"));
+  CHECK_THAT(the_check(reports[1], "mx.appended-zone").message, Catch::Contains("with appended.test appended"));
+  CHECK(the_check(reports[2], "mx.host-resolves").status == Status::pass);  // resolving does not hide the mistake
+
+  // Another provider's host with the zone appended: named, not a third-party host.
+  const DomainReport& gateway = reports[3];
+  CHECK(the_check(gateway, "mx.appended-zone").fields.value("intended", "") == "mx1.mailhost.com");
+  CHECK_THAT(the_check(gateway, "mx.provider").message, Catch::Contains("mx1.mailhost.com with gateway.appended.test appended"));
+  no_third_party(gateway);
+
+  // The domain's own host under a subdomain is no mistake.
+  CHECK_FALSE(has_check(reports[4], "mx.appended-zone"));
+  CHECK(to_json(reports[4])["mx"][0]["appended_zone"].is_null());
 }

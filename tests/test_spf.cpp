@@ -1,7 +1,7 @@
 // SPF: the parser's positioned errors, each macro (RFC 7208 7.4's own
 // examples), each processing limit, the parallel prefetch against the
 // loopback DNS server (identical results and counts, fewer round trips),
-// tree validation findings, and the suggestion logic including flattening.
+// and tree validation findings (suggestions: test_spf_suggest.cpp).
 #include <chrono>
 
 #include <catch2/catch.hpp>
@@ -344,51 +344,4 @@ TEST_CASE("tree: findings with remedies", "[spf][tree]") {
   CHECK(find_check(validate(zone, "two.example"), "spf.record")->status == diag::Status::fail);
   const auto unresolved = validate(zone, "timeout.example");
   CHECK(find_check(unresolved, "spf.record")->status == diag::Status::error);
-}
-
-TEST_CASE("suggestion: add the IP before all, keep the all term, verify", "[spf][suggest]") {
-  Zone zone;
-  zone.spf("spf.protection.outlook.com", "v=spf1 ip4:40.92.0.0/15 -all");
-  zone.spf("contoso.example", "v=spf1 ip4:203.0.113.4/31 include:spf.protection.outlook.com ~all");
-  zone.none("contoso.example", RrType::MX).none("contoso.example", RrType::SPF);
-  const auto tree = validate(zone, "contoso.example");
-  auto simple = suggest_record(tree, {ip("198.51.100.7")}, zone.cache, "2026-01-02");
-  CHECK(simple.changed);
-  CHECK(simple.record == "v=spf1 ip4:203.0.113.4/31 ip4:198.51.100.7 include:spf.protection.outlook.com ~all");
-  CHECK(simple.verified);
-  CHECK(simple.lookups == 1);
-  CHECK_FALSE(simple.flattened_record);
-  // Adjacent networks merge: 203.0.113.4/31 + .6 + .7 = 203.0.113.4/30.
-  auto merged = suggest_record(tree, {ip("203.0.113.6"), ip("203.0.113.7")}, zone.cache, "2026-01-02");
-  CHECK(merged.record == "v=spf1 ip4:203.0.113.4/30 include:spf.protection.outlook.com ~all");
-  CHECK(merged.verified);
-  // Already authorized: no change.
-  auto same = suggest_record(tree, {ip("40.93.1.1")}, zone.cache, "2026-01-02");
-  CHECK_FALSE(same.changed);
-  CHECK(same.record == tree.root.record);
-}
-
-TEST_CASE("suggestion: over 10 lookups gives a dated, verified flattened variant", "[spf][suggest]") {
-  Zone zone;
-  zone.spf("big.example", "v=spf1 include:vendor.example include:spf.protection.outlook.com -all");
-  zone.none("big.example", RrType::MX).none("big.example", RrType::SPF);
-  zone.spf("spf.protection.outlook.com", "v=spf1 ip4:40.92.0.0/15 -all");
-  std::string vendor = "v=spf1";
-  for (int k = 0; k < 10; ++k) {
-    const std::string name = "v" + std::to_string(k) + ".vendor.example";
-    vendor += " include:" + name;
-    zone.spf(name, "v=spf1 ip4:198.51.100." + std::to_string(k * 2) + "/31 -all");
-  }
-  zone.spf("vendor.example", vendor + " -all");
-  const auto tree = validate(zone, "big.example");
-  CHECK(tree.lookups == 12);
-  auto suggestion = suggest_record(tree, {ip("192.0.2.10")}, zone.cache, "2026-01-02");
-  CHECK(suggestion.lookups == 12);
-  CHECK_FALSE(suggestion.verified);
-  REQUIRE(suggestion.flattened_record);
-  CHECK(*suggestion.flattened_record ==
-        "v=spf1 ip4:192.0.2.10 ip4:198.51.100.0/28 ip4:198.51.100.16/30 include:spf.protection.outlook.com -all flattened=2026-01-02");
-  CHECK(suggestion.flattened_lookups == 1);
-  CHECK(suggestion.flattened_verified);
-  CHECK_THAT(suggestion.flattened_notes[1], Catch::Contains("Refresh"));
 }

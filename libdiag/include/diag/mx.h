@@ -42,6 +42,22 @@ std::string_view to_string(MatchKind kind);
 // dnssec: a *.mx.microsoft host; other: anything else.
 MatchKind match_host(std::string_view domain, std::string_view host);
 
+// The appended-zone mistake: a name typed into a DNS host's form without its
+// final dot, so the DNS host appended the zone ("contoso-com.mail.protection.
+// outlook.com.contoso.com", "include:spf.protection.outlook.com.contoso.com").
+// Returns the name that was meant and the zone that was appended, or nullopt.
+// `zone` is the domain the record belongs to; its parent domains (down to
+// two labels) are tried too, since a DNS host appends its zone's origin.
+// A name is taken for the mistake when, after removing the zone, it is a
+// known mail host (the provider table), repeats the zone, or ends in a
+// common top-level domain; one ending in another two-letter label counts
+// only when the published name has no data (`name_has_data` false).
+struct AppendedZone {
+  std::string intended;  // "contoso-com.mail.protection.outlook.com"
+  std::string zone;      // "contoso.com"
+};
+std::optional<AppendedZone> appended_zone(std::string_view name, std::string_view zone, bool name_has_data = true);
+
 struct MxHost {
   std::uint16_t preference = 0;
   std::string host;
@@ -49,6 +65,7 @@ struct MxHost {
   std::vector<IpAddress> addresses;
   bool ip_literal = false;        // the MX names an address, not a host
   std::string cname_target;       // set when the host is an alias
+  std::optional<AppendedZone> appended_zone;  // the host is a name typed without its final dot
   dns::Outcome a_outcome = dns::Outcome::timeout, aaaa_outcome = dns::Outcome::timeout;
   std::string a_detail, aaaa_detail;
 };

@@ -236,6 +236,21 @@ struct TreeNode {
 // What a node and everything it includes (with a pass qualifier) authorizes, merged.
 std::vector<Network> authorized_networks(const TreeNode& node);
 
+// The name an include or redirect child meant when its target is the
+// appended-zone mistake ("spf.protection.outlook.com.contoso.com" meant
+// "spf.protection.outlook.com"); nullopt otherwise.
+std::optional<std::string> appended_zone_target(const TreeNode& child, std::string_view domain);
+
+// Addresses that can never be the sender Microsoft 365 sees: what kind
+// ("private (RFC 1918)", "carrier-grade NAT (RFC 6598)", "loopback",
+// "link-local", "unique local (RFC 4193)", "unspecified", "multicast",
+// "reserved"), or "" for a public address. Such an address never goes into
+// a suggested record.
+std::string_view non_public_kind(const IpAddress& address);
+// RFC 5737 and RFC 3849 documentation ranges: a warning, since they are what
+// examples use.
+bool is_documentation(const IpAddress& address);
+
 struct TreeValidation {
   std::string domain;
   TreeNode root;
@@ -262,21 +277,34 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
 // Suggestions: a record that also authorizes the device IPs.
 
 struct Suggestion {
+  // The record to publish. Set only when verified; empty when none can be
+  // made, and then reason says why.
   std::string record;
-  int lookups = 0;
+  std::string reason;
+  int lookups = 0, void_lookups = 0;
   bool verified = false;
+  bool changed = false;    // false with a record: the published one already does everything
+  bool flattened = false;  // some terms replaced by the addresses they had today
   std::vector<std::string> verification;  // what was checked, one line each
-  std::vector<std::string> notes;         // advice to show with it
-  bool changed = false;                   // false: the record already authorizes every IP
-  // The flattened variant when the suggestion exceeds 10 lookups.
-  std::optional<std::string> flattened_record;
-  int flattened_lookups = 0;
-  bool flattened_verified = false;
-  std::vector<std::string> flattened_notes;
+  std::vector<std::string> notes;         // what changed and why, and advice to show with it
+  std::vector<IpAddress> not_public;      // device addresses left out (never put in a record)
 };
 
-Suggestion suggest_record(const TreeValidation& tree, const std::vector<IpAddress>& ips, const AnswerCache& cache,
-                          const std::string& today /* YYYY-MM-DD */);
+// The Microsoft include a domain's SPF needs for its MX hosts (worldwide,
+// GCC High/DoD or 21Vianet), the appended-zone mistake read as the host that
+// was meant; nullopt when no MX host is Exchange Online.
+std::optional<std::string> microsoft_include_for(const std::vector<std::string>& mx_hosts, std::string_view domain);
+
+// Builds the one record that fixes every failure at once (duplicates merged,
+// the device's public addresses added, Microsoft's include kept or added,
+// appended-zone and wrong includes replaced, ptr and +all dropped, flattened
+// when over 10 lookups) and verifies it offline before returning it: pass for
+// every device address and for addresses sampled from every network the old
+// records authorized, at most 10 lookups and 2 void lookups. Answers the
+// suggestion needs beyond the tree's (a second record's includes, the
+// Microsoft include) are fetched through resolver into cache first.
+Suggestion suggest_record(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree,
+                          const std::vector<IpAddress>& ips, const std::string& today /* YYYY-MM-DD */);
 
 // ---------------------------------------------------------------------------
 // sendcheck-spf: what the tool asks, and its report.
@@ -312,6 +340,14 @@ struct SpfCheckOutcome {
 // Validates the tree, evaluates every IP (all through one cache), and
 // suggests a record when asked.
 SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan);
+
+// Domain health: given the devices' own check_host results, a tree finding
+// that does not change any device's result becomes a WARN with the id
+// "spf.domain.<name>" and the field "group": "domain health", keeping its
+// remedy; a finding that explains a device's permerror or temperror keeps
+// its id and status. Without results nothing changes.
+void separate_domain_health(std::vector<Check>& tree_checks,
+                            const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);
 
 // The JSON contract (with text non-null: the text rendering instead).
 Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::string* text, const TextStyle& style);

@@ -63,8 +63,20 @@ std::string admin_center_mx(const std::string& domain) {
   return "the MX value shown in the Microsoft 365 admin center (Settings > Domains > " + domain + " > DNS records)";
 }
 
+// What to type instead of a name the DNS host completed with its zone.
+std::string appended_zone_remedy(const std::string& record, const AppendedZone& appended) {
+  return "Change the " + record + " value to \"" + appended.intended + ".\" (with the final dot, which tells the DNS host the name is complete; "
+         "if its form rejects the dot, enter the name as its help says for a host outside your domain), then check that the published " +
+         record + " reads " + appended.intended + ".";
+}
+
+std::string describe_appended(const MxHost& host) {
+  return host.appended_zone->intended + " with " + host.appended_zone->zone + " appended (typed without its final dot)";
+}
+
 std::string describe_host(const MxHost& host) {
   if (host.ip_literal) return "an IP address";
+  if (host.appended_zone) return "the name " + describe_appended(host);
   if (host.host_class.legacy && host.host_class.provider == Provider::m365) return "a retired Microsoft target";
   return std::string(describe(host.host_class.provider));
 }
@@ -149,6 +161,15 @@ void check_host(DomainReport& r, const MxHost& host) {
                                   where));
     return;
   }
+  if (host.appended_zone) {
+    const bool microsoft = is_microsoft(classify_host(host.appended_zone->intended).provider);
+    r.checks.push_back(make_check(d, "mx.appended-zone", Status::fail,
+                                  "MX " + host.host + " is " + describe_appended(host) +
+                                      ": the DNS host added " + host.appended_zone->zone + " to a name that was complete" +
+                                      (microsoft ? ", so mail for " + d + " cannot reach Microsoft 365" : ""),
+                                  appended_zone_remedy("MX", *host.appended_zone),
+                                  {{"host", host.host}, {"intended", host.appended_zone->intended}}));
+  }
   if (host.host_class.provider == Provider::m365_germany) {
     r.checks.push_back(make_check(d, "mx.legacy-target", Status::fail,
                                   "MX " + host.host + " belongs to the retired Microsoft Cloud Deutschland",
@@ -185,9 +206,10 @@ void check_host(DomainReport& r, const MxHost& host) {
     r.checks.push_back(make_check(d, "mx.host-resolves", Status::fail,
                                   "MX " + host.host + (missing ? " does not exist (NXDOMAIN)" : " has no A or AAAA record") +
                                       ": nothing can connect to it",
-                                  "Correct the MX to " + admin_center_mx(d) +
-                                      ". If the admin center shows this very host, open a case with Microsoft: "
-                                      "the domain will not receive internet mail.",
+                                  host.appended_zone ? appended_zone_remedy("MX", *host.appended_zone)
+                                                     : "Correct the MX to " + admin_center_mx(d) +
+                                                           ". If the admin center shows this very host, open a case with "
+                                                           "Microsoft: the domain will not receive internet mail.",
                                   where));
   }
 }
@@ -318,6 +340,14 @@ void check_direct_send(DomainReport& r) {
                                   "port 25."));
     return;
   }
+  for (const auto& host : r.hosts)
+    if (host.appended_zone && is_microsoft(classify_host(host.appended_zone->intended).provider)) {
+      r.checks.push_back(make_check(d, "mx.direct-send", Status::fail,
+                                    "No usable Microsoft 365 MX for direct send: MX " + host.host + " is " + describe_appended(host),
+                                    appended_zone_remedy("MX", *host.appended_zone) + " Devices then send to " +
+                                        host.appended_zone->intended + " port 25."));
+      return;
+    }
   if (r.hosts.empty()) {
     r.checks.push_back(make_check(d, "mx.direct-send", Status::fail,
                                   "No MX for direct send: " + d + " does not route mail to Microsoft 365",
@@ -452,6 +482,32 @@ MatchKind match_host(std::string_view domain_text, std::string_view host_text) {
   return MatchKind::other;
 }
 
+std::optional<AppendedZone> appended_zone(std::string_view name_text, std::string_view zone_text, bool name_has_data) {
+  const std::string name = dns::canonical_name(name_text);
+  std::string zone = dns::canonical_name(zone_text);
+  // Top-level domains that no one uses as a label inside their own zone:
+  // "mail.com.contoso.com" is "mail.com" with the zone appended.
+  static constexpr std::string_view common_tlds[] = {"com", "net", "org", "edu", "gov", "mil", "int", "io", "info", "biz",
+                                                     "us", "cn", "de", "uk", "microsoft", "cloud", "email", "online"};
+  while (std::count(zone.begin(), zone.end(), '.') >= 1) {
+    if (name.size() > zone.size() + 1 && dns::name_is_at_or_below(name, zone)) {
+      const std::string intended = name.substr(0, name.size() - zone.size() - 1);
+      const std::size_t last_dot = intended.rfind('.');
+      if (last_dot != std::string::npos) {
+        const std::string_view last_label = std::string_view(intended).substr(last_dot + 1);
+        const bool known_host = classify_host(intended).provider != Provider::other;
+        const bool repeats_zone = dns::name_is_at_or_below(intended, zone);
+        const bool common_tld = std::find(std::begin(common_tlds), std::end(common_tlds), last_label) != std::end(common_tlds);
+        const bool country_label = last_label.size() == 2 && std::isalpha(static_cast<unsigned char>(last_label[0])) &&
+                                   std::isalpha(static_cast<unsigned char>(last_label[1]));
+        if (known_host || repeats_zone || common_tld || (country_label && !name_has_data)) return AppendedZone{intended, zone};
+      }
+    }
+    zone.erase(0, zone.find('.') + 1);
+  }
+  return std::nullopt;
+}
+
 Result<std::string> parse_domain(std::string_view text) {
   const std::string shown(text);
   // Checked as typed: canonical_name writes a space or a non-ASCII octet
@@ -578,6 +634,9 @@ std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vect
     for (auto& host : report.hosts)
       std::stable_sort(host.addresses.begin(), host.addresses.end(),
                        [](const IpAddress& a, const IpAddress& b) { return a.is_v4() && !b.is_v4(); });
+    for (auto& host : report.hosts)
+      if (host.host_class.provider == Provider::other && !host.ip_literal)
+        host.appended_zone = appended_zone(host.host, report.domain, host_has_addresses(host) || host_lookup_incomplete(host));
     if (!report.classic_resolves) {
       for (const auto& host : report.hosts)
         if (host.host == report.classic && !host_lookup_incomplete(host)) report.classic_resolves = host_has_addresses(host);
@@ -598,7 +657,10 @@ nlohmann::json to_json(const DomainReport& r) {
                   {"provider", to_string(host.host_class.provider)},
                   {"legacy", host.host_class.legacy},
                   {"ip_literal", host.ip_literal},
-                  {"cname", host.cname_target.empty() ? nlohmann::json(nullptr) : nlohmann::json(host.cname_target)}});
+                  {"cname", host.cname_target.empty() ? nlohmann::json(nullptr) : nlohmann::json(host.cname_target)},
+                  {"appended_zone", host.appended_zone ? nlohmann::json({{"intended", host.appended_zone->intended},
+                                                                         {"zone", host.appended_zone->zone}})
+                                                       : nlohmann::json(nullptr)}});
   }
   return {{"domain", r.domain},
           {"lookup", dns::to_string(r.mx_answer.outcome)},
@@ -635,7 +697,9 @@ std::string render_text(const DomainReport& r, const TextStyle& style) {
   std::string out = style.bold(r.domain) + "\n";
   for (const auto& host : r.hosts) {
     out += "  MX " + std::to_string(host.preference) + " " + host.host + "  [" +
-           std::string(to_string(host.host_class.provider)) + (host.host_class.legacy ? ", legacy" : "") + "]";
+           (host.appended_zone ? "appended zone: " + host.appended_zone->intended + "."
+                               : std::string(to_string(host.host_class.provider))) +
+           (host.host_class.legacy ? ", legacy" : "") + "]";
     if (!host.addresses.empty()) out += "  " + join_addresses(host.addresses);
     out += "\n";
   }

@@ -73,12 +73,22 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
       check.status = Status::fail;
       check.message = "Checking " + who + " against " + domain + " ends in permerror" + via + ": " + evaluation.reason + ".";
       check.remedy = "Fix the record: receivers treat a permerror like a missing or broken SPF record for every message.";
+      if (evaluation.reason.find("DNS-querying terms") != std::string::npos) {
+        check.message += " The domain's lookups run out before a term that authorizes " + who + " is reached, so this device's mail fails.";
+        check.remedy = "Bring the tree to 10 lookups or fewer (see spf.lookups), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
+      }
       break;
     case SpfResult::temperror:
       check.status = Status::error;
       check.message = "Could not finish checking " + who + " against " + domain + " (temperror" + via + "): " + evaluation.reason + ".";
       check.remedy = "Try again, or use --dns with another resolver; receivers defer or junk mail while this lasts.";
       break;
+  }
+  // RFC 1918, CGNAT and the like: not what Microsoft 365 sees, whatever the record says.
+  if (const auto kind = non_public_kind(ip); !kind.empty() && check.status != Status::error) {
+    check.status = Status::warn;
+    check.message += " But " + who + " is a " + std::string(kind) + " address: Microsoft 365 sees the device's public address, so this result does not apply to its mail.";
+    check.remedy = "Run `sendcheck blocklist --egress` from the device's network to find its public address, and check that one with --ip.";
   }
   return check;
 }
@@ -182,7 +192,7 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
         check.status = Status::warn;
         check.message += " No result above depends on it: every address was decided without it.";
       }
-  if (plan.suggest) outcome.suggestion = suggest_record(outcome.tree, plan.ips, cache, outcome.today);
+  if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today);
   return outcome;
 }
 
@@ -208,11 +218,14 @@ nlohmann::json tree_to_json(const TreeNode& node) {
 Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::string* text, const TextStyle& style) {
   Report report("sendcheck-spf", diag::version);
   const TreeValidation& tree = outcome.tree;
-  for (auto& check : outcome.tree.checks) report.add(check);
+  // The devices' own results decide; domain-wide findings that do not change them are domain health.
+  std::vector<Check> tree_checks = outcome.tree.checks;
+  separate_domain_health(tree_checks, outcome.results);
   for (const auto& [ip, evaluation] : outcome.results) report.add(result_check(plan.domain, ip, evaluation));
-  if (outcome.suggestion && outcome.suggestion->changed && !outcome.suggestion->verified && !outcome.suggestion->flattened_verified)
-    report.add(Check{"spf.suggestion", Status::warn, "The suggested record could not be verified offline; review it before publishing.",
-                     "Check the verification lines; publish only a record that passes for every device IP.", {}});
+  for (auto& check : tree_checks) report.add(std::move(check));
+  if (outcome.suggestion && outcome.suggestion->record.empty())
+    report.add(Check{"spf.suggestion", Status::warn, outcome.suggestion->reason,
+                     "Fix what it names, then run --suggest again; publish only a record that was verified.", {}});
 
   auto results = nlohmann::json::array();
   for (const auto& [ip, e] : outcome.results)
@@ -235,18 +248,19 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
   report.fields()["results"] = std::move(results);
   if (outcome.suggestion) {
     const Suggestion& s = *outcome.suggestion;
-    nlohmann::json suggestion = {{"record", s.record},
+    // "record" is always a verified record, or null with the reason.
+    nlohmann::json suggestion = {{"record", s.record.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.record)},
+                                 {"reason", s.reason.empty() ? nlohmann::json(nullptr) : nlohmann::json(s.reason)},
                                  {"lookups", s.lookups},
+                                 {"void_lookups", s.void_lookups},
                                  {"verified", s.verified},
                                  {"changed", s.changed},
+                                 {"flattened", s.flattened ? nlohmann::json(outcome.today) : nlohmann::json(nullptr)},
                                  {"verification", s.verification},
                                  {"notes", s.notes}};
-    if (s.flattened_record)
-      suggestion["flattened"] = {{"record", *s.flattened_record},
-                                 {"lookups", s.flattened_lookups},
-                                 {"verified", s.flattened_verified},
-                                 {"date", outcome.today},
-                                 {"notes", s.flattened_notes}};
+    auto not_public = nlohmann::json::array();
+    for (const auto& ip : s.not_public) not_public.push_back(ip.to_string());
+    suggestion["not_public"] = std::move(not_public);
     report.fields()["suggestion"] = std::move(suggestion);
   }
   if (!text) return report;
@@ -266,18 +280,24 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
     if (e.result == SpfResult::fail) out += "    explanation: " + e.explanation + "\n";
     else if (!e.reason.empty() && e.result != SpfResult::pass) out += "    " + e.reason + "\n";
   }
-  out += render_checks_text(report.checks(), style, "  ");
+  std::vector<Check> device_checks, domain_health;
+  for (const auto& check : report.checks())
+    (check.fields.is_object() && check.fields.value("group", "") == "domain health" ? domain_health : device_checks).push_back(check);
+  out += render_checks_text(device_checks, style, "  ");
+  if (!domain_health.empty()) {
+    out += style.bold("  domain health") + style.dim("  (does not change the result for the given addresses)") + "\n";
+    out += render_checks_text(domain_health, style, "  ");
+  }
   if (outcome.suggestion) {
     const Suggestion& s = *outcome.suggestion;
-    out += style.bold("  suggested record") + (s.verified ? " (verified offline)" : " (NOT verified)") + ":\n";
-    if (!s.record.empty()) out += "    " + s.record + "\n";
+    if (!s.record.empty()) {
+      out += style.bold("  suggested record") + " (verified offline" + (s.flattened ? ", flattened " + outcome.today : "") + "):\n";
+      out += "    " + s.record + "\n";
+    } else {
+      out += style.bold("  no record suggested") + "\n    " + s.reason + "\n";
+    }
     for (const auto& line : s.verification) out += style.dim("    verified: " + line) + "\n";
     for (const auto& note : s.notes) out += "    " + note + "\n";
-    if (s.flattened_record) {
-      out += style.bold("  flattened variant") + (s.flattened_verified ? " (verified offline)" : " (NOT verified)") + ":\n";
-      out += "    " + *s.flattened_record + "\n";
-      for (const auto& note : s.flattened_notes) out += "    " + note + "\n";
-    }
   }
   return report;
 }

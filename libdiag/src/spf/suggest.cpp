@@ -1,25 +1,125 @@
-// A record that authorizes the device IPs while keeping everything the
-// published one authorizes: the smallest change first (ip4:/ip6: terms,
-// adjacent networks merged, the all term kept), a flattened variant when the
-// result would exceed 10 lookups, and every suggestion verified offline
-// against the answers already fetched before it is shown.
+// One SPF record that fixes every failure at once: duplicate records merged
+// (RFC 7208 3.2, 4.5), the device's public addresses added, Microsoft's
+// include kept or added when the MX is Exchange Online, appended-zone and
+// wrong includes replaced, ptr and +all dropped, one all qualifier (the
+// strictest the domain had), and the whole flattened (dated) when it would
+// exceed 10 lookups. The record is shown only after it has been re-evaluated
+// offline for the device and for addresses sampled from every network the old
+// records authorized; when that fails, the suggestion says why and has no
+// record.
 #include <algorithm>
+#include <array>
+#include <set>
 
+#include "diag/mx.h"
 #include "diag/spf.h"
 
 namespace diag::spf {
 namespace {
 
+constexpr int lookup_limit = 10;  // RFC 7208 4.6.4
+constexpr int void_limit = 2;     // RFC 7208 4.6.4
+// Two addresses a network: enough to find a network the new record lost,
+// bounded so that a flattened vendor tree stays quick to verify.
+constexpr std::size_t max_samples = 2000;
+
+std::string lower(std::string text) {
+  for (char& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
+std::string join(const std::vector<std::string>& parts, std::string_view separator = ", ") {
+  std::string out;
+  for (const auto& part : parts) out += (out.empty() ? "" : std::string(separator)) + part;
+  return out;
+}
+
 std::string network_term(const Network& network) {
-  const bool v4 = network.address.is_v4();
-  std::string out = std::string(v4 ? "ip4:" : "ip6:") + network.address.to_string();
+  std::string out = std::string(network.address.is_v4() ? "ip4:" : "ip6:") + network.address.to_string();
   if (network.prefix != network.address.max_prefix()) out += "/" + std::to_string(network.prefix);
   return out;
 }
 
-SpfResult evaluate_offline(const AnswerCache& cache, const std::string& domain, const std::string& record, const IpAddress& ip) {
-  AnswerCache copy = cache;
-  OfflineSpfResolver offline(copy);
+Network term_network(const Term& term) {
+  return Network{term.network, term.mechanism == MechanismKind::ip4 ? term.cidr4 : term.cidr6};
+}
+
+bool has_macros(std::string_view text) { return text.find('%') != std::string_view::npos; }
+
+bool is_microsoft_include(std::string_view domain) {
+  const KnownInclude* known = find_known_include(domain);
+  return known && (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet");
+}
+
+// Whether a Microsoft include is anywhere in the tree (a redirect target or
+// a nested include counts: it already covers Exchange Online).
+bool includes_microsoft(const TreeNode& node) {
+  for (const auto& child : node.children)
+    if ((child.status == "ok" && is_microsoft_include(child.domain)) || includes_microsoft(child)) return true;
+  return false;
+}
+
+// One term of the record being built: pass-qualified networks (rendered as
+// ip4:/ip6:), or a term kept as written.
+struct DraftTerm {
+  std::vector<Network> networks;
+  std::string text;
+  bool is_networks() const { return text.empty(); }
+};
+
+struct Draft {
+  std::vector<DraftTerm> terms;
+  std::string all;          // "-all", "~all" or "?all"
+  std::string explanation;  // "exp=..." or ""
+  // A mechanism other than all with a non-pass qualifier: terms keep their
+  // order, since moving a pass term before it would change its result.
+  bool has_non_pass = false;
+  std::string flattened_on;  // the date, when some terms were flattened
+
+  bool contains(const std::string& text) const {
+    const std::string key = lower(text);
+    return std::any_of(terms.begin(), terms.end(), [&](const DraftTerm& t) { return !t.is_networks() && lower(t.text) == key; });
+  }
+
+  std::string render() const {
+    std::string out = "v=spf1";
+    if (!has_non_pass) {
+      // Every pass network first, merged: they cost no lookup.
+      std::vector<Network> networks;
+      for (const auto& term : terms) networks.insert(networks.end(), term.networks.begin(), term.networks.end());
+      for (const auto& network : merge_networks(networks)) out += " " + network_term(network);
+      for (const auto& term : terms)
+        if (!term.is_networks()) out += " " + term.text;
+    } else {
+      for (const auto& term : terms) {
+        if (!term.is_networks()) out += " " + term.text;
+        else
+          for (const auto& network : merge_networks(term.networks)) out += " " + network_term(network);
+      }
+    }
+    out += " " + all;
+    if (!explanation.empty()) out += " " + explanation;
+    // RFC 7208 6: receivers ignore unknown modifiers, so the date travels with the record.
+    if (!flattened_on.empty()) out += " flattened=" + flattened_on;
+    return out;
+  }
+};
+
+struct OldRecord {
+  std::string text;
+  TreeValidation tree;
+};
+
+TreeValidation walk(SpfResolver& resolver, AnswerCache& cache, const std::string& domain, const std::string& record) {
+  TreeOptions options;
+  options.look_up_mx_for_m365 = false;
+  options.look_up_spf_rr_type = false;
+  return validate_tree(resolver, cache, domain, record, options);
+}
+
+SpfEvaluation evaluate_offline(AnswerCache& cache, const std::string& domain, const std::string& record, const IpAddress& ip) {
+  OfflineSpfResolver offline(cache);
   CheckHostInput input;
   input.ip = ip;
   input.sender = "postmaster@" + domain;
@@ -27,198 +127,507 @@ SpfResult evaluate_offline(const AnswerCache& cache, const std::string& domain, 
   input.domain = domain;
   input.record_override = record;
   input.timestamp = 1;
-  return check_host(offline, copy, input).result;
+  return check_host(offline, cache, input);
 }
 
-int lookups_offline(const AnswerCache& cache, const std::string& domain, const std::string& record) {
-  AnswerCache copy = cache;
-  OfflineSpfResolver offline(copy);
-  TreeOptions options;
-  options.look_up_mx_for_m365 = false;
-  options.look_up_spf_rr_type = false;
-  return validate_tree(offline, copy, domain, record, options).lookups;
+const TreeNode* child_for(const TreeNode& root, const std::string& via, std::set<const TreeNode*>& used) {
+  for (const auto& child : root.children)
+    if (child.via == via && used.insert(&child).second) return &child;
+  return nullptr;
 }
 
-// Evaluates the record for every IP and for the first address of every
-// network the old record authorized; all must pass.
-bool verify(const AnswerCache& cache, const std::string& domain, const std::string& record, const std::vector<IpAddress>& ips,
-            const std::vector<Network>& old_networks, std::vector<std::string>& lines) {
-  bool ok = true;
-  for (const auto& ip : ips) {
-    const SpfResult result = evaluate_offline(cache, domain, record, ip);
-    lines.push_back(ip.to_string() + ": " + std::string(to_string(result)));
-    ok = ok && result == SpfResult::pass;
-  }
-  std::size_t checked = 0, kept = 0;
-  for (const auto& network : old_networks) {
-    if (++checked > 500) break;
-    if (evaluate_offline(cache, domain, record, network.address) == SpfResult::pass) ++kept;
-    else {
-      ok = false;
-      lines.push_back("previously authorized " + network.to_string() + " no longer passes");
-    }
-  }
-  lines.push_back(std::to_string(kept) + " of " + std::to_string(std::min<std::size_t>(checked, old_networks.size())) +
-                  " previously authorized networks still pass");
-  return ok;
+std::vector<std::string> mx_hosts_of(const AnswerCache& cache, const std::string& domain) {
+  std::vector<std::string> hosts;
+  if (const dns::Answer* mx = cache.find(domain, dns::RrType::MX); mx && mx->is_definitive())
+    for (const auto& host : mx->mx()) hosts.push_back(host.exchange);
+  return hosts;
 }
 
-// The record with the given ip terms removed and the new ones inserted at
-// the first removed term, or first of all when there was none.
-std::string rewrite(const ParsedRecord& record, const std::vector<std::size_t>& removed, const std::vector<std::string>& added,
-                    const std::vector<std::string>& extra_modifiers) {
-  std::vector<std::string> terms;
-  bool inserted = false;
-  for (std::size_t k = 0; k < record.terms.size(); ++k) {
-    if (std::find(removed.begin(), removed.end(), k) != removed.end()) {
-      if (!inserted) terms.insert(terms.end(), added.begin(), added.end()), inserted = true;
+// Everything a node authorizes can be written as addresses only when the
+// whole subtree is known and uses no exists, ptr, macros or non-pass
+// mechanisms (whose effect depends on the order of evaluation).
+bool flattenable(const TreeNode& node, std::string& why) {
+  if (node.status != "ok") return why = node.via + " (" + node.status + ")", false;
+  if (!node.unresolved_terms.empty()) return why = node.unresolved_terms.front() + " (could not be resolved)", false;
+  for (const auto& text : node.terms) {
+    const ParsedRecord one = parse_record("v=spf1 " + text);
+    if (!one.ok() || one.terms.empty()) continue;
+    const Term& term = one.terms.front();
+    if (!term.is_mechanism) {
+      if (term.modifier == ModifierKind::redirect && has_macros(term.value)) return why = text + " in " + node.domain + " (a macro)", false;
       continue;
     }
-    terms.push_back(record.terms[k].text);
+    if (term.mechanism == MechanismKind::all) continue;
+    if (term.mechanism == MechanismKind::exists) return why = text + " in " + node.domain + " (exists depends on each sender)", false;
+    if (term.mechanism == MechanismKind::ptr) return why = text + " in " + node.domain + " (ptr depends on each sender)", false;
+    if (has_macros(term.domain_spec)) return why = text + " in " + node.domain + " (a macro depends on each sender)", false;
+    if (term.qualifier != Qualifier::pass) return why = text + " in " + node.domain + " (a non-pass term)", false;
   }
-  if (!inserted) terms.insert(terms.begin(), added.begin(), added.end());
-  terms.insert(terms.end(), extra_modifiers.begin(), extra_modifiers.end());
-  std::string out = "v=spf1";
-  for (const auto& term : terms) out += " " + term;
+  for (const auto& child : node.children)
+    if (!flattenable(child, why)) return false;
+  return true;
+}
+
+// The addresses an a or mx term names today, with its CIDR lengths.
+std::optional<std::vector<Network>> host_term_networks(const AnswerCache& cache, const Term& term, const std::string& domain) {
+  const std::string target = term.domain_spec.empty() ? domain : term.domain_spec;
+  std::vector<std::string> hosts;
+  if (term.mechanism == MechanismKind::mx) {
+    const dns::Answer* mx = cache.find(target, dns::RrType::MX);
+    if (!mx || !mx->is_definitive()) return std::nullopt;
+    for (const auto& host : mx->mx()) hosts.push_back(host.exchange);
+  } else {
+    hosts.push_back(target);
+  }
+  std::vector<Network> out;
+  for (const auto& host : hosts)
+    for (const auto type : {dns::RrType::A, dns::RrType::AAAA}) {
+      const dns::Answer* answer = cache.find(host, type);
+      if (!answer || !answer->is_definitive()) return std::nullopt;
+      for (const auto& address : answer->addresses())
+        out.push_back(Network{address, address.is_v4() ? term.cidr4 : term.cidr6});
+    }
   return out;
 }
 
-bool is_pass_ip_term(const Term& term) {
-  return term.is_mechanism && term.qualifier == Qualifier::pass &&
-         (term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6);
+// Addresses the old tree authorizes: the first and last of every network
+// of every node reached through pass-qualified include and redirect terms,
+// except the subtrees replaced on purpose.
+void collect_samples(const TreeNode& node, const std::set<std::string>& replaced, std::vector<IpAddress>& out) {
+  for (const auto& network : node.networks) {
+    std::array<std::uint8_t, 16> first{}, last{};
+    std::copy(network.address.data(), network.address.data() + network.address.size(), first.begin());
+    last = first;
+    for (int bit = network.prefix; bit < network.address.max_prefix(); ++bit) {
+      first[bit / 8] &= static_cast<std::uint8_t>(~(0x80 >> (bit % 8)));
+      last[bit / 8] |= static_cast<std::uint8_t>(0x80 >> (bit % 8));
+    }
+    for (const auto& bytes : {first, last}) {
+      const IpAddress address = network.address.is_v4() ? IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]}) : IpAddress::v6(bytes);
+      if (non_public_kind(address).empty() && std::find(out.begin(), out.end(), address) == out.end()) out.push_back(address);
+    }
+  }
+  for (const auto& child : node.children) {
+    const bool pass = child.via.rfind("include:", 0) == 0 || child.via.rfind("+include:", 0) == 0 || child.via.rfind("redirect=", 0) == 0;
+    if (pass && !replaced.count(child.domain)) collect_samples(child, replaced, out);
+  }
 }
+
+int strictness(char qualifier) {
+  switch (qualifier) {
+    case '-': return 3;
+    case '~': return 2;
+    case '?': return 1;
+    default: return 0;  // '+': never kept
+  }
+}
+
+class SuggestionBuilder {
+ public:
+  SuggestionBuilder(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::string& today)
+      : resolver_(resolver), cache_(cache), tree_(tree), domain_(tree.domain), today_(today) {}
+
+  Suggestion build(const std::vector<IpAddress>& ips) {
+    for (const auto& ip : ips) {
+      const std::string_view kind = non_public_kind(ip);
+      if (!kind.empty()) {
+        s_.not_public.push_back(ip);
+        s_.notes.push_back(ip.to_string() + " is a " + std::string(kind) +
+                           " address: Microsoft 365 never sees it as the sender, it sees the public address the device's "
+                           "network sends from. Find that address with `sendcheck blocklist --egress` run from the device's "
+                           "network, then run this again with --ip set to it. Nothing is suggested for " + ip.to_string() + ".");
+        continue;
+      }
+      if (is_documentation(ip))
+        s_.notes.push_back("Warning: " + ip.to_string() + " is in a documentation range (RFC 5737/3849), used by examples; "
+                           "publish your device's real public address instead.");
+      devices_.push_back(ip);
+    }
+    if (devices_.empty()) return none("no public address to authorize: " + join(addresses(s_.not_public)) +
+                                      (s_.not_public.size() == 1 ? " is not" : " are not") +
+                                      " what Microsoft 365 sees (see the note)");
+    if (!read_old_records()) return std::move(s_);
+    if (no_change_needed()) return std::move(s_);
+    return build_and_verify();
+  }
+
+ private:
+  static std::vector<std::string> addresses(const std::vector<IpAddress>& ips) {
+    std::vector<std::string> out;
+    for (const auto& ip : ips) out.push_back(ip.to_string());
+    return out;
+  }
+
+  // No record: the suggestion says why (callers that go on return s_ later).
+  Suggestion none(std::string reason) {
+    s_.record.clear();
+    s_.verified = false;
+    s_.changed = false;
+    s_.reason = "No record suggested: " + std::move(reason) + ".";
+    return s_;
+  }
+
+  bool read_old_records() {
+    const TreeNode& root = tree_.root;
+    std::vector<std::string> texts;
+    if (root.status == "ok") {
+      texts.push_back(root.record);
+    } else if (root.status == "multiple") {
+      // RFC 7208 4.5: two records are a permerror for every message; the merge keeps what each authorized.
+      if (const dns::Answer* answer = cache_.find(domain_, dns::RrType::TXT))
+        for (const auto& txt : answer->txt())
+          if (is_spf_record(txt.joined())) texts.push_back(txt.joined());
+      s_.notes.push_back(domain_ + " publishes " + std::to_string(texts.size()) +
+                         " SPF records, a permerror for every message (RFC 7208 4.5): this one record replaces all of them; delete the others.");
+    } else if (root.status == "none") {
+      s_.notes.push_back(domain_ + " has no SPF record: publish this one as a TXT record at " + domain_ + ".");
+    } else if (root.status == "syntax-error") {
+      none("the published record has a syntax error (" + root.detail + "); correct it first, or give the corrected text with --record, then --suggest adds the device");
+      return false;
+    } else {
+      none("the SPF record of " + domain_ + " could not be read (" + root.status + (root.detail.empty() ? "" : ": " + root.detail) +
+           "); a record that keeps every current sender cannot be written without it");
+      return false;
+    }
+    for (const auto& text : texts) {
+      OldRecord old{text, walk(resolver_, cache_, domain_, text)};
+      if (old.tree.root.status == "syntax-error") {
+        none("one of the published records has a syntax error (" + old.tree.root.detail + "); correct or delete it first");
+        return false;
+      }
+      old_.push_back(std::move(old));
+    }
+    return true;
+  }
+
+  // "No change needed" only when the device already passes and nothing failed.
+  bool no_change_needed() {
+    if (tree_.root.status != "ok" || !s_.not_public.empty()) return false;
+    if (std::any_of(tree_.checks.begin(), tree_.checks.end(),
+                    [](const Check& c) { return c.status == Status::fail || c.status == Status::error; }))
+      return false;
+    AnswerCache copy = cache_;
+    for (const auto& ip : devices_)
+      if (evaluate_offline(copy, domain_, tree_.root.record, ip).result != SpfResult::pass) return false;
+    s_.record = tree_.root.record;
+    s_.changed = false;
+    s_.verified = true;
+    s_.lookups = tree_.lookups;
+    s_.void_lookups = tree_.void_lookups;
+    for (const auto& ip : devices_) s_.verification.push_back(ip.to_string() + ": pass");
+    s_.notes.push_back("The published record already authorizes " + join(addresses(devices_)) +
+                       " and no SPF check failed: no change needed.");
+    return true;
+  }
+
+  void add_term(Draft& draft, const std::string& text) {
+    if (!draft.contains(text)) draft.terms.push_back(DraftTerm{{}, text});
+  }
+
+  // What the old records' terms become in the new record.
+  Draft merge_old_records(std::vector<char>& all_qualifiers) {
+    Draft draft;
+    draft.terms.push_back(DraftTerm{});  // the device's addresses go first (they cost no lookup)
+    const auto microsoft = microsoft_include_for(mx_hosts_of(cache_, domain_), domain_);
+    for (const auto& old : old_) {
+      const ParsedRecord record = parse_record(old.text);
+      std::set<const TreeNode*> used;
+      const bool has_all = std::any_of(record.terms.begin(), record.terms.end(),
+                                       [](const Term& t) { return t.is_mechanism && t.mechanism == MechanismKind::all; });
+      for (const auto& term : record.terms) {
+        if (!term.is_mechanism) {
+          if (term.modifier == ModifierKind::redirect) {
+            const TreeNode* child = child_for(old.tree.root, term.text, used);
+            // RFC 7208 6.1: redirect is ignored when the record has an all term.
+            if (has_all) {
+              notes_.push_back("Dropped \"" + term.text + "\": with an all term in the same record it was never used (RFC 7208 6.1).");
+              continue;
+            }
+            // The redirect's own all decides for everyone else: it joins the qualifiers.
+            if (child && !child->all_term.empty()) all_qualifiers.push_back(child->all_term.size() == 3 ? '+' : child->all_term.front());
+            include_term(draft, "include:" + term.value, term.value, Qualifier::pass, child);
+            notes_.push_back("\"" + term.text + "\" became \"include:" + term.value + "\" so that one all term ends the merged record.");
+          } else if (term.modifier == ModifierKind::explanation) {
+            if (draft.explanation.empty()) draft.explanation = term.text;
+          } else if (term.name != "flattened") {
+            notes_.push_back("Dropped the unknown modifier \"" + term.text + "\" (receivers ignore it, RFC 7208 6).");
+          }
+          continue;
+        }
+        switch (term.mechanism) {
+          case MechanismKind::all: all_qualifiers.push_back(static_cast<char>(term.qualifier)); break;
+          case MechanismKind::ptr:
+            notes_.push_back("Dropped \"" + term.text + "\": RFC 7208 5.5 says ptr SHOULD NOT be used and many receivers skip it; "
+                             "list the servers it was meant to cover with ip4:/ip6:.");
+            break;
+          case MechanismKind::ip4:
+          case MechanismKind::ip6: {
+            if (term.qualifier != Qualifier::pass) {
+              draft.has_non_pass = true;
+              add_term(draft, term.text);
+              break;
+            }
+            const Network network = term_network(term);
+            if (const auto kind = non_public_kind(network.address); !kind.empty()) {
+              notes_.push_back("Dropped \"" + term.text + "\": a " + std::string(kind) + " network is never the sender Microsoft 365 or any receiver on the internet sees.");
+              break;
+            }
+            draft.terms.push_back(DraftTerm{{network}, ""});
+            break;
+          }
+          case MechanismKind::include: {
+            const TreeNode* child = has_macros(term.domain_spec) ? nullptr : child_for(old.tree.root, term.text, used);
+            include_term(draft, term.text, term.domain_spec, term.qualifier, child, microsoft);
+            break;
+          }
+          case MechanismKind::a:
+          case MechanismKind::mx:
+          case MechanismKind::exists: {
+            const auto& voids = old.tree.root.void_terms;
+            if (std::find(voids.begin(), voids.end(), term.text) != voids.end()) {
+              notes_.push_back("Dropped \"" + term.text + "\": its name has no DNS data, so it authorized nothing and cost a void lookup (RFC 7208 4.6.4).");
+              break;
+            }
+            if (term.qualifier != Qualifier::pass) draft.has_non_pass = true;
+            add_term(draft, term.text);
+            break;
+          }
+        }
+      }
+    }
+    const bool has_microsoft = std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
+      const ParsedRecord one = parse_record("v=spf1 " + t.text);
+      return !t.is_networks() && one.ok() && !one.terms.empty() && one.terms[0].is_mechanism &&
+             one.terms[0].mechanism == MechanismKind::include && is_microsoft_include(one.terms[0].domain_spec);
+    }) || std::any_of(old_.begin(), old_.end(), [](const OldRecord& old) { return includes_microsoft(old.tree.root); });
+    if (microsoft && !has_microsoft) {
+      add_term(draft, "include:" + *microsoft);
+      notes_.push_back("Added \"include:" + *microsoft + "\": the MX of " + domain_ +
+                       " is Exchange Online, and mail Microsoft 365 sends as " + domain_ + " needs it to pass SPF.");
+    } else if (!microsoft && old_.empty()) {
+      notes_.push_back("The MX of " + domain_ + " is not Exchange Online, so Microsoft's include was not added; if the domain's "
+                       "mailboxes are in Microsoft 365, add include:spf.protection.outlook.com as well.");
+    }
+    return draft;
+  }
+
+  void include_term(Draft& draft, const std::string& text, const std::string& target, Qualifier qualifier, const TreeNode* child,
+                    const std::optional<std::string>& microsoft = std::nullopt) {
+    const std::string prefix = qualifier == Qualifier::pass ? "" : std::string(1, static_cast<char>(qualifier));
+    if (qualifier != Qualifier::pass) draft.has_non_pass = true;
+    if (child) {
+      if (const auto meant = appended_zone_target(*child, domain_)) {
+        add_term(draft, prefix + "include:" + *meant);
+        notes_.push_back("\"" + text + "\" is " + *meant + " with " + child->domain.substr(meant->size() + 1) +
+                         " appended (typed without its final dot): replaced by \"include:" + *meant + "\".");
+        return;
+      }
+      if (const KnownInclude* known = find_known_include(target); known && (known->kind == "wrong" || known->kind == "legacy")) {
+        const std::string right = microsoft.value_or("spf.protection.outlook.com");
+        add_term(draft, prefix + "include:" + right);
+        replaced_.insert(child->domain);
+        notes_.push_back("\"" + text + "\" replaced by \"include:" + right + "\": " + std::string(known->advice) +
+                         ". The addresses it authorized are not Exchange Online's and are not kept.");
+        return;
+      }
+      if (child->status == "none" || child->status == "multiple" || child->status == "syntax-error" || child->status == "loop") {
+        notes_.push_back("Dropped \"" + text + "\": it does not lead to one valid SPF record (" + child->status +
+                         (child->detail.empty() ? "" : ": " + child->detail) +
+                         "), so it authorized nobody and made every check that reached it a permerror; add it back when its owner fixes it.");
+        return;
+      }
+    }
+    add_term(draft, text);
+  }
+
+  // Every include, a and mx term that can be written as addresses, costliest
+  // first, until the record needs at most 10 lookups.
+  bool flatten(Draft& draft, TreeValidation& candidate, std::vector<std::string>& kept_reasons) {
+    struct Option {
+      std::size_t index;
+      int cost;
+      std::vector<Network> networks;
+    };
+    std::vector<Option> options;
+    std::set<const TreeNode*> used;
+    for (std::size_t k = 0; k < draft.terms.size(); ++k) {
+      const DraftTerm& term = draft.terms[k];
+      if (term.is_networks()) continue;
+      const ParsedRecord one = parse_record("v=spf1 " + term.text);
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) continue;
+      const Term& t = one.terms[0];
+      if (!t.queries_dns()) continue;
+      std::string why;
+      if (t.qualifier != Qualifier::pass) why = term.text + " (a non-pass term)";
+      else if (has_macros(t.domain_spec)) why = term.text + " (a macro depends on each sender)";
+      else if (t.mechanism == MechanismKind::exists) why = term.text + " (exists depends on each sender)";
+      else if (t.mechanism == MechanismKind::include && is_microsoft_include(t.domain_spec)) why = term.text + " (Microsoft changes its addresses; keep the include)";
+      if (!why.empty()) {
+        kept_reasons.push_back(why);
+        continue;
+      }
+      if (t.mechanism == MechanismKind::include) {
+        const TreeNode* child = child_for(candidate.root, term.text, used);
+        if (!child || !flattenable(*child, why)) {
+          kept_reasons.push_back(why.empty() ? term.text + " (not resolved)" : why);
+          continue;
+        }
+        options.push_back(Option{k, 1 + child->lookups_total, authorized_networks(*child)});
+      } else if (t.mechanism == MechanismKind::a || t.mechanism == MechanismKind::mx) {
+        auto networks = host_term_networks(cache_, t, domain_);
+        if (!networks) {
+          kept_reasons.push_back(term.text + " (its addresses could not be resolved)");
+          continue;
+        }
+        options.push_back(Option{k, 1, std::move(*networks)});
+      }
+    }
+    std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) { return a.cost > b.cost; });
+    int lookups = candidate.lookups;
+    std::vector<std::string> flattened;
+    for (auto& option : options) {
+      if (lookups <= lookup_limit) break;
+      DraftTerm& term = draft.terms[option.index];
+      flattened.push_back(term.text + " (" + std::to_string(option.cost) + (option.cost == 1 ? " lookup" : " lookups") + ")");
+      term.text.clear();
+      term.networks = std::move(option.networks);
+      lookups -= option.cost;
+    }
+    if (flattened.empty()) return false;
+    draft.flattened_on = today_;
+    s_.flattened = true;
+    notes_.push_back("Flattened on " + today_ + ": " + join(flattened) +
+                     " replaced by the addresses they published that day, to stay within the 10 DNS lookups RFC 7208 4.6.4 allows.");
+    notes_.push_back("Warning: providers change these addresses without notice. Run --suggest again at least monthly (the "
+                     "flattened= date in the record says when it was made), or mail from a provider's new addresses will fail SPF.");
+    return true;
+  }
+
+  Suggestion build_and_verify() {
+    std::vector<char> all_qualifiers;
+    Draft draft = merge_old_records(all_qualifiers);
+
+    // One all qualifier: the strictest the domain had, never +all.
+    char all = 0;
+    for (char q : all_qualifiers)
+      if (strictness(q) > strictness(all)) all = q;
+    const bool had_plus = std::find(all_qualifiers.begin(), all_qualifiers.end(), '+') != all_qualifiers.end();
+    if (!all) {
+      all = '~';
+      notes_.push_back(std::string(had_plus ? "Replaced \"+all\", which lets every address on the internet pass as " + domain_ + "," : "Ended the record") +
+                       " with \"~all\", Microsoft's recommendation while direct send is being set up; move to \"-all\" once DKIM and DMARC are in place.");
+    } else {
+      std::set<char> distinct(all_qualifiers.begin(), all_qualifiers.end());
+      if (distinct.size() > 1)
+        notes_.push_back("Kept \"" + std::string(1, all) + "all\", the strictest all term of the published records" +
+                         (had_plus ? "; \"+all\" would let every address on the internet pass" : "") + ".");
+    }
+    draft.all = std::string(1, all) + "all";
+
+    // The device's addresses, unless the merged record already passes them.
+    TreeValidation candidate = walk(resolver_, cache_, domain_, draft.render());
+    {
+      AnswerCache copy = cache_;
+      for (const auto& ip : devices_) {
+        if (evaluate_offline(copy, domain_, draft.render(), ip).result == SpfResult::pass) continue;
+        draft.terms.front().networks.push_back(Network{ip, ip.max_prefix()});
+        notes_.push_back("Added \"" + network_term(Network{ip, ip.max_prefix()}) + "\": anyone who can send from " + ip.to_string() +
+                         " passes SPF as " + domain_ + ", so it must be your own static public address.");
+      }
+    }
+    candidate = walk(resolver_, cache_, domain_, draft.render());
+
+    // RFC 7208 4.6.4: over 10 lookups, flatten.
+    std::vector<std::string> kept_reasons;
+    if (candidate.lookups > lookup_limit && flatten(draft, candidate, kept_reasons))
+      candidate = walk(resolver_, cache_, domain_, draft.render());
+    const std::string record = draft.render();
+    s_.lookups = candidate.lookups;
+    s_.void_lookups = candidate.void_lookups;
+    s_.notes.insert(s_.notes.end(), notes_.begin(), notes_.end());
+    if (candidate.lookups > lookup_limit)
+      return none("even with every include, a and mx term that can be written as addresses replaced, the record would need " +
+                  std::to_string(candidate.lookups) + " DNS lookups and RFC 7208 4.6.4 allows 10" +
+                  (kept_reasons.empty() ? "" : "; these cannot be replaced: " + join(kept_reasons)) +
+                  ". Remove senders you no longer use, or send some mail from a subdomain with its own SPF record");
+    if (candidate.void_lookups > void_limit)
+      return none("the record would need " + std::to_string(candidate.void_lookups) +
+                  " void lookups and RFC 7208 4.6.4 allows 2: " + join(candidate.root.void_terms));
+    if (!candidate.complete)
+      return none("parts of the record's tree could not be resolved (timeouts or server failures), so it cannot be verified; try again");
+    if (!verify(record)) return std::move(s_);
+    s_.record = record;
+    s_.verified = true;
+    s_.changed = true;
+    if (record.size() > 255)
+      s_.notes.push_back("The record is " + std::to_string(record.size()) +
+                         " characters: a TXT string holds 255, so publish it as several quoted strings in one TXT record (most DNS hosts split it for you).");
+    return std::move(s_);
+  }
+
+  bool verify(const std::string& record) {
+    AnswerCache copy = cache_;
+    std::vector<std::string> failures;
+    for (const auto& ip : devices_) {
+      const SpfEvaluation result = evaluate_offline(copy, domain_, record, ip);
+      s_.verification.push_back(ip.to_string() + ": " + std::string(to_string(result.result)));
+      if (result.result != SpfResult::pass) failures.push_back(ip.to_string() + " (the device) gets " + std::string(to_string(result.result)));
+    }
+    // One sample set for all records: an address one record authorizes and
+    // another names in a non-pass term is where a merge can go wrong.
+    std::vector<IpAddress> samples;
+    for (const auto& old : old_) {
+      collect_samples(old.tree.root, replaced_, samples);
+      for (const auto& term : parse_record(old.text).terms)
+        if (term.is_mechanism && term.qualifier != Qualifier::pass &&
+            (term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6)) {
+          TreeNode named;
+          named.networks.push_back(term_network(term));
+          collect_samples(named, replaced_, samples);
+        }
+    }
+    std::size_t sampled = 0, authorized = 0, kept = 0;
+    for (std::size_t r = 0; r < old_.size(); ++r) {
+      for (const auto& address : samples) {
+        if (sampled >= max_samples) break;
+        ++sampled;
+        if (evaluate_offline(copy, domain_, old_[r].text, address).result != SpfResult::pass) continue;
+        ++authorized;
+        const SpfEvaluation now = evaluate_offline(copy, domain_, record, address);
+        if (now.result == SpfResult::pass) ++kept;
+        else if (failures.size() < 5)
+          failures.push_back(address.to_string() + ", which " + (old_.size() > 1 ? "record " + std::to_string(r + 1) : std::string("the published record")) +
+                             " authorized, gets " + std::string(to_string(now.result)));
+      }
+    }
+    if (!old_.empty())
+      s_.verification.push_back(std::to_string(kept) + " of " + std::to_string(authorized) + " addresses sampled from the networks the " +
+                                (old_.size() > 1 ? std::to_string(old_.size()) + " published records" : std::string("published record")) +
+                                " authorized still pass" + (sampled >= max_samples ? " (first " + std::to_string(max_samples) + " samples)" : ""));
+    s_.verification.push_back(std::to_string(s_.lookups) + " of 10 DNS lookups, " + std::to_string(s_.void_lookups) + " of 2 void lookups");
+    if (failures.empty()) return true;
+    none("the record that merges these changes does not keep every sender: " + join(failures, "; ") +
+         ". Review the published records by hand (a non-pass term in one may contradict another)");
+    return false;
+  }
+
+  SpfResolver& resolver_;
+  AnswerCache& cache_;
+  const TreeValidation& tree_;
+  const std::string domain_;
+  const std::string today_;
+  Suggestion s_;
+  std::vector<IpAddress> devices_;
+  std::vector<OldRecord> old_;
+  std::set<std::string> replaced_;  // include targets replaced on purpose (their senders are not kept)
+  std::vector<std::string> notes_;
+};
 
 }  // namespace
 
-Suggestion suggest_record(const TreeValidation& tree, const std::vector<IpAddress>& ips, const AnswerCache& cache,
+Suggestion suggest_record(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::vector<IpAddress>& ips,
                           const std::string& today) {
-  Suggestion suggestion;
-  const std::string& domain = tree.domain;
-  std::string current = tree.root.record;
-  const std::vector<Network> old_networks = tree.networks;
-  if (tree.root.status == "none") {
-    // Microsoft's direct-send example: the device IP, the Exchange Online include, ~all.
-    current = "v=spf1 include:spf.protection.outlook.com ~all";
-    suggestion.notes.push_back(domain + " has no SPF record: this starts from Microsoft's record for Exchange Online with ~all.");
-  } else if (tree.root.status != "ok") {
-    suggestion.notes.push_back("No suggestion: the published record must be fixed first (" + tree.root.status + ": " + tree.root.detail + ").");
-    return suggestion;
-  }
-  const ParsedRecord record = parse_record(current);
-  if (!record.ok()) return suggestion;
-
-  // Which IPs does the current record already pass?
-  std::vector<Network> wanted;
-  for (const auto& ip : ips)
-    if (tree.root.status == "none" || evaluate_offline(cache, domain, current, ip) != SpfResult::pass)
-      wanted.push_back(Network{ip, ip.max_prefix()});
-  if (wanted.empty()) {
-    suggestion.record = current;
-    suggestion.lookups = tree.lookups;
-    suggestion.notes.push_back("The published record already authorizes every given IP: no change needed.");
-    suggestion.verified = verify(cache, domain, current, ips, {}, suggestion.verification);
-    return suggestion;
-  }
-  suggestion.changed = true;
-
-  // Smallest change: the new addresses plus the record's own ip4:/ip6: terms, merged.
-  std::vector<std::size_t> removed;
-  std::vector<Network> networks = wanted;
-  for (std::size_t k = 0; k < record.terms.size(); ++k) {
-    const Term& term = record.terms[k];
-    if (!is_pass_ip_term(term)) continue;
-    removed.push_back(k);
-    networks.push_back(Network{term.network, term.mechanism == MechanismKind::ip4 ? term.cidr4 : term.cidr6});
-  }
-  const std::vector<Network> merged = merge_networks(networks);
-  // Keep the published terms as written unless merging changed them.
-  if (merged.size() == networks.size()) {
-    removed.clear();
-    std::vector<std::string> added;
-    for (const auto& network : merge_networks(wanted)) added.push_back(network_term(network));
-    // Insert after the record's existing ip terms (or first): cheap terms before lookups.
-    std::vector<std::string> terms;
-    std::size_t last_ip = record.terms.size();
-    for (std::size_t k = 0; k < record.terms.size(); ++k)
-      if (is_pass_ip_term(record.terms[k])) last_ip = k;
-    std::string out = "v=spf1";
-    if (last_ip == record.terms.size()) for (const auto& t : added) out += " " + t;
-    for (std::size_t k = 0; k < record.terms.size(); ++k) {
-      out += " " + record.terms[k].text;
-      if (k == last_ip) for (const auto& t : added) out += " " + t;
-    }
-    suggestion.record = out;
-  } else {
-    std::vector<std::string> added;
-    for (const auto& network : merged) added.push_back(network_term(network));
-    suggestion.record = rewrite(record, removed, added, {});
-    suggestion.notes.push_back("Adjacent networks were merged into fewer ip4:/ip6: terms (the same addresses, nothing more).");
-  }
-
-  // The all term stays as published; say what Microsoft recommends.
-  std::string all_term;
-  for (const auto& term : record.terms)
-    if (term.is_mechanism && term.mechanism == MechanismKind::all) all_term = term.text;
-  if (all_term == "-all")
-    suggestion.notes.push_back("Kept -all as published. Microsoft recommends ~all while direct send is being set up, so that a device whose mail takes an unexpected route is junked, not rejected.");
-  else if (all_term == "~all")
-    suggestion.notes.push_back("Kept ~all, which Microsoft recommends while direct send is being set up; move to -all once DKIM and DMARC are in place.");
-  else if (!all_term.empty())
-    suggestion.notes.push_back("Kept \"" + all_term + "\" as published, but see the finding about it: ~all or -all is what protects your domain.");
-  for (const auto& network : wanted)
-    suggestion.notes.push_back("Anyone who can send from " + network.address.to_string() + " will pass SPF as " + domain + ": make sure it is your own static public address.");
-
-  suggestion.lookups = lookups_offline(cache, domain, suggestion.record);
-  suggestion.verified = verify(cache, domain, suggestion.record, ips, old_networks, suggestion.verification);
-  suggestion.verification.push_back(std::to_string(suggestion.lookups) + (suggestion.lookups == 1 ? " DNS lookup" : " DNS lookups"));
-  if (suggestion.lookups > 10) {
-    suggestion.verified = false;
-    suggestion.notes.push_back("The record needs " + std::to_string(suggestion.lookups) + " DNS lookups, more than the 10 RFC 7208 4.6.4 allows: see the flattened variant.");
-  }
-
-  // Flattened variant: replace the costliest includes with their networks.
-  if (suggestion.lookups > 10) {
-    ParsedRecord base = parse_record(suggestion.record);
-    std::vector<const TreeNode*> includes;
-    for (const auto& child : tree.root.children)
-      if (child.status == "ok" && (child.via.rfind("include:", 0) == 0 || child.via.rfind("+include:", 0) == 0)) includes.push_back(&child);
-    std::sort(includes.begin(), includes.end(), [](const TreeNode* a, const TreeNode* b) { return a->lookups_total > b->lookups_total; });
-    int lookups = suggestion.lookups;
-    std::vector<std::size_t> removed_terms;
-    std::vector<Network> flat_networks;
-    std::vector<std::string> flattened_names;
-    for (const TreeNode* include : includes) {
-      if (lookups <= 10) break;
-      for (std::size_t k = 0; k < base.terms.size(); ++k)
-        if (base.terms[k].text == include->via) removed_terms.push_back(k);
-      const auto nets = authorized_networks(*include);
-      flat_networks.insert(flat_networks.end(), nets.begin(), nets.end());
-      lookups -= 1 + include->lookups_total;
-      flattened_names.push_back(include->via);
-    }
-    for (std::size_t k = 0; k < base.terms.size(); ++k)
-      if (is_pass_ip_term(base.terms[k])) {
-        removed_terms.push_back(k);
-        flat_networks.push_back(Network{base.terms[k].network, base.terms[k].mechanism == MechanismKind::ip4 ? base.terms[k].cidr4 : base.terms[k].cidr6});
-      }
-    std::vector<std::string> added;
-    for (const auto& network : merge_networks(flat_networks)) added.push_back(network_term(network));
-    // RFC 7208 6: receivers ignore unknown modifiers, so the date can travel in the record.
-    const std::string record_text = rewrite(base, removed_terms, added, {"flattened=" + today});
-    suggestion.flattened_record = record_text;
-    suggestion.flattened_lookups = lookups_offline(cache, domain, record_text);
-    std::vector<std::string> lines;
-    suggestion.flattened_verified = verify(cache, domain, record_text, ips, old_networks, lines) && suggestion.flattened_lookups <= 10;
-    std::string names;
-    for (const auto& n : flattened_names) names += (names.empty() ? "" : ", ") + n;
-    suggestion.flattened_notes.push_back("Flattened on " + today + ": " + names + " replaced by the networks they published that day (" +
-                                         std::to_string(suggestion.flattened_lookups) + " DNS lookups).");
-    suggestion.flattened_notes.push_back("Warning: providers change these networks without notice. Refresh the flattened terms regularly (at least monthly), or mail from the provider's new addresses will fail SPF.");
-    if (record_text.size() > 450)
-      suggestion.flattened_notes.push_back("The record is " + std::to_string(record_text.size()) + " characters: publish it as several quoted strings of at most 255 characters in one TXT record.");
-    for (const auto& line : lines) suggestion.flattened_notes.push_back("verified: " + line);
-  }
-  return suggestion;
+  return SuggestionBuilder(resolver, cache, tree, today).build(ips);
 }
 
 }  // namespace diag::spf

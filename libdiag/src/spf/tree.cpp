@@ -241,14 +241,15 @@ bool in_any(const IpAddress& address, std::initializer_list<std::pair<const char
   return false;
 }
 
-// RFC 1918, RFC 6598, RFC 3927, loopback, RFC 4193, RFC 4291 link-local.
-bool is_private(const Network& network) {
-  return in_any(network.address, {{"10.0.0.0", 8}, {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"127.0.0.0", 8},
-                                  {"169.254.0.0", 16}, {"100.64.0.0", 10}, {"fc00::", 7}, {"fe80::", 10}, {"::1", 128}});
-}
-// RFC 5737 and RFC 3849 documentation ranges.
-bool is_documentation(const Network& network) {
-  return in_any(network.address, {{"192.0.2.0", 24}, {"198.51.100.0", 24}, {"203.0.113.0", 24}, {"2001:db8::", 32}});
+
+// The name an include or redirect meant when its target is the appended-zone
+// mistake: a Microsoft include always, another name only when it has no SPF
+// record (a working include under the domain is the domain's own).
+std::optional<std::string> appended_include(const TreeNode& child, const std::string& domain) {
+  const bool no_record = child.status == "none";
+  const auto appended = mx::appended_zone(child.domain, domain, !no_record || child.txt_outcome == Outcome::records);
+  if (appended && (no_record || find_known_include(appended->intended))) return appended->intended;
+  return std::nullopt;
 }
 
 std::string branch_costs(const TreeNode& root) {
@@ -282,7 +283,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   }
   if (root.status == "multiple") {
     add("spf.record", Status::fail, d + " publishes " + root.detail + "; RFC 7208 4.5 makes that a permerror for every message.",
-        "Merge them into one TXT record that starts with v=spf1 and delete the others.");
+        "Merge them into one TXT record that starts with v=spf1 and delete the others; --suggest with the device's --ip writes the merged record, verified.");
     return;
   }
   if (root.status == "syntax-error") {
@@ -292,9 +293,26 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   }
   add("spf.record", Status::pass, d + " publishes one SPF record: " + root.record, "");
 
+  // The appended-zone mistake: "include:spf.protection.outlook.com.contoso.com".
+  std::set<const TreeNode*> appended;
+  for_each_node(root, [&](const TreeNode& node) {
+    for (const auto& child : node.children) {
+      const auto meant = appended_include(child, d);
+      if (!meant) continue;
+      appended.insert(&child);
+      const std::string term = child.via.substr(0, child.via.find_first_of(":=") + 1) + *meant;
+      add("spf.appended-zone", Status::fail,
+          "\"" + child.via + "\" in the record of " + node.domain + " is " + *meant + " with " +
+              child.domain.substr(meant->size() + 1) + " appended (the name was typed without its final dot and " +
+              d + " was added to it)" +
+              (child.status == "ok" ? "" : ": it finds no SPF record, so it authorizes nothing and every check that reaches it ends in permerror") + ".",
+          "Write \"" + term + "\" in the record instead (the name alone, no " + d + " after it); --suggest writes the whole corrected record.");
+    }
+  });
+
   // Problems below the root.
   for_each_node(root, [&](const TreeNode& node) {
-    if (&node == &root) return;
+    if (&node == &root || appended.count(&node)) return;
     if (node.status == "loop")
       add("spf.include-loop", Status::fail, "Include loop: " + node.detail + "; evaluation ends in permerror.",
           "Remove the include or redirect that points back to a record already being evaluated.");
@@ -354,7 +372,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
       if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include) continue;
       const KnownInclude* known = find_known_include(one.terms[0].domain_spec);
       if (!known) continue;
-      if (known->kind == "m365" || known->kind == "m365-gcc-high") {
+      if (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet") {
         microsoft_include = true;
         continue;
       }
@@ -364,15 +382,11 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     }
   });
   if (mx_known) {
-    bool m365_mx = false, gcc = false;
-    for (const auto& host : mx_hosts) {
-      const auto host_class = mx::classify_host(host);
-      if (mx::is_microsoft(host_class.provider)) m365_mx = true;
-      if (host_class.provider == mx::Provider::m365_gcc_high) gcc = true;
-    }
+    const auto wanted = microsoft_include_for(mx_hosts, d);
+    const bool m365_mx = wanted.has_value();
     if (m365_mx && !microsoft_include)
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: mail Exchange Online sends as " + d + " fails SPF.",
-          std::string("Add \"include:") + (gcc ? "spf.protection.office365.us" : "spf.protection.outlook.com") + "\" before the all term.");
+          "Add \"include:" + *wanted + "\" before the all term.");
     else if (m365_mx)
       add("spf.m365-include", Status::pass, d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's.", "");
   }
@@ -380,8 +394,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   // Networks that cannot be a public sender.
   std::vector<std::string> private_nets, doc_nets;
   for (const auto& network : tree.networks) {
-    if (is_private(network)) private_nets.push_back(network.to_string());
-    else if (is_documentation(network)) doc_nets.push_back(network.to_string());
+    if (!non_public_kind(network.address).empty()) private_nets.push_back(network.to_string());
+    else if (is_documentation(network.address)) doc_nets.push_back(network.to_string());
   }
   auto join = [](const std::vector<std::string>& list) {
     std::string out;
@@ -400,6 +414,59 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
 }
 
 }  // namespace
+
+std::optional<std::string> appended_zone_target(const TreeNode& child, std::string_view domain) {
+  return appended_include(child, std::string(domain));
+}
+
+std::string_view non_public_kind(const IpAddress& address) {
+  struct Range {
+    const char* network;
+    int prefix;
+    std::string_view kind;
+  };
+  // IANA special-purpose registries (RFC 6890): none of these is a source
+  // address Microsoft 365 sees on the internet.
+  static const Range ranges[] = {
+      {"10.0.0.0", 8, "private (RFC 1918)"},       {"172.16.0.0", 12, "private (RFC 1918)"},
+      {"192.168.0.0", 16, "private (RFC 1918)"},   {"100.64.0.0", 10, "carrier-grade NAT (RFC 6598)"},
+      {"127.0.0.0", 8, "loopback"},                {"169.254.0.0", 16, "link-local (RFC 3927)"},
+      {"0.0.0.0", 8, "unspecified (\"this network\")"}, {"224.0.0.0", 4, "multicast"},
+      {"240.0.0.0", 4, "reserved"},                {"::1", 128, "loopback"},
+      {"::", 128, "unspecified"},                  {"fe80::", 10, "link-local"},
+      {"fc00::", 7, "unique local (RFC 4193)"},    {"ff00::", 8, "multicast"},
+  };
+  for (const auto& range : ranges)
+    if (in_any(address, {{range.network, range.prefix}})) return range.kind;
+  // An IPv4-mapped IPv6 address (RFC 4291 2.5.5.2) is the IPv4 address inside it.
+  if (!address.is_v4() && in_any(address, {{"::ffff:0:0", 96}})) {
+    const std::uint8_t* b = address.data();
+    return non_public_kind(IpAddress::v4({b[12], b[13], b[14], b[15]}));
+  }
+  return "";
+}
+
+bool is_documentation(const IpAddress& address) {
+  return in_any(address, {{"192.0.2.0", 24}, {"198.51.100.0", 24}, {"203.0.113.0", 24}, {"2001:db8::", 32}});
+}
+
+std::optional<std::string> microsoft_include_for(const std::vector<std::string>& mx_hosts, std::string_view domain) {
+  for (const auto& host : mx_hosts) {
+    std::string meant = host;
+    if (mx::classify_host(host).provider == mx::Provider::other)
+      if (const auto appended = mx::appended_zone(host, domain)) meant = appended->intended;
+    const auto host_class = mx::classify_host(meant);
+    switch (host_class.provider) {
+      // m365-facts 1.3 and 2: the include of each cloud.
+      case mx::Provider::m365:
+      case mx::Provider::m365_dnssec: return "spf.protection.outlook.com";
+      case mx::Provider::m365_gcc_high: return "spf.protection.office365.us";
+      case mx::Provider::m365_21vianet: return "spf.protection.partner.outlook.cn";
+      default: break;  // Cloud Deutschland is retired; Google and others need no Microsoft include
+    }
+  }
+  return std::nullopt;
+}
 
 std::vector<Network> authorized_networks(const TreeNode& node) {
   std::vector<Network> networks;
@@ -546,6 +613,61 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
       if (is_spf_record(txt.joined())) tree.spf_rr_type_published = true;
   add_checks(tree, mx_hosts, mx_known);
   return tree;
+}
+
+}  // namespace diag::spf
+
+namespace diag::spf {
+
+void separate_domain_health(std::vector<Check>& tree_checks,
+                            const std::vector<std::pair<IpAddress, SpfEvaluation>>& results) {
+  if (results.empty()) return;
+  // The findings that can end an evaluation in permerror or temperror, and
+  // how the engine's reason names each.
+  struct Cause {
+    std::string_view id;
+    std::string_view reason_text;  // "" : any permerror
+    SpfResult result;
+  };
+  static constexpr Cause causes[] = {
+      {"spf.lookups", "DNS-querying terms", SpfResult::permerror},
+      {"spf.void-lookups", "void lookups", SpfResult::permerror},
+      {"spf.record", "SPF records at", SpfResult::permerror},
+      {"spf.record", "syntax error", SpfResult::permerror},
+      {"spf.include-broken", "has no SPF record", SpfResult::permerror},
+      {"spf.include-broken", "", SpfResult::permerror},
+      {"spf.appended-zone", "has no SPF record", SpfResult::permerror},
+      {"spf.include-loop", "", SpfResult::permerror},
+      {"spf.record", "", SpfResult::temperror},
+      {"spf.include-unresolved", "", SpfResult::temperror},
+      {"spf.tree-complete", "", SpfResult::temperror},
+      {"spf.record", "", SpfResult::none},
+  };
+  std::set<std::string_view> kept;
+  for (const auto& [ip, evaluation] : results) {
+    if (evaluation.result != SpfResult::permerror && evaluation.result != SpfResult::temperror &&
+        evaluation.result != SpfResult::none)
+      continue;
+    bool named = false;
+    for (const auto& cause : causes)
+      if (cause.result == evaluation.result && !cause.reason_text.empty() &&
+          evaluation.reason.find(cause.reason_text) != std::string::npos) {
+        kept.insert(cause.id);
+        named = true;
+      }
+    if (!named)  // a reason no finding names: keep every finding that could be it
+      for (const auto& cause : causes)
+        if (cause.result == evaluation.result) kept.insert(cause.id);
+  }
+  std::string addresses;
+  for (const auto& [ip, evaluation] : results) addresses += (addresses.empty() ? "" : ", ") + ip.to_string();
+  for (auto& check : tree_checks) {
+    if (check.status == Status::pass || check.status == Status::info || kept.count(check.id)) continue;
+    if (check.id.rfind("spf.", 0) == 0) check.id = "spf.domain." + check.id.substr(4);
+    check.status = Status::warn;
+    check.fields["group"] = "domain health";
+    check.message += " This does not change the result for " + addresses + ".";
+  }
 }
 
 }  // namespace diag::spf

@@ -1,0 +1,577 @@
+// sendcheck-spf --suggest: one record that fixes every failure at once
+// (duplicates merged, the device added, Microsoft's include kept or added,
+// flattened when over 10 lookups, appended-zone includes replaced, no
+// non-public address, no ptr, no +all), domain health kept apart from the
+// device's own result, and proof that every suggested record works: each is
+// re-evaluated here, apart from the code that made it, for the device and
+// for senders the old records authorized (each checked against its old
+// record first).
+#include <algorithm>
+#include <functional>
+#include <memory>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "diag/spf.h"
+#include "diag/zone.h"
+
+using namespace diag::spf;
+using diag::IpAddress;
+using diag::Status;
+using diag::dns::Answer;
+using diag::dns::Outcome;
+using diag::dns::RrType;
+
+namespace {
+
+// Microsoft's includes and tenant MX hosts as the tests' world knows them.
+// The addresses are stand-ins for the published ones, not a copy of them.
+const std::string microsoft_zones = R"(
+$ORIGIN outlook.com.
+@                           SOA ns hostmaster 1 3600 600 86400 300
+spf.protection              TXT "v=spf1 ip4:40.92.0.0/15 ip4:40.107.0.0/16 ip6:2a01:111:f400::/48 -all"
+contoso-com.mail.protection A   52.101.8.1
+typo-example.mail.protection A  52.101.8.2
+$ORIGIN office365.us.
+@                           SOA ns hostmaster 1 3600 600 86400 300
+spf.protection              TXT "v=spf1 ip4:20.140.0.0/16 -all"
+contoso.mail.protection     A   20.140.1.1
+$ORIGIN partner.outlook.cn.
+@                           SOA ns hostmaster 1 3600 600 86400 300
+spf.protection              TXT "v=spf1 ip4:42.159.0.0/16 -all"
+contoso-cn.mail.protection  A   42.159.1.1
+)";
+
+// Answers from zone text, as --zone does; a name outside the zones times out.
+class OverlayResolver final : public SpfResolver {
+ public:
+  explicit OverlayResolver(std::shared_ptr<const diag::dns::ZoneOverlay> zones) : zones_(std::move(zones)) {}
+  void query(const std::string& name, RrType type, Callback callback) override {
+    Answer answer;
+    if (zones_->covers(name)) {
+      answer = zones_->answer(name, type);
+    } else {
+      answer.name = name;
+      answer.type = type;
+      answer.outcome = Outcome::timeout;
+    }
+    pending_.emplace_back(std::move(answer), std::move(callback));
+  }
+  void run() override {
+    while (!pending_.empty()) {
+      auto batch = std::move(pending_);
+      pending_.clear();
+      for (auto& [answer, callback] : batch) callback(answer);
+    }
+  }
+
+ private:
+  std::shared_ptr<const diag::dns::ZoneOverlay> zones_;
+  std::vector<std::pair<Answer, Callback>> pending_;
+};
+
+IpAddress ip(const std::string& text) {
+  auto parsed = IpAddress::parse(text);
+  REQUIRE(parsed);
+  return *parsed;
+}
+
+struct Run {
+  SpfCheckPlan plan;
+  SpfCheckOutcome outcome;
+  nlohmann::json json;  // the report as sendcheck-spf --json prints it
+  std::string text;     // the report as text
+  const Suggestion& suggestion() const {
+    REQUIRE(outcome.suggestion);
+    return *outcome.suggestion;
+  }
+};
+
+class Scenario {
+ public:
+  explicit Scenario(const std::string& zone_text) : zones_(std::make_shared<diag::dns::ZoneOverlay>()) {
+    for (const auto* text : {&microsoft_zones, &zone_text}) {
+      auto zone = diag::dns::parse_zone_text(*text, "scenario");
+      if (!zone) FAIL(zone.error().message);
+      zones_->add(std::move(zone).value());
+    }
+  }
+
+  // sendcheck-spf DOMAIN --ip IP... --suggest, through the same calls the tool makes.
+  Run check(const std::string& domain, const std::vector<std::string>& ips, bool suggest = true) const {
+    SpfCheckRequest request;
+    request.domain = domain;
+    request.ips = ips;
+    request.suggest = suggest;
+    auto plan = plan_check(request);
+    REQUIRE(plan.ok());
+    Run run;
+    run.plan = *plan;
+    OverlayResolver resolver(zones_);
+    run.outcome = run_check(resolver, run.plan);
+    SpfCheckOutcome for_json = run.outcome;
+    run.json = make_report(for_json, run.plan, nullptr, diag::TextStyle{}).to_json();
+    SpfCheckOutcome for_text = run.outcome;
+    make_report(for_text, run.plan, &run.text, diag::TextStyle{});
+    return run;
+  }
+
+  // check_host() for one address against a record text, with fresh answers.
+  SpfEvaluation evaluate(const std::string& domain, const std::string& record, const std::string& address) const {
+    OverlayResolver resolver(zones_);
+    AnswerCache cache;
+    CheckHostInput input;
+    input.ip = ip(address);
+    input.sender = "printer@" + domain;
+    input.helo = domain;
+    input.domain = domain;
+    input.record_override = record;
+    input.timestamp = 1;
+    return check_host(resolver, cache, input);
+  }
+
+  TreeValidation tree(const std::string& domain, const std::string& record) const {
+    OverlayResolver resolver(zones_);
+    AnswerCache cache;
+    return validate_tree(resolver, cache, domain, record);
+  }
+
+ private:
+  std::shared_ptr<diag::dns::ZoneOverlay> zones_;
+};
+
+// Private, CGNAT, loopback, link-local, ULA, unspecified and multicast
+// prefixes, written out here apart from the library's list.
+bool test_non_public(const IpAddress& address) {
+  static const std::vector<std::pair<std::string, int>> prefixes = {
+      {"10.0.0.0", 8},  {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"100.64.0.0", 10}, {"127.0.0.0", 8},
+      {"169.254.0.0", 16}, {"0.0.0.0", 8},  {"224.0.0.0", 4},    {"::1", 128},       {"::", 128},
+      {"fe80::", 10},   {"fc00::", 7},      {"ff00::", 8}};
+  for (const auto& [network, prefix] : prefixes) {
+    const IpAddress net = ip(network);
+    if (net.is_v4() == address.is_v4() && address.in_prefix(net, prefix)) return true;
+  }
+  return false;
+}
+
+// The proof a suggested record works: it parses, needs at most 10 lookups
+// and 2 void lookups, has one all term that is not +all, no ptr and no
+// non-public network, and passes for the device and for every old sender.
+void require_works(const Scenario& scenario, const std::string& domain, const std::string& record,
+                   const std::vector<std::string>& devices, const std::vector<std::string>& old_senders) {
+  INFO("suggested record: " << record);
+  const ParsedRecord parsed = parse_record(record);
+  REQUIRE(parsed.ok());
+  int all_terms = 0;
+  for (const auto& term : parsed.terms) {
+    if (!term.is_mechanism) continue;
+    CHECK(term.mechanism != MechanismKind::ptr);
+    if (term.mechanism == MechanismKind::all) {
+      ++all_terms;
+      CHECK(term.qualifier != Qualifier::pass);
+    }
+    if (term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6) CHECK_FALSE(test_non_public(term.network));
+  }
+  CHECK(all_terms == 1);
+  const TreeValidation tree = scenario.tree(domain, record);
+  CHECK(tree.root.status == "ok");
+  CHECK(tree.lookups <= 10);
+  CHECK(tree.void_lookups <= 2);
+  CHECK(tree.complete);
+  for (const auto& address : devices) {
+    INFO("device " << address);
+    CHECK(scenario.evaluate(domain, record, address).result == SpfResult::pass);
+  }
+  for (const auto& address : old_senders) {
+    INFO("old sender " << address);
+    CHECK(scenario.evaluate(domain, record, address).result == SpfResult::pass);
+  }
+}
+
+// The senders a test names really were authorized by the old record.
+void require_authorized(const Scenario& scenario, const std::string& domain, const std::string& old_record,
+                        const std::vector<std::string>& senders) {
+  for (const auto& address : senders) {
+    INFO("old record " << old_record << ", sender " << address);
+    REQUIRE(scenario.evaluate(domain, old_record, address).result == SpfResult::pass);
+  }
+}
+
+// The head of a zone file for origin.
+std::string apex(const std::string& origin) { return "$ORIGIN " + origin + ".\n@ SOA ns hostmaster 1 3600 600 86400 300\n"; }
+
+// A TXT record's text as quoted strings of at most 255 octets (RFC 1035
+// 3.3.14); SPF joins them without spaces (RFC 7208 3.3).
+std::string quoted(const std::string& text) {
+  std::string out;
+  for (std::size_t at = 0; at < text.size(); at += 200) out += " \"" + text.substr(at, 200) + "\"";
+  return out;
+}
+
+// Adds `count` include targets "<label>K.<origin>" to zone text (whose
+// $ORIGIN is origin), each publishing the record body(K), and returns the
+// include terms that name them, in order.
+std::string add_includes(std::string& zone, const std::string& label, const std::string& origin, int count,
+                         const std::function<std::string(int)>& body) {
+  std::string terms;
+  for (int k = 0; k < count; ++k) {
+    terms += " include:" + label + std::to_string(k) + "." + origin;
+    zone += label + std::to_string(k) + " TXT \"v=spf1 " + body(k) + " -all\"\n";
+  }
+  return terms;
+}
+
+const nlohmann::json* find_check(const Run& run, const std::string& id) {
+  for (const auto& check : run.json["checks"])
+    if (check["id"] == id) return &check;
+  return nullptr;
+}
+
+bool any_failed(const Run& run) {
+  return std::any_of(run.json["checks"].begin(), run.json["checks"].end(), [](const nlohmann::json& c) { return c["status"] == "fail"; });
+}
+
+bool says_no_change(const Run& run) {
+  std::string all = run.text;
+  for (const auto& note : run.suggestion().notes) all += note;
+  std::transform(all.begin(), all.end(), all.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return all.find("no change needed") != std::string::npos;
+}
+
+// Every run of this file goes through here: the JSON record is the
+// verified record or null, and "no change needed" never sits under a FAIL.
+void require_consistent(const Run& run) {
+  const Suggestion& s = run.suggestion();
+  if (s.record.empty()) {
+    CHECK(run.json["suggestion"]["record"].is_null());
+    CHECK_FALSE(s.reason.empty());
+    CHECK_THAT(run.text, Catch::Contains(s.reason));
+  } else {
+    CHECK(s.verified);
+    CHECK(run.json["suggestion"]["record"] == s.record);
+    CHECK(run.json["suggestion"]["verified"] == true);
+  }
+  if (any_failed(run)) CHECK_FALSE(says_no_change(run));
+}
+
+}  // namespace
+
+TEST_CASE("suggest: two SPF records are merged into one that passes the senders of both", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN two.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.1.2.0/28 include:spf.protection.outlook.com -all"
+@       TXT "v=spf1 a:mail.two.example mx include:_spf.vendor.example ~all"
+@       MX  10 contoso-com.mail.protection.outlook.com.
+mail    A   44.9.9.9
+$ORIGIN vendor.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+_spf    TXT "v=spf1 ip4:85.10.0.0/24 ip6:2a00:1450:4000::/40 -all"
+)");
+  const std::string first = "v=spf1 ip4:44.1.2.0/28 include:spf.protection.outlook.com -all";
+  const std::string second = "v=spf1 a:mail.two.example mx include:_spf.vendor.example ~all";
+  const std::vector<std::string> senders_of_first = {"44.1.2.1", "44.1.2.15", "40.92.7.7", "2a01:111:f400::25"};
+  const std::vector<std::string> senders_of_second = {"44.9.9.9", "52.101.8.1", "85.10.0.200", "2a00:1450:4001::1"};
+  require_authorized(scenario, "two.example", first, senders_of_first);
+  require_authorized(scenario, "two.example", second, senders_of_second);
+
+  const Run run = scenario.check("two.example", {"91.198.10.20"});
+  require_consistent(run);
+  // Two records: a permerror for the device today.
+  CHECK(run.outcome.results.front().second.result == SpfResult::permerror);
+  CHECK((*find_check(run, "spf.record"))["status"] == "fail");
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.changed);
+  std::vector<std::string> old_senders = senders_of_first;
+  old_senders.insert(old_senders.end(), senders_of_second.begin(), senders_of_second.end());
+  require_works(scenario, "two.example", s.record, {"91.198.10.20"}, old_senders);
+  // One all term, the strictest of -all and ~all; one Microsoft include.
+  CHECK_THAT(s.record, Catch::EndsWith(" -all"));
+  CHECK(s.record.find("include:spf.protection.outlook.com") == s.record.rfind("include:spf.protection.outlook.com"));
+  CHECK_THAT(s.notes.front(), Catch::Contains("2 SPF records"));
+}
+
+TEST_CASE("suggest: two records that contradict each other give no record, and say why", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN clash.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 -ip4:44.1.1.1 -all"
+@       TXT "v=spf1 ip4:44.1.1.0/24 -all"
+)");
+  require_authorized(scenario, "clash.example", "v=spf1 ip4:44.1.1.0/24 -all", {"44.1.1.1"});
+  const Run run = scenario.check("clash.example", {"91.198.10.20"});
+  require_consistent(run);
+  CHECK(run.suggestion().record.empty());
+  CHECK_THAT(run.suggestion().reason, Catch::Contains("44.1.1.1"));
+  CHECK((*find_check(run, "spf.suggestion"))["status"] == "warn");
+}
+
+TEST_CASE("suggest: a tree over 10 lookups is flattened, dated and verified", "[spf][suggest]") {
+  std::string zone = R"(
+$ORIGIN big.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 include:spf.protection.outlook.com include:_spf.vendor.example -all"
+@       MX  10 contoso-com.mail.protection.outlook.com.
+)" + apex("vendor.example");
+  std::vector<std::string> vendor_senders;
+  const std::string vendor = add_includes(zone, "n", "vendor.example", 10, [&](int k) {
+    vendor_senders.push_back("85." + std::to_string(20 + k) + ".0.9");
+    return "ip4:85." + std::to_string(20 + k) + ".0.0/24";
+  });
+  zone += "_spf TXT" + quoted("v=spf1" + vendor + " -all") + "\n";
+  const Scenario scenario(zone);
+  const std::string old = "v=spf1 include:spf.protection.outlook.com include:_spf.vendor.example -all";
+  require_authorized(scenario, "big.example", old, {"40.92.1.1"});
+
+  const Run run = scenario.check("big.example", {"91.198.10.20"});
+  require_consistent(run);
+  CHECK(run.outcome.tree.lookups == 12);
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.flattened);
+  CHECK_THAT(s.record, Catch::Contains("flattened=" + run.outcome.today));
+  CHECK_THAT(s.record, Catch::Contains("include:spf.protection.outlook.com"));  // Microsoft's stays an include
+  CHECK(s.lookups == 1);
+  std::vector<std::string> senders = vendor_senders;
+  senders.push_back("40.92.1.1");
+  require_works(scenario, "big.example", s.record, {"91.198.10.20"}, senders);
+  CHECK(run.json["suggestion"]["flattened"] == run.outcome.today);
+}
+
+TEST_CASE("suggest: when flattening cannot reach 10 lookups there is no record, and the reason", "[spf][suggest]") {
+  // Every vendor include depends on the sender (exists with a macro): none can be written as addresses.
+  std::string zone = apex("macro.example");
+  const std::string includes =
+      add_includes(zone, "m", "macro.example", 11, [](int k) { return "exists:%{i}.m" + std::to_string(k) + ".macro.example"; });
+  zone += "@ TXT" + quoted("v=spf1" + includes + " -all") + "\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("macro.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record.empty());
+  CHECK_THAT(s.reason, Catch::Contains("10"));
+  CHECK_THAT(s.reason, Catch::Contains("exists"));
+  CHECK_THAT(run.text, Catch::Contains("no record suggested"));
+  CHECK(run.json["suggestion"]["record"].is_null());
+}
+
+TEST_CASE("suggest: an Exchange Online domain without Microsoft's include gets it added", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.5.6.0/24 -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)");
+  const std::string old = "v=spf1 ip4:44.5.6.0/24 -all";
+  SECTION("the device fails today") {
+    const Run run = scenario.check("contoso.example", {"91.198.10.20"});
+    require_consistent(run);
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    CHECK_THAT(s.record, Catch::Contains("include:spf.protection.outlook.com"));
+    require_works(scenario, "contoso.example", s.record, {"91.198.10.20"}, {"44.5.6.1", "44.5.6.255", "40.107.3.3"});
+  }
+  SECTION("an IPv6 device gets an ip6: term") {
+    const Run run = scenario.check("contoso.example", {"2a00:1450:4001::25"});
+    require_consistent(run);
+    CHECK(run.suggestion().record == "v=spf1 ip4:44.5.6.0/24 ip6:2a00:1450:4001::25 include:spf.protection.outlook.com -all");
+    require_works(scenario, "contoso.example", run.suggestion().record, {"2a00:1450:4001::25"}, {"44.5.6.9", "2a01:111:f400::1"});
+  }
+  SECTION("the device passes: the missing include is domain health, and the record still adds it") {
+    const Run run = scenario.check("contoso.example", {"44.5.6.7"});
+    require_consistent(run);
+    CHECK((*find_check(run, "spf.result"))["status"] == "pass");
+    CHECK(find_check(run, "spf.m365-include") == nullptr);
+    const auto* health = find_check(run, "spf.domain.m365-include");
+    REQUIRE(health);
+    CHECK((*health)["status"] == "warn");
+    CHECK((*health)["group"] == "domain health");
+    CHECK_FALSE((*health)["remedy"].get<std::string>().empty());
+    CHECK(run.json["status"] == "warn");
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    CHECK(s.changed);
+    CHECK_FALSE(says_no_change(run));
+    require_works(scenario, "contoso.example", s.record, {"44.5.6.7"}, {"44.5.6.1", "40.107.3.3"});
+  }
+}
+
+TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN gov.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso.mail.protection.office365.us.
+$ORIGIN cn.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 -all"
+@       MX  0 contoso-cn.mail.protection.partner.outlook.cn.
+)");
+  const Run gcc = scenario.check("gov.example", {"91.198.10.20"});
+  require_consistent(gcc);
+  REQUIRE_FALSE(gcc.suggestion().record.empty());
+  CHECK(gcc.suggestion().record == "v=spf1 ip4:91.198.10.20 include:spf.protection.office365.us ~all");
+  CHECK(gcc.suggestion().record.find("spf.protection.outlook.com") == std::string::npos);
+  require_works(scenario, "gov.example", gcc.suggestion().record, {"91.198.10.20"}, {"20.140.5.5"});
+
+  const Run vianet = scenario.check("cn.example", {"91.198.10.20"});
+  require_consistent(vianet);
+  CHECK(vianet.suggestion().record == "v=spf1 ip4:91.198.10.20 include:spf.protection.partner.outlook.cn -all");
+  require_works(scenario, "cn.example", vianet.suggestion().record, {"91.198.10.20"}, {"42.159.7.7"});
+}
+
+TEST_CASE("suggest: a non-public --ip never goes into a record, and the device's public address is asked for", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN lan.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:10.0.0.0/8 include:spf.protection.outlook.com -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)");
+  for (const std::string address : {"192.168.1.50", "100.64.1.1", "fd00::25", "10.1.2.3", "169.254.3.3", "127.0.0.1", "fe80::1"}) {
+    INFO(address);
+    const Run run = scenario.check("lan.example", {address});
+    require_consistent(run);
+    const Suggestion& s = run.suggestion();
+    CHECK(s.record.empty());
+    REQUIRE(s.not_public.size() == 1);
+    CHECK(run.json["suggestion"]["not_public"] == nlohmann::json::array({ip(address).to_string()}));
+    CHECK_THAT(run.text, Catch::Contains("sendcheck blocklist --egress"));
+    CHECK_THAT(run.text, Catch::Contains("public address"));
+    // The device's own row says the result does not apply, and never tells to add it.
+    const auto* result = find_check(run, "spf.result");
+    REQUIRE(result);
+    CHECK((*result)["status"] == "warn");
+    CHECK((*result)["remedy"].get<std::string>().find("ip4:") == std::string::npos);
+  }
+  SECTION("a public and a private address: the record has the public one and drops the old private network") {
+    const Run run = scenario.check("lan.example", {"192.168.1.50", "91.198.10.20"});
+    require_consistent(run);
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    CHECK(s.record.find("10.0.0.0") == std::string::npos);
+    CHECK(s.record.find("192.168") == std::string::npos);
+    require_works(scenario, "lan.example", s.record, {"91.198.10.20"}, {"40.92.0.1"});
+  }
+  SECTION("a documentation address is a warning, not a refusal") {
+    const Run run = scenario.check("lan.example", {"203.0.113.9"});
+    require_consistent(run);
+    REQUIRE_FALSE(run.suggestion().record.empty());
+    CHECK_THAT(run.text, Catch::Contains("documentation range"));
+    require_works(scenario, "lan.example", run.suggestion().record, {"203.0.113.9"}, {});
+  }
+}
+
+TEST_CASE("suggest: the appended-zone include is named, with the value to type, and replaced", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN typo.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.7.7.0/24 include:spf.protection.outlook.com.typo.example -all"
+@       MX  0 typo-example.mail.protection.outlook.com.typo.example.
+)");
+  const Run run = scenario.check("typo.example", {"44.7.7.7"});
+  require_consistent(run);
+  // The include finds no record: every check reaching it is a permerror, so the device's term before it still passes.
+  const auto* appended = find_check(run, "spf.domain.appended-zone");
+  REQUIRE(appended);
+  CHECK_THAT((*appended)["message"].get<std::string>(), Catch::Contains("spf.protection.outlook.com with typo.example appended"));
+  CHECK_THAT((*appended)["remedy"].get<std::string>(), Catch::Contains("\"include:spf.protection.outlook.com\""));
+  for (const auto& check : run.json["checks"]) CHECK(check["message"].get<std::string>().find("third-party") == std::string::npos);
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.record == "v=spf1 ip4:44.7.7.0/24 include:spf.protection.outlook.com -all");
+  require_works(scenario, "typo.example", s.record, {"44.7.7.7"}, {"44.7.7.200", "40.92.0.9"});
+
+  // Behind the include, the device's result is the finding.
+  const Run behind = scenario.check("typo.example", {"91.198.10.20"});
+  require_consistent(behind);
+  CHECK(behind.outcome.results.front().second.result == SpfResult::permerror);
+  CHECK((*find_check(behind, "spf.appended-zone"))["status"] == "fail");
+  require_works(scenario, "typo.example", behind.suggestion().record, {"91.198.10.20"}, {"44.7.7.1"});
+}
+
+TEST_CASE("suggest: ptr and +all are dropped, one ~all ends the record", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN open.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.8.8.8 ptr +all"
+$ORIGIN in-addr.arpa.
+@       SOA ns hostmaster 1 3600 600 86400 300
+)");
+  const Run run = scenario.check("open.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record == "v=spf1 ip4:44.8.8.8 ip4:91.198.10.20 ~all");
+  require_works(scenario, "open.example", s.record, {"91.198.10.20"}, {"44.8.8.8"});
+  // The device passes through +all: that is domain health, not the device's verdict.
+  CHECK((*find_check(run, "spf.result"))["status"] == "pass");
+  CHECK((*find_check(run, "spf.domain.all"))["status"] == "warn");
+}
+
+TEST_CASE("domain health: lookups over 10 after the device's match are a warning, before it the device's failure", "[spf][suggest]") {
+  std::string zone = apex("many.example");
+  const std::string includes =
+      add_includes(zone, "s", "many.example", 11, [](int k) { return "ip4:85.40." + std::to_string(k) + ".0/24"; });
+  zone += "@ TXT" + quoted("v=spf1 ip4:44.2.2.2" + includes + " -all") + "\n";
+  const Scenario scenario(zone);
+
+  const Run early = scenario.check("many.example", {"44.2.2.2"});
+  require_consistent(early);
+  CHECK((*find_check(early, "spf.result"))["status"] == "pass");
+  CHECK(find_check(early, "spf.lookups") == nullptr);
+  CHECK((*find_check(early, "spf.domain.lookups"))["status"] == "warn");
+  CHECK(early.json["status"] == "warn");
+  CHECK_FALSE(says_no_change(early));
+  require_works(scenario, "many.example", early.suggestion().record, {"44.2.2.2"}, {"85.40.0.1", "85.40.10.1"});
+
+  // 85.40.10.x matches in the 11th include: the limit is hit first.
+  const Run late = scenario.check("many.example", {"85.40.10.7"});
+  require_consistent(late);
+  const auto* result = find_check(late, "spf.result");
+  CHECK((*result)["status"] == "fail");
+  CHECK_THAT((*result)["message"].get<std::string>(), Catch::Contains("lookups run out"));
+  CHECK((*find_check(late, "spf.lookups"))["status"] == "fail");
+  require_works(scenario, "many.example", late.suggestion().record, {"85.40.10.7"}, {"44.2.2.2", "85.40.0.1"});
+}
+
+TEST_CASE("suggest: no change needed only when the device passes and nothing failed", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN fine.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.3.3.0/24 include:spf.protection.outlook.com -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+$ORIGIN nomx.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.4.4.4 -all"
+@       TXT "v=spf1 ip4:44.4.4.5 -all"
+)");
+  const Run fine = scenario.check("fine.example", {"44.3.3.3"});
+  require_consistent(fine);
+  CHECK_FALSE(any_failed(fine));
+  CHECK(says_no_change(fine));
+  CHECK_FALSE(fine.suggestion().changed);
+  CHECK(fine.suggestion().record == "v=spf1 ip4:44.3.3.0/24 include:spf.protection.outlook.com -all");
+
+  // Already "passing" addresses under two records are still a permerror: a change is needed.
+  const Run two = scenario.check("nomx.example", {"44.4.4.4"});
+  require_consistent(two);
+  CHECK(any_failed(two));
+  CHECK_FALSE(says_no_change(two));
+  require_works(scenario, "nomx.example", two.suggestion().record, {"44.4.4.4"}, {"44.4.4.5"});
+}
+
+TEST_CASE("suggest: a redirect becomes an include, and Microsoft's include behind it is not added twice", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN fab.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 redirect=_spf.fab.example"
+_spf    TXT "v=spf1 ip4:44.3.0.0/16 include:spf.protection.outlook.com -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)");
+  require_authorized(scenario, "fab.example", "v=spf1 redirect=_spf.fab.example", {"44.3.200.1", "40.92.3.3"});
+  const Run run = scenario.check("fab.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record == "v=spf1 ip4:91.198.10.20 include:_spf.fab.example -all");
+  require_works(scenario, "fab.example", s.record, {"91.198.10.20"}, {"44.3.200.1", "44.3.0.0", "40.92.3.3"});
+}
