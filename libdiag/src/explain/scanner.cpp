@@ -511,6 +511,8 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
     return Sender::exchange_online;
   // Gmail appends "gsmtp" to every error (support.google.com/a/answer/3726730).
   if (contains_any(lower, {"gsmtp", "support.google.com/mail", "gmail has detected",
+                           "our system has detected that this message is likely unsolicited",
+                           "our system has detected an unusual rate of unsolicited mail",
                            "your email has been blocked because the sender is unauthenticated"}) ||
       contains_any(lower_host, {".google.com", ".googlemail.com"}))
     return Sender::gmail;
