@@ -106,7 +106,8 @@ TEST_CASE("a reply quoted inside another is explained too", "[explain]") {
 }
 
 TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]") {
-  // m365-facts section 4, 3.1, 3.5-3.7: each variant of a shared code.
+  // Each variant of a shared code selects its own entry (the NDR table at
+  // https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online).
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"550 5.7.30 Basic authentication is not supported for Client Submission.", "m365.basic-auth-retired"},
       {"535 5.7.3 Authentication unsuccessful [SN2PR00CA0018.namprd00.prod.outlook.com]", "m365.auth-unsuccessful"},

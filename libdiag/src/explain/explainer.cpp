@@ -143,10 +143,14 @@ bool looks_like_utf16le(std::string_view start) {
 // later line) and ends at "(in reply to ... command)".
 bool starts_bounce_record(std::string_view line) {
   const auto trimmed = text::trim(line);
-  if (trimmed.find("(in reply to ") != std::string_view::npos) return false;
-  if (trimmed.find(" said:") != std::string_view::npos || text::istarts_with(trimmed, "said:")) return true;
+  if (trimmed.empty()) return false;
+  // Searched by their rarer first letters: most lines of a log are neither.
+  const auto said = trimmed.find("said:");
+  if (said != std::string_view::npos && (said == 0 || trimmed[said - 1] == ' '))
+    return trimmed.find("(in reply to ", said) == std::string_view::npos;
   return text::iends_with(trimmed, ": host") ||
-         (trimmed.find(": host ") != std::string_view::npos && trimmed.front() == '<');
+         (trimmed.front() == '<' && trimmed.find(": host ") != std::string_view::npos &&
+          trimmed.find("(in reply to ") == std::string_view::npos);
 }
 
 bool ends_bounce_record(std::string_view joined) {
@@ -211,15 +215,16 @@ struct Explainer::State {
   void add(SmtpReply&& reply) {
     ++result.replies;
     ReplyDetails details;
-    const std::string reply_text = extract_details(reply.text, details);
-    if (!reply.host.empty() || !reply.evidence.empty())
-      details.sender = classify_sender(reply.evidence.empty() ? reply.text : reply.evidence, reply.host, details);
+    const std::string reply_text = extract_details_unclassified(reply.text, details);
     key.assign(std::to_string(reply.code)).append("|").append(reply.enhanced).append("|").append(reply.host).append("|");
+    key.append(details.front_end_host.empty() && details.as_code.empty() ? "" : "ms|");
     append_dedupe_key(key, reply_text);
     if (auto found = by_reply.find(key); found != by_reply.end()) {
       count(found->second, details, reply.step);
       return;
     }
+    details.sender =
+        classify_sender(reply.evidence.empty() ? std::string_view(reply.text) : reply.evidence, reply.host, details);
     Meaning meaning = explain_reply(reply.code, reply.enhanced, reply_text, details);
     // One finding per distinct reply: the same code with the same meaning
     // is counted under the first, whatever its text held besides.

@@ -41,10 +41,8 @@ bool starts_after_boundary(std::string_view line, std::size_t at) {
   if (at == 0 || is_boundary(line[at - 1])) return true;
   // Right after text in another script ("...投递失败550 5.7.25 ..."): the last
   // byte of a UTF-8 sequence.
+  // „ “ « and a no-break space end in such a byte too.
   if (static_cast<unsigned char>(line[at - 1]) >= 0x80) return true;
-  const auto before = line.substr(0, at);
-  for (std::string_view quote : {"\xE2\x80\x9E", "\xE2\x80\x9C", "\xC2\xAB", "\xC2\xA0"})
-    if (before.size() >= quote.size() && before.substr(before.size() - quote.size()) == quote) return true;
   return at >= 4 && line[at - 1] == '-' && text::is_digit(line[at - 2]) && text::is_digit(line[at - 3]) &&
          text::is_digit(line[at - 4]) && (at == 4 || is_boundary(line[at - 5]));
 }
@@ -526,6 +524,12 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
 }
 
 std::string extract_details(std::string_view reply_text, ReplyDetails& details) {
+  auto without_suffix = extract_details_unclassified(reply_text, details);
+  details.sender = classify_sender(reply_text, {}, details);
+  return without_suffix;
+}
+
+std::string extract_details_unclassified(std::string_view reply_text, ReplyDetails& details) {
   std::size_t suffix_open = std::string_view::npos, suffix_end = 0;
   for (std::size_t open = reply_text.find('['); open != std::string_view::npos;
        open = reply_text.find('[', open + 1)) {
@@ -559,7 +563,6 @@ std::string extract_details(std::string_view reply_text, ReplyDetails& details) 
   }
   // Outlook.com's "(AS3140)" is its block-list code, not Exchange Online's AS code.
   if (details.as_code.size() == 6 && has_outlook_com_code(reply_text)) details.as_code.clear();
-  details.sender = classify_sender(reply_text, {}, details);
   return without_suffix;
 }
 
