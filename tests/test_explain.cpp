@@ -1,6 +1,7 @@
 // sendcheck-explain: the knowledge table, finding replies in every input
 // format, dedupe and details, bad input, and the tool's exit codes and JSON.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -105,7 +106,8 @@ TEST_CASE("a reply quoted inside another is explained too", "[explain]") {
 }
 
 TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]") {
-  // m365-facts section 4, 3.1, 3.5-3.7: each variant of a shared code.
+  // Each variant of a shared code selects its own entry (the NDR table at
+  // https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online).
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"550 5.7.30 Basic authentication is not supported for Client Submission.", "m365.basic-auth-retired"},
       {"535 5.7.3 Authentication unsuccessful [SN2PR00CA0018.namprd00.prod.outlook.com]", "m365.auth-unsuccessful"},
@@ -172,19 +174,24 @@ TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]"
        "outlook.sender-authentication-level"},
       // 5.7.1: relay vs blocklist vs client not authenticated vs recipient restriction
       {"550 5.7.1 Unable to relay", "m365.unable-to-relay"},
-      {"530 5.7.1 Client was not authenticated", "m365.client-not-authenticated-5-7-1"},
+      {"530 5.7.1 Client was not authenticated", "smtp.receiver-requires-authentication"},
       {"550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "m365.recipient-requires-authentication"},
-      {"550 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using Blocklist 1",
+      // 5.7.1 is Exchange Online's only when the reply shows Exchange Online sent it (issue 15):
+      // with its front-end suffix, its connection filter; without, another server's DNSBL.
+      {"550 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using Blocklist 1 "
+       "[DM3NAM03FT051.eop-NAM03.prod.protection.outlook.com]",
        "m365.client-host-blocklisted"},
-      {"550 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using Spamhaus", "m365.client-host-blocklisted"},
-      {"550 5.7.1 Message rejected as spam", "m365.delivery-not-authorized"},
+      {"550 5.7.1 Service unavailable; Client host [203.0.113.7] blocked using Spamhaus", "smtp.dnsbl-listed"},
+      {"550 5.7.1 Message rejected as spam [BN8NAM12FT004.namprd12.prod.outlook.com]", "m365.delivery-not-authorized"},
+      {"550 5.7.1 Message rejected as spam", "rfc3463.5.7.1"},
       // 5.4.1: DBEB vs relay access denied
       {"550 5.4.1 Recipient address rejected: Access denied. AS(201806281)", "m365.recipient-rejected-dbeb"},
       {"550 5.4.1 Relay Access Denied", "m365.relay-access-denied-5-4-1"},
       {"550 5.1.10 RESOLVER.ADR.RecipientNotFound; Recipient a@contoso.com not found by SMTP address lookup",
        "m365.recipient-not-found"},
       {"550 5.1.1 RESOLVER.ADR.RecipNotFound; not found", "m365.bad-destination-mailbox"},
-      {"550 5.5.0 Requested action not taken: mailbox unavailable", "outlook.mailbox-unavailable"},
+      {"550 5.5.0 Requested action not taken: mailbox unavailable (S2017062302)", "outlook.mailbox-unavailable"},
+      {"550 5.5.0 Requested action not taken: mailbox unavailable", "rfc3463.5.5.0"},
       {"451 4.4.316 Connection refused [Message=Socket error code 10061]", "m365.remote-connection-refused"},
       {"450 4.4.317 Cannot establish session with remote server", "m365.remote-tls-failed"},
       // 4.7.500-699 vs 4.7.850-899
@@ -244,7 +251,7 @@ TEST_CASE("a shared code without its text falls back, never to a neighbour", "[e
   CHECK(id_of("550 5.7.3 Conversion not possible") == "rfc3463.5.7.3");
 }
 
-TEST_CASE("any code gets a generic meaning, only failures with one give exit 1", "[explain]") {
+TEST_CASE("any code gets a generic meaning; any failure reply gives exit 1", "[explain]") {
   const auto addressing = explain_ok("550 5.1.2 Host unknown");
   REQUIRE(addressing.explanations.size() == 1);
   const auto& meaning = addressing.explanations[0].meaning;
@@ -270,8 +277,9 @@ TEST_CASE("any code gets a generic meaning, only failures with one give exit 1",
   CHECK(success.explanations[0].status() == diag::Status::info);
   CHECK(exit_code_for(success) == diag::exit_ok);
 
+  // The shared exit rule (issue 12): a failure reply is a finding, explained or not.
   CHECK(exit_code_for(explain_ok("550 5.7.30 Basic authentication is not supported for Client Submission.")) ==
-        diag::exit_ok);
+        diag::exit_finding);
 }
 
 TEST_CASE("the Exchange Online suffix, IP and AS code become details", "[explain]") {
@@ -367,7 +375,7 @@ TEST_CASE("a Postfix log: steps, dedupe, joined multi-line replies", "[explain]"
   const auto& sent = find_id(result, "rfc3463.2.0.0");
   CHECK(sent.count == 2);
   CHECK(result.replies == 7);
-  CHECK(exit_code_for(result) == diag::exit_ok);
+  CHECK(exit_code_for(result) == diag::exit_finding);
 }
 
 TEST_CASE("an Exim log names the step before the reply", "[explain]") {
@@ -381,8 +389,9 @@ TEST_CASE("an Exim log names the step before the reply", "[explain]") {
 TEST_CASE("a sendmail log", "[explain]") {
   const auto result = explain_fixture("sendmail.log");
   REQUIRE(result.explanations.size() == 2);
-  CHECK(result.explanations[0].meaning.id == "m365.legacy-tls-rejected");
-  CHECK(result.explanations[1].meaning.id == "m365.client-not-authenticated");
+  // Failures first: the 5.7.57 rejection before the 4.7.66 deferral seen earlier.
+  CHECK(result.explanations[0].meaning.id == "m365.client-not-authenticated");
+  CHECK(result.explanations[1].meaning.id == "m365.legacy-tls-rejected");
 }
 
 TEST_CASE("swaks transcripts: multi-line replies and the step of each", "[explain]") {
@@ -392,15 +401,17 @@ TEST_CASE("swaks transcripts: multi-line replies and the step of each", "[explai
   CHECK(refused.details.session_id == "08DE2A6028D26C22");
   CHECK(find_id(auth, "m365.greeting").steps == std::vector<std::string>{"greeting"});
   CHECK(find_id(auth, "smtp.starttls-ready").steps == std::vector<std::string>{"STARTTLS"});
-  // The two EHLO replies (before and after TLS) are one reply each, 10 lines.
+  // The two EHLO replies (before and after TLS) are one reply each, 10
+  // lines, and one finding (same code, same meaning) seen twice.
   std::size_t ehlo_replies = 0;
   for (const auto& explanation : auth.explanations) {
     if (explanation.meaning.id != "rfc5321.250") continue;
     ++ehlo_replies;
     CHECK(std::count(explanation.reply.raw.begin(), explanation.reply.raw.end(), '\n') == 9);
     CHECK(explanation.steps == std::vector<std::string>{"EHLO"});
+    CHECK(explanation.count == 2);
   }
-  CHECK(ehlo_replies == 2);
+  CHECK(ehlo_replies == 1);
   CHECK(find_id(auth, "rfc5321.334").count == 2);
   // No credential the client sent appears anywhere in the report.
   const auto json = matches_json(auth).dump();
@@ -557,12 +568,26 @@ TEST_CASE("checks and matches follow the JSON contract", "[explain]") {
 }
 
 TEST_CASE("sendcheck-explain exit codes, stdin and --json", "[explain]") {
-  SECTION("a reply with a table entry: exit 0") {
+  SECTION("a failure reply, explained or not: exit 1; only success replies: exit 0") {
     const auto run = run_explain("550 5.7.30 Basic authentication is not supported for Client Submission.");
-    CHECK(run.exit_code == 0);
+    CHECK(run.exit_code == 1);
+    CHECK(run_explain(shell_quote("250 2.1.0 Sender OK")).exit_code == 0);
     CHECK(run.out.find("m365.basic-auth-retired") != std::string::npos);
   }
-  SECTION("only a generic meaning: exit 1") {
+  SECTION("a 4xx is a failure reply too; UTF-16 from PowerShell is read") {
+    CHECK(run_explain(shell_quote("451 4.7.500 Access denied, please try again later")).exit_code == 1);
+    char path[] = "/tmp/sendcheck-explain-utf16XXXXXX";
+    const int fd = ::mkstemp(path);
+    REQUIRE(fd >= 0);
+    const std::string utf16("\xFF\xFE" "5\0" "5\0" "0\0" " \0" "5\0" ".\0" "7\0" ".\0" "3\0" "0\0" " \0" "x\0", 26);
+    REQUIRE(::write(fd, utf16.data(), utf16.size()) == static_cast<ssize_t>(utf16.size()));
+    ::close(fd);
+    const auto run = run_explain("--json < " + shell_quote(path));
+    ::unlink(path);
+    CHECK(run.exit_code == 1);
+    CHECK(run.out.find("\"m365.basic-auth-retired\"") != std::string::npos);
+  }
+  SECTION("only a generic meaning: exit 1 too") {
     CHECK(run_explain(shell_quote("550 5.7.26 Unauthenticated email is not accepted")).exit_code == 1);
   }
   SECTION("no reply, missing file, both TEXT and --file, bad option: exit 2") {
@@ -575,7 +600,7 @@ TEST_CASE("sendcheck-explain exit codes, stdin and --json", "[explain]") {
   }
   SECTION("stdin and --json") {
     const auto run = run_explain("--json < " + shell_quote(fixtures_dir + "postfix.log"));
-    CHECK(run.exit_code == 0);
+    CHECK(run.exit_code == 1);
     const auto document = nlohmann::json::parse(run.out);
     CHECK(document["tool"] == "sendcheck-explain");
     CHECK(document.contains("version"));
@@ -586,7 +611,7 @@ TEST_CASE("sendcheck-explain exit codes, stdin and --json", "[explain]") {
   }
   SECTION("--file - reads stdin; --json of a generic reply") {
     const auto run = run_explain("--json --file - < " + shell_quote(fixtures_dir + "exim.log"));
-    CHECK(run.exit_code == 0);
+    CHECK(run.exit_code == 1);
     CHECK(nlohmann::json::parse(run.out)["matches"].size() == 3);
     const auto generic = run_explain("--json " + shell_quote("451 4.4.1 No answer from host"));
     CHECK(generic.exit_code == 1);

@@ -27,6 +27,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   diag::explain::Explainer explainer;
   explainer.feed(text.substr(0, cut));
   explainer.feed(text.substr(cut));
-  (void)explainer.finish();
+  const auto pieces = explainer.finish();
+  // Where the input is cut must not change what is found (a reply may
+  // straddle the read boundary; UTF-16 may be split in a code unit).
+  if (whole.ok() != pieces.ok()) __builtin_trap();
+  if (whole && (whole->replies != pieces->replies || whole->explanations.size() != pieces->explanations.size()))
+    __builtin_trap();
   return 0;
 }

@@ -38,14 +38,20 @@ int run(const Options& options) {
   report.fields()["scanned"] = {{"bytes", result->bytes},
                                 {"lines", result->lines},
                                 {"replies", result->replies},
-                                {"long_lines", result->long_lines}};
+                                {"long_lines", result->long_lines},
+                                {"encoding", result->encoding},
+                                {"stopped_at_limit", result->stopped_at_limit},
+                                {"json_too_deep", result->json_too_deep}};
+  if (result->stopped_at_limit)
+    std::fprintf(stderr, "%s: stopped reading at the input limit (%zu MiB or %zu Mi lines); replies after it are not "
+                 "counted\n", tool, diag::explain::max_input_bytes >> 20, diag::explain::max_input_lines >> 20);
   if (options.common.verbose)
     std::fprintf(stderr, "%s: scanned %zu bytes, %zu lines, %zu replies, %zu distinct, %zu long lines cut\n", tool,
                  result->bytes, result->lines, result->replies, result->explanations.size(), result->long_lines);
   const auto style = diag::TextStyle::for_stream(stdout, options.common.no_color);
   const auto text = diag::explain::render_text(*result, style, options.common.verbose);
-  // finish() maps a failing check to 1, but a rejection that we explained is
-  // not a failure of this tool: our exit code says whether we explained it.
+  // The shared rule: a failure reply (4xx too, whose check is only a
+  // warning) is a finding, exit 1; only success replies, 0.
   if (diag::cli::finish(tool, report, text, options.common) == diag::exit_incomplete) return diag::exit_incomplete;
   return diag::explain::exit_code_for(*result);
 }

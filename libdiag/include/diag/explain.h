@@ -37,6 +37,20 @@ enum class Category {
 };
 std::string_view to_string(Category category);  // "ip-reputation", ...
 
+// Who must have sent a reply for an entry to apply (see Sender). Microsoft's
+// own codes (5.7.30, 5.7.57, 5.7.606-649) are taken as Microsoft's unless
+// the reply shows another sender; a meaning that rests on a shared code
+// (5.7.1, 5.1.1) needs the evidence.
+enum class SenderRule {
+  any,                 // whoever sent it
+  microsoft,           // not contradicted: any sender but Outlook.com and Gmail
+  microsoft_evidence,  // Exchange Online or Exchange shown by the reply
+  exchange_online,     // Exchange Online shown by the reply
+  not_exchange_online, // a server that the reply does not show to be Exchange Online or Outlook.com
+  outlook_com,         // Outlook.com's consumer service shown by the reply
+  gmail,               // Gmail shown by the reply
+};
+
 // One meaning in the knowledge table. The format is documented in
 // libdiag/data/README-smtp-replies.md.
 struct KnowledgeEntry {
@@ -49,9 +63,10 @@ struct KnowledgeEntry {
   std::string_view cause;
   std::array<std::string_view, 8> remedy{};  // steps in order; "{ip}" is replaced
   std::array<std::string_view, 6> references{};
-  std::string_view source;   // where the fact comes from
+  std::string_view source;   // where the fact comes from: URLs, space-separated
   std::string_view example;  // a real reply from the source; it must select this entry
   bool unconfirmed = false;
+  SenderRule sender = SenderRule::any;
 };
 std::span<const KnowledgeEntry> knowledge_table();
 
@@ -67,7 +82,18 @@ struct SmtpReply {
   std::string text;      // the text after the codes, continuation lines joined by a space
   std::string raw;       // the reply lines as found (prefixes removed), for the report
   std::string step;      // "RCPT TO", "end of DATA", ...; empty when the input does not show it
+  std::string host;      // the server that sent it, when the input names it ("host X[ip] said:")
+  std::string evidence;  // the whole multi-line reply when this is one part of it (lines with other codes)
 };
+
+// Who sent the reply, as far as the reply itself shows it: Exchange Online
+// (its front-end suffix, an outlook.com or protection.outlook.com host, its
+// AS(nnnn) code), Exchange without a sign of Exchange Online (Microsoft's
+// own phrases: STOREDRV, RESOLVER, "Authentication unsuccessful"),
+// Outlook.com's consumer service (its S3140-style codes, olc.protection
+// hosts, mail.live.com), Gmail ("gsmtp", support.google.com), or unknown.
+enum class Sender { unknown, exchange_online, exchange, outlook_com, gmail };
+std::string_view to_string(Sender sender);  // "exchange-online", ...
 
 // What the reply text carries besides its meaning: the Exchange Online
 // suffix "[<front end> <ISO-8601 UTC> <16-hex session id>]", an IP in
@@ -79,9 +105,13 @@ struct ReplyDetails {
   std::string session_id;      // "08DE5A1B2C3D4E5F"
   std::string ip;              // "203.0.113.7"
   std::string as_code;         // "AS16012609"
+  Sender sender = Sender::unknown;
 };
-// Splits the suffix off the text: returns the text without it.
+// Splits the suffix off the text: returns the text without it. Sets
+// details.sender from what the text shows.
 std::string extract_details(std::string_view text, ReplyDetails& details);
+// The sender as the text and the server's host name (may be empty) show it.
+Sender classify_sender(std::string_view text, std::string_view host, const ReplyDetails& details);
 
 // What a reply means: a table entry, or a generic RFC meaning.
 struct Meaning {
@@ -124,6 +154,7 @@ struct Explanation {
   ReplyDetails details;
   std::vector<std::string> ips;    // distinct IPs over all occurrences (bounded)
   std::vector<std::string> steps;  // distinct SMTP steps over all occurrences (bounded)
+  std::size_t more_ips = 0, more_steps = 0;  // distinct values past the bound ("(+N more)")
   std::size_t count = 0;
   Meaning meaning;
   bool permanent() const;
@@ -131,17 +162,27 @@ struct Explanation {
 };
 
 struct ExplainResult {
-  std::vector<Explanation> explanations;  // in order of first appearance
+  // One per distinct reply (same code and meaning): failures first, then
+  // transient failures, then successes; in order of first appearance within.
+  std::vector<Explanation> explanations;
   std::size_t bytes = 0, lines = 0, replies = 0;
   std::size_t long_lines = 0;           // lines cut at the line-length bound
   std::size_t aggregated_by_meaning = 0;  // replies counted under their meaning past the distinct bound
   bool binary = false;                  // the input had NUL bytes
+  std::string encoding = "utf-8";       // "utf-16le", "utf-16be" when the input was (converted to UTF-8)
+  bool stopped_at_limit = false;        // reading stopped at max_input_bytes or max_input_lines
+  bool json_too_deep = false;           // a JSON document nested deeper than max_json_depth
 };
 
 // Limits that keep memory bounded whatever the input.
 inline constexpr std::size_t max_line_bytes = 64 * 1024;
 inline constexpr std::size_t max_json_document_bytes = 1024 * 1024;
 inline constexpr std::size_t max_distinct_replies = 2000;
+inline constexpr int max_json_depth = 64;
+// Past either, reading stops (endless input such as /dev/zero or `yes`):
+// what was found so far is reported, with a note that the input was cut.
+inline constexpr std::size_t max_input_bytes = 256 * 1024 * 1024;
+inline constexpr std::size_t max_input_lines = 16 * 1024 * 1024;
 
 // Collects replies into distinct explanations.
 class Explainer {
@@ -153,6 +194,8 @@ class Explainer {
 
   // Text of any kind, in pieces of any size (a line may span calls).
   void feed(std::string_view bytes);
+  // True once the input reached a limit: feeding more does nothing.
+  bool stopped() const;
   // Ends the input and returns what was found; a bad_input error when the
   // input held no SMTP reply.
   Result<ExplainResult> finish();
@@ -170,9 +213,9 @@ std::string join_arguments(const std::vector<std::string>& arguments);
 Result<ExplainResult> explain_fd(int fd, std::string_view name);
 Result<ExplainResult> explain_file(const std::string& path);  // "-" is standard input
 
-// 0 when every failure reply has a specific meaning, 1 when one (4xx/5xx)
-// has only a generic one. Success and intermediate replies (2xx, 3xx) are
-// fully explained by their generic meaning.
+// The shared exit rule: 1 when the input holds a failure reply (4xx or
+// 5xx), 0 when it holds only success and intermediate replies (2xx, 3xx).
+// (No reply at all is the bad_input error of finish(): exit 2.)
 ExitCode exit_code_for(const ExplainResult& result);
 
 // The report's checks (one per explained reply) and the "matches" array of
@@ -180,6 +223,7 @@ ExitCode exit_code_for(const ExplainResult& result);
 std::vector<Check> checks(const ExplainResult& result);
 nlohmann::json matches_json(const ExplainResult& result);
 nlohmann::json to_json(const Explanation& explanation);
+// Failures first; success and intermediate replies only when verbose.
 std::string render_text(const ExplainResult& result, const TextStyle& style, bool verbose);
 
 }  // namespace diag::explain

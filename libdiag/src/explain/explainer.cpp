@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "diag/explain.h"
 #include "text.h"
@@ -17,7 +18,6 @@ namespace {
 
 constexpr std::size_t max_kept_reply_bytes = 2048;  // of each distinct reply's text, for the report
 constexpr std::size_t max_listed_values = 16;       // IPs and steps listed per explanation
-constexpr int max_json_depth = 64;
 constexpr std::size_t read_chunk_bytes = 1 << 20;
 
 // A reply as kept for display: capped, its control characters masked.
@@ -52,10 +52,113 @@ void append_dedupe_key(std::string& key, std::string_view reply_text) {
   }
 }
 
-void add_distinct(std::vector<std::string>& values, const std::string& value) {
-  if (value.empty() || values.size() >= max_listed_values) return;
-  if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
+// Keeps the first max_listed_values distinct values and counts the distinct
+// ones past them (a bounded set of their hashes), for "(+N more)".
+constexpr std::size_t max_counted_values = 4096;
+void add_distinct(std::vector<std::string>& values, std::unordered_set<std::size_t>& more_seen, std::size_t& more,
+                  const std::string& value) {
+  if (value.empty()) return;
+  if (std::find(values.begin(), values.end(), value) != values.end()) return;
+  if (values.size() < max_listed_values) {
+    values.push_back(value);
+    return;
+  }
+  if (more_seen.size() < max_counted_values && more_seen.insert(std::hash<std::string>{}(value)).second) ++more;
 }
+
+int severity(const Explanation& explanation) {
+  switch (explanation.status()) {
+    case Status::fail: return 0;
+    case Status::warn: return 1;
+    default: return 2;
+  }
+}
+
+// Decodes UTF-16 (PowerShell 5.1 writes it with `>`) to UTF-8, in pieces:
+// a code unit or a surrogate pair may be split between pieces.
+class Utf16Decoder {
+ public:
+  explicit Utf16Decoder(bool little_endian) : little_endian_(little_endian) {}
+  void decode(std::string_view bytes, std::string& out) {
+    for (char byte : bytes) {
+      if (!have_half_) {
+        half_ = static_cast<unsigned char>(byte);
+        have_half_ = true;
+        continue;
+      }
+      have_half_ = false;
+      const unsigned char second = static_cast<unsigned char>(byte);
+      const unsigned unit = little_endian_ ? (half_ | (second << 8)) : ((half_ << 8) | second);
+      if (unit >= 0xD800 && unit <= 0xDBFF) {
+        high_ = unit;
+        continue;
+      }
+      unsigned code_point = unit;
+      if (unit >= 0xDC00 && unit <= 0xDFFF) {
+        if (!high_) continue;  // a lone low surrogate: dropped
+        code_point = 0x10000 + ((high_ - 0xD800) << 10) + (unit - 0xDC00);
+      }
+      high_ = 0;
+      append_utf8(code_point, out);
+    }
+  }
+
+ private:
+  static void append_utf8(unsigned code_point, std::string& out) {
+    if (code_point < 0x80) {
+      out += static_cast<char>(code_point);
+    } else if (code_point < 0x800) {
+      out += static_cast<char>(0xC0 | (code_point >> 6));
+      out += static_cast<char>(0x80 | (code_point & 0x3F));
+    } else if (code_point < 0x10000) {
+      out += static_cast<char>(0xE0 | (code_point >> 12));
+      out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code_point & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (code_point >> 18));
+      out += static_cast<char>(0x80 | ((code_point >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((code_point >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (code_point & 0x3F));
+    }
+  }
+  bool little_endian_;
+  bool have_half_ = false;
+  unsigned char half_ = 0;
+  unsigned high_ = 0;
+};
+
+// UTF-16 without a BOM: ASCII text has a NUL in every other byte.
+bool looks_like_utf16le(std::string_view start) {
+  if (start.size() < 16) return false;
+  std::size_t pairs = 0, nul_high = 0;
+  for (std::size_t i = 0; i + 1 < start.size() && i < 256; i += 2, ++pairs)
+    nul_high += start[i] != '\0' && start[i + 1] == '\0';
+  return nul_high * 10 >= pairs * 9;
+}
+
+// Postfix wraps a bounce's remote reply over indented lines:
+//   <a@b.example>: host mx.b.example[192.0.2.1] said: 550-5.7.1 Our system
+//       has detected ... 550 5.7.1 ... (in reply to end of DATA command)
+// A record starts at "said:" (or at "<address>: host" with "said:" on a
+// later line) and ends at "(in reply to ... command)".
+bool starts_bounce_record(std::string_view line) {
+  const auto trimmed = text::trim(line);
+  if (trimmed.empty()) return false;
+  // Searched by their rarer first letters: most lines of a log are neither.
+  const auto said = trimmed.find("said:");
+  if (said != std::string_view::npos && (said == 0 || trimmed[said - 1] == ' '))
+    return trimmed.find("(in reply to ", said) == std::string_view::npos;
+  return text::iends_with(trimmed, ": host") ||
+         (trimmed.front() == '<' && trimmed.find(": host ") != std::string_view::npos &&
+          trimmed.find("(in reply to ") == std::string_view::npos);
+}
+
+bool ends_bounce_record(std::string_view joined) {
+  const auto in_reply = joined.find("(in reply to ");
+  return in_reply != std::string_view::npos && joined.find(')', in_reply) != std::string_view::npos;
+}
+
+constexpr std::size_t max_bounce_lines = 24;
 
 // A file descriptor we opened, closed when it goes out of scope.
 class OwnedFd {
@@ -88,36 +191,59 @@ Status Explanation::status() const {
 
 struct Explainer::State {
   enum class Mode { detecting, json_document, lines };
+  enum class Encoding { unknown, utf8, utf16 };
 
   ExplainResult result;
   ReplyScanner scanner{[this](SmtpReply&& reply) { add(std::move(reply)); }};
   Mode mode = Mode::detecting;
+  Encoding encoding = Encoding::unknown;
+  std::optional<Utf16Decoder> utf16;
+  std::string decoded;        // a piece converted from UTF-16
+  std::string start_bytes;    // the first bytes, until the encoding is known
+  bool stopped = false;
   std::string carry;          // the start of a line that continues in the next piece
   bool in_long_line = false;  // the current line passed max_line_bytes
   std::string json_document;  // the input while it may be one JSON document
+  std::string bounce;         // a Postfix bounce record or a folded DSN field being joined
+  std::size_t bounce_lines = 0;
+  bool folded_field = false;  // the record is a DSN field: it goes on while lines are indented
   std::unordered_map<std::string, std::size_t> by_reply;    // dedupe key -> explanation
-  std::unordered_map<std::string, std::size_t> by_meaning;  // meaning id -> first explanation
+  std::unordered_map<std::string, std::size_t> by_meaning;  // code|enhanced|meaning id -> explanation
+  std::vector<std::unordered_set<std::size_t>> more_ips, more_steps;  // per explanation
   std::string key;                                          // reused for every reply
 
   void add(SmtpReply&& reply) {
     ++result.replies;
     ReplyDetails details;
-    const std::string reply_text = extract_details(reply.text, details);
-    key.assign(std::to_string(reply.code)).append("|").append(reply.enhanced).append("|");
+    const std::string reply_text = extract_details_unclassified(reply.text, details);
+    key.assign(std::to_string(reply.code)).append("|").append(reply.enhanced).append("|").append(reply.host).append("|");
+    key.append(details.front_end_host.empty() && details.as_code.empty() ? "" : "ms|");
     append_dedupe_key(key, reply_text);
     if (auto found = by_reply.find(key); found != by_reply.end()) {
-      count(result.explanations[found->second], details, reply.step);
+      count(found->second, details, reply.step);
       return;
     }
+    details.sender =
+        classify_sender(reply.evidence.empty() ? std::string_view(reply.text) : reply.evidence, reply.host, details);
     Meaning meaning = explain_reply(reply.code, reply.enhanced, reply_text, details);
+    // One finding per distinct reply: the same code with the same meaning
+    // is counted under the first, whatever its text held besides.
+    const std::string meaning_key =
+        std::to_string(reply.code) + "|" + reply.enhanced + "|" + meaning.id + "|" + std::string(to_string(details.sender));
+    if (auto same = by_meaning.find(meaning_key); same != by_meaning.end()) {
+      if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, same->second);
+      count(same->second, details, reply.step);
+      return;
+    }
     if (result.explanations.size() >= max_distinct_replies) {
       // Past the bound, count the reply under an explanation with the same
       // meaning, so memory stays bounded whatever the input holds.
-      if (auto same = by_meaning.find(meaning.id); same != by_meaning.end()) {
-        ++result.aggregated_by_meaning;
-        count(result.explanations[same->second], details, reply.step);
-        return;
-      }
+      for (std::size_t i = 0; i < result.explanations.size(); ++i)
+        if (result.explanations[i].meaning.id == meaning.id) {
+          ++result.aggregated_by_meaning;
+          count(i, details, reply.step);
+          return;
+        }
     }
     Explanation explanation;
     explanation.reply.code = reply.code;
@@ -125,22 +251,67 @@ struct Explainer::State {
     explanation.reply.text = printable(reply_text);
     explanation.reply.raw = printable(reply.raw);
     explanation.reply.step = reply.step;
+    explanation.reply.host = reply.host;
     explanation.details = details;
     explanation.meaning = std::move(meaning);
-    count(explanation, details, reply.step);
-    by_meaning.emplace(explanation.meaning.id, result.explanations.size());
-    if (result.explanations.size() < max_distinct_replies) by_reply.emplace(key, result.explanations.size());
+    const std::size_t index = result.explanations.size();
     result.explanations.push_back(std::move(explanation));
+    more_ips.emplace_back();
+    more_steps.emplace_back();
+    by_meaning.emplace(meaning_key, index);
+    if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
+    count(index, details, reply.step);
   }
 
-  static void count(Explanation& explanation, const ReplyDetails& details, const std::string& step) {
+  void count(std::size_t index, const ReplyDetails& details, const std::string& step) {
+    auto& explanation = result.explanations[index];
     ++explanation.count;
-    add_distinct(explanation.ips, details.ip);
-    add_distinct(explanation.steps, step);
+    add_distinct(explanation.ips, more_ips[index], explanation.more_ips, details.ip);
+    add_distinct(explanation.steps, more_steps[index], explanation.more_steps, step);
   }
 
+  // One physical line of text: joins a Postfix bounce record, splits
+  // smtplib's escaped "\n", and turns IIS's '+' back into spaces.
   void line(std::string_view text_line) {
-    ++result.lines;
+    if (++result.lines >= max_input_lines) stopped = result.stopped_at_limit = true;
+    if (!bounce.empty()) {
+      const auto trimmed = text::trim(text_line);
+      const bool indented = !text_line.empty() && (text_line[0] == ' ' || text_line[0] == '\t');
+      if (trimmed.empty() || (folded_field && !indented)) {
+        flush_bounce();
+        if (!trimmed.empty()) line_unjoined(text_line);
+      } else {
+        bounce.append(" ").append(trimmed);
+        ++bounce_lines;
+        if (ends_bounce_record(bounce) || bounce_lines >= max_bounce_lines || bounce.size() >= max_line_bytes)
+          flush_bounce();
+        return;
+      }
+    }
+    line_unjoined(text_line);
+  }
+
+  void line_unjoined(std::string_view text_line) {
+    // RFC 3464 2.3.6: a Diagnostic-Code field folds over indented lines.
+    const bool field = text::istarts_with(text::trim(text_line), "Diagnostic-Code:");
+    if (field || starts_bounce_record(text_line)) {
+      bounce.assign(text::trim(text_line));
+      bounce_lines = 1;
+      folded_field = field;
+      return;
+    }
+    logical_line(text_line);
+  }
+
+  void flush_bounce() {
+    if (bounce.empty()) return;
+    std::string joined;
+    joined.swap(bounce);
+    bounce_lines = 0;
+    logical_line(joined);
+  }
+
+  void logical_line(std::string_view text_line) {
     const auto trimmed = text::trim(text_line);
     // JSON Lines (one document a line, as some mail systems log).
     if (!trimmed.empty() && trimmed.front() == '{' && trimmed.back() == '}') {
@@ -151,7 +322,36 @@ struct Explainer::State {
         return;
       }
     }
+    // smtplib prints a multi-line reply as one bytes literal with "\n"
+    // between the lines: b'5.7.8 Username and ...\n5.7.8  https://...'.
+    for (std::size_t at = text_line.find("\\n"); at != std::string_view::npos; at = text_line.find("\\n", at + 2)) {
+      if (at + 2 < text_line.size() && text::is_digit(text_line[at + 2])) {
+        logical_line(text_line.substr(0, at));
+        logical_line(text_line.substr(at + 2));
+        return;
+      }
+    }
+    // IIS SMTP logs write spaces as '+': "550+5.7.60+SMTP;+Client+does+not...".
+    if (const auto plus = iis_reply_at(text_line); plus != std::string_view::npos) {
+      std::string spaced(text_line);
+      for (std::size_t i = plus; i < spaced.size() && spaced[i] != ' '; ++i)
+        if (spaced[i] == '+') spaced[i] = ' ';
+      scanner.feed_line(spaced);
+      return;
+    }
     scanner.feed_line(text_line);
+  }
+
+  static std::size_t iis_reply_at(std::string_view text_line) {
+    for (std::size_t at = text_line.find('+'); at != std::string_view::npos && at >= 3;
+         at = text_line.find('+', at + 1)) {
+      if (at + 3 > text_line.size()) break;
+      const auto code = text_line.substr(at - 3, 3);
+      if (code[0] >= '2' && code[0] <= '5' && text::is_digit(code[1]) && text::is_digit(code[2]) &&
+          (at == 3 || text_line[at - 4] == ' ') && text::is_digit(text_line[at + 1]) && text_line[at + 2] == '.')
+        return at - 3;
+    }
+    return std::string_view::npos;
   }
 
   // A string from JSON may hold several lines (a transcript, an NDR).
@@ -171,7 +371,10 @@ struct Explainer::State {
   // names the SMTP step of the replies in the same object. An array of
   // strings is one text, a line per element (a transcript).
   void walk_json(const nlohmann::json& value, int depth, std::string_view step = {}) {
-    if (depth > max_json_depth) return;
+    if (depth > max_json_depth) {
+      result.json_too_deep = true;
+      return;
+    }
     if (value.is_string()) {
       scan_string(value.get_ref<const std::string&>(), step);
     } else if (value.is_object()) {
@@ -200,7 +403,7 @@ struct Explainer::State {
   // Splits into lines; a line longer than the bound is handled in pieces
   // of max_line_bytes, so memory stays bounded and no reply is read twice.
   void lines(std::string_view bytes) {
-    while (!bytes.empty()) {
+    while (!bytes.empty() && !stopped) {
       const auto newline = bytes.find('\n');
       const auto piece = bytes.substr(0, newline);
       const auto room = max_line_bytes - carry.size();
@@ -230,10 +433,51 @@ struct Explainer::State {
   }
 
   void feed(std::string_view bytes) {
+    if (stopped || bytes.empty()) return;
+    if (result.bytes + bytes.size() >= max_input_bytes) {
+      bytes = bytes.substr(0, max_input_bytes - result.bytes);
+      stopped = result.stopped_at_limit = true;
+    }
     result.bytes += bytes.size();
+    if (encoding == Encoding::unknown) {
+      // The encoding shows in the first bytes: a BOM, or UTF-16's NULs.
+      start_bytes.append(bytes);
+      if (start_bytes.size() < 64 && !stopped) return;
+      std::string start;
+      start.swap(start_bytes);
+      choose_encoding(start);
+      feed_decoded(start);
+      return;
+    }
+    feed_decoded(bytes);
+  }
+
+  void choose_encoding(std::string& start) {
+    encoding = Encoding::utf8;
+    if (start.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+      start.erase(0, 3);
+    } else if (start.compare(0, 2, "\xFF\xFE") == 0 || start.compare(0, 2, "\xFE\xFF") == 0) {
+      const bool little = start[0] == '\xFF';
+      start.erase(0, 2);
+      utf16.emplace(little);
+      encoding = Encoding::utf16;
+      result.encoding = little ? "utf-16le" : "utf-16be";
+    } else if (looks_like_utf16le(start)) {
+      utf16.emplace(true);
+      encoding = Encoding::utf16;
+      result.encoding = "utf-16le";
+    }
+  }
+
+  void feed_decoded(std::string_view bytes) {
+    if (utf16) {
+      decoded.clear();
+      utf16->decode(bytes, decoded);
+      bytes = decoded;
+    }
     if (!result.binary && std::memchr(bytes.data(), '\0', bytes.size())) result.binary = true;
     if (mode == Mode::detecting) {
-      // A sendcheck JSON document starts with '{' (a UTF-8 BOM aside).
+      // A sendcheck JSON document starts with '{'.
       std::size_t first = 0;
       while (first < bytes.size() && (bytes[first] == ' ' || bytes[first] == '\t' || bytes[first] == '\r' ||
                                       bytes[first] == '\n'))
@@ -258,6 +502,12 @@ struct Explainer::State {
   }
 
   void end() {
+    if (encoding == Encoding::unknown) {
+      std::string start;
+      start.swap(start_bytes);
+      choose_encoding(start);
+      feed_decoded(start);
+    }
     if (mode == Mode::json_document) {
       auto document = nlohmann::json::parse(json_document, nullptr, false);
       if (!document.is_discarded()) {
@@ -272,7 +522,12 @@ struct Explainer::State {
       line(carry);
       carry.clear();
     }
+    flush_bounce();
     scanner.finish();
+    // Failures first, then transient failures, then the rest; a stable sort
+    // keeps the order of first appearance within each.
+    std::stable_sort(result.explanations.begin(), result.explanations.end(),
+                     [](const Explanation& a, const Explanation& b) { return severity(a) < severity(b); });
   }
 };
 
@@ -281,14 +536,22 @@ Explainer::~Explainer() = default;
 
 void Explainer::feed(std::string_view bytes) { state_->feed(bytes); }
 
+bool Explainer::stopped() const { return state_->stopped; }
+
 Result<ExplainResult> Explainer::finish() {
   state_->end();
   auto& result = state_->result;
   if (result.explanations.empty()) {
-    std::string why = result.bytes == 0 ? "the input is empty"
-                      : result.binary   ? "the input looks like binary data"
-                                        : "expected a reply such as '550 5.7.30 Basic authentication is not "
-                                          "supported for Client Submission.'";
+    std::string why = result.bytes == 0          ? "the input is empty"
+                      : result.json_too_deep    ? "the JSON document nests deeper than " +
+                                                   std::to_string(max_json_depth) +
+                                                   " levels; sendcheck-explain reads that deep and no further"
+                      : result.binary           ? "the input looks like binary data"
+                                                : "expected a reply such as '550 5.7.30 Basic authentication is not "
+                                                  "supported for Client Submission.'";
+    if (result.stopped_at_limit)
+      why += "; reading stopped at the input limit (" + std::to_string(max_input_bytes / (1024 * 1024)) + " MiB or " +
+             std::to_string(max_input_lines / (1024 * 1024)) + "Mi lines)";
     return bad_input("no SMTP reply found in the input (" + why + ")");
   }
   return std::move(result);
@@ -314,7 +577,7 @@ std::string join_arguments(const std::vector<std::string>& arguments) {
 Result<ExplainResult> explain_fd(int fd, std::string_view name) {
   Explainer explainer;
   std::vector<char> buffer(read_chunk_bytes);
-  for (;;) {
+  while (!explainer.stopped()) {
     const auto n = ::read(fd, buffer.data(), buffer.size());
     if (n == 0) break;
     if (n < 0) {
@@ -339,7 +602,7 @@ Result<ExplainResult> explain_file(const std::string& path) {
 
 ExitCode exit_code_for(const ExplainResult& result) {
   for (const auto& explanation : result.explanations)
-    if (explanation.meaning.generic() && explanation.status() != Status::info) return exit_finding;
+    if (explanation.status() != Status::info) return exit_finding;
   return exit_ok;
 }
 

@@ -130,12 +130,35 @@ const CompiledTable& compiled_table() {
   return table;
 }
 
+// Whether the reply's sender fits the entry, and how much the fit says: an
+// entry for the very sender shown outranks one that only is not excluded.
+std::optional<int> sender_fit(SenderRule rule, Sender sender) {
+  const bool microsoft = sender == Sender::exchange_online || sender == Sender::exchange;
+  switch (rule) {
+    case SenderRule::any: return 0;
+    case SenderRule::microsoft:
+      if (sender == Sender::outlook_com || sender == Sender::gmail) return std::nullopt;
+      return microsoft ? 300 : 0;
+    case SenderRule::microsoft_evidence: return microsoft ? std::optional<int>(300) : std::nullopt;
+    case SenderRule::exchange_online:
+      return sender == Sender::exchange_online ? std::optional<int>(500) : std::nullopt;
+    case SenderRule::not_exchange_online:
+      if (sender == Sender::exchange_online || sender == Sender::outlook_com) return std::nullopt;
+      return 0;
+    case SenderRule::outlook_com: return sender == Sender::outlook_com ? std::optional<int>(500) : std::nullopt;
+    case SenderRule::gmail: return sender == Sender::gmail ? std::optional<int>(500) : std::nullopt;
+  }
+  return std::nullopt;
+}
+
 // How specific the entry is for this reply; nullopt when it does not match.
 // A matching text pattern outranks any code, an exact enhanced code a range,
 // a narrow range a wide one, and a matching basic code adds a little.
 std::optional<int> specificity(const CompiledEntry& entry, int code, const std::optional<text::EnhancedCode>& enhanced,
-                               std::string_view lower_text) {
-  int score = 0;
+                               std::string_view lower_text, Sender sender) {
+  const auto fit = sender_fit(entry.entry->sender, sender);
+  if (!fit) return std::nullopt;
+  int score = *fit;
   if (!entry.codes.empty()) {
     if (std::find(entry.codes.begin(), entry.codes.end(), code) == entry.codes.end()) return std::nullopt;
     score += 10;
@@ -168,8 +191,29 @@ std::string replace_all(std::string_view text, std::string_view from, std::strin
   return out;
 }
 
+// "RFC 5321 4.2.3; RFC 3207 4" -> the RFC Editor URLs of those sections.
+std::string rfc_source_urls(std::string_view source) {
+  std::string urls;
+  while (!source.empty()) {
+    const auto semicolon = source.find(';');
+    auto part = text::trim(source.substr(0, semicolon));
+    if (text::istarts_with(part, "RFC ")) {
+      part.remove_prefix(4);
+      const auto space = part.find(' ');
+      const auto number = part.substr(0, space);
+      std::string url = "https://www.rfc-editor.org/rfc/rfc" + std::string(number);
+      if (space != std::string_view::npos) url += "#section-" + std::string(text::trim(part.substr(space + 1)));
+      urls += (urls.empty() ? "" : " ") + url;
+    }
+    if (semicolon == std::string_view::npos) break;
+    source.remove_prefix(semicolon + 1);
+  }
+  return urls;
+}
+
 Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
-  const std::string ip = details.ip.empty() ? "<IP>" : details.ip;
+  // Without an IP in the reply the sentence names it in words.
+  const std::string ip = details.ip.empty() ? "the sending IP address" : details.ip;
   Meaning meaning;
   meaning.entry = &entry;
   meaning.id = entry.id;
@@ -255,7 +299,8 @@ Meaning generic_meaning(int code, const std::optional<text::EnhancedCode>& enhan
     meaning.remedy.push_back(
         class_advice(enhanced->status_class, subject ? subject->advice : "Read the reply text for the reason."));
     meaning.references = {std::string(rfc3463_url), std::string(registry_url)};
-    meaning.source = detail ? std::string(detail->source) : "RFC 3463";
+    meaning.source = rfc_source_urls(detail ? detail->source : "RFC 3463");
+    if (meaning.source.find("rfc3463") == std::string::npos) meaning.source += " " + std::string(registry_url);
     return meaning;
   }
   const int status_class = code / 100;
@@ -267,7 +312,7 @@ Meaning generic_meaning(int code, const std::optional<text::EnhancedCode>& enhan
                   std::string(class_meaning(status_class)) + ".";
   meaning.remedy.push_back(class_advice(status_class, "Read the reply text for the reason."));
   meaning.references = {std::string(rfc5321_url)};
-  meaning.source = basic ? std::string(basic->source) : "RFC 5321 4.2.1";
+  meaning.source = rfc_source_urls(basic ? basic->source : "RFC 5321 4.2.1");
   return meaning;
 }
 
@@ -290,6 +335,17 @@ std::string_view to_string(Category category) {
   return "protocol";
 }
 
+std::string_view to_string(Sender sender) {
+  switch (sender) {
+    case Sender::unknown: return "unknown";
+    case Sender::exchange_online: return "exchange-online";
+    case Sender::exchange: return "exchange";
+    case Sender::outlook_com: return "outlook-com";
+    case Sender::gmail: return "gmail";
+  }
+  return "unknown";
+}
+
 std::span<const KnowledgeEntry> knowledge_table() { return knowledge_entries; }
 
 std::vector<std::string> validate_knowledge_table() { return compiled_table().problems; }
@@ -302,7 +358,7 @@ Meaning explain_reply(int code, std::string_view enhanced, std::string_view repl
   const CompiledEntry* best = nullptr;
   int best_score = -1;
   for (const auto& entry : table.entries) {
-    const auto score = specificity(entry, code, enhanced_code, lower_text);
+    const auto score = specificity(entry, code, enhanced_code, lower_text, details.sender);
     // Ties go to the entry listed first.
     if (score && *score > best_score) best = &entry, best_score = *score;
   }

@@ -34,7 +34,40 @@ nlohmann::json details_json(const Explanation& explanation) {
   set("ip", details.ip);
   if (explanation.ips.size() > 1) out["ips"] = explanation.ips;
   set("as_code", details.as_code);
+  if (explanation.more_ips) out["ips_more"] = explanation.more_ips;
+  out["sender"] = std::string(to_string(details.sender));
+  if (!explanation.reply.host.empty()) out["host"] = explanation.reply.host;
   return out;
+}
+
+// "a, b, c (+2 more)"
+std::string listed(const std::vector<std::string>& items, std::size_t more) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
+  if (more) out += " (+" + std::to_string(more) + " more)";
+  return out;
+}
+
+std::vector<std::string> split_urls(std::string_view source) {
+  std::vector<std::string> urls;
+  while (!source.empty()) {
+    const auto space = source.find(' ');
+    if (space != 0) urls.emplace_back(source.substr(0, space));
+    if (space == std::string_view::npos) break;
+    source.remove_prefix(space + 1);
+  }
+  return urls;
+}
+
+std::string_view sender_words(Sender sender) {
+  switch (sender) {
+    case Sender::exchange_online: return "Exchange Online";
+    case Sender::exchange: return "Microsoft Exchange";
+    case Sender::outlook_com: return "Outlook.com";
+    case Sender::gmail: return "Gmail";
+    case Sender::unknown: return "";
+  }
+  return "";
 }
 
 std::string join(const std::vector<std::string>& items, std::string_view separator) {
@@ -63,10 +96,12 @@ nlohmann::json to_json(const Explanation& explanation) {
       {"remedy", meaning.remedy},
       {"references", meaning.references},
       {"source", meaning.source},
+      {"sources", split_urls(meaning.source)},
       {"details", details_json(explanation)},
       {"count", explanation.count},
       {"step", explanation.steps.empty() ? nlohmann::json(nullptr) : nlohmann::json(explanation.steps.front())},
       {"steps", explanation.steps},
+      {"steps_more", explanation.more_steps},
   };
   return out;
 }
@@ -93,6 +128,7 @@ std::vector<Check> checks(const ExplainResult& result) {
     check.fields["count"] = explanation.count;
     check.fields["generic"] = meaning.generic();
     if (!explanation.steps.empty()) check.fields["step"] = explanation.steps.front();
+    if (!meaning.references.empty()) check.fields["url"] = meaning.references.front();
     out.push_back(std::move(check));
   }
   return out;
@@ -100,17 +136,23 @@ std::vector<Check> checks(const ExplainResult& result) {
 
 std::string render_text(const ExplainResult& result, const TextStyle& style, bool verbose) {
   std::string out;
-  std::size_t generic_failures = 0;
+  std::size_t generic_failures = 0, hidden = 0;
   for (const auto& explanation : result.explanations) {
     const auto& reply = explanation.reply;
     const auto& meaning = explanation.meaning;
+    // Success and intermediate replies explain nothing that went wrong:
+    // shown with -v only (they are always in the JSON).
+    if (explanation.status() == Status::info && !verbose) {
+      ++hidden;
+      continue;
+    }
     std::string heading = style.status_label(explanation.status()) + " " + style.bold(code_label(reply)) + "  " +
                           meaning.title;
     out += heading + "\n";
     std::string about = meaning.id + " · " + std::string(to_string(meaning.category)) + " · " +
                         std::string(reply_class(explanation));
     if (explanation.count > 1) about += " · seen " + std::to_string(explanation.count) + " times";
-    if (!explanation.steps.empty()) about += " · at " + join(explanation.steps, ", ");
+    if (!explanation.steps.empty()) about += " · at " + listed(explanation.steps, explanation.more_steps);
     out += "      " + style.dim(about) + "\n";
     // The reply as found, one line per reply line.
     std::string_view raw = reply.raw;
@@ -125,7 +167,7 @@ std::string render_text(const ExplainResult& result, const TextStyle& style, boo
     if (meaning.entry && meaning.entry->unconfirmed) out += "      UNCONFIRMED meaning (see the source).\n";
     out += "      Cause:  " + meaning.cause + "\n";
     if (explanation.status() == Status::info) {
-      if (!meaning.remedy.empty() && verbose) out += "      Note:   " + meaning.remedy.front() + "\n";
+      if (!meaning.remedy.empty()) out += "      Note:   " + meaning.remedy.front() + "\n";
     } else {
       out += "      What to do:\n";
       for (std::size_t i = 0; i < meaning.remedy.size(); ++i)
@@ -133,22 +175,31 @@ std::string render_text(const ExplainResult& result, const TextStyle& style, boo
     }
     const auto& details = explanation.details;
     std::vector<std::string> detail_parts;
+    if (const auto from = sender_words(details.sender); !from.empty()) detail_parts.push_back("from " + std::string(from));
+    if (!reply.host.empty()) detail_parts.push_back("host " + reply.host);
     if (!details.front_end_host.empty()) detail_parts.push_back("front end " + details.front_end_host);
     if (!details.region.empty()) detail_parts.push_back("region " + details.region);
     if (!details.time.empty()) detail_parts.push_back("time " + details.time);
     if (!details.session_id.empty()) detail_parts.push_back("session " + details.session_id);
-    if (!explanation.ips.empty()) detail_parts.push_back("IP " + join(explanation.ips, ", "));
+    if (!explanation.ips.empty()) detail_parts.push_back("IP " + listed(explanation.ips, explanation.more_ips));
     if (!details.as_code.empty()) detail_parts.push_back(details.as_code);
     if (!detail_parts.empty()) out += "      Details: " + join(detail_parts, "; ") + "\n";
     if (!meaning.references.empty()) out += "      See:    " + join(meaning.references, "\n              ") + "\n";
-    if (verbose) out += "      Source: " + meaning.source + "\n";
+    if (verbose) out += "      Source: " + join(split_urls(meaning.source), "\n              ") + "\n";
     out += "\n";
     if (meaning.generic() && explanation.status() != Status::info) ++generic_failures;
   }
   out += std::to_string(result.replies) + (result.replies == 1 ? " reply" : " replies") + " found, " +
          std::to_string(result.explanations.size()) + " distinct";
   if (generic_failures) out += ", " + std::to_string(generic_failures) + " with only a generic meaning";
+  if (hidden) out += ", " + std::to_string(hidden) + " success " + (hidden == 1 ? "reply" : "replies") + " not shown (-v shows them)";
   out += ".\n";
+  if (result.stopped_at_limit)
+    out += "Reading stopped at the input limit (" + std::to_string(max_input_bytes / (1024 * 1024)) + " MiB or " +
+           std::to_string(max_input_lines / (1024 * 1024)) + "Mi lines): replies after it are not counted.\n";
+  if (result.json_too_deep)
+    out += "Part of the JSON input nests deeper than " + std::to_string(max_json_depth) +
+           " levels and was not read.\n";
   return out;
 }
 

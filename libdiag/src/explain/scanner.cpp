@@ -1,5 +1,6 @@
 // Finding SMTP replies in a line of any kind of text, and the details an
 // Exchange Online reply carries in its text.
+#include <algorithm>
 #include <array>
 
 #include "diag/explain.h"
@@ -25,11 +26,25 @@ bool is_reply_code_at(std::string_view line, std::size_t at) {
 bool is_boundary(char c) {
   switch (c) {
     case ' ': case '\t': case '(': case '[': case '\'': case '"': case '=': case ';': case ':':
-    case '<': case '>': case ',': case '|': case '`': case '{':
+    case '<': case '>': case ',': case '|': case '`': case '{': case '#': case '*':
       return true;
     default:
       return false;
   }
+}
+
+// Whether a reply may start at `at`: at the start of the line, after a
+// boundary character, after an opening quote of another script (German
+// „ and “, French «), or after the "550-" of an outer reply that quotes
+// it (Exim's callout: "550-Callout verification failed: 550-550 5.1.10 ...").
+bool starts_after_boundary(std::string_view line, std::size_t at) {
+  if (at == 0 || is_boundary(line[at - 1])) return true;
+  // Right after text in another script ("...投递失败550 5.7.25 ..."): the last
+  // byte of a UTF-8 sequence.
+  // „ “ « and a no-break space end in such a byte too.
+  if (static_cast<unsigned char>(line[at - 1]) >= 0x80) return true;
+  return at >= 4 && line[at - 1] == '-' && text::is_digit(line[at - 2]) && text::is_digit(line[at - 3]) &&
+         text::is_digit(line[at - 4]) && (at == 4 || is_boundary(line[at - 5]));
 }
 
 // Basic codes that RFC 5321, 4954, 3207 and 7504 define; a reply without an
@@ -63,6 +78,16 @@ constexpr std::string_view reply_markers[] = {
     "status=bounced (",
     "error: ",
     "reply: ",
+    "msg:",               // node-sendmail: "Error: SMTP code:530 msg:530 ..."
+    "login: ",            // nodemailer: "Error: Invalid login: 535 ..."
+    "response: '",        // nodemailer's error object
+    "replied: ",          // hMailServer: "Remote server replied: 550 ..."
+    "talk to me: ",       // Postfix: "refused to talk to me: 554 ..."
+    "hat '",              // German Exchange NDR: "Remoteserver hat '550 ...' zurückgegeben"
+    "retourn\xC3\xA9 '",   // French Exchange NDR: "Le serveur distant a retourné '550 ...'"
+    "smtp< ",             // Claws Mail's log: "SMTP< 530 ..."
+    "<<< ",               // OpenSMTPD's and Exchange's protocol logs
+    "`",                  // a reply quoted as code in Markdown
 };
 
 bool preceded_by_marker(std::string_view line, std::size_t at) {
@@ -75,33 +100,107 @@ bool preceded_by_marker(std::string_view line, std::size_t at) {
 
 struct Candidate {
   std::size_t at = 0;  // where the reply code (or the enhanced code) starts
-  int code = 0;        // 0: an enhanced code alone (.NET)
+  int code = 0;        // 0: an enhanced code alone (.NET, MailKit, PHPMailer)
   bool continued = false;
   std::size_t enhanced_at = 0, enhanced_length = 0;
+  std::size_t text_at = 0;  // where the reply text starts
 };
 
-// Every reply that starts in the line. `line_start` says whether position 0
-// begins the line (a reply there needs no marker).
+// Words that put a version number, not a reply, before "4.4.1" and the like.
+bool preceded_by_version_word(std::string_view before) {
+  before = text::trim(before);
+  for (std::string_view word : {"version", "v", "ver", "release", "build", "rfc", "section", "version:"})
+    if (text::iends_with(before, word) &&
+        (before.size() == word.size() || !text::is_alpha(before[before.size() - word.size() - 1])))
+      return true;
+  return false;
+}
+
+// An enhanced code without a reply code ("5.7.3 Authentication unsuccessful"
+// in MailKit's exception, "Detail: 5.7.60 SMTP; ..." in PHPMailer's): it
+// must be followed by text, name a class-4 or -5 failure of an RFC 3463
+// subject, and not be a version number.
+std::size_t lone_enhanced_length(std::string_view line, std::size_t at) {
+  const auto length = text::enhanced_code_length(line.substr(at));
+  if (!length) return 0;
+  const auto code = text::parse_enhanced(line.substr(at, length));
+  if (!code || code->status_class == 2 || code->subject > 7) return 0;
+  if (at + length + 1 >= line.size() || line[at + length] != ' ') return 0;
+  const char next = line[at + length + 1];
+  if (!(text::is_alpha(next) || next == ' ' || next == '[' || next == '<' || next == '#' ||
+        static_cast<unsigned char>(next) >= 0x80))
+    return 0;
+  if (preceded_by_version_word(line.substr(0, at))) return 0;
+  // Only where a reply is introduced: at the start of the line, or after
+  // ':', a quote, a bracket or markup ("Exception: 5.7.3", "'5.7.60",
+  // "`5.7.1"), not after a word ("nodemailer 4.7.0") or a number ("x550 5.7.1").
+  const auto before = text::trim(line.substr(0, at));
+  if (before.empty()) return length;
+  switch (before.back()) {
+    case ':': case '\'': case '"': case '`': case '(': case '[': case '*': case '=': case '>': case '|':
+      return length;
+    default:
+      return 0;
+  }
+}
+
+// Python's smtplib: "(535, b'5.7.3 Authentication unsuccessful')", also
+// "(550, '...')": the code, a comma, the text in quotes. Returns where the
+// text starts, 0 when the line has no such tuple at `at`.
+std::size_t tuple_text_at(std::string_view line, std::size_t at) {
+  if (at == 0 || line[at - 1] != '(' || at + 5 >= line.size() || line[at + 3] != ',') return 0;
+  std::size_t text_at = at + 4;
+  while (text_at < line.size() && line[text_at] == ' ') ++text_at;
+  if (text_at < line.size() && line[text_at] == 'b') ++text_at;
+  if (text_at >= line.size() || (line[text_at] != '\'' && line[text_at] != '"')) return 0;
+  return text_at + 1;
+}
+
+// Every reply that starts in the line.
 std::vector<Candidate> find_candidates(std::string_view line) {
   std::vector<Candidate> found;
   const std::size_t size = line.size();
   for (std::size_t at = 0; at + 3 <= size; ++at) {
     const char c = line[at];
     if (c < '2' || c > '5') continue;
-    if (at > 0 && !is_boundary(line[at - 1])) continue;
+    if (!starts_after_boundary(line, at)) continue;
     if (line[at + 1] == '.') {
-      // An enhanced code without a reply code, only after a marker
-      // (.NET: "The server response was: 5.7.57 ...").
-      if (at == 0 || !text::iends_with(line.substr(0, at), "response was: ")) continue;
-      const auto length = text::enhanced_code_length(line.substr(at));
+      // Not inside the text of a reply already found on this line ("451
+      // 5.7.3 STARTTLS is required, 5.7.0 Must issue ...").
+      const auto length = found.empty() ? lone_enhanced_length(line, at) : 0;
       if (!length) continue;
-      found.push_back({at, 0, false, at, length});
+      found.push_back({at, 0, false, at, length, at + length});
       at += length - 1;
       continue;
     }
-    if (!is_reply_code_at(line, at)) continue;
     Candidate candidate;
     candidate.at = at;
+    if (const auto text_at = tuple_text_at(line, at)) {
+      if (!text::is_digit(line[at + 1]) || !text::is_digit(line[at + 2])) continue;
+      candidate.code = (c - '0') * 100 + (line[at + 1] - '0') * 10 + (line[at + 2] - '0');
+      candidate.enhanced_at = text_at;
+      candidate.enhanced_length = text::enhanced_code_length(line.substr(text_at));
+      candidate.text_at = text_at + candidate.enhanced_length;
+      if (!candidate.enhanced_length && !is_defined_basic_code(candidate.code)) continue;
+      found.push_back(candidate);
+      at = candidate.text_at - 1;
+      continue;
+    }
+    // MailKit's "535: 5.7.3 Authentication unsuccessful": a colon after the
+    // code, then the enhanced code.
+    if (at + 5 < size && line[at + 3] == ':' && line[at + 4] == ' ' && text::is_digit(line[at + 1]) &&
+        text::is_digit(line[at + 2])) {
+      if (const auto length = text::enhanced_code_length(line.substr(at + 5))) {
+        candidate.code = (c - '0') * 100 + (line[at + 1] - '0') * 10 + (line[at + 2] - '0');
+        candidate.enhanced_at = at + 5;
+        candidate.enhanced_length = length;
+        candidate.text_at = at + 5 + length;
+        found.push_back(candidate);
+        at = candidate.text_at - 1;
+        continue;
+      }
+    }
+    if (!is_reply_code_at(line, at)) continue;
     candidate.code = (c - '0') * 100 + (line[at + 1] - '0') * 10 + (line[at + 2] - '0');
     candidate.continued = at + 3 < size && line[at + 3] == '-';
     if (at + 4 < size) {
@@ -114,6 +213,7 @@ std::vector<Candidate> find_candidates(std::string_view line) {
     const bool trusted =
         has_enhanced || (is_defined_basic_code(candidate.code) && (at == 0 || preceded_by_marker(line, at)));
     if (!trusted) continue;
+    candidate.text_at = has_enhanced ? candidate.enhanced_at + candidate.enhanced_length : std::min(at + 4, size);
     found.push_back(candidate);
     at += 3 + (has_enhanced ? 1 + candidate.enhanced_length : 0) - 1;
   }
@@ -143,6 +243,46 @@ std::string step_from_context(std::string_view before) {
   if (after != std::string_view::npos) return text::normalize_step(before.substr(after + 25));
   if (before.find("SASL authentication failed") != std::string_view::npos) return "AUTH";
   return {};
+}
+
+// The server a log names before its reply: Postfix "host mx.example[192.0.2.1]
+// said:", Exim "host mx.example [192.0.2.1]:", Postfix "relay=mx.example[...]".
+std::string host_from_context(std::string_view before) {
+  std::size_t at = std::string_view::npos;
+  std::size_t skip = 0;
+  if (const auto host = before.rfind("host "); host != std::string_view::npos) at = host, skip = 5;
+  else if (const auto relay = before.rfind("relay="); relay != std::string_view::npos) at = relay, skip = 6;
+  if (at == std::string_view::npos) return {};
+  auto name = before.substr(at + skip);
+  name = name.substr(0, name.find_first_of("[ (:,"));
+  if (!name.empty() && name.back() == '.') name.remove_suffix(1);
+  if (name.find('.') == std::string_view::npos) return {};
+  for (char c : name)
+    if (!text::is_alpha(c) && !text::is_digit(c) && c != '.' && c != '-') return {};
+  return text::to_lower(name);
+}
+
+// qmail puts the enhanced code last: "553 sorry, that domain isn't in my
+// list of allowed rcpthosts (#5.7.1)". Returns the code, cut off the text.
+std::string take_trailing_enhanced(std::string_view& reply_text) {
+  const auto open = reply_text.rfind("(#");
+  if (open == std::string_view::npos) return {};
+  const auto inside = reply_text.substr(open + 2);
+  const auto length = text::enhanced_code_length(inside);
+  if (!length || inside.size() <= length || inside[length] != ')') return {};
+  std::string code(inside.substr(0, length));
+  reply_text = text::trim(reply_text.substr(0, open));
+  return code;
+}
+
+// PHPMailer ends its message with the reply code: "... Detail: 5.7.60 SMTP;
+// Client does not have ... SMTP code: 550". Returns the code, 0 when absent.
+int smtp_code_in(std::string_view text) {
+  const auto at = text::ifind(text, "SMTP code: ");
+  if (at == std::string_view::npos || at + 14 > text.size()) return 0;
+  const auto digits = text.substr(at + 11, 3);
+  if (!text::is_digit(digits[0]) || !text::is_digit(digits[1]) || !text::is_digit(digits[2])) return 0;
+  return (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
 }
 
 std::size_t count_of(std::string_view text, char c) {
@@ -326,9 +466,70 @@ bool read_suffix(std::string_view inside, ReplyDetails& details) {
   return true;
 }
 
+bool contains_any(std::string_view lower_text, std::initializer_list<std::string_view> needles) {
+  for (auto needle : needles)
+    if (lower_text.find(needle) != std::string_view::npos) return true;
+  return false;
+}
+
+// Outlook.com's consumer service tags its block-list rejections "(S3140)",
+// "(AS3150)" and its unknown-recipient replies "(S2017062302)". Exchange
+// Online's "(AS16012611)" has eight digits, its "AS(7230)" the parenthesis
+// after the AS, and "(S77714)" is shared by both services.
+bool has_outlook_com_code(std::string_view text) {
+  for (std::size_t open = text.find('('); open != std::string_view::npos; open = text.find('(', open + 1)) {
+    std::size_t at = open + 1;
+    if (text.substr(at, 2) == "AS") at += 2;
+    else if (text.substr(at, 1) == "S") at += 1;
+    else continue;
+    const std::size_t digits_at = at;
+    while (at < text.size() && text::is_digit(text[at])) ++at;
+    if (at >= text.size() || text[at] != ')') continue;
+    const auto digits = text.substr(digits_at, at - digits_at);
+    if (digits.size() == 4 && digits[0] == '3') return true;                                  // S3140
+    if (digits.size() == 10 && digits.substr(0, 2) == "20" && text[open + 1] == 'S') return true;  // S2017062302
+  }
+  return false;
+}
+
 }  // namespace
 
+Sender classify_sender(std::string_view reply_text, std::string_view host, const ReplyDetails& details) {
+  const std::string lower = text::to_lower(reply_text);
+  const std::string lower_host = text::to_lower(host);
+  // Outlook.com first: its MX hosts are protection.outlook.com front ends
+  // too, but its block lists and delisting are its own.
+  if (has_outlook_com_code(reply_text) || contains_any(lower, {"mail.live.com", "olc.protection.outlook.com"}) ||
+      contains_any(lower_host, {"olc.protection.outlook.com", "hotmail.com", "outlook-com.", "hotmail-com."}))
+    return Sender::outlook_com;
+  if ((!details.front_end_host.empty() && is_microsoft_front_end(details.front_end_host)) ||
+      !details.as_code.empty() || is_microsoft_front_end(lower_host) ||
+      contains_any(lower, {"aka.ms/", "go.microsoft.com", "smtpclientauthentication", "tenantattribution",
+                           "tenantinboundattribution", ".prod.outlook.com", ".protection.outlook.com"}))
+    return Sender::exchange_online;
+  // Gmail appends "gsmtp" to every error (support.google.com/a/answer/3726730).
+  if (contains_any(lower, {"gsmtp", "support.google.com/mail", "gmail has detected",
+                           "our system has detected that this message is likely unsolicited",
+                           "our system has detected an unusual rate of unsolicited mail",
+                           "your email has been blocked because the sender is unauthenticated"}) ||
+      contains_any(lower_host, {".google.com", ".googlemail.com"}))
+    return Sender::gmail;
+  if (contains_any(lower, {"storedrv.", "resolver.adr.", "resolver.rst.", "smtpsend.", "sendasdenied",
+                           "authentication unsuccessful", "client does not have permissions to send as",
+                           "client not authenticated to send",
+                           "microsoft esmtp", "exrecipnotfound", "unable to relay",
+                           "sender policy framework violation", "to send anonymous mail"}))
+    return Sender::exchange;
+  return Sender::unknown;
+}
+
 std::string extract_details(std::string_view reply_text, ReplyDetails& details) {
+  auto without_suffix = extract_details_unclassified(reply_text, details);
+  details.sender = classify_sender(reply_text, {}, details);
+  return without_suffix;
+}
+
+std::string extract_details_unclassified(std::string_view reply_text, ReplyDetails& details) {
   std::size_t suffix_open = std::string_view::npos, suffix_end = 0;
   for (std::size_t open = reply_text.find('['); open != std::string_view::npos;
        open = reply_text.find('[', open + 1)) {
@@ -336,7 +537,7 @@ std::string extract_details(std::string_view reply_text, ReplyDetails& details) 
     if (close == std::string_view::npos) break;
     const auto inside = reply_text.substr(open + 1, close - open - 1);
     if (details.ip.empty()) {
-      auto candidate = inside;
+      auto candidate = inside.substr(0, inside.find(' '));  // Gmail: "[192.0.2.1      12]"
       if (text::istarts_with(candidate, "IPv6:")) candidate.remove_prefix(5);
       if (auto address = IpAddress::parse(candidate)) details.ip = address->to_string();
     }
@@ -360,21 +561,70 @@ std::string extract_details(std::string_view reply_text, ReplyDetails& details) 
     if (end > digits_at && end < reply_text.size() && reply_text[end] == ')')
       details.as_code = "AS" + std::string(reply_text.substr(digits_at, end - digits_at));
   }
+  // Outlook.com's "(AS3140)" is its block-list code, not Exchange Online's AS code.
+  if (details.as_code.size() == 6 && has_outlook_com_code(reply_text)) details.as_code.clear();
   return without_suffix;
 }
 
 struct ReplyScanner::State {
   std::function<void(SmtpReply&&)> on_reply;
-  std::optional<SmtpReply> pending;  // a reply whose last line ended in "NNN-"
+  // The last reply, held until the next line shows whether it goes on: a
+  // "NNN-" line, a line that repeats its enhanced code (Gmail through
+  // smtplib), or PHPMailer's "SMTP code: 550" after an enhanced code alone.
+  std::optional<SmtpReply> pending;
+  // The earlier parts of a multi-line reply whose lines carry different
+  // enhanced codes: each part is a reply of its own, and what the whole
+  // block shows of its sender (Gmail's "gsmtp" on the last line) holds for
+  // every part.
+  std::vector<SmtpReply> block;
+  bool pending_open = false;         // its last line ended in "NNN-"
+  std::string pending_prefix;        // what came before its code on its line ("mta: 0x..: <<< ")
   std::string step;                  // the last client command seen in a transcript
   std::string context_step;          // from a "step" member in JSON
   bool transcript = false;           // a server or client prefix was seen
 
   void emit_pending() {
     if (!pending) return;
-    if (pending->step.empty()) pending->step = !step.empty() ? step : context_step;
+    if (!block.empty()) {
+      std::string evidence;
+      for (const auto& part : block) evidence.append(part.text).append(" ");
+      evidence.append(pending->text);
+      for (auto& part : block) {
+        part.evidence = evidence;
+        on_reply(std::move(part));
+      }
+      block.clear();
+      pending->evidence = std::move(evidence);
+    }
     on_reply(std::move(*pending));
     pending.reset();
+    pending_open = false;
+  }
+
+  void start(SmtpReply&& reply, bool open, std::string_view prefix) {
+    emit_pending();
+    pending_prefix.assign(prefix);
+    if (reply.step.empty()) reply.step = !step.empty() ? step : context_step;
+    pending = std::move(reply);
+    pending_open = open;
+  }
+
+  // A line that carries on the held reply without a code of its own.
+  bool continues_pending(std::string_view rest) {
+    if (!pending) return false;
+    if (pending->code == 0) {
+      if (const int code = smtp_code_in(rest); code && code / 100 == pending->enhanced[0] - '0') {
+        pending->code = code;
+        return true;
+      }
+    }
+    if (pending->enhanced.empty() || !text::istarts_with(rest, pending->enhanced)) return false;
+    const auto after = rest.substr(pending->enhanced.size());
+    if (!after.empty() && after[0] != ' ') return false;
+    const auto more = trim_reply_end(text::trim(after));
+    if (!more.empty()) pending->text.append(pending->text.empty() ? "" : " ").append(more);
+    pending->raw.append("\n").append(trim_reply_end(rest));
+    return true;
   }
 };
 
@@ -417,56 +667,94 @@ void ReplyScanner::feed_line(std::string_view line) {
     return;
   } else if (const auto arrow = rest.find(" -> "); arrow != std::string_view::npos) {
     // "MAIL FROM -> 250 2.1.0 Sender OK"
-    if (auto named = text::normalize_step(rest.substr(0, arrow)); !named.empty()) state.step = named;
+    if (auto named = text::normalize_step(rest.substr(0, arrow)); !named.empty()) {
+      state.emit_pending();
+      state.step = named;
+    }
   }
 
   const auto candidates = find_candidates(rest);
-  if (candidates.empty() || candidates.front().at != 0 ||
-      (state.pending && candidates.front().code != state.pending->code))
+  // A continuation line repeats the code after the same prefix as the
+  // line it continues (usually none; a log's own prefix otherwise).
+  const bool joins_open = state.pending && state.pending_open && !candidates.empty() &&
+                          candidates.front().code == state.pending->code &&
+                          (candidates.front().at == 0 || rest.substr(0, candidates.front().at) == state.pending_prefix);
+  if (!joins_open) {
+    if (state.continues_pending(rest)) return;
     state.emit_pending();
+  }
   if (candidates.empty()) return;
 
   const auto context = rest.substr(0, candidates.front().at);
   const std::string context_step = step_from_context(context);
+  const std::string host = host_from_context(context);
 
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     const auto& candidate = candidates[i];
     const auto end = i + 1 < candidates.size() ? candidates[i + 1].at : rest.size();
     auto segment = rest.substr(candidate.at, end - candidate.at);
-    std::string enhanced;
-    // The text follows the enhanced code, or the separator after the code.
-    std::size_t text_at = std::min<std::size_t>(4, segment.size());
-    if (candidate.enhanced_length) {
-      enhanced = rest.substr(candidate.enhanced_at, candidate.enhanced_length);
-      text_at = candidate.enhanced_at - candidate.at + candidate.enhanced_length;
+    // A reply quoted inside a sentence ends at its closing quote when only a
+    // few words follow it: "Remoteserver hat '550 ...' zurückgegeben".
+    if (candidate.at > 0 && (rest[candidate.at - 1] == '\'' || rest[candidate.at - 1] == '"')) {
+      const auto close = segment.rfind(rest[candidate.at - 1]);
+      if (close != std::string_view::npos && close > candidate.text_at - candidate.at &&
+          segment.size() - close <= 32 &&
+          std::none_of(segment.begin() + close, segment.end(), [](char c) { return text::is_digit(c); }))
+        segment = segment.substr(0, close);
     }
+    std::string enhanced;
+    if (candidate.enhanced_length) enhanced = rest.substr(candidate.enhanced_at, candidate.enhanced_length);
+    const std::size_t text_at = std::min(candidate.text_at - candidate.at, segment.size());
     auto reply_text = text::trim(segment.substr(text_at));
+    int code = candidate.code;
+    if (code == 0) {
+      if (const int named = smtp_code_in(reply_text); named && named / 100 == enhanced[0] - '0') {
+        code = named;
+        reply_text = text::trim(reply_text.substr(0, text::ifind(reply_text, "SMTP code: ")));
+      }
+    }
     std::string step = take_postfix_step(reply_text);
     reply_text = trim_reply_end(reply_text);
+    if (enhanced.empty()) enhanced = take_trailing_enhanced(reply_text);
     const auto raw = trim_reply_end(segment);
     if (step.empty()) step = context_step;
 
-    if (state.pending && state.pending->code == candidate.code) {
-      // The next line of a multi-line reply (RFC 5321 4.2.1).
-      auto& pending = *state.pending;
+    auto* pending = state.pending ? &*state.pending : nullptr;
+    const bool same_reply = pending && state.pending_open && pending->code == code &&
+                            (enhanced.empty() || pending->enhanced.empty() || enhanced == pending->enhanced);
+    if (same_reply) {
+      // The next line of a multi-line reply (RFC 5321 4.2.1). A line with
+      // another enhanced code is a reply of its own and reported as such.
       if (!reply_text.empty()) {
-        if (!pending.text.empty()) pending.text += ' ';
-        pending.text.append(reply_text);
+        if (!pending->text.empty()) pending->text += ' ';
+        pending->text.append(reply_text);
       }
-      pending.raw.append("\n").append(raw);
-      if (pending.enhanced.empty()) pending.enhanced = enhanced;
-      if (!step.empty()) pending.step = step;
-    } else {
-      state.emit_pending();
+      pending->raw.append("\n").append(raw);
+      if (pending->enhanced.empty()) pending->enhanced = enhanced;
+      if (!step.empty()) pending->step = step;
+      state.pending_open = candidate.continued;
+    } else if (pending && state.pending_open && pending->code == code) {
+      // Same code, another enhanced code: a part of its own in the block.
       SmtpReply reply;
-      reply.code = candidate.code;
+      reply.code = code;
+      reply.enhanced = std::move(enhanced);
+      reply.text = reply_text;
+      reply.raw = raw;
+      reply.step = !step.empty() ? step : pending->step;
+      reply.host = pending->host;
+      state.block.push_back(std::move(*state.pending));
+      state.pending = std::move(reply);
+      state.pending_open = candidate.continued;
+    } else {
+      SmtpReply reply;
+      reply.code = code;
       reply.enhanced = std::move(enhanced);
       reply.text = reply_text;
       reply.raw = raw;
       reply.step = step;
-      state.pending = std::move(reply);
+      reply.host = host;
+      state.start(std::move(reply), candidate.continued, rest.substr(0, candidate.at));
     }
-    if (!candidate.continued) state.emit_pending();
   }
 }
 

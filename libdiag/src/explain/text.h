@@ -41,3 +41,10 @@ std::size_t enhanced_code_length(std::string_view text);
 std::string normalize_step(std::string_view command);
 
 }  // namespace diag::explain::text
+
+namespace diag::explain {
+struct ReplyDetails;
+// extract_details without deciding the sender: the explainer decides it
+// once per distinct reply, not once per line of a large log.
+std::string extract_details_unclassified(std::string_view text, ReplyDetails& details);
+}  // namespace diag::explain

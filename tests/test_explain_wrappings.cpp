@@ -1,0 +1,362 @@
+// sendcheck-explain finds the reply wherever it is: client-library errors,
+// enhanced codes alone, glued punctuation and quotes, nested replies, NDRs
+// in other languages, JSON error bodies, the encodings Windows writes,
+// endless and too-deep input. Each case is built from a public example
+// whose source is named beside it.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/explain.h"
+
+using namespace diag::explain;
+
+namespace {
+
+ExplainResult found_in(std::string_view input) {
+  auto result = explain_text(input);
+  INFO(input);
+  INFO((result.ok() ? std::string() : result.error().message));
+  REQUIRE(result.ok());
+  return std::move(result).value();
+}
+
+// The one explanation with this basic and enhanced code.
+const Explanation& reply_with(const ExplainResult& result, int code, std::string_view enhanced) {
+  for (const auto& explanation : result.explanations)
+    if (explanation.reply.code == code && explanation.reply.enhanced == enhanced) return explanation;
+  FAIL("no reply " << code << " " << enhanced);
+  throw std::logic_error("unreachable");
+}
+
+std::string utf16le(std::string_view ascii, bool bom) {
+  std::string out = bom ? std::string("\xFF\xFE", 2) : std::string();
+  for (char c : ascii) {
+    out += c;
+    out += '\0';
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("client-library errors: smtplib, MailKit, PHPMailer, nodemailer, JavaMail, node-sendmail", "[explain][wrapping]") {
+  // https://github.com/healthchecks/healthchecks/issues/494
+  const auto smtplib = found_in("smtplib.SMTPAuthenticationError: (535, b'5.7.3 Authentication unsuccessful')");
+  CHECK(reply_with(smtplib, 535, "5.7.3").meaning.id == "m365.auth-unsuccessful");
+  CHECK(reply_with(smtplib, 535, "5.7.3").reply.text == "Authentication unsuccessful");
+
+  // https://github.com/hacky1997/voice-based-email-for-blind/issues/22: smtplib's escaped "\n" between lines.
+  const auto gmail = found_in(
+      "smtplib.SMTPAuthenticationError: (535, b'5.7.8 Username and Password not accepted. Learn more at\\n5.7.8  "
+      "https://support.google.com/mail/?p=BadCredentials j10sm5731558pfn.207 - gsmtp')");
+  REQUIRE(gmail.explanations.size() == 1);
+  CHECK(gmail.explanations[0].meaning.id == "gmail.bad-credentials");
+  CHECK(gmail.explanations[0].details.sender == Sender::gmail);
+
+  // https://github.com/jstedfast/MailKit/issues/1532
+  const auto mailkit = found_in("MailKit.Net.Smtp.SmtpCommandException: 5.7.3 Authentication unsuccessful");
+  CHECK(reply_with(mailkit, 0, "5.7.3").meaning.id == "m365.auth-unsuccessful");
+
+  // https://github.com/WWBN/AVideo/issues/1017: PHPMailer names the code on the next line.
+  const auto phpmailer = found_in(
+      "Message could not be sent SMTP Error: data not accepted.SMTP server error: DATA END command failed Detail: "
+      "5.7.60 SMTP; Client does not have permissions to send as this sender "
+      "[CY4PR1701MB1800.namprd17.prod.outlook.com]\nSMTP code: 550");
+  CHECK(reply_with(phpmailer, 550, "5.7.60").meaning.id == "m365.send-as-not-permitted");
+  CHECK(reply_with(phpmailer, 550, "5.7.60").details.sender == Sender::exchange_online);
+
+  // https://github.com/nodemailer/nodemailer/issues/922
+  const auto nodemailer = found_in("{ Error: Invalid login: 535 5.7.3 Authentication unsuccessful at "
+                                   "SMTPConnection._formatError (smtp-connection.js:528:15) code: 'EAUTH', "
+                                   "response: '535 5.7.3 Authentication unsuccessful', responseCode: 535 }");
+  CHECK(nodemailer.explanations.size() == 1);
+  CHECK(nodemailer.explanations[0].count == 2);
+
+  // https://github.com/rpremraj/mailR/issues/107
+  const auto javamail = found_in(
+      "javax.mail.AuthenticationFailedException: 535 5.7.139 Authentication unsuccessful, basic authentication is "
+      "disabled. [BM1P287CA0015.INDP287.PROD.OUTLOOK.COM]");
+  CHECK(reply_with(javamail, 535, "5.7.139").meaning.id == "m365.basic-auth-disabled-by-policy");
+
+  // https://github.com/guileen/node-sendmail/issues/73
+  const auto sendmail = found_in("Error: SMTP code:530 msg:530 SMTP authentication is required.");
+  REQUIRE(sendmail.explanations.size() == 1);
+  CHECK(sendmail.explanations[0].reply.code == 530);
+  CHECK(sendmail.explanations[0].meaning.id == "smtp.auth-required");
+
+  // https://pastebin.com/wtU9XT6T: an IIS SMTP log writes spaces as '+'.
+  const auto iis = found_in(
+      "2018-02-19 23:06:36 40.97.132.226 OutboundConnectionResponse SMTPSVC1 FBDC-001 - 0 - - "
+      "550+5.7.60+SMTP;+Client+does+not+have+permissions+to+send+as+this+sender+"
+      "[BY2PR1001MB1094.namprd10.prod.outlook.com] 0 0 116 0 11485 SMTP - - - -");
+  CHECK(reply_with(iis, 550, "5.7.60").meaning.id == "m365.send-as-not-permitted");
+}
+
+TEST_CASE("an enhanced code without a basic code, not a version number", "[explain][wrapping]") {
+  // https://github.com/jstedfast/MailKit/issues/1265 (on-premises Exchange, port 25)
+  const auto alone = found_in("I get the below error:\n\n`5.7.1 Client was not authenticated `");
+  CHECK(reply_with(alone, 0, "5.7.1").meaning.id == "smtp.receiver-requires-authentication");
+  // The 4.7.500-699 wording Microsoft documents (learn.microsoft.com NDR table).
+  const auto busy = found_in("4.7.500 Access denied, please try again later");
+  CHECK(reply_with(busy, 0, "4.7.500").meaning.id == "m365.ip-throttled");
+  CHECK(reply_with(busy, 0, "4.7.500").status() == diag::Status::warn);
+  for (const char* not_a_reply : {"MailKit version 4.14.1 on .NET 6", "nodemailer 4.7.0 installed",
+                                   "upgrade to 5.4.1, then retry", "release 4.4.2 fixes it", "v 5.1.1 here"}) {
+    INFO(not_a_reply);
+    CHECK_FALSE(explain_text(not_a_reply).ok());
+  }
+}
+
+TEST_CASE("glued punctuation and quotes of other languages", "[explain][wrapping]") {
+  // Exchange's NDR wraps the reply in '#' ... '##'
+  // (https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/fix-error-code-550-5-4-1-in-exchange-online).
+  const auto hashes = found_in("#550 5.4.1 Relay Access Denied ##");
+  CHECK(reply_with(hashes, 550, "5.4.1").meaning.id == "m365.relay-access-denied-5-4-1");
+  CHECK(reply_with(hashes, 550, "5.4.1").reply.text == "Relay Access Denied ##");
+  // German „…“ and French «…» quotes around the reply of the NDR table
+  // (https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online).
+  const auto german = found_in("Der Server meldete \xE2\x80\x9E" "550 5.7.1 Unable to relay\xE2\x80\x9C.");
+  CHECK(reply_with(german, 550, "5.7.1").meaning.id == "m365.unable-to-relay");
+  const auto french = found_in("Le serveur a r\xC3\xA9pondu \xC2\xAB" "550 5.7.1 Unable to relay\xC2\xBB");
+  CHECK(reply_with(french, 550, "5.7.1").meaning.id == "m365.unable-to-relay");
+  // qmail puts the enhanced code last: https://it.i88.ca/2017/09/email-relaying-denied.html
+  const auto qmail = found_in("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)");
+  CHECK(reply_with(qmail, 553, "5.7.1").meaning.id == "smtp.relay-denied");
+}
+
+TEST_CASE("nested replies: an Exim callout inside a Postfix bounce, a wrapped remote reply", "[explain][wrapping]") {
+  // https://github.com/gregkh/usbutils/issues/145
+  const auto callout = found_in(
+      "<sailer@ife.ee.ethz.ch>: host mc4.ethz.ch[82.130.86.12] said: 550-Callout\n"
+      "    verification failed: 550-550 5.1.10 RESOLVER.ADR.RecipientNotFound;\n"
+      "    Recipient not found by SMTP 550 address lookup (in reply to RCPT TO\n"
+      "    command)");
+  REQUIRE(callout.explanations.size() == 1);
+  const auto& inner = reply_with(callout, 550, "5.1.10");
+  CHECK(inner.meaning.id == "m365.recipient-not-found");
+  CHECK(inner.steps == std::vector<std::string>{"RCPT TO"});
+  CHECK(inner.reply.host == "mc4.ethz.ch");
+
+  // https://github.com/root-io/vmail/issues/89: Gmail's multi-line reply wrapped by Postfix.
+  const auto wrapped = found_in(
+      "host gmail-smtp-in.l.google.com[74.125.206.27] said:\n"
+      "    550-5.7.1 [62.210.82.129      12] Our system has detected that this message\n"
+      "    is 550-5.7.1 likely unsolicited mail. To reduce the amount of spam sent to\n"
+      "    Gmail, 550-5.7.1 this message has been blocked. Please visit 550-5.7.1\n"
+      "    https://support.google.com/mail/?p=UnsolicitedMessageError 550 5.7.1  for\n"
+      "    more information. 125si7057894wmk.237 - gsmtp (in reply to end of DATA\n"
+      "    command)");
+  REQUIRE(wrapped.explanations.size() == 1);
+  CHECK(wrapped.explanations[0].meaning.id == "gmail.ip-reputation");
+  CHECK(wrapped.explanations[0].steps == std::vector<std::string>{"end of DATA"});
+  CHECK(wrapped.explanations[0].ips == std::vector<std::string>{"62.210.82.129"});
+}
+
+TEST_CASE("a multi-line reply whose lines carry different codes: each is reported", "[explain][wrapping]") {
+  // RFC 5321 4.2.1 wants one code per reply; servers that mix enhanced codes
+  // still mean each: Gmail's IPv6 rejection (https://github.com/nodemailer/nodemailer/issues/236)
+  // followed by its 5.7.26 line (https://github.com/MISP/MISP/issues/9284).
+  const auto mixed = found_in(
+      "550-5.7.1 [2a01:4f8:d16:1250::2] Our system has detected that this message does\n"
+      "550-5.7.1 not meet IPv6 sending guidelines regarding PTR records and\n"
+      "550 5.7.26 This mail is unauthenticated, which poses a security risk - gsmtp");
+  CHECK(mixed.explanations.size() == 2);
+  CHECK(reply_with(mixed, 550, "5.7.1").meaning.id == "gmail.ptr-missing");
+  CHECK(reply_with(mixed, 550, "5.7.26").meaning.id == "gmail.unauthenticated");
+}
+
+TEST_CASE("Outlook NDRs in German and French: the frame, and the reply inside it", "[explain][wrapping]") {
+  // The German frame as https://hilfe.cloud4you.biz/hosted-exchange/fehlermeldungen-beim-versand-und-empfang-von-mails
+  // shows it, with a reply from its table.
+  const auto german = found_in(
+      "Diagnoseinformationen f\xC3\xBCr Administratoren:\n\nGenerierender Server: EX01.contoso.local\n\n"
+      "user@example.com\nRemoteserver hat '550 5.1.1 RESOLVER.ADR.ExRecipNotFound; not found' zur\xC3\xBC" "ckgegeben");
+  CHECK(reply_with(german, 550, "5.1.1").meaning.id == "m365.bad-destination-mailbox");
+  // A reply without an enhanced code is found after the German and French markers too.
+  const auto german_basic = found_in("Remoteserver hat '550 Requested action not taken: mailbox unavailable' zur\xC3\xBC" "ckgegeben");
+  CHECK(reply_with(german_basic, 550, "").reply.text == "Requested action not taken: mailbox unavailable");
+  const auto french = found_in(
+      "Informations de diagnostic pour les administrateurs :\n\nServeur de g\xC3\xA9n\xC3\xA9ration : EX01\n\n"
+      "Le serveur distant a retourn\xC3\xA9 '550 Requested action not taken: mailbox unavailable'");
+  CHECK(reply_with(french, 550, "").reply.code == 550);
+}
+
+TEST_CASE("JSON error bodies that carry an SMTP reply (Graph, Azure Communication Services)", "[explain][wrapping]") {
+  // Graph's error body (https://github.com/microsoftgraph/msgraph-sdk-php/issues/1499) carries no SMTP reply:
+  const auto graph = explain_text(
+      "{\"error\":{\"code\":\"ErrorSendAsDenied\",\"message\":\"The user account which was used to submit this request "
+      "does not have the right to send mail on behalf of the specified sending account., Cannot submit message.\"}}");
+  CHECK_FALSE(graph.ok());
+  // ... one that quotes the SMTP reply inside its message is explained (the reply from
+  // https://github.com/motze92/office365-mail/issues/11):
+  const auto quoted = found_in(
+      "{\"error\":{\"code\":\"ErrorMessageSubmissionBlocked\",\"message\":\"Remote Server returned '550 5.7.708 "
+      "Service unavailable. Access denied, traffic not accepted from this IP. AS(7230)'\"}}");
+  CHECK(reply_with(quoted, 550, "5.7.708").meaning.id == "m365.ip-not-accepted");
+  // ACS SMTP relay errors arrive as the same SMTP replies
+  // (https://github.com/jstedfast/MailKit/issues/1967), here inside a JSON log line.
+  const auto acs = found_in("{\"level\":\"error\",\"error\":\"535: 5.7.3 Authentication unsuccessful\"}\n");
+  CHECK(reply_with(acs, 535, "5.7.3").meaning.id == "m365.auth-unsuccessful");
+}
+
+TEST_CASE("input as Windows writes it: UTF-16LE, a UTF-8 BOM, CRLF", "[explain][wrapping]") {
+  const std::string reply = "550 5.7.30 Basic authentication is not supported for Client Submission.\r\n";
+  for (bool bom : {true, false}) {
+    const auto result = found_in(utf16le(reply, bom));
+    INFO("BOM " << bom);
+    CHECK(result.encoding == "utf-16le");
+    CHECK(reply_with(result, 550, "5.7.30").meaning.id == "m365.basic-auth-retired");
+    CHECK_FALSE(result.binary);
+  }
+  // The same, fed a byte at a time: a code unit split between pieces.
+  Explainer pieces;
+  const auto encoded = utf16le(reply, true);
+  for (char byte : encoded) pieces.feed(std::string_view(&byte, 1));
+  auto piecewise = pieces.finish();
+  REQUIRE(piecewise.ok());
+  CHECK(piecewise->explanations.at(0).meaning.id == "m365.basic-auth-retired");
+
+  const auto bom = found_in("\xEF\xBB\xBF" + reply);
+  CHECK(reply_with(bom, 550, "5.7.30").reply.raw.find('\r') == std::string::npos);
+}
+
+TEST_CASE("a reply straddling the 1 MiB read boundary is found whole", "[explain][wrapping]") {
+  char path[] = "/tmp/sendcheck-explain-boundaryXXXXXX";
+  const int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  const std::string reply = "550 5.7.68 TenantInboundAttribution; Direct Send not allowed\n";
+  std::string filler;
+  while (filler.size() + 80 < (1u << 20) - reply.size() / 2) filler += std::string(79, 'x') + "\n";
+  filler += std::string((1u << 20) - reply.size() / 2 - filler.size(), 'y');
+  filler += "\n";
+  filler.pop_back();
+  const std::string content = filler + "\n" + reply;
+  REQUIRE(::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size()));
+  ::close(fd);
+  auto result = explain_file(path);
+  ::unlink(path);
+  REQUIRE(result.ok());
+  CHECK(reply_with(*result, 550, "5.7.68").meaning.id == "m365.reject-direct-send");
+}
+
+TEST_CASE("endless input stops at the documented limit with a clear message", "[explain][wrapping]") {
+  // /dev/zero never ends: reading stops at max_input_bytes.
+  auto zeros = explain_file("/dev/zero");
+  REQUIRE_FALSE(zeros.ok());
+  CHECK(zeros.error().message.find("binary") != std::string::npos);
+  CHECK(zeros.error().message.find("input limit") != std::string::npos);
+
+  // What was found before the limit is reported, with the limit noted.
+  Explainer explainer;
+  explainer.feed("550 5.7.30 Basic authentication is not supported for Client Submission.\n");
+  const std::string block(1 << 20, 'y');
+  std::size_t fed = 0;
+  while (!explainer.stopped() && fed < 2 * max_input_bytes) {
+    explainer.feed(block);
+    fed += block.size();
+  }
+  CHECK(explainer.stopped());
+  CHECK(fed <= max_input_bytes + block.size());
+  auto result = explainer.finish();
+  REQUIRE(result.ok());
+  CHECK(result->stopped_at_limit);
+  CHECK(render_text(*result, diag::TextStyle{}, false).find("input limit") != std::string::npos);
+}
+
+TEST_CASE("a JSON document nested deeper than the limit says so instead of 'no reply'", "[explain][wrapping]") {
+  std::string deep;
+  for (int i = 0; i < max_json_depth + 10; ++i) deep += "{\"a\":";
+  deep += "\"550 5.7.30 Basic authentication is not supported for Client Submission.\"";
+  for (int i = 0; i < max_json_depth + 10; ++i) deep += "}";
+  const auto result = explain_text(deep);
+  REQUIRE_FALSE(result.ok());
+  CHECK(result.error().message.find("nests deeper than 64 levels") != std::string::npos);
+}
+
+TEST_CASE("the sender decides Microsoft-specific meanings", "[explain][sender]") {
+  // Postfix's DNSBL rejection (https://support.onesystems.ch/722126-%C3%9Cbersicht-h%C3%A4ufig-vorkommender-Fehlermeldungen)
+  const auto postfix = found_in("554 5.7.1 Service unavailable; Client host [] blocked using ix.dnsbl.manitu.net");
+  CHECK(postfix.explanations.at(0).meaning.id == "smtp.dnsbl-listed");
+  // ... and Exchange Online's (https://github.com/CyberNinjas/pam_aad/issues/34)
+  const auto eop = found_in(
+      "550 5.7.1 Service unavailable, Client host [3.211.34.40] blocked using Spamhaus. To request removal from this "
+      "list see https://www.spamhaus.org/query/ip/[3.211.34.40] (AS16012611) "
+      "[DM3NAM03FT051.eop-NAM03.prod.protection.outlook.com]");
+  CHECK(eop.explanations.at(0).meaning.id == "m365.client-host-blocklisted");
+  CHECK(eop.explanations.at(0).details.sender == Sender::exchange_online);
+  // Another server's plain 5.7.1 gets no Exchange Online meaning.
+  CHECK(found_in("554 5.7.1 You are not allowed to connect.").explanations.at(0).meaning.id == "rfc3463.5.7.1");
+  // Outlook.com consumer: its own delisting path, not Exchange Online's portal.
+  const auto consumer = found_in(
+      "550 5.7.1 Unfortunately, messages from [204.11.58.44] weren't sent. Please contact your Internet service "
+      "provider since part of their network is on our block list (AS3150). You can also refer your provider to "
+      "http://mail.live.com/mail/troubleshooting.aspx#errors. [BY2NAM01FT030.eop-nam01.prod.protection.outlook.com]");
+  const auto& outlook = consumer.explanations.at(0);
+  CHECK(outlook.meaning.id == "outlook.network-blocklisted");
+  CHECK(outlook.details.sender == Sender::outlook_com);
+  for (const auto& step : outlook.meaning.remedy) CHECK(step.find("sender.office.com") == std::string::npos);
+  // On-premises Exchange's Send As, not relay (https://github.com/nodemailer/nodemailer/issues/145).
+  const auto send_as = found_in("550 5.7.1 Client does not have permissions to send as this sender");
+  CHECK(send_as.explanations.at(0).meaning.id == "exchange.send-as-denied");
+  CHECK(send_as.explanations.at(0).meaning.category == Category::sender);
+  // 5.7.703 is its own entry, not the 5.7.700-749 range's.
+  CHECK(found_in("550 5.7.703 Your message can't be delivered because one or more recipients are blocked by your "
+                 "organization's tenant recipient block policy")
+            .explanations.at(0)
+            .meaning.id == "m365.tenant-recipient-block");
+}
+
+TEST_CASE("output: failures first, successes only with -v, counts, (+N more), URLs as sources", "[explain][output]") {
+  std::string log = "250 2.1.0 Sender OK\n451 4.7.500 Access denied, please try again later\n";
+  for (int i = 1; i <= 20; ++i)
+    log += "550 5.7.606 Access denied, banned sending IP [203.0.113." + std::to_string(i) + "]\n";
+  const auto result = found_in(log);
+  REQUIRE(result.explanations.size() == 3);
+  CHECK(result.explanations[0].reply.enhanced == "5.7.606");
+  CHECK(result.explanations[1].reply.enhanced == "4.7.500");
+  CHECK(result.explanations[2].reply.enhanced == "2.1.0");
+  CHECK(result.explanations[0].count == 20);
+  CHECK(result.explanations[0].ips.size() == 16);
+  CHECK(result.explanations[0].more_ips == 4);
+
+  const auto text = render_text(result, diag::TextStyle{}, false);
+  CHECK(text.find("seen 20 times") != std::string::npos);
+  CHECK(text.find("(+4 more)") != std::string::npos);
+  CHECK(text.find("Sender OK") == std::string::npos);
+  CHECK(text.find("1 success reply not shown") != std::string::npos);
+  CHECK(text.find("5.7.606") < text.find("4.7.500"));
+  const auto verbose = render_text(result, diag::TextStyle{}, true);
+  CHECK(verbose.find("Sender OK") != std::string::npos);
+
+  // Every source, of every entry and of the generic meanings, is URLs.
+  for (const auto& explanation : found_in(log + "554 5.3.4 too big\n500 nope\n").explanations) {
+    const auto json = to_json(explanation);
+    INFO(explanation.meaning.id << ": " << explanation.meaning.source);
+    CHECK_FALSE(json["sources"].empty());
+    for (const auto& url : json["sources"]) CHECK(url.get<std::string>().rfind("http", 0) == 0);
+  }
+  for (const auto& entry : knowledge_table()) {
+    INFO(entry.id << ": " << entry.source);
+    for (std::string_view shorthand : {"m365-facts", "[3P]", "[MS]", "petri", "index "})
+      CHECK(entry.source.find(shorthand) == std::string_view::npos);
+    std::string_view source = entry.source;
+    while (!source.empty()) {
+      const auto space = source.find(' ');
+      CHECK(source.substr(0, space).rfind("https://", 0) == 0);
+      if (space == std::string_view::npos) break;
+      source.remove_prefix(space + 1);
+    }
+    for (const auto& step : entry.remedy) CHECK(step.find("<IP>") == std::string_view::npos);
+  }
+  // An unknown IP is phrased in words.
+  const auto no_ip = found_in("550 5.7.606 Access denied, banned sending IP");
+  for (const auto& step : no_ip.explanations.at(0).meaning.remedy) CHECK(step.find("<IP>") == std::string::npos);
+}
