@@ -32,7 +32,7 @@ constexpr std::array<MethodRequirements, 5> requirements{{
     {Method::direct_send, false, std::nullopt, DeviceAuth::none,
      "the simplest path for mail to the tenant's own mailboxes: the tenant MX on port 25, no account, no connector",
      "the device's public IP in the SPF record of the sender's domain, and Reject Direct Send off",
-     "it delivers only to the tenant's own mailboxes (m365-facts 3.5)", ""},
+     "it delivers only to the tenant's own mailboxes", ""},
     // m365-facts 3.6: tenant MX:25, inbound connector by static IP or certificate, any recipient.
     {Method::relay, true, std::nullopt, DeviceAuth::none,
      "it reaches external recipients without any authentication on the device: an inbound connector identifies it",
@@ -44,7 +44,7 @@ constexpr std::array<MethodRequirements, 5> requirements{{
      "authenticated submission for internal mail with an HVE account (basic authentication supported until September 2028, "
      "third-party report)",
      "an HVE account (Exchange admin center > Mail flow > High volume email)",
-     "High Volume Email delivers to internal recipients only (m365-facts 3.3)",
+     "High Volume Email delivers to internal recipients only",
      "it needs the HVE account's user name and password (or OAuth)"},
     // m365-facts 3.4: smtp.azurecomm.net:587, TLS 1.2+, Entra app secret as the password, any recipient.
     {Method::acs, true, DeviceTls::tls1_2, DeviceAuth::basic,
@@ -80,8 +80,7 @@ MethodFit fit(const MethodRequirements& r, const DeviceProfile& device) {
   if (device.external && !r.external_recipients) out.reasons.emplace_back(r.internal_only);
   if (r.min_tls && device.tls < *r.min_tls)
     out.reasons.push_back("it needs STARTTLS with " + tls_name(*r.min_tls) + " or later on port 587; the device " +
-                          (device.tls == DeviceTls::none ? std::string("does not speak TLS") : "speaks at most " + tls_name(device.tls)) +
-                          " (m365-facts 3.7)");
+                          (device.tls == DeviceTls::none ? std::string("does not speak TLS") : "speaks at most " + tls_name(device.tls)));
   if (device.auth < r.min_auth) out.reasons.emplace_back(r.auth_reason);
   out.fits = out.reasons.empty();
   if (out.fits) out.needs = r.needs;
