@@ -8,10 +8,13 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <sstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
+#include "diag/ip.h"
+#include "diag/preflight.h"
 #include "fixture_zones.h"
 #include "preflight_test_support.h"
 
@@ -153,4 +156,92 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------
+// The pieces the verdict is made of, unit by unit.
+
+TEST_CASE("verdict: a failed step decides, then an untested one; nothing tested is never WILL WORK", "[preflight]") {
+  using preflight::Step;
+  using preflight::StepState;
+  const Step passed{"smtp", StepState::passed, "session", ""};
+  const Step failed{"mx", StepState::failed, "the MX is Proofpoint", ""};
+  const Step untested{"auth", StepState::untested, "AUTH not tested", "--oauth-token-file FILE"};
+  auto will_work = preflight::decide("Direct send", {passed});
+  CHECK(will_work.kind == preflight::VerdictKind::will_work);
+  CHECK(will_work.exit_code() == 0);
+  auto not_verified = preflight::decide("SMTP AUTH submission", {passed, untested});
+  CHECK(not_verified.kind == preflight::VerdictKind::not_verified);
+  CHECK(not_verified.exit_code() == 3);
+  CHECK(not_verified.untested.size() == 1);
+  CHECK_THAT(not_verified.summary, Catch::Contains("AUTH not tested"));
+  // A definite finding outranks an untested step: 1 beats 3.
+  auto will_not = preflight::decide("Direct send", {untested, failed, passed});
+  CHECK(will_not.kind == preflight::VerdictKind::will_not_work);
+  CHECK(will_not.exit_code() == 1);
+  CHECK(will_not.summary == "Direct send will not work: the MX is Proofpoint");
+  CHECK(preflight::decide("Direct send", {}).kind == preflight::VerdictKind::not_verified);
+}
+
+TEST_CASE("gateways: the vendors' MX names, Google from the MX table, Exchange Online is none", "[preflight]") {
+  CHECK(preflight::classify_gateway("mx0a-00123401.pphosted.com")->name == "Proofpoint");
+  CHECK(preflight::classify_gateway("MX1-US1.PPE-HOSTED.COM.")->name == "Proofpoint Essentials");
+  CHECK(preflight::classify_gateway("eu-smtp-inbound-1.mimecast.com")->name == "Mimecast");
+  CHECK(preflight::classify_gateway("d123.ess.barracudanetworks.com")->name == "Barracuda Email Gateway Defense");
+  CHECK(preflight::classify_gateway("mx1.contoso.iphmx.com")->name == "Cisco Secure Email");
+  CHECK(preflight::classify_gateway("mx-01-eu-west-1.prod.hydra.sophos.com")->name == "Sophos Email");
+  CHECK(preflight::classify_gateway("mx01.hornetsecurity.com")->name == "Hornetsecurity");
+  CHECK(preflight::classify_gateway("cluster1.eu.messagelabs.com")->name == "Broadcom Email Security.cloud (Symantec)");
+  CHECK(preflight::classify_gateway("aspmx.l.google.com")->name == "Google Workspace");
+  CHECK_FALSE(preflight::classify_gateway("contoso-com.mail.protection.outlook.com"));
+  CHECK_FALSE(preflight::classify_gateway("contoso-com.o-v1.mx.microsoft"));
+  CHECK_FALSE(preflight::classify_gateway("notpphosted.com"));  // a label boundary, not a suffix
+  for (const char* host : {"a.pphosted.com", "a.mimecast.com", "a.iphmx.com"})
+    CHECK(preflight::classify_gateway(host)->source.starts_with("https://"));
+}
+
+TEST_CASE("address scope: private, CGNAT, loopback, link-local and ULA are not public; documentation ranges are their own", "[preflight]") {
+  auto scope = [](const char* text) { return address_scope(*IpAddress::parse(text)); };
+  CHECK(scope("10.1.2.3") == AddressScope::private_use);
+  CHECK(scope("172.31.255.1") == AddressScope::private_use);
+  CHECK(scope("172.32.0.1") == AddressScope::public_internet);
+  CHECK(scope("100.64.0.1") == AddressScope::shared_cgnat);
+  CHECK(scope("100.128.0.1") == AddressScope::public_internet);
+  CHECK(scope("127.0.0.1") == AddressScope::loopback);
+  CHECK(scope("169.254.10.1") == AddressScope::link_local);
+  CHECK(scope("fe80::1") == AddressScope::link_local);
+  CHECK(scope("fd00::1") == AddressScope::unique_local);
+  CHECK(scope("::ffff:192.168.1.1") == AddressScope::private_use);
+  CHECK(scope("203.0.113.7") == AddressScope::documentation);
+  CHECK(scope("2001:db8::1") == AddressScope::documentation);
+  CHECK(scope("40.107.1.1") == AddressScope::public_internet);
+  CHECK(is_non_public(AddressScope::private_use));
+  CHECK_FALSE(is_non_public(AddressScope::documentation));
+  CHECK_FALSE(is_non_public(AddressScope::public_internet));
+}
+
+TEST_CASE("text wraps at the width with a hanging indent, and not at all without a terminal", "[preflight]") {
+  const std::string text = "    FAIL  The MX of contoso.example is mx1.pphosted.com, a Proofpoint gateway in front of the mailboxes";
+  CHECK(preflight::wrap(text, 0, 10) == text);
+  const std::string wrapped = preflight::wrap(text, 40, 10);
+  INFO(wrapped);
+  std::size_t start = 0;
+  bool first = true;
+  while (start < wrapped.size()) {
+    std::size_t end = wrapped.find('\n', start);
+    if (end == std::string::npos) end = wrapped.size();
+    const std::string line = wrapped.substr(start, end - start);
+    CHECK(line.size() <= 40);
+    if (!first) CHECK(line.starts_with(std::string(10, ' ')));
+    first = false;
+    start = end + 1;
+  }
+  // Nothing is lost: the words are the same.
+  auto words = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+  };
+  CHECK(words(wrapped) == words(text));
 }
