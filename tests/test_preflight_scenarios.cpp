@@ -161,7 +161,7 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
 // ---------------------------------------------------------------------------
 // The pieces the verdict is made of, unit by unit.
 
-TEST_CASE("verdict: a failed step decides, then an untested one; nothing tested is never WILL WORK", "[preflight]") {
+TEST_CASE("verdict: a failed step decides, then an untested one, and nothing tested is never WILL WORK", "[preflight]") {
   using preflight::Step;
   using preflight::StepState;
   const Step passed{"smtp", StepState::passed, "session", ""};
@@ -200,7 +200,7 @@ TEST_CASE("gateways: the vendors' MX names, Google from the MX table, Exchange O
     CHECK(preflight::classify_gateway(host)->source.starts_with("https://"));
 }
 
-TEST_CASE("address scope: private, CGNAT, loopback, link-local and ULA are not public; documentation ranges are their own", "[preflight]") {
+TEST_CASE("address scope: private, CGNAT, loopback, link-local and ULA are not public, documentation ranges are their own", "[preflight]") {
   auto scope = [](const char* text) { return address_scope(*IpAddress::parse(text)); };
   CHECK(scope("10.1.2.3") == AddressScope::private_use);
   CHECK(scope("172.31.255.1") == AddressScope::private_use);
