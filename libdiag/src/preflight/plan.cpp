@@ -63,7 +63,7 @@ std::string_view describe(Method method) {
   return "Direct send";
 }
 
-// m365-facts.md section 3, the submission paths table.
+// The submission paths: https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365
 Endpoint default_endpoint(Method method) {
   switch (method) {
     case Method::direct_send:
@@ -330,7 +330,7 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
 }
 
 // ---------------------------------------------------------------------------
-// The client certificate of a certificate connector (m365-facts.md 3.6)
+// The client certificate of a certificate connector (the same guide, option 3)
 
 Result<ClientCertificate> read_client_certificate(const std::string& certificate_file, const std::string& key_file) {
   auto credentials = tls::load_credentials(certificate_file, key_file);
