@@ -145,7 +145,7 @@ std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
   std::string out;
   std::size_t column = 0;
   bool first_word = true;
-  std::size_t i = 0;
+  std::size_t i = 0, gap = 0;
   while (i < text.size()) {
     // Leading spaces of the first line are kept as they are.
     if (first_word && text[i] == ' ') {
@@ -166,18 +166,20 @@ std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
       }
       if ((static_cast<unsigned char>(word[k]) & 0xC0) != 0x80) ++visible;
     }
-    if (!first_word && column + 1 + visible > width) {
+    if (!first_word && column + gap + visible > width) {
       out += "\n" + std::string(indent, ' ');
       column = indent;
     } else if (!first_word) {
-      out += ' ';
-      ++column;
+      // The spaces between two words as they were ("FAIL  The").
+      out += std::string(gap, ' ');
+      column += gap;
     }
     out += word;
     column += visible;
     first_word = false;
     i = end;
-    while (i < text.size() && text[i] == ' ') ++i;
+    gap = 0;
+    while (i < text.size() && text[i] == ' ') ++i, ++gap;
   }
   return out;
 }
