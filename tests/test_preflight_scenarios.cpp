@@ -244,4 +244,7 @@ TEST_CASE("text wraps at the width with a hanging indent, and not at all without
     return out;
   };
   CHECK(words(wrapped) == words(text));
+  // The two spaces after a label stay two.
+  CHECK(preflight::wrap("WILL WORK  Direct send", 80, 11) == "WILL WORK  Direct send");
+  CHECK(preflight::wrap(text, 40, 10).starts_with("    FAIL  The MX"));
 }
