@@ -148,9 +148,9 @@ TEST_CASE("Addresses: IPv4-mapped IPv6 is asked as IPv4, private ranges are reco
   CHECK(bad.error().message.find("192.0.2.300") != std::string::npos);
   for (const char* text : {"10.1.2.3", "172.16.0.1", "192.168.1.1", "127.0.0.1", "100.64.0.1", "169.254.1.1", "::1",
                            "fe80::1", "fd00::1"})
-    CHECK(is_private_address(ip(text)));
+    CHECK(diag::is_non_public(diag::address_scope(ip(text))));
   for (const char* text : {"192.0.2.1", "203.0.113.7", "8.8.8.8", "2001:db8::1", "172.32.0.1"})
-    CHECK_FALSE(is_private_address(ip(text)));
+    CHECK_FALSE(diag::is_non_public(diag::address_scope(ip(text))));
 }
 
 // ---------------------------------------------------------------------------

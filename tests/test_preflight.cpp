@@ -87,9 +87,12 @@ TEST_CASE("direct-send that works: MX, SPF pass, DMARC reject passes, clean IP, 
   INFO(document.dump(1));
   CHECK(run.exit_code == 0);
   CHECK(document["tool"] == "sendcheck-preflight");
-  CHECK(document["verdict"]["works"] == true);
-  CHECK(document["verdict"]["text"].get<std::string>().starts_with("Direct send from 203.0.113.25 as scanner@contoso.example will work"));
-  CHECK(status_of(document, "spf.device") == "pass");
+  CHECK(document["verdict"]["verdict"] == "will-work");
+  CHECK(document["verdict"]["summary"].get<std::string>().starts_with("Direct send from 203.0.113.25 will work"));
+  CHECK(document["verdict"]["untested"].empty());
+  CHECK(status_of(document, "spf.result") == "pass");
+  CHECK(document["configuration"]["Port"] == std::to_string(mx->server->port()));
+  CHECK(document["configuration"]["Authentication"] == "none");
   CHECK(status_of(document, "dmarc.policy") == "pass");
   CHECK(status_of(document, "smtp.rcpt.1") == "pass");
   CHECK(document["spf_record"].is_null());
@@ -107,15 +110,15 @@ TEST_CASE("direct-send with the IP missing from SPF: fail with the record to pub
   const auto document = parse(run);
   INFO(document.dump(1));
   CHECK(run.exit_code == 1);
-  CHECK(document["verdict"]["works"] == false);
-  CHECK(document["verdict"]["text"].get<std::string>().find("will not work because SPF fail") != std::string::npos);
-  CHECK(status_of(document, "spf.device") == "fail");
+  CHECK(document["verdict"]["verdict"] == "will-not-work");
+  CHECK(document["verdict"]["summary"].get<std::string>().find("will not work: SPF fail for 203.0.113.40") != std::string::npos);
+  CHECK(status_of(document, "spf.result") == "fail");
   CHECK(document["spf_record"] == "v=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all");
   CHECK(status_of(document, "dmarc.policy") == "warn");  // no DMARC record
   CHECK(status_of(document, "smtp.rcpt.1") == "pass");
   bool step_has_record = false;
   for (const auto& step : document["next_steps"])
-    step_has_record = step_has_record || step.get<std::string>().find("v=spf1 ip4:203.0.113.40") != std::string::npos;
+    step_has_record = step_has_record || (step["section"] == "spf" && step["remedy"].get<std::string>().find("v=spf1 ip4:203.0.113.40") != std::string::npos);
   CHECK(step_has_record);
 }
 
@@ -152,12 +155,14 @@ TEST_CASE("direct-send from a blocklisted IP: the listing fails the run (exit 1)
   const auto document = parse(run);
   INFO(document.dump(1));
   CHECK(run.exit_code == 1);
-  CHECK(status_of(document, "spf.device") == "pass");
+  CHECK(status_of(document, "spf.result") == "pass");
   bool listed = false;
   for (const auto& check : document["checks"])
     listed = listed || (check["status"] == "fail" && check["message"].get<std::string>().find("listed on Spamhaus ZEN") != std::string::npos);
   CHECK(listed);
-  CHECK(document["verdict"]["text"].get<std::string>().find("Spamhaus") != std::string::npos);
+  CHECK(document["verdict"]["verdict"] == "will-not-work");
+  CHECK(document["verdict"]["causes"][0]["id"] == "blocklist");
+  CHECK(document["verdict"]["summary"].get<std::string>().find("Spamhaus") != std::string::npos);
 }
 
 TEST_CASE("direct-send with the port closed could not complete (exit 3), not a finding", "[preflight]") {
@@ -176,7 +181,9 @@ TEST_CASE("direct-send with the port closed could not complete (exit 3), not a f
   INFO(document.dump(1));
   CHECK(run.exit_code == 3);
   CHECK(document["status"] == "error");
-  CHECK(document["verdict"]["works"].is_null());
+  CHECK(document["verdict"]["verdict"] == "not-verified");
+  CHECK(document["verdict"]["untested"][0]["id"] == "smtp");
+  CHECK_FALSE(document["verdict"]["untested"][0]["to_test"].get<std::string>().empty());
   CHECK(status_of(document, "smtp.connect") == "error");
 }
 
@@ -225,7 +232,7 @@ TEST_CASE("relay: external recipients allowed by the method, 5.7.64 explained as
   CHECK(run.exit_code == 1);
   CHECK(document["method"] == "relay");
   CHECK(status_of(document, "input.external-recipients") == "info");
-  CHECK(status_of(document, "spf.device") == "warn");    // the connector attributes the mail, not SPF
+  CHECK(status_of(document, "spf.result") == "warn");    // the connector attributes the mail, not SPF
   CHECK(status_of(document, "dmarc.policy") == "warn");
   CHECK(status_of(document, "smtp.rcpt.2") == "fail");
   CHECK((*find_check(document, "smtp.relay-denied"))["remedy"].get<std::string>().find("inbound connector") != std::string::npos);
@@ -234,19 +241,27 @@ TEST_CASE("relay: external recipients allowed by the method, 5.7.64 explained as
 // ---------------------------------------------------------------------------
 // Submission methods against the exo-submission profile
 
-TEST_CASE("smtp-auth without credentials: STARTTLS, TLS 1.2+, AUTH offered, timeline shown (exit 0)", "[preflight]") {
+TEST_CASE("smtp-auth without credentials: STARTTLS, TLS 1.2+, AUTH offered, 5.7.57 before AUTH, not verified (exit 3)", "[preflight]") {
   auto server = serve(smtp::exo_submission_profile());
   const auto run = run_program({preflight_tool, "contoso.example", "--method", "smtp-auth", "--smtp-host", "127.0.0.1", "--smtp-port",
                                 std::to_string(server->server->port()), "--ca", server->ca_file, "--zone", zone, "--json"});
   const auto document = parse(run);
   INFO(document.dump(1));
-  CHECK(run.exit_code == 0);
+  CHECK(run.exit_code == 3);
+  CHECK(document["verdict"]["verdict"] == "not-verified");
+  REQUIRE(document["verdict"]["untested"].size() == 1);
+  CHECK(document["verdict"]["untested"][0]["id"] == "auth");
+  CHECK_THAT(document["verdict"]["untested"][0]["to_test"].get<std::string>(), Catch::Contains("--oauth-token-file"));
+  CHECK(status_of(document, "smtp.mail") == "pass");  // 530 5.7.57 without AUTH, as a submission endpoint must
   CHECK(status_of(document, "smtp.starttls") == "pass");
   CHECK(status_of(document, "tls.version") == "pass");
   CHECK(find_check(document, "smtp.auth.mechanisms"));
   CHECK((*find_check(document, "smtp.auth.mechanisms"))["after_tls"] == nlohmann::json::array({"LOGIN", "XOAUTH2"}));
   CHECK(status_of(document, "auth.basic-timeline") == "info");
-  CHECK((*find_check(document, "auth.basic-timeline"))["message"].get<std::string>().find("December 2026") != std::string::npos);
+  const std::string timeline = (*find_check(document, "auth.basic-timeline"))["message"];
+  CHECK_THAT(timeline, Catch::Contains("at the end of December 2026"));
+  CHECK_THAT(timeline, Catch::Contains("second half of 2027"));
+  CHECK_THAT(timeline, Catch::Contains("SMTP AUTH clients"));
 }
 
 TEST_CASE("smtp-auth with basic auth after the retirement: 5.7.30 (exit 1), the password never printed", "[preflight]") {
@@ -262,6 +277,10 @@ TEST_CASE("smtp-auth with basic auth after the retirement: 5.7.30 (exit 1), the 
   CHECK(run.exit_code == 1);
   CHECK(status_of(document, "smtp.auth") == "fail");
   CHECK(status_of(document, "auth.basic-timeline") == "warn");
+  CHECK(document["verdict"]["causes"][0]["id"] == "auth");
+  // The fix first, re-enabling basic authentication last and as a stopgap.
+  const std::string remedy = (*find_check(document, "smtp.auth"))["remedy"];
+  CHECK(remedy.find("OAuth") < remedy.find("Stopgap"));
   CHECK(run.out.find("Pr1nter-S3cret") == std::string::npos);
   CHECK(run.err.find("Pr1nter-S3cret") == std::string::npos);
 }
@@ -282,6 +301,8 @@ TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0)
   CHECK(status_of(document, "smtp.auth") == "pass");
   CHECK(status_of(document, "smtp.rcpt.1") == "pass");
   CHECK(status_of(document, "auth.basic-timeline") == "pass");
+  CHECK(document["verdict"]["verdict"] == "will-work");
+  CHECK(document["configuration"]["Authentication"] == "OAuth (XOAUTH2) as printer@contoso.example");
   CHECK(run.out.find("test-access-token") == std::string::npos);
 }
 
@@ -320,7 +341,7 @@ TEST_CASE("sendcheck demo: SPF fails with its fix, the envelope is accepted, off
 
   const auto json = run_program({demo_tool, "--json"}, 10s);
   const auto document = parse(json);
-  CHECK(document["verdict"]["works"] == false);
+  CHECK(document["verdict"]["verdict"] == "will-not-work");
   CHECK(document["spf_record"] == "v=spf1 ip4:203.0.113.25 ip4:203.0.113.40 include:spf.protection.outlook.com ~all");
 }
 

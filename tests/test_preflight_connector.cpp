@@ -120,13 +120,17 @@ TEST_CASE("a client certificate's unreadable or wrong key is bad input naming th
   CHECK_FALSE(tls::make_client_context(config));  // both or neither
 }
 
-TEST_CASE("relay with a client certificate in the accepted domain: pass, and the server saw it (exit 0)", "[preflight]") {
+TEST_CASE("relay with a client certificate in the accepted domain: pass, and the server saw it", "[preflight]") {
   auto mx = serve_asking_for_certificates();
   auto files = client_certificate("scanner.contoso.example", {"contoso.example"});
   const auto run = run_program(relay(*mx, *files));
   const auto document = parse(run);
   INFO(document.dump(1));
-  CHECK(run.exit_code == 0);
+  // Only an internal recipient: anyone may send that, so the connector
+  // itself was not tested (exit 3), and the verdict says what to give.
+  CHECK(run.exit_code == 3);
+  CHECK(document["verdict"]["untested"][0]["id"] == "connector");
+  CHECK_THAT(document["verdict"]["untested"][0]["to_test"].get<std::string>(), Catch::Contains("outside the tenant"));
   CHECK(check_of(document, "connector.certificate-name")["status"] == "pass");
   CHECK(check_of(document, "connector.certificate-name")["matched_domain"] == "contoso.example");
   CHECK(check_of(document, "connector.certificate-validity")["status"] == "pass");
@@ -156,7 +160,8 @@ TEST_CASE("relay with a client certificate for another domain: fail with the rem
   CHECK(name["status"] == "fail");
   CHECK_THAT(name["message"].get<std::string>(), Catch::Contains("scanner.fabrikam.example"));
   CHECK_THAT(name["remedy"].get<std::string>(), Catch::Contains("accepted, verified domain"));
-  CHECK_THAT(document["verdict"]["text"].get<std::string>(), Catch::Contains("will not work"));
+  CHECK(document["verdict"]["verdict"] == "will-not-work");
+  CHECK_THAT(document["verdict"]["summary"].get<std::string>(), Catch::Contains("will not work"));
 }
 
 TEST_CASE("relay with a missing or unreadable client key is bad input (exit 2), before connecting", "[preflight]") {

@@ -66,38 +66,54 @@ TEST_CASE("Markdown cells escape pipes and line breaks", "[preflight]") {
   CHECK(preflight::markdown_cell("plain text") == "plain text");
 }
 
-TEST_CASE("Markdown report: verdict heading, one table row per check, next steps, SPF record in a code block", "[preflight]") {
+TEST_CASE("Markdown report: header, verdict, rows that need action first, next steps, SPF record in a code block", "[preflight]") {
   preflight::Plan plan;
+  plan.domain = "contoso.example";
+  plan.from = "s@contoso.example";
   plan.from_domain = "contoso.example";
   preflight::Outcome outcome;
-  outcome.works = false;
-  outcome.verdict = "Direct send from 203.0.113.40 as s@contoso.example will not work because SPF fail";
+  outcome.steps = {preflight::Step{"spf", preflight::StepState::failed, "SPF fail for 203.0.113.40", ""}};
+  outcome.verdict = preflight::decide("Direct send from 203.0.113.40", outcome.steps);
   preflight::Section spf{"spf", "SPF (contoso.example)", {}};
-  spf.checks.push_back(Check{"spf.device", Status::fail, "SPF fail | decided by -all\nsecond line", "Publish it | now", {}});
   spf.checks.push_back(Check{"spf.record", Status::pass, "one record", "never shown for a pass", {}});
+  spf.checks.push_back(Check{"spf.result", Status::fail, "SPF fail | decided by -all\nsecond line", "Publish it | now for <mailbox>", {}});
   spf.checks.push_back(preflight::skipped("spf.other", "not run"));
   outcome.sections.push_back(spf);
-  outcome.next_steps = {"SPF: Publish it\nnow", "DMARC: later"};
+  outcome.next_steps = preflight::next_steps_for(outcome.sections);
   outcome.spf_record = "v=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all";
 
   const std::string md = preflight::render_markdown(outcome, plan);
   INFO(md);
   const auto lines = lines_of(md);
   REQUIRE(lines.size() > 10);
-  CHECK(lines[0] == "## Preflight: Will not work");
-  CHECK(lines[2] == outcome.verdict);
+  CHECK(lines[0] == "## Preflight: WILL NOT WORK");
+  CHECK(md.find("- Date: ") != std::string::npos);
+  CHECK(md.find("- Tool: sendcheck-preflight ") != std::string::npos);
+  CHECK(md.find("- From: `s@contoso.example`") != std::string::npos);
+  CHECK(md.find("**WILL NOT WORK**: Direct send from `203.0.113.40` will not work: SPF fail for `203.0.113.40`") != std::string::npos);
   const auto header = std::find(lines.begin(), lines.end(), "| Status | Check | Evidence | Remedy |");
   REQUIRE(header != lines.end());
   CHECK(*(header + 1) == "|---|---|---|---|");
-  // Every table row has exactly four cells despite the pipes and newlines inside.
+  // The failing row first; four cells despite the pipes and newlines inside;
+  // a placeholder in angle brackets survives rendering.
   const std::string fail_row = *(header + 2);
   CHECK(cell_separators(fail_row) == 5);
-  CHECK(fail_row == "| FAIL | SPF (contoso.example): `spf.device` | SPF fail \\| decided by -all<br>second line | Publish it \\| now |");
+  CHECK(fail_row == "| FAIL | SPF (contoso.example): `spf.result` | SPF fail \\| decided by -all second line | Publish it \\| now for `<mailbox>` |");
   CHECK(*(header + 3) == "| PASS | SPF (contoso.example): `spf.record` | one record |  |");
   CHECK((header + 4)->starts_with("| SKIP | "));
-  CHECK(md.find("### Next steps\n\n1. SPF: Publish it now\n2. DMARC: later\n") != std::string::npos);
+  CHECK(md.find("### Next steps\n\n1. Publish it | now for `<mailbox>`\n") != std::string::npos);
   CHECK(md.find("### SPF record to publish for contoso.example\n\n```\nv=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all\n```\n") !=
         std::string::npos);
+}
+
+TEST_CASE("Markdown text: records, commands and addresses in code spans, angle brackets escaped", "[preflight]") {
+  CHECK(preflight::markdown_text("Publish v=spf1 ip4:192.0.2.1 -all, then wait.") == "Publish `v=spf1 ip4:192.0.2.1 -all`, then wait.");
+  CHECK(preflight::markdown_text("Run Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false.") ==
+        "Run `Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled $false`.");
+  CHECK(preflight::markdown_text("The MX mx1.pphosted.com (a gateway) for a@contoso.example") ==
+        "The MX `mx1.pphosted.com` (a gateway) for `a@contoso.example`");
+  CHECK(preflight::markdown_text("a <b> c") == "a `<b>` c");
+  CHECK(preflight::markdown_text("x < y") == "x &lt; y");
 }
 
 TEST_CASE("Markdown against the exo-mx profile: the failing SPF with its record, --json with it is bad input", "[preflight]") {
@@ -106,8 +122,8 @@ TEST_CASE("Markdown against the exo-mx profile: the failing SPF with its record,
                                            "frontdesk@fourthcoffee.example", "--markdown"}));
   INFO(run.out << run.err);
   CHECK(run.exit_code == 1);
-  CHECK(run.out.starts_with("## Preflight: Will not work\n"));
-  CHECK(run.out.find("| FAIL | SPF (fourthcoffee.example): `spf.device` |") != std::string::npos);
+  CHECK(run.out.starts_with("## Preflight: WILL NOT WORK\n"));
+  CHECK(run.out.find("| FAIL | SPF (fourthcoffee.example): `spf.result` |") != std::string::npos);
   CHECK(run.out.find("```\nv=spf1 ip4:203.0.113.40 include:spf.protection.outlook.com -all\n```") != std::string::npos);
   CHECK(run.out.find("\x1b[") == std::string::npos);  // no terminal colors in a ticket
 
@@ -144,7 +160,7 @@ TEST_CASE("auto: OAuth with TLS 1.2 and external recipients gets SMTP AUTH, dire
   CHECK(r.why.find("OAuth") != std::string::npos);
   const auto& direct = fit_of(r, preflight::Method::direct_send);
   CHECK_FALSE(direct.fits);
-  CHECK(direct.reasons == std::vector<std::string>{"it delivers only to the tenant's own mailboxes (m365-facts 3.5)"});
+  CHECK(direct.reasons == std::vector<std::string>{"it delivers only to the tenant's own mailboxes"});
   CHECK(fit_of(r, preflight::Method::relay).fits);
   CHECK(fit_of(r, preflight::Method::acs).fits);
   CHECK_FALSE(fit_of(r, preflight::Method::hve).fits);
@@ -244,30 +260,32 @@ TEST_CASE("CSV per RFC 4180: quotes, doubled quotes, commas and line breaks insi
   CHECK(after.error().message.starts_with("f.csv:2: "));
 }
 
-TEST_CASE("batch: rows checked, summary table, worst exit, JSON lines", "[preflight]") {
+TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON lines", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example", "fourthcoffee.example"}));
   TempDir dir;
   const std::string csv = dir.file("devices.csv",
-                                   "domain,method,ip,from,to\n"
-                                   "contoso.example,direct-send,203.0.113.25,scanner@contoso.example,frontdesk@contoso.example\n"
-                                   "fourthcoffee.example,direct-send,203.0.113.40,scanner@fourthcoffee.example,frontdesk@fourthcoffee.example\n"
-                                   "contoso.example,relay,203.0.113.25,printer@contoso.example,\"frontdesk@contoso.example; ops@contoso.example\"\n");
+                                   "domain,method,ip,from,to,site\n"
+                                   "contoso.example,direct-send,203.0.113.25,scanner@contoso.example,frontdesk@contoso.example,HQ\n"
+                                   "fourthcoffee.example,direct-send,203.0.113.40,scanner@fourthcoffee.example,frontdesk@fourthcoffee.example,Annex\n"
+                                   "contoso.example,relay,203.0.113.25,printer@contoso.example,\"frontdesk@contoso.example; ops@contoso.example\",HQ\n");
   const auto run = run_program(local(*mx, {"--batch", csv, "--no-color"}), 30s);
   INFO(run.out << run.err);
   CHECK(run.exit_code == 1);  // the worst row: fourthcoffee fails SPF
   CHECK(run.err.empty());     // no progress line: stderr is not a terminal
   const auto lines = lines_of(run.out);
-  REQUIRE(lines.size() >= 4);
-  CHECK(lines[0].starts_with("Row  Domain"));
-  CHECK(lines[0].find("Method") != std::string::npos);
-  CHECK(lines[0].find("Verdict") != std::string::npos);
-  CHECK(lines[1].starts_with("2    contoso.example"));
-  CHECK(lines[1].ends_with("WILL WORK"));
-  CHECK(lines[2].starts_with("3    fourthcoffee.example"));
-  CHECK(lines[2].ends_with("WILL NOT WORK"));
-  CHECK(lines[3].find("relay") != std::string::npos);
-  CHECK(lines[3].ends_with("WILL WORK"));
-  CHECK(run.out.find("Row 3: Direct send from 203.0.113.40 as scanner@fourthcoffee.example will not work because SPF fail") != std::string::npos);
+  REQUIRE(lines.size() >= 5);
+  CHECK(lines[0].starts_with("Note: column \"site\" ignored"));
+  CHECK(lines[1].starts_with("Row  Device (From)"));
+  for (const char* column : {"IP", "Domain", "Method", "Verdict", "Reason"}) CHECK(lines[1].find(column) != std::string::npos);
+  CHECK(lines[2].starts_with("2    scanner@contoso.example"));
+  CHECK(lines[2].find("WILL WORK") != std::string::npos);
+  CHECK(lines[3].starts_with("3    scanner@fourthcoffee.example"));
+  CHECK(lines[3].find("WILL NOT WORK") != std::string::npos);
+  CHECK(lines[3].find("SPF fail for 203.0.113.40") != std::string::npos);
+  CHECK(lines[4].find("relay") != std::string::npos);
+  CHECK(lines[4].find("NOT VERIFIED") != std::string::npos);  // internal recipients only: the connector is untested
+  CHECK(run.out.find("3 rows: 1 will work, 1 will not work, 1 not verified") != std::string::npos);
+  CHECK(run.out.find("\ncontoso.example: 2 devices, 1 will work\n") != std::string::npos);
 
   const auto json = run_program(local(*mx, {"--batch", csv, "--json"}), 30s);
   INFO(json.out << json.err);
@@ -285,14 +303,33 @@ TEST_CASE("batch: rows checked, summary table, worst exit, JSON lines", "[prefli
   CHECK(third["method"] == "relay");
   CHECK(third["to"] == nlohmann::json::array({"frontdesk@contoso.example", "ops@contoso.example"}));
   CHECK((*find_check(third, "smtp.rcpt.2"))["status"] == "pass");
-  CHECK(nlohmann::json::parse(json_lines[1])["verdict"]["works"] == false);
+  CHECK(nlohmann::json::parse(json_lines[1])["verdict"]["verdict"] == "will-not-work");
 
   const auto md = run_program(local(*mx, {"--batch", csv, "--markdown"}), 30s);
-  CHECK(md.out.find("| Row | Domain | Method | Verdict |\n|---|---|---|---|\n| 2 | contoso.example | direct-send | WILL WORK |") !=
-        std::string::npos);
+  INFO(md.out);
+  CHECK(md.out.find("| Row | Device (From) | IP | Domain | Method | Verdict | Reason |\n|---|---|---|---|---|---|---|\n| 2 | `scanner@contoso.example` | "
+                    "`203.0.113.25` | `contoso.example` | direct-send | WILL WORK |") != std::string::npos);
+  CHECK(md.out.find("### contoso.example") != std::string::npos);
 }
 
-TEST_CASE("batch: could-not-complete in one row outranks a finding in another (exit 3)", "[preflight]") {
+TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and per-row SMTP host and port", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
+  TempDir dir;
+  const std::string csv = dir.file("devices.csv",
+                                   "domain;method;ip;from;to;smtp_host;smtp_port\n"
+                                   "contoso.example;direct-send;203.0.113.25;scanner@contoso.example;frontdesk@contoso.example, ops@contoso.example;127.0.0.1;" +
+                                       std::to_string(mx->server->port()) + "\n");
+  const auto run = run_program({preflight_tool, "--batch", csv, "--zone", zone, "--zone", lists, "--ca", mx->ca_file, "--timeout", "2", "--json"}, 30s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 0);
+  const auto document = nlohmann::json::parse(lines_of(run.out).at(0));
+  CHECK(document["to"] == nlohmann::json::array({"frontdesk@contoso.example", "ops@contoso.example"}));
+  CHECK(document["verdict"]["verdict"] == "will-work");
+  CHECK(preflight::detect_separator("a;b;c\n1,5;2;3\n") == ';');
+  CHECK(preflight::detect_separator("a,b,\"c;d\"\n") == ',');
+}
+
+TEST_CASE("batch: a finding in one row outranks a row that could not complete (exit 1)", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
   std::uint16_t dead_port = 0;
   {
@@ -309,7 +346,7 @@ TEST_CASE("batch: could-not-complete in one row outranks a finding in another (e
   argv.back() = "0.3";  // --timeout
   const auto run = run_program(argv, 30s);
   INFO(run.out << run.err);
-  CHECK(run.exit_code == 3);
+  CHECK(run.exit_code == 1);
   const auto lines = lines_of(run.out);
   REQUIRE(lines.size() == 2);
   CHECK(nlohmann::json::parse(lines[0])["status"] == "fail");   // listed on Spamhaus ZEN
@@ -323,7 +360,7 @@ TEST_CASE("batch: a bad row is bad input naming FILE:LINE, before anything runs 
                                       "contoso.example,direct-send,203.0.113.25,scanner@contoso.example,a@contoso.example\n"
                                       "contoso.example,direct-send,not-an-ip,scanner@contoso.example,a@contoso.example\n");
   const std::string short_row = dir.file("short.csv", "domain,method,ip,from,to\n\"contoso.example\",direct-send,203.0.113.25\n");
-  const std::string bad_header = dir.file("header.csv", "domain,method,ip,sender,to\n");
+  const std::string bad_header = dir.file("header.csv", "domain,method,ip,sender,to\n");  // no "from"
   for (const auto& [file, line] : std::vector<std::pair<std::string, int>>{{bad_ip, 3}, {short_row, 2}, {bad_header, 1}}) {
     const auto run = run_program({preflight_tool, "--batch", file, "--zone", zone});
     INFO(run.err);

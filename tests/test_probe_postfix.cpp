@@ -225,7 +225,7 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
     CHECK(envelope[1]["reply"]["code"] == 250);
     CHECK(document["smtp"]["target"]["starttls"]["completed"] == true);
     CHECK(document["smtp"]["target"]["tls"]["certificate"]["chain_trusted"] == true);
-    CHECK(document["verdict"]["works"] == true);
+    CHECK(document["verdict"]["verdict"] == "will-work");
     CHECK(run.exit_code == 0);
   }
   {  // A recipient Postfix does not relay for: 554 5.7.1 Relay access denied is a fail (exit 1).
@@ -240,7 +240,7 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
     CHECK(envelope[2]["reply"]["enhanced"] == "5.7.1");
     CHECK_THAT(envelope[2]["reply"]["text"].get<std::string>(), Catch::Contains("Relay access denied"));
     CHECK(check_of(document, "input.external-recipients")["status"] == "fail");
-    CHECK(document["verdict"]["works"] == false);
+    CHECK(document["verdict"]["verdict"] == "will-not-work");
     CHECK(run.exit_code == 1);
   }
 }

@@ -98,11 +98,6 @@ std::string query_name(const IpAddress& address, std::string_view zone);
 IpAddress positive_test_address(IpAddress::Family family);
 IpAddress negative_test_address(IpAddress::Family family);
 
-// Reserved, private, loopback and link-local addresses are never on a
-// DNSBL and are not what Microsoft sees; documentation ranges are allowed
-// (tests and examples use them).
-bool is_private_address(const IpAddress& address);
-
 // ---------------------------------------------------------------------------
 // Secrets
 
@@ -167,7 +162,7 @@ struct Listing {
 struct IpReport {
   IpAddress ip;
   std::string origin;                 // "argument", "file", "egress"
-  bool skipped_private = false;       // not queried: see is_private_address
+  bool skipped_private = false;       // not queried: is_non_public(address_scope(ip)), never on a DNSBL
   std::vector<Listing> listings;      // one per list queried, in table order
   std::vector<SelectedList> skipped_ipv4_only;  // IPv6 address, list without IPv6 support
 };

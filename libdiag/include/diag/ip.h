@@ -38,4 +38,28 @@ class IpAddress {
   std::array<std::uint8_t, 16> bytes_{};
 };
 
+// Where an address can be seen from: what Microsoft 365 (or a DNS
+// blocklist) sees of a sender is its public address, never one of the
+// special-purpose ranges of the IANA registries (RFC 6890).
+enum class AddressScope : std::uint8_t {
+  public_internet,
+  private_use,    // RFC 1918: 10/8, 172.16/12, 192.168/16
+  shared_cgnat,   // RFC 6598: 100.64/10, a carrier's NAT
+  loopback,       // RFC 1122 127/8, RFC 4291 ::1
+  link_local,     // RFC 3927 169.254/16, RFC 4291 fe80::/10
+  unique_local,   // RFC 4193 fc00::/7
+  documentation,  // RFC 5737 192.0.2/24, 198.51.100/24, 203.0.113/24; RFC 3849 2001:db8::/32
+  unspecified,    // 0/8, ::
+  multicast,      // 224/4, ff00::/8
+  reserved,       // 240/4 (RFC 1112), including the broadcast address
+};
+AddressScope address_scope(const IpAddress& address);
+// Never reachable from the internet: private, CGNAT, loopback, link-local,
+// unique-local, unspecified, multicast, reserved. Documentation ranges are
+// not routed either, but they stand for public addresses in examples and
+// tests, so callers treat them as a warning, not as an input error.
+bool is_non_public(AddressScope scope);
+// "a private address (RFC 1918)", "a carrier-grade NAT address (RFC 6598)", ...
+std::string_view describe(AddressScope scope);
+
 }  // namespace diag

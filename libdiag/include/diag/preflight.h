@@ -1,8 +1,9 @@
 // sendcheck-preflight: will this device's mail get into Microsoft 365 by the
 // chosen path? Runs the other tools' checks (MX, SPF with a suggested
 // record, DMARC, blocklists, the SMTP session up to RCPT TO) at once, then
-// gives the verdict first, the checklist, and the next steps in order.
-// Facts: ../shared/reference/m365-facts.md sections 2, 3 and 4.
+// decides the verdict from the steps the method depends on (each tested and
+// passed, failed, or not tested) and only then renders it: the verdict
+// first, the checklist, and the next steps in order.
 #pragma once
 
 #include <chrono>
@@ -64,6 +65,7 @@ struct ToolOptions {
   std::string recipients;   // --recipients internal|external (default: from --to)
   bool markdown = false;    // --markdown: the report for a ticket
   std::string batch_file;   // --batch FILE.csv
+  bool list_passed = false; // list the PASS rows without -v's query log (the demo shows its whole story)
 };
 
 // ---------------------------------------------------------------------------
@@ -139,6 +141,7 @@ struct Plan {
   smtp::AuthMechanism auth = smtp::AuthMechanism::none;
   std::chrono::milliseconds timeout{5000};
   std::optional<Recommendation> recommendation;  // --method auto: method is the recommended one
+  std::optional<DeviceTls> device_tls;           // --device-tls: probe with the device's best TLS
 };
 Result<Plan> make_plan(const ToolOptions& options);
 
@@ -162,6 +165,19 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text);
 Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, bool spf_passes);
 
 // ---------------------------------------------------------------------------
+// Filtering gateways in front of Exchange Online
+
+// The gateway an MX host belongs to: the vendors of libdiag/data/mail_gateways.inc,
+// and Google from the MX provider table. nullopt for Microsoft and for hosts
+// no table knows.
+struct MailGateway {
+  std::string name;    // "Proofpoint", "Mimecast", "Google Workspace"
+  std::string suffix;  // the table entry that matched
+  std::string source;  // a public page showing the vendor's MX names
+};
+std::optional<MailGateway> classify_gateway(std::string_view host);
+
+// ---------------------------------------------------------------------------
 // The run
 
 struct Section {
@@ -170,17 +186,59 @@ struct Section {
   std::vector<Check> checks;
 };
 
+// ---------------------------------------------------------------------------
+// The verdict, computed from typed facts before anything is rendered.
+
+// One step the method depends on (the MX being Exchange Online, the SMTP
+// session, AUTH, the device's SPF result, ...), as far as this run saw it.
+enum class StepState { passed, failed, untested };
+std::string_view to_string(StepState state);  // "passed", "failed", "untested"
+
+struct Step {
+  std::string id;       // "recipients", "mx", "smtp", "auth", "token", "envelope", "spf", "dmarc", "blocklist", "connector", "acs-domain"
+  StepState state = StepState::untested;
+  std::string why;      // failed: the cause; untested: why it could not be tested; passed: what showed it (short)
+  std::string to_test;  // untested: what to give or do to test it ("--oauth-token-file FILE, or ...")
+};
+
+enum class VerdictKind { will_work, will_not_work, not_verified };
+std::string_view to_string(VerdictKind kind);  // "will-work", "will-not-work", "not-verified"
+std::string_view label(VerdictKind kind);      // "WILL WORK", "WILL NOT WORK", "NOT VERIFIED"
+
+struct Verdict {
+  VerdictKind kind = VerdictKind::not_verified;
+  std::string summary;          // about 120 characters: the method, the verdict, the few causes
+  std::vector<Step> causes;     // the failed steps
+  std::vector<Step> untested;   // the steps that could not be tested
+  // 0 will work, 1 will not work, 3 not verified: a definite finding outranks an untested step.
+  int exit_code() const;
+};
+// WILL NOT WORK when a step failed; otherwise NOT VERIFIED when a step could
+// not be tested (a skipped step never yields WILL WORK); otherwise WILL WORK.
+// An empty list is NOT VERIFIED: nothing was shown to work.
+Verdict decide(const std::string& method_text, const std::vector<Step>& steps);
+
+// What to do, in order: the remedies of failed rows, then of rows that could
+// not complete, then of warnings; blocking parts first.
+struct NextStep {
+  std::string id;       // the row's id
+  std::string section;  // the row's section id
+  std::string remedy;
+};
+
 struct Outcome {
   std::vector<Section> sections;
   std::optional<IpAddress> ip;          // as given or found by --egress
   std::string smtp_target;              // "host [address]:port"
-  std::optional<bool> works;            // nullopt: could not complete
-  std::string verdict;                  // "Direct send from ... will work" / "will not work because ..."
-  std::vector<std::string> next_steps;  // in order
+  std::string smtp_host, smtp_port;     // what a device is configured with (WILL WORK's configuration block)
+  std::vector<Step> steps;              // every step the method depends on
+  Verdict verdict;                      // decided from steps
+  std::vector<NextStep> next_steps;     // in order
   std::optional<std::string> spf_record;  // the exact record to publish, when SPF does not pass
   nlohmann::json fields = nlohmann::json::object();  // "mx", "spf", "dmarc", "blocklist", "smtp", "egress"
   std::vector<dns::QueryLogEntry> log;
 };
+std::vector<NextStep> next_steps_for(const std::vector<Section>& sections);
 
 // Runs every part the method needs, the independent ones at once (each DNS
 // part on its own resolver in its own thread; the SMTP session beside them
@@ -195,14 +253,33 @@ Section recommendation_section(const Recommendation& recommendation);
 Check skipped(std::string id, std::string message);
 bool is_skipped(const Check& check);
 
-// The report: every section's checks, the verdict and next steps, and the
-// parts' JSON under one envelope; with text non-null, the text form.
-Report make_report(Outcome& outcome, const Plan& plan, std::string* text, const TextStyle& style);
+// How the text form is laid out.
+struct TextLayout {
+  TextStyle style;
+  std::size_t width = 0;  // wrap lines to this many columns with a hanging indent; 0: never wrap
+  bool verbose = false;   // -v: list the PASS and INFO rows too
+};
+// The terminal's width for stdout, 0 when stdout is not a terminal.
+std::size_t terminal_width();
+// Text wrapped at width with every line after the first indented by
+// `indent` spaces; width 0 leaves it as it is.
+std::string wrap(std::string_view text, std::size_t width, std::size_t indent);
 
-// The same report as Markdown for a ticket: the verdict as a heading, the
-// checklist as a table (status, check, evidence, remedy), the next steps,
-// and the SPF record in a code block. Call after make_report.
+// The report: every section's checks, the verdict and next steps, and the
+// parts' JSON under one envelope; with text non-null, the text form. Reads
+// the outcome only: the verdict was decided before.
+Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, const TextLayout& layout);
+
+// WILL WORK's "configure the device" block: server, port, TLS, authentication, From.
+std::vector<std::pair<std::string, std::string>> device_configuration(const Outcome& outcome, const Plan& plan);
+
+// The same report as Markdown for a ticket: a header (date, version,
+// inputs), the verdict, the rows that need action first, the next steps,
+// and the SPF record in a code block.
 std::string render_markdown(const Outcome& outcome, const Plan& plan);
+// Text for Markdown: '<' and '>' escaped so that "<mailbox>" survives,
+// records, commands and addresses in code spans.
+std::string markdown_text(std::string_view text);
 // Text for one Markdown table cell: '|' escaped, line breaks as <br>.
 std::string markdown_cell(std::string_view text);
 
@@ -216,36 +293,47 @@ struct CsvRecord {
   std::vector<std::string> fields;
 };
 // The records of text; a malformed record is bad input naming NAME:LINE.
-Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name);
+// separator: ',' (RFC 4180), or ';' as spreadsheets write in locales where
+// ',' is the decimal mark.
+Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name, char separator = ',');
+// ';' when the first line has more ';' than ',' outside quotes, else ','.
+char detect_separator(std::string_view text);
 
 struct BatchRow {
   int line = 0;
-  ToolOptions options;  // the command line's options with this row's domain, method, ip, from, to
+  ToolOptions options;  // the command line's options with this row's domain, method, ip, from, to, ...
   Plan plan;
 };
-// The rows of a batch file (header domain,method,ip,from,to in any order;
-// "to" may hold several addresses separated by ';'), each planned with the
-// command line's other options. Any bad row is bad input naming FILE:LINE.
-Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOptions& base);
+struct Batch {
+  std::vector<BatchRow> rows;
+  std::vector<std::string> notes;  // "column \"site\" ignored", "';' separators"
+};
+// The rows of a batch file (header domain,method,ip,from,to in any order,
+// optionally smtp_host, smtp_port, user, password_file; "to" may hold
+// several addresses separated by ';' or, in a ';'-separated file, by ','),
+// each planned with the command line's other options. Unknown columns are
+// ignored with a note. Any bad row is bad input naming FILE:LINE.
+Result<Batch> read_batch(const std::string& path, const ToolOptions& base);
 
 struct BatchResult {
   int line = 0;
   int exit_code = 0;
-  std::string domain, method;
+  std::string domain, method, from, ip;
   Status status = Status::info;
-  std::optional<bool> works;
-  std::string verdict;
-  nlohmann::json document;  // the row's report
+  std::optional<VerdictKind> verdict;  // nullopt: the row did not run
+  std::string reason;                  // the verdict's summary, or why the row did not run
+  nlohmann::json document;             // the row's report
 };
 // Runs the rows, at most `concurrency` at once, calling progress(done, total)
 // after each; results in row order.
 std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
                                    const std::function<void(std::size_t, std::size_t)>& progress);
-// The summary table (row, domain, method, verdict), text or Markdown.
-std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown);
+// The summary: a columns line, one line per row (device, IP, domain, method,
+// verdict, reason), the totals, and a section per tenant; text or Markdown.
+std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown, const std::vector<std::string>& notes = {});
 
 // sendcheck-preflight --batch from parsed options to exit code: the worst
-// row's, ranked 2 (bad input) > 3 (could not complete) > 1 > 0.
+// row's, ranked 2 (bad input) > 1 (will not work) > 3 (not verified) > 0.
 int run_batch_tool(const ToolOptions& options);
 
 // sendcheck-preflight from parsed options to exit code.

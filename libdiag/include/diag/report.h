@@ -78,6 +78,7 @@ struct TextStyle {
   bool color = false;
   static TextStyle for_stream(std::FILE* stream, bool no_color_option);
   std::string status_label(Status status) const;  // "PASS", "FAIL", ... padded, colored
+  std::string colored(Status status, std::string_view text) const;  // text in the status's color
   std::string bold(std::string_view text) const;
   std::string dim(std::string_view text) const;
 };

@@ -239,22 +239,6 @@ IpAddress negative_test_address(IpAddress::Family family) {
   return family == IpAddress::Family::v4 ? address("127.0.0.1") : address("::ffff:7f00:1");
 }
 
-bool is_private_address(const IpAddress& ip) {
-  struct Range {
-    const char* network;
-    int bits;
-  };
-  // RFC 1918, RFC 6598 (CGNAT), RFC 1122 (0/8, loopback), RFC 3927, RFC 5771
-  // (multicast) and 240/4; IPv6: RFC 4291 (::, ::1, link-local, multicast), RFC 4193 (ULA).
-  static constexpr Range ranges[] = {
-      {"0.0.0.0", 8},   {"10.0.0.0", 8},      {"100.64.0.0", 10}, {"127.0.0.0", 8}, {"169.254.0.0", 16},
-      {"172.16.0.0", 12}, {"192.168.0.0", 16}, {"224.0.0.0", 4},   {"240.0.0.0", 4}, {"::", 128},
-      {"::1", 128},     {"fe80::", 10},       {"fc00::", 7},      {"ff00::", 8},
-  };
-  return std::any_of(std::begin(ranges), std::end(ranges),
-                     [&](const Range& r) { return ip.in_prefix(address(r.network), r.bits); });
-}
-
 Result<IpAddress> parse_ip(std::string_view text) {
   const std::string shown(text);
   auto ip = IpAddress::parse(text);
@@ -501,7 +485,9 @@ std::vector<IpReport> check_ips(dns::Resolver& resolver, const std::vector<std::
     IpReport& report = reports[i];
     report.ip = ips[i].first;
     report.origin = ips[i].second;
-    if (is_private_address(report.ip)) {
+    // Never on a DNSBL, and not what Microsoft sees; documentation ranges are
+    // queried (tests and examples use them).
+    if (is_non_public(address_scope(report.ip))) {
       report.skipped_private = true;
       continue;
     }

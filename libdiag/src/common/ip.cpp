@@ -52,4 +52,60 @@ bool IpAddress::in_prefix(const IpAddress& network, int prefix_bits) const {
   return (bytes_[whole_bytes] & mask) == (network.bytes_[whole_bytes] & mask);
 }
 
+namespace {
+
+struct ScopeRange {
+  const char* network;
+  int bits;
+  AddressScope scope;
+};
+
+// The IANA special-purpose registries (RFC 6890 and its updates).
+constexpr ScopeRange scope_ranges[] = {
+    {"0.0.0.0", 8, AddressScope::unspecified},       {"10.0.0.0", 8, AddressScope::private_use},
+    {"100.64.0.0", 10, AddressScope::shared_cgnat},  {"127.0.0.0", 8, AddressScope::loopback},
+    {"169.254.0.0", 16, AddressScope::link_local},   {"172.16.0.0", 12, AddressScope::private_use},
+    {"192.0.2.0", 24, AddressScope::documentation},  {"192.168.0.0", 16, AddressScope::private_use},
+    {"198.51.100.0", 24, AddressScope::documentation}, {"203.0.113.0", 24, AddressScope::documentation},
+    {"224.0.0.0", 4, AddressScope::multicast},       {"240.0.0.0", 4, AddressScope::reserved},
+    {"::", 128, AddressScope::unspecified},          {"::1", 128, AddressScope::loopback},
+    {"fe80::", 10, AddressScope::link_local},        {"fc00::", 7, AddressScope::unique_local},
+    {"2001:db8::", 32, AddressScope::documentation}, {"ff00::", 8, AddressScope::multicast},
+};
+
+}  // namespace
+
+AddressScope address_scope(const IpAddress& address) {
+  IpAddress ip = address;
+  // ::ffff:a.b.c.d (RFC 4291 2.5.5.2) is the IPv4 address it maps.
+  static const IpAddress mapped = *IpAddress::parse("::ffff:0:0");
+  if (!ip.is_v4() && ip.in_prefix(mapped, 96)) {
+    const std::uint8_t* b = ip.data();
+    ip = IpAddress::v4({b[12], b[13], b[14], b[15]});
+  }
+  for (const auto& range : scope_ranges)
+    if (ip.in_prefix(*IpAddress::parse(range.network), range.bits)) return range.scope;
+  return AddressScope::public_internet;
+}
+
+bool is_non_public(AddressScope scope) {
+  return scope != AddressScope::public_internet && scope != AddressScope::documentation;
+}
+
+std::string_view describe(AddressScope scope) {
+  switch (scope) {
+    case AddressScope::public_internet: return "a public address";
+    case AddressScope::private_use: return "a private address (RFC 1918)";
+    case AddressScope::shared_cgnat: return "a carrier-grade NAT address (RFC 6598, 100.64.0.0/10)";
+    case AddressScope::loopback: return "a loopback address";
+    case AddressScope::link_local: return "a link-local address";
+    case AddressScope::unique_local: return "a unique local IPv6 address (RFC 4193, fc00::/7)";
+    case AddressScope::documentation: return "a documentation address (RFC 5737 / RFC 3849), used in examples";
+    case AddressScope::unspecified: return "an unspecified address";
+    case AddressScope::multicast: return "a multicast address";
+    case AddressScope::reserved: return "a reserved address (240.0.0.0/4)";
+  }
+  return "an address";
+}
+
 }  // namespace diag

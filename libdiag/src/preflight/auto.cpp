@@ -1,5 +1,6 @@
 // sendcheck-preflight --method auto: which submission paths fit a device,
-// from a table of what each path requires (m365-facts.md section 3), and
+// from a table of what each path requires (Microsoft's multifunction-device
+// guide: https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365), and
 // which one to recommend: the first in the table's order that fits.
 #include <array>
 
@@ -21,32 +22,33 @@ struct MethodRequirements {
 };
 
 constexpr std::array<MethodRequirements, 5> requirements{{
-    // m365-facts 3, 3.1, 3.2: smtp.office365.com:587, STARTTLS with TLS 1.2+, XOAUTH2 (basic goes away).
+    // smtp.office365.com:587, STARTTLS with TLS 1.2+, XOAUTH2 (basic goes away:
+    // https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-deprecation-timeline/4489835).
     {Method::smtp_auth, true, DeviceTls::tls1_2, DeviceAuth::oauth,
      "authenticated submission with OAuth reaches any recipient, needs no SPF entry or connector, and is untouched by Reject Direct "
      "Send and by the basic-authentication retirement",
      "a licensed mailbox with SMTP AUTH enabled (Set-CASMailbox -SmtpClientAuthenticationDisabled $false) and an OAuth app; port 587",
      "",
      "it needs OAuth (XOAUTH2): basic authentication for SMTP AUTH is disabled by default from the end of December 2026 (MC786329)"},
-    // m365-facts 3.5: tenant MX:25, TLS optional, anonymous, own mailboxes only.
+    // Direct send: tenant MX:25, TLS optional, anonymous, own mailboxes only.
     {Method::direct_send, false, std::nullopt, DeviceAuth::none,
      "the simplest path for mail to the tenant's own mailboxes: the tenant MX on port 25, no account, no connector",
      "the device's public IP in the SPF record of the sender's domain, and Reject Direct Send off",
-     "it delivers only to the tenant's own mailboxes (m365-facts 3.5)", ""},
-    // m365-facts 3.6: tenant MX:25, inbound connector by static IP or certificate, any recipient.
+     "it delivers only to the tenant's own mailboxes", ""},
+    // Relay: tenant MX:25, inbound connector by static IP or certificate, any recipient.
     {Method::relay, true, std::nullopt, DeviceAuth::none,
      "it reaches external recipients without any authentication on the device: an inbound connector identifies it",
      "an inbound connector matching a static public IP that belongs to the organization, or a TLS certificate whose CN/SAN is an "
      "accepted domain (the device then needs TLS)",
      "", ""},
-    // m365-facts 3.3: smtp.hve.mx.microsoft:587, TLS required, HVE account credentials, internal only.
+    // HVE (https://learn.microsoft.com/exchange/mail-flow-best-practices/high-volume-mails-m365): smtp.hve.mx.microsoft:587, TLS required, HVE account credentials, internal only.
     {Method::hve, false, DeviceTls::tls1_2, DeviceAuth::basic,
      "authenticated submission for internal mail with an HVE account (basic authentication supported until September 2028, "
      "third-party report)",
      "an HVE account (Exchange admin center > Mail flow > High volume email)",
-     "High Volume Email delivers to internal recipients only (m365-facts 3.3)",
+     "High Volume Email delivers to internal recipients only",
      "it needs the HVE account's user name and password (or OAuth)"},
-    // m365-facts 3.4: smtp.azurecomm.net:587, TLS 1.2+, Entra app secret as the password, any recipient.
+    // ACS (https://learn.microsoft.com/azure/communication-services/quickstarts/email/send-email-smtp/smtp-authentication): smtp.azurecomm.net:587, TLS 1.2+, Entra app secret as the password, any recipient.
     {Method::acs, true, DeviceTls::tls1_2, DeviceAuth::basic,
      "authenticated submission to any recipient through Azure Communication Services",
      "an ACS resource with a verified email domain and an Entra app with a client secret (the SMTP password)",
@@ -80,8 +82,7 @@ MethodFit fit(const MethodRequirements& r, const DeviceProfile& device) {
   if (device.external && !r.external_recipients) out.reasons.emplace_back(r.internal_only);
   if (r.min_tls && device.tls < *r.min_tls)
     out.reasons.push_back("it needs STARTTLS with " + tls_name(*r.min_tls) + " or later on port 587; the device " +
-                          (device.tls == DeviceTls::none ? std::string("does not speak TLS") : "speaks at most " + tls_name(device.tls)) +
-                          " (m365-facts 3.7)");
+                          (device.tls == DeviceTls::none ? std::string("does not speak TLS") : "speaks at most " + tls_name(device.tls)));
   if (device.auth < r.min_auth) out.reasons.emplace_back(r.auth_reason);
   out.fits = out.reasons.empty();
   if (out.fits) out.needs = r.needs;

@@ -9,6 +9,7 @@
 #include <cctype>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -26,27 +27,43 @@ Error at(const std::string& name, int line, const std::string& message) {
   return bad_input(name + ":" + std::to_string(line) + ": " + message);
 }
 
-constexpr std::string_view columns[] = {"domain", "method", "ip", "from", "to"};
+// The required columns first, then the optional ones.
+constexpr std::string_view columns[] = {"domain", "method", "ip", "from", "to", "smtp_host", "smtp_port", "user", "password_file"};
+constexpr std::size_t required_columns = 5;
 
-// 2 (the input is wrong) over 3 (could not complete) over 1 (a finding) over 0.
+// 2 (the input is wrong) over 1 (a finding: a definite finding outranks an
+// incomplete check) over 3 (not verified) over 0.
 int exit_rank(int code) {
   switch (code) {
     case exit_ok: return 0;
-    case exit_finding: return 1;
-    case exit_incomplete: return 2;
+    case exit_incomplete: return 1;
+    case exit_finding: return 2;
     default: return 3;
   }
 }
 
 std::string verdict_label(const BatchResult& result) {
   if (result.exit_code == exit_usage) return "BAD INPUT";
-  if (!result.works) return "NOT CHECKED COMPLETELY";
-  return *result.works ? "WILL WORK" : "WILL NOT WORK";
+  if (!result.verdict) return "NOT VERIFIED";
+  return std::string(label(*result.verdict));
 }
 
 }  // namespace
 
-Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name) {
+char detect_separator(std::string_view text) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  std::size_t commas = 0, semicolons = 0;
+  bool quoted = false;
+  for (char c : text) {
+    if (c == '"') quoted = !quoted;
+    else if (!quoted && (c == '\n' || c == '\r')) break;
+    else if (!quoted && c == ',') ++commas;
+    else if (!quoted && c == ';') ++semicolons;
+  }
+  return semicolons > commas ? ';' : ',';
+}
+
+Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name, char separator) {
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // the BOM spreadsheets write
   std::vector<CsvRecord> records;
   std::size_t i = 0;
@@ -75,16 +92,16 @@ Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::strin
           field += c;
           ++i;
         }
-        if (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r')
+        if (i < text.size() && text[i] != separator && text[i] != '\n' && text[i] != '\r')
           return at(name, line, "text after the closing quote of a field (write \"\" for a quote inside quotes)");
       } else {
-        while (i < text.size() && text[i] != ',' && text[i] != '\n' && text[i] != '\r') {
+        while (i < text.size() && text[i] != separator && text[i] != '\n' && text[i] != '\r') {
           if (text[i] == '"') return at(name, line, "a quote inside an unquoted field (put the field in quotes and write \"\")");
           field += text[i++];
         }
       }
       record.fields.push_back(std::move(field));
-      if (i < text.size() && text[i] == ',') {
+      if (i < text.size() && text[i] == separator) {
         ++i;
         continue;
       }
@@ -103,36 +120,45 @@ Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::strin
   return records;
 }
 
-Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOptions& base) {
+Result<Batch> read_batch(const std::string& path, const ToolOptions& base) {
   std::ifstream file(path, std::ios::binary);
   if (!file) return bad_input("cannot read the batch file " + path);
   std::ostringstream content;
   content << file.rdbuf();
-  auto records = parse_csv(content.str(), path);
+  const char separator = detect_separator(content.str());
+  auto records = parse_csv(content.str(), path, separator);
   if (!records) return records.error();
   if (records->empty()) return bad_input(path + ": empty (expected a header row domain,method,ip,from,to)");
 
+  Batch batch;
+  if (separator == ';') batch.notes.push_back("the file separates its columns with ';'");
   const CsvRecord& header = records->front();
   std::vector<int> index(std::size(columns), -1);
   for (std::size_t i = 0; i < header.fields.size(); ++i) {
     const std::string name = ascii::to_lower(std::string(ascii::trim(header.fields[i], ascii::c_locale_space)));
     const auto* column = std::find(std::begin(columns), std::end(columns), name);
-    if (column == std::end(columns))
-      return at(path, header.line, "unknown column \"" + name + "\" (the header names domain, method, ip, from, to)");
+    if (column == std::end(columns)) {
+      batch.notes.push_back("column \"" + name + "\" ignored (the columns are domain, method, ip, from, to, smtp_host, smtp_port, user, password_file)");
+      continue;
+    }
     auto& slot = index[static_cast<std::size_t>(column - std::begin(columns))];
     if (slot >= 0) return at(path, header.line, "column \"" + name + "\" twice");
     slot = static_cast<int>(i);
   }
-  for (std::size_t c = 0; c < std::size(columns); ++c)
+  for (std::size_t c = 0; c < required_columns; ++c)
     if (index[c] < 0) return at(path, header.line, "no column \"" + std::string(columns[c]) + "\" (the header names domain, method, ip, from, to)");
   if (records->size() == 1) return bad_input(path + ": no rows after the header");
+  // Several recipients in one field: ';' in a ','-separated file, ',' in a ';'-separated one.
+  const char list_separator = separator == ';' ? ',' : ';';
 
-  std::vector<BatchRow> rows;
   for (std::size_t r = 1; r < records->size(); ++r) {
     const CsvRecord& record = (*records)[r];
     if (record.fields.size() != header.fields.size())
       return at(path, record.line, std::to_string(record.fields.size()) + " fields, the header has " + std::to_string(header.fields.size()));
-    auto field = [&](std::size_t c) { return std::string(ascii::trim(record.fields[static_cast<std::size_t>(index[c])], ascii::c_locale_space)); };
+    auto field = [&](std::size_t c) {
+      if (index[c] < 0) return std::string();
+      return std::string(ascii::trim(record.fields[static_cast<std::size_t>(index[c])], ascii::c_locale_space));
+    };
     BatchRow row;
     row.line = record.line;
     row.options = base;
@@ -150,18 +176,26 @@ Result<std::vector<BatchRow>> read_batch(const std::string& path, const ToolOpti
       row.options.to.clear();
       std::size_t start = 0;
       while (start <= to.size()) {
-        std::size_t end = to.find(';', start);
+        std::size_t end = to.find(list_separator, start);
         if (end == std::string::npos) end = to.size();
         if (auto address = std::string(ascii::trim(std::string_view(to).substr(start, end - start), ascii::c_locale_space)); !address.empty()) row.options.to.push_back(address);
         start = end + 1;
       }
     }
+    if (auto host = field(5); !host.empty()) row.options.smtp_host = host;
+    if (auto port = field(6); !port.empty()) {
+      if (port.size() > 5 || !std::all_of(port.begin(), port.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
+        return at(path, record.line, "smtp_port \"" + port + "\" is not a port number");
+      row.options.smtp_port = std::stoi(port);
+    }
+    if (auto user = field(7); !user.empty()) row.options.user = user;
+    if (auto password = field(8); !password.empty()) row.options.password_file = password;
     auto plan = make_plan(row.options);
     if (!plan) return at(path, record.line, plan.error().message);
     row.plan = std::move(plan.value());
-    rows.push_back(std::move(row));
+    batch.rows.push_back(std::move(row));
   }
-  return rows;
+  return batch;
 }
 
 std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
@@ -186,19 +220,22 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
       BatchResult& result = results[i];
       result.line = row.line;
       result.domain = row.plan.domain;
+      result.from = row.plan.from.empty() ? row.plan.user : row.plan.from;
+      result.ip = row.plan.ip ? row.plan.ip->to_string() : "";
       result.method = std::string(to_string(row.plan.method)) + (row.plan.recommendation ? " (auto)" : "");
       auto outcome = run_preflight(row.plan, config);
       if (!outcome) {
         result.status = Status::error;
         result.exit_code = cli::exit_code_for(outcome.error());
-        result.verdict = outcome.error().message;
+        result.reason = outcome.error().message;
         result.document = {{"tool", tool}, {"status", "error"}, {"error", outcome.error().message}};
       } else {
-        Report report = make_report(*outcome, row.plan, nullptr, TextStyle{});
+        Report report = make_report(*outcome, row.plan, nullptr, TextLayout{});
         result.status = report.status();
-        result.exit_code = report.exit_code();
-        result.works = outcome->works;
-        result.verdict = outcome->verdict;
+        result.exit_code = outcome->verdict.exit_code();
+        result.verdict = outcome->verdict.kind;
+        result.reason = outcome->verdict.summary;
+        if (outcome->ip) result.ip = outcome->ip->to_string();
         result.document = report.to_json();
       }
       result.document["batch"] = {{"line", row.line}, {"row", i + 1}};
@@ -216,40 +253,80 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
   return results;
 }
 
-std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown) {
-  std::vector<std::array<std::string, 4>> table;
-  table.push_back({"Row", "Domain", "Method", "Verdict"});
+namespace {
+
+// The reason column: the summary without its method prefix (the method has its own column).
+std::string reason_of(const BatchResult& result) {
+  const auto colon = result.reason.find(": ");
+  if (result.verdict && colon != std::string::npos) return result.reason.substr(colon + 2);
+  return result.reason;
+}
+
+}  // namespace
+
+std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown, const std::vector<std::string>& notes) {
+  constexpr std::size_t column_count = 7;
+  std::vector<std::array<std::string, column_count>> table;
+  table.push_back({"Row", "Device (From)", "IP", "Domain", "Method", "Verdict", "Reason"});
   for (const auto& result : results)
-    table.push_back({std::to_string(result.line), result.domain, result.method, verdict_label(result)});
+    table.push_back({std::to_string(result.line), result.from, result.ip.empty() ? "-" : result.ip, result.domain, result.method,
+                     verdict_label(result), reason_of(result)});
+  std::size_t will_work = 0, will_not = 0, not_verified = 0, bad = 0;
+  std::map<std::string, std::vector<const BatchResult*>> tenants;
+  for (const auto& result : results) {
+    if (result.exit_code == exit_usage) ++bad;
+    else if (!result.verdict || *result.verdict == VerdictKind::not_verified) ++not_verified;
+    else if (*result.verdict == VerdictKind::will_work) ++will_work;
+    else ++will_not;
+    tenants[result.domain].push_back(&result);
+  }
+  const std::string totals = std::to_string(results.size()) + " rows: " + std::to_string(will_work) + " will work, " +
+                             std::to_string(will_not) + " will not work, " + std::to_string(not_verified) + " not verified" +
+                             (bad ? ", " + std::to_string(bad) + " bad input" : "");
   std::string out;
   if (markdown) {
-    out += "## Preflight batch: " + std::to_string(results.size()) + " rows\n\n";
+    out += "## Preflight batch: " + totals + "\n\n";
+    for (const auto& note : notes) out += "- Note: " + markdown_cell(note) + "\n";
+    if (!notes.empty()) out += "\n";
     for (std::size_t r = 0; r < table.size(); ++r) {
       out += "|";
-      for (const auto& cell : table[r]) out += " " + markdown_cell(cell) + " |";
+      for (const auto& cell : table[r]) out += " " + markdown_cell(r == 0 ? cell : markdown_text(cell)) + " |";
       out += "\n";
-      if (r == 0) out += "|---|---|---|---|\n";
+      if (r == 0) out += "|---|---|---|---|---|---|---|\n";
     }
-    out += "\n";
-    for (const auto& result : results) out += "- Row " + std::to_string(result.line) + ": " + markdown_cell(result.verdict) + "\n";
+    for (const auto& [domain, rows] : tenants) {
+      out += "\n### " + domain + "\n\n";
+      for (const auto* row : rows)
+        out += "- Row " + std::to_string(row->line) + " (" + markdown_text(row->from) + ", " + row->method + "): " + verdict_label(*row) +
+               " - " + markdown_text(reason_of(*row)) + "\n";
+    }
     return out;
   }
-  std::array<std::size_t, 4> width{};
+  for (const auto& note : notes) out += "Note: " + note + "\n";
+  std::array<std::size_t, column_count> width{};
   for (const auto& row : table)
-    for (std::size_t c = 0; c < 4; ++c) width[c] = std::max(width[c], row[c].size());
+    for (std::size_t c = 0; c + 1 < column_count; ++c) width[c] = std::max(width[c], row[c].size());
   for (const auto& row : table) {
     std::string line;
-    for (std::size_t c = 0; c < 4; ++c) line += (c ? "  " : "") + row[c] + (c < 3 ? std::string(width[c] - row[c].size(), ' ') : "");
+    for (std::size_t c = 0; c < column_count; ++c)
+      line += (c ? "  " : "") + row[c] + (c + 1 < column_count ? std::string(width[c] - row[c].size(), ' ') : "");
     out += line + "\n";
   }
-  out += "\n";
-  for (const auto& result : results) out += "Row " + std::to_string(result.line) + ": " + result.verdict + "\n";
+  out += "\n" + totals + "\n";
+  for (const auto& [domain, rows] : tenants) {
+    std::size_t working = 0;
+    for (const auto* row : rows) working += row->verdict && *row->verdict == VerdictKind::will_work;
+    out += "\n" + domain + ": " + std::to_string(rows.size()) + " device" + (rows.size() == 1 ? "" : "s") + ", " + std::to_string(working) +
+           " will work\n";
+    for (const auto* row : rows)
+      out += "  row " + std::to_string(row->line) + " " + row->from + " (" + row->method + "): " + verdict_label(*row) + "\n";
+  }
   return out;
 }
 
 int run_batch_tool(const ToolOptions& options) {
-  auto rows = read_batch(options.batch_file, options);
-  if (!rows) return cli::print_error(tool, rows.error().message), cli::exit_code_for(rows.error());
+  auto batch = read_batch(options.batch_file, options);
+  if (!batch) return cli::print_error(tool, batch.error().message), cli::exit_code_for(batch.error());
   auto config = cli::resolver_config(options.common, tool);
   if (!config) return cli::print_error(tool, config.error().message), cli::exit_code_for(config.error());
 
@@ -261,14 +338,14 @@ int run_batch_tool(const ToolOptions& options) {
       std::fprintf(stderr, "\r%s: %zu/%zu rows checked", tool, done, total);
       std::fflush(stderr);
     };
-  auto results = run_batch(*rows, *config, batch_concurrency, progress);
+  auto results = run_batch(batch->rows, *config, batch_concurrency, progress);
   if (terminal) std::fprintf(stderr, "\r\033[K");
 
   std::string output;
   if (options.common.json)
     for (const auto& result : results) output += result.document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   else
-    output = render_batch_summary(results, options.markdown);
+    output = render_batch_summary(results, options.markdown, batch->notes);
   int code = exit_ok;
   for (const auto& result : results)
     if (exit_rank(result.exit_code) > exit_rank(code)) code = result.exit_code;

@@ -110,6 +110,7 @@ int run_demo(const DemoOptions& options) {
   preflight.smtp_host = "127.0.0.1";
   preflight.smtp_port = (*server)->port();
   preflight.ca_file = ca_file;
+  preflight.list_passed = true;
   if (!options.common.json) {
     std::printf("sendcheck demo: Northwind Traders' new scanner (203.0.113.40) will send scan-to-email as\n"
                 "scanner@%s by direct send. DNS comes from %s and %s;\n"

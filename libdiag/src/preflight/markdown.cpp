@@ -1,10 +1,15 @@
-// sendcheck-preflight --markdown: the report pasted into a ticket. Same
-// content as the text form; only the layout is Markdown (a GFM table).
+// sendcheck-preflight --markdown: the report pasted into a ticket. The same
+// verdict and rows as the text form, laid out for Markdown: a header with
+// the date, the version and the inputs, the rows that need action first,
+// and commands, records and addresses in code spans.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
+#include <ctime>
 
 #include "diag/ascii.h"
 #include "diag/preflight.h"
+#include "diag/version.h"
 
 namespace diag::preflight {
 namespace {
@@ -29,6 +34,52 @@ std::string fence_for(std::string_view text) {
   return std::string(std::max<std::size_t>(3, longest + 1), '`');
 }
 
+// A code span around text, with a delimiter longer than any backtick run inside.
+std::string code_span(std::string_view text) {
+  std::size_t longest = 0, run = 0;
+  for (char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  const std::string tick(longest + 1, '`');
+  const bool pad = text.starts_with("`") || text.ends_with("`");
+  return tick + (pad ? " " : "") + std::string(text) + (pad ? " " : "") + tick;
+}
+
+std::string escape_html(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '<') out += "&lt;";
+    else if (c == '>') out += "&gt;";
+    else if (c == '&') out += "&amp;";
+    else out += c;
+  }
+  return out;
+}
+
+bool is_cmdlet(std::string_view word) {
+  for (std::string_view verb : {"Set-", "Get-", "New-", "Add-", "Remove-", "Enable-"})
+    if (word.starts_with(verb) && word.size() > verb.size() && std::isupper(static_cast<unsigned char>(word[verb.size()]))) return true;
+  return false;
+}
+
+// A word that is a literal an admin types or looks up: an address, a host
+// name, a network, a placeholder, an option, a reply code.
+bool is_literal(std::string_view word) {
+  if (word.empty()) return false;
+  if (word.find('@') != std::string_view::npos) return true;
+  if (word.find('<') != std::string_view::npos && word.find('>') != std::string_view::npos) return true;  // a placeholder
+  if (word.starts_with("--") || word.starts_with("ip4:") || word.starts_with("ip6:") || word.starts_with("include:")) return true;
+  if (word.starts_with("http://") || word.starts_with("https://")) return false;  // links stay links
+  const bool dotted = word.find('.') != std::string_view::npos && word.find("..") == std::string_view::npos && !word.ends_with(".");
+  // Host names and addresses: dotted, no spaces, not a sentence's "e.g."
+  if (dotted && word.size() > 4 && std::all_of(word.begin(), word.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':' || c == '/';
+      }))
+    return true;
+  return false;
+}
+
 }  // namespace
 
 std::string markdown_cell(std::string_view text) {
@@ -45,41 +96,125 @@ std::string markdown_cell(std::string_view text) {
   return out;
 }
 
+std::string markdown_text(std::string_view input) {
+  const std::string text = one_line(input);
+  std::string out;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    // An SPF record or a cmdlet with its parameters runs to the end of its clause.
+    const std::string_view rest = std::string_view(text).substr(i);
+    const bool record = rest.starts_with("v=spf1 ") || rest.starts_with("v=DMARC1");
+    std::size_t word_end = text.find(' ', i);
+    if (word_end == std::string::npos) word_end = text.size();
+    const std::string_view word = std::string_view(text).substr(i, word_end - i);
+    if (record || is_cmdlet(word)) {
+      std::size_t end = i;
+      // Up to a sentence end, a closing quote or parenthesis, a ';' or ',' followed by a space.
+      while (end < text.size()) {
+        const char c = text[end];
+        if (c == '"' || c == ')' || ((c == ';' || c == ',' || c == '.') && (end + 1 == text.size() || text[end + 1] == ' '))) {
+          if (record && c == ';' && rest.starts_with("v=DMARC1")) {  // DMARC tags are ';'-separated
+            ++end;
+            continue;
+          }
+          break;
+        }
+        ++end;
+      }
+      out += code_span(std::string_view(text).substr(i, end - i));
+      i = end;
+      continue;
+    }
+    // Trailing punctuation stays outside the span.
+    std::string_view core = word;
+    std::string tail;
+    while (!core.empty() && (core.back() == ',' || core.back() == ';' || core.back() == ':' || core.back() == ')' ||
+                             (core.back() == '.' && core.size() > 1))) {
+      tail.insert(tail.begin(), core.back());
+      core.remove_suffix(1);
+    }
+    std::string head;
+    while (!core.empty() && core.front() == '(') {
+      head += '(';
+      core.remove_prefix(1);
+    }
+    if (is_literal(core)) out += head + code_span(core) + escape_html(tail);
+    else out += escape_html(word);
+    i = word_end;
+    while (i < text.size() && text[i] == ' ') out += text[i++];
+  }
+  return out;
+}
+
 std::string render_markdown(const Outcome& outcome, const Plan& plan) {
   std::string out;
-  const std::string label = outcome.works ? (*outcome.works ? "Will work" : "Will not work") : "Not checked completely";
-  out += "## Preflight: " + label + "\n\n";
-  out += one_line(outcome.verdict) + "\n\n";
+  const Verdict& verdict = outcome.verdict;
+  out += "## Preflight: " + std::string(label(verdict.kind)) + "\n\n";
+  // The header: when, which version, what was asked.
+  char date[32] = {};
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M UTC", &utc);
+  out += "- Date: " + std::string(date) + "\n";
+  out += "- Tool: sendcheck-preflight " + std::string(diag::version) + "\n";
+  out += "- Method: " + code_span(to_string(plan.method)) + ", domain " + code_span(plan.domain) + "\n";
+  if (outcome.ip) out += "- Device address: " + code_span(outcome.ip->to_string()) + "\n";
+  if (!plan.from.empty()) out += "- From: " + code_span(plan.from) + "\n";
+  if (!plan.to.empty()) {
+    out += "- To:";
+    for (std::size_t i = 0; i < plan.to.size(); ++i) out += (i ? ", " : " ") + code_span(plan.to[i]);
+    out += "\n";
+  }
+  if (!outcome.smtp_target.empty()) out += "- SMTP: " + code_span(outcome.smtp_target) + "\n";
+  out += "\n**" + std::string(label(verdict.kind)) + "**: " + markdown_text(verdict.summary) + "\n\n";
+  if (!verdict.untested.empty()) {
+    out += "### Not tested\n\n";
+    for (const auto& step : verdict.untested)
+      out += "- " + markdown_text(step.why) + (step.to_test.empty() ? "" : ": " + markdown_text(step.to_test)) + "\n";
+    out += "\n";
+  }
   if (plan.recommendation) {
     const Recommendation& r = *plan.recommendation;
     out += "### Recommended method\n\n";
-    out += "**" + std::string(describe(plan.method)) + "** (`" + std::string(to_string(plan.method)) + "`) for a device with " +
-           describe(r.device) + ": " + one_line(r.why) + "\n\n";
+    out += "**" + std::string(describe(plan.method)) + "** (" + code_span(to_string(plan.method)) + ") for a device with " +
+           describe(r.device) + ": " + markdown_text(r.why) + "\n\n";
     for (const auto& fit : r.methods) {
       if (fit.method == plan.method) continue;
-      out += "- `" + std::string(to_string(fit.method)) + "`: ";
-      if (fit.fits) out += "also fits" + (fit.needs.empty() ? "" : " (" + one_line(fit.needs) + ")");
+      out += "- " + code_span(to_string(fit.method)) + ": ";
+      if (fit.fits) out += "also fits" + (fit.needs.empty() ? "" : " (" + markdown_text(fit.needs) + ")");
       else {
         out += "does not fit: ";
-        for (std::size_t i = 0; i < fit.reasons.size(); ++i) out += (i ? "; " : "") + one_line(fit.reasons[i]);
+        for (std::size_t i = 0; i < fit.reasons.size(); ++i) out += (i ? "; " : "") + markdown_text(fit.reasons[i]);
       }
       out += "\n";
     }
     out += "\n";
   }
+  // Rows that need action first (fail, error, warn), then the rest.
   out += "### Checklist\n\n";
   out += "| Status | Check | Evidence | Remedy |\n|---|---|---|---|\n";
-  for (const auto& section : outcome.sections)
-    for (const auto& check : section.checks) {
-      const std::string status = is_skipped(check) ? "SKIP" : ascii::to_upper(to_string(check.status));
-      const bool show_remedy = check.status != Status::pass && check.status != Status::info;
-      out += "| " + status + " | " + markdown_cell(section.title) + ": `" + markdown_cell(check.id) + "` | " + markdown_cell(check.message) +
-             " | " + (show_remedy ? markdown_cell(check.remedy) : std::string()) + " |\n";
+  for (int pass = 0; pass < 2; ++pass)
+    for (Status level : {Status::fail, Status::error, Status::warn, Status::pass, Status::info}) {
+      if ((pass == 0) != (level == Status::fail || level == Status::error || level == Status::warn)) continue;
+      for (const auto& section : outcome.sections)
+        for (const auto& check : section.checks) {
+          if (check.status != level) continue;
+          const std::string status = is_skipped(check) ? "SKIP" : ascii::to_upper(to_string(check.status));
+          const bool show_remedy = check.status != Status::pass && check.status != Status::info;
+          out += "| " + status + " | " + markdown_cell(escape_html(section.title)) + ": " + code_span(markdown_cell(check.id)) + " | " +
+                 markdown_cell(markdown_text(check.message)) + " | " + (show_remedy ? markdown_cell(markdown_text(check.remedy)) : std::string()) +
+                 " |\n";
+        }
     }
   if (!outcome.next_steps.empty()) {
     out += "\n### Next steps\n\n";
     for (std::size_t i = 0; i < outcome.next_steps.size(); ++i)
-      out += std::to_string(i + 1) + ". " + one_line(outcome.next_steps[i]) + "\n";
+      out += std::to_string(i + 1) + ". " + markdown_text(outcome.next_steps[i].remedy) + "\n";
+  }
+  if (verdict.kind == VerdictKind::will_work) {
+    out += "\n### Configure the device\n\n";
+    for (const auto& [name, value] : device_configuration(outcome, plan)) out += "- " + name + ": " + code_span(value) + "\n";
   }
   if (outcome.spf_record) {
     const std::string fence = fence_for(*outcome.spf_record);

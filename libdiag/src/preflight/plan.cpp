@@ -63,7 +63,7 @@ std::string_view describe(Method method) {
   return "Direct send";
 }
 
-// m365-facts.md section 3, the submission paths table.
+// The submission paths: https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365
 Endpoint default_endpoint(Method method) {
   switch (method) {
     case Method::direct_send:
@@ -103,7 +103,6 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
   if (!recommendation.method) return bad_input("no submission path fits a device with " + describe(*device));
   ToolOptions chosen = o;
   chosen.method = to_string(*recommendation.method);
-  chosen.device_tls.clear();
   chosen.device_auth.clear();
   chosen.recipients.clear();
   auto plan = make_plan(chosen);
@@ -116,8 +115,8 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
 
 Result<Plan> make_plan(const ToolOptions& o) {
   if (ascii::to_lower(o.method) == "auto") return make_auto_plan(o);
-  if (!o.device_tls.empty() || !o.device_auth.empty() || !o.recipients.empty())
-    return bad_input("--device-tls, --device-auth and --recipients describe the device for --method auto");
+  if (!o.device_auth.empty() || !o.recipients.empty())
+    return bad_input("--device-auth and --recipients describe the device for --method auto");
   Plan plan;
   auto method = parse_method(o.method);
   if (!method) return bad_input("--method must be direct-send, relay, smtp-auth, hve, acs or auto (not \"" + o.method + "\")");
@@ -155,6 +154,12 @@ Result<Plan> make_plan(const ToolOptions& o) {
   if (!o.ip.empty()) {
     auto ip = blocklist::parse_ip(o.ip);
     if (!ip) return bad_input("--ip: " + ip.error().message);
+    // Microsoft 365 sees the address the device's mail leaves the network
+    // from; a LAN address would end up in SPF records and blocklist queries.
+    if (const AddressScope scope = address_scope(*ip); is_non_public(scope))
+      return bad_input("--ip " + ip->to_string() + " is " + std::string(describe(scope)) +
+                       ", not what Microsoft 365 sees: give the device's public address (run sendcheck blocklist --egress from the "
+                       "device's network to find it)");
     plan.ip = *ip;
   }
   if (plan.ip && o.egress) return bad_input("--ip and --egress exclude each other");
@@ -201,6 +206,11 @@ Result<Plan> make_plan(const ToolOptions& o) {
     plan.client_cert_file = o.client_cert_file;
     plan.client_key_file = o.client_key_file;
     plan.client_certificate = std::move(certificate.value());
+  }
+  if (!o.device_tls.empty()) {
+    auto device = parse_device(ascii::to_lower(o.device_tls), "none", "internal");
+    if (!device) return device.error();
+    plan.device_tls = device->tls;
   }
   plan.blocklist_tables = o.blocklist_tables;
   plan.lists = o.lists;
@@ -320,7 +330,7 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
 }
 
 // ---------------------------------------------------------------------------
-// The client certificate of a certificate connector (m365-facts.md 3.6)
+// The client certificate of a certificate connector (the same guide, option 3)
 
 Result<ClientCertificate> read_client_certificate(const std::string& certificate_file, const std::string& key_file) {
   auto credentials = tls::load_credentials(certificate_file, key_file);

@@ -1,6 +1,9 @@
-// sendcheck-preflight's report: the verdict first, the checklist by part,
-// the next steps in order, and the parts' JSON under one envelope.
+// sendcheck-preflight's report: the verdict first (decided before, from the
+// steps), the rows that need action, the next steps in order, what to
+// configure on the device when it will work, and the parts' JSON under one
+// envelope.
 #include <algorithm>
+#include <cstdio>
 
 #include "diag/preflight.h"
 #include "diag/version.h"
@@ -10,96 +13,81 @@ namespace {
 
 constexpr const char* tool = "sendcheck-preflight";
 
-// Blocking problems first: without an MX, a port or a tenant that takes the
-// mail, nothing else matters; then what decides Junk (blocklists, SPF, DMARC).
-constexpr std::string_view step_order[] = {"input", "mx", "smtp", "connector", "blocklist", "spf", "dmarc"};
-
-std::size_t rank(std::string_view section) {
-  for (std::size_t i = 0; i < std::size(step_order); ++i)
-    if (step_order[i] == section) return i;
-  return std::size(step_order);
-}
-
-std::string who(const Outcome& outcome, const Plan& plan) {
-  std::string out(describe(plan.method));
-  const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
-  if (submission) {
-    out += " to " + (outcome.smtp_target.empty() ? plan.endpoint.host + ":" + std::to_string(plan.endpoint.port) : outcome.smtp_target);
-    if (!plan.user.empty()) out += " as " + plan.user;
-    else if (!plan.from.empty()) out += " as " + plan.from;
-    return out;
-  }
-  out += " from " + (outcome.ip ? outcome.ip->to_string() : std::string("(unknown address)")) + " as " + plan.from;
-  return out;
-}
-
 std::string_view short_name(std::string_view section) {
-  if (section == "input") return "Recipients";
+  if (section == "input") return "Input";
   if (section == "mx") return "MX";
   if (section == "spf") return "SPF";
   if (section == "dmarc") return "DMARC";
   if (section == "blocklist") return "Blocklists";
   if (section == "connector") return "Client certificate";
+  if (section == "auth") return "Authentication";
+  if (section == "health") return "Domain health";
+  if (section == "recommendation") return "Method";
   return "SMTP";
 }
 
-std::string label(const Check& check, const TextStyle& style) {
-  if (is_skipped(check)) return style.dim("SKIP ");
-  return style.status_label(check.status);
+Status verdict_status(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::will_work: return Status::pass;
+    case VerdictKind::will_not_work: return Status::fail;
+    case VerdictKind::not_verified: return Status::error;
+  }
+  return Status::error;
+}
+
+bool needs_action(const Check& check) {
+  return !is_skipped(check) && (check.status == Status::fail || check.status == Status::error || check.status == Status::warn);
+}
+
+// Failures first, then what could not complete, then warnings.
+int severity_rank(Status status) {
+  switch (status) {
+    case Status::fail: return 0;
+    case Status::error: return 1;
+    case Status::warn: return 2;
+    default: return 3;
+  }
+}
+
+nlohmann::json step_json(const Step& step) {
+  nlohmann::json out = {{"id", step.id}, {"state", to_string(step.state)}, {"why", step.why}};
+  if (!step.to_test.empty()) out["to_test"] = step.to_test;
+  return out;
 }
 
 }  // namespace
 
-Report make_report(Outcome& outcome, const Plan& plan, std::string* text, const TextStyle& style) {
+
+// What to type into the device once the verdict is WILL WORK.
+std::vector<std::pair<std::string, std::string>> device_configuration(const Outcome& outcome, const Plan& plan) {
+  std::vector<std::pair<std::string, std::string>> rows;
+  const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
+  std::string server = outcome.smtp_host;
+  if (plan.endpoint_overridden && !plan.endpoint.host.empty()) server = plan.endpoint.host;
+  rows.push_back({"Server", server});
+  rows.push_back({"Port", outcome.smtp_port});
+  rows.push_back({"TLS", submission ? "STARTTLS, required (TLS 1.2 or later)" : "STARTTLS if the device offers it (optional at the MX)"});
+  std::string authentication = "none";
+  if (submission) {
+    authentication = std::string(plan.auth == smtp::AuthMechanism::xoauth2 ? "OAuth (XOAUTH2)" : "user name and password (AUTH LOGIN)") +
+                     " as " + plan.user;
+  } else if (plan.method == Method::relay) {
+    authentication = plan.client_certificate ? "none; the connector matches the device's certificate" : "none; the connector matches the device's address";
+  }
+  rows.push_back({"Authentication", authentication});
+  rows.push_back({"From", plan.from.empty() ? plan.user : plan.from});
+  return rows;
+}
+
+Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, const TextLayout& layout) {
   Report report(tool, diag::version);
-  for (auto& section : outcome.sections)
-    for (auto& check : section.checks) {
-      check.fields["section"] = section.id;
-      report.add(check);
-    }
-
-  // The verdict: the worst row decides; the reasons are each part's first
-  // row of that status.
-  const Status worst = report.status();
-  std::vector<std::string> reasons;
-  const Status wanted = worst == Status::error ? Status::error : Status::fail;
   for (const auto& section : outcome.sections)
-    for (const auto& check : section.checks)
-      if (check.status == wanted) {
-        reasons.push_back(check.message);
-        break;
-      }
-  auto join_reasons = [&] {
-    std::string out;
-    for (std::size_t i = 0; i < reasons.size() && i < 3; ++i) out += (i ? "; and " : "") + reasons[i];
-    return out;
-  };
-  if (worst == Status::error) {
-    outcome.works.reset();
-    outcome.verdict = who(outcome, plan) + " could not be checked completely because " + join_reasons();
-  } else if (worst == Status::fail) {
-    outcome.works = false;
-    outcome.verdict = who(outcome, plan) + " will not work because " + join_reasons();
-  } else {
-    outcome.works = true;
-    outcome.verdict = who(outcome, plan) + " will work" + (worst == Status::warn ? " (with warnings below)" : "");
-  }
-
-  // Next steps: the remedies of failures, then of warnings, blocking parts first.
-  outcome.next_steps.clear();
-  for (Status level : {Status::error, Status::fail, Status::warn}) {
-    std::vector<const Section*> sections;
-    for (const auto& section : outcome.sections) sections.push_back(&section);
-    std::stable_sort(sections.begin(), sections.end(), [](const Section* a, const Section* b) { return rank(a->id) < rank(b->id); });
-    for (const Section* section : sections)
-      for (const auto& check : section->checks) {
-        if (check.status != level || check.remedy.empty()) continue;
-        const std::string step = std::string(short_name(section->id)) + ": " + check.remedy;
-        if (std::find(outcome.next_steps.begin(), outcome.next_steps.end(), step) == outcome.next_steps.end())
-          outcome.next_steps.push_back(step);
-      }
-  }
-
+    for (const auto& check : section.checks) {
+      Check copy = check;
+      copy.fields["section"] = section.id;
+      report.add(std::move(copy));
+    }
+  const Verdict& verdict = outcome.verdict;
   auto& fields = report.fields();
   fields["method"] = to_string(plan.method);
   fields["domain"] = plan.domain;
@@ -107,43 +95,89 @@ Report make_report(Outcome& outcome, const Plan& plan, std::string* text, const 
   fields["from"] = plan.from;
   fields["to"] = plan.to;
   fields["external_recipients"] = plan.external;
-  fields["verdict"] = {{"works", outcome.works ? nlohmann::json(*outcome.works) : nlohmann::json(nullptr)}, {"text", outcome.verdict}};
-  fields["next_steps"] = outcome.next_steps;
+  nlohmann::json causes = nlohmann::json::array(), untested = nlohmann::json::array(), steps = nlohmann::json::array();
+  for (const auto& step : verdict.causes) causes.push_back(step_json(step));
+  for (const auto& step : verdict.untested) untested.push_back(step_json(step));
+  for (const auto& step : outcome.steps) steps.push_back(step_json(step));
+  fields["verdict"] = {{"verdict", to_string(verdict.kind)}, {"summary", verdict.summary}, {"causes", causes},
+                       {"untested", untested}, {"steps", steps}, {"exit_code", verdict.exit_code()}};
+  nlohmann::json next = nlohmann::json::array();
+  for (const auto& step : outcome.next_steps) next.push_back({{"id", step.id}, {"section", step.section}, {"remedy", step.remedy}});
+  fields["next_steps"] = next;
   fields["spf_record"] = outcome.spf_record ? nlohmann::json(*outcome.spf_record) : nlohmann::json(nullptr);
-  for (auto& [key, value] : outcome.fields.items()) fields[key] = value;
+  if (verdict.kind == VerdictKind::will_work) {
+    nlohmann::json configuration = nlohmann::json::object();
+    for (const auto& [name, value] : device_configuration(outcome, plan)) configuration[name] = value;
+    fields["configuration"] = configuration;
+  }
+  for (const auto& [key, value] : outcome.fields.items()) fields[key] = value;
   if (!text) return report;
 
+  const TextStyle& style = layout.style;
+  const std::size_t width = layout.width;
   std::string& out = *text;
-  const std::string verdict_label = outcome.works ? (*outcome.works ? "WILL WORK" : "WILL NOT WORK") : "NOT CHECKED COMPLETELY";
+  auto line = [&](const std::string& content, std::size_t indent) { out += wrap(content, width, indent) + "\n"; };
   if (plan.recommendation) {
     // --method auto: the recommendation first, then why each other method does not fit.
     const Recommendation& r = *plan.recommendation;
-    out += style.bold("RECOMMENDED") + "  " + std::string(describe(plan.method)) + " (" + std::string(to_string(plan.method)) +
-           ") for a device with " + describe(r.device) + ": " + r.why + "\n";
+    line(style.bold("RECOMMENDED") + "  " + std::string(describe(plan.method)) + " (" + std::string(to_string(plan.method)) +
+             ") for a device with " + describe(r.device) + ": " + r.why,
+         13);
     for (const auto& fit : r.methods) {
       if (fit.method == plan.method) continue;
-      out += "  " + std::string(to_string(fit.method)) + ": ";
-      if (fit.fits) out += "also fits (it needs " + fit.needs + ")";
+      std::string row = "  " + std::string(to_string(fit.method)) + ": ";
+      if (fit.fits) row += "also fits (it needs " + fit.needs + ")";
       else
-        for (std::size_t i = 0; i < fit.reasons.size(); ++i) out += (i ? "; and " : "does not fit: ") + fit.reasons[i];
-      out += "\n";
+        for (std::size_t i = 0; i < fit.reasons.size(); ++i) row += (i ? "; and " : "does not fit: ") + fit.reasons[i];
+      line(row, 4);
     }
     out += "\n";
   }
-  out += style.bold(verdict_label) + "  " + outcome.verdict + "\n\n";
-  out += style.bold("Checklist") + "\n";
-  for (const auto& section : outcome.sections) {
-    out += "  " + style.bold(section.title) + "\n";
-    for (const auto& check : section.checks) {
-      out += "    " + label(check, style) + " " + check.message + "\n";
-      if (!check.remedy.empty() && check.status != Status::pass && check.status != Status::info)
-        out += "          -> " + check.remedy + "\n";
+  const std::string verdict_label(label(verdict.kind));
+  line(style.bold(style.colored(verdict_status(verdict.kind), verdict_label)) + "  " + verdict.summary, verdict_label.size() + 2);
+  if (!verdict.untested.empty()) {
+    out += "\n" + style.bold(verdict.kind == VerdictKind::not_verified ? "Not tested (what to give to test it)" : "Also not tested") + "\n";
+    for (const auto& step : verdict.untested)
+      line("  - " + step.why + (step.to_test.empty() ? "" : ": " + step.to_test), 4);
+  }
+
+  // The rows that need action first, the worst first; the others after (-v).
+  std::vector<std::pair<const Section*, const Check*>> action, passed;
+  for (const auto& section : outcome.sections)
+    for (const auto& check : section.checks) (needs_action(check) ? action : passed).push_back({&section, &check});
+  std::stable_sort(action.begin(), action.end(),
+                   [](const auto& a, const auto& b) { return severity_rank(a.second->status) < severity_rank(b.second->status); });
+  auto print_rows = [&](const std::vector<std::pair<const Section*, const Check*>>& rows) {
+    const Section* current = nullptr;
+    for (const auto& [section, check] : rows) {
+      if (section != current) {
+        line("  " + style.bold(section->title), 4);
+        current = section;
+      }
+      line("    " + (is_skipped(*check) ? style.dim("SKIP ") : style.status_label(check->status)) + " " + check->message, 10);
+      if (!check->remedy.empty() && needs_action(*check)) line("          -> " + check->remedy, 13);
     }
+  };
+  if (!action.empty()) {
+    out += "\n" + style.bold("Needs attention") + "\n";
+    print_rows(action);
+  }
+  if (layout.verbose) {
+    out += "\n" + style.bold("Passed and facts") + "\n";
+    print_rows(passed);
+  } else if (!passed.empty()) {
+    out += "\n" + style.dim(std::to_string(passed.size()) + " more rows passed or are facts (-v lists them)") + "\n";
   }
   if (!outcome.next_steps.empty()) {
     out += "\n" + style.bold("Next steps") + "\n";
-    for (std::size_t i = 0; i < outcome.next_steps.size(); ++i)
-      out += "  " + std::to_string(i + 1) + ". " + outcome.next_steps[i] + "\n";
+    for (std::size_t i = 0; i < outcome.next_steps.size(); ++i) {
+      const std::string number = std::to_string(i + 1) + ". ";
+      line("  " + number + std::string(short_name(outcome.next_steps[i].section)) + ": " + outcome.next_steps[i].remedy, 2 + number.size());
+    }
+  }
+  if (verdict.kind == VerdictKind::will_work) {
+    out += "\n" + style.bold("Configure the device") + "\n";
+    for (const auto& [name, value] : device_configuration(outcome, plan)) line("  " + name + ": " + value, 4);
   }
   if (outcome.spf_record) out += "\n" + style.bold("SPF record to publish for " + plan.from_domain) + "\n  " + *outcome.spf_record + "\n";
   return report;
@@ -160,9 +194,14 @@ int run_tool(const ToolOptions& options) {
   if (!outcome) return cli::print_error(tool, outcome.error().message), cli::exit_code_for(outcome.error());
   std::string text;
   const bool want_text = !options.common.json && !options.markdown;
-  Report report = make_report(*outcome, *plan, want_text ? &text : nullptr, TextStyle::for_stream(stdout, options.common.no_color));
+  TextLayout layout{TextStyle::for_stream(stdout, options.common.no_color), terminal_width(), options.common.verbose || options.list_passed};
+  Report report = make_report(*outcome, *plan, want_text ? &text : nullptr, layout);
   if (options.markdown) text = render_markdown(*outcome, *plan);
-  return cli::finish(tool, report, text, options.common, &outcome->log);
+  const int written = cli::finish(tool, report, text, options.common, &outcome->log);
+  // The verdict decides the exit code, not the worst row: a failed write
+  // is the only thing that overrides it.
+  if (std::ferror(stdout)) return written;
+  return outcome->verdict.exit_code();
 }
 
 }  // namespace diag::preflight

@@ -3,11 +3,13 @@
 // part's API drives its resolver's poll loop to the end.
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdlib>
 #include <functional>
 #include <mutex>
 #include <thread>
 
+#include "diag/ascii.h"
 #include "diag/blocklist.h"
 #include "diag/mx.h"
 #include "diag/oauth.h"
@@ -43,7 +45,101 @@ struct MxPart {
   Section section{"mx", "MX", {}};
   nlohmann::json json;
   std::optional<smtp::ProbeTarget> target;  // the direct-send host and its address
+  std::optional<Step> step;                 // the MX being Exchange Online
 };
+
+// Where the tenant's own Exchange Online host is known from: a Microsoft
+// host published in the MX set, or the classic derived name when it resolves.
+std::string tenant_exo_host(const mx::DomainReport& report) {
+  for (const auto& host : report.hosts)
+    if (mx::is_microsoft(host.host_class.provider) && !host.host_class.legacy) return host.host;
+  if (report.classic_resolves.value_or(false)) return report.classic;
+  return {};
+}
+
+// Direct send and relay go to the tenant's Exchange Online host. When the MX
+// is a filtering gateway, direct send to "the MX" reaches the gateway, not
+// Exchange Online; the two ways that work are the gateway's outbound relay
+// and the tenant's own Exchange Online host.
+void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part) {
+  Step step{"mx", StepState::untested, "", ""};
+  if (!report.mx_answer.is_definitive()) {
+    step.why = "the MX lookup failed (" + std::string(dns::to_string(report.mx_answer.outcome)) + ")";
+    step.to_test = "run again, or ask another resolver with --dns";
+    part.step = step;
+    return;
+  }
+  if (report.hosts.empty()) {
+    step.state = StepState::failed;
+    step.why = plan.domain + " has no MX for Exchange Online";
+    part.step = step;
+    return;
+  }
+  const mx::MxHost& primary = report.hosts.front();
+  if (mx::is_microsoft(primary.host_class.provider) && !primary.host_class.legacy) {
+    if (!report.direct_send_host.empty()) {
+      step.state = StepState::passed;
+      step.why = "the MX " + report.direct_send_host + " is Exchange Online";
+    } else if (std::any_of(report.hosts.begin(), report.hosts.end(), [](const mx::MxHost& h) {
+                 return h.addresses.empty() && (!dns::is_definitive(h.a_outcome) || !dns::is_definitive(h.aaaa_outcome));
+               })) {
+      step.why = "the MX host " + primary.host + " did not resolve (lookup failed)";
+      step.to_test = "run again, or ask another resolver with --dns";
+    } else {
+      step.state = StepState::failed;
+      step.why = "no usable Exchange Online MX host";
+    }
+    part.step = step;
+    return;
+  }
+  if (primary.host_class.legacy) {
+    step.state = StepState::failed;
+    step.why = "the MX " + primary.host + " is a retired Microsoft target";
+    part.step = step;
+    return;
+  }
+  // A gateway, or a mail service no table knows.
+  const auto gateway = classify_gateway(primary.host);
+  const std::string name = gateway ? gateway->name : std::string("not Exchange Online");
+  const std::string exo = tenant_exo_host(report);
+  const std::string exo_text = exo.empty() ? "the tenant's own Exchange Online host (shown in the Microsoft 365 admin center, Settings > Domains > " +
+                                                 plan.domain + ")"
+                                           : "the tenant's own Exchange Online host " + exo;
+  const std::string what = gateway ? "a " + gateway->name + " gateway" : "another mail service";
+  Check row{"mx.gateway", Status::fail, "", "", {{"host", primary.host}, {"gateway", gateway ? gateway->name : ""}, {"exo_host", exo}}};
+  if (gateway) row.fields["source"] = gateway->source;
+  const std::string two_ways =
+      "Two ways work: relay the device's mail through " + (gateway ? gateway->name + "'s outbound service" : std::string("that service's outbound relay")) +
+      " (authorize the device's address or account there), or send to " + exo_text +
+      (exo.empty() ? "" : " (test it with --smtp-host " + exo + ")") +
+      "; a connector that only accepts mail from the gateway, or Enhanced Filtering for connectors, often refuses mail that bypasses it.";
+  if (plan.endpoint_overridden) {
+    row.status = Status::warn;
+    row.message = "The MX of " + plan.domain + " is " + primary.host + " (" + what + "); this run tests --smtp-host " + plan.endpoint.host +
+                  " instead of the MX";
+    row.remedy = "A connector that only accepts mail from the gateway, or Enhanced Filtering for connectors, may refuse the device's mail on "
+                 "the Exchange Online host; the SMTP rows below show what it answered.";
+    step.state = StepState::passed;
+    step.why = "testing --smtp-host instead of the " + name + " MX";
+  } else if (plan.method == Method::direct_send) {
+    row.message = "The MX of " + plan.domain + " is " + primary.host + " (" + what + "), not Exchange Online: direct send to the MX reaches " +
+                  (gateway ? gateway->name : std::string("that service")) + ", which relays or refuses the device's mail, not Exchange Online";
+    row.remedy = two_ways;
+    step.state = StepState::failed;
+    step.why = "the MX " + primary.host + " is " + (gateway ? gateway->name : std::string("not Exchange Online"));
+    part.target.reset();
+  } else {
+    row.status = Status::warn;
+    row.message = "The MX of " + plan.domain + " is " + primary.host + " (" + what + "): the inbound connector is on " + exo_text;
+    row.remedy = exo.empty() ? "Find the tenant's Exchange Online host in the admin center and test it with --smtp-host."
+                             : "Test the connector on the Exchange Online host: --smtp-host " + exo + ".";
+    step.why = "the MX is " + (gateway ? gateway->name : std::string("not Exchange Online")) + "; the connector was not tested";
+    step.to_test = exo.empty() ? "--smtp-host with the tenant's Exchange Online host" : "--smtp-host " + exo;
+    part.target.reset();
+  }
+  part.section.checks.push_back(std::move(row));
+  part.step = step;
+}
 
 MxPart run_mx(dns::Resolver& resolver, const Plan& plan) {
   MxPart part;
@@ -51,7 +147,6 @@ MxPart run_mx(dns::Resolver& resolver, const Plan& plan) {
   auto reports = mx::check_domains(resolver, {plan.domain});
   auto& report = reports.front();
   part.json = nlohmann::json::array({mx::to_json(report)});
-  part.section.checks = std::move(report.checks);
   if (!report.direct_send_host.empty())
     for (const auto& host : report.hosts) {
       if (host.host != report.direct_send_host || host.addresses.empty()) continue;
@@ -60,27 +155,31 @@ MxPart run_mx(dns::Resolver& resolver, const Plan& plan) {
       part.target = smtp::ProbeTarget{host.host, it != host.addresses.end() ? *it : host.addresses.front()};
       break;
     }
+  classify_mx(plan, report, part);
+  const bool gateway_row = !part.section.checks.empty();
+  for (auto& check : report.checks)
+    // mx.gateway says the same as mx.direct-send's warning, with both ways out.
+    if (!(gateway_row && check.id == "mx.direct-send")) part.section.checks.push_back(std::move(check));
   return part;
 }
 
 struct SpfPart {
   Section section{"spf", "SPF", {}};
+  Section health{"health", "Domain health", {}};
   nlohmann::json json;
   std::optional<std::string> suggested;
   bool passes = false;
+  std::optional<Step> step;  // direct send: the device's own SPF result
 };
 
-// The device's own SPF verdict for this path; the spf.result row it replaces
-// says the same without the consequence for the method.
-Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEvaluation& evaluation,
-                       const std::optional<spf::Suggestion>& suggestion) {
+// The device's own check_host() result for this path. Only it decides the
+// verdict: a domain-wide problem that leaves it unchanged is domain health.
+Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEvaluation& evaluation, const std::optional<std::string>& record) {
   Check check;
-  check.id = "spf.device";
+  check.id = "spf.result";
   check.fields = {{"ip", ip.to_string()}, {"domain", plan.from_domain}, {"result", spf::to_string(evaluation.result)}};
   const std::string who = ip.to_string() + " as " + plan.from_domain;
   const std::string result(spf::to_string(evaluation.result));
-  std::string record;
-  if (suggestion && suggestion->changed && !suggestion->record.empty()) record = suggestion->record;
   switch (evaluation.result) {
     case spf::SpfResult::pass:
       check.status = Status::pass;
@@ -101,16 +200,18 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
                   (evaluation.reason.empty() ? "" : ": " + evaluation.reason) +
                   (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed and sends it to Junk or quarantine"
                                                       : "; recipients outside the tenant may junk the device's mail");
-  check.remedy = record.empty() ? "Authorize the device's address in the SPF record of " + plan.from_domain + " with ip4:" + ip.to_string() +
-                                      " before the all term (m365-facts 2: v=spf1 ip4:<device IP> include:spf.protection.outlook.com ~all)."
-                                : "Publish this SPF record for " + plan.from_domain + " (replacing the current one): " + record;
-  if (!record.empty()) check.fields["suggested_record"] = record;
+  const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
+  check.remedy = record ? "Publish this SPF record for " + plan.from_domain + " (replacing the current one): " + *record
+                        : "Authorize the device's address in the one SPF record of " + plan.from_domain + ": add " + term +
+                              " before its all term (for example v=spf1 " + term + " include:spf.protection.outlook.com ~all).";
+  if (record) check.fields["suggested_record"] = *record;
   return check;
 }
 
 SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) {
   SpfPart part;
   part.section.title = "SPF (" + plan.from_domain + ")";
+  part.health.title = "Domain health (" + plan.from_domain + ")";
   spf::SpfCheckRequest request;
   request.domain = plan.from_domain;
   request.ips = {ip.to_string()};
@@ -119,7 +220,8 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
   request.suggest = true;
   auto spf_plan = spf::plan_check(request);
   if (!spf_plan) {
-    part.section.checks.push_back(skipped("spf.device", spf_plan.error().message));
+    part.section.checks.push_back(skipped("spf.result", spf_plan.error().message));
+    part.step = Step{"spf", StepState::untested, "SPF not checked: " + spf_plan.error().message, "--from in the tenant's domain"};
     return part;
   }
   spf::NetworkSpfResolver spf_resolver(resolver);
@@ -127,11 +229,23 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
   Report report = spf::make_report(outcome, *spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
-  part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion));
-  if (!part.passes && outcome.suggestion && outcome.suggestion->changed && !outcome.suggestion->record.empty())
+  // Only a record the SPF module verified for the device and every sender
+  // the old records authorized is ever printed.
+  if (!part.passes && outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
     part.suggested = outcome.suggestion->record;
-  for (const auto& check : report.checks())
-    if (check.id != "spf.result") part.section.checks.push_back(check);
+  part.section.checks.push_back(device_spf_check(plan, ip, evaluation, part.suggested));
+  Step step{"spf", StepState::failed, "SPF " + std::string(spf::to_string(evaluation.result)) + " for " + ip.to_string(), ""};
+  if (part.passes) step = Step{"spf", StepState::passed, "SPF passes for " + ip.to_string(), ""};
+  else if (evaluation.result == spf::SpfResult::temperror)
+    step = Step{"spf", StepState::untested, "the SPF lookups failed (temperror)", "run again, or ask another resolver with --dns"};
+  part.step = step;
+  // The rest of the SPF tree is the domain's health: when the device's own
+  // result is unchanged by it, a failure there is a warning with its fix.
+  for (auto check : report.checks()) {
+    if (check.id == "spf.result") continue;
+    if (check.status == Status::fail) check.status = Status::warn;
+    part.health.checks.push_back(std::move(check));
+  }
   part.json = report.fields();
   return part;
 }
@@ -139,11 +253,168 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
 struct ReputationPart {
   Section dmarc{"dmarc", "DMARC", {}};
   Section blocklist{"blocklist", "Blocklists", {}};
+  Section reverse{"reverse", "Reverse DNS", {}};
   dns::Answer dmarc_answer;
   nlohmann::json dmarc_json, blocklist_json;
+  std::optional<Step> reverse_step;
 };
 
+// "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.0.0.1.2.3.4.ip6.arpa" (RFC 3596 2.5).
+std::string reverse_name_v6(const IpAddress& ip) {
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = ip.size(); i-- > 0;) {
+    const std::uint8_t byte = ip.data()[i];
+    out += hex[byte & 0x0F];
+    out += '.';
+    out += hex[byte >> 4];
+    out += '.';
+  }
+  return out + "ip6.arpa";
+}
+
+// Microsoft 365 refuses mail from an IPv6 address without reverse DNS
+// (450 4.7.25 / 550 5.7.25): the PTR must exist and its name must resolve
+// back to the address (forward-confirmed reverse DNS).
+void check_reverse_v6(dns::Resolver& resolver, const IpAddress& ip, ReputationPart& part) {
+  const std::string name = reverse_name_v6(ip);
+  dns::Answer ptr;
+  resolver.query(name, dns::RrType::PTR, [&ptr](const dns::Answer& answer) { ptr = answer; });
+  resolver.run();
+  Check row{"reverse.ptr", Status::pass, "", "", {{"ip", ip.to_string()}, {"name", name}, {"outcome", dns::to_string(ptr.outcome)}}};
+  const std::string remedy = "Ask whoever runs the address (the ISP or the network team) for a PTR record for " + ip.to_string() +
+                             " whose name resolves back to it (AAAA), or send over IPv4: Microsoft 365 refuses IPv6 senders "
+                             "without reverse DNS (5.7.25).";
+  if (!ptr.is_definitive()) {
+    row.status = Status::error;
+    row.message = "Could not look up the reverse DNS of " + ip.to_string() + " (" + std::string(dns::to_string(ptr.outcome)) + ")";
+    row.remedy = "Run again, or ask another resolver with --dns.";
+    part.reverse_step = Step{"reverse-dns", StepState::untested, "the reverse DNS lookup for " + ip.to_string() + " failed", "run again, or --dns"};
+    part.reverse.checks.push_back(std::move(row));
+    return;
+  }
+  const auto targets = ptr.targets();
+  if (targets.empty()) {
+    row.status = Status::fail;
+    row.message = ip.to_string() + " has no reverse DNS (PTR): Microsoft 365 refuses mail from IPv6 senders without it (5.7.25)";
+    row.remedy = remedy;
+    part.reverse_step = Step{"reverse-dns", StepState::failed, "no reverse DNS for the IPv6 address (5.7.25)", ""};
+    part.reverse.checks.push_back(std::move(row));
+    return;
+  }
+  std::vector<dns::Answer> forward(targets.size());
+  for (std::size_t i = 0; i < targets.size(); ++i)
+    resolver.query(targets[i], dns::RrType::AAAA, [&forward, i](const dns::Answer& answer) { forward[i] = answer; });
+  resolver.run();
+  bool confirmed = false, incomplete = false;
+  for (const auto& answer : forward) {
+    if (!answer.is_definitive()) incomplete = true;
+    for (const auto& address : answer.addresses()) confirmed = confirmed || address == ip;
+  }
+  row.fields["ptr"] = targets;
+  if (confirmed) {
+    row.message = ip.to_string() + " has reverse DNS " + targets.front() + ", which resolves back to it";
+    part.reverse_step = Step{"reverse-dns", StepState::passed, "forward-confirmed reverse DNS", ""};
+  } else if (incomplete) {
+    row.status = Status::error;
+    row.message = "Could not check that " + targets.front() + " (the PTR of " + ip.to_string() + ") resolves back to it";
+    row.remedy = "Run again, or ask another resolver with --dns.";
+    part.reverse_step = Step{"reverse-dns", StepState::untested, "the forward lookup of the PTR name failed", "run again, or --dns"};
+  } else {
+    row.status = Status::fail;
+    row.message = "The PTR of " + ip.to_string() + " is " + targets.front() + ", which does not resolve back to it (no matching AAAA)";
+    row.remedy = remedy;
+    part.reverse_step = Step{"reverse-dns", StepState::failed, "the IPv6 PTR does not resolve back (5.7.25)", ""};
+  }
+  part.reverse.checks.push_back(std::move(row));
+}
+
+// An Azure Communication Services custom domain: verified with its TXT,
+// SPF through Microsoft's include, DKIM through the two azurecomm CNAMEs
+// (https://learn.microsoft.com/azure/communication-services/quickstarts/email/add-custom-verified-domains).
+struct AcsDomainPart {
+  Section section{"acs-domain", "ACS custom domain", {}};
+  std::optional<Step> step;
+  bool dkim = false;
+};
+
+void check_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDomainPart& part) {
+  part.section.title = "ACS custom domain (" + domain + ")";
+  dns::Answer txt, selector[2];
+  resolver.query(domain, dns::RrType::TXT, [&txt](const dns::Answer& answer) { txt = answer; });
+  for (int i = 0; i < 2; ++i)
+    resolver.query("selector" + std::to_string(i + 1) + "-azurecomm-prod-net._domainkey." + domain, dns::RrType::CNAME,
+                   [&selector, i](const dns::Answer& answer) { selector[i] = answer; });
+  resolver.run();
+  std::vector<std::string> failed, untested;
+  if (!txt.is_definitive()) {
+    untested.push_back("the TXT lookup of " + domain + " failed");
+  } else {
+    bool verification = false, spf = false, has_spf = false;
+    for (const auto& record : txt.txt()) {
+      const std::string text = record.joined();
+      verification = verification || text.starts_with("ms-domain-verification=");
+      if (ascii::to_lower(text).starts_with("v=spf1")) {
+        has_spf = true;
+        spf = spf || ascii::to_lower(text).find("include:spf.protection.outlook.com") != std::string::npos;
+      }
+    }
+    Check row{"acs.domain-verification", verification ? Status::pass : Status::fail, "", "", {{"domain", domain}}};
+    row.message = verification ? domain + " publishes its ACS domain-verification TXT record"
+                               : domain + " publishes no ms-domain-verification TXT record: ACS sends from a custom domain only once it is verified";
+    if (!verification) {
+      row.remedy = "Publish the TXT record ms-domain-verification=... that the Email Communication Service shows for " + domain +
+                   " (Provision domains > the domain > Configure), then verify it there.";
+      failed.push_back("the ACS domain is not verified (no ms-domain-verification TXT)");
+    }
+    part.section.checks.push_back(std::move(row));
+    Check spf_row{"acs.spf", spf ? Status::pass : Status::warn, "", "", {{"domain", domain}}};
+    spf_row.message = spf ? "The SPF record of " + domain + " includes spf.protection.outlook.com, which ACS sends from"
+                          : has_spf ? "The SPF record of " + domain + " does not include spf.protection.outlook.com directly: ACS mail may fail SPF"
+                                    : domain + " publishes no SPF record: ACS mail fails SPF";
+    if (!spf)
+      spf_row.remedy = "Add include:spf.protection.outlook.com to the one SPF record of " + domain + " (or publish v=spf1 include:spf.protection.outlook.com -all).";
+    part.section.checks.push_back(std::move(spf_row));
+  }
+  part.dkim = true;
+  for (int i = 0; i < 2; ++i) {
+    const std::string name = "selector" + std::to_string(i + 1) + "-azurecomm-prod-net._domainkey." + domain;
+    const std::string expected = "selector" + std::to_string(i + 1) + "-azurecomm-prod-net._domainkey.azurecomm.net";
+    Check row{"acs.dkim" + std::to_string(i + 1), Status::pass, "", "", {{"name", name}, {"expected", expected}}};
+    if (!selector[i].is_definitive()) {
+      row.status = Status::error;
+      row.message = "Could not look up " + name + " (" + std::string(dns::to_string(selector[i].outcome)) + ")";
+      row.remedy = "Run again, or ask another resolver with --dns.";
+      untested.push_back("the DKIM CNAME lookup failed");
+      part.dkim = false;
+    } else {
+      // The CNAME itself: in the records of a CNAME question, or first in the chain.
+      std::string target;
+      dns::Answer chain;
+      chain.records = selector[i].cname_chain;
+      for (const auto& t : chain.targets()) if (target.empty()) target = ascii::to_lower(t);
+      for (const auto& t : selector[i].targets()) if (target.empty()) target = ascii::to_lower(t);
+      while (target.ends_with(".")) target.pop_back();
+      if (target == expected) {
+        row.message = name + " points at " + expected;
+      } else {
+        row.status = Status::fail;
+        row.message = target.empty() ? name + " does not exist: ACS cannot sign the domain's mail with DKIM"
+                                     : name + " points at " + target + ", not " + expected;
+        row.remedy = "Publish the CNAME " + name + " -> " + expected + ".";
+        failed.push_back("DKIM CNAME selector" + std::to_string(i + 1) + " missing");
+        part.dkim = false;
+      }
+    }
+    part.section.checks.push_back(std::move(row));
+  }
+  if (!failed.empty()) part.step = Step{"acs-domain", StepState::failed, failed.front(), ""};
+  else if (!untested.empty()) part.step = Step{"acs-domain", StepState::untested, untested.front(), "run again, or --dns"};
+  else part.step = Step{"acs-domain", StepState::passed, "the ACS custom domain is verified with DKIM", ""};
+}
+
 void run_reputation(dns::Resolver& resolver, const Plan& plan, const std::optional<IpAddress>& ip, ReputationPart& part) {
+  if (ip && !ip->is_v4()) check_reverse_v6(resolver, *ip, part);
   const bool want_dmarc = !plan.from_domain.empty() && !is_submission(plan.method);
   // The DMARC question rides in the blocklist check's round trip.
   if (want_dmarc)
@@ -153,8 +424,8 @@ void run_reputation(dns::Resolver& resolver, const Plan& plan, const std::option
     resolver.run();
     return;
   }
-  if (blocklist::is_private_address(*ip)) {
-    part.blocklist.checks.push_back(skipped("blocklist.ip", ip->to_string() + " is a private address; blocklists list public addresses only (give the public address the device's mail leaves from)"));
+  if (is_non_public(address_scope(*ip))) {
+    part.blocklist.checks.push_back(skipped("blocklist.ip", ip->to_string() + " is " + std::string(describe(address_scope(*ip))) + "; blocklists list public addresses only"));
     resolver.run();
     return;
   }
@@ -186,11 +457,75 @@ void run_reputation(dns::Resolver& resolver, const Plan& plan, const std::option
 
 struct SmtpPart {
   Section section{"smtp", "SMTP", {}};
+  Section auth{"auth", "Authentication", {}};
   nlohmann::json json;
-  std::string target;
+  std::string target, host;
+  std::vector<Step> steps;  // smtp, auth, envelope, connector
 };
 
-// The reference's own words for the replies that decide a method (m365-facts 3.5, 3.6, 4).
+bool is_microsoft_endpoint(std::string_view host) {
+  if (mx::is_microsoft(mx::classify_host(host).provider)) return true;
+  for (std::string_view suffix : {"office365.com", "mx.microsoft", "azurecomm.net", "outlook.com", "office365.us", "partner.outlook.cn"})
+    if (host == suffix || host.ends_with("." + std::string(suffix))) return true;
+  return false;
+}
+
+std::string short_reply(const smtp::Reply& reply) {
+  std::string text = std::to_string(reply.code) + (reply.enhanced.empty() ? "" : " " + reply.enhanced);
+  std::string body = reply.text();
+  if (body.size() > 60) body = body.substr(0, 57) + "...";
+  return text + " " + body;
+}
+
+// What to give to test AUTH, by method.
+std::string credentials_to_give(Method method) {
+  switch (method) {
+    case Method::hve: return "--user with the HVE account and --password-file (or --oauth-token-file)";
+    case Method::acs:
+      return "--user <ACS resource>.<Entra app ID>.<Entra tenant ID> and --password-file with the Entra app's client secret";
+    default: return "--user and --oauth-token-file, or --client-id, --client-secret-file and --tenant (a password with --password-file)";
+  }
+}
+
+// The remedy for a refused AUTH, by method: the fix first, a stopgap last.
+std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
+  if (plan.method == Method::hve)
+    return "HVE accounts are managed in the Exchange admin center > Mail flow > High volume email (not with Set-CASMailbox): check that "
+           "the account exists and reset its password there; for OAuth, allow the app with Add-HVEAppAccess.";
+  if (plan.method == Method::acs)
+    return "ACS authenticates the Entra application: the user name is <ACS resource>.<Entra app ID>.<Entra tenant ID> (or with '|'), "
+           "the password is a current client secret's Value (not its Secret ID), and the app needs a role on the Communication "
+           "Services resource that allows sending "
+           "(https://learn.microsoft.com/azure/communication-services/quickstarts/email/send-email-smtp/smtp-authentication).";
+  const std::string mailbox = plan.user.empty() ? "<mailbox>" : plan.user;
+  std::string fix = "Move the device to OAuth (XOAUTH2) if its firmware supports it, or to a method without basic authentication "
+                    "(direct send or an inbound connector; High Volume Email for internal recipients).";
+  if (reply.enhanced == "5.7.3" && plan.auth == smtp::AuthMechanism::xoauth2)
+    fix = "Check the token: its audience must be https://outlook.office365.com, the app needs SMTP.SendAsApp (or an RBAC role assignment), "
+          "its service principal must be registered in Exchange (New-ServicePrincipal) with rights on " + mailbox + ".";
+  if (reply.enhanced == "5.7.139" || reply.enhanced == "5.7.30" || plan.auth == smtp::AuthMechanism::login)
+    fix += " Stopgap only, until basic authentication is disabled by default at the end of December 2026: Set-CASMailbox -Identity " +
+           mailbox + " -SmtpClientAuthenticationDisabled $false.";
+  return fix;
+}
+
+// The basic-authentication timeline as a countdown from today (MC786329,
+// updated 2026-01-27): disabled by default at the end of December 2026.
+std::string basic_auth_countdown() {
+  using namespace std::chrono;
+  const auto today = floor<days>(system_clock::now());
+  const auto end = sys_days{year{2026} / December / 31};
+  const long left = static_cast<long>((end - today).count());
+  std::string when;
+  if (left > 1) when = "is disabled by default in " + std::to_string(left) + " days, at the end of December 2026";
+  else if (left >= 0) when = "is disabled by default at the end of December 2026, now";
+  else when = "has been disabled by default since the end of December 2026";
+  return "Basic authentication for SMTP AUTH " + when +
+         "; admins can re-enable it until the final removal, announced for the second half of 2027. Every device still using it is listed in "
+         "the Exchange admin center > Reports > Mail flow > SMTP AUTH clients (Authentication Protocol column).";
+}
+
+// The findings the replies that decide a method carry (5.7.68, 5.7.64, 4.4.62).
 void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, std::vector<Check>& checks) {
   bool seen_68 = false, seen_64 = false;
   for (const auto& failure : session.policy_replies) {
@@ -234,8 +569,8 @@ bool is_guid(std::string_view text) {
   return true;
 }
 
-// m365-facts 3.4: "<ACS resource>.<Entra app ID>.<Entra tenant ID>" or the
-// same with '|', or a custom name from an smtpUsernames resource.
+// "<ACS resource>.<Entra app ID>.<Entra tenant ID>" or the same with '|', or
+// a custom name from an smtpUsernames resource.
 Check acs_username_check(const std::string& user) {
   Check check{"auth.acs-username", Status::pass, "", "", {{"user", user}}};
   for (char separator : {'|', '.'}) {
@@ -263,39 +598,148 @@ Check acs_username_check(const std::string& user) {
   return check;
 }
 
-// The basic-authentication timeline and what the method needs (m365-facts 3.1-3.4).
-void submission_checks(const Plan& plan, const smtp::SessionResult& session, std::vector<Check>& checks) {
-  (void)session;
+// What the method needs beyond the session (the timeline, HVE's and ACS's rules).
+void submission_checks(const Plan& plan, smtp::AuthMechanism auth, std::vector<Check>& checks, std::vector<Step>& steps) {
   if (plan.method == Method::acs) {
     if (plan.user.empty()) checks.push_back(skipped("auth.acs-username", "no --user to check"));
-    else checks.push_back(acs_username_check(plan.user));
+    else {
+      checks.push_back(acs_username_check(plan.user));
+      if (checks.back().status == Status::fail)
+        steps.push_back(Step{"acs-username", StepState::failed, "the ACS user name is not <resource>.<app ID>.<tenant ID>", ""});
+    }
   }
   if (plan.method == Method::smtp_auth) {
-    const std::string timeline =
-        "Microsoft's timeline (MC786329, updated 2026-01-27): basic authentication for SMTP AUTH is unchanged until December 2026; "
-        "at the end of December 2026 it is disabled by default for existing tenants (admins can still turn it back on), new tenants "
-        "get it unavailable, and the final removal date is to be announced in the second half of 2027. After it, basic AUTH gets "
-        "550 5.7.30 Basic authentication is not supported for Client Submission.";
-    if (plan.auth == smtp::AuthMechanism::login)
-      checks.push_back(Check{"auth.basic-timeline", Status::warn, "The device uses basic authentication (AUTH LOGIN). " + timeline,
-                             "Before December 2026: move the device to OAuth (XOAUTH2) if its firmware supports it; otherwise to direct send "
-                             "or an inbound connector (relay), or to High Volume Email for internal recipients.",
+    if (auth == smtp::AuthMechanism::login)
+      checks.push_back(Check{"auth.basic-timeline", Status::warn, "The device uses basic authentication (AUTH LOGIN). " + basic_auth_countdown(),
+                             "Move the device to OAuth (XOAUTH2) if its firmware supports it; otherwise to direct send or an inbound connector "
+                             "(relay), or to High Volume Email for internal recipients. Re-enabling basic authentication per mailbox is a stopgap.",
                              {}});
-    else if (plan.auth == smtp::AuthMechanism::xoauth2)
+    else if (auth == smtp::AuthMechanism::xoauth2)
       checks.push_back(Check{"auth.basic-timeline", Status::pass, "The device uses OAuth (XOAUTH2): the basic-authentication retirement does not affect it", "", {}});
     else
-      checks.push_back(Check{"auth.basic-timeline", Status::info, "Authentication not tested (no credentials given). " + timeline, "", {}});
+      checks.push_back(Check{"auth.basic-timeline", Status::info, basic_auth_countdown(), "", {}});
   }
-  if (plan.method == Method::hve)
+  if (plan.method == Method::hve) {
     checks.push_back(Check{"auth.hve", Status::info,
-                           "High Volume Email delivers to internal recipients only; basic authentication for HVE accounts is supported until September 2028 (third-party report, unconfirmed)",
+                           "High Volume Email delivers to recipients in the tenant only; its accounts are managed in the Exchange admin center > "
+                           "Mail flow > High volume email",
                            "", {}});
-  if (plan.method == Method::hve && !plan.external.empty())
-    checks.push_back(Check{"auth.hve-external", Status::fail, "HVE cannot deliver to external recipients (" + plan.external.front() + (plan.external.size() > 1 ? ", ..." : "") + ")",
-                           "Use SMTP AUTH submission or Azure Communication Services for external recipients.", {}});
+    if (!plan.external.empty()) {
+      checks.push_back(Check{"auth.hve-external", Status::fail, "HVE cannot deliver to external recipients (" + plan.external.front() + (plan.external.size() > 1 ? ", ..." : "") + ")",
+                             "Use SMTP AUTH submission or Azure Communication Services for external recipients.", {}});
+      steps.push_back(Step{"recipients", StepState::failed, "HVE reaches only the tenant's mailboxes (" + plan.external.front() + " is external)", ""});
+    }
+  }
 }
 
-SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::optional<smtp::ProbeTarget>& mx_target,
+std::optional<tls::Version> device_tls_max(DeviceTls tls) {
+  switch (tls) {
+    case DeviceTls::tls1_0: return tls::Version::tls1_0;
+    case DeviceTls::tls1_1: return tls::Version::tls1_1;
+    case DeviceTls::tls1_2: return tls::Version::tls1_2;
+    case DeviceTls::tls1_3: return tls::Version::tls1_3;
+    case DeviceTls::none: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// The steps one session shows, from its typed result: the connection and
+// TLS (smtp), AUTH (auth), MAIL FROM and RCPT TO (envelope), and for relay
+// the connector (an external RCPT TO accepted).
+void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::SessionResult& session, const std::string& endpoint,
+                   std::vector<Step>& steps) {
+  const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
+  const smtp::Failure& failure = session.failure;
+  auto step = [&](std::string id, StepState state, std::string why, std::string to_test = {}) {
+    steps.push_back(Step{std::move(id), state, std::move(why), std::move(to_test)});
+  };
+  if (!session.connected) {
+    step("smtp", StepState::untested, "could not connect to " + endpoint + " (" + failure.kind + ")",
+         "run it from the device's network; something on the way blocks the port here");
+    return;
+  }
+  if (!session.banner || session.banner->code != 220) {
+    if (session.banner) step("smtp", StepState::failed, "the server refused the session: " + short_reply(*session.banner));
+    else step("smtp", StepState::untested, "no SMTP greeting from " + endpoint + " (" + failure.kind + ")", "run it from the device's network");
+    return;
+  }
+  if (!session.ehlo) {
+    step("smtp", StepState::failed, "EHLO refused by " + endpoint);
+    return;
+  }
+  // TLS: required for submission (TLS 1.2 or later), optional at the MX.
+  if (submission) {
+    if (!session.starttls_offered) return step("smtp", StepState::failed, endpoint + " offers no STARTTLS");
+    if (!session.starttls_completed || !session.tls.handshake_completed) {
+      if (failure.reply && failure.reply->enhanced == "4.7.66")
+        return step("smtp", StepState::failed, "TLS 1.0/1.1 refused (421 4.7.66)");
+      return step("smtp", StepState::failed, "STARTTLS failed: " + (session.tls.error.empty() ? failure.message : session.tls.error));
+    }
+  } else if (session.starttls_attempted && !session.tls.handshake_completed && !failure.reply) {
+    return step("smtp", StepState::untested, "STARTTLS failed here: " + session.tls.error,
+                "run it from the device's network (TLS interception or a filter may be in the way)");
+  }
+  if (failure.failure_class == smtp::FailureClass::protocol || failure.failure_class == smtp::FailureClass::internal ||
+      (failure.failure_class == smtp::FailureClass::tls && failure.kind != "handshake")) {
+    return step("smtp", StepState::untested, "the session broke off in " + failure.phase + ": " + failure.message,
+                "run again with a longer --timeout, or from the device's network");
+  }
+  if (failure.failure_class == smtp::FailureClass::policy && (failure.kind == "ehlo" || failure.kind == "starttls" || failure.kind == "banner"))
+    return step("smtp", StepState::failed, failure.kind + " refused: " + (failure.reply ? short_reply(*failure.reply) : failure.message));
+  step("smtp", StepState::passed, submission ? "STARTTLS with " + session.tls.version + " on " + endpoint : "SMTP session with " + endpoint);
+
+  if (submission) {
+    const smtp::Extensions& after = session.ehlo_after_tls ? session.after_tls : session.before_tls;
+    if (auth == smtp::AuthMechanism::none) {
+      if (after.auth.empty()) return step("auth", StepState::failed, endpoint + " offers no AUTH after STARTTLS");
+      step("auth", StepState::untested, "AUTH not tested: no credentials given", credentials_to_give(plan.method));
+      return;
+    }
+    if (!after.offers_auth(smtp::to_string(auth)))
+      return step("auth", StepState::failed, "AUTH " + std::string(smtp::to_string(auth)) + " is not offered after STARTTLS");
+    if (!session.auth) return step("auth", StepState::untested, "the session ended before AUTH: " + failure.message, "run again");
+    if (!session.auth->reply.positive()) return step("auth", StepState::failed, "AUTH refused: " + short_reply(session.auth->reply));
+    step("auth", StepState::passed, "AUTH " + std::string(smtp::to_string(auth)) + " accepted");
+  }
+  // The envelope: MAIL FROM and every RCPT TO.
+  const smtp::Exchange* mail = nullptr;
+  std::vector<const smtp::Exchange*> rcpts;
+  for (const auto& exchange : session.envelope) {
+    if (exchange.command.starts_with("MAIL")) mail = &exchange;
+    else if (exchange.command.starts_with("RCPT")) rcpts.push_back(&exchange);
+  }
+  if (plan.from.empty() || plan.to.empty()) {
+    step("envelope", StepState::untested, "MAIL FROM and RCPT TO after AUTH not tested", "--from ADDR and --to ADDR");
+    return;
+  }
+  if (!mail) return step("envelope", StepState::untested, "MAIL FROM was not reached (" + failure.message + ")", "run again");
+  auto refused = [&](const smtp::Exchange& exchange, const std::string& what) {
+    const smtp::Reply& reply = exchange.reply;
+    if (reply.transient() && reply.enhanced != "4.4.62")
+      return step("envelope", StepState::untested, what + " deferred: " + short_reply(reply), "run again later");
+    std::string why = what + " refused: " + short_reply(reply);
+    if (reply.enhanced == "5.7.68") why = "Reject Direct Send is on (550 5.7.68)";
+    else if (reply.enhanced == "5.7.64") why = "relay denied (550 5.7.64): no connector matches";
+    else if (reply.enhanced == "4.4.62") why = "wrong Office 365 region (451 4.4.62)";
+    step("envelope", StepState::failed, why);
+  };
+  if (!mail->reply.positive()) return refused(*mail, "MAIL FROM");
+  for (const auto* rcpt : rcpts)
+    if (!rcpt->reply.positive()) return refused(*rcpt, "RCPT TO");
+  if (rcpts.size() < plan.to.size()) return step("envelope", StepState::untested, "not every RCPT TO was sent (" + failure.message + ")", "run again");
+  step("envelope", StepState::passed, "MAIL FROM and " + std::to_string(rcpts.size()) + " RCPT TO accepted");
+  if (plan.method == Method::relay) {
+    // An internal recipient is accepted from anyone (direct send): only an
+    // accepted external one shows that a connector matched.
+    if (plan.external.empty())
+      step("connector", StepState::untested, "the connector was not tested (no external recipient)",
+           "--to an address outside the tenant, run from the device's network");
+    else
+      step("connector", StepState::passed, "an external RCPT TO was accepted: a connector matched this machine");
+  }
+}
+
+SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::optional<smtp::ProbeTarget>& mx_target, smtp::AuthMechanism auth,
                   const std::string& secret) {
   SmtpPart part;
   const bool submission = is_submission(plan.method);
@@ -309,17 +753,20 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   session.timeouts = smtp::Timeouts::uniform(plan.timeout);
   session.slow_banner_after = std::min(std::chrono::milliseconds(5000), plan.timeout / 2);
   if (submission) {
-    // m365-facts 3: STARTTLS and TLS 1.2 or later are required on 587.
+    // STARTTLS and TLS 1.2 or later are required on 587.
     session.tls_mode = smtp::TlsMode::starttls;
     session.starttls = smtp::StarttlsPolicy::require;
     session.tls.versions.min = tls::Version::tls1_2;
-    session.auth = plan.auth;
+    session.auth = auth;
     session.user = plan.user;
     session.secret = secret;
-    // Without AUTH, MAIL FROM only earns 530 5.7.57: test the envelope after AUTH.
-    if (plan.auth != smtp::AuthMechanism::none && !plan.from.empty()) {
+    if (auth != smtp::AuthMechanism::none && !plan.from.empty()) {
       session.mail_from = plan.from;
       session.rcpt_to = plan.to;
+    } else if (auth == smtp::AuthMechanism::none) {
+      // Without AUTH the endpoint must refuse MAIL FROM (530 5.7.57): a
+      // test that it is a submission endpoint, and nothing is sent.
+      session.mail_from = plan.from.empty() ? "postmaster@" + plan.domain : plan.from;
     }
   } else {
     session.tls_mode = smtp::TlsMode::starttls;
@@ -327,12 +774,23 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
     session.mail_from = plan.from;
     session.rcpt_to = plan.to;
   }
+  if (plan.device_tls) {
+    // Probe with what the device can do, not with what this machine can.
+    if (const auto max = device_tls_max(*plan.device_tls)) {
+      session.tls.versions.max = *max;
+      if (*max < tls::Version::tls1_2) session.tls.versions.min = tls::Version::tls1_0;
+    } else {
+      session.tls_mode = smtp::TlsMode::plain;
+      session.starttls = smtp::StarttlsPolicy::never;
+    }
+  }
 
   std::optional<smtp::ProbeTarget> target = mx_target;
   if (!plan.endpoint.host.empty()) {
     auto resolver = factory.make();
     if (!resolver) {
       part.section.checks.push_back(Check{"smtp.target", Status::error, resolver.error().message, "Check --dns.", {}});
+      part.steps.push_back(Step{"smtp", StepState::untested, "no resolver: " + resolver.error().message, "--dns"});
       return part;
     }
     std::vector<Check> checks;
@@ -345,36 +803,139 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
       target = it != targets->end() ? *it : targets->front();
     }
   }
+  const std::string endpoint_text = (plan.endpoint.host.empty() ? std::string("the MX") : plan.endpoint.host) + " port " + std::to_string(probe.port);
   if (!target) {
     if (part.section.checks.empty())
       part.section.checks.push_back(skipped("smtp.connect", "no usable MX host to connect to (see the MX rows)"));
+    part.steps.push_back(Step{"smtp", StepState::untested, "no host to connect to (" + endpoint_text + ")", "see the MX rows, or --smtp-host"});
     return part;
   }
   part.section.title = "SMTP (" + target->host + " port " + std::to_string(probe.port) + ")";
+  part.host = target->host;
   const std::string address = target->address.to_string();
   part.target = target->host + " [" + address + "]:" + std::to_string(probe.port);
   smtp::TargetResult result = smtp::probe_target(probe, *target);
+  const bool microsoft = is_microsoft_endpoint(ascii::to_lower(target->host));
   for (auto& check : result.checks) {
-    // The Microsoft 365 MX always listens on port 25: a refusal comes from
+    // Microsoft 365 always listens on 25 and 587: a refusal comes from
     // something on the way (a local firewall answering for it), so the
-    // envelope test could not run; that is not a finding about the tenant.
-    if (check.id == "smtp.connect" && check.status == Status::fail && !submission) {
+    // session could not be tested; that is not a finding about the tenant.
+    if (check.id == "smtp.connect" && check.status == Status::fail) {
       check.status = Status::error;
       check.remedy = "Something between here and " + target->host + " refuses port " + std::to_string(probe.port) +
                      " (a firewall, an antivirus, or the ISP): run the check from the device's network, or ask for outbound port " + std::to_string(probe.port) + " to be opened.";
     }
+    // Microsoft's chains are public: an untrusted one here is a proxy that
+    // intercepts TLS, or a CA store too old for Microsoft's current roots.
+    if (check.id == "tls.chain-trusted" && check.status == Status::fail && microsoft && plan.ca_file.empty()) {
+      check.status = Status::warn;
+      check.remedy = "Microsoft's certificate chains lead to public roots (DigiCert Global Root G2): on this network something intercepts "
+                     "TLS (a proxy or antivirus), or this machine's CA store is out of date. Check the chain from the device's network and "
+                     "update the CA store; the device itself must trust DigiCert Global Root G2.";
+    }
+    // A month's notice for a certificate a device pins or checks.
+    if (check.id == "tls.expiry" && check.status == Status::pass && result.session.tls.expires_in_days && *result.session.tls.expires_in_days < 30) {
+      check.status = Status::warn;
+      check.remedy = microsoft ? "Microsoft renews its certificates itself; a device that pins the old one needs the new chain."
+                               : "Renew the server certificate before it expires.";
+    }
+    // Without credentials, MAIL FROM is expected to be refused.
+    if (check.id == "smtp.mail" && submission && auth == smtp::AuthMechanism::none) {
+      const bool expected = std::any_of(result.session.envelope.begin(), result.session.envelope.end(), [](const smtp::Exchange& e) {
+        return e.command.starts_with("MAIL") && e.reply.code == 530;
+      });
+      check.status = expected ? Status::pass : Status::warn;
+      check.message = expected ? "MAIL FROM without AUTH is refused with 530 5.7.57, as a submission endpoint must: it takes mail only after AUTH"
+                               : "MAIL FROM without AUTH was not refused: " + check.message + " (this is not a submission endpoint that requires AUTH)";
+      check.remedy = expected ? "" : "Check --smtp-host: Microsoft 365 submission refuses MAIL FROM before AUTH.";
+    }
+    if (check.id == "smtp.auth" && check.status == Status::fail && result.session.auth)
+      check.remedy = auth_remedy(plan, result.session.auth->reply);
     part.section.checks.push_back(std::move(check));
   }
+  if (plan.device_tls) {
+    const bool plain = !device_tls_max(*plan.device_tls).has_value();
+    const bool old = !plain && *device_tls_max(*plan.device_tls) < tls::Version::tls1_2;
+    Check device{"smtp.device-tls", Status::pass, "", "", {{"device_tls", plain ? "none" : std::string(tls::to_string(*device_tls_max(*plan.device_tls)))}}};
+    if (submission && (plain || old)) {
+      device.status = Status::fail;
+      device.message = std::string("The device speaks ") + (plain ? "no TLS" : std::string(tls::to_string(*device_tls_max(*plan.device_tls)))) +
+                       ": " + plan.endpoint.host + " requires TLS 1.2 or later (TLS 1.0/1.1 get 421 4.7.66)";
+      device.remedy = plan.method == Method::smtp_auth && !plain
+                          ? "Update the device's firmware for TLS 1.2; or opt in to the legacy endpoint smtp-legacy.office365.com "
+                            "(Set-TransportConfig -AllowLegacyTLSClients $true; not in GCC, GCC High or DoD); or send by direct send or an "
+                            "inbound connector to the MX on port 25, which accepts plain SMTP."
+                          : "Update the device's firmware for TLS 1.2, or send by direct send or an inbound connector to the MX on port 25, "
+                            "which accepts plain SMTP.";
+      part.steps.push_back(Step{"device-tls", StepState::failed, std::string("the device's ") + (plain ? "missing TLS" : "TLS") + " is refused on " + plan.endpoint.host, ""});
+    } else if (!submission && old && !result.session.tls.handshake_completed) {
+      device.status = Status::warn;
+      device.message = "The MX refuses the device's " + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) +
+                       " handshake; it accepts the same mail without TLS";
+      device.remedy = "Turn STARTTLS off on the device (plain SMTP to the MX on port 25 is accepted for direct send and relay), or update its "
+                      "firmware for TLS 1.2.";
+    } else {
+      device.message = plain ? "The device sends without TLS: the MX accepts plain SMTP on port 25"
+                             : "The session ran with the device's TLS (" + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) + " at most)";
+    }
+    part.section.checks.push_back(std::move(device));
+  }
   add_reply_findings(plan, result.session, part.section.checks);
-  if (submission) submission_checks(plan, result.session, part.section.checks);
+  session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), part.steps);
+  if (submission) submission_checks(plan, auth, part.auth.checks, part.steps);
   part.json = smtp::to_json(result);
   return part;
 }
 
+struct Secret {
+  std::string value;
+  smtp::AuthMechanism auth = smtp::AuthMechanism::none;  // what the session can try with it
+  std::optional<Check> row;                              // a token endpoint's refusal
+  std::optional<Step> step;
+};
+
+// A token endpoint's refusal of the client is a finding with its fix; a
+// network failure on the way to it is an untested step.
+Secret token_failure(const Error& error) {
+  Secret out;
+  const std::string& text = error.message;
+  const bool refused_secret = text.find("AADSTS7000215") != std::string::npos || text.find("AADSTS7000222") != std::string::npos ||
+                              text.find("invalid_client") != std::string::npos;
+  const bool refused = refused_secret || text.find("unauthorized_client") != std::string::npos ||
+                       text.find("AADSTS") != std::string::npos || text.find("invalid_request") != std::string::npos;
+  Check row{"auth.token", Status::fail, "The token endpoint refused the client: " + text, "", {}};
+  if (text.find("AADSTS7000222") != std::string::npos)
+    row.remedy = "The client secret has expired: create a new secret (Entra admin center > App registrations > the app > Certificates & "
+                 "secrets), and give its Value (not its Secret ID) with --client-secret-file.";
+  else if (refused_secret)
+    row.remedy = "The client secret is wrong: give the secret's Value, not its Secret ID (the Value is shown only when the secret is "
+                 "created; if it is lost, create a new secret under App registrations > the app > Certificates & secrets).";
+  else if (refused)
+    row.remedy = "Check --tenant and --client-id: the app registration must exist in that tenant, with SMTP.SendAsApp granted (admin consent).";
+  if (refused) {
+    out.row = row;
+    out.step = Step{"token", StepState::failed, refused_secret ? "the token endpoint refused the client secret" : "the token endpoint refused the client", ""};
+  } else {
+    row.status = Status::error;
+    row.message = "Could not get a token: " + text;
+    row.remedy = "Check the network path to the token endpoint (a proxy?), or give a token with --oauth-token-file.";
+    out.row = row;
+    out.step = Step{"token", StepState::untested, "no token (" + text.substr(0, 60) + ")", "--oauth-token-file FILE"};
+  }
+  return out;
+}
+
 // The secret for AUTH, read only here: from a file or the environment.
-Result<std::string> auth_secret(const Plan& plan) {
+Result<Secret> auth_secret(const Plan& plan) {
+  Secret out;
+  out.auth = plan.auth;
   if (plan.auth == smtp::AuthMechanism::xoauth2) {
-    if (!plan.token_file.empty()) return oauth::read_secret_file(plan.token_file, "OAuth token");
+    if (!plan.token_file.empty()) {
+      auto token = oauth::read_secret_file(plan.token_file, "OAuth token");
+      if (!token) return token.error();
+      out.value = std::move(token.value());
+      return out;
+    }
     auto secret = oauth::read_secret_file(plan.client_secret_file, "client secret");
     if (!secret) return secret.error();
     oauth::ClientCredentials credentials;
@@ -383,15 +944,56 @@ Result<std::string> auth_secret(const Plan& plan) {
     credentials.client_secret = *secret;
     credentials.timeout = plan.timeout;
     auto token = oauth::fetch_client_credentials_token(credentials);
-    if (!token) return token.error();
-    return token->access_token;
+    if (!token) {
+      if (token.error().kind == ErrorKind::bad_input) return token.error();
+      Secret failed = token_failure(token.error());
+      failed.auth = smtp::AuthMechanism::none;  // still test what can be tested without it
+      return failed;
+    }
+    out.value = token->access_token;
+    out.step = Step{"token", StepState::passed, "the token endpoint issued a token", ""};
+    return out;
   }
   if (plan.auth == smtp::AuthMechanism::login) {
-    if (!plan.password_file.empty()) return oauth::read_secret_file(plan.password_file, "password");
-    if (const char* password = std::getenv("SENDCHECK_PASSWORD"); password && *password) return std::string(password);
+    if (!plan.password_file.empty()) {
+      auto password = oauth::read_secret_file(plan.password_file, "password");
+      if (!password) return password.error();
+      out.value = std::move(password.value());
+      return out;
+    }
+    if (const char* password = std::getenv("SENDCHECK_PASSWORD"); password && *password) {
+      out.value = password;
+      return out;
+    }
     return bad_input("--user needs a password: --password-file FILE or SENDCHECK_PASSWORD");
   }
-  return std::string();
+  return out;
+}
+
+
+// The method's name in the verdict line: short, with the device's address.
+std::string method_text(const Plan& plan, const std::optional<IpAddress>& ip) {
+  switch (plan.method) {
+    case Method::direct_send: return "Direct send" + (ip ? " from " + ip->to_string() : std::string());
+    case Method::relay: return "SMTP relay" + (ip ? " from " + ip->to_string() : std::string());
+    case Method::smtp_auth: return "SMTP AUTH submission";
+    case Method::hve: return "High Volume Email";
+    case Method::acs: return "ACS SMTP";
+  }
+  return "Direct send";
+}
+
+// The blocklist step from its rows: listed is a finding; no list answered is untested.
+std::optional<Step> blocklist_step(const Section& section) {
+  if (section.checks.empty() || is_skipped(section.checks.front())) return std::nullopt;
+  bool answered = false;
+  for (const auto& check : section.checks) {
+    if (check.status == Status::fail)
+      return Step{"blocklist", StepState::failed, check.message.size() > 70 ? check.message.substr(0, 67) + "..." : check.message, ""};
+    if (check.status == Status::pass) answered = true;
+  }
+  if (!answered) return Step{"blocklist", StepState::untested, "no blocklist answered", "run again, or ask another resolver with --dns"};
+  return Step{"blocklist", StepState::passed, "not listed", ""};
 }
 
 }  // namespace
@@ -400,13 +1002,13 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   Outcome outcome;
   ResolverFactory factory{resolver_config};
   const bool submission = is_submission(plan.method);
+  std::vector<Step> steps;
 
-  std::string secret;
-  if (plan.auth != smtp::AuthMechanism::none) {
-    auto read = auth_secret(plan);
-    if (!read) return read.error();
-    secret = std::move(read.value());
-  }
+  auto secret = auth_secret(plan);
+  if (!secret) return secret.error();
+  Section auth_section{"auth", "Authentication", {}};
+  if (secret->row) auth_section.checks.push_back(*secret->row);
+  if (secret->step) steps.push_back(*secret->step);
 
   // The input as given: who sends, to whom.
   Section input{"input", "Input", {}};
@@ -420,19 +1022,27 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
     if (!plan.external.empty()) {
       std::string list;
       for (const auto& address : plan.external) list += (list.empty() ? "" : ", ") + address;
-      if (plan.method == Method::direct_send)
+      if (plan.method == Method::direct_send) {
         input.checks.push_back(Check{"input.external-recipients", Status::fail,
                                      "External recipients: " + list + ". Direct send only reaches the tenant's own mailboxes",
                                      "For recipients outside " + plan.domain +
                                          ", use SMTP relay through an inbound connector or SMTP AUTH submission (--method relay or smtp-auth).",
                                      {{"recipients", plan.external}}});
-      else
+        steps.push_back(Step{"recipients", StepState::failed, "direct send reaches only the tenant's mailboxes (" + plan.external.front() + " is external)", ""});
+      } else {
         input.checks.push_back(Check{"input.external-recipients", Status::info, "External recipients: " + list +
                                                                                      " (relay through a connector may send to them)",
                                      "", {{"recipients", plan.external}}});
+      }
     } else if (!plan.to.empty()) {
       input.checks.push_back(Check{"input.recipients", Status::pass, "Every recipient is in the tenant's accepted domains", "", {}});
     }
+    if (plan.ip && address_scope(*plan.ip) == AddressScope::documentation)
+      input.checks.push_back(Check{"input.ip", Status::warn,
+                                   plan.ip->to_string() + " is " + std::string(describe(AddressScope::documentation)) +
+                                       ": no device sends from it on the internet",
+                                   "Give the device's real public address (run sendcheck blocklist --egress from the device's network).",
+                                   {{"ip", plan.ip->to_string()}}});
   }
 
   // The device's address: as given, or this machine's public one.
@@ -460,6 +1070,7 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
     for (const auto& address : found.addresses) outcome.fields["egress"]["addresses"].push_back(address.to_string());
     outcome.log.insert(outcome.log.end(), found.log.begin(), found.log.end());
   }
+  if (!submission && !outcome.ip) steps.push_back(Step{"address", StepState::untested, "the device's public address is unknown", "--ip IP"});
 
   std::vector<std::unique_ptr<dns::Resolver>> resolvers;
   auto make_resolver = [&]() -> Result<dns::Resolver*> {
@@ -478,14 +1089,26 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   // The parts, at once.
   SpfPart spf_part;
   ReputationPart reputation;
+  AcsDomainPart acs_domain;
   std::thread spf_thread([&] {
-    if (submission) spf_part.section.checks.push_back(skipped("spf.device", "the submission service sends from Microsoft's addresses, so the device's address needs no SPF entry"));
-    else if (!outcome.ip) spf_part.section.checks.push_back(skipped("spf.device", "no device address (--ip or --egress)"));
+    if (submission) spf_part.section.checks.push_back(skipped("spf.result", "the submission service sends from Microsoft's addresses, so the device's address needs no SPF entry"));
+    else if (!outcome.ip) spf_part.section.checks.push_back(skipped("spf.result", "no device address (--ip or --egress)"));
     else spf_part = run_spf(**spf_resolver, plan, *outcome.ip);
   });
   std::thread reputation_thread([&] {
+    if (submission && plan.method != Method::acs) {
+      reputation.blocklist.checks.push_back(skipped("blocklist.ip", "the submission service sends from Microsoft's addresses"));
+      return;
+    }
     if (submission) {
       reputation.blocklist.checks.push_back(skipped("blocklist.ip", "the submission service sends from Microsoft's addresses"));
+      // ACS sends as the From domain: its DMARC still applies, and a custom
+      // domain needs its verification, SPF and DKIM records.
+      if (!plan.from_domain.empty())
+        (*reputation_resolver)->query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&](const dns::Answer& answer) { reputation.dmarc_answer = answer; });
+      (*reputation_resolver)->run();
+      if (!plan.from_domain.empty() && !dns::name_is_at_or_below(plan.from_domain, "azurecomm.net"))
+        check_acs_domain(**reputation_resolver, plan.from_domain, acs_domain);
       return;
     }
     run_reputation(**reputation_resolver, plan, outcome.ip, reputation);
@@ -493,32 +1116,61 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   SmtpPart smtp_part;
   std::thread smtp_thread;
   const bool smtp_up_front = !plan.endpoint.host.empty();
-  if (smtp_up_front) smtp_thread = std::thread([&] { smtp_part = run_smtp(plan, factory, std::nullopt, secret); });
+  if (smtp_up_front) smtp_thread = std::thread([&] { smtp_part = run_smtp(plan, factory, std::nullopt, secret->auth, secret->value); });
 
   MxPart mx_part;
   if (submission) mx_part.section.checks.push_back(skipped("mx.domains", "submission does not go through the MX"));
   else mx_part = run_mx(**mx_resolver, plan);
-  if (!smtp_up_front) smtp_part = run_smtp(plan, factory, mx_part.target, secret);
+  if (!smtp_up_front) {
+    const bool mx_failed = mx_part.step && mx_part.step->state != StepState::passed;
+    if (mx_failed && !mx_part.target) {
+      smtp_part.section.checks.push_back(skipped("smtp.connect", "no Exchange Online host to connect to (see the MX rows)"));
+    } else {
+      smtp_part = run_smtp(plan, factory, mx_part.target, secret->auth, secret->value);
+    }
+  }
   if (smtp_thread.joinable()) smtp_thread.join();
   spf_thread.join();
   reputation_thread.join();
-  secret.assign(secret.size(), '\0');
+  secret->value.assign(secret->value.size(), '\0');
 
   Section dmarc = std::move(reputation.dmarc);
-  if (!submission && !plan.from_domain.empty()) {
+  std::optional<Step> dmarc_step;
+  const bool want_dmarc = !plan.from_domain.empty() && (!submission || plan.method == Method::acs);
+  if (want_dmarc) {
     dmarc.title = "DMARC (" + plan.from_domain + ")";
     const bool spf_skipped = !spf_part.section.checks.empty() && is_skipped(spf_part.section.checks.front());
-    Check check = dmarc_check(plan.from_domain, reputation.dmarc_answer, spf_part.passes || spf_skipped);
+    // ACS signs with DKIM for its domain; the device's SPF is not what aligns.
+    // ACS signs with DKIM for a custom domain whose CNAMEs are in place.
+    const bool aligned = plan.method == Method::acs ? acs_domain.dkim || acs_domain.section.checks.empty() : spf_part.passes || spf_skipped;
+    Check check = dmarc_check(plan.from_domain, reputation.dmarc_answer, aligned);
     if (plan.method == Method::relay && check.status == Status::fail) check.status = Status::warn;
+    if (plan.method == Method::direct_send) {
+      if (check.status == Status::fail) dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " applies", ""};
+      else if (check.status == Status::error) dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
+      else dmarc_step = Step{"dmarc", StepState::passed, "DMARC does not stop the device", ""};
+    } else if (plan.method == Method::acs && check.status == Status::error) {
+      dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
+    } else if (plan.method == Method::acs && check.status == Status::fail) {
+      dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " without DKIM", ""};
+    }
     dmarc.checks.push_back(std::move(check));
     outcome.fields["dmarc"] = {{"domain", plan.from_domain},
                                {"outcome", dns::to_string(reputation.dmarc_answer.outcome)},
                                {"record", dmarc.checks.back().fields.value("record", "")},
                                {"policy", dmarc.checks.back().fields.value("policy", "")}};
   } else {
-    dmarc.checks.push_back(skipped("dmarc.policy", "Microsoft 365 signs and sends submitted mail itself"));
+    dmarc.checks.push_back(skipped("dmarc.policy", submission ? "Microsoft 365 signs and sends submitted mail itself" : "no From domain"));
   }
   if (outcome.ip) reputation.blocklist.title = "Blocklists (" + outcome.ip->to_string() + ")";
+
+  // The steps, in the order a message takes them.
+  if (mx_part.step) steps.push_back(*mx_part.step);
+  for (const auto& step : smtp_part.steps) steps.push_back(step);
+  if (auto step = blocklist_step(reputation.blocklist); step && !submission) steps.push_back(*step);
+  if (reputation.reverse_step && !submission) steps.push_back(*reputation.reverse_step);
+  if (spf_part.step && plan.method == Method::direct_send) steps.push_back(*spf_part.step);
+  if (dmarc_step) steps.push_back(*dmarc_step);
 
   if (plan.recommendation) {
     outcome.sections.push_back(recommendation_section(*plan.recommendation));
@@ -526,10 +1178,16 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   }
   if (!input.checks.empty()) outcome.sections.push_back(std::move(input));
   outcome.sections.push_back(std::move(mx_part.section));
+  outcome.sections.push_back(std::move(smtp_part.section));
+  for (auto& check : smtp_part.auth.checks) auth_section.checks.push_back(std::move(check));
+  if (!auth_section.checks.empty()) outcome.sections.push_back(std::move(auth_section));
   outcome.sections.push_back(std::move(spf_part.section));
   outcome.sections.push_back(std::move(dmarc));
   outcome.sections.push_back(std::move(reputation.blocklist));
-  outcome.sections.push_back(std::move(smtp_part.section));
+  if (!reputation.reverse.checks.empty()) outcome.sections.push_back(std::move(reputation.reverse));
+  if (acs_domain.step) steps.push_back(*acs_domain.step);
+  if (!acs_domain.section.checks.empty()) outcome.sections.push_back(std::move(acs_domain.section));
+  if (!spf_part.health.checks.empty()) outcome.sections.push_back(std::move(spf_part.health));
   if (plan.client_certificate) {
     // Checked from the file before anything connected; the accepted domains
     // here are DOMAIN, --accepted-domain and the From domain.
@@ -538,17 +1196,38 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
       accepted.push_back(plan.from_domain);
     Section connector{"connector", "Client certificate (" + plan.client_certificate->file + ")",
                       client_certificate_checks(*plan.client_certificate, accepted)};
+    for (const auto& check : connector.checks)
+      if (check.status == Status::fail) {
+        steps.push_back(Step{"connector-certificate", StepState::failed, "the client certificate cannot match a connector", ""});
+        break;
+      }
     outcome.sections.push_back(std::move(connector));
     outcome.fields["client_certificate"] = tls::to_json(plan.client_certificate->info);
     outcome.fields["client_certificate"]["file"] = plan.client_certificate->file;
   }
   outcome.spf_record = spf_part.suggested;
   outcome.smtp_target = smtp_part.target;
+  outcome.smtp_host = smtp_part.host;
+  outcome.smtp_port = std::to_string(plan.endpoint.port);
   if (!mx_part.json.is_null()) outcome.fields["mx"] = {{"domains", mx_part.json}};
   if (!spf_part.json.is_null()) outcome.fields["spf"] = spf_part.json;
   if (!reputation.blocklist_json.is_null()) outcome.fields["blocklist"] = reputation.blocklist_json;
   outcome.fields["smtp"] = {{"target", smtp_part.json}};
   for (const auto& resolver : resolvers) outcome.log.insert(outcome.log.end(), resolver->log().begin(), resolver->log().end());
+
+  // Remedies from the reply table name the sender's address as "<IP>":
+  // fill it in when the device's address is known.
+  if (outcome.ip)
+    for (auto& section : outcome.sections)
+      for (auto& check : section.checks)
+        for (std::string* text : {&check.message, &check.remedy})
+          for (auto at = text->find("<IP>"); at != std::string::npos; at = text->find("<IP>", at))
+            text->replace(at, 4, outcome.ip->to_string());
+
+  // The verdict, from the steps alone; then what to do, from the rows.
+  outcome.steps = std::move(steps);
+  outcome.verdict = decide(method_text(plan, outcome.ip), outcome.steps);
+  outcome.next_steps = next_steps_for(outcome.sections);
   return outcome;
 }
 

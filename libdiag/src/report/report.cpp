@@ -220,7 +220,11 @@ TextStyle TextStyle::for_stream(std::FILE* stream, bool no_color_option) {
 std::string TextStyle::status_label(Status status) const {
   std::string label = ascii::to_upper(to_string(status));
   label.resize(5, ' ');
-  if (!color) return label;
+  return colored(status, label);
+}
+
+std::string TextStyle::colored(Status status, std::string_view text) const {
+  if (!color) return std::string(text);
   const char* code = "0";
   switch (status) {
     case Status::pass: code = "32"; break;
@@ -229,7 +233,7 @@ std::string TextStyle::status_label(Status status) const {
     case Status::fail: code = "1;31"; break;
     case Status::error: code = "1;35"; break;
   }
-  return std::string("\x1b[") + code + "m" + label + "\x1b[0m";
+  return std::string("\x1b[") + code + "m" + std::string(text) + "\x1b[0m";
 }
 
 std::string TextStyle::bold(std::string_view text) const {

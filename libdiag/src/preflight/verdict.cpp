@@ -1,0 +1,187 @@
+// The verdict from the steps a method depends on, decided before anything is
+// rendered; the next steps from the rows; the filtering-gateway table; and
+// the text layout (wrapping to the terminal).
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "diag/ascii.h"
+#include "diag/mx.h"
+#include "diag/preflight.h"
+
+namespace diag::preflight {
+namespace {
+
+struct GatewaySuffix {
+  const char* suffix;
+  const char* name;
+  const char* source;
+};
+constexpr GatewaySuffix gateway_suffixes[] = {
+#include "../../data/mail_gateways.inc"
+};
+
+bool host_matches(std::string_view host, std::string_view suffix) {
+  return host == suffix || (host.size() > suffix.size() && host.ends_with(suffix) && host[host.size() - suffix.size() - 1] == '.');
+}
+
+// Blocking parts first: without recipients the method takes, an MX, a port
+// or a tenant that takes the mail, nothing else matters; then what decides
+// Junk (blocklists, SPF, DMARC); domain-wide health last.
+constexpr std::string_view section_order[] = {"input", "mx", "smtp", "auth", "connector", "blocklist", "reverse", "spf", "dmarc", "acs-domain", "health"};
+
+std::size_t section_rank(std::string_view section) {
+  for (std::size_t i = 0; i < std::size(section_order); ++i)
+    if (section_order[i] == section) return i;
+  return std::size(section_order);
+}
+
+// The verdict line stays about 120 characters: at most this many causes in it.
+constexpr std::size_t summary_causes = 2;
+
+}  // namespace
+
+std::string_view to_string(StepState state) {
+  switch (state) {
+    case StepState::passed: return "passed";
+    case StepState::failed: return "failed";
+    case StepState::untested: return "untested";
+  }
+  return "untested";
+}
+
+std::string_view to_string(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::will_work: return "will-work";
+    case VerdictKind::will_not_work: return "will-not-work";
+    case VerdictKind::not_verified: return "not-verified";
+  }
+  return "not-verified";
+}
+
+std::string_view label(VerdictKind kind) {
+  switch (kind) {
+    case VerdictKind::will_work: return "WILL WORK";
+    case VerdictKind::will_not_work: return "WILL NOT WORK";
+    case VerdictKind::not_verified: return "NOT VERIFIED";
+  }
+  return "NOT VERIFIED";
+}
+
+int Verdict::exit_code() const {
+  switch (kind) {
+    case VerdictKind::will_work: return exit_ok;
+    case VerdictKind::will_not_work: return exit_finding;
+    case VerdictKind::not_verified: return exit_incomplete;
+  }
+  return exit_incomplete;
+}
+
+Verdict decide(const std::string& method_text, const std::vector<Step>& steps) {
+  Verdict verdict;
+  for (const auto& step : steps) {
+    if (step.state == StepState::failed) verdict.causes.push_back(step);
+    else if (step.state == StepState::untested) verdict.untested.push_back(step);
+  }
+  auto join = [](const std::vector<Step>& list) {
+    std::string out;
+    for (std::size_t i = 0; i < list.size() && i < summary_causes; ++i) out += (i ? "; " : "") + list[i].why;
+    if (list.size() > summary_causes) out += "; and " + std::to_string(list.size() - summary_causes) + " more";
+    return out;
+  };
+  if (!verdict.causes.empty()) {
+    verdict.kind = VerdictKind::will_not_work;
+    verdict.summary = method_text + " will not work: " + join(verdict.causes);
+  } else if (!verdict.untested.empty() || steps.empty()) {
+    verdict.kind = VerdictKind::not_verified;
+    verdict.summary = method_text + " is not verified: " + (steps.empty() ? std::string("no step was tested") : join(verdict.untested));
+  } else {
+    verdict.kind = VerdictKind::will_work;
+    verdict.summary = method_text + " will work: every step it depends on was tested and passed";
+  }
+  return verdict;
+}
+
+std::vector<NextStep> next_steps_for(const std::vector<Section>& sections) {
+  std::vector<const Section*> ordered;
+  for (const auto& section : sections) ordered.push_back(&section);
+  std::stable_sort(ordered.begin(), ordered.end(), [](const Section* a, const Section* b) { return section_rank(a->id) < section_rank(b->id); });
+  std::vector<NextStep> out;
+  for (Status level : {Status::fail, Status::error, Status::warn})
+    for (const Section* section : ordered)
+      for (const auto& check : section->checks) {
+        if (check.status != level || check.remedy.empty()) continue;
+        const bool seen = std::any_of(out.begin(), out.end(), [&](const NextStep& step) { return step.remedy == check.remedy; });
+        if (!seen) out.push_back(NextStep{check.id, section->id, check.remedy});
+      }
+  return out;
+}
+
+std::optional<MailGateway> classify_gateway(std::string_view host_text) {
+  std::string host = ascii::to_lower(std::string(host_text));
+  while (host.ends_with(".")) host.pop_back();
+  if (mx::classify_host(host).provider == mx::Provider::google)
+    return MailGateway{"Google Workspace", std::string(mx::classify_host(host).suffix),
+                       "https://support.google.com/a/answer/140034"};
+  const GatewaySuffix* best = nullptr;
+  for (const auto& entry : gateway_suffixes)
+    if (host_matches(host, entry.suffix) && (!best || std::string_view(entry.suffix).size() > std::string_view(best->suffix).size()))
+      best = &entry;
+  if (!best) return std::nullopt;
+  return MailGateway{best->name, best->suffix, best->source};
+}
+
+std::size_t terminal_width() {
+  if (::isatty(STDOUT_FILENO) != 1) return 0;
+  winsize size{};
+  if (::ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col >= 40) return size.ws_col;
+  return 80;
+}
+
+std::string wrap(std::string_view text, std::size_t width, std::size_t indent) {
+  if (width == 0 || width <= indent + 20) return std::string(text);
+  std::string out;
+  std::size_t column = 0;
+  bool first_word = true;
+  std::size_t i = 0, gap = 0;
+  while (i < text.size()) {
+    // Leading spaces of the first line are kept as they are.
+    if (first_word && text[i] == ' ') {
+      out += ' ';
+      ++column;
+      ++i;
+      continue;
+    }
+    std::size_t end = text.find(' ', i);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view word = text.substr(i, end - i);
+    // Escape sequences take no columns.
+    std::size_t visible = 0;
+    for (std::size_t k = 0; k < word.size(); ++k) {
+      if (word[k] == '\x1b') {
+        while (k < word.size() && word[k] != 'm') ++k;
+        continue;
+      }
+      if ((static_cast<unsigned char>(word[k]) & 0xC0) != 0x80) ++visible;
+    }
+    if (!first_word && column + gap + visible > width) {
+      out += "\n" + std::string(indent, ' ');
+      column = indent;
+    } else if (!first_word) {
+      // The spaces between two words as they were ("FAIL  The").
+      out += std::string(gap, ' ');
+      column += gap;
+    }
+    out += word;
+    column += visible;
+    first_word = false;
+    i = end;
+    gap = 0;
+    while (i < text.size() && text[i] == ' ') ++i, ++gap;
+  }
+  return out;
+}
+
+}  // namespace diag::preflight

@@ -1,0 +1,250 @@
+// The scenario table (tests/scenarios/scenarios.json): tenants an admin
+// meets, each a zone, a server profile, a command and what preflight must
+// conclude. The expectations were written from Microsoft's documented
+// behavior (direct send needs an Exchange Online MX, a step not tested is
+// never "will work", a token endpoint's refusal is a finding), not from
+// what the code prints. Every run also goes through the text form, which
+// must name no internal document and leave no placeholder unfilled.
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/ip.h"
+#include "diag/preflight.h"
+#include "fixture_zones.h"
+#include "preflight_test_support.h"
+
+using namespace diag;
+using namespace smtp_testing;
+using namespace preflight_testing;
+
+namespace {
+
+const std::string scenario_dir = fixtures::source_path("tests/scenarios");
+
+nlohmann::json load_scenarios() {
+  std::ifstream in(scenario_dir + "/scenarios.json");
+  REQUIRE(in);
+  return nlohmann::json::parse(in);
+}
+
+std::optional<smtp::ServerProfile> profile_named(const std::string& name, const std::vector<std::string>& domains) {
+  if (name == "exo-mx") return smtp::exo_mx_profile(domains);
+  if (name == "exo-mx-reject") return smtp::exo_mx_profile(domains, true);
+  if (name == "exo-submission-139") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::disabled_139);
+  if (name == "exo-submission-30") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::retired_30);
+  if (name == "exo-submission-accept") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
+  if (name == "exo-submission-oauth") {
+    auto profile = smtp::exo_submission_profile();
+    profile.oauth_token = "test-access-token";
+    return profile;
+  }
+  if (name == "exo-submission-legacy-tls") {
+    // smtp.office365.com: a TLS 1.0/1.1 client gets 421 4.7.66 after the handshake.
+    auto profile = smtp::exo_submission_profile();
+    profile.require_tls_1_2 = true;
+    profile.tls_versions.min = tls::Version::tls1_0;
+    return profile;
+  }
+  if (name == "accept-all") return smtp::accept_all_profile();
+  return std::nullopt;
+}
+
+std::string expand(std::string text, const std::map<std::string, std::string>& values) {
+  for (const auto& [key, value] : values)
+    for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size())) text.replace(at, key.size(), value);
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit code and advice the reference calls for", "[preflight][scenarios]") {
+  const auto table = load_scenarios();
+  const auto& scenarios = table["scenarios"];
+  REQUIRE(scenarios.size() >= 30);
+  const std::uint16_t dead_dns = free_port();
+  for (const auto& scenario : scenarios) {
+    const std::string name = scenario["name"];
+    DYNAMIC_SECTION(name) {
+      TempDir dir;
+      std::map<std::string, std::string> values{{"{dir}", dir.path()}};
+      const nlohmann::json files = scenario.value("files", nlohmann::json::object());
+      for (const auto& [file, content] : files.items()) dir.file(file, content.get<std::string>() + "\n");
+      std::unique_ptr<HttpServer> token;
+      if (scenario.contains("token")) {
+        token = std::make_unique<HttpServer>(scenario["token"]["status"].get<int>(), scenario["token"]["body"].get<std::string>());
+        values["{token_url}"] = token->url("/contoso.example/oauth2/v2.0/token");
+      }
+      const std::string server = scenario["server"];
+      std::unique_ptr<Mx> mx;
+      std::vector<std::string> argv = {preflight_tool};
+      for (const auto& arg : scenario["args"]) argv.push_back(expand(arg.get<std::string>(), values));
+      if (!scenario["zone"].get<std::string>().empty()) argv.insert(argv.end(), {"--zone", scenario_dir + "/" + scenario["zone"].get<std::string>()});
+      // Every name outside the zones goes to a port where nothing answers:
+      // a scenario never reaches the internet.
+      argv.insert(argv.end(), {"--zone", lists, "--dns", "127.0.0.1:" + std::to_string(dead_dns), "--timeout", "2"});
+      if (server == "closed") {
+        argv.insert(argv.end(), {"--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(free_port())});
+      } else if (server != "none") {
+        auto profile = profile_named(server, scenario.value("domains", std::vector<std::string>{}));
+        REQUIRE(profile);
+        mx = serve(*profile);
+        argv.insert(argv.end(), {"--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(mx->server->port()), "--ca", mx->ca_file});
+      }
+
+      auto json_argv = argv;
+      json_argv.push_back("--json");
+      const auto run = run_program(json_argv, 30s);
+      INFO("command: " << [&] { std::string s; for (const auto& a : json_argv) s += a + " "; return s; }());
+      INFO("stdout: " << run.out << "\nstderr: " << run.err);
+      CHECK(run.exit_code == scenario["exit"].get<int>());
+      std::string everything = run.err;
+      if (scenario["exit"] == 2) {
+        CHECK(run.out.empty());
+        CHECK(run.err.starts_with("sendcheck-preflight: error: "));
+      } else {
+        const auto document = nlohmann::json::parse(run.out);
+        everything += document.dump();
+        CHECK(document["verdict"]["verdict"] == scenario["verdict"]);
+        CHECK(document["verdict"]["exit_code"] == scenario["exit"]);
+        if (scenario.contains("decides")) {
+          const auto& list = scenario["verdict"] == "will-not-work" ? document["verdict"]["causes"] : document["verdict"]["untested"];
+          bool found = false;
+          for (const auto& step : list) found = found || step["id"] == scenario["decides"];
+          CHECK(found);
+        }
+        // WILL WORK only when every step was tested and passed.
+        if (scenario["verdict"] == "will-work") {
+          CHECK(document["verdict"]["untested"].empty());
+          for (const auto& step : document["verdict"]["steps"]) CHECK(step["state"] == "passed");
+        }
+        for (const auto& step : document["next_steps"]) {
+          CHECK(step.contains("id"));
+          CHECK(step.contains("section"));
+          CHECK_FALSE(step["remedy"].get<std::string>().empty());
+        }
+      }
+      for (const auto& text : scenario.value("advice", std::vector<std::string>{})) {
+        INFO("advice: " << text);
+        CHECK(everything.find(text) != std::string::npos);
+      }
+
+      // The text form: the verdict line first, no internal references, no unfilled placeholder.
+      auto text_argv = argv;
+      text_argv.push_back("--no-color");
+      const auto text = run_program(text_argv, 30s);
+      CHECK(text.exit_code == scenario["exit"].get<int>());
+      const std::string shown = text.out + text.err;
+      for (const char* internal : {"m365-facts", "[3P]", "[MS]", "m365.", "dnsbl-facts", "index id"}) {
+        INFO("internal reference: " << internal);
+        CHECK(shown.find(internal) == std::string::npos);
+      }
+      CHECK(shown.find("<IP>") == std::string::npos);
+      CHECK(shown.find("<device IP>") == std::string::npos);
+      if (scenario["exit"] != 2) {
+        const std::string label = scenario["verdict"] == "will-work" ? "WILL WORK" : scenario["verdict"] == "will-not-work" ? "WILL NOT WORK" : "NOT VERIFIED";
+        CHECK(text.out.starts_with(label + "  "));
+        CHECK(text.out.substr(0, text.out.find('\n')).size() <= 200);
+      }
+      for (const auto& secret : scenario.value("absent", std::vector<std::string>{})) {
+        CHECK(everything.find(secret) == std::string::npos);
+        CHECK(shown.find(secret) == std::string::npos);
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The pieces the verdict is made of, unit by unit.
+
+TEST_CASE("verdict: a failed step decides, then an untested one, and nothing tested is never WILL WORK", "[preflight]") {
+  using preflight::Step;
+  using preflight::StepState;
+  const Step passed{"smtp", StepState::passed, "session", ""};
+  const Step failed{"mx", StepState::failed, "the MX is Proofpoint", ""};
+  const Step untested{"auth", StepState::untested, "AUTH not tested", "--oauth-token-file FILE"};
+  auto will_work = preflight::decide("Direct send", {passed});
+  CHECK(will_work.kind == preflight::VerdictKind::will_work);
+  CHECK(will_work.exit_code() == 0);
+  auto not_verified = preflight::decide("SMTP AUTH submission", {passed, untested});
+  CHECK(not_verified.kind == preflight::VerdictKind::not_verified);
+  CHECK(not_verified.exit_code() == 3);
+  CHECK(not_verified.untested.size() == 1);
+  CHECK_THAT(not_verified.summary, Catch::Contains("AUTH not tested"));
+  // A definite finding outranks an untested step: 1 beats 3.
+  auto will_not = preflight::decide("Direct send", {untested, failed, passed});
+  CHECK(will_not.kind == preflight::VerdictKind::will_not_work);
+  CHECK(will_not.exit_code() == 1);
+  CHECK(will_not.summary == "Direct send will not work: the MX is Proofpoint");
+  CHECK(preflight::decide("Direct send", {}).kind == preflight::VerdictKind::not_verified);
+}
+
+TEST_CASE("gateways: the vendors' MX names, Google from the MX table, Exchange Online is none", "[preflight]") {
+  CHECK(preflight::classify_gateway("mx0a-00123401.pphosted.com")->name == "Proofpoint");
+  CHECK(preflight::classify_gateway("MX1-US1.PPE-HOSTED.COM.")->name == "Proofpoint Essentials");
+  CHECK(preflight::classify_gateway("eu-smtp-inbound-1.mimecast.com")->name == "Mimecast");
+  CHECK(preflight::classify_gateway("d123.ess.barracudanetworks.com")->name == "Barracuda Email Gateway Defense");
+  CHECK(preflight::classify_gateway("mx1.contoso.iphmx.com")->name == "Cisco Secure Email");
+  CHECK(preflight::classify_gateway("mx-01-eu-west-1.prod.hydra.sophos.com")->name == "Sophos Email");
+  CHECK(preflight::classify_gateway("mx01.hornetsecurity.com")->name == "Hornetsecurity");
+  CHECK(preflight::classify_gateway("cluster1.eu.messagelabs.com")->name == "Broadcom Email Security.cloud (Symantec)");
+  CHECK(preflight::classify_gateway("aspmx.l.google.com")->name == "Google Workspace");
+  CHECK_FALSE(preflight::classify_gateway("contoso-com.mail.protection.outlook.com"));
+  CHECK_FALSE(preflight::classify_gateway("contoso-com.o-v1.mx.microsoft"));
+  CHECK_FALSE(preflight::classify_gateway("notpphosted.com"));  // a label boundary, not a suffix
+  for (const char* host : {"a.pphosted.com", "a.mimecast.com", "a.iphmx.com"})
+    CHECK(preflight::classify_gateway(host)->source.starts_with("https://"));
+}
+
+TEST_CASE("address scope: private, CGNAT, loopback, link-local and ULA are not public, documentation ranges are their own", "[preflight]") {
+  auto scope = [](const char* text) { return address_scope(*IpAddress::parse(text)); };
+  CHECK(scope("10.1.2.3") == AddressScope::private_use);
+  CHECK(scope("172.31.255.1") == AddressScope::private_use);
+  CHECK(scope("172.32.0.1") == AddressScope::public_internet);
+  CHECK(scope("100.64.0.1") == AddressScope::shared_cgnat);
+  CHECK(scope("100.128.0.1") == AddressScope::public_internet);
+  CHECK(scope("127.0.0.1") == AddressScope::loopback);
+  CHECK(scope("169.254.10.1") == AddressScope::link_local);
+  CHECK(scope("fe80::1") == AddressScope::link_local);
+  CHECK(scope("fd00::1") == AddressScope::unique_local);
+  CHECK(scope("::ffff:192.168.1.1") == AddressScope::private_use);
+  CHECK(scope("203.0.113.7") == AddressScope::documentation);
+  CHECK(scope("2001:db8::1") == AddressScope::documentation);
+  CHECK(scope("40.107.1.1") == AddressScope::public_internet);
+  CHECK(is_non_public(AddressScope::private_use));
+  CHECK_FALSE(is_non_public(AddressScope::documentation));
+  CHECK_FALSE(is_non_public(AddressScope::public_internet));
+}
+
+TEST_CASE("text wraps at the width with a hanging indent, and not at all without a terminal", "[preflight]") {
+  const std::string text = "    FAIL  The MX of contoso.example is mx1.pphosted.com, a Proofpoint gateway in front of the mailboxes";
+  CHECK(preflight::wrap(text, 0, 10) == text);
+  const std::string wrapped = preflight::wrap(text, 40, 10);
+  INFO(wrapped);
+  std::size_t start = 0;
+  bool first = true;
+  while (start < wrapped.size()) {
+    std::size_t end = wrapped.find('\n', start);
+    if (end == std::string::npos) end = wrapped.size();
+    const std::string line = wrapped.substr(start, end - start);
+    CHECK(line.size() <= 40);
+    if (!first) CHECK(line.starts_with(std::string(10, ' ')));
+    first = false;
+    start = end + 1;
+  }
+  // Nothing is lost: the words are the same.
+  auto words = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::istringstream in(s);
+    for (std::string w; in >> w;) out.push_back(w);
+    return out;
+  };
+  CHECK(words(wrapped) == words(text));
+  // The two spaces after a label stay two.
+  CHECK(preflight::wrap("WILL WORK  Direct send", 80, 11) == "WILL WORK  Direct send");
+  CHECK(preflight::wrap(text, 40, 10).starts_with("    FAIL  The MX"));
+}
