@@ -164,7 +164,11 @@ TEST_CASE("hostile server: accepts and never says a word", "[hostile-smtp]") {
     }
   });
   const auto config = client_for(peer);
-  const auto result = run_bounded(config, config.timeouts.banner);
+  // The banner wait, our EHLO's answer (at most 2 s), then one TLS ClientHello
+  // on a second connection (connect and handshake timeouts): a silent port
+  // may be an implicit-TLS one.
+  const auto result = run_bounded(config, config.timeouts.banner + std::min(config.timeouts.command, Milliseconds(2000)) +
+                                              config.timeouts.connect + config.timeouts.tls);
   CHECK(result.failure.failure_class == FailureClass::protocol);
   CHECK(result.failure.kind == "banner-timeout");
   CHECK_FALSE(result.banner);
@@ -498,7 +502,7 @@ TEST_CASE("1,000 connections against sendcheck-listen's limit", "[hostile-smtp][
     if (!served_again) std::this_thread::sleep_for(100ms);
   }
   CHECK(served_again);
-  CHECK(listen.stop() == 0);
+  CHECK(listen.stop() == 3);  // no session showed how a device sends: could not complete
   // One JSON report a line for each session served, none for the refused.
   const std::string reports = listen.output();
   const auto lines = static_cast<std::size_t>(std::count(reports.begin(), reports.end(), '\n'));

@@ -172,7 +172,7 @@ TEST_CASE("XOAUTH2 on exo-submission, then MAIL and RCPT without sending", "[pro
   CHECK(reports[0].auth_mechanism == "XOAUTH2");
   CHECK(reports[0].auth_user == "app@contoso.example");
   CHECK_FALSE(reports[0].message_bytes);  // nothing was sent
-  CHECK(reports[0].verdict == "ready-for-oauth");
+  CHECK(reports[0].verdict == DeviceVerdict::ready_for_oauth);
   CHECK(transcript_text(result).find("good-token") == std::string::npos);
 
   config.secret = "expired-token";
@@ -244,7 +244,8 @@ TEST_CASE("probe --send delivers a message the server reports", "[probe]") {
   REQUIRE(reports[0].message_bytes);
   CHECK(reports[0].header_subject == "Scan to mail");
   CHECK(reports[0].header_from == "<scanner@contoso.example>");
-  CHECK(reports[0].verdict == "needs-direct-send-or-connector");
+  CHECK(reports[0].verdict == DeviceVerdict::sends_without_auth);
+  CHECK(reports[0].outcome == DeviceOutcome::works);
 }
 
 // ---------------------------------------------------------------------------
@@ -277,7 +278,8 @@ TEST_CASE("connect: a full backlog that never answers is a timeout", "[probe]") 
   }
   CHECK(result.failure.failure_class == FailureClass::connect);
   CHECK(result.failure.kind == "timeout");
-  CHECK(status_of(session_checks(config, result, "x", "127.0.0.1"), "smtp.connect") == Status::error);
+  // Closed from here is a finding (exit 1), not an incomplete check.
+  CHECK(status_of(session_checks(config, result, "x", "127.0.0.1"), "smtp.connect") == Status::fail);
 }
 
 TEST_CASE("banner: 421 at connect", "[probe]") {
@@ -307,8 +309,8 @@ TEST_CASE("banner: slow is a warning, none in time is a timeout", "[probe]") {
   config.timeouts.banner = 150ms;
   result = run_session(config);
   CHECK(result.failure.failure_class == FailureClass::protocol);
-  CHECK(result.failure.kind == "banner-timeout");
-  CHECK(status_of(session_checks(config, result, host_name, "127.0.0.1"), "smtp.banner") == Status::error);
+  CHECK(result.failure.kind == "banner-timeout");  // its late banner answered our ClientHello: not TLS
+  CHECK(status_of(session_checks(config, result, host_name, "127.0.0.1"), "smtp.banner") == Status::fail);
 }
 
 TEST_CASE("an HTTP server on the port is named", "[probe]") {
@@ -449,8 +451,10 @@ TEST_CASE("TLS failure after STARTTLS: a TLS 1.0-only server", "[probe][tls]") {
   CHECK(result.failure.failure_class == FailureClass::tls);
   CHECK(result.failure.kind == "handshake");
   CHECK_FALSE(result.tls.error.empty());
+  CHECK(result.tls.server_version == "TLSv1");
   const auto checks = session_checks(config, result, host_name, "127.0.0.1");
   CHECK(status_of(checks, "tls.handshake") == Status::fail);
+  CHECK_THAT(find_check(checks, "tls.handshake")->message, Catch::StartsWith("the server offered only TLSv1, which this client refused"));
   CHECK(find_check(checks, "smtp.session") == nullptr);
 
   // A device that can only do TLS 1.0 gets through to it.
@@ -477,7 +481,7 @@ TEST_CASE("a TLS 1.0 device against exo-submission: 421 4.7.66", "[probe][tls]")
   running->server->wait(1);
   const auto reports = running->server->reports();
   REQUIRE(reports.size() == 1);
-  CHECK(reports[0].verdict == "cannot-do-tls-1.2");
+  CHECK(reports[0].verdict == DeviceVerdict::legacy_tls);
 }
 
 TEST_CASE("certificate cases are separate checks", "[probe][tls]") {

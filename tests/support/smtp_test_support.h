@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "diag/smtp.h"
 #include "diag/tls.h"
 
@@ -317,6 +319,155 @@ inline RunResult run_program(const std::vector<std::string>& argv, std::chrono::
 
 inline bool have_program(const std::string& name) {
   return run_program({"sh", "-c", "command -v " + name + " >/dev/null 2>&1"}, 5s).exit_code == 0;
+}
+
+// ---------------------------------------------------------------------------
+// Real peers
+
+// Whether an outside program can do what a test needs; the reason when not
+// (under CI=true the test fails with it, elsewhere it is skipped).
+inline std::optional<std::string> peer_missing(const std::vector<std::string>& programs, bool needs_root = false) {
+  for (const auto& program : programs)
+    if (!have_program(program)) return program + " is not installed (scripts/install-deps --test)";
+  if (needs_root && ::geteuid() != 0) return std::string("the test needs root");
+  return std::nullopt;
+}
+inline bool in_ci() {
+  const char* ci = std::getenv("CI");
+  return ci && std::string(ci) == "true";
+}
+
+inline const std::string postfix_host = "postfix.sendcheck.test";
+
+// A private Postfix on loopback (Debian's, without systemd): main.cf from
+// /usr/share/postfix/main.cf.debian, our own config directory, queue and
+// log, one listener, `postfix -c DIR start`. `extra` settings go last (a
+// relayhost makes it a client too).
+class Postfix {
+ public:
+  explicit Postfix(const std::vector<std::string>& extra = {}) : port_(free_port()) {
+    const std::string dir = dir_.path();
+    log_ = "/var/log/sendcheck-postfix-test-" + std::to_string(port_) + ".log";
+    auto credentials = server_credentials(postfix_host, Signer::test_ca, -1, 60, diag::tls::KeyType::rsa2048);
+    dir_.file("cert.pem", diag::tls::certificate_pem(credentials->certificate.get()));
+    dir_.file("key.pem", diag::tls::private_key_pem(credentials->key.get()));
+    ca_file_ = dir_.file("ca.pem", pki().ca_pem);
+    dir_.file("main.cf", read_file("/usr/share/postfix/main.cf.debian"));
+    dir_.file("master.cf", read_file("/etc/postfix/master.cf"));
+    const std::vector<std::string> settings = {
+        "queue_directory=" + dir + "/queue",
+        "data_directory=" + dir + "/data",
+        "compatibility_level=3.6",
+        "myhostname=" + postfix_host,
+        "mydestination=sendcheck.test",
+        "mynetworks=192.0.2.0/24",
+        "inet_interfaces=127.0.0.1",
+        "inet_protocols=ipv4",
+        "alias_maps=",
+        "alias_database=",
+        "local_recipient_maps=",
+        "smtpd_relay_restrictions=permit_mynetworks,reject_unauth_destination",
+        "smtpd_tls_cert_file=" + dir + "/cert.pem",
+        "smtpd_tls_key_file=" + dir + "/key.pem",
+        "smtpd_tls_security_level=may",
+        "maillog_file=" + log_,
+    };
+    std::vector<std::string> all = settings;
+    all.insert(all.end(), extra.begin(), extra.end());
+    std::vector<std::string> postconf{"postconf", "-c", dir, "-e"};
+    postconf.insert(postconf.end(), all.begin(), all.end());
+    must_run(postconf);
+    // Our listener instead of port 25, nothing chrooted (our paths live in /tmp).
+    must_run({"postconf", "-c", dir, "-MX", "smtp/inet"});
+    must_run({"postconf", "-c", dir, "-M",
+              "127.0.0.1:" + std::to_string(port_) + "/inet=127.0.0.1:" + std::to_string(port_) + " inet n - n - - smtpd"});
+    must_run({"postconf", "-c", dir, "-F", "*/*/chroot=n"});
+    // The daemons run as the postfix user: they must reach the queue.
+    std::filesystem::permissions(dir, std::filesystem::perms(0755));
+    std::filesystem::create_directory(dir + "/queue");
+    std::filesystem::create_directory(dir + "/data");
+    must_run({"chown", "postfix", dir + "/data"});
+    must_run({"postfix", "-c", dir, "post-install", "create-missing"});
+    const auto started = run_program({"postfix", "-c", dir, "start"}, 30s);
+    if (started.exit_code != 0) {
+      const std::string log = read_file(log_);
+      ::unlink(log_.c_str());
+      throw std::runtime_error("postfix start failed: " + started.out + started.err + "\n" + log);
+    }
+    running_ = true;
+    for (int i = 0; i < 100; ++i) {
+      diag::smtp::Connection probe;
+      if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port_, diag::smtp::Clock::now() + 100ms).status == diag::smtp::IoStatus::ok) return;
+      std::this_thread::sleep_for(100ms);
+    }
+    throw std::runtime_error("postfix does not listen on its port:\n" + read_file(log_));
+  }
+  ~Postfix() {
+    if (running_) {
+      run_program({"postfix", "-c", dir_.path(), "stop"}, 20s);
+      // master exits after stop; wait until the port is free before the queue goes.
+      for (int i = 0; i < 50; ++i) {
+        diag::smtp::Connection probe;
+        if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port_, diag::smtp::Clock::now() + 100ms).status != diag::smtp::IoStatus::ok) break;
+        std::this_thread::sleep_for(100ms);
+      }
+    }
+    ::unlink(log_.c_str());
+  }
+  std::uint16_t port() const { return port_; }
+  const std::string& ca_file() const { return ca_file_; }
+  const std::string& log_file() const { return log_; }
+  std::string dir() const { return dir_.path(); }
+
+ private:
+  static void must_run(const std::vector<std::string>& argv) {
+    const auto run = run_program(argv, 20s);
+    if (run.exit_code != 0) throw std::runtime_error(argv[0] + " failed: " + run.err);
+  }
+  TempDir dir_;
+  std::uint16_t port_;
+  std::string log_, ca_file_;
+  bool running_ = false;
+};
+
+// sendcheck-listen as a process for `sessions` sessions (the readiness
+// check is one more: it connects and leaves), bounded by a time limit far
+// above its --timeout.
+inline const std::string listen_tool = bin_dir + "/sendcheck-listen";
+struct Listener {
+  std::uint16_t port = free_port();
+  RunResult result;
+  std::thread thread;
+  Listener(std::vector<std::string> args, int sessions, std::chrono::milliseconds limit = 60s) {
+    std::vector<std::string> argv{listen_tool, "--port", std::to_string(port), "--sessions", std::to_string(sessions + 1),
+                                  "--timeout", "5"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    thread = std::thread([this, argv, limit] { result = run_program(argv, limit); });
+    if (!wait_for_port(port)) {
+      thread.join();
+      throw std::runtime_error("sendcheck-listen did not start: " + result.err);
+    }
+  }
+  ~Listener() {
+    if (thread.joinable()) thread.join();
+  }
+  RunResult finish() {
+    thread.join();
+    return result;
+  }
+};
+
+inline std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    const std::string line = text.substr(start, end - start);
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  return out;
 }
 
 }  // namespace smtp_testing

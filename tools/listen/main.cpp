@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include <diag/ascii.h>
 #include <diag/cli.h>
 #include <diag/smtp.h>
 #include <diag/version.h>
@@ -19,7 +20,7 @@ struct Options {
   diag::cli::CommonOptions common;
   std::string bind = "127.0.0.1", profile = "accept-all", basic_auth = "disabled", cert, key, save_dir, tls_min;
   int port = 2525;
-  std::vector<std::string> accept_domains;
+  std::vector<std::string> accept_domains, send_as;
   bool reject_direct_send = false, implicit_tls = false, request_client_cert = false;
   std::size_t max_sessions = 16, sessions = 0;
   double session_timeout_seconds = 600;
@@ -44,6 +45,11 @@ int run(const Options& o) {
     profile = exo_mx_profile(o.accept_domains, o.reject_direct_send);
   else if (!o.accept_domains.empty() || o.reject_direct_send)
     return usage_error("--accept-domain and --reject-direct-send belong to --profile exo-mx");
+  if (!o.send_as.empty() && o.profile != "exo-submission") return usage_error("--send-as belongs to --profile exo-submission");
+  for (const auto& address : o.send_as) {
+    if (address.find('@') == std::string::npos) return usage_error("--send-as needs an email address: " + address);
+    profile->send_as.push_back(diag::ascii::to_lower(address));
+  }
   if (!o.tls_min.empty()) {
     auto version = diag::tls::parse_version(o.tls_min);
     if (!version) return usage_error("unknown TLS version " + o.tls_min);
@@ -66,19 +72,26 @@ int run(const Options& o) {
   config.max_sessions = o.max_sessions;
   config.save_dir = o.save_dir;
   config.command_timeout = std::chrono::milliseconds(static_cast<long long>(o.common.timeout_seconds * 1000));
+  config.tls_timeout = config.command_timeout;
   config.session_timeout = std::chrono::milliseconds(static_cast<long long>(o.session_timeout_seconds * 1000));
   if (!o.cert.empty()) {
     auto credentials = diag::tls::load_credentials(o.cert, o.key);
     if (!credentials) return usage_error(credentials.error().message);
     config.credentials = std::make_shared<diag::tls::Credentials>(std::move(credentials.value()));
   } else {
+    // RSA first, as Exchange Online presents; ECDSA beside it for clients that prefer it.
     diag::tls::CertificateSpec spec;
     spec.common_name = config.profile.host_name;
     spec.dns_names = {config.profile.host_name, "localhost"};
     spec.ip_addresses = {o.bind};
-    auto credentials = diag::tls::generate_certificate(spec);
-    if (!credentials) return diag::cli::print_error(tool, credentials.error().message), diag::exit_incomplete;
-    config.credentials = std::make_shared<diag::tls::Credentials>(std::move(credentials.value()));
+    for (auto key : {diag::tls::KeyType::rsa2048, diag::tls::KeyType::ec_p256}) {
+      spec.key_type = key;
+      auto credentials = diag::tls::generate_certificate(spec);
+      if (!credentials) return diag::cli::print_error(tool, credentials.error().message), diag::exit_incomplete;
+      auto shared = std::make_shared<diag::tls::Credentials>(std::move(credentials.value()));
+      if (!config.credentials) config.credentials = shared;
+      else config.additional_credentials.push_back(shared);
+    }
   }
   std::mutex output;
   bool write_failed = false;
@@ -116,9 +129,21 @@ int run(const Options& o) {
     running->stop();
   }).detach();
   running->wait(o.sessions);
+  const auto reports = running->reports();
   server->reset();
+  // What it saw, when it stops; the exit code follows the devices.
+  const auto summary = summarize(reports);
+  std::string text;
+  if (json) {
+    nlohmann::json document{{"tool", tool}, {"version", diag::version}, {"summary", to_json(summary)}};
+    document["status"] = summary.exit_code == 1 ? "fail" : summary.exit_code == 0 ? "pass" : "error";
+    text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  } else {
+    text = render_text(summary);
+  }
+  if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size() || std::fflush(stdout) != 0) write_failed = true;
   if (write_failed) return diag::cli::print_error(tool, "cannot write to standard output"), diag::exit_incomplete;
-  return diag::exit_ok;
+  return summary.exit_code;
 }
 
 }  // namespace
@@ -128,6 +153,7 @@ int main(int argc, char** argv) {
   o.common.timeout_seconds = 60;  // a person typing, or a slow device: RFC 5321 4.5.3.2 allows minutes
   CLI::App app{"Listen like Exchange Online and report what a device does: TLS, AUTH, envelope", tool};
   diag::cli::add_common_options(app, o.common, false);
+  app.get_option("--timeout")->description("Seconds to wait for each command and for the TLS handshake (default 60)");
   app.add_option("--bind", o.bind, "Address to listen on (default 127.0.0.1)")->type_name("ADDR");
   app.add_option("--port", o.port, "Port (default 2525; 0 picks a free one)");
   app.add_option("--profile", o.profile, "exo-submission, exo-mx or accept-all (default)")->type_name("NAME");
@@ -136,6 +162,9 @@ int main(int argc, char** argv) {
   app.add_option("--accept-domain", o.accept_domains, "exo-mx: a recipient domain of the tenant (repeatable)")
       ->type_name("DOMAIN")->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("--reject-direct-send", o.reject_direct_send, "exo-mx: answer 550 5.7.68 as RejectDirectSend does");
+  app.add_option("--send-as", o.send_as,
+                 "exo-submission: an address the signed-in user may send as (repeatable); any other MAIL FROM gets 550 5.7.60")
+      ->type_name("ADDRESS")->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_option("--cert", o.cert, "TLS certificate (PEM, chain after it); default: a generated self-signed one")->type_name("FILE");
   app.add_option("--key", o.key, "TLS private key (PEM)")->type_name("FILE");
   app.add_option("--tls-min", o.tls_min, "Lowest TLS version accepted")->type_name("VERSION");

@@ -162,6 +162,11 @@ class Connection {
   IoStatus start_tls_client(SSL_CTX* context, const std::string& server_name, Clock::time_point deadline,
                             std::string* detail);
   IoStatus start_tls_server(SSL_CTX* context, Clock::time_point deadline, std::string* detail);
+  // Why the last handshake failed (none after a success).
+  tls::HandshakeFailure handshake_failure() const { return handshake_failure_; }
+  // The bytes waiting to be read, without taking them: at least `count`, or
+  // fewer when a line ended or the deadline or the stream's end came first.
+  std::string_view peek(std::size_t count, Clock::time_point deadline);
   SSL* ssl() const { return ssl_.get(); }
   bool tls_active() const { return static_cast<bool>(ssl_); }
   std::size_t buffered() const { return buffer_.size() - buffer_start_; }
@@ -179,6 +184,7 @@ class Connection {
   std::size_t buffer_start_ = 0;
   std::size_t max_line_ = 4096;
   std::size_t dropped_before_tls_ = 0;
+  tls::HandshakeFailure handshake_failure_ = tls::HandshakeFailure::none;
 };
 
 // Listening sockets for the server side.
@@ -297,8 +303,12 @@ std::string dot_stuff(std::string_view message);
 // How basic AUTH (LOGIN, PLAIN) is answered.
 enum class BasicAuthAnswer { accept, disabled_139, retired_30 };
 
+// Which real endpoint a profile stands for: the verdict's remedies depend on it.
+enum class ProfileKind { submission, mx, accept_all, custom };
+
 struct ServerProfile {
   std::string name;        // "exo-submission", "exo-mx", "accept-all", or a test's own
+  ProfileKind kind = ProfileKind::custom;
   std::string host_name;   // the front end in the banner and EHLO greeting
   std::string banner;      // the whole banner reply, "ddd text" lines joined by "\r\n"; "{host}" "{date}" expanded
   std::vector<std::string> ehlo_before_tls, ehlo_after_tls;  // extension keywords
@@ -306,6 +316,11 @@ struct ServerProfile {
   bool auth_requires_tls = true;       // AUTH before STARTTLS: 504 5.7.4
   bool mail_requires_auth = false;     // submission: MAIL without AUTH: 530 5.7.57
   bool require_tls_1_2 = false;        // after a TLS 1.0/1.1 handshake: 421 4.7.66 (the legacy TLS reply)
+  bool require_ehlo_domain = false;    // a single-label or malformed EHLO name: 501 5.5.4
+  // MAIL FROM must be the authenticated user or one of `send_as` (lower
+  // case), else 550 5.7.60, as Exchange Online without SendAs permission.
+  bool enforce_send_as = false;
+  std::vector<std::string> send_as;
   BasicAuthAnswer basic_auth = BasicAuthAnswer::accept;
   std::string oauth_token;             // XOAUTH2 tokens accepted: this one, or any when empty
   std::vector<std::string> accept_domains;  // exo-mx: recipient domains taken for direct send; empty: any
@@ -327,6 +342,34 @@ ServerProfile exo_mx_profile(std::vector<std::string> accept_domains, bool rejec
 ServerProfile accept_all_profile();
 std::optional<ServerProfile> profile_by_name(std::string_view name);
 
+// What a device will meet at Microsoft 365, judged from one session against
+// a profile. Typed: the text and JSON are rendered from it.
+enum class DeviceVerdict {
+  incomplete,               // the session ended before the device showed how it sends
+  timed_out,                // a deadline passed (the TLS handshake or a command): nothing judged
+  ready_for_oauth,          // XOAUTH2 accepted over TLS 1.2 or later
+  direct_send_works,        // exo-mx: anonymous mail to the tenant accepted, as direct send
+  sends_without_auth,       // MAIL FROM without AUTH (530 5.7.57 on submission)
+  basic_auth,               // AUTH LOGIN or PLAIN: basic authentication, being retired
+  oauth_refused,            // XOAUTH2 answered 535 5.7.3
+  oauth_in_clear_text,      // XOAUTH2 without TLS
+  auth_before_starttls,     // AUTH before STARTTLS: 504 5.7.4
+  implicit_tls,             // TLS from the first byte (port 465 style)
+  legacy_tls,               // TLS 1.0/1.1 only
+  certificate_not_trusted,  // the device refused our test certificate
+  no_shared_cipher,         // TLS 1.2 capable, but no cipher, group or signature in common
+  tls_failed,               // another handshake failure
+  invalid_ehlo,             // 501 5.5.4: its EHLO name is not a domain
+  sender_not_permitted,     // 550 5.7.60: MAIL FROM is not the authenticated user
+  needs_partner_connector,  // exo-mx: 550 5.7.68 (RejectDirectSend)
+  relay_denied,             // exo-mx: 550 5.7.64, a recipient outside the tenant
+  envelope_refused,         // another refusal of MAIL, RCPT or the message
+};
+std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...
+// What the verdict means for the device: listen's exit code (1 breaks, 0 works, 3 unknown).
+enum class DeviceOutcome { works, breaks, unknown };
+std::string_view to_string(DeviceOutcome outcome);  // "works", "breaks", "unknown"
+
 // What a client did in one session: sendcheck-listen's report.
 struct SessionReport {
   std::string client;          // "127.0.0.1:51234"
@@ -335,6 +378,10 @@ struct SessionReport {
   bool starttls = false;       // STARTTLS completed
   bool implicit_tls = false;
   std::string tls_version, tls_cipher, sni, tls_error;
+  tls::HandshakeFailure tls_failure = tls::HandshakeFailure::none;
+  std::optional<tls::Version> tls_offered_max;  // the highest version in its ClientHello
+  bool tls_hello_in_clear = false;  // a TLS ClientHello where an SMTP command was due (implicit TLS)
+  bool silent_after_tls = false;    // the handshake completed, then it closed without a command
   // The certificate the client presented, when the server asked for one
   // (ServerConfig::request_client_certificate).
   std::optional<tls::CertificateInfo> client_certificate;
@@ -342,22 +389,44 @@ struct SessionReport {
   std::string auth_user;       // the username it gave; its secret is never kept
   std::optional<bool> auth_accepted;
   std::string auth_reply;
-  std::string mail_from;
-  std::vector<std::string> rcpt_to;
+  bool auth_before_starttls = false;  // AUTH refused 504 5.7.4 for want of TLS
+  std::string ehlo_refusal;           // 501 5.5.4 for its EHLO name
+  std::string mail_from;              // recorded even when refused
+  std::string mail_refusal;           // 530 5.7.57, 550 5.7.60, ...
+  std::vector<std::string> rcpt_to;   // accepted recipients
   std::vector<std::string> refused_rcpt;
+  std::string rcpt_refusal;           // the first refusal's reply
   std::optional<std::size_t> message_bytes;
+  bool message_accepted = false;
+  bool used_bdat = false;             // the message came in BDAT chunks (RFC 3030)
   std::string header_from, header_to, header_subject;
   std::vector<std::string> commands;  // masked
   std::string end_reason;             // "QUIT", "timeout", "closed", "line too long", ...
   double duration_ms = 0;
   std::string saved_as;               // --save-dir
-  // The verdict for a device: "ready-for-oauth", "needs-direct-send-or-connector",
-  // "cannot-do-tls-1.2", "incomplete", and why.
-  std::string verdict, verdict_reason;
+  DeviceVerdict verdict = DeviceVerdict::incomplete;
+  DeviceOutcome outcome = DeviceOutcome::unknown;
+  std::string verdict_reason;  // why, and what to change, for this profile
 };
 nlohmann::json to_json(const SessionReport& report);
 std::string render_text(const SessionReport& report);
 void decide_verdict(SessionReport& report, const ServerProfile& profile);
+// RFC 5321 4.1.1.1 as Exchange Online applies it: a domain of two or more
+// labels, or an address literal.
+bool is_valid_ehlo_name(std::string_view name);
+
+// sendcheck-listen's summary when it stops: counts by verdict, and the exit
+// code (1 when a session showed a device that will break, else 0 when one
+// showed a device that works, else 3).
+struct ListenSummary {
+  std::size_t sessions = 0, without_commands = 0;
+  std::vector<std::pair<DeviceVerdict, std::size_t>> by_verdict;  // in DeviceVerdict order
+  std::vector<const SessionReport*> breaking;                     // the devices to act on
+  int exit_code = 3;
+};
+ListenSummary summarize(const std::vector<SessionReport>& reports);
+nlohmann::json to_json(const ListenSummary& summary);
+std::string render_text(const ListenSummary& summary);
 
 struct ServerConfig {
   ServerProfile profile;
@@ -367,7 +436,9 @@ struct ServerConfig {
   std::shared_ptr<tls::Credentials> credentials;  // null: STARTTLS not offered
   bool request_client_certificate = false;  // ask for one in the handshake, take any, record it
   std::size_t max_sessions = 16;
-  Milliseconds command_timeout{30000}, tls_timeout{10000};
+  Milliseconds command_timeout{30000}, tls_timeout{10000};  // listen sets both from --timeout
+  // More certificates of other key types (ECDSA beside the RSA one).
+  std::vector<std::shared_ptr<tls::Credentials>> additional_credentials;
   Milliseconds session_timeout{600000};  // a whole session, however busy: 421 4.4.2 after it
   std::size_t max_line = 4096;
   std::size_t max_commands = 200;
@@ -439,6 +510,9 @@ Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const 
                                                  bool ipv4, bool ipv6, std::vector<Check>& checks);
 // This machine's FQDN for EHLO (RFC 5321 4.1.4), "localhost.localdomain" when it has none.
 std::string default_helo_name();
+// Header text as it may go in a message: as is when printable ASCII, else
+// RFC 2047 encoded words (UTF-8, base64), folded.
+std::string encode_header_text(const std::string& text);
 // A small test message for --send: RFC 5322 headers and the body.
 std::string build_test_message(const std::string& from, const std::vector<std::string>& rcpt_to,
                                const std::string& subject, const std::string& body);

@@ -73,10 +73,29 @@ struct Validity {
 Validity validity(X509* certificate);
 nlohmann::json to_json(const CertificateInfo& info);
 
+// Why a handshake failed, from the alert the peer sent or the check that
+// failed on our side (RFC 8446 6.2, RFC 5246 7.2.2): a peer that refuses our
+// certificate is not a peer that cannot speak TLS 1.2.
+enum class HandshakeFailure {
+  none,
+  timed_out,             // the deadline passed: no verdict about TLS at all
+  closed,                // the peer closed the connection without an alert
+  certificate_rejected,  // bad_certificate, unknown_ca, certificate_unknown, ... from the peer
+  certificate_required,  // the server wanted a client certificate (certificate_required, or handshake_failure after asking)
+  protocol_version,      // no version in common (protocol_version alert, or a version below our minimum)
+  no_shared_cipher,      // no cipher, group or signature algorithm in common (handshake_failure)
+  not_tls,               // the bytes were not a TLS record (plain text, HTTP)
+  other,
+};
+std::string_view to_string(HandshakeFailure failure);  // "certificate-rejected", ...
 // What a client learned from one TLS handshake. Every fact stands alone.
 struct Facts {
   bool handshake_completed = false;
   std::string error;                  // why the handshake failed (OpenSSL's reason, alert)
+  HandshakeFailure failure = HandshakeFailure::none;  // and its class
+  // The version the server chose in its ServerHello, also when this client
+  // then refused it ("TLSv1" from a TLS 1.0-only server); empty when unknown.
+  std::string server_version;
   std::string version, cipher;        // "TLSv1.3", "TLS_AES_256_GCM_SHA384"
   std::string server_name;            // the SNI sent, and the name checked against the certificate
   std::vector<CertificateInfo> chain; // as the server sent it, leaf first
@@ -140,6 +159,21 @@ void allow_legacy_versions(SSL_CTX* context, const VersionRange& versions);
 // Asks every client for a certificate and takes whatever it presents (or
 // none): test servers record what a device offers, they do not judge it.
 void request_client_certificate(SSL_CTX* context);
+
+// The failure class of an OpenSSL error code (ERR_peek_error after SSL_accept/SSL_connect).
+HandshakeFailure classify_handshake_error(unsigned long openssl_error);
+
+// Remembers, per connection, the highest protocol version each client
+// offered in its ClientHello (a server context) and whether a server asked
+// for a client certificate (a client context): facts for the verdict even
+// when the handshake fails.
+void record_handshake_facts(SSL_CTX* context);
+std::optional<Version> client_offered_version(SSL* ssl);  // nullopt: no ClientHello seen
+bool server_requested_certificate(SSL* ssl);
+
+// Adds a second certificate and key of another key type (RSA beside ECDSA)
+// to a server context: OpenSSL chooses the one the client can use.
+Result<bool> add_server_credentials(SSL_CTX* context, const Credentials& credentials);
 
 // The reason of the last OpenSSL error on this thread, and clears the queue.
 std::string last_error_text();

@@ -121,6 +121,7 @@ class ClientSession {
         fail(FailureClass::protocol, "line-too-long", "the server sent " + detail + " while " + while_doing);
         break;
       case IoStatus::tls_error:
+        result_.tls.failure = connection_.handshake_failure();
         fail(FailureClass::tls, "tls-error", "TLS failed while " + while_doing + ": " + detail);
         break;
       default:
@@ -219,12 +220,18 @@ class ClientSession {
     if (status != IoStatus::ok) {
       result_.tls.error = detail.empty() ? std::string(to_string(status)) : detail;
       result_.tls.server_name = config_.host;
+      result_.tls.failure = connection_.handshake_failure();
+      // The ServerHello's version stays known when we refused it (a TLS 1.0-only server).
+      if (connection_.ssl() && tls::version_from_openssl_name(SSL_get_version(connection_.ssl())))
+        result_.tls.server_version = SSL_get_version(connection_.ssl());
       fail(FailureClass::tls, "handshake", "the TLS handshake failed: " + result_.tls.error);
-      note("TLS", "handshake failed: " + result_.tls.error);
+      note("TLS", "handshake failed: " + result_.tls.error +
+                      (result_.tls.server_version.empty() ? "" : " (the server chose " + result_.tls.server_version + ")"));
       return ClientState::done;
     }
     result_.tls = tls::collect_facts(connection_.ssl(), config_.host);
     result_.tls.handshake_completed = true;
+    result_.tls.server_version = result_.tls.version;
     if (next == ClientState::ehlo_after_tls) result_.starttls_completed = true;
     std::string summary = result_.tls.version + " " + result_.tls.cipher;
     if (!result_.tls.chain.empty()) summary += ", certificate " + result_.tls.chain.front().subject;
@@ -280,9 +287,37 @@ class ClientSession {
         }
       }
     }
+    if (config_.tls_mode != TlsMode::implicit && answers_tls_hello()) {
+      result_.peer_hint = "TLS";
+      fail(FailureClass::protocol, "not-smtp",
+           "the port expects TLS from the first byte (implicit TLS, port 465 style): it sent no greeting, and answered a "
+           "TLS ClientHello on a second connection");
+      return ClientState::done;
+    }
     fail(FailureClass::protocol, "banner-timeout",
          "connected, but no SMTP greeting arrived in time: a tarpit, an overloaded server, or a middlebox holding the connection");
     return ClientState::done;
+  }
+
+  // A silent port may be waiting for a TLS ClientHello: one more connection,
+  // one handshake attempt, bounded by the connect and TLS timeouts.
+  bool answers_tls_hello() {
+    note("NET", "trying a TLS ClientHello on a new connection");
+    Connection second;
+    if (second.connect(config_.address, config_.port, deadline(config_.timeouts.connect)).status != IoStatus::ok) return false;
+    tls::ClientConfig tls_config = config_.tls;
+    tls_config.server_name = config_.host;
+    auto context = tls::make_client_context(tls_config);
+    if (!context) return false;
+    std::string detail;
+    const IoStatus status = second.start_tls_client(context->get(), config_.host, deadline(config_.timeouts.tls), &detail);
+    const auto failure = second.handshake_failure();
+    second.close();
+    const bool tls = status == IoStatus::ok ||
+                     (failure != tls::HandshakeFailure::timed_out && failure != tls::HandshakeFailure::closed &&
+                      failure != tls::HandshakeFailure::not_tls && failure != tls::HandshakeFailure::none);
+    note("NET", tls ? "the port answered the ClientHello: it speaks TLS" : "no TLS answer either" + (detail.empty() ? "" : ": " + detail));
+    return tls;
   }
 
   ClientState do_ehlo(bool after_tls) {

@@ -137,6 +137,10 @@ IoStatus Connection::fill(Clock::time_point deadline, std::string* detail) {
       else if (error == SSL_ERROR_WANT_WRITE) events = POLLOUT;
       else if (error == SSL_ERROR_ZERO_RETURN) return IoStatus::closed;
       else {
+        // TLS 1.3 (RFC 8446 4.4.2.4): a server that wanted a client
+        // certificate says so with an alert after the client's handshake ended.
+        const unsigned long code = ERR_peek_error();
+        if (code != 0) handshake_failure_ = tls::classify_handshake_error(code);
         const std::string reason = tls::last_error_text();
         // A peer that drops TCP without close_notify: closed, as for plain TCP.
         if (error == SSL_ERROR_SYSCALL || reason.find("unexpected eof") != std::string::npos) return IoStatus::closed;
@@ -209,6 +213,12 @@ IoStatus Connection::read_bytes(std::size_t count, std::string& out, Clock::time
   return IoStatus::ok;
 }
 
+std::string_view Connection::peek(std::size_t count, Clock::time_point deadline) {
+  while (socket_.fd >= 0 && buffered() < count && buffer_.find('\n', buffer_start_) == std::string::npos)
+    if (fill(deadline, nullptr) != IoStatus::ok) break;
+  return std::string_view(buffer_).substr(buffer_start_, count);
+}
+
 bool Connection::wait_readable(Clock::time_point deadline) {
   if (buffered() > 0) return true;
   if (ssl_ && SSL_pending(ssl_.get()) > 0) return true;
@@ -258,6 +268,7 @@ IoStatus Connection::write_all(std::string_view data, Clock::time_point deadline
 }
 
 IoStatus Connection::handshake(bool client, Clock::time_point deadline, std::string* detail) {
+  handshake_failure_ = tls::HandshakeFailure::none;
   for (;;) {
     ERR_clear_error();
     const int n = client ? SSL_connect(ssl_.get()) : SSL_accept(ssl_.get());
@@ -267,6 +278,14 @@ IoStatus Connection::handshake(bool client, Clock::time_point deadline, std::str
     if (error == SSL_ERROR_WANT_READ) events = POLLIN;
     else if (error == SSL_ERROR_WANT_WRITE) events = POLLOUT;
     else {
+      const unsigned long code = ERR_peek_error();
+      handshake_failure_ = code == 0 && error == SSL_ERROR_SYSCALL ? tls::HandshakeFailure::closed
+                                                                    : tls::classify_handshake_error(code);
+      // TLS 1.2 (RFC 5246 7.4.6): a server that asked for a certificate and
+      // got none answers handshake_failure.
+      if (client && handshake_failure_ == tls::HandshakeFailure::no_shared_cipher &&
+          tls::server_requested_certificate(ssl_.get()))
+        handshake_failure_ = tls::HandshakeFailure::certificate_required;
       std::string reason = tls::last_error_text();
       if (reason.empty()) reason = error == SSL_ERROR_SYSCALL ? "connection closed during the handshake" : "handshake failed";
       if (detail) *detail = reason;
@@ -274,6 +293,7 @@ IoStatus Connection::handshake(bool client, Clock::time_point deadline, std::str
     }
     const int ready = wait_fd(socket_.fd, events, deadline);
     if (ready == 0) {
+      handshake_failure_ = tls::HandshakeFailure::timed_out;
       if (detail) *detail = "no answer during the TLS handshake";
       return IoStatus::timeout;
     }

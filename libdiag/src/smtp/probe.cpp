@@ -2,9 +2,13 @@
 // EHLO, STARTTLS, each TLS fact on its own, AUTH, each envelope reply), each
 // server reply interpreted from sendcheck-explain's knowledge table, and the
 // JSON contract of issue 4.
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <ctime>
 #include <random>
@@ -32,6 +36,10 @@ std::string join(const std::vector<std::string>& items, std::string_view separat
   }
   return out;
 }
+
+const std::string client_certificate_remedy =
+    "The server authenticates clients by certificate (a certificate-based connector, or mutual TLS): give the "
+    "certificate it expects with --client-cert FILE and --client-key FILE.";
 
 struct CheckBuilder {
   nlohmann::json where;
@@ -105,8 +113,9 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
   if (!result.connected) {
     if (failure.failure_class == FailureClass::connect) {
       failure_reported = true;
+      // Closed from here is the finding (exit 1): what the admin needs to know.
       if (failure.kind == "timeout")
-        out.add("smtp.connect", Status::error,
+        out.add("smtp.connect", Status::fail,
                 "no answer from " + endpoint + " within " + format_ms(static_cast<double>(config.timeouts.connect.count())) +
                     ": port " + std::to_string(config.port) + " looks blocked on the way out (a firewall drops the connection attempt) or the host is down",
                 "Try from another network. Many ISPs and cloud providers block outbound port 25; ask for it to be opened, "
@@ -130,9 +139,26 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
   auto tls_checks = [&] {
     const auto& facts = result.tls;
     if (!facts.handshake_completed) {
-      out.add("tls.handshake", Status::fail, "the TLS handshake failed: " + facts.error,
-              "The server and this client share no TLS version or cipher, or the server's TLS is broken. "
-              "Exchange Online needs TLS 1.2 or later; see --tls-min/--tls-max to test what a device would meet.");
+      const auto offered = tls::version_from_openssl_name(facts.server_version);
+      if (facts.failure == tls::HandshakeFailure::certificate_required)
+        out.add("tls.handshake", Status::fail,
+                "the TLS handshake failed: the server demands a client certificate (" + facts.error + ")",
+                client_certificate_remedy);
+      else if (offered && *offered < tls::Version::tls1_2 &&
+               !(config.tls.versions.min && *config.tls.versions.min <= *offered))
+        out.add("tls.handshake", Status::fail,
+                "the server offered only " + facts.server_version + ", which this client refused (" + facts.error +
+                    "): it needs TLS 1.2 or later by default",
+                "The server speaks only TLS 1.0/1.1, which Exchange Online and current clients refuse: enable TLS 1.2 on "
+                "it. To see the rest of its TLS anyway, probe with --tls-min " +
+                    std::string(*offered == tls::Version::tls1_0 ? "1.0" : "1.1") + ".");
+      else if (facts.failure == tls::HandshakeFailure::timed_out)
+        out.add("tls.handshake", Status::error, "the TLS handshake did not finish within the timeout: " + facts.error,
+                "Try again with a longer --timeout.");
+      else
+        out.add("tls.handshake", Status::fail, "the TLS handshake failed: " + facts.error,
+                "The server and this client share no TLS version or cipher, or the server's TLS is broken. "
+                "Exchange Online needs TLS 1.2 or later; see --tls-min/--tls-max to test what a device would meet.");
       return;
     }
     out.add("tls.handshake", Status::pass, "TLS handshake completed: " + facts.version + " " + facts.cipher);
@@ -143,6 +169,19 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     else
       out.add("tls.version", Status::pass, "negotiated " + facts.version);
     const std::string subject = facts.chain.empty() ? std::string("(none)") : facts.chain.front().subject;
+    // Checked here, not by OpenSSL's security level: --tls-min 1.0 lowers
+    // that level for the protocol, and must not hide a weak key.
+    if (!facts.chain.empty()) {
+      const auto& leaf = facts.chain.front();
+      const bool weak = (leaf.key_type == "RSA" && leaf.key_bits < 2048) || (leaf.key_type == "EC" && leaf.key_bits < 256);
+      if (weak)
+        out.add("tls.key", Status::fail,
+                "the certificate of " + subject + " has a " + std::to_string(leaf.key_bits) + "-bit " + leaf.key_type +
+                    " key: clients at current security levels (OpenSSL level 2, Exchange Online) refuse it",
+                "Issue the server a new certificate with a 2048-bit (or larger) RSA key or a P-256 ECDSA key.");
+      else
+        out.add("tls.key", Status::pass, "the certificate's key: " + std::to_string(leaf.key_bits) + "-bit " + leaf.key_type);
+    }
     if (facts.chain_trusted)
       out.add("tls.chain-trusted", Status::pass, "the certificate chain of " + subject + " is trusted");
     else
@@ -199,21 +238,28 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     failure_reported = true;
     if (failure.kind == "not-smtp")
       out.add("smtp.banner", Status::fail, "port " + std::to_string(config.port) + " on " + address + ": " + failure.message,
-              result.peer_hint == "TLS" ? "The port expects TLS first: probe it with --port 465 (implicit TLS)."
+              result.peer_hint == "TLS" ? "The port expects TLS first (implicit TLS): probe it with --implicit-tls. Devices "
+                                          "that need implicit TLS cannot use SMTP AUTH submission at Microsoft 365 (587, STARTTLS)."
                                         : "Point devices at the mail server's SMTP port (25 for direct send, 587 for submission).");
     else if (failure.kind == "banner-timeout")
-      out.add("smtp.banner", Status::error,
+      out.add("smtp.banner", Status::fail,
               "connected in " + format_ms(result.connect_ms) + " but no banner within " +
                   format_ms(static_cast<double>(config.timeouts.banner.count())) + ": " + failure.message,
               "A firewall or antivirus doing SMTP inspection, or a tarpit, holds the greeting; try a longer --timeout and another network.");
+    else if (result.tls.failure == tls::HandshakeFailure::certificate_required)
+      out.add("smtp.banner", Status::fail, "the server demands a client certificate: " + failure.message,
+              client_certificate_remedy);
     else
       out.add("smtp.banner", Status::fail, failure.message, "The server dropped the connection before greeting: it may refuse this client's address.");
   }
 
-  // EHLO.
-  if (result.ehlo) {
-    std::string message = std::string(result.used_helo ? "HELO" : "EHLO") + " accepted";
-    if (!result.before_tls.keywords.empty()) message += ": " + join(result.before_tls.keywords, ", ");
+  // EHLO. With implicit TLS the only greeting is inside TLS.
+  const bool implicit = config.tls_mode == TlsMode::implicit;
+  const bool greeted = result.ehlo || (implicit && result.ehlo_after_tls);
+  if (greeted) {
+    const Extensions& first = result.ehlo ? result.before_tls : result.after_tls;
+    std::string message = std::string(result.used_helo ? "HELO" : "EHLO") + " accepted" + (implicit ? " (inside TLS)" : "");
+    if (!first.keywords.empty()) message += ": " + join(first.keywords, ", ");
     out.add("smtp.ehlo", Status::pass, message);
   }
   for (const auto& policy : result.policy_replies)
@@ -227,7 +273,11 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
               "Enable STARTTLS on the server; Microsoft 365 offers it on port 25 and requires it on 587.");
       if (failure.kind == "starttls-missing") failure_reported = true;
     } else if (!result.starttls_reply || result.starttls_reply->code != 220) {
-      if (result.starttls_reply) out.add_reply("smtp.starttls", "STARTTLS", *result.starttls_reply);
+      if (result.starttls_reply) {
+        auto& check = out.add_reply("smtp.starttls", "STARTTLS", *result.starttls_reply);
+        // --starttls require: no TLS is a failure, however temporary the reply.
+        if (config.starttls == StarttlsPolicy::require) check.status = Status::fail;
+      }
       if (failure.kind == "starttls-refused") failure_reported = true;
     } else {
       out.add("smtp.starttls", Status::pass, "STARTTLS offered and accepted");
@@ -242,9 +292,11 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     failure_reported = true;
 
   // AUTH mechanisms before and after TLS.
-  if (result.ehlo) {
-    std::string message = "AUTH before TLS: " + (result.before_tls.auth.empty() ? std::string("none") : join(result.before_tls.auth, " "));
-    if (result.ehlo_after_tls)
+  if (greeted) {
+    std::string message =
+        implicit ? "AUTH inside TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "))
+                 : "AUTH before TLS: " + (result.before_tls.auth.empty() ? std::string("none") : join(result.before_tls.auth, " "));
+    if (result.ehlo_after_tls && !implicit)
       message += "; after TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "));
     Status status = Status::info;
     std::string remedy;
@@ -262,7 +314,10 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
   }
   if (config.auth != AuthMechanism::none) {
     if (result.auth) {
-      out.add_reply("smtp.auth", "AUTH " + std::string(to_string(config.auth)) + " as " + config.user, result.auth->reply);
+      auto& check = out.add_reply("smtp.auth", "AUTH " + std::string(to_string(config.auth)) + " as " + config.user,
+                                  result.auth->reply);
+      // Not signed in is a failure, temporary or not: nothing after it was tested.
+      if (!result.auth->reply.positive()) check.status = Status::fail;
       if (failure.kind == "auth") failure_reported = true;
     } else if (failure.kind == "auth-without-tls") {
       out.add("smtp.auth", Status::fail, failure.message, "Use --starttls require (or try) so that AUTH runs inside TLS.");
@@ -279,6 +334,25 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     else if (step.command == "<end of message>") out.add_reply("smtp.message", "end of message", step.reply);
   }
   if (failure.failure_class == FailureClass::policy) failure_reported = true;
+  // What was asked for and never happened is said, not left out.
+  const bool mail_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
+                                      [](const Exchange& step) { return step.command.starts_with("MAIL"); });
+  if (!config.mail_from.empty() && !mail_tried && result.connected) {
+    const std::string why = failure ? "skipped: " + failure.phase + " failed first" : std::string("skipped");
+    out.add("smtp.mail", Status::info, "MAIL FROM:<" + config.mail_from + "> " + why);
+    for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
+      out.add("smtp.rcpt." + std::to_string(i + 1), Status::info, "RCPT TO:<" + config.rcpt_to[i] + "> " + why);
+  }
+  if (config.send) {
+    const bool delivered = std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
+      return step.command == "<end of message>" && step.reply.code == 250;
+    });
+    if (!delivered)
+      out.add("smtp.send", Status::fail,
+              "--send: nothing was sent (" +
+                  std::string(mail_tried ? "the server accepted no recipient, or refused the message" : "the session ended before MAIL FROM") + ")",
+              "Look at the MAIL, RCPT and message replies above; a 4xx reply is temporary: try again later.");
+  }
 
   // Whatever ended the session that no step above names.
   if (failure && !failure_reported) {
@@ -289,7 +363,9 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     if (failure.kind == "plaintext-after-starttls")
       remedy = "The server (or a middlebox) sends data before the TLS handshake: a STARTTLS injection risk (CVE-2011-0411).";
     if (failure.failure_class == FailureClass::tls && failure.kind == "tls-error")
-      remedy = "TLS broke after the handshake; look at the transcript (-v).";
+      remedy = result.tls.failure == tls::HandshakeFailure::certificate_required
+                   ? client_certificate_remedy
+                   : "TLS broke after the handshake; look at the transcript (-v).";
     out.add("smtp.session", status, "in " + failure.phase + ": " + failure.message, remedy);
   }
   return std::move(out.checks);
@@ -375,6 +451,21 @@ Check target_check(std::string id, Status status, std::string message, std::stri
   return check;
 }
 
+// A host to connect to: a domain, or a name without dots that the resolver
+// completes or /etc/hosts knows ("localhost", "smtprelay" on a LAN).
+Result<std::string> parse_host_name(const std::string& name) {
+  if (name.find('.') != std::string::npos) return mx::parse_domain(name);
+  std::string lower;
+  for (const char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')
+      return bad_input("not a host name: " + name);
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  if (lower.empty() || lower.size() > 63 || lower.front() == '-' || lower.back() == '-')
+    return bad_input("not a host name: " + name);
+  return lower;
+}
+
 }  // namespace
 
 Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const std::string& name, bool as_domain,
@@ -384,10 +475,11 @@ Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const 
     if (as_domain) return bad_input("--mx needs a domain, not an address: " + name);
     if ((literal->is_v4() && !ipv4) || (!literal->is_v4() && !ipv6))
       return bad_input(name + " is not of the address family asked for (-4/-6)");
-    out.push_back(ProbeTarget{name, *literal});
+    // "[::1]" and "::1" are one host: the certificate check sees the address.
+    out.push_back(ProbeTarget{literal->to_string(), *literal});
     return out;
   }
-  auto canonical = mx::parse_domain(name);
+  auto canonical = as_domain ? mx::parse_domain(name) : parse_host_name(name);
   if (!canonical) return canonical.error();
   std::vector<std::string> hosts;
   if (as_domain) {
@@ -413,6 +505,31 @@ Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const 
                                     "Publish the tenant MX host (sendcheck mx " + *canonical + ").", *canonical));
       return out;
     }
+  } else if (canonical->find('.') == std::string::npos) {
+    // "localhost", "smtprelay": names the system resolver knows (/etc/hosts,
+    // the search domains), not the DNS alone.
+    addrinfo hints{};
+    hints.ai_family = ipv4 && !ipv6 ? AF_INET : !ipv4 && ipv6 ? AF_INET6 : AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* info = nullptr;
+    if (::getaddrinfo(canonical->c_str(), nullptr, &hints, &info) == 0) {
+      for (addrinfo* entry = info; entry && out.size() < 32; entry = entry->ai_next) {
+        char text[INET6_ADDRSTRLEN] = {};
+        const void* raw = entry->ai_family == AF_INET
+                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr)
+                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr);
+        if (!::inet_ntop(entry->ai_family, raw, text, sizeof text)) continue;
+        auto address = IpAddress::parse(text);
+        bool seen = false;
+        for (const auto& existing : out) seen = seen || existing.address == *address;
+        if (address && !seen) out.push_back(ProbeTarget{*canonical, *address});
+      }
+      ::freeaddrinfo(info);
+    }
+    if (out.empty())
+      checks.push_back(target_check("probe.targets", Status::fail, "cannot resolve " + *canonical + " (no address from /etc/hosts or DNS)",
+                                    "Check the host name, or give its address.", *canonical));
+    return out;
   } else {
     hosts.push_back(*canonical);
   }
@@ -458,6 +575,26 @@ std::string default_helo_name() {
   return host + ".localdomain";
 }
 
+std::string encode_header_text(const std::string& text) {
+  const bool ascii = std::all_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte >= 0x20 && byte < 0x7f;
+  });
+  if (ascii) return text;
+  // RFC 2047 2 and 5: "=?UTF-8?B?...?=" words of at most 75 characters,
+  // folded, never splitting a UTF-8 sequence between two words.
+  std::string out;
+  std::size_t at = 0;
+  while (at < text.size()) {
+    std::size_t end = std::min(text.size(), at + 45);  // 45 octets: 60 base64 characters
+    while (end < text.size() && end > at + 1 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + base64_encode(text.substr(at, end - at)) + "?=";
+    at = end;
+  }
+  return out;
+}
+
 std::string build_test_message(const std::string& from, const std::vector<std::string>& rcpt_to, const std::string& subject,
                                const std::string& body) {
   const std::time_t now = std::time(nullptr);
@@ -469,7 +606,7 @@ std::string build_test_message(const std::string& from, const std::vector<std::s
   const std::string domain = from.find('@') != std::string::npos ? from.substr(from.find('@') + 1) : "localhost";
   std::string to;
   for (const auto& r : rcpt_to) to += (to.empty() ? "" : ", ") + r;
-  std::string message = "From: <" + from + ">\r\nTo: " + to + "\r\nSubject: " + subject + "\r\nDate: " + date +
+  std::string message = "From: <" + from + ">\r\nTo: " + to + "\r\nSubject: " + encode_header_text(subject) + "\r\nDate: " + date +
                         "\r\nMessage-ID: <" + std::to_string(random()) + ".sendcheck@" + domain +
                         ">\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n";
   message += body;

@@ -80,6 +80,7 @@ ServerProfile exo_submission_profile(BasicAuthAnswer basic_auth) {
   // "AUTH LOGIN XOAUTH2" and no STARTTLS after it.
   ServerProfile profile;
   profile.name = "exo-submission";
+  profile.kind = ProfileKind::submission;
   profile.host_name = "SY5P282CA0097.outlook.office365.com";
   profile.banner = "220 {host} Microsoft ESMTP MAIL Service ready at {date} [{session}]";
   profile.ehlo_before_tls = exo_ehlo_before_tls;
@@ -87,6 +88,9 @@ ServerProfile exo_submission_profile(BasicAuthAnswer basic_auth) {
                             "8BITMIME", "BINARYMIME", "CHUNKING", "SMTPUTF8"};
   profile.auth_requires_tls = true;
   profile.mail_requires_auth = true;
+  // 501 5.5.4 "Invalid domain name" for a bare host name (m365-facts.md 4).
+  profile.require_ehlo_domain = true;
+  profile.enforce_send_as = true;
   // The legacy endpoint story (3.7): the handshake happens, then 421 4.7.66.
   profile.require_tls_1_2 = true;
   profile.tls_versions = {tls::Version::tls1_0, std::nullopt};
@@ -99,6 +103,7 @@ ServerProfile exo_mx_profile(std::vector<std::string> accept_domains, bool rejec
   // UNCONFIRMED (7.3); we answer the expected "same minus STARTTLS, no AUTH".
   ServerProfile profile;
   profile.name = "exo-mx";
+  profile.kind = ProfileKind::mx;
   profile.host_name = "VE1EUR01FT034.mail.protection.outlook.com";
   profile.banner = "220 {host} Microsoft ESMTP MAIL Service ready at {date} [{session}]";
   profile.ehlo_before_tls = exo_ehlo_before_tls;
@@ -115,6 +120,7 @@ ServerProfile exo_mx_profile(std::vector<std::string> accept_domains, bool rejec
 ServerProfile accept_all_profile() {
   ServerProfile profile;
   profile.name = "accept-all";
+  profile.kind = ProfileKind::accept_all;
   profile.host_name = "localhost";
   profile.banner = "220 {host} ESMTP sendcheck-listen ready";
   profile.ehlo_before_tls = {"SIZE 157286400", "PIPELINING", "ENHANCEDSTATUSCODES", "STARTTLS", "8BITMIME",
@@ -139,6 +145,67 @@ std::optional<ServerProfile> profile_by_name(std::string_view name) {
 
 namespace {
 
+// A message as it arrives, from DATA (lines already un-stuffed) or BDAT
+// chunks (RFC 3030: raw octets): its size against the limit, the From, To
+// and Subject headers for the report, and the octets when --save-dir keeps them.
+class MessageCollector {
+ public:
+  MessageCollector(SessionReport& report, std::size_t max_bytes, bool keep)
+      : report_(report), max_bytes_(max_bytes), keep_(keep) {}
+
+  void add(std::string_view octets) {
+    size_ += octets.size();
+    if (size_ > max_bytes_) too_big_ = true;
+    if (keep_ && !too_big_) kept_.append(octets);
+    for (const char c : octets) {
+      if (!in_headers_) break;
+      if (c != '\n') {
+        if (line_.size() < 8192) line_ += c;
+        continue;
+      }
+      if (!line_.empty() && line_.back() == '\r') line_.pop_back();
+      header_line(line_);
+      line_.clear();
+    }
+  }
+  std::size_t size() const { return size_; }
+  bool too_big() const { return too_big_; }
+  const std::string& kept() const { return kept_; }
+
+ private:
+  void header_line(const std::string& line) {
+    if (line.empty()) {
+      in_headers_ = false;  // RFC 5322 2.1: the blank line ends the header section
+      return;
+    }
+    if ((line[0] == ' ' || line[0] == '\t') && !last_header_.empty()) return header(last_header_, line);
+    last_header_ = ascii::to_upper(line.substr(0, line.find(':')));
+    header(last_header_, line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1));
+  }
+
+  void header(const std::string& name, std::string value) {
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    std::string* target = name == "FROM" ? &report_.header_from : name == "TO" ? &report_.header_to
+                        : name == "SUBJECT" ? &report_.header_subject : nullptr;
+    if (!target || target->size() > 998) return;
+    if (!target->empty()) *target += ' ';
+    *target += value.substr(0, 998);
+  }
+
+  SessionReport& report_;
+  std::size_t max_bytes_;
+  bool keep_;
+  std::size_t size_ = 0;
+  bool too_big_ = false, in_headers_ = true;
+  std::string line_, last_header_, kept_;
+};
+
+// The first octets of a TLS handshake record (RFC 8446 5.1: type 22,
+// legacy version 3.x): a client that started TLS where a command was due.
+bool looks_like_tls_hello(std::string_view head) {
+  return head.size() >= 3 && head[0] == 0x16 && head[1] == 0x03 && static_cast<unsigned char>(head[2]) <= 0x04;
+}
+
 class ServerSession {
  public:
   ServerSession(const ServerConfig& config, SSL_CTX* tls_context, Connection connection, std::string client,
@@ -153,6 +220,10 @@ class ServerSession {
     const auto started = Clock::now();
     session_deadline_ = started + config_.session_timeout;
     serve();
+    // Clients that check the certificate after the handshake (GnuTLS-based
+    // ones) just close when they do not trust it.
+    report_.silent_after_tls = (report_.starttls || report_.implicit_tls) && report_.end_reason == "closed" &&
+                               report_.commands.size() == commands_at_tls_;
     connection_.close();
     report_.duration_ms = std::chrono::duration<double, std::milli>(Clock::now() - started).count();
     decide_verdict(report_, profile_);
@@ -206,6 +277,10 @@ class ServerSession {
     for (;;) {
       if (stopping_) return end("server stopping");
       const auto deadline = command_deadline();
+      if (!connection_.tls_active() && looks_like_tls_hello(connection_.peek(3, deadline))) {
+        report_.tls_hello_in_clear = true;
+        return end("a TLS ClientHello instead of an SMTP command");
+      }
       ReadResult read = connection_.read_line(deadline);
       if (read.status == IoStatus::too_long) {
         say("500 5.5.6 Line too long");
@@ -262,6 +337,7 @@ class ServerSession {
     if (verb == "MAIL") return mail(rest);
     if (verb == "RCPT") return rcpt(rest);
     if (verb == "DATA") return data();
+    if (verb == "BDAT") return bdat(rest);
     if (verb == "RSET") {
       reset_transaction();
       return say("250 2.0.0 Resetting");
@@ -276,13 +352,20 @@ class ServerSession {
 
   void reset_transaction() {
     in_transaction_ = false;
+    binary_body_ = false;
     rcpt_count_ = 0;
+    message_.reset();
   }
 
   bool greet(bool extended, const std::string& argument) {
-    greeted_ = true;
     report_.ehlo = argument.substr(0, 255);
     report_.used_ehlo = extended;
+    if (profile_.require_ehlo_domain && !is_valid_ehlo_name(argument)) {
+      report_.ehlo_refusal = "501 5.5.4 Invalid domain name [" + host_ + "]";
+      return say(report_.ehlo_refusal);
+    }
+    report_.ehlo_refusal.clear();  // it corrected itself
+    greeted_ = true;
     reset_transaction();
     const std::string first = host_ + " Hello [" + client_ip() + "]";
     if (!extended) return say("250 " + first);
@@ -297,10 +380,17 @@ class ServerSession {
 
   bool handshake() {
     std::string detail;
-    const auto status = connection_.start_tls_server(tls_context_, Clock::now() + config_.tls_timeout, &detail);
+    // --timeout bounds the handshake as it bounds a command: a busy machine
+    // must not turn a slow handshake into a TLS verdict.
+    const auto deadline = std::min(Clock::now() + config_.tls_timeout, session_deadline_);
+    const auto status = connection_.start_tls_server(tls_context_, deadline, &detail);
+    report_.tls_offered_max = tls::client_offered_version(connection_.ssl());
     if (status != IoStatus::ok) {
+      report_.tls_failure = status == IoStatus::timeout ? tls::HandshakeFailure::timed_out : connection_.handshake_failure();
+      if (report_.tls_failure == tls::HandshakeFailure::none) report_.tls_failure = tls::HandshakeFailure::other;
       report_.tls_error = detail.empty() ? std::string(to_string(status)) : detail;
-      end("TLS handshake failed: " + report_.tls_error);
+      end(report_.tls_failure == tls::HandshakeFailure::timed_out ? "timeout during the TLS handshake"
+                                                                  : "TLS handshake failed: " + report_.tls_error);
       return false;
     }
     SSL* ssl = connection_.ssl();
@@ -310,6 +400,7 @@ class ServerSession {
     if (tls::X509Ptr presented{SSL_get1_peer_certificate(ssl)}) report_.client_certificate = tls::describe_certificate(presented.get());
     const auto version = tls::version_from_openssl_name(report_.tls_version);
     if (profile_.require_tls_1_2 && version && *version < tls::Version::tls1_2) legacy_tls_ = true;
+    commands_at_tls_ = report_.commands.size();
     return true;
   }
 
@@ -341,7 +432,13 @@ class ServerSession {
     std::string initial = space == std::string::npos ? "" : argument.substr(space + 1);
     const std::string unrecognized = "504 5.7.4 Unrecognized authentication type [" + host_ + "]";
     if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
-    if (profile_.auth_requires_tls && !connection_.tls_active()) return say(unrecognized);
+    if (profile_.auth_requires_tls && !connection_.tls_active()) {
+      report_.auth_before_starttls = true;
+      report_.auth_mechanism = mechanism.substr(0, 20);
+      report_.auth_accepted = false;
+      report_.auth_reply = unrecognized;
+      return say(unrecognized);
+    }
     const auto& offered = connection_.tls_active() ? profile_.ehlo_after_tls : profile_.ehlo_before_tls;
     bool listed = false;
     for (const auto& keyword : offered) {
@@ -414,23 +511,47 @@ class ServerSession {
     return say(reply);
   }
 
+  bool may_send_as(const std::string& sender) const {
+    const std::string lower = ascii::to_lower(sender);
+    if (lower == ascii::to_lower(report_.auth_user)) return true;
+    return std::find(profile_.send_as.begin(), profile_.send_as.end(), lower) != profile_.send_as.end();
+  }
+
   bool mail(const std::string& argument) {
     if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
-    if (profile_.mail_requires_auth && !authenticated_)
-      return say("530 5.7.57 Client not authenticated to send mail. [" + host_ + "]");
+    if (in_transaction_) return say("503 5.5.1 Bad sequence of commands");
+    // Recorded before it is judged: the refused sender is the finding.
     report_.mail_from = path_argument(argument);
+    mail_refused_ = true;
+    if (profile_.mail_requires_auth && !authenticated_) {
+      report_.mail_refusal = "530 5.7.57 Client not authenticated to send mail. [" + host_ + "]";
+      return say(report_.mail_refusal);
+    }
+    if (authenticated_ && profile_.enforce_send_as && !may_send_as(report_.mail_from)) {
+      report_.mail_refusal = "550 5.7.60 SMTP; Client does not have permissions to send as this sender";
+      return say(report_.mail_refusal);
+    }
+    mail_refused_ = false;
+    report_.mail_refusal.clear();
+    // RFC 3030 3: BODY=BINARYMIME must come in BDAT chunks.
+    binary_body_ = ascii::to_upper(argument).find("BODY=BINARYMIME") != std::string::npos;
     in_transaction_ = true;
     return say("250 2.1.0 Sender OK");
   }
 
   bool rcpt(const std::string& argument) {
-    if (!in_transaction_) return say("503 5.5.1 Bad sequence of commands");
     const std::string recipient = path_argument(argument);
-    const std::string domain = domain_of(recipient);
     auto refuse = [&](const std::string& reply) {
       if (report_.refused_rcpt.size() < 100) report_.refused_rcpt.push_back(recipient);
+      if (report_.rcpt_refusal.empty()) report_.rcpt_refusal = reply;
       return say(reply);
     };
+    if (!in_transaction_) {
+      // A pipelining client sends RCPT after a refused MAIL: keep whom it meant.
+      if (mail_refused_ && report_.refused_rcpt.size() < 100) report_.refused_rcpt.push_back(recipient);
+      return say("503 5.5.1 Bad sequence of commands");
+    }
+    const std::string domain = domain_of(recipient);
     if (!profile_.accept_domains.empty() && !authenticated_) {
       const auto& accepted = profile_.accept_domains;
       if (std::find(accepted.begin(), accepted.end(), domain) == accepted.end())
@@ -449,43 +570,65 @@ class ServerSession {
   }
 
   bool data() {
-    if (!in_transaction_ || rcpt_count_ == 0) return say("503 5.5.1 Bad sequence of commands");
+    if (!in_transaction_ || rcpt_count_ == 0 || message_) return say("503 5.5.1 Bad sequence of commands");
+    if (binary_body_) return say("503 5.5.1 BODY=BINARYMIME requires BDAT");
     if (!say("354 Start mail input; end with <CRLF>.<CRLF>")) return false;
-    std::string message;
-    bool in_headers = true, too_big = false;
-    std::string last_header;
-    std::size_t size = 0;
+    MessageCollector message(report_, profile_.max_message_bytes, !config_.save_dir.empty());
     for (;;) {
       ReadResult read = connection_.read_line(command_deadline());
       if (read.status != IoStatus::ok) return end("during DATA: " + std::string(to_string(read.status))), false;
       if (read.line == ".") break;
-      std::string line = read.line.starts_with(".") ? read.line.substr(1) : read.line;  // RFC 5321 4.5.2
-      size += line.size() + 2;
-      if (size > profile_.max_message_bytes) too_big = true;
-      if (in_headers) {
-        if (line.empty()) in_headers = false;
-        else if ((line[0] == ' ' || line[0] == '\t') && !last_header.empty()) header(last_header, line);
-        else {
-          last_header = ascii::to_upper(line.substr(0, line.find(':')));
-          header(last_header, line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1));
-        }
-      }
-      if (!config_.save_dir.empty() && !too_big) message += line + "\r\n";
+      // RFC 5321 4.5.2: a leading dot was doubled by the client.
+      message.add(std::string_view(read.line).substr(read.line.starts_with(".") ? 1 : 0));
+      message.add("\r\n");
     }
-    report_.message_bytes = size;
-    reset_transaction();
-    if (too_big) return say("552 5.3.4 Message size exceeds fixed maximum message size");
-    if (!config_.save_dir.empty()) save(message);
-    return say("250 2.6.0 <" + session_id() + "@" + host_ + "> Queued mail for delivery");
+    return finish_message(message);
   }
 
-  void header(const std::string& name, std::string value) {
-    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
-    std::string* target = name == "FROM" ? &report_.header_from : name == "TO" ? &report_.header_to
-                        : name == "SUBJECT" ? &report_.header_subject : nullptr;
-    if (!target || target->size() > 998) return;
-    if (!target->empty()) *target += ' ';
-    *target += value.substr(0, 998);
+  // RFC 3030 2: "BDAT <size> [LAST]", then exactly <size> octets.
+  bool bdat(const std::string& argument) {
+    const auto space = argument.find(' ');
+    const std::string size_text = argument.substr(0, space);
+    const std::string last = space == std::string::npos ? "" : ascii::to_upper(argument.substr(space + 1));
+    if (size_text.empty() || size_text.size() > 12 ||
+        !std::all_of(size_text.begin(), size_text.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        (!last.empty() && last != "LAST")) {
+      // Without a size the chunk cannot be skipped: the session cannot go on.
+      say("501 5.5.4 Invalid BDAT arguments");
+      return end("bad BDAT arguments"), false;
+    }
+    const std::size_t size = std::stoull(size_text);
+    const std::size_t so_far = message_ ? message_->size() : 0;
+    if (so_far + size > profile_.max_message_bytes) {
+      say("552 5.3.4 Message size exceeds fixed maximum message size");
+      return end("BDAT over the size limit"), false;
+    }
+    report_.used_bdat = true;
+    const bool accepted = in_transaction_ && rcpt_count_ > 0;
+    if (accepted && !message_) message_.emplace(report_, profile_.max_message_bytes, !config_.save_dir.empty());
+    // The chunk is read even when refused (RFC 3030 2), so the next command is found.
+    std::string piece;
+    for (std::size_t left = size; left > 0;) {
+      const std::size_t take = std::min<std::size_t>(left, 65536);
+      if (connection_.read_bytes(take, piece, command_deadline()) != IoStatus::ok)
+        return end("during BDAT: the chunk ended early"), false;
+      if (accepted) message_->add(piece);
+      left -= take;
+    }
+    if (!accepted) return say("503 5.5.1 Bad sequence of commands");
+    if (last.empty()) return say("250 2.0.0 " + size_text + " octets received");
+    MessageCollector message = std::move(*message_);
+    message_.reset();
+    return finish_message(message);
+  }
+
+  bool finish_message(const MessageCollector& message) {
+    report_.message_bytes = message.size();
+    reset_transaction();
+    if (message.too_big()) return say("552 5.3.4 Message size exceeds fixed maximum message size");
+    if (!config_.save_dir.empty()) save(message.kept());
+    report_.message_accepted = true;
+    return say("250 2.6.0 <" + session_id() + "@" + host_ + "> Queued mail for delivery");
   }
 
   void save(const std::string& message) {
@@ -506,7 +649,9 @@ class ServerSession {
   Clock::time_point session_deadline_{};
   std::string host_;
   bool greeted_ = false, authenticated_ = false, in_transaction_ = false, legacy_tls_ = false;
-  std::size_t rcpt_count_ = 0;
+  bool mail_refused_ = false, binary_body_ = false;
+  std::size_t rcpt_count_ = 0, commands_at_tls_ = 0;
+  std::optional<MessageCollector> message_;  // between BDAT chunks
 };
 
 }  // namespace
@@ -587,7 +732,13 @@ Result<std::unique_ptr<SmtpServer>> SmtpServer::start(ServerConfig config) {
     auto context = tls::make_server_context(*impl->config.credentials, impl->config.profile.tls_versions);
     if (!context) return context.error();
     impl->tls_context = std::move(context.value());
+    for (const auto& extra : impl->config.additional_credentials)
+      if (extra) {
+        auto added = tls::add_server_credentials(impl->tls_context.get(), *extra);
+        if (!added) return added.error();
+      }
     if (impl->config.request_client_certificate) tls::request_client_certificate(impl->tls_context.get());
+    tls::record_handshake_facts(impl->tls_context.get());
   } else if (impl->config.implicit_tls) {
     return bad_input("implicit TLS needs a certificate");
   }
@@ -635,35 +786,298 @@ void SmtpServer::wait(std::size_t sessions) {
 // ---------------------------------------------------------------------------
 // Reports
 
-void decide_verdict(SessionReport& report, const ServerProfile& /*profile*/) {
-  const auto version = tls::version_from_openssl_name(report.tls_version);
-  const bool tls = report.starttls || report.implicit_tls;
-  if (!report.tls_error.empty()) {
-    report.verdict = "cannot-do-tls-1.2";
-    report.verdict_reason = "its TLS handshake failed (" + report.tls_error +
-                            "); Exchange Online needs TLS 1.2 or later: update the device's firmware or put a relay in front of it";
-  } else if (version && *version < tls::Version::tls1_2) {
-    report.verdict = "cannot-do-tls-1.2";
-    report.verdict_reason = "it negotiated " + report.tls_version +
-                            "; Exchange Online refuses TLS 1.0/1.1 (421 4.7.66): update the firmware, or use a local relay";
-  } else if (report.auth_mechanism == "XOAUTH2") {
-    report.verdict = "ready-for-oauth";
-    report.verdict_reason = "it authenticated with XOAUTH2 over " + (tls ? report.tls_version : std::string("a clear-text connection")) +
-                            ": it will keep working with smtp.office365.com:587 after basic authentication ends";
-  } else if (!report.auth_mechanism.empty()) {
-    report.verdict = "needs-direct-send-or-connector";
-    report.verdict_reason = "it uses basic authentication (AUTH " + report.auth_mechanism +
-                            "), which Exchange Online is retiring: switch it to OAuth if it can, else to direct send (tenant MX, port 25, internal recipients) or an SMTP relay connector" +
-                            std::string(tls ? "" : "; it also sent credentials without TLS");
-  } else if (!report.mail_from.empty()) {
-    report.verdict = "needs-direct-send-or-connector";
-    report.verdict_reason = std::string("it sends without authenticating") + (tls ? "" : " and without STARTTLS") +
-                            ": point it at the tenant MX on port 25 (direct send, internal recipients only) or set up a relay connector";
-  } else {
-    report.verdict = "incomplete";
-    report.verdict_reason = "the session ended (" + (report.end_reason.empty() ? std::string("closed") : report.end_reason) +
-                            ") before the device showed how it sends";
+std::string_view to_string(DeviceVerdict verdict) {
+  switch (verdict) {
+    case DeviceVerdict::incomplete: return "incomplete";
+    case DeviceVerdict::timed_out: return "timed-out";
+    case DeviceVerdict::ready_for_oauth: return "ready-for-oauth";
+    case DeviceVerdict::direct_send_works: return "direct-send-works";
+    case DeviceVerdict::sends_without_auth: return "sends-without-auth";
+    case DeviceVerdict::basic_auth: return "basic-auth";
+    case DeviceVerdict::oauth_refused: return "oauth-refused";
+    case DeviceVerdict::oauth_in_clear_text: return "oauth-in-clear-text";
+    case DeviceVerdict::auth_before_starttls: return "auth-before-starttls";
+    case DeviceVerdict::implicit_tls: return "implicit-tls";
+    case DeviceVerdict::legacy_tls: return "cannot-do-tls-1.2";
+    case DeviceVerdict::certificate_not_trusted: return "certificate-not-trusted";
+    case DeviceVerdict::no_shared_cipher: return "no-shared-cipher";
+    case DeviceVerdict::tls_failed: return "tls-failed";
+    case DeviceVerdict::invalid_ehlo: return "invalid-ehlo";
+    case DeviceVerdict::sender_not_permitted: return "sender-not-permitted";
+    case DeviceVerdict::needs_partner_connector: return "needs-partner-connector";
+    case DeviceVerdict::relay_denied: return "relay-denied";
+    case DeviceVerdict::envelope_refused: return "envelope-refused";
   }
+  return "incomplete";
+}
+
+std::string_view to_string(DeviceOutcome outcome) {
+  switch (outcome) {
+    case DeviceOutcome::works: return "works";
+    case DeviceOutcome::breaks: return "breaks";
+    case DeviceOutcome::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+bool is_valid_ehlo_name(std::string_view name) {
+  if (name.size() > 255 || name.empty()) return false;
+  // RFC 5321 4.1.3: "[192.0.2.1]" or "[IPv6:2001:db8::1]".
+  if (name.front() == '[' && name.back() == ']') {
+    std::string_view inside = name.substr(1, name.size() - 2);
+    if (inside.size() > 5 && ascii::to_lower(inside.substr(0, 5)) == "ipv6:") inside.remove_prefix(5);
+    return IpAddress::parse(std::string(inside)).has_value();
+  }
+  std::size_t labels = 0;
+  std::size_t start = 0;
+  for (;;) {
+    const auto dot = name.find('.', start);
+    const std::string_view label = name.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') return false;
+    for (const char c : label)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+    ++labels;
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return labels >= 2;
+}
+
+namespace {
+
+// What a device on each endpoint can do instead, in the reference's terms
+// (m365-facts.md 3, 3.5, 3.6, 3.7).
+std::string no_auth_remedy(ProfileKind kind) {
+  const std::string direct_send =
+      "point it at the tenant MX (<tenant>.mail.protection.outlook.com) on port 25 as direct send (only the tenant's own "
+      "mailboxes; From in an accepted domain), or set up an inbound connector (by the site's fixed public IP or a "
+      "certificate) to reach external recipients";
+  if (kind == ProfileKind::submission) return "smtp.office365.com refuses anonymous mail (530 5.7.57): " + direct_send;
+  return "at Microsoft 365 that works only as direct send or through a connector: " + direct_send;
+}
+
+std::string legacy_tls_remedy(ProfileKind kind) {
+  switch (kind) {
+    case ProfileKind::mx:
+      return "the MX accepts TLS 1.2 or later, but TLS is optional there: turn TLS off on the device and send plain SMTP "
+             "to the tenant MX on port 25 (direct send, the tenant's own mailboxes), or send through a local relay that "
+             "speaks TLS 1.2; better, update the device's firmware";
+    case ProfileKind::submission:
+      return "smtp.office365.com answers 421 4.7.66 after a TLS 1.0/1.1 handshake: update the device's firmware; "
+             "smtp-legacy.office365.com (Set-TransportConfig -AllowLegacyTLSClients $true) is a stopgap; or send plain "
+             "SMTP to the tenant MX on port 25 (direct send), or through a local relay";
+    default:
+      return "Exchange Online needs TLS 1.2 for SMTP AUTH: update the device's firmware, send plain SMTP to the tenant "
+             "MX on port 25 (direct send, TLS is optional there), or send through a local relay";
+  }
+}
+
+std::string certificate_remedy() {
+  return "give sendcheck-listen --cert and --key for a certificate the device trusts (for the name it connects to), or "
+         "turn certificate validation off on the device for this test; at Microsoft 365 it must trust DigiCert Global "
+         "Root G2";
+}
+
+std::string version_name(std::optional<tls::Version> version) {
+  return version ? std::string(tls::to_string(*version)) : std::string("an unknown version");
+}
+
+}  // namespace
+
+void decide_verdict(SessionReport& report, const ServerProfile& profile) {
+  auto set = [&](DeviceVerdict verdict, DeviceOutcome outcome, std::string reason) {
+    report.verdict = verdict;
+    report.outcome = outcome;
+    report.verdict_reason = std::move(reason);
+  };
+  const ProfileKind kind = profile.kind;
+  const auto negotiated = tls::version_from_openssl_name(report.tls_version);
+  const bool tls = report.starttls || report.implicit_tls;
+  const bool offered_legacy_only = report.tls_offered_max && *report.tls_offered_max < tls::Version::tls1_2;
+  const std::string implicit_reason =
+      "Microsoft 365 has no implicit-TLS (port 465) submission: \"a device that needs 465 cannot use SMTP AUTH client "
+      "submission\"; set it to STARTTLS on port 587, or to port 25 for direct send or a connector, or use a local relay";
+
+  if (report.tls_hello_in_clear)
+    return set(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
+               "the device uses implicit TLS (465 style): it began a TLS handshake where an SMTP command was due; " +
+                   implicit_reason);
+  switch (report.tls_failure) {
+    case tls::HandshakeFailure::none: break;
+    case tls::HandshakeFailure::timed_out:
+      return set(DeviceVerdict::timed_out, DeviceOutcome::unknown,
+                 "timed out: the TLS handshake did not finish within --timeout; nothing is known of its TLS: test again, "
+                 "or with a longer --timeout");
+    case tls::HandshakeFailure::certificate_rejected:
+      return set(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown,
+                 "it refused this listener's certificate (" + report.tls_error +
+                     "): it checks certificates, and does not trust the test one; " + certificate_remedy());
+    default:
+      if (offered_legacy_only || report.tls_failure == tls::HandshakeFailure::protocol_version)
+        return set(DeviceVerdict::legacy_tls, DeviceOutcome::breaks,
+                   "it offered at most " + version_name(report.tls_offered_max) + " (" + report.tls_error +
+                       "); Exchange Online needs TLS 1.2 or later: " + legacy_tls_remedy(kind));
+      if (report.tls_failure == tls::HandshakeFailure::no_shared_cipher)
+        return set(DeviceVerdict::no_shared_cipher, DeviceOutcome::breaks,
+                   "it offered " + version_name(report.tls_offered_max) +
+                       " but no cipher suite, group or signature algorithm in common with this listener's RSA and ECDSA "
+                       "certificates (" + report.tls_error +
+                       "); Exchange Online uses ECDHE with AES-GCM: update the device's firmware, or use a local relay");
+      if (report.tls_failure == tls::HandshakeFailure::closed)
+        return set(DeviceVerdict::tls_failed, DeviceOutcome::unknown,
+                   "it closed the connection during the TLS handshake without an alert, as many devices do when they "
+                   "do not trust the certificate: " + certificate_remedy());
+      return set(DeviceVerdict::tls_failed, DeviceOutcome::unknown,
+                 "its TLS handshake failed (" + report.tls_error + "); run again with -v, or test with --cert and --key");
+  }
+  if (report.implicit_tls)
+    return set(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
+               "the device uses implicit TLS (465 style, " + report.tls_version + "); " + implicit_reason);
+  if (report.silent_after_tls)
+    return set(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown,
+               "it closed the connection right after the TLS handshake (" + report.tls_version +
+                   ") without a command, as clients do that check the certificate after the handshake and do not "
+                   "trust it: " + certificate_remedy());
+  if (negotiated && *negotiated < tls::Version::tls1_2)
+    return set(DeviceVerdict::legacy_tls, DeviceOutcome::breaks,
+               "it negotiated " + report.tls_version + "; Exchange Online refuses TLS 1.0/1.1: " + legacy_tls_remedy(kind));
+
+  const bool authenticated = report.auth_accepted.value_or(false);
+  if (report.auth_mechanism == "XOAUTH2" && !report.auth_before_starttls) {
+    if (!tls)
+      return set(DeviceVerdict::oauth_in_clear_text, DeviceOutcome::breaks,
+                 "it sent its OAuth token without TLS; Exchange Online takes AUTH only after STARTTLS: set the device to "
+                 "STARTTLS on port 587, and revoke that token");
+    if (!authenticated)
+      return set(DeviceVerdict::oauth_refused, DeviceOutcome::breaks,
+                 "its XOAUTH2 login was refused (" + report.auth_reply +
+                     "): check the token's audience (https://outlook.office365.com), the SMTP.Send or SMTP.SendAsApp "
+                     "permission, the service principal and its mailbox permission; see `sendcheck explain 5.7.3`");
+  } else if (!report.auth_mechanism.empty() && !report.auth_before_starttls) {
+    return set(DeviceVerdict::basic_auth, DeviceOutcome::breaks,
+               "it uses basic authentication (AUTH " + report.auth_mechanism + ", " +
+                   (authenticated ? "accepted here" : "refused: " + report.auth_reply) +
+                   "), which Exchange Online disables by default at the end of December 2026: switch it to OAuth "
+                   "(XOAUTH2) if it can, else to direct send (tenant MX, port 25, internal recipients) or an SMTP relay "
+                   "connector" + std::string(tls ? "" : "; it also sent its password without TLS: change it"));
+  } else if (report.auth_before_starttls) {
+    return set(DeviceVerdict::auth_before_starttls, DeviceOutcome::breaks,
+               "it sent AUTH " + report.auth_mechanism + " before STARTTLS (" + report.auth_reply +
+                   "): Exchange Online offers AUTH only after STARTTLS: set the device's encryption to STARTTLS "
+                   "(sometimes called TLS) on port 587");
+  }
+  if (!report.ehlo_refusal.empty())
+    return set(DeviceVerdict::invalid_ehlo, DeviceOutcome::breaks,
+               "its EHLO name \"" + report.ehlo + "\" is not a fully qualified domain name (" + report.ehlo_refusal +
+                   "): give the device a host name with its domain (printer.contoso.com)");
+  const std::string envelope = "MAIL FROM " + (report.mail_from.empty() ? std::string("<>") : "<" + report.mail_from + ">") +
+                               [&] {
+                                 std::string out;
+                                 for (const auto& r : report.rcpt_to) out += ", RCPT TO <" + r + ">";
+                                 for (const auto& r : report.refused_rcpt) out += ", RCPT TO <" + r + "> (refused)";
+                                 return out;
+                               }();
+  if (!report.mail_refusal.empty()) {
+    if (report.mail_refusal.find("5.7.57") != std::string::npos)
+      return set(DeviceVerdict::sends_without_auth, DeviceOutcome::breaks,
+                 "sends without authenticating: needs direct send or a connector (" + envelope + "); " +
+                     no_auth_remedy(kind));
+    if (report.mail_refusal.find("5.7.60") != std::string::npos)
+      return set(DeviceVerdict::sender_not_permitted, DeviceOutcome::breaks,
+                 "its MAIL FROM <" + report.mail_from + "> is not the mailbox it signed in as (" + report.auth_user +
+                     "): 550 5.7.60; set the device's sender address to " + report.auth_user +
+                     ", or grant that mailbox Send As on the sender (Add-RecipientPermission)");
+    return set(DeviceVerdict::envelope_refused, DeviceOutcome::breaks, "its sender was refused: " + report.mail_refusal);
+  }
+  if (!report.rcpt_refusal.empty()) {
+    if (report.rcpt_refusal.find("5.7.68") != std::string::npos)
+      return set(DeviceVerdict::needs_partner_connector, DeviceOutcome::breaks,
+                 "direct send is refused (550 5.7.68, RejectDirectSend) for " + envelope +
+                     ": create a partner inbound connector that matches the device's public IP or certificate, or "
+                     "authenticate with OAuth on smtp.office365.com:587");
+    if (report.rcpt_refusal.find("5.7.64") != std::string::npos)
+      return set(DeviceVerdict::relay_denied, DeviceOutcome::breaks,
+                 "a recipient is outside the tenant (550 5.7.64 Relay Access Denied, " + envelope +
+                     "): direct send reaches only the tenant's own mailboxes; for external recipients use an inbound "
+                     "connector (fixed public IP or certificate) or SMTP AUTH with OAuth");
+    return set(DeviceVerdict::envelope_refused, DeviceOutcome::breaks,
+               "a recipient was refused (" + report.rcpt_refusal + ", " + envelope + ")");
+  }
+  if (report.auth_mechanism == "XOAUTH2" && authenticated)
+    return set(DeviceVerdict::ready_for_oauth, DeviceOutcome::works,
+               "it authenticated with XOAUTH2 over " + report.tls_version +
+                   ": it keeps working with smtp.office365.com:587 after basic authentication ends" +
+                   (report.message_accepted ? "" : " (it sent no message in this session)"));
+  if (!report.mail_from.empty() && report.auth_mechanism.empty()) {
+    if (kind == ProfileKind::mx) {
+      if (report.message_accepted)
+        return set(DeviceVerdict::direct_send_works, DeviceOutcome::works,
+                   "it sends as direct send (" + envelope + ", " + (tls ? report.tls_version : std::string("no TLS")) +
+                       ") and the tenant MX took the message: nothing to change; keep its public IP in the domain's "
+                       "SPF record");
+    } else {
+      return set(DeviceVerdict::sends_without_auth,
+                 report.rcpt_to.empty() ? DeviceOutcome::unknown : DeviceOutcome::works,
+                 "sends without authenticating (" + envelope + "); " + no_auth_remedy(kind));
+    }
+  }
+  if (report.end_reason == "timeout" || report.end_reason == "session time limit")
+    return set(DeviceVerdict::timed_out, DeviceOutcome::unknown,
+               "timed out: the device went quiet (" + report.end_reason + ") before it showed how it sends");
+  set(DeviceVerdict::incomplete, DeviceOutcome::unknown,
+      "the session ended (" + (report.end_reason.empty() ? std::string("closed") : report.end_reason) +
+          ") before the device showed how it sends");
+}
+
+ListenSummary summarize(const std::vector<SessionReport>& reports) {
+  ListenSummary summary;
+  summary.sessions = reports.size();
+  std::vector<std::size_t> counts(static_cast<std::size_t>(DeviceVerdict::envelope_refused) + 1, 0);
+  bool any_works = false, any_breaks = false;
+  for (const auto& report : reports) {
+    // No command and no ClientHello: a port check, or a client that left at once.
+    if (report.commands.empty() && !report.tls_hello_in_clear && !report.tls_offered_max) {
+      ++summary.without_commands;
+      continue;
+    }
+    ++counts[static_cast<std::size_t>(report.verdict)];
+    any_works = any_works || report.outcome == DeviceOutcome::works;
+    if (report.outcome == DeviceOutcome::breaks) {
+      any_breaks = true;
+      summary.breaking.push_back(&report);
+    }
+  }
+  for (std::size_t i = 0; i < counts.size(); ++i)
+    if (counts[i]) summary.by_verdict.emplace_back(static_cast<DeviceVerdict>(i), counts[i]);
+  summary.exit_code = any_breaks ? 1 : any_works ? 0 : 3;
+  return summary;
+}
+
+nlohmann::json to_json(const ListenSummary& summary) {
+  nlohmann::json verdicts = nlohmann::json::object();
+  for (const auto& [verdict, count] : summary.by_verdict) verdicts[std::string(to_string(verdict))] = count;
+  nlohmann::json breaking = nlohmann::json::array();
+  for (const auto* report : summary.breaking)
+    breaking.push_back({{"client", report->client}, {"ehlo", report->ehlo}, {"verdict", to_string(report->verdict)}});
+  return {{"sessions", summary.sessions},
+          {"without_commands", summary.without_commands},
+          {"verdicts", verdicts},
+          {"breaking", breaking},
+          {"exit_code", summary.exit_code}};
+}
+
+std::string render_text(const ListenSummary& summary) {
+  std::string out = "summary: " + std::to_string(summary.sessions) + " session" + (summary.sessions == 1 ? "" : "s");
+  if (summary.without_commands)
+    out += " (" + std::to_string(summary.without_commands) + " closed without a command)";
+  out += "\n";
+  for (const auto& [verdict, count] : summary.by_verdict)
+    out += "  " + std::to_string(count) + " x " + std::string(to_string(verdict)) + "\n";
+  for (const auto* report : summary.breaking)
+    out += "  to change: " + report->client + " (EHLO " + (report->ehlo.empty() ? "-" : report->ehlo) + "): " +
+           std::string(to_string(report->verdict)) + "\n";
+  if (summary.by_verdict.empty()) out += "  no device showed how it sends\n";
+  return out;
 }
 
 nlohmann::json to_json(const SessionReport& report) {
@@ -675,6 +1089,10 @@ nlohmann::json to_json(const SessionReport& report) {
           {"implicit_tls", report.implicit_tls},
           {"tls", {{"version", optional(report.tls_version)}, {"cipher", optional(report.tls_cipher)},
                    {"sni", optional(report.sni)}, {"error", optional(report.tls_error)},
+                   {"failure", report.tls_failure == tls::HandshakeFailure::none ? nlohmann::json(nullptr)
+                                                                                   : nlohmann::json(tls::to_string(report.tls_failure))},
+                   {"offered_max", report.tls_offered_max ? nlohmann::json(tls::to_string(*report.tls_offered_max)) : nlohmann::json(nullptr)},
+                   {"hello_in_clear", report.tls_hello_in_clear},
                    {"client_certificate", report.client_certificate ? tls::to_json(*report.client_certificate) : nlohmann::json(nullptr)}}},
           {"auth", {{"mechanism", optional(report.auth_mechanism)}, {"user", optional(report.auth_user)},
                     {"accepted", report.auth_accepted ? nlohmann::json(*report.auth_accepted) : nlohmann::json(nullptr)},
@@ -690,7 +1108,11 @@ nlohmann::json to_json(const SessionReport& report) {
           {"commands", report.commands},
           {"end", report.end_reason},
           {"duration_ms", report.duration_ms},
-          {"verdict", report.verdict},
+          {"bdat", report.used_bdat},
+          {"refusals", {{"ehlo", optional(report.ehlo_refusal)}, {"mail", optional(report.mail_refusal)},
+                        {"rcpt", optional(report.rcpt_refusal)}}},
+          {"verdict", to_string(report.verdict)},
+          {"outcome", to_string(report.outcome)},
           {"reason", report.verdict_reason}};
 }
 
@@ -711,7 +1133,7 @@ std::string render_text(const SessionReport& report) {
   }
   line("AUTH", report.auth_mechanism.empty() ? "" : report.auth_mechanism + " as " + report.auth_user +
                                                      (report.auth_accepted && *report.auth_accepted ? " (accepted)" : " (refused: " + report.auth_reply + ")"));
-  line("MAIL FROM", report.mail_from);
+  line("MAIL FROM", report.mail_from + (report.mail_refusal.empty() ? "" : " (refused: " + report.mail_refusal + ")"));
   std::string rcpts;
   for (const auto& r : report.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + r;
   for (const auto& r : report.refused_rcpt) rcpts += (rcpts.empty() ? "" : ", ") + r + " (refused)";
@@ -720,7 +1142,8 @@ std::string render_text(const SessionReport& report) {
     line("message", std::to_string(*report.message_bytes) + " bytes, From: " + report.header_from + ", To: " +
                         report.header_to + ", Subject: " + report.header_subject);
   line("ended", report.end_reason);
-  line("verdict", report.verdict + ": " + report.verdict_reason);
+  line("verdict", std::string(to_string(report.verdict)) + " (" + std::string(to_string(report.outcome)) + "): " +
+                     report.verdict_reason);
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cctype>
 #include <cstdio>
 #include <ctime>
@@ -239,6 +240,8 @@ nlohmann::json to_json(const Facts& facts) {
   for (const auto& info : facts.chain) chain.push_back(to_json(info));
   return {{"handshake_completed", facts.handshake_completed},
           {"error", facts.error.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.error)},
+          {"failure", facts.failure == HandshakeFailure::none ? nlohmann::json(nullptr) : nlohmann::json(to_string(facts.failure))},
+          {"server_version", facts.server_version.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.server_version)},
           {"version", facts.version.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.version)},
           {"cipher", facts.cipher.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.cipher)},
           {"server_name", facts.server_name.empty() ? nlohmann::json(nullptr) : nlohmann::json(facts.server_name)},
@@ -274,6 +277,7 @@ Result<SslCtxPtr> make_client_context(const ClientConfig& config) {
       if (SSL_CTX_add1_chain_cert(context.get(), extra.get()) != 1)
         return bad_input("a chain certificate in " + config.client_certificate_file + " is not usable: " + last_error_text());
   }
+  record_handshake_facts(context.get());
   return context;
 }
 
@@ -426,6 +430,129 @@ Result<SslCtxPtr> make_server_context(const Credentials& credentials, const Vers
     if (SSL_CTX_add1_chain_cert(context.get(), extra.get()) != 1)
       return bad_input("a chain certificate is not usable: " + last_error_text());
   return context;
+}
+
+std::string_view to_string(HandshakeFailure failure) {
+  switch (failure) {
+    case HandshakeFailure::none: return "none";
+    case HandshakeFailure::timed_out: return "timed-out";
+    case HandshakeFailure::closed: return "closed";
+    case HandshakeFailure::certificate_rejected: return "certificate-rejected";
+    case HandshakeFailure::certificate_required: return "certificate-required";
+    case HandshakeFailure::protocol_version: return "protocol-version";
+    case HandshakeFailure::no_shared_cipher: return "no-shared-cipher";
+    case HandshakeFailure::not_tls: return "not-tls";
+    case HandshakeFailure::other: return "other";
+  }
+  return "other";
+}
+
+HandshakeFailure classify_handshake_error(unsigned long openssl_error) {
+  if (openssl_error == 0) return HandshakeFailure::other;
+  switch (ERR_GET_REASON(openssl_error)) {
+    // RFC 8446 6.2 alerts about the certificate we presented.
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_TLSV1_ALERT_DECRYPT_ERROR:
+    case SSL_R_TLSV1_BAD_CERTIFICATE_STATUS_RESPONSE:
+      return HandshakeFailure::certificate_rejected;
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return HandshakeFailure::certificate_required;
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+    case SSL_R_VERSION_TOO_LOW:
+    case SSL_R_VERSION_TOO_HIGH:
+    case SSL_R_NO_PROTOCOLS_AVAILABLE:
+    case SSL_R_TLSV1_ALERT_INAPPROPRIATE_FALLBACK:
+      return HandshakeFailure::protocol_version;
+    case SSL_R_NO_SHARED_CIPHER:
+    case SSL_R_SSLV3_ALERT_HANDSHAKE_FAILURE:
+    case SSL_R_NO_SHARED_SIGNATURE_ALGORITHMS:
+    case SSL_R_NO_SUITABLE_SIGNATURE_ALGORITHM:
+    case SSL_R_NO_SHARED_GROUPS:
+    case SSL_R_NO_CIPHERS_AVAILABLE:
+    case SSL_R_TLSV1_ALERT_INSUFFICIENT_SECURITY:
+    case SSL_R_LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED:
+      return HandshakeFailure::no_shared_cipher;
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_HTTP_REQUEST:
+    case SSL_R_HTTPS_PROXY_REQUEST:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+    case SSL_R_RECORD_LENGTH_MISMATCH:
+      return HandshakeFailure::not_tls;
+    default:
+      return HandshakeFailure::other;
+  }
+}
+
+namespace {
+
+// Per-SSL facts in ex_data: an integer, never owned memory.
+int handshake_facts_index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+constexpr std::intptr_t certificate_requested_flag = 0x10000;
+
+std::intptr_t facts_of(SSL* ssl) {
+  return ssl ? reinterpret_cast<std::intptr_t>(SSL_get_ex_data(ssl, handshake_facts_index())) : 0;
+}
+void set_facts(SSL* ssl, std::intptr_t value) { SSL_set_ex_data(ssl, handshake_facts_index(), reinterpret_cast<void*>(value)); }
+
+int remember_client_hello(SSL* ssl, int* /*alert*/, void* /*arg*/) {
+  // RFC 8446 4.2.1: supported_versions, when present, replaces legacy_version.
+  int highest = static_cast<int>(SSL_client_hello_get0_legacy_version(ssl));
+  const unsigned char* data = nullptr;
+  std::size_t length = 0;
+  if (SSL_client_hello_get0_ext(ssl, TLSEXT_TYPE_supported_versions, &data, &length) == 1 && length >= 1) {
+    const std::size_t end = 1 + std::min<std::size_t>(data[0], length - 1);
+    for (std::size_t i = 1; i + 1 < end; i += 2) {
+      const int version = (data[i] << 8) | data[i + 1];
+      // GREASE values (RFC 8701) are 0x?A?A and never a real version.
+      if ((version & 0x0f0f) == 0x0a0a) continue;
+      if (version <= TLS1_3_VERSION) highest = std::max(highest, version);
+    }
+  }
+  set_facts(ssl, (facts_of(ssl) & certificate_requested_flag) | highest);
+  return SSL_CLIENT_HELLO_SUCCESS;
+}
+
+int note_certificate_request(SSL* ssl, X509** /*certificate*/, EVP_PKEY** /*key*/) {
+  set_facts(ssl, facts_of(ssl) | certificate_requested_flag);
+  return 0;  // no certificate from this callback; one set on the context is still sent
+}
+
+}  // namespace
+
+void record_handshake_facts(SSL_CTX* context) {
+  if (SSL_CTX_get_client_cert_cb(context) == nullptr && SSL_CTX_get0_certificate(context) == nullptr)
+    SSL_CTX_set_client_cert_cb(context, note_certificate_request);
+  SSL_CTX_set_client_hello_cb(context, remember_client_hello, nullptr);
+}
+
+std::optional<Version> client_offered_version(SSL* ssl) {
+  switch (facts_of(ssl) & 0xffff) {
+    case TLS1_VERSION: return Version::tls1_0;
+    case TLS1_1_VERSION: return Version::tls1_1;
+    case TLS1_2_VERSION: return Version::tls1_2;
+    case TLS1_3_VERSION: return Version::tls1_3;
+    default: return std::nullopt;
+  }
+}
+
+bool server_requested_certificate(SSL* ssl) { return (facts_of(ssl) & certificate_requested_flag) != 0; }
+
+Result<bool> add_server_credentials(SSL_CTX* context, const Credentials& credentials) {
+  if (SSL_CTX_use_certificate(context, credentials.certificate.get()) != 1 ||
+      SSL_CTX_use_PrivateKey(context, credentials.key.get()) != 1)
+    return bad_input("the certificate or key is not usable: " + last_error_text());
+  return true;
 }
 
 }  // namespace diag::tls

@@ -1,0 +1,351 @@
+// sendcheck-listen's verdict for each device behavior that an admin meets,
+// driven by a scripted client on loopback so that each case is exactly the
+// bytes a device sends: a refused anonymous MAIL, a refused certificate, a
+// TLS 1.0 client on each profile, a ClientHello on a STARTTLS port, AUTH
+// before STARTTLS, a handshake that never ends, BDAT, and the summary's exit
+// codes. Real clients against the binary are in test_listen_peers.cpp.
+#include <openssl/ssl.h>
+
+#include <catch2/catch.hpp>
+
+#include "diag/smtp.h"
+#include "smtp_test_support.h"
+
+using namespace diag;
+using namespace diag::smtp;
+using namespace smtp_testing;
+
+namespace {
+
+const std::string listener_name = "listen.sendcheck.test";
+
+std::unique_ptr<SmtpServer> listen_with(ServerProfile profile, Milliseconds tls_timeout = 5000ms) {
+  ServerConfig config;
+  config.profile = std::move(profile);
+  // RSA first, ECDSA beside it: what sendcheck-listen presents by default.
+  config.credentials = server_credentials(listener_name, Signer::test_ca, -1, 90, tls::KeyType::rsa2048);
+  config.additional_credentials = {server_credentials(listener_name)};
+  config.command_timeout = 5000ms;
+  config.tls_timeout = tls_timeout;
+  return start_server(std::move(config));
+}
+
+// A device as a script: each command written as is, each reply read whole.
+class ScriptedDevice {
+ public:
+  explicit ScriptedDevice(std::uint16_t port) {
+    if (connection_.connect(IpAddress::v4({127, 0, 0, 1}), port, Clock::now() + 5s).status != IoStatus::ok)
+      throw std::runtime_error("cannot connect");
+  }
+  Reply reply() {
+    ReplyAssembler assembler;
+    for (;;) {
+      auto read = connection_.read_line(Clock::now() + 5s);
+      if (read.status != IoStatus::ok) throw std::runtime_error("no reply: " + std::string(to_string(read.status)));
+      if (assembler.feed(read.line) == ReplyAssembler::Step::complete) return assembler.take();
+    }
+  }
+  Reply say(const std::string& line) {
+    write(line + "\r\n");
+    return reply();
+  }
+  void write(const std::string& bytes) { connection_.write_all(bytes, Clock::now() + 5s); }
+  // A client TLS context shaped like a device: its versions, its ciphers,
+  // and whether it checks the server's certificate (against no CA at all).
+  IoStatus start_tls(std::optional<tls::Version> max_version, const std::string& ciphers = "", bool verify = false) {
+    context_.reset(SSL_CTX_new(TLS_client_method()));
+    SSL_CTX_set_security_level(context_.get(), 0);
+    if (max_version == tls::Version::tls1_0) SSL_CTX_set_max_proto_version(context_.get(), TLS1_VERSION);
+    if (max_version == tls::Version::tls1_2) SSL_CTX_set_max_proto_version(context_.get(), TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(context_.get(), ciphers.empty() ? "DEFAULT:@SECLEVEL=0" : ciphers.c_str());
+    SSL_CTX_set_verify(context_.get(), verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nullptr);
+    std::string detail;
+    return connection_.start_tls_client(context_.get(), listener_name, Clock::now() + 5s, &detail);
+  }
+  // Banner, EHLO, STARTTLS answered 220: where every TLS case starts.
+  void up_to_starttls(const std::string& ehlo) {
+    reply();
+    say("EHLO " + ehlo);
+    if (say("STARTTLS").code != 220) throw std::runtime_error("STARTTLS refused");
+  }
+  void close() { connection_.close(); }
+
+ private:
+  Connection connection_;
+  tls::SslCtxPtr context_;
+};
+
+SessionReport only_report(SmtpServer& server) {
+  server.wait(1);
+  const auto reports = server.reports();
+  REQUIRE(reports.size() == 1);
+  INFO("verdict " << to_string(reports[0].verdict) << ": " << reports[0].verdict_reason);
+  return reports[0];
+}
+
+std::string xoauth2(const std::string& user, const std::string& token) {
+  return base64_encode("user=" + user + "\x01" + "auth=Bearer " + token + "\x01\x01");
+}
+
+}  // namespace
+
+TEST_CASE("listen: MAIL without AUTH on exo-submission is recorded and judged", "[listen][verdict]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  CHECK(device.reply().code == 220);
+  CHECK(device.say("EHLO printer.contoso.example").code == 250);
+  CHECK(device.say("STARTTLS").code == 220);
+  REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+  CHECK(device.say("EHLO printer.contoso.example").code == 250);
+  const Reply mail = device.say("MAIL FROM:<printer@contoso.example>");
+  CHECK(mail.raw().starts_with("530 5.7.57 Client not authenticated to send mail."));
+  // A pipelining device sends RCPT anyway: whom it meant is kept.
+  CHECK(device.say("RCPT TO:<staff@contoso.example>").code == 503);
+  CHECK(device.say("QUIT").code == 221);
+  const auto report = only_report(*server);
+  CHECK(report.mail_from == "printer@contoso.example");
+  CHECK(report.refused_rcpt == std::vector<std::string>{"staff@contoso.example"});
+  CHECK(report.verdict == DeviceVerdict::sends_without_auth);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+  CHECK_THAT(report.verdict_reason, Catch::StartsWith("sends without authenticating: needs direct send or a connector"));
+  CHECK_THAT(report.verdict_reason, Catch::Contains("RCPT TO <staff@contoso.example> (refused)"));
+  CHECK(to_json(report)["mail_from"] == "printer@contoso.example");
+}
+
+TEST_CASE("listen: a device that refuses our certificate is not a TLS 1.2 failure", "[listen][verdict][tls]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.up_to_starttls("printer.contoso.example");
+  CHECK(device.start_tls(std::nullopt, "", true) == IoStatus::tls_error);
+  device.close();
+  const auto report = only_report(*server);
+  CHECK(report.tls_failure == tls::HandshakeFailure::certificate_rejected);
+  CHECK(report.verdict == DeviceVerdict::certificate_not_trusted);
+  CHECK(report.outcome == DeviceOutcome::unknown);
+  CHECK_THAT(report.verdict_reason, Catch::Contains("--cert and --key"));
+  CHECK_THAT(report.verdict_reason, Catch::Contains("turn certificate validation off on the device"));
+}
+
+TEST_CASE("listen: a TLS 1.0 device, told what fits each profile", "[listen][verdict][tls]") {
+  SECTION("exo-mx: the handshake fails; plain SMTP at the MX or a relay") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("scanner.contoso.example");
+    CHECK(device.start_tls(tls::Version::tls1_0) != IoStatus::ok);
+    device.close();
+    const auto report = only_report(*server);
+    CHECK(report.tls_offered_max == tls::Version::tls1_0);
+    CHECK(report.verdict == DeviceVerdict::legacy_tls);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("offered at most TLSv1 "));
+    CHECK_THAT(report.verdict_reason, Catch::Contains("turn TLS off on the device and send plain SMTP to the tenant MX"));
+    CHECK_THAT(report.verdict_reason, Catch::Contains("relay"));
+  }
+  SECTION("exo-submission: the handshake happens, then 421 4.7.66") {
+    auto server = listen_with(exo_submission_profile());
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("scanner.contoso.example");
+    REQUIRE(device.start_tls(tls::Version::tls1_0) == IoStatus::ok);
+    CHECK(device.say("EHLO scanner.contoso.example").raw().starts_with("421 4.7.66"));
+    const auto report = only_report(*server);
+    CHECK(report.tls_version == "TLSv1");
+    CHECK(report.verdict == DeviceVerdict::legacy_tls);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("smtp-legacy.office365.com"));
+  }
+}
+
+TEST_CASE("listen: TLS 1.2 with no cipher in common", "[listen][verdict][tls]") {
+  auto server = listen_with(exo_mx_profile({"contoso.example"}));
+  ScriptedDevice device(server->port());
+  device.up_to_starttls("scanner.contoso.example");
+  // Finite-field DHE only: the listener has no DH parameters for it.
+  CHECK(device.start_tls(tls::Version::tls1_2, "DHE-RSA-AES128-GCM-SHA256") != IoStatus::ok);
+  device.close();
+  const auto report = only_report(*server);
+  CHECK(report.tls_failure == tls::HandshakeFailure::no_shared_cipher);
+  CHECK(report.verdict == DeviceVerdict::no_shared_cipher);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+}
+
+TEST_CASE("listen: RSA-only and ECDSA-only TLS 1.2 clients both find a certificate", "[listen][verdict][tls]") {
+  for (const std::string cipher : {"ECDHE-RSA-AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-GCM-SHA256"}) {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("scanner.contoso.example");
+    CHECK(device.start_tls(tls::Version::tls1_2, cipher) == IoStatus::ok);
+    CHECK(device.say("QUIT").code == 221);
+    const auto report = only_report(*server);
+    CHECK(report.tls_cipher == cipher);
+  }
+}
+
+TEST_CASE("listen: a TLS ClientHello on a STARTTLS port is implicit TLS", "[listen][verdict][tls]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  CHECK(device.start_tls(std::nullopt) != IoStatus::ok);  // it reads our banner as TLS and gives up
+  device.close();
+  const auto report = only_report(*server);
+  CHECK(report.tls_hello_in_clear);
+  CHECK(report.commands.empty());  // the ClientHello was not taken for commands
+  CHECK(report.verdict == DeviceVerdict::implicit_tls);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+  CHECK_THAT(report.verdict_reason, Catch::StartsWith("the device uses implicit TLS (465 style)"));
+}
+
+TEST_CASE("listen: AUTH before STARTTLS gets 504 5.7.4 and its own verdict", "[listen][verdict]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.reply();
+  device.say("EHLO printer.contoso.example");
+  CHECK(device.say("AUTH LOGIN").raw().starts_with("504 5.7.4 Unrecognized authentication type"));
+  device.say("QUIT");
+  const auto report = only_report(*server);
+  CHECK(report.auth_before_starttls);
+  CHECK(report.verdict == DeviceVerdict::auth_before_starttls);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+}
+
+TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verdict]") {
+  SECTION("refused: 535 5.7.3") {
+    auto profile = exo_submission_profile();
+    profile.oauth_token = "good-token";
+    auto server = listen_with(profile);
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("app.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO app.contoso.example");
+    CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", "stale-token")).raw().starts_with("535 5.7.3"));
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::oauth_refused);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+  }
+  SECTION("in clear text on accept-all") {
+    auto server = listen_with(accept_all_profile());
+    ScriptedDevice device(server->port());
+    device.reply();
+    device.say("EHLO app.contoso.example");
+    CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", "t")).code == 235);
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::oauth_in_clear_text);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+  }
+  SECTION("accepted over TLS, but MAIL FROM another sender: 5.7.60 unless it may send as it") {
+    for (const bool may_send_as : {false, true}) {
+      auto profile = exo_submission_profile();
+      if (may_send_as) profile.send_as = {"scans@contoso.example"};
+      auto server = listen_with(profile);
+      ScriptedDevice device(server->port());
+      device.up_to_starttls("app.contoso.example");
+      REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+      device.say("EHLO app.contoso.example");
+      CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", "t")).code == 235);
+      const Reply mail = device.say("MAIL FROM:<Scans@contoso.example>");
+      device.say("QUIT");
+      const auto report = only_report(*server);
+      if (may_send_as) {
+        CHECK(mail.code == 250);
+        CHECK(report.verdict == DeviceVerdict::ready_for_oauth);
+        CHECK(report.outcome == DeviceOutcome::works);
+      } else {
+        CHECK(mail.raw() == "550 5.7.60 SMTP; Client does not have permissions to send as this sender");
+        CHECK(report.verdict == DeviceVerdict::sender_not_permitted);
+      }
+    }
+  }
+}
+
+TEST_CASE("listen: the TLS handshake deadline is --timeout, and its end is a timeout", "[listen][verdict][tls]") {
+  auto server = listen_with(exo_submission_profile(), 300ms);
+  ScriptedDevice device(server->port());
+  device.up_to_starttls("printer.contoso.example");
+  // ... and then the device says nothing: no ClientHello.
+  const auto report = only_report(*server);
+  CHECK(report.tls_failure == tls::HandshakeFailure::timed_out);
+  CHECK(report.verdict == DeviceVerdict::timed_out);
+  CHECK(report.outcome == DeviceOutcome::unknown);
+}
+
+TEST_CASE("listen: a single-label EHLO gets 501 5.5.4", "[listen][verdict]") {
+  CHECK(is_valid_ehlo_name("printer.contoso.example"));
+  CHECK(is_valid_ehlo_name("[192.0.2.1]"));
+  CHECK(is_valid_ehlo_name("[IPv6:2001:db8::1]"));
+  CHECK_FALSE(is_valid_ehlo_name("BULP05N020"));
+  CHECK_FALSE(is_valid_ehlo_name("mylaptopname."));
+  CHECK_FALSE(is_valid_ehlo_name("MacBook..local"));
+  CHECK_FALSE(is_valid_ehlo_name(""));
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.reply();
+  CHECK(device.say("EHLO DESKTOP-XYZ").raw().starts_with("501 5.5.4 Invalid domain name"));
+  device.say("QUIT");
+  const auto report = only_report(*server);
+  CHECK(report.verdict == DeviceVerdict::invalid_ehlo);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+}
+
+TEST_CASE("listen: BDAT chunks (RFC 3030) on exo-mx, direct send that works", "[listen][verdict]") {
+  auto server = listen_with(exo_mx_profile({"contoso.example"}));
+  ScriptedDevice device(server->port());
+  device.reply();
+  const Reply ehlo = device.say("EHLO scanner.contoso.example");
+  CHECK(parse_ehlo(ehlo).chunking);
+  CHECK(device.say("MAIL FROM:<scanner@contoso.example> BODY=BINARYMIME").code == 250);
+  CHECK(device.say("RCPT TO:<staff@contoso.example>").code == 250);
+  CHECK(device.say("DATA").code == 503);  // BINARYMIME needs BDAT
+  const std::string head = "From: <scanner@contoso.example>\r\nSubject: scan\r\n\r\n";
+  const std::string body = "binary \x01\x02\r\n.\r\nnot the end\r\n";
+  device.write("BDAT " + std::to_string(head.size()) + "\r\n" + head);
+  CHECK(device.reply().code == 250);
+  device.write("BDAT " + std::to_string(body.size()) + " LAST\r\n" + body);
+  CHECK(device.reply().raw().starts_with("250 2.6.0"));
+  // A chunk outside a transaction is read and refused: the next command is found.
+  device.write("BDAT 5 LAST\r\nHELLO");
+  CHECK(device.reply().code == 503);
+  CHECK(device.say("QUIT").code == 221);
+  const auto report = only_report(*server);
+  CHECK(report.used_bdat);
+  REQUIRE(report.message_bytes);
+  CHECK(*report.message_bytes == head.size() + body.size());
+  CHECK(report.header_subject == "scan");
+  CHECK(report.verdict == DeviceVerdict::direct_send_works);
+  CHECK(report.outcome == DeviceOutcome::works);
+}
+
+TEST_CASE("listen: RejectDirectSend points to a partner connector", "[listen][verdict]") {
+  auto server = listen_with(exo_mx_profile({"contoso.example"}, true));
+  ScriptedDevice device(server->port());
+  device.reply();
+  device.say("EHLO scanner.contoso.example");
+  device.say("MAIL FROM:<scanner@contoso.example>");
+  CHECK(device.say("RCPT TO:<staff@contoso.example>").raw().starts_with("550 5.7.68"));
+  device.say("QUIT");
+  const auto report = only_report(*server);
+  CHECK(report.verdict == DeviceVerdict::needs_partner_connector);
+  CHECK_THAT(report.verdict_reason, Catch::Contains("partner inbound connector"));
+}
+
+TEST_CASE("listen: the summary's exit code follows the devices", "[listen][verdict]") {
+  auto report_with = [](DeviceVerdict verdict, DeviceOutcome outcome) {
+    SessionReport report;
+    report.commands = {"EHLO x.example"};
+    report.verdict = verdict;
+    report.outcome = outcome;
+    return report;
+  };
+  SessionReport port_check;  // connected and left: not a device
+  CHECK(summarize({}).exit_code == 3);
+  CHECK(summarize({port_check}).exit_code == 3);
+  CHECK(summarize({port_check, report_with(DeviceVerdict::incomplete, DeviceOutcome::unknown)}).exit_code == 3);
+  CHECK(summarize({report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works)}).exit_code == 0);
+  const auto mixed = summarize({report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works),
+                                report_with(DeviceVerdict::basic_auth, DeviceOutcome::breaks), port_check});
+  CHECK(mixed.exit_code == 1);
+  CHECK(mixed.sessions == 3);
+  CHECK(mixed.without_commands == 1);
+  REQUIRE(mixed.breaking.size() == 1);
+  CHECK(mixed.breaking[0]->verdict == DeviceVerdict::basic_auth);
+  CHECK_THAT(render_text(mixed), Catch::Contains("1 x basic-auth"));
+  CHECK(to_json(mixed)["verdicts"]["ready-for-oauth"] == 1);
+}
