@@ -114,6 +114,18 @@ TEST_CASE("Markdown text: records, commands and addresses in code spans, angle b
         "The MX `mx1.pphosted.com` (a gateway) for `a@contoso.example`");
   CHECK(preflight::markdown_text("a <b> c") == "a `<b>` c");
   CHECK(preflight::markdown_text("x < y") == "x &lt; y");
+  // A placeholder with spaces stays one code span.
+  CHECK(preflight::markdown_text("Use <ACS resource>.<Entra app ID>.<Entra tenant ID> (or with '|').") ==
+        "Use `<ACS resource>.<Entra app ID>.<Entra tenant ID>` (or with '|').");
+  // A record's code span holds its terms only, never the prose after it (RFC 7208 4.6.1 terms).
+  CHECK(preflight::markdown_text("Publish v=spf1 ip4:192.0.2.1 include:spf.protection.outlook.com -all (verified: it passes) and delete the others.") ==
+        "Publish `v=spf1 ip4:192.0.2.1 include:spf.protection.outlook.com -all` (verified: it passes) and delete the others.");
+  // A sendcheck command is one code span, up to the prose after it.
+  CHECK(preflight::markdown_text("Merge them; sendcheck spf contoso.example --ip 192.0.2.1 --suggest writes the merged record.") ==
+        "Merge them; `sendcheck spf contoso.example --ip 192.0.2.1 --suggest` writes the merged record.");
+  CHECK(preflight::markdown_text("It does not help (sendcheck explain 5.7.30).") == "It does not help (`sendcheck explain 5.7.30`).");
+  CHECK(preflight::markdown_text("Merge them into one record starting with v=spf1 and delete the others.") ==
+        "Merge them into one record starting with `v=spf1` and delete the others.");
 }
 
 TEST_CASE("Markdown against the exo-mx profile: the failing SPF with its record, --json with it is bad input", "[preflight]") {

@@ -104,7 +104,10 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
       CHECK(run.exit_code == scenario["exit"].get<int>());
       std::string everything = run.err;
       if (scenario["exit"] == 2) {
-        CHECK(run.out.empty());
+        // --json: the error is also the one JSON document on stdout.
+        const auto document = nlohmann::json::parse(run.out);
+        CHECK(document["status"] == "error");
+        CHECK(run.err.find(document["error"].get<std::string>()) != std::string::npos);
         CHECK(run.err.starts_with("sendcheck-preflight: error: "));
       } else {
         const auto document = nlohmann::json::parse(run.out);

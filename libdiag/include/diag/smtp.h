@@ -502,6 +502,11 @@ struct ReplyMeaning {
 };
 ReplyMeaning interpret(const Reply& reply);
 
+// A host to connect to: a domain (mx::parse_domain), or a single label the
+// system resolver completes or /etc/hosts knows ("localhost", "smtprelay").
+// Returns it in lower case; anything else is bad input.
+Result<std::string> parse_host_name(const std::string& name);
+
 // The hosts and addresses to probe: an address literal as is; a host's A
 // and AAAA (families filtered); with as_domain, every MX host of the domain
 // in preference order. Problems finding them become checks (a domain

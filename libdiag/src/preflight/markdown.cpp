@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "diag/ascii.h"
+#include "diag/ip.h"
 #include "diag/preflight.h"
 #include "diag/version.h"
 
@@ -57,6 +58,27 @@ std::string escape_html(std::string_view text) {
   return out;
 }
 
+// One term of an SPF record (RFC 7208 4.6.1): a mechanism with an optional
+// qualifier, or a modifier. Prose after a record ("v=spf1 ... -all and
+// delete the others") is not one, so the code span stops before it.
+bool is_spf_term(std::string_view word) {
+  if (word == "v=spf1") return true;
+  if (!word.empty() && (word.front() == '+' || word.front() == '-' || word.front() == '~' || word.front() == '?')) word.remove_prefix(1);
+  for (std::string_view mechanism : {"all", "a", "mx", "ptr"})
+    if (word == mechanism) return true;
+  for (std::string_view prefix : {"include:", "a:", "a/", "mx:", "mx/", "ptr:", "ip4:", "ip6:", "exists:", "redirect=", "exp="})
+    if (word.starts_with(prefix) && word.size() > prefix.size()) return true;
+  return false;
+}
+
+// "sendcheck explain 5.7.30", "sendcheck spf DOMAIN --ip IP": a command a
+// person types, when a tool name follows.
+bool is_sendcheck_command(std::string_view rest) {
+  for (std::string_view tool : {"sendcheck spf ", "sendcheck mx ", "sendcheck explain ", "sendcheck probe ", "sendcheck blocklist ", "sendcheck preflight ", "sendcheck listen "})
+    if (rest.starts_with(tool)) return true;
+  return false;
+}
+
 bool is_cmdlet(std::string_view word) {
   for (std::string_view verb : {"Set-", "Get-", "New-", "Add-", "Remove-", "Enable-"})
     if (word.starts_with(verb) && word.size() > verb.size() && std::isupper(static_cast<unsigned char>(word[verb.size()]))) return true;
@@ -69,6 +91,7 @@ bool is_literal(std::string_view word) {
   if (word.empty()) return false;
   if (word.find('@') != std::string_view::npos) return true;
   if (word.find('<') != std::string_view::npos && word.find('>') != std::string_view::npos) return true;  // a placeholder
+  if (word.find(' ') != std::string_view::npos) return false;
   if (word.starts_with("--") || word.starts_with("ip4:") || word.starts_with("ip6:") || word.starts_with("include:")) return true;
   if (word.starts_with("http://") || word.starts_with("https://")) return false;  // links stay links
   const bool dotted = word.find('.') != std::string_view::npos && word.find("..") == std::string_view::npos && !word.ends_with(".");
@@ -106,9 +129,68 @@ std::string markdown_text(std::string_view input) {
     const bool record = rest.starts_with("v=spf1 ") || rest.starts_with("v=DMARC1");
     std::size_t word_end = text.find(' ', i);
     if (word_end == std::string::npos) word_end = text.size();
+    // A placeholder with spaces ("<ACS resource>.<Entra app ID>") is one
+    // literal: the word runs on to where its '<' are closed, if that is near.
+    if (text.substr(i, word_end - i).find('<') != std::string::npos) {
+      int open = 0;
+      std::size_t at = i;
+      for (; at < text.size() && at - i < 120; ++at) {
+        if (text[at] == '<') ++open;
+        else if (text[at] == '>' && open > 0) --open;
+        else if (text[at] == ' ' && open == 0) break;
+      }
+      if (open == 0 && at > word_end) word_end = at;
+    }
     const std::string_view word = std::string_view(text).substr(i, word_end - i);
+    if (word.starts_with("(sendcheck") && is_sendcheck_command(std::string_view(text).substr(i + 1))) {
+      out += '(';
+      ++i;
+      continue;
+    }
+    if (word == "sendcheck" && is_sendcheck_command(std::string_view(text).substr(i))) {
+      // "sendcheck spf contoso.com --ip 203.0.113.7 --suggest writes ...": the command, not the prose after it.
+      std::size_t end = i + word.size(), at = end;
+      bool tool = true;
+      while (at < text.size() && text[at] == ' ') {
+        std::size_t stop = text.find(' ', at + 1);
+        if (stop == std::string::npos) stop = text.size();
+        std::string_view argument = std::string_view(text).substr(at + 1, stop - at - 1);
+        std::size_t core = argument.size();
+        while (core > 0 && (argument[core - 1] == '.' || argument[core - 1] == ',' || argument[core - 1] == ';' || argument[core - 1] == ')'))
+          --core;
+        argument = argument.substr(0, core);
+        const bool upper = !argument.empty() && std::all_of(argument.begin(), argument.end(), [](char c) { return std::isupper(static_cast<unsigned char>(c)) || c == '_'; });
+        if (!(tool || argument.starts_with("-") || is_literal(argument) || upper || IpAddress::parse(std::string(argument)))) break;
+        tool = false;
+        end = at + 1 + core;
+        if (core < stop - at - 1) break;  // punctuation ends the command
+        at = stop;
+      }
+      out += code_span(std::string_view(text).substr(i, end - i));
+      i = end;
+      continue;
+    }
     if (record || is_cmdlet(word)) {
       std::size_t end = i;
+      if (rest.starts_with("v=spf1 ")) {
+        // The record's terms, up to the first word that is not one.
+        std::size_t at = i;
+        while (at < text.size()) {
+          std::size_t stop = text.find(' ', at);
+          if (stop == std::string::npos) stop = text.size();
+          std::string_view term = std::string_view(text).substr(at, stop - at);
+          std::size_t core = term.size();
+          while (core > 0 && (term[core - 1] == '.' || term[core - 1] == ',' || term[core - 1] == ';' || term[core - 1] == ')' || term[core - 1] == '"'))
+            --core;
+          if (!is_spf_term(term.substr(0, core))) break;
+          end = at + core;
+          if (core < term.size()) break;  // punctuation ends the record
+          at = stop + 1;
+        }
+        out += code_span(std::string_view(text).substr(i, end - i));
+        i = end;
+        continue;
+      }
       // Up to a sentence end, a closing quote or parenthesis, a ';' or ',' followed by a space.
       while (end < text.size()) {
         const char c = text[end];

@@ -179,7 +179,7 @@ Result<Plan> make_plan(const ToolOptions& o) {
     const std::string host = o.smtp_host.starts_with("[") && o.smtp_host.ends_with("]") ? o.smtp_host.substr(1, o.smtp_host.size() - 2)
                                                                                          : o.smtp_host;
     if (!IpAddress::parse(host)) {
-      auto name = mx::parse_domain(host);
+      auto name = smtp::parse_host_name(host);
       if (!name) return bad_input("--smtp-host: " + name.error().message);
     }
     plan.endpoint.host = o.smtp_host;

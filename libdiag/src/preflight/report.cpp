@@ -23,6 +23,8 @@ std::string_view short_name(std::string_view section) {
   if (section == "auth") return "Authentication";
   if (section == "health") return "Domain health";
   if (section == "recommendation") return "Method";
+  if (section == "reverse") return "Reverse DNS";
+  if (section == "acs-domain") return "ACS domain";
   return "SMTP";
 }
 
@@ -66,7 +68,13 @@ std::vector<std::pair<std::string, std::string>> device_configuration(const Outc
   if (plan.endpoint_overridden && !plan.endpoint.host.empty()) server = plan.endpoint.host;
   rows.push_back({"Server", server});
   rows.push_back({"Port", outcome.smtp_port});
-  rows.push_back({"TLS", submission ? "STARTTLS, required (TLS 1.2 or later)" : "STARTTLS if the device offers it (optional at the MX)"});
+  // What was tested: a device without TLS 1.2 sends to the MX without it.
+  const bool without_tls = !submission && plan.device_tls && !plan.client_certificate &&
+                           (*plan.device_tls == DeviceTls::none || *plan.device_tls == DeviceTls::tls1_0 || *plan.device_tls == DeviceTls::tls1_1);
+  std::string tls = submission ? "STARTTLS, required (TLS 1.2 or later)" : "STARTTLS if the device offers it (optional at the MX)";
+  if (without_tls) tls = *plan.device_tls == DeviceTls::none ? "off (the MX accepts plain SMTP)"
+                                                             : "off (the device's TLS 1.0/1.1 is refused; the MX accepts plain SMTP)";
+  rows.push_back({"TLS", tls});
   std::string authentication = "none";
   if (submission) {
     authentication = std::string(plan.auth == smtp::AuthMechanism::xoauth2 ? "OAuth (XOAUTH2)" : "user name and password (AUTH LOGIN)") +

@@ -76,6 +76,15 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
     return;
   }
   const mx::MxHost& primary = report.hosts.front();
+  if (primary.appended_zone) {
+    // The mx module names the mistake and the value to type (mx.appended-zone):
+    // the published MX is not a host at all, whatever --smtp-host tests.
+    step.state = StepState::failed;
+    step.why = "the MX " + primary.host + " is " + primary.appended_zone->intended + " typed without its final dot";
+    part.target.reset();
+    part.step = step;
+    return;
+  }
   if (mx::is_microsoft(primary.host_class.provider) && !primary.host_class.legacy) {
     if (!report.direct_send_host.empty()) {
       step.state = StepState::passed;
@@ -170,11 +179,44 @@ struct SpfPart {
   std::optional<std::string> suggested;
   bool passes = false;
   std::optional<Step> step;  // direct send: the device's own SPF result
+  std::optional<bool> microsoft_included;  // the record includes Exchange Online's outbound servers; nullopt: unknown
 };
+
+// Whether an SPF tree includes Microsoft 365's outbound servers (an include
+// of the known Microsoft includes that resolved).
+bool includes_microsoft(const spf::TreeNode& node) {
+  for (const auto& child : node.children) {
+    const auto* known = spf::find_known_include(child.domain);
+    if (known && known->kind.starts_with("m365") && child.status == "ok") return true;
+    if (includes_microsoft(child)) return true;
+  }
+  return false;
+}
 
 // The device's own check_host() result for this path. Only it decides the
 // verdict: a domain-wide problem that leaves it unchanged is domain health.
-Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEvaluation& evaluation, const std::optional<std::string>& record) {
+// The SPF module's texts name sendcheck-spf's own options (--suggest,
+// --record): in preflight they become the whole command.
+std::string spf_tool_words(std::string text, const std::string& domain, const IpAddress& ip) {
+  const std::string command = "sendcheck spf " + domain + " --ip " + ip.to_string() + " --suggest";
+  for (auto at = text.find("--suggest with the device's --ip"); at != std::string::npos; at = text.find("--suggest with the device's --ip"))
+    text.replace(at, 32, "--suggest");
+  for (auto at = text.find("--suggest"); at != std::string::npos; at = text.find("--suggest", at + 1)) {
+    if (at + 9 >= command.size() && text.compare(at + 9 - command.size(), command.size(), command) == 0) continue;
+    text.replace(at, 9, command);
+    at += command.size() - 9;
+  }
+  for (auto at = text.find("with --record"); at != std::string::npos; at = text.find("with --record", at + 1))
+    text.replace(at, 13, "with sendcheck spf " + domain + " --record");
+  return text;
+}
+
+// The remedy is the SPF module's verified suggestion (duplicates merged, the
+// device added before anything that could exhaust the lookup limit,
+// flattened when needed), or the reason it could not make one: never a
+// hand-made example that could drop another sender's include.
+Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEvaluation& evaluation, const std::optional<spf::Suggestion>& suggestion,
+                       const std::optional<std::string>& record) {
   Check check;
   check.id = "spf.result";
   check.fields = {{"ip", ip.to_string()}, {"domain", plan.from_domain}, {"result", spf::to_string(evaluation.result)}};
@@ -199,11 +241,22 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   check.message = "SPF " + result + " for " + who + (evaluation.matched.empty() ? "" : " (decided by " + evaluation.matched + ")") +
                   (evaluation.reason.empty() ? "" : ": " + evaluation.reason) +
                   (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed and sends it to Junk or quarantine"
-                                                      : "; recipients outside the tenant may junk the device's mail");
-  const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
-  check.remedy = record ? "Publish this SPF record for " + plan.from_domain + " (replacing the current one): " + *record
-                        : "Authorize the device's address in the one SPF record of " + plan.from_domain + ": add " + term +
-                              " before its all term (for example v=spf1 " + term + " include:spf.protection.outlook.com ~all).";
+                                                      : "; this does not stop relayed mail (the connector admits it, and other "
+                                                        "organizations see Exchange Online's servers, not the device)");
+  if (record) {
+    check.remedy = "Publish this SPF record for " + plan.from_domain + ", replacing the current one: " + *record +
+                   " (verified: it passes for " + ip.to_string() + " and for every sender the current records authorize).";
+    if (suggestion->flattened)
+      check.remedy += " Some includes are replaced by the addresses they publish today (flattened, to stay within 10 lookups): check "
+                      "the record again when those services change their addresses.";
+    for (const auto& note : suggestion->notes) check.remedy += " " + spf_tool_words(note, plan.from_domain, ip);
+  } else {
+    const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
+    check.remedy = (suggestion && !suggestion->reason.empty() ? spf_tool_words(suggestion->reason, plan.from_domain, ip) + " " : std::string()) +
+                   "Fix the SPF record of " + plan.from_domain + " so that " + term +
+                   " matches before the lookup limit and the all term, then check it with sendcheck spf " + plan.from_domain + " --ip " +
+                   ip.to_string() + " --suggest.";
+  }
   if (record) check.fields["suggested_record"] = *record;
   return check;
 }
@@ -229,11 +282,12 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
   Report report = spf::make_report(outcome, *spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
+  if (outcome.tree.root.status == "ok") part.microsoft_included = includes_microsoft(outcome.tree.root);
   // Only a record the SPF module verified for the device and every sender
   // the old records authorized is ever printed.
   if (!part.passes && outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
     part.suggested = outcome.suggestion->record;
-  part.section.checks.push_back(device_spf_check(plan, ip, evaluation, part.suggested));
+  part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion, part.suggested));
   Step step{"spf", StepState::failed, "SPF " + std::string(spf::to_string(evaluation.result)) + " for " + ip.to_string(), ""};
   if (part.passes) step = Step{"spf", StepState::passed, "SPF passes for " + ip.to_string(), ""};
   else if (evaluation.result == spf::SpfResult::temperror)
@@ -242,8 +296,10 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
   // The rest of the SPF tree is the domain's health: when the device's own
   // result is unchanged by it, a failure there is a warning with its fix.
   for (auto check : report.checks()) {
-    if (check.id == "spf.result") continue;
+    // spf.suggestion's reason is in spf.result's remedy already.
+    if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     if (check.status == Status::fail) check.status = Status::warn;
+    check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
     part.health.checks.push_back(std::move(check));
   }
   part.json = report.fields();
@@ -470,10 +526,23 @@ bool is_microsoft_endpoint(std::string_view host) {
   return false;
 }
 
+// Text for the verdict line, cut at a word boundary near `limit` so that
+// no URL or host name is cut in the middle.
+std::string shorten(const std::string& text, std::size_t limit) {
+  if (text.size() <= limit) return text;
+  auto cut = text.rfind(' ', limit);
+  if (cut == std::string::npos || cut < limit / 2) {
+    cut = text.find(' ', limit);
+    if (cut == std::string::npos) return text;
+  }
+  std::string out = text.substr(0, cut);
+  while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
+  return out + " ...";
+}
+
 std::string short_reply(const smtp::Reply& reply) {
   std::string text = std::to_string(reply.code) + (reply.enhanced.empty() ? "" : " " + reply.enhanced);
-  std::string body = reply.text();
-  if (body.size() > 60) body = body.substr(0, 57) + "...";
+  const std::string body = shorten(reply.text(), 60);
   return text + " " + body;
 }
 
@@ -487,7 +556,8 @@ std::string credentials_to_give(Method method) {
   }
 }
 
-// The remedy for a refused AUTH, by method: the fix first, a stopgap last.
+// The remedy for a refused AUTH, by method and reply: the fix first, a
+// stopgap last and only where it can help.
 std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
   if (plan.method == Method::hve)
     return "HVE accounts are managed in the Exchange admin center > Mail flow > High volume email (not with Set-CASMailbox): check that "
@@ -498,15 +568,28 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
            "Services resource that allows sending "
            "(https://learn.microsoft.com/azure/communication-services/quickstarts/email/send-email-smtp/smtp-authentication).";
   const std::string mailbox = plan.user.empty() ? "<mailbox>" : plan.user;
-  std::string fix = "Move the device to OAuth (XOAUTH2) if its firmware supports it, or to a method without basic authentication "
-                    "(direct send or an inbound connector; High Volume Email for internal recipients).";
+  const bool basic = plan.auth == smtp::AuthMechanism::login;
+  const std::string move = "Move the device to OAuth (XOAUTH2) if its firmware supports it, or to a method without basic authentication "
+                           "(direct send or an inbound connector; High Volume Email for internal recipients).";
+  const std::string enable = "Set-CASMailbox -Identity " + mailbox + " -SmtpClientAuthenticationDisabled $false";
+  if (reply.enhanced == "5.7.30")
+    // The refusal of basic authentication itself: turning SMTP AUTH on for
+    // the mailbox does not bring it back.
+    return move + " 5.7.30 is Exchange Online refusing basic authentication for this submission, so re-enabling SMTP AUTH for the "
+                  "mailbox does not help (sendcheck explain 5.7.30).";
+  if (reply.enhanced == "5.7.139")
+    // The SMTP AUTH switch (organization or mailbox) blocks OAuth as well.
+    return basic ? move + " Stopgap only, until the final removal of basic authentication (announced for the second half of 2027): " + enable +
+                       " turns SMTP AUTH on for just this mailbox; an OAuth device needs it on as well (sendcheck explain 5.7.139)."
+                 : "SMTP AUTH must be on for " + mailbox + " (the switch blocks OAuth too): " + enable +
+                       " turns it on for just this mailbox (sendcheck explain 5.7.139).";
   if (reply.enhanced == "5.7.3" && plan.auth == smtp::AuthMechanism::xoauth2)
-    fix = "Check the token: its audience must be https://outlook.office365.com, the app needs SMTP.SendAsApp (or an RBAC role assignment), "
-          "its service principal must be registered in Exchange (New-ServicePrincipal) with rights on " + mailbox + ".";
-  if (reply.enhanced == "5.7.139" || reply.enhanced == "5.7.30" || plan.auth == smtp::AuthMechanism::login)
-    fix += " Stopgap only, until basic authentication is disabled by default at the end of December 2026: Set-CASMailbox -Identity " +
-           mailbox + " -SmtpClientAuthenticationDisabled $false.";
-  return fix;
+    return "Check the token: its audience must be https://outlook.office365.com, the app needs SMTP.SendAsApp (or an RBAC role assignment), "
+           "its service principal must be registered in Exchange (New-ServicePrincipal) with rights on " + mailbox + ".";
+  if (basic)
+    return "Check the user name (the full address of " + mailbox + ") and its password. " + move +
+           " Basic authentication for SMTP AUTH is disabled by default at the end of December 2026.";
+  return move;
 }
 
 // The basic-authentication timeline as a countdown from today (MC786329,
@@ -586,34 +669,41 @@ Check acs_username_check(const std::string& user) {
       return check;
     }
   }
-  if (user.find('@') != std::string::npos) {
-    check.status = Status::warn;
-    check.message = "ACS user name " + user + " is not <ACS resource>.<Entra app ID>.<Entra tenant ID>: it works only as a custom SMTP user name defined on the ACS resource";
-    check.remedy = "Use <ACS resource name>.<Entra application ID>.<Entra tenant ID> (or with '|'), or create the custom name under the resource's SMTP Usernames.";
-    return check;
-  }
-  check.status = Status::fail;
-  check.message = "ACS user name " + user + " is neither <ACS resource>.<Entra app ID>.<Entra tenant ID> nor a custom SMTP user name";
-  check.remedy = "Use <ACS resource name>.<Entra application ID>.<Entra tenant ID> (the IDs are GUIDs), with the app's client secret as the password.";
+  // Anything else can only be a custom name from the resource's SMTP
+  // Usernames (any text the admin chose): the AUTH step decides whether the
+  // server knows it.
+  check.status = Status::warn;
+  check.message = "ACS user name " + user + " is not <ACS resource>.<Entra app ID>.<Entra tenant ID>: it works only as a custom SMTP user name defined on the ACS resource";
+  check.remedy = "Use <ACS resource name>.<Entra application ID>.<Entra tenant ID> (or with '|'), or create the custom name under the resource's SMTP Usernames.";
   return check;
 }
 
 // What the method needs beyond the session (the timeline, HVE's and ACS's rules).
-void submission_checks(const Plan& plan, smtp::AuthMechanism auth, std::vector<Check>& checks, std::vector<Step>& steps) {
+void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::SessionResult& session, std::vector<Check>& checks,
+                       std::vector<Step>& steps) {
   if (plan.method == Method::acs) {
     if (plan.user.empty()) checks.push_back(skipped("auth.acs-username", "no --user to check"));
     else {
       checks.push_back(acs_username_check(plan.user));
-      if (checks.back().status == Status::fail)
-        steps.push_back(Step{"acs-username", StepState::failed, "the ACS user name is not <resource>.<app ID>.<tenant ID>", ""});
+      if (checks.back().status == Status::warn && session.auth && session.auth->reply.positive()) {
+        checks.back().status = Status::pass;
+        checks.back().message = "ACS user name " + plan.user + " is a custom SMTP user name, and the server accepted it";
+        checks.back().remedy.clear();
+      }
     }
   }
   if (plan.method == Method::smtp_auth) {
-    if (auth == smtp::AuthMechanism::login)
+    const std::string move = "Move the device to OAuth (XOAUTH2) if its firmware supports it; otherwise to direct send or an inbound "
+                             "connector (relay), or to High Volume Email for internal recipients.";
+    if (auth == smtp::AuthMechanism::login && session.auth && session.auth->reply.enhanced == "5.7.30")
+      // Already refused: the timeline's "can re-enable" no longer applies to this device.
+      checks.push_back(Check{"auth.basic-timeline", Status::warn,
+                             "The device uses basic authentication (AUTH LOGIN), which Exchange Online already refused here (550 5.7.30): "
+                             "it must move off basic authentication now, not at the end of December 2026",
+                             move, {}});
+    else if (auth == smtp::AuthMechanism::login)
       checks.push_back(Check{"auth.basic-timeline", Status::warn, "The device uses basic authentication (AUTH LOGIN). " + basic_auth_countdown(),
-                             "Move the device to OAuth (XOAUTH2) if its firmware supports it; otherwise to direct send or an inbound connector "
-                             "(relay), or to High Volume Email for internal recipients. Re-enabling basic authentication per mailbox is a stopgap.",
-                             {}});
+                             move + " Re-enabling basic authentication for the mailbox is a stopgap only, until the final removal.", {}});
     else if (auth == smtp::AuthMechanism::xoauth2)
       checks.push_back(Check{"auth.basic-timeline", Status::pass, "The device uses OAuth (XOAUTH2): the basic-authentication retirement does not affect it", "", {}});
     else
@@ -641,6 +731,14 @@ std::optional<tls::Version> device_tls_max(DeviceTls tls) {
     case DeviceTls::none: return std::nullopt;
   }
   return std::nullopt;
+}
+
+// A device limited to TLS 1.0/1.1 sending to the MX (direct send, or relay
+// through an IP-matched connector) sends without TLS.
+bool legacy_tls_without_tls(const Plan& plan) {
+  if (!plan.device_tls || is_submission(plan.method) || plan.client_certificate) return false;
+  const auto max = device_tls_max(*plan.device_tls);
+  return max && *max < tls::Version::tls1_2;
 }
 
 // The steps one session shows, from its typed result: the connection and
@@ -692,7 +790,11 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     const smtp::Extensions& after = session.ehlo_after_tls ? session.after_tls : session.before_tls;
     if (auth == smtp::AuthMechanism::none) {
       if (after.auth.empty()) return step("auth", StepState::failed, endpoint + " offers no AUTH after STARTTLS");
-      step("auth", StepState::untested, "AUTH not tested: no credentials given", credentials_to_give(plan.method));
+      if (plan.auth != smtp::AuthMechanism::none)
+        step("auth", StepState::untested, "AUTH not tested: the token request failed (see the Authentication rows)",
+             "--oauth-token-file FILE with a token, or run again");
+      else
+        step("auth", StepState::untested, "AUTH not tested: no credentials given", credentials_to_give(plan.method));
       return;
     }
     if (!after.offers_auth(smtp::to_string(auth)))
@@ -776,7 +878,14 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   }
   if (plan.device_tls) {
     // Probe with what the device can do, not with what this machine can.
-    if (const auto max = device_tls_max(*plan.device_tls)) {
+    const auto max = device_tls_max(*plan.device_tls);
+    if (legacy_tls_without_tls(plan)) {
+      // Exchange Online refuses TLS 1.0/1.1 everywhere, but its inbound TLS
+      // at the MX is opportunistic: such a device sends to the MX without
+      // STARTTLS, so that is what is tested (https://techcommunity.microsoft.com/blog/exchange/understanding-email-scenarios-if-tls-versions-cannot-be-agreed-on-with-exchange-/2065089).
+      session.tls_mode = smtp::TlsMode::plain;
+      session.starttls = smtp::StarttlsPolicy::never;
+    } else if (max) {
       session.tls.versions.max = *max;
       if (*max < tls::Version::tls1_2) session.tls.versions.min = tls::Version::tls1_0;
     } else {
@@ -806,8 +915,16 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   const std::string endpoint_text = (plan.endpoint.host.empty() ? std::string("the MX") : plan.endpoint.host) + " port " + std::to_string(probe.port);
   if (!target) {
     if (part.section.checks.empty())
-      part.section.checks.push_back(skipped("smtp.connect", "no usable MX host to connect to (see the MX rows)"));
-    part.steps.push_back(Step{"smtp", StepState::untested, "no host to connect to (" + endpoint_text + ")", "see the MX rows, or --smtp-host"});
+      part.section.checks.push_back(skipped("smtp.connect", submission ? "no address for " + plan.endpoint.host : "no usable MX host to connect to (see the MX rows)"));
+    if (submission) {
+      // The submission endpoint is a fixed name: its lookup failed here.
+      part.steps.push_back(Step{"smtp", StepState::untested, "could not resolve " + plan.endpoint.host,
+                                "run again, or ask another resolver with --dns"});
+      if (auth == smtp::AuthMechanism::none && plan.auth == smtp::AuthMechanism::none)
+        part.steps.push_back(Step{"auth", StepState::untested, "AUTH not tested: no credentials given", credentials_to_give(plan.method)});
+    } else {
+      part.steps.push_back(Step{"smtp", StepState::untested, "no host to connect to (" + endpoint_text + ")", "see the MX rows, or --smtp-host"});
+    }
     return part;
   }
   part.section.title = "SMTP (" + target->host + " port " + std::to_string(probe.port) + ")";
@@ -833,6 +950,13 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                      "TLS (a proxy or antivirus), or this machine's CA store is out of date. Check the chain from the device's network and "
                      "update the CA store; the device itself must trust DigiCert Global Root G2.";
     }
+    // At the MX, TLS is opportunistic: an untrusted certificate does not stop
+    // the mail, only a device that insists on checking it.
+    if (check.id == "tls.chain-trusted" && check.status == Status::fail && !submission) {
+      check.status = Status::warn;
+      check.remedy = "TLS is optional for direct send and relay, so the mail still goes through; a device set to verify the server's "
+                     "certificate would refuse this one. " + check.remedy;
+    }
     // A month's notice for a certificate a device pins or checks.
     if (check.id == "tls.expiry" && check.status == Status::pass && result.session.tls.expires_in_days && *result.session.tls.expires_in_days < 30) {
       check.status = Status::warn;
@@ -849,6 +973,10 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                                : "MAIL FROM without AUTH was not refused: " + check.message + " (this is not a submission endpoint that requires AUTH)";
       check.remedy = expected ? "" : "Check --smtp-host: Microsoft 365 submission refuses MAIL FROM before AUTH.";
     }
+    // The probe's own options are not preflight's: --device-tls says what the device speaks.
+    if (check.remedy.find("--tls-min") != std::string::npos)
+      check.remedy = "Exchange Online needs TLS 1.2 or later. Check the session from the device's network (something here may intercept "
+                     "TLS), and give the device's best TLS version with --device-tls.";
     if (check.id == "smtp.auth" && check.status == Status::fail && result.session.auth)
       check.remedy = auth_remedy(plan, result.session.auth->reply);
     part.section.checks.push_back(std::move(check));
@@ -868,12 +996,22 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                           : "Update the device's firmware for TLS 1.2, or send by direct send or an inbound connector to the MX on port 25, "
                             "which accepts plain SMTP.";
       part.steps.push_back(Step{"device-tls", StepState::failed, std::string("the device's ") + (plain ? "missing TLS" : "TLS") + " is refused on " + plan.endpoint.host, ""});
-    } else if (!submission && old && !result.session.tls.handshake_completed) {
+    } else if (legacy_tls_without_tls(plan)) {
       device.status = Status::warn;
-      device.message = "The MX refuses the device's " + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) +
-                       " handshake; it accepts the same mail without TLS";
-      device.remedy = "Turn STARTTLS off on the device (plain SMTP to the MX on port 25 is accepted for direct send and relay), or update its "
-                      "firmware for TLS 1.2.";
+      device.message = "The device speaks at most " + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) +
+                       ", which Exchange Online refuses; its MX accepts mail without TLS (inbound TLS is opportunistic), so this run "
+                       "tested plain SMTP on port " + std::to_string(probe.port) + ", as the device must send";
+      device.remedy = "Turn TLS (STARTTLS) off on the device: its mail then crosses the internet unencrypted. A firmware update with TLS 1.2 "
+                      "lets it encrypt again.";
+    } else if (!submission && old) {
+      // A certificate connector identifies the device by its certificate, in TLS.
+      device.status = Status::fail;
+      device.message = "The device speaks at most " + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) +
+                       ": a certificate-based connector needs TLS 1.2 or later, which Exchange Online requires";
+      device.remedy = "Update the device's firmware for TLS 1.2, or use a connector that matches the device's static public IP address "
+                      "instead of its certificate (the device can then send without TLS).";
+      part.steps.push_back(Step{"device-tls", StepState::failed, "a certificate connector needs TLS 1.2; the device has " +
+                                                                        std::string(tls::to_string(*device_tls_max(*plan.device_tls))), ""});
     } else {
       device.message = plain ? "The device sends without TLS: the MX accepts plain SMTP on port 25"
                              : "The session ran with the device's TLS (" + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) + " at most)";
@@ -882,7 +1020,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   }
   add_reply_findings(plan, result.session, part.section.checks);
   session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), part.steps);
-  if (submission) submission_checks(plan, auth, part.auth.checks, part.steps);
+  if (submission) submission_checks(plan, auth, result.session, part.auth.checks, part.steps);
   part.json = smtp::to_json(result);
   return part;
 }
@@ -920,7 +1058,7 @@ Secret token_failure(const Error& error) {
     row.message = "Could not get a token: " + text;
     row.remedy = "Check the network path to the token endpoint (a proxy?), or give a token with --oauth-token-file.";
     out.row = row;
-    out.step = Step{"token", StepState::untested, "no token (" + text.substr(0, 60) + ")", "--oauth-token-file FILE"};
+    out.step = Step{"token", StepState::untested, "no token (" + shorten(text, 60) + ")", "--oauth-token-file FILE"};
   }
   return out;
 }
@@ -983,16 +1121,29 @@ std::string method_text(const Plan& plan, const std::optional<IpAddress>& ip) {
   return "Direct send";
 }
 
-// The blocklist step from its rows: listed is a finding; no list answered is untested.
+// The blocklist step from its rows: a listing is a finding; a list that
+// could not be asked (an error or a timeout) leaves the step untested, since
+// "not listed" was shown only for the lists that answered.
 std::optional<Step> blocklist_step(const Section& section) {
   if (section.checks.empty() || is_skipped(section.checks.front())) return std::nullopt;
-  bool answered = false;
+  bool clean = false;
+  std::vector<std::string> unanswered;
   for (const auto& check : section.checks) {
     if (check.status == Status::fail)
-      return Step{"blocklist", StepState::failed, check.message.size() > 70 ? check.message.substr(0, 67) + "..." : check.message, ""};
-    if (check.status == Status::pass) answered = true;
+      return Step{"blocklist", StepState::failed, shorten(check.message, 70), ""};
+    if (check.status == Status::error) unanswered.push_back(check.fields.value("list", check.id));
+    if (check.id == "blocklist.clean") clean = true;
   }
-  if (!answered) return Step{"blocklist", StepState::untested, "no blocklist answered", "run again, or ask another resolver with --dns"};
+  if (!unanswered.empty() || !clean) {
+    std::string lists;
+    for (std::size_t i = 0; i < unanswered.size() && i < 3; ++i) lists += (i ? ", " : "") + unanswered[i];
+    if (unanswered.size() > 3) lists += ", ...";
+    return Step{"blocklist", StepState::untested,
+                unanswered.empty() ? "no blocklist answered"
+                                   : std::to_string(unanswered.size()) + (unanswered.size() == 1 ? " blocklist" : " blocklists") +
+                                         " could not be checked (" + lists + ")",
+                "run again, or ask another resolver with --dns"};
+  }
   return Step{"blocklist", StepState::passed, "not listed", ""};
 }
 
@@ -1144,7 +1295,34 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
     // ACS signs with DKIM for a custom domain whose CNAMEs are in place.
     const bool aligned = plan.method == Method::acs ? acs_domain.dkim || acs_domain.section.checks.empty() : spf_part.passes || spf_skipped;
     Check check = dmarc_check(plan.from_domain, reputation.dmarc_answer, aligned);
-    if (plan.method == Method::relay && check.status == Status::fail) check.status = Status::warn;
+    const std::string policy = check.fields.value("policy", std::string());
+    if (plan.method == Method::relay && check.status == Status::fail) {
+      // Relayed mail reaches other organizations from Exchange Online's
+      // outbound servers, not from the device: DMARC there depends on the
+      // domain authorizing those servers (or on DKIM signing in Microsoft 365).
+      if (spf_part.microsoft_included.value_or(false)) {
+        check.status = Status::pass;
+        check.message = "DMARC for " + plan.from_domain + " is p=" + policy + "; relayed mail leaves Exchange Online from Microsoft's servers, "
+                        "which the SPF record of " + plan.from_domain + " authorizes, so the device's own address does not decide DMARC";
+        check.remedy.clear();
+      } else {
+        check.status = Status::warn;
+        check.message = "DMARC for " + plan.from_domain + " is p=" + policy + ", and the SPF record of " + plan.from_domain +
+                        " does not authorize Exchange Online's outbound servers: relayed mail to other organizations passes DMARC only "
+                        "when Microsoft 365 signs it with DKIM for " + plan.from_domain;
+        check.remedy = "Add include:spf.protection.outlook.com to the SPF record of " + plan.from_domain +
+                       ", or turn on DKIM signing for it (Microsoft Defender portal > Email authentication settings > DKIM).";
+      }
+    }
+    if (plan.method == Method::acs && check.status == Status::fail) {
+      // ACS mail aligns through ACS's DKIM signature for the custom domain.
+      check.message = "DMARC for " + plan.from_domain + " is p=" + policy + ": ACS mail from " + plan.from_domain +
+                      " passes DMARC through ACS's DKIM signature, which needs the domain verified with its two DKIM CNAMEs";
+      check.remedy = "Publish the DKIM CNAMEs selector1-azurecomm-prod-net._domainkey." + plan.from_domain +
+                     " -> selector1-azurecomm-prod-net._domainkey.azurecomm.net and selector2-azurecomm-prod-net._domainkey." + plan.from_domain +
+                     " -> selector2-azurecomm-prod-net._domainkey.azurecomm.net, then verify the domain in the Email Communication Service "
+                     "(Provision domains > " + plan.from_domain + " > Configure).";
+    }
     if (plan.method == Method::direct_send) {
       if (check.status == Status::fail) dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " applies", ""};
       else if (check.status == Status::error) dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
@@ -1215,14 +1393,32 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   outcome.fields["smtp"] = {{"target", smtp_part.json}};
   for (const auto& resolver : resolvers) outcome.log.insert(outcome.log.end(), resolver->log().begin(), resolver->log().end());
 
-  // Remedies from the reply table name the sender's address as "<IP>":
-  // fill it in when the device's address is known.
-  if (outcome.ip)
-    for (auto& section : outcome.sections)
-      for (auto& check : section.checks)
-        for (std::string* text : {&check.message, &check.remedy})
-          for (auto at = text->find("<IP>"); at != std::string::npos; at = text->find("<IP>", at))
-            text->replace(at, 4, outcome.ip->to_string());
+  // Remedies from the reply table leave what they cannot know as
+  // placeholders ("<IP>", "<mailbox>", "sendcheck mx DOMAIN"): preflight
+  // knows them, so it fills them in, in the rows and in the parts' JSON.
+  const auto fill = [&](std::string& text) {
+    auto replace = [&text](const std::string& from, const std::string& to) {
+      for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
+    };
+    if (outcome.ip) replace("<IP>", outcome.ip->to_string());
+    if (!plan.user.empty() && plan.method == Method::smtp_auth) replace("<mailbox>", plan.user);
+    const std::string spf_domain = plan.from_domain.empty() ? plan.domain : plan.from_domain;
+    replace("sendcheck spf DOMAIN --ip IP", "sendcheck spf " + spf_domain + " --ip " + (outcome.ip ? outcome.ip->to_string() : std::string("IP")));
+    replace("sendcheck spf DOMAIN", "sendcheck spf " + spf_domain);
+    replace("sendcheck mx DOMAIN", "sendcheck mx " + plan.domain);
+  };
+  std::function<void(nlohmann::json&)> fill_json = [&](nlohmann::json& value) {
+    if (value.is_string()) fill(value.get_ref<std::string&>());
+    else if (value.is_structured())
+      for (auto& item : value) fill_json(item);
+  };
+  for (auto& section : outcome.sections)
+    for (auto& check : section.checks) {
+      fill(check.message);
+      fill(check.remedy);
+      fill_json(check.fields);
+    }
+  fill_json(outcome.fields);
 
   // The verdict, from the steps alone; then what to do, from the rows.
   outcome.steps = std::move(steps);

@@ -451,6 +451,8 @@ Check target_check(std::string id, Status status, std::string message, std::stri
   return check;
 }
 
+}  // namespace
+
 // A host to connect to: a domain, or a name without dots that the resolver
 // completes or /etc/hosts knows ("localhost", "smtprelay" on a LAN).
 Result<std::string> parse_host_name(const std::string& name) {
@@ -465,8 +467,6 @@ Result<std::string> parse_host_name(const std::string& name) {
     return bad_input("not a host name: " + name);
   return lower;
 }
-
-}  // namespace
 
 Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const std::string& name, bool as_domain,
                                                  bool ipv4, bool ipv6, std::vector<Check>& checks) {
