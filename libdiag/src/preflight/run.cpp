@@ -733,6 +733,18 @@ std::optional<tls::Version> device_tls_max(DeviceTls tls) {
   return std::nullopt;
 }
 
+// "TLS 1.0", as admins and Microsoft's pages write it (OpenSSL says "TLSv1").
+std::string device_tls_text(DeviceTls tls) {
+  switch (tls) {
+    case DeviceTls::tls1_0: return "TLS 1.0";
+    case DeviceTls::tls1_1: return "TLS 1.1";
+    case DeviceTls::tls1_2: return "TLS 1.2";
+    case DeviceTls::tls1_3: return "TLS 1.3";
+    case DeviceTls::none: return "no TLS";
+  }
+  return "no TLS";
+}
+
 // A device limited to TLS 1.0/1.1 sending to the MX (direct send, or relay
 // through an IP-matched connector) sends without TLS.
 bool legacy_tls_without_tls(const Plan& plan) {
@@ -985,9 +997,10 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
     const bool plain = !device_tls_max(*plan.device_tls).has_value();
     const bool old = !plain && *device_tls_max(*plan.device_tls) < tls::Version::tls1_2;
     Check device{"smtp.device-tls", Status::pass, "", "", {{"device_tls", plain ? "none" : std::string(tls::to_string(*device_tls_max(*plan.device_tls)))}}};
+    const std::string device_tls_name = device_tls_text(*plan.device_tls);
     if (submission && (plain || old)) {
       device.status = Status::fail;
-      device.message = std::string("The device speaks ") + (plain ? "no TLS" : std::string(tls::to_string(*device_tls_max(*plan.device_tls)))) +
+      device.message = std::string("The device speaks ") + (plain ? "no TLS" : device_tls_name) +
                        ": " + plan.endpoint.host + " requires TLS 1.2 or later (TLS 1.0/1.1 get 421 4.7.66)";
       device.remedy = plan.method == Method::smtp_auth && !plain
                           ? "Update the device's firmware for TLS 1.2; or opt in to the legacy endpoint smtp-legacy.office365.com "
@@ -998,7 +1011,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
       part.steps.push_back(Step{"device-tls", StepState::failed, std::string("the device's ") + (plain ? "missing TLS" : "TLS") + " is refused on " + plan.endpoint.host, ""});
     } else if (legacy_tls_without_tls(plan)) {
       device.status = Status::warn;
-      device.message = "The device speaks at most " + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) +
+      device.message = "The device speaks at most " + device_tls_name +
                        ", which Exchange Online refuses; its MX accepts mail without TLS (inbound TLS is opportunistic), so this run "
                        "tested plain SMTP on port " + std::to_string(probe.port) + ", as the device must send";
       device.remedy = "Turn TLS (STARTTLS) off on the device: its mail then crosses the internet unencrypted. A firmware update with TLS 1.2 "
@@ -1006,15 +1019,15 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
     } else if (!submission && old) {
       // A certificate connector identifies the device by its certificate, in TLS.
       device.status = Status::fail;
-      device.message = "The device speaks at most " + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) +
+      device.message = "The device speaks at most " + device_tls_name +
                        ": a certificate-based connector needs TLS 1.2 or later, which Exchange Online requires";
       device.remedy = "Update the device's firmware for TLS 1.2, or use a connector that matches the device's static public IP address "
                       "instead of its certificate (the device can then send without TLS).";
       part.steps.push_back(Step{"device-tls", StepState::failed, "a certificate connector needs TLS 1.2; the device has " +
-                                                                        std::string(tls::to_string(*device_tls_max(*plan.device_tls))), ""});
+                                                                        device_tls_name, ""});
     } else {
       device.message = plain ? "The device sends without TLS: the MX accepts plain SMTP on port 25"
-                             : "The session ran with the device's TLS (" + std::string(tls::to_string(*device_tls_max(*plan.device_tls))) + " at most)";
+                             : "The session ran with the device's TLS (" + device_tls_name + " at most)";
     }
     part.section.checks.push_back(std::move(device));
   }
