@@ -446,6 +446,9 @@ TEST_CASE("preflight's SPF fix when the lookup limit is hit before the device: a
   auto mx = serve(smtp::exo_mx_profile({domain}));
   std::string record;
   check_spf_fix(*mx, domain, {"198.51.100.1", "198.51.100.11"}, record);
+  // Flattened or not, the whole record is one code span in Markdown.
+  const auto markdown = run_program(tenant_direct_send(*mx, domain, "--markdown"));
+  CHECK(markdown.out.find("`" + record + "`") != std::string::npos);
 }
 
 TEST_CASE("--smtp-host takes a host name without a dot (a relay on the LAN, localhost), and still refuses what is no host name", "[preflight]") {

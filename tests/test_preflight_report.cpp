@@ -124,6 +124,9 @@ TEST_CASE("Markdown text: records, commands and addresses in code spans, angle b
   CHECK(preflight::markdown_text("Merge them; sendcheck spf contoso.example --ip 192.0.2.1 --suggest writes the merged record.") ==
         "Merge them; `sendcheck spf contoso.example --ip 192.0.2.1 --suggest` writes the merged record.");
   CHECK(preflight::markdown_text("It does not help (sendcheck explain 5.7.30).") == "It does not help (`sendcheck explain 5.7.30`).");
+  // Unknown modifiers are terms too (RFC 7208 6): a flattened record keeps its date in the span.
+  CHECK(preflight::markdown_text("Publish v=spf1 ip4:192.0.2.1 -all flattened=2026-12-02 (verified).") ==
+        "Publish `v=spf1 ip4:192.0.2.1 -all flattened=2026-12-02` (verified).");
   CHECK(preflight::markdown_text("Merge them into one record starting with v=spf1 and delete the others.") ==
         "Merge them into one record starting with `v=spf1` and delete the others.");
 }

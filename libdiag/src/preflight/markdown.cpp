@@ -66,9 +66,14 @@ bool is_spf_term(std::string_view word) {
   if (!word.empty() && (word.front() == '+' || word.front() == '-' || word.front() == '~' || word.front() == '?')) word.remove_prefix(1);
   for (std::string_view mechanism : {"all", "a", "mx", "ptr"})
     if (word == mechanism) return true;
-  for (std::string_view prefix : {"include:", "a:", "a/", "mx:", "mx/", "ptr:", "ip4:", "ip6:", "exists:", "redirect=", "exp="})
+  for (std::string_view prefix : {"include:", "a:", "a/", "mx:", "mx/", "ptr:", "ip4:", "ip6:", "exists:"})
     if (word.starts_with(prefix) && word.size() > prefix.size()) return true;
-  return false;
+  // A modifier, known or not (redirect=, exp=, flattened=): name "=" value.
+  const auto equals = word.find('=');
+  if (equals == std::string_view::npos || equals == 0 || equals + 1 == word.size() || !std::isalpha(static_cast<unsigned char>(word[0])))
+    return false;
+  return std::all_of(word.begin(), word.begin() + static_cast<std::ptrdiff_t>(equals),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.'; });
 }
 
 // "sendcheck explain 5.7.30", "sendcheck spf DOMAIN --ip IP": a command a

@@ -246,9 +246,6 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   if (record) {
     check.remedy = "Publish this SPF record for " + plan.from_domain + ", replacing the current one: " + *record +
                    " (verified: it passes for " + ip.to_string() + " and for every sender the current records authorize).";
-    if (suggestion->flattened)
-      check.remedy += " Some includes are replaced by the addresses they publish today (flattened, to stay within 10 lookups): check "
-                      "the record again when those services change their addresses.";
     for (const auto& note : suggestion->notes) check.remedy += " " + spf_tool_words(note, plan.from_domain, ip);
   } else {
     const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
@@ -294,12 +291,19 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
     step = Step{"spf", StepState::untested, "the SPF lookups failed (temperror)", "run again, or ask another resolver with --dns"};
   part.step = step;
   // The rest of the SPF tree is the domain's health: when the device's own
-  // result is unchanged by it, a failure there is a warning with its fix.
+  // result is unchanged by it, a failure there is a warning with its fix
+  // (spf::separate_domain_health renamed it spf.domain.*). A finding that
+  // explains the device's own permerror keeps its id and status: it is the
+  // verdict's cause, so it stays in the SPF section.
   for (auto check : report.checks()) {
     // spf.suggestion's reason is in spf.result's remedy already.
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
-    if (check.status == Status::fail) check.status = Status::warn;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
+    if (check.status == Status::fail && !part.passes && !check.id.starts_with("spf.domain.")) {
+      part.section.checks.push_back(std::move(check));
+      continue;
+    }
+    if (check.status == Status::fail) check.status = Status::warn;
     part.health.checks.push_back(std::move(check));
   }
   part.json = report.fields();
@@ -1345,6 +1349,9 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
     } else if (plan.method == Method::acs && check.status == Status::fail) {
       dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " without DKIM", ""};
     }
+    if (!spf_part.suggested)  // no verified record is shown below
+      for (auto at = check.remedy.find("publish the SPF record below"); at != std::string::npos; at = check.remedy.find("publish the SPF record below"))
+        check.remedy.replace(at, 28, "see the SPF rows");
     dmarc.checks.push_back(std::move(check));
     outcome.fields["dmarc"] = {{"domain", plan.from_domain},
                                {"outcome", dns::to_string(reputation.dmarc_answer.outcome)},
