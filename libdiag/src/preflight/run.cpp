@@ -1143,12 +1143,16 @@ std::string method_text(const Plan& plan, const std::optional<IpAddress>& ip) {
 // "not listed" was shown only for the lists that answered.
 std::optional<Step> blocklist_step(const Section& section) {
   if (section.checks.empty() || is_skipped(section.checks.front())) return std::nullopt;
+  // A listing is definite whatever else could not be asked.
+  for (const auto& check : section.checks)
+    if (check.status == Status::fail) return Step{"blocklist", StepState::failed, shorten(check.message, 70), ""};
   bool clean = false;
   std::vector<std::string> unanswered;
   for (const auto& check : section.checks) {
-    if (check.status == Status::fail)
-      return Step{"blocklist", StepState::failed, shorten(check.message, 70), ""};
-    if (check.status == Status::error) unanswered.push_back(check.fields.value("list", check.id));
+    if (check.status == Status::error && check.id != "blocklist.list-error")  // the resolver, the table, --list
+      return Step{"blocklist", StepState::untested, "the blocklist check could not complete: " + shorten(check.message, 60),
+                  "run again, or ask another resolver with --dns"};
+    if (check.status == Status::error) unanswered.push_back(check.fields.value("list", std::string("a list")));
     if (check.id == "blocklist.clean") clean = true;
   }
   if (!unanswered.empty() || !clean) {
