@@ -451,7 +451,7 @@ TEST_CASE("preflight's SPF fix when the lookup limit is hit before the device: a
   CHECK(markdown.out.find("`" + record + "`") != std::string::npos);
 }
 
-TEST_CASE("--smtp-host takes a host name without a dot (a relay on the LAN, localhost), and still refuses what is no host name", "[preflight]") {
+TEST_CASE("preflight's --smtp-host takes a host name without a dot (a relay on the LAN, localhost), and still refuses what is no host name", "[preflight]") {
   auto options = [](const std::string& host) {
     preflight::ToolOptions o;
     o.domain = "contoso.example";
