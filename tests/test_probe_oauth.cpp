@@ -111,7 +111,8 @@ TEST_CASE("sendcheck-probe fetches a token and authenticates with it", "[probe][
   argv[13] = refusing.url();
   run = run_program(argv);
   CHECK(run.exit_code == 3);
-  CHECK(run.out.empty());
+  // --json: the error is also the one JSON document on stdout.
+  CHECK(nlohmann::json::parse(run.out)["status"] == "error");
   CHECK(run.err == "sendcheck-probe: error: the token endpoint answered HTTP 400: invalid_scope: AADSTS70011: The provided value for the input parameter 'scope' is not valid.\n");
 }
 
