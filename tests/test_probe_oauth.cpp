@@ -111,7 +111,10 @@ TEST_CASE("sendcheck-probe fetches a token and authenticates with it", "[probe][
   argv[13] = refusing.url();
   run = run_program(argv);
   CHECK(run.exit_code == 3);
-  CHECK(run.out.empty());
+  // With --json the error is one JSON document on stdout as well.
+  const auto error_doc = nlohmann::json::parse(run.out);
+  CHECK(error_doc["status"] == "error");
+  CHECK(error_doc["error"].get<std::string>().find("invalid_scope") != std::string::npos);
   CHECK(run.err == "sendcheck-probe: error: the token endpoint answered HTTP 400: invalid_scope: AADSTS70011: The provided value for the input parameter 'scope' is not valid.\n");
 }
 

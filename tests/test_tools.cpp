@@ -298,13 +298,18 @@ std::vector<std::string> lines_of(const std::string& text) {
   return lines;
 }
 
-// A usage error: exit 2, nothing on stdout, one line on stderr.
+// A usage error: exit 2, one line on stderr, and nothing on stdout but,
+// with --json, the error's JSON document.
 void check_usage_error(const RunResult& result, const std::string& fragment = "") {
   INFO(result.describe());
   CHECK_FALSE(result.timed_out);
   CHECK(result.signal == 0);
   CHECK(result.exit_code == 2);
-  CHECK(result.out.empty());
+  if (!result.out.empty()) {
+    const auto document = nlohmann::json::parse(result.out);
+    CHECK(document["status"] == "error");
+    CHECK_FALSE(document["error"].get<std::string>().empty());
+  }
   CHECK_THAT(result.err, Catch::StartsWith("sendcheck-mx: error: "));
   CHECK(line_count(result.err) == 1);
   CHECK_THAT(result.err, Catch::EndsWith("\n"));
@@ -428,7 +433,7 @@ TEST_CASE("sendcheck-mx: a good domain exits 0 with the JSON contract", "[tools]
     for (const auto& item : document.items()) out.insert(item.key());
     return out;
   }();
-  CHECK(keys == std::set<std::string>{"tool", "version", "status", "checks", "domains"});
+  CHECK(keys == std::set<std::string>{"tool", "version", "time", "status", "checks", "domains"});
   CHECK(document["tool"] == "sendcheck-mx");
   CHECK(document["version"] == diag::version);
   CHECK((document["status"] == "pass" || document["status"] == "info"));
