@@ -230,6 +230,13 @@ void collect_negative_samples(const TreeNode& node, std::vector<IpAddress>& out)
   for (const auto& child : node.children) collect_negative_samples(child, out);
 }
 
+// The void lookups a subtree costs the senders of one family (4 or 6).
+int subtree_voids(const TreeNode& node, int family) {
+  int total = static_cast<int>((family == 4 ? node.void_terms_v4 : node.void_terms_v6).size());
+  for (const auto& child : node.children) total += subtree_voids(child, family);
+  return total;
+}
+
 int strictness(char qualifier) {
   switch (qualifier) {
     case '-': return 3;
@@ -473,6 +480,7 @@ class SuggestionBuilder {
       std::size_t index;
       int cost;
       std::vector<Network> networks;
+      int voids4 = 0, voids6 = 0;  // void lookups it removes for IPv4 and IPv6 senders
     };
     std::vector<Option> options;
     std::set<const TreeNode*> used;
@@ -498,32 +506,39 @@ class SuggestionBuilder {
           kept_reasons.push_back(why.empty() ? term.text + " (not resolved)" : why);
           continue;
         }
-        options.push_back(Option{k, 1 + child->lookups_total, authorized_networks(*child)});
+        options.push_back(Option{k, 1 + child->lookups_total, authorized_networks(*child), subtree_voids(*child, 4), subtree_voids(*child, 6)});
       } else if (t.mechanism == MechanismKind::a || t.mechanism == MechanismKind::mx) {
         auto networks = host_term_networks(cache_, t, domain_);
         if (!networks) {
           kept_reasons.push_back(term.text + " (its addresses could not be resolved)");
           continue;
         }
-        options.push_back(Option{k, 1, std::move(*networks)});
+        const bool has4 = std::any_of(networks->begin(), networks->end(), [](const Network& n) { return n.address.is_v4(); });
+        const bool has6 = std::any_of(networks->begin(), networks->end(), [](const Network& n) { return !n.address.is_v4(); });
+        const bool a_term = t.mechanism == MechanismKind::a;
+        options.push_back(Option{k, 1, std::move(*networks), a_term && !has4 ? 1 : 0, a_term && !has6 ? 1 : 0});
       }
     }
     std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) { return a.cost > b.cost; });
-    int lookups = candidate.lookups;
+    int lookups = candidate.lookups, voids4 = candidate.void_lookups_v4, voids6 = candidate.void_lookups_v6;
     std::vector<std::string> flattened;
     for (auto& option : options) {
-      if (lookups <= lookup_limit) break;
+      // Over 10 lookups anything helps; over 2 void lookups for one
+      // family, only what removes some of them.
+      if (lookups <= lookup_limit && !(voids4 > void_limit && option.voids4 > 0) && !(voids6 > void_limit && option.voids6 > 0)) continue;
       DraftTerm& term = draft.terms[option.index];
       flattened.push_back(term.text + " (" + std::to_string(option.cost) + (option.cost == 1 ? " lookup" : " lookups") + ")");
       term.text.clear();
       term.networks = std::move(option.networks);
       lookups -= option.cost;
+      voids4 -= option.voids4;
+      voids6 -= option.voids6;
     }
     if (flattened.empty()) return false;
     draft.flattened_on = today_;
     s_.flattened = true;
     notes_.push_back("Flattened on " + today_ + ": " + join(flattened) +
-                     " replaced by the addresses they published that day, to stay within the 10 DNS lookups RFC 7208 4.6.4 allows.");
+                     " replaced by the addresses they published that day, to stay within the 10 DNS lookups and 2 void lookups (for IPv4 and for IPv6 senders) RFC 7208 4.6.4 allows.");
     notes_.push_back("Warning: providers change these addresses without notice. Run --suggest again at least monthly (the "
                      "flattened= date in the record says when it was made), or mail from a provider's new addresses will fail SPF.");
     return true;
@@ -565,7 +580,8 @@ class SuggestionBuilder {
 
     // RFC 7208 4.6.4: over 10 lookups, flatten.
     std::vector<std::string> kept_reasons;
-    if (candidate.lookups > lookup_limit && flatten(draft, candidate, kept_reasons))
+    const bool too_many_voids = std::max(candidate.void_lookups_v4, candidate.void_lookups_v6) > void_limit;
+    if ((candidate.lookups > lookup_limit || too_many_voids) && flatten(draft, candidate, kept_reasons))
       candidate = walk(resolver_, cache_, domain_, draft.render());
     const std::string record = draft.render();
     s_.lookups = candidate.lookups;
@@ -583,7 +599,8 @@ class SuggestionBuilder {
       return none("the record would need " + std::to_string(std::max(candidate.void_lookups_v4, candidate.void_lookups_v6)) +
                   " void lookups for " + (candidate.void_lookups_v6 > void_limit ? "IPv6" : "IPv4") +
                   " senders (a/mx terms whose hosts have no " + (candidate.void_lookups_v6 > void_limit ? "AAAA" : "A") +
-                  " records) and RFC 7208 4.6.4 allows 2: replace those terms with the hosts' addresses");
+                  " records) and RFC 7208 4.6.4 allows 2" + (kept_reasons.empty() ? "" : "; these cannot be replaced by addresses: " + join(kept_reasons)) +
+                  ". Replace those terms with the hosts' addresses, or publish the missing records");
     if (!candidate.complete)
       return none("parts of the record's tree could not be resolved (timeouts or server failures), so it cannot be verified; try again");
     if (!verify(record)) return std::move(s_);
