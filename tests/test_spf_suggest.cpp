@@ -333,6 +333,8 @@ $ORIGIN big.example.
   const Run run = scenario.check("big.example", {"91.198.10.20"});
   require_consistent(run);
   CHECK(run.outcome.tree.lookups == 12);
+  // The list of networks says that those past the 10th lookup do not pass today.
+  CHECK_THAT(run.text, Catch::Contains("only as far as the 10th DNS lookup"));
   const Suggestion& s = run.suggestion();
   REQUIRE_FALSE(s.record.empty());
   CHECK(s.flattened);
