@@ -251,7 +251,7 @@ TEST_CASE("a shared code without its text falls back, never to a neighbour", "[e
   CHECK(id_of("550 5.7.3 Conversion not possible") == "rfc3463.5.7.3");
 }
 
-TEST_CASE("any code gets a generic meaning, any failure reply gives exit 1", "[explain]") {
+TEST_CASE("any code gets a generic meaning, and any failure reply gives exit 1", "[explain]") {
   const auto addressing = explain_ok("550 5.1.2 Host unknown");
   REQUIRE(addressing.explanations.size() == 1);
   const auto& meaning = addressing.explanations[0].meaning;
