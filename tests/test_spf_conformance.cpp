@@ -262,7 +262,10 @@ ServedScenario serve_scenario(const nlohmann::json& zonedata) {
     if (data.timeout)
       for (RrType type : {RrType::A, RrType::AAAA, RrType::MX, RrType::PTR, RrType::TXT, RrType::SPF})
         if (std::none_of(records.begin(), records.end(), [&](const Record& r) { return r.type == type; }))
-          out.timeouts.push_back({owner, type});
+          out.timeouts.push_back({diag::dns::canonical_name(owner), type});
+    // The server keys names in their canonical presentation form, where a
+    // space is \032 (RFC 2181 11: a label may hold any octet).
+    for (auto& record : records) record.owner = diag::dns::canonical_name(record.owner);
     out.zone.records.insert(out.zone.records.end(), records.begin(), records.end());
   }
   return out;

@@ -88,6 +88,20 @@ struct Run {
   }
 };
 
+// The request through the same calls the tool makes, reported as JSON and text.
+Run run_request(SpfResolver& resolver, const SpfCheckRequest& request) {
+  auto plan = plan_check(request);
+  REQUIRE(plan.ok());
+  Run run;
+  run.plan = *plan;
+  run.outcome = run_check(resolver, run.plan);
+  SpfCheckOutcome for_json = run.outcome;
+  run.json = make_report(for_json, run.plan, nullptr, diag::TextStyle{}).to_json();
+  SpfCheckOutcome for_text = run.outcome;
+  make_report(for_text, run.plan, &run.text, diag::TextStyle{});
+  return run;
+}
+
 class Scenario {
  public:
   explicit Scenario(const std::string& zone_text) : zones_(std::make_shared<diag::dns::ZoneOverlay>()) {
@@ -104,17 +118,8 @@ class Scenario {
     request.domain = domain;
     request.ips = ips;
     request.suggest = suggest;
-    auto plan = plan_check(request);
-    REQUIRE(plan.ok());
-    Run run;
-    run.plan = *plan;
     OverlayResolver resolver(zones_);
-    run.outcome = run_check(resolver, run.plan);
-    SpfCheckOutcome for_json = run.outcome;
-    run.json = make_report(for_json, run.plan, nullptr, diag::TextStyle{}).to_json();
-    SpfCheckOutcome for_text = run.outcome;
-    make_report(for_text, run.plan, &run.text, diag::TextStyle{});
-    return run;
+    return run_request(resolver, request);
   }
 
   // check_host() for one address against a record text, with fresh answers.
@@ -328,6 +333,8 @@ $ORIGIN big.example.
   const Run run = scenario.check("big.example", {"91.198.10.20"});
   require_consistent(run);
   CHECK(run.outcome.tree.lookups == 12);
+  // The list of networks says that those past the 10th lookup do not pass today.
+  CHECK_THAT(run.text, Catch::Contains("only as far as the 10th DNS lookup"));
   const Suggestion& s = run.suggestion();
   REQUIRE_FALSE(s.record.empty());
   CHECK(s.flattened);
@@ -574,4 +581,253 @@ _spf    TXT "v=spf1 ip4:44.3.0.0/16 include:spf.protection.outlook.com -all"
   const Suggestion& s = run.suggestion();
   CHECK(s.record == "v=spf1 ip4:91.198.10.20 include:_spf.fab.example -all");
   require_works(scenario, "fab.example", s.record, {"91.198.10.20"}, {"44.3.200.1", "44.3.0.0", "40.92.3.3"});
+}
+
+// ---------------------------------------------------------------------------
+// What an admin found comparing with another SPF implementation.
+
+namespace {
+
+// Answers from a scenario's zones, except the questions listed, which time out.
+class TimeoutSome final : public SpfResolver {
+ public:
+  TimeoutSome(SpfResolver& inner, std::vector<std::pair<std::string, RrType>> lost) : inner_(inner), lost_(std::move(lost)) {}
+  void query(const std::string& name, RrType type, Callback callback) override {
+    if (std::find(lost_.begin(), lost_.end(), std::make_pair(name, type)) == lost_.end()) return inner_.query(name, type, std::move(callback));
+    Answer answer;
+    answer.name = name;
+    answer.type = type;
+    answer.outcome = Outcome::timeout;
+    pending_.emplace_back(std::move(answer), std::move(callback));
+  }
+  void run() override {
+    do {
+      auto batch = std::move(pending_);
+      pending_.clear();
+      for (auto& [answer, callback] : batch) callback(answer);
+      inner_.run();
+    } while (!pending_.empty());
+  }
+
+ private:
+  SpfResolver& inner_;
+  std::vector<std::pair<Answer, Callback>> pending_;
+  std::vector<std::pair<std::string, RrType>> lost_;
+};
+
+std::shared_ptr<diag::dns::ZoneOverlay> overlay(const std::string& zone_text) {
+  auto zones = std::make_shared<diag::dns::ZoneOverlay>();
+  for (const auto* text : {&microsoft_zones, &zone_text}) {
+    auto zone = diag::dns::parse_zone_text(*text, "scenario");
+    if (!zone) FAIL(zone.error().message);
+    zones->add(std::move(zone).value());
+  }
+  return zones;
+}
+
+Run check_request(const std::string& zone_text, const SpfCheckRequest& request, std::vector<std::pair<std::string, RrType>> lost = {}) {
+  OverlayResolver inner(overlay(zone_text));
+  TimeoutSome resolver(inner, std::move(lost));
+  return run_request(resolver, request);
+}
+
+// Every ip4:/ip6: term of a record is written in its own family.
+void require_terms_well_formed(const std::string& record) {
+  INFO(record);
+  const ParsedRecord parsed = parse_record(record);
+  REQUIRE(parsed.ok());
+  CHECK(record.find("ip4:::") == std::string::npos);
+  CHECK(record.find("::ffff:") == std::string::npos);
+}
+
+}  // namespace
+
+TEST_CASE("review: IPv6 devices get ip6: and IPv4-mapped addresses are their IPv4 address", "[spf][suggest][review]") {
+  const std::string zone = apex("m365.example") + R"(
+@       TXT "v=spf1 include:spf.protection.outlook.com -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)";
+  const Scenario scenario(zone);
+  SECTION("IPv6") {
+    const Run run = scenario.check("m365.example", {"2001:db8::25"});
+    require_consistent(run);
+    const auto* result = find_check(run, "spf.result");
+    REQUIRE(result);
+    CHECK_THAT((*result)["remedy"].get<std::string>(), Catch::Contains("\"ip6:2001:db8::25\""));
+    CHECK((*result)["remedy"].get<std::string>().find("ip4:") == std::string::npos);
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    require_terms_well_formed(s.record);
+    CHECK_THAT(s.record, Catch::Contains("ip6:2001:db8::25"));
+  }
+  SECTION("IPv4-mapped") {
+    const Run run = scenario.check("m365.example", {"::ffff:203.0.113.7"});
+    require_consistent(run);
+    REQUIRE(run.outcome.results.size() == 1);
+    CHECK(run.outcome.results.front().first == ip("203.0.113.7"));
+    const auto* result = find_check(run, "spf.result");
+    REQUIRE(result);
+    CHECK_THAT((*result)["remedy"].get<std::string>(), Catch::Contains("\"ip4:203.0.113.7\""));
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    require_terms_well_formed(s.record);
+    CHECK_THAT(s.record, Catch::Contains("ip4:203.0.113.7"));
+    require_works(scenario, "m365.example", s.record, {"203.0.113.7"}, {"40.92.0.1"});
+    // A mapped private address is refused like the IPv4 one.
+    const Run lan = scenario.check("m365.example", {"::ffff:192.168.1.50"});
+    CHECK(lan.suggestion().record.empty());
+    CHECK(lan.suggestion().not_public.size() == 1);
+  }
+}
+
+TEST_CASE("review: terms after all are never evaluated, and a negative term before a device is handled", "[spf][suggest][review]") {
+  const std::string zone = apex("after.example") + "@ TXT \"v=spf1 -all ip4:198.51.100.5\"\n" + apex("neg.example") +
+                           "@ TXT \"v=spf1 -ip4:198.51.100.7 ip4:198.51.100.0/24 -all\"\n";
+  const Scenario scenario(zone);
+  SECTION("after all") {
+    const Run run = scenario.check("after.example", {"91.198.10.20"});
+    require_consistent(run);
+    CHECK(run.outcome.tree.networks.empty());
+    CHECK(run.text.find("authorizes: 198.51.100.5") == std::string::npos);
+    const auto* after = find_check(run, "spf.domain.after-all");
+    REQUIRE(after);
+    CHECK_THAT((*after)["message"].get<std::string>(), Catch::Contains("ip4:198.51.100.5"));
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    CHECK(s.record.find("198.51.100.5") == std::string::npos);
+    CHECK(scenario.evaluate("after.example", s.record, "198.51.100.5").result == SpfResult::fail);
+    require_works(scenario, "after.example", s.record, {"91.198.10.20"}, {});
+    // The device goes before the all term.
+    CHECK(s.record.find("ip4:91.198.10.20") < s.record.find("-all"));
+  }
+  SECTION("a device excluded by a negative term") {
+    const Run run = scenario.check("neg.example", {"198.51.100.7"});
+    require_consistent(run);
+    CHECK(run.outcome.results.front().second.result == SpfResult::fail);
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    CHECK(s.changed);
+    require_works(scenario, "neg.example", s.record, {"198.51.100.7"}, {"198.51.100.9"});
+  }
+}
+
+TEST_CASE("review: flattening keeps exists and negative terms of an include", "[spf][suggest][review]") {
+  std::string zone = apex("flat.example") + apex("prov.example") + R"(
+negc    TXT "v=spf1 -ip4:85.8.1.1 a:h1.prov.example a:h2.prov.example a:h3.prov.example ip4:85.8.0.0/16 -all"
+exc     TXT "v=spf1 exists:%{i}._ip.prov.example a:h1.prov.example a:h2.prov.example a:h3.prov.example -all"
+85.9.0.60._ip A 127.0.0.2
+h1      A 85.7.0.1
+h2      A 85.7.0.2
+h3      A 85.7.0.3
+)";
+  const std::string includes = add_includes(zone, "i", "prov.example", 3, [](int k) {
+    return "a:h1.prov.example a:h2.prov.example ip4:85." + std::to_string(30 + k) + ".0.0/16";
+  });
+  zone += "$ORIGIN flat.example.\n@ TXT \"v=spf1 include:negc.prov.example include:exc.prov.example" + includes + " ~all\"\n";
+  const Scenario scenario(zone);
+  const std::string old = "v=spf1 include:negc.prov.example include:exc.prov.example" + includes + " ~all";
+  require_authorized(scenario, "flat.example", old, {"85.9.0.60", "85.8.2.2", "85.7.0.3"});
+  REQUIRE(scenario.evaluate("flat.example", old, "85.8.1.1").result != SpfResult::pass);
+  const Run run = scenario.check("flat.example", {"91.198.10.20"});
+  require_consistent(run);
+  CHECK(run.outcome.tree.lookups > 10);
+  const Suggestion& s = run.suggestion();
+  if (!s.record.empty()) {
+    INFO(s.record);
+    require_works(scenario, "flat.example", s.record, {"91.198.10.20"}, {"85.9.0.60", "85.8.2.2", "85.7.0.3"});
+    CHECK(scenario.evaluate("flat.example", s.record, "85.8.1.1").result != SpfResult::pass);
+  }
+}
+
+TEST_CASE("review: the tree counts void lookups as IPv6 senders meet them", "[spf][review]") {
+  const std::string zone = apex("v6.example") + R"(
+h1 A 85.7.0.1
+h2 A 85.7.0.2
+h3 A 85.7.0.3
+)";
+  const std::string record = "v=spf1 a:h1.v6.example a:h2.v6.example a:h3.v6.example include:spf.protection.outlook.com -all";
+  const Scenario scenario(zone);
+  const TreeValidation tree = scenario.tree("v6.example", record);
+  CHECK(tree.void_lookups_v6 == 3);
+  CHECK(tree.void_lookups_v4 == 0);
+  const auto voids = std::find_if(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.void-lookups"; });
+  REQUIRE(voids != tree.checks.end());
+  CHECK(voids->status == Status::fail);
+  CHECK_THAT(voids->message, Catch::Contains("IPv6"));
+  CHECK_THAT(voids->message, Catch::Contains("a:h3.v6.example"));
+  // The engine agrees: an IPv6 sender gets permerror.
+  CHECK(scenario.evaluate("v6.example", record, "2a01:111:f400::5").result == SpfResult::permerror);
+  // With --ip of an IPv6 sender, the finding is the device's own.
+  SpfCheckRequest request;
+  request.domain = "v6.example";
+  request.ips = {"2a01:111:f400::5"};
+  request.record = record;
+  const Run run = check_request(zone, request);
+  const auto* own = find_check(run, "spf.void-lookups");
+  REQUIRE(own);
+  CHECK((*own)["status"] == "fail");
+  // The suggestion writes those hosts as addresses, so IPv6 senders pass again.
+  request.suggest = true;
+  request.ips = {"91.198.10.20"};
+  const Run fixed = check_request(zone, request);
+  require_consistent(fixed);
+  const Suggestion& s = fixed.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  const TreeValidation after = scenario.tree("v6.example", s.record);
+  CHECK(after.void_lookups_v6 <= 2);
+  require_works(scenario, "v6.example", s.record, {"91.198.10.20"}, {"85.7.0.1", "85.7.0.3", "40.92.0.1", "2a01:111:f400::5"});
+}
+
+TEST_CASE("review: ip4/ip6 terms that cover everything are flagged like +all", "[spf][review]") {
+  const Scenario scenario(apex("open.example"));
+  for (const std::string record : {"v=spf1 ip4:0.0.0.0/0 -all", "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all",
+                                   "v=spf1 ip4:10.0.0.0/8 ip4:0.0.0.0/1 -all", "v=spf1 ip6:::/0 -all", "v=spf1 ip4:64.0.0.0/3 -all"}) {
+    INFO(record);
+    const TreeValidation tree = scenario.tree("open.example", record);
+    const auto open = std::find_if(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.open-networks"; });
+    REQUIRE(open != tree.checks.end());
+    CHECK(open->status == Status::fail);
+    CHECK_THAT(open->message, Catch::Contains("+all"));
+  }
+  for (const std::string record : {"v=spf1 ip4:44.0.0.0/8 -all", "v=spf1 ip6:2a01:111::/32 -all"}) {
+    INFO(record);
+    const TreeValidation tree = scenario.tree("open.example", record);
+    CHECK(std::none_of(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.open-networks"; }));
+  }
+}
+
+TEST_CASE("review: a timeout is never reported as an absence", "[spf][review]") {
+  const std::string zone = apex("to.example") + R"(
+@       TXT "v=spf1 ip4:85.7.0.0/24 -all"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)";
+  SpfCheckRequest request;
+  request.domain = "to.example";
+  const Run answered = check_request(zone, request);
+  const auto* m365 = find_check(answered, "spf.m365-include");
+  REQUIRE(m365);
+  CHECK((*m365)["status"] == "fail");
+  CHECK(answered.json["tree"]["spf_rr_type"] == false);
+
+  const Run lost = check_request(zone, request, {{"to.example", RrType::MX}, {"to.example", RrType::SPF}});
+  m365 = find_check(lost, "spf.m365-include");
+  REQUIRE(m365);
+  CHECK((*m365)["status"] == "warn");
+  CHECK_THAT((*m365)["message"].get<std::string>(), Catch::Contains("timeout"));
+  CHECK(lost.json["tree"]["spf_rr_type"].is_null());
+  const auto* rr = find_check(lost, "spf.rr-type");
+  REQUIRE(rr);
+  CHECK_THAT((*rr)["message"].get<std::string>(), Catch::Contains("timeout"));
+}
+
+TEST_CASE("review: the no-record remedy ends in the all term the suggestion uses", "[spf][suggest][review]") {
+  const Scenario scenario(apex("bare.example") + "@ MX 0 contoso-com.mail.protection.outlook.com.\n");
+  const Run run = scenario.check("bare.example", {"91.198.10.20"});
+  require_consistent(run);
+  const auto* record = find_check(run, "spf.record");
+  REQUIRE(record);
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  const std::string all = s.record.substr(s.record.rfind(' ') + 1);
+  CHECK_THAT((*record)["remedy"].get<std::string>(), Catch::Contains("include:spf.protection.outlook.com " + all + "\""));
 }

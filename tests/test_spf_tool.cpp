@@ -137,7 +137,8 @@ TEST_CASE("sendcheck-spf: a --sender or --helo SPF cannot check is evaluated to 
   // RFC 7208 4.3 and 2.3: an IP-literal HELO with an empty MAIL FROM, and a
   // MAIL FROM in an address literal, give "none", as a receiver computes it.
   for (const std::string& identity : {std::string("--helo '[192.0.2.1]'"), std::string("--sender 'foo@[192.0.2.1]' --helo OEMCOMPUTER"),
-                                      std::string("--helo A2345678")}) {
+                                      std::string("--helo A2345678"), std::string("--helo 192.0.2.1"),
+                                      std::string("--sender '<>' --helo 192.0.2.1")}) {
     INFO(identity);
     const Run r = run(identity + " --ip 192.0.2.1 --json" + offline);
     INFO(r.err);
@@ -149,4 +150,32 @@ TEST_CASE("sendcheck-spf: a --sender or --helo SPF cannot check is evaluated to 
   }
   const Run typed = run("'[192.0.2.1]' --ip 192.0.2.1" + offline);
   CHECK(typed.exit_code == 2);
+}
+
+TEST_CASE("sendcheck-spf: a reverse-path as logged: <> is postmaster@HELO, <user@domain> loses its brackets", "[spf][tool]") {
+  if (!tool_built()) return;
+  // RFC 7208 2.4: the null reverse-path is checked as postmaster@HELO.
+  const Run null_sender = run("--sender '<>' --helo contoso.sendcheck.test --ip 192.0.2.7 --json" + offline);
+  INFO(null_sender.err);
+  REQUIRE(null_sender.exit_code == 0);
+  auto doc = nlohmann::json::parse(null_sender.out);
+  CHECK(doc["domain"] == "contoso.sendcheck.test");
+  CHECK(doc["results"][0]["result"] == "pass");
+  const Run bracketed = run("--sender '<scanner@contoso.sendcheck.test>' --ip 198.51.100.9 --json" + offline);
+  INFO(bracketed.err);
+  CHECK(bracketed.exit_code == 1);
+  doc = nlohmann::json::parse(bracketed.out);
+  CHECK(doc["domain"] == "contoso.sendcheck.test");
+  CHECK(doc["results"][0]["result"] == "fail");
+  // "<>" without a HELO names nothing to check.
+  CHECK(run("--sender '<>' --ip 192.0.2.7" + offline).exit_code == 2);
+}
+
+TEST_CASE("sendcheck-spf: the man page names no internal file", "[spf][tool]") {
+  const std::string page = slurp(std::string(SENDCHECK_SOURCE_DIR) + "/man/sendcheck-spf.1");
+  REQUIRE_FALSE(page.empty());
+  for (const char* internal : {"libdiag/", "tools/", "spf_microsoft_includes", ".cpp", "tests/"}) {
+    INFO(internal);
+    CHECK(page.find(internal) == std::string::npos);
+  }
 }

@@ -101,6 +101,9 @@ bool uses_p_macro(std::string_view text);
 // Expands a macro-string. Precondition: check_macro_string passed; when it
 // uses %{p}, context.validated_name is set.
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use);
+// RFC 7208 5: an IPv4-mapped IPv6 address (::ffff:a.b.c.d) is the IPv4
+// address a.b.c.d; any other address is returned as is.
+IpAddress unmapped(const IpAddress& ip);
 // RFC 7208 7.3: the i macro of an IPv6 address is its nibbles, dotted.
 std::string dotted_address(const IpAddress& ip);
 // RFC 7208 4.3: a domain name check_host() can start from (multi-label, no
@@ -225,7 +228,11 @@ struct TreeNode {
   int lookups_total = 0;  // including everything below it
   int void_lookups = 0;   // this record's own void lookups
   std::vector<Network> networks;  // what this record authorizes directly (ip4/ip6/a/mx)
-  std::vector<std::string> void_terms;
+  std::vector<std::string> void_terms;     // terms whose names have no data at all
+  // The void lookups an IPv4 (A asked) and an IPv6 sender (AAAA asked) meet
+  // here (RFC 7208 4.6.4, 5.3): one host without AAAA is void for IPv6.
+  std::vector<std::string> void_terms_v4, void_terms_v6;
+  std::vector<std::string> ignored_terms;  // after all, or a redirect beside all: never evaluated
   std::vector<std::string> unresolved_terms;  // could not find out (timeouts)
   std::vector<TreeNode> children;
   std::vector<std::string> terms;  // the terms as written
@@ -255,9 +262,11 @@ struct TreeValidation {
   std::string domain;
   TreeNode root;
   int lookups = 0, void_lookups = 0;
+  int void_lookups_v4 = 0, void_lookups_v6 = 0;  // as IPv4 and IPv6 senders meet them
   std::vector<Network> networks;  // every network the tree authorizes, merged
   bool complete = true;           // false when some part could not be resolved
   bool spf_rr_type_published = false;  // RFC 7208 3.1: the obsolete SPF type
+  bool spf_rr_type_known = true;       // false: its lookup failed (timeout, SERVFAIL)
   std::vector<Check> checks;
 };
 

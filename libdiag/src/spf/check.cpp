@@ -46,6 +46,7 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
   check.fields["ip"] = ip.to_string();
   check.fields["domain"] = domain;
   const std::string who = ip.to_string();
+  const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + who;
   const std::string via = evaluation.path.empty() ? "" : " (" + join(evaluation.path, " > ") + ")";
   switch (evaluation.result) {
     case SpfResult::pass:
@@ -55,19 +56,19 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
     case SpfResult::fail:
       check.status = Status::fail;
       check.message = "Mail from " + who + " as " + domain + " fails SPF" + via + ": receivers may reject it.";
-      check.remedy = "If " + who + " is your device's public address, add \"ip4:" + who + "\" (ip6: for IPv6) before the all term; --suggest writes the record.";
+      check.remedy = "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
       break;
     case SpfResult::softfail:
       check.status = Status::warn;
       check.message = "Mail from " + who + " as " + domain + " soft-fails SPF" + via + ": Microsoft 365 is likely to junk it.";
-      check.remedy = "If " + who + " is your device's public address, add it as ip4:/ip6: before the all term; --suggest writes the record.";
+      check.remedy = "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
       break;
     case SpfResult::neutral:
     case SpfResult::none:
       check.status = Status::warn;
       check.message = "Mail from " + who + " as " + domain + " gets SPF " + std::string(to_string(evaluation.result)) + via +
                       (evaluation.reason.empty() ? "" : ": " + evaluation.reason) + "; it is not authenticated by SPF.";
-      check.remedy = "Authorize the address explicitly with ip4:/ip6:, and end the record with ~all or -all.";
+      check.remedy = "Authorize the address explicitly with \"" + term + "\", and end the record with ~all or -all.";
       break;
     case SpfResult::permerror:
       check.status = Status::fail;
@@ -113,13 +114,19 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   SpfCheckPlan plan;
   std::string domain = request.domain;
   const bool typed = !domain.empty();
+  // A reverse-path as copied from a log: "<user@domain>" is user@domain, and
+  // "<>" is the null reverse-path, checked as postmaster@HELO (RFC 7208 2.4).
+  std::string sender = request.sender;
+  const bool null_sender = sender == "<>";
+  if (sender.size() >= 2 && sender.front() == '<' && sender.back() == '>') sender = sender.substr(1, sender.size() - 2);
+  if (null_sender && request.helo.empty()) return bad_input("--sender \"<>\" (the null reverse-path) is checked as postmaster@HELO: give --helo too");
   if (!typed) {
     // RFC 7208 2.4: MAIL FROM's domain, or the HELO name when MAIL FROM is empty.
-    const std::size_t at = request.sender.rfind('@');
-    if (!request.sender.empty()) domain = at == std::string::npos ? request.sender : request.sender.substr(at + 1);
+    const std::size_t at = sender.rfind('@');
+    if (!sender.empty()) domain = at == std::string::npos ? sender : sender.substr(at + 1);
     else domain = request.helo;
   }
-  if (domain.empty() && request.sender.empty() && request.helo.empty())
+  if (domain.empty() && sender.empty() && request.helo.empty())
     return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
   if (!domain.empty() && domain.back() == '.') domain.pop_back();
   // The DOMAIN an admin types is checked as a domain. A --sender or --helo
@@ -132,13 +139,14 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   for (const auto& text : request.ips) {
     auto ip = IpAddress::parse(text);
     if (!ip) return bad_input("--ip \"" + text + "\" is not an IPv4 or IPv6 address");
-    plan.ips.push_back(*ip);
+    // RFC 7208 5: ::ffff:a.b.c.d is checked, reported and suggested as a.b.c.d.
+    plan.ips.push_back(unmapped(*ip));
   }
   if (request.suggest && plan.ips.empty()) return bad_input("--suggest needs at least one --ip to authorize");
   // A syntax error inside --record is a finding about the record (reported
   // with its position), not bad input; only a text that is no SPF record is.
   if (request.record && !is_spf_record(*request.record)) return bad_input("--record must start with \"v=spf1\"");
-  plan.base.sender = request.sender;
+  plan.base.sender = sender;
   plan.base.helo = request.helo.empty() ? plan.domain : request.helo;
   if (plan.base.sender.empty() && request.helo.empty()) plan.base.sender = "postmaster@" + plan.domain;
   plan.base.domain = plan.domain;
@@ -243,7 +251,7 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
                              {"void_lookups", tree.void_lookups},
                              {"networks", networks_json(tree.networks)},
                              {"complete", tree.complete},
-                             {"spf_rr_type", tree.spf_rr_type_published},
+                             {"spf_rr_type", tree.spf_rr_type_known ? nlohmann::json(tree.spf_rr_type_published) : nlohmann::json(nullptr)},
                              {"root", tree_to_json(tree.root)}};
   report.fields()["results"] = std::move(results);
   if (outcome.suggestion) {
@@ -273,6 +281,8 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
     std::vector<std::string> nets;
     for (const auto& n : tree.networks) nets.push_back(n.to_string());
     out += "  authorizes: " + join(nets, " ") + "\n";
+    if (tree.lookups > 10)
+      out += "    (only as far as the 10th DNS lookup: a check that needs more ends in permerror, so networks reached later do not pass)\n";
   }
   for (const auto& [ip, e] : outcome.results) {
     out += "  " + style.bold(ip.to_string()) + "  " + std::string(to_string(e.result)) + "  " + join(e.path, " > ") +

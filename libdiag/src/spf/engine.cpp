@@ -78,15 +78,6 @@ std::string reverse_name(const IpAddress& ip) {
   return out + "ip6.arpa";
 }
 
-// RFC 7208 5: an IPv4-mapped IPv6 client is an IPv4 client.
-IpAddress unmapped(const IpAddress& ip) {
-  if (ip.is_v4()) return ip;
-  const std::uint8_t* b = ip.data();
-  for (int k = 0; k < 10; ++k)
-    if (b[k] != 0) return ip;
-  if (b[10] != 0xff || b[11] != 0xff) return ip;
-  return IpAddress::v4({b[12], b[13], b[14], b[15]});
-}
 
 bool name_at_or_below(std::string_view name, std::string_view domain) {
   const std::string n = cache_key(name), d = cache_key(domain);
@@ -681,6 +672,15 @@ SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckH
     if (!sink->fresh && !cache.find(missing.name, missing.type))
       cache.store(missing.name, missing.type, timeout_answer(missing.name, missing.type, "no answer"));
   }
+}
+
+IpAddress unmapped(const IpAddress& ip) {
+  if (ip.is_v4()) return ip;
+  const std::uint8_t* b = ip.data();
+  for (int k = 0; k < 10; ++k)
+    if (b[k] != 0) return ip;
+  if (b[10] != 0xff || b[11] != 0xff) return ip;
+  return IpAddress::v4({b[12], b[13], b[14], b[15]});
 }
 
 }  // namespace diag::spf

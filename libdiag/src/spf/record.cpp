@@ -500,6 +500,8 @@ std::string dotted_address(const IpAddress& ip) {
 bool is_valid_check_domain(std::string_view domain) {
   if (!domain.empty() && domain.back() == '.') domain.remove_suffix(1);
   if (domain.empty() || domain.size() > 253) return false;
+  // RFC 7208 2.3, 4.3: an IP literal HELO ("192.0.2.1", bracketed or not) is no domain.
+  if (IpAddress::parse(domain)) return false;
   int labels = 0;
   std::size_t start = 0;
   while (true) {

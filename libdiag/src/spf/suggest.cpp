@@ -213,6 +213,30 @@ void collect_samples(const TreeNode& node, const std::set<std::string>& replaced
   }
 }
 
+// The networks named by non-pass ip4/ip6 terms anywhere in the tree (a
+// provider's "-ip4:x" inside an include): where a flattening or a merge
+// could turn an excluded address into a pass.
+void collect_negative_samples(const TreeNode& node, std::vector<IpAddress>& out) {
+  TreeNode named;
+  for (const auto& text : node.terms) {
+    const ParsedRecord one = parse_record("v=spf1 " + text);
+    if (!one.ok() || one.terms.empty()) continue;
+    const Term& term = one.terms.front();
+    if (term.is_mechanism && term.qualifier != Qualifier::pass &&
+        (term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6))
+      named.networks.push_back(term_network(term));
+  }
+  collect_samples(named, {}, out);
+  for (const auto& child : node.children) collect_negative_samples(child, out);
+}
+
+// The void lookups a subtree costs the senders of one family (4 or 6).
+int subtree_voids(const TreeNode& node, int family) {
+  int total = static_cast<int>((family == 4 ? node.void_terms_v4 : node.void_terms_v6).size());
+  for (const auto& child : node.children) total += subtree_voids(child, family);
+  return total;
+}
+
 int strictness(char qualifier) {
   switch (qualifier) {
     case '-': return 3;
@@ -228,7 +252,8 @@ class SuggestionBuilder {
       : resolver_(resolver), cache_(cache), tree_(tree), domain_(tree.domain), today_(today) {}
 
   Suggestion build(const std::vector<IpAddress>& ips) {
-    for (const auto& ip : ips) {
+    for (const auto& given : ips) {
+      const IpAddress ip = unmapped(given);  // RFC 7208 5
       const std::string_view kind = non_public_kind(ip);
       if (!kind.empty()) {
         s_.not_public.push_back(ip);
@@ -241,7 +266,7 @@ class SuggestionBuilder {
       if (is_documentation(ip))
         s_.notes.push_back("Warning: " + ip.to_string() + " is in a documentation range (RFC 5737/3849), used by examples; "
                            "publish your device's real public address instead.");
-      devices_.push_back(ip);
+      devices_.push_back(unmapped(ip));
     }
     if (devices_.empty()) return none("no public address to authorize: " + join(addresses(s_.not_public)) +
                                       (s_.not_public.size() == 1 ? " is not" : " are not") +
@@ -334,7 +359,15 @@ class SuggestionBuilder {
       std::set<const TreeNode*> used;
       const bool has_all = std::any_of(record.terms.begin(), record.terms.end(),
                                        [](const Term& t) { return t.is_mechanism && t.mechanism == MechanismKind::all; });
+      bool after_all = false;
       for (const auto& term : record.terms) {
+        // RFC 7208 4.6.2: terms after all are never evaluated; keeping them
+        // before the new all would authorize what the record never did.
+        if (after_all && term.is_mechanism) {
+          notes_.push_back("Dropped \"" + term.text + "\": it came after the all term, so it was never evaluated (RFC 7208 4.6.2).");
+          continue;
+        }
+        if (term.is_mechanism && term.mechanism == MechanismKind::all) after_all = true;
         if (!term.is_mechanism) {
           if (term.modifier == ModifierKind::redirect) {
             const TreeNode* child = child_for(old.tree.root, term.text, used);
@@ -447,6 +480,7 @@ class SuggestionBuilder {
       std::size_t index;
       int cost;
       std::vector<Network> networks;
+      int voids4 = 0, voids6 = 0;  // void lookups it removes for IPv4 and IPv6 senders
     };
     std::vector<Option> options;
     std::set<const TreeNode*> used;
@@ -472,32 +506,39 @@ class SuggestionBuilder {
           kept_reasons.push_back(why.empty() ? term.text + " (not resolved)" : why);
           continue;
         }
-        options.push_back(Option{k, 1 + child->lookups_total, authorized_networks(*child)});
+        options.push_back(Option{k, 1 + child->lookups_total, authorized_networks(*child), subtree_voids(*child, 4), subtree_voids(*child, 6)});
       } else if (t.mechanism == MechanismKind::a || t.mechanism == MechanismKind::mx) {
         auto networks = host_term_networks(cache_, t, domain_);
         if (!networks) {
           kept_reasons.push_back(term.text + " (its addresses could not be resolved)");
           continue;
         }
-        options.push_back(Option{k, 1, std::move(*networks)});
+        const bool has4 = std::any_of(networks->begin(), networks->end(), [](const Network& n) { return n.address.is_v4(); });
+        const bool has6 = std::any_of(networks->begin(), networks->end(), [](const Network& n) { return !n.address.is_v4(); });
+        const bool a_term = t.mechanism == MechanismKind::a;
+        options.push_back(Option{k, 1, std::move(*networks), a_term && !has4 ? 1 : 0, a_term && !has6 ? 1 : 0});
       }
     }
     std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) { return a.cost > b.cost; });
-    int lookups = candidate.lookups;
+    int lookups = candidate.lookups, voids4 = candidate.void_lookups_v4, voids6 = candidate.void_lookups_v6;
     std::vector<std::string> flattened;
     for (auto& option : options) {
-      if (lookups <= lookup_limit) break;
+      // Over 10 lookups anything helps; over 2 void lookups for one
+      // family, only what removes some of them.
+      if (lookups <= lookup_limit && !(voids4 > void_limit && option.voids4 > 0) && !(voids6 > void_limit && option.voids6 > 0)) continue;
       DraftTerm& term = draft.terms[option.index];
       flattened.push_back(term.text + " (" + std::to_string(option.cost) + (option.cost == 1 ? " lookup" : " lookups") + ")");
       term.text.clear();
       term.networks = std::move(option.networks);
       lookups -= option.cost;
+      voids4 -= option.voids4;
+      voids6 -= option.voids6;
     }
     if (flattened.empty()) return false;
     draft.flattened_on = today_;
     s_.flattened = true;
     notes_.push_back("Flattened on " + today_ + ": " + join(flattened) +
-                     " replaced by the addresses they published that day, to stay within the 10 DNS lookups RFC 7208 4.6.4 allows.");
+                     " replaced by the addresses they published that day, to stay within the 10 DNS lookups and 2 void lookups (for IPv4 and for IPv6 senders) RFC 7208 4.6.4 allows.");
     notes_.push_back("Warning: providers change these addresses without notice. Run --suggest again at least monthly (the "
                      "flattened= date in the record says when it was made), or mail from a provider's new addresses will fail SPF.");
     return true;
@@ -539,7 +580,8 @@ class SuggestionBuilder {
 
     // RFC 7208 4.6.4: over 10 lookups, flatten.
     std::vector<std::string> kept_reasons;
-    if (candidate.lookups > lookup_limit && flatten(draft, candidate, kept_reasons))
+    const bool too_many_voids = std::max(candidate.void_lookups_v4, candidate.void_lookups_v6) > void_limit;
+    if ((candidate.lookups > lookup_limit || too_many_voids) && flatten(draft, candidate, kept_reasons))
       candidate = walk(resolver_, cache_, domain_, draft.render());
     const std::string record = draft.render();
     s_.lookups = candidate.lookups;
@@ -553,6 +595,12 @@ class SuggestionBuilder {
     if (candidate.void_lookups > void_limit)
       return none("the record would need " + std::to_string(candidate.void_lookups) +
                   " void lookups and RFC 7208 4.6.4 allows 2: " + join(candidate.root.void_terms));
+    if (std::max(candidate.void_lookups_v4, candidate.void_lookups_v6) > void_limit)
+      return none("the record would need " + std::to_string(std::max(candidate.void_lookups_v4, candidate.void_lookups_v6)) +
+                  " void lookups for " + (candidate.void_lookups_v6 > void_limit ? "IPv6" : "IPv4") +
+                  " senders (a/mx terms whose hosts have no " + (candidate.void_lookups_v6 > void_limit ? "AAAA" : "A") +
+                  " records) and RFC 7208 4.6.4 allows 2" + (kept_reasons.empty() ? "" : "; these cannot be replaced by addresses: " + join(kept_reasons)) +
+                  ". Replace those terms with the hosts' addresses, or publish the missing records");
     if (!candidate.complete)
       return none("parts of the record's tree could not be resolved (timeouts or server failures), so it cannot be verified; try again");
     if (!verify(record)) return std::move(s_);
@@ -578,15 +626,23 @@ class SuggestionBuilder {
     std::vector<IpAddress> samples;
     for (const auto& old : old_) {
       collect_samples(old.tree.root, replaced_, samples);
-      for (const auto& term : parse_record(old.text).terms)
-        if (term.is_mechanism && term.qualifier != Qualifier::pass &&
-            (term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6)) {
-          TreeNode named;
-          named.networks.push_back(term_network(term));
-          collect_samples(named, replaced_, samples);
-        }
+      collect_negative_samples(old.tree.root, samples);
     }
-    std::size_t sampled = 0, authorized = 0, kept = 0;
+    std::size_t sampled = 0, authorized = 0, kept = 0, widened = 0;
+    // An address every old record refused (a provider's -ip4:x, say) must
+    // not pass now unless it is a device. A permerror (over 10 lookups) is
+    // what the new record repairs, not a refusal.
+    for (const auto& address : samples) {
+      if (sampled >= max_samples) break;
+      if (std::find(devices_.begin(), devices_.end(), address) != devices_.end()) continue;
+      if (std::any_of(old_.begin(), old_.end(), [&](const OldRecord& old) {
+            const SpfResult result = evaluate_offline(copy, domain_, old.text, address).result;
+            return result == SpfResult::pass || result == SpfResult::permerror || result == SpfResult::temperror;
+          }))
+        continue;
+      if (evaluate_offline(copy, domain_, record, address).result != SpfResult::pass) continue;
+      if (++widened <= 5) failures.push_back(address.to_string() + ", which the published record did not authorize, would pass");
+    }
     for (std::size_t r = 0; r < old_.size(); ++r) {
       for (const auto& address : samples) {
         if (sampled >= max_samples) break;

@@ -72,6 +72,10 @@ class TreeWalker {
       ++node.void_lookups;
       node.void_terms.push_back(term);
     }
+    // RFC 7208 5.3: an IPv4 sender asks only A, an IPv6 sender only AAAA;
+    // each view has its own void lookups.
+    if (count_void && is_void(*a)) node.void_terms_v4.push_back(term);
+    if (count_void && is_void(*aaaa)) node.void_terms_v6.push_back(term);
     if (!authorizes) return;
     for (const auto* answer : {a, aaaa})
       for (const auto& address : answer->addresses()) node.networks.push_back(host_network(address, cidr4, cidr6));
@@ -135,8 +139,18 @@ class TreeWalker {
     stack.push_back(canonical(domain));
     MacroContext context;
     context.domain = domain;
+    // RFC 7208 4.6.2 and 6.1: terms after all are never evaluated, and a
+    // redirect is ignored when the record has an all term: they cost no
+    // lookup and authorize nobody.
+    const bool has_all = std::any_of(record.terms.begin(), record.terms.end(),
+                                     [](const Term& t) { return t.is_mechanism && t.mechanism == MechanismKind::all; });
+    bool after_all = false;
     for (const auto& term : record.terms) {
       node.terms.push_back(term.text);
+      if (after_all || (has_all && !term.is_mechanism && term.modifier == ModifierKind::redirect)) {
+        if (term.is_mechanism || term.modifier == ModifierKind::redirect) node.ignored_terms.push_back(term.text);
+        continue;
+      }
       if (term.queries_dns()) ++node.lookups;
       if (!term.is_mechanism) {
         if (term.modifier == ModifierKind::redirect) {
@@ -148,7 +162,10 @@ class TreeWalker {
       }
       const bool authorizes = term.qualifier == Qualifier::pass;
       switch (term.mechanism) {
-        case MechanismKind::all: node.all_term = term.text; break;
+        case MechanismKind::all:
+          node.all_term = term.text;
+          after_all = true;
+          break;
         case MechanismKind::ip4:
         case MechanismKind::ip6:
           if (authorizes) node.networks.push_back(Network{term.network, term.mechanism == MechanismKind::ip4 ? term.cidr4 : term.cidr6});
@@ -178,6 +195,8 @@ class TreeWalker {
           if (is_void(*mx)) {
             ++node.void_lookups;
             node.void_terms.push_back(term.text);
+            node.void_terms_v4.push_back(term.text);
+            node.void_terms_v6.push_back(term.text);
             break;
           }
           const auto hosts = mx->mx();
@@ -191,6 +210,8 @@ class TreeWalker {
           if (a && is_void(*a)) {
             ++node.void_lookups;
             node.void_terms.push_back(term.text);
+            node.void_terms_v4.push_back(term.text);
+            node.void_terms_v6.push_back(term.text);
           }
           break;
         }
@@ -215,9 +236,9 @@ int total_lookups(TreeNode& node) {
   return total;
 }
 
-int total_voids(const TreeNode& node) {
-  int total = node.void_lookups;
-  for (const auto& child : node.children) total += total_voids(child);
+int total_voids(const TreeNode& node, int view = 0) {
+  int total = view == 4 ? static_cast<int>(node.void_terms_v4.size()) : view == 6 ? static_cast<int>(node.void_terms_v6.size()) : node.void_lookups;
+  for (const auto& child : node.children) total += total_voids(child, view);
   return total;
 }
 
@@ -263,11 +284,19 @@ std::string branch_costs(const TreeNode& root) {
   return out;
 }
 
-void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, bool mx_known) {
+// mx_failure / spf_type_failure: why the MX or type-SPF lookup gave no
+// answer ("" when it did or was not asked).
+void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, bool mx_known, const std::string& mx_failure,
+                const std::string& spf_type_failure) {
   auto add = [&](std::string id, Status status, std::string message, std::string remedy) {
     Check check{std::move(id), status, std::move(message), std::move(remedy), nlohmann::json::object()};
     check.fields["domain"] = tree.domain;
     tree.checks.push_back(std::move(check));
+  };
+  auto join = [](const std::vector<std::string>& list) {
+    std::string out;
+    for (const auto& s : list) out += (out.empty() ? "" : ", ") + s;
+    return out;
   };
   const TreeNode& root = tree.root;
   const std::string& d = tree.domain;
@@ -278,7 +307,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   }
   if (root.status == "none") {
     add("spf.record", Status::fail, d + " publishes no SPF record (" + root.detail + "): receivers get SPF \"none\" and Microsoft 365 treats its mail as unauthenticated.",
-        "Publish one TXT record at " + d + ": \"v=spf1 include:spf.protection.outlook.com -all\", adding ip4:/ip6: for each device or server that sends as " + d + " directly.");
+        "Publish one TXT record at " + d + ": \"v=spf1 include:spf.protection.outlook.com ~all\", adding ip4:/ip6: for each device or server that sends as " + d +
+            " directly (--suggest with the device's --ip writes it); move to \"-all\" once DKIM and DMARC are in place.");
     return;
   }
   if (root.status == "multiple") {
@@ -334,7 +364,24 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   else
     add("spf.lookups", Status::pass, "The tree needs " + std::to_string(root.lookups_total) + " of 10 DNS lookups.", "");
 
-  if (tree.void_lookups > 2)
+  // One family's view can exceed the limit where the other does not:
+  // a/mx terms naming hosts without AAAA records are void lookups for every
+  // IPv6 sender (Exchange Online sends over IPv6 too), and vice versa.
+  std::vector<std::string> v4_terms, v6_terms;
+  for_each_node(root, [&](const TreeNode& node) {
+    v4_terms.insert(v4_terms.end(), node.void_terms_v4.begin(), node.void_terms_v4.end());
+    v6_terms.insert(v6_terms.end(), node.void_terms_v6.begin(), node.void_terms_v6.end());
+  });
+  if (tree.void_lookups <= 2 && (tree.void_lookups_v6 > 2 || tree.void_lookups_v4 > 2)) {
+    const bool v6 = tree.void_lookups_v6 > 2;
+    const auto& terms = v6 ? v6_terms : v4_terms;
+    add("spf.void-lookups", Status::fail,
+        std::string(v6 ? "IPv6 senders (Exchange Online sends over IPv6 too)" : "IPv4 senders") + " get permerror: " +
+            std::to_string(terms.size()) + " terms find no " + (v6 ? "AAAA" : "A") + " records (" + join(terms) +
+            "), and RFC 7208 4.6.4 gives permerror after 2 void lookups.",
+        std::string("Replace those a/mx terms with ") + (v6 ? "ip4:" : "ip6:") + " terms for the hosts' addresses, or publish " +
+            (v6 ? "AAAA" : "A") + " records for the hosts, so that at most 2 terms find nothing for any sender.");
+  } else if (tree.void_lookups > 2)
     add("spf.void-lookups", Status::fail, std::to_string(tree.void_lookups) + " terms find no DNS data; RFC 7208 4.6.4 gives permerror after 2 void lookups.",
         "Remove the terms that name nothing; see the tree for which.");
   else if (tree.void_lookups > 0)
@@ -353,6 +400,29 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
         "End the record with \"~all\" or \"-all\".");
   else if (!root.all_term.empty())
     add("spf.all", Status::pass, "The record ends in \"" + root.all_term + "\".", "");
+
+  // ip4:0.0.0.0/0, 0.0.0.0/1 with 128.0.0.0/1, ::/0 and the like: as open as
+  // +all whatever the all term says. Wider than a /8 (IPv4) or a /16 (IPv6)
+  // is no one organisation's mail servers: a /8 is the largest block ever
+  // assigned to one holder, and RIRs receive IPv6 in /12 blocks to share.
+  std::vector<std::string> open_nets;
+  for (const auto& network : tree.networks)
+    if (network.prefix < (network.address.is_v4() ? 8 : 16)) open_nets.push_back(network.to_string());
+  if (!open_nets.empty())
+    add("spf.open-networks", Status::fail,
+        "The tree authorizes " + join(open_nets) + ": " +
+            (std::any_of(tree.networks.begin(), tree.networks.end(), [](const Network& n) { return n.prefix == 0; })
+                 ? "every address of that family on the internet, as open as \"+all\""
+                 : "a network wider than any one organisation's mail servers, nearly as open as \"+all\"") +
+            ", whatever the all term says: anyone there passes SPF as " + d + ".",
+        "Replace the wide ip4:/ip6: terms with the addresses of the servers that really send as " + d + ".");
+  for_each_node(root, [&](const TreeNode& node) {
+    if (!node.ignored_terms.empty())
+      add("spf.after-all", Status::warn,
+          "In the record of " + node.domain + ", " + join(node.ignored_terms) +
+              " come after the all term (or is a redirect beside it) and are never evaluated (RFC 7208 4.6.2, 6.1): they authorize nobody.",
+          "Move the terms you need before the all term, and delete the rest.");
+  });
 
   bool ptr = false;
   for_each_node(root, [&](const TreeNode& node) { ptr = ptr || node.uses_ptr; });
@@ -389,19 +459,23 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
           "Add \"include:" + *wanted + "\" before the all term.");
     else if (m365_mx)
       add("spf.m365-include", Status::pass, d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's.", "");
+  } else if (!mx_failure.empty() && !microsoft_include) {
+    // A timeout is not an absence: say that this check could not be made.
+    add("spf.m365-include", Status::warn, "Could not read the MX records of " + d + " (" + mx_failure +
+            "), so whether its SPF needs Microsoft's include could not be told.",
+        "Try again, or use --dns with another resolver; if " + d + "'s mailboxes are in Microsoft 365, its SPF needs include:spf.protection.outlook.com.");
   }
+  if (!spf_type_failure.empty())
+    add("spf.rr-type", Status::info, "Could not tell whether " + d + " still publishes the obsolete SPF record type (99): the lookup gave " +
+            spf_type_failure + ".", "Try again later; only the TXT record matters to receivers.");
 
   // Networks that cannot be a public sender.
   std::vector<std::string> private_nets, doc_nets;
   for (const auto& network : tree.networks) {
+    if (network.prefix < (network.address.is_v4() ? 8 : 16)) continue;  // spf.open-networks
     if (!non_public_kind(network.address).empty()) private_nets.push_back(network.to_string());
     else if (is_documentation(network.address)) doc_nets.push_back(network.to_string());
   }
-  auto join = [](const std::vector<std::string>& list) {
-    std::string out;
-    for (const auto& s : list) out += (out.empty() ? "" : ", ") + s;
-    return out;
-  };
   if (!private_nets.empty())
     add("spf.private-networks", Status::warn, "The tree authorizes private or loopback networks (" + join(private_nets) + "); receivers on the internet never see these as the sender.",
         "List the public IP your devices' mail leaves from (your firewall's outside address), not the device's internal address.");
@@ -599,11 +673,20 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
   }
   tree.lookups = total_lookups(tree.root);
   tree.void_lookups = total_voids(tree.root);
+  tree.void_lookups_v4 = total_voids(tree.root, 4);
+  tree.void_lookups_v6 = total_voids(tree.root, 6);
   std::vector<Network> networks;
   collect_networks(tree.root, networks);
   tree.networks = merge_networks(std::move(networks));
   std::vector<std::string> mx_hosts;
   bool mx_known = false;
+  std::string mx_failure, spf_type_failure;
+  if (const Answer* mx = cache.find(tree.domain, RrType::MX); mx && !mx->is_definitive())
+    mx_failure = std::string(dns::to_string(mx->outcome)) + (mx->detail.empty() ? "" : ": " + mx->detail);
+  if (const Answer* spf = cache.find(tree.domain, RrType::SPF); spf && !spf->is_definitive()) {
+    spf_type_failure = std::string(dns::to_string(spf->outcome)) + (spf->detail.empty() ? "" : ": " + spf->detail);
+    tree.spf_rr_type_known = false;
+  }
   if (const Answer* mx = cache.find(tree.domain, RrType::MX); mx && mx->is_definitive()) {
     mx_known = true;
     for (const auto& host : mx->mx()) mx_hosts.push_back(host.exchange);
@@ -611,7 +694,7 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
   if (const Answer* spf = cache.find(tree.domain, RrType::SPF); spf && spf->ok())
     for (const auto& txt : spf->txt())
       if (is_spf_record(txt.joined())) tree.spf_rr_type_published = true;
-  add_checks(tree, mx_hosts, mx_known);
+  add_checks(tree, mx_hosts, mx_known, mx_failure, spf_type_failure);
   return tree;
 }
 
