@@ -339,8 +339,10 @@ TEST_CASE("listen: the summary's exit code follows the devices", "[listen][verdi
   CHECK(summarize({port_check}).exit_code == 3);
   CHECK(summarize({port_check, report_with(DeviceVerdict::incomplete, DeviceOutcome::unknown)}).exit_code == 3);
   CHECK(summarize({report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works)}).exit_code == 0);
-  const auto mixed = summarize({report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works),
-                                report_with(DeviceVerdict::basic_auth, DeviceOutcome::breaks), port_check});
+  // The summary points into the reports: they must outlive it.
+  const std::vector<SessionReport> reports = {report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works),
+                                              report_with(DeviceVerdict::basic_auth, DeviceOutcome::breaks), port_check};
+  const auto mixed = summarize(reports);
   CHECK(mixed.exit_code == 1);
   CHECK(mixed.sessions == 3);
   CHECK(mixed.without_commands == 1);
