@@ -255,14 +255,6 @@ void for_each_node(const TreeNode& node, const F& f) {
   for (const auto& child : node.children) for_each_node(child, f);
 }
 
-bool in_any(const IpAddress& address, std::initializer_list<std::pair<const char*, int>> ranges) {
-  for (const auto& [text, prefix] : ranges)
-    if (auto network = IpAddress::parse(text); network && address.is_v4() == network->is_v4() && address.in_prefix(*network, prefix))
-      return true;
-  return false;
-}
-
-
 // The name an include or redirect meant when its target is the appended-zone
 // mistake: a Microsoft include always, another name only when it has no SPF
 // record (a working include under the domain is the domain's own).
@@ -493,36 +485,25 @@ std::optional<std::string> appended_zone_target(const TreeNode& child, std::stri
   return appended_include(child, std::string(domain));
 }
 
+// One classifier (diag/ip.h) for every module; these are its words for
+// SPF's messages ("is a private (RFC 1918) address").
 std::string_view non_public_kind(const IpAddress& address) {
-  struct Range {
-    const char* network;
-    int prefix;
-    std::string_view kind;
-  };
-  // IANA special-purpose registries (RFC 6890): none of these is a source
-  // address Microsoft 365 sees on the internet.
-  static const Range ranges[] = {
-      {"10.0.0.0", 8, "private (RFC 1918)"},       {"172.16.0.0", 12, "private (RFC 1918)"},
-      {"192.168.0.0", 16, "private (RFC 1918)"},   {"100.64.0.0", 10, "carrier-grade NAT (RFC 6598)"},
-      {"127.0.0.0", 8, "loopback"},                {"169.254.0.0", 16, "link-local (RFC 3927)"},
-      {"0.0.0.0", 8, "unspecified (\"this network\")"}, {"224.0.0.0", 4, "multicast"},
-      {"240.0.0.0", 4, "reserved"},                {"::1", 128, "loopback"},
-      {"::", 128, "unspecified"},                  {"fe80::", 10, "link-local"},
-      {"fc00::", 7, "unique local (RFC 4193)"},    {"ff00::", 8, "multicast"},
-  };
-  for (const auto& range : ranges)
-    if (in_any(address, {{range.network, range.prefix}})) return range.kind;
-  // An IPv4-mapped IPv6 address (RFC 4291 2.5.5.2) is the IPv4 address inside it.
-  if (!address.is_v4() && in_any(address, {{"::ffff:0:0", 96}})) {
-    const std::uint8_t* b = address.data();
-    return non_public_kind(IpAddress::v4({b[12], b[13], b[14], b[15]}));
+  switch (address_scope(address)) {
+    case AddressScope::public_internet:
+    case AddressScope::documentation: return "";
+    case AddressScope::private_use: return "private (RFC 1918)";
+    case AddressScope::shared_cgnat: return "carrier-grade NAT (RFC 6598)";
+    case AddressScope::loopback: return "loopback";
+    case AddressScope::link_local: return "link-local";
+    case AddressScope::unique_local: return "unique local (RFC 4193)";
+    case AddressScope::unspecified: return "unspecified";
+    case AddressScope::multicast: return "multicast";
+    case AddressScope::reserved: return "reserved";
   }
   return "";
 }
 
-bool is_documentation(const IpAddress& address) {
-  return in_any(address, {{"192.0.2.0", 24}, {"198.51.100.0", 24}, {"203.0.113.0", 24}, {"2001:db8::", 32}});
-}
+bool is_documentation(const IpAddress& address) { return address_scope(address) == AddressScope::documentation; }
 
 std::optional<std::string> microsoft_include_for(const std::vector<std::string>& mx_hosts, std::string_view domain) {
   for (const auto& host : mx_hosts) {
