@@ -323,7 +323,7 @@ TEST_CASE("5.7.30 lists every way forward with when it fits", "[explain]") {
   std::string all;
   for (const auto& step : result.explanations.at(0).meaning.remedy) all += step + "\n";
   for (const char* way : {"XOAUTH2", "direct send", "inbound connector", "High Volume Email",
-                          "Azure Communication Services", "own organisation", "external recipients"})
+                          "Azure Communication Services", "own organization", "external recipients"})
     CHECK(all.find(way) != std::string::npos);
   const auto not_authenticated = explain_ok("530 5.7.57 Client not authenticated to send mail.");
   const auto& steps = not_authenticated.explanations.at(0).meaning.remedy;

@@ -49,7 +49,7 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
           ""))
       ->type_name("SECONDS");
   app.add_flag("-v,--verbose", options.verbose, "Show every DNS question and SMTP line on stderr");
-  app.add_flag("--no-color", options.no_color, "No colors in text output (NO_COLOR is honoured too)");
+  app.add_flag("--no-color", options.no_color, "No colors in text output (NO_COLOR is honored too)");
 }
 
 namespace {

@@ -293,7 +293,7 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
     if (auto record = parse_dmarc(txt.joined())) records.push_back(*record);
   if (records.empty()) {
     check.status = Status::warn;
-    check.message = from_domain + " publishes no DMARC record (" + name + "): receivers apply their own judgement to mail that fails SPF";
+    check.message = from_domain + " publishes no DMARC record (" + name + "): receivers apply their own judgment to mail that fails SPF";
     check.remedy = "Publish a DMARC record, starting with monitoring: " + name + " TXT \"v=DMARC1; p=none; rua=mailto:dmarc-reports@" +
                    from_domain + "\", and tighten it once every sender passes SPF or DKIM.";
     return check;

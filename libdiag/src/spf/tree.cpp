@@ -395,7 +395,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
 
   // ip4:0.0.0.0/0, 0.0.0.0/1 with 128.0.0.0/1, ::/0 and the like: as open as
   // +all whatever the all term says. Wider than a /8 (IPv4) or a /16 (IPv6)
-  // is no one organisation's mail servers: a /8 is the largest block ever
+  // is no one organization's mail servers: a /8 is the largest block ever
   // assigned to one holder, and RIRs receive IPv6 in /12 blocks to share.
   std::vector<std::string> open_nets;
   for (const auto& network : tree.networks)
@@ -405,7 +405,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
         "The tree authorizes " + join(open_nets) + ": " +
             (std::any_of(tree.networks.begin(), tree.networks.end(), [](const Network& n) { return n.prefix == 0; })
                  ? "every address of that family on the internet, as open as \"+all\""
-                 : "a network wider than any one organisation's mail servers, nearly as open as \"+all\"") +
+                 : "a network wider than any one organization's mail servers, nearly as open as \"+all\"") +
             ", whatever the all term says: anyone there passes SPF as " + d + ".",
         "Replace the wide ip4:/ip6: terms with the addresses of the servers that really send as " + d + ".");
   for_each_node(root, [&](const TreeNode& node) {
