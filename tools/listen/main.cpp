@@ -1,15 +1,14 @@
 // sendcheck-listen : an SMTP server that answers like Exchange Online and
 // reports what a device does (TLS, AUTH, envelope), never relaying mail.
-#include <pthread.h>
 #include <signal.h>
 
 #include <cstdio>
 #include <mutex>
-#include <thread>
 
 #include <diag/ascii.h>
 #include <diag/cli.h>
 #include <diag/smtp.h>
+#include <diag/stop_on_signal.h>
 #include <diag/version.h>
 
 namespace {
@@ -111,25 +110,21 @@ int run(const Options& o) {
   };
 
   // Signals go to one thread that stops the server; sessions never see them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // That thread is owned and joined before the server goes, so a signal that
+  // comes after it reaches nothing.
+  diag::StopOnSignal::block();
   signal(SIGPIPE, SIG_IGN);
 
   auto server = SmtpServer::start(std::move(config));
   if (!server) return diag::cli::print_error(tool, server.error().message), diag::cli::exit_code_for(server.error());
   std::fprintf(stderr, "%s: listening on %s port %u, profile %s\n", tool, o.bind.c_str(), (*server)->port(), o.profile.c_str());
   std::fflush(stderr);
-  SmtpServer* running = server->get();
-  std::thread([signals, running]() mutable {
-    int received = 0;
-    sigwait(&signals, &received);
-    running->stop();
-  }).detach();
-  running->wait(o.sessions);
-  const auto reports = running->reports();
+  std::vector<SessionReport> reports;
+  {
+    diag::StopOnSignal stop_on_signal([running = server->get()] { running->stop(); });
+    (*server)->wait(o.sessions);
+    reports = (*server)->reports();
+  }
   server->reset();
   // What it saw, when it stops; the exit code follows the devices.
   const auto summary = summarize(reports);
