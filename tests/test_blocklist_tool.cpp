@@ -22,6 +22,7 @@
 
 #include "dns_test_server.h"
 #include "fixture_zones.h"
+#include "smtp_test_support.h"
 
 extern char** environ;
 
@@ -32,86 +33,16 @@ namespace {
 const std::string blocklist_tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-blocklist";
 const std::string dqs_key = "abcdefghijklmnopqrstuvwxyz";  // the fixture's DQS zone label
 
-struct Run {
-  int exit_code = -1;
-  std::string out, err;
-};
+using Run = smtp_testing::RunResult;
+using ScratchDirectory = fixtures::TemporaryDirectory;
+using smtp_testing::read_file;
 
-class ScratchDirectory {
- public:
-  ScratchDirectory() {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("sendcheck-test-blocklist-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDirectory() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDirectory(const ScratchDirectory&) = delete;
-  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
-  std::string path(const std::string& name) const { return (path_ / name).string(); }
-  std::string write(const std::string& name, const std::string& text) const {
-    std::ofstream(path(name), std::ios::binary) << text;
-    return path(name);
-  }
-
- private:
-  std::filesystem::path path_;
-};
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Runs the tool with stdout and stderr in files, the environment without
-// NO_COLOR and the key variables plus `extra_env`, killed after 20 s.
+// Runs the tool with the environment without NO_COLOR and the key variables,
+// plus `extra_env`, killed after 20 s.
 Run run_tool(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-  ScratchDirectory scratch;
-  const std::string out_path = scratch.path("out"), err_path = scratch.path("err");
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  std::vector<std::string> argv_strings = {blocklist_tool};
-  argv_strings.insert(argv_strings.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_strings) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) {
-    const std::string entry = *e;
-    if (entry.rfind("NO_COLOR=", 0) == 0 || entry.rfind("SENDCHECK_", 0) == 0) continue;
-    env_strings.push_back(entry);
-  }
-  env_strings.insert(env_strings.end(), extra_env.begin(), extra_env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_strings) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, blocklist_tool.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (spawned != 0) FAIL("cannot run " << blocklist_tool);
-  Run result;
-  int status = 0;
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      FAIL("sendcheck-blocklist did not finish in 20 s");
-    }
-    std::this_thread::sleep_for(5ms);
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = read_file(out_path);
-  result.err = read_file(err_path);
-  return result;
+  std::vector<std::string> argv{blocklist_tool};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return smtp_testing::run_program(argv, 20s, extra_env, "", {"NO_COLOR=", "SENDCHECK_"});
 }
 
 std::unique_ptr<sendcheck::testing::DnsTestServer> start_server() {

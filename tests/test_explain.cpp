@@ -1,8 +1,5 @@
 // sendcheck-explain: the knowledge table, finding replies in every input
 // format, dedupe and details, bad input, and the tool's exit codes and JSON.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <fstream>
@@ -13,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diag/explain.h"
+#include "smtp_test_support.h"
 
 using namespace diag::explain;
 
@@ -58,24 +56,19 @@ std::string shell_quote(const std::string& text) {
   return out + "'";
 }
 
-struct ToolRun {
-  int exit_code = -1;
-  std::string out;
-};
+using ToolRun = smtp_testing::RunResult;
 
-// Runs sendcheck-explain through the shell (for `< file`), stderr dropped,
-// bounded by timeout(1) so a hang fails the test instead of blocking it.
+// Runs sendcheck-explain with ARGUMENTS split as a shell would, "< FILE"
+// giving FILE on standard input; bounded so that a hang fails the test.
 ToolRun run_explain(const std::string& arguments) {
-  const std::string command = "timeout 30 " + shell_quote(explain_tool) + " " + arguments + " 2>/dev/null";
-  ToolRun run;
-  FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe);
-  char buffer[4096];
-  std::size_t n = 0;
-  while ((n = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) run.out.append(buffer, n);
-  const int status = ::pclose(pipe);
-  if (WIFEXITED(status)) run.exit_code = WEXITSTATUS(status);
-  return run;
+  std::vector<std::string> argv{explain_tool};
+  std::string input;
+  const auto words = smtp_testing::shell_words(arguments);
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    if (words[i] == "<" && i + 1 < words.size()) input = smtp_testing::read_file(words[++i]);
+    else argv.push_back(words[i]);
+  }
+  return smtp_testing::run_program(argv, std::chrono::seconds(30), {}, input);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <functional>
 #include <thread>
 
+#include "diag/oauth.h"
 #include "diag/smtp.h"
 #include "diag/tls.h"
 #include "smtp_test_support.h"
@@ -508,4 +509,33 @@ TEST_CASE("1,000 connections against sendcheck-listen's limit", "[hostile-smtp][
   const auto lines = static_cast<std::size_t>(std::count(reports.begin(), reports.end(), '\n'));
   CHECK(lines >= banners);
   CHECK(lines <= banners + 3);
+}
+
+TEST_CASE("the XOAUTH2 string the client sends is oauth::xoauth2_initial_response's, byte for byte", "[smtp][oauth]") {
+  const std::string user = "app@contoso.example", token = "EwBAAl3BAAUFFpUAo7J3Ve0bjLBWZWCclRC3EoAA";
+  std::string received;
+  ScriptedPeer peer([&](int fd, const std::atomic<bool>&) {
+    std::string line;
+    send_text(fd, "220 mail.sendcheck.test ESMTP\r\n");
+    if (!read_line(fd, line)) return;  // EHLO
+    send_text(fd, "250-mail.sendcheck.test\r\n250 AUTH XOAUTH2\r\n");
+    if (!read_line(fd, line) || line != "AUTH XOAUTH2") return;
+    send_text(fd, "334 \r\n");
+    if (!read_line(fd, received)) return;
+    send_text(fd, "235 2.7.0 Authentication successful\r\n");
+    if (read_line(fd, line)) send_text(fd, "221 2.0.0 Bye\r\n");  // QUIT
+  });
+  SessionConfig config = client_for(peer);
+  config.starttls = StarttlsPolicy::never;
+  config.allow_plaintext_auth = true;
+  config.auth = AuthMechanism::xoauth2;
+  config.user = user;
+  config.secret = token;
+  const auto result = run_session(config);
+  INFO(transcript_text(result));
+  REQUIRE(result.auth);
+  CHECK(result.auth->reply.code == 235);
+  CHECK(received == oauth::xoauth2_initial_response(user, token));
+  // Microsoft's documented layout, decoded: user=U ^A auth=Bearer T ^A ^A.
+  CHECK(base64_decode(received) == "user=" + user + "\x01" + "auth=Bearer " + token + "\x01\x01");
 }

@@ -132,16 +132,11 @@ bool openssl_allows_tls1() {
 }  // namespace
 
 TEST_CASE("swaks can do TLS (Net::SSLeay and IO::Socket::SSL)", "[listen][peers]") {
-  if (!have_program("swaks")) {
-    if (in_ci()) FAIL("CI=true but swaks is not installed (scripts/install-deps --test)");
-    WARN("swaks is not installed: skipped");
-    return;
-  }
+  if (auto missing = peer_missing({"swaks"})) return skip_or_fail(*missing);
   const auto support = run_program({"swaks", "--support"}, 20s);
   INFO(support.out << support.err);
   const bool tls = (support.out + support.err).find("=== TLS supported") != std::string::npos;
-  if (!tls && in_ci()) FAIL("CI=true but swaks has no TLS: install libnet-ssleay-perl and libio-socket-ssl-perl");
-  if (!tls) WARN("swaks has no TLS (libnet-ssleay-perl, libio-socket-ssl-perl): its cases are skipped");
+  if (!tls) skip_or_fail("swaks has no TLS: install libnet-ssleay-perl and libio-socket-ssl-perl");
 }
 
 TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict and exit code", "[listen][peers]") {
@@ -150,12 +145,11 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
   for (const auto& entry : matrix()) {
     DYNAMIC_SECTION(entry.name) {
       if (auto missing = peer_missing(entry.needs)) {
-        if (in_ci()) FAIL("CI=true but " << *missing);
-        WARN(entry.name << ": " << *missing << ": skipped");
+        skip_or_fail(entry.name + ": " + *missing);
         continue;
       }
       if (entry.needs.front() == "swaks" && !swaks_tls) {
-        if (in_ci()) FAIL("CI=true but swaks has no TLS (libnet-ssleay-perl, libio-socket-ssl-perl)");
+        skip_or_fail(entry.name + ": swaks has no TLS (libnet-ssleay-perl, libio-socket-ssl-perl)");
         continue;
       }
       if (entry.client.find(" -tls1 ") != std::string::npos && !openssl_allows_tls1()) {
@@ -187,11 +181,7 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
 }
 
 TEST_CASE("sendcheck-listen: Postfix as a client, direct send and without AUTH", "[listen][peers][postfix]") {
-  if (auto missing = peer_missing({"postfix"}, true)) {
-    if (in_ci()) FAIL("CI=true but " << *missing);
-    WARN(*missing << ": skipped");
-    return;
-  }
+  if (auto missing = peer_missing({"postfix"}, true)) return skip_or_fail(*missing);
   struct PostfixCase {
     std::vector<std::string> listen_args;
     std::string verdict;

@@ -621,19 +621,24 @@ TEST_CASE("sendcheck-probe: -v shows the transcript, never the password", "[prob
 TEST_CASE("sendcheck-probe exit codes and usage errors", "[probe]") {
   auto refused = run_program({probe_tool, "127.0.0.1", "--port", "1", "--dns", "127.0.0.1:9"});
   CHECK(refused.exit_code == 1);
-  for (const auto& args : std::vector<std::vector<std::string>>{
-           {"127.0.0.1", "--starttls", "always"},
-           {"127.0.0.1", "--auth", "login"},
-           {"127.0.0.1", "--auth", "cram-md5", "--user", "u"},
-           {"127.0.0.1", "--user", "u"},
-           {"127.0.0.1", "--rcpt", "a@b.example"},
-           {"127.0.0.1", "--send"},
-           {"127.0.0.1", "--tls-max", "1.4"},
-           {"127.0.0.1", "--port", "0"},
-           {"127.0.0.1", "--auth", "login", "--user", "u"},  // no password anywhere
-           {"127.0.0.1", "--mx"},
-           {"bad..name"},
-       }) {
+  // Each usage error says what was wrong, not only that something was.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases{
+      {{"127.0.0.1", "--starttls", "always"}, "--starttls must be require, try or never"},
+      {{"127.0.0.1", "--auth", "login"}, "--auth needs --user"},
+      {{"127.0.0.1", "--auth", "cram-md5", "--user", "u"}, "--auth must be login, plain or xoauth2"},
+      {{"127.0.0.1", "--user", "u"}, "--user needs --auth"},
+      {{"127.0.0.1", "--rcpt", "a@b.example"}, "--rcpt needs --from"},
+      {{"127.0.0.1", "--send"}, "--send needs --from and --rcpt"},
+      {{"127.0.0.1", "--tls-max", "1.4"}, "unknown TLS version 1.4"},
+      {{"127.0.0.1", "--tls-min", "1.3", "--tls-max", "1.2"}, "--tls-min is above --tls-max"},
+      {{"127.0.0.1", "--port", "0"}, "--port must be 1-65535"},
+      {{"127.0.0.1", "-4", "-6"}, "-4 and -6 exclude each other"},
+      {{"127.0.0.1", "--auth", "login", "--user", "u"}, "needs a password: --password-file FILE or SENDCHECK_PASSWORD"},
+      {{"127.0.0.1", "--auth", "xoauth2", "--user", "u"}, "--auth xoauth2 needs --oauth-token-file"},
+      {{"127.0.0.1", "--mx"}, "--mx needs a domain, not an address: 127.0.0.1"},
+      {{"bad..name"}, "\"bad..name\""},
+  };
+  for (const auto& [args, message] : cases) {
     std::vector<std::string> argv{probe_tool};
     argv.insert(argv.end(), args.begin(), args.end());
     argv.insert(argv.end(), {"--dns", "127.0.0.1:9", "--timeout", "1"});
@@ -642,6 +647,7 @@ TEST_CASE("sendcheck-probe exit codes and usage errors", "[probe]") {
     CHECK(run.exit_code == 2);
     CHECK(run.out.empty());
     CHECK(run.err.starts_with("sendcheck-probe: error: "));
+    CHECK_THAT(run.err, Catch::Contains(message));
     CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
   }
 }

@@ -29,13 +29,7 @@ std::string field(const std::string& text, const std::string& label) {
 }  // namespace
 
 TEST_CASE("sendcheck-probe against a real Postfix agrees with openssl s_client", "[probe][postfix]") {
-  if (!have_program("postfix") || !have_program("openssl") || ::geteuid() != 0) {
-    // In CI a missing peer is a broken setup, not a pass.
-    const char* ci = std::getenv("CI");
-    if (ci && std::string(ci) == "true") FAIL("CI=true but postfix, openssl or root is missing (scripts/install-deps --test)");
-    WARN("needs postfix, openssl and root (apt-get install postfix): skipped");
-    return;
-  }
+  if (auto missing = peer_missing({"postfix", "openssl"}, true)) return skip_or_fail(*missing);
   Postfix postfix;
   const std::string port = std::to_string(postfix.port());
   const auto probe = run_program({bin_dir + "/sendcheck-probe", "127.0.0.1", "--port", port, "--json", "--ca",
@@ -93,13 +87,7 @@ TEST_CASE("sendcheck-probe against a real Postfix agrees with openssl s_client",
 }
 
 TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope rows as Postfix answers them", "[preflight][postfix]") {
-  if (!have_program("postfix") || ::geteuid() != 0) {
-    // In CI a missing peer is a broken setup, not a pass.
-    const char* ci = std::getenv("CI");
-    if (ci && std::string(ci) == "true") FAIL("CI=true but postfix or root is missing (scripts/install-deps --test)");
-    WARN("needs postfix and root (apt-get install postfix): skipped");
-    return;
-  }
+  if (auto missing = peer_missing({"postfix"}, true)) return skip_or_fail(*missing);
   Postfix postfix;
   // sendcheck.test is Postfix's mydestination (it takes local mail for it
   // and relays nothing); its DNS as a Microsoft 365 tenant would publish it.

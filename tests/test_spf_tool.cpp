@@ -1,15 +1,12 @@
 // sendcheck-spf as an executable: the JSON contract, exit codes, bad input
 // as one line on stderr, --record and --default-explanation, all answered
 // from the fixture zones (--zone) so that nothing leaves loopback.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+
+#include "smtp_test_support.h"
 
 namespace {
 
@@ -20,10 +17,8 @@ const std::string offline = " --dns 127.0.0.1:9 --timeout 0.5 --zone " + fixture
                             "outlook.com.zone --zone " + fixtures + "google.com.zone --zone " + fixtures +
                             "mail.protection.outlook.com.zone";
 
-struct Run {
-  int exit_code = -1;
-  std::string out, err;
-};
+using smtp_testing::RunResult;
+using Run = RunResult;
 
 std::string quote(const std::string& text) {
   std::string out = "'";
@@ -31,29 +26,19 @@ std::string quote(const std::string& text) {
   return out + "'";
 }
 
-std::string slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
+std::string slurp(const std::string& path) { return smtp_testing::read_file(path); }
 
 Run run(const std::string& arguments) {
-  const std::string base = std::filesystem::temp_directory_path() / ("sendcheck-spf-test-" + std::to_string(::getpid()));
-  const std::string command = "NO_COLOR=1 " + quote(spf_tool) + " " + arguments + " >" + base + ".out 2>" + base + ".err";
-  const int status = std::system(command.c_str());
-  Run result;
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  result.out = slurp(base + ".out");
-  result.err = slurp(base + ".err");
-  std::filesystem::remove(base + ".out");
-  std::filesystem::remove(base + ".err");
-  return result;
+  std::vector<std::string> argv{spf_tool};
+  for (auto& word : smtp_testing::shell_words(arguments)) argv.push_back(std::move(word));
+  return smtp_testing::run_program(argv, std::chrono::seconds(30), {"NO_COLOR=1"});
 }
 
+// ctest builds the tools before the tests; a missing one is a broken build
+// under CI=true, not a pass.
 bool tool_built() {
   if (std::filesystem::exists(spf_tool)) return true;
-  WARN("skipped: " << spf_tool << " is not built (cmake --build build --target sendcheck-spf)");
+  smtp_testing::skip_or_fail(spf_tool + " is not built (cmake --build build --target sendcheck-spf)");
   return false;
 }
 

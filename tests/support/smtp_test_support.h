@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -30,6 +31,8 @@
 
 #include "diag/smtp.h"
 #include "diag/tls.h"
+#include "temporary_directory.h"
+#include "test_environment.h"
 
 extern char** environ;
 
@@ -39,30 +42,8 @@ using namespace std::chrono_literals;
 
 inline const std::string bin_dir = std::string(SENDCHECK_BINARY_DIR) + "/bin";
 
-// A directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "sendcheck-smtp-XXXXXX").string();
-    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name, const std::string& content) const {
-    const auto path = (path_ / name).string();
-    std::ofstream(path, std::ios::binary) << content;
-    return path;
-  }
-  std::string path() const { return path_.string(); }
-
- private:
-  std::filesystem::path path_;
-};
+// The one temporary directory type (tests/support/temporary_directory.h).
+using TempDir = fixtures::TemporaryDirectory;
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -250,8 +231,13 @@ struct RunResult {
   std::string out, err;
 };
 
+// The one way tests run a program: argv[0] found on PATH, stdout and stderr
+// collected, `input` on stdin, killed at `limit`. The environment is the
+// test's, without variables that start with a prefix in `drop_env`, plus
+// `extra_env`.
 inline RunResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds limit = 20s,
-                             const std::vector<std::string>& extra_env = {}, const std::string& input = "") {
+                             const std::vector<std::string>& extra_env = {}, const std::string& input = "",
+                             const std::vector<std::string>& drop_env = {}) {
   int out_pipe[2], err_pipe[2], in_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC) || ::pipe2(in_pipe, O_CLOEXEC))
     throw std::runtime_error("pipe");
@@ -261,7 +247,12 @@ inline RunResult run_program(const std::vector<std::string>& argv, std::chrono::
   posix_spawn_file_actions_adddup2(&actions, out_pipe[1], 1);
   posix_spawn_file_actions_adddup2(&actions, err_pipe[1], 2);
   std::vector<std::string> env_strings;
-  for (char** e = environ; *e; ++e) env_strings.emplace_back(*e);
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const bool dropped = std::any_of(drop_env.begin(), drop_env.end(),
+                                     [&](const std::string& prefix) { return entry.starts_with(prefix); });
+    if (!dropped) env_strings.push_back(entry);
+  }
   for (const auto& e : extra_env) env_strings.push_back(e);
   std::vector<char*> env, args;
   for (auto& e : env_strings) env.push_back(e.data());
@@ -317,6 +308,35 @@ inline RunResult run_program(const std::vector<std::string>& argv, std::chrono::
   return result;
 }
 
+// The arguments as a shell would split them: blanks separate words, single
+// quotes keep blanks and quotes ('\'' is a quote inside a quoted word).
+inline std::vector<std::string> shell_words(const std::string& text) {
+  std::vector<std::string> words;
+  std::string word;
+  bool in_word = false, quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '\'') quoted = false;
+      else word += c;
+    } else if (c == '\'') {
+      quoted = in_word = true;
+    } else if (c == '\\' && i + 1 < text.size()) {
+      word += text[++i];
+      in_word = true;
+    } else if (c == ' ') {
+      if (in_word) words.push_back(word);
+      word.clear();
+      in_word = false;
+    } else {
+      word += c;
+      in_word = true;
+    }
+  }
+  if (in_word) words.push_back(word);
+  return words;
+}
+
 inline bool have_program(const std::string& name) {
   return run_program({"sh", "-c", "command -v " + name + " >/dev/null 2>&1"}, 5s).exit_code == 0;
 }
@@ -332,10 +352,8 @@ inline std::optional<std::string> peer_missing(const std::vector<std::string>& p
   if (needs_root && ::geteuid() != 0) return std::string("the test needs root");
   return std::nullopt;
 }
-inline bool in_ci() {
-  const char* ci = std::getenv("CI");
-  return ci && std::string(ci) == "true";
-}
+using testing_support::in_ci;
+using testing_support::skip_or_fail;
 
 inline const std::string postfix_host = "postfix.sendcheck.test";
 

@@ -2,10 +2,12 @@
 // it when the test ends.
 #pragma once
 
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <stdexcept>
 #include <string>
 #include <system_error>
 
@@ -13,11 +15,11 @@ namespace fixtures {
 
 class TemporaryDirectory {
  public:
+  // mkdtemp: a fresh name no other process or test can have taken.
   explicit TemporaryDirectory(const std::string& purpose = "test") {
-    static int counter = 0;
-    path_ = std::filesystem::temp_directory_path() /
-            ("sendcheck-" + purpose + "-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
-    std::filesystem::create_directories(path_);
+    std::string pattern = (std::filesystem::temp_directory_path() / ("sendcheck-" + purpose + "-XXXXXX")).string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed for " + pattern);
+    path_ = pattern;
   }
   ~TemporaryDirectory() {
     std::error_code ignored;
@@ -32,6 +34,7 @@ class TemporaryDirectory {
     std::ofstream(file, std::ios::binary) << contents;
     return file.string();
   }
+  std::string file(const std::string& name, const std::string& contents) const { return write(name, contents); }
   std::string path(const std::string& name) const { return (path_ / name).string(); }
   std::string path() const { return path_.string(); }
 

@@ -20,7 +20,7 @@ int main(int argc, char** argv) {
       ->expected(1)
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  app.add_option("--egress-url", options.egress_url, "HTTPS fallback that answers the address as text, or none")
+  app.add_option("--egress-url", options.egress_url, "HTTPS fallback that answers the address as text, or none (default: " + std::string(diag::blocklist::default_egress_url) + ")")
       ->type_name("URL");
   app.add_option("--zones", options.zone_tables, "Add or replace lists from a zone table FILE (repeatable)")
       ->type_name("FILE")
@@ -35,11 +35,13 @@ int main(int argc, char** argv) {
   app.add_flag("--list-zones", options.list_zones, "Print the lists (with --zones applied) and exit");
   app.add_flag("--dump-zones", options.dump_zones, "Print the built-in zone table in --zones format and exit");
   app.add_option("--spamhaus-key-file", options.spamhaus_key_file,
-                 "Spamhaus DQS key from FILE (else $SENDCHECK_SPAMHAUS_KEY); never on the command line")
+                 "Spamhaus DQS key from the first line of FILE (else $SENDCHECK_SPAMHAUS_KEY); never on the command line")
       ->type_name("FILE");
   app.add_option("--abusix-key-file", options.abusix_key_file,
-                 "Abusix key from FILE (else $SENDCHECK_ABUSIX_KEY); never on the command line")
+                 "Abusix key from the first line of FILE (else $SENDCHECK_ABUSIX_KEY); never on the command line")
       ->type_name("FILE");
+  diag::cli::describe(app, {"sendcheck-blocklist 203.0.113.25", "sendcheck-blocklist --egress",
+                            "sendcheck-blocklist --file printers.txt --spamhaus-key-file dqs.key --json"});
   if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
   return diag::cli::run_guarded(tool, [&] { return diag::blocklist::run_tool(options); });
 }

@@ -1,5 +1,6 @@
 // sendcheck-preflight DOMAIN --method METHOD --ip IP --from ADDR --to ADDR... :
 // will this device's mail get into Microsoft 365 this way? All checks at once.
+#include <diag/cli.h>
 #include <diag/preflight.h>
 
 int main(int argc, char** argv) {
@@ -19,7 +20,7 @@ int main(int argc, char** argv) {
   many(app.add_option("--to", o.to, "A recipient (repeatable)")->type_name("ADDR"));
   many(app.add_option("--accepted-domain", o.accepted_domains, "Another accepted domain of the tenant (repeatable)")->type_name("DOMAIN"));
   app.add_option("--smtp-host", o.smtp_host, "Connect here instead of the MX or the method's endpoint")->type_name("HOST");
-  app.add_option("--smtp-port", o.smtp_port, "Port instead of the method's (25 or 587)")->type_name("PORT");
+  app.add_option("--smtp-port", o.smtp_port, "TCP port instead of the method's (default: 25, or 587 for smtp-auth, hve and acs)")->type_name("PORT");
   app.add_option("--helo", o.helo, "Name sent with EHLO (default: this machine's FQDN)")->type_name("NAME");
   app.add_option("--ca", o.ca_file, "Trust the CA certificates in FILE instead of the system store")->type_name("FILE");
   app.add_option("--client-cert", o.client_cert_file, "relay: the certificate a certificate connector matches (PEM, chain after it)")->type_name("FILE");
@@ -27,17 +28,26 @@ int main(int argc, char** argv) {
   many(app.add_option("--blocklist-zones", o.blocklist_tables, "Extra or replacement DNSBL table (sendcheck-blocklist --zones)")->type_name("FILE"));
   many(app.add_option("--list", o.lists, "Query only these blocklists (ids or zones; repeatable)")->type_name("ID"));
   app.add_option("--user", o.user, "User name for smtp-auth, hve or acs (default: --from)")->type_name("USER");
-  app.add_option("--password-file", o.password_file, "Read the password (ACS: the client secret) from FILE, or set SENDCHECK_PASSWORD")->type_name("FILE");
-  app.add_option("--oauth-token-file", o.token_file, "Read an XOAUTH2 access token from FILE")->type_name("FILE");
+  app.add_option("--password-file", o.password_file, "Read the password (ACS: the client secret) from the first line of FILE, or set SENDCHECK_PASSWORD")->type_name("FILE");
+  app.add_option("--oauth-token-file", o.token_file, "Read an XOAUTH2 access token from the first line of FILE")->type_name("FILE");
   app.add_option("--tenant", o.tenant, "Tenant (ID or domain) for the client-credentials token")->type_name("TENANT");
   app.add_option("--client-id", o.client_id, "Application (client) ID for the client-credentials token")->type_name("ID");
-  app.add_option("--client-secret-file", o.client_secret_file, "Read the client secret from FILE")->type_name("FILE");
+  app.add_option("--client-secret-file", o.client_secret_file, "Read the client secret from the first line of FILE")->type_name("FILE");
   app.add_option("--token-endpoint", o.token_endpoint, "Token endpoint URL (default: the Microsoft identity platform's)")->type_name("URL");
   app.add_option("--device-tls", o.device_tls, "--method auto: the best TLS the device speaks: none, 1.0, 1.1, 1.2 or 1.3")->type_name("VERSION");
   app.add_option("--device-auth", o.device_auth, "--method auto: how the device can authenticate: none, basic or oauth")->type_name("AUTH");
   app.add_option("--recipients", o.recipients, "--method auto: internal or external (default: from --to)")->type_name("WHO");
   app.add_flag("--markdown", o.markdown, "Write the report as Markdown (for a ticket)");
   app.add_option("--batch", o.batch_file, "Check every row of FILE.csv (domain,method,ip,from,to); the options apply to every row")->type_name("FILE.csv");
+  diag::cli::describe(app,
+                      {"sendcheck-preflight contoso.com --method direct-send --ip 203.0.113.25 --from scanner@contoso.com --to staff@contoso.com",
+                       "sendcheck-preflight contoso.com --method smtp-auth --from printer@contoso.com --password-file pw.txt --to staff@contoso.com",
+                       "sendcheck-preflight --batch devices.csv --json > preflight.json"},
+                      "Exit codes:\n"
+                      "  0  WILL WORK: every step the method depends on was tested and passed (warnings allowed)\n"
+                      "  1  WILL NOT WORK: a real finding; the report says what to change\n"
+                      "  2  usage error or bad input (an option, a file, a --batch row): nothing was checked\n"
+                      "  3  could not tell: a step could not be tested (timeout, DNS or network failure); 1 beats 3\n");
   if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
   return diag::cli::run_guarded("sendcheck-preflight", [&] { return diag::preflight::run_tool(o); });
 }

@@ -16,12 +16,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diag/cli.h"
 #include "diag/dns.h"
 #include "diag/ip.h"
 #include "diag/report.h"
 #include "diag/resolver.h"
 #include "diag/result.h"
+#include "diag/tool_common.h"
 
 namespace diag::blocklist {
 

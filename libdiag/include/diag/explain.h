@@ -19,6 +19,7 @@
 
 #include "diag/report.h"
 #include "diag/result.h"
+#include "diag/tool_common.h"
 
 namespace diag::explain {
 
@@ -225,5 +226,14 @@ nlohmann::json matches_json(const ExplainResult& result);
 nlohmann::json to_json(const Explanation& explanation);
 // Failures first; success and intermediate replies only when verbose.
 std::string render_text(const ExplainResult& result, const TextStyle& style, bool verbose);
+
+// sendcheck-explain from parsed options to exit code: TEXT..., --file FILE
+// or standard input (never both), the report on stdout.
+struct ToolOptions {
+  cli::CommonOptions common;
+  std::vector<std::string> text;  // TEXT...
+  std::string file;               // --file FILE ("-": standard input)
+};
+int run_tool(const ToolOptions& options);
 
 }  // namespace diag::explain

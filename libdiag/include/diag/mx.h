@@ -13,6 +13,7 @@
 #include "diag/dns.h"
 #include "diag/report.h"
 #include "diag/resolver.h"
+#include "diag/tool_common.h"
 
 namespace diag::mx {
 
@@ -97,5 +98,13 @@ nlohmann::json to_json(const DomainReport& report);
 // "domains" array; with text non-null, the text rendering instead of JSON.
 Report make_report(std::vector<DomainReport>& results, std::string* text, const TextStyle& style);
 std::string render_text(const DomainReport& report, const TextStyle& style);
+
+// sendcheck-mx from parsed options to exit code (src/mx/tool.cpp).
+struct ToolOptions {
+  cli::CommonOptions common;
+  std::vector<std::string> domains;  // DOMAIN...
+  std::string domain_file;           // --file LIST
+};
+int run_tool(const ToolOptions& options);
 
 }  // namespace diag::mx

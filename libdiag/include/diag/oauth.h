@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "diag/input_file.h"
 #include "diag/result.h"
 
 namespace diag::oauth {
@@ -46,7 +47,7 @@ Result<Token> parse_token_response(long http_status, std::string_view body);
 // base64("user=" user ^A "auth=Bearer " token ^A ^A)
 std::string xoauth2_initial_response(std::string_view user, std::string_view token);
 
-// A secret from a file: the first line, without its line end; bounded.
-Result<std::string> read_secret_file(const std::string& path, std::string_view what);
+// Secrets come from files by the one rule of diag/input_file.h.
+using diag::read_secret_file;
 
 }  // namespace diag::oauth

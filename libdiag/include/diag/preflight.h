@@ -16,13 +16,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "diag/cli.h"
 #include "diag/dns.h"
 #include "diag/ip.h"
 #include "diag/report.h"
 #include "diag/resolver.h"
 #include "diag/result.h"
 #include "diag/smtp.h"
+#include "diag/tool_common.h"
 
 namespace diag::preflight {
 

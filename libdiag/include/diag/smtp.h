@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diag/base64.h"
 #include "diag/ip.h"
 #include "diag/report.h"
 #include "diag/result.h"
@@ -291,9 +292,9 @@ struct SessionResult {
 // conditions: everything becomes a Failure.
 SessionResult run_session(const SessionConfig& config);
 
-// RFC 4648 base64 (AUTH payloads).
-std::string base64_encode(std::string_view data);
-std::optional<std::string> base64_decode(std::string_view text);
+// RFC 4648 base64 (AUTH payloads) lives in diag/base64.h.
+using diag::base64_decode;
+using diag::base64_encode;
 // Dot-stuffing (RFC 5321 4.5.2) with CR LF line ends and the final ".".
 std::string dot_stuff(std::string_view message);
 

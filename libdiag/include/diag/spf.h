@@ -22,6 +22,7 @@
 #include "diag/report.h"
 #include "diag/resolver.h"
 #include "diag/result.h"
+#include "diag/tool_common.h"
 
 namespace diag::spf {
 
@@ -372,5 +373,13 @@ struct KnownInclude {
   std::string_view source;
 };
 const KnownInclude* find_known_include(std::string_view domain);
+
+// sendcheck-spf from parsed options to exit code.
+struct ToolOptions {
+  cli::CommonOptions common;
+  SpfCheckRequest request;  // DOMAIN, --ip, --sender, --helo, --default-explanation, --suggest
+  std::string record;       // --record: evaluate this instead of the published one
+};
+int run_tool(const ToolOptions& options);
 
 }  // namespace diag::spf

@@ -41,4 +41,9 @@ struct LibraryVersion {
 // when it cannot be, its entry says so and what it is needed for.
 std::vector<LibraryVersion> library_versions();
 
+// The front command from argv to exit code: --help lists the tools found,
+// --version the libraries, anything else runs sendcheck-TOOL (execv) or
+// says why it cannot (exit 2 for an unknown tool, 3 when it cannot run).
+int run_front(int argc, char** argv);
+
 }  // namespace diag::toolbox

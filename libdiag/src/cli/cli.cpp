@@ -52,6 +52,21 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
   app.add_flag("--no-color", options.no_color, "No colors in text output (NO_COLOR is honored too)");
 }
 
+std::string exit_code_help() {
+  return "Exit codes:\n"
+         "  0  nothing failed: every check passed (warnings allowed)\n"
+         "  1  a check failed: something to fix, the output says what and how\n"
+         "  2  usage error or bad input (an option, a file): nothing was checked\n"
+         "  3  could not complete: a timeout, a DNS or network failure (a finding still wins: 1 beats 3)\n";
+}
+
+void describe(CLI::App& app, const std::vector<std::string>& examples, const std::string& exit_codes) {
+  std::string footer = "\nExamples:\n";
+  for (const auto& example : examples) footer += "  " + example + "\n";
+  footer += "\n" + (exit_codes.empty() ? exit_code_help() : exit_codes);
+  app.footer(footer);
+}
+
 namespace {
 
 // Set once --json is seen on the command line: from then on an error is one
@@ -130,7 +145,22 @@ std::optional<std::string> closest_match(std::string_view typed, const std::vect
   return best;
 }
 
-std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+std::optional<int> parse(CLI::App& app, int argc, char** argv, const std::vector<std::string>& may_be_empty) {
+  if (!may_be_empty.empty()) {
+    // "--sender=" (an empty MAIL FROM, a bounce) would make CLI11 take the
+    // next argument as the value; "--sender" "" says what was meant.
+    std::vector<std::string> expanded;
+    for (int i = 0; i < argc; ++i) {
+      const std::string argument = argv[i];
+      const bool empty_value = argument.ends_with('=') &&
+          std::find(may_be_empty.begin(), may_be_empty.end(), argument.substr(0, argument.size() - 1)) != may_be_empty.end();
+      expanded.push_back(empty_value ? argument.substr(0, argument.size() - 1) : argument);
+      if (empty_value) expanded.emplace_back();
+    }
+    std::vector<char*> pointers;
+    for (auto& argument : expanded) pointers.push_back(argument.data());
+    return parse(app, static_cast<int>(pointers.size()), pointers.data());
+  }
   // A closed pipe (sendcheck-mx ... | head -1) must end in exit 3 with a
   // message from finish(), not a silent death by SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);

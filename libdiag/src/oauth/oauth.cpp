@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
-#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "diag/ascii.h"
 #include "diag/curl_runtime.h"
-#include "diag/smtp.h"
+#include "diag/base64.h"
 
 namespace diag::oauth {
 
@@ -133,21 +132,7 @@ Result<Token> parse_token_response(long http_status, std::string_view body) {
 
 std::string xoauth2_initial_response(std::string_view user, std::string_view token) {
   std::string text = "user=" + std::string(user) + "\x01" + "auth=Bearer " + std::string(token) + "\x01\x01";
-  return smtp::base64_encode(text);
-}
-
-Result<std::string> read_secret_file(const std::string& path, std::string_view what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return bad_input("cannot read the " + std::string(what) + " file " + path);
-  std::string line;
-  char c;
-  while (in.get(c) && c != '\n') {
-    if (line.size() >= 64 * 1024) return bad_input("the " + std::string(what) + " file " + path + " has a first line over 64 KB");
-    line += c;
-  }
-  if (!line.empty() && line.back() == '\r') line.pop_back();
-  if (line.empty()) return bad_input("the " + std::string(what) + " file " + path + " is empty");
-  return line;
+  return base64_encode(text);
 }
 
 }  // namespace diag::oauth

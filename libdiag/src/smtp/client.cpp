@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "diag/smtp.h"
+#include "diag/oauth.h"
 
 namespace diag::smtp {
 
@@ -413,8 +414,7 @@ class ClientSession {
         auth_command_ = "AUTH LOGIN";
         break;
       case AuthMechanism::xoauth2: {
-        // Microsoft's format: base64("user=" user ^A "auth=Bearer " token ^A ^A).
-        auth_payloads_ = {base64_encode("user=" + config_.user + "\x01" + "auth=Bearer " + config_.secret + "\x01\x01")};
+        auth_payloads_ = {oauth::xoauth2_initial_response(config_.user, config_.secret)};
         if (!send("AUTH XOAUTH2")) return ClientState::done;
         auth_command_ = "AUTH XOAUTH2";
         break;

@@ -100,43 +100,80 @@ std::string format_transcript_entry(const TranscriptEntry& entry) {
   return prefix + entry.line;
 }
 
-std::vector<Check> session_checks(const SessionConfig& config, const SessionResult& result, const std::string& host,
-                                  const std::string& address) {
-  CheckBuilder out;
-  out.where = {{"host", host}, {"address", address}, {"port", config.port}};
-  const Failure& failure = result.failure;
-  const std::string endpoint = (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" +
-                               std::to_string(config.port);
-  bool failure_reported = false;
+namespace {
 
-  // Connect.
-  if (!result.connected) {
-    if (failure.failure_class == FailureClass::connect) {
-      failure_reported = true;
-      // Closed from here is the finding (exit 1): what the admin needs to know.
-      if (failure.kind == "timeout")
-        out.add("smtp.connect", Status::fail,
-                "no answer from " + endpoint + " within " + format_ms(static_cast<double>(config.timeouts.connect.count())) +
-                    ": port " + std::to_string(config.port) + " looks blocked on the way out (a firewall drops the connection attempt) or the host is down",
-                "Try from another network. Many ISPs and cloud providers block outbound port 25; ask for it to be opened, "
-                "or submit on port 587 to smtp.office365.com with authentication.");
-      else if (failure.kind == "refused")
-        out.add("smtp.connect", Status::fail, endpoint + " refused the connection: nothing listens on port " +
-                                                  std::to_string(config.port) + " there",
-                "Check the host and port: Microsoft 365 takes direct send on the tenant MX, port 25, and submission on smtp.office365.com, port 587.");
-      else
-        out.add("smtp.connect", Status::error, endpoint + ": " + failure.message,
-                "Check the network path (routing, IPv6 connectivity with -4/-6).");
-    } else if (failure) {
-      failure_reported = true;
-      out.add("smtp.internal", Status::error, failure.message);
+// The checks of one session, step by step in the order the session runs.
+// Each step reports what it saw; failure_reported remembers whether the
+// failure that ended the session was named by a step, so that the last one
+// (unreported_failure) names it otherwise.
+struct SessionChecks {
+  SessionChecks(const SessionConfig& config, const SessionResult& result, const std::string& host,
+                const std::string& address)
+      : config(config), result(result), failure(result.failure), address(address) {
+    out.where = {{"host", host}, {"address", address}, {"port", config.port}};
+    endpoint =
+        (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" + std::to_string(config.port);
+  }
+
+  std::vector<Check> run() && {
+    if (!connect()) return std::move(out.checks);
+    out.add("smtp.connect", Status::pass, "connected to " + endpoint + " in " + format_ms(result.connect_ms));
+    // Implicit TLS comes before the banner.
+    if (config.tls_mode == TlsMode::implicit) {
+      tls();
+      if (!result.tls.handshake_completed) return std::move(out.checks);
     }
+    banner();
+    ehlo();
+    starttls();
+    auth();
+    envelope();
+    unreported_failure();
     return std::move(out.checks);
   }
-  out.add("smtp.connect", Status::pass, "connected to " + endpoint + " in " + format_ms(result.connect_ms));
 
-  // Implicit TLS comes before the banner.
-  auto tls_checks = [&] {
+  const SessionConfig& config;
+  const SessionResult& result;
+  const Failure& failure;
+  const std::string& address;
+  std::string endpoint;
+  CheckBuilder out;
+  bool failure_reported = false;
+
+  // False when there was no connection: nothing else to check.
+  bool connect() {
+    if (!result.connected) {
+      if (failure.failure_class == FailureClass::connect) {
+        failure_reported = true;
+        // Closed from here is the finding (exit 1): what the admin needs to know.
+        if (failure.kind == "timeout")
+          out.add("smtp.connect", Status::fail,
+                  "no answer from " + endpoint + " within " +
+                      format_ms(static_cast<double>(config.timeouts.connect.count())) + ": port " +
+                      std::to_string(config.port) +
+                      " looks blocked on the way out (a firewall drops the connection attempt) or the host is down",
+                  "Try from another network. Many ISPs and cloud providers block outbound port 25; ask for it to be "
+                  "opened, "
+                  "or submit on port 587 to smtp.office365.com with authentication.");
+        else if (failure.kind == "refused")
+          out.add(
+              "smtp.connect", Status::fail,
+              endpoint + " refused the connection: nothing listens on port " + std::to_string(config.port) + " there",
+              "Check the host and port: Microsoft 365 takes direct send on the tenant MX, port 25, and submission on "
+              "smtp.office365.com, port 587.");
+        else
+          out.add("smtp.connect", Status::error, endpoint + ": " + failure.message,
+                  "Check the network path (routing, IPv6 connectivity with -4/-6).");
+      } else if (failure) {
+        failure_reported = true;
+        out.add("smtp.internal", Status::error, failure.message);
+      }
+      return false;
+    }
+    return true;
+  }
+
+  void tls() {
     const auto& facts = result.tls;
     if (!facts.handshake_completed) {
       const auto offered = tls::version_from_openssl_name(facts.server_version);
@@ -146,12 +183,13 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
                 client_certificate_remedy);
       else if (offered && *offered < tls::Version::tls1_2 &&
                !(config.tls.versions.min && *config.tls.versions.min <= *offered))
-        out.add("tls.handshake", Status::fail,
-                "the server offered only " + facts.server_version + ", which this client refused (" + facts.error +
-                    "): it needs TLS 1.2 or later by default",
-                "The server speaks only TLS 1.0/1.1, which Exchange Online and current clients refuse: enable TLS 1.2 on "
-                "it. To see the rest of its TLS anyway, probe with --tls-min " +
-                    std::string(*offered == tls::Version::tls1_0 ? "1.0" : "1.1") + ".");
+        out.add(
+            "tls.handshake", Status::fail,
+            "the server offered only " + facts.server_version + ", which this client refused (" + facts.error +
+                "): it needs TLS 1.2 or later by default",
+            "The server speaks only TLS 1.0/1.1, which Exchange Online and current clients refuse: enable TLS 1.2 on "
+            "it. To see the rest of its TLS anyway, probe with --tls-min " +
+                std::string(*offered == tls::Version::tls1_0 ? "1.0" : "1.1") + ".");
       else if (facts.failure == tls::HandshakeFailure::timed_out)
         out.add("tls.handshake", Status::error, "the TLS handshake did not finish within the timeout: " + facts.error,
                 "Try again with a longer --timeout.");
@@ -164,8 +202,10 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     out.add("tls.handshake", Status::pass, "TLS handshake completed: " + facts.version + " " + facts.cipher);
     const auto version = tls::version_from_openssl_name(facts.version);
     if (version && *version < tls::Version::tls1_2)
-      out.add("tls.version", Status::warn, "the server accepted " + facts.version + "; Exchange Online refuses TLS 1.0 and 1.1",
-              "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay through a local server.");
+      out.add("tls.version", Status::warn,
+              "the server accepted " + facts.version + "; Exchange Online refuses TLS 1.0 and 1.1",
+              "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay "
+              "through a local server.");
     else
       out.add("tls.version", Status::pass, "negotiated " + facts.version);
     const std::string subject = facts.chain.empty() ? std::string("(none)") : facts.chain.front().subject;
@@ -173,38 +213,45 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     // that level for the protocol, and must not hide a weak key.
     if (!facts.chain.empty()) {
       const auto& leaf = facts.chain.front();
-      const bool weak = (leaf.key_type == "RSA" && leaf.key_bits < 2048) || (leaf.key_type == "EC" && leaf.key_bits < 256);
+      const bool weak =
+          (leaf.key_type == "RSA" && leaf.key_bits < 2048) || (leaf.key_type == "EC" && leaf.key_bits < 256);
       if (weak)
         out.add("tls.key", Status::fail,
                 "the certificate of " + subject + " has a " + std::to_string(leaf.key_bits) + "-bit " + leaf.key_type +
                     " key: clients at current security levels (OpenSSL level 2, Exchange Online) refuse it",
                 "Issue the server a new certificate with a 2048-bit (or larger) RSA key or a P-256 ECDSA key.");
       else
-        out.add("tls.key", Status::pass, "the certificate's key: " + std::to_string(leaf.key_bits) + "-bit " + leaf.key_type);
+        out.add("tls.key", Status::pass,
+                "the certificate's key: " + std::to_string(leaf.key_bits) + "-bit " + leaf.key_type);
     }
     if (facts.chain_trusted)
       out.add("tls.chain-trusted", Status::pass, "the certificate chain of " + subject + " is trusted");
     else
-      out.add("tls.chain-trusted", Status::fail,
-              "the certificate chain of " + subject + " is not trusted: " + facts.verify_error,
-              config.tls.ca_file.empty()
-                  ? "Install a certificate from a public CA with its intermediates, or pass the private CA with --ca FILE."
-                  : "The chain does not lead to a CA in " + config.tls.ca_file + ".");
+      out.add(
+          "tls.chain-trusted", Status::fail,
+          "the certificate chain of " + subject + " is not trusted: " + facts.verify_error,
+          config.tls.ca_file.empty()
+              ? "Install a certificate from a public CA with its intermediates, or pass the private CA with --ca FILE."
+              : "The chain does not lead to a CA in " + config.tls.ca_file + ".");
     if (!facts.name_matches)
-      out.add("tls.name-matches", Status::info, "no host name to check the certificate against (an address was probed)");
+      out.add("tls.name-matches", Status::info,
+              "no host name to check the certificate against (an address was probed)");
     else if (*facts.name_matches)
       out.add("tls.name-matches", Status::pass, "the certificate is valid for " + facts.server_name);
     else {
       std::string names = facts.chain.empty() ? "" : join(facts.chain.front().san, ", ");
       out.add("tls.name-matches", Status::fail,
-              "the certificate is not valid for " + facts.server_name + " (it names " + (names.empty() ? subject : names) + ")",
-              "Devices that check names will refuse this server: use a certificate that names the host devices connect to.");
+              "the certificate is not valid for " + facts.server_name + " (it names " +
+                  (names.empty() ? subject : names) + ")",
+              "Devices that check names will refuse this server: use a certificate that names the host devices connect "
+              "to.");
     }
     if (facts.expires_in_days) {
       const long days = *facts.expires_in_days;
       const std::string not_after = facts.chain.empty() ? "" : " (" + facts.chain.front().not_after + ")";
       if (facts.expired)
-        out.add("tls.expiry", Status::fail, "the certificate expired " + std::to_string(-days) + " days ago" + not_after,
+        out.add("tls.expiry", Status::fail,
+                "the certificate expired " + std::to_string(-days) + " days ago" + not_after,
                 "Renew the server certificate.");
       else if (facts.not_yet_valid)
         out.add("tls.expiry", Status::fail, "the certificate is not valid yet (" + facts.chain.front().not_before + ")",
@@ -215,160 +262,196 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
       else
         out.add("tls.expiry", Status::pass, "the certificate expires in " + std::to_string(days) + " days" + not_after);
     }
-  };
-  if (config.tls_mode == TlsMode::implicit) {
-    tls_checks();
-    if (!result.tls.handshake_completed) return std::move(out.checks);
   }
 
-  // Banner.
-  if (result.banner) {
-    if (result.banner->code == 220) {
-      if (result.slow_banner)
-        out.add("smtp.banner", Status::warn, "the banner came after " + format_ms(result.banner_ms) + " (a tarpit or an overloaded server): " +
-                                                 result.banner->raw(),
-                "Devices with short timeouts give up before a slow greeting; check for greylisting or tarpitting in front of the server.");
+  void banner() {
+    if (result.banner) {
+      if (result.banner->code == 220) {
+        if (result.slow_banner)
+          out.add("smtp.banner", Status::warn,
+                  "the banner came after " + format_ms(result.banner_ms) +
+                      " (a tarpit or an overloaded server): " + result.banner->raw(),
+                  "Devices with short timeouts give up before a slow greeting; check for greylisting or tarpitting in "
+                  "front of the server.");
+        else
+          out.add("smtp.banner", Status::pass,
+                  "banner after " + format_ms(result.banner_ms) + ": " + result.banner->raw());
+      } else {
+        out.add_reply("smtp.banner", "the server refused the session at connect", *result.banner);
+        failure_reported = failure.kind == "banner";
+      }
+    } else if (failure && failure.phase == "banner") {
+      failure_reported = true;
+      if (failure.kind == "not-smtp")
+        out.add("smtp.banner", Status::fail,
+                "port " + std::to_string(config.port) + " on " + address + ": " + failure.message,
+                result.peer_hint == "TLS"
+                    ? "The port expects TLS first (implicit TLS): probe it with --implicit-tls. Devices "
+                      "that need implicit TLS cannot use SMTP AUTH submission at Microsoft 365 (587, STARTTLS)."
+                    : "Point devices at the mail server's SMTP port (25 for direct send, 587 for submission).");
+      else if (failure.kind == "banner-timeout")
+        out.add("smtp.banner", Status::fail,
+                "connected in " + format_ms(result.connect_ms) + " but no banner within " +
+                    format_ms(static_cast<double>(config.timeouts.banner.count())) + ": " + failure.message,
+                "A firewall or antivirus doing SMTP inspection, or a tarpit, holds the greeting; try a longer "
+                "--timeout and another network.");
+      else if (result.tls.failure == tls::HandshakeFailure::certificate_required)
+        out.add("smtp.banner", Status::fail, "the server demands a client certificate: " + failure.message,
+                client_certificate_remedy);
       else
-        out.add("smtp.banner", Status::pass, "banner after " + format_ms(result.banner_ms) + ": " + result.banner->raw());
-    } else {
-      out.add_reply("smtp.banner", "the server refused the session at connect", *result.banner);
-      failure_reported = failure.kind == "banner";
+        out.add("smtp.banner", Status::fail, failure.message,
+                "The server dropped the connection before greeting: it may refuse this client's address.");
     }
-  } else if (failure && failure.phase == "banner") {
-    failure_reported = true;
-    if (failure.kind == "not-smtp")
-      out.add("smtp.banner", Status::fail, "port " + std::to_string(config.port) + " on " + address + ": " + failure.message,
-              result.peer_hint == "TLS" ? "The port expects TLS first (implicit TLS): probe it with --implicit-tls. Devices "
-                                          "that need implicit TLS cannot use SMTP AUTH submission at Microsoft 365 (587, STARTTLS)."
-                                        : "Point devices at the mail server's SMTP port (25 for direct send, 587 for submission).");
-    else if (failure.kind == "banner-timeout")
-      out.add("smtp.banner", Status::fail,
-              "connected in " + format_ms(result.connect_ms) + " but no banner within " +
-                  format_ms(static_cast<double>(config.timeouts.banner.count())) + ": " + failure.message,
-              "A firewall or antivirus doing SMTP inspection, or a tarpit, holds the greeting; try a longer --timeout and another network.");
-    else if (result.tls.failure == tls::HandshakeFailure::certificate_required)
-      out.add("smtp.banner", Status::fail, "the server demands a client certificate: " + failure.message,
-              client_certificate_remedy);
-    else
-      out.add("smtp.banner", Status::fail, failure.message, "The server dropped the connection before greeting: it may refuse this client's address.");
   }
 
   // EHLO. With implicit TLS the only greeting is inside TLS.
-  const bool implicit = config.tls_mode == TlsMode::implicit;
-  const bool greeted = result.ehlo || (implicit && result.ehlo_after_tls);
-  if (greeted) {
-    const Extensions& first = result.ehlo ? result.before_tls : result.after_tls;
-    std::string message = std::string(result.used_helo ? "HELO" : "EHLO") + " accepted" + (implicit ? " (inside TLS)" : "");
-    if (!first.keywords.empty()) message += ": " + join(first.keywords, ", ");
-    out.add("smtp.ehlo", Status::pass, message);
-  }
-  for (const auto& policy : result.policy_replies)
-    if (policy.kind == "ehlo" && policy.reply) out.add_reply("smtp.ehlo", "EHLO " + config.helo, *policy.reply);
+  bool greeted() const { return result.ehlo || (config.tls_mode == TlsMode::implicit && result.ehlo_after_tls); }
 
-  // STARTTLS.
-  if (config.tls_mode == TlsMode::starttls && config.starttls != StarttlsPolicy::never && result.ehlo) {
-    if (!result.starttls_offered) {
-      out.add("smtp.starttls", config.starttls == StarttlsPolicy::require ? Status::fail : Status::warn,
-              "the server does not offer STARTTLS: mail and credentials would cross the network in clear text",
-              "Enable STARTTLS on the server; Microsoft 365 offers it on port 25 and requires it on 587.");
-      if (failure.kind == "starttls-missing") failure_reported = true;
-    } else if (!result.starttls_reply || result.starttls_reply->code != 220) {
-      if (result.starttls_reply) {
-        auto& check = out.add_reply("smtp.starttls", "STARTTLS", *result.starttls_reply);
-        // --starttls require: no TLS is a failure, however temporary the reply.
-        if (config.starttls == StarttlsPolicy::require) check.status = Status::fail;
-      }
-      if (failure.kind == "starttls-refused") failure_reported = true;
-    } else {
-      out.add("smtp.starttls", Status::pass, "STARTTLS offered and accepted");
-      tls_checks();
-      if (failure.failure_class == FailureClass::tls && failure.kind == "handshake") failure_reported = true;
+  void ehlo() {
+    const bool implicit = config.tls_mode == TlsMode::implicit;
+    if (greeted()) {
+      const Extensions& first = result.ehlo ? result.before_tls : result.after_tls;
+      std::string message =
+          std::string(result.used_helo ? "HELO" : "EHLO") + " accepted" + (implicit ? " (inside TLS)" : "");
+      if (!first.keywords.empty()) message += ": " + join(first.keywords, ", ");
+      out.add("smtp.ehlo", Status::pass, message);
     }
-  } else if (config.tls_mode == TlsMode::plain && result.ehlo) {
-    out.add("smtp.starttls", Status::info,
-            std::string("STARTTLS not used (--starttls never); the server ") + (result.starttls_offered ? "offers" : "does not offer") + " it");
+    for (const auto& policy : result.policy_replies)
+      if (policy.kind == "ehlo" && policy.reply) out.add_reply("smtp.ehlo", "EHLO " + config.helo, *policy.reply);
   }
-  if (config.tls_mode == TlsMode::implicit && failure.failure_class == FailureClass::tls && failure.kind == "handshake")
-    failure_reported = true;
 
-  // AUTH mechanisms before and after TLS.
-  if (greeted) {
-    std::string message =
-        implicit ? "AUTH inside TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "))
-                 : "AUTH before TLS: " + (result.before_tls.auth.empty() ? std::string("none") : join(result.before_tls.auth, " "));
-    if (result.ehlo_after_tls && !implicit)
-      message += "; after TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "));
-    Status status = Status::info;
-    std::string remedy;
-    if (config.auth != AuthMechanism::none) {
-      const Extensions& effective = result.ehlo_after_tls ? result.after_tls : result.before_tls;
-      if (!effective.offers_auth(to_string(config.auth))) {
-        status = Status::warn;
-        message += " (AUTH " + std::string(to_string(config.auth)) + " is not offered)";
-        remedy = "Exchange Online offers AUTH LOGIN and XOAUTH2 only after STARTTLS on smtp.office365.com:587.";
+  void starttls() {
+    if (config.tls_mode == TlsMode::starttls && config.starttls != StarttlsPolicy::never && result.ehlo) {
+      if (!result.starttls_offered) {
+        out.add("smtp.starttls", config.starttls == StarttlsPolicy::require ? Status::fail : Status::warn,
+                "the server does not offer STARTTLS: mail and credentials would cross the network in clear text",
+                "Enable STARTTLS on the server; Microsoft 365 offers it on port 25 and requires it on 587.");
+        if (failure.kind == "starttls-missing") failure_reported = true;
+      } else if (!result.starttls_reply || result.starttls_reply->code != 220) {
+        if (result.starttls_reply) {
+          auto& check = out.add_reply("smtp.starttls", "STARTTLS", *result.starttls_reply);
+          // --starttls require: no TLS is a failure, however temporary the reply.
+          if (config.starttls == StarttlsPolicy::require) check.status = Status::fail;
+        }
+        if (failure.kind == "starttls-refused") failure_reported = true;
+      } else {
+        out.add("smtp.starttls", Status::pass, "STARTTLS offered and accepted");
+        tls();
+        if (failure.failure_class == FailureClass::tls && failure.kind == "handshake") failure_reported = true;
       }
+    } else if (config.tls_mode == TlsMode::plain && result.ehlo) {
+      out.add("smtp.starttls", Status::info,
+              std::string("STARTTLS not used (--starttls never); the server ") +
+                  (result.starttls_offered ? "offers" : "does not offer") + " it");
     }
-    auto& check = out.add("smtp.auth.mechanisms", status, message, remedy);
-    check.fields["before_tls"] = result.before_tls.auth;
-    check.fields["after_tls"] = result.after_tls.auth;
-  }
-  if (config.auth != AuthMechanism::none) {
-    if (result.auth) {
-      auto& check = out.add_reply("smtp.auth", "AUTH " + std::string(to_string(config.auth)) + " as " + config.user,
-                                  result.auth->reply);
-      // Not signed in is a failure, temporary or not: nothing after it was tested.
-      if (!result.auth->reply.positive()) check.status = Status::fail;
-      if (failure.kind == "auth") failure_reported = true;
-    } else if (failure.kind == "auth-without-tls") {
-      out.add("smtp.auth", Status::fail, failure.message, "Use --starttls require (or try) so that AUTH runs inside TLS.");
+    if (config.tls_mode == TlsMode::implicit && failure.failure_class == FailureClass::tls &&
+        failure.kind == "handshake")
       failure_reported = true;
+  }
+
+  // AUTH mechanisms before and after TLS, and the AUTH attempt.
+  void auth() {
+    const bool implicit = config.tls_mode == TlsMode::implicit;
+    if (greeted()) {
+      std::string message =
+          implicit ? "AUTH inside TLS: " +
+                         (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "))
+                   : "AUTH before TLS: " +
+                         (result.before_tls.auth.empty() ? std::string("none") : join(result.before_tls.auth, " "));
+      if (result.ehlo_after_tls && !implicit)
+        message +=
+            "; after TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "));
+      Status status = Status::info;
+      std::string remedy;
+      if (config.auth != AuthMechanism::none) {
+        const Extensions& effective = result.ehlo_after_tls ? result.after_tls : result.before_tls;
+        if (!effective.offers_auth(to_string(config.auth))) {
+          status = Status::warn;
+          message += " (AUTH " + std::string(to_string(config.auth)) + " is not offered)";
+          remedy = "Exchange Online offers AUTH LOGIN and XOAUTH2 only after STARTTLS on smtp.office365.com:587.";
+        }
+      }
+      auto& check = out.add("smtp.auth.mechanisms", status, message, remedy);
+      check.fields["before_tls"] = result.before_tls.auth;
+      check.fields["after_tls"] = result.after_tls.auth;
+    }
+    if (config.auth != AuthMechanism::none) {
+      if (result.auth) {
+        auto& check = out.add_reply("smtp.auth", "AUTH " + std::string(to_string(config.auth)) + " as " + config.user,
+                                    result.auth->reply);
+        // Not signed in is a failure, temporary or not: nothing after it was tested.
+        if (!result.auth->reply.positive()) check.status = Status::fail;
+        if (failure.kind == "auth") failure_reported = true;
+      } else if (failure.kind == "auth-without-tls") {
+        out.add("smtp.auth", Status::fail, failure.message,
+                "Use --starttls require (or try) so that AUTH runs inside TLS.");
+        failure_reported = true;
+      }
     }
   }
 
-  // The envelope.
-  std::size_t rcpt_index = 0;
-  for (const auto& step : result.envelope) {
-    if (step.command.starts_with("MAIL")) out.add_reply("smtp.mail", step.command, step.reply);
-    else if (step.command.starts_with("RCPT")) out.add_reply("smtp.rcpt." + std::to_string(++rcpt_index), step.command, step.reply);
-    else if (step.command == "DATA") out.add_reply("smtp.data", "DATA", step.reply);
-    else if (step.command == "<end of message>") out.add_reply("smtp.message", "end of message", step.reply);
-  }
-  if (failure.failure_class == FailureClass::policy) failure_reported = true;
-  // What was asked for and never happened is said, not left out.
-  const bool mail_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
-                                      [](const Exchange& step) { return step.command.starts_with("MAIL"); });
-  if (!config.mail_from.empty() && !mail_tried && result.connected) {
-    const std::string why = failure ? "skipped: " + failure.phase + " failed first" : std::string("skipped");
-    out.add("smtp.mail", Status::info, "MAIL FROM:<" + config.mail_from + "> " + why);
-    for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
-      out.add("smtp.rcpt." + std::to_string(i + 1), Status::info, "RCPT TO:<" + config.rcpt_to[i] + "> " + why);
-  }
-  if (config.send) {
-    const bool delivered = std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
-      return step.command == "<end of message>" && step.reply.code == 250;
-    });
-    if (!delivered)
-      out.add("smtp.send", Status::fail,
-              "--send: nothing was sent (" +
-                  std::string(mail_tried ? "the server accepted no recipient, or refused the message" : "the session ended before MAIL FROM") + ")",
-              "Look at the MAIL, RCPT and message replies above; a 4xx reply is temporary: try again later.");
+  void envelope() {
+    std::size_t rcpt_index = 0;
+    for (const auto& step : result.envelope) {
+      if (step.command.starts_with("MAIL"))
+        out.add_reply("smtp.mail", step.command, step.reply);
+      else if (step.command.starts_with("RCPT"))
+        out.add_reply("smtp.rcpt." + std::to_string(++rcpt_index), step.command, step.reply);
+      else if (step.command == "DATA")
+        out.add_reply("smtp.data", "DATA", step.reply);
+      else if (step.command == "<end of message>")
+        out.add_reply("smtp.message", "end of message", step.reply);
+    }
+    if (failure.failure_class == FailureClass::policy) failure_reported = true;
+    // What was asked for and never happened is said, not left out.
+    const bool mail_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
+                                        [](const Exchange& step) { return step.command.starts_with("MAIL"); });
+    if (!config.mail_from.empty() && !mail_tried && result.connected) {
+      const std::string why = failure ? "skipped: " + failure.phase + " failed first" : std::string("skipped");
+      out.add("smtp.mail", Status::info, "MAIL FROM:<" + config.mail_from + "> " + why);
+      for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
+        out.add("smtp.rcpt." + std::to_string(i + 1), Status::info, "RCPT TO:<" + config.rcpt_to[i] + "> " + why);
+    }
+    if (config.send) {
+      const bool delivered = std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
+        return step.command == "<end of message>" && step.reply.code == 250;
+      });
+      if (!delivered)
+        out.add("smtp.send", Status::fail,
+                "--send: nothing was sent (" +
+                    std::string(mail_tried ? "the server accepted no recipient, or refused the message"
+                                           : "the session ended before MAIL FROM") +
+                    ")",
+                "Look at the MAIL, RCPT and message replies above; a 4xx reply is temporary: try again later.");
+    }
   }
 
   // Whatever ended the session that no step above names.
-  if (failure && !failure_reported) {
-    Status status = Status::fail;
-    std::string remedy = "The server broke the SMTP exchange; look at the transcript (-v) for the last lines.";
-    if (failure.kind == "timeout") status = Status::error, remedy = "The server stopped answering; try a longer --timeout.";
-    if (failure.failure_class == FailureClass::internal) status = Status::error, remedy.clear();
-    if (failure.kind == "plaintext-after-starttls")
-      remedy = "The server (or a middlebox) sends data before the TLS handshake: a STARTTLS injection risk (CVE-2011-0411).";
-    if (failure.failure_class == FailureClass::tls && failure.kind == "tls-error")
-      remedy = result.tls.failure == tls::HandshakeFailure::certificate_required
-                   ? client_certificate_remedy
-                   : "TLS broke after the handshake; look at the transcript (-v).";
-    out.add("smtp.session", status, "in " + failure.phase + ": " + failure.message, remedy);
+  void unreported_failure() {
+    if (failure && !failure_reported) {
+      Status status = Status::fail;
+      std::string remedy = "The server broke the SMTP exchange; look at the transcript (-v) for the last lines.";
+      if (failure.kind == "timeout")
+        status = Status::error, remedy = "The server stopped answering; try a longer --timeout.";
+      if (failure.failure_class == FailureClass::internal) status = Status::error, remedy.clear();
+      if (failure.kind == "plaintext-after-starttls")
+        remedy =
+            "The server (or a middlebox) sends data before the TLS handshake: a STARTTLS injection risk "
+            "(CVE-2011-0411).";
+      if (failure.failure_class == FailureClass::tls && failure.kind == "tls-error")
+        remedy = result.tls.failure == tls::HandshakeFailure::certificate_required
+                     ? client_certificate_remedy
+                     : "TLS broke after the handshake; look at the transcript (-v).";
+      out.add("smtp.session", status, "in " + failure.phase + ": " + failure.message, remedy);
+    }
   }
-  return std::move(out.checks);
+};
+
+}  // namespace
+
+std::vector<Check> session_checks(const SessionConfig& config, const SessionResult& result, const std::string& host,
+                                  const std::string& address) {
+  return SessionChecks(config, result, host, address).run();
 }
 
 TargetResult probe_target(const ProbeOptions& options, const ProbeTarget& target) {
