@@ -30,6 +30,7 @@
 #include "diag/cli.h"
 #include "diag/version.h"
 #include "fixture_zones.h"
+#include "json_schema.h"
 #include "temporary_directory.h"
 
 extern char** environ;
@@ -286,6 +287,7 @@ nlohmann::json parse_json(const RunResult& result) {
   nlohmann::json document;
   // parse() rejects anything after the document: stdout holds exactly one.
   REQUIRE_NOTHROW(document = nlohmann::json::parse(result.out));
+  json_schema::check_valid(result.out);
   return document;
 }
 
@@ -305,7 +307,10 @@ void check_usage_error(const RunResult& result, const std::string& fragment = ""
   CHECK_FALSE(result.timed_out);
   CHECK(result.signal == 0);
   CHECK(result.exit_code == 2);
-  if (!result.out.empty()) CHECK(nlohmann::json::parse(result.out)["status"] == "error");
+  if (!result.out.empty()) {
+    CHECK(nlohmann::json::parse(result.out)["status"] == "error");
+    json_schema::check_valid(result.out);
+  }
   CHECK_THAT(result.err, Catch::StartsWith("sendcheck-mx: error: "));
   CHECK(line_count(result.err) == 1);
   CHECK_THAT(result.err, Catch::EndsWith("\n"));

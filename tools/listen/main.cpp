@@ -99,10 +99,9 @@ int run(const Options& o) {
   config.on_session = [&](const SessionReport& report) {
     std::string text;
     if (json) {
-      auto document = to_json(report);
-      document["tool"] = tool;
-      document["version"] = diag::version;
-      text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+      // Run until interrupted: JSON Lines, one envelope a session as it ends.
+      if (o.sessions != 0) return;
+      text = listen_report(tool, diag::version, {&report}, nullptr).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     } else {
       text = render_text(report) + "\n";
     }
@@ -135,9 +134,14 @@ int run(const Options& o) {
   const auto summary = summarize(reports);
   std::string text;
   if (json) {
-    nlohmann::json document{{"tool", tool}, {"version", diag::version}, {"summary", to_json(summary)}};
-    document["status"] = summary.exit_code == 1 ? "fail" : summary.exit_code == 0 ? "pass" : "error";
-    text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    // With --sessions N the one document holds every session; otherwise
+    // they went out as they ended and the last line closes with every
+    // session's check and the summary.
+    std::vector<const SessionReport*> sessions;
+    for (const auto& report : reports) sessions.push_back(&report);
+    auto closing = listen_report(tool, diag::version, sessions, &summary);
+    if (o.sessions == 0) closing.fields().erase("sessions");
+    text = closing.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
   } else {
     text = render_text(summary);
   }

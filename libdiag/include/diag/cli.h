@@ -39,6 +39,11 @@ std::optional<int> parse(CLI::App& app, int argc, char** argv);
 // "prefligth" -> "preflight", "--form" -> "--from". nullopt otherwise.
 std::optional<std::string> closest_match(std::string_view typed, const std::vector<std::string>& candidates);
 
+// For a program that parses its own command line (the sendcheck front
+// end): --json anywhere in argv makes print_error write the JSON document
+// too, as parse() does for the tools.
+void errors_as_json_when_asked(int argc, char** argv);
+
 // "sendcheck-mx: error: MESSAGE" on stderr; with --json on the command line
 // also one JSON document on stdout (status "error", "error": MESSAGE).
 void print_error(std::string_view tool, std::string_view message);

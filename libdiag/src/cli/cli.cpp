@@ -130,6 +130,8 @@ std::optional<std::string> closest_match(std::string_view typed, const std::vect
   return best;
 }
 
+void errors_as_json_when_asked(int argc, char** argv) { errors_as_json = argv_asks_for_json(argc, argv); }
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv) {
   // A closed pipe (sendcheck-mx ... | head -1) must end in exit 3 with a
   // message from finish(), not a silent death by SIGPIPE.

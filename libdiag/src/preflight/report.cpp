@@ -107,8 +107,14 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
   for (const auto& step : verdict.causes) causes.push_back(step_json(step));
   for (const auto& step : verdict.untested) untested.push_back(step_json(step));
   for (const auto& step : outcome.steps) steps.push_back(step_json(step));
-  fields["verdict"] = {{"verdict", to_string(verdict.kind)}, {"summary", verdict.summary}, {"causes", causes},
-                       {"untested", untested}, {"steps", steps}, {"exit_code", verdict.exit_code()}};
+  // The shape every tool's verdict has (diag/report.h), with the steps behind it.
+  const VerdictOutcome shared = verdict.kind == VerdictKind::will_work       ? VerdictOutcome::works
+                                : verdict.kind == VerdictKind::will_not_work ? VerdictOutcome::breaks
+                                                                             : VerdictOutcome::unknown;
+  auto& verdict_fields = fields["verdict"] = verdict_json(to_string(verdict.kind), shared, verdict.summary);
+  verdict_fields["causes"] = causes;
+  verdict_fields["untested"] = untested;
+  verdict_fields["steps"] = steps;
   nlohmann::json next = nlohmann::json::array();
   for (const auto& step : outcome.next_steps) next.push_back({{"id", step.id}, {"section", step.section}, {"remedy", step.remedy}});
   fields["next_steps"] = next;
