@@ -657,6 +657,29 @@ TEST_CASE("sendcheck-mx -v --json: the queries in the document", "[tools]") {
   CHECK_FALSE(plain.contains("queries"));
 }
 
+TEST_CASE("sendcheck-mx: --dns takes a host name, looked up once at start by the system resolver", "[tools]") {
+  const std::string port = testdns().endpoint().substr(testdns().endpoint().find(':') + 1);
+  auto argv = mx_network({"-v", "--json", "guen-transporte.sendcheck.test"});
+  REQUIRE(argv[1] == "--dns");
+  argv[2] = "localhost:" + port;  // /etc/hosts: 127.0.0.1, and ::1 where nothing listens
+  const auto by_name = run(argv);
+  INFO(by_name.describe());
+  CHECK(by_name.exit_code == 0);
+  const auto named = parse_json(by_name);
+  const auto by_address = parse_json(run(mx_network({"--json", "guen-transporte.sendcheck.test"})));
+  CHECK(named["domains"] == by_address["domains"]);
+  // The answers came from the server on 127.0.0.1, the address localhost has.
+  bool answered_there = false;
+  for (const auto& query : named["queries"])
+    answered_there = answered_there || (query["server"] == testdns().endpoint() && query["outcome"] == "records");
+  CHECK(answered_there);
+
+  // A port out of range is as wrong after a name as after an address.
+  argv[2] = "localhost:0";
+  const auto bad_port = run(argv);
+  check_usage_error(bad_port, "DNS server \"localhost:0\": port must be 1-65535");
+}
+
 TEST_CASE("sendcheck-mx --file: 200 domains against the test server", "[tools]") {
   const std::vector<std::string> answered = {"guen-transporte", "big-caps", "dnssec",   "gcch",      "two-mx",
                                              "two-m365",        "legacy",   "null-mx",  "no-mx",     "germany"};

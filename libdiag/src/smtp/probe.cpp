@@ -517,26 +517,12 @@ Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const 
   } else if (canonical->find('.') == std::string::npos) {
     // "localhost", "smtprelay": names the system resolver knows (/etc/hosts,
     // the search domains), not the DNS alone.
-    addrinfo hints{};
-    hints.ai_family = ipv4 && !ipv6 ? AF_INET : !ipv4 && ipv6 ? AF_INET6 : AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* info = nullptr;
-    if (::getaddrinfo(canonical->c_str(), nullptr, &hints, &info) == 0) {
-      for (addrinfo* entry = info; entry && out.size() < 32; entry = entry->ai_next) {
-        char text[INET6_ADDRSTRLEN] = {};
-        const void* raw = entry->ai_family == AF_INET
-                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr)
-                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr);
-        if (!::inet_ntop(entry->ai_family, raw, text, sizeof text)) continue;
-        auto address = IpAddress::parse(text);
-        bool seen = false;
-        for (const auto& existing : out) seen = seen || existing.address == *address;
-        if (address && !seen) out.push_back(ProbeTarget{*canonical, *address});
-      }
-      ::freeaddrinfo(info);
+    for (const auto& address : system_addresses(*canonical, ipv4, ipv6)) {
+      if (out.size() >= 32) break;
+      out.push_back(ProbeTarget{*canonical, address});
     }
     if (out.empty())
-      checks.push_back(target_check("probe.targets", Status::fail, "cannot resolve " + *canonical + " (no address from /etc/hosts or DNS)",
+      checks.push_back(target_check("smtp.target", Status::fail, "cannot resolve " + *canonical + " (no address from /etc/hosts or DNS)",
                                     "Check the host name, or give its address.", *canonical));
     return out;
   } else {
