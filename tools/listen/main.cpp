@@ -9,6 +9,7 @@
 
 #include <diag/ascii.h>
 #include <diag/cli.h>
+#include <diag/idna.h>
 #include <diag/smtp.h>
 #include <diag/version.h>
 
@@ -41,8 +42,15 @@ int run(const Options& o) {
     profile = exo_submission_profile(o.basic_auth == "retired" ? BasicAuthAnswer::retired_30
                                      : o.basic_auth == "accept" ? BasicAuthAnswer::accept
                                                                 : BasicAuthAnswer::disabled_139);
-  else if (o.profile == "exo-mx")
-    profile = exo_mx_profile(o.accept_domains, o.reject_direct_send);
+  else if (o.profile == "exo-mx") {
+    std::vector<std::string> accept_domains;  // a Unicode domain as its A-labels, as RCPT TO carries it
+    for (const auto& domain : o.accept_domains) {
+      auto ascii_form = diag::idna::to_ascii(domain);
+      if (!ascii_form) return usage_error("--accept-domain: " + ascii_form.error().message);
+      accept_domains.push_back(diag::ascii::to_lower(*ascii_form));
+    }
+    profile = exo_mx_profile(accept_domains, o.reject_direct_send);
+  }
   else if (!o.accept_domains.empty() || o.reject_direct_send)
     return usage_error("--accept-domain and --reject-direct-send belong to --profile exo-mx");
   if (!o.send_as.empty() && o.profile != "exo-submission") return usage_error("--send-as belongs to --profile exo-submission");

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "diag/idna.h"
 #include "diag/preflight.h"
 #include "diag/version.h"
 
@@ -147,6 +148,8 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     }
     out += "\n";
   }
+  // An internationalized domain in both forms, once: the rows name its A-labels.
+  if (const std::string shown = idna::display(plan.domain); shown != plan.domain) line("Domain: " + shown, 8);
   const std::string verdict_label(label(verdict.kind));
   line(style.bold(style.colored(verdict_status(verdict.kind), verdict_label)) + "  " + verdict.summary, verdict_label.size() + 2);
   if (!verdict.untested.empty()) {
@@ -193,7 +196,7 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     out += "\n" + style.bold("Configure the device") + "\n";
     for (const auto& [name, value] : device_configuration(outcome, plan)) line("  " + name + ": " + value, 4);
   }
-  if (outcome.spf_record) out += "\n" + style.bold("SPF record to publish for " + plan.from_domain) + "\n  " + *outcome.spf_record + "\n";
+  if (outcome.spf_record) out += "\n" + style.bold("SPF record to publish for " + idna::display(plan.from_domain)) + "\n  " + *outcome.spf_record + "\n";
   return report;
 }
 

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "diag/explain.h"
+#include "diag/idna.h"
 #include "diag/mx.h"
 #include "diag/resolver.h"
 #include "diag/smtp.h"
@@ -432,7 +433,7 @@ nlohmann::json to_json(const TargetResult& result) {
 
 std::string render_text(const TargetResult& result, const TextStyle& style) {
   const std::string address = result.target.address.to_string();
-  std::string out = style.bold(result.target.host + " [" + address + "]:" + std::to_string(result.port)) + "\n";
+  std::string out = style.bold(idna::display(result.target.host) + " [" + address + "]:" + std::to_string(result.port)) + "\n";
   out += render_checks_text(result.checks, style, "  ");
   return out;
 }
