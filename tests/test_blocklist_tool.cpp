@@ -23,6 +23,7 @@
 #include "dns_test_server.h"
 #include "fixture_zones.h"
 #include "smtp_test_support.h"
+#include "json_schema.h"
 
 extern char** environ;
 
@@ -57,7 +58,9 @@ std::unique_ptr<sendcheck::testing::DnsTestServer> start_server() {
 
 nlohmann::json parse_json(const std::string& text) {
   try {
-    return nlohmann::json::parse(text);
+    auto document = nlohmann::json::parse(text);
+    json_schema::check_valid(text);
+    return document;
   } catch (const std::exception& e) {
     FAIL("not JSON (" << e.what() << "): " << text);
   }
@@ -169,7 +172,10 @@ TEST_CASE("sendcheck-blocklist --dump-zones is a valid --zones file, --list-zone
   const auto path = scratch.write("all.zones", dump.out);
   const auto listed = run_tool({"--zones", path, "--list-zones", "--json"});
   CHECK(listed.exit_code == 0);
-  const auto json = parse_json(listed.out);
+  const auto document = parse_json(listed.out);  // the envelope, the table in "lists"
+  CHECK(document["tool"] == "sendcheck-blocklist");
+  CHECK(document["status"] == "info");
+  const auto& json = document["lists"];
   CHECK(json.size() >= 13);
   CHECK(json[0]["id"] == "spamhaus-zen");
   CHECK_FALSE(json[0]["sources"].empty());

@@ -11,6 +11,7 @@
 
 #include "diag/explain.h"
 #include "smtp_test_support.h"
+#include "json_schema.h"
 
 using namespace diag::explain;
 
@@ -595,6 +596,7 @@ TEST_CASE("sendcheck-explain exit codes, stdin and --json", "[explain]") {
     const auto run = run_explain("--json < " + shell_quote(fixtures_dir + "postfix.log"));
     CHECK(run.exit_code == 1);
     const auto document = nlohmann::json::parse(run.out);
+    json_schema::check_valid("sendcheck-explain", run.out);
     CHECK(document["tool"] == "sendcheck-explain");
     CHECK(document.contains("version"));
     CHECK(document["status"] == "fail");
@@ -609,6 +611,7 @@ TEST_CASE("sendcheck-explain exit codes, stdin and --json", "[explain]") {
     const auto generic = run_explain("--json " + shell_quote("451 4.4.1 No answer from host"));
     CHECK(generic.exit_code == 1);
     const auto document = nlohmann::json::parse(generic.out);
+    json_schema::check_valid("sendcheck-explain", generic.out);
     CHECK(document["status"] == "warn");
     CHECK(document["matches"][0]["generic"] == true);
   }

@@ -1,12 +1,16 @@
 // sendcheck-listen as a process: a real client from Debian (swaks) doing
 // STARTTLS and AUTH LOGIN, and our own probe against each profile.
 #include <catch2/catch.hpp>
+#include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <thread>
 
 #include <nlohmann/json.hpp>
 
+#include "json_schema.h"
 #include "smtp_test_support.h"
+#include "temporary_directory.h"
 
 using namespace smtp_testing;
 using namespace diag::smtp;
@@ -30,7 +34,8 @@ TEST_CASE("sendcheck-listen reports swaks doing STARTTLS and AUTH LOGIN", "[list
   const auto run = listener.finish();
   INFO(run.out << run.err);
   CHECK(run.exit_code == 1);  // basic authentication: a device that will break
-  const auto reports = json_lines(run.out);
+  json_schema::check_valid("sendcheck-listen", run.out);
+  const auto reports = listen_sessions(run.out);
   const nlohmann::json* session = nullptr;
   for (const auto& report : reports)
     if (report.value("ehlo", nlohmann::json()) == "printer.contoso.example") session = &report;
@@ -42,11 +47,67 @@ TEST_CASE("sendcheck-listen reports swaks doing STARTTLS and AUTH LOGIN", "[list
   CHECK((*session)["mail_from"] == "printer@contoso.example");
   CHECK((*session)["rcpt_to"][0] == "staff@contoso.example");
   CHECK((*session)["message"]["subject"] == "scan from the 3rd floor");
-  CHECK((*session)["verdict"] == "basic-auth");
+  CHECK((*session)["verdict"]["verdict"] == "basic-auth");
+  CHECK((*session)["verdict"]["outcome"] == "breaks");
+  CHECK((*session)["verdict"]["exit_code"] == 1);
+  // The envelope every tool shares, with one check for the device.
+  const auto document = nlohmann::json::parse(run.out);
+  CHECK(document["tool"] == "sendcheck-listen");
+  CHECK(document["status"] == "fail");
+  bool device_check = false;
+  for (const auto& check : document["checks"])
+    device_check = device_check || (check["id"] == "listen.device" && check["status"] == "fail" && check["verdict"] == "basic-auth");
+  CHECK(device_check);
   for (const auto& secret : {std::string("Sw4ks-Secret-Pw"), base64_encode("Sw4ks-Secret-Pw")}) {
     CHECK(run.out.find(secret) == std::string::npos);
     CHECK(run.err.find(secret) == std::string::npos);
   }
+}
+
+TEST_CASE("sendcheck-listen --json without --sessions: JSON Lines, an envelope a session as it ends, then the summary",
+          "[listen][probe]") {
+  const auto port = free_port();
+  const fixtures::TemporaryDirectory directory("listen-lines");
+  const std::string pid_file = directory.path("pid");
+  RunResult run;
+  // exec keeps the shell's PID, written first: the listener is stopped as an admin stops it.
+  std::thread listener([&] {
+    run = run_program({"sh", "-c", "echo $$ > \"$0\"; exec \"$1\" --port \"$2\" --json --timeout 5", pid_file, listen_tool,
+                       std::to_string(port)},
+                      60s);
+  });
+  const bool listening = wait_for_port(port);
+  if (listening) {
+    const auto probe = run_program({probe_tool, "127.0.0.1", "--port", std::to_string(port), "--starttls", "never", "--from",
+                                    "scanner@contoso.example", "--rcpt", "staff@contoso.example", "--helo",
+                                    "scanner.contoso.example", "--timeout", "3", "--dns", "127.0.0.1:9"});
+    INFO(probe.out << probe.err);
+    CHECK(probe.exit_code == 0);
+    std::ifstream in(pid_file);
+    pid_t pid = 0;
+    in >> pid;
+    REQUIRE(pid > 0);
+    ::kill(pid, SIGTERM);
+  }
+  listener.join();
+  REQUIRE(listening);
+  INFO(run.out << run.err);
+  const auto lines = json_lines(run.out);
+  REQUIRE(lines.size() == 3);  // the readiness check's session, the probe's, the summary
+  json_schema::check_valid("sendcheck-listen", run.out);
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    CHECK(lines[i]["tool"] == "sendcheck-listen");
+    CHECK(lines[i]["sessions"].size() == 1);
+    CHECK_FALSE(lines[i].contains("summary"));
+  }
+  CHECK(lines[1]["sessions"][0]["ehlo"] == "scanner.contoso.example");
+  CHECK(lines[1]["checks"][0]["id"] == "listen.device");
+  const auto& closing = lines.back();
+  CHECK_FALSE(closing.contains("sessions"));
+  REQUIRE(closing.contains("summary"));
+  CHECK(closing["summary"]["sessions"] == 2);
+  CHECK(closing["checks"] == lines[1]["checks"]);  // every session's check again, for the status
+  CHECK(run.exit_code == closing["summary"]["exit_code"]);
 }
 
 TEST_CASE("sendcheck-listen text report and the probe against exo-submission", "[listen][probe]") {

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "json_schema.h"
 #include "smtp_test_support.h"
 
 using namespace smtp_testing;
@@ -15,10 +16,9 @@ using namespace diag::smtp;
 namespace {
 
 // The device's session among listen's JSON lines: not the readiness check
-// (no command, no ClientHello) and not the closing summary.
-nlohmann::json device_session(const std::vector<nlohmann::json>& lines) {
-  for (const auto& line : lines) {
-    if (!line.contains("client")) continue;
+// (no command, no ClientHello).
+nlohmann::json device_session(const std::vector<nlohmann::json>& sessions) {
+  for (const auto& line : sessions) {
     const bool bare = line["commands"].empty() && line["tls"]["offered_max"].is_null() && !line["tls"]["hello_in_clear"].get<bool>();
     if (!bare) return line;
   }
@@ -164,9 +164,10 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
       const auto run = listener.finish();
       INFO(entry.name << "\nclient: " << client.exit_code << "\n" << client.out << client.err << "\nlisten:\n" << run.out << run.err);
       const auto lines = json_lines(run.out);
-      const auto session = device_session(lines);
+      json_schema::check_valid("sendcheck-listen", run.out);
+      const auto session = device_session(listen_sessions(run.out));
       REQUIRE_FALSE(session.is_null());
-      CHECK(session["verdict"] == entry.verdict);
+      CHECK(session["verdict"]["verdict"] == entry.verdict);
       CHECK(run.exit_code == entry.exit_code);
       REQUIRE(lines.back().contains("summary"));
       CHECK(lines.back()["summary"]["exit_code"] == entry.exit_code);
@@ -206,11 +207,11 @@ TEST_CASE("sendcheck-listen: Postfix as a client, direct send and without AUTH",
     REQUIRE_FALSE(queued.failure);
     const auto run = listener.finish();
     INFO(run.out << run.err << read_file(postfix.log_file()));
-    const auto session = device_session(json_lines(run.out));
+    const auto session = device_session(listen_sessions(run.out));
     REQUIRE_FALSE(session.is_null());
     CHECK(session["ehlo"] == "relay.contoso.example");
     CHECK(session["starttls"] == true);
-    CHECK(session["verdict"] == entry.verdict);
+    CHECK(session["verdict"]["verdict"] == entry.verdict);
     CHECK(run.exit_code == entry.exit_code);
   }
 }

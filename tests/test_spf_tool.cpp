@@ -50,6 +50,7 @@ TEST_CASE("sendcheck-spf: JSON contract, per-IP path and tree", "[spf][tool]") {
   INFO(r.err);
   CHECK(r.exit_code == 1);  // 198.51.100.9 fails
   const auto doc = nlohmann::json::parse(r.out);
+  json_schema::check_valid("sendcheck-spf", r.out);
   CHECK(doc["tool"] == "sendcheck-spf");
   CHECK(doc["status"] == "fail");
   CHECK(doc["domain"] == "contoso.sendcheck.test");
@@ -74,6 +75,7 @@ TEST_CASE("sendcheck-spf: --suggest, --record and --default-explanation", "[spf]
   if (!tool_built()) return;
   const Run suggest = run("guen-transporte.sendcheck.test --ip 198.51.100.9 --suggest --json" + offline);
   const auto doc = nlohmann::json::parse(suggest.out);
+  json_schema::check_valid("sendcheck-spf", suggest.out);
   CHECK(doc["suggestion"]["record"] == "v=spf1 ip4:198.51.100.9 include:spf.protection.outlook.com -all");
   CHECK(doc["suggestion"]["verified"] == true);
   CHECK(doc["suggestion"]["lookups"] == 1);
@@ -86,7 +88,7 @@ TEST_CASE("sendcheck-spf: --suggest, --record and --default-explanation", "[spf]
   CHECK(what_if.exit_code == 0);
   bool m365_finding = false;
   for (const auto& check : what_if_doc["checks"])
-    m365_finding = m365_finding || (check["id"] == "spf.domain.m365-include" && check["status"] == "warn" &&
+    m365_finding = m365_finding || (check["id"] == "spf.m365-include" && check["status"] == "warn" &&
                                     check["group"] == "domain health");
   CHECK(m365_finding);
   // Without a device address it is the domain's own finding.

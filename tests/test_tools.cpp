@@ -30,6 +30,7 @@
 #include "diag/cli.h"
 #include "diag/version.h"
 #include "fixture_zones.h"
+#include "json_schema.h"
 #include "temporary_directory.h"
 
 extern char** environ;
@@ -286,6 +287,7 @@ nlohmann::json parse_json(const RunResult& result) {
   nlohmann::json document;
   // parse() rejects anything after the document: stdout holds exactly one.
   REQUIRE_NOTHROW(document = nlohmann::json::parse(result.out));
+  json_schema::check_valid(result.out);
   return document;
 }
 
@@ -305,7 +307,10 @@ void check_usage_error(const RunResult& result, const std::string& fragment = ""
   CHECK_FALSE(result.timed_out);
   CHECK(result.signal == 0);
   CHECK(result.exit_code == 2);
-  if (!result.out.empty()) CHECK(nlohmann::json::parse(result.out)["status"] == "error");
+  if (!result.out.empty()) {
+    CHECK(nlohmann::json::parse(result.out)["status"] == "error");
+    json_schema::check_valid(result.out);
+  }
   CHECK_THAT(result.err, Catch::StartsWith("sendcheck-mx: error: "));
   CHECK(line_count(result.err) == 1);
   CHECK_THAT(result.err, Catch::EndsWith("\n"));
@@ -650,6 +655,29 @@ TEST_CASE("sendcheck-mx -v --json: the queries in the document", "[tools]") {
 
   const auto plain = parse_json(run(mx_network({"--json", "guen-transporte.sendcheck.test"})));
   CHECK_FALSE(plain.contains("queries"));
+}
+
+TEST_CASE("sendcheck-mx: --dns takes a host name, looked up once at start by the system resolver", "[tools]") {
+  const std::string port = testdns().endpoint().substr(testdns().endpoint().find(':') + 1);
+  auto argv = mx_network({"-v", "--json", "guen-transporte.sendcheck.test"});
+  REQUIRE(argv[1] == "--dns");
+  argv[2] = "localhost:" + port;  // /etc/hosts: 127.0.0.1, and ::1 where nothing listens
+  const auto by_name = run(argv);
+  INFO(by_name.describe());
+  CHECK(by_name.exit_code == 0);
+  const auto named = parse_json(by_name);
+  const auto by_address = parse_json(run(mx_network({"--json", "guen-transporte.sendcheck.test"})));
+  CHECK(named["domains"] == by_address["domains"]);
+  // The answers came from the server on 127.0.0.1, the address localhost has.
+  bool answered_there = false;
+  for (const auto& query : named["queries"])
+    answered_there = answered_there || (query["server"] == testdns().endpoint() && query["outcome"] == "records");
+  CHECK(answered_there);
+
+  // A port out of range is as wrong after a name as after an address.
+  argv[2] = "localhost:0";
+  const auto bad_port = run(argv);
+  check_usage_error(bad_port, "DNS server \"localhost:0\": port must be 1-65535");
 }
 
 TEST_CASE("sendcheck-mx --file: 200 domains against the test server", "[tools]") {

@@ -54,7 +54,7 @@ mount --bind "$work/resolv.conf" /etc/resolv.conf
 # The default zones, from the tool's own table.
 mapfile -t zone_list < <("$tool" --list-zones --json | python3 -c '
 import json, sys
-for entry in json.load(sys.stdin):
+for entry in json.load(sys.stdin)["lists"]:
     if entry["query"] == "default": print(entry["zone"])')
 
 # Every name either tool asks about one IP is delayed (ANY type).

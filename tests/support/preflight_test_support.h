@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fixture_zones.h"
+#include "json_schema.h"
 #include "smtp_test_support.h"
 
 namespace preflight_testing {
@@ -46,12 +47,21 @@ inline std::unique_ptr<Mx> serve(diag::smtp::ServerProfile profile) {
 inline nlohmann::json parse(const RunResult& run) {
   INFO("stdout: " << run.out << "\nstderr: " << run.err);
   REQUIRE_FALSE(run.out.empty());
+  json_schema::check_valid(run.out);
   return nlohmann::json::parse(run.out);
 }
 
 inline const nlohmann::json* find_check(const nlohmann::json& document, const std::string& id) {
   for (const auto& check : document["checks"])
     if (check["id"] == id) return &check;
+  return nullptr;
+}
+
+// The RCPT TO check of one recipient: every recipient has the id
+// "smtp.rcpt", told apart by "recipient".
+inline const nlohmann::json* find_rcpt_check(const nlohmann::json& document, const std::string& recipient) {
+  for (const auto& check : document["checks"])
+    if (check["id"] == "smtp.rcpt" && check.value("recipient", "") == recipient) return &check;
   return nullptr;
 }
 

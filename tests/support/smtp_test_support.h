@@ -488,4 +488,13 @@ inline std::vector<nlohmann::json> json_lines(const std::string& text) {
   return out;
 }
 
+// Every session document in sendcheck-listen's JSON: the "sessions" of each
+// envelope (one document with --sessions N, one a line without).
+inline std::vector<nlohmann::json> listen_sessions(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  for (const auto& document : json_lines(text))
+    for (const auto& session : document.value("sessions", nlohmann::json::array())) out.push_back(session);
+  return out;
+}
+
 }  // namespace smtp_testing

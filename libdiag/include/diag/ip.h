@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace diag {
 
@@ -61,5 +62,11 @@ AddressScope address_scope(const IpAddress& address);
 bool is_non_public(AddressScope scope);
 // "a private address (RFC 1918)", "a carrier-grade NAT address (RFC 6598)", ...
 std::string_view describe(AddressScope scope);
+
+// The addresses the system resolver gives for a host name (getaddrinfo:
+// /etc/hosts, the search domains, then DNS), in its order, without
+// repeats: how "localhost" or a LAN's "smtprelay" is found. Empty when it
+// has none. Blocks; for names given on the command line, once at start.
+std::vector<IpAddress> system_addresses(const std::string& host, bool ipv4 = true, bool ipv6 = true);
 
 }  // namespace diag

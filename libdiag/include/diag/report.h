@@ -32,6 +32,15 @@ ExitCode exit_code_for(Status status);
 // "time" member of every tool's JSON envelope.
 std::string run_started_rfc3339();
 
+// The one shape of a verdict in every tool's JSON (preflight's "verdict",
+// each listen session's "verdict"): {"verdict": KIND, "outcome": "works" |
+// "breaks" | "unknown", "summary": one sentence, "exit_code": 0 | 1 | 3}.
+// KIND is the tool's own word ("will-work", "basic-auth"); outcome is the
+// same three words everywhere, so a script can act on any tool's verdict.
+enum class VerdictOutcome { works, breaks, unknown };
+std::string_view to_string(VerdictOutcome outcome);  // "works", "breaks", "unknown"
+nlohmann::json verdict_json(std::string_view kind, VerdictOutcome outcome, std::string_view summary);
+
 struct Check {
   std::string id;       // stable, dotted: "mx.host-resolves"
   Status status = Status::info;

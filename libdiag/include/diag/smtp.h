@@ -368,8 +368,8 @@ enum class DeviceVerdict {
 };
 std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...
 // What the verdict means for the device: listen's exit code (1 breaks, 0 works, 3 unknown).
-enum class DeviceOutcome { works, breaks, unknown };
-std::string_view to_string(DeviceOutcome outcome);  // "works", "breaks", "unknown"
+// The shared outcome of every tool's verdict (diag/report.h).
+using DeviceOutcome = VerdictOutcome;
 
 // What a client did in one session: sendcheck-listen's report.
 struct SessionReport {
@@ -427,6 +427,15 @@ struct ListenSummary {
 };
 ListenSummary summarize(const std::vector<SessionReport>& reports);
 nlohmann::json to_json(const ListenSummary& summary);
+// sendcheck-listen's JSON in the envelope every tool shares: a check
+// "listen.device" per session that showed a device (pass: works, fail:
+// breaks, info: unknown), the sessions' documents in "sessions", and with
+// a summary its document in "summary" and, when no session showed how a
+// device sends, the check "listen.sessions" (error). The report's exit
+// code is then the summary's.
+Check device_check(const SessionReport& report);
+Report listen_report(std::string_view tool, std::string_view version, const std::vector<const SessionReport*>& sessions,
+                     const ListenSummary* summary);
 std::string render_text(const ListenSummary& summary);
 
 struct ServerConfig {

@@ -352,9 +352,9 @@ struct SpfCheckOutcome {
 SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan);
 
 // Domain health: given the devices' own check_host results, a tree finding
-// that does not change any device's result becomes a WARN with the id
-// "spf.domain.<name>" and the field "group": "domain health", keeping its
-// remedy; a finding that explains a device's permerror or temperror keeps
+// that does not change any device's result becomes a WARN with the field
+// "group": "domain health", keeping its id (the same fact has the same id
+// in every tool) and its remedy; a finding that explains a device's permerror or temperror keeps
 // its id and status. Without results nothing changes.
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);

@@ -20,12 +20,12 @@ namespace diag::cli {
 
 struct CommonOptions {
   bool json = false;
-  std::vector<std::string> dns_servers;  // --dns HOST[:PORT], repeatable
+  std::vector<std::string> dns_servers;  // --dns HOST[:PORT], repeatable; a host name resolved at start
   std::vector<std::string> zone_files;   // --zone FILE[@NAME], repeatable
   std::string zone_origin;               // --zone-origin NAME: for --zone files without @NAME
   double timeout_seconds = 5.0;          // --timeout SECONDS
   bool verbose = false;                  // -v
-  bool no_color = false;                 // --no-color (NO_COLOR is honoured too)
+  bool no_color = false;                 // --no-color (NO_COLOR is honored too)
 };
 
 // The candidate closest to what was typed, when it is close enough to be a
@@ -37,6 +37,17 @@ std::optional<std::string> closest_match(std::string_view typed, const std::vect
 // also one JSON document on stdout (status "error", "error": MESSAGE).
 void print_error(std::string_view tool, std::string_view message);
 int exit_code_for(const Error& error);
+
+// For a program that parses its own command line (the sendcheck front
+// end): --json anywhere in argv makes print_error write the JSON document
+// too, as parse() does for the tools.
+void errors_as_json_when_asked(int argc, char** argv);
+
+// --dns HOST[:PORT] (and --egress-dns): an address as it is; a host name
+// ("localhost", a LAN's "resolver1") resolved once, at start, by the system
+// resolver (getaddrinfo), each of its addresses a server as resolv.conf's
+// list would be. A name without an address is bad input.
+Result<std::vector<dns::ServerAddress>> dns_servers_from(const std::string& text);
 
 // Resolver settings from the common options: --dns parsed, --zone files
 // loaded with their origin (a syntax error is bad input: exit 2; a file

@@ -400,7 +400,10 @@ std::string render_zone_list(const std::vector<ListSpec>& lists, const Secrets& 
                      {"terms", spec.terms}, {"resolvers", spec.resolvers}, {"m365", spec.m365},
                      {"delist", spec.delist}, {"remedy", spec.remedy}, {"sources", spec.sources}, {"codes", codes}});
     }
-    return secrets.mask(out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace)) + "\n";
+    // In the envelope every tool prints, the table as "lists".
+    Report table(tool_name, diag::version);
+    table.fields()["lists"] = std::move(out);
+    return secrets.mask(table.to_json_text());
   }
   std::string out;
   for (const auto& spec : lists) {

@@ -55,9 +55,9 @@ int run_tool(const ToolOptions& options) {
   if (ips.empty() && !options.egress) return usage_error("no address given (IP..., --file LIST or --egress)");
   std::vector<dns::ServerAddress> egress_servers;
   for (const auto& text : options.egress_dns) {
-    auto server = dns::parse_server_address(text);
-    if (!server) return usage_error("--egress-dns: " + server.error().message);
-    egress_servers.push_back(*server);
+    auto servers = cli::dns_servers_from(text);
+    if (!servers) return usage_error("--egress-dns: " + servers.error().message);
+    egress_servers.insert(egress_servers.end(), servers->begin(), servers->end());
   }
   if (options.egress_url != "none" && options.egress_url.rfind("https://", 0) != 0 &&
       options.egress_url.rfind("http://", 0) != 0)

@@ -1,6 +1,7 @@
 #include "diag/cli.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -17,7 +18,7 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
   app.set_version_flag("--version", std::string(app.get_name()) + " " + diag::version);
   app.add_flag("--json", options.json, "Print one JSON document on stdout");
   if (with_dns) {
-    app.add_option("--dns", options.dns_servers, "DNS server HOST[:PORT] or [IPv6]:PORT (repeatable; default /etc/resolv.conf)")
+    app.add_option("--dns", options.dns_servers, "DNS server HOST[:PORT] or [IPv6]:PORT; a host name is resolved once at start by the system resolver (repeatable; default /etc/resolv.conf)")
         ->type_name("HOST[:PORT]")
         ->expected(1)
         ->allow_extra_args(false)
@@ -145,6 +146,8 @@ std::optional<std::string> closest_match(std::string_view typed, const std::vect
   return best;
 }
 
+void errors_as_json_when_asked(int argc, char** argv) { errors_as_json = argv_asks_for_json(argc, argv); }
+
 std::optional<int> parse(CLI::App& app, int argc, char** argv, const std::vector<std::string>& may_be_empty) {
   if (!may_be_empty.empty()) {
     // "--sender=" (an empty MAIL FROM, a bounce) would make CLI11 take the
@@ -206,12 +209,34 @@ int exit_code_for(const Error& error) {
   return exit_incomplete;
 }
 
+Result<std::vector<dns::ServerAddress>> dns_servers_from(const std::string& text) {
+  auto server = dns::parse_server_address(text);
+  if (server) return std::vector<dns::ServerAddress>{*server};
+  const auto colon = text.find(':');
+  if (text.empty() || text.front() == '[' || (colon != std::string::npos && text.find(':', colon + 1) != std::string::npos))
+    return server.error();
+  const std::string host = text.substr(0, colon);
+  const bool name_like = !host.empty() && host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+  if (!name_like) return server.error();
+  const std::string port = colon == std::string::npos ? std::string() : text.substr(colon);
+  std::vector<dns::ServerAddress> servers;
+  for (const auto& address : system_addresses(host)) {
+    auto one = dns::parse_server_address((address.is_v4() ? address.to_string() : "[" + address.to_string() + "]") + port);
+    if (!one) return bad_input("DNS server \"" + text + "\": port must be 1-65535");  // the address is one
+    servers.push_back(*one);
+  }
+  if (servers.empty()) return bad_input("DNS server \"" + text + "\": " + host + " has no address (from /etc/hosts or the system's DNS)");
+  return servers;
+}
+
 Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::string_view tool) {
   dns::ResolverConfig config;
   for (const auto& text : options.dns_servers) {
-    auto server = dns::parse_server_address(text);
-    if (!server) return server.error();
-    config.servers.push_back(*server);
+    auto servers = dns_servers_from(text);
+    if (!servers) return servers.error();
+    config.servers.insert(config.servers.end(), servers->begin(), servers->end());
   }
   if (!options.zone_files.empty()) {
     auto overlay = std::make_shared<dns::ZoneOverlay>();

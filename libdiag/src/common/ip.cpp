@@ -1,8 +1,11 @@
 #include "diag/ip.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 
+#include <algorithm>
 #include <cstring>
+#include <memory>
 
 namespace diag {
 
@@ -106,6 +109,29 @@ std::string_view describe(AddressScope scope) {
     case AddressScope::reserved: return "a reserved address (240.0.0.0/4)";
   }
   return "an address";
+}
+
+std::vector<IpAddress> system_addresses(const std::string& host, bool ipv4, bool ipv6) {
+  std::vector<IpAddress> out;
+  if (!ipv4 && !ipv6) return out;
+  addrinfo hints{};
+  hints.ai_family = ipv4 && !ipv6 ? AF_INET : !ipv4 && ipv6 ? AF_INET6 : AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;  // one entry an address, not one a socket type
+  addrinfo* raw = nullptr;
+  if (::getaddrinfo(host.c_str(), nullptr, &hints, &raw) != 0) return out;
+  const std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)> info(raw, &::freeaddrinfo);
+  for (const addrinfo* entry = info.get(); entry; entry = entry->ai_next) {
+    char text[INET6_ADDRSTRLEN] = {};
+    const void* bytes = entry->ai_family == AF_INET
+                            ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in*>(entry->ai_addr)->sin_addr)
+                        : entry->ai_family == AF_INET6
+                            ? static_cast<const void*>(&reinterpret_cast<const sockaddr_in6*>(entry->ai_addr)->sin6_addr)
+                            : nullptr;
+    if (!bytes || !::inet_ntop(entry->ai_family, bytes, text, sizeof text)) continue;
+    const auto address = IpAddress::parse(text);
+    if (address && std::find(out.begin(), out.end(), *address) == out.end()) out.push_back(*address);
+  }
+  return out;
 }
 
 }  // namespace diag

@@ -16,6 +16,7 @@
 
 #include "diag/ascii.h"
 #include "diag/preflight.h"
+#include "diag/version.h"
 
 namespace diag::preflight {
 namespace {
@@ -228,7 +229,10 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
         result.status = Status::error;
         result.exit_code = cli::exit_code_for(outcome.error());
         result.reason = outcome.error().message;
-        result.document = {{"tool", tool}, {"status", "error"}, {"error", outcome.error().message}};
+        // The envelope of a run that ended before any check, as every tool's.
+        result.document = Report{tool, diag::version}.to_json();
+        result.document["status"] = "error";
+        result.document["error"] = outcome.error().message;
       } else {
         Report report = make_report(*outcome, row.plan, nullptr, TextLayout{});
         result.status = report.status();

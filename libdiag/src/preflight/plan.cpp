@@ -165,9 +165,9 @@ Result<Plan> make_plan(const ToolOptions& o) {
   if (plan.ip && o.egress) return bad_input("--ip and --egress exclude each other");
   plan.egress = o.egress;
   for (const auto& text : o.egress_dns) {
-    auto server = dns::parse_server_address(text);
-    if (!server) return bad_input("--egress-dns: " + server.error().message);
-    plan.egress_dns.push_back(*server);
+    auto servers = cli::dns_servers_from(text);
+    if (!servers) return bad_input("--egress-dns: " + servers.error().message);
+    plan.egress_dns.insert(plan.egress_dns.end(), servers->begin(), servers->end());
   }
   if (!plan.egress_dns.empty() && !plan.egress) return bad_input("--egress-dns needs --egress");
   if (!submission && !plan.ip && !plan.egress)

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "diag/idna.h"
 #include "diag/preflight.h"
 #include "diag/version.h"
 
@@ -107,8 +108,14 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
   for (const auto& step : verdict.causes) causes.push_back(step_json(step));
   for (const auto& step : verdict.untested) untested.push_back(step_json(step));
   for (const auto& step : outcome.steps) steps.push_back(step_json(step));
-  fields["verdict"] = {{"verdict", to_string(verdict.kind)}, {"summary", verdict.summary}, {"causes", causes},
-                       {"untested", untested}, {"steps", steps}, {"exit_code", verdict.exit_code()}};
+  // The shape every tool's verdict has (diag/report.h), with the steps behind it.
+  const VerdictOutcome shared = verdict.kind == VerdictKind::will_work       ? VerdictOutcome::works
+                                : verdict.kind == VerdictKind::will_not_work ? VerdictOutcome::breaks
+                                                                             : VerdictOutcome::unknown;
+  auto& verdict_fields = fields["verdict"] = verdict_json(to_string(verdict.kind), shared, verdict.summary);
+  verdict_fields["causes"] = causes;
+  verdict_fields["untested"] = untested;
+  verdict_fields["steps"] = steps;
   nlohmann::json next = nlohmann::json::array();
   for (const auto& step : outcome.next_steps) next.push_back({{"id", step.id}, {"section", step.section}, {"remedy", step.remedy}});
   fields["next_steps"] = next;
@@ -141,6 +148,8 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     }
     out += "\n";
   }
+  // An internationalized domain in both forms, once: the rows name its A-labels.
+  if (const std::string shown = idna::display(plan.domain); shown != plan.domain) line("Domain: " + shown, 8);
   const std::string verdict_label(label(verdict.kind));
   line(style.bold(style.colored(verdict_status(verdict.kind), verdict_label)) + "  " + verdict.summary, verdict_label.size() + 2);
   if (!verdict.untested.empty()) {
@@ -187,7 +196,7 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     out += "\n" + style.bold("Configure the device") + "\n";
     for (const auto& [name, value] : device_configuration(outcome, plan)) line("  " + name + ": " + value, 4);
   }
-  if (outcome.spf_record) out += "\n" + style.bold("SPF record to publish for " + plan.from_domain) + "\n  " + *outcome.spf_record + "\n";
+  if (outcome.spf_record) out += "\n" + style.bold("SPF record to publish for " + idna::display(plan.from_domain)) + "\n  " + *outcome.spf_record + "\n";
   return report;
 }
 

@@ -292,14 +292,14 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
   part.step = step;
   // The rest of the SPF tree is the domain's health: when the device's own
   // result is unchanged by it, a failure there is a warning with its fix
-  // (spf::separate_domain_health renamed it spf.domain.*). A finding that
+  // (spf::separate_domain_health put it in the group "domain health"). A finding that
   // explains the device's own permerror keeps its id and status: it is the
   // verdict's cause, so it stays in the SPF section.
   for (auto check : report.checks()) {
     // spf.suggestion's reason is in spf.result's remedy already.
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
-    if (check.status == Status::fail && !part.passes && !check.id.starts_with("spf.domain.")) {
+    if (check.status == Status::fail && !part.passes && check.fields.value("group", "") != "domain health") {
       part.section.checks.push_back(std::move(check));
       continue;
     }
@@ -485,7 +485,7 @@ void run_reputation(dns::Resolver& resolver, const Plan& plan, const std::option
     return;
   }
   if (is_non_public(address_scope(*ip))) {
-    part.blocklist.checks.push_back(skipped("blocklist.ip", ip->to_string() + " is " + std::string(describe(address_scope(*ip))) + "; blocklists list public addresses only"));
+    part.blocklist.checks.push_back(skipped("blocklist.private-address", ip->to_string() + " is " + std::string(describe(address_scope(*ip))) + "; blocklists list public addresses only"));
     resolver.run();
     return;
   }
@@ -1231,9 +1231,9 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
     for (const auto& address : found.addresses)
       if (!outcome.ip || (!outcome.ip->is_v4() && address.is_v4())) outcome.ip = address;
     if (outcome.ip)
-      input.checks.push_back(Check{"input.egress", Status::info, "This machine sends from " + outcome.ip->to_string() + " (--egress)", "", {}});
+      input.checks.push_back(Check{"blocklist.egress", Status::info, "This machine sends from " + outcome.ip->to_string() + " (--egress)", "", {}});
     else
-      input.checks.push_back(Check{"input.egress", Status::error, "Could not find the public address this machine sends from (--egress)",
+      input.checks.push_back(Check{"blocklist.egress", Status::error, "Could not find the public address this machine sends from (--egress)",
                                    "Give the device's public address with --ip.", {}});
     nlohmann::json attempts = nlohmann::json::array();
     for (const auto& attempt : found.attempts)

@@ -29,6 +29,20 @@ ExitCode exit_code_for(Status status) {
   }
 }
 
+std::string_view to_string(VerdictOutcome outcome) {
+  switch (outcome) {
+    case VerdictOutcome::works: return "works";
+    case VerdictOutcome::breaks: return "breaks";
+    case VerdictOutcome::unknown: return "unknown";
+  }
+  return "unknown";
+}
+
+nlohmann::json verdict_json(std::string_view kind, VerdictOutcome outcome, std::string_view summary) {
+  const int exit_code = outcome == VerdictOutcome::works ? exit_ok : outcome == VerdictOutcome::breaks ? exit_finding : exit_incomplete;
+  return {{"verdict", kind}, {"outcome", to_string(outcome)}, {"summary", summary}, {"exit_code", exit_code}};
+}
+
 namespace {
 // Set when libdiag is loaded, before main(): the start of the run.
 const std::time_t process_started = std::time(nullptr);

@@ -7,6 +7,7 @@
 #include <mutex>
 
 #include "diag/ascii.h"
+#include "diag/idna.h"
 #include "diag/smtp_tools.h"
 #include "diag/stop_on_signal.h"
 #include "diag/version.h"
@@ -25,8 +26,15 @@ Result<ServerProfile> listen_profile(const ListenToolOptions& o) {
     profile = exo_submission_profile(o.basic_auth == "retired"  ? BasicAuthAnswer::retired_30
                                      : o.basic_auth == "accept" ? BasicAuthAnswer::accept
                                                                 : BasicAuthAnswer::disabled_139);
-  else if (o.profile == "exo-mx")
-    profile = exo_mx_profile(o.accept_domains, o.reject_direct_send);
+  else if (o.profile == "exo-mx") {
+    std::vector<std::string> accept_domains;  // a Unicode domain as its A-labels, as RCPT TO carries it
+    for (const auto& domain : o.accept_domains) {
+      auto ascii_form = idna::to_ascii(domain);
+      if (!ascii_form) return bad_input("--accept-domain: " + ascii_form.error().message);
+      accept_domains.push_back(ascii::to_lower(*ascii_form));
+    }
+    profile = exo_mx_profile(accept_domains, o.reject_direct_send);
+  }
   else if (!o.accept_domains.empty() || o.reject_direct_send)
     return bad_input("--accept-domain and --reject-direct-send belong to --profile exo-mx");
   if (!o.send_as.empty() && o.profile != "exo-submission") return bad_input("--send-as belongs to --profile exo-submission");
@@ -63,19 +71,24 @@ bool write_stdout(const std::string& text) {
   return std::fwrite(text.data(), 1, text.size(), stdout) == text.size() && std::fflush(stdout) == 0;
 }
 
-std::string render_session(const SessionReport& report, bool json) {
+// Run until interrupted (no --sessions): JSON Lines, one envelope a session
+// as it ends. With --sessions N the one closing document holds them all.
+std::string render_session(const SessionReport& report, bool json, bool lines) {
   if (!json) return render_text(report) + "\n";
-  auto document = to_json(report);
-  document["tool"] = tool;
-  document["version"] = version;
-  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  if (!lines) return {};
+  return listen_report(tool, version, {&report}, nullptr).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-std::string render_summary(const ListenSummary& summary, bool json) {
+// With --sessions N the one document holds every session; otherwise they
+// went out as they ended and the last line closes with every session's
+// check and the summary.
+std::string render_summary(const std::vector<SessionReport>& reports, const ListenSummary& summary, bool json, bool lines) {
   if (!json) return render_text(summary);
-  nlohmann::json document{{"tool", tool}, {"version", version}, {"summary", to_json(summary)}};
-  document["status"] = summary.exit_code == 1 ? "fail" : summary.exit_code == 0 ? "pass" : "error";
-  return document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  std::vector<const SessionReport*> sessions;
+  for (const auto& report : reports) sessions.push_back(&report);
+  auto closing = listen_report(tool, version, sessions, &summary);
+  if (lines) closing.fields().erase("sessions");
+  return closing.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 }  // namespace
@@ -121,7 +134,7 @@ int run_listen_tool(const ListenToolOptions& o) {
   std::mutex output;
   bool write_failed = false;
   config->on_session = [&](const SessionReport& report) {
-    const std::string text = render_session(report, o.common.json);
+    const std::string text = render_session(report, o.common.json, o.sessions == 0);
     std::lock_guard lock(output);
     if (!write_stdout(text)) write_failed = true;
   };
@@ -144,7 +157,7 @@ int run_listen_tool(const ListenToolOptions& o) {
   server->reset();
   // What it saw, when it stops; the exit code follows the devices.
   const auto summary = summarize(reports);
-  if (!write_stdout(render_summary(summary, o.common.json)) || write_failed)
+  if (!write_stdout(render_summary(reports, summary, o.common.json, o.sessions == 0)) || write_failed)
     return cli::print_error(tool, "cannot write to standard output"), exit_incomplete;
   return summary.exit_code;
 }

@@ -14,6 +14,7 @@
 #include <random>
 
 #include "diag/explain.h"
+#include "diag/idna.h"
 #include "diag/mx.h"
 #include "diag/resolver.h"
 #include "diag/smtp.h"
@@ -69,6 +70,13 @@ struct CheckBuilder {
   }
 };
 
+// The address in "RCPT TO:<a@b.example> ..." (RFC 5321 4.1.1.3).
+std::string path_of(std::string_view command) {
+  const auto open = command.find('<'), close = command.find('>');
+  return open == std::string_view::npos || close == std::string_view::npos || close < open
+             ? std::string()
+             : std::string(command.substr(open + 1, close - open - 1));
+}
 }  // namespace
 
 ReplyMeaning interpret(const Reply& reply) {
@@ -391,12 +399,13 @@ struct SessionChecks {
   }
 
   void envelope() {
-    std::size_t rcpt_index = 0;
     for (const auto& step : result.envelope) {
       if (step.command.starts_with("MAIL"))
         out.add_reply("smtp.mail", step.command, step.reply);
+      // One id for every recipient (the same fact has the same id in every
+      // tool); which recipient it was is the field "recipient".
       else if (step.command.starts_with("RCPT"))
-        out.add_reply("smtp.rcpt." + std::to_string(++rcpt_index), step.command, step.reply);
+        out.add_reply("smtp.rcpt", step.command, step.reply).fields["recipient"] = path_of(step.command);
       else if (step.command == "DATA")
         out.add_reply("smtp.data", "DATA", step.reply);
       else if (step.command == "<end of message>")
@@ -410,7 +419,7 @@ struct SessionChecks {
       const std::string why = failure ? "skipped: " + failure.phase + " failed first" : std::string("skipped");
       out.add("smtp.mail", Status::info, "MAIL FROM:<" + config.mail_from + "> " + why);
       for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
-        out.add("smtp.rcpt." + std::to_string(i + 1), Status::info, "RCPT TO:<" + config.rcpt_to[i] + "> " + why);
+        out.add("smtp.rcpt", Status::info, "RCPT TO:<" + config.rcpt_to[i] + "> " + why).fields["recipient"] = config.rcpt_to[i];
     }
     if (config.send) {
       const bool delivered = std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
@@ -506,7 +515,7 @@ nlohmann::json to_json(const TargetResult& result) {
 
 std::string render_text(const TargetResult& result, const TextStyle& style) {
   const std::string address = result.target.address.to_string();
-  std::string out = style.bold(result.target.host + " [" + address + "]:" + std::to_string(result.port)) + "\n";
+  std::string out = style.bold(idna::display(result.target.host) + " [" + address + "]:" + std::to_string(result.port)) + "\n";
   out += render_checks_text(result.checks, style, "  ");
   return out;
 }
@@ -573,44 +582,30 @@ Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const 
       hosts.push_back(host.host);
     }
     if (report.null_mx) {
-      checks.push_back(target_check("probe.targets", Status::fail, *canonical + " publishes a null MX: it takes no mail",
+      checks.push_back(target_check("smtp.target", Status::fail, *canonical + " publishes a null MX: it takes no mail",
                                     "Publish the tenant MX host (sendcheck mx " + *canonical + ").", *canonical));
       return out;
     }
     if (!report.mx_answer.is_definitive()) {
-      checks.push_back(target_check("probe.targets", Status::error,
+      checks.push_back(target_check("smtp.target", Status::error,
                                     "cannot find the MX hosts of " + *canonical + ": " + std::string(dns::to_string(report.mx_answer.outcome)),
                                     "Check the DNS servers (--dns) and try again.", *canonical));
       return out;
     }
     if (hosts.empty()) {
-      checks.push_back(target_check("probe.targets", Status::fail, *canonical + " has no MX host",
+      checks.push_back(target_check("smtp.target", Status::fail, *canonical + " has no MX host",
                                     "Publish the tenant MX host (sendcheck mx " + *canonical + ").", *canonical));
       return out;
     }
   } else if (canonical->find('.') == std::string::npos) {
     // "localhost", "smtprelay": names the system resolver knows (/etc/hosts,
     // the search domains), not the DNS alone.
-    addrinfo hints{};
-    hints.ai_family = ipv4 && !ipv6 ? AF_INET : !ipv4 && ipv6 ? AF_INET6 : AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    addrinfo* info = nullptr;
-    if (::getaddrinfo(canonical->c_str(), nullptr, &hints, &info) == 0) {
-      for (addrinfo* entry = info; entry && out.size() < 32; entry = entry->ai_next) {
-        char text[INET6_ADDRSTRLEN] = {};
-        const void* raw = entry->ai_family == AF_INET
-                              ? static_cast<const void*>(&reinterpret_cast<sockaddr_in*>(entry->ai_addr)->sin_addr)
-                              : static_cast<const void*>(&reinterpret_cast<sockaddr_in6*>(entry->ai_addr)->sin6_addr);
-        if (!::inet_ntop(entry->ai_family, raw, text, sizeof text)) continue;
-        auto address = IpAddress::parse(text);
-        bool seen = false;
-        for (const auto& existing : out) seen = seen || existing.address == *address;
-        if (address && !seen) out.push_back(ProbeTarget{*canonical, *address});
-      }
-      ::freeaddrinfo(info);
+    for (const auto& address : system_addresses(*canonical, ipv4, ipv6)) {
+      if (out.size() >= 32) break;
+      out.push_back(ProbeTarget{*canonical, address});
     }
     if (out.empty())
-      checks.push_back(target_check("probe.targets", Status::fail, "cannot resolve " + *canonical + " (no address from /etc/hosts or DNS)",
+      checks.push_back(target_check("smtp.target", Status::fail, "cannot resolve " + *canonical + " (no address from /etc/hosts or DNS)",
                                     "Check the host name, or give its address.", *canonical));
     return out;
   } else {
@@ -634,7 +629,7 @@ Result<std::vector<ProbeTarget>> resolve_targets(dns::Resolver& resolver, const 
           could_not_find_out = could_not_find_out || !answer.is_definitive();
         }
     if (out.size() == before)
-      checks.push_back(target_check("probe.targets", could_not_find_out ? Status::error : Status::fail,
+      checks.push_back(target_check("smtp.target", could_not_find_out ? Status::error : Status::fail,
                                     could_not_find_out ? "cannot resolve " + host : host + " has no address" +
                                                              std::string(ipv4 && !ipv6 ? " (IPv4)" : !ipv4 && ipv6 ? " (IPv6)" : ""),
                                     could_not_find_out ? "Check the DNS servers (--dns) and try again." : "Check the host name.", host));

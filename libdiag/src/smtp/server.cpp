@@ -811,15 +811,6 @@ std::string_view to_string(DeviceVerdict verdict) {
   return "incomplete";
 }
 
-std::string_view to_string(DeviceOutcome outcome) {
-  switch (outcome) {
-    case DeviceOutcome::works: return "works";
-    case DeviceOutcome::breaks: return "breaks";
-    case DeviceOutcome::unknown: return "unknown";
-  }
-  return "unknown";
-}
-
 bool is_valid_ehlo_name(std::string_view name) {
   if (name.size() > 255 || name.empty()) return false;
   // RFC 5321 4.1.3: "[192.0.2.1]" or "[IPv6:2001:db8::1]".
@@ -1058,7 +1049,8 @@ nlohmann::json to_json(const ListenSummary& summary) {
   for (const auto& [verdict, count] : summary.by_verdict) verdicts[std::string(to_string(verdict))] = count;
   nlohmann::json breaking = nlohmann::json::array();
   for (const auto* report : summary.breaking)
-    breaking.push_back({{"client", report->client}, {"ehlo", report->ehlo}, {"verdict", to_string(report->verdict)}});
+    breaking.push_back({{"client", report->client}, {"ehlo", report->ehlo},
+                        {"verdict", verdict_json(to_string(report->verdict), report->outcome, report->verdict_reason)}});
   return {{"sessions", summary.sessions},
           {"without_commands", summary.without_commands},
           {"verdicts", verdicts},
@@ -1111,9 +1103,40 @@ nlohmann::json to_json(const SessionReport& report) {
           {"bdat", report.used_bdat},
           {"refusals", {{"ehlo", optional(report.ehlo_refusal)}, {"mail", optional(report.mail_refusal)},
                         {"rcpt", optional(report.rcpt_refusal)}}},
-          {"verdict", to_string(report.verdict)},
-          {"outcome", to_string(report.outcome)},
-          {"reason", report.verdict_reason}};
+          {"verdict", verdict_json(to_string(report.verdict), report.outcome, report.verdict_reason)}};
+}
+
+Check device_check(const SessionReport& report) {
+  Check check;
+  check.id = "listen.device";
+  check.status = report.outcome == DeviceOutcome::works ? Status::pass : report.outcome == DeviceOutcome::breaks ? Status::fail : Status::info;
+  check.message = report.client + " (EHLO " + (report.ehlo.empty() ? "-" : report.ehlo) + "): " +
+                  std::string(to_string(report.verdict)) + (report.verdict_reason.empty() ? "" : ": " + report.verdict_reason);
+  // The reason says what to change; a device that works needs nothing.
+  if (report.outcome == DeviceOutcome::breaks) check.remedy = report.verdict_reason;
+  check.fields = {{"client", report.client}, {"verdict", to_string(report.verdict)}};
+  return check;
+}
+
+Report listen_report(std::string_view tool, std::string_view version, const std::vector<const SessionReport*>& sessions,
+                     const ListenSummary* summary) {
+  Report out{std::string(tool), std::string(version)};
+  nlohmann::json documents = nlohmann::json::array();
+  for (const auto* session : sessions) {
+    documents.push_back(to_json(*session));
+    // A port check (no command, no ClientHello) showed nothing about a device.
+    if (!session->commands.empty() || session->tls_hello_in_clear || session->tls_offered_max) out.add(device_check(*session));
+  }
+  if (!sessions.empty()) out.fields()["sessions"] = std::move(documents);
+  if (summary) {
+    // The exit rule of listen: 3 when no session showed how a device sends.
+    if (summary->exit_code == exit_incomplete)
+      out.add(Check{"listen.sessions", Status::error,
+                    summary->sessions == 0 ? "no session came in" : "no session showed how a device sends (each ended before it said enough)",
+                    "Send from the device again, with this listener as its SMTP server, and let it finish.", {}});
+    out.fields()["summary"] = to_json(*summary);
+  }
+  return out;
 }
 
 std::string render_text(const SessionReport& report) {

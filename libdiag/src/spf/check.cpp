@@ -4,6 +4,7 @@
 #include <chrono>
 #include <ctime>
 
+#include "diag/idna.h"
 #include "diag/spf.h"
 #include "diag/version.h"
 
@@ -96,7 +97,7 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
 
 std::string render_node(const TreeNode& node, const TextStyle& style, int depth) {
   const std::string indent(2 + depth * 2, ' ');
-  std::string out = indent + (node.via.empty() ? style.bold(node.domain) : node.via);
+  std::string out = indent + (node.via.empty() ? style.bold(idna::display(node.domain)) : node.via);
   out += "  [" + std::to_string(node.lookups) + (node.lookups == 1 ? " lookup" : " lookups");
   if (node.lookups_total != node.lookups) out += ", " + std::to_string(node.lookups_total) + " with includes";
   if (node.void_lookups) out += ", " + std::to_string(node.void_lookups) + " void";
@@ -129,6 +130,12 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   if (domain.empty() && sender.empty() && request.helo.empty())
     return bad_input("no domain given (DOMAIN, --sender ADDR or --helo NAME)");
   if (!domain.empty() && domain.back() == '.') domain.pop_back();
+  // A Unicode domain is looked up as its A-label form (RFC 8616 4: SPF on
+  // an internationalized domain uses A-labels). One typed that IDNA 2008
+  // refuses is bad input; from --sender or --helo it stays as the device
+  // gave it and evaluates as the RFC says.
+  if (auto ascii_form = idna::to_ascii(domain)) domain = *ascii_form;
+  else if (typed) return ascii_form.error();
   // The DOMAIN an admin types is checked as a domain. A --sender or --helo
   // is an identity as a device presented it (copied from a log): RFC 7208
   // evaluates a malformed one, an IP literal HELO included, to "none" (4.3,

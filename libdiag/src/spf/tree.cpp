@@ -727,7 +727,6 @@ void separate_domain_health(std::vector<Check>& tree_checks,
   for (const auto& [ip, evaluation] : results) addresses += (addresses.empty() ? "" : ", ") + ip.to_string();
   for (auto& check : tree_checks) {
     if (check.status == Status::pass || check.status == Status::info || kept.count(check.id)) continue;
-    if (check.id.rfind("spf.", 0) == 0) check.id = "spf.domain." + check.id.substr(4);
     check.status = Status::warn;
     check.fields["group"] = "domain health";
     check.message += " This does not change the result for " + addresses + ".";

@@ -91,6 +91,7 @@ int dispatch(int argc, char** argv) {
 
 int run_front(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a closed pipe is a write error (exit 3), not a silent death
+  cli::errors_as_json_when_asked(argc, argv);
   if (argc < 2) {
     cli::print_error(tool, "no tool given; usage: sendcheck TOOL [ARGS...], or sendcheck --help for the list");
     return exit_usage;
