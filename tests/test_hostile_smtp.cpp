@@ -532,7 +532,7 @@ TEST_CASE("the XOAUTH2 string the client sends is oauth::xoauth2_initial_respons
   config.user = user;
   config.secret = token;
   const auto result = run_session(config);
-  INFO(transcript_text(result));
+  INFO("failure: " << result.failure.kind << " in " << result.failure.phase);
   REQUIRE(result.auth);
   CHECK(result.auth->reply.code == 235);
   CHECK(received == oauth::xoauth2_initial_response(user, token));
