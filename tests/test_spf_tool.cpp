@@ -11,6 +11,8 @@
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
+#include "json_schema.h"
+
 namespace {
 
 const std::string spf_tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-spf";
