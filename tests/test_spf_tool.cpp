@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "smtp_test_support.h"
+#include "json_schema.h"
 
 namespace {
 
