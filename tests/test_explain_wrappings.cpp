@@ -474,6 +474,7 @@ TEST_CASE("a wrapper with two replies: the cause first, whatever the wrapper's o
   REQUIRE(result.explanations.size() == 2);
   CHECK(result.explanations[0].reply.enhanced == "5.7.3");
   CHECK(result.explanations[1].reply.enhanced == "5.7.57");
+  CHECK(result.explanations[1].reply.raw == "5.7.57 Client not authenticated to send mail.");
   // On separate lines the order of appearance holds.
   const auto lines = found_in("530 5.7.57 Client not authenticated to send mail.\n535 5.7.3 Authentication unsuccessful");
   CHECK(lines.explanations.at(0).reply.enhanced == "5.7.57");

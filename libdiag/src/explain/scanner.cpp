@@ -809,6 +809,18 @@ void ReplyScanner::feed_line(std::string_view line) {
     const auto& candidate = candidates[i];
     const auto end = i + 1 < candidates.size() ? candidates[i + 1].at : rest.size();
     auto segment = rest.substr(candidate.at, end - candidate.at);
+    if (i + 1 < candidates.size()) {
+      // The words that introduce the next reply are not this one's: ".NET:
+      // "5.7.57 Client not authenticated to send mail. Error: 535 5.7.3 ...".
+      auto own = text::trim(segment);
+      if (!own.empty() && own.back() == ':') {
+        const auto word = own.find_last_of(' ');
+        const auto last = word == std::string_view::npos ? std::string_view() : own.substr(word + 1, own.size() - word - 2);
+        if (word != std::string_view::npos && word > candidate.text_at - candidate.at && !last.empty() &&
+            std::all_of(last.begin(), last.end(), [](char c) { return text::is_alpha(c); }))
+          segment = segment.substr(0, word);
+      }
+    }
     // A reply quoted inside a sentence ends at its closing quote when only a
     // few words follow it: "Remoteserver hat '550 ...' zurückgegeben".
     if (candidate.at > 0 && (rest[candidate.at - 1] == '\'' || rest[candidate.at - 1] == '"')) {
