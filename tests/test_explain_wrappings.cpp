@@ -360,3 +360,174 @@ TEST_CASE("output: failures first, successes only with -v, counts, (+N more), UR
   const auto no_ip = found_in("550 5.7.606 Access denied, banned sending IP");
   for (const auto& step : no_ip.explanations.at(0).meaning.remedy) CHECK(step.find("<IP>") == std::string::npos);
 }
+
+// The fresh-eyes review's replies (each with the issue that quotes it).
+TEST_CASE("an AS code is Exchange Online's unless the reply shows Outlook.com", "[explain][sender]") {
+  // https://github.com/sendgrid/docs/issues/6275: "(AS3130)" is not Outlook.com's "(S3130)".
+  const auto eop = found_in(
+      "550 5.7.1 Service unavailable, Client host [50.31.49.41] blocked using Spamhaus. To request removal from this "
+      "list see https://www.spamhaus.org/query/ip/50.31.49.41 (AS3130). "
+      "[VE1EUR01FT062.eop-EUR01.prod.protection.outlook.com]");
+  CHECK(eop.explanations.at(0).meaning.id == "m365.client-host-blocklisted");
+  CHECK(eop.explanations.at(0).details.sender == Sender::exchange_online);
+  CHECK(eop.explanations.at(0).details.as_code == "AS3130");
+  // Outlook.com's own "(S3140)" and its wording with "(AS3150)" stay Outlook.com
+  // (https://github.com/MicrosoftDocs/OfficeDocs-Support/issues/834).
+  CHECK(found_in("550 5.7.1 Unfortunately, messages from weren't sent. Please contact your Internet service provider "
+                 "since part of their network is on our block list (AS3150)")
+            .explanations.at(0)
+            .details.sender == Sender::outlook_com);
+  CHECK(found_in("550 5.7.1 Blocked (S3140) [x.eop-nam12.prod.protection.outlook.com]").explanations.at(0).details.sender ==
+        Sender::outlook_com);
+  // Outlook.com's IP-reputation deferral is its own entry with its own path.
+  const auto throttled = found_in(
+      "451 4.7.650 The mail server [167.89.12.138] has been temporarily rate limited due to IP reputation. For e-mail "
+      "delivery information, see https://postmaster.live.com (S3113) [VI1EUR06FT038.eop-eur06.prod.protection.outlook.com]");
+  const auto& outlook = throttled.explanations.at(0);
+  CHECK(outlook.meaning.id == "outlook.ip-rate-limited");
+  CHECK(outlook.details.sender == Sender::outlook_com);
+  std::string remedy;
+  for (const auto& step : outlook.meaning.remedy) remedy += step;
+  CHECK(remedy.find("LinkID=614866") != std::string::npos);
+  CHECK(remedy.find("167.89.12.138") != std::string::npos);
+}
+
+TEST_CASE("wrappings that drop the basic code or the whole code", "[explain][wrappings]") {
+  // https://github.com/reacherhq/check-if-email-exists/issues/1065
+  const auto spamhaus = found_in(
+      "Error: smtp error 5.7.1 Mail from IP 3.93.33.11 was rejected due to listing in Spamhaus SBL. For details "
+      "please see http://www.spamhaus.org/query/bl?ip=3.93.33.11");
+  CHECK(spamhaus.explanations.at(0).meaning.id == "smtp.dnsbl-listed");
+  CHECK(spamhaus.explanations.at(0).details.ip == "3.93.33.11");
+  CHECK(exit_code_for(spamhaus) == diag::exit_finding);
+  // Not after any word: "nodemailer 4.7.0 Server ..." is a version.
+  CHECK_FALSE(explain_text("installed nodemailer 4.7.0 Server module").ok());
+
+  // https://github.com/nodemailer/nodemailer/issues/1617: Microsoft's Conditional
+  // Access wording without its codes; the codes come from the wording.
+  const auto conditional = found_in(
+      " Transporter verification failed:\n Error: Invalid login: Authentication unsuccessful, the request did not "
+      "meet the criteria to be authenticated successfully. Contact your administrator. [INDPRD01.PROD.OUTLOOK.COM\n");
+  const auto& access = conditional.explanations.at(0);
+  CHECK(access.meaning.id == "m365.conditional-access");
+  CHECK(access.reply.code == 535);
+  CHECK(access.reply.enhanced == "5.7.139");
+  CHECK(access.reply.codes_inferred);
+  CHECK(access.steps == std::vector<std::string>{"AUTH"});
+  CHECK(exit_code_for(conditional) == diag::exit_finding);
+  CHECK(render_text(conditional, diag::TextStyle{}, false).find("no reply code") != std::string::npos);
+
+  // https://github.com/nodemailer/nodemailer/issues/949: the code from responseCode,
+  // the step from "Invalid login", over lines with a blank one between.
+  const auto mailbox = found_in(
+      "{ Error: Invalid login: Mailbox cannot be accessed\n\ncode: 'EAUTH', response: Mailbox cannot be accessed "
+      "[CWXP265CA0023.GBRP265.PROD.OUTLOOK.COM]', responseCode: 550, command: 'AUTH LOGIN' }");
+  REQUIRE(mailbox.explanations.size() == 1);
+  CHECK(mailbox.explanations[0].reply.code == 550);
+  CHECK_FALSE(mailbox.explanations[0].reply.codes_inferred);
+  CHECK(mailbox.explanations[0].steps == std::vector<std::string>{"AUTH"});
+  CHECK(mailbox.explanations[0].details.sender == Sender::exchange_online);
+
+  // Wording no entry carries: still a failure, never a made-up code.
+  const auto unknown = found_in("Error: Invalid login: Go away\n");
+  CHECK(unknown.explanations.at(0).reply.code == 0);
+  CHECK(unknown.explanations.at(0).status() == diag::Status::fail);
+}
+
+TEST_CASE("gateways' own blocks are explained by their phrase", "[explain][gateways]") {
+  const std::pair<std::string, std::string> cases[] = {
+      // https://github.com/LukeSmithxyz/emailwiz/issues/233
+      {"550 5.7.0 Blocked - see https://ipcheck.proofpoint.com/?ip=149.28.244.134", "gateway.proofpoint-ip-blocked"},
+      // https://github.com/zone-eu/zone-mta/issues/301
+      {"554 5.7.0 Blocked - see https://support.proofpoint.com/dnsbl-lookup.cgi?ip=1.1.1.1",
+       "gateway.proofpoint-ip-blocked"},
+      // https://github.com/mysociety/writetothem/issues/364
+      {"550 Administrative prohibition - envelope blocked - https://community.mimecast.com/docs/DOC-1369#550",
+       "gateway.mimecast-envelope-blocked"},
+      // https://github.com/mysociety/fixmystreet/issues/1651
+      {"550 Rejected by header based Anti-Spoofing policy", "gateway.mimecast-anti-spoofing"},
+      // https://github.com/ietf-tools/datatracker/issues/10296
+      {"550 5.7.1 \xE2\x80\x93 IP 103.152.79.203 blocked by Vade Threat List (OXSUS001_101).", "gateway.vade-threat-list"},
+      // https://github.com/splitbrain/dokuwiki-plugin-smtp/issues/38
+      {"553 5.7.1 Sender address rejected: not owned by auth user.", "smtp.sender-login-mismatch"},
+  };
+  for (const auto& [reply, id] : cases) {
+    INFO(reply);
+    const auto result = found_in(reply);
+    const auto& meaning = result.explanations.at(0).meaning;
+    CHECK(meaning.id == id);
+    std::string remedy;
+    for (const auto& step : meaning.remedy) remedy += step;
+    CHECK(remedy.find("receiving side's administrator") == std::string::npos);
+  }
+  // The gateway's IP goes into the remedy.
+  const auto proofpoint = found_in(cases[0].first);
+  CHECK(proofpoint.explanations.at(0).details.ip == "149.28.244.134");
+}
+
+TEST_CASE("a wrapper with two replies: the cause first, whatever the wrapper's order", "[explain][output]") {
+  // https://github.com/renevanosnabrugge/SendEmail-BuildTask/issues/49: .NET puts the
+  // MAIL FROM refusal first; the refused AUTH before it is what to fix.
+  const auto result = found_in(
+      "\"The SMTP server requires a secure connection or the client was not authenticated. The server response was: "
+      "5.7.57 Client not authenticated to send mail. Error: 535 5.7.3 Authentication unsuccessful.\"");
+  REQUIRE(result.explanations.size() == 2);
+  CHECK(result.explanations[0].reply.enhanced == "5.7.3");
+  CHECK(result.explanations[1].reply.enhanced == "5.7.57");
+  CHECK(result.explanations[1].reply.raw == "5.7.57 Client not authenticated to send mail.");
+  // On separate lines the order of appearance holds.
+  const auto lines = found_in("530 5.7.57 Client not authenticated to send mail.\n535 5.7.3 Authentication unsuccessful");
+  CHECK(lines.explanations.at(0).reply.enhanced == "5.7.57");
+}
+
+TEST_CASE("placeholders: filled from the reply, else in words; commands stay runnable", "[explain][output]") {
+  // https://github.com/thunderbird/mailstrom/issues/162: the IP is in the delisting link.
+  const auto barracuda = found_in(
+      "Diagnostic-Code: smtp;550 Service unavailable; Client host [smtp001.thundermail.com] blocked using Barracuda "
+      "Reputation; http://www.barracudanetworks.com/reputation/?r=1&ip=5.60.96.9 (zzzzz@domain.com:blocked)");
+  const auto& listed = barracuda.explanations.at(0).meaning;
+  CHECK(listed.cause.find("5.60.96.9") != std::string::npos);
+  CHECK(listed.remedy.at(0).find("`sendcheck blocklist 5.60.96.9`") != std::string::npos);
+  // https://github.com/jtojnar/nixfiles/issues/13: the domain and the IP of the SPF check.
+  const auto gmail = found_in(
+      "550-5.7.26 Your email has been blocked because the sender is unauthenticated. 550-5.7.26 Gmail requires all "
+      "senders to authenticate with either SPF or DKIM. 550-5.7.26  SPF [mxproxy.ogion.cz] with ip: "
+      "[2a03:3b40:fe:81::1] = did not pass 550 5.7.26 https://support.google.com/mail/answer/81126 x - gsmtp");
+  CHECK(gmail.explanations.at(0).meaning.remedy.at(0).find("`sendcheck spf mxproxy.ogion.cz --ip 2a03:3b40:fe:81::1`") !=
+        std::string::npos);
+  // Without an IP or domain: no garbled sentence, no command with a stand-in.
+  for (const char* reply : {"554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org",
+                            "4.7.500 Server busy. Please try again later from [IP]. (S77719)",
+                            "550 5.7.26 Unauthenticated email is not accepted from this domain. - gsmtp",
+                            "550 5.7.606 Access denied, banned sending IP"}) {
+    INFO(reply);
+    const auto result = found_in(reply);
+    const auto& meaning = result.explanations.at(0).meaning;
+    std::vector<std::string> sentences = meaning.remedy;
+    sentences.push_back(meaning.cause);
+    for (const auto& sentence : sentences) {
+      INFO(sentence);
+      CHECK(sentence.find("the sending IP the sending") == std::string::npos);
+      CHECK(sentence.find("IP the sending IP address") == std::string::npos);
+      CHECK(sentence.find('{') == std::string::npos);
+      CHECK(sentence.find("DOMAIN") == std::string::npos);
+      CHECK(sentence.find(" IP`") == std::string::npos);
+      CHECK(sentence.find("blocklist the sending") == std::string::npos);
+    }
+  }
+  const auto words = found_in("554 5.7.1 Service unavailable; Client host blocked using zen.spamhaus.org");
+  CHECK(words.explanations.at(0).meaning.remedy.at(0).find("`sendcheck blocklist` with the sending IP address") !=
+        std::string::npos);
+}
+
+TEST_CASE("the quoted reply keeps none of what follows it", "[explain][wrappings]") {
+  // https://github.com/alanrenouf/vCheck-vSphere/issues/523
+  const auto powershell = found_in(
+      "Exception calling \"Send\" with \"1\" argument(s): \"Mailbox unavailable. The server response was: 5.7.1 Client "
+      "does not have permissions to send as this sender\" At C:\\Scripts\\vCheck\\vCheck.ps1:783 char:3 + "
+      "$smtpClient.Send($msg)");
+  CHECK(powershell.explanations.at(0).reply.raw == "5.7.1 Client does not have permissions to send as this sender");
+  // https://github.com/mysociety/writetothem/issues/364
+  const auto markdown = found_in("`#550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized`");
+  CHECK(markdown.explanations.at(0).reply.raw == "550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized");
+}

@@ -85,6 +85,12 @@ struct SmtpReply {
   std::string step;      // "RCPT TO", "end of DATA", ...; empty when the input does not show it
   std::string host;      // the server that sent it, when the input names it ("host X[ip] said:")
   std::string evidence;  // the whole multi-line reply when this is one part of it (lines with other codes)
+  // A wrapper showed a refusal (nodemailer's "Invalid login: ...") whose
+  // words lost their codes; the codes are then taken from the wording when
+  // exactly one entry of the table carries it (codes_inferred).
+  bool codes_missing = false;
+  bool codes_inferred = false;
+  std::size_t segment = 0;  // which input line it started on: replies of one line (one wrapper) share it
 };
 
 // Who sent the reply, as far as the reply itself shows it: Exchange Online
@@ -98,7 +104,7 @@ std::string_view to_string(Sender sender);  // "exchange-online", ...
 
 // What the reply text carries besides its meaning: the Exchange Online
 // suffix "[<front end> <ISO-8601 UTC> <16-hex session id>]", an IP in
-// brackets, the AS(nnnn) code.
+// brackets (or in a delisting link, "ip=..."), the AS(nnnn) code.
 struct ReplyDetails {
   std::string front_end_host;  // "BN8NAM12FT004.namprd12.prod.outlook.com"
   std::string region;          // "namprd12"
@@ -106,6 +112,7 @@ struct ReplyDetails {
   std::string session_id;      // "08DE5A1B2C3D4E5F"
   std::string ip;              // "203.0.113.7"
   std::string as_code;         // "AS16012609"
+  std::string domain;          // the domain whose SPF the reply says was checked ("SPF [example.com]")
   Sender sender = Sender::unknown;
 };
 // Splits the suffix off the text: returns the text without it. Sets
@@ -128,6 +135,17 @@ struct Meaning {
 // > narrower range > basic code), else the generic meaning. `text` is the
 // reply text without the Exchange Online suffix.
 Meaning explain_reply(int code, std::string_view enhanced, std::string_view text, const ReplyDetails& details);
+
+// The codes a server sends with these very words, when the input lost them
+// (nodemailer's "Invalid login: Authentication unsuccessful, the request did
+// not meet the criteria ..."): those of the one table entry for a single
+// enhanced code whose wording the text carries; nullopt when none or when
+// entries disagree.
+struct InferredCodes {
+  int code = 0;  // 0 when the entry does not show the basic code
+  std::string enhanced;
+};
+std::optional<InferredCodes> codes_from_wording(std::string_view text, const ReplyDetails& details);
 
 // Finds replies line by line. Feed it lines (without the newline); it calls
 // on_reply for each reply, multi-line replies joined. Call finish() at the end.

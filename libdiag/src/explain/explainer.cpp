@@ -74,6 +74,24 @@ int severity(const Explanation& explanation) {
   }
 }
 
+// Where in an SMTP session a reply came: a later reply is often the
+// consequence of an earlier one (a refused AUTH, then "530 5.7.57 Client not
+// authenticated" to MAIL FROM). The step comes from the input, or else from
+// the basic code: 535, 534, 538 answer AUTH (RFC 4954 6); 530 and 5.7.57
+// answer MAIL FROM sent without a login. Unknown steps rank last, in the
+// order they came (an NDR's own reply before the remote reply it quotes).
+int step_rank(const Explanation& explanation) {
+  const std::string_view step = explanation.steps.empty() ? std::string_view() : explanation.steps.front();
+  static constexpr std::string_view order[] = {"greeting", "EHLO", "HELO", "LHLO", "STARTTLS", "AUTH", "MAIL FROM",
+                                               "RCPT TO", "DATA", "BDAT", "end of DATA"};
+  for (std::size_t i = 0; i < std::size(order); ++i)
+    if (step == order[i]) return static_cast<int>(i);
+  const int code = explanation.reply.code;
+  if (code == 535 || code == 534 || code == 538) return 5;
+  if (code == 530 || explanation.reply.enhanced == "5.7.57") return 6;
+  return static_cast<int>(std::size(order));
+}
+
 // Decodes UTF-16 (PowerShell 5.1 writes it with `>`) to UTF-8, in pieces:
 // a code unit or a surrogate pair may be split between pieces.
 class Utf16Decoder {
@@ -179,10 +197,13 @@ class OwnedFd {
 
 bool Explanation::permanent() const {
   if (reply.code) return reply.code / 100 == 5;
-  return !reply.enhanced.empty() && reply.enhanced[0] == '5';
+  if (reply.enhanced.empty()) return reply.codes_missing;
+  return reply.enhanced[0] == '5';
 }
 
 Status Explanation::status() const {
+  // A refusal whose codes the input lost is still a failure.
+  if (!reply.code && reply.enhanced.empty() && reply.codes_missing) return Status::fail;
   const int status_class = reply.code ? reply.code / 100 : (reply.enhanced.empty() ? 0 : reply.enhanced[0] - '0');
   if (status_class == 5) return Status::fail;
   if (status_class == 4) return Status::warn;
@@ -216,6 +237,16 @@ struct Explainer::State {
     ++result.replies;
     ReplyDetails details;
     const std::string reply_text = extract_details_unclassified(reply.text, details);
+    if (reply.codes_missing && reply.enhanced.empty()) {
+      ReplyDetails shown = details;
+      shown.sender = classify_sender(reply.text, reply.host, details);
+      if (const auto codes = codes_from_wording(reply_text, shown);
+          codes && (reply.code == 0 || codes->code == 0 || codes->code / 100 == reply.code / 100)) {
+        if (reply.code == 0) reply.code = codes->code;
+        reply.enhanced = codes->enhanced;
+        reply.codes_inferred = true;
+      }
+    }
     key.assign(std::to_string(reply.code)).append("|").append(reply.enhanced).append("|").append(reply.host).append("|");
     key.append(details.front_end_host.empty() && details.as_code.empty() ? "" : "ms|");
     append_dedupe_key(key, reply_text);
@@ -252,6 +283,9 @@ struct Explainer::State {
     explanation.reply.raw = printable(reply.raw);
     explanation.reply.step = reply.step;
     explanation.reply.host = reply.host;
+    explanation.reply.codes_missing = reply.codes_missing;
+    explanation.reply.codes_inferred = reply.codes_inferred;
+    explanation.reply.segment = reply.segment;
     explanation.details = details;
     explanation.meaning = std::move(meaning);
     const std::size_t index = result.explanations.size();
@@ -524,10 +558,20 @@ struct Explainer::State {
     }
     flush_bounce();
     scanner.finish();
-    // Failures first, then transient failures, then the rest; a stable sort
-    // keeps the order of first appearance within each.
+    // Failures first, then transient failures, then the rest; within each,
+    // the order of first appearance, except that replies found on one line
+    // (one wrapper: "... 5.7.57 Client not authenticated ... Error: 535
+    // 5.7.3 ...") go in the order of their SMTP steps, the cause before its
+    // consequence. A stable sort keeps the rest as it came.
     std::stable_sort(result.explanations.begin(), result.explanations.end(),
-                     [](const Explanation& a, const Explanation& b) { return severity(a) < severity(b); });
+                     [](const Explanation& a, const Explanation& b) {
+                       // Lines are numbered in the order they came, so
+                       // (severity, line, step) is first appearance but
+                       // within a line.
+                       if (severity(a) != severity(b)) return severity(a) < severity(b);
+                       if (a.reply.segment != b.reply.segment) return a.reply.segment < b.reply.segment;
+                       return step_rank(a) < step_rank(b);
+                     });
   }
 };
 

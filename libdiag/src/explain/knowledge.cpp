@@ -160,8 +160,16 @@ std::optional<int> specificity(const CompiledEntry& entry, int code, const std::
   if (!fit) return std::nullopt;
   int score = *fit;
   if (!entry.codes.empty()) {
-    if (std::find(entry.codes.begin(), entry.codes.end(), code) == entry.codes.end()) return std::nullopt;
-    score += 10;
+    if (code == 0) {
+      // The input showed only the enhanced code ("Error: smtp error 5.7.1
+      // ..."): a basic code of the same class is not contradicted.
+      const int status_class = enhanced ? enhanced->status_class : 0;
+      if (std::none_of(entry.codes.begin(), entry.codes.end(), [&](int listed) { return listed / 100 == status_class; }))
+        return std::nullopt;
+    } else {
+      if (std::find(entry.codes.begin(), entry.codes.end(), code) == entry.codes.end()) return std::nullopt;
+      score += 10;
+    }
   }
   if (!entry.ranges.empty()) {
     if (!enhanced) return std::nullopt;
@@ -211,17 +219,105 @@ std::string rfc_source_urls(std::string_view source) {
   return urls;
 }
 
+struct Placeholder {
+  std::string_view name;   // "{ip}"
+  std::string_view words;  // what stands for it when the reply does not give it
+  std::string value;       // from the reply; empty when it does not give it
+  std::string_view noun;   // "IP": "the IP {ip}" reads "the IP" when the value is missing
+};
+
+// A command in backticks whose placeholders the reply did not fill cannot be
+// run as printed: it is written as the command's fixed words in backticks,
+// then what to give it in words ("`sendcheck spf` with your sending domain,
+// then `--ip` and the sending IP address").
+std::string command_in_words(std::string_view command, const std::vector<Placeholder>& placeholders) {
+  std::string fixed, rest;
+  bool past_fixed = false;
+  std::string pending_literals;
+  while (!command.empty()) {
+    const auto space = command.find(' ');
+    const auto word = command.substr(0, space);
+    const Placeholder* placeholder = nullptr;
+    for (const auto& candidate : placeholders)
+      if (word == candidate.name) placeholder = &candidate;
+    const std::string literal = placeholder ? placeholder->value : std::string(word);
+    if (!literal.empty() && !past_fixed) {
+      fixed += (fixed.empty() ? "" : " ") + literal;
+    } else if (!literal.empty()) {
+      pending_literals += (pending_literals.empty() ? "" : " ") + literal;
+    } else {
+      std::string part;
+      if (!pending_literals.empty()) part = "`" + pending_literals + "` followed by ";
+      pending_literals.clear();
+      part += placeholder->words;
+      rest += (rest.empty() ? " with " : ", then ") + part;
+      past_fixed = true;
+    }
+    if (space == std::string_view::npos) break;
+    command.remove_prefix(space + 1);
+  }
+  if (!pending_literals.empty()) rest += ", then `" + pending_literals + "`";
+  return "`" + fixed + "`" + rest;
+}
+
+// Fills "{ip}" and "{domain}" from the reply. Outside backticks a missing
+// value is written in words; a command in backticks stays runnable when
+// every value is known, and is written in words otherwise.
+std::string fill_placeholders(std::string_view text, const std::vector<Placeholder>& placeholders) {
+  std::string out;
+  while (!text.empty()) {
+    const auto open = text.find('`');
+    const auto plain = text.substr(0, open);
+    std::string filled(plain);
+    for (const auto& placeholder : placeholders) {
+      if (placeholder.value.empty() && !placeholder.noun.empty()) {
+        const std::string after_noun = std::string(placeholder.noun) + " " + std::string(placeholder.name);
+        filled = replace_all(filled, after_noun, placeholder.noun);
+      }
+      filled = replace_all(filled, placeholder.name,
+                           placeholder.value.empty() ? placeholder.words : std::string_view(placeholder.value));
+    }
+    out += filled;
+    if (open == std::string_view::npos) break;
+    const auto close = text.find('`', open + 1);
+    if (close == std::string_view::npos) {
+      out += text.substr(open);
+      break;
+    }
+    const auto command = text.substr(open + 1, close - open - 1);
+    bool all_known = true;
+    for (const auto& placeholder : placeholders)
+      if (command.find(placeholder.name) != std::string_view::npos && placeholder.value.empty()) all_known = false;
+    if (all_known) {
+      std::string runnable(command);
+      for (const auto& placeholder : placeholders) runnable = replace_all(runnable, placeholder.name, placeholder.value);
+      out += "`" + runnable + "`";
+    } else {
+      out += command_in_words(command, placeholders);
+    }
+    text.remove_prefix(close + 1);
+  }
+  return out;
+}
+
 Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
-  // Without an IP in the reply the sentence names it in words.
-  const std::string ip = details.ip.empty() ? "the sending IP address" : details.ip;
+  // Without an IP or domain in the reply the sentence names it in words.
+  const std::vector<Placeholder> placeholders = {
+      {"{ip}", "the sending IP address", details.ip, "IP"},
+      {"{domain}", "your sending domain", details.domain, "domain"},
+      // Not in any reply: always in words, so that no command is printed
+      // with a stand-in the admin would have to replace.
+      {"{recipient_domain}", "the recipient's domain", {}, {}},
+      {"{recipient_mx}", "the recipient's MX host", {}, {}},
+  };
   Meaning meaning;
   meaning.entry = &entry;
   meaning.id = entry.id;
   meaning.category = entry.category;
   meaning.title = entry.title;
-  meaning.cause = replace_all(entry.cause, "{ip}", ip);
+  meaning.cause = fill_placeholders(entry.cause, placeholders);
   for (auto step : entry.remedy)
-    if (!step.empty()) meaning.remedy.push_back(replace_all(step, "{ip}", ip));
+    if (!step.empty()) meaning.remedy.push_back(fill_placeholders(step, placeholders));
   for (auto reference : entry.references)
     if (!reference.empty()) meaning.references.emplace_back(reference);
   meaning.source = entry.source;
@@ -264,6 +360,20 @@ std::string class_advice(int status_class, std::string_view subject_advice) {
 
 Meaning generic_meaning(int code, const std::optional<text::EnhancedCode>& enhanced) {
   Meaning meaning;
+  if (code == 0 && !enhanced) {
+    // Only a wrapper's words survive (nodemailer's "Invalid login: ..."
+    // without the reply's codes).
+    meaning.id = "smtp.refused-without-code";
+    meaning.category = Category::authentication;
+    meaning.title = "The server refused the login (the input does not show its reply code)";
+    meaning.cause = "The client library reports that the server refused AUTH, but the reply's codes are not in the "
+                    "input; the reply's own words are the only clue.";
+    meaning.remedy.push_back("Read the reply's words for the reason, or turn on the library's SMTP debug log to see the "
+                             "whole reply with its codes, then run sendcheck-explain on that.");
+    meaning.references = {std::string(rfc5321_url)};
+    meaning.source = "https://www.rfc-editor.org/rfc/rfc4954#section-6 https://nodemailer.com/errors/";
+    return meaning;
+  }
   const GenericBasic* basic = code ? find_basic(code) : nullptr;
   std::string basic_sentence;
   if (code) {
@@ -364,6 +474,44 @@ Meaning explain_reply(int code, std::string_view enhanced, std::string_view repl
   }
   if (best) return meaning_of(*best->entry, details);
   return generic_meaning(code, enhanced_code);
+}
+
+std::optional<InferredCodes> codes_from_wording(std::string_view reply_text, const ReplyDetails& details) {
+  const auto& table = compiled_table();
+  const std::string lower_text = text::to_lower(reply_text);
+  std::optional<InferredCodes> found;
+  std::size_t found_length = 0;  // of the longest wording matched: the most specific entry
+  bool tie = false;
+  for (const auto& entry : table.entries) {
+    // Only an entry for one exact enhanced code, whose wording is long
+    // enough to be that server's own sentence, and whose sender fits.
+    if (entry.ranges.size() != 1 || entry.ranges[0].width() != 1) continue;
+    if (!sender_fit(entry.entry->sender, details.sender)) continue;
+    std::size_t length = 0;
+    for (const auto& pattern : entry.patterns)
+      if (pattern.size() >= 24 && pattern.size() > length && text::glob_contains(lower_text, pattern))
+        length = pattern.size();
+    if (length == 0 || length < found_length) continue;
+    const auto& range = entry.ranges[0];
+    InferredCodes codes;
+    codes.enhanced = std::to_string(range.status_class) + "." + std::to_string(range.subject) + "." +
+                     std::to_string(range.low);
+    const auto example = entry.entry->example;
+    if (example.size() >= 4 && text::is_digit(example[0]) && text::is_digit(example[1]) &&
+        text::is_digit(example[2]) && example[3] == ' ')
+      codes.code = (example[0] - '0') * 100 + (example[1] - '0') * 10 + (example[2] - '0');
+    else if (entry.codes.size() == 1)
+      codes.code = entry.codes[0];
+    if (length == found_length && found && (found->enhanced != codes.enhanced || found->code != codes.code)) {
+      tie = true;  // two entries, the same length of wording, other codes
+      continue;
+    }
+    if (length > found_length) tie = false;
+    found = codes;
+    found_length = length;
+  }
+  if (tie) return std::nullopt;
+  return found;
 }
 
 }  // namespace diag::explain

@@ -90,6 +90,7 @@ nlohmann::json to_json(const Explanation& explanation) {
       {"permanent", explanation.permanent()},
       {"class", reply_class(explanation)},
       {"generic", meaning.generic()},
+      {"codes_inferred", reply.codes_inferred},
       {"unconfirmed", meaning.entry && meaning.entry->unconfirmed},
       {"title", meaning.title},
       {"cause", meaning.cause},
@@ -164,6 +165,11 @@ std::string render_text(const ExplainResult& result, const TextStyle& style, boo
       if (newline == std::string_view::npos) break;
       raw.remove_prefix(newline + 1);
     }
+    if (reply.codes_inferred)
+      out += "      (The input shows no reply code; " + code_label(reply) +
+             " is the code the server sends with these words.)\n";
+    else if (reply.codes_missing && !reply.code)
+      out += "      (The input shows no reply code.)\n";
     if (meaning.entry && meaning.entry->unconfirmed) out += "      UNCONFIRMED meaning (see the source).\n";
     out += "      Cause:  " + meaning.cause + "\n";
     if (explanation.status() == Status::info) {

@@ -140,8 +140,15 @@ std::size_t lone_enhanced_length(std::string_view line, std::size_t at) {
     case ':': case '\'': case '"': case '`': case '(': case '[': case '*': case '=': case '>': case '|':
       return length;
     default:
-      return 0;
+      break;
   }
+  // A library's own words for a refusal: "Error: smtp error 5.7.1 Mail from
+  // IP ... was rejected" (check-if-email-exists), "SMTP error 5.7.1 ...".
+  for (std::string_view word : {"error", "smtp error", "error code"})
+    if (text::iends_with(before, word) &&
+        (before.size() == word.size() || !text::is_alpha(before[before.size() - word.size() - 1])))
+      return length;
+  return 0;
 }
 
 // Python's smtplib: "(535, b'5.7.3 Authentication unsuccessful')", also
@@ -277,12 +284,42 @@ std::string take_trailing_enhanced(std::string_view& reply_text) {
 
 // PHPMailer ends its message with the reply code: "... Detail: 5.7.60 SMTP;
 // Client does not have ... SMTP code: 550". Returns the code, 0 when absent.
+// nodemailer's error object names it too: "responseCode: 550" (printed by
+// console.log) or "\"responseCode\":550" (JSON), see
+// https://nodemailer.com/errors/ (the error object's responseCode).
 int smtp_code_in(std::string_view text) {
-  const auto at = text::ifind(text, "SMTP code: ");
-  if (at == std::string_view::npos || at + 14 > text.size()) return 0;
-  const auto digits = text.substr(at + 11, 3);
-  if (!text::is_digit(digits[0]) || !text::is_digit(digits[1]) || !text::is_digit(digits[2])) return 0;
-  return (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
+  for (std::string_view label : {"SMTP code: ", "responseCode: ", "\"responseCode\": ", "\"responseCode\":"}) {
+    const auto at = text::ifind(text, label);
+    if (at == std::string_view::npos || at + label.size() + 3 > text.size()) continue;
+    const auto digits = text.substr(at + label.size(), 3);
+    if (!text::is_digit(digits[0]) || !text::is_digit(digits[1]) || !text::is_digit(digits[2])) continue;
+    return (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
+  }
+  return 0;
+}
+
+// nodemailer reports a refused AUTH as "Invalid login: <the server's
+// reply>" (its code EAUTH). Some pastes keep the reply's words but lose its
+// codes ("Invalid login: Authentication unsuccessful, the request did not
+// meet the criteria ..."): returns where those words start, npos when the
+// line has no such message.
+std::size_t codeless_login_reply_at(std::string_view line) {
+  const auto at = line.find("Invalid login: ");
+  if (at == std::string_view::npos) return std::string_view::npos;
+  const auto text_at = at + 15;
+  if (text_at >= line.size() || !text::is_alpha(line[text_at])) return std::string_view::npos;
+  return text_at;
+}
+
+// The words of nodemailer's "response: ..." field, up to the field's end.
+std::string_view response_field(std::string_view line) {
+  auto at = line.find("response: ");
+  if (at == std::string_view::npos) return {};
+  auto value = line.substr(at + 10);
+  if (!value.empty() && (value[0] == '\'' || value[0] == '"')) value.remove_prefix(1);
+  for (std::string_view end : {"', ", "\", ", "', ", ", responseCode"})
+    if (const auto found = value.find(end); found != std::string_view::npos) value = value.substr(0, found);
+  return text::trim(value);
 }
 
 std::size_t count_of(std::string_view text, char c) {
@@ -297,11 +334,11 @@ std::string_view trim_reply_end(std::string_view reply_text) {
   reply_text = text::trim(reply_text);
   if (reply_text.empty()) return reply_text;
   switch (reply_text.back()) {
-    case ')': case ']': case '>': case '\'': case '"': case ',': case ';': break;
+    case ')': case ']': case '>': case '\'': case '"': case '`': case ',': case ';': break;
     default: return reply_text;  // the common case: nothing to count
   }
   // Openers minus closers, counted once; quotes by parity.
-  int parens = 0, brackets = 0, angles = 0, quotes = 0, double_quotes = 0;
+  int parens = 0, brackets = 0, angles = 0, quotes = 0, double_quotes = 0, backticks = 0;
   for (char c : reply_text) {
     switch (c) {
       case '(': ++parens; break;
@@ -312,6 +349,7 @@ std::string_view trim_reply_end(std::string_view reply_text) {
       case '>': --angles; break;
       case '\'': ++quotes; break;
       case '"': ++double_quotes; break;
+      case '`': ++backticks; break;
       default: break;
     }
   }
@@ -325,11 +363,12 @@ std::string_view trim_reply_end(std::string_view reply_text) {
       case '>': balance = &angles, drop = angles < 0; break;
       case '\'': balance = &quotes, drop = quotes % 2 == 1; break;
       case '"': balance = &double_quotes, drop = double_quotes % 2 == 1; break;
+      case '`': balance = &backticks, drop = backticks % 2 == 1; break;
       case ',': case ';': case ' ': case '\t': drop = true; break;
       default: break;
     }
     if (!drop) return reply_text;
-    if (balance) *balance += (reply_text.back() == '\'' || reply_text.back() == '"') ? -1 : 1;
+    if (balance) *balance += (reply_text.back() == '\'' || reply_text.back() == '"' || reply_text.back() == '`') ? -1 : 1;
     reply_text.remove_suffix(1);
   }
 }
@@ -472,24 +511,67 @@ bool contains_any(std::string_view lower_text, std::initializer_list<std::string
   return false;
 }
 
-// Outlook.com's consumer service tags its block-list rejections "(S3140)",
-// "(AS3150)" and its unknown-recipient replies "(S2017062302)". Exchange
-// Online's "(AS16012611)" has eight digits, its "AS(7230)" the parenthesis
-// after the AS, and "(S77714)" is shared by both services.
+// Outlook.com's consumer service tags its rejections "(S3140)", "(S3113)"
+// and its unknown-recipient replies "(S2017062302)": an 'S' right after the
+// parenthesis. "(AS3130)" is not one of them: Exchange Online writes its AS
+// codes the same way ("(AS16012611)", "(AS3130)"), and Outlook.com's own
+// "(AS3150)" comes with its wording or hosts (outlook_com_evidence below).
+// "(S77714)" is shared by both services.
 bool has_outlook_com_code(std::string_view text) {
-  for (std::size_t open = text.find('('); open != std::string_view::npos; open = text.find('(', open + 1)) {
-    std::size_t at = open + 1;
-    if (text.substr(at, 2) == "AS") at += 2;
-    else if (text.substr(at, 1) == "S") at += 1;
-    else continue;
+  for (std::size_t open = text.find("(S"); open != std::string_view::npos; open = text.find("(S", open + 1)) {
+    std::size_t at = open + 2;
     const std::size_t digits_at = at;
     while (at < text.size() && text::is_digit(text[at])) ++at;
     if (at >= text.size() || text[at] != ')') continue;
     const auto digits = text.substr(digits_at, at - digits_at);
-    if (digits.size() == 4 && digits[0] == '3') return true;                                  // S3140
-    if (digits.size() == 10 && digits.substr(0, 2) == "20" && text[open + 1] == 'S') return true;  // S2017062302
+    if (digits.size() == 4 && digits[0] == '3') return true;                // S3140
+    if (digits.size() == 10 && digits.substr(0, 2) == "20") return true;   // S2017062302
   }
   return false;
+}
+
+// What shows a reply to be Outlook.com's whatever its codes: its S-codes,
+// its sites (mail.live.com, postmaster.live.com, the olc.protection hosts)
+// and the wording of its block-list rejection.
+bool outlook_com_evidence(std::string_view text) {
+  if (has_outlook_com_code(text)) return true;
+  const std::string lower = text::to_lower(text);
+  return contains_any(lower, {"mail.live.com", "postmaster.live.com", "olc.protection.outlook.com",
+                              "part of their network is on our block list"});
+}
+
+// An IP the reply names outside brackets: in a delisting link
+// ("...reputation/?r=1&ip=5.60.96.9", "spamhaus.org/query/ip/50.31.49.41")
+// or in words ("Mail from IP 3.93.33.11", "IP: 192.0.2.1").
+std::string ip_named_in(std::string_view text) {
+  for (std::size_t at = text::ifind(text, "ip"); at != std::string_view::npos; at = text::ifind(text, "ip", at + 2)) {
+    if (at > 0 && (text::is_alpha(text[at - 1]) || text::is_digit(text[at - 1]))) continue;  // "zip", "skip"
+    std::size_t start = at + 2;
+    while (start < text.size() && (text[start] == '=' || text[start] == '/' || text[start] == ':' ||
+                                   text[start] == ' ' || text[start] == '['))
+      ++start;
+    if (start == at + 2 || start - at > 6) continue;
+    std::size_t end = start;
+    while (end < text.size() && (text::is_digit(text[end]) || text::is_alpha(text[end]) || text[end] == '.' ||
+                                 text[end] == ':'))
+      ++end;
+    auto candidate = text.substr(start, end - start);
+    while (!candidate.empty() && (candidate.back() == '.' || candidate.back() == ':')) candidate.remove_suffix(1);
+    if (auto address = IpAddress::parse(candidate)) return address->to_string();
+  }
+  return {};
+}
+
+// The domain whose SPF the receiving server checked: Gmail's "SPF
+// [example.com] with ip: [192.0.2.1] = did not pass".
+std::string spf_domain_named_in(std::string_view text) {
+  const auto at = text::ifind(text, "SPF [");
+  if (at == std::string_view::npos) return {};
+  const auto close = text.find(']', at + 5);
+  if (close == std::string_view::npos) return {};
+  const auto name = text.substr(at + 5, close - at - 5);
+  if (!is_host_name(name) || IpAddress::parse(name)) return {};
+  return text::to_lower(name);
 }
 
 }  // namespace
@@ -499,7 +581,7 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
   const std::string lower_host = text::to_lower(host);
   // Outlook.com first: its MX hosts are protection.outlook.com front ends
   // too, but its block lists and delisting are its own.
-  if (has_outlook_com_code(reply_text) || contains_any(lower, {"mail.live.com", "olc.protection.outlook.com"}) ||
+  if (outlook_com_evidence(reply_text) ||
       contains_any(lower_host, {"olc.protection.outlook.com", "hotmail.com", "outlook-com.", "hotmail-com."}))
     return Sender::outlook_com;
   if ((!details.front_end_host.empty() && is_microsoft_front_end(details.front_end_host)) ||
@@ -543,6 +625,8 @@ std::string extract_details_unclassified(std::string_view reply_text, ReplyDetai
     }
     if (suffix_open == std::string_view::npos && read_suffix(inside, details)) suffix_open = open, suffix_end = close + 1;
   }
+  if (details.ip.empty()) details.ip = ip_named_in(reply_text);
+  if (details.domain.empty()) details.domain = spf_domain_named_in(reply_text);
   std::string without_suffix(reply_text);
   if (suffix_open != std::string_view::npos) {
     without_suffix = text::trim(reply_text.substr(0, suffix_open));
@@ -561,8 +645,8 @@ std::string extract_details_unclassified(std::string_view reply_text, ReplyDetai
     if (end > digits_at && end < reply_text.size() && reply_text[end] == ')')
       details.as_code = "AS" + std::string(reply_text.substr(digits_at, end - digits_at));
   }
-  // Outlook.com's "(AS3140)" is its block-list code, not Exchange Online's AS code.
-  if (details.as_code.size() == 6 && has_outlook_com_code(reply_text)) details.as_code.clear();
+  // Outlook.com's "(AS3150)" is its block-list code, not Exchange Online's AS code.
+  if (details.as_code.size() == 6 && outlook_com_evidence(reply_text)) details.as_code.clear();
   return without_suffix;
 }
 
@@ -582,6 +666,7 @@ struct ReplyScanner::State {
   std::string step;                  // the last client command seen in a transcript
   std::string context_step;          // from a "step" member in JSON
   bool transcript = false;           // a server or client prefix was seen
+  std::size_t segment = 0;           // lines fed so far: the replies of one line share it
 
   void emit_pending() {
     if (!pending) return;
@@ -613,8 +698,20 @@ struct ReplyScanner::State {
   bool continues_pending(std::string_view rest) {
     if (!pending) return false;
     if (pending->code == 0) {
-      if (const int code = smtp_code_in(rest); code && code / 100 == pending->enhanced[0] - '0') {
+      const int code = smtp_code_in(rest);
+      const bool fits = pending->enhanced.empty() ? code / 100 == 4 || code / 100 == 5
+                                                  : code / 100 == pending->enhanced[0] - '0';
+      if (code && fits) {
         pending->code = code;
+        // nodemailer's object repeats the reply in "response:", often with
+        // what the message cut (the server's bracketed host).
+        if (pending->codes_missing) {
+          const auto response = trim_reply_end(response_field(rest));
+          if (response.size() > pending->text.size() && text::istarts_with(response, pending->text)) {
+            pending->text.assign(response);
+            pending->raw.append("\n").append(trim_reply_end(rest));
+          }
+        }
         return true;
       }
     }
@@ -674,16 +771,35 @@ void ReplyScanner::feed_line(std::string_view line) {
   }
 
   const auto candidates = find_candidates(rest);
+  ++state.segment;
   // A continuation line repeats the code after the same prefix as the
   // line it continues (usually none; a log's own prefix otherwise).
   const bool joins_open = state.pending && state.pending_open && !candidates.empty() &&
                           candidates.front().code == state.pending->code &&
                           (candidates.front().at == 0 || rest.substr(0, candidates.front().at) == state.pending_prefix);
+  // nodemailer prints its error object over several lines, blank ones too:
+  // a reply still waiting for its code waits past them.
+  if (state.pending && state.pending->codes_missing && state.pending->code == 0 && text::trim(rest).empty()) return;
   if (!joins_open) {
     if (state.continues_pending(rest)) return;
     state.emit_pending();
   }
-  if (candidates.empty()) return;
+  if (candidates.empty()) {
+    if (const auto text_at = codeless_login_reply_at(rest); text_at != std::string_view::npos) {
+      SmtpReply reply;
+      reply.code = smtp_code_in(rest);
+      if (reply.code / 100 != 4 && reply.code / 100 != 5) reply.code = 0;
+      auto words = rest.substr(text_at);
+      words = words.substr(0, std::min(words.find("', "), words.find(", responseCode")));
+      reply.text = trim_reply_end(words);
+      reply.raw = trim_reply_end(rest.substr(text_at - 15));
+      reply.step = "AUTH";  // nodemailer's "Invalid login" is a refused AUTH
+      reply.codes_missing = true;
+      reply.segment = state.segment;
+      state.start(std::move(reply), false, rest.substr(0, text_at - 15));
+    }
+    return;
+  }
 
   const auto context = rest.substr(0, candidates.front().at);
   const std::string context_step = step_from_context(context);
@@ -693,6 +809,18 @@ void ReplyScanner::feed_line(std::string_view line) {
     const auto& candidate = candidates[i];
     const auto end = i + 1 < candidates.size() ? candidates[i + 1].at : rest.size();
     auto segment = rest.substr(candidate.at, end - candidate.at);
+    if (i + 1 < candidates.size()) {
+      // The words that introduce the next reply are not this one's: ".NET:
+      // "5.7.57 Client not authenticated to send mail. Error: 535 5.7.3 ...".
+      auto own = text::trim(segment);
+      if (!own.empty() && own.back() == ':') {
+        const auto word = own.find_last_of(' ');
+        const auto last = word == std::string_view::npos ? std::string_view() : own.substr(word + 1, own.size() - word - 2);
+        if (word != std::string_view::npos && word > candidate.text_at - candidate.at && !last.empty() &&
+            std::all_of(last.begin(), last.end(), [](char c) { return text::is_alpha(c); }))
+          segment = segment.substr(0, word);
+      }
+    }
     // A reply quoted inside a sentence ends at its closing quote when only a
     // few words follow it: "Remoteserver hat '550 ...' zurückgegeben".
     if (candidate.at > 0 && (rest[candidate.at - 1] == '\'' || rest[candidate.at - 1] == '"')) {
@@ -701,6 +829,12 @@ void ReplyScanner::feed_line(std::string_view line) {
           segment.size() - close <= 32 &&
           std::none_of(segment.begin() + close, segment.end(), [](char c) { return text::is_digit(c); }))
         segment = segment.substr(0, close);
+    } else if (count_of(rest.substr(0, candidate.at), '"') % 2 == 1) {
+      // Inside a quoted message that goes on after the reply (PowerShell:
+      // "Mailbox unavailable. The server response was: 5.7.1 ... sender" At
+      // C:\Scripts\x.ps1:783 char:3): the reply ends at the closing quote.
+      const auto close = segment.find('"', candidate.text_at - candidate.at);
+      if (close != std::string_view::npos) segment = segment.substr(0, close);
     }
     std::string enhanced;
     if (candidate.enhanced_length) enhanced = rest.substr(candidate.enhanced_at, candidate.enhanced_length);
@@ -742,6 +876,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.raw = raw;
       reply.step = !step.empty() ? step : pending->step;
       reply.host = pending->host;
+      reply.segment = pending->segment;
       state.block.push_back(std::move(*state.pending));
       state.pending = std::move(reply);
       state.pending_open = candidate.continued;
@@ -753,6 +888,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.raw = raw;
       reply.step = step;
       reply.host = host;
+      reply.segment = state.segment;
       state.start(std::move(reply), candidate.continued, rest.substr(0, candidate.at));
     }
   }
