@@ -41,6 +41,34 @@ const std::string client_certificate_remedy =
     "The server authenticates clients by certificate (a certificate-based connector, or mutual TLS): give the "
     "certificate it expects with --client-cert FILE and --client-key FILE.";
 
+// sendcheck-probe plays a device or an application, which does not queue
+// and retry as a mail server does (RFC 5321 4.2.1 speaks of the sending
+// MTA): a 4xx reply fails its message now. The knowledge table's advice is
+// written for mail servers; here it is said for the device, by step.
+std::string device_transient_remedy(std::string_view id, const std::string& meaning_id, const std::string& remedy) {
+  const std::string mta_prefix = "Temporary: the sending server retries by itself. If it keeps failing: ";
+  const bool generic = meaning_id.starts_with("rfc");
+  std::string rest = remedy.starts_with(mta_prefix) ? remedy.substr(mta_prefix.size()) : remedy;
+  const std::string device =
+      "Temporary for a mail server, which queues and retries; a device or application that submits mail usually does "
+      "not: its message fails now. ";
+  if (id == "smtp.starttls")
+    return device + "A server that answers STARTTLS with 4xx could not start TLS: usually its certificate or private key "
+                    "is missing or unreadable, or its TLS settings are broken; check the server's TLS configuration and "
+                    "its log." + (generic ? std::string() : " " + rest);
+  if (id == "smtp.auth")
+    return device + "The server could not check the credentials just now (its authentication service is unreachable "
+                    "or busy, or it delays after failed attempts): try again in a few minutes; if it persists, check "
+                    "the server's authentication service and log." + (generic ? std::string() : " " + rest);
+  if (id.starts_with("smtp.mail") || id.starts_with("smtp.rcpt") || id == "smtp.data" || id == "smtp.message")
+    return device + "The server deferred it (greylisting, a rate limit, a full queue or a lookup that failed for now): "
+                    "send again later, or let the device submit through a local relay that queues and retries." +
+           (generic ? std::string() : " " + rest);
+  return device + (generic ? "The server is not taking this session now (busy, throttling or in maintenance): try "
+                             "again later; if it persists, ask the server's administrator."
+                           : rest);
+}
+
 struct CheckBuilder {
   nlohmann::json where;
   std::vector<Check> checks;
@@ -63,7 +91,8 @@ struct CheckBuilder {
     Status status = reply.positive() ? Status::pass : reply.transient() && reply.code != 421 ? Status::warn : Status::fail;
     std::string message = step + ": " + reply.raw();
     if (!reply.positive()) message += " (" + meaning.title + ")";
-    Check& check = add(std::move(id), status, message, meaning.remedy);
+    const std::string remedy = reply.transient() ? device_transient_remedy(id, meaning.id, meaning.remedy) : meaning.remedy;
+    Check& check = add(std::move(id), status, message, remedy);
     check.fields["reply"] = reply_json(reply);
     return check;
   }
