@@ -192,8 +192,20 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     }
     out.add("tls.handshake", Status::pass, "TLS handshake completed: " + facts.version + " " + facts.cipher);
     const auto version = tls::version_from_openssl_name(facts.version);
-    if (version && *version < tls::Version::tls1_2)
-      out.add("tls.version", Status::warn, "the server accepted " + facts.version + "; Exchange Online refuses TLS 1.0 and 1.1",
+    const auto& offered_max = config.tls.versions.max;
+    if (version && *version < tls::Version::tls1_2 && (!offered_max || *offered_max >= tls::Version::tls1_2))
+      // The client offered TLS 1.2 or later and the server chose less: the
+      // same server the default run refuses, the same finding.
+      out.add("tls.version", Status::fail,
+              "the server chose " + facts.version + " although this client offered " +
+                  (offered_max ? std::string(tls::to_string(*offered_max)) : std::string("up to TLS 1.3")) +
+                  ": it speaks only TLS 1.0/1.1, which this client accepted only because of --tls-min; by default "
+                  "(TLS 1.2 or later, as Exchange Online and current clients require) the handshake fails",
+              "Enable TLS 1.2 (and 1.3) on the server: clients that need TLS 1.2 cannot use it.");
+    else if (version && *version < tls::Version::tls1_2)
+      out.add("tls.version", Status::warn,
+              "the server accepted " + facts.version + ", the most this client offered (--tls-max): a legacy device "
+              "gets TLS here; Exchange Online refuses TLS 1.0 and 1.1",
               "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay through a local server.");
     else
       out.add("tls.version", Status::pass, "negotiated " + facts.version);
@@ -291,8 +303,13 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
     if (!first.keywords.empty()) message += ": " + join(first.keywords, ", ");
     out.add("smtp.ehlo", Status::pass, message);
   }
-  for (const auto& policy : result.policy_replies)
-    if (policy.kind == "ehlo" && policy.reply) out.add_reply("smtp.ehlo", "EHLO " + config.helo, *policy.reply);
+  // A refusal of the EHLO inside TLS comes after the TLS lines, as it happened.
+  auto ehlo_refusals = [&](bool after_tls) {
+    for (const auto& policy : result.policy_replies)
+      if (policy.kind == "ehlo" && policy.reply && (policy.phase == to_string(ClientState::ehlo_after_tls)) == after_tls)
+        out.add_reply("smtp.ehlo", std::string("EHLO ") + (after_tls ? "(inside TLS) " : "") + config.helo, *policy.reply);
+  };
+  ehlo_refusals(false);  // with implicit TLS the EHLO is in state ehlo, after the TLS lines already
 
   // STARTTLS.
   if (config.tls_mode == TlsMode::starttls && config.starttls != StarttlsPolicy::never && result.ehlo) {
@@ -312,6 +329,7 @@ std::vector<Check> session_checks(const SessionConfig& config, const SessionResu
       out.add("smtp.starttls", Status::pass, "STARTTLS offered and accepted");
       tls_checks();
       if (failure.failure_class == FailureClass::tls && failure.kind == "handshake") failure_reported = true;
+      ehlo_refusals(true);
     }
   } else if (config.tls_mode == TlsMode::plain && result.ehlo) {
     out.add("smtp.starttls", Status::info,
