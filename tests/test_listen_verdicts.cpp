@@ -249,7 +249,9 @@ TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verd
         CHECK(report.verdict == DeviceVerdict::ready_for_oauth);
         CHECK(report.outcome == DeviceOutcome::works);
       } else {
-        CHECK(mail.raw() == "550 5.7.60 SMTP; Client does not have permissions to send as this sender");
+        // With the front end's name, as Exchange Online's other replies have it.
+        CHECK(mail.raw() ==
+              "550 5.7.60 SMTP; Client does not have permissions to send as this sender [SY5P282CA0097.outlook.office365.com]");
         CHECK(report.verdict == DeviceVerdict::sender_not_permitted);
       }
     }
@@ -350,4 +352,68 @@ TEST_CASE("listen: the summary's exit code follows the devices", "[listen][verdi
   CHECK(mixed.breaking[0]->verdict == DeviceVerdict::basic_auth);
   CHECK_THAT(render_text(mixed), Catch::Contains("1 x basic-auth"));
   CHECK(to_json(mixed)["verdicts"]["ready-for-oauth"] == 1);
+}
+
+TEST_CASE("listen: a silent session that timed out is counted as timed-out", "[listen][verdict]") {
+  SessionReport silent;
+  silent.end_reason = "timeout";
+  decide_verdict(silent, exo_submission_profile());
+  CHECK(silent.verdict == DeviceVerdict::timed_out);
+  SessionReport port_check;
+  port_check.end_reason = "closed";
+  decide_verdict(port_check, exo_submission_profile());
+  const std::vector<SessionReport> reports{silent, port_check};
+  const auto summary = summarize(reports);
+  CHECK(summary.sessions == 2);
+  CHECK(summary.without_commands == 1);
+  CHECK(to_json(summary)["verdicts"]["timed-out"] == 1);
+  CHECK(summary.exit_code == 3);
+}
+
+TEST_CASE("listen: a message without From or To says so", "[listen][verdict]") {
+  SessionReport report;
+  report.message_bytes = 12;
+  report.header_subject = "scan";
+  CHECK_THAT(render_text(report), Catch::Contains("message: 12 bytes, Subject: scan\n"));
+  report.header_subject.clear();
+  CHECK_THAT(render_text(report), Catch::Contains("message: 12 bytes, no From, To or Subject header\n"));
+}
+
+TEST_CASE("listen: the transcript hook (-v) shows each line, never a secret", "[listen][verdict]") {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  ServerConfig config;
+  config.profile = accept_all_profile();
+  config.credentials = server_credentials(listener_name);
+  config.command_timeout = 5000ms;
+  config.on_transcript = [&](const std::string& client, const TranscriptEntry& entry) {
+    std::lock_guard lock(mutex);
+    lines.push_back(client + " " + entry.dir + " " + entry.line);
+  };
+  auto server = start_server(std::move(config));
+  const std::string token = "header.claims.signature";
+  const std::string plain = base64_encode(std::string("\0dev@contoso.example\0S3cret-Pw", 29));
+  {
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("app.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO app.contoso.example");
+    CHECK(device.say("AUTH PLAIN").code == 334);
+    CHECK(device.say(plain).code == 235);
+    device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", token));
+    device.say("QUIT");
+  }
+  server->wait(1);
+  server.reset();
+  std::string all;
+  for (const auto& line : lines) all += line + "\n";
+  INFO(all);
+  CHECK_THAT(all, Catch::Contains(" C EHLO app.contoso.example\n"));
+  CHECK_THAT(all, Catch::Contains(" S 220 "));
+  CHECK_THAT(all, Catch::Contains(" TLS TLSv1.3 "));
+  CHECK_THAT(all, Catch::Contains(" C AUTH PLAIN\n"));
+  CHECK_THAT(all, Catch::Contains(" C ***\n"));
+  CHECK_THAT(all, Catch::Contains(" C AUTH XOAUTH2 ***\n"));
+  CHECK_THAT(all, Catch::Contains(" NET session ended: QUIT"));
+  for (const std::string& secret : {token, plain, std::string("S3cret-Pw")}) CHECK(all.find(secret) == std::string::npos);
 }

@@ -444,6 +444,9 @@ struct ServerConfig {
   std::size_t max_commands = 200;
   std::string save_dir;  // keep received messages here; empty: never stored
   std::function<void(const SessionReport&)> on_session;  // called from the session's thread
+  // -v: every command and reply line as it passes ("C", "S", "TLS", "NET"),
+  // AUTH payloads as "***", message content left out; from the session's thread.
+  std::function<void(const std::string& client, const TranscriptEntry& entry)> on_transcript;
 };
 
 // One session on a connection already accepted, in this thread, without TLS

@@ -217,7 +217,8 @@ class ServerSession {
   }
 
   SessionReport run() {
-    const auto started = Clock::now();
+    const auto started = started_ = Clock::now();
+    trace("NET", "connected");
     session_deadline_ = started + config_.session_timeout;
     serve();
     // Clients that check the certificate after the handshake (GnuTLS-based
@@ -238,7 +239,20 @@ class ServerSession {
   }
 
   bool say(const std::string& lines) {
+    for (std::size_t start = 0; start <= lines.size();) {
+      const auto end_of_line = lines.find("\r\n", start);
+      trace("S", lines.substr(start, end_of_line == std::string::npos ? std::string::npos : end_of_line - start));
+      if (end_of_line == std::string::npos) break;
+      start = end_of_line + 2;
+    }
     return connection_.write_all(lines + "\r\n", command_deadline()) == IoStatus::ok;
+  }
+
+  // -v: each line as it passes, the client's secrets already masked.
+  void trace(const char* direction, const std::string& line) {
+    if (!config_.on_transcript) return;
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+    config_.on_transcript(report_.client, TranscriptEntry{direction, line.substr(0, 512), ms});
   }
 
   std::string client_ip() const {
@@ -306,7 +320,9 @@ class ServerSession {
   }
 
   void end(std::string reason) {
-    if (report_.end_reason.empty()) report_.end_reason = std::move(reason);
+    if (!report_.end_reason.empty()) return;
+    trace("NET", "session ended: " + reason);
+    report_.end_reason = std::move(reason);
   }
 
   void record(const std::string& line) {
@@ -317,7 +333,11 @@ class ServerSession {
   bool handle(const std::string& line) {
     const std::string verb = ascii::to_upper(line.substr(0, line.find(' ')));
     const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
-    record(verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) + (rest.find(' ') != std::string::npos ? " ***" : "") : line);
+    const std::string masked = verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) +
+                                                    (rest.find(' ') != std::string::npos ? " ***" : "")
+                                              : line;
+    record(masked);
+    trace("C", masked);
     if (profile_.override_reply) {
       if (auto reply = profile_.override_reply(line)) {
         if (!say(*reply)) return false;
@@ -389,6 +409,7 @@ class ServerSession {
       report_.tls_failure = status == IoStatus::timeout ? tls::HandshakeFailure::timed_out : connection_.handshake_failure();
       if (report_.tls_failure == tls::HandshakeFailure::none) report_.tls_failure = tls::HandshakeFailure::other;
       report_.tls_error = detail.empty() ? std::string(to_string(status)) : detail;
+      trace("TLS", "handshake failed: " + report_.tls_error);
       end(report_.tls_failure == tls::HandshakeFailure::timed_out ? "timeout during the TLS handshake"
                                                                   : "TLS handshake failed: " + report_.tls_error);
       return false;
@@ -401,6 +422,7 @@ class ServerSession {
     const auto version = tls::version_from_openssl_name(report_.tls_version);
     if (profile_.require_tls_1_2 && version && *version < tls::Version::tls1_2) legacy_tls_ = true;
     commands_at_tls_ = report_.commands.size();
+    trace("TLS", report_.tls_version + " " + report_.tls_cipher + (report_.sni.empty() ? "" : ", SNI " + report_.sni));
     return true;
   }
 
@@ -423,6 +445,7 @@ class ServerSession {
       end(std::string(to_string(read.status)));
       return std::nullopt;
     }
+    trace("C", "***");  // an AUTH continuation: the username or the secret, in base64
     return read.line;
   }
 
@@ -528,7 +551,7 @@ class ServerSession {
       return say(report_.mail_refusal);
     }
     if (authenticated_ && profile_.enforce_send_as && !may_send_as(report_.mail_from)) {
-      report_.mail_refusal = "550 5.7.60 SMTP; Client does not have permissions to send as this sender";
+      report_.mail_refusal = "550 5.7.60 SMTP; Client does not have permissions to send as this sender [" + host_ + "]";
       return say(report_.mail_refusal);
     }
     mail_refused_ = false;
@@ -646,7 +669,7 @@ class ServerSession {
   Connection connection_;
   const std::atomic<bool>& stopping_;
   SessionReport report_;
-  Clock::time_point session_deadline_{};
+  Clock::time_point session_deadline_{}, started_{};
   std::string host_;
   bool greeted_ = false, authenticated_ = false, in_transaction_ = false, legacy_tls_ = false;
   bool mail_refused_ = false, binary_body_ = false;
@@ -1035,8 +1058,11 @@ ListenSummary summarize(const std::vector<SessionReport>& reports) {
   std::vector<std::size_t> counts(static_cast<std::size_t>(DeviceVerdict::envelope_refused) + 1, 0);
   bool any_works = false, any_breaks = false;
   for (const auto& report : reports) {
-    // No command and no ClientHello: a port check, or a client that left at once.
-    if (report.commands.empty() && !report.tls_hello_in_clear && !report.tls_offered_max) {
+    // No command and no ClientHello: a port check, or a client that left at
+    // once. One that stayed silent until --timeout is counted: its session
+    // says timed-out, and so does the summary.
+    if (report.commands.empty() && !report.tls_hello_in_clear && !report.tls_offered_max &&
+        report.verdict != DeviceVerdict::timed_out) {
       ++summary.without_commands;
       continue;
     }
@@ -1138,9 +1164,16 @@ std::string render_text(const SessionReport& report) {
   for (const auto& r : report.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + r;
   for (const auto& r : report.refused_rcpt) rcpts += (rcpts.empty() ? "" : ", ") + r + " (refused)";
   line("RCPT TO", rcpts);
-  if (report.message_bytes)
-    line("message", std::to_string(*report.message_bytes) + " bytes, From: " + report.header_from + ", To: " +
-                        report.header_to + ", Subject: " + report.header_subject);
+  if (report.message_bytes) {
+    // Only the headers it has: a message without From says so, not "From: ,".
+    std::string message = std::to_string(*report.message_bytes) + " bytes";
+    for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"From", report.header_from},
+                                      {"To", report.header_to}, {"Subject", report.header_subject}})
+      if (!value.empty()) message += std::string(", ") + name + ": " + value;
+    if (report.header_from.empty() && report.header_to.empty() && report.header_subject.empty())
+      message += ", no From, To or Subject header";
+    line("message", message);
+  }
   line("ended", report.end_reason);
   line("verdict", std::string(to_string(report.verdict)) + " (" + std::string(to_string(report.outcome)) + "): " +
                      report.verdict_reason);
