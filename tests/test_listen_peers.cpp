@@ -34,10 +34,16 @@ struct Case {
   int exit_code;
   std::vector<std::string> needs;  // programs the client needs
   std::string input;               // the client's standard input
+  std::vector<std::string> reason_has;  // what the reason must say (every finding is in it)
 };
 
+// A token that could be Microsoft's for Exchange Online: the listener can
+// only say it was sent right, never that it works.
+const std::string plausible_token = test_jwt(exchange_user_claims());
+
 std::string expand(std::string text, std::uint16_t port, const std::string& dir) {
-  for (auto [key, value] : {std::pair<std::string, std::string>{"{port}", std::to_string(port)}, {"{dir}", dir}})
+  for (auto [key, value] : {std::pair<std::string, std::string>{"{port}", std::to_string(port)}, {"{dir}", dir},
+                            {"{jwt}", plausible_token}})
     for (auto at = text.find(key); at != std::string::npos; at = text.find(key, at + value.size())) text.replace(at, key.size(), value);
   return text;
 }
@@ -51,10 +57,10 @@ const std::string python_smtplib =
     "s = smtplib.SMTP('127.0.0.1', {port}, local_hostname='app.contoso.example', timeout=10)\n"
     "mode = '%MODE%'\n"
     "s.ehlo('app.contoso.example')\n"
-    "if mode not in ('clear', 'auth-first'):\n"
+    "if mode not in ('clear', 'auth-first', 'not-jwt-clear'):\n"
     "    s.starttls(context=ssl._create_unverified_context())\n"
     "    s.ehlo('app.contoso.example')\n"
-    "token = '' if mode == 'bad-token' else 'eyJ0eXAi.token'\n"
+    "token = {'bad-token': '', 'not-jwt': 'eyJ0eXAi.token', 'not-jwt-clear': 'eyJ0eXAi.token'}.get(mode, '{jwt}')\n"
     "if mode == 'auth-first':\n"
     "    print(s.docmd('AUTH', 'LOGIN'))\n"
     "else:\n"
@@ -79,7 +85,11 @@ std::vector<Case> matrix() {
        "implicit-tls", 1, {"swaks"}},
       {"swaks --tls-on-connect on a 465-style listener", {"--profile", "exo-submission", "--implicit-tls"},
        swaks_base + "--tls-on-connect --auth LOGIN --auth-user printer@contoso.example --auth-password Pw-1", "implicit-tls",
-       1, {"swaks"}},
+       1, {"swaks"}, "", {"Also basic-auth (breaks): it uses basic authentication (AUTH LOGIN"}},
+      {"swaks AUTH LOGIN accepted, MAIL FROM another address", {"--profile", "exo-submission", "--basic-auth", "accept"},
+       "swaks --server 127.0.0.1:{port} --timeout 10 --from noreply@contoso.example --to staff@contoso.example "
+       "--helo scanner.contoso.example --tls --auth LOGIN --auth-user scanner@contoso.example --auth-password Pw-1",
+       "basic-auth", 1, {"swaks"}, "", {"Also sender-not-permitted (breaks): its MAIL FROM <noreply@contoso.example>"}},
       {"swaks with a single-label EHLO", {"--profile", "exo-submission"},
        "swaks --server 127.0.0.1:{port} --timeout 10 --from p@contoso.example --to s@contoso.example --helo PRINTER01",
        "invalid-ehlo", 1, {"swaks"}},
@@ -99,19 +109,34 @@ std::vector<Case> matrix() {
        "certificate-not-trusted", 3, {"msmtp"}},
       {"curl smtp:// with XOAUTH2 over STARTTLS", {"--profile", "exo-submission"},
        "printf 'Subject: curl\\r\\n\\r\\nhi\\r\\n' | curl -sS --max-time 10 smtp://127.0.0.1:{port}/app.contoso.example "
+       "--ssl-reqd -k --user app@contoso.example: --oauth2-bearer {jwt} --mail-from app@contoso.example "
+       "--mail-rcpt staff@contoso.example -T -",
+       "oauth-token-unchecked", 3, {"curl"}, "",
+       {"it sends XOAUTH2 correctly over TLSv1.3", "`sendcheck probe smtp.office365.com --port 587",
+        "-SmtpClientAuthenticationDisabled $false"}},
+      {"curl smtp:// with XOAUTH2, a token that is not a JWT", {"--profile", "exo-submission"},
+       "printf 'Subject: curl\\r\\n\\r\\nhi\\r\\n' | curl -sS --max-time 10 smtp://127.0.0.1:{port}/app.contoso.example "
        "--ssl-reqd -k --user app@contoso.example: --oauth2-bearer eyJ0eXAi.token --mail-from app@contoso.example "
        "--mail-rcpt staff@contoso.example -T -",
-       "ready-for-oauth", 0, {"curl"}},
+       "oauth-token-invalid", 1, {"curl"}, "", {"its token is not a JWT"}},
+      {"curl smtp:// asking for AUTH PLAIN over STARTTLS", {"--profile", "exo-submission"},
+       "printf 'Subject: curl\\r\\n\\r\\nhi\\r\\n' | curl -sS --max-time 10 smtp://127.0.0.1:{port}/app.contoso.example "
+       "--ssl-reqd -k --user app@contoso.example:Pw-3 --login-options AUTH=PLAIN --mail-from app@contoso.example "
+       "--mail-rcpt staff@contoso.example -T -",
+       "no-common-auth-mechanism", 3, {"curl"}, "", {"no AUTH mechanism it supports among LOGIN XOAUTH2"}},
       {"curl smtp:// with AUTH PLAIN in clear text", {"--profile", "accept-all"},
        "printf 'Subject: curl\\r\\n\\r\\nhi\\r\\n' | curl -sS --max-time 10 smtp://127.0.0.1:{port}/app.contoso.example "
        "--user app@contoso.example:Pw-3 --login-options AUTH=PLAIN --mail-from app@contoso.example "
        "--mail-rcpt staff@contoso.example -T -",
        "basic-auth", 1, {"curl"}},
-      {"Python smtplib XOAUTH2", {"--profile", "exo-submission"}, python_mode("oauth"), "ready-for-oauth", 0, {"python3"}},
-      {"Python smtplib XOAUTH2 without a token", {"--profile", "exo-submission"}, python_mode("bad-token"), "oauth-refused",
-       1, {"python3"}},
-      {"Python smtplib XOAUTH2 in clear text", {"--profile", "accept-all"}, python_mode("clear"), "oauth-in-clear-text", 1,
-       {"python3"}},
+      {"Python smtplib XOAUTH2", {"--profile", "exo-submission"}, python_mode("oauth"), "oauth-token-unchecked", 3,
+       {"python3"}, "", {"Microsoft will check the token"}},
+      {"Python smtplib XOAUTH2 without a token", {"--profile", "exo-submission"}, python_mode("bad-token"),
+       "oauth-token-invalid", 1, {"python3"}, "", {"it sent no token"}},
+      {"Python smtplib XOAUTH2 in clear text", {"--profile", "accept-all"}, python_mode("not-jwt-clear"),
+       "oauth-in-clear-text", 1, {"python3"}, "", {"revoke that token", "Also oauth-token-invalid (breaks)"}},
+      {"Python smtplib XOAUTH2 before STARTTLS on exo-submission", {"--profile", "exo-submission"}, python_mode("clear"),
+       "auth-before-starttls", 1, {"python3"}, "", {"Also oauth-in-clear-text (breaks)", "revoke it"}},
       {"Python smtplib AUTH before STARTTLS", {"--profile", "exo-submission"}, python_mode("auth-first"),
        "auth-before-starttls", 1, {"python3"}},
       {"openssl s_client -tls1 against exo-mx", {"--profile", "exo-mx", "--accept-domain", "contoso.example"},
@@ -171,8 +196,11 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
       CHECK(run.exit_code == entry.exit_code);
       REQUIRE(lines.back().contains("summary"));
       CHECK(lines.back()["summary"]["exit_code"] == entry.exit_code);
+      for (const auto& part : entry.reason_has) CHECK_THAT(session["reason"].get<std::string>(), Catch::Contains(part));
       // Secrets never show.
-      for (const char* secret : {"Pw-1", "Pw-2", "Pw-3", "eyJ0eXAi.token"}) CHECK(run.out.find(secret) == std::string::npos);
+      for (const std::string& secret : {std::string("Pw-1"), std::string("Pw-2"), std::string("Pw-3"),
+                                        std::string("eyJ0eXAi.token"), plausible_token})
+        CHECK(run.out.find(secret) == std::string::npos);
       if (entry.verdict == "sends-without-auth") {
         CHECK(session["mail_from"] == "printer@contoso.example");
         CHECK(session["refusals"]["mail"].get<std::string>().starts_with("530 5.7.57"));

@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include <nlohmann/json.hpp>
+
 #include "diag/smtp.h"
 #include "smtp_test_support.h"
 
@@ -85,6 +87,18 @@ SessionReport only_report(SmtpServer& server) {
 
 std::string xoauth2(const std::string& user, const std::string& token) {
   return base64_encode("user=" + user + "\x01" + "auth=Bearer " + token + "\x01\x01");
+}
+
+std::string jwt(const nlohmann::json& claims) { return test_jwt(claims); }
+std::int64_t now_seconds() { return unix_now(); }
+nlohmann::json user_claims(const std::string& upn = "app@contoso.example") { return exchange_user_claims(upn); }
+
+// Banner, EHLO, STARTTLS, TLS, EHLO, then AUTH XOAUTH2 with this token: its reply.
+Reply oauth_session(ScriptedDevice& device, const std::string& token, const std::string& user = "app@contoso.example") {
+  device.up_to_starttls("app.contoso.example");
+  if (device.start_tls(std::nullopt) != IoStatus::ok) throw std::runtime_error("TLS failed");
+  device.say("EHLO app.contoso.example");
+  return device.say("AUTH XOAUTH2 " + xoauth2(user, token));
 }
 
 }  // namespace
@@ -240,16 +254,19 @@ TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verd
       device.up_to_starttls("app.contoso.example");
       REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
       device.say("EHLO app.contoso.example");
-      CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", "t")).code == 235);
+      CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", jwt(user_claims()))).code == 235);
       const Reply mail = device.say("MAIL FROM:<Scans@contoso.example>");
       device.say("QUIT");
       const auto report = only_report(*server);
       if (may_send_as) {
         CHECK(mail.code == 250);
-        CHECK(report.verdict == DeviceVerdict::ready_for_oauth);
-        CHECK(report.outcome == DeviceOutcome::works);
+        // The token was not checked: never "works".
+        CHECK(report.verdict == DeviceVerdict::oauth_token_unchecked);
+        CHECK(report.outcome == DeviceOutcome::unknown);
       } else {
-        CHECK(mail.raw() == "550 5.7.60 SMTP; Client does not have permissions to send as this sender");
+        // With the front end's name, as Exchange Online's other replies have it.
+        CHECK(mail.raw() ==
+              "550 5.7.60 SMTP; Client does not have permissions to send as this sender [SY5P282CA0097.outlook.office365.com]");
         CHECK(report.verdict == DeviceVerdict::sender_not_permitted);
       }
     }
@@ -350,4 +367,268 @@ TEST_CASE("listen: the summary's exit code follows the devices", "[listen][verdi
   CHECK(mixed.breaking[0]->verdict == DeviceVerdict::basic_auth);
   CHECK_THAT(render_text(mixed), Catch::Contains("1 x basic-auth"));
   CHECK(to_json(mixed)["verdicts"]["ready-for-oauth"] == 1);
+}
+
+TEST_CASE("listen: what an XOAUTH2 token shows without the network", "[listen][verdict][oauth]") {
+  const auto now = now_seconds();
+  SECTION("a user's token for Exchange Online with SMTP.Send is plausible") {
+    const auto facts = inspect_oauth_token(jwt(user_claims()), "app@contoso.example", now);
+    CHECK(facts.jwt);
+    CHECK(facts.problem.empty());
+    CHECK(facts.audience == "https://outlook.office.com");
+    CHECK_FALSE(facts.app_only);
+    CHECK(facts.notes.empty());
+  }
+  SECTION("not a JWT: a refresh token or a password in its place") {
+    for (const char* token : {"bad", "eyJhbGciOi.eyJhdWQi.sig", "0.AXoA-refresh-token-looking", "a.b.c.d"}) {
+      const auto facts = inspect_oauth_token(token, "app@contoso.example", now);
+      CHECK_FALSE(facts.jwt);
+      CHECK_THAT(facts.problem, Catch::StartsWith("its token is not a JWT"));
+      CHECK_THAT(facts.problem, Catch::Contains("refresh token"));
+      CHECK(facts.problem.find(token) == std::string::npos);
+    }
+  }
+  SECTION("a Microsoft Graph token, another audience, none") {
+    auto claims = user_claims();
+    claims["aud"] = "00000003-0000-0000-c000-000000000000";
+    CHECK_THAT(inspect_oauth_token(jwt(claims), "app@contoso.example", now).problem,
+               Catch::Contains("for Microsoft Graph") && Catch::Contains("https://outlook.office.com/SMTP.Send"));
+    claims["aud"] = "api://contoso-app";
+    CHECK_THAT(inspect_oauth_token(jwt(claims), "app@contoso.example", now).problem,
+               Catch::StartsWith("its token is for api://contoso-app, not Exchange Online"));
+    claims.erase("aud");
+    CHECK_THAT(inspect_oauth_token(jwt(claims), "app@contoso.example", now).problem, Catch::Contains("no audience"));
+    // The application's audience, and the trailing slash v1 tokens carry, are Exchange Online.
+    claims["aud"] = "https://outlook.office365.com/";
+    CHECK(inspect_oauth_token(jwt(claims), "app@contoso.example", now).problem.empty());
+  }
+  SECTION("expired, and not valid yet") {
+    auto claims = user_claims();
+    claims["exp"] = now - 7200;
+    const auto expired = inspect_oauth_token(jwt(claims), "app@contoso.example", now);
+    CHECK_THAT(expired.problem, Catch::StartsWith("its token expired at ") && Catch::Contains("120 minutes before"));
+    claims["exp"] = now + 7200;
+    claims["nbf"] = now + 3600;
+    CHECK_THAT(inspect_oauth_token(jwt(claims), "app@contoso.example", now).problem, Catch::Contains("not valid before"));
+  }
+  SECTION("a user's token without SMTP.Send") {
+    auto claims = user_claims();
+    claims["scp"] = "Mail.Read User.Read";
+    const auto facts = inspect_oauth_token(jwt(claims), "app@contoso.example", now);
+    CHECK_THAT(facts.problem, Catch::Contains("lacks the SMTP.Send permission (scp: Mail.Read User.Read)"));
+  }
+  SECTION("an application's token: the role, or RBAC for Applications, and the service principal") {
+    nlohmann::json claims = {{"aud", "https://outlook.office365.com"}, {"roles", {"SMTP.SendAsApp"}},
+                             {"appid", "aaaaaaaa-0000-0000-0000-000000000001"},
+                             {"oid", "bbbbbbbb-0000-0000-0000-000000000002"}, {"exp", now + 3600}};
+    auto facts = inspect_oauth_token(jwt(claims), "scanner@contoso.example", now);
+    CHECK(facts.problem.empty());
+    CHECK(facts.app_only);
+    REQUIRE(facts.notes.size() == 1);
+    CHECK_THAT(facts.notes[0], Catch::Contains("New-ServicePrincipal -AppId aaaaaaaa-0000-0000-0000-000000000001 "
+                                               "-ObjectId bbbbbbbb-0000-0000-0000-000000000002"));
+    claims.erase("roles");
+    facts = inspect_oauth_token(jwt(claims), "scanner@contoso.example", now);
+    CHECK(facts.problem.empty());  // RBAC for Applications gives no role in the token
+    CHECK_THAT(facts.notes.at(0), Catch::Contains("no SMTP.SendAsApp role"));
+  }
+  SECTION("user= names another mailbox than the token's user") {
+    const auto facts = inspect_oauth_token(jwt(user_claims("alice@contoso.example")), "shared@contoso.example", now);
+    CHECK(facts.problem.empty());
+    REQUIRE(facts.notes.size() == 1);
+    CHECK_THAT(facts.notes[0], Catch::Contains("alice@contoso.example has Full Access to shared@contoso.example"));
+  }
+}
+
+TEST_CASE("listen: XOAUTH2 over TLS is never 'works': Microsoft checks the token", "[listen][verdict][oauth]") {
+  SECTION("a plausible token: sent right, to be proven with sendcheck probe") {
+    auto server = listen_with(exo_submission_profile());
+    ScriptedDevice device(server->port());
+    const std::string token = jwt(user_claims());
+    CHECK(oauth_session(device, token).code == 235);
+    CHECK(device.say("MAIL FROM:<app@contoso.example>").code == 250);
+    CHECK(device.say("RCPT TO:<staff@contoso.example>").code == 250);
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::oauth_token_unchecked);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason, Catch::StartsWith("it sends XOAUTH2 correctly over TLSv1.3"));
+    CHECK_THAT(report.verdict_reason,
+               Catch::Contains("`sendcheck probe smtp.office365.com --port 587 --starttls require --auth xoauth2 --user "
+                               "app@contoso.example --oauth-token-file TOKEN-FILE"));
+    CHECK_THAT(report.verdict_reason,
+               Catch::Contains("Set-CASMailbox -Identity app@contoso.example -SmtpClientAuthenticationDisabled $false"));
+    CHECK(report.verdict_reason.find("works") == std::string::npos);
+    CHECK(report.verdict_reason.find(token) == std::string::npos);
+    CHECK(summarize({report}).exit_code == 3);
+  }
+  SECTION("a token that cannot be Microsoft's: 535 5.7.3, as Exchange Online answers, and why") {
+    auto claims = user_claims();
+    claims["exp"] = now_seconds() - 600;
+    for (const std::string& token : {std::string("bad"), std::string("eyJhbGciOi.eyJhdWQi.sig"), jwt(claims)}) {
+      auto server = listen_with(exo_submission_profile());
+      ScriptedDevice device(server->port());
+      CHECK(oauth_session(device, token).raw().starts_with("535 5.7.3 Authentication unsuccessful"));
+      device.say("QUIT");
+      const auto report = only_report(*server);
+      CHECK(report.verdict == DeviceVerdict::oauth_token_invalid);
+      CHECK(report.outcome == DeviceOutcome::breaks);
+      CHECK_THAT(report.verdict_reason,
+                 Catch::StartsWith("its XOAUTH2 token cannot be a Microsoft access token for Exchange Online: its token "));
+      CHECK(report.verdict_reason.find(token) == std::string::npos);
+    }
+  }
+}
+
+TEST_CASE("listen: every problem a device shows reaches its report, the worst first", "[listen][verdict]") {
+  SECTION("basic AUTH accepted, then a MAIL FROM it may not send as") {
+    auto server = listen_with(exo_submission_profile(BasicAuthAnswer::accept));
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("scanner.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO scanner.contoso.example");
+    CHECK(device.say("AUTH LOGIN " + base64_encode("scanner@contoso.example")).code == 334);
+    CHECK(device.say(base64_encode("Pw")).code == 235);
+    CHECK(device.say("MAIL FROM:<noreply@contoso.example>").code == 550);
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    REQUIRE(report.findings.size() == 2);
+    CHECK(report.findings[0].verdict == DeviceVerdict::basic_auth);
+    CHECK(report.findings[1].verdict == DeviceVerdict::sender_not_permitted);
+    CHECK(report.verdict == DeviceVerdict::basic_auth);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("Also sender-not-permitted (breaks): its MAIL FROM <noreply@contoso.example>"));
+    const std::string text = render_text(report);
+    CHECK_THAT(text, Catch::Contains("  verdict: basic-auth (breaks): "));
+    CHECK_THAT(text, Catch::Contains("  also: sender-not-permitted (breaks): "));
+    const std::vector<SessionReport> reports{report};
+    CHECK_THAT(render_text(summarize(reports)), Catch::Contains("basic-auth, sender-not-permitted"));
+  }
+  SECTION("a plausible token with a sender it may not use: the 5.7.60 is the verdict, the token follows") {
+    auto server = listen_with(exo_submission_profile());
+    ScriptedDevice device(server->port());
+    CHECK(oauth_session(device, jwt(user_claims())).code == 235);
+    device.say("MAIL FROM:<noreply@contoso.example>");
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    REQUIRE(report.findings.size() == 2);
+    CHECK(report.verdict == DeviceVerdict::sender_not_permitted);
+    CHECK(report.findings[1].verdict == DeviceVerdict::oauth_token_unchecked);
+  }
+}
+
+TEST_CASE("listen: an XOAUTH2 token sent before STARTTLS is to be revoked", "[listen][verdict][oauth]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.reply();
+  device.say("EHLO app.contoso.example");
+  CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", jwt(user_claims()))).raw().starts_with("504 5.7.4"));
+  device.say("QUIT");
+  const auto report = only_report(*server);
+  CHECK(report.verdict == DeviceVerdict::auth_before_starttls);
+  REQUIRE(report.findings.size() == 2);
+  CHECK(report.findings[1].verdict == DeviceVerdict::oauth_in_clear_text);
+  CHECK_THAT(report.findings[1].reason, Catch::Contains("revoke it"));
+  SECTION("without an initial response the token never left the device") {
+    auto quiet = listen_with(exo_submission_profile());
+    ScriptedDevice other(quiet->port());
+    other.reply();
+    other.say("EHLO app.contoso.example");
+    CHECK(other.say("AUTH XOAUTH2").code == 504);
+    other.say("QUIT");
+    CHECK(only_report(*quiet).findings.size() == 1);
+  }
+}
+
+TEST_CASE("listen: no AUTH mechanism in common is said", "[listen][verdict]") {
+  SECTION("it asked for PLAIN, which Exchange Online does not offer") {
+    auto server = listen_with(exo_submission_profile());
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("app.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO app.contoso.example");
+    CHECK(device.say("AUTH PLAIN " + base64_encode(std::string("\0app@contoso.example\0pw", 23))).code == 504);
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::no_common_auth_mechanism);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("it asked for AUTH PLAIN, which is not offered here (LOGIN XOAUTH2"));
+  }
+  SECTION("it read the list over TLS and left") {
+    auto server = listen_with(exo_submission_profile());
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("app.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO app.contoso.example");
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::no_common_auth_mechanism);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason,
+               Catch::Contains("it found no AUTH mechanism it supports among LOGIN XOAUTH2") &&
+                   Catch::Contains("or it only tested the connection"));
+  }
+}
+
+TEST_CASE("listen: a silent session that timed out is counted as timed-out", "[listen][verdict]") {
+  SessionReport silent;
+  silent.end_reason = "timeout";
+  decide_verdict(silent, exo_submission_profile());
+  CHECK(silent.verdict == DeviceVerdict::timed_out);
+  SessionReport port_check;
+  port_check.end_reason = "closed";
+  decide_verdict(port_check, exo_submission_profile());
+  const std::vector<SessionReport> reports{silent, port_check};
+  const auto summary = summarize(reports);
+  CHECK(summary.sessions == 2);
+  CHECK(summary.without_commands == 1);
+  CHECK(to_json(summary)["verdicts"]["timed-out"] == 1);
+  CHECK(summary.exit_code == 3);
+}
+
+TEST_CASE("listen: a message without From or To says so", "[listen][verdict]") {
+  SessionReport report;
+  report.message_bytes = 12;
+  report.header_subject = "scan";
+  CHECK_THAT(render_text(report), Catch::Contains("message: 12 bytes, Subject: scan\n"));
+  report.header_subject.clear();
+  CHECK_THAT(render_text(report), Catch::Contains("message: 12 bytes, no From, To or Subject header\n"));
+}
+
+TEST_CASE("listen: the transcript hook (-v) shows each line, never a secret", "[listen][verdict]") {
+  std::mutex mutex;
+  std::vector<std::string> lines;
+  ServerConfig config;
+  config.profile = accept_all_profile();
+  config.credentials = server_credentials(listener_name);
+  config.command_timeout = 5000ms;
+  config.on_transcript = [&](const std::string& client, const TranscriptEntry& entry) {
+    std::lock_guard lock(mutex);
+    lines.push_back(client + " " + entry.dir + " " + entry.line);
+  };
+  auto server = start_server(std::move(config));
+  const std::string token = jwt(user_claims());
+  const std::string plain = base64_encode(std::string("\0dev@contoso.example\0S3cret-Pw", 29));
+  {
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("app.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO app.contoso.example");
+    CHECK(device.say("AUTH PLAIN").code == 334);
+    CHECK(device.say(plain).code == 235);
+    device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", token));
+    device.say("QUIT");
+  }
+  server->wait(1);
+  server.reset();
+  std::string all;
+  for (const auto& line : lines) all += line + "\n";
+  INFO(all);
+  CHECK_THAT(all, Catch::Contains(" C EHLO app.contoso.example\n"));
+  CHECK_THAT(all, Catch::Contains(" S 220 "));
+  CHECK_THAT(all, Catch::Contains(" TLS TLSv1.3 "));
+  CHECK_THAT(all, Catch::Contains(" C AUTH PLAIN\n"));
+  CHECK_THAT(all, Catch::Contains(" C ***\n"));
+  CHECK_THAT(all, Catch::Contains(" C AUTH XOAUTH2 ***\n"));
+  CHECK_THAT(all, Catch::Contains(" NET session ended: QUIT"));
+  for (const std::string& secret : {token, plain, std::string("S3cret-Pw")}) CHECK(all.find(secret) == std::string::npos);
 }

@@ -483,6 +483,16 @@ TEST_CASE("a TLS 1.0 device against exo-submission: 421 4.7.66", "[probe][tls]")
   CHECK(result.failure.reply->code == 421);
   CHECK(result.failure.reply->enhanced == "4.7.66");
   CHECK(interpret(*result.failure.reply).id == "m365.legacy-tls-rejected");
+  // The checks keep the session's order: STARTTLS and TLS, then the 421 to the EHLO inside TLS.
+  const auto checks = session_checks(config, result, host_name, "127.0.0.1");
+  auto index_of = [&](const std::string& id, int code = 0) {
+    for (std::size_t i = 0; i < checks.size(); ++i)
+      if (checks[i].id == id && (!code || checks[i].message.find(std::to_string(code)) != std::string::npos)) return i;
+    return checks.size();
+  };
+  REQUIRE(index_of("smtp.ehlo", 421) < checks.size());
+  CHECK(index_of("tls.handshake") < index_of("smtp.ehlo", 421));
+  CHECK(index_of("tls.version") < index_of("smtp.ehlo", 421));
   running->server->wait(1);
   const auto reports = running->server->reports();
   REQUIRE(reports.size() == 1);

@@ -475,6 +475,27 @@ struct Listener {
   }
 };
 
+// An access token in RFC 7515 compact form with a made-up signature: its
+// claims are all sendcheck-listen can read, the signature only Microsoft checks.
+inline std::string base64url(const std::string& data) {
+  std::string out = diag::smtp::base64_encode(data);
+  for (char& c : out) c = c == '+' ? '-' : c == '/' ? '_' : c;
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  return out;
+}
+inline std::string test_jwt(const nlohmann::json& claims) {
+  return base64url(R"({"typ":"JWT","alg":"RS256","kid":"test"})") + "." + base64url(claims.dump()) + "." +
+         base64url("not a real signature");
+}
+inline std::int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+// A user's token for Exchange Online with SMTP.Send, valid for the next hour.
+inline nlohmann::json exchange_user_claims(const std::string& upn = "app@contoso.example") {
+  return {{"aud", "https://outlook.office.com"}, {"scp", "SMTP.Send offline_access"}, {"upn", upn},
+          {"exp", unix_now() + 3600}, {"nbf", unix_now() - 60}, {"tid", "11111111-2222-3333-4444-555555555555"}};
+}
+
 inline std::vector<nlohmann::json> json_lines(const std::string& text) {
   std::vector<nlohmann::json> out;
   std::size_t start = 0;

@@ -323,7 +323,10 @@ struct ServerProfile {
   bool enforce_send_as = false;
   std::vector<std::string> send_as;
   BasicAuthAnswer basic_auth = BasicAuthAnswer::accept;
-  std::string oauth_token;             // XOAUTH2 tokens accepted: this one, or any when empty
+  // XOAUTH2 tokens accepted: this one (a test standing in for Microsoft's
+  // check); when empty, on a submission profile, any token that could be a
+  // Microsoft access token (inspect_oauth_token), elsewhere any token.
+  std::string oauth_token;
   std::vector<std::string> accept_domains;  // exo-mx: recipient domains taken for direct send; empty: any
   bool reject_direct_send = false;     // exo-mx: 550 5.7.68 for a sender in an accepted domain
   std::size_t max_message_bytes = 157286400;
@@ -348,12 +351,15 @@ std::optional<ServerProfile> profile_by_name(std::string_view name);
 enum class DeviceVerdict {
   incomplete,               // the session ended before the device showed how it sends
   timed_out,                // a deadline passed (the TLS handshake or a command): nothing judged
-  ready_for_oauth,          // XOAUTH2 accepted over TLS 1.2 or later
+  ready_for_oauth,          // XOAUTH2 over TLS with the token the profile was told to accept (never from listen alone)
   direct_send_works,        // exo-mx: anonymous mail to the tenant accepted, as direct send
   sends_without_auth,       // MAIL FROM without AUTH (530 5.7.57 on submission)
   basic_auth,               // AUTH LOGIN or PLAIN: basic authentication, being retired
-  oauth_refused,            // XOAUTH2 answered 535 5.7.3
-  oauth_in_clear_text,      // XOAUTH2 without TLS
+  oauth_refused,            // XOAUTH2 answered 535 5.7.3 by a server that knows the token (tests)
+  oauth_in_clear_text,      // XOAUTH2 without TLS: the token crossed the network in clear text
+  oauth_token_invalid,      // the token cannot be a Microsoft access token for Exchange Online
+  oauth_token_unchecked,    // XOAUTH2 sent right over TLS; only Microsoft can check the token
+  no_common_auth_mechanism, // asked for a mechanism not offered, or left after reading the list
   auth_before_starttls,     // AUTH before STARTTLS: 504 5.7.4
   implicit_tls,             // TLS from the first byte (port 465 style)
   legacy_tls,               // TLS 1.0/1.1 only
@@ -370,6 +376,34 @@ std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends
 // What the verdict means for the device: listen's exit code (1 breaks, 0 works, 3 unknown).
 // The shared outcome of every tool's verdict (diag/report.h).
 using DeviceOutcome = VerdictOutcome;
+
+// One problem (or success) a session showed. A device can have several: each
+// is fixed in turn, so the report names them all, the worst first.
+struct DeviceFinding {
+  DeviceVerdict verdict = DeviceVerdict::incomplete;
+  DeviceOutcome outcome = DeviceOutcome::unknown;
+  std::string reason;  // what it did and what to change
+};
+
+// What an XOAUTH2 bearer token shows without the network. Exchange Online
+// takes access tokens that Microsoft Entra ID issues: JWTs (RFC 7519) whose
+// claims say the audience (aud), the permission (scp for a user's token,
+// roles for an application's), the expiry (exp) and whose they are. Only
+// Microsoft can check the signature, so a token that passes is plausible,
+// never proven. The token itself is never kept.
+struct OAuthTokenFacts {
+  bool jwt = false;        // three base64url parts with a JSON header and claims
+  bool encrypted = false;  // five parts (JWE): the claims cannot be read
+  std::string audience;
+  bool app_only = false;   // no scp: an application's token (client credentials)
+  std::vector<std::string> scopes, roles;
+  std::optional<std::int64_t> expires, not_before;  // seconds since the epoch
+  std::string token_user;  // upn, unique_name or preferred_username
+  std::string object_id, app_id, tenant_id;
+  std::string problem;  // why it cannot work at Exchange Online, with the remedy; empty: plausible
+  std::vector<std::string> notes;  // what else must hold for it to work
+};
+OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view user, std::int64_t now_seconds);
 
 // What a client did in one session: sendcheck-listen's report.
 struct SessionReport {
@@ -391,6 +425,10 @@ struct SessionReport {
   std::optional<bool> auth_accepted;
   std::string auth_reply;
   bool auth_before_starttls = false;  // AUTH refused 504 5.7.4 for want of TLS
+  bool auth_secret_in_clear = false;  // that AUTH carried its secret (an initial response) without TLS
+  std::string auth_not_offered;       // a mechanism it asked for that the profile does not offer (504 5.7.4)
+  std::optional<OAuthTokenFacts> oauth_token;  // what its XOAUTH2 token shows (never the token)
+  bool oauth_token_verified = false;  // the profile knew the token (ServerProfile::oauth_token) and it matched
   std::string ehlo_refusal;           // 501 5.5.4 for its EHLO name
   std::string mail_from;              // recorded even when refused
   std::string mail_refusal;           // 530 5.7.57, 550 5.7.60, ...
@@ -405,9 +443,12 @@ struct SessionReport {
   std::string end_reason;             // "QUIT", "timeout", "closed", "line too long", ...
   double duration_ms = 0;
   std::string saved_as;               // --save-dir
+  // Every problem the session showed, the worst (breaks, then unknown, then
+  // works) first; verdict, outcome and verdict_reason sum them up.
+  std::vector<DeviceFinding> findings;
   DeviceVerdict verdict = DeviceVerdict::incomplete;
   DeviceOutcome outcome = DeviceOutcome::unknown;
-  std::string verdict_reason;  // why, and what to change, for this profile
+  std::string verdict_reason;  // why, and what to change, for this profile: every finding, the worst first
 };
 nlohmann::json to_json(const SessionReport& report);
 std::string render_text(const SessionReport& report);
@@ -454,6 +495,9 @@ struct ServerConfig {
   std::size_t max_commands = 200;
   std::string save_dir;  // keep received messages here; empty: never stored
   std::function<void(const SessionReport&)> on_session;  // called from the session's thread
+  // -v: every command and reply line as it passes ("C", "S", "TLS", "NET"),
+  // AUTH payloads as "***", message content left out; from the session's thread.
+  std::function<void(const std::string& client, const TranscriptEntry& entry)> on_transcript;
 };
 
 // One session on a connection already accepted, in this thread, without TLS

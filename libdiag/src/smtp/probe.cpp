@@ -42,6 +42,34 @@ const std::string client_certificate_remedy =
     "The server authenticates clients by certificate (a certificate-based connector, or mutual TLS): give the "
     "certificate it expects with --client-cert FILE and --client-key FILE.";
 
+// sendcheck-probe plays a device or an application, which does not queue
+// and retry as a mail server does (RFC 5321 4.2.1 speaks of the sending
+// MTA): a 4xx reply fails its message now. The knowledge table's advice is
+// written for mail servers; here it is said for the device, by step.
+std::string device_transient_remedy(std::string_view id, const std::string& meaning_id, const std::string& remedy) {
+  const std::string mta_prefix = "Temporary: the sending server retries by itself. If it keeps failing: ";
+  const bool generic = meaning_id.starts_with("rfc");
+  std::string rest = remedy.starts_with(mta_prefix) ? remedy.substr(mta_prefix.size()) : remedy;
+  const std::string device =
+      "Temporary for a mail server, which queues and retries; a device or application that submits mail usually does "
+      "not: its message fails now. ";
+  if (id == "smtp.starttls")
+    return device + "A server that answers STARTTLS with 4xx could not start TLS: usually its certificate or private key "
+                    "is missing or unreadable, or its TLS settings are broken; check the server's TLS configuration and "
+                    "its log." + (generic ? std::string() : " " + rest);
+  if (id == "smtp.auth")
+    return device + "The server could not check the credentials just now (its authentication service is unreachable "
+                    "or busy, or it delays after failed attempts): try again in a few minutes; if it persists, check "
+                    "the server's authentication service and log." + (generic ? std::string() : " " + rest);
+  if (id.starts_with("smtp.mail") || id.starts_with("smtp.rcpt") || id == "smtp.data" || id == "smtp.message")
+    return device + "The server deferred it (greylisting, a rate limit, a full queue or a lookup that failed for now): "
+                    "send again later, or let the device submit through a local relay that queues and retries." +
+           (generic ? std::string() : " " + rest);
+  return device + (generic ? "The server is not taking this session now (busy, throttling or in maintenance): try "
+                             "again later; if it persists, ask the server's administrator."
+                           : rest);
+}
+
 struct CheckBuilder {
   nlohmann::json where;
   std::vector<Check> checks;
@@ -64,7 +92,8 @@ struct CheckBuilder {
     Status status = reply.positive() ? Status::pass : reply.transient() && reply.code != 421 ? Status::warn : Status::fail;
     std::string message = step + ": " + reply.raw();
     if (!reply.positive()) message += " (" + meaning.title + ")";
-    Check& check = add(std::move(id), status, message, meaning.remedy);
+    const std::string remedy = reply.transient() ? device_transient_remedy(id, meaning.id, meaning.remedy) : meaning.remedy;
+    Check& check = add(std::move(id), status, message, remedy);
     check.fields["reply"] = reply_json(reply);
     return check;
   }
@@ -209,11 +238,21 @@ struct SessionChecks {
     }
     out.add("tls.handshake", Status::pass, "TLS handshake completed: " + facts.version + " " + facts.cipher);
     const auto version = tls::version_from_openssl_name(facts.version);
-    if (version && *version < tls::Version::tls1_2)
+    const auto& offered_max = config.tls.versions.max;
+    if (version && *version < tls::Version::tls1_2 && (!offered_max || *offered_max >= tls::Version::tls1_2))
+      // The client offered TLS 1.2 or later and the server chose less: the
+      // same server the default run refuses, the same finding.
+      out.add("tls.version", Status::fail,
+              "the server chose " + facts.version + " although this client offered " +
+                  (offered_max ? std::string(tls::to_string(*offered_max)) : std::string("up to TLS 1.3")) +
+                  ": it speaks only TLS 1.0/1.1, which this client accepted only because of --tls-min; by default "
+                  "(TLS 1.2 or later, as Exchange Online and current clients require) the handshake fails",
+              "Enable TLS 1.2 (and 1.3) on the server: clients that need TLS 1.2 cannot use it.");
+    else if (version && *version < tls::Version::tls1_2)
       out.add("tls.version", Status::warn,
-              "the server accepted " + facts.version + "; Exchange Online refuses TLS 1.0 and 1.1",
-              "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay "
-              "through a local server.");
+              "the server accepted " + facts.version + ", the most this client offered (--tls-max): a legacy device "
+              "gets TLS here; Exchange Online refuses TLS 1.0 and 1.1",
+              "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay through a local server.");
     else
       out.add("tls.version", Status::pass, "negotiated " + facts.version);
     const std::string subject = facts.chain.empty() ? std::string("(none)") : facts.chain.front().subject;
@@ -324,8 +363,14 @@ struct SessionChecks {
       if (!first.keywords.empty()) message += ": " + join(first.keywords, ", ");
       out.add("smtp.ehlo", Status::pass, message);
     }
+    ehlo_refusals(false);  // with implicit TLS the EHLO is in state ehlo, after the TLS lines already
+  }
+
+  // A refusal of the EHLO inside TLS comes after the TLS lines, as it happened.
+  void ehlo_refusals(bool after_tls) {
     for (const auto& policy : result.policy_replies)
-      if (policy.kind == "ehlo" && policy.reply) out.add_reply("smtp.ehlo", "EHLO " + config.helo, *policy.reply);
+      if (policy.kind == "ehlo" && policy.reply && (policy.phase == to_string(ClientState::ehlo_after_tls)) == after_tls)
+        out.add_reply("smtp.ehlo", std::string("EHLO ") + (after_tls ? "(inside TLS) " : "") + config.helo, *policy.reply);
   }
 
   void starttls() {
@@ -346,6 +391,7 @@ struct SessionChecks {
         out.add("smtp.starttls", Status::pass, "STARTTLS offered and accepted");
         tls();
         if (failure.failure_class == FailureClass::tls && failure.kind == "handshake") failure_reported = true;
+        ehlo_refusals(true);
       }
     } else if (config.tls_mode == TlsMode::plain && result.ehlo) {
       out.add("smtp.starttls", Status::info,

@@ -217,7 +217,8 @@ class ServerSession {
   }
 
   SessionReport run() {
-    const auto started = Clock::now();
+    const auto started = started_ = Clock::now();
+    trace("NET", "connected");
     session_deadline_ = started + config_.session_timeout;
     serve();
     // Clients that check the certificate after the handshake (GnuTLS-based
@@ -238,7 +239,20 @@ class ServerSession {
   }
 
   bool say(const std::string& lines) {
+    for (std::size_t start = 0; start <= lines.size();) {
+      const auto end_of_line = lines.find("\r\n", start);
+      trace("S", lines.substr(start, end_of_line == std::string::npos ? std::string::npos : end_of_line - start));
+      if (end_of_line == std::string::npos) break;
+      start = end_of_line + 2;
+    }
     return connection_.write_all(lines + "\r\n", command_deadline()) == IoStatus::ok;
+  }
+
+  // -v: each line as it passes, the client's secrets already masked.
+  void trace(const char* direction, const std::string& line) {
+    if (!config_.on_transcript) return;
+    const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
+    config_.on_transcript(report_.client, TranscriptEntry{direction, line.substr(0, 512), ms});
   }
 
   std::string client_ip() const {
@@ -306,7 +320,9 @@ class ServerSession {
   }
 
   void end(std::string reason) {
-    if (report_.end_reason.empty()) report_.end_reason = std::move(reason);
+    if (!report_.end_reason.empty()) return;
+    trace("NET", "session ended: " + reason);
+    report_.end_reason = std::move(reason);
   }
 
   void record(const std::string& line) {
@@ -317,7 +333,11 @@ class ServerSession {
   bool handle(const std::string& line) {
     const std::string verb = ascii::to_upper(line.substr(0, line.find(' ')));
     const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
-    record(verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) + (rest.find(' ') != std::string::npos ? " ***" : "") : line);
+    const std::string masked = verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) +
+                                                    (rest.find(' ') != std::string::npos ? " ***" : "")
+                                              : line;
+    record(masked);
+    trace("C", masked);
     if (profile_.override_reply) {
       if (auto reply = profile_.override_reply(line)) {
         if (!say(*reply)) return false;
@@ -389,6 +409,7 @@ class ServerSession {
       report_.tls_failure = status == IoStatus::timeout ? tls::HandshakeFailure::timed_out : connection_.handshake_failure();
       if (report_.tls_failure == tls::HandshakeFailure::none) report_.tls_failure = tls::HandshakeFailure::other;
       report_.tls_error = detail.empty() ? std::string(to_string(status)) : detail;
+      trace("TLS", "handshake failed: " + report_.tls_error);
       end(report_.tls_failure == tls::HandshakeFailure::timed_out ? "timeout during the TLS handshake"
                                                                   : "TLS handshake failed: " + report_.tls_error);
       return false;
@@ -401,6 +422,7 @@ class ServerSession {
     const auto version = tls::version_from_openssl_name(report_.tls_version);
     if (profile_.require_tls_1_2 && version && *version < tls::Version::tls1_2) legacy_tls_ = true;
     commands_at_tls_ = report_.commands.size();
+    trace("TLS", report_.tls_version + " " + report_.tls_cipher + (report_.sni.empty() ? "" : ", SNI " + report_.sni));
     return true;
   }
 
@@ -423,6 +445,7 @@ class ServerSession {
       end(std::string(to_string(read.status)));
       return std::nullopt;
     }
+    trace("C", "***");  // an AUTH continuation: the username or the secret, in base64
     return read.line;
   }
 
@@ -437,6 +460,9 @@ class ServerSession {
       report_.auth_mechanism = mechanism.substr(0, 20);
       report_.auth_accepted = false;
       report_.auth_reply = unrecognized;
+      // RFC 4954 4: an initial response carries the secret (all of it for
+      // PLAIN and XOAUTH2): refused or not, it has crossed in clear text.
+      report_.auth_secret_in_clear = !initial.empty() && initial != "=";
       return say(unrecognized);
     }
     const auto& offered = connection_.tls_active() ? profile_.ehlo_after_tls : profile_.ehlo_before_tls;
@@ -446,7 +472,10 @@ class ServerSession {
       if (upper_keyword.starts_with("AUTH ") && (upper_keyword + " ").find(" " + mechanism + " ") != std::string::npos)
         listed = true;
     }
-    if (!listed) return say(unrecognized);
+    if (!listed) {
+      if (report_.auth_not_offered.empty()) report_.auth_not_offered = mechanism.substr(0, 20);
+      return say(unrecognized);
+    }
     report_.auth_mechanism = mechanism;
     std::string user;
     bool basic = true;
@@ -492,7 +521,16 @@ class ServerSession {
     report_.auth_user = user.substr(0, 320);
     std::string reply;
     if (!basic) {
-      const bool good = !token.empty() && (profile_.oauth_token.empty() || token == profile_.oauth_token);
+      bool good = !token.empty();
+      if (!profile_.oauth_token.empty()) {
+        // The profile knows the good token: its answer is the check.
+        good = good && token == profile_.oauth_token;
+        report_.oauth_token_verified = good;
+      } else {
+        report_.oauth_token = inspect_oauth_token(token, user, static_cast<std::int64_t>(std::time(nullptr)));
+        // Exchange Online refuses a token that cannot be its access token.
+        if (profile_.kind == ProfileKind::submission) good = good && report_.oauth_token->problem.empty();
+      }
       reply = good ? "235 2.7.0 Authentication successful" : "535 5.7.3 Authentication unsuccessful [" + host_ + "]";
     } else {
       switch (profile_.basic_auth) {
@@ -528,7 +566,7 @@ class ServerSession {
       return say(report_.mail_refusal);
     }
     if (authenticated_ && profile_.enforce_send_as && !may_send_as(report_.mail_from)) {
-      report_.mail_refusal = "550 5.7.60 SMTP; Client does not have permissions to send as this sender";
+      report_.mail_refusal = "550 5.7.60 SMTP; Client does not have permissions to send as this sender [" + host_ + "]";
       return say(report_.mail_refusal);
     }
     mail_refused_ = false;
@@ -646,7 +684,7 @@ class ServerSession {
   Connection connection_;
   const std::atomic<bool>& stopping_;
   SessionReport report_;
-  Clock::time_point session_deadline_{};
+  Clock::time_point session_deadline_{}, started_{};
   std::string host_;
   bool greeted_ = false, authenticated_ = false, in_transaction_ = false, legacy_tls_ = false;
   bool mail_refused_ = false, binary_body_ = false;
@@ -784,6 +822,205 @@ void SmtpServer::wait(std::size_t sessions) {
 }
 
 // ---------------------------------------------------------------------------
+// XOAUTH2 tokens: what can be read without the network
+
+namespace {
+
+// RFC 7515 2: base64url without padding.
+std::optional<nlohmann::json> base64url_json(std::string_view part) {
+  if (part.empty() || part.size() > 16384) return std::nullopt;
+  std::string text(part);
+  for (char& c : text) {
+    if (c == '-') c = '+';
+    else if (c == '_') c = '/';
+    else if (c == '+' || c == '/') return std::nullopt;
+  }
+  const auto decoded = base64_decode(text);
+  if (!decoded) return std::nullopt;
+  auto document = nlohmann::json::parse(*decoded, nullptr, false);
+  if (document.is_discarded() || !document.is_object()) return std::nullopt;
+  return document;
+}
+
+std::string utc_time(std::int64_t seconds) {
+  const std::time_t at = static_cast<std::time_t>(seconds);
+  std::tm tm{};
+  gmtime_r(&at, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M UTC", &tm);
+  return buffer;
+}
+
+std::string claim_text(const nlohmann::json& claims, const char* name) {
+  const auto found = claims.find(name);
+  return found != claims.end() && found->is_string() ? found->get<std::string>().substr(0, 320) : std::string();
+}
+
+std::optional<std::int64_t> claim_seconds(const nlohmann::json& claims, const char* name) {
+  const auto found = claims.find(name);
+  if (found == claims.end() || !found->is_number()) return std::nullopt;
+  return static_cast<std::int64_t>(found->get<double>());
+}
+
+// Exchange Online as a token audience: the resource URIs its scopes name
+// (https://outlook.office.com/SMTP.Send for a user, https://outlook.office365.com/.default
+// for an application), the sovereign clouds' equivalents, and its application ID.
+bool is_exchange_online_audience(std::string audience) {
+  audience = ascii::to_lower(audience);
+  while (!audience.empty() && audience.back() == '/') audience.pop_back();
+  for (const char* known : {"https://outlook.office.com", "https://outlook.office365.com", "https://outlook.office365.us",
+                            "https://outlook-dod.office365.us", "https://partner.outlook.cn",
+                            "00000002-0000-0ff1-ce00-000000000000"})
+    if (audience == known) return true;
+  return false;
+}
+
+bool is_graph_audience(std::string audience) {
+  audience = ascii::to_lower(audience);
+  while (!audience.empty() && audience.back() == '/') audience.pop_back();
+  return audience == "https://graph.microsoft.com" || audience == "00000003-0000-0000-c000-000000000000";
+}
+
+bool contains_ignoring_case(const std::vector<std::string>& items, std::string_view wanted) {
+  return std::any_of(items.begin(), items.end(),
+                     [&](const std::string& item) { return ascii::to_lower(item) == ascii::to_lower(wanted); });
+}
+
+}  // namespace
+
+OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view user, std::int64_t now_seconds) {
+  OAuthTokenFacts facts;
+  const std::string user_name(user.substr(0, 320));
+  if (token.empty()) {
+    facts.problem = "it sent no token after \"auth=Bearer \": configure the device's OAuth sign-in again";
+    return facts;
+  }
+  std::vector<std::string_view> parts;
+  for (std::size_t start = 0;;) {
+    const auto dot = token.find('.', start);
+    parts.push_back(token.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos || parts.size() > 5) break;
+    start = dot + 1;
+  }
+  const std::string not_jwt =
+      "Microsoft Entra ID issues Exchange Online access tokens as JWTs (three base64url parts, JSON inside); "
+      "the device may be sending a refresh token, a client secret or a password where the access token belongs: "
+      "set it up again with the access token it gets from login.microsoftonline.com";
+  if (parts.size() == 5) {
+    // RFC 7516 7.1: an encrypted token; its claims are for the resource alone.
+    facts.jwt = true;
+    facts.encrypted = true;
+    facts.notes.push_back("the token is encrypted (JWE): its audience, permission and expiry could not be read");
+    return facts;
+  }
+  std::optional<nlohmann::json> header, claims;
+  if (parts.size() == 3) {
+    header = base64url_json(parts[0]);
+    claims = base64url_json(parts[1]);
+  }
+  if (!header || !claims || !header->contains("alg") || parts[2].empty()) {
+    facts.problem = "its token is not a JWT: " + not_jwt;
+    return facts;
+  }
+  facts.jwt = true;
+  const nlohmann::json& c = *claims;
+  if (const auto aud = c.find("aud"); aud != c.end()) {
+    if (aud->is_string()) facts.audience = aud->get<std::string>().substr(0, 320);
+    else if (aud->is_array())
+      for (const auto& one : *aud)
+        if (one.is_string() && (facts.audience.empty() || is_exchange_online_audience(one.get<std::string>())))
+          facts.audience = one.get<std::string>().substr(0, 320);
+  }
+  if (const auto scp = c.find("scp"); scp != c.end() && scp->is_string()) {
+    const std::string text = scp->get<std::string>();
+    for (std::size_t start = 0; start < text.size() && facts.scopes.size() < 64;) {
+      const auto space = text.find(' ', start);
+      const std::string scope = text.substr(start, space == std::string::npos ? std::string::npos : space - start);
+      if (!scope.empty()) facts.scopes.push_back(scope.substr(0, 100));
+      if (space == std::string::npos) break;
+      start = space + 1;
+    }
+  }
+  if (const auto roles = c.find("roles"); roles != c.end() && roles->is_array())
+    for (const auto& role : *roles)
+      if (role.is_string() && facts.roles.size() < 64) facts.roles.push_back(role.get<std::string>().substr(0, 100));
+  facts.app_only = c.find("scp") == c.end();
+  facts.expires = claim_seconds(c, "exp");
+  facts.not_before = claim_seconds(c, "nbf");
+  for (const char* name : {"upn", "unique_name", "preferred_username"})
+    if (facts.token_user.empty()) facts.token_user = claim_text(c, name);
+  facts.object_id = claim_text(c, "oid");
+  facts.app_id = claim_text(c, "appid");
+  if (facts.app_id.empty()) facts.app_id = claim_text(c, "azp");
+  facts.tenant_id = claim_text(c, "tid");
+
+  // The checks, most basic first: the first that fails is the problem.
+  if (facts.audience.empty() || !is_exchange_online_audience(facts.audience)) {
+    const std::string scope_remedy =
+        "request the token for Exchange Online: the scope https://outlook.office.com/SMTP.Send for a user's sign-in, "
+        "https://outlook.office365.com/.default for an application's (client credentials)";
+    if (facts.audience.empty())
+      facts.problem = "its token names no audience (aud): it is not an access token for Exchange Online: " + scope_remedy;
+    else if (is_graph_audience(facts.audience))
+      facts.problem = "its token is for Microsoft Graph (aud " + facts.audience +
+                      "), not Exchange Online, which refuses it (535 5.7.3): " + scope_remedy;
+    else
+      facts.problem = "its token is for " + facts.audience +
+                      ", not Exchange Online (https://outlook.office.com or https://outlook.office365.com), which refuses "
+                      "it (535 5.7.3): " + scope_remedy;
+    return facts;
+  }
+  if (!facts.expires) {
+    facts.problem = "its token has no expiry (exp): Microsoft Entra ID access tokens always carry one: " + not_jwt;
+    return facts;
+  }
+  if (*facts.expires <= now_seconds) {
+    facts.problem = "its token expired at " + utc_time(*facts.expires) + ", " +
+                    std::to_string((now_seconds - *facts.expires) / 60) +
+                    " minutes before this session: access tokens last about an hour; the device must fetch a new one "
+                    "(with its refresh token, or by the client-credentials flow) before each session";
+    return facts;
+  }
+  // Five minutes for clocks that differ a little.
+  if (facts.not_before && *facts.not_before > now_seconds + 300) {
+    facts.problem = "its token is not valid before " + utc_time(*facts.not_before) +
+                    ": the clock of this machine or of the device is wrong; set both by NTP";
+    return facts;
+  }
+  if (!facts.app_only && !contains_ignoring_case(facts.scopes, "SMTP.Send")) {
+    std::string scopes;
+    for (const auto& scope : facts.scopes) scopes += (scopes.empty() ? "" : " ") + scope;
+    facts.problem = "its token, a user's, lacks the SMTP.Send permission (scp: " + (scopes.empty() ? "none" : scopes) +
+                    "): add the delegated permission SMTP.Send (Office 365 Exchange Online) to the app registration, "
+                    "and request the scope https://outlook.office.com/SMTP.Send";
+    return facts;
+  }
+  if (user_name.empty()) {
+    facts.problem = "its XOAUTH2 string names no user (user=): set the mailbox address as the device's user name";
+    return facts;
+  }
+  // What only Microsoft can check, said so that the admin can check it first.
+  if (facts.app_only) {
+    const std::string app = facts.app_id.empty() ? "<application ID>" : facts.app_id;
+    const std::string object = facts.object_id.empty() ? "<enterprise application object ID>" : facts.object_id;
+    if (!contains_ignoring_case(facts.roles, "SMTP.SendAsApp"))
+      facts.notes.push_back(
+          "the application's token carries no SMTP.SendAsApp role: it works only when the app holds the role "
+          "'Application SMTP.SendAsApp' in Exchange Online (RBAC for Applications, New-ManagementRoleAssignment); "
+          "else add the application permission SMTP.SendAsApp (Office 365 Exchange Online) with admin consent");
+    facts.notes.push_back("the application must be registered in Exchange Online (New-ServicePrincipal -AppId " + app +
+                          " -ObjectId " + object + ") and have access to " + user_name +
+                          " (Add-MailboxPermission -Identity " + user_name +
+                          " -User <its service principal> -AccessRights FullAccess)");
+  } else if (!facts.token_user.empty() && ascii::to_lower(facts.token_user) != ascii::to_lower(user_name)) {
+    facts.notes.push_back("the token is " + facts.token_user + "'s, and user= names " + user_name +
+                          ": that works only when " + facts.token_user + " has Full Access to " + user_name +
+                          " (a shared mailbox)");
+  }
+  return facts;
+}
+
+// ---------------------------------------------------------------------------
 // Reports
 
 std::string_view to_string(DeviceVerdict verdict) {
@@ -796,6 +1033,9 @@ std::string_view to_string(DeviceVerdict verdict) {
     case DeviceVerdict::basic_auth: return "basic-auth";
     case DeviceVerdict::oauth_refused: return "oauth-refused";
     case DeviceVerdict::oauth_in_clear_text: return "oauth-in-clear-text";
+    case DeviceVerdict::oauth_token_invalid: return "oauth-token-invalid";
+    case DeviceVerdict::oauth_token_unchecked: return "oauth-token-unchecked";
+    case DeviceVerdict::no_common_auth_mechanism: return "no-common-auth-mechanism";
     case DeviceVerdict::auth_before_starttls: return "auth-before-starttls";
     case DeviceVerdict::implicit_tls: return "implicit-tls";
     case DeviceVerdict::legacy_tls: return "cannot-do-tls-1.2";
@@ -875,11 +1115,67 @@ std::string version_name(std::optional<tls::Version> version) {
 
 }  // namespace
 
+namespace {
+
+// The command line that proves an OAuth setup against the real endpoint
+// (sendcheck-probe(1)); the token is read from a file, never typed.
+std::string probe_oauth_command(const std::string& user) {
+  const std::string mailbox = user.empty() ? "MAILBOX" : user;
+  return "`sendcheck probe smtp.office365.com --port 587 --starttls require --auth xoauth2 --user " + mailbox +
+         " --oauth-token-file TOKEN-FILE --from " + mailbox + " --rcpt RECIPIENT`";
+}
+
+// m365-facts 3.1: the tenant and mailbox switch blocks OAuth too (MailKit#700).
+std::string smtp_auth_switch(const std::string& user) {
+  return "SMTP AUTH must also be enabled for the mailbox, with OAuth too (Set-CASMailbox -Identity " +
+         (user.empty() ? std::string("MAILBOX") : user) +
+         " -SmtpClientAuthenticationDisabled $false), else Microsoft answers 535 5.7.139";
+}
+
+std::string token_summary(const OAuthTokenFacts& facts) {
+  if (facts.encrypted) return "an encrypted token";
+  std::string out = "a token for " + facts.audience;
+  if (!facts.app_only) out += " with SMTP.Send";
+  else if (contains_ignoring_case(facts.roles, "SMTP.SendAsApp")) out += ", an application's with SMTP.SendAsApp";
+  else out += ", an application's";
+  if (facts.expires) out += ", valid until " + utc_time(*facts.expires);
+  return out;
+}
+
+bool left_after_ehlo_over_tls(const SessionReport& report) {
+  bool tls = report.implicit_tls, greeted_in_tls = false;
+  for (const auto& command : report.commands) {
+    const std::string verb = ascii::to_upper(command.substr(0, command.find(' ')));
+    if (verb == "AUTH" || verb == "MAIL") return false;
+    if (verb == "STARTTLS") tls = true;
+    if (tls && (verb == "EHLO" || verb == "HELO")) greeted_in_tls = true;
+  }
+  return greeted_in_tls && (report.end_reason == "QUIT" || report.end_reason == "closed");
+}
+
+int severity(DeviceOutcome outcome) {
+  return outcome == DeviceOutcome::breaks ? 0 : outcome == DeviceOutcome::unknown ? 1 : 2;
+}
+
+}  // namespace
+
 void decide_verdict(SessionReport& report, const ServerProfile& profile) {
-  auto set = [&](DeviceVerdict verdict, DeviceOutcome outcome, std::string reason) {
-    report.verdict = verdict;
-    report.outcome = outcome;
-    report.verdict_reason = std::move(reason);
+  std::vector<DeviceFinding> findings;
+  auto add = [&](DeviceVerdict verdict, DeviceOutcome outcome, std::string reason) {
+    findings.push_back(DeviceFinding{verdict, outcome, std::move(reason)});
+  };
+  // The worst finding is the verdict; the others follow it, each still to fix.
+  auto conclude = [&] {
+    std::stable_sort(findings.begin(), findings.end(), [](const DeviceFinding& a, const DeviceFinding& b) {
+      return severity(a.outcome) < severity(b.outcome);
+    });
+    report.findings = findings;
+    report.verdict = findings.front().verdict;
+    report.outcome = findings.front().outcome;
+    report.verdict_reason = findings.front().reason;
+    for (std::size_t i = 1; i < findings.size(); ++i)
+      report.verdict_reason += ". Also " + std::string(to_string(findings[i].verdict)) + " (" +
+                               std::string(to_string(findings[i].outcome)) + "): " + findings[i].reason;
   };
   const ProfileKind kind = profile.kind;
   const auto negotiated = tls::version_from_openssl_name(report.tls_version);
@@ -889,78 +1185,139 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
       "Microsoft 365 has no implicit-TLS (port 465) submission: \"a device that needs 465 cannot use SMTP AUTH client "
       "submission\"; set it to STARTTLS on port 587, or to port 25 for direct send or a connector, or use a local relay";
 
-  if (report.tls_hello_in_clear)
-    return set(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
-               "the device uses implicit TLS (465 style): it began a TLS handshake where an SMTP command was due; " +
-                   implicit_reason);
+  // TLS first: a handshake that failed ends the session, nothing after it is known.
+  if (report.tls_hello_in_clear) {
+    add(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
+        "the device uses implicit TLS (465 style): it began a TLS handshake where an SMTP command was due; " +
+            implicit_reason);
+    return conclude();
+  }
   switch (report.tls_failure) {
     case tls::HandshakeFailure::none: break;
     case tls::HandshakeFailure::timed_out:
-      return set(DeviceVerdict::timed_out, DeviceOutcome::unknown,
-                 "timed out: the TLS handshake did not finish within --timeout; nothing is known of its TLS: test again, "
-                 "or with a longer --timeout");
+      add(DeviceVerdict::timed_out, DeviceOutcome::unknown,
+          "timed out: the TLS handshake did not finish within --timeout; nothing is known of its TLS: test again, "
+          "or with a longer --timeout");
+      return conclude();
     case tls::HandshakeFailure::certificate_rejected:
-      return set(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown,
-                 "it refused this listener's certificate (" + report.tls_error +
-                     "): it checks certificates, and does not trust the test one; " + certificate_remedy());
+      add(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown,
+          "it refused this listener's certificate (" + report.tls_error +
+              "): it checks certificates, and does not trust the test one; " + certificate_remedy());
+      return conclude();
     default:
       if (offered_legacy_only || report.tls_failure == tls::HandshakeFailure::protocol_version)
-        return set(DeviceVerdict::legacy_tls, DeviceOutcome::breaks,
-                   "it offered at most " + version_name(report.tls_offered_max) + " (" + report.tls_error +
-                       "); Exchange Online needs TLS 1.2 or later: " + legacy_tls_remedy(kind));
-      if (report.tls_failure == tls::HandshakeFailure::no_shared_cipher)
-        return set(DeviceVerdict::no_shared_cipher, DeviceOutcome::breaks,
-                   "it offered " + version_name(report.tls_offered_max) +
-                       " but no cipher suite, group or signature algorithm in common with this listener's RSA and ECDSA "
-                       "certificates (" + report.tls_error +
-                       "); Exchange Online uses ECDHE with AES-GCM: update the device's firmware, or use a local relay");
-      if (report.tls_failure == tls::HandshakeFailure::closed)
-        return set(DeviceVerdict::tls_failed, DeviceOutcome::unknown,
-                   "it closed the connection during the TLS handshake without an alert, as many devices do when they "
-                   "do not trust the certificate: " + certificate_remedy());
-      return set(DeviceVerdict::tls_failed, DeviceOutcome::unknown,
-                 "its TLS handshake failed (" + report.tls_error + "); run again with -v, or test with --cert and --key");
+        add(DeviceVerdict::legacy_tls, DeviceOutcome::breaks,
+            "it offered at most " + version_name(report.tls_offered_max) + " (" + report.tls_error +
+                "); Exchange Online needs TLS 1.2 or later: " + legacy_tls_remedy(kind));
+      else if (report.tls_failure == tls::HandshakeFailure::no_shared_cipher)
+        add(DeviceVerdict::no_shared_cipher, DeviceOutcome::breaks,
+            "it offered " + version_name(report.tls_offered_max) +
+                " but no cipher suite, group or signature algorithm in common with this listener's RSA and ECDSA "
+                "certificates (" + report.tls_error +
+                "); Exchange Online uses ECDHE with AES-GCM: update the device's firmware, or use a local relay");
+      else if (report.tls_failure == tls::HandshakeFailure::closed)
+        add(DeviceVerdict::tls_failed, DeviceOutcome::unknown,
+            "it closed the connection during the TLS handshake without an alert, as many devices do when they "
+            "do not trust the certificate: " + certificate_remedy());
+      else
+        add(DeviceVerdict::tls_failed, DeviceOutcome::unknown,
+            "its TLS handshake failed (" + report.tls_error + "); run again with -v, or test with --cert and --key");
+      return conclude();
   }
   if (report.implicit_tls)
-    return set(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
-               "the device uses implicit TLS (465 style, " + report.tls_version + "); " + implicit_reason);
-  if (report.silent_after_tls)
-    return set(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown,
-               "it closed the connection right after the TLS handshake (" + report.tls_version +
-                   ") without a command, as clients do that check the certificate after the handshake and do not "
-                   "trust it: " + certificate_remedy());
-  if (negotiated && *negotiated < tls::Version::tls1_2)
-    return set(DeviceVerdict::legacy_tls, DeviceOutcome::breaks,
-               "it negotiated " + report.tls_version + "; Exchange Online refuses TLS 1.0/1.1: " + legacy_tls_remedy(kind));
-
-  const bool authenticated = report.auth_accepted.value_or(false);
-  if (report.auth_mechanism == "XOAUTH2" && !report.auth_before_starttls) {
-    if (!tls)
-      return set(DeviceVerdict::oauth_in_clear_text, DeviceOutcome::breaks,
-                 "it sent its OAuth token without TLS; Exchange Online takes AUTH only after STARTTLS: set the device to "
-                 "STARTTLS on port 587, and revoke that token");
-    if (!authenticated)
-      return set(DeviceVerdict::oauth_refused, DeviceOutcome::breaks,
-                 "its XOAUTH2 login was refused (" + report.auth_reply +
-                     "): check the token's audience (https://outlook.office365.com), the SMTP.Send or SMTP.SendAsApp "
-                     "permission, the service principal and its mailbox permission; see `sendcheck explain 5.7.3`");
-  } else if (!report.auth_mechanism.empty() && !report.auth_before_starttls) {
-    return set(DeviceVerdict::basic_auth, DeviceOutcome::breaks,
-               "it uses basic authentication (AUTH " + report.auth_mechanism + ", " +
-                   (authenticated ? "accepted here" : "refused: " + report.auth_reply) +
-                   "), which Exchange Online disables by default at the end of December 2026: switch it to OAuth "
-                   "(XOAUTH2) if it can, else to direct send (tenant MX, port 25, internal recipients) or an SMTP relay "
-                   "connector" + std::string(tls ? "" : "; it also sent its password without TLS: change it"));
-  } else if (report.auth_before_starttls) {
-    return set(DeviceVerdict::auth_before_starttls, DeviceOutcome::breaks,
-               "it sent AUTH " + report.auth_mechanism + " before STARTTLS (" + report.auth_reply +
-                   "): Exchange Online offers AUTH only after STARTTLS: set the device's encryption to STARTTLS "
-                   "(sometimes called TLS) on port 587");
+    add(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
+        "the device uses implicit TLS (465 style, " + report.tls_version + "); " + implicit_reason);
+  if (report.silent_after_tls) {
+    add(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown,
+        "it closed the connection right after the TLS handshake (" + report.tls_version +
+            ") without a command, as clients do that check the certificate after the handshake and do not "
+            "trust it: " + certificate_remedy());
+    return conclude();
   }
+  if (negotiated && *negotiated < tls::Version::tls1_2) {
+    // 421 4.7.66 ends the session here.
+    add(DeviceVerdict::legacy_tls, DeviceOutcome::breaks,
+        "it negotiated " + report.tls_version + "; Exchange Online refuses TLS 1.0/1.1: " + legacy_tls_remedy(kind));
+    return conclude();
+  }
+
+  // Authentication.
+  const bool authenticated = report.auth_accepted.value_or(false);
+  // At the MX a device that tries AUTH, is refused and goes on anonymously
+  // does what direct send needs: only one that stops there breaks.
+  const bool not_offered_matters =
+      !report.auth_not_offered.empty() && !(kind == ProfileKind::mx && !report.mail_from.empty());
+  const std::string& user = report.auth_user;
+  if (report.auth_before_starttls) {
+    add(DeviceVerdict::auth_before_starttls, DeviceOutcome::breaks,
+        "it sent AUTH " + report.auth_mechanism + " before STARTTLS (" + report.auth_reply +
+            "): Exchange Online offers AUTH only after STARTTLS: set the device's encryption to STARTTLS "
+            "(sometimes called TLS) on port 587");
+    if (report.auth_secret_in_clear && report.auth_mechanism == "XOAUTH2")
+      add(DeviceVerdict::oauth_in_clear_text, DeviceOutcome::breaks,
+          "its AUTH XOAUTH2 line carried the OAuth token in clear text, before TLS: anyone on the path can use that "
+          "token until it expires: revoke it (revoke the user's sessions, or rotate the application's secret) and "
+          "set the device to STARTTLS on port 587");
+    else if (report.auth_secret_in_clear && report.auth_mechanism == "PLAIN")
+      add(DeviceVerdict::basic_auth, DeviceOutcome::breaks,
+          "its AUTH PLAIN line carried the password in clear text, before TLS: change that password; it also uses "
+          "basic authentication, which Exchange Online disables by default at the end of December 2026: switch it to "
+          "OAuth (XOAUTH2) if it can, else to direct send or an SMTP relay connector");
+  } else if (report.auth_mechanism == "XOAUTH2") {
+    const auto& token = report.oauth_token;
+    if (!tls)
+      add(DeviceVerdict::oauth_in_clear_text, DeviceOutcome::breaks,
+          "it sent its OAuth token without TLS; Exchange Online takes AUTH only after STARTTLS: set the device to "
+          "STARTTLS on port 587, and revoke that token");
+    if (token && !token->problem.empty())
+      add(DeviceVerdict::oauth_token_invalid, DeviceOutcome::breaks,
+          "its XOAUTH2 token cannot be a Microsoft access token for Exchange Online: " + token->problem);
+    else if (!authenticated)
+      add(DeviceVerdict::oauth_refused, DeviceOutcome::breaks,
+          "its XOAUTH2 login was refused (" + report.auth_reply +
+              "): check the token's audience (https://outlook.office365.com), the SMTP.Send or SMTP.SendAsApp "
+              "permission, the service principal and its mailbox permission; see `sendcheck explain 5.7.3`");
+    else if (report.oauth_token_verified && tls)
+      add(DeviceVerdict::ready_for_oauth, DeviceOutcome::works,
+          "it authenticated with XOAUTH2 over " + report.tls_version + " with the token this listener was given: it "
+          "keeps working with smtp.office365.com:587 after basic authentication ends" +
+              (report.message_accepted ? "" : " (it sent no message in this session)"));
+    else if (tls) {
+      std::string reason = "it sends XOAUTH2 correctly over " + report.tls_version;
+      if (token) reason += " (" + token_summary(*token) + ")";
+      reason += "; Microsoft will check the token, this listener cannot: prove it with " + probe_oauth_command(user) +
+                "; " + smtp_auth_switch(user);
+      if (token)
+        for (const auto& note : token->notes) reason += "; " + note;
+      add(DeviceVerdict::oauth_token_unchecked, DeviceOutcome::unknown, std::move(reason));
+    }
+  } else if (!report.auth_mechanism.empty()) {
+    add(DeviceVerdict::basic_auth, DeviceOutcome::breaks,
+        "it uses basic authentication (AUTH " + report.auth_mechanism + ", " +
+            (authenticated ? "accepted here" : "refused: " + report.auth_reply) +
+            "), which Exchange Online disables by default at the end of December 2026: switch it to OAuth "
+            "(XOAUTH2) if it can, else to direct send (tenant MX, port 25, internal recipients) or an SMTP relay "
+            "connector" + std::string(tls ? "" : "; it also sent its password without TLS: change it"));
+  } else if (not_offered_matters) {
+    std::string offered;
+    for (const auto& keyword : tls ? profile.ehlo_after_tls : profile.ehlo_before_tls)
+      if (ascii::to_upper(keyword).starts_with("AUTH ")) offered = keyword.substr(5);
+    add(DeviceVerdict::no_common_auth_mechanism, DeviceOutcome::breaks,
+        "it asked for AUTH " + report.auth_not_offered + ", which is not offered here (" +
+            (offered.empty() ? std::string("no AUTH") : offered) +
+            (kind == ProfileKind::mx
+                 ? "): the tenant MX takes no AUTH, direct send is anonymous: turn authentication off on the device for "
+                   "direct send, or point it at smtp.office365.com:587 and sign in with OAuth (XOAUTH2)"
+                 : "; Exchange Online offers only LOGIN and XOAUTH2, after STARTTLS): set the device to OAuth (XOAUTH2) "
+                   "if it can, else to direct send or an SMTP relay connector"));
+  }
+
   if (!report.ehlo_refusal.empty())
-    return set(DeviceVerdict::invalid_ehlo, DeviceOutcome::breaks,
-               "its EHLO name \"" + report.ehlo + "\" is not a fully qualified domain name (" + report.ehlo_refusal +
-                   "): give the device a host name with its domain (printer.contoso.com)");
+    add(DeviceVerdict::invalid_ehlo, DeviceOutcome::breaks,
+        "its EHLO name \"" + report.ehlo + "\" is not a fully qualified domain name (" + report.ehlo_refusal +
+            "): give the device a host name with its domain (printer.contoso.com)");
+
+  // The envelope.
   const std::string envelope = "MAIL FROM " + (report.mail_from.empty() ? std::string("<>") : "<" + report.mail_from + ">") +
                                [&] {
                                  std::string out;
@@ -968,56 +1325,69 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
                                  for (const auto& r : report.refused_rcpt) out += ", RCPT TO <" + r + "> (refused)";
                                  return out;
                                }();
+  const bool tried_auth = !report.auth_mechanism.empty() || not_offered_matters;
   if (!report.mail_refusal.empty()) {
-    if (report.mail_refusal.find("5.7.57") != std::string::npos)
-      return set(DeviceVerdict::sends_without_auth, DeviceOutcome::breaks,
-                 "sends without authenticating: needs direct send or a connector (" + envelope + "); " +
-                     no_auth_remedy(kind));
-    if (report.mail_refusal.find("5.7.60") != std::string::npos)
-      return set(DeviceVerdict::sender_not_permitted, DeviceOutcome::breaks,
-                 "its MAIL FROM <" + report.mail_from + "> is not the mailbox it signed in as (" + report.auth_user +
-                     "): 550 5.7.60; set the device's sender address to " + report.auth_user +
-                     ", or grant that mailbox Send As on the sender (Add-RecipientPermission)");
-    return set(DeviceVerdict::envelope_refused, DeviceOutcome::breaks, "its sender was refused: " + report.mail_refusal);
+    if (report.mail_refusal.find("5.7.57") != std::string::npos) {
+      // After a failed AUTH the 5.7.57 follows from it: the AUTH finding says what to fix.
+      if (!tried_auth)
+        add(DeviceVerdict::sends_without_auth, DeviceOutcome::breaks,
+            "sends without authenticating: needs direct send or a connector (" + envelope + "); " + no_auth_remedy(kind));
+    } else if (report.mail_refusal.find("5.7.60") != std::string::npos) {
+      add(DeviceVerdict::sender_not_permitted, DeviceOutcome::breaks,
+          "its MAIL FROM <" + report.mail_from + "> is not the mailbox it signed in as (" + user +
+              "): 550 5.7.60; set the device's sender address to " + user +
+              ", or grant that mailbox Send As on the sender (Add-RecipientPermission)");
+    } else {
+      add(DeviceVerdict::envelope_refused, DeviceOutcome::breaks, "its sender was refused: " + report.mail_refusal);
+    }
   }
   if (!report.rcpt_refusal.empty()) {
     if (report.rcpt_refusal.find("5.7.68") != std::string::npos)
-      return set(DeviceVerdict::needs_partner_connector, DeviceOutcome::breaks,
-                 "direct send is refused (550 5.7.68, RejectDirectSend) for " + envelope +
-                     ": create a partner inbound connector that matches the device's public IP or certificate, or "
-                     "authenticate with OAuth on smtp.office365.com:587");
-    if (report.rcpt_refusal.find("5.7.64") != std::string::npos)
-      return set(DeviceVerdict::relay_denied, DeviceOutcome::breaks,
-                 "a recipient is outside the tenant (550 5.7.64 Relay Access Denied, " + envelope +
-                     "): direct send reaches only the tenant's own mailboxes; for external recipients use an inbound "
-                     "connector (fixed public IP or certificate) or SMTP AUTH with OAuth");
-    return set(DeviceVerdict::envelope_refused, DeviceOutcome::breaks,
-               "a recipient was refused (" + report.rcpt_refusal + ", " + envelope + ")");
+      add(DeviceVerdict::needs_partner_connector, DeviceOutcome::breaks,
+          "direct send is refused (550 5.7.68, RejectDirectSend) for " + envelope +
+              ": create a partner inbound connector that matches the device's public IP or certificate, or "
+              "authenticate with OAuth on smtp.office365.com:587");
+    else if (report.rcpt_refusal.find("5.7.64") != std::string::npos)
+      add(DeviceVerdict::relay_denied, DeviceOutcome::breaks,
+          "a recipient is outside the tenant (550 5.7.64 Relay Access Denied, " + envelope +
+              "): direct send reaches only the tenant's own mailboxes; for external recipients use an inbound "
+              "connector (fixed public IP or certificate) or SMTP AUTH with OAuth");
+    else
+      add(DeviceVerdict::envelope_refused, DeviceOutcome::breaks,
+          "a recipient was refused (" + report.rcpt_refusal + ", " + envelope + ")");
   }
-  if (report.auth_mechanism == "XOAUTH2" && authenticated)
-    return set(DeviceVerdict::ready_for_oauth, DeviceOutcome::works,
-               "it authenticated with XOAUTH2 over " + report.tls_version +
-                   ": it keeps working with smtp.office365.com:587 after basic authentication ends" +
-                   (report.message_accepted ? "" : " (it sent no message in this session)"));
-  if (!report.mail_from.empty() && report.auth_mechanism.empty()) {
+  if (!report.mail_from.empty() && report.mail_refusal.empty() && !tried_auth && !report.auth_before_starttls) {
     if (kind == ProfileKind::mx) {
       if (report.message_accepted)
-        return set(DeviceVerdict::direct_send_works, DeviceOutcome::works,
-                   "it sends as direct send (" + envelope + ", " + (tls ? report.tls_version : std::string("no TLS")) +
-                       ") and the tenant MX took the message: nothing to change; keep its public IP in the domain's "
-                       "SPF record");
+        add(DeviceVerdict::direct_send_works, DeviceOutcome::works,
+            "it sends as direct send (" + envelope + ", " + (tls ? report.tls_version : std::string("no TLS")) +
+                ") and the tenant MX took the message: nothing to change; keep its public IP in the domain's "
+                "SPF record");
     } else {
-      return set(DeviceVerdict::sends_without_auth,
-                 report.rcpt_to.empty() ? DeviceOutcome::unknown : DeviceOutcome::works,
-                 "sends without authenticating (" + envelope + "); " + no_auth_remedy(kind));
+      add(DeviceVerdict::sends_without_auth, report.rcpt_to.empty() ? DeviceOutcome::unknown : DeviceOutcome::works,
+          "sends without authenticating (" + envelope + "); " + no_auth_remedy(kind));
     }
   }
-  if (report.end_reason == "timeout" || report.end_reason == "session time limit")
-    return set(DeviceVerdict::timed_out, DeviceOutcome::unknown,
-               "timed out: the device went quiet (" + report.end_reason + ") before it showed how it sends");
-  set(DeviceVerdict::incomplete, DeviceOutcome::unknown,
-      "the session ended (" + (report.end_reason.empty() ? std::string("closed") : report.end_reason) +
-          ") before the device showed how it sends");
+  if (!findings.empty()) return conclude();
+
+  if (kind == ProfileKind::submission && left_after_ehlo_over_tls(report)) {
+    std::string offered;
+    for (const auto& keyword : profile.ehlo_after_tls)
+      if (ascii::to_upper(keyword).starts_with("AUTH ")) offered = keyword.substr(5);
+    add(DeviceVerdict::no_common_auth_mechanism, DeviceOutcome::unknown,
+        "it left after EHLO over TLS without AUTH or MAIL FROM: it found no AUTH mechanism it supports among " +
+            (offered.empty() ? std::string("those offered") : offered) +
+            " (all Exchange Online offers: a device set to PLAIN or CRAM-MD5 cannot sign in there), or it only tested "
+            "the connection: set it to OAuth (XOAUTH2) if it can, else to direct send or an SMTP relay connector");
+  } else if (report.end_reason == "timeout" || report.end_reason == "session time limit") {
+    add(DeviceVerdict::timed_out, DeviceOutcome::unknown,
+        "timed out: the device went quiet (" + report.end_reason + ") before it showed how it sends");
+  } else {
+    add(DeviceVerdict::incomplete, DeviceOutcome::unknown,
+        "the session ended (" + (report.end_reason.empty() ? std::string("closed") : report.end_reason) +
+            ") before the device showed how it sends");
+  }
+  conclude();
 }
 
 ListenSummary summarize(const std::vector<SessionReport>& reports) {
@@ -1026,8 +1396,11 @@ ListenSummary summarize(const std::vector<SessionReport>& reports) {
   std::vector<std::size_t> counts(static_cast<std::size_t>(DeviceVerdict::envelope_refused) + 1, 0);
   bool any_works = false, any_breaks = false;
   for (const auto& report : reports) {
-    // No command and no ClientHello: a port check, or a client that left at once.
-    if (report.commands.empty() && !report.tls_hello_in_clear && !report.tls_offered_max) {
+    // No command and no ClientHello: a port check, or a client that left at
+    // once. One that stayed silent until --timeout is counted: its session
+    // says timed-out, and so does the summary.
+    if (report.commands.empty() && !report.tls_hello_in_clear && !report.tls_offered_max &&
+        report.verdict != DeviceVerdict::timed_out) {
       ++summary.without_commands;
       continue;
     }
@@ -1065,9 +1438,13 @@ std::string render_text(const ListenSummary& summary) {
   out += "\n";
   for (const auto& [verdict, count] : summary.by_verdict)
     out += "  " + std::to_string(count) + " x " + std::string(to_string(verdict)) + "\n";
-  for (const auto* report : summary.breaking)
-    out += "  to change: " + report->client + " (EHLO " + (report->ehlo.empty() ? "-" : report->ehlo) + "): " +
-           std::string(to_string(report->verdict)) + "\n";
+  for (const auto* report : summary.breaking) {
+    std::string verdicts;
+    for (const auto& finding : report->findings)
+      if (finding.outcome == DeviceOutcome::breaks) verdicts += (verdicts.empty() ? "" : ", ") + std::string(to_string(finding.verdict));
+    if (verdicts.empty()) verdicts = std::string(to_string(report->verdict));
+    out += "  to change: " + report->client + " (EHLO " + (report->ehlo.empty() ? "-" : report->ehlo) + "): " + verdicts + "\n";
+  }
   if (summary.by_verdict.empty()) out += "  no device showed how it sends\n";
   return out;
 }
@@ -1161,12 +1538,28 @@ std::string render_text(const SessionReport& report) {
   for (const auto& r : report.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + r;
   for (const auto& r : report.refused_rcpt) rcpts += (rcpts.empty() ? "" : ", ") + r + " (refused)";
   line("RCPT TO", rcpts);
-  if (report.message_bytes)
-    line("message", std::to_string(*report.message_bytes) + " bytes, From: " + report.header_from + ", To: " +
-                        report.header_to + ", Subject: " + report.header_subject);
+  if (report.message_bytes) {
+    // Only the headers it has: a message without From says so, not "From: ,".
+    std::string message = std::to_string(*report.message_bytes) + " bytes";
+    for (const auto& [name, value] : {std::pair<const char*, const std::string&>{"From", report.header_from},
+                                      {"To", report.header_to}, {"Subject", report.header_subject}})
+      if (!value.empty()) message += std::string(", ") + name + ": " + value;
+    if (report.header_from.empty() && report.header_to.empty() && report.header_subject.empty())
+      message += ", no From, To or Subject header";
+    line("message", message);
+  }
   line("ended", report.end_reason);
-  line("verdict", std::string(to_string(report.verdict)) + " (" + std::string(to_string(report.outcome)) + "): " +
-                     report.verdict_reason);
+  if (report.findings.empty()) {
+    line("verdict", std::string(to_string(report.verdict)) + " (" + std::string(to_string(report.outcome)) + "): " +
+                       report.verdict_reason);
+    return out;
+  }
+  // Every finding on its own line: the device is fixed one after the other.
+  for (std::size_t i = 0; i < report.findings.size(); ++i) {
+    const auto& finding = report.findings[i];
+    line(i == 0 ? "verdict" : "also", std::string(to_string(finding.verdict)) + " (" +
+                                          std::string(to_string(finding.outcome)) + "): " + finding.reason);
+  }
   return out;
 }
 
