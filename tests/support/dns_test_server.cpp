@@ -313,6 +313,7 @@ class DnsTestServer::Loop {
       : zones_(std::move(config.zones)),
         tcp_idle_timeout_(config.tcp_idle_timeout),
         max_tcp_connections_(config.max_tcp_connections),
+        answer_delay_(config.answer_delay),
         listeners_(std::move(listeners)),
         wake_(std::move(wake)),
         // FaultAction::forgeries sends one forgery from another port of the
@@ -650,6 +651,7 @@ class DnsTestServer::Loop {
       return std::any_of(faults.begin(), faults.end(), [&](const Fault& fault) { return fault.action == action; });
     };
     PlannedReply planned;
+    planned.delay = answer_delay_;
     // Spoofing is a UDP attack: over TCP the flood would only pad the stream.
     if (has(FaultAction::wrong_id_flood) && transport == Transport::udp) planned.spoofed = spoofed_replies(reply);
     if (has(FaultAction::forgeries) && transport == Transport::udp) {
@@ -946,6 +948,7 @@ class DnsTestServer::Loop {
   const diag::dns::ZoneOverlay zones_;
   const std::chrono::milliseconds tcp_idle_timeout_;
   const std::size_t max_tcp_connections_;
+  const std::chrono::milliseconds answer_delay_;
   Listeners listeners_;
   UniqueFd wake_;
   UniqueFd forger_v4_, forger_v6_;

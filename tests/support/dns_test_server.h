@@ -105,6 +105,8 @@ struct DnsTestServerConfig {
   std::uint16_t port = 0;  // 0: a free port chosen by the kernel
   std::chrono::milliseconds tcp_idle_timeout{5000};
   std::size_t max_tcp_connections = 64;
+  // Every reply waits this long (a distant server: bench/batch), plus any delay fault.
+  std::chrono::milliseconds answer_delay{0};
 };
 
 class DnsTestServer {

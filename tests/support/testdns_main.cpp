@@ -24,6 +24,8 @@ struct Options {
   std::string faults_file;
   std::uint16_t port = 0;
   std::string port_file;
+  int delay_ms = 0;
+  std::string count_file;
 };
 
 int fail(int exit_code, const std::string& message) {
@@ -58,6 +60,7 @@ int serve(const Options& options) {
     config.faults = std::move(faults).value();
   }
   config.port = options.port;
+  config.answer_delay = std::chrono::milliseconds(options.delay_ms);
 
   // Blocked before the server's thread starts, which inherits the mask, so
   // that sigwait below is the only place these signals arrive.
@@ -65,6 +68,7 @@ int serve(const Options& options) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto server = DnsTestServer::start(std::move(config));
@@ -78,7 +82,21 @@ int serve(const Options& options) {
   std::cout << port << std::endl;
   if (!std::cout) return fail(exit_unavailable, "cannot write to stdout");
   int received = 0;
-  sigwait(&stop_signals, &received);
+  // SIGUSR1 writes the questions received so far and resets the count
+  // (bench/batch: one count per measured run); SIGTERM and SIGINT stop.
+  for (;;) {
+    sigwait(&stop_signals, &received);
+    if (received != SIGUSR1) break;
+    if (options.count_file.empty()) continue;
+    const std::string temporary = options.count_file + ".tmp";
+    {
+      std::ofstream file(temporary, std::ios::trunc);
+      file << (*server)->total_queries() << '\n';
+    }
+    (*server)->reset_counts();
+    std::error_code error;
+    std::filesystem::rename(temporary, options.count_file, error);
+  }
   return 0;  // the server stops and joins as it goes out of scope
 }
 
@@ -94,6 +112,9 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   app.add_option("--port", options.port, "Port for UDP and TCP (default: any free port)");
   app.add_option("--port-file", options.port_file, "Also write the port to this file");
+  app.add_option("--delay", options.delay_ms, "Hold every answer this many milliseconds (a distant server)")
+      ->check(CLI::Range(0, 600000));
+  app.add_option("--count-file", options.count_file, "On SIGUSR1, write the number of questions received since the last to this file");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {

@@ -168,8 +168,13 @@ struct IpReport {
 };
 
 // Asks every list about every IP, with each list's test entries, all at
-// once on one resolver: A for the IP, TXT for its reason, A for 127.0.0.2
-// and 127.0.0.1 per zone. The whole check costs one round trip.
+// once on the caller's resolver: A for the IP, TXT for its reason, A for
+// 127.0.0.2 and 127.0.0.1 per zone. The whole check costs one round trip.
+// on_done gets the reports, in the order of ips, from inside the caller's
+// run() once the last answer is in.
+void start_ips(dns::Resolver& resolver, const std::vector<std::pair<IpAddress, std::string>>& ips,
+               const std::vector<SelectedList>& lists, std::function<void(std::vector<IpReport>)> on_done);
+// start_ips and run().
 std::vector<IpReport> check_ips(dns::Resolver& resolver, const std::vector<std::pair<IpAddress, std::string>>& ips,
                                 const std::vector<SelectedList>& lists);
 

@@ -3,6 +3,7 @@
 // direct send.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,8 +84,12 @@ struct DomainReport {
   std::vector<Check> checks;
 };
 
-// Checks every domain, all questions in flight together on one resolver.
-// Domains must be canonical and valid (see parse_domain).
+// Puts every domain's questions into the caller's resolver; on_done gets
+// the reports, in the order of domains, from inside the caller's run() once
+// the last answer is in. Domains must be canonical and valid (see parse_domain).
+void start_domains(dns::Resolver& resolver, const std::vector<std::string>& domains,
+                   std::function<void(std::vector<DomainReport>)> on_done);
+// start_domains and run(): every domain, all questions in flight together.
 std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vector<std::string>& domains);
 
 // Validates one domain given on the command line or in a --file list.

@@ -7,11 +7,17 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <future>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -240,9 +246,53 @@ struct Outcome {
 };
 std::vector<NextStep> next_steps_for(const std::vector<Section>& sections);
 
-// Runs every part the method needs, the independent ones at once (each DNS
-// part on its own resolver in its own thread; the SMTP session beside them
-// when its host is known up front). Secrets are read here, never printed.
+// Runs SMTP sessions beside the DNS loop, at most `threads` at once, on
+// threads started as needed (never one per batch row).
+class SessionPool {
+ public:
+  explicit SessionPool(std::size_t threads);
+  ~SessionPool();  // runs what was submitted, then joins
+  SessionPool(const SessionPool&) = delete;
+  SessionPool& operator=(const SessionPool&) = delete;
+  std::future<void> submit(std::function<void()> job);
+
+ private:
+  void work();
+  std::size_t max_threads_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::packaged_task<void()>> jobs_;
+  std::vector<std::thread> threads_;
+  std::size_t idle_ = 0;
+  bool stopping_ = false;
+};
+
+// One preflight run on a caller's loop (ARCHITECTURE.md, "The DNS loop").
+// prepare() reads the secret, checks the input and finds the address
+// (--egress); start() puts every DNS part into the caller's resolver and
+// hands the SMTP session to the pool, and on_dns_done runs from inside the
+// caller's run() once the DNS parts have their answers; finish() waits for
+// the session and decides. The plan must outlive the run.
+class PreflightRun {
+ public:
+  static Result<std::unique_ptr<PreflightRun>> prepare(const Plan& plan, const dns::ResolverConfig& resolver_config);
+  ~PreflightRun();
+  // A resolver with the run's settings, its -v hook serialized with the SMTP session's.
+  Result<std::unique_ptr<dns::Resolver>> make_resolver() const;
+  void start(dns::Resolver& resolver, SessionPool& sessions, std::function<void()> on_dns_done);
+  // Whether the SMTP session (if any) is over: finish() will not wait.
+  bool session_done() const;
+  // log: the questions to report with the outcome (the run's resolver's log).
+  Outcome finish(const std::vector<dns::QueryLogEntry>& log);
+
+ private:
+  struct State;
+  explicit PreflightRun(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// Runs every part the method needs on one resolver and one loop, the SMTP
+// session beside them. Secrets are read here, never printed.
 Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resolver_config);
 
 // --method auto's rows (info): the recommended method, the others that fit,
@@ -324,8 +374,11 @@ struct BatchResult {
   std::string reason;                  // the verdict's summary, or why the row did not run
   nlohmann::json document;             // the row's report
 };
-// Runs the rows, at most `concurrency` at once, calling progress(done, total)
-// after each; results in row order.
+// Rows in one resolver's loop at once (ARCHITECTURE.md, "The DNS loop").
+inline constexpr std::size_t batch_rows_at_once = 64;
+// Runs the rows, batch_rows_at_once of them on one loop and at most
+// `concurrency` SMTP sessions at once, calling progress(done, total) after
+// each; results in row order.
 std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
                                    const std::function<void(std::size_t, std::size_t)>& progress);
 // The summary: a columns line, one line per row (device, IP, domain, method,

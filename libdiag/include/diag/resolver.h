@@ -99,6 +99,9 @@ class Resolver {
                  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max());
   // Asks one question and waits for it: run() for a single answer.
   Answer resolve(std::string_view name, RrType type);
+  // Runs task from inside run(), after the answers already in hand: how a
+  // module that needs no question still reports from the caller's loop.
+  void defer(std::function<void()> task);
 
   const std::vector<QueryLogEntry>& log() const;
   const std::vector<ServerAddress>& servers() const;
@@ -108,6 +111,31 @@ class Resolver {
  private:
   explicit Resolver(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
+};
+
+// One module's share of a caller's loop (ARCHITECTURE.md, "The DNS loop"):
+// it counts the module's questions still open, those asked from its
+// callbacks included, and calls on_done once, from inside run(), when the
+// last one has been handled. A start_* function asks its first questions
+// through a Work and then calls close(); a Work that asked nothing reports
+// from the next run() all the same. Shared by the callbacks it hands out,
+// so it lives as long as one of them can still run.
+class Work : public std::enable_shared_from_this<Work> {
+ public:
+  static std::shared_ptr<Work> create(Resolver& resolver, std::function<void()> on_done);
+  void query(std::string_view name, RrType type, Resolver::Callback callback);
+  void close();  // no more first questions: done once the open ones are
+  // Keeps the Work open for something that is not one question (another
+  // module's start_*): call the returned function once, when it is done.
+  std::function<void()> hold();
+  Resolver& resolver() { return resolver_; }
+
+ private:
+  Work(Resolver& resolver, std::function<void()> on_done) : resolver_(resolver), on_done_(std::move(on_done)) {}
+  void release();
+  Resolver& resolver_;
+  std::function<void()> on_done_;
+  std::size_t open_ = 1;  // the questions, and the start_* function until close()
 };
 
 }  // namespace diag::dns

@@ -126,6 +126,9 @@ class SpfResolver {
     (void)done, (void)deadline;
     run();
   }
+  // Runs task from inside run() after the answers in hand (dns::Resolver::defer).
+  // Unless overridden: at once.
+  virtual void defer(std::function<void()> task) { task(); }
 };
 
 // Over the shared asynchronous resolver: every question of a round goes out
@@ -136,6 +139,8 @@ class NetworkSpfResolver final : public SpfResolver {
   void query(const std::string& name, dns::RrType type, Callback callback) override;
   void run() override;
   void run_until(const std::function<bool()>& done, std::chrono::steady_clock::time_point deadline) override;
+  void defer(std::function<void()> task) override;
+  dns::Resolver& resolver() { return resolver_; }
 
  private:
   dns::Resolver& resolver_;
@@ -160,6 +165,7 @@ class OfflineSpfResolver final : public SpfResolver {
   explicit OfflineSpfResolver(const AnswerCache& cache) : cache_(cache) {}
   void query(const std::string& name, dns::RrType type, Callback callback) override;
   void run() override;
+  void defer(std::function<void()> task) override;
 
  private:
   const AnswerCache& cache_;
@@ -204,6 +210,11 @@ struct EngineOptions {
 // as soon as it has the answers it needs (questions still open stay so).
 SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
                          const EngineOptions& options = {});
+// The same evaluation in the caller's loop: its questions go into resolver,
+// and on_done gets the result from inside the caller's run() (replayed
+// once per batch of answers, so counts and rounds are check_host's).
+void start_check_host(SpfResolver& resolver, std::shared_ptr<AnswerCache> cache, const CheckHostInput& input,
+                      const EngineOptions& options, std::function<void(SpfEvaluation)> on_done);
 
 // ---------------------------------------------------------------------------
 // The published tree, independent of any IP.
@@ -282,6 +293,11 @@ struct TreeOptions {
 // a level's lookups in one round, and reports findings with remedies.
 TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const std::string& domain,
                              const std::optional<std::string>& record_override, const TreeOptions& options = {});
+// The same walk in the caller's loop, each round asked when the last one's
+// answers are in; options.stop_waiting_at is not used (every answer is awaited).
+void start_validate_tree(SpfResolver& resolver, std::shared_ptr<AnswerCache> cache, const std::string& domain,
+                         const std::optional<std::string>& record_override, const TreeOptions& options,
+                         std::function<void(TreeValidation)> on_done);
 
 // ---------------------------------------------------------------------------
 // Suggestions: a record that also authorizes the device IPs.
@@ -350,6 +366,11 @@ struct SpfCheckOutcome {
 // Validates the tree, evaluates every IP (all through one cache), and
 // suggests a record when asked.
 SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan);
+// run_check in the caller's loop: every address evaluated at once, then
+// the tree, then the suggestion (from answers mostly in hand; what it still
+// needs is asked by driving the same loop from inside the callback).
+// plan.tree_wait_after_results is not used. on_done runs inside run().
+void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<void(SpfCheckOutcome)> on_done);
 
 // Domain health: given the devices' own check_host results, a tree finding
 // that does not change any device's result becomes a WARN with the field

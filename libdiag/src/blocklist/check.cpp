@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <memory>
 
 #include "diag/ascii.h"
 #include "diag/blocklist.h"
@@ -470,19 +471,44 @@ Listing evaluate_listing(const SelectedList& list, IpAddress::Family family, con
   return result;
 }
 
-std::vector<IpReport> check_ips(dns::Resolver& resolver, const std::vector<std::pair<IpAddress, std::string>>& ips,
-                                const std::vector<SelectedList>& lists) {
-  std::vector<IpReport> reports(ips.size());
-  // Every answer lands here; the verdicts are made once all are in.
-  std::map<std::pair<std::string, dns::RrType>, dns::Answer> answers;
+void start_ips(dns::Resolver& resolver, const std::vector<std::pair<IpAddress, std::string>>& ips,
+               const std::vector<SelectedList>& lists, std::function<void(std::vector<IpReport>)> on_done) {
+  struct State {
+    std::vector<IpReport> reports;
+    std::vector<SelectedList> lists;
+    // Every answer lands here; the verdicts are made once all are in.
+    std::map<std::pair<std::string, dns::RrType>, dns::Answer> answers;
+  };
+  auto state = std::make_shared<State>();
+  state->reports.resize(ips.size());
+  state->lists = lists;
+  auto work = dns::Work::create(resolver, [state, on_done = std::move(on_done)] {
+    const auto answer_for = [&](const std::string& name, dns::RrType type) -> const dns::Answer& {
+      static const dns::Answer not_asked;  // liveness none: an empty answer nobody reads
+      auto found = state->answers.find({dns::canonical_name(name), type});
+      if (found == state->answers.end()) found = state->answers.find({name, type});
+      return found == state->answers.end() ? not_asked : found->second;
+    };
+    for (auto& report : state->reports) {
+      if (report.skipped_private) continue;
+      const auto family = report.ip.family();
+      for (const auto& list : state->lists) {
+        if (!report.ip.is_v4() && !list.spec->ipv6) continue;
+        const std::string name = query_name(report.ip, list.zone);
+        report.listings.push_back(evaluate_listing(list, family,
+                                                   answer_for(query_name(positive_test_address(family), list.zone), dns::RrType::A),
+                                                   answer_for(query_name(negative_test_address(family), list.zone), dns::RrType::A),
+                                                   answer_for(name, dns::RrType::A), answer_for(name, dns::RrType::TXT)));
+      }
+    }
+    on_done(std::move(state->reports));
+  });
   const auto ask = [&](const std::string& name, dns::RrType type) {
     // The resolver asks each (name, type) once; probes shared by many IPs cost one query.
-    resolver.query(name, type, [&answers, key = std::make_pair(name, type)](const dns::Answer& answer) {
-      answers[key] = answer;
-    });
+    work->query(name, type, [state, key = std::make_pair(name, type)](const dns::Answer& answer) { state->answers[key] = answer; });
   };
   for (std::size_t i = 0; i < ips.size(); ++i) {
-    IpReport& report = reports[i];
+    IpReport& report = state->reports[i];
     report.ip = ips[i].first;
     report.origin = ips[i].second;
     // Never on a DNSBL, and not what Microsoft sees; documentation ranges are
@@ -504,26 +530,14 @@ std::vector<IpReport> check_ips(dns::Resolver& resolver, const std::vector<std::
         ask(query_name(negative_test_address(family), list.zone), dns::RrType::A);
     }
   }
-  resolver.run();
+  work->close();
+}
 
-  const auto answer_for = [&](const std::string& name, dns::RrType type) -> const dns::Answer& {
-    static const dns::Answer not_asked;  // liveness none: an empty answer nobody reads
-    auto found = answers.find({dns::canonical_name(name), type});
-    if (found == answers.end()) found = answers.find({name, type});
-    return found == answers.end() ? not_asked : found->second;
-  };
-  for (auto& report : reports) {
-    if (report.skipped_private) continue;
-    const auto family = report.ip.family();
-    for (const auto& list : lists) {
-      if (!report.ip.is_v4() && !list.spec->ipv6) continue;
-      const std::string name = query_name(report.ip, list.zone);
-      report.listings.push_back(evaluate_listing(list, family,
-                                                 answer_for(query_name(positive_test_address(family), list.zone), dns::RrType::A),
-                                                 answer_for(query_name(negative_test_address(family), list.zone), dns::RrType::A),
-                                                 answer_for(name, dns::RrType::A), answer_for(name, dns::RrType::TXT)));
-    }
-  }
+std::vector<IpReport> check_ips(dns::Resolver& resolver, const std::vector<std::pair<IpAddress, std::string>>& ips,
+                                const std::vector<SelectedList>& lists) {
+  std::vector<IpReport> reports;
+  start_ips(resolver, ips, lists, [&reports](std::vector<IpReport> done) { reports = std::move(done); });
+  resolver.run();
   return reports;
 }
 

@@ -553,6 +553,7 @@ struct Resolver::Impl {
     Answer answer = exchange_answer(question, Outcome::records);
     fill_from_message(*message, answer);
     question.result = std::move(answer);
+    on_network_answer();
   }
 
   void read_udp(Question& question) {
@@ -617,6 +618,7 @@ struct Resolver::Impl {
 
   // A try ran out: the next one, or a timeout.
   void expire(Question& question) {
+    on_try_expired(question);
     if (question.try_index + 1 >= std::max(1, config.tries)) return end_exchange(question, Outcome::timeout);
     ++question.try_index;
     start_try(question);
@@ -683,9 +685,42 @@ struct Resolver::Impl {
     advance(std::move(question));
   }
 
+  // The window: how many questions may be on the wire, adapted the way TCP
+  // adapts to loss (AIMD). It starts at max_outstanding and, once it has
+  // shrunk, grows by one question for a window's worth of answers. A try
+  // that runs out while the server kept answering others is loss: the
+  // server (or a buffer on the way) drops a burst, and a smaller window
+  // keeps the next burst from costing a retry timeout each. Losses from one
+  // burst (tries sent before the last cut) halve it once. A try that runs
+  // out while the server answers nothing is silence, not loss: the window
+  // stays, so a silent server costs one timeout for all, not one each.
+  static constexpr double min_window = 8;
+  double window = 0;  // 0 until the first fill: config.max_outstanding
+  Clock::time_point last_answer_at{};
+  Clock::time_point last_cut_at{};
+
+  std::size_t window_size() {
+    const double cap = static_cast<double>(std::max<std::size_t>(config.max_outstanding, 1));
+    if (window <= 0 || window > cap) window = cap;
+    return static_cast<std::size_t>(window);
+  }
+
+  void on_network_answer() {
+    last_answer_at = Clock::now();
+    window += 1.0 / std::max(window, 1.0);
+  }
+
+  void on_try_expired(const Question& question) {
+    const auto sent_at = question.deadline - config.attempt_timeout * (1LL << std::min(question.try_index, 20));
+    if (last_answer_at <= sent_at || sent_at <= last_cut_at) return;
+    const double cap = static_cast<double>(std::max<std::size_t>(config.max_outstanding, 1));
+    window = std::max(std::min(min_window, cap), window / 2);
+    last_cut_at = Clock::now();
+  }
+
   // Sends queued questions while there is room on the wire.
   void fill_window() {
-    while (!waiting.empty() && in_flight.size() < std::max<std::size_t>(config.max_outstanding, 1)) {
+    while (!waiting.empty() && in_flight.size() < window_size()) {
       auto question = std::move(waiting.front());
       waiting.pop_front();
       send(std::move(question));
@@ -795,6 +830,44 @@ Answer Resolver::resolve(std::string_view name, RrType type) {
   query(name, type, [&result](const Answer& answer) { result = answer; });
   run();
   return result;
+}
+
+void Resolver::defer(std::function<void()> task) {
+  impl_->finished.push_back({Answer{}, [task = std::move(task)](const Answer&) { task(); }});
+}
+
+std::shared_ptr<Work> Work::create(Resolver& resolver, std::function<void()> on_done) {
+  return std::shared_ptr<Work>(new Work(resolver, std::move(on_done)));
+}
+
+void Work::query(std::string_view name, RrType type, Resolver::Callback callback) {
+  ++open_;
+  resolver_.query(name, type, [self = shared_from_this(), callback = std::move(callback)](const Answer& answer) {
+    callback(answer);
+    self->release();
+  });
+}
+
+void Work::close() {
+  // From the loop even when nothing was asked: on_done never runs inside
+  // the start_* call, whose caller may not be ready for it.
+  resolver_.defer([self = shared_from_this()] { self->release(); });
+}
+
+std::function<void()> Work::hold() {
+  ++open_;
+  return [self = shared_from_this(), released = std::make_shared<bool>(false)] {
+    if (std::exchange(*released, true)) return;
+    self->release();
+  };
+}
+
+void Work::release() {
+  if (--open_ == 0 && on_done_) {
+    auto done = std::move(on_done_);
+    on_done_ = nullptr;
+    done();
+  }
 }
 
 const std::vector<QueryLogEntry>& Resolver::log() const { return impl_->log; }

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <fstream>
+#include <memory>
 
 #include "diag/ascii.h"
 #include "diag/idna.h"
@@ -577,55 +578,10 @@ Result<std::vector<std::string>> read_domain_list(const std::string& path) {
   return domains;
 }
 
-std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vector<std::string>& domains) {
-  std::vector<DomainReport> reports(domains.size());
-  for (std::size_t i = 0; i < domains.size(); ++i) {
-    reports[i].domain = domains[i];
-    reports[i].classic = classic_tenant_mx(domains[i]);
-    resolver.query(domains[i], dns::RrType::MX, [&resolver, &reports, i](const dns::Answer& answer) {
-      DomainReport& report = reports[i];
-      report.mx_answer = answer;
-      auto mx_set = answer.mx();
-      std::sort(mx_set.begin(), mx_set.end(), [](const dns::MxData& a, const dns::MxData& b) {
-        return a.preference != b.preference ? a.preference < b.preference : a.exchange < b.exchange;
-      });
-      // RFC 7505 3: a null MX is a single record with an empty target; one
-      // next to other MX records is an error of the domain, not a host to
-      // look up.
-      auto is_null = [](const dns::MxData& mx) { return mx.exchange == "." || mx.exchange.empty(); };
-      report.null_mx = std::any_of(mx_set.begin(), mx_set.end(), is_null);
-      mx_set.erase(std::remove_if(mx_set.begin(), mx_set.end(), is_null), mx_set.end());
-      report.hosts.reserve(mx_set.size());
-      for (const auto& mx : mx_set) {
-        MxHost host;
-        host.preference = mx.preference;
-        host.host = mx.exchange;
-        host.host_class = classify_host(mx.exchange);
-        host.ip_literal = IpAddress::parse(mx.exchange).has_value();
-        report.hosts.push_back(std::move(host));
-      }
-      for (std::size_t h = 0; h < report.hosts.size(); ++h) {
-        if (report.hosts[h].ip_literal) continue;
-        for (const auto type : {dns::RrType::A, dns::RrType::AAAA}) {
-          resolver.query(report.hosts[h].host, type, [&reports, i, h, type](const dns::Answer& address) {
-            MxHost& host = reports[i].hosts[h];
-            const auto found = address.addresses();
-            host.addresses.insert(host.addresses.end(), found.begin(), found.end());
-            if (!address.cname_chain.empty())
-              host.cname_target = std::get<dns::NameData>(address.cname_chain.back().data).target;
-            (type == dns::RrType::A ? host.a_outcome : host.aaaa_outcome) = address.outcome;
-            (type == dns::RrType::A ? host.a_detail : host.aaaa_detail) = address.detail;
-          });
-        }
-      }
-      // The derived name is worth asking about only when the MX is not it.
-      const MxHost* microsoft = primary_microsoft_host(report);
-      if (!microsoft || microsoft->host != report.classic)
-        resolver.query(report.classic, dns::RrType::A,
-                       [&reports, i](const dns::Answer& classic) { reports[i].classic_resolves = resolves(classic); });
-    });
-  }
-  resolver.run();
+namespace {
+
+// What the answers say, once every question of the check has been answered.
+void conclude(std::vector<DomainReport>& reports) {
   for (auto& report : reports) {
     for (auto& host : report.hosts) {
       // An alias delivers where its target does: judge a third-party name
@@ -647,6 +603,79 @@ std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vect
     }
     evaluate(report);
   }
+}
+
+using Reports = std::shared_ptr<std::vector<DomainReport>>;
+
+// The MX set is in: ask for each host's addresses and, when the MX is not
+// the derived name, for the derived name.
+void take_mx_answer(dns::Work& work, const Reports& reports, std::size_t i, const dns::Answer& answer) {
+  DomainReport& report = (*reports)[i];
+  report.mx_answer = answer;
+  auto mx_set = answer.mx();
+  std::sort(mx_set.begin(), mx_set.end(), [](const dns::MxData& a, const dns::MxData& b) {
+    return a.preference != b.preference ? a.preference < b.preference : a.exchange < b.exchange;
+  });
+  // RFC 7505 3: a null MX is a single record with an empty target; one
+  // next to other MX records is an error of the domain, not a host to
+  // look up.
+  auto is_null = [](const dns::MxData& mx) { return mx.exchange == "." || mx.exchange.empty(); };
+  report.null_mx = std::any_of(mx_set.begin(), mx_set.end(), is_null);
+  mx_set.erase(std::remove_if(mx_set.begin(), mx_set.end(), is_null), mx_set.end());
+  report.hosts.reserve(mx_set.size());
+  for (const auto& mx : mx_set) {
+    MxHost host;
+    host.preference = mx.preference;
+    host.host = mx.exchange;
+    host.host_class = classify_host(mx.exchange);
+    host.ip_literal = IpAddress::parse(mx.exchange).has_value();
+    report.hosts.push_back(std::move(host));
+  }
+  for (std::size_t h = 0; h < report.hosts.size(); ++h) {
+    if (report.hosts[h].ip_literal) continue;
+    for (const auto type : {dns::RrType::A, dns::RrType::AAAA}) {
+      work.query(report.hosts[h].host, type, [reports, i, h, type](const dns::Answer& address) {
+        MxHost& host = (*reports)[i].hosts[h];
+        const auto found = address.addresses();
+        host.addresses.insert(host.addresses.end(), found.begin(), found.end());
+        if (!address.cname_chain.empty())
+          host.cname_target = std::get<dns::NameData>(address.cname_chain.back().data).target;
+        (type == dns::RrType::A ? host.a_outcome : host.aaaa_outcome) = address.outcome;
+        (type == dns::RrType::A ? host.a_detail : host.aaaa_detail) = address.detail;
+      });
+    }
+  }
+  // The derived name is worth asking about only when the MX is not it.
+  const MxHost* microsoft = primary_microsoft_host(report);
+  if (!microsoft || microsoft->host != report.classic)
+    work.query(report.classic, dns::RrType::A,
+               [reports, i](const dns::Answer& classic) { (*reports)[i].classic_resolves = resolves(classic); });
+}
+
+}  // namespace
+
+void start_domains(dns::Resolver& resolver, const std::vector<std::string>& domains,
+                   std::function<void(std::vector<DomainReport>)> on_done) {
+  auto reports = std::make_shared<std::vector<DomainReport>>(domains.size());
+  auto work = dns::Work::create(resolver, [reports, on_done = std::move(on_done)] {
+    conclude(*reports);
+    on_done(std::move(*reports));
+  });
+  for (std::size_t i = 0; i < domains.size(); ++i) {
+    (*reports)[i].domain = domains[i];
+    (*reports)[i].classic = classic_tenant_mx(domains[i]);
+    // The Work is held by the callbacks it hands out; this one asks more through it.
+    work->query(domains[i], dns::RrType::MX, [weak = std::weak_ptr<dns::Work>(work), reports, i](const dns::Answer& answer) {
+      if (const auto self = weak.lock()) take_mx_answer(*self, reports, i, answer);
+    });
+  }
+  work->close();
+}
+
+std::vector<DomainReport> check_domains(dns::Resolver& resolver, const std::vector<std::string>& domains) {
+  std::vector<DomainReport> reports;
+  start_domains(resolver, domains, [&reports](std::vector<DomainReport> done) { reports = std::move(done); });
+  resolver.run();
   return reports;
 }
 

@@ -5,14 +5,12 @@
 
 #include <algorithm>
 #include <array>
-#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
-#include <thread>
 
 #include "diag/ascii.h"
 #include "diag/preflight.h"
@@ -22,7 +20,7 @@ namespace diag::preflight {
 namespace {
 
 constexpr const char* tool = "sendcheck-preflight";
-constexpr std::size_t batch_concurrency = 4;  // each row already runs its parts in parallel
+constexpr std::size_t batch_concurrency = 4;  // SMTP sessions at once (the DNS of every row is on one loop)
 
 Error at(const std::string& name, int line, const std::string& message) {
   return bad_input(name + ":" + std::to_string(line) + ": " + message);
@@ -203,7 +201,7 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
                                    const std::function<void(std::size_t, std::size_t)>& progress) {
   std::vector<BatchResult> results(rows.size());
   dns::ResolverConfig config = resolver_config;
-  // -v: whole lines from the rows' resolvers, never interleaved.
+  // -v: whole lines from the loop and the SMTP sessions' own resolvers, never interleaved.
   if (config.on_log) {
     auto inner = config.on_log;
     auto mutex = std::make_shared<std::mutex>();
@@ -212,48 +210,86 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
       inner(entry);
     };
   }
-  std::atomic<std::size_t> next{0};
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const BatchRow& row = rows[i];
+    BatchResult& result = results[i];
+    result.line = row.line;
+    result.domain = row.plan.domain;
+    result.from = row.plan.from.empty() ? row.plan.user : row.plan.from;
+    result.ip = row.plan.ip ? row.plan.ip->to_string() : "";
+    result.method = std::string(to_string(row.plan.method)) + (row.plan.recommendation ? " (auto)" : "");
+  }
   std::size_t done = 0;
-  std::mutex progress_mutex;
-  auto worker = [&] {
-    for (std::size_t i = next++; i < rows.size(); i = next++) {
-      const BatchRow& row = rows[i];
-      BatchResult& result = results[i];
-      result.line = row.line;
-      result.domain = row.plan.domain;
-      result.from = row.plan.from.empty() ? row.plan.user : row.plan.from;
-      result.ip = row.plan.ip ? row.plan.ip->to_string() : "";
-      result.method = std::string(to_string(row.plan.method)) + (row.plan.recommendation ? " (auto)" : "");
-      auto outcome = run_preflight(row.plan, config);
-      if (!outcome) {
-        result.status = Status::error;
-        result.exit_code = cli::exit_code_for(outcome.error());
-        result.reason = outcome.error().message;
-        // The envelope of a run that ended before any check, as every tool's.
-        result.document = Report{tool, diag::version}.to_json();
-        result.document["status"] = "error";
-        result.document["error"] = outcome.error().message;
-      } else {
-        Report report = make_report(*outcome, row.plan, nullptr, TextLayout{});
-        result.status = report.status();
-        result.exit_code = outcome->verdict.exit_code();
-        result.verdict = outcome->verdict.kind;
-        result.reason = outcome->verdict.summary;
-        if (outcome->ip) result.ip = outcome->ip->to_string();
-        result.document = report.to_json();
-      }
-      result.document["batch"] = {{"line", row.line}, {"row", i + 1}};
-      if (progress) {
-        std::lock_guard lock(progress_mutex);
-        progress(++done, rows.size());
-      }
+  const auto fill = [&](std::size_t i, const Result<Outcome>& outcome) {
+    const BatchRow& row = rows[i];
+    BatchResult& result = results[i];
+    if (!outcome) {
+      result.status = Status::error;
+      result.exit_code = cli::exit_code_for(outcome.error());
+      result.reason = outcome.error().message;
+      // The envelope of a run that ended before any check, as every tool's.
+      result.document = Report{tool, diag::version}.to_json();
+      result.document["status"] = "error";
+      result.document["error"] = outcome.error().message;
+    } else {
+      Report report = make_report(*outcome, row.plan, nullptr, TextLayout{});
+      result.status = report.status();
+      result.exit_code = outcome->verdict.exit_code();
+      result.verdict = outcome->verdict.kind;
+      result.reason = outcome->verdict.summary;
+      if (outcome->ip) result.ip = outcome->ip->to_string();
+      result.document = report.to_json();
     }
+    result.document["batch"] = {{"line", row.line}, {"row", i + 1}};
+    if (progress) progress(++done, rows.size());
   };
   if (progress) progress(0, rows.size());
-  std::vector<std::thread> threads;
-  const std::size_t count = std::min(std::max<std::size_t>(concurrency, 1), rows.size());
-  for (std::size_t t = 0; t < count; ++t) threads.emplace_back(worker);
-  for (auto& thread : threads) thread.join();
+
+  // One resolver for every row: its cache is the run's, so the rows of one
+  // tenant ask its MX, SPF and DMARC once. One log for every row would say
+  // nothing about a row: -v prints the questions as they finish instead.
+  dns::ResolverConfig loop_config = config;
+  loop_config.keep_log = false;
+  auto resolver = dns::Resolver::create(loop_config);
+  if (!resolver) {
+    for (std::size_t i = 0; i < rows.size(); ++i) fill(i, resolver.error());
+    return results;
+  }
+  // Rows enter the loop a window at a time: a row's parts start when it
+  // enters, and the next enters when a row has its DNS answers. The
+  // resolver's max_outstanding bounds the questions on the wire.
+  SessionPool sessions(concurrency);
+  std::vector<std::unique_ptr<PreflightRun>> runs(rows.size());
+  const std::vector<dns::QueryLogEntry> no_log;
+  std::size_t next = 0, in_loop = 0;
+  std::function<void()> admit = [&] {
+    while (in_loop < batch_rows_at_once && next < rows.size()) {
+      const std::size_t i = next++;
+      auto run = PreflightRun::prepare(rows[i].plan, config);
+      if (!run) {
+        fill(i, run.error());
+        continue;
+      }
+      runs[i] = std::move(run.value());
+      ++in_loop;
+      runs[i]->start(**resolver, sessions, [&, i] {
+        --in_loop;
+        // A row whose session is over is decided now; the others once the loop is done.
+        if (runs[i]->session_done()) {
+          fill(i, runs[i]->finish(no_log));
+          runs[i].reset();
+        }
+        admit();
+      });
+    }
+  };
+  admit();
+  (*resolver)->run();
+  for (std::size_t i = 0; i < rows.size(); ++i)
+    if (runs[i]) {
+      fill(i, runs[i]->finish(no_log));
+      runs[i].reset();
+    }
   return results;
 }
 

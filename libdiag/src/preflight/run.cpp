@@ -1,11 +1,12 @@
-// sendcheck-preflight's run: the parts (MX, SPF, DMARC, blocklists, the SMTP
-// session) at once, each DNS part on its own resolver and thread, since every
-// part's API drives its resolver's poll loop to the end.
+// sendcheck-preflight's run: the DNS parts (MX, SPF, DMARC, blocklists, PTR,
+// the ACS records) on the caller's one resolver and loop, the SMTP session
+// beside them in a thread of the session pool (ARCHITECTURE.md, "The DNS loop").
 #include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -150,11 +151,7 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
   part.step = step;
 }
 
-MxPart run_mx(dns::Resolver& resolver, const Plan& plan) {
-  MxPart part;
-  part.section.title = "MX (" + plan.domain + ")";
-  auto reports = mx::check_domains(resolver, {plan.domain});
-  auto& report = reports.front();
+void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
   part.json = nlohmann::json::array({mx::to_json(report)});
   if (!report.direct_send_host.empty())
     for (const auto& host : report.hosts) {
@@ -169,7 +166,14 @@ MxPart run_mx(dns::Resolver& resolver, const Plan& plan) {
   for (auto& check : report.checks)
     // mx.gateway says the same as mx.direct-send's warning, with both ways out.
     if (!(gateway_row && check.id == "mx.direct-send")) part.section.checks.push_back(std::move(check));
-  return part;
+}
+
+void start_mx(dns::Resolver& resolver, const Plan& plan, MxPart& part, std::function<void()> done) {
+  part.section.title = "MX (" + plan.domain + ")";
+  mx::start_domains(resolver, {plan.domain}, [&plan, &part, done = std::move(done)](std::vector<mx::DomainReport> reports) {
+    fill_mx_part(plan, reports.front(), part);
+    done();
+  });
 }
 
 struct SpfPart {
@@ -258,25 +262,8 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   return check;
 }
 
-SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) {
-  SpfPart part;
-  part.section.title = "SPF (" + plan.from_domain + ")";
-  part.health.title = "Domain health (" + plan.from_domain + ")";
-  spf::SpfCheckRequest request;
-  request.domain = plan.from_domain;
-  request.ips = {ip.to_string()};
-  request.sender = plan.from;
-  request.helo = plan.helo;
-  request.suggest = true;
-  auto spf_plan = spf::plan_check(request);
-  if (!spf_plan) {
-    part.section.checks.push_back(skipped("spf.result", spf_plan.error().message));
-    part.step = Step{"spf", StepState::untested, "SPF not checked: " + spf_plan.error().message, "--from in the tenant's domain"};
-    return part;
-  }
-  spf::NetworkSpfResolver spf_resolver(resolver);
-  auto outcome = spf::run_check(spf_resolver, *spf_plan);
-  Report report = spf::make_report(outcome, *spf_plan, nullptr, TextStyle{});
+void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPlan& spf_plan, spf::SpfCheckOutcome& outcome, SpfPart& part) {
+  Report report = spf::make_report(outcome, spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
   if (outcome.tree.root.status == "ok") part.microsoft_included = includes_microsoft(outcome.tree.root);
@@ -307,7 +294,27 @@ SpfPart run_spf(dns::Resolver& resolver, const Plan& plan, const IpAddress& ip) 
     part.health.checks.push_back(std::move(check));
   }
   part.json = report.fields();
-  return part;
+}
+
+void start_spf(spf::SpfResolver& resolver, const Plan& plan, const IpAddress& ip, SpfPart& part, std::function<void()> done) {
+  part.section.title = "SPF (" + plan.from_domain + ")";
+  part.health.title = "Domain health (" + plan.from_domain + ")";
+  spf::SpfCheckRequest request;
+  request.domain = plan.from_domain;
+  request.ips = {ip.to_string()};
+  request.sender = plan.from;
+  request.helo = plan.helo;
+  request.suggest = true;
+  auto spf_plan = spf::plan_check(request);
+  if (!spf_plan) {
+    part.section.checks.push_back(skipped("spf.result", spf_plan.error().message));
+    part.step = Step{"spf", StepState::untested, "SPF not checked: " + spf_plan.error().message, "--from in the tenant's domain"};
+    return done();
+  }
+  spf::start_check(resolver, *spf_plan, [&plan, ip, spf_plan = *spf_plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
+    fill_spf_part(plan, ip, spf_plan, outcome, part);
+    done();
+  });
 }
 
 struct ReputationPart {
@@ -336,11 +343,8 @@ std::string reverse_name_v6(const IpAddress& ip) {
 // Microsoft 365 refuses mail from an IPv6 address without reverse DNS
 // (450 4.7.25 / 550 5.7.25): the PTR must exist and its name must resolve
 // back to the address (forward-confirmed reverse DNS).
-void check_reverse_v6(dns::Resolver& resolver, const IpAddress& ip, ReputationPart& part) {
-  const std::string name = reverse_name_v6(ip);
-  dns::Answer ptr;
-  resolver.query(name, dns::RrType::PTR, [&ptr](const dns::Answer& answer) { ptr = answer; });
-  resolver.run();
+void judge_reverse_v6(const IpAddress& ip, const std::string& name, const dns::Answer& ptr, const std::vector<dns::Answer>& forward,
+                      ReputationPart& part) {
   Check row{"reverse.ptr", Status::pass, "", "", {{"ip", ip.to_string()}, {"name", name}, {"outcome", dns::to_string(ptr.outcome)}}};
   const std::string remedy = "Ask whoever runs the address (the ISP or the network team) for a PTR record for " + ip.to_string() +
                              " whose name resolves back to it (AAAA), or send over IPv4: Microsoft 365 refuses IPv6 senders "
@@ -362,10 +366,6 @@ void check_reverse_v6(dns::Resolver& resolver, const IpAddress& ip, ReputationPa
     part.reverse.checks.push_back(std::move(row));
     return;
   }
-  std::vector<dns::Answer> forward(targets.size());
-  for (std::size_t i = 0; i < targets.size(); ++i)
-    resolver.query(targets[i], dns::RrType::AAAA, [&forward, i](const dns::Answer& answer) { forward[i] = answer; });
-  resolver.run();
   bool confirmed = false, incomplete = false;
   for (const auto& answer : forward) {
     if (!answer.is_definitive()) incomplete = true;
@@ -389,6 +389,30 @@ void check_reverse_v6(dns::Resolver& resolver, const IpAddress& ip, ReputationPa
   part.reverse.checks.push_back(std::move(row));
 }
 
+// The PTR, then the AAAA of each name it gives, on the caller's loop.
+void start_reverse_v6(dns::Resolver& resolver, const IpAddress& ip, ReputationPart& part, std::function<void()> done) {
+  struct Answers {
+    dns::Answer ptr;
+    std::vector<dns::Answer> forward;
+  };
+  auto answers = std::make_shared<Answers>();
+  const std::string name = reverse_name_v6(ip);
+  auto work = dns::Work::create(resolver, [answers, ip, name, &part, done = std::move(done)] {
+    judge_reverse_v6(ip, name, answers->ptr, answers->forward, part);
+    done();
+  });
+  work->query(name, dns::RrType::PTR, [answers, weak = std::weak_ptr<dns::Work>(work)](const dns::Answer& answer) {
+    answers->ptr = answer;
+    const auto self = weak.lock();
+    if (!self || !answer.is_definitive()) return;
+    const auto targets = answer.targets();
+    answers->forward.resize(targets.size());
+    for (std::size_t i = 0; i < targets.size(); ++i)
+      self->query(targets[i], dns::RrType::AAAA, [answers, i](const dns::Answer& forward) { answers->forward[i] = forward; });
+  });
+  work->close();
+}
+
 // An Azure Communication Services custom domain: verified with its TXT,
 // SPF through Microsoft's include, DKIM through the two azurecomm CNAMEs
 // (https://learn.microsoft.com/azure/communication-services/quickstarts/email/add-custom-verified-domains).
@@ -398,14 +422,7 @@ struct AcsDomainPart {
   bool dkim = false;
 };
 
-void check_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDomainPart& part) {
-  part.section.title = "ACS custom domain (" + domain + ")";
-  dns::Answer txt, selector[2];
-  resolver.query(domain, dns::RrType::TXT, [&txt](const dns::Answer& answer) { txt = answer; });
-  for (int i = 0; i < 2; ++i)
-    resolver.query("selector" + std::to_string(i + 1) + "-azurecomm-prod-net._domainkey." + domain, dns::RrType::CNAME,
-                   [&selector, i](const dns::Answer& answer) { selector[i] = answer; });
-  resolver.run();
+void judge_acs_domain(const std::string& domain, const dns::Answer& txt, const dns::Answer (&selector)[2], AcsDomainPart& part) {
   std::vector<std::string> failed, untested;
   if (!txt.is_definitive()) {
     untested.push_back("the TXT lookup of " + domain + " failed");
@@ -473,20 +490,40 @@ void check_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDom
   else part.step = Step{"acs-domain", StepState::passed, "the ACS custom domain is verified with DKIM", ""};
 }
 
-void run_reputation(dns::Resolver& resolver, const Plan& plan, const std::optional<IpAddress>& ip, ReputationPart& part) {
-  if (ip && !ip->is_v4()) check_reverse_v6(resolver, *ip, part);
+void start_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDomainPart& part, std::function<void()> done) {
+  part.section.title = "ACS custom domain (" + domain + ")";
+  struct Answers {
+    dns::Answer txt, selector[2];
+  };
+  auto answers = std::make_shared<Answers>();
+  auto work = dns::Work::create(resolver, [answers, domain, &part, done = std::move(done)] {
+    judge_acs_domain(domain, answers->txt, answers->selector, part);
+    done();
+  });
+  work->query(domain, dns::RrType::TXT, [answers](const dns::Answer& answer) { answers->txt = answer; });
+  for (int i = 0; i < 2; ++i)
+    work->query("selector" + std::to_string(i + 1) + "-azurecomm-prod-net._domainkey." + domain, dns::RrType::CNAME,
+                [answers, i](const dns::Answer& answer) { answers->selector[i] = answer; });
+  work->close();
+}
+
+// DMARC, the blocklists and the IPv6 reverse DNS, on the caller's loop;
+// done runs once all three are.
+void start_reputation(dns::Resolver& resolver, const Plan& plan, const std::optional<IpAddress>& ip, ReputationPart& part,
+                      std::function<void()> done) {
+  auto work = dns::Work::create(resolver, std::move(done));
+  if (ip && !ip->is_v4()) start_reverse_v6(resolver, *ip, part, work->hold());
   const bool want_dmarc = !plan.from_domain.empty() && !is_submission(plan.method);
   // The DMARC question rides in the blocklist check's round trip.
   if (want_dmarc)
-    resolver.query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&part](const dns::Answer& answer) { part.dmarc_answer = answer; });
+    work->query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&part](const dns::Answer& answer) { part.dmarc_answer = answer; });
+  work->close();
   if (!ip) {
     part.blocklist.checks.push_back(skipped("blocklist.ip", "no device address (--ip or --egress)"));
-    resolver.run();
     return;
   }
   if (is_non_public(address_scope(*ip))) {
     part.blocklist.checks.push_back(skipped("blocklist.private-address", ip->to_string() + " is " + std::string(describe(address_scope(*ip))) + "; blocklists list public addresses only"));
-    resolver.run();
     return;
   }
   std::vector<blocklist::ListSpec> lists = blocklist::builtin_lists();
@@ -494,25 +531,29 @@ void run_reputation(dns::Resolver& resolver, const Plan& plan, const std::option
     auto extra = blocklist::read_list_file(path);
     if (!extra) {
       part.blocklist.checks.push_back(Check{"blocklist.table", Status::error, extra.error().message, "Fix the --blocklist-zones file.", {}});
-      resolver.run();
       return;
     }
     blocklist::merge_lists(lists, std::move(extra.value()));
   }
-  auto selected = blocklist::select_lists(lists, plan.lists, blocklist::Secrets{});
+  // The selected lists point into the table: it lives as long as the check.
+  auto table = std::make_shared<std::vector<blocklist::ListSpec>>(std::move(lists));
+  auto selected = blocklist::select_lists(*table, plan.lists, blocklist::Secrets{});
   if (!selected) {
     part.blocklist.checks.push_back(Check{"blocklist.lists", Status::error, selected.error().message, "Check --list.", {}});
-    resolver.run();
     return;
   }
-  blocklist::RunSummary run;
-  run.ips = blocklist::check_ips(resolver, {{*ip, "argument"}}, *selected);
-  run.servers = resolver.servers();
-  run.zone_overlay = true;
-  run.lists_selected = selected->size();
-  Report report = blocklist::make_report(run, blocklist::Secrets{}, nullptr, TextStyle{});
-  part.blocklist.checks = report.checks();
-  part.blocklist_json = report.fields();
+  blocklist::start_ips(resolver, {{*ip, "argument"}}, *selected,
+                       [table, count = selected->size(), servers = resolver.servers(), &part, done = work->hold()](std::vector<blocklist::IpReport> ips) {
+                         blocklist::RunSummary run;
+                         run.ips = std::move(ips);
+                         run.servers = servers;
+                         run.zone_overlay = true;
+                         run.lists_selected = count;
+                         Report report = blocklist::make_report(run, blocklist::Secrets{}, nullptr, TextStyle{});
+                         part.blocklist.checks = report.checks();
+                         part.blocklist_json = report.fields();
+                         done();
+                       });
 }
 
 struct SmtpPart {
@@ -1170,20 +1211,85 @@ std::optional<Step> blocklist_step(const Section& section) {
 
 }  // namespace
 
-Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resolver_config) {
+// One run's state between prepare() and finish(): what was known before
+// the DNS parts, the parts as they come in, and the SMTP session.
+struct PreflightRun::State {
+  State(const Plan& p, const dns::ResolverConfig& config) : plan(p), factory{config} {}
+  const Plan& plan;
+  ResolverFactory factory;
+  Secret secret;
   Outcome outcome;
-  ResolverFactory factory{resolver_config};
-  const bool submission = is_submission(plan.method);
   std::vector<Step> steps;
+  Section auth_section{"auth", "Authentication", {}};
+  Section input{"input", "Input", {}};
+  MxPart mx_part;
+  SpfPart spf_part;
+  ReputationPart reputation;
+  AcsDomainPart acs_domain;
+  SmtpPart smtp_part;
+  std::optional<spf::NetworkSpfResolver> spf_resolver;
+  std::future<void> smtp_done;
+};
 
+PreflightRun::PreflightRun(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PreflightRun::~PreflightRun() {
+  // A session still running refers to this state: wait for it.
+  if (state_ && state_->smtp_done.valid()) state_->smtp_done.wait();
+}
+
+SessionPool::SessionPool(std::size_t threads) : max_threads_(std::max<std::size_t>(threads, 1)) {}
+
+SessionPool::~SessionPool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  for (auto& thread : threads_) thread.join();
+}
+
+std::future<void> SessionPool::submit(std::function<void()> job) {
+  std::packaged_task<void()> task(std::move(job));
+  auto future = task.get_future();
+  {
+    std::lock_guard lock(mutex_);
+    jobs_.push_back(std::move(task));
+    if (threads_.size() < max_threads_ && idle_ == 0) threads_.emplace_back([this] { work(); });
+  }
+  wake_.notify_one();
+  return future;
+}
+
+void SessionPool::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    ++idle_;
+    wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+    --idle_;
+    if (jobs_.empty()) return;  // stopping, nothing left
+    auto task = std::move(jobs_.front());
+    jobs_.pop_front();
+    lock.unlock();
+    task();
+    lock.lock();
+  }
+}
+
+Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, const dns::ResolverConfig& resolver_config) {
   auto secret = auth_secret(plan);
   if (!secret) return secret.error();
-  Section auth_section{"auth", "Authentication", {}};
-  if (secret->row) auth_section.checks.push_back(*secret->row);
-  if (secret->step) steps.push_back(*secret->step);
+  std::unique_ptr<PreflightRun> run(new PreflightRun(std::make_unique<State>(plan, resolver_config)));
+  State& state = *run->state_;
+  state.secret = std::move(secret.value());
+  Outcome& outcome = state.outcome;
+  std::vector<Step>& steps = state.steps;
+  Section& auth_section = state.auth_section;
+  Section& input = state.input;
+  const bool submission = is_submission(plan.method);
+  if (state.secret.row) auth_section.checks.push_back(*state.secret.row);
+  if (state.secret.step) steps.push_back(*state.secret.step);
 
   // The input as given: who sends, to whom.
-  Section input{"input", "Input", {}};
   if (!submission) {
     if (!is_internal(plan.from, plan.accepted_domains))
       input.checks.push_back(Check{"input.from", Status::warn,
@@ -1243,68 +1349,76 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
     outcome.log.insert(outcome.log.end(), found.log.begin(), found.log.end());
   }
   if (!submission && !outcome.ip) steps.push_back(Step{"address", StepState::untested, "the device's public address is unknown", "--ip IP"});
+  return run;
+}
 
-  std::vector<std::unique_ptr<dns::Resolver>> resolvers;
-  auto make_resolver = [&]() -> Result<dns::Resolver*> {
-    auto resolver = factory.make();
-    if (!resolver) return resolver.error();
-    resolvers.push_back(std::move(resolver.value()));
-    return resolvers.back().get();
+void PreflightRun::start(dns::Resolver& resolver, SessionPool& sessions, std::function<void()> on_dns_done) {
+  State& state = *state_;
+  const Plan& plan = state.plan;
+  const bool submission = is_submission(plan.method);
+  auto work = dns::Work::create(resolver, std::move(on_dns_done));
+  // The SMTP session is not DNS: it runs in the pool, at once when its host
+  // is known up front, else once the MX part has found it.
+  const bool smtp_up_front = !plan.endpoint.host.empty();
+  auto run_smtp_in_pool = [&state, &sessions](std::optional<smtp::ProbeTarget> target) {
+    state.smtp_done = sessions.submit([&state, target] {
+      state.smtp_part = run_smtp(state.plan, state.factory, target, state.secret.auth, state.secret.value);
+    });
   };
-  auto mx_resolver = make_resolver();
-  if (!mx_resolver) return mx_resolver.error();
-  auto spf_resolver = make_resolver();
-  if (!spf_resolver) return spf_resolver.error();
-  auto reputation_resolver = make_resolver();
-  if (!reputation_resolver) return reputation_resolver.error();
+  if (smtp_up_front) run_smtp_in_pool(std::nullopt);
 
-  // The parts, at once.
-  SpfPart spf_part;
-  ReputationPart reputation;
-  AcsDomainPart acs_domain;
-  std::thread spf_thread([&] {
-    if (submission) spf_part.section.checks.push_back(skipped("spf.result", "the submission service sends from Microsoft's addresses, so the device's address needs no SPF entry"));
-    else if (!outcome.ip) spf_part.section.checks.push_back(skipped("spf.result", "no device address (--ip or --egress)"));
-    else spf_part = run_spf(**spf_resolver, plan, *outcome.ip);
-  });
-  std::thread reputation_thread([&] {
-    if (submission && plan.method != Method::acs) {
-      reputation.blocklist.checks.push_back(skipped("blocklist.ip", "the submission service sends from Microsoft's addresses"));
-      return;
-    }
-    if (submission) {
-      reputation.blocklist.checks.push_back(skipped("blocklist.ip", "the submission service sends from Microsoft's addresses"));
+  if (submission) {
+    state.mx_part.section.checks.push_back(skipped("mx.domains", "submission does not go through the MX"));
+  } else {
+    start_mx(resolver, plan, state.mx_part, [&state, smtp_up_front, run_smtp_in_pool, done = work->hold()] {
+      if (!smtp_up_front) {
+        const MxPart& mx_part = state.mx_part;
+        const bool mx_failed = mx_part.step && mx_part.step->state != StepState::passed;
+        if (mx_failed && !mx_part.target)
+          state.smtp_part.section.checks.push_back(skipped("smtp.connect", "no Exchange Online host to connect to (see the MX rows)"));
+        else
+          run_smtp_in_pool(mx_part.target);
+      }
+      done();
+    });
+  }
+  if (submission && !smtp_up_front) run_smtp_in_pool(std::nullopt);
+
+  if (submission) state.spf_part.section.checks.push_back(skipped("spf.result", "the submission service sends from Microsoft's addresses, so the device's address needs no SPF entry"));
+  else if (!state.outcome.ip) state.spf_part.section.checks.push_back(skipped("spf.result", "no device address (--ip or --egress)"));
+  else start_spf(state.spf_resolver.emplace(resolver), plan, *state.outcome.ip, state.spf_part, work->hold());
+
+  if (submission) {
+    state.reputation.blocklist.checks.push_back(skipped("blocklist.ip", "the submission service sends from Microsoft's addresses"));
+    if (plan.method == Method::acs) {
       // ACS sends as the From domain: its DMARC still applies, and a custom
       // domain needs its verification, SPF and DKIM records.
       if (!plan.from_domain.empty())
-        (*reputation_resolver)->query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&](const dns::Answer& answer) { reputation.dmarc_answer = answer; });
-      (*reputation_resolver)->run();
+        work->query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&state](const dns::Answer& answer) { state.reputation.dmarc_answer = answer; });
       if (!plan.from_domain.empty() && !dns::name_is_at_or_below(plan.from_domain, "azurecomm.net"))
-        check_acs_domain(**reputation_resolver, plan.from_domain, acs_domain);
-      return;
+        start_acs_domain(resolver, plan.from_domain, state.acs_domain, work->hold());
     }
-    run_reputation(**reputation_resolver, plan, outcome.ip, reputation);
-  });
-  SmtpPart smtp_part;
-  std::thread smtp_thread;
-  const bool smtp_up_front = !plan.endpoint.host.empty();
-  if (smtp_up_front) smtp_thread = std::thread([&] { smtp_part = run_smtp(plan, factory, std::nullopt, secret->auth, secret->value); });
-
-  MxPart mx_part;
-  if (submission) mx_part.section.checks.push_back(skipped("mx.domains", "submission does not go through the MX"));
-  else mx_part = run_mx(**mx_resolver, plan);
-  if (!smtp_up_front) {
-    const bool mx_failed = mx_part.step && mx_part.step->state != StepState::passed;
-    if (mx_failed && !mx_part.target) {
-      smtp_part.section.checks.push_back(skipped("smtp.connect", "no Exchange Online host to connect to (see the MX rows)"));
-    } else {
-      smtp_part = run_smtp(plan, factory, mx_part.target, secret->auth, secret->value);
-    }
+  } else {
+    start_reputation(resolver, plan, state.outcome.ip, state.reputation, work->hold());
   }
-  if (smtp_thread.joinable()) smtp_thread.join();
-  spf_thread.join();
-  reputation_thread.join();
-  secret->value.assign(secret->value.size(), '\0');
+  work->close();
+}
+
+Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
+  State& state = *state_;
+  if (state.smtp_done.valid()) state.smtp_done.get();
+  state.secret.value.assign(state.secret.value.size(), '\0');
+  const Plan& plan = state.plan;
+  const bool submission = is_submission(plan.method);
+  Outcome& outcome = state.outcome;
+  std::vector<Step>& steps = state.steps;
+  Section& auth_section = state.auth_section;
+  Section& input = state.input;
+  MxPart& mx_part = state.mx_part;
+  SpfPart& spf_part = state.spf_part;
+  ReputationPart& reputation = state.reputation;
+  AcsDomainPart& acs_domain = state.acs_domain;
+  SmtpPart& smtp_part = state.smtp_part;
 
   Section dmarc = std::move(reputation.dmarc);
   std::optional<Step> dmarc_step;
@@ -1415,7 +1529,7 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   if (!spf_part.json.is_null()) outcome.fields["spf"] = spf_part.json;
   if (!reputation.blocklist_json.is_null()) outcome.fields["blocklist"] = reputation.blocklist_json;
   outcome.fields["smtp"] = {{"target", smtp_part.json}};
-  for (const auto& resolver : resolvers) outcome.log.insert(outcome.log.end(), resolver->log().begin(), resolver->log().end());
+  outcome.log.insert(outcome.log.end(), log.begin(), log.end());
 
   // Remedies from the reply table leave what they cannot know as
   // placeholders ("<IP>", "<mailbox>", "sendcheck mx DOMAIN"): preflight
@@ -1448,7 +1562,28 @@ Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resol
   outcome.steps = std::move(steps);
   outcome.verdict = decide(method_text(plan, outcome.ip), outcome.steps);
   outcome.next_steps = next_steps_for(outcome.sections);
-  return outcome;
+  return std::move(outcome);
+}
+
+
+Result<Outcome> run_preflight(const Plan& plan, const dns::ResolverConfig& resolver_config) {
+  auto run = PreflightRun::prepare(plan, resolver_config);
+  if (!run) return run.error();
+  // One resolver, one thread for every DNS part; the -v hook is the
+  // factory's, which the SMTP session's own resolver (--smtp-host) shares.
+  auto resolver = (*run)->make_resolver();
+  if (!resolver) return resolver.error();
+  SessionPool sessions(1);
+  (*run)->start(**resolver, sessions, [] {});
+  (*resolver)->run();
+  return (*run)->finish((*resolver)->log());
+}
+
+Result<std::unique_ptr<dns::Resolver>> PreflightRun::make_resolver() const { return state_->factory.make(); }
+
+bool PreflightRun::session_done() const {
+  const auto& session = state_->smtp_done;
+  return !session.valid() || session.wait_for(std::chrono::seconds(0)) == std::future_status::ready;
 }
 
 }  // namespace diag::preflight

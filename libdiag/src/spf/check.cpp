@@ -163,6 +163,47 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   return plan;
 }
 
+namespace {
+
+// RFC 7208 4.3: a --sender or --helo whose domain SPF cannot check has
+// nothing to look up.
+TreeValidation unchecked_domain_tree(const std::string& domain) {
+  TreeValidation tree;
+  tree.domain = domain;
+  tree.root.domain = domain;
+  tree.root.status = "none";
+  tree.root.detail = "not a domain name SPF can check (RFC 7208 4.3)";
+  Check check{"spf.record", Status::warn,
+              "\"" + domain + "\" is not a domain name SPF can check: RFC 7208 4.3 makes the result \"none\", and no record was looked up.",
+              "Have the device present a fully qualified host name in HELO/EHLO and a MAIL FROM address in a domain you publish SPF for.",
+              nlohmann::json::object()};
+  check.fields["domain"] = domain;
+  tree.checks.push_back(std::move(check));
+  return tree;
+}
+
+bool has_tree(const SpfCheckPlan& plan) { return is_valid_check_domain(plan.domain) || plan.base.record_override; }
+
+// A part of the tree that could not be read, when every address got a
+// definite result, is a finding about the record, not a check that could
+// not complete: the results did not need it (an evaluation that met a
+// failed lookup would be temperror), and the exit code must not say 3
+// next to a definite pass or fail.
+void soften_unneeded_tree_errors(SpfCheckOutcome& outcome) {
+  const bool results_definite =
+      !outcome.results.empty() && std::none_of(outcome.results.begin(), outcome.results.end(), [](const auto& result) {
+        return result.second.result == SpfResult::temperror;
+      });
+  if (results_definite)
+    for (auto& check : outcome.tree.checks)
+      if (check.status == Status::error) {
+        check.status = Status::warn;
+        check.message += " No result above depends on it: every address was decided without it.";
+      }
+}
+
+}  // namespace
+
 SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
   SpfCheckOutcome outcome;
   outcome.today = today_utc();
@@ -174,41 +215,65 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
     input.ip = ip;
     outcome.results.emplace_back(ip, check_host(resolver, cache, input));
   }
-  if (!is_valid_check_domain(plan.domain) && !plan.base.record_override) {
-    // Nothing to look up: a --sender or --helo whose domain SPF cannot check.
-    outcome.tree.domain = plan.domain;
-    outcome.tree.root.domain = plan.domain;
-    outcome.tree.root.status = "none";
-    outcome.tree.root.detail = "not a domain name SPF can check (RFC 7208 4.3)";
-    Check check{"spf.record", Status::warn,
-                "\"" + plan.domain + "\" is not a domain name SPF can check: RFC 7208 4.3 makes the result \"none\", and no record was looked up.",
-                "Have the device present a fully qualified host name in HELO/EHLO and a MAIL FROM address in a domain you publish SPF for.",
-                nlohmann::json::object()};
-    check.fields["domain"] = plan.domain;
-    outcome.tree.checks.push_back(std::move(check));
+  if (!has_tree(plan)) {
+    outcome.tree = unchecked_domain_tree(plan.domain);
     return outcome;
   }
   TreeOptions tree_options;
   if (!plan.ips.empty() && plan.tree_wait_after_results)
     tree_options.stop_waiting_at = std::chrono::steady_clock::now() + *plan.tree_wait_after_results;
   outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override, tree_options);
-  // A part of the tree that could not be read, when every address got a
-  // definite result, is a finding about the record, not a check that could
-  // not complete: the results did not need it (an evaluation that met a
-  // failed lookup would be temperror), and the exit code must not say 3
-  // next to a definite pass or fail.
-  const bool results_definite =
-      !outcome.results.empty() && std::none_of(outcome.results.begin(), outcome.results.end(), [](const auto& result) {
-        return result.second.result == SpfResult::temperror;
-      });
-  if (results_definite)
-    for (auto& check : outcome.tree.checks)
-      if (check.status == Status::error) {
-        check.status = Status::warn;
-        check.message += " No result above depends on it: every address was decided without it.";
-      }
+  soften_unneeded_tree_errors(outcome);
   if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today);
   return outcome;
+}
+
+void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<void(SpfCheckOutcome)> on_done) {
+  struct Run {
+    SpfResolver& resolver;
+    SpfCheckPlan plan;
+    std::function<void(SpfCheckOutcome)> on_done;
+    std::shared_ptr<AnswerCache> cache = std::make_shared<AnswerCache>();
+    SpfCheckOutcome outcome;
+    std::size_t results_open = 0;
+
+    static void report(const std::shared_ptr<Run>& run) {
+      auto done = std::move(run->on_done);
+      done(std::move(run->outcome));
+    }
+    static void start_tree(const std::shared_ptr<Run>& run) {
+      if (!has_tree(run->plan)) {
+        run->outcome.tree = unchecked_domain_tree(run->plan.domain);
+        return report(run);
+      }
+      start_validate_tree(run->resolver, run->cache, run->plan.domain, run->plan.base.record_override, TreeOptions{},
+                          [run](TreeValidation tree) {
+                            run->outcome.tree = std::move(tree);
+                            soften_unneeded_tree_errors(run->outcome);
+                            if (run->plan.suggest)
+                              run->outcome.suggestion =
+                                  suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today);
+                            report(run);
+                          });
+    }
+  };
+  auto run = std::make_shared<Run>(Run{resolver, plan, std::move(on_done), std::make_shared<AnswerCache>(), {}, 0});
+  run->outcome.today = today_utc();
+  run->results_open = plan.ips.size();
+  for (const auto& ip : plan.ips) run->outcome.results.emplace_back(ip, SpfEvaluation{});
+  if (plan.ips.empty()) {
+    resolver.defer([run] { Run::start_tree(run); });
+    return;
+  }
+  // Every address at once, then the tree over the answers they brought.
+  for (std::size_t k = 0; k < plan.ips.size(); ++k) {
+    CheckHostInput input = plan.base;
+    input.ip = plan.ips[k];
+    start_check_host(resolver, run->cache, input, EngineOptions{}, [run, k](SpfEvaluation evaluation) {
+      run->outcome.results[k].second = std::move(evaluation);
+      if (--run->results_open == 0) Run::start_tree(run);
+    });
+  }
 }
 
 nlohmann::json tree_to_json(const TreeNode& node) {

@@ -625,6 +625,91 @@ void OfflineSpfResolver::run() {
   }
 }
 
+namespace {
+
+// The questions a suspended replay asks: the one it stopped at, then what
+// the records it has seen will need anyway.
+std::vector<Question> questions_of(const Evaluator& evaluator) {
+  std::vector<Question> questions{*evaluator.missing()};
+  for (const auto& question : evaluator.wanted())
+    if (!(question.name == questions.front().name && question.type == questions.front().type)) questions.push_back(question);
+  return questions;
+}
+
+// start_check_host's evaluation between answers. Held by the callbacks of
+// its questions: answers to prefetches it never needed may come after it
+// reported, and are then dropped.
+struct HostCheck : std::enable_shared_from_this<HostCheck> {
+  SpfResolver& resolver;
+  std::shared_ptr<AnswerCache> cache;
+  CheckHostInput input;
+  EngineOptions options;
+  std::function<void(SpfEvaluation)> on_done;
+  std::set<Question> asked;
+  std::size_t open = 0;         // questions asked and not answered yet
+  int depth = 0;                // round trips behind the deepest answer so far
+  bool replay_due = false;      // a replay is deferred until the answers in hand are stored
+  bool reported = false;
+
+  HostCheck(SpfResolver& r, std::shared_ptr<AnswerCache> c, CheckHostInput i, EngineOptions o, std::function<void(SpfEvaluation)> d)
+      : resolver(r), cache(std::move(c)), input(std::move(i)), options(o), on_done(std::move(d)) {}
+
+  void replay() {
+    replay_due = false;
+    Evaluator evaluator(*cache, input, options);
+    SpfEvaluation evaluation = evaluator.run();
+    if (!evaluator.suspended()) {
+      evaluation.rounds = depth;
+      reported = true;
+      auto done = std::move(on_done);
+      done(std::move(evaluation));
+      return;
+    }
+    const int next_depth = depth + 1;
+    bool asked_any = false;
+    for (const auto& question : questions_of(evaluator)) {
+      if (cache->find(question.name, question.type) || !asked.insert(question).second) continue;
+      asked_any = true;
+      ++open;
+      resolver.query(question.name, question.type, [self = shared_from_this(), question, next_depth](const dns::Answer& answer) {
+        --self->open;
+        if (self->reported) return;
+        self->cache->store(question.name, question.type, answer);
+        self->depth = std::max(self->depth, next_depth);
+        self->schedule_replay();
+      });
+    }
+    // A resolver with nothing left to answer must not leave us waiting.
+    const Question& missing = *evaluator.missing();
+    if (!asked_any && open == 0 && !cache->find(missing.name, missing.type)) {
+      cache->store(missing.name, missing.type, timeout_answer(missing.name, missing.type, "no answer"));
+      schedule_replay();
+    }
+  }
+
+  // Replayed once the answers that came together are all stored, as the
+  // blocking check_host does after each run_until.
+  void schedule_replay() {
+    if (replay_due) return;
+    replay_due = true;
+    resolver.defer([self = shared_from_this()] { self->replay(); });
+  }
+};
+
+}  // namespace
+
+void NetworkSpfResolver::defer(std::function<void()> task) { resolver_.defer(std::move(task)); }
+
+void OfflineSpfResolver::defer(std::function<void()> task) {
+  pending_.push_back({dns::Answer{}, [task = std::move(task)](const dns::Answer&) { task(); }});
+}
+
+void start_check_host(SpfResolver& resolver, std::shared_ptr<AnswerCache> cache, const CheckHostInput& input,
+                      const EngineOptions& options, std::function<void(SpfEvaluation)> on_done) {
+  auto check = std::make_shared<HostCheck>(resolver, std::move(cache), input, options, std::move(on_done));
+  check->schedule_replay();
+}
+
 SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckHostInput& input,
                          const EngineOptions& options) {
   // Where answers go. Answers to questions still open when the evaluation
@@ -648,10 +733,7 @@ SpfEvaluation check_host(SpfResolver& resolver, AnswerCache& cache, const CheckH
     // A question asked now waits one round trip more than the answers the
     // replay that asked it had.
     const int depth = sink->depth + 1;
-    std::vector<Question> questions{*evaluator.missing()};
-    for (const auto& question : evaluator.wanted())
-      if (!(question.name == questions.front().name && question.type == questions.front().type)) questions.push_back(question);
-    for (const auto& question : questions) {
+    for (const auto& question : questions_of(evaluator)) {
       if (cache.find(question.name, question.type) || !asked.insert(question).second) continue;
       resolver.query(question.name, question.type, [weak = std::weak_ptr<Sink>(sink), question, depth](const dns::Answer& answer) {
         const auto target = weak.lock();

@@ -601,57 +601,74 @@ std::vector<Network> merge_networks(std::vector<Network> networks) {
   return networks;
 }
 
-TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const std::string& domain,
-                             const std::optional<std::string>& record_override, const TreeOptions& options) {
-  TreeValidation tree;
-  tree.domain = canonical(domain);
-  // The MX and the obsolete SPF type are asked in the first round with the TXT.
-  std::vector<std::pair<std::string, RrType>> extra;
-  if (options.look_up_mx_for_m365) extra.push_back({tree.domain, RrType::MX});
-  if (options.look_up_spf_rr_type) extra.push_back({tree.domain, RrType::SPF});
-  std::set<std::pair<std::string, RrType>> asked;
-  // Answers that come after validate_tree returned (it stopped waiting) must
-  // not reach a cache that may be gone: they go through this token.
-  const auto sink = std::make_shared<AnswerCache*>(&cache);
-  for (int round = 0; round < 40; ++round) {
-    TreeWalker walker(cache, record_override);
-    tree.root = walker.walk(tree.domain);
-    auto missing = walker.missing();
-    for (const auto& question : extra)
-      if (!cache.find(question.first, question.second)) missing.insert(question);
-    bool asked_any = false;
-    for (const auto& question : missing) {
-      if (!asked.insert(question).second) continue;
-      asked_any = true;
-      resolver.query(question.first, question.second, [weak = std::weak_ptr<AnswerCache*>(sink), question](const dns::Answer& answer) {
-        if (const auto target = weak.lock()) (*target)->store(question.first, question.second, answer);
-      });
-    }
-    if (!asked_any && !missing.empty()) {
+namespace {
+
+using TreeQuestion = std::pair<std::string, RrType>;
+
+// validate_tree's rounds over the cache, for the blocking and the loop
+// form alike: each round walks the tree as far as the answers go and names
+// the questions to ask before the next.
+class TreeRounds {
+ public:
+  TreeRounds(AnswerCache& cache, const std::string& domain, std::optional<std::string> record_override, const TreeOptions& options)
+      : cache_(cache), record_override_(std::move(record_override)), options_(options) {
+    tree_.domain = canonical(domain);
+    // The MX and the obsolete SPF type are asked in the first round with the TXT.
+    if (options.look_up_mx_for_m365) extra_.push_back({tree_.domain, RrType::MX});
+    if (options.look_up_spf_rr_type) extra_.push_back({tree_.domain, RrType::SPF});
+  }
+
+  // The questions of the next round; none when the walk is over.
+  std::vector<TreeQuestion> next() {
+    while (round_++ < 40) {
+      TreeWalker walker(cache_, record_override_);
+      tree_.root = walker.walk(tree_.domain);
+      missing_ = walker.missing();
+      for (const auto& question : extra_)
+        if (!cache_.find(question.first, question.second)) missing_.insert(question);
+      std::vector<TreeQuestion> to_ask;
+      for (const auto& question : missing_)
+        if (asked_.insert(question).second) to_ask.push_back(question);
+      if (!to_ask.empty()) return to_ask;
+      if (missing_.empty()) {
+        tree_.complete = walker.complete();
+        return {};
+      }
       // Asked, and not answered by options.stop_waiting_at: reported as
       // what it is, a question we stopped waiting for (not an absence).
-      for (const auto& question : missing) {
+      for (const auto& question : missing_) {
         dns::Answer answer;
         answer.name = question.first;
         answer.type = question.second;
         answer.outcome = Outcome::timeout;
-        answer.detail = std::chrono::steady_clock::now() >= options.stop_waiting_at
+        answer.detail = std::chrono::steady_clock::now() >= options_.stop_waiting_at
                             ? "not waited for: every address checked was decided without it"
                             : "no answer";
-        cache.store(question.first, question.second, std::move(answer));
+        cache_.store(question.first, question.second, std::move(answer));
       }
-      continue;
     }
-    if (!asked_any) {
-      tree.complete = walker.complete() && missing.empty();
-      break;
-    }
-    resolver.run_until(
-        [&cache, &missing] {
-          return std::all_of(missing.begin(), missing.end(), [&](const auto& q) { return cache.find(q.first, q.second); });
-        },
-        options.stop_waiting_at);
+    return {};
   }
+
+  bool answered() const {
+    return std::all_of(missing_.begin(), missing_.end(), [&](const auto& q) { return cache_.find(q.first, q.second); });
+  }
+
+  TreeValidation finish();
+
+ private:
+  AnswerCache& cache_;
+  std::optional<std::string> record_override_;
+  TreeOptions options_;
+  TreeValidation tree_;
+  std::vector<TreeQuestion> extra_;
+  std::set<TreeQuestion> asked_, missing_;
+  int round_ = 0;
+};
+
+TreeValidation TreeRounds::finish() {
+  TreeValidation& tree = tree_;
+  AnswerCache& cache = cache_;
   tree.lookups = total_lookups(tree.root);
   tree.void_lookups = total_voids(tree.root);
   tree.void_lookups_v4 = total_voids(tree.root, 4);
@@ -677,6 +694,55 @@ TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const st
       if (is_spf_record(txt.joined())) tree.spf_rr_type_published = true;
   add_checks(tree, mx_hosts, mx_known, mx_failure, spf_type_failure);
   return tree;
+}
+
+}  // namespace
+
+TreeValidation validate_tree(SpfResolver& resolver, AnswerCache& cache, const std::string& domain,
+                             const std::optional<std::string>& record_override, const TreeOptions& options) {
+  TreeRounds rounds(cache, domain, record_override, options);
+  // Answers that come after validate_tree returned (it stopped waiting) must
+  // not reach a cache that may be gone: they go through this token.
+  const auto sink = std::make_shared<AnswerCache*>(&cache);
+  for (auto questions = rounds.next(); !questions.empty(); questions = rounds.next()) {
+    for (const auto& question : questions)
+      resolver.query(question.first, question.second, [weak = std::weak_ptr<AnswerCache*>(sink), question](const dns::Answer& answer) {
+        if (const auto target = weak.lock()) (*target)->store(question.first, question.second, answer);
+      });
+    resolver.run_until([&rounds] { return rounds.answered(); }, options.stop_waiting_at);
+  }
+  return rounds.finish();
+}
+
+void start_validate_tree(SpfResolver& resolver, std::shared_ptr<AnswerCache> cache, const std::string& domain,
+                         const std::optional<std::string>& record_override, const TreeOptions& options,
+                         std::function<void(TreeValidation)> on_done) {
+  struct Walk {
+    SpfResolver& resolver;
+    std::shared_ptr<AnswerCache> cache;
+    TreeRounds rounds;
+    std::function<void(TreeValidation)> on_done;
+    std::size_t open = 0;
+
+    static void ask_round(const std::shared_ptr<Walk>& walk) {
+      const auto questions = walk->rounds.next();
+      if (questions.empty()) {
+        auto done = std::move(walk->on_done);
+        done(walk->rounds.finish());
+        return;
+      }
+      walk->open = questions.size();
+      for (const auto& question : questions)
+        walk->resolver.query(question.first, question.second, [walk, question](const dns::Answer& answer) {
+          walk->cache->store(question.first, question.second, answer);
+          if (--walk->open == 0) ask_round(walk);
+        });
+    }
+  };
+  TreeOptions waiting = options;
+  waiting.stop_waiting_at = std::chrono::steady_clock::time_point::max();
+  auto walk = std::make_shared<Walk>(Walk{resolver, cache, TreeRounds(*cache, domain, record_override, waiting), std::move(on_done), 0});
+  resolver.defer([walk] { Walk::ask_round(walk); });
 }
 
 }  // namespace diag::spf
