@@ -212,16 +212,20 @@ std::string rfc_source_urls(std::string_view source) {
 }
 
 Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
-  // Without an IP in the reply the sentence names it in words.
-  const std::string ip = details.ip.empty() ? "the sending IP address" : details.ip;
+  // Without an IP in the reply the sentence names it in words: "the IP {ip}"
+  // becomes "the IP address", not "the IP the sending IP address".
+  const auto fill = [&details](std::string_view text) {
+    if (!details.ip.empty()) return replace_all(text, "{ip}", details.ip);
+    return replace_all(replace_all(text, "IP {ip}", "IP address"), "{ip}", "the sending IP address");
+  };
   Meaning meaning;
   meaning.entry = &entry;
   meaning.id = entry.id;
   meaning.category = entry.category;
   meaning.title = entry.title;
-  meaning.cause = replace_all(entry.cause, "{ip}", ip);
+  meaning.cause = fill(entry.cause);
   for (auto step : entry.remedy)
-    if (!step.empty()) meaning.remedy.push_back(replace_all(step, "{ip}", ip));
+    if (!step.empty()) meaning.remedy.push_back(fill(step));
   for (auto reference : entry.references)
     if (!reference.empty()) meaning.references.emplace_back(reference);
   meaning.source = entry.source;
