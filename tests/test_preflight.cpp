@@ -69,6 +69,91 @@ TEST_CASE("DMARC check: quarantine fails a device without SPF, a timeout is neve
   CHECK(preflight::dmarc_check("contoso.example", none, false).status == Status::warn);
 }
 
+TEST_CASE("DMARC for a subdomain without its own record: the organizational domain's policy applies, never a weaker suggestion", "[preflight]") {
+  CHECK(preflight::dmarc_policy_domains("scan.northwind-traders.com") ==
+        std::vector<std::string>{"scan.northwind-traders.com", "northwind-traders.com"});
+  CHECK(preflight::dmarc_policy_domains("example.com") == std::vector<std::string>{"example.com"});
+  // DMARCbis's walk starts at most 7 labels long.
+  CHECK(preflight::dmarc_policy_domains("a.b.c.d.e.f.g.h.example.com").at(1) == "d.e.f.g.h.example.com");
+  CHECK(preflight::dmarc_policy_domains("a.b.c.d.e.f.g.h.example.com").back() == "example.com");
+
+  auto txt = [](const std::string& name, const std::string& text) {
+    dns::Answer answer;
+    answer.name = "_dmarc." + name;
+    answer.type = dns::RrType::TXT;
+    answer.outcome = dns::Outcome::records;
+    answer.records.push_back(dns::Record{answer.name, dns::RrType::TXT, 300, dns::TxtData{{text}}});
+    return answer;
+  };
+  dns::Answer none;
+  none.outcome = dns::Outcome::nxdomain;
+  std::vector<preflight::DmarcLookup> lookups{{"scan.northwind-traders.com", none},
+                                              {"northwind-traders.com", txt("northwind-traders.com", "v=DMARC1; p=reject")}};
+  Check check = preflight::dmarc_check("scan.northwind-traders.com", lookups, false);
+  CHECK(check.status == Status::fail);
+  CHECK(check.fields["policy"] == "reject");  // no sp=: p applies to subdomains
+  CHECK(check.fields["policy_domain"] == "northwind-traders.com");
+  CHECK_THAT(check.message, Catch::Contains("RFC 7489 6.6.3"));
+  CHECK_THAT(check.remedy, Catch::Contains("Do not publish a weaker DMARC record"));
+  CHECK(check.remedy.find("p=none") == std::string::npos);
+  CHECK(preflight::dmarc_check("scan.northwind-traders.com", lookups, true).status == Status::pass);
+  // sp= wins over p= for a subdomain.
+  lookups[1].answer = txt("northwind-traders.com", "v=DMARC1; p=reject; sp=none");
+  check = preflight::dmarc_check("scan.northwind-traders.com", lookups, false);
+  CHECK(check.status == Status::warn);
+  CHECK(check.fields["policy"] == "none");
+  // The parent's lookup failed: not an absence.
+  lookups[1].answer = dns::Answer{};
+  lookups[1].answer.outcome = dns::Outcome::timeout;
+  CHECK(preflight::dmarc_check("scan.northwind-traders.com", lookups, false).status == Status::error);
+  // The subdomain's own record decides over the parent's.
+  lookups[0].answer = txt("scan.northwind-traders.com", "v=DMARC1; p=quarantine");
+  check = preflight::dmarc_check("scan.northwind-traders.com", lookups, false);
+  CHECK(check.fields["policy"] == "quarantine");
+  CHECK_FALSE(check.fields.contains("policy_domain"));
+}
+
+TEST_CASE("sovereign clouds: a GCC High MX moves SMTP AUTH, the token host and scope to office365.us, and says what is unconfirmed", "[preflight]") {
+  CHECK(preflight::sovereign_cloud_of("tailwindgov.mail.protection.office365.us") == preflight::SovereignCloud::us_government);
+  CHECK(preflight::sovereign_cloud_of("contoso-com.mail.protection.partner.outlook.cn") == preflight::SovereignCloud::china_21vianet);
+  CHECK_FALSE(preflight::sovereign_cloud_of("contoso-com.mail.protection.outlook.com"));
+  preflight::ToolOptions options;
+  options.domain = "tailwind-gov.us";
+  options.method = "smtp-auth";
+  options.user = "scanner@tailwind-gov.us";
+  options.client_id = "11111111-2222-3333-4444-555555555555";
+  options.client_secret_file = "/nonexistent/secret";
+  options.tenant = "tailwind-gov.us";
+  auto plan = preflight::make_plan(options);
+  REQUIRE(plan);
+  CHECK(plan->endpoint.host == "smtp.office365.com");
+  preflight::apply_sovereign_cloud(*plan, preflight::SovereignCloud::us_government, "tailwindgov.mail.protection.office365.us");
+  CHECK(plan->endpoint.host == "smtp.office365.us");
+  CHECK(plan->token_endpoint == "https://login.microsoftonline.us/tailwind-gov.us/oauth2/v2.0/token");
+  CHECK(plan->oauth_scope == "https://outlook.office365.us/.default");
+  REQUIRE(plan->cloud_checks.size() == 1);
+  CHECK_THAT(plan->cloud_checks[0].message, Catch::Contains("not confirmed"));
+  CHECK_THAT(plan->cloud_checks[0].remedy, Catch::Contains("DoD"));
+  // HVE there: not confirmed, so never WILL WORK.
+  options.method = "hve";
+  options.client_id.clear();
+  options.client_secret_file.clear();
+  options.tenant.clear();
+  auto hve = preflight::make_plan(options);
+  REQUIRE(hve);
+  preflight::apply_sovereign_cloud(*hve, preflight::SovereignCloud::us_government, "tailwindgov.mail.protection.office365.us");
+  REQUIRE(hve->cloud_steps.size() == 1);
+  CHECK(hve->cloud_steps[0].state == preflight::StepState::untested);
+  // --smtp-host wins: the admin named the host.
+  options.method = "smtp-auth";
+  options.smtp_host = "smtp.example.net";
+  auto given = preflight::make_plan(options);
+  REQUIRE(given);
+  preflight::apply_sovereign_cloud(*given, preflight::SovereignCloud::us_government, "tailwindgov.mail.protection.office365.us");
+  CHECK(given->endpoint.host == "smtp.example.net");
+  CHECK(given->cloud_checks.empty());
+}
+
 TEST_CASE("Recipients in the accepted domains and below them are internal", "[preflight]") {
   const std::vector<std::string> accepted = {"contoso.example"};
   CHECK(preflight::is_internal("a@contoso.example", accepted));
@@ -122,16 +207,20 @@ TEST_CASE("direct-send with the IP missing from SPF: fail with the record to pub
   CHECK(step_has_record);
 }
 
-TEST_CASE("direct-send to a tenant with Reject Direct Send: 5.7.68 explained, partner connector (exit 1)", "[preflight]") {
+TEST_CASE("direct-send to a tenant with Reject Direct Send, tested from here with --ip: 5.7.68 explained, not the device's verdict (exit 3)", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}, true));
   const auto run = run_program(direct_send(*mx, "contoso.example", "203.0.113.25"));
   const auto document = parse(run);
   INFO(document.dump(1));
-  CHECK(run.exit_code == 1);
-  CHECK(status_of(document, "smtp.rcpt") == "fail");
+  // The session came from this machine, not from 203.0.113.25: a partner
+  // connector for the device's address cannot match it here.
+  CHECK(run.exit_code == 3);
+  CHECK(status_of(document, "smtp.rcpt") == "warn");
   REQUIRE(find_check(document, "smtp.reject-direct-send"));
   const auto& check = *find_check(document, "smtp.reject-direct-send");
-  CHECK(check["status"] == "fail");
+  CHECK(check["status"] == "warn");
+  CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("came from this machine, not from the device's 203.0.113.25"));
+  CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("--egress instead of --ip 203.0.113.25"));
   CHECK(check["remedy"].get<std::string>().find("partner inbound connector") != std::string::npos);
   CHECK(check["remedy"].get<std::string>().find("203.0.113.25") != std::string::npos);
 }
@@ -222,22 +311,27 @@ TEST_CASE("bad input is one line and exit 2", "[preflight]") {
   }
 }
 
-TEST_CASE("relay: external recipients allowed by the method, 5.7.64 explained as a connector mismatch (exit 1)", "[preflight]") {
+TEST_CASE("relay: external recipients allowed by the method, 5.7.64 from here: create the connector, test from the device (exit 3)", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
   auto argv = direct_send(*mx, "contoso.example", "203.0.113.40", {"frontdesk@contoso.example", "partner@fabrikam.example"});
   argv.insert(argv.begin() + 2, {"--method", "relay"});
   const auto run = run_program(argv);
   const auto document = parse(run);
   INFO(document.dump(1));
-  CHECK(run.exit_code == 1);
+  CHECK(run.exit_code == 3);
   CHECK(document["method"] == "relay");
   CHECK(status_of(document, "input.external-recipients") == "info");
   CHECK(status_of(document, "spf.result") == "warn");    // the connector attributes the mail, not SPF
   // Relayed mail reaches other organizations from Exchange Online's servers,
   // which contoso.example's SPF includes: the device's address does not decide DMARC.
   CHECK(status_of(document, "dmarc.policy") == "pass");
-  CHECK((*find_rcpt_check(document, "partner@fabrikam.example"))["status"] == "fail");
-  CHECK((*find_check(document, "smtp.relay-denied"))["remedy"].get<std::string>().find("inbound connector") != std::string::npos);
+  CHECK((*find_rcpt_check(document, "partner@fabrikam.example"))["status"] == "warn");
+  const std::string remedy = (*find_check(document, "smtp.relay-denied"))["remedy"];
+  CHECK_THAT(remedy, Catch::Contains("If no inbound connector exists for the device, create one"));
+  CHECK_THAT(remedy, Catch::Contains("\"Your organization's email server\" to \"Microsoft 365\""));
+  CHECK_THAT(remedy, Catch::Contains("203.0.113.40"));
+  CHECK(document.dump().find("the IP the sending IP address") == std::string::npos);
+  CHECK(document.dump().find("meaning_id") == std::string::npos);
 }
 
 // ---------------------------------------------------------------------------

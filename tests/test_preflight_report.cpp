@@ -124,6 +124,14 @@ TEST_CASE("Markdown text: records, commands and addresses in code spans, angle b
   CHECK(preflight::markdown_text("Merge them; sendcheck spf contoso.example --ip 192.0.2.1 --suggest writes the merged record.") ==
         "Merge them; `sendcheck spf contoso.example --ip 192.0.2.1 --suggest` writes the merged record.");
   CHECK(preflight::markdown_text("It does not help (sendcheck explain 5.7.30).") == "It does not help (`sendcheck explain 5.7.30`).");
+  // A cmdlet's span ends before prose in parentheses, and starts inside an opening one.
+  CHECK(preflight::markdown_text("Only then: Set-OrganizationConfig -RejectDirectSend $false (changes take up to 30 minutes).") ==
+        "Only then: `Set-OrganizationConfig -RejectDirectSend $false` (changes take up to 30 minutes).");
+  CHECK(preflight::markdown_text("Turning it off (Set-OrganizationConfig -RejectDirectSend $false) reopens it.") ==
+        "Turning it off (`Set-OrganizationConfig -RejectDirectSend $false`) reopens it.");
+  // The envelope commands are one span each.
+  CHECK(preflight::markdown_text("RCPT TO:<a@contoso.example>: 550 5.7.68 refused") == "`RCPT TO:<a@contoso.example>`: 550 `5.7.68` refused");
+  CHECK(preflight::markdown_text("MAIL FROM:<a@contoso.example> skipped") == "`MAIL FROM:<a@contoso.example>` skipped");
   // Unknown modifiers are terms too (RFC 7208 6): a flattened record keeps its date in the span.
   CHECK(preflight::markdown_text("Publish v=spf1 ip4:192.0.2.1 -all flattened=2026-12-02 (verified).") ==
         "Publish `v=spf1 ip4:192.0.2.1 -all flattened=2026-12-02` (verified).");
@@ -326,6 +334,45 @@ TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON
   CHECK(md.out.find("| Row | Device (From) | IP | Domain | Method | Verdict | Reason |\n|---|---|---|---|---|---|---|\n| 2 | `scanner@contoso.example` | "
                     "`203.0.113.25` | `contoso.example` | direct-send | WILL WORK |") != std::string::npos);
   CHECK(md.out.find("### contoso.example") != std::string::npos);
+}
+
+TEST_CASE("batch: one verified SPF record per tenant for every device, never per-row records that undo each other", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"fourthcoffee.example"}));
+  TempDir dir;
+  const std::string csv = dir.file("devices.csv",
+                                   "domain,method,ip,from,to\n"
+                                   "fourthcoffee.example,direct-send,203.0.113.40,scanner@fourthcoffee.example,frontdesk@fourthcoffee.example\n"
+                                   "fourthcoffee.example,direct-send,203.0.113.45,printer@fourthcoffee.example,frontdesk@fourthcoffee.example\n");
+  const auto json = run_program(local(*mx, {"--batch", csv, "--json"}), 30s);
+  INFO(json.out << json.err);
+  CHECK(json.exit_code == 1);
+  const auto json_lines = lines_of(json.out);
+  REQUIRE(json_lines.size() == 2);
+  std::vector<std::string> records;
+  for (const auto& line : json_lines) {
+    const auto document = nlohmann::json::parse(line);
+    REQUIRE(document["spf_record"].is_string());
+    const std::string record = document["spf_record"];
+    // Both devices in the one record, and Microsoft's include kept.
+    CHECK(record.find("ip4:203.0.113.40") != std::string::npos);
+    CHECK(record.find("ip4:203.0.113.45") != std::string::npos);
+    CHECK(record.find("include:spf.protection.outlook.com") != std::string::npos);
+    records.push_back(record);
+    CHECK(document["tenant_spf"]["record"] == record);
+    CHECK(document["tenant_spf"]["devices"] == nlohmann::json::array({"203.0.113.40", "203.0.113.45"}));
+    // No row's remedy offers a record with only its own address.
+    const std::string remedy = (*find_check(document, "spf.result"))["remedy"];
+    CHECK(remedy.find(record) != std::string::npos);
+    CHECK(remedy.find("every device of this batch") != std::string::npos);
+  }
+  CHECK(records[0] == records[1]);
+
+  const auto text = run_program(local(*mx, {"--batch", csv, "--no-color"}), 30s);
+  INFO(text.out);
+  CHECK(text.out.find("SPF record to publish for fourthcoffee.example (one record for 203.0.113.40, 203.0.113.45):\n    " + records[0]) !=
+        std::string::npos);
+  const auto md = run_program(local(*mx, {"--batch", csv, "--markdown"}), 30s);
+  CHECK(md.out.find("```\n" + records[0] + "\n```") != std::string::npos);
 }
 
 TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and per-row SMTP host and port", "[preflight]") {

@@ -93,7 +93,9 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
         auto profile = profile_named(server, scenario.value("domains", std::vector<std::string>{}));
         REQUIRE(profile);
         mx = serve(*profile);
-        argv.insert(argv.end(), {"--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(mx->server->port()), "--ca", mx->ca_file});
+        argv.insert(argv.end(), {"--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(mx->server->port())});
+        // "no_ca": the server's certificate as a device without our test CA sees it.
+        if (!scenario.value("no_ca", false)) argv.insert(argv.end(), {"--ca", mx->ca_file});
       }
 
       auto json_argv = argv;
@@ -184,6 +186,34 @@ TEST_CASE("verdict: a failed step decides, then an untested one, and nothing tes
   CHECK(will_not.exit_code() == 1);
   CHECK(will_not.summary == "Direct send will not work: the MX is Proofpoint");
   CHECK(preflight::decide("Direct send", {}).kind == preflight::VerdictKind::not_verified);
+}
+
+TEST_CASE("verdict: every FAIL row reaches the verdict, and a finding outranks an untested step", "[preflight]") {
+  using preflight::Section;
+  using preflight::Step;
+  using preflight::StepState;
+  const Step smtp_passed{"smtp", StepState::passed, "STARTTLS with TLSv1.3", ""};
+  const Step auth_untested{"auth", StepState::untested, "AUTH not tested: no credentials given", "--oauth-token-file FILE"};
+  // A submission run whose session passed but whose certificate a device refuses.
+  std::vector<Section> sections{{"smtp", "SMTP", {Check{"tls.chain-trusted", Status::fail, "the certificate chain is not trusted", "Install ...", {}}}},
+                                {"health", "Domain health", {Check{"spf.domain.lookups", Status::warn, "11 lookups", "Flatten", {}}}}};
+  auto steps = preflight::with_failed_rows({smtp_passed}, sections);
+  REQUIRE(steps.size() == 2);
+  CHECK(steps.back().id == "tls.chain-trusted");
+  auto verdict = preflight::decide("SMTP AUTH submission", steps);
+  CHECK(verdict.kind == preflight::VerdictKind::will_not_work);
+  CHECK(verdict.exit_code() == 1);
+  // 1 beats 3: the FAIL row outranks AUTH not tested.
+  verdict = preflight::decide("SMTP AUTH submission", preflight::with_failed_rows({smtp_passed, auth_untested}, sections));
+  CHECK(verdict.exit_code() == 1);
+  CHECK_THAT(verdict.summary, Catch::Contains("not trusted"));
+  // A section whose failure a failed step already speaks for adds nothing.
+  const Step envelope_failed{"envelope", StepState::failed, "Reject Direct Send is on (550 5.7.68)", ""};
+  sections[0].checks.push_back(Check{"smtp.reject-direct-send", Status::fail, "550 5.7.68", "connector", {}});
+  CHECK(preflight::with_failed_rows({smtp_passed, envelope_failed}, sections).size() == 2);
+  // Warnings, domain health and skipped rows never fail the verdict.
+  std::vector<Section> warnings{{"smtp", "SMTP", {Check{"tls.expiry", Status::warn, "expires in 20 days", "", {}}}}};
+  CHECK(preflight::decide("Direct send", preflight::with_failed_rows({smtp_passed}, warnings)).kind == preflight::VerdictKind::will_work);
 }
 
 TEST_CASE("gateways: the vendors' MX names, Google from the MX table, Exchange Online is none", "[preflight]") {

@@ -124,6 +124,18 @@ Result<ClientCertificate> read_client_certificate(const std::string& certificate
 // "connector.certificate-validity", each with its remedy.
 std::vector<Check> client_certificate_checks(const ClientCertificate& certificate, const std::vector<std::string>& accepted_domains);
 
+// One step the method depends on (the MX being Exchange Online, the SMTP
+// session, AUTH, the device's SPF result, ...), as far as this run saw it.
+enum class StepState { passed, failed, untested };
+std::string_view to_string(StepState state);  // "passed", "failed", "untested"
+
+struct Step {
+  std::string id;       // "recipients", "mx", "smtp", "auth", "token", "envelope", "spf", "dmarc", "blocklist", "connector", "acs-domain"
+  StepState state = StepState::untested;
+  std::string why;      // failed: the cause; untested: why it could not be tested; passed: what showed it (short)
+  std::string to_test;  // untested: what to give or do to test it ("--oauth-token-file FILE, or ...")
+};
+
 // Validated input.
 struct Plan {
   Method method = Method::direct_send;
@@ -148,8 +160,23 @@ struct Plan {
   std::chrono::milliseconds timeout{5000};
   std::optional<Recommendation> recommendation;  // --method auto: method is the recommended one
   std::optional<DeviceTls> device_tls;           // --device-tls: probe with the device's best TLS
+  // A sovereign cloud's submission endpoints (find_sovereign_cloud).
+  std::string oauth_scope;                       // empty: oauth::smtp_scope
+  std::vector<Check> cloud_checks;               // shown under Input
+  std::vector<Step> cloud_steps;                 // what the cloud leaves untested
 };
 Result<Plan> make_plan(const ToolOptions& options);
+
+// The cloud a tenant's MX names: GCC High/DoD (mail.protection.office365.us)
+// or 21Vianet (partner.outlook.cn); nullopt for the worldwide service.
+enum class SovereignCloud { us_government, china_21vianet };
+std::optional<SovereignCloud> sovereign_cloud_of(std::string_view mx_host);
+// Submission methods without --smtp-host: the cloud's SMTP AUTH host, token
+// endpoint and scope where they are known, and a row (and an untested step)
+// saying what is not confirmed.
+void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx_host);
+// Asks the domain's MX (one question) and applies its cloud.
+void find_sovereign_cloud(Plan& plan, const dns::ResolverConfig& resolver_config);
 
 // Whether an address's domain is one of the accepted domains (or below one).
 bool is_internal(std::string_view address, const std::vector<std::string>& accepted_domains);
@@ -169,6 +196,24 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text);
 // The check for the From domain's _dmarc answer, knowing whether the
 // device passes SPF (aligned: MAIL FROM and From are the same address).
 Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, bool spf_passes);
+
+// Policy discovery (RFC 7489 6.6.3; DMARCbis's DNS tree walk): the names
+// whose _dmarc record may apply to mail from from_domain, the From domain
+// first, then its parents nearest first (at most 7 labels, never the
+// top-level domain alone). All are asked at once.
+std::vector<std::string> dmarc_policy_domains(std::string_view from_domain);
+struct DmarcLookup {
+  std::string domain;  // the name whose _dmarc was asked
+  dns::Answer answer;
+};
+// The check from the From domain's answer and its parents' (in the order of
+// dmarc_policy_domains): without a record of its own, the nearest parent's
+// record applies, its sp= (or, without sp=, its p=). The row's fields name
+// the domain whose record applies ("policy_domain").
+Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>& lookups, bool spf_passes);
+// Queues the questions of dmarc_policy_domains on resolver (the caller runs
+// it); lookups is resized now and filled as the answers come.
+void query_dmarc(dns::Work& work, std::string_view from_domain, std::vector<DmarcLookup>& lookups);
 
 // ---------------------------------------------------------------------------
 // Filtering gateways in front of Exchange Online
@@ -195,18 +240,6 @@ struct Section {
 // ---------------------------------------------------------------------------
 // The verdict, computed from typed facts before anything is rendered.
 
-// One step the method depends on (the MX being Exchange Online, the SMTP
-// session, AUTH, the device's SPF result, ...), as far as this run saw it.
-enum class StepState { passed, failed, untested };
-std::string_view to_string(StepState state);  // "passed", "failed", "untested"
-
-struct Step {
-  std::string id;       // "recipients", "mx", "smtp", "auth", "token", "envelope", "spf", "dmarc", "blocklist", "connector", "acs-domain"
-  StepState state = StepState::untested;
-  std::string why;      // failed: the cause; untested: why it could not be tested; passed: what showed it (short)
-  std::string to_test;  // untested: what to give or do to test it ("--oauth-token-file FILE, or ...")
-};
-
 enum class VerdictKind { will_work, will_not_work, not_verified };
 std::string_view to_string(VerdictKind kind);  // "will-work", "will-not-work", "not-verified"
 std::string_view label(VerdictKind kind);      // "WILL WORK", "WILL NOT WORK", "NOT VERIFIED"
@@ -223,6 +256,12 @@ struct Verdict {
 // not be tested (a skipped step never yields WILL WORK); otherwise WILL WORK.
 // An empty list is NOT VERIFIED: nothing was shown to work.
 Verdict decide(const std::string& method_text, const std::vector<Step>& steps);
+// The steps with every FAIL row the run shows: a FAIL row is a finding about
+// the device's path, so a section whose FAIL rows no failed step speaks for
+// adds them as failed steps (id: the row's). "health" rows never fail. The
+// verdict is decided from what this returns: a FAIL row never sits under
+// WILL WORK, and a definite finding outranks an untested step (1 beats 3).
+std::vector<Step> with_failed_rows(std::vector<Step> steps, const std::vector<Section>& sections);
 
 // What to do, in order: the remedies of failed rows, then of rows that could
 // not complete, then of warnings; blocking parts first.
@@ -365,8 +404,17 @@ struct Batch {
 // ignored with a note. Any bad row is bad input naming FILE:LINE.
 Result<Batch> read_batch(const std::string& path, const ToolOptions& base);
 
+// One SPF record for every device of a batch that sends as one domain.
+struct TenantSpf {
+  std::string domain;                 // the sender (From) domain
+  std::vector<std::string> ips;       // the devices' public addresses
+  std::optional<std::string> record;  // verified for every one of them and every sender authorized today
+  std::string note;                   // why there is no record
+};
+
 struct BatchResult {
   int line = 0;
+  std::optional<TenantSpf> tenant_spf;  // set by merge_tenant_spf
   int exit_code = 0;
   std::string domain, method, from, ip;
   Status status = Status::info;
@@ -381,6 +429,13 @@ inline constexpr std::size_t batch_rows_at_once = 64;
 // each; results in row order.
 std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
                                    const std::function<void(std::size_t, std::size_t)>& progress);
+// After run_batch: for each sender domain of the direct-send rows where a
+// device needs a new SPF record, one record verified for every device of
+// the batch that sends as it; each such row's "spf_record" and remedy then
+// name that record (never a record with only its own address, which would
+// undo another row's), and its report gets "tenant_spf".
+void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, const dns::ResolverConfig& resolver_config);
+
 // The summary: a columns line, one line per row (device, IP, domain, method,
 // verdict, reason), the totals, and a section per tenant; text or Markdown.
 std::string render_batch_summary(const std::vector<BatchResult>& results, bool markdown, const std::vector<std::string>& notes = {});

@@ -190,6 +190,8 @@ void add_ip_checks(const IpReport& ip, Report& report, std::set<std::string>& un
         std::string message = address + " is listed on " + list_label(list) + ": " + listing.meaning;
         if (listing.txt) message += " (TXT: \"" + *listing.txt + "\")";
         if (!spec.m365.empty()) message += ". For Microsoft 365: " + spec.m365;
+        fields["answers"] = nlohmann::json::array();
+        for (const auto& answer : listing.answers) fields["answers"].push_back(answer.to_string());
         report.add(make_check("blocklist.listed", listing.severity, message, remedy, fields));
         answered.push_back(spec.name);
         break;

@@ -29,7 +29,8 @@ constexpr std::array<MethodRequirements, 5> requirements{{
      "Send and by the basic-authentication retirement",
      "a licensed mailbox with SMTP AUTH enabled (Set-CASMailbox -SmtpClientAuthenticationDisabled $false) and an OAuth app; port 587",
      "",
-     "it needs OAuth (XOAUTH2): basic authentication for SMTP AUTH is disabled by default from the end of December 2026 (MC786329)"},
+     "it needs OAuth (XOAUTH2): basic authentication for SMTP AUTH is disabled by default from the end of December 2026 (MC786329, "
+     "https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-deprecation-timeline/4489835)"},
     // Direct send: tenant MX:25, TLS optional, anonymous, own mailboxes only.
     {Method::direct_send, false, std::nullopt, DeviceAuth::none,
      "the simplest path for mail to the tenant's own mailboxes: the tenant MX on port 25, no account, no connector",

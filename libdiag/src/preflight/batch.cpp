@@ -295,6 +295,21 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
 
 namespace {
 
+// The tenant's SPF records (one per sender domain), in the rows' order.
+std::vector<TenantSpf> tenant_spf_records(const std::vector<const BatchResult*>& rows) {
+  std::vector<TenantSpf> out;
+  for (const auto* row : rows)
+    if (row->tenant_spf && std::none_of(out.begin(), out.end(), [&](const TenantSpf& t) { return t.domain == row->tenant_spf->domain; }))
+      out.push_back(*row->tenant_spf);
+  return out;
+}
+
+std::string join_ips(const TenantSpf& spf) {
+  std::string out;
+  for (const auto& ip : spf.ips) out += (out.empty() ? "" : ", ") + ip;
+  return out;
+}
+
 // The reason column: the summary without its method prefix (the method has its own column).
 std::string reason_of(const BatchResult& result) {
   const auto colon = result.reason.find(": ");
@@ -339,6 +354,9 @@ std::string render_batch_summary(const std::vector<BatchResult>& results, bool m
       for (const auto* row : rows)
         out += "- Row " + std::to_string(row->line) + " (" + markdown_text(row->from) + ", " + row->method + "): " + verdict_label(*row) +
                " - " + markdown_text(reason_of(*row)) + "\n";
+      for (const auto& spf : tenant_spf_records(rows))
+        out += spf.record ? "\nSPF record to publish for " + spf.domain + " (one record for " + join_ips(spf) + "):\n\n```\n" + *spf.record + "\n```\n"
+                          : "\nSPF for " + spf.domain + " (" + join_ips(spf) + "): " + markdown_text(spf.note) + "\n";
     }
     return out;
   }
@@ -360,6 +378,9 @@ std::string render_batch_summary(const std::vector<BatchResult>& results, bool m
            " will work\n";
     for (const auto* row : rows)
       out += "  row " + std::to_string(row->line) + " " + row->from + " (" + row->method + "): " + verdict_label(*row) + "\n";
+    for (const auto& spf : tenant_spf_records(rows))
+      out += spf.record ? "  SPF record to publish for " + spf.domain + " (one record for " + join_ips(spf) + "):\n    " + *spf.record + "\n"
+                        : "  SPF for " + spf.domain + " (" + join_ips(spf) + "): " + spf.note + "\n";
   }
   return out;
 }
@@ -378,7 +399,9 @@ int run_batch_tool(const ToolOptions& options) {
       std::fprintf(stderr, "\r%s: %zu/%zu rows checked", tool, done, total);
       std::fflush(stderr);
     };
+  for (auto& row : batch->rows) find_sovereign_cloud(row.plan, *config);
   auto results = run_batch(batch->rows, *config, batch_concurrency, progress);
+  merge_tenant_spf(batch->rows, results, *config);
   if (terminal) std::fprintf(stderr, "\r\033[K");
 
   std::string output;

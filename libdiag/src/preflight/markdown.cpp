@@ -147,7 +147,16 @@ std::string markdown_text(std::string_view input) {
       if (open == 0 && at > word_end) word_end = at;
     }
     const std::string_view word = std::string_view(text).substr(i, word_end - i);
-    if (word.starts_with("(sendcheck") && is_sendcheck_command(std::string_view(text).substr(i + 1))) {
+    // "MAIL FROM:<a@b>" and "RCPT TO:<a@b>" are one command, not "MAIL" and a literal.
+    const bool envelope_command = (rest.starts_with("MAIL FROM:<") || rest.starts_with("RCPT TO:<")) && rest.find('>') != std::string_view::npos;
+    if (envelope_command) {
+      const std::size_t end = i + rest.find('>') + 1;
+      out += code_span(std::string_view(text).substr(i, end - i));
+      i = end;
+      continue;
+    }
+    if ((word.starts_with("(sendcheck") && is_sendcheck_command(std::string_view(text).substr(i + 1))) ||
+        (word.starts_with("(") && is_cmdlet(word.substr(1)))) {
       out += '(';
       ++i;
       continue;
@@ -196,9 +205,11 @@ std::string markdown_text(std::string_view input) {
         i = end;
         continue;
       }
-      // Up to a sentence end, a closing quote or parenthesis, a ';' or ',' followed by a space.
+      // Up to a sentence end, a closing quote or parenthesis, a ';' or ',' followed by a space,
+      // or a parenthesis opening after a space (prose about the command).
       while (end < text.size()) {
         const char c = text[end];
+        if (c == ' ' && end + 1 < text.size() && text[end + 1] == '(') break;
         if (c == '"' || c == ')' || ((c == ';' || c == ',' || c == '.') && (end + 1 == text.size() || text[end + 1] == ' '))) {
           if (record && c == ';' && rest.starts_with("v=DMARC1")) {  // DMARC tags are ';'-separated
             ++end;

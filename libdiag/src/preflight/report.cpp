@@ -131,7 +131,16 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
   const TextStyle& style = layout.style;
   const std::size_t width = layout.width;
   std::string& out = *text;
-  auto line = [&](const std::string& content, std::size_t indent) { out += wrap(content, width, indent) + "\n"; };
+  // A row's own line breaks (a list of records) continue at the hanging indent.
+  auto line = [&](const std::string& content, std::size_t indent) {
+    for (std::size_t start = 0;;) {
+      const auto end = content.find('\n', start);
+      const std::string piece = content.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      out += wrap(start == 0 ? piece : std::string(indent, ' ') + piece, width, indent) + "\n";
+      if (end == std::string::npos) break;
+      start = end + 1;
+    }
+  };
   if (plan.recommendation) {
     // --method auto: the recommendation first, then why each other method does not fit.
     const Recommendation& r = *plan.recommendation;
@@ -207,6 +216,7 @@ int run_tool(const ToolOptions& options) {
   if (!plan) return cli::print_error(tool, plan.error().message), exit_usage;
   auto config = cli::resolver_config(options.common, tool);
   if (!config) return cli::print_error(tool, config.error().message), cli::exit_code_for(config.error());
+  find_sovereign_cloud(*plan, *config);
   auto outcome = run_preflight(*plan, *config);
   if (!outcome) return cli::print_error(tool, outcome.error().message), cli::exit_code_for(outcome.error());
   std::string text;

@@ -47,6 +47,7 @@ struct MxPart {
   nlohmann::json json;
   std::optional<smtp::ProbeTarget> target;  // the direct-send host and its address
   std::optional<Step> step;                 // the MX being Exchange Online
+  std::vector<Step> extra_steps;            // what the MX's setup adds (a gateway's lock-down)
 };
 
 // Where the tenant's own Exchange Online host is known from: a Microsoft
@@ -127,10 +128,19 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
     row.status = Status::warn;
     row.message = "The MX of " + plan.domain + " is " + primary.host + " (" + what + "); this run tests --smtp-host " + plan.endpoint.host +
                   " instead of the MX";
+    // A gateway's lock-down is often a mail flow rule that rejects mail not
+    // from the gateway's addresses; rules act on the message, after DATA,
+    // which this test never sends: an accepted RCPT TO is not delivery
+    // (https://vircomhelp.freshdesk.com/support/solutions/articles/48000859489-step-6-locking-down-o365-connections).
     row.remedy = "A connector that only accepts mail from the gateway, or Enhanced Filtering for connectors, may refuse the device's mail on "
-                 "the Exchange Online host; the SMTP rows below show what it answered.";
+                 "the Exchange Online host, and a mail flow rule that locks the tenant to the gateway acts only on the message itself (after "
+                 "DATA), which this test does not send: send one real message from the device and look it up in the Exchange admin "
+                 "center > Mail flow > Message trace.";
     step.state = StepState::passed;
     step.why = "testing --smtp-host instead of the " + name + " MX";
+    part.extra_steps.push_back(Step{"delivery", StepState::untested,
+                                    "behind the " + name + " MX, an accepted RCPT TO is not delivery: a lock-down rule acts after DATA",
+                                    "send one real message from the device and find it in the message trace"});
   } else if (plan.method == Method::direct_send) {
     row.message = "The MX of " + plan.domain + " is " + primary.host + " (" + what + "), not Exchange Online: direct send to the MX reaches " +
                   (gateway ? gateway->name : std::string("that service")) + ", which relays or refuses the device's mail, not Exchange Online";
@@ -248,7 +258,8 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
                                                       : "; this does not stop relayed mail (the connector admits it, and other "
                                                         "organizations see Exchange Online's servers, not the device)");
   if (record) {
-    check.remedy = "Publish this SPF record for " + plan.from_domain + ", replacing the current one: " + *record +
+    check.remedy = "Publish this SPF record for " + plan.from_domain +
+                   (evaluation.result == spf::SpfResult::none ? " (it has none today): " : ", replacing the current one: ") + *record +
                    " (verified: it passes for " + ip.to_string() + " and for every sender the current records authorize).";
     for (const auto& note : suggestion->notes) check.remedy += " " + spf_tool_words(note, plan.from_domain, ip);
   } else {
@@ -286,7 +297,13 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     // spf.suggestion's reason is in spf.result's remedy already.
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
-    if (check.status == Status::fail && !part.passes && check.fields.value("group", "") != "domain health") {
+    // Only direct send's verdict rests on the device's SPF: through a
+    // connector a failing SPF is a warning (every FAIL row is a cause).
+    if (check.status == Status::fail && !part.passes && check.fields.value("group", "") != "domain health" && plan.method == Method::direct_send) {
+      // It explains the device's result, which the one verified record
+      // fixes: a second, different record here would contradict it.
+      if (part.suggested && (check.remedy.find("v=spf1") != std::string::npos || check.remedy.find("--suggest") != std::string::npos))
+        check.remedy = "The SPF record suggested for the device fixes this as well: publish that one record.";
       part.section.checks.push_back(std::move(check));
       continue;
     }
@@ -321,7 +338,7 @@ struct ReputationPart {
   Section dmarc{"dmarc", "DMARC", {}};
   Section blocklist{"blocklist", "Blocklists", {}};
   Section reverse{"reverse", "Reverse DNS", {}};
-  dns::Answer dmarc_answer;
+  std::vector<DmarcLookup> dmarc_lookups;  // the From domain's _dmarc, then its parents'
   nlohmann::json dmarc_json, blocklist_json;
   std::optional<Step> reverse_step;
 };
@@ -507,6 +524,16 @@ void start_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDom
   work->close();
 }
 
+// A listing whose every answer is a Spamhaus PBL code (127.0.0.10 by the
+// ISP, 127.0.0.11 by Spamhaus: https://docs.spamhaus.com/datasets/docs/source/10-data-type-documentation/datasets/040-zones.html).
+bool pbl_only(const Check& check) {
+  if (!check.fields.contains("answers") || !check.fields["answers"].is_array() || check.fields["answers"].empty()) return false;
+  if (check.fields.value("list", std::string()).find("spamhaus") == std::string::npos) return false;
+  for (const auto& answer : check.fields["answers"])
+    if (!answer.is_string() || (answer != "127.0.0.10" && answer != "127.0.0.11")) return false;
+  return true;
+}
+
 // DMARC, the blocklists and the IPv6 reverse DNS, on the caller's loop;
 // done runs once all three are.
 void start_reputation(dns::Resolver& resolver, const Plan& plan, const std::optional<IpAddress>& ip, ReputationPart& part,
@@ -514,9 +541,8 @@ void start_reputation(dns::Resolver& resolver, const Plan& plan, const std::opti
   auto work = dns::Work::create(resolver, std::move(done));
   if (ip && !ip->is_v4()) start_reverse_v6(resolver, *ip, part, work->hold());
   const bool want_dmarc = !plan.from_domain.empty() && !is_submission(plan.method);
-  // The DMARC question rides in the blocklist check's round trip.
-  if (want_dmarc)
-    work->query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&part](const dns::Answer& answer) { part.dmarc_answer = answer; });
+  // The DMARC questions (the From domain's, then its parents') ride in the blocklist check's round trip.
+  if (want_dmarc) query_dmarc(*work, plan.from_domain, part.dmarc_lookups);
   work->close();
   if (!ip) {
     part.blocklist.checks.push_back(skipped("blocklist.ip", "no device address (--ip or --egress)"));
@@ -551,6 +577,18 @@ void start_reputation(dns::Resolver& resolver, const Plan& plan, const std::opti
                          run.lists_selected = count;
                          Report report = blocklist::make_report(run, blocklist::Secrets{}, nullptr, TextStyle{});
                          part.blocklist.checks = report.checks();
+                         for (auto& check : part.blocklist.checks)
+                           if (check.id == "blocklist.listed" && check.status == Status::fail && pbl_only(check)) {
+                             // The Spamhaus PBL lists end-user ranges, not abuse. Microsoft does not
+                             // document that Exchange Online refuses PBL-listed senders (it keeps its
+                             // own lists; EOP refusals "blocked using Spamhaus" are reported in the
+                             // wild without saying which list: https://smtpfieldmanual.com/spamfilter/exchangeonline),
+                             // so a PBL listing is a warning, not the device's verdict.
+                             check.status = Status::warn;
+                             check.message += ". Microsoft does not document that Exchange Online refuses PBL-listed addresses; other receivers may";
+                             check.remedy = "If this is the device's static business address, ask for its removal from the PBL at https://check.spamhaus.org/ "
+                                            "(the ISP for a range it listed itself); mail sent on through SMTP AUTH leaves from Microsoft's addresses instead.";
+                           }
                          part.blocklist_json = report.fields();
                          done();
                        });
@@ -637,13 +675,25 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
   return move;
 }
 
+// Days from today to the end of December 2026, when basic authentication
+// for SMTP AUTH is disabled by default (MC786329, updated 2026-01-27).
+long basic_auth_days_left() {
+  using namespace std::chrono;
+  const auto today = floor<days>(system_clock::now());
+  return static_cast<long>((sys_days{year{2026} / December / 31} - today).count());
+}
+
+// "in 29 days", "now", "already": for the verdict line.
+std::string basic_auth_days() {
+  const long left = basic_auth_days_left();
+  if (left > 1) return "in " + std::to_string(left) + " days";
+  return left >= 0 ? "now" : "already disabled by default";
+}
+
 // The basic-authentication timeline as a countdown from today (MC786329,
 // updated 2026-01-27): disabled by default at the end of December 2026.
 std::string basic_auth_countdown() {
-  using namespace std::chrono;
-  const auto today = floor<days>(system_clock::now());
-  const auto end = sys_days{year{2026} / December / 31};
-  const long left = static_cast<long>((end - today).count());
+  const long left = basic_auth_days_left();
   std::string when;
   if (left > 1) when = "is disabled by default in " + std::to_string(left) + " days, at the end of December 2026";
   else if (left >= 0) when = "is disabled by default at the end of December 2026, now";
@@ -653,32 +703,78 @@ std::string basic_auth_countdown() {
          "the Exchange admin center > Reports > Mail flow > SMTP AUTH clients (Authentication Protocol column).";
 }
 
+// Replies that depend on the address the session came from: an IP-matched
+// connector (5.7.64), Reject Direct Send's connector check (5.7.68), and
+// Microsoft's IP bans and reputation (5.7.606-649, 5.7.511, 5.7.708).
+bool source_dependent(const smtp::Reply& reply) {
+  const std::string& code = reply.enhanced;
+  if (code == "5.7.64" || code == "5.7.68" || code == "5.7.511" || code == "5.7.708") return true;
+  if (code.starts_with("5.7.6") && code.size() == 7) {
+    const int detail = std::atoi(code.c_str() + 4);
+    return detail >= 606 && detail <= 649;
+  }
+  return false;
+}
+
+// The session runs from this machine. With --ip (not --egress) its address
+// is not known to be the device's, so a refusal that depends on the source
+// address says nothing about the device (issue 14, "Inputs and vantage point").
+bool tested_from_elsewhere(const Plan& plan) { return plan.ip.has_value() && !plan.egress; }
+
+// A reply that would be the device's only if the device had sent it. Direct
+// send's 5.7.64 for an external recipient is not: direct send never relays.
+bool depends_on_source(const Plan& plan, const smtp::Reply& reply) {
+  return tested_from_elsewhere(plan) && source_dependent(reply) && !(reply.enhanced == "5.7.64" && plan.method == Method::direct_send);
+}
+
+std::string vantage_note(const Plan& plan) {
+  return "This session came from this machine, not from the device's " + plan.ip->to_string() +
+         ": a connector that matches the device's address cannot match it here. ";
+}
+
+// What to test from the device's network instead.
+std::string from_device_network(const Plan& plan) {
+  return "run sendcheck-preflight on the device's network with --egress instead of --ip " + plan.ip->to_string();
+}
+
 // The findings the replies that decide a method carry (5.7.68, 5.7.64, 4.4.62).
 void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, std::vector<Check>& checks) {
   bool seen_68 = false, seen_64 = false;
+  const std::string ip_text = plan.ip ? plan.ip->to_string() : std::string("the device's static public IP address");
+  // Microsoft's guide, option 3 (https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365).
+  const std::string create_connector =
+      "If no inbound connector exists for the device, create one: Exchange admin center > Mail flow > Connectors > Add a connector, from "
+      "\"Your organization's email server\" to \"Microsoft 365\", identified by the sending server's IP address " + ip_text +
+      " (static and used only by your organization), or by a certificate whose CN or SAN is an accepted domain. If one exists, compare its "
+      "addresses with the device's current public IP (Get-InboundConnector | Format-List Name,SenderIPAddresses,TlsSenderCertificateName) "
+      "and update them (https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365).";
   for (const auto& failure : session.policy_replies) {
     if (!failure.reply) continue;
     const auto& reply = *failure.reply;
+    const bool elsewhere = depends_on_source(plan, reply);
     if (reply.enhanced == "5.7.68" && !seen_68) {
       seen_68 = true;
-      checks.push_back(Check{"smtp.reject-direct-send", Status::fail,
-                             "The tenant has Reject Direct Send on (550 5.7.68 TenantInboundAttribution): anonymous mail from its own domains "
-                             "that matches no inbound connector is refused at RCPT, and no message trace shows it",
+      checks.push_back(Check{"smtp.reject-direct-send", elsewhere ? Status::warn : Status::fail,
+                             (elsewhere ? vantage_note(plan) : std::string()) +
+                                 "The tenant has Reject Direct Send on (550 5.7.68 TenantInboundAttribution): anonymous mail from its own domains "
+                                 "that matches no inbound connector is refused at RCPT, and no message trace shows it",
                              "Create a partner inbound connector for the device (Exchange admin center > Mail flow > Connectors: from "
                              "\"Partner organization\" to \"Office 365\", identified by the device's static IP" +
                                  std::string(plan.ip ? " " + plan.ip->to_string() : "") +
                                  " or its certificate), or switch the device to SMTP AUTH with OAuth. Turning RejectDirectSend off "
-                                 "(Set-OrganizationConfig -RejectDirectSend $false) reopens direct send for everyone.",
+                                 "(Set-OrganizationConfig -RejectDirectSend $false) reopens direct send for everyone." +
+                                 (elsewhere ? " If such a connector exists, " + from_device_network(plan) + "." : std::string()),
                              {{"reply", smtp::reply_json(reply)}}});
     } else if (reply.enhanced == "5.7.64" && !seen_64) {
       seen_64 = true;
-      checks.push_back(Check{"smtp.relay-denied", Status::fail,
-                             "550 5.7.64 TenantAttribution; Relay Access Denied: the MX took the sender for an outsider relaying " +
+      checks.push_back(Check{"smtp.relay-denied", elsewhere ? Status::warn : Status::fail,
+                             (elsewhere ? vantage_note(plan) : std::string()) +
+                                 "550 5.7.64 TenantAttribution; Relay Access Denied: the MX took the sender for an outsider relaying " +
                                  std::string(plan.method == Method::direct_send ? "(direct send only delivers to the tenant's own mailboxes)"
                                                                                 : "(no inbound connector matches this IP or certificate)"),
                              plan.method == Method::direct_send
                                  ? "For recipients outside the tenant use an inbound connector (relay) or SMTP AUTH submission."
-                                 : "Update the inbound connector with the device's current public IP or certificate (its CN/SAN must be an accepted domain).",
+                                 : create_connector + (elsewhere ? " Then " + from_device_network(plan) + "." : std::string()),
                              {{"reply", smtp::reply_json(reply)}}});
     } else if (reply.enhanced == "4.4.62") {
       checks.push_back(Check{"smtp.wrong-region", Status::fail, "451 4.4.62 Mail sent to the wrong Office 365 region: this host does not serve the tenant",
@@ -746,9 +842,22 @@ void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::S
                              "The device uses basic authentication (AUTH LOGIN), which Exchange Online already refused here (550 5.7.30): "
                              "it must move off basic authentication now, not at the end of December 2026",
                              move, {}});
-    else if (auth == smtp::AuthMechanism::login)
-      checks.push_back(Check{"auth.basic-timeline", Status::warn, "The device uses basic authentication (AUTH LOGIN). " + basic_auth_countdown(),
-                             move + " Re-enabling basic authentication for the mailbox is a stopgap only, until the final removal.", {}});
+    else if (auth == smtp::AuthMechanism::login) {
+      // Accepted today is not "will work": basic authentication is disabled
+      // by default at the end of December 2026 (MC786329,
+      // https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-deprecation-timeline/4489835),
+      // so a device set up with it now breaks then.
+      checks.push_back(Check{"auth.basic-timeline", Status::fail,
+                             "The device uses basic authentication (AUTH LOGIN): what works today stops working when basic authentication is "
+                             "disabled. " + basic_auth_countdown(),
+                             move + " Stopgap only, clearly temporary: after the default change an admin can re-enable basic "
+                                    "authentication until the final removal, announced for the second half of 2027 "
+                                    "(https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-deprecation-timeline/4489835).",
+                             {{"until", "2026-12-31"}}});
+      // A refused AUTH is the cause already; otherwise the date is.
+      if (!(session.auth && !session.auth->reply.positive()))
+        steps.push_back(Step{"basic-auth", StepState::failed, "basic authentication, off by default " + basic_auth_days() + " (end of December 2026)", ""});
+    }
     else if (auth == smtp::AuthMechanism::xoauth2)
       checks.push_back(Check{"auth.basic-timeline", Status::pass, "The device uses OAuth (XOAUTH2): the basic-authentication retirement does not affect it", "", {}});
     else
@@ -840,7 +949,9 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
                 "run again with a longer --timeout, or from the device's network");
   }
   if (failure.failure_class == smtp::FailureClass::policy && (failure.kind == "ehlo" || failure.kind == "starttls" || failure.kind == "banner"))
-    return step("smtp", StepState::failed, failure.kind + " refused: " + (failure.reply ? short_reply(*failure.reply) : failure.message));
+    return step("smtp", StepState::failed,
+                std::string(failure.kind == "ehlo" ? "EHLO" : failure.kind == "starttls" ? "STARTTLS" : "the greeting") + " refused: " +
+                    (failure.reply ? short_reply(*failure.reply) : failure.message));
   step("smtp", StepState::passed, submission ? "STARTTLS with " + session.tls.version + " on " + endpoint : "SMTP session with " + endpoint);
 
   if (submission) {
@@ -876,6 +987,10 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     const smtp::Reply& reply = exchange.reply;
     if (reply.transient() && reply.enhanced != "4.4.62")
       return step("envelope", StepState::untested, what + " deferred: " + short_reply(reply), "run again later");
+    if (depends_on_source(plan, reply))
+      return step("envelope", StepState::untested,
+                  what + " refused from this machine (" + std::to_string(reply.code) + " " + reply.enhanced + "), not from " + plan.ip->to_string(),
+                  from_device_network(plan));
     std::string why = what + " refused: " + short_reply(reply);
     if (reply.enhanced == "5.7.68") why = "Reject Direct Send is on (550 5.7.68)";
     else if (reply.enhanced == "5.7.64") why = "relay denied (550 5.7.64): no connector matches";
@@ -1007,6 +1122,22 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                      "TLS (a proxy or antivirus), or this machine's CA store is out of date. Check the chain from the device's network and "
                      "update the CA store; the device itself must trust DigiCert Global Root G2.";
     }
+    // Microsoft's own hosts present certificates that name them: a name that
+    // does not match here is something on this network answering for the
+    // host (TLS interception), not a certificate the admin could change.
+    if (check.id == "tls.name-matches" && check.status == Status::fail && microsoft) {
+      check.status = Status::warn;
+      check.remedy = "Microsoft's servers present certificates that name them: on this network something answers for " + target->host +
+                     " or intercepts TLS (a proxy or antivirus). Check from the device's network; a device that verifies the name "
+                     "refuses such a server.";
+    }
+    // A Microsoft host that does not greet in SMTP is something on the way
+    // (a proxy or filter answering for it): the session was not tested.
+    if (check.id == "smtp.banner" && check.status == Status::fail && microsoft) {
+      check.status = Status::error;
+      check.remedy = "Something between here and " + target->host + " answers on port " + std::to_string(probe.port) +
+                     " instead of Microsoft 365 (a proxy or filter): run the check from the device's network.";
+    }
     // At the MX, TLS is opportunistic: an untrusted certificate does not stop
     // the mail, only a device that insists on checking it.
     if (check.id == "tls.chain-trusted" && check.status == Status::fail && !submission) {
@@ -1022,6 +1153,13 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
     }
     // Without credentials, MAIL FROM is expected to be refused.
     if (check.id == "smtp.mail" && submission && auth == smtp::AuthMechanism::none) {
+      const bool reached = std::any_of(result.session.envelope.begin(), result.session.envelope.end(),
+                                       [](const smtp::Exchange& e) { return e.command.starts_with("MAIL"); });
+      if (!reached) {
+        // The session ended before MAIL FROM: nothing was shown either way.
+        part.section.checks.push_back(skipped("smtp.mail", "MAIL FROM without AUTH was not tried: the session ended before it"));
+        continue;
+      }
       const bool expected = std::any_of(result.session.envelope.begin(), result.session.envelope.end(), [](const smtp::Exchange& e) {
         return e.command.starts_with("MAIL") && e.reply.code == 530;
       });
@@ -1030,10 +1168,24 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                                : "MAIL FROM without AUTH was not refused: " + check.message + " (this is not a submission endpoint that requires AUTH)";
       check.remedy = expected ? "" : "Check --smtp-host: Microsoft 365 submission refuses MAIL FROM before AUTH.";
     }
+    // --device-tls made the session use the device's old TLS on purpose: the
+    // smtp.device-tls row says what that means for the device.
+    if (check.id == "tls.version" && check.status == Status::warn && plan.device_tls) {
+      check.status = Status::info;
+      check.message = "negotiated " + result.session.tls.version + ", the device's best TLS (--device-tls)";
+      check.remedy.clear();
+    }
     // The probe's own options are not preflight's: --device-tls says what the device speaks.
     if (check.remedy.find("--tls-min") != std::string::npos)
       check.remedy = "Exchange Online needs TLS 1.2 or later. Check the session from the device's network (something here may intercept "
                      "TLS), and give the device's best TLS version with --device-tls.";
+    // ACS takes MAIL FROM only in its provisioned domains: 5.7.60 is not an
+    // Exchange send-as permission there.
+    if (plan.method == Method::acs && check.id == "smtp.mail" && check.status == Status::fail &&
+        check.message.find("5.7.60") != std::string::npos)
+      check.remedy = "ACS sends only from the domains connected to the Communication Services resource: use a MAIL FROM in the "
+                     "Azure-managed domain (DoNotReply@<guid>.azurecomm.net) or in a verified custom domain connected to it "
+                     "(https://learn.microsoft.com/azure/communication-services/quickstarts/email/send-email-smtp/smtp-authentication).";
     if (check.id == "smtp.auth" && check.status == Status::fail && result.session.auth)
       check.remedy = auth_remedy(plan, result.session.auth->reply);
     part.section.checks.push_back(std::move(check));
@@ -1076,6 +1228,17 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
     }
     part.section.checks.push_back(std::move(device));
   }
+  if (tested_from_elsewhere(plan))
+    for (auto& check : part.section.checks)
+      if (check.status == Status::fail && (check.id == "smtp.mail" || check.id.starts_with("smtp.rcpt.")) && check.fields.contains("reply") &&
+          check.fields["reply"].is_object()) {
+        smtp::Reply reply;
+        if (check.fields["reply"]["enhanced"].is_string()) reply.enhanced = check.fields["reply"]["enhanced"].get<std::string>();
+        if (!depends_on_source(plan, reply)) continue;
+        check.status = Status::warn;
+        check.message = "From this machine, not from " + plan.ip->to_string() + ": " + check.message;
+        check.remedy = "The result depends on the address the session comes from: " + from_device_network(plan) + ".";
+      }
   add_reply_findings(plan, result.session, part.section.checks);
   session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), part.steps);
   if (submission) submission_checks(plan, auth, result.session, part.auth.checks, part.steps);
@@ -1138,6 +1301,7 @@ Result<Secret> auth_secret(const Plan& plan) {
     credentials.endpoint = plan.token_endpoint.empty() ? oauth::token_endpoint_for(plan.tenant) : plan.token_endpoint;
     credentials.client_id = plan.client_id;
     credentials.client_secret = *secret;
+    if (!plan.oauth_scope.empty()) credentials.scope = plan.oauth_scope;  // a sovereign cloud's resource
     credentials.timeout = plan.timeout;
     auto token = oauth::fetch_client_credentials_token(credentials);
     if (!token) {
@@ -1194,7 +1358,8 @@ std::optional<Step> blocklist_step(const Section& section) {
       return Step{"blocklist", StepState::untested, "the blocklist check could not complete: " + shorten(check.message, 60),
                   "run again, or ask another resolver with --dns"};
     if (check.status == Status::error) unanswered.push_back(check.fields.value("list", std::string("a list")));
-    if (check.id == "blocklist.clean") clean = true;
+    // A PBL-only listing (a warning) is an answer too.
+    if (check.id == "blocklist.clean" || (check.id == "blocklist.listed" && check.status == Status::warn)) clean = true;
   }
   if (!unanswered.empty() || !clean) {
     std::string lists;
@@ -1290,6 +1455,8 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   if (state.secret.step) steps.push_back(*state.secret.step);
 
   // The input as given: who sends, to whom.
+  input.checks.insert(input.checks.end(), plan.cloud_checks.begin(), plan.cloud_checks.end());
+  steps.insert(steps.end(), plan.cloud_steps.begin(), plan.cloud_steps.end());
   if (!submission) {
     if (!is_internal(plan.from, plan.accepted_domains))
       input.checks.push_back(Check{"input.from", Status::warn,
@@ -1394,7 +1561,7 @@ void PreflightRun::start(dns::Resolver& resolver, SessionPool& sessions, std::fu
       // ACS sends as the From domain: its DMARC still applies, and a custom
       // domain needs its verification, SPF and DKIM records.
       if (!plan.from_domain.empty())
-        work->query("_dmarc." + plan.from_domain, dns::RrType::TXT, [&state](const dns::Answer& answer) { state.reputation.dmarc_answer = answer; });
+        query_dmarc(*work, plan.from_domain, state.reputation.dmarc_lookups);
       if (!plan.from_domain.empty() && !dns::name_is_at_or_below(plan.from_domain, "azurecomm.net"))
         start_acs_domain(resolver, plan.from_domain, state.acs_domain, work->hold());
     }
@@ -1429,7 +1596,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     // ACS signs with DKIM for its domain; the device's SPF is not what aligns.
     // ACS signs with DKIM for a custom domain whose CNAMEs are in place.
     const bool aligned = plan.method == Method::acs ? acs_domain.dkim || acs_domain.section.checks.empty() : spf_part.passes || spf_skipped;
-    Check check = dmarc_check(plan.from_domain, reputation.dmarc_answer, aligned);
+    Check check = dmarc_check(plan.from_domain, reputation.dmarc_lookups, aligned);
     const std::string policy = check.fields.value("policy", std::string());
     if (plan.method == Method::relay && check.status == Status::fail) {
       // Relayed mail reaches other organizations from Exchange Online's
@@ -1472,7 +1639,8 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
         check.remedy.replace(at, 28, "see the SPF rows");
     dmarc.checks.push_back(std::move(check));
     outcome.fields["dmarc"] = {{"domain", plan.from_domain},
-                               {"outcome", dns::to_string(reputation.dmarc_answer.outcome)},
+                               {"outcome", reputation.dmarc_lookups.empty() ? "" : dns::to_string(reputation.dmarc_lookups.front().answer.outcome)},
+                               {"policy_domain", dmarc.checks.back().fields.value("policy_domain", plan.from_domain)},
                                {"record", dmarc.checks.back().fields.value("record", "")},
                                {"policy", dmarc.checks.back().fields.value("policy", "")}};
   } else {
@@ -1482,6 +1650,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
 
   // The steps, in the order a message takes them.
   if (mx_part.step) steps.push_back(*mx_part.step);
+  steps.insert(steps.end(), mx_part.extra_steps.begin(), mx_part.extra_steps.end());
   for (const auto& step : smtp_part.steps) steps.push_back(step);
   if (auto step = blocklist_step(reputation.blocklist); step && !submission) steps.push_back(*step);
   if (reputation.reverse_step && !submission) steps.push_back(*reputation.reverse_step);
@@ -1559,7 +1728,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   fill_json(outcome.fields);
 
   // The verdict, from the steps alone; then what to do, from the rows.
-  outcome.steps = std::move(steps);
+  outcome.steps = with_failed_rows(std::move(steps), outcome.sections);
   outcome.verdict = decide(method_text(plan, outcome.ip), outcome.steps);
   outcome.next_steps = next_steps_for(outcome.sections);
   return std::move(outcome);

@@ -41,6 +41,45 @@ std::size_t section_rank(std::string_view section) {
 // The verdict line stays about 120 characters: at most this many causes in it.
 constexpr std::size_t summary_causes = 2;
 
+// Which steps speak for a section's FAIL rows: when one of them failed, the
+// section's failures are in the verdict already (under that step's cause).
+struct SectionSteps {
+  std::string_view section;
+  std::string_view steps[6];  // empty entries unused
+};
+const SectionSteps section_steps[] = {
+    {"input", {"recipients", "address"}},
+    {"mx", {"mx"}},
+    {"smtp", {"smtp", "envelope", "device-tls", "connector", "auth", "basic-auth"}},
+    {"auth", {"auth", "token", "recipients", "basic-auth"}},
+    {"spf", {"spf"}},
+    {"dmarc", {"dmarc"}},
+    {"blocklist", {"blocklist"}},
+    {"reverse", {"reverse-dns"}},
+    {"acs-domain", {"acs-domain"}},
+    {"connector", {"connector-certificate"}},
+};
+
+bool section_has_failed_step(std::string_view section, const std::vector<Step>& steps) {
+  for (const auto& entry : section_steps) {
+    if (entry.section != section) continue;
+    for (const auto& step : steps)
+      if (step.state == StepState::failed && std::find(std::begin(entry.steps), std::end(entry.steps), step.id) != std::end(entry.steps)) return true;
+  }
+  return false;
+}
+
+// A cause cut at a word near 72 characters, so that the verdict line stays short.
+std::string short_cause(const std::string& text) {
+  constexpr std::size_t limit = 72;
+  if (text.size() <= limit) return text;
+  auto cut = text.rfind(' ', limit);
+  if (cut == std::string::npos || cut < limit / 2) cut = limit;
+  std::string out = text.substr(0, cut);
+  while (!out.empty() && (out.back() == ',' || out.back() == ';' || out.back() == ':')) out.pop_back();
+  return out + " ...";
+}
+
 }  // namespace
 
 std::string_view to_string(StepState state) {
@@ -87,7 +126,7 @@ Verdict decide(const std::string& method_text, const std::vector<Step>& steps) {
   }
   auto join = [](const std::vector<Step>& list) {
     std::string out;
-    for (std::size_t i = 0; i < list.size() && i < summary_causes; ++i) out += (i ? "; " : "") + list[i].why;
+    for (std::size_t i = 0; i < list.size() && i < summary_causes; ++i) out += (i ? "; " : "") + short_cause(list[i].why);
     if (list.size() > summary_causes) out += "; and " + std::to_string(list.size() - summary_causes) + " more";
     return out;
   };
@@ -102,6 +141,18 @@ Verdict decide(const std::string& method_text, const std::vector<Step>& steps) {
     verdict.summary = method_text + " will work: every step it depends on was tested and passed";
   }
   return verdict;
+}
+
+std::vector<Step> with_failed_rows(std::vector<Step> steps, const std::vector<Section>& sections) {
+  std::vector<Step> added;
+  for (const auto& section : sections) {
+    // Domain health is, by construction, what does not change the device's result.
+    if (section.id == "health" || section_has_failed_step(section.id, steps)) continue;
+    for (const auto& check : section.checks)
+      if (check.status == Status::fail && !is_skipped(check)) added.push_back(Step{check.id, StepState::failed, check.message, ""});
+  }
+  steps.insert(steps.end(), added.begin(), added.end());
+  return steps;
 }
 
 std::vector<NextStep> next_steps_for(const std::vector<Section>& sections) {

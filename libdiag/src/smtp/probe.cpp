@@ -126,7 +126,8 @@ nlohmann::json reply_json(const Reply& reply) {
           {"enhanced", reply.enhanced.empty() ? nlohmann::json(nullptr) : nlohmann::json(reply.enhanced)},
           {"text", reply.text()},
           {"meaning", meaning.title},
-          {"meaning_id", meaning.id},
+          // A cross-reference a person can run, never the table's internal id.
+          {"explain", "sendcheck explain " + (reply.enhanced.empty() ? std::to_string(reply.code) : reply.enhanced)},
           {"remedy", meaning.remedy.empty() ? nlohmann::json(nullptr) : nlohmann::json(meaning.remedy)},
           {"lines", reply.lines}};
 }
@@ -252,7 +253,10 @@ struct SessionChecks {
       out.add("tls.version", Status::warn,
               "the server accepted " + facts.version + ", the most this client offered (--tls-max): a legacy device "
               "gets TLS here; Exchange Online refuses TLS 1.0 and 1.1",
-              "Devices limited to TLS 1.0/1.1 cannot reach Microsoft 365 (421 4.7.66): update their firmware or relay through a local server.");
+              // Inbound TLS at the MX is opportunistic; only submission refuses old TLS
+              // (https://techcommunity.microsoft.com/blog/exchange/understanding-email-scenarios-if-tls-versions-cannot-be-agreed-on-with-exchange-/2065089).
+              "smtp.office365.com refuses TLS 1.0/1.1 (421 4.7.66): a device limited to them needs a firmware update, the opt-in legacy "
+              "endpoint smtp-legacy.office365.com, or plain SMTP to the tenant's MX on port 25, where TLS is optional.");
     else
       out.add("tls.version", Status::pass, "negotiated " + facts.version);
     const std::string subject = facts.chain.empty() ? std::string("(none)") : facts.chain.front().subject;
@@ -417,7 +421,11 @@ struct SessionChecks {
             "; after TLS: " + (result.after_tls.auth.empty() ? std::string("none") : join(result.after_tls.auth, " "));
       Status status = Status::info;
       std::string remedy;
-      if (config.auth != AuthMechanism::none) {
+      // With STARTTLS the mechanisms that count are those after TLS: when the
+      // session ended before that EHLO, nothing is known to be missing.
+      const bool known = implicit || result.ehlo_after_tls || config.tls_mode == TlsMode::plain;
+      if (!known && !implicit) message += "; after TLS: not reached";
+      if (config.auth != AuthMechanism::none && known) {
         const Extensions& effective = result.ehlo_after_tls ? result.after_tls : result.before_tls;
         if (!effective.offers_auth(to_string(config.auth))) {
           status = Status::warn;

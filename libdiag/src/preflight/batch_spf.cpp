@@ -1,0 +1,95 @@
+// --batch: one SPF record per sender domain for every device of the batch
+// that sends as it by direct send. Each row's own suggestion adds only its
+// own address "replacing the current one": publishing two rows' records one
+// after the other drops the first device. The SPF module builds and verifies
+// one record for all the addresses at once (issue: "a per-tenant section
+// with one verified SPF record covering every device of that tenant").
+#include <algorithm>
+#include <map>
+
+#include "diag/preflight.h"
+#include "diag/spf.h"
+
+namespace diag::preflight {
+namespace {
+
+// Every string in a row's report that carries the row's own record.
+void replace_record(nlohmann::json& value, const std::string& own, const std::string& remedy, const std::string& record) {
+  if (value.is_string()) {
+    auto& text = value.get_ref<std::string&>();
+    if (text.find(own) == std::string::npos) return;
+    // The row's own "Publish this SPF record ..." remedy: the merged one instead.
+    if (text.starts_with("Publish this SPF record")) text = remedy;
+    else if (text == own) text = record;
+  } else if (value.is_structured()) {
+    for (auto& item : value) replace_record(item, own, remedy, record);
+  }
+}
+
+}  // namespace
+
+void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, const dns::ResolverConfig& resolver_config) {
+  // The sender domain of each direct-send row with a public device address.
+  std::map<std::string, std::vector<std::size_t>> groups;
+  for (std::size_t i = 0; i < rows.size() && i < results.size(); ++i) {
+    const Plan& plan = rows[i].plan;
+    if (plan.method != Method::direct_send || plan.from_domain.empty() || results[i].ip.empty()) continue;
+    auto ip = IpAddress::parse(results[i].ip);
+    if (!ip || is_non_public(address_scope(*ip))) continue;
+    groups[plan.from_domain].push_back(i);
+  }
+  for (const auto& [domain, members] : groups) {
+    // Only where some device's row asks for a new record.
+    const bool needed = std::any_of(members.begin(), members.end(), [&](std::size_t i) {
+      return results[i].document.contains("spf_record") && results[i].document["spf_record"].is_string();
+    });
+    if (!needed) continue;
+    std::vector<std::string> ips;
+    for (std::size_t i : members)
+      if (std::find(ips.begin(), ips.end(), results[i].ip) == ips.end()) ips.push_back(results[i].ip);
+    TenantSpf tenant;
+    tenant.domain = domain;
+    tenant.ips = ips;
+    spf::SpfCheckRequest request;
+    request.domain = domain;
+    request.ips = ips;
+    request.sender = "postmaster@" + domain;
+    request.suggest = true;
+    auto plan = spf::plan_check(request);
+    auto resolver = dns::Resolver::create(resolver_config);
+    if (!plan || !resolver) {
+      tenant.note = "no record could be checked: " + (plan ? resolver.error().message : plan.error().message);
+    } else {
+      spf::NetworkSpfResolver spf_resolver(**resolver);
+      const auto outcome = spf::run_check(spf_resolver, *plan);
+      const auto& suggestion = outcome.suggestion;
+      if (suggestion && suggestion->verified && suggestion->changed && !suggestion->record.empty()) tenant.record = suggestion->record;
+      else if (suggestion && !suggestion->reason.empty()) tenant.note = "no single verified record: " + suggestion->reason;
+      else tenant.note = "no single verified record could be made";
+    }
+    std::string list;
+    for (const auto& ip : ips) list += (list.empty() ? "" : ", ") + ip;
+    const std::string remedy =
+        tenant.record ? "Publish this one SPF record for " + domain + ", replacing the current one: " + *tenant.record +
+                            " (verified: it passes for every device of this batch that sends as " + domain + " (" + list +
+                            ") and for every sender the current records authorize)."
+                      : "";
+    for (std::size_t i : members) {
+      auto& document = results[i].document;
+      nlohmann::json entry = {{"domain", domain}, {"devices", ips}, {"record", tenant.record ? nlohmann::json(*tenant.record) : nlohmann::json(nullptr)}};
+      if (!tenant.note.empty()) entry["note"] = tenant.note;
+      if (tenant.record && document["spf_record"].is_string()) {
+        const std::string own = document["spf_record"];
+        replace_record(document, own, remedy, *tenant.record);
+        document["spf_record"] = *tenant.record;
+      } else if (!tenant.record && document["spf_record"].is_string()) {
+        // The row's own record would drop the batch's other devices.
+        document["spf_record"] = nullptr;
+      }
+      document["tenant_spf"] = entry;
+      results[i].tenant_spf = tenant;
+    }
+  }
+}
+
+}  // namespace diag::preflight
