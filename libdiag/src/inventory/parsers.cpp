@@ -323,6 +323,11 @@ TextLayout guess_layout(std::string_view text, std::string_view key) {
     const auto after = trim(std::string_view(lower).substr(at + key.size(), 3));
     if (!after.empty() && after.front() == ':') return TextLayout::format_list;
   }
+  // Without the key, a first line "Name : value" is still Format-List.
+  const auto first_line = trim(text.substr(first == std::string_view::npos ? text.size() : first)
+                                   .substr(0, text.find('\n', first == std::string_view::npos ? 0 : first) - first));
+  if (first_line.find(" : ") != std::string_view::npos && first_line.find(',') == std::string_view::npos)
+    return TextLayout::format_list;
   return TextLayout::csv;
 }
 
