@@ -83,3 +83,256 @@ struct TenantSettings {
 };
 
 }  // namespace diag::inventory
+
+// ---------------------------------------------------------------------------
+// The offline half: reading the files an admin already has, aggregating
+// every source per sender and IP, the verdicts, the way forward, history.
+// ---------------------------------------------------------------------------
+
+#include <map>
+#include <memory>
+
+#include "diag/report.h"
+#include "diag/result.h"
+
+namespace diag::inventory {
+
+// Bounds on what one input may make us hold: a hostile or broken file gets a
+// one-line error, never unbounded memory.
+struct InputLimits {
+  std::size_t max_field_bytes = 64 * 1024;
+  std::size_t max_record_bytes = 1024 * 1024;
+  std::uint64_t max_file_bytes = 4ull * 1024 * 1024 * 1024;
+  std::size_t max_json_element_bytes = 1024 * 1024;
+};
+
+// Each parser reads a file (or text) by its real English column names and
+// hands every row to the sink. A wrong or unknown layout is bad_input naming
+// the columns found and the ones expected. name is what the error messages
+// call the input (the file name).
+// Entra admin center > Sign-in logs > Download, CSV or JSON (detected from
+// the content); only "Authenticated SMTP" rows reach the sink.
+Result<std::size_t> read_signin_export(const std::string& path, const SignInSink& sink, const InputLimits& = {});
+Result<std::size_t> parse_signin_export_text(std::string_view text, const std::string& name, const SignInSink& sink,
+                                             const InputLimits& = {});
+// getEmailAppUsageUserDetail CSV: the Graph client hands the body here.
+Result<std::size_t> parse_usage_report_csv(std::string_view text, const std::string& name, const UsageSink& sink,
+                                           const InputLimits& = {});
+Result<std::size_t> read_usage_report(const std::string& path, const UsageSink& sink, const InputLimits& = {});
+using SmtpAuthReportSink = std::function<void(const SmtpAuthReportRow&)>;
+// EAC Reports > Mail flow > SMTP AUTH clients > Export.
+Result<std::size_t> read_smtp_auth_report(const std::string& path, const SmtpAuthReportSink& sink,
+                                          const InputLimits& = {});
+Result<std::size_t> parse_smtp_auth_report_text(std::string_view text, const std::string& name,
+                                                const SmtpAuthReportSink& sink, const InputLimits& = {});
+// Get-CASMailbox ... | Select PrimarySmtpAddress,SmtpClientAuthenticationDisabled | Export-Csv.
+Result<std::size_t> read_cas_mailboxes(const std::string& path, std::vector<MailboxSetting>& out,
+                                       const InputLimits& = {});
+Result<std::size_t> parse_cas_mailboxes_text(std::string_view text, const std::string& name,
+                                             std::vector<MailboxSetting>& out, const InputLimits& = {});
+// Get-TransportConfig as Export-Csv, Format-List text or ConvertTo-Json.
+Result<std::optional<bool>> read_transport_config(const std::string& path, const InputLimits& = {});
+Result<std::optional<bool>> parse_transport_config_text(std::string_view text, const std::string& name);
+// Get-AuthenticationPolicy | Select Name,AllowBasicAuthSmtp, as Export-Csv,
+// Format-List or ConvertTo-Json.
+Result<std::vector<std::pair<std::string, std::optional<bool>>>> read_authentication_policies(
+    const std::string& path, const InputLimits& = {});
+Result<std::vector<std::pair<std::string, std::optional<bool>>>> parse_authentication_policies_text(
+    std::string_view text, const std::string& name);
+
+// Reports show a 32-hex-digit hash instead of the name when the tenant
+// conceals user names in reports.
+bool looks_concealed(std::string_view user);
+
+// What a sign-in error code means, and whether Microsoft documents it.
+struct ErrorCodeMeaning {
+  std::string text;
+  bool confirmed = false;  // false: well known but not confirmed from Microsoft's documentation
+};
+ErrorCodeMeaning explain_error_code(std::int64_t code);
+
+// Per sender (user, compared case-insensitively) and source IP. Memory grows
+// with distinct senders x IPs, never with the number of rows.
+struct IpActivity {
+  std::string ip;
+  // Sign-ins known in total (the history's plus this run's newer ones).
+  std::uint64_t signins = 0, successes = 0, failures = 0;
+  std::uint64_t new_signins = 0;    // later than what the history had for this sender and IP
+  std::uint64_t new_successes = 0;
+  std::uint64_t rows_this_run = 0;  // rows in this run's inputs, newer or not
+  std::chrono::sys_seconds first_seen{}, last_seen{}, last_success{};
+  std::map<std::int64_t, std::uint64_t> error_codes;  // failures by code (bounded)
+  std::vector<std::string> user_agents;               // distinct, bounded
+  bool from_history = false;
+};
+
+struct SenderActivity {
+  std::string user;  // as first seen
+  std::map<std::string, IpActivity> ips;
+  std::optional<SmtpAuthReportRow> smtp_auth_report;
+  std::optional<UsageRow> usage;
+};
+
+class InventoryAggregator {
+ public:
+  void add(const SignIn& signin);
+  void add(const UsageRow& row);
+  void add(const SmtpAuthReportRow& row);
+  // Watermarks from the history: a sign-in at or before it was counted by an
+  // earlier run and is not counted again in the history's totals.
+  void set_watermark(const std::string& user, const std::string& ip, std::chrono::sys_seconds last_seen);
+  // Sign-ins before this time are ignored (--since).
+  void set_since(std::optional<std::chrono::sys_seconds> since) { since_ = since; }
+
+  SignInSink signin_sink() { return [this](const SignIn& s) { add(s); }; }
+  UsageSink usage_sink() { return [this](const UsageRow& r) { add(r); }; }
+  SmtpAuthReportSink smtp_auth_report_sink() { return [this](const SmtpAuthReportRow& r) { add(r); }; }
+
+  // Keyed by the lower-cased user.
+  std::map<std::string, SenderActivity>& senders() { return senders_; }
+  const std::map<std::string, SenderActivity>& senders() const { return senders_; }
+  std::uint64_t rows_seen() const { return rows_seen_; }
+  std::uint64_t rows_before_since() const { return rows_before_since_; }
+
+ private:
+  std::map<std::string, SenderActivity> senders_;
+  std::map<std::pair<std::string, std::string>, std::chrono::sys_seconds> watermarks_;
+  std::optional<std::chrono::sys_seconds> since_;
+  std::uint64_t rows_seen_ = 0, rows_before_since_ = 0;
+};
+
+enum class Verdict { will_break, refused, oauth, exposed_unused };
+std::string_view to_string(Verdict verdict);
+
+// How the sender authenticates, as far as the evidence says.
+enum class AuthEvidence {
+  basic,    // "Authenticated SMTP" sign-ins, or the EAC report says Basic
+  oauth,    // the EAC report says OAuth, and no basic sign-in was seen
+  unknown,  // the usage report, or the EAC report without its protocol column
+  none,     // no use seen at all
+};
+
+// SmtpClientAuthenticationDisabled, effective = mailbox ?? org.
+struct EffectiveSetting {
+  std::optional<bool> mailbox;  // nullopt: not given, or $null in the export
+  bool mailbox_row_found = false;
+  std::optional<bool> org;
+  std::optional<bool> disabled;  // the effective value; nullopt: unknown
+  std::vector<std::string> blocking_policies;  // authentication policies with AllowBasicAuthSmtp false
+  std::string describe() const;                // "enabled (mailbox)", "disabled (organization)", "unknown", ...
+};
+
+struct WayForward {
+  std::string method;   // oauth, direct-send, relay, hve, acs
+  std::string why;
+  std::string command;  // the sendcheck preflight command that verifies it
+};
+
+struct SenderFinding {
+  std::string user;
+  Verdict verdict = Verdict::will_break;
+  AuthEvidence auth = AuthEvidence::none;
+  std::string reason;  // why this verdict, in one sentence
+  EffectiveSetting setting;
+  std::vector<IpActivity> ips;
+  std::uint64_t signins = 0, successes = 0, failures = 0;
+  std::optional<std::chrono::sys_seconds> first_seen, last_seen;
+  std::optional<SmtpAuthReportRow> smtp_auth_report;
+  std::optional<UsageRow> usage;
+  bool concealed = false;
+  bool only_in_history = false;
+  bool active_this_run = false;  // this run's inputs show use (sign-ins, EAC report or usage report)
+  std::optional<std::string> previous_verdict;
+  std::vector<WayForward> way_forward;
+};
+
+struct InventoryChanges {
+  bool have_previous_run = false;
+  std::string previous_run_time;
+  std::vector<std::string> new_senders, gone_quiet;
+  std::vector<std::tuple<std::string, std::string, std::string>> verdict_changes;  // user, before, now
+};
+
+struct InventoryResult {
+  std::vector<SenderFinding> senders;  // will-break first
+  TenantSettings tenant;
+  bool org_known = false, mailboxes_known = false;
+  bool any_concealed = false;
+  std::uint64_t rows_seen = 0, rows_before_since = 0;
+  std::chrono::sys_days today{};
+  std::optional<InventoryChanges> changes;
+  std::vector<std::string> inputs;  // what was read, for the report
+};
+
+// The verdicts from the aggregated activity and the settings. Senders that
+// are in mailboxes with SMTP AUTH effectively enabled but have no use are
+// exposed-unused.
+InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant,
+                         std::chrono::sys_days today);
+
+// Ways forward for a sender that will break, from what is known (IPs and
+// their scope, the device's TLS mix, volume), each with its preflight command.
+std::vector<WayForward> ways_forward(const SenderFinding& sender);
+// Every preflight command of every will-break sender, one per source IP.
+std::vector<std::string> preflight_commands(const InventoryResult& result);
+
+// Days from today until the end of December 2026, when Microsoft turns basic
+// authentication for SMTP AUTH off by default; 0 after it.
+int days_until_cutover(std::chrono::sys_days today);
+
+// ---- History (SQLite) ----
+class HistoryDatabase {
+ public:
+  ~HistoryDatabase();
+  HistoryDatabase(HistoryDatabase&&) noexcept;
+  HistoryDatabase& operator=(HistoryDatabase&&) noexcept;
+  // Opens or creates the database (WAL, busy timeout), creating or checking
+  // the schema version.
+  static Result<HistoryDatabase> open(const std::string& path, std::chrono::milliseconds busy_timeout =
+                                                                   std::chrono::milliseconds(30000));
+  // Loads the earlier runs' senders into the aggregator (as history) and
+  // their watermarks; since filters out older activity.
+  Result<bool> load_into(InventoryAggregator& aggregator, std::optional<std::chrono::sys_seconds> since);
+  // Compares with the previous run's verdicts (the "changed since the last
+  // run" section) and sets each sender's previous_verdict.
+  Result<InventoryChanges> changes_since_last_run(InventoryResult& result);
+  // Writes this run in one transaction. in_transaction is called after the
+  // first writes, before COMMIT (tests kill the process there).
+  Result<bool> record_run(const InventoryResult& result, const std::string& started,
+                          const std::function<void()>& in_transaction = {});
+  // For tests and the report: how many runs are recorded.
+  Result<std::int64_t> run_count();
+
+ private:
+  struct Impl;
+  explicit HistoryDatabase(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// ---- The whole offline run ----
+enum class OutputFormat { text, json, csv, markdown };
+
+struct InventoryRequest {
+  std::vector<std::string> signin_files;
+  std::string mailboxes_file, transport_config_file, authentication_policy_file, smtp_auth_report_file,
+      usage_report_file;
+  std::string db_file;
+  std::optional<std::chrono::sys_days> since;
+  std::chrono::sys_days today{};
+  InputLimits limits;
+};
+
+// Parses "YYYY-MM-DD" (or an RFC 3339 time, whose date is taken).
+std::optional<std::chrono::sys_days> parse_date(std::string_view text);
+
+// Reads every input into one aggregator (more sources, e.g. Graph, can be
+// fed through more_sources before the verdicts), evaluates, and keeps the
+// history. bad_input for a file that cannot be read as what it claims.
+Result<InventoryResult> run_inventory(
+    const InventoryRequest& request,
+    const std::function<Result<bool>(InventoryAggregator&, TenantSettings&)>& more_sources = {});
+
+// The shared envelope plus "senders"; text/csv/markdown rendered into *text.
+Report make_report(const InventoryResult& result, OutputFormat format, std::string* text, const TextStyle& style);
+
+}  // namespace diag::inventory

@@ -1,0 +1,412 @@
+// Aggregation per sender and IP, the effective setting, the verdicts and the
+// ways forward.
+#include "diag/inventory.h"
+
+#include <algorithm>
+
+#include "diag/ip.h"
+#include "text_input.h"
+
+namespace diag::inventory {
+using namespace detail;
+namespace {
+
+constexpr std::size_t max_error_codes_per_ip = 16;
+constexpr std::size_t max_user_agents_per_ip = 4;
+constexpr std::int64_t other_error_codes = -2;  // the bucket once max_error_codes_per_ip is reached
+
+std::string sender_key(std::string_view user) { return to_lower(trim(user)); }
+
+enum class ProtocolClass { basic, oauth, unknown };
+ProtocolClass classify_protocol(const std::optional<std::string>& protocol) {
+  if (!protocol) return ProtocolClass::unknown;
+  const auto lower = to_lower(*protocol);
+  if (lower.find("basic") != std::string::npos) return ProtocolClass::basic;
+  if (lower.find("oauth") != std::string::npos || lower.find("modern") != std::string::npos) return ProtocolClass::oauth;
+  return ProtocolClass::unknown;
+}
+
+std::string domain_of(const std::string& user) {
+  const auto at = user.rfind('@');
+  return at == std::string::npos || at + 1 >= user.size() ? "YOUR-DOMAIN" : user.substr(at + 1);
+}
+
+std::string join_codes(const IpActivity& ip) {
+  std::string text;
+  for (const auto& [code, count] : ip.error_codes) {
+    const auto meaning = explain_error_code(code);
+    text += (text.empty() ? "" : "; ") + (code == other_error_codes ? std::string("other codes") : std::to_string(code)) +
+            " x" + std::to_string(count) + " (" + meaning.text + (meaning.confirmed ? "" : ", unconfirmed") + ")";
+  }
+  return text;
+}
+
+}  // namespace
+
+bool looks_concealed(std::string_view user) {
+  user = trim(user);
+  if (user.size() != 32) return false;
+  return std::all_of(user.begin(), user.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+  });
+}
+
+ErrorCodeMeaning explain_error_code(std::int64_t code) {
+  // 0 and 53003: https://learn.microsoft.com/entra/identity/conditional-access/troubleshoot-conditional-access
+  // The others are the well-known AADSTS meanings, not confirmed here from
+  // Microsoft's documentation: the output says so.
+  switch (code) {
+    case 0: return {"success", true};
+    case 53003: return {"blocked by Conditional Access", true};
+    case 50126: return {"invalid user name or password", false};
+    case 50076: return {"multifactor authentication required", false};
+    case 50053: return {"account locked or sign-in blocked after too many attempts", false};
+    case -1: return {"failed, code not given in the export", true};
+    case other_error_codes: return {"more distinct codes than are kept", true};
+    default: return {"see https://login.microsoftonline.com/error?code=" + std::to_string(code), false};
+  }
+}
+
+void InventoryAggregator::add(const SignIn& signin) {
+  ++rows_seen_;
+  if (since_ && signin.time < *since_) {
+    ++rows_before_since_;
+    return;
+  }
+  const auto key = sender_key(signin.user);
+  if (key.empty()) return;
+  auto& sender = senders_[key];
+  if (sender.user.empty()) sender.user = std::string(trim(signin.user));
+  auto& ip = sender.ips[signin.ip];
+  ip.ip = signin.ip;
+  ++ip.rows_this_run;
+  if (ip.signins == 0 && !ip.from_history) {
+    ip.first_seen = ip.last_seen = signin.time;
+  } else {
+    ip.first_seen = std::min(ip.first_seen, signin.time);
+    ip.last_seen = std::max(ip.last_seen, signin.time);
+  }
+  const auto watermark = watermarks_.find({key, signin.ip});
+  // A sign-in at or before the history's last one for this sender and IP
+  // was counted by an earlier run (the same download read again).
+  if (watermark != watermarks_.end() && signin.time <= watermark->second) return;
+  ++ip.signins;
+  ++ip.new_signins;
+  if (signin.error_code == 0) {
+    ++ip.successes;
+    ++ip.new_successes;
+    ip.last_success = std::max(ip.last_success, signin.time);
+  } else {
+    ++ip.failures;
+    const bool known = ip.error_codes.count(signin.error_code) != 0;
+    ++ip.error_codes[known || ip.error_codes.size() < max_error_codes_per_ip ? signin.error_code : other_error_codes];
+  }
+  if (!signin.user_agent.empty() && ip.user_agents.size() < max_user_agents_per_ip &&
+      std::find(ip.user_agents.begin(), ip.user_agents.end(), signin.user_agent) == ip.user_agents.end())
+    ip.user_agents.push_back(signin.user_agent);
+}
+
+void InventoryAggregator::add(const UsageRow& row) {
+  if (!row.smtp_app) return;
+  const auto key = sender_key(row.user);
+  if (key.empty()) return;
+  auto& sender = senders_[key];
+  if (sender.user.empty()) sender.user = std::string(trim(row.user));
+  if (!sender.usage || sender.usage->last_activity_date < row.last_activity_date) sender.usage = row;
+}
+
+void InventoryAggregator::add(const SmtpAuthReportRow& row) {
+  const auto key = sender_key(row.sender);
+  if (key.empty()) return;
+  auto& sender = senders_[key];
+  if (sender.user.empty()) sender.user = std::string(trim(row.sender));
+  if (!sender.smtp_auth_report) {
+    sender.smtp_auth_report = row;
+    return;
+  }
+  // Several rows for one sender (one per protocol): sum the messages, weigh
+  // the TLS shares by them, and keep Basic when any row says Basic.
+  auto& merged = *sender.smtp_auth_report;
+  const double total = static_cast<double>(merged.messages + row.messages);
+  const auto weigh = [&](double a, double b) {
+    return total > 0 ? (a * static_cast<double>(merged.messages) + b * static_cast<double>(row.messages)) / total : a;
+  };
+  merged.tls10_percent = weigh(merged.tls10_percent, row.tls10_percent);
+  merged.tls11_percent = weigh(merged.tls11_percent, row.tls11_percent);
+  merged.tls12_percent = weigh(merged.tls12_percent, row.tls12_percent);
+  merged.messages += row.messages;
+  const auto before = classify_protocol(merged.authentication_protocol), now = classify_protocol(row.authentication_protocol);
+  if (now == ProtocolClass::basic || (before == ProtocolClass::unknown && now == ProtocolClass::oauth))
+    merged.authentication_protocol = row.authentication_protocol;
+}
+
+void InventoryAggregator::set_watermark(const std::string& user, const std::string& ip, std::chrono::sys_seconds last_seen) {
+  watermarks_[{sender_key(user), ip}] = last_seen;
+}
+
+std::string_view to_string(Verdict verdict) {
+  switch (verdict) {
+    case Verdict::will_break: return "will-break";
+    case Verdict::refused: return "refused";
+    case Verdict::oauth: return "oauth";
+    case Verdict::exposed_unused: return "exposed-unused";
+  }
+  return "unknown";
+}
+
+std::string EffectiveSetting::describe() const {
+  std::string text;
+  if (!disabled) {
+    text = "unknown";
+    if (org) text += std::string(" (organization: SMTP AUTH ") + (*org ? "disabled" : "enabled") +
+                     (mailbox_row_found ? ")" : "; this mailbox's own setting not given)");
+    else if (mailbox_row_found && !mailbox) text += " (mailbox follows the organization, whose setting was not given)";
+    else text += " (give --transport-config and --mailboxes)";
+  } else {
+    text = std::string("SMTP AUTH ") + (*disabled ? "disabled" : "enabled") +
+           (mailbox ? " (this mailbox's own setting)" : " (follows the organization)");
+  }
+  if (!blocking_policies.empty()) {
+    text += "; authentication policy ";
+    for (std::size_t i = 0; i < blocking_policies.size(); ++i) text += (i ? ", " : "") + blocking_policies[i];
+    text += " blocks basic SMTP for the users it is assigned to";
+  }
+  return text;
+}
+
+int days_until_cutover(std::chrono::sys_days today) {
+  using namespace std::chrono;
+  const sys_days cutover{year{2026} / December / 31};
+  return today >= cutover ? 0 : static_cast<int>((cutover - today).count());
+}
+
+std::vector<WayForward> ways_forward(const SenderFinding& sender) {
+  std::vector<WayForward> ways;
+  const auto& user = sender.user;
+  const auto domain = domain_of(user);
+  const auto prefix = "sendcheck preflight " + domain;
+  const bool old_tls = sender.smtp_auth_report &&
+                       (sender.smtp_auth_report->tls10_percent > 0 || sender.smtp_auth_report->tls11_percent > 0);
+  const std::string tls_note =
+      old_tls ? " Its EAC report shows TLS 1.0/1.1 (" +
+                    std::to_string(static_cast<int>(sender.smtp_auth_report->tls10_percent +
+                                                    sender.smtp_auth_report->tls11_percent + 0.5)) +
+                    "% of its messages): this path needs TLS 1.2, so the device needs an update first."
+              : "";
+
+  ways.push_back({"oauth",
+                  "If the device or application can use OAuth 2.0 (XOAUTH2) for SMTP, keep it on smtp.office365.com "
+                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + tls_note,
+                  prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE"});
+
+  std::vector<std::string> public_ips;
+  std::string skipped;
+  for (const auto& ip : sender.ips) {
+    const auto address = IpAddress::parse(ip.ip);
+    if (!address) continue;
+    const auto scope = address_scope(*address);
+    if (scope == AddressScope::public_internet || scope == AddressScope::documentation) {
+      public_ips.push_back(ip.ip);
+    } else {
+      skipped += (skipped.empty() ? "" : ", ") + ip.ip + " is " + std::string(describe(scope));
+    }
+  }
+  const std::string skipped_note =
+      skipped.empty() ? "" : " Not for " + skipped + ": Microsoft 365 never sees such an address as a sender.";
+  for (const auto& ip : public_ips) {
+    ways.push_back({"direct-send",
+                    "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, "
+                    "TLS optional (old TLS works), and its public IP " + ip + " must be in your SPF record." +
+                        skipped_note,
+                    prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user});
+    ways.push_back({"relay",
+                    "If " + ip + " is a static public address that only your organization uses: an inbound connector "
+                    "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
+                    "shared addresses cannot be matched." + skipped_note,
+                    prefix + " --method relay --ip " + ip + " --from " + user + " --to " + user});
+  }
+  const std::string volume =
+      sender.smtp_auth_report ? " Its EAC report shows " + std::to_string(sender.smtp_auth_report->messages) +
+                                    " messages in the report's period."
+                              : "";
+  ways.push_back({"hve",
+                  "High Volume Email: internal recipients only, its own account on smtp.hve.mx.microsoft port 587 with "
+                  "TLS; basic authentication is kept there longer than for SMTP AUTH." + volume + tls_note,
+                  prefix + " --method hve --user HVE-ACCOUNT@" + domain + " --password-file PASSWORD-FILE --from HVE-ACCOUNT@" +
+                      domain + " --to " + user});
+  ways.push_back({"acs",
+                  "Azure Communication Services SMTP: any recipients and high volume, smtp.azurecomm.net port 587 with "
+                  "TLS 1.2, an Entra application's secret as the password, a sender address of the ACS domain." +
+                      volume + tls_note,
+                  prefix + " --method acs --user 'RESOURCE|APP-ID|TENANT-ID' --password-file SECRET-FILE --from "
+                           "DoNotReply@YOUR-ACS-DOMAIN --to " + user});
+  // A device that cannot do TLS 1.2 is best served by the paths that do not
+  // need it: put them right after OAuth.
+  if (old_tls)
+    std::stable_partition(ways.begin() + 1, ways.end(),
+                          [](const WayForward& way) { return way.method == "direct-send" || way.method == "relay"; });
+  return ways;
+}
+
+std::vector<std::string> preflight_commands(const InventoryResult& result) {
+  std::vector<std::string> commands;
+  for (const auto& sender : result.senders) {
+    if (sender.verdict != Verdict::will_break) continue;
+    for (const auto& way : sender.way_forward)
+      if (way.method == "direct-send" || way.method == "relay") commands.push_back(way.command);
+  }
+  return commands;
+}
+
+InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant, std::chrono::sys_days today) {
+  InventoryResult result;
+  result.tenant = tenant;
+  result.today = today;
+  result.org_known = tenant.smtp_client_authentication_disabled.has_value();
+  result.mailboxes_known = !tenant.mailboxes.empty();
+  result.rows_seen = activity.rows_seen();
+  result.rows_before_since = activity.rows_before_since();
+
+  std::map<std::string, const MailboxSetting*> mailboxes;
+  for (const auto& mailbox : tenant.mailboxes) mailboxes.emplace(sender_key(mailbox.user), &mailbox);
+  std::vector<std::string> blocking;
+  for (const auto& [name, allow] : tenant.authentication_policies)
+    if (allow == false) blocking.push_back(name);
+
+  const auto setting_for = [&](const std::string& key) {
+    EffectiveSetting setting;
+    setting.org = tenant.smtp_client_authentication_disabled;
+    setting.blocking_policies = blocking;
+    if (const auto found = mailboxes.find(key); found != mailboxes.end()) {
+      setting.mailbox_row_found = true;
+      setting.mailbox = found->second->smtp_client_authentication_disabled;
+      // $null on the mailbox: the organization's value applies.
+      setting.disabled = setting.mailbox ? setting.mailbox : setting.org;
+    }
+    return setting;
+  };
+
+  for (const auto& [key, sender] : activity.senders()) {
+    SenderFinding finding;
+    finding.user = sender.user;
+    finding.setting = setting_for(key);
+    finding.smtp_auth_report = sender.smtp_auth_report;
+    finding.usage = sender.usage;
+    finding.concealed = looks_concealed(sender.user);
+    bool only_history = true;
+    std::optional<std::chrono::sys_seconds> last_success;
+    for (const auto& [address, ip] : sender.ips) {
+      finding.ips.push_back(ip);
+      finding.signins += ip.signins;
+      finding.successes += ip.successes;
+      finding.failures += ip.failures;
+      if (ip.signins || ip.rows_this_run) {
+        finding.first_seen = finding.first_seen ? std::min(*finding.first_seen, ip.first_seen) : ip.first_seen;
+        finding.last_seen = finding.last_seen ? std::max(*finding.last_seen, ip.last_seen) : ip.last_seen;
+      }
+      if (ip.successes) last_success = last_success ? std::max(*last_success, ip.last_success) : ip.last_success;
+      if (ip.rows_this_run) only_history = false;
+    }
+    std::sort(finding.ips.begin(), finding.ips.end(),
+              [](const IpActivity& a, const IpActivity& b) { return a.signins != b.signins ? a.signins > b.signins : a.ip < b.ip; });
+    if (sender.smtp_auth_report || sender.usage) only_history = false;
+    finding.only_in_history = only_history && !sender.ips.empty();
+    finding.active_this_run = !only_history;
+
+    const auto eac = classify_protocol(sender.smtp_auth_report ? sender.smtp_auth_report->authentication_protocol
+                                                                : std::nullopt);
+    const bool basic_signins = finding.signins > 0;
+    if (basic_signins || (sender.smtp_auth_report && eac == ProtocolClass::basic)) finding.auth = AuthEvidence::basic;
+    else if (sender.smtp_auth_report && eac == ProtocolClass::oauth) finding.auth = AuthEvidence::oauth;
+    else if (sender.smtp_auth_report || sender.usage) finding.auth = AuthEvidence::unknown;
+    else finding.auth = AuthEvidence::none;
+
+    const bool disabled = finding.setting.disabled == true;
+    const bool basic_worked = finding.successes > 0 || (sender.smtp_auth_report && eac == ProtocolClass::basic &&
+                                                        sender.smtp_auth_report->messages > 0);
+    switch (finding.auth) {
+      case AuthEvidence::basic:
+        if (basic_worked && !disabled) {
+          finding.verdict = Verdict::will_break;
+          finding.reason = "Signs in to SMTP AUTH with basic authentication (a password), and nothing already blocks it: "
+                           "it stops working when Microsoft turns basic authentication for SMTP AUTH off by default at "
+                           "the end of December 2026.";
+        } else if (basic_worked) {
+          finding.verdict = Verdict::refused;
+          finding.reason = "Used basic authentication" +
+                           (last_success ? " (last success " + format_time(*last_success) + ")" : std::string()) +
+                           ", but SMTP AUTH is now disabled for it: Exchange Online refuses it already.";
+        } else {
+          finding.verdict = Verdict::refused;
+          std::string codes;
+          for (const auto& ip : finding.ips)
+            if (!ip.error_codes.empty()) codes += (codes.empty() ? "" : "; ") + ip.ip + ": " + join_codes(ip);
+          finding.reason = "Every basic sign-in failed" + (codes.empty() ? std::string() : " (" + codes + ")") +
+                           ": it does not get mail in this way today.";
+        }
+        break;
+      case AuthEvidence::oauth:
+        finding.verdict = disabled ? Verdict::refused : Verdict::oauth;
+        finding.reason = disabled ? "Uses OAuth, but SMTP AUTH is disabled for it, which refuses OAuth as well."
+                                  : "Uses OAuth for SMTP AUTH (EAC report): not affected by the end of basic "
+                                    "authentication.";
+        break;
+      case AuthEvidence::unknown:
+        finding.verdict = disabled ? Verdict::refused : Verdict::will_break;
+        finding.reason =
+            std::string(disabled ? "Used SMTP AUTH, but it is now disabled for it." : "Uses SMTP AUTH and nothing blocks it.") +
+            " This source cannot tell basic from OAuth (" +
+            (sender.usage && !sender.smtp_auth_report ? "usage report only" : "EAC report without its protocol column") +
+            "): look it up in the sign-in logs (client app \"Authenticated SMTP\") or in the EAC report's Authentication "
+            "Protocol column.";
+        break;
+      case AuthEvidence::none: continue;  // a history entry without activity
+    }
+    if (finding.concealed)
+      finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
+                        "concealment off and export again.";
+    else if (finding.verdict == Verdict::will_break)
+      finding.way_forward = ways_forward(finding);
+    result.any_concealed = result.any_concealed || finding.concealed;
+    result.senders.push_back(std::move(finding));
+  }
+
+  // Mailboxes that can still use SMTP AUTH but were not seen using it.
+  for (const auto& mailbox : tenant.mailboxes) {
+    const auto key = sender_key(mailbox.user);
+    if (activity.senders().count(key)) continue;
+    auto setting = setting_for(key);
+    if (setting.disabled != false) continue;
+    SenderFinding finding;
+    finding.user = mailbox.user;
+    finding.setting = setting;
+    finding.verdict = Verdict::exposed_unused;
+    finding.reason = "SMTP AUTH is enabled for this mailbox but no use was seen: disable it "
+                     "(Set-CASMailbox -Identity " + mailbox.user + " -SmtpClientAuthenticationDisabled $true" +
+                     (setting.mailbox ? "" : ", or rely on the organization's setting once it is disabled") + ").";
+    result.senders.push_back(std::move(finding));
+  }
+
+  const auto rank = [](Verdict verdict) {
+    switch (verdict) {
+      case Verdict::will_break: return 0;
+      case Verdict::refused: return 1;
+      case Verdict::exposed_unused: return 2;
+      case Verdict::oauth: return 3;
+    }
+    return 4;
+  };
+  std::stable_sort(result.senders.begin(), result.senders.end(), [&](const SenderFinding& a, const SenderFinding& b) {
+    if (rank(a.verdict) != rank(b.verdict)) return rank(a.verdict) < rank(b.verdict);
+    return to_lower(a.user) < to_lower(b.user);
+  });
+  return result;
+}
+
+std::optional<std::chrono::sys_days> parse_date(std::string_view text) {
+  const auto time = parse_time(text);
+  if (!time) return std::nullopt;
+  return std::chrono::floor<std::chrono::days>(*time);
+}
+
+}  // namespace diag::inventory

@@ -1,0 +1,358 @@
+// The inventory as the shared report envelope plus "senders", and as text,
+// CSV (a spreadsheet) and Markdown (a change ticket).
+#include "diag/inventory.h"
+#include "diag/ip.h"
+#include "diag/version.h"
+#include "text_input.h"
+
+namespace diag::inventory {
+using namespace detail;
+namespace {
+
+constexpr const char* timeline_url =
+    "https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-"
+    "deprecation-timeline/4489835";
+constexpr const char* concealed_url = "https://learn.microsoft.com/microsoft-365/admin/activity-reports/activity-reports";
+constexpr const char* powershell_lines =
+    "Get-TransportConfig | Select SmtpClientAuthenticationDisabled | Export-Csv transport.csv -NoTypeInformation; "
+    "Get-CASMailbox -ResultSize Unlimited | Select PrimarySmtpAddress,SmtpClientAuthenticationDisabled | Export-Csv "
+    "mailboxes.csv -NoTypeInformation";
+
+std::string setting_value(const EffectiveSetting& setting) {
+  if (!setting.disabled) return "unknown";
+  return *setting.disabled ? "disabled" : "enabled";
+}
+
+std::string scope_of(const std::string& ip) {
+  const auto address = IpAddress::parse(ip);
+  if (!address) return ip.empty() ? "not logged" : "not an IP address";
+  switch (address_scope(*address)) {
+    case AddressScope::public_internet: return "public";
+    case AddressScope::documentation: return "documentation";
+    default: return std::string(describe(address_scope(*address)));
+  }
+}
+
+std::string auth_name(AuthEvidence auth) {
+  switch (auth) {
+    case AuthEvidence::basic: return "basic";
+    case AuthEvidence::oauth: return "oauth";
+    case AuthEvidence::unknown: return "unknown";
+    case AuthEvidence::none: return "none";
+  }
+  return "none";
+}
+
+nlohmann::json optional_time(const std::optional<std::chrono::sys_seconds>& time) {
+  return time ? nlohmann::json(format_time(*time)) : nlohmann::json();
+}
+
+nlohmann::json sender_json(const SenderFinding& sender) {
+  nlohmann::json ips = nlohmann::json::array();
+  for (const auto& ip : sender.ips) {
+    nlohmann::json codes = nlohmann::json::array();
+    for (const auto& [code, count] : ip.error_codes) {
+      const auto meaning = explain_error_code(code);
+      codes.push_back({{"code", code}, {"count", count}, {"meaning", meaning.text}, {"confirmed", meaning.confirmed}});
+    }
+    ips.push_back({{"ip", ip.ip}, {"scope", scope_of(ip.ip)}, {"signins", ip.signins}, {"successes", ip.successes},
+                   {"failures", ip.failures}, {"first_seen", format_time(ip.first_seen)},
+                   {"last_seen", format_time(ip.last_seen)}, {"error_codes", codes}, {"user_agents", ip.user_agents}});
+  }
+  nlohmann::json ways = nlohmann::json::array();
+  for (const auto& way : sender.way_forward)
+    ways.push_back({{"method", way.method}, {"why", way.why}, {"command", way.command}});
+  nlohmann::json json = {{"user", sender.user},
+                         {"ips", ips},
+                         {"signins", sender.signins},
+                         {"successes", sender.successes},
+                         {"failures", sender.failures},
+                         {"first_seen", optional_time(sender.first_seen)},
+                         {"last_seen", optional_time(sender.last_seen)},
+                         {"setting", setting_value(sender.setting)},
+                         {"setting_detail", sender.setting.describe()},
+                         {"verdict", std::string(to_string(sender.verdict))},
+                         {"auth", auth_name(sender.auth)},
+                         {"reason", sender.reason},
+                         {"concealed", sender.concealed},
+                         {"only_in_history", sender.only_in_history},
+                         {"way_forward", ways}};
+  if (sender.previous_verdict) json["previous_verdict"] = *sender.previous_verdict;
+  if (sender.smtp_auth_report) {
+    const auto& row = *sender.smtp_auth_report;
+    json["smtp_auth_report"] = {{"messages", row.messages},
+                                {"tls10_percent", row.tls10_percent},
+                                {"tls11_percent", row.tls11_percent},
+                                {"tls12_percent", row.tls12_percent},
+                                {"authentication_protocol", row.authentication_protocol
+                                                                ? nlohmann::json(*row.authentication_protocol)
+                                                                : nlohmann::json()}};
+  }
+  if (sender.usage)
+    json["usage_report"] = {{"last_activity_date", sender.usage->last_activity_date},
+                            {"report_period", sender.usage->report_period},
+                            {"basic_or_oauth", "cannot tell basic from OAuth"}};
+  return json;
+}
+
+std::size_t count(const InventoryResult& result, Verdict verdict) {
+  std::size_t n = 0;
+  for (const auto& sender : result.senders) n += sender.verdict == verdict;
+  return n;
+}
+
+std::string plural(std::size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+std::string day_of(const std::optional<std::chrono::sys_seconds>& time) {
+  return time ? format_time(*time).substr(0, 10) : "-";
+}
+
+std::string csv_field(const std::string& value) {
+  if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
+  std::string quoted = "\"";
+  for (const char c : value) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+std::string markdown_cell(const std::string& value) {
+  std::string cell;
+  for (const char c : value) cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  return cell;
+}
+
+std::string ip_list(const SenderFinding& sender) {
+  std::string list;
+  for (const auto& ip : sender.ips) list += (list.empty() ? "" : " ") + (ip.ip.empty() ? std::string("(no IP)") : ip.ip);
+  return list;
+}
+
+void add_checks(Report& report, const InventoryResult& result) {
+  const int days = days_until_cutover(result.today);
+  const auto will_break = count(result, Verdict::will_break), refused = count(result, Verdict::refused),
+             exposed = count(result, Verdict::exposed_unused), oauth = count(result, Verdict::oauth);
+  report.add({"inventory.will-break", will_break ? Status::fail : Status::pass,
+              will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
+                               plural(static_cast<std::size_t>(days), "day", "days") + " left)"
+                         : "No sender was seen that will break at the cutover",
+              will_break ? "Move each to the way forward listed for it, and verify that way with its sendcheck "
+                           "preflight command before the end of December 2026."
+                         : "",
+              {{"url", timeline_url}, {"count", will_break}, {"days_left", days}}});
+  if (refused)
+    report.add({"inventory.refused", Status::warn,
+                plural(refused, "sender is", "senders are") + " already refused (SMTP AUTH disabled, or every basic "
+                                                              "sign-in failed)",
+                "Check whether these devices still need to send mail; if they do, they need a way forward now.",
+                {{"count", refused}}});
+  if (exposed)
+    report.add({"inventory.exposed-unused", Status::warn,
+                plural(exposed, "mailbox has", "mailboxes have") + " SMTP AUTH enabled but no use was seen",
+                "Disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
+                "$true.",
+                {{"count", exposed}}});
+  if (oauth) report.add({"inventory.oauth", Status::pass, plural(oauth, "sender uses", "senders use") + " OAuth", "", {}});
+
+  std::size_t unknown_auth = 0;
+  for (const auto& sender : result.senders) unknown_auth += sender.auth == AuthEvidence::unknown;
+  if (unknown_auth)
+    report.add({"inventory.basic-or-oauth-unknown", Status::warn,
+                plural(unknown_auth, "sender is", "senders are") +
+                    " known only from a source that cannot tell basic from OAuth (the usage report, or the EAC report "
+                    "without its Authentication Protocol column)",
+                "Download the Entra sign-in logs (client app \"Authenticated SMTP\", interactive and non-interactive) "
+                "or a recent EAC SMTP AUTH clients report and run again with --signins / --smtp-auth-report.",
+                {{"count", unknown_auth}}});
+  if (!result.org_known || !result.mailboxes_known)
+    report.add({"inventory.settings-unknown", Status::warn,
+                std::string("The SMTP AUTH settings were not all given (") +
+                    (result.org_known ? "" : "organization") + (!result.org_known && !result.mailboxes_known ? ", " : "") +
+                    (result.mailboxes_known ? "" : "mailboxes") +
+                    "): a sender's verdict assumes nothing blocks it, and mailboxes that could use SMTP AUTH without "
+                    "using it cannot be listed",
+                std::string("In Exchange Online PowerShell: ") + powershell_lines +
+                    "; then run again with --transport-config transport.csv --mailboxes mailboxes.csv.",
+                {}});
+  if (result.tenant.smtp_client_authentication_disabled == false)
+    report.add({"inventory.org-enabled", Status::warn,
+                "SMTP AUTH is enabled for the organization: every mailbox without its own setting can use it",
+                "Disable it for the organization (Set-TransportConfig -SmtpClientAuthenticationDisabled $true) and "
+                "enable it only for the mailboxes that need it until they move.",
+                {}});
+  for (const auto& [name, allow] : result.tenant.authentication_policies)
+    if (allow == false)
+      report.add({"inventory.authentication-policy", Status::info,
+                  "Authentication policy " + name + " blocks basic authentication for SMTP (AllowBasicAuthSmtp False) "
+                  "for the users it is assigned to; the assignments were not given, so the verdicts do not count on it",
+                  "", {{"policy", name}}});
+  if (result.any_concealed)
+    report.add({"inventory.concealed-names", Status::warn,
+                "User names in the report are concealed (32 hexadecimal digits instead of the name): the senders cannot "
+                "be told apart from their names",
+                "In the Microsoft 365 admin center > Settings > Org settings > Reports, clear \"Display concealed user, "
+                "group, and site names in all reports\", then export again.",
+                {{"url", concealed_url}}});
+  if (result.rows_before_since)
+    report.add({"inventory.since", Status::info,
+                plural(result.rows_before_since, "sign-in was", "sign-ins were") + " before --since and not counted",
+                "", {}});
+  std::string inputs;
+  for (const auto& input : result.inputs) inputs += (inputs.empty() ? "" : "; ") + input;
+  report.add({"inventory.inputs", Status::info, inputs.empty() ? "No input files" : inputs, "", {}});
+}
+
+void render_text(const InventoryResult& result, const Report& report, const TextStyle& style, std::string& text) {
+  const int days = days_until_cutover(result.today);
+  const auto will_break = count(result, Verdict::will_break);
+  text += style.bold("sendcheck inventory: ") +
+          (will_break ? style.colored(Status::fail, plural(will_break, "sender", "senders") + " will break")
+                      : style.colored(Status::pass, "no sender will break")) +
+          " at the cutover; " + plural(static_cast<std::size_t>(days), "day", "days") +
+          " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026)\n";
+  const std::pair<Verdict, const char*> sections[] = {{Verdict::will_break, "WILL BREAK"},
+                                                      {Verdict::refused, "ALREADY REFUSED"},
+                                                      {Verdict::exposed_unused, "EXPOSED BUT UNUSED (harden)"},
+                                                      {Verdict::oauth, "USES OAUTH"}};
+  for (const auto& [verdict, title] : sections) {
+    const auto n = count(result, verdict);
+    if (!n) continue;
+    text += "\n" + style.bold(std::string(title) + " (" + std::to_string(n) + ")") + "\n";
+    for (const auto& sender : result.senders) {
+      if (sender.verdict != verdict) continue;
+      text += "  " + style.bold(sender.user) + "\n";
+      if (sender.signins)
+        text += "    " + plural(sender.signins, "basic sign-in", "basic sign-ins") + " (" +
+                std::to_string(sender.successes) + " succeeded, " + std::to_string(sender.failures) + " failed), " +
+                day_of(sender.first_seen) + " to " + day_of(sender.last_seen) +
+                (sender.only_in_history ? " (from the history only)" : "") + "\n";
+      for (const auto& ip : sender.ips) {
+        text += "    from " + (ip.ip.empty() ? std::string("(no IP logged)") : ip.ip) + " (" + scope_of(ip.ip) + "): " +
+                plural(ip.signins, "sign-in", "sign-ins") + ", last " + format_time(ip.last_seen);
+        for (const auto& [code, n_code] : ip.error_codes) {
+          const auto meaning = explain_error_code(code);
+          text += "; error " + std::to_string(code) + " x" + std::to_string(n_code) + " " + meaning.text +
+                  (meaning.confirmed ? "" : " (unconfirmed)");
+        }
+        if (!ip.user_agents.empty()) {
+          text += "; agent";
+          for (const auto& agent : ip.user_agents) text += " " + agent;
+        }
+        text += "\n";
+      }
+      if (sender.smtp_auth_report) {
+        const auto& row = *sender.smtp_auth_report;
+        char tls[96];
+        std::snprintf(tls, sizeof tls, "TLS 1.0 %.0f%%, 1.1 %.0f%%, 1.2 %.0f%%", row.tls10_percent, row.tls11_percent,
+                      row.tls12_percent);
+        text += "    EAC report: " + std::to_string(row.messages) + " messages, " + tls +
+                (row.authentication_protocol ? ", " + *row.authentication_protocol : std::string()) + "\n";
+      }
+      if (sender.usage)
+        text += "    usage report: SMTP used, last activity " +
+                (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date) +
+                " (cannot tell basic from OAuth)\n";
+      text += "    setting: " + sender.setting.describe() + "\n";
+      text += "    " + style.dim(sender.reason) + "\n";
+      if (sender.previous_verdict && *sender.previous_verdict != to_string(sender.verdict))
+        text += "    was " + *sender.previous_verdict + " in the last run\n";
+      int index = 0;
+      for (const auto& way : sender.way_forward) {
+        if (index == 0) text += "    Way forward (each verified by its command):\n";
+        text += "      " + std::to_string(++index) + ". " + way.method + ": " + way.why + "\n";
+        text += "         " + way.command + "\n";
+      }
+    }
+  }
+  if (result.changes) {
+    const auto& changes = *result.changes;
+    text += "\n" + style.bold("CHANGED SINCE THE LAST RUN") +
+            (changes.have_previous_run ? " (" + changes.previous_run_time + ")" : std::string()) + "\n";
+    if (!changes.have_previous_run) text += "  first run with this database\n";
+    for (const auto& user : changes.new_senders) text += "  new: " + user + "\n";
+    for (const auto& user : changes.gone_quiet) text += "  gone quiet: " + user + "\n";
+    for (const auto& [user, before, now] : changes.verdict_changes) text += "  " + user + ": " + before + " -> " + now + "\n";
+    if (changes.have_previous_run && changes.new_senders.empty() && changes.gone_quiet.empty() &&
+        changes.verdict_changes.empty())
+      text += "  nothing changed\n";
+  }
+  text += "\n" + render_checks_text(report.checks(), style);
+}
+
+void render_csv(const InventoryResult& result, std::string& text) {
+  text += "user,verdict,auth,setting,signins,successes,failures,first_seen,last_seen,ips,way_forward,first_command\n";
+  for (const auto& sender : result.senders) {
+    std::string methods;
+    for (const auto& way : sender.way_forward) methods += (methods.empty() ? "" : ";") + way.method;
+    const std::vector<std::string> fields = {
+        sender.user, std::string(to_string(sender.verdict)), auth_name(sender.auth), setting_value(sender.setting),
+        std::to_string(sender.signins), std::to_string(sender.successes), std::to_string(sender.failures),
+        sender.first_seen ? format_time(*sender.first_seen) : "", sender.last_seen ? format_time(*sender.last_seen) : "",
+        ip_list(sender), methods, sender.way_forward.empty() ? "" : sender.way_forward.front().command};
+    for (std::size_t i = 0; i < fields.size(); ++i) text += (i ? "," : "") + csv_field(fields[i]);
+    text += "\r\n";
+  }
+}
+
+void render_markdown(const InventoryResult& result, const Report& report, std::string& text) {
+  const int days = days_until_cutover(result.today);
+  text += "# SMTP AUTH basic authentication: who breaks at the cutover (" + format_date(result.today) + ")\n\n";
+  text += "**" + plural(count(result, Verdict::will_break), "sender", "senders") + " will break**; " +
+          plural(static_cast<std::size_t>(days), "day", "days") +
+          " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026, " +
+          timeline_url + ").\n\n";
+  text += "| Sender | Verdict | Sign-ins | Last seen | IPs | Setting | Way forward |\n|---|---|---|---|---|---|---|\n";
+  for (const auto& sender : result.senders) {
+    std::string methods;
+    for (const auto& way : sender.way_forward) methods += (methods.empty() ? "" : ", ") + way.method;
+    text += "| " + markdown_cell(sender.user) + " | " + std::string(to_string(sender.verdict)) + " | " +
+            std::to_string(sender.signins) + " | " + day_of(sender.last_seen) + " | " + markdown_cell(ip_list(sender)) +
+            " | " + markdown_cell(sender.setting.describe()) + " | " + markdown_cell(methods) + " |\n";
+  }
+  for (const auto& sender : result.senders) {
+    if (sender.way_forward.empty()) continue;
+    text += "\n## " + sender.user + "\n\n" + sender.reason + "\n\n";
+    for (const auto& way : sender.way_forward)
+      text += "- **" + way.method + "**: " + way.why + "\n\n  ```\n  " + way.command + "\n  ```\n";
+  }
+  text += "\n## Checks\n\n";
+  for (const auto& check : report.checks())
+    text += "- **" + std::string(diag::to_string(check.status)) + "** " + check.message +
+            (check.remedy.empty() ? "" : ". " + check.remedy) + "\n";
+}
+
+}  // namespace
+
+Report make_report(const InventoryResult& result, OutputFormat format, std::string* text, const TextStyle& style) {
+  Report report("sendcheck-inventory", diag::version);
+  add_checks(report, result);
+  auto& fields = report.fields();
+  fields["cutover"] = "2026-12-31";
+  fields["days_left"] = days_until_cutover(result.today);
+  nlohmann::json senders = nlohmann::json::array();
+  for (const auto& sender : result.senders) senders.push_back(sender_json(sender));
+  fields["senders"] = std::move(senders);
+  fields["preflight_commands"] = preflight_commands(result);
+  if (result.changes) {
+    nlohmann::json changed = nlohmann::json::array();
+    for (const auto& [user, before, now] : result.changes->verdict_changes)
+      changed.push_back({{"user", user}, {"before", before}, {"now", now}});
+    fields["changes"] = {{"previous_run", result.changes->have_previous_run
+                                              ? nlohmann::json(result.changes->previous_run_time)
+                                              : nlohmann::json()},
+                         {"new_senders", result.changes->new_senders},
+                         {"gone_quiet", result.changes->gone_quiet},
+                         {"verdict_changes", changed}};
+  }
+  if (text) {
+    switch (format) {
+      case OutputFormat::text: render_text(result, report, style, *text); break;
+      case OutputFormat::csv: render_csv(result, *text); break;
+      case OutputFormat::markdown: render_markdown(result, report, *text); break;
+      case OutputFormat::json: break;
+    }
+  }
+  return report;
+}
+
+}  // namespace diag::inventory

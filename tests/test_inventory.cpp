@@ -1,0 +1,697 @@
+// sendcheck-inventory's offline half: the admin's exports read by their real
+// headers (encodings, quoting, bounds), the aggregation per sender and IP,
+// the tri-state setting, the verdicts and ways forward, the golden report of
+// the mock tenant in fixtures/inventory, the SQLite history (two overlapping
+// runs, a killed run), and the tool's exit codes.
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "diag/inventory.h"
+#include "temporary_directory.h"
+
+using namespace diag::inventory;
+using namespace std::chrono;
+
+namespace {
+
+const std::string fixture_dir = std::string(SENDCHECK_SOURCE_DIR) + "/fixtures/inventory/";
+const std::string inventory_tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-inventory";
+const sys_days test_today{year{2026} / December / 2};
+
+std::string fixture(const std::string& name) { return fixture_dir + name; }
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string utf16le_with_bom(const std::string& ascii) {
+  std::string out = "\xFF\xFE";
+  for (const char c : ascii) out += c, out += '\0';
+  return out;
+}
+
+std::vector<SignIn> read_signins(const std::string& path) {
+  std::vector<SignIn> signins;
+  auto read = read_signin_export(path, [&](const SignIn& s) { signins.push_back(s); });
+  REQUIRE(read.ok());
+  CHECK(*read == signins.size());
+  return signins;
+}
+
+SignIn signin(const std::string& user, const std::string& ip, const std::string& time, std::int64_t code = 0) {
+  SignIn s;
+  s.user = user;
+  s.ip = ip;
+  s.time = *parse_date(time.substr(0, 10)) + hours(std::stoi(time.substr(11, 2)));
+  s.error_code = code;
+  s.client_app = "Authenticated SMTP";
+  return s;
+}
+
+const SenderFinding* find_sender(const InventoryResult& result, const std::string& user) {
+  for (const auto& sender : result.senders)
+    if (sender.user == user) return &sender;
+  return nullptr;
+}
+
+struct ToolRun {
+  int exit_code = -1;
+  std::string out, err;
+};
+
+// The tool with stdout and stderr captured in files (the arguments are
+// paths and options without spaces or quotes).
+ToolRun run_inventory_tool(const std::vector<std::string>& args) {
+  fixtures::TemporaryDirectory scratch("inventory-tool");
+  std::string command = "NO_COLOR=1 " + inventory_tool;
+  for (const auto& arg : args) command += " '" + arg + "'";
+  command += " >" + scratch.path("out") + " 2>" + scratch.path("err") + " </dev/null";
+  const int status = std::system(command.c_str());
+  ToolRun run;
+  run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  run.out = slurp(scratch.path("out"));
+  run.err = slurp(scratch.path("err"));
+  return run;
+}
+
+void check_one_error_line(const ToolRun& run) {
+  CHECK(run.exit_code == 2);
+  CHECK(run.out.empty());
+  CHECK(run.err.rfind("sendcheck-inventory: error: ", 0) == 0);
+  CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+}
+
+InventoryRequest mock_tenant_request() {
+  InventoryRequest request;
+  request.signin_files = {fixture("InteractiveSignIns_2026-11-01_2026-12-01.csv"),
+                          fixture("NonInteractiveSignIns_2026-11-01_2026-12-01.json")};
+  request.smtp_auth_report_file = fixture("smtp_auth_clients_report.csv");
+  request.usage_report_file = fixture("EmailAppUsageUserDetail_D30.csv");
+  request.mailboxes_file = fixture("mailboxes.csv");
+  request.transport_config_file = fixture("transportconfig-formatlist.txt");
+  request.authentication_policy_file = fixture("authpolicies.csv");
+  request.today = test_today;
+  return request;
+}
+
+}  // namespace
+
+TEST_CASE("Entra sign-in CSV download: only Authenticated SMTP rows, quoted fields, BOM and CRLF", "[inventory]") {
+  const auto signins = read_signins(fixture("InteractiveSignIns_2026-11-01_2026-12-01.csv"));
+  REQUIRE(signins.size() == 7);  // the Browser row is not SMTP AUTH
+  CHECK(signins[0].user == "scanner@contoso.com");
+  CHECK(signins[0].ip == "203.0.113.7");
+  CHECK(signins[0].user_agent == "BAV2ROPC");
+  CHECK(signins[0].error_code == 0);
+  CHECK(signins[0].interactivity == Interactivity::interactive);
+  CHECK(signins[0].source == SourceKind::signin_export_csv);
+  CHECK(signins[0].time == sys_days{year{2026} / November / 3} + hours(7) + minutes(12) + seconds(40));
+  // "Printer, lobby" and a failure reason with a line break inside quotes.
+  CHECK(signins[4].user == "printer@contoso.com");
+  CHECK(signins[4].error_code == 50126);
+  CHECK(signins[4].failure_reason ==
+        "Error validating credentials due to invalid username or password.\nThe device keeps retrying.");
+  CHECK(signins[5].user == "printer@contoso.com");
+}
+
+TEST_CASE("Entra sign-in JSON download: signIn objects, non-interactive, other client apps skipped", "[inventory]") {
+  const auto signins = read_signins(fixture("NonInteractiveSignIns_2026-11-01_2026-12-01.json"));
+  REQUIRE(signins.size() == 3);
+  CHECK(signins[0].user == "crm@contoso.com");
+  CHECK(signins[0].interactivity == Interactivity::non_interactive);
+  CHECK(signins[0].time == sys_days{year{2026} / November / 21} + hours(4) + seconds(1));
+  CHECK(signins[2].error_code == 53003);
+  CHECK(signins[2].source == SourceKind::signin_export_json);
+
+  SECTION("a Graph page ({\"value\": [...]}) is read too") {
+    std::vector<SignIn> got;
+    auto read = parse_signin_export_text(
+        R"({"@odata.context":"x","value":[{"createdDateTime":"2026-11-01T00:00:00Z","userPrincipalName":"a@contoso.com",)"
+        R"("ipAddress":"203.0.113.1","clientAppUsed":"Authenticated SMTP","status":{"errorCode":0}}]})",
+        "page.json", [&](const SignIn& s) { got.push_back(s); });
+    REQUIRE(read.ok());
+    CHECK(got.size() == 1);
+  }
+  SECTION("a truncated array is an error, not a short success") {
+    auto text = slurp(fixture("NonInteractiveSignIns_2026-11-01_2026-12-01.json"));
+    text.resize(text.size() / 2);
+    auto read = parse_signin_export_text(text, "cut.json", [](const SignIn&) {});
+    REQUIRE_FALSE(read.ok());
+    CHECK(read.error().kind == diag::ErrorKind::bad_input);
+  }
+  SECTION("an element larger than the bound is refused") {
+    InputLimits limits;
+    limits.max_json_element_bytes = 200;
+    auto read = parse_signin_export_text(slurp(fixture("NonInteractiveSignIns_2026-11-01_2026-12-01.json")), "big.json",
+                                         [](const SignIn&) {}, limits);
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.error().message, Catch::Contains("larger than 200 bytes"));
+  }
+  SECTION("objects that are not sign-ins") {
+    auto read = parse_signin_export_text(R"([{"name":"x"}])", "other.json", [](const SignIn&) {});
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.error().message, Catch::Contains("not a sign-in"));
+  }
+}
+
+TEST_CASE("Exports in other languages or layouts are refused naming the columns", "[inventory]") {
+  const std::string german = "Datum (UTC),Anforderungs-ID,Benutzer,Benutzername,IP-Adresse,Client-App,Status\r\n"
+                             "2026-11-01T00:00:00Z,r,S,s@contoso.com,203.0.113.1,Authenticated SMTP,Erfolg\r\n";
+  auto read = parse_signin_export_text(german, "Anmeldungen.csv", [](const SignIn&) {});
+  REQUIRE_FALSE(read.ok());
+  const auto& message = read.error().message;
+  CHECK_THAT(message, Catch::Contains("\"Datum (UTC)\""));       // found
+  CHECK_THAT(message, Catch::Contains("\"Date (UTC)\""));        // expected
+  CHECK_THAT(message, Catch::Contains("only the English column names"));
+  CHECK(message.find('\n') == std::string::npos);
+
+  SECTION("a bad value names the file and line") {
+    const std::string bad = "Date (UTC),Username,IP address,Client app,Sign-in error code\r\n"
+                            "2026-11-01T00:00:00Z,a@contoso.com,203.0.113.1,Authenticated SMTP,0\r\n"
+                            "11/02/2026 7:00 AM,a@contoso.com,203.0.113.1,Authenticated SMTP,0\r\n";
+    auto bad_read = parse_signin_export_text(bad, "s.csv", [](const SignIn&) {});
+    REQUIRE_FALSE(bad_read.ok());
+    CHECK_THAT(bad_read.error().message, Catch::StartsWith("s.csv: line 3: \"Date (UTC)\""));
+  }
+}
+
+TEST_CASE("CSV reading: quotes, line ends, encodings and bounds", "[inventory]") {
+  const std::string minimal = "Date (UTC),Username,IP address,Client app,Sign-in error code,User agent\r\n"
+                              "2026-11-01T00:00:00Z,a@contoso.com,203.0.113.1,Authenticated SMTP,0,\"x, \"\"y\"\"\"\n"
+                              "2026-11-01T01:00:00Z,b@contoso.com,203.0.113.2,Authenticated SMTP,0,z\r";
+  const auto read_all_of = [](const std::string& text, const InputLimits& limits = {}) {
+    std::vector<SignIn> got;
+    auto read = parse_signin_export_text(text, "t.csv", [&](const SignIn& s) { got.push_back(s); }, limits);
+    return std::make_pair(std::move(read), std::move(got));
+  };
+  SECTION("quoted comma and doubled quotes, mixed CRLF/LF/CR") {
+    auto [read, got] = read_all_of(minimal);
+    REQUIRE(read.ok());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].user_agent == "x, \"y\"");
+    CHECK(got[1].user_agent == "z");
+  }
+  SECTION("UTF-8 BOM and UTF-16LE with BOM give the same rows") {
+    auto [with_bom, got_bom] = read_all_of("\xEF\xBB\xBF" + minimal);
+    auto [utf16, got16] = read_all_of(utf16le_with_bom(minimal));
+    REQUIRE(with_bom.ok());
+    REQUIRE(utf16.ok());
+    REQUIRE(got16.size() == 2);
+    CHECK(got16[0].user_agent == "x, \"y\"");
+    CHECK(got_bom.size() == 2);
+  }
+  SECTION("UTF-16 across chunk boundaries, with characters beyond ASCII") {
+    std::u16string wide = u"Date (UTC),Username,IP address,Client app,Sign-in error code,User agent\r\n";
+    for (int i = 0; i < 3000; ++i)
+      wide += u"2026-11-01T00:00:00Z,j\u00f6rg@contoso.com,203.0.113.1,Authenticated SMTP,0,agent \U0001F4E0\r\n";
+    std::string bytes = "\xFF\xFE";
+    for (const char16_t unit : wide) bytes += static_cast<char>(unit & 0xFF), bytes += static_cast<char>(unit >> 8);
+    REQUIRE(bytes.size() > 3 * 64 * 1024);
+    auto [read, got] = read_all_of(bytes);
+    REQUIRE(read.ok());
+    REQUIRE(got.size() == 3000);
+    CHECK(got[2999].user == "j\xC3\xB6rg@contoso.com");
+    CHECK(got[1234].user_agent == "agent \xF0\x9F\x93\xA0");
+  }
+  SECTION("an unterminated quote is an error") {
+    auto [read, got] = read_all_of(minimal + "\n2026-11-01T00:00:00Z,c@contoso.com,\"203.0.113.3,Authenticated SMTP,0,z\n");
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.error().message, Catch::Contains("never closed"));
+  }
+  SECTION("field and record bounds") {
+    InputLimits limits;
+    limits.max_field_bytes = 16;
+    auto [read, got] = read_all_of(minimal, limits);
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.error().message, Catch::Contains("a field longer than 16 bytes"));
+    InputLimits file_limit;
+    file_limit.max_file_bytes = 100;
+    auto [too_big, none] = read_all_of(minimal, file_limit);
+    REQUIRE_FALSE(too_big.ok());
+    CHECK_THAT(too_big.error().message, Catch::Contains("larger than 100 bytes"));
+  }
+  SECTION("binary input") {
+    auto [read, got] = read_all_of(std::string("Date (UTC),Username\n\0\0\0x", 24));
+    REQUIRE_FALSE(read.ok());
+    CHECK_THAT(read.error().message, Catch::Contains("NUL bytes"));
+  }
+}
+
+TEST_CASE("Usage report, EAC report, Get-CASMailbox, Get-TransportConfig and policies", "[inventory]") {
+  SECTION("usage report CSV as Graph returns it") {
+    std::vector<UsageRow> rows;
+    auto read = parse_usage_report_csv(slurp(fixture("EmailAppUsageUserDetail_D30.csv")), "usage.csv",
+                                       [&](const UsageRow& r) { rows.push_back(r); });
+    REQUIRE(read.ok());
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].user == "ledger@contoso.com");
+    CHECK(rows[0].smtp_app);
+    CHECK(rows[0].last_activity_date == "2026-11-29");
+    CHECK(rows[0].report_period == "30");
+    CHECK_FALSE(rows[2].smtp_app);
+    CHECK(looks_concealed(rows[1].user));
+    CHECK_FALSE(looks_concealed(rows[0].user));
+  }
+  SECTION("EAC SMTP AUTH clients report, with and without the protocol column") {
+    std::vector<SmtpAuthReportRow> rows;
+    auto read = read_smtp_auth_report(fixture("smtp_auth_clients_report.csv"),
+                                      [&](const SmtpAuthReportRow& r) { rows.push_back(r); });
+    REQUIRE(read.ok());
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[1].messages == 1200);
+    CHECK(rows[1].authentication_protocol == "OAuth");
+    CHECK(rows[2].tls10_percent == Approx(60));
+    rows.clear();
+    auto old = parse_smtp_auth_report_text("Sender address,Domain,TLS 1.0 %,TLS 1.1 %,TLS 1.2 %,Messages sent\n"
+                                           "a@contoso.com,contoso.com,0,0,100,7\n",
+                                           "old.csv", [&](const SmtpAuthReportRow& r) { rows.push_back(r); });
+    REQUIRE(old.ok());
+    REQUIRE(rows.size() == 1);
+    CHECK_FALSE(rows[0].authentication_protocol.has_value());
+  }
+  SECTION("Get-CASMailbox as PowerShell 5.1 writes it, UTF-8 and UTF-16LE alike") {
+    std::vector<MailboxSetting> utf8, utf16;
+    REQUIRE(read_cas_mailboxes(fixture("mailboxes.csv"), utf8).ok());
+    REQUIRE(read_cas_mailboxes(fixture("mailboxes-utf16.csv"), utf16).ok());
+    REQUIRE(utf8.size() == 6);
+    REQUIRE(utf16.size() == 6);
+    for (std::size_t i = 0; i < utf8.size(); ++i) {
+      CHECK(utf8[i].user == utf16[i].user);
+      CHECK(utf8[i].smtp_client_authentication_disabled == utf16[i].smtp_client_authentication_disabled);
+    }
+    CHECK_FALSE(utf8[0].smtp_client_authentication_disabled.has_value());  // "" = $null
+    CHECK(utf8[1].smtp_client_authentication_disabled == true);
+    CHECK(utf8[3].smtp_client_authentication_disabled == false);
+    std::vector<MailboxSetting> bad;
+    auto wrong = parse_cas_mailboxes_text("PrimarySmtpAddress,SmtpClientAuthenticationDisabled\na@contoso.com,Wahr\n",
+                                          "m.csv", bad);
+    REQUIRE_FALSE(wrong.ok());
+    CHECK_THAT(wrong.error().message, Catch::StartsWith("m.csv: line 2:"));
+  }
+  SECTION("Get-TransportConfig as Export-Csv, Format-List (UTF-16) and ConvertTo-Json") {
+    for (const char* name : {"transportconfig.csv", "transportconfig-formatlist.txt", "transportconfig.json"}) {
+      INFO(name);
+      auto value = read_transport_config(fixture(name));
+      REQUIRE(value.ok());
+      CHECK(*value == std::optional<bool>(false));
+    }
+    CHECK(*parse_transport_config_text("SmtpClientAuthenticationDisabled : True\n", "t.txt") == std::optional<bool>(true));
+    auto other = parse_transport_config_text("Name : Transport Settings\nMaxSendSize : 35 MB\n", "t.txt");
+    REQUIRE_FALSE(other.ok());
+    CHECK_THAT(other.error().message, Catch::Contains("maxsendsize"));
+  }
+  SECTION("Get-AuthenticationPolicy") {
+    auto policies = read_authentication_policies(fixture("authpolicies.csv"));
+    REQUIRE(policies.ok());
+    REQUIRE(policies->size() == 2);
+    CHECK((*policies)[0].first == "Block Basic Auth");
+    CHECK((*policies)[0].second == false);
+    auto listed = parse_authentication_policies_text(
+        "Name               : No basic\nAllowBasicAuthSmtp : False\n\nName               : Default\nAllowBasicAuthSmtp : True\n",
+        "p.txt");
+    REQUIRE(listed.ok());
+    CHECK(listed->size() == 2);
+  }
+}
+
+TEST_CASE("Tri-state: effective = mailbox ?? organization", "[inventory]") {
+  const auto mailboxes = std::vector<MailboxSetting>{{"on@contoso.com", true}, {"off@contoso.com", false},
+                                                     {"inherit@contoso.com", std::nullopt}};
+  const auto exposed = [&](std::optional<bool> org) {
+    TenantSettings tenant;
+    tenant.smtp_client_authentication_disabled = org;
+    tenant.mailboxes = mailboxes;
+    const auto result = evaluate(InventoryAggregator{}, tenant, test_today);
+    std::vector<std::string> users;
+    for (const auto& sender : result.senders) {
+      CHECK(sender.verdict == Verdict::exposed_unused);
+      users.push_back(sender.user);
+    }
+    return users;
+  };
+  CHECK(exposed(true) == std::vector<std::string>{"off@contoso.com"});
+  CHECK(exposed(false) == std::vector<std::string>{"inherit@contoso.com", "off@contoso.com"});
+  // Organization unknown: the inheriting mailbox cannot be judged.
+  CHECK(exposed(std::nullopt) == std::vector<std::string>{"off@contoso.com"});
+}
+
+TEST_CASE("Verdicts from the evidence", "[inventory]") {
+  InventoryAggregator aggregator;
+  aggregator.add(signin("works@contoso.com", "203.0.113.7", "2026-11-10T07"));
+  aggregator.add(signin("WORKS@contoso.com", "203.0.113.7", "2026-11-20T07"));
+  aggregator.add(signin("blocked@contoso.com", "203.0.113.8", "2026-11-10T07", 53003));
+  aggregator.add(signin("badpass@contoso.com", "203.0.113.9", "2026-11-10T07", 50126));
+  aggregator.add(signin("disabled@contoso.com", "203.0.113.10", "2026-11-10T07"));
+  aggregator.add(SmtpAuthReportRow{"modern@contoso.com", std::string("OAuth"), 50, 0, 0, 100});
+  aggregator.add(UsageRow{"someone@contoso.com", "2026-11-29", true, "30"});
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  tenant.mailboxes = {{"disabled@contoso.com", true}, {"works@contoso.com", std::nullopt}};
+  const auto result = evaluate(aggregator, tenant, test_today);
+
+  const auto* works = find_sender(result, "works@contoso.com");
+  REQUIRE(works);
+  CHECK(works->verdict == Verdict::will_break);
+  CHECK(works->signins == 2);  // case-insensitive: one sender
+  CHECK(works->setting.disabled == false);
+  CHECK(works->setting.describe() == "SMTP AUTH enabled (follows the organization)");
+  CHECK(result.senders.front().verdict == Verdict::will_break);  // will-break first
+
+  const auto* blocked = find_sender(result, "blocked@contoso.com");
+  REQUIRE(blocked);
+  CHECK(blocked->verdict == Verdict::refused);
+  CHECK_THAT(blocked->reason, Catch::Contains("blocked by Conditional Access"));
+  CHECK(explain_error_code(53003).confirmed);
+  CHECK_FALSE(explain_error_code(50126).confirmed);
+  CHECK_THAT(find_sender(result, "badpass@contoso.com")->reason, Catch::Contains("unconfirmed"));
+
+  CHECK(find_sender(result, "disabled@contoso.com")->verdict == Verdict::refused);
+  CHECK(find_sender(result, "modern@contoso.com")->verdict == Verdict::oauth);
+  const auto* someone = find_sender(result, "someone@contoso.com");
+  REQUIRE(someone);
+  CHECK(someone->auth == AuthEvidence::unknown);
+  CHECK(someone->verdict == Verdict::will_break);
+  CHECK_THAT(someone->reason, Catch::Contains("cannot tell basic from OAuth"));
+}
+
+TEST_CASE("Ways forward come with the preflight command that verifies them", "[inventory]") {
+  SenderFinding sender;
+  sender.user = "scanner@contoso.com";
+  sender.verdict = Verdict::will_break;
+  IpActivity public_ip, private_ip;
+  public_ip.ip = "203.0.113.7";
+  private_ip.ip = "10.1.2.3";
+  sender.ips = {public_ip, private_ip};
+  auto ways = ways_forward(sender);
+  REQUIRE(ways.size() == 5);  // oauth, direct-send and relay for the public IP, hve, acs
+  CHECK(ways[0].method == "oauth");
+  CHECK(ways[0].command ==
+        "sendcheck preflight contoso.com --method smtp-auth --from scanner@contoso.com --oauth-token-file TOKEN-FILE");
+  CHECK(ways[1].command ==
+        "sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7 --from scanner@contoso.com --to "
+        "scanner@contoso.com");
+  CHECK(ways[2].method == "relay");
+  CHECK_THAT(ways[1].why, Catch::Contains("10.1.2.3 is a private address"));
+  for (const auto& way : ways) CHECK(way.command.find("10.1.2.3") == std::string::npos);
+
+  SECTION("old TLS puts the paths that do not need TLS 1.2 right after OAuth") {
+    sender.smtp_auth_report = SmtpAuthReportRow{"scanner@contoso.com", std::string("Basic"), 25, 60, 0, 40};
+    sender.ips = {};
+    sender.ips.push_back(public_ip);
+    auto old = ways_forward(sender);
+    CHECK(old[0].method == "oauth");
+    CHECK_THAT(old[0].why, Catch::Contains("needs TLS 1.2"));
+    CHECK(old[1].method == "direct-send");
+    CHECK(old[2].method == "relay");
+  }
+}
+
+TEST_CASE("The aggregator keeps one entry per sender and IP, whatever the row count", "[inventory]") {
+  InventoryAggregator aggregator;
+  for (int i = 0; i < 20000; ++i) {
+    auto s = signin(i % 2 ? "a@contoso.com" : "b@contoso.com", i % 4 < 2 ? "203.0.113.1" : "203.0.113.2",
+                    "2026-11-10T07", i % 10 == 0 ? 50000 + (i % 40) : 0);
+    s.user_agent = "agent-" + std::to_string(i % 10);
+    aggregator.add(s);
+  }
+  REQUIRE(aggregator.senders().size() == 2);
+  for (const auto& [key, sender] : aggregator.senders()) {
+    CHECK(sender.ips.size() == 2);
+    for (const auto& [address, ip] : sender.ips) {
+      CHECK(ip.signins == 5000);
+      CHECK(ip.user_agents.size() <= 4);
+      CHECK(ip.error_codes.size() <= 17);
+    }
+  }
+  CHECK(aggregator.rows_seen() == 20000);
+}
+
+TEST_CASE("Days left until the cutover", "[inventory]") {
+  CHECK(days_until_cutover(test_today) == 29);
+  CHECK(days_until_cutover(sys_days{year{2026} / December / 31}) == 0);
+  CHECK(days_until_cutover(sys_days{year{2027} / January / 5}) == 0);
+}
+
+TEST_CASE("Golden report of the mock tenant", "[inventory]") {
+  auto result = run_inventory(mock_tenant_request());
+  REQUIRE(result.ok());
+  auto json = make_report(*result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  json.erase("time");
+  std::string text = json.dump(2);
+  for (std::size_t at; (at = text.find(fixture_dir)) != std::string::npos;) text.erase(at, fixture_dir.size());
+  const auto golden_path = fixture("expected-report.json");
+  if (std::getenv("SENDCHECK_UPDATE_GOLDEN")) std::ofstream(golden_path) << text << "\n";
+  CHECK(text + "\n" == slurp(golden_path));
+
+  // The facts the golden file holds, asserted one by one as well.
+  const auto verdict_of = [&](const std::string& user) {
+    const auto* sender = find_sender(*result, user);
+    return sender ? std::string(to_string(sender->verdict)) : std::string("absent");
+  };
+  CHECK(verdict_of("scanner@contoso.com") == "will-break");   // mailbox $null, organization enabled
+  CHECK(verdict_of("crm@contoso.com") == "will-break");       // JSON, non-interactive
+  CHECK(verdict_of("copier@contoso.com") == "will-break");    // EAC: Basic
+  CHECK(verdict_of("ledger@contoso.com") == "will-break");    // usage only: cannot tell
+  CHECK(verdict_of("printer@contoso.com") == "refused");      // 50126 only
+  CHECK(verdict_of("legacy@contoso.com") == "refused");       // 53003
+  CHECK(verdict_of("app@contoso.com") == "refused");          // mailbox True
+  CHECK(verdict_of("oauthapp@contoso.com") == "oauth");
+  CHECK(verdict_of("frontdesk@contoso.com") == "exposed-unused");
+  CHECK(verdict_of("archive@contoso.com") == "exposed-unused");
+  CHECK(verdict_of("alice@contoso.com") == "absent");         // Browser sign-in
+  CHECK(verdict_of("bob@contoso.com") == "absent");           // Exchange ActiveSync, SMTP App No
+  CHECK(result->any_concealed);
+  const auto* scanner = find_sender(*result, "scanner@contoso.com");
+  CHECK(scanner->signins == 4);
+  CHECK(scanner->ips.size() == 2);
+}
+
+TEST_CASE("Text, CSV and Markdown renderings", "[inventory]") {
+  auto result = run_inventory(mock_tenant_request());
+  REQUIRE(result.ok());
+  std::string text, csv, markdown;
+  make_report(*result, OutputFormat::text, &text, diag::TextStyle{});
+  make_report(*result, OutputFormat::csv, &csv, diag::TextStyle{});
+  make_report(*result, OutputFormat::markdown, &markdown, diag::TextStyle{});
+  CHECK(text.rfind("sendcheck inventory: 5 senders will break at the cutover; 29 days left", 0) == 0);
+  CHECK(text.find("WILL BREAK (5)") < text.find("ALREADY REFUSED"));
+  CHECK_THAT(text, Catch::Contains("sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7"));
+  CHECK(csv.rfind("user,verdict,auth,setting,signins", 0) == 0);
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + static_cast<long>(result->senders.size()));
+  CHECK_THAT(markdown, Catch::Contains("| scanner@contoso.com | will-break | 4 |"));
+}
+
+TEST_CASE("History: remembered senders, no double counting, what changed", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-db");
+  const auto db = dir.path("history.sqlite");
+  const auto first = dir.write("first.csv", "Date (UTC),Username,IP address,Client app,Sign-in error code\n"
+                                            "2026-11-01T08:00:00Z,monthly@contoso.com,203.0.113.7,Authenticated SMTP,0\n"
+                                            "2026-11-02T08:00:00Z,daily@contoso.com,203.0.113.8,Authenticated SMTP,0\n");
+  const auto second = dir.write("second.csv", "Date (UTC),Username,IP address,Client app,Sign-in error code\n"
+                                              "2026-11-02T08:00:00Z,daily@contoso.com,203.0.113.8,Authenticated SMTP,0\n"
+                                              "2026-11-29T08:00:00Z,daily@contoso.com,203.0.113.8,Authenticated SMTP,0\n"
+                                              "2026-11-29T09:00:00Z,new@contoso.com,203.0.113.9,Authenticated SMTP,50126\n");
+  InventoryRequest request;
+  request.db_file = db;
+  request.today = test_today;
+  request.signin_files = {first};
+  auto run1 = run_inventory(request);
+  REQUIRE(run1.ok());
+  REQUIRE(run1->changes);
+  CHECK_FALSE(run1->changes->have_previous_run);
+
+  request.signin_files = {second};
+  auto run2 = run_inventory(request);
+  REQUIRE(run2.ok());
+  const auto* monthly = find_sender(*run2, "monthly@contoso.com");
+  REQUIRE(monthly);  // not in this download, remembered from the first run
+  CHECK(monthly->only_in_history);
+  CHECK(monthly->verdict == Verdict::will_break);
+  const auto* daily = find_sender(*run2, "daily@contoso.com");
+  REQUIRE(daily);
+  CHECK(daily->signins == 2);  // the 2026-11-02 sign-in is in both downloads: counted once
+  REQUIRE(run2->changes);
+  CHECK(run2->changes->have_previous_run);
+  CHECK(run2->changes->new_senders == std::vector<std::string>{"new@contoso.com"});
+  CHECK(run2->changes->gone_quiet == std::vector<std::string>{"monthly@contoso.com"});
+
+  // Third run: the monthly device now fails; its verdict changes.
+  request.signin_files = {dir.write("third.csv", "Date (UTC),Username,IP address,Client app,Sign-in error code\n"
+                                                 "2026-11-30T08:00:00Z,monthly@contoso.com,203.0.113.7,Authenticated SMTP,0\n")};
+  request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
+  request.mailboxes_file = dir.write("m.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\nmonthly@contoso.com,True\n");
+  auto run3 = run_inventory(request);
+  REQUIRE(run3.ok());
+  REQUIRE(run3->changes);
+  REQUIRE(run3->changes->verdict_changes.size() == 1);
+  CHECK(std::get<0>(run3->changes->verdict_changes[0]) == "monthly@contoso.com");
+  CHECK(std::get<1>(run3->changes->verdict_changes[0]) == "will-break");
+  CHECK(std::get<2>(run3->changes->verdict_changes[0]) == "refused");
+  CHECK(find_sender(*run3, "monthly@contoso.com")->signins == 2);
+
+  SECTION("--since leaves older history and rows out") {
+    InventoryRequest since_request;
+    since_request.db_file = db;
+    since_request.today = test_today;
+    since_request.since = parse_date("2026-11-20");
+    since_request.signin_files = {first};
+    auto run = run_inventory(since_request);
+    REQUIRE(run.ok());
+    CHECK(run->rows_before_since == 2);
+    CHECK(find_sender(*run, "daily@contoso.com"));  // last seen 2026-11-29
+    CHECK(find_sender(*run, "monthly@contoso.com"));  // last seen 2026-11-30
+  }
+  SECTION("a database written by a newer schema is refused") {
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    CHECK(sqlite3_exec(raw, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+    auto reopened = HistoryDatabase::open(db);
+    REQUIRE_FALSE(reopened.ok());
+    CHECK_THAT(reopened.error().message, Catch::Contains("newer sendcheck"));
+  }
+}
+
+TEST_CASE("History: two overlapping runs both complete, a killed run leaves the previous state", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-db");
+  const auto db = dir.path("history.sqlite");
+  InventoryAggregator aggregator;
+  aggregator.add(signin("dev@contoso.com", "203.0.113.7", "2026-11-10T07"));
+  const auto result = evaluate(aggregator, TenantSettings{}, test_today);
+  {
+    auto opened = HistoryDatabase::open(db);
+    REQUIRE(opened.ok());
+    REQUIRE(opened->record_run(result, "2026-12-01T00:00:00Z").ok());
+  }
+
+  SECTION("overlap: the second writer waits for the first, then both are recorded") {
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t holder = ::fork();
+    if (holder == 0) {
+      auto opened = HistoryDatabase::open(db);
+      const bool ok = opened.ok() && opened->record_run(result, "holder", [&] {
+        (void)!::write(ready[1], "x", 1);
+        std::this_thread::sleep_for(milliseconds(300));  // holds the write lock
+      }).ok();
+      ::_exit(ok ? 0 : 1);
+    }
+    char byte;
+    REQUIRE(::read(ready[0], &byte, 1) == 1);
+    const pid_t second = ::fork();
+    if (second == 0) {
+      auto opened = HistoryDatabase::open(db);
+      ::_exit(opened.ok() && opened->record_run(result, "second").ok() ? 0 : 1);
+    }
+    int status_holder = 0, status_second = 0;
+    ::waitpid(holder, &status_holder, 0);
+    ::waitpid(second, &status_second, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    CHECK(WIFEXITED(status_holder));
+    CHECK(WEXITSTATUS(status_holder) == 0);
+    CHECK(WIFEXITED(status_second));
+    CHECK(WEXITSTATUS(status_second) == 0);
+    auto opened = HistoryDatabase::open(db);
+    REQUIRE(opened.ok());
+    CHECK(*opened->run_count() == 3);
+  }
+
+  SECTION("a run killed mid-transaction leaves the previous state") {
+    int ready[2];
+    REQUIRE(::pipe(ready) == 0);
+    const pid_t child = ::fork();
+    if (child == 0) {
+      auto opened = HistoryDatabase::open(db);
+      if (opened.ok())
+        (void)opened->record_run(result, "killed", [&] {
+          (void)!::write(ready[1], "x", 1);
+          ::pause();  // killed here, before COMMIT
+        });
+      ::_exit(1);
+    }
+    char byte;
+    REQUIRE(::read(ready[0], &byte, 1) == 1);
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ::close(ready[0]);
+    ::close(ready[1]);
+    CHECK(WIFSIGNALED(status));
+    auto opened = HistoryDatabase::open(db);
+    REQUIRE(opened.ok());
+    CHECK(*opened->run_count() == 1);
+    InventoryAggregator reloaded;
+    REQUIRE(opened->load_into(reloaded, std::nullopt).ok());
+    REQUIRE(reloaded.senders().count("dev@contoso.com"));
+    CHECK(reloaded.senders().at("dev@contoso.com").ips.at("203.0.113.7").signins == 1);
+    // And the database still takes a new run.
+    CHECK(opened->record_run(result, "after").ok());
+    CHECK(*opened->run_count() == 2);
+  }
+}
+
+TEST_CASE("sendcheck-inventory: exit codes, JSON envelope, one-line errors", "[inventory]") {
+  const std::vector<std::string> mock = {
+      "--signins", fixture("InteractiveSignIns_2026-11-01_2026-12-01.csv"),
+      "--signins", fixture("NonInteractiveSignIns_2026-11-01_2026-12-01.json"),
+      "--smtp-auth-report", fixture("smtp_auth_clients_report.csv"),
+      "--usage-report", fixture("EmailAppUsageUserDetail_D30.csv"),
+      "--mailboxes", fixture("mailboxes-utf16.csv"),
+      "--transport-config", fixture("transportconfig.json")};
+  SECTION("senders that will break: exit 1, the shared envelope plus senders") {
+    auto args = mock;
+    args.push_back("--json");
+    const auto run = run_inventory_tool(args);
+    CHECK(run.exit_code == 1);
+    const auto json = nlohmann::json::parse(run.out);
+    CHECK(json["tool"] == "sendcheck-inventory");
+    CHECK(json["status"] == "fail");
+    CHECK(json.contains("time"));
+    REQUIRE(json["senders"].is_array());
+    const auto& first = json["senders"][0];
+    for (const char* key : {"user", "ips", "signins", "first_seen", "last_seen", "setting", "verdict", "way_forward"})
+      CHECK(first.contains(key));
+    CHECK(first["verdict"] == "will-break");
+    CHECK(json["preflight_commands"].size() >= 2);
+  }
+  SECTION("only OAuth and hardened mailboxes: exit 0") {
+    fixtures::TemporaryDirectory dir("inventory-tool");
+    const auto run = run_inventory_tool(
+        {"--smtp-auth-report",
+         dir.write("r.csv", "Sender address,Domain,TLS 1.0 %,TLS 1.1 %,TLS 1.2 %,Messages sent,Authentication Protocol\n"
+                            "app@contoso.com,contoso.com,0,0,100,5,OAuth\n"),
+         "--mailboxes", dir.write("m.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\napp@contoso.com,\n"),
+         "--transport-config", dir.write("t.csv", "SmtpClientAuthenticationDisabled\nFalse\n"), "--csv"});
+    CHECK(run.exit_code == 0);
+    CHECK(run.out.rfind("user,verdict", 0) == 0);
+    CHECK_THAT(run.out, Catch::Contains("app@contoso.com,oauth,oauth,enabled"));
+  }
+  SECTION("malformed inputs: exit 2 and one line") {
+    fixtures::TemporaryDirectory dir("inventory-tool");
+    check_one_error_line(run_inventory_tool({"--signins", dir.write("x.csv", "a,b,c\n1,2,3\n")}));
+    check_one_error_line(run_inventory_tool({"--signins", dir.write("y.json", "[{\"clientAppUsed\":")}));
+    check_one_error_line(run_inventory_tool({"--mailboxes", dir.write("m.csv", "Name,Other\nx,y\n")}));
+    check_one_error_line(run_inventory_tool({"--signins", fixture("mailboxes.csv"), "--since", "yesterday"}));
+    check_one_error_line(run_inventory_tool({}));
+    const auto json_error = run_inventory_tool({"--signins", dir.write("z.csv", "a\n"), "--json"});
+    CHECK(json_error.exit_code == 2);
+    CHECK(nlohmann::json::parse(json_error.out)["status"] == "error");
+  }
+}
