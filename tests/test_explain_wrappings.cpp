@@ -480,7 +480,7 @@ TEST_CASE("a wrapper with two replies: the cause first, whatever the wrapper's o
   CHECK(lines.explanations.at(0).reply.enhanced == "5.7.57");
 }
 
-TEST_CASE("placeholders: filled from the reply, else in words; commands stay runnable", "[explain][output]") {
+TEST_CASE("placeholders: filled from the reply, else in words, and commands stay runnable", "[explain][output]") {
   // https://github.com/thunderbird/mailstrom/issues/162: the IP is in the delisting link.
   const auto barracuda = found_in(
       "Diagnostic-Code: smtp;550 Service unavailable; Client host [smtp001.thundermail.com] blocked using Barracuda "
