@@ -133,6 +133,14 @@ int run_listen_tool(const ListenToolOptions& o) {
   }
   std::mutex output;
   bool write_failed = false;
+  // -v: every line of every session on stderr as it passes, the client's
+  // secrets (AUTH payloads, tokens) already masked by the server.
+  if (o.common.verbose)
+    config->on_transcript = [&output](const std::string& client, const TranscriptEntry& entry) {
+      const std::string line = client + " " + format_transcript_entry(entry) + "\n";
+      std::lock_guard lock(output);
+      std::fwrite(line.data(), 1, line.size(), stderr);
+    };
   config->on_session = [&](const SessionReport& report) {
     const std::string text = render_session(report, o.common.json, o.sessions == 0);
     std::lock_guard lock(output);
