@@ -9,9 +9,11 @@
 
 #include <thread>
 
+#include "diag/graph.h"
 #include "diag/smtp.h"
 #include "dns_test_server.h"
 #include "fixture_zones.h"
+#include "https_mock_server.h"
 #include "smtp_test_support.h"
 
 using namespace smtp_testing;
@@ -242,4 +244,77 @@ TEST_CASE("secrets: the other tools, with the secrets in their environment and i
       require_no_secret(command[0] + " " + mode_name(mode), run);
     }
   }
+}
+
+// The Graph client (sendcheck-inventory's online half) against peers that
+// echo every byte they were sent (form, headers) into their error answers:
+// no failure message may carry the client secret, the access token, a
+// refresh token, the device code or the client assertion.
+TEST_CASE("secrets: the Graph client's failures, against echoing peers", "[secrets][graph]") {
+  const std::string device_code = "Dc-MaRkEr-9911-device";
+  const std::string refresh_token = "Rt-MaRkEr-5150-refresh";
+  std::vector<std::string> assertions;
+  graph_testing::HttpsMockServer echo([&](const graph_testing::MockRequest& request) {
+    graph_testing::MockResponse response;
+    std::string everything = request.target + " " + request.body;
+    for (const auto& [name, value] : request.headers) everything += " " + name + ": " + value;
+    const auto form = request.form();
+    if (form.count("client_assertion")) assertions.push_back(form.at("client_assertion"));
+    if (request.path.ends_with("/devicecode")) {
+      response.body = R"({"device_code":")" + device_code + R"(","user_code":"U-1","verification_uri":"https://microsoft.com/devicelogin","interval":1})";
+    } else if (request.path.ends_with("/token") && form.count("grant_type") && form.at("grant_type") == "client_credentials" &&
+               !form.count("client_assertion") && request.target.find("good") != std::string::npos) {
+      response.body = R"({"token_type":"Bearer","expires_in":3599,"access_token":")" + access_token + R"(","refresh_token":")" +
+                      refresh_token + R"("})";
+    } else if (request.path.ends_with("/token")) {
+      response.status = 401;
+      response.body = nlohmann::json{{"error", "invalid_client"}, {"error_description", "AADSTS7000215: echo " + everything}}.dump();
+    } else {
+      response.status = 403;
+      response.body = nlohmann::json{{"error", {{"code", "Authorization_RequestDenied"}, {"message", "echo " + everything}}}}.dump();
+    }
+    return response;
+  });
+  graph::Settings settings;
+  settings.endpoints = {echo.base_url(), echo.base_url(), echo.base_url()};
+  settings.tenant = "contoso.example";
+  settings.ca_file = echo.ca_file();
+  settings.sleep = [](std::chrono::milliseconds) {};
+  graph::SignInQuery query;
+  std::vector<std::string> messages;
+  const auto run = [&](graph::TokenSource& tokens, graph::Settings use) {
+    graph::Client client(use, tokens);
+    auto signins = client.signins(graph::SignInLog::interactive, query, {});
+    CHECK_FALSE(signins.ok());
+    if (!signins.ok()) messages.push_back(signins.failure().message);
+    auto exchange = client.exchange_settings();
+    CHECK_FALSE(exchange.ok());
+    if (!exchange.ok()) messages.push_back(exchange.failure().message);
+  };
+  auto secret_tokens = graph::client_secret_tokens(settings, "client-1", client_secret);
+  run(*secret_tokens, settings);
+  auto good = settings;
+  good.tenant = "good.example";  // this tenant gets a token: the Graph and admin-API echo carry it
+  auto good_tokens = graph::client_secret_tokens(good, "client-1", client_secret);
+  run(*good_tokens, good);
+  tls::CertificateSpec spec;
+  spec.key_type = tls::KeyType::rsa2048;
+  auto certificate = tls::generate_certificate(spec);
+  REQUIRE(certificate);
+  auto certificate_tokens = graph::client_certificate_tokens(
+      settings, "client-1", std::make_shared<tls::Credentials>(std::move(certificate).value()));
+  run(*certificate_tokens, settings);
+  auto device_tokens = graph::device_code_tokens(settings, "client-1", [](const oauth::DeviceCode&) {});
+  run(*device_tokens, settings);
+
+  REQUIRE(messages.size() == 8);
+  REQUIRE_FALSE(assertions.empty());
+  for (const auto& message : messages) {
+    require_no_secret("graph failure", message);
+    CHECK(message.find(device_code) == std::string::npos);
+    CHECK(message.find(refresh_token) == std::string::npos);
+    for (const auto& assertion : assertions) CHECK(message.find(assertion.substr(0, 40)) == std::string::npos);
+  }
+  CHECK_THAT(messages[0], Catch::Contains("AADSTS7000215"));
+  CHECK_THAT(messages[2], Catch::Contains("Authorization_RequestDenied"));
 }

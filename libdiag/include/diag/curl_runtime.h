@@ -21,6 +21,8 @@ struct Library {
   const char* (*easy_strerror)(CURLcode) = nullptr;
   char* (*easy_escape)(CURL*, const char*, int) = nullptr;
   void (*free)(void*) = nullptr;
+  curl_slist* (*slist_append)(curl_slist*, const char*) = nullptr;  // request headers (Graph)
+  void (*slist_free_all)(curl_slist*) = nullptr;
   curl_version_info_data* (*version_info)(CURLversion) = nullptr;  // sendcheck --version
   std::string load_error;  // set when the library or a function is missing
 
@@ -35,6 +37,11 @@ struct EasyDeleter {
   void operator()(CURL* handle) const { library().easy_cleanup(handle); }
 };
 using EasyHandle = std::unique_ptr<CURL, EasyDeleter>;
+
+struct SlistDeleter {
+  void operator()(curl_slist* list) const { library().slist_free_all(list); }
+};
+using HeaderList = std::unique_ptr<curl_slist, SlistDeleter>;
 
 // A new easy handle, or null when libcurl is not available.
 EasyHandle easy_handle();

@@ -29,7 +29,9 @@ Library load() {
                         bind(handle, "curl_easy_strerror", loaded.easy_strerror) &&
                         bind(handle, "curl_easy_escape", loaded.easy_escape) &&
                         bind(handle, "curl_version_info", loaded.version_info) &&
-                        bind(handle, "curl_free", loaded.free);
+                        bind(handle, "curl_free", loaded.free) &&
+                        bind(handle, "curl_slist_append", loaded.slist_append) &&
+                        bind(handle, "curl_slist_free_all", loaded.slist_free_all);
   if (!complete) {
     loaded = Library{};
     loaded.load_error = "libcurl lacks a function sendcheck needs";

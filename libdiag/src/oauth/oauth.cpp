@@ -1,35 +1,21 @@
 #include "diag/oauth.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "diag/ascii.h"
-#include "diag/curl_runtime.h"
 #include "diag/base64.h"
+#include "diag/http.h"
 
 namespace diag::oauth {
 
 namespace {
 
 constexpr std::size_t max_response_bytes = 1024 * 1024;
-
-std::size_t collect(char* data, std::size_t size, std::size_t count, void* user) {
-  auto* body = static_cast<std::string*>(user);
-  const std::size_t bytes = size * count;
-  if (body->size() + bytes > max_response_bytes) return 0;  // aborts the transfer
-  body->append(data, bytes);
-  return bytes;
-}
-
-bool loopback_http(std::string_view url) {
-  for (std::string_view prefix : {"http://127.0.0.1:", "http://127.0.0.1/", "http://localhost:", "http://localhost/",
-                                  "http://[::1]:", "http://[::1]/"})
-    if (url.starts_with(prefix)) return true;
-  return false;
-}
 
 constexpr std::size_t max_token_bytes = 64 * 1024;
 
@@ -45,35 +31,21 @@ std::string token_endpoint_for(std::string_view tenant) {
 }
 
 Result<Token> fetch_client_credentials_token(const ClientCredentials& credentials) {
-  if (!credentials.endpoint.starts_with("https://") && !loopback_http(credentials.endpoint))
+  if (!http::url_allowed(credentials.endpoint))
     return bad_input("the token endpoint must be an https:// URL (plain http only on loopback): " + credentials.endpoint);
-  const curl::Library& library = curl::library();
-  if (!library.loaded()) return unavailable(library.load_error);
-  curl::EasyHandle handle = curl::easy_handle();
-  if (!handle) return Error{ErrorKind::internal, "cannot start libcurl"};
-  CURL* const easy = handle.get();
-  const auto setopt = library.easy_setopt;
-  const std::string form = "grant_type=client_credentials&client_id=" + curl::escape(easy, credentials.client_id) +
-                           "&client_secret=" + curl::escape(easy, credentials.client_secret) +
-                           "&scope=" + curl::escape(easy, credentials.scope);
-  std::string body;
-  char error_buffer[CURL_ERROR_SIZE] = {};
-  setopt(easy, CURLOPT_URL, credentials.endpoint.c_str());
-  setopt(easy, CURLOPT_POSTFIELDS, form.c_str());
-  setopt(easy, CURLOPT_POSTFIELDSIZE, static_cast<long>(form.size()));
-  setopt(easy, CURLOPT_WRITEFUNCTION, collect);
-  setopt(easy, CURLOPT_WRITEDATA, &body);
-  setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
-  setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(credentials.timeout.count()));
-  setopt(easy, CURLOPT_NOSIGNAL, 1L);
-  setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-  setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-  const CURLcode code = library.easy_perform(easy);
-  if (code != CURLE_OK)
-    return unavailable("cannot get a token from " + credentials.endpoint + ": " +
-                       (error_buffer[0] ? std::string(error_buffer) : library.easy_strerror(code)));
-  long status = 0;
-  library.easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+  http::Request request;
+  request.method = "POST";
+  request.url = credentials.endpoint;
+  request.headers = {"Content-Type: application/x-www-form-urlencoded"};
+  request.body = "grant_type=client_credentials&client_id=" + http::percent_encode(credentials.client_id) +
+                 "&client_secret=" + http::percent_encode(credentials.client_secret) +
+                 "&scope=" + http::percent_encode(credentials.scope);
+  request.timeout = credentials.timeout;
+  request.max_body_bytes = max_response_bytes;
+  const http::Exchange exchange = http::perform(request);
+  if (!exchange.response) return unavailable("cannot get a token from " + credentials.endpoint + ": " + exchange.error);
+  const long status = exchange.response->status;
+  const std::string& body = exchange.response->body;
   auto token = parse_token_response(status, body);
   // An endpoint that echoes the request back must not get the secret printed.
   if (!token && !credentials.client_secret.empty()) {
@@ -115,6 +87,9 @@ Result<Token> parse_token_response(long http_status, std::string_view body) {
   const auto token_type = document.find("token_type");
   if (token_type != document.end() && token_type->is_string())
     token.token_type = ascii::mask_controls(token_type->get<std::string>().substr(0, 64));
+  const auto refresh_token = document.find("refresh_token");
+  if (refresh_token != document.end() && refresh_token->is_string() && refresh_token->get_ref<const std::string&>().size() <= max_token_bytes)
+    token.refresh_token = refresh_token->get<std::string>();
   const auto expires_in = document.find("expires_in");
   if (expires_in != document.end()) {
     // Microsoft sends a number; some gateways send it as a string.
@@ -128,6 +103,77 @@ Result<Token> parse_token_response(long http_status, std::string_view body) {
     if (token.expires_in < 0) token.expires_in = 0;
   }
   return token;
+}
+
+TokenEndpointError parse_token_error(long http_status, std::string_view body) {
+  TokenEndpointError out;
+  out.http_status = http_status;
+  const auto document = nlohmann::json::parse(body, nullptr, false);
+  if (!document.is_object()) return out;
+  const auto error = document.find("error");
+  if (error != document.end() && error->is_string()) out.error = ascii::mask_controls(error->get<std::string>().substr(0, 100));
+  const auto description = document.find("error_description");
+  if (description != document.end() && description->is_string()) {
+    out.description = ascii::mask_controls(first_line(description->get<std::string>()));
+    // Microsoft's descriptions start with the code: "AADSTS7000215: Invalid client secret provided. ..."
+    if (out.description.starts_with("AADSTS")) {
+      std::size_t end = 6;
+      while (end < out.description.size() && std::isdigit(static_cast<unsigned char>(out.description[end]))) ++end;
+      if (end > 6) out.aadsts = out.description.substr(0, end);
+    }
+  }
+  return out;
+}
+
+Result<DeviceCode> parse_device_code_response(long http_status, std::string_view body) {
+  if (http_status != 200) {
+    const TokenEndpointError error = parse_token_error(http_status, body);
+    std::string message = "the device-code endpoint answered HTTP " + std::to_string(http_status);
+    if (!error.error.empty()) message += ": " + error.error;
+    if (!error.description.empty()) message += ": " + error.description;
+    return unavailable(message);
+  }
+  const auto document = nlohmann::json::parse(body, nullptr, false);
+  if (!document.is_object()) return unavailable("the device-code endpoint's answer is not a JSON object");
+  const auto text = [&](const char* name, std::size_t limit) -> std::string {
+    const auto field = document.find(name);
+    if (field == document.end() || !field->is_string()) return {};
+    const std::string& value = field->get_ref<const std::string&>();
+    return value.size() <= limit ? value : std::string();
+  };
+  const auto number = [&](const char* name, long fallback) {
+    const auto field = document.find(name);
+    if (field != document.end() && field->is_number_integer()) return field->get<long>();
+    if (field != document.end() && field->is_string()) {
+      long value = 0;
+      const std::string& digits = field->get_ref<const std::string&>();
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+      if (ec == std::errc() && end == digits.data() + digits.size()) return value;
+    }
+    return fallback;
+  };
+  DeviceCode code;
+  code.device_code = text("device_code", max_token_bytes);
+  code.user_code = ascii::mask_controls(text("user_code", 64));
+  code.verification_uri = ascii::mask_controls(text("verification_uri", 500));
+  code.message = ascii::mask_controls(text("message", 1000));
+  // RFC 8628 3.2: interval defaults to 5 seconds; bounded so a hostile
+  // answer cannot make us poll in a loop or wait for a day.
+  code.interval = std::clamp(number("interval", 5), 1L, 60L);
+  code.expires_in = std::clamp(number("expires_in", 900), 1L, 3600L);
+  if (code.device_code.empty() || code.user_code.empty())
+    return unavailable("the device-code endpoint's answer has no device_code or user_code");
+  if (code.message.empty())
+    code.message = "To sign in, open " + code.verification_uri + " and enter the code " + code.user_code + ".";
+  return code;
+}
+
+DevicePoll classify_device_poll(const TokenEndpointError& error) {
+  if (error.error == "authorization_pending") return DevicePoll::pending;
+  if (error.error == "slow_down") return DevicePoll::slow_down;
+  if (error.error == "authorization_declined" || error.error == "access_denied") return DevicePoll::declined;
+  if (error.error == "expired_token") return DevicePoll::expired;
+  return DevicePoll::failed;
 }
 
 std::string xoauth2_initial_response(std::string_view user, std::string_view token) {
