@@ -5,6 +5,8 @@
 #include <diag/inventory.h>
 #include <diag/version.h>
 
+#include <unistd.h>
+
 #include <chrono>
 #include <string>
 #include <vector>
@@ -16,6 +18,7 @@ constexpr const char* tool = "sendcheck-inventory";
 struct Options {
   diag::cli::CommonOptions common;
   diag::inventory::InventoryRequest request;
+  diag::inventory::OnlineOptions online;
   std::string since;
   bool csv = false, markdown = false;
 };
@@ -23,9 +26,9 @@ struct Options {
 int run(Options& options) {
   auto& request = options.request;
   if (request.signin_files.empty() && request.usage_report_file.empty() && request.smtp_auth_report_file.empty() &&
-      request.mailboxes_file.empty() && request.db_file.empty())
-    return diag::cli::print_error(tool, "nothing to read: give --signins, --smtp-auth-report, --usage-report, "
-                                        "--mailboxes or --db (see sendcheck inventory --help)"),
+      request.mailboxes_file.empty() && request.db_file.empty() && options.online.tenant.empty())
+    return diag::cli::print_error(tool, "nothing to read: give --tenant (with --client-id and a way to sign in), "
+                                        "--signins, --smtp-auth-report, --usage-report, --mailboxes or --db (see sendcheck inventory --help)"),
            diag::exit_usage;
   if (!options.since.empty()) {
     request.since = diag::inventory::parse_date(options.since);
@@ -34,7 +37,9 @@ int run(Options& options) {
              diag::exit_usage;
   }
   request.today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
-  auto result = diag::inventory::run_inventory(request);
+  options.online.timeout = std::chrono::milliseconds(static_cast<long long>(options.common.timeout_seconds * 1000));
+  options.online.progress = !options.common.json && isatty(fileno(stderr));
+  auto result = diag::inventory::run_inventory_online(request, options.online);
   if (!result) return diag::cli::print_error(tool, result.error().message), diag::cli::exit_code_for(result.error());
   const auto format = options.csv        ? diag::inventory::OutputFormat::csv
                       : options.markdown ? diag::inventory::OutputFormat::markdown
@@ -68,6 +73,21 @@ int main(int argc, char** argv) {
               "EAC Reports > Mail flow > SMTP AUTH clients, exported to CSV");
   file_option("--usage-report", options.request.usage_report_file,
               "Email apps usage report (getEmailAppUsageUserDetail) CSV: cannot tell basic from OAuth");
+  auto& online = options.online;
+  app.add_option("--tenant", online.tenant, "Read the tenant over Microsoft Graph: its domain (contoso.onmicrosoft.com) or ID");
+  app.add_option("--client-id", online.client_id, "The application (client) ID of the app registration")->type_name("ID");
+  file_option("--client-secret-file", online.client_secret_file, "App-only sign-in: the client secret's value, first line of FILE");
+  file_option("--client-cert", online.client_cert_file, "App-only sign-in with a certificate (PEM), with --client-key");
+  file_option("--client-key", online.client_key_file, "The certificate's private key (PEM)");
+  app.add_flag("--device-code", online.device_code, "Delegated sign-in: an admin signs in at microsoft.com/devicelogin");
+  app.add_option("--cloud", online.cloud, "global, usgov (GCC High), usgov-dod or china (21Vianet) (default global)");
+  app.add_option("--graph-url", online.graph_url, "Another Microsoft Graph endpoint (a test server)")->type_name("URL");
+  app.add_option("--login-url", online.login_url, "Another sign-in endpoint (a test server)")->type_name("URL");
+  app.add_option("--exo-url", online.exo_url, "Another Exchange admin API endpoint (a test server)")->type_name("URL");
+  file_option("--ca", online.ca_file, "Trust the CA certificates in FILE for those endpoints");
+  app.add_flag("--exo-admin-api", online.exo_admin_api,
+               "Also read SmtpClientAuthenticationDisabled and the policies through the Exchange admin API "
+               "(undocumented by Microsoft)");
   app.add_option("--db", options.request.db_file, "Keep the results in this SQLite database and report what changed")
       ->type_name("FILE");
   app.add_option("--since", options.since, "Count only sign-ins on or after this date")->type_name("YYYY-MM-DD");

@@ -336,3 +336,34 @@ Result<InventoryResult> run_inventory(
 Report make_report(const InventoryResult& result, OutputFormat format, std::string* text, const TextStyle& style);
 
 }  // namespace diag::inventory
+
+namespace diag::inventory {
+
+// Reading the tenant over Microsoft Graph (and, when asked, the Exchange
+// admin API) instead of, or beside, the files: the tool's --tenant options.
+struct OnlineOptions {
+  std::string tenant;  // "contoso.onmicrosoft.com" or the tenant id; empty: offline
+  std::string client_id;
+  std::string client_secret_file;            // app-only with a secret
+  std::string client_cert_file, client_key_file;  // app-only with a certificate
+  bool device_code = false;                  // delegated, an admin at a terminal
+  std::string cloud = "global";              // global, usgov, usgov-dod, china
+  std::string graph_url, login_url, exo_url, ca_file;  // other endpoints (a test server)
+  bool exo_admin_api = false;                // tenant settings through the undocumented API
+  std::chrono::milliseconds timeout{30000};  // each HTTP exchange
+  bool progress = false;                     // pages fetched, on stderr
+};
+
+// The options checked (a client id and exactly one way to sign in; a known
+// cloud; URLs): bad_input otherwise.
+Result<bool> check_online_options(const OnlineOptions& options);
+
+// run_inventory with Graph as one more source: both sign-in logs (interactive
+// on v1.0, non-interactive on beta) from `since` (the request's, else 30 days,
+// the P1 retention); without an Entra ID P1 licence the usage report
+// instead, said to be unable to tell basic from OAuth; concealed report
+// names noted; with exo_admin_api the organization, mailbox and policy
+// switches. What was read is listed in the result's inputs.
+Result<InventoryResult> run_inventory_online(const InventoryRequest& request, const OnlineOptions& online);
+
+}  // namespace diag::inventory
