@@ -12,6 +12,10 @@
 #include "smtp_test_support.h"
 #include "temporary_directory.h"
 
+using fixtures::TemporaryDirectory;
+using namespace graph_testing;
+using namespace std::chrono_literals;
+
 namespace {
 
 const std::string inventory_tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-inventory";
@@ -36,7 +40,7 @@ std::string inputs_of(const nlohmann::json& document) {
 
 }  // namespace
 
-TEST_CASE("inventory --tenant: both sign-in logs and the Exchange admin API, secrets never shown", "[inventory][graph]") {
+TEST_CASE("inventory --tenant: both sign-in logs and the Exchange admin API, and secrets never shown", "[inventory][graph]") {
   MockTenantConfig config;
   MockMicrosoft mock(config);
   TemporaryDirectory directory("inventory-online");
@@ -60,7 +64,7 @@ TEST_CASE("inventory --tenant: both sign-in logs and the Exchange admin API, sec
   CHECK_THAT(beta.front(), Catch::Contains("signInEventTypes/any(t: t eq 'nonInteractiveUser')"));
   const auto cmdlets = mock.cmdlets();
   CHECK(std::find(cmdlets.begin(), cmdlets.end(), "Get-TransportConfig") != cmdlets.end());
-  CHECK(std::find(cmdlets.begin(), cmdlets.end(), "Get-CASMailbox") != cmdlets.end());
+  CHECK(std::find(cmdlets.begin(), cmdlets.end(), R"(Get-CASMailbox {"ResultSize":"Unlimited"})") != cmdlets.end());
   const std::string inputs = inputs_of(document);
   CHECK_THAT(inputs, Catch::Contains("interactive sign-ins (Graph v1.0)"));
   CHECK_THAT(inputs, Catch::Contains("non-interactive sign-ins (Graph beta)"));
@@ -105,7 +109,7 @@ TEST_CASE("inventory --tenant without Entra ID P1: the usage report instead, sai
   CHECK(download.requests().size() == 1);
 }
 
-TEST_CASE("inventory --tenant: a wrong client secret is explained and is exit 2; options are checked", "[inventory][graph]") {
+TEST_CASE("inventory --tenant: a wrong client secret is explained and is exit 2, and options are checked", "[inventory][graph]") {
   MockTenantConfig config;
   MockMicrosoft mock(config);
   TemporaryDirectory directory("inventory-online");

@@ -196,7 +196,7 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
       CHECK(run.exit_code == entry.exit_code);
       REQUIRE(lines.back().contains("summary"));
       CHECK(lines.back()["summary"]["exit_code"] == entry.exit_code);
-      for (const auto& part : entry.reason_has) CHECK_THAT(session["reason"].get<std::string>(), Catch::Contains(part));
+      for (const auto& part : entry.reason_has) CHECK_THAT(session["verdict"]["summary"].get<std::string>(), Catch::Contains(part));
       // Secrets never show.
       for (const std::string& secret : {std::string("Pw-1"), std::string("Pw-2"), std::string("Pw-3"),
                                         std::string("eyJ0eXAi.token"), plausible_token})

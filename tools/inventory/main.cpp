@@ -25,6 +25,8 @@ struct Options {
 
 int run(Options& options) {
   auto& request = options.request;
+  if (auto checked = diag::inventory::check_online_options(options.online); !checked)
+    return diag::cli::print_error(tool, checked.error().message), diag::exit_usage;
   if (request.signin_files.empty() && request.usage_report_file.empty() && request.smtp_auth_report_file.empty() &&
       request.mailboxes_file.empty() && request.db_file.empty() && options.online.tenant.empty())
     return diag::cli::print_error(tool, "nothing to read: give --tenant (with --client-id and a way to sign in), "

@@ -429,12 +429,13 @@ inline constexpr std::size_t batch_rows_at_once = 64;
 // each; results in row order.
 std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns::ResolverConfig& resolver_config, std::size_t concurrency,
                                    const std::function<void(std::size_t, std::size_t)>& progress);
-// After run_batch: for each sender domain of the direct-send rows where a
+// run_batch calls it on its own resolver once the rows are done (their
+// answers are in its cache): for each sender domain of the direct-send rows where a
 // device needs a new SPF record, one record verified for every device of
 // the batch that sends as it; each such row's "spf_record" and remedy then
 // name that record (never a record with only its own address, which would
 // undo another row's), and its report gets "tenant_spf".
-void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, const dns::ResolverConfig& resolver_config);
+void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, dns::Resolver& resolver);
 
 // The summary: a columns line, one line per row (device, IP, domain, method,
 // verdict, reason), the totals, and a section per tenant; text or Markdown.

@@ -290,6 +290,9 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
       fill(i, runs[i]->finish(no_log));
       runs[i].reset();
     }
+  // One record per tenant, checked on the same resolver: the rows' answers
+  // are in its cache, so no name is asked again.
+  merge_tenant_spf(rows, results, **resolver);
   return results;
 }
 
@@ -401,7 +404,6 @@ int run_batch_tool(const ToolOptions& options) {
     };
   for (auto& row : batch->rows) find_sovereign_cloud(row.plan, *config);
   auto results = run_batch(batch->rows, *config, batch_concurrency, progress);
-  merge_tenant_spf(batch->rows, results, *config);
   if (terminal) std::fprintf(stderr, "\r\033[K");
 
   std::string output;

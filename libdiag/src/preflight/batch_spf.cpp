@@ -28,7 +28,7 @@ void replace_record(nlohmann::json& value, const std::string& own, const std::st
 
 }  // namespace
 
-void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, const dns::ResolverConfig& resolver_config) {
+void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, dns::Resolver& resolver) {
   // The sender domain of each direct-send row with a public device address.
   std::map<std::string, std::vector<std::size_t>> groups;
   for (std::size_t i = 0; i < rows.size() && i < results.size(); ++i) {
@@ -56,11 +56,10 @@ void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult
     request.sender = "postmaster@" + domain;
     request.suggest = true;
     auto plan = spf::plan_check(request);
-    auto resolver = dns::Resolver::create(resolver_config);
-    if (!plan || !resolver) {
-      tenant.note = "no record could be checked: " + (plan ? resolver.error().message : plan.error().message);
+    if (!plan) {
+      tenant.note = "no record could be checked: " + plan.error().message;
     } else {
-      spf::NetworkSpfResolver spf_resolver(**resolver);
+      spf::NetworkSpfResolver spf_resolver(resolver);
       const auto outcome = spf::run_check(spf_resolver, *plan);
       const auto& suggestion = outcome.suggestion;
       if (suggestion && suggestion->verified && suggestion->changed && !suggestion->record.empty()) tenant.record = suggestion->record;

@@ -1230,7 +1230,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   }
   if (tested_from_elsewhere(plan))
     for (auto& check : part.section.checks)
-      if (check.status == Status::fail && (check.id == "smtp.mail" || check.id.starts_with("smtp.rcpt.")) && check.fields.contains("reply") &&
+      if (check.status == Status::fail && (check.id == "smtp.mail" || check.id == "smtp.rcpt") && check.fields.contains("reply") &&
           check.fields["reply"].is_object()) {
         smtp::Reply reply;
         if (check.fields["reply"]["enhanced"].is_string()) reply.enhanced = check.fields["reply"]["enhanced"].get<std::string>();
