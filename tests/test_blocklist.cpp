@@ -18,6 +18,7 @@
 
 #include "diag/blocklist.h"
 #include "dns_test_server.h"
+#include "temporary_directory.h"
 #include "fixture_zones.h"
 
 using namespace std::chrono_literals;
@@ -826,4 +827,17 @@ TEST_CASE("Egress probes ask each its own server at once: a silent one neither d
   CHECK(silent->queries_received("myip.opendns.com", diag::dns::RrType::A) == 1);
   CHECK(result.log.size() == 6);
   CHECK(took < attempt + 1500ms);  // the timeouts ran side by side, not one after another
+}
+
+TEST_CASE("read_ip_list: a list saved by Notepad (BOM, CRLF, comments) reads from line 1", "[blocklist]") {
+  fixtures::TemporaryDirectory directory("ip-list");
+  const auto path = directory.file("ips.txt", "\xEF\xBB\xBF" "192.0.2.2\r\n# the scanner\r\n  2001:db8::25  # v6\r\n\r\n");
+  auto ips = diag::blocklist::read_ip_list(path);
+  REQUIRE(ips.ok());
+  REQUIRE(ips->size() == 2);
+  CHECK(ips->at(0).to_string() == "192.0.2.2");
+  CHECK(ips->at(1).to_string() == "2001:db8::25");
+  auto bad = diag::blocklist::read_ip_list(directory.file("bad.txt", "192.0.2.2\r\nnot-an-ip\r\n"));
+  REQUIRE_FALSE(bad.ok());
+  CHECK_THAT(bad.error().message, Catch::Contains(":2:"));
 }

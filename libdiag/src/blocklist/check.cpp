@@ -9,6 +9,7 @@
 
 #include "diag/ascii.h"
 #include "diag/blocklist.h"
+#include "diag/input_file.h"
 
 namespace diag::blocklist {
 namespace {
@@ -253,23 +254,15 @@ Result<IpAddress> parse_ip(std::string_view text) {
 }
 
 Result<std::vector<IpAddress>> read_ip_list(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return bad_input(path + ": cannot read the address list: " + std::strerror(errno));
+  // The one list reader: a list saved by Notepad (BOM, CRLF) reads from line 1.
+  auto lines = read_list_lines(path, "address list");
+  if (!lines) return lines.error();
   std::vector<IpAddress> ips;
-  std::string line;
-  std::size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    if (line.size() > 1024) return bad_input(path + ":" + std::to_string(number) + ": line too long");
-    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos) continue;
-    const auto last = line.find_last_not_of(" \t\r");
-    auto ip = parse_ip(std::string_view(line).substr(first, last - first + 1));
-    if (!ip) return bad_input(path + ":" + std::to_string(number) + ": " + ip.error().message);
+  for (const auto& line : *lines) {
+    auto ip = parse_ip(line.text);
+    if (!ip) return bad_input(path + ":" + std::to_string(line.number) + ": " + ip.error().message);
     ips.push_back(*ip);
   }
-  if (in.bad()) return bad_input(path + ": read error");
   return ips;
 }
 
