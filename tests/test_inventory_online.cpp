@@ -1,7 +1,7 @@
 // sendcheck-inventory over Microsoft Graph, against the loopback mock tenant
 // (tests/support/graph_mock.h): the binary with --tenant reads both sign-in
 // logs, the Exchange admin API's switches when asked, and falls back to the
-// usage report without an Entra ID P1 licence, saying what it cannot tell.
+// usage report without an Entra ID P1 license, saying what it cannot tell.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -104,7 +104,7 @@ TEST_CASE("inventory --tenant without Entra ID P1: the usage report instead, sai
   const auto document = nlohmann::json::parse(run.out);
   CHECK(has_sender(document, "printer@contoso.example"));
   const std::string inputs = inputs_of(document);
-  CHECK_THAT(inputs, Catch::Contains("no Entra ID P1/P2 licence"));
+  CHECK_THAT(inputs, Catch::Contains("no Entra ID P1/P2 license"));
   CHECK_THAT(inputs, Catch::Contains("cannot tell basic authentication from OAuth"));
   CHECK(download.requests().size() == 1);
 }

@@ -102,7 +102,7 @@ enum class FailureKind {
   network,                // connection, name or TLS failure
   bad_input,              // our configuration (certificate, URL)
 };
-std::string_view to_string(FailureKind kind);  // "licence-required", ...
+std::string_view to_string(FailureKind kind);  // "license-required", ...
 
 struct Failure {
   FailureKind kind = FailureKind::http_error;

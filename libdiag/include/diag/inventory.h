@@ -360,7 +360,7 @@ Result<bool> check_online_options(const OnlineOptions& options);
 
 // run_inventory with Graph as one more source: both sign-in logs (interactive
 // on v1.0, non-interactive on beta) from `since` (the request's, else 30 days,
-// the P1 retention); without an Entra ID P1 licence the usage report
+// the P1 retention); without an Entra ID P1 license the usage report
 // instead, said to be unable to tell basic from OAuth; concealed report
 // names noted; with exo_admin_api the organization, mailbox and policy
 // switches. What was read is listed in the result's inputs.

@@ -52,7 +52,7 @@ std::string exo_scope(const Endpoints& endpoints) { return endpoints.exo + "/.de
 
 std::string_view to_string(FailureKind kind) {
   switch (kind) {
-    case FailureKind::licence_required: return "licence-required";
+    case FailureKind::licence_required: return "license-required";
     case FailureKind::permission_denied: return "permission-denied";
     case FailureKind::invalid_client_secret: return "invalid-client-secret";
     case FailureKind::credentials_refused: return "credentials-refused";
@@ -157,7 +157,7 @@ Failure status_failure(long status, std::string_view body, std::string_view what
   if (!message.empty()) text += ": " + message;
   if (status == 403 && code == "Authentication_RequestFromNonPremiumTenantOrB2CTenant") {
     failure.kind = FailureKind::licence_required;
-    text += " (reading sign-in logs through Graph needs a Microsoft Entra ID P1 or P2 licence; "
+    text += " (reading sign-in logs through Graph needs a Microsoft Entra ID P1 or P2 license; "
             "the usage report works without one but cannot tell basic authentication from OAuth)";
   } else if (status == 403) {
     failure.kind = FailureKind::permission_denied;

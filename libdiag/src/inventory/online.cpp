@@ -110,7 +110,7 @@ Result<InventoryResult> run_inventory_online(const InventoryRequest& request, co
       if (!report) return report.failure().to_error();
       auto rows = parse_usage_report_csv(report->csv, "Graph usage report", aggregator.usage_sink(), request.limits);
       if (!rows) return rows.error();
-      notes.push_back("The tenant has no Entra ID P1/P2 licence, which Graph needs for sign-in logs "
+      notes.push_back("The tenant has no Entra ID P1/P2 license, which Graph needs for sign-in logs "
                       "(Authentication_RequestFromNonPremiumTenantOrB2CTenant): read the email apps usage report (" +
                       std::string(graph::to_string(period)) + ") instead, " + std::to_string(*rows) +
                       " rows; it cannot tell basic authentication from OAuth. For the sign-ins, download them from the "
