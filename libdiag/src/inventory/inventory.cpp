@@ -381,8 +381,13 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.user = mailbox.user;
     finding.setting = setting;
     finding.verdict = Verdict::exposed_unused;
-    finding.reason = "SMTP AUTH is enabled for this mailbox but no use was seen: disable it "
-                     "(Set-CASMailbox -Identity " + mailbox.user + " -SmtpClientAuthenticationDisabled $true" +
+    // "Not seen" is only as good as the sources read: a device that sends
+    // monthly, or one only the EAC report shows, is absent from a short
+    // sign-in window. Disabling a mailbox that is in use breaks it today.
+    finding.reason = "SMTP AUTH is enabled for this mailbox but no use was seen in the sources read. Before disabling it, "
+                     "check the longest history you have (the EAC SMTP AUTH clients report covers 90 days, --db keeps "
+                     "earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + mailbox.user +
+                     " -SmtpClientAuthenticationDisabled $true" +
                      (setting.mailbox ? "" : ", or rely on the organization's setting once it is disabled") + ").";
     result.senders.push_back(std::move(finding));
   }

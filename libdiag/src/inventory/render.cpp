@@ -149,7 +149,8 @@ void add_checks(Report& report, const InventoryResult& result) {
   if (exposed)
     report.add({"inventory.exposed-unused", Status::warn,
                 plural(exposed, "mailbox has", "mailboxes have") + " SMTP AUTH enabled but no use was seen",
-                "Disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
+                "Check the longest history you have first (the EAC SMTP AUTH clients report covers 90 days); then "
+                "disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
                 "$true.",
                 {{"count", exposed}}});
   if (oauth) report.add({"inventory.oauth", Status::pass, plural(oauth, "sender uses", "senders use") + " OAuth", "", {}});
