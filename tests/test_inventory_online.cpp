@@ -126,4 +126,7 @@ TEST_CASE("inventory --tenant: a wrong client secret is explained and is exit 2,
   const auto no_tenant = smtp_testing::run_program({inventory_tool, "--client-id", "x", "--device-code"});
   CHECK(no_tenant.exit_code == 2);
   CHECK_THAT(no_tenant.err, Catch::Contains("need --tenant"));
+  const auto future = smtp_testing::run_program({inventory_tool, "--usage-report", "/dev/null", "--since", "2999-01-01"});
+  CHECK(future.exit_code == 2);
+  CHECK_THAT(future.err, Catch::Contains("is after today"));
 }

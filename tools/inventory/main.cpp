@@ -39,6 +39,10 @@ int run(Options& options) {
              diag::exit_usage;
   }
   request.today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
+  // A date after today counts nothing: a typo, never "nobody signs in".
+  if (request.since && *request.since > request.today)
+    return diag::cli::print_error(tool, "--since " + options.since + " is after today: nothing could be counted"),
+           diag::exit_usage;
   options.online.timeout = std::chrono::milliseconds(static_cast<long long>(options.common.timeout_seconds * 1000));
   options.online.progress = !options.common.json && isatty(fileno(stderr));
   auto result = diag::inventory::run_inventory_online(request, options.online);
