@@ -146,10 +146,13 @@ class Utf16Decoder {
 };
 
 // UTF-16 without a BOM: ASCII text has a NUL in every other byte.
+// How much of the input the UTF-16 guess reads.
+constexpr std::size_t utf16_sniff_bytes = 256;
+
 bool looks_like_utf16le(std::string_view start) {
   if (start.size() < 16) return false;
   std::size_t pairs = 0, nul_high = 0;
-  for (std::size_t i = 0; i + 1 < start.size() && i < 256; i += 2, ++pairs)
+  for (std::size_t i = 0; i + 1 < start.size() && i < utf16_sniff_bytes; i += 2, ++pairs)
     nul_high += start[i] != '\0' && start[i + 1] == '\0';
   return nul_high * 10 >= pairs * 9;
 }
@@ -474,9 +477,11 @@ struct Explainer::State {
     }
     result.bytes += bytes.size();
     if (encoding == Encoding::unknown) {
-      // The encoding shows in the first bytes: a BOM, or UTF-16's NULs.
+      // The encoding shows in the first bytes: a BOM, or UTF-16's NULs. It
+      // is decided on the same window (utf16_sniff_bytes, or all of a
+      // shorter input) however the input is cut into calls.
       start_bytes.append(bytes);
-      if (start_bytes.size() < 64 && !stopped) return;
+      if (start_bytes.size() < utf16_sniff_bytes && !stopped) return;
       std::string start;
       start.swap(start_bytes);
       choose_encoding(start);
