@@ -322,16 +322,8 @@ TEST_CASE("graph: a server that never answers is bounded by the timeout", "[grap
 }
 
 TEST_CASE("graph: the usage report's 302 is followed without the bearer token", "[graph]") {
-  const std::string csv =
-      "\xEF\xBB\xBFReport Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,"
-      "Outlook For Mac,Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,"
-      "Report Period\r\n2026-12-01,printer@contoso.example,Printer,False,,2026-11-30,,,,,,,,,Yes,30\r\n";
-  HttpsMockServer download([&](const MockRequest&) {
-    MockResponse response;
-    response.content_type = "application/octet-stream";
-    response.body = csv;
-    return response;
-  });
+  const std::string& csv = usage_report_csv;
+  HttpsMockServer download(file_download(csv));
   MockTenantConfig config;
   config.report_location = download.base_url() + "/download/EmailAppUsageUserDetail.csv?sv=2026&sig=presigned";
   MockMicrosoft mock(config);

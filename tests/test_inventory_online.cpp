@@ -80,16 +80,7 @@ TEST_CASE("inventory --tenant: both sign-in logs and the Exchange admin API, and
 }
 
 TEST_CASE("inventory --tenant without Entra ID P1: the usage report instead, said to be unable to tell basic from OAuth", "[inventory][graph]") {
-  const std::string csv =
-      "\xEF\xBB\xBFReport Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,"
-      "Outlook For Mac,Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,"
-      "Report Period\r\n2026-12-01,printer@contoso.example,Printer,False,,2026-11-30,,,,,,,,,Yes,30\r\n";
-  HttpsMockServer download([&](const MockRequest&) {
-    MockResponse response;
-    response.content_type = "application/octet-stream";
-    response.body = csv;
-    return response;
-  });
+  HttpsMockServer download(file_download(usage_report_csv));
   MockTenantConfig config;
   config.licence_missing = true;
   config.concealed_names = false;

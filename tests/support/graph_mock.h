@@ -377,4 +377,21 @@ class MockMicrosoft {
   HttpsMockServer server_;  // last: its thread stops before the state above goes
 };
 
+// getEmailAppUsageUserDetail's CSV as Microsoft sends it (BOM, CRLF, the
+// documented columns): one user of an SMTP app.
+inline const std::string usage_report_csv =
+    "\xEF\xBB\xBFReport Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,"
+    "Outlook For Mac,Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,"
+    "Report Period\r\n2026-12-01,printer@contoso.example,Printer,False,,2026-11-30,,,,,,,,,Yes,30\r\n";
+
+// The pre-authenticated download the usage report's 302 points at: the body, whatever is asked.
+inline MockHandler file_download(std::string body) {
+  return [body = std::move(body)](const MockRequest&) {
+    MockResponse response;
+    response.content_type = "application/octet-stream";
+    response.body = body;
+    return response;
+  };
+}
+
 }  // namespace graph_testing
