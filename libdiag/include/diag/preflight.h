@@ -32,6 +32,9 @@
 
 namespace diag::preflight {
 
+// The name the single run and --batch put in messages and the JSON envelope.
+inline constexpr const char* tool_name = "sendcheck-preflight";
+
 // The submission paths of m365-facts.md section 3.
 enum class Method { direct_send, relay, smtp_auth, hve, acs };
 std::optional<Method> parse_method(std::string_view text);  // "direct-send", "relay", "smtp-auth", "hve", "acs"

@@ -10,9 +10,12 @@
 #include "diag/ascii.h"
 #include "diag/blocklist.h"
 #include "diag/input_file.h"
+#include "diag/strings.h"
 
 namespace diag::blocklist {
 namespace {
+
+using diag::strings::join;
 
 constexpr char hex_digits[] = "0123456789abcdef";
 constexpr std::string_view key_placeholder = "{key}";
@@ -25,12 +28,6 @@ std::string describe_dns_failure(const dns::Answer& answer) {
   if (!answer.source.empty()) text += " from " + answer.source;
   if (!answer.detail.empty()) text += " (" + answer.detail + ")";
   return text;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) out += (out.empty() ? "" : std::string(separator)) + part;
-  return out;
 }
 
 // Where a decoded answer's meaning comes from.

@@ -5,10 +5,13 @@
 #include <set>
 
 #include "diag/blocklist.h"
+#include "diag/strings.h"
 #include "diag/version.h"
 
 namespace diag::blocklist {
 namespace {
+
+using diag::strings::join;
 
 constexpr const char* tool_name = "sendcheck-blocklist";
 
@@ -38,12 +41,6 @@ std::string replace_all(std::string text, std::string_view from, std::string_vie
 }
 
 std::string with_ip(const std::string& text, const IpAddress& ip) { return replace_all(text, "{ip}", ip.to_string()); }
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) out += (out.empty() ? "" : std::string(separator)) + part;
-  return out;
-}
 
 std::string list_label(const SelectedList& list) { return list.spec->name + " (" + list.shown_zone + ")"; }
 

@@ -1,8 +1,11 @@
 // The explanations as checks, as the "matches" JSON, and as text.
 #include "diag/explain.h"
+#include "diag/strings.h"
 
 namespace diag::explain {
 namespace {
+
+using diag::strings::join;
 
 std::string code_label(const SmtpReply& reply) {
   std::string label = reply.code ? std::to_string(reply.code) : std::string();
@@ -68,12 +71,6 @@ std::string_view sender_words(Sender sender) {
     case Sender::unknown: return "";
   }
   return "";
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : std::string(separator)) + item;
-  return out;
 }
 
 }  // namespace

@@ -19,7 +19,6 @@
 namespace diag::preflight {
 namespace {
 
-constexpr const char* tool = "sendcheck-preflight";
 constexpr std::size_t batch_concurrency = 4;  // SMTP sessions at once (the DNS of every row is on one loop)
 
 Error at(const std::string& name, int line, const std::string& message) {
@@ -228,7 +227,7 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
       result.exit_code = cli::exit_code_for(outcome.error());
       result.reason = outcome.error().message;
       // The envelope of a run that ended before any check, as every tool's.
-      result.document = Report{tool, diag::version}.to_json();
+      result.document = Report{tool_name, diag::version}.to_json();
       result.document["status"] = "error";
       result.document["error"] = outcome.error().message;
     } else {
@@ -390,16 +389,16 @@ std::string render_batch_summary(const std::vector<BatchResult>& results, bool m
 
 int run_batch_tool(const ToolOptions& options) {
   auto batch = read_batch(options.batch_file, options);
-  if (!batch) return cli::print_error(tool, batch.error().message), cli::exit_code_for(batch.error());
-  auto config = cli::resolver_config(options.common, tool);
-  if (!config) return cli::print_error(tool, config.error().message), cli::exit_code_for(config.error());
+  if (!batch) return cli::print_error(tool_name, batch.error().message), cli::exit_code_for(batch.error());
+  auto config = cli::resolver_config(options.common, tool_name);
+  if (!config) return cli::print_error(tool_name, config.error().message), cli::exit_code_for(config.error());
 
   // A progress line only for a person watching: never in a log or a pipe.
   const bool terminal = ::isatty(STDERR_FILENO) == 1;
   std::function<void(std::size_t, std::size_t)> progress;
   if (terminal)
     progress = [](std::size_t done, std::size_t total) {
-      std::fprintf(stderr, "\r%s: %zu/%zu rows checked", tool, done, total);
+      std::fprintf(stderr, "\r%s: %zu/%zu rows checked", tool_name, done, total);
       std::fflush(stderr);
     };
   for (auto& row : batch->rows) find_sovereign_cloud(row.plan, *config);
@@ -416,7 +415,7 @@ int run_batch_tool(const ToolOptions& options) {
     if (exit_rank(result.exit_code) > exit_rank(code)) code = result.exit_code;
   const bool written = std::fwrite(output.data(), 1, output.size(), stdout) == output.size();
   if (!written || std::fflush(stdout) != 0 || std::ferror(stdout)) {
-    cli::print_error(tool, "cannot write to standard output");
+    cli::print_error(tool_name, "cannot write to standard output");
     return exit_incomplete;
   }
   return code;

@@ -12,7 +12,6 @@
 namespace diag::preflight {
 namespace {
 
-constexpr const char* tool = "sendcheck-preflight";
 
 std::string_view short_name(std::string_view section) {
   if (section == "input") return "Input";
@@ -89,7 +88,7 @@ std::vector<std::pair<std::string, std::string>> device_configuration(const Outc
 }
 
 Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, const TextLayout& layout) {
-  Report report(tool, diag::version);
+  Report report(tool_name, diag::version);
   for (const auto& section : outcome.sections)
     for (const auto& check : section.checks) {
       Check copy = check;
@@ -210,21 +209,21 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
 }
 
 int run_tool(const ToolOptions& options) {
-  if (options.markdown && options.common.json) return cli::print_error(tool, "--markdown and --json exclude each other"), exit_usage;
+  if (options.markdown && options.common.json) return cli::print_error(tool_name, "--markdown and --json exclude each other"), exit_usage;
   if (!options.batch_file.empty()) return run_batch_tool(options);
   auto plan = make_plan(options);
-  if (!plan) return cli::print_error(tool, plan.error().message), exit_usage;
-  auto config = cli::resolver_config(options.common, tool);
-  if (!config) return cli::print_error(tool, config.error().message), cli::exit_code_for(config.error());
+  if (!plan) return cli::print_error(tool_name, plan.error().message), exit_usage;
+  auto config = cli::resolver_config(options.common, tool_name);
+  if (!config) return cli::print_error(tool_name, config.error().message), cli::exit_code_for(config.error());
   find_sovereign_cloud(*plan, *config);
   auto outcome = run_preflight(*plan, *config);
-  if (!outcome) return cli::print_error(tool, outcome.error().message), cli::exit_code_for(outcome.error());
+  if (!outcome) return cli::print_error(tool_name, outcome.error().message), cli::exit_code_for(outcome.error());
   std::string text;
   const bool want_text = !options.common.json && !options.markdown;
   TextLayout layout{TextStyle::for_stream(stdout, options.common.no_color), terminal_width(), options.common.verbose || options.list_passed};
   Report report = make_report(*outcome, *plan, want_text ? &text : nullptr, layout);
   if (options.markdown) text = render_markdown(*outcome, *plan);
-  const int written = cli::finish(tool, report, text, options.common, &outcome->log);
+  const int written = cli::finish(tool_name, report, text, options.common, &outcome->log);
   // The verdict decides the exit code, not the worst row: a failed write
   // is the only thing that overrides it.
   if (std::ferror(stdout)) return written;

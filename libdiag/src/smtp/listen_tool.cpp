@@ -15,7 +15,7 @@
 namespace diag::smtp {
 namespace {
 
-constexpr const char* tool = "sendcheck-listen";
+constexpr const char* listen_tool_name = "sendcheck-listen";
 
 Result<ServerProfile> listen_profile(const ListenToolOptions& o) {
   auto profile = profile_by_name(o.profile);
@@ -76,7 +76,7 @@ bool write_stdout(const std::string& text) {
 std::string render_session(const SessionReport& report, bool json, bool lines) {
   if (!json) return render_text(report) + "\n";
   if (!lines) return {};
-  return listen_report(tool, version, {&report}, nullptr).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return listen_report(listen_tool_name, version, {&report}, nullptr).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 // With --sessions N the one document holds every session; otherwise they
@@ -86,7 +86,7 @@ std::string render_summary(const std::vector<SessionReport>& reports, const List
   if (!json) return render_text(summary);
   std::vector<const SessionReport*> sessions;
   for (const auto& report : reports) sessions.push_back(&report);
-  auto closing = listen_report(tool, version, sessions, &summary);
+  auto closing = listen_report(listen_tool_name, version, sessions, &summary);
   if (lines) closing.fields().erase("sessions");
   return closing.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
@@ -124,12 +124,12 @@ Result<ServerConfig> listen_server_config(const ListenToolOptions& o) {
 }
 
 int run_listen_tool(const ListenToolOptions& o) {
-  auto fail = [](const Error& error) { return cli::print_error(tool, error.message), cli::exit_code_for(error); };
+  auto fail = [](const Error& error) { return cli::print_error(listen_tool_name, error.message), cli::exit_code_for(error); };
   auto config = listen_server_config(o);
   if (!config) return fail(config.error());
   if (!config->credentials) {
     if (auto made = generate_credentials(*config, o.bind); !made)
-      return cli::print_error(tool, made.error().message), exit_incomplete;
+      return cli::print_error(listen_tool_name, made.error().message), exit_incomplete;
   }
   std::mutex output;
   bool write_failed = false;
@@ -154,7 +154,7 @@ int run_listen_tool(const ListenToolOptions& o) {
   signal(SIGPIPE, SIG_IGN);
   auto server = SmtpServer::start(std::move(config.value()));
   if (!server) return fail(server.error());
-  std::fprintf(stderr, "%s: listening on %s port %u, profile %s\n", tool, o.bind.c_str(), (*server)->port(), o.profile.c_str());
+  std::fprintf(stderr, "%s: listening on %s port %u, profile %s\n", listen_tool_name, o.bind.c_str(), (*server)->port(), o.profile.c_str());
   std::fflush(stderr);
   std::vector<SessionReport> reports;
   {
@@ -166,7 +166,7 @@ int run_listen_tool(const ListenToolOptions& o) {
   // What it saw, when it stops; the exit code follows the devices.
   const auto summary = summarize(reports);
   if (!write_stdout(render_summary(reports, summary, o.common.json, o.sessions == 0)) || write_failed)
-    return cli::print_error(tool, "cannot write to standard output"), exit_incomplete;
+    return cli::print_error(listen_tool_name, "cannot write to standard output"), exit_incomplete;
   return summary.exit_code;
 }
 

@@ -18,24 +18,18 @@
 #include "diag/mx.h"
 #include "diag/resolver.h"
 #include "diag/smtp.h"
+#include "diag/strings.h"
 
 namespace diag::smtp {
 
 namespace {
 
+using diag::strings::join;
+
 std::string format_ms(double ms) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%.0f ms", ms);
   return buffer;
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view separator) {
-  std::string out;
-  for (const auto& item : items) {
-    if (!out.empty()) out += separator;
-    out += item;
-  }
-  return out;
 }
 
 const std::string client_certificate_remedy =

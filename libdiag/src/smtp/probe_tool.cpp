@@ -11,7 +11,7 @@
 namespace diag::smtp {
 namespace {
 
-constexpr const char* tool = "sendcheck-probe";
+constexpr const char* probe_tool_name = "sendcheck-probe";
 constexpr std::size_t max_body_bytes = 10 * 1024 * 1024;
 
 std::optional<std::string> read_body(const std::string& path) {
@@ -130,7 +130,7 @@ Result<ProbeOptions> probe_options(const ProbeToolOptions& o) {
 }
 
 int run_probe_tool(const ProbeToolOptions& o) {
-  auto fail = [](const Error& error) { return cli::print_error(tool, error.message), cli::exit_code_for(error); };
+  auto fail = [](const Error& error) { return cli::print_error(probe_tool_name, error.message), cli::exit_code_for(error); };
   auto checked = probe_options(o);
   if (!checked) return fail(checked.error());
   ProbeOptions probe = std::move(checked.value());
@@ -140,12 +140,12 @@ int run_probe_tool(const ProbeToolOptions& o) {
       std::fprintf(stderr, "%s\n", format_transcript_entry(entry).c_str());
     };
 
-  auto config = cli::resolver_config(o.common, tool);
+  auto config = cli::resolver_config(o.common, probe_tool_name);
   if (!config) return fail(config.error());
   auto resolver = dns::Resolver::create(std::move(config.value()));
   if (!resolver) return fail(resolver.error());
 
-  Report report(tool, version);
+  Report report(probe_tool_name, version);
   std::vector<Check> target_checks;
   auto targets = resolve_targets(**resolver, o.target, o.mx, !o.ipv6_only, !o.ipv4_only, target_checks);
   if (!targets) return fail(targets.error());
@@ -169,7 +169,7 @@ int run_probe_tool(const ProbeToolOptions& o) {
   }
   report.fields()["targets"] = std::move(json_targets);
   session.secret.assign(session.secret.size(), '\0');
-  return cli::finish(tool, report, text, o.common, &(*resolver)->log());
+  return cli::finish(probe_tool_name, report, text, o.common, &(*resolver)->log());
 }
 
 }  // namespace diag::smtp

@@ -4,12 +4,16 @@
 #include <chrono>
 #include <ctime>
 
+#include "diag/ascii.h"
 #include "diag/idna.h"
 #include "diag/spf.h"
+#include "diag/strings.h"
 #include "diag/version.h"
 
 namespace diag::spf {
 namespace {
+
+using diag::strings::join;
 
 std::string today_utc() {
   const std::time_t now = std::time(nullptr);
@@ -18,21 +22,6 @@ std::string today_utc() {
   char buffer[16];
   std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &utc);
   return buffer;
-}
-
-std::string lower(std::string text) {
-  for (char& c : text)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return text;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator) {
-  std::string out;
-  for (const auto& part : parts) {
-    if (!out.empty()) out += separator;
-    out += part;
-  }
-  return out;
 }
 
 nlohmann::json networks_json(const std::vector<Network>& networks) {
@@ -142,7 +131,7 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   // 2.3), and so do we, instead of refusing it.
   if (typed && !is_valid_check_domain(domain))
     return bad_input("\"" + domain + "\" is not a domain name SPF can check (it needs two or more labels of 1 to 63 characters)");
-  plan.domain = lower(domain);
+  plan.domain = ascii::to_lower(domain);
   for (const auto& text : request.ips) {
     auto ip = IpAddress::parse(text);
     if (!ip) return bad_input("--ip \"" + text + "\" is not an IPv4 or IPv6 address");

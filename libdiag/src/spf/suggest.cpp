@@ -11,29 +11,21 @@
 #include <array>
 #include <set>
 
+#include "diag/ascii.h"
 #include "diag/mx.h"
 #include "diag/spf.h"
+#include "diag/strings.h"
 
 namespace diag::spf {
 namespace {
+
+using diag::strings::join;
 
 constexpr int lookup_limit = 10;  // RFC 7208 4.6.4
 constexpr int void_limit = 2;     // RFC 7208 4.6.4
 // Two addresses a network: enough to find a network the new record lost,
 // bounded so that a flattened vendor tree stays quick to verify.
 constexpr std::size_t max_samples = 2000;
-
-std::string lower(std::string text) {
-  for (char& c : text)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return text;
-}
-
-std::string join(const std::vector<std::string>& parts, std::string_view separator = ", ") {
-  std::string out;
-  for (const auto& part : parts) out += (out.empty() ? "" : std::string(separator)) + part;
-  return out;
-}
 
 std::string network_term(const Network& network) {
   std::string out = std::string(network.address.is_v4() ? "ip4:" : "ip6:") + network.address.to_string();
@@ -78,8 +70,8 @@ struct Draft {
   std::string flattened_on;  // the date, when some terms were flattened
 
   bool contains(const std::string& text) const {
-    const std::string key = lower(text);
-    return std::any_of(terms.begin(), terms.end(), [&](const DraftTerm& t) { return !t.is_networks() && lower(t.text) == key; });
+    const std::string key = ascii::to_lower(text);
+    return std::any_of(terms.begin(), terms.end(), [&](const DraftTerm& t) { return !t.is_networks() && ascii::to_lower(t.text) == key; });
   }
 
   std::string render() const {
