@@ -49,6 +49,13 @@ TEST_CASE("idna: display shows an A-label domain in both forms", "[idna]") {
   CHECK(diag::idna::display("xn--.example") == "xn--.example");  // not a valid A-label: as it is
 }
 
+TEST_CASE("idna: to_unicode gives the form an admin typed", "[idna]") {
+  CHECK(diag::idna::to_unicode("xn--bcher-kva.example") == "bücher.example");
+  CHECK(diag::idna::to_unicode("mail.xn--mnchen-3ya.de") == "mail.münchen.de");
+  CHECK(diag::idna::to_unicode("contoso.com") == "contoso.com");
+  CHECK(diag::idna::to_unicode("xn--.example") == "xn--.example");
+}
+
 TEST_CASE("idna: mx::parse_domain, and so every domain argument, takes a Unicode domain", "[idna]") {
   CHECK(diag::mx::parse_domain("bücher.example").value() == "xn--bcher-kva.example");
   CHECK(diag::mx::parse_domain("Bücher.Example.").value() == "xn--bcher-kva.example");
@@ -83,6 +90,20 @@ TEST_CASE("idna: sendcheck-mx and sendcheck-spf ask the A-labels and show both f
   INFO(spf.out << spf.err);
   CHECK(spf.exit_code == 0);
   CHECK_THAT(spf.out, Catch::Contains("xn--bcher-kva.example (bücher.example)"));
+
+  // preflight: both forms once, the sections by the name the admin typed,
+  // the rows by the A-labels that DNS holds.
+  auto preflight_argv = std::vector<std::string>{bin_dir + "/sendcheck-preflight", "bücher.example", "--ip", "192.0.2.25",
+                                                 "--from", "scan@bücher.example", "--to", "desk@bücher.example",
+                                                 "--smtp-host", "127.0.0.1", "--smtp-port", "9", "--list", "spamhaus-zen",
+                                                 "--no-color", "-v"};
+  preflight_argv.insert(preflight_argv.end(), offline.begin(), offline.end());
+  const auto preflight = run_program(preflight_argv);
+  INFO(preflight.out << preflight.err);
+  CHECK_THAT(preflight.out, Catch::Contains("Domain: xn--bcher-kva.example (bücher.example)\n"));
+  CHECK_THAT(preflight.out, Catch::Contains("\n  MX (bücher.example)\n"));
+  CHECK_THAT(preflight.out, Catch::Contains("\n  SPF (bücher.example)\n"));
+  CHECK_THAT(preflight.out, Catch::Contains("SPF passes for 192.0.2.25 as xn--bcher-kva.example"));
 }
 
 TEST_CASE("idna: an invalid internationalized domain is exit 2 with a one-line error", "[idna][tools]") {

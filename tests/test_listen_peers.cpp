@@ -33,8 +33,8 @@ struct Case {
   std::string verdict;
   int exit_code;
   std::vector<std::string> needs;  // programs the client needs
-  std::string input;               // the client's standard input
-  std::vector<std::string> reason_has;  // what the reason must say (every finding is in it)
+  std::string input = {};          // the client's standard input
+  std::vector<std::string> reason_has = {};  // what the reason must say (every finding is in it)
 };
 
 // A token that could be Microsoft's for Exchange Online: the listener can

@@ -20,6 +20,10 @@ bool is_ascii(std::string_view text);
 // `domain "☃.example" is not a valid internationalized domain name: ...`.
 Result<std::string> to_ascii(std::string_view domain);
 
+// The U-label form of a domain that holds A-labels that decode
+// ("bücher.example" for "xn--bcher-kva.example"), else the domain as it is.
+std::string to_unicode(std::string_view domain);
+
 // A domain for people to read: "xn--bcher-kva.example (bücher.example)"
 // when it holds A-labels that decode, else the domain as it is.
 std::string display(std::string_view domain);

@@ -37,15 +37,20 @@ Result<std::string> to_ascii(std::string_view domain) {
   return ascii::to_lower(converted.get());
 }
 
-std::string display(std::string_view domain) {
+std::string to_unicode(std::string_view domain) {
   const std::string ascii(domain);
   const bool has_a_label = ascii.rfind("xn--", 0) == 0 || ascii.find(".xn--") != std::string::npos;
   if (!has_a_label || ascii.find('\0') != std::string::npos) return ascii;
   char* raw = nullptr;
   const int status = idn2_to_unicode_8z8z(ascii.c_str(), &raw, 0);
   Idn2String unicode(raw);
-  if (status != IDN2_OK || !unicode || ascii == unicode.get()) return ascii;
-  return ascii + " (" + unicode.get() + ")";
+  if (status != IDN2_OK || !unicode) return ascii;
+  return unicode.get();
+}
+
+std::string display(std::string_view domain) {
+  const std::string unicode = to_unicode(domain);
+  return unicode == domain ? unicode : std::string(domain) + " (" + unicode + ")";
 }
 
 }  // namespace diag::idna

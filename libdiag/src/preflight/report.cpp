@@ -156,7 +156,8 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     }
     out += "\n";
   }
-  // An internationalized domain in both forms, once: the rows name its A-labels.
+  // An internationalized domain in both forms, once: the section titles
+  // name it as typed, the rows by its A-labels (what DNS holds).
   if (const std::string shown = idna::display(plan.domain); shown != plan.domain) line("Domain: " + shown, 8);
   const std::string verdict_label(label(verdict.kind));
   line(style.bold(style.colored(verdict_status(verdict.kind), verdict_label)) + "  " + verdict.summary, verdict_label.size() + 2);

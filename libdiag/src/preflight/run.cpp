@@ -12,6 +12,7 @@
 
 #include "diag/ascii.h"
 #include "diag/blocklist.h"
+#include "diag/idna.h"
 #include "diag/mx.h"
 #include "diag/oauth.h"
 #include "diag/preflight.h"
@@ -179,7 +180,7 @@ void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
 }
 
 void start_mx(dns::Resolver& resolver, const Plan& plan, MxPart& part, std::function<void()> done) {
-  part.section.title = "MX (" + plan.domain + ")";
+  part.section.title = "MX (" + idna::to_unicode(plan.domain) + ")";
   mx::start_domains(resolver, {plan.domain}, [&plan, &part, done = std::move(done)](std::vector<mx::DomainReport> reports) {
     fill_mx_part(plan, reports.front(), part);
     done();
@@ -314,8 +315,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
 }
 
 void start_spf(spf::SpfResolver& resolver, const Plan& plan, const IpAddress& ip, SpfPart& part, std::function<void()> done) {
-  part.section.title = "SPF (" + plan.from_domain + ")";
-  part.health.title = "Domain health (" + plan.from_domain + ")";
+  part.section.title = "SPF (" + idna::to_unicode(plan.from_domain) + ")";
+  part.health.title = "Domain health (" + idna::to_unicode(plan.from_domain) + ")";
   spf::SpfCheckRequest request;
   request.domain = plan.from_domain;
   request.ips = {ip.to_string()};
@@ -1591,7 +1592,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   std::optional<Step> dmarc_step;
   const bool want_dmarc = !plan.from_domain.empty() && (!submission || plan.method == Method::acs);
   if (want_dmarc) {
-    dmarc.title = "DMARC (" + plan.from_domain + ")";
+    dmarc.title = "DMARC (" + idna::to_unicode(plan.from_domain) + ")";
     const bool spf_skipped = !spf_part.section.checks.empty() && is_skipped(spf_part.section.checks.front());
     // ACS signs with DKIM for its domain; the device's SPF is not what aligns.
     // ACS signs with DKIM for a custom domain whose CNAMEs are in place.
