@@ -119,8 +119,13 @@ inline std::uint16_t free_port() {
 
 // Whether something accepts connections on 127.0.0.1:port within 5 s. The
 // connection made to find out is closed at once (a session, for a server).
-inline bool wait_for_port(std::uint16_t port) {
-  for (int i = 0; i < 100; ++i) {
+// Whether a server started by the test listens on port within limit. The
+// limit is only a bound for a server that never comes up: a listener makes
+// its RSA key first, and on a loaded machine (load 8 on 2 cores, ASan) that
+// took over the 5 s this once allowed.
+inline bool wait_for_port(std::uint16_t port, std::chrono::milliseconds limit = std::chrono::seconds(30)) {
+  const auto deadline = diag::smtp::Clock::now() + limit;
+  while (diag::smtp::Clock::now() < deadline) {
     diag::smtp::Connection probe;
     if (probe.connect(diag::IpAddress::v4({127, 0, 0, 1}), port, diag::smtp::Clock::now() + 100ms).status ==
         diag::smtp::IoStatus::ok)
