@@ -574,6 +574,21 @@ TEST_CASE("Timeouts, SERVFAIL and REFUSED from the server: errors per list, the 
   CHECK((*clean)["message"].get<std::string>().find("4 could not be used") != std::string::npos);
 }
 
+TEST_CASE("No list answered at all: no pass row for the resolver, whose answers were never checked", "[blocklist]") {
+  auto server = start_lists_server();
+  for (const auto& list : default_lists()) server->add_fault("1.2.0.192." + list.zone, RrType::A, Fault{FaultAction::drop});
+  auto resolver = resolver_for(*server, 100ms, 1);
+  RunSummary run;
+  run.ips = check(*resolver, {"192.0.2.1"}, default_lists());
+  run.servers = resolver->servers();
+  const diag::Report out = make_report(run, {}, nullptr, {});
+  CHECK(out.status() == Status::error);
+  for (const auto& check : out.checks()) {
+    INFO(check.id << ": " << check.message);
+    CHECK(check.status != Status::pass);
+  }
+}
+
 TEST_CASE("Every zone in one round trip: 150 ms per answer costs about 150 ms, not 150 ms per list",
           "[blocklist]") {
   auto server = start_lists_server();

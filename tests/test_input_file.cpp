@@ -1,11 +1,14 @@
 // The one list reader and the one secret reader (diag/input_file.h): files
 // as Notepad, PowerShell, a Unix editor and `echo` save them.
 #include <catch2/catch.hpp>
+#include <algorithm>
+#include <filesystem>
 
 #include <diag/blocklist.h>
 #include <diag/input_file.h>
 #include <diag/oauth.h>
 
+#include "smtp_test_support.h"
 #include "temporary_directory.h"
 
 using diag::read_list_lines;
@@ -94,4 +97,46 @@ TEST_CASE("secret file: empty, too long or missing is a clear error that never s
   const auto missing = read_secret_file(dir.path("absent"), "password");
   REQUIRE_FALSE(missing);
   CHECK(missing.error().message == dir.path("absent") + ": cannot read the password file: No such file or directory");
+}
+
+TEST_CASE("input file: a directory is named as one, with the system's reason", "[input-file]") {
+  fixtures::TemporaryDirectory dir("input");
+  const std::string folder = dir.path("printers");
+  std::filesystem::create_directory(folder);
+  const auto list = read_list_lines(folder, "address list");
+  REQUIRE_FALSE(list);
+  CHECK(list.error().message == folder + ": cannot read the address list: Is a directory");
+  const auto secret = read_secret_file(folder, "password");
+  REQUIRE_FALSE(secret);
+  CHECK(secret.error().message == folder + ": cannot read the password file: Is a directory");
+  const auto opened = diag::open_input_file(dir.path("absent.csv"), "batch file");
+  REQUIRE_FALSE(opened);
+  CHECK(opened.error().message == dir.path("absent.csv") + ": cannot read the batch file: No such file or directory");
+}
+
+TEST_CASE("input file: every tool's file option given a directory says so, exit 2", "[input-file][tools]") {
+  using namespace smtp_testing;
+  fixtures::TemporaryDirectory dir("input");
+  const std::string folder = dir.path("adir");
+  std::filesystem::create_directory(folder);
+  const std::vector<std::string> offline = {"--dns", "127.0.0.1:9", "--timeout", "1"};
+  const std::vector<std::vector<std::string>> runs = {
+      {bin_dir + "/sendcheck-mx", "--file", folder},
+      {bin_dir + "/sendcheck-blocklist", "--file", folder},
+      {bin_dir + "/sendcheck-blocklist", "--zones", folder, "192.0.2.1"},
+      {bin_dir + "/sendcheck-blocklist", "--spamhaus-key-file", folder, "192.0.2.1"},
+      {bin_dir + "/sendcheck-preflight", "--batch", folder},
+      {bin_dir + "/sendcheck-preflight", "contoso.example", "--ip", "192.0.2.1", "--from", "a@contoso.example", "--to",
+       "b@contoso.example", "--ca", folder},
+      {bin_dir + "/sendcheck-probe", "127.0.0.1", "--port", "9", "--from", "a@contoso.example", "--rcpt",
+       "b@contoso.example", "--send", "--body-file", folder},
+  };
+  for (auto argv : runs) {
+    argv.insert(argv.end(), offline.begin(), offline.end());
+    const auto run = run_program(argv);
+    INFO(argv[0] << " " << argv[1] << "\n" << run.out << run.err);
+    CHECK(run.exit_code == 2);
+    CHECK_THAT(run.err, Catch::Contains(folder + ": cannot read the ") && Catch::Contains(": Is a directory"));
+    CHECK(std::count(run.err.begin(), run.err.end(), '\n') == 1);
+  }
 }

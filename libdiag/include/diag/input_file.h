@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <fstream>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -13,6 +14,15 @@
 #include "diag/result.h"
 
 namespace diag {
+
+// A file a person named, opened for reading (binary: the readers handle
+// CRLF themselves). Bad input names the file, WHAT it was to be and the
+// system's reason: "FILE: cannot read the batch file: No such file or
+// directory"; a directory says "Is a directory", which opening alone does
+// not tell (an ifstream opens a directory and then reads nothing).
+Result<std::ifstream> open_input_file(const std::string& path, std::string_view what);
+// For a read that failed after the file opened: the same message.
+Error input_read_error(const std::string& path, std::string_view what);
 
 struct ListLine {
   std::size_t number = 0;  // 1-based, for "FILE:LINE: message"

@@ -181,10 +181,11 @@ Result<std::string> read_key(const std::string& path, const char* variable, cons
   std::string key;
   std::string origin;
   if (!path.empty()) {
-    std::ifstream file(path);
-    if (!file) return bad_input(path + ": cannot read the " + what + " key file: " + std::strerror(errno));
+    const std::string file_what = std::string(what) + " key file";
+    auto file = open_input_file(path, file_what);
+    if (!file) return file.error();
     std::string line;
-    while (std::getline(file, line)) {
+    while (std::getline(*file, line)) {
       if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
       const auto first = line.find_first_not_of(" \t\r");
       if (first == std::string::npos) continue;

@@ -155,6 +155,13 @@ void add_resolver_check(const RunSummary& run, Report& report) {
                           remedy, {{"public_resolver", std::string(public_resolver->operator_name)}}));
     return;
   }
+  // A pass says the lists answered this resolver: not when none answered at
+  // all (every question timed out or failed), which the lists' own rows report.
+  const bool any_answered = std::any_of(run.ips.begin(), run.ips.end(), [](const IpReport& ip) {
+    return std::any_of(ip.listings.begin(), ip.listings.end(),
+                       [](const Listing& listing) { return listing.status != ListingStatus::error; });
+  });
+  if (!any_answered) return;
   report.add(make_check("blocklist.resolver", Status::pass,
                         "No list refused the DNS server " + servers + " (each answer was checked against the list's "
                         "RFC 5782 test entries)",

@@ -7,6 +7,7 @@
 
 #include "diag/ascii.h"
 #include "diag/blocklist.h"
+#include "diag/input_file.h"
 
 namespace diag::blocklist {
 namespace {
@@ -237,11 +238,11 @@ Result<std::vector<ListSpec>> parse_list_table(std::string_view text, const std:
 }
 
 Result<std::vector<ListSpec>> read_list_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return bad_input(path + ": cannot read the zone file: " + std::strerror(errno));
+  auto file = open_input_file(path, "zone file");
+  if (!file) return file.error();
   std::ostringstream contents;
-  contents << file.rdbuf();
-  if (file.bad()) return bad_input(path + ": read error");
+  contents << file->rdbuf();
+  if (file->bad()) return input_read_error(path, "zone file");
   auto lists = parse_list_table(contents.str(), path);
   if (lists && lists->empty()) return bad_input(path + ": no \"list ID\" entries");
   return lists;

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 namespace diag {
@@ -12,9 +13,27 @@ constexpr std::string_view utf8_bom = "\xEF\xBB\xBF";
 
 }  // namespace
 
-Result<std::vector<ListLine>> read_list_lines(const std::string& path, std::string_view what) {
+Error input_read_error(const std::string& path, std::string_view what) {
+  const int reason = errno ? errno : EIO;
+  return bad_input(path + ": cannot read the " + std::string(what) + ": " + std::strerror(reason));
+}
+
+Result<std::ifstream> open_input_file(const std::string& path, std::string_view what) {
+  std::error_code ignored;
+  if (std::filesystem::is_directory(path, ignored)) {
+    errno = EISDIR;
+    return input_read_error(path, what);
+  }
+  errno = 0;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return bad_input(path + ": cannot read the " + std::string(what) + ": " + std::strerror(errno));
+  if (!in) return input_read_error(path, what);
+  return in;
+}
+
+Result<std::vector<ListLine>> read_list_lines(const std::string& path, std::string_view what) {
+  auto opened = open_input_file(path, what);
+  if (!opened) return opened.error();
+  std::ifstream& in = *opened;
   std::vector<ListLine> lines;
   std::string line;
   std::size_t number = 0;
@@ -28,14 +47,16 @@ Result<std::vector<ListLine>> read_list_lines(const std::string& path, std::stri
     const auto last = line.find_last_not_of(" \t\r");
     lines.push_back(ListLine{number, line.substr(first, last - first + 1)});
   }
-  if (in.bad()) return bad_input(path + ": read error");
+  if (in.bad()) return input_read_error(path, what);
   return lines;
 }
 
 Result<std::string> read_secret_file(const std::string& path, std::string_view what) {
   const std::string named = path + ": the " + std::string(what) + " file";
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return bad_input(path + ": cannot read the " + std::string(what) + " file: " + std::strerror(errno));
+  const std::string file_what = std::string(what) + " file";
+  auto opened = open_input_file(path, file_what);
+  if (!opened) return opened.error();
+  std::ifstream& in = *opened;
   std::string line;
   char c;
   while (in.get(c) && c != '\n') {
@@ -43,7 +64,7 @@ Result<std::string> read_secret_file(const std::string& path, std::string_view w
       return bad_input(named + " has a first line over " + std::to_string(max_secret_bytes / 1024) + " KB");
     line += c;
   }
-  if (in.bad()) return bad_input(path + ": read error");
+  if (in.bad()) return input_read_error(path, file_what);
   if (line.starts_with(utf8_bom)) line.erase(0, utf8_bom.size());
   if (!line.empty() && line.back() == '\r') line.pop_back();
   if (line.size() > max_secret_bytes)

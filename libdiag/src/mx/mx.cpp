@@ -2,11 +2,11 @@
 
 #include <algorithm>
 #include <cctype>
-#include <fstream>
 #include <memory>
 
 #include "diag/ascii.h"
 #include "diag/idna.h"
+#include "diag/input_file.h"
 #include "diag/version.h"
 
 namespace diag::mx {
@@ -555,26 +555,14 @@ Result<std::string> parse_domain(std::string_view text) {
 }
 
 Result<std::vector<std::string>> read_domain_list(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return bad_input(path + ": cannot read the domain list");
+  auto lines = read_list_lines(path, "domain list");
+  if (!lines) return lines.error();
   std::vector<std::string> domains;
-  std::string line;
-  std::size_t number = 0;
-  constexpr std::size_t max_line = 1024;
-  while (std::getline(in, line)) {
-    ++number;
-    // Notepad and PowerShell start UTF-8 files with a byte-order mark.
-    if (number == 1 && line.rfind("\xEF\xBB\xBF", 0) == 0) line.erase(0, 3);
-    if (line.size() > max_line) return bad_input(path + ":" + std::to_string(number) + ": line too long");
-    if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-    const auto first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos) continue;
-    const auto last = line.find_last_not_of(" \t\r");
-    auto domain = parse_domain(std::string_view(line).substr(first, last - first + 1));
-    if (!domain) return bad_input(path + ":" + std::to_string(number) + ": " + domain.error().message);
+  for (const auto& line : *lines) {
+    auto domain = parse_domain(line.text);
+    if (!domain) return bad_input(path + ":" + std::to_string(line.number) + ": " + domain.error().message);
     domains.push_back(std::move(domain.value()));
   }
-  if (in.bad()) return bad_input(path + ": read error");
   return domains;
 }
 

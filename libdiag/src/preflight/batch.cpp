@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "diag/ascii.h"
+#include "diag/input_file.h"
 #include "diag/preflight.h"
 #include "diag/version.h"
 
@@ -119,10 +120,11 @@ Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::strin
 }
 
 Result<Batch> read_batch(const std::string& path, const ToolOptions& base) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) return bad_input("cannot read the batch file " + path);
+  auto file = open_input_file(path, "batch file");
+  if (!file) return file.error();
   std::ostringstream content;
-  content << file.rdbuf();
+  content << file->rdbuf();
+  if (file->bad()) return input_read_error(path, "batch file");
   const char separator = detect_separator(content.str());
   auto records = parse_csv(content.str(), path, separator);
   if (!records) return records.error();

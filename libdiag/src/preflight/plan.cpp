@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "diag/blocklist.h"
+#include "diag/input_file.h"
 #include "diag/mx.h"
 #include "diag/ascii.h"
 #include "diag/preflight.h"
@@ -195,7 +196,8 @@ Result<Plan> make_plan(const ToolOptions& o) {
   } else {
     plan.helo = smtp::default_helo_name();
   }
-  if (!o.ca_file.empty() && !std::ifstream(o.ca_file)) return bad_input("cannot read the CA file " + o.ca_file);
+  if (!o.ca_file.empty())
+    if (auto ca = open_input_file(o.ca_file, "CA file"); !ca) return ca.error();
   plan.ca_file = o.ca_file;
   if (o.client_cert_file.empty() != o.client_key_file.empty()) return bad_input("--client-cert and --client-key go together");
   if (!o.client_cert_file.empty()) {

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "diag/input_file.h"
 #include "diag/oauth.h"
 #include "diag/smtp_tools.h"
 #include "diag/version.h"
@@ -14,15 +15,16 @@ namespace {
 constexpr const char* probe_tool_name = "sendcheck-probe";
 constexpr std::size_t max_body_bytes = 10 * 1024 * 1024;
 
-std::optional<std::string> read_body(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
+Result<std::string> read_body(const std::string& path) {
+  auto in = open_input_file(path, "message body file");
+  if (!in) return in.error();
   std::string body;
   char chunk[65536];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) {
-    body.append(chunk, static_cast<std::size_t>(in.gcount()));
-    if (body.size() > max_body_bytes) return std::nullopt;
+  while (in->read(chunk, sizeof chunk) || in->gcount() > 0) {
+    body.append(chunk, static_cast<std::size_t>(in->gcount()));
+    if (body.size() > max_body_bytes) return bad_input(path + ": the message body file is over 10 MB");
   }
+  if (in->bad()) return input_read_error(path, "message body file");
   return body;
 }
 
@@ -56,7 +58,8 @@ Result<bool> check_tls_options(const ProbeToolOptions& o, SessionConfig& session
   }
   if (session.tls.versions.min && session.tls.versions.max && *session.tls.versions.min > *session.tls.versions.max)
     return bad_input("--tls-min is above --tls-max");
-  if (!o.ca_file.empty() && !std::ifstream(o.ca_file)) return bad_input("cannot read the CA file " + o.ca_file);
+  if (!o.ca_file.empty())
+    if (auto ca = open_input_file(o.ca_file, "CA file"); !ca) return ca.error();
   if (o.client_cert.empty() != o.client_key.empty()) return bad_input("--client-cert and --client-key go together");
   if (!o.client_cert.empty()) {
     // Read before connecting, so a bad file is bad input and not a TLS failure.
@@ -81,7 +84,7 @@ Result<bool> check_envelope_options(const ProbeToolOptions& o, SessionConfig& se
     std::string body = "This is a test message sent by sendcheck-probe " + std::string(version) + ".\r\n";
     if (!o.body_file.empty()) {
       auto read = read_body(o.body_file);
-      if (!read) return bad_input("cannot read --body-file " + o.body_file + " (or it is over 10 MB)");
+      if (!read) return read.error();
       body = *read;
     }
     session.message = build_test_message(o.from, o.rcpt, o.subject, body);
