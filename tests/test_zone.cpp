@@ -1209,3 +1209,17 @@ TEST_CASE("overlay: a name that owns only skipped types exists", "[zone]") {
   CHECK(answer.outcome == Outcome::nodata);
   CHECK(answer.source == "zone:what-if.zone");
 }
+
+TEST_CASE("zone: whether a file names its zone, which --zone-origin then leaves alone", "[zone]") {
+  const auto names = [](std::string_view text, std::string_view origin = "") {
+    auto zone = parse_zone_text(text, "t.zone", origin);
+    REQUIRE(zone);
+    return zone->names_its_zone;
+  };
+  const std::string soa = " 3600 IN SOA ns.contoso.example. hostmaster.contoso.example. 1 3600 600 86400 300\n";
+  CHECK(names("$ORIGIN contoso.example.\n@" + soa));                       // Azure, GoDaddy, cli53
+  CHECK(names("contoso.example." + soa + "www 300 IN A 192.0.2.1\n", "x.example"));  // absolute SOA owner
+  CHECK_FALSE(names("contoso.example" + soa, "contoso.example"));             // Cloudflare: no final dot
+  CHECK_FALSE(names("@" + soa, "contoso.example"));                           // BIND db.*, Windows DNS
+  CHECK_FALSE(names("@" + soa + "$ORIGIN _tcp.contoso.example.\n_sip 300 IN A 192.0.2.1\n", "contoso.example"));
+}

@@ -214,12 +214,21 @@ TEST_CASE("zone exports: --zone-origin and FILE@NAME through a tool", "[zone][ex
     }
   }
   SECTION("a file that can never answer is a warning") {
-    const std::string azure = exports_dir + "/azure-export.example.zone";
-    const auto result = run({"--zone", azure, "--zone-origin", "elsewhere.example", "azure-export.example"});
+    const std::string cloudflare = exports_dir + "/cloudflare-export.example.txt";
+    const auto result = run({"--zone", cloudflare, "--zone-origin", "elsewhere.example", "cloudflare-export.example"});
     CHECK(result.exit_code != 2);
-    CHECK(result.err.rfind("sendcheck-mx: warning: " + azure + ": all 16 records (the first: azure-export.example at "
-                           "line 9) lie outside the zone elsewhere.example and are not answered; check --zone-origin\n",
+    CHECK(result.err.rfind("sendcheck-mx: warning: " + cloudflare + ": 11 records (the first: cloudflare-export.example at "
+                           "line 30) lie outside the zone elsewhere.example and are not answered; check --zone-origin\n",
                            0) == 0);
+  }
+  SECTION("a file that names its zone ($ORIGIN first) keeps it beside --zone-origin for another file") {
+    const std::string azure = exports_dir + "/azure-export.example.zone";
+    const auto result = run({"--zone", db, "--zone-origin", "bind-export.example", "--zone", azure, "--json",
+                             "azure-export.example"});
+    INFO(result.out << result.err);
+    CHECK(result.exit_code != 2);
+    CHECK(result.err.find("warning") == std::string::npos);
+    CHECK(nlohmann::json::parse(result.out)["domains"][0]["mx"][0]["host"] == "azure-export-example.mail.protection.outlook.com");
   }
   SECTION("a directory, and --zone-origin without --zone") {
     const auto directory = run({"--zone", exports_dir, "bind-export.example"});

@@ -41,6 +41,10 @@ struct ZoneFile {
   // (--zone-origin) when there is one; else every owner of an SOA record,
   // or, when the file has no SOA, every $ORIGIN it sets. Canonical names.
   std::vector<std::string> apexes;
+  // The file names its zone itself: a $ORIGIN before its first record, or
+  // a first SOA whose owner is written absolute. --zone-origin is for the
+  // files that do not (BIND db.* files, Windows DNS, Cloudflare).
+  bool names_its_zone = false;
   // One line each, "FILE: what": facts that make the file answer less than
   // it seems to (no apex, records outside the zone). Not errors: the file
   // loaded and answers what it can.

@@ -31,8 +31,8 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
         ->allow_extra_args(false)
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--zone-origin", options.zone_origin,
-                   "The zone's name for --zone files that do not say it ($ORIGIN), as in BIND's db.* "
-                   "files and Windows DNS exports")
+                   "The zone's name for --zone files that do not say it (no $ORIGIN first, no SOA owner "
+                   "ending in a dot), as in BIND's db.* files, Windows DNS and Cloudflare exports")
         ->type_name("NAME")
         ->needs(zone);
   }
@@ -244,14 +244,20 @@ Result<dns::ResolverConfig> resolver_config(const CommonOptions& options, std::s
       // FILE@NAME, unless a file is named so: the name must be a file's
       // whole name to win, so "db.example@home" still loads if it exists.
       std::string path = argument, origin = options.zone_origin;
+      bool origin_of_this_file = false;
       std::error_code ignored;
       if (const auto at = argument.rfind('@'); at != std::string::npos && at > 0 &&
                                                 !std::filesystem::exists(argument, ignored)) {
         path = argument.substr(0, at);
         origin = argument.substr(at + 1);
+        origin_of_this_file = true;
         if (origin.empty()) return bad_input("--zone " + argument + ": no zone name after \"@\"");
       }
       auto zone = dns::parse_zone_file(path, origin);
+      // --zone-origin is for the files that do not name their zone; one
+      // that does keeps its own name (FILE@NAME still decides for its file).
+      if (zone && !origin_of_this_file && !origin.empty() && zone->names_its_zone)
+        zone = dns::parse_zone_file(path);
       if (!zone) return zone.error();
       // Loaded but answering less than it seems to: always said, one line each.
       for (const auto& warning : zone->warnings)

@@ -443,6 +443,7 @@ class MasterFileParser {
       if (!origin) return origin.error();
       origin_ = *origin;
       origins_set_.push_back(*origin);
+      if (zone_.records.empty() && zone_.skipped.empty()) zone_.names_its_zone = true;
       return std::nullopt;
     }
     if (ascii::iequals(name.text, "$TTL")) {
@@ -470,9 +471,11 @@ class MasterFileParser {
                         "line starts with a blank but there is no previous owner to reuse");
       record.owner = *previous_owner_;
     } else {
-      auto owner = resolve_name(tokens[next++], "owner");
+      const Token& written = tokens[next++];
+      auto owner = resolve_name(written, "owner");
       if (!owner) return owner.error();
       record.owner = *owner;
+      previous_owner_absolute_ = written.text.size() > 1 && written.text.back() == '.';
     }
     previous_owner_ = record.owner;
 
@@ -558,6 +561,9 @@ class MasterFileParser {
     }
 
     if (record.type == RrType::SOA) {
+      // The first SOA's owner written absolute names the zone; Cloudflare
+      // writes it without the final dot and needs the name from outside.
+      if (soa_owners_.empty() && previous_owner_absolute_) zone_.names_its_zone = true;
       soa_minimum_ = std::get<SoaData>(record.data).minimum;
       if (std::find(soa_owners_.begin(), soa_owners_.end(), record.owner) == soa_owners_.end())
         soa_owners_.push_back(record.owner);
@@ -1044,6 +1050,7 @@ class MasterFileParser {
   std::optional<std::uint32_t> default_ttl_;
   std::optional<std::uint32_t> soa_minimum_;
   std::vector<std::string> soa_owners_;
+  bool previous_owner_absolute_ = false;  // the owner was written with its final dot
   std::vector<std::string> origins_set_;
   std::optional<std::string> outside_origin_;
   std::optional<Error> origin_error_;
