@@ -364,6 +364,30 @@ TEST_CASE("suggest: when flattening cannot reach 10 lookups there is no record, 
   CHECK(run.json["suggestion"]["record"].is_null());
 }
 
+TEST_CASE("suggest: a term that fails the device itself is named in the remedy and dropped, not contradicted", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN fabrikam.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 -ip4:91.198.10.20 ip4:44.5.6.0/24 -all"
+)");
+  const Run run = scenario.check("fabrikam.example", {"91.198.10.20"});
+  require_consistent(run);
+  const auto* result = find_check(run, "spf.result");
+  REQUIRE(result);
+  CHECK((*result)["status"] == "fail");
+  // "before the all term" would not help: the -ip4: term decides first.
+  CHECK_THAT((*result)["remedy"].get<std::string>(),
+             Catch::StartsWith("\"-ip4:91.198.10.20\" (in fabrikam.example) matches 91.198.10.20 and decides against it"));
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.record.find("-ip4:91.198.10.20") == std::string::npos);
+  CHECK(s.record == "v=spf1 ip4:44.5.6.0/24 ip4:91.198.10.20 -all");
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.starts_with("Dropped \"-ip4:91.198.10.20\": it failed 91.198.10.20 explicitly");
+  }));
+  require_works(scenario, "fabrikam.example", s.record, {"91.198.10.20"}, {"44.5.6.1"});
+}
+
 TEST_CASE("suggest: an Exchange Online domain without Microsoft's include gets it added", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN contoso.example.

@@ -24,6 +24,22 @@ std::string today_utc() {
   return buffer;
 }
 
+// The fix for a fail or softfail: when the all term decided, the device's
+// term goes before it; when a term of its own matched the address (say
+// "-ip4:203.0.113.99"), a term added before the all term is never reached,
+// and that term is what stands in the way.
+std::string not_authorized_remedy(const SpfEvaluation& evaluation, const std::string& who, const std::string& term) {
+  const std::string& matched = evaluation.matched;
+  const bool by_all = matched.size() <= 4 && matched.ends_with("all");
+  if (matched.empty() || by_all)
+    return "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
+  const std::string record_of = evaluation.path.size() >= 2 ? evaluation.path[evaluation.path.size() - 2] : std::string();
+  return "\"" + matched + "\"" + (record_of.empty() ? "" : " (in " + record_of + ")") + " matches " + who +
+         " and decides against it before the all term is reached. If " + who +
+         " is your device's public address and was not denied on purpose, remove that term or put \"" + term +
+         "\" before it; --suggest writes the record.";
+}
+
 nlohmann::json networks_json(const std::vector<Network>& networks) {
   auto out = nlohmann::json::array();
   for (const auto& network : networks) out.push_back(network.to_string());
@@ -46,12 +62,12 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
     case SpfResult::fail:
       check.status = Status::fail;
       check.message = "Mail from " + who + " as " + domain + " fails SPF" + via + ": receivers may reject it.";
-      check.remedy = "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
+      check.remedy = not_authorized_remedy(evaluation, who, term);
       break;
     case SpfResult::softfail:
       check.status = Status::warn;
       check.message = "Mail from " + who + " as " + domain + " soft-fails SPF" + via + ": Microsoft 365 is likely to junk it.";
-      check.remedy = "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
+      check.remedy = not_authorized_remedy(evaluation, who, term);
       break;
     case SpfResult::neutral:
     case SpfResult::none:

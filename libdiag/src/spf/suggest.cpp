@@ -388,6 +388,19 @@ class SuggestionBuilder {
           case MechanismKind::ip4:
           case MechanismKind::ip6: {
             if (term.qualifier != Qualifier::pass) {
+              // A term that fails a device this record is to authorize:
+              // keeping it beside the device's own ip4:/ip6: would leave a
+              // record that passes and fails the same address by term order.
+              const Network denied = term_network(term);
+              std::vector<IpAddress> hit;
+              for (const auto& device : devices_)
+                if (device.in_prefix(denied.address, denied.prefix)) hit.push_back(device);
+              if (!hit.empty()) {
+                notes_.push_back("Dropped \"" + term.text + "\": it " + (term.qualifier == Qualifier::softfail ? "soft-failed " : term.qualifier == Qualifier::neutral ? "made neutral " : "failed ") +
+                                 join(addresses(hit)) + " explicitly, and this record is to authorize " +
+                                 (hit.size() == 1 ? "it" : "them") + "; if it was denied on purpose (a former or untrusted sender), do not publish this record.");
+                break;
+              }
               draft.has_non_pass = true;
               add_term(draft, term.text);
               break;
