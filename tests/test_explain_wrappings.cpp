@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diag/explain.h"
+#include "smtp_test_support.h"
 
 using namespace diag::explain;
 
@@ -113,6 +114,20 @@ TEST_CASE("an enhanced code without a basic code, not a version number", "[expla
     INFO(not_a_reply);
     CHECK_FALSE(explain_text(not_a_reply).ok());
   }
+}
+
+TEST_CASE("an enhanced code typed alone is looked up, as the remedies' cross-references ask", "[explain][wrapping]") {
+  // Remedies say "see `sendcheck explain 5.7.30`": that command must work.
+  CHECK(reply_with(found_in("5.7.30"), 0, "5.7.30").meaning.id == "m365.basic-auth-retired");
+  CHECK(reply_with(found_in(join_arguments({"5.7.139"})), 0, "5.7.139").meaning.id == "m365.smtp-auth-blocked");
+  CHECK(reply_with(found_in("  5.7.3 \r\n"), 0, "5.7.3").status() == diag::Status::fail);
+  // A success or a version number inside a sentence stays what it is.
+  CHECK_FALSE(explain_text("2.0.0").ok());
+  CHECK_FALSE(explain_text("nodemailer 4.7.0").ok());
+  const auto tool = smtp_testing::run_program({smtp_testing::bin_dir + "/sendcheck-explain", "5.7.30"});
+  INFO(tool.out << tool.err);
+  CHECK(tool.exit_code == 1);
+  CHECK_THAT(tool.out, Catch::Contains("Basic authentication"));
 }
 
 TEST_CASE("glued punctuation and quotes of other languages", "[explain][wrapping]") {

@@ -385,6 +385,22 @@ TEST_CASE("smtp-auth with basic auth after the retirement: 5.7.30 (exit 1), the 
   CHECK(run.err.find("Pr1nter-S3cret") == std::string::npos);
 }
 
+TEST_CASE("smtp-auth with the password in SENDCHECK_PASSWORD and no --user: --from signs in", "[preflight]") {
+  auto server = serve(smtp::exo_submission_profile(smtp::BasicAuthAnswer::retired_30));
+  const auto run = run_program({preflight_tool, "contoso.example", "--method", "smtp-auth", "--smtp-host", "127.0.0.1", "--smtp-port",
+                                std::to_string(server->server->port()), "--ca", server->ca_file, "--zone", zone, "--from",
+                                "printer@contoso.example", "--to", "someone@fabrikam.example", "--json"},
+                               20s, {"SENDCHECK_PASSWORD=Env-Pr1nter-S3cret"});
+  const auto document = parse(run);
+  INFO(document.dump(1));
+  // The AUTH step ran (and met 5.7.30), instead of "no credentials given".
+  CHECK(run.exit_code == 1);
+  CHECK(status_of(document, "smtp.auth") == "fail");
+  CHECK(document["verdict"]["verdict"] == "will-not-work");
+  CHECK(run.out.find("Env-Pr1nter-S3cret") == std::string::npos);
+  CHECK(run.err.find("Env-Pr1nter-S3cret") == std::string::npos);
+}
+
 TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0)", "[preflight]") {
   auto profile = smtp::exo_submission_profile();
   profile.oauth_token = "test-access-token";

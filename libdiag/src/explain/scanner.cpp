@@ -118,13 +118,16 @@ bool preceded_by_version_word(std::string_view before) {
 
 // An enhanced code without a reply code ("5.7.3 Authentication unsuccessful"
 // in MailKit's exception, "Detail: 5.7.60 SMTP; ..." in PHPMailer's): it
-// must be followed by text, name a class-4 or -5 failure of an RFC 3463
+// must be alone on its line or followed by text, name a class-4 or -5 failure of an RFC 3463
 // subject, and not be a version number.
 std::size_t lone_enhanced_length(std::string_view line, std::size_t at) {
   const auto length = text::enhanced_code_length(line.substr(at));
   if (!length) return 0;
   const auto code = text::parse_enhanced(line.substr(at, length));
   if (!code || code->status_class == 2 || code->subject > 7) return 0;
+  // A line that is the code and nothing else: what an admin types to look
+  // one up (`sendcheck explain 5.7.30`, the cross-references in remedies).
+  if (text::trim(line.substr(0, at)).empty() && text::trim(line.substr(at + length)).empty()) return length;
   if (at + length + 1 >= line.size() || line[at + length] != ' ') return 0;
   const char next = line[at + length + 1];
   if (!(text::is_alpha(next) || next == ' ' || next == '[' || next == '<' || next == '#' ||

@@ -2,16 +2,21 @@
 // the DMARC record as far as the verdict needs it.
 #include <algorithm>
 #include <cctype>
-#include <fstream>
+#include <cstdlib>
 
+#include "diag/ascii.h"
 #include "diag/blocklist.h"
 #include "diag/input_file.h"
 #include "diag/mx.h"
-#include "diag/ascii.h"
 #include "diag/preflight.h"
 
 namespace diag::preflight {
 namespace {
+
+bool password_in_environment() {
+  const char* password = std::getenv("SENDCHECK_PASSWORD");
+  return password && *password;
+}
 
 std::string domain_of(std::string_view address) {
   const auto at = address.rfind('@');
@@ -233,7 +238,9 @@ Result<Plan> make_plan(const ToolOptions& o) {
     if (o.token_file.empty() && (o.client_id.empty() || o.client_secret_file.empty() || (o.tenant.empty() && o.token_endpoint.empty())))
       return bad_input("XOAUTH2 needs --oauth-token-file, or --client-id, --client-secret-file and --tenant (or --token-endpoint)");
     plan.auth = smtp::AuthMechanism::xoauth2;
-  } else if (!o.password_file.empty() || (submission && !o.user.empty())) {
+  } else if (!o.password_file.empty() || (submission && (!o.user.empty() || password_in_environment()))) {
+    // --user defaults to --from, so a password in the environment alone
+    // is a sign-in to test, as --password-file alone is.
     plan.auth = smtp::AuthMechanism::login;
   }
   if (plan.auth != smtp::AuthMechanism::none && plan.user.empty()) {
