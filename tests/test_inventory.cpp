@@ -229,6 +229,21 @@ TEST_CASE("CSV reading: quotes, line ends, encodings and bounds", "[inventory]")
     CHECK(got[2999].user == "j\xC3\xB6rg@contoso.com");
     CHECK(got[1234].user_agent == "agent \xF0\x9F\x93\xA0");
   }
+  SECTION("saved again by a spreadsheet in a German or French locale: ';' between the columns") {
+    std::string semicolons;
+    bool quoted = false;
+    for (const char c : minimal) {
+      if (c == '"') quoted = !quoted;
+      semicolons += (!quoted && c == ',') ? ';' : c;
+    }
+    auto [read, got] = read_all_of("\xEF\xBB\xBF" + semicolons);
+    INFO(semicolons);
+    REQUIRE(read.ok());
+    REQUIRE(got.size() == 2);
+    CHECK(got[0].user == "a@contoso.com");
+    CHECK(got[0].user_agent == "x, \"y\"");  // the comma inside quotes stays a comma
+    CHECK(got[1].ip == "203.0.113.2");
+  }
   SECTION("an unterminated quote is an error") {
     auto [read, got] = read_all_of(minimal + "\n2026-11-01T00:00:00Z,c@contoso.com,\"203.0.113.3,Authenticated SMTP,0,z\n");
     REQUIRE_FALSE(read.ok());

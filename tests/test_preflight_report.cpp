@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diag/preflight.h"
+#include "diag/strings.h"
 #include "fixture_zones.h"
 #include "preflight_test_support.h"
 
@@ -388,8 +389,8 @@ TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and p
   const auto document = nlohmann::json::parse(lines_of(run.out).at(0));
   CHECK(document["to"] == nlohmann::json::array({"frontdesk@contoso.example", "ops@contoso.example"}));
   CHECK(document["verdict"]["verdict"] == "will-work");
-  CHECK(preflight::detect_separator("a;b;c\n1,5;2;3\n") == ';');
-  CHECK(preflight::detect_separator("a,b,\"c;d\"\n") == ',');
+  CHECK(diag::strings::csv_separator("a;b;c\n1,5;2;3\n") == ';');
+  CHECK(diag::strings::csv_separator("a,b,\"c;d\"\n") == ',');
 }
 
 TEST_CASE("batch: a finding in one row outranks a row that could not complete (exit 1)", "[preflight]") {

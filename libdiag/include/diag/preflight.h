@@ -388,8 +388,6 @@ struct CsvRecord {
 // separator: ',' (RFC 4180), or ';' as spreadsheets write in locales where
 // ',' is the decimal mark.
 Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name, char separator = ',');
-// ';' when the first line has more ';' than ',' outside quotes, else ','.
-char detect_separator(std::string_view text);
 
 struct BatchRow {
   int line = 0;

@@ -1,4 +1,5 @@
-// Joining words and list items for messages and remedies.
+// Joining words and list items for messages and remedies; the separator of
+// a CSV file a spreadsheet wrote.
 #pragma once
 
 #include <string>
@@ -16,6 +17,22 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
     out += item;
   }
   return out;
+}
+
+// The column separator of a CSV file from its first line: ';' when it has
+// more semicolons than commas outside quotes (a spreadsheet saved in a
+// locale whose decimal mark is the comma: German, French, ...), else ','.
+inline char csv_separator(std::string_view text) {
+  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
+  std::size_t commas = 0, semicolons = 0;
+  bool quoted = false;
+  for (char c : text) {
+    if (c == '"') quoted = !quoted;
+    else if (!quoted && (c == '\n' || c == '\r')) break;
+    else if (!quoted && c == ',') ++commas;
+    else if (!quoted && c == ';') ++semicolons;
+  }
+  return semicolons > commas ? ';' : ',';
 }
 
 }  // namespace diag::strings

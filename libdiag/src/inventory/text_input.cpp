@@ -4,6 +4,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "diag/strings.h"
+
 namespace diag::inventory::detail {
 namespace {
 
@@ -163,6 +165,13 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
   bool quoted = false, after_quote = false, any = false;
   std::size_t record_bytes = 0;
   record_line_ = line_;
+  if (!separator_) {
+    if (position_ >= buffer_.size()) {
+      auto more = fill();
+      if (!more) return more.error();
+    }
+    separator_ = strings::csv_separator(std::string_view(buffer_).substr(position_));
+  }
   const auto error = [&](const std::string& what) {
     return bad_input(source_.name() + ": line " + std::to_string(record_line_) + ": " + what);
   };
@@ -194,7 +203,7 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
       if (after_quote) field.push_back('"');
       if (field.empty() || after_quote) quoted = true, after_quote = false;
       else field.push_back('"');
-    } else if (c == ',') {
+    } else if (c == separator_) {
       record.push_back(std::move(field));
       field.clear();
       after_quote = false;

@@ -67,6 +67,9 @@ class CsvReader {
   std::string buffer_;
   std::size_t position_ = 0;
   bool at_end_ = false;
+  // From the header line: ',' as Entra and PowerShell write it, ';' when a
+  // spreadsheet in a German or French locale saved the file again.
+  char separator_ = 0;
   std::uint64_t line_ = 1, record_line_ = 0;
 };
 

@@ -15,6 +15,7 @@
 #include "diag/ascii.h"
 #include "diag/input_file.h"
 #include "diag/preflight.h"
+#include "diag/strings.h"
 #include "diag/version.h"
 
 namespace diag::preflight {
@@ -48,19 +49,6 @@ std::string verdict_label(const BatchResult& result) {
 }
 
 }  // namespace
-
-char detect_separator(std::string_view text) {
-  if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);
-  std::size_t commas = 0, semicolons = 0;
-  bool quoted = false;
-  for (char c : text) {
-    if (c == '"') quoted = !quoted;
-    else if (!quoted && (c == '\n' || c == '\r')) break;
-    else if (!quoted && c == ',') ++commas;
-    else if (!quoted && c == ';') ++semicolons;
-  }
-  return semicolons > commas ? ';' : ',';
-}
 
 Result<std::vector<CsvRecord>> parse_csv(std::string_view text, const std::string& name, char separator) {
   if (text.starts_with("\xEF\xBB\xBF")) text.remove_prefix(3);  // the BOM spreadsheets write
@@ -125,7 +113,7 @@ Result<Batch> read_batch(const std::string& path, const ToolOptions& base) {
   std::ostringstream content;
   content << file->rdbuf();
   if (file->bad()) return input_read_error(path, "batch file");
-  const char separator = detect_separator(content.str());
+  const char separator = strings::csv_separator(content.str());
   auto records = parse_csv(content.str(), path, separator);
   if (!records) return records.error();
   if (records->empty()) return bad_input(path + ": empty (expected a header row domain,method,ip,from,to)");
