@@ -194,7 +194,7 @@ TEST_CASE("The built-in table: live lists only, each with its source, terms, del
   const ListSpec& rep = *by_id["mailspike-rep"];
   CHECK(rep.code_for(ip("127.0.0.10"))->kind == CodeKind::listed);
   for (const char* level : {"127.0.0.15", "127.0.0.17", "127.0.0.20"}) CHECK(rep.code_for(ip(level))->kind == CodeKind::not_listed);
-  // UCEPROTECT 2/3 mostly mean the neighbours: informational.
+  // UCEPROTECT 2/3 mostly mean the neighbors: informational.
   CHECK(by_id["uceprotect-2"]->codes.front().severity == Status::info);
   CHECK(by_id["uceprotect-3"]->codes.front().severity == Status::info);
   CHECK(by_id["uceprotect-1"]->codes.front().severity == Status::warn);

@@ -180,3 +180,50 @@ TEST_CASE("sendcheck-blocklist --dump-zones is a valid --zones file, --list-zone
   CHECK(json[0]["id"] == "spamhaus-zen");
   CHECK_FALSE(json[0]["sources"].empty());
 }
+
+namespace {
+
+// "a; b (c; d)" -> {"a", "b (c; d)"}: a source's parts, split outside parentheses.
+std::vector<std::string> source_parts(const std::string& source) {
+  std::vector<std::string> parts(1);
+  int depth = 0;
+  for (std::size_t i = 0; i < source.size(); ++i) {
+    if (source[i] == '(') ++depth;
+    if (source[i] == ')') --depth;
+    if (depth == 0 && source.compare(i, 2, "; ") == 0) {
+      parts.emplace_back();
+      ++i;
+      continue;
+    }
+    parts.back() += source[i];
+  }
+  return parts;
+}
+
+void check_no_internal_citation(const std::string& text) {
+  for (const char* internal : {"dnsbl-facts", "../shared", "shared/reference", "\xc2\xa7" /* § */, "man/sendcheck"})
+    CHECK_THAT(text, !Catch::Contains(internal));
+}
+
+}  // namespace
+
+TEST_CASE("sendcheck-blocklist cites public URLs only: every source a link, no internal document named", "[blocklist]") {
+  const auto dump = run_tool({"--dump-zones"});
+  REQUIRE(dump.exit_code == 0);
+  check_no_internal_citation(dump.out);
+  CHECK_THAT(dump.out, Catch::Contains("man sendcheck-blocklist"));
+  const auto text = run_tool({"--list-zones"});
+  REQUIRE(text.exit_code == 0);
+  check_no_internal_citation(text.out);
+  const auto listed = run_tool({"--list-zones", "--json"});
+  REQUIRE(listed.exit_code == 0);
+  check_no_internal_citation(listed.out);
+  for (const auto& list : parse_json(listed.out)["lists"]) {
+    REQUIRE_FALSE(list["sources"].empty());
+    for (const auto& source : list["sources"])
+      for (const auto& part : source_parts(source.get<std::string>())) {
+        INFO(list["id"].get<std::string>() << ": " << part);
+        CHECK((part.find("https://") != std::string::npos || part.find("http://") != std::string::npos));
+      }
+  }
+}

@@ -13,7 +13,8 @@ using namespace smtp_testing;
 namespace {
 
 const std::vector<std::string> tools{"sendcheck-mx",        "sendcheck-spf",    "sendcheck-explain",   "sendcheck-blocklist",
-                                     "sendcheck-probe",     "sendcheck-listen", "sendcheck-preflight", "sendcheck-demo"};
+                                     "sendcheck-probe",     "sendcheck-listen", "sendcheck-preflight", "sendcheck-demo",
+                                     "sendcheck-inventory"};
 
 // The options in CLI11's help: "  -v,--verbose", "  --port INT", "  -4".
 std::set<std::string> options_in_help(const std::string& help) {

@@ -104,6 +104,18 @@ int main(int argc, char** argv) {
     csv->excludes(json);
     markdown->excludes(json);
   }
+  diag::cli::describe(
+      app,
+      {"sendcheck-inventory --signins InteractiveSignIns.csv --signins NonInteractiveSignIns.csv --mailboxes mailboxes.csv",
+       "sendcheck-inventory --signins InteractiveSignIns.csv --smtp-auth-report smtpauth.csv --db inventory.sqlite --markdown",
+       "sendcheck-inventory --tenant contoso.onmicrosoft.com --client-id 00000000-0000-0000-0000-000000000000 "
+       "--client-secret-file secret.txt --json"},
+      "Exit codes:\n"
+      "  0  no sender will break at the cutover (warnings allowed)\n"
+      "  1  a sender will break: it still signs in to SMTP AUTH with a password; the report says what it should move to\n"
+      "  2  usage error or bad input (an option, an unreadable file, a file of the wrong layout): nothing was read\n"
+      "  3  could not complete: Microsoft Graph or the sign-in could not be reached or read, the --db database stayed "
+      "locked, or standard output could not be written\n");
   if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
   return diag::cli::run_guarded(tool, [&] { return run(options); });
 }

@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
   diag::cli::describe(app,
                       {"sendcheck-listen --bind 0.0.0.0 --port 587 --profile exo-submission --basic-auth retired",
                        "sendcheck-listen --bind 0.0.0.0 --port 25 --profile exo-mx --accept-domain contoso.com --sessions 1",
-                       "sendcheck-listen --port 2525 --json --sessions 3 > devices.jsonl"},
+                       "sendcheck-listen --port 2525 --json --sessions 3 > devices.json"},
                       "Exit codes:\n"
                       "  0  every device seen will keep working\n"
                       "  1  a device seen will break or fails now (basic AUTH, no TLS, old TLS): the report says what to change\n"

@@ -29,7 +29,7 @@ struct Library {
   bool loaded() const { return load_error.empty(); }
 };
 
-// Loaded and globally initialised once, kept for the life of the process
+// Loaded and globally initialized once, kept for the life of the process
 // (libcurl's global state must not be torn down while a thread may use it).
 const Library& library();
 

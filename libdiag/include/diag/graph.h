@@ -156,7 +156,7 @@ std::unique_ptr<TokenSource> client_certificate_tokens(const Settings& settings,
                                                        std::shared_ptr<const tls::Credentials> certificate,
                                                        oauth::AssertionAlgorithm algorithm = oauth::AssertionAlgorithm::rs256);
 // Delegated, device code (RFC 8628): prompt shows the code's message to the
-// admin (default: on stderr); polls at the interval, honouring slow_down,
+// admin (default: on stderr); polls at the interval, honoring slow_down,
 // until the code expires. Later scopes are redeemed with the refresh token.
 using DeviceCodePrompt = std::function<void(const oauth::DeviceCode&)>;
 std::unique_ptr<TokenSource> device_code_tokens(const Settings& settings, std::string client_id, DeviceCodePrompt prompt = {});

@@ -29,7 +29,7 @@ struct CommonOptions {
 };
 
 // The candidate closest to what was typed, when it is close enough to be a
-// typo (one or two edits, a swap of two neighbours counting as one):
+// typo (one or two edits, a swap of two neighbors counting as one):
 // "prefligth" -> "preflight", "--form" -> "--from". nullopt otherwise.
 std::optional<std::string> closest_match(std::string_view typed, const std::vector<std::string>& candidates);
 

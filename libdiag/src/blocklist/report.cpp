@@ -315,7 +315,7 @@ nlohmann::json egress_json(const EgressResult& egress) {
   return {{"addresses", addresses}, {"attempts", attempts}};
 }
 
-// Defence in depth: whatever text reached a string (a resolver's detail,
+// Defense in depth: whatever text reached a string (a resolver's detail,
 // an echoed name), no key leaves the process.
 void mask_json(nlohmann::json& value, const Secrets& secrets) {
   if (value.is_string()) {

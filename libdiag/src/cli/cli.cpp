@@ -40,7 +40,7 @@ void add_common_options(CLI::App& app, CommonOptions& options, bool with_dns) {
       ->check(CLI::Validator(
           [](std::string& text) -> std::string {
             // CLI::Range lets NaN through, and NaN seconds is undefined
-            // behaviour once converted to milliseconds.
+            // behavior once converted to milliseconds.
             char* end = nullptr;
             const double value = std::strtod(text.c_str(), &end);
             if (end == text.c_str() || *end != '\0' || !std::isfinite(value) || value < 0.01 || value > 3600.0)
@@ -97,7 +97,7 @@ int finish_informational(CLI::App& app, const CLI::Error& e) {
 }
 
 // Optimal string alignment distance (Damerau-Levenshtein without reuse):
-// the swapped neighbours of "prefligth" cost one edit, not two.
+// the swapped neighbors of "prefligth" cost one edit, not two.
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
   for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;

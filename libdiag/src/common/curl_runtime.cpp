@@ -44,7 +44,7 @@ Library load() {
 }  // namespace
 
 const Library& library() {
-  static const Library loaded = load();  // thread-safe initialisation (C++11)
+  static const Library loaded = load();  // thread-safe initialization (C++11)
   return loaded;
 }
 

@@ -1,4 +1,4 @@
-// Reading the input in bounded pieces, recognising a sendcheck JSON document,
+// Reading the input in bounded pieces, recognizing a sendcheck JSON document,
 // and collecting the replies into distinct explanations.
 #include <fcntl.h>
 #include <sys/stat.h>

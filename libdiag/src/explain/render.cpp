@@ -147,8 +147,8 @@ std::string render_text(const ExplainResult& result, const TextStyle& style, boo
     std::string heading = style.status_label(explanation.status()) + " " + style.bold(code_label(reply)) + "  " +
                           meaning.title;
     out += heading + "\n";
-    std::string about = meaning.id + " · " + std::string(to_string(meaning.category)) + " · " +
-                        std::string(reply_class(explanation));
+    // The table's id is for scripts (it is in the JSON), not for the reader.
+    std::string about = std::string(to_string(meaning.category)) + " · " + std::string(reply_class(explanation));
     if (explanation.count > 1) about += " · seen " + std::to_string(explanation.count) + " times";
     if (!explanation.steps.empty()) about += " · at " + listed(explanation.steps, explanation.more_steps);
     out += "      " + style.dim(about) + "\n";

@@ -82,7 +82,7 @@ Outcome<oauth::Token> redeem(const Settings& settings, const std::string& form, 
     return std::move(token).value();
   }
   // Masked before parsing: the description is cut to one bounded line, and
-  // a cut could leave half a secret that no later mask would recognise.
+  // a cut could leave half a secret that no later mask would recognize.
   const auto error = oauth::parse_token_error(exchange.response->status, masked(exchange.response->body, secrets));
   if (refusal) *refusal = error;
   return token_failure(error, secrets);

@@ -488,12 +488,12 @@ class ServerSession {
         if (!line) return false;
         initial = *line;
       }
-      if (initial == "*") return say("501 5.0.0 Authentication cancelled");
+      if (initial == "*") return say("501 5.0.0 Authentication canceled");
       user = base64_decode(initial).value_or("");
       if (!say("334 UGFzc3dvcmQ6")) return false;
       auto secret_line = read_auth_line();  // read and dropped
       if (!secret_line) return false;
-      if (*secret_line == "*") return say("501 5.0.0 Authentication cancelled");
+      if (*secret_line == "*") return say("501 5.0.0 Authentication canceled");
     } else if (mechanism == "PLAIN" || mechanism == "XOAUTH2") {
       if (initial.empty()) {
         if (!say("334 ")) return false;
@@ -501,7 +501,7 @@ class ServerSession {
         if (!line) return false;
         initial = *line;
       }
-      if (initial == "*") return say("501 5.0.0 Authentication cancelled");
+      if (initial == "*") return say("501 5.0.0 Authentication canceled");
       const std::string decoded = base64_decode(initial).value_or("");
       if (mechanism == "PLAIN") {
         // RFC 4616: authzid NUL authcid NUL passwd
