@@ -62,6 +62,10 @@ TEST_CASE("idna: mx::parse_domain, and so every domain argument, takes a Unicode
   const auto bad = diag::mx::parse_domain("\xE2\x98\x83.example");
   REQUIRE_FALSE(bad);
   CHECK(bad.error().kind == diag::ErrorKind::bad_input);
+  CHECK(diag::mx::parse_domain("xn--bcher-kva.example").value() == "xn--bcher-kva.example");
+  const auto not_a_label = diag::mx::parse_domain("xn--zz.example");
+  REQUIRE_FALSE(not_a_label);
+  CHECK(not_a_label.error().message == "domain \"xn--zz.example\" has \"xn--zz\", which is not a valid A-label (RFC 5890)");
 }
 
 TEST_CASE("idna: sendcheck-mx and sendcheck-spf ask the A-labels and show both forms", "[idna][tools]") {

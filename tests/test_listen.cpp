@@ -131,9 +131,24 @@ TEST_CASE("sendcheck-listen text report and the probe against exo-submission", "
   CHECK_THAT(run.err, Catch::Contains("listening on 127.0.0.1 port"));
 }
 
+TEST_CASE("sendcheck-listen --bind takes a host name of this machine", "[listen]") {
+  Listener listener({"--bind", "localhost", "--profile", "accept-all"}, 1);
+  SessionConfig config = client_config(listener.port);
+  config.starttls = StarttlsPolicy::never;
+  config.tls_mode = TlsMode::plain;
+  config.mail_from = "scanner@contoso.example";
+  config.rcpt_to = {"staff@contoso.example"};
+  const auto session = run_session(config);
+  CHECK_FALSE(session.failure);
+  const auto run = listener.finish();
+  INFO(run.out << run.err);
+  CHECK(run.exit_code != 2);
+  CHECK_THAT(run.err, Catch::Contains("listening on localhost port"));
+}
+
 TEST_CASE("sendcheck-listen usage errors", "[listen]") {
   for (const auto& args : std::vector<std::vector<std::string>>{
-           {"--profile", "gmail"}, {"--bind", "localhost"}, {"--cert", "x.pem"}, {"--basic-auth", "maybe"},
+           {"--profile", "gmail"}, {"--bind", "no-such-host.invalid"}, {"--cert", "x.pem"}, {"--basic-auth", "maybe"},
            {"--profile", "accept-all", "--accept-domain", "x.example"}, {"--session-timeout", "0"},
            {"--session-timeout", "-5"}, {"--session-timeout", "soon"}, {"--session-timeout", "1e9"}}) {
     std::vector<std::string> argv{listen_tool};

@@ -105,7 +105,13 @@ TEST_CASE("listen options: port, bind address, profile options, limits", "[tool-
   };
   check([](auto& c) { c.port = 65536; }, "--port must be 0-65535");
   check([](auto& c) { c.port = -1; }, "--port must be 0-65535");
-  check([](auto& c) { c.bind = "localhost"; }, "--bind needs an IP address: localhost");
+  check([](auto& c) { c.bind = "no-such-host.invalid"; },
+        "--bind no-such-host.invalid: not an IP address, and the system resolver has no address for it");
+  auto by_name = o;
+  by_name.bind = "localhost";  // a host name of this machine: its IPv4 address first
+  const auto named = listen_server_config(by_name);
+  REQUIRE(named);
+  CHECK(named->bind_address.to_string() == "127.0.0.1");
   check([](auto& c) { c.profile = "exo"; }, "unknown --profile exo (exo-submission, exo-mx, accept-all)");
   check([](auto& c) { c.basic_auth = "maybe"; }, "--basic-auth must be disabled, retired or accept");
   check([](auto& c) { c.accept_domains = {"contoso.com"}; }, "--accept-domain and --reject-direct-send belong to --profile exo-mx");

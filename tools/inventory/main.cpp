@@ -5,63 +5,14 @@
 #include <diag/inventory.h>
 #include <diag/version.h>
 
-#include <unistd.h>
-
-#include <chrono>
-#include <string>
-#include <vector>
-
 namespace {
-
 constexpr const char* tool = "sendcheck-inventory";
-
-struct Options {
-  diag::cli::CommonOptions common;
-  diag::inventory::InventoryRequest request;
-  diag::inventory::OnlineOptions online;
-  std::string since;
-  bool csv = false, markdown = false;
-};
-
-int run(Options& options) {
-  auto& request = options.request;
-  if (auto checked = diag::inventory::check_online_options(options.online); !checked)
-    return diag::cli::print_error(tool, checked.error().message), diag::exit_usage;
-  if (request.signin_files.empty() && request.usage_report_file.empty() && request.smtp_auth_report_file.empty() &&
-      request.mailboxes_file.empty() && request.db_file.empty() && options.online.tenant.empty())
-    return diag::cli::print_error(tool, "nothing to read: give --tenant (with --client-id and a way to sign in), "
-                                        "--signins, --smtp-auth-report, --usage-report, --mailboxes or --db (see sendcheck inventory --help)"),
-           diag::exit_usage;
-  if (!options.since.empty()) {
-    request.since = diag::inventory::parse_date(options.since);
-    if (!request.since)
-      return diag::cli::print_error(tool, "--since: \"" + options.since + "\" is not a date (YYYY-MM-DD)"),
-             diag::exit_usage;
-  }
-  request.today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
-  // A date after today counts nothing: a typo, never "nobody signs in".
-  if (request.since && *request.since > request.today)
-    return diag::cli::print_error(tool, "--since " + options.since + " is after today: nothing could be counted"),
-           diag::exit_usage;
-  options.online.timeout = std::chrono::milliseconds(static_cast<long long>(options.common.timeout_seconds * 1000));
-  options.online.progress = !options.common.json && isatty(fileno(stderr));
-  auto result = diag::inventory::run_inventory_online(request, options.online);
-  if (!result) return diag::cli::print_error(tool, result.error().message), diag::cli::exit_code_for(result.error());
-  const auto format = options.csv        ? diag::inventory::OutputFormat::csv
-                      : options.markdown ? diag::inventory::OutputFormat::markdown
-                                         : diag::inventory::OutputFormat::text;
-  std::string text;
-  const auto report = diag::inventory::make_report(*result, format, options.common.json ? nullptr : &text,
-                                                   diag::TextStyle::for_stream(stdout, options.common.no_color));
-  return diag::cli::finish(tool, report, text, options.common);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  Options options;
+  diag::inventory::ToolOptions options;
   CLI::App app{"Who still signs in to SMTP AUTH with a password, from where, and what each should move to", tool};
-  diag::cli::add_common_options(app, options.common, false);
+  diag::cli::add_common_options(app, options.common);
   app.add_option("--signins", options.request.signin_files,
                  "Entra admin center sign-in log download, CSV or JSON (repeatable: interactive and non-interactive)")
       ->type_name("FILE")->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)
@@ -96,6 +47,9 @@ int main(int argc, char** argv) {
                "(undocumented by Microsoft)");
   app.add_option("--db", options.request.db_file, "Keep the results in this SQLite database and report what changed")
       ->type_name("FILE");
+  app.add_flag("--preflight", options.preflight,
+               "Run the direct-send and relay check of every sender that will break, per source IP, all on one DNS "
+               "loop (--dns, --zone and --timeout apply)");
   app.add_option("--since", options.since, "Count only sign-ins on or after this date")->type_name("YYYY-MM-DD");
   auto* csv = app.add_flag("--csv", options.csv, "Write one CSV row per sender (for a spreadsheet)");
   auto* markdown = app.add_flag("--markdown", options.markdown, "Write the report as Markdown (for a change ticket)");
@@ -108,6 +62,7 @@ int main(int argc, char** argv) {
       app,
       {"sendcheck-inventory --signins InteractiveSignIns.csv --signins NonInteractiveSignIns.csv --mailboxes mailboxes.csv",
        "sendcheck-inventory --signins InteractiveSignIns.csv --smtp-auth-report smtpauth.csv --db inventory.sqlite --markdown",
+       "sendcheck-inventory --signins InteractiveSignIns.csv --preflight",
        "sendcheck-inventory --tenant contoso.onmicrosoft.com --client-id 00000000-0000-0000-0000-000000000000 "
        "--client-secret-file secret.txt --json"},
       "Exit codes:\n"
@@ -117,5 +72,5 @@ int main(int argc, char** argv) {
       "  3  could not complete: Microsoft Graph or the sign-in could not be reached or read, the --db database stayed "
       "locked, or standard output could not be written\n");
   if (auto exit_code = diag::cli::parse(app, argc, argv)) return *exit_code;
-  return diag::cli::run_guarded(tool, [&] { return run(options); });
+  return diag::cli::run_guarded(tool, [&] { return diag::inventory::run_tool(options); });
 }

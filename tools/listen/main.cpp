@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Listen like Exchange Online and report what a device does: TLS, AUTH, envelope", tool};
   diag::cli::add_common_options(app, o.common, false);
   app.get_option("--timeout")->description("Seconds to wait for each command and for the TLS handshake (default 60)");
-  app.add_option("--bind", o.bind, "Address to listen on (default 127.0.0.1; 0.0.0.0 for devices on the network)")->type_name("ADDR");
+  app.add_option("--bind", o.bind, "Address or host name to listen on (default 127.0.0.1; 0.0.0.0 for devices on the network)")->type_name("HOST");
   app.add_option("--port", o.port, "TCP port (default 2525; 0 picks a free one)");
   app.add_option("--profile", o.profile, "exo-submission, exo-mx or accept-all (default accept-all)")->type_name("NAME");
   app.add_option("--basic-auth", o.basic_auth,

@@ -17,6 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "diag/resolver.h"
+#include "diag/tool_common.h"
+
 namespace diag::inventory {
 
 // Where a record came from; shown to the admin, so a finding can be traced.
@@ -222,10 +225,19 @@ struct EffectiveSetting {
   std::string describe() const;                // "enabled (mailbox)", "disabled (organization)", "unknown", ...
 };
 
+// What --preflight found when it ran a way forward's command.
+struct WayCheck {
+  std::string verdict;  // "will-work", "will-not-work", "not-verified" (sendcheck-preflight's)
+  std::string summary;  // the verdict's summary line, or why the check did not run
+  int exit_code = 0;    // sendcheck-preflight's for that command
+};
+
 struct WayForward {
   std::string method;   // oauth, direct-send, relay, hve, acs
   std::string why;
   std::string command;  // the sendcheck preflight command that verifies it
+  std::string ip = {};  // direct-send and relay: the source IP the command checks
+  std::optional<WayCheck> checked = {};  // --preflight ran the command
 };
 
 struct SenderFinding {
@@ -275,6 +287,13 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
 std::vector<WayForward> ways_forward(const SenderFinding& sender);
 // Every preflight command of every will-break sender, one per source IP.
 std::vector<std::string> preflight_commands(const InventoryResult& result);
+
+// --preflight: the commands of preflight_commands (direct send and relay,
+// which need no credentials) run as sendcheck-preflight --batch runs its
+// rows, every one on one DNS loop and a few SMTP sessions at once, each
+// verdict put on its way forward. The number of commands run.
+std::size_t verify_ways_forward(InventoryResult& result, const dns::ResolverConfig& resolver_config,
+                                double timeout_seconds);
 
 // Days from today until the end of December 2026, when Microsoft turns basic
 // authentication for SMTP AUTH off by default; 0 after it.
@@ -365,5 +384,16 @@ Result<bool> check_online_options(const OnlineOptions& options);
 // names noted; with exo_admin_api the organization, mailbox and policy
 // switches. What was read is listed in the result's inputs.
 Result<InventoryResult> run_inventory_online(const InventoryRequest& request, const OnlineOptions& online);
+
+// sendcheck-inventory from parsed options to exit code (src/inventory/tool.cpp).
+struct ToolOptions {
+  cli::CommonOptions common;
+  InventoryRequest request;
+  OnlineOptions online;
+  std::string since;        // --since YYYY-MM-DD, checked by run_tool
+  bool csv = false, markdown = false;
+  bool preflight = false;   // --preflight: verify_ways_forward
+};
+int run_tool(ToolOptions& options);
 
 }  // namespace diag::inventory

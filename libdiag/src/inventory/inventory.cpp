@@ -218,12 +218,12 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                     "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, "
                     "TLS optional (old TLS works), and its public IP " + ip + " must be in your SPF record." +
                         skipped_note,
-                    prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user});
+                    prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user, ip});
     ways.push_back({"relay",
                     "If " + ip + " is a static public address that only your organization uses: an inbound connector "
                     "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
                     "shared addresses cannot be matched." + skipped_note,
-                    prefix + " --method relay --ip " + ip + " --from " + user + " --to " + user});
+                    prefix + " --method relay --ip " + ip + " --from " + user + " --to " + user, ip});
   }
   const std::string volume =
       sender.smtp_auth_report ? " Its EAC report shows " + std::to_string(sender.smtp_auth_report->messages) +

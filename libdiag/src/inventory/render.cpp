@@ -60,8 +60,14 @@ nlohmann::json sender_json(const SenderFinding& sender) {
                    {"last_seen", format_time(ip.last_seen)}, {"error_codes", codes}, {"user_agents", ip.user_agents}});
   }
   nlohmann::json ways = nlohmann::json::array();
-  for (const auto& way : sender.way_forward)
-    ways.push_back({{"method", way.method}, {"why", way.why}, {"command", way.command}});
+  for (const auto& way : sender.way_forward) {
+    nlohmann::json one = {{"method", way.method}, {"why", way.why}, {"command", way.command}};
+    if (!way.ip.empty()) one["ip"] = way.ip;
+    if (way.checked)
+      one["preflight"] = {{"verdict", way.checked->verdict}, {"summary", way.checked->summary},
+                          {"exit_code", way.checked->exit_code}};
+    ways.push_back(std::move(one));
+  }
   nlohmann::json json = {{"user", sender.user},
                          {"ips", ips},
                          {"signins", sender.signins},
@@ -126,6 +132,35 @@ std::string ip_list(const SenderFinding& sender) {
   std::string list;
   for (const auto& ip : sender.ips) list += (list.empty() ? "" : " ") + (ip.ip.empty() ? std::string("(no IP)") : ip.ip);
   return list;
+}
+
+// "WILL WORK" for "will-work": the words preflight itself prints.
+std::string check_label(const WayCheck& check) {
+  std::string label = check.verdict;
+  for (char& c : label) c = c == '-' ? ' ' : static_cast<char>(c >= 'a' && c <= 'z' ? c - 'a' + 'A' : c);
+  return label;
+}
+
+// What --preflight found, counted; nothing when it did not run.
+void add_preflight_check(Report& report, const InventoryResult& result) {
+  std::size_t run = 0, works = 0, breaks = 0, unverified = 0;
+  for (const auto& sender : result.senders)
+    for (const auto& way : sender.way_forward) {
+      if (!way.checked) continue;
+      ++run;
+      works += way.checked->verdict == "will-work";
+      breaks += way.checked->verdict == "will-not-work";
+    }
+  if (!run) return;
+  unverified = run - works - breaks;
+  report.add({"inventory.preflight", Status::info,
+              "--preflight ran " + plural(run, "way forward", "ways forward") + ": " + std::to_string(works) +
+                  " will work, " + std::to_string(breaks) + " will not work, " + std::to_string(unverified) +
+                  " not verified (each one's verdict is under its sender)",
+              unverified ? "A way that is not verified needs what its verdict names (often port 25 from the device's "
+                           "own network): run its command there."
+                         : "",
+              {{"run", run}, {"will_work", works}, {"will_not_work", breaks}, {"not_verified", unverified}}});
 }
 
 void add_checks(Report& report, const InventoryResult& result) {
@@ -201,6 +236,7 @@ void add_checks(Report& report, const InventoryResult& result) {
   std::string inputs;
   for (const auto& input : result.inputs) inputs += (inputs.empty() ? "" : "; ") + input;
   report.add({"inventory.inputs", Status::info, inputs.empty() ? "No input files" : inputs, "", {}});
+  add_preflight_check(report, result);
 }
 
 void render_text(const InventoryResult& result, const Report& report, const TextStyle& style, std::string& text) {
@@ -259,9 +295,10 @@ void render_text(const InventoryResult& result, const Report& report, const Text
         text += "    was " + *sender.previous_verdict + " in the last run\n";
       int index = 0;
       for (const auto& way : sender.way_forward) {
-        if (index == 0) text += "    Way forward (each verified by its command):\n";
+        if (index == 0) text += "    Way forward (verify each with its command, or all at once with --preflight):\n";
         text += "      " + std::to_string(++index) + ". " + way.method + ": " + way.why + "\n";
         text += "         " + way.command + "\n";
+        if (way.checked) text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ": " + way.checked->summary + "\n";
       }
     }
   }
@@ -281,15 +318,18 @@ void render_text(const InventoryResult& result, const Report& report, const Text
 }
 
 void render_csv(const InventoryResult& result, std::string& text) {
-  text += "user,verdict,auth,setting,signins,successes,failures,first_seen,last_seen,ips,way_forward,first_command\n";
+  text += "user,verdict,auth,setting,signins,successes,failures,first_seen,last_seen,ips,way_forward,first_command,preflight\n";
   for (const auto& sender : result.senders) {
-    std::string methods;
-    for (const auto& way : sender.way_forward) methods += (methods.empty() ? "" : ";") + way.method;
+    std::string methods, checked;
+    for (const auto& way : sender.way_forward) {
+      methods += (methods.empty() ? "" : ";") + way.method;
+      if (way.checked) checked += (checked.empty() ? "" : ";") + way.method + " " + way.ip + ": " + way.checked->verdict;
+    }
     const std::vector<std::string> fields = {
         sender.user, std::string(to_string(sender.verdict)), auth_name(sender.auth), setting_value(sender.setting),
         std::to_string(sender.signins), std::to_string(sender.successes), std::to_string(sender.failures),
         sender.first_seen ? format_time(*sender.first_seen) : "", sender.last_seen ? format_time(*sender.last_seen) : "",
-        ip_list(sender), methods, sender.way_forward.empty() ? "" : sender.way_forward.front().command};
+        ip_list(sender), methods, sender.way_forward.empty() ? "" : sender.way_forward.front().command, checked};
     for (std::size_t i = 0; i < fields.size(); ++i) text += (i ? "," : "") + csv_field(fields[i]);
     text += "\r\n";
   }
@@ -313,8 +353,11 @@ void render_markdown(const InventoryResult& result, const Report& report, std::s
   for (const auto& sender : result.senders) {
     if (sender.way_forward.empty()) continue;
     text += "\n## " + sender.user + "\n\n" + sender.reason + "\n\n";
-    for (const auto& way : sender.way_forward)
+    for (const auto& way : sender.way_forward) {
       text += "- **" + way.method + "**: " + way.why + "\n\n  ```\n  " + way.command + "\n  ```\n";
+      if (way.checked)
+        text += "\n  --preflight: **" + check_label(*way.checked) + "**: " + markdown_cell(way.checked->summary) + "\n";
+    }
   }
   text += "\n## Checks\n\n";
   for (const auto& check : report.checks())

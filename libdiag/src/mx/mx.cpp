@@ -549,6 +549,10 @@ Result<std::string> parse_domain(std::string_view text) {
       return bad_input("domain \"" + shown + "\" has a label that starts or ends with \"-\"");
     if (end == domain.size() && std::all_of(one.begin(), one.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); }))
       return bad_input("domain \"" + shown + "\" ends in an all-numeric label; give a domain name");
+    // An A-label that does not decode is no internationalized name: a typo
+    // or a cut copy, which DNS would only answer NXDOMAIN for.
+    if (one.starts_with("xn--") && idna::to_unicode(one) == one)
+      return bad_input("domain \"" + shown + "\" has \"" + std::string(one) + "\", which is not a valid A-label (RFC 5890)");
     start = end + 1;
   }
   return domain;

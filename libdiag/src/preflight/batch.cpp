@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "diag/ascii.h"
+#include "diag/idna.h"
 #include "diag/input_file.h"
 #include "diag/preflight.h"
 #include "diag/strings.h"
@@ -347,7 +348,7 @@ std::string render_batch_summary(const std::vector<BatchResult>& results, bool m
         out += "- Row " + std::to_string(row->line) + " (" + markdown_text(row->from) + ", " + row->method + "): " + verdict_label(*row) +
                " - " + markdown_text(reason_of(*row)) + "\n";
       for (const auto& spf : tenant_spf_records(rows))
-        out += spf.record ? "\nSPF record to publish for " + spf.domain + " (one record for " + join_ips(spf) + "):\n\n```\n" + *spf.record + "\n```\n"
+        out += spf.record ? "\nSPF record to publish for " + idna::display(spf.domain) + " (one record for " + join_ips(spf) + "):\n\n```\n" + *spf.record + "\n```\n"
                           : "\nSPF for " + spf.domain + " (" + join_ips(spf) + "): " + markdown_text(spf.note) + "\n";
     }
     return out;
@@ -371,7 +372,7 @@ std::string render_batch_summary(const std::vector<BatchResult>& results, bool m
     for (const auto* row : rows)
       out += "  row " + std::to_string(row->line) + " " + row->from + " (" + row->method + "): " + verdict_label(*row) + "\n";
     for (const auto& spf : tenant_spf_records(rows))
-      out += spf.record ? "  SPF record to publish for " + spf.domain + " (one record for " + join_ips(spf) + "):\n    " + *spf.record + "\n"
+      out += spf.record ? "  SPF record to publish for " + idna::display(spf.domain) + " (one record for " + join_ips(spf) + "):\n    " + *spf.record + "\n"
                         : "  SPF for " + spf.domain + " (" + join_ips(spf) + "): " + spf.note + "\n";
   }
   return out;

@@ -8,6 +8,7 @@
 #include <ctime>
 
 #include "diag/ascii.h"
+#include "diag/idna.h"
 #include "diag/ip.h"
 #include "diag/preflight.h"
 #include "diag/version.h"
@@ -316,7 +317,7 @@ std::string render_markdown(const Outcome& outcome, const Plan& plan) {
   }
   if (outcome.spf_record) {
     const std::string fence = fence_for(*outcome.spf_record);
-    out += "\n### SPF record to publish for " + plan.from_domain + "\n\n" + fence + "\n" + *outcome.spf_record + "\n" + fence + "\n";
+    out += "\n### SPF record to publish for " + idna::display(plan.from_domain) + "\n\n" + fence + "\n" + *outcome.spf_record + "\n" + fence + "\n";
   }
   return out;
 }

@@ -97,7 +97,16 @@ Result<ServerConfig> listen_server_config(const ListenToolOptions& o) {
   auto profile = listen_profile(o);
   if (!profile) return profile.error();
   auto address = IpAddress::parse(o.bind);
-  if (!address) return bad_input("--bind needs an IP address: " + o.bind);
+  if (!address) {
+    // A name this machine has ("localhost", its own host name): the first
+    // address the system resolver gives for it, IPv4 first, since most
+    // devices that are to connect have nothing else.
+    auto found = system_addresses(o.bind, true, false);
+    if (found.empty()) found = system_addresses(o.bind, false, true);
+    if (found.empty())
+      return bad_input("--bind " + o.bind + ": not an IP address, and the system resolver has no address for it");
+    address = found.front();
+  }
   if (o.port < 0 || o.port > 65535) return bad_input("--port must be 0-65535");
   if (o.cert.empty() != o.key.empty()) return bad_input("--cert and --key go together");
   if (o.max_sessions == 0) return bad_input("--max-sessions must be at least 1");
@@ -128,7 +137,7 @@ int run_listen_tool(const ListenToolOptions& o) {
   auto config = listen_server_config(o);
   if (!config) return fail(config.error());
   if (!config->credentials) {
-    if (auto made = generate_credentials(*config, o.bind); !made)
+    if (auto made = generate_credentials(*config, config->bind_address.to_string()); !made)
       return cli::print_error(listen_tool_name, made.error().message), exit_incomplete;
   }
   std::mutex output;
