@@ -218,7 +218,9 @@ TEST_CASE("sendcheck-blocklist cites public URLs only: every source a link, no i
   const auto listed = run_tool({"--list-zones", "--json"});
   REQUIRE(listed.exit_code == 0);
   check_no_internal_citation(listed.out);
-  for (const auto& list : parse_json(listed.out)["lists"]) {
+  // Named: a range-for over a member of a temporary reads freed memory (ASan).
+  const auto listed_json = parse_json(listed.out);
+  for (const auto& list : listed_json["lists"]) {
     REQUIRE_FALSE(list["sources"].empty());
     for (const auto& source : list["sources"])
       for (const auto& part : source_parts(source.get<std::string>())) {

@@ -237,6 +237,7 @@ struct WayForward {
   std::string why;
   std::string command;  // the sendcheck preflight command that verifies it
   std::string ip = {};  // direct-send and relay: the source IP the command checks
+  std::string device_tls = {};  // "1.0" or "1.1" when the EAC report shows the device on it
   std::optional<WayCheck> checked = {};  // --preflight ran the command
 };
 
@@ -285,6 +286,10 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
 // Ways forward for a sender that will break, from what is known (IPs and
 // their scope, the device's TLS mix, volume), each with its preflight command.
 std::vector<WayForward> ways_forward(const SenderFinding& sender);
+// The external recipient of the relay checks: outside every tenant (RFC
+// 2606), and nothing reaches it (preflight stops after RCPT TO).
+inline constexpr std::string_view relay_test_recipient = "someone@example.org";
+
 // Every preflight command of every will-break sender, one per source IP.
 std::vector<std::string> preflight_commands(const InventoryResult& result);
 

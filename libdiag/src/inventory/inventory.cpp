@@ -213,17 +213,26 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   }
   const std::string skipped_note =
       skipped.empty() ? "" : " Not for " + skipped + ": Microsoft 365 never sees such an address as a sender.";
+  // A device the EAC report shows on TLS 1.0/1.1 is checked as it is
+  // (preflight --device-tls), not with this machine's TLS.
+  std::string device_tls;
+  if (old_tls) device_tls = sender.smtp_auth_report->tls10_percent > 0 ? "1.0" : "1.1";
+  const std::string tls_option = device_tls.empty() ? "" : " --device-tls " + device_tls;
   for (const auto& ip : public_ips) {
     ways.push_back({"direct-send",
                     "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, "
                     "TLS optional (old TLS works), and its public IP " + ip + " must be in your SPF record." +
                         skipped_note,
-                    prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user, ip});
+                    prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user + tls_option, ip,
+                    device_tls});
     ways.push_back({"relay",
                     "If " + ip + " is a static public address that only your organization uses: an inbound connector "
                     "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
                     "shared addresses cannot be matched." + skipped_note,
-                    prefix + " --method relay --ip " + ip + " --from " + user + " --to " + user, ip});
+                    // An external recipient: only its acceptance shows that a connector matched.
+                    prefix + " --method relay --ip " + ip + " --from " + user + " --to " + std::string(relay_test_recipient) +
+                        tls_option,
+                    ip, device_tls});
   }
   const std::string volume =
       sender.smtp_auth_report ? " Its EAC report shows " + std::to_string(sender.smtp_auth_report->messages) +

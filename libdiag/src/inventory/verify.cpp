@@ -32,7 +32,8 @@ std::size_t verify_ways_forward(InventoryResult& result, const dns::ResolverConf
       options.method = way.method;
       options.ip = way.ip;
       options.from = sender.user;
-      options.to = {sender.user};
+      options.to = {way.method == "relay" ? std::string(relay_test_recipient) : sender.user};
+      options.device_tls = way.device_tls;
       auto plan = preflight::make_plan(options);
       if (!plan) {
         // A user name that is no address (a concealed one, an app's ID):

@@ -25,16 +25,24 @@ std::string today_utc() {
 }
 
 // The fix for a fail or softfail: when the all term decided, the device's
-// term goes before it; when a term of its own matched the address (say
-// "-ip4:203.0.113.99"), a term added before the all term is never reached,
-// and that term is what stands in the way.
+// term goes before it; when a term with a fail qualifier matched the address
+// first (say "-ip4:203.0.113.99", or "-include:x"), a term added before the
+// all term is never reached, and that term is what stands in the way. The
+// deciding term is the first on the path that carries the qualifier: an
+// include's own pass term under "-include:x" is not it.
 std::string not_authorized_remedy(const SpfEvaluation& evaluation, const std::string& who, const std::string& term) {
-  const std::string& matched = evaluation.matched;
-  const bool by_all = matched.size() <= 4 && matched.ends_with("all");
-  if (matched.empty() || by_all)
+  const auto& path = evaluation.path;
+  std::size_t deciding = path.size();
+  for (std::size_t i = 1; i < path.size(); ++i)
+    if (path[i].starts_with('-') || path[i].starts_with('~')) {
+      deciding = i;
+      break;
+    }
+  const bool by_all = deciding == path.size() || path[deciding].ends_with("all");
+  if (by_all)
     return "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
-  const std::string record_of = evaluation.path.size() >= 2 ? evaluation.path[evaluation.path.size() - 2] : std::string();
-  return "\"" + matched + "\"" + (record_of.empty() ? "" : " (in " + record_of + ")") + " matches " + who +
+  const std::string& decided_by = path[deciding];
+  return "\"" + decided_by + "\" (in " + path[deciding - 1] + ") matches " + who +
          " and decides against it before the all term is reached. If " + who +
          " is your device's public address and was not denied on purpose, remove that term or put \"" + term +
          "\" before it; --suggest writes the record.";
