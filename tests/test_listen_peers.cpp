@@ -168,7 +168,7 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
   const bool swaks_tls = have_program("swaks") &&
                          (run_program({"swaks", "--support"}, 20s).out.find("=== TLS supported") != std::string::npos);
   for (const auto& entry : matrix()) {
-    DYNAMIC_SECTION(entry.name) {
+    DYNAMIC_SECTION(testing_support::section_title(entry.name)) {
       if (auto missing = peer_missing(entry.needs)) {
         skip_or_fail(entry.name + ": " + *missing);
         continue;

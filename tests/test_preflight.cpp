@@ -207,7 +207,7 @@ TEST_CASE("direct-send with the IP missing from SPF: fail with the record to pub
   CHECK(step_has_record);
 }
 
-TEST_CASE("direct-send to a tenant with Reject Direct Send, tested from here with --ip: 5.7.68 explained, not the device's verdict (exit 3)", "[preflight]") {
+TEST_CASE("direct-send with --ip: Reject Direct Send (5.7.68) from here explained, not the device's verdict (exit 3)", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}, true));
   const auto run = run_program(direct_send(*mx, "contoso.example", "203.0.113.25"));
   const auto document = parse(run);

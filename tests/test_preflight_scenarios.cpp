@@ -15,8 +15,11 @@
 
 #include "diag/ip.h"
 #include "diag/preflight.h"
+#include "diag/zone.h"
+#include "dns_test_server.h"
 #include "fixture_zones.h"
 #include "preflight_test_support.h"
+#include "test_environment.h"
 
 using namespace diag;
 using namespace smtp_testing;
@@ -69,7 +72,7 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
   const std::uint16_t dead_dns = free_port();
   for (const auto& scenario : scenarios) {
     const std::string name = scenario["name"];
-    DYNAMIC_SECTION(name) {
+    DYNAMIC_SECTION(testing_support::section_title(name)) {
       TempDir dir;
       std::map<std::string, std::string> values{{"{dir}", dir.path()}};
       const nlohmann::json files = scenario.value("files", nlohmann::json::object());
@@ -78,6 +81,24 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
       if (scenario.contains("token")) {
         token = std::make_unique<HttpServer>(scenario["token"]["status"].get<int>(), scenario["token"]["body"].get<std::string>());
         values["{token_url}"] = token->url("/contoso.example/oauth2/v2.0/token");
+      }
+      // "egress": the addresses this machine is seen from, as the OpenDNS
+      // and Google probes of --egress answer them; the scenario runs on the
+      // device's own network (--egress --egress-dns), so the session is the
+      // device's.
+      std::unique_ptr<sendcheck::testing::DnsTestServer> egress_dns;
+      if (scenario.contains("egress")) {
+        std::string zone = "$TTL 60\n$ORIGIN opendns.com.\n";
+        for (const auto& address : scenario["egress"]) zone += std::string("myip IN ") + (address.get<std::string>().find(':') == std::string::npos ? "A " : "AAAA ") + address.get<std::string>() + "\n";
+        zone += "$ORIGIN l.google.com.\no-o.myaddr IN TXT \"" + scenario["egress"][0].get<std::string>() + "\"\n";
+        auto parsed = dns::parse_zone_text(zone, "egress.zone");
+        REQUIRE(parsed);
+        sendcheck::testing::DnsTestServerConfig config;
+        config.zones.add(std::move(parsed).value());
+        auto started = sendcheck::testing::DnsTestServer::start(std::move(config));
+        REQUIRE(started);
+        egress_dns = std::move(started).value();
+        values["{egress_dns}"] = egress_dns->endpoint_v4();
       }
       const std::string server = scenario["server"];
       std::unique_ptr<Mx> mx;

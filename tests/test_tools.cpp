@@ -954,9 +954,12 @@ TEST_CASE("sendcheck without arguments prints usage and exits 2", "[tools]") {
 // ===========================================================================
 // Start-up time
 
-TEST_CASE("sendcheck-mx --version starts quickly", "[tools]") {
-  // Loose: the real target (5 ms, 10 MB) is measured in bench/. The best
-  // of five runs keeps a busy machine from failing the test.
+TEST_CASE("sendcheck-mx --version starts without waiting on anything", "[tools]") {
+  // Not a speed claim: the target (5 ms, 10 MB) is measured in bench/mx
+  // beside its peers. This catches start-up that waits on something (a DNS
+  // lookup, a network timeout, reading stdin), which costs whole seconds;
+  // the bound leaves room for ASan on a loaded 2-core CI machine (an ASan
+  // start-up took over 50 ms there while a build ran beside it).
   auto best = std::chrono::milliseconds::max();
   for (int i = 0; i < 5; ++i) {
     const auto result = run({mx_tool, "--version"});
@@ -964,5 +967,5 @@ TEST_CASE("sendcheck-mx --version starts quickly", "[tools]") {
     best = std::min(best, result.elapsed);
   }
   INFO("best of 5: " << best.count() << " ms");
-  CHECK(best < 50ms);
+  CHECK(best < 1500ms);
 }
