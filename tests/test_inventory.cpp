@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -425,15 +427,52 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
   CHECK_THAT(ways[1].why, Catch::Contains("10.1.2.3 is a private address"));
   for (const auto& way : ways) CHECK(way.command.find("10.1.2.3") == std::string::npos);
 
-  SECTION("old TLS puts the paths that do not need TLS 1.2 right after OAuth") {
+  // A connector matches the session's address: its check runs on the device's network.
+  CHECK(ways[2].command ==
+        "sendcheck preflight contoso.com --method relay --egress --from scanner@contoso.com --to someone@example.org");
+  CHECK(ways[2].ip == "203.0.113.7");
+
+  SECTION("old TLS puts the paths that do not need TLS 1.2 first, OAuth after them") {
     sender.smtp_auth_report = SmtpAuthReportRow{"scanner@contoso.com", std::string("Basic"), 25, 60, 0, 40};
     sender.ips = {};
     sender.ips.push_back(public_ip);
     auto old = ways_forward(sender);
-    CHECK(old[0].method == "oauth");
-    CHECK_THAT(old[0].why, Catch::Contains("needs TLS 1.2"));
-    CHECK(old[1].method == "direct-send");
-    CHECK(old[2].method == "relay");
+    CHECK(old[0].method == "direct-send");
+    CHECK(old[1].method == "relay");
+    CHECK(old[2].method == "oauth");
+    CHECK_THAT(old[2].why, Catch::Contains("needs TLS 1.2"));
+    CHECK_THAT(old[0].command, Catch::EndsWith(" --device-tls 1.0"));
+  }
+  SECTION("the tenant's initial domain: direct send only with a From in a domain of the admin's") {
+    sender.user = "scanner@contoso.onmicrosoft.com";
+    auto initial = ways_forward(sender);
+    const auto direct = std::find_if(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "direct-send"; });
+    REQUIRE(direct != initial.end());
+    CHECK_THAT(direct->why, Catch::Contains("SPF record Microsoft manages"));
+    CHECK_THAT(direct->command, Catch::StartsWith("sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --from DEVICE@YOUR-DOMAIN"));
+    CHECK(direct->ip.empty());  // nothing --preflight can check: the domain is the admin's choice
+    // Relay keeps the initial domain: the connector admits any accepted domain.
+    CHECK(std::any_of(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "relay" && w.ip == "203.0.113.7"; }));
+  }
+  SECTION("no public address logged: say how to find it instead of leaving direct send out") {
+    sender.ips = {private_ip};
+    auto none = ways_forward(sender);
+    const auto direct = std::find_if(none.begin(), none.end(), [](const WayForward& w) { return w.method == "direct-send"; });
+    REQUIRE(direct != none.end());
+    CHECK_THAT(direct->why, Catch::Contains("no public one was logged (10.1.2.3 is a private address") && Catch::Contains("sendcheck blocklist --egress"));
+    CHECK(direct->ip.empty());
+    CHECK(std::none_of(none.begin(), none.end(), [](const WayForward& w) { return w.method == "relay"; }));
+  }
+}
+
+TEST_CASE("A sender's name is written as the input first wrote it, whatever --since keeps", "[inventory]") {
+  for (const bool windowed : {false, true}) {
+    InventoryAggregator aggregator;
+    if (windowed) aggregator.set_since(std::chrono::sys_seconds(*parse_date("2026-11-20")));
+    aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-10T07", 0));
+    aggregator.add(signin("Scanner@Contoso.com", "203.0.113.7", "2026-11-25T07", 0));
+    REQUIRE(aggregator.senders().size() == 1);
+    CHECK(aggregator.senders().begin()->second.user == "scanner@contoso.com");
   }
 }
 

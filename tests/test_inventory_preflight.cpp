@@ -3,6 +3,7 @@
 // checks it, and each verdict put on its way forward.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -63,12 +64,13 @@ TEST_CASE("inventory --preflight: each direct-send and relay way of a sender tha
   for (const auto& sender : document["senders"])
     for (const auto& one : sender["way_forward"]) {
       INFO(sender["user"] << " " << one["method"]);
-      const bool runnable =
-          sender["verdict"] == "will-break" && (one["method"] == "direct-send" || one["method"] == "relay");
+      // Senders already refused need a way forward as much as those that will break.
+      const bool runnable = (sender["verdict"] == "will-break" || sender["verdict"] == "refused") &&
+                            (one["method"] == "direct-send" || one["method"] == "relay") && one.contains("ip");
       CHECK(one.contains("preflight") == runnable);
       ran += runnable;
     }
-  CHECK(ran == 6);  // app: one IP; scanner: two IPs; each direct send and relay
+  CHECK(ran == 8);  // will break: app one IP, scanner two; refused: one; each direct send and relay
 
   // In the SPF record, but the SMTP step was never tested: not verified.
   const auto* authorized = way(document, "scanner@contoso.com", "direct-send", "203.0.113.7");
@@ -80,12 +82,19 @@ TEST_CASE("inventory --preflight: each direct-send and relay way of a sender tha
   REQUIRE(missing);
   CHECK((*missing)["preflight"]["verdict"] == "will-not-work");
   CHECK_THAT((*missing)["preflight"]["summary"].get<std::string>(), Catch::Contains("SPF"));
+  // The causes whole, not the one-line summary's shortened form.
+  REQUIRE_FALSE((*missing)["preflight"]["causes"].empty());
+  for (const auto& cause : (*missing)["preflight"]["causes"]) CHECK_FALSE(cause.get<std::string>().ends_with("..."));
+  // Relay is checked from this machine with --ip: a connector here is not the device's.
+  const auto* relay = way(document, "scanner@contoso.com", "relay", "203.0.113.7");
+  REQUIRE(relay);
+  CHECK((*relay)["preflight"]["verdict"] != "will-work");
 
   bool counted = false;
   for (const auto& check : document["checks"])
     if (check["id"] == "inventory.preflight") {
       counted = true;
-      CHECK(check["run"] == 6);
+      CHECK(check["run"] == 8);
       CHECK(check["will_work"] == 0);
     }
   CHECK(counted);
@@ -103,6 +112,39 @@ TEST_CASE("inventory --preflight: each direct-send and relay way of a sender tha
   argv.push_back("--preflight");
   argv.push_back("--no-color");
   const auto text = smtp_testing::run_program(argv, 120s);
-  CHECK_THAT(text.out, Catch::Contains("--preflight: WILL NOT WORK: "));
-  CHECK_THAT(text.out, Catch::Contains("--preflight: NOT VERIFIED: "));
+  CHECK_THAT(text.out, Catch::Contains("--preflight: WILL NOT WORK:\n           - "));
+  CHECK_THAT(text.out, Catch::Contains("--preflight: NOT VERIFIED:\n           - "));
+}
+
+TEST_CASE("inventory --preflight with no public source address says it had nothing to check", "[inventory][tools]") {
+  fixtures::TemporaryDirectory dir("inventory-preflight-none");
+  // The fixture's header and first row, the address made private.
+  std::ifstream in(signins);
+  std::string header, row;
+  std::getline(in, header);
+  std::getline(in, row);
+  const auto at = row.find(",203.0.113.7,");
+  REQUIRE(at != std::string::npos);
+  row.replace(at, 13, ",10.1.2.3,");
+  const auto file = dir.write("private.csv", header + "\n" + row + "\n");
+  const auto run = smtp_testing::run_program(
+      {inventory_tool, "--signins", file, "--preflight", "--dns", "127.0.0.1:9", "--timeout", "1", "--json"}, 60s);
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 1);  // the sender still breaks
+  const auto document = nlohmann::json::parse(run.out);
+  bool said = false;
+  for (const auto& check : document["checks"])
+    if (check["id"] == "inventory.preflight") {
+      said = true;
+      CHECK(check["run"] == 0);
+      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("nothing to check"));
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("sendcheck blocklist --egress"));
+    }
+  CHECK(said);
+  // The way that needs the address says how to find it, and is not run.
+  const auto& ways = document["senders"][0]["way_forward"];
+  REQUIRE_FALSE(ways.empty());
+  CHECK(ways.back()["method"] == "direct-send");
+  CHECK_FALSE(ways.back().contains("preflight"));
+  CHECK_THAT(ways.back()["why"].get<std::string>(), Catch::Contains("10.1.2.3 is a private address"));
 }

@@ -201,6 +201,9 @@ class InventoryAggregator {
   std::map<std::string, SenderActivity> senders_;
   std::map<std::pair<std::string, std::string>, std::chrono::sys_seconds> watermarks_;
   std::optional<std::chrono::sys_seconds> since_;
+  // The first spelling of each sender in the input, --since or not, so
+  // that a window does not change how a user name is written.
+  std::map<std::string, std::string> first_spelling_;
   std::uint64_t rows_seen_ = 0, rows_before_since_ = 0;
 };
 
@@ -230,6 +233,9 @@ struct WayCheck {
   std::string verdict;  // "will-work", "will-not-work", "not-verified" (sendcheck-preflight's)
   std::string summary;  // the verdict's summary line, or why the check did not run
   int exit_code = 0;    // sendcheck-preflight's for that command
+  // What decided it, whole: the failed steps, or else the untested ones
+  // with what would test them. The summary shortens them to one line.
+  std::vector<std::string> causes = {};
 };
 
 struct WayForward {
@@ -275,6 +281,7 @@ struct InventoryResult {
   std::chrono::sys_days today{};
   std::optional<InventoryChanges> changes;
   std::vector<std::string> inputs;  // what was read, for the report
+  bool preflight_ran = false;       // --preflight was asked (verify_ways_forward), whatever it found to check
 };
 
 // The verdicts from the aggregated activity and the settings. Senders that

@@ -34,6 +34,12 @@ HostClass classify_host(std::string_view host);
 // Microsoft assigns the real token; this is only what it usually is.
 std::string classic_tenant_mx(std::string_view domain);
 
+// The tenant's name when domain is a tenant's initial domain
+// (<tenant>.onmicrosoft.com, GCC High/DoD <tenant>.onmicrosoft.us), whose
+// DNS Microsoft manages: its SPF and DMARC cannot be changed by the admin,
+// and its MX is named after the tenant.
+std::optional<std::string> initial_domain_tenant(std::string_view domain);
+
 // How a published MX host relates to the derived name.
 enum class MatchKind { exact, variant, dnssec, other, none };
 std::string_view to_string(MatchKind kind);

@@ -421,6 +421,7 @@ struct BatchResult {
   Status status = Status::info;
   std::optional<VerdictKind> verdict;  // nullopt: the row did not run
   std::string reason;                  // the verdict's summary, or why the row did not run
+  std::vector<Step> causes, untested;  // the verdict's, whole (the summary shortens them)
   nlohmann::json document;             // the row's report
 };
 // Rows in one resolver's loop at once (ARCHITECTURE.md, "The DNS loop").

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "diag/ip.h"
+#include "diag/mx.h"
 #include "text_input.h"
 
 namespace diag::inventory {
@@ -69,14 +70,15 @@ ErrorCodeMeaning explain_error_code(std::int64_t code) {
 
 void InventoryAggregator::add(const SignIn& signin) {
   ++rows_seen_;
+  const auto key = sender_key(signin.user);
+  const auto& spelling = first_spelling_.try_emplace(key, trim(signin.user)).first->second;
   if (since_ && signin.time < *since_) {
     ++rows_before_since_;
     return;
   }
-  const auto key = sender_key(signin.user);
   if (key.empty()) return;
   auto& sender = senders_[key];
-  if (sender.user.empty()) sender.user = std::string(trim(signin.user));
+  if (sender.user.empty()) sender.user = spelling;
   auto& ip = sender.ips[signin.ip];
   ip.ip = signin.ip;
   ++ip.rows_this_run;
@@ -213,24 +215,52 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   }
   const std::string skipped_note =
       skipped.empty() ? "" : " Not for " + skipped + ": Microsoft 365 never sees such an address as a sender.";
+  // No public source address known: direct send and a connector both hang
+  // on it, so say how to find it rather than leave them out silently.
+  std::optional<WayForward> address_unknown;
+  if (public_ips.empty()) {
+    const std::string why = sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
+                                ? "no source address was logged"
+                                : "no public one was logged (" + skipped + ")";
+    address_unknown = WayForward{"direct-send",
+                    "Direct send or a connector needs the device's public address, and " + why +
+                        ": on the device's network, find it with sendcheck blocklist --egress, then check it with the command.",
+                    prefix + " --method direct-send --ip PUBLIC-IP --from " + user + " --to " + user};
+  }
+  // The tenant's initial domain: Microsoft manages its SPF record, so a
+  // device can pass SPF by direct send only with a From in a domain of yours.
+  const auto initial_tenant = mx::initial_domain_tenant(domain);
   // A device the EAC report shows on TLS 1.0/1.1 is checked as it is
   // (preflight --device-tls), not with this machine's TLS.
   std::string device_tls;
   if (old_tls) device_tls = sender.smtp_auth_report->tls10_percent > 0 ? "1.0" : "1.1";
   const std::string tls_option = device_tls.empty() ? "" : " --device-tls " + device_tls;
   for (const auto& ip : public_ips) {
+    if (initial_tenant) {
+      // Not checked by --preflight (ip left empty): the domain to check is the admin's choice.
+      ways.push_back({"direct-send",
+                      "Only with a From address in one of your own domains, to your own organization's mailboxes: " + domain +
+                          " is the tenant's initial domain, whose SPF record Microsoft manages, so " + ip +
+                          " cannot be added to it. Change the device's From to an address of a custom domain and add " + ip +
+                          " to that domain's SPF record." + skipped_note,
+                      "sendcheck preflight YOUR-DOMAIN --method direct-send --ip " + ip + " --from DEVICE@YOUR-DOMAIN --to " + user +
+                          tls_option});
+    } else {
     ways.push_back({"direct-send",
                     "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, "
                     "TLS optional (old TLS works), and its public IP " + ip + " must be in your SPF record." +
                         skipped_note,
                     prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user + tls_option, ip,
                     device_tls});
+    }
     ways.push_back({"relay",
                     "If " + ip + " is a static public address that only your organization uses: an inbound connector "
                     "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
-                    "shared addresses cannot be matched." + skipped_note,
-                    // An external recipient: only its acceptance shows that a connector matched.
-                    prefix + " --method relay --ip " + ip + " --from " + user + " --to " + std::string(relay_test_recipient) +
+                    "shared addresses cannot be matched. Run the command on the device's network: the connector "
+                    "matches the address the session comes from." + skipped_note,
+                    // An external recipient: only its acceptance shows that a connector matched;
+                    // --egress: only a session from the device's address shows it matched the device.
+                    prefix + " --method relay --egress --from " + user + " --to " + std::string(relay_test_recipient) +
                         tls_option,
                     ip, device_tls});
   }
@@ -250,19 +280,20 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                   prefix + " --method acs --user 'RESOURCE|APP-ID|TENANT-ID' --password-file SECRET-FILE --from "
                            "DoNotReply@YOUR-ACS-DOMAIN --to " + user});
   // A device that cannot do TLS 1.2 is best served by the paths that do not
-  // need it: put them right after OAuth.
+  // need it: put them first (OAuth needs TLS 1.2 too).
   if (old_tls)
-    std::stable_partition(ways.begin() + 1, ways.end(),
+    std::stable_partition(ways.begin(), ways.end(),
                           [](const WayForward& way) { return way.method == "direct-send" || way.method == "relay"; });
+  // Not a way yet, only how to get one: after the ways that are.
+  if (address_unknown) ways.push_back(std::move(*address_unknown));
   return ways;
 }
 
 std::vector<std::string> preflight_commands(const InventoryResult& result) {
   std::vector<std::string> commands;
   for (const auto& sender : result.senders) {
-    if (sender.verdict != Verdict::will_break) continue;
     for (const auto& way : sender.way_forward)
-      if (way.method == "direct-send" || way.method == "relay") commands.push_back(way.command);
+      if ((way.method == "direct-send" || way.method == "relay") && !way.ip.empty()) commands.push_back(way.command);
   }
   return commands;
 }
@@ -351,7 +382,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
           for (const auto& ip : finding.ips)
             if (!ip.error_codes.empty()) codes += (codes.empty() ? "" : "; ") + ip.ip + ": " + join_codes(ip);
           finding.reason = "Every basic sign-in failed" + (codes.empty() ? std::string() : " (" + codes + ")") +
-                           ": it does not get mail in this way today.";
+                           ": it does not send mail this way today.";
         }
         break;
       case AuthEvidence::oauth:
@@ -374,7 +405,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";
-    else if (finding.verdict == Verdict::will_break)
+    else if (finding.verdict == Verdict::will_break || (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth))
+      // A refused sender that still has mail to send needs a way forward now.
       finding.way_forward = ways_forward(finding);
     result.any_concealed = result.any_concealed || finding.concealed;
     result.senders.push_back(std::move(finding));

@@ -65,7 +65,7 @@ nlohmann::json sender_json(const SenderFinding& sender) {
     if (!way.ip.empty()) one["ip"] = way.ip;
     if (way.checked)
       one["preflight"] = {{"verdict", way.checked->verdict}, {"summary", way.checked->summary},
-                          {"exit_code", way.checked->exit_code}};
+                          {"causes", way.checked->causes}, {"exit_code", way.checked->exit_code}};
     ways.push_back(std::move(one));
   }
   nlohmann::json json = {{"user", sender.user},
@@ -151,7 +151,16 @@ void add_preflight_check(Report& report, const InventoryResult& result) {
       works += way.checked->verdict == "will-work";
       breaks += way.checked->verdict == "will-not-work";
     }
-  if (!run) return;
+  if (!run) {
+    if (result.preflight_ran)
+      report.add({"inventory.preflight", Status::info,
+                  "--preflight had nothing to check: no sender that will break or is refused has a public source "
+                  "address logged (direct send and a connector are checked per public address)",
+                  "Find a device's public address with sendcheck blocklist --egress on its network, then run its "
+                  "sendcheck preflight command.",
+                  {{"run", 0}, {"will_work", 0}, {"will_not_work", 0}, {"not_verified", 0}}});
+    return;
+  }
   unverified = run - works - breaks;
   report.add({"inventory.preflight", Status::info,
               "--preflight ran " + plural(run, "way forward", "ways forward") + ": " + std::to_string(works) +
@@ -179,7 +188,8 @@ void add_checks(Report& report, const InventoryResult& result) {
     report.add({"inventory.refused", Status::warn,
                 plural(refused, "sender is", "senders are") + " already refused (SMTP AUTH disabled, or every basic "
                                                               "sign-in failed)",
-                "Check whether these devices still need to send mail; if they do, they need a way forward now.",
+                "Check whether these devices still need to send mail; if they do, they need a way forward now: each "
+                "one's ways are listed under it.",
                 {{"count", refused}}});
   if (exposed)
     report.add({"inventory.exposed-unused", Status::warn,
@@ -264,7 +274,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
                 day_of(sender.first_seen) + " to " + day_of(sender.last_seen) +
                 (sender.only_in_history ? " (from the history only)" : "") + "\n";
       for (const auto& ip : sender.ips) {
-        text += "    from " + (ip.ip.empty() ? std::string("(no IP logged)") : ip.ip) + " (" + scope_of(ip.ip) + "): " +
+        text += "    from " + (ip.ip.empty() ? std::string("an address not logged") : ip.ip + " (" + scope_of(ip.ip) + ")") + ": " +
                 plural(ip.signins, "sign-in", "sign-ins") + ", last " + format_time(ip.last_seen);
         for (const auto& [code, n_code] : ip.error_codes) {
           const auto meaning = explain_error_code(code);
@@ -298,7 +308,15 @@ void render_text(const InventoryResult& result, const Report& report, const Text
         if (index == 0) text += "    Way forward (verify each with its command, or all at once with --preflight):\n";
         text += "      " + std::to_string(++index) + ". " + way.method + ": " + way.why + "\n";
         text += "         " + way.command + "\n";
-        if (way.checked) text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ": " + way.checked->summary + "\n";
+        if (!way.checked) continue;
+        // The causes whole, one per line: the cut summary hid the very
+        // value to fix (an MX typed without its final dot, say).
+        if (way.checked->causes.empty()) {
+          text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ": " + way.checked->summary + "\n";
+        } else {
+          text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ":\n";
+          for (const auto& cause : way.checked->causes) text += "           - " + cause + "\n";
+        }
       }
     }
   }
@@ -323,7 +341,11 @@ void render_csv(const InventoryResult& result, std::string& text) {
     std::string methods, checked;
     for (const auto& way : sender.way_forward) {
       methods += (methods.empty() ? "" : ";") + way.method;
-      if (way.checked) checked += (checked.empty() ? "" : ";") + way.method + " " + way.ip + ": " + way.checked->verdict;
+      // Direct send's WILL WORK holds for the organization's own mailboxes
+      // only: the cell keeps that condition, as the text does.
+      if (way.checked)
+        checked += (checked.empty() ? "" : ";") + way.method + " " + way.ip +
+                   (way.method == "direct-send" ? " (own organization's mailboxes only)" : "") + ": " + way.checked->verdict;
     }
     const std::vector<std::string> fields = {
         sender.user, std::string(to_string(sender.verdict)), auth_name(sender.auth), setting_value(sender.setting),
@@ -355,8 +377,12 @@ void render_markdown(const InventoryResult& result, const Report& report, std::s
     text += "\n## " + sender.user + "\n\n" + sender.reason + "\n\n";
     for (const auto& way : sender.way_forward) {
       text += "- **" + way.method + "**: " + way.why + "\n\n  ```\n  " + way.command + "\n  ```\n";
-      if (way.checked)
+      if (way.checked && way.checked->causes.empty())
         text += "\n  --preflight: **" + check_label(*way.checked) + "**: " + markdown_cell(way.checked->summary) + "\n";
+      else if (way.checked) {
+        text += "\n  --preflight: **" + check_label(*way.checked) + "**:\n\n";
+        for (const auto& cause : way.checked->causes) text += "  - " + markdown_cell(cause) + "\n";
+      }
     }
   }
   text += "\n## Checks\n\n";

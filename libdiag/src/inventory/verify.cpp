@@ -20,10 +20,10 @@ std::string domain_part(const std::string& user) {
 
 std::size_t verify_ways_forward(InventoryResult& result, const dns::ResolverConfig& resolver_config,
                                 double timeout_seconds) {
+  result.preflight_ran = true;
   std::vector<preflight::BatchRow> rows;
   std::vector<WayForward*> checked_ways;
   for (auto& sender : result.senders) {
-    if (sender.verdict != Verdict::will_break) continue;
     for (auto& way : sender.way_forward) {
       if (way.ip.empty()) continue;
       preflight::ToolOptions options;
@@ -52,7 +52,11 @@ std::size_t verify_ways_forward(InventoryResult& result, const dns::ResolverConf
   for (std::size_t i = 0; i < results.size() && i < checked_ways.size(); ++i) {
     const auto& row = results[i];
     const auto verdict = row.verdict.value_or(preflight::VerdictKind::not_verified);
-    checked_ways[i]->checked = WayCheck{std::string(preflight::to_string(verdict)), row.reason, row.exit_code};
+    std::vector<std::string> causes;
+    for (const auto& step : row.causes) causes.push_back(step.why);
+    if (causes.empty())
+      for (const auto& step : row.untested) causes.push_back(step.why + (step.to_test.empty() ? "" : " (to test it: " + step.to_test + ")"));
+    checked_ways[i]->checked = WayCheck{std::string(preflight::to_string(verdict)), row.reason, row.exit_code, std::move(causes)};
   }
   return rows.size();
 }

@@ -239,6 +239,12 @@ void check_mx_count(DomainReport& r) {
                                 remedy));
 }
 
+// Whether a Microsoft MX host's token is exactly this tenant's name.
+bool named_after(const MxHost& host, const std::string& tenant) {
+  const std::string name = dns::canonical_name(host.host);
+  return name.size() > host.host_class.suffix.size() + 1 && token_of(name, host.host_class.suffix) == tenant;
+}
+
 void check_provider_and_match(DomainReport& r) {
   if (r.hosts.empty()) return;
   const auto& d = r.domain;
@@ -270,7 +276,12 @@ void check_provider_and_match(DomainReport& r) {
                                         "cannot be derived from the domain." + assigned));
       break;
     case MatchKind::other:
-      if (microsoft && microsoft->host_class.provider == Provider::m365) {
+      if (const auto tenant = initial_domain_tenant(d); microsoft && tenant && named_after(*microsoft, *tenant)) {
+        r.checks.push_back(make_check(d, "mx.tenant-match", Status::info,
+                                      "The MX " + microsoft->host + " is named after the tenant " + *tenant + ", as the MX "
+                                          "of a tenant's initial " + d.substr(tenant->size() + 1) + " domain is; Microsoft "
+                                          "manages this domain's DNS."));
+      } else if (microsoft && microsoft->host_class.provider == Provider::m365) {
         r.checks.push_back(make_check(
             d, "mx.tenant-match", Status::warn,
             "The MX token of " + (microsoft->cname_target.empty() ? microsoft->host : microsoft->cname_target) +
@@ -437,6 +448,17 @@ std::string classic_tenant_mx(std::string_view domain) {
   std::string token = dns::canonical_name(domain);
   std::replace(token.begin(), token.end(), '.', '-');
   return token + std::string(outlook_suffix);
+}
+
+std::optional<std::string> initial_domain_tenant(std::string_view domain_text) {
+  const std::string domain = dns::canonical_name(domain_text);
+  for (const std::string_view suffix : {".onmicrosoft.com", ".onmicrosoft.us"}) {
+    if (domain.size() <= suffix.size() || !domain.ends_with(suffix)) continue;
+    const std::string tenant = domain.substr(0, domain.size() - suffix.size());
+    // <tenant>.mail.onmicrosoft.com and deeper names are not the initial domain.
+    if (tenant.find('.') == std::string::npos) return tenant;
+  }
+  return std::nullopt;
 }
 
 std::string_view to_string(MatchKind kind) {

@@ -227,6 +227,8 @@ std::vector<BatchResult> run_batch(const std::vector<BatchRow>& rows, const dns:
       result.exit_code = outcome->verdict.exit_code();
       result.verdict = outcome->verdict.kind;
       result.reason = outcome->verdict.summary;
+      result.causes = outcome->verdict.causes;
+      result.untested = outcome->verdict.untested;
       if (outcome->ip) result.ip = outcome->ip->to_string();
       result.document = report.to_json();
     }

@@ -258,7 +258,16 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
                   (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed and sends it to Junk or quarantine"
                                                       : "; this does not stop relayed mail (the connector admits it, and other "
                                                         "organizations see Exchange Online's servers, not the device)");
-  if (record) {
+  if (const auto tenant = mx::initial_domain_tenant(plan.from_domain)) {
+    // Microsoft publishes this record; no admin can add the device to it.
+    check.remedy = plan.from_domain + " is the tenant's initial domain, whose SPF record Microsoft manages: " + ip.to_string() +
+                   " cannot be added to it. " +
+                   (plan.method == Method::direct_send
+                        ? "Give the device a From address in one of your own domains and add " + ip.to_string() +
+                              " to that domain's SPF record (check it with sendcheck preflight YOUR-DOMAIN --method direct-send --ip " +
+                              ip.to_string() + "), or send through a connector or with SMTP AUTH (OAuth) instead."
+                        : std::string("Relayed mail leaves from Exchange Online, which that record authorizes."));
+  } else if (record) {
     check.remedy = "Publish this SPF record for " + plan.from_domain +
                    (evaluation.result == spf::SpfResult::none ? " (it has none today): " : ", replacing the current one: ") + *record +
                    " (verified: it passes for " + ip.to_string() + " and for every sender the current records authorize).";
@@ -281,7 +290,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   if (outcome.tree.root.status == "ok") part.microsoft_included = includes_microsoft(outcome.tree.root);
   // Only a record the SPF module verified for the device and every sender
   // the old records authorized is ever printed.
-  if (!part.passes && outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
+  if (!part.passes && outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
+      !mx::initial_domain_tenant(plan.from_domain))
     part.suggested = outcome.suggestion->record;
   part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion, part.suggested));
   Step step{"spf", StepState::failed, "SPF " + std::string(spf::to_string(evaluation.result)) + " for " + ip.to_string(), ""};
