@@ -442,6 +442,9 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     CHECK(old[2].method == "oauth");
     CHECK_THAT(old[2].why, Catch::Contains("needs TLS 1.2"));
     CHECK_THAT(old[0].command, Catch::EndsWith(" --device-tls 1.0"));
+    // Exchange Online refuses TLS 1.0: the device sends to the MX with STARTTLS off.
+    CHECK_THAT(old[0].why, Catch::Contains("STARTTLS turned off on the device"));
+    CHECK(old[0].why.find("TLS optional") == std::string::npos);
   }
   SECTION("the tenant's initial domain: direct send only with a From in a domain of the admin's") {
     sender.user = "scanner@contoso.onmicrosoft.com";
@@ -449,7 +452,8 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     const auto direct = std::find_if(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "direct-send"; });
     REQUIRE(direct != initial.end());
     CHECK_THAT(direct->why, Catch::Contains("SPF record Microsoft manages"));
-    CHECK_THAT(direct->command, Catch::StartsWith("sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --from DEVICE@YOUR-DOMAIN"));
+    // The recipient in the same domain: preflight knows only the From's domain as the tenant's.
+    CHECK(direct->command == "sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN");
     CHECK(direct->ip.empty());  // nothing --preflight can check: the domain is the admin's choice
     // Relay keeps the initial domain: the connector admits any accepted domain.
     CHECK(std::any_of(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "relay" && w.ip == "203.0.113.7"; }));

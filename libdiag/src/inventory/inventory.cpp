@@ -235,6 +235,10 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   std::string device_tls;
   if (old_tls) device_tls = sender.smtp_auth_report->tls10_percent > 0 ? "1.0" : "1.1";
   const std::string tls_option = device_tls.empty() ? "" : " --device-tls " + device_tls;
+  // Exchange Online refuses TLS 1.0/1.1, and the MX takes plain SMTP: such a
+  // device sends to it with STARTTLS off.
+  const std::string direct_tls = device_tls.empty() ? "TLS optional" : "STARTTLS turned off on the device (Exchange Online refuses TLS " +
+                                                                             device_tls + "; the MX accepts plain SMTP)";
   for (const auto& ip : public_ips) {
     if (initial_tenant) {
       // Not checked by --preflight (ip left empty): the domain to check is the admin's choice.
@@ -243,12 +247,14 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                           " is the tenant's initial domain, whose SPF record Microsoft manages, so " + ip +
                           " cannot be added to it. Change the device's From to an address of a custom domain and add " + ip +
                           " to that domain's SPF record." + skipped_note,
-                      "sendcheck preflight YOUR-DOMAIN --method direct-send --ip " + ip + " --from DEVICE@YOUR-DOMAIN --to " + user +
-                          tls_option});
+                      // A recipient in the same domain: the initial domain is the tenant's too, but
+                      // preflight knows only the From's domain as the tenant's.
+                      "sendcheck preflight YOUR-DOMAIN --method direct-send --ip " + ip +
+                          " --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN" + tls_option});
     } else {
     ways.push_back({"direct-send",
-                    "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, "
-                    "TLS optional (old TLS works), and its public IP " + ip + " must be in your SPF record." +
+                    "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, " +
+                        direct_tls + ", and its public IP " + ip + " must be in your SPF record." +
                         skipped_note,
                     prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user + tls_option, ip,
                     device_tls});

@@ -227,21 +227,6 @@ Result<std::optional<std::vector<std::string>>> CsvReader::next() {
   }
 }
 
-std::string_view trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t' || text.front() == '\r' || text.front() == '\n'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r' || text.back() == '\n'))
-    text.remove_suffix(1);
-  return text;
-}
-
-std::string to_lower(std::string_view text) {
-  std::string lower(text);
-  for (auto& c : lower)
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  return lower;
-}
-
 std::string normalize_column_name(std::string_view name) {
   // A UTF-8 BOM that a tool wrote in front of every file it concatenated.
   if (name.substr(0, 3) == "\xEF\xBB\xBF") name.remove_prefix(3);

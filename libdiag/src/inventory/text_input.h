@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "diag/ascii.h"
 #include "diag/inventory.h"
 #include "diag/result.h"
 
@@ -101,8 +102,8 @@ Result<std::optional<std::vector<std::string>>> read_header(CsvReader& reader);
 Error missing_columns_error(const std::string& name, std::string_view what, const CsvColumns& columns,
                             const std::vector<std::string>& expected);
 
-std::string_view trim(std::string_view text);
-std::string to_lower(std::string_view text);
+using ascii::to_lower;
+using ascii::trim;
 // "True"/"False" as PowerShell writes them (any case); empty = unset ($null).
 enum class PsBool { is_true, is_false, empty, invalid };
 PsBool parse_ps_bool(std::string_view text);

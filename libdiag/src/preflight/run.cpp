@@ -1645,7 +1645,16 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                      " -> selector2-azurecomm-prod-net._domainkey.azurecomm.net, then verify the domain in the Email Communication Service "
                      "(Provision domains > " + plan.from_domain + " > Configure).";
     }
-    if (plan.method == Method::direct_send) {
+    // DMARC's verdict for the device follows its SPF result: when that could
+    // not be decided (temperror), neither can DMARC's, and a "fails SPF"
+    // would be a finding made of a failed lookup.
+    const bool spf_undecided = plan.method == Method::direct_send && spf_part.step && spf_part.step->state == StepState::untested;
+    if (spf_undecided && check.status == Status::fail) {
+      check.status = Status::warn;
+      check.message = "SPF could not be decided for the device, so DMARC cannot be either. If it fails SPF: " + check.message;
+      dmarc_step = Step{"dmarc", StepState::untested, "DMARC depends on the SPF result, which could not be decided",
+                        "run again, or ask another resolver with --dns"};
+    } else if (plan.method == Method::direct_send) {
       if (check.status == Status::fail) dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " applies", ""};
       else if (check.status == Status::error) dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
       else dmarc_step = Step{"dmarc", StepState::passed, "DMARC does not stop the device", ""};
