@@ -23,29 +23,29 @@ Result<InventoryResult> run_inventory(
   }
 
   std::vector<std::string> inputs;
-  const auto counted = [](std::size_t count, std::string_view what) {
-    return std::to_string(count) + " " + std::string(what);
+  const auto counted = [](std::size_t count, std::string_view one, std::string_view many) {
+    return std::to_string(count) + " " + std::string(count == 1 ? one : many);
   };
   for (const auto& path : request.signin_files) {
     auto read = read_signin_export(path, aggregator.signin_sink(), request.limits);
     if (!read) return read.error();
-    inputs.push_back(path + ": " + counted(*read, "\"Authenticated SMTP\" sign-ins"));
+    inputs.push_back(path + ": " + counted(*read, "\"Authenticated SMTP\" sign-in", "\"Authenticated SMTP\" sign-ins"));
   }
   if (!request.usage_report_file.empty()) {
     auto read = read_usage_report(request.usage_report_file, aggregator.usage_sink(), request.limits);
     if (!read) return read.error();
-    inputs.push_back(request.usage_report_file + ": " + counted(*read, "usage report rows"));
+    inputs.push_back(request.usage_report_file + ": " + counted(*read, "usage report row", "usage report rows"));
   }
   if (!request.smtp_auth_report_file.empty()) {
     auto read = read_smtp_auth_report(request.smtp_auth_report_file, aggregator.smtp_auth_report_sink(), request.limits);
     if (!read) return read.error();
-    inputs.push_back(request.smtp_auth_report_file + ": " + counted(*read, "SMTP AUTH clients report rows"));
+    inputs.push_back(request.smtp_auth_report_file + ": " + counted(*read, "SMTP AUTH clients report row", "SMTP AUTH clients report rows"));
   }
   TenantSettings tenant;
   if (!request.mailboxes_file.empty()) {
     auto read = read_cas_mailboxes(request.mailboxes_file, tenant.mailboxes, request.limits);
     if (!read) return read.error();
-    inputs.push_back(request.mailboxes_file + ": " + counted(*read, "mailboxes"));
+    inputs.push_back(request.mailboxes_file + ": " + counted(*read, "mailbox", "mailboxes"));
   }
   if (!request.transport_config_file.empty()) {
     auto read = read_transport_config(request.transport_config_file, request.limits);
@@ -59,7 +59,7 @@ Result<InventoryResult> run_inventory(
     if (!read) return read.error();
     tenant.authentication_policies = std::move(*read);
     inputs.push_back(request.authentication_policy_file + ": " +
-                     counted(tenant.authentication_policies.size(), "authentication policies"));
+                     counted(tenant.authentication_policies.size(), "authentication policy", "authentication policies"));
   }
   if (more_sources) {
     if (auto added = more_sources(aggregator, tenant); !added) return added.error();
