@@ -311,12 +311,10 @@ void render_text(const InventoryResult& result, const Report& report, const Text
         if (!way.checked) continue;
         // The causes whole, one per line: the cut summary hid the very
         // value to fix (an MX typed without its final dot, say).
-        if (way.checked->causes.empty()) {
-          text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ": " + way.checked->summary + "\n";
-        } else {
-          text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ":\n";
-          for (const auto& cause : way.checked->causes) text += "           - " + cause + "\n";
-        }
+        text += "         " + style.bold("--preflight: " + check_label(*way.checked)) + ":";
+        if (way.checked->causes.empty()) text += " " + way.checked->summary + "\n";
+        else text += "\n";
+        for (const auto& cause : way.checked->causes) text += "           - " + cause + "\n";
       }
     }
   }
@@ -377,12 +375,11 @@ void render_markdown(const InventoryResult& result, const Report& report, std::s
     text += "\n## " + sender.user + "\n\n" + sender.reason + "\n\n";
     for (const auto& way : sender.way_forward) {
       text += "- **" + way.method + "**: " + way.why + "\n\n  ```\n  " + way.command + "\n  ```\n";
-      if (way.checked && way.checked->causes.empty())
-        text += "\n  --preflight: **" + check_label(*way.checked) + "**: " + markdown_cell(way.checked->summary) + "\n";
-      else if (way.checked) {
-        text += "\n  --preflight: **" + check_label(*way.checked) + "**:\n\n";
-        for (const auto& cause : way.checked->causes) text += "  - " + markdown_cell(cause) + "\n";
-      }
+      if (!way.checked) continue;
+      text += "\n  --preflight: **" + check_label(*way.checked) + "**:";
+      if (way.checked->causes.empty()) text += " " + markdown_cell(way.checked->summary) + "\n";
+      else text += "\n\n";
+      for (const auto& cause : way.checked->causes) text += "  - " + markdown_cell(cause) + "\n";
     }
   }
   text += "\n## Checks\n\n";
