@@ -421,7 +421,7 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
   CHECK(ways[0].command ==
         "sendcheck preflight contoso.com --method smtp-auth --from scanner@contoso.com --oauth-token-file TOKEN-FILE");
   CHECK(ways[1].command ==
-        "sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7 --from scanner@contoso.com --to "
+        "sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7 --egress --from scanner@contoso.com --to "
         "scanner@contoso.com");
   CHECK(ways[2].method == "relay");
   CHECK_THAT(ways[1].why, Catch::Contains("10.1.2.3 is a private address"));
@@ -429,7 +429,7 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
 
   // A connector matches the session's address: its check runs on the device's network.
   CHECK(ways[2].command ==
-        "sendcheck preflight contoso.com --method relay --egress --from scanner@contoso.com --to someone@example.org");
+        "sendcheck preflight contoso.com --method relay --ip 203.0.113.7 --egress --from scanner@contoso.com --to someone@example.org");
   CHECK(ways[2].ip == "203.0.113.7");
 
   SECTION("old TLS puts the paths that do not need TLS 1.2 first, OAuth after them") {
@@ -453,7 +453,7 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     REQUIRE(direct != initial.end());
     CHECK_THAT(direct->why, Catch::Contains("SPF record Microsoft manages"));
     // The recipient in the same domain: preflight knows only the From's domain as the tenant's.
-    CHECK(direct->command == "sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN");
+    CHECK(direct->command == "sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --egress --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN");
     CHECK(direct->ip.empty());  // nothing --preflight can check: the domain is the admin's choice
     // Relay keeps the initial domain: the connector admits any accepted domain.
     CHECK(std::any_of(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "relay" && w.ip == "203.0.113.7"; }));

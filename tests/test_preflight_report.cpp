@@ -231,8 +231,11 @@ TEST_CASE("auto: device descriptions are validated", "[preflight]") {
 
 TEST_CASE("auto against the exo-mx profile: runs direct send's checks, recommendation first", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
+  // Run "on the device's network": this machine is seen from --ip.
+  const auto egress = serve_egress({"203.0.113.25"});
   const std::vector<std::string> args = {"contoso.example", "--method", "auto", "--device-tls", "none", "--device-auth", "none",
-                                         "--ip", "203.0.113.25", "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example"};
+                                         "--ip", "203.0.113.25", "--egress", "--egress-dns", egress->endpoint_v4(),
+                                         "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example"};
   auto json_args = args;
   json_args.push_back("--json");
   const auto run = run_program(local(*mx, json_args));
@@ -292,7 +295,15 @@ TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON
                                    "contoso.example,direct-send,203.0.113.25,scanner@contoso.example,frontdesk@contoso.example,HQ\n"
                                    "fourthcoffee.example,direct-send,203.0.113.40,scanner@fourthcoffee.example,frontdesk@fourthcoffee.example,Annex\n"
                                    "contoso.example,relay,203.0.113.25,printer@contoso.example,\"frontdesk@contoso.example; ops@contoso.example\",HQ\n");
-  const auto run = run_program(local(*mx, {"--batch", csv, "--no-color"}), 30s);
+  // --egress: this machine is seen from 203.0.113.25, so the rows of that
+  // address are tested from their network; 203.0.113.40's is not.
+  const auto egress = serve_egress({"203.0.113.25"});
+  const std::vector<std::string> on_site = {"--egress", "--egress-dns", egress->endpoint_v4()};
+  auto batch = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), on_site.begin(), on_site.end());
+    return local(*mx, args);
+  };
+  const auto run = run_program(batch({"--batch", csv, "--no-color"}), 30s);
   INFO(run.out << run.err);
   CHECK(run.exit_code == 1);  // the worst row: fourthcoffee fails SPF
   CHECK(run.err.empty());     // no progress line: stderr is not a terminal
@@ -311,7 +322,7 @@ TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON
   CHECK(run.out.find("3 rows: 1 will work, 1 will not work, 1 not verified") != std::string::npos);
   CHECK(run.out.find("\ncontoso.example: 2 devices, 1 will work\n") != std::string::npos);
 
-  const auto json = run_program(local(*mx, {"--batch", csv, "--json"}), 30s);
+  const auto json = run_program(batch({"--batch", csv, "--json"}), 30s);
   INFO(json.out << json.err);
   CHECK(json.exit_code == 1);
   const auto json_lines = lines_of(json.out);
@@ -330,7 +341,7 @@ TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON
   CHECK((*find_rcpt_check(third, "ops@contoso.example"))["status"] == "pass");
   CHECK(nlohmann::json::parse(json_lines[1])["verdict"]["verdict"] == "will-not-work");
 
-  const auto md = run_program(local(*mx, {"--batch", csv, "--markdown"}), 30s);
+  const auto md = run_program(batch({"--batch", csv, "--markdown"}), 30s);
   INFO(md.out);
   CHECK(md.out.find("| Row | Device (From) | IP | Domain | Method | Verdict | Reason |\n|---|---|---|---|---|---|---|\n| 2 | `scanner@contoso.example` | "
                     "`203.0.113.25` | `contoso.example` | direct-send | WILL WORK |") != std::string::npos);
@@ -383,7 +394,9 @@ TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and p
                                    "domain;method;ip;from;to;smtp_host;smtp_port\n"
                                    "contoso.example;direct-send;203.0.113.25;scanner@contoso.example;frontdesk@contoso.example, ops@contoso.example;127.0.0.1;" +
                                        std::to_string(mx->server->port()) + "\n");
-  const auto run = run_program({preflight_tool, "--batch", csv, "--zone", zone, "--zone", lists, "--ca", mx->ca_file, "--timeout", "2", "--json"}, 30s);
+  const auto egress = serve_egress({"203.0.113.25"});
+  const auto run = run_program({preflight_tool, "--batch", csv, "--egress", "--egress-dns", egress->endpoint_v4(), "--zone", zone, "--zone", lists,
+                                "--ca", mx->ca_file, "--timeout", "2", "--json"}, 30s);
   INFO(run.out << run.err);
   CHECK(run.exit_code == 0);
   const auto document = nlohmann::json::parse(lines_of(run.out).at(0));

@@ -88,16 +88,7 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
       // device's.
       std::unique_ptr<sendcheck::testing::DnsTestServer> egress_dns;
       if (scenario.contains("egress")) {
-        std::string zone = "$TTL 60\n$ORIGIN opendns.com.\n";
-        for (const auto& address : scenario["egress"]) zone += std::string("myip IN ") + (address.get<std::string>().find(':') == std::string::npos ? "A " : "AAAA ") + address.get<std::string>() + "\n";
-        zone += "$ORIGIN l.google.com.\no-o.myaddr IN TXT \"" + scenario["egress"][0].get<std::string>() + "\"\n";
-        auto parsed = dns::parse_zone_text(zone, "egress.zone");
-        REQUIRE(parsed);
-        sendcheck::testing::DnsTestServerConfig config;
-        config.zones.add(std::move(parsed).value());
-        auto started = sendcheck::testing::DnsTestServer::start(std::move(config));
-        REQUIRE(started);
-        egress_dns = std::move(started).value();
+        egress_dns = serve_egress(scenario["egress"].get<std::vector<std::string>>());
         values["{egress_dns}"] = egress_dns->endpoint_v4();
       }
       const std::string server = scenario["server"];

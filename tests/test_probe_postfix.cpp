@@ -103,8 +103,11 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
                                     "sendcheck-test  A  192.0.2.160\n"
                                     "$ORIGIN spf.protection.outlook.com.\n"
                                     "@       TXT  \"v=spf1 ip4:40.92.0.0/15 ip4:40.107.0.0/16 -all\"\n");
+  // Run "on the device's network": this machine is seen from --ip.
+  const auto egress = preflight_testing::serve_egress({"203.0.113.25"});
   auto preflight = [&](std::vector<std::string> to) {
     std::vector<std::string> argv = {bin_dir + "/sendcheck-preflight", "sendcheck.test", "--zone", zone, "--ip", "203.0.113.25",
+                                     "--egress", "--egress-dns", egress->endpoint_v4(),
                                      "--from", "scanner@sendcheck.test", "--smtp-host", "127.0.0.1", "--smtp-port",
                                      std::to_string(postfix.port()), "--ca", postfix.ca_file(), "--helo", "preflight.sendcheck.test",
                                      "--zone", fixtures::source_path("fixtures/demo/blocklists.zone"), "--json", "--timeout", "5"};

@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diag/zone.h"
+#include "dns_test_server.h"
 #include "fixture_zones.h"
 #include "json_schema.h"
 #include "smtp_test_support.h"
@@ -42,6 +44,23 @@ inline std::unique_ptr<Mx> serve(diag::smtp::ServerProfile profile) {
   diag::smtp::ServerConfig config;
   config.profile = std::move(profile);
   return serve(std::move(config));
+}
+
+// What --egress asks (OpenDNS's myip.opendns.com, Google's
+// o-o.myaddr.l.google.com TXT), answered with the addresses this machine
+// is to be seen from: a test then runs "on the device's network"
+// (--egress --egress-dns endpoint).
+inline std::unique_ptr<sendcheck::testing::DnsTestServer> serve_egress(const std::vector<std::string>& addresses) {
+  std::string zone_text = "$TTL 60\n$ORIGIN opendns.com.\n";
+  for (const auto& address : addresses) zone_text += "myip IN " + std::string(address.find(':') == std::string::npos ? "A " : "AAAA ") + address + "\n";
+  zone_text += "$ORIGIN l.google.com.\no-o.myaddr IN TXT \"" + addresses.front() + "\"\n";
+  auto parsed = diag::dns::parse_zone_text(zone_text, "egress.zone");
+  REQUIRE(parsed);
+  sendcheck::testing::DnsTestServerConfig config;
+  config.zones.add(std::move(parsed).value());
+  auto started = sendcheck::testing::DnsTestServer::start(std::move(config));
+  REQUIRE(started);
+  return std::move(started).value();
 }
 
 inline nlohmann::json parse(const RunResult& run) {

@@ -14,7 +14,7 @@ int main(int argc, char** argv) {
   app.add_option("domain", o.domain, "The tenant's accepted domain (default: the domain of --from)")->type_name("DOMAIN");
   app.add_option("--method", o.method, "direct-send (default), relay, smtp-auth, hve, acs, or auto (recommend one from --device-*)")->type_name("METHOD");
   app.add_option("--ip", o.ip, "The device's public IP address (what Microsoft 365 sees)")->type_name("IP");
-  app.add_flag("--egress", o.egress, "Use the public address this machine sends from instead of --ip");
+  app.add_flag("--egress", o.egress, "Use the public address this machine sends from (with --ip: check that it is the device's)");
   many(app.add_option("--egress-dns", o.egress_dns, "Ask this server for the egress address (tests, mirrors)")->type_name("HOST[:PORT]"));
   app.add_option("--from", o.from, "The device's sender address (MAIL FROM and From)")->type_name("ADDR");
   many(app.add_option("--to", o.to, "A recipient (repeatable)")->type_name("ADDR"));

@@ -145,7 +145,12 @@ struct Plan {
   std::string domain;
   std::vector<std::string> accepted_domains;  // domain first
   std::optional<IpAddress> ip;                // nullopt: not given (egress may find it)
-  bool egress = false;
+  bool egress = false;                        // find this machine's public address (with --ip: to compare)
+  // Whether the SMTP session comes from the device's address: --egress
+  // alone, or --ip that --egress found to be this machine's. Set by
+  // PreflightRun::prepare; a result that depends on the source address is
+  // the device's only when it is true.
+  bool session_from_device = false;
   std::vector<dns::ServerAddress> egress_dns;
   std::string from, from_domain;
   std::vector<std::string> to;

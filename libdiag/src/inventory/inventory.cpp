@@ -250,13 +250,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                       // A recipient in the same domain: the initial domain is the tenant's too, but
                       // preflight knows only the From's domain as the tenant's.
                       "sendcheck preflight YOUR-DOMAIN --method direct-send --ip " + ip +
-                          " --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN" + tls_option});
+                          " --egress --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN" + tls_option});
     } else {
     ways.push_back({"direct-send",
                     "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, " +
-                        direct_tls + ", and its public IP " + ip + " must be in your SPF record." +
-                        skipped_note,
-                    prefix + " --method direct-send --ip " + ip + " --from " + user + " --to " + user + tls_option, ip,
+                        direct_tls + ", and its public IP " + ip + " must be in your SPF record. Run the command on the "
+                        "device's network: --egress confirms that the session comes from " + ip + "." + skipped_note,
+                    prefix + " --method direct-send --ip " + ip + " --egress --from " + user + " --to " + user + tls_option, ip,
                     device_tls});
     }
     ways.push_back({"relay",
@@ -266,7 +266,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                     "matches the address the session comes from." + skipped_note,
                     // An external recipient: only its acceptance shows that a connector matched;
                     // --egress: only a session from the device's address shows it matched the device.
-                    prefix + " --method relay --egress --from " + user + " --to " + std::string(relay_test_recipient) +
+                    prefix + " --method relay --ip " + ip + " --egress --from " + user + " --to " + std::string(relay_test_recipient) +
                         tls_option,
                     ip, device_tls});
   }

@@ -155,11 +155,10 @@ Result<Batch> read_batch(const std::string& path, const ToolOptions& base) {
     // Empty fields keep the command line's value.
     if (auto domain = field(0); !domain.empty()) row.options.domain = domain;
     if (auto method = field(1); !method.empty()) row.options.method = method;
-    if (auto ip = field(2); !ip.empty()) {
-      row.options.ip = ip;
-      row.options.egress = false;
-      row.options.egress_dns.clear();
-    }
+    // With --egress, a row's own address is compared with this machine's
+    // (the session is the row's only from its network); without an address
+    // the row is this machine's.
+    if (auto ip = field(2); !ip.empty()) row.options.ip = ip;
     if (auto from = field(3); !from.empty()) row.options.from = from;
     if (auto to = field(4); !to.empty()) {
       row.options.to.clear();

@@ -168,7 +168,6 @@ Result<Plan> make_plan(const ToolOptions& o) {
                        "device's network to find it)");
     plan.ip = *ip;
   }
-  if (plan.ip && o.egress) return bad_input("--ip and --egress exclude each other");
   plan.egress = o.egress;
   for (const auto& text : o.egress_dns) {
     auto servers = cli::dns_servers_from(text);

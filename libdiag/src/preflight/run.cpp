@@ -727,10 +727,11 @@ bool source_dependent(const smtp::Reply& reply) {
   return false;
 }
 
-// The session runs from this machine. With --ip (not --egress) its address
-// is not known to be the device's, so a refusal that depends on the source
-// address says nothing about the device (issue 14, "Inputs and vantage point").
-bool tested_from_elsewhere(const Plan& plan) { return plan.ip.has_value() && !plan.egress; }
+// The session runs from this machine. With --ip, unless --egress found that
+// address to be this machine's, the session is not known to be the device's,
+// so a result that depends on the source address says nothing about the
+// device (issue 14, "Inputs and vantage point").
+bool tested_from_elsewhere(const Plan& plan) { return plan.ip.has_value() && !plan.session_from_device; }
 
 // A reply that would be the device's only if the device had sent it. Direct
 // send's 5.7.64 for an external recipient is not: direct send never relays.
@@ -743,9 +744,11 @@ std::string vantage_note(const Plan& plan) {
          ": a connector that matches the device's address cannot match it here. ";
 }
 
-// What to test from the device's network instead.
+// What to test from the device's network instead. --egress beside --ip
+// confirms that the session comes from that address.
 std::string from_device_network(const Plan& plan) {
-  return "run sendcheck-preflight on the device's network with --egress instead of --ip " + plan.ip->to_string();
+  return "run the same command with --egress added on a computer in the device's network (the session then comes from " +
+         plan.ip->to_string() + ")";
 }
 
 // The findings the replies that decide a method carry (5.7.68, 5.7.64, 4.4.62).
@@ -1013,6 +1016,12 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     if (!rcpt->reply.positive()) return refused(*rcpt, "RCPT TO");
   if (rcpts.size() < plan.to.size()) return step("envelope", StepState::untested, "not every RCPT TO was sent (" + failure.message + ")", "run again");
   step("envelope", StepState::passed, "MAIL FROM and " + std::to_string(rcpts.size()) + " RCPT TO accepted");
+  if (plan.method == Method::direct_send && tested_from_elsewhere(plan))
+    // What the MX does with this machine's session is not what it does with
+    // the device's: port 25 may be blocked on the device's network, and
+    // Microsoft's connection filtering judges the device's address.
+    step("source", StepState::untested, "tested from this machine, not from " + plan.ip->to_string(),
+         "port 25 on the device's network and the MX's answer to its address are untested: " + from_device_network(plan));
   if (plan.method == Method::relay) {
     // An internal recipient is accepted from anyone (direct send): only an
     // accepted external one shows that a connector matched.
@@ -1400,7 +1409,7 @@ std::optional<Step> blocklist_step(const Section& section) {
 // the DNS parts, the parts as they come in, and the SMTP session.
 struct PreflightRun::State {
   State(const Plan& p, const dns::ResolverConfig& config) : plan(p), factory{config} {}
-  const Plan& plan;
+  Plan plan;  // a copy: prepare() learns where the session comes from
   ResolverFactory factory;
   Secret secret;
   Outcome outcome;
@@ -1521,13 +1530,36 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
     egress.on_log = resolver_config.on_log;
     egress.keep_log = resolver_config.keep_log;
     auto found = blocklist::discover_egress(egress);
-    for (const auto& address : found.addresses)
-      if (!outcome.ip || (!outcome.ip->is_v4() && address.is_v4())) outcome.ip = address;
-    if (outcome.ip)
-      input.checks.push_back(Check{"blocklist.egress", Status::info, "This machine sends from " + outcome.ip->to_string() + " (--egress)", "", {}});
-    else
-      input.checks.push_back(Check{"blocklist.egress", Status::error, "Could not find the public address this machine sends from (--egress)",
-                                   "Give the device's public address with --ip.", {}});
+    if (plan.ip) {
+      // --ip with --egress: the device's address is given; this machine's
+      // tells whether the session is the device's.
+      const bool same = std::find(found.addresses.begin(), found.addresses.end(), *plan.ip) != found.addresses.end();
+      state.plan.session_from_device = same;
+      std::string seen;
+      for (const auto& address : found.addresses) seen += (seen.empty() ? "" : ", ") + address.to_string();
+      if (same)
+        input.checks.push_back(Check{"blocklist.egress", Status::info,
+                                     "This machine sends from " + plan.ip->to_string() + ", the device's address: the session is the device's (--egress)", "", {}});
+      else if (!found.addresses.empty())
+        input.checks.push_back(Check{"blocklist.egress", Status::warn,
+                                     "This machine sends from " + seen + ", not from the device's " + plan.ip->to_string() +
+                                         ": results that depend on the source address (port 25 on the way, connectors, Microsoft's IP reputation) are this machine's",
+                                     "Run the command on a computer in the device's network (behind the same public address).", {}});
+      else
+        input.checks.push_back(Check{"blocklist.egress", Status::error,
+                                     "Could not find the public address this machine sends from (--egress): the session is not known to come from " +
+                                         plan.ip->to_string(),
+                                     "Run it again; if this network blocks the OpenDNS and Google lookups, give --egress-dns.", {}});
+    } else {
+      for (const auto& address : found.addresses)
+        if (!outcome.ip || (!outcome.ip->is_v4() && address.is_v4())) outcome.ip = address;
+      state.plan.session_from_device = outcome.ip.has_value();
+      if (outcome.ip)
+        input.checks.push_back(Check{"blocklist.egress", Status::info, "This machine sends from " + outcome.ip->to_string() + " (--egress)", "", {}});
+      else
+        input.checks.push_back(Check{"blocklist.egress", Status::error, "Could not find the public address this machine sends from (--egress)",
+                                     "Give the device's public address with --ip.", {}});
+    }
     nlohmann::json attempts = nlohmann::json::array();
     for (const auto& attempt : found.attempts)
       attempts.push_back({{"method", attempt.method}, {"via", attempt.via}, {"found", attempt.found}, {"detail", attempt.detail}});
