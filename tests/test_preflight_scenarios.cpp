@@ -46,6 +46,13 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
     profile.oauth_token = "test-access-token";
     return profile;
   }
+  if (name == "exo-submission-oauth-send-as") {
+    // The mailbox may send as noreply@contoso.example (Send As granted).
+    auto profile = smtp::exo_submission_profile();
+    profile.oauth_token = "test-access-token";
+    profile.send_as = {"noreply@contoso.example"};
+    return profile;
+  }
   if (name == "exo-submission-legacy-tls") {
     // smtp.office365.com: a TLS 1.0/1.1 client gets 421 4.7.66 after the handshake.
     auto profile = smtp::exo_submission_profile();

@@ -162,6 +162,36 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
   part.step = step;
 }
 
+// Exchange Online takes anonymous mail over IPv6 only for an accepted
+// domain with IPv6 inbound on, and then its MX host has AAAA records
+// (MC835648); otherwise a device's IPv6 session gets 550 5.2.1 and a
+// dual-stack device sends from its IPv4 address instead.
+void ipv6_reach(const Plan& plan, const mx::DomainReport& report, MxPart& part) {
+  for (const auto& host : report.hosts) {
+    if (host.host != report.direct_send_host) continue;
+    if (std::any_of(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return !a.is_v4(); })) return;
+    const std::string doc = "https://learn.microsoft.com/microsoft-365/security/office-365-security/mail-flow-inbound-ipv6-support-about";
+    if (host.aaaa_outcome == dns::Outcome::nodata || host.aaaa_outcome == dns::Outcome::nxdomain) {
+      part.section.checks.push_back(Check{
+          "mx.ipv6", Status::fail,
+          "The MX " + host.host + " has no IPv6 address (AAAA): IPv6 inbound is off for " + plan.domain +
+              ", so mail from " + plan.ip->to_string() + " cannot arrive over IPv6 (550 5.2.1 does not accept email over IPv6)",
+          "A device with IPv4 as well sends from its public IPv4 address: run the check with that address (--ip), which must be in "
+          "SPF. To take mail over IPv6, turn IPv6 inbound on for the domain (Enable-IPv6ForAcceptedDomain -Domain " + plan.domain +
+              "); the device then needs reverse DNS and to pass SPF or DKIM (" + doc + ").",
+          {{"host", host.host}, {"ip", plan.ip->to_string()}}});
+      part.extra_steps.push_back(Step{"mx-ipv6", StepState::failed, "the MX takes no IPv6 (no AAAA): " + plan.ip->to_string() + " cannot reach it", ""});
+    } else {
+      part.section.checks.push_back(Check{"mx.ipv6", Status::error,
+                                          "Could not look up the IPv6 address of the MX " + host.host + " (" +
+                                              std::string(dns::to_string(host.aaaa_outcome)) + "): whether it takes mail over IPv6 is unknown",
+                                          "Run again, or ask another resolver with --dns.", {{"host", host.host}}});
+      part.extra_steps.push_back(Step{"mx-ipv6", StepState::untested, "the AAAA lookup of the MX failed", "run again, or --dns"});
+    }
+    return;
+  }
+}
+
 void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
   part.json = nlohmann::json::array({mx::to_json(report)});
   if (!report.direct_send_host.empty())
@@ -177,6 +207,7 @@ void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
   for (auto& check : report.checks)
     // mx.gateway says the same as mx.direct-send's warning, with both ways out.
     if (!(gateway_row && check.id == "mx.direct-send")) part.section.checks.push_back(std::move(check));
+  if (plan.ip && !plan.ip->is_v4()) ipv6_reach(plan, report, part);
 }
 
 void start_mx(dns::Resolver& resolver, const Plan& plan, MxPart& part, std::function<void()> done) {
@@ -533,6 +564,108 @@ void start_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDom
     work->query("selector" + std::to_string(i + 1) + "-azurecomm-prod-net._domainkey." + domain, dns::RrType::CNAME,
                 [answers, i](const dns::Answer& answer) { answers->selector[i] = answer; });
   work->close();
+}
+
+// Mail that Exchange Online sends on to other organizations (relay, SMTP
+// AUTH) leaves from Microsoft's servers with the device's MAIL FROM: the
+// receivers' DMARC passes through SPF only when the From domain authorizes
+// those servers, else only through DKIM signing for the domain in
+// Microsoft 365 (its selector1/selector2._domainkey CNAMEs).
+struct OutboundPart {
+  bool asked = false;
+  std::optional<spf::SpfEvaluation> spf;  // an Exchange Online outbound address against the From domain's SPF
+  dns::Answer dkim[2];                    // selector1, selector2 ._domainkey CNAMEs
+};
+
+// An address in 40.107.0.0/16, which spf.protection.outlook.com authorizes
+// and Exchange Online sends customers' mail from.
+constexpr std::string_view exchange_online_outbound_address = "40.107.0.1";
+
+bool needs_outbound_dmarc(const Plan& plan) {
+  return (plan.method == Method::relay || plan.method == Method::smtp_auth) && !plan.external.empty() && !plan.from_domain.empty();
+}
+
+void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, const Plan& plan, OutboundPart& part, std::function<void()> done) {
+  part.asked = true;
+  auto work = dns::Work::create(resolver, std::move(done));
+  for (int i = 0; i < 2; ++i)
+    work->query("selector" + std::to_string(i + 1) + "._domainkey." + plan.from_domain, dns::RrType::CNAME,
+                [&part, i](const dns::Answer& answer) { part.dkim[i] = answer; });
+  spf::CheckHostInput input;
+  input.ip = *IpAddress::parse(exchange_online_outbound_address);
+  input.sender = plan.from;
+  input.domain = plan.from_domain;
+  input.helo = "outbound.protection.outlook.com";
+  spf::start_check_host(spf_resolver, std::make_shared<spf::AnswerCache>(), input, {},
+                        [&part, hold = work->hold()](spf::SpfEvaluation evaluation) {
+                          part.spf = std::move(evaluation);
+                          hold();
+                        });
+  work->close();
+}
+
+// The DMARC row and step for mail Exchange Online sends on to other
+// organizations, from the policy (check, made with the outbound SPF result
+// as alignment), the outbound SPF result and the DKIM CNAMEs.
+void judge_outbound(const Plan& plan, const OutboundPart& part, Check& check, std::optional<Step>& step) {
+  const std::string& domain = plan.from_domain;
+  const std::string policy = check.fields.value("policy", std::string());
+  if (check.status == Status::error) {
+    step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
+    return;
+  }
+  if (policy.empty() || policy == "none") {
+    step = Step{"dmarc", StepState::passed, "DMARC does not stop mail sent on from Exchange Online", ""};
+    return;
+  }
+  const std::string sent_on = "mail that Exchange Online sends on to other organizations (" + plan.external.front() +
+                              (plan.external.size() > 1 ? ", ..." : "") + ") comes from Microsoft's servers";
+  const bool spf_pass = part.spf && part.spf->result == spf::SpfResult::pass;
+  const bool spf_undecided = !part.spf || part.spf->result == spf::SpfResult::temperror;
+  bool dkim = false, dkim_unknown = false;
+  for (const auto& answer : part.dkim) {
+    if (!answer.is_definitive()) dkim_unknown = true;
+    else if (!answer.targets().empty()) dkim = true;
+  }
+  check.fields["outbound_spf"] = part.spf ? std::string(spf::to_string(part.spf->result)) : std::string("not evaluated");
+  check.fields["dkim_cnames"] = dkim;
+  const std::string head = "DMARC for " + domain + " is p=" + policy + "; " + sent_on;
+  if (spf_pass) {
+    check.status = Status::pass;
+    check.message = head + ", which the SPF record of " + domain + " authorizes: DMARC passes through SPF";
+    check.remedy.clear();
+    step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " authorizes Exchange Online", ""};
+    return;
+  }
+  const std::string fix_spf = "add include:spf.protection.outlook.com to the one SPF record of " + domain + " (sendcheck spf " + domain +
+                              " --record \"NEW RECORD\" checks it before you publish it)";
+  if (dkim) {
+    check.status = Status::warn;
+    check.message = head + ", which the SPF record of " + domain + " does not authorize: DMARC passes only through DKIM. " + domain +
+                    " publishes Microsoft 365's DKIM CNAMEs; whether signing is on does not show in DNS";
+    check.remedy = "Check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " + domain +
+                   " | Format-List Enabled, or Microsoft Defender portal > Email authentication settings > DKIM), or " + fix_spf + ".";
+    step = Step{"dmarc", StepState::untested, "DMARC at other organizations depends on DKIM signing for " + domain + " being on",
+                "Get-DkimSigningConfig -Identity " + domain + " | Format-List Enabled; or " + fix_spf};
+    return;
+  }
+  if (spf_undecided || dkim_unknown) {
+    check.status = Status::error;
+    check.message = head + "; whether the SPF record of " + domain + " authorizes them, or " + domain + " has DKIM, could not be looked up";
+    check.remedy = "Run again, or ask another resolver with --dns.";
+    step = Step{"dmarc", StepState::untested, "the SPF or DKIM lookups for " + domain + " failed", "run again, or --dns"};
+    return;
+  }
+  const std::string effect = policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it";
+  check.status = Status::fail;
+  check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
+                  " for " + std::string(exchange_online_outbound_address) + "), and " + domain +
+                  " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME): DMARC fails, and receivers " + effect;
+  check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
+                 ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
+                 "(selector1._domainkey and selector2._domainkey), then turn signing on.";
+  step = Step{"dmarc", StepState::failed,
+              "DMARC p=" + policy + " at other organizations: Exchange Online is not in the SPF of " + domain + ", and no DKIM", ""};
 }
 
 // A listing whose every answer is a Spamhaus PBL code (127.0.0.10 by the
@@ -1016,6 +1149,13 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     if (!rcpt->reply.positive()) return refused(*rcpt, "RCPT TO");
   if (rcpts.size() < plan.to.size()) return step("envelope", StepState::untested, "not every RCPT TO was sent (" + failure.message + ")", "run again");
   step("envelope", StepState::passed, "MAIL FROM and " + std::to_string(rcpts.size()) + " RCPT TO accepted");
+  if (plan.method == Method::smtp_auth && auth != smtp::AuthMechanism::none && !plan.user.empty() &&
+      ascii::to_lower(plan.from) != ascii::to_lower(plan.user))
+    // Exchange Online checks Send As after DATA (554 5.2.252 SendAsDenied),
+    // which the test never sends: an accepted MAIL FROM does not show it.
+    step("send-as", StepState::untested, "Send As for " + plan.from + " as " + plan.user + " (checked after DATA)",
+         "give " + plan.user + " Send As on " + plan.from + " (Add-RecipientPermission -Identity " + plan.from + " -Trustee " + plan.user +
+             " -AccessRights SendAs), then send one message from the device and look for 554 5.2.252; or use --from " + plan.user);
   if (plan.method == Method::direct_send && tested_from_elsewhere(plan))
     // What the MX does with this machine's session is not what it does with
     // the device's: port 25 may be blocked on the device's network, and
@@ -1421,7 +1561,8 @@ struct PreflightRun::State {
   ReputationPart reputation;
   AcsDomainPart acs_domain;
   SmtpPart smtp_part;
-  std::optional<spf::NetworkSpfResolver> spf_resolver;
+  OutboundPart outbound;
+  std::optional<spf::NetworkSpfResolver> spf_resolver, outbound_spf_resolver;
   std::future<void> smtp_done;
 };
 
@@ -1620,6 +1761,11 @@ void PreflightRun::start(dns::Resolver& resolver, SessionPool& sessions, std::fu
   } else {
     start_reputation(resolver, plan, state.outcome.ip, state.reputation, work->hold());
   }
+  if (needs_outbound_dmarc(plan)) {
+    // Relay asked the DMARC questions with the reputation part.
+    if (submission) query_dmarc(*work, plan.from_domain, state.reputation.dmarc_lookups);
+    start_outbound(resolver, state.outbound_spf_resolver.emplace(resolver), plan, state.outbound, work->hold());
+  }
   work->close();
 }
 
@@ -1641,16 +1787,21 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
 
   Section dmarc = std::move(reputation.dmarc);
   std::optional<Step> dmarc_step;
-  const bool want_dmarc = !plan.from_domain.empty() && (!submission || plan.method == Method::acs);
+  const OutboundPart& outbound = state.outbound;
+  const bool want_dmarc = !plan.from_domain.empty() && (!submission || plan.method == Method::acs || outbound.asked);
   if (want_dmarc) {
     dmarc.title = "DMARC (" + idna::to_unicode(plan.from_domain) + ")";
     const bool spf_skipped = !spf_part.section.checks.empty() && is_skipped(spf_part.section.checks.front());
     // ACS signs with DKIM for its domain; the device's SPF is not what aligns.
     // ACS signs with DKIM for a custom domain whose CNAMEs are in place.
-    const bool aligned = plan.method == Method::acs ? acs_domain.dkim || acs_domain.section.checks.empty() : spf_part.passes || spf_skipped;
+    const bool aligned = outbound.asked ? outbound.spf && outbound.spf->result == spf::SpfResult::pass
+                         : plan.method == Method::acs ? acs_domain.dkim || acs_domain.section.checks.empty()
+                                                      : spf_part.passes || spf_skipped;
     Check check = dmarc_check(plan.from_domain, reputation.dmarc_lookups, aligned);
     const std::string policy = check.fields.value("policy", std::string());
-    if (plan.method == Method::relay && check.status == Status::fail) {
+    if (outbound.asked) {
+      judge_outbound(plan, outbound, check, dmarc_step);
+    } else if (plan.method == Method::relay && check.status == Status::fail) {
       // Relayed mail reaches other organizations from Exchange Online's
       // outbound servers, not from the device: DMARC there depends on the
       // domain authorizing those servers (or on DKIM signing in Microsoft 365).

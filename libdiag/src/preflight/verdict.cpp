@@ -49,7 +49,7 @@ struct SectionSteps {
 };
 const SectionSteps section_steps[] = {
     {"input", {"recipients", "address"}},
-    {"mx", {"mx"}},
+    {"mx", {"mx", "mx-ipv6"}},
     {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth"}},
     {"auth", {"auth", "token", "recipients", "basic-auth"}},
     {"spf", {"spf"}},
