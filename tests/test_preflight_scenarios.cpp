@@ -267,6 +267,18 @@ TEST_CASE("address scope: private, CGNAT, loopback, link-local and ULA are not p
   CHECK(scope("203.0.113.7") == AddressScope::documentation);
   CHECK(scope("2001:db8::1") == AddressScope::documentation);
   CHECK(scope("40.107.1.1") == AddressScope::public_internet);
+  // Special-purpose (RFC 6890), NAT64 (RFC 6052, 8215) and 6to4 of a
+  // private address: Microsoft 365 never sees such a sender either.
+  CHECK(scope("198.18.0.5") == AddressScope::special_purpose);
+  CHECK(scope("198.19.255.1") == AddressScope::special_purpose);
+  CHECK(scope("198.20.0.1") == AddressScope::public_internet);
+  CHECK(scope("192.0.0.8") == AddressScope::special_purpose);
+  CHECK(scope("64:ff9b::c0a8:114") == AddressScope::translated);
+  CHECK(scope("64:ff9b:1::1") == AddressScope::translated);
+  CHECK(scope("2002:c0a8:114::1") == AddressScope::private_use);
+  CHECK(scope("2002:2a6b:1::1") == AddressScope::public_internet);  // 6to4 of 42.107.0.1
+  for (const char* text : {"198.18.0.5", "192.0.0.8", "64:ff9b::c0a8:114", "2002:c0a8:114::1", "100::1"})
+    CHECK(is_non_public(scope(text)));
   CHECK(is_non_public(AddressScope::private_use));
   CHECK_FALSE(is_non_public(AddressScope::documentation));
   CHECK_FALSE(is_non_public(AddressScope::public_internet));

@@ -53,6 +53,8 @@ enum class AddressScope : std::uint8_t {
   unspecified,    // 0/8, ::
   multicast,      // 224/4, ff00::/8
   reserved,       // 240/4 (RFC 1112), including the broadcast address
+  special_purpose,  // RFC 6890: 192.0.0/24 protocol assignments, 198.18/15 benchmarking, 100::/64 discard-only
+  translated,       // NAT64 prefixes (RFC 6052 64:ff9b::/96, RFC 8215 64:ff9b:1::/48): the gateway's IPv4 is what is seen
 };
 AddressScope address_scope(const IpAddress& address);
 // Never reachable from the internet: private, CGNAT, loopback, link-local,

@@ -74,6 +74,9 @@ constexpr ScopeRange scope_ranges[] = {
     {"::", 128, AddressScope::unspecified},          {"::1", 128, AddressScope::loopback},
     {"fe80::", 10, AddressScope::link_local},        {"fc00::", 7, AddressScope::unique_local},
     {"2001:db8::", 32, AddressScope::documentation}, {"ff00::", 8, AddressScope::multicast},
+    {"192.0.0.0", 24, AddressScope::special_purpose}, {"198.18.0.0", 15, AddressScope::special_purpose},
+    {"100::", 64, AddressScope::special_purpose},    {"64:ff9b::", 96, AddressScope::translated},
+    {"64:ff9b:1::", 48, AddressScope::translated},
 };
 
 }  // namespace
@@ -85,6 +88,14 @@ AddressScope address_scope(const IpAddress& address) {
   if (!ip.is_v4() && ip.in_prefix(mapped, 96)) {
     const std::uint8_t* b = ip.data();
     ip = IpAddress::v4({b[12], b[13], b[14], b[15]});
+  }
+  // 2002:a.b.c.d::/48 (6to4, RFC 3056) carries its IPv4 address: one
+  // that is not public makes the IPv6 address no public one either.
+  static const IpAddress six_to_four = *IpAddress::parse("2002::");
+  if (!ip.is_v4() && ip.in_prefix(six_to_four, 16)) {
+    const std::uint8_t* b = ip.data();
+    const AddressScope embedded = address_scope(IpAddress::v4({b[2], b[3], b[4], b[5]}));
+    if (embedded != AddressScope::public_internet) return embedded;
   }
   for (const auto& range : scope_ranges)
     if (ip.in_prefix(*IpAddress::parse(range.network), range.bits)) return range.scope;
@@ -107,6 +118,8 @@ std::string_view describe(AddressScope scope) {
     case AddressScope::unspecified: return "an unspecified address";
     case AddressScope::multicast: return "a multicast address";
     case AddressScope::reserved: return "a reserved address (240.0.0.0/4)";
+    case AddressScope::special_purpose: return "a special-purpose address (RFC 6890: protocol assignments, benchmarking or discard)";
+    case AddressScope::translated: return "a NAT64 address (RFC 6052), whose mail reaches the internet from the NAT64 gateway's IPv4 address";
   }
   return "an address";
 }

@@ -350,6 +350,13 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
       continue;
     }
     if (check.status == Status::fail) check.status = Status::warn;
+    // The device's result stopped at a failed lookup: the findings that
+    // explain it, or that may decide it once the lookup answers, are its own.
+    if (evaluation.result == spf::SpfResult::temperror && check.fields.value("group", "") != "domain health" &&
+        check.status != Status::pass && check.status != Status::info) {
+      part.section.checks.push_back(std::move(check));
+      continue;
+    }
     part.health.checks.push_back(std::move(check));
   }
   part.json = report.fields();
@@ -508,8 +515,12 @@ void judge_acs_domain(const std::string& domain, const dns::Answer& txt, const d
     spf_row.message = spf ? "The SPF record of " + domain + " includes spf.protection.outlook.com, which ACS sends from"
                           : has_spf ? "The SPF record of " + domain + " does not include spf.protection.outlook.com directly: ACS mail may fail SPF"
                                     : domain + " publishes no SPF record: ACS mail fails SPF";
+    // A record to replace the published one would drop the domain's other
+    // senders: only a domain without one gets a whole record.
     if (!spf)
-      spf_row.remedy = "Add include:spf.protection.outlook.com to the one SPF record of " + domain + " (or publish v=spf1 include:spf.protection.outlook.com -all).";
+      spf_row.remedy = has_spf ? "Add include:spf.protection.outlook.com to the one SPF record of " + domain + ", keeping its other terms (sendcheck spf " +
+                                     domain + " --record \"NEW RECORD\" checks the new record for your other senders before you publish it)."
+                               : "Publish the SPF record v=spf1 include:spf.protection.outlook.com -all for " + domain + ".";
     part.section.checks.push_back(std::move(spf_row));
   }
   part.dkim = true;
@@ -887,11 +898,11 @@ std::string from_device_network(const Plan& plan) {
 // The findings the replies that decide a method carry (5.7.68, 5.7.64, 4.4.62).
 void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, std::vector<Check>& checks) {
   bool seen_68 = false, seen_64 = false;
-  const std::string ip_text = plan.ip ? plan.ip->to_string() : std::string("the device's static public IP address");
+  const std::string ip_text = plan.ip ? "the device's IP address " + plan.ip->to_string() : std::string("the device's static public IP address");
   // Microsoft's guide, option 3 (https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365).
   const std::string create_connector =
       "If no inbound connector exists for the device, create one: Exchange admin center > Mail flow > Connectors > Add a connector, from "
-      "\"Your organization's email server\" to \"Microsoft 365\", identified by the sending server's IP address " + ip_text +
+      "\"Your organization's email server\" to \"Microsoft 365\", identified by " + ip_text +
       " (static and used only by your organization), or by a certificate whose CN or SAN is an accepted domain. If one exists, compare its "
       "addresses with the device's current public IP (Get-InboundConnector | Format-List Name,SenderIPAddresses,TlsSenderCertificateName) "
       "and update them (https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365).";
@@ -1090,6 +1101,11 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     return step("smtp", StepState::untested, "STARTTLS failed here: " + session.tls.error,
                 "run it from the device's network (TLS interception or a filter may be in the way)");
   }
+  if (failure.failure_class == smtp::FailureClass::tls && failure.kind == "starttls-refused")
+    // TLS is optional at the MX: the envelope was not reached, and a 4xx is
+    // the server's "not now".
+    return step("smtp", StepState::untested, "STARTTLS refused: " + (failure.reply ? short_reply(*failure.reply) : failure.message),
+                "run again later; a device that sends without TLS is tested with --device-tls none");
   if (failure.failure_class == smtp::FailureClass::protocol || failure.failure_class == smtp::FailureClass::internal ||
       (failure.failure_class == smtp::FailureClass::tls && failure.kind != "handshake")) {
     return step("smtp", StepState::untested, "the session broke off in " + failure.phase + ": " + failure.message,
@@ -1527,8 +1543,9 @@ std::optional<Step> blocklist_step(const Section& section) {
       return Step{"blocklist", StepState::untested, "the blocklist check could not complete: " + shorten(check.message, 60),
                   "run again, or ask another resolver with --dns"};
     if (check.status == Status::error) unanswered.push_back(check.fields.value("list", std::string("a list")));
-    // A PBL-only listing (a warning) is an answer too.
-    if (check.id == "blocklist.clean" || (check.id == "blocklist.listed" && check.status == Status::warn)) clean = true;
+    // A listing that does not block (a PBL warning, a UCEPROTECT level 2/3
+    // network listing for information) is an answer too.
+    if (check.id == "blocklist.clean" || check.id == "blocklist.listed") clean = true;
   }
   if (!unanswered.empty() || !clean) {
     std::string lists;
@@ -1694,7 +1711,9 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
     } else {
       for (const auto& address : found.addresses)
         if (!outcome.ip || (!outcome.ip->is_v4() && address.is_v4())) outcome.ip = address;
+      // The address found is the device's from here on (connector advice names it).
       state.plan.session_from_device = outcome.ip.has_value();
+      state.plan.ip = outcome.ip;
       if (outcome.ip)
         input.checks.push_back(Check{"blocklist.egress", Status::info, "This machine sends from " + outcome.ip->to_string() + " (--egress)", "", {}});
       else

@@ -499,6 +499,8 @@ std::string_view non_public_kind(const IpAddress& address) {
     case AddressScope::unspecified: return "unspecified";
     case AddressScope::multicast: return "multicast";
     case AddressScope::reserved: return "reserved";
+    case AddressScope::special_purpose: return "special-purpose (RFC 6890)";
+    case AddressScope::translated: return "NAT64 (RFC 6052)";
   }
   return "";
 }
@@ -789,10 +791,24 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       for (const auto& cause : causes)
         if (cause.result == evaluation.result) kept.insert(cause.id);
   }
-  std::string addresses;
-  for (const auto& [ip, evaluation] : results) addresses += (addresses.empty() ? "" : ", ") + ip.to_string();
+  std::string addresses, undecided;
+  for (const auto& [ip, evaluation] : results) {
+    addresses += (addresses.empty() ? "" : ", ") + ip.to_string();
+    if (evaluation.result == SpfResult::temperror) undecided += (undecided.empty() ? "" : ", ") + ip.to_string();
+  }
   for (auto& check : tree_checks) {
     if (check.status == Status::pass || check.status == Status::info || kept.count(check.id)) continue;
+    // An evaluation that stopped at a failed lookup has not reached the
+    // terms after it: a finding that ends an evaluation in permerror may
+    // yet decide that result, so it is no "domain health" row.
+    const bool could_decide = !undecided.empty() && std::any_of(std::begin(causes), std::end(causes), [&](const Cause& cause) {
+      return cause.result == SpfResult::permerror && cause.id == check.id;
+    });
+    if (could_decide) {
+      check.status = Status::warn;
+      check.message += " The result for " + undecided + " stopped at a lookup that failed (temperror); once that lookup answers, this can make it permerror.";
+      continue;
+    }
     check.status = Status::warn;
     check.fields["group"] = "domain health";
     check.message += " This does not change the result for " + addresses + ".";
