@@ -151,6 +151,7 @@ struct Plan {
   // PreflightRun::prepare; a result that depends on the source address is
   // the device's only when it is true.
   bool session_from_device = false;
+  std::vector<IpAddress> egress_found;  // every public address --egress found for this machine
   std::vector<dns::ServerAddress> egress_dns;
   std::string from, from_domain;
   std::vector<std::string> to;
@@ -283,7 +284,8 @@ struct Outcome {
   std::vector<Section> sections;
   std::optional<IpAddress> ip;          // as given or found by --egress
   std::string smtp_target;              // "host [address]:port"
-  std::string smtp_host, smtp_port;     // what a device is configured with (WILL WORK's configuration block)
+  std::string smtp_host, smtp_port;     // where the session went
+  std::string mx_host;                  // the domain's Exchange Online MX host (direct send, relay); empty: none
   std::vector<Step> steps;              // every step the method depends on
   Verdict verdict;                      // decided from steps
   std::vector<NextStep> next_steps;     // in order

@@ -329,8 +329,11 @@ std::optional<std::string> microsoft_include_for(const std::vector<std::string>&
 // records authorized, at most 10 lookups and 2 void lookups. Answers the
 // suggestion needs beyond the tree's (a second record's includes, the
 // Microsoft include) are fetched through resolver into cache first.
+// exchange_online_sends: Exchange Online sends mail as the domain (relay,
+// SMTP AUTH), so the record includes Microsoft's servers whatever the MX.
 Suggestion suggest_record(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree,
-                          const std::vector<IpAddress>& ips, const std::string& today /* YYYY-MM-DD */);
+                          const std::vector<IpAddress>& ips, const std::string& today /* YYYY-MM-DD */,
+                          bool exchange_online_sends = false);
 
 // ---------------------------------------------------------------------------
 // sendcheck-spf: what the tool asks, and its report.
@@ -342,6 +345,7 @@ struct SpfCheckRequest {
   std::optional<std::string> record;  // --record: evaluated in place of the published one
   std::string default_explanation = "not authorized by the sender's SPF record";
   bool suggest = false;
+  bool exchange_online_sends = false;  // the suggestion includes Microsoft's servers (see suggest_record)
 };
 
 // Validated input: the domain to check and the parsed IPs. Errors are
@@ -351,6 +355,7 @@ struct SpfCheckPlan {
   std::vector<IpAddress> ips;
   CheckHostInput base;  // sender, helo, default explanation, record override
   bool suggest = false;
+  bool exchange_online_sends = false;
   // Once every IP's result is known, how long the tree validation may still
   // wait for parts no result needed; nullopt: as long as the resolver does.
   std::optional<std::chrono::milliseconds> tree_wait_after_results;

@@ -104,6 +104,9 @@ struct Facts {
   std::optional<bool> name_matches;   // nullopt: no name to check (an address was probed)
   std::optional<long> expires_in_days;  // the leaf's notAfter minus now, in whole days (negative: expired)
   bool expired = false, not_yet_valid = false;
+  // The server sent a CertificateRequest, so a configured client
+  // certificate was presented (a certificate connector can only match then).
+  bool certificate_requested = false;
 };
 nlohmann::json to_json(const Facts& facts);
 

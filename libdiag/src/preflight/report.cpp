@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "diag/ascii.h"
 #include "diag/idna.h"
+#include "diag/ip.h"
 #include "diag/preflight.h"
 #include "diag/version.h"
 
@@ -64,14 +66,26 @@ nlohmann::json step_json(const Step& step) {
 std::vector<std::pair<std::string, std::string>> device_configuration(const Outcome& outcome, const Plan& plan) {
   std::vector<std::pair<std::string, std::string>> rows;
   const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
-  std::string server = outcome.smtp_host;
+  std::string server = outcome.smtp_host, port = outcome.smtp_port;
   if (plan.endpoint_overridden && !plan.endpoint.host.empty()) server = plan.endpoint.host;
+  // --smtp-host with an address or localhost stands in for the real
+  // endpoint (a test server, a tunnel): the device is configured with the
+  // endpoint itself.
+  if (plan.endpoint_overridden && (IpAddress::parse(plan.endpoint.host) || ascii::to_lower(plan.endpoint.host) == "localhost")) {
+    const std::string real = submission ? default_endpoint(plan.method).host : outcome.mx_host;
+    if (!real.empty()) {
+      server = real + " (this run tested " + plan.endpoint.host + " port " + outcome.smtp_port + " in its place)";
+      port = std::to_string(default_endpoint(plan.method).port);
+    }
+  }
   rows.push_back({"Server", server});
-  rows.push_back({"Port", outcome.smtp_port});
+  rows.push_back({"Port", port});
   // What was tested: a device without TLS 1.2 sends to the MX without it.
   const bool without_tls = !submission && plan.device_tls && !plan.client_certificate &&
                            (*plan.device_tls == DeviceTls::none || *plan.device_tls == DeviceTls::tls1_0 || *plan.device_tls == DeviceTls::tls1_1);
   std::string tls = submission ? "STARTTLS, required (TLS 1.2 or later)" : "STARTTLS if the device offers it (optional at the MX)";
+  // A certificate connector matches only the certificate a device presents in TLS.
+  if (plan.method == Method::relay && plan.client_certificate) tls = "STARTTLS, required (TLS 1.2 or later), presenting the device's certificate";
   if (without_tls) tls = *plan.device_tls == DeviceTls::none ? "off (the MX accepts plain SMTP)"
                                                              : "off (the device's TLS 1.0/1.1 is refused; the MX accepts plain SMTP)";
   rows.push_back({"TLS", tls});

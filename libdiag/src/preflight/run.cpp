@@ -49,6 +49,7 @@ struct MxPart {
   std::optional<smtp::ProbeTarget> target;  // the direct-send host and its address
   std::optional<Step> step;                 // the MX being Exchange Online
   std::vector<Step> extra_steps;            // what the MX's setup adds (a gateway's lock-down)
+  bool target_has_ipv6 = false;             // the direct-send host has an AAAA record
 };
 
 // Where the tenant's own Exchange Online host is known from: a Microsoft
@@ -200,6 +201,7 @@ void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
       // IPv4 first: most devices and networks still send over IPv4.
       auto it = std::find_if(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return a.is_v4(); });
       part.target = smtp::ProbeTarget{host.host, it != host.addresses.end() ? *it : host.addresses.front()};
+      part.target_has_ipv6 = std::any_of(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return !a.is_v4(); });
       break;
     }
   classify_mx(plan, report, part);
@@ -223,6 +225,7 @@ struct SpfPart {
   Section health{"health", "Domain health", {}};
   nlohmann::json json;
   std::optional<std::string> suggested;
+  std::optional<std::string> candidate;  // the verified record, also when the device passes (relay's DMARC may still need it)
   bool passes = false;
   std::optional<Step> step;  // direct send: the device's own SPF result
   std::optional<bool> microsoft_included;  // the record includes Exchange Online's outbound servers; nullopt: unknown
@@ -321,9 +324,11 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   if (outcome.tree.root.status == "ok") part.microsoft_included = includes_microsoft(outcome.tree.root);
   // Only a record the SPF module verified for the device and every sender
   // the old records authorized is ever printed.
-  if (!part.passes && outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
-      !mx::initial_domain_tenant(plan.from_domain))
-    part.suggested = outcome.suggestion->record;
+  if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
+      !mx::initial_domain_tenant(plan.from_domain)) {
+    part.candidate = outcome.suggestion->record;
+    if (!part.passes) part.suggested = part.candidate;
+  }
   part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion, part.suggested));
   Step step{"spf", StepState::failed, "SPF " + std::string(spf::to_string(evaluation.result)) + " for " + ip.to_string(), ""};
   if (part.passes) step = Step{"spf", StepState::passed, "SPF passes for " + ip.to_string(), ""};
@@ -371,6 +376,9 @@ void start_spf(spf::SpfResolver& resolver, const Plan& plan, const IpAddress& ip
   request.sender = plan.from;
   request.helo = plan.helo;
   request.suggest = true;
+  // Relay to other organizations: Exchange Online sends the mail on, so the
+  // record must authorize its servers whatever the From domain's MX is.
+  request.exchange_online_sends = plan.method == Method::relay && !plan.external.empty();
   auto spf_plan = spf::plan_check(request);
   if (!spf_plan) {
     part.section.checks.push_back(skipped("spf.result", spf_plan.error().message));
@@ -618,7 +626,7 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
 // The DMARC row and step for mail Exchange Online sends on to other
 // organizations, from the policy (check, made with the outbound SPF result
 // as alignment), the outbound SPF result and the DKIM CNAMEs.
-void judge_outbound(const Plan& plan, const OutboundPart& part, Check& check, std::optional<Step>& step) {
+void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optional<std::string>& record, Check& check, std::optional<Step>& step) {
   const std::string& domain = plan.from_domain;
   const std::string policy = check.fields.value("policy", std::string());
   if (check.status == Status::error) {
@@ -648,8 +656,18 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, Check& check, st
     step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " authorizes Exchange Online", ""};
     return;
   }
-  const std::string fix_spf = "add include:spf.protection.outlook.com to the one SPF record of " + domain + " (sendcheck spf " + domain +
-                              " --record \"NEW RECORD\" checks it before you publish it)";
+  // A permerror (the lookup limit reached before Microsoft's include, a
+  // broken include) is not fixed by adding an include that may be there.
+  const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
+  std::string fix_spf;
+  if (record) fix_spf = "publish the SPF record below (verified; it authorizes Exchange Online's servers)";
+  else if (spf_broken)
+    fix_spf = "fix the SPF record of " + domain + ", which ends in permerror for Exchange Online's addresses (" + part.spf->reason +
+              "), so that include:spf.protection.outlook.com is reached within 10 DNS lookups (sendcheck spf " + domain +
+              (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest gives a verified record)" : " shows the lookups)");
+  else
+    fix_spf = "add include:spf.protection.outlook.com to the one SPF record of " + domain + " (sendcheck spf " + domain +
+              " --record \"NEW RECORD\" checks it before you publish it)";
   if (dkim) {
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize: DMARC passes only through DKIM. " + domain +
@@ -670,7 +688,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, Check& check, st
   const std::string effect = policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it";
   check.status = Status::fail;
   check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
-                  " for " + std::string(exchange_online_outbound_address) + "), and " + domain +
+                  " for " + std::string(exchange_online_outbound_address) + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
                   " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME): DMARC fails, and receivers " + effect;
   check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
@@ -891,8 +909,9 @@ std::string vantage_note(const Plan& plan) {
 // What to test from the device's network instead. --egress beside --ip
 // confirms that the session comes from that address.
 std::string from_device_network(const Plan& plan) {
-  return "run the same command with --egress added on a computer in the device's network (the session then comes from " +
-         plan.ip->to_string() + ")";
+  return std::string(plan.egress ? "run the same command on a computer in the device's network"
+                                 : "run the same command with --egress added on a computer in the device's network") +
+         " (the session then comes from " + plan.ip->to_string() + ")";
 }
 
 // The findings the replies that decide a method carry (5.7.68, 5.7.64, 4.4.62).
@@ -1434,6 +1453,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
 struct Secret {
   std::string value;
   smtp::AuthMechanism auth = smtp::AuthMechanism::none;  // what the session can try with it
+  bool missing_secret = false;                           // --user without a password or token
   std::optional<Check> row;                              // a token endpoint's refusal
   std::optional<Step> step;
 };
@@ -1510,7 +1530,10 @@ Result<Secret> auth_secret(const Plan& plan) {
       out.value = password;
       return out;
     }
-    return bad_input("--user needs a password: --password-file FILE or SENDCHECK_PASSWORD");
+    // A user name alone: test what can be tested without AUTH (NOT VERIFIED).
+    out.auth = smtp::AuthMechanism::none;
+    out.missing_secret = true;
+    return out;
   }
   return out;
 }
@@ -1633,6 +1656,12 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   std::unique_ptr<PreflightRun> run(new PreflightRun(std::make_unique<State>(plan, resolver_config)));
   State& state = *run->state_;
   state.secret = std::move(secret.value());
+  if (state.secret.missing_secret) {
+    state.plan.auth = smtp::AuthMechanism::none;
+    state.input.checks.push_back(Check{"input.credentials", Status::warn,
+                                       "--user " + plan.user + " was given without a password or token: AUTH is not tested",
+                                       "Give " + credentials_to_give(plan.method) + ".", {}});
+  }
   Outcome& outcome = state.outcome;
   std::vector<Step>& steps = state.steps;
   Section& auth_section = state.auth_section;
@@ -1688,6 +1717,7 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
     egress.on_log = resolver_config.on_log;
     egress.keep_log = resolver_config.keep_log;
     auto found = blocklist::discover_egress(egress);
+    state.plan.egress_found = found.addresses;
     if (plan.ip) {
       // --ip with --egress: the device's address is given; this machine's
       // tells whether the session is the device's.
@@ -1819,7 +1849,10 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     Check check = dmarc_check(plan.from_domain, reputation.dmarc_lookups, aligned);
     const std::string policy = check.fields.value("policy", std::string());
     if (outbound.asked) {
-      judge_outbound(plan, outbound, check, dmarc_step);
+      // The verified record is the fix when it makes Exchange Online pass.
+      judge_outbound(plan, outbound, spf_part.candidate, check, dmarc_step);
+      if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
+        spf_part.suggested = spf_part.candidate;
     } else if (plan.method == Method::relay && check.status == Status::fail) {
       // Relayed mail reaches other organizations from Exchange Online's
       // outbound servers, not from the device: DMARC there depends on the
@@ -1879,6 +1912,22 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   }
   if (outcome.ip) reputation.blocklist.title = "Blocklists (" + outcome.ip->to_string() + ")";
 
+  // A dual-stack network: a device prefers IPv6 when the MX has it, and then
+  // sends from an address this run did not check.
+  if (!submission && outcome.ip && outcome.ip->is_v4() && mx_part.target_has_ipv6 && plan.session_from_device)
+    for (const auto& address : plan.egress_found) {
+      if (address.is_v4() || is_non_public(address_scope(address))) continue;
+      input.checks.push_back(Check{"input.ipv6-path", Status::warn,
+                                   "This network also sends from the IPv6 address " + address.to_string() + ", and the MX " + mx_part.target->host +
+                                       " takes IPv6: a dual-stack device may send from " + address.to_string() +
+                                       ", which this run did not check (reverse DNS, SPF, blocklists)",
+                                   "Run the check again with --ip " + address.to_string() + " (and --egress) on the device's network, or turn IPv6 "
+                                   "off on the device so that it sends from " + outcome.ip->to_string() + ".",
+                                   {{"ip", address.to_string()}}});
+      steps.push_back(Step{"ipv6-path", StepState::untested, "the device may send from this network's IPv6 address " + address.to_string(),
+                           "--ip " + address.to_string() + ", or IPv6 off on the device"});
+      break;
+    }
   // The steps, in the order a message takes them.
   if (mx_part.step) steps.push_back(*mx_part.step);
   steps.insert(steps.end(), mx_part.extra_steps.begin(), mx_part.extra_steps.end());
@@ -1925,6 +1974,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   outcome.smtp_target = smtp_part.target;
   outcome.smtp_host = smtp_part.host;
   outcome.smtp_port = std::to_string(plan.endpoint.port);
+  if (mx_part.target) outcome.mx_host = mx_part.target->host;
   if (!mx_part.json.is_null()) outcome.fields["mx"] = {{"domains", mx_part.json}};
   if (!spf_part.json.is_null()) outcome.fields["spf"] = spf_part.json;
   if (!reputation.blocklist_json.is_null()) outcome.fields["blocklist"] = reputation.blocklist_json;

@@ -173,6 +173,7 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   plan.base.default_explanation = request.default_explanation;
   plan.base.record_override = request.record;
   plan.suggest = request.suggest;
+  plan.exchange_online_sends = request.exchange_online_sends;
   return plan;
 }
 
@@ -237,7 +238,7 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
     tree_options.stop_waiting_at = std::chrono::steady_clock::now() + *plan.tree_wait_after_results;
   outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override, tree_options);
   soften_unneeded_tree_errors(outcome);
-  if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today);
+  if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today, plan.exchange_online_sends);
   return outcome;
 }
 
@@ -265,7 +266,8 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
                             soften_unneeded_tree_errors(run->outcome);
                             if (run->plan.suggest)
                               run->outcome.suggestion =
-                                  suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today);
+                                  suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today,
+                                                 run->plan.exchange_online_sends);
                             report(run);
                           });
     }

@@ -240,8 +240,8 @@ int strictness(char qualifier) {
 
 class SuggestionBuilder {
  public:
-  SuggestionBuilder(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::string& today)
-      : resolver_(resolver), cache_(cache), tree_(tree), domain_(tree.domain), today_(today) {}
+  SuggestionBuilder(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::string& today, bool exchange_online_sends)
+      : resolver_(resolver), cache_(cache), tree_(tree), domain_(tree.domain), today_(today), exchange_online_sends_(exchange_online_sends) {}
 
   Suggestion build(const std::vector<IpAddress>& ips) {
     for (const auto& given : ips) {
@@ -345,7 +345,9 @@ class SuggestionBuilder {
   Draft merge_old_records(std::vector<char>& all_qualifiers) {
     Draft draft;
     draft.terms.push_back(DraftTerm{});  // the device's addresses go first (they cost no lookup)
-    const auto microsoft = microsoft_include_for(mx_hosts_of(cache_, domain_), domain_);
+    auto microsoft = microsoft_include_for(mx_hosts_of(cache_, domain_), domain_);
+    const bool by_mx = microsoft.has_value();
+    if (!microsoft && exchange_online_sends_) microsoft = "spf.protection.outlook.com";
     for (const auto& old : old_) {
       const ParsedRecord record = parse_record(old.text);
       std::set<const TreeNode*> used;
@@ -440,8 +442,9 @@ class SuggestionBuilder {
     }) || std::any_of(old_.begin(), old_.end(), [](const OldRecord& old) { return includes_microsoft(old.tree.root); });
     if (microsoft && !has_microsoft) {
       add_term(draft, "include:" + *microsoft);
-      notes_.push_back("Added \"include:" + *microsoft + "\": the MX of " + domain_ +
-                       " is Exchange Online, and mail Microsoft 365 sends as " + domain_ + " needs it to pass SPF.");
+      notes_.push_back("Added \"include:" + *microsoft + "\": " +
+                       (by_mx ? "the MX of " + domain_ + " is Exchange Online, and mail" : std::string("mail")) +
+                       " Microsoft 365 sends as " + domain_ + " needs it to pass SPF.");
     } else if (!microsoft && old_.empty()) {
       notes_.push_back("The MX of " + domain_ + " is not Exchange Online, so Microsoft's include was not added; if the domain's "
                        "mailboxes are in Microsoft 365, add include:spf.protection.outlook.com as well.");
@@ -677,6 +680,7 @@ class SuggestionBuilder {
   const TreeValidation& tree_;
   const std::string domain_;
   const std::string today_;
+  const bool exchange_online_sends_;
   Suggestion s_;
   std::vector<IpAddress> devices_;
   std::vector<OldRecord> old_;
@@ -687,8 +691,8 @@ class SuggestionBuilder {
 }  // namespace
 
 Suggestion suggest_record(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::vector<IpAddress>& ips,
-                          const std::string& today) {
-  return SuggestionBuilder(resolver, cache, tree, today).build(ips);
+                          const std::string& today, bool exchange_online_sends) {
+  return SuggestionBuilder(resolver, cache, tree, today, exchange_online_sends).build(ips);
 }
 
 }  // namespace diag::spf

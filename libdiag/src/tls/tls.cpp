@@ -249,6 +249,10 @@ nlohmann::json to_json(const Facts& facts) {
           {"chain", chain}};
 }
 
+namespace {
+int note_certificate_presented(SSL* ssl, void* unused);
+}  // namespace
+
 Result<SslCtxPtr> make_client_context(const ClientConfig& config) {
   SslCtxPtr context(SSL_CTX_new(TLS_client_method()));
   if (!context) return Error{ErrorKind::internal, "cannot create a TLS context: " + last_error_text()};
@@ -276,6 +280,9 @@ Result<SslCtxPtr> make_client_context(const ClientConfig& config) {
     for (const auto& extra : credentials->chain)
       if (SSL_CTX_add1_chain_cert(context.get(), extra.get()) != 1)
         return bad_input("a chain certificate in " + config.client_certificate_file + " is not usable: " + last_error_text());
+    // A client calls the certificate callback only on a CertificateRequest:
+    // it tells whether the certificate was presented at all.
+    SSL_CTX_set_cert_cb(context.get(), note_certificate_presented, nullptr);
   }
   record_handshake_facts(context.get());
   return context;
@@ -286,6 +293,7 @@ Facts collect_facts(SSL* ssl, const std::string& server_name) {
   facts.server_name = server_name;
   if (!ssl) return facts;
   facts.version = SSL_get_version(ssl);
+  facts.certificate_requested = server_requested_certificate(ssl);
   if (const SSL_CIPHER* cipher = SSL_get_current_cipher(ssl)) facts.cipher = SSL_CIPHER_get_name(cipher);
   STACK_OF(X509)* chain = SSL_get_peer_cert_chain(ssl);
   for (int i = 0; chain && i < sk_X509_num(chain) && i < 10; ++i)
@@ -526,6 +534,11 @@ int remember_client_hello(SSL* ssl, int* /*alert*/, void* /*arg*/) {
 int note_certificate_request(SSL* ssl, X509** /*certificate*/, EVP_PKEY** /*key*/) {
   set_facts(ssl, facts_of(ssl) | certificate_requested_flag);
   return 0;  // no certificate from this callback; one set on the context is still sent
+}
+
+int note_certificate_presented(SSL* ssl, void* /*unused*/) {
+  set_facts(ssl, facts_of(ssl) | certificate_requested_flag);
+  return 1;  // go on with the certificate set on the context
 }
 
 }  // namespace
