@@ -1203,11 +1203,11 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     if (plan.external.empty())
       step("connector", StepState::untested, "the connector was not tested (no external recipient)",
            "--to an address outside the tenant, run from the device's network");
-    else if (tested_from_elsewhere(plan) && plan.client_cert_file.empty())
+    else if (tested_from_elsewhere(plan) && (plan.client_cert_file.empty() || !session.tls.certificate_requested))
       // A connector that matched this machine's address says nothing about
       // one for the device's: the acceptance is the device's only from its
       // network. A certificate connector matched the device's certificate,
-      // which was presented here.
+      // which was presented here only if the server asked for one.
       step("connector", StepState::untested,
            "an external RCPT TO was accepted from this machine, which is not known to be " + plan.ip->to_string() +
                ": a connector matched this machine, not necessarily the device",
