@@ -154,10 +154,12 @@ TEST_CASE("sovereign clouds: a GCC High MX moves SMTP AUTH, the token host and s
   CHECK(given->cloud_checks.empty());
 }
 
-TEST_CASE("Recipients in the accepted domains and below them are internal", "[preflight]") {
+TEST_CASE("Recipients in the accepted domains are internal, subdomains only when accepted too", "[preflight]") {
   const std::vector<std::string> accepted = {"contoso.example"};
   CHECK(preflight::is_internal("a@contoso.example", accepted));
-  CHECK(preflight::is_internal("a@Sales.Contoso.example", accepted));
+  CHECK(preflight::is_internal("a@Contoso.Example", accepted));
+  CHECK_FALSE(preflight::is_internal("a@Sales.Contoso.example", accepted));
+  CHECK(preflight::is_internal("a@sales.contoso.example", {"contoso.example", "sales.contoso.example"}));
   CHECK_FALSE(preflight::is_internal("a@fabrikam.example", accepted));
   CHECK_FALSE(preflight::is_internal("a@notcontoso.example", accepted));
 }

@@ -83,22 +83,43 @@ Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>
     const auto records = records_in(parent.answer);
     if (records.empty()) continue;
     // The parent's record, read for a subdomain: sp= when given, else p=.
-    Check check = dmarc_check(parent.domain, parent.answer, spf_passes);
+    auto subdomain_policy = [](const DmarcRecord& r) {
+      return !r.subdomain_policy.empty() ? r.subdomain_policy : r.policy.empty() ? std::string("none") : r.policy;
+    };
+    auto strictness = [](const std::string& p) { return p == "reject" ? 2 : p == "quarantine" ? 1 : 0; };
+    // RFC 7489 asks the Organizational Domain (the shortest name here that
+    // publishes a record), DMARCbis the nearest: receivers follow either,
+    // so the stricter of the two is what the device must pass.
+    std::string other_note;
+    std::size_t chosen = i;
+    for (std::size_t j = lookups.size() - 1; j > i; --j) {
+      const auto org_records = records_in(lookups[j].answer);
+      if (!lookups[j].answer.is_definitive() || org_records.size() != 1) continue;
+      if (records.size() == 1 && strictness(subdomain_policy(org_records.front())) > strictness(subdomain_policy(records.front()))) {
+        chosen = j;
+        other_note = " (receivers that follow DMARCbis apply the nearer record of " + parent.domain + ", p=" + subdomain_policy(records.front()) +
+                     "; those that follow RFC 7489 apply this one, the stricter)";
+      }
+      break;
+    }
+    const DmarcLookup& decider = lookups[chosen];
+    const auto decider_records = records_in(decider.answer);
+    Check check = dmarc_check(decider.domain, decider.answer, spf_passes);
     check.fields["domain"] = from_domain;
-    check.fields["policy_domain"] = parent.domain;
-    if (records.size() > 1) return check;
-    const DmarcRecord& record = records.front();
-    const std::string policy = !record.subdomain_policy.empty() ? record.subdomain_policy : record.policy.empty() ? "none" : record.policy;
+    check.fields["policy_domain"] = decider.domain;
+    if (decider_records.size() > 1) return check;
+    const DmarcRecord& record = decider_records.front();
+    const std::string policy = subdomain_policy(record);
     check.fields["policy"] = policy;
-    const std::string whose = from_domain + " publishes no DMARC record of its own, so the record of " + parent.domain + " applies to it (" +
+    const std::string whose = from_domain + " publishes no DMARC record of its own, so the record of " + decider.domain + " applies to it (" +
                               (record.subdomain_policy.empty() ? "no sp=, so its p=" + policy : "sp=" + policy) +
-                              ", RFC 7489 6.6.3): \"" + record.record + "\"";
+                              ", RFC 7489 6.6.3)" + other_note + ": \"" + record.record + "\"";
     const std::string effect = policy == "reject" ? "rejected" : "quarantined (delivered to Junk or held in quarantine)";
     check.remedy.clear();
     if (policy == "none") {
       check.status = spf_passes ? Status::pass : Status::warn;
       check.message = whose + "; p=none only monitors";
-      if (!spf_passes) check.remedy = "Nothing blocks the device today, but fix SPF for " + from_domain + " before " + parent.domain + " tightens DMARC.";
+      if (!spf_passes) check.remedy = "Nothing blocks the device today, but fix SPF for " + from_domain + " before " + decider.domain + " tightens DMARC.";
     } else if (spf_passes) {
       check.status = Status::pass;
       check.message = whose + "; the device passes SPF with an aligned MAIL FROM, so DMARC passes";
@@ -106,7 +127,7 @@ Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>
       check.status = Status::fail;
       check.message = whose + "; a device that fails SPF and does not sign with DKIM (printers and scanners never do) has its mail " + effect;
       check.remedy = "Make the device pass SPF for " + from_domain + " (publish the SPF record below). Do not publish a weaker DMARC record at _dmarc." +
-                     from_domain + ": it would override the policy of " + parent.domain + " for this name.";
+                     from_domain + ": it would override the policy of " + decider.domain + " for this name.";
     }
     return check;
   }

@@ -81,10 +81,13 @@ Endpoint default_endpoint(Method method) {
   return {"", 25};
 }
 
+// An accepted domain covers itself only: Exchange Online matches subdomains
+// only for an internal relay domain set to, which is not the default, and
+// sub.contoso.com is often another system's.
 bool is_internal(std::string_view address, const std::vector<std::string>& accepted_domains) {
-  const std::string domain = domain_of(address);
+  const std::string domain = ascii::to_lower(domain_of(address));
   return std::any_of(accepted_domains.begin(), accepted_domains.end(),
-                     [&](const std::string& accepted) { return dns::name_is_at_or_below(domain, accepted); });
+                     [&](const std::string& accepted) { return domain == ascii::to_lower(accepted); });
 }
 
 namespace {

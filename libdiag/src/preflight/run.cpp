@@ -198,8 +198,10 @@ void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
   if (!report.direct_send_host.empty())
     for (const auto& host : report.hosts) {
       if (host.host != report.direct_send_host || host.addresses.empty()) continue;
-      // IPv4 first: most devices and networks still send over IPv4.
-      auto it = std::find_if(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return a.is_v4(); });
+      // The device's address family first (IPv4 for most devices): the MX
+      // answers an IPv6 sender by other rules (5.2.1, 4.7.25, 4.7.26).
+      const bool v6_device = plan.ip && !plan.ip->is_v4();
+      auto it = std::find_if(host.addresses.begin(), host.addresses.end(), [v6_device](const IpAddress& a) { return a.is_v4() != v6_device; });
       part.target = smtp::ProbeTarget{host.host, it != host.addresses.end() ? *it : host.addresses.front()};
       part.target_has_ipv6 = std::any_of(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return !a.is_v4(); });
       break;
@@ -1445,6 +1447,26 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
       }
   add_reply_findings(plan, result.session, part.section.checks);
   session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), part.steps);
+  // Microsoft does not document at which SMTP stage Reject Direct Send
+  // answers 5.7.68; an accepted envelope suggests it is off, and no more.
+  const bool rejected_68 = std::any_of(result.session.policy_replies.begin(), result.session.policy_replies.end(),
+                                       [](const auto& failure) { return failure.reply && failure.reply->enhanced == "5.7.68"; });
+  if (plan.method == Method::direct_send && !rejected_68 &&
+      std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "envelope" && step.state == StepState::passed; }))
+    part.section.checks.push_back(Check{"smtp.reject-direct-send-unseen", Status::warn,
+                                        "RCPT TO was accepted, so Reject Direct Send looks off; Microsoft does not document whether it refuses "
+                                        "(550 5.7.68) at RCPT TO or only after DATA, which this test does not send",
+                                        "Confirm it: Get-OrganizationConfig | Format-List RejectDirectSend (False: direct send is open; True: the "
+                                        "device needs a partner inbound connector).",
+                                        {}});
+  const bool has_source_step = std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "source"; });
+  const bool envelope_passed = std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) {
+    return step.id == "envelope" && step.state == StepState::passed;
+  });
+  if (!submission && plan.ip && !plan.ip->is_v4() && target->address.is_v4() && envelope_passed && !has_source_step)
+    part.steps.push_back(Step{"source", StepState::untested, "the session ran over IPv4; the device sends from " + plan.ip->to_string(),
+                              "run it where this machine reaches the MX over IPv6: Exchange Online answers IPv6 senders by other rules "
+                              "(550 5.2.1, 450 4.7.25, 450 4.7.26)"});
   if (submission) submission_checks(plan, auth, result.session, part.auth.checks, part.steps);
   part.json = smtp::to_json(result);
   return part;
@@ -1674,12 +1696,29 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   input.checks.insert(input.checks.end(), plan.cloud_checks.begin(), plan.cloud_checks.end());
   steps.insert(steps.end(), plan.cloud_steps.begin(), plan.cloud_steps.end());
   if (!submission) {
-    if (!is_internal(plan.from, plan.accepted_domains))
-      input.checks.push_back(Check{"input.from", Status::warn,
-                                   "The sender " + plan.from + " is not in " + plan.domain +
-                                       ": Microsoft 365 takes direct send and relay only for senders in the tenant's accepted domains",
-                                   "Use a sender address in an accepted domain, or name the other accepted domains with --accepted-domain.",
-                                   {{"from", plan.from}}});
+    if (!is_internal(plan.from, plan.accepted_domains)) {
+      const std::string from_domain = plan.from.substr(plan.from.rfind('@') + 1);
+      if (plan.method == Method::relay) {
+        // A connector relays mail from the tenant's accepted domains; mail
+        // from others is refused (5.7.750) unless a certificate connector
+        // vouches for it. Which domains are accepted is not visible here.
+        input.checks.push_back(Check{"input.from", Status::warn,
+                                     "The sender " + plan.from + " is not in " + plan.domain +
+                                         " or a domain given with --accepted-domain: a connector relays mail only from the tenant's accepted "
+                                         "domains (else 550 5.7.750 Client blocked from sending from unregistered domains)",
+                                     "If " + from_domain + " is an accepted domain of the tenant, give --accepted-domain " + from_domain +
+                                         "; otherwise use a sender address in an accepted domain (or add " + from_domain + " to the tenant).",
+                                     {{"from", plan.from}}});
+        steps.push_back(Step{"sender", StepState::untested, plan.from + " is not known to be in an accepted domain",
+                             "--accepted-domain " + from_domain + " if the tenant has it"});
+      } else {
+        input.checks.push_back(Check{"input.from", Status::info,
+                                     "The sender " + plan.from + " is not in " + plan.domain +
+                                         ": to the tenant's mailboxes this is ordinary inbound mail from " + from_domain +
+                                         ", judged by its SPF and DMARC (the rows below), not direct send from your own domain",
+                                     "", {{"from", plan.from}}});
+      }
+    }
     if (!plan.external.empty()) {
       std::string list;
       for (const auto& address : plan.external) list += (list.empty() ? "" : ", ") + address;
@@ -1711,6 +1750,8 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   if (plan.egress) {
     blocklist::EgressOptions egress;
     egress.dns_probes = plan.egress_dns.empty() ? blocklist::default_egress_probes() : blocklist::egress_probes_at(plan.egress_dns);
+    // A server given with --egress-dns (a test, a private mirror) is the only one asked.
+    if (!plan.egress_dns.empty()) egress.url.clear();
     egress.attempt_timeout = resolver_config.attempt_timeout;
     egress.tries = resolver_config.tries;
     egress.http_timeout = plan.timeout;
@@ -1914,6 +1955,21 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
 
   // A dual-stack network: a device prefers IPv6 when the MX has it, and then
   // sends from an address this run did not check.
+  // A network behind several IPv4 addresses (load-balanced NAT): the
+  // device's mail may leave from another one, which this run did not check.
+  if (!submission && outcome.ip && plan.session_from_device)
+    for (const auto& address : plan.egress_found) {
+      if (address == *outcome.ip || address.is_v4() != outcome.ip->is_v4() || is_non_public(address_scope(address))) continue;
+      input.checks.push_back(Check{"input.other-egress", Status::warn,
+                                   "This network also sends from " + address.to_string() + ": the device's mail may leave from it, which this run "
+                                   "did not check (SPF, blocklists)",
+                                   "Run the check again with --ip " + address.to_string() + " (and add it to SPF), or have the firewall send the "
+                                   "device's port 25 traffic from " + outcome.ip->to_string() + " only.",
+                                   {{"ip", address.to_string()}}});
+      steps.push_back(Step{"other-egress", StepState::untested, "this network also sends from " + address.to_string(),
+                           "--ip " + address.to_string() + ", or one fixed address for the device"});
+      break;
+    }
   if (!submission && outcome.ip && outcome.ip->is_v4() && mx_part.target_has_ipv6 && plan.session_from_device)
     for (const auto& address : plan.egress_found) {
       if (address.is_v4() || is_non_public(address_scope(address))) continue;
