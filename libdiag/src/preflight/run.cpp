@@ -594,13 +594,19 @@ void start_acs_domain(dns::Resolver& resolver, const std::string& domain, AcsDom
 // Microsoft 365 (its selector1/selector2._domainkey CNAMEs).
 struct OutboundPart {
   bool asked = false;
-  std::optional<spf::SpfEvaluation> spf;  // an Exchange Online outbound address against the From domain's SPF
-  dns::Answer dkim[2];                    // selector1, selector2 ._domainkey CNAMEs
+  // Exchange Online's outbound ranges, one address each, against the From
+  // domain's SPF; spf is the one that decides (the first that does not pass).
+  std::vector<std::optional<spf::SpfEvaluation>> each;
+  std::optional<spf::SpfEvaluation> spf;
+  std::string spf_address;  // the address spf is for
+  dns::Answer dkim[2];      // selector1, selector2 ._domainkey CNAMEs
 };
 
-// An address in 40.107.0.0/16, which spf.protection.outlook.com authorizes
-// and Exchange Online sends customers' mail from.
-constexpr std::string_view exchange_online_outbound_address = "40.107.0.1";
+// One address in each range spf.protection.outlook.com authorizes and
+// Exchange Online sends customers' mail from (the reference's 2025-2026
+// value): a record that lists one range by hand passes for that one only.
+constexpr std::string_view exchange_online_outbound_addresses[] = {"40.92.0.1",  "40.107.0.1",  "52.100.0.1",     "52.102.0.1",
+                                                                   "52.103.0.1", "104.47.0.1", "2a01:111:f403::1"};
 
 bool needs_outbound_dmarc(const Plan& plan) {
   return (plan.method == Method::relay || plan.method == Method::smtp_auth) && !plan.external.empty() && !plan.from_domain.empty();
@@ -608,27 +614,44 @@ bool needs_outbound_dmarc(const Plan& plan) {
 
 void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, const Plan& plan, OutboundPart& part, std::function<void()> done) {
   part.asked = true;
-  auto work = dns::Work::create(resolver, std::move(done));
+  auto work = dns::Work::create(resolver, [&part, done = std::move(done)] {
+    // The first address that does not pass decides; else they all passed.
+    for (std::size_t i = 0; i < part.each.size(); ++i) {
+      if (!part.each[i]) {
+        part.spf.reset();
+        part.spf_address = std::string(exchange_online_outbound_addresses[i]);
+        break;
+      }
+      part.spf = part.each[i];
+      part.spf_address = std::string(exchange_online_outbound_addresses[i]);
+      if (part.each[i]->result != spf::SpfResult::pass) break;
+    }
+    done();
+  });
   for (int i = 0; i < 2; ++i)
     work->query("selector" + std::to_string(i + 1) + "._domainkey." + plan.from_domain, dns::RrType::CNAME,
                 [&part, i](const dns::Answer& answer) { part.dkim[i] = answer; });
-  spf::CheckHostInput input;
-  input.ip = *IpAddress::parse(exchange_online_outbound_address);
-  input.sender = plan.from;
-  input.domain = plan.from_domain;
-  input.helo = "outbound.protection.outlook.com";
-  spf::start_check_host(spf_resolver, std::make_shared<spf::AnswerCache>(), input, {},
-                        [&part, hold = work->hold()](spf::SpfEvaluation evaluation) {
-                          part.spf = std::move(evaluation);
-                          hold();
-                        });
+  part.each.assign(std::size(exchange_online_outbound_addresses), std::nullopt);
+  for (std::size_t i = 0; i < std::size(exchange_online_outbound_addresses); ++i) {
+    spf::CheckHostInput input;
+    input.ip = *IpAddress::parse(exchange_online_outbound_addresses[i]);
+    input.sender = plan.from;
+    input.domain = plan.from_domain;
+    input.helo = "outbound.protection.outlook.com";
+    spf::start_check_host(spf_resolver, std::make_shared<spf::AnswerCache>(), input, {},
+                          [&part, i, hold = work->hold()](spf::SpfEvaluation evaluation) {
+                            part.each[i] = std::move(evaluation);
+                            hold();
+                          });
+  }
   work->close();
 }
 
 // The DMARC row and step for mail Exchange Online sends on to other
 // organizations, from the policy (check, made with the outbound SPF result
 // as alignment), the outbound SPF result and the DKIM CNAMEs.
-void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optional<std::string>& record, Check& check, std::optional<Step>& step) {
+void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optional<std::string>& record, bool sovereign, Check& check,
+                    std::optional<Step>& step) {
   const std::string& domain = plan.from_domain;
   const std::string policy = check.fields.value("policy", std::string());
   if (check.status == Status::error) {
@@ -637,6 +660,18 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optio
   }
   if (policy.empty() || policy == "none") {
     step = Step{"dmarc", StepState::passed, "DMARC does not stop mail sent on from Exchange Online", ""};
+    return;
+  }
+  // Another cloud's outbound addresses (GCC High/DoD, 21Vianet) are not the
+  // worldwide ranges tested here.
+  if (sovereign) {
+    check.status = Status::warn;
+    check.message = "DMARC for " + domain + " is p=" + policy + "; this tenant is in a sovereign cloud, whose outbound addresses this check does "
+                    "not know, so whether its SPF authorizes them was not tested";
+    check.remedy = "Check that the SPF record of " + domain + " includes the cloud's include (GCC High/DoD: include:spf.protection.office365.us), "
+                   "or set up DKIM for " + domain + ".";
+    step = Step{"dmarc", StepState::untested, "the sovereign cloud's outbound addresses are not known here",
+                "check the SPF record of " + domain + " for the cloud's include (GCC High/DoD: spf.protection.office365.us)"};
     return;
   }
   const std::string sent_on = "mail that Exchange Online sends on to other organizations (" + plan.external.front() +
@@ -690,7 +725,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optio
   const std::string effect = policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it";
   check.status = Status::fail;
   check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
-                  " for " + std::string(exchange_online_outbound_address) + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
+                  " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
                   " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME): DMARC fails, and receivers " + effect;
   check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
@@ -1459,6 +1494,27 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                                         "Confirm it: Get-OrganizationConfig | Format-List RejectDirectSend (False: direct send is open; True: the "
                                         "device needs a partner inbound connector).",
                                         {}});
+  // Exchange Online's EHLO reply names the address it sees ("Hello
+  // [198.51.100.99]"): a public one other than the device's says the
+  // session did not come from the device, whatever --egress found.
+  if (!submission && plan.ip && plan.session_from_device && result.session.ehlo && !result.session.ehlo->lines.empty()) {
+    const std::string& greeting = result.session.ehlo->lines.front();
+    const auto open = greeting.find('['), close = greeting.find(']', open == std::string::npos ? 0 : open);
+    if (open != std::string::npos && close != std::string::npos) {
+      const auto seen = IpAddress::parse(greeting.substr(open + 1, close - open - 1));
+      if (seen && !is_non_public(address_scope(*seen)) && *seen != *plan.ip) {
+        part.section.checks.push_back(Check{"smtp.seen-address", Status::warn,
+                                            "The server saw this session come from " + seen->to_string() + " (EHLO reply: \"" + greeting +
+                                                "\"), not from the device's " + plan.ip->to_string(),
+                                            "Port 25 leaves this network from " + seen->to_string() +
+                                                ": run the check with --ip " + seen->to_string() + " (and add it to SPF), or have the firewall "
+                                                "send the device's port 25 traffic from " + plan.ip->to_string() + ".",
+                                            {{"seen", seen->to_string()}}});
+        part.steps.push_back(Step{"source", StepState::untested, "the server saw " + seen->to_string() + ", not " + plan.ip->to_string(),
+                                  "--ip " + seen->to_string() + ", or one fixed address for the device's port 25 traffic"});
+      }
+    }
+  }
   const bool has_source_step = std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "source"; });
   const bool envelope_passed = std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) {
     return step.id == "envelope" && step.state == StepState::passed;
@@ -1891,7 +1947,8 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     const std::string policy = check.fields.value("policy", std::string());
     if (outbound.asked) {
       // The verified record is the fix when it makes Exchange Online pass.
-      judge_outbound(plan, outbound, spf_part.candidate, check, dmarc_step);
+      const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
+      judge_outbound(plan, outbound, spf_part.candidate, sovereign, check, dmarc_step);
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
     } else if (plan.method == Method::relay && check.status == Status::fail) {
