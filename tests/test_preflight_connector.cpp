@@ -87,6 +87,22 @@ TEST_CASE("client certificate: the CN or a SAN DNS name must contain an accepted
   CHECK(checks[1].status == Status::pass);
 }
 
+TEST_CASE("client certificate: a self-signed one is a finding, a CA-issued one is not", "[preflight]") {
+  tls::CertificateSpec spec;
+  spec.common_name = "smtp.contoso.example";
+  auto credentials = must(tls::generate_certificate(spec, nullptr));
+  TempDir dir;
+  auto read = preflight::read_client_certificate(dir.file("self.pem", tls::certificate_pem(credentials.certificate.get())),
+                                                 dir.file("self.key", tls::private_key_pem(credentials.key.get())));
+  REQUIRE(read);
+  const auto checks = preflight::client_certificate_checks(*read, {"contoso.example"});
+  REQUIRE(checks.size() == 3);
+  CHECK(checks[2].id == "connector.certificate-issuer");
+  CHECK(checks[2].status == Status::fail);
+  CHECK_THAT(checks[2].remedy, Catch::Contains("public certification authority"));
+  CHECK(preflight::client_certificate_checks(certificate_named("contoso.example", {}), {"contoso.example"}).size() == 2);
+}
+
 TEST_CASE("client certificate: expired, not yet valid and expiring soon", "[preflight]") {
   auto validity = [](long from, long to) {
     return preflight::client_certificate_checks(certificate_named("contoso.example", {}, from, to), {"contoso.example"})[1];

@@ -396,7 +396,6 @@ std::vector<Check> client_certificate_checks(const ClientCertificate& certificat
                   "), and an inbound connector (from \"Your organization's email server\") that identifies it by that name.";
   }
   checks.push_back(std::move(name));
-
   const auto& dates = certificate.validity;
   Check validity{"connector.certificate-validity", Status::pass, "", "",
                  {{"not_before", certificate.info.not_before}, {"not_after", certificate.info.not_after},
@@ -418,6 +417,15 @@ std::vector<Check> client_certificate_checks(const ClientCertificate& certificat
     validity.message = "The client certificate is valid (" + period + ")";
   }
   checks.push_back(std::move(validity));
+  // Exchange Online validates the certificate a connector matches against
+  // public certification authorities, as it does for hybrid mail flow.
+  if (certificate.info.self_signed)
+    checks.push_back(Check{"connector.certificate-issuer", Status::fail,
+                           "The client certificate (" + shown + ") is self-signed: Exchange Online matches certificate-based connectors only "
+                           "with a certificate from a public certification authority",
+                           "Get the device a certificate for the same name from a public certification authority (the device or the server "
+                           "in front of it presents it), or use a connector that matches the device's static public IP address.",
+                           {{"subject", certificate.info.subject}}});
   return checks;
 }
 
