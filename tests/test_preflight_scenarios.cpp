@@ -185,6 +185,30 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
 // ---------------------------------------------------------------------------
 // The pieces the verdict is made of, unit by unit.
 
+TEST_CASE("preflight: an EHLO reply naming another public address than the device's leaves the session not verified", "[preflight]") {
+  // Exchange Online's EHLO reply names the address it sees; --egress found
+  // the device's, but port 25 leaves from another (a second NAT address).
+  const auto egress = serve_egress({"203.0.113.25"});
+  smtp::ServerConfig config;
+  config.profile = smtp::exo_mx_profile({"contoso.example"});
+  config.ehlo_seen_address = "198.51.100.99";
+  auto mx = serve(std::move(config));
+  const auto run = run_program({preflight_tool, "contoso.example", "--ip", "203.0.113.25", "--egress", "--egress-dns", egress->endpoint_v4(),
+                                "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example", "--zone",
+                                scenario_dir + "/zones/tenants.zone", "--zone", lists, "--dns", "127.0.0.1:" + std::to_string(free_port()),
+                                "--timeout", "2", "--smtp-host", "127.0.0.1", "--smtp-port", std::to_string(mx->server->port()), "--ca",
+                                mx->ca_file, "--json"},
+                               30s);
+  const auto document = parse(run);
+  INFO(document.dump(1));
+  CHECK(run.exit_code == 3);
+  bool source = false;
+  for (const auto& step : document["verdict"]["untested"]) source = source || step["id"] == "source";
+  CHECK(source);
+  REQUIRE(find_check(document, "smtp.seen-address"));
+  CHECK_THAT((*find_check(document, "smtp.seen-address"))["remedy"].get<std::string>(), Catch::Contains("--ip 198.51.100.99"));
+}
+
 TEST_CASE("verdict: a failed step decides, then an untested one, and nothing tested is never WILL WORK", "[preflight]") {
   using preflight::Step;
   using preflight::StepState;

@@ -486,6 +486,9 @@ struct ServerConfig {
   bool implicit_tls = false;
   std::shared_ptr<tls::Credentials> credentials;  // null: STARTTLS not offered
   bool request_client_certificate = false;  // ask for one in the handshake, take any, record it
+  // The address the EHLO reply says it sees ("Hello [address]") instead of
+  // the peer's: a server behind which the client is NATed (tests).
+  std::string ehlo_seen_address;
   std::size_t max_sessions = 16;
   Milliseconds command_timeout{30000}, tls_timeout{10000};  // listen sets both from --timeout
   // More certificates of other key types (ECDSA beside the RSA one).

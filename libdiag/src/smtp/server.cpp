@@ -387,7 +387,7 @@ class ServerSession {
     report_.ehlo_refusal.clear();  // it corrected itself
     greeted_ = true;
     reset_transaction();
-    const std::string first = host_ + " Hello [" + client_ip() + "]";
+    const std::string first = host_ + " Hello [" + (config_.ehlo_seen_address.empty() ? client_ip() : config_.ehlo_seen_address) + "]";
     if (!extended) return say("250 " + first);
     std::vector<std::string> keywords = connection_.tls_active() ? profile_.ehlo_after_tls : profile_.ehlo_before_tls;
     if (!tls_context_ || !profile_.offer_starttls)
