@@ -2010,37 +2010,37 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   }
   if (outcome.ip) reputation.blocklist.title = "Blocklists (" + outcome.ip->to_string() + ")";
 
-  // A dual-stack network: a device prefers IPv6 when the MX has it, and then
-  // sends from an address this run did not check.
-  // A network behind several IPv4 addresses (load-balanced NAT): the
-  // device's mail may leave from another one, which this run did not check.
-  if (!submission && outcome.ip && plan.session_from_device)
-    for (const auto& address : plan.egress_found) {
-      if (address == *outcome.ip || address.is_v4() != outcome.ip->is_v4() || is_non_public(address_scope(address))) continue;
-      input.checks.push_back(Check{"input.other-egress", Status::warn,
-                                   "This network also sends from " + address.to_string() + ": the device's mail may leave from it, which this run "
-                                   "did not check (SPF, blocklists)",
-                                   "Run the check again with --ip " + address.to_string() + " (and add it to SPF), or have the firewall send the "
-                                   "device's port 25 traffic from " + outcome.ip->to_string() + " only.",
-                                   {{"ip", address.to_string()}}});
-      steps.push_back(Step{"other-egress", StepState::untested, "this network also sends from " + address.to_string(),
-                           "--ip " + address.to_string() + ", or one fixed address for the device"});
-      break;
-    }
-  if (!submission && outcome.ip && outcome.ip->is_v4() && mx_part.target_has_ipv6 && plan.session_from_device)
-    for (const auto& address : plan.egress_found) {
-      if (address.is_v4() || is_non_public(address_scope(address))) continue;
-      input.checks.push_back(Check{"input.ipv6-path", Status::warn,
-                                   "This network also sends from the IPv6 address " + address.to_string() + ", and the MX " + mx_part.target->host +
-                                       " takes IPv6: a dual-stack device may send from " + address.to_string() +
-                                       ", which this run did not check (reverse DNS, SPF, blocklists)",
-                                   "Run the check again with --ip " + address.to_string() + " (and --egress) on the device's network, or turn IPv6 "
-                                   "off on the device so that it sends from " + outcome.ip->to_string() + ".",
-                                   {{"ip", address.to_string()}}});
-      steps.push_back(Step{"ipv6-path", StepState::untested, "the device may send from this network's IPv6 address " + address.to_string(),
-                           "--ip " + address.to_string() + ", or IPv6 off on the device"});
-      break;
-    }
+  // Another public address --egress found for this network, of the given
+  // family: the device's mail may leave from it, and this run did not check it.
+  auto other_egress = [&](bool v4) -> std::optional<IpAddress> {
+    if (submission || !outcome.ip || !plan.session_from_device) return std::nullopt;
+    for (const auto& address : plan.egress_found)
+      if (address != *outcome.ip && address.is_v4() == v4 && !is_non_public(address_scope(address))) return address;
+    return std::nullopt;
+  };
+  // A network behind several addresses of the device's family (load-balanced NAT).
+  if (const auto address = outcome.ip ? other_egress(outcome.ip->is_v4()) : std::nullopt) {
+    input.checks.push_back(Check{"input.other-egress", Status::warn,
+                                 "This network also sends from " + address->to_string() + ": the device's mail may leave from it, which this run "
+                                 "did not check (SPF, blocklists)",
+                                 "Run the check again with --ip " + address->to_string() + " (and add it to SPF), or have the firewall send the "
+                                 "device's port 25 traffic from " + outcome.ip->to_string() + " only.",
+                                 {{"ip", address->to_string()}}});
+    steps.push_back(Step{"other-egress", StepState::untested, "this network also sends from " + address->to_string(),
+                         "--ip " + address->to_string() + ", or one fixed address for the device"});
+  }
+  // A dual-stack network: a device prefers IPv6 when the MX has it.
+  if (const auto address = outcome.ip && outcome.ip->is_v4() && mx_part.target_has_ipv6 ? other_egress(false) : std::nullopt) {
+    input.checks.push_back(Check{"input.ipv6-path", Status::warn,
+                                 "This network also sends from the IPv6 address " + address->to_string() + ", and the MX " + mx_part.target->host +
+                                     " takes IPv6: a dual-stack device may send from " + address->to_string() +
+                                     ", which this run did not check (reverse DNS, SPF, blocklists)",
+                                 "Run the check again with --ip " + address->to_string() + " (and --egress) on the device's network, or turn IPv6 "
+                                 "off on the device so that it sends from " + outcome.ip->to_string() + ".",
+                                 {{"ip", address->to_string()}}});
+    steps.push_back(Step{"ipv6-path", StepState::untested, "the device may send from this network's IPv6 address " + address->to_string(),
+                         "--ip " + address->to_string() + ", or IPv6 off on the device"});
+  }
   // The steps, in the order a message takes them.
   if (mx_part.step) steps.push_back(*mx_part.step);
   steps.insert(steps.end(), mx_part.extra_steps.begin(), mx_part.extra_steps.end());
