@@ -428,6 +428,35 @@ $ORIGIN contoso.example.
   }
 }
 
+TEST_CASE("suggest: Microsoft's include written after the all term is moved before it", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.5.6.0/24 -all include:spf.protection.outlook.com"
+@       MX  0 contoso-com.mail.protection.outlook.com.
+)");
+  // The device passes; Exchange Online's own servers do not (RFC 7208 4.6.2).
+  const Run run = scenario.check("contoso.example", {"44.5.6.7"});
+  require_consistent(run);
+  CHECK((*find_check(run, "spf.result"))["status"] == "pass");
+  const auto* health = find_check(run, "spf.m365-include");
+  REQUIRE(health);
+  CHECK((*health)["status"] == "warn");
+  CHECK_THAT((*health)["message"].get<std::string>(), Catch::Contains("only after the all term"));
+  CHECK_THAT((*health)["remedy"].get<std::string>(), Catch::StartsWith("Move \"include:spf.protection.outlook.com\" before the all term"));
+  const auto* after = find_check(run, "spf.after-all");
+  REQUIRE(after);
+  CHECK_THAT((*after)["message"].get<std::string>(), Catch::Contains("include:spf.protection.outlook.com is never evaluated"));
+  const Suggestion& s = run.suggestion();
+  CHECK(s.changed);
+  CHECK_FALSE(says_no_change(run));
+  CHECK(s.record == "v=spf1 ip4:44.5.6.0/24 include:spf.protection.outlook.com -all");
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.starts_with("Moved \"include:spf.protection.outlook.com\" before the all term");
+  }));
+  require_works(scenario, "contoso.example", s.record, {"44.5.6.7"}, {"44.5.6.1", "40.107.3.3"});
+}
+
 TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN gov.example.

@@ -231,6 +231,7 @@ struct SpfPart {
   bool passes = false;
   std::optional<Step> step;  // direct send: the device's own SPF result
   std::optional<bool> microsoft_included;  // the record includes Exchange Online's outbound servers; nullopt: unknown
+  std::string microsoft_after_all;  // Microsoft's include as written after an all term, where it is never evaluated
 };
 
 // Whether an SPF tree includes Microsoft 365's outbound servers (an include
@@ -242,6 +243,18 @@ bool includes_microsoft(const spf::TreeNode& node) {
     if (includes_microsoft(child)) return true;
   }
   return false;
+}
+
+// Microsoft's include written after an all term (never evaluated), as written.
+std::string microsoft_after_all(const spf::TreeNode& node) {
+  for (const auto& term : node.ignored_terms) {
+    const auto colon = term.find(':');
+    const auto* known = colon == std::string::npos ? nullptr : spf::find_known_include(term.substr(colon + 1));
+    if (known && known->kind.starts_with("m365") && ascii::to_lower(term).find("include:") != std::string::npos) return term;
+  }
+  for (const auto& child : node.children)
+    if (auto found = microsoft_after_all(child); !found.empty()) return found;
+  return {};
 }
 
 // The device's own check_host() result for this path. Only it decides the
@@ -323,7 +336,10 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   Report report = spf::make_report(outcome, spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
-  if (outcome.tree.root.status == "ok") part.microsoft_included = includes_microsoft(outcome.tree.root);
+  if (outcome.tree.root.status == "ok") {
+    part.microsoft_included = includes_microsoft(outcome.tree.root);
+    if (!*part.microsoft_included) part.microsoft_after_all = microsoft_after_all(outcome.tree.root);
+  }
   // Only a record the SPF module verified for the device and every sender
   // the old records authorized is ever printed.
   if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
@@ -650,8 +666,9 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
 // The DMARC row and step for mail Exchange Online sends on to other
 // organizations, from the policy (check, made with the outbound SPF result
 // as alignment), the outbound SPF result and the DKIM CNAMEs.
-void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optional<std::string>& record, bool sovereign, Check& check,
+void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, bool sovereign, Check& check,
                     std::optional<Step>& step) {
+  const std::optional<std::string>& record = spf_part.candidate;
   const std::string& domain = plan.from_domain;
   const std::string policy = check.fields.value("policy", std::string());
   if (check.status == Status::error) {
@@ -702,6 +719,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const std::optio
     fix_spf = "fix the SPF record of " + domain + ", which ends in permerror for Exchange Online's addresses (" + part.spf->reason +
               "), so that include:spf.protection.outlook.com is reached within 10 DNS lookups (sendcheck spf " + domain +
               (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest gives a verified record)" : " shows the lookups)");
+  else if (!spf_part.microsoft_after_all.empty())
+    fix_spf = "move \"" + spf_part.microsoft_after_all + "\" before the all term in the SPF record of " + domain +
+              " (terms after it are never evaluated; sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it)";
   else
     fix_spf = "add include:spf.protection.outlook.com to the one SPF record of " + domain + " (sendcheck spf " + domain +
               " --record \"NEW RECORD\" checks it before you publish it)";
@@ -1948,7 +1968,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     if (outbound.asked) {
       // The verified record is the fix when it makes Exchange Online pass.
       const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
-      judge_outbound(plan, outbound, spf_part.candidate, sovereign, check, dmarc_step);
+      judge_outbound(plan, outbound, spf_part, sovereign, check, dmarc_step);
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
     } else if (plan.method == Method::relay && check.status == Status::fail) {

@@ -442,7 +442,13 @@ class SuggestionBuilder {
     }) || std::any_of(old_.begin(), old_.end(), [](const OldRecord& old) { return includes_microsoft(old.tree.root); });
     if (microsoft && !has_microsoft) {
       add_term(draft, "include:" + *microsoft);
-      notes_.push_back("Added \"include:" + *microsoft + "\": " +
+      // It was written after the all term: say it moved, not dropped and added.
+      const std::string dropped = "Dropped \"include:" + *microsoft + "\": it came after the all term";
+      const auto was = std::find_if(notes_.begin(), notes_.end(), [&](const std::string& n) { return n.starts_with(dropped); });
+      const bool moved = was != notes_.end();
+      if (moved) notes_.erase(was);
+      notes_.push_back(std::string(moved ? "Moved" : "Added") + " \"include:" + *microsoft + "\"" +
+                       (moved ? " before the all term (after it, it was never evaluated)" : "") + ": " +
                        (by_mx ? "the MX of " + domain_ + " is Exchange Online, and mail" : std::string("mail")) +
                        " Microsoft 365 sends as " + domain_ + " needs it to pass SPF.");
     } else if (!microsoft && old_.empty()) {

@@ -409,11 +409,14 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
             ", whatever the all term says: anyone there passes SPF as " + d + ".",
         "Replace the wide ip4:/ip6: terms with the addresses of the servers that really send as " + d + ".");
   for_each_node(root, [&](const TreeNode& node) {
-    if (!node.ignored_terms.empty())
+    if (!node.ignored_terms.empty()) {
+      const bool one = node.ignored_terms.size() == 1;
       add("spf.after-all", Status::warn,
-          "In the record of " + node.domain + ", " + join(node.ignored_terms) +
-              " come after the all term (or is a redirect beside it) and are never evaluated (RFC 7208 4.6.2, 6.1): they authorize nobody.",
+          "In the record of " + node.domain + ", " + join(node.ignored_terms) + (one ? " is" : " are") +
+              " never evaluated: terms after the all term, and a redirect beside one, are ignored (RFC 7208 4.6.2, 6.1), so " +
+              (one ? "it authorizes" : "they authorize") + " nobody.",
           "Move the terms you need before the all term, and delete the rest.");
+    }
   });
 
   bool ptr = false;
@@ -428,16 +431,20 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
 
   // Microsoft includes.
   bool microsoft_include = false;
+  std::string microsoft_ignored;  // Microsoft's include, but after the all term: never evaluated
   for_each_node(root, [&](const TreeNode& node) {
     for (const auto& term : node.terms) {
       const ParsedRecord one = parse_record("v=spf1 " + term);
       if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include) continue;
       const KnownInclude* known = find_known_include(one.terms[0].domain_spec);
       if (!known) continue;
+      const bool ignored = std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term) != node.ignored_terms.end();
       if (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet") {
-        microsoft_include = true;
+        if (!ignored) microsoft_include = true;
+        else if (microsoft_ignored.empty()) microsoft_ignored = term;
         continue;
       }
+      if (ignored) continue;  // spf.after-all says it
       add("spf.microsoft-include", known->kind == "legacy" ? Status::warn : Status::fail,
           "\"" + term + "\" in the record of " + node.domain + ": " + std::string(known->advice) + ".",
           "Replace it with include:spf.protection.outlook.com (include:spf.protection.office365.us for GCC High/DoD).");
@@ -446,7 +453,11 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   if (mx_known) {
     const auto wanted = microsoft_include_for(mx_hosts, d);
     const bool m365_mx = wanted.has_value();
-    if (m365_mx && !microsoft_include)
+    if (m365_mx && !microsoft_include && !microsoft_ignored.empty())
+      add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX), and its SPF tree has \"" + microsoft_ignored +
+              "\" only after the all term, where it is never evaluated: mail Exchange Online sends as " + d + " fails SPF.",
+          "Move \"" + microsoft_ignored + "\" before the all term.");
+    else if (m365_mx && !microsoft_include)
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: mail Exchange Online sends as " + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term.");
     else if (m365_mx)
