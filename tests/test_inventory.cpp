@@ -419,7 +419,7 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
   REQUIRE(ways.size() == 5);  // oauth, direct-send and relay for the public IP, hve, acs
   CHECK(ways[0].method == "oauth");
   CHECK(ways[0].command ==
-        "sendcheck preflight contoso.com --method smtp-auth --from scanner@contoso.com --oauth-token-file TOKEN-FILE");
+        "sendcheck preflight contoso.com --method smtp-auth --from scanner@contoso.com --oauth-token-file TOKEN-FILE --device-auth oauth");
   CHECK(ways[1].command ==
         "sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7 --egress --from scanner@contoso.com --to "
         "scanner@contoso.com");

@@ -415,11 +415,12 @@ TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0)
   const auto run = run_program({preflight_tool, "contoso.example", "--method", "smtp-auth", "--smtp-host", "127.0.0.1", "--smtp-port",
                                 std::to_string(server->server->port()), "--ca", server->ca_file, "--zone", zone, "--user",
                                 "printer@contoso.example", "--oauth-token-file", token_file, "--from", "printer@contoso.example",
-                                "--to", "someone@fabrikam.example", "--json"});
+                                "--to", "someone@fabrikam.example", "--device-auth", "oauth", "--json"});
   const auto document = parse(run);
   INFO(document.dump(1));
   CHECK(run.exit_code == 0);
   CHECK(status_of(document, "smtp.auth") == "pass");
+  CHECK(status_of(document, "auth.device") == "pass");
   CHECK(status_of(document, "smtp.rcpt") == "pass");
   CHECK(status_of(document, "auth.basic-timeline") == "pass");
   CHECK(document["verdict"]["verdict"] == "will-work");

@@ -146,10 +146,10 @@ TEST_CASE("secrets: sendcheck-preflight smtp-auth and hve in every output mode",
   const std::vector<std::pair<std::string, std::vector<std::string>>> ways = {
       {"smtp-auth, password file", {"--method", "smtp-auth", "--password-file", password_file}},
       {"smtp-auth, SENDCHECK_PASSWORD", {"--method", "smtp-auth"}},
-      {"smtp-auth, token file", {"--method", "smtp-auth", "--oauth-token-file", token_file}},
+      {"smtp-auth, token file", {"--method", "smtp-auth", "--oauth-token-file", token_file, "--device-auth", "oauth"}},
       {"smtp-auth, client credentials",
        {"--method", "smtp-auth", "--tenant", "contoso.example", "--client-id", "1", "--client-secret-file", secret_file,
-        "--token-endpoint", identity.url()}},
+        "--token-endpoint", identity.url(), "--device-auth", "oauth"}},
       {"hve, password file", {"--method", "hve", "--password-file", password_file}},
   };
   auto modes = output_modes;

@@ -169,6 +169,7 @@ struct Plan {
   std::chrono::milliseconds timeout{5000};
   std::optional<Recommendation> recommendation;  // --method auto: method is the recommended one
   std::optional<DeviceTls> device_tls;           // --device-tls: probe with the device's best TLS
+  std::optional<DeviceAuth> device_auth;         // --device-auth: how the device signs in (nullopt: not said)
   // A sovereign cloud's submission endpoints (find_sovereign_cloud).
   std::string oauth_scope;                       // empty: oauth::smtp_scope
   std::vector<Check> cloud_checks;               // shown under Input

@@ -199,7 +199,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   ways.push_back({"oauth",
                   "If the device or application can use OAuth 2.0 (XOAUTH2) for SMTP, keep it on smtp.office365.com "
                   "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + tls_note,
-                  prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE"});
+                  prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
   std::vector<std::string> public_ips;
   std::string skipped;

@@ -112,7 +112,6 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
   if (!recommendation.method) return bad_input("no submission path fits a device with " + describe(*device));
   ToolOptions chosen = o;
   chosen.method = to_string(*recommendation.method);
-  chosen.device_auth.clear();
   chosen.recipients.clear();
   auto plan = make_plan(chosen);
   if (!plan) return Error{plan.error().kind, "--method auto chose " + chosen.method + ": " + plan.error().message};
@@ -124,8 +123,7 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
 
 Result<Plan> make_plan(const ToolOptions& o) {
   if (ascii::to_lower(o.method) == "auto") return make_auto_plan(o);
-  if (!o.device_auth.empty() || !o.recipients.empty())
-    return bad_input("--device-auth and --recipients describe the device for --method auto");
+  if (!o.recipients.empty()) return bad_input("--recipients describes the device for --method auto");
   Plan plan;
   auto method = parse_method(o.method);
   if (!method) return bad_input("--method must be direct-send, relay, smtp-auth, hve, acs or auto (not \"" + o.method + "\")");
@@ -220,6 +218,11 @@ Result<Plan> make_plan(const ToolOptions& o) {
     auto device = parse_device(ascii::to_lower(o.device_tls), "none", "internal");
     if (!device) return device.error();
     plan.device_tls = device->tls;
+  }
+  if (!o.device_auth.empty()) {
+    auto device = parse_device("none", ascii::to_lower(o.device_auth), "internal");
+    if (!device) return device.error();
+    plan.device_auth = device->auth;
   }
   plan.blocklist_tables = o.blocklist_tables;
   plan.lists = o.lists;

@@ -1053,6 +1053,78 @@ Check acs_username_check(const std::string& user) {
   return check;
 }
 
+// How the device signs in (--device-auth), against what the method takes and
+// what this run signed in with. The run's own token or password shows the
+// tenant side; whether the device can send the same is a step of its own.
+void device_auth_facts(const Plan& plan, smtp::AuthMechanism run_auth, std::vector<Check>& checks, std::vector<Step>& steps) {
+  const bool oauth_run = run_auth == smtp::AuthMechanism::xoauth2;
+  const std::string method(describe(plan.method));
+  const std::string watch = "point the device at sendcheck listen --profile exo-submission to see how it signs in";
+  Check row{"auth.device", Status::pass, "", "", {}};
+  if (plan.device_auth)
+    row.fields["device_auth"] = *plan.device_auth == DeviceAuth::none ? "none" : *plan.device_auth == DeviceAuth::basic ? "basic" : "oauth";
+  auto untested = [&](const std::string& message, const std::string& remedy, const std::string& why, const std::string& give) {
+    row.status = Status::warn;
+    row.message = message;
+    row.remedy = remedy;
+    steps.push_back(Step{"device-auth", StepState::untested, why, give});
+  };
+  if (!plan.device_auth) {
+    if (!oauth_run) return;  // a password, or no sign-in tested: every device that signs in sends a user name and password
+    untested("This run signed in with its own OAuth token; the device must sign in with OAuth (XOAUTH2) as well, which nothing here shows",
+             "Check that the device's SMTP settings offer OAuth (often called Modern authentication or Microsoft 365 sign-in), then run "
+             "again with --device-auth oauth; or " + watch + ".",
+             "whether the device signs in with OAuth (XOAUTH2) is not known: this run used its own token",
+             "--device-auth oauth once the device's settings offer OAuth, or " + watch);
+    checks.push_back(std::move(row));
+    return;
+  }
+  switch (*plan.device_auth) {
+    case DeviceAuth::none:
+      row.status = Status::fail;
+      row.message = "The device does not sign in (--device-auth none): " + method + " takes only mail from a signed-in client";
+      row.remedy = "Use direct send (recipients in the tenant only) or an inbound connector (relay) for a device that cannot sign in; "
+                   "sendcheck preflight --method auto --device-tls VERSION --device-auth none --recipients internal|external recommends one.";
+      steps.push_back(Step{"device-auth", StepState::failed, "the device does not sign in, and " + method + " needs it to", ""});
+      break;
+    case DeviceAuth::basic:
+      if (plan.method == Method::smtp_auth) {
+        // This run's own password already makes the timeline row say it.
+        if (run_auth == smtp::AuthMechanism::login) return;
+        row.status = Status::fail;
+        row.message = "The device signs in only with a password (--device-auth basic): Exchange Online turns basic authentication "
+                      "for SMTP AUTH off by default at the end of December 2026, and then the device's mail is refused (5.7.139 or 5.7.30)" +
+                      std::string(oauth_run ? "; this run's OAuth token is not what the device will send" : "");
+        row.remedy = "Move the device to OAuth (XOAUTH2) if a firmware update offers it; otherwise to direct send or an inbound "
+                     "connector (relay), or to High Volume Email for internal recipients (sendcheck preflight --method auto recommends one).";
+        steps.push_back(Step{"device-auth", StepState::failed, "the device signs in only with basic authentication, off by default " +
+                                                                   basic_auth_days() + " (end of December 2026)", ""});
+      } else if (oauth_run) {
+        untested("The device signs in with a password (--device-auth basic), and this run signed in with an OAuth token: the password "
+                 "the device will send was not tested",
+                 "Run again with --user and --password-file holding what the device will send" +
+                     std::string(plan.method == Method::hve ? " (the HVE account's password)." : " (the Entra application's client secret)."),
+                 "the device signs in with a password; this run tested a token", "--password-file with the device's password");
+      } else {
+        row.message = "The device signs in with a password (--device-auth basic), as this run did" +
+                      std::string(plan.method == Method::hve ? ": HVE accounts keep basic authentication until September 2028" : "");
+      }
+      break;
+    case DeviceAuth::oauth:
+      if (run_auth == smtp::AuthMechanism::login && plan.method == Method::smtp_auth) {
+        untested("The device signs in with OAuth (--device-auth oauth), and this run signed in with a password: the OAuth sign-in the "
+                 "device will make was not tested",
+                 "Run again with --user and --oauth-token-file, or with --client-id, --client-secret-file and --tenant.",
+                 "the device signs in with OAuth; this run tested a password", credentials_to_give(plan.method));
+      } else {
+        row.message = "The device signs in with OAuth (XOAUTH2) (--device-auth oauth)" +
+                      std::string(oauth_run ? ", as this run did" : "");
+      }
+      break;
+  }
+  checks.push_back(std::move(row));
+}
+
 // What the method needs beyond the session (the timeline, HVE's and ACS's rules).
 void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::SessionResult& session, std::vector<Check>& checks,
                        std::vector<Step>& steps) {
@@ -1067,7 +1139,9 @@ void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::S
       }
     }
   }
-  if (plan.method == Method::smtp_auth) {
+  // A device that signs in with OAuth is not judged by this run's password:
+  // device_auth_facts says what is untested.
+  if (plan.method == Method::smtp_auth && !(plan.device_auth == DeviceAuth::oauth && auth == smtp::AuthMechanism::login)) {
     const std::string move = "Move the device to OAuth (XOAUTH2) if its firmware supports it; otherwise to direct send or an inbound "
                              "connector (relay), or to High Volume Email for internal recipients.";
     if (auth == smtp::AuthMechanism::login && session.auth && session.auth->reply.enhanced == "5.7.30")
@@ -1093,7 +1167,8 @@ void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::S
         steps.push_back(Step{"basic-auth", StepState::failed, "basic authentication, off by default " + basic_auth_days() + " (end of December 2026)", ""});
     }
     else if (auth == smtp::AuthMechanism::xoauth2)
-      checks.push_back(Check{"auth.basic-timeline", Status::pass, "The device uses OAuth (XOAUTH2): the basic-authentication retirement does not affect it", "", {}});
+      checks.push_back(Check{"auth.basic-timeline", Status::pass,
+                             "This run signed in with OAuth (XOAUTH2), which the basic-authentication retirement does not affect", "", {}});
     else
       checks.push_back(Check{"auth.basic-timeline", Status::info, basic_auth_countdown(), "", {}});
   }
@@ -1767,6 +1842,7 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   const bool submission = is_submission(plan.method);
   if (state.secret.row) auth_section.checks.push_back(*state.secret.row);
   if (state.secret.step) steps.push_back(*state.secret.step);
+  if (submission) device_auth_facts(plan, state.plan.auth, auth_section.checks, steps);
 
   // The input as given: who sends, to whom.
   input.checks.insert(input.checks.end(), plan.cloud_checks.begin(), plan.cloud_checks.end());

@@ -51,7 +51,7 @@ const SectionSteps section_steps[] = {
     {"input", {"recipients", "address"}},
     {"mx", {"mx", "mx-ipv6"}},
     {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth"}},
-    {"auth", {"auth", "token", "recipients", "basic-auth"}},
+    {"auth", {"auth", "token", "recipients", "basic-auth", "device-auth"}},
     {"spf", {"spf"}},
     {"dmarc", {"dmarc"}},
     {"blocklist", {"blocklist"}},
@@ -69,9 +69,8 @@ bool section_has_failed_step(std::string_view section, const std::vector<Step>& 
   return false;
 }
 
-// A cause cut at a word near 72 characters, so that the verdict line stays short.
-std::string short_cause(const std::string& text) {
-  constexpr std::size_t limit = 72;
+// A cause cut at a word near limit characters, so that the verdict line stays short.
+std::string short_cause(const std::string& text, std::size_t limit) {
   if (text.size() <= limit) return text;
   auto cut = text.rfind(' ', limit);
   if (cut == std::string::npos || cut < limit / 2) cut = limit;
@@ -124,9 +123,13 @@ Verdict decide(const std::string& method_text, const std::vector<Step>& steps) {
     if (step.state == StepState::failed) verdict.causes.push_back(step);
     else if (step.state == StepState::untested) verdict.untested.push_back(step);
   }
-  auto join = [](const std::vector<Step>& list) {
+  // The whole line, label included, within about 200 characters (72 for a cause at most).
+  const std::size_t room = method_text.size() + 40 < 200 ? 200 - method_text.size() - 40 : 60;
+  auto join = [room](const std::vector<Step>& list) {
+    const std::size_t shown = std::min(list.size(), summary_causes);
+    const std::size_t each = std::max<std::size_t>(std::min<std::size_t>(72, room / std::max<std::size_t>(shown, 1)), 30) - 6;
     std::string out;
-    for (std::size_t i = 0; i < list.size() && i < summary_causes; ++i) out += (i ? "; " : "") + short_cause(list[i].why);
+    for (std::size_t i = 0; i < shown; ++i) out += (i ? "; " : "") + short_cause(list[i].why, each);
     if (list.size() > summary_causes) out += "; and " + std::to_string(list.size() - summary_causes) + " more";
     return out;
   };
