@@ -373,6 +373,16 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
       continue;
     }
     if (check.status == Status::fail) check.status = Status::warn;
+    // Mail relayed to other organizations leaves from Exchange Online's
+    // servers: whether SPF authorizes them is that mail's result, not the
+    // domain's health (the DMARC row judges it).
+    if (check.id == "spf.m365-include" && plan.method == Method::relay && !plan.external.empty()) {
+      if (const auto at = check.message.find(" This does not change the result for "); at != std::string::npos) check.message.erase(at);
+      check.message += " Mail relayed to " + plan.external.front() + (plan.external.size() > 1 ? " and others" : "") + " is that mail.";
+      check.fields.erase("group");
+      part.section.checks.push_back(std::move(check));
+      continue;
+    }
     // The device's result stopped at a failed lookup: the findings that
     // explain it, or that may decide it once the lookup answers, are its own.
     if (evaluation.result == spf::SpfResult::temperror && check.fields.value("group", "") != "domain health" &&
@@ -675,13 +685,14 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
     return;
   }
-  if (policy.empty() || policy == "none") {
-    step = Step{"dmarc", StepState::passed, "DMARC does not stop mail sent on from Exchange Online", ""};
-    return;
-  }
+  const bool enforced = !policy.empty() && policy != "none";
   // Another cloud's outbound addresses (GCC High/DoD, 21Vianet) are not the
   // worldwide ranges tested here.
   if (sovereign) {
+    if (!enforced) {
+      step = Step{"dmarc", StepState::passed, "DMARC does not stop mail sent on from Exchange Online", ""};
+      return;
+    }
     check.status = Status::warn;
     check.message = "DMARC for " + domain + " is p=" + policy + "; this tenant is in a sovereign cloud, whose outbound addresses this check does "
                     "not know, so whether its SPF authorizes them was not tested";
@@ -702,10 +713,12 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   }
   check.fields["outbound_spf"] = part.spf ? std::string(spf::to_string(part.spf->result)) : std::string("not evaluated");
   check.fields["dkim_cnames"] = dkim;
-  const std::string head = "DMARC for " + domain + " is p=" + policy + "; " + sent_on;
+  const std::string head = (enforced ? "DMARC for " + domain + " is p=" + policy
+                                      : policy.empty() ? domain + " publishes no DMARC policy" : "DMARC for " + domain + " is p=none") +
+                           "; " + sent_on;
   if (spf_pass) {
     check.status = Status::pass;
-    check.message = head + ", which the SPF record of " + domain + " authorizes: DMARC passes through SPF";
+    check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes");
     check.remedy.clear();
     step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " authorizes Exchange Online", ""};
     return;
@@ -727,11 +740,12 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
               " --record \"NEW RECORD\" checks it before you publish it)";
   if (dkim) {
     check.status = Status::warn;
-    check.message = head + ", which the SPF record of " + domain + " does not authorize: DMARC passes only through DKIM. " + domain +
+    check.message = head + ", which the SPF record of " + domain + " does not authorize: " +
+                    (enforced ? "DMARC passes only through DKIM. " : "the mail is authenticated only through DKIM. ") + domain +
                     " publishes Microsoft 365's DKIM CNAMEs; whether signing is on does not show in DNS";
     check.remedy = "Check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " + domain +
                    " | Format-List Enabled, or Microsoft Defender portal > Email authentication settings > DKIM), or " + fix_spf + ".";
-    step = Step{"dmarc", StepState::untested, "DMARC at other organizations depends on DKIM signing for " + domain + " being on",
+    step = Step{"dmarc", StepState::untested, std::string(enforced ? "DMARC" : "SPF or DKIM") + " at other organizations depends on DKIM signing for " + domain + " being on",
                 "Get-DkimSigningConfig -Identity " + domain + " | Format-List Enabled; or " + fix_spf};
     return;
   }
@@ -740,6 +754,29 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.message = head + "; whether the SPF record of " + domain + " authorizes them, or " + domain + " has DKIM, could not be looked up";
     check.remedy = "Run again, or ask another resolver with --dns.";
     step = Step{"dmarc", StepState::untested, "the SPF or DKIM lookups for " + domain + " failed", "run again, or --dns"};
+    return;
+  }
+  if (!enforced) {
+    // No DMARC policy to apply, but receivers still judge SPF and DKIM:
+    // RFC 7208 8.4 lets them refuse an SPF fail, and Gmail refuses mail that
+    // passes neither (550 5.7.26, https://support.google.com/mail/answer/81126).
+    const bool hard_fail = part.spf->result == spf::SpfResult::fail;
+    check.status = hard_fail ? Status::fail : Status::warn;
+    check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
+                    " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
+                    " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME): " +
+                    (hard_fail ? "receivers that act on SPF refuse mail that fails it (RFC 7208 8.4), and Gmail refuses mail that passes "
+                                 "neither SPF nor DKIM (550 5.7.26)"
+                               : "receivers that require SPF or DKIM to pass (Gmail: 550 5.7.26) refuse it, and others may send it to Junk");
+    check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
+                   ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
+                   "(selector1._domainkey and selector2._domainkey), then turn signing on.";
+    if (hard_fail)
+      step = Step{"dmarc", StepState::failed, "Exchange Online fails the SPF of " + domain + " (-all), and no DKIM: receivers refuse it", ""};
+    else
+      step = Step{"dmarc", StepState::untested,
+                  "mail from Exchange Online passes neither SPF nor DKIM for " + domain + ": whether receivers take it is up to them",
+                  fix_spf + ", or set up DKIM for " + domain};
     return;
   }
   const std::string effect = policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it";
