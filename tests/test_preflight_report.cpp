@@ -235,7 +235,8 @@ TEST_CASE("auto against the exo-mx profile: runs direct send's checks, recommend
   const auto egress = serve_egress({"203.0.113.25"});
   const std::vector<std::string> args = {"contoso.example", "--method", "auto", "--device-tls", "none", "--device-auth", "none",
                                          "--ip", "203.0.113.25", "--egress", "--egress-dns", egress->endpoint_v4(),
-                                         "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example"};
+                                         "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example",
+                                         "--reject-direct-send", "off"};
   auto json_args = args;
   json_args.push_back("--json");
   const auto run = run_program(local(*mx, json_args));
@@ -298,7 +299,8 @@ TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON
   // --egress: this machine is seen from 203.0.113.25, so the rows of that
   // address are tested from their network; 203.0.113.40's is not.
   const auto egress = serve_egress({"203.0.113.25"});
-  const std::vector<std::string> on_site = {"--egress", "--egress-dns", egress->endpoint_v4()};
+  // The tenant's Reject Direct Send, read by the admin: it applies to the direct-send rows only.
+  const std::vector<std::string> on_site = {"--egress", "--egress-dns", egress->endpoint_v4(), "--reject-direct-send", "off"};
   auto batch = [&](std::vector<std::string> args) {
     args.insert(args.begin(), on_site.begin(), on_site.end());
     return local(*mx, args);
@@ -396,7 +398,7 @@ TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and p
                                        std::to_string(mx->server->port()) + "\n");
   const auto egress = serve_egress({"203.0.113.25"});
   const auto run = run_program({preflight_tool, "--batch", csv, "--egress", "--egress-dns", egress->endpoint_v4(), "--zone", zone, "--zone", lists,
-                                "--ca", mx->ca_file, "--timeout", "2", "--json"}, 30s);
+                                "--ca", mx->ca_file, "--timeout", "2", "--reject-direct-send", "off", "--json"}, 30s);
   INFO(run.out << run.err);
   CHECK(run.exit_code == 0);
   const auto document = nlohmann::json::parse(lines_of(run.out).at(0));

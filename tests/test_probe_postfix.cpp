@@ -107,7 +107,7 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
   const auto egress = preflight_testing::serve_egress({"203.0.113.25"});
   auto preflight = [&](std::vector<std::string> to) {
     std::vector<std::string> argv = {bin_dir + "/sendcheck-preflight", "sendcheck.test", "--zone", zone, "--ip", "203.0.113.25",
-                                     "--egress", "--egress-dns", egress->endpoint_v4(),
+                                     "--egress", "--egress-dns", egress->endpoint_v4(), "--reject-direct-send", "off",
                                      "--from", "scanner@sendcheck.test", "--smtp-host", "127.0.0.1", "--smtp-port",
                                      std::to_string(postfix.port()), "--ca", postfix.ca_file(), "--helo", "preflight.sendcheck.test",
                                      "--zone", fixtures::source_path("fixtures/demo/blocklists.zone"), "--json", "--timeout", "5"};
@@ -121,7 +121,8 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
     return nlohmann::json();
   };
 
-  {  // A local recipient: MAIL and RCPT accepted, direct send works (exit 0).
+  {  // A local recipient: MAIL and RCPT accepted, but Postfix is not Exchange
+     // Online: what it accepted says nothing of Exchange Online's answer (exit 3).
     const auto run = preflight({"postmaster@sendcheck.test"});
     INFO(run.out << run.err);
     const auto document = nlohmann::json::parse(run.out);
@@ -132,8 +133,11 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
     CHECK(envelope[1]["reply"]["code"] == 250);
     CHECK(document["smtp"]["target"]["starttls"]["completed"] == true);
     CHECK(document["smtp"]["target"]["tls"]["certificate"]["chain_trusted"] == true);
-    CHECK(document["verdict"]["verdict"] == "will-work");
-    CHECK(run.exit_code == 0);
+    CHECK(document["verdict"]["verdict"] == "not-verified");
+    REQUIRE(document["verdict"]["untested"].size() == 1);
+    CHECK(document["verdict"]["untested"][0]["id"] == "endpoint");
+    CHECK_THAT(check_of(document, "smtp.not-exchange-online")["message"].get<std::string>(), Catch::Contains("ESMTP Postfix"));
+    CHECK(run.exit_code == 3);
   }
   {  // A recipient Postfix does not relay for: 554 5.7.1 Relay access denied is a fail (exit 1).
     const auto run = preflight({"postmaster@sendcheck.test", "someone@fabrikam.example"});

@@ -58,6 +58,7 @@ struct ToolOptions {
   std::string from;                   // --from
   std::vector<std::string> to;        // --to (repeatable)
   std::vector<std::string> accepted_domains;  // --accepted-domain: more of the tenant's domains
+  std::string reject_direct_send;     // --reject-direct-send on|off: the tenant's RejectDirectSend, as the admin read it
   std::string smtp_host;              // --smtp-host: instead of the MX / the method's endpoint
   int smtp_port = 0;                  // --smtp-port; 0: the method's
   std::string helo;
@@ -170,6 +171,7 @@ struct Plan {
   std::optional<Recommendation> recommendation;  // --method auto: method is the recommended one
   std::optional<DeviceTls> device_tls;           // --device-tls: probe with the device's best TLS
   std::optional<DeviceAuth> device_auth;         // --device-auth: how the device signs in (nullopt: not said)
+  std::optional<bool> reject_direct_send;        // --reject-direct-send: true on, false off, nullopt not said
   // A sovereign cloud's submission endpoints (find_sovereign_cloud).
   std::string oauth_scope;                       // empty: oauth::smtp_scope
   std::vector<Check> cloud_checks;               // shown under Input

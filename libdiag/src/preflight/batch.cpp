@@ -155,6 +155,9 @@ Result<Batch> read_batch(const std::string& path, const ToolOptions& base) {
     // Empty fields keep the command line's value.
     if (auto domain = field(0); !domain.empty()) row.options.domain = domain;
     if (auto method = field(1); !method.empty()) row.options.method = method;
+    // The tenant's Reject Direct Send, given for every row, concerns its direct-send rows only.
+    if (const std::string method = ascii::to_lower(row.options.method); method != "direct-send" && method != "auto" && !method.empty())
+      row.options.reject_direct_send.clear();
     // With --egress, a row's own address is compared with this machine's
     // (the session is the row's only from its network); without an address
     // the row is this machine's.

@@ -113,6 +113,8 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
   ToolOptions chosen = o;
   chosen.method = to_string(*recommendation.method);
   chosen.recipients.clear();
+  // The tenant's Reject Direct Send, given in case auto picks direct send.
+  if (*recommendation.method != Method::direct_send) chosen.reject_direct_send.clear();
   auto plan = make_plan(chosen);
   if (!plan) return Error{plan.error().kind, "--method auto chose " + chosen.method + ": " + plan.error().message};
   plan->recommendation = std::move(recommendation);
@@ -218,6 +220,14 @@ Result<Plan> make_plan(const ToolOptions& o) {
     auto device = parse_device(ascii::to_lower(o.device_tls), "none", "internal");
     if (!device) return device.error();
     plan.device_tls = device->tls;
+  }
+  if (!o.reject_direct_send.empty()) {
+    const std::string value = ascii::to_lower(o.reject_direct_send);
+    if (value != "on" && value != "off" && value != "true" && value != "false")
+      return bad_input("--reject-direct-send must be on or off (what Get-OrganizationConfig | Format-List RejectDirectSend shows: True or False)");
+    if (plan.method != Method::direct_send)
+      return bad_input("--reject-direct-send belongs to --method direct-send (a connector's mail is not direct send)");
+    plan.reject_direct_send = value == "on" || value == "true";
   }
   if (!o.device_auth.empty()) {
     auto device = parse_device("none", ascii::to_lower(o.device_auth), "internal");

@@ -1253,6 +1253,89 @@ bool legacy_tls_without_tls(const Plan& plan) {
   return max && *max < tls::Version::tls1_2;
 }
 
+// Exchange Online greets as "<front end> Microsoft ESMTP MAIL Service ready
+// at <date>", the front end a host of Microsoft's cloud
+// (VE1EUR01FT034.mail.protection.outlook.com, SY5P282CA0097.outlook.office365.com;
+// m365-facts 5.2). On-premises Exchange says the same words under its own
+// name, so the name decides.
+bool exchange_online_greeting(const smtp::Reply& banner) {
+  if (banner.lines.empty()) return false;
+  const std::string& line = banner.lines.front();
+  if (line.find("Microsoft ESMTP MAIL Service") == std::string::npos) return false;
+  std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
+  while (host.ends_with(".")) host.pop_back();
+  for (const std::string_view cloud : {".outlook.com", ".office365.com", ".office365.us", ".outlook.cn", ".mx.microsoft", ".exchangelabs.com"})
+    if (host.ends_with(cloud)) return true;
+  return false;
+}
+
+// A session that reached a server other than Exchange Online (a smart host
+// given as --smtp-host, a firewall's SMTP inspection answering in its place)
+// tested that server: its accepted envelope says nothing of Exchange
+// Online's answer to the device. HVE's and ACS's greetings are not
+// documented, so only the endpoints whose greeting is known are judged.
+void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, const std::string& endpoint, const std::string& real_host,
+                       std::vector<Check>& checks, std::vector<Step>& steps) {
+  if (plan.method == Method::hve || plan.method == Method::acs) return;
+  if (!session.banner || !session.banner->positive() || exchange_online_greeting(*session.banner)) return;
+  const std::string greeting = shorten(session.banner->lines.empty() ? std::string() : session.banner->lines.front(), 80);
+  const std::string exo = real_host.empty() ? "MX-HOST (sendcheck mx " + plan.domain + " shows it)" : real_host;
+  Check row{"smtp.not-exchange-online", Status::warn, "", "", {{"greeting", greeting}}};
+  if (plan.endpoint_overridden) {
+    row.message = endpoint + " greets as \"" + greeting + "\", not as Exchange Online: this run tested that server, not Exchange Online's "
+                  "answer to the device";
+    row.remedy = "Test Exchange Online itself: --smtp-host " + exo + " (or no --smtp-host). A smart host or relay in between is tested only "
+                 "up to itself; what Exchange Online does with the mail it passes on shows in the message trace.";
+    steps.push_back(Step{"endpoint", StepState::untested, endpoint + " is not Exchange Online (it greets as \"" + shorten(greeting, 40) + "\")",
+                         "no --smtp-host, or --smtp-host " + exo});
+  } else {
+    row.message = endpoint + " greets as \"" + greeting + "\", not as Exchange Online: something between here and Exchange Online answers "
+                  "in its place (a firewall's SMTP inspection, an antivirus, a proxy)";
+    row.remedy = "Run the check where nothing intercepts the port, or turn off SMTP inspection on the firewall (it can hide the greeting and "
+                 "strip STARTTLS); then run it again.";
+    steps.push_back(Step{"endpoint", StepState::untested, "the server that answered is not Exchange Online (it greets as \"" + shorten(greeting, 40) + "\")",
+                         "run it where nothing intercepts the port"});
+  }
+  checks.push_back(std::move(row));
+}
+
+// Reject Direct Send (Set-OrganizationConfig -RejectDirectSend) refuses
+// anonymous mail from the tenant's own domains with 550 5.7.68; Microsoft
+// does not document whether at RCPT TO or only after DATA, which this test
+// never sends. An accepted envelope does not show it off: the admin's
+// reading of the setting (--reject-direct-send) does.
+void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector<Check>& checks, std::vector<Step>& steps) {
+  const std::string read = "Get-OrganizationConfig | Format-List RejectDirectSend";
+  if (plan.reject_direct_send == true) {
+    checks.push_back(Check{"smtp.reject-direct-send", Status::fail,
+                           "Reject Direct Send is on for the tenant (--reject-direct-send on): Exchange Online refuses direct send from "
+                           "its own domains that matches no inbound connector (550 5.7.68 TenantInboundAttribution)",
+                           "Create a partner inbound connector for the device (Exchange admin center > Mail flow > Connectors: from "
+                           "\"Partner organization\" to \"Office 365\", identified by the device's static IP" +
+                               std::string(plan.ip ? " " + plan.ip->to_string() : "") +
+                               " or its certificate), or switch the device to SMTP AUTH with OAuth. Turning RejectDirectSend off "
+                               "(Set-OrganizationConfig -RejectDirectSend $false) reopens direct send for everyone.",
+                           {}});
+    steps.push_back(Step{"reject-direct-send", StepState::failed, "Reject Direct Send is on (550 5.7.68)", ""});
+    return;
+  }
+  if (plan.reject_direct_send == false) {
+    checks.push_back(Check{"smtp.reject-direct-send", Status::pass, "Reject Direct Send is off for the tenant (--reject-direct-send off)", "", {}});
+    steps.push_back(Step{"reject-direct-send", StepState::passed, "Reject Direct Send is off (as read from the tenant)", ""});
+    return;
+  }
+  if (!envelope_passed) return;  // the session's own failure is the cause
+  checks.push_back(Check{"smtp.reject-direct-send-unseen", Status::warn,
+                         "RCPT TO was accepted, so Reject Direct Send looks off; Microsoft does not document whether it refuses "
+                         "(550 5.7.68) at RCPT TO or only after DATA, which this test does not send",
+                         "Read it: " + read + " (False: run again with --reject-direct-send off; True: the device needs a partner inbound "
+                         "connector).",
+                         {}});
+  steps.push_back(Step{"reject-direct-send", StepState::untested,
+                       "Reject Direct Send may refuse the message after DATA, which this test does not send",
+                       "--reject-direct-send off once " + read + " shows False"});
+}
+
 // The steps one session shows, from its typed result: the connection and
 // TLS (smtp), AUTH (auth), MAIL FROM and RCPT TO (envelope), and for relay
 // the connector (an external RCPT TO accepted).
@@ -1614,18 +1697,18 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
       }
   add_reply_findings(plan, result.session, part.section.checks);
   session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), part.steps);
+  if (std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "smtp" && step.state == StepState::passed; }))
+    endpoint_identity(plan, result.session, target->host + " port " + std::to_string(probe.port),
+                      submission ? default_endpoint(plan.method).host : std::string(), part.section.checks, part.steps);
   // Microsoft does not document at which SMTP stage Reject Direct Send
   // answers 5.7.68; an accepted envelope suggests it is off, and no more.
   const bool rejected_68 = std::any_of(result.session.policy_replies.begin(), result.session.policy_replies.end(),
                                        [](const auto& failure) { return failure.reply && failure.reply->enhanced == "5.7.68"; });
-  if (plan.method == Method::direct_send && !rejected_68 &&
-      std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "envelope" && step.state == StepState::passed; }))
-    part.section.checks.push_back(Check{"smtp.reject-direct-send-unseen", Status::warn,
-                                        "RCPT TO was accepted, so Reject Direct Send looks off; Microsoft does not document whether it refuses "
-                                        "(550 5.7.68) at RCPT TO or only after DATA, which this test does not send",
-                                        "Confirm it: Get-OrganizationConfig | Format-List RejectDirectSend (False: direct send is open; True: the "
-                                        "device needs a partner inbound connector).",
-                                        {}});
+  if (plan.method == Method::direct_send && !rejected_68)
+    reject_direct_send_step(plan, std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) {
+                              return step.id == "envelope" && step.state == StepState::passed;
+                            }),
+                            part.section.checks, part.steps);
   // Exchange Online's EHLO reply names the address it sees ("Hello
   // [198.51.100.99]"): a public one other than the device's says the
   // session did not come from the device, whatever --egress found.

@@ -45,12 +45,12 @@ constexpr std::size_t summary_causes = 2;
 // section's failures are in the verdict already (under that step's cause).
 struct SectionSteps {
   std::string_view section;
-  std::string_view steps[7];  // empty entries unused
+  std::string_view steps[9];  // empty entries unused
 };
 const SectionSteps section_steps[] = {
     {"input", {"recipients", "address"}},
     {"mx", {"mx", "mx-ipv6"}},
-    {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth"}},
+    {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth", "endpoint", "reject-direct-send"}},
     {"auth", {"auth", "token", "recipients", "basic-auth", "device-auth"}},
     {"spf", {"spf"}},
     {"dmarc", {"dmarc"}},
