@@ -54,6 +54,13 @@ std::vector<std::string> relay(const Mx& mx, const ClientCertificateFiles& files
           "--json", "--timeout", "2"};
 }
 
+// Runs preflight with the test CA as this machine's public roots, as a
+// public CA's certificate would be.
+RunResult run_trusting(const Mx& mx, const std::vector<std::string>& argv) {
+  // The environment may name the system bundle already: replace it.
+  return run_program(argv, 20s, {"SSL_CERT_FILE=" + mx.ca_file}, "", {"SSL_CERT_FILE="});
+}
+
 const nlohmann::json& check_of(const nlohmann::json& document, const std::string& id) {
   for (const auto& check : document["checks"])
     if (check["id"] == id) return check;
@@ -100,7 +107,64 @@ TEST_CASE("client certificate: a self-signed one is a finding, a CA-issued one i
   CHECK(checks[2].id == "connector.certificate-issuer");
   CHECK(checks[2].status == Status::fail);
   CHECK_THAT(checks[2].remedy, Catch::Contains("public certification authority"));
-  CHECK(preflight::client_certificate_checks(certificate_named("contoso.example", {}), {"contoso.example"}).size() == 2);
+  {  // Issued by the test CA, which this machine trusts as it trusts a public root.
+    TempDir roots_dir;
+    ScopedEnvironment roots("SSL_CERT_FILE", roots_dir.file("roots.pem", pki().ca_pem));
+    CHECK(preflight::client_certificate_checks(certificate_named("contoso.example", {}), {"contoso.example"}).size() == 2);
+  }
+}
+
+TEST_CASE("client certificate: one from a CA that is not public (an internal CA) is a finding", "[preflight]") {
+  // The test CA is in no public store: as an internal (AD CS) CA would be.
+  const auto checks = preflight::client_certificate_checks(certificate_named("smtp.contoso.example", {}), {"contoso.example"});
+  REQUIRE(checks.size() == 3);
+  CHECK(checks[2].id == "connector.certificate-issuer");
+  CHECK(checks[2].status == Status::fail);
+  CHECK_THAT(checks[2].message, Catch::Contains("does not lead to a public root"));
+  CHECK_THAT(checks[2].remedy, Catch::Contains("intermediate certificates after it"));
+}
+
+TEST_CASE("relay with a certificate connector: credited only when the certificate makes the difference", "[preflight]") {
+  auto files = client_certificate("scanner.contoso.example", {"contoso.example"});
+  auto external = [&](const Mx& mx) {
+    auto argv = relay(mx, *files);
+    argv.insert(argv.end(), {"--to", "partner@fabrikam.example"});
+    return run_trusting(mx, argv);
+  };
+  SECTION("accepted with the certificate, refused without it: the connector matched the certificate") {
+    smtp::ServerConfig config;
+    config.profile = smtp::exo_mx_profile({"contoso.example"});
+    config.request_client_certificate = true;
+    config.relay_for_client_certificate = true;
+    auto mx = serve(std::move(config));
+    const auto run = external(*mx);
+    const auto document = parse(run);
+    INFO(document.dump(1));
+    bool connector_passed = false;
+    for (const auto& step : document["verdict"]["steps"])
+      if (step["id"] == "connector") connector_passed = step["state"] == "passed";
+    CHECK(connector_passed);
+    CHECK(document["smtp"]["target"]["connector_match"] == "certificate");
+    mx->server->wait(2);
+    CHECK(mx->server->reports().size() == 2);  // with the certificate, then without it
+  }
+  SECTION("accepted without the certificate as well: a connector for this machine's address matched, not verified") {
+    smtp::ServerConfig config;
+    config.profile = smtp::exo_mx_profile({"contoso.example", "fabrikam.example"});
+    config.request_client_certificate = true;
+    auto mx = serve(std::move(config));
+    const auto run = external(*mx);
+    const auto document = parse(run);
+    INFO(document.dump(1));
+    CHECK(run.exit_code == 3);
+    CHECK(document["verdict"]["verdict"] == "not-verified");
+    bool untested = false;
+    for (const auto& step : document["verdict"]["untested"])
+      if (step["id"] == "connector") untested = step["why"].get<std::string>().find("without the device's certificate as well") != std::string::npos;
+    CHECK(untested);
+    CHECK(document["smtp"]["target"]["connector_match"] == "address");
+    CHECK(run.out.find("matches the device's certificate") == std::string::npos);
+  }
 }
 
 TEST_CASE("client certificate: expired, not yet valid and expiring soon", "[preflight]") {
@@ -139,7 +203,7 @@ TEST_CASE("a client certificate's unreadable or wrong key is bad input naming th
 TEST_CASE("relay with a client certificate in the accepted domain: pass, and the server saw it", "[preflight]") {
   auto mx = serve_asking_for_certificates();
   auto files = client_certificate("scanner.contoso.example", {"contoso.example"});
-  const auto run = run_program(relay(*mx, *files));
+  const auto run = run_trusting(*mx, relay(*mx, *files));
   const auto document = parse(run);
   INFO(document.dump(1));
   // Only an internal recipient: anyone may send that, so the connector
@@ -168,7 +232,7 @@ TEST_CASE("relay with a client certificate in the accepted domain: pass, and the
 TEST_CASE("relay with a client certificate for another domain: fail with the remedy (exit 1)", "[preflight]") {
   auto mx = serve_asking_for_certificates();
   auto files = client_certificate("scanner.fabrikam.example", {"scanner.fabrikam.example"});
-  const auto run = run_program(relay(*mx, *files));
+  const auto run = run_trusting(*mx, relay(*mx, *files));
   const auto document = parse(run);
   INFO(document.dump(1));
   CHECK(run.exit_code == 1);

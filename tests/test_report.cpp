@@ -12,37 +12,16 @@
 #include <string>
 
 #include "diag/report.h"
+#include "smtp_test_support.h"
 
 using diag::Check;
 using diag::Report;
 using diag::Status;
 using diag::TextStyle;
+using smtp_testing::ScopedEnvironment;
 
 namespace {
 
-// Sets (or unsets) an environment variable for one scope and restores it.
-class ScopedEnvironment {
- public:
-  ScopedEnvironment(const char* name, std::optional<std::string> value) : name_(name) {
-    if (const char* old = std::getenv(name)) old_ = old;
-    if (value)
-      ::setenv(name, value->c_str(), 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnvironment() {
-    if (old_)
-      ::setenv(name_, old_->c_str(), 1);
-    else
-      ::unsetenv(name_);
-  }
-  ScopedEnvironment(const ScopedEnvironment&) = delete;
-  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
-
- private:
-  const char* name_;
-  std::optional<std::string> old_;
-};
 
 // A pseudo-terminal whose slave side is open as a FILE*: isatty() is true.
 class PseudoTerminal {

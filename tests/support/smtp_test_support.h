@@ -240,6 +240,30 @@ struct RunResult {
 // collected, `input` on stdin, killed at `limit`. The environment is the
 // test's, without variables that start with a prefix in `drop_env`, plus
 // `extra_env`.
+// Sets (or unsets) an environment variable for one scope and restores it.
+class ScopedEnvironment {
+ public:
+  ScopedEnvironment(const char* name, std::optional<std::string> value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    if (value)
+      ::setenv(name, value->c_str(), 1);
+    else
+      ::unsetenv(name);
+  }
+  ~ScopedEnvironment() {
+    if (old_)
+      ::setenv(name_, old_->c_str(), 1);
+    else
+      ::unsetenv(name_);
+  }
+  ScopedEnvironment(const ScopedEnvironment&) = delete;
+  ScopedEnvironment& operator=(const ScopedEnvironment&) = delete;
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
 inline RunResult run_program(const std::vector<std::string>& argv, std::chrono::milliseconds limit = 20s,
                              const std::vector<std::string>& extra_env = {}, const std::string& input = "",
                              const std::vector<std::string>& drop_env = {}) {

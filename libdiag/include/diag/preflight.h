@@ -118,6 +118,7 @@ struct ClientCertificate {
   tls::CertificateInfo info;
   std::string common_name;
   tls::Validity validity;
+  std::optional<bool> public_chain;  // verifies against the default (public) roots; nullopt: could not tell
 };
 // Loads --client-cert and --client-key; unreadable files or a key that does
 // not match are bad input naming the file. The key is not kept.

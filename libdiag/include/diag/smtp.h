@@ -486,6 +486,10 @@ struct ServerConfig {
   bool implicit_tls = false;
   std::shared_ptr<tls::Credentials> credentials;  // null: STARTTLS not offered
   bool request_client_certificate = false;  // ask for one in the handshake, take any, record it
+  // A certificate connector (tests): a session that presented a client
+  // certificate may send to any recipient, as Exchange Online relays for a
+  // connector that matched the certificate.
+  bool relay_for_client_certificate = false;
   // The address the EHLO reply says it sees ("Hello [address]") instead of
   // the peer's: a server behind which the client is NATed (tests).
   std::string ehlo_seen_address;

@@ -149,6 +149,10 @@ struct CertificateSpec {
 // Signed by issuer, or self-signed when issuer is null.
 Result<Credentials> generate_certificate(const CertificateSpec& spec, const Credentials* issuer = nullptr);
 Result<Credentials> load_credentials(const std::string& certificate_file, const std::string& key_file);
+// Whether the certificate, with the chain sent after it, verifies against
+// this machine's default trust store (the public roots its OpenSSL trusts;
+// SSL_CERT_FILE/SSL_CERT_DIR move it). An error: the store could not be read.
+Result<bool> chains_to_default_roots(const Credentials& credentials);
 std::string certificate_pem(X509* certificate);
 std::string private_key_pem(EVP_PKEY* key);  // unencrypted PKCS#8: for test servers only
 

@@ -364,6 +364,7 @@ Result<ClientCertificate> read_client_certificate(const std::string& certificate
   out.info = tls::describe_certificate(credentials->certificate.get());
   out.common_name = tls::common_name(credentials->certificate.get());
   out.validity = tls::validity(credentials->certificate.get());
+  if (auto verified = tls::chains_to_default_roots(*credentials)) out.public_chain = *verified;
   return out;
 }
 
@@ -439,6 +440,16 @@ std::vector<Check> client_certificate_checks(const ClientCertificate& certificat
                            "Get the device a certificate for the same name from a public certification authority (the device or the server "
                            "in front of it presents it), or use a connector that matches the device's static public IP address.",
                            {{"subject", certificate.info.subject}}});
+  else if (certificate.public_chain == false)
+    checks.push_back(Check{"connector.certificate-issuer", Status::fail,
+                           "The client certificate (" + shown + ") is issued by " + certificate.info.issuer +
+                               ", which does not lead to a public root this machine trusts (a private or internal CA, or the "
+                               "intermediate certificates are missing after it in the file): Exchange Online matches certificate-based "
+                               "connectors only with a certificate from a public certification authority",
+                           "Get the device a certificate for the same name from a public certification authority; if it is one, put its "
+                           "intermediate certificates after it in the file (the device must send them too). Or use a connector that "
+                           "matches the device's static public IP address.",
+                           {{"subject", certificate.info.subject}, {"issuer", certificate.info.issuer}}});
   return checks;
 }
 

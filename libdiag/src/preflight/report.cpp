@@ -94,7 +94,9 @@ std::vector<std::pair<std::string, std::string>> device_configuration(const Outc
     authentication = std::string(plan.auth == smtp::AuthMechanism::xoauth2 ? "OAuth (XOAUTH2)" : "user name and password (AUTH LOGIN)") +
                      " as " + plan.user;
   } else if (plan.method == Method::relay) {
-    authentication = plan.client_certificate ? "none; the connector matches the device's certificate" : "none; the connector matches the device's address";
+    const bool by_certificate = plan.client_certificate && outcome.fields.contains("smtp") && outcome.fields["smtp"].contains("target") &&
+                                outcome.fields["smtp"]["target"].value("connector_match", std::string()) == "certificate";
+    authentication = by_certificate ? "none; the connector matches the device's certificate" : "none; the connector matches the device's address";
   }
   rows.push_back({"Authentication", authentication});
   rows.push_back({"From", plan.from.empty() ? plan.user : plan.from});

@@ -861,6 +861,10 @@ void start_reputation(dns::Resolver& resolver, const Plan& plan, const std::opti
                        });
 }
 
+// What a second session without the client certificate showed about the
+// connector that accepted an external recipient.
+enum class CertificateEvidence { not_compared, certificate_decides, accepted_without };
+
 struct SmtpPart {
   Section section{"smtp", "SMTP", {}};
   Section auth{"auth", "Authentication", {}};
@@ -1336,11 +1340,20 @@ void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector
                        "--reject-direct-send off once " + read + " shows False"});
 }
 
+bool external_rcpt_accepted(const Plan& plan, const smtp::SessionResult& session) {
+  for (const auto& exchange : session.envelope) {
+    if (!exchange.command.starts_with("RCPT") || !exchange.reply.positive()) continue;
+    for (const auto& address : plan.external)
+      if (ascii::to_lower(exchange.command).find(ascii::to_lower(address)) != std::string::npos) return true;
+  }
+  return false;
+}
+
 // The steps one session shows, from its typed result: the connection and
 // TLS (smtp), AUTH (auth), MAIL FROM and RCPT TO (envelope), and for relay
 // the connector (an external RCPT TO accepted).
 void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::SessionResult& session, const std::string& endpoint,
-                   std::vector<Step>& steps) {
+                   CertificateEvidence certificate, std::vector<Step>& steps) {
   const bool submission = plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs;
   const smtp::Failure& failure = session.failure;
   auto step = [&](std::string id, StepState state, std::string why, std::string to_test = {}) {
@@ -1455,6 +1468,24 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     if (plan.external.empty())
       step("connector", StepState::untested, "the connector was not tested (no external recipient)",
            "--to an address outside the tenant, run from the device's network");
+    else if (certificate == CertificateEvidence::certificate_decides)
+      step("connector", StepState::passed,
+           "an external RCPT TO was accepted with the device's certificate and refused without it: the certificate connector matched");
+    else if (certificate == CertificateEvidence::accepted_without && !plan.session_from_device)
+      // A connector for this machine's address matched, whatever the
+      // certificate: the device elsewhere is matched by neither.
+      step("connector", StepState::untested,
+           "an external RCPT TO was accepted without the device's certificate as well: a connector for this machine's address matched, "
+           "not the certificate",
+           "run it from the device's network (--egress), or from a machine no connector knows");
+    else if (certificate == CertificateEvidence::accepted_without)
+      step("connector", StepState::passed, "an external RCPT TO was accepted: a connector for the device's address matched (also without the certificate)");
+    else if (!plan.client_cert_file.empty() && session.tls.certificate_requested && certificate == CertificateEvidence::not_compared &&
+             !plan.session_from_device)
+      step("connector", StepState::untested,
+           "the external RCPT TO accepted with the device's certificate could not be compared with one without it: a connector for this "
+           "machine's address may have matched",
+           "run again, or from the device's network (--egress)");
     else if (tested_from_elsewhere(plan) && (plan.client_cert_file.empty() || !session.tls.certificate_requested))
       // A connector that matched this machine's address says nothing about
       // one for the device's: the acceptance is the device's only from its
@@ -1560,6 +1591,22 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
   const std::string address = target->address.to_string();
   part.target = target->host + " [" + address + "]:" + std::to_string(probe.port);
   smtp::TargetResult result = smtp::probe_target(probe, *target);
+  // A certificate connector is credited only when the certificate made the
+  // difference: an external RCPT TO accepted with it and refused without it
+  // in a second session. Accepted both ways, a connector for this machine's
+  // address matched (Exchange Online takes either, m365-facts 3.6).
+  CertificateEvidence certificate = CertificateEvidence::not_compared;
+  if (plan.method == Method::relay && plan.client_certificate && result.session.tls.certificate_requested &&
+      external_rcpt_accepted(plan, result.session)) {
+    smtp::ProbeOptions bare = probe;
+    bare.session.tls.client_certificate_file.clear();
+    bare.session.tls.client_key_file.clear();
+    const smtp::TargetResult without = smtp::probe_target(bare, *target);
+    const bool reached_rcpt = std::any_of(without.session.envelope.begin(), without.session.envelope.end(),
+                                          [](const smtp::Exchange& e) { return e.command.starts_with("RCPT"); });
+    if (external_rcpt_accepted(plan, without.session)) certificate = CertificateEvidence::accepted_without;
+    else if (reached_rcpt) certificate = CertificateEvidence::certificate_decides;
+  }
   const bool microsoft = is_microsoft_endpoint(ascii::to_lower(target->host));
   for (auto& check : result.checks) {
     // Microsoft 365 always listens on 25 and 587: a refusal comes from
@@ -1696,7 +1743,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
         check.remedy = "The result depends on the address the session comes from: " + from_device_network(plan) + ".";
       }
   add_reply_findings(plan, result.session, part.section.checks);
-  session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), part.steps);
+  session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), certificate, part.steps);
   if (std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "smtp" && step.state == StepState::passed; }))
     endpoint_identity(plan, result.session, target->host + " port " + std::to_string(probe.port),
                       submission ? default_endpoint(plan.method).host : std::string(), part.section.checks, part.steps);
@@ -1740,6 +1787,8 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                               "(550 5.2.1, 450 4.7.25, 450 4.7.26)"});
   if (submission) submission_checks(plan, auth, result.session, part.auth.checks, part.steps);
   part.json = smtp::to_json(result);
+  if (certificate != CertificateEvidence::not_compared)
+    part.json["connector_match"] = certificate == CertificateEvidence::certificate_decides ? "certificate" : "address";
   return part;
 }
 

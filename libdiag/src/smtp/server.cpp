@@ -590,7 +590,8 @@ class ServerSession {
       return say("503 5.5.1 Bad sequence of commands");
     }
     const std::string domain = domain_of(recipient);
-    if (!profile_.accept_domains.empty() && !authenticated_) {
+    const bool connector_matched = config_.relay_for_client_certificate && report_.client_certificate;
+    if (!profile_.accept_domains.empty() && !authenticated_ && !connector_matched) {
       const auto& accepted = profile_.accept_domains;
       if (std::find(accepted.begin(), accepted.end(), domain) == accepted.end())
         return refuse("550 5.7.64 TenantAttribution; Relay Access Denied");

@@ -415,6 +415,32 @@ Result<Credentials> load_credentials(const std::string& certificate_file, const 
   return out;
 }
 
+Result<bool> chains_to_default_roots(const Credentials& credentials) {
+  struct StoreDeleter {
+    void operator()(X509_STORE* p) const { X509_STORE_free(p); }
+  };
+  struct StoreCtxDeleter {
+    void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
+  };
+  struct StackDeleter {
+    void operator()(STACK_OF(X509)* p) const { sk_X509_free(p); }  // the certificates stay the caller's
+  };
+  std::unique_ptr<X509_STORE, StoreDeleter> store(X509_STORE_new());
+  std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> context(X509_STORE_CTX_new());
+  std::unique_ptr<STACK_OF(X509), StackDeleter> chain(sk_X509_new_null());
+  if (!store || !context || !chain) return Error{ErrorKind::internal, "out of memory"};
+  if (X509_STORE_set_default_paths(store.get()) != 1) return Error{ErrorKind::internal, "cannot read the default trust store"};
+  for (const auto& certificate : credentials.chain)
+    if (!sk_X509_push(chain.get(), certificate.get())) return Error{ErrorKind::internal, "out of memory"};
+  if (X509_STORE_CTX_init(context.get(), store.get(), credentials.certificate.get(), chain.get()) != 1)
+    return Error{ErrorKind::internal, "cannot set up certificate verification"};
+  // A client certificate: the purpose is TLS client authentication.
+  X509_STORE_CTX_set_purpose(context.get(), X509_PURPOSE_SSL_CLIENT);
+  const bool verified = X509_verify_cert(context.get()) == 1;
+  ERR_clear_error();
+  return verified;
+}
+
 std::string certificate_pem(X509* certificate) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   if (!bio || PEM_write_bio_X509(bio.get(), certificate) != 1) return {};
