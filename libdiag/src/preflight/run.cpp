@@ -214,10 +214,56 @@ void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
   if (plan.ip && !plan.ip->is_v4()) ipv6_reach(plan, report, part);
 }
 
+// Direct send to a recipient in another accepted domain goes through the
+// tenant's MX as well, but that domain's own MX says whether its mail is
+// meant to come through a gateway: a lock-down rule for its mailboxes (mail
+// only from the gateway) acts on the message after DATA, which the test
+// never sends.
+void judge_recipient_domain(const mx::DomainReport& report, MxPart& part) {
+  const std::string& domain = report.domain;
+  if (!report.mx_answer.is_definitive()) {
+    part.section.checks.push_back(Check{"mx.recipient-domain", Status::error,
+                                        "Could not look up the MX of " + domain + ", a recipient's domain (" +
+                                            std::string(dns::to_string(report.mx_answer.outcome)) + ")",
+                                        "Run again, or ask another resolver with --dns.", {{"domain", domain}}});
+    part.extra_steps.push_back(Step{"recipient-mx", StepState::untested, "the MX lookup of " + domain + " failed", "run again, or --dns"});
+    return;
+  }
+  const auto outside = std::find_if(report.hosts.begin(), report.hosts.end(), [](const mx::MxHost& host) {
+    return !mx::is_microsoft(host.host_class.provider) || host.host_class.legacy;
+  });
+  if (!report.hosts.empty() && outside == report.hosts.end()) {
+    part.section.checks.push_back(Check{"mx.recipient-domain", Status::pass, "The MX of " + domain + ", a recipient's domain, is Exchange Online",
+                                        "", {{"domain", domain}}});
+    return;
+  }
+  const std::string host = report.hosts.empty() ? std::string("none") : outside->host;
+  const auto gateway = report.hosts.empty() ? std::nullopt : classify_gateway(host);
+  const std::string what = report.hosts.empty() ? "publishes no MX" : "has its MX at " + host + (gateway ? " (" + gateway->name + ")" : std::string());
+  part.section.checks.push_back(Check{"mx.recipient-domain", Status::warn,
+                                      domain + ", a recipient's domain, " + what + ": its mail is meant to reach Exchange Online another "
+                                      "way, and a rule that takes its mail only from there (a gateway lock-down) acts after DATA, which "
+                                      "this test does not send",
+                                      "Send one real message from the device to a mailbox in " + domain + " and find it in the Exchange admin "
+                                      "center > Mail flow > Message trace; or check the tenant's mail flow rules and connectors for " + domain + ".",
+                                      {{"domain", domain}, {"host", host}}});
+  part.extra_steps.push_back(Step{"recipient-mx", StepState::untested,
+                                  domain + " " + what + ": a lock-down for its mailboxes would refuse the message after DATA",
+                                  "send one real message from the device to " + domain + " and find it in the message trace"});
+}
+
 void start_mx(dns::Resolver& resolver, const Plan& plan, MxPart& part, std::function<void()> done) {
   part.section.title = "MX (" + idna::to_unicode(plan.domain) + ")";
-  mx::start_domains(resolver, {plan.domain}, [&plan, &part, done = std::move(done)](std::vector<mx::DomainReport> reports) {
+  std::vector<std::string> domains = {plan.domain};
+  if (plan.method == Method::direct_send)
+    for (const auto& to : plan.to) {
+      if (!is_internal(to, plan.accepted_domains)) continue;  // recipients.* says it
+      const auto domain = mx::parse_domain(ascii::to_lower(to.substr(to.rfind('@') + 1)));
+      if (domain && std::find(domains.begin(), domains.end(), *domain) == domains.end()) domains.push_back(*domain);
+    }
+  mx::start_domains(resolver, domains, [&plan, &part, done = std::move(done)](std::vector<mx::DomainReport> reports) {
     fill_mx_part(plan, reports.front(), part);
+    for (std::size_t i = 1; i < reports.size(); ++i) judge_recipient_domain(reports[i], part);
     done();
   });
 }

@@ -49,7 +49,7 @@ struct SectionSteps {
 };
 const SectionSteps section_steps[] = {
     {"input", {"recipients", "address"}},
-    {"mx", {"mx", "mx-ipv6"}},
+    {"mx", {"mx", "mx-ipv6", "recipient-mx"}},
     {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth", "endpoint", "reject-direct-send"}},
     {"auth", {"auth", "token", "recipients", "basic-auth", "device-auth"}},
     {"spf", {"spf"}},
