@@ -884,3 +884,23 @@ TEST_CASE("review: the no-record remedy ends in the all term the suggestion uses
   const std::string all = s.record.substr(s.record.rfind(' ') + 1);
   CHECK_THAT((*record)["remedy"].get<std::string>(), Catch::Contains("include:spf.protection.outlook.com " + all + "\""));
 }
+
+TEST_CASE("a device that passes only through ptr: the ptr finding is the device's, not domain health", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ptr -all"
+printer A   91.198.10.20
+$ORIGIN 10.198.91.in-addr.arpa.
+@       SOA ns hostmaster 1 3600 600 86400 300
+20      PTR printer.contoso.example.
+)");
+  const Run run = scenario.check("contoso.example", {"91.198.10.20"});
+  CHECK((*find_check(run, "spf.result"))["status"] == "pass");
+  const auto* ptr = find_check(run, "spf.ptr");
+  REQUIRE(ptr);
+  CHECK((*ptr)["status"] == "warn");
+  CHECK_FALSE(ptr->contains("group"));
+  CHECK_THAT((*ptr)["message"].get<std::string>(), Catch::Contains("The pass for 91.198.10.20 rests on it."));
+  CHECK_THAT((*ptr)["remedy"].get<std::string>(), Catch::StartsWith("List 91.198.10.20 with ip4:/ip6:"));
+}

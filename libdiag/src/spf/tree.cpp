@@ -787,6 +787,12 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       {"spf.record", "", SpfResult::none},
   };
   std::set<std::string_view> kept;
+  std::string through_ptr;  // the addresses that pass only through ptr, which receivers may skip (RFC 7208 5.5)
+  for (const auto& [ip, evaluation] : results)
+    if (evaluation.result == SpfResult::pass && (evaluation.matched == "ptr" || evaluation.matched.starts_with("ptr:") ||
+                                                 evaluation.matched.starts_with("+ptr")))
+      through_ptr += (through_ptr.empty() ? "" : ", ") + ip.to_string();
+  if (!through_ptr.empty()) kept.insert("spf.ptr");
   for (const auto& [ip, evaluation] : results) {
     if (evaluation.result != SpfResult::permerror && evaluation.result != SpfResult::temperror &&
         evaluation.result != SpfResult::none)
@@ -808,6 +814,11 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     if (evaluation.result == SpfResult::temperror) undecided += (undecided.empty() ? "" : ", ") + ip.to_string();
   }
   for (auto& check : tree_checks) {
+    if (check.id == "spf.ptr" && !through_ptr.empty()) {
+      check.message += " The pass for " + through_ptr + " rests on it.";
+      check.remedy = "List " + through_ptr + " with ip4:/ip6: before the ptr term (and replace ptr for the other servers it covers).";
+      continue;
+    }
     if (check.status == Status::pass || check.status == Status::info || kept.count(check.id)) continue;
     // An evaluation that stopped at a failed lookup has not reached the
     // terms after it: a finding that ends an evaluation in permerror may
