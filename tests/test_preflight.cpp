@@ -424,6 +424,9 @@ TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0)
   CHECK(run.exit_code == 0);
   CHECK(status_of(document, "smtp.auth") == "pass");
   CHECK(status_of(document, "auth.device") == "pass");
+  // The test server takes any token; Exchange Online would not take this one.
+  CHECK(status_of(document, "auth.token-file") == "warn");
+  CHECK(run.out.find("is not a JWT") != std::string::npos);
   CHECK(status_of(document, "smtp.rcpt") == "pass");
   CHECK(status_of(document, "auth.basic-timeline") == "pass");
   CHECK(document["verdict"]["verdict"] == "will-work");

@@ -2058,6 +2058,20 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   if (state.secret.row) auth_section.checks.push_back(*state.secret.row);
   if (state.secret.step) steps.push_back(*state.secret.step);
   if (submission) device_auth_facts(plan, state.plan.auth, auth_section.checks, steps);
+  // What the token file's token shows offline (never the token): a stand-in
+  // server may take what Exchange Online refuses.
+  if (submission && !plan.token_file.empty() && state.secret.auth == smtp::AuthMechanism::xoauth2) {
+    const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    const smtp::OAuthTokenFacts facts = smtp::inspect_oauth_token(state.secret.value, plan.user.empty() ? plan.from : plan.user, now);
+    std::string notes;
+    for (const auto& note : facts.notes) notes += (notes.empty() ? "" : "; ") + note;
+    if (!facts.problem.empty())
+      auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + facts.problem,
+                                          "Get a new access token for Exchange Online and run again.", {}});
+    else if (!notes.empty())
+      auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + notes,
+                                          "Check it before the device depends on it: Exchange Online refuses it otherwise (535 5.7.3).", {}});
+  }
 
   // The input as given: who sends, to whom.
   input.checks.insert(input.checks.end(), plan.cloud_checks.begin(), plan.cloud_checks.end());
