@@ -674,11 +674,23 @@ struct OutboundPart {
   dns::Answer dkim[2];      // selector1, selector2 ._domainkey CNAMEs
 };
 
-// One address in each range spf.protection.outlook.com authorizes and
-// Exchange Online sends customers' mail from (the reference's 2025-2026
-// value): a record that lists one range by hand passes for that one only.
-constexpr std::string_view exchange_online_outbound_addresses[] = {"40.92.0.1",  "40.107.0.1",  "52.100.0.1",     "52.102.0.1",
-                                                                   "52.103.0.1", "104.47.0.1", "2a01:111:f403::1"};
+// The first, a middle and the last address of each range
+// spf.protection.outlook.com authorizes and Exchange Online sends customers'
+// mail from (the reference's 2025-2026 value, m365-facts 2): a record that
+// lists a range by hand, or part of one, passes only for what it lists.
+constexpr std::string_view exchange_online_outbound_addresses[] = {
+    "40.92.0.1",        "40.93.0.1",          "40.93.255.254",                          // 40.92.0.0/15
+    "40.107.0.1",       "40.107.128.1",       "40.107.255.254",                         // 40.107.0.0/16
+    "52.100.0.1",       "52.101.0.1",         "52.101.255.254",                         // 52.100.0.0/15
+    "52.102.0.1",       "52.102.128.1",       "52.102.255.254",                         // 52.102.0.0/16
+    "52.103.0.1",       "52.103.64.1",        "52.103.127.254",                         // 52.103.0.0/17
+    "104.47.0.1",       "104.47.64.1",        "104.47.127.254",                         // 104.47.0.0/17
+    "2a01:111:f400::1", "2a01:111:f400:8000::1", "2a01:111:f400:ffff:ffff:ffff:ffff:fffe",  // /48
+    "2a01:111:f403::1", "2a01:111:f403:4000::1", "2a01:111:f403:7fff:ffff:ffff:ffff:fffe",  // /49
+    "2a01:111:f403:8000::1", "2a01:111:f403:9000::1", "2a01:111:f403:9fff:ffff:ffff:ffff:fffe",  // 8000::/51
+    "2a01:111:f403:c000::1", "2a01:111:f403:d000::1", "2a01:111:f403:dfff:ffff:ffff:ffff:fffe",  // c000::/51
+    "2a01:111:f403:f000::1", "2a01:111:f403:f800::1", "2a01:111:f403:ffff:ffff:ffff:ffff:fffe",  // f000::/52
+};
 
 bool needs_outbound_dmarc(const Plan& plan) {
   return (plan.method == Method::relay || plan.method == Method::smtp_auth) && !plan.external.empty() && !plan.from_domain.empty();

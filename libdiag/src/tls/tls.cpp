@@ -434,8 +434,8 @@ Result<bool> chains_to_default_roots(const Credentials& credentials) {
     if (!sk_X509_push(chain.get(), certificate.get())) return Error{ErrorKind::internal, "out of memory"};
   if (X509_STORE_CTX_init(context.get(), store.get(), credentials.certificate.get(), chain.get()) != 1)
     return Error{ErrorKind::internal, "cannot set up certificate verification"};
-  // A client certificate: the purpose is TLS client authentication.
-  X509_STORE_CTX_set_purpose(context.get(), X509_PURPOSE_SSL_CLIENT);
+  // The chain only: whether Exchange Online needs the clientAuth EKU is not
+  // documented, and public CAs are dropping it from TLS certificates.
   const bool verified = X509_verify_cert(context.get()) == 1;
   ERR_clear_error();
   return verified;
