@@ -145,14 +145,21 @@ TEST_CASE("sovereign clouds: a GCC High MX moves SMTP AUTH, the token host and s
   preflight::apply_sovereign_cloud(*hve, preflight::SovereignCloud::us_government, "tailwindgov.mail.protection.office365.us");
   REQUIRE(hve->cloud_steps.size() == 1);
   CHECK(hve->cloud_steps[0].state == preflight::StepState::untested);
-  // --smtp-host wins: the admin named the host.
+  // --smtp-host is tested in the cloud host's place: the device is still
+  // configured with the cloud's host, its token is the cloud's, and the
+  // unconfirmed host stays untested.
   options.method = "smtp-auth";
   options.smtp_host = "smtp.example.net";
   auto given = preflight::make_plan(options);
   REQUIRE(given);
   preflight::apply_sovereign_cloud(*given, preflight::SovereignCloud::us_government, "tailwindgov.mail.protection.office365.us");
   CHECK(given->endpoint.host == "smtp.example.net");
-  CHECK(given->cloud_checks.empty());
+  CHECK(given->cloud_endpoint_host == "smtp.office365.us");
+  CHECK(given->oauth_scope == "https://outlook.office365.us/.default");
+  REQUIRE(given->cloud_checks.size() == 1);
+  CHECK_THAT(given->cloud_checks[0].message, Catch::Contains("this run tests --smtp-host smtp.example.net"));
+  REQUIRE(given->cloud_steps.size() == 1);
+  CHECK(given->cloud_steps[0].id == "cloud");
 }
 
 TEST_CASE("Recipients in the accepted domains are internal, subdomains only when accepted too", "[preflight]") {

@@ -175,6 +175,7 @@ struct Plan {
   std::optional<bool> reject_direct_send;        // --reject-direct-send: true on, false off, nullopt not said
   // A sovereign cloud's submission endpoints (find_sovereign_cloud).
   std::string oauth_scope;                       // empty: oauth::smtp_scope
+  std::string cloud_endpoint_host;               // the cloud's SMTP AUTH host, when --smtp-host stands in for it
   std::vector<Check> cloud_checks;               // shown under Input
   std::vector<Step> cloud_steps;                 // what the cloud leaves untested
 };

@@ -28,8 +28,33 @@ std::optional<SovereignCloud> sovereign_cloud_of(std::string_view mx_host) {
 }
 
 void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx_host) {
-  if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs) || plan.endpoint_overridden) return;
+  if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs)) return;
+  // --smtp-host stands in for the cloud's host: the token and the device's
+  // settings are still the cloud's.
+  if (plan.endpoint_overridden && plan.method != Method::smtp_auth) return;
   const std::string mx(mx_host);
+  if (plan.endpoint_overridden) {
+    const bool government = cloud == SovereignCloud::us_government;
+    plan.cloud_endpoint_host = government ? "smtp.office365.us" : "smtp.partner.outlook.cn";
+    if (government) {
+      plan.oauth_scope = "https://outlook.office365.us/.default";
+      if (plan.token_endpoint.empty() && !plan.tenant.empty())
+        plan.token_endpoint = "https://login.microsoftonline.us/" + plan.tenant + "/oauth2/v2.0/token";
+    }
+    plan.cloud_checks.push_back(Check{
+        "input.cloud", Status::warn,
+        "The MX " + mx + " is in " + (government ? "Microsoft's U.S. Government cloud (GCC High or DoD)" : "Microsoft 365 operated by 21Vianet") +
+            ": the device submits to " + plan.cloud_endpoint_host + " (not confirmed here on Microsoft's endpoint list), for which this "
+            "run tests --smtp-host " + plan.endpoint.host + (government ? ", with a token for https://outlook.office365.us" : ""),
+        "Configure the device with the cloud's host, not smtp.office365.com; its token must come from the cloud's login host.",
+        {{"mx", mx}, {"cloud", government ? "us-government" : "21vianet"}, {"host", plan.cloud_endpoint_host}}});
+    // The stand-in answered; the cloud's own host, not confirmed, did not.
+    plan.cloud_steps.push_back(Step{"cloud", StepState::untested,
+                                    "the cloud's SMTP AUTH host " + plan.cloud_endpoint_host + " is not confirmed, and this run tested " +
+                                        plan.endpoint.host + " in its place",
+                                    "--smtp-host " + plan.cloud_endpoint_host + " (or the host Microsoft lists for the tenant's cloud)"});
+    return;
+  }
   if (cloud == SovereignCloud::us_government) {
     if (plan.method == Method::smtp_auth) {
       plan.endpoint.host = "smtp.office365.us";
@@ -76,7 +101,8 @@ void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx
 }
 
 void find_sovereign_cloud(Plan& plan, const dns::ResolverConfig& resolver_config) {
-  if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs) || plan.endpoint_overridden) return;
+  if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs)) return;
+  if (plan.endpoint_overridden && plan.method != Method::smtp_auth) return;
   auto resolver = dns::Resolver::create(resolver_config);
   if (!resolver) return;
   dns::Answer answer;

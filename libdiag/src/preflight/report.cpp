@@ -72,7 +72,8 @@ std::vector<std::pair<std::string, std::string>> device_configuration(const Outc
   // endpoint (a test server, a tunnel): the device is configured with the
   // endpoint itself.
   if (plan.endpoint_overridden && (IpAddress::parse(plan.endpoint.host) || ascii::to_lower(plan.endpoint.host) == "localhost")) {
-    const std::string real = submission ? default_endpoint(plan.method).host : outcome.mx_host;
+    const std::string real = submission ? (plan.cloud_endpoint_host.empty() ? default_endpoint(plan.method).host : plan.cloud_endpoint_host)
+                                        : outcome.mx_host;
     if (!real.empty()) {
       server = real + " (this run tested " + plan.endpoint.host + " port " + outcome.smtp_port + " in its place)";
       port = std::to_string(default_endpoint(plan.method).port);

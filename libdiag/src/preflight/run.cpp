@@ -2077,9 +2077,20 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
     const smtp::OAuthTokenFacts facts = smtp::inspect_oauth_token(state.secret.value, plan.user.empty() ? plan.from : plan.user, now);
     std::string notes;
     for (const auto& note : facts.notes) notes += (notes.empty() ? "" : "; ") + note;
+    // A U.S. Government tenant's token is for outlook.office365.us.
+    const bool government = plan.oauth_scope.find("office365.us") != std::string::npos;
     if (!facts.problem.empty())
       auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + facts.problem,
                                           "Get a new access token for Exchange Online and run again.", {}});
+    else if (government && facts.jwt && !facts.encrypted && facts.audience.find("office365.us") == std::string::npos)
+      auth_section.checks.push_back(Check{"auth.token-file", Status::warn,
+                                          "The token in " + plan.token_file + " is for " + facts.audience + ", the worldwide cloud; this tenant is in "
+                                          "the U.S. Government cloud, whose Exchange Online takes tokens for https://outlook.office365.us",
+                                          "Get the token from login.microsoftonline.us with the scope https://outlook.office365.us/.default (or "
+                                          "https://outlook.office365.us/SMTP.Send for a user).", {}});
+    if (government && facts.jwt && !facts.encrypted && facts.audience.find("office365.us") == std::string::npos)
+      steps.push_back(Step{"token", StepState::untested, "the token is for the worldwide cloud, not the U.S. Government cloud's Exchange Online",
+                           "--oauth-token-file with a token from login.microsoftonline.us"});
     else if (!notes.empty())
       auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + notes,
                                           "Check it before the device depends on it: Exchange Online refuses it otherwise (535 5.7.3).", {}});
