@@ -2293,6 +2293,12 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                                                       : spf_part.passes || spf_skipped;
     Check check = dmarc_check(plan.from_domain, reputation.dmarc_lookups, aligned);
     const std::string policy = check.fields.value("policy", std::string());
+    // ACS aligns through its own DKIM signature, not the device's SPF.
+    if (plan.method == Method::acs && check.status == Status::pass && !policy.empty() && policy != "none")
+      check.message = "DMARC for " + plan.from_domain + " is p=" + policy + "; ACS signs the mail with DKIM for " + plan.from_domain +
+                      (acs_domain.section.checks.empty() ? std::string() : " (its selector1/selector2-azurecomm-prod-net CNAMEs are in place)") +
+                      ", so DMARC passes: \"" +
+                      check.fields.value("record", std::string()) + "\"";
     if (outbound.asked) {
       // The verified record is the fix when it makes Exchange Online pass.
       const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
