@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diag/oauth.h"
 #include "diag/preflight.h"
 #include "fixture_zones.h"
 #include "preflight_test_support.h"
@@ -439,6 +440,37 @@ TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0)
   CHECK(document["verdict"]["verdict"] == "will-work");
   CHECK(document["configuration"]["Authentication"] == "OAuth (XOAUTH2) as printer@contoso.example");
   CHECK(run.out.find("test-access-token") == std::string::npos);
+}
+
+TEST_CASE("smtp-auth with an application's token: a device that signs in as a user is not verified by it", "[preflight]") {
+  // An app-only access token (roles, no scp), as the client-credentials grant gives.
+  const auto part = [](const nlohmann::json& json) { return diag::oauth::base64url(json.dump()); };
+  const auto expires = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() + 3600;
+  const std::string token = part({{"typ", "JWT"}, {"alg", "RS256"}}) + "." +
+                            part({{"aud", "https://outlook.office365.com"}, {"roles", {"SMTP.SendAsApp"}}, {"exp", expires},
+                                  {"appid", "11111111-2222-3333-4444-555555555555"}}) + ".c2ln";
+  auto profile = smtp::exo_submission_profile();
+  profile.oauth_token = token;
+  auto server = serve(profile);
+  TempDir dir;
+  const auto token_file = dir.file("token", token + "\n");
+  auto run_as = [&](const std::string& device_auth) {
+    return run_program({preflight_tool, "contoso.example", "--method", "smtp-auth", "--smtp-host", "127.0.0.1", "--smtp-port",
+                        std::to_string(server->server->port()), "--ca", server->ca_file, "--zone", zone, "--user", "printer@contoso.example",
+                        "--oauth-token-file", token_file, "--from", "printer@contoso.example", "--to", "frontdesk@contoso.example",
+                        "--device-auth", device_auth, "--json"});
+  };
+  const auto user = run_as("oauth");
+  const auto document = parse(user);
+  INFO(document.dump(1));
+  CHECK(user.exit_code == 3);
+  REQUIRE(document["verdict"]["untested"].size() == 1);
+  CHECK(document["verdict"]["untested"][0]["id"] == "device-auth");
+  CHECK(user.out.find("as this run did") == std::string::npos);
+  const auto app = run_as("oauth-app");
+  INFO(app.out);
+  CHECK(app.exit_code == 0);
+  CHECK(parse(app)["verdict"]["verdict"] == "will-work");
 }
 
 TEST_CASE("acs: the user name format is checked", "[preflight]") {

@@ -149,7 +149,7 @@ TEST_CASE("secrets: sendcheck-preflight smtp-auth and hve in every output mode",
       {"smtp-auth, token file", {"--method", "smtp-auth", "--oauth-token-file", token_file, "--device-auth", "oauth"}},
       {"smtp-auth, client credentials",
        {"--method", "smtp-auth", "--tenant", "contoso.example", "--client-id", "1", "--client-secret-file", secret_file,
-        "--token-endpoint", identity.url(), "--device-auth", "oauth"}},
+        "--token-endpoint", identity.url(), "--device-auth", "oauth-app"}},
       {"hve, password file", {"--method", "hve", "--password-file", password_file}},
   };
   auto modes = output_modes;

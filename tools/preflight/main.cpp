@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   app.add_option("--client-secret-file", o.client_secret_file, "Read the client secret from the first line of FILE")->type_name("FILE");
   app.add_option("--token-endpoint", o.token_endpoint, "Token endpoint URL (default: the Microsoft identity platform's)")->type_name("URL");
   app.add_option("--device-tls", o.device_tls, "--method auto: the best TLS the device speaks: none, 1.0, 1.1, 1.2 or 1.3")->type_name("VERSION");
-  app.add_option("--device-auth", o.device_auth, "How the device signs in: none, basic or oauth (--method auto picks by it; smtp-auth, hve and acs check it)")->type_name("AUTH");
+  app.add_option("--device-auth", o.device_auth, "How the device signs in: none, basic, oauth (as a user) or oauth-app (client credentials); --method auto picks by it, smtp-auth, hve and acs check it")->type_name("AUTH");
   app.add_option("--recipients", o.recipients, "--method auto: internal or external (default: from --to)")->type_name("WHO");
   app.add_flag("--markdown", o.markdown, "Write the report as Markdown (for a ticket)");
   app.add_option("--batch", o.batch_file, "Check every row of FILE.csv (domain,method,ip,from,to); the options apply to every row")->type_name("FILE.csv");

@@ -172,6 +172,7 @@ struct Plan {
   std::optional<Recommendation> recommendation;  // --method auto: method is the recommended one
   std::optional<DeviceTls> device_tls;           // --device-tls: probe with the device's best TLS
   std::optional<DeviceAuth> device_auth;         // --device-auth: how the device signs in (nullopt: not said)
+  bool device_app_only = false;                  // --device-auth oauth-app: with an application's client credentials
   std::optional<bool> reject_direct_send;        // --reject-direct-send: true on, false off, nullopt not said
   // A sovereign cloud's submission endpoints (find_sovereign_cloud).
   std::string oauth_scope;                       // empty: oauth::smtp_scope

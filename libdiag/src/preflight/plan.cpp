@@ -106,7 +106,8 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
     const bool external = std::any_of(o.to.begin(), o.to.end(), [&](const std::string& to) { return !is_internal(to, accepted); });
     recipients = external ? "external" : "internal";
   }
-  auto device = parse_device(ascii::to_lower(o.device_tls), ascii::to_lower(o.device_auth), recipients);
+  const std::string device_auth = ascii::to_lower(o.device_auth) == "oauth-app" ? "oauth" : ascii::to_lower(o.device_auth);
+  auto device = parse_device(ascii::to_lower(o.device_tls), device_auth, recipients);
   if (!device) return device.error();
   Recommendation recommendation = recommend(*device);
   if (!recommendation.method) return bad_input("no submission path fits a device with " + describe(*device));
@@ -230,8 +231,10 @@ Result<Plan> make_plan(const ToolOptions& o) {
     plan.reject_direct_send = value == "on" || value == "true";
   }
   if (!o.device_auth.empty()) {
-    auto device = parse_device("none", ascii::to_lower(o.device_auth), "internal");
-    if (!device) return device.error();
+    const std::string auth = ascii::to_lower(o.device_auth);
+    plan.device_app_only = auth == "oauth-app";
+    auto device = parse_device("none", plan.device_app_only ? "oauth" : auth, "internal");
+    if (!device) return Error{device.error().kind, device.error().message + " (or oauth-app: an application's client credentials)"};
     plan.device_auth = device->auth;
   }
   plan.blocklist_tables = o.blocklist_tables;

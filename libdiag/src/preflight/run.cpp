@@ -1155,7 +1155,8 @@ Check acs_username_check(const std::string& user) {
 // How the device signs in (--device-auth), against what the method takes and
 // what this run signed in with. The run's own token or password shows the
 // tenant side; whether the device can send the same is a step of its own.
-void device_auth_facts(const Plan& plan, smtp::AuthMechanism run_auth, std::vector<Check>& checks, std::vector<Step>& steps) {
+void device_auth_facts(const Plan& plan, smtp::AuthMechanism run_auth, bool run_app_only, std::vector<Check>& checks,
+                       std::vector<Step>& steps) {
   const bool oauth_run = run_auth == smtp::AuthMechanism::xoauth2;
   const std::string method(describe(plan.method));
   const std::string watch = "point the device at sendcheck listen --profile exo-submission to see how it signs in";
@@ -1215,8 +1216,22 @@ void device_auth_facts(const Plan& plan, smtp::AuthMechanism run_auth, std::vect
                  "device will make was not tested",
                  "Run again with --user and --oauth-token-file, or with --client-id, --client-secret-file and --tenant.",
                  "the device signs in with OAuth; this run tested a password", credentials_to_give(plan.method));
+      } else if (oauth_run && plan.method == Method::smtp_auth && run_app_only != plan.device_app_only) {
+        // An application's token (client credentials) and a user's
+        // (delegated, through the device vendor's app) meet different
+        // consent and Conditional Access: one does not show the other.
+        const std::string run = run_app_only ? "an application's token (client credentials)" : "a user's token (delegated)";
+        const std::string device = plan.device_app_only ? "with an application's client credentials (--device-auth oauth-app)"
+                                                        : "as a user (--device-auth oauth: delegated, as printers do through their vendor's app)";
+        untested("The device signs in " + device + ", and this run used " + run + ": the device's own sign-in (its consent, Conditional "
+                 "Access, and the mailbox it acts for) was not tested",
+                 plan.device_app_only ? "Run again with the application's client credentials (--client-id, --client-secret-file, --tenant)."
+                                      : "Run again with --oauth-token-file holding a user's token (scope https://outlook.office.com/SMTP.Send) "
+                                        "as the device gets it; if the device uses an application's client credentials, say --device-auth oauth-app.",
+                 "the device's kind of OAuth sign-in was not the one tested",
+                 plan.device_app_only ? "--client-id, --client-secret-file and --tenant" : "--oauth-token-file with a user's token, or --device-auth oauth-app");
       } else {
-        row.message = "The device signs in with OAuth (XOAUTH2) (--device-auth oauth)" +
+        row.message = "The device signs in with OAuth (XOAUTH2) (--device-auth " + std::string(plan.device_app_only ? "oauth-app" : "oauth") + ")" +
                       std::string(oauth_run ? ", as this run did" : "");
       }
       break;
@@ -2069,7 +2084,11 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   const bool submission = is_submission(plan.method);
   if (state.secret.row) auth_section.checks.push_back(*state.secret.row);
   if (state.secret.step) steps.push_back(*state.secret.step);
-  if (submission) device_auth_facts(plan, state.plan.auth, auth_section.checks, steps);
+  // An application's token: client credentials, or a token file without scp.
+  bool run_app_only = !plan.client_id.empty();
+  if (!plan.token_file.empty() && state.secret.auth == smtp::AuthMechanism::xoauth2)
+    run_app_only = smtp::inspect_oauth_token(state.secret.value, plan.user, 0).app_only;
+  if (submission) device_auth_facts(plan, state.plan.auth, run_app_only, auth_section.checks, steps);
   // What the token file's token shows offline (never the token): a stand-in
   // server may take what Exchange Online refuses.
   if (submission && !plan.token_file.empty() && state.secret.auth == smtp::AuthMechanism::xoauth2) {
