@@ -996,8 +996,12 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
                  : "SMTP AUTH must be on for " + mailbox + " (the switch blocks OAuth too): " + enable +
                        " turns it on for just this mailbox (sendcheck explain 5.7.139).";
   if (reply.enhanced == "5.7.3" && plan.auth == smtp::AuthMechanism::xoauth2)
-    return "Check the token: its audience must be https://outlook.office365.com, the app needs SMTP.SendAsApp (or an RBAC role assignment), "
-           "its service principal must be registered in Exchange (New-ServicePrincipal) with rights on " + mailbox + ".";
+    return "Check the token: its audience must be " +
+           std::string(plan.oauth_scope.find("office365.us") != std::string::npos
+                           ? "https://outlook.office365.us (the U.S. Government cloud)"
+                           : "https://outlook.office.com (a user's token, with SMTP.Send) or https://outlook.office365.com (an application's)") +
+           "; an application needs SMTP.SendAsApp (or an RBAC role assignment) and its service principal registered in Exchange "
+           "(New-ServicePrincipal) with rights on " + mailbox + ".";
   if (basic)
     return "Check the user name (the full address of " + mailbox + ") and its password. " + move +
            " Basic authentication for SMTP AUTH is disabled by default at the end of December 2026.";
