@@ -399,6 +399,15 @@ struct KnownInclude {
   std::string_view source;
 };
 const KnownInclude* find_known_include(std::string_view domain);
+// Microsoft 365's own include for a cloud (spf.protection.outlook.com,
+// spf.protection.office365.us, spf.protection.partner.outlook.cn).
+bool is_microsoft_include(std::string_view domain);
+// Whether a Microsoft include that resolved is anywhere in the walked tree
+// (a redirect target or a nested include counts).
+bool includes_microsoft(const TreeNode& node);
+// Microsoft's include written after an all term somewhere in the tree (never
+// evaluated, RFC 7208 4.6.2), as written; empty when there is none.
+std::string microsoft_include_after_all(const TreeNode& node);
 
 // sendcheck-spf from parsed options to exit code.
 struct ToolOptions {

@@ -27,6 +27,17 @@ std::optional<SovereignCloud> sovereign_cloud_of(std::string_view mx_host) {
   }
 }
 
+namespace {
+
+// GCC High's token: login.microsoftonline.us and the .us resource.
+void use_government_token(Plan& plan) {
+  plan.oauth_scope = "https://outlook.office365.us/.default";
+  if (plan.token_endpoint.empty() && !plan.tenant.empty())
+    plan.token_endpoint = "https://login.microsoftonline.us/" + plan.tenant + "/oauth2/v2.0/token";
+}
+
+}  // namespace
+
 void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx_host) {
   if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs)) return;
   // --smtp-host stands in for the cloud's host: the token and the device's
@@ -36,11 +47,7 @@ void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx
   if (plan.endpoint_overridden) {
     const bool government = cloud == SovereignCloud::us_government;
     plan.cloud_endpoint_host = government ? "smtp.office365.us" : "smtp.partner.outlook.cn";
-    if (government) {
-      plan.oauth_scope = "https://outlook.office365.us/.default";
-      if (plan.token_endpoint.empty() && !plan.tenant.empty())
-        plan.token_endpoint = "https://login.microsoftonline.us/" + plan.tenant + "/oauth2/v2.0/token";
-    }
+    if (government) use_government_token(plan);
     plan.cloud_checks.push_back(Check{
         "input.cloud", Status::warn,
         "The MX " + mx + " is in " + (government ? "Microsoft's U.S. Government cloud (GCC High or DoD)" : "Microsoft 365 operated by 21Vianet") +
@@ -58,9 +65,7 @@ void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx
   if (cloud == SovereignCloud::us_government) {
     if (plan.method == Method::smtp_auth) {
       plan.endpoint.host = "smtp.office365.us";
-      plan.oauth_scope = "https://outlook.office365.us/.default";
-      if (plan.token_endpoint.empty() && !plan.tenant.empty())
-        plan.token_endpoint = "https://login.microsoftonline.us/" + plan.tenant + "/oauth2/v2.0/token";
+      use_government_token(plan);
       plan.cloud_checks.push_back(Check{
           "input.cloud", Status::warn,
           "The MX " + mx + " is in Microsoft's U.S. Government cloud (GCC High or DoD): this run submits to smtp.office365.us and asks "

@@ -280,29 +280,6 @@ struct SpfPart {
   std::string microsoft_after_all;  // Microsoft's include as written after an all term, where it is never evaluated
 };
 
-// Whether an SPF tree includes Microsoft 365's outbound servers (an include
-// of the known Microsoft includes that resolved).
-bool includes_microsoft(const spf::TreeNode& node) {
-  for (const auto& child : node.children) {
-    const auto* known = spf::find_known_include(child.domain);
-    if (known && known->kind.starts_with("m365") && child.status == "ok") return true;
-    if (includes_microsoft(child)) return true;
-  }
-  return false;
-}
-
-// Microsoft's include written after an all term (never evaluated), as written.
-std::string microsoft_after_all(const spf::TreeNode& node) {
-  for (const auto& term : node.ignored_terms) {
-    const auto colon = term.find(':');
-    const auto* known = colon == std::string::npos ? nullptr : spf::find_known_include(term.substr(colon + 1));
-    if (known && known->kind.starts_with("m365") && ascii::to_lower(term).find("include:") != std::string::npos) return term;
-  }
-  for (const auto& child : node.children)
-    if (auto found = microsoft_after_all(child); !found.empty()) return found;
-  return {};
-}
-
 // The device's own check_host() result for this path. Only it decides the
 // verdict: a domain-wide problem that leaves it unchanged is domain health.
 // The SPF module's texts name sendcheck-spf's own options (--suggest,
@@ -383,8 +360,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
   if (outcome.tree.root.status == "ok") {
-    part.microsoft_included = includes_microsoft(outcome.tree.root);
-    if (!*part.microsoft_included) part.microsoft_after_all = microsoft_after_all(outcome.tree.root);
+    part.microsoft_included = spf::includes_microsoft(outcome.tree.root);
+    if (!*part.microsoft_included) part.microsoft_after_all = spf::microsoft_include_after_all(outcome.tree.root);
   }
   // Only a record the SPF module verified for the device and every sender
   // the old records authorized is ever printed.
@@ -933,7 +910,7 @@ struct SmtpPart {
 
 bool is_microsoft_endpoint(std::string_view host) {
   if (mx::is_microsoft(mx::classify_host(host).provider)) return true;
-  for (std::string_view suffix : {"office365.com", "mx.microsoft", "azurecomm.net", "outlook.com", "office365.us", "partner.outlook.cn"})
+  for (std::string_view suffix : {"office365.com", "mx.microsoft", "azurecomm.net", "outlook.com", "office365.us", "outlook.cn", "exchangelabs.com"})
     if (host == suffix || host.ends_with("." + std::string(suffix))) return true;
   return false;
 }
@@ -1345,9 +1322,7 @@ bool exchange_online_greeting(const smtp::Reply& banner) {
   if (line.find("Microsoft ESMTP MAIL Service") == std::string::npos) return false;
   std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
   while (host.ends_with(".")) host.pop_back();
-  for (const std::string_view cloud : {".outlook.com", ".office365.com", ".office365.us", ".outlook.cn", ".mx.microsoft", ".exchangelabs.com"})
-    if (host.ends_with(cloud)) return true;
-  return false;
+  return is_microsoft_endpoint(host);
 }
 
 // A session that reached a server other than Exchange Online (a smart host
@@ -2088,35 +2063,37 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   const bool submission = is_submission(plan.method);
   if (state.secret.row) auth_section.checks.push_back(*state.secret.row);
   if (state.secret.step) steps.push_back(*state.secret.step);
-  // An application's token: client credentials, or a token file without scp.
-  bool run_app_only = !plan.client_id.empty();
-  if (!plan.token_file.empty() && state.secret.auth == smtp::AuthMechanism::xoauth2)
-    run_app_only = smtp::inspect_oauth_token(state.secret.value, plan.user, 0).app_only;
-  if (submission) device_auth_facts(plan, state.plan.auth, run_app_only, auth_section.checks, steps);
   // What the token file's token shows offline (never the token): a stand-in
   // server may take what Exchange Online refuses.
+  std::optional<smtp::OAuthTokenFacts> token;
   if (submission && !plan.token_file.empty() && state.secret.auth == smtp::AuthMechanism::xoauth2) {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    const smtp::OAuthTokenFacts facts = smtp::inspect_oauth_token(state.secret.value, plan.user.empty() ? plan.from : plan.user, now);
+    token = smtp::inspect_oauth_token(state.secret.value, plan.user.empty() ? plan.from : plan.user, now);
+  }
+  // An application's token: client credentials, or a token file without scp.
+  const bool run_app_only = token ? token->app_only : !plan.client_id.empty();
+  if (submission) device_auth_facts(plan, state.plan.auth, run_app_only, auth_section.checks, steps);
+  if (token) {
     std::string notes;
-    for (const auto& note : facts.notes) notes += (notes.empty() ? "" : "; ") + note;
+    for (const auto& note : token->notes) notes += (notes.empty() ? "" : "; ") + note;
     // A U.S. Government tenant's token is for outlook.office365.us.
-    const bool government = plan.oauth_scope.find("office365.us") != std::string::npos;
-    if (!facts.problem.empty())
-      auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + facts.problem,
+    const bool worldwide_token = plan.oauth_scope.find("office365.us") != std::string::npos && token->jwt && !token->encrypted &&
+                                 token->audience.find("office365.us") == std::string::npos;
+    if (!token->problem.empty())
+      auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + token->problem,
                                           "Get a new access token for Exchange Online and run again.", {}});
-    else if (government && facts.jwt && !facts.encrypted && facts.audience.find("office365.us") == std::string::npos)
+    else if (worldwide_token)
       auth_section.checks.push_back(Check{"auth.token-file", Status::warn,
-                                          "The token in " + plan.token_file + " is for " + facts.audience + ", the worldwide cloud; this tenant is in "
+                                          "The token in " + plan.token_file + " is for " + token->audience + ", the worldwide cloud; this tenant is in "
                                           "the U.S. Government cloud, whose Exchange Online takes tokens for https://outlook.office365.us",
                                           "Get the token from login.microsoftonline.us with the scope https://outlook.office365.us/.default (or "
                                           "https://outlook.office365.us/SMTP.Send for a user).", {}});
-    if (government && facts.jwt && !facts.encrypted && facts.audience.find("office365.us") == std::string::npos)
-      steps.push_back(Step{"token", StepState::untested, "the token is for the worldwide cloud, not the U.S. Government cloud's Exchange Online",
-                           "--oauth-token-file with a token from login.microsoftonline.us"});
     else if (!notes.empty())
       auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + notes,
                                           "Check it before the device depends on it: Exchange Online refuses it otherwise (535 5.7.3).", {}});
+    if (worldwide_token)
+      steps.push_back(Step{"token", StepState::untested, "the token is for the worldwide cloud, not the U.S. Government cloud's Exchange Online",
+                           "--oauth-token-file with a token from login.microsoftonline.us"});
   }
 
   // The input as given: who sends, to whom.

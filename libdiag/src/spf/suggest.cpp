@@ -39,19 +39,6 @@ Network term_network(const Term& term) {
 
 bool has_macros(std::string_view text) { return text.find('%') != std::string_view::npos; }
 
-bool is_microsoft_include(std::string_view domain) {
-  const KnownInclude* known = find_known_include(domain);
-  return known && (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet");
-}
-
-// Whether a Microsoft include is anywhere in the tree (a redirect target or
-// a nested include counts: it already covers Exchange Online).
-bool includes_microsoft(const TreeNode& node) {
-  for (const auto& child : node.children)
-    if ((child.status == "ok" && is_microsoft_include(child.domain)) || includes_microsoft(child)) return true;
-  return false;
-}
-
 // One term of the record being built: pass-qualified networks (rendered as
 // ip4:/ip6:), or a term kept as written.
 struct DraftTerm {

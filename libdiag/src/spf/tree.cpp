@@ -431,7 +431,6 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
 
   // Microsoft includes.
   bool microsoft_include = false;
-  std::string microsoft_ignored;  // Microsoft's include, but after the all term: never evaluated
   for_each_node(root, [&](const TreeNode& node) {
     for (const auto& term : node.terms) {
       const ParsedRecord one = parse_record("v=spf1 " + term);
@@ -439,9 +438,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
       const KnownInclude* known = find_known_include(one.terms[0].domain_spec);
       if (!known) continue;
       const bool ignored = std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term) != node.ignored_terms.end();
-      if (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet") {
-        if (!ignored) microsoft_include = true;
-        else if (microsoft_ignored.empty()) microsoft_ignored = term;
+      if (is_microsoft_include(one.terms[0].domain_spec)) {
+        microsoft_include = microsoft_include || !ignored;
         continue;
       }
       if (ignored) continue;  // spf.after-all says it
@@ -450,6 +448,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
           "Replace it with include:spf.protection.outlook.com (include:spf.protection.office365.us for GCC High/DoD).");
     }
   });
+  // Microsoft's include, but after the all term: never evaluated.
+  const std::string microsoft_ignored = microsoft_include ? std::string() : microsoft_include_after_all(root);
   if (mx_known) {
     const auto wanted = microsoft_include_for(mx_hosts, d);
     const bool m365_mx = wanted.has_value();
@@ -540,6 +540,29 @@ std::vector<Network> authorized_networks(const TreeNode& node) {
   std::vector<Network> networks;
   collect_networks(node, networks);
   return merge_networks(std::move(networks));
+}
+
+bool is_microsoft_include(std::string_view domain) {
+  const KnownInclude* known = find_known_include(domain);
+  return known && (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet");
+}
+
+bool includes_microsoft(const TreeNode& node) {
+  for (const auto& child : node.children)
+    if ((child.status == "ok" && is_microsoft_include(child.domain)) || includes_microsoft(child)) return true;
+  return false;
+}
+
+std::string microsoft_include_after_all(const TreeNode& node) {
+  for (const auto& term : node.ignored_terms) {
+    const ParsedRecord one = parse_record("v=spf1 " + term);
+    if (one.ok() && !one.terms.empty() && one.terms[0].is_mechanism && one.terms[0].mechanism == MechanismKind::include &&
+        is_microsoft_include(one.terms[0].domain_spec))
+      return term;
+  }
+  for (const auto& child : node.children)
+    if (auto found = microsoft_include_after_all(child); !found.empty()) return found;
+  return {};
 }
 
 const KnownInclude* find_known_include(std::string_view domain) {
