@@ -124,6 +124,13 @@ std::vector<Case> matrix() {
        "--ssl-reqd -k --user app@contoso.example:Pw-3 --login-options AUTH=PLAIN --mail-from app@contoso.example "
        "--mail-rcpt staff@contoso.example -T -",
        "no-common-auth-mechanism", 3, {"curl"}, "", {"no AUTH mechanism it supports among LOGIN XOAUTH2"}},
+      // A TLS 1.2 client with RSA key exchange only (older printers): the
+      // listener's default certificate must serve it, as Exchange Online's RSA one does.
+      {"curl smtp:// RSA-only TLS 1.2, no AUTH", {"--profile", "exo-submission"},
+       "printf 'Subject: curl\\r\\n\\r\\nhi\\r\\n' | curl -sS --max-time 10 smtp://127.0.0.1:{port}/printer.contoso.example "
+       "--ssl-reqd -k --tls-max 1.2 --ciphers ECDHE-RSA-AES128-GCM-SHA256 --mail-from printer@contoso.example "
+       "--mail-rcpt staff@contoso.example -T -",
+       "sends-without-auth", 1, {"curl"}},
       {"curl smtp:// with AUTH PLAIN in clear text", {"--profile", "accept-all"},
        "printf 'Subject: curl\\r\\n\\r\\nhi\\r\\n' | curl -sS --max-time 10 smtp://127.0.0.1:{port}/app.contoso.example "
        "--user app@contoso.example:Pw-3 --login-options AUTH=PLAIN --mail-from app@contoso.example "
@@ -201,6 +208,10 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
       for (const std::string& secret : {std::string("Pw-1"), std::string("Pw-2"), std::string("Pw-3"),
                                         std::string("eyJ0eXAi.token"), plausible_token})
         CHECK(run.out.find(secret) == std::string::npos);
+      if (entry.name.find("RSA-only") != std::string::npos) {
+        CHECK(session["tls"]["version"] == "TLSv1.2");
+        CHECK(session["tls"]["cipher"] == "ECDHE-RSA-AES128-GCM-SHA256");
+      }
       if (entry.verdict == "sends-without-auth") {
         CHECK(session["mail_from"] == "printer@contoso.example");
         CHECK(session["refusals"]["mail"].get<std::string>().starts_with("530 5.7.57"));

@@ -206,6 +206,39 @@ TEST_CASE("listen: a TLS ClientHello on a STARTTLS port is implicit TLS", "[list
   CHECK_THAT(report.verdict_reason, Catch::StartsWith("the device uses implicit TLS (465 style)"));
 }
 
+TEST_CASE("listen --implicit-tls: a device that speaks plain SMTP, or waits for a greeting, is not set for implicit TLS",
+          "[listen][verdict][tls]") {
+  auto implicit_listener = [](Milliseconds tls_timeout) {
+    ServerConfig config;
+    config.profile = exo_submission_profile();
+    config.credentials = server_credentials(listener_name, Signer::test_ca, -1, 90, tls::KeyType::rsa2048);
+    config.implicit_tls = true;
+    config.command_timeout = 5000ms;
+    config.tls_timeout = tls_timeout;
+    return start_server(std::move(config));
+  };
+  SECTION("it sends EHLO first") {
+    auto server = implicit_listener(5000ms);
+    ScriptedDevice device(server->port());
+    device.write("EHLO printer.contoso.example\r\n");
+    const auto report = only_report(*server);
+    CHECK(report.tls_failure == tls::HandshakeFailure::not_tls);
+    CHECK(report.verdict == DeviceVerdict::no_implicit_tls);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason, Catch::StartsWith("it sent plain text where a TLS handshake was due"));
+    CHECK_THAT(report.verdict_reason, Catch::Contains("without --implicit-tls"));
+  }
+  SECTION("it waits for a greeting") {
+    auto server = implicit_listener(300ms);
+    ScriptedDevice device(server->port());
+    const auto report = only_report(*server);  // ends at the handshake deadline
+    CHECK(report.tls_failure == tls::HandshakeFailure::timed_out);
+    CHECK(report.verdict == DeviceVerdict::no_implicit_tls);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason, Catch::StartsWith("it sent no TLS ClientHello within --timeout"));
+  }
+}
+
 TEST_CASE("listen: AUTH before STARTTLS gets 504 5.7.4 and its own verdict", "[listen][verdict]") {
   auto server = listen_with(exo_submission_profile());
   ScriptedDevice device(server->port());

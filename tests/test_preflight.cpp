@@ -26,7 +26,7 @@ std::vector<std::string> direct_send(const Mx& mx, const std::string& domain, co
   std::vector<std::string> argv = {preflight_tool, domain,         "--zone", zone,           "--zone", lists, "--ip", ip,
                                    "--from",       "scanner@" + domain, "--smtp-host", "127.0.0.1", "--smtp-port",
                                    std::to_string(mx.server->port()), "--ca", mx.ca_file, "--json", "--timeout", "2",
-                                   "--reject-direct-send", "off"};
+                                   "--reject-direct-send", "off", "--recipient-kind", "mailbox"};
   if (to.empty()) to = {"frontdesk@" + domain};
   for (const auto& address : to) argv.insert(argv.end(), {"--to", address});
   return argv;
@@ -330,7 +330,7 @@ TEST_CASE("relay: external recipients allowed by the method, 5.7.64 from here: c
   auto argv = direct_send(*mx, "contoso.example", "203.0.113.40", {"frontdesk@contoso.example", "partner@fabrikam.example"});
   argv.insert(argv.begin() + 2, {"--method", "relay"});
   // The tenant's Reject Direct Send concerns direct send only.
-  argv.erase(std::find(argv.begin(), argv.end(), "--reject-direct-send"), std::find(argv.begin(), argv.end(), "--reject-direct-send") + 2);
+  argv.erase(std::find(argv.begin(), argv.end(), "--reject-direct-send"), std::find(argv.begin(), argv.end(), "--reject-direct-send") + 4);
   const auto run = run_program(argv);
   const auto document = parse(run);
   INFO(document.dump(1));

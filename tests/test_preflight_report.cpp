@@ -236,7 +236,7 @@ TEST_CASE("auto against the exo-mx profile: runs direct send's checks, recommend
   const std::vector<std::string> args = {"contoso.example", "--method", "auto", "--device-tls", "none", "--device-auth", "none",
                                          "--ip", "203.0.113.25", "--egress", "--egress-dns", egress->endpoint_v4(),
                                          "--from", "scanner@contoso.example", "--to", "frontdesk@contoso.example",
-                                         "--reject-direct-send", "off"};
+                                         "--reject-direct-send", "off", "--recipient-kind", "mailbox"};
   auto json_args = args;
   json_args.push_back("--json");
   const auto run = run_program(local(*mx, json_args));
@@ -300,7 +300,7 @@ TEST_CASE("batch: rows checked, summary table, totals, tenants, worst exit, JSON
   // address are tested from their network; 203.0.113.40's is not.
   const auto egress = serve_egress({"203.0.113.25"});
   // The tenant's Reject Direct Send, read by the admin: it applies to the direct-send rows only.
-  const std::vector<std::string> on_site = {"--egress", "--egress-dns", egress->endpoint_v4(), "--reject-direct-send", "off"};
+  const std::vector<std::string> on_site = {"--egress", "--egress-dns", egress->endpoint_v4(), "--reject-direct-send", "off", "--recipient-kind", "mailbox"};
   auto batch = [&](std::vector<std::string> args) {
     args.insert(args.begin(), on_site.begin(), on_site.end());
     return local(*mx, args);
@@ -356,12 +356,15 @@ TEST_CASE("batch: one verified SPF record per tenant for every device, never per
   const std::string csv = dir.file("devices.csv",
                                    "domain,method,ip,from,to\n"
                                    "fourthcoffee.example,direct-send,203.0.113.40,scanner@fourthcoffee.example,frontdesk@fourthcoffee.example\n"
-                                   "fourthcoffee.example,direct-send,203.0.113.45,printer@fourthcoffee.example,frontdesk@fourthcoffee.example\n");
+                                   "fourthcoffee.example,direct-send,203.0.113.45,printer@fourthcoffee.example,frontdesk@fourthcoffee.example\n"
+                                   // A relay row suggests a record for the same domain: published after the
+                                   // others, its own would drop both direct-send devices.
+                                   "fourthcoffee.example,relay,203.0.113.50,copier@fourthcoffee.example,partner@fabrikam.example\n");
   const auto json = run_program(local(*mx, {"--batch", csv, "--json"}), 30s);
   INFO(json.out << json.err);
   CHECK(json.exit_code == 1);
   const auto json_lines = lines_of(json.out);
-  REQUIRE(json_lines.size() == 2);
+  REQUIRE(json_lines.size() == 3);
   std::vector<std::string> records;
   for (const auto& line : json_lines) {
     const auto document = nlohmann::json::parse(line);
@@ -373,17 +376,18 @@ TEST_CASE("batch: one verified SPF record per tenant for every device, never per
     CHECK(record.find("include:spf.protection.outlook.com") != std::string::npos);
     records.push_back(record);
     CHECK(document["tenant_spf"]["record"] == record);
-    CHECK(document["tenant_spf"]["devices"] == nlohmann::json::array({"203.0.113.40", "203.0.113.45"}));
+    CHECK(document["tenant_spf"]["devices"] == nlohmann::json::array({"203.0.113.40", "203.0.113.45", "203.0.113.50"}));
     // No row's remedy offers a record with only its own address.
     const std::string remedy = (*find_check(document, "spf.result"))["remedy"];
     CHECK(remedy.find(record) != std::string::npos);
     CHECK(remedy.find("every device of this batch") != std::string::npos);
   }
   CHECK(records[0] == records[1]);
+  CHECK(records[0] == records[2]);
 
   const auto text = run_program(local(*mx, {"--batch", csv, "--no-color"}), 30s);
   INFO(text.out);
-  CHECK(text.out.find("SPF record to publish for fourthcoffee.example (one record for 203.0.113.40, 203.0.113.45):\n    " + records[0]) !=
+  CHECK(text.out.find("SPF record to publish for fourthcoffee.example (one record for 203.0.113.40, 203.0.113.45, 203.0.113.50):\n    " + records[0]) !=
         std::string::npos);
   const auto md = run_program(local(*mx, {"--batch", csv, "--markdown"}), 30s);
   CHECK(md.out.find("```\n" + records[0] + "\n```") != std::string::npos);
@@ -398,7 +402,7 @@ TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and p
                                        std::to_string(mx->server->port()) + "\n");
   const auto egress = serve_egress({"203.0.113.25"});
   const auto run = run_program({preflight_tool, "--batch", csv, "--egress", "--egress-dns", egress->endpoint_v4(), "--zone", zone, "--zone", lists,
-                                "--ca", mx->ca_file, "--timeout", "2", "--reject-direct-send", "off", "--json"}, 30s);
+                                "--ca", mx->ca_file, "--timeout", "2", "--reject-direct-send", "off", "--recipient-kind", "mailbox", "--json"}, 30s);
   INFO(run.out << run.err);
   CHECK(run.exit_code == 0);
   const auto document = nlohmann::json::parse(lines_of(run.out).at(0));

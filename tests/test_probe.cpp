@@ -332,6 +332,38 @@ TEST_CASE("an HTTP server on the port is named", "[probe]") {
   CHECK_THAT(find_check(checks, "smtp.banner")->message, Catch::Contains("HTTP"));
 }
 
+// An implicit-TLS port that keeps silent and then answers our EHLO with a
+// TLS alert (some TLS stacks do; OpenSSL's servers just close): the alert
+// names TLS without the second connection's ClientHello.
+TEST_CASE("a silent port answering EHLO with a TLS alert is implicit TLS, not a tarpit", "[probe][tls]") {
+  auto listener = listen_tcp(IpAddress::v4({127, 0, 0, 1}), 0);
+  REQUIRE(listener);
+  const std::uint16_t port = local_port(listener->fd);
+  std::thread server([&listener] {
+    pollfd entry{listener->fd, POLLIN, 0};
+    if (::poll(&entry, 1, 10000) <= 0) return;
+    Connection connection(RawSocket(::accept(listener->fd, nullptr, nullptr)), 8192);
+    const auto deadline = Clock::now() + 10s;
+    if (connection.read_line(deadline).status != IoStatus::ok) return;  // the probe's EHLO
+    // A TLS 1.0 alert record: fatal (2), protocol_version (70).
+    connection.write_all(std::string("\x15\x03\x01\x00\x02\x02\x46", 7), deadline);
+  });
+  auto config = client_config(port, "127.0.0.1");
+  config.timeouts.banner = 200ms;
+  const auto result = run_session(config);
+  server.join();
+  INFO(transcript_text(result));
+  CHECK(result.failure.kind == "not-smtp");
+  CHECK(result.peer_hint == "TLS");
+  CHECK(transcript_text(result).find("ClientHello on a new connection") == std::string::npos);
+  const auto checks = session_checks(config, result, "127.0.0.1", "127.0.0.1");
+  REQUIRE(find_check(checks, "smtp.banner"));
+  CHECK(find_check(checks, "smtp.banner")->status == Status::fail);
+  CHECK_THAT(find_check(checks, "smtp.banner")->message, Catch::Contains("speaks TLS, not SMTP"));
+  CHECK_THAT(find_check(checks, "smtp.banner")->remedy, Catch::Contains("--implicit-tls"));
+  CHECK(find_check(checks, "smtp.banner")->message.find("tarpit") == std::string::npos);
+}
+
 TEST_CASE("a service that greets with something else is not SMTP", "[probe]") {
   auto profile = accept_all_profile();
   profile.raw_greeting = "SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n";

@@ -207,6 +207,52 @@ TEST_CASE("probe: openssl s_server speaking only TLS 1.0 with a 1024-bit key", "
     CHECK_THAT(check_of(document, "tls.key")["message"].get<std::string>(), Catch::Contains("1024-bit RSA"));
     CHECK(run.exit_code == 1);
   }
+  {
+    SServer server(legacy, 2);
+    // --tls-max 1.0 as well: the version is what was asked for, the key is not.
+    const auto run = probe({"127.0.0.1", "--port", std::to_string(server.port), "--implicit-tls", "--tls-min", "1.0",
+                            "--tls-max", "1.0"});
+    INFO(run.out);
+    const auto document = nlohmann::json::parse(run.out);
+    CHECK(check_of(document, "tls.handshake")["status"] == "pass");
+    CHECK(check_of(document, "tls.version")["status"] == "warn");
+    CHECK_THAT(check_of(document, "tls.version")["message"].get<std::string>(),
+               Catch::Contains("the most this client offered (--tls-max)"));
+    CHECK(check_of(document, "tls.key")["status"] == "fail");
+    CHECK(run.exit_code == 1);
+  }
+}
+
+TEST_CASE("probe: --tls-min 1.0 relaxes the version, not the chain: a SHA-1 signed certificate stays untrusted",
+          "[probe][peers][tls]") {
+  if (skip_without({"openssl"})) return;
+  TempDir dir;
+  const std::string ca_key = dir.path() + "/ca-key.pem", ca = dir.path() + "/ca.pem", key = dir.path() + "/key.pem",
+                    request = dir.path() + "/leaf.csr", leaf = dir.path() + "/leaf.pem";
+  // A private CA (SHA-256) that signed the server's certificate with SHA-1.
+  REQUIRE(run_program({"openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-subj",
+                       "/CN=Legacy Test CA", "-days", "30", "-sha256"}, 30s).exit_code == 0);
+  REQUIRE(run_program({"openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", request, "-subj",
+                       "/CN=sha1.sendcheck.test"}, 30s).exit_code == 0);
+  const auto signed_leaf = run_program({"openssl", "x509", "-req", "-in", request, "-CA", ca, "-CAkey", ca_key,
+                                        "-CAcreateserial", "-out", leaf, "-days", "30", "-sha1"}, 30s);
+  REQUIRE(signed_leaf.exit_code == 0);
+  // The server itself needs level 0 to present a SHA-1 signed certificate.
+  const std::vector<std::string> server_args{"-cert", leaf, "-key", key, "-cipher", "DEFAULT@SECLEVEL=0"};
+  for (const bool legacy : {false, true}) {
+    SServer server(server_args, 2);
+    std::vector<std::string> args{"127.0.0.1", "--port", std::to_string(server.port), "--implicit-tls", "--ca", ca};
+    if (legacy) args.insert(args.end(), {"--tls-min", "1.0"});
+    const auto run = probe(args);
+    INFO("--tls-min 1.0: " << legacy << "\n" << run.out << server.result.err);
+    const auto document = nlohmann::json::parse(run.out);
+    REQUIRE(check_of(document, "tls.handshake")["status"] == "pass");
+    const auto trusted = check_of(document, "tls.chain-trusted");
+    CHECK(trusted["status"] == "fail");
+    CHECK_THAT(trusted["message"].get<std::string>(), Catch::Contains("too weak"));
+    CHECK_THAT(trusted["remedy"].get<std::string>(), Catch::Contains("SHA-256"));
+    CHECK(run.exit_code == 1);
+  }
 }
 
 TEST_CASE("probe: a server that demands a client certificate says so", "[probe][peers][tls]") {

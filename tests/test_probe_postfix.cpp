@@ -107,7 +107,7 @@ TEST_CASE("sendcheck-preflight direct-send against a real Postfix: the envelope 
   const auto egress = preflight_testing::serve_egress({"203.0.113.25"});
   auto preflight = [&](std::vector<std::string> to) {
     std::vector<std::string> argv = {bin_dir + "/sendcheck-preflight", "sendcheck.test", "--zone", zone, "--ip", "203.0.113.25",
-                                     "--egress", "--egress-dns", egress->endpoint_v4(), "--reject-direct-send", "off",
+                                     "--egress", "--egress-dns", egress->endpoint_v4(), "--reject-direct-send", "off", "--recipient-kind", "mailbox",
                                      "--from", "scanner@sendcheck.test", "--smtp-host", "127.0.0.1", "--smtp-port",
                                      std::to_string(postfix.port()), "--ca", postfix.ca_file(), "--helo", "preflight.sendcheck.test",
                                      "--zone", fixtures::source_path("fixtures/demo/blocklists.zone"), "--json", "--timeout", "5"};

@@ -480,6 +480,81 @@ $ORIGIN cn.example.
   require_works(scenario, "cn.example", vianet.suggestion().record, {"91.198.10.20"}, {"42.159.7.7"});
 }
 
+// A GCC High or 21Vianet tenant whose record has the worldwide include: it
+// authorizes none of the tenant's servers, so it is a finding, and the
+// suggestion replaces it rather than keeping it as "Microsoft's".
+TEST_CASE("suggest: another cloud's Microsoft include is replaced by the MX's cloud's", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN gov.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:91.198.10.20 include:spf.protection.outlook.com -all"
+@       MX  0 contoso.mail.protection.office365.us.
+$ORIGIN cn.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:91.198.10.20 include:spf.protection.outlook.com -all"
+@       MX  0 contoso-cn.mail.protection.partner.outlook.cn.
+)");
+  const Run gcc = scenario.check("gov.example", {"91.198.10.21"});
+  require_consistent(gcc);
+  const auto* include = find_check(gcc, "spf.m365-include");
+  REQUIRE(include);
+  // The device passes by its own address, so the finding is the domain's
+  // health (a warning); mail the tenant's servers send fails SPF.
+  CHECK((*include)["status"] == "warn");
+  CHECK_THAT((*include)["message"].get<std::string>(), Catch::Contains("another Microsoft cloud"));
+  CHECK_THAT((*include)["remedy"].get<std::string>(),
+             Catch::Contains("Replace \"include:spf.protection.outlook.com\" with \"include:spf.protection.office365.us\""));
+  CHECK(gcc.suggestion().record == "v=spf1 ip4:91.198.10.20/31 include:spf.protection.office365.us -all");
+  CHECK_THAT(gcc.text, Catch::Contains("Replaced \"include:spf.protection.outlook.com\""));
+  require_works(scenario, "gov.example", gcc.suggestion().record, {"91.198.10.20", "91.198.10.21"}, {"20.140.5.5"});
+
+  const Run vianet = scenario.check("cn.example", {"91.198.10.20"});
+  require_consistent(vianet);
+  REQUIRE(find_check(vianet, "spf.m365-include"));
+  CHECK((*find_check(vianet, "spf.m365-include"))["status"] == "warn");
+  CHECK(vianet.suggestion().record == "v=spf1 ip4:91.198.10.20 include:spf.protection.partner.outlook.cn -all");
+
+  // The worldwide tenant keeps its include, with no finding.
+  const Scenario worldwide(R"(
+$ORIGIN com.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:91.198.10.20 include:spf.protection.outlook.com -all"
+@       MX  0 com-example.mail.protection.outlook.com.
+)");
+  const Run commercial = worldwide.check("com.example", {"91.198.10.20"});
+  REQUIRE(find_check(commercial, "spf.m365-include"));
+  CHECK((*find_check(commercial, "spf.m365-include"))["status"] == "pass");
+}
+
+// A long record split into TXT strings, one of which ends without a space:
+// receivers join the strings as they are (RFC 7208 3.3), and two includes
+// become one name that has no SPF record.
+TEST_CASE("suggest: TXT strings joined without a space are named with the split that was meant", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN wingtip.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:91.198.10.20 include:v4.wingtip.example" "include:v5.wingtip.example -all"
+@       MX  0 wingtip-example.mail.protection.outlook.com.
+v4      TXT "v=spf1 ip4:192.0.2.0/24 -all"
+v5      TXT "v=spf1 ip4:198.51.100.0/24 -all"
+)");
+  const Run run = scenario.check("wingtip.example", {"91.198.10.20"});
+  const auto* joined = find_check(run, "spf.joined-strings");
+  REQUIRE(joined);
+  // The device matches its ip4 first: the broken part is the domain's health.
+  CHECK((*joined)["status"] == "warn");
+  CHECK_THAT((*joined)["remedy"].get<std::string>(),
+             Catch::Contains("\"include:v4.wingtip.example include:v5.wingtip.example\""));
+  CHECK_THAT(run.text, Catch::Contains("two terms run together where the record's TXT strings meet without a space"));
+  CHECK(find_check(run, "spf.include-broken") == nullptr);
+
+  CHECK(joined_terms("include:a.example.cominclude:b.example.com") == "include:a.example.com include:b.example.com");
+  CHECK(joined_terms("ip4:192.0.2.1ip4:192.0.2.2") == "ip4:192.0.2.1 ip4:192.0.2.2");
+  CHECK(joined_terms("include:spf.example.com-all") == "include:spf.example.com -all");
+  CHECK_FALSE(joined_terms("include:spf.protection.outlook.com"));
+  CHECK_FALSE(joined_terms("include:mail-include:x"));
+}
+
 TEST_CASE("suggest: a non-public --ip never goes into a record, and the device's public address is asked for", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN lan.example.

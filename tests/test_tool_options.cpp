@@ -135,4 +135,13 @@ TEST_CASE("listen options: port, bind address, profile options, limits", "[tool-
   REQUIRE(submission->profile.tls_versions.min);
   CHECK(*submission->profile.tls_versions.min == diag::tls::Version::tls1_2);
   CHECK(submission->profile.send_as == std::vector<std::string>{"scanner@contoso.com"});
+
+  // --timeout bounds the TLS handshake as it bounds a command: a fixed
+  // handshake deadline once judged slow clients under load "cannot do TLS 1.2".
+  auto slow = o;
+  slow.common.timeout_seconds = 37;
+  const auto slow_config = listen_server_config(slow);
+  REQUIRE(slow_config);
+  CHECK(slow_config->tls_timeout == std::chrono::milliseconds(37000));
+  CHECK(slow_config->command_timeout == std::chrono::milliseconds(37000));
 }

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   many(app.add_option("--accepted-domain", o.accepted_domains, "Another accepted domain of the tenant (repeatable)")->type_name("DOMAIN"));
   app.add_option("--reject-direct-send", o.reject_direct_send,
                  "direct-send: the tenant's Reject Direct Send as Get-OrganizationConfig shows it: on (True) or off (False)")->type_name("on|off");
+  app.add_option("--recipient-kind", o.recipient_kind,
+                 "direct-send: what the tenant's --to are: mailbox, open-group (takes mail from outside), or group (only from authenticated senders)")
+      ->type_name("KIND");
   app.add_option("--smtp-host", o.smtp_host, "Connect here instead of the MX or the method's endpoint")->type_name("HOST");
   app.add_option("--smtp-port", o.smtp_port, "TCP port instead of the method's (default: 25, or 587 for smtp-auth, hve and acs)")->type_name("PORT");
   app.add_option("--helo", o.helo, "Name sent with EHLO (default: this machine's FQDN)")->type_name("NAME");

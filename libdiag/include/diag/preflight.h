@@ -59,6 +59,7 @@ struct ToolOptions {
   std::vector<std::string> to;        // --to (repeatable)
   std::vector<std::string> accepted_domains;  // --accepted-domain: more of the tenant's domains
   std::string reject_direct_send;     // --reject-direct-send on|off: the tenant's RejectDirectSend, as the admin read it
+  std::string recipient_kind;         // --recipient-kind mailbox|open-group|group: what the internal --to are
   std::string smtp_host;              // --smtp-host: instead of the MX / the method's endpoint
   int smtp_port = 0;                  // --smtp-port; 0: the method's
   std::string helo;
@@ -174,6 +175,11 @@ struct Plan {
   std::optional<DeviceAuth> device_auth;         // --device-auth: how the device signs in (nullopt: not said)
   bool device_app_only = false;                  // --device-auth oauth-app: with an application's client credentials
   std::optional<bool> reject_direct_send;        // --reject-direct-send: true on, false off, nullopt not said
+  // --recipient-kind: the internal recipients are mailboxes, groups that take
+  // mail from outside the organization, or groups that take it only from
+  // authenticated senders (the default for a new group); nullopt not said.
+  enum class RecipientKind { mailbox, open_group, group };
+  std::optional<RecipientKind> recipient_kind;
   // A sovereign cloud's submission endpoints (find_sovereign_cloud).
   std::string oauth_scope;                       // empty: oauth::smtp_scope
   std::string cloud_endpoint_host;               // the cloud's SMTP AUTH host, when --smtp-host stands in for it

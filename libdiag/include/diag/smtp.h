@@ -362,6 +362,7 @@ enum class DeviceVerdict {
   no_common_auth_mechanism, // asked for a mechanism not offered, or left after reading the list
   auth_before_starttls,     // AUTH before STARTTLS: 504 5.7.4
   implicit_tls,             // TLS from the first byte (port 465 style)
+  no_implicit_tls,          // plain SMTP, or nothing, where an --implicit-tls listener awaited a ClientHello
   legacy_tls,               // TLS 1.0/1.1 only
   certificate_not_trusted,  // the device refused our test certificate
   no_shared_cipher,         // TLS 1.2 capable, but no cipher, group or signature in common

@@ -259,6 +259,11 @@ std::vector<Network> authorized_networks(const TreeNode& node);
 // appended-zone mistake ("spf.protection.outlook.com.contoso.com" meant
 // "spf.protection.outlook.com"); nullopt otherwise.
 std::optional<std::string> appended_zone_target(const TreeNode& child, std::string_view domain);
+// A term that is two terms run together where a record's TXT strings meet
+// without a space (RFC 7208 3.3 joins them with nothing between):
+// "include:a.example.cominclude:b.example.com" -> "include:a.example.com
+// include:b.example.com". nullopt when the term does not look like that.
+std::optional<std::string> joined_terms(std::string_view term);
 
 // Addresses that can never be the sender Microsoft 365 sees: what kind
 // ("private (RFC 1918)", "carrier-grade NAT (RFC 6598)", "loopback",
@@ -279,6 +284,9 @@ struct TreeValidation {
   bool complete = true;           // false when some part could not be resolved
   bool spf_rr_type_published = false;  // RFC 7208 3.1: the obsolete SPF type
   bool spf_rr_type_known = true;       // false: its lookup failed (timeout, SERVFAIL)
+  // The Microsoft include the domain's MX calls for (its cloud's); empty
+  // when the MX is not Exchange Online or was not read.
+  std::string microsoft_include;
   std::vector<Check> checks;
 };
 
@@ -403,11 +411,13 @@ const KnownInclude* find_known_include(std::string_view domain);
 // spf.protection.office365.us, spf.protection.partner.outlook.cn).
 bool is_microsoft_include(std::string_view domain);
 // Whether a Microsoft include that resolved is anywhere in the walked tree
-// (a redirect target or a nested include counts).
-bool includes_microsoft(const TreeNode& node);
+// (a redirect target or a nested include counts). With `cloud_include`
+// (microsoft_include_for's answer) only that cloud's include counts: the
+// worldwide one does not cover a GCC High or 21Vianet tenant's servers.
+bool includes_microsoft(const TreeNode& node, std::string_view cloud_include = {});
 // Microsoft's include written after an all term somewhere in the tree (never
 // evaluated, RFC 7208 4.6.2), as written; empty when there is none.
-std::string microsoft_include_after_all(const TreeNode& node);
+std::string microsoft_include_after_all(const TreeNode& node, std::string_view cloud_include = {});
 
 // sendcheck-spf from parsed options to exit code.
 struct ToolOptions {

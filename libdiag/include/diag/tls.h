@@ -101,6 +101,9 @@ struct Facts {
   std::vector<CertificateInfo> chain; // as the server sent it, leaf first
   bool chain_trusted = false;         // anchored in the system store or --ca, time not considered
   std::string verify_error;           // OpenSSL's verification error when not trusted
+  // The chain is anchored but too weak for a default client (a SHA-1
+  // signature, a short key): "not trusted" for a reason no CA file fixes.
+  bool chain_too_weak = false;
   std::optional<bool> name_matches;   // nullopt: no name to check (an address was probed)
   std::optional<long> expires_in_days;  // the leaf's notAfter minus now, in whole days (negative: expired)
   bool expired = false, not_yet_valid = false;

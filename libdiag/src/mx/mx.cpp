@@ -329,11 +329,20 @@ void check_direct_send(DomainReport& r) {
   const auto& d = r.domain;
   if (!r.mx_answer.is_definitive()) return;  // mx.lookup already says why
   if (const MxHost* host = direct_send_candidate(r)) {
-    r.direct_send_host = host->host;
+    // An MX that is an alias (CNAME) of Microsoft's host: devices are set to
+    // Microsoft's name, which its certificate carries (mx.cname asks to
+    // point the MX there too).
+    std::string target = host->host;
+    if (!host->cname_target.empty() && is_microsoft(classify_host(host->cname_target).provider)) {
+      target = host->cname_target;
+      if (!target.empty() && target.back() == '.') target.pop_back();
+    }
+    r.direct_send_host = target;
     r.checks.push_back(make_check(d, "mx.direct-send", Status::pass,
-                                  "Direct send: devices connect to " + host->host + " port 25 (anonymous SMTP, "
-                                  "STARTTLS optional); it delivers only to mailboxes of this tenant",
-                                  "", {{"host", host->host}, {"port", direct_send_port}}));
+                                  "Direct send: devices connect to " + target + " port 25 (anonymous SMTP, "
+                                  "STARTTLS optional" + (target == host->host ? std::string() : "; the MX " + host->host + " is an alias for it") +
+                                  "); it delivers only to mailboxes of this tenant",
+                                  "", {{"host", target}, {"port", direct_send_port}}));
     return;
   }
   const bool incomplete = std::any_of(r.hosts.begin(), r.hosts.end(), [](const MxHost& h) {

@@ -157,7 +157,7 @@ Result<Batch> read_batch(const std::string& path, const ToolOptions& base) {
     if (auto method = field(1); !method.empty()) row.options.method = method;
     // The tenant's Reject Direct Send, given for every row, concerns its direct-send rows only.
     if (const std::string method = ascii::to_lower(row.options.method); method != "direct-send" && method != "auto" && !method.empty())
-      row.options.reject_direct_send.clear();
+      row.options.reject_direct_send.clear(), row.options.recipient_kind.clear();
     // With --egress, a row's own address is compared with this machine's
     // (the session is the row's only from its network); without an address
     // the row is this machine's.

@@ -1,5 +1,5 @@
 // --batch: one SPF record per sender domain for every device of the batch
-// that sends as it by direct send. Each row's own suggestion adds only its
+// that sends as it by direct send (or whose row suggests a record). Each row's own suggestion adds only its
 // own address "replacing the current one": publishing two rows' records one
 // after the other drops the first device. The SPF module builds and verifies
 // one record for all the addresses at once (issue: "a per-tenant section
@@ -29,14 +29,20 @@ void replace_record(nlohmann::json& value, const std::string& own, const std::st
 }  // namespace
 
 void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult>& results, dns::Resolver& resolver) {
-  // The sender domain of each direct-send row with a public device address.
+  // The sender domain of each direct-send row with a public device address,
+  // and of every other row that suggests a record for its domain (a relay
+  // row's record for Exchange Online's servers): published one after the
+  // other, any row's own record drops the rest.
   std::map<std::string, std::vector<std::size_t>> groups;
+  std::map<std::string, bool> exchange_online_sends;
   for (std::size_t i = 0; i < rows.size() && i < results.size(); ++i) {
     const Plan& plan = rows[i].plan;
-    if (plan.method != Method::direct_send || plan.from_domain.empty() || results[i].ip.empty()) continue;
+    const bool suggests = results[i].document.contains("spf_record") && results[i].document["spf_record"].is_string();
+    if ((plan.method != Method::direct_send && !suggests) || plan.from_domain.empty() || results[i].ip.empty()) continue;
     auto ip = IpAddress::parse(results[i].ip);
     if (!ip || is_non_public(address_scope(*ip))) continue;
     groups[plan.from_domain].push_back(i);
+    if (plan.method == Method::relay && !plan.external.empty()) exchange_online_sends[plan.from_domain] = true;
   }
   for (const auto& [domain, members] : groups) {
     // Only where some device's row asks for a new record.
@@ -55,6 +61,7 @@ void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult
     request.ips = ips;
     request.sender = "postmaster@" + domain;
     request.suggest = true;
+    request.exchange_online_sends = exchange_online_sends[domain];
     auto plan = spf::plan_check(request);
     if (!plan) {
       tenant.note = "no record could be checked: " + plan.error().message;

@@ -115,7 +115,7 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
   chosen.method = to_string(*recommendation.method);
   chosen.recipients.clear();
   // The tenant's Reject Direct Send, given in case auto picks direct send.
-  if (*recommendation.method != Method::direct_send) chosen.reject_direct_send.clear();
+  if (*recommendation.method != Method::direct_send) chosen.reject_direct_send.clear(), chosen.recipient_kind.clear();
   auto plan = make_plan(chosen);
   if (!plan) return Error{plan.error().kind, "--method auto chose " + chosen.method + ": " + plan.error().message};
   plan->recommendation = std::move(recommendation);
@@ -229,6 +229,15 @@ Result<Plan> make_plan(const ToolOptions& o) {
     if (plan.method != Method::direct_send)
       return bad_input("--reject-direct-send belongs to --method direct-send (a connector's mail is not direct send)");
     plan.reject_direct_send = value == "on" || value == "true";
+  }
+  if (!o.recipient_kind.empty()) {
+    const std::string value = ascii::to_lower(o.recipient_kind);
+    if (value == "mailbox") plan.recipient_kind = Plan::RecipientKind::mailbox;
+    else if (value == "open-group") plan.recipient_kind = Plan::RecipientKind::open_group;
+    else if (value == "group") plan.recipient_kind = Plan::RecipientKind::group;
+    else return bad_input("--recipient-kind must be mailbox, open-group or group");
+    if (plan.method != Method::direct_send)
+      return bad_input("--recipient-kind belongs to --method direct-send (only anonymous mail meets a group's sender restriction)");
   }
   if (!o.device_auth.empty()) {
     const std::string auth = ascii::to_lower(o.device_auth);

@@ -163,13 +163,21 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
   part.step = step;
 }
 
+// The MX host direct send goes to, or the MX that is an alias for it (the
+// device is then set to the Microsoft name, mx.direct-send).
+bool is_direct_send_host(const mx::MxHost& host, const mx::DomainReport& report) {
+  std::string alias_of = host.cname_target;
+  if (!alias_of.empty() && alias_of.back() == '.') alias_of.pop_back();
+  return host.host == report.direct_send_host || (!alias_of.empty() && alias_of == report.direct_send_host);
+}
+
 // Exchange Online takes anonymous mail over IPv6 only for an accepted
 // domain with IPv6 inbound on, and then its MX host has AAAA records
 // (MC835648); otherwise a device's IPv6 session gets 550 5.2.1 and a
 // dual-stack device sends from its IPv4 address instead.
 void ipv6_reach(const Plan& plan, const mx::DomainReport& report, MxPart& part) {
   for (const auto& host : report.hosts) {
-    if (host.host != report.direct_send_host) continue;
+    if (!is_direct_send_host(host, report)) continue;
     if (std::any_of(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return !a.is_v4(); })) return;
     const std::string doc = "https://learn.microsoft.com/microsoft-365/security/office-365-security/mail-flow-inbound-ipv6-support-about";
     if (host.aaaa_outcome == dns::Outcome::nodata || host.aaaa_outcome == dns::Outcome::nxdomain) {
@@ -197,12 +205,12 @@ void fill_mx_part(const Plan& plan, mx::DomainReport& report, MxPart& part) {
   part.json = nlohmann::json::array({mx::to_json(report)});
   if (!report.direct_send_host.empty())
     for (const auto& host : report.hosts) {
-      if (host.host != report.direct_send_host || host.addresses.empty()) continue;
+      if (!is_direct_send_host(host, report) || host.addresses.empty()) continue;
       // The device's address family first (IPv4 for most devices): the MX
       // answers an IPv6 sender by other rules (5.2.1, 4.7.25, 4.7.26).
       const bool v6_device = plan.ip && !plan.ip->is_v4();
       auto it = std::find_if(host.addresses.begin(), host.addresses.end(), [v6_device](const IpAddress& a) { return a.is_v4() != v6_device; });
-      part.target = smtp::ProbeTarget{host.host, it != host.addresses.end() ? *it : host.addresses.front()};
+      part.target = smtp::ProbeTarget{report.direct_send_host, it != host.addresses.end() ? *it : host.addresses.front()};
       part.target_has_ipv6 = std::any_of(host.addresses.begin(), host.addresses.end(), [](const IpAddress& a) { return !a.is_v4(); });
       break;
     }
@@ -278,6 +286,7 @@ struct SpfPart {
   std::optional<Step> step;  // direct send: the device's own SPF result
   std::optional<bool> microsoft_included;  // the record includes Exchange Online's outbound servers; nullopt: unknown
   std::string microsoft_after_all;  // Microsoft's include as written after an all term, where it is never evaluated
+  std::string microsoft_include = "spf.protection.outlook.com";  // the include of the MX's cloud
 };
 
 // The device's own check_host() result for this path. Only it decides the
@@ -360,8 +369,11 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
   if (outcome.tree.root.status == "ok") {
-    part.microsoft_included = spf::includes_microsoft(outcome.tree.root);
-    if (!*part.microsoft_included) part.microsoft_after_all = spf::microsoft_include_after_all(outcome.tree.root);
+    // The MX's cloud's include: the worldwide one covers no GCC High server.
+    const std::string& cloud_include = outcome.tree.microsoft_include;
+    if (!cloud_include.empty()) part.microsoft_include = cloud_include;
+    part.microsoft_included = spf::includes_microsoft(outcome.tree.root, cloud_include);
+    if (!*part.microsoft_included) part.microsoft_after_all = spf::microsoft_include_after_all(outcome.tree.root, cloud_include);
   }
   // Only a record the SPF module verified for the device and every sender
   // the old records authorized is ever printed.
@@ -711,6 +723,22 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
 // The DMARC row and step for mail Exchange Online sends on to other
 // organizations, from the policy (check, made with the outbound SPF result
 // as alignment), the outbound SPF result and the DKIM CNAMEs.
+// The targets Microsoft 365's DKIM setup publishes: the initial domain's
+// (contoso.onmicrosoft.com, .onmicrosoft.us in GCC High, .partner.onmschina.cn
+// in 21Vianet) or, since 2025, *.dkim.mail.microsoft.
+bool is_microsoft_dkim_target(std::string_view target) {
+  std::string name = ascii::to_lower(target);
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  for (std::string_view suffix : {".onmicrosoft.com", ".onmicrosoft.us", ".onmschina.cn", ".dkim.mail.microsoft"})
+    if (name.size() > suffix.size() && name.ends_with(suffix)) return true;
+  return false;
+}
+
+std::string trim_dot(std::string name) {
+  if (!name.empty() && name.back() == '.') name.pop_back();
+  return name;
+}
+
 void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, bool sovereign, Check& check,
                     std::optional<Step>& step) {
   const std::optional<std::string>& record = spf_part.candidate;
@@ -742,12 +770,24 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const bool spf_pass = part.spf && part.spf->result == spf::SpfResult::pass;
   const bool spf_undecided = !part.spf || part.spf->result == spf::SpfResult::temperror;
   bool dkim = false, dkim_unknown = false;
+  std::string other_dkim;  // a selector CNAME to someone else's key (a mail service's)
   for (const auto& answer : part.dkim) {
     if (!answer.is_definitive()) dkim_unknown = true;
-    else if (!answer.targets().empty()) dkim = true;
+    for (const auto& target : answer.targets()) {
+      if (is_microsoft_dkim_target(target)) dkim = true;
+      else if (other_dkim.empty()) other_dkim = target;
+    }
   }
   check.fields["outbound_spf"] = part.spf ? std::string(spf::to_string(part.spf->result)) : std::string("not evaluated");
   check.fields["dkim_cnames"] = dkim;
+  // Microsoft 365 signs only with the keys its own CNAME targets publish.
+  const std::string no_dkim = other_dkim.empty()
+                                  ? " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME)"
+                                  : " has no DKIM in Microsoft 365 (its selector1/selector2._domainkey CNAMEs point to " +
+                                        trim_dot(other_dkim) + ", another service's keys, which Microsoft 365 cannot sign with)";
+  const std::string moved_dkim =
+      other_dkim.empty() ? "" : ", in place of today's CNAMEs to " + trim_dot(other_dkim) +
+                                    ": Microsoft 365's selectors have these fixed names, so that service needs selectors of its own";
   const std::string head = (enforced ? "DMARC for " + domain + " is p=" + policy
                                       : policy.empty() ? domain + " publishes no DMARC policy" : "DMARC for " + domain + " is p=none") +
                            "; " + sent_on;
@@ -799,13 +839,13 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.status = hard_fail ? Status::fail : Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
                     " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
-                    " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME): " +
+                    no_dkim + ": " +
                     (hard_fail ? "receivers that act on SPF refuse mail that fails it (RFC 7208 8.4), and Gmail refuses mail that passes "
                                  "neither SPF nor DKIM (550 5.7.26)"
                                : "receivers that require SPF or DKIM to pass (Gmail: 550 5.7.26) refuse it, and others may send it to Junk");
     check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
                    ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
-                   "(selector1._domainkey and selector2._domainkey), then turn signing on.";
+                   "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
     if (hard_fail)
       step = Step{"dmarc", StepState::failed, "Exchange Online fails the SPF of " + domain + " (-all), and no DKIM: receivers refuse it", ""};
     else
@@ -818,10 +858,10 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   check.status = Status::fail;
   check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
                   " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
-                  " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME): DMARC fails, and receivers " + effect;
+                  no_dkim + ": DMARC fails, and receivers " + effect;
   check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
-                 "(selector1._domainkey and selector2._domainkey), then turn signing on.";
+                 "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
   step = Step{"dmarc", StepState::failed,
               "DMARC p=" + policy + " at other organizations: Exchange Online is not in the SPF of " + domain + ", and no DKIM", ""};
 }
@@ -1362,6 +1402,20 @@ void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, con
 // reading of the setting (--reject-direct-send) does.
 void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector<Check>& checks, std::vector<Step>& steps) {
   const std::string read = "Get-OrganizationConfig | Format-List RejectDirectSend";
+  // It acts on a MAIL FROM in one of the tenant's accepted domains only
+  // (Set-OrganizationConfig -RejectDirectSend); other senders' mail is
+  // ordinary inbound mail.
+  if (!plan.from.empty() && !is_internal(plan.from, plan.accepted_domains)) {
+    checks.push_back(Check{"smtp.reject-direct-send", Status::info,
+                           "Reject Direct Send does not apply: it refuses anonymous mail whose MAIL FROM is in one of the tenant's "
+                           "accepted domains, and " + plan.from_domain + " is not one of those given (DOMAIN, --accepted-domain)",
+                           "If " + plan.from_domain + " is an accepted domain of the tenant, run again with --accepted-domain " +
+                               plan.from_domain + ".",
+                           {}});
+    steps.push_back(Step{"reject-direct-send", StepState::passed,
+                         "Reject Direct Send does not apply to mail from " + plan.from_domain + " (not an accepted domain)", ""});
+    return;
+  }
   if (plan.reject_direct_send == true) {
     checks.push_back(Check{"smtp.reject-direct-send", Status::fail,
                            "Reject Direct Send is on for the tenant (--reject-direct-send on): Exchange Online refuses direct send from "
@@ -1390,6 +1444,52 @@ void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector
   steps.push_back(Step{"reject-direct-send", StepState::untested,
                        "Reject Direct Send may refuse the message after DATA, which this test does not send",
                        "--reject-direct-send off once " + read + " shows False"});
+}
+
+// Direct send is anonymous, and a group that takes mail only from
+// authenticated senders (RequireSenderAuthenticationEnabled, True for a new
+// distribution or Microsoft 365 group) refuses it after DATA with 550 5.7.133,
+// which this test never sends: what the recipient is comes from the admin.
+void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vector<Step>& steps) {
+  std::vector<std::string> internal;
+  for (const auto& to : plan.to)
+    if (is_internal(to, plan.accepted_domains)) internal.push_back(to);
+  if (internal.empty()) return;
+  const std::string& first = internal.front();
+  const std::string read = "Get-Recipient " + first + " | Format-List RecipientTypeDetails (for a group: Get-DistributionGroup " + first +
+                           " | Format-List RequireSenderAuthenticationEnabled, or Get-UnifiedGroup for a Microsoft 365 group)";
+  using Kind = Plan::RecipientKind;
+  if (plan.recipient_kind == Kind::group) {
+    checks.push_back(Check{"smtp.recipient-group", Status::fail,
+                           "the recipient is a group that takes mail only from authenticated senders (--recipient-kind group): it "
+                           "refuses direct send, which is anonymous, after DATA (550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup)",
+                           "Let the group take mail from outside the organization (Set-DistributionGroup " + first +
+                               " -RequireSenderAuthenticationEnabled $false; a Microsoft 365 group: Set-UnifiedGroup " + first +
+                               " -RequireSenderAuthenticationEnabled $false), or send to a mailbox instead.",
+                           {}});
+    steps.push_back(Step{"recipient-kind", StepState::failed, "the recipient group refuses anonymous senders (550 5.7.133)", ""});
+    return;
+  }
+  if (plan.recipient_kind) {
+    const bool mailbox = plan.recipient_kind == Kind::mailbox;
+    checks.push_back(Check{"smtp.recipient-kind", Status::pass,
+                           mailbox ? "the recipients are mailboxes (--recipient-kind mailbox): no sender restriction of a group applies"
+                                   : "the recipient group takes mail from outside the organization (--recipient-kind open-group)",
+                           "", {}});
+    steps.push_back(Step{"recipient-kind", StepState::passed,
+                         mailbox ? "the recipients are mailboxes (as said)" : "the recipient group takes anonymous mail (as said)", ""});
+    return;
+  }
+  checks.push_back(Check{"smtp.recipient-kind-unseen", Status::warn,
+                         "whether " + first + (internal.size() > 1 ? " (and the other recipients)" : std::string()) +
+                             " is a mailbox or a group is not known here: a group that takes mail only from authenticated senders "
+                             "(the default for a new distribution or Microsoft 365 group) refuses direct send after DATA "
+                             "(550 5.7.133), which this test does not send",
+                         "Read it: " + read + ". Then run again with --recipient-kind mailbox, open-group (False) or group (True).",
+                         {}});
+  steps.push_back(Step{"recipient-kind", StepState::untested,
+                       "a group recipient may refuse anonymous senders after DATA (550 5.7.133), which this test does not send",
+                       "--recipient-kind mailbox (or open-group) once " + read + " shows it"});
 }
 
 bool external_rcpt_accepted(const Plan& plan, const smtp::SessionResult& session) {
@@ -1808,6 +1908,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
                               return step.id == "envelope" && step.state == StepState::passed;
                             }),
                             part.section.checks, part.steps);
+  if (plan.method == Method::direct_send) recipient_kind_step(plan, part.section.checks, part.steps);
   // Exchange Online's EHLO reply names the address it sees ("Hello
   // [198.51.100.99]"): a public one other than the device's says the
   // session did not come from the device, whatever --egress found.
@@ -2319,7 +2420,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
         check.message = "DMARC for " + plan.from_domain + " is p=" + policy + ", and the SPF record of " + plan.from_domain +
                         " does not authorize Exchange Online's outbound servers: relayed mail to other organizations passes DMARC only "
                         "when Microsoft 365 signs it with DKIM for " + plan.from_domain;
-        check.remedy = "Add include:spf.protection.outlook.com to the SPF record of " + plan.from_domain +
+        check.remedy = "Add include:" + spf_part.microsoft_include + " to the SPF record of " + plan.from_domain +
                        ", or turn on DKIM signing for it (Microsoft Defender portal > Email authentication settings > DKIM).";
       }
     }

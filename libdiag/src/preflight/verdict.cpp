@@ -45,12 +45,12 @@ constexpr std::size_t summary_causes = 2;
 // section's failures are in the verdict already (under that step's cause).
 struct SectionSteps {
   std::string_view section;
-  std::string_view steps[9];  // empty entries unused
+  std::string_view steps[10];  // empty entries unused
 };
 const SectionSteps section_steps[] = {
     {"input", {"recipients", "address"}},
     {"mx", {"mx", "mx-ipv6", "recipient-mx"}},
-    {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth", "endpoint", "reject-direct-send"}},
+    {"smtp", {"smtp", "envelope", "source", "device-tls", "connector", "auth", "basic-auth", "endpoint", "reject-direct-send", "recipient-kind"}},
     {"auth", {"auth", "token", "recipients", "basic-auth", "device-auth"}},
     {"spf", {"spf"}},
     {"dmarc", {"dmarc"}},

@@ -275,7 +275,10 @@ struct SessionChecks {
       out.add(
           "tls.chain-trusted", Status::fail,
           "the certificate chain of " + subject + " is not trusted: " + facts.verify_error,
-          config.tls.ca_file.empty()
+          facts.chain_too_weak
+              ? "Reissue the certificate (and any CA of its chain that is affected) with a SHA-256 signature and a 2048-bit "
+                "RSA or P-256 key: current clients refuse SHA-1 signatures and shorter keys, whatever TLS version is allowed."
+          : config.tls.ca_file.empty()
               ? "Install a certificate from a public CA with its intermediates, or pass the private CA with --ca FILE."
               : "The chain does not lead to a CA in " + config.tls.ca_file + ".");
     if (!facts.name_matches)

@@ -1039,6 +1039,7 @@ std::string_view to_string(DeviceVerdict verdict) {
     case DeviceVerdict::no_common_auth_mechanism: return "no-common-auth-mechanism";
     case DeviceVerdict::auth_before_starttls: return "auth-before-starttls";
     case DeviceVerdict::implicit_tls: return "implicit-tls";
+    case DeviceVerdict::no_implicit_tls: return "no-implicit-tls";
     case DeviceVerdict::legacy_tls: return "cannot-do-tls-1.2";
     case DeviceVerdict::certificate_not_trusted: return "certificate-not-trusted";
     case DeviceVerdict::no_shared_cipher: return "no-shared-cipher";
@@ -1192,6 +1193,27 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
         "the device uses implicit TLS (465 style): it began a TLS handshake where an SMTP command was due; " +
             implicit_reason);
     return conclude();
+  }
+  // On an implicit-TLS listener the device's first bytes must be a
+  // ClientHello. SMTP text there, or silence (a client waiting for the
+  // greeting a STARTTLS or plain port would send), is a device set for
+  // STARTTLS or no encryption: a setting to learn, not a TLS fault.
+  const std::string not_implicit_reason =
+      "test it on a listener without --implicit-tls to see how it sends; Microsoft 365 needs STARTTLS (587 for SMTP AUTH, "
+      "25 for direct send or a connector), not implicit TLS";
+  if (report.implicit_tls && !report.tls_offered_max) {
+    if (report.tls_failure == tls::HandshakeFailure::not_tls) {
+      add(DeviceVerdict::no_implicit_tls, DeviceOutcome::unknown,
+          "it sent plain text where a TLS handshake was due (" + report.tls_error +
+              "): it is set for STARTTLS or no encryption, not implicit TLS (SSL/TLS, port 465); " + not_implicit_reason);
+      return conclude();
+    }
+    if (report.tls_failure == tls::HandshakeFailure::timed_out) {
+      add(DeviceVerdict::no_implicit_tls, DeviceOutcome::unknown,
+          "it sent no TLS ClientHello within --timeout: a device set for STARTTLS or no encryption waits for a "
+          "greeting, which an implicit-TLS listener does not send; " + not_implicit_reason);
+      return conclude();
+    }
   }
   switch (report.tls_failure) {
     case tls::HandshakeFailure::none: break;
@@ -1391,17 +1413,24 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
   conclude();
 }
 
+// No command and no ClientHello: a port check, or a client that left at
+// once, shows nothing about a device. One that stayed silent until --timeout
+// does (timed-out; on an implicit-TLS listener, a device awaiting a
+// greeting), and so does SMTP text where a ClientHello was due.
+namespace {
+bool shows_device(const SessionReport& report) {
+  return !report.commands.empty() || report.tls_hello_in_clear || report.tls_offered_max ||
+         report.verdict == DeviceVerdict::timed_out || report.verdict == DeviceVerdict::no_implicit_tls;
+}
+}  // namespace
+
 ListenSummary summarize(const std::vector<SessionReport>& reports) {
   ListenSummary summary;
   summary.sessions = reports.size();
   std::vector<std::size_t> counts(static_cast<std::size_t>(DeviceVerdict::envelope_refused) + 1, 0);
   bool any_works = false, any_breaks = false;
   for (const auto& report : reports) {
-    // No command and no ClientHello: a port check, or a client that left at
-    // once. One that stayed silent until --timeout is counted: its session
-    // says timed-out, and so does the summary.
-    if (report.commands.empty() && !report.tls_hello_in_clear && !report.tls_offered_max &&
-        report.verdict != DeviceVerdict::timed_out) {
+    if (!shows_device(report)) {
       ++summary.without_commands;
       continue;
     }
@@ -1502,8 +1531,7 @@ Report listen_report(std::string_view tool, std::string_view version, const std:
   nlohmann::json documents = nlohmann::json::array();
   for (const auto* session : sessions) {
     documents.push_back(to_json(*session));
-    // A port check (no command, no ClientHello) showed nothing about a device.
-    if (!session->commands.empty() || session->tls_hello_in_clear || session->tls_offered_max) out.add(device_check(*session));
+    if (shows_device(*session)) out.add(device_check(*session));
   }
   if (!sessions.empty()) out.fields()["sessions"] = std::move(documents);
   if (summary) {

@@ -422,12 +422,42 @@ class SuggestionBuilder {
         }
       }
     }
-    const bool has_microsoft = std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
+    auto microsoft_include_of = [](const DraftTerm& t) -> std::string {
+      if (t.is_networks()) return {};
       const ParsedRecord one = parse_record("v=spf1 " + t.text);
-      return !t.is_networks() && one.ok() && !one.terms.empty() && one.terms[0].is_mechanism &&
-             one.terms[0].mechanism == MechanismKind::include && is_microsoft_include(one.terms[0].domain_spec);
-    }) || std::any_of(old_.begin(), old_.end(), [](const OldRecord& old) { return includes_microsoft(old.tree.root); });
-    if (microsoft && !has_microsoft) {
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include ||
+          !is_microsoft_include(one.terms[0].domain_spec))
+        return {};
+      std::string domain = ascii::to_lower(one.terms[0].domain_spec);
+      if (!domain.empty() && domain.back() == '.') domain.pop_back();
+      return domain;
+    };
+    // The MX names the tenant's cloud: another cloud's include authorizes
+    // none of its servers (m365-facts 1.3, 2), so the right one replaces it.
+    std::string replaced;
+    if (by_mx) {
+      for (auto it = draft.terms.begin(); it != draft.terms.end();) {
+        const std::string domain = microsoft_include_of(*it);
+        if (!domain.empty() && domain != *microsoft) {
+          replaced = it->text;
+          replaced_.insert(domain);  // its addresses are the other cloud's, not to be kept
+          it = draft.terms.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    const std::string cloud = by_mx ? *microsoft : std::string();
+    const bool has_microsoft =
+        std::any_of(draft.terms.begin(), draft.terms.end(),
+                    [&](const DraftTerm& t) { return !microsoft_include_of(t).empty(); }) ||
+        std::any_of(old_.begin(), old_.end(), [&](const OldRecord& old) { return includes_microsoft(old.tree.root, cloud); });
+    if (microsoft && !has_microsoft && !replaced.empty()) {
+      add_term(draft, "include:" + *microsoft);
+      notes_.push_back("Replaced \"" + replaced + "\" with \"include:" + *microsoft + "\": the MX of " + domain_ +
+                       " is Exchange Online in the cloud whose servers that include lists, and the other cloud's include "
+                       "authorizes none of them.");
+    } else if (microsoft && !has_microsoft) {
       add_term(draft, "include:" + *microsoft);
       // It was written after the all term: say it moved, not dropped and added.
       const std::string dropped = "Dropped \"include:" + *microsoft + "\": it came after the all term";
@@ -462,6 +492,13 @@ class SuggestionBuilder {
         replaced_.insert(child->domain);
         notes_.push_back("\"" + text + "\" replaced by \"include:" + right + "\": " + std::string(known->advice) +
                          ". The addresses it authorized are not Exchange Online's and are not kept.");
+        return;
+      }
+      if (const auto split = joined_terms(text); split && child->status == "none") {
+        notes_.push_back("Dropped \"" + text + "\": it is two terms run together where the record's TXT strings meet without "
+                         "a space, so it authorized nobody (permerror). Put the space back (\"" + *split +
+                         "\") and check the record with sendcheck spf " + domain_ + " --record \"NEW RECORD\" before you publish it: "
+                         "the senders those terms were meant for are not in this record.");
         return;
       }
       if (child->status == "none" || child->status == "multiple" || child->status == "syntax-error" || child->status == "loop") {

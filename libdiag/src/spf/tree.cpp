@@ -4,10 +4,12 @@
 // findings an admin must act on.
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstring>
 #include <memory>
 #include <set>
 
+#include "diag/ascii.h"
 #include "diag/mx.h"
 #include "diag/spf.h"
 
@@ -338,6 +340,13 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     if (node.status == "loop")
       add("spf.include-loop", Status::fail, "Include loop: " + node.detail + "; evaluation ends in permerror.",
           "Remove the include or redirect that points back to a record already being evaluated.");
+    else if (const auto split = joined_terms(node.via); split && node.status == "none")
+      add("spf.joined-strings", Status::fail,
+          "\"" + node.via + "\" is two terms run together: the record is published as several TXT strings, and receivers join them with "
+              "nothing between (RFC 7208 3.3), so a string that ends without a space glues its last term to the next one. "
+              "It names no domain with an SPF record: any evaluation reaching it is a permerror, and neither part authorizes anyone.",
+          "Split the TXT record's strings so that one ends with a space (or the next starts with one): \"" + *split +
+              "\"; check the result with sendcheck spf " + d + " --record \"NEW RECORD\".");
     else if (node.status == "none" || node.status == "multiple" || node.status == "syntax-error")
       add("spf.include-broken", Status::fail, node.via + " does not lead to one valid SPF record (" + node.status + ": " + node.detail + "); any evaluation reaching it is a permerror.",
           "Fix or remove " + node.via + "; an include must name a domain with exactly one valid SPF record.");
@@ -431,6 +440,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
 
   // Microsoft includes.
   bool microsoft_include = false;
+  std::vector<std::string> microsoft_includes;  // each Microsoft include evaluated, as its domain
   for_each_node(root, [&](const TreeNode& node) {
     for (const auto& term : node.terms) {
       const ParsedRecord one = parse_record("v=spf1 " + term);
@@ -440,6 +450,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
       const bool ignored = std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term) != node.ignored_terms.end();
       if (is_microsoft_include(one.terms[0].domain_spec)) {
         microsoft_include = microsoft_include || !ignored;
+        if (!ignored) microsoft_includes.push_back(canonical(one.terms[0].domain_spec));
         continue;
       }
       if (ignored) continue;  // spf.after-all says it
@@ -449,11 +460,25 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     }
   });
   // Microsoft's include, but after the all term: never evaluated.
-  const std::string microsoft_ignored = microsoft_include ? std::string() : microsoft_include_after_all(root);
+  std::string microsoft_ignored = microsoft_include ? std::string() : microsoft_include_after_all(root);
   if (mx_known) {
     const auto wanted = microsoft_include_for(mx_hosts, d);
     const bool m365_mx = wanted.has_value();
-    if (m365_mx && !microsoft_include && !microsoft_ignored.empty())
+    if (wanted) tree.microsoft_include = *wanted;
+    // Another cloud's include covers none of this tenant's servers (m365-facts 1.3, 2).
+    std::string other_cloud;
+    if (m365_mx && microsoft_include &&
+        std::find(microsoft_includes.begin(), microsoft_includes.end(), canonical(*wanted)) == microsoft_includes.end()) {
+      other_cloud = microsoft_includes.front();
+      microsoft_include = false;
+      microsoft_ignored = microsoft_include_after_all(root, *wanted);
+    }
+    if (!other_cloud.empty() && microsoft_ignored.empty())
+      add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 in the cloud whose include is " + *wanted +
+              " (its MX), but its SPF tree includes only " + other_cloud +
+              ", another Microsoft cloud's servers: mail Exchange Online sends as " + d + " fails SPF.",
+          "Replace \"include:" + other_cloud + "\" with \"include:" + *wanted + "\".");
+    else if (m365_mx && !microsoft_include && !microsoft_ignored.empty())
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX), and its SPF tree has \"" + microsoft_ignored +
               "\" only after the all term, where it is never evaluated: mail Exchange Online sends as " + d + " fails SPF.",
           "Move \"" + microsoft_ignored + "\" before the all term.");
@@ -491,6 +516,25 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
 }
 
 }  // namespace
+
+std::optional<std::string> joined_terms(std::string_view term) {
+  const std::string lower = ascii::to_lower(term);
+  // The keywords that start a term and hardly end a host name; "a:" and
+  // "mx:" would split too many real names.
+  for (std::string_view keyword : {"include:", "ip4:", "ip6:", "exists:", "redirect=", "exp=", "-all", "~all", "?all"}) {
+    for (auto at = lower.find(keyword, 1); at != std::string::npos; at = lower.find(keyword, at + 1)) {
+      const std::string_view left(lower.data(), at);
+      // The first part ends a domain name ("... .com") or an address.
+      const char before = left.back();
+      const bool ends_name = left.find('.') != std::string_view::npos && std::isalnum(static_cast<unsigned char>(before));
+      if (!ends_name) continue;
+      const std::string rest(term.substr(at));
+      if (keyword.ends_with("all") && rest.size() != keyword.size()) continue;
+      return std::string(term.substr(0, at)) + " " + rest;
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<std::string> appended_zone_target(const TreeNode& child, std::string_view domain) {
   return appended_include(child, std::string(domain));
@@ -547,21 +591,28 @@ bool is_microsoft_include(std::string_view domain) {
   return known && (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet");
 }
 
-bool includes_microsoft(const TreeNode& node) {
+namespace {
+bool is_cloud_include(std::string_view domain, std::string_view cloud_include) {
+  return cloud_include.empty() ? is_microsoft_include(domain) : canonical(domain) == canonical(cloud_include);
+}
+}  // namespace
+
+bool includes_microsoft(const TreeNode& node, std::string_view cloud_include) {
   for (const auto& child : node.children)
-    if ((child.status == "ok" && is_microsoft_include(child.domain)) || includes_microsoft(child)) return true;
+    if ((child.status == "ok" && is_cloud_include(child.domain, cloud_include)) || includes_microsoft(child, cloud_include))
+      return true;
   return false;
 }
 
-std::string microsoft_include_after_all(const TreeNode& node) {
+std::string microsoft_include_after_all(const TreeNode& node, std::string_view cloud_include) {
   for (const auto& term : node.ignored_terms) {
     const ParsedRecord one = parse_record("v=spf1 " + term);
     if (one.ok() && !one.terms.empty() && one.terms[0].is_mechanism && one.terms[0].mechanism == MechanismKind::include &&
-        is_microsoft_include(one.terms[0].domain_spec))
+        is_cloud_include(one.terms[0].domain_spec, cloud_include))
       return term;
   }
   for (const auto& child : node.children)
-    if (auto found = microsoft_include_after_all(child); !found.empty()) return found;
+    if (auto found = microsoft_include_after_all(child, cloud_include); !found.empty()) return found;
   return {};
 }
 

@@ -288,6 +288,37 @@ Result<SslCtxPtr> make_client_context(const ClientConfig& config) {
   return context;
 }
 
+namespace {
+
+// The security level of a context this process makes without asking for one
+// (OpenSSL's configuration: 2 on Debian 12).
+int default_security_level() {
+  static const int level = [] {
+    SslCtxPtr context(SSL_CTX_new(TLS_client_method()));
+    return context ? SSL_CTX_get_security_level(context.get()) : 1;
+  }();
+  return level;
+}
+
+long verify_at_default_level(SSL* ssl, X509* leaf, STACK_OF(X509)* chain) {
+  struct StoreCtxDeleter {
+    void operator()(X509_STORE_CTX* p) const { X509_STORE_CTX_free(p); }
+  };
+  std::unique_ptr<X509_STORE_CTX, StoreCtxDeleter> context(X509_STORE_CTX_new());
+  X509_STORE* store = SSL_CTX_get_cert_store(SSL_get_SSL_CTX(ssl));
+  if (!context || X509_STORE_CTX_init(context.get(), store, leaf, chain) != 1) return X509_V_ERR_UNSPECIFIED;
+  // As the handshake verified: the server's purpose, time left to the caller.
+  X509_STORE_CTX_set_default(context.get(), "ssl_server");
+  X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(context.get());
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_NO_CHECK_TIME);
+  X509_VERIFY_PARAM_set_auth_level(param, default_security_level());
+  const long verify = X509_verify_cert(context.get()) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(context.get());
+  ERR_clear_error();
+  return verify;
+}
+
+}  // namespace
+
 Facts collect_facts(SSL* ssl, const std::string& server_name) {
   Facts facts;
   facts.server_name = server_name;
@@ -303,9 +334,17 @@ Facts collect_facts(SSL* ssl, const std::string& server_name) {
     facts.verify_error = "no certificate presented";
     return facts;
   }
-  const long verify = SSL_get_verify_result(ssl);
+  long verify = SSL_get_verify_result(ssl);
+  // --tls-min/--tls-max below 1.2 lower the context's security level for the
+  // handshake (allow_legacy_versions), and OpenSSL verifies the chain at that
+  // level too: a SHA-1 signed or 1024-bit chain would pass. Judge it again at
+  // the level a default client uses.
+  if (verify == X509_V_OK && SSL_get_security_level(ssl) < default_security_level())
+    verify = verify_at_default_level(ssl, leaf.get(), chain);
   facts.chain_trusted = verify == X509_V_OK;
   if (!facts.chain_trusted) facts.verify_error = X509_verify_cert_error_string(verify);
+  facts.chain_too_weak = verify == X509_V_ERR_CA_MD_TOO_WEAK || verify == X509_V_ERR_CA_KEY_TOO_SMALL ||
+                         verify == X509_V_ERR_EE_KEY_TOO_SMALL;
   if (!server_name.empty()) {
     if (IpAddress::parse(server_name))
       facts.name_matches = X509_check_ip_asc(leaf.get(), server_name.c_str(), 0) == 1;
