@@ -126,7 +126,8 @@ TEST_CASE("sendcheck-blocklist: exit 1 when listed, 0 when clean, 3 when a list 
 TEST_CASE("sendcheck-blocklist: the DQS key is asked but never printed, not even by -v", "[blocklist]") {
   auto server = start_server();
   ScratchDirectory scratch;
-  const auto key_file = scratch.write("dqs.key", "# Spamhaus DQS\n" + dqs_key + "\n");
+  // Saved by Notepad: a byte-order mark, CRLF, a comment line first.
+  const auto key_file = scratch.write("dqs.key", "\xEF\xBB\xBF# Spamhaus DQS\r\n" + dqs_key + "\r\n");
   for (const bool from_file : {true, false}) {
     std::vector<std::string> args = {"--json", "-v", "--dns", server->endpoint_v4(), "192.0.2.2"};
     std::vector<std::string> env;

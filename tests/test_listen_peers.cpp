@@ -1,11 +1,14 @@
 // sendcheck-listen against the real clients Debian ships, as a matrix of
 // client x profile -> the verdict and listen's exit code: swaks, msmtp,
 // curl, Python's smtplib, openssl s_client (TLS 1.0 where the local OpenSSL
-// allows it at security level 0), and Postfix as a client. Each listener is
+// allows it at security level 0), and Postfix and Exim (BDAT) as clients. Each listener is
 // its own process on loopback; every wait is bounded far above --timeout.
 #include <catch2/catch.hpp>
 
 #include <nlohmann/json.hpp>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "json_schema.h"
 #include "smtp_test_support.h"
@@ -216,6 +219,75 @@ TEST_CASE("sendcheck-listen: real clients x profiles give the expected verdict a
         CHECK(session["mail_from"] == "printer@contoso.example");
         CHECK(session["refusals"]["mail"].get<std::string>().starts_with("530 5.7.57"));
       }
+    }
+  }
+}
+
+// Exim as a client, the one real client here that sends BDAT (CHUNKING):
+// scripts/install-deps --test unpacks it (its package conflicts with
+// Postfix's) and creates the Debian-exim user it looks up at start.
+const std::string exim_binary = [] {
+  const char* path = std::getenv("SENDCHECK_EXIM");
+  return std::string(path && *path ? path : "/opt/sendcheck-peers/exim4/usr/sbin/exim4");
+}();
+
+std::optional<std::string> exim_missing() {
+  if (::access(exim_binary.c_str(), X_OK) != 0) return exim_binary + " is missing (scripts/install-deps --test unpacks it)";
+  if (!::getpwnam("Debian-exim")) return std::string("the Debian-exim user is missing (scripts/install-deps --test creates it)");
+  if (::geteuid() != 0) return std::string("Exim as a client needs root: its spool belongs to Debian-exim");
+  return std::nullopt;
+}
+
+TEST_CASE("sendcheck-listen: Exim as a client sends BDAT, as direct send and without AUTH", "[listen][peers][exim]") {
+  if (auto missing = exim_missing()) return skip_or_fail(*missing);
+  const passwd* exim_user = ::getpwnam("Debian-exim");
+  REQUIRE(exim_user);
+  struct EximCase {
+    std::vector<std::string> listen_args;
+    std::string verdict;
+    int exit_code;
+  };
+  for (const auto& entry : {EximCase{{"--profile", "exo-mx", "--accept-domain", "contoso.example"}, "direct-send-works", 0},
+                            EximCase{{"--profile", "exo-submission"}, "sends-without-auth", 1}}) {
+    std::vector<std::string> args = entry.listen_args;
+    args.push_back("--json");
+    Listener listener(args, 1, 90s);
+    TempDir dir;
+    // Exim delivers as Debian-exim: its spool and log must be that user's.
+    REQUIRE(::chmod(dir.path().c_str(), 0755) == 0);
+    for (const std::string sub : {"/spool", "/log"}) {
+      REQUIRE(::mkdir((dir.path() + sub).c_str(), 0750) == 0);
+      REQUIRE(::chown((dir.path() + sub).c_str(), exim_user->pw_uid, exim_user->pw_gid) == 0);
+    }
+    const std::string config = dir.file("exim.conf",
+        "exim_path = " + exim_binary + "\n"
+        "keep_environment =\n"
+        "primary_hostname = printer.contoso.example\n"
+        "spool_directory = " + dir.path() + "/spool\n"
+        "log_file_path = " + dir.path() + "/log/%slog\n"
+        "begin routers\n"
+        "listener:\n  driver = manualroute\n  route_list = * 127.0.0.1 byname\n  transport = to_listener\n  self = send\n"
+        "begin transports\n"
+        "to_listener:\n  driver = smtp\n  port = " + std::to_string(listener.port) + "\n  hosts_try_chunking = *\n"
+        "begin retry\n* * F,1m,1m\n");
+    const auto sent = run_program({exim_binary, "-C", config, "-odi", "-oi", "-f", "printer@contoso.example", "staff@contoso.example"},
+                                  60s, {}, "Subject: through Exim\n\nhello\n");
+    const auto run = listener.finish();
+    INFO(sent.out << sent.err << run.out << run.err << read_file(dir.path() + "/log/mainlog"));
+    const auto session = device_session(listen_sessions(run.out));
+    REQUIRE_FALSE(session.is_null());
+    CHECK(session["ehlo"] == "printer.contoso.example");
+    CHECK(session["starttls"] == true);
+    CHECK(session["verdict"]["verdict"] == entry.verdict);
+    CHECK(run.exit_code == entry.exit_code);
+    if (entry.verdict == "direct-send-works") {
+      // The message came in BDAT chunks, and arrived whole.
+      const auto commands = session["commands"].get<std::vector<std::string>>();
+      CHECK(std::any_of(commands.begin(), commands.end(), [](const std::string& c) { return c.starts_with("BDAT "); }));
+      CHECK(session["message"]["subject"] == "through Exim");
+    } else {
+      CHECK(session["mail_from"] == "printer@contoso.example");
+      CHECK(session["refusals"]["mail"].get<std::string>().starts_with("530 5.7.57"));
     }
   }
 }

@@ -417,29 +417,46 @@ TEST_CASE("smtp-auth with the password in SENDCHECK_PASSWORD and no --user: --fr
   CHECK(run.err.find("Env-Pr1nter-S3cret") == std::string::npos);
 }
 
-TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0)", "[preflight]") {
-  auto profile = smtp::exo_submission_profile();
-  profile.oauth_token = "test-access-token";
-  auto server = serve(profile);
-  TempDir dir;
-  const auto token_file = dir.file("token", "test-access-token\n");
-  const auto run = run_program({preflight_tool, "contoso.example", "--method", "smtp-auth", "--smtp-host", "127.0.0.1", "--smtp-port",
-                                std::to_string(server->server->port()), "--ca", server->ca_file, "--zone", zone, "--user",
-                                "printer@contoso.example", "--oauth-token-file", token_file, "--from", "printer@contoso.example",
-                                "--to", "someone@fabrikam.example", "--device-auth", "oauth", "--json"});
-  const auto document = parse(run);
-  INFO(document.dump(1));
-  CHECK(run.exit_code == 0);
-  CHECK(status_of(document, "smtp.auth") == "pass");
-  CHECK(status_of(document, "auth.device") == "pass");
-  // The test server takes any token; Exchange Online would not take this one.
-  CHECK(status_of(document, "auth.token-file") == "warn");
-  CHECK(run.out.find("is not a JWT") != std::string::npos);
-  CHECK(status_of(document, "smtp.rcpt") == "pass");
-  CHECK(status_of(document, "auth.basic-timeline") == "pass");
-  CHECK(document["verdict"]["verdict"] == "will-work");
-  CHECK(document["configuration"]["Authentication"] == "OAuth (XOAUTH2) as printer@contoso.example");
-  CHECK(run.out.find("test-access-token") == std::string::npos);
+TEST_CASE("smtp-auth with an XOAUTH2 token: accepted, envelope accepted (exit 0), and a token Exchange Online refuses proves nothing",
+          "[preflight]") {
+  // A token Exchange Online could take: a user's, for outlook.office.com, with SMTP.Send.
+  const std::string good_token = test_jwt(exchange_user_claims("printer@contoso.example"));
+  for (const std::string& token : {good_token, std::string("test-access-token")}) {
+    const bool plausible = token == good_token;
+    auto profile = smtp::exo_submission_profile();
+    profile.oauth_token = token;  // the test server takes it either way
+    auto server = serve(profile);
+    TempDir dir;
+    const auto token_file = dir.file("token", token + "\n");
+    const auto run = run_program({preflight_tool, "contoso.example", "--method", "smtp-auth", "--smtp-host", "127.0.0.1", "--smtp-port",
+                                  std::to_string(server->server->port()), "--ca", server->ca_file, "--zone", zone, "--user",
+                                  "printer@contoso.example", "--oauth-token-file", token_file, "--from", "printer@contoso.example",
+                                  "--to", "someone@fabrikam.example", "--device-auth", "oauth", "--json"});
+    const auto document = parse(run);
+    INFO(document.dump(1));
+    CHECK(status_of(document, "smtp.auth") == "pass");
+    CHECK(status_of(document, "auth.device") == "pass");
+    CHECK(status_of(document, "smtp.rcpt") == "pass");
+    CHECK(status_of(document, "auth.basic-timeline") == "pass");
+    CHECK(run.out.find(token) == std::string::npos);
+    if (plausible) {
+      CHECK(run.exit_code == 0);
+      CHECK(document["verdict"]["verdict"] == "will-work");
+      CHECK(document.value("/configuration/Authentication"_json_pointer, std::string()) ==
+            "OAuth (XOAUTH2) as printer@contoso.example");
+    } else {
+      // Exchange Online answers a token that is not a JWT 535 5.7.3: a server
+      // that took it is not answering as Exchange Online.
+      CHECK(status_of(document, "auth.token-file") == "warn");
+      CHECK(run.out.find("is not a JWT") != std::string::npos);
+      CHECK(run.exit_code == 3);
+      CHECK(document["verdict"]["verdict"] == "not-verified");
+      bool token_step = false;
+      for (const auto& step : document["verdict"]["steps"])
+        token_step = token_step || (step["id"] == "token" && step["state"] == "untested");
+      CHECK(token_step);
+    }
+  }
 }
 
 TEST_CASE("smtp-auth with an application's token: a device that signs in as a user is not verified by it", "[preflight]") {

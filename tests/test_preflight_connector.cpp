@@ -269,6 +269,12 @@ TEST_CASE("relay with a missing or unreadable client key is bad input (exit 2), 
   argv = relay(*mx, *files);
   argv[3] = "direct-send";
   CHECK(run_program(argv).exit_code == 2);
+  // A device without TLS cannot present a certificate.
+  argv = relay(*mx, *files);
+  argv.insert(argv.end(), {"--device-tls", "none"});
+  const auto no_tls = run_program(argv);
+  CHECK(no_tls.exit_code == 2);
+  CHECK_THAT(no_tls.err, Catch::Contains("--client-cert needs TLS"));
   CHECK(mx->server->sessions_started() == 0);
 }
 

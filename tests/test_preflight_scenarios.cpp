@@ -35,6 +35,13 @@ nlohmann::json load_scenarios() {
   return nlohmann::json::parse(in);
 }
 
+// The token the OAuth scenarios' files hold ({oauth_token}) and their
+// server takes: one Exchange Online could take (audience, SMTP.Send, not
+// expired), so that only what a scenario is about decides its verdict.
+const std::string scenario_token = test_jwt({{"aud", "https://outlook.office.com"}, {"scp", "SMTP.Send"},
+                                             {"upn", "printer@relecloud.example"}, {"exp", unix_now() + 86400},
+                                             {"nbf", unix_now() - 60}, {"tid", "11111111-2222-3333-4444-555555555555"}});
+
 std::optional<smtp::ServerProfile> profile_named(const std::string& name, const std::vector<std::string>& domains) {
   if (name == "exo-mx") return smtp::exo_mx_profile(domains);
   if (name == "exo-mx-reject") return smtp::exo_mx_profile(domains, true);
@@ -43,13 +50,13 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
   if (name == "exo-submission-accept") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
   if (name == "exo-submission-oauth") {
     auto profile = smtp::exo_submission_profile();
-    profile.oauth_token = "test-access-token";
+    profile.oauth_token = scenario_token;
     return profile;
   }
   if (name == "exo-submission-oauth-send-as") {
     // The mailbox may send as noreply@contoso.example (Send As granted).
     auto profile = smtp::exo_submission_profile();
-    profile.oauth_token = "test-access-token";
+    profile.oauth_token = scenario_token;
     profile.send_as = {"noreply@contoso.example"};
     return profile;
   }
@@ -61,6 +68,14 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
     return profile;
   }
   if (name == "accept-all") return smtp::accept_all_profile();
+  if (name == "acs-stand-in") {
+    // A server in ACS's place (any user name and secret taken). ACS's
+    // greeting is not documented; a stand-in must greet with a Microsoft
+    // host name, or preflight says it tested another server.
+    auto profile = smtp::accept_all_profile();
+    profile.host_name = "smtp.azurecomm.net";
+    return profile;
+  }
   return std::nullopt;
 }
 
@@ -81,9 +96,9 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
     const std::string name = scenario["name"];
     DYNAMIC_SECTION(testing_support::section_title(name)) {
       TempDir dir;
-      std::map<std::string, std::string> values{{"{dir}", dir.path()}};
+      std::map<std::string, std::string> values{{"{dir}", dir.path()}, {"{oauth_token}", scenario_token}};
       const nlohmann::json files = scenario.value("files", nlohmann::json::object());
-      for (const auto& [file, content] : files.items()) dir.file(file, content.get<std::string>() + "\n");
+      for (const auto& [file, content] : files.items()) dir.file(file, expand(content.get<std::string>(), values) + "\n");
       std::unique_ptr<HttpServer> token;
       if (scenario.contains("token")) {
         token = std::make_unique<HttpServer>(scenario["token"]["status"].get<int>(), scenario["token"]["body"].get<std::string>());
@@ -174,7 +189,8 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
         CHECK(text.out.starts_with(label + "  "));
         CHECK(text.out.substr(0, text.out.find('\n')).size() <= 200);
       }
-      for (const auto& secret : scenario.value("absent", std::vector<std::string>{})) {
+      for (const auto& absent : scenario.value("absent", std::vector<std::string>{})) {
+        const std::string secret = expand(absent, values);
         CHECK(everything.find(secret) == std::string::npos);
         CHECK(shown.find(secret) == std::string::npos);
       }

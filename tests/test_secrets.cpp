@@ -159,7 +159,9 @@ TEST_CASE("secrets: sendcheck-preflight smtp-auth and hve in every output mode",
     for (const auto& mode : modes) {
       const auto run = run_program(joined(joined(base, args), mode), 30s, {"SENDCHECK_PASSWORD=" + password});
       INFO(way << ", " << mode_name(mode) << "\n" << run.out << run.err);
-      CHECK((run.exit_code == 0 || run.exit_code == 1));  // 1: basic auth answered 5.7.30, by design
+      // 1: basic auth answered 5.7.30, by design; 3: the marker token is no
+      // JWT, which Exchange Online refuses, so the server's yes proves nothing.
+      CHECK((run.exit_code == 0 || run.exit_code == 1 || run.exit_code == 3));
       require_no_secret("preflight " + way + " " + mode_name(mode), run);
     }
   }

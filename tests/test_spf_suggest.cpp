@@ -408,6 +408,8 @@ $ORIGIN contoso.example.
     const Run run = scenario.check("contoso.example", {"2a00:1450:4001::25"});
     require_consistent(run);
     CHECK(run.suggestion().record == "v=spf1 ip4:44.5.6.0/24 ip6:2a00:1450:4001::25 include:spf.protection.outlook.com -all");
+    // An address the device forms itself (SLAAC, privacy addresses) changes.
+    CHECK_THAT(run.text, Catch::Contains("with temporary (privacy) addresses off"));
     require_works(scenario, "contoso.example", run.suggestion().record, {"2a00:1450:4001::25"}, {"44.5.6.9", "2a01:111:f400::1"});
   }
   SECTION("the device passes: the missing include is domain health, and the record still adds it") {
@@ -482,8 +484,10 @@ $ORIGIN cn.example.
 
 // A GCC High or 21Vianet tenant whose record has the worldwide include: it
 // authorizes none of the tenant's servers, so it is a finding, and the
-// suggestion replaces it rather than keeping it as "Microsoft's".
-TEST_CASE("suggest: another cloud's Microsoft include is replaced by the MX's cloud's", "[spf][suggest]") {
+// suggestion adds the MX's cloud's include rather than counting it as
+// "Microsoft's"; the worldwide one stays (a worldwide service such as Azure
+// Communication Services may send through it), so no sender is dropped.
+TEST_CASE("suggest: another cloud's Microsoft include gets the MX's cloud's beside it", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN gov.example.
 @       SOA ns hostmaster 1 3600 600 86400 300
@@ -503,16 +507,19 @@ $ORIGIN cn.example.
   CHECK((*include)["status"] == "warn");
   CHECK_THAT((*include)["message"].get<std::string>(), Catch::Contains("another Microsoft cloud"));
   CHECK_THAT((*include)["remedy"].get<std::string>(),
-             Catch::Contains("Replace \"include:spf.protection.outlook.com\" with \"include:spf.protection.office365.us\""));
-  CHECK(gcc.suggestion().record == "v=spf1 ip4:91.198.10.20/31 include:spf.protection.office365.us -all");
-  CHECK_THAT(gcc.text, Catch::Contains("Replaced \"include:spf.protection.outlook.com\""));
+             Catch::Contains("Add \"include:spf.protection.office365.us\" before the all term"));
+  CHECK(gcc.suggestion().record ==
+        "v=spf1 ip4:91.198.10.20/31 include:spf.protection.outlook.com include:spf.protection.office365.us -all");
+  CHECK_THAT(gcc.text, Catch::Contains("Added \"include:spf.protection.office365.us\""));
+  CHECK_THAT(gcc.text, Catch::Contains("\"include:spf.protection.outlook.com\" is kept"));
   require_works(scenario, "gov.example", gcc.suggestion().record, {"91.198.10.20", "91.198.10.21"}, {"20.140.5.5"});
 
   const Run vianet = scenario.check("cn.example", {"91.198.10.20"});
   require_consistent(vianet);
   REQUIRE(find_check(vianet, "spf.m365-include"));
   CHECK((*find_check(vianet, "spf.m365-include"))["status"] == "warn");
-  CHECK(vianet.suggestion().record == "v=spf1 ip4:91.198.10.20 include:spf.protection.partner.outlook.cn -all");
+  CHECK(vianet.suggestion().record ==
+        "v=spf1 ip4:91.198.10.20 include:spf.protection.outlook.com include:spf.protection.partner.outlook.cn -all");
 
   // The worldwide tenant keeps its include, with no finding.
   const Scenario worldwide(R"(
@@ -636,6 +643,8 @@ $ORIGIN in-addr.arpa.
   require_consistent(run);
   const Suggestion& s = run.suggestion();
   CHECK(s.record == "v=spf1 ip4:44.8.8.8 ip4:91.198.10.20 ~all");
+  // Whatever ptr authorized cannot be sampled: the suggestion says so.
+  CHECK(s.senders_not_kept == std::vector<std::string>{"ptr"});
   require_works(scenario, "open.example", s.record, {"91.198.10.20"}, {"44.8.8.8"});
   // The device passes through +all: that is domain health, not the device's verdict.
   CHECK((*find_check(run, "spf.result"))["status"] == "pass");

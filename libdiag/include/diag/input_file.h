@@ -1,5 +1,6 @@
-// Files a person writes for a tool: a list (one entry a line, for --file)
-// and a secret (--password-file, --spamhaus-key-file, --client-secret-file,
+// Files a person writes for a tool: a list (one entry a line, for --file;
+// a blocklist key file is one too, its first entry the key, so that it may
+// hold comments) and a secret (--password-file, --client-secret-file,
 // --oauth-token-file). One reader each, so that every list and every secret
 // follows the same rules, whichever editor saved it: Notepad and PowerShell
 // start UTF-8 files with a byte-order mark and end lines with CRLF.

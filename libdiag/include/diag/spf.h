@@ -322,6 +322,9 @@ struct Suggestion {
   std::vector<std::string> verification;  // what was checked, one line each
   std::vector<std::string> notes;         // what changed and why, and advice to show with it
   std::vector<IpAddress> not_public;      // device addresses left out (never put in a record)
+  // Terms left out whose senders no sample can stand for (ptr, a replaced
+  // include): "every sender the current records authorize" excludes theirs.
+  std::vector<std::string> senders_not_kept;
 };
 
 // The Microsoft include a domain's SPF needs for its MX hosts (worldwide,

@@ -181,17 +181,11 @@ Result<std::string> read_key(const std::string& path, const char* variable, cons
   std::string key;
   std::string origin;
   if (!path.empty()) {
-    const std::string file_what = std::string(what) + " key file";
-    auto file = open_input_file(path, file_what);
-    if (!file) return file.error();
-    std::string line;
-    while (std::getline(*file, line)) {
-      if (const auto hash = line.find('#'); hash != std::string::npos) line.erase(hash);
-      const auto first = line.find_first_not_of(" \t\r");
-      if (first == std::string::npos) continue;
-      key = line.substr(first, line.find_last_not_of(" \t\r") - first + 1);
-      break;
-    }
+    // A key file may carry comments (where the key came from): the list
+    // reader's rules (byte-order mark, CRLF, '#', blanks), first entry.
+    auto lines = read_list_lines(path, std::string(what) + " key file");
+    if (!lines) return lines.error();
+    if (!lines->empty()) key = lines->front().text;
     origin = path;
     if (key.empty()) return bad_input(path + ": the " + std::string(what) + " key file holds no key");
   } else if (const char* value = getenv(variable); value && *value) {

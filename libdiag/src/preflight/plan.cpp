@@ -221,6 +221,11 @@ Result<Plan> make_plan(const ToolOptions& o) {
     auto device = parse_device(ascii::to_lower(o.device_tls), "none", "internal");
     if (!device) return device.error();
     plan.device_tls = device->tls;
+    // A certificate is presented inside TLS: a device without it can only
+    // match a connector by its address.
+    if (plan.device_tls == DeviceTls::none && plan.client_certificate)
+      return bad_input("--client-cert needs TLS, and --device-tls none has none: a connector for this device must be identified by "
+                       "its static public IP address (drop --client-cert)");
   }
   if (!o.reject_direct_send.empty()) {
     const std::string value = ascii::to_lower(o.reject_direct_send);

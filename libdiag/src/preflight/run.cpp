@@ -17,6 +17,7 @@
 #include "diag/oauth.h"
 #include "diag/preflight.h"
 #include "diag/spf.h"
+#include "diag/strings.h"
 
 namespace diag::preflight {
 namespace {
@@ -113,7 +114,8 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
   }
   // A gateway, or a mail service no table knows.
   const auto gateway = classify_gateway(primary.host);
-  const std::string name = gateway ? gateway->name : std::string("not Exchange Online");
+  // "the Proofpoint MX", or "the MX mail.contoso.com (not Exchange Online)".
+  const std::string the_mx = gateway ? "the " + gateway->name + " MX" : "the MX " + primary.host + " (not Exchange Online)";
   const std::string exo = tenant_exo_host(report);
   const std::string exo_text = exo.empty() ? "the tenant's own Exchange Online host (shown in the Microsoft 365 admin center, Settings > Domains > " +
                                                  plan.domain + ")"
@@ -139,9 +141,9 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
                  "DATA), which this test does not send: send one real message from the device and look it up in the Exchange admin "
                  "center > Mail flow > Message trace.";
     step.state = StepState::passed;
-    step.why = "testing --smtp-host instead of the " + name + " MX";
+    step.why = "testing --smtp-host instead of " + the_mx;
     part.extra_steps.push_back(Step{"delivery", StepState::untested,
-                                    "behind the " + name + " MX, an accepted RCPT TO is not delivery: a lock-down rule acts after DATA",
+                                    "behind " + the_mx + ", an accepted RCPT TO is not delivery: a lock-down rule acts after DATA",
                                     "send one real message from the device and find it in the message trace"});
   } else if (plan.method == Method::direct_send) {
     row.message = "The MX of " + plan.domain + " is " + primary.host + " (" + what + "), not Exchange Online: direct send to the MX reaches " +
@@ -351,7 +353,12 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   } else if (record) {
     check.remedy = "Publish this SPF record for " + plan.from_domain +
                    (evaluation.result == spf::SpfResult::none ? " (it has none today): " : ", replacing the current one: ") + *record +
-                   " (verified: it passes for " + ip.to_string() + " and for every sender the current records authorize).";
+                   " (verified: it passes for " + ip.to_string() + " and for every sender the current records authorize" +
+                   (suggestion->senders_not_kept.empty()
+                        ? std::string()
+                        : ", except servers only " + strings::join(suggestion->senders_not_kept, " or ") +
+                              " authorized, which no check can list: add them with ip4:/ip6: before you publish it") +
+                   ").";
     for (const auto& note : suggestion->notes) check.remedy += " " + spf_tool_words(note, plan.from_domain, ip);
   } else {
     const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
@@ -925,9 +932,11 @@ void start_reputation(dns::Resolver& resolver, const Plan& plan, const std::opti
                              // document that Exchange Online refuses PBL-listed senders (it keeps its
                              // own lists; EOP refusals "blocked using Spamhaus" are reported in the
                              // wild without saying which list: https://smtpfieldmanual.com/spamfilter/exchangeonline),
-                             // so a PBL listing is a warning, not the device's verdict.
+                             // so a PBL listing is a warning here (sendcheck-blocklist, which judges
+                             // sending to any receiver, fails it), and leaves the verdict NOT VERIFIED.
                              check.status = Status::warn;
-                             check.message += ". Microsoft does not document that Exchange Online refuses PBL-listed addresses; other receivers may";
+                             check.message += ". Microsoft does not document whether Exchange Online refuses PBL-listed addresses (it has "
+                                              "refused senders \"blocked using Spamhaus\"), and many other receivers do";
                              check.remedy = "If this is the device's static business address, ask for its removal from the PBL at https://check.spamhaus.org/ "
                                             "(the ISP for a range it listed itself); mail sent on through SMTP AUTH leaves from Microsoft's addresses instead.";
                            }
@@ -1369,11 +1378,22 @@ bool exchange_online_greeting(const smtp::Reply& banner) {
 // given as --smtp-host, a firewall's SMTP inspection answering in its place)
 // tested that server: its accepted envelope says nothing of Exchange
 // Online's answer to the device. HVE's and ACS's greetings are not
-// documented, so only the endpoints whose greeting is known are judged.
+// documented: their own endpoints are not judged, but a stand-in given as
+// --smtp-host must at least greet with a Microsoft host name.
+bool microsoft_host_greeting(const smtp::Reply& banner) {
+  if (banner.lines.empty()) return false;
+  const std::string& line = banner.lines.front();
+  std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
+  while (host.ends_with(".")) host.pop_back();
+  return is_microsoft_endpoint(host);
+}
+
 void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, const std::string& endpoint, const std::string& real_host,
                        std::vector<Check>& checks, std::vector<Step>& steps) {
-  if (plan.method == Method::hve || plan.method == Method::acs) return;
-  if (!session.banner || !session.banner->positive() || exchange_online_greeting(*session.banner)) return;
+  if (!session.banner || !session.banner->positive()) return;
+  const bool greeting_unknown = plan.method == Method::hve || plan.method == Method::acs;
+  if (greeting_unknown && (!plan.endpoint_overridden || microsoft_host_greeting(*session.banner))) return;
+  if (!greeting_unknown && exchange_online_greeting(*session.banner)) return;
   const std::string greeting = shorten(session.banner->lines.empty() ? std::string() : session.banner->lines.front(), 80);
   const std::string exo = real_host.empty() ? "MX-HOST (sendcheck mx " + plan.domain + " shows it)" : real_host;
   Check row{"smtp.not-exchange-online", Status::warn, "", "", {{"greeting", greeting}}};
@@ -1402,18 +1422,22 @@ void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, con
 // reading of the setting (--reject-direct-send) does.
 void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector<Check>& checks, std::vector<Step>& steps) {
   const std::string read = "Get-OrganizationConfig | Format-List RejectDirectSend";
-  // It acts on a MAIL FROM in one of the tenant's accepted domains only
-  // (Set-OrganizationConfig -RejectDirectSend); other senders' mail is
-  // ordinary inbound mail.
-  if (!plan.from.empty() && !is_internal(plan.from, plan.accepted_domains)) {
-    checks.push_back(Check{"smtp.reject-direct-send", Status::info,
-                           "Reject Direct Send does not apply: it refuses anonymous mail whose MAIL FROM is in one of the tenant's "
-                           "accepted domains, and " + plan.from_domain + " is not one of those given (DOMAIN, --accepted-domain)",
-                           "If " + plan.from_domain + " is an accepted domain of the tenant, run again with --accepted-domain " +
-                               plan.from_domain + ".",
+  // It acts on a MAIL FROM in any of the tenant's accepted domains
+  // (Set-OrganizationConfig -RejectDirectSend), and only the admin knows
+  // them all: a --from outside DOMAIN and --accepted-domain may still be one.
+  if (plan.reject_direct_send == true && !plan.from.empty() && !is_internal(plan.from, plan.accepted_domains)) {
+    checks.push_back(Check{"smtp.reject-direct-send", Status::warn,
+                           "Reject Direct Send is on (--reject-direct-send on): it refuses anonymous mail whose MAIL FROM is in any of "
+                           "the tenant's accepted domains (550 5.7.68), and whether " + plan.from_domain +
+                               " is one of them is not known here (it is not DOMAIN or an --accepted-domain)",
+                           "Look for " + plan.from_domain + " in Get-AcceptedDomain (or Microsoft 365 admin center > Settings > "
+                           "Domains). If it is there, run again with --accepted-domain " + plan.from_domain +
+                               " (the device then needs a partner inbound connector); if it is not, Reject Direct Send does not "
+                               "refuse this device's mail.",
                            {}});
-    steps.push_back(Step{"reject-direct-send", StepState::passed,
-                         "Reject Direct Send does not apply to mail from " + plan.from_domain + " (not an accepted domain)", ""});
+    steps.push_back(Step{"reject-direct-send", StepState::untested,
+                         "Reject Direct Send is on, and whether " + plan.from_domain + " is one of the tenant's accepted domains is not known",
+                         "--accepted-domain " + plan.from_domain + " if Get-AcceptedDomain lists it"});
     return;
   }
   if (plan.reject_direct_send == true) {
@@ -2054,6 +2078,14 @@ std::optional<Step> blocklist_step(const Section& section) {
   // A listing is definite whatever else could not be asked.
   for (const auto& check : section.checks)
     if (check.status == Status::fail) return Step{"blocklist", StepState::failed, shorten(check.message, 70), ""};
+  // Exchange Online has refused senders "blocked using Spamhaus" without
+  // saying which of its lists count: a PBL listing is neither a refusal
+  // seen nor a clean address.
+  for (const auto& check : section.checks)
+    if (check.id == "blocklist.listed" && check.status == Status::warn && pbl_only(check))
+      return Step{"blocklist", StepState::untested,
+                  "the address is in the Spamhaus PBL, and Exchange Online has refused Spamhaus-listed senders without saying which lists count",
+                  "remove a static business address from the PBL (https://check.spamhaus.org/), then run again"};
   bool clean = false;
   std::vector<std::string> unanswered;
   for (const auto& check : section.checks) {
@@ -2180,9 +2212,16 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
     // A U.S. Government tenant's token is for outlook.office365.us.
     const bool worldwide_token = plan.oauth_scope.find("office365.us") != std::string::npos && token->jwt && !token->encrypted &&
                                  token->audience.find("office365.us") == std::string::npos;
-    if (!token->problem.empty())
+    if (!token->problem.empty()) {
       auth_section.checks.push_back(Check{"auth.token-file", Status::warn, "The token in " + plan.token_file + ": " + token->problem,
                                           "Get a new access token for Exchange Online and run again.", {}});
+      // Exchange Online answers such a token 535 5.7.3: a server that took
+      // it is not answering as Exchange Online, and its AUTH proves nothing.
+      steps.push_back(Step{"token", StepState::untested,
+                           "the token is one Exchange Online refuses (" + shorten(token->problem, 60) +
+                               "), so a server that accepts it does not answer as Exchange Online",
+                           "--oauth-token-file with a valid access token for Exchange Online"});
+    }
     else if (worldwide_token)
       auth_section.checks.push_back(Check{"auth.token-file", Status::warn,
                                           "The token in " + plan.token_file + " is for " + token->audience + ", the worldwide cloud; this tenant is in "

@@ -373,6 +373,7 @@ class SuggestionBuilder {
           case MechanismKind::ptr:
             notes_.push_back("Dropped \"" + term.text + "\": RFC 7208 5.5 says ptr SHOULD NOT be used and many receivers skip it; "
                              "list the servers it was meant to cover with ip4:/ip6:.");
+            s_.senders_not_kept.push_back(term.text);
             break;
           case MechanismKind::ip4:
           case MechanismKind::ip6: {
@@ -433,30 +434,25 @@ class SuggestionBuilder {
       return domain;
     };
     // The MX names the tenant's cloud: another cloud's include authorizes
-    // none of its servers (m365-facts 1.3, 2), so the right one replaces it.
-    std::string replaced;
-    if (by_mx) {
-      for (auto it = draft.terms.begin(); it != draft.terms.end();) {
-        const std::string domain = microsoft_include_of(*it);
-        if (!domain.empty() && domain != *microsoft) {
-          replaced = it->text;
-          replaced_.insert(domain);  // its addresses are the other cloud's, not to be kept
-          it = draft.terms.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
+    // none of its servers (m365-facts 1.3, 2). The right one is added; the
+    // other is kept, since a worldwide service (Azure Communication Services,
+    // another tenant) may still send as the domain through it.
+    std::string other_cloud;
+    if (by_mx)
+      for (const auto& term : draft.terms)
+        if (const std::string domain = microsoft_include_of(term); !domain.empty() && domain != *microsoft) other_cloud = term.text;
     const std::string cloud = by_mx ? *microsoft : std::string();
+    // Any Microsoft include counts, or, when the MX names the cloud, its own.
+    auto counts = [&](const std::string& domain) { return !domain.empty() && (cloud.empty() || domain == cloud); };
     const bool has_microsoft =
-        std::any_of(draft.terms.begin(), draft.terms.end(),
-                    [&](const DraftTerm& t) { return !microsoft_include_of(t).empty(); }) ||
+        std::any_of(draft.terms.begin(), draft.terms.end(), [&](const DraftTerm& t) { return counts(microsoft_include_of(t)); }) ||
         std::any_of(old_.begin(), old_.end(), [&](const OldRecord& old) { return includes_microsoft(old.tree.root, cloud); });
-    if (microsoft && !has_microsoft && !replaced.empty()) {
+    if (microsoft && !has_microsoft && !other_cloud.empty()) {
       add_term(draft, "include:" + *microsoft);
-      notes_.push_back("Replaced \"" + replaced + "\" with \"include:" + *microsoft + "\": the MX of " + domain_ +
-                       " is Exchange Online in the cloud whose servers that include lists, and the other cloud's include "
-                       "authorizes none of them.");
+      notes_.push_back("Added \"include:" + *microsoft + "\": the MX of " + domain_ + " is Exchange Online in the cloud whose servers "
+                       "that include lists, and \"" + other_cloud + "\" (another Microsoft cloud's) authorizes none of them. \"" +
+                       other_cloud + "\" is kept: remove it unless a service of that cloud (Azure Communication Services, "
+                       "another tenant) sends as " + domain_ + ".");
     } else if (microsoft && !has_microsoft) {
       add_term(draft, "include:" + *microsoft);
       // It was written after the all term: say it moved, not dropped and added.
@@ -490,6 +486,7 @@ class SuggestionBuilder {
         const std::string right = microsoft.value_or("spf.protection.outlook.com");
         add_term(draft, prefix + "include:" + right);
         replaced_.insert(child->domain);
+        s_.senders_not_kept.push_back(text);
         notes_.push_back("\"" + text + "\" replaced by \"include:" + right + "\": " + std::string(known->advice) +
                          ". The addresses it authorized are not Exchange Online's and are not kept.");
         return;
@@ -611,7 +608,10 @@ class SuggestionBuilder {
         if (evaluate_offline(copy, domain_, draft.render(), ip).result == SpfResult::pass) continue;
         draft.terms.front().networks.push_back(Network{ip, ip.max_prefix()});
         notes_.push_back("Added \"" + network_term(Network{ip, ip.max_prefix()}) + "\": anyone who can send from " + ip.to_string() +
-                         " passes SPF as " + domain_ + ", so it must be your own static public address.");
+                         " passes SPF as " + domain_ + ", so it must be your own static public address" +
+                         (ip.is_v4() ? std::string(".")
+                                     : std::string(": set it on the device by hand, with temporary (privacy) addresses off, since an "
+                                                   "address the device forms itself can change, and its mail then fails SPF.")));
       }
     }
     candidate = walk(resolver_, cache_, domain_, draft.render());

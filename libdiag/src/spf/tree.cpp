@@ -477,7 +477,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 in the cloud whose include is " + *wanted +
               " (its MX), but its SPF tree includes only " + other_cloud +
               ", another Microsoft cloud's servers: mail Exchange Online sends as " + d + " fails SPF.",
-          "Replace \"include:" + other_cloud + "\" with \"include:" + *wanted + "\".");
+          "Add \"include:" + *wanted + "\" before the all term; keep \"include:" + other_cloud +
+              "\" only if a service of that cloud (Azure Communication Services, another tenant) sends as " + d + ".");
     else if (m365_mx && !microsoft_include && !microsoft_ignored.empty())
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX), and its SPF tree has \"" + microsoft_ignored +
               "\" only after the all term, where it is never evaluated: mail Exchange Online sends as " + d + " fails SPF.",
