@@ -226,13 +226,27 @@ void check_mx_count(DomainReport& r) {
                   [](const MxHost& h) { return h.host_class.provider == Provider::m365_dnssec; }) &&
       std::any_of(r.hosts.begin(), r.hosts.end(),
                   [](const MxHost& h) { return h.host_class.provider == Provider::m365; });
+  // Another host beside Microsoft's may be the tenant's filtering gateway
+  // (Mimecast, Proofpoint) or its on-premises server: deleting it would send
+  // the mail around the gateway, so the fix names both ways.
+  std::vector<std::string> others;
+  for (const auto& h : r.hosts)
+    if (!is_microsoft(h.host_class.provider)) others.push_back(h.host);
+  std::string other_list;
+  for (const auto& host : others) other_list += (other_list.empty() ? "" : ", ") + host;
   const std::string remedy =
       dnssec_cutover
           ? "This looks like a DNSSEC cut-over in progress (mx.microsoft next to mail.protection.outlook.com). "
             "Once the mx.microsoft host has the lowest preference and the inbound SMTP test passes, delete the "
             "legacy MX."
-          : "Keep only " + admin_center_mx(r.domain) + "; Microsoft does not support more than one MX for a "
-            "domain in Exchange Online.";
+      : others.empty()
+          ? "Keep only " + admin_center_mx(r.domain) + "; Microsoft does not support more than one MX for a "
+            "domain in Exchange Online."
+          : "Inbound mail for " + r.domain + " is split between Exchange Online and " + other_list +
+                ". If " + other_list + " filters mail for Microsoft 365 (a gateway such as Mimecast or Proofpoint), point "
+                "every MX record at it and remove the Exchange Online one "
+                "(https://learn.microsoft.com/exchange/mail-flow-best-practices/manage-mail-flow-using-third-party-cloud); "
+                "if the domain's mail is in Exchange Online alone, keep only " + admin_center_mx(r.domain) + ".";
   r.checks.push_back(make_check(r.domain, "mx.single", Status::warn,
                                 r.domain + " has " + std::to_string(r.hosts.size()) +
                                     " MX records; Microsoft 365 supports exactly one",

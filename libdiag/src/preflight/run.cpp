@@ -338,7 +338,7 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   check.status = plan.method == Method::direct_send ? Status::fail : Status::warn;
   check.message = "SPF " + result + " for " + who + (evaluation.matched.empty() ? "" : " (decided by " + evaluation.matched + ")") +
                   (evaluation.reason.empty() ? "" : ": " + evaluation.reason) +
-                  (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed and sends it to Junk or quarantine"
+                  (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed: Junk or quarantine, or, under the domain's DMARC p=reject, a refusal"
                                                       : "; this does not stop relayed mail (the connector admits it, and other "
                                                         "organizations see Exchange Online's servers, not the device)");
   if (const auto tenant = mx::initial_domain_tenant(plan.from_domain)) {
@@ -756,22 +756,6 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     return;
   }
   const bool enforced = !policy.empty() && policy != "none";
-  // Another cloud's outbound addresses (GCC High/DoD, 21Vianet) are not the
-  // worldwide ranges tested here.
-  if (sovereign) {
-    if (!enforced) {
-      step = Step{"dmarc", StepState::passed, "DMARC does not stop mail sent on from Exchange Online", ""};
-      return;
-    }
-    check.status = Status::warn;
-    check.message = "DMARC for " + domain + " is p=" + policy + "; this tenant is in a sovereign cloud, whose outbound addresses this check does "
-                    "not know, so whether its SPF authorizes them was not tested";
-    check.remedy = "Check that the SPF record of " + domain + " includes the cloud's include (GCC High/DoD: include:spf.protection.office365.us), "
-                   "or set up DKIM for " + domain + ".";
-    step = Step{"dmarc", StepState::untested, "the sovereign cloud's outbound addresses are not known here",
-                "check the SPF record of " + domain + " for the cloud's include (GCC High/DoD: spf.protection.office365.us)"};
-    return;
-  }
   const std::string sent_on = "mail that Exchange Online sends on to other organizations (" + plan.external.front() +
                               (plan.external.size() > 1 ? ", ..." : "") + ") comes from Microsoft's servers";
   const bool spf_pass = part.spf && part.spf->result == spf::SpfResult::pass;
@@ -795,6 +779,36 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::string moved_dkim =
       other_dkim.empty() ? "" : ", in place of today's CNAMEs to " + trim_dot(other_dkim) +
                                     ": Microsoft 365's selectors have these fixed names, so that service needs selectors of its own";
+  // Another cloud's outbound addresses (GCC High/DoD, 21Vianet) are not the
+  // worldwide ranges tested here; a record without the cloud's include and a
+  // domain without DKIM fail DMARC whatever those addresses are.
+  if (sovereign) {
+    if (!enforced) {
+      step = Step{"dmarc", StepState::passed, "DMARC does not stop mail sent on from Exchange Online", ""};
+      return;
+    }
+    const std::string& include = spf_part.microsoft_include;
+    // The cloud's include is known when the From domain's MX named the cloud.
+    const bool cloud_known = include != "spf.protection.outlook.com";
+    if (cloud_known && spf_part.microsoft_included == false && !dkim && !dkim_unknown) {
+      check.status = Status::fail;
+      check.message = "DMARC for " + domain + " is p=" + policy + "; the SPF record of " + domain + " does not include " + include +
+                      ", the include of this tenant's cloud, and " + domain + no_dkim + ": mail that Exchange Online sends on to other "
+                      "organizations fails DMARC, and receivers " + (policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it");
+      check.remedy = "Add include:" + include + " to the SPF record of " + domain + ", or set up DKIM for " + domain +
+                     " (Microsoft Defender portal > Email authentication settings > DKIM" + moved_dkim + ").";
+      step = Step{"dmarc", StepState::failed, "DMARC p=" + policy + " at other organizations: " + include + " is not in the SPF of " + domain +
+                                                  ", and no DKIM", ""};
+      return;
+    }
+    check.status = Status::warn;
+    check.message = "DMARC for " + domain + " is p=" + policy + "; this tenant is in a sovereign cloud, whose outbound addresses this check does "
+                    "not know, so whether its SPF authorizes them was not tested";
+    check.remedy = "Check that the SPF record of " + domain + " includes the cloud's include (" + include + "), or set up DKIM for " + domain + ".";
+    step = Step{"dmarc", StepState::untested, "the sovereign cloud's outbound addresses are not known here",
+                "check the SPF record of " + domain + " for the cloud's include (" + include + ")"};
+    return;
+  }
   const std::string head = (enforced ? "DMARC for " + domain + " is p=" + policy
                                       : policy.empty() ? domain + " publishes no DMARC policy" : "DMARC for " + domain + " is p=none") +
                            "; " + sent_on;
@@ -1380,11 +1394,14 @@ bool exchange_online_greeting(const smtp::Reply& banner) {
 // Online's answer to the device. HVE's and ACS's greetings are not
 // documented: their own endpoints are not judged, but a stand-in given as
 // --smtp-host must at least greet with a Microsoft host name.
-bool microsoft_host_greeting(const smtp::Reply& banner) {
+// ACS's must be one of Azure Communication Services' (azurecomm.net): an
+// Exchange Online front end taking a mailbox's password is SMTP AUTH.
+bool stand_in_greeting(const smtp::Reply& banner, Method method) {
   if (banner.lines.empty()) return false;
   const std::string& line = banner.lines.front();
   std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
   while (host.ends_with(".")) host.pop_back();
+  if (method == Method::acs) return host == "azurecomm.net" || host.ends_with(".azurecomm.net");
   return is_microsoft_endpoint(host);
 }
 
@@ -1392,17 +1409,18 @@ void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, con
                        std::vector<Check>& checks, std::vector<Step>& steps) {
   if (!session.banner || !session.banner->positive()) return;
   const bool greeting_unknown = plan.method == Method::hve || plan.method == Method::acs;
-  if (greeting_unknown && (!plan.endpoint_overridden || microsoft_host_greeting(*session.banner))) return;
+  if (greeting_unknown && (!plan.endpoint_overridden || stand_in_greeting(*session.banner, plan.method))) return;
   if (!greeting_unknown && exchange_online_greeting(*session.banner)) return;
   const std::string greeting = shorten(session.banner->lines.empty() ? std::string() : session.banner->lines.front(), 80);
   const std::string exo = real_host.empty() ? "MX-HOST (sendcheck mx " + plan.domain + " shows it)" : real_host;
   Check row{"smtp.not-exchange-online", Status::warn, "", "", {{"greeting", greeting}}};
   if (plan.endpoint_overridden) {
-    row.message = endpoint + " greets as \"" + greeting + "\", not as Exchange Online: this run tested that server, not Exchange Online's "
-                  "answer to the device";
-    row.remedy = "Test Exchange Online itself: --smtp-host " + exo + " (or no --smtp-host). A smart host or relay in between is tested only "
-                 "up to itself; what Exchange Online does with the mail it passes on shows in the message trace.";
-    steps.push_back(Step{"endpoint", StepState::untested, endpoint + " is not Exchange Online (it greets as \"" + shorten(greeting, 40) + "\")",
+    const std::string service = plan.method == Method::acs ? "Azure Communication Services" : "Exchange Online";
+    row.message = endpoint + " greets as \"" + greeting + "\", not as " + service + ": this run tested that server, not " + service +
+                  "'s answer to the device";
+    row.remedy = "Test " + service + " itself: --smtp-host " + exo + " (or no --smtp-host). A smart host or relay in between is tested only "
+                 "up to itself; what " + service + " does with the mail it passes on shows in its logs (Exchange Online: the message trace).";
+    steps.push_back(Step{"endpoint", StepState::untested, endpoint + " is not " + service + " (it greets as \"" + shorten(greeting, 40) + "\")",
                          "no --smtp-host, or --smtp-host " + exo});
   } else {
     row.message = endpoint + " greets as \"" + greeting + "\", not as Exchange Online: something between here and Exchange Online answers "
