@@ -239,6 +239,52 @@ TEST_CASE("listen --implicit-tls: a device that speaks plain SMTP, or waits for 
   }
 }
 
+// A device out of step after AUTH (it ignores the 504, or pipelines its
+// answers to prompts that never come) sends its secrets as lines of their
+// own: never recorded as they are, and judged as secrets sent in clear.
+TEST_CASE("listen: secrets sent after a refused AUTH are masked and judged as sent in clear", "[listen][verdict][secrets]") {
+  const std::string password = base64_encode("Secr3t-Printer-Pw"), user = base64_encode("printer@contoso.example");
+  const std::string token = xoauth2("app@contoso.example", "eyJ0eXAiOiJKV1QifQ.e30.c2ln");
+  for (const bool oauth : {false, true}) {
+    auto server = listen_with(exo_submission_profile());
+    ScriptedDevice device(server->port());
+    device.reply();
+    device.say("EHLO printer.contoso.example");
+    device.write(oauth ? "AUTH XOAUTH2\r\n" + token + "\r\n" : "AUTH LOGIN\r\n" + user + "\r\n" + password + "\r\n");
+    for (int i = 0; i < (oauth ? 2 : 3); ++i) device.reply();
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    INFO(report.verdict_reason);
+    for (const auto& command : report.commands) {
+      CHECK(command.find(password) == std::string::npos);
+      CHECK(command.find(user) == std::string::npos);
+      CHECK(command.find(token) == std::string::npos);
+    }
+    CHECK(std::count(report.commands.begin(), report.commands.end(), "***") == (oauth ? 1 : 2));
+    CHECK(report.auth_secret_in_clear);
+    CHECK(report.verdict == DeviceVerdict::auth_before_starttls);
+    CHECK_THAT(report.verdict_reason, Catch::Contains(oauth ? "revoke it" : "change that password"));
+    // The next SMTP command is recorded again.
+    CHECK(report.commands.back() == "QUIT");
+  }
+}
+
+// A device on the network writes what the admin's terminal shows: its EHLO
+// or Subject must not clear the screen or fake a report line.
+TEST_CASE("listen: control bytes a device sends are escaped in the text report", "[listen][verdict][hostile]") {
+  auto server = listen_with(exo_mx_profile({"contoso.example"}));
+  ScriptedDevice device(server->port());
+  device.reply();
+  device.say("EHLO printer\x1b[2J\x1b]0;owned\x07.contoso.example");
+  device.say("QUIT");
+  const auto report = only_report(*server);
+  const std::string text = render_text(report);
+  INFO(text);
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find('\x07') == std::string::npos);
+  CHECK_THAT(text, Catch::Contains("printer\\x1b[2J"));
+}
+
 TEST_CASE("listen: AUTH before STARTTLS gets 504 5.7.4 and its own verdict", "[listen][verdict]") {
   auto server = listen_with(exo_submission_profile());
   ScriptedDevice device(server->port());

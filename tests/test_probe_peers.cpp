@@ -132,6 +132,57 @@ TEST_CASE("probe: --send with every recipient refused 4xx is exit 1", "[probe][p
   CHECK_THAT(remedy, Catch::Contains("local relay that queues and retries"));
 }
 
+// What was asked for and could not run after the server's refusal is a
+// failure; an envelope with nothing accepted now is one without --send too.
+TEST_CASE("probe: STARTTLS answered 454 under the default --starttls try fails the AUTH and envelope asked for",
+          "[probe][peers]") {
+  auto profile = accept_all_profile();
+  profile.override_reply = [](std::string_view command) -> std::optional<std::string> {
+    if (command == "STARTTLS") return "454 4.7.0 TLS not available due to local problem";
+    return std::nullopt;
+  };
+  auto server = scripted(profile);
+  const auto run = probe({"127.0.0.1", "--port", std::to_string(server->port()), "--auth", "login", "--user", "dev@contoso.example",
+                          "--from", "dev@contoso.example", "--rcpt", "a@contoso.example"});
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 1);
+  const auto document = nlohmann::json::parse(run.out);
+  CHECK(check_of(document, "smtp.auth")["status"] == "fail");
+  CHECK_THAT(check_of(document, "smtp.auth")["message"].get<std::string>(), Catch::Contains("was not attempted"));
+  CHECK(check_of(document, "smtp.mail")["status"] == "fail");
+  CHECK(run.out.find("Probe-Pw") == std::string::npos);
+}
+
+TEST_CASE("probe: an envelope deferred now is exit 1 without --send, and a lasting 4xx is not called greylisting",
+          "[probe][peers]") {
+  struct Case {
+    std::string verb, reply;
+    bool names_greylisting;
+  };
+  for (const auto& entry : {Case{"RCPT", "451 4.7.1 Greylisted, try again later", true},
+                            Case{"MAIL", "451 4.3.0 Temporary system failure", true},
+                            Case{"RCPT", "451 4.4.62 Mail sent to the wrong Office 365 region. ATTR35.", false}}) {
+    auto profile = accept_all_profile();
+    profile.override_reply = [entry](std::string_view command) -> std::optional<std::string> {
+      if (command.starts_with(entry.verb)) return entry.reply;
+      return std::nullopt;
+    };
+    auto server = scripted(profile);
+    const auto run = probe({"127.0.0.1", "--port", std::to_string(server->port()), "--from", "dev@contoso.example", "--rcpt",
+                            "a@contoso.example", "--rcpt", "b@contoso.example"});
+    INFO(entry.reply << "\n" << run.out);
+    CHECK(run.exit_code == 1);
+    const auto document = nlohmann::json::parse(run.out);
+    CHECK(check_of(document, "smtp.envelope")["status"] == "fail");
+    // Every recipient asked for is in the report, sent or skipped.
+    int recipients = 0;
+    for (const auto& check : document["checks"]) recipients += check["id"] == "smtp.rcpt";
+    CHECK(recipients == 2);
+    const auto& deferred = check_of(document, entry.verb == "MAIL" ? "smtp.mail" : "smtp.rcpt");
+    CHECK((deferred["remedy"].get<std::string>().find("greylisting") != std::string::npos) == entry.names_greylisting);
+  }
+}
+
 TEST_CASE("probe: a port that refuses, or accepts and never answers, is exit 1", "[probe][peers]") {
   const std::uint16_t closed = free_port();
   auto refused = probe({"127.0.0.1", "--port", std::to_string(closed)});

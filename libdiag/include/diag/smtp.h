@@ -374,6 +374,10 @@ enum class DeviceVerdict {
   envelope_refused,         // another refusal of MAIL, RCPT or the message
 };
 std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...
+// What a peer sent, fit for a terminal: control bytes escaped ("\x1b"), at
+// most `max` bytes. A device's EHLO or Subject must not move the cursor,
+// clear the screen or fake a report line.
+std::string printable(std::string_view line, std::size_t max = 1000);
 // What the verdict means for the device: listen's exit code (1 breaks, 0 works, 3 unknown).
 // The shared outcome of every tool's verdict (diag/report.h).
 using DeviceOutcome = VerdictOutcome;

@@ -10,10 +10,7 @@
 
 namespace diag::smtp {
 
-namespace {
-
-// What a transcript may show: control bytes escaped, length capped.
-std::string printable(std::string_view line, std::size_t max = 1000) {
+std::string printable(std::string_view line, std::size_t max) {
   std::string out;
   for (unsigned char c : line.substr(0, max)) {
     if (c < 0x20 || c == 0x7f) {
@@ -27,6 +24,8 @@ std::string printable(std::string_view line, std::size_t max = 1000) {
   if (line.size() > max) out += "...";
   return out;
 }
+
+namespace {
 
 // What a first line that is not SMTP says about the service on the port.
 std::string sniff_service(std::string_view line) {

@@ -55,6 +55,11 @@ std::string device_transient_remedy(std::string_view id, const std::string& mean
     return device + "The server could not check the credentials just now (its authentication service is unreachable "
                     "or busy, or it delays after failed attempts): try again in a few minutes; if it persists, check "
                     "the server's authentication service and log." + (generic ? std::string() : " " + rest);
+  // Some 4xx replies name a cause that sending again does not cure (451
+  // 4.4.62: the wrong region; 421 4.7.66: TLS 1.0/1.1): that cause alone,
+  // not a guess at greylisting.
+  const bool lasting = meaning_id == "m365.wrong-region" || meaning_id == "m365.legacy-tls-rejected";
+  if (lasting) return device + rest;
   if (id.starts_with("smtp.mail") || id.starts_with("smtp.rcpt") || id == "smtp.data" || id == "smtp.message")
     return device + "The server deferred it (greylisting, a rate limit, a full queue or a lookup that failed for now): "
                     "send again later, or let the device submit through a local relay that queues and retries." +
@@ -445,8 +450,23 @@ struct SessionChecks {
         out.add("smtp.auth", Status::fail, failure.message,
                 "Use --starttls require (or try) so that AUTH runs inside TLS.");
         failure_reported = true;
+      } else if (result.connected) {
+        // Asked for and never run: after a refusal by the server (STARTTLS
+        // answered 454, say) that is a failure of what was asked, not a pass.
+        const bool refused = server_refused();
+        out.add("smtp.auth", refused ? Status::fail : Status::info,
+                "AUTH " + std::string(to_string(config.auth)) + " as " + config.user + " was not attempted" +
+                    (failure ? ": " + failure.phase + " failed first" : std::string()),
+                refused ? "Fix what failed first (above): the credentials were not tested, and a device would fail there too."
+                        : "");
       }
     }
+  }
+
+  // The session ended, or went on without TLS, on the server's answer (a
+  // 5xx, a 4xx, STARTTLS refused), not on a timeout or a broken exchange.
+  bool server_refused() const {
+    return failure && (failure.failure_class == FailureClass::policy || failure.kind == "starttls-refused");
   }
 
   void envelope() {
@@ -466,12 +486,40 @@ struct SessionChecks {
     // What was asked for and never happened is said, not left out.
     const bool mail_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
                                         [](const Exchange& step) { return step.command.starts_with("MAIL"); });
+    // After a server's refusal (policy) a skipped step is a failure of what
+    // was asked: a device would fail there too.
+    const Status skipped_status = server_refused() ? Status::fail : Status::info;
     if (!config.mail_from.empty() && !mail_tried && result.connected) {
       const std::string why = failure ? "skipped: " + failure.phase + " failed first" : std::string("skipped");
-      out.add("smtp.mail", Status::info, "MAIL FROM:<" + config.mail_from + "> " + why);
+      out.add("smtp.mail", skipped_status, "MAIL FROM:<" + config.mail_from + "> " + why);
       for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
-        out.add("smtp.rcpt", Status::info, "RCPT TO:<" + config.rcpt_to[i] + "> " + why).fields["recipient"] = config.rcpt_to[i];
+        out.add("smtp.rcpt", skipped_status, "RCPT TO:<" + config.rcpt_to[i] + "> " + why).fields["recipient"] = config.rcpt_to[i];
     }
+    const auto mail_step = std::find_if(result.envelope.begin(), result.envelope.end(),
+                                        [](const Exchange& step) { return step.command.starts_with("MAIL"); });
+    const bool mail_accepted = mail_step != result.envelope.end() && mail_step->reply.positive();
+    const bool rcpt_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
+                                        [](const Exchange& step) { return step.command.starts_with("RCPT"); });
+    if (mail_tried && !mail_accepted && !rcpt_tried)
+      for (const auto& recipient : config.rcpt_to)
+        out.add("smtp.rcpt", Status::info, "RCPT TO:<" + recipient + "> skipped: MAIL FROM was not accepted").fields["recipient"] =
+            recipient;
+    // Without --send too: an envelope with nothing accepted (MAIL FROM or
+    // every recipient deferred) is a message a device sending now loses.
+    const bool any_rcpt_accepted = std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
+      return step.command.starts_with("RCPT") && step.reply.positive();
+    });
+    const bool deferred = (mail_tried && !mail_accepted && mail_step->reply.transient()) ||
+                          (mail_accepted && rcpt_tried && !any_rcpt_accepted &&
+                           std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
+                             return step.command.starts_with("RCPT") && step.reply.transient();
+                           }));
+    if (!config.send && deferred)
+      out.add("smtp.envelope", Status::fail,
+              std::string(mail_accepted ? "no recipient was accepted (every RCPT TO was deferred)" : "MAIL FROM was deferred") +
+                  ": a device or application sending now loses its message",
+              "Look at the MAIL and RCPT replies above: a cause the reply names (a wrong region, TLS) does not clear by itself; "
+              "greylisting or a rate limit clears later, and a local relay that queues and retries rides it out.");
     if (config.send) {
       const bool delivered = std::any_of(result.envelope.begin(), result.envelope.end(), [](const Exchange& step) {
         return step.command == "<end of message>" && step.reply.code == 250;

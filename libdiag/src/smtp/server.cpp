@@ -252,7 +252,7 @@ class ServerSession {
   void trace(const char* direction, const std::string& line) {
     if (!config_.on_transcript) return;
     const double ms = std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-    config_.on_transcript(report_.client, TranscriptEntry{direction, line.substr(0, 512), ms});
+    config_.on_transcript(report_.client, TranscriptEntry{direction, printable(line, 512), ms});
   }
 
   std::string client_ip() const {
@@ -333,9 +333,17 @@ class ServerSession {
   bool handle(const std::string& line) {
     const std::string verb = ascii::to_upper(line.substr(0, line.find(' ')));
     const std::string rest = line.find(' ') == std::string::npos ? "" : line.substr(line.find(' ') + 1);
-    const std::string masked = verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) +
-                                                    (rest.find(' ') != std::string::npos ? " ***" : "")
-                                              : line;
+    // A client out of step after AUTH (it ignored a 504, or pipelined its
+    // answers to 334 prompts that never came) sends its user name, password
+    // or token as lines of their own: whatever follows AUTH and is no SMTP
+    // verb is a secret, never recorded or traced as it is.
+    const bool stray_secret = stray_sasl_lines_ > 0 && !is_smtp_verb(verb);
+    stray_sasl_lines_ = verb == "AUTH" ? 2 : stray_secret ? stray_sasl_lines_ - 1 : 0;
+    if (stray_secret && !connection_.tls_active()) report_.auth_secret_in_clear = true;
+    const std::string masked = stray_secret    ? std::string("***")
+                               : verb == "AUTH" ? "AUTH " + ascii::to_upper(rest.substr(0, rest.find(' '))) +
+                                                      (rest.find(' ') != std::string::npos ? " ***" : "")
+                                                : line;
     record(masked);
     trace("C", masked);
     if (profile_.override_reply) {
@@ -368,6 +376,13 @@ class ServerSession {
       return end("QUIT"), false;
     }
     return say("500 5.3.3 Unrecognized command");
+  }
+
+  static bool is_smtp_verb(const std::string& verb) {
+    for (std::string_view known : {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT",
+                                   "VRFY", "EXPN", "HELP"})
+      if (verb == known) return true;
+    return false;
   }
 
   void reset_transaction() {
@@ -691,6 +706,7 @@ class ServerSession {
   bool mail_refused_ = false, binary_body_ = false;
   std::size_t rcpt_count_ = 0, commands_at_tls_ = 0;
   std::optional<MessageCollector> message_;  // between BDAT chunks
+  int stray_sasl_lines_ = 0;  // lines after AUTH that may be its secret (see handle)
 };
 
 }  // namespace
@@ -1271,6 +1287,15 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
   const bool not_offered_matters =
       !report.auth_not_offered.empty() && !(kind == ProfileKind::mx && !report.mail_from.empty());
   const std::string& user = report.auth_user;
+  // A refused AUTH the device answered anyway: its secret went out in clear.
+  if (!report.auth_before_starttls && report.auth_secret_in_clear && !report.auth_not_offered.empty()) {
+    const bool token = report.auth_not_offered == "XOAUTH2";
+    add(token ? DeviceVerdict::oauth_in_clear_text : DeviceVerdict::basic_auth, DeviceOutcome::breaks,
+        "after AUTH " + report.auth_not_offered + ", which is not offered here, it sent its " +
+            (token ? std::string("token") : std::string("user name and password")) +
+            " anyway, in clear text, before TLS: " +
+            (token ? "revoke that token" : "change that password") + ", and set the device to STARTTLS on port 587");
+  }
   if (report.auth_before_starttls) {
     add(DeviceVerdict::auth_before_starttls, DeviceOutcome::breaks,
         "it sent AUTH " + report.auth_mechanism + " before STARTTLS (" + report.auth_reply +
@@ -1281,11 +1306,11 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
           "its AUTH XOAUTH2 line carried the OAuth token in clear text, before TLS: anyone on the path can use that "
           "token until it expires: revoke it (revoke the user's sessions, or rotate the application's secret) and "
           "set the device to STARTTLS on port 587");
-    else if (report.auth_secret_in_clear && report.auth_mechanism == "PLAIN")
+    else if (report.auth_secret_in_clear)
       add(DeviceVerdict::basic_auth, DeviceOutcome::breaks,
-          "its AUTH PLAIN line carried the password in clear text, before TLS: change that password; it also uses "
-          "basic authentication, which Exchange Online disables by default at the end of December 2026: switch it to "
-          "OAuth (XOAUTH2) if it can, else to direct send or an SMTP relay connector");
+          "its AUTH " + report.auth_mechanism + " carried the password in clear text, before TLS: change that password; it "
+          "also uses basic authentication, which Exchange Online disables by default at the end of December 2026: switch "
+          "it to OAuth (XOAUTH2) if it can, else to direct send or an SMTP relay connector");
   } else if (report.auth_mechanism == "XOAUTH2") {
     const auto& token = report.oauth_token;
     if (!tls)
@@ -1473,7 +1498,7 @@ std::string render_text(const ListenSummary& summary) {
     for (const auto& finding : report->findings)
       if (finding.outcome == DeviceOutcome::breaks) verdicts += (verdicts.empty() ? "" : ", ") + std::string(to_string(finding.verdict));
     if (verdicts.empty()) verdicts = std::string(to_string(report->verdict));
-    out += "  to change: " + report->client + " (EHLO " + (report->ehlo.empty() ? "-" : report->ehlo) + "): " + verdicts + "\n";
+    out += "  to change: " + report->client + " (EHLO " + (report->ehlo.empty() ? "-" : printable(report->ehlo, 255)) + "): " + verdicts + "\n";
   }
   if (summary.by_verdict.empty()) out += "  no device showed how it sends\n";
   return out;
@@ -1548,7 +1573,7 @@ Report listen_report(std::string_view tool, std::string_view version, const std:
 std::string render_text(const SessionReport& report) {
   std::string out = "session from " + report.client + "\n";
   auto line = [&](const std::string& label, const std::string& value) {
-    out += "  " + label + ": " + (value.empty() ? "-" : value) + "\n";
+    out += "  " + label + ": " + (value.empty() ? "-" : printable(value)) + "\n";
   };
   line(report.used_ehlo ? "EHLO" : "HELO", report.ehlo);
   line("TLS", report.starttls ? "STARTTLS, " + report.tls_version + " " + report.tls_cipher +
