@@ -114,6 +114,23 @@ TEST_CASE("sendcheck-probe fetches a token and authenticates with it", "[probe][
   // --json: the error is also the one JSON document on stdout.
   CHECK(nlohmann::json::parse(run.out)["status"] == "error");
   CHECK(run.err == "sendcheck-probe: error: the token endpoint answered HTTP 400: invalid_scope: AADSTS70011: The provided value for the input parameter 'scope' is not valid.\n");
+
+  // The endpoint refusing the app's secret is a finding with its fix (exit 1), not "could not complete".
+  HttpServer expired(401, R"({"error":"invalid_client","error_description":"AADSTS7000222: The provided client secret keys for app '1111' are expired."})");
+  argv[13] = expired.url();
+  run = run_program(argv);
+  INFO(run.out);
+  CHECK(run.exit_code == 1);
+  const auto refused = nlohmann::json::parse(run.out);
+  bool token_row = false;
+  for (const auto& check : refused["checks"])
+    if (check["id"] == "auth.token") {
+      token_row = true;
+      CHECK(check["status"] == "fail");
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("The client secret has expired"));
+    }
+  CHECK(token_row);
+  CHECK(run.out.find("s3cr3t~value") == std::string::npos);
 }
 
 TEST_CASE("the token endpoint's answer is read as untrusted", "[probe][oauth]") {

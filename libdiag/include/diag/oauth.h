@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -40,6 +41,16 @@ struct Token {
 // the endpoint's error replies, with its "error" and the first line of its
 // "error_description" (the AADSTS code).
 Result<Token> fetch_client_credentials_token(const ClientCredentials& credentials);
+
+// When fetch_client_credentials_token's error is the token endpoint refusing
+// the client (invalid_client, AADSTS7000215 a wrong secret, AADSTS7000222 an
+// expired one, unauthorized_client, ...): what the admin must fix. nullopt
+// for anything else (the network, a proxy), which is no finding.
+struct ClientRefusal {
+  bool secret = false;  // the secret itself was refused (wrong, or expired)
+  std::string remedy;
+};
+std::optional<ClientRefusal> client_refusal(const std::string& error_message);
 
 // The endpoint's answer to that POST (RFC 6749 5.1 and 5.2), read as
 // untrusted: any bytes, any JSON. A token must be printable ASCII and at

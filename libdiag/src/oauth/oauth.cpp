@@ -181,4 +181,23 @@ std::string xoauth2_initial_response(std::string_view user, std::string_view tok
   return base64_encode(text);
 }
 
+std::optional<ClientRefusal> client_refusal(const std::string& text) {
+  const bool refused_secret = text.find("AADSTS7000215") != std::string::npos || text.find("AADSTS7000222") != std::string::npos ||
+                              text.find("invalid_client") != std::string::npos;
+  const bool refused = refused_secret || text.find("unauthorized_client") != std::string::npos ||
+                       text.find("AADSTS") != std::string::npos || text.find("invalid_request") != std::string::npos;
+  if (!refused) return std::nullopt;
+  ClientRefusal out;
+  out.secret = refused_secret;
+  if (text.find("AADSTS7000222") != std::string::npos)
+    out.remedy = "The client secret has expired: create a new secret (Entra admin center > App registrations > the app > Certificates & "
+                 "secrets), and give its Value (not its Secret ID) with --client-secret-file.";
+  else if (refused_secret)
+    out.remedy = "The client secret is wrong: give the secret's Value, not its Secret ID (the Value is shown only when the secret is "
+                 "created; if it is lost, create a new secret under App registrations > the app > Certificates & secrets).";
+  else
+    out.remedy = "Check --tenant and --client-id: the app registration must exist in that tenant, with SMTP.SendAsApp granted (admin consent).";
+  return out;
+}
+
 }  // namespace diag::oauth

@@ -1379,13 +1379,18 @@ bool legacy_tls_without_tls(const Plan& plan) {
 // (VE1EUR01FT034.mail.protection.outlook.com, SY5P282CA0097.outlook.office365.com;
 // m365-facts 5.2). On-premises Exchange says the same words under its own
 // name, so the name decides.
-bool exchange_online_greeting(const smtp::Reply& banner) {
-  if (banner.lines.empty()) return false;
+// The host a greeting names first ("SY5P282CA0097.outlook.office365.com"), lower case.
+std::string greeting_host(const smtp::Reply& banner) {
+  if (banner.lines.empty()) return {};
   const std::string& line = banner.lines.front();
-  if (line.find("Microsoft ESMTP MAIL Service") == std::string::npos) return false;
   std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
   while (host.ends_with(".")) host.pop_back();
-  return is_microsoft_endpoint(host);
+  return host;
+}
+
+bool exchange_online_greeting(const smtp::Reply& banner) {
+  if (banner.lines.empty() || banner.lines.front().find("Microsoft ESMTP MAIL Service") == std::string::npos) return false;
+  return is_microsoft_endpoint(greeting_host(banner));
 }
 
 // A session that reached a server other than Exchange Online (a smart host
@@ -1397,12 +1402,9 @@ bool exchange_online_greeting(const smtp::Reply& banner) {
 // ACS's must be one of Azure Communication Services' (azurecomm.net): an
 // Exchange Online front end taking a mailbox's password is SMTP AUTH.
 bool stand_in_greeting(const smtp::Reply& banner, Method method) {
-  if (banner.lines.empty()) return false;
-  const std::string& line = banner.lines.front();
-  std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
-  while (host.ends_with(".")) host.pop_back();
+  const std::string host = greeting_host(banner);
   if (method == Method::acs) return host == "azurecomm.net" || host.ends_with(".azurecomm.net");
-  return is_microsoft_endpoint(host);
+  return !host.empty() && is_microsoft_endpoint(host);
 }
 
 void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, const std::string& endpoint, const std::string& real_host,
@@ -2000,22 +2002,12 @@ struct Secret {
 Secret token_failure(const Error& error) {
   Secret out;
   const std::string& text = error.message;
-  const bool refused_secret = text.find("AADSTS7000215") != std::string::npos || text.find("AADSTS7000222") != std::string::npos ||
-                              text.find("invalid_client") != std::string::npos;
-  const bool refused = refused_secret || text.find("unauthorized_client") != std::string::npos ||
-                       text.find("AADSTS") != std::string::npos || text.find("invalid_request") != std::string::npos;
-  Check row{"auth.token", Status::fail, "The token endpoint refused the client: " + text, "", {}};
-  if (text.find("AADSTS7000222") != std::string::npos)
-    row.remedy = "The client secret has expired: create a new secret (Entra admin center > App registrations > the app > Certificates & "
-                 "secrets), and give its Value (not its Secret ID) with --client-secret-file.";
-  else if (refused_secret)
-    row.remedy = "The client secret is wrong: give the secret's Value, not its Secret ID (the Value is shown only when the secret is "
-                 "created; if it is lost, create a new secret under App registrations > the app > Certificates & secrets).";
-  else if (refused)
-    row.remedy = "Check --tenant and --client-id: the app registration must exist in that tenant, with SMTP.SendAsApp granted (admin consent).";
-  if (refused) {
+  const auto refusal = oauth::client_refusal(text);
+  Check row{"auth.token", Status::fail, "The token endpoint refused the client: " + text, refusal ? refusal->remedy : "", {}};
+  if (refusal) {
     out.row = row;
-    out.step = Step{"token", StepState::failed, refused_secret ? "the token endpoint refused the client secret" : "the token endpoint refused the client", ""};
+    out.step = Step{"token", StepState::failed,
+                    refusal->secret ? "the token endpoint refused the client secret" : "the token endpoint refused the client", ""};
   } else {
     row.status = Status::error;
     row.message = "Could not get a token: " + text;

@@ -158,6 +158,14 @@ int run_probe_tool(const ProbeToolOptions& o) {
 
   if (session.auth != AuthMechanism::none && !targets->empty()) {
     auto secret = auth_secret(o, session.auth);
+    // The token endpoint refusing the app is a finding (exit 1) with its fix,
+    // not a run that could not complete.
+    const auto refusal = !secret && o.token_file.empty() ? oauth::client_refusal(secret.error().message) : std::nullopt;
+    if (refusal && (refusal->secret || secret.error().message.find("unauthorized_client") != std::string::npos)) {
+      report.add(Check{"auth.token", Status::fail, "The token endpoint refused the client: " + secret.error().message, refusal->remedy, {}});
+      return cli::finish(probe_tool_name, report, text + render_checks_text({report.checks().back()}, style), o.common,
+                         &(*resolver)->log());
+    }
     if (!secret) return fail(secret.error());
     session.secret = std::move(secret.value());
   }
