@@ -1215,8 +1215,8 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
   // greeting a STARTTLS or plain port would send), is a device set for
   // STARTTLS or no encryption: a setting to learn, not a TLS fault.
   const std::string not_implicit_reason =
-      "test it on a listener without --implicit-tls to see how it sends; Microsoft 365 needs STARTTLS (587 for SMTP AUTH, "
-      "25 for direct send or a connector), not implicit TLS";
+      "test it on a listener without --implicit-tls to see how it sends; Microsoft 365 takes STARTTLS (required on 587 for "
+      "SMTP AUTH, optional on 25 for direct send or a connector), never implicit TLS";
   if (report.implicit_tls && !report.tls_offered_max) {
     if (report.tls_failure == tls::HandshakeFailure::not_tls) {
       add(DeviceVerdict::no_implicit_tls, DeviceOutcome::unknown,
