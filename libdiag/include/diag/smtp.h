@@ -525,6 +525,10 @@ class SmtpServer {
   SmtpServer& operator=(const SmtpServer&) = delete;
   std::uint16_t port() const;
   std::vector<SessionReport> reports() const;  // sessions finished so far
+  // Stops, waits until every session has ended and been handed to
+  // on_session, and returns them all: a summary then counts every session
+  // whose report was printed.
+  std::vector<SessionReport> finish();
   std::size_t sessions_started() const;
   // Blocks until stop() (sendcheck-listen) or the count of finished sessions reaches `sessions`.
   void wait(std::size_t sessions = 0);

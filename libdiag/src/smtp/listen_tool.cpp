@@ -169,7 +169,9 @@ int run_listen_tool(const ListenToolOptions& o) {
   {
     StopOnSignal stop_on_signal([running = server->get()] { running->stop(); });
     (*server)->wait(o.sessions);
-    reports = (*server)->reports();
+    // Every session that printed its report is in the summary: one that was
+    // ending when the signal came is waited for, not left out.
+    reports = (*server)->finish();
   }
   server->reset();
   // What it saw, when it stops; the exit code follows the devices.

@@ -806,11 +806,14 @@ Result<std::unique_ptr<SmtpServer>> SmtpServer::start(ServerConfig config) {
   return std::unique_ptr<SmtpServer>(new SmtpServer(std::move(impl)));
 }
 
-SmtpServer::~SmtpServer() {
+SmtpServer::~SmtpServer() { finish(); }
+
+std::vector<SessionReport> SmtpServer::finish() {
   stop();
   if (impl_->acceptor.joinable()) impl_->acceptor.join();
   std::unique_lock lock(impl_->mutex);
   impl_->changed.wait(lock, [&] { return impl_->active == 0; });
+  return impl_->reports;
 }
 
 void SmtpServer::stop() {
