@@ -347,10 +347,8 @@ void check_direct_send(DomainReport& r) {
     // Microsoft's name, which its certificate carries (mx.cname asks to
     // point the MX there too).
     std::string target = host->host;
-    if (!host->cname_target.empty() && is_microsoft(classify_host(host->cname_target).provider)) {
-      target = host->cname_target;
-      if (!target.empty() && target.back() == '.') target.pop_back();
-    }
+    if (!host->cname_target.empty() && is_microsoft(classify_host(host->cname_target).provider))
+      target = dns::canonical_name(host->cname_target);
     r.direct_send_host = target;
     r.checks.push_back(make_check(d, "mx.direct-send", Status::pass,
                                   "Direct send: devices connect to " + target + " port 25 (anonymous SMTP, "

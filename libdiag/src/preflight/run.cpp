@@ -168,9 +168,8 @@ void classify_mx(const Plan& plan, const mx::DomainReport& report, MxPart& part)
 // The MX host direct send goes to, or the MX that is an alias for it (the
 // device is then set to the Microsoft name, mx.direct-send).
 bool is_direct_send_host(const mx::MxHost& host, const mx::DomainReport& report) {
-  std::string alias_of = host.cname_target;
-  if (!alias_of.empty() && alias_of.back() == '.') alias_of.pop_back();
-  return host.host == report.direct_send_host || (!alias_of.empty() && alias_of == report.direct_send_host);
+  return host.host == report.direct_send_host ||
+         (!host.cname_target.empty() && dns::canonical_name(host.cname_target) == report.direct_send_host);
 }
 
 // Exchange Online takes anonymous mail over IPv6 only for an accepted
@@ -734,17 +733,12 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
 // (contoso.onmicrosoft.com, .onmicrosoft.us in GCC High, .partner.onmschina.cn
 // in 21Vianet) or, since 2025, *.dkim.mail.microsoft.
 bool is_microsoft_dkim_target(std::string_view target) {
-  std::string name = ascii::to_lower(target);
-  if (!name.empty() && name.back() == '.') name.pop_back();
+  const std::string name = dns::canonical_name(target);
   for (std::string_view suffix : {".onmicrosoft.com", ".onmicrosoft.us", ".onmschina.cn", ".dkim.mail.microsoft"})
     if (name.size() > suffix.size() && name.ends_with(suffix)) return true;
   return false;
 }
 
-std::string trim_dot(std::string name) {
-  if (!name.empty() && name.back() == '.') name.pop_back();
-  return name;
-}
 
 void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, bool sovereign, Check& check,
                     std::optional<Step>& step) {
@@ -775,9 +769,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::string no_dkim = other_dkim.empty()
                                   ? " has no DKIM in Microsoft 365 (no selector1._domainkey CNAME)"
                                   : " has no DKIM in Microsoft 365 (its selector1/selector2._domainkey CNAMEs point to " +
-                                        trim_dot(other_dkim) + ", another service's keys, which Microsoft 365 cannot sign with)";
+                                        dns::canonical_name(other_dkim) + ", another service's keys, which Microsoft 365 cannot sign with)";
   const std::string moved_dkim =
-      other_dkim.empty() ? "" : ", in place of today's CNAMEs to " + trim_dot(other_dkim) +
+      other_dkim.empty() ? "" : ", in place of today's CNAMEs to " + dns::canonical_name(other_dkim) +
                                     ": Microsoft 365's selectors have these fixed names, so that service needs selectors of its own";
   // Another cloud's outbound addresses (GCC High/DoD, 21Vianet) are not the
   // worldwide ranges tested here; a record without the cloud's include and a
@@ -1383,9 +1377,7 @@ bool legacy_tls_without_tls(const Plan& plan) {
 std::string greeting_host(const smtp::Reply& banner) {
   if (banner.lines.empty()) return {};
   const std::string& line = banner.lines.front();
-  std::string host = ascii::to_lower(line.substr(0, line.find(' ')));
-  while (host.ends_with(".")) host.pop_back();
-  return host;
+  return dns::canonical_name(line.substr(0, line.find(' ')));
 }
 
 bool exchange_online_greeting(const smtp::Reply& banner) {

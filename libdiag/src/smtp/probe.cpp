@@ -484,8 +484,9 @@ struct SessionChecks {
     }
     if (failure.failure_class == FailureClass::policy) failure_reported = true;
     // What was asked for and never happened is said, not left out.
-    const bool mail_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
+    const auto mail_step = std::find_if(result.envelope.begin(), result.envelope.end(),
                                         [](const Exchange& step) { return step.command.starts_with("MAIL"); });
+    const bool mail_tried = mail_step != result.envelope.end();
     // After a server's refusal (policy) a skipped step is a failure of what
     // was asked: a device would fail there too.
     const Status skipped_status = server_refused() ? Status::fail : Status::info;
@@ -495,9 +496,7 @@ struct SessionChecks {
       for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
         out.add("smtp.rcpt", skipped_status, "RCPT TO:<" + config.rcpt_to[i] + "> " + why).fields["recipient"] = config.rcpt_to[i];
     }
-    const auto mail_step = std::find_if(result.envelope.begin(), result.envelope.end(),
-                                        [](const Exchange& step) { return step.command.starts_with("MAIL"); });
-    const bool mail_accepted = mail_step != result.envelope.end() && mail_step->reply.positive();
+    const bool mail_accepted = mail_tried && mail_step->reply.positive();
     const bool rcpt_tried = std::any_of(result.envelope.begin(), result.envelope.end(),
                                         [](const Exchange& step) { return step.command.starts_with("RCPT"); });
     if (mail_tried && !mail_accepted && !rcpt_tried)

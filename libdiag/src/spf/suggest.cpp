@@ -429,9 +429,7 @@ class SuggestionBuilder {
       if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include ||
           !is_microsoft_include(one.terms[0].domain_spec))
         return {};
-      std::string domain = ascii::to_lower(one.terms[0].domain_spec);
-      if (!domain.empty() && domain.back() == '.') domain.pop_back();
-      return domain;
+      return dns::canonical_name(one.terms[0].domain_spec);
     };
     // The MX names the tenant's cloud: another cloud's include authorizes
     // none of its servers (m365-facts 1.3, 2). The right one is added; the
