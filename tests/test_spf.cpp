@@ -168,7 +168,9 @@ TEST_CASE("macros: the examples of RFC 7208 7.4", "[spf][macro]") {
   // p needs DNS: it comes from the context once validated.
   context.validated_name = "mx.example.org";
   CHECK(expand_macros("%{p}", context, use) == "mx.example.org");
-  CHECK(uses_p_macro("exists:%{p}.x"));
+  CHECK(uses_macro("exists:%{p}.x", 'p'));
+  CHECK(uses_macro("exists:%{H}.x", 'h'));
+  CHECK_FALSE(uses_macro("exists:%{i}.%%{h}.x", 'h'));
 }
 
 TEST_CASE("limits: 10 DNS-querying terms, counted through includes", "[spf][limits]") {
@@ -208,6 +210,23 @@ TEST_CASE("limits: void lookups, MX names and PTR names", "[spf][limits]") {
   zone.ptr("9.2.0.192.in-addr.arpa", "mail.ptr.example");
   zone.a("mail.ptr.example", "192.0.2.9");
   CHECK(evaluate(zone, "192.0.2.9", "x@ptr.example").result == SpfResult::fail);
+}
+
+TEST_CASE("a result that rests on the HELO name says so", "[spf][macro]") {
+  Zone zone;
+  zone.spf("helo.example", "v=spf1 ip4:198.51.100.7 exists:%{h}.allow.helo.example -all").a("scanner.helo.example.allow.helo.example", "127.0.0.2");
+  // Passes for the device's name, fails for another: the result is the name's.
+  auto passes = evaluate(zone, "192.0.2.9", "x@helo.example", "scanner.helo.example");
+  CHECK(passes.result == SpfResult::pass);
+  CHECK(passes.helo_used);
+  zone.none("tester.example.org.allow.helo.example", RrType::A);
+  auto fails = evaluate(zone, "192.0.2.9", "x@helo.example", "tester.example.org");
+  CHECK(fails.result == SpfResult::fail);
+  CHECK(fails.helo_used);
+  // Decided before the macro term: the HELO name plays no part.
+  auto before = evaluate(zone, "198.51.100.7", "x@helo.example", "tester.example.org");
+  CHECK(before.result == SpfResult::pass);
+  CHECK_FALSE(before.helo_used);
 }
 
 TEST_CASE("timeouts are temperror, never absence", "[spf]") {

@@ -34,7 +34,7 @@ void check_and_expand(std::string_view text, const diag::spf::MacroContext& cont
       (void)error->to_string();
       continue;
     }
-    (void)diag::spf::uses_p_macro(text);
+    (void)diag::spf::uses_macro(text, 'p');
     (void)diag::spf::expand_macros(text, context, use);
   }
 }

@@ -162,6 +162,7 @@ struct Plan {
   Endpoint endpoint;                  // host empty: the MX
   bool endpoint_overridden = false;
   std::string helo = "sendcheck-preflight.invalid";
+  bool helo_given = false;  // --helo: the device's own EHLO name, not this machine's
   std::string ca_file;
   std::string client_cert_file, client_key_file;
   std::optional<ClientCertificate> client_certificate;  // relay with --client-cert
@@ -302,6 +303,7 @@ struct Outcome {
   Verdict verdict;                      // decided from steps
   std::vector<NextStep> next_steps;     // in order
   std::optional<std::string> spf_record;  // the exact record to publish, when SPF does not pass
+  std::string device_helo;              // the EHLO name the device must send: the SPF result rests on it (%{h})
   nlohmann::json fields = nlohmann::json::object();  // "mx", "spf", "dmarc", "blocklist", "smtp", "egress"
   std::vector<dns::QueryLogEntry> log;
 };

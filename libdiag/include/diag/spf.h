@@ -98,7 +98,9 @@ enum class MacroUse { domain_spec, explanation };
 // Checks a macro-string without expanding it (RFC 7208 7.1); the error
 // says where. In a domain-spec, c, r and t are not allowed.
 std::optional<SyntaxError> check_macro_string(std::string_view text, MacroUse use, std::size_t base_position = 0);
-bool uses_p_macro(std::string_view text);
+// Whether a macro-string expands the macro letter (either case): %{p} needs
+// answers, %{h} makes the result the HELO name's.
+bool uses_macro(std::string_view text, char letter);
 // Expands a macro-string. Precondition: check_macro_string passed; when it
 // uses %{p}, context.validated_name is set.
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use);
@@ -193,6 +195,9 @@ struct SpfEvaluation {
   int lookups = 0;          // RFC 7208 4.6.4 DNS-querying terms used
   int void_lookups = 0;
   int rounds = 0;           // DNS round trips the evaluation waited for
+  // A term evaluated on the way to the result expanded %{h}: the result is
+  // that of the HELO name given, and may differ for another client's.
+  bool helo_used = false;
 };
 
 struct EngineOptions {
@@ -365,6 +370,7 @@ struct SpfCheckPlan {
   std::string domain;
   std::vector<IpAddress> ips;
   CheckHostInput base;  // sender, helo, default explanation, record override
+  bool helo_given = false;  // --helo given (else base.helo is the domain)
   bool suggest = false;
   bool exchange_online_sends = false;
   // Once every IP's result is known, how long the tree validation may still

@@ -201,6 +201,7 @@ Result<Plan> make_plan(const ToolOptions& o) {
   if (!o.helo.empty()) {
     if (o.helo.find_first_of(" \t\r\n") != std::string::npos) return bad_input("--helo must be one word");
     plan.helo = o.helo;
+    plan.helo_given = true;
   } else {
     plan.helo = smtp::default_helo_name();
   }

@@ -101,6 +101,7 @@ std::vector<std::pair<std::string, std::string>> device_configuration(const Outc
   }
   rows.push_back({"Authentication", authentication});
   rows.push_back({"From", plan.from.empty() ? plan.user : plan.from});
+  if (!outcome.device_helo.empty()) rows.push_back({"EHLO name", outcome.device_helo + " (the domain's SPF record checks it)"});
   return rows;
 }
 

@@ -288,6 +288,7 @@ struct SpfPart {
   std::optional<bool> microsoft_included;  // the record includes Exchange Online's outbound servers; nullopt: unknown
   std::string microsoft_after_all;  // Microsoft's include as written after an all term, where it is never evaluated
   std::string microsoft_include = "spf.protection.outlook.com";  // the include of the MX's cloud
+  bool helo_checked = false;  // the result rests on --helo (%{h}): the device must send that name
 };
 
 // The device's own check_host() result for this path. Only it decides the
@@ -381,19 +382,37 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     part.microsoft_included = spf::includes_microsoft(outcome.tree.root, cloud_include);
     if (!*part.microsoft_included) part.microsoft_after_all = spf::microsoft_include_after_all(outcome.tree.root, cloud_include);
   }
-  // Only a record the SPF module verified for the device and every sender
-  // the old records authorized is ever printed.
-  if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
-      !mx::initial_domain_tenant(plan.from_domain)) {
-    part.candidate = outcome.suggestion->record;
-    if (!part.passes) part.suggested = part.candidate;
+  // A record that looks up the client's EHLO name (%{h}) gives the result
+  // of the name this run sent: without --helo that is this machine's name,
+  // not the device's, and the result says nothing about the device.
+  const bool helo_unknown = evaluation.helo_used && evaluation.result != spf::SpfResult::temperror && !plan.helo_given;
+  part.helo_checked = evaluation.helo_used && evaluation.result != spf::SpfResult::temperror && plan.helo_given;
+  if (helo_unknown) {
+    part.section.checks.push_back(Check{
+        "spf.helo-name", Status::warn,
+        "The SPF record of " + plan.from_domain + " looks up the sender's EHLO name (%{h}): this run sent " + plan.helo +
+            ", not the device's, so SPF " + std::string(spf::to_string(evaluation.result)) + " is this machine's result, not the device's",
+        "Run again with --helo set to the name the device sends with EHLO (in its SMTP settings, or in what sendcheck listen "
+        "shows when the device connects to it). To authorize the device whatever its name, add its address instead: "
+        "sendcheck spf " + plan.from_domain + " --ip " + ip.to_string() + " --suggest writes the record.",
+        {{"helo", plan.helo}}});
+    part.step = Step{"spf", StepState::untested, "the SPF result rests on the EHLO name, and the device's was not given",
+                     "--helo with the device's EHLO name"};
+  } else {
+    // Only a record the SPF module verified for the device and every sender
+    // the old records authorized is ever printed.
+    if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
+        !mx::initial_domain_tenant(plan.from_domain)) {
+      part.candidate = outcome.suggestion->record;
+      if (!part.passes) part.suggested = part.candidate;
+    }
+    part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion, part.suggested));
+    Step step{"spf", StepState::failed, "SPF " + std::string(spf::to_string(evaluation.result)) + " for " + ip.to_string(), ""};
+    if (part.passes) step = Step{"spf", StepState::passed, "SPF passes for " + ip.to_string(), ""};
+    else if (evaluation.result == spf::SpfResult::temperror)
+      step = Step{"spf", StepState::untested, "the SPF lookups failed (temperror)", "run again, or ask another resolver with --dns"};
+    part.step = step;
   }
-  part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion, part.suggested));
-  Step step{"spf", StepState::failed, "SPF " + std::string(spf::to_string(evaluation.result)) + " for " + ip.to_string(), ""};
-  if (part.passes) step = Step{"spf", StepState::passed, "SPF passes for " + ip.to_string(), ""};
-  else if (evaluation.result == spf::SpfResult::temperror)
-    step = Step{"spf", StepState::untested, "the SPF lookups failed (temperror)", "run again, or ask another resolver with --dns"};
-  part.step = step;
   // The rest of the SPF tree is the domain's health: when the device's own
   // result is unchanged by it, a failure there is a warning with its fix
   // (spf::separate_domain_health put it in the group "domain health"). A finding that
@@ -405,7 +424,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
     // Only direct send's verdict rests on the device's SPF: through a
     // connector a failing SPF is a warning (every FAIL row is a cause).
-    if (check.status == Status::fail && !part.passes && check.fields.value("group", "") != "domain health" && plan.method == Method::direct_send) {
+    if (check.status == Status::fail && !part.passes && !helo_unknown && check.fields.value("group", "") != "domain health" &&
+        plan.method == Method::direct_send) {
       // It explains the device's result, which the one verified record
       // fixes: a second, different record here would contradict it.
       if (part.suggested && (check.remedy.find("v=spf1") != std::string::npos || check.remedy.find("--suggest") != std::string::npos))
@@ -2481,8 +2501,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     if (spf_undecided && check.status == Status::fail) {
       check.status = Status::warn;
       check.message = "SPF could not be decided for the device, so DMARC cannot be either. If it fails SPF: " + check.message;
-      dmarc_step = Step{"dmarc", StepState::untested, "DMARC depends on the SPF result, which could not be decided",
-                        "run again, or ask another resolver with --dns"};
+      dmarc_step = Step{"dmarc", StepState::untested, "DMARC depends on the SPF result, which could not be decided", spf_part.step->to_test};
     } else if (plan.method == Method::direct_send) {
       if (check.status == Status::fail) dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " applies", ""};
       else if (check.status == Status::error) dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
@@ -2580,6 +2599,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     outcome.fields["client_certificate"]["file"] = plan.client_certificate->file;
   }
   outcome.spf_record = spf_part.suggested;
+  if (spf_part.helo_checked) outcome.device_helo = plan.helo;
   outcome.smtp_target = smtp_part.target;
   outcome.smtp_host = smtp_part.host;
   outcome.smtp_port = std::to_string(plan.endpoint.port);

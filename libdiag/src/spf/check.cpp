@@ -168,6 +168,7 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
   if (request.record && !is_spf_record(*request.record)) return bad_input("--record must start with \"v=spf1\"");
   plan.base.sender = sender;
   plan.base.helo = request.helo.empty() ? plan.domain : request.helo;
+  plan.helo_given = !request.helo.empty();
   if (plan.base.sender.empty() && request.helo.empty()) plan.base.sender = "postmaster@" + plan.domain;
   plan.base.domain = plan.domain;
   plan.base.default_explanation = request.default_explanation;
@@ -316,7 +317,19 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
   // The devices' own results decide; domain-wide findings that do not change them are domain health.
   std::vector<Check> tree_checks = outcome.tree.checks;
   separate_domain_health(tree_checks, outcome.results);
-  for (const auto& [ip, evaluation] : outcome.results) report.add(result_check(plan.domain, ip, evaluation));
+  for (const auto& [ip, evaluation] : outcome.results) {
+    Check check = result_check(plan.domain, ip, evaluation);
+    // %{h}: the result is the HELO name's; another client name may differ.
+    if (evaluation.helo_used && evaluation.result != SpfResult::temperror) {
+      check.message += " The record looks up the EHLO name (%{h}): this is the result for " + plan.base.helo + ".";
+      check.fields["helo"] = plan.base.helo;
+      if (!plan.helo_given && check.remedy.empty())
+        check.remedy = "Give --helo with the name the device sends with EHLO: the result may differ for it.";
+      else if (!plan.helo_given)
+        check.remedy += " Give --helo with the name the device sends with EHLO: the result may differ for it.";
+    }
+    report.add(std::move(check));
+  }
   for (auto& check : tree_checks) report.add(std::move(check));
   if (outcome.suggestion && outcome.suggestion->record.empty())
     report.add(Check{"spf.suggestion", Status::warn, outcome.suggestion->reason,

@@ -146,6 +146,7 @@ class Evaluator {
     evaluation.path = out.path;
     evaluation.lookups = lookups_;
     evaluation.void_lookups = voids_;
+    evaluation.helo_used = helo_used_;
     return evaluation;
   }
 
@@ -232,9 +233,10 @@ class Evaluator {
   // nullopt: suspended (the p macro needs answers we do not have yet).
   std::optional<std::string> target_of(const std::string& domain_spec, const std::string& domain) {
     if (domain_spec.empty()) return domain;
+    if (uses_macro(domain_spec, 'h')) helo_used_ = true;
     MacroContext context = context_;
     context.domain = domain;
-    if (uses_p_macro(domain_spec)) {
+    if (uses_macro(domain_spec, 'p')) {
       auto name = validated_name(domain);
       if (!name) return std::nullopt;
       context.validated_name = *name;
@@ -277,7 +279,7 @@ class Evaluator {
       if (!term.queries_dns()) continue;
       if (++dns_terms > options_.lookup_limit) break;
       const std::string& spec = term.is_mechanism ? term.domain_spec : term.value;
-      if (uses_p_macro(spec)) continue;
+      if (uses_macro(spec, 'p')) continue;
       MacroContext context = context_;
       context.domain = domain;
       const std::string target = spec.empty() ? domain : fit_domain(expand_macros(spec, context, MacroUse::domain_spec));
@@ -468,7 +470,7 @@ class Evaluator {
     context.domain = domain;
     auto fallback = [&]() -> std::string {
       if (check_macro_string(input_.default_explanation, MacroUse::explanation)) return input_.default_explanation;
-      if (uses_p_macro(input_.default_explanation)) {
+      if (uses_macro(input_.default_explanation, 'p')) {
         auto name = validated_name(domain);
         if (!name) return "";
         context.validated_name = *name;
@@ -486,7 +488,7 @@ class Evaluator {
     if (!answer->ok() || texts.size() != 1) return fallback();
     const std::string text = texts.front().joined();
     if (check_macro_string(text, MacroUse::explanation)) return fallback();
-    if (uses_p_macro(text)) {
+    if (uses_macro(text, 'p')) {
       auto name = validated_name(domain);
       if (!name) return "";
       context.validated_name = *name;
@@ -572,6 +574,7 @@ class Evaluator {
   IpAddress ip_ = unmapped(input_.ip);
   MacroContext context_;
   int lookups_ = 0, voids_ = 0;
+  bool helo_used_ = false;
   std::optional<Question> missing_;
   std::set<Question> wanted_;
   std::set<std::string> prefetched_;  // domains whose records were already scanned for prefetching

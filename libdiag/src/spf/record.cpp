@@ -460,10 +460,10 @@ std::optional<SyntaxError> check_macro_string(std::string_view text, MacroUse us
   return split_macro_string(text, use, base_position, nullptr);
 }
 
-bool uses_p_macro(std::string_view text) {
+bool uses_macro(std::string_view text, char letter) {
   std::vector<MacroPiece> pieces;
   if (split_macro_string(text, MacroUse::explanation, 0, &pieces)) return false;
-  return std::any_of(pieces.begin(), pieces.end(), [](const MacroPiece& p) { return p.letter && lower(p.letter) == 'p'; });
+  return std::any_of(pieces.begin(), pieces.end(), [letter](const MacroPiece& p) { return p.letter && lower(p.letter) == lower(letter); });
 }
 
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use) {
