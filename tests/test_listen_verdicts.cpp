@@ -648,6 +648,49 @@ TEST_CASE("listen: no AUTH mechanism in common is said", "[listen][verdict]") {
   }
 }
 
+TEST_CASE("listen exo-mx: a device set to sign in, at the MX that offers no AUTH", "[listen][verdict]") {
+  SECTION("it read EHLO's list without STARTTLS and left, as swaks and msmtp do") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    ScriptedDevice device(server->port());
+    device.reply();
+    device.say("EHLO printer.contoso.example");
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::no_common_auth_mechanism);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("the tenant MX offers no AUTH") && Catch::Contains("turn authentication off"));
+  }
+  SECTION("over TLS, the same") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    ScriptedDevice device(server->port());
+    device.up_to_starttls("printer.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO printer.contoso.example");
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::no_common_auth_mechanism);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("left after EHLO over TLS"));
+  }
+  SECTION("AUTH before STARTTLS is not told to use STARTTLS at the MX") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    ScriptedDevice device(server->port());
+    device.reply();
+    device.say("EHLO printer.contoso.example");
+    CHECK(device.say("AUTH LOGIN").code == 504);
+    device.say("QUIT");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::auth_before_starttls);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("the tenant MX takes no AUTH, before STARTTLS or after it"));
+  }
+  SECTION("a port check (no EHLO) stays incomplete") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    ScriptedDevice device(server->port());
+    device.reply();
+    device.say("QUIT");
+    CHECK(only_report(*server).verdict == DeviceVerdict::incomplete);
+  }
+}
+
 TEST_CASE("listen: a silent session that timed out is counted as timed-out", "[listen][verdict]") {
   SessionReport silent;
   silent.end_reason = "timeout";

@@ -588,6 +588,22 @@ TEST_CASE("implicit TLS (port 465 style)", "[probe][tls]") {
   CHECK(sniffed.failure.failure_class == FailureClass::protocol);
 }
 
+TEST_CASE("implicit TLS against a STARTTLS port names the mode, not a TLS fault", "[probe][tls]") {
+  auto running = serve(exo_submission_profile());
+  auto config = config_for(*running);
+  config.tls_mode = TlsMode::implicit;
+  const auto result = run_session(config);
+  INFO(transcript_text(result));
+  CHECK_FALSE(result.tls.handshake_completed);
+  CHECK(result.peer_hint == "SMTP");
+  CHECK(result.plain_greeting.starts_with("220 "));
+  const auto checks = session_checks(config, result, "127.0.0.1", "127.0.0.1");
+  REQUIRE(find_check(checks, "tls.handshake"));
+  CHECK(find_check(checks, "tls.handshake")->status == Status::fail);
+  CHECK_THAT(find_check(checks, "tls.handshake")->message, Catch::Contains("speaks plain SMTP, not implicit TLS"));
+  CHECK_THAT(find_check(checks, "tls.handshake")->remedy, Catch::Contains("without --implicit-tls"));
+}
+
 TEST_CASE("the transcript has C/S/TLS markers and timings", "[probe]") {
   auto running = serve(exo_submission_profile());
   const auto result = run_session(config_for(*running));

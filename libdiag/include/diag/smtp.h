@@ -285,7 +285,8 @@ struct SessionResult {
   Failure failure;  // the first failure; none when every step the config asked for succeeded
   std::vector<Failure> policy_replies;  // every 4xx/5xx, in order (the first may be `failure`)
   ClientState last_state = ClientState::connect;
-  std::string peer_hint;  // for not-smtp: "HTTP", "SSH", "TLS", "POP3", "IMAP"
+  std::string peer_hint;  // for not-smtp: "HTTP", "SSH", "TLS", "POP3", "IMAP"; a failed implicit TLS handshake: "SMTP"
+  std::string plain_greeting;  // with peer_hint "SMTP": the 220 line the port sent on a plain connection
 };
 
 // Runs one session through the state machine. Never throws for network

@@ -224,6 +224,14 @@ class ClientSession {
       // The ServerHello's version stays known when we refused it (a TLS 1.0-only server).
       if (connection_.ssl() && tls::version_from_openssl_name(SSL_get_version(connection_.ssl())))
         result_.tls.server_version = SSL_get_version(connection_.ssl());
+      // Plain text where the ServerHello was due: a STARTTLS or plain port
+      // probed with --implicit-tls shows its greeting on a plain connection.
+      if (next == ClientState::banner && result_.tls.failure == tls::HandshakeFailure::not_tls) {
+        if (auto greeting = plain_greeting()) {
+          result_.peer_hint = "SMTP";
+          result_.plain_greeting = printable(*greeting, 200);
+        }
+      }
       fail(FailureClass::tls, "handshake", "the TLS handshake failed: " + result_.tls.error);
       note("TLS", "handshake failed: " + result_.tls.error +
                       (result_.tls.server_version.empty() ? "" : " (the server chose " + result_.tls.server_version + ")"));
@@ -297,6 +305,20 @@ class ClientSession {
     fail(FailureClass::protocol, "banner-timeout",
          "connected, but no SMTP greeting arrived in time: a tarpit, an overloaded server, or a middlebox holding the connection");
     return ClientState::done;
+  }
+
+  // The first line a port sends on a plain connection when it is an SMTP
+  // greeting (220): one more connection, bounded by the connect and banner
+  // timeouts.
+  std::optional<std::string> plain_greeting() {
+    note("NET", "reading the greeting on a plain connection");
+    Connection second;
+    if (second.connect(config_.address, config_.port, deadline(config_.timeouts.connect)).status != IoStatus::ok) return std::nullopt;
+    ReadResult read = second.read_line(deadline(config_.timeouts.banner));
+    second.close();
+    if (read.status != IoStatus::ok || !read.line.starts_with("220")) return std::nullopt;
+    note("NET", "the port greets in plain text: " + printable(read.line, 100));
+    return read.line;
   }
 
   // A silent port may be waiting for a TLS ClientHello: one more connection,

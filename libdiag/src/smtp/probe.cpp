@@ -227,6 +227,12 @@ struct SessionChecks {
             "The server speaks only TLS 1.0/1.1, which Exchange Online and current clients refuse: enable TLS 1.2 on "
             "it. To see the rest of its TLS anyway, probe with --tls-min " +
                 std::string(*offered == tls::Version::tls1_0 ? "1.0" : "1.1") + ".");
+      else if (config.tls_mode == TlsMode::implicit && result.peer_hint == "SMTP")
+        out.add("tls.handshake", Status::fail,
+                "port " + std::to_string(config.port) + " speaks plain SMTP, not implicit TLS: it answered the TLS ClientHello "
+                "with text (" + facts.error + "), and greets a plain connection with \"" + result.plain_greeting + "\"",
+                "Probe it without --implicit-tls: it is a STARTTLS or plain port (Exchange Online's 587 and 25 take STARTTLS after EHLO). "
+                "A device set to SSL/TLS (implicit TLS) on this port fails the same way: set it to STARTTLS.");
       else if (facts.failure == tls::HandshakeFailure::timed_out)
         out.add("tls.handshake", Status::error, "the TLS handshake did not finish within the timeout: " + facts.error,
                 "Try again with a longer --timeout.");

@@ -1163,15 +1163,17 @@ std::string token_summary(const OAuthTokenFacts& facts) {
   return out;
 }
 
-bool left_after_ehlo_over_tls(const SessionReport& report) {
-  bool tls = report.implicit_tls, greeted_in_tls = false;
+// The client read the EHLO reply (over TLS, when `over_tls`) and left
+// without AUTH or MAIL: what it looked for was not among the extensions.
+bool left_after_ehlo(const SessionReport& report, bool over_tls) {
+  bool tls = report.implicit_tls, greeted = false;
   for (const auto& command : report.commands) {
     const std::string verb = ascii::to_upper(command.substr(0, command.find(' ')));
     if (verb == "AUTH" || verb == "MAIL") return false;
     if (verb == "STARTTLS") tls = true;
-    if (tls && (verb == "EHLO" || verb == "HELO")) greeted_in_tls = true;
+    if ((tls || !over_tls) && verb == "EHLO") greeted = true;
   }
-  return greeted_in_tls && (report.end_reason == "QUIT" || report.end_reason == "closed");
+  return greeted && (report.end_reason == "QUIT" || report.end_reason == "closed");
 }
 
 int severity(DeviceOutcome outcome) {
@@ -1302,8 +1304,12 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
   if (report.auth_before_starttls) {
     add(DeviceVerdict::auth_before_starttls, DeviceOutcome::breaks,
         "it sent AUTH " + report.auth_mechanism + " before STARTTLS (" + report.auth_reply +
-            "): Exchange Online offers AUTH only after STARTTLS: set the device's encryption to STARTTLS "
-            "(sometimes called TLS) on port 587");
+            (kind == ProfileKind::mx
+                 ? "): the tenant MX takes no AUTH, before STARTTLS or after it: for direct send turn authentication off "
+                   "on the device (port 25, the tenant's own recipients), or point it at smtp.office365.com:587 with "
+                   "STARTTLS and OAuth (XOAUTH2)"
+                 : "): Exchange Online offers AUTH only after STARTTLS: set the device's encryption to STARTTLS "
+                   "(sometimes called TLS) on port 587"));
     if (report.auth_secret_in_clear && report.auth_mechanism == "XOAUTH2")
       add(DeviceVerdict::oauth_in_clear_text, DeviceOutcome::breaks,
           "its AUTH XOAUTH2 line carried the OAuth token in clear text, before TLS: anyone on the path can use that "
@@ -1421,7 +1427,15 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
   }
   if (!findings.empty()) return conclude();
 
-  if (kind == ProfileKind::submission && left_after_ehlo_over_tls(report)) {
+  if (kind == ProfileKind::mx && left_after_ehlo(report, false)) {
+    // Clients set to sign in stop here (swaks: "Host did not advertise
+    // authentication"; msmtp, curl alike): the tenant MX never offers AUTH.
+    add(DeviceVerdict::no_common_auth_mechanism, DeviceOutcome::unknown,
+        "it left after EHLO" + std::string(tls ? " over " + report.tls_version : "") +
+            " without MAIL FROM: a device set to sign in (SMTP AUTH) gives up here, because the tenant MX offers no "
+            "AUTH, or it only tested the connection: for direct send turn authentication off on the device (port 25, "
+            "the tenant's own recipients), or point it at smtp.office365.com:587 with STARTTLS and OAuth (XOAUTH2)");
+  } else if (kind == ProfileKind::submission && left_after_ehlo(report, true)) {
     std::string offered;
     for (const auto& keyword : profile.ehlo_after_tls)
       if (ascii::to_upper(keyword).starts_with("AUTH ")) offered = keyword.substr(5);
