@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
   app.add_option("--reject-direct-send", o.reject_direct_send,
                  "direct-send: the tenant's Reject Direct Send as Get-OrganizationConfig shows it: on (True) or off (False)")->type_name("on|off");
   app.add_option("--recipient-kind", o.recipient_kind,
-                 "direct-send: what the tenant's --to are: mailbox, open-group (takes mail from outside), or group (only from authenticated senders)")
+                 "direct-send: what the tenant's --to are: mailbox or open-group (take mail from outside), group or restricted-mailbox (only from authenticated senders)")
       ->type_name("KIND");
   app.add_option("--smtp-host", o.smtp_host, "Connect here instead of the MX or the method's endpoint")->type_name("HOST");
   app.add_option("--smtp-port", o.smtp_port, "TCP port instead of the method's (default: 25, or 587 for smtp-auth, hve and acs)")->type_name("PORT");

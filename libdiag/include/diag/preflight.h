@@ -176,10 +176,11 @@ struct Plan {
   std::optional<DeviceAuth> device_auth;         // --device-auth: how the device signs in (nullopt: not said)
   bool device_app_only = false;                  // --device-auth oauth-app: with an application's client credentials
   std::optional<bool> reject_direct_send;        // --reject-direct-send: true on, false off, nullopt not said
-  // --recipient-kind: the internal recipients are mailboxes, groups that take
-  // mail from outside the organization, or groups that take it only from
-  // authenticated senders (the default for a new group); nullopt not said.
-  enum class RecipientKind { mailbox, open_group, group };
+  // --recipient-kind: the internal recipients are mailboxes or groups that
+  // take mail from outside the organization, groups that take it only from
+  // authenticated senders (the default for a new group), or mailboxes set so
+  // (RequireSenderAuthenticationEnabled); nullopt not said.
+  enum class RecipientKind { mailbox, open_group, group, restricted_mailbox };
   std::optional<RecipientKind> recipient_kind;
   // A sovereign cloud's submission endpoints (find_sovereign_cloud).
   std::string oauth_scope;                       // empty: oauth::smtp_scope

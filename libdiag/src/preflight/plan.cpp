@@ -241,7 +241,8 @@ Result<Plan> make_plan(const ToolOptions& o) {
     if (value == "mailbox") plan.recipient_kind = Plan::RecipientKind::mailbox;
     else if (value == "open-group") plan.recipient_kind = Plan::RecipientKind::open_group;
     else if (value == "group") plan.recipient_kind = Plan::RecipientKind::group;
-    else return bad_input("--recipient-kind must be mailbox, open-group or group");
+    else if (value == "restricted-mailbox") plan.recipient_kind = Plan::RecipientKind::restricted_mailbox;
+    else return bad_input("--recipient-kind must be mailbox, open-group, group or restricted-mailbox");
     if (plan.method != Method::direct_send)
       return bad_input("--recipient-kind belongs to --method direct-send (only anonymous mail meets a group's sender restriction)");
   }

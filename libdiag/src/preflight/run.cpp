@@ -1502,50 +1502,69 @@ void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector
                        "--reject-direct-send off once " + read + " shows False"});
 }
 
-// Direct send is anonymous, and a group that takes mail only from
+// Direct send is anonymous, and a recipient that takes mail only from
 // authenticated senders (RequireSenderAuthenticationEnabled, True for a new
-// distribution or Microsoft 365 group) refuses it after DATA with 550 5.7.133,
-// which this test never sends: what the recipient is comes from the admin.
+// distribution or Microsoft 365 group, settable on a mailbox) or only from
+// listed senders (AcceptMessagesOnlyFrom) refuses it after DATA (550 5.7.133,
+// 5.7.134, 5.7.129), which this test never sends: what the recipient accepts
+// comes from the admin.
 void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vector<Step>& steps) {
   std::vector<std::string> internal;
   for (const auto& to : plan.to)
     if (is_internal(to, plan.accepted_domains)) internal.push_back(to);
   if (internal.empty()) return;
   const std::string& first = internal.front();
-  const std::string read = "Get-Recipient " + first + " | Format-List RecipientTypeDetails (for a group: Get-DistributionGroup " + first +
-                           " | Format-List RequireSenderAuthenticationEnabled, or Get-UnifiedGroup for a Microsoft 365 group)";
+  const std::string read = "Get-Recipient " + first + " | Format-List RecipientTypeDetails, then Get-Mailbox " + first +
+                           " | Format-List RequireSenderAuthenticationEnabled, AcceptMessagesOnlyFrom* (a group: Get-DistributionGroup, "
+                           "a Microsoft 365 group: Get-UnifiedGroup, with the same properties)";
+  const std::string opened_to_all =
+      " This lets anyone on the internet mail it, not only the device: where that is not wanted, send the device's mail to a "
+      "mailbox that takes outside mail instead, or have the device sign in (--method smtp-auth with OAuth).";
   using Kind = Plan::RecipientKind;
-  if (plan.recipient_kind == Kind::group) {
-    checks.push_back(Check{"smtp.recipient-group", Status::fail,
-                           "the recipient is a group that takes mail only from authenticated senders (--recipient-kind group): it "
-                           "refuses direct send, which is anonymous, after DATA (550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup)",
-                           "Let the group take mail from outside the organization (Set-DistributionGroup " + first +
-                               " -RequireSenderAuthenticationEnabled $false; a Microsoft 365 group: Set-UnifiedGroup " + first +
-                               " -RequireSenderAuthenticationEnabled $false), or send to a mailbox instead.",
-                           {}});
-    steps.push_back(Step{"recipient-kind", StepState::failed, "the recipient group refuses anonymous senders (550 5.7.133)", ""});
+  if (plan.recipient_kind == Kind::group || plan.recipient_kind == Kind::restricted_mailbox) {
+    const bool group = plan.recipient_kind == Kind::group;
+    checks.push_back(Check{
+        group ? "smtp.recipient-group" : "smtp.recipient-mailbox", Status::fail,
+        group ? "the recipient is a group that takes mail only from authenticated senders (--recipient-kind group): it "
+                "refuses direct send, which is anonymous, after DATA (550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup)"
+              : "the recipient is a mailbox that takes mail only from authenticated senders (--recipient-kind restricted-mailbox): "
+                "it refuses direct send, which is anonymous, after DATA (550 5.7.134 RESOLVER.RST.SenderNotAuthenticatedForMailbox)",
+        (group ? "Let the group take mail from outside the organization (Set-DistributionGroup " + first +
+                     " -RequireSenderAuthenticationEnabled $false; a Microsoft 365 group: Set-UnifiedGroup " + first +
+                     " -RequireSenderAuthenticationEnabled $false)."
+               : "Let the mailbox take mail from outside the organization (Set-Mailbox " + first +
+                     " -RequireSenderAuthenticationEnabled $false).") +
+            opened_to_all,
+        {}});
+    steps.push_back(Step{"recipient-kind", StepState::failed,
+                         group ? "the recipient group refuses anonymous senders (550 5.7.133)"
+                               : "the recipient mailbox refuses anonymous senders (550 5.7.134)",
+                         ""});
     return;
   }
   if (plan.recipient_kind) {
     const bool mailbox = plan.recipient_kind == Kind::mailbox;
     checks.push_back(Check{"smtp.recipient-kind", Status::pass,
-                           mailbox ? "the recipients are mailboxes (--recipient-kind mailbox): no sender restriction of a group applies"
+                           mailbox ? "the recipients are mailboxes that take mail from outside the organization (--recipient-kind mailbox)"
                                    : "the recipient group takes mail from outside the organization (--recipient-kind open-group)",
                            "", {}});
     steps.push_back(Step{"recipient-kind", StepState::passed,
-                         mailbox ? "the recipients are mailboxes (as said)" : "the recipient group takes anonymous mail (as said)", ""});
+                         mailbox ? "the recipients are mailboxes that take anonymous mail (as said)" : "the recipient group takes anonymous mail (as said)", ""});
     return;
   }
   checks.push_back(Check{"smtp.recipient-kind-unseen", Status::warn,
                          "whether " + first + (internal.size() > 1 ? " (and the other recipients)" : std::string()) +
-                             " is a mailbox or a group is not known here: a group that takes mail only from authenticated senders "
-                             "(the default for a new distribution or Microsoft 365 group) refuses direct send after DATA "
-                             "(550 5.7.133), which this test does not send",
-                         "Read it: " + read + ". Then run again with --recipient-kind mailbox, open-group (False) or group (True).",
+                             " takes mail from outside the organization is not known here: a group or mailbox that takes mail only "
+                             "from authenticated senders (the default for a new distribution or Microsoft 365 group) refuses "
+                             "direct send after DATA (550 5.7.133, 5.7.134; a list of allowed senders: 5.7.129), which this test "
+                             "does not send",
+                         "Read it: " + read +
+                             ". Then run again with --recipient-kind mailbox or open-group (RequireSenderAuthenticationEnabled False and "
+                             "no AcceptMessagesOnlyFrom list), group or restricted-mailbox (True).",
                          {}});
   steps.push_back(Step{"recipient-kind", StepState::untested,
-                       "a group recipient may refuse anonymous senders after DATA (550 5.7.133), which this test does not send",
-                       "--recipient-kind mailbox (or open-group) once " + read + " shows it"});
+                       "the recipient may refuse anonymous senders after DATA (550 5.7.133, 5.7.134), which this test does not send",
+                       "--recipient-kind mailbox (or open-group) once " + read + " shows it takes outside mail"});
 }
 
 bool external_rcpt_accepted(const Plan& plan, const smtp::SessionResult& session) {
@@ -2555,6 +2574,19 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                                  {{"ip", address->to_string()}}});
     steps.push_back(Step{"ipv6-path", StepState::untested, "the device may send from this network's IPv6 address " + address->to_string(),
                          "--ip " + address->to_string() + ", or IPv6 off on the device"});
+  }
+  // The same network seen from an IPv6 device: it falls back to IPv4 when
+  // its IPv6 path fails, and many devices prefer IPv4 whatever the MX has.
+  if (const auto address = outcome.ip && !outcome.ip->is_v4() ? other_egress(true) : std::nullopt) {
+    input.checks.push_back(Check{"input.ipv4-path", Status::warn,
+                                 "This network also sends from the IPv4 address " + address->to_string() +
+                                     ": a dual-stack device may send from " + address->to_string() +
+                                     " (its IPv6 path failing, or IPv4 preferred), which this run did not check (SPF, blocklists)",
+                                 "Run the check again with --ip " + address->to_string() + " (and --egress) on the device's network, or turn IPv4 "
+                                 "off on the device so that it sends from " + outcome.ip->to_string() + ".",
+                                 {{"ip", address->to_string()}}});
+    steps.push_back(Step{"ipv4-path", StepState::untested, "the device may send from this network's IPv4 address " + address->to_string(),
+                         "--ip " + address->to_string() + ", or IPv4 off on the device"});
   }
   // The steps, in the order a message takes them.
   if (mx_part.step) steps.push_back(*mx_part.step);
