@@ -1,7 +1,7 @@
 // One SPF record that fixes every failure at once: duplicate records merged
 // (RFC 7208 3.2, 4.5), the device's public addresses added, Microsoft's
 // include kept or added when the MX is Exchange Online, appended-zone and
-// wrong includes replaced, ptr and +all dropped, one all qualifier (the
+// wrong includes replaced, +all dropped (ptr kept: its senders cannot be listed), one all qualifier (the
 // strictest the domain had), and the whole flattened (dated) when it would
 // exceed 10 lookups. The record is shown only after it has been re-evaluated
 // offline for the device and for addresses sampled from every network the old
@@ -371,9 +371,12 @@ class SuggestionBuilder {
         switch (term.mechanism) {
           case MechanismKind::all: all_qualifiers.push_back(static_cast<char>(term.qualifier)); break;
           case MechanismKind::ptr:
-            notes_.push_back("Dropped \"" + term.text + "\": RFC 7208 5.5 says ptr SHOULD NOT be used and many receivers skip it; "
-                             "list the servers it was meant to cover with ip4:/ip6:.");
-            s_.senders_not_kept.push_back(term.text);
+            // Which servers ptr passes today no check can list: dropping it
+            // would fail them, so it stays, and the admin replaces it.
+            notes_.push_back("Kept \"" + term.text + "\": RFC 7208 5.5 says ptr SHOULD NOT be used (slow, and some receivers skip "
+                             "it), but it may authorize servers no check can list; replace it with their ip4:/ip6: terms once you know them.");
+            if (term.qualifier != Qualifier::pass) draft.has_non_pass = true;
+            add_term(draft, term.text);
             break;
           case MechanismKind::ip4:
           case MechanismKind::ip6: {
