@@ -691,6 +691,32 @@ TEST_CASE("listen exo-mx: a device set to sign in, at the MX that offers no AUTH
   }
 }
 
+TEST_CASE("listen exo-mx: a sender outside the accepted domains is not direct send", "[listen][verdict]") {
+  auto send_from = [](SmtpServer& server, const std::string& sender) {
+    ScriptedDevice device(server.port());
+    device.reply();
+    device.say("EHLO scanner.contoso.example");
+    device.say("MAIL FROM:<" + sender + ">");
+    CHECK(device.say("RCPT TO:<frontdesk@contoso.example>").code == 250);
+    CHECK(device.say("DATA").code == 354);
+    CHECK(device.say("Subject: scan\r\n\r\nbody\r\n.").code == 250);
+    device.say("QUIT");
+  };
+  SECTION("a free-mail sender") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "scanner@gmail.com");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::sender_outside_tenant);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("not direct send") && Catch::Contains("device@contoso.example"));
+  }
+  SECTION("a subdomain of an accepted domain is the tenant's") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "scanner@branch.contoso.example");
+    CHECK(only_report(*server).verdict == DeviceVerdict::direct_send_works);
+  }
+}
+
 TEST_CASE("listen: a silent session that timed out is counted as timed-out", "[listen][verdict]") {
   SessionReport silent;
   silent.end_reason = "timeout";

@@ -372,6 +372,7 @@ enum class DeviceVerdict {
   sender_not_permitted,     // 550 5.7.60: MAIL FROM is not the authenticated user
   needs_partner_connector,  // exo-mx: 550 5.7.68 (RejectDirectSend)
   relay_denied,             // exo-mx: 550 5.7.64, a recipient outside the tenant
+  sender_outside_tenant,    // exo-mx: taken, but MAIL FROM is not in an accepted domain: not direct send, spoofed mail
   envelope_refused,         // another refusal of MAIL, RCPT or the message
 };
 std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...

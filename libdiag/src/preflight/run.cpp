@@ -2279,6 +2279,17 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
 
   // The input as given: who sends, to whom.
   input.checks.insert(input.checks.end(), plan.cloud_checks.begin(), plan.cloud_checks.end());
+  // The device's own EHLO name (--helo): Exchange Online has answered bare
+  // or malformed names 501 5.5.4 (and taken some bare ones), so a name
+  // that is not a domain is a risk the session here may not show.
+  if (plan.helo_given && !smtp::is_valid_ehlo_name(plan.helo))
+    input.checks.push_back(Check{"input.helo", Status::warn,
+                                 "The EHLO name " + smtp::printable(plan.helo, 100) +
+                                     " is not a fully qualified domain name: Exchange Online has refused such names with 501 5.5.4 "
+                                     "Invalid domain name",
+                                 "Give the device a host name with its domain (scanner." + plan.domain +
+                                     ") in its network settings; it sends that name with EHLO.",
+                                 {{"helo", plan.helo}}});
   steps.insert(steps.end(), plan.cloud_steps.begin(), plan.cloud_steps.end());
   if (!submission) {
     if (!is_internal(plan.from, plan.accepted_domains)) {

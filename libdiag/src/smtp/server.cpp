@@ -21,6 +21,7 @@
 
 #include "diag/smtp.h"
 #include "diag/ascii.h"
+#include "diag/strings.h"
 
 namespace diag::smtp {
 
@@ -1067,6 +1068,7 @@ std::string_view to_string(DeviceVerdict verdict) {
     case DeviceVerdict::sender_not_permitted: return "sender-not-permitted";
     case DeviceVerdict::needs_partner_connector: return "needs-partner-connector";
     case DeviceVerdict::relay_denied: return "relay-denied";
+    case DeviceVerdict::sender_outside_tenant: return "sender-outside-tenant";
     case DeviceVerdict::envelope_refused: return "envelope-refused";
   }
   return "incomplete";
@@ -1414,7 +1416,23 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
           "a recipient was refused (" + report.rcpt_refusal + ", " + envelope + ")");
   }
   if (!report.mail_from.empty() && report.mail_refusal.empty() && !tried_auth && !report.auth_before_starttls) {
-    if (kind == ProfileKind::mx) {
+    const std::string sender_domain = ascii::to_lower(report.mail_from.substr(report.mail_from.rfind('@') + 1));
+    const auto& accepted = profile.accept_domains;
+    const bool sender_accepted =
+        accepted.empty() || std::any_of(accepted.begin(), accepted.end(), [&](const std::string& domain) {
+          return sender_domain == domain || sender_domain.ends_with("." + domain);
+        });
+    if (kind == ProfileKind::mx && report.message_accepted && !sender_accepted) {
+      // Anonymous mail from another domain is what any internet sender
+      // sends: the MX takes it, and SPF of that domain decides, which never
+      // lists the device.
+      add(DeviceVerdict::sender_outside_tenant, DeviceOutcome::breaks,
+          "the MX took it (" + envelope + "), but its sender " + report.mail_from + " is not in the tenant's domains (" +
+              strings::join(accepted, ", ") + "): that is ordinary internet mail, not direct send, and " + sender_domain +
+              "'s SPF does not list the device, so Microsoft 365 treats it as spoofed (Junk or quarantine; refused where " +
+              sender_domain + " publishes DMARC p=reject): set the device's sender to an address in an accepted domain (device@" +
+              accepted.front() + ") and put its public IP in that domain's SPF record");
+    } else if (kind == ProfileKind::mx) {
       if (report.message_accepted)
         add(DeviceVerdict::direct_send_works, DeviceOutcome::works,
             "it sends as direct send (" + envelope + ", " + (tls ? report.tls_version : std::string("no TLS")) +
