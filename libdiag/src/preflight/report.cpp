@@ -164,6 +164,9 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     line(style.bold("RECOMMENDED") + "  " + std::string(describe(plan.method)) + " (" + std::string(to_string(plan.method)) +
              ") for a device with " + describe(r.device) + ": " + r.why,
          13);
+    for (const auto& section : outcome.sections)
+      for (const auto& check : section.checks)
+        if (check.id == "method.mx-gateway") line("  " + check.message, 4);
     for (const auto& fit : r.methods) {
       if (fit.method == plan.method) continue;
       std::string row = "  " + std::string(to_string(fit.method)) + ": ";

@@ -1506,7 +1506,7 @@ void reject_direct_send_step(const Plan& plan, bool envelope_passed, std::vector
 // authenticated senders (RequireSenderAuthenticationEnabled, True for a new
 // distribution or Microsoft 365 group, settable on a mailbox) or only from
 // listed senders (AcceptMessagesOnlyFrom) refuses it after DATA (550 5.7.133,
-// 5.7.134, 5.7.129), which this test never sends: what the recipient accepts
+// 5.7.134, or a refusal of its own for a list), which this test never sends: what the recipient accepts
 // comes from the admin.
 void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vector<Step>& steps) {
   std::vector<std::string> internal;
@@ -1556,7 +1556,7 @@ void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vect
                          "whether " + first + (internal.size() > 1 ? " (and the other recipients)" : std::string()) +
                              " takes mail from outside the organization is not known here: a group or mailbox that takes mail only "
                              "from authenticated senders (the default for a new distribution or Microsoft 365 group) refuses "
-                             "direct send after DATA (550 5.7.133, 5.7.134; a list of allowed senders: 5.7.129), which this test "
+                             "direct send after DATA (550 5.7.133, 5.7.134), as does one with a list of allowed senders, which this test "
                              "does not send",
                          "Read it: " + read +
                              ". Then run again with --recipient-kind mailbox or open-group (RequireSenderAuthenticationEnabled False and "
@@ -2609,7 +2609,21 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   if (dmarc_step) steps.push_back(*dmarc_step);
 
   if (plan.recommendation) {
-    outcome.sections.push_back(recommendation_section(*plan.recommendation));
+    Section method_section = recommendation_section(*plan.recommendation);
+    // The table reads the device only; the tenant's MX may rule its choice out.
+    if (plan.method == Method::direct_send)
+      for (const auto& check : mx_part.section.checks)
+        if (check.id == "mx.gateway" && check.status == Status::fail) {
+          const std::string gateway = check.fields.value("gateway", std::string());
+          method_section.checks.push_back(Check{
+              "method.mx-gateway", Status::warn,
+              "Direct send fits the device, but the MX of " + plan.domain + " is " +
+                  (gateway.empty() ? std::string("not Exchange Online") : gateway) +
+                  ": direct send to it does not reach Exchange Online",
+              check.remedy,  // the MX row's two ways out: one next step for both
+              {{"gateway", gateway}}});
+        }
+    outcome.sections.push_back(std::move(method_section));
     outcome.fields["recommendation"] = to_json(*plan.recommendation);
   }
   if (!input.checks.empty()) outcome.sections.push_back(std::move(input));

@@ -454,7 +454,8 @@ struct SessionChecks {
         if (failure.kind == "auth") failure_reported = true;
       } else if (failure.kind == "auth-without-tls") {
         out.add("smtp.auth", Status::fail, failure.message,
-                "Use --starttls require (or try) so that AUTH runs inside TLS.");
+                "AUTH must run inside TLS: Exchange Online offers it only after STARTTLS. Set the device's encryption to "
+                "STARTTLS (with sendcheck probe: --starttls require).");
         failure_reported = true;
       } else if (result.connected) {
         // Asked for and never run: after a refusal by the server (STARTTLS

@@ -592,7 +592,7 @@ class SuggestionBuilder {
     if (!all) {
       all = '~';
       notes_.push_back(std::string(had_plus ? "Replaced \"+all\", which lets every address on the internet pass as " + domain_ + "," : "Ended the record") +
-                       " with \"~all\", Microsoft's recommendation while direct send is being set up; move to \"-all\" once DKIM and DMARC are in place.");
+                       " with \"~all\", Microsoft's recommendation for domains that devices send as (by direct send or a connector); move to \"-all\" once DKIM and DMARC are in place.");
     } else {
       std::set<char> distinct(all_qualifiers.begin(), all_qualifiers.end());
       if (distinct.size() > 1)

@@ -392,7 +392,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   // The all term decides what happens to everyone else.
   if (root.all_term == "+all" || root.all_term == "all")
     add("spf.all", Status::fail, "The record ends in \"" + root.all_term + "\": it authorizes every IP address on the internet to send as " + d + ".",
-        "End the record with \"~all\" (while direct send is being set up, as Microsoft recommends) or \"-all\".");
+        "End the record with \"~all\" (Microsoft's recommendation for domains that devices send as, by direct send or a connector, until DKIM and DMARC are in place) or \"-all\".");
   else if (root.all_term == "?all")
     add("spf.all", Status::warn, "The record ends in \"?all\" (neutral): mail from anywhere is neither passed nor failed; Microsoft recommends ?all for testing only.",
         "Use \"~all\" while setting up direct send, then \"-all\" once DKIM and DMARC are in place.");
