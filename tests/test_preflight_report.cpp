@@ -130,6 +130,14 @@ TEST_CASE("Markdown text: records, commands and addresses in code spans, angle b
         "Only then: `Set-OrganizationConfig -RejectDirectSend $false` (changes take up to 30 minutes).");
   CHECK(preflight::markdown_text("Turning it off (Set-OrganizationConfig -RejectDirectSend $false) reopens it.") ==
         "Turning it off (`Set-OrganizationConfig -RejectDirectSend $false`) reopens it.");
+  // Prose after a cmdlet ("shows False", "for a Microsoft 365 group") is not code.
+  CHECK(preflight::markdown_text("once Get-OrganizationConfig | Format-List RejectDirectSend shows False") ==
+        "once `Get-OrganizationConfig | Format-List RejectDirectSend` shows False");
+  CHECK(preflight::markdown_text("or Get-UnifiedGroup for a Microsoft 365 group") == "or `Get-UnifiedGroup` for a Microsoft 365 group");
+  // Quotes around a literal stay outside its span; an option keeps its value.
+  CHECK(preflight::markdown_text("add \"rua=mailto:dmarc@contoso.example\" to it") == "add \"`rua=mailto:dmarc@contoso.example`\" to it");
+  CHECK(preflight::markdown_text("check it with --method relay.") == "check it with `--method relay`.");
+  CHECK(preflight::markdown_text("with --egress on the device's network") == "with `--egress` on the device's network");
   // The envelope commands are one span each.
   CHECK(preflight::markdown_text("RCPT TO:<a@contoso.example>: 550 5.7.68 refused") == "`RCPT TO:<a@contoso.example>`: 550 `5.7.68` refused");
   CHECK(preflight::markdown_text("MAIL FROM:<a@contoso.example> skipped") == "`MAIL FROM:<a@contoso.example>` skipped");

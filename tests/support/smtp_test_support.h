@@ -212,9 +212,12 @@ class HttpServer {
       const std::string response = "HTTP/1.1 " + std::to_string(status) + " " + reason + "\r\nContent-Type: " +
                                    (http ? content_type_ : "text/html") + "\r\nContent-Length: " + std::to_string(body.size()) +
                                    "\r\nConnection: close\r\n\r\n" + body;
+      // Recorded before the answer: a client that has its answer may read requests() at once.
+      {
+        std::lock_guard lock(mutex_);
+        requests_.push_back(std::move(request));
+      }
       connection.write_all(response, deadline);
-      std::lock_guard lock(mutex_);
-      requests_.push_back(std::move(request));
     }
   }
 

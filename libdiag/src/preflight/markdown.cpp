@@ -91,6 +91,34 @@ bool is_cmdlet(std::string_view word) {
   return false;
 }
 
+// A word of prose: lower-case letters only ("shows", "for", "a").
+bool is_prose_word(std::string_view rest) {
+  std::size_t end = 0;
+  while (end < rest.size() && std::islower(static_cast<unsigned char>(rest[end]))) ++end;
+  return end > 0 && (end == rest.size() || rest[end] == ' ' || rest[end] == ',' || rest[end] == '.' || rest[end] == ';');
+}
+
+// The value after an option that takes one of a few words ("--method
+// relay"), when the text has it; empty otherwise.
+std::string_view option_value(std::string_view option, std::string_view rest) {
+  static constexpr std::pair<std::string_view, std::string_view> options[] = {
+      {"--method", " auto direct-send relay smtp-auth hve acs "},
+      {"--recipient-kind", " mailbox open-group group restricted-mailbox "},
+      {"--reject-direct-send", " on off "},
+      {"--device-tls", " none 1.0 1.1 1.2 1.3 "},
+      {"--device-auth", " none basic oauth oauth-app "},
+      {"--recipients", " internal external "},
+  };
+  std::size_t end = 0;
+  while (end < rest.size() && rest[end] != ' ' && rest[end] != ',' && rest[end] != ';' && rest[end] != ')' && rest[end] != '"' &&
+         !(rest[end] == '.' && (end + 1 == rest.size() || rest[end + 1] == ' ')))
+    ++end;
+  const std::string_view value = rest.substr(0, end);
+  for (const auto& [name, values] : options)
+    if (option == name && !value.empty() && values.find(" " + std::string(value) + " ") != std::string_view::npos) return value;
+  return {};
+}
+
 // A word that is a literal an admin types or looks up: an address, a host
 // name, a network, a placeholder, an option, a reply code.
 bool is_literal(std::string_view word) {
@@ -207,10 +235,12 @@ std::string markdown_text(std::string_view input) {
         continue;
       }
       // Up to a sentence end, a closing quote or parenthesis, a ';' or ',' followed by a space,
-      // or a parenthesis opening after a space (prose about the command).
+      // a parenthesis opening after a space, or a lower-case word ("shows",
+      // "for"): prose about the command, never a cmdlet, parameter or value.
       while (end < text.size()) {
         const char c = text[end];
         if (c == ' ' && end + 1 < text.size() && text[end + 1] == '(') break;
+        if (c == ' ' && !record && is_prose_word(std::string_view(text).substr(end + 1))) break;
         if (c == '"' || c == ')' || ((c == ';' || c == ',' || c == '.') && (end + 1 == text.size() || text[end + 1] == ' '))) {
           if (record && c == ';' && rest.starts_with("v=DMARC1")) {  // DMARC tags are ';'-separated
             ++end;
@@ -224,18 +254,25 @@ std::string markdown_text(std::string_view input) {
       i = end;
       continue;
     }
-    // Trailing punctuation stays outside the span.
+    // Trailing punctuation and quotes stay outside the span.
     std::string_view core = word;
     std::string tail;
-    while (!core.empty() && (core.back() == ',' || core.back() == ';' || core.back() == ':' || core.back() == ')' ||
+    while (!core.empty() && (core.back() == ',' || core.back() == ';' || core.back() == ':' || core.back() == ')' || core.back() == '"' ||
                              (core.back() == '.' && core.size() > 1))) {
       tail.insert(tail.begin(), core.back());
       core.remove_suffix(1);
     }
     std::string head;
-    while (!core.empty() && core.front() == '(') {
-      head += '(';
+    while (!core.empty() && (core.front() == '(' || core.front() == '"')) {
+      head += core.front();
       core.remove_prefix(1);
+    }
+    // "--method relay": an option and its value are one thing to type.
+    if (const auto value = option_value(core, std::string_view(text).substr(std::min(word_end + 1, text.size())));
+        !value.empty() && tail.empty()) {
+      out += head + code_span(std::string(core) + " " + std::string(value));
+      i = word_end + 1 + value.size();
+      continue;
     }
     if (is_literal(core)) out += head + code_span(core) + escape_html(tail);
     else out += escape_html(word);
