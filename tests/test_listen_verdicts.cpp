@@ -206,6 +206,18 @@ TEST_CASE("listen: a TLS ClientHello on a STARTTLS port is implicit TLS", "[list
   CHECK_THAT(report.verdict_reason, Catch::StartsWith("the device uses implicit TLS (465 style)"));
 }
 
+TEST_CASE("listen: an SSL 2.0-format ClientHello on a STARTTLS port is implicit TLS, not a timeout", "[listen][verdict][tls]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.reply();
+  // RFC 6101 E.2: length 0x2e with the high bit, CLIENT-HELLO, version 3.1 (TLS 1.0), then the lengths.
+  device.write(std::string("\x80\x2e\x01\x03\x01\x00\x15\x00\x00\x00\x10", 11));
+  device.close();
+  const auto report = only_report(*server);
+  CHECK(report.tls_hello_in_clear);
+  CHECK(report.verdict == DeviceVerdict::implicit_tls);
+}
+
 TEST_CASE("listen --implicit-tls: a device that speaks plain SMTP, or waits for a greeting, is not set for implicit TLS",
           "[listen][verdict][tls]") {
   auto implicit_listener = [](Milliseconds tls_timeout) {
@@ -466,6 +478,12 @@ TEST_CASE("listen: what an XOAUTH2 token shows without the network", "[listen][v
       CHECK_THAT(facts.problem, Catch::Contains("refresh token"));
       CHECK(facts.problem.find(token) == std::string::npos);
     }
+  }
+  SECTION("an unsigned JWT (alg none) is a JWT, but never Microsoft's") {
+    const std::string unsigned_token = base64url(R"({"typ":"JWT","alg":"none"})") + "." + base64url(user_claims().dump()) + ".";
+    const auto facts = inspect_oauth_token(unsigned_token, "app@contoso.example", now);
+    CHECK(facts.jwt);
+    CHECK_THAT(facts.problem, Catch::StartsWith("its token is an unsigned JWT (alg none"));
   }
   SECTION("a Microsoft Graph token, another audience, none") {
     auto claims = user_claims();

@@ -13,8 +13,16 @@ using namespace diag;
 using namespace smtp_testing;
 using namespace preflight_testing;
 
+// HVE's own greeting is not documented: a stand-in counts as HVE only when
+// it greets with a name under HVE's endpoint (smtp.hve.mx.microsoft).
+smtp::ServerProfile hve_stand_in() {
+  auto profile = smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
+  profile.host_name = "smtp.hve.mx.microsoft";
+  return profile;
+}
+
 TEST_CASE("hve: internal recipients pass, an external one fails, the password is never printed", "[preflight]") {
-  auto mx = serve(smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept));
+  auto mx = serve(hve_stand_in());
   TempDir dir;
   const auto password_file = dir.file("password", "Hve-Acc0unt-Secret\n");
   auto run_to = [&](const std::string& recipient) {
@@ -42,4 +50,20 @@ TEST_CASE("hve: internal recipients pass, an external one fails, the password is
     CHECK(run->out.find("Hve-Acc0unt-Secret") == std::string::npos);
     CHECK(run->err.find("Hve-Acc0unt-Secret") == std::string::npos);
   }
+}
+
+TEST_CASE("hve: Exchange Online's SMTP AUTH front end taking a password is not HVE", "[preflight]") {
+  auto mx = serve(smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept));
+  TempDir dir;
+  const auto password_file = dir.file("password", "Hve-Acc0unt-Secret\n");
+  const auto run = run_program({preflight_tool, "contoso.example", "--method", "hve", "--smtp-host", "127.0.0.1", "--smtp-port",
+                                std::to_string(mx->server->port()), "--ca", mx->ca_file, "--zone", zone, "--user", "hve01@contoso.example",
+                                "--password-file", password_file, "--from", "hve01@contoso.example", "--to", "frontdesk@contoso.example",
+                                "--json"});
+  INFO("stdout: " << run.out << "\nstderr: " << run.err);
+  const auto json = nlohmann::json::parse(run.out);
+  CHECK(run.exit_code == 3);
+  CHECK(json["verdict"]["verdict"] == "not-verified");
+  CHECK(status_of(json, "smtp.not-exchange-online") == "warn");
+  CHECK_THAT(run.out, Catch::Contains("not as High Volume Email"));
 }

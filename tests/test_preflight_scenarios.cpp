@@ -68,6 +68,14 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
     return profile;
   }
   if (name == "accept-all") return smtp::accept_all_profile();
+  if (name == "hve-stand-in") {
+    // A server in HVE's place that takes the HVE account's password. HVE's
+    // greeting is not documented: a stand-in counts as HVE only when it
+    // greets with a name under HVE's endpoint, never as the SMTP AUTH front end.
+    auto profile = smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
+    profile.host_name = "smtp.hve.mx.microsoft";
+    return profile;
+  }
   if (name == "acs-stand-in") {
     // A server in ACS's place (any user name and secret taken). ACS's
     // greeting is not documented; a stand-in must greet with a Microsoft

@@ -559,6 +559,8 @@ TEST_CASE("certificate cases are separate checks", "[probe][tls]") {
       CHECK(status_of(checks, "tls.chain-trusted") == c.trusted);
       CHECK(status_of(checks, "tls.name-matches") == c.name_matches);
       CHECK(status_of(checks, "tls.expiry") == c.expiry);
+      // Trusted beside expired never reads as a clean bill.
+      if (c.expiry == Status::fail) CHECK_THAT(find_check(checks, "tls.chain-trusted")->message, Catch::Contains("but the certificate is expired"));
     }
   }
 }

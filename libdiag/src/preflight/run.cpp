@@ -413,6 +413,25 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
       step = Step{"spf", StepState::untested, "the SPF lookups failed (temperror)", "run again, or ask another resolver with --dns"};
     part.step = step;
   }
+  // A pass through an all term ("+all", in the record or an include) lets
+  // every address pass: the device's mail works today, and ending the record
+  // with ~all or -all, the fix for that, fails it unless the device is added.
+  const bool passes_by_all = part.passes && !helo_unknown && (evaluation.matched == "+all" || evaluation.matched == "all");
+  std::string by_all_remedy;
+  if (passes_by_all) {
+    const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
+    by_all_remedy = part.candidate ? "Publish this SPF record for " + plan.from_domain + ", which authorizes " + ip.to_string() +
+                                         " by address and ends with ~all: " + *part.candidate +
+                                         " (verified for the device and the networks the current record names; servers that passed only "
+                                         "through +all fail with it: find them in your DMARC aggregate reports and add them first)."
+                                   : "Add \"" + term + "\" before the all term in the same change that ends the record with ~all or -all; "
+                                     "find the other servers that send as " + plan.from_domain + " (DMARC aggregate reports) and add them too.";
+    part.section.checks.push_back(Check{"spf.device-by-all", Status::warn,
+                                        ip.to_string() + " passes SPF as " + plan.from_domain + " only through \"" + evaluation.matched +
+                                            "\", which lets every address on the internet pass: the record's fix (~all or -all) fails the "
+                                            "device unless it is added by address",
+                                        by_all_remedy, {{"matched", evaluation.matched}}});
+  }
   // The rest of the SPF tree is the domain's health: when the device's own
   // result is unchanged by it, a failure there is a warning with its fix
   // (spf::separate_domain_health put it in the group "domain health"). A finding that
@@ -422,6 +441,11 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     // spf.suggestion's reason is in spf.result's remedy already.
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
+    // "End the record with ~all": with the device added, or it breaks.
+    if (passes_by_all && check.id == "spf.all") {
+      if (const auto at = check.message.find(" This does not change the result for "); at != std::string::npos) check.message.erase(at);
+      check.remedy = by_all_remedy;
+    }
     // Only direct send's verdict rests on the device's SPF: through a
     // connector a failing SPF is a warning (every FAIL row is a cause).
     if (check.status == Status::fail && !part.passes && !helo_unknown && check.fields.value("group", "") != "domain health" &&
@@ -1411,11 +1435,14 @@ bool exchange_online_greeting(const smtp::Reply& banner) {
 // Online's answer to the device. HVE's and ACS's greetings are not
 // documented: their own endpoints are not judged, but a stand-in given as
 // --smtp-host must at least greet with a Microsoft host name.
-// ACS's must be one of Azure Communication Services' (azurecomm.net): an
-// Exchange Online front end taking a mailbox's password is SMTP AUTH.
+// ACS's must be one of Azure Communication Services' (azurecomm.net), HVE's
+// one under HVE's own mx.microsoft: an Exchange Online front end
+// (*.outlook.office365.com) taking a mailbox's password is SMTP AUTH client
+// submission, whose basic authentication ends, not HVE.
 bool stand_in_greeting(const smtp::Reply& banner, Method method) {
   const std::string host = greeting_host(banner);
   if (method == Method::acs) return host == "azurecomm.net" || host.ends_with(".azurecomm.net");
+  if (method == Method::hve) return host == "mx.microsoft" || host.ends_with(".mx.microsoft");
   return !host.empty() && is_microsoft_endpoint(host);
 }
 
@@ -1429,7 +1456,9 @@ void endpoint_identity(const Plan& plan, const smtp::SessionResult& session, con
   const std::string exo = real_host.empty() ? "MX-HOST (sendcheck mx " + plan.domain + " shows it)" : real_host;
   Check row{"smtp.not-exchange-online", Status::warn, "", "", {{"greeting", greeting}}};
   if (plan.endpoint_overridden) {
-    const std::string service = plan.method == Method::acs ? "Azure Communication Services" : "Exchange Online";
+    const std::string service = plan.method == Method::acs   ? "Azure Communication Services"
+                                : plan.method == Method::hve ? "High Volume Email"
+                                                             : "Exchange Online";
     row.message = endpoint + " greets as \"" + greeting + "\", not as " + service + ": this run tested that server, not " + service +
                   "'s answer to the device";
     row.remedy = "Test " + service + " itself: --smtp-host " + exo + " (or no --smtp-host). A smart host or relay in between is tested only "

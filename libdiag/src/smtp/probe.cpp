@@ -280,7 +280,13 @@ struct SessionChecks {
         out.add("tls.key", Status::pass,
                 "the certificate's key: " + std::to_string(leaf.key_bits) + "-bit " + leaf.key_type);
     }
-    if (facts.chain_trusted)
+    // Trust is judged apart from the dates, which the expiry row judges: an
+    // expired certificate from a trusted CA is not "trusted" to a reader.
+    if (facts.chain_trusted && (facts.expired || facts.not_yet_valid))
+      out.add("tls.chain-trusted", Status::pass,
+              "the certificate chain of " + subject + " leads to a trusted CA, but the certificate is " +
+                  (facts.expired ? "expired" : "not valid yet") + " (below): clients refuse it until it is renewed");
+    else if (facts.chain_trusted)
       out.add("tls.chain-trusted", Status::pass, "the certificate chain of " + subject + " is trusted");
     else
       out.add(

@@ -202,9 +202,13 @@ class MessageCollector {
 };
 
 // The first octets of a TLS handshake record (RFC 8446 5.1: type 22,
-// legacy version 3.x): a client that started TLS where a command was due.
+// legacy version 3.x), or of the SSL 2.0-format ClientHello old stacks
+// still send (RFC 6101 E.2: a two-byte length with the high bit set, type 1,
+// then the version): a client that started TLS where a command was due.
 bool looks_like_tls_hello(std::string_view head) {
-  return head.size() >= 3 && head[0] == 0x16 && head[1] == 0x03 && static_cast<unsigned char>(head[2]) <= 0x04;
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(head[i]); };
+  if (head.size() >= 3 && byte(0) == 0x16 && byte(1) == 0x03 && byte(2) <= 0x04) return true;
+  return head.size() >= 5 && (byte(0) & 0x80) != 0 && byte(2) == 0x01 && (byte(3) == 0x00 || byte(3) == 0x03) && byte(4) <= 0x04;
 }
 
 class ServerSession {
@@ -292,7 +296,7 @@ class ServerSession {
     for (;;) {
       if (stopping_) return end("server stopping");
       const auto deadline = command_deadline();
-      if (!connection_.tls_active() && looks_like_tls_hello(connection_.peek(3, deadline))) {
+      if (!connection_.tls_active() && looks_like_tls_hello(connection_.peek(5, deadline))) {
         report_.tls_hello_in_clear = true;
         return end("a TLS ClientHello instead of an SMTP command");
       }
@@ -939,8 +943,19 @@ OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view use
     header = base64url_json(parts[0]);
     claims = base64url_json(parts[1]);
   }
-  if (!header || !claims || !header->contains("alg") || parts[2].empty()) {
+  if (!header || !claims || !header->contains("alg")) {
     facts.problem = "its token is not a JWT: " + not_jwt;
+    return facts;
+  }
+  // RFC 7519 6: an unsecured JWT ("alg":"none", no signature) is a JWT,
+  // but never one Microsoft Entra ID issued.
+  const auto alg = header->find("alg");
+  if (parts[2].empty() || (alg->is_string() && ascii::to_lower(alg->get<std::string>()) == "none")) {
+    facts.jwt = true;
+    facts.problem =
+        "its token is an unsigned JWT (alg none, no signature): Microsoft Entra ID signs every access token, so this one "
+        "was made by hand or by a test tool, and Exchange Online refuses it (535 5.7.3): use the access token the device "
+        "gets from login.microsoftonline.com";
     return facts;
   }
   facts.jwt = true;
@@ -1356,7 +1371,7 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
             (authenticated ? "accepted here" : "refused: " + report.auth_reply) +
             "), which Exchange Online disables by default at the end of December 2026: switch it to OAuth "
             "(XOAUTH2) if it can, else to direct send (tenant MX, port 25, internal recipients) or an SMTP relay "
-            "connector" + std::string(tls ? "" : "; it also sent its password without TLS: change it"));
+            "connector" + std::string(tls ? "" : "; it also sent its password without TLS, where anyone on the path could read it: change that password"));
   } else if (not_offered_matters) {
     std::string offered;
     for (const auto& keyword : tls ? profile.ehlo_after_tls : profile.ehlo_before_tls)
@@ -1620,9 +1635,18 @@ std::string render_text(const SessionReport& report) {
     for (const auto& name : report.client_certificate->san) names += (names.empty() ? ", " : " ") + name;
     line("client certificate", report.client_certificate->subject + names);
   }
-  line("AUTH", report.auth_mechanism.empty() ? "" : report.auth_mechanism + " as " + report.auth_user +
-                                                     (report.auth_accepted && *report.auth_accepted ? " (accepted)" : " (refused: " + report.auth_reply + ")"));
-  line("MAIL FROM", report.mail_from + (report.mail_refusal.empty() ? "" : " (refused: " + report.mail_refusal + ")"));
+  // What a session did not show stays out of the line: no "as " without a
+  // user, no "refused: " without a reply (the client left mid-exchange).
+  std::string auth;
+  if (!report.auth_mechanism.empty()) {
+    auth = report.auth_mechanism + (report.auth_user.empty() ? std::string(" (no user name given)") : " as " + report.auth_user);
+    if (report.auth_accepted && *report.auth_accepted) auth += " (accepted)";
+    else if (!report.auth_reply.empty()) auth += " (refused: " + report.auth_reply + ")";
+    else auth += " (not finished)";
+  }
+  line("AUTH", auth);
+  const std::string mail_from = report.mail_from.empty() && !report.mail_refusal.empty() ? std::string("<>") : report.mail_from;
+  line("MAIL FROM", mail_from + (report.mail_refusal.empty() ? "" : " (refused: " + report.mail_refusal + ")"));
   std::string rcpts;
   for (const auto& r : report.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + r;
   for (const auto& r : report.refused_rcpt) rcpts += (rcpts.empty() ? "" : ", ") + r + " (refused)";

@@ -591,6 +591,12 @@ class SuggestionBuilder {
     const bool had_plus = std::find(all_qualifiers.begin(), all_qualifiers.end(), '+') != all_qualifiers.end();
     if (!all) {
       all = '~';
+      // Whoever sent only through +all fails from now on, and no check can list them.
+      if (had_plus) {
+        s_.senders_not_kept.push_back("+all");
+        notes_.push_back("Every server that passed only through \"+all\" fails with this record: before you publish it, find the "
+                         "servers that send as " + domain_ + " (DMARC aggregate reports, rua=, list them) and add their addresses.");
+      }
       notes_.push_back(std::string(had_plus ? "Replaced \"+all\", which lets every address on the internet pass as " + domain_ + "," : "Ended the record") +
                        " with \"~all\", Microsoft's recommendation for domains that devices send as (by direct send or a connector); move to \"-all\" once DKIM and DMARC are in place.");
     } else {
