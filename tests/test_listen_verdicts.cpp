@@ -728,6 +728,22 @@ TEST_CASE("listen exo-mx: a sender outside the accepted domains is not direct se
     CHECK(report.outcome == DeviceOutcome::breaks);
     CHECK_THAT(report.verdict_reason, Catch::Contains("not direct send") && Catch::Contains("device@contoso.example"));
   }
+  SECTION("without --accept-domain every recipient is taken here, so nothing is judged to work") {
+    auto server = listen_with(exo_mx_profile({}));
+    send_from(*server, "scanner@gmail.com");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::sends_without_auth);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("--accept-domain"));
+  }
+  SECTION("accept-all: anonymous mail is not 'works' at Microsoft 365") {
+    auto server = listen_with(accept_all_profile());
+    send_from(*server, "scanner@contoso.example");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::sends_without_auth);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_FALSE(device_check(report).remedy.empty());
+  }
   SECTION("a subdomain of an accepted domain is the tenant's") {
     auto server = listen_with(exo_mx_profile({"contoso.example"}));
     send_from(*server, "scanner@branch.contoso.example");

@@ -1447,6 +1447,15 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
               "'s SPF does not list the device, so Microsoft 365 treats it as spoofed (Junk or quarantine; refused where " +
               sender_domain + " publishes DMARC p=reject): set the device's sender to an address in an accepted domain (device@" +
               accepted.front() + ") and put its public IP in that domain's SPF record");
+    } else if (kind == ProfileKind::mx && accepted.empty()) {
+      // Without the tenant's domains, anonymous mail to anyone is taken
+      // here; Exchange Online takes it only for its own recipients.
+      if (report.message_accepted || !report.rcpt_to.empty())
+        add(DeviceVerdict::sends_without_auth, DeviceOutcome::unknown,
+            "it sends anonymously (" + envelope + "), as direct send does; whether the tenant MX takes it depends on the "
+            "tenant's accepted domains, which this listener was not given (it took every recipient): run it again with "
+            "--accept-domain for each of the tenant's domains (direct send reaches only the tenant's own recipients, from "
+            "a sender in its domains)");
     } else if (kind == ProfileKind::mx) {
       if (report.message_accepted)
         add(DeviceVerdict::direct_send_works, DeviceOutcome::works,
@@ -1454,7 +1463,9 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
                 ") and the tenant MX took the message: nothing to change; keep its public IP in the domain's "
                 "SPF record");
     } else {
-      add(DeviceVerdict::sends_without_auth, report.rcpt_to.empty() ? DeviceOutcome::unknown : DeviceOutcome::works,
+      // accept-all takes anything: how Microsoft 365 answers depends on
+      // the path the device is moved to, which this session cannot show.
+      add(DeviceVerdict::sends_without_auth, DeviceOutcome::unknown,
           "sends without authenticating (" + envelope + "); " + no_auth_remedy(kind));
     }
   }
@@ -1594,8 +1605,8 @@ Check device_check(const SessionReport& report) {
   check.status = report.outcome == DeviceOutcome::works ? Status::pass : report.outcome == DeviceOutcome::breaks ? Status::fail : Status::info;
   check.message = report.client + " (EHLO " + (report.ehlo.empty() ? "-" : report.ehlo) + "): " +
                   std::string(to_string(report.verdict)) + (report.verdict_reason.empty() ? "" : ": " + report.verdict_reason);
-  // The reason says what to change; a device that works needs nothing.
-  if (report.outcome == DeviceOutcome::breaks) check.remedy = report.verdict_reason;
+  // The reason says what to change (or what to learn); a device that works needs nothing.
+  if (report.outcome != DeviceOutcome::works) check.remedy = report.verdict_reason;
   check.fields = {{"client", report.client}, {"verdict", to_string(report.verdict)}};
   return check;
 }
@@ -1613,8 +1624,14 @@ Report listen_report(std::string_view tool, std::string_view version, const std:
     // The exit rule of listen: 3 when no session showed how a device sends.
     if (summary->exit_code == exit_incomplete)
       out.add(Check{"listen.sessions", Status::error,
-                    summary->sessions == 0 ? "no session came in" : "no session showed how a device sends (each ended before it said enough)",
-                    "Send from the device again, with this listener as its SMTP server, and let it finish.", {}});
+                    summary->sessions == 0                            ? "no session came in"
+                    : summary->sessions == summary->without_commands ? "no session showed how a device sends (each ended before it said enough)"
+                                                                      : "no session showed a device that works or breaks at Microsoft 365: each "
+                                                                        "device row says what is still unknown",
+                    summary->sessions == summary->without_commands || summary->sessions == 0
+                        ? "Send from the device again, with this listener as its SMTP server, and let it finish."
+                        : "Do what the device rows say (another profile, --accept-domain), then send from the device again.",
+                    {}});
     out.fields()["summary"] = to_json(*summary);
   }
   return out;
