@@ -113,7 +113,7 @@ TEST_CASE("sendcheck-listen --json without --sessions: JSON Lines, an envelope a
 TEST_CASE("sendcheck-listen text report and the probe against exo-submission", "[listen][probe]") {
   Listener listener({"--profile", "exo-submission", "--basic-auth", "retired", "--no-color"}, 1);
   const auto probe = run_program({probe_tool, "127.0.0.1", "--port", std::to_string(listener.port), "--auth", "login",
-                                  "--user", "dev@contoso.example", "--helo", "device.contoso.example", "--timeout", "3",
+                                  "--user", "dev@contoso.example", "--helo", "device.contoso.example", "--timeout", "3", "--insecure-auth",
                                   "--dns", "127.0.0.1:9", "--json"},
                                  20s, {"SENDCHECK_PASSWORD=Pr0be-Secret"});
   INFO(probe.out << probe.err);

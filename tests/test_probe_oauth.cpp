@@ -97,7 +97,7 @@ TEST_CASE("sendcheck-probe fetches a token and authenticates with it", "[probe][
   std::vector<std::string> argv{bin_dir + "/sendcheck-probe", "127.0.0.1", "--port", std::to_string(server->port()),
                                 "--auth", "xoauth2", "--user", "app@contoso.example", "--client-id", "1111",
                                 "--client-secret-file", secret_file, "--token-endpoint", identity.url(), "-v", "--json",
-                                "--timeout", "3", "--dns", "127.0.0.1:9"};
+                                "--timeout", "3", "--dns", "127.0.0.1:9", "--insecure-auth"};
   auto run = run_program(argv);
   INFO(run.out << run.err);
   const auto doc = nlohmann::json::parse(run.out);

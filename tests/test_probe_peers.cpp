@@ -92,6 +92,20 @@ TEST_CASE("probe: --starttls require answered 454 is exit 1", "[probe][peers]") 
   CHECK(check_of(nlohmann::json::parse(relaxed.out), "smtp.starttls")["status"] == "warn");
 }
 
+TEST_CASE("probe: credentials never go to a server whose certificate failed verification", "[probe][peers][secrets]") {
+  auto server = scripted(accept_all_profile());
+  const auto run = probe({"127.0.0.1", "--port", std::to_string(server->port()), "--auth", "plain", "--user", "dev@contoso.example",
+                          "--from", "dev@contoso.example", "--rcpt", "a@contoso.example"});
+  INFO(run.out << run.err);
+  CHECK(run.exit_code == 1);
+  const auto document = nlohmann::json::parse(run.out);
+  CHECK(check_of(document, "smtp.auth")["status"] == "fail");
+  CHECK_THAT(check_of(document, "smtp.auth")["message"].get<std::string>(), Catch::StartsWith("AUTH not attempted"));
+  CHECK_THAT(check_of(document, "smtp.auth")["remedy"].get<std::string>(), Catch::Contains("--insecure-auth"));
+  server->wait(1);
+  CHECK(server->reports().at(0).auth_mechanism.empty());  // the server never saw AUTH
+}
+
 TEST_CASE("probe: a temporary AUTH failure is exit 1, and MAIL/RCPT are said to be skipped", "[probe][peers]") {
   auto profile = accept_all_profile();
   profile.override_reply = [](std::string_view command) -> std::optional<std::string> {
@@ -101,7 +115,7 @@ TEST_CASE("probe: a temporary AUTH failure is exit 1, and MAIL/RCPT are said to 
   auto server = scripted(profile);
   const auto run = probe({"127.0.0.1", "--port", std::to_string(server->port()), "--auth", "plain", "--user",
                           "dev@contoso.example", "--from", "dev@contoso.example", "--rcpt", "a@contoso.example", "--rcpt",
-                          "b@contoso.example"});
+                          "b@contoso.example", "--insecure-auth"});
   INFO(run.out << run.err);
   CHECK(run.exit_code == 1);
   const auto document = nlohmann::json::parse(run.out);

@@ -207,7 +207,7 @@ TEST_CASE("secrets: sendcheck-listen's reports of a client's AUTH", "[secrets][l
     for (const auto& way : std::vector<std::vector<std::string>>{{"--auth", "login"}, {"--auth", "plain"},
                                                                  {"--auth", "xoauth2", "--oauth-token-file", token_file}}) {
       const auto run = run_program(joined({bin_dir + "/sendcheck-probe", "127.0.0.1", "--port", port, "--user", user,
-                                           "--starttls", "require", "--timeout", "5", "--dns", "127.0.0.1:9"},
+                                           "--starttls", "require", "--timeout", "5", "--dns", "127.0.0.1:9", "--insecure-auth"},
                                           way),
                                    20s, {"SENDCHECK_PASSWORD=" + password});
       require_no_secret("probe against listen " + way[1], run);

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.add_flag("-6", o.ipv6_only, "IPv6 addresses only");
   app.add_option("--helo", o.helo, "Name sent with EHLO (default: this machine's FQDN)")->type_name("NAME");
   app.add_option("--starttls", o.starttls, "require, try or never (default try)")->type_name("POLICY");
+  app.add_flag("--insecure-auth", o.insecure_auth, "Send credentials even when the server's certificate failed verification (a test server)");
   app.add_flag("--implicit-tls", o.implicit_tls, "TLS from the first byte (the default on port 465)");
   app.add_option("--ca", o.ca_file, "Trust the CA certificates in FILE instead of the system store")->type_name("FILE");
   app.add_option("--client-cert", o.client_cert, "Present this client certificate (PEM, chain after it) when the server asks")->type_name("FILE");

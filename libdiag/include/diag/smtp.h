@@ -255,6 +255,9 @@ struct SessionConfig {
   std::string user;
   std::string secret;  // password, or the OAuth token for XOAUTH2; never in the transcript
   bool allow_plaintext_auth = false;
+  // Send credentials over TLS whose certificate failed verification (an
+  // untrusted chain or another name): only to a test server one trusts.
+  bool allow_unverified_auth = false;
   std::string mail_from;
   std::vector<std::string> rcpt_to;
   bool send = false;

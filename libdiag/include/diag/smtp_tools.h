@@ -28,6 +28,7 @@ struct ProbeToolOptions {
   bool implicit_tls = false;              // --implicit-tls (the default on 465)
   std::string helo;                       // --helo (default: this machine's FQDN)
   std::string starttls = "try";           // --starttls require|try|never
+  bool insecure_auth = false;             // --insecure-auth: AUTH despite a certificate that failed verification
   std::string ca_file, client_cert, client_key;  // --ca, --client-cert, --client-key
   std::string tls_min, tls_max;           // --tls-min, --tls-max
   std::string auth, user;                 // --auth login|plain|xoauth2, --user

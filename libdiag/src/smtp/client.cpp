@@ -420,6 +420,16 @@ class ClientSession {
            "AUTH not attempted: the connection is not encrypted, and credentials are never sent in clear text");
       return ClientState::quit;
     }
+    // A certificate that failed verification may be a TLS-intercepting
+    // firewall's or an attacker's: the credentials would be theirs.
+    if (connection_.tls_active() && !config_.allow_unverified_auth &&
+        (!result_.tls.chain_trusted || result_.tls.name_matches == false)) {
+      fail(FailureClass::tls, "auth-unverified-tls",
+           "AUTH not attempted: the server's certificate failed verification (" +
+               (result_.tls.chain_trusted ? "it does not name " + config_.host : result_.tls.verify_error) +
+               "), so the credentials could go to whoever holds it (a TLS-intercepting firewall, a man in the middle)");
+      return ClientState::quit;
+    }
     auth_payloads_.clear();
     switch (config_.auth) {
       case AuthMechanism::plain: {

@@ -458,6 +458,12 @@ struct SessionChecks {
         // Not signed in is a failure, temporary or not: nothing after it was tested.
         if (!result.auth->reply.positive()) check.status = Status::fail;
         if (failure.kind == "auth") failure_reported = true;
+      } else if (failure.kind == "auth-unverified-tls") {
+        out.add("smtp.auth", Status::fail, failure.message,
+                "If the server uses your own private CA, give it with --ca FILE; if it should have a public certificate, find "
+                "what on this network intercepts TLS (the certificate rows show its issuer). To send the credentials anyway, "
+                "to a test server you trust, add --insecure-auth.");
+        failure_reported = true;
       } else if (failure.kind == "auth-without-tls") {
         out.add("smtp.auth", Status::fail, failure.message,
                 "AUTH must run inside TLS: Exchange Online offers it only after STARTTLS. Set the device's encryption to "

@@ -121,6 +121,7 @@ Result<ProbeOptions> probe_options(const ProbeToolOptions& o) {
   const auto policy = parse_starttls_policy(o.starttls);
   if (!policy) return bad_input("--starttls must be require, try or never");
   session.starttls = *policy;
+  session.allow_unverified_auth = o.insecure_auth;
   session.tls_mode = (o.implicit_tls || o.port == 465) ? TlsMode::implicit
                      : *policy == StarttlsPolicy::never ? TlsMode::plain
                                                         : TlsMode::starttls;
