@@ -1646,6 +1646,10 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     // the server's "not now".
     return step("smtp", StepState::untested, "STARTTLS refused: " + (failure.reply ? short_reply(*failure.reply) : failure.message),
                 "run again later; a device that sends without TLS is tested with --device-tls none");
+  if (failure.kind == "auth-unverified-tls")
+    // The credentials were kept back from a certificate nobody vouches for.
+    return step("auth", StepState::untested, "sign-in not tried: the server's certificate failed verification",
+                "--ca FILE for your own test server's CA, or run it where nothing intercepts TLS");
   if (failure.failure_class == smtp::FailureClass::protocol || failure.failure_class == smtp::FailureClass::internal ||
       (failure.failure_class == smtp::FailureClass::tls && failure.kind != "handshake")) {
     return step("smtp", StepState::untested, "the session broke off in " + failure.phase + ": " + failure.message,

@@ -461,8 +461,8 @@ struct SessionChecks {
       } else if (failure.kind == "auth-unverified-tls") {
         out.add("smtp.auth", Status::fail, failure.message,
                 "If the server uses your own private CA, give it with --ca FILE; if it should have a public certificate, find "
-                "what on this network intercepts TLS (the certificate rows show its issuer). To send the credentials anyway, "
-                "to a test server you trust, add --insecure-auth.");
+                "what on this network intercepts TLS (the certificate rows show its issuer). To a test server you trust, "
+                "sendcheck probe sends them anyway with --insecure-auth.");
         failure_reported = true;
       } else if (failure.kind == "auth-without-tls") {
         out.add("smtp.auth", Status::fail, failure.message,
