@@ -8,6 +8,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "diag/strings.h"
+
 #include <nlohmann/json.hpp>
 
 #include "diag/smtp.h"
@@ -295,6 +297,18 @@ TEST_CASE("listen: control bytes a device sends are escaped in the text report",
   CHECK(text.find('\x1b') == std::string::npos);
   CHECK(text.find('\x07') == std::string::npos);
   CHECK_THAT(text, Catch::Contains("printer\\x1b[2J"));
+}
+
+TEST_CASE("terminal-safe text: C1 controls, bidi overrides and stray bytes are escaped, UTF-8 kept", "[listen][hostile]") {
+  using diag::strings::terminal_safe;
+  CHECK(terminal_safe("caf\xc3\xa9 M\xc3\xbcller") == "caf\xc3\xa9 M\xc3\xbcller");  // UTF-8 text stays
+  CHECK(terminal_safe("a\x9b" "2Jb") == "a\\x9b2Jb");                          // a raw CSI byte
+  CHECK(terminal_safe("a\xc2\x9b" "2Jb") == "a\\u{009b}2Jb");                 // CSI as UTF-8
+  CHECK(terminal_safe("x\xe2\x80\xae" "evil") == "x\\u{202e}evil");               // right-to-left override
+  CHECK(terminal_safe("\x1b]0;t\x07") == "\\x1b]0;t\\x07");
+  CHECK(terminal_safe("one\ntwo", true) == "one\ntwo");
+  CHECK(terminal_safe("one\ntwo") == "one\\x0atwo");
+  CHECK(terminal_safe("\xed\xa0\x80") == "\\xed\\xa0\\x80");              // a surrogate is not UTF-8
 }
 
 TEST_CASE("listen: AUTH before STARTTLS gets 504 5.7.4 and its own verdict", "[listen][verdict]") {

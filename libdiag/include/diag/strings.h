@@ -35,4 +35,11 @@ inline char csv_separator(std::string_view text) {
   return semicolons > commas ? ';' : ',';
 }
 
+// Text a peer sent, fit for a terminal: C0 and C1 control characters
+// (ESC, BEL, CSI 0x9b), DEL, bidirectional overrides (U+202E) and bytes
+// that are not UTF-8 escaped as \xNN or \u{NNNN}, so that a banner or an
+// EHLO name cannot move the cursor, retitle the window or reorder a line.
+// Newlines are kept when keep_newlines (a report's own line breaks).
+std::string terminal_safe(std::string_view text, bool keep_newlines = false);
+
 }  // namespace diag::strings

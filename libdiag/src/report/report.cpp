@@ -1,4 +1,5 @@
 #include "diag/report.h"
+#include "diag/strings.h"
 
 #include "diag/ascii.h"
 
@@ -261,8 +262,9 @@ std::string TextStyle::dim(std::string_view text) const {
 std::string render_checks_text(const std::vector<Check>& checks, const TextStyle& style, std::string_view indent) {
   std::string out;
   for (const auto& check : checks) {
-    out += std::string(indent) + style.status_label(check.status) + " " + check.message + "\n";
-    if (!check.remedy.empty()) out += std::string(indent) + "      -> " + check.remedy + "\n";
+    // Messages quote what peers sent (banners, replies, names): never raw to a terminal.
+    out += std::string(indent) + style.status_label(check.status) + " " + strings::terminal_safe(check.message, true) + "\n";
+    if (!check.remedy.empty()) out += std::string(indent) + "      -> " + strings::terminal_safe(check.remedy, true) + "\n";
   }
   return out;
 }

@@ -6,21 +6,13 @@
 #include <cstdio>
 
 #include "diag/smtp.h"
+#include "diag/strings.h"
 #include "diag/oauth.h"
 
 namespace diag::smtp {
 
 std::string printable(std::string_view line, std::size_t max) {
-  std::string out;
-  for (unsigned char c : line.substr(0, max)) {
-    if (c < 0x20 || c == 0x7f) {
-      char escaped[8];
-      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
-      out += escaped;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
+  std::string out = strings::terminal_safe(line.substr(0, max));
   if (line.size() > max) out += "...";
   return out;
 }

@@ -1,0 +1,68 @@
+#include "diag/strings.h"
+
+#include <cstdio>
+
+namespace diag::strings {
+namespace {
+
+// U+200E-U+200F, U+202A-U+202E, U+2066-U+2069: marks and overrides that
+// reorder what a terminal shows.
+bool is_bidi_control(char32_t code) {
+  return code == 0x200E || code == 0x200F || (code >= 0x202A && code <= 0x202E) || (code >= 0x2066 && code <= 0x2069);
+}
+
+// The length of the well-formed UTF-8 sequence at text[0] (RFC 3629 4) and
+// its code point; 0 when it is not one.
+std::size_t utf8_sequence(std::string_view text, char32_t& code) {
+  const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  const unsigned char lead = byte(0);
+  std::size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead <= 0xDF ? 2 : 0;
+  if (length == 0 || text.size() < length) return 0;
+  code = lead & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
+  for (std::size_t i = 1; i < length; ++i) {
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+    code = (code << 6) | (byte(i) & 0x3F);
+  }
+  // Overlong forms, surrogates and code points beyond U+10FFFF are not UTF-8.
+  if ((length == 3 && code < 0x800) || (length == 4 && (code < 0x10000 || code > 0x10FFFF)) || (code >= 0xD800 && code <= 0xDFFF))
+    return 0;
+  return length;
+}
+
+}  // namespace
+
+std::string terminal_safe(std::string_view text, bool keep_newlines) {
+  std::string out;
+  out.reserve(text.size());
+  char escaped[16];
+  for (std::size_t i = 0; i < text.size();) {
+    const unsigned char c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      if ((c < 0x20 && !(keep_newlines && c == '\n')) || c == 0x7F) {
+        std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+        out += escaped;
+      } else {
+        out += static_cast<char>(c);
+      }
+      ++i;
+      continue;
+    }
+    char32_t code = 0;
+    const std::size_t length = utf8_sequence(text.substr(i), code);
+    if (length == 0) {
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+      out += escaped;
+      ++i;
+    } else if ((code >= 0x80 && code <= 0x9F) || is_bidi_control(code)) {
+      std::snprintf(escaped, sizeof escaped, "\\u{%04x}", static_cast<unsigned>(code));
+      out += escaped;
+      i += length;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
+}
+
+}  // namespace diag::strings
