@@ -9,6 +9,7 @@
 #include "diag/idna.h"
 #include "diag/ip.h"
 #include "diag/preflight.h"
+#include "diag/strings.h"
 #include "diag/version.h"
 
 namespace diag::preflight {
@@ -201,8 +202,11 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
         line("  " + style.bold(section->title), 4);
         current = section;
       }
-      line("    " + (is_skipped(*check) ? style.dim("SKIP ") : style.status_label(check->status)) + " " + check->message, 10);
-      if (!check->remedy.empty() && needs_action(*check)) line("          -> " + check->remedy, 13);
+      // Rows quote what servers sent (greetings, replies): never raw to a terminal.
+      line("    " + (is_skipped(*check) ? style.dim("SKIP ") : style.status_label(check->status)) + " " +
+               strings::terminal_safe(check->message, true),
+           10);
+      if (!check->remedy.empty() && needs_action(*check)) line("          -> " + strings::terminal_safe(check->remedy, true), 13);
     }
   };
   if (!action.empty()) {
@@ -219,7 +223,8 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     out += "\n" + style.bold("Next steps") + "\n";
     for (std::size_t i = 0; i < outcome.next_steps.size(); ++i) {
       const std::string number = std::to_string(i + 1) + ". ";
-      line("  " + number + std::string(short_name(outcome.next_steps[i].section)) + ": " + outcome.next_steps[i].remedy, 2 + number.size());
+      line("  " + number + std::string(short_name(outcome.next_steps[i].section)) + ": " + strings::terminal_safe(outcome.next_steps[i].remedy, true),
+           2 + number.size());
     }
   }
   if (verdict.kind == VerdictKind::will_work) {
