@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -158,4 +159,28 @@ TEST_CASE("sendcheck-listen usage errors", "[listen]") {
     CHECK(run.exit_code == 2);
     CHECK(run.err.starts_with("sendcheck-listen: error: "));
   }
+}
+
+TEST_CASE("sendcheck-listen --save-dir: a missing directory is bad input, a saved message is the owner's only", "[listen]") {
+  const auto missing = run_program({listen_tool, "--port", std::to_string(free_port()), "--save-dir", "/nonexistent/sendcheck-saved"}, 10s);
+  CHECK(missing.exit_code == 2);
+  CHECK_THAT(missing.err, Catch::Contains("--save-dir"));
+
+  TempDir dir;
+  const std::string saved = dir.path() + "/saved";
+  std::filesystem::create_directory(saved);
+  Listener listener({"--save-dir", saved, "--no-color"}, 1);
+  const auto probe = run_program({probe_tool, "127.0.0.1", "--port", std::to_string(listener.port), "--starttls", "never", "--from",
+                                  "scanner@contoso.example", "--rcpt", "staff@contoso.example", "--send", "--timeout", "3", "--dns",
+                                  "127.0.0.1:9"});
+  INFO(probe.out << probe.err);
+  const auto run = listener.finish();
+  INFO(run.out << run.err);
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(saved)) {
+    ++files;
+    CHECK((entry.status().permissions() & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
+          std::filesystem::perms::none);
+  }
+  CHECK(files == 1);
 }

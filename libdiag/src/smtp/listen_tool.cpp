@@ -4,6 +4,7 @@
 #include <signal.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <mutex>
 
 #include "diag/ascii.h"
@@ -120,6 +121,11 @@ Result<ServerConfig> listen_server_config(const ListenToolOptions& o) {
   config.implicit_tls = o.implicit_tls;
   config.request_client_certificate = o.request_client_cert;
   config.max_sessions = o.max_sessions;
+  if (!o.save_dir.empty()) {
+    std::error_code error;
+    if (!std::filesystem::is_directory(o.save_dir, error))
+      return bad_input("--save-dir " + o.save_dir + ": not a directory (create it first)");
+  }
   config.save_dir = o.save_dir;
   config.command_timeout = std::chrono::milliseconds(static_cast<long long>(o.common.timeout_seconds * 1000));
   config.tls_timeout = config.command_timeout;

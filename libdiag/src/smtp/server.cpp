@@ -3,12 +3,14 @@
 // Exchange Online endpoints (m365-facts.md 5), and a report of what the
 // client did. Secrets the client sends are decoded only to find the
 // username, then dropped.
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cerrno>
 #include <condition_variable>
 #include <cstdio>
 #include <ctime>
@@ -22,6 +24,7 @@
 #include "diag/smtp.h"
 #include "diag/ascii.h"
 #include "diag/strings.h"
+#include "diag/unique_fd.h"
 
 namespace diag::smtp {
 
@@ -694,9 +697,19 @@ class ServerSession {
     static std::atomic<unsigned> counter{0};
     const auto path = std::filesystem::path(config_.save_dir) /
                       ("message-" + std::to_string(std::time(nullptr)) + "-" + std::to_string(++counter) + ".eml");
-    std::ofstream out(path, std::ios::binary);
-    out << message;
-    if (out) report_.saved_as = path.string();
+    // The messages a device sends are its users' mail: readable by the
+    // owner only (0600), created new, never through an existing name.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return;
+    const UniqueFd file(fd);
+    std::size_t written = 0;
+    while (written < message.size()) {
+      const ssize_t n = ::write(file.get(), message.data() + written, message.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      written += static_cast<std::size_t>(n);
+    }
+    report_.saved_as = path.string();
   }
 
   const ServerConfig& config_;
