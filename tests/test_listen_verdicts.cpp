@@ -309,6 +309,7 @@ TEST_CASE("terminal-safe text: C1 controls, bidi overrides and stray bytes are e
   CHECK(terminal_safe("one\ntwo", true) == "one\ntwo");
   CHECK(terminal_safe("one\ntwo") == "one\\x0atwo");
   CHECK(terminal_safe("\xed\xa0\x80") == "\\xed\\xa0\\x80");              // a surrogate is not UTF-8
+  CHECK(terminal_safe("\xf8\x80\x80") == "\\xf8\\x80\\x80");              // no lead byte above 0xF4
 }
 
 TEST_CASE("listen: AUTH before STARTTLS gets 504 5.7.4 and its own verdict", "[listen][verdict]") {

@@ -35,6 +35,11 @@ inline char csv_separator(std::string_view text) {
   return semicolons > commas ? ';' : ',';
 }
 
+// The length of the well-formed UTF-8 sequence that text starts with
+// (RFC 3629 4: no overlong forms, no surrogates, nothing above U+10FFFF),
+// and its code point in *code; 0 when text does not start with one.
+std::size_t utf8_sequence(std::string_view text, char32_t* code = nullptr);
+
 // Text a peer sent, fit for a terminal: C0 and C1 control characters
 // (ESC, BEL, CSI 0x9b), DEL, bidirectional overrides (U+202E) and bytes
 // that are not UTF-8 escaped as \xNN or \u{NNNN}, so that a banner or an

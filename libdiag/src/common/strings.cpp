@@ -11,25 +11,24 @@ bool is_bidi_control(char32_t code) {
   return code == 0x200E || code == 0x200F || (code >= 0x202A && code <= 0x202E) || (code >= 0x2066 && code <= 0x2069);
 }
 
-// The length of the well-formed UTF-8 sequence at text[0] (RFC 3629 4) and
-// its code point; 0 when it is not one.
-std::size_t utf8_sequence(std::string_view text, char32_t& code) {
+}  // namespace
+
+std::size_t utf8_sequence(std::string_view text, char32_t* code) {
+  if (text.empty()) return 0;
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
   const unsigned char lead = byte(0);
-  std::size_t length = lead >= 0xF0 && lead <= 0xF4 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC2 && lead <= 0xDF ? 2 : 0;
+  const std::size_t length = lead >= 0xC2 && lead <= 0xDF ? 2 : lead >= 0xE0 && lead <= 0xEF ? 3 : lead >= 0xF0 && lead <= 0xF4 ? 4 : 0;
   if (length == 0 || text.size() < length) return 0;
-  code = lead & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
+  char32_t value = lead & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07);
   for (std::size_t i = 1; i < length; ++i) {
     if ((byte(i) & 0xC0) != 0x80) return 0;
-    code = (code << 6) | (byte(i) & 0x3F);
+    value = (value << 6) | (byte(i) & 0x3F);
   }
-  // Overlong forms, surrogates and code points beyond U+10FFFF are not UTF-8.
-  if ((length == 3 && code < 0x800) || (length == 4 && (code < 0x10000 || code > 0x10FFFF)) || (code >= 0xD800 && code <= 0xDFFF))
+  if ((length == 3 && (value < 0x800 || (value >= 0xD800 && value <= 0xDFFF))) || (length == 4 && (value < 0x10000 || value > 0x10FFFF)))
     return 0;
+  if (code) *code = value;
   return length;
 }
-
-}  // namespace
 
 std::string terminal_safe(std::string_view text, bool keep_newlines) {
   std::string out;
@@ -48,7 +47,7 @@ std::string terminal_safe(std::string_view text, bool keep_newlines) {
       continue;
     }
     char32_t code = 0;
-    const std::size_t length = utf8_sequence(text.substr(i), code);
+    const std::size_t length = utf8_sequence(text.substr(i), &code);
     if (length == 0) {
       std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
       out += escaped;

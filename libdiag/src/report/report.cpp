@@ -123,18 +123,7 @@ void append_json_string(std::string& out, std::string_view text) {
       ++i;
       continue;
     }
-    const std::size_t length = byte >= 0xF0 ? 4 : byte >= 0xE0 ? 3 : byte >= 0xC2 ? 2 : 0;
-    bool valid = length != 0 && byte <= 0xF4 && i + length <= text.size();
-    for (std::size_t k = 1; valid && k < length; ++k) valid = (static_cast<unsigned char>(text[i + k]) & 0xC0) == 0x80;
-    if (valid && length == 3) {  // no overlongs, no surrogates
-      const auto second = static_cast<unsigned char>(text[i + 1]);
-      valid = !(byte == 0xE0 && second < 0xA0) && !(byte == 0xED && second >= 0xA0);
-    }
-    if (valid && length == 4) {  // no overlongs, nothing above U+10FFFF
-      const auto second = static_cast<unsigned char>(text[i + 1]);
-      valid = !(byte == 0xF0 && second < 0x90) && !(byte == 0xF4 && second >= 0x90);
-    }
-    if (valid) {
+    if (const std::size_t length = strings::utf8_sequence(text.substr(i)); length != 0) {
       out.append(text.substr(i, length));
       i += length;
     } else {
