@@ -1441,8 +1441,8 @@ bool exchange_online_greeting(const smtp::Reply& banner) {
 // submission, whose basic authentication ends, not HVE.
 bool stand_in_greeting(const smtp::Reply& banner, Method method) {
   const std::string host = greeting_host(banner);
-  if (method == Method::acs) return host == "azurecomm.net" || host.ends_with(".azurecomm.net");
-  if (method == Method::hve) return host == "mx.microsoft" || host.ends_with(".mx.microsoft");
+  if (method == Method::acs) return dns::name_is_at_or_below(host, "azurecomm.net");
+  if (method == Method::hve) return dns::name_is_at_or_below(host, "mx.microsoft");
   return !host.empty() && is_microsoft_endpoint(host);
 }
 

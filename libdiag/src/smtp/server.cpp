@@ -23,6 +23,7 @@
 
 #include "diag/smtp.h"
 #include "diag/ascii.h"
+#include "diag/dns.h"
 #include "diag/strings.h"
 #include "diag/unique_fd.h"
 
@@ -1444,12 +1445,13 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
           "a recipient was refused (" + report.rcpt_refusal + ", " + envelope + ")");
   }
   if (!report.mail_from.empty() && report.mail_refusal.empty() && !tried_auth && !report.auth_before_starttls) {
-    const std::string sender_domain = ascii::to_lower(report.mail_from.substr(report.mail_from.rfind('@') + 1));
+    // A MAIL FROM without '@' is taken whole, as its domain.
+    const std::string sender_domain = report.mail_from.find('@') == std::string::npos ? ascii::to_lower(report.mail_from)
+                                                                                       : domain_of(report.mail_from);
     const auto& accepted = profile.accept_domains;
     const bool sender_accepted =
-        accepted.empty() || std::any_of(accepted.begin(), accepted.end(), [&](const std::string& domain) {
-          return sender_domain == domain || sender_domain.ends_with("." + domain);
-        });
+        accepted.empty() || std::any_of(accepted.begin(), accepted.end(),
+                                        [&](const std::string& domain) { return dns::name_is_at_or_below(sender_domain, domain); });
     if (kind == ProfileKind::mx && report.message_accepted && !sender_accepted) {
       // Anonymous mail from another domain is what any internet sender
       // sends: the MX takes it, and SPF of that domain decides, which never
