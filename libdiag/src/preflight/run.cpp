@@ -371,6 +371,12 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   return check;
 }
 
+// spf::separate_domain_health's "This does not change the result for IP."
+// on a row that, in preflight, does change what the device's mail meets.
+void drop_unchanged_note(Check& check) {
+  if (const auto at = check.message.find(" This does not change the result for "); at != std::string::npos) check.message.erase(at);
+}
+
 void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPlan& spf_plan, spf::SpfCheckOutcome& outcome, SpfPart& part) {
   Report report = spf::make_report(outcome, spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
@@ -385,8 +391,9 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   // A record that looks up the client's EHLO name (%{h}) gives the result
   // of the name this run sent: without --helo that is this machine's name,
   // not the device's, and the result says nothing about the device.
-  const bool helo_unknown = evaluation.helo_used && evaluation.result != spf::SpfResult::temperror && !plan.helo_given;
-  part.helo_checked = evaluation.helo_used && evaluation.result != spf::SpfResult::temperror && plan.helo_given;
+  const bool rests_on_helo = evaluation.helo_used && evaluation.result != spf::SpfResult::temperror;
+  const bool helo_unknown = rests_on_helo && !plan.helo_given;
+  part.helo_checked = rests_on_helo && plan.helo_given;
   if (helo_unknown) {
     part.section.checks.push_back(Check{
         "spf.helo-name", Status::warn,
@@ -443,7 +450,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
     // "End the record with ~all": with the device added, or it breaks.
     if (passes_by_all && check.id == "spf.all") {
-      if (const auto at = check.message.find(" This does not change the result for "); at != std::string::npos) check.message.erase(at);
+      drop_unchanged_note(check);
       check.remedy = by_all_remedy;
     }
     // Only direct send's verdict rests on the device's SPF: through a
@@ -462,7 +469,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     // servers: whether SPF authorizes them is that mail's result, not the
     // domain's health (the DMARC row judges it).
     if (check.id == "spf.m365-include" && plan.method == Method::relay && !plan.external.empty()) {
-      if (const auto at = check.message.find(" This does not change the result for "); at != std::string::npos) check.message.erase(at);
+      drop_unchanged_note(check);
       check.message += " Mail relayed to " + plan.external.front() + (plan.external.size() > 1 ? " and others" : "") + " is that mail.";
       check.fields.erase("group");
       part.section.checks.push_back(std::move(check));
@@ -2607,31 +2614,26 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     steps.push_back(Step{"other-egress", StepState::untested, "this network also sends from " + address->to_string(),
                          "--ip " + address->to_string() + ", or one fixed address for the device"});
   }
-  // A dual-stack network: a device prefers IPv6 when the MX has it.
-  if (const auto address = outcome.ip && outcome.ip->is_v4() && mx_part.target_has_ipv6 ? other_egress(false) : std::nullopt) {
-    input.checks.push_back(Check{"input.ipv6-path", Status::warn,
-                                 "This network also sends from the IPv6 address " + address->to_string() + ", and the MX " + mx_part.target->host +
-                                     " takes IPv6: a dual-stack device may send from " + address->to_string() +
-                                     ", which this run did not check (reverse DNS, SPF, blocklists)",
-                                 "Run the check again with --ip " + address->to_string() + " (and --egress) on the device's network, or turn IPv6 "
-                                 "off on the device so that it sends from " + outcome.ip->to_string() + ".",
-                                 {{"ip", address->to_string()}}});
-    steps.push_back(Step{"ipv6-path", StepState::untested, "the device may send from this network's IPv6 address " + address->to_string(),
-                         "--ip " + address->to_string() + ", or IPv6 off on the device"});
-  }
-  // The same network seen from an IPv6 device: it falls back to IPv4 when
-  // its IPv6 path fails, and many devices prefer IPv4 whatever the MX has.
-  if (const auto address = outcome.ip && !outcome.ip->is_v4() ? other_egress(true) : std::nullopt) {
-    input.checks.push_back(Check{"input.ipv4-path", Status::warn,
-                                 "This network also sends from the IPv4 address " + address->to_string() +
-                                     ": a dual-stack device may send from " + address->to_string() +
-                                     " (its IPv6 path failing, or IPv4 preferred), which this run did not check (SPF, blocklists)",
-                                 "Run the check again with --ip " + address->to_string() + " (and --egress) on the device's network, or turn IPv4 "
-                                 "off on the device so that it sends from " + outcome.ip->to_string() + ".",
-                                 {{"ip", address->to_string()}}});
-    steps.push_back(Step{"ipv4-path", StepState::untested, "the device may send from this network's IPv4 address " + address->to_string(),
-                         "--ip " + address->to_string() + ", or IPv4 off on the device"});
-  }
+  // A dual-stack network: the device may send from the network's address of
+  // the other family, which this run did not check. An IPv4 device prefers
+  // IPv6 when the MX has it; an IPv6 device falls back to IPv4 when its IPv6
+  // path fails, and many prefer IPv4 whatever the MX has.
+  auto other_family_path = [&](const IpAddress& address, bool v4, const std::string& why, const std::string& unchecked) {
+    const std::string family = v4 ? "IPv4" : "IPv6", id = v4 ? "ipv4-path" : "ipv6-path";
+    input.checks.push_back(Check{"input." + id, Status::warn,
+                                 "This network also sends from the " + family + " address " + address.to_string() + why +
+                                     ": a dual-stack device may send from " + address.to_string() + unchecked,
+                                 "Run the check again with --ip " + address.to_string() + " (and --egress) on the device's network, or turn " +
+                                     family + " off on the device so that it sends from " + outcome.ip->to_string() + ".",
+                                 {{"ip", address.to_string()}}});
+    steps.push_back(Step{id, StepState::untested, "the device may send from this network's " + family + " address " + address.to_string(),
+                         "--ip " + address.to_string() + ", or " + family + " off on the device"});
+  };
+  if (const auto address = outcome.ip && outcome.ip->is_v4() && mx_part.target_has_ipv6 ? other_egress(false) : std::nullopt)
+    other_family_path(*address, false, ", and the MX " + mx_part.target->host + " takes IPv6",
+                      ", which this run did not check (reverse DNS, SPF, blocklists)");
+  if (const auto address = outcome.ip && !outcome.ip->is_v4() ? other_egress(true) : std::nullopt)
+    other_family_path(*address, true, "", " (its IPv6 path failing, or IPv4 preferred), which this run did not check (SPF, blocklists)");
   // The steps, in the order a message takes them.
   if (mx_part.step) steps.push_back(*mx_part.step);
   steps.insert(steps.end(), mx_part.extra_steps.begin(), mx_part.extra_steps.end());

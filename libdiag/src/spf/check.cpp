@@ -323,10 +323,9 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
     if (evaluation.helo_used && evaluation.result != SpfResult::temperror) {
       check.message += " The record looks up the EHLO name (%{h}): this is the result for " + plan.base.helo + ".";
       check.fields["helo"] = plan.base.helo;
-      if (!plan.helo_given && check.remedy.empty())
-        check.remedy = "Give --helo with the name the device sends with EHLO: the result may differ for it.";
-      else if (!plan.helo_given)
-        check.remedy += " Give --helo with the name the device sends with EHLO: the result may differ for it.";
+      if (!plan.helo_given)
+        check.remedy += std::string(check.remedy.empty() ? "" : " ") +
+                        "Give --helo with the name the device sends with EHLO: the result may differ for it.";
     }
     report.add(std::move(check));
   }
