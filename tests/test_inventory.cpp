@@ -422,7 +422,9 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
         "sendcheck preflight contoso.com --method smtp-auth --from scanner@contoso.com --oauth-token-file TOKEN-FILE --device-auth oauth");
   CHECK(ways[1].command ==
         "sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7 --egress --from scanner@contoso.com --to "
-        "scanner@contoso.com");
+        "scanner@contoso.com --reject-direct-send ON-OR-OFF --recipient-kind KIND");
+  // What decides direct send after DATA is the tenant's to read, and said how.
+  CHECK_THAT(ways[1].why, Catch::Contains("Get-OrganizationConfig | Format-List RejectDirectSend"));
   CHECK(ways[2].method == "relay");
   CHECK_THAT(ways[1].why, Catch::Contains("10.1.2.3 is a private address"));
   for (const auto& way : ways) CHECK(way.command.find("10.1.2.3") == std::string::npos);
@@ -453,7 +455,8 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     REQUIRE(direct != initial.end());
     CHECK_THAT(direct->why, Catch::Contains("SPF record Microsoft manages"));
     // The recipient in the same domain: preflight knows only the From's domain as the tenant's.
-    CHECK(direct->command == "sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --egress --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN");
+    CHECK(direct->command == "sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --egress --from DEVICE@YOUR-DOMAIN "
+                             "--to SOMEONE@YOUR-DOMAIN --reject-direct-send ON-OR-OFF --recipient-kind KIND");
     CHECK(direct->ip.empty());  // nothing --preflight can check: the domain is the admin's choice
     // Relay keeps the initial domain: the connector admits any accepted domain.
     CHECK(std::any_of(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "relay" && w.ip == "203.0.113.7"; }));

@@ -543,6 +543,15 @@ TEST_CASE("listen: what an XOAUTH2 token shows without the network", "[listen][v
     facts = inspect_oauth_token(jwt(claims), "scanner@contoso.example", now);
     CHECK(facts.problem.empty());  // RBAC for Applications gives no role in the token
     CHECK_THAT(facts.notes.at(0), Catch::Contains("no SMTP.SendAsApp role"));
+    CHECK_THAT(facts.notes.at(1), Catch::Contains("-User bbbbbbbb-0000-0000-0000-000000000002 -AccessRights FullAccess"));
+  }
+  SECTION("an application's token for an HVE account: Add-HVEAppAccess, not mailbox permissions") {
+    const nlohmann::json claims = {{"aud", "https://outlook.office365.com"}, {"roles", {"SMTP.SendAsApp"}},
+                                   {"appid", "aaaaaaaa-0000-0000-0000-000000000001"}, {"exp", now + 3600}};
+    const auto facts = inspect_oauth_token(jwt(claims), "hve-scan@contoso.example", now, TokenAccount::hve_account);
+    REQUIRE(facts.notes.size() == 1);
+    CHECK_THAT(facts.notes[0], Catch::Contains("Add-HVEAppAccess -Identity hve-scan@contoso.example -AppIds aaaaaaaa-0000-0000-0000-000000000001"));
+    CHECK_THAT(facts.notes[0], !Catch::Contains("Add-MailboxPermission"));
   }
   SECTION("user= names another mailbox than the token's user") {
     const auto facts = inspect_oauth_token(jwt(user_claims("alice@contoso.example")), "shared@contoso.example", now);
@@ -743,6 +752,16 @@ TEST_CASE("listen exo-mx: a sender outside the accepted domains is not direct se
     CHECK(report.outcome == DeviceOutcome::breaks);
     CHECK_THAT(report.verdict_reason, Catch::Contains("not direct send") && Catch::Contains("device@contoso.example"));
   }
+  SECTION("the null sender <>, the sender of bounces, is recorded and judged") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::null_sender);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("MAIL FROM <>") && Catch::Contains("device@contoso.example"));
+    CHECK(to_json(report)["mail_from"] == "");
+    CHECK_THAT(render_text(report), Catch::Contains("MAIL FROM: <>") || Catch::Contains("MAIL FROM  <>") || Catch::Contains("<>"));
+  }
   SECTION("without --accept-domain every recipient is taken here, so nothing is judged to work") {
     auto server = listen_with(exo_mx_profile({}));
     send_from(*server, "scanner@gmail.com");
@@ -828,4 +847,29 @@ TEST_CASE("listen: the transcript hook (-v) shows each line, never a secret", "[
   CHECK_THAT(all, Catch::Contains(" C AUTH XOAUTH2 ***\n"));
   CHECK_THAT(all, Catch::Contains(" NET session ended: QUIT"));
   for (const std::string& secret : {token, plain, std::string("S3cret-Pw")}) CHECK(all.find(secret) == std::string::npos);
+}
+
+TEST_CASE("listen: AUTH sent in the same write as STARTTLS crossed in clear, and is judged so", "[listen][verdict]") {
+  // "printer@contoso.example" NUL "printer@contoso.example" NUL "hunter2", base64.
+  const std::string plain = "cHJpbnRlckBjb250b3NvLmV4YW1wbGUAcHJpbnRlckBjb250b3NvLmV4YW1wbGUAaHVudGVyMg==";
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.reply();
+  device.say("EHLO printer.contoso.example");
+  device.write("STARTTLS\r\nAUTH PLAIN " + plain + "\r\n");
+  CHECK(device.reply().code == 220);
+  REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+  device.say("EHLO printer.contoso.example");
+  device.say("QUIT");
+  const auto report = only_report(*server);
+  CHECK(report.pipelined_before_tls == std::vector<std::string>{"AUTH PLAIN"});
+  CHECK(report.verdict == DeviceVerdict::basic_auth);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+  CHECK_THAT(report.verdict_reason, Catch::Contains("same write as STARTTLS") && Catch::Contains("change that password"));
+  const std::string json = to_json(report).dump(), text = render_text(report);
+  for (const std::string& shown : {json, text}) {
+    CHECK(shown.find(plain) == std::string::npos);
+    CHECK(shown.find("hunter2") == std::string::npos);
+  }
+  CHECK_THAT(text, Catch::Contains("AUTH PLAIN (in clear, before the handshake; dropped unread)"));
 }

@@ -837,6 +837,15 @@ TEST_CASE("review: terms after all are never evaluated, and a negative term befo
     require_works(scenario, "after.example", s.record, {"91.198.10.20"}, {});
     // The device goes before the all term.
     CHECK(s.record.find("ip4:91.198.10.20") < s.record.find("-all"));
+    CHECK((*after)["group"] == "domain health");
+  }
+  SECTION("after all, naming the device: the cause of its failure, not domain health") {
+    const Run run = scenario.check("after.example", {"198.51.100.5"});
+    const auto* after = find_check(run, "spf.after-all");
+    REQUIRE(after);
+    CHECK_FALSE(after->contains("group"));
+    CHECK_THAT((*after)["message"].get<std::string>(), Catch::Contains("It names 198.51.100.5, which therefore does not pass"));
+    CHECK_THAT((*after)["message"].get<std::string>(), !Catch::Contains("does not change the result"));
   }
   SECTION("a device excluded by a negative term") {
     const Run run = scenario.check("neg.example", {"198.51.100.7"});
@@ -988,4 +997,118 @@ $ORIGIN 10.198.91.in-addr.arpa.
   CHECK_FALSE(ptr->contains("group"));
   CHECK_THAT((*ptr)["message"].get<std::string>(), Catch::Contains("The pass for 91.198.10.20 rests on it."));
   CHECK_THAT((*ptr)["remedy"].get<std::string>(), Catch::StartsWith("List 91.198.10.20 with ip4:/ip6:"));
+}
+
+TEST_CASE("review: +all in a record reached by an include or a redirect opens the domain, whatever its own all term", "[spf][review]") {
+  const Scenario scenario(R"(
+$ORIGIN vendor.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+spf     TXT "v=spf1 ip4:44.9.9.0/24 +all"
+strict  TXT "v=spf1 ip4:44.9.8.0/24 -all"
+$ORIGIN adatum.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+)");
+  const auto open_include = [](const TreeValidation& tree) {
+    return std::find_if(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.include-all"; });
+  };
+  for (const std::string record : {"v=spf1 include:spf.vendor.example -all", "v=spf1 +include:spf.vendor.example ~all",
+                                   "v=spf1 redirect=spf.vendor.example"}) {
+    INFO(record);
+    const TreeValidation tree = scenario.tree("adatum.example", record);
+    const auto found = open_include(tree);
+    REQUIRE(found != tree.checks.end());
+    CHECK(found->status == Status::fail);
+    CHECK_THAT(found->message, Catch::Contains("spf.vendor.example") && Catch::Contains("every address on the internet"));
+  }
+  // A negative include of an open record matches everyone as fail: closed, not open.
+  for (const std::string record : {"v=spf1 -include:spf.vendor.example ~all", "v=spf1 include:strict.vendor.example -all"}) {
+    INFO(record);
+    const TreeValidation tree = scenario.tree("adatum.example", record);
+    CHECK(open_include(tree) == tree.checks.end());
+  }
+}
+
+TEST_CASE("suggest: records that include each other are replaced by the addresses they list", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN loopy.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.8.8.8 include:a.loopy.example -all"
+a       TXT "v=spf1 ip4:44.1.1.1 include:b.loopy.example -all"
+b       TXT "v=spf1 ip4:44.2.2.0/24 include:a.loopy.example -all"
+)");
+  const Run run = scenario.check("loopy.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record == "v=spf1 ip4:44.1.1.1 ip4:44.2.2.0/24 ip4:44.8.8.8 ip4:91.198.10.20 -all");
+  CHECK(s.senders_not_kept.empty());
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.find("include each other (b.loopy.example leads back to a.loopy.example") != std::string::npos;
+  }));
+  require_works(scenario, "loopy.example", s.record, {"91.198.10.20"}, {"44.1.1.1", "44.2.2.7", "44.8.8.8"});
+  // What the loop failed before is not what the new record passes: a sender
+  // the records never listed still fails.
+  CHECK(scenario.evaluate("loopy.example", s.record, "44.3.3.3").result == SpfResult::fail);
+}
+
+TEST_CASE("suggest: flattening takes the include that lists the fewest networks when one is enough, and says when a record is long", "[spf][suggest][review]") {
+  std::string zone = R"(
+$ORIGIN mixed.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 include:spf.protection.outlook.com include:_spf.wide.example include:_spf.narrow.example -all"
+$ORIGIN wide.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+)";
+  // wide: 5 includes of 12 networks each (6 lookups); narrow: 4 includes of one network each (5 lookups).
+  const std::string wide = add_includes(zone, "w", "wide.example", 5, [](int k) {
+    std::string body;
+    for (int n = 0; n < 12; ++n) body += (n ? " " : "") + std::string("ip4:85.") + std::to_string(20 + k) + "." + std::to_string(2 * n) + ".0/24";
+    return body;
+  });
+  zone += "_spf TXT" + quoted("v=spf1" + wide + " -all") + "\n$ORIGIN narrow.example.\n@ SOA ns hostmaster 1 3600 600 86400 300\n";
+  const std::string narrow = add_includes(zone, "n", "narrow.example", 4, [](int k) { return "ip4:86.1." + std::to_string(k) + ".0/24"; });
+  zone += "_spf TXT" + quoted("v=spf1" + narrow + " -all") + "\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("mixed.example", {"91.198.10.20"});
+  require_consistent(run);
+  CHECK(run.outcome.tree.lookups == 12);
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK_THAT(s.record, Catch::Contains("include:_spf.wide.example"));
+  CHECK_THAT(s.record, !Catch::Contains("include:_spf.narrow.example"));
+  CHECK(s.record.size() < 450);
+  require_works(scenario, "mixed.example", s.record, {"91.198.10.20"}, {"85.20.0.9", "85.24.22.9", "86.1.0.9", "86.1.3.9"});
+  CHECK(std::none_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.find("RFC 7208 3.4") != std::string::npos; }));
+
+  // Only the wide include can bring the record within 10 lookups (exists
+  // with a macro cannot be written as addresses): the long record it makes
+  // comes with the warning.
+  const Run wide_only = Scenario(zone + "$ORIGIN only.example.\n@ SOA ns hostmaster 1 3600 600 86400 300\n"
+                                        "@ TXT \"v=spf1 include:spf.protection.outlook.com include:_spf.wide.example exists:%{i}.e1.only.example "
+                                        "exists:%{i}.e2.only.example exists:%{i}.e3.only.example exists:%{i}.e4.only.example -all\"\n")
+                            .check("only.example", {"91.198.10.20"});
+  const Suggestion& long_one = wide_only.suggestion();
+  REQUIRE_FALSE(long_one.record.empty());
+  CHECK(long_one.record.size() > 450);
+  CHECK(std::any_of(long_one.notes.begin(), long_one.notes.end(),
+                    [](const std::string& note) { return note.find("RFC 7208 3.4") != std::string::npos; }));
+}
+
+TEST_CASE("suggest: a misspelling of Microsoft's include is replaced by the include, not dropped", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN typo.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.8.8.8 include:spf.protection.outlok.com -all"
+@       MX  10 contoso-com.mail.protection.outlook.com.
+$ORIGIN outlok.com.
+@       SOA ns hostmaster 1 3600 600 86400 300
+)");
+  const Run run = scenario.check("typo.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record == "v=spf1 ip4:44.8.8.8 ip4:91.198.10.20 include:spf.protection.outlook.com -all");
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.find("misspelling of spf.protection.outlook.com") != std::string::npos;
+  }));
+  CHECK(std::none_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.find("add it back") != std::string::npos; }));
+  require_works(scenario, "typo.example", s.record, {"91.198.10.20"}, {"44.8.8.8", "40.92.1.1"});
 }

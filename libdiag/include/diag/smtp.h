@@ -171,6 +171,7 @@ class Connection {
   SSL* ssl() const { return ssl_.get(); }
   bool tls_active() const { return static_cast<bool>(ssl_); }
   std::size_t buffered() const { return buffer_.size() - buffer_start_; }
+  std::string_view buffered_bytes() const { return std::string_view(buffer_).substr(buffer_start_); }
   std::size_t dropped_before_tls() const { return dropped_before_tls_; }
   int fd() const { return socket_.fd; }
   void close();  // sends close_notify when TLS is up, closes the socket
@@ -376,6 +377,7 @@ enum class DeviceVerdict {
   needs_partner_connector,  // exo-mx: 550 5.7.68 (RejectDirectSend)
   relay_denied,             // exo-mx: 550 5.7.64, a recipient outside the tenant
   sender_outside_tenant,    // exo-mx: taken, but MAIL FROM is not in an accepted domain: not direct send, spoofed mail
+  null_sender,              // exo-mx: taken from MAIL FROM:<>, the bounce sender: no domain for SPF and DMARC to pass
   envelope_refused,         // another refusal of MAIL, RCPT or the message
 };
 std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...
@@ -413,7 +415,13 @@ struct OAuthTokenFacts {
   std::string problem;  // why it cannot work at Exchange Online, with the remedy; empty: plausible
   std::vector<std::string> notes;  // what else must hold for it to work
 };
-OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view user, std::int64_t now_seconds);
+// Whose account the token sends as: what an application needs differs.
+enum class TokenAccount {
+  mailbox,      // an Exchange Online mailbox: service principal and Full Access
+  hve_account,  // a High Volume Email account: no mailbox; the app is allowed with Add-HVEAppAccess
+};
+OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view user, std::int64_t now_seconds,
+                                    TokenAccount account = TokenAccount::mailbox);
 
 // What a client did in one session: sendcheck-listen's report.
 struct SessionReport {
@@ -436,11 +444,17 @@ struct SessionReport {
   std::string auth_reply;
   bool auth_before_starttls = false;  // AUTH refused 504 5.7.4 for want of TLS
   bool auth_secret_in_clear = false;  // that AUTH carried its secret (an initial response) without TLS
+  // Commands sent in the same write as STARTTLS, before the handshake: they
+  // crossed in clear and were dropped (RFC 3207 4). Verbs only ("AUTH PLAIN").
+  std::vector<std::string> pipelined_before_tls;
+  std::string pipelined_auth;     // the mechanism of an AUTH among them
+  bool pipelined_secret = false;  // that AUTH carried a secret
   std::string auth_not_offered;       // a mechanism it asked for that the profile does not offer (504 5.7.4)
   std::optional<OAuthTokenFacts> oauth_token;  // what its XOAUTH2 token shows (never the token)
   bool oauth_token_verified = false;  // the profile knew the token (ServerProfile::oauth_token) and it matched
   std::string ehlo_refusal;           // 501 5.5.4 for its EHLO name
-  std::string mail_from;              // recorded even when refused
+  bool mail_given = false;            // a MAIL command came
+  std::string mail_from;              // recorded even when refused; empty with mail_given: the null sender <>
   std::string mail_refusal;           // 530 5.7.57, 550 5.7.60, ...
   std::vector<std::string> rcpt_to;   // accepted recipients
   std::vector<std::string> refused_rcpt;

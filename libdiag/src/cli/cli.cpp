@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "diag/strings.h"
 #include "diag/version.h"
 #include "diag/zone.h"
 
@@ -96,22 +97,6 @@ int finish_informational(CLI::App& app, const CLI::Error& e) {
   return code;
 }
 
-// Optimal string alignment distance (Damerau-Levenshtein without reuse):
-// the swapped neighbors of "prefligth" cost one edit, not two.
-std::size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<std::vector<std::size_t>> d(a.size() + 1, std::vector<std::size_t>(b.size() + 1));
-  for (std::size_t i = 0; i <= a.size(); ++i) d[i][0] = i;
-  for (std::size_t j = 0; j <= b.size(); ++j) d[0][j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
-      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
-    }
-  }
-  return d[a.size()][b.size()];
-}
-
 // " (did you mean --from?)" for each unexpected option that is close to one
 // the tool has; empty when none is.
 std::string option_suggestions(const CLI::App& app) {
@@ -137,7 +122,7 @@ std::optional<std::string> closest_match(std::string_view typed, const std::vect
   std::optional<std::string> best;
   std::size_t best_distance = allowed + 1;
   for (const auto& candidate : candidates) {
-    const auto distance = edit_distance(typed, candidate);
+    const auto distance = strings::edit_distance(typed, candidate);
     if (distance != 0 && distance < best_distance) {
       best_distance = distance;
       best = candidate;

@@ -201,6 +201,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                   "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + tls_note,
                   prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
+  // Two facts of the tenant that only the admin can read decide direct send
+  // after DATA, which preflight never sends: left as words to fill in.
+  const std::string direct_facts = " --reject-direct-send ON-OR-OFF --recipient-kind KIND";
+  const std::string direct_facts_note =
+      " In the command, put for ON-OR-OFF what Get-OrganizationConfig | Format-List RejectDirectSend shows (True: on), and for "
+      "KIND what the recipient takes: mailbox or open-group (mail from outside the organization), group or restricted-mailbox "
+      "(authenticated senders only; see man sendcheck-preflight).";
   std::vector<std::string> public_ips;
   std::string skipped;
   for (const auto& ip : sender.ips) {
@@ -224,8 +231,9 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                                 : "no public one was logged (" + skipped + ")";
     address_unknown = WayForward{"direct-send",
                     "Direct send or a connector needs the device's public address, and " + why +
-                        ": on the device's network, find it with sendcheck blocklist --egress, then check it with the command.",
-                    prefix + " --method direct-send --ip PUBLIC-IP --from " + user + " --to " + user};
+                        ": on the device's network, find it with sendcheck blocklist --egress, then check it with the command." +
+                        direct_facts_note,
+                    prefix + " --method direct-send --ip PUBLIC-IP --from " + user + " --to " + user + direct_facts};
   }
   // The tenant's initial domain: Microsoft manages its SPF record, so a
   // device can pass SPF by direct send only with a From in a domain of yours.
@@ -246,17 +254,17 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                       "Only with a From address in one of your own domains, to your own organization's mailboxes: " + domain +
                           " is the tenant's initial domain, whose SPF record Microsoft manages, so " + ip +
                           " cannot be added to it. Change the device's From to an address of a custom domain and add " + ip +
-                          " to that domain's SPF record." + skipped_note,
+                          " to that domain's SPF record." + skipped_note + direct_facts_note,
                       // A recipient in the same domain: the initial domain is the tenant's too, but
                       // preflight knows only the From's domain as the tenant's.
                       "sendcheck preflight YOUR-DOMAIN --method direct-send --ip " + ip +
-                          " --egress --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN" + tls_option});
+                          " --egress --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN" + direct_facts + tls_option});
     } else {
     ways.push_back({"direct-send",
                     "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, " +
                         direct_tls + ", and its public IP " + ip + " must be in your SPF record. Run the command on the "
-                        "device's network: --egress confirms that the session comes from " + ip + "." + skipped_note,
-                    prefix + " --method direct-send --ip " + ip + " --egress --from " + user + " --to " + user + tls_option, ip,
+                        "device's network: --egress confirms that the session comes from " + ip + "." + skipped_note + direct_facts_note,
+                    prefix + " --method direct-send --ip " + ip + " --egress --from " + user + " --to " + user + direct_facts + tls_option, ip,
                     device_tls});
     }
     ways.push_back({"relay",

@@ -718,6 +718,9 @@ struct OutboundPart {
   std::optional<spf::SpfEvaluation> spf;
   std::string spf_address;  // the address spf is for
   dns::Answer dkim[2];      // selector1, selector2 ._domainkey CNAMEs
+  // Whether the From domain takes mail (RFC 5321 5.1): receivers refuse a
+  // sender domain that says it takes none (RFC 7505 4.2) or cannot.
+  dns::Answer sender_mx, sender_a, sender_aaaa;
 };
 
 // The first, a middle and the last address of each range
@@ -758,6 +761,9 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
     }
     done();
   });
+  work->query(plan.from_domain, dns::RrType::MX, [&part](const dns::Answer& answer) { part.sender_mx = answer; });
+  work->query(plan.from_domain, dns::RrType::A, [&part](const dns::Answer& answer) { part.sender_a = answer; });
+  work->query(plan.from_domain, dns::RrType::AAAA, [&part](const dns::Answer& answer) { part.sender_aaaa = answer; });
   for (int i = 0; i < 2; ++i)
     work->query("selector" + std::to_string(i + 1) + "._domainkey." + plan.from_domain, dns::RrType::CNAME,
                 [&part, i](const dns::Answer& answer) { part.dkim[i] = answer; });
@@ -775,6 +781,49 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
                           });
   }
   work->close();
+}
+
+// Whether other organizations take mail from the From domain at all: one
+// that publishes a null MX says it neither sends nor receives mail (RFC 7505
+// 4.2: receivers SHOULD refuse it, 550 5.7.27), and one that does not exist
+// or has neither MX nor address cannot take a bounce (receivers that check
+// the sender domain, such as Postfix's reject_unknown_sender_domain, refuse
+// it). A lookup that failed says nothing.
+void judge_sender_domain(const Plan& plan, const OutboundPart& part, const std::string& exo_host, Section& section, std::optional<Step>& step) {
+  const std::string& domain = plan.from_domain;
+  const std::string tenant_host = exo_host.empty() ? "your tenant's Exchange Online host (as the MX of " + plan.domain + " does)" : exo_host;
+  const auto failed = [&](const dns::Answer& answer) { return !answer.is_definitive(); };
+  if (failed(part.sender_mx) || (part.sender_mx.outcome != dns::Outcome::nxdomain && part.sender_mx.mx().empty() &&
+                                 (failed(part.sender_a) || failed(part.sender_aaaa)))) {
+    section.checks.push_back(Check{"dmarc.sender-domain", Status::error,
+                                   "Could not find out whether " + domain + ", the sender's domain, takes mail (the MX or address lookup failed)",
+                                   "Run again, or ask another resolver with --dns.", {{"domain", domain}}});
+    step = Step{"sender-domain", StepState::untested, "the lookup of the sender's domain " + domain + " failed", "run again, or --dns"};
+    return;
+  }
+  const auto mx = part.sender_mx.mx();
+  const bool null_mx = mx.size() == 1 && mx.front().exchange == ".";
+  const bool no_domain = part.sender_mx.outcome == dns::Outcome::nxdomain;
+  const bool no_route = !no_domain && mx.empty() && part.sender_a.addresses().empty() && part.sender_aaaa.addresses().empty();
+  if (!null_mx && !no_domain && !no_route) {
+    section.checks.push_back(Check{"dmarc.sender-domain", Status::pass,
+                                   domain + ", the sender's domain, takes mail (" + (mx.empty() ? "by its address record" : "MX") +
+                                       "), so other organizations can accept mail from it and return bounces",
+                                   "", {{"domain", domain}}});
+    return;
+  }
+  const std::string what = null_mx ? "publishes a null MX (\"0 .\", RFC 7505): it says it takes no mail, and receivers that follow "
+                                     "RFC 7505 refuse mail from it (550 5.7.27)"
+                           : no_domain ? "does not exist in DNS (NXDOMAIN): receivers refuse mail from a domain that does not exist"
+                                       : "has neither an MX nor an address record: it cannot take a bounce, and receivers that check the "
+                                         "sender's domain (such as Postfix's reject_unknown_sender_domain) refuse mail from it";
+  section.checks.push_back(Check{"dmarc.sender-domain", Status::fail, domain + ", the sender's domain, " + what,
+                                 "Send as an address in a domain that takes mail (such as " + plan.domain + "), or " +
+                                     (null_mx ? "replace the null MX of " + domain + " with an MX" : "publish an MX for " + domain) +
+                                     " that points at " + tenant_host + " and add " + domain + " as an accepted domain.",
+                                 {{"domain", domain}, {"null_mx", null_mx}}});
+  step = Step{"sender-domain", StepState::failed, "other organizations refuse mail from " + domain + " (" +
+                                                      (null_mx ? "null MX" : no_domain ? "no such domain" : "no MX or address") + ")", ""};
 }
 
 // The DMARC row and step for mail Exchange Online sends on to other
@@ -1076,7 +1125,7 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
                   "mailbox does not help (sendcheck explain 5.7.30).";
   if (reply.enhanced == "5.7.139")
     // The SMTP AUTH switch (organization or mailbox) blocks OAuth as well.
-    return basic ? move + " Stopgap only, until the final removal of basic authentication (announced for the second half of 2027): " + enable +
+    return basic ? move + " Stopgap only, until the final removal of basic authentication (Microsoft will announce its date in the second half of 2027): " + enable +
                        " turns SMTP AUTH on for just this mailbox; an OAuth device needs it on as well (sendcheck explain 5.7.139)."
                  : "SMTP AUTH must be on for " + mailbox + " (the switch blocks OAuth too): " + enable +
                        " turns it on for just this mailbox (sendcheck explain 5.7.139).";
@@ -1117,7 +1166,7 @@ std::string basic_auth_countdown() {
   else if (left >= 0) when = "is disabled by default at the end of December 2026, now";
   else when = "has been disabled by default since the end of December 2026";
   return "Basic authentication for SMTP AUTH " + when +
-         "; admins can re-enable it until the final removal, announced for the second half of 2027. Every device still using it is listed in "
+         "; admins can re-enable it until the final removal, whose date Microsoft will announce in the second half of 2027. Every device still using it is listed in "
          "the Exchange admin center > Reports > Mail flow > SMTP AUTH clients (Authentication Protocol column).";
 }
 
@@ -1362,7 +1411,7 @@ void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::S
                              "The device uses basic authentication (AUTH LOGIN): what works today stops working when basic authentication is "
                              "disabled. " + basic_auth_countdown(),
                              move + " Stopgap only, clearly temporary: after the default change an admin can re-enable basic "
-                                    "authentication until the final removal, announced for the second half of 2027 "
+                                    "authentication until the final removal (Microsoft will announce its date in the second half of 2027) "
                                     "(https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-deprecation-timeline/4489835).",
                              {{"until", "2026-12-31"}}});
       // A refused AUTH is the cause already; otherwise the date is.
@@ -2282,7 +2331,8 @@ Result<std::unique_ptr<PreflightRun>> PreflightRun::prepare(const Plan& plan, co
   std::optional<smtp::OAuthTokenFacts> token;
   if (submission && !plan.token_file.empty() && state.secret.auth == smtp::AuthMechanism::xoauth2) {
     const auto now = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    token = smtp::inspect_oauth_token(state.secret.value, plan.user.empty() ? plan.from : plan.user, now);
+    token = smtp::inspect_oauth_token(state.secret.value, plan.user.empty() ? plan.from : plan.user, now,
+                                      plan.method == Method::hve ? smtp::TokenAccount::hve_account : smtp::TokenAccount::mailbox);
   }
   // An application's token: client credentials, or a token file without scp.
   const bool run_app_only = token ? token->app_only : !plan.client_id.empty();
@@ -2512,7 +2562,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   SmtpPart& smtp_part = state.smtp_part;
 
   Section dmarc = std::move(reputation.dmarc);
-  std::optional<Step> dmarc_step;
+  std::optional<Step> dmarc_step, sender_domain_step;
   const OutboundPart& outbound = state.outbound;
   const bool want_dmarc = !plan.from_domain.empty() && (!submission || plan.method == Method::acs || outbound.asked);
   if (want_dmarc) {
@@ -2535,6 +2585,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       // The verified record is the fix when it makes Exchange Online pass.
       const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
       judge_outbound(plan, outbound, spf_part, sovereign, check, dmarc_step);
+      judge_sender_domain(plan, outbound, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
     } else if (plan.method == Method::relay && check.status == Status::fail) {
@@ -2642,6 +2693,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   if (reputation.reverse_step && !submission) steps.push_back(*reputation.reverse_step);
   if (spf_part.step && plan.method == Method::direct_send) steps.push_back(*spf_part.step);
   if (dmarc_step) steps.push_back(*dmarc_step);
+  if (sender_domain_step) steps.push_back(*sender_domain_step);
 
   if (plan.recommendation) {
     Section method_section = recommendation_section(*plan.recommendation);

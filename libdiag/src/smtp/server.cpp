@@ -453,6 +453,7 @@ class ServerSession {
     if (!greeted_) return say("503 5.5.2 Send hello first [" + host_ + "]");
     if (connection_.tls_active()) return say("503 5.5.1 Bad sequence of commands");
     if (!tls_context_ || !profile_.offer_starttls) return say("454 4.7.0 TLS not available");
+    note_pipelined_before_tls(connection_.buffered_bytes());
     if (!say("220 2.0.0 SMTP server ready")) return false;
     if (!handshake()) return false;
     report_.starttls = true;
@@ -460,6 +461,44 @@ class ServerSession {
     greeted_ = false;
     reset_transaction();
     return true;
+  }
+
+  // What came with STARTTLS in one write is dropped unread at the
+  // handshake; an AUTH among it sent its secret in clear all the same. The
+  // lines after an AUTH are its secret: only their presence is kept.
+  void note_pipelined_before_tls(std::string_view ahead) {
+    bool in_auth = false;
+    for (std::size_t at = 0; at < ahead.size() && report_.pipelined_before_tls.size() < 20;) {
+      const std::size_t newline = ahead.find('\n', at);
+      std::string_view line = ahead.substr(at, newline == std::string_view::npos ? std::string_view::npos : newline - at);
+      at = newline == std::string_view::npos ? ahead.size() : newline + 1;
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      if (line.empty()) continue;
+      if (in_auth && line != "*") {
+        report_.pipelined_secret = true;
+        continue;
+      }
+      std::vector<std::string> words;
+      for (std::size_t w = 0; w < line.size() && words.size() < 3;) {
+        const std::size_t space = line.find(' ', w);
+        const std::string_view word = line.substr(w, space == std::string_view::npos ? std::string_view::npos : space - w);
+        if (!word.empty()) words.emplace_back(word);
+        w = space == std::string_view::npos ? line.size() : space + 1;
+      }
+      if (words.empty()) continue;
+      const std::string verb = ascii::to_upper(printable(words[0], 16));
+      if (verb != "AUTH") {
+        in_auth = false;
+        report_.pipelined_before_tls.push_back(verb);
+        continue;
+      }
+      const std::string mechanism = words.size() > 1 ? ascii::to_upper(printable(words[1], 20)) : std::string();
+      report_.pipelined_before_tls.push_back("AUTH " + mechanism);
+      report_.pipelined_auth = mechanism;
+      if (words.size() > 2 && words[2] != "=") report_.pipelined_secret = true;
+      // LOGIN's password, or any mechanism's response, follows on its own line.
+      in_auth = words.size() <= 2 || mechanism == "LOGIN";
+    }
   }
 
   std::optional<std::string> read_auth_line() {
@@ -583,6 +622,7 @@ class ServerSession {
     if (in_transaction_) return say("503 5.5.1 Bad sequence of commands");
     // Recorded before it is judged: the refused sender is the finding.
     report_.mail_from = path_argument(argument);
+    report_.mail_given = true;
     mail_refused_ = true;
     if (profile_.mail_requires_auth && !authenticated_) {
       report_.mail_refusal = "530 5.7.57 Client not authenticated to send mail. [" + host_ + "]";
@@ -926,7 +966,7 @@ bool contains_ignoring_case(const std::vector<std::string>& items, std::string_v
 
 }  // namespace
 
-OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view user, std::int64_t now_seconds) {
+OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view user, std::int64_t now_seconds, TokenAccount account) {
   OAuthTokenFacts facts;
   const std::string user_name(user.substr(0, 320));
   if (token.empty()) {
@@ -1024,9 +1064,10 @@ OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view use
     return facts;
   }
   if (*facts.expires <= now_seconds) {
-    facts.problem = "its token expired at " + utc_time(*facts.expires) + ", " +
-                    std::to_string((now_seconds - *facts.expires) / 60) +
-                    " minutes before this session: access tokens last about an hour; the device must fetch a new one "
+    const std::int64_t minutes = (now_seconds - *facts.expires) / 60;
+    const std::string ago = minutes == 0 ? "less than a minute" : minutes == 1 ? "1 minute" : std::to_string(minutes) + " minutes";
+    facts.problem = "its token expired at " + utc_time(*facts.expires) + ", " + ago +
+                    " before this session: access tokens last about an hour; the device must fetch a new one "
                     "(with its refresh token, or by the client-credentials flow) before each session";
     return facts;
   }
@@ -1057,10 +1098,16 @@ OAuthTokenFacts inspect_oauth_token(std::string_view token, std::string_view use
           "the application's token carries no SMTP.SendAsApp role: it works only when the app holds the role "
           "'Application SMTP.SendAsApp' in Exchange Online (RBAC for Applications, New-ManagementRoleAssignment); "
           "else add the application permission SMTP.SendAsApp (Office 365 Exchange Online) with admin consent");
-    facts.notes.push_back("the application must be registered in Exchange Online (New-ServicePrincipal -AppId " + app +
-                          " -ObjectId " + object + ") and have access to " + user_name +
-                          " (Add-MailboxPermission -Identity " + user_name +
-                          " -User <its service principal> -AccessRights FullAccess)");
+    if (account == TokenAccount::hve_account)
+      // An HVE account is a mail user without a mailbox: Full Access does not
+      // apply; the account keeps its own list of allowed apps.
+      facts.notes.push_back("the application must be allowed to send as the HVE account " + user_name + " (Add-HVEAppAccess -Identity " +
+                            user_name + " -AppIds " + app + "; up to ten apps per account, and a change takes up to 5 minutes)");
+    else
+      facts.notes.push_back("the application must be registered in Exchange Online (New-ServicePrincipal -AppId " + app +
+                            " -ObjectId " + object + ") and have access to " + user_name + " (Add-MailboxPermission -Identity " +
+                            user_name + " -User " + (facts.object_id.empty() ? "<its service principal>" : facts.object_id) +
+                            " -AccessRights FullAccess)");
   } else if (!facts.token_user.empty() && ascii::to_lower(facts.token_user) != ascii::to_lower(user_name)) {
     facts.notes.push_back("the token is " + facts.token_user + "'s, and user= names " + user_name +
                           ": that works only when " + facts.token_user + " has Full Access to " + user_name +
@@ -1097,6 +1144,7 @@ std::string_view to_string(DeviceVerdict verdict) {
     case DeviceVerdict::needs_partner_connector: return "needs-partner-connector";
     case DeviceVerdict::relay_denied: return "relay-denied";
     case DeviceVerdict::sender_outside_tenant: return "sender-outside-tenant";
+    case DeviceVerdict::null_sender: return "null-sender";
     case DeviceVerdict::envelope_refused: return "envelope-refused";
   }
   return "incomplete";
@@ -1320,7 +1368,7 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
   // At the MX a device that tries AUTH, is refused and goes on anonymously
   // does what direct send needs: only one that stops there breaks.
   const bool not_offered_matters =
-      !report.auth_not_offered.empty() && !(kind == ProfileKind::mx && !report.mail_from.empty());
+      !report.auth_not_offered.empty() && !(kind == ProfileKind::mx && report.mail_given);
   const std::string& user = report.auth_user;
   // A refused AUTH the device answered anyway: its secret went out in clear.
   if (!report.auth_before_starttls && report.auth_secret_in_clear && !report.auth_not_offered.empty()) {
@@ -1330,6 +1378,18 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
             (token ? std::string("token") : std::string("user name and password")) +
             " anyway, in clear text, before TLS: " +
             (token ? "revoke that token" : "change that password") + ", and set the device to STARTTLS on port 587");
+  }
+  // AUTH sent in one write with STARTTLS: the handshake dropped it unread,
+  // but it had crossed the network in clear (RFC 3207 4: the client waits
+  // for the 220 and the handshake).
+  if (report.pipelined_secret) {
+    const bool token = report.pipelined_auth == "XOAUTH2";
+    add(token ? DeviceVerdict::oauth_in_clear_text : DeviceVerdict::basic_auth, DeviceOutcome::breaks,
+        "it sent AUTH " + report.pipelined_auth + " with its " + (token ? std::string("token") : std::string("user name and password")) +
+            " in the same write as STARTTLS, before the TLS handshake, so it crossed the network in clear text (this listener "
+            "dropped it unread, as RFC 3207 asks): " +
+            (token ? "revoke that token" : "change that password") +
+            ", and update the device's firmware: a client must wait for the TLS handshake before it sends AUTH");
   }
   if (report.auth_before_starttls) {
     add(DeviceVerdict::auth_before_starttls, DeviceOutcome::breaks,
@@ -1443,7 +1503,7 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
       add(DeviceVerdict::envelope_refused, DeviceOutcome::breaks,
           "a recipient was refused (" + report.rcpt_refusal + ", " + envelope + ")");
   }
-  if (!report.mail_from.empty() && report.mail_refusal.empty() && !tried_auth && !report.auth_before_starttls) {
+  if (report.mail_given && report.mail_refusal.empty() && !tried_auth && !report.auth_before_starttls) {
     // A MAIL FROM without '@' is taken whole, as its domain.
     const std::string sender_domain = report.mail_from.find('@') == std::string::npos ? ascii::to_lower(report.mail_from)
                                                                                        : domain_of(report.mail_from);
@@ -1451,7 +1511,17 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
     const bool sender_accepted =
         accepted.empty() || std::any_of(accepted.begin(), accepted.end(),
                                         [&](const std::string& domain) { return dns::name_is_at_or_below(sender_domain, domain); });
-    if (kind == ProfileKind::mx && report.message_accepted && !sender_accepted) {
+    if (kind == ProfileKind::mx && report.message_accepted && report.mail_from.empty()) {
+      // RFC 5321 4.5.5: <> is the sender of bounces. SPF then checks the
+      // EHLO name (RFC 7208 2.4) and DMARC aligns the From header with it
+      // (RFC 7489 3.1.2), which a device's own name does not match.
+      add(DeviceVerdict::null_sender, DeviceOutcome::breaks,
+          "the MX took it (" + envelope + "), but with the null sender <>, which is for bounces: with no sender domain, SPF is "
+          "checked for the EHLO name and DMARC fails for the From header, so Microsoft 365 treats it as spoofed (Junk or "
+          "quarantine; refused where the From domain publishes DMARC p=reject): set the device's sender address to one in an "
+          "accepted domain" + (accepted.empty() ? std::string() : " (device@" + accepted.front() + ")") +
+          " and put its public IP in that domain's SPF record");
+    } else if (kind == ProfileKind::mx && report.message_accepted && !sender_accepted) {
       // Anonymous mail from another domain is what any internet sender
       // sends: the MX takes it, and SPF of that domain decides, which never
       // lists the device.
@@ -1592,11 +1662,12 @@ nlohmann::json to_json(const SessionReport& report) {
                                                                                    : nlohmann::json(tls::to_string(report.tls_failure))},
                    {"offered_max", report.tls_offered_max ? nlohmann::json(tls::to_string(*report.tls_offered_max)) : nlohmann::json(nullptr)},
                    {"hello_in_clear", report.tls_hello_in_clear},
+                   {"pipelined_before_tls", report.pipelined_before_tls},
                    {"client_certificate", report.client_certificate ? tls::to_json(*report.client_certificate) : nlohmann::json(nullptr)}}},
           {"auth", {{"mechanism", optional(report.auth_mechanism)}, {"user", optional(report.auth_user)},
                     {"accepted", report.auth_accepted ? nlohmann::json(*report.auth_accepted) : nlohmann::json(nullptr)},
                     {"reply", optional(report.auth_reply)}}},
-          {"mail_from", optional(report.mail_from)},
+          {"mail_from", report.mail_given ? nlohmann::json(report.mail_from) : nlohmann::json(nullptr)},
           {"rcpt_to", report.rcpt_to},
           {"refused_rcpt", report.refused_rcpt},
           {"message", report.message_bytes
@@ -1659,8 +1730,10 @@ std::string render_text(const SessionReport& report) {
   line(report.used_ehlo ? "EHLO" : "HELO", report.ehlo);
   line("TLS", report.starttls ? "STARTTLS, " + report.tls_version + " " + report.tls_cipher +
                                      (report.sni.empty() ? "" : ", SNI " + report.sni)
-              : report.implicit_tls ? "implicit, " + report.tls_version + " " + report.tls_cipher
+              : report.implicit_tls && !report.tls_version.empty() ? "implicit, " + report.tls_version + " " + report.tls_cipher
               : report.tls_error.empty() ? "none" : "failed: " + report.tls_error);
+  if (!report.pipelined_before_tls.empty())
+    line("sent with STARTTLS", strings::join(report.pipelined_before_tls, ", ") + " (in clear, before the handshake; dropped unread)");
   if (report.client_certificate) {
     std::string names;
     for (const auto& name : report.client_certificate->san) names += (names.empty() ? ", " : " ") + name;
@@ -1676,7 +1749,7 @@ std::string render_text(const SessionReport& report) {
     else auth += " (not finished)";
   }
   line("AUTH", auth);
-  const std::string mail_from = report.mail_from.empty() && !report.mail_refusal.empty() ? std::string("<>") : report.mail_from;
+  const std::string mail_from = report.mail_from.empty() && report.mail_given ? std::string("<>") : report.mail_from;
   line("MAIL FROM", mail_from + (report.mail_refusal.empty() ? "" : " (refused: " + report.mail_refusal + ")"));
   std::string rcpts;
   for (const auto& r : report.rcpt_to) rcpts += (rcpts.empty() ? "" : ", ") + r;

@@ -147,6 +147,37 @@ bool flattenable(const TreeNode& node, std::string& why) {
   return true;
 }
 
+// The Microsoft include a name is a misspelling of (one or two edits
+// away), or nullopt.
+std::optional<std::string> misspelled_microsoft_include(std::string_view target) {
+  for (std::string_view include : {"spf.protection.outlook.com", "spf.protection.office365.us", "spf.protection.partner.outlook.cn"}) {
+    const std::size_t distance = diag::strings::edit_distance(dns::canonical_name(target), include);
+    if (distance > 0 && distance <= 2) return std::string(include);
+  }
+  return std::nullopt;
+}
+
+// The first include or redirect below node that leads back to a record
+// being evaluated, or null.
+const TreeNode* loop_below(const TreeNode& node) {
+  for (const auto& child : node.children) {
+    if (child.status == "loop") return &child;
+    if (const TreeNode* found = loop_below(child)) return found;
+  }
+  return nullptr;
+}
+
+// flattenable(), with the loop's own node passed over: what the records list
+// before the loop can be written as addresses.
+bool flattenable_but_loops(const TreeNode& node, std::string& why) {
+  if (node.status == "loop") return true;
+  if (node.status != "ok") return why = node.via + " (" + node.status + ")", false;
+  TreeNode own = node;
+  own.children.clear();
+  if (!flattenable(own, why)) return false;
+  return std::all_of(node.children.begin(), node.children.end(), [&](const TreeNode& child) { return flattenable_but_loops(child, why); });
+}
+
 // The addresses an a or mx term names today, with its CIDR lengths.
 std::optional<std::vector<Network>> host_term_networks(const AnswerCache& cache, const Term& term, const std::string& domain) {
   const std::string target = term.domain_spec.empty() ? domain : term.domain_spec;
@@ -499,6 +530,32 @@ class SuggestionBuilder {
                          "the senders those terms were meant for are not in this record.");
         return;
       }
+      // Records that include each other: the senders they list before the
+      // loop pass, every other sender that reaches them gets permerror. Keep
+      // the senders by address, and drop the loop.
+      if (const TreeNode* loop = loop_below(*child); loop && child->status == "ok") {
+        const std::vector<Network> networks = authorized_networks(*child);
+        std::string unlisted;
+        const bool by_address = flattenable_but_loops(*child, unlisted);
+        if (!networks.empty()) draft.terms.push_back(DraftTerm{networks, ""});
+        if (!by_address) s_.senders_not_kept.push_back(text);
+        std::vector<std::string> listed;
+        for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
+        notes_.push_back("Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")") +
+                         ": its records include each other (" + loop->detail + "), so every sender they do not list got permerror" +
+                         (by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept") + ". Ask the owner of " +
+                         child->domain + " to remove the loop.");
+        return;
+      }
+      // A name with no SPF record a letter or two from Microsoft's include
+      // is a typo of it: what was meant is known.
+      if (child->status == "none")
+        if (const auto meant = misspelled_microsoft_include(target)) {
+          add_term(draft, prefix + "include:" + *meant);
+          notes_.push_back("\"" + text + "\" names no SPF record and is a misspelling of " + *meant +
+                           ", Microsoft's include: replaced by \"include:" + *meant + "\".");
+          return;
+        }
       if (child->status == "none" || child->status == "multiple" || child->status == "syntax-error" || child->status == "loop") {
         notes_.push_back("Dropped \"" + text + "\": it does not lead to one valid SPF record (" + child->status +
                          (child->detail.empty() ? "" : ": " + child->detail) +
@@ -557,6 +614,16 @@ class SuggestionBuilder {
     }
     std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) { return a.cost > b.cost; });
     int lookups = candidate.lookups, voids4 = candidate.void_lookups_v4, voids6 = candidate.void_lookups_v6;
+    // When one term alone brings the lookups within the limit, the one that
+    // lists the fewest networks goes first: every network makes the record
+    // longer, and RFC 7208 3.4 wants the answer within 512 octets.
+    if (lookups > lookup_limit && voids4 <= void_limit && voids6 <= void_limit) {
+      const auto enough = [&](const Option& o) { return lookups - o.cost <= lookup_limit; };
+      auto best = options.end();
+      for (auto it = options.begin(); it != options.end(); ++it)
+        if (enough(*it) && (best == options.end() || it->networks.size() < best->networks.size())) best = it;
+      if (best != options.end()) std::rotate(options.begin(), best, best + 1);
+    }
     std::vector<std::string> flattened;
     for (auto& option : options) {
       // Over 10 lookups anything helps; over 2 void lookups for one
@@ -652,6 +719,13 @@ class SuggestionBuilder {
     s_.record = record;
     s_.verified = true;
     s_.changed = true;
+    // RFC 7208 3.4: an answer over 512 octets may be dropped or truncated
+    // on the way, and the receiver's check ends in temperror or none.
+    if (record.size() > 450)
+      s_.notes.push_back("Warning: the record is " + std::to_string(record.size()) +
+                         " characters; RFC 7208 3.4 asks to keep the DNS answer within 512 octets (a record of about 450 "
+                         "characters at most), since a longer one can be lost between some receivers and their DNS. Remove "
+                         "senders you no longer use, or send some mail from a subdomain with its own SPF record.");
     if (record.size() > 255)
       s_.notes.push_back("The record is " + std::to_string(record.size()) +
                          " characters: a TXT string holds 255, so publish it as several quoted strings in one TXT record (most DNS hosts split it for you).");

@@ -89,7 +89,9 @@ class TreeWalker {
     node.via = via;
     if (std::find(stack.begin(), stack.end(), canonical(domain)) != stack.end()) {
       node.status = "loop";
-      node.detail = domain + " includes itself through " + via;
+      // stack.back() is the record whose term leads back.
+      node.detail = stack.back() == canonical(domain) ? domain + " includes itself through " + via
+                                                      : stack.back() + " leads back to " + domain + " through " + via;
       return node;
     }
     if (depth > 10) {
@@ -402,6 +404,29 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   else if (!root.all_term.empty())
     add("spf.all", Status::pass, "The record ends in \"" + root.all_term + "\".", "");
 
+  // "+all" in a record reached by a passing include or a redirect matches
+  // every sender there, so the domain is as open as with "+all" of its own,
+  // whatever its own all term says (RFC 7208 5.2: the include matches on pass).
+  std::vector<std::string> open_includes;
+  const auto find_open = [&](const auto& self, const TreeNode& node) -> void {
+    for (const auto& child : node.children) {
+      const std::string_view via = child.via;
+      const bool passes_through = via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect=");
+      if (!passes_through || child.status != "ok") continue;
+      if (child.all_term == "+all" || child.all_term == "all") open_includes.push_back(child.via);
+      self(self, child);
+    }
+  };
+  find_open(find_open, root);
+  if (!open_includes.empty())
+    add("spf.include-all", Status::fail,
+        join(open_includes) + (open_includes.size() == 1 ? " leads to a record that ends" : " lead to records that end") +
+            " in \"+all\": it matches every IP address, so every address on the internet passes SPF as " + d +
+            ", whatever " + d + "'s own all term says.",
+        std::string("Ask the owner of ") + (open_includes.size() == 1 ? "that record" : "those records") +
+            " to end it with ~all or -all; until then, replace the include with the ip4:/ip6: terms of the servers that really send "
+            "for you (find them in your DMARC aggregate reports).");
+
   // ip4:0.0.0.0/0, 0.0.0.0/1 with 128.0.0.0/1, ::/0 and the like: as open as
   // +all whatever the all term says. Wider than a /8 (IPv4) or a /16 (IPv6)
   // is no one organization's mail servers: a /8 is the largest block ever
@@ -425,6 +450,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
               " never evaluated: terms after the all term, and a redirect beside one, are ignored (RFC 7208 4.6.2, 6.1), so " +
               (one ? "it authorizes" : "they authorize") + " nobody.",
           "Move the terms you need before the all term, and delete the rest.");
+      tree.checks.back().fields["terms"] = node.ignored_terms;
     }
   });
 
@@ -888,7 +914,33 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     addresses += (addresses.empty() ? "" : ", ") + ip.to_string();
     if (evaluation.result == SpfResult::temperror) undecided += (undecided.empty() ? "" : ", ") + ip.to_string();
   }
+  // An address that an ip4:/ip6: term after the all term names fails for
+  // that reason: the finding is its cause, not domain health.
+  const auto named_after_all = [&](const Check& check) {
+    std::string named;
+    if (check.id != "spf.after-all" || !check.fields.contains("terms")) return named;
+    for (const auto& [ip, evaluation] : results) {
+      if (evaluation.result == SpfResult::pass) continue;
+      for (const auto& term : check.fields["terms"]) {
+        const std::string text = term.get<std::string>();
+        const auto colon = text.find(':');
+        if (colon == std::string::npos) continue;
+        const std::string mechanism = ascii::to_lower(text.substr(text.find_first_not_of("+-~?"), colon - text.find_first_not_of("+-~?")));
+        if (mechanism != "ip4" && mechanism != "ip6") continue;
+        const auto network = parse_network(text.substr(colon + 1));
+        if (network && ip.in_prefix(network->address, network->prefix)) {
+          named += (named.empty() ? "" : ", ") + ip.to_string();
+          break;
+        }
+      }
+    }
+    return named;
+  };
   for (auto& check : tree_checks) {
+    if (const std::string named = named_after_all(check); !named.empty()) {
+      check.message += " It names " + named + ", which therefore does not pass.";
+      continue;
+    }
     if (check.id == "spf.ptr" && !through_ptr.empty()) {
       check.message += " The pass for " + through_ptr + " rests on it.";
       check.remedy = "List " + through_ptr + " with ip4:/ip6: before the ptr term (and replace ptr for the other servers it covers).";
