@@ -43,3 +43,21 @@ TEST_CASE("Invalid UTF-8 from a peer becomes U+FFFD, never an exception", "[repo
     CHECK(parsed["checks"][0]["message"] == test.expected);
   }
 }
+
+TEST_CASE("JSON text escapes what would act on a terminal, and still means the same", "[report][json]") {
+  // ESC, DEL, C1 CSI (U+009B) and RIGHT-TO-LEFT OVERRIDE (U+202E), as a hostile banner sends them.
+  const std::string hostile = "220 \x1b]0;title\x07 x\x7f y\xc2\x9b" "2J z\xe2\x80\xae" "gnp.exe";
+  diag::Report report("t", "1");
+  report.add({"x", diag::Status::info, hostile, "", {{"banner", hostile}, {"nested", {{"lines", {hostile}}}}}});
+  report.fields()["sessions"] = nlohmann::json::array({{{"ehlo", hostile}}});
+  for (const std::string& text : {report.to_json_text(), diag::json_text(report.to_json())}) {
+    INFO(text);
+    for (const std::string raw : {"\x1b", "\x07", "\x7f", "\xc2\x9b", "\xe2\x80\xae"}) CHECK(text.find(raw) == std::string::npos);
+    CHECK(text.find("\\u009b") != std::string::npos);
+    CHECK(text.find("\\u202e") != std::string::npos);
+    const auto parsed = nlohmann::json::parse(text);
+    CHECK(parsed["checks"][0]["message"] == hostile);
+    CHECK(parsed["checks"][0]["nested"]["lines"][0] == hostile);
+    CHECK(parsed["sessions"][0]["ehlo"] == hostile);
+  }
+}

@@ -462,6 +462,10 @@ TEST_CASE("listen: the summary's exit code follows the devices", "[listen][verdi
   CHECK(summarize({port_check}).exit_code == 3);
   CHECK(summarize({port_check, report_with(DeviceVerdict::incomplete, DeviceOutcome::unknown)}).exit_code == 3);
   CHECK(summarize({report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works)}).exit_code == 0);
+  // A device nobody can vouch for keeps the run from 0, beside one that works.
+  CHECK(summarize({report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works),
+                   report_with(DeviceVerdict::certificate_not_trusted, DeviceOutcome::unknown)})
+            .exit_code == 3);
   // The summary points into the reports: they must outlive it.
   const std::vector<SessionReport> reports = {report_with(DeviceVerdict::ready_for_oauth, DeviceOutcome::works),
                                               report_with(DeviceVerdict::basic_auth, DeviceOutcome::breaks), port_check};
@@ -673,6 +677,9 @@ TEST_CASE("listen: no AUTH mechanism in common is said", "[listen][verdict]") {
     CHECK(report.verdict == DeviceVerdict::no_common_auth_mechanism);
     CHECK(report.outcome == DeviceOutcome::breaks);
     CHECK_THAT(report.verdict_reason, Catch::Contains("it asked for AUTH PLAIN, which is not offered here (LOGIN XOAUTH2"));
+    // The password it sent is basic authentication all the same.
+    CHECK(std::any_of(report.findings.begin(), report.findings.end(),
+                      [](const auto& finding) { return finding.verdict == DeviceVerdict::basic_auth; }));
   }
   SECTION("it read the list over TLS and left") {
     auto server = listen_with(exo_submission_profile());
@@ -734,14 +741,14 @@ TEST_CASE("listen exo-mx: a device set to sign in, at the MX that offers no AUTH
 }
 
 TEST_CASE("listen exo-mx: a sender outside the accepted domains is not direct send", "[listen][verdict]") {
-  auto send_from = [](SmtpServer& server, const std::string& sender) {
+  auto send_from = [](SmtpServer& server, const std::string& sender, const std::string& header_from = "") {
     ScriptedDevice device(server.port());
     device.reply();
     device.say("EHLO scanner.contoso.example");
     device.say("MAIL FROM:<" + sender + ">");
     CHECK(device.say("RCPT TO:<frontdesk@contoso.example>").code == 250);
     CHECK(device.say("DATA").code == 354);
-    CHECK(device.say("Subject: scan\r\n\r\nbody\r\n.").code == 250);
+    CHECK(device.say((header_from.empty() ? std::string() : "From: " + header_from + "\r\n") + "Subject: scan\r\n\r\nbody\r\n.").code == 250);
     device.say("QUIT");
   };
   SECTION("a free-mail sender") {
@@ -778,10 +785,33 @@ TEST_CASE("listen exo-mx: a sender outside the accepted domains is not direct se
     CHECK(report.outcome == DeviceOutcome::unknown);
     CHECK_FALSE(device_check(report).remedy.empty());
   }
-  SECTION("a subdomain of an accepted domain is the tenant's") {
+  SECTION("a subdomain of an accepted domain is another domain, with its own SPF record") {
     auto server = listen_with(exo_mx_profile({"contoso.example"}));
-    send_from(*server, "scanner@branch.contoso.example");
-    CHECK(only_report(*server).verdict == DeviceVerdict::direct_send_works);
+    send_from(*server, "scanner@branch.contoso.example", "Scanner <scanner@branch.contoso.example>");
+    const auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::sender_outside_tenant);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("below contoso.example") && Catch::Contains("--accept-domain branch.contoso.example") &&
+                                          Catch::Contains("not inherited"));
+  }
+  SECTION("the From header decides what DMARC judges: direct send works only when it is in an accepted domain") {
+    auto server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "scanner@contoso.example", "Scanner <scanner@contoso.example>");
+    auto report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::direct_send_works);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("as long as the device's public IP is in the SPF record of contoso.example"));
+    server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "scanner@contoso.example", "\"Scanner\" <noreply@gmail.com>");
+    report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::header_from_outside_tenant);
+    CHECK(report.outcome == DeviceOutcome::breaks);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("in gmail.com, not an accepted domain"));
+    server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "scanner@contoso.example");
+    report = only_report(*server);
+    CHECK(report.verdict == DeviceVerdict::header_from_outside_tenant);
+    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK_THAT(report.verdict_reason, Catch::Contains("no From header"));
   }
 }
 

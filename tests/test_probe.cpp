@@ -563,6 +563,24 @@ TEST_CASE("certificate cases are separate checks", "[probe][tls]") {
       if (c.expiry == Status::fail) CHECK_THAT(find_check(checks, "tls.chain-trusted")->message, Catch::Contains("but the certificate is expired"));
     }
   }
+  // Credentials go only to a certificate that passed every check: an expired
+  // one, a wrong name or an untrusted chain keep them back.
+  for (const auto& c : cases) {
+    if (std::string(c.name) == "expiring") continue;
+    SECTION(std::string("AUTH with a ") + c.name + " certificate") {
+      auto running = serve(accept_all_profile(), c.credentials);
+      auto config = config_for(*running);
+      config.auth = AuthMechanism::plain;
+      config.user = "dev@contoso.example";
+      config.secret = "pw";
+      const auto result = run_session(config);
+      const bool good = std::string(c.name) == "good";
+      CHECK(result.auth.has_value() == good);
+      running->server->wait(1);
+      CHECK(running->server->reports().at(0).auth_mechanism.empty() == !good);
+      if (!good) CHECK(result.failure.kind == "auth-unverified-tls");
+    }
+  }
 }
 
 TEST_CASE("implicit TLS (port 465 style)", "[probe][tls]") {

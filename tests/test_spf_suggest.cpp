@@ -1079,6 +1079,16 @@ $ORIGIN wide.example.
   require_works(scenario, "mixed.example", s.record, {"91.198.10.20"}, {"85.20.0.9", "85.24.22.9", "86.1.0.9", "86.1.3.9"});
   CHECK(std::none_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.find("RFC 7208 3.4") != std::string::npos; }));
 
+  // Two one-lookup includes of one network each beat the wide include, which
+  // alone would be enough.
+  const Run pair = Scenario(zone + "$ORIGIN pair.example.\n@ SOA ns hostmaster 1 3600 600 86400 300\n"
+                                   "@ TXT \"v=spf1 include:spf.protection.outlook.com include:_spf.wide.example include:n0.narrow.example "
+                                   "include:n1.narrow.example include:n2.narrow.example include:n3.narrow.example exists:%{i}.e.pair.example -all\"\n")
+                       .check("pair.example", {"91.198.10.20"});
+  CHECK(pair.outcome.tree.lookups == 12);
+  REQUIRE_FALSE(pair.suggestion().record.empty());
+  CHECK_THAT(pair.suggestion().record, Catch::Contains("include:_spf.wide.example"));
+  CHECK(pair.suggestion().record.size() < 450);
   // Only the wide include can bring the record within 10 lookups (exists
   // with a macro cannot be written as addresses): the long record it makes
   // comes with the warning.
@@ -1111,4 +1121,60 @@ $ORIGIN outlok.com.
   }));
   CHECK(std::none_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.find("add it back") != std::string::npos; }));
   require_works(scenario, "typo.example", s.record, {"91.198.10.20"}, {"44.8.8.8", "40.92.1.1"});
+}
+
+TEST_CASE("review: a pass that rests on a term anyone passes is the device's finding, and the suggestion closes it", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN copiers.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+spf     TXT "v=spf1 ip4:44.2.0.0/24 +all"
+$ORIGIN bulk.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+_spf    TXT "v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all"
+$ORIGIN open.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+viainclude TXT "v=spf1 ip4:44.8.8.8 include:spf.copiers.example ~all"
+wide    TXT "v=spf1 ip4:44.8.8.8 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all"
+widevia TXT "v=spf1 ip4:44.8.8.8 include:_spf.bulk.example -all"
+helo    TXT "v=spf1 ip4:44.8.8.8 a:%{h} -all"
+)");
+  struct Case {
+    std::string domain, finding;
+  };
+  for (const Case& c : {Case{"viainclude.open.example", "spf.include-all"}, Case{"wide.open.example", "spf.open-networks"},
+                        Case{"widevia.open.example", "spf.open-networks"}}) {
+    INFO(c.domain);
+    const Run run = scenario.check(c.domain, {"91.198.10.20"});
+    require_consistent(run);
+    CHECK(run.outcome.results.front().second.result == SpfResult::pass);
+    CHECK(open_pass_finding(run.outcome.results.front().second) == c.finding);
+    const auto* finding = find_check(run, c.finding);
+    REQUIRE(finding);
+    CHECK((*finding)["status"] == "fail");
+    CHECK_FALSE(finding->contains("group"));  // not domain health: the device's pass rests on it
+    CHECK_THAT((*finding)["message"].get<std::string>(), Catch::Contains("The pass for 91.198.10.20 rests on it"));
+    const Suggestion& s = run.suggestion();
+    REQUIRE_FALSE(s.record.empty());
+    CHECK_THAT(s.record, Catch::Contains("ip4:91.198.10.20"));
+    CHECK(s.record.find("+all") == std::string::npos);
+    CHECK(s.record.find("/1") == std::string::npos);
+    CHECK(s.record.find("%{h}") == std::string::npos);
+    CHECK(s.record.find("include:spf.copiers.example") == std::string::npos);
+    CHECK_FALSE(s.senders_not_kept.empty());
+    // Closed: a stranger no longer passes; the device and the listed senders do.
+    CHECK(scenario.evaluate(c.domain, s.record, "203.0.113.77").result != SpfResult::pass);
+    require_works(scenario, c.domain, s.record, {"91.198.10.20"}, {"44.8.8.8"});
+  }
+  // What the open include listed by address stays.
+  CHECK_THAT(scenario.check("viainclude.open.example", {"91.198.10.20"}).suggestion().record, Catch::Contains("ip4:44.2.0.0/24"));
+  // The EHLO name is the client's: a:%{h} is flagged in any tree, and dropped.
+  const Run helo = scenario.check("helo.open.example", {"91.198.10.20"});
+  REQUIRE(find_check(helo, "spf.client-chosen-name"));
+  CHECK(helo.suggestion().record.find("%{h}") == std::string::npos);
+  CHECK(helo.suggestion().senders_not_kept == std::vector<std::string>{"a:%{h}"});
+  CHECK(client_chooses_name("%{h}"));
+  CHECK(client_chooses_name("%{h2r}."));
+  CHECK(client_chooses_name("%{p}"));
+  CHECK_FALSE(client_chooses_name("%{h}.helo.contoso.example"));
+  CHECK_FALSE(client_chooses_name("%{i}._spf.contoso.example"));
 }

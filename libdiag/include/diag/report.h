@@ -81,6 +81,11 @@ class Report {
   nlohmann::json fields_ = nlohmann::json::object();
 };
 
+// A JSON value as one line of text, as every tool prints it: invalid UTF-8
+// replaced, and control characters, C1 controls and bidirectional overrides
+// escaped (\uXXXX), so that a peer's text cannot act on a terminal.
+std::string json_text(const nlohmann::json& value);
+
 // Terminal styling: on only for a terminal, and never with NO_COLOR set
 // (https://no-color.org) or --no-color.
 struct TextStyle {

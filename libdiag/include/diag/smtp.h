@@ -378,6 +378,7 @@ enum class DeviceVerdict {
   relay_denied,             // exo-mx: 550 5.7.64, a recipient outside the tenant
   sender_outside_tenant,    // exo-mx: taken, but MAIL FROM is not in an accepted domain: not direct send, spoofed mail
   null_sender,              // exo-mx: taken from MAIL FROM:<>, the bounce sender: no domain for SPF and DMARC to pass
+  header_from_outside_tenant, // exo-mx: the envelope is direct send, but the From header (what DMARC judges) is not
   envelope_refused,         // another refusal of MAIL, RCPT or the message
 };
 std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...

@@ -101,6 +101,11 @@ std::optional<SyntaxError> check_macro_string(std::string_view text, MacroUse us
 // Whether a macro-string expands the macro letter (either case): %{p} needs
 // answers, %{h} makes the result the HELO name's.
 bool uses_macro(std::string_view text, char letter);
+// Whether a domain-spec ends in the client's own choice: %{h} (its HELO
+// name) or %{p} (its validated reverse name) as the rightmost labels, so
+// that any client can make "a:", "mx:", "exists:" or "include:" match
+// itself (RFC 7208 7.3, 11.5.2).
+bool client_chooses_name(std::string_view domain_spec);
 // Expands a macro-string. Precondition: check_macro_string passed; when it
 // uses %{p}, context.validated_name is set.
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use);
@@ -399,6 +404,10 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
 // "group": "domain health", keeping its id (the same fact has the same id
 // in every tool) and its remedy; a finding that explains a device's permerror or temperror keeps
 // its id and status. Without results nothing changes.
+// The finding a pass rests on when the matched term lets anyone pass:
+// "spf.all" (+all in the record), "spf.include-all" (+all reached through an
+// include), "spf.open-networks", "spf.client-chosen-name"; empty otherwise.
+std::string_view open_pass_finding(const SpfEvaluation& evaluation);
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);
 

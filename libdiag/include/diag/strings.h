@@ -47,6 +47,10 @@ std::size_t utf8_sequence(std::string_view text, char32_t* code = nullptr);
 // Newlines are kept when keep_newlines (a report's own line breaks).
 std::string terminal_safe(std::string_view text, bool keep_newlines = false);
 
+// A C1 control (U+0080-U+009F) or a bidirectional mark or override: code
+// points that move or reorder what a terminal shows.
+bool moves_terminal(char32_t code);
+
 // Optimal string alignment distance (Damerau-Levenshtein without reuse):
 // the swapped neighbors of "prefligth" cost one edit, not two.
 std::size_t edit_distance(std::string_view a, std::string_view b);

@@ -177,12 +177,13 @@ void print_error(std::string_view tool, std::string_view message) {
     nlohmann::json document = Report{std::string(tool), diag::version}.to_json();
     document["status"] = "error";
     document["error"] = message;
-    const auto text = document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    const auto text = json_text(document) + "\n";
     std::fwrite(text.data(), 1, text.size(), stdout);
     std::fflush(stdout);
   }
-  std::fprintf(stderr, "%.*s: error: %.*s\n", static_cast<int>(tool.size()), tool.data(),
-               static_cast<int>(message.size()), message.data());
+  // The message may quote a peer (a token endpoint's error text).
+  const std::string shown = strings::terminal_safe(message);
+  std::fprintf(stderr, "%.*s: error: %s\n", static_cast<int>(tool.size()), tool.data(), shown.c_str());
 }
 
 int exit_code_for(const Error& error) {

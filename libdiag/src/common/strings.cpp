@@ -15,6 +15,8 @@ bool is_bidi_control(char32_t code) {
 
 }  // namespace
 
+bool moves_terminal(char32_t code) { return (code >= 0x80 && code <= 0x9F) || is_bidi_control(code); }
+
 std::size_t utf8_sequence(std::string_view text, char32_t* code) {
   if (text.empty()) return 0;
   const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
@@ -54,7 +56,7 @@ std::string terminal_safe(std::string_view text, bool keep_newlines) {
       std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
       out += escaped;
       ++i;
-    } else if ((code >= 0x80 && code <= 0x9F) || is_bidi_control(code)) {
+    } else if (moves_terminal(code)) {
       std::snprintf(escaped, sizeof escaped, "\\u{%04x}", static_cast<unsigned>(code));
       out += escaped;
       i += length;

@@ -269,6 +269,31 @@ struct Explainer::State {
       count(same->second, details, reply.step);
       return;
     }
+    // The same code and meaning, once without a sign of who sent it and once
+    // with one (an NDR's "Status code: 550 5.7.193" above its full reply):
+    // one reply, from the sender the evidence names.
+    const std::string meaning_prefix = std::to_string(reply.code) + "|" + reply.enhanced + "|" + meaning.id + "|";
+    const std::string unknown_key = meaning_prefix + std::string(to_string(Sender::unknown));
+    if (details.sender != Sender::unknown)
+      if (auto vague = by_meaning.find(unknown_key); vague != by_meaning.end()) {
+        const std::size_t index = vague->second;
+        Explanation& first = result.explanations[index];
+        first.details.sender = details.sender;
+        if (first.reply.text.size() < reply_text.size()) first.reply.text = printable(reply_text);
+        by_meaning.erase(vague);
+        by_meaning.emplace(meaning_key, index);
+        if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
+        count(index, details, reply.step);
+        return;
+      }
+    if (details.sender == Sender::unknown) {
+      for (const auto& [other_key, index] : by_meaning)
+        if (other_key.starts_with(meaning_prefix)) {
+          if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
+          count(index, details, reply.step);
+          return;
+        }
+    }
     if (result.explanations.size() >= max_distinct_replies) {
       // Past the bound, count the reply under an explanation with the same
       // meaning, so memory stays bounded whatever the input holds.

@@ -402,7 +402,7 @@ int run_batch_tool(const ToolOptions& options) {
 
   std::string output;
   if (options.common.json)
-    for (const auto& result : results) output += result.document.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+    for (const auto& result : results) output += json_text(result.document) + "\n";
   else
     output = render_batch_summary(results, options.markdown, batch->notes);
   int code = exit_ok;

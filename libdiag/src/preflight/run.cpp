@@ -423,21 +423,30 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   // A pass through an all term ("+all", in the record or an include) lets
   // every address pass: the device's mail works today, and ending the record
   // with ~all or -all, the fix for that, fails it unless the device is added.
-  const bool passes_by_all = part.passes && !helo_unknown && (evaluation.matched == "+all" || evaluation.matched == "all");
+  // Also +all reached through an include, a network wider than any
+  // organization's, and a name the client chooses (a:%{h}): anyone passes.
+  const std::string_view open_finding = part.passes && !helo_unknown ? spf::open_pass_finding(evaluation) : std::string_view();
+  const bool passes_by_all = !open_finding.empty();
   std::string by_all_remedy;
   if (passes_by_all) {
     const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
-    by_all_remedy = part.candidate ? "Publish this SPF record for " + plan.from_domain + ", which authorizes " + ip.to_string() +
-                                         " by address and ends with ~all: " + *part.candidate +
-                                         " (verified for the device and the networks the current record names; servers that passed only "
-                                         "through +all fail with it: find them in your DMARC aggregate reports and add them first)."
-                                   : "Add \"" + term + "\" before the all term in the same change that ends the record with ~all or -all; "
-                                     "find the other servers that send as " + plan.from_domain + " (DMARC aggregate reports) and add them too.";
+    // A candidate that is the published record again would keep the open term.
+    const bool fresh_candidate = part.candidate && *part.candidate != report.fields().value("record", std::string());
+    const std::string matched = evaluation.matched;
+    if (fresh_candidate && !part.suggested) part.suggested = part.candidate;  // the record the remedy names, also in JSON
+    by_all_remedy = fresh_candidate ? "Publish this SPF record for " + plan.from_domain + ", which authorizes " + ip.to_string() +
+                                          " by address and no longer lets every address pass: " + *part.candidate +
+                                          " (verified for the device and the networks the current record names; servers that passed only "
+                                          "through \"" + matched + "\" fail with it: find them in your DMARC aggregate reports and add them first)."
+                                    : "Add \"" + term + "\" before the all term in the same change that removes \"" + matched +
+                                          "\" (or, for +all, ends the record with ~all or -all); find the other servers that send as " +
+                                          plan.from_domain + " (DMARC aggregate reports) and add them too.";
     part.section.checks.push_back(Check{"spf.device-by-all", Status::warn,
-                                        ip.to_string() + " passes SPF as " + plan.from_domain + " only through \"" + evaluation.matched +
-                                            "\", which lets every address on the internet pass: the record's fix (~all or -all) fails the "
+                                        ip.to_string() + " passes SPF as " + plan.from_domain + " only through \"" + matched + "\"" +
+                                            (evaluation.path.size() > 2 ? " (reached through " + evaluation.path[1] + ")" : std::string()) +
+                                            ", which lets every address on the internet pass: closing it, the fix for that, fails the "
                                             "device unless it is added by address",
-                                        by_all_remedy, {{"matched", evaluation.matched}}});
+                                        by_all_remedy, {{"matched", matched}}});
   }
   // The rest of the SPF tree is the domain's health: when the device's own
   // result is unchanged by it, a failure there is a warning with its fix
@@ -449,7 +458,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
     // "End the record with ~all": with the device added, or it breaks.
-    if (passes_by_all && check.id == "spf.all") {
+    if (passes_by_all && check.id == open_finding) {
       drop_unchanged_note(check);
       check.remedy = by_all_remedy;
     }
@@ -816,7 +825,17 @@ void judge_sender_domain(const Plan& plan, const OutboundPart& part, const std::
                                      "RFC 7505 refuse mail from it (550 5.7.27)"
                            : no_domain ? "does not exist in DNS (NXDOMAIN): receivers refuse mail from a domain that does not exist"
                                        : "has neither an MX nor an address record: it cannot take a bounce, and receivers that check the "
-                                         "sender's domain (such as Postfix's reject_unknown_sender_domain) refuse mail from it";
+                                         "sender's domain (such as Postfix's reject_unknown_sender_domain, 450 by default) may refuse mail from it";
+  // Without an MX or address the refusal is a receiver's choice (Postfix's
+  // check answers 450 by default, and large providers do not make it): a
+  // risk to fix, not a certain refusal. A null MX or NXDOMAIN is one.
+  if (no_route) {
+    section.checks.push_back(Check{"dmarc.sender-domain", Status::warn, domain + ", the sender's domain, " + what,
+                                   "Send as an address in a domain that takes mail (such as " + plan.domain + "), or publish an MX for " +
+                                       domain + " that points at " + tenant_host + ", so that bounces come back and strict receivers take it.",
+                                   {{"domain", domain}, {"null_mx", false}}});
+    return;
+  }
   section.checks.push_back(Check{"dmarc.sender-domain", Status::fail, domain + ", the sender's domain, " + what,
                                  "Send as an address in a domain that takes mail (such as " + plan.domain + "), or " +
                                      (null_mx ? "replace the null MX of " + domain + " with an MX" : "publish an MX for " + domain) +
@@ -1611,7 +1630,8 @@ void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vect
     checks.push_back(Check{
         group ? "smtp.recipient-group" : "smtp.recipient-mailbox", Status::fail,
         group ? "the recipient is a group that takes mail only from authenticated senders (--recipient-kind group): it "
-                "refuses direct send, which is anonymous, after DATA (550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup)"
+                "refuses direct send, which is anonymous, after DATA (550 5.7.133 RESOLVER.RST.SenderNotAuthenticatedForGroup; "
+                "a Microsoft 365 group: 550 5.7.193 UnifiedGroupAgent)"
               : "the recipient is a mailbox that takes mail only from authenticated senders (--recipient-kind restricted-mailbox): "
                 "it refuses direct send, which is anonymous, after DATA (550 5.7.134 RESOLVER.RST.SenderNotAuthenticatedForMailbox)",
         (group ? "Let the group take mail from outside the organization (Set-DistributionGroup " + first +
@@ -1622,7 +1642,7 @@ void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vect
             opened_to_all,
         {}});
     steps.push_back(Step{"recipient-kind", StepState::failed,
-                         group ? "the recipient group refuses anonymous senders (550 5.7.133)"
+                         group ? "the recipient group refuses anonymous senders (550 5.7.133, or 5.7.193 for a Microsoft 365 group)"
                                : "the recipient mailbox refuses anonymous senders (550 5.7.134)",
                          ""});
     return;
@@ -1641,14 +1661,14 @@ void recipient_kind_step(const Plan& plan, std::vector<Check>& checks, std::vect
                          "whether " + first + (internal.size() > 1 ? " (and the other recipients)" : std::string()) +
                              " takes mail from outside the organization is not known here: a group or mailbox that takes mail only "
                              "from authenticated senders (the default for a new distribution or Microsoft 365 group) refuses "
-                             "direct send after DATA (550 5.7.133, 5.7.134), as does one with a list of allowed senders, which this test "
+                             "direct send after DATA (550 5.7.133 or 5.7.193 for a group, 5.7.134 for a mailbox), as does one with a list of allowed senders, which this test "
                              "does not send",
                          "Read it: " + read +
                              ". Then run again with --recipient-kind mailbox or open-group (RequireSenderAuthenticationEnabled False and "
                              "no AcceptMessagesOnlyFrom list), group or restricted-mailbox (True).",
                          {}});
   steps.push_back(Step{"recipient-kind", StepState::untested,
-                       "the recipient may refuse anonymous senders after DATA (550 5.7.133, 5.7.134), which this test does not send",
+                       "the recipient may refuse anonymous senders after DATA (550 5.7.133 or 5.7.193 for a group, 5.7.134 for a mailbox), which this test does not send",
                        "--recipient-kind mailbox (or open-group) once " + read + " shows it takes outside mail"});
 }
 

@@ -112,7 +112,7 @@ void append_json_string(std::string& out, std::string_view text) {
         case '\r': out += "\\r"; break;
         case '\t': out += "\\t"; break;
         default:
-          if (byte < 0x20) {
+          if (byte < 0x20 || byte == 0x7F) {
             out += "\\u00";
             out += hex[byte >> 4];
             out += hex[byte & 0xF];
@@ -123,8 +123,16 @@ void append_json_string(std::string& out, std::string_view text) {
       ++i;
       continue;
     }
-    if (const std::size_t length = strings::utf8_sequence(text.substr(i)); length != 0) {
-      out.append(text.substr(i, length));
+    char32_t code = 0;
+    if (const std::size_t length = strings::utf8_sequence(text.substr(i), &code); length != 0) {
+      // Valid JSON either way; escaped, a C1 control or a bidi override
+      // cannot act on the terminal of someone who reads the document.
+      if (strings::moves_terminal(code)) {
+        out += "\\u";
+        for (int shift = 12; shift >= 0; shift -= 4) out += hex[(code >> shift) & 0xF];
+      } else {
+        out.append(text.substr(i, length));
+      }
       i += length;
     } else {
       out += "\xEF\xBF\xBD";
@@ -135,6 +143,33 @@ void append_json_string(std::string& out, std::string_view text) {
 }
 
 std::string dump(const nlohmann::json& value) {
+  if (value.is_string()) {
+    std::string out;
+    append_json_string(out, value.get_ref<const std::string&>());
+    return out;
+  }
+  if (value.is_object()) {
+    std::string out = "{";
+    const char* separator = "";
+    for (const auto& [key, element] : value.items()) {
+      out += separator;
+      append_json_string(out, key);
+      out += ": ";
+      out += dump(element);
+      separator = ", ";
+    }
+    return out + "}";
+  }
+  if (value.is_array()) {
+    std::string out = "[";
+    const char* separator = "";
+    for (const auto& element : value) {
+      out += separator;
+      out += dump(element);
+      separator = ", ";
+    }
+    return out + "]";
+  }
   return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -257,5 +292,7 @@ std::string render_checks_text(const std::vector<Check>& checks, const TextStyle
   }
   return out;
 }
+
+std::string json_text(const nlohmann::json& value) { return dump(value); }
 
 }  // namespace diag

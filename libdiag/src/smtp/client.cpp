@@ -414,11 +414,17 @@ class ClientSession {
     }
     // A certificate that failed verification may be a TLS-intercepting
     // firewall's or an attacker's: the credentials would be theirs.
+    // An expired certificate fails verification as well (RFC 5280 6.1.3):
+    // its key may have been retired, or taken.
+    const bool out_of_date = result_.tls.expired || result_.tls.not_yet_valid;
     if (connection_.tls_active() && !config_.allow_unverified_auth &&
-        (!result_.tls.chain_trusted || result_.tls.name_matches == false)) {
+        (!result_.tls.chain_trusted || result_.tls.name_matches == false || out_of_date)) {
+      const std::string why = !result_.tls.chain_trusted     ? result_.tls.verify_error
+                              : result_.tls.name_matches == false ? "it does not name " + config_.host
+                              : result_.tls.expired              ? std::string("it has expired")
+                                                                 : std::string("it is not valid yet");
       fail(FailureClass::tls, "auth-unverified-tls",
-           "AUTH not attempted: the server's certificate failed verification (" +
-               (result_.tls.chain_trusted ? "it does not name " + config_.host : result_.tls.verify_error) +
+           "AUTH not attempted: the server's certificate failed verification (" + why +
                "), so the credentials could go to whoever holds it (a TLS-intercepting firewall, a man in the middle)");
       return ClientState::quit;
     }

@@ -77,7 +77,7 @@ bool write_stdout(const std::string& text) {
 std::string render_session(const SessionReport& report, bool json, bool lines) {
   if (!json) return render_text(report) + "\n";
   if (!lines) return {};
-  return listen_report(listen_tool_name, version, {&report}, nullptr).to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return json_text(listen_report(listen_tool_name, version, {&report}, nullptr).to_json()) + "\n";
 }
 
 // With --sessions N the one document holds every session; otherwise they
@@ -89,7 +89,7 @@ std::string render_summary(const std::vector<SessionReport>& reports, const List
   for (const auto& report : reports) sessions.push_back(&report);
   auto closing = listen_report(listen_tool_name, version, sessions, &summary);
   if (lines) closing.fields().erase("sessions");
-  return closing.to_json().dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+  return json_text(closing.to_json()) + "\n";
 }
 
 }  // namespace

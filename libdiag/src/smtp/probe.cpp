@@ -363,6 +363,12 @@ struct SessionChecks {
       else if (result.tls.failure == tls::HandshakeFailure::certificate_required)
         out.add("smtp.banner", Status::fail, "the server demands a client certificate: " + failure.message,
                 client_certificate_remedy);
+      else if (failure.kind == "line-too-long" || failure.kind == "too-many-lines" || failure.kind == "bad-reply")
+        // It sent something, and not an SMTP greeting.
+        out.add("smtp.banner", Status::fail, failure.message,
+                "What answers on port " + std::to_string(config.port) + " does not greet as an SMTP server: check the host and "
+                "port (25 for direct send, 587 for submission), and whether something on the way (a proxy, a firewall's "
+                "inspection) answers in its place.");
       else
         out.add("smtp.banner", Status::fail, failure.message,
                 "The server dropped the connection before greeting: it may refuse this client's address.");

@@ -1145,6 +1145,7 @@ std::string_view to_string(DeviceVerdict verdict) {
     case DeviceVerdict::relay_denied: return "relay-denied";
     case DeviceVerdict::sender_outside_tenant: return "sender-outside-tenant";
     case DeviceVerdict::null_sender: return "null-sender";
+    case DeviceVerdict::header_from_outside_tenant: return "header-from-outside-tenant";
     case DeviceVerdict::envelope_refused: return "envelope-refused";
   }
   return "incomplete";
@@ -1243,6 +1244,19 @@ std::string token_summary(const OAuthTokenFacts& facts) {
 
 // The client read the EHLO reply (over TLS, when `over_tls`) and left
 // without AUTH or MAIL: what it looked for was not among the extensions.
+// The domain of the address in a From header ("Scanner <scan@contoso.com>",
+// "scan@contoso.com"), lowercased; empty when it holds none.
+std::string header_address_domain(std::string_view header) {
+  const auto open = header.rfind('<');
+  if (open != std::string_view::npos) header = header.substr(open + 1, header.find('>', open) - open - 1);
+  const auto at = header.rfind('@');
+  if (at == std::string_view::npos) return {};
+  std::string_view domain = header.substr(at + 1);
+  const auto end = domain.find_first_of(" \t>,;()\"");
+  if (end != std::string_view::npos) domain = domain.substr(0, end);
+  return ascii::to_lower(domain);
+}
+
 bool left_after_ehlo(const SessionReport& report, bool over_tls) {
   bool tls = report.implicit_tls, greeted = false;
   for (const auto& command : report.commands) {
@@ -1457,6 +1471,15 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
                    "direct send, or point it at smtp.office365.com:587 and sign in with OAuth (XOAUTH2)"
                  : "; Exchange Online offers only LOGIN and XOAUTH2, after STARTTLS): set the device to OAuth (XOAUTH2) "
                    "if it can, else to direct send or an SMTP relay connector"));
+    // PLAIN or LOGIN, refused for want of the mechanism, is still a device
+    // set to a password: it breaks with basic authentication whatever the
+    // mechanism.
+    const std::string wanted = ascii::to_upper(report.auth_not_offered);
+    if (wanted == "PLAIN" || wanted == "LOGIN" || wanted == "CRAM-MD5" || wanted == "DIGEST-MD5" || wanted == "NTLM")
+      add(DeviceVerdict::basic_auth, DeviceOutcome::breaks,
+          "it signs in with a password (AUTH " + wanted + "), basic authentication, which Exchange Online disables by "
+          "default at the end of December 2026: switch it to OAuth (XOAUTH2) if it can, else to direct send (tenant MX, "
+          "port 25, internal recipients) or an SMTP relay connector");
   }
 
   if (!report.ehlo_refusal.empty())
@@ -1508,9 +1531,14 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
     const std::string sender_domain = report.mail_from.find('@') == std::string::npos ? ascii::to_lower(report.mail_from)
                                                                                        : domain_of(report.mail_from);
     const auto& accepted = profile.accept_domains;
-    const bool sender_accepted =
-        accepted.empty() || std::any_of(accepted.begin(), accepted.end(),
-                                        [&](const std::string& domain) { return dns::name_is_at_or_below(sender_domain, domain); });
+    // Accepted domains are exact names: a subdomain is another domain, with
+    // its own SPF record, and Reject Direct Send does not cover it.
+    const auto is_accepted = [&](const std::string& domain) {
+      return std::find(accepted.begin(), accepted.end(), ascii::to_lower(domain)) != accepted.end();
+    };
+    const bool sender_accepted = accepted.empty() || is_accepted(sender_domain);
+    const auto parent = std::find_if(accepted.begin(), accepted.end(),
+                                     [&](const std::string& domain) { return dns::name_is_at_or_below(sender_domain, domain); });
     if (kind == ProfileKind::mx && report.message_accepted && report.mail_from.empty()) {
       // RFC 5321 4.5.5: <> is the sender of bounces. SPF then checks the
       // EHLO name (RFC 7208 2.4) and DMARC aligns the From header with it
@@ -1525,12 +1553,22 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
       // Anonymous mail from another domain is what any internet sender
       // sends: the MX takes it, and SPF of that domain decides, which never
       // lists the device.
-      add(DeviceVerdict::sender_outside_tenant, DeviceOutcome::breaks,
-          "the MX took it (" + envelope + "), but its sender " + report.mail_from + " is not in the tenant's domains (" +
-              strings::join(accepted, ", ") + "): that is ordinary internet mail, not direct send, and " + sender_domain +
-              "'s SPF does not list the device, so Microsoft 365 treats it as spoofed (Junk or quarantine; refused where " +
-              sender_domain + " publishes DMARC p=reject): set the device's sender to an address in an accepted domain (device@" +
-              accepted.front() + ") and put its public IP in that domain's SPF record");
+      if (parent != accepted.end())
+        add(DeviceVerdict::sender_outside_tenant, DeviceOutcome::breaks,
+            "the MX took it (" + envelope + "), but its sender's domain " + sender_domain + " is below " + *parent +
+                " without being an accepted domain itself (--accept-domain): Exchange Online treats it as another domain, "
+                "so this is not direct send, and SPF is checked for " + sender_domain + " (its own record; " + *parent +
+                "'s is not inherited), which does not list the device unless you add it there: if " + sender_domain +
+                " is an accepted domain of the tenant, run again with --accept-domain " + sender_domain +
+                "; otherwise set the device's sender to device@" + *parent + " and keep its public IP in " + *parent +
+                "'s SPF record");
+      else
+        add(DeviceVerdict::sender_outside_tenant, DeviceOutcome::breaks,
+            "the MX took it (" + envelope + "), but its sender " + report.mail_from + " is not in the tenant's domains (" +
+                strings::join(accepted, ", ") + "): that is ordinary internet mail, not direct send, and " + sender_domain +
+                "'s SPF does not list the device, so Microsoft 365 treats it as spoofed (Junk or quarantine; refused where " +
+                sender_domain + " publishes DMARC p=reject): set the device's sender to an address in an accepted domain (device@" +
+                accepted.front() + ") and put its public IP in that domain's SPF record");
     } else if (kind == ProfileKind::mx && accepted.empty()) {
       // Without the tenant's domains, anonymous mail to anyone is taken
       // here; Exchange Online takes it only for its own recipients.
@@ -1541,11 +1579,27 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
             "--accept-domain for each of the tenant's domains (direct send reaches only the tenant's own recipients, from "
             "a sender in its domains)");
     } else if (kind == ProfileKind::mx) {
-      if (report.message_accepted)
+      // DMARC and Microsoft 365's spoofing checks judge the From header
+      // (RFC 7489 3.1), not the envelope.
+      const std::string header_domain = header_address_domain(report.header_from);
+      if (report.message_accepted && report.header_from.empty())
+        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::unknown,
+            "its envelope is direct send (" + envelope + "), but the message has no From header, which RFC 5322 requires "
+            "and which DMARC and Microsoft 365's spoofing checks judge: set a From address in " + sender_domain +
+            " on the device");
+      else if (report.message_accepted && !is_accepted(header_domain))
+        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
+            "its envelope is direct send (" + envelope + "), but its From header (" + printable(report.header_from, 200) +
+                ") is " + (header_domain.empty() ? std::string("not an address") : "in " + header_domain + ", not an accepted domain") +
+                ": DMARC and Microsoft 365's spoofing checks judge the From header, so the message is treated as spoofed "
+                "(Junk or quarantine; refused where that domain publishes DMARC p=reject): set the device's From address to "
+                "one in " + sender_domain + ", the same as its sender");
+      else if (report.message_accepted)
         add(DeviceVerdict::direct_send_works, DeviceOutcome::works,
             "it sends as direct send (" + envelope + ", " + (tls ? report.tls_version : std::string("no TLS")) +
-                ") and the tenant MX took the message: nothing to change; keep its public IP in the domain's "
-                "SPF record");
+                ") and the tenant MX took the message: this works as long as the device's public IP is in the SPF record of " +
+                sender_domain + ", which this listener cannot see (check it: sendcheck spf " + sender_domain +
+                " --ip <the device's public IP>)");
     } else {
       // accept-all takes anything: how Microsoft 365 answers depends on
       // the path the device is moved to, which this session cannot show.
@@ -1598,7 +1652,7 @@ ListenSummary summarize(const std::vector<SessionReport>& reports) {
   ListenSummary summary;
   summary.sessions = reports.size();
   std::vector<std::size_t> counts(static_cast<std::size_t>(DeviceVerdict::envelope_refused) + 1, 0);
-  bool any_works = false, any_breaks = false;
+  bool any_works = false, any_breaks = false, any_unknown = false;
   for (const auto& report : reports) {
     if (!shows_device(report)) {
       ++summary.without_commands;
@@ -1606,6 +1660,7 @@ ListenSummary summarize(const std::vector<SessionReport>& reports) {
     }
     ++counts[static_cast<std::size_t>(report.verdict)];
     any_works = any_works || report.outcome == DeviceOutcome::works;
+    any_unknown = any_unknown || report.outcome == DeviceOutcome::unknown;
     if (report.outcome == DeviceOutcome::breaks) {
       any_breaks = true;
       summary.breaking.push_back(&report);
@@ -1613,7 +1668,9 @@ ListenSummary summarize(const std::vector<SessionReport>& reports) {
   }
   for (std::size_t i = 0; i < counts.size(); ++i)
     if (counts[i]) summary.by_verdict.emplace_back(static_cast<DeviceVerdict>(i), counts[i]);
-  summary.exit_code = any_breaks ? 1 : any_works ? 0 : 3;
+  // 0 only when every device seen works: one left unknown beside a working
+  // one is still a device nobody can vouch for.
+  summary.exit_code = any_breaks ? 1 : any_works && !any_unknown ? 0 : 3;
   return summary;
 }
 

@@ -466,6 +466,14 @@ bool uses_macro(std::string_view text, char letter) {
   return std::any_of(pieces.begin(), pieces.end(), [letter](const MacroPiece& p) { return p.letter && lower(p.letter) == lower(letter); });
 }
 
+bool client_chooses_name(std::string_view domain_spec) {
+  std::vector<MacroPiece> pieces;
+  if (split_macro_string(domain_spec, MacroUse::domain_spec, 0, &pieces)) return false;
+  // A trailing "." does not change whose name it is.
+  while (!pieces.empty() && !pieces.back().letter && (pieces.back().literal.empty() || pieces.back().literal == ".")) pieces.pop_back();
+  return !pieces.empty() && pieces.back().letter && (lower(pieces.back().letter) == 'h' || lower(pieces.back().letter) == 'p');
+}
+
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use) {
   std::vector<MacroPiece> pieces;
   if (split_macro_string(text, use, 0, &pieces)) return std::string(text);

@@ -8,6 +8,7 @@
 // records authorized; when that fails, the suggestion says why and has no
 // record.
 #include <algorithm>
+#include <bit>
 #include <array>
 #include <set>
 
@@ -157,6 +158,25 @@ std::optional<std::string> misspelled_microsoft_include(std::string_view target)
   return std::nullopt;
 }
 
+// Wider than a /8 (IPv4) or a /16 (IPv6): no one organization's servers,
+// as spf.open-networks judges it.
+bool is_open_network(const Network& network) { return network.prefix < (network.address.is_v4() ? 8 : 16); }
+
+// Why a record that an include reaches lets every sender pass: "+all" in it,
+// or a network wider than any organization's, in it or in a record it
+// includes with a pass qualifier; empty when it does not.
+std::string open_reason(const TreeNode& node) {
+  if (node.all_term == "+all" || node.all_term == "all") return node.domain + " ends in \"" + node.all_term + "\"";
+  for (const auto& network : node.networks)
+    if (is_open_network(network)) return node.domain + " lists " + network.to_string();
+  for (const auto& child : node.children) {
+    const std::string_view via = child.via;
+    if (child.status != "ok" || !(via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect="))) continue;
+    if (std::string reason = open_reason(child); !reason.empty()) return reason;
+  }
+  return {};
+}
+
 // The first include or redirect below node that leads back to a record
 // being evaluated, or null.
 const TreeNode* loop_below(const TreeNode& node) {
@@ -205,6 +225,9 @@ std::optional<std::vector<Network>> host_term_networks(const AnswerCache& cache,
 // except the subtrees replaced on purpose.
 void collect_samples(const TreeNode& node, const std::set<std::string>& replaced, std::vector<IpAddress>& out) {
   for (const auto& network : node.networks) {
+    // A network wider than any organization's is dropped on purpose, with
+    // a note: its addresses are not senders to keep.
+    if (network.prefix < (network.address.is_v4() ? 8 : 16)) continue;
     std::array<std::uint8_t, 16> first{}, last{};
     std::copy(network.address.data(), network.address.data() + network.address.size(), first.begin());
     last = first;
@@ -380,6 +403,15 @@ class SuggestionBuilder {
           continue;
         }
         if (term.is_mechanism && term.mechanism == MechanismKind::all) after_all = true;
+        // a:%{h} and the like match whatever name the client gives itself.
+        if (term.is_mechanism && term.qualifier == Qualifier::pass && term.mechanism != MechanismKind::ip4 &&
+            term.mechanism != MechanismKind::ip6 && term.mechanism != MechanismKind::all && client_chooses_name(term.domain_spec)) {
+          s_.senders_not_kept.push_back(term.text);
+          notes_.push_back("Dropped \"" + term.text + "\": it looks up a name the sending client chooses, so any server could pass "
+                           "SPF as " + domain_ + " by naming itself. Servers that passed through it fail with this record: list them "
+                           "by address (DMARC aggregate reports name them) before you publish it.");
+          continue;
+        }
         if (!term.is_mechanism) {
           if (term.modifier == ModifierKind::redirect) {
             const TreeNode* child = child_for(old.tree.root, term.text, used);
@@ -430,8 +462,18 @@ class SuggestionBuilder {
               break;
             }
             const Network network = term_network(term);
+            // Wider than any one organization's servers (as spf.open-networks
+            // judges it): whoever passed through it cannot be listed.
+            if (is_open_network(network)) {
+              s_.senders_not_kept.push_back(term.text);
+              notes_.push_back("Dropped \"" + term.text + "\": it lets " + (network.prefix == 0 ? "every address" : "a large part of the internet") +
+                               " pass SPF as " + domain_ + ". Servers that passed only through it fail with this record: before you "
+                               "publish it, find the servers that send as " + domain_ + " (DMARC aggregate reports) and add them.");
+              break;
+            }
             if (const auto kind = non_public_kind(network.address); !kind.empty()) {
-              notes_.push_back("Dropped \"" + term.text + "\": a " + std::string(kind) + " network is never the sender Microsoft 365 or any receiver on the internet sees.");
+              notes_.push_back("Dropped \"" + term.text + "\": " + (std::string("aeiou").find(kind.front()) != std::string::npos ? "an " : "a ") +
+                               std::string(kind) + " network is never the sender Microsoft 365 or any receiver on the internet sees.");
               break;
             }
             draft.terms.push_back(DraftTerm{{network}, ""});
@@ -530,6 +572,27 @@ class SuggestionBuilder {
                          "the senders those terms were meant for are not in this record.");
         return;
       }
+      // A record that lets anyone pass ("+all", or a network wider than any
+      // organization's) makes the include match everyone: keep what it lists
+      // by address, without the open part.
+      if (const std::string open = open_reason(*child); !open.empty() && child->status == "ok" && qualifier == Qualifier::pass) {
+        std::vector<Network> networks;
+        for (const auto& network : authorized_networks(*child))
+          if (!is_open_network(network)) networks.push_back(network);
+        std::string unlisted;
+        const bool by_address = flattenable_but_loops(*child, unlisted);
+        if (!networks.empty()) draft.terms.push_back(DraftTerm{networks, ""});
+        s_.senders_not_kept.push_back(text);
+        std::vector<std::string> listed;
+        for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
+        notes_.push_back("Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")") +
+                         ": " + open + ", so through it every address on the internet passed SPF as " + domain_ +
+                         (by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept") +
+                         ". Servers that passed only through it fail with this record: before you publish it, find the servers that "
+                         "send as " + domain_ + " (DMARC aggregate reports) and add them; and ask the owner of " + child->domain +
+                         " to close its record.");
+        return;
+      }
       // Records that include each other: the senders they list before the
       // loop pass, every other sender that reaches them gets permerror. Keep
       // the senders by address, and drop the loop.
@@ -543,8 +606,10 @@ class SuggestionBuilder {
         for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
         notes_.push_back("Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")") +
                          ": its records include each other (" + loop->detail + "), so every sender they do not list got permerror" +
-                         (by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept") + ". Ask the owner of " +
-                         child->domain + " to remove the loop.");
+                         (by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept") +
+                         (dns::name_is_at_or_below(child->domain, domain_)
+                              ? ". The loop is in your own records: remove the include that leads back (" + loop->detail + ")."
+                              : ". Ask the owner of " + child->domain + " to remove the loop."));
         return;
       }
       // A name with no SPF record a letter or two from Microsoft's include
@@ -614,15 +679,30 @@ class SuggestionBuilder {
     }
     std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) { return a.cost > b.cost; });
     int lookups = candidate.lookups, voids4 = candidate.void_lookups_v4, voids6 = candidate.void_lookups_v6;
-    // When one term alone brings the lookups within the limit, the one that
-    // lists the fewest networks goes first: every network makes the record
-    // longer, and RFC 7208 3.4 wants the answer within 512 octets.
-    if (lookups > lookup_limit && voids4 <= void_limit && voids6 <= void_limit) {
-      const auto enough = [&](const Option& o) { return lookups - o.cost <= lookup_limit; };
-      auto best = options.end();
-      for (auto it = options.begin(); it != options.end(); ++it)
-        if (enough(*it) && (best == options.end() || it->networks.size() < best->networks.size())) best = it;
-      if (best != options.end()) std::rotate(options.begin(), best, best + 1);
+    // The terms that bring the lookups within the limit while listing the
+    // fewest networks go first: every network makes the record longer, and
+    // RFC 7208 3.4 wants the answer within 512 octets. Few terms are ever
+    // candidates, so every combination is tried (at most 2^16).
+    if (lookups > lookup_limit && voids4 <= void_limit && voids6 <= void_limit && options.size() <= 16) {
+      const int excess = lookups - lookup_limit;
+      std::uint32_t best = 0;
+      std::size_t best_networks = 0;
+      for (std::uint32_t set = 1; set < (1u << options.size()); ++set) {
+        int saved = 0;
+        std::size_t networks = 0;
+        for (std::size_t k = 0; k < options.size(); ++k)
+          if (set & (1u << k)) saved += options[k].cost, networks += options[k].networks.size();
+        if (saved < excess) continue;
+        if (!best || networks < best_networks ||
+            (networks == best_networks && std::popcount(set) < std::popcount(best)))
+          best = set, best_networks = networks;
+      }
+      if (best) {
+        std::vector<Option> chosen, rest;
+        for (std::size_t k = 0; k < options.size(); ++k) (best & (1u << k) ? chosen : rest).push_back(std::move(options[k]));
+        options = std::move(chosen);
+        options.insert(options.end(), std::make_move_iterator(rest.begin()), std::make_move_iterator(rest.end()));
+      }
     }
     std::vector<std::string> flattened;
     for (auto& option : options) {

@@ -6,6 +6,7 @@
 #include <array>
 #include <cctype>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -442,6 +443,28 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
                  : "a network wider than any one organization's mail servers, nearly as open as \"+all\"") +
             ", whatever the all term says: anyone there passes SPF as " + d + ".",
         "Replace the wide ip4:/ip6: terms with the addresses of the servers that really send as " + d + ".");
+  // a:%{h}, exists:%{h}, include:%{p}...: the name looked up is the client's
+  // own choice, so any client can make the term match itself.
+  std::vector<std::string> client_named;
+  for_each_node(root, [&](const TreeNode& node) {
+    for (const auto& text : node.terms) {
+      const ParsedRecord one = parse_record("v=spf1 " + text);
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) continue;
+      const Term& term = one.terms[0];
+      const bool looks_up = term.mechanism == MechanismKind::a || term.mechanism == MechanismKind::mx ||
+                            term.mechanism == MechanismKind::exists || term.mechanism == MechanismKind::include ||
+                            term.mechanism == MechanismKind::ptr;
+      if (looks_up && term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec))
+        client_named.push_back("\"" + text + "\"" + (node.via.empty() ? std::string() : " in " + node.domain));
+    }
+  });
+  if (!client_named.empty())
+    add("spf.client-chosen-name", Status::fail,
+        join(client_named) + (client_named.size() == 1 ? " looks up" : " look up") +
+            " a name the sending client chooses (%{h} is its EHLO name, %{p} its own reverse DNS): any server on the internet "
+            "can pass SPF as " + d + " by giving a name that points at itself (RFC 7208 7.3, 11.5.2).",
+        "Remove " + std::string(client_named.size() == 1 ? "that term" : "those terms") +
+            " and list the servers that send as " + d + " by address (ip4:/ip6:).");
   for_each_node(root, [&](const TreeNode& node) {
     if (!node.ignored_terms.empty()) {
       const bool one = node.ignored_terms.size() == 1;
@@ -863,6 +886,22 @@ void start_validate_tree(SpfResolver& resolver, std::shared_ptr<AnswerCache> cac
 
 namespace diag::spf {
 
+std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
+  if (evaluation.result != SpfResult::pass) return {};
+  const std::string& matched = evaluation.matched;
+  if (matched == "+all" || matched == "all") return evaluation.path.size() > 2 ? "spf.include-all" : "spf.all";
+  const ParsedRecord one = parse_record("v=spf1 " + matched);
+  if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) return {};
+  const Term& term = one.terms[0];
+  if ((term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6) &&
+      (term.mechanism == MechanismKind::ip4 ? term.cidr4 < 8 : term.cidr6 < 16))
+    return "spf.open-networks";
+  if (term.mechanism != MechanismKind::ip4 && term.mechanism != MechanismKind::ip6 && term.mechanism != MechanismKind::all &&
+      client_chooses_name(term.domain_spec))
+    return "spf.client-chosen-name";
+  return {};
+}
+
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results) {
   if (results.empty()) return;
@@ -875,6 +914,8 @@ void separate_domain_health(std::vector<Check>& tree_checks,
   };
   static constexpr Cause causes[] = {
       {"spf.lookups", "DNS-querying terms", SpfResult::permerror},
+      // A loop spends the lookups until the limit: its permerror reads as one.
+      {"spf.include-loop", "DNS-querying terms", SpfResult::permerror},
       {"spf.void-lookups", "void lookups", SpfResult::permerror},
       {"spf.record", "SPF records at", SpfResult::permerror},
       {"spf.record", "syntax error", SpfResult::permerror},
@@ -894,6 +935,12 @@ void separate_domain_health(std::vector<Check>& tree_checks,
                                                  evaluation.matched.starts_with("+ptr")))
       through_ptr += (through_ptr.empty() ? "" : ", ") + ip.to_string();
   if (!through_ptr.empty()) kept.insert("spf.ptr");
+  // A pass that rests on a term anyone passes (+all in an include, an open
+  // network, a client-chosen name): that finding is the device's own.
+  std::map<std::string, std::string> rests_on;  // check id -> the addresses
+  for (const auto& [ip, evaluation] : results)
+    if (const std::string_view id = open_pass_finding(evaluation); !id.empty() && id != "spf.all")
+      rests_on[std::string(id)] += (rests_on[std::string(id)].empty() ? "" : ", ") + ip.to_string();
   for (const auto& [ip, evaluation] : results) {
     if (evaluation.result != SpfResult::permerror && evaluation.result != SpfResult::temperror &&
         evaluation.result != SpfResult::none)
@@ -937,6 +984,11 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     return named;
   };
   for (auto& check : tree_checks) {
+    if (const auto rests = rests_on.find(check.id); rests != rests_on.end()) {
+      check.message += " The pass for " + rests->second + " rests on it: list " + rests->second +
+                       " with ip4:/ip6: before you close it.";
+      continue;
+    }
     if (const std::string named = named_after_all(check); !named.empty()) {
       check.message += " It names " + named + ", which therefore does not pass.";
       continue;
