@@ -332,6 +332,11 @@ TEST_CASE("Usage report, EAC report, Get-CASMailbox, Get-TransportConfig and pol
     auto other = parse_transport_config_text("Name : Transport Settings\nMaxSendSize : 35 MB\n", "t.txt");
     REQUIRE_FALSE(other.ok());
     CHECK_THAT(other.error().message, Catch::Contains("maxsendsize"));
+    // Get-CASMailbox has the same column, one row per mailbox: not the organization's setting.
+    auto mailboxes = read_transport_config(fixture("mailboxes.csv"));
+    REQUIRE_FALSE(mailboxes.ok());
+    CHECK(mailboxes.error().kind == diag::ErrorKind::bad_input);
+    CHECK_THAT(mailboxes.error().message, Catch::Contains("--mailboxes"));
   }
   SECTION("Get-AuthenticationPolicy") {
     auto policies = read_authentication_policies(fixture("authpolicies.csv"));

@@ -810,8 +810,24 @@ TEST_CASE("listen exo-mx: a sender outside the accepted domains is not direct se
     send_from(*server, "scanner@contoso.example");
     report = only_report(*server);
     CHECK(report.verdict == DeviceVerdict::header_from_outside_tenant);
-    CHECK(report.outcome == DeviceOutcome::unknown);
+    CHECK(report.outcome == DeviceOutcome::breaks);
     CHECK_THAT(report.verdict_reason, Catch::Contains("no From header"));
+    // A comment is no address, and a list of authors is refused (5.1.20).
+    for (const std::string& header : {std::string("x@fabrikam.example (scanner@contoso.example)"),
+                                      std::string("x@fabrikam.example \"<scanner@contoso.example>\""),
+                                      std::string("a@fabrikam.example, b@contoso.example"),
+                                      std::string("Scanners: scanner@contoso.example, b@contoso.example;"),
+                                      std::string("<scanner@contoso.example>x@fabrikam.example")}) {
+      INFO(header);
+      server = listen_with(exo_mx_profile({"contoso.example"}));
+      send_from(*server, "scanner@contoso.example", header);
+      report = only_report(*server);
+      CHECK(report.verdict == DeviceVerdict::header_from_outside_tenant);
+      CHECK(report.outcome == DeviceOutcome::breaks);
+    }
+    server = listen_with(exo_mx_profile({"contoso.example"}));
+    send_from(*server, "scanner@contoso.example", "scanner@contoso.example (x@fabrikam.example)");
+    CHECK(only_report(*server).verdict == DeviceVerdict::direct_send_works);
   }
 }
 
@@ -902,4 +918,24 @@ TEST_CASE("listen: AUTH sent in the same write as STARTTLS crossed in clear, and
     CHECK(shown.find("hunter2") == std::string::npos);
   }
   CHECK_THAT(text, Catch::Contains("AUTH PLAIN (in clear, before the handshake; dropped unread)"));
+}
+
+TEST_CASE("listen: the From header's addresses, as RFC 5322 reads them", "[listen][verdict]") {
+  const auto one = [](std::string_view header) {
+    const FromHeader from = parse_from_header(header);
+    return !from.malformed && from.addresses.size() == 1 ? from.domains.front() : std::string("-");
+  };
+  CHECK(one("scan@Contoso.example") == "contoso.example");
+  CHECK(one("\"Scanner, 2nd floor\" <scan@contoso.example>") == "contoso.example");
+  CHECK(one("scan@contoso.example (x@fabrikam.example)") == "contoso.example");
+  CHECK(one("(x@fabrikam.example) <scan@contoso.example>") == "contoso.example");
+  CHECK(one("=?utf-8?q?x=40fabrikam.example?= <scan@contoso.example>") == "contoso.example");
+  CHECK(one("\"x@fabrikam\"@contoso.example") == "contoso.example");
+  CHECK(one("x@fabrikam.example (scan@contoso.example)") == "fabrikam.example");
+  CHECK(one("scan@contoso.example.") == "-");
+  CHECK(one("<scan@contoso.example>x@fabrikam.example") == "-");
+  CHECK(one("Scanner") == "-");
+  CHECK(parse_from_header("a@fabrikam.example, b@contoso.example").addresses.size() == 2);
+  CHECK(parse_from_header("Team: a@contoso.example, b@contoso.example;").addresses.size() == 2);
+  CHECK(parse_from_header("(unclosed <scan@contoso.example>").malformed);
 }

@@ -647,9 +647,10 @@ $ORIGIN in-addr.arpa.
   CHECK(s.senders_not_kept == std::vector<std::string>{"+all"});
   CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.starts_with("Kept \"ptr\""); }));
   require_works(scenario, "open.example", s.record, {"91.198.10.20"}, {"44.8.8.8"});
-  // The device passes through +all: that is domain health, not the device's verdict.
+  // The device passes, only through +all: the finding is the device's own.
   CHECK((*find_check(run, "spf.result"))["status"] == "pass");
-  CHECK((*find_check(run, "spf.all"))["status"] == "warn");
+  CHECK((*find_check(run, "spf.all"))["status"] == "fail");
+  CHECK_THAT((*find_check(run, "spf.all"))["message"].get<std::string>(), Catch::Contains("rests on it"));
 }
 
 TEST_CASE("domain health: lookups over 10 after the device's match are a warning, before it the device's failure", "[spf][suggest]") {
@@ -1137,12 +1138,16 @@ viainclude TXT "v=spf1 ip4:44.8.8.8 include:spf.copiers.example ~all"
 wide    TXT "v=spf1 ip4:44.8.8.8 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all"
 widevia TXT "v=spf1 ip4:44.8.8.8 include:_spf.bulk.example -all"
 helo    TXT "v=spf1 ip4:44.8.8.8 a:%{h} -all"
+awide   TXT "v=spf1 ip4:44.8.8.8 a:host.open.example/0 -all"
+host    A   44.9.9.9
+plus    TXT "v=spf1 ip4:44.8.8.8 +all"
 )");
   struct Case {
     std::string domain, finding;
   };
   for (const Case& c : {Case{"viainclude.open.example", "spf.include-all"}, Case{"wide.open.example", "spf.open-networks"},
-                        Case{"widevia.open.example", "spf.open-networks"}}) {
+                        Case{"widevia.open.example", "spf.open-networks"}, Case{"awide.open.example", "spf.open-networks"},
+                        Case{"plus.open.example", "spf.all"}}) {
     INFO(c.domain);
     const Run run = scenario.check(c.domain, {"91.198.10.20"});
     require_consistent(run);
@@ -1165,6 +1170,8 @@ helo    TXT "v=spf1 ip4:44.8.8.8 a:%{h} -all"
     CHECK(scenario.evaluate(c.domain, s.record, "203.0.113.77").result != SpfResult::pass);
     require_works(scenario, c.domain, s.record, {"91.198.10.20"}, {"44.8.8.8"});
   }
+  // The host of a:host/0 stays, by address.
+  CHECK_THAT(scenario.check("awide.open.example", {"91.198.10.20"}).suggestion().record, Catch::Contains("ip4:44.9.9.9 "));
   // What the open include listed by address stays.
   CHECK_THAT(scenario.check("viainclude.open.example", {"91.198.10.20"}).suggestion().record, Catch::Contains("ip4:44.2.0.0/24"));
   // The EHLO name is the client's: a:%{h} is flagged in any tree, and dropped.

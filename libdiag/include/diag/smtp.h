@@ -382,6 +382,16 @@ enum class DeviceVerdict {
   envelope_refused,         // another refusal of MAIL, RCPT or the message
 };
 std::string_view to_string(DeviceVerdict verdict);  // "ready-for-oauth", "sends-without-auth", ...
+// The addresses of a From header (RFC 5322 3.4, 3.6.2): comments dropped,
+// quoted strings kept, groups and lists split. malformed: a part that is no
+// mailbox (then what DMARC judges cannot be found).
+struct FromHeader {
+  std::vector<std::string> addresses;
+  std::vector<std::string> domains;  // lowercased, one per address
+  bool malformed = false;
+};
+FromHeader parse_from_header(std::string_view header);
+
 // What a peer sent, fit for a terminal: control bytes escaped ("\x1b"), at
 // most `max` bytes. A device's EHLO or Subject must not move the cursor,
 // clear the screen or fake a report line.

@@ -568,6 +568,18 @@ Result<std::optional<bool>> parse_transport_config_text(std::string_view text, c
   constexpr std::string_view key = "SmtpClientAuthenticationDisabled";
   auto rows = settings_rows(text, name, key);
   if (!rows) return rows.error();
+  // Get-CASMailbox has the same column, one row per mailbox: taken as the
+  // organization's, its first mailbox's value would decide every sender.
+  for (const auto& row : *rows)
+    for (std::string_view mailbox_key : {"primarysmtpaddress", "userprincipalname", "samaccountname", "externaldirectoryobjectid",
+                                         "popenabled", "imapenabled", "activesyncenabled", "owaenabled"})
+      if (row.count(std::string(mailbox_key)))
+        return bad_input(name + ": this is per-mailbox output (it has \"" + std::string(mailbox_key) +
+                         "\"), such as Get-CASMailbox, not Get-TransportConfig: give it with --mailboxes, and the organization's "
+                         "setting with --transport-config (Get-TransportConfig | Select SmtpClientAuthenticationDisabled | Export-Csv)");
+  if (rows->size() > 1)
+    return bad_input(name + ": " + std::to_string(rows->size()) +
+                     " rows; Get-TransportConfig has one (the organization's): give per-mailbox output with --mailboxes");
   for (const auto& row : *rows) {
     const auto found = row.find(to_lower(key));
     if (found != row.end()) return ps_bool_value(found->second, name + ": SmtpClientAuthenticationDisabled");

@@ -182,17 +182,22 @@ class MessageCollector {
       in_headers_ = false;  // RFC 5322 2.1: the blank line ends the header section
       return;
     }
-    if ((line[0] == ' ' || line[0] == '\t') && !last_header_.empty()) return header(last_header_, line);
-    last_header_ = ascii::to_upper(line.substr(0, line.find(':')));
-    header(last_header_, line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1));
+    if ((line[0] == ' ' || line[0] == '\t') && !last_header_.empty()) return header(last_header_, line, true);
+    // RFC 5322 4.5: the obsolete syntax allows blanks before the colon.
+    std::string name = line.substr(0, line.find(':'));
+    while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.pop_back();
+    last_header_ = ascii::to_upper(name);
+    header(last_header_, line.find(':') == std::string::npos ? "" : line.substr(line.find(':') + 1), false);
   }
 
-  void header(const std::string& name, std::string value) {
+  void header(const std::string& name, std::string value, bool continuation) {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
     std::string* target = name == "FROM" ? &report_.header_from : name == "TO" ? &report_.header_to
                         : name == "SUBJECT" ? &report_.header_subject : nullptr;
     if (!target || target->size() > 998) return;
-    if (!target->empty()) *target += ' ';
+    // A second From field is a second author: kept as a list, as Exchange
+    // Online judges it (one From address only, 550 5.1.20).
+    if (!target->empty()) *target += !continuation && name == "FROM" ? ", " : " ";
     *target += value.substr(0, 998);
   }
 
@@ -1242,21 +1247,86 @@ std::string token_summary(const OAuthTokenFacts& facts) {
   return out;
 }
 
-// The client read the EHLO reply (over TLS, when `over_tls`) and left
-// without AUTH or MAIL: what it looked for was not among the extensions.
-// The domain of the address in a From header ("Scanner <scan@contoso.com>",
-// "scan@contoso.com"), lowercased; empty when it holds none.
-std::string header_address_domain(std::string_view header) {
-  const auto open = header.rfind('<');
-  if (open != std::string_view::npos) header = header.substr(open + 1, header.find('>', open) - open - 1);
-  const auto at = header.rfind('@');
-  if (at == std::string_view::npos) return {};
-  std::string_view domain = header.substr(at + 1);
-  const auto end = domain.find_first_of(" \t>,;()\"");
-  if (end != std::string_view::npos) domain = domain.substr(0, end);
-  return ascii::to_lower(domain);
+}  // namespace
+
+FromHeader parse_from_header(std::string_view header) {
+  FromHeader out;
+  // Comments removed, quoted strings kept whole (RFC 5322 3.2.2-3.2.4), then
+  // split into mailboxes at top-level commas; a group's "name:" and ";" go.
+  std::vector<std::string> mailboxes(1);
+  int comment = 0, angle = 0;
+  bool quoted = false;
+  for (std::size_t i = 0; i < header.size(); ++i) {
+    const char c = header[i];
+    if (c == '\\' && (quoted || comment) && i + 1 < header.size()) {
+      if (quoted) mailboxes.back() += header.substr(i, 2);
+      ++i;
+      continue;
+    }
+    if (comment) {
+      comment += c == '(' ? 1 : c == ')' ? -1 : 0;
+      continue;
+    }
+    if (quoted) {
+      mailboxes.back() += c;
+      if (c == '"') quoted = false;
+      continue;
+    }
+    if (c == '(') { ++comment; mailboxes.back() += ' '; continue; }
+    if (c == '"') quoted = true;
+    if (c == '<') ++angle;
+    if (c == '>') --angle;
+    if (angle == 0 && c == ':') { mailboxes.back().clear(); continue; }  // a group's display name
+    if (angle == 0 && (c == ',' || c == ';')) { mailboxes.emplace_back(); continue; }
+    mailboxes.back() += c;
+  }
+  if (quoted || comment || angle) {
+    out.malformed = true;
+    return out;
+  }
+  const auto trim = [](std::string text) {
+    const auto first = text.find_first_not_of(" \t");
+    if (first == std::string::npos) return std::string();
+    return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+  };
+  for (auto& mailbox : mailboxes) {
+    mailbox = trim(mailbox);
+    if (mailbox.empty()) continue;
+    std::string address = mailbox;
+    if (const auto open = mailbox.find('<'); open != std::string::npos) {
+      const auto close = mailbox.find('>', open);
+      // Nothing may follow the angle-addr (RFC 5322 3.4).
+      if (close == std::string::npos || !trim(mailbox.substr(close + 1)).empty() || mailbox.find('<', open + 1) != std::string::npos) {
+        out.malformed = true;
+        continue;
+      }
+      address = trim(mailbox.substr(open + 1, close - open - 1));
+    }
+    // addr-spec: local-part "@" domain, with no blanks outside quotes.
+    bool in_quotes = false;
+    std::size_t at = std::string::npos;
+    bool blank = false;
+    for (std::size_t i = 0; i < address.size(); ++i) {
+      if (address[i] == '"') in_quotes = !in_quotes;
+      else if (!in_quotes && address[i] == '@') at = i;
+      else if (!in_quotes && (address[i] == ' ' || address[i] == '\t')) blank = true;
+    }
+    const std::string domain = at == std::string::npos ? std::string() : address.substr(at + 1);
+    if (blank || at == std::string::npos || at == 0 || domain.empty() || domain.back() == '.' || domain.front() == '.' ||
+        domain.find_first_of("@\"<>[] ") != std::string::npos) {
+      out.malformed = true;
+      continue;
+    }
+    out.addresses.push_back(address);
+    out.domains.push_back(ascii::to_lower(domain));
+  }
+  return out;
 }
 
+namespace {
+
+// The client read the EHLO reply (over TLS, when `over_tls`) and left
+// without AUTH or MAIL: what it looked for was not among the extensions.
 bool left_after_ehlo(const SessionReport& report, bool over_tls) {
   bool tls = report.implicit_tls, greeted = false;
   for (const auto& command : report.commands) {
@@ -1581,19 +1651,27 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
     } else if (kind == ProfileKind::mx) {
       // DMARC and Microsoft 365's spoofing checks judge the From header
       // (RFC 7489 3.1), not the envelope.
-      const std::string header_domain = header_address_domain(report.header_from);
+      const FromHeader from = parse_from_header(report.header_from);
+      const std::string shown = printable(report.header_from, 200);
+      const std::string fix = ": set the device's From address to one address in " + sender_domain + ", the same as its sender";
       if (report.message_accepted && report.header_from.empty())
-        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::unknown,
-            "its envelope is direct send (" + envelope + "), but the message has no From header, which RFC 5322 requires "
-            "and which DMARC and Microsoft 365's spoofing checks judge: set a From address in " + sender_domain +
-            " on the device");
-      else if (report.message_accepted && !is_accepted(header_domain))
         add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
-            "its envelope is direct send (" + envelope + "), but its From header (" + printable(report.header_from, 200) +
-                ") is " + (header_domain.empty() ? std::string("not an address") : "in " + header_domain + ", not an accepted domain") +
-                ": DMARC and Microsoft 365's spoofing checks judge the From header, so the message is treated as spoofed "
-                "(Junk or quarantine; refused where that domain publishes DMARC p=reject): set the device's From address to "
-                "one in " + sender_domain + ", the same as its sender");
+            "its envelope is direct send (" + envelope + "), but the message has no From header, which RFC 5322 3.6 requires "
+            "and which DMARC and Microsoft 365's spoofing checks judge" + fix);
+      else if (report.message_accepted && (from.malformed || from.addresses.empty()))
+        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
+            "its envelope is direct send (" + envelope + "), but its From header (" + shown +
+                ") is not one well-formed address (RFC 5322 3.4), so DMARC cannot find the domain it judges" + fix);
+      else if (report.message_accepted && from.addresses.size() > 1)
+        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
+            "its envelope is direct send (" + envelope + "), but its From header (" + shown + ") names " +
+                std::to_string(from.addresses.size()) +
+                " addresses: Exchange Online refuses a message with more than one From address (550 5.1.20)" + fix);
+      else if (report.message_accepted && !is_accepted(from.domains.front()))
+        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
+            "its envelope is direct send (" + envelope + "), but its From header (" + shown + ") is in " + from.domains.front() +
+                ", not an accepted domain: DMARC and Microsoft 365's spoofing checks judge the From header, so the message is "
+                "treated as spoofed (Junk or quarantine; refused where that domain publishes DMARC p=reject)" + fix);
       else if (report.message_accepted)
         add(DeviceVerdict::direct_send_works, DeviceOutcome::works,
             "it sends as direct send (" + envelope + ", " + (tls ? report.tls_version : std::string("no TLS")) +

@@ -492,6 +492,22 @@ class SuggestionBuilder {
               notes_.push_back("Dropped \"" + term.text + "\": its name has no DNS data, so it authorized nothing and cost a void lookup (RFC 7208 4.6.4).");
               break;
             }
+            // a:host/0, mx/1: every address of the host widened past any
+            // organization's network. The host itself is kept, by address.
+            if (term.qualifier == Qualifier::pass && term.mechanism != MechanismKind::exists &&
+                (term.cidr4 < 8 || term.cidr6 < 16)) {
+              Term narrow = term;
+              narrow.cidr4 = 32;
+              narrow.cidr6 = 128;
+              const auto hosts = host_term_networks(cache_, narrow, domain_);
+              if (hosts && !hosts->empty()) draft.terms.push_back(DraftTerm{*hosts, ""});
+              s_.senders_not_kept.push_back(term.text);
+              notes_.push_back("Replaced \"" + term.text + "\"" + (hosts && !hosts->empty() ? " with its host's addresses" : std::string()) +
+                               ": its prefix length widens each address to a large part of the internet, which then passed SPF as " +
+                               domain_ + ". Servers that passed only through it fail with this record: before you publish it, find "
+                               "the servers that send as " + domain_ + " (DMARC aggregate reports) and add them.");
+              break;
+            }
             if (term.qualifier != Qualifier::pass) draft.has_non_pass = true;
             add_term(draft, term.text);
             break;

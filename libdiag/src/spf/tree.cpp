@@ -896,6 +896,9 @@ std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
   if ((term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6) &&
       (term.mechanism == MechanismKind::ip4 ? term.cidr4 < 8 : term.cidr6 < 16))
     return "spf.open-networks";
+  // a:host/0, mx//1 ...: the prefix length widens each address of the host.
+  if ((term.mechanism == MechanismKind::a || term.mechanism == MechanismKind::mx) && (term.cidr4 < 8 || term.cidr6 < 16))
+    return "spf.open-networks";
   if (term.mechanism != MechanismKind::ip4 && term.mechanism != MechanismKind::ip6 && term.mechanism != MechanismKind::all &&
       client_chooses_name(term.domain_spec))
     return "spf.client-chosen-name";
@@ -939,7 +942,7 @@ void separate_domain_health(std::vector<Check>& tree_checks,
   // network, a client-chosen name): that finding is the device's own.
   std::map<std::string, std::string> rests_on;  // check id -> the addresses
   for (const auto& [ip, evaluation] : results)
-    if (const std::string_view id = open_pass_finding(evaluation); !id.empty() && id != "spf.all")
+    if (const std::string_view id = open_pass_finding(evaluation); !id.empty())
       rests_on[std::string(id)] += (rests_on[std::string(id)].empty() ? "" : ", ") + ip.to_string();
   for (const auto& [ip, evaluation] : results) {
     if (evaluation.result != SpfResult::permerror && evaluation.result != SpfResult::temperror &&
