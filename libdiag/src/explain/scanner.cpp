@@ -603,7 +603,7 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
                            "authentication unsuccessful", "client does not have permissions to send as",
                            "client not authenticated to send",
                            "microsoft esmtp", "exrecipnotfound", "unable to relay",
-                           "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent",
+                           "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent", "multiple from addresses are not allowed without sender",
                            "remote server returned not permitted to relay"}))
     return Sender::exchange;
   return Sender::unknown;

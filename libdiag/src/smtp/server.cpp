@@ -1666,7 +1666,8 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
         add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
             "its envelope is direct send (" + envelope + "), but its From header (" + shown + ") names " +
                 std::to_string(from.addresses.size()) +
-                " addresses: Exchange Online refuses a message with more than one From address (550 5.1.20)" + fix);
+                " addresses: Exchange Online refuses more than one From address without a Sender header (550 5.1.20), and "
+                "DMARC has no single domain to judge (RFC 7489 6.6.1)" + fix);
       else if (report.message_accepted && !is_accepted(from.domains.front()))
         add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
             "its envelope is direct send (" + envelope + "), but its From header (" + shown + ") is in " + from.domains.front() +
