@@ -264,6 +264,14 @@ struct TreeNode {
 
 // What a node and everything it includes (with a pass qualifier) authorizes, merged.
 std::vector<Network> authorized_networks(const TreeNode& node);
+// A child reached by a passing include or a redirect: its matches are its
+// parent's (RFC 7208 5.2, 6.1).
+bool passes_through(const TreeNode& child);
+// Wider than a /8 (IPv4) or a /16 (IPv6): no one organization's mail
+// servers, as open as "+all" (spf.open-networks). A /8 is the largest block
+// ever assigned to one holder; RIRs receive IPv6 in /12 blocks to share.
+bool is_open_prefix(int prefix, bool v4);
+inline bool is_open_network(const Network& network) { return is_open_prefix(network.prefix, network.address.is_v4()); }
 
 // The name an include or redirect child meant when its target is the
 // appended-zone mistake ("spf.protection.outlook.com.contoso.com" meant

@@ -158,10 +158,6 @@ std::optional<std::string> misspelled_microsoft_include(std::string_view target)
   return std::nullopt;
 }
 
-// Wider than a /8 (IPv4) or a /16 (IPv6): no one organization's servers,
-// as spf.open-networks judges it.
-bool is_open_network(const Network& network) { return network.prefix < (network.address.is_v4() ? 8 : 16); }
-
 // Why a record that an include reaches lets every sender pass: "+all" in it,
 // or a network wider than any organization's, in it or in a record it
 // includes with a pass qualifier; empty when it does not.
@@ -170,8 +166,7 @@ std::string open_reason(const TreeNode& node) {
   for (const auto& network : node.networks)
     if (is_open_network(network)) return node.domain + " lists " + network.to_string();
   for (const auto& child : node.children) {
-    const std::string_view via = child.via;
-    if (child.status != "ok" || !(via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect="))) continue;
+    if (child.status != "ok" || !passes_through(child)) continue;
     if (std::string reason = open_reason(child); !reason.empty()) return reason;
   }
   return {};
@@ -227,7 +222,7 @@ void collect_samples(const TreeNode& node, const std::set<std::string>& replaced
   for (const auto& network : node.networks) {
     // A network wider than any organization's is dropped on purpose, with
     // a note: its addresses are not senders to keep.
-    if (network.prefix < (network.address.is_v4() ? 8 : 16)) continue;
+    if (is_open_network(network)) continue;
     std::array<std::uint8_t, 16> first{}, last{};
     std::copy(network.address.data(), network.address.data() + network.address.size(), first.begin());
     last = first;
@@ -241,8 +236,7 @@ void collect_samples(const TreeNode& node, const std::set<std::string>& replaced
     }
   }
   for (const auto& child : node.children) {
-    const bool pass = child.via.rfind("include:", 0) == 0 || child.via.rfind("+include:", 0) == 0 || child.via.rfind("redirect=", 0) == 0;
-    if (pass && !replaced.count(child.domain)) collect_samples(child, replaced, out);
+    if (passes_through(child) && !replaced.count(child.domain)) collect_samples(child, replaced, out);
   }
 }
 
@@ -404,8 +398,7 @@ class SuggestionBuilder {
         }
         if (term.is_mechanism && term.mechanism == MechanismKind::all) after_all = true;
         // a:%{h} and the like match whatever name the client gives itself.
-        if (term.is_mechanism && term.qualifier == Qualifier::pass && term.mechanism != MechanismKind::ip4 &&
-            term.mechanism != MechanismKind::ip6 && term.mechanism != MechanismKind::all && client_chooses_name(term.domain_spec)) {
+        if (term.is_mechanism && term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec)) {
           s_.senders_not_kept.push_back(term.text);
           notes_.push_back("Dropped \"" + term.text + "\": it looks up a name the sending client chooses, so any server could pass "
                            "SPF as " + domain_ + " by naming itself. Servers that passed through it fail with this record: list them "
@@ -495,7 +488,7 @@ class SuggestionBuilder {
             // a:host/0, mx/1: every address of the host widened past any
             // organization's network. The host itself is kept, by address.
             if (term.qualifier == Qualifier::pass && term.mechanism != MechanismKind::exists &&
-                (term.cidr4 < 8 || term.cidr6 < 16)) {
+                (is_open_prefix(term.cidr4, true) || is_open_prefix(term.cidr6, false))) {
               Term narrow = term;
               narrow.cidr4 = 32;
               narrow.cidr6 = 128;
@@ -561,6 +554,25 @@ class SuggestionBuilder {
     return draft;
   }
 
+  // An include whose records cannot stay (open to anyone, or looping)
+  // replaced by the networks they list, open ones left out.
+  struct Replacement {
+    std::string opening;   // "Replaced \"include:x\" with the addresses its records list (...)"
+    std::string not_kept;  // "; TERM cannot be written as addresses and is not kept", or empty
+  };
+  Replacement replace_with_networks(Draft& draft, const std::string& text, const TreeNode& child) {
+    std::vector<Network> networks;
+    for (const auto& network : authorized_networks(child))
+      if (!is_open_network(network)) networks.push_back(network);
+    std::string unlisted;
+    const bool by_address = flattenable_but_loops(child, unlisted);
+    if (!networks.empty()) draft.terms.push_back(DraftTerm{networks, ""});
+    std::vector<std::string> listed;
+    for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
+    return {"Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")"),
+            by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept"};
+  }
+
   void include_term(Draft& draft, const std::string& text, const std::string& target, Qualifier qualifier, const TreeNode* child,
                     const std::optional<std::string>& microsoft = std::nullopt) {
     const std::string prefix = qualifier == Qualifier::pass ? "" : std::string(1, static_cast<char>(qualifier));
@@ -592,18 +604,10 @@ class SuggestionBuilder {
       // organization's) makes the include match everyone: keep what it lists
       // by address, without the open part.
       if (const std::string open = open_reason(*child); !open.empty() && child->status == "ok" && qualifier == Qualifier::pass) {
-        std::vector<Network> networks;
-        for (const auto& network : authorized_networks(*child))
-          if (!is_open_network(network)) networks.push_back(network);
-        std::string unlisted;
-        const bool by_address = flattenable_but_loops(*child, unlisted);
-        if (!networks.empty()) draft.terms.push_back(DraftTerm{networks, ""});
+        const Replacement replaced = replace_with_networks(draft, text, *child);
         s_.senders_not_kept.push_back(text);
-        std::vector<std::string> listed;
-        for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
-        notes_.push_back("Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")") +
-                         ": " + open + ", so through it every address on the internet passed SPF as " + domain_ +
-                         (by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept") +
+        notes_.push_back(replaced.opening + ": " + open + ", so through it every address on the internet passed SPF as " + domain_ +
+                         replaced.not_kept +
                          ". Servers that passed only through it fail with this record: before you publish it, find the servers that "
                          "send as " + domain_ + " (DMARC aggregate reports) and add them; and ask the owner of " + child->domain +
                          " to close its record.");
@@ -613,16 +617,10 @@ class SuggestionBuilder {
       // loop pass, every other sender that reaches them gets permerror. Keep
       // the senders by address, and drop the loop.
       if (const TreeNode* loop = loop_below(*child); loop && child->status == "ok") {
-        const std::vector<Network> networks = authorized_networks(*child);
-        std::string unlisted;
-        const bool by_address = flattenable_but_loops(*child, unlisted);
-        if (!networks.empty()) draft.terms.push_back(DraftTerm{networks, ""});
-        if (!by_address) s_.senders_not_kept.push_back(text);
-        std::vector<std::string> listed;
-        for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
-        notes_.push_back("Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")") +
-                         ": its records include each other (" + loop->detail + "), so every sender they do not list got permerror" +
-                         (by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept") +
+        const Replacement replaced = replace_with_networks(draft, text, *child);
+        if (!replaced.not_kept.empty()) s_.senders_not_kept.push_back(text);
+        notes_.push_back(replaced.opening + ": its records include each other (" + loop->detail +
+                         "), so every sender they do not list got permerror" + replaced.not_kept +
                          (dns::name_is_at_or_below(child->domain, domain_)
                               ? ". The loop is in your own records: remove the include that leads back (" + loop->detail + ")."
                               : ". Ask the owner of " + child->domain + " to remove the loop."));

@@ -250,8 +250,7 @@ int total_voids(const TreeNode& node, int view = 0) {
 void collect_networks(const TreeNode& node, std::vector<Network>& out) {
   out.insert(out.end(), node.networks.begin(), node.networks.end());
   for (const auto& child : node.children)
-    if (child.via.rfind("include:", 0) == 0 || child.via.rfind("+include:", 0) == 0 || child.via.rfind("redirect=", 0) == 0)
-      collect_networks(child, out);
+    if (passes_through(child)) collect_networks(child, out);
 }
 
 template <typename F>
@@ -411,9 +410,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   std::vector<std::string> open_includes;
   const auto find_open = [&](const auto& self, const TreeNode& node) -> void {
     for (const auto& child : node.children) {
-      const std::string_view via = child.via;
-      const bool passes_through = via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect=");
-      if (!passes_through || child.status != "ok") continue;
+      if (!passes_through(child) || child.status != "ok") continue;
       if (child.all_term == "+all" || child.all_term == "all") open_includes.push_back(child.via);
       self(self, child);
     }
@@ -434,7 +431,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   // assigned to one holder, and RIRs receive IPv6 in /12 blocks to share.
   std::vector<std::string> open_nets;
   for (const auto& network : tree.networks)
-    if (network.prefix < (network.address.is_v4() ? 8 : 16)) open_nets.push_back(network.to_string());
+    if (is_open_network(network)) open_nets.push_back(network.to_string());
   if (!open_nets.empty())
     add("spf.open-networks", Status::fail,
         "The tree authorizes " + join(open_nets) + ": " +
@@ -451,10 +448,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
       const ParsedRecord one = parse_record("v=spf1 " + text);
       if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) continue;
       const Term& term = one.terms[0];
-      const bool looks_up = term.mechanism == MechanismKind::a || term.mechanism == MechanismKind::mx ||
-                            term.mechanism == MechanismKind::exists || term.mechanism == MechanismKind::include ||
-                            term.mechanism == MechanismKind::ptr;
-      if (looks_up && term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec))
+      // ip4, ip6 and all have no domain-spec: only terms that look up a name are left.
+      if (term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec))
         client_named.push_back("\"" + text + "\"" + (node.via.empty() ? std::string() : " in " + node.domain));
     }
   });
@@ -550,7 +545,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   // Networks that cannot be a public sender.
   std::vector<std::string> private_nets, doc_nets;
   for (const auto& network : tree.networks) {
-    if (network.prefix < (network.address.is_v4() ? 8 : 16)) continue;  // spf.open-networks
+    if (is_open_network(network)) continue;  // spf.open-networks
     if (!non_public_kind(network.address).empty()) private_nets.push_back(network.to_string());
     else if (is_documentation(network.address)) doc_nets.push_back(network.to_string());
   }
@@ -629,6 +624,13 @@ std::optional<std::string> microsoft_include_for(const std::vector<std::string>&
   }
   return std::nullopt;
 }
+
+bool passes_through(const TreeNode& child) {
+  const std::string_view via = child.via;
+  return via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect=");
+}
+
+bool is_open_prefix(int prefix, bool v4) { return prefix < (v4 ? 8 : 16); }
 
 std::vector<Network> authorized_networks(const TreeNode& node) {
   std::vector<Network> networks;
@@ -893,15 +895,13 @@ std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
   const ParsedRecord one = parse_record("v=spf1 " + matched);
   if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) return {};
   const Term& term = one.terms[0];
-  if ((term.mechanism == MechanismKind::ip4 || term.mechanism == MechanismKind::ip6) &&
-      (term.mechanism == MechanismKind::ip4 ? term.cidr4 < 8 : term.cidr6 < 16))
-    return "spf.open-networks";
+  if (term.mechanism == MechanismKind::ip4 && is_open_prefix(term.cidr4, true)) return "spf.open-networks";
+  if (term.mechanism == MechanismKind::ip6 && is_open_prefix(term.cidr6, false)) return "spf.open-networks";
   // a:host/0, mx//1 ...: the prefix length widens each address of the host.
-  if ((term.mechanism == MechanismKind::a || term.mechanism == MechanismKind::mx) && (term.cidr4 < 8 || term.cidr6 < 16))
+  if ((term.mechanism == MechanismKind::a || term.mechanism == MechanismKind::mx) &&
+      (is_open_prefix(term.cidr4, true) || is_open_prefix(term.cidr6, false)))
     return "spf.open-networks";
-  if (term.mechanism != MechanismKind::ip4 && term.mechanism != MechanismKind::ip6 && term.mechanism != MechanismKind::all &&
-      client_chooses_name(term.domain_spec))
-    return "spf.client-chosen-name";
+  if (client_chooses_name(term.domain_spec)) return "spf.client-chosen-name";
   return {};
 }
 
@@ -971,14 +971,12 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     if (check.id != "spf.after-all" || !check.fields.contains("terms")) return named;
     for (const auto& [ip, evaluation] : results) {
       if (evaluation.result == SpfResult::pass) continue;
-      for (const auto& term : check.fields["terms"]) {
-        const std::string text = term.get<std::string>();
-        const auto colon = text.find(':');
-        if (colon == std::string::npos) continue;
-        const std::string mechanism = ascii::to_lower(text.substr(text.find_first_not_of("+-~?"), colon - text.find_first_not_of("+-~?")));
-        if (mechanism != "ip4" && mechanism != "ip6") continue;
-        const auto network = parse_network(text.substr(colon + 1));
-        if (network && ip.in_prefix(network->address, network->prefix)) {
+      for (const auto& text : check.fields["terms"]) {
+        const ParsedRecord one = parse_record("v=spf1 " + text.get<std::string>());
+        if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) continue;
+        const Term& term = one.terms[0];
+        const bool v4 = term.mechanism == MechanismKind::ip4;
+        if ((v4 || term.mechanism == MechanismKind::ip6) && ip.in_prefix(term.network, v4 ? term.cidr4 : term.cidr6)) {
           named += (named.empty() ? "" : ", ") + ip.to_string();
           break;
         }
