@@ -47,6 +47,9 @@ std::size_t utf8_sequence(std::string_view text, char32_t* code = nullptr);
 // Newlines are kept when keep_newlines (a report's own line breaks).
 std::string terminal_safe(std::string_view text, bool keep_newlines = false);
 
+// The words of a line, separated by blanks (spaces or tabs).
+std::vector<std::string_view> split_words(std::string_view text);
+
 // A C1 control (U+0080-U+009F) or a bidirectional mark or override: code
 // points that move or reorder what a terminal shows.
 bool moves_terminal(char32_t code);

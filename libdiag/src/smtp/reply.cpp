@@ -6,6 +6,7 @@
 
 #include "diag/smtp.h"
 #include "diag/ascii.h"
+#include "diag/strings.h"
 
 namespace diag::smtp {
 
@@ -13,18 +14,6 @@ namespace {
 
 bool all_digits(std::string_view text) {
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-std::vector<std::string_view> split_words(std::string_view text) {
-  std::vector<std::string_view> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
-    std::size_t start = i;
-    while (i < text.size() && text[i] != ' ' && text[i] != '\t') ++i;
-    if (i > start) out.push_back(text.substr(start, i - start));
-  }
-  return out;
 }
 
 }  // namespace
@@ -135,7 +124,7 @@ Extensions parse_ehlo(const Reply& reply) {
   for (std::size_t i = 1; i < reply.lines.size(); ++i) {
     const std::string& line = reply.lines[i];
     out.keywords.push_back(line);
-    const auto words = split_words(line);
+    const auto words = strings::split_words(line);
     if (words.empty()) continue;
     std::string keyword = ascii::to_upper(words[0]);
     // Old servers (Exchange 5.5-era, some appliances) still send "AUTH=LOGIN".

@@ -483,13 +483,7 @@ class ServerSession {
         report_.pipelined_secret = true;
         continue;
       }
-      std::vector<std::string> words;
-      for (std::size_t w = 0; w < line.size() && words.size() < 3;) {
-        const std::size_t space = line.find(' ', w);
-        const std::string_view word = line.substr(w, space == std::string_view::npos ? std::string_view::npos : space - w);
-        if (!word.empty()) words.emplace_back(word);
-        w = space == std::string_view::npos ? line.size() : space + 1;
-      }
+      const auto words = strings::split_words(line);
       if (words.empty()) continue;
       const std::string verb = ascii::to_upper(printable(words[0], 16));
       if (verb != "AUTH") {
