@@ -52,7 +52,7 @@ std::vector<SignIn> read_signins(const std::string& path) {
   std::vector<SignIn> signins;
   auto read = read_signin_export(path, [&](const SignIn& s) { signins.push_back(s); });
   REQUIRE(read.ok());
-  CHECK(*read == signins.size());
+  CHECK(read->authenticated_smtp == signins.size());
   return signins;
 }
 
@@ -169,6 +169,64 @@ TEST_CASE("Entra sign-in JSON download: signIn objects, non-interactive, other c
     auto read = parse_signin_export_text(R"([{"name":"x"}])", "other.json", [](const SignIn&) {});
     REQUIRE_FALSE(read.ok());
     CHECK_THAT(read.error().message, Catch::Contains("not a sign-in"));
+  }
+}
+
+TEST_CASE("No sender breaking is a pass only from inputs that show every SMTP AUTH sender", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-coverage");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  const auto eas_only = dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                  header + "2026-11-03T07:12:40Z,phone@contoso.com,203.0.113.9,Exchange ActiveSync,0\n");
+  const auto oauth_report = dir.write("r.csv", "Sender address,Domain,TLS 1.0 %,TLS 1.1 %,TLS 1.2 %,Messages sent,"
+                                               "Authentication Protocol\napp@contoso.com,contoso.com,0,0,100,5,OAuth\n");
+  const auto status_of = [](const nlohmann::json& json, const std::string& id) {
+    std::vector<std::string> statuses;
+    for (const auto& check : json["checks"])
+      if (check["id"] == id) statuses.push_back(check["status"]);
+    return statuses;
+  };
+  SECTION("the counts of one download") {
+    auto read = read_signin_export(eas_only, [](const SignIn&) {});
+    REQUIRE(read.ok());
+    CHECK(read->sign_ins == 1);
+    CHECK(read->authenticated_smtp == 0);
+    CHECK(read->interactive);
+    CHECK_FALSE(read->non_interactive);
+    auto json = parse_signin_export_text(R"([{"createdDateTime":"2026-11-01T00:00:00Z","userPrincipalName":"a@contoso.com",)"
+                                         R"("clientAppUsed":"Browser","isInteractive":false,"status":{"errorCode":0}}])",
+                                         "x.json", [](const SignIn&) {});
+    REQUIRE(json.ok());
+    CHECK(json->sign_ins == 1);
+    CHECK(json->non_interactive);
+  }
+  SECTION("one unfiltered tab without SMTP sign-ins: a warning, not a pass") {
+    const auto run = run_inventory_tool({"--signins", eas_only, "--json"});
+    CHECK(run.exit_code == 0);
+    const auto json = nlohmann::json::parse(run.out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"warn"});
+    CHECK(status_of(json, "inventory.signin-logs") == std::vector<std::string>{"warn"});
+    CHECK(status_of(json, "inventory.signin-without-smtp") == std::vector<std::string>{"warn"});
+    CHECK(json["status"] == "warn");
+  }
+  SECTION("both logs, or a report that lists every sender: a pass") {
+    const auto other = dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv", header);
+    auto json = nlohmann::json::parse(run_inventory_tool({"--signins", eas_only, "--signins", other, "--json"}).out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"pass"});
+    CHECK(status_of(json, "inventory.signin-logs").empty());
+    json = nlohmann::json::parse(run_inventory_tool({"--signins", eas_only, "--smtp-auth-report", oauth_report, "--json"}).out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"pass"});
+  }
+  SECTION("a file that does not say its log") {
+    const auto unnamed = dir.write("signins.csv", header + "2026-11-03T07:12:40Z,mfp@contoso.com,203.0.113.9,Authenticated SMTP,0\n");
+    const auto json = nlohmann::json::parse(run_inventory_tool({"--signins", unnamed, "--json"}).out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"fail"});
+    CHECK(status_of(json, "inventory.signin-logs") == std::vector<std::string>{"warn"});
+  }
+  SECTION("an address that is not one is bad input") {
+    const auto bad = dir.write("bad.csv", header + "2026-11-03T07:12:40Z,mfp@contoso.com,999.1.1.1,Authenticated SMTP,0\n");
+    const auto run = run_inventory_tool({"--signins", bad});
+    CHECK(run.exit_code == 2);
+    CHECK_THAT(run.err, Catch::Contains("line 2: \"IP address\" is not an IP address: \"999.1.1.1\""));
   }
 }
 
@@ -427,11 +485,13 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
         "sendcheck preflight contoso.com --method smtp-auth --from scanner@contoso.com --oauth-token-file TOKEN-FILE --device-auth oauth");
   CHECK(ways[1].command ==
         "sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7 --egress --from scanner@contoso.com --to "
-        "scanner@contoso.com --reject-direct-send ON-OR-OFF --recipient-kind KIND");
+        "RECIPIENT@contoso.com --reject-direct-send ON-OR-OFF --recipient-kind KIND");
+  // The recipient is the admin's to fill in: a device's own mailbox says nothing of the ones it mails.
+  CHECK_THAT(ways[1].why, Catch::Contains("for RECIPIENT an address the device really mails"));
   // What decides direct send after DATA is the tenant's to read, and said how.
   CHECK_THAT(ways[1].why, Catch::Contains("Get-OrganizationConfig | Format-List RejectDirectSend"));
   CHECK(ways[2].method == "relay");
-  CHECK_THAT(ways[1].why, Catch::Contains("10.1.2.3 is a private address"));
+  CHECK_THAT(ways[1].why, Catch::Contains("Not from 10.1.2.3, which is a private address"));
   for (const auto& way : ways) CHECK(way.command.find("10.1.2.3") == std::string::npos);
 
   // A connector matches the session's address: its check runs on the device's network.
@@ -461,7 +521,7 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     CHECK_THAT(direct->why, Catch::Contains("SPF record Microsoft manages"));
     // The recipient in the same domain: preflight knows only the From's domain as the tenant's.
     CHECK(direct->command == "sendcheck preflight YOUR-DOMAIN --method direct-send --ip 203.0.113.7 --egress --from DEVICE@YOUR-DOMAIN "
-                             "--to SOMEONE@YOUR-DOMAIN --reject-direct-send ON-OR-OFF --recipient-kind KIND");
+                             "--to RECIPIENT@YOUR-DOMAIN --reject-direct-send ON-OR-OFF --recipient-kind KIND");
     CHECK(direct->ip.empty());  // nothing --preflight can check: the domain is the admin's choice
     // Relay keeps the initial domain: the connector admits any accepted domain.
     CHECK(std::any_of(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "relay" && w.ip == "203.0.113.7"; }));
@@ -471,9 +531,27 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     auto none = ways_forward(sender);
     const auto direct = std::find_if(none.begin(), none.end(), [](const WayForward& w) { return w.method == "direct-send"; });
     REQUIRE(direct != none.end());
-    CHECK_THAT(direct->why, Catch::Contains("no public one was logged (10.1.2.3 is a private address") && Catch::Contains("sendcheck blocklist --egress"));
+    CHECK_THAT(direct->why, Catch::Contains("no public one was logged (10.1.2.3, which is a private address") && Catch::Contains("sendcheck blocklist --egress"));
     CHECK(direct->ip.empty());
     CHECK(std::none_of(none.begin(), none.end(), [](const WayForward& w) { return w.method == "relay"; }));
+    CHECK(none.back().method == "direct-send");  // how to find the address comes after the ways that are
+    SECTION("in the initial domain, the From is one of the admin's domains too") {
+      sender.user = "noreply@contoso.onmicrosoft.com";
+      auto initial = ways_forward(sender);
+      CHECK(initial.back().command ==
+            "sendcheck preflight YOUR-DOMAIN --method direct-send --ip PUBLIC-IP --from DEVICE@YOUR-DOMAIN --to "
+            "RECIPIENT@YOUR-DOMAIN --reject-direct-send ON-OR-OFF --recipient-kind KIND");
+      CHECK_THAT(initial.back().why, Catch::Contains("SPF record Microsoft manages"));
+    }
+    SECTION("on TLS 1.0 it comes first, checked as the device connects") {
+      sender.smtp_auth_report = SmtpAuthReportRow{"scanner@contoso.com", std::string("Basic"), 25, 60, 0, 40};
+      auto old = ways_forward(sender);
+      CHECK(old.front().method == "direct-send");
+      CHECK_THAT(old.front().command, Catch::StartsWith("sendcheck preflight contoso.com --method direct-send --ip PUBLIC-IP ") &&
+                                          Catch::EndsWith(" --device-tls 1.0"));
+      CHECK_THAT(old.front().why, Catch::Contains("STARTTLS turned off on the device"));
+      CHECK(old.front().ip.empty());
+    }
   }
 }
 

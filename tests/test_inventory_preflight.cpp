@@ -146,5 +146,5 @@ TEST_CASE("inventory --preflight with no public source address says it had nothi
   REQUIRE_FALSE(ways.empty());
   CHECK(ways.back()["method"] == "direct-send");
   CHECK_FALSE(ways.back().contains("preflight"));
-  CHECK_THAT(ways.back()["why"].get<std::string>(), Catch::Contains("10.1.2.3 is a private address"));
+  CHECK_THAT(ways.back()["why"].get<std::string>(), Catch::Contains("10.1.2.3, which is a private address"));
 }

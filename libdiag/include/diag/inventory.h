@@ -115,9 +115,17 @@ struct InputLimits {
 // call the input (the file name).
 // Entra admin center > Sign-in logs > Download, CSV or JSON (detected from
 // the content); only "Authenticated SMTP" rows reach the sink.
-Result<std::size_t> read_signin_export(const std::string& path, const SignInSink& sink, const InputLimits& = {});
-Result<std::size_t> parse_signin_export_text(std::string_view text, const std::string& name, const SignInSink& sink,
-                                             const InputLimits& = {});
+// What one sign-in download held: a download without the Client app filter
+// and without one SMTP sign-in, or of one log only, looks exactly like
+// "nobody uses SMTP AUTH".
+struct SignInFileCounts {
+  std::size_t sign_ins = 0;            // every row, of any client app
+  std::size_t authenticated_smtp = 0;  // the ones handed to the sink
+  bool interactive = false, non_interactive = false;  // from the file name or the rows
+};
+Result<SignInFileCounts> read_signin_export(const std::string& path, const SignInSink& sink, const InputLimits& = {});
+Result<SignInFileCounts> parse_signin_export_text(std::string_view text, const std::string& name, const SignInSink& sink,
+                                                  const InputLimits& = {});
 // getEmailAppUsageUserDetail CSV: the Graph client hands the body here.
 Result<std::size_t> parse_usage_report_csv(std::string_view text, const std::string& name, const UsageSink& sink,
                                            const InputLimits& = {});
@@ -272,6 +280,17 @@ struct InventoryChanges {
   std::vector<std::tuple<std::string, std::string, std::string>> verdict_changes;  // user, before, now
 };
 
+// Which inputs can show every SMTP AUTH sender of their period. Only then
+// may "no sender will break" be a pass.
+struct EvidenceCoverage {
+  bool interactive_log = false, non_interactive_log = false;  // sign-ins read from each log
+  std::size_t signin_sources = 0;                             // sign-in files, or Graph's logs
+  std::size_t authenticated_smtp = 0;                         // SMTP sign-ins among them
+  bool usage_report = false, smtp_auth_report = false;        // each lists every SMTP sender of its period
+  std::vector<std::string> without_smtp;                      // "FILE (N sign-ins)": none Authenticated SMTP
+  bool complete() const { return usage_report || smtp_auth_report || (interactive_log && non_interactive_log); }
+};
+
 struct InventoryResult {
   std::vector<SenderFinding> senders;  // will-break first
   TenantSettings tenant;
@@ -281,6 +300,7 @@ struct InventoryResult {
   std::chrono::sys_days today{};
   std::optional<InventoryChanges> changes;
   std::vector<std::string> inputs;  // what was read, for the report
+  EvidenceCoverage coverage;
   bool preflight_ran = false;       // --preflight was asked (verify_ways_forward), whatever it found to check
 };
 

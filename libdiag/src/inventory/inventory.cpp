@@ -202,11 +202,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                   prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
   // Two facts of the tenant that only the admin can read decide direct send
-  // after DATA, which preflight never sends: left as words to fill in.
+  // after DATA, which preflight never sends, and so do the recipients the
+  // device really mails: left as words to fill in.
   const std::string direct_facts = " --reject-direct-send ON-OR-OFF --recipient-kind KIND";
   const std::string direct_facts_note =
-      " In the command, put for ON-OR-OFF what Get-OrganizationConfig | Format-List RejectDirectSend shows (True: on), and for "
-      "KIND what the recipient takes: mailbox or open-group (mail from outside the organization), group or restricted-mailbox "
+      " In the command, put for RECIPIENT an address the device really mails (one --to for each kind of recipient), for "
+      "ON-OR-OFF what Get-OrganizationConfig | Format-List RejectDirectSend shows (True: on), and for KIND what that "
+      "recipient is: mailbox or open-group (takes mail from outside the organization), group or restricted-mailbox "
       "(authenticated senders only; see man sendcheck-preflight).";
   std::vector<std::string> public_ips;
   std::string skipped;
@@ -217,24 +219,11 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
     if (scope == AddressScope::public_internet || scope == AddressScope::documentation) {
       public_ips.push_back(ip.ip);
     } else {
-      skipped += (skipped.empty() ? "" : ", ") + ip.ip + " is " + std::string(describe(scope));
+      skipped += (skipped.empty() ? "" : ", or ") + ip.ip + ", which is " + std::string(describe(scope));
     }
   }
   const std::string skipped_note =
-      skipped.empty() ? "" : " Not for " + skipped + ": Microsoft 365 never sees such an address as a sender.";
-  // No public source address known: direct send and a connector both hang
-  // on it, so say how to find it rather than leave them out silently.
-  std::optional<WayForward> address_unknown;
-  if (public_ips.empty()) {
-    const std::string why = sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
-                                ? "no source address was logged"
-                                : "no public one was logged (" + skipped + ")";
-    address_unknown = WayForward{"direct-send",
-                    "Direct send or a connector needs the device's public address, and " + why +
-                        ": on the device's network, find it with sendcheck blocklist --egress, then check it with the command." +
-                        direct_facts_note,
-                    prefix + " --method direct-send --ip PUBLIC-IP --from " + user + " --to " + user + direct_facts};
-  }
+      skipped.empty() ? "" : " Not from " + skipped + ": Microsoft 365 never sees such an address as a sender.";
   // The tenant's initial domain: Microsoft manages its SPF record, so a
   // device can pass SPF by direct send only with a From in a domain of yours.
   const auto initial_tenant = mx::initial_domain_tenant(domain);
@@ -247,26 +236,45 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // device sends to it with STARTTLS off.
   const std::string direct_tls = device_tls.empty() ? "TLS optional" : "STARTTLS turned off on the device (Exchange Online refuses TLS " +
                                                                              device_tls + "; the MX accepts plain SMTP)";
+  // ip is the device's public address, or PUBLIC-IP when none was logged.
+  const auto direct_send = [&](const std::string& ip, const std::string& before) {
+    const std::string command_ip = " --method direct-send --ip " + ip + (ip == "PUBLIC-IP" ? "" : " --egress");
+    // PUBLIC-IP's text already names the addresses that were logged.
+    const std::string not_from = ip == "PUBLIC-IP" ? std::string() : skipped_note;
+    if (initial_tenant)
+      return WayForward{"direct-send",
+                        before + "Only with a From address in one of your own domains, to your own organization's mailboxes: " +
+                            domain + " is the tenant's initial domain, whose SPF record Microsoft manages, so the device's "
+                            "address cannot be added to it. Change the device's From to an address of a custom domain and "
+                            "add the address to that domain's SPF record; " + direct_tls + "." + not_from +
+                            direct_facts_note,
+                        // Not checked by --preflight (ip left empty): the domain to check is the admin's choice.
+                        "sendcheck preflight YOUR-DOMAIN" + command_ip +
+                            " --from DEVICE@YOUR-DOMAIN --to RECIPIENT@YOUR-DOMAIN" + direct_facts + tls_option};
+    return WayForward{"direct-send",
+                      before + "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your "
+                      "tenant's MX, " + direct_tls + ", and its public IP " + (ip == "PUBLIC-IP" ? "" : ip + " ") +
+                          "must be in your SPF record." +
+                          (ip == "PUBLIC-IP" ? "" : " Run the command on the device's network: --egress confirms that "
+                                                    "the session comes from " + ip + ".") +
+                          not_from + direct_facts_note,
+                      prefix + command_ip + " --from " + user + " --to RECIPIENT@" + domain + direct_facts + tls_option,
+                      ip == "PUBLIC-IP" ? std::string() : ip, device_tls};
+  };
+  // No public source address known: direct send and a connector both hang
+  // on it, so say how to find it rather than leave them out silently.
+  std::optional<WayForward> address_unknown;
+  if (public_ips.empty()) {
+    const std::string why = sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
+                                ? "no source address was logged"
+                                : "no public one was logged (" + skipped + ")";
+    address_unknown = direct_send("PUBLIC-IP", "Direct send or a connector needs the device's public address, and " + why +
+                                                   ": on the device's network, find it with sendcheck blocklist --egress, "
+                                                   "then put it for PUBLIC-IP and check it with the command. ");
+    address_unknown->device_tls = device_tls;
+  }
   for (const auto& ip : public_ips) {
-    if (initial_tenant) {
-      // Not checked by --preflight (ip left empty): the domain to check is the admin's choice.
-      ways.push_back({"direct-send",
-                      "Only with a From address in one of your own domains, to your own organization's mailboxes: " + domain +
-                          " is the tenant's initial domain, whose SPF record Microsoft manages, so " + ip +
-                          " cannot be added to it. Change the device's From to an address of a custom domain and add " + ip +
-                          " to that domain's SPF record." + skipped_note + direct_facts_note,
-                      // A recipient in the same domain: the initial domain is the tenant's too, but
-                      // preflight knows only the From's domain as the tenant's.
-                      "sendcheck preflight YOUR-DOMAIN --method direct-send --ip " + ip +
-                          " --egress --from DEVICE@YOUR-DOMAIN --to SOMEONE@YOUR-DOMAIN" + direct_facts + tls_option});
-    } else {
-    ways.push_back({"direct-send",
-                    "Only if it mails your own organization's mailboxes: no sign-in at all, port 25 to your tenant's MX, " +
-                        direct_tls + ", and its public IP " + ip + " must be in your SPF record. Run the command on the "
-                        "device's network: --egress confirms that the session comes from " + ip + "." + skipped_note + direct_facts_note,
-                    prefix + " --method direct-send --ip " + ip + " --egress --from " + user + " --to " + user + direct_facts + tls_option, ip,
-                    device_tls});
-    }
+    ways.push_back(direct_send(ip, ""));
     ways.push_back({"relay",
                     "If " + ip + " is a static public address that only your organization uses: an inbound connector "
                     "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
@@ -298,8 +306,9 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   if (old_tls)
     std::stable_partition(ways.begin(), ways.end(),
                           [](const WayForward& way) { return way.method == "direct-send" || way.method == "relay"; });
-  // Not a way yet, only how to get one: after the ways that are.
-  if (address_unknown) ways.push_back(std::move(*address_unknown));
+  // Not a way yet, only how to get one: after the ways that are, unless the
+  // device's TLS leaves no other way.
+  if (address_unknown) ways.insert(old_tls ? ways.begin() : ways.end(), std::move(*address_unknown));
   return ways;
 }
 
@@ -395,8 +404,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
           std::string codes;
           for (const auto& ip : finding.ips)
             if (!ip.error_codes.empty()) codes += (codes.empty() ? "" : "; ") + ip.ip + ": " + join_codes(ip);
+          // A lockout lifts by itself: until the cutover, the device may
+          // sign in with its password again.
+          bool locked = false;
+          for (const auto& ip : finding.ips) locked |= ip.error_codes.count(50053) != 0;
           finding.reason = "Every basic sign-in failed" + (codes.empty() ? std::string() : " (" + codes + ")") +
-                           ": it does not send mail this way today.";
+                           (locked ? ": it does not send mail this way now, and may again when the lock lifts, until the "
+                                     "cutover."
+                                   : ": it does not send mail this way today.");
         }
         break;
       case AuthEvidence::oauth:

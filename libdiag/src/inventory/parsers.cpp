@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diag/inventory.h"
+#include "diag/ip.h"
 #include "text_input.h"
 
 namespace diag::inventory {
@@ -102,7 +103,7 @@ Result<std::size_t> read_csv_rows(Utf8TextSource& source, const InputLimits& lim
 }
 
 // ---- sign-in log: CSV ----
-Result<std::size_t> parse_signin_csv(Utf8TextSource& source, const SignInSink& sink, const InputLimits& limits) {
+Result<SignInFileCounts> parse_signin_csv(Utf8TextSource& source, const SignInSink& sink, const InputLimits& limits) {
   const std::vector<std::string> required = {"Date (UTC)", "Username", "IP address", "Client app", "Sign-in error code"};
   const auto check_header = [&](const CsvColumns& columns) -> std::optional<Error> {
     for (const auto& column : required)
@@ -111,10 +112,14 @@ Result<std::size_t> parse_signin_csv(Utf8TextSource& source, const SignInSink& s
     return std::nullopt;
   };
   const auto interactivity = interactivity_from_name(source.name());
-  return read_csv_rows(source, limits, "an Entra sign-in log download", check_header,
+  SignInFileCounts counts;
+  counts.interactive = interactivity == Interactivity::interactive;
+  counts.non_interactive = interactivity == Interactivity::non_interactive;
+  auto read = read_csv_rows(source, limits, "an Entra sign-in log download", check_header,
                        [&](const CsvColumns& columns, const std::vector<std::string>& fields,
                            const std::string& where) -> Result<bool> {
     const auto field = [&](std::string_view column) { return std::string(trim(columns.get(fields, column))); };
+    ++counts.sign_ins;
     if (!is_authenticated_smtp(field("Client app"))) return false;
     SignIn signin;
     signin.source = SourceKind::signin_export_csv;
@@ -122,6 +127,8 @@ Result<std::size_t> parse_signin_csv(Utf8TextSource& source, const SignInSink& s
     signin.client_app = field("Client app");
     signin.user = field("Username");
     signin.ip = field("IP address");
+    if (!signin.ip.empty() && !IpAddress::parse(signin.ip))
+      return bad_input(where + ": \"IP address\" is not an IP address: \"" + signin.ip + "\"");
     signin.user_agent = field("User agent");
     signin.failure_reason = field("Failure reason");
     const auto time = parse_time(field("Date (UTC)"));
@@ -144,9 +151,24 @@ Result<std::size_t> parse_signin_csv(Utf8TextSource& source, const SignInSink& s
     sink(signin);
     return true;
   });
+  if (!read) return read.error();
+  counts.authenticated_smtp = *read;
+  return counts;
 }
 
 // ---- sign-in log: JSON (the portal's download, or a Graph page) ----
+Interactivity json_interactivity(const nlohmann::json& object) {
+  auto interactivity = Interactivity::unknown;
+  if (const auto interactive = object.find("isInteractive"); interactive != object.end() && interactive->is_boolean())
+    interactivity = interactive->get<bool>() ? Interactivity::interactive : Interactivity::non_interactive;
+  if (const auto types = object.find("signInEventTypes"); types != object.end() && types->is_array()) {
+    for (const auto& type : *types)
+      if (type == "nonInteractiveUser") interactivity = Interactivity::non_interactive;
+      else if (type == "interactiveUser") interactivity = Interactivity::interactive;
+  }
+  return interactivity;
+}
+
 Result<std::optional<SignIn>> signin_from_json(const nlohmann::json& object, const std::string& where) {
   if (!object.is_object()) return bad_input(where + ": not a JSON object");
   if (!object.contains("clientAppUsed") && !object.contains("userPrincipalName"))
@@ -158,9 +180,12 @@ Result<std::optional<SignIn>> signin_from_json(const nlohmann::json& object, con
   };
   if (!is_authenticated_smtp(string_of("clientAppUsed"))) return std::optional<SignIn>();
   SignIn signin;
+  signin.interactivity = json_interactivity(object);
   signin.client_app = string_of("clientAppUsed");
   signin.user = std::string(trim(string_of("userPrincipalName")));
   signin.ip = std::string(trim(string_of("ipAddress")));
+  if (!signin.ip.empty() && !IpAddress::parse(signin.ip))
+    return bad_input(where + ": \"ipAddress\" is not an IP address: \"" + signin.ip + "\"");
   signin.user_agent = string_of("userAgent");
   const auto time = parse_time(string_of("createdDateTime"));
   if (!time) return bad_input(where + ": \"createdDateTime\" is missing or not an ISO 8601 time");
@@ -173,34 +198,39 @@ Result<std::optional<SignIn>> signin_from_json(const nlohmann::json& object, con
   signin.error_code = code->get<std::int64_t>();
   if (const auto reason = status->find("failureReason"); reason != status->end() && reason->is_string())
     signin.failure_reason = reason->get<std::string>();
-  if (const auto interactive = object.find("isInteractive"); interactive != object.end() && interactive->is_boolean())
-    signin.interactivity = interactive->get<bool>() ? Interactivity::interactive : Interactivity::non_interactive;
-  if (const auto types = object.find("signInEventTypes"); types != object.end() && types->is_array()) {
-    for (const auto& type : *types)
-      if (type == "nonInteractiveUser") signin.interactivity = Interactivity::non_interactive;
-      else if (type == "interactiveUser") signin.interactivity = Interactivity::interactive;
-  }
   return std::optional<SignIn>(std::move(signin));
 }
 
-Result<std::size_t> deliver_json_element(std::string_view text, std::size_t index, const std::string& name,
-                                         const SignInSink& sink) {
-  const auto where = name + ": element " + std::to_string(index + 1);
-  nlohmann::json element = nlohmann::json::parse(text, nullptr, false);
-  if (element.is_discarded()) return bad_input(where + ": malformed JSON");
+// Counts one sign-in object of any client app, and its log.
+void count_json_signin(const nlohmann::json& object, SignInFileCounts& counts) {
+  ++counts.sign_ins;
+  const auto interactivity = object.is_object() ? json_interactivity(object) : Interactivity::unknown;
+  counts.interactive |= interactivity == Interactivity::interactive;
+  counts.non_interactive |= interactivity == Interactivity::non_interactive;
+}
+
+Result<bool> deliver_json_element(const nlohmann::json& element, const std::string& where, const SignInSink& sink,
+                                  SignInFileCounts& counts) {
   auto signin = signin_from_json(element, where);
   if (!signin) return signin.error();
-  if (!*signin) return std::size_t{0};
+  count_json_signin(element, counts);
+  if (!*signin) return false;
   (*signin)->source = SourceKind::signin_export_json;
   sink(**signin);
-  return std::size_t{1};
+  ++counts.authenticated_smtp;
+  return true;
 }
 
 // A top-level array is streamed element by element: one element (bounded)
 // in memory at a time. An object (a saved Graph page) is read whole,
 // bounded, and its "value" array used.
-Result<std::size_t> parse_signin_json(Utf8TextSource& source, std::string buffer, const SignInSink& sink,
-                                      const InputLimits& limits) {
+Result<SignInFileCounts> parse_signin_json(Utf8TextSource& source, std::string buffer, const SignInSink& sink,
+                                           const InputLimits& limits) {
+  SignInFileCounts counts;
+  // The portal names its downloads after the tab (InteractiveSignIns_...).
+  const auto named = interactivity_from_name(source.name());
+  counts.interactive = named == Interactivity::interactive;
+  counts.non_interactive = named == Interactivity::non_interactive;
   std::size_t start = buffer.find_first_not_of(" \t\r\n");
   if (buffer[start] == '{') {
     auto rest = read_all(source, small_input_limit * 16);
@@ -212,18 +242,13 @@ Result<std::size_t> parse_signin_json(Utf8TextSource& source, std::string buffer
     if (value == page.end() || !value->is_array())
       return bad_input(source.name() + ": a JSON object without a \"value\" array: expected the sign-in log download "
                                        "(an array of sign-ins) or a Graph page");
-    std::size_t delivered = 0;
     for (std::size_t i = 0; i < value->size(); ++i) {
-      auto signin = signin_from_json((*value)[i], source.name() + ": element " + std::to_string(i + 1));
-      if (!signin) return signin.error();
-      if (!*signin) continue;
-      (*signin)->source = SourceKind::signin_export_json;
-      sink(**signin);
-      ++delivered;
+      auto delivered = deliver_json_element((*value)[i], source.name() + ": element " + std::to_string(i + 1), sink, counts);
+      if (!delivered) return delivered.error();
     }
-    return delivered;
+    return counts;
   }
-  std::size_t delivered = 0, index = 0, depth = 0, position = start + 1;
+  std::size_t index = 0, depth = 0, position = start + 1;
   bool in_string = false, escaped = false, closed = false;
   std::string element;
   while (true) {
@@ -258,9 +283,11 @@ Result<std::size_t> parse_signin_json(Utf8TextSource& source, std::string buffer
         ++depth;
       } else if (c == '}' || c == ']') {
         if (--depth == 0) {
-          auto got = deliver_json_element(element, index++, source.name(), sink);
+          const auto where = source.name() + ": element " + std::to_string(++index);
+          const auto parsed = nlohmann::json::parse(element, nullptr, false);
+          if (parsed.is_discarded()) return bad_input(where + ": malformed JSON");
+          auto got = deliver_json_element(parsed, where, sink, counts);
           if (!got) return got.error();
-          delivered += *got;
           element = ",";  // marks "an element was read", so a following comma is expected
         }
       }
@@ -272,10 +299,10 @@ Result<std::size_t> parse_signin_json(Utf8TextSource& source, std::string buffer
     if (!*more) break;
   }
   if (!closed) return bad_input(source.name() + ": the JSON array is truncated (no closing ']')");
-  return delivered;
+  return counts;
 }
 
-Result<std::size_t> parse_signin_source(Utf8TextSource& source, const SignInSink& sink, const InputLimits& limits) {
+Result<SignInFileCounts> parse_signin_source(Utf8TextSource& source, const SignInSink& sink, const InputLimits& limits) {
   // Look at the first non-blank character: [ or { is JSON, anything else CSV.
   std::string buffer;
   while (buffer.find_first_not_of(" \t\r\n") == std::string::npos) {
@@ -427,13 +454,13 @@ Result<Utf8TextSource> open(const std::string& path, const InputLimits& limits) 
 
 }  // namespace
 
-Result<std::size_t> read_signin_export(const std::string& path, const SignInSink& sink, const InputLimits& limits) {
+Result<SignInFileCounts> read_signin_export(const std::string& path, const SignInSink& sink, const InputLimits& limits) {
   auto source = open(path, limits);
   if (!source) return source.error();
   return parse_signin_source(*source, sink, limits);
 }
 
-Result<std::size_t> parse_signin_export_text(std::string_view text, const std::string& name, const SignInSink& sink,
+Result<SignInFileCounts> parse_signin_export_text(std::string_view text, const std::string& name, const SignInSink& sink,
                                              const InputLimits& limits) {
   auto source = Utf8TextSource::from_text(text, name, limits);
   return parse_signin_source(source, sink, limits);

@@ -107,6 +107,10 @@ std::size_t count(const InventoryResult& result, Verdict verdict) {
   return n;
 }
 
+constexpr std::string_view both_logs_remedy =
+    "In the Entra admin center > Sign-in logs, set the filter Client app to \"Authenticated SMTP\" and download both "
+    "tabs, User sign-ins (interactive) and User sign-ins (non-interactive); give both files with --signins.";
+
 std::string plural(std::size_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
@@ -176,14 +180,39 @@ void add_checks(Report& report, const InventoryResult& result) {
   const int days = days_until_cutover(result.today);
   const auto will_break = count(result, Verdict::will_break), refused = count(result, Verdict::refused),
              exposed = count(result, Verdict::exposed_unused), oauth = count(result, Verdict::oauth);
-  report.add({"inventory.will-break", will_break ? Status::fail : Status::pass,
+  const auto& coverage = result.coverage;
+  // "Nobody breaks" is a pass only from inputs that list every SMTP AUTH
+  // sender: one sign-in log alone looks exactly like it.
+  const bool all_senders_seen = coverage.complete();
+  report.add({"inventory.will-break", will_break ? Status::fail : all_senders_seen ? Status::pass : Status::warn,
               will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
                                plural(static_cast<std::size_t>(days), "day", "days") + " left)"
-                         : "No sender was seen that will break at the cutover",
+              : all_senders_seen
+                  ? "No sender was seen that will break at the cutover"
+                  : "No sender was seen that will break at the cutover, but the inputs cannot show every sender that "
+                    "uses SMTP AUTH",
               will_break ? "Move each to the way forward listed for it, and verify that way with its sendcheck "
                            "preflight command before the end of December 2026."
-                         : "",
+              : all_senders_seen ? ""
+                                 : std::string(both_logs_remedy) + " Or add the EAC SMTP AUTH clients report "
+                                   "(--smtp-auth-report), which lists every sender of its period.",
               {{"url", timeline_url}, {"count", will_break}, {"days_left", days}}});
+  if (coverage.signin_sources && !all_senders_seen && !(coverage.interactive_log && coverage.non_interactive_log)) {
+    const std::string which = coverage.interactive_log       ? "only the interactive sign-in log was given"
+                              : coverage.non_interactive_log ? "only the non-interactive sign-in log was given"
+                                                             : "the sign-in files do not say which log they come from "
+                                                               "(the portal names them InteractiveSignIns_... and "
+                                                               "NonInteractiveSignIns_...)";
+    report.add({"inventory.signin-logs", Status::warn,
+                "Devices may be missing: " + which + ", and a device's SMTP AUTH sign-ins can be in either log",
+                std::string(both_logs_remedy), {}});
+  }
+  for (const auto& file : coverage.without_smtp)
+    report.add({"inventory.signin-without-smtp", Status::warn,
+                file + " holds no \"Authenticated SMTP\" sign-in",
+                "Check the download's filters and period: Client app \"Authenticated SMTP\" (under Add filters), "
+                "a date range that covers the devices' use, on both the interactive and the non-interactive tab.",
+                {{"file", file}}});
   if (refused)
     report.add({"inventory.refused", Status::warn,
                 plural(refused, "sender is", "senders are") + " already refused (SMTP AUTH disabled, or every basic "

@@ -23,23 +23,32 @@ Result<InventoryResult> run_inventory(
   }
 
   std::vector<std::string> inputs;
+  EvidenceCoverage coverage;
   const auto counted = [](std::size_t count, std::string_view one, std::string_view many) {
     return std::to_string(count) + " " + std::string(count == 1 ? one : many);
   };
   for (const auto& path : request.signin_files) {
     auto read = read_signin_export(path, aggregator.signin_sink(), request.limits);
     if (!read) return read.error();
-    inputs.push_back(path + ": " + counted(*read, "\"Authenticated SMTP\" sign-in", "\"Authenticated SMTP\" sign-ins"));
+    inputs.push_back(path + ": " + counted(read->authenticated_smtp, "\"Authenticated SMTP\" sign-in", "\"Authenticated SMTP\" sign-ins") +
+                     (read->sign_ins > read->authenticated_smtp ? " of " + counted(read->sign_ins, "sign-in", "sign-ins") : ""));
+    ++coverage.signin_sources;
+    coverage.authenticated_smtp += read->authenticated_smtp;
+    coverage.interactive_log |= read->interactive;
+    coverage.non_interactive_log |= read->non_interactive;
+    if (read->authenticated_smtp == 0) coverage.without_smtp.push_back(path + " (" + counted(read->sign_ins, "sign-in", "sign-ins") + ")");
   }
   if (!request.usage_report_file.empty()) {
     auto read = read_usage_report(request.usage_report_file, aggregator.usage_sink(), request.limits);
     if (!read) return read.error();
     inputs.push_back(request.usage_report_file + ": " + counted(*read, "usage report row", "usage report rows"));
+    coverage.usage_report = true;
   }
   if (!request.smtp_auth_report_file.empty()) {
     auto read = read_smtp_auth_report(request.smtp_auth_report_file, aggregator.smtp_auth_report_sink(), request.limits);
     if (!read) return read.error();
     inputs.push_back(request.smtp_auth_report_file + ": " + counted(*read, "SMTP AUTH clients report row", "SMTP AUTH clients report rows"));
+    coverage.smtp_auth_report = true;
   }
   TenantSettings tenant;
   if (!request.mailboxes_file.empty()) {
@@ -67,6 +76,7 @@ Result<InventoryResult> run_inventory(
 
   InventoryResult result = evaluate(aggregator, tenant, request.today);
   result.inputs = std::move(inputs);
+  result.coverage = std::move(coverage);
   if (history) {
     auto changes = history->changes_since_last_run(result);
     if (!changes) return changes.error();

@@ -32,6 +32,8 @@ std::size_t verify_ways_forward(InventoryResult& result, const dns::ResolverConf
       options.method = way.method;
       options.ip = way.ip;
       options.from = sender.user;
+      // Direct send: the device's own mailbox stands in for the recipients
+      // it really mails, which no input names; the reason says so.
       options.to = {way.method == "relay" ? std::string(relay_test_recipient) : sender.user};
       options.device_tls = way.device_tls;
       auto plan = preflight::make_plan(options);
@@ -56,7 +58,12 @@ std::size_t verify_ways_forward(InventoryResult& result, const dns::ResolverConf
     for (const auto& step : row.causes) causes.push_back(step.why);
     if (causes.empty())
       for (const auto& step : row.untested) causes.push_back(step.why + (step.to_test.empty() ? "" : " (to test it: " + step.to_test + ")"));
-    checked_ways[i]->checked = WayCheck{std::string(preflight::to_string(verdict)), row.reason, row.exit_code, std::move(causes)};
+    auto reason = row.reason;
+    if (checked_ways[i]->method == "direct-send")
+      reason += " (checked with the device's own address as the recipient: run the command with the addresses it really "
+                "mails)";
+    checked_ways[i]->checked = WayCheck{std::string(preflight::to_string(verdict)), std::move(reason), row.exit_code,
+                                        std::move(causes)};
   }
   return rows.size();
 }
