@@ -337,6 +337,25 @@ TEST_CASE("an Exchange Online NDR", "[explain]") {
   CHECK(explanation.reply.raw.back() == ']');  // the NDR's closing quote is not part of the reply
 }
 
+TEST_CASE("Exchange's chained replies are one reply, explained by its outer code", "[explain]") {
+  const auto relay_pool = explain_ok(
+      "Remote Server returned '550 5.7.367 Remote server returned not permitted to relay -> 554 5.7.1 "
+      "<partner@fabrikam.com>: Relay access denied'");
+  REQUIRE(relay_pool.explanations.size() == 1);
+  const auto& explanation = relay_pool.explanations[0];
+  CHECK(explanation.meaning.id == "m365.relay-pool-refused");
+  // The downstream refusal stays in the reply, not cut at "->" nor explained as a relay of its own.
+  CHECK(explanation.reply.text.find("-> 554 5.7.1 <partner@fabrikam.com>: Relay access denied") != std::string::npos);
+  CHECK(explanation.details.sender == Sender::exchange_online);
+
+  const auto expired = explain_ok("550 5.4.300 Message expired -> 451 4.4.395 Target host responded with error. -> 421 4.4.2 "
+                               "Connection dropped due to SocketError");
+  REQUIRE(expired.explanations.size() == 1);
+  CHECK(expired.explanations[0].reply.enhanced == "5.4.300");
+  // A transcript's arrow still starts a reply.
+  CHECK(explain_ok("MAIL FROM -> 250 2.1.0 Sender OK").explanations.size() == 1);
+}
+
 TEST_CASE("a DSN's Diagnostic-Code", "[explain]") {
   const auto result = explain_fixture("dsn-5.7.68.txt");
   REQUIRE(result.explanations.size() == 1);

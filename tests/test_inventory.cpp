@@ -205,16 +205,33 @@ TEST_CASE("No sender breaking is a pass only from inputs that show every SMTP AU
     const auto json = nlohmann::json::parse(run.out);
     CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"warn"});
     CHECK(status_of(json, "inventory.signin-logs") == std::vector<std::string>{"warn"});
-    CHECK(status_of(json, "inventory.signin-without-smtp") == std::vector<std::string>{"warn"});
+    CHECK(status_of(json, "inventory.signin-unfiltered") == std::vector<std::string>{"warn"});
     CHECK(json["status"] == "warn");
   }
-  SECTION("both logs, or a report that lists every sender: a pass") {
+  SECTION("both tabs unfiltered: a download stops at a record limit, so no log is whole") {
+    const auto other = dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                 header + "2026-11-03T07:12:40Z,phone@contoso.com,203.0.113.9,Browser,0\n");
+    const auto json = nlohmann::json::parse(run_inventory_tool({"--signins", eas_only, "--signins", other, "--json"}).out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"warn"});
+    CHECK(status_of(json, "inventory.signin-unfiltered").size() == 2);
+  }
+  SECTION("both filtered logs, or a report that lists every sender: a pass") {
+    const auto interactive = dir.write("InteractiveSignIns_2026-11-02_2026-12-01.csv", header);
     const auto other = dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv", header);
-    auto json = nlohmann::json::parse(run_inventory_tool({"--signins", eas_only, "--signins", other, "--json"}).out);
+    auto json = nlohmann::json::parse(run_inventory_tool({"--signins", interactive, "--signins", other, "--json"}).out);
     CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"pass"});
     CHECK(status_of(json, "inventory.signin-logs").empty());
-    json = nlohmann::json::parse(run_inventory_tool({"--signins", eas_only, "--smtp-auth-report", oauth_report, "--json"}).out);
+    json = nlohmann::json::parse(run_inventory_tool({"--signins", interactive, "--smtp-auth-report", oauth_report, "--json"}).out);
     CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"pass"});
+    // The report lists every sender, but the one log alone is still said.
+    CHECK(status_of(json, "inventory.signin-logs") == std::vector<std::string>{"warn"});
+  }
+  SECTION("a cut row is bad input, not a row of another client app") {
+    const auto cut = dir.write("cut.csv", header + "2026-11-03T07:12:40Z,mfp@contoso.com,203.0.113.9,Authenticated SMTP,0\n"
+                                                   "2026-11-03T07:12:40Z,mfp@contoso.com\n");
+    const auto run = run_inventory_tool({"--signins", cut});
+    CHECK(run.exit_code == 2);
+    CHECK_THAT(run.err, Catch::Contains("line 3: 2 fields where the header has 5"));
   }
   SECTION("a file that does not say its log") {
     const auto unnamed = dir.write("signins.csv", header + "2026-11-03T07:12:40Z,mfp@contoso.com,203.0.113.9,Authenticated SMTP,0\n");

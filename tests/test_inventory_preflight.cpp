@@ -70,7 +70,10 @@ TEST_CASE("inventory --preflight: each direct-send and relay way of a sender tha
       CHECK(one.contains("preflight") == runnable);
       ran += runnable;
     }
-  CHECK(ran == 8);  // will break: app one IP, scanner two; refused: one; each direct send and relay
+  // Will break: app one IP, scanner two; each direct send and relay. The
+  // refused sender's sign-ins all failed: its address is not known to be
+  // the device's (password spraying), so nothing is checked for it.
+  CHECK(ran == 6);
 
   // In the SPF record, but the SMTP step was never tested: not verified.
   const auto* authorized = way(document, "scanner@contoso.com", "direct-send", "203.0.113.7");
@@ -94,7 +97,7 @@ TEST_CASE("inventory --preflight: each direct-send and relay way of a sender tha
   for (const auto& check : document["checks"])
     if (check["id"] == "inventory.preflight") {
       counted = true;
-      CHECK(check["run"] == 8);
+      CHECK(check["run"] == 6);
       CHECK(check["will_work"] == 0);
     }
   CHECK(counted);

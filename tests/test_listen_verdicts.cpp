@@ -377,6 +377,36 @@ TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verd
       }
     }
   }
+  SECTION("its own MAIL FROM, but a From header it may not send as: 554 5.2.252 SendAsDenied after DATA") {
+    for (const bool may_send_as : {false, true}) {
+      auto profile = exo_submission_profile();
+      if (may_send_as) profile.send_as = {"ceo@contoso.example"};
+      auto server = listen_with(profile);
+      ScriptedDevice device(server->port());
+      device.up_to_starttls("app.contoso.example");
+      REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+      device.say("EHLO app.contoso.example");
+      CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", jwt(user_claims()))).code == 235);
+      CHECK(device.say("MAIL FROM:<app@contoso.example>").code == 250);
+      CHECK(device.say("RCPT TO:<someone@fabrikam.example>").code == 250);
+      CHECK(device.say("DATA").code == 354);
+      const Reply end = device.say("From: \"CEO\" <CEO@contoso.example>\r\nSubject: report\r\n\r\nbody\r\n.");
+      device.say("QUIT");
+      const auto report = only_report(*server);
+      if (may_send_as) {
+        CHECK(end.code == 250);
+        CHECK(report.verdict == DeviceVerdict::oauth_token_unchecked);
+      } else {
+        CHECK(end.code == 554);
+        CHECK_THAT(end.raw(), Catch::StartsWith("554 5.2.252 SendAsDenied; app@contoso.example not allowed to send as "
+                                                "CEO@contoso.example; STOREDRV.Submission.Exception:SendAsDeniedException"));
+        CHECK_FALSE(report.message_accepted);
+        CHECK(report.verdict == DeviceVerdict::sender_not_permitted);
+        CHECK(report.outcome == DeviceOutcome::breaks);
+        CHECK_THAT(report.verdict_reason, Catch::Contains("Add-RecipientPermission") && Catch::Contains("5.2.252"));
+      }
+    }
+  }
 }
 
 TEST_CASE("listen: the TLS handshake deadline is --timeout, and its end is a timeout", "[listen][verdict][tls]") {

@@ -287,7 +287,10 @@ struct EvidenceCoverage {
   std::size_t signin_sources = 0;                             // sign-in files, or Graph's logs
   std::size_t authenticated_smtp = 0;                         // SMTP sign-ins among them
   bool usage_report = false, smtp_auth_report = false;        // each lists every SMTP sender of its period
-  std::vector<std::string> without_smtp;                      // "FILE (N sign-ins)": none Authenticated SMTP
+  // Files with sign-ins of other client apps: downloaded without the Client
+  // app filter, and so cut at the portal's record limit with SMTP rows
+  // perhaps among those left out. They show no log whole.
+  std::vector<std::string> unfiltered;                        // what the report says of each
   bool complete() const { return usage_report || smtp_auth_report || (interactive_log && non_interactive_log); }
 };
 
@@ -301,6 +304,10 @@ struct InventoryResult {
   std::optional<InventoryChanges> changes;
   std::vector<std::string> inputs;  // what was read, for the report
   EvidenceCoverage coverage;
+  // Senders in use that no mailbox row matched (a sign-in name other than
+  // the primary SMTP address, a concealed name): any "unused" mailbox may be
+  // theirs.
+  std::vector<std::string> unmatched_senders;
   bool preflight_ran = false;       // --preflight was asked (verify_ways_forward), whatever it found to check
 };
 

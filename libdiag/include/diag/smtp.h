@@ -472,6 +472,7 @@ struct SessionReport {
   std::string rcpt_refusal;           // the first refusal's reply
   std::optional<std::size_t> message_bytes;
   bool message_accepted = false;
+  std::string message_refusal;        // the reply to the end of the message: 554 5.2.252 SendAsDenied
   bool used_bdat = false;             // the message came in BDAT chunks (RFC 3030)
   std::string header_from, header_to, header_subject;
   std::vector<std::string> commands;  // masked

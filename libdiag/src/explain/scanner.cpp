@@ -223,6 +223,13 @@ std::vector<Candidate> find_candidates(std::string_view line) {
     const bool trusted =
         has_enhanced || (is_defined_basic_code(candidate.code) && (at == 0 || preceded_by_marker(line, at)));
     if (!trusted) continue;
+    // Exchange quotes the next server's reply inside its own: "550 5.7.367
+    // Remote server returned not permitted to relay -> 554 5.7.1 Relaying
+    // denied", "5.4.300 Message expired -> 451 4.4.395 ...". The chain is
+    // one reply, explained by its outer code.
+    if (!found.empty() && found.back().code >= 400 && found.back().enhanced_length &&
+        text::iends_with(line.substr(0, at), " -> "))
+      continue;
     candidate.text_at = has_enhanced ? candidate.enhanced_at + candidate.enhanced_length : std::min(at + 4, size);
     found.push_back(candidate);
     at += 3 + (has_enhanced ? 1 + candidate.enhanced_length : 0) - 1;
@@ -590,7 +597,9 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
   if ((!details.front_end_host.empty() && is_microsoft_front_end(details.front_end_host)) ||
       !details.as_code.empty() || is_microsoft_front_end(lower_host) ||
       contains_any(lower, {"aka.ms/", "go.microsoft.com", "smtpclientauthentication", "tenantattribution",
-                           "tenantinboundattribution", ".prod.outlook.com", ".protection.outlook.com"}))
+                           "tenantinboundattribution", ".prod.outlook.com", ".protection.outlook.com",
+                           // 5.7.367: only Exchange Online has a relay pool.
+                           "remote server returned not permitted to relay"}))
     return Sender::exchange_online;
   // Gmail appends "gsmtp" to every error (support.google.com/a/answer/3726730).
   if (contains_any(lower, {"gsmtp", "support.google.com/mail", "gmail has detected",
@@ -603,8 +612,7 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
                            "authentication unsuccessful", "client does not have permissions to send as",
                            "client not authenticated to send",
                            "microsoft esmtp", "exrecipnotfound", "unable to relay",
-                           "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent", "multiple from addresses are not allowed without sender",
-                           "remote server returned not permitted to relay"}))
+                           "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent", "multiple from addresses are not allowed without sender"}))
     return Sender::exchange;
   return Sender::unknown;
 }

@@ -196,9 +196,19 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                     "% of its messages): this path needs TLS 1.2, so the device needs an update first."
               : "";
 
+  // Microsoft limits mail from the initial (onmicrosoft.com) domain to 100
+  // external recipients a day for the whole organization.
+  const std::string initial_domain_note =
+      mx::initial_domain_tenant(domain)
+          ? " But " + domain + " is the tenant's initial domain: its mail reaches at most 100 external recipients a day "
+            "for the whole organization (550 5.7.236; "
+            "https://techcommunity.microsoft.com/blog/exchange/limiting-onmicrosoft-domain-usage-for-sending-emails/4446167), "
+            "so give the device an address of a custom domain if it mails outside."
+          : "";
   ways.push_back({"oauth",
                   "If the device or application can use OAuth 2.0 (XOAUTH2) for SMTP, keep it on smtp.office365.com "
-                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + tls_note,
+                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + initial_domain_note +
+                      tls_note,
                   prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
   // Two facts of the tenant that only the admin can read decide direct send
@@ -212,9 +222,16 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
       "(authenticated senders only; see man sendcheck-preflight).";
   std::vector<std::string> public_ips;
   std::string skipped;
+  // Every sign-in failed: the addresses need not be the device's. SMTP AUTH
+  // is a common target of password spraying, and an attacker's address put
+  // into SPF or a connector would send as the domain.
+  std::string unconfirmed;
+  if (sender.signins > 0 && sender.successes == 0)
+    for (const auto& ip : sender.ips)
+      if (!ip.ip.empty()) unconfirmed += (unconfirmed.empty() ? "" : ", ") + ip.ip;
   for (const auto& ip : sender.ips) {
     const auto address = IpAddress::parse(ip.ip);
-    if (!address) continue;
+    if (!address || !unconfirmed.empty()) continue;
     const auto scope = address_scope(*address);
     if (scope == AddressScope::public_internet || scope == AddressScope::documentation) {
       public_ips.push_back(ip.ip);
@@ -265,9 +282,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // on it, so say how to find it rather than leave them out silently.
   std::optional<WayForward> address_unknown;
   if (public_ips.empty()) {
-    const std::string why = sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
-                                ? "no source address was logged"
-                                : "no public one was logged (" + skipped + ")";
+    const std::string why =
+        !unconfirmed.empty()
+            ? "every sign-in from " + unconfirmed + " failed, so these need not be the device's addresses (password "
+              "spraying tries SMTP AUTH from anywhere): never put an address into SPF or a connector before confirming it"
+        : sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
+            ? "no source address was logged"
+            : "no public one was logged (" + skipped + ")";
     address_unknown = direct_send("PUBLIC-IP", "Direct send or a connector needs the device's public address, and " + why +
                                                    ": on the device's network, find it with sendcheck blocklist --egress, "
                                                    "then put it for PUBLIC-IP and check it with the command. ");
@@ -279,7 +300,12 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                     "If " + ip + " is a static public address that only your organization uses: an inbound connector "
                     "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
                     "shared addresses cannot be matched. Run the command on the device's network: the connector "
-                    "matches the address the session comes from." + skipped_note,
+                    "matches the address the session comes from." +
+                        (device_tls.empty() ? std::string()
+                                            : " Exchange Online refuses TLS " + device_tls +
+                                                  ": STARTTLS turned off on the device, and a connector that requires TLS "
+                                                  "would refuse it.") +
+                        initial_domain_note + skipped_note,
                     // An external recipient: only its acceptance shows that a connector matched;
                     // --egress: only a session from the device's address shows it matched the device.
                     prefix + " --method relay --ip " + ip + " --egress --from " + user + " --to " + std::string(relay_test_recipient) +
@@ -391,7 +417,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       case AuthEvidence::basic:
         if (basic_worked && !disabled) {
           finding.verdict = Verdict::will_break;
-          finding.reason = "Signs in to SMTP AUTH with basic authentication (a password), and nothing already blocks it: "
+          finding.reason = std::string("Signs in to SMTP AUTH with basic authentication (a password), and ") +
+                           (finding.setting.disabled ? "nothing already blocks it: " : "nothing known blocks it: ") +
                            "it stops working when Microsoft turns basic authentication for SMTP AUTH off by default at "
                            "the end of December 2026.";
         } else if (basic_worked) {
@@ -423,7 +450,9 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       case AuthEvidence::unknown:
         finding.verdict = disabled ? Verdict::refused : Verdict::will_break;
         finding.reason =
-            std::string(disabled ? "Used SMTP AUTH, but it is now disabled for it." : "Uses SMTP AUTH and nothing blocks it.") +
+            std::string(disabled                   ? "Used SMTP AUTH, but it is now disabled for it."
+                        : finding.setting.disabled ? "Uses SMTP AUTH and nothing blocks it."
+                                                   : "Uses SMTP AUTH and nothing known blocks it.") +
             " This source cannot tell basic from OAuth (" +
             (sender.usage && !sender.smtp_auth_report ? "usage report only" : "EAC report without its protocol column") +
             "): look it up in the sign-in logs (client app \"Authenticated SMTP\") or in the EAC report's Authentication "
@@ -438,8 +467,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       // A refused sender that still has mail to send needs a way forward now.
       finding.way_forward = ways_forward(finding);
     result.any_concealed = result.any_concealed || finding.concealed;
+    if (finding.active_this_run && (finding.concealed || (!tenant.mailboxes.empty() && !finding.setting.mailbox_row_found)))
+      result.unmatched_senders.push_back(finding.user);
     result.senders.push_back(std::move(finding));
   }
+  std::string unmatched;
+  for (std::size_t i = 0; i < result.unmatched_senders.size() && i < 5; ++i)
+    unmatched += (i ? ", " : "") + result.unmatched_senders[i];
+  if (result.unmatched_senders.size() > 5) unmatched += ", ...";
 
   // Mailboxes that can still use SMTP AUTH but were not seen using it.
   for (const auto& mailbox : tenant.mailboxes) {
@@ -454,8 +489,15 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     // "Not seen" is only as good as the sources read: a device that sends
     // monthly, or one only the EAC report shows, is absent from a short
     // sign-in window. Disabling a mailbox that is in use breaks it today.
-    finding.reason = "SMTP AUTH is enabled for this mailbox but no use was seen in the sources read. Before disabling it, "
-                     "check the longest history you have (the EAC SMTP AUTH clients report covers 90 days, --db keeps "
+    finding.reason = "SMTP AUTH is enabled for this mailbox but no use was seen in the sources read" +
+                     (unmatched.empty() ? std::string(".")
+                                        : ", and " + std::to_string(result.unmatched_senders.size()) +
+                                              " sender" + (result.unmatched_senders.size() == 1 ? "" : "s") + " in use (" +
+                                              unmatched + ") match no mailbox row: this mailbox may be one of them (a "
+                                              "sign-in name other than the primary SMTP address, or a concealed name). "
+                                              "Match them first (Get-Mailbox -Identity NAME | Format-List "
+                                              "PrimarySmtpAddress,EmailAddresses).") +
+                     " Before disabling it, check the longest history you have (the EAC SMTP AUTH clients report covers 90 days, --db keeps "
                      "earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + mailbox.user +
                      " -SmtpClientAuthenticationDisabled $true" +
                      (setting.mailbox ? "" : ", or rely on the organization's setting once it is disabled") + ").";

@@ -17,6 +17,7 @@
 //   https://learn.microsoft.com/powershell/module/exchangepowershell/set-transportconfig
 // - AllowBasicAuthSmtp:
 //   https://learn.microsoft.com/powershell/module/exchangepowershell/set-authenticationpolicy
+#include <algorithm>
 #include <charconv>
 #include <map>
 
@@ -96,7 +97,18 @@ Result<std::size_t> read_csv_rows(Utf8TextSource& source, const InputLimits& lim
     if (!*record) return accepted;
     const auto& fields = **record;
     if (fields.size() == 1 && trim(fields[0]).empty()) continue;
-    Result<bool> taken = on_row(columns, fields, at_line(source.name(), reader.record_line()));
+    const auto where = at_line(source.name(), reader.record_line());
+    // A cut or damaged row (an interrupted download or copy) would read as
+    // a row of another client app, or with shifted columns: refused, so no
+    // sender is lost unseen. Empty fields after the last column are a
+    // trailing delimiter, harmless.
+    const std::size_t width = (**header).size();
+    const bool extra_empty = fields.size() > width && std::all_of(fields.begin() + static_cast<std::ptrdiff_t>(width), fields.end(),
+                                                                  [](const std::string& field) { return trim(field).empty(); });
+    if (fields.size() != width && !extra_empty)
+      return bad_input(where + ": " + std::to_string(fields.size()) + (fields.size() == 1 ? " field" : " fields") +
+                       " where the header has " + std::to_string(width) + " (a cut or damaged row)");
+    Result<bool> taken = on_row(columns, fields, where);
     if (!taken) return taken.error();
     accepted += *taken ? 1 : 0;
   }

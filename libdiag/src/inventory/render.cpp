@@ -188,7 +188,8 @@ void add_checks(Report& report, const InventoryResult& result) {
               will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
                                plural(static_cast<std::size_t>(days), "day", "days") + " left)"
               : all_senders_seen
-                  ? "No sender was seen that will break at the cutover"
+                  ? "No sender was seen that will break at the cutover, in the periods the inputs cover (a device that "
+                    "sends less often is not in them: the EAC SMTP AUTH clients report covers 7 days by default, up to 90)"
                   : "No sender was seen that will break at the cutover, but the inputs cannot show every sender that "
                     "uses SMTP AUTH",
               will_break ? "Move each to the way forward listed for it, and verify that way with its sendcheck "
@@ -197,22 +198,24 @@ void add_checks(Report& report, const InventoryResult& result) {
                                  : std::string(both_logs_remedy) + " Or add the EAC SMTP AUTH clients report "
                                    "(--smtp-auth-report), which lists every sender of its period.",
               {{"url", timeline_url}, {"count", will_break}, {"days_left", days}}});
-  if (coverage.signin_sources && !all_senders_seen && !(coverage.interactive_log && coverage.non_interactive_log)) {
-    const std::string which = coverage.interactive_log       ? "only the interactive sign-in log was given"
-                              : coverage.non_interactive_log ? "only the non-interactive sign-in log was given"
-                                                             : "the sign-in files do not say which log they come from "
-                                                               "(the portal names them InteractiveSignIns_... and "
-                                                               "NonInteractiveSignIns_...)";
+  if (coverage.signin_sources && !(coverage.interactive_log && coverage.non_interactive_log)) {
+    const std::string which = coverage.interactive_log       ? "only the interactive sign-in log was given whole"
+                              : coverage.non_interactive_log ? "only the non-interactive sign-in log was given whole"
+                              : !coverage.unfiltered.empty() && coverage.unfiltered.size() == coverage.signin_sources
+                                  ? "no sign-in log was given whole (each file was downloaded without the Client app filter)"
+                                  : "the sign-in files do not say which log they come from (the portal names them "
+                                    "InteractiveSignIns_... and NonInteractiveSignIns_...)";
     report.add({"inventory.signin-logs", Status::warn,
                 "Devices may be missing: " + which + ", and a device's SMTP AUTH sign-ins can be in either log",
                 std::string(both_logs_remedy), {}});
   }
-  for (const auto& file : coverage.without_smtp)
-    report.add({"inventory.signin-without-smtp", Status::warn,
-                file + " holds no \"Authenticated SMTP\" sign-in",
-                "Check the download's filters and period: Client app \"Authenticated SMTP\" (under Add filters), "
-                "a date range that covers the devices' use, on both the interactive and the non-interactive tab.",
-                {{"file", file}}});
+  for (const auto& file : coverage.unfiltered)
+    report.add({"inventory.signin-unfiltered", Status::warn,
+                file + ": it was downloaded without the Client app filter, and a download stops at a record limit, so "
+                       "SMTP AUTH sign-ins may be among those left out",
+                "Download it again with the filter Client app \"Authenticated SMTP\" (Add filters > Client app), on "
+                "both the interactive and the non-interactive tab.",
+                {}});
   if (refused)
     report.add({"inventory.refused", Status::warn,
                 plural(refused, "sender is", "senders are") + " already refused (SMTP AUTH disabled, or every basic "
@@ -223,9 +226,14 @@ void add_checks(Report& report, const InventoryResult& result) {
   if (exposed)
     report.add({"inventory.exposed-unused", Status::warn,
                 plural(exposed, "mailbox has", "mailboxes have") + " SMTP AUTH enabled but no use was seen",
-                "Check the longest history you have first (the EAC SMTP AUTH clients report covers 90 days); then "
-                "disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
-                "$true.",
+                std::string(result.unmatched_senders.empty()
+                                ? ""
+                                : "First match the senders in use that no mailbox row matched to their mailboxes (each "
+                                  "one's name is under WILL BREAK or ALREADY REFUSED): any of these mailboxes may be one "
+                                  "of them. ") +
+                    "Check the longest history you have first (the EAC SMTP AUTH clients report covers 90 days); then "
+                    "disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
+                    "$true.",
                 {{"count", exposed}}});
   if (oauth) report.add({"inventory.oauth", Status::pass, plural(oauth, "sender uses", "senders use") + " OAuth", "", {}});
 
@@ -249,12 +257,27 @@ void add_checks(Report& report, const InventoryResult& result) {
                 std::string("In Exchange Online PowerShell: ") + powershell_lines +
                     "; then run again with --transport-config transport.csv --mailboxes mailboxes.csv.",
                 {}});
-  if (result.tenant.smtp_client_authentication_disabled == false)
+  if (result.tenant.smtp_client_authentication_disabled == false) {
+    // Senders that follow the organization stop the moment it is disabled:
+    // their own setting comes first.
+    std::string following;
+    std::size_t following_count = 0;
+    for (const auto& sender : result.senders)
+      if (sender.verdict == Verdict::will_break && !sender.setting.mailbox && !sender.concealed) {
+        if (++following_count <= 10) following += (following.empty() ? "" : ", ") + sender.user;
+      }
+    if (following_count > 10) following += ", ...";
     report.add({"inventory.org-enabled", Status::warn,
                 "SMTP AUTH is enabled for the organization: every mailbox without its own setting can use it",
-                "Disable it for the organization (Set-TransportConfig -SmtpClientAuthenticationDisabled $true) and "
-                "enable it only for the mailboxes that need it until they move.",
+                following.empty()
+                    ? std::string("Disable it for the organization (Set-TransportConfig -SmtpClientAuthenticationDisabled "
+                                  "$true) and enable it only for the mailboxes that need it until they move.")
+                    : "First enable it on each mailbox that still sends this way and follows the organization, or it "
+                      "stops at once (" + following + "): Set-CASMailbox -Identity <mailbox> "
+                      "-SmtpClientAuthenticationDisabled $false. Then disable it for the organization "
+                      "(Set-TransportConfig -SmtpClientAuthenticationDisabled $true).",
                 {}});
+  }
   for (const auto& [name, allow] : result.tenant.authentication_policies)
     if (allow == false)
       report.add({"inventory.authentication-policy", Status::info,

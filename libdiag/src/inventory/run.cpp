@@ -34,9 +34,16 @@ Result<InventoryResult> run_inventory(
                      (read->sign_ins > read->authenticated_smtp ? " of " + counted(read->sign_ins, "sign-in", "sign-ins") : ""));
     ++coverage.signin_sources;
     coverage.authenticated_smtp += read->authenticated_smtp;
-    coverage.interactive_log |= read->interactive;
-    coverage.non_interactive_log |= read->non_interactive;
-    if (read->authenticated_smtp == 0) coverage.without_smtp.push_back(path + " (" + counted(read->sign_ins, "sign-in", "sign-ins") + ")");
+    if (read->sign_ins == read->authenticated_smtp) {
+      coverage.interactive_log |= read->interactive;
+      coverage.non_interactive_log |= read->non_interactive;
+    } else {
+      const auto others = read->sign_ins - read->authenticated_smtp;
+      coverage.unfiltered.push_back(
+          path + " holds " + counted(others, "sign-in", "sign-ins") + " of other client apps" +
+          (read->authenticated_smtp ? " beside its " + counted(read->authenticated_smtp, "\"Authenticated SMTP\" one", "\"Authenticated SMTP\" ones")
+                                    : " and no \"Authenticated SMTP\" one"));
+    }
   }
   if (!request.usage_report_file.empty()) {
     auto read = read_usage_report(request.usage_report_file, aggregator.usage_sink(), request.limits);

@@ -728,6 +728,16 @@ class ServerSession {
     reset_transaction();
     if (message.too_big()) return say("552 5.3.4 Message size exceeds fixed maximum message size");
     if (!config_.save_dir.empty()) save(message.kept());
+    // Exchange Online checks the From header against the signed-in mailbox
+    // once the message is in, as it checks MAIL FROM (5.7.60) before it.
+    if (authenticated_ && profile_.enforce_send_as)
+      for (const auto& address : parse_from_header(report_.header_from).addresses)
+        if (!may_send_as(address)) {
+          report_.message_refusal = "554 5.2.252 SendAsDenied; " + report_.auth_user + " not allowed to send as " + address +
+                                    "; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "
+                                    "Failed to process message due to a permanent exception with message Cannot submit message.";
+          return say(report_.message_refusal);
+        }
     report_.message_accepted = true;
     return say("250 2.6.0 <" + session_id() + "@" + host_ + "> Queued mail for delivery");
   }
@@ -1575,6 +1585,15 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
       add(DeviceVerdict::envelope_refused, DeviceOutcome::breaks, "its sender was refused: " + report.mail_refusal);
     }
   }
+  if (!report.message_refusal.empty()) {
+    const FromHeader from = parse_from_header(report.header_from);
+    add(DeviceVerdict::sender_not_permitted, DeviceOutcome::breaks,
+        "its From header (" + printable(report.header_from, 200) + ") is not the mailbox it signed in as (" + user +
+            "): Exchange Online refuses the message after DATA with 554 5.2.252 SendAsDenied; set the device's From "
+            "address to " + user + ", or grant that mailbox Send As on " +
+            (from.addresses.empty() ? std::string("the From address") : from.addresses.front()) +
+            " (Add-RecipientPermission)");
+  }
   if (!report.rcpt_refusal.empty()) {
     if (report.rcpt_refusal.find("5.7.68") != std::string::npos)
       add(DeviceVerdict::needs_partner_connector, DeviceOutcome::breaks,
@@ -1810,7 +1829,8 @@ nlohmann::json to_json(const SessionReport& report) {
           {"duration_ms", report.duration_ms},
           {"bdat", report.used_bdat},
           {"refusals", {{"ehlo", optional(report.ehlo_refusal)}, {"mail", optional(report.mail_refusal)},
-                        {"rcpt", optional(report.rcpt_refusal)}}},
+                        {"rcpt", optional(report.rcpt_refusal)},
+                        {"message", optional(report.message_refusal)}}},
           {"verdict", verdict_json(to_string(report.verdict), report.outcome, report.verdict_reason)}};
 }
 
@@ -1893,6 +1913,7 @@ std::string render_text(const SessionReport& report) {
       if (!value.empty()) message += std::string(", ") + name + ": " + value;
     if (report.header_from.empty() && report.header_to.empty() && report.header_subject.empty())
       message += ", no From, To or Subject header";
+    if (!report.message_refusal.empty()) message += " (refused: " + report.message_refusal + ")";
     line("message", message);
   }
   line("ended", report.end_reason);
