@@ -108,8 +108,14 @@ struct Recommendation {
   std::string why;                // why the recommended one (its rank note)
   std::vector<MethodFit> methods;  // every method, in order of preference
 };
+// A method the tenant rules out whatever the device can do (a gateway MX
+// rules out direct send), and why.
+struct RuledOut {
+  Method method;
+  std::string reason;
+};
 // Every method against the requirements table, the first that fits recommended.
-Recommendation recommend(const DeviceProfile& device);
+Recommendation recommend(const DeviceProfile& device, const std::vector<RuledOut>& ruled_out = {});
 nlohmann::json to_json(const Recommendation& recommendation);
 
 // The client certificate for a certificate connector (--client-cert), read
@@ -189,6 +195,9 @@ struct Plan {
   std::vector<Step> cloud_steps;                 // what the cloud leaves untested
 };
 Result<Plan> make_plan(const ToolOptions& options);
+// --method auto planned again without the methods the first run found the
+// tenant rules out: run_tool does this when the MX is a gateway.
+Result<Plan> make_auto_plan(const ToolOptions& options, const std::vector<RuledOut>& ruled_out);
 
 // The cloud a tenant's MX names: GCC High/DoD (mail.protection.office365.us)
 // or 21Vianet (partner.outlook.cn); nullopt for the worldwide service.

@@ -114,11 +114,18 @@ std::string describe(const DeviceProfile& device) {
   return tls_name(device.tls) + ", " + auth_name(device.auth) + ", " + (device.external ? "external" : "internal") + " recipients";
 }
 
-Recommendation recommend(const DeviceProfile& device) {
+Recommendation recommend(const DeviceProfile& device, const std::vector<RuledOut>& ruled_out) {
   Recommendation out;
   out.device = device;
   for (const auto& r : requirements) {
     out.methods.push_back(fit(r, device));
+    for (const auto& out_of_it : ruled_out)
+      if (out_of_it.method == r.method) {
+        auto& method_fit = out.methods.back();
+        method_fit.fits = false;
+        method_fit.needs.clear();
+        method_fit.reasons.push_back(out_of_it.reason);
+      }
     if (out.methods.back().fits && !out.method) {
       out.method = r.method;
       out.why = r.why;

@@ -94,7 +94,7 @@ namespace {
 
 // --method auto: describe the device, pick the method from the table, then
 // plan that method as if it had been asked for.
-Result<Plan> make_auto_plan(const ToolOptions& o) {
+Result<Plan> auto_plan(const ToolOptions& o, const std::vector<RuledOut>& ruled_out) {
   if (o.device_tls.empty() || o.device_auth.empty())
     return bad_input("--method auto needs --device-tls none|1.0|1.1|1.2|1.3 and --device-auth none|basic|oauth");
   std::string recipients = ascii::to_lower(o.recipients);
@@ -109,7 +109,7 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
   const std::string device_auth = ascii::to_lower(o.device_auth) == "oauth-app" ? "oauth" : ascii::to_lower(o.device_auth);
   auto device = parse_device(ascii::to_lower(o.device_tls), device_auth, recipients);
   if (!device) return device.error();
-  Recommendation recommendation = recommend(*device);
+  Recommendation recommendation = recommend(*device, ruled_out);
   if (!recommendation.method) return bad_input("no submission path fits a device with " + describe(*device));
   ToolOptions chosen = o;
   chosen.method = to_string(*recommendation.method);
@@ -124,8 +124,10 @@ Result<Plan> make_auto_plan(const ToolOptions& o) {
 
 }  // namespace
 
+Result<Plan> make_auto_plan(const ToolOptions& o, const std::vector<RuledOut>& ruled_out) { return auto_plan(o, ruled_out); }
+
 Result<Plan> make_plan(const ToolOptions& o) {
-  if (ascii::to_lower(o.method) == "auto") return make_auto_plan(o);
+  if (ascii::to_lower(o.method) == "auto") return auto_plan(o, {});
   if (!o.recipients.empty()) return bad_input("--recipients describes the device for --method auto");
   Plan plan;
   auto method = parse_method(o.method);

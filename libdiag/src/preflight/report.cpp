@@ -235,6 +235,15 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
   return report;
 }
 
+namespace {
+std::optional<std::string> gateway_rules_out_direct_send(const Outcome& outcome) {
+  for (const auto& section : outcome.sections)
+    for (const auto& check : section.checks)
+      if (check.id == "method.mx-gateway") return check.fields.value("reason", std::string());
+  return std::nullopt;
+}
+}  // namespace
+
 int run_tool(const ToolOptions& options) {
   if (options.markdown && options.common.json) return cli::print_error(tool_name, "--markdown and --json exclude each other"), exit_usage;
   if (!options.batch_file.empty()) return run_batch_tool(options);
@@ -245,6 +254,19 @@ int run_tool(const ToolOptions& options) {
   find_sovereign_cloud(*plan, *config);
   auto outcome = run_preflight(*plan, *config);
   if (!outcome) return cli::print_error(tool_name, outcome.error().message), cli::exit_code_for(outcome.error());
+  // --method auto chose direct send, which the tenant's gateway MX rules
+  // out: recommend, and check, the next method that fits instead.
+  if (plan->recommendation && plan->method == Method::direct_send)
+    if (const auto reason = gateway_rules_out_direct_send(*outcome)) {
+      auto other = make_auto_plan(options, {{Method::direct_send, *reason}});
+      if (other) {
+        find_sovereign_cloud(*other, *config);
+        if (auto second = run_preflight(*other, *config)) {
+          plan = std::move(other);
+          outcome = std::move(second);
+        }
+      }
+    }
   std::string text;
   const bool want_text = !options.common.json && !options.markdown;
   TextLayout layout{TextStyle::for_stream(stdout, options.common.no_color), terminal_width(), options.common.verbose || options.list_passed};

@@ -2722,13 +2722,13 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       for (const auto& check : mx_part.section.checks)
         if (check.id == "mx.gateway" && check.status == Status::fail) {
           const std::string gateway = check.fields.value("gateway", std::string());
-          method_section.checks.push_back(Check{
-              "method.mx-gateway", Status::warn,
-              "Direct send fits the device, but the MX of " + plan.domain + " is " +
-                  (gateway.empty() ? std::string("not Exchange Online") : gateway) +
-                  ": direct send to it does not reach Exchange Online",
-              check.remedy,  // the MX row's two ways out: one next step for both
-              {{"gateway", gateway}}});
+          const std::string reason = "the MX of " + plan.domain + " is " +
+                                     (gateway.empty() ? std::string("not Exchange Online") : gateway) +
+                                     ": direct send to it does not reach Exchange Online";
+          // run_tool plans again without direct send when another method fits.
+          method_section.checks.push_back(Check{"method.mx-gateway", Status::warn, "Direct send fits the device, but " + reason,
+                                                check.remedy,  // the MX row's two ways out: one next step for both
+                                                {{"gateway", gateway}, {"reason", reason}}});
         }
     outcome.sections.push_back(std::move(method_section));
     outcome.fields["recommendation"] = to_json(*plan.recommendation);
