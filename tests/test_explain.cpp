@@ -348,10 +348,17 @@ TEST_CASE("Exchange's chained replies are one reply, explained by its outer code
   CHECK(explanation.reply.text.find("-> 554 5.7.1 <partner@fabrikam.com>: Relay access denied") != std::string::npos);
   CHECK(explanation.details.sender == Sender::exchange_online);
 
-  const auto expired = explain_ok("550 5.4.300 Message expired -> 451 4.4.395 Target host responded with error. -> 421 4.4.2 "
-                               "Connection dropped due to SocketError");
-  REQUIRE(expired.explanations.size() == 1);
-  CHECK(expired.explanations[0].reply.enhanced == "5.4.300");
+  // An expiry names its cause in the replies it quotes: each is explained, the outer one whole.
+  const auto expired = explain_ok("550 5.4.300 Message expired -> 451 4.4.316 Connection refused [Message=Socket error code "
+                                  "10061] -> 421 4.4.2 Connection dropped due to SocketError");
+  REQUIRE(expired.explanations.size() == 3);
+  const auto* outer = &expired.explanations[0];
+  for (const auto& one : expired.explanations)
+    if (one.reply.enhanced == "5.4.300") outer = &one;
+  CHECK(outer->reply.enhanced == "5.4.300");
+  CHECK(outer->reply.text.find("-> 421 4.4.2 Connection dropped") != std::string::npos);
+  CHECK(std::any_of(expired.explanations.begin(), expired.explanations.end(),
+                    [](const auto& one) { return one.reply.enhanced == "4.4.316" && one.reply.text.find("->") == std::string::npos; }));
   // A transcript's arrow still starts a reply.
   CHECK(explain_ok("MAIL FROM -> 250 2.1.0 Sender OK").explanations.size() == 1);
 }
@@ -376,6 +383,9 @@ TEST_CASE("a Postfix log: steps, dedupe, joined multi-line replies", "[explain]"
 
   const auto& conditional = find_id(result, "m365.conditional-access");
   CHECK(conditional.steps == std::vector<std::string>{"AUTH"});  // "SASL authentication failed"
+  // Nothing ends that line's reply but the next log record's time stamp.
+  CHECK(conditional.reply.text.find("Mar  3") == std::string::npos);
+  CHECK(conditional.details.ip.empty());
 
   // "550-5.7.606 ... 550 5.7.606 ..." joined on one log line is one reply.
   const auto& banned = find_id(result, "m365.banned-sending-ip");

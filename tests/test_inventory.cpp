@@ -543,6 +543,21 @@ TEST_CASE("Ways forward come with the preflight command that verifies them", "[i
     // Relay keeps the initial domain: the connector admits any accepted domain.
     CHECK(std::any_of(initial.begin(), initial.end(), [](const WayForward& w) { return w.method == "relay" && w.ip == "203.0.113.7"; }));
   }
+  SECTION("an address whose every sign-in failed gets no SPF or connector command, beside one that works") {
+    IpActivity works = public_ip, sprayed;
+    works.signins = works.successes = 3;
+    sprayed.ip = "198.51.100.200";
+    sprayed.signins = sprayed.failures = 40;
+    sender.ips = {works, sprayed};
+    sender.signins = 43;
+    sender.successes = 3;
+    auto ways = ways_forward(sender);
+    for (const auto& way : ways) CHECK(way.command.find("198.51.100.200") == std::string::npos);
+    const auto direct = std::find_if(ways.begin(), ways.end(), [](const WayForward& w) { return w.ip == "203.0.113.7"; });
+    REQUIRE(direct != ways.end());
+    CHECK_THAT(direct->why, Catch::Contains("Not for 198.51.100.200: every sign-in from it failed") &&
+                                Catch::Contains("password spraying"));
+  }
   SECTION("no public address logged: say how to find it instead of leaving direct send out") {
     sender.ips = {private_ip};
     auto none = ways_forward(sender);

@@ -1124,6 +1124,47 @@ $ORIGIN outlok.com.
   require_works(scenario, "typo.example", s.record, {"91.198.10.20"}, {"44.8.8.8", "40.92.1.1"});
 }
 
+TEST_CASE("review: a term over a wildcard, or a redirect to the client's own name, lets anyone pass", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN open.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+wild    TXT "v=spf1 ip4:44.8.8.8 exists:%{i}._spf.open.example -all"
+*._spf  A   127.0.0.2
+real    TXT "v=spf1 ip4:44.8.8.8 exists:%{i}._allow.open.example -all"
+91.198.10.20._allow A 127.0.0.2
+)");
+  // The wildcard answers for the reserved address too: the device's pass rests on it, and the suggestion drops it.
+  const Run wild = scenario.check("wild.open.example", {"91.198.10.20"});
+  require_consistent(wild);
+  REQUIRE(wild.outcome.results.front().second.result == SpfResult::pass);
+  const auto* finding = find_check(wild, "spf.any-address-passes");
+  REQUIRE(finding);
+  CHECK((*finding)["status"] == "fail");
+  CHECK_THAT((*finding)["message"].get<std::string>(), Catch::Contains("240.0.0.1") && Catch::Contains("rests on it"));
+  CHECK(open_pass_finding(wild.outcome.results.front().second, wild.outcome.tree.checks) == "spf.any-address-passes");
+  const Suggestion& s = wild.suggestion();
+  CHECK(s.record == "v=spf1 ip4:44.8.8.8 ip4:91.198.10.20 -all");
+  CHECK(s.senders_not_kept == std::vector<std::string>{"exists:%{i}._spf.open.example"});
+  CHECK(scenario.evaluate("wild.open.example", s.record, "203.0.113.77").result != SpfResult::pass);
+  // A lookup that answers only for the addresses it lists is no finding.
+  const Run real = scenario.check("real.open.example", {"91.198.10.20"});
+  CHECK(real.outcome.results.front().second.result == SpfResult::pass);
+  CHECK_FALSE(find_check(real, "spf.any-address-passes"));
+
+  // redirect=%{h}: the client picks the record that decides.
+  const auto tree = scenario.tree("redir.open.example", "v=spf1 ip4:44.8.8.8 redirect=%{h}");
+  CHECK(std::any_of(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.client-chosen-name"; }));
+  // The redirect ends the record: no "add an all term", which would cancel it (RFC 7208 6.1).
+  CHECK(std::none_of(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.all"; }));
+  SpfEvaluation through_helo;
+  through_helo.result = SpfResult::pass;
+  through_helo.matched = "+all";
+  through_helo.path = {"redir.open.example", "redirect=%{h}", "+all"};
+  CHECK(open_pass_finding(through_helo) == "spf.client-chosen-name");
+  CHECK(names_client_chosen_record("redirect=%{h}"));
+  CHECK_FALSE(names_client_chosen_record("redirect=_spf.%{d}"));
+}
+
 TEST_CASE("review: a pass that rests on a term anyone passes is the device's finding, and the suggestion closes it", "[spf][suggest][review]") {
   const Scenario scenario(R"(
 $ORIGIN copiers.example.

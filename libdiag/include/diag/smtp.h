@@ -475,6 +475,7 @@ struct SessionReport {
   std::string message_refusal;        // the reply to the end of the message: 554 5.2.252 SendAsDenied
   bool used_bdat = false;             // the message came in BDAT chunks (RFC 3030)
   std::string header_from, header_to, header_subject;
+  std::string header_sender;          // the Sender header: several From addresses need one (550 5.1.20)
   std::vector<std::string> commands;  // masked
   std::string end_reason;             // "QUIT", "timeout", "closed", "line too long", ...
   double duration_ms = 0;

@@ -106,6 +106,9 @@ bool uses_macro(std::string_view text, char letter);
 // that any client can make "a:", "mx:", "exists:" or "include:" match
 // itself (RFC 7208 7.3, 11.5.2).
 bool client_chooses_name(std::string_view domain_spec);
+// A term of a record ("a:%{h}", "redirect=%{h}") that passes, or leads to a
+// record, by a name the client chooses.
+bool names_client_chosen_record(std::string_view term_text);
 // Expands a macro-string. Precondition: check_macro_string passed; when it
 // uses %{p}, context.validated_name is set.
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use);
@@ -416,6 +419,21 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
 // "spf.all" (+all in the record), "spf.include-all" (+all reached through an
 // include), "spf.open-networks", "spf.client-chosen-name"; empty otherwise.
 std::string_view open_pass_finding(const SpfEvaluation& evaluation);
+// The same, and "spf.any-address-passes" when the term is one that
+// unused_address_probe passed.
+std::string_view open_pass_finding(const SpfEvaluation& evaluation, const std::vector<Check>& tree_checks);
+// The pass-qualified terms of the tree that look up a name built from the
+// sender (%{i}, %{l}, ... ) or any exists: term: what they answer no static
+// reading shows. A wildcard under "exists:%{i}._spf.example.com" answers
+// for every address.
+std::vector<std::string> lookup_terms_to_probe(const TreeValidation& tree);
+// The address those terms are tried with: 240.0.0.0/4 is reserved (RFC
+// 1112 4; RFC 6890), so no mail server has it, and a pass for it through
+// one of them is a pass for every address.
+IpAddress unused_address_probe();
+// spf.any-address-passes from the probe's evaluation, when it passed
+// through one of those terms; nullopt otherwise.
+std::optional<Check> unused_address_finding(const TreeValidation& tree, const SpfEvaluation& probe);
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);
 

@@ -174,6 +174,19 @@ bool starts_bounce_record(std::string_view line) {
           trimmed.find("(in reply to ") == std::string_view::npos);
 }
 
+// A line that starts a log record of its own (syslog "Mar  2 10:16:05",
+// ISO 8601 "2026-03-02T10:16:05"): it never continues a reply that a line
+// above left open (a SASL failure has no "(in reply to ...)" to end it).
+bool starts_log_record(std::string_view line) {
+  static constexpr std::string_view months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  if (line.size() >= 6 && line[3] == ' ' && (text::is_digit(line[4]) || line[4] == ' '))
+    for (const auto month : months)
+      if (line.substr(0, 3) == month) return true;
+  return line.size() >= 10 && text::is_digit(line[0]) && text::is_digit(line[1]) && text::is_digit(line[2]) &&
+         text::is_digit(line[3]) && line[4] == '-' && text::is_digit(line[5]) && text::is_digit(line[6]) && line[7] == '-';
+}
+
 bool ends_bounce_record(std::string_view joined) {
   const auto in_reply = joined.find("(in reply to ");
   return in_reply != std::string_view::npos && joined.find(')', in_reply) != std::string_view::npos;
@@ -339,9 +352,8 @@ struct Explainer::State {
     if (!bounce.empty()) {
       const auto trimmed = text::trim(text_line);
       const bool indented = !text_line.empty() && (text_line[0] == ' ' || text_line[0] == '\t');
-      if (trimmed.empty() || (folded_field && !indented)) {
-        flush_bounce();
-        if (!trimmed.empty()) line_unjoined(text_line);
+      if (trimmed.empty() || (folded_field && !indented) || (!indented && starts_log_record(text_line))) {
+        flush_bounce();  // this line is read below, once
       } else {
         bounce.append(" ").append(trimmed);
         ++bounce_lines;

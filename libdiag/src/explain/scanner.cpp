@@ -104,6 +104,7 @@ struct Candidate {
   bool continued = false;
   std::size_t enhanced_at = 0, enhanced_length = 0;
   std::size_t text_at = 0;  // where the reply text starts
+  bool chained = false;     // after " -> " in a reply's text: the next server's reply, quoted in it
 };
 
 // Words that put a version number, not a reply, before "4.4.1" and the like.
@@ -225,11 +226,11 @@ std::vector<Candidate> find_candidates(std::string_view line) {
     if (!trusted) continue;
     // Exchange quotes the next server's reply inside its own: "550 5.7.367
     // Remote server returned not permitted to relay -> 554 5.7.1 Relaying
-    // denied", "5.4.300 Message expired -> 451 4.4.395 ...". The chain is
-    // one reply, explained by its outer code.
-    if (!found.empty() && found.back().code >= 400 && found.back().enhanced_length &&
-        text::iends_with(line.substr(0, at), " -> "))
-      continue;
+    // denied", "5.4.300 Message expired -> 451 4.4.316 Connection refused".
+    // The outer reply keeps the chain whole; each quoted one is a reply too,
+    // since it often names the cause.
+    candidate.chained = !found.empty() && found.back().code >= 400 &&
+                        (found.back().enhanced_length || found.back().chained) && text::iends_with(line.substr(0, at), " -> ");
     candidate.text_at = has_enhanced ? candidate.enhanced_at + candidate.enhanced_length : std::min(at + 4, size);
     found.push_back(candidate);
     at += 3 + (has_enhanced ? 1 + candidate.enhanced_length : 0) - 1;
@@ -819,7 +820,18 @@ void ReplyScanner::feed_line(std::string_view line) {
 
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     const auto& candidate = candidates[i];
-    const auto end = i + 1 < candidates.size() ? candidates[i + 1].at : rest.size();
+    // A chain's head runs to the end of its chain; a quoted reply to the next arrow.
+    std::size_t next = i + 1;
+    if (!candidate.chained)
+      while (next < candidates.size() && candidates[next].chained) ++next;
+    // 5.7.367's own explanation is that of the relay refusal it quotes.
+    if (candidate.chained) {
+      std::size_t head = i;
+      while (head > 0 && candidates[head].chained) --head;
+      const auto& first = candidates[head];
+      if (first.enhanced_length && rest.substr(first.enhanced_at, first.enhanced_length) == "5.7.367") continue;
+    }
+    const auto end = next < candidates.size() ? candidates[next].at : rest.size();
     auto segment = rest.substr(candidate.at, end - candidate.at);
     if (i + 1 < candidates.size()) {
       // The words that introduce the next reply are not this one's: ".NET:

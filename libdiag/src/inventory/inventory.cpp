@@ -225,13 +225,21 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // Every sign-in failed: the addresses need not be the device's. SMTP AUTH
   // is a common target of password spraying, and an attacker's address put
   // into SPF or a connector would send as the domain.
+  // Per address: a sender whose device succeeds from one address can still
+  // be sprayed from others.
   std::string unconfirmed;
-  if (sender.signins > 0 && sender.successes == 0)
-    for (const auto& ip : sender.ips)
-      if (!ip.ip.empty()) unconfirmed += (unconfirmed.empty() ? "" : ", ") + ip.ip;
+  const auto failed_only = [](const IpActivity& ip) { return ip.signins > 0 && ip.successes == 0; };
+  for (const auto& ip : sender.ips)
+    if (!ip.ip.empty() && failed_only(ip)) unconfirmed += (unconfirmed.empty() ? "" : ", ") + ip.ip;
+  const std::string unconfirmed_note =
+      unconfirmed.empty() ? ""
+                          : " Not for " + unconfirmed + ": every sign-in from " +
+                                (unconfirmed.find(',') == std::string::npos ? "it failed, so it need" : "them failed, so they need") +
+                                " not be the device's (password spraying tries SMTP AUTH from anywhere); never put an address "
+                                "into SPF or a connector before confirming it.";
   for (const auto& ip : sender.ips) {
     const auto address = IpAddress::parse(ip.ip);
-    if (!address || !unconfirmed.empty()) continue;
+    if (!address || failed_only(ip)) continue;
     const auto scope = address_scope(*address);
     if (scope == AddressScope::public_internet || scope == AddressScope::documentation) {
       public_ips.push_back(ip.ip);
@@ -240,7 +248,8 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
     }
   }
   const std::string skipped_note =
-      skipped.empty() ? "" : " Not from " + skipped + ": Microsoft 365 never sees such an address as a sender.";
+      (skipped.empty() ? "" : " Not from " + skipped + ": Microsoft 365 never sees such an address as a sender.") +
+      unconfirmed_note;
   // The tenant's initial domain: Microsoft manages its SPF record, so a
   // device can pass SPF by direct send only with a From in a domain of yours.
   const auto initial_tenant = mx::initial_domain_tenant(domain);
@@ -282,10 +291,12 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // on it, so say how to find it rather than leave them out silently.
   std::optional<WayForward> address_unknown;
   if (public_ips.empty()) {
+    const std::string failed_only_words =
+        "every sign-in from " + unconfirmed + " failed, so these need not be the device's addresses (password "
+        "spraying tries SMTP AUTH from anywhere): never put an address into SPF or a connector before confirming it";
     const std::string why =
-        !unconfirmed.empty()
-            ? "every sign-in from " + unconfirmed + " failed, so these need not be the device's addresses (password "
-              "spraying tries SMTP AUTH from anywhere): never put an address into SPF or a connector before confirming it"
+        !unconfirmed.empty() ? (skipped.empty() ? failed_only_words
+                                                : "no public one was logged (" + skipped + "), and " + failed_only_words)
         : sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
             ? "no source address was logged"
             : "no public one was logged (" + skipped + ")";

@@ -261,12 +261,18 @@ void add_checks(Report& report, const InventoryResult& result) {
     // Senders that follow the organization stop the moment it is disabled:
     // their own setting comes first.
     std::string following;
-    std::size_t following_count = 0;
+    std::size_t following_count = 0, concealed_count = 0;
     for (const auto& sender : result.senders)
-      if (sender.verdict == Verdict::will_break && !sender.setting.mailbox && !sender.concealed) {
-        if (++following_count <= 10) following += (following.empty() ? "" : ", ") + sender.user;
+      if (sender.verdict == Verdict::will_break && !sender.setting.mailbox) {
+        if (sender.concealed) ++concealed_count;
+        else if (++following_count <= 10) following += (following.empty() ? "" : ", ") + sender.user;
       }
     if (following_count > 10) following += ", ...";
+    // A concealed name cannot be given to Set-CASMailbox: the sender must be found first.
+    if (concealed_count)
+      following += std::string(following.empty() ? "" : "; and ") + plural(concealed_count, "sender", "senders") +
+                   " whose name the report conceals: turn concealment off and export again to find " +
+                   (concealed_count == 1 ? "it" : "them");
     report.add({"inventory.org-enabled", Status::warn,
                 "SMTP AUTH is enabled for the organization: every mailbox without its own setting can use it",
                 following.empty()

@@ -425,7 +425,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   // with ~all or -all, the fix for that, fails it unless the device is added.
   // Also +all reached through an include, a network wider than any
   // organization's, and a name the client chooses (a:%{h}): anyone passes.
-  const std::string_view open_finding = part.passes && !helo_unknown ? spf::open_pass_finding(evaluation) : std::string_view();
+  const std::string_view open_finding =
+      part.passes && !helo_unknown ? spf::open_pass_finding(evaluation, outcome.tree.checks) : std::string_view();
   const bool passes_by_all = !open_finding.empty();
   std::string by_all_remedy;
   if (passes_by_all) {

@@ -193,7 +193,7 @@ class MessageCollector {
   void header(const std::string& name, std::string value, bool continuation) {
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
     std::string* target = name == "FROM" ? &report_.header_from : name == "TO" ? &report_.header_to
-                        : name == "SUBJECT" ? &report_.header_subject : nullptr;
+                        : name == "SUBJECT" ? &report_.header_subject : name == "SENDER" ? &report_.header_sender : nullptr;
     if (!target || target->size() > 998) return;
     // A second From field is a second author: kept as a list, as Exchange
     // Online judges it (one From address only, 550 5.1.20).
@@ -728,6 +728,13 @@ class ServerSession {
     reset_transaction();
     if (message.too_big()) return say("552 5.3.4 Message size exceeds fixed maximum message size");
     if (!config_.save_dir.empty()) save(message.kept());
+    // Exchange Online takes more than one author only with a Sender header
+    // naming who sent it (RFC 5322 3.6.2).
+    if ((profile_.kind == ProfileKind::mx || profile_.kind == ProfileKind::submission) && report_.header_sender.empty() &&
+        parse_from_header(report_.header_from).addresses.size() > 1) {
+      report_.message_refusal = "550 5.1.20 Multiple From addresses are not allowed without Sender address";
+      return say(report_.message_refusal);
+    }
     // Exchange Online checks the From header against the signed-in mailbox
     // once the message is in, as it checks MAIL FROM (5.7.60) before it.
     if (authenticated_ && profile_.enforce_send_as)
@@ -1256,7 +1263,8 @@ std::string token_summary(const OAuthTokenFacts& facts) {
 FromHeader parse_from_header(std::string_view header) {
   FromHeader out;
   // Comments removed, quoted strings kept whole (RFC 5322 3.2.2-3.2.4), then
-  // split into mailboxes at top-level commas; a group's "name:" and ";" go.
+  // split into mailboxes at top-level commas. From is a mailbox-list (RFC
+  // 5322 3.6.2): a group ("name: a@b;") is malformed there.
   std::vector<std::string> mailboxes(1);
   int comment = 0, angle = 0;
   bool quoted = false;
@@ -1280,8 +1288,11 @@ FromHeader parse_from_header(std::string_view header) {
     if (c == '"') quoted = true;
     if (c == '<') ++angle;
     if (c == '>') --angle;
-    if (angle == 0 && c == ':') { mailboxes.back().clear(); continue; }  // a group's display name
-    if (angle == 0 && (c == ',' || c == ';')) { mailboxes.emplace_back(); continue; }
+    if (angle == 0 && (c == ':' || c == ';')) {
+      out.malformed = true;
+      return out;
+    }
+    if (angle == 0 && c == ',') { mailboxes.emplace_back(); continue; }
     mailboxes.back() += c;
   }
   if (quoted || comment || angle) {
@@ -1585,7 +1596,11 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
       add(DeviceVerdict::envelope_refused, DeviceOutcome::breaks, "its sender was refused: " + report.mail_refusal);
     }
   }
-  if (!report.message_refusal.empty()) {
+  if (report.message_refusal.find("5.1.20") != std::string::npos) {
+    add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
+        "its From header (" + printable(report.header_from, 200) + ") names more than one address and the message has no "
+        "Sender header: Exchange Online refuses it (550 5.1.20): set the device's From to one address");
+  } else if (!report.message_refusal.empty()) {
     const FromHeader from = parse_from_header(report.header_from);
     add(DeviceVerdict::sender_not_permitted, DeviceOutcome::breaks,
         "its From header (" + printable(report.header_from, 200) + ") is not the mailbox it signed in as (" + user +
@@ -1676,11 +1691,14 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
             "its envelope is direct send (" + envelope + "), but its From header (" + shown +
                 ") is not one well-formed address (RFC 5322 3.4), so DMARC cannot find the domain it judges" + fix);
       else if (report.message_accepted && from.addresses.size() > 1)
-        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
-            "its envelope is direct send (" + envelope + "), but its From header (" + shown + ") names " +
-                std::to_string(from.addresses.size()) +
-                " addresses: Exchange Online refuses more than one From address without a Sender header (550 5.1.20), and "
-                "DMARC has no single domain to judge (RFC 7489 6.6.1)" + fix);
+        // With a Sender header Exchange Online takes it (without one it was
+        // refused, 5.1.20); what DMARC makes of several authors is the receiver's
+        // choice (RFC 7489 6.6.1).
+        add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::unknown,
+            "its envelope is direct send (" + envelope + "), and the MX took the message, but its From header (" + shown +
+                ") names " + std::to_string(from.addresses.size()) +
+                " addresses: DMARC has no single domain to judge (RFC 7489 6.6.1), so Microsoft 365 may treat it as spoofed" +
+                fix);
       else if (report.message_accepted && !is_accepted(from.domains.front()))
         add(DeviceVerdict::header_from_outside_tenant, DeviceOutcome::breaks,
             "its envelope is direct send (" + envelope + "), but its From header (" + shown + ") is in " + from.domains.front() +

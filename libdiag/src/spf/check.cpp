@@ -238,6 +238,12 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
   if (!plan.ips.empty() && plan.tree_wait_after_results)
     tree_options.stop_waiting_at = std::chrono::steady_clock::now() + *plan.tree_wait_after_results;
   outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override, tree_options);
+  if (!lookup_terms_to_probe(outcome.tree).empty()) {
+    CheckHostInput probe = plan.base;
+    probe.ip = unused_address_probe();
+    if (auto finding = unused_address_finding(outcome.tree, check_host(resolver, cache, probe)))
+      outcome.tree.checks.push_back(std::move(*finding));
+  }
   soften_unneeded_tree_errors(outcome);
   if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today, plan.exchange_online_sends);
   return outcome;
@@ -264,13 +270,23 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
       start_validate_tree(run->resolver, run->cache, run->plan.domain, run->plan.base.record_override, TreeOptions{},
                           [run](TreeValidation tree) {
                             run->outcome.tree = std::move(tree);
-                            soften_unneeded_tree_errors(run->outcome);
-                            if (run->plan.suggest)
-                              run->outcome.suggestion =
-                                  suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today,
-                                                 run->plan.exchange_online_sends);
-                            report(run);
+                            if (lookup_terms_to_probe(run->outcome.tree).empty()) return finish(run);
+                            // A term that looks up the client's address: tried with one no server has.
+                            CheckHostInput probe = run->plan.base;
+                            probe.ip = unused_address_probe();
+                            start_check_host(run->resolver, run->cache, probe, EngineOptions{}, [run](SpfEvaluation evaluation) {
+                              if (auto finding = unused_address_finding(run->outcome.tree, evaluation))
+                                run->outcome.tree.checks.push_back(std::move(*finding));
+                              finish(run);
+                            });
                           });
+    }
+    static void finish(const std::shared_ptr<Run>& run) {
+      soften_unneeded_tree_errors(run->outcome);
+      if (run->plan.suggest)
+        run->outcome.suggestion = suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today,
+                                                 run->plan.exchange_online_sends);
+      report(run);
     }
   };
   auto run = std::make_shared<Run>(Run{resolver, plan, std::move(on_done), std::make_shared<AnswerCache>(), {}, 0});

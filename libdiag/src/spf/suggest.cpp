@@ -398,11 +398,21 @@ class SuggestionBuilder {
         }
         if (term.is_mechanism && term.mechanism == MechanismKind::all) after_all = true;
         // a:%{h} and the like match whatever name the client gives itself.
-        if (term.is_mechanism && term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec)) {
+        if (names_client_chosen_record(term.text)) {
           s_.senders_not_kept.push_back(term.text);
           notes_.push_back("Dropped \"" + term.text + "\": it looks up a name the sending client chooses, so any server could pass "
                            "SPF as " + domain_ + " by naming itself. Servers that passed through it fail with this record: list them "
                            "by address (DMARC aggregate reports name them) before you publish it.");
+          continue;
+        }
+        // exists:%{i}... over a wildcard: the probe with an unused address passed through it.
+        if (std::any_of(tree_.checks.begin(), tree_.checks.end(), [&](const Check& check) {
+              return check.id == "spf.any-address-passes" && check.fields.value("term", std::string()) == term.text;
+            })) {
+          s_.senders_not_kept.push_back(term.text);
+          notes_.push_back("Dropped \"" + term.text + "\": it passes any address, even one no mail server has. Servers that "
+                           "passed through it fail with this record: list them by address (DMARC aggregate reports name "
+                           "them) before you publish it.");
           continue;
         }
         if (!term.is_mechanism) {

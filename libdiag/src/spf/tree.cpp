@@ -398,7 +398,11 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   else if (root.all_term == "?all")
     add("spf.all", Status::warn, "The record ends in \"?all\" (neutral): mail from anywhere is neither passed nor failed; Microsoft recommends ?all for testing only.",
         "Use \"~all\" while setting up direct send, then \"-all\" once DKIM and DMARC are in place.");
-  else if (root.all_term.empty() && !std::any_of(root.children.begin(), root.children.end(), [](const TreeNode& c) { return c.via.rfind("redirect=", 0) == 0; }))
+  // A redirect whose target holds a macro has no child node, but it is the
+  // record's end all the same (RFC 7208 6.1): an all term would cancel it.
+  else if (root.all_term.empty() && !std::any_of(root.terms.begin(), root.terms.end(), [](const std::string& t) {
+             return t.size() > 9 && ascii::to_lower(t.substr(0, 9)) == "redirect=";
+           }))
     add("spf.all", Status::warn, "The record has no \"all\" term and no redirect: mail from unlisted IPs gets neutral.",
         "End the record with \"~all\" or \"-all\".");
   else if (!root.all_term.empty())
@@ -445,11 +449,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   std::vector<std::string> client_named;
   for_each_node(root, [&](const TreeNode& node) {
     for (const auto& text : node.terms) {
-      const ParsedRecord one = parse_record("v=spf1 " + text);
-      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) continue;
-      const Term& term = one.terms[0];
-      // ip4, ip6 and all have no domain-spec: only terms that look up a name are left.
-      if (term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec))
+      if (names_client_chosen_record(text))
         client_named.push_back("\"" + text + "\"" + (node.via.empty() ? std::string() : " in " + node.domain));
     }
   });
@@ -888,8 +888,20 @@ void start_validate_tree(SpfResolver& resolver, std::shared_ptr<AnswerCache> cac
 
 namespace diag::spf {
 
+bool names_client_chosen_record(std::string_view text) {
+  const ParsedRecord one = parse_record("v=spf1 " + std::string(text));
+  if (!one.ok() || one.terms.empty()) return false;
+  const Term& term = one.terms[0];
+  // ip4, ip6 and all have no domain-spec: only terms that look up a name are left.
+  if (term.is_mechanism) return term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec);
+  return term.modifier == ModifierKind::redirect && client_chooses_name(term.value);
+}
+
 std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
   if (evaluation.result != SpfResult::pass) return {};
+  // Reached through include:%{h} or redirect=%{h}: the client chose the record.
+  for (std::size_t i = 1; i + 1 < evaluation.path.size(); ++i)
+    if (names_client_chosen_record(evaluation.path[i])) return "spf.client-chosen-name";
   const std::string& matched = evaluation.matched;
   if (matched == "+all" || matched == "all") return evaluation.path.size() > 2 ? "spf.include-all" : "spf.all";
   const ParsedRecord one = parse_record("v=spf1 " + matched);
@@ -903,6 +915,48 @@ std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
     return "spf.open-networks";
   if (client_chooses_name(term.domain_spec)) return "spf.client-chosen-name";
   return {};
+}
+
+std::string_view open_pass_finding(const SpfEvaluation& evaluation, const std::vector<Check>& tree_checks) {
+  if (const auto id = open_pass_finding(evaluation); !id.empty()) return id;
+  if (evaluation.result != SpfResult::pass) return {};
+  for (const auto& check : tree_checks)
+    if (check.id == "spf.any-address-passes" && check.fields.value("term", std::string()) == evaluation.matched)
+      return "spf.any-address-passes";
+  return {};
+}
+
+std::vector<std::string> lookup_terms_to_probe(const TreeValidation& tree) {
+  std::vector<std::string> terms;
+  for_each_node(tree.root, [&](const TreeNode& node) {
+    for (const auto& text : node.terms) {
+      const ParsedRecord one = parse_record("v=spf1 " + text);
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) continue;
+      const Term& term = one.terms[0];
+      if (term.qualifier != Qualifier::pass) continue;
+      if (term.mechanism == MechanismKind::exists || term.domain_spec.find('%') != std::string::npos) terms.push_back(text);
+    }
+  });
+  return terms;
+}
+
+IpAddress unused_address_probe() { return *IpAddress::parse("240.0.0.1"); }
+
+std::optional<Check> unused_address_finding(const TreeValidation& tree, const SpfEvaluation& probe) {
+  if (probe.result != SpfResult::pass) return std::nullopt;
+  const auto terms = lookup_terms_to_probe(tree);
+  if (std::find(terms.begin(), terms.end(), probe.matched) == terms.end()) return std::nullopt;
+  const std::string& d = tree.domain;
+  const std::string probe_text = unused_address_probe().to_string();
+  const std::string where = probe.path.size() > 2 ? " (reached through " + probe.path[1] + ")" : std::string();
+  return Check{"spf.any-address-passes", Status::fail,
+               "\"" + probe.matched + "\"" + where + " passes " + probe_text +
+                   ", a reserved address no mail server has: the name it looks up answers whatever the address (a "
+                   "wildcard DNS record, or a name that always exists), so every address on the internet passes SPF as " +
+                   d + " (RFC 7208 5.7, 11.5.2).",
+               "Make the name the term looks up answer only for your servers' addresses (remove the wildcard record "
+               "under it), or replace the term with the ip4:/ip6: terms of the servers that really send as " + d + ".",
+               {{"term", probe.matched}, {"probe", probe_text}}};
 }
 
 void separate_domain_health(std::vector<Check>& tree_checks,
@@ -942,7 +996,7 @@ void separate_domain_health(std::vector<Check>& tree_checks,
   // network, a client-chosen name): that finding is the device's own.
   std::map<std::string, std::string> rests_on;  // check id -> the addresses
   for (const auto& [ip, evaluation] : results)
-    if (const std::string_view id = open_pass_finding(evaluation); !id.empty())
+    if (const std::string_view id = open_pass_finding(evaluation, tree_checks); !id.empty())
       rests_on[std::string(id)] += (rests_on[std::string(id)].empty() ? "" : ", ") + ip.to_string();
   for (const auto& [ip, evaluation] : results) {
     if (evaluation.result != SpfResult::permerror && evaluation.result != SpfResult::temperror &&
