@@ -207,8 +207,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
           : "";
   ways.push_back({"oauth",
                   "If the device or application can use OAuth 2.0 (XOAUTH2) for SMTP, keep it on smtp.office365.com "
-                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + initial_domain_note +
-                      tls_note,
+                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." +
+                      // The switch refuses OAuth sign-ins as much as passwords.
+                      (sender.setting.disabled == true
+                           ? " SMTP AUTH is disabled for it, which refuses OAuth too: enable it for this mailbox "
+                             "(Set-CASMailbox -Identity " + user + " -SmtpClientAuthenticationDisabled $false) when it moves."
+                           : std::string()) +
+                      initial_domain_note + tls_note,
                   prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
   // Two facts of the tenant that only the admin can read decide direct send
@@ -508,8 +513,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                               "sign-in name other than the primary SMTP address, or a concealed name). "
                                               "Match them first (Get-Mailbox -Identity NAME | Format-List "
                                               "PrimarySmtpAddress,EmailAddresses).") +
-                     " Before disabling it, check the longest history you have (the EAC SMTP AUTH clients report covers 90 days, --db keeps "
-                     "earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + mailbox.user +
+                     " Before disabling it, check the longest history you have (the EAC SMTP AUTH clients report covers up to 90 days, 7 by "
+                     "default; --db keeps earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + mailbox.user +
                      " -SmtpClientAuthenticationDisabled $true" +
                      (setting.mailbox ? "" : ", or rely on the organization's setting once it is disabled") + ").";
     result.senders.push_back(std::move(finding));

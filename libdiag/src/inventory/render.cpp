@@ -188,8 +188,12 @@ void add_checks(Report& report, const InventoryResult& result) {
               will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
                                plural(static_cast<std::size_t>(days), "day", "days") + " left)"
               : all_senders_seen
-                  ? "No sender was seen that will break at the cutover, in the periods the inputs cover (a device that "
-                    "sends less often is not in them: the EAC SMTP AUTH clients report covers 7 days by default, up to 90)"
+                  ? "No sender was seen that will break at the cutover, in the periods the inputs cover: a device that "
+                    "sends less often is not in them" +
+                        std::string(coverage.smtp_auth_report
+                                        ? " (the EAC SMTP AUTH clients report covers 7 days unless a longer period, up to 90, "
+                                          "was chosen when it was exported)"
+                                        : "")
                   : "No sender was seen that will break at the cutover, but the inputs cannot show every sender that "
                     "uses SMTP AUTH",
               will_break ? "Move each to the way forward listed for it, and verify that way with its sendcheck "
@@ -231,7 +235,8 @@ void add_checks(Report& report, const InventoryResult& result) {
                                 : "First match the senders in use that no mailbox row matched to their mailboxes (each "
                                   "one's name is under WILL BREAK or ALREADY REFUSED): any of these mailboxes may be one "
                                   "of them. ") +
-                    "Check the longest history you have first (the EAC SMTP AUTH clients report covers 90 days); then "
+                    "Check the longest history you have first (the EAC SMTP AUTH clients report covers up to 90 days, 7 by "
+                    "default); then "
                     "disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
                     "$true.",
                 {{"count", exposed}}});
