@@ -220,6 +220,21 @@ TEST_CASE("listen: an SSL 2.0-format ClientHello on a STARTTLS port is implicit 
   CHECK(report.verdict == DeviceVerdict::implicit_tls);
 }
 
+TEST_CASE("listen: TLS begun after a refused STARTTLS is a STARTTLS device, and the refused EHLO the cause", "[listen][verdict][tls]") {
+  auto server = listen_with(exo_submission_profile());
+  ScriptedDevice device(server->port());
+  device.reply();
+  CHECK(device.say("EHLO PRINTER01").code == 501);
+  CHECK(device.say("STARTTLS").code == 503);
+  device.write(std::string("\x80\x2e\x01\x03\x01\x00\x15\x00\x00\x00\x10", 11));
+  device.close();
+  const auto report = only_report(*server);
+  CHECK(report.tls_hello_in_clear);
+  CHECK(report.verdict == DeviceVerdict::invalid_ehlo);
+  CHECK(report.outcome == DeviceOutcome::breaks);
+  CHECK(report.verdict_reason.find("465") == std::string::npos);
+}
+
 TEST_CASE("listen --implicit-tls: a device that speaks plain SMTP, or waits for a greeting, is not set for implicit TLS",
           "[listen][verdict][tls]") {
   auto implicit_listener = [](Milliseconds tls_timeout) {

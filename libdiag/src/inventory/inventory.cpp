@@ -236,12 +236,22 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   const auto failed_only = [](const IpActivity& ip) { return ip.signins > 0 && ip.successes == 0; };
   for (const auto& ip : sender.ips)
     if (!ip.ip.empty() && failed_only(ip)) unconfirmed += (unconfirmed.empty() ? "" : ", ") + ip.ip;
+  // Failed attempts from elsewhere are a password under attack: a success
+  // from an address the device does not use may be the attacker's.
+  std::size_t succeeding = 0;
+  for (const auto& ip : sender.ips) succeeding += ip.successes > 0;
+  const std::string compromise_note =
+      unconfirmed.empty() ? ""
+                          : " Its password is being tried from other addresses: confirm that each address offered here is "
+                            "the device's own (sendcheck blocklist --egress on its network) before you add it anywhere; a "
+                            "success from an address the device does not use means the password is known: reset it.";
   const std::string unconfirmed_note =
       unconfirmed.empty() ? ""
                           : " Not for " + unconfirmed + ": every sign-in from " +
                                 (unconfirmed.find(',') == std::string::npos ? "it failed, so it need" : "them failed, so they need") +
                                 " not be the device's (password spraying tries SMTP AUTH from anywhere); never put an address "
-                                "into SPF or a connector before confirming it.";
+                                "into SPF or a connector before confirming it." +
+                                (succeeding ? compromise_note : std::string());
   for (const auto& ip : sender.ips) {
     const auto address = IpAddress::parse(ip.ip);
     if (!address || failed_only(ip)) continue;
@@ -509,7 +519,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                      (unmatched.empty() ? std::string(".")
                                         : ", and " + std::to_string(result.unmatched_senders.size()) +
                                               " sender" + (result.unmatched_senders.size() == 1 ? "" : "s") + " in use (" +
-                                              unmatched + ") match no mailbox row: this mailbox may be one of them (a "
+                                              unmatched + ") " + (result.unmatched_senders.size() == 1 ? "matches" : "match") +
+                                              " no mailbox row: this mailbox may be one of them (a "
                                               "sign-in name other than the primary SMTP address, or a concealed name). "
                                               "Match them first (Get-Mailbox -Identity NAME | Format-List "
                                               "PrimarySmtpAddress,EmailAddresses).") +

@@ -237,7 +237,7 @@ void add_checks(Report& report, const InventoryResult& result) {
                                   "of them. ") +
                     "Check the longest history you have first (the EAC SMTP AUTH clients report covers up to 90 days, 7 by "
                     "default); then "
-                    "disable it where nothing uses it: Set-CASMailbox -Identity <mailbox> -SmtpClientAuthenticationDisabled "
+                    "disable it where nothing uses it: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled "
                     "$true.",
                 {{"count", exposed}}});
   if (oauth) report.add({"inventory.oauth", Status::pass, plural(oauth, "sender uses", "senders use") + " OAuth", "", {}});
@@ -268,7 +268,8 @@ void add_checks(Report& report, const InventoryResult& result) {
     std::string following;
     std::size_t following_count = 0, concealed_count = 0;
     for (const auto& sender : result.senders)
-      if (sender.verdict == Verdict::will_break && !sender.setting.mailbox) {
+      // OAuth needs the switch as much as a password does, for good.
+      if ((sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth) && !sender.setting.mailbox) {
         if (sender.concealed) ++concealed_count;
         else if (++following_count <= 10) following += (following.empty() ? "" : ", ") + sender.user;
       }
@@ -282,9 +283,10 @@ void add_checks(Report& report, const InventoryResult& result) {
                 "SMTP AUTH is enabled for the organization: every mailbox without its own setting can use it",
                 following.empty()
                     ? std::string("Disable it for the organization (Set-TransportConfig -SmtpClientAuthenticationDisabled "
-                                  "$true) and enable it only for the mailboxes that need it until they move.")
-                    : "First enable it on each mailbox that still sends this way and follows the organization, or it "
-                      "stops at once (" + following + "): Set-CASMailbox -Identity <mailbox> "
+                                  "$true) and enable it only for the mailboxes that need it: those that send with a "
+                                  "password until they move, and those that send with OAuth for good.")
+                    : "First enable it on each mailbox that sends through SMTP AUTH (with a password or OAuth) and follows "
+                      "the organization, or it stops at once (" + following + "): Set-CASMailbox -Identity MAILBOX "
                       "-SmtpClientAuthenticationDisabled $false. Then disable it for the organization "
                       "(Set-TransportConfig -SmtpClientAuthenticationDisabled $true).",
                 {}});

@@ -391,8 +391,10 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   // A record that looks up the client's EHLO name (%{h}) gives the result
   // of the name this run sent: without --helo that is this machine's name,
   // not the device's, and the result says nothing about the device.
+  // Without --helo even a failed lookup (this machine's own name, which
+  // nothing need answer for) is this machine's result, not the device's.
   const bool rests_on_helo = evaluation.helo_used && evaluation.result != spf::SpfResult::temperror;
-  const bool helo_unknown = rests_on_helo && !plan.helo_given;
+  const bool helo_unknown = evaluation.helo_used && !plan.helo_given;
   part.helo_checked = rests_on_helo && plan.helo_given;
   if (helo_unknown) {
     part.section.checks.push_back(Check{

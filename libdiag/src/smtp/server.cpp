@@ -1387,9 +1387,24 @@ void decide_verdict(SessionReport& report, const ServerProfile& profile) {
 
   // TLS first: a handshake that failed ends the session, nothing after it is known.
   if (report.tls_hello_in_clear) {
-    add(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
-        "the device uses implicit TLS (465 style): it began a TLS handshake where an SMTP command was due; " +
-            implicit_reason);
+    // A device that asked for STARTTLS and went on to TLS after a refusal
+    // speaks STARTTLS: the refusal is the finding, not port 465.
+    const bool asked_starttls = std::any_of(report.commands.begin(), report.commands.end(), [](const std::string& command) {
+      return ascii::to_upper(command).starts_with("STARTTLS");
+    });
+    if (asked_starttls && !report.ehlo_refusal.empty())
+      add(DeviceVerdict::invalid_ehlo, DeviceOutcome::breaks,
+          "its EHLO name \"" + report.ehlo + "\" is not a fully qualified domain name (" + report.ehlo_refusal +
+              "), so its STARTTLS was refused as well, and it began TLS anyway: give the device a host name with its "
+              "domain (printer.contoso.com)");
+    else if (asked_starttls)
+      add(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
+          "its STARTTLS was refused and it began a TLS handshake anyway, where an SMTP command was due: read the refusal "
+          "in the transcript (-v) and fix what caused it");
+    else
+      add(DeviceVerdict::implicit_tls, DeviceOutcome::breaks,
+          "the device uses implicit TLS (465 style): it began a TLS handshake where an SMTP command was due; " +
+              implicit_reason);
     return conclude();
   }
   // On an implicit-TLS listener the device's first bytes must be a
