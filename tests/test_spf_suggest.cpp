@@ -1132,7 +1132,21 @@ wild    TXT "v=spf1 ip4:44.8.8.8 exists:%{i}._spf.open.example -all"
 *._spf  A   127.0.0.2
 real    TXT "v=spf1 ip4:44.8.8.8 exists:%{i}._allow.open.example -all"
 91.198.10.20._allow A 127.0.0.2
+viavendor TXT "v=spf1 ip4:44.8.8.8 include:spf.vendor.example -all"
+$ORIGIN vendor.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+spf     TXT "v=spf1 ip4:44.3.0.0/24 exists:%{i}._spf.vendor.example ~all"
+*._spf  A   127.0.0.2
 )");
+  // Reached through an include: the include is replaced by what it lists by address.
+  const Run via = scenario.check("viavendor.open.example", {"91.198.10.20"});
+  require_consistent(via);
+  REQUIRE(find_check(via, "spf.any-address-passes"));
+  const Suggestion& replaced = via.suggestion();
+  CHECK(replaced.changed);
+  CHECK(replaced.record.find("include:spf.vendor.example") == std::string::npos);
+  CHECK_THAT(replaced.record, Catch::Contains("ip4:44.3.0.0/24") && Catch::Contains("ip4:91.198.10.20"));
+  CHECK(scenario.evaluate("viavendor.open.example", replaced.record, "203.0.113.77").result != SpfResult::pass);
   // The wildcard answers for the reserved address too: the device's pass rests on it, and the suggestion drops it.
   const Run wild = scenario.check("wild.open.example", {"91.198.10.20"});
   require_consistent(wild);

@@ -161,13 +161,20 @@ std::optional<std::string> misspelled_microsoft_include(std::string_view target)
 // Why a record that an include reaches lets every sender pass: "+all" in it,
 // or a network wider than any organization's, in it or in a record it
 // includes with a pass qualifier; empty when it does not.
-std::string open_reason(const TreeNode& node) {
+// open_terms: the terms the check found passing an address no server has
+// (spf.any-address-passes).
+std::string open_reason(const TreeNode& node, const std::vector<std::string>& open_terms) {
   if (node.all_term == "+all" || node.all_term == "all") return node.domain + " ends in \"" + node.all_term + "\"";
   for (const auto& network : node.networks)
     if (is_open_network(network)) return node.domain + " lists " + network.to_string();
+  for (const auto& term : node.terms) {
+    if (std::find(open_terms.begin(), open_terms.end(), term) != open_terms.end())
+      return node.domain + " has \"" + term + "\", which passes any address";
+    if (names_client_chosen_record(term)) return node.domain + " has \"" + term + "\", which the client names";
+  }
   for (const auto& child : node.children) {
     if (child.status != "ok" || !passes_through(child)) continue;
-    if (std::string reason = open_reason(child); !reason.empty()) return reason;
+    if (std::string reason = open_reason(child, open_terms); !reason.empty()) return reason;
   }
   return {};
 }
@@ -564,6 +571,13 @@ class SuggestionBuilder {
     return draft;
   }
 
+  std::vector<std::string> open_terms() const {
+    std::vector<std::string> terms;
+    for (const auto& check : tree_.checks)
+      if (check.id == "spf.any-address-passes") terms.push_back(check.fields.value("term", std::string()));
+    return terms;
+  }
+
   // An include whose records cannot stay (open to anyone, or looping)
   // replaced by the networks they list, open ones left out.
   struct Replacement {
@@ -613,7 +627,8 @@ class SuggestionBuilder {
       // A record that lets anyone pass ("+all", or a network wider than any
       // organization's) makes the include match everyone: keep what it lists
       // by address, without the open part.
-      if (const std::string open = open_reason(*child); !open.empty() && child->status == "ok" && qualifier == Qualifier::pass) {
+      if (const std::string open = open_reason(*child, open_terms());
+          !open.empty() && child->status == "ok" && qualifier == Qualifier::pass) {
         const Replacement replaced = replace_with_networks(draft, text, *child);
         s_.senders_not_kept.push_back(text);
         notes_.push_back(replaced.opening + ": " + open + ", so through it every address on the internet passed SPF as " + domain_ +
