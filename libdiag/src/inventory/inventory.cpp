@@ -306,9 +306,12 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // on it, so say how to find it rather than leave them out silently.
   std::optional<WayForward> address_unknown;
   if (public_ips.empty()) {
+    const bool one = unconfirmed.find(',') == std::string::npos;
     const std::string failed_only_words =
-        "every sign-in from " + unconfirmed + " failed, so these need not be the device's addresses (password "
-        "spraying tries SMTP AUTH from anywhere): never put an address into SPF or a connector before confirming it";
+        "every sign-in from " + unconfirmed + " failed, so " +
+        (one ? "it need not be the device's address" : "these need not be the device's addresses") +
+        " (password spraying tries SMTP AUTH from anywhere), and no address goes into SPF or a connector before it is "
+        "confirmed";
     const std::string why =
         !unconfirmed.empty() ? (skipped.empty() ? failed_only_words
                                                 : "no public one was logged (" + skipped + "), and " + failed_only_words)
