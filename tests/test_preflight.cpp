@@ -315,6 +315,8 @@ TEST_CASE("bad input is one line and exit 2", "[preflight]") {
            {preflight_tool, "contoso.example", "--ip", "nope", "--from", "s@contoso.example", "--to", "a@contoso.example"},
            {preflight_tool, "contoso.example", "--method", "fax", "--from", "s@contoso.example"},
            {preflight_tool, "contoso.example", "--ip", "203.0.113.25", "--from", "not-an-address", "--to", "a@contoso.example"},
+           // An unquoted "@" in the local part (RFC 5321 4.1.2).
+           {preflight_tool, "contoso.example", "--ip", "203.0.113.25", "--from", "s@contoso.example", "--to", "a@@contoso.example"},
        }) {
     const auto run = run_program(argv);
     INFO(run.err);

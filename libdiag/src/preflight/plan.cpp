@@ -27,8 +27,11 @@ std::string domain_of(std::string_view address) {
 // nothing that would break the SMTP command line.
 Result<std::string> parse_address(const std::string& text, std::string_view option) {
   const auto at = text.rfind('@');
+  // An "@" in the local part only inside a quoted string (RFC 5321 4.1.2).
+  const std::string local = at == std::string::npos ? text : text.substr(0, at);
+  const bool quoted_local = local.size() >= 2 && local.front() == '"' && local.back() == '"';
   if (text.empty() || at == std::string::npos || at == 0 || at + 1 == text.size() ||
-      text.find_first_of("<> \t\r\n") != std::string::npos)
+      text.find_first_of("<> \t\r\n") != std::string::npos || (!quoted_local && local.find('@') != std::string::npos))
     return bad_input(std::string(option) + " \"" + text + "\" is not a mail address (local@domain)");
   auto domain = mx::parse_domain(text.substr(at + 1));
   if (!domain) return bad_input(std::string(option) + " \"" + text + "\": " + domain.error().message);
