@@ -341,6 +341,13 @@ TEST_CASE("listen: AUTH before STARTTLS gets 504 5.7.4 and its own verdict", "[l
 }
 
 TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verdict]") {
+  // app@contoso.example signed in with a user's token over TLS, as a device that does it right.
+  const auto sign_in_over_tls = [](ScriptedDevice& device) {
+    device.up_to_starttls("app.contoso.example");
+    REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
+    device.say("EHLO app.contoso.example");
+    CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", jwt(user_claims()))).code == 235);
+  };
   SECTION("refused: 535 5.7.3") {
     auto profile = exo_submission_profile();
     profile.oauth_token = "good-token";
@@ -372,10 +379,7 @@ TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verd
       if (may_send_as) profile.send_as = {"scans@contoso.example"};
       auto server = listen_with(profile);
       ScriptedDevice device(server->port());
-      device.up_to_starttls("app.contoso.example");
-      REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
-      device.say("EHLO app.contoso.example");
-      CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", jwt(user_claims()))).code == 235);
+      sign_in_over_tls(device);
       const Reply mail = device.say("MAIL FROM:<Scans@contoso.example>");
       device.say("QUIT");
       const auto report = only_report(*server);
@@ -398,10 +402,7 @@ TEST_CASE("listen: XOAUTH2 refused, in clear text, and accepted", "[listen][verd
       if (may_send_as) profile.send_as = {"ceo@contoso.example"};
       auto server = listen_with(profile);
       ScriptedDevice device(server->port());
-      device.up_to_starttls("app.contoso.example");
-      REQUIRE(device.start_tls(std::nullopt) == IoStatus::ok);
-      device.say("EHLO app.contoso.example");
-      CHECK(device.say("AUTH XOAUTH2 " + xoauth2("app@contoso.example", jwt(user_claims()))).code == 235);
+      sign_in_over_tls(device);
       CHECK(device.say("MAIL FROM:<app@contoso.example>").code == 250);
       CHECK(device.say("RCPT TO:<someone@fabrikam.example>").code == 250);
       CHECK(device.say("DATA").code == 354);

@@ -285,7 +285,6 @@ struct InventoryChanges {
 struct EvidenceCoverage {
   bool interactive_log = false, non_interactive_log = false;  // sign-ins read from each log
   std::size_t signin_sources = 0;                             // sign-in files, or Graph's logs
-  std::size_t authenticated_smtp = 0;                         // SMTP sign-ins among them
   bool usage_report = false, smtp_auth_report = false;        // each lists every SMTP sender of its period
   // Files with sign-ins of other client apps: downloaded without the Client
   // app filter, and so cut at the portal's record limit with SMTP rows
@@ -388,7 +387,7 @@ std::optional<std::chrono::sys_days> parse_date(std::string_view text);
 // history. bad_input for a file that cannot be read as what it claims.
 Result<InventoryResult> run_inventory(
     const InventoryRequest& request,
-    const std::function<Result<bool>(InventoryAggregator&, TenantSettings&)>& more_sources = {});
+    const std::function<Result<bool>(InventoryAggregator&, TenantSettings&, EvidenceCoverage&)>& more_sources = {});
 
 // The shared envelope plus "senders"; text/csv/markdown rendered into *text.
 Report make_report(const InventoryResult& result, OutputFormat format, std::string* text, const TextStyle& style);

@@ -431,6 +431,8 @@ std::vector<std::string> lookup_terms_to_probe(const TreeValidation& tree);
 // 1112 4; RFC 6890), so no mail server has it, and a pass for it through
 // one of them is a pass for every address.
 IpAddress unused_address_probe();
+// The terms the spf.any-address-passes findings among tree_checks name.
+std::vector<std::string> any_address_terms(const std::vector<Check>& tree_checks);
 // spf.any-address-passes from the probe's evaluation, when it passed
 // through one of those terms; nullopt otherwise.
 std::optional<Check> unused_address_finding(const TreeValidation& tree, const SpfEvaluation& probe);

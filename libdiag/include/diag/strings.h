@@ -19,6 +19,15 @@ inline std::string join(const std::vector<std::string>& items, std::string_view 
   return out;
 }
 
+// The first `limit` items, comma-separated, and ", ..." when there are more:
+// a list cut for one line of a report.
+inline std::string join_first(const std::vector<std::string>& items, std::size_t limit) {
+  std::string out;
+  for (std::size_t i = 0; i < items.size() && i < limit; ++i) out += (i ? ", " : "") + items[i];
+  if (items.size() > limit) out += ", ...";
+  return out;
+}
+
 // The column separator of a CSV file from its first line: ';' when it has
 // more semicolons than commas outside quotes (a spreadsheet saved in a
 // locale whose decimal mark is the comma: German, French, ...), else ','.

@@ -818,19 +818,18 @@ void ReplyScanner::feed_line(std::string_view line) {
   const std::string context_step = step_from_context(context);
   const std::string host = host_from_context(context);
 
+  std::size_t head = 0;  // the first reply of the chain the candidate is in
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     const auto& candidate = candidates[i];
+    if (!candidate.chained) head = i;
     // A chain's head runs to the end of its chain; a quoted reply to the next arrow.
     std::size_t next = i + 1;
     if (!candidate.chained)
       while (next < candidates.size() && candidates[next].chained) ++next;
     // 5.7.367's own explanation is that of the relay refusal it quotes.
-    if (candidate.chained) {
-      std::size_t head = i;
-      while (head > 0 && candidates[head].chained) --head;
-      const auto& first = candidates[head];
-      if (first.enhanced_length && rest.substr(first.enhanced_at, first.enhanced_length) == "5.7.367") continue;
-    }
+    const auto& first = candidates[head];
+    if (candidate.chained && first.enhanced_length && rest.substr(first.enhanced_at, first.enhanced_length) == "5.7.367")
+      continue;
     const auto end = next < candidates.size() ? candidates[next].at : rest.size();
     auto segment = rest.substr(candidate.at, end - candidate.at);
     if (i + 1 < candidates.size()) {

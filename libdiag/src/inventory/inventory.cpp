@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "diag/ip.h"
+#include "diag/strings.h"
 #include "diag/mx.h"
 #include "text_input.h"
 
@@ -196,10 +197,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                     "% of its messages): this path needs TLS 1.2, so the device needs an update first."
               : "";
 
-  // Microsoft limits mail from the initial (onmicrosoft.com) domain to 100
-  // external recipients a day for the whole organization.
+  // The tenant's initial domain: Microsoft manages its SPF record, so a
+  // device can pass SPF by direct send only with a From in a domain of yours;
+  // and it limits mail from it to 100 external recipients a day for the
+  // whole organization.
+  const auto initial_tenant = mx::initial_domain_tenant(domain);
   const std::string initial_domain_note =
-      mx::initial_domain_tenant(domain)
+      initial_tenant
           ? " But " + domain + " is the tenant's initial domain: its mail reaches at most 100 external recipients a day "
             "for the whole organization (550 5.7.236; "
             "https://techcommunity.microsoft.com/blog/exchange/limiting-onmicrosoft-domain-usage-for-sending-emails/4446167), "
@@ -236,6 +240,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   const auto failed_only = [](const IpActivity& ip) { return ip.signins > 0 && ip.successes == 0; };
   for (const auto& ip : sender.ips)
     if (!ip.ip.empty() && failed_only(ip)) unconfirmed += (unconfirmed.empty() ? "" : ", ") + ip.ip;
+  const bool one_unconfirmed = unconfirmed.find(',') == std::string::npos;
   // Failed attempts from elsewhere are a password under attack: a success
   // from an address the device does not use may be the attacker's.
   std::size_t succeeding = 0;
@@ -248,7 +253,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   const std::string unconfirmed_note =
       unconfirmed.empty() ? ""
                           : " Not for " + unconfirmed + ": every sign-in from " +
-                                (unconfirmed.find(',') == std::string::npos ? "it failed, so it need" : "them failed, so they need") +
+                                (one_unconfirmed ? "it failed, so it need" : "them failed, so they need") +
                                 " not be the device's (password spraying tries SMTP AUTH from anywhere); never put an address "
                                 "into SPF or a connector before confirming it." +
                                 (succeeding ? compromise_note : std::string());
@@ -265,9 +270,6 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   const std::string skipped_note =
       (skipped.empty() ? "" : " Not from " + skipped + ": Microsoft 365 never sees such an address as a sender.") +
       unconfirmed_note;
-  // The tenant's initial domain: Microsoft manages its SPF record, so a
-  // device can pass SPF by direct send only with a From in a domain of yours.
-  const auto initial_tenant = mx::initial_domain_tenant(domain);
   // A device the EAC report shows on TLS 1.0/1.1 is checked as it is
   // (preflight --device-tls), not with this machine's TLS.
   std::string device_tls;
@@ -306,10 +308,9 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // on it, so say how to find it rather than leave them out silently.
   std::optional<WayForward> address_unknown;
   if (public_ips.empty()) {
-    const bool one = unconfirmed.find(',') == std::string::npos;
     const std::string failed_only_words =
         "every sign-in from " + unconfirmed + " failed, so " +
-        (one ? "it need not be the device's address" : "these need not be the device's addresses") +
+        (one_unconfirmed ? "it need not be the device's address" : "these need not be the device's addresses") +
         " (password spraying tries SMTP AUTH from anywhere), and no address goes into SPF or a connector before it is "
         "confirmed";
     const std::string why =
@@ -500,10 +501,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       result.unmatched_senders.push_back(finding.user);
     result.senders.push_back(std::move(finding));
   }
-  std::string unmatched;
-  for (std::size_t i = 0; i < result.unmatched_senders.size() && i < 5; ++i)
-    unmatched += (i ? ", " : "") + result.unmatched_senders[i];
-  if (result.unmatched_senders.size() > 5) unmatched += ", ...";
+  const std::string unmatched = strings::join_first(result.unmatched_senders, 5);
 
   // Mailboxes that can still use SMTP AUTH but were not seen using it.
   for (const auto& mailbox : tenant.mailboxes) {

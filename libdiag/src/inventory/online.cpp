@@ -77,8 +77,7 @@ Result<InventoryResult> run_inventory_online(const InventoryRequest& request, co
   graph::Client client(*settings, **tokens);
 
   std::vector<std::string> notes;
-  EvidenceCoverage read_from_graph;
-  const auto source = [&](InventoryAggregator& aggregator, TenantSettings& tenant) -> Result<bool> {
+  const auto source = [&](InventoryAggregator& aggregator, TenantSettings& tenant, EvidenceCoverage& coverage) -> Result<bool> {
     graph::SignInQuery query;
     const auto today = request.today == std::chrono::sys_days{} ? std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())
                                                                 : request.today;
@@ -89,7 +88,6 @@ Result<InventoryResult> run_inventory_online(const InventoryRequest& request, co
       std::fflush(stderr);
     };
     bool licence_missing = false;
-    read_from_graph = {};
     // Both logs: querying only the interactive one looks exactly like
     // "nobody uses it" for devices whose sign-ins are non-interactive.
     for (const auto log : {graph::SignInLog::interactive, graph::SignInLog::non_interactive}) {
@@ -102,9 +100,8 @@ Result<InventoryResult> run_inventory_online(const InventoryRequest& request, co
         }
         return pass.failure().to_error();
       }
-      ++read_from_graph.signin_sources;
-      read_from_graph.authenticated_smtp += pass->rows;
-      (log == graph::SignInLog::interactive ? read_from_graph.interactive_log : read_from_graph.non_interactive_log) = true;
+      ++coverage.signin_sources;
+      (log == graph::SignInLog::interactive ? coverage.interactive_log : coverage.non_interactive_log) = true;
       notes.push_back("Graph " + log_name(log) + " since " + graph::format_graph_time(query.since) + ": " +
                       std::to_string(pass->rows) + " \"Authenticated SMTP\" sign-ins in " + std::to_string(pass->pages) + " pages");
     }
@@ -115,7 +112,7 @@ Result<InventoryResult> run_inventory_online(const InventoryRequest& request, co
       if (!report) return report.failure().to_error();
       auto rows = parse_usage_report_csv(report->csv, "Graph usage report", aggregator.usage_sink(), request.limits);
       if (!rows) return rows.error();
-      read_from_graph.usage_report = true;
+      coverage.usage_report = true;
       notes.push_back("The tenant has no Entra ID P1/P2 license, which Graph needs for sign-in logs "
                       "(Authentication_RequestFromNonPremiumTenantOrB2CTenant): read the email apps usage report (" +
                       std::string(graph::to_string(period)) + ") instead, " + std::to_string(*rows) +
@@ -141,12 +138,6 @@ Result<InventoryResult> run_inventory_online(const InventoryRequest& request, co
   auto result = run_inventory(request, source);
   if (!result) return result.error();
   result->inputs.insert(result->inputs.end(), notes.begin(), notes.end());
-  auto& coverage = result->coverage;
-  coverage.signin_sources += read_from_graph.signin_sources;
-  coverage.authenticated_smtp += read_from_graph.authenticated_smtp;
-  coverage.interactive_log |= read_from_graph.interactive_log;
-  coverage.non_interactive_log |= read_from_graph.non_interactive_log;
-  coverage.usage_report |= read_from_graph.usage_report;
   return result;
 }
 

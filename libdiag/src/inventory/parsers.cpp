@@ -47,6 +47,16 @@ Interactivity interactivity_from_name(const std::string& name) {
   return Interactivity::unknown;
 }
 
+// A download's counts before its rows: the portal names each after its tab
+// (InteractiveSignIns_..., NonInteractiveSignIns_...).
+SignInFileCounts counts_named(const std::string& name) {
+  SignInFileCounts counts;
+  const auto interactivity = interactivity_from_name(name);
+  counts.interactive = interactivity == Interactivity::interactive;
+  counts.non_interactive = interactivity == Interactivity::non_interactive;
+  return counts;
+}
+
 std::optional<std::int64_t> parse_integer(std::string_view text) {
   text = trim(text);
   std::int64_t value = 0;
@@ -124,9 +134,7 @@ Result<SignInFileCounts> parse_signin_csv(Utf8TextSource& source, const SignInSi
     return std::nullopt;
   };
   const auto interactivity = interactivity_from_name(source.name());
-  SignInFileCounts counts;
-  counts.interactive = interactivity == Interactivity::interactive;
-  counts.non_interactive = interactivity == Interactivity::non_interactive;
+  SignInFileCounts counts = counts_named(source.name());
   auto read = read_csv_rows(source, limits, "an Entra sign-in log download", check_header,
                        [&](const CsvColumns& columns, const std::vector<std::string>& fields,
                            const std::string& where) -> Result<bool> {
@@ -238,11 +246,7 @@ Result<bool> deliver_json_element(const nlohmann::json& element, const std::stri
 // bounded, and its "value" array used.
 Result<SignInFileCounts> parse_signin_json(Utf8TextSource& source, std::string buffer, const SignInSink& sink,
                                            const InputLimits& limits) {
-  SignInFileCounts counts;
-  // The portal names its downloads after the tab (InteractiveSignIns_...).
-  const auto named = interactivity_from_name(source.name());
-  counts.interactive = named == Interactivity::interactive;
-  counts.non_interactive = named == Interactivity::non_interactive;
+  SignInFileCounts counts = counts_named(source.name());
   std::size_t start = buffer.find_first_not_of(" \t\r\n");
   if (buffer[start] == '{') {
     auto rest = read_all(source, small_input_limit * 16);

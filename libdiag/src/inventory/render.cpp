@@ -2,6 +2,7 @@
 // CSV (a spreadsheet) and Markdown (a change ticket).
 #include "diag/inventory.h"
 #include "diag/ip.h"
+#include "diag/strings.h"
 #include "diag/version.h"
 #include "text_input.h"
 
@@ -265,15 +266,15 @@ void add_checks(Report& report, const InventoryResult& result) {
   if (result.tenant.smtp_client_authentication_disabled == false) {
     // Senders that follow the organization stop the moment it is disabled:
     // their own setting comes first.
-    std::string following;
-    std::size_t following_count = 0, concealed_count = 0;
+    std::vector<std::string> named;
+    std::size_t concealed_count = 0;
     for (const auto& sender : result.senders)
       // OAuth needs the switch as much as a password does, for good.
       if ((sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth) && !sender.setting.mailbox) {
         if (sender.concealed) ++concealed_count;
-        else if (++following_count <= 10) following += (following.empty() ? "" : ", ") + sender.user;
+        else named.push_back(sender.user);
       }
-    if (following_count > 10) following += ", ...";
+    std::string following = strings::join_first(named, 10);
     // A concealed name cannot be given to Set-CASMailbox: the sender must be found first.
     if (concealed_count)
       following += std::string(following.empty() ? "" : "; and ") + plural(concealed_count, "sender", "senders") +

@@ -7,7 +7,7 @@ namespace diag::inventory {
 
 Result<InventoryResult> run_inventory(
     const InventoryRequest& request,
-    const std::function<Result<bool>(InventoryAggregator&, TenantSettings&)>& more_sources) {
+    const std::function<Result<bool>(InventoryAggregator&, TenantSettings&, EvidenceCoverage&)>& more_sources) {
   const std::string started = run_started_rfc3339();
   InventoryAggregator aggregator;
   std::optional<std::chrono::sys_seconds> since;
@@ -33,7 +33,6 @@ Result<InventoryResult> run_inventory(
     inputs.push_back(path + ": " + counted(read->authenticated_smtp, "\"Authenticated SMTP\" sign-in", "\"Authenticated SMTP\" sign-ins") +
                      (read->sign_ins > read->authenticated_smtp ? " of " + counted(read->sign_ins, "sign-in", "sign-ins") : ""));
     ++coverage.signin_sources;
-    coverage.authenticated_smtp += read->authenticated_smtp;
     if (read->sign_ins == read->authenticated_smtp) {
       coverage.interactive_log |= read->interactive;
       coverage.non_interactive_log |= read->non_interactive;
@@ -78,7 +77,7 @@ Result<InventoryResult> run_inventory(
                      counted(tenant.authentication_policies.size(), "authentication policy", "authentication policies"));
   }
   if (more_sources) {
-    if (auto added = more_sources(aggregator, tenant); !added) return added.error();
+    if (auto added = more_sources(aggregator, tenant, coverage); !added) return added.error();
   }
 
   InventoryResult result = evaluate(aggregator, tenant, request.today);

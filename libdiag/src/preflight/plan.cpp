@@ -93,11 +93,9 @@ bool is_internal(std::string_view address, const std::vector<std::string>& accep
                      [&](const std::string& accepted) { return domain == ascii::to_lower(accepted); });
 }
 
-namespace {
-
 // --method auto: describe the device, pick the method from the table, then
 // plan that method as if it had been asked for.
-Result<Plan> auto_plan(const ToolOptions& o, const std::vector<RuledOut>& ruled_out) {
+Result<Plan> make_auto_plan(const ToolOptions& o, const std::vector<RuledOut>& ruled_out) {
   if (o.device_tls.empty() || o.device_auth.empty())
     return bad_input("--method auto needs --device-tls none|1.0|1.1|1.2|1.3 and --device-auth none|basic|oauth");
   std::string recipients = ascii::to_lower(o.recipients);
@@ -125,12 +123,8 @@ Result<Plan> auto_plan(const ToolOptions& o, const std::vector<RuledOut>& ruled_
   return plan;
 }
 
-}  // namespace
-
-Result<Plan> make_auto_plan(const ToolOptions& o, const std::vector<RuledOut>& ruled_out) { return auto_plan(o, ruled_out); }
-
 Result<Plan> make_plan(const ToolOptions& o) {
-  if (ascii::to_lower(o.method) == "auto") return auto_plan(o, {});
+  if (ascii::to_lower(o.method) == "auto") return make_auto_plan(o, {});
   if (!o.recipients.empty()) return bad_input("--recipients describes the device for --method auto");
   Plan plan;
   auto method = parse_method(o.method);

@@ -2251,9 +2251,7 @@ std::optional<Step> blocklist_step(const Section& section) {
     if (check.id == "blocklist.clean" || check.id == "blocklist.listed") clean = true;
   }
   if (!unanswered.empty() || !clean) {
-    std::string lists;
-    for (std::size_t i = 0; i < unanswered.size() && i < 3; ++i) lists += (i ? ", " : "") + unanswered[i];
-    if (unanswered.size() > 3) lists += ", ...";
+    const std::string lists = strings::join_first(unanswered, 3);
     return Step{"blocklist", StepState::untested,
                 unanswered.empty() ? "no blocklist answered"
                                    : std::to_string(unanswered.size()) + (unanswered.size() == 1 ? " blocklist" : " blocklists") +

@@ -728,17 +728,18 @@ class ServerSession {
     reset_transaction();
     if (message.too_big()) return say("552 5.3.4 Message size exceeds fixed maximum message size");
     if (!config_.save_dir.empty()) save(message.kept());
+    const FromHeader from = parse_from_header(report_.header_from);
     // Exchange Online takes more than one author only with a Sender header
     // naming who sent it (RFC 5322 3.6.2).
     if ((profile_.kind == ProfileKind::mx || profile_.kind == ProfileKind::submission) && report_.header_sender.empty() &&
-        parse_from_header(report_.header_from).addresses.size() > 1) {
+        from.addresses.size() > 1) {
       report_.message_refusal = "550 5.1.20 Multiple From addresses are not allowed without Sender address";
       return say(report_.message_refusal);
     }
     // Exchange Online checks the From header against the signed-in mailbox
     // once the message is in, as it checks MAIL FROM (5.7.60) before it.
     if (authenticated_ && profile_.enforce_send_as)
-      for (const auto& address : parse_from_header(report_.header_from).addresses)
+      for (const auto& address : from.addresses)
         if (!may_send_as(address)) {
           report_.message_refusal = "554 5.2.252 SendAsDenied; " + report_.auth_user + " not allowed to send as " + address +
                                     "; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; "

@@ -217,6 +217,14 @@ void soften_unneeded_tree_errors(SpfCheckOutcome& outcome) {
       }
 }
 
+// The plan's check with the address no server has: a term whose lookup
+// passes it passes anyone.
+CheckHostInput probe_input(const SpfCheckPlan& plan) {
+  CheckHostInput probe = plan.base;
+  probe.ip = unused_address_probe();
+  return probe;
+}
+
 }  // namespace
 
 SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
@@ -239,9 +247,7 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
     tree_options.stop_waiting_at = std::chrono::steady_clock::now() + *plan.tree_wait_after_results;
   outcome.tree = validate_tree(resolver, cache, plan.domain, plan.base.record_override, tree_options);
   if (!lookup_terms_to_probe(outcome.tree).empty()) {
-    CheckHostInput probe = plan.base;
-    probe.ip = unused_address_probe();
-    if (auto finding = unused_address_finding(outcome.tree, check_host(resolver, cache, probe)))
+    if (auto finding = unused_address_finding(outcome.tree, check_host(resolver, cache, probe_input(plan))))
       outcome.tree.checks.push_back(std::move(*finding));
   }
   soften_unneeded_tree_errors(outcome);
@@ -271,10 +277,8 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
                           [run](TreeValidation tree) {
                             run->outcome.tree = std::move(tree);
                             if (lookup_terms_to_probe(run->outcome.tree).empty()) return finish(run);
-                            // A term that looks up the client's address: tried with one no server has.
-                            CheckHostInput probe = run->plan.base;
-                            probe.ip = unused_address_probe();
-                            start_check_host(run->resolver, run->cache, probe, EngineOptions{}, [run](SpfEvaluation evaluation) {
+                            start_check_host(run->resolver, run->cache, probe_input(run->plan), EngineOptions{},
+                                             [run](SpfEvaluation evaluation) {
                               if (auto finding = unused_address_finding(run->outcome.tree, evaluation))
                                 run->outcome.tree.checks.push_back(std::move(*finding));
                               finish(run);

@@ -387,6 +387,8 @@ class SuggestionBuilder {
   Draft merge_old_records(std::vector<char>& all_qualifiers) {
     Draft draft;
     draft.terms.push_back(DraftTerm{});  // the device's addresses go first (they cost no lookup)
+    // exists:%{i}... over a wildcard: the probe with an unused address passed through it.
+    const auto open_terms = any_address_terms(tree_.checks);
     auto microsoft = microsoft_include_for(mx_hosts_of(cache_, domain_), domain_);
     const bool by_mx = microsoft.has_value();
     if (!microsoft && exchange_online_sends_) microsoft = "spf.protection.outlook.com";
@@ -412,10 +414,7 @@ class SuggestionBuilder {
                            "by address (DMARC aggregate reports name them) before you publish it.");
           continue;
         }
-        // exists:%{i}... over a wildcard: the probe with an unused address passed through it.
-        if (std::any_of(tree_.checks.begin(), tree_.checks.end(), [&](const Check& check) {
-              return check.id == "spf.any-address-passes" && check.fields.value("term", std::string()) == term.text;
-            })) {
+        if (std::find(open_terms.begin(), open_terms.end(), term.text) != open_terms.end()) {
           s_.senders_not_kept.push_back(term.text);
           notes_.push_back("Dropped \"" + term.text + "\": it passes any address, even one no mail server has. Servers that "
                            "passed through it fail with this record: list them by address (DMARC aggregate reports name "
@@ -571,13 +570,6 @@ class SuggestionBuilder {
     return draft;
   }
 
-  std::vector<std::string> open_terms() const {
-    std::vector<std::string> terms;
-    for (const auto& check : tree_.checks)
-      if (check.id == "spf.any-address-passes") terms.push_back(check.fields.value("term", std::string()));
-    return terms;
-  }
-
   // An include whose records cannot stay (open to anyone, or looping)
   // replaced by the networks they list, open ones left out.
   struct Replacement {
@@ -627,7 +619,7 @@ class SuggestionBuilder {
       // A record that lets anyone pass ("+all", or a network wider than any
       // organization's) makes the include match everyone: keep what it lists
       // by address, without the open part.
-      if (const std::string open = open_reason(*child, open_terms());
+      if (const std::string open = open_reason(*child, any_address_terms(tree_.checks));
           !open.empty() && child->status == "ok" && qualifier == Qualifier::pass) {
         const Replacement replaced = replace_with_networks(draft, text, *child);
         s_.senders_not_kept.push_back(text);

@@ -920,10 +920,16 @@ std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
 std::string_view open_pass_finding(const SpfEvaluation& evaluation, const std::vector<Check>& tree_checks) {
   if (const auto id = open_pass_finding(evaluation); !id.empty()) return id;
   if (evaluation.result != SpfResult::pass) return {};
-  for (const auto& check : tree_checks)
-    if (check.id == "spf.any-address-passes" && check.fields.value("term", std::string()) == evaluation.matched)
-      return "spf.any-address-passes";
+  const auto open = any_address_terms(tree_checks);
+  if (std::find(open.begin(), open.end(), evaluation.matched) != open.end()) return "spf.any-address-passes";
   return {};
+}
+
+std::vector<std::string> any_address_terms(const std::vector<Check>& tree_checks) {
+  std::vector<std::string> terms;
+  for (const auto& check : tree_checks)
+    if (check.id == "spf.any-address-passes") terms.push_back(check.fields.value("term", std::string()));
+  return terms;
 }
 
 std::vector<std::string> lookup_terms_to_probe(const TreeValidation& tree) {
