@@ -327,7 +327,7 @@ TEST_CASE("5.7.30 lists every way forward with when it fits", "[explain]") {
   const auto not_authenticated = explain_ok("530 5.7.57 Client not authenticated to send mail.");
   const auto& steps = not_authenticated.explanations.at(0).meaning.remedy;
   CHECK(steps.at(0).find("authenticate") != std::string::npos);
-  CHECK(steps.at(1).find("MX endpoint") != std::string::npos);
+  CHECK(steps.at(1).find("MX host on port 25") != std::string::npos);
 }
 
 TEST_CASE("an Exchange Online NDR", "[explain]") {

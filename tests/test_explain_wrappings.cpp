@@ -535,6 +535,48 @@ TEST_CASE("placeholders: filled from the reply, else in words, and commands stay
         std::string::npos);
 }
 
+TEST_CASE("no remedy asks the admin to replace a stand-in", "[explain][output]") {
+  // Every entry, as explained from its own example: what the reply does not
+  // give is in words, never "<mailbox>", "{login}" or "DOMAIN".
+  for (const auto& entry : diag::explain::knowledge_table()) {
+    INFO(entry.id);
+    const auto result = found_in(entry.example);
+    REQUIRE(!result.explanations.empty());
+    for (const auto& explanation : result.explanations) {
+      std::vector<std::string> sentences = explanation.meaning.remedy;
+      sentences.push_back(explanation.meaning.cause);
+      for (const auto& sentence : sentences) {
+        INFO(sentence);
+        CHECK(sentence.find('{') == std::string::npos);
+        CHECK(sentence.find("DOMAIN") == std::string::npos);
+        for (std::size_t open = sentence.find('<'); open != std::string::npos; open = sentence.find('<', open + 1)) {
+          const auto close = sentence.find('>', open);
+          // "Printer <printer@contoso.com>" is an example and "<>" the null
+          // sender, not stand-ins.
+          if (close != std::string::npos && close > open + 1)
+            CHECK(sentence.substr(open, close - open).find('@') != std::string::npos);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("a Send As refusal names the addresses in the command it gives", "[explain][output]") {
+  // https://learn.microsoft.com/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth
+  const auto named = found_in(
+      "554 5.2.252 SendAsDenied; scanner@contoso.com not allowed to send as payroll@contoso.com; "
+      "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied");
+  CHECK(named.explanations.at(0).meaning.remedy.at(0).find(
+            "`Add-RecipientPermission -Identity payroll@contoso.com -Trustee scanner@contoso.com -AccessRights SendAs`") !=
+        std::string::npos);
+  CHECK(named.explanations.at(0).details.login == "scanner@contoso.com");
+  // The 5.7.60 reply names neither: the command says what to give it.
+  const auto unnamed = found_in("550 5.7.60 SMTP; Client does not have permissions to send as this sender");
+  CHECK(unnamed.explanations.at(0).meaning.remedy.at(1).find(
+            "`Add-RecipientPermission -Identity` with the address the device sends as, then `-Trustee` followed by "
+            "the mailbox the device signs in with, then `-AccessRights SendAs`") != std::string::npos);
+}
+
 TEST_CASE("the quoted reply keeps none of what follows it", "[explain][wrappings]") {
   // https://github.com/alanrenouf/vCheck-vSphere/issues/523
   const auto powershell = found_in(

@@ -118,6 +118,11 @@ TEST_CASE("basic AUTH on exo-submission: 535 5.7.139 and, retired, 550 5.7.30", 
   CHECK(result.failure.kind == "auth");
   auto checks = session_checks(config, result, host_name, "127.0.0.1");
   CHECK(status_of(checks, "smtp.auth") == Status::fail);
+  // The session knows the mailbox: the command names it, runnable as printed.
+  for (const auto& check : checks)
+    if (check.id == "smtp.auth")
+      CHECK(check.remedy.find("`Set-CASMailbox -Identity printer@contoso.example -SmtpClientAuthenticationDisabled $false`") !=
+            std::string::npos);
   CHECK_FALSE(find_check(checks, "smtp.auth")->remedy.empty());
   // The password, and its base64, never appear.
   const std::string transcript = transcript_text(result);

@@ -113,6 +113,10 @@ struct ReplyDetails {
   std::string ip;              // "203.0.113.7"
   std::string as_code;         // "AS16012609"
   std::string domain;          // the domain whose SPF the reply says was checked ("SPF [example.com]")
+  // Send As refusals name both ("printer@contoso.com not allowed to send as
+  // ceo@contoso.com"); a caller that knows them from the session sets them.
+  std::string login;           // the mailbox or account that signed in
+  std::string from_address;    // the address it sent as
   Sender sender = Sender::unknown;
 };
 // Splits the suffix off the text: returns the text without it. Sets

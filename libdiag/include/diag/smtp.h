@@ -597,12 +597,18 @@ struct TargetResult {
 
 // The reply as the JSON contract has it: {"code","enhanced","text","meaning",...}
 // with the meaning from sendcheck-explain's knowledge table.
-nlohmann::json reply_json(const Reply& reply);
+// What the session knows that a reply may not say: the remedies name these
+// instead of describing them in words.
+struct ReplyContext {
+  std::string login;         // the AUTH user
+  std::string from_address;  // MAIL FROM
+};
+nlohmann::json reply_json(const Reply& reply, const ReplyContext& context = {});
 // The meaning's one-line title and first remedy step.
 struct ReplyMeaning {
   std::string id, title, remedy;
 };
-ReplyMeaning interpret(const Reply& reply);
+ReplyMeaning interpret(const Reply& reply, const ReplyContext& context = {});
 
 // A host to connect to: a domain (mx::parse_domain), or a single label the
 // system resolver completes or /etc/hosts knows ("localhost", "smtprelay").

@@ -301,7 +301,7 @@ std::string fill_placeholders(std::string_view text, const std::vector<Placehold
 }
 
 Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
-  // Without an IP or domain in the reply the sentence names it in words.
+  // What the reply does not give is named in words.
   const std::vector<Placeholder> placeholders = {
       {"{ip}", "the sending IP address", details.ip, "IP"},
       {"{domain}", "your sending domain", details.domain, "domain"},
@@ -309,6 +309,15 @@ Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
       // with a stand-in the admin would have to replace.
       {"{recipient_domain}", "the recipient's domain", {}, {}},
       {"{recipient_mx}", "the recipient's MX host", {}, {}},
+      {"{group}", "the group's address", {}, {}},
+      {"{connector}", "the receive connector's name", {}, {}},
+      {"{app_id}", "the app's application (client) ID", {}, {}},
+      {"{app_object_id}", "the object ID of its Enterprise application (not of the App registration)", {}, {}},
+      // A Send As refusal names both addresses; a caller that knows the
+      // session (sendcheck probe) gives them too.
+      {"{login}", "the mailbox the device signs in with", details.login, {}},
+      {"{login_account}", "the account the device signs in with", details.login, {}},
+      {"{from}", "the address the device sends as", details.from_address, {}},
   };
   Meaning meaning;
   meaning.entry = &entry;

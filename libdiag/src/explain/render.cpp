@@ -35,6 +35,8 @@ nlohmann::json details_json(const Explanation& explanation) {
   set("time", details.time);
   set("session_id", details.session_id);
   set("ip", details.ip);
+  set("login", details.login);
+  set("from_address", details.from_address);
   if (explanation.ips.size() > 1) out["ips"] = explanation.ips;
   set("as_code", details.as_code);
   if (explanation.more_ips) out["ips_more"] = explanation.more_ips;

@@ -585,6 +585,30 @@ std::string spf_domain_named_in(std::string_view text) {
   return text::to_lower(name);
 }
 
+// Exchange Online's SendAsDenied: "printer@contoso.com not allowed to send
+// as ceo@contoso.com;". Both must look like addresses.
+void send_as_addresses_named_in(std::string_view text, ReplyDetails& details) {
+  static constexpr std::string_view phrase = " not allowed to send as ";
+  const auto at = text::ifind(text, phrase);
+  if (at == std::string_view::npos) return;
+  const auto is_address = [](std::string_view word) {
+    const auto sign = word.find('@');
+    return sign != std::string_view::npos && sign > 0 && sign + 1 < word.size() && word.find('@', sign + 1) == std::string_view::npos &&
+           is_host_name(word.substr(sign + 1));
+  };
+  const auto word_start = text.rfind(' ', at == 0 ? 0 : at - 1);
+  auto login = text.substr(word_start == std::string_view::npos ? 0 : word_start + 1, at - (word_start == std::string_view::npos ? 0 : word_start + 1));
+  auto from = text.substr(at + phrase.size());
+  from = from.substr(0, from.find_first_of("; ,"));
+  while (!from.empty() && (from.back() == '.' || from.back() == '>')) from.remove_suffix(1);
+  if (!from.empty() && from.front() == '<') from.remove_prefix(1);
+  if (!login.empty() && login.front() == '<') login.remove_prefix(1);
+  if (!login.empty() && login.back() == '>') login.remove_suffix(1);
+  if (!is_address(login) || !is_address(from)) return;
+  details.login = std::string(login);
+  details.from_address = std::string(from);
+}
+
 }  // namespace
 
 Sender classify_sender(std::string_view reply_text, std::string_view host, const ReplyDetails& details) {
@@ -640,6 +664,7 @@ std::string extract_details_unclassified(std::string_view reply_text, ReplyDetai
   }
   if (details.ip.empty()) details.ip = ip_named_in(reply_text);
   if (details.domain.empty()) details.domain = spf_domain_named_in(reply_text);
+  if (details.login.empty() && details.from_address.empty()) send_as_addresses_named_in(reply_text, details);
   std::string without_suffix(reply_text);
   if (suffix_open != std::string_view::npos) {
     without_suffix = text::trim(reply_text.substr(0, suffix_open));

@@ -2775,33 +2775,6 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
   outcome.fields["smtp"] = {{"target", smtp_part.json}};
   outcome.log.insert(outcome.log.end(), log.begin(), log.end());
 
-  // Remedies from the reply table leave what they cannot know as
-  // placeholders ("<IP>", "<mailbox>", "sendcheck mx DOMAIN"): preflight
-  // knows them, so it fills them in, in the rows and in the parts' JSON.
-  const auto fill = [&](std::string& text) {
-    auto replace = [&text](const std::string& from, const std::string& to) {
-      for (auto at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
-    };
-    if (outcome.ip) replace("<IP>", outcome.ip->to_string());
-    if (!plan.user.empty() && plan.method == Method::smtp_auth) replace("<mailbox>", plan.user);
-    const std::string spf_domain = plan.from_domain.empty() ? plan.domain : plan.from_domain;
-    replace("sendcheck spf DOMAIN --ip IP", "sendcheck spf " + spf_domain + " --ip " + (outcome.ip ? outcome.ip->to_string() : std::string("IP")));
-    replace("sendcheck spf DOMAIN", "sendcheck spf " + spf_domain);
-    replace("sendcheck mx DOMAIN", "sendcheck mx " + plan.domain);
-  };
-  std::function<void(nlohmann::json&)> fill_json = [&](nlohmann::json& value) {
-    if (value.is_string()) fill(value.get_ref<std::string&>());
-    else if (value.is_structured())
-      for (auto& item : value) fill_json(item);
-  };
-  for (auto& section : outcome.sections)
-    for (auto& check : section.checks) {
-      fill(check.message);
-      fill(check.remedy);
-      fill_json(check.fields);
-    }
-  fill_json(outcome.fields);
-
   // The verdict, from the steps alone; then what to do, from the rows.
   outcome.steps = with_failed_rows(std::move(steps), outcome.sections);
   outcome.verdict = decide(method_text(plan, outcome.ip), outcome.steps);

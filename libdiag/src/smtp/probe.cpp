@@ -71,6 +71,7 @@ std::string device_transient_remedy(std::string_view id, const std::string& mean
 
 struct CheckBuilder {
   nlohmann::json where;
+  ReplyContext context;
   std::vector<Check> checks;
 
   Check& add(std::string id, Status status, std::string message, std::string remedy = {}) {
@@ -87,13 +88,13 @@ struct CheckBuilder {
   // A check for a server reply: pass for 2xx/3xx, warn for 4xx, fail for 5xx
   // and for 421 (the server ends the session).
   Check& add_reply(std::string id, const std::string& step, const Reply& reply) {
-    const ReplyMeaning meaning = interpret(reply);
+    const ReplyMeaning meaning = interpret(reply, context);
     Status status = reply.positive() ? Status::pass : reply.transient() && reply.code != 421 ? Status::warn : Status::fail;
     std::string message = step + ": " + reply.raw();
     if (!reply.positive()) message += " (" + meaning.title + ")";
     const std::string remedy = reply.transient() ? device_transient_remedy(id, meaning.id, meaning.remedy) : meaning.remedy;
     Check& check = add(std::move(id), status, message, remedy);
-    check.fields["reply"] = reply_json(reply);
+    check.fields["reply"] = reply_json(reply, context);
     return check;
   }
 };
@@ -107,9 +108,17 @@ std::string path_of(std::string_view command) {
 }
 }  // namespace
 
-ReplyMeaning interpret(const Reply& reply) {
+ReplyMeaning interpret(const Reply& reply, const ReplyContext& context) {
   explain::ReplyDetails details;
   const std::string text = explain::extract_details(reply.text(), details);
+  // The reply's own addresses (a Send As refusal names both) come first.
+  if (details.login.empty() && details.from_address.empty()) {
+    details.login = context.login;
+    details.from_address = context.from_address;
+  }
+  // The domain whose SPF a receiver checks is MAIL FROM's.
+  if (const auto at = context.from_address.rfind('@'); details.domain.empty() && at != std::string::npos)
+    details.domain = context.from_address.substr(at + 1);
   const explain::Meaning meaning = explain::explain_reply(reply.code, reply.enhanced, text, details);
   ReplyMeaning out;
   out.id = meaning.id;
@@ -119,8 +128,8 @@ ReplyMeaning interpret(const Reply& reply) {
   return out;
 }
 
-nlohmann::json reply_json(const Reply& reply) {
-  const ReplyMeaning meaning = interpret(reply);
+nlohmann::json reply_json(const Reply& reply, const ReplyContext& context) {
+  const ReplyMeaning meaning = interpret(reply, context);
   return {{"code", reply.code},
           {"enhanced", reply.enhanced.empty() ? nlohmann::json(nullptr) : nlohmann::json(reply.enhanced)},
           {"text", reply.text()},
@@ -148,6 +157,8 @@ struct SessionChecks {
                 const std::string& address)
       : config(config), result(result), failure(result.failure), address(address) {
     out.where = {{"host", host}, {"address", address}, {"port", config.port}};
+    if (config.auth != AuthMechanism::none) out.context.login = config.user;
+    out.context.from_address = config.mail_from;
     endpoint =
         (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" + std::to_string(config.port);
   }
