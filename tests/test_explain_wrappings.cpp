@@ -307,6 +307,11 @@ TEST_CASE("the sender decides Microsoft-specific meanings", "[explain][sender]")
       "[DM3NAM03FT051.eop-NAM03.prod.protection.outlook.com]");
   CHECK(eop.explanations.at(0).meaning.id == "m365.client-host-blocklisted");
   CHECK(eop.explanations.at(0).details.sender == Sender::exchange_online);
+  // Older Exchange Online NDRs name mailbox servers in prod.exchangelabs.com.
+  const auto labs = found_in(
+      "Remote Server returned '550 5.7.60 SMTP; Client does not have permissions to send as this sender' "
+      "[BN6PR04MB0660.namprd04.prod.exchangelabs.com]");
+  CHECK(labs.explanations.at(0).details.sender == Sender::exchange_online);
   // Another server's plain 5.7.1 gets no Exchange Online meaning.
   CHECK(found_in("554 5.7.1 You are not allowed to connect.").explanations.at(0).meaning.id == "rfc3463.5.7.1");
   // Outlook.com consumer: its own delisting path, not Exchange Online's portal.

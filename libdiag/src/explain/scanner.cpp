@@ -473,8 +473,9 @@ bool is_iso_time(std::string_view token) {
 }
 
 bool is_microsoft_front_end(std::string_view host) {
+  // prod.exchangelabs.com: Exchange Online's mailbox servers in older NDRs.
   static constexpr std::string_view suffixes[] = {".outlook.com", ".office365.com", ".outlook.cn", ".office365.us",
-                                                  ".outlook.de"};
+                                                  ".outlook.de", ".prod.exchangelabs.com"};
   for (auto suffix : suffixes)
     if (text::iends_with(host, suffix)) return true;
   return false;
@@ -622,7 +623,7 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
   if ((!details.front_end_host.empty() && is_microsoft_front_end(details.front_end_host)) ||
       !details.as_code.empty() || is_microsoft_front_end(lower_host) ||
       contains_any(lower, {"aka.ms/", "go.microsoft.com", "smtpclientauthentication", "tenantattribution",
-                           "tenantinboundattribution", ".prod.outlook.com", ".protection.outlook.com",
+                           "tenantinboundattribution", ".prod.outlook.com", ".protection.outlook.com", ".prod.exchangelabs.com",
                            // 5.7.367: only Exchange Online has a relay pool.
                            "remote server returned not permitted to relay"}))
     return Sender::exchange_online;
