@@ -429,6 +429,29 @@ $ORIGIN contoso.example.
   }
 }
 
+TEST_CASE("a tree open to every address lets Microsoft's servers pass: the missing include is not called a failure", "[spf][suggest]") {
+  for (const char* record : {"v=spf1 ip4:44.5.6.0/24 +all", "v=spf1 ip4:44.5.6.0/24 exists:%{i}.any.contoso.example -all"}) {
+    INFO(record);
+    const Scenario scenario(std::string(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+*.any   A   127.0.0.2
+@       TXT ")") + record + "\"\n");
+    const Run run = scenario.check("contoso.example", {"44.5.6.7"});
+    const auto* m365 = find_check(run, "spf.m365-include");
+    REQUIRE(m365);
+    const std::string message = (*m365)["message"].get<std::string>();
+    CHECK_THAT(message, Catch::Contains("pass SPF as contoso.example only through"));
+    CHECK_THAT(message, !Catch::Contains("fails SPF"));
+    CHECK_THAT((*m365)["remedy"].get<std::string>(), Catch::Contains("in the same change that closes"));
+    // The record to publish closes the term and adds Microsoft's include.
+    const Suggestion& s = run.suggestion();
+    CHECK_THAT(s.record, Catch::Contains("include:spf.protection.outlook.com"));
+    CHECK_THAT(s.record, !Catch::Contains("+all") && !Catch::Contains("exists:"));
+  }
+}
+
 TEST_CASE("suggest: Microsoft's include written after the all term is moved before it", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN contoso.example.

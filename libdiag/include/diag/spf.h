@@ -436,6 +436,11 @@ std::vector<std::string> any_address_terms(const std::vector<Check>& tree_checks
 // spf.any-address-passes from the probe's evaluation, when it passed
 // through one of those terms; nullopt otherwise.
 std::optional<Check> unused_address_finding(const TreeValidation& tree, const SpfEvaluation& probe);
+// spf.m365-include says mail Exchange Online sends as the domain fails SPF;
+// when a term that passes every address is in the tree (+all, an include's
+// +all, spf.any-address-passes), it passes through that term instead, and
+// the row says so. Call once the tree's findings are complete.
+void note_open_terms_pass_microsoft(TreeValidation& tree);
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);
 

@@ -289,6 +289,8 @@ struct SpfPart {
   std::string microsoft_after_all;  // Microsoft's include as written after an all term, where it is never evaluated
   std::string microsoft_include = "spf.protection.outlook.com";  // the include of the MX's cloud
   bool helo_checked = false;  // the result rests on --helo (%{h}): the device must send that name
+  std::vector<Check> tree_checks;  // the SPF tree's findings, which say which terms pass any address
+  std::string published;           // the record as published
 };
 
 // The device's own check_host() result for this path. Only it decides the
@@ -381,6 +383,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   Report report = spf::make_report(outcome, spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
+  part.tree_checks = outcome.tree.checks;
+  part.published = report.fields().value("record", std::string());
   if (outcome.tree.root.status == "ok") {
     // The MX's cloud's include: the worldwide one covers no GCC High server.
     const std::string& cloud_include = outcome.tree.microsoft_include;
@@ -434,7 +438,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   if (passes_by_all) {
     const std::string term = (ip.is_v4() ? "ip4:" : "ip6:") + ip.to_string();
     // A candidate that is the published record again would keep the open term.
-    const bool fresh_candidate = part.candidate && *part.candidate != report.fields().value("record", std::string());
+    const bool fresh_candidate = part.candidate && *part.candidate != part.published;
     const std::string matched = evaluation.matched;
     if (fresh_candidate && !part.suggested) part.suggested = part.candidate;  // the record the remedy names, also in JSON
     by_all_remedy = fresh_candidate ? "Publish this SPF record for " + plan.from_domain + ", which authorizes " + ip.to_string() +
@@ -862,8 +866,28 @@ bool is_microsoft_dkim_target(std::string_view target) {
 }
 
 
-void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, bool sovereign, Check& check,
-                    std::optional<Step>& step) {
+// Exchange Online's servers passing the From domain's SPF only through a
+// term that lets every address pass (+all, an include's +all, a wildcard
+// exists:): relayed mail's DMARC rests on that term, and closing it without
+// adding Microsoft's include breaks the mail.
+struct OpenPass {
+  std::string id;    // the finding that names the term ("spf.all", ...); empty: none
+  std::string term;  // "+all", "exists:%{i}.wild.contoso.example"
+  std::string via;   // the include it is reached through, if any
+};
+
+OpenPass outbound_open_pass(const OutboundPart& part, const SpfPart& spf_part) {
+  for (const auto& evaluation : part.each) {
+    if (!evaluation) continue;
+    const std::string_view id = spf::open_pass_finding(*evaluation, spf_part.tree_checks);
+    if (id.empty() || id == "spf.client-chosen-name") continue;
+    return {std::string(id), evaluation->matched, evaluation->path.size() > 2 ? evaluation->path[1] : std::string()};
+  }
+  return {};
+}
+
+void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, const OpenPass& open_pass, bool sovereign,
+                    Check& check, std::optional<Step>& step) {
   const std::optional<std::string>& record = spf_part.candidate;
   const std::string& domain = plan.from_domain;
   const std::string policy = check.fields.value("policy", std::string());
@@ -928,6 +952,23 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::string head = (enforced ? "DMARC for " + domain + " is p=" + policy
                                       : policy.empty() ? domain + " publishes no DMARC policy" : "DMARC for " + domain + " is p=none") +
                            "; " + sent_on;
+  if (spf_pass && !open_pass.id.empty()) {
+    const std::string through = "\"" + open_pass.term + "\"" + (open_pass.via.empty() ? std::string() : " (reached through " + open_pass.via + ")");
+    const bool fresh_record = record && *record != spf_part.published;
+    check.status = Status::warn;
+    check.message = head + ", which the SPF record of " + domain + " lets pass only through " + through +
+                    ", a term that lets every address on the internet pass: " + (enforced ? "DMARC passes" : "SPF passes") +
+                    " today, but closing that term, its fix, fails this mail unless Exchange Online's servers are added in the same change";
+    check.remedy = fresh_record ? "Publish the SPF record below (verified): it authorizes Exchange Online's servers by include and no "
+                                  "longer lets every address pass. Servers that passed only through \"" + open_pass.term +
+                                      "\" fail with it: find them in your DMARC aggregate reports and add them first."
+                                : "Add include:spf.protection.outlook.com before the all term of " + domain + " in the same change that closes \"" +
+                                      open_pass.term + "\"; find the other servers that send as " + domain +
+                                      " (DMARC aggregate reports) and add them too.";
+    check.fields["passes_through"] = open_pass.term;
+    step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " lets Exchange Online pass, but only through " + through, ""};
+    return;
+  }
   if (spf_pass) {
     check.status = Status::pass;
     check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes");
@@ -2605,7 +2646,24 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     if (outbound.asked) {
       // The verified record is the fix when it makes Exchange Online pass.
       const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
-      judge_outbound(plan, outbound, spf_part, sovereign, check, dmarc_step);
+      const OpenPass open_pass = outbound_open_pass(outbound, spf_part);
+      judge_outbound(plan, outbound, spf_part, open_pass, sovereign, check, dmarc_step);
+      // The open term is relayed mail's own finding, with the same fix.
+      if (!open_pass.id.empty()) {
+        auto& health = spf_part.health.checks;
+        const auto row = std::find_if(health.begin(), health.end(), [&](const Check& c) { return c.id == open_pass.id; });
+        if (row != health.end()) {
+          Check moved = std::move(*row);
+          health.erase(row);
+          drop_unchanged_note(moved);
+          moved.remedy = check.remedy;
+          moved.fields.erase("group");
+          spf_part.section.checks.push_back(std::move(moved));
+        }
+        // Microsoft's missing include has the same one fix.
+        for (auto& row : spf_part.section.checks)
+          if (row.id == "spf.m365-include" && row.status != Status::pass) row.remedy = check.remedy;
+      }
       judge_sender_domain(plan, outbound, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;

@@ -250,6 +250,7 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
     if (auto finding = unused_address_finding(outcome.tree, check_host(resolver, cache, probe_input(plan))))
       outcome.tree.checks.push_back(std::move(*finding));
   }
+  note_open_terms_pass_microsoft(outcome.tree);
   soften_unneeded_tree_errors(outcome);
   if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today, plan.exchange_online_sends);
   return outcome;
@@ -286,6 +287,7 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
                           });
     }
     static void finish(const std::shared_ptr<Run>& run) {
+      note_open_terms_pass_microsoft(run->outcome.tree);
       soften_unneeded_tree_errors(run->outcome);
       if (run->plan.suggest)
         run->outcome.suggestion = suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today,

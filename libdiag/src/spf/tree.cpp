@@ -16,6 +16,9 @@
 
 namespace diag::spf {
 namespace {
+// The end of spf.m365-include's message; note_open_terms_pass_microsoft
+// replaces it when a term that passes anyone lets Microsoft's servers pass.
+constexpr std::string_view microsoft_mail_fails = "mail Exchange Online sends as ";
 
 using dns::Answer;
 using dns::Outcome;
@@ -520,15 +523,15 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     if (!other_cloud.empty() && microsoft_ignored.empty())
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 in the cloud whose include is " + *wanted +
               " (its MX), but its SPF tree includes only " + other_cloud +
-              ", another Microsoft cloud's servers: mail Exchange Online sends as " + d + " fails SPF.",
+              ", another Microsoft cloud's servers: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term; keep \"include:" + other_cloud +
               "\" only if a service of that cloud (Azure Communication Services, another tenant) sends as " + d + ".");
     else if (m365_mx && !microsoft_include && !microsoft_ignored.empty())
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX), and its SPF tree has \"" + microsoft_ignored +
-              "\" only after the all term, where it is never evaluated: mail Exchange Online sends as " + d + " fails SPF.",
+              "\" only after the all term, where it is never evaluated: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Move \"" + microsoft_ignored + "\" before the all term.");
     else if (m365_mx && !microsoft_include)
-      add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: mail Exchange Online sends as " + d + " fails SPF.",
+      add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term.");
     else if (m365_mx)
       add("spf.m365-include", Status::pass, d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's.", "");
@@ -895,6 +898,30 @@ bool names_client_chosen_record(std::string_view text) {
   // ip4, ip6 and all have no domain-spec: only terms that look up a name are left.
   if (term.is_mechanism) return term.qualifier == Qualifier::pass && client_chooses_name(term.domain_spec);
   return term.modifier == ModifierKind::redirect && client_chooses_name(term.value);
+}
+
+void note_open_terms_pass_microsoft(TreeValidation& tree) {
+  // Only terms that pass every address: an open network may leave out
+  // Microsoft's ranges, and a client-chosen name is the client's to pick.
+  std::string term;
+  for (const auto& check : tree.checks) {
+    if (check.status != Status::fail) continue;
+    if (check.id == "spf.any-address-passes") term = check.fields.value("term", std::string());
+    else if (check.id == "spf.all") term = tree.root.all_term;
+    else if (check.id == "spf.include-all") term = "+all";
+    if (!term.empty()) break;
+  }
+  if (term.empty()) return;
+  for (auto& check : tree.checks) {
+    if (check.id != "spf.m365-include" || check.status != Status::fail) continue;
+    const auto at = check.message.find(microsoft_mail_fails);
+    if (at == std::string::npos) continue;
+    check.message = check.message.substr(0, at) + "Exchange Online's servers pass SPF as " + tree.domain + " only through \"" + term +
+                    "\", which lets every address on the internet pass: closing that term, its fix, fails the mail Exchange Online "
+                    "sends as " + tree.domain + " unless Microsoft's include is added in the same change.";
+    check.remedy += " Do it in the same change that closes \"" + term + "\".";
+    check.fields["passes_through"] = term;
+  }
 }
 
 std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
