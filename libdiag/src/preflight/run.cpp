@@ -734,10 +734,21 @@ struct OutboundPart {
   std::optional<spf::SpfEvaluation> spf;
   std::string spf_address;  // the address spf is for
   dns::Answer dkim[2];      // selector1, selector2 ._domainkey CNAMEs
-  // Whether the From domain takes mail (RFC 5321 5.1): receivers refuse a
-  // sender domain that says it takes none (RFC 7505 4.2) or cannot.
-  dns::Answer sender_mx, sender_a, sender_aaaa;
 };
+
+// Whether the From domain takes mail (RFC 5321 5.1): receivers refuse a
+// sender domain that says it takes none (RFC 7505 4.2) or cannot.
+struct SenderDomainPart {
+  bool asked = false;
+  dns::Answer mx, a, aaaa;
+};
+
+void start_sender_domain(dns::Work& work, const std::string& domain, SenderDomainPart& part) {
+  part.asked = true;
+  work.query(domain, dns::RrType::MX, [&part](const dns::Answer& answer) { part.mx = answer; });
+  work.query(domain, dns::RrType::A, [&part](const dns::Answer& answer) { part.a = answer; });
+  work.query(domain, dns::RrType::AAAA, [&part](const dns::Answer& answer) { part.aaaa = answer; });
+}
 
 // The first, a middle and the last address of each range
 // spf.protection.outlook.com authorizes and Exchange Online sends customers'
@@ -777,9 +788,6 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
     }
     done();
   });
-  work->query(plan.from_domain, dns::RrType::MX, [&part](const dns::Answer& answer) { part.sender_mx = answer; });
-  work->query(plan.from_domain, dns::RrType::A, [&part](const dns::Answer& answer) { part.sender_a = answer; });
-  work->query(plan.from_domain, dns::RrType::AAAA, [&part](const dns::Answer& answer) { part.sender_aaaa = answer; });
   for (int i = 0; i < 2; ++i)
     work->query("selector" + std::to_string(i + 1) + "._domainkey." + plan.from_domain, dns::RrType::CNAME,
                 [&part, i](const dns::Answer& answer) { part.dkim[i] = answer; });
@@ -799,33 +807,64 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
   work->close();
 }
 
-// Whether other organizations take mail from the From domain at all: one
-// that publishes a null MX says it neither sends nor receives mail (RFC 7505
-// 4.2: receivers SHOULD refuse it, 550 5.7.27), and one that does not exist
-// or has neither MX nor address cannot take a bounce (receivers that check
-// the sender domain, such as Postfix's reject_unknown_sender_domain, refuse
-// it). A lookup that failed says nothing.
-void judge_sender_domain(const Plan& plan, const OutboundPart& part, const std::string& exo_host, Section& section, std::optional<Step>& step) {
+// Whether the receivers take mail from the From domain at all: one that
+// publishes a null MX says it neither sends nor receives mail (RFC 7505 4.2:
+// receivers SHOULD refuse it, 550 5.7.27), and one that does not exist or has
+// neither MX nor address cannot take a bounce (receivers that check the
+// sender domain, such as Postfix's reject_unknown_sender_domain, refuse it).
+// A lookup that failed says nothing. Direct send's receiver is Exchange
+// Online itself, whose handling of a null-MX sender is not documented; a
+// domain that does not exist cannot be one of the tenant's accepted domains.
+void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const std::string& exo_host, Section& section, std::optional<Step>& step) {
   const std::string& domain = plan.from_domain;
+  const bool direct_send = plan.method == Method::direct_send;
   const std::string tenant_host = exo_host.empty() ? "your tenant's Exchange Online host (as the MX of " + plan.domain + " does)" : exo_host;
   const auto failed = [&](const dns::Answer& answer) { return !answer.is_definitive(); };
-  if (failed(part.sender_mx) || (part.sender_mx.outcome != dns::Outcome::nxdomain && part.sender_mx.mx().empty() &&
-                                 (failed(part.sender_a) || failed(part.sender_aaaa)))) {
+  if (failed(part.mx) || (part.mx.outcome != dns::Outcome::nxdomain && part.mx.mx().empty() && (failed(part.a) || failed(part.aaaa)))) {
     section.checks.push_back(Check{"dmarc.sender-domain", Status::error,
                                    "Could not find out whether " + domain + ", the sender's domain, takes mail (the MX or address lookup failed)",
                                    "Run again, or ask another resolver with --dns.", {{"domain", domain}}});
     step = Step{"sender-domain", StepState::untested, "the lookup of the sender's domain " + domain + " failed", "run again, or --dns"};
     return;
   }
-  const auto mx = part.sender_mx.mx();
+  const auto mx = part.mx.mx();
   const bool null_mx = mx.size() == 1 && mx.front().exchange == ".";
-  const bool no_domain = part.sender_mx.outcome == dns::Outcome::nxdomain;
-  const bool no_route = !no_domain && mx.empty() && part.sender_a.addresses().empty() && part.sender_aaaa.addresses().empty();
+  const bool no_domain = part.mx.outcome == dns::Outcome::nxdomain;
+  const bool no_route = !no_domain && mx.empty() && part.a.addresses().empty() && part.aaaa.addresses().empty();
   if (!null_mx && !no_domain && !no_route) {
     section.checks.push_back(Check{"dmarc.sender-domain", Status::pass,
-                                   domain + ", the sender's domain, takes mail (" + (mx.empty() ? "by its address record" : "MX") +
-                                       "), so other organizations can accept mail from it and return bounces",
+                                   domain + ", the sender's domain, takes mail (" + (mx.empty() ? "by its address record" : "MX") + ")" +
+                                       (direct_send ? std::string() : ", so other organizations can accept mail from it and return bounces"),
                                    "", {{"domain", domain}}});
+    return;
+  }
+  const std::string send_as = "Send as an address in a domain that takes mail (such as " + plan.domain + ")";
+  if (direct_send) {
+    if (no_domain) {
+      section.checks.push_back(Check{"dmarc.sender-domain", Status::fail,
+                                     domain + ", the sender's domain, does not exist in DNS (NXDOMAIN): it cannot be one of the tenant's "
+                                     "accepted domains, which direct send needs in From, and no SPF record can be published for it",
+                                     "Give the device a From address in one of the tenant's accepted domains (such as scanner@" + plan.domain +
+                                         "); check the spelling of the address in the device's settings.",
+                                     {{"domain", domain}, {"null_mx", false}}});
+      step = Step{"sender-domain", StepState::failed, "the sender's domain " + domain + " does not exist", ""};
+    } else if (null_mx) {
+      section.checks.push_back(Check{"dmarc.sender-domain", Status::warn,
+                                     domain + ", the sender's domain, publishes a null MX (\"0 .\", RFC 7505): it says it takes no mail. "
+                                     "Receivers that follow RFC 7505 refuse mail from it (550 5.7.27); whether Exchange Online does for "
+                                     "direct send is not documented, and replies to the device's address cannot be delivered",
+                                     send_as + ", or replace the null MX of " + domain + " with an MX that points at " + tenant_host + ".",
+                                     {{"domain", domain}, {"null_mx", true}}});
+      step = Step{"sender-domain", StepState::untested,
+                  "the sender's domain " + domain + " publishes a null MX, and whether Exchange Online takes mail from it is not documented",
+                  "a From address in a domain that takes mail"};
+    } else {
+      section.checks.push_back(Check{"dmarc.sender-domain", Status::warn,
+                                     domain + ", the sender's domain, has neither an MX nor an address record: replies to the device's "
+                                     "address cannot be delivered",
+                                     send_as + ", or publish an MX for " + domain + " that points at " + tenant_host + ".",
+                                     {{"domain", domain}, {"null_mx", false}}});
+    }
     return;
   }
   const std::string what = null_mx ? "publishes a null MX (\"0 .\", RFC 7505): it says it takes no mail, and receivers that follow "
@@ -838,14 +877,13 @@ void judge_sender_domain(const Plan& plan, const OutboundPart& part, const std::
   // risk to fix, not a certain refusal. A null MX or NXDOMAIN is one.
   if (no_route) {
     section.checks.push_back(Check{"dmarc.sender-domain", Status::warn, domain + ", the sender's domain, " + what,
-                                   "Send as an address in a domain that takes mail (such as " + plan.domain + "), or publish an MX for " +
-                                       domain + " that points at " + tenant_host + ", so that bounces come back and strict receivers take it.",
+                                   send_as + ", or publish an MX for " + domain + " that points at " + tenant_host +
+                                       ", so that bounces come back and strict receivers take it.",
                                    {{"domain", domain}, {"null_mx", false}}});
     return;
   }
   section.checks.push_back(Check{"dmarc.sender-domain", Status::fail, domain + ", the sender's domain, " + what,
-                                 "Send as an address in a domain that takes mail (such as " + plan.domain + "), or " +
-                                     (null_mx ? "replace the null MX of " + domain + " with an MX" : "publish an MX for " + domain) +
+                                 send_as + ", or " + (null_mx ? "replace the null MX of " + domain + " with an MX" : "publish an MX for " + domain) +
                                      " that points at " + tenant_host + " and add " + domain + " as an accepted domain.",
                                  {{"domain", domain}, {"null_mx", null_mx}}});
   step = Step{"sender-domain", StepState::failed, "other organizations refuse mail from " + domain + " (" +
@@ -2321,6 +2359,7 @@ struct PreflightRun::State {
   AcsDomainPart acs_domain;
   SmtpPart smtp_part;
   OutboundPart outbound;
+  SenderDomainPart sender_domain;
   std::optional<spf::NetworkSpfResolver> spf_resolver, outbound_spf_resolver;
   std::future<void> smtp_done;
 };
@@ -2604,6 +2643,8 @@ void PreflightRun::start(dns::Resolver& resolver, SessionPool& sessions, std::fu
     if (submission) query_dmarc(*work, plan.from_domain, state.reputation.dmarc_lookups);
     start_outbound(resolver, state.outbound_spf_resolver.emplace(resolver), plan, state.outbound, work->hold());
   }
+  if (needs_outbound_dmarc(plan) || (plan.method == Method::direct_send && !plan.from_domain.empty()))
+    start_sender_domain(*work, plan.from_domain, state.sender_domain);
   work->close();
 }
 
@@ -2664,7 +2705,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
         for (auto& row : spf_part.section.checks)
           if (row.id == "spf.m365-include" && row.status != Status::pass) row.remedy = check.remedy;
       }
-      judge_sender_domain(plan, outbound, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
+      judge_sender_domain(plan, state.sender_domain, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
     } else if (plan.method == Method::relay && check.status == Status::fail) {
@@ -2720,6 +2761,23 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                                {"policy_domain", dmarc.checks.back().fields.value("policy_domain", plan.from_domain)},
                                {"record", dmarc.checks.back().fields.value("record", "")},
                                {"policy", dmarc.checks.back().fields.value("policy", "")}};
+    if (plan.method == Method::direct_send && state.sender_domain.asked) {
+      judge_sender_domain(plan, state.sender_domain, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
+      // A domain that does not exist takes no SPF record: the SPF row's fix
+      // is the sender address instead, and no record is offered.
+      if (sender_domain_step && sender_domain_step->state == StepState::failed) {
+        spf_part.suggested.reset();
+        spf_part.candidate.reset();
+        const std::string remedy = dmarc.checks.back().remedy;
+        for (auto& row : spf_part.section.checks)
+          if (row.status == Status::fail) {
+            row.remedy = remedy;
+            row.fields.erase("suggested_record");
+          }
+        for (auto& row : dmarc.checks)
+          if (row.id == "dmarc.policy" && !row.remedy.empty()) row.remedy = remedy;
+      }
+    }
   } else {
     dmarc.checks.push_back(skipped("dmarc.policy", submission ? "Microsoft 365 signs and sends submitted mail itself" : "no From domain"));
   }
