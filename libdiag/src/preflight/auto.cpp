@@ -38,7 +38,8 @@ constexpr std::array<MethodRequirements, 5> requirements{{
      "it delivers only to the tenant's own mailboxes", ""},
     // Relay: tenant MX:25, inbound connector by static IP or certificate, any recipient.
     {Method::relay, true, std::nullopt, DeviceAuth::none,
-     "it reaches external recipients without any authentication on the device: an inbound connector identifies it",
+     "no account or password on the device: an inbound connector identifies it, and it reaches any recipient, inside the "
+     "organization or outside",
      "an inbound connector matching a static public IP that belongs to the organization, or a TLS certificate whose CN/SAN is an "
      "accepted domain (the device then needs TLS)",
      "", ""},

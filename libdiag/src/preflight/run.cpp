@@ -2834,10 +2834,12 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
 
   if (plan.recommendation) {
     Section method_section = recommendation_section(*plan.recommendation);
-    // The table reads the device only; the tenant's MX may rule its choice out.
+    // The table reads the device only; the tenant's MX may rule its choice
+    // out, whatever --smtp-host this run tested instead (the recommendation
+    // must not change with a test option).
     if (plan.method == Method::direct_send)
       for (const auto& check : mx_part.section.checks)
-        if (check.id == "mx.gateway" && check.status == Status::fail) {
+        if (check.id == "mx.gateway") {
           const std::string gateway = check.fields.value("gateway", std::string());
           const std::string reason = "the MX of " + plan.domain + " is " +
                                      (gateway.empty() ? std::string("not Exchange Online") : gateway) +
