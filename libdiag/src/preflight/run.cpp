@@ -1311,6 +1311,7 @@ std::string from_device_network(const Plan& plan) {
 
 // The findings the replies that decide a method carry (5.7.68, 5.7.64, 4.4.62).
 void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, std::vector<Check>& checks) {
+  const std::size_t first_finding = checks.size();
   bool seen_68 = false, seen_64 = false;
   const std::string ip_text = plan.ip ? "the device's IP address " + plan.ip->to_string() : std::string("the device's static public IP address");
   // Microsoft's guide, option 3 (https://learn.microsoft.com/exchange/mail-flow-best-practices/how-to-set-up-a-multifunction-device-or-application-to-send-email-using-microsoft-365-or-office-365).
@@ -1326,10 +1327,18 @@ void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, st
     const bool elsewhere = depends_on_source(plan, reply);
     if (reply.enhanced == "5.7.68" && !seen_68) {
       seen_68 = true;
+      // The admin's reading of the setting and the server's answer disagree:
+      // a stale reading (a change takes up to 30 minutes), or another tenant.
+      const std::string contradicts =
+          plan.reject_direct_send == false
+              ? ", although --reject-direct-send off says it is off: the setting was read before a change applied (up to 30 minutes) "
+                "or from another tenant than the one this MX belongs to"
+              : std::string();
       checks.push_back(Check{"smtp.reject-direct-send", elsewhere ? Status::warn : Status::fail,
                              (elsewhere ? vantage_note(plan) : std::string()) +
                                  "The tenant has Reject Direct Send on (550 5.7.68 TenantInboundAttribution): anonymous mail from its own domains "
-                                 "that matches no inbound connector is refused at RCPT, and no message trace shows it",
+                                 "that matches no inbound connector is refused at RCPT, and no message trace shows it" + contradicts,
+                             (contradicts.empty() ? std::string() : "Read it again in this tenant: Get-OrganizationConfig | Format-List RejectDirectSend. ") +
                              "Create a partner inbound connector for the device (Exchange admin center > Mail flow > Connectors: from "
                              "\"Partner organization\" to \"Office 365\", identified by the device's static IP" +
                                  std::string(plan.ip ? " " + plan.ip->to_string() : "") +
@@ -1354,6 +1363,17 @@ void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, st
                              {{"reply", smtp::reply_json(reply)}}});
     }
   }
+  // The MAIL or RCPT row that shows the same reply takes the finding's fix:
+  // one cause, one next step.
+  const auto same_reply = [](const Check& a, const Check& b) {
+    const auto& x = a.fields, &y = b.fields;
+    return x.contains("reply") && y.contains("reply") && x["reply"].value("code", 0) == y["reply"].value("code", 0) &&
+           x["reply"].value("text", std::string()) == y["reply"].value("text", std::string());
+  };
+  for (std::size_t i = first_finding; i < checks.size(); ++i)
+    for (std::size_t j = 0; j < first_finding; ++j)
+      if ((checks[j].id == "smtp.mail" || checks[j].id == "smtp.rcpt") && same_reply(checks[j], checks[i]))
+        checks[j].remedy = checks[i].remedy;
 }
 
 bool is_guid(std::string_view text) {
