@@ -71,6 +71,33 @@ TEST_CASE("DMARC check: quarantine fails a device without SPF, a timeout is neve
   CHECK(preflight::dmarc_check("contoso.example", none, false).status == Status::warn);
 }
 
+TEST_CASE("DMARC check: pct= and an invalid p= change what receivers do", "[preflight]") {
+  const auto check_of = [](const char* record, bool spf_passes) {
+    dns::Answer answer;
+    answer.name = "_dmarc.contoso.example";
+    answer.type = dns::RrType::TXT;
+    answer.outcome = dns::Outcome::records;
+    answer.records.push_back(dns::Record{"_dmarc.contoso.example", dns::RrType::TXT, 300, dns::TxtData{{record}}});
+    return preflight::dmarc_check("contoso.example", answer, spf_passes);
+  };
+  // RFC 7489 6.6.4: messages pct= leaves out get the next weaker policy.
+  const Check reject_none_sampled = check_of("v=DMARC1; p=reject; pct=0", false);
+  CHECK(reject_none_sampled.status == Status::fail);
+  CHECK_THAT(reject_none_sampled.message, Catch::Contains("quarantined") && !Catch::Contains("has its mail rejected"));
+  CHECK(reject_none_sampled.fields["pct"] == 0);
+  const Check quarantine_none_sampled = check_of("v=DMARC1; p=quarantine; pct=0", false);
+  CHECK(quarantine_none_sampled.status == Status::warn);
+  CHECK_THAT(quarantine_none_sampled.message, Catch::Contains("apply no policy"));
+  CHECK_THAT(check_of("v=DMARC1; p=reject; pct=30", false).message, Catch::Contains("rejected for 30% of messages"));
+  // RFC 7489 6.6.3: an invalid p= protects nothing; the fix names the typo.
+  REQUIRE(preflight::parse_dmarc("v=DMARC1; p=rejct"));
+  CHECK(preflight::parse_dmarc("v=DMARC1; p=rejct")->invalid_policy == "rejct");
+  const Check typo = check_of("v=DMARC1; p=rejct", false);
+  CHECK(typo.status == Status::warn);
+  CHECK_THAT(typo.message, Catch::Contains("invalid policy p=rejct"));
+  CHECK_THAT(typo.remedy, Catch::StartsWith("First make the device pass SPF") && Catch::Contains("probably reject"));
+}
+
 TEST_CASE("DMARC for a subdomain without its own record: the organizational domain's policy applies, never a weaker suggestion", "[preflight]") {
   CHECK(preflight::dmarc_policy_domains("scan.northwind-traders.com") ==
         std::vector<std::string>{"scan.northwind-traders.com", "northwind-traders.com"});

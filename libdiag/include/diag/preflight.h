@@ -220,8 +220,13 @@ struct DmarcRecord {
   std::string record;
   std::string policy;            // "none", "quarantine", "reject"; empty when p= is missing or invalid
   std::string subdomain_policy;  // sp=
+  std::string invalid_policy;    // p= as written when it is none of the three ("rejct")
   int pct = 100;
 };
+// What receivers do to mail that fails DMARC under this policy and pct=, in
+// words ("rejected"); empty when nothing: RFC 7489 6.6.4 gives the messages
+// pct= leaves out the next weaker policy.
+std::string dmarc_effect(const std::string& policy, int pct);
 // The DMARC record among a TXT answer's strings: nullopt when none starts
 // with "v=DMARC1"; more than one is reported by dmarc_check.
 std::optional<DmarcRecord> parse_dmarc(std::string_view text);

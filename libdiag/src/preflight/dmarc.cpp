@@ -114,11 +114,11 @@ Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>
     const std::string whose = from_domain + " publishes no DMARC record of its own, so the record of " + decider.domain + " applies to it (" +
                               (record.subdomain_policy.empty() ? "no sp=, so its p=" + policy : "sp=" + policy) +
                               ", RFC 7489 6.6.3)" + other_note + ": \"" + record.record + "\"";
-    const std::string effect = policy == "reject" ? "rejected" : "quarantined (delivered to Junk or held in quarantine)";
+    const std::string effect = dmarc_effect(policy, record.pct);
     check.remedy.clear();
-    if (policy == "none") {
+    if (policy == "none" || effect.empty()) {
       check.status = spf_passes ? Status::pass : Status::warn;
-      check.message = whose + "; p=none only monitors";
+      check.message = whose + (policy == "none" ? "; p=none only monitors" : "; with pct=0 receivers apply no policy (RFC 7489 6.6.4)");
       if (!spf_passes) check.remedy = "Nothing blocks the device today, but fix SPF for " + from_domain + " before " + decider.domain + " tightens DMARC.";
     } else if (spf_passes) {
       check.status = Status::pass;

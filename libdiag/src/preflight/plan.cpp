@@ -307,6 +307,7 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
     const std::string value = ascii::to_lower(std::string(ascii::trim(std::string_view(tag).substr(equals + 1), ascii::c_locale_space)));
     const bool policy_value = value == "none" || value == "quarantine" || value == "reject";
     if (name == "p" && policy_value) out.policy = value;
+    else if (name == "p") out.invalid_policy = value;
     else if (name == "sp" && policy_value) out.subdomain_policy = value;
     else if (name == "pct") {
       try {
@@ -316,6 +317,22 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
     }
   }
   return out;
+}
+
+std::string dmarc_effect(const std::string& policy, int pct) {
+  const std::string quarantined = "quarantined (delivered to Junk or held in quarantine)";
+  const std::string sampled = "pct=" + std::to_string(pct);
+  if (policy == "reject") {
+    if (pct >= 100) return "rejected";
+    if (pct <= 0) return quarantined + ": with pct=0 receivers apply the next weaker policy, quarantine, to all of it (RFC 7489 6.6.4)";
+    return "rejected for " + std::to_string(pct) + "% of messages (" + sampled + ") and quarantined for the rest (RFC 7489 6.6.4)";
+  }
+  if (policy == "quarantine") {
+    if (pct >= 100) return quarantined;
+    if (pct <= 0) return {};
+    return quarantined + " for " + std::to_string(pct) + "% of messages (" + sampled + "; the rest is delivered, RFC 7489 6.6.4)";
+  }
+  return {};
 }
 
 Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, bool spf_passes) {
@@ -349,8 +366,30 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
   const DmarcRecord& record = records.front();
   check.fields["record"] = record.record;
   check.fields["policy"] = record.policy;
+  if (record.pct < 100) check.fields["pct"] = record.pct;
   const std::string policy = record.policy.empty() ? "none" : record.policy;
   const std::string quoted = "\"" + record.record + "\"";
+  if (!record.invalid_policy.empty()) {
+    // RFC 7489 6.6.3: an invalid p= is read as p=none (with rua=) or the
+    // record is ignored; a typo is likely meant as the policy it resembles.
+    const char first = record.invalid_policy.front();
+    const std::string meant = first == 'r' ? "reject" : first == 'q' ? "quarantine" : first == 'n' ? "none" : "";
+    check.status = Status::warn;
+    check.message = "DMARC for " + from_domain + " has an invalid policy p=" + record.invalid_policy +
+                    ": receivers read the record as p=none or ignore it (RFC 7489 6.6.3), so it protects nothing: " + quoted;
+    const std::string correct = "correct p= at " + name + " to none, quarantine or reject" +
+                                (meant.empty() ? std::string() : " (\"" + record.invalid_policy + "\" is probably " + meant + ")");
+    check.remedy = spf_passes ? "Correct it: " + correct + "."
+                              : "First make the device pass SPF (a stricter policy would then block it), then " + correct + ".";
+    return check;
+  }
+  if (dmarc_effect(policy, record.pct).empty() && policy != "none") {
+    check.status = spf_passes ? Status::pass : Status::warn;
+    check.message = "DMARC for " + from_domain + " is p=" + policy + " with pct=0: receivers apply no policy to any message (RFC 7489 "
+                    "6.6.4): " + quoted;
+    if (!spf_passes) check.remedy = "Nothing blocks the device today, but fix SPF before pct= is raised.";
+    return check;
+  }
   if (policy == "none") {
     check.status = spf_passes ? Status::pass : Status::warn;
     check.message = "DMARC for " + from_domain + " is p=none (monitoring only): " + quoted;
@@ -358,15 +397,14 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
       check.remedy = "Nothing blocks the device today, but fix SPF before tightening DMARC to quarantine or reject.";
     return check;
   }
-  const std::string effect = policy == "reject" ? "rejected" : "quarantined (delivered to Junk or held in quarantine)";
+  const std::string effect = dmarc_effect(policy, record.pct);
   if (spf_passes) {
     check.status = Status::pass;
     check.message = "DMARC for " + from_domain + " is p=" + policy + "; the device passes SPF with an aligned MAIL FROM, so DMARC passes: " + quoted;
     return check;
   }
   check.status = Status::fail;
-  check.message = "DMARC for " + from_domain + " is p=" + policy + (record.pct < 100 ? " (pct=" + std::to_string(record.pct) + ")" : "") +
-                  ": a device that fails SPF and does not sign with DKIM (printers and scanners never do) has its mail " + effect;
+  check.message = "DMARC for " + from_domain + " is p=" + policy + ": a device that fails SPF and does not sign with DKIM (printers and scanners never do) has its mail " + effect;
   check.remedy = "Make the device pass SPF (publish the SPF record below); do not weaken DMARC to make a device work.";
   return check;
 }

@@ -2764,7 +2764,14 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       check.message = "SPF could not be decided for the device, so DMARC cannot be either. If it fails SPF: " + check.message;
       dmarc_step = Step{"dmarc", StepState::untested, "DMARC depends on the SPF result, which could not be decided", spf_part.step->to_test};
     } else if (plan.method == Method::direct_send) {
-      if (check.status == Status::fail) dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " applies", ""};
+      const std::string policy_applied = check.fields.value("policy", std::string());
+      if (check.status == Status::fail)
+        dmarc_step = Step{"dmarc", StepState::failed,
+                          policy_applied.empty() ? "the DMARC records of " + check.fields.value("policy_domain", plan.from_domain) + " are broken"
+                                                 : "DMARC p=" + policy_applied +
+                                                       (check.fields.contains("pct") ? " (pct=" + std::to_string(check.fields["pct"].get<int>()) + ")" : std::string()) +
+                                                       " applies",
+                          ""};
       else if (check.status == Status::error) dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
       else dmarc_step = Step{"dmarc", StepState::passed, "DMARC does not stop the device", ""};
     } else if (plan.method == Method::acs && check.status == Status::error) {
