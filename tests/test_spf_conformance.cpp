@@ -299,6 +299,22 @@ std::string read_all(const std::string& path) {
 
 }  // namespace
 
+// Under the sanitizers every process start costs most of a second, and the
+// in-process run above checks all 203 cases under them already: the tool's
+// own run then checks every third case, enough for its option parsing and
+// output of each kind of result.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int tool_case_stride = 3;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+constexpr int tool_case_stride = 3;
+#else
+constexpr int tool_case_stride = 1;
+#endif
+#else
+constexpr int tool_case_stride = 1;
+#endif
+
 TEST_CASE("RFC 7208 conformance suite through sendcheck-spf over loopback DNS", "[spf][conformance][tool]") {
   const std::string path = suite_path();
   const std::string tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-spf";
@@ -308,7 +324,7 @@ TEST_CASE("RFC 7208 conformance suite through sendcheck-spf over loopback DNS", 
   std::ifstream in(path);
   const auto suite = nlohmann::json::parse(in);
   const std::string base = std::filesystem::temp_directory_path() / ("spf-suite-" + std::to_string(::getpid()));
-  int total = 0, passed = 0;
+  int total = 0, passed = 0, not_run = 0;
   std::vector<std::string> failures, set_apart;
   for (const auto& scenario : suite) {
     ServedScenario served = serve_scenario(scenario["zonedata"]);
@@ -319,7 +335,10 @@ TEST_CASE("RFC 7208 conformance suite through sendcheck-spf over loopback DNS", 
     for (const auto& [name, type] : served.timeouts)
       (*server)->add_fault(name, type, sendcheck::testing::Fault{sendcheck::testing::FaultAction::drop});
     for (const auto& [name, test] : scenario["tests"].items()) {
-      ++total;
+      if (total++ % tool_case_stride != 0) {
+        ++not_run;
+        continue;
+      }
       // --opt=VALUE: a value may start with "-".
       const std::string command = shell_quote(tool) + " --ip=" + shell_quote(test["host"].get<std::string>()) +
                                   " --sender=" + shell_quote(test["mailfrom"].get<std::string>()) + " --helo=" +
@@ -356,7 +375,8 @@ TEST_CASE("RFC 7208 conformance suite through sendcheck-spf over loopback DNS", 
   std::filesystem::remove(base + ".err");
   INFO("failed: " << nlohmann::json(failures).dump());
   CHECK(total == 203);
-  CHECK(passed + static_cast<int>(set_apart.size()) == total);
+  CHECK(passed + static_cast<int>(set_apart.size()) + not_run == total);
   CHECK(set_apart.size() <= 1);
-  WARN("RFC 7208 conformance through sendcheck-spf: " << passed << "/" << total);
+  WARN("RFC 7208 conformance through sendcheck-spf: " << passed << "/" << total - not_run
+                                                       << (not_run ? " (one case in " + std::to_string(tool_case_stride) + " under the sanitizers)" : ""));
 }
