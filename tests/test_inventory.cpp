@@ -487,6 +487,32 @@ TEST_CASE("Verdicts from the evidence", "[inventory]") {
   CHECK_THAT(someone->reason, Catch::Contains("cannot tell basic from OAuth"));
 }
 
+TEST_CASE("What refuses OAuth too is said where OAuth is the way", "[inventory]") {
+  InventoryAggregator aggregator;
+  aggregator.add(SmtpAuthReportRow{"lob@contoso.com", std::string("OAuth"), 5, 0, 0, 100});
+  aggregator.add(signin("ca@contoso.com", "203.0.113.8", "2026-11-10T07", 53003));
+  aggregator.add(signin("ca@contoso.com", "203.0.113.8", "2026-11-11T07"));
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = true;  // the organization's switch is off
+  tenant.mailboxes = {{"lob@contoso.com", true}};       // ca@ has no mailbox row: its own setting is unknown
+  const auto result = evaluate(aggregator, tenant, test_today);
+  // An OAuth sender refused by the switch gets the one-line fix.
+  const auto* lob = find_sender(result, "lob@contoso.com");
+  REQUIRE(lob);
+  CHECK(lob->verdict == Verdict::refused);
+  REQUIRE(lob->way_forward.size() == 1);
+  CHECK_THAT(lob->way_forward[0].why,
+             Catch::Contains("Set-CASMailbox -Identity lob@contoso.com -SmtpClientAuthenticationDisabled $false"));
+  // Unknown own setting under a disabled organization, and a 53003: both
+  // refuse the OAuth sign-in as well.
+  const auto* ca = find_sender(result, "ca@contoso.com");
+  REQUIRE(ca);
+  REQUIRE_FALSE(ca->way_forward.empty());
+  CHECK(ca->way_forward[0].method == "oauth");
+  CHECK_THAT(ca->way_forward[0].why, Catch::Contains("if it follows the organization, OAuth is refused too"));
+  CHECK_THAT(ca->way_forward[0].why, Catch::Contains("Conditional Access blocked some of its sign-ins (53003)"));
+}
+
 TEST_CASE("Ways forward come with the preflight command that verifies them", "[inventory]") {
   SenderFinding sender;
   sender.user = "scanner@contoso.com";

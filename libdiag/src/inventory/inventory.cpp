@@ -183,6 +183,28 @@ int days_until_cutover(std::chrono::sys_days today) {
   return today >= cutover ? 0 : static_cast<int>((cutover - today).count());
 }
 
+// What refuses an OAuth sign-in as much as a password: the SMTP AUTH switch
+// (the mailbox's, or the organization's that it may follow), and the
+// Conditional Access policy behind a 53003.
+std::string oauth_blockers(const SenderFinding& sender, bool moving) {
+  const std::string when = moving ? " when it moves." : ".";
+  const std::string enable = "enable it for this mailbox (Set-CASMailbox -Identity " + sender.user +
+                             " -SmtpClientAuthenticationDisabled $false; the mailbox setting wins over the organization's)";
+  std::string out;
+  if (sender.setting.disabled == true)
+    out = " SMTP AUTH is disabled for it, which refuses OAuth too: " + enable + when;
+  else if (!sender.setting.disabled && sender.setting.org == true)
+    out = " SMTP AUTH is disabled for the organization and this mailbox's own setting is not known: if it follows the "
+          "organization, OAuth is refused too, so " + enable + when;
+  const bool conditional_access = std::any_of(sender.ips.begin(), sender.ips.end(),
+                                              [](const IpActivity& ip) { return ip.error_codes.count(53003) != 0; });
+  if (conditional_access)
+    out += " Conditional Access blocked some of its sign-ins (53003): the same policy applies to its OAuth sign-in, so "
+           "check which policy it was (Microsoft Entra admin center > Sign-in logs > the sign-in > Conditional Access) "
+           "and that it lets the device's new sign-in through.";
+  return out;
+}
+
 std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   std::vector<WayForward> ways;
   const auto& user = sender.user;
@@ -211,12 +233,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
           : "";
   ways.push_back({"oauth",
                   "If the device or application can use OAuth 2.0 (XOAUTH2) for SMTP, keep it on smtp.office365.com "
-                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." +
-                      // The switch refuses OAuth sign-ins as much as passwords.
-                      (sender.setting.disabled == true
-                           ? " SMTP AUTH is disabled for it, which refuses OAuth too: enable it for this mailbox "
-                             "(Set-CASMailbox -Identity " + user + " -SmtpClientAuthenticationDisabled $false) when it moves."
-                           : std::string()) +
+                  "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + oauth_blockers(sender, true) +
                       initial_domain_note + tls_note,
                   prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
@@ -496,6 +513,13 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     else if (finding.verdict == Verdict::will_break || (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth))
       // A refused sender that still has mail to send needs a way forward now.
       finding.way_forward = ways_forward(finding);
+    else if (finding.verdict == Verdict::refused)
+      // It signs in with OAuth already: only the switch stands in its way.
+      finding.way_forward = {WayForward{"oauth",
+                                        "It already signs in with OAuth; only the SMTP AUTH switch refuses it." +
+                                            oauth_blockers(finding, false),
+                                        "sendcheck preflight " + domain_of(finding.user) + " --method smtp-auth --from " +
+                                            finding.user + " --oauth-token-file TOKEN-FILE --device-auth oauth"}};
     result.any_concealed = result.any_concealed || finding.concealed;
     if (finding.active_this_run && (finding.concealed || (!tenant.mailboxes.empty() && !finding.setting.mailbox_row_found)))
       result.unmatched_senders.push_back(finding.user);
