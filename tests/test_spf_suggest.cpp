@@ -429,6 +429,24 @@ $ORIGIN contoso.example.
   }
 }
 
+TEST_CASE("suggest: an open include is replaced by what it lists, and the includes in it stay includes", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+@       TXT "v=spf1 ip4:203.0.113.25 include:_spf.vendor.example -all"
+$ORIGIN vendor.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+_spf    TXT "v=spf1 include:spf.protection.outlook.com ip4:198.51.100.0/28 +all"
+)");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"});
+  const Suggestion& s = run.suggestion();
+  // A copy of Microsoft's ranges would fail the servers it adds later.
+  CHECK(s.record == "v=spf1 ip4:198.51.100.0/28 ip4:203.0.113.25 include:spf.protection.outlook.com -all");
+  CHECK_THAT(s.record, !Catch::Contains("40.92.0.0/15"));
+  require_works(scenario, "contoso.example", s.record, {"203.0.113.25"}, {"198.51.100.3", "40.107.3.3"});
+}
+
 TEST_CASE("a tree open to every address lets Microsoft's servers pass: the missing include is not called a failure", "[spf][suggest]") {
   for (const char* record : {"v=spf1 ip4:44.5.6.0/24 +all", "v=spf1 ip4:44.5.6.0/24 exists:%{i}.any.contoso.example -all"}) {
     INFO(record);

@@ -189,17 +189,6 @@ const TreeNode* loop_below(const TreeNode& node) {
   return nullptr;
 }
 
-// flattenable(), with the loop's own node passed over: what the records list
-// before the loop can be written as addresses.
-bool flattenable_but_loops(const TreeNode& node, std::string& why) {
-  if (node.status == "loop") return true;
-  if (node.status != "ok") return why = node.via + " (" + node.status + ")", false;
-  TreeNode own = node;
-  own.children.clear();
-  if (!flattenable(own, why)) return false;
-  return std::all_of(node.children.begin(), node.children.end(), [&](const TreeNode& child) { return flattenable_but_loops(child, why); });
-}
-
 // The addresses an a or mx term names today, with its CIDR lengths.
 std::optional<std::vector<Network>> host_term_networks(const AnswerCache& cache, const Term& term, const std::string& domain) {
   const std::string target = term.domain_spec.empty() ? domain : term.domain_spec;
@@ -576,17 +565,50 @@ class SuggestionBuilder {
     std::string opening;   // "Replaced \"include:x\" with the addresses its records list (...)"
     std::string not_kept;  // "; TERM cannot be written as addresses and is not kept", or empty
   };
+  // What an open include's records authorize, to keep: their own networks by
+  // address, and each include in them that is not open itself as that
+  // include (Microsoft's above all: its owner changes what it lists, and a
+  // copy of today's addresses would fail tomorrow's servers).
+  // unlisted: the first part that can be neither (ptr, exists:, a record
+  // that failed), which is not kept.
+  void kept_parts(const TreeNode& node, const std::vector<std::string>& open_terms, std::vector<Network>& networks,
+                  std::vector<std::string>& includes, std::string& unlisted) {
+    if (node.status == "loop") return;  // the records before it are walked already
+    if (node.status != "ok") {
+      if (unlisted.empty()) unlisted = node.via + " (" + node.status + ")";
+      return;
+    }
+    TreeNode own = node;
+    own.children.clear();
+    if (std::string why; !flattenable(own, why) && unlisted.empty()) unlisted = why;
+    for (const auto& network : node.networks)
+      if (!is_open_network(network)) networks.push_back(network);
+    for (const auto& child : node.children) {
+      if (!passes_through(child)) continue;
+      const bool include = child.via.starts_with("include:") || child.via.starts_with("+include:");
+      if (include && child.status == "ok" && !loop_below(child) && open_reason(child, open_terms).empty()) {
+        includes.push_back("include:" + child.domain);
+        continue;
+      }
+      kept_parts(child, open_terms, networks, includes, unlisted);
+    }
+  }
+
   Replacement replace_with_networks(Draft& draft, const std::string& text, const TreeNode& child) {
     std::vector<Network> networks;
-    for (const auto& network : authorized_networks(child))
-      if (!is_open_network(network)) networks.push_back(network);
+    std::vector<std::string> includes;
     std::string unlisted;
-    const bool by_address = flattenable_but_loops(child, unlisted);
+    kept_parts(child, any_address_terms(tree_.checks), networks, includes, unlisted);
+    networks = merge_networks(std::move(networks));
     if (!networks.empty()) draft.terms.push_back(DraftTerm{networks, ""});
+    for (const auto& include : includes) add_term(draft, include);
     std::vector<std::string> listed;
-    for (const auto& network : merge_networks(networks)) listed.push_back(network.to_string());
-    return {"Replaced \"" + text + "\"" + (listed.empty() ? "" : " with the addresses its records list (" + join(listed) + ")"),
-            by_address ? "" : "; " + unlisted + " cannot be written as addresses and is not kept"};
+    for (const auto& network : networks) listed.push_back(network.to_string());
+    std::string opening = "Replaced \"" + text + "\"";
+    if (!listed.empty()) opening += " with the addresses its records list (" + join(listed) + ")";
+    if (!includes.empty())
+      opening += std::string(listed.empty() ? " with the includes its records hold (" : " and the includes in them (") + join(includes) + ")";
+    return {opening, unlisted.empty() ? "" : "; " + unlisted + " cannot be written as addresses and is not kept"};
   }
 
   void include_term(Draft& draft, const std::string& text, const std::string& target, Qualifier qualifier, const TreeNode* child,
