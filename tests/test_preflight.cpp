@@ -91,7 +91,9 @@ TEST_CASE("DMARC check: pct= and an invalid p= change what receivers do", "[pref
   CHECK_THAT(check_of("v=DMARC1; p=reject; pct=30", false).message, Catch::Contains("rejected for 30% of messages"));
   // RFC 7489 6.6.3: an invalid p= protects nothing; the fix names the typo.
   REQUIRE(preflight::parse_dmarc("v=DMARC1; p=rejct"));
-  CHECK(preflight::parse_dmarc("v=DMARC1; p=rejct")->invalid_policy == "rejct");
+  CHECK(preflight::parse_dmarc("v=DMARC1; p=rejct")->invalid_policy == "p=rejct");
+  CHECK(preflight::parse_dmarc("v=DMARC1; p=quarantine; sp=rejct")->invalid_policy == "sp=rejct");
+  CHECK_THAT(check_of("v=DMARC1; p=quarantine; sp=rejct", false).message, Catch::Contains("invalid policy sp=rejct"));
   const Check typo = check_of("v=DMARC1; p=rejct", false);
   CHECK(typo.status == Status::warn);
   CHECK_THAT(typo.message, Catch::Contains("invalid policy p=rejct"));

@@ -220,7 +220,7 @@ struct DmarcRecord {
   std::string record;
   std::string policy;            // "none", "quarantine", "reject"; empty when p= is missing or invalid
   std::string subdomain_policy;  // sp=
-  std::string invalid_policy;    // p= as written when it is none of the three ("rejct")
+  std::string invalid_policy;    // the first p= or sp= that is none of the three, as written ("p=rejct")
   int pct = 100;
 };
 // What receivers do to mail that fails DMARC under this policy and pct=, in

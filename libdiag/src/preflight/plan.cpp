@@ -306,9 +306,10 @@ std::optional<DmarcRecord> parse_dmarc(std::string_view text) {
     const std::string name = std::string(ascii::trim(std::string_view(tag).substr(0, equals), ascii::c_locale_space));
     const std::string value = ascii::to_lower(std::string(ascii::trim(std::string_view(tag).substr(equals + 1), ascii::c_locale_space)));
     const bool policy_value = value == "none" || value == "quarantine" || value == "reject";
-    if (name == "p" && policy_value) out.policy = value;
-    else if (name == "p") out.invalid_policy = value;
-    else if (name == "sp" && policy_value) out.subdomain_policy = value;
+    if ((name == "p" || name == "sp") && !policy_value) {
+      if (out.invalid_policy.empty()) out.invalid_policy = name + "=" + value;
+    } else if (name == "p") out.policy = value;
+    else if (name == "sp") out.subdomain_policy = value;
     else if (name == "pct") {
       try {
         out.pct = std::clamp(std::stoi(value), 0, 100);
@@ -372,13 +373,17 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
   if (!record.invalid_policy.empty()) {
     // RFC 7489 6.6.3: an invalid p= is read as p=none (with rua=) or the
     // record is ignored; a typo is likely meant as the policy it resembles.
-    const char first = record.invalid_policy.front();
+    const std::string tag = record.invalid_policy.substr(0, record.invalid_policy.find('='));
+    const std::string value = record.invalid_policy.substr(tag.size() + 1);
+    const char first = value.empty() ? '\0' : value.front();
     const std::string meant = first == 'r' ? "reject" : first == 'q' ? "quarantine" : first == 'n' ? "none" : "";
     check.status = Status::warn;
-    check.message = "DMARC for " + from_domain + " has an invalid policy p=" + record.invalid_policy +
+    check.fields["policy"] = "none";
+    check.fields["invalid_policy"] = record.invalid_policy;
+    check.message = "DMARC for " + from_domain + " has an invalid policy " + record.invalid_policy +
                     ": receivers read the record as p=none or ignore it (RFC 7489 6.6.3), so it protects nothing: " + quoted;
-    const std::string correct = "correct p= at " + name + " to none, quarantine or reject" +
-                                (meant.empty() ? std::string() : " (\"" + record.invalid_policy + "\" is probably " + meant + ")");
+    const std::string correct = "correct " + tag + "= at " + name + " to none, quarantine or reject" +
+                                (meant.empty() ? std::string() : " (\"" + value + "\" is probably " + meant + ")");
     check.remedy = spf_passes ? "Correct it: " + correct + "."
                               : "First make the device pass SPF (a stricter policy would then block it), then " + correct + ".";
     return check;

@@ -839,16 +839,20 @@ void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const s
     return;
   }
   const std::string send_as = "Send as an address in a domain that takes mail (such as " + plan.domain + ")";
+  // No name, no record to publish: the fix is the address.
+  if (no_domain) {
+    section.checks.push_back(Check{"dmarc.sender-domain", Status::fail,
+                                   domain + ", the sender's domain, does not exist in DNS (NXDOMAIN): no SPF record can be published "
+                                   "for it, so the device's mail cannot pass SPF as it" +
+                                       std::string(direct_send ? "" : ", and receivers refuse mail from a domain that does not exist"),
+                                   "Give the device a From address in one of the tenant's accepted domains (such as scanner@" + plan.domain +
+                                       "); check the spelling of the address in the device's settings.",
+                                   {{"domain", domain}, {"null_mx", false}}});
+    step = Step{"sender-domain", StepState::failed, "the sender's domain " + domain + " does not exist", ""};
+    return;
+  }
   if (direct_send) {
-    if (no_domain) {
-      section.checks.push_back(Check{"dmarc.sender-domain", Status::fail,
-                                     domain + ", the sender's domain, does not exist in DNS (NXDOMAIN): it cannot be one of the tenant's "
-                                     "accepted domains, which direct send needs in From, and no SPF record can be published for it",
-                                     "Give the device a From address in one of the tenant's accepted domains (such as scanner@" + plan.domain +
-                                         "); check the spelling of the address in the device's settings.",
-                                     {{"domain", domain}, {"null_mx", false}}});
-      step = Step{"sender-domain", StepState::failed, "the sender's domain " + domain + " does not exist", ""};
-    } else if (null_mx) {
+    if (null_mx) {
       section.checks.push_back(Check{"dmarc.sender-domain", Status::warn,
                                      domain + ", the sender's domain, publishes a null MX (\"0 .\", RFC 7505): it says it takes no mail. "
                                      "Receivers that follow RFC 7505 refuse mail from it (550 5.7.27); whether Exchange Online does for "
@@ -869,8 +873,7 @@ void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const s
   }
   const std::string what = null_mx ? "publishes a null MX (\"0 .\", RFC 7505): it says it takes no mail, and receivers that follow "
                                      "RFC 7505 refuse mail from it (550 5.7.27)"
-                           : no_domain ? "does not exist in DNS (NXDOMAIN): receivers refuse mail from a domain that does not exist"
-                                       : "has neither an MX nor an address record: it cannot take a bounce, and receivers that check the "
+                                   : "has neither an MX nor an address record: it cannot take a bounce, and receivers that check the "
                                          "sender's domain (such as Postfix's reject_unknown_sender_domain, 450 by default) may refuse mail from it";
   // Without an MX or address the refusal is a receiver's choice (Postfix's
   // check answers 450 by default, and large providers do not make it): a
@@ -883,11 +886,10 @@ void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const s
     return;
   }
   section.checks.push_back(Check{"dmarc.sender-domain", Status::fail, domain + ", the sender's domain, " + what,
-                                 send_as + ", or " + (null_mx ? "replace the null MX of " + domain + " with an MX" : "publish an MX for " + domain) +
-                                     " that points at " + tenant_host + " and add " + domain + " as an accepted domain.",
-                                 {{"domain", domain}, {"null_mx", null_mx}}});
-  step = Step{"sender-domain", StepState::failed, "other organizations refuse mail from " + domain + " (" +
-                                                      (null_mx ? "null MX" : no_domain ? "no such domain" : "no MX or address") + ")", ""};
+                                 send_as + ", or replace the null MX of " + domain + " with an MX that points at " + tenant_host +
+                                     " and add " + domain + " as an accepted domain.",
+                                 {{"domain", domain}, {"null_mx", true}}});
+  step = Step{"sender-domain", StepState::failed, "other organizations refuse mail from " + domain + " (null MX)", ""};
 }
 
 // The DMARC row and step for mail Exchange Online sends on to other
@@ -915,6 +917,9 @@ struct OpenPass {
 };
 
 OpenPass outbound_open_pass(const OutboundPart& part, const SpfPart& spf_part) {
+  // With Microsoft's include in the record too, closing the term leaves
+  // Exchange Online's servers passing.
+  if (spf_part.microsoft_included.value_or(false)) return {};
   for (const auto& evaluation : part.each) {
     if (!evaluation) continue;
     const std::string_view id = spf::open_pass_finding(*evaluation, spf_part.tree_checks);
@@ -933,7 +938,16 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
     return;
   }
-  const bool enforced = !policy.empty() && policy != "none";
+  // Two records, or another record receivers cannot read: the finding
+  // stands as dmarc_check made it (RFC 7489 6.6.3: no policy applies).
+  if (check.status == Status::fail && policy.empty()) {
+    step = Step{"dmarc", StepState::failed, "the DMARC records of " + check.fields.value("policy_domain", plan.from_domain) + " are broken", ""};
+    return;
+  }
+  const int pct = check.fields.value("pct", 100);
+  // What happens to mail that fails DMARC (pct= may leave it all out).
+  const std::string effect = dmarc_effect(policy, pct);
+  const bool enforced = !policy.empty() && policy != "none" && !effect.empty();
   const std::string sent_on = "mail that Exchange Online sends on to other organizations (" + plan.external.front() +
                               (plan.external.size() > 1 ? ", ..." : "") + ") comes from Microsoft's servers";
   const bool spf_pass = part.spf && part.spf->result == spf::SpfResult::pass;
@@ -972,7 +986,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
       check.status = Status::fail;
       check.message = "DMARC for " + domain + " is p=" + policy + "; the SPF record of " + domain + " does not include " + include +
                       ", the include of this tenant's cloud, and " + domain + no_dkim + ": mail that Exchange Online sends on to other "
-                      "organizations fails DMARC, and receivers " + (policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it");
+                      "organizations fails DMARC, and is " + effect;
       check.remedy = "Add include:" + include + " to the SPF record of " + domain + ", or set up DKIM for " + domain +
                      " (Microsoft Defender portal > Email authentication settings > DKIM" + moved_dkim + ").";
       step = Step{"dmarc", StepState::failed, "DMARC p=" + policy + " at other organizations: " + include + " is not in the SPF of " + domain +
@@ -1070,11 +1084,10 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                   fix_spf + ", or set up DKIM for " + domain};
     return;
   }
-  const std::string effect = policy == "reject" ? "reject it" : "deliver it to Junk or quarantine it";
   check.status = Status::fail;
   check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
                   " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
-                  no_dkim + ": DMARC fails, and receivers " + effect;
+                  no_dkim + ": DMARC fails, and the mail is " + effect;
   check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
                  "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
@@ -2708,9 +2721,18 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       // The verified record is the fix when it makes Exchange Online pass.
       const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
       const OpenPass open_pass = outbound_open_pass(outbound, spf_part);
+      const std::string invalid_policy = check.fields.value("invalid_policy", std::string());
+      const std::string invalid_policy_fix = check.remedy;
       judge_outbound(plan, outbound, spf_part, open_pass, sovereign, check, dmarc_step);
-      // The open term is relayed mail's own finding, with the same fix.
-      if (!open_pass.id.empty()) {
+      // Judged as none, which is how receivers read it; the typo stays a finding.
+      if (!invalid_policy.empty()) {
+        check.message += " (its " + invalid_policy + " is invalid: receivers read the record as p=none or ignore it, RFC 7489 6.6.3)";
+        if (check.status == Status::pass) check.status = Status::warn;
+        check.remedy = check.remedy.empty() ? invalid_policy_fix : check.remedy + " " + invalid_policy_fix;
+      }
+      // The open term is relayed mail's own finding, with the same fix, when
+      // the DMARC pass rests on it.
+      if (!open_pass.id.empty() && check.fields.contains("passes_through")) {
         auto& health = spf_part.health.checks;
         const auto row = std::find_if(health.begin(), health.end(), [&](const Check& c) { return c.id == open_pass.id; });
         if (row != health.end()) {
@@ -2725,7 +2747,6 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
         for (auto& row : spf_part.section.checks)
           if (row.id == "spf.m365-include" && row.status != Status::pass) row.remedy = check.remedy;
       }
-      judge_sender_domain(plan, state.sender_domain, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
     } else if (plan.method == Method::relay && check.status == Status::fail) {
@@ -2788,21 +2809,20 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                                {"policy_domain", dmarc.checks.back().fields.value("policy_domain", plan.from_domain)},
                                {"record", dmarc.checks.back().fields.value("record", "")},
                                {"policy", dmarc.checks.back().fields.value("policy", "")}};
-    if (plan.method == Method::direct_send && state.sender_domain.asked) {
+    if (state.sender_domain.asked) {
       judge_sender_domain(plan, state.sender_domain, mx_part.target ? mx_part.target->host : std::string(), dmarc, sender_domain_step);
-      // A domain that does not exist takes no SPF record: the SPF row's fix
-      // is the sender address instead, and no record is offered.
-      if (sender_domain_step && sender_domain_step->state == StepState::failed) {
+      // A domain that does not exist takes no SPF record: every SPF and
+      // DMARC row's fix is the sender address instead, and no record is offered.
+      if (state.sender_domain.mx.outcome == dns::Outcome::nxdomain) {
         spf_part.suggested.reset();
         spf_part.candidate.reset();
         const std::string remedy = dmarc.checks.back().remedy;
-        for (auto& row : spf_part.section.checks)
-          if (row.status == Status::fail) {
-            row.remedy = remedy;
-            row.fields.erase("suggested_record");
-          }
-        for (auto& row : dmarc.checks)
-          if (row.id == "dmarc.policy" && !row.remedy.empty()) row.remedy = remedy;
+        for (auto* rows : {&spf_part.section.checks, &spf_part.health.checks, &dmarc.checks})
+          for (auto& row : *rows)
+            if ((row.status == Status::fail || row.status == Status::warn) && !row.remedy.empty()) {
+              row.remedy = remedy;
+              row.fields.erase("suggested_record");
+            }
       }
     }
   } else {
