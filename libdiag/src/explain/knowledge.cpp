@@ -318,6 +318,8 @@ Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
       {"{login}", "the mailbox the device signs in with", details.login, {}},
       {"{login_account}", "the account the device signs in with", details.login, {}},
       {"{from}", "the address the device sends as", details.from_address, {}},
+      // Add-ADPermission -Identity takes the mailbox's name, not its address.
+      {"{from_mailbox_name}", "the From mailbox's name (its display name or alias, not its address)", {}, {}},
   };
   Meaning meaning;
   meaning.entry = &entry;

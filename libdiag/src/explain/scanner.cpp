@@ -81,6 +81,7 @@ constexpr std::string_view reply_markers[] = {
     "msg:",               // node-sendmail: "Error: SMTP code:530 msg:530 ..."
     "login: ",            // nodemailer: "Error: Invalid login: 535 ..."
     "response: '",        // nodemailer's error object
+    "server response: ",  // Outlook, Windows Live Mail: "Server Response: 550 ..."
     "replied: ",          // hMailServer: "Remote server replied: 550 ..."
     "talk to me: ",       // Postfix: "refused to talk to me: 554 ..."
     "hat '",              // German Exchange NDR: "Remoteserver hat '550 ...' zurückgegeben"

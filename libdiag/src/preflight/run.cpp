@@ -818,7 +818,11 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
 void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const std::string& exo_host, Section& section, std::optional<Step>& step) {
   const std::string& domain = plan.from_domain;
   const bool direct_send = plan.method == Method::direct_send;
-  const std::string tenant_host = exo_host.empty() ? "your tenant's Exchange Online host (as the MX of " + plan.domain + " does)" : exo_host;
+  // Each domain has an MX host of its own: the tenant domain's is that
+  // domain's, not the From domain's.
+  const std::string tenant_host = !exo_host.empty() && domain == plan.domain
+                                      ? exo_host
+                                      : "Exchange Online (the MX value the Microsoft 365 admin center shows under Settings > Domains > " + domain + ")";
   const auto failed = [&](const dns::Answer& answer) { return !answer.is_definitive(); };
   if (failed(part.mx) || (part.mx.outcome != dns::Outcome::nxdomain && part.mx.mx().empty() && (failed(part.a) || failed(part.aaaa)))) {
     section.checks.push_back(Check{"dmarc.sender-domain", Status::error,
