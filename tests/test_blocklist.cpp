@@ -35,7 +35,10 @@ using sendcheck::testing::FaultAction;
 
 namespace {
 
-constexpr auto attempt = 150ms;
+// One attempt's wait: long enough that a loopback answer under ASan on a
+// busy 2-core machine is never taken for a timeout (150 ms was not, in CI
+// run 15), short enough that a dropped query costs a second.
+constexpr auto attempt = 1000ms;
 const std::string test_dqs_key = "abcdefghijklmnopqrstuvwxyz";  // the fixture's DQS zone
 
 IpAddress ip(const char* text) {
@@ -550,7 +553,7 @@ TEST_CASE("Timeouts, SERVFAIL and REFUSED from the server: errors per list, the 
   server->add_fault("1.2.0.192.psbl.surriel.com", RrType::A, Fault{FaultAction::servfail});
   server->add_fault("1.2.0.192.all.s5h.net", RrType::A, Fault{FaultAction::refused});
   server->add_fault("2.0.0.127.z.mailspike.net", RrType::A, Fault{FaultAction::drop});  // the probe
-  auto resolver = resolver_for(*server, 100ms, 1);
+  auto resolver = resolver_for(*server, attempt, 1);
   RunSummary run;
   run.ips = check(*resolver, {"192.0.2.1"}, default_lists());
   run.servers = resolver->servers();
@@ -577,7 +580,7 @@ TEST_CASE("Timeouts, SERVFAIL and REFUSED from the server: errors per list, the 
 TEST_CASE("No list answered at all: no pass row for the resolver, whose answers were never checked", "[blocklist]") {
   auto server = start_lists_server();
   for (const auto& list : default_lists()) server->add_fault("1.2.0.192." + list.zone, RrType::A, Fault{FaultAction::drop});
-  auto resolver = resolver_for(*server, 100ms, 1);
+  auto resolver = resolver_for(*server, attempt, 1);
   RunSummary run;
   run.ips = check(*resolver, {"192.0.2.1"}, default_lists());
   run.servers = resolver->servers();
