@@ -221,10 +221,17 @@ TEST_CASE("No sender breaking is a pass only from inputs that show every SMTP AU
     auto json = nlohmann::json::parse(run_inventory_tool({"--signins", interactive, "--signins", other, "--json"}).out);
     CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"pass"});
     CHECK(status_of(json, "inventory.signin-logs").empty());
-    json = nlohmann::json::parse(run_inventory_tool({"--signins", interactive, "--smtp-auth-report", oauth_report, "--json"}).out);
+    json = nlohmann::json::parse(run_inventory_tool({"--signins", interactive, "--signins", other, "--smtp-auth-report", oauth_report,
+                                                     "--json"}).out);
     CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"pass"});
-    // The report lists every sender, but the one log alone is still said.
+    // The EAC report lists every sender, but of a period its export does not
+    // say (7 days by default): with one log, or alone, not a pass.
+    json = nlohmann::json::parse(run_inventory_tool({"--signins", interactive, "--smtp-auth-report", oauth_report, "--json"}).out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"warn"});
     CHECK(status_of(json, "inventory.signin-logs") == std::vector<std::string>{"warn"});
+    json = nlohmann::json::parse(run_inventory_tool({"--smtp-auth-report", oauth_report, "--json"}).out);
+    CHECK(status_of(json, "inventory.will-break") == std::vector<std::string>{"warn"});
+    CHECK_THAT(json.dump(), Catch::Contains("does not say its period"));
   }
   SECTION("a cut row is bad input, not a row of another client app") {
     const auto cut = dir.write("cut.csv", header + "2026-11-03T07:12:40Z,mfp@contoso.com,203.0.113.9,Authenticated SMTP,0\n"

@@ -291,6 +291,9 @@ struct EvidenceCoverage {
   // perhaps among those left out. They show no log whole.
   std::vector<std::string> unfiltered;                        // what the report says of each
   bool complete() const { return usage_report || smtp_auth_report || (interactive_log && non_interactive_log); }
+  // The EAC report's export does not carry its period (7 days unless the
+  // admin chose up to 90): alone it may miss a device that sends monthly.
+  bool only_short_period() const { return smtp_auth_report && !usage_report && !(interactive_log && non_interactive_log); }
 };
 
 struct InventoryResult {

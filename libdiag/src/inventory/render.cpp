@@ -184,7 +184,7 @@ void add_checks(Report& report, const InventoryResult& result) {
   const auto& coverage = result.coverage;
   // "Nobody breaks" is a pass only from inputs that list every SMTP AUTH
   // sender: one sign-in log alone looks exactly like it.
-  const bool all_senders_seen = coverage.complete();
+  const bool all_senders_seen = coverage.complete() && !coverage.only_short_period();
   report.add({"inventory.will-break", will_break ? Status::fail : all_senders_seen ? Status::pass : Status::warn,
               will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
                                plural(static_cast<std::size_t>(days), "day", "days") + " left)"
@@ -195,13 +195,19 @@ void add_checks(Report& report, const InventoryResult& result) {
                                         ? " (the EAC SMTP AUTH clients report covers 7 days unless a longer period, up to 90, "
                                           "was chosen when it was exported)"
                                         : "")
+              : coverage.complete()
+                  ? "No sender was seen that will break at the cutover in the EAC SMTP AUTH clients report, but its export "
+                    "does not say its period (7 days unless up to 90 was chosen): a device that sends once a month may "
+                    "not be in it"
                   : "No sender was seen that will break at the cutover, but the inputs cannot show every sender that "
                     "uses SMTP AUTH",
               will_break ? "Move each to the way forward listed for it, and verify that way with its sendcheck "
                            "preflight command before the end of December 2026."
               : all_senders_seen ? ""
-                                 : std::string(both_logs_remedy) + " Or add the EAC SMTP AUTH clients report "
-                                   "(--smtp-auth-report), which lists every sender of its period.",
+              : coverage.complete()
+                  ? std::string(both_logs_remedy) + " Choose the last 30 days for both."
+                  : std::string(both_logs_remedy) + " Or add the EAC SMTP AUTH clients report "
+                    "(--smtp-auth-report), which lists every sender of its period.",
               {{"url", timeline_url}, {"count", will_break}, {"days_left", days}}});
   if (coverage.signin_sources && !(coverage.interactive_log && coverage.non_interactive_log)) {
     const std::string which = coverage.interactive_log       ? "only the interactive sign-in log was given whole"
