@@ -359,7 +359,10 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
     return check;
   }
   if (records.size() > 1) {
-    check.status = Status::fail;
+    // Receivers apply no policy then: nothing stops the mail for it, and
+    // nothing protects the domain either.
+    check.status = Status::warn;
+    check.fields["records"] = records.size();
     check.message = name + " has " + std::to_string(records.size()) + " DMARC records: RFC 7489 6.6.3 says receivers then apply none of them";
     check.remedy = "Keep exactly one v=DMARC1 TXT record at " + name + ".";
     return check;

@@ -942,12 +942,6 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
     return;
   }
-  // Two records, or another record receivers cannot read: the finding
-  // stands as dmarc_check made it (RFC 7489 6.6.3: no policy applies).
-  if (check.status == Status::fail && policy.empty()) {
-    step = Step{"dmarc", StepState::failed, "the DMARC records of " + check.fields.value("policy_domain", plan.from_domain) + " are broken", ""};
-    return;
-  }
   const int pct = check.fields.value("pct", 100);
   // What happens to mail that fails DMARC (pct= may leave it all out).
   const std::string effect = dmarc_effect(policy, pct);
@@ -1005,8 +999,13 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                 "check the SPF record of " + domain + " for the cloud's include (" + include + ")"};
     return;
   }
-  const std::string head = (enforced ? "DMARC for " + domain + " is p=" + policy
-                                      : policy.empty() ? domain + " publishes no DMARC policy" : "DMARC for " + domain + " is p=none") +
+  // Two records: receivers apply neither (RFC 7489 6.6.3), as with none.
+  const int records = check.fields.value("records", 1);
+  const std::string head = (enforced             ? "DMARC for " + domain + " is p=" + policy
+                            : records > 1        ? "_dmarc." + check.fields.value("policy_domain", domain) + " has " + std::to_string(records) +
+                                                       " DMARC records, which receivers ignore (RFC 7489 6.6.3)"
+                            : policy.empty()     ? domain + " publishes no DMARC policy"
+                                                 : "DMARC for " + domain + " is p=none") +
                            "; " + sent_on;
   if (spf_pass && !open_pass.id.empty()) {
     const std::string through = "\"" + open_pass.term + "\"" + (open_pass.via.empty() ? std::string() : " (reached through " + open_pass.via + ")");
@@ -2727,7 +2726,12 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       const OpenPass open_pass = outbound_open_pass(outbound, spf_part);
       const std::string invalid_policy = check.fields.value("invalid_policy", std::string());
       const std::string invalid_policy_fix = check.remedy;
+      const std::string records_fix = check.fields.value("records", 1) > 1 ? check.remedy : std::string();
       judge_outbound(plan, outbound, spf_part, open_pass, sovereign, check, dmarc_step);
+      if (!records_fix.empty()) {
+        if (check.status == Status::pass) check.status = Status::warn;
+        check.remedy = check.remedy.empty() ? records_fix : check.remedy + " " + records_fix;
+      }
       // Judged as none, which is how receivers read it; the typo stays a finding.
       if (!invalid_policy.empty()) {
         check.message += " (its " + invalid_policy + " is invalid: receivers read the record as p=none or ignore it, RFC 7489 6.6.3)";
@@ -2789,13 +2793,11 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       check.message = "SPF could not be decided for the device, so DMARC cannot be either. If it fails SPF: " + check.message;
       dmarc_step = Step{"dmarc", StepState::untested, "DMARC depends on the SPF result, which could not be decided", spf_part.step->to_test};
     } else if (plan.method == Method::direct_send) {
-      const std::string policy_applied = check.fields.value("policy", std::string());
       if (check.status == Status::fail)
         dmarc_step = Step{"dmarc", StepState::failed,
-                          policy_applied.empty() ? "the DMARC records of " + check.fields.value("policy_domain", plan.from_domain) + " are broken"
-                                                 : "DMARC p=" + policy_applied +
-                                                       (check.fields.contains("pct") ? " (pct=" + std::to_string(check.fields["pct"].get<int>()) + ")" : std::string()) +
-                                                       " applies",
+                          "DMARC p=" + check.fields.value("policy", std::string()) +
+                              (check.fields.contains("pct") ? " (pct=" + std::to_string(check.fields["pct"].get<int>()) + ")" : std::string()) +
+                              " applies",
                           ""};
       else if (check.status == Status::error) dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
       else dmarc_step = Step{"dmarc", StepState::passed, "DMARC does not stop the device", ""};
