@@ -99,7 +99,7 @@ TEST_CASE("DMARC check: pct= and an invalid p= change what receivers do", "[pref
   const Check typo = check_of("v=DMARC1; p=rejct", false);
   CHECK(typo.status == Status::warn);
   CHECK_THAT(typo.message, Catch::Contains("invalid policy p=rejct"));
-  CHECK_THAT(typo.remedy, Catch::StartsWith("First make the device pass SPF") && Catch::Contains("probably reject"));
+  CHECK_THAT(typo.remedy, Catch::StartsWith("First make the mail pass SPF or DKIM") && Catch::Contains("probably reject"));
 }
 
 TEST_CASE("DMARC for a subdomain without its own record: the organizational domain's policy applies, never a weaker suggestion", "[preflight]") {

@@ -109,6 +109,9 @@ Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>
     check.fields["policy_domain"] = decider.domain;
     if (decider_records.size() > 1) return check;
     const DmarcRecord& record = decider_records.front();
+    // An invalid p= or sp=: receivers read the whole record as p=none or
+    // ignore it (RFC 7489 6.6.3), as dmarc_check says.
+    if (!record.invalid_policy.empty()) return check;
     const std::string policy = subdomain_policy(record);
     check.fields["policy"] = policy;
     const std::string whose = from_domain + " publishes no DMARC record of its own, so the record of " + decider.domain + " applies to it (" +

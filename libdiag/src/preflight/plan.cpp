@@ -388,7 +388,7 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
     const std::string correct = "correct " + tag + "= at " + name + " to none, quarantine or reject" +
                                 (meant.empty() ? std::string() : " (\"" + value + "\" is probably " + meant + ")");
     check.remedy = spf_passes ? "Correct it: " + correct + "."
-                              : "First make the device pass SPF (a stricter policy would then block it), then " + correct + ".";
+                              : "First make the mail pass SPF or DKIM (a stricter policy would then block it), then " + correct + ".";
     return check;
   }
   if (dmarc_effect(policy, record.pct).empty() && policy != "none") {

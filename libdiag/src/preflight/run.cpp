@@ -2734,7 +2734,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       }
       // Judged as none, which is how receivers read it; the typo stays a finding.
       if (!invalid_policy.empty()) {
-        check.message += " (its " + invalid_policy + " is invalid: receivers read the record as p=none or ignore it, RFC 7489 6.6.3)";
+        check.message += " (the record's " + invalid_policy + " is invalid: receivers read it as p=none or ignore it, RFC 7489 6.6.3)";
         if (check.status == Status::pass) check.status = Status::warn;
         check.remedy = check.remedy.empty() ? invalid_policy_fix : check.remedy + " " + invalid_policy_fix;
       }
@@ -2757,6 +2757,10 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       }
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
+      // Microsoft's missing include is this row's cause: one fix for both.
+      if (spf_part.suggested && check.status != Status::pass)
+        for (auto& row : spf_part.section.checks)
+          if (row.id == "spf.m365-include" && row.status != Status::pass) row.remedy = check.remedy;
     } else if (plan.method == Method::relay && check.status == Status::fail) {
       // Relayed mail reaches other organizations from Exchange Online's
       // outbound servers, not from the device: DMARC there depends on the
