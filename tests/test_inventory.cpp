@@ -766,6 +766,23 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
     CHECK(find_sender(*run, "daily@contoso.com"));  // last seen 2026-11-29
     CHECK(find_sender(*run, "monthly@contoso.com"));  // last seen 2026-11-30
   }
+  SECTION("--since with a mailbox the history saw earlier: never 'disable it'") {
+    InventoryRequest since_request;
+    since_request.db_file = db;
+    since_request.today = test_today;
+    since_request.signin_files = {second};
+    since_request.transport_config_file = dir.write("t2.txt", "SmtpClientAuthenticationDisabled : False\n");
+    since_request.mailboxes_file = dir.write("m2.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\nmonthly@contoso.com,\n");
+    // monthly@ was last seen on 2026-11-30 (the third run): before --since.
+    since_request.since = parse_date("2026-12-01");
+    auto run = run_inventory(since_request);
+    REQUIRE(run.ok());
+    const auto* monthly = find_sender(*run, "monthly@contoso.com");
+    REQUIRE(monthly);
+    CHECK(monthly->verdict == Verdict::exposed_unused);
+    CHECK_THAT(monthly->reason, Catch::Contains("the history (--db) shows it signing in") && Catch::Contains("Do not disable it"));
+    CHECK_THAT(monthly->reason, !Catch::Contains("-SmtpClientAuthenticationDisabled $true"));
+  }
   SECTION("a database written by a newer schema is refused") {
     sqlite3* raw = nullptr;
     REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);

@@ -194,6 +194,13 @@ class InventoryAggregator {
   void set_watermark(const std::string& user, const std::string& ip, std::chrono::sys_seconds last_seen);
   // Sign-ins before this time are ignored (--since).
   void set_since(std::optional<std::chrono::sys_seconds> since) { since_ = since; }
+  // A sender the history saw only before --since: not counted, but known,
+  // so that its mailbox is not called unused.
+  void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen) {
+    auto& latest = seen_before_since_[user];
+    latest = std::max(latest, last_seen);
+  }
+  const std::map<std::string, std::chrono::sys_seconds>& seen_before_since() const { return seen_before_since_; }
 
   SignInSink signin_sink() { return [this](const SignIn& s) { add(s); }; }
   UsageSink usage_sink() { return [this](const UsageRow& r) { add(r); }; }
@@ -209,6 +216,7 @@ class InventoryAggregator {
   std::map<std::string, SenderActivity> senders_;
   std::map<std::pair<std::string, std::string>, std::chrono::sys_seconds> watermarks_;
   std::optional<std::chrono::sys_seconds> since_;
+  std::map<std::string, std::chrono::sys_seconds> seen_before_since_;  // keyed by the lower-cased user
   // The first spelling of each sender in the input, --since or not, so
   // that a window does not change how a user name is written.
   std::map<std::string, std::string> first_spelling_;

@@ -537,6 +537,15 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.user = mailbox.user;
     finding.setting = setting;
     finding.verdict = Verdict::exposed_unused;
+    // The history saw it before --since: a device that sends rarely.
+    if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end()) {
+      finding.reason = "SMTP AUTH is enabled for this mailbox; no use was seen since --since, but the history (--db) shows it "
+                       "signing in with SMTP AUTH on " + format_time(earlier->second) +
+                       ", before that date: it may be a device that sends rarely. Do not disable it: run again without "
+                       "--since to see its verdict.";
+      result.senders.push_back(std::move(finding));
+      continue;
+    }
     // "Not seen" is only as good as the sources read: a device that sends
     // monthly, or one only the EAC report shows, is absent from a short
     // sign-in window. Disabling a mailbox that is in use breaks it today.
