@@ -186,6 +186,15 @@ int days_until_cutover(std::chrono::sys_days today) {
 // What refuses an OAuth sign-in as much as a password: the SMTP AUTH switch
 // (the mailbox's, or the organization's that it may follow), and the
 // Conditional Access policy behind a 53003.
+// Addresses in numeric order (198.51.100.2 before 198.51.100.10), IPv4
+// first; text that is no address last, as text.
+bool ip_order(const std::string& a, const std::string& b) {
+  const auto x = IpAddress::parse(a), y = IpAddress::parse(b);
+  if (!x || !y) return x.has_value() != y.has_value() ? x.has_value() : a < b;
+  if (x->is_v4() != y->is_v4()) return x->is_v4();
+  return std::lexicographical_compare(x->data(), x->data() + x->size(), y->data(), y->data() + y->size());
+}
+
 std::string oauth_blockers(const SenderFinding& sender, bool moving) {
   const std::string when = moving ? " when it moves." : ".";
   const std::string enable = "enable it for this mailbox (Set-CASMailbox -Identity " + sender.user +
@@ -444,7 +453,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       if (ip.rows_this_run) only_history = false;
     }
     std::sort(finding.ips.begin(), finding.ips.end(),
-              [](const IpActivity& a, const IpActivity& b) { return a.signins != b.signins ? a.signins > b.signins : a.ip < b.ip; });
+              [](const IpActivity& a, const IpActivity& b) { return a.signins != b.signins ? a.signins > b.signins : ip_order(a.ip, b.ip); });
     if (sender.smtp_auth_report || sender.usage) only_history = false;
     finding.only_in_history = only_history && !sender.ips.empty();
     finding.active_this_run = !only_history;

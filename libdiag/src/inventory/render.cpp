@@ -429,7 +429,7 @@ void render_csv(const InventoryResult& result, std::string& text) {
 
 void render_markdown(const InventoryResult& result, const Report& report, std::string& text) {
   const int days = days_until_cutover(result.today);
-  text += "# SMTP AUTH basic authentication: who breaks at the cutover (" + format_date(result.today) + ")\n\n";
+  text += "# SMTP AUTH basic authentication: who breaks at the cutover (report of " + format_date(result.today) + ")\n\n";
   text += "**" + plural(count(result, Verdict::will_break), "sender", "senders") + " will break**; " +
           plural(static_cast<std::size_t>(days), "day", "days") +
           " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026, " +
