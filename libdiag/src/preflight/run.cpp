@@ -813,8 +813,8 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
 // neither MX nor address cannot take a bounce (receivers that check the
 // sender domain, such as Postfix's reject_unknown_sender_domain, refuse it).
 // A lookup that failed says nothing. Direct send's receiver is Exchange
-// Online itself, whose handling of a null-MX sender is not documented; a
-// domain that does not exist cannot be one of the tenant's accepted domains.
+// Online itself, whose handling of a null-MX sender is not documented; for
+// a domain that does not exist no SPF record can be published.
 void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const std::string& exo_host, Section& section, std::optional<Step>& step) {
   const std::string& domain = plan.from_domain;
   const bool direct_send = plan.method == Method::direct_send;
@@ -1005,6 +1005,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                             : records > 1        ? "_dmarc." + check.fields.value("policy_domain", domain) + " has " + std::to_string(records) +
                                                        " DMARC records, which receivers ignore (RFC 7489 6.6.3)"
                             : policy.empty()     ? domain + " publishes no DMARC policy"
+                            : policy != "none"   ? "DMARC for " + domain + " is p=" + policy + " with pct=0, which applies it to no message (RFC 7489 6.6.4)"
                                                  : "DMARC for " + domain + " is p=none") +
                            "; " + sent_on;
   if (spf_pass && !open_pass.id.empty()) {
