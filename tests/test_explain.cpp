@@ -172,7 +172,9 @@ TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]"
       {"550 5.7.515 Access denied, sending domain [CONTOSO.COM] does not meet the required authentication level",
        "outlook.sender-authentication-level"},
       // 5.7.1: relay vs blocklist vs client not authenticated vs recipient restriction
-      {"550 5.7.1 Unable to relay", "m365.unable-to-relay"},
+      {"550 5.7.1 Unable to relay", "exchange.unable-to-relay"},
+      {"550 5.7.1 Unable to relay [BN8NAM12FT004.namprd12.prod.outlook.com 2026-03-02T10:15:42.211Z 08DE5A1B2C3D4E5F]",
+       "m365.unable-to-relay"},
       {"530 5.7.1 Client was not authenticated", "smtp.receiver-requires-authentication"},
       {"550 5.7.1 RESOLVER.RST.AuthRequired; authentication required", "m365.recipient-requires-authentication"},
       // 5.7.1 is Exchange Online's only when the reply shows Exchange Online sent it (issue 15):

@@ -139,9 +139,9 @@ TEST_CASE("glued punctuation and quotes of other languages", "[explain][wrapping
   // German „…“ and French «…» quotes around the reply of the NDR table
   // (https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online).
   const auto german = found_in("Der Server meldete \xE2\x80\x9E" "550 5.7.1 Unable to relay\xE2\x80\x9C.");
-  CHECK(reply_with(german, 550, "5.7.1").meaning.id == "m365.unable-to-relay");
+  CHECK(reply_with(german, 550, "5.7.1").meaning.id == "exchange.unable-to-relay");
   const auto french = found_in("Le serveur a r\xC3\xA9pondu \xC2\xAB" "550 5.7.1 Unable to relay\xC2\xBB");
-  CHECK(reply_with(french, 550, "5.7.1").meaning.id == "m365.unable-to-relay");
+  CHECK(reply_with(french, 550, "5.7.1").meaning.id == "exchange.unable-to-relay");
   // qmail puts the enhanced code last: https://it.i88.ca/2017/09/email-relaying-denied.html
   const auto qmail = found_in("553 sorry, that domain isn't in my list of allowed rcpthosts (#5.7.1)");
   CHECK(reply_with(qmail, 553, "5.7.1").meaning.id == "smtp.relay-denied");
@@ -173,6 +173,36 @@ TEST_CASE("nested replies: an Exim callout inside a Postfix bounce, a wrapped re
   CHECK(wrapped.explanations[0].meaning.id == "gmail.ip-reputation");
   CHECK(wrapped.explanations[0].steps == std::vector<std::string>{"end of DATA"});
   CHECK(wrapped.explanations[0].ips == std::vector<std::string>{"62.210.82.129"});
+}
+
+TEST_CASE("a line an MTA wrapped inside a multi-line reply joins it only between lines of that reply", "[explain][wrapping]") {
+  // https://github.com/cloudflare/cloudflare-docs/issues/11542: Exim quoting Gmail, one reply line wrapped.
+  const auto exim = found_in(
+      "    550-5.7.26 This mail has been blocked because the sender is unauthenticated.\n"
+      "    550-5.7.26  SPF [example.ru] with ip:\n"
+      "    [2a02:408:7722:1:77:222:41:79] =\n"
+      "    550-5.7.26 did not pass\n"
+      "    550 5.7.26  https://support.google.com/mail/answer/81126#authentication f18si1069648ljf.488 - gsmtp\n");
+  REQUIRE(exim.explanations.size() == 1);
+  CHECK(exim.explanations[0].meaning.id == "gmail.unauthenticated");
+  CHECK(exim.explanations[0].ips == std::vector<std::string>{"2a02:408:7722:1:77:222:41:79"});
+  CHECK(exim.explanations[0].reply.text.find("= did not pass") != std::string::npos);
+
+  // https://github.com/MISP/MISP/issues/9284 style: Postfix logs the reply's lines on one line.
+  const auto logged = found_in(
+      "status=bounced (host gmail-smtp-in.l.google.com[2a00:1450:4013:c06::1b] said: 550-5.7.26 Your email has been "
+      "blocked because the sender is unauthenticated. 550-5.7.26  Authentication results: 550-5.7.26  DKIM = did not "
+      "pass 550 5.7.26  https://support.google.com/mail/answer/81126#authentication a6si1.313 - gsmtp (in reply to end "
+      "of DATA command))");
+  CHECK(logged.explanations.at(0).reply.text.find("Authentication results: DKIM") != std::string::npos);
+
+  // Text after an open line that no line of the reply follows is not the reply's.
+  const auto cut = found_in(
+      "550-5.7.26 This mail has been blocked because the sender is unauthenticated.\n"
+      "the rest of this bounce was removed by the list software\n"
+      "451 4.7.0 Temporary server error. Please try again later.\n");
+  for (const auto& explanation : cut.explanations)
+    CHECK(explanation.reply.text.find("list software") == std::string::npos);
 }
 
 TEST_CASE("a multi-line reply whose lines carry different codes: each is reported", "[explain][wrapping]") {
@@ -580,6 +610,58 @@ TEST_CASE("a Send As refusal names the addresses in the command it gives", "[exp
   CHECK(unnamed.explanations.at(0).meaning.remedy.at(1).find(
             "`Add-RecipientPermission -Identity` with the address the device sends as, then `-Trustee` followed by "
             "the mailbox the device signs in with, then `-AccessRights SendAs`") != std::string::npos);
+}
+
+TEST_CASE("a Send As refusal to a personal Outlook.com login gets no tenant command", "[explain][output]") {
+  // https://github.com/gophish/gophish/issues/2900
+  const auto consumer = found_in(
+      "554 5.2.252 SendAsDenied; scanner@hotmail.co.uk not allowed to send as office@contoso.com; "
+      "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied");
+  REQUIRE(consumer.explanations.size() == 1);
+  const auto& meaning = consumer.explanations[0].meaning;
+  CHECK(meaning.id == "outlook-com.send-as-denied");
+  CHECK(consumer.explanations[0].details.sender == Sender::outlook_com);
+  for (const auto& step : meaning.remedy) CHECK(step.find("Add-RecipientPermission") == std::string::npos);
+  CHECK(meaning.remedy.at(0).find("scanner@hotmail.co.uk") != std::string::npos);
+  // A business domain that merely starts like a consumer brand is a tenant's.
+  const auto business = found_in(
+      "554 5.2.252 SendAsDenied; scanner@live-events.com not allowed to send as office@contoso.com; "
+      "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied");
+  CHECK(business.explanations.at(0).meaning.id == "m365.send-as-denied");
+}
+
+TEST_CASE("a transcript cut before its first command claims no greeting for a reply no greeting can be", "[explain][wrappings]") {
+  // https://github.com/jstedfast/MailKit/issues/968: the 550 came after RCPT TO.
+  const auto mailkit = found_in("S: 550-Requested action not taken: mailbox unavailable\nS: 550 Failure sending mail.\n");
+  REQUIRE(mailkit.explanations.size() == 1);
+  CHECK(mailkit.explanations[0].steps.empty());
+  // A banner refusal is the greeting (RFC 5321 3.1).
+  const auto banner = found_in("S: 554 5.7.1 Service unavailable; Client host [192.0.2.7] blocked\n");
+  CHECK(banner.explanations.at(0).steps == std::vector<std::string>{"greeting"});
+}
+
+TEST_CASE("smtplib's debug output is one reply, however often it prints it", "[explain][wrappings]") {
+  // https://github.com/The-Login/SMTP-Smuggling-Tools/issues/11 (set_debuglevel(1)), first lines cut by the reporter.
+  const auto debug = found_in(
+      "send: b'mail FROM:<a@example.org> size=12\\r\\n'\n"
+      "reply: b'250 2.1.0 OK\\r\\n'\n"
+      "send: b'data\\r\\n'\n"
+      "reply: b'550 5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError 41be03b00d2f7.671 - gsmtp\\r\\n'\n"
+      "reply: retcode (550); Msg: b'5.7.1 [192.0.2.7       7] Gmail has detected that this message is\\n5.7.1 likely "
+      "unsolicited mail. For more information, go to\\n5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError "
+      "41be03b00d2f7.671 - gsmtp'\n"
+      "data: (550, b'5.7.1 [192.0.2.7       7] Gmail has detected that this message is\\n5.7.1 likely unsolicited mail. "
+      "For more information, go to\\n5.7.1  https://support.google.com/mail/?p=UnsolicitedMessageError 41be03b00d2f7.671 - "
+      "gsmtp')\n");
+  std::size_t failures = 0;
+  for (const auto& explanation : debug.explanations)
+    if (explanation.reply.code >= 400) {
+      ++failures;
+      CHECK(explanation.meaning.id == "gmail.ip-reputation");
+      CHECK(explanation.reply.code == 550);
+      CHECK(explanation.steps == std::vector<std::string>{"DATA"});
+    }
+  CHECK(failures == 1);
 }
 
 TEST_CASE("the quoted reply keeps none of what follows it", "[explain][wrappings]") {

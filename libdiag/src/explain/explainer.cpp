@@ -307,6 +307,22 @@ struct Explainer::State {
           return;
         }
     }
+    if (const auto part = part_of_the_same_reply(reply.code, reply.enhanced, reply_text, meaning); part) {
+      const std::size_t index = *part;
+      Explanation& other = result.explanations[index];
+      if (other.meaning.generic() && !meaning.generic()) {
+        // The reply found earlier was a cut-off line of this one.
+        std::erase_if(by_meaning, [index](const auto& item) { return item.second == index; });
+        by_meaning.emplace(meaning_key, index);
+        other.meaning = std::move(meaning);
+        other.reply.text = printable(reply_text);
+        other.reply.raw = printable(reply.raw);
+        other.details = details;
+      }
+      if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
+      count(index, details, reply.step);
+      return;
+    }
     if (result.explanations.size() >= max_distinct_replies) {
       // Past the bound, count the reply under an explanation with the same
       // meaning, so memory stays bounded whatever the input holds.
@@ -336,6 +352,38 @@ struct Explainer::State {
     by_meaning.emplace(meaning_key, index);
     if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
     count(index, details, reply.step);
+  }
+
+  // A reply with only a generic meaning whose words are all inside a reply
+  // with the same codes and a specific meaning is a piece of it: a log or a
+  // paste that kept only the last line ("550 5.7.1 https://... - gsmtp")
+  // beside the whole reply. Returns the explanation both belong to.
+  std::optional<std::size_t> part_of_the_same_reply(int code, std::string_view enhanced, std::string_view reply_text,
+                                                    const Meaning& meaning) const {
+    static constexpr std::size_t min_piece_chars = 12;  // "550 5.7.1" alone is a status line, not a piece
+    const std::string words = collapsed_lower(reply_text);
+    for (std::size_t i = 0; i < result.explanations.size(); ++i) {
+      const auto& other = result.explanations[i];
+      if (other.reply.code != code || other.reply.enhanced != enhanced || other.meaning.generic() == meaning.generic())
+        continue;
+      const std::string other_words = collapsed_lower(other.reply.text);
+      const auto& piece = meaning.generic() ? words : other_words;
+      const auto& whole = meaning.generic() ? other_words : words;
+      if (piece.size() >= min_piece_chars && whole.find(piece) != std::string::npos) return i;
+    }
+    return std::nullopt;
+  }
+
+  static std::string collapsed_lower(std::string_view text_in) {
+    std::string out;
+    for (char c : text::trim(text_in)) {
+      if (c == ' ' || c == '\t') {
+        if (!out.empty() && out.back() != ' ') out += ' ';
+      } else {
+        out += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      }
+    }
+    return out;
   }
 
   void count(std::size_t index, const ReplyDetails& details, const std::string& step) {
@@ -393,6 +441,17 @@ struct Explainer::State {
       if (!document.is_discarded()) {
         scanner.finish();
         walk_json(document, 0);
+        return;
+      }
+    }
+    // smtplib's debug output then repeats the whole reply as "reply: retcode
+    // (550); Msg: b'...'": read as its error tuple, "(550, b'...')".
+    if (const auto at = text_line.find("reply: retcode ("); at != std::string_view::npos) {
+      const auto close = text_line.find("); Msg: ", at);
+      const auto code = text_line.substr(at + 16, close == std::string_view::npos ? 0 : close - at - 16);
+      if (code.size() == 3 && std::all_of(code.begin(), code.end(), [](char c) { return text::is_digit(c); })) {
+        const std::string tuple = "(" + std::string(code) + ", " + std::string(text_line.substr(close + 8)) + ")";
+        logical_line(tuple);
         return;
       }
     }

@@ -210,7 +210,10 @@ std::string rfc_source_urls(std::string_view source) {
       const auto space = part.find(' ');
       const auto number = part.substr(0, space);
       std::string url = "https://www.rfc-editor.org/rfc/rfc" + std::string(number);
-      if (space != std::string_view::npos) url += "#section-" + std::string(text::trim(part.substr(space + 1)));
+      // Only a section number makes an anchor: "RFC 3463 3.8".
+      const auto section = space == std::string_view::npos ? std::string_view() : text::trim(part.substr(space + 1));
+      if (!section.empty() && std::all_of(section.begin(), section.end(), [](char c) { return text::is_digit(c) || c == '.'; }))
+        url += "#section-" + std::string(section);
       urls += (urls.empty() ? "" : " ") + url;
     }
     if (semicolon == std::string_view::npos) break;
@@ -317,6 +320,8 @@ Meaning meaning_of(const KnowledgeEntry& entry, const ReplyDetails& details) {
       // session (sendcheck probe) gives them too.
       {"{login}", "the mailbox the device signs in with", details.login, {}},
       {"{login_account}", "the account the device signs in with", details.login, {}},
+      // An app-only OAuth client signs in as no mailbox: it names one in user=.
+      {"{oauth_mailbox}", "the mailbox it sends from (the user= of the XOAUTH2 string)", details.login, {}},
       {"{from}", "the address the device sends as", details.from_address, {}},
       // Add-ADPermission -Identity takes the mailbox's name, not its address.
       {"{from_mailbox_name}", "the From mailbox's name (its display name or alias, not its address)", {}, {}},

@@ -416,8 +416,27 @@ ClassifiedLine classify(std::string_view line) {
   }
   if (const auto at = rest.find("CLIENT -> SERVER: "); at != std::string_view::npos)  // PHPMailer
     return {LineKind::client, rest.substr(at + 18)};
+  // Python's smtplib at set_debuglevel(1): "send: b'mail FROM:<a@b>\r\n'"
+  // and "reply: b'550-5.7.1 ...\r\n'", each the repr() of one line
+  // (debuglevel 2 puts a time first).
+  for (const auto [marker, kind] : {std::pair{std::string_view("send: "), LineKind::client},
+                                    std::pair{std::string_view("reply: "), LineKind::server}}) {
+    const auto at = rest.find(marker);
+    if (at == std::string_view::npos || (at > 0 && rest[at - 1] != ' ')) continue;
+    auto quoted = rest.substr(at + marker.size());
+    if (!quoted.empty() && quoted.front() == 'b') quoted.remove_prefix(1);
+    if (quoted.size() < 2 || (quoted.front() != '\'' && quoted.front() != '"') || quoted.back() != quoted.front()) continue;
+    quoted = quoted.substr(1, quoted.size() - 2);
+    while (quoted.ends_with("\\r") || quoted.ends_with("\\n")) quoted.remove_suffix(2);
+    return {kind, quoted};
+  }
   return {LineKind::plain, rest};
 }
+
+// RFC 5321 3.1 and 4.2: a server greets with 220, or refuses the session
+// with 554 (or 421 when closing, 521 when it never takes mail, RFC 7504).
+// Any other reply before the client spoke is a transcript cut at its start.
+bool is_greeting_code(int code) { return code == 220 || code == 421 || code == 554 || code == 521; }
 
 std::vector<std::string_view> split_spaces(std::string_view text) {
   std::vector<std::string_view> tokens;
@@ -576,13 +595,19 @@ std::string ip_named_in(std::string_view text) {
 }
 
 // The domain whose SPF the receiving server checked: Gmail's "SPF
-// [example.com] with ip: [192.0.2.1] = did not pass".
+// [example.com] with ip: [192.0.2.1] = did not pass", and its older "SPF
+// check for [example.com] does not pass with ip: [192.0.2.1]".
 std::string spf_domain_named_in(std::string_view text) {
-  const auto at = text::ifind(text, "SPF [");
-  if (at == std::string_view::npos) return {};
-  const auto close = text.find(']', at + 5);
+  std::size_t open = std::string_view::npos;
+  for (std::string_view lead : {"SPF [", "SPF check for ["})
+    if (const auto at = text::ifind(text, lead); at != std::string_view::npos) {
+      open = at + lead.size();
+      break;
+    }
+  if (open == std::string_view::npos) return {};
+  const auto close = text.find(']', open);
   if (close == std::string_view::npos) return {};
-  const auto name = text.substr(at + 5, close - at - 5);
+  const auto name = text.substr(open, close - open);
   if (!is_host_name(name) || IpAddress::parse(name)) return {};
   return text::to_lower(name);
 }
@@ -613,12 +638,31 @@ void send_as_addresses_named_in(std::string_view text, ReplyDetails& details) {
 
 }  // namespace
 
+// A personal Microsoft account's address (outlook.com, hotmail.co.uk,
+// live.de, msn.com): no organization can own these domains, so a login with
+// one signed in to Outlook.com, not to a Microsoft 365 tenant.
+bool is_consumer_microsoft_address(std::string_view address) {
+  const auto sign = address.rfind('@');
+  if (sign == std::string_view::npos) return false;
+  const std::string domain = text::to_lower(address.substr(sign + 1));
+  const auto dot = domain.find('.');
+  if (dot == std::string::npos) return false;
+  const std::string_view brand = std::string_view(domain).substr(0, dot);
+  if (brand != "outlook" && brand != "hotmail" && brand != "live" && brand != "msn" && brand != "windowslive" &&
+      brand != "passport")
+    return false;
+  // The rest is a public suffix such as "com", "co.uk" or "com.au".
+  const auto suffix = std::string_view(domain).substr(dot + 1);
+  const auto labels = std::count(suffix.begin(), suffix.end(), '.') + 1;
+  return labels <= 2 && suffix.size() <= 6;
+}
+
 Sender classify_sender(std::string_view reply_text, std::string_view host, const ReplyDetails& details) {
   const std::string lower = text::to_lower(reply_text);
   const std::string lower_host = text::to_lower(host);
   // Outlook.com first: its MX hosts are protection.outlook.com front ends
   // too, but its block lists and delisting are its own.
-  if (outlook_com_evidence(reply_text) ||
+  if (outlook_com_evidence(reply_text) || is_consumer_microsoft_address(details.login) ||
       contains_any(lower_host, {"olc.protection.outlook.com", "hotmail.com", "outlook-com.", "hotmail-com."}))
     return Sender::outlook_com;
   if ((!details.front_end_host.empty() && is_microsoft_front_end(details.front_end_host)) ||
@@ -702,6 +746,10 @@ struct ReplyScanner::State {
   // every part.
   std::vector<SmtpReply> block;
   bool pending_open = false;         // its last line ended in "NNN-"
+  // Lines without a code after an open "NNN-" line: an MTA's own wrapping
+  // of a long reply line (Exim bounces). They join the reply only when the
+  // next line goes on with the same code, so stray text never does.
+  std::vector<std::string> wrapped;
   std::string pending_prefix;        // what came before its code on its line ("mta: 0x..: <<< ")
   std::string step;                  // the last client command seen in a transcript
   std::string context_step;          // from a "step" member in JSON
@@ -709,6 +757,7 @@ struct ReplyScanner::State {
   std::size_t segment = 0;           // lines fed so far: the replies of one line share it
 
   void emit_pending() {
+    wrapped.clear();
     if (!pending) return;
     if (!block.empty()) {
       std::string evidence;
@@ -729,7 +778,10 @@ struct ReplyScanner::State {
   void start(SmtpReply&& reply, bool open, std::string_view prefix) {
     emit_pending();
     pending_prefix.assign(prefix);
-    if (reply.step.empty()) reply.step = !step.empty() ? step : context_step;
+    // A transcript that shows no command yet implies the greeting, unless
+    // the code cannot be one.
+    const bool implied_greeting = step == "greeting" && is_greeting_code(reply.code);
+    if (reply.step.empty()) reply.step = !step.empty() && (step != "greeting" || implied_greeting) ? step : context_step;
     pending = std::move(reply);
     pending_open = open;
   }
@@ -820,6 +872,12 @@ void ReplyScanner::feed_line(std::string_view line) {
   // nodemailer prints its error object over several lines, blank ones too:
   // a reply still waiting for its code waits past them.
   if (state.pending && state.pending->codes_missing && state.pending->code == 0 && text::trim(rest).empty()) return;
+  static constexpr std::size_t max_wrapped_lines = 3;
+  if (state.pending && state.pending_open && candidates.empty() && classified.kind == LineKind::plain &&
+      !text::trim(rest).empty() && state.wrapped.size() < max_wrapped_lines) {
+    state.wrapped.emplace_back(trim_reply_end(text::trim(rest)));
+    return;
+  }
   if (!joins_open) {
     if (state.continues_pending(rest)) return;
     state.emit_pending();
@@ -859,7 +917,11 @@ void ReplyScanner::feed_line(std::string_view line) {
       continue;
     const auto end = next < candidates.size() ? candidates[next].at : rest.size();
     auto segment = rest.substr(candidate.at, end - candidate.at);
-    if (i + 1 < candidates.size()) {
+    // (Not inside one multi-line reply joined on a line: Gmail's "550-5.7.26
+    // Authentication results: 550-5.7.26 DKIM = did not pass".)
+    const bool next_line_of_same_reply =
+        i + 1 < candidates.size() && candidate.continued && candidates[i + 1].code == candidate.code;
+    if (i + 1 < candidates.size() && !next_line_of_same_reply) {
       // The words that introduce the next reply are not this one's: ".NET:
       // "5.7.57 Client not authenticated to send mail. Error: 535 5.7.3 ...".
       auto own = text::trim(segment);
@@ -904,6 +966,14 @@ void ReplyScanner::feed_line(std::string_view line) {
     if (step.empty()) step = context_step;
 
     auto* pending = state.pending ? &*state.pending : nullptr;
+    if (pending && state.pending_open && pending->code == code) {
+      for (const auto& line : state.wrapped) {
+        if (!pending->text.empty()) pending->text += ' ';
+        pending->text.append(line);
+        pending->raw.append("\n").append(line);
+      }
+      state.wrapped.clear();
+    }
     const bool same_reply = pending && state.pending_open && pending->code == code &&
                             (enhanced.empty() || pending->enhanced.empty() || enhanced == pending->enhanced);
     if (same_reply) {
