@@ -703,7 +703,54 @@ TEST_CASE("Text, CSV and Markdown renderings", "[inventory]") {
   CHECK_THAT(text, Catch::Contains("sendcheck preflight contoso.com --method direct-send --ip 203.0.113.7"));
   CHECK(csv.rfind("user,verdict,auth,setting,signins", 0) == 0);
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + static_cast<long>(result->senders.size()));
-  CHECK_THAT(markdown, Catch::Contains("| scanner@contoso.com | will-break | 4 |"));
+  // A sender only the EAC report shows did send: its messages and TLS are in
+  // the row, not "0 sign-ins" alone (the new columns come last).
+  CHECK(csv.find(",eac_messages,eac_tls10_percent,eac_tls11_percent,eac_tls12_percent,eac_protocol,usage_last_activity\n") !=
+        std::string::npos);
+  const auto copier_row = csv.substr(csv.find("copier@contoso.com,"), csv.find("\r\n", csv.find("copier@contoso.com,")) - csv.find("copier@contoso.com,"));
+  CHECK_THAT(copier_row, Catch::EndsWith(",25,60,0,40,Basic,"));
+  CHECK_THAT(markdown, Catch::Contains("| scanner@contoso.com | will-break | 4 sign-ins"));
+  CHECK_THAT(markdown, Catch::Contains("| copier@contoso.com | will-break | EAC report: 25 messages, TLS 1.0 60%"));
+  // Every verdict has its section, as in the text output.
+  for (const char* section : {"## Will break (5)", "## Already refused (", "## Exposed but unused (harden) (", "## Uses OAuth ("})
+    CHECK_THAT(markdown, Catch::Contains(section));
+  CHECK_THAT(markdown, Catch::Contains("### oauthapp@contoso.com"));
+  CHECK_THAT(markdown, Catch::Contains("### frontdesk@contoso.com"));
+  // Outside code spans, nothing a Markdown renderer would take for an HTML tag.
+  bool in_code = false, in_block = false;
+  std::istringstream lines(markdown);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("```") != std::string::npos) {
+      in_block = !in_block;
+      continue;
+    }
+    if (in_block) continue;
+    for (const char c : line) {
+      if (c == '`') in_code = !in_code;
+      if (!in_code) CHECK(c != '<');
+    }
+  }
+}
+
+TEST_CASE("A sign-in read twice is counted once", "[inventory]") {
+  auto twice = mock_tenant_request();
+  twice.signin_files.push_back(twice.signin_files[0]);
+  twice.signin_files.push_back(twice.signin_files[1]);
+  auto once = run_inventory(mock_tenant_request());
+  auto doubled = run_inventory(twice);
+  REQUIRE(once.ok());
+  REQUIRE(doubled.ok());
+  CHECK(doubled->rows_read_twice > 0);
+  CHECK(once->rows_read_twice == 0);
+  for (const auto& sender : once->senders) {
+    const auto* same = find_sender(*doubled, sender.user);
+    REQUIRE(same);
+    CHECK(same->signins == sender.signins);
+    CHECK(same->failures == sender.failures);
+  }
+  std::string text;
+  make_report(*doubled, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, Catch::Contains("in the input more than once"));
 }
 
 TEST_CASE("History: remembered senders, no double counting, what changed", "[inventory]") {

@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "diag/resolver.h"
@@ -47,6 +48,7 @@ struct SignIn {
   std::string failure_reason;   // status.failureReason
   std::string client_app;       // clientAppUsed ("Authenticated SMTP")
   std::string user_agent;       // beta and exports only ("BAV2ROPC")
+  std::string request_id;       // "Request ID" (CSV) or id (JSON): with the rest, tells a row read twice
   Interactivity interactivity = Interactivity::unknown;
   SourceKind source = SourceKind::graph_signins_v1;
 };
@@ -211,6 +213,7 @@ class InventoryAggregator {
   const std::map<std::string, SenderActivity>& senders() const { return senders_; }
   std::uint64_t rows_seen() const { return rows_seen_; }
   std::uint64_t rows_before_since() const { return rows_before_since_; }
+  std::uint64_t rows_read_twice() const { return rows_read_twice_; }
 
  private:
   std::map<std::string, SenderActivity> senders_;
@@ -220,7 +223,10 @@ class InventoryAggregator {
   // The first spelling of each sender in the input, --since or not, so
   // that a window does not change how a user name is written.
   std::map<std::string, std::string> first_spelling_;
-  std::uint64_t rows_seen_ = 0, rows_before_since_ = 0;
+  std::uint64_t rows_seen_ = 0, rows_before_since_ = 0, rows_read_twice_ = 0;
+  // Sign-ins already counted, by a hash of their request ID, time, user, IP
+  // and result: overlapping downloads, or one file given twice.
+  std::unordered_set<std::uint64_t> counted_rows_;
 };
 
 enum class Verdict { will_break, refused, oauth, exposed_unused };
@@ -309,7 +315,7 @@ struct InventoryResult {
   TenantSettings tenant;
   bool org_known = false, mailboxes_known = false;
   bool any_concealed = false;
-  std::uint64_t rows_seen = 0, rows_before_since = 0;
+  std::uint64_t rows_seen = 0, rows_before_since = 0, rows_read_twice = 0;
   std::chrono::sys_days today{};
   std::optional<InventoryChanges> changes;
   std::vector<std::string> inputs;  // what was read, for the report

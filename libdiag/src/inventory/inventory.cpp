@@ -78,6 +78,15 @@ void InventoryAggregator::add(const SignIn& signin) {
     return;
   }
   if (key.empty()) return;
+  if (!signin.request_id.empty()) {
+    std::string identity = signin.request_id;
+    identity.append("|").append(std::to_string(signin.time.time_since_epoch().count())).append("|").append(key);
+    identity.append("|").append(signin.ip).append("|").append(std::to_string(signin.error_code));
+    if (!counted_rows_.insert(std::hash<std::string>{}(identity)).second) {
+      ++rows_read_twice_;
+      return;
+    }
+  }
   auto& sender = senders_[key];
   if (sender.user.empty()) sender.user = spelling;
   auto& ip = sender.ips[signin.ip];
@@ -411,6 +420,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
   result.mailboxes_known = !tenant.mailboxes.empty();
   result.rows_seen = activity.rows_seen();
   result.rows_before_since = activity.rows_before_since();
+  result.rows_read_twice = activity.rows_read_twice();
 
   std::map<std::string, const MailboxSetting*> mailboxes;
   for (const auto& mailbox : tenant.mailboxes) mailboxes.emplace(sender_key(mailbox.user), &mailbox);
@@ -516,6 +526,17 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
         break;
       case AuthEvidence::none: continue;  // a history entry without activity
     }
+    // smtp.office365.com refuses TLS 1.0 and 1.1 (421 4.7.66): a sender
+    // whose messages went through on them used the opt-in legacy endpoint,
+    // which is SMTP AUTH too and ends with it.
+    if (finding.verdict == Verdict::will_break && sender.smtp_auth_report &&
+        (sender.smtp_auth_report->tls10_percent > 0 || sender.smtp_auth_report->tls11_percent > 0) &&
+        sender.smtp_auth_report->messages > 0)
+      finding.reason += " It sends with TLS 1.0/1.1, which only smtp-legacy.office365.com accepts (the organization "
+                        "opted in with Set-TransportConfig -AllowLegacyTLSClients $true): that endpoint is SMTP AUTH too, "
+                        "and Microsoft's retirement of basic authentication names both endpoints "
+                        "(https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
+                        "opt-in-exchange-online-endpoint-for-legacy-tls-using-smtp-auth).";
     if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";

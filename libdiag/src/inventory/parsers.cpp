@@ -150,6 +150,7 @@ Result<SignInFileCounts> parse_signin_csv(Utf8TextSource& source, const SignInSi
     if (!signin.ip.empty() && !IpAddress::parse(signin.ip))
       return bad_input(where + ": \"IP address\" is not an IP address: \"" + signin.ip + "\"");
     signin.user_agent = field("User agent");
+    if (columns.has("Request ID")) signin.request_id = field("Request ID");
     signin.failure_reason = field("Failure reason");
     const auto time = parse_time(field("Date (UTC)"));
     if (!time) return bad_input(where + ": \"Date (UTC)\" is not an ISO 8601 time: \"" + field("Date (UTC)") + "\"");
@@ -207,6 +208,7 @@ Result<std::optional<SignIn>> signin_from_json(const nlohmann::json& object, con
   if (!signin.ip.empty() && !IpAddress::parse(signin.ip))
     return bad_input(where + ": \"ipAddress\" is not an IP address: \"" + signin.ip + "\"");
   signin.user_agent = string_of("userAgent");
+  signin.request_id = string_of("id");
   const auto time = parse_time(string_of("createdDateTime"));
   if (!time) return bad_input(where + ": \"createdDateTime\" is missing or not an ISO 8601 time");
   signin.time = *time;

@@ -127,17 +127,64 @@ std::string csv_field(const std::string& value) {
   return quoted + "\"";
 }
 
-std::string markdown_cell(const std::string& value) {
-  std::string cell;
-  for (const char c : value) cell += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
-  return cell;
-}
-
 std::string ip_list(const SenderFinding& sender) {
   std::string list;
   for (const auto& ip : sender.ips) list += (list.empty() ? "" : " ") + (ip.ip.empty() ? std::string("(no IP)") : ip.ip);
   return list;
 }
+
+std::string tls_shares(const SmtpAuthReportRow& row) {
+  char tls[96];
+  std::snprintf(tls, sizeof tls, "TLS 1.0 %.0f%%, 1.1 %.0f%%, 1.2 %.0f%%", row.tls10_percent, row.tls11_percent,
+                row.tls12_percent);
+  return tls;
+}
+
+// What each source saw the sender do, in a few words: a sender that only
+// the EAC or usage report shows did send mail, and "0 sign-ins" alone would
+// read as unused.
+std::string activity_summary(const SenderFinding& sender) {
+  std::string summary;
+  if (sender.signins || (!sender.smtp_auth_report && !sender.usage))
+    summary = plural(sender.signins, "sign-in", "sign-ins");
+  if (sender.smtp_auth_report)
+    summary += (summary.empty() ? "" : "; ") + std::string("EAC report: ") +
+               plural(static_cast<std::size_t>(sender.smtp_auth_report->messages), "message", "messages") + ", " +
+               tls_shares(*sender.smtp_auth_report);
+  if (sender.usage)
+    summary += (summary.empty() ? "" : "; ") + std::string("usage report: last activity ") +
+               (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date);
+  return summary;
+}
+
+// Markdown text outside code spans: '<' and '>' would be read as HTML tags
+// and dropped by GitHub and Azure DevOps, '|' would end a table cell.
+std::string markdown_text(std::string_view value) {
+  std::string out;
+  bool in_code = false;
+  for (const char c : value) {
+    if (c == '`') in_code = !in_code;
+    if (!in_code && c == '<') out += "&lt;";
+    else if (!in_code && c == '>') out += "&gt;";
+    else if (c == '|') out += "\\|";
+    else if (c == '\n') out += ' ';
+    else out += c;
+  }
+  return out;
+}
+
+// The text output's sections and the Markdown's, in the same order.
+struct VerdictSection {
+  Verdict verdict;
+  const char* title;    // text: "WILL BREAK"
+  const char* heading;  // Markdown: "Will break"
+};
+constexpr VerdictSection verdict_sections[] = {
+    {Verdict::will_break, "WILL BREAK", "Will break"},
+    {Verdict::refused, "ALREADY REFUSED", "Already refused"},
+    {Verdict::exposed_unused, "EXPOSED BUT UNUSED (harden)", "Exposed but unused (harden)"},
+    {Verdict::oauth, "USES OAUTH", "Uses OAuth"},
+};
 
 // "WILL WORK" for "will-work": the words preflight itself prints.
 std::string check_label(const WayCheck& check) {
@@ -272,15 +319,21 @@ void add_checks(Report& report, const InventoryResult& result) {
   if (result.tenant.smtp_client_authentication_disabled == false) {
     // Senders that follow the organization stop the moment it is disabled:
     // their own setting comes first.
-    std::vector<std::string> named;
+    std::vector<std::string> named, maybe_named;
     std::size_t concealed_count = 0;
     for (const auto& sender : result.senders)
       // OAuth needs the switch as much as a password does, for good.
       if ((sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth) && !sender.setting.mailbox) {
         if (sender.concealed) ++concealed_count;
-        else named.push_back(sender.user);
+        // Without its mailbox row, its own setting is not known: it may follow.
+        else (sender.setting.mailbox_row_found ? named : maybe_named).push_back(sender.user);
       }
     std::string following = strings::join_first(named, 10);
+    if (!maybe_named.empty())
+      following += std::string(following.empty() ? "perhaps " : "; and perhaps ") +
+                   (maybe_named.size() == 1 ? "this one, whose own setting was not given: "
+                                            : "these, whose own setting was not given: ") +
+                   strings::join_first(maybe_named, 10);
     // A concealed name cannot be given to Set-CASMailbox: the sender must be found first.
     if (concealed_count)
       following += std::string(following.empty() ? "" : "; and ") + plural(concealed_count, "sender", "senders") +
@@ -311,6 +364,12 @@ void add_checks(Report& report, const InventoryResult& result) {
                 "In the Microsoft 365 admin center > Settings > Org settings > Reports, clear \"Display concealed user, "
                 "group, and site names in all reports\", then export again.",
                 {{"url", concealed_url}}});
+  if (result.rows_read_twice)
+    report.add({"inventory.signins-read-twice", Status::info,
+                plural(result.rows_read_twice, "sign-in was", "sign-ins were") +
+                    " in the input more than once (the same request ID, time, user, address and result: overlapping "
+                    "downloads, or one file given twice) and counted once",
+                "", {}});
   if (result.rows_before_since)
     report.add({"inventory.since", Status::info,
                 plural(result.rows_before_since, "sign-in was", "sign-ins were") + " before --since and not counted",
@@ -329,11 +388,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
                       : style.colored(Status::pass, "no sender will break")) +
           " at the cutover; " + plural(static_cast<std::size_t>(days), "day", "days") +
           " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026)\n";
-  const std::pair<Verdict, const char*> sections[] = {{Verdict::will_break, "WILL BREAK"},
-                                                      {Verdict::refused, "ALREADY REFUSED"},
-                                                      {Verdict::exposed_unused, "EXPOSED BUT UNUSED (harden)"},
-                                                      {Verdict::oauth, "USES OAUTH"}};
-  for (const auto& [verdict, title] : sections) {
+  for (const auto& [verdict, title, unused_heading] : verdict_sections) {
     const auto n = count(result, verdict);
     if (!n) continue;
     text += "\n" + style.bold(std::string(title) + " (" + std::to_string(n) + ")") + "\n";
@@ -361,10 +416,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
       }
       if (sender.smtp_auth_report) {
         const auto& row = *sender.smtp_auth_report;
-        char tls[96];
-        std::snprintf(tls, sizeof tls, "TLS 1.0 %.0f%%, 1.1 %.0f%%, 1.2 %.0f%%", row.tls10_percent, row.tls11_percent,
-                      row.tls12_percent);
-        text += "    EAC report: " + std::to_string(row.messages) + " messages, " + tls +
+        text += "    EAC report: " + std::to_string(row.messages) + " messages, " + tls_shares(row) +
                 (row.authentication_protocol ? ", " + *row.authentication_protocol : std::string()) + "\n";
       }
       if (sender.usage)
@@ -406,7 +458,9 @@ void render_text(const InventoryResult& result, const Report& report, const Text
 }
 
 void render_csv(const InventoryResult& result, std::string& text) {
-  text += "user,verdict,auth,setting,signins,successes,failures,first_seen,last_seen,ips,way_forward,first_command,preflight\n";
+  // New columns go last, so that a spreadsheet built on the old ones still reads them.
+  text += "user,verdict,auth,setting,signins,successes,failures,first_seen,last_seen,ips,way_forward,first_command,preflight,"
+          "eac_messages,eac_tls10_percent,eac_tls11_percent,eac_tls12_percent,eac_protocol,usage_last_activity\n";
   for (const auto& sender : result.senders) {
     std::string methods, checked;
     for (const auto& way : sender.way_forward) {
@@ -417,11 +471,23 @@ void render_csv(const InventoryResult& result, std::string& text) {
         checked += (checked.empty() ? "" : ";") + way.method + " " + way.ip +
                    (way.method == "direct-send" ? " (own organization's mailboxes only)" : "") + ": " + way.checked->verdict;
     }
-    const std::vector<std::string> fields = {
+    std::vector<std::string> fields = {
         sender.user, std::string(to_string(sender.verdict)), auth_name(sender.auth), setting_value(sender.setting),
         std::to_string(sender.signins), std::to_string(sender.successes), std::to_string(sender.failures),
         sender.first_seen ? format_time(*sender.first_seen) : "", sender.last_seen ? format_time(*sender.last_seen) : "",
         ip_list(sender), methods, sender.way_forward.empty() ? "" : sender.way_forward.front().command, checked};
+    std::vector<std::string> reported(6);
+    if (const auto& row = sender.smtp_auth_report) {
+      const auto percent = [](double value) {
+        char number[16];
+        std::snprintf(number, sizeof number, "%.0f", value);
+        return std::string(number);
+      };
+      reported = {std::to_string(row->messages), percent(row->tls10_percent), percent(row->tls11_percent),
+                  percent(row->tls12_percent), row->authentication_protocol.value_or(""), ""};
+    }
+    if (sender.usage) reported[5] = sender.usage->last_activity_date.empty() ? "-" : sender.usage->last_activity_date;
+    fields.insert(fields.end(), reported.begin(), reported.end());
     for (std::size_t i = 0; i < fields.size(); ++i) text += (i ? "," : "") + csv_field(fields[i]);
     text += "\r\n";
   }
@@ -434,30 +500,43 @@ void render_markdown(const InventoryResult& result, const Report& report, std::s
           plural(static_cast<std::size_t>(days), "day", "days") +
           " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026, " +
           timeline_url + ").\n\n";
-  text += "| Sender | Verdict | Sign-ins | Last seen | IPs | Setting | Way forward |\n|---|---|---|---|---|---|---|\n";
+  text += "| Sender | Verdict | Activity | Last seen | IPs | Setting | Way forward |\n|---|---|---|---|---|---|---|\n";
   for (const auto& sender : result.senders) {
     std::string methods;
     for (const auto& way : sender.way_forward) methods += (methods.empty() ? "" : ", ") + way.method;
-    text += "| " + markdown_cell(sender.user) + " | " + std::string(to_string(sender.verdict)) + " | " +
-            std::to_string(sender.signins) + " | " + day_of(sender.last_seen) + " | " + markdown_cell(ip_list(sender)) +
-            " | " + markdown_cell(sender.setting.describe()) + " | " + markdown_cell(methods) + " |\n";
+    text += "| " + markdown_text(sender.user) + " | " + std::string(to_string(sender.verdict)) + " | " +
+            markdown_text(activity_summary(sender)) + " | " + day_of(sender.last_seen) + " | " +
+            markdown_text(ip_list(sender)) + " | " + markdown_text(sender.setting.describe()) + " | " +
+            markdown_text(methods) + " |\n";
   }
-  for (const auto& sender : result.senders) {
-    if (sender.way_forward.empty()) continue;
-    text += "\n## " + sender.user + "\n\n" + sender.reason + "\n\n";
-    for (const auto& way : sender.way_forward) {
-      text += "- **" + way.method + "**: " + way.why + "\n\n  ```\n  " + way.command + "\n  ```\n";
-      if (!way.checked) continue;
-      text += "\n  --preflight: **" + check_label(*way.checked) + "**:";
-      if (way.checked->causes.empty()) text += " " + markdown_cell(way.checked->summary) + "\n";
-      else text += "\n\n";
-      for (const auto& cause : way.checked->causes) text += "  - " + markdown_cell(cause) + "\n";
+  // Every sender the text output explains, in the same sections: a change
+  // ticket carries the refused, the unused and the OAuth ones too.
+  for (const auto& [verdict, unused_title, heading] : verdict_sections) {
+    const auto n = count(result, verdict);
+    if (!n) continue;
+    text += "\n## " + std::string(heading) + " (" + std::to_string(n) + ")\n";
+    for (const auto& sender : result.senders) {
+      if (sender.verdict != verdict) continue;
+      text += "\n### " + markdown_text(sender.user) + "\n\n" + markdown_text(sender.reason) + "\n\n";
+      text += "- Activity: " + markdown_text(activity_summary(sender)) + "\n";
+      text += "- Setting: " + markdown_text(sender.setting.describe()) + "\n";
+      if (sender.previous_verdict && *sender.previous_verdict != to_string(sender.verdict))
+        text += "- Was " + *sender.previous_verdict + " in the last run\n";
+      if (!sender.way_forward.empty()) text += "\nWay forward (verify each with its command):\n\n";
+      for (const auto& way : sender.way_forward) {
+        text += "- **" + way.method + "**: " + markdown_text(way.why) + "\n\n  ```\n  " + way.command + "\n  ```\n";
+        if (!way.checked) continue;
+        text += "\n  --preflight: **" + check_label(*way.checked) + "**:";
+        if (way.checked->causes.empty()) text += " " + markdown_text(way.checked->summary) + "\n";
+        else text += "\n\n";
+        for (const auto& cause : way.checked->causes) text += "  - " + markdown_text(cause) + "\n";
+      }
     }
   }
   text += "\n## Checks\n\n";
   for (const auto& check : report.checks())
-    text += "- **" + std::string(diag::to_string(check.status)) + "** " + check.message +
-            (check.remedy.empty() ? "" : ". " + check.remedy) + "\n";
+    text += "- **" + std::string(diag::to_string(check.status)) + "** " + markdown_text(check.message) +
+            (check.remedy.empty() ? "" : ". " + markdown_text(check.remedy)) + "\n";
 }
 
 }  // namespace
