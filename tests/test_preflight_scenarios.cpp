@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <memory>
 
@@ -192,6 +193,16 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
       }
       CHECK(shown.find("<IP>") == std::string::npos);
       CHECK(shown.find("<device IP>") == std::string::npos);
+      // Each section once under "Needs attention", its rows together.
+      if (const auto attention = text.out.find("\nNeeds attention\n"); attention != std::string::npos) {
+        std::set<std::string> titles;
+        std::istringstream rows(text.out.substr(attention + 17, text.out.find("\n\n", attention + 17) - attention - 17));
+        for (std::string row; std::getline(rows, row);)
+          if (row.starts_with("  ") && !row.starts_with("   ")) {
+            INFO("section shown twice: " << row);
+            CHECK(titles.insert(row).second);
+          }
+      }
       if (scenario["exit"] != 2) {
         const std::string label = scenario["verdict"] == "will-work" ? "WILL WORK" : scenario["verdict"] == "will-not-work" ? "WILL NOT WORK" : "NOT VERIFIED";
         // --method auto: the recommendation comes first, the verdict after a blank line.

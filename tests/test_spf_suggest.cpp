@@ -1092,6 +1092,30 @@ b       TXT "v=spf1 ip4:44.2.2.0/24 include:a.loopy.example -all"
   CHECK(scenario.evaluate("loopy.example", s.record, "44.3.3.3").result == SpfResult::fail);
 }
 
+TEST_CASE("suggest: an include whose only macro is the domain is judged like any include", "[spf][suggest][review]") {
+  // %{d} is the same for every sender: the include's target is known, and a
+  // target without a record is a permerror for whoever reaches it (RFC 7208 5.2).
+  const Scenario scenario(R"(
+$ORIGIN macro.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 include:%{d}.loop.macro.example ip4:44.8.8.40 -all"
+good    TXT "v=spf1 include:%{d2}.vendor.macro.example -all"
+macro.example.vendor TXT "v=spf1 ip4:44.9.9.0/24 -all"
+)");
+  const Run run = scenario.check("macro.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  CHECK(s.record == "v=spf1 ip4:44.8.8.40 ip4:91.198.10.20 -all");
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.find("Dropped \"include:%{d}.loop.macro.example\": it does not lead to one valid SPF record") != std::string::npos;
+  }));
+  // One that leads to a record is kept, and what it lists passes.
+  const Run good = scenario.check("good.macro.example", {"91.198.10.20"});
+  require_consistent(good);
+  CHECK_THAT(good.suggestion().record, Catch::Contains("include:%{d2}.vendor.macro.example"));
+  CHECK(scenario.evaluate("good.macro.example", good.suggestion().record, "44.9.9.7").result == SpfResult::pass);
+}
+
 TEST_CASE("suggest: flattening takes the include that lists the fewest networks when one is enough, and says when a record is long", "[spf][suggest][review]") {
   std::string zone = R"(
 $ORIGIN mixed.example.

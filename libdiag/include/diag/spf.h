@@ -109,6 +109,10 @@ bool client_chooses_name(std::string_view domain_spec);
 // A term of a record ("a:%{h}", "redirect=%{h}") that passes, or leads to a
 // record, by a name the client chooses.
 bool names_client_chosen_record(std::string_view term_text);
+// A domain-spec whose only macro is %{d} (in any form: %{d2}, %{dr}, %{D})
+// names the same host for every sender: its expansion for the record at
+// `domain`. nullopt when it uses any other macro, or is not valid.
+std::optional<std::string> expand_sender_independent(std::string_view domain_spec, std::string_view domain);
 // Expands a macro-string. Precondition: check_macro_string passed; when it
 // uses %{p}, context.validated_name is set.
 std::string expand_macros(std::string_view text, const MacroContext& context, MacroUse use);
@@ -441,6 +445,9 @@ std::optional<Check> unused_address_finding(const TreeValidation& tree, const Sp
 // +all, spf.any-address-passes), it passes through that term instead, and
 // the row says so. Call once the tree's findings are complete.
 void note_open_terms_pass_microsoft(TreeValidation& tree);
+// The tree findings (spf.void-lookups, spf.lookups, ...) whose cause the
+// evaluation's permerror, temperror or none names.
+std::vector<std::string_view> findings_named_by(const SpfEvaluation& evaluation);
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);
 

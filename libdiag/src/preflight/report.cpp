@@ -3,6 +3,8 @@
 // configure on the device when it will work, and the parts' JSON under one
 // envelope.
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <cstdio>
 
 #include "diag/ascii.h"
@@ -193,8 +195,18 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
   std::vector<std::pair<const Section*, const Check*>> action, passed;
   for (const auto& section : outcome.sections)
     for (const auto& check : section.checks) (needs_action(check) ? action : passed).push_back({&section, &check});
-  std::stable_sort(action.begin(), action.end(),
-                   [](const auto& a, const auto& b) { return severity_rank(a.second->status) < severity_rank(b.second->status); });
+  // Sections by their worst row, each once, its rows the worst first.
+  std::map<const Section*, int> worst;
+  for (const auto& [section, check] : action) {
+    const auto [at, fresh] = worst.try_emplace(section, severity_rank(check->status));
+    if (!fresh) at->second = std::min(at->second, severity_rank(check->status));
+  }
+  std::map<const Section*, std::size_t> first_seen;
+  for (const auto& [section, check] : action) first_seen.try_emplace(section, first_seen.size());
+  std::stable_sort(action.begin(), action.end(), [&](const auto& a, const auto& b) {
+    return std::tuple(worst[a.first], first_seen[a.first], severity_rank(a.second->status)) <
+           std::tuple(worst[b.first], first_seen[b.first], severity_rank(b.second->status));
+  });
   auto print_rows = [&](const std::vector<std::pair<const Section*, const Check*>>& rows) {
     const Section* current = nullptr;
     for (const auto& [section, check] : rows) {

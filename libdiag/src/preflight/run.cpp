@@ -465,9 +465,15 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
     // "End the record with ~all": with the device added, or it breaks.
+    // The device's pass rests on it: the device's finding, beside spf.device-by-all.
     if (passes_by_all && check.id == open_finding) {
       drop_unchanged_note(check);
       check.remedy = by_all_remedy;
+      check.fields.erase("group");
+      // The device passes today: a warning, as spf.device-by-all is.
+      if (check.status == Status::fail) check.status = Status::warn;
+      part.section.checks.push_back(std::move(check));
+      continue;
     }
     // Only direct send's verdict rests on the device's SPF: through a
     // connector a failing SPF is a warning (every FAIL row is a cause).
@@ -486,7 +492,8 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     // domain's health (the DMARC row judges it).
     if (check.id == "spf.m365-include" && plan.method == Method::relay && !plan.external.empty()) {
       drop_unchanged_note(check);
-      check.message += " Mail relayed to " + plan.external.front() + (plan.external.size() > 1 ? " and others" : "") + " is that mail.";
+      if (check.status != Status::pass)
+        check.message += " Mail relayed to " + plan.external.front() + (plan.external.size() > 1 ? " and others" : "") + " is that mail.";
       check.fields.erase("group");
       part.section.checks.push_back(std::move(check));
       continue;
@@ -2752,10 +2759,30 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
           moved.fields.erase("group");
           spf_part.section.checks.push_back(std::move(moved));
         }
+        // Already the device's own finding (its pass rests on it too): one fix.
+        for (auto& row : spf_part.section.checks)
+          if (row.id == open_pass.id || row.id == "spf.device-by-all") row.remedy = check.remedy;
         // Microsoft's missing include has the same one fix.
         for (auto& row : spf_part.section.checks)
           if (row.id == "spf.m365-include" && row.status != Status::pass) row.remedy = check.remedy;
       }
+      // What ends Exchange Online's servers' evaluation in permerror (void
+      // lookups, the lookup limit) decides relayed mail's DMARC: it is that
+      // mail's finding, not domain health, with the DMARC row's fix.
+      if (outbound.spf && outbound.spf->result != spf::SpfResult::pass && check.status != Status::pass)
+        for (const std::string_view id : spf::findings_named_by(*outbound.spf)) {
+          auto& health = spf_part.health.checks;
+          const auto row = std::find_if(health.begin(), health.end(), [&](const Check& c) { return c.id == id; });
+          if (row == health.end()) continue;
+          Check moved = std::move(*row);
+          health.erase(row);
+          drop_unchanged_note(moved);
+          moved.message += " Exchange Online's servers (" + outbound.spf_address + ") get " +
+                           std::string(spf::to_string(outbound.spf->result)) + " from it, so mail relayed to other organizations fails SPF.";
+          moved.remedy = check.remedy;
+          moved.fields.erase("group");
+          spf_part.section.checks.push_back(std::move(moved));
+        }
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
       // Microsoft's missing include is this row's cause: one fix for both.

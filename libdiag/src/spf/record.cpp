@@ -491,6 +491,19 @@ std::string expand_macros(std::string_view text, const MacroContext& context, Ma
   return out;
 }
 
+std::optional<std::string> expand_sender_independent(std::string_view domain_spec, std::string_view domain) {
+  std::vector<MacroPiece> pieces;
+  if (split_macro_string(domain_spec, MacroUse::domain_spec, 0, &pieces)) return std::nullopt;
+  for (const auto& piece : pieces)
+    if (piece.letter && lower(piece.letter) != 'd') return std::nullopt;
+  MacroContext context;
+  context.domain = std::string(domain);
+  std::string name = expand_macros(domain_spec, context, MacroUse::domain_spec);
+  // RFC 7208 7.3: a name longer than 253 characters loses labels on the left.
+  while (name.size() > 253 && name.find('.') != std::string::npos) name.erase(0, name.find('.') + 1);
+  return name;
+}
+
 std::string dotted_address(const IpAddress& ip) {
   if (ip.is_v4()) return ip.to_string();
   // RFC 7208 7.3: "dot-format" of IPv6: 32 nibbles, upper case as in its example.

@@ -478,7 +478,9 @@ class SuggestionBuilder {
             break;
           }
           case MechanismKind::include: {
-            const TreeNode* child = has_macros(term.domain_spec) ? nullptr : child_for(old.tree.root, term.text, used);
+            // An include whose only macro is %{d} is walked like any other.
+            const bool per_sender = has_macros(term.domain_spec) && !expand_sender_independent(term.domain_spec, domain_);
+            const TreeNode* child = per_sender ? nullptr : child_for(old.tree.root, term.text, used);
             include_term(draft, term.text, term.domain_spec, term.qualifier, child, microsoft);
             break;
           }

@@ -162,9 +162,9 @@ class TreeWalker {
       if (term.queries_dns()) ++node.lookups;
       if (!term.is_mechanism) {
         if (term.modifier == ModifierKind::redirect) {
-          if (has_macros(term.value)) continue;
-          const std::string target = canonical(term.value);
-          node.children.push_back(walk_node(target, term.text, depth + 1, stack));
+          const auto target = fixed_name(term.value, domain);
+          if (!target) continue;
+          node.children.push_back(walk_node(canonical(*target), term.text, depth + 1, stack));
         }
         continue;
       }
@@ -180,20 +180,21 @@ class TreeWalker {
           break;
         case MechanismKind::ptr: node.uses_ptr = true; break;
         case MechanismKind::include: {
-          if (has_macros(term.domain_spec)) break;  // depends on the sender: nothing to walk
-          node.children.push_back(walk_node(canonical(term.domain_spec), term.text, depth + 1, stack));
+          const auto target = fixed_name(term.domain_spec, domain);
+          if (!target) break;  // depends on the sender: nothing to walk
+          node.children.push_back(walk_node(canonical(*target), term.text, depth + 1, stack));
           break;
         }
         case MechanismKind::a: {
-          const std::string host = term.domain_spec.empty() ? domain : term.domain_spec;
-          if (has_macros(host)) break;
-          add_host(node, term.text, canonical(host), term.cidr4, term.cidr6, authorizes, true);
+          const auto host = fixed_name(term.domain_spec.empty() ? domain : term.domain_spec, domain);
+          if (!host) break;
+          add_host(node, term.text, canonical(*host), term.cidr4, term.cidr6, authorizes, true);
           break;
         }
         case MechanismKind::mx: {
-          const std::string target = term.domain_spec.empty() ? domain : term.domain_spec;
-          if (has_macros(target)) break;
-          const Answer* mx = lookup(canonical(target), RrType::MX);
+          const auto target = fixed_name(term.domain_spec.empty() ? domain : term.domain_spec, domain);
+          if (!target) break;
+          const Answer* mx = lookup(canonical(*target), RrType::MX);
           if (!mx) break;
           if (!definitive(*mx)) {
             node.unresolved_terms.push_back(term.text + " (MX: " + std::string(dns::to_string(mx->outcome)) + ")");
@@ -213,8 +214,9 @@ class TreeWalker {
           break;
         }
         case MechanismKind::exists: {
-          if (has_macros(term.domain_spec)) break;
-          const Answer* a = lookup(canonical(term.domain_spec), RrType::A);
+          const auto target = fixed_name(term.domain_spec, domain);
+          if (!target) break;
+          const Answer* a = lookup(canonical(*target), RrType::A);
           if (a && is_void(*a)) {
             ++node.void_lookups;
             node.void_terms.push_back(term.text);
@@ -230,6 +232,12 @@ class TreeWalker {
   }
 
   static bool has_macros(std::string_view spec) { return spec.find('%') != std::string_view::npos; }
+  // The name a domain-spec gives whoever sends: itself, or its expansion
+  // when its only macro is %{d}; nullopt when it depends on the sender.
+  static std::optional<std::string> fixed_name(std::string_view spec, std::string_view domain) {
+    if (!has_macros(spec)) return std::string(spec);
+    return expand_sender_independent(spec, domain);
+  }
 
   const AnswerCache& cache_;
   const std::optional<std::string>& record_override_;
@@ -992,32 +1000,45 @@ std::optional<Check> unused_address_finding(const TreeValidation& tree, const Sp
                {{"term", probe.matched}, {"probe", probe_text}}};
 }
 
+namespace {
+// The findings that can end an evaluation in permerror or temperror, and
+// how the engine's reason names each.
+struct Cause {
+  std::string_view id;
+  std::string_view reason_text;  // "" : any permerror
+  SpfResult result;
+};
+constexpr Cause causes[] = {
+    {"spf.lookups", "DNS-querying terms", SpfResult::permerror},
+    // A loop spends the lookups until the limit: its permerror reads as one.
+    {"spf.include-loop", "DNS-querying terms", SpfResult::permerror},
+    {"spf.void-lookups", "void lookups", SpfResult::permerror},
+    {"spf.record", "SPF records at", SpfResult::permerror},
+    {"spf.record", "syntax error", SpfResult::permerror},
+    {"spf.include-broken", "has no SPF record", SpfResult::permerror},
+    {"spf.include-broken", "", SpfResult::permerror},
+    {"spf.appended-zone", "has no SPF record", SpfResult::permerror},
+    {"spf.include-loop", "", SpfResult::permerror},
+    {"spf.record", "", SpfResult::temperror},
+    {"spf.include-unresolved", "", SpfResult::temperror},
+    {"spf.tree-complete", "", SpfResult::temperror},
+    {"spf.record", "", SpfResult::none},
+};
+}  // namespace
+
+std::vector<std::string_view> findings_named_by(const SpfEvaluation& evaluation) {
+  std::vector<std::string_view> ids;
+  for (const auto& cause : causes)
+    if (cause.result == evaluation.result && !cause.reason_text.empty() &&
+        evaluation.reason.find(cause.reason_text) != std::string::npos &&
+        std::find(ids.begin(), ids.end(), cause.id) == ids.end())
+      ids.push_back(cause.id);
+  return ids;
+}
+
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results) {
   if (results.empty()) return;
-  // The findings that can end an evaluation in permerror or temperror, and
-  // how the engine's reason names each.
-  struct Cause {
-    std::string_view id;
-    std::string_view reason_text;  // "" : any permerror
-    SpfResult result;
-  };
-  static constexpr Cause causes[] = {
-      {"spf.lookups", "DNS-querying terms", SpfResult::permerror},
-      // A loop spends the lookups until the limit: its permerror reads as one.
-      {"spf.include-loop", "DNS-querying terms", SpfResult::permerror},
-      {"spf.void-lookups", "void lookups", SpfResult::permerror},
-      {"spf.record", "SPF records at", SpfResult::permerror},
-      {"spf.record", "syntax error", SpfResult::permerror},
-      {"spf.include-broken", "has no SPF record", SpfResult::permerror},
-      {"spf.include-broken", "", SpfResult::permerror},
-      {"spf.appended-zone", "has no SPF record", SpfResult::permerror},
-      {"spf.include-loop", "", SpfResult::permerror},
-      {"spf.record", "", SpfResult::temperror},
-      {"spf.include-unresolved", "", SpfResult::temperror},
-      {"spf.tree-complete", "", SpfResult::temperror},
-      {"spf.record", "", SpfResult::none},
-  };
   std::set<std::string_view> kept;
   std::string through_ptr;  // the addresses that pass only through ptr, which receivers may skip (RFC 7208 5.5)
   for (const auto& [ip, evaluation] : results)
