@@ -129,7 +129,7 @@ TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]"
       {"530 5.7.57 SMTP; Client was not authenticated to send anonymous mail during MAIL FROM "
        "[SN2PR00CA0018.namprd00.prod.outlook.com]",
        "m365.client-not-authenticated"},
-      {"550 5.7.60 SMTP; Client does not have permissions to send as this sender", "m365.send-as-not-permitted"},
+      {"550 5.7.60 SMTP; Client does not have permissions to send as this sender", "exchange.send-as-not-permitted"},
       {"550 5.4.316 Message expired, connection refused(Socket error code 10061)", "m365.expired-connection-refused"},
       // Gmail's DMARC refusal: alignment, not "publish SPF".
       {"550 5.7.26 Unauthenticated email from contoso.com is not accepted due to domain's DMARC policy. Please contact "

@@ -170,7 +170,7 @@ TEST_CASE("nested replies: an Exim callout inside a Postfix bounce, a wrapped re
       "    more information. 125si7057894wmk.237 - gsmtp (in reply to end of DATA\n"
       "    command)");
   REQUIRE(wrapped.explanations.size() == 1);
-  CHECK(wrapped.explanations[0].meaning.id == "gmail.ip-reputation");
+  CHECK(wrapped.explanations[0].meaning.id == "gmail.message-unsolicited");
   CHECK(wrapped.explanations[0].steps == std::vector<std::string>{"end of DATA"});
   CHECK(wrapped.explanations[0].ips == std::vector<std::string>{"62.210.82.129"});
 }
@@ -619,7 +619,7 @@ TEST_CASE("a Send As refusal to a personal Outlook.com login gets no tenant comm
       "STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied");
   REQUIRE(consumer.explanations.size() == 1);
   const auto& meaning = consumer.explanations[0].meaning;
-  CHECK(meaning.id == "outlook-com.send-as-denied");
+  CHECK(meaning.id == "outlook.send-as-denied");
   CHECK(consumer.explanations[0].details.sender == Sender::outlook_com);
   for (const auto& step : meaning.remedy) CHECK(step.find("Add-RecipientPermission") == std::string::npos);
   CHECK(meaning.remedy.at(0).find("scanner@hotmail.co.uk") != std::string::npos);
@@ -657,7 +657,7 @@ TEST_CASE("smtplib's debug output is one reply, however often it prints it", "[e
   for (const auto& explanation : debug.explanations)
     if (explanation.reply.code >= 400) {
       ++failures;
-      CHECK(explanation.meaning.id == "gmail.ip-reputation");
+      CHECK(explanation.meaning.id == "gmail.message-unsolicited");
       CHECK(explanation.reply.code == 550);
       CHECK(explanation.steps == std::vector<std::string>{"DATA"});
     }

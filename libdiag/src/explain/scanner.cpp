@@ -666,9 +666,11 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
       contains_any(lower_host, {"olc.protection.outlook.com", "hotmail.com", "outlook-com.", "hotmail-com."}))
     return Sender::outlook_com;
   if ((!details.front_end_host.empty() && is_microsoft_front_end(details.front_end_host)) ||
-      !details.as_code.empty() || is_microsoft_front_end(lower_host) ||
+      !details.as_code.empty() || is_microsoft_front_end(lower_host) || lower_host.ends_with(".office365.com") ||
       contains_any(lower, {"aka.ms/", "go.microsoft.com", "smtpclientauthentication", "tenantattribution",
                            "tenantinboundattribution", ".prod.outlook.com", ".protection.outlook.com", ".prod.exchangelabs.com",
+                           // Security defaults are Microsoft Entra's: only Exchange Online applies them.
+                           "security defaults", ".outlook.office365.com",
                            // 5.7.367: only Exchange Online has a relay pool.
                            "remote server returned not permitted to relay"}))
     return Sender::exchange_online;
