@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "diag/inventory.h"
+#include "diag/strings.h"
 #include "temporary_directory.h"
 
 using namespace diag::inventory;
@@ -494,6 +495,57 @@ TEST_CASE("Verdicts from the evidence", "[inventory]") {
   CHECK_THAT(someone->reason, Catch::Contains("cannot tell basic from OAuth"));
 }
 
+TEST_CASE("A sender refused only by a lockout signs in again when it lifts: it will break, and no command carries its addresses", "[inventory]") {
+  InventoryAggregator aggregator;
+  aggregator.add(signin("mfp@contoso.com", "198.51.100.20", "2026-11-10T07", 50053));
+  aggregator.add(signin("mfp@contoso.com", "198.51.100.21", "2026-11-12T07", 50053));
+  aggregator.add(signin("guessed@contoso.com", "198.51.100.22", "2026-11-12T07", 50053));
+  aggregator.add(signin("guessed@contoso.com", "198.51.100.22", "2026-11-12T08", 50126));
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto* mfp = find_sender(result, "mfp@contoso.com");
+  REQUIRE(mfp);
+  CHECK(mfp->verdict == Verdict::will_break);
+  CHECK_THAT(mfp->reason, Catch::Contains("lockout lifts by itself"));
+  for (const auto& way : mfp->way_forward) {
+    CHECK(way.command.find("198.51.100.2") == std::string::npos);  // refused addresses need not be the device's
+    CHECK(way.ip.empty());
+  }
+  // A wrong password beside the lockout: refused today.
+  CHECK(find_sender(result, "guessed@contoso.com")->verdict == Verdict::refused);
+  std::string text;
+  make_report(result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, !Catch::Contains("no sender will break"));
+}
+
+TEST_CASE("User names from the logs are one quoted word in every printed command", "[inventory]") {
+  InventoryAggregator aggregator;
+  aggregator.add(signin("o'brien@contoso.com", "203.0.113.44", "2026-11-10T07"));
+  aggregator.add(signin("svc$(touch x)@contoso.com", "203.0.113.45", "2026-11-10T07"));
+  aggregator.add(signin("=HYPERLINK(1)@contoso.com", "203.0.113.46", "2026-11-10T07"));
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto* obrien = find_sender(result, "o'brien@contoso.com");
+  REQUIRE(obrien);
+  REQUIRE_FALSE(obrien->way_forward.empty());
+  CHECK_THAT(obrien->way_forward.front().command, Catch::Contains("--from 'o'\\''brien@contoso.com'"));
+  const auto* injected = find_sender(result, "svc$(touch x)@contoso.com");
+  REQUIRE(injected);
+  for (const auto& way : injected->way_forward) {
+    CHECK(way.command.find(" svc$(") == std::string::npos);
+    CHECK_THAT(way.command, Catch::Contains("'svc$(touch x)@contoso.com'"));
+  }
+  CHECK(diag::strings::shell_word("scanner@contoso.com") == "scanner@contoso.com");
+  CHECK(diag::strings::powershell_word("o'brien@contoso.com") == "'o''brien@contoso.com'");
+  CHECK(diag::strings::powershell_word("a,b@contoso.com") == "'a,b@contoso.com'");
+  std::string csv;
+  make_report(result, OutputFormat::csv, &csv, diag::TextStyle{});
+  CHECK(csv.find("\n=HYPERLINK") == std::string::npos);
+  CHECK_THAT(csv, Catch::Contains("'=HYPERLINK(1)@contoso.com"));
+}
+
 TEST_CASE("What refuses OAuth too is said where OAuth is the way", "[inventory]") {
   InventoryAggregator aggregator;
   aggregator.add(SmtpAuthReportRow{"lob@contoso.com", std::string("OAuth"), 5, 0, 0, 100});
@@ -826,8 +878,24 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
     REQUIRE(run.ok());
     const auto* monthly = find_sender(*run, "monthly@contoso.com");
     REQUIRE(monthly);
-    CHECK(monthly->verdict == Verdict::exposed_unused);
-    CHECK_THAT(monthly->reason, Catch::Contains("the history (--db) shows it signing in") && Catch::Contains("Do not disable it"));
+    // It sent with its password before --since: it still breaks at the cutover.
+    CHECK(monthly->verdict == Verdict::will_break);
+    CHECK_THAT(monthly->reason, Catch::Contains("before --since (last on 2026-11-30") && Catch::Contains("Do not disable SMTP AUTH"));
+    CHECK_THAT(monthly->reason, !Catch::Contains("-SmtpClientAuthenticationDisabled $true"));
+  }
+  SECTION("--since with a mailbox the files show signing in earlier: never 'disable it', and it still breaks") {
+    InventoryRequest since_request;
+    since_request.today = test_today;
+    since_request.signin_files = {first};
+    since_request.transport_config_file = dir.write("t3.txt", "SmtpClientAuthenticationDisabled : True\n");
+    since_request.mailboxes_file = dir.write("m3.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\nmonthly@contoso.com,False\n");
+    since_request.since = parse_date("2026-12-01");
+    auto run = run_inventory(since_request);
+    REQUIRE(run.ok());
+    CHECK(run->rows_before_since > 0);
+    const auto* monthly = find_sender(*run, "monthly@contoso.com");
+    REQUIRE(monthly);
+    CHECK(monthly->verdict == Verdict::will_break);
     CHECK_THAT(monthly->reason, !Catch::Contains("-SmtpClientAuthenticationDisabled $true"));
   }
   SECTION("a database written by a newer schema is refused") {

@@ -198,11 +198,16 @@ class InventoryAggregator {
   void set_since(std::optional<std::chrono::sys_seconds> since) { since_ = since; }
   // A sender the history saw only before --since: not counted, but known,
   // so that its mailbox is not called unused.
-  void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen) {
-    auto& latest = seen_before_since_[user];
-    latest = std::max(latest, last_seen);
+  struct SeenBeforeSince {
+    std::chrono::sys_seconds last_seen{};
+    bool succeeded = false;  // a sign-in that worked: it sent with its password then
+  };
+  void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen, bool succeeded) {
+    auto& seen = seen_before_since_[user];
+    seen.last_seen = std::max(seen.last_seen, last_seen);
+    seen.succeeded = seen.succeeded || succeeded;
   }
-  const std::map<std::string, std::chrono::sys_seconds>& seen_before_since() const { return seen_before_since_; }
+  const std::map<std::string, SeenBeforeSince>& seen_before_since() const { return seen_before_since_; }
 
   SignInSink signin_sink() { return [this](const SignIn& s) { add(s); }; }
   UsageSink usage_sink() { return [this](const UsageRow& r) { add(r); }; }
@@ -219,7 +224,7 @@ class InventoryAggregator {
   std::map<std::string, SenderActivity> senders_;
   std::map<std::pair<std::string, std::string>, std::chrono::sys_seconds> watermarks_;
   std::optional<std::chrono::sys_seconds> since_;
-  std::map<std::string, std::chrono::sys_seconds> seen_before_since_;  // keyed by the lower-cased user
+  std::map<std::string, SeenBeforeSince> seen_before_since_;  // keyed by the lower-cased user
   // The first spelling of each sender in the input, --since or not, so
   // that a window does not change how a user name is written.
   std::map<std::string, std::string> first_spelling_;

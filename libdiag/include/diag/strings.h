@@ -56,6 +56,14 @@ std::size_t utf8_sequence(std::string_view text, char32_t* code = nullptr);
 // Newlines are kept when keep_newlines (a report's own line breaks).
 std::string terminal_safe(std::string_view text, bool keep_newlines = false);
 
+// A value taken from input (a user name from a sign-in log) as one word of a
+// printed command: as it is when it holds only characters no shell treats
+// specially, else in single quotes (POSIX sh, with ' as '\''), so that the
+// command runs as shown and nothing in the value runs with it.
+std::string shell_word(std::string_view value);
+// The same for PowerShell: single quotes, with ' doubled.
+std::string powershell_word(std::string_view value);
+
 // The words of a line, separated by blanks (spaces or tabs).
 std::vector<std::string_view> split_words(std::string_view text);
 

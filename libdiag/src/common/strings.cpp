@@ -34,6 +34,36 @@ std::size_t utf8_sequence(std::string_view text, char32_t* code) {
   return length;
 }
 
+namespace {
+bool plain_word(std::string_view value) {
+  return !value.empty() && std::all_of(value.begin(), value.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '@' || c == '.' ||
+           c == '_' || c == '-' || c == '+' || c == '%' || c == ':' || c == '/' || c == ',' || c == '=';
+  });
+}
+
+std::string single_quoted(std::string_view value, std::string_view quote_inside) {
+  std::string out = "'";
+  for (char c : value) {
+    if (c == '\'') out += quote_inside;
+    else out += c;
+  }
+  return out + "'";
+}
+}  // namespace
+
+std::string shell_word(std::string_view value) {
+  return plain_word(value) ? std::string(value) : single_quoted(value, "'\\''");
+}
+
+std::string powershell_word(std::string_view value) {
+  // PowerShell reads a leading '-' or '@' as syntax too: quote those.
+  // A ',' makes an array of an argument.
+  return plain_word(value) && value.front() != '-' && value.front() != '@' && value.find(',') == std::string_view::npos
+             ? std::string(value)
+             : single_quoted(value, "''");
+}
+
 std::string terminal_safe(std::string_view text, bool keep_newlines) {
   std::string out;
   out.reserve(text.size());

@@ -180,10 +180,11 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   if (!since) return true;
-  Statement earlier(db, "SELECT user_key, MAX(last_seen) FROM activity WHERE last_seen < ?1 GROUP BY user_key");
+  Statement earlier(db, "SELECT user_key, MAX(last_seen), SUM(successes) FROM activity WHERE last_seen < ?1 GROUP BY user_key");
   if (!earlier.ok()) return database_error(db, impl_->path, "reading the history");
   earlier.bind(1, to_unix(*since));
-  while ((step = earlier.step()) == SQLITE_ROW) aggregator.remember_before_since(earlier.text(0), from_unix(earlier.integer(1)));
+  while ((step = earlier.step()) == SQLITE_ROW)
+    aggregator.remember_before_since(earlier.text(0), from_unix(earlier.integer(1)), earlier.integer(2) > 0);
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   return true;
 }

@@ -75,6 +75,9 @@ void InventoryAggregator::add(const SignIn& signin) {
   const auto& spelling = first_spelling_.try_emplace(key, trim(signin.user)).first->second;
   if (since_ && signin.time < *since_) {
     ++rows_before_since_;
+    // Not counted, but known: a mailbox the input shows in use is never
+    // called unused because --since left its sign-ins out.
+    if (!key.empty()) remember_before_since(key, signin.time, signin.error_code == 0);
     return;
   }
   if (key.empty()) return;
@@ -206,7 +209,7 @@ bool ip_order(const std::string& a, const std::string& b) {
 
 std::string oauth_blockers(const SenderFinding& sender, bool moving) {
   const std::string when = moving ? " when it moves." : ".";
-  const std::string enable = "enable it for this mailbox (Set-CASMailbox -Identity " + sender.user +
+  const std::string enable = "enable it for this mailbox (Set-CASMailbox -Identity " + strings::powershell_word(sender.user) +
                              " -SmtpClientAuthenticationDisabled $false; the mailbox setting wins over the organization's)";
   std::string out;
   if (sender.setting.disabled == true)
@@ -225,8 +228,10 @@ std::string oauth_blockers(const SenderFinding& sender, bool moving) {
 
 std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   std::vector<WayForward> ways;
-  const auto& user = sender.user;
-  const auto domain = domain_of(user);
+  // Printed commands carry the name as one quoted word: a sign-in log's
+  // user name is whatever was typed, an attacker's included.
+  const auto user = strings::shell_word(sender.user);
+  const auto domain = strings::shell_word(domain_of(sender.user));
   const auto prefix = "sendcheck preflight " + domain;
   const bool old_tls = sender.smtp_auth_report &&
                        (sender.smtp_auth_report->tls10_percent > 0 || sender.smtp_auth_report->tls11_percent > 0);
@@ -241,7 +246,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // device can pass SPF by direct send only with a From in a domain of yours;
   // and it limits mail from it to 100 external recipients a day for the
   // whole organization.
-  const auto initial_tenant = mx::initial_domain_tenant(domain);
+  const auto initial_tenant = mx::initial_domain_tenant(domain_of(sender.user));
   const std::string initial_domain_note =
       initial_tenant
           ? " But " + domain + " is the tenant's initial domain: its mail reaches at most 100 external recipients a day "
@@ -493,18 +498,33 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                            (last_success ? " (last success " + format_time(*last_success) + ")" : std::string()) +
                            ", but SMTP AUTH is now disabled for it: Exchange Online refuses it already.";
         } else {
-          finding.verdict = Verdict::refused;
           std::string codes;
           for (const auto& ip : finding.ips)
             if (!ip.error_codes.empty()) codes += (codes.empty() ? "" : "; ") + ip.ip + ": " + join_codes(ip);
-          // A lockout lifts by itself: until the cutover, the device may
-          // sign in with its password again.
-          bool locked = false;
-          for (const auto& ip : finding.ips) locked |= ip.error_codes.count(50053) != 0;
-          finding.reason = "Every basic sign-in failed" + (codes.empty() ? std::string() : " (" + codes + ")") +
-                           (locked ? ": it does not send mail this way now, and may again when the lock lifts, until the "
-                                     "cutover."
-                                   : ": it does not send mail this way today.");
+          // A lockout lifts by itself (Entra smart lockout), and others'
+          // wrong guesses can cause it: a sender refused only by one signs
+          // in with its password again, until the cutover stops it.
+          bool locked = false, other_refusal = false;
+          for (const auto& ip : finding.ips)
+            for (const auto& [code, n] : ip.error_codes) {
+              if (code == 50053) locked = true;
+              else other_refusal = true;
+            }
+          const bool only_locked = locked && !other_refusal;
+          if (only_locked && !disabled) {
+            finding.verdict = Verdict::will_break;
+            finding.reason = "Every basic sign-in was refused by a lockout (" + codes +
+                             "): a lockout lifts by itself, and then it signs in with its password again, until Microsoft "
+                             "turns basic authentication for SMTP AUTH off by default at the end of December 2026. If its "
+                             "password is wrong it does not send now either; if it is right, others' guesses locked it "
+                             "(password spraying): either way it needs one of the ways below.";
+          } else {
+            finding.verdict = Verdict::refused;
+            finding.reason = "Every basic sign-in failed" + (codes.empty() ? std::string() : " (" + codes + ")") +
+                             (locked ? ": it does not send mail this way now, and may again when the lock lifts, until the "
+                                       "cutover."
+                                     : ": it does not send mail this way today.");
+          }
         }
         break;
       case AuthEvidence::oauth:
@@ -548,8 +568,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       finding.way_forward = {WayForward{"oauth",
                                         "It already signs in with OAuth; only the SMTP AUTH switch refuses it." +
                                             oauth_blockers(finding, false),
-                                        "sendcheck preflight " + domain_of(finding.user) + " --method smtp-auth --from " +
-                                            finding.user + " --oauth-token-file TOKEN-FILE --device-auth oauth"}};
+                                        "sendcheck preflight " + strings::shell_word(domain_of(finding.user)) + " --method smtp-auth --from " +
+                                            strings::shell_word(finding.user) + " --oauth-token-file TOKEN-FILE --device-auth oauth"}};
     result.any_concealed = result.any_concealed || finding.concealed;
     if (finding.active_this_run && (finding.concealed || (!tenant.mailboxes.empty() && !finding.setting.mailbox_row_found)))
       result.unmatched_senders.push_back(finding.user);
@@ -569,10 +589,21 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.verdict = Verdict::exposed_unused;
     // The history saw it before --since: a device that sends rarely.
     if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end()) {
-      finding.reason = "SMTP AUTH is enabled for this mailbox; no use was seen since --since, but the history (--db) shows it "
-                       "signing in with SMTP AUTH on " + format_time(earlier->second) +
-                       ", before that date: it may be a device that sends rarely. Do not disable it: run again without "
-                       "--since to see its verdict.";
+      // It signed in before --since: a device that sends rarely is still a
+      // device, and one that sent with its password breaks at the cutover.
+      const std::string when = format_time(earlier->second.last_seen);
+      if (earlier->second.succeeded) {
+        finding.verdict = Verdict::will_break;
+        finding.auth = AuthEvidence::basic;
+        finding.reason = "Signed in to SMTP AUTH with basic authentication before --since (last on " + when +
+                         ") and not since: a device that sends rarely still stops working when Microsoft turns basic "
+                         "authentication for SMTP AUTH off by default at the end of December 2026. Do not disable SMTP "
+                         "AUTH for it; run again without --since for its addresses and ways forward.";
+      } else {
+        finding.reason = "SMTP AUTH is enabled for this mailbox; no use was seen since --since, but its sign-ins before "
+                         "that date (last on " + when + ", all failed) show something trying it. Do not disable it until "
+                         "you know what that is: run again without --since to see its verdict.";
+      }
       result.senders.push_back(std::move(finding));
       continue;
     }
@@ -589,7 +620,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                               "Match them first (Get-Mailbox -Identity NAME | Format-List "
                                               "PrimarySmtpAddress,EmailAddresses).") +
                      " Before disabling it, check the longest history you have (the EAC SMTP AUTH clients report covers up to 90 days, 7 by "
-                     "default; --db keeps earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + mailbox.user +
+                     "default; --db keeps earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + strings::powershell_word(mailbox.user) +
                      " -SmtpClientAuthenticationDisabled $true" +
                      (setting.mailbox ? "" : ", or rely on the organization's setting once it is disabled") + ").";
     result.senders.push_back(std::move(finding));

@@ -120,7 +120,13 @@ std::string day_of(const std::optional<std::chrono::sys_seconds>& time) {
   return time ? format_time(*time).substr(0, 10) : "-";
 }
 
-std::string csv_field(const std::string& value) {
+std::string csv_field(const std::string& raw) {
+  // A cell that starts like a formula is one to a spreadsheet (a user name
+  // typed by whoever tried the password): a leading ' keeps it text.
+  const std::string value =
+      !raw.empty() && (raw[0] == '=' || raw[0] == '+' || raw[0] == '-' || raw[0] == '@' || raw[0] == '\t' || raw[0] == '\r')
+          ? "'" + raw
+          : raw;
   if (value.find_first_of(",\"\r\n") == std::string::npos) return value;
   std::string quoted = "\"";
   for (const char c : value) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
@@ -394,7 +400,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
     text += "\n" + style.bold(std::string(title) + " (" + std::to_string(n) + ")") + "\n";
     for (const auto& sender : result.senders) {
       if (sender.verdict != verdict) continue;
-      text += "  " + style.bold(sender.user) + "\n";
+      text += "  " + style.bold(strings::terminal_safe(sender.user)) + "\n";
       if (sender.signins)
         text += "    " + plural(sender.signins, "basic sign-in", "basic sign-ins") + " (" +
                 std::to_string(sender.successes) + " succeeded, " + std::to_string(sender.failures) + " failed), " +
@@ -410,7 +416,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
         }
         if (!ip.user_agents.empty()) {
           text += "; agent";
-          for (const auto& agent : ip.user_agents) text += " " + agent;
+          for (const auto& agent : ip.user_agents) text += " " + strings::terminal_safe(agent);
         }
         text += "\n";
       }
@@ -424,14 +430,14 @@ void render_text(const InventoryResult& result, const Report& report, const Text
                 (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date) +
                 " (cannot tell basic from OAuth)\n";
       text += "    setting: " + sender.setting.describe() + "\n";
-      text += "    " + style.dim(sender.reason) + "\n";
+      text += "    " + style.dim(strings::terminal_safe(sender.reason)) + "\n";
       if (sender.previous_verdict && *sender.previous_verdict != to_string(sender.verdict))
         text += "    was " + *sender.previous_verdict + " in the last run\n";
       int index = 0;
       for (const auto& way : sender.way_forward) {
         if (index == 0) text += "    Way forward (verify each with its command, or all at once with --preflight):\n";
-        text += "      " + std::to_string(++index) + ". " + way.method + ": " + way.why + "\n";
-        text += "         " + way.command + "\n";
+        text += "      " + std::to_string(++index) + ". " + way.method + ": " + strings::terminal_safe(way.why) + "\n";
+        text += "         " + strings::terminal_safe(way.command) + "\n";
         if (!way.checked) continue;
         // The causes whole, one per line: the cut summary hid the very
         // value to fix (an MX typed without its final dot, say).
@@ -447,9 +453,10 @@ void render_text(const InventoryResult& result, const Report& report, const Text
     text += "\n" + style.bold("CHANGED SINCE THE LAST RUN") +
             (changes.have_previous_run ? " (" + changes.previous_run_time + ")" : std::string()) + "\n";
     if (!changes.have_previous_run) text += "  first run with this database\n";
-    for (const auto& user : changes.new_senders) text += "  new: " + user + "\n";
-    for (const auto& user : changes.gone_quiet) text += "  gone quiet: " + user + "\n";
-    for (const auto& [user, before, now] : changes.verdict_changes) text += "  " + user + ": " + before + " -> " + now + "\n";
+    for (const auto& user : changes.new_senders) text += "  new: " + strings::terminal_safe(user) + "\n";
+    for (const auto& user : changes.gone_quiet) text += "  gone quiet: " + strings::terminal_safe(user) + "\n";
+    for (const auto& [user, before, now] : changes.verdict_changes)
+      text += "  " + strings::terminal_safe(user) + ": " + before + " -> " + now + "\n";
     if (changes.have_previous_run && changes.new_senders.empty() && changes.gone_quiet.empty() &&
         changes.verdict_changes.empty())
       text += "  nothing changed\n";
