@@ -519,6 +519,43 @@ TEST_CASE("A sender refused only by a lockout signs in again when it lifts: it w
   CHECK_THAT(text, !Catch::Contains("no sender will break"));
 }
 
+TEST_CASE("A password tried from many addresses, or working from many, puts no address into a command", "[inventory]") {
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("ceo@contoso.com", "198.51.100." + std::to_string(i), "2026-11-10T07", 50126));
+  for (int i = 1; i <= 5; ++i) aggregator.add(signin("payroll@contoso.com", "203.0.113." + std::to_string(150 + i), "2026-11-12T07"));
+  aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-12T07"));
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto* ceo = find_sender(result, "ceo@contoso.com");
+  REQUIRE(ceo);
+  CHECK(ceo->verdict == Verdict::refused);
+  CHECK(ceo->way_forward.empty());
+  const auto* payroll = find_sender(result, "payroll@contoso.com");
+  REQUIRE(payroll);
+  CHECK(payroll->verdict == Verdict::will_break);
+  for (const auto& way : payroll->way_forward) {
+    CHECK(way.ip.empty());
+    CHECK(way.command.find("203.0.113.15") == std::string::npos);
+  }
+  // One device, one address: its command names it.
+  const auto* scanner = find_sender(result, "scanner@contoso.com");
+  REQUIRE(scanner);
+  CHECK(std::any_of(scanner->way_forward.begin(), scanner->way_forward.end(),
+                    [](const WayForward& way) { return way.ip == "203.0.113.7"; }));
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool spraying = false, elsewhere = false;
+  for (const auto& check : json["checks"]) {
+    spraying |= check["id"] == "inventory.password-spraying" &&
+                check["message"].get<std::string>().find("ceo@contoso.com (6 addresses)") != std::string::npos;
+    elsewhere |= check["id"] == "inventory.password-used-elsewhere" &&
+                 check["message"].get<std::string>().find("payroll@contoso.com (5 addresses)") != std::string::npos;
+    if (check["id"] == "inventory.password-used-elsewhere") CHECK(check["message"].get<std::string>().find("scanner@") == std::string::npos);
+  }
+  CHECK(spraying);
+  CHECK(elsewhere);
+}
+
 TEST_CASE("User names from the logs are one quoted word in every printed command", "[inventory]") {
   InventoryAggregator aggregator;
   aggregator.add(signin("o'brien@contoso.com", "203.0.113.44", "2026-11-10T07"));
@@ -782,6 +819,23 @@ TEST_CASE("Text, CSV and Markdown renderings", "[inventory]") {
       if (!in_code) CHECK(c != '<');
     }
   }
+}
+
+TEST_CASE("With one sign-in log alone, no mailbox is told to disable SMTP AUTH", "[inventory]") {
+  auto request = mock_tenant_request();
+  request.signin_files = {request.signin_files[0]};  // the interactive log only
+  request.usage_report_file.clear();
+  request.smtp_auth_report_file.clear();
+  auto result = run_inventory(request);
+  REQUIRE(result.ok());
+  const auto* frontdesk = find_sender(*result, "frontdesk@contoso.com");
+  REQUIRE(frontdesk);
+  CHECK(frontdesk->verdict == Verdict::exposed_unused);
+  CHECK_THAT(frontdesk->reason, Catch::Contains("do not disable it") && !Catch::Contains("$true"));
+  std::string text;
+  make_report(*result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, !Catch::Contains("-Identity frontdesk@contoso.com -SmtpClientAuthenticationDisabled $true"));
+  CHECK_THAT(text, Catch::Contains("a sender not seen here stops too"));
 }
 
 TEST_CASE("A sign-in read twice is counted once", "[inventory]") {

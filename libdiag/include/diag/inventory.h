@@ -336,7 +336,7 @@ struct InventoryResult {
 // are in mailboxes with SMTP AUTH effectively enabled but have no use are
 // exposed-unused.
 InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant,
-                         std::chrono::sys_days today);
+                         std::chrono::sys_days today, bool every_sender_listed = true);
 
 // Ways forward for a sender that will break, from what is known (IPs and
 // their scope, the device's TLS mix, volume), each with its preflight command.

@@ -307,6 +307,16 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
       skipped += (skipped.empty() ? "" : ", or ") + ip.ip + ", which is " + std::string(describe(scope));
     }
   }
+  // A device sends from one address, two at most (a failover line): a
+  // password that works from more is used elsewhere too (shared by several
+  // devices or people, or known to an attacker). No address of those goes
+  // into SPF or a connector until the device's own is found.
+  static constexpr std::size_t max_device_addresses = 3;
+  std::string too_many;
+  if (public_ips.size() > max_device_addresses) {
+    too_many = strings::join_first(public_ips, 5);
+    public_ips.clear();
+  }
   const std::string skipped_note =
       (skipped.empty() ? "" : " Not from " + skipped + ": Microsoft 365 never sees such an address as a sender.") +
       unconfirmed_note;
@@ -318,7 +328,8 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // Exchange Online refuses TLS 1.0/1.1, and the MX takes plain SMTP: such a
   // device sends to it with STARTTLS off.
   const std::string direct_tls = device_tls.empty() ? "TLS optional" : "STARTTLS turned off on the device (Exchange Online refuses TLS " +
-                                                                             device_tls + "; the MX accepts plain SMTP)";
+                                                                             device_tls + "; the MX accepts plain SMTP, so its mail "
+                                                                             "then crosses the internet unencrypted)";
   // ip is the device's public address, or PUBLIC-IP when none was logged.
   const auto direct_send = [&](const std::string& ip, const std::string& before) {
     const std::string command_ip = " --method direct-send --ip " + ip + (ip == "PUBLIC-IP" ? "" : " --egress");
@@ -354,7 +365,12 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
         " (password spraying tries SMTP AUTH from anywhere), and no address goes into SPF or a connector before it is "
         "confirmed";
     const std::string why =
-        !unconfirmed.empty() ? (skipped.empty() ? failed_only_words
+        !too_many.empty()
+            ? "it signed in successfully from more public addresses than a device uses (" + too_many +
+                  "): its password is used from elsewhere too (several devices or people share it, or an attacker "
+                  "knows it). Find which devices use it, reset the password if any address is not yours, and add no "
+                  "address to SPF or a connector before you know it is the device's"
+        : !unconfirmed.empty() ? (skipped.empty() ? failed_only_words
                                                 : "no public one was logged (" + skipped + "), and " + failed_only_words)
         : sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
             ? "no source address was logged"
@@ -368,9 +384,11 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
     ways.push_back(direct_send(ip, ""));
     ways.push_back({"relay",
                     "If " + ip + " is a static public address that only your organization uses: an inbound connector "
-                    "that matches it lets the device mail anyone, with any address of your domains; dynamic or "
-                    "shared addresses cannot be matched. Run the command on the device's network: the connector "
-                    "matches the address the session comes from." +
+                    "that matches it lets the device mail anyone, with any address of your domains. So does every "
+                    "other host behind that address (a PC behind the same NAT included), and on a dynamic or shared "
+                    "address whoever else uses it: Microsoft does not allow those, and a connector that matches a "
+                    "certificate of yours instead is the safer choice. Run the command on the device's network: the "
+                    "connector matches the address the session comes from." +
                         (device_tls.empty() ? std::string()
                                             : " Exchange Online refuses TLS " + device_tls +
                                                   ": STARTTLS turned off on the device, and a connector that requires TLS "
@@ -417,7 +435,8 @@ std::vector<std::string> preflight_commands(const InventoryResult& result) {
   return commands;
 }
 
-InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant, std::chrono::sys_days today) {
+InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant, std::chrono::sys_days today,
+                         bool every_sender_listed) {
   InventoryResult result;
   result.tenant = tenant;
   result.today = today;
@@ -560,6 +579,12 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";
+    else if (finding.verdict == Verdict::refused && finding.successes == 0 &&
+             std::count_if(finding.ips.begin(), finding.ips.end(), [](const IpActivity& ip) { return !ip.ip.empty(); }) >= 5)
+      // Failures from many addresses and no success: nothing shows a device
+      // that needs a way forward, only a password under attack.
+      finding.reason += " Nothing shows a device behind these sign-ins: failures from this many addresses are someone "
+                        "trying the password (see the password-spraying warning).";
     else if (finding.verdict == Verdict::will_break || (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth))
       // A refused sender that still has mail to send needs a way forward now.
       finding.way_forward = ways_forward(finding);
@@ -604,6 +629,15 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                          "that date (last on " + when + ", all failed) show something trying it. Do not disable it until "
                          "you know what that is: run again without --since to see its verdict.";
       }
+      result.senders.push_back(std::move(finding));
+      continue;
+    }
+    // One sign-in log, or the EAC report alone, lists only some senders: a
+    // mailbox missing from it may be in use, and disabling it stops it.
+    if (!every_sender_listed) {
+      finding.reason = "SMTP AUTH is enabled for this mailbox and the inputs show no use of it, but they do not list every "
+                       "SMTP AUTH sender (one sign-in log alone, or the EAC report without its period): do not disable it "
+                       "before both sign-in logs (interactive and non-interactive) or the usage report show it unused.";
       result.senders.push_back(std::move(finding));
       continue;
     }

@@ -240,7 +240,9 @@ void add_checks(Report& report, const InventoryResult& result) {
   const bool all_senders_seen = coverage.complete() && !coverage.only_short_period();
   report.add({"inventory.will-break", will_break ? Status::fail : all_senders_seen ? Status::pass : Status::warn,
               will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
-                               plural(static_cast<std::size_t>(days), "day", "days") + " left)"
+                               (days > 0 ? plural(static_cast<std::size_t>(days), "day", "days") + " left)"
+                                         : std::string("off by default since the end of December 2026; the final removal "
+                                                       "follows)"))
               : all_senders_seen
                   ? "No sender was seen that will break at the cutover, in the periods the inputs cover: a device that "
                     "sends less often is not in them" +
@@ -295,10 +297,12 @@ void add_checks(Report& report, const InventoryResult& result) {
                                 : "First match the senders in use that no mailbox row matched to their mailboxes (each "
                                   "one's name is under WILL BREAK or ALREADY REFUSED): any of these mailboxes may be one "
                                   "of them. ") +
-                    "Check the longest history you have first (the EAC SMTP AUTH clients report covers up to 90 days, 7 by "
-                    "default); then "
-                    "disable it where nothing uses it: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled "
-                    "$true.",
+                    (!result.coverage.complete() || result.coverage.only_short_period()
+                         ? std::string("The inputs do not list every SMTP AUTH sender, so a mailbox not seen here may be in "
+                                       "use: give both sign-in logs or the usage report before you disable any.")
+                         : std::string("Check the longest history you have first (the EAC SMTP AUTH clients report covers up "
+                                       "to 90 days, 7 by default); then disable it where nothing uses it: Set-CASMailbox "
+                                       "-Identity MAILBOX -SmtpClientAuthenticationDisabled $true.")),
                 {{"count", exposed}}});
   if (oauth) report.add({"inventory.oauth", Status::pass, plural(oauth, "sender uses", "senders use") + " OAuth", "", {}});
 
@@ -347,14 +351,19 @@ void add_checks(Report& report, const InventoryResult& result) {
                    (concealed_count == 1 ? "it" : "them");
     report.add({"inventory.org-enabled", Status::warn,
                 "SMTP AUTH is enabled for the organization: every mailbox without its own setting can use it",
-                following.empty()
-                    ? std::string("Disable it for the organization (Set-TransportConfig -SmtpClientAuthenticationDisabled "
-                                  "$true) and enable it only for the mailboxes that need it: those that send with a "
-                                  "password until they move, and those that send with OAuth for good.")
-                    : "First enable it on each mailbox that sends through SMTP AUTH (with a password or OAuth) and follows "
-                      "the organization, or it stops at once (" + following + "): Set-CASMailbox -Identity MAILBOX "
-                      "-SmtpClientAuthenticationDisabled $false. Then disable it for the organization "
-                      "(Set-TransportConfig -SmtpClientAuthenticationDisabled $true).",
+                (following.empty()
+                     ? std::string("Disable it for the organization (Set-TransportConfig -SmtpClientAuthenticationDisabled "
+                                   "$true) and enable it only for the mailboxes that need it: those that send with a "
+                                   "password until they move, and those that send with OAuth for good.")
+                     : "First enable it on each mailbox that sends through SMTP AUTH (with a password or OAuth) and follows "
+                       "the organization, or it stops at once (" + following + "): Set-CASMailbox -Identity MAILBOX "
+                       "-SmtpClientAuthenticationDisabled $false. Then disable it for the organization "
+                       "(Set-TransportConfig -SmtpClientAuthenticationDisabled $true).") +
+                    // A sender the inputs do not show stops too.
+                    (!result.coverage.complete() || result.coverage.only_short_period()
+                         ? std::string(" The inputs do not list every SMTP AUTH sender: give both sign-in logs or the "
+                                       "usage report first, or a sender not seen here stops too.")
+                         : std::string()),
                 {}});
   }
   for (const auto& [name, allow] : result.tenant.authentication_policies)
@@ -363,6 +372,38 @@ void add_checks(Report& report, const InventoryResult& result) {
                   "Authentication policy " + name + " blocks basic authentication for SMTP (AllowBasicAuthSmtp False) "
                   "for the users it is assigned to; the assignments were not given, so the verdicts do not count on it",
                   "", {{"policy", name}}});
+  // Failed sign-ins from many addresses are someone trying the password;
+  // successes from many are a password used by more than a device.
+  static constexpr std::size_t spraying_addresses = 5, device_addresses = 3;
+  std::vector<std::string> sprayed, shared;
+  for (const auto& sender : result.senders) {
+    std::size_t failed_only = 0, succeeded_public = 0;
+    for (const auto& ip : sender.ips) {
+      if (ip.ip.empty()) continue;
+      if (ip.signins > 0 && ip.successes == 0) ++failed_only;
+      const auto address = IpAddress::parse(ip.ip);
+      if (ip.successes > 0 && address &&
+          (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
+        ++succeeded_public;
+    }
+    if (failed_only >= spraying_addresses) sprayed.push_back(sender.user + " (" + std::to_string(failed_only) + " addresses)");
+    if (succeeded_public > device_addresses) shared.push_back(sender.user + " (" + std::to_string(succeeded_public) + " addresses)");
+  }
+  if (!sprayed.empty())
+    report.add({"inventory.password-spraying", Status::warn,
+                "Sign-ins failed from many addresses, someone trying the password over SMTP AUTH: " +
+                    strings::join_first(sprayed, 10),
+                "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it off: Set-CASMailbox -Identity "
+                "MAILBOX -SmtpClientAuthenticationDisabled $true. Review its sign-ins in Microsoft Entra (Sign-in logs), and "
+                "make sure the account has a strong password or no password sign-in at all.",
+                {}});
+  if (!shared.empty())
+    report.add({"inventory.password-used-elsewhere", Status::warn,
+                "Sign-ins succeeded from more public addresses than a device uses: the password is used elsewhere too "
+                "(shared by several devices or people, or known to an attacker): " + strings::join_first(shared, 10),
+                "Find which devices use each; if an address is not yours, reset the password and review the account's "
+                "sign-ins. Add no address to SPF or a connector before you know it is the device's.",
+                {}});
   if (result.any_concealed)
     report.add({"inventory.concealed-names", Status::warn,
                 "User names in the report are concealed (32 hexadecimal digits instead of the name): the senders cannot "
@@ -386,14 +427,24 @@ void add_checks(Report& report, const InventoryResult& result) {
   add_preflight_check(report, result);
 }
 
-void render_text(const InventoryResult& result, const Report& report, const TextStyle& style, std::string& text) {
+// When the cutover is: days left before it; after it, what a sender that
+// still signs in with a password waits for (an admin turned it back on).
+std::string cutover_words(const InventoryResult& result) {
   const int days = days_until_cutover(result.today);
+  if (days > 0)
+    return plural(static_cast<std::size_t>(days), "day", "days") +
+           " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026)";
+  return "Microsoft turned basic authentication for SMTP AUTH off by default at the end of December 2026; a sender that "
+         "still signs in with a password does so because it was turned back on, and breaks at the final removal, whose "
+         "date Microsoft announces in the second half of 2027";
+}
+
+void render_text(const InventoryResult& result, const Report& report, const TextStyle& style, std::string& text) {
   const auto will_break = count(result, Verdict::will_break);
   text += style.bold("sendcheck inventory: ") +
           (will_break ? style.colored(Status::fail, plural(will_break, "sender", "senders") + " will break")
                       : style.colored(Status::pass, "no sender will break")) +
-          " at the cutover; " + plural(static_cast<std::size_t>(days), "day", "days") +
-          " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026)\n";
+          " at the cutover; " + cutover_words(result) + "\n";
   for (const auto& [verdict, title, unused_heading] : verdict_sections) {
     const auto n = count(result, verdict);
     if (!n) continue;
@@ -501,12 +552,9 @@ void render_csv(const InventoryResult& result, std::string& text) {
 }
 
 void render_markdown(const InventoryResult& result, const Report& report, std::string& text) {
-  const int days = days_until_cutover(result.today);
   text += "# SMTP AUTH basic authentication: who breaks at the cutover (report of " + format_date(result.today) + ")\n\n";
-  text += "**" + plural(count(result, Verdict::will_break), "sender", "senders") + " will break**; " +
-          plural(static_cast<std::size_t>(days), "day", "days") +
-          " left until Microsoft turns basic authentication for SMTP AUTH off by default (end of December 2026, " +
-          timeline_url + ").\n\n";
+  text += "**" + plural(count(result, Verdict::will_break), "sender", "senders") + " will break**; " + cutover_words(result) +
+          " (" + timeline_url + ").\n\n";
   text += "| Sender | Verdict | Activity | Last seen | IPs | Setting | Way forward |\n|---|---|---|---|---|---|---|\n";
   for (const auto& sender : result.senders) {
     std::string methods;

@@ -80,7 +80,7 @@ Result<InventoryResult> run_inventory(
     if (auto added = more_sources(aggregator, tenant, coverage); !added) return added.error();
   }
 
-  InventoryResult result = evaluate(aggregator, tenant, request.today);
+  InventoryResult result = evaluate(aggregator, tenant, request.today, coverage.complete() && !coverage.only_short_period());
   result.inputs = std::move(inputs);
   result.coverage = std::move(coverage);
   if (history) {
