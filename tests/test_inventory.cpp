@@ -556,6 +556,26 @@ TEST_CASE("A password tried from many addresses, or working from many, puts no a
   CHECK(elsewhere);
 }
 
+TEST_CASE("A sender refused since its last success says so, not that nothing blocks it", "[inventory]") {
+  InventoryAggregator aggregator;
+  aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-10T07"));
+  aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-15T07"));
+  aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-20T07", 53003));
+  aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-30T07", 53003));
+  aggregator.add(signin("steady@contoso.com", "203.0.113.8", "2026-11-10T07", 50126));
+  aggregator.add(signin("steady@contoso.com", "203.0.113.8", "2026-11-30T07"));
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto* scanner = find_sender(result, "scanner@contoso.com");
+  REQUIRE(scanner);
+  CHECK(scanner->verdict == Verdict::will_break);
+  CHECK_THAT(scanner->reason, Catch::Contains("until 2026-11-15T07:00:00Z, and every sign-in since failed") &&
+                                  Catch::Contains("53003") && !Catch::Contains("nothing known blocks it"));
+  // A failure before the last success changes nothing.
+  CHECK_THAT(find_sender(result, "steady@contoso.com")->reason, Catch::Contains("nothing known blocks it"));
+}
+
 TEST_CASE("User names from the logs are one quoted word in every printed command", "[inventory]") {
   InventoryAggregator aggregator;
   aggregator.add(signin("o'brien@contoso.com", "203.0.113.44", "2026-11-10T07"));

@@ -511,6 +511,20 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                            (finding.setting.disabled ? "nothing already blocks it: " : "nothing known blocks it: ") +
                            "it stops working when Microsoft turns basic authentication for SMTP AUTH off by default at "
                            "the end of December 2026.";
+          // Every sign-in after the last success failed: something blocks
+          // it now (a changed password, a new Conditional Access policy).
+          if (last_success && finding.last_seen && finding.failures > 0 &&
+              *finding.last_seen - *last_success >= std::chrono::hours(24)) {
+            std::string codes;
+            for (const auto& ip : finding.ips)
+              if (!ip.error_codes.empty() && ip.last_seen > *last_success)
+                codes += (codes.empty() ? "" : "; ") + (ip.ip.empty() ? std::string("no address") : ip.ip) + ": " + join_codes(ip);
+            finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) until " + format_time(*last_success) +
+                             ", and every sign-in since failed (the last " + format_time(*finding.last_seen) +
+                             (codes.empty() ? std::string() : "; " + codes) +
+                             "): it may not send mail now. Whatever refuses it, it stops working when Microsoft turns "
+                             "basic authentication for SMTP AUTH off by default at the end of December 2026.";
+          }
         } else if (basic_worked) {
           finding.verdict = Verdict::refused;
           finding.reason = "Used basic authentication" +
