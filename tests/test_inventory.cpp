@@ -554,6 +554,21 @@ TEST_CASE("A password tried from many addresses, or working from many, puts no a
   }
   CHECK(spraying);
   CHECK(elsewhere);
+
+  // A device in use whose password is also being tried is not told to lose SMTP AUTH now.
+  InventoryAggregator in_use;
+  for (int i = 1; i <= 6; ++i) in_use.add(signin("printer@contoso.com", "198.51.100." + std::to_string(i), "2026-11-10T07", 50126));
+  in_use.add(signin("printer@contoso.com", "203.0.113.7", "2026-11-12T07"));
+  const auto printer_json = make_report(evaluate(in_use, tenant, test_today), OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool named = false;
+  for (const auto& check : printer_json["checks"])
+    if (check["id"] == "inventory.password-spraying") {
+      named = true;
+      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("devices in use): printer@contoso.com"));
+      CHECK_THAT(check["remedy"].get<std::string>(), !Catch::Contains("-SmtpClientAuthenticationDisabled $true") &&
+                                                         Catch::Contains("Do not turn SMTP AUTH off"));
+    }
+  CHECK(named);
 }
 
 TEST_CASE("A sender refused since its last success says so, not that nothing blocks it", "[inventory]") {
@@ -597,6 +612,9 @@ TEST_CASE("User names from the logs are one quoted word in every printed command
   CHECK(diag::strings::shell_word("scanner@contoso.com") == "scanner@contoso.com");
   CHECK(diag::strings::powershell_word("o'brien@contoso.com") == "'o''brien@contoso.com'");
   CHECK(diag::strings::powershell_word("a,b@contoso.com") == "'a,b@contoso.com'");
+  // PowerShell reads a typographic quote as ' too.
+  CHECK(diag::strings::powershell_word("ann\u2019; Remove-Mailbox ceo\u2019@contoso.com") ==
+        "'ann\u2019\u2019; Remove-Mailbox ceo\u2019\u2019@contoso.com'");
   std::string csv;
   make_report(result, OutputFormat::csv, &csv, diag::TextStyle{});
   CHECK(csv.find("\n=HYPERLINK") == std::string::npos);
@@ -971,6 +989,18 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
     REQUIRE(monthly);
     CHECK(monthly->verdict == Verdict::will_break);
     CHECK_THAT(monthly->reason, !Catch::Contains("-SmtpClientAuthenticationDisabled $true"));
+  }
+  SECTION("--since with no mailboxes export: a sender seen only before it still breaks") {
+    InventoryRequest since_request;
+    since_request.today = test_today;
+    since_request.signin_files = {first};
+    since_request.since = parse_date("2026-12-01");
+    auto run = run_inventory(since_request);
+    REQUIRE(run.ok());
+    const auto* monthly = find_sender(*run, "monthly@contoso.com");
+    REQUIRE(monthly);
+    CHECK(monthly->verdict == Verdict::will_break);
+    CHECK_THAT(monthly->reason, Catch::Contains("before --since (last on 2026-11-01"));
   }
   SECTION("a database written by a newer schema is refused") {
     sqlite3* raw = nullptr;

@@ -59,9 +59,23 @@ std::string shell_word(std::string_view value) {
 std::string powershell_word(std::string_view value) {
   // PowerShell reads a leading '-' or '@' as syntax too: quote those.
   // A ',' makes an array of an argument.
-  return plain_word(value) && value.front() != '-' && value.front() != '@' && value.find(',') == std::string_view::npos
-             ? std::string(value)
-             : single_quoted(value, "''");
+  if (plain_word(value) && value.front() != '-' && value.front() != '@' && value.find(',') == std::string_view::npos)
+    return std::string(value);
+  // PowerShell takes the typographic single quotes (U+2018 to U+201B) for
+  // ' too: each is doubled as ' is, so none ends the string.
+  std::string out = "'";
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (value[i] == '\'') {
+      out += "''";
+    } else if (i + 2 < value.size() && value.compare(i, 2, "\xE2\x80") == 0 &&
+               static_cast<unsigned char>(value[i + 2]) >= 0x98 && static_cast<unsigned char>(value[i + 2]) <= 0x9B) {
+      out.append(value.substr(i, 3)).append(value.substr(i, 3));
+      i += 2;
+    } else {
+      out += value[i];
+    }
+  }
+  return out + "'";
 }
 
 std::string terminal_safe(std::string_view text, bool keep_newlines) {

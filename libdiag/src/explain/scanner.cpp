@@ -323,6 +323,34 @@ std::size_t codeless_login_reply_at(std::string_view line) {
   return text_at;
 }
 
+// .NET's SmtpException names the reply code in words before "The server
+// response was: " (System.Net.Mail's SmtpStatusCode messages) when the
+// server's text carries no code of its own. Returns the code and where the
+// server's text starts; {0, npos} when the line has none of them.
+std::pair<int, std::size_t> dotnet_status_reply_at(std::string_view line) {
+  static constexpr std::string_view marker = " The server response was: ";
+  const auto at = line.find(marker);
+  if (at == std::string_view::npos) return {0, std::string_view::npos};
+  static constexpr std::pair<std::string_view, int> statuses[] = {
+      {"Mailbox unavailable.", 550},
+      {"Transaction failed.", 554},
+      {"Service not available, closing transmission channel.", 421},
+      {"Insufficient system storage.", 452},
+      {"Exceeded storage allocation.", 552},
+      {"Mailbox name not allowed.", 553},
+      {"User not local; please try a different path.", 551},
+      {"Syntax error, command unrecognized.", 500},
+      {"Command not implemented.", 502},
+      {"Bad sequence of commands.", 503},
+      {"Command parameter not implemented.", 504},
+      {"The SMTP server requires a secure connection or the client was not authenticated.", 530},
+  };
+  const auto before = line.substr(0, at);
+  for (const auto& [words, code] : statuses)
+    if (before.ends_with(words)) return {code, at + marker.size()};
+  return {0, std::string_view::npos};
+}
+
 // The words of nodemailer's "response: ..." field, up to the field's end.
 std::string_view response_field(std::string_view line) {
   auto at = line.find("response: ");
@@ -897,6 +925,17 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.codes_missing = true;
       reply.segment = state.segment;
       state.start(std::move(reply), false, rest.substr(0, text_at - 15));
+    } else if (const auto [code, text_at] = dotnet_status_reply_at(rest); code) {
+      SmtpReply reply;
+      reply.code = code;
+      auto words = rest.substr(text_at);
+      // PowerShell goes on after the message: "... At C:\\x.ps1:3 char:1".
+      if (const auto quote = words.find('"'); quote != std::string_view::npos) words = words.substr(0, quote);
+      reply.text = trim_reply_end(words);
+      reply.raw = trim_reply_end(rest);
+      reply.codes_missing = true;  // the server's own codes are not in the text: its words may name them
+      reply.segment = state.segment;
+      state.start(std::move(reply), false, {});
     }
     return;
   }

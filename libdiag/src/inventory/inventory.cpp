@@ -3,6 +3,7 @@
 #include "diag/inventory.h"
 
 #include <algorithm>
+#include <set>
 
 #include "diag/ip.h"
 #include "diag/strings.h"
@@ -671,6 +672,26 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                      "default; --db keeps earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + strings::powershell_word(mailbox.user) +
                      " -SmtpClientAuthenticationDisabled $true" +
                      (setting.mailbox ? "" : ", or rely on the organization's setting once it is disabled") + ").";
+    result.senders.push_back(std::move(finding));
+  }
+
+  // Senders whose only successful sign-ins are before --since, with no
+  // mailbox row to hang them on: a device that sends rarely still breaks.
+  std::set<std::string> listed;
+  for (const auto& mailbox : tenant.mailboxes) listed.insert(sender_key(mailbox.user));
+  for (const auto& [key, earlier] : activity.seen_before_since()) {
+    if (!earlier.succeeded || activity.senders().count(key) || listed.count(key)) continue;
+    SenderFinding finding;
+    finding.user = key;
+    finding.setting = setting_for(key);
+    if (finding.setting.disabled == true) continue;  // refused already, whatever it did before
+    finding.verdict = Verdict::will_break;
+    finding.auth = AuthEvidence::basic;
+    finding.reason = "Signed in to SMTP AUTH with basic authentication before --since (last on " +
+                     format_time(earlier.last_seen) +
+                     ") and not since: a device that sends rarely still stops working when Microsoft turns basic "
+                     "authentication for SMTP AUTH off by default at the end of December 2026. Run again without "
+                     "--since for its addresses and ways forward.";
     result.senders.push_back(std::move(finding));
   }
 

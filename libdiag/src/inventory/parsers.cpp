@@ -25,6 +25,7 @@
 
 #include "diag/inventory.h"
 #include "diag/ip.h"
+#include "diag/strings.h"
 #include "text_input.h"
 
 namespace diag::inventory {
@@ -145,7 +146,9 @@ Result<SignInFileCounts> parse_signin_csv(Utf8TextSource& source, const SignInSi
     signin.source = SourceKind::signin_export_csv;
     signin.interactivity = interactivity;
     signin.client_app = field("Client app");
-    signin.user = field("Username");
+    // Whatever was typed at the sign-in: control characters would forge
+    // report lines, so they are kept escaped (\x0a) from here on.
+    signin.user = strings::terminal_safe(field("Username"));
     signin.ip = field("IP address");
     if (!signin.ip.empty() && !IpAddress::parse(signin.ip))
       return bad_input(where + ": \"IP address\" is not an IP address: \"" + signin.ip + "\"");
@@ -203,7 +206,7 @@ Result<std::optional<SignIn>> signin_from_json(const nlohmann::json& object, con
   SignIn signin;
   signin.interactivity = json_interactivity(object);
   signin.client_app = string_of("clientAppUsed");
-  signin.user = std::string(trim(string_of("userPrincipalName")));
+  signin.user = strings::terminal_safe(trim(string_of("userPrincipalName")));
   signin.ip = std::string(trim(string_of("ipAddress")));
   if (!signin.ip.empty() && !IpAddress::parse(signin.ip))
     return bad_input(where + ": \"ipAddress\" is not an IP address: \"" + signin.ip + "\"");

@@ -375,7 +375,7 @@ void add_checks(Report& report, const InventoryResult& result) {
   // Failed sign-ins from many addresses are someone trying the password;
   // successes from many are a password used by more than a device.
   static constexpr std::size_t spraying_addresses = 5, device_addresses = 3;
-  std::vector<std::string> sprayed, shared;
+  std::vector<std::string> sprayed, sprayed_in_use, shared;
   for (const auto& sender : result.senders) {
     std::size_t failed_only = 0, succeeded_public = 0;
     for (const auto& ip : sender.ips) {
@@ -386,16 +386,28 @@ void add_checks(Report& report, const InventoryResult& result) {
           (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
         ++succeeded_public;
     }
-    if (failed_only >= spraying_addresses) sprayed.push_back(sender.user + " (" + std::to_string(failed_only) + " addresses)");
+    // One that also signs in successfully is a device in use: turning SMTP
+    // AUTH off for it stops it now.
+    if (failed_only >= spraying_addresses)
+      (sender.successes ? sprayed_in_use : sprayed).push_back(sender.user + " (" + std::to_string(failed_only) + " addresses)");
     if (succeeded_public > device_addresses) shared.push_back(sender.user + " (" + std::to_string(succeeded_public) + " addresses)");
   }
-  if (!sprayed.empty())
+  if (!sprayed.empty() || !sprayed_in_use.empty())
     report.add({"inventory.password-spraying", Status::warn,
                 "Sign-ins failed from many addresses, someone trying the password over SMTP AUTH: " +
-                    strings::join_first(sprayed, 10),
-                "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it off: Set-CASMailbox -Identity "
-                "MAILBOX -SmtpClientAuthenticationDisabled $true. Review its sign-ins in Microsoft Entra (Sign-in logs), and "
-                "make sure the account has a strong password or no password sign-in at all.",
+                    strings::join_first(sprayed, 10) +
+                    (sprayed_in_use.empty() ? std::string()
+                                            : std::string(sprayed.empty() ? "" : "; and ") +
+                                                  "of mailboxes that also sign in successfully (devices in use): " +
+                                                  strings::join_first(sprayed_in_use, 10)),
+                std::string(sprayed.empty() ? ""
+                                            : "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it "
+                                              "off: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $true. ") +
+                    (sprayed_in_use.empty() ? ""
+                                            : "Do not turn SMTP AUTH off for a mailbox a device uses before the device has "
+                                              "moved to its way forward (that stops it now); check that its successes come "
+                                              "only from the device's addresses, else reset the password. ") +
+                    "Review the sign-ins in Microsoft Entra (Sign-in logs), and give the accounts strong passwords.",
                 {}});
   if (!shared.empty())
     report.add({"inventory.password-used-elsewhere", Status::warn,
