@@ -876,6 +876,20 @@ TEST_CASE("With one sign-in log alone, no mailbox is told to disable SMTP AUTH",
   CHECK_THAT(text, Catch::Contains("a sender not seen here stops too"));
 }
 
+TEST_CASE("The headline says 'no sender will break' only from inputs that list every sender", "[inventory]") {
+  InventoryAggregator aggregator;
+  aggregator.add(SmtpAuthReportRow{"modern@contoso.com", std::string("OAuth"), 50, 0, 0, 100});
+  auto result = evaluate(aggregator, TenantSettings{}, test_today);
+  result.coverage.smtp_auth_report = true;  // the EAC report alone: its period is unknown
+  std::string text;
+  make_report(result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, Catch::StartsWith("sendcheck inventory: no sender seen that will break (the inputs do not list every sender)"));
+  result.coverage.usage_report = true;
+  text.clear();
+  make_report(result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, Catch::StartsWith("sendcheck inventory: no sender will break at the cutover"));
+}
+
 TEST_CASE("A sign-in read twice is counted once", "[inventory]") {
   auto twice = mock_tenant_request();
   twice.signin_files.push_back(twice.signin_files[0]);

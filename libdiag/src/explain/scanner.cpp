@@ -447,7 +447,7 @@ ClassifiedLine classify(std::string_view line) {
   // Python's smtplib at set_debuglevel(1): "send: b'mail FROM:<a@b>\r\n'"
   // and "reply: b'550-5.7.1 ...\r\n'", each the repr() of one line
   // (debuglevel 2 puts a time first).
-  for (const auto [marker, kind] : {std::pair{std::string_view("send: "), LineKind::client},
+  for (const auto& [marker, kind] : {std::pair{std::string_view("send: "), LineKind::client},
                                     std::pair{std::string_view("reply: "), LineKind::server}}) {
     const auto at = rest.find(marker);
     if (at == std::string_view::npos || (at > 0 && rest[at - 1] != ' ')) continue;
@@ -666,6 +666,7 @@ void send_as_addresses_named_in(std::string_view text, ReplyDetails& details) {
 
 }  // namespace
 
+namespace {
 // A personal Microsoft account's address (outlook.com, hotmail.co.uk,
 // live.de, msn.com): no organization can own these domains, so a login with
 // one signed in to Outlook.com, not to a Microsoft 365 tenant.
@@ -684,6 +685,7 @@ bool is_consumer_microsoft_address(std::string_view address) {
   const auto labels = std::count(suffix.begin(), suffix.end(), '.') + 1;
   return labels <= 2 && suffix.size() <= 6;
 }
+}  // namespace
 
 Sender classify_sender(std::string_view reply_text, std::string_view host, const ReplyDetails& details) {
   const std::string lower = text::to_lower(reply_text);

@@ -455,7 +455,10 @@ void render_text(const InventoryResult& result, const Report& report, const Text
   const auto will_break = count(result, Verdict::will_break);
   text += style.bold("sendcheck inventory: ") +
           (will_break ? style.colored(Status::fail, plural(will_break, "sender", "senders") + " will break")
-                      : style.colored(Status::pass, "no sender will break")) +
+                      : result.coverage.complete() && !result.coverage.only_short_period()
+                          ? style.colored(Status::pass, "no sender will break")
+                          // Inputs that miss senders show none breaking, not that none will.
+                          : style.colored(Status::warn, "no sender seen that will break (the inputs do not list every sender)")) +
           " at the cutover; " + cutover_words(result) + "\n";
   for (const auto& [verdict, title, unused_heading] : verdict_sections) {
     const auto n = count(result, verdict);
