@@ -173,6 +173,11 @@ TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]"
        "outlook.sender-authentication-level"},
       // 5.7.1: relay vs blocklist vs client not authenticated vs recipient restriction
       {"550 5.7.1 Unable to relay", "exchange.unable-to-relay"},
+      // https://github.com/elastic/logstash/issues/11556: the mechanism, not the system, and never "try later".
+      {"504 5.3.3 AUTH mechanism PLAIN not available", "smtp.auth-mechanism-refused"},
+      // https://github.com/iiuni/projektzapisy/issues/727: 2-Step Verification, not a weak mechanism.
+      {"534 5.7.9 Application-specific password required. https://support.google.com/mail/?p=InvalidSecondFactor - gsmtp",
+       "gmail.app-password-required"},
       {"550 5.7.1 Unable to relay [BN8NAM12FT004.namprd12.prod.outlook.com 2026-03-02T10:15:42.211Z 08DE5A1B2C3D4E5F]",
        "m365.unable-to-relay"},
       {"530 5.7.1 Client was not authenticated", "smtp.receiver-requires-authentication"},
