@@ -67,6 +67,13 @@ SignIn signin(const std::string& user, const std::string& ip, const std::string&
   return s;
 }
 
+// The verdicts with SMTP AUTH enabled for the organization and no mailbox rows.
+InventoryResult evaluate_org_enabled(const InventoryAggregator& aggregator) {
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  return evaluate(aggregator, tenant, test_today);
+}
+
 const SenderFinding* find_sender(const InventoryResult& result, const std::string& user) {
   for (const auto& sender : result.senders)
     if (sender.user == user) return &sender;
@@ -501,9 +508,7 @@ TEST_CASE("A sender refused only by a lockout signs in again when it lifts: it w
   aggregator.add(signin("mfp@contoso.com", "198.51.100.21", "2026-11-12T07", 50053));
   aggregator.add(signin("guessed@contoso.com", "198.51.100.22", "2026-11-12T07", 50053));
   aggregator.add(signin("guessed@contoso.com", "198.51.100.22", "2026-11-12T08", 50126));
-  TenantSettings tenant;
-  tenant.smtp_client_authentication_disabled = false;
-  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto result = evaluate_org_enabled(aggregator);
   const auto* mfp = find_sender(result, "mfp@contoso.com");
   REQUIRE(mfp);
   CHECK(mfp->verdict == Verdict::will_break);
@@ -524,9 +529,7 @@ TEST_CASE("A password tried from many addresses, or working from many, puts no a
   for (int i = 1; i <= 6; ++i) aggregator.add(signin("ceo@contoso.com", "198.51.100." + std::to_string(i), "2026-11-10T07", 50126));
   for (int i = 1; i <= 5; ++i) aggregator.add(signin("payroll@contoso.com", "203.0.113." + std::to_string(150 + i), "2026-11-12T07"));
   aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-12T07"));
-  TenantSettings tenant;
-  tenant.smtp_client_authentication_disabled = false;
-  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto result = evaluate_org_enabled(aggregator);
   const auto* ceo = find_sender(result, "ceo@contoso.com");
   REQUIRE(ceo);
   CHECK(ceo->verdict == Verdict::refused);
@@ -559,7 +562,7 @@ TEST_CASE("A password tried from many addresses, or working from many, puts no a
   InventoryAggregator in_use;
   for (int i = 1; i <= 6; ++i) in_use.add(signin("printer@contoso.com", "198.51.100." + std::to_string(i), "2026-11-10T07", 50126));
   in_use.add(signin("printer@contoso.com", "203.0.113.7", "2026-11-12T07"));
-  const auto printer_json = make_report(evaluate(in_use, tenant, test_today), OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  const auto printer_json = make_report(evaluate_org_enabled(in_use), OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
   bool named = false;
   for (const auto& check : printer_json["checks"])
     if (check["id"] == "inventory.password-spraying") {
@@ -579,9 +582,7 @@ TEST_CASE("A sender refused since its last success says so, not that nothing blo
   aggregator.add(signin("scanner@contoso.com", "203.0.113.7", "2026-11-30T07", 53003));
   aggregator.add(signin("steady@contoso.com", "203.0.113.8", "2026-11-10T07", 50126));
   aggregator.add(signin("steady@contoso.com", "203.0.113.8", "2026-11-30T07"));
-  TenantSettings tenant;
-  tenant.smtp_client_authentication_disabled = false;
-  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto result = evaluate_org_enabled(aggregator);
   const auto* scanner = find_sender(result, "scanner@contoso.com");
   REQUIRE(scanner);
   CHECK(scanner->verdict == Verdict::will_break);
@@ -596,9 +597,7 @@ TEST_CASE("User names from the logs are one quoted word in every printed command
   aggregator.add(signin("o'brien@contoso.com", "203.0.113.44", "2026-11-10T07"));
   aggregator.add(signin("svc$(touch x)@contoso.com", "203.0.113.45", "2026-11-10T07"));
   aggregator.add(signin("=HYPERLINK(1)@contoso.com", "203.0.113.46", "2026-11-10T07"));
-  TenantSettings tenant;
-  tenant.smtp_client_authentication_disabled = false;
-  const auto result = evaluate(aggregator, tenant, test_today);
+  const auto result = evaluate_org_enabled(aggregator);
   const auto* obrien = find_sender(result, "o'brien@contoso.com");
   REQUIRE(obrien);
   REQUIRE_FALSE(obrien->way_forward.empty());

@@ -292,6 +292,18 @@ struct SenderFinding {
   std::vector<WayForward> way_forward;
 };
 
+// What a sender's source addresses say about its password: failures from
+// many addresses are someone trying it (password spraying); successes from
+// more public addresses than a device uses, a password used elsewhere too.
+struct AddressPattern {
+  static constexpr std::size_t spraying_addresses = 5, device_addresses = 3;
+  std::size_t failed_only = 0;       // addresses whose every sign-in failed
+  std::size_t succeeded_public = 0;  // public addresses with a sign-in that worked
+  bool sprayed() const { return failed_only >= spraying_addresses; }
+  bool used_elsewhere() const { return succeeded_public > device_addresses; }
+};
+AddressPattern address_pattern(const SenderFinding& sender);
+
 struct InventoryChanges {
   bool have_previous_run = false;
   std::string previous_run_time;
@@ -313,6 +325,8 @@ struct EvidenceCoverage {
   // The EAC report's export does not carry its period (7 days unless the
   // admin chose up to 90): alone it may miss a device that sends monthly.
   bool only_short_period() const { return smtp_auth_report && !usage_report && !(interactive_log && non_interactive_log); }
+  // "No sender will break" and "disable it" hold only from inputs like these.
+  bool lists_every_sender() const { return complete() && !only_short_period(); }
 };
 
 struct InventoryResult {

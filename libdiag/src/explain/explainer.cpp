@@ -361,14 +361,15 @@ struct Explainer::State {
   std::optional<std::size_t> part_of_the_same_reply(int code, std::string_view enhanced, std::string_view reply_text,
                                                     const Meaning& meaning) const {
     static constexpr std::size_t min_piece_chars = 12;  // "550 5.7.1" alone is a status line, not a piece
-    const std::string words = collapsed_lower(reply_text);
+    std::optional<std::string> words;  // made only when a reply with the same codes is there to compare
     for (std::size_t i = 0; i < result.explanations.size(); ++i) {
       const auto& other = result.explanations[i];
       if (other.reply.code != code || other.reply.enhanced != enhanced || other.meaning.generic() == meaning.generic())
         continue;
+      if (!words) words = collapsed_lower(reply_text);
       const std::string other_words = collapsed_lower(other.reply.text);
-      const auto& piece = meaning.generic() ? words : other_words;
-      const auto& whole = meaning.generic() ? other_words : words;
+      const auto& piece = meaning.generic() ? *words : other_words;
+      const auto& whole = meaning.generic() ? other_words : *words;
       if (piece.size() >= min_piece_chars && whole.find(piece) != std::string::npos) return i;
     }
     return std::nullopt;

@@ -227,6 +227,19 @@ std::string oauth_blockers(const SenderFinding& sender, bool moving) {
   return out;
 }
 
+AddressPattern address_pattern(const SenderFinding& sender) {
+  AddressPattern pattern;
+  for (const auto& ip : sender.ips) {
+    if (ip.ip.empty()) continue;
+    if (ip.signins > 0 && ip.successes == 0) ++pattern.failed_only;
+    const auto address = IpAddress::parse(ip.ip);
+    if (ip.successes > 0 && address &&
+        (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
+      ++pattern.succeeded_public;
+  }
+  return pattern;
+}
+
 std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   std::vector<WayForward> ways;
   // Printed commands carry the name as one quoted word: a sign-in log's
@@ -312,9 +325,8 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // password that works from more is used elsewhere too (shared by several
   // devices or people, or known to an attacker). No address of those goes
   // into SPF or a connector until the device's own is found.
-  static constexpr std::size_t max_device_addresses = 3;
   std::string too_many;
-  if (public_ips.size() > max_device_addresses) {
+  if (public_ips.size() > AddressPattern::device_addresses) {
     too_many = strings::join_first(public_ips, 5);
     public_ips.clear();
   }
@@ -594,8 +606,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";
-    else if (finding.verdict == Verdict::refused && finding.successes == 0 &&
-             std::count_if(finding.ips.begin(), finding.ips.end(), [](const IpActivity& ip) { return !ip.ip.empty(); }) >= 5)
+    else if (finding.verdict == Verdict::refused && finding.successes == 0 && address_pattern(finding).sprayed())
       // Failures from many addresses and no success: nothing shows a device
       // that needs a way forward, only a password under attack.
       finding.reason += " Nothing shows a device behind these sign-ins: failures from this many addresses are someone "

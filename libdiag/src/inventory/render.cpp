@@ -237,7 +237,7 @@ void add_checks(Report& report, const InventoryResult& result) {
   const auto& coverage = result.coverage;
   // "Nobody breaks" is a pass only from inputs that list every SMTP AUTH
   // sender: one sign-in log alone looks exactly like it.
-  const bool all_senders_seen = coverage.complete() && !coverage.only_short_period();
+  const bool all_senders_seen = coverage.lists_every_sender();
   report.add({"inventory.will-break", will_break ? Status::fail : all_senders_seen ? Status::pass : Status::warn,
               will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
                                (days > 0 ? plural(static_cast<std::size_t>(days), "day", "days") + " left)"
@@ -297,7 +297,7 @@ void add_checks(Report& report, const InventoryResult& result) {
                                 : "First match the senders in use that no mailbox row matched to their mailboxes (each "
                                   "one's name is under WILL BREAK or ALREADY REFUSED): any of these mailboxes may be one "
                                   "of them. ") +
-                    (!result.coverage.complete() || result.coverage.only_short_period()
+                    (!result.coverage.lists_every_sender()
                          ? std::string("The inputs do not list every SMTP AUTH sender, so a mailbox not seen here may be in "
                                        "use: give both sign-in logs or the usage report before you disable any.")
                          : std::string("Check the longest history you have first (the EAC SMTP AUTH clients report covers up "
@@ -360,7 +360,7 @@ void add_checks(Report& report, const InventoryResult& result) {
                        "-SmtpClientAuthenticationDisabled $false. Then disable it for the organization "
                        "(Set-TransportConfig -SmtpClientAuthenticationDisabled $true).") +
                     // A sender the inputs do not show stops too.
-                    (!result.coverage.complete() || result.coverage.only_short_period()
+                    (!result.coverage.lists_every_sender()
                          ? std::string(" The inputs do not list every SMTP AUTH sender: give both sign-in logs or the "
                                        "usage report first, or a sender not seen here stops too.")
                          : std::string()),
@@ -374,23 +374,16 @@ void add_checks(Report& report, const InventoryResult& result) {
                   "", {{"policy", name}}});
   // Failed sign-ins from many addresses are someone trying the password;
   // successes from many are a password used by more than a device.
-  static constexpr std::size_t spraying_addresses = 5, device_addresses = 3;
   std::vector<std::string> sprayed, sprayed_in_use, shared;
   for (const auto& sender : result.senders) {
-    std::size_t failed_only = 0, succeeded_public = 0;
-    for (const auto& ip : sender.ips) {
-      if (ip.ip.empty()) continue;
-      if (ip.signins > 0 && ip.successes == 0) ++failed_only;
-      const auto address = IpAddress::parse(ip.ip);
-      if (ip.successes > 0 && address &&
-          (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
-        ++succeeded_public;
-    }
+    const AddressPattern pattern = address_pattern(sender);
     // One that also signs in successfully is a device in use: turning SMTP
     // AUTH off for it stops it now.
-    if (failed_only >= spraying_addresses)
-      (sender.successes ? sprayed_in_use : sprayed).push_back(sender.user + " (" + std::to_string(failed_only) + " addresses)");
-    if (succeeded_public > device_addresses) shared.push_back(sender.user + " (" + std::to_string(succeeded_public) + " addresses)");
+    if (pattern.sprayed())
+      (sender.successes ? sprayed_in_use : sprayed)
+          .push_back(sender.user + " (" + std::to_string(pattern.failed_only) + " addresses)");
+    if (pattern.used_elsewhere())
+      shared.push_back(sender.user + " (" + std::to_string(pattern.succeeded_public) + " addresses)");
   }
   if (!sprayed.empty() || !sprayed_in_use.empty())
     report.add({"inventory.password-spraying", Status::warn,
@@ -455,7 +448,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
   const auto will_break = count(result, Verdict::will_break);
   text += style.bold("sendcheck inventory: ") +
           (will_break ? style.colored(Status::fail, plural(will_break, "sender", "senders") + " will break")
-                      : result.coverage.complete() && !result.coverage.only_short_period()
+                      : result.coverage.lists_every_sender()
                           ? style.colored(Status::pass, "no sender will break")
                           // Inputs that miss senders show none breaking, not that none will.
                           : style.colored(Status::warn, "no sender seen that will break (the inputs do not list every sender)")) +

@@ -80,7 +80,7 @@ Result<InventoryResult> run_inventory(
     if (auto added = more_sources(aggregator, tenant, coverage); !added) return added.error();
   }
 
-  InventoryResult result = evaluate(aggregator, tenant, request.today, coverage.complete() && !coverage.only_short_period());
+  InventoryResult result = evaluate(aggregator, tenant, request.today, coverage.lists_every_sender());
   result.inputs = std::move(inputs);
   result.coverage = std::move(coverage);
   if (history) {

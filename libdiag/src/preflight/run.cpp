@@ -379,6 +379,20 @@ void drop_unchanged_note(Check& check) {
   if (const auto at = check.message.find(" This does not change the result for "); at != std::string::npos) check.message.erase(at);
 }
 
+// Moves the Domain health row `id` into the SPF section: it decides what
+// the mail meets after all. Returns the moved row; null when health has none.
+Check* move_health_row_to_section(SpfPart& part, std::string_view id) {
+  auto& health = part.health.checks;
+  const auto row = std::find_if(health.begin(), health.end(), [&](const Check& c) { return c.id == id; });
+  if (row == health.end()) return nullptr;
+  Check moved = std::move(*row);
+  health.erase(row);
+  drop_unchanged_note(moved);
+  moved.fields.erase("group");
+  part.section.checks.push_back(std::move(moved));
+  return &part.section.checks.back();
+}
+
 void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPlan& spf_plan, spf::SpfCheckOutcome& outcome, SpfPart& part) {
   Report report = spf::make_report(outcome, spf_plan, nullptr, TextStyle{});
   const auto& evaluation = outcome.results.front().second;
@@ -2749,17 +2763,8 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       // The open term is relayed mail's own finding, with the same fix, when
       // the DMARC pass rests on it.
       if (!open_pass.id.empty() && check.fields.contains("passes_through")) {
-        auto& health = spf_part.health.checks;
-        const auto row = std::find_if(health.begin(), health.end(), [&](const Check& c) { return c.id == open_pass.id; });
-        if (row != health.end()) {
-          Check moved = std::move(*row);
-          health.erase(row);
-          drop_unchanged_note(moved);
-          moved.remedy = check.remedy;
-          moved.fields.erase("group");
-          spf_part.section.checks.push_back(std::move(moved));
-        }
-        // Already the device's own finding (its pass rests on it too): one fix.
+        move_health_row_to_section(spf_part, open_pass.id);
+        // Moved now, or already the device's own finding (its pass rests on it too): one fix.
         for (auto& row : spf_part.section.checks)
           if (row.id == open_pass.id || row.id == "spf.device-by-all") row.remedy = check.remedy;
         // Microsoft's missing include has the same one fix.
@@ -2770,19 +2775,13 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       // lookups, the lookup limit) decides relayed mail's DMARC: it is that
       // mail's finding, not domain health, with the DMARC row's fix.
       if (outbound.spf && outbound.spf->result != spf::SpfResult::pass && check.status != Status::pass)
-        for (const std::string_view id : spf::findings_named_by(*outbound.spf)) {
-          auto& health = spf_part.health.checks;
-          const auto row = std::find_if(health.begin(), health.end(), [&](const Check& c) { return c.id == id; });
-          if (row == health.end()) continue;
-          Check moved = std::move(*row);
-          health.erase(row);
-          drop_unchanged_note(moved);
-          moved.message += " Exchange Online's servers (" + outbound.spf_address + ") get " +
-                           std::string(spf::to_string(outbound.spf->result)) + " from it, so mail relayed to other organizations fails SPF.";
-          moved.remedy = check.remedy;
-          moved.fields.erase("group");
-          spf_part.section.checks.push_back(std::move(moved));
-        }
+        for (const std::string_view id : spf::findings_named_by(*outbound.spf))
+          if (Check* moved = move_health_row_to_section(spf_part, id)) {
+            moved->message += " Exchange Online's servers (" + outbound.spf_address + ") get " +
+                              std::string(spf::to_string(outbound.spf->result)) +
+                              " from it, so mail relayed to other organizations fails SPF.";
+            moved->remedy = check.remedy;
+          }
       if (check.status != Status::pass && check.status != Status::error && spf_part.candidate && !spf_part.suggested)
         spf_part.suggested = spf_part.candidate;
       // Microsoft's missing include is this row's cause: one fix for both.
