@@ -78,8 +78,13 @@ TEST_CASE("client-library errors: smtplib, MailKit, PHPMailer, nodemailer, JavaM
   const auto nodemailer = found_in("{ Error: Invalid login: 535 5.7.3 Authentication unsuccessful at "
                                    "SMTPConnection._formatError (smtp-connection.js:528:15) code: 'EAUTH', "
                                    "response: '535 5.7.3 Authentication unsuccessful', responseCode: 535 }");
-  CHECK(nodemailer.explanations.size() == 1);
-  CHECK(nodemailer.explanations[0].count == 2);
+  REQUIRE(nodemailer.explanations.size() == 1);
+  // The "response:" field repeats the message's reply: one refusal, at AUTH,
+  // whose text ends before the stack frame.
+  CHECK(nodemailer.explanations[0].count == 1);
+  CHECK(nodemailer.replies == 1);
+  CHECK(nodemailer.explanations[0].steps == std::vector<std::string>{"AUTH"});
+  CHECK(nodemailer.explanations[0].reply.text == "Authentication unsuccessful");
 
   // https://github.com/rpremraj/mailR/issues/107
   const auto javamail = found_in(
@@ -674,4 +679,137 @@ TEST_CASE("the quoted reply keeps none of what follows it", "[explain][wrappings
   // https://github.com/mysociety/writetothem/issues/364
   const auto markdown = found_in("`#550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized`");
   CHECK(markdown.explanations.at(0).reply.raw == "550 5.7.1 RESOLVER.RST.NotAuthorized; not authorized");
+}
+
+TEST_CASE("the SMTP step that a client library or an MTA names around the reply", "[explain][wrapping]") {
+  const auto step_of = [](std::string_view input) {
+    const auto result = found_in(input);
+    REQUIRE(!result.explanations.empty());
+    return result.explanations.front().steps;
+  };
+  using Steps = std::vector<std::string>;
+  // https://github.com/nodemailer/nodemailer/issues/922, printed by console.log over lines: the
+  // object's "command:" comes after the reply and its other fields.
+  CHECK(step_of("Error: Invalid login: 535 5.7.3 Authentication unsuccessful\n"
+                "    at SMTPConnection._formatError (smtp-connection.js:528:15)\n"
+                "  code: 'EAUTH',\n  response: '535 5.7.3 Authentication unsuccessful',\n"
+                "  responseCode: 535,\n  command: 'AUTH LOGIN' }") == Steps{"AUTH"});
+  // https://github.com/nodemailer/nodemailer/issues/1060, as a browser console shows the
+  // object: "command:" comes first.
+  CHECK(step_of("code:\"EAUTH\"\ncommand:\"AUTH PLAIN\"\n"
+                "message:\"Invalid login: 504 5.7.4 Unrecognized authentication type\"\n"
+                "response:\"504 5.7.4 Unrecognized authentication type\"\nresponseCode:504") == Steps{"AUTH"});
+  // https://github.com/cgeo/cgeo/issues/5737: Exim names the step on the line above the reply.
+  CHECK(step_of("  SMTP error from remote mail server after end of data:\n"
+                "    host aspmx.l.google.com [74.125.133.26]: 550-5.7.1 [193.95.241.239      12] Our system has "
+                "detected that this message is\n    550-5.7.1 likely unsolicited mail.\n"
+                "    550 5.7.1  https://support.google.com/mail/answer/188131 for more information. - gsmtp") ==
+        Steps{"end of DATA"});
+  // https://github.com/hestiacp/hestiacp/issues/2901
+  CHECK(step_of("    host hotmail-com.olc.protection.outlook.com [104.47.59.161]\n"
+                "    SMTP error from remote mail server after pipelined end of data:\n"
+                "    550 5.7.1 Unfortunately, messages from [185.234.69.116] weren't sent. Please contact your "
+                "Internet service provider since part of their network is on our block list (S3140).") ==
+        Steps{"end of DATA"});
+  // https://github.com/glpi-project/glpi/issues/458 (PHPMailer)
+  CHECK(step_of("SMTP ERROR: AUTH command failed: 504 5.7.4 Unrecognized authentication type") == Steps{"AUTH"});
+  // https://github.com/PHPMailer/PHPMailer/issues/313: the password is the AUTH step.
+  CHECK(step_of("SMTP ERROR: Password command failed: 535 5.7.3 Authentication unsuccessful") == Steps{"AUTH"});
+  // https://github.com/WWBN/AVideo/issues/1017
+  CHECK(step_of("SMTP server error: DATA END command failed Detail: 5.7.60 SMTP; Client does not have "
+                "permissions to send as this sender\nSMTP code: 550") == Steps{"end of DATA"});
+  // https://github.com/muquit/mailsend/issues/159
+  CHECK(step_of("Error: MAIL FROM failed: '503 5.5.4 Error: send AUTH command first.") == Steps{"MAIL FROM"});
+  // "Connection failed" names no step.
+  CHECK(step_of("Connection failed: 421 4.7.0 Try again later").empty());
+  // https://github.com/splitbrain/dokuwiki-plugin-smtp/issues/24: "Sent:"/"Got:" lines.
+  CHECK(step_of("Got: 220 mail.example.org Microsoft ESMTP MAIL Service ready\nSent: EHLO localhost.localdomain\n"
+                "Got: 250-mail.example.org Hello [10.10.2.11]\nGot: 250 XSHADOW\nSent: STARTTLS\n"
+                "Got: 500 5.3.3 Unrecognized command") == Steps{"STARTTLS"});
+  // An e-mail header "Sent:" is no command.
+  CHECK(step_of("Sent: Monday, March 2, 2026 10:00 AM\n550 5.7.1 Unable to relay").empty());
+  // https://github.com/mailcow/mailcow/issues/775: a Postfix record pasted without its
+  // "host ... said:" line; the wrapped lines end at "(in reply to RCPT TO command)".
+  const auto wrapped = found_in(
+      "    550-Verification failed for <a@example.com> 550-The mail server could not\n"
+      "    deliver mail to <a@example.com>.  The account or domain may not exist, they\n"
+      "    may be blacklisted, or missing the proper dns entries. 550 Sender verify\n"
+      "    failed (in reply to RCPT TO command)");
+  REQUIRE(wrapped.explanations.size() == 1);
+  CHECK(wrapped.explanations[0].steps == Steps{"RCPT TO"});
+  CHECK(wrapped.explanations[0].reply.text.ends_with("550 Sender verify failed"));
+}
+
+TEST_CASE("a nodemailer debug log, and Exim's refusal of an AUTH it did not offer", "[explain][wrapping]") {
+  // https://github.com/nodemailer/nodemailer/issues/1081
+  const auto result = found_in(" DEBUG [pUzDNyFoiLg] C: EHLO [127.0.0.1]\n"
+                               " DEBUG [pUzDNyFoiLg] S: 250-smtp.example.com Hello [127.0.0.1]\n"
+                               " DEBUG [pUzDNyFoiLg] S: 250 HELP\n"
+                               " DEBUG [pUzDNyFoiLg] C: AUTH PLAIN AHVzZXIAcGFzcw==\n"
+                               " DEBUG [pUzDNyFoiLg] S: 503 AUTH command used when not advertised");
+  const auto& refusal = reply_with(result, 503, "");
+  CHECK(refusal.meaning.id == "smtp.auth-not-advertised");
+  CHECK(refusal.steps == std::vector<std::string>{"AUTH"});
+  CHECK(refusal.status() == diag::Status::fail);
+}
+
+TEST_CASE("a reply whose codes a console wrapped onto the next line", "[explain][wrapping]") {
+  const auto split_enhanced = found_in("Error: 550 5.7.\n606 Access denied, banned sending IP [45.79.188.170]");
+  CHECK(reply_with(split_enhanced, 550, "5.7.606").meaning.id == "m365.banned-sending-ip");
+  const auto split_after_basic = found_in(
+      "Remote Server returned '550\n 5.7.708 Service unavailable. Access denied, traffic not accepted from this IP.'");
+  CHECK(reply_with(split_after_basic, 550, "5.7.708").meaning.id == "m365.ip-not-accepted");
+  // The space the console broke at is lost in the paste.
+  CHECK(reply_with(found_in("returned '550\n5.7.708 Service unavailable. Access denied, traffic not accepted "
+                            "from this IP.'"),
+                   550, "5.7.708")
+            .meaning.id == "m365.ip-not-accepted");
+  // A number at a line's end that the next line does not complete stays where it is.
+  const auto unrelated = found_in("queue size 550\nnext line\n550 5.7.1 Unable to relay");
+  REQUIRE(unrelated.explanations.size() == 1);
+  CHECK(unrelated.explanations[0].reply.enhanced == "5.7.1");
+  CHECK(unrelated.lines == 3);
+}
+
+TEST_CASE("a personal Microsoft account's refused password is Outlook.com's, not a tenant's", "[explain][wrapping]") {
+  // https://github.com/hassio-addons/app-vaultwarden/issues/402: the account and host are on
+  // lines after the reply.
+  const std::string reply =
+      "SMTP 5xx error: permanent error (535): 5.7.139 Authentication unsuccessful, basic authentication is "
+      "disabled. [LO2P265CA0482.GBRP265.PROD.OUTLOOK.COM 2026-02-19T15:42:20.743Z 08DE6F7B77124F67]\n";
+  for (const std::string around : {"Host: smtp-mail.outlook.com\nport: 587", "username: someone@hotmail.co.uk"}) {
+    const auto consumer = found_in(reply + around);
+    INFO(around);
+    REQUIRE(consumer.explanations.size() == 1);
+    CHECK(consumer.explanations[0].meaning.id == "outlook.basic-auth-disabled");
+    CHECK(consumer.explanations[0].details.sender == Sender::outlook_com);
+  }
+  // A recipient at hotmail.com says nothing about the login.
+  const auto business = found_in(reply + "To: friend@hotmail.com");
+  REQUIRE(business.explanations.size() == 1);
+  CHECK(business.explanations[0].meaning.id == "m365.basic-auth-disabled-by-policy");
+  // Without a sign either way, the tenant's meaning says what holds for a personal account.
+  const auto& remedy = business.explanations[0].meaning.remedy;
+  CHECK(std::any_of(remedy.begin(), remedy.end(),
+                    [](const std::string& step) { return step.find("personal Outlook.com") != std::string::npos; }));
+}
+
+TEST_CASE("an IP that only a later copy of the reply shows goes into the remedy", "[explain][wrapping]") {
+  // https://github.com/JamBrain/JamBrain/issues/271: the bounce hid the IP, its Diagnostic-Code shows it.
+  const auto result = found_in(
+      "<a@example.com>: host\n"
+      "    contoso-com.mail.protection.outlook.com[213.199.154.202] said: 550 5.7.606\n"
+      "    Access denied, banned sending IP [****]. To request removal from\n"
+      "    this list please visit https://sender.office.com/ and follow the\n"
+      "    directions. (AS16012609) (in reply to\n    RCPT TO command)\n"
+      "Diagnostic-Code: smtp; 550 5.7.606 Access denied, banned sending IP\n"
+      "    [45.79.188.170]. To request removal from this list please visit\n"
+      "    https://sender.office.com/ and follow the directions. (AS16012609)\n");
+  REQUIRE(result.explanations.size() == 1);
+  const auto& found = result.explanations[0];
+  CHECK(found.details.ip == "45.79.188.170");
+  const auto& remedy = found.meaning.remedy;
+  CHECK(std::any_of(remedy.begin(), remedy.end(), [](const std::string& step) {
+    return step.find("`sendcheck blocklist 45.79.188.170`") != std::string::npos;
+  }));
 }

@@ -1026,6 +1026,99 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
   }
 }
 
+TEST_CASE("History: what refused a sender is kept, so a lockout-only sender seen only in the history still breaks", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-db");
+  const auto db = dir.path("history.sqlite");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  InventoryRequest request;
+  request.db_file = db;
+  request.today = test_today;
+  request.signin_files = {dir.write("first.csv", header +
+                                                     "2026-11-10T07:00:00Z,mfp@contoso.com,198.51.100.20,Authenticated SMTP,50053\n"
+                                                     "2026-11-11T07:00:00Z,mfp@contoso.com,198.51.100.20,Authenticated SMTP,50053\n"
+                                                     "2026-11-11T08:00:00Z,wrong@contoso.com,198.51.100.30,Authenticated SMTP,50126\n")};
+  auto run1 = run_inventory(request);
+  REQUIRE(run1.ok());
+  REQUIRE(find_sender(*run1, "mfp@contoso.com"));
+  CHECK(find_sender(*run1, "mfp@contoso.com")->verdict == Verdict::will_break);
+  CHECK(find_sender(*run1, "wrong@contoso.com")->verdict == Verdict::refused);
+
+  // A later download without them: the history alone decides, with the codes.
+  request.signin_files = {dir.write("second.csv", header + "2026-11-29T08:00:00Z,other@contoso.com,203.0.113.9,Authenticated SMTP,0\n")};
+  auto run2 = run_inventory(request);
+  REQUIRE(run2.ok());
+  const auto* mfp = find_sender(*run2, "mfp@contoso.com");
+  REQUIRE(mfp);
+  CHECK(mfp->only_in_history);
+  CHECK(mfp->verdict == Verdict::will_break);
+  CHECK_THAT(mfp->reason, Catch::Contains("50053"));
+  REQUIRE(mfp->ips.size() == 1);
+  CHECK(mfp->ips[0].error_codes.at(50053) == 2);
+  const auto* wrong = find_sender(*run2, "wrong@contoso.com");
+  REQUIRE(wrong);
+  CHECK(wrong->verdict == Verdict::refused);
+  CHECK_THAT(wrong->reason, Catch::Contains("50126"));
+  REQUIRE(run2->changes);
+  CHECK(run2->changes->verdict_changes.empty());
+
+  // The same download read again adds nothing: the codes are counted once.
+  request.signin_files = {dir.write("third.csv", header +
+                                                     "2026-11-11T07:00:00Z,mfp@contoso.com,198.51.100.20,Authenticated SMTP,50053\n"
+                                                     "2026-11-12T07:00:00Z,mfp@contoso.com,198.51.100.20,Authenticated SMTP,50053\n")};
+  auto run3 = run_inventory(request);
+  REQUIRE(run3.ok());
+  CHECK(find_sender(*run3, "mfp@contoso.com")->ips[0].error_codes.at(50053) == 3);
+}
+
+TEST_CASE("History: a version 1 database is migrated in place and keeps its senders", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-db");
+  const auto db = dir.path("history.sqlite");
+  {
+    // What sendcheck wrote before error codes were kept.
+    sqlite3* raw = nullptr;
+    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+    CHECK(sqlite3_exec(raw,
+                       "CREATE TABLE runs(id INTEGER PRIMARY KEY, started TEXT NOT NULL, today TEXT NOT NULL);"
+                       "CREATE TABLE activity(user_key TEXT NOT NULL, user TEXT NOT NULL, ip TEXT NOT NULL,"
+                       " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_success INTEGER NOT NULL,"
+                       " signins INTEGER NOT NULL, successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
+                       " PRIMARY KEY(user_key, ip));"
+                       "CREATE TABLE verdicts(run_id INTEGER NOT NULL REFERENCES runs(id), user_key TEXT NOT NULL,"
+                       " user TEXT NOT NULL, verdict TEXT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY(run_id, user_key));"
+                       "INSERT INTO runs(started, today) VALUES('2026-11-20T00:00:00Z', '2026-11-20');"
+                       "INSERT INTO activity VALUES('old@contoso.com', 'old@contoso.com', '203.0.113.7', 1762000000, "
+                       "1762000000, 1762000000, 1, 1, 0);"
+                       "INSERT INTO verdicts VALUES(1, 'old@contoso.com', 'old@contoso.com', 'will-break', 1);"
+                       "PRAGMA user_version=1;",
+                       nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  InventoryRequest request;
+  request.db_file = db;
+  request.today = test_today;
+  request.signin_files = {dir.write("new.csv", "Date (UTC),Username,IP address,Client app,Sign-in error code\n"
+                                               "2026-11-29T08:00:00Z,mfp@contoso.com,198.51.100.20,Authenticated SMTP,50053\n")};
+  auto run = run_inventory(request);
+  REQUIRE(run.ok());
+  const auto* old = find_sender(*run, "old@contoso.com");
+  REQUIRE(old);
+  CHECK(old->verdict == Verdict::will_break);
+  sqlite3* raw = nullptr;
+  REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+  sqlite3_stmt* version = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &version, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(version) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(version, 0) == 2);
+  sqlite3_finalize(version);
+  sqlite3_stmt* codes = nullptr;
+  REQUIRE(sqlite3_prepare_v2(raw, "SELECT code, failures FROM activity_errors", -1, &codes, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_step(codes) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(codes, 0) == 50053);
+  CHECK(sqlite3_column_int(codes, 1) == 1);
+  sqlite3_finalize(codes);
+  sqlite3_close(raw);
+}
+
 TEST_CASE("History: two overlapping runs both complete, a killed run leaves the previous state", "[inventory]") {
   fixtures::TemporaryDirectory dir("inventory-db");
   const auto db = dir.path("history.sqlite");

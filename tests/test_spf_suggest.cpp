@@ -985,6 +985,45 @@ TEST_CASE("review: ip4/ip6 terms that cover everything are flagged like +all", "
   }
 }
 
+TEST_CASE("review: a very wide network that may be one holder's is a warning, not open", "[spf][review]") {
+  const Scenario scenario(apex("open.example"));
+  const auto wide_row = [](const TreeValidation& tree) {
+    return std::find_if(tree.checks.begin(), tree.checks.end(), [](const diag::Check& c) { return c.id == "spf.wide-networks"; });
+  };
+  for (const std::string record : {"v=spf1 ip4:52.0.0.0/8 -all", "v=spf1 ip4:40.96.0.0/12 -all", "v=spf1 ip6:2600:1f00::/24 -all"}) {
+    INFO(record);
+    const TreeValidation tree = scenario.tree("open.example", record);
+    const auto row = wide_row(tree);
+    REQUIRE(row != tree.checks.end());
+    CHECK(row->status == Status::warn);
+    CHECK_THAT(row->remedy, Catch::Contains("whois"));
+  }
+  // A /13, a private /8 (its own row) and an open /7 (spf.open-networks) are not this row's.
+  for (const std::string record : {"v=spf1 ip4:40.96.0.0/13 -all", "v=spf1 ip4:10.0.0.0/8 -all", "v=spf1 ip4:64.0.0.0/7 -all",
+                                   "v=spf1 ip6:2a01:111:f400::/48 -all"}) {
+    INFO(record);
+    const TreeValidation tree = scenario.tree("open.example", record);
+    CHECK(wide_row(tree) == tree.checks.end());
+  }
+}
+
+TEST_CASE("review: the suggested record ends in ~all where the published one had ?all", "[spf][review]") {
+  const std::string zone = apex("neutral.example") + R"(
+@       TXT "v=spf1 ip4:85.7.0.25 ?all"
+)";
+  SpfCheckRequest request;
+  request.domain = "neutral.example";
+  request.ips = {"85.7.0.26"};  // not listed yet: the record changes
+  request.suggest = true;
+  const Run fixed = check_request(zone, request);
+  require_consistent(fixed);
+  const Suggestion& s = fixed.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.record.ends_with(" ~all"));
+  CHECK(s.record.find("?all") == std::string::npos);
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.find("Replaced \"?all\"") != std::string::npos; }));
+}
+
 TEST_CASE("review: a timeout is never reported as an absence", "[spf][review]") {
   const std::string zone = apex("to.example") + R"(
 @       TXT "v=spf1 ip4:85.7.0.0/24 -all"

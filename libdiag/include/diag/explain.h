@@ -91,6 +91,9 @@ struct SmtpReply {
   bool codes_missing = false;
   bool codes_inferred = false;
   std::size_t segment = 0;  // which input line it started on: replies of one line (one wrapper) share it
+  // nodemailer's "response:" field, which repeats the reply its message
+  // quoted: the same refusal, not one more.
+  bool repeats_message = false;
 };
 
 // Who sent the reply, as far as the reply itself shows it: Exchange Online
@@ -124,6 +127,11 @@ struct ReplyDetails {
 std::string extract_details(std::string_view text, ReplyDetails& details);
 // The sender as the text and the server's host name (may be empty) show it.
 Sender classify_sender(std::string_view text, std::string_view host, const ReplyDetails& details);
+// Whether a line of the input around the reply shows that the client signed
+// in to a personal Microsoft account: Outlook.com's submission host
+// (smtp-mail.outlook.com, smtp.live.com) or a login ("username:", "user=")
+// at outlook.com, hotmail.*, live.*, msn.com.
+bool names_consumer_microsoft_login(std::string_view line);
 
 // What a reply means: a table entry, or a generic RFC meaning.
 struct Meaning {

@@ -175,8 +175,12 @@ struct IpActivity {
   std::uint64_t rows_this_run = 0;  // rows in this run's inputs, newer or not
   std::chrono::sys_seconds first_seen{}, last_seen{}, last_success{};
   std::map<std::int64_t, std::uint64_t> error_codes;  // failures by code (bounded)
+  std::map<std::int64_t, std::uint64_t> new_error_codes;  // those of new_signins, which the history adds
   std::vector<std::string> user_agents;               // distinct, bounded
   bool from_history = false;
+  // Counts failures under their code, or under "other codes" once the
+  // bound of distinct codes is reached.
+  static void add_code(std::map<std::int64_t, std::uint64_t>& codes, std::int64_t code, std::uint64_t count);
 };
 
 struct SenderActivity {

@@ -250,6 +250,7 @@ struct TreeNode {
   std::string domain;
   std::string via;       // "include:x", "redirect=x" or "" for the root
   std::string record;    // the selected record text
+  std::vector<std::string> other_records;  // "multiple": the records after the first
   dns::Outcome txt_outcome = dns::Outcome::records;
   std::string status;    // "ok", "none", "multiple", "syntax-error", "temperror", "loop", "over-limit"
   std::string detail;

@@ -248,9 +248,19 @@ struct Explainer::State {
   std::unordered_map<std::string, std::size_t> by_meaning;  // code|enhanced|meaning id -> explanation
   std::vector<std::unordered_set<std::size_t>> more_ips, more_steps;  // per explanation
   std::string key;                                          // reused for every reply
+  // The input shows a sign-in to a personal Microsoft account (the host
+  // smtp-mail.outlook.com, a hotmail.* login) around its replies: Outlook.com
+  // runs on Exchange Online's servers, so its refusals carry Exchange
+  // Online's suffix, but no tenant setting applies to it.
+  bool consumer_login_seen = false;
+  std::string dangling;          // a line cut inside a reply's codes, held for the next
+  std::size_t dangling_code = 0;  // where its basic code starts
 
   void add(SmtpReply&& reply) {
-    ++result.replies;
+    // nodemailer's "response:" repeats the reply its message quoted: when
+    // that reply was counted, this is no other refusal.
+    const bool one_more = !reply.repeats_message || result.explanations.empty();
+    if (one_more) ++result.replies;
     ReplyDetails details;
     const std::string reply_text = extract_details_unclassified(reply.text, details);
     if (reply.codes_missing && reply.enhanced.empty()) {
@@ -267,7 +277,7 @@ struct Explainer::State {
     key.append(details.front_end_host.empty() && details.as_code.empty() ? "" : "ms|");
     append_dedupe_key(key, reply_text);
     if (auto found = by_reply.find(key); found != by_reply.end()) {
-      count(found->second, details, reply.step);
+      count(found->second, details, reply.step, one_more);
       return;
     }
     details.sender =
@@ -279,7 +289,7 @@ struct Explainer::State {
         std::to_string(reply.code) + "|" + reply.enhanced + "|" + meaning.id + "|" + std::string(to_string(details.sender));
     if (auto same = by_meaning.find(meaning_key); same != by_meaning.end()) {
       if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, same->second);
-      count(same->second, details, reply.step);
+      count(same->second, details, reply.step, one_more);
       return;
     }
     // The same code and meaning, once without a sign of who sent it and once
@@ -296,14 +306,14 @@ struct Explainer::State {
         by_meaning.erase(vague);
         by_meaning.emplace(meaning_key, index);
         if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
-        count(index, details, reply.step);
+        count(index, details, reply.step, one_more);
         return;
       }
     if (details.sender == Sender::unknown) {
       for (const auto& [other_key, index] : by_meaning)
         if (other_key.starts_with(meaning_prefix)) {
           if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
-          count(index, details, reply.step);
+          count(index, details, reply.step, one_more);
           return;
         }
     }
@@ -320,7 +330,7 @@ struct Explainer::State {
         other.details = details;
       }
       if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
-      count(index, details, reply.step);
+      count(index, details, reply.step, one_more);
       return;
     }
     if (result.explanations.size() >= max_distinct_replies) {
@@ -329,7 +339,7 @@ struct Explainer::State {
       for (std::size_t i = 0; i < result.explanations.size(); ++i)
         if (result.explanations[i].meaning.id == meaning.id) {
           ++result.aggregated_by_meaning;
-          count(i, details, reply.step);
+          count(i, details, reply.step, one_more);
           return;
         }
     }
@@ -351,6 +361,7 @@ struct Explainer::State {
     more_steps.emplace_back();
     by_meaning.emplace(meaning_key, index);
     if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
+    if (!one_more) ++result.replies;  // a reply of its own after all
     count(index, details, reply.step);
   }
 
@@ -387,17 +398,115 @@ struct Explainer::State {
     return out;
   }
 
-  void count(std::size_t index, const ReplyDetails& details, const std::string& step) {
+  // A refused sign-in of a personal account has Outlook.com's meaning
+  // where the table has one (5.7.139, 5.7.3: only OAuth works, nothing to
+  // turn on), whatever server the reply itself shows.
+  void explain_as_consumer_logins() {
+    for (auto& explanation : result.explanations) {
+      if (explanation.meaning.category != Category::authentication) continue;
+      const Sender sender = explanation.details.sender;
+      if (sender == Sender::outlook_com || sender == Sender::gmail) continue;
+      ReplyDetails consumer = explanation.details;
+      consumer.sender = Sender::outlook_com;
+      Meaning meaning = explain_reply(explanation.reply.code, explanation.reply.enhanced, explanation.reply.text, consumer);
+      if (!meaning.id.starts_with("outlook.")) continue;
+      explanation.meaning = std::move(meaning);
+      explanation.details.sender = Sender::outlook_com;
+    }
+  }
+
+  void count(std::size_t index, const ReplyDetails& details, const std::string& step, bool one_more = true) {
     auto& explanation = result.explanations[index];
-    ++explanation.count;
+    if (one_more) ++explanation.count;
+    // The first occurrence hid the IP ("banned sending IP [****]") that a
+    // later one names (the DSN's Diagnostic-Code): the remedy takes it.
+    if (explanation.details.ip.empty() && !details.ip.empty()) {
+      explanation.details.ip = details.ip;
+      Meaning with_ip = explain_reply(explanation.reply.code, explanation.reply.enhanced, explanation.reply.text,
+                                      explanation.details);
+      if (with_ip.id == explanation.meaning.id) explanation.meaning = std::move(with_ip);
+    }
     add_distinct(explanation.ips, more_ips[index], explanation.more_ips, details.ip);
     add_distinct(explanation.steps, more_steps[index], explanation.more_steps, step);
   }
 
   // One physical line of text: joins a Postfix bounce record, splits
   // smtplib's escaped "\n", and turns IIS's '+' back into spaces.
+  // A console wraps a long line at its width wherever that falls, even
+  // inside a reply's codes: "550 5.7." / "606 Access denied ...", "Remote
+  // Server returned '550" / " 5.7.708 Service unavailable". A line that
+  // ends in a basic code, or in a basic code and an unfinished enhanced
+  // one, waits for the next; the two are read as one when together they
+  // hold a whole enhanced code across the break.
   void line(std::string_view text_line) {
+    if (!dangling.empty()) {
+      std::string joined = dangling;
+      const std::size_t boundary = joined.size();
+      // "'550" / "5.7.708 ...": the space the console wrapped at was lost.
+      if (boundary == dangling_code + 3 && !text_line.empty() && text::is_digit(text_line.front())) joined += ' ';
+      joined.append(text_line);
+      dangling.clear();
+      if (completes_enhanced_code(joined, dangling_code, boundary)) {
+        ++result.lines;  // two physical lines
+        physical_line(joined);
+        return;
+      }
+      std::string held;
+      held.swap(joined);
+      held.resize(boundary);
+      physical_line(held);
+    }
+    if (const auto at = dangling_code_at(text_line); at != std::string_view::npos && text_line.size() < max_line_bytes) {
+      dangling.assign(text_line);
+      while (!dangling.empty() && (dangling.back() == ' ' || dangling.back() == '\r')) dangling.pop_back();
+      dangling_code = at;
+      return;
+    }
+    physical_line(text_line);
+  }
+
+  // Where a basic code that the line ends in starts ("... returned '550",
+  // "... 550 5.7."), npos when the line does not end in one.
+  static std::size_t dangling_code_at(std::string_view text_line) {
+    while (!text_line.empty() && (text_line.back() == ' ' || text_line.back() == '\r')) text_line.remove_suffix(1);
+    std::size_t end = text_line.size();
+    // An unfinished enhanced code after the basic one: "5", "5.", "5.7", "5.7.".
+    std::size_t partial = end;
+    while (partial > 0 && (text::is_digit(text_line[partial - 1]) || text_line[partial - 1] == '.') && end - partial < 5)
+      --partial;
+    if (partial < end && partial >= 4 && text_line[partial - 1] == ' ' && is_unfinished_enhanced(text_line.substr(partial)))
+      end = partial - 1;
+    if (end < 3) return std::string_view::npos;
+    const auto code = text_line.substr(end - 3, 3);
+    if ((code[0] != '4' && code[0] != '5') || !text::is_digit(code[1]) || !text::is_digit(code[2]))
+      return std::string_view::npos;
+    if (end > 3 && (text::is_digit(text_line[end - 4]) || text::is_alpha(text_line[end - 4]) || text_line[end - 4] == '.'))
+      return std::string_view::npos;
+    return end - 3;
+  }
+
+  static bool is_unfinished_enhanced(std::string_view start) {
+    if (start.empty() || (start[0] != '2' && start[0] != '4' && start[0] != '5')) return false;
+    if (start.size() == 1) return true;
+    if (start[1] != '.') return false;
+    std::size_t at = 2;
+    while (at < start.size() && text::is_digit(start[at])) ++at;
+    if (at == start.size()) return at - 2 <= 3;  // "5." or "5.7"
+    return start[at] == '.' && at > 2 && at - 2 <= 3 && at + 1 == start.size();  // "5.7."
+  }
+
+  // Whether the joined line holds "NNN E.E.E" at `code_at` with the
+  // enhanced code ending past the break, followed by a word's end.
+  static bool completes_enhanced_code(std::string_view joined, std::size_t code_at, std::size_t boundary) {
+    if (code_at + 4 >= joined.size() || joined[code_at + 3] != ' ') return false;
+    const auto enhanced = joined.substr(code_at + 4);
+    const auto length = text::enhanced_code_length(enhanced);
+    return length && code_at + 4 + length > boundary;
+  }
+
+  void physical_line(std::string_view text_line) {
     if (++result.lines >= max_input_lines) stopped = result.stopped_at_limit = true;
+    if (!consumer_login_seen) consumer_login_seen = names_consumer_microsoft_login(text_line);
     if (!bounce.empty()) {
       const auto trimmed = text::trim(text_line);
       const bool indented = !text_line.empty() && (text_line[0] == ' ' || text_line[0] == '\t');
@@ -658,8 +767,14 @@ struct Explainer::State {
       line(carry);
       carry.clear();
     }
+    if (!dangling.empty()) {
+      std::string held;
+      held.swap(dangling);
+      physical_line(held);
+    }
     flush_bounce();
     scanner.finish();
+    if (consumer_login_seen) explain_as_consumer_logins();
     // Failures first, then transient failures, then the rest; within each,
     // the order of first appearance, except that replies found on one line
     // (one wrapper: "... 5.7.57 Client not authenticated ... Error: 535

@@ -261,7 +261,76 @@ std::string step_from_context(std::string_view before) {
   const auto after = before.find("remote mail server after ");
   if (after != std::string_view::npos) return text::normalize_step(before.substr(after + 25));
   if (before.find("SASL authentication failed") != std::string_view::npos) return "AUTH";
+  // nodemailer's EAUTH error: "Error: Invalid login: 535 5.7.3 ...".
+  if (before.find("Invalid login: ") != std::string_view::npos) return "AUTH";
+  // PHPMailer names the command that failed: "SMTP ERROR: AUTH command
+  // failed: 504 ...", "DATA END command failed", "Password command failed";
+  // mailsend "MAIL FROM failed: '503 ...'".
+  if (const auto failed = before.rfind(" failed"); failed != std::string_view::npos) {
+    auto words = before.substr(0, failed);
+    if (words.ends_with(" command")) words.remove_suffix(8);
+    if (const auto colon = words.rfind(": "); colon != std::string_view::npos) words = words.substr(colon + 2);
+    words = text::trim(words);
+    if (text::iequals(words, "Password") || text::iequals(words, "Username")) return "AUTH";
+    // Only a command named whole ("Connection failed" is none).
+    if (auto step = text::normalize_step(words); !step.empty() && words.size() <= 16) return step;
+  }
   return {};
+}
+
+// The command a client library's error object names beside its reply:
+// nodemailer's "command: 'AUTH LOGIN'" (console.log), "command:\"AUTH
+// PLAIN\"" (a browser console) or "\"command\":\"AUTH PLAIN\"" (JSON).
+std::string command_field_step(std::string_view line) {
+  for (std::string_view label : {"command: '", "command:\"", "command: \"", "\"command\":\"", "\"command\": \""}) {
+    const auto at = line.find(label);
+    if (at == std::string_view::npos || (at > 0 && text::is_alpha(line[at - 1]))) continue;
+    auto value = line.substr(at + label.size());
+    value = value.substr(0, value.find_first_of("'\""));
+    if (auto step = text::normalize_step(value); !step.empty()) return step;
+  }
+  return {};
+}
+
+// An error message printed on one line with its stack trace: the reply
+// ends where the first frame starts (" at SMTPConnection._formatError (",
+// .NET " at Registration.frmRegistration.SendEmail("). Searched from `from`,
+// the reply's text.
+std::string_view before_stack_frame(std::string_view segment, std::size_t from) {
+  for (auto at = segment.find(" at ", from); at != std::string_view::npos; at = segment.find(" at ", at + 1)) {
+    std::size_t end = at + 4;
+    bool dotted = false;
+    while (end < segment.size() && (text::is_alpha(segment[end]) || text::is_digit(segment[end]) ||
+                                    segment[end] == '_' || segment[end] == '$' || segment[end] == '.' ||
+                                    segment[end] == '<' || segment[end] == '>'))
+      dotted |= segment[end++] == '.';
+    if (!dotted || end - at < 8) continue;
+    if (end < segment.size() && segment[end] == ' ') ++end;
+    if (end < segment.size() && segment[end] == '(') return segment.substr(0, at);
+  }
+  return segment;
+}
+
+// Whether the reply at `at` is the value of nodemailer's "response" field,
+// which repeats the reply its error message already quoted.
+bool is_response_field_at(std::string_view line, std::size_t at) {
+  const auto before = line.substr(0, at);
+  for (std::string_view label : {"response: '", "response: \"", "response:\"", "\"response\":\"", "\"response\": \""})
+    if (before.ends_with(label)) return true;
+  return false;
+}
+
+// A line of nodemailer's error object that is not its reply ("code:
+// 'EAUTH',", "responseCode: 535,", "command: 'AUTH LOGIN'"): the reply
+// above is still open across it.
+bool is_error_object_field(std::string_view line) {
+  line = text::trim(line);
+  if (!line.empty() && line.front() == '"') line.remove_prefix(1);
+  for (std::string_view name : {"code", "responseCode", "command", "errno", "syscall"})
+    if (line.starts_with(name) && line.size() > name.size() &&
+        (line[name.size()] == ':' || (line[name.size()] == '"' && line.size() > name.size() + 1 && line[name.size() + 1] == ':')))
+      return true;
+  return false;
 }
 
 // The server a log names before its reply: Postfix "host mx.example[192.0.2.1]
@@ -444,6 +513,23 @@ ClassifiedLine classify(std::string_view line) {
   }
   if (const auto at = rest.find("CLIENT -> SERVER: "); at != std::string_view::npos)  // PHPMailer
     return {LineKind::client, rest.substr(at + 18)};
+  // nodemailer's logger: "[2019-...] DEBUG [pUzDNyFoiLg] C: AUTH PLAIN ..."
+  // and "... S: 503 ...", after the connection's id in brackets.
+  for (const auto& [marker, kind] : {std::pair{std::string_view("] C: "), LineKind::client},
+                                    std::pair{std::string_view("] S: "), LineKind::server}}) {
+    const auto at = rest.find(marker);
+    if (at == std::string_view::npos) continue;
+    const auto open = rest.rfind('[', at);
+    if (open == std::string_view::npos || rest.substr(open, at - open).find(' ') != std::string_view::npos) continue;
+    return {kind, rest.substr(at + marker.size())};
+  }
+  // A plug-in's debug log (DokuWiki's smtp): "Sent: STARTTLS", "Got: 500
+  // 5.3.3 ...". An e-mail header "Sent: Monday, ..." names no command.
+  if (rest.starts_with("Sent: ") && !text::normalize_step(rest.substr(6)).empty())
+    return {LineKind::client, rest.substr(6)};
+  if (rest.starts_with("Got: ") && rest.size() >= 8 && text::is_digit(rest[5]) && text::is_digit(rest[6]) &&
+      text::is_digit(rest[7]))
+    return {LineKind::server, rest.substr(5)};
   // Python's smtplib at set_debuglevel(1): "send: b'mail FROM:<a@b>\r\n'"
   // and "reply: b'550-5.7.1 ...\r\n'", each the repr() of one line
   // (debuglevel 2 puts a time first).
@@ -687,6 +773,33 @@ bool is_consumer_microsoft_address(std::string_view address) {
 }
 }  // namespace
 
+bool names_consumer_microsoft_login(std::string_view line) {
+  // Most lines name neither: one cheap test first.
+  if (line.find('@') == std::string_view::npos && line.find("smtp") == std::string_view::npos &&
+      line.find("SMTP") == std::string_view::npos)
+    return false;
+  const std::string lower = text::to_lower(line);
+  if (contains_any(lower, {"smtp-mail.outlook.com", "smtp.live.com"})) return true;
+  for (std::size_t sign = lower.find('@'); sign != std::string::npos; sign = lower.find('@', sign + 1)) {
+    std::size_t start = sign;
+    while (start > 0 && (text::is_alpha(lower[start - 1]) || text::is_digit(lower[start - 1]) ||
+                         std::string_view("._+-").find(lower[start - 1]) != std::string_view::npos))
+      --start;
+    std::size_t end = sign + 1;
+    while (end < lower.size() && (text::is_alpha(lower[end]) || text::is_digit(lower[end]) || lower[end] == '.' ||
+                                  lower[end] == '-'))
+      ++end;
+    std::string_view address = std::string_view(lower).substr(start, end - start);
+    while (!address.empty() && address.back() == '.') address.remove_suffix(1);
+    if (!is_consumer_microsoft_address(address)) continue;
+    // The account that signs in, not a recipient: "username: a@hotmail.com",
+    // "user=a@outlook.com", "auth.user", "login".
+    const auto before = std::string_view(lower).substr(start > 24 ? start - 24 : 0, start > 24 ? 24 : start);
+    if (contains_any(before, {"user", "login", "account"})) return true;
+  }
+  return false;
+}
+
 Sender classify_sender(std::string_view reply_text, std::string_view host, const ReplyDetails& details) {
   const std::string lower = text::to_lower(reply_text);
   const std::string lower_host = text::to_lower(host);
@@ -785,6 +898,11 @@ struct ReplyScanner::State {
   std::string pending_prefix;        // what came before its code on its line ("mta: 0x..: <<< ")
   std::string step;                  // the last client command seen in a transcript
   std::string context_step;          // from a "step" member in JSON
+  // A step named on a line before its reply: Exim's "SMTP error from remote
+  // mail server after end of data:" above "host ...: 550 ...", nodemailer's
+  // "command:" field above its "message:". It holds for a few lines.
+  std::string carried_step;
+  std::size_t carried_lines = 0;
   bool transcript = false;           // a server or client prefix was seen
   std::size_t segment = 0;           // lines fed so far: the replies of one line share it
 
@@ -810,12 +928,30 @@ struct ReplyScanner::State {
   void start(SmtpReply&& reply, bool open, std::string_view prefix) {
     emit_pending();
     pending_prefix.assign(prefix);
+    if (reply.step.empty() && !carried_step.empty()) reply.step = carried_step;
     // A transcript that shows no command yet implies the greeting, unless
     // the code cannot be one.
     const bool implied_greeting = step == "greeting" && is_greeting_code(reply.code);
     if (reply.step.empty()) reply.step = !step.empty() && (step != "greeting" || implied_greeting) ? step : context_step;
     pending = std::move(reply);
     pending_open = open;
+  }
+
+  // The wrapped lines end the held reply, which ends at Postfix's "(in
+  // reply to ... command)" and takes its step.
+  void join_wrapped_and_emit() {
+    for (const auto& line : wrapped) {
+      if (!pending->text.empty()) pending->text += ' ';
+      pending->text.append(line);
+      pending->raw.append("\n").append(line);
+    }
+    wrapped.clear();
+    std::string_view joined = pending->text;
+    if (auto step = take_postfix_step(joined); !step.empty()) {
+      pending->text = std::string(trim_reply_end(joined));
+      pending->step = std::move(step);
+    }
+    emit_pending();
   }
 
   // A line that carries on the held reply without a code of its own.
@@ -860,6 +996,7 @@ void ReplyScanner::finish() {
   state_->emit_pending();
   state_->step.clear();
   state_->context_step.clear();
+  state_->carried_step.clear();
   state_->transcript = false;
 }
 
@@ -896,6 +1033,22 @@ void ReplyScanner::feed_line(std::string_view line) {
 
   const auto candidates = find_candidates(rest);
   ++state.segment;
+  static constexpr std::size_t max_carried_lines = 3;
+  if (!state.carried_step.empty() && ++state.carried_lines > max_carried_lines) state.carried_step.clear();
+  const std::string field_step = command_field_step(rest);
+  if (candidates.empty()) {
+    if (auto named = !field_step.empty() ? field_step : step_from_context(rest); !named.empty()) {
+      state.carried_step = named;
+      state.carried_lines = 0;
+    }
+    // nodemailer's error object goes on below its reply: the reply stays
+    // open across its fields, and takes the step its "command:" names.
+    if (state.pending && is_error_object_field(rest)) {
+      if (!field_step.empty()) state.pending->step = field_step;
+      if (state.pending->code == 0) state.continues_pending(rest);  // "responseCode: 535"
+      return;
+    }
+  }
   // A continuation line repeats the code after the same prefix as the
   // line it continues (usually none; a log's own prefix otherwise).
   const bool joins_open = state.pending && state.pending_open && !candidates.empty() &&
@@ -908,6 +1061,9 @@ void ReplyScanner::feed_line(std::string_view line) {
   if (state.pending && state.pending_open && candidates.empty() && classified.kind == LineKind::plain &&
       !text::trim(rest).empty() && state.wrapped.size() < max_wrapped_lines) {
     state.wrapped.emplace_back(trim_reply_end(text::trim(rest)));
+    // Postfix's bounce wraps a long reply the same way and ends it with
+    // "(in reply to RCPT TO command)": the reply is complete there.
+    if (rest.find("(in reply to ") != std::string_view::npos) state.join_wrapped_and_emit();
     return;
   }
   if (!joins_open) {
@@ -943,7 +1099,8 @@ void ReplyScanner::feed_line(std::string_view line) {
   }
 
   const auto context = rest.substr(0, candidates.front().at);
-  const std::string context_step = step_from_context(context);
+  std::string context_step = step_from_context(context);
+  if (context_step.empty()) context_step = field_step;
   const std::string host = host_from_context(context);
 
   std::size_t head = 0;  // the first reply of the chain the candidate is in
@@ -991,6 +1148,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       const auto close = segment.find('"', candidate.text_at - candidate.at);
       if (close != std::string_view::npos) segment = segment.substr(0, close);
     }
+    segment = before_stack_frame(segment, candidate.text_at - candidate.at);
     std::string enhanced;
     if (candidate.enhanced_length) enhanced = rest.substr(candidate.enhanced_at, candidate.enhanced_length);
     const std::size_t text_at = std::min(candidate.text_at - candidate.at, segment.size());
@@ -1052,6 +1210,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.step = step;
       reply.host = host;
       reply.segment = state.segment;
+      reply.repeats_message = is_response_field_at(rest, candidate.at);
       state.start(std::move(reply), candidate.continued, rest.substr(0, candidate.at));
     }
   }

@@ -81,7 +81,9 @@ std::string normalize_step(std::string_view command) {
   };
   // Longer prefixes first: "end of data" before "data".
   static constexpr StepName steps[] = {
-      {"end of data", "end of DATA"}, {"mail from", "MAIL FROM"}, {"mail", "MAIL FROM"},
+      {"end of data", "end of DATA"}, {"pipelined end of data", "end of DATA"},
+      {"data end", "end of DATA"},    // PHPMailer's "DATA END command failed"
+      {"mail from", "MAIL FROM"},     {"mail", "MAIL FROM"},
       {"rcpt", "RCPT TO"},            {"pipelined rcpt", "RCPT TO"}, {"pipelined mail", "MAIL FROM"},
       {"pipelined data", "DATA"},     {"data", "DATA"},           {"bdat", "BDAT"},
       {"ehlo", "EHLO"},               {"helo", "HELO"},           {"lhlo", "LHLO"},

@@ -14,7 +14,9 @@ namespace diag::inventory {
 using namespace detail;
 namespace {
 
-constexpr int schema_version = 1;
+// 1: activity and verdicts. 2: the failures' error codes (activity_errors),
+// so that a sender seen only in the history keeps what refused it.
+constexpr int schema_version = 2;
 
 struct DatabaseCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -152,6 +154,15 @@ Result<HistoryDatabase> HistoryDatabase::open(const std::string& path, std::chro
         "PRAGMA user_version=1;";
     if (auto created = execute(db, path, schema); !created) return created.error();
   }
+  if (found < 2) {
+    // Failures stored by version 1 keep no code: they read as refused by an
+    // unknown code, as they always did.
+    const char* migration =
+        "CREATE TABLE activity_errors(user_key TEXT NOT NULL, ip TEXT NOT NULL, code INTEGER NOT NULL,"
+        " failures INTEGER NOT NULL, PRIMARY KEY(user_key, ip, code));"
+        "PRAGMA user_version=2;";
+    if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
+  }
   if (auto committed = transaction.commit(); !committed) return committed.error();
   return HistoryDatabase(std::move(impl));
 }
@@ -177,6 +188,20 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
     ip.successes = static_cast<std::uint64_t>(select.integer(7));
     ip.failures = static_cast<std::uint64_t>(select.integer(8));
     aggregator.set_watermark(select.text(1), ip.ip, ip.last_seen);
+  }
+  if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
+  // What refused the stored failures, for the pairs read above.
+  Statement codes(db,
+                  "SELECT e.user_key, e.ip, e.code, e.failures FROM activity_errors e JOIN activity a "
+                  "ON a.user_key = e.user_key AND a.ip = e.ip WHERE a.last_seen >= ?1 ORDER BY e.user_key, e.ip, e.code");
+  if (!codes.ok()) return database_error(db, impl_->path, "reading the history");
+  codes.bind(1, since ? to_unix(*since) : std::numeric_limits<std::int64_t>::min());
+  while ((step = codes.step()) == SQLITE_ROW) {
+    auto sender = aggregator.senders().find(codes.text(0));
+    if (sender == aggregator.senders().end()) continue;
+    auto ip = sender->second.ips.find(codes.text(1));
+    if (ip == sender->second.ips.end()) continue;
+    IpActivity::add_code(ip->second.error_codes, codes.integer(2), static_cast<std::uint64_t>(codes.integer(3)));
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   if (!since) return true;
@@ -249,8 +274,11 @@ Result<bool> HistoryDatabase::record_run(const InventoryResult& result, const st
                      "last_seen = max(last_seen, excluded.last_seen), last_success = max(last_success, "
                      "excluded.last_success), signins = signins + excluded.signins, successes = successes + "
                      "excluded.successes, failures = failures + excluded.failures");
+  Statement error_code(db,
+                       "INSERT INTO activity_errors(user_key, ip, code, failures) VALUES(?1, ?2, ?3, ?4) "
+                       "ON CONFLICT(user_key, ip, code) DO UPDATE SET failures = failures + excluded.failures");
   Statement verdict(db, "INSERT INTO verdicts(run_id, user_key, user, verdict, active) VALUES(?1, ?2, ?3, ?4, ?5)");
-  if (!activity.ok() || !verdict.ok()) return database_error(db, path, "preparing the history");
+  if (!activity.ok() || !error_code.ok() || !verdict.ok()) return database_error(db, path, "preparing the history");
   bool hook_called = false;
   for (const auto& sender : result.senders) {
     for (const auto& ip : sender.ips) {
@@ -263,6 +291,11 @@ Result<bool> HistoryDatabase::record_run(const InventoryResult& result, const st
       activity.bind(9, static_cast<std::int64_t>(ip.new_signins - ip.new_successes));
       if (activity.step() != SQLITE_DONE) return database_error(db, path, "recording activity");
       activity.reset();
+      for (const auto& [code, count] : ip.new_error_codes) {
+        error_code.bind(1, to_lower(sender.user)).bind(2, ip.ip).bind(3, code).bind(4, static_cast<std::int64_t>(count));
+        if (error_code.step() != SQLITE_DONE) return database_error(db, path, "recording error codes");
+        error_code.reset();
+      }
     }
     verdict.bind(1, run_id).bind(2, to_lower(sender.user)).bind(3, sender.user);
     verdict.bind(4, to_string(sender.verdict)).bind(5, std::int64_t{sender.active_this_run ? 1 : 0});

@@ -70,6 +70,11 @@ ErrorCodeMeaning explain_error_code(std::int64_t code) {
   }
 }
 
+void IpActivity::add_code(std::map<std::int64_t, std::uint64_t>& codes, std::int64_t code, std::uint64_t count) {
+  const bool known = codes.count(code) != 0;
+  codes[known || codes.size() < max_error_codes_per_ip ? code : other_error_codes] += count;
+}
+
 void InventoryAggregator::add(const SignIn& signin) {
   ++rows_seen_;
   const auto key = sender_key(signin.user);
@@ -114,8 +119,8 @@ void InventoryAggregator::add(const SignIn& signin) {
     ip.last_success = std::max(ip.last_success, signin.time);
   } else {
     ++ip.failures;
-    const bool known = ip.error_codes.count(signin.error_code) != 0;
-    ++ip.error_codes[known || ip.error_codes.size() < max_error_codes_per_ip ? signin.error_code : other_error_codes];
+    IpActivity::add_code(ip.error_codes, signin.error_code, 1);
+    IpActivity::add_code(ip.new_error_codes, signin.error_code, 1);
   }
   if (!signin.user_agent.empty() && ip.user_agents.size() < max_user_agents_per_ip &&
       std::find(ip.user_agents.begin(), ip.user_agents.end(), signin.user_agent) == ip.user_agents.end())

@@ -1022,12 +1022,16 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   }
   // Two records: receivers apply neither (RFC 7489 6.6.3), as with none.
   const int records = check.fields.value("records", 1);
-  const std::string head = (enforced             ? "DMARC for " + domain + " is p=" + policy
-                            : records > 1        ? "_dmarc." + check.fields.value("policy_domain", domain) + " has " + std::to_string(records) +
+  // A subdomain without a record of its own takes its parent's (sp=, else p=).
+  const std::string policy_domain = check.fields.value("policy_domain", domain);
+  const std::string inherited =
+      policy_domain == domain ? std::string() : " (" + domain + " has no DMARC record of its own: the record of " + policy_domain + " applies, RFC 7489 6.6.3)";
+  const std::string head = (enforced             ? "DMARC for " + domain + " is p=" + policy + inherited
+                            : records > 1        ? "_dmarc." + policy_domain + " has " + std::to_string(records) +
                                                        " DMARC records, which receivers ignore (RFC 7489 6.6.3)"
                             : policy.empty()     ? domain + " publishes no DMARC policy"
-                            : policy != "none"   ? "DMARC for " + domain + " is p=" + policy + " with pct=0, which applies it to no message (RFC 7489 6.6.4)"
-                                                 : "DMARC for " + domain + " is p=none") +
+                            : policy != "none"   ? "DMARC for " + domain + " is p=" + policy + inherited + " with pct=0, which applies it to no message (RFC 7489 6.6.4)"
+                                                 : "DMARC for " + domain + " is p=none" + inherited) +
                            "; " + sent_on;
   if (spf_pass && !open_pass.id.empty()) {
     const std::string through = "\"" + open_pass.term + "\"" + (open_pass.via.empty() ? std::string() : " (reached through " + open_pass.via + ")");
@@ -1401,17 +1405,25 @@ void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, st
                              {{"reply", smtp::reply_json(reply)}}});
     }
   }
-  // The MAIL or RCPT row that shows the same reply takes the finding's fix:
-  // one cause, one next step.
+  // The MAIL or RCPT row that shows the same reply is the finding's
+  // evidence: one cause, one row that needs attention, one next step. With
+  // the finding as severe as the row, the row stays as what was seen (info);
+  // otherwise it takes the finding's fix.
   const auto same_reply = [](const Check& a, const Check& b) {
     const auto& x = a.fields, &y = b.fields;
     return x.contains("reply") && y.contains("reply") && x["reply"].value("code", 0) == y["reply"].value("code", 0) &&
            x["reply"].value("text", std::string()) == y["reply"].value("text", std::string());
   };
   for (std::size_t i = first_finding; i < checks.size(); ++i)
-    for (std::size_t j = 0; j < first_finding; ++j)
-      if ((checks[j].id == "smtp.mail" || checks[j].id == "smtp.rcpt") && same_reply(checks[j], checks[i]))
+    for (std::size_t j = 0; j < first_finding; ++j) {
+      if ((checks[j].id != "smtp.mail" && checks[j].id != "smtp.rcpt") || !same_reply(checks[j], checks[i])) continue;
+      if (checks[j].status == checks[i].status) {
+        checks[j].status = Status::info;
+        checks[j].remedy.clear();
+      } else {
         checks[j].remedy = checks[i].remedy;
+      }
+    }
 }
 
 bool is_guid(std::string_view text) {

@@ -413,7 +413,9 @@ struct SessionChecks {
       if (!result.starttls_offered) {
         out.add("smtp.starttls", config.starttls == StarttlsPolicy::require ? Status::fail : Status::warn,
                 "the server does not offer STARTTLS: mail and credentials would cross the network in clear text",
-                "Enable STARTTLS on the server; Microsoft 365 offers it on port 25 and requires it on 587.");
+                "Microsoft 365 always offers STARTTLS (on port 25, and on 587 where it requires it): a server that does "
+                "not is another one (check the host name and port) or a firewall's SMTP inspection on the path removes "
+                "it (turn that off). On a server you run, enable STARTTLS.");
         if (failure.kind == "starttls-missing") failure_reported = true;
       } else if (!result.starttls_reply || result.starttls_reply->code != 220) {
         if (result.starttls_reply) {

@@ -118,6 +118,7 @@ std::string render_node(const TreeNode& node, const TextStyle& style, int depth)
   if (node.status != "ok") out += "  " + node.status + (node.detail.empty() ? "" : ": " + node.detail);
   out += "\n";
   if (!node.record.empty()) out += style.dim(indent + "  " + node.record) + "\n";
+  for (const auto& other : node.other_records) out += style.dim(indent + "  " + other) + "\n";
   for (const auto& child : node.children) out += render_node(child, style, depth + 1);
   return out;
 }
@@ -318,6 +319,7 @@ nlohmann::json tree_to_json(const TreeNode& node) {
   nlohmann::json out = {{"domain", node.domain},
                         {"via", node.via},
                         {"record", node.record},
+                        {"other_records", node.other_records},
                         {"status", node.status},
                         {"detail", node.detail},
                         {"lookups", node.lookups},

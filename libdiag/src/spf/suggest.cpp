@@ -8,6 +8,7 @@
 // records authorized; when that fails, the suggestion says why and has no
 // record.
 #include <algorithm>
+#include <cstdint>
 #include <bit>
 #include <array>
 #include <set>
@@ -291,6 +292,7 @@ class SuggestionBuilder {
                            "publish your device's real public address instead.");
       devices_.push_back(unmapped(ip));
     }
+    input_notes_ = s_.notes.size();
     if (devices_.empty()) return none("no public address to authorize: " + join(addresses(s_.not_public)) +
                                       (s_.not_public.size() == 1 ? " is not" : " are not") +
                                       " what Microsoft 365 sees (see the note)");
@@ -308,6 +310,9 @@ class SuggestionBuilder {
 
   // No record: the suggestion says why (callers that go on return s_ later).
   Suggestion none(std::string reason) {
+    // Notes on how the record was drafted ("Kept", "Added", "Flattened")
+    // describe a record that is not shown; those on the inputs stay.
+    if (s_.notes.size() > input_notes_) s_.notes.resize(input_notes_);
     s_.record.clear();
     s_.verified = false;
     s_.changed = false;
@@ -801,6 +806,12 @@ class SuggestionBuilder {
       }
       notes_.push_back(std::string(had_plus ? "Replaced \"+all\", which lets every address on the internet pass as " + domain_ + "," : "Ended the record") +
                        " with \"~all\", Microsoft's recommendation for domains that devices send as (by direct send or a connector); move to \"-all\" once DKIM and DMARC are in place.");
+    } else if (all == '?') {
+      // The check's own advice for "?all" (spf.all): neutral is for testing.
+      all = '~';
+      notes_.push_back("Replaced \"?all\" (neutral, for testing only) with \"~all\", Microsoft's recommendation for domains "
+                       "that devices send as (by direct send or a connector); mail from servers the record does not list now "
+                       "gets softfail instead of neutral. Move to \"-all\" once DKIM and DMARC are in place.");
     } else {
       std::set<char> distinct(all_qualifiers.begin(), all_qualifiers.end());
       if (distinct.size() > 1)
@@ -932,6 +943,7 @@ class SuggestionBuilder {
   std::vector<OldRecord> old_;
   std::set<std::string> replaced_;  // include targets replaced on purpose (their senders are not kept)
   std::vector<std::string> notes_;
+  std::size_t input_notes_ = SIZE_MAX;  // s_.notes about the given addresses come first
 };
 
 }  // namespace

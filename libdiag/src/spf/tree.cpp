@@ -130,8 +130,8 @@ class TreeWalker {
       if (records.size() > 1) {
         node.status = "multiple";
         node.detail = std::to_string(records.size()) + " SPF records";
-        for (const auto& r : records) node.detail += "\n  " + r;
         node.record = records.front();
+        node.other_records.assign(records.begin() + 1, records.end());
         return node;
       }
       text = records.front();
@@ -319,7 +319,10 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     return;
   }
   if (root.status == "multiple") {
-    add("spf.record", Status::fail, d + " publishes " + root.detail + "; RFC 7208 4.5 makes that a permerror for every message.",
+    std::string quoted;
+    for (const auto* text : {&root.record}) quoted += "\"" + *text + "\"";
+    for (const auto& text : root.other_records) quoted += (&text == &root.other_records.back() ? " and \"" : ", \"") + text + "\"";
+    add("spf.record", Status::fail, d + " publishes " + root.detail + " (" + quoted + "); RFC 7208 4.5 makes that a permerror for every message.",
         "Merge them into one TXT record that starts with v=spf1 and delete the others; --suggest with the device's --ip writes the merged record, verified.");
     return;
   }
@@ -455,6 +458,21 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
                  : "a network wider than any one organization's mail servers, nearly as open as \"+all\"") +
             ", whatever the all term says: anyone there passes SPF as " + d + ".",
         "Replace the wide ip4:/ip6: terms with the addresses of the servers that really send as " + d + ".");
+  // A /8 to /12 (IPv4) or a /16 to /24 (IPv6) can be one holder's own (Apple
+  // lists ip4:17.0.0.0/8), but a cloud provider's block of that size is
+  // shared with all its customers: worth a look, not a failure.
+  std::vector<std::string> wide_nets;
+  for (const auto& network : tree.networks)
+    if (!is_open_network(network) && network.prefix <= (network.address.is_v4() ? 12 : 24) &&
+        non_public_kind(network.address).empty())
+      wide_nets.push_back(network.to_string());
+  if (!wide_nets.empty())
+    add("spf.wide-networks", Status::warn,
+        "The tree authorizes very wide networks (" + join(wide_nets) +
+            ", a million addresses or more each): anyone who can send from an address in them passes SPF as " + d +
+            ". A cloud or hosting provider's block is shared with all its customers.",
+        "Keep a wide network only if your organization holds all of it (check its owner with whois); otherwise list "
+        "the addresses of the servers that really send as " + d + ", or the provider's own SPF include.");
   // a:%{h}, exists:%{h}, include:%{p}...: the name looked up is the client's
   // own choice, so any client can make the term match itself.
   std::vector<std::string> client_named;
