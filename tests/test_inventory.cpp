@@ -1070,7 +1070,54 @@ TEST_CASE("History: what refused a sender is kept, so a lockout-only sender seen
   CHECK(find_sender(*run3, "mfp@contoso.com")->ips[0].error_codes.at(50053) == 3);
 }
 
-TEST_CASE("History: a version 1 database is migrated in place and keeps its senders", "[inventory]") {
+TEST_CASE("History: senders known only from the EAC or usage report are kept", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-db");
+  const auto db = dir.path("history.sqlite");
+  InventoryRequest request;
+  request.db_file = db;
+  request.today = test_today;
+  request.smtp_auth_report_file = dir.write(
+      "eac.csv", "Sender address,Authentication Protocol,Messages sent,TLS 1.0 %,TLS 1.1 %,TLS 1.2 %\n"
+                 "legacyapp@contoso.com,Basic,120,0,0,100\n");
+  auto run1 = run_inventory(request);
+  REQUIRE(run1.ok());
+  REQUIRE(find_sender(*run1, "legacyapp@contoso.com"));
+  CHECK(find_sender(*run1, "legacyapp@contoso.com")->verdict == Verdict::will_break);
+
+  // A later run with sign-in logs only: the EAC sender is remembered.
+  request.smtp_auth_report_file.clear();
+  request.signin_files = {dir.write("signins.csv", "Date (UTC),Username,IP address,Client app,Sign-in error code\n"
+                                                   "2026-11-29T08:00:00Z,other@contoso.com,203.0.113.9,Authenticated SMTP,0\n")};
+  auto run2 = run_inventory(request);
+  REQUIRE(run2.ok());
+  const auto* legacy = find_sender(*run2, "legacyapp@contoso.com");
+  REQUIRE(legacy);
+  CHECK(legacy->verdict == Verdict::will_break);
+  CHECK(legacy->only_in_history);
+  CHECK_FALSE(legacy->active_this_run);
+  REQUIRE(legacy->smtp_auth_report);
+  CHECK(legacy->smtp_auth_report->messages == 120);
+  REQUIRE(legacy->smtp_auth_report_read_on);
+  CHECK(*legacy->smtp_auth_report_read_on == "2026-12-02");
+  std::string text;
+  make_report(*run2, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, Catch::Contains("from the history: the report read on"));
+
+  // A newer EAC report that shows it on OAuth replaces the stored row.
+  request.smtp_auth_report_file = dir.write(
+      "eac2.csv", "Sender address,Authentication Protocol,Messages sent,TLS 1.0 %,TLS 1.1 %,TLS 1.2 %\n"
+                  "legacyapp@contoso.com,OAuth,80,0,0,100\n");
+  auto run3 = run_inventory(request);
+  REQUIRE(run3.ok());
+  CHECK(find_sender(*run3, "legacyapp@contoso.com")->verdict == Verdict::oauth);
+  CHECK_FALSE(find_sender(*run3, "legacyapp@contoso.com")->smtp_auth_report_read_on);
+  request.smtp_auth_report_file.clear();
+  auto run4 = run_inventory(request);
+  REQUIRE(run4.ok());
+  CHECK(find_sender(*run4, "legacyapp@contoso.com")->verdict == Verdict::oauth);
+}
+
+TEST_CASE("History: a version 1 database is migrated in place to the current schema and keeps its senders", "[inventory]") {
   fixtures::TemporaryDirectory dir("inventory-db");
   const auto db = dir.path("history.sqlite");
   {
@@ -1108,7 +1155,7 @@ TEST_CASE("History: a version 1 database is migrated in place and keeps its send
   sqlite3_stmt* version = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &version, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(version) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(version, 0) == 2);
+  CHECK(sqlite3_column_int(version, 0) == 3);
   sqlite3_finalize(version);
   sqlite3_stmt* codes = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "SELECT code, failures FROM activity_errors", -1, &codes, nullptr) == SQLITE_OK);

@@ -188,6 +188,9 @@ struct SenderActivity {
   std::map<std::string, IpActivity> ips;
   std::optional<SmtpAuthReportRow> smtp_auth_report;
   std::optional<UsageRow> usage;
+  // The report rows came from the history (the day of the run that read
+  // them), not from this run's files; this run's rows replace them.
+  std::optional<std::string> smtp_auth_report_read_on, usage_read_on;
 };
 
 class InventoryAggregator {
@@ -289,6 +292,7 @@ struct SenderFinding {
   std::optional<std::chrono::sys_seconds> first_seen, last_seen;
   std::optional<SmtpAuthReportRow> smtp_auth_report;
   std::optional<UsageRow> usage;
+  std::optional<std::string> smtp_auth_report_read_on, usage_read_on;  // from the history: the day they were read
   bool concealed = false;
   bool only_in_history = false;
   bool active_this_run = false;  // this run's inputs show use (sign-ins, EAC report or usage report)

@@ -15,8 +15,10 @@ using namespace detail;
 namespace {
 
 // 1: activity and verdicts. 2: the failures' error codes (activity_errors),
-// so that a sender seen only in the history keeps what refused it.
-constexpr int schema_version = 2;
+// so that a sender seen only in the history keeps what refused it. 3: the
+// senders of the EAC SMTP AUTH clients report and the usage report
+// (reported), which have no sign-in of their own.
+constexpr int schema_version = 3;
 
 struct DatabaseCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -49,6 +51,12 @@ class Statement {
     return value ? reinterpret_cast<const char*>(value) : "";
   }
   std::int64_t integer(int column) const { return sqlite3_column_int64(statement_.get(), column); }
+  double real(int column) const { return sqlite3_column_double(statement_.get(), column); }
+  Statement& bind(int index, double value) {
+    sqlite3_bind_double(statement_.get(), index, value);
+    return *this;
+  }
+  sqlite3_stmt* raw() const { return statement_.get(); }
 
  private:
   struct Finalizer {
@@ -163,6 +171,17 @@ Result<HistoryDatabase> HistoryDatabase::open(const std::string& path, std::chro
         "PRAGMA user_version=2;";
     if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
   }
+  if (found < 3) {
+    // One row per sender and report: the last one read, and the day of the
+    // run that read it (the EAC report has no dates of its own).
+    const char* migration =
+        "CREATE TABLE reported(user_key TEXT NOT NULL, user TEXT NOT NULL, report TEXT NOT NULL, read_on TEXT NOT NULL,"
+        " protocol TEXT, messages INTEGER NOT NULL DEFAULT 0, tls10 REAL NOT NULL DEFAULT 0, tls11 REAL NOT NULL DEFAULT 0,"
+        " tls12 REAL NOT NULL DEFAULT 0, last_activity_date TEXT NOT NULL DEFAULT '', report_period TEXT NOT NULL DEFAULT '',"
+        " PRIMARY KEY(user_key, report));"
+        "PRAGMA user_version=3;";
+    if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
+  }
   if (auto committed = transaction.commit(); !committed) return committed.error();
   return HistoryDatabase(std::move(impl));
 }
@@ -202,6 +221,38 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
     auto ip = sender->second.ips.find(codes.text(1));
     if (ip == sender->second.ips.end()) continue;
     IpActivity::add_code(ip->second.error_codes, codes.integer(2), static_cast<std::uint64_t>(codes.integer(3)));
+  }
+  if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
+  // The report senders, read on or after --since (a usage row by its last
+  // activity when it has one).
+  Statement reported(db,
+                     "SELECT user_key, user, report, read_on, protocol, messages, tls10, tls11, tls12, last_activity_date, "
+                     "report_period FROM reported WHERE ?1 = '' OR (CASE WHEN last_activity_date != '' THEN "
+                     "last_activity_date ELSE read_on END) >= ?1");
+  if (!reported.ok()) return database_error(db, impl_->path, "reading the history");
+  reported.bind(1, since ? format_date(std::chrono::floor<std::chrono::days>(*since)) : std::string());
+  while ((step = reported.step()) == SQLITE_ROW) {
+    auto& sender = aggregator.senders()[reported.text(0)];
+    if (sender.user.empty()) sender.user = reported.text(1);
+    if (reported.text(2) == "smtp-auth-report") {
+      SmtpAuthReportRow row;
+      row.sender = reported.text(1);
+      if (sqlite3_column_type(reported.raw(), 4) != SQLITE_NULL) row.authentication_protocol = reported.text(4);
+      row.messages = reported.integer(5);
+      row.tls10_percent = reported.real(6);
+      row.tls11_percent = reported.real(7);
+      row.tls12_percent = reported.real(8);
+      sender.smtp_auth_report = std::move(row);
+      sender.smtp_auth_report_read_on = reported.text(3);
+    } else if (reported.text(2) == "usage") {
+      UsageRow row;
+      row.user = reported.text(1);
+      row.smtp_app = true;
+      row.last_activity_date = reported.text(9);
+      row.report_period = reported.text(10);
+      sender.usage = std::move(row);
+      sender.usage_read_on = reported.text(3);
+    }
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   if (!since) return true;
@@ -278,7 +329,13 @@ Result<bool> HistoryDatabase::record_run(const InventoryResult& result, const st
                        "INSERT INTO activity_errors(user_key, ip, code, failures) VALUES(?1, ?2, ?3, ?4) "
                        "ON CONFLICT(user_key, ip, code) DO UPDATE SET failures = failures + excluded.failures");
   Statement verdict(db, "INSERT INTO verdicts(run_id, user_key, user, verdict, active) VALUES(?1, ?2, ?3, ?4, ?5)");
-  if (!activity.ok() || !error_code.ok() || !verdict.ok()) return database_error(db, path, "preparing the history");
+  // This run's report rows replace what an earlier run read.
+  Statement reported(db,
+                     "INSERT OR REPLACE INTO reported(user_key, user, report, read_on, protocol, messages, tls10, tls11, tls12, "
+                     "last_activity_date, report_period) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+  if (!activity.ok() || !error_code.ok() || !verdict.ok() || !reported.ok())
+    return database_error(db, path, "preparing the history");
+  const std::string today = format_date(result.today);
   bool hook_called = false;
   for (const auto& sender : result.senders) {
     for (const auto& ip : sender.ips) {
@@ -297,7 +354,23 @@ Result<bool> HistoryDatabase::record_run(const InventoryResult& result, const st
         error_code.reset();
       }
     }
-    verdict.bind(1, run_id).bind(2, to_lower(sender.user)).bind(3, sender.user);
+    if (sender.smtp_auth_report && !sender.smtp_auth_report_read_on) {
+      const auto& row = *sender.smtp_auth_report;
+      reported.bind(1, to_lower(sender.user)).bind(2, sender.user).bind(3, "smtp-auth-report").bind(4, today);
+      if (row.authentication_protocol) reported.bind(5, *row.authentication_protocol);
+      reported.bind(6, row.messages).bind(7, row.tls10_percent).bind(8, row.tls11_percent).bind(9, row.tls12_percent);
+      reported.bind(10, "").bind(11, "");
+      if (reported.step() != SQLITE_DONE) return database_error(db, path, "recording report senders");
+      reported.reset();
+    }
+    if (sender.usage && !sender.usage_read_on) {
+      reported.bind(1, to_lower(sender.user)).bind(2, sender.user).bind(3, "usage").bind(4, today);
+      reported.bind(6, std::int64_t{0}).bind(7, 0.0).bind(8, 0.0).bind(9, 0.0);
+      reported.bind(10, sender.usage->last_activity_date).bind(11, sender.usage->report_period);
+      if (reported.step() != SQLITE_DONE) return database_error(db, path, "recording report senders");
+      reported.reset();
+    }
+    verdict.bind(1, static_cast<std::int64_t>(run_id)).bind(2, to_lower(sender.user)).bind(3, sender.user);
     verdict.bind(4, to_string(sender.verdict)).bind(5, std::int64_t{sender.active_this_run ? 1 : 0});
     if (verdict.step() != SQLITE_DONE) return database_error(db, path, "recording verdicts");
     verdict.reset();

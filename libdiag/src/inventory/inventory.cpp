@@ -133,6 +133,10 @@ void InventoryAggregator::add(const UsageRow& row) {
   if (key.empty()) return;
   auto& sender = senders_[key];
   if (sender.user.empty()) sender.user = std::string(trim(row.user));
+  if (sender.usage_read_on) {  // this run's report replaces the history's
+    sender.usage.reset();
+    sender.usage_read_on.reset();
+  }
   if (!sender.usage || sender.usage->last_activity_date < row.last_activity_date) sender.usage = row;
 }
 
@@ -141,6 +145,10 @@ void InventoryAggregator::add(const SmtpAuthReportRow& row) {
   if (key.empty()) return;
   auto& sender = senders_[key];
   if (sender.user.empty()) sender.user = std::string(trim(row.sender));
+  if (sender.smtp_auth_report_read_on) {  // this run's report replaces the history's
+    sender.smtp_auth_report.reset();
+    sender.smtp_auth_report_read_on.reset();
+  }
   if (!sender.smtp_auth_report) {
     sender.smtp_auth_report = row;
     return;
@@ -489,6 +497,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.setting = setting_for(key);
     finding.smtp_auth_report = sender.smtp_auth_report;
     finding.usage = sender.usage;
+    finding.smtp_auth_report_read_on = sender.smtp_auth_report_read_on;
+    finding.usage_read_on = sender.usage_read_on;
     finding.concealed = looks_concealed(sender.user);
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
@@ -506,8 +516,9 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     }
     std::sort(finding.ips.begin(), finding.ips.end(),
               [](const IpActivity& a, const IpActivity& b) { return a.signins != b.signins ? a.signins > b.signins : ip_order(a.ip, b.ip); });
-    if (sender.smtp_auth_report || sender.usage) only_history = false;
-    finding.only_in_history = only_history && !sender.ips.empty();
+    if ((sender.smtp_auth_report && !sender.smtp_auth_report_read_on) || (sender.usage && !sender.usage_read_on))
+      only_history = false;
+    finding.only_in_history = only_history && (!sender.ips.empty() || sender.smtp_auth_report || sender.usage);
     finding.active_this_run = !only_history;
 
     const auto eac = classify_protocol(sender.smtp_auth_report ? sender.smtp_auth_report->authentication_protocol

@@ -94,11 +94,13 @@ nlohmann::json sender_json(const SenderFinding& sender) {
                                 {"authentication_protocol", row.authentication_protocol
                                                                 ? nlohmann::json(*row.authentication_protocol)
                                                                 : nlohmann::json()}};
+    if (sender.smtp_auth_report_read_on) json["smtp_auth_report"]["read_on"] = *sender.smtp_auth_report_read_on;
   }
   if (sender.usage)
     json["usage_report"] = {{"last_activity_date", sender.usage->last_activity_date},
                             {"report_period", sender.usage->report_period},
                             {"basic_or_oauth", "cannot tell basic from OAuth"}};
+  if (sender.usage && sender.usage_read_on) json["usage_report"]["read_on"] = *sender.usage_read_on;
   return json;
 }
 
@@ -482,12 +484,17 @@ void render_text(const InventoryResult& result, const Report& report, const Text
       if (sender.smtp_auth_report) {
         const auto& row = *sender.smtp_auth_report;
         text += "    EAC report: " + std::to_string(row.messages) + " messages, " + tls_shares(row) +
-                (row.authentication_protocol ? ", " + *row.authentication_protocol : std::string()) + "\n";
+                (row.authentication_protocol ? ", " + *row.authentication_protocol : std::string()) +
+                (sender.smtp_auth_report_read_on ? " (from the history: the report read on " + *sender.smtp_auth_report_read_on + ")"
+                                                 : std::string()) +
+                "\n";
       }
       if (sender.usage)
         text += "    usage report: SMTP used, last activity " +
                 (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date) +
-                " (cannot tell basic from OAuth)\n";
+                " (cannot tell basic from OAuth)" +
+                (sender.usage_read_on ? " (from the history: the report read on " + *sender.usage_read_on + ")" : std::string()) +
+                "\n";
       text += "    setting: " + sender.setting.describe() + "\n";
       text += "    " + style.dim(strings::terminal_safe(sender.reason)) + "\n";
       if (sender.previous_verdict && *sender.previous_verdict != to_string(sender.verdict))
