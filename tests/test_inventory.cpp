@@ -1070,6 +1070,43 @@ TEST_CASE("History: what refused a sender is kept, so a lockout-only sender seen
   CHECK(find_sender(*run3, "mfp@contoso.com")->ips[0].error_codes.at(50053) == 3);
 }
 
+TEST_CASE("History: a sign-in log given in a later run is counted, the same log again is not", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-db");
+  const auto db = dir.path("history.sqlite");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  const std::string rows = "2026-11-10T07:00:00Z,mfp@contoso.com,203.0.113.7,Authenticated SMTP,0\n"
+                           "2026-11-11T07:00:00Z,mfp@contoso.com,203.0.113.7,Authenticated SMTP,0\n"
+                           "2026-11-12T07:00:00Z,mfp@contoso.com,203.0.113.7,Authenticated SMTP,0\n";
+  // The two logs of the same days hold different sign-ins (same times here,
+  // as a device that signs in both ways would show).
+  const auto interactive = dir.write("InteractiveSignIns_2026-11-01_2026-11-30.csv", header + rows);
+  const auto non_interactive = dir.write("NonInteractiveSignIns_2026-11-01_2026-11-30.csv", header + rows);
+  InventoryRequest request;
+  request.db_file = db;
+  request.today = test_today;
+  request.signin_files = {interactive};
+  auto run1 = run_inventory(request);
+  REQUIRE(run1.ok());
+  CHECK(find_sender(*run1, "mfp@contoso.com")->signins == 3);
+  // The other log, downloaded later as the inventory asks: counted whole.
+  request.signin_files = {non_interactive};
+  auto run2 = run_inventory(request);
+  REQUIRE(run2.ok());
+  CHECK(find_sender(*run2, "mfp@contoso.com")->signins == 6);
+  // Both again: nothing new.
+  request.signin_files = {interactive, non_interactive};
+  auto run3 = run_inventory(request);
+  REQUIRE(run3.ok());
+  CHECK(find_sender(*run3, "mfp@contoso.com")->signins == 6);
+  // Without the history, the two logs give the same count.
+  InventoryRequest once;
+  once.today = test_today;
+  once.signin_files = {interactive, non_interactive};
+  auto fresh = run_inventory(once);
+  REQUIRE(fresh.ok());
+  CHECK(find_sender(*fresh, "mfp@contoso.com")->signins == 6);
+}
+
 TEST_CASE("History: senders known only from the EAC or usage report are kept", "[inventory]") {
   fixtures::TemporaryDirectory dir("inventory-db");
   const auto db = dir.path("history.sqlite");
@@ -1155,7 +1192,7 @@ TEST_CASE("History: a version 1 database is migrated in place to the current sch
   sqlite3_stmt* version = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "PRAGMA user_version", -1, &version, nullptr) == SQLITE_OK);
   REQUIRE(sqlite3_step(version) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(version, 0) == 3);
+  CHECK(sqlite3_column_int(version, 0) == 4);
   sqlite3_finalize(version);
   sqlite3_stmt* codes = nullptr;
   REQUIRE(sqlite3_prepare_v2(raw, "SELECT code, failures FROM activity_errors", -1, &codes, nullptr) == SQLITE_OK);

@@ -95,6 +95,7 @@ struct TenantSettings {
 // ---------------------------------------------------------------------------
 
 #include <map>
+#include <tuple>
 #include <memory>
 
 #include "diag/report.h"
@@ -176,6 +177,7 @@ struct IpActivity {
   std::chrono::sys_seconds first_seen{}, last_seen{}, last_success{};
   std::map<std::int64_t, std::uint64_t> error_codes;  // failures by code (bounded)
   std::map<std::int64_t, std::uint64_t> new_error_codes;  // those of new_signins, which the history adds
+  std::map<Interactivity, std::chrono::sys_seconds> last_seen_by_log;  // this run's rows: the next run's watermarks
   std::vector<std::string> user_agents;               // distinct, bounded
   bool from_history = false;
   // Counts failures under their code, or under "other codes" once the
@@ -199,8 +201,12 @@ class InventoryAggregator {
   void add(const UsageRow& row);
   void add(const SmtpAuthReportRow& row);
   // Watermarks from the history: a sign-in at or before it was counted by an
-  // earlier run and is not counted again in the history's totals.
-  void set_watermark(const std::string& user, const std::string& ip, std::chrono::sys_seconds last_seen);
+  // earlier run and is not counted again in the history's totals. Kept per
+  // sign-in log, since the interactive and the non-interactive log hold
+  // different sign-ins: a log given in a later run is counted whole. A
+  // watermark for Interactivity::unknown (a history written before logs were
+  // told apart, or a file that does not say) holds for every log.
+  void set_watermark(const std::string& user, const std::string& ip, Interactivity log, std::chrono::sys_seconds last_seen);
   // Sign-ins before this time are ignored (--since).
   void set_since(std::optional<std::chrono::sys_seconds> since) { since_ = since; }
   // A sender the history saw only before --since: not counted, but known,
@@ -229,7 +235,7 @@ class InventoryAggregator {
 
  private:
   std::map<std::string, SenderActivity> senders_;
-  std::map<std::pair<std::string, std::string>, std::chrono::sys_seconds> watermarks_;
+  std::map<std::tuple<std::string, std::string, Interactivity>, std::chrono::sys_seconds> watermarks_;
   std::optional<std::chrono::sys_seconds> since_;
   std::map<std::string, SeenBeforeSince> seen_before_since_;  // keyed by the lower-cased user
   // The first spelling of each sender in the input, --since or not, so

@@ -17,8 +17,25 @@ namespace {
 // 1: activity and verdicts. 2: the failures' error codes (activity_errors),
 // so that a sender seen only in the history keeps what refused it. 3: the
 // senders of the EAC SMTP AUTH clients report and the usage report
-// (reported), which have no sign-in of their own.
-constexpr int schema_version = 3;
+// (reported), which have no sign-in of their own. 4: the last sign-in
+// counted per sender, IP and sign-in log (watermarks), so that a log given
+// in a later run is counted, not taken for one read before.
+constexpr int schema_version = 4;
+
+std::string_view log_name(Interactivity log) {
+  switch (log) {
+    case Interactivity::interactive: return "interactive";
+    case Interactivity::non_interactive: return "non-interactive";
+    case Interactivity::unknown: break;
+  }
+  return "unknown";
+}
+
+Interactivity log_from_name(std::string_view name) {
+  if (name == "interactive") return Interactivity::interactive;
+  if (name == "non-interactive") return Interactivity::non_interactive;
+  return Interactivity::unknown;
+}
 
 struct DatabaseCloser {
   void operator()(sqlite3* db) const { sqlite3_close_v2(db); }
@@ -182,6 +199,16 @@ Result<HistoryDatabase> HistoryDatabase::open(const std::string& path, std::chro
         "PRAGMA user_version=3;";
     if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
   }
+  if (found < 4) {
+    // What earlier versions counted is known per sender and IP only: that
+    // watermark holds for every log, as it did.
+    const char* migration =
+        "CREATE TABLE watermarks(user_key TEXT NOT NULL, ip TEXT NOT NULL, log TEXT NOT NULL, last_seen INTEGER NOT NULL,"
+        " PRIMARY KEY(user_key, ip, log));"
+        "INSERT INTO watermarks SELECT user_key, ip, 'unknown', last_seen FROM activity;"
+        "PRAGMA user_version=4;";
+    if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
+  }
   if (auto committed = transaction.commit(); !committed) return committed.error();
   return HistoryDatabase(std::move(impl));
 }
@@ -206,8 +233,15 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
     ip.signins = static_cast<std::uint64_t>(select.integer(6));
     ip.successes = static_cast<std::uint64_t>(select.integer(7));
     ip.failures = static_cast<std::uint64_t>(select.integer(8));
-    aggregator.set_watermark(select.text(1), ip.ip, ip.last_seen);
   }
+  if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
+  // Every watermark, --since or not: a sign-in counted before is never
+  // counted again.
+  Statement watermarks(db, "SELECT user_key, ip, log, last_seen FROM watermarks");
+  if (!watermarks.ok()) return database_error(db, impl_->path, "reading the history");
+  while ((step = watermarks.step()) == SQLITE_ROW)
+    aggregator.set_watermark(watermarks.text(0), watermarks.text(1), log_from_name(watermarks.text(2)),
+                             from_unix(watermarks.integer(3)));
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   // What refused the stored failures, for the pairs read above.
   Statement codes(db,
@@ -329,6 +363,10 @@ Result<bool> HistoryDatabase::record_run(const InventoryResult& result, const st
                        "INSERT INTO activity_errors(user_key, ip, code, failures) VALUES(?1, ?2, ?3, ?4) "
                        "ON CONFLICT(user_key, ip, code) DO UPDATE SET failures = failures + excluded.failures");
   Statement verdict(db, "INSERT INTO verdicts(run_id, user_key, user, verdict, active) VALUES(?1, ?2, ?3, ?4, ?5)");
+  Statement watermark(db,
+                      "INSERT INTO watermarks(user_key, ip, log, last_seen) VALUES(?1, ?2, ?3, ?4) "
+                      "ON CONFLICT(user_key, ip, log) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)");
+  if (!watermark.ok()) return database_error(db, path, "preparing the history");
   // This run's report rows replace what an earlier run read.
   Statement reported(db,
                      "INSERT OR REPLACE INTO reported(user_key, user, report, read_on, protocol, messages, tls10, tls11, tls12, "
@@ -348,6 +386,11 @@ Result<bool> HistoryDatabase::record_run(const InventoryResult& result, const st
       activity.bind(9, static_cast<std::int64_t>(ip.new_signins - ip.new_successes));
       if (activity.step() != SQLITE_DONE) return database_error(db, path, "recording activity");
       activity.reset();
+      for (const auto& [log, last_seen] : ip.last_seen_by_log) {
+        watermark.bind(1, to_lower(sender.user)).bind(2, ip.ip).bind(3, log_name(log)).bind(4, to_unix(last_seen));
+        if (watermark.step() != SQLITE_DONE) return database_error(db, path, "recording watermarks");
+        watermark.reset();
+      }
       for (const auto& [code, count] : ip.new_error_codes) {
         error_code.bind(1, to_lower(sender.user)).bind(2, ip.ip).bind(3, code).bind(4, static_cast<std::int64_t>(count));
         if (error_code.step() != SQLITE_DONE) return database_error(db, path, "recording error codes");

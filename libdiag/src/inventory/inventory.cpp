@@ -107,10 +107,15 @@ void InventoryAggregator::add(const SignIn& signin) {
     ip.first_seen = std::min(ip.first_seen, signin.time);
     ip.last_seen = std::max(ip.last_seen, signin.time);
   }
-  const auto watermark = watermarks_.find({key, signin.ip});
-  // A sign-in at or before the history's last one for this sender and IP
-  // was counted by an earlier run (the same download read again).
-  if (watermark != watermarks_.end() && signin.time <= watermark->second) return;
+  auto& log_last = ip.last_seen_by_log[signin.interactivity];
+  log_last = std::max(log_last, signin.time);
+  // A sign-in at or before the history's last one for this sender, IP and
+  // log was counted by an earlier run (the same download read again).
+  const auto counted_before = [&](Interactivity log) {
+    const auto watermark = watermarks_.find({key, signin.ip, log});
+    return watermark != watermarks_.end() && signin.time <= watermark->second;
+  };
+  if (counted_before(signin.interactivity) || counted_before(Interactivity::unknown)) return;
   ++ip.signins;
   ++ip.new_signins;
   if (signin.error_code == 0) {
@@ -169,8 +174,10 @@ void InventoryAggregator::add(const SmtpAuthReportRow& row) {
     merged.authentication_protocol = row.authentication_protocol;
 }
 
-void InventoryAggregator::set_watermark(const std::string& user, const std::string& ip, std::chrono::sys_seconds last_seen) {
-  watermarks_[{sender_key(user), ip}] = last_seen;
+void InventoryAggregator::set_watermark(const std::string& user, const std::string& ip, Interactivity log,
+                                        std::chrono::sys_seconds last_seen) {
+  auto& watermark = watermarks_[{sender_key(user), ip, log}];
+  watermark = std::max(watermark, last_seen);
 }
 
 std::string_view to_string(Verdict verdict) {
