@@ -764,6 +764,25 @@ TEST_CASE("a reply whose codes a console wrapped onto the next line", "[explain]
                             "from this IP.'"),
                    550, "5.7.708")
             .meaning.id == "m365.ip-not-accepted");
+  // A wrap inside the basic code, or inside the enhanced code's detail.
+  CHECK(reply_with(found_in("Remote Server returned '55\n0 5.7.708 Service unavailable. Access denied, traffic not "
+                            "accepted from this IP.'"),
+                   550, "5.7.708")
+            .meaning.id == "m365.ip-not-accepted");
+  CHECK(reply_with(found_in("Remote Server returned '550 5.7.7\n08 Service unavailable. Access denied, traffic not "
+                            "accepted from this IP.'"),
+                   550, "5.7.708")
+            .meaning.id == "m365.ip-not-accepted");
+  // A number of another class is no part of the reply below it (RFC 3463 2):
+  // the permanent 5.7.57 stays permanent, the transient 4.7.0 transient.
+  const auto job = found_in("queued as job id 421\n5.7.57 Client not authenticated to send mail.");
+  REQUIRE(job.explanations.size() == 1);
+  CHECK(job.explanations[0].reply.code == 0);
+  CHECK(job.explanations[0].status() == diag::Status::fail);
+  const auto retried = found_in("retried 550\n4.7.0 Temporary server error. Please try again later");
+  REQUIRE(retried.explanations.size() == 1);
+  CHECK(retried.explanations[0].reply.enhanced == "4.7.0");
+  CHECK(retried.explanations[0].status() == diag::Status::warn);
   // A number at a line's end that the next line does not complete stays where it is.
   const auto unrelated = found_in("queue size 550\nnext line\n550 5.7.1 Unable to relay");
   REQUIRE(unrelated.explanations.size() == 1);
@@ -812,4 +831,61 @@ TEST_CASE("an IP that only a later copy of the reply shows goes into the remedy"
   CHECK(std::any_of(remedy.begin(), remedy.end(), [](const std::string& step) {
     return step.find("`sendcheck blocklist 45.79.188.170`") != std::string::npos;
   }));
+}
+
+TEST_CASE("PHPMailer 6 puts the codes after the server's words", "[explain][wrapping]") {
+  // https://github.com/PHPMailer/PHPMailer/issues/1886
+  const auto gmail = found_in(
+      "Mailer Error: The following From address failed: mymail : MAIL FROM command failed,Authentication Required. "
+      "Learn more at https://support.google.com/mail/?p=WantAuthError o189sm20117163wmo.23 - gsmtp ,530,5.5.1SMTP "
+      "server error: MAIL FROM command failed Detail: Authentication Required. Learn more at "
+      "https://support.google.com/mail/?p=WantAuthError o189sm20117163wmo.23 - gsmtp SMTP code: 530 Additional SMTP "
+      "info: 5.5.1SMTP server error: MAIL FROM command failed Detail: Authentication Required. Learn more at "
+      "https://support.google.com/mail/?p=WantAuthError o189sm20117163wmo.23 - gsmtp SMTP code: 530 Additional SMTP "
+      "info: 5.5.1");
+  const auto& login = reply_with(gmail, 530, "5.5.1");
+  CHECK(login.steps == std::vector<std::string>{"MAIL FROM"});
+  CHECK(login.details.sender == Sender::gmail);
+  CHECK(login.reply.raw.starts_with("530 5.5.1 Authentication Required."));
+  // https://github.com/PHPMailer/PHPMailer/issues/1190: the codes on the next line.
+  const auto next_line = found_in(
+      "The following From address failed: donotreply@example.com : MAIL FROM command failed,Invalid Sender[515]\n"
+      "                   \t                  ,550,5.1.0SMTP server error: MAIL FROM command failed Detail: Invalid Sender[515]\n"
+      "                   \t                   SMTP code: 550 Additional SMTP info: 5.1.0");
+  const auto& sender = reply_with(next_line, 550, "5.1.0");
+  CHECK(sender.reply.text == "Invalid Sender[515]");
+  CHECK(sender.status() == diag::Status::fail);
+  // The same words with Exchange Online's Send As refusal.
+  const auto send_as = found_in(
+      "SMTP Error: data not accepted. SMTP server error: DATA END command failed Detail: SMTP; Client does not have "
+      "permissions to send as this sender [CY4PR1701MB1800.namprd17.prod.outlook.com] SMTP code: 550 Additional SMTP "
+      "info: 5.7.60");
+  const auto& denied = reply_with(send_as, 550, "5.7.60");
+  CHECK(denied.meaning.id == "m365.send-as-not-permitted");
+  CHECK(denied.steps == std::vector<std::string>{"end of DATA"});
+}
+
+TEST_CASE("the step that an error's name or a log's words give", "[explain][wrapping]") {
+  const auto step_of = [](std::string_view input) {
+    const auto result = found_in(input);
+    REQUIRE(!result.explanations.empty());
+    return result.explanations.front().steps;
+  };
+  using Steps = std::vector<std::string>;
+  CHECK(step_of("smtplib.SMTPAuthenticationError: (535, b'5.7.139 Authentication unsuccessful, the user credentials "
+                "were incorrect.')") == Steps{"AUTH"});
+  CHECK(step_of("smtplib.SMTPSenderRefused: (530, b'5.7.0 Authentication Required.', 'a@example.com')") ==
+        Steps{"MAIL FROM"});
+  CHECK(step_of("com.sun.mail.smtp.SMTPAddressFailedException: 550 5.1.1 User unknown") == Steps{"RCPT TO"});
+  CHECK(step_of("MailKit.Security.AuthenticationException: 535: 5.7.3 Authentication unsuccessful") == Steps{"AUTH"});
+  CHECK(step_of("postfix/smtpd[123]: NOQUEUE: reject: RCPT from unknown[192.0.2.1]: 554 5.7.1 <a@example.org>: "
+                "Relay access denied;") == Steps{"RCPT TO"});
+  // https://github.com/iredmail/iRedMail/issues/156
+  const auto refused = found_in(
+      "postfix/smtp[46829]: 4JfcC62DS0z1c1C: to=<someone@free.fr>, relay=mx2.free.fr[212.27.42.58]:25, "
+      "status=deferred (host mx2.free.fr[212.27.42.58] refused to talk to me: 421 Refused. Your reverse DNS entry "
+      "does not resolve to an IP.)");
+  REQUIRE(refused.explanations.size() == 1);
+  CHECK(refused.explanations[0].steps == Steps{"greeting"});
+  CHECK(refused.explanations[0].meaning.id == "smtp.reverse-dns-missing");
 }

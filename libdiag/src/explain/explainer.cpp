@@ -434,10 +434,10 @@ struct Explainer::State {
   // smtplib's escaped "\n", and turns IIS's '+' back into spaces.
   // A console wraps a long line at its width wherever that falls, even
   // inside a reply's codes: "550 5.7." / "606 Access denied ...", "Remote
-  // Server returned '550" / " 5.7.708 Service unavailable". A line that
-  // ends in a basic code, or in a basic code and an unfinished enhanced
-  // one, waits for the next; the two are read as one when together they
-  // hold a whole enhanced code across the break.
+  // Server returned '550" / " 5.7.708 Service unavailable", "'55" / "0 5.7.708
+  // ...". A line that ends inside "NNN X.Y.Z" waits for the next; the two are
+  // read as one when together they hold the whole of it across the break,
+  // the basic and the enhanced code of one class (RFC 3463 2).
   void line(std::string_view text_line) {
     if (!dangling.empty()) {
       std::string joined = dangling;
@@ -446,7 +446,7 @@ struct Explainer::State {
       if (boundary == dangling_code + 3 && !text_line.empty() && text::is_digit(text_line.front())) joined += ' ';
       joined.append(text_line);
       dangling.clear();
-      if (completes_enhanced_code(joined, dangling_code, boundary)) {
+      if (completes_codes(joined, dangling_code, boundary)) {
         ++result.lines;  // two physical lines
         physical_line(joined);
         return;
@@ -465,43 +465,57 @@ struct Explainer::State {
     physical_line(text_line);
   }
 
-  // Where a basic code that the line ends in starts ("... returned '550",
-  // "... 550 5.7."), npos when the line does not end in one.
+  // Where the basic code starts when the line ends inside "NNN X.Y.Z": in
+  // the basic code ("... returned '55"), after it ("'550"), or in the
+  // enhanced code ("550 5.7.", "550 5.7.7"); npos otherwise.
   static std::size_t dangling_code_at(std::string_view text_line) {
     while (!text_line.empty() && (text_line.back() == ' ' || text_line.back() == '\r')) text_line.remove_suffix(1);
-    std::size_t end = text_line.size();
-    // An unfinished enhanced code after the basic one: "5", "5.", "5.7", "5.7.".
-    std::size_t partial = end;
-    while (partial > 0 && (text::is_digit(text_line[partial - 1]) || text_line[partial - 1] == '.') && end - partial < 5)
-      --partial;
-    if (partial < end && partial >= 4 && text_line[partial - 1] == ' ' && is_unfinished_enhanced(text_line.substr(partial)))
-      end = partial - 1;
-    if (end < 3) return std::string_view::npos;
-    const auto code = text_line.substr(end - 3, 3);
-    if ((code[0] != '4' && code[0] != '5') || !text::is_digit(code[1]) || !text::is_digit(code[2]))
-      return std::string_view::npos;
-    if (end > 3 && (text::is_digit(text_line[end - 4]) || text::is_alpha(text_line[end - 4]) || text_line[end - 4] == '.'))
-      return std::string_view::npos;
-    return end - 3;
+    const std::size_t end = text_line.size();
+    if (end == 0 || (!text::is_digit(text_line.back()) && text_line.back() != '.')) return std::string_view::npos;
+    static constexpr std::size_t longest = 13;  // "NNN X.YYY.ZZZ"
+    for (std::size_t at = end > longest ? end - longest : 0; at < end; ++at) {
+      if (at > 0 && (text::is_alpha(text_line[at - 1]) || text::is_digit(text_line[at - 1]) || text_line[at - 1] == '.'))
+        continue;
+      if (is_codes_prefix(text_line.substr(at))) return at;
+    }
+    return std::string_view::npos;
   }
 
-  static bool is_unfinished_enhanced(std::string_view start) {
-    if (start.empty() || (start[0] != '2' && start[0] != '4' && start[0] != '5')) return false;
-    if (start.size() == 1) return true;
-    if (start[1] != '.') return false;
-    std::size_t at = 2;
-    while (at < start.size() && text::is_digit(start[at])) ++at;
-    if (at == start.size()) return at - 2 <= 3;  // "5." or "5.7"
-    return start[at] == '.' && at > 2 && at - 2 <= 3 && at + 1 == start.size();  // "5.7."
+  // "5", "55", "550", "550 ", "550 5", "550 5.", "550 5.7", "550 5.7.",
+  // "550 5.7.7": the start of a reply's codes, cut.
+  static bool is_codes_prefix(std::string_view tail) {
+    if (tail.empty() || (tail[0] != '4' && tail[0] != '5')) return false;
+    std::size_t at = 1;
+    while (at < tail.size() && at < 3 && text::is_digit(tail[at])) ++at;
+    if (at == tail.size()) return true;  // inside or right after the basic code
+    if (at != 3 || tail[3] != ' ') return false;
+    const auto enhanced = tail.substr(4);
+    if (enhanced.empty()) return true;
+    if (enhanced[0] != tail[0]) return false;  // another class: not this reply's
+    int dots = 0;
+    std::size_t digits = 0;
+    for (std::size_t i = 1; i < enhanced.size(); ++i) {
+      if (enhanced[i] == '.') {
+        if (++dots > 2 || (dots > 1 && digits == 0)) return false;
+        digits = 0;
+      } else if (text::is_digit(enhanced[i])) {
+        if (dots == 0 || ++digits > 3) return false;
+      } else {
+        return false;
+      }
+    }
+    return enhanced.size() == 1 || enhanced[1] == '.';
   }
 
-  // Whether the joined line holds "NNN E.E.E" at `code_at` with the
-  // enhanced code ending past the break, followed by a word's end.
-  static bool completes_enhanced_code(std::string_view joined, std::size_t code_at, std::size_t boundary) {
+  // Whether the joined line holds "NNN X.Y.Z" at `code_at`, of one class,
+  // that the break cut: it ends past the break, and a word ends after it.
+  static bool completes_codes(std::string_view joined, std::size_t code_at, std::size_t boundary) {
     if (code_at + 4 >= joined.size() || joined[code_at + 3] != ' ') return false;
+    for (std::size_t i = 0; i < 3; ++i)
+      if (!text::is_digit(joined[code_at + i])) return false;
     const auto enhanced = joined.substr(code_at + 4);
     const auto length = text::enhanced_code_length(enhanced);
-    return length && code_at + 4 + length > boundary;
+    return length && enhanced[0] == joined[code_at] && code_at + 4 + length > boundary;
   }
 
   void physical_line(std::string_view text_line) {

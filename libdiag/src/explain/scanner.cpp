@@ -263,6 +263,24 @@ std::string step_from_context(std::string_view before) {
   if (before.find("SASL authentication failed") != std::string_view::npos) return "AUTH";
   // nodemailer's EAUTH error: "Error: Invalid login: 535 5.7.3 ...".
   if (before.find("Invalid login: ") != std::string_view::npos) return "AUTH";
+  // Postfix: "host mx.example[192.0.2.1] refused to talk to me: 421 ...".
+  if (before.find("refused to talk to me") != std::string_view::npos) return "greeting";
+  // What a library names its error after, and Postfix's own refusal log.
+  struct Named {
+    std::string_view words, step;
+  };
+  static constexpr Named named[] = {
+      {"SMTPAuthenticationError", "AUTH"},              // Python smtplib
+      {"AuthenticationException", "AUTH"},              // MailKit
+      {"AuthenticationFailedException", "AUTH"},        // JavaMail
+      {"SMTPSenderRefused", "MAIL FROM"},               // Python smtplib
+      {"SMTPRecipientsRefused", "RCPT TO"},             // Python smtplib
+      {"SMTPAddressFailedException", "RCPT TO"},        // JavaMail
+      {"Failed to add recipient", "RCPT TO"},           // PEAR Mail
+      {"NOQUEUE: reject: RCPT from", "RCPT TO"},        // Postfix smtpd
+  };
+  for (const auto& [words, step] : named)
+    if (before.find(words) != std::string_view::npos) return std::string(step);
   // PHPMailer names the command that failed: "SMTP ERROR: AUTH command
   // failed: 504 ...", "DATA END command failed", "Password command failed";
   // mailsend "MAIL FROM failed: '503 ...'".
@@ -377,6 +395,47 @@ int smtp_code_in(std::string_view text) {
     return (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
   }
   return 0;
+}
+
+// PHPMailer 6 prints the server's words without their codes and the codes
+// after them: "SMTP server error: MAIL FROM command failed Detail:
+// Authentication Required. ... SMTP code: 530 Additional SMTP info: 5.5.1"
+// (its SMTP::getError(), whose detail is the reply text after the codes).
+struct DetailReply {
+  int code = 0;
+  std::string_view enhanced, text;
+  std::size_t at = 0;  // where "Detail: " starts
+};
+std::vector<DetailReply> phpmailer_detail_replies(std::string_view line) {
+  std::vector<DetailReply> found;
+  for (auto detail = line.find("Detail: "); detail != std::string_view::npos; detail = line.find("Detail: ", detail + 8)) {
+    const auto text_at = detail + 8;
+    const auto label = line.find(" SMTP code: ", text_at);
+    if (label == std::string_view::npos || label + 15 > line.size()) break;
+    const auto digits = line.substr(label + 12, 3);
+    if ((digits[0] != '4' && digits[0] != '5') || !text::is_digit(digits[1]) || !text::is_digit(digits[2])) continue;
+    DetailReply reply;
+    reply.code = (digits[0] - '0') * 100 + (digits[1] - '0') * 10 + (digits[2] - '0');
+    static constexpr std::string_view info = " Additional SMTP info: ";
+    if (line.substr(label + 15).starts_with(info)) {
+      const auto enhanced = line.substr(label + 15 + info.size());
+      if (const auto length = text::enhanced_code_length(enhanced); length && enhanced[0] == digits[0])
+        reply.enhanced = enhanced.substr(0, length);
+      else if (!enhanced.empty() && enhanced[0] == digits[0]) {
+        // "5.5.1SMTP server error: ...": the next message follows unspaced.
+        std::size_t end = 0;
+        while (end < enhanced.size() && (text::is_digit(enhanced[end]) || enhanced[end] == '.')) ++end;
+        if (text::enhanced_code_length(enhanced.substr(0, end)) == end) reply.enhanced = enhanced.substr(0, end);
+      }
+    }
+    reply.text = text::trim(line.substr(text_at, label - text_at));
+    reply.at = detail;
+    // The older form keeps the codes in the detail ("Detail: 5.7.60 ..."):
+    // that reply is found where it stands.
+    if (reply.text.empty() || text::enhanced_code_length(reply.text) || text::is_digit(reply.text[0])) continue;
+    found.push_back(reply);
+  }
+  return found;
 }
 
 // nodemailer reports a refused AUTH as "Invalid login: <the server's
@@ -903,6 +962,9 @@ struct ReplyScanner::State {
   // "command:" field above its "message:". It holds for a few lines.
   std::string carried_step;
   std::size_t carried_lines = 0;
+  // PHPMailer's "... Detail: Invalid Sender[515]" whose "SMTP code: 550
+  // Additional SMTP info: 5.1.0" a console or a log put on the next line.
+  std::string detail_without_codes;
   bool transcript = false;           // a server or client prefix was seen
   std::size_t segment = 0;           // lines fed so far: the replies of one line share it
 
@@ -997,12 +1059,22 @@ void ReplyScanner::finish() {
   state_->step.clear();
   state_->context_step.clear();
   state_->carried_step.clear();
+  state_->detail_without_codes.clear();
   state_->transcript = false;
 }
 
 void ReplyScanner::feed_line(std::string_view line) {
   auto& state = *state_;
   while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (!state.detail_without_codes.empty()) {
+    std::string held;
+    held.swap(state.detail_without_codes);
+    if (const auto codes = text::trim(line); codes.starts_with("SMTP code: ")) {
+      held.append(" ").append(codes);
+      feed_line(held);
+      return;
+    }
+  }
   const auto classified = classify(line);
   auto rest = classified.rest;
 
@@ -1071,6 +1143,24 @@ void ReplyScanner::feed_line(std::string_view line) {
     state.emit_pending();
   }
   if (candidates.empty()) {
+    if (const auto detail = rest.find("Detail: "); detail != std::string_view::npos &&
+        rest.find(" SMTP code: ", detail) == std::string_view::npos && rest.size() < 4096)
+      state.detail_without_codes.assign(rest);
+    if (const auto details = phpmailer_detail_replies(rest); !details.empty()) {
+      for (const auto& detail : details) {
+        SmtpReply reply;
+        reply.code = detail.code;
+        reply.enhanced = std::string(detail.enhanced);
+        reply.text = trim_reply_end(detail.text);
+        // As the server sent it: the codes in front of the words.
+        reply.raw = std::to_string(detail.code) + (detail.enhanced.empty() ? "" : " ") + std::string(detail.enhanced) +
+                    " " + reply.text;
+        reply.step = step_from_context(rest.substr(0, detail.at));
+        reply.segment = state.segment;
+        state.start(std::move(reply), false, {});
+      }
+      return;
+    }
     if (const auto text_at = codeless_login_reply_at(rest); text_at != std::string_view::npos) {
       SmtpReply reply;
       reply.code = smtp_code_in(rest);
