@@ -37,6 +37,15 @@ const Explanation& reply_with(const ExplainResult& result, int code, std::string
   throw std::logic_error("unreachable");
 }
 
+using Steps = std::vector<std::string>;
+
+// The SMTP steps of the first finding (failures come first).
+Steps step_of(std::string_view input) {
+  const auto result = found_in(input);
+  REQUIRE(!result.explanations.empty());
+  return result.explanations.front().steps;
+}
+
 std::string utf16le(std::string_view ascii, bool bom) {
   std::string out = bom ? std::string("\xFF\xFE", 2) : std::string();
   for (char c : ascii) {
@@ -682,12 +691,6 @@ TEST_CASE("the quoted reply keeps none of what follows it", "[explain][wrappings
 }
 
 TEST_CASE("the SMTP step that a client library or an MTA names around the reply", "[explain][wrapping]") {
-  const auto step_of = [](std::string_view input) {
-    const auto result = found_in(input);
-    REQUIRE(!result.explanations.empty());
-    return result.explanations.front().steps;
-  };
-  using Steps = std::vector<std::string>;
   // https://github.com/nodemailer/nodemailer/issues/922, printed by console.log over lines: the
   // object's "command:" comes after the reply and its other fields.
   CHECK(step_of("Error: Invalid login: 535 5.7.3 Authentication unsuccessful\n"
@@ -866,12 +869,6 @@ TEST_CASE("PHPMailer 6 puts the codes after the server's words", "[explain][wrap
 }
 
 TEST_CASE("the step that an error's name or a log's words give", "[explain][wrapping]") {
-  const auto step_of = [](std::string_view input) {
-    const auto result = found_in(input);
-    REQUIRE(!result.explanations.empty());
-    return result.explanations.front().steps;
-  };
-  using Steps = std::vector<std::string>;
   CHECK(step_of("smtplib.SMTPAuthenticationError: (535, b'5.7.139 Authentication unsuccessful, the user credentials "
                 "were incorrect.')") == Steps{"AUTH"});
   CHECK(step_of("smtplib.SMTPSenderRefused: (530, b'5.7.0 Authentication Required.', 'a@example.com')") ==
