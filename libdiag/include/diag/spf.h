@@ -270,6 +270,12 @@ struct TreeNode {
   bool uses_ptr = false;
 };
 
+// The first, a middle and the last address of each range
+// spf.protection.outlook.com authorizes and Exchange Online (worldwide)
+// sends customers' mail from: a record is right for Exchange Online's mail
+// only when each of them passes.
+const std::vector<IpAddress>& exchange_online_outbound_samples();
+
 // What a node and everything it includes (with a pass qualifier) authorizes, merged.
 std::vector<Network> authorized_networks(const TreeNode& node);
 // A child reached by a passing include or a redirect: its matches are its

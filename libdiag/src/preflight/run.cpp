@@ -771,24 +771,6 @@ void start_sender_domain(dns::Work& work, const std::string& domain, SenderDomai
   work.query(domain, dns::RrType::AAAA, [&part](const dns::Answer& answer) { part.aaaa = answer; });
 }
 
-// The first, a middle and the last address of each range
-// spf.protection.outlook.com authorizes and Exchange Online sends customers'
-// mail from (the reference's 2025-2026 value, m365-facts 2): a record that
-// lists a range by hand, or part of one, passes only for what it lists.
-constexpr std::string_view exchange_online_outbound_addresses[] = {
-    "40.92.0.1",        "40.93.0.1",          "40.93.255.254",                          // 40.92.0.0/15
-    "40.107.0.1",       "40.107.128.1",       "40.107.255.254",                         // 40.107.0.0/16
-    "52.100.0.1",       "52.101.0.1",         "52.101.255.254",                         // 52.100.0.0/15
-    "52.102.0.1",       "52.102.128.1",       "52.102.255.254",                         // 52.102.0.0/16
-    "52.103.0.1",       "52.103.64.1",        "52.103.127.254",                         // 52.103.0.0/17
-    "104.47.0.1",       "104.47.64.1",        "104.47.127.254",                         // 104.47.0.0/17
-    "2a01:111:f400::1", "2a01:111:f400:8000::1", "2a01:111:f400:ffff:ffff:ffff:ffff:fffe",  // /48
-    "2a01:111:f403::1", "2a01:111:f403:4000::1", "2a01:111:f403:7fff:ffff:ffff:ffff:fffe",  // /49
-    "2a01:111:f403:8000::1", "2a01:111:f403:9000::1", "2a01:111:f403:9fff:ffff:ffff:ffff:fffe",  // 8000::/51
-    "2a01:111:f403:c000::1", "2a01:111:f403:d000::1", "2a01:111:f403:dfff:ffff:ffff:ffff:fffe",  // c000::/51
-    "2a01:111:f403:f000::1", "2a01:111:f403:f800::1", "2a01:111:f403:ffff:ffff:ffff:ffff:fffe",  // f000::/52
-};
-
 bool needs_outbound_dmarc(const Plan& plan) {
   return (plan.method == Method::relay || plan.method == Method::smtp_auth) && !plan.external.empty() && !plan.from_domain.empty();
 }
@@ -800,11 +782,11 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
     for (std::size_t i = 0; i < part.each.size(); ++i) {
       if (!part.each[i]) {
         part.spf.reset();
-        part.spf_address = std::string(exchange_online_outbound_addresses[i]);
+        part.spf_address = spf::exchange_online_outbound_samples()[i].to_string();
         break;
       }
       part.spf = part.each[i];
-      part.spf_address = std::string(exchange_online_outbound_addresses[i]);
+      part.spf_address = spf::exchange_online_outbound_samples()[i].to_string();
       if (part.each[i]->result != spf::SpfResult::pass) break;
     }
     done();
@@ -812,10 +794,10 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
   for (int i = 0; i < 2; ++i)
     work->query("selector" + std::to_string(i + 1) + "._domainkey." + plan.from_domain, dns::RrType::CNAME,
                 [&part, i](const dns::Answer& answer) { part.dkim[i] = answer; });
-  part.each.assign(std::size(exchange_online_outbound_addresses), std::nullopt);
-  for (std::size_t i = 0; i < std::size(exchange_online_outbound_addresses); ++i) {
+  part.each.assign(spf::exchange_online_outbound_samples().size(), std::nullopt);
+  for (std::size_t i = 0; i < spf::exchange_online_outbound_samples().size(); ++i) {
     spf::CheckHostInput input;
-    input.ip = *IpAddress::parse(exchange_online_outbound_addresses[i]);
+    input.ip = spf::exchange_online_outbound_samples()[i];
     input.sender = plan.from;
     input.domain = plan.from_domain;
     input.helo = "outbound.protection.outlook.com";

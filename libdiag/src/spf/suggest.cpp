@@ -49,6 +49,17 @@ struct DraftTerm {
   bool is_networks() const { return text.empty(); }
 };
 
+// The Microsoft include a draft term is ("spf.protection.outlook.com", a
+// sovereign cloud's), or "".
+std::string microsoft_include_of(const DraftTerm& t) {
+  if (t.is_networks()) return {};
+  const ParsedRecord one = parse_record("v=spf1 " + t.text);
+  if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include ||
+      !is_microsoft_include(one.terms[0].domain_spec))
+    return {};
+  return dns::canonical_name(one.terms[0].domain_spec);
+}
+
 struct Draft {
   std::vector<DraftTerm> terms;
   std::string all;          // "-all", "~all" or "?all"
@@ -520,14 +531,6 @@ class SuggestionBuilder {
         }
       }
     }
-    auto microsoft_include_of = [](const DraftTerm& t) -> std::string {
-      if (t.is_networks()) return {};
-      const ParsedRecord one = parse_record("v=spf1 " + t.text);
-      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include ||
-          !is_microsoft_include(one.terms[0].domain_spec))
-        return {};
-      return dns::canonical_name(one.terms[0].domain_spec);
-    };
     // The MX names the tenant's cloud: another cloud's include authorizes
     // none of its servers (m365-facts 1.3, 2). The right one is added; the
     // other is kept, since a worldwide service (Azure Communication Services,
@@ -841,6 +844,25 @@ class SuggestionBuilder {
     const bool too_many_voids = std::max(candidate.void_lookups_v4, candidate.void_lookups_v6) > void_limit;
     if ((candidate.lookups > lookup_limit || too_many_voids) && flatten(draft, candidate, kept_reasons))
       candidate = walk(resolver_, cache_, domain_, draft.render());
+    // Exchange Online's servers must reach Microsoft's include within the
+    // limits: terms before it that find nothing for them (exists:%{i}...)
+    // are void lookups for every one of its addresses, and a third is a
+    // permerror (RFC 7208 4.6.4). Moved first, it is reached at once.
+    std::vector<std::string> microsoft_failures = exchange_online_failures(draft.render(), draft);
+    if (!microsoft_failures.empty()) {
+      const auto include = std::find_if(draft.terms.begin() + 1, draft.terms.end(),
+                                        [](const DraftTerm& t) { return microsoft_include_of(t) == "spf.protection.outlook.com"; });
+      if (include != draft.terms.end() && include != draft.terms.begin() + 1) {
+        DraftTerm moved = *include;
+        draft.terms.erase(include);
+        draft.terms.insert(draft.terms.begin() + 1, std::move(moved));
+        candidate = walk(resolver_, cache_, domain_, draft.render());
+        microsoft_failures = exchange_online_failures(draft.render(), draft);
+        if (microsoft_failures.empty())
+          notes_.push_back("Moved \"include:spf.protection.outlook.com\" before the terms that find nothing for Exchange Online's "
+                           "servers: behind them, their void lookups ended the check of those servers in permerror (RFC 7208 4.6.4).");
+      }
+    }
     const std::string record = draft.render();
     s_.lookups = candidate.lookups;
     s_.void_lookups = candidate.void_lookups;
@@ -861,7 +883,13 @@ class SuggestionBuilder {
                   ". Replace those terms with the hosts' addresses, or publish the missing records");
     if (!candidate.complete)
       return none("parts of the record's tree could not be resolved (timeouts or server failures), so it cannot be verified; try again");
+    if (!microsoft_failures.empty())
+      return none("Exchange Online's servers would not pass SPF with the merged record: " + join(microsoft_failures, "; ") +
+                  ". Review the terms before include:spf.protection.outlook.com by hand");
     if (!verify(record)) return std::move(s_);
+    if (checked_exchange_online_)
+      s_.verification.push_back(std::to_string(exchange_online_sampled_) + " of " + std::to_string(exchange_online_sampled_) +
+                                " addresses sampled from Exchange Online's outbound ranges pass");
     s_.record = record;
     s_.verified = true;
     s_.changed = true;
@@ -876,6 +904,58 @@ class SuggestionBuilder {
       s_.notes.push_back("The record is " + std::to_string(record.size()) +
                          " characters: a TXT string holds 255, so publish it as several quoted strings in one TXT record (most DNS hosts split it for you).");
     return std::move(s_);
+  }
+
+  // Exchange Online's sample addresses that do not pass with the record,
+  // when it carries the worldwide Microsoft include (a sovereign cloud's
+  // addresses are not known here); at most five named.
+  std::vector<std::string> exchange_online_failures(const std::string& record, const Draft& draft) {
+    std::vector<std::string> failures;
+    checked_exchange_online_ = std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
+      return microsoft_include_of(t) == "spf.protection.outlook.com";
+    });
+    if (!checked_exchange_online_) return failures;
+    AnswerCache copy = cache_;
+    std::size_t expected = 0;
+    const auto& samples = exchange_online_outbound_samples();
+    for (std::size_t i = 0; i < samples.size(); ++i) {
+      const auto& address = samples[i];
+      // Only what Microsoft's include itself authorizes today: its addresses
+      // change, and the samples are a reference's.
+      if (evaluate_offline(copy, domain_, "v=spf1 include:spf.protection.outlook.com -all", address).result != SpfResult::pass)
+        continue;
+      SpfEvaluation result = evaluate_offline(copy, domain_, record, address);
+      // A macro term (exists:%{i}...) names a host per address, which the
+      // walk did not ask: asked now, for the first address of each range.
+      if (result.result == SpfResult::temperror) {
+        if (i % 3 != 0) continue;
+        result = evaluate_online(address, record);
+      }
+      ++expected;
+      if (result.result == SpfResult::pass) continue;
+      // Microsoft's own records could not be read here: nothing is known.
+      if (result.result == SpfResult::temperror) {
+        checked_exchange_online_ = false;
+        return {};
+      }
+      if (failures.size() < 5)
+        failures.push_back(address.to_string() + " gets " + std::string(to_string(result.result)) +
+                           (result.reason.empty() ? std::string() : " (" + result.reason + ")"));
+    }
+    exchange_online_sampled_ = expected;
+    if (expected == 0) checked_exchange_online_ = false;
+    return failures;
+  }
+
+  SpfEvaluation evaluate_online(const IpAddress& ip, const std::string& record) {
+    CheckHostInput input;
+    input.ip = ip;
+    input.sender = "postmaster@" + domain_;
+    input.helo = domain_;
+    input.domain = domain_;
+    input.record_override = record;
+    input.timestamp = 1;
+    return check_host(resolver_, cache_, input);
   }
 
   bool verify(const std::string& record) {
@@ -944,6 +1024,8 @@ class SuggestionBuilder {
   std::set<std::string> replaced_;  // include targets replaced on purpose (their senders are not kept)
   std::vector<std::string> notes_;
   std::size_t input_notes_ = SIZE_MAX;  // s_.notes about the given addresses come first
+  bool checked_exchange_online_ = false;  // the record was checked with Exchange Online's addresses
+  std::size_t exchange_online_sampled_ = 0;  // how many of them Microsoft's include authorizes
 };
 
 }  // namespace

@@ -659,6 +659,29 @@ bool passes_through(const TreeNode& child) {
   return via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect=");
 }
 
+const std::vector<IpAddress>& exchange_online_outbound_samples() {
+  // The reference's 2025-2026 value of spf.protection.outlook.com (m365-facts 2).
+  static const std::vector<IpAddress> samples = [] {
+    static constexpr std::string_view addresses[] = {
+        "40.92.0.1",        "40.93.0.1",          "40.93.255.254",                          // 40.92.0.0/15
+        "40.107.0.1",       "40.107.128.1",       "40.107.255.254",                         // 40.107.0.0/16
+        "52.100.0.1",       "52.101.0.1",         "52.101.255.254",                         // 52.100.0.0/15
+        "52.102.0.1",       "52.102.128.1",       "52.102.255.254",                         // 52.102.0.0/16
+        "52.103.0.1",       "52.103.64.1",        "52.103.127.254",                         // 52.103.0.0/17
+        "104.47.0.1",       "104.47.64.1",        "104.47.127.254",                         // 104.47.0.0/17
+        "2a01:111:f400::1", "2a01:111:f400:8000::1", "2a01:111:f400:ffff:ffff:ffff:ffff:fffe",  // /48
+        "2a01:111:f403::1", "2a01:111:f403:4000::1", "2a01:111:f403:7fff:ffff:ffff:ffff:fffe",  // /49
+        "2a01:111:f403:8000::1", "2a01:111:f403:9000::1", "2a01:111:f403:9fff:ffff:ffff:ffff:fffe",  // 8000::/51
+        "2a01:111:f403:c000::1", "2a01:111:f403:d000::1", "2a01:111:f403:dfff:ffff:ffff:ffff:fffe",  // c000::/51
+        "2a01:111:f403:f000::1", "2a01:111:f403:f800::1", "2a01:111:f403:ffff:ffff:ffff:ffff:fffe",  // f000::/52
+    };
+    std::vector<IpAddress> parsed;
+    for (auto text : addresses) parsed.push_back(*IpAddress::parse(text));
+    return parsed;
+  }();
+  return samples;
+}
+
 bool is_open_prefix(int prefix, bool v4) { return prefix < (v4 ? 8 : 16); }
 
 std::vector<Network> authorized_networks(const TreeNode& node) {
