@@ -110,8 +110,8 @@ TreeValidation walk(SpfResolver& resolver, AnswerCache& cache, const std::string
   return validate_tree(resolver, cache, domain, record, options);
 }
 
-SpfEvaluation evaluate_offline(AnswerCache& cache, const std::string& domain, const std::string& record, const IpAddress& ip) {
-  OfflineSpfResolver offline(cache);
+// A check of `record` as the domain's own for mail from `ip`.
+CheckHostInput record_check(const std::string& domain, const std::string& record, const IpAddress& ip) {
   CheckHostInput input;
   input.ip = ip;
   input.sender = "postmaster@" + domain;
@@ -119,7 +119,12 @@ SpfEvaluation evaluate_offline(AnswerCache& cache, const std::string& domain, co
   input.domain = domain;
   input.record_override = record;
   input.timestamp = 1;
-  return check_host(offline, cache, input);
+  return input;
+}
+
+SpfEvaluation evaluate_offline(AnswerCache& cache, const std::string& domain, const std::string& record, const IpAddress& ip) {
+  OfflineSpfResolver offline(cache);
+  return check_host(offline, cache, record_check(domain, record, ip));
 }
 
 const TreeNode* child_for(const TreeNode& root, const std::string& via, std::set<const TreeNode*>& used) {
@@ -948,14 +953,7 @@ class SuggestionBuilder {
   }
 
   SpfEvaluation evaluate_online(const IpAddress& ip, const std::string& record) {
-    CheckHostInput input;
-    input.ip = ip;
-    input.sender = "postmaster@" + domain_;
-    input.helo = domain_;
-    input.domain = domain_;
-    input.record_override = record;
-    input.timestamp = 1;
-    return check_host(resolver_, cache_, input);
+    return check_host(resolver_, cache_, record_check(domain_, record, ip));
   }
 
   bool verify(const std::string& record) {
