@@ -19,6 +19,7 @@
 #include "diag/zone.h"
 #include "dns_test_server.h"
 #include "fixture_zones.h"
+#include "json_schema.h"
 #include "preflight_test_support.h"
 #include "test_environment.h"
 
@@ -157,6 +158,9 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
       } else {
         const auto document = nlohmann::json::parse(run.out);
         everything += document.dump();
+        // Every scenario's document keeps the published contract (an IPv6
+        // device's reverse.ptr row once broke it).
+        json_schema::check_valid("sendcheck-preflight", run.out);
         CHECK(document["verdict"]["verdict"] == scenario["verdict"]);
         CHECK(document["verdict"]["exit_code"] == scenario["exit"]);
         if (scenario.contains("decides")) {
