@@ -48,6 +48,7 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
   if (name == "exo-mx") return smtp::exo_mx_profile(domains);
   if (name == "exo-mx-reject") return smtp::exo_mx_profile(domains, true);
   if (name == "exo-submission-139") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::disabled_139);
+  if (name == "exo-submission-139-policy") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::blocked_by_policy_139);
   if (name == "exo-submission-30") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::retired_30);
   if (name == "exo-submission-accept") return smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
   if (name == "exo-submission-oauth") {

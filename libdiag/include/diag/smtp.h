@@ -307,7 +307,11 @@ std::string dot_stuff(std::string_view message);
 // The server side: profiles that answer like the real endpoints.
 
 // How basic AUTH (LOGIN, PLAIN) is answered.
-enum class BasicAuthAnswer { accept, disabled_139, retired_30 };
+// What Exchange Online answers a password: accepted, the SMTP AUTH switch
+// (5.7.139 "SmtpClientAuthentication is disabled"), Entra's block (5.7.139
+// "basic authentication is disabled": security defaults, Conditional
+// Access, an authentication policy), or basic authentication retired (5.7.30).
+enum class BasicAuthAnswer { accept, disabled_139, blocked_by_policy_139, retired_30 };
 
 // Which real endpoint a profile stands for: the verdict's remedies depend on it.
 enum class ProfileKind { submission, mx, accept_all, custom };

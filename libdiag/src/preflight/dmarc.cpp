@@ -122,7 +122,7 @@ Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>
     if (policy == "none" || effect.empty()) {
       check.status = spf_passes ? Status::pass : Status::warn;
       check.message = whose + (policy == "none" ? "; p=none only monitors" : "; with pct=0 receivers apply no policy (RFC 7489 6.6.4)");
-      if (!spf_passes) check.remedy = "Nothing blocks the device today, but fix SPF for " + from_domain + " before " + decider.domain + " tightens DMARC.";
+      if (!spf_passes) check.remedy = "DMARC does not stop the device's mail today, but fix SPF for " + from_domain + " before " + decider.domain + " tightens DMARC.";
     } else if (spf_passes) {
       check.status = Status::pass;
       check.message = whose + "; the device passes SPF with an aligned MAIL FROM, so DMARC passes";

@@ -395,14 +395,14 @@ Check dmarc_check(const std::string& from_domain, const dns::Answer& answer, boo
     check.status = spf_passes ? Status::pass : Status::warn;
     check.message = "DMARC for " + from_domain + " is p=" + policy + " with pct=0: receivers apply no policy to any message (RFC 7489 "
                     "6.6.4): " + quoted;
-    if (!spf_passes) check.remedy = "Nothing blocks the device today, but fix SPF before pct= is raised.";
+    if (!spf_passes) check.remedy = "DMARC does not stop the device's mail today, but fix SPF before pct= is raised.";
     return check;
   }
   if (policy == "none") {
     check.status = spf_passes ? Status::pass : Status::warn;
     check.message = "DMARC for " + from_domain + " is p=none (monitoring only): " + quoted;
     if (!spf_passes)
-      check.remedy = "Nothing blocks the device today, but fix SPF before tightening DMARC to quarantine or reject.";
+      check.remedy = "DMARC does not stop the device's mail today, but fix SPF before tightening DMARC to quarantine or reject.";
     return check;
   }
   const std::string effect = dmarc_effect(policy, record.pct);

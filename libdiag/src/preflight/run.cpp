@@ -340,7 +340,7 @@ Check device_spf_check(const Plan& plan, const IpAddress& ip, const spf::SpfEval
   check.status = plan.method == Method::direct_send ? Status::fail : Status::warn;
   check.message = "SPF " + result + " for " + who + (evaluation.matched.empty() ? "" : " (decided by " + evaluation.matched + ")") +
                   (evaluation.reason.empty() ? "" : ": " + evaluation.reason) +
-                  (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed: Junk or quarantine, or, under the domain's DMARC p=reject, a refusal"
+                  (plan.method == Method::direct_send ? "; Microsoft 365 treats the device's mail as spoofed: Junk or quarantine, or, where the domain's DMARC policy rejects (p=reject, pct=100), a refusal"
                                                       : "; this does not stop relayed mail (the connector admits it, and other "
                                                         "organizations see Exchange Online's servers, not the device)");
   if (const auto tenant = mx::initial_domain_tenant(plan.from_domain)) {
@@ -1248,12 +1248,25 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
     // the mailbox does not bring it back.
     return move + " 5.7.30 is Exchange Online refusing basic authentication for this submission, so re-enabling SMTP AUTH for the "
                   "mailbox does not help (sendcheck explain 5.7.30).";
-  if (reply.enhanced == "5.7.139")
+  if (reply.enhanced == "5.7.139") {
+    // 5.7.139 has several causes, each named in its text; only the SMTP AUTH
+    // switch is lifted by Set-CASMailbox (sendcheck explain lists them).
+    const std::string text = ascii::to_lower(reply.text());
+    if (text.find("credentials were incorrect") != std::string::npos)
+      return "Check the user name (the full address of " + mailbox + ") and its password. " + move +
+             " (sendcheck explain 5.7.139)";
+    if (text.find("basic authentication is disabled") != std::string::npos || text.find("security defaults") != std::string::npos ||
+        text.find("did not meet the criteria") != std::string::npos)
+      return move + " Whatever the SMTP AUTH switches say, this sign-in is blocked by Microsoft Entra: security defaults (which "
+                    "cannot exempt one account), a Conditional Access policy or multifactor authentication, or an Exchange "
+                    "authentication policy; the failed sign-in in the Entra sign-in logs names which. Set-CASMailbox does not "
+                    "lift it (sendcheck explain 5.7.139).";
     // The SMTP AUTH switch (organization or mailbox) blocks OAuth as well.
     return basic ? move + " Stopgap only, until the final removal of basic authentication (Microsoft will announce its date in the second half of 2027): " + enable +
                        " turns SMTP AUTH on for just this mailbox; an OAuth device needs it on as well (sendcheck explain 5.7.139)."
                  : "SMTP AUTH must be on for " + mailbox + " (the switch blocks OAuth too): " + enable +
                        " turns it on for just this mailbox (sendcheck explain 5.7.139).";
+  }
   if (reply.enhanced == "5.7.3" && plan.auth == smtp::AuthMechanism::xoauth2)
     return "Check the token: its audience must be " +
            std::string(plan.oauth_scope.find("office365.us") != std::string::npos
@@ -2212,6 +2225,11 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
         check.message = "From this machine, not from " + plan.ip->to_string() + ": " + check.message;
         check.remedy = "The result depends on the address the session comes from: " + from_device_network(plan) + ".";
       }
+  // A step skipped after an earlier refusal is that refusal's consequence:
+  // shown as what happened, with the refusal the one row to act on.
+  for (auto& check : part.section.checks)
+    if ((check.id == "smtp.mail" || check.id == "smtp.rcpt") && check.status == Status::fail && check.fields.value("skipped", false))
+      check.status = Status::info;
   add_reply_findings(plan, result.session, part.section.checks);
   session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), certificate, part.steps);
   if (std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "smtp" && step.state == StepState::passed; }))

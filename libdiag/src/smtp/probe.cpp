@@ -530,9 +530,12 @@ struct SessionChecks {
     const Status skipped_status = server_refused() ? Status::fail : Status::info;
     if (!config.mail_from.empty() && !mail_tried && result.connected) {
       const std::string why = failure ? "skipped: " + failure.phase + " failed first" : std::string("skipped");
-      out.add("smtp.mail", skipped_status, "MAIL FROM:<" + config.mail_from + "> " + why);
-      for (std::size_t i = 0; i < config.rcpt_to.size(); ++i)
-        out.add("smtp.rcpt", skipped_status, "RCPT TO:<" + config.rcpt_to[i] + "> " + why).fields["recipient"] = config.rcpt_to[i];
+      out.add("smtp.mail", skipped_status, "MAIL FROM:<" + config.mail_from + "> " + why).fields["skipped"] = true;
+      for (std::size_t i = 0; i < config.rcpt_to.size(); ++i) {
+        auto& row = out.add("smtp.rcpt", skipped_status, "RCPT TO:<" + config.rcpt_to[i] + "> " + why);
+        row.fields["recipient"] = config.rcpt_to[i];
+        row.fields["skipped"] = true;
+      }
     }
     const bool mail_accepted = mail_tried && mail_step->reply.positive();
     const bool rcpt_tried = std::any_of(result.envelope.begin(), result.envelope.end(),

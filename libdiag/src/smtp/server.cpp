@@ -600,6 +600,9 @@ class ServerSession {
           reply = "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. "
                   "Visit https://aka.ms/smtp_auth_disabled for more information. [" + host_ + "]";
           break;
+        case BasicAuthAnswer::blocked_by_policy_139:
+          reply = "535 5.7.139 Authentication unsuccessful, basic authentication is disabled. [" + host_ + "]";
+          break;
         case BasicAuthAnswer::retired_30: reply = "550 5.7.30 Basic authentication is not supported for Client Submission."; break;
       }
     }
