@@ -889,6 +889,29 @@ TEST_CASE("The headline says 'no sender will break' only from inputs that list e
   CHECK_THAT(text, Catch::StartsWith("sendcheck inventory: no sender will break at the cutover"));
 }
 
+TEST_CASE("One log's file given under both logs' names is not both logs whole", "[inventory]") {
+  fixtures::TemporaryDirectory dir("inventory-both");
+  const std::string rows = "Date (UTC),Request ID,Username,IP address,Client app,Sign-in error code\n"
+                           "2026-11-10T07:00:00Z,r-1,mfp@contoso.com,203.0.113.7,Authenticated SMTP,0\n"
+                           "2026-11-11T07:00:00Z,r-2,mfp@contoso.com,203.0.113.7,Authenticated SMTP,0\n";
+  InventoryRequest request;
+  request.today = test_today;
+  request.signin_files = {dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv", rows),
+                          dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv", rows)};
+  request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
+  request.mailboxes_file = dir.write("m.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\n"
+                                              "mfp@contoso.com,\nunused@contoso.com,\n");
+  auto result = run_inventory(request);
+  REQUIRE(result.ok());
+  CHECK(result->coverage.rows_in_both_logs == 2);
+  CHECK_FALSE(result->coverage.lists_every_sender());
+  std::string text;
+  make_report(*result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, Catch::Contains("share 2 sign-ins"));
+  // A mailbox the missing log may show in use is not called unused.
+  CHECK_THAT(text, !Catch::Contains("-Identity unused@contoso.com -SmtpClientAuthenticationDisabled $true"));
+}
+
 TEST_CASE("A sign-in read twice is counted once", "[inventory]") {
   auto twice = mock_tenant_request();
   twice.signin_files.push_back(twice.signin_files[0]);

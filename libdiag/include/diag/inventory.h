@@ -15,6 +15,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 #include <vector>
 
@@ -232,6 +233,7 @@ class InventoryAggregator {
   std::uint64_t rows_seen() const { return rows_seen_; }
   std::uint64_t rows_before_since() const { return rows_before_since_; }
   std::uint64_t rows_read_twice() const { return rows_read_twice_; }
+  std::uint64_t rows_in_both_logs() const { return rows_in_both_logs_; }
 
  private:
   std::map<std::string, SenderActivity> senders_;
@@ -241,10 +243,11 @@ class InventoryAggregator {
   // The first spelling of each sender in the input, --since or not, so
   // that a window does not change how a user name is written.
   std::map<std::string, std::string> first_spelling_;
-  std::uint64_t rows_seen_ = 0, rows_before_since_ = 0, rows_read_twice_ = 0;
+  std::uint64_t rows_seen_ = 0, rows_before_since_ = 0, rows_read_twice_ = 0, rows_in_both_logs_ = 0;
   // Sign-ins already counted, by a hash of their request ID, time, user, IP
-  // and result: overlapping downloads, or one file given twice.
-  std::unordered_set<std::uint64_t> counted_rows_;
+  // and result, with the log they were read from: overlapping downloads,
+  // one file given twice, or one log's file given as both.
+  std::unordered_map<std::uint64_t, Interactivity> counted_rows_;
 };
 
 enum class Verdict { will_break, refused, oauth, exposed_unused };
@@ -335,10 +338,14 @@ struct EvidenceCoverage {
   // app filter, and so cut at the portal's record limit with SMTP rows
   // perhaps among those left out. They show no log whole.
   std::vector<std::string> unfiltered;                        // what the report says of each
-  bool complete() const { return usage_report || smtp_auth_report || (interactive_log && non_interactive_log); }
+  // Sign-ins found in a file of each log: the two logs never share one, so
+  // one file is the other log's under another name.
+  std::uint64_t rows_in_both_logs = 0;
+  bool both_logs_whole() const { return interactive_log && non_interactive_log && rows_in_both_logs == 0; }
+  bool complete() const { return usage_report || smtp_auth_report || both_logs_whole(); }
   // The EAC report's export does not carry its period (7 days unless the
   // admin chose up to 90): alone it may miss a device that sends monthly.
-  bool only_short_period() const { return smtp_auth_report && !usage_report && !(interactive_log && non_interactive_log); }
+  bool only_short_period() const { return smtp_auth_report && !usage_report && !both_logs_whole(); }
   // "No sender will break" and "disable it" hold only from inputs like these.
   bool lists_every_sender() const { return complete() && !only_short_period(); }
 };

@@ -91,8 +91,12 @@ void InventoryAggregator::add(const SignIn& signin) {
     std::string identity = signin.request_id;
     identity.append("|").append(std::to_string(signin.time.time_since_epoch().count())).append("|").append(key);
     identity.append("|").append(signin.ip).append("|").append(std::to_string(signin.error_code));
-    if (!counted_rows_.insert(std::hash<std::string>{}(identity)).second) {
+    const auto [counted, first_time] = counted_rows_.emplace(std::hash<std::string>{}(identity), signin.interactivity);
+    if (!first_time) {
       ++rows_read_twice_;
+      if (counted->second != Interactivity::unknown && signin.interactivity != Interactivity::unknown &&
+          counted->second != signin.interactivity)
+        ++rows_in_both_logs_;
       return;
     }
   }

@@ -266,8 +266,13 @@ void add_checks(Report& report, const InventoryResult& result) {
                   : std::string(both_logs_remedy) + " Or add the EAC SMTP AUTH clients report "
                     "(--smtp-auth-report), which lists every sender of its period.",
               {{"url", timeline_url}, {"count", will_break}, {"days_left", days}}});
-  if (coverage.signin_sources && !(coverage.interactive_log && coverage.non_interactive_log)) {
-    const std::string which = coverage.interactive_log       ? "only the interactive sign-in log was given whole"
+  if (coverage.signin_sources && !coverage.both_logs_whole()) {
+    const std::string which = coverage.interactive_log && coverage.non_interactive_log
+                                  ? "the interactive and the non-interactive files share " +
+                                        plural(static_cast<std::size_t>(coverage.rows_in_both_logs), "sign-in", "sign-ins") +
+                                        " (the same request ID), which the two logs never do: one file is probably the "
+                                        "other log's under another name, so one log was not given"
+                              : coverage.interactive_log     ? "only the interactive sign-in log was given whole"
                               : coverage.non_interactive_log ? "only the non-interactive sign-in log was given whole"
                               : !coverage.unfiltered.empty() && coverage.unfiltered.size() == coverage.signin_sources
                                   ? "no sign-in log was given whole (each file was downloaded without the Client app filter)"

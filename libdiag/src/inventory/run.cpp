@@ -80,6 +80,7 @@ Result<InventoryResult> run_inventory(
     if (auto added = more_sources(aggregator, tenant, coverage); !added) return added.error();
   }
 
+  coverage.rows_in_both_logs = aggregator.rows_in_both_logs();
   InventoryResult result = evaluate(aggregator, tenant, request.today, coverage.lists_every_sender());
   result.inputs = std::move(inputs);
   result.coverage = std::move(coverage);
