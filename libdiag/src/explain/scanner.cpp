@@ -269,6 +269,11 @@ std::string step_from_context(std::string_view before) {
   struct Named {
     std::string_view words, step;
   };
+  // Each of these names holds one of a few words: most contexts have none.
+  if (before.find("Authentication") == std::string_view::npos && before.find("Refused") == std::string_view::npos &&
+      before.find("Exception") == std::string_view::npos && before.find("recipient") == std::string_view::npos &&
+      before.find("NOQUEUE") == std::string_view::npos && before.find(" failed") == std::string_view::npos)
+    return {};
   static constexpr Named named[] = {
       {"SMTPAuthenticationError", "AUTH"},              // Python smtplib
       {"AuthenticationException", "AUTH"},              // MailKit
@@ -574,13 +579,12 @@ ClassifiedLine classify(std::string_view line) {
     return {LineKind::client, rest.substr(at + 18)};
   // nodemailer's logger: "[2019-...] DEBUG [pUzDNyFoiLg] C: AUTH PLAIN ..."
   // and "... S: 503 ...", after the connection's id in brackets.
-  for (const auto& [marker, kind] : {std::pair{std::string_view("] C: "), LineKind::client},
-                                    std::pair{std::string_view("] S: "), LineKind::server}}) {
-    const auto at = rest.find(marker);
-    if (at == std::string_view::npos) continue;
+  for (auto at = rest.find(']'); at != std::string_view::npos && at + 4 < rest.size(); at = rest.find(']', at + 1)) {
+    if (rest[at + 1] != ' ' || (rest[at + 2] != 'C' && rest[at + 2] != 'S') || rest[at + 3] != ':' || rest[at + 4] != ' ')
+      continue;
     const auto open = rest.rfind('[', at);
     if (open == std::string_view::npos || rest.substr(open, at - open).find(' ') != std::string_view::npos) continue;
-    return {kind, rest.substr(at + marker.size())};
+    return {rest[at + 2] == 'C' ? LineKind::client : LineKind::server, rest.substr(at + 5)};
   }
   // A plug-in's debug log (DokuWiki's smtp): "Sent: STARTTLS", "Got: 500
   // 5.3.3 ...". An e-mail header "Sent: Monday, ..." names no command.
@@ -833,27 +837,30 @@ bool is_consumer_microsoft_address(std::string_view address) {
 }  // namespace
 
 bool names_consumer_microsoft_login(std::string_view line) {
-  // Most lines name neither: one cheap test first.
-  if (line.find('@') == std::string_view::npos && line.find("smtp") == std::string_view::npos &&
-      line.find("SMTP") == std::string_view::npos)
-    return false;
-  const std::string lower = text::to_lower(line);
-  if (contains_any(lower, {"smtp-mail.outlook.com", "smtp.live.com"})) return true;
-  for (std::size_t sign = lower.find('@'); sign != std::string::npos; sign = lower.find('@', sign + 1)) {
+  // Every line of a log passes here: no copy unless a personal Microsoft
+  // domain follows an '@'.
+  if (line.find("smtp-mail.outlook.com") != std::string_view::npos || line.find("smtp.live.com") != std::string_view::npos)
+    return true;
+  for (std::size_t sign = line.find('@'); sign != std::string_view::npos; sign = line.find('@', sign + 1)) {
+    const auto domain_start = line.substr(sign + 1);
+    if (domain_start.empty()) break;
+    switch (text::lower(domain_start[0])) {
+      case 'o': case 'h': case 'l': case 'm': case 'w': case 'p': break;
+      default: continue;
+    }
     std::size_t start = sign;
-    while (start > 0 && (text::is_alpha(lower[start - 1]) || text::is_digit(lower[start - 1]) ||
-                         std::string_view("._+-").find(lower[start - 1]) != std::string_view::npos))
+    while (start > 0 && (text::is_alpha(line[start - 1]) || text::is_digit(line[start - 1]) ||
+                         std::string_view("._+-").find(line[start - 1]) != std::string_view::npos))
       --start;
     std::size_t end = sign + 1;
-    while (end < lower.size() && (text::is_alpha(lower[end]) || text::is_digit(lower[end]) || lower[end] == '.' ||
-                                  lower[end] == '-'))
+    while (end < line.size() && (text::is_alpha(line[end]) || text::is_digit(line[end]) || line[end] == '.' || line[end] == '-'))
       ++end;
-    std::string_view address = std::string_view(lower).substr(start, end - start);
+    auto address = line.substr(start, end - start);
     while (!address.empty() && address.back() == '.') address.remove_suffix(1);
     if (!is_consumer_microsoft_address(address)) continue;
     // The account that signs in, not a recipient: "username: a@hotmail.com",
     // "user=a@outlook.com", "auth.user", "login".
-    const auto before = std::string_view(lower).substr(start > 24 ? start - 24 : 0, start > 24 ? 24 : start);
+    const std::string before = text::to_lower(line.substr(start > 24 ? start - 24 : 0, start > 24 ? 24 : start));
     if (contains_any(before, {"user", "login", "account"})) return true;
   }
   return false;
@@ -1107,9 +1114,14 @@ void ReplyScanner::feed_line(std::string_view line) {
   ++state.segment;
   static constexpr std::size_t max_carried_lines = 3;
   if (!state.carried_step.empty() && ++state.carried_lines > max_carried_lines) state.carried_step.clear();
-  const std::string field_step = command_field_step(rest);
+  // Most lines of a log name no step: each test only where it can match.
+  const std::string field_step = rest.find("command") != std::string_view::npos ? command_field_step(rest) : std::string();
   if (candidates.empty()) {
-    if (auto named = !field_step.empty() ? field_step : step_from_context(rest); !named.empty()) {
+    // A step named above its reply ends its line with ':' ("SMTP error from
+    // remote mail server after end of data:", "smtplib.SMTPAuthenticationError:").
+    const auto trimmed = text::trim(rest);
+    const bool names_next = !trimmed.empty() && trimmed.back() == ':';
+    if (auto named = !field_step.empty() ? field_step : names_next ? step_from_context(rest) : std::string(); !named.empty()) {
       state.carried_step = named;
       state.carried_lines = 0;
     }

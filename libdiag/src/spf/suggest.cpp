@@ -378,12 +378,19 @@ class SuggestionBuilder {
     AnswerCache copy = cache_;
     for (const auto& ip : devices_)
       if (evaluate_offline(copy, domain_, tree_.root.record, ip).result != SpfResult::pass) return false;
+    // Exchange Online's own servers must pass too (terms before Microsoft's
+    // include can end their check in permerror): else a record is built.
+    const bool microsoft_include = ascii::to_lower(tree_.root.record).find("include:spf.protection.outlook.com") != std::string::npos;
+    if (!exchange_online_failures(tree_.root.record, microsoft_include).empty()) return false;
     s_.record = tree_.root.record;
     s_.changed = false;
     s_.verified = true;
     s_.lookups = tree_.lookups;
     s_.void_lookups = tree_.void_lookups;
     for (const auto& ip : devices_) s_.verification.push_back(ip.to_string() + ": pass");
+    if (checked_exchange_online_)
+      s_.verification.push_back(std::to_string(exchange_online_sampled_) + " of " + std::to_string(exchange_online_sampled_) +
+                                " addresses sampled from Exchange Online's outbound ranges pass");
     s_.notes.push_back("The published record already authorizes " + join(addresses(devices_)) +
                        " and no SPF check failed: no change needed.");
     return true;
@@ -915,10 +922,13 @@ class SuggestionBuilder {
   // when it carries the worldwide Microsoft include (a sovereign cloud's
   // addresses are not known here); at most five named.
   std::vector<std::string> exchange_online_failures(const std::string& record, const Draft& draft) {
+    return exchange_online_failures(record, std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
+                                      return microsoft_include_of(t) == "spf.protection.outlook.com";
+                                    }));
+  }
+  std::vector<std::string> exchange_online_failures(const std::string& record, bool has_microsoft_include) {
     std::vector<std::string> failures;
-    checked_exchange_online_ = std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
-      return microsoft_include_of(t) == "spf.protection.outlook.com";
-    });
+    checked_exchange_online_ = has_microsoft_include;
     if (!checked_exchange_online_) return failures;
     AnswerCache copy = cache_;
     std::size_t expected = 0;
