@@ -886,3 +886,24 @@ TEST_CASE("the step that an error's name or a log's words give", "[explain][wrap
   CHECK(refused.explanations[0].steps == Steps{"greeting"});
   CHECK(refused.explanations[0].meaning.id == "smtp.reverse-dns-missing");
 }
+
+TEST_CASE("smtplib's tuple with the quotes an editor puts in", "[explain][wrapping]") {
+  // https://github.com/frappe/bench/issues/1457: a paste where ' became U+2019.
+  const auto curly = found_in("smtplib.SMTPDataError: (550, b\xE2\x80\x99" "5.7.60 SMTP; Client does not have permissions to "
+                              "send as this sender\xE2\x80\x99)");
+  CHECK(reply_with(curly, 550, "5.7.60").status() == diag::Status::fail);
+  const auto double_curly = found_in("(535, \xE2\x80\x9C" "5.7.3 Authentication unsuccessful\xE2\x80\x9D)");
+  CHECK(reply_with(double_curly, 535, "5.7.3").status() == diag::Status::fail);
+}
+
+TEST_CASE("a reply after Exim's debug arrows or a plain 'Response:'", "[explain][wrapping]") {
+  // Review 53: Exim -d output and a generic client log.
+  const auto exim = found_in("SMTP>> 550 relay not permitted");
+  REQUIRE(exim.explanations.size() == 1);
+  CHECK(exim.explanations[0].reply.code == 550);
+  CHECK(exim.explanations[0].meaning.id == "smtp.relay-denied");
+  const auto response = found_in("Response: 535 authentication failed (#5.7.1)");
+  REQUIRE(response.explanations.size() == 1);
+  CHECK(response.explanations[0].reply.code == 535);
+  CHECK(response.explanations[0].reply.enhanced == "5.7.1");
+}

@@ -87,6 +87,9 @@ constexpr std::string_view reply_markers[] = {
     "hat '",              // German Exchange NDR: "Remoteserver hat '550 ...' zurückgegeben"
     "retourn\xC3\xA9 '",   // French Exchange NDR: "Le serveur distant a retourné '550 ...'"
     "smtp< ",             // Claws Mail's log: "SMTP< 530 ..."
+    "smtp<< ",            // Exim's debug output: "SMTP<< 550 ..." (a reply it received)
+    "smtp>> ",            // Exim's debug output as a server: "SMTP>> 550 relay not permitted" (a reply it sent)
+    "response: ",         // "Response: 535 authentication failed (#5.7.1)"
     "<<< ",               // OpenSMTPD's and Exchange's protocol logs
     "`",                  // a reply quoted as code in Markdown
 };
@@ -164,8 +167,14 @@ std::size_t tuple_text_at(std::string_view line, std::size_t at) {
   std::size_t text_at = at + 4;
   while (text_at < line.size() && line[text_at] == ' ') ++text_at;
   if (text_at < line.size() && line[text_at] == 'b') ++text_at;
-  if (text_at >= line.size() || (line[text_at] != '\'' && line[text_at] != '"')) return 0;
-  return text_at + 1;
+  if (text_at >= line.size()) return 0;
+  if (line[text_at] == '\'' || line[text_at] == '"') return text_at + 1;
+  // The quotes an editor or a web page puts instead (GitHub, Word,
+  // Outlook): U+2018, U+2019, U+201C, U+201D in UTF-8.
+  const auto quote = line.substr(text_at, 3);
+  for (std::string_view curly : {"\xE2\x80\x98", "\xE2\x80\x99", "\xE2\x80\x9C", "\xE2\x80\x9D"})
+    if (quote == curly) return text_at + 3;
+  return 0;
 }
 
 // Every reply that starts in the line.
