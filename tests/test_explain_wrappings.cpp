@@ -907,3 +907,16 @@ TEST_CASE("a reply after Exim's debug arrows or a plain 'Response:'", "[explain]
   CHECK(response.explanations[0].reply.code == 535);
   CHECK(response.explanations[0].reply.enhanced == "5.7.1");
 }
+
+TEST_CASE("an enhanced code alone that a console wrapped", "[explain][wrapping]") {
+  // Review 53: .NET's message carries no basic code, and PowerShell cut it.
+  const auto cut = found_in("Send-MailMessage : Mailbox unavailable. The server response was: 5.7.6\n"
+                            "0 SMTP; Client does not have permissions to send as this sender");
+  REQUIRE_FALSE(cut.explanations.empty());
+  CHECK(cut.explanations[0].reply.enhanced == "5.7.60");
+  CHECK(cut.explanations[0].meaning.id == "exchange.send-as-not-permitted");  // no sign of Exchange Online
+  // A version number at a line's end, and a line that does not go on with digits, stay apart.
+  const auto version = found_in("client version 2.4\nnext line\n550 5.7.1 Unable to relay");
+  REQUIRE(version.explanations.size() == 1);
+  CHECK(version.explanations[0].reply.enhanced == "5.7.1");
+}

@@ -476,9 +476,26 @@ struct Explainer::State {
     for (std::size_t at = end > longest ? end - longest : 0; at < end; ++at) {
       if (at > 0 && (text::is_alpha(text_line[at - 1]) || text::is_digit(text_line[at - 1]) || text_line[at - 1] == '.'))
         continue;
-      if (is_codes_prefix(text_line.substr(at))) return at;
+      if (is_codes_prefix(text_line.substr(at)) || is_enhanced_prefix(text_line.substr(at))) return at;
     }
     return std::string_view::npos;
+  }
+
+  // "5.7.", "5.7.6": an enhanced code without a basic one, cut (.NET's "The
+  // server response was: 5.7.6" / "0 SMTP; ...").
+  static bool is_enhanced_prefix(std::string_view tail) {
+    if (tail.size() < 2 || (tail[0] != '2' && tail[0] != '4' && tail[0] != '5') || tail[1] != '.') return false;
+    int dots = 1;
+    std::size_t digits = 0;
+    for (std::size_t i = 2; i < tail.size(); ++i) {
+      if (tail[i] == '.') {
+        if (++dots > 2 || digits == 0) return false;
+        digits = 0;
+      } else if (!text::is_digit(tail[i]) || ++digits > 3) {
+        return false;
+      }
+    }
+    return dots == 2 || digits > 0;  // at least "5.7"
   }
 
   // "5", "55", "550", "550 ", "550 5", "550 5.", "550 5.7", "550 5.7.",
@@ -510,6 +527,11 @@ struct Explainer::State {
   // Whether the joined line holds "NNN X.Y.Z" at `code_at`, of one class,
   // that the break cut: it ends past the break, and a word ends after it.
   static bool completes_codes(std::string_view joined, std::size_t code_at, std::size_t boundary) {
+    // An enhanced code alone, continued by the next line's digits.
+    if (code_at + 1 < joined.size() && joined[code_at + 1] == '.') {
+      const auto length = text::enhanced_code_length(joined.substr(code_at));
+      return length && code_at + length > boundary && text::is_digit(joined[boundary]);
+    }
     if (code_at + 4 >= joined.size() || joined[code_at + 3] != ' ') return false;
     for (std::size_t i = 0; i < 3; ++i)
       if (!text::is_digit(joined[code_at + i])) return false;
