@@ -1038,14 +1038,19 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
     CHECK(monthly->verdict == Verdict::will_break);
     CHECK_THAT(monthly->reason, Catch::Contains("before --since (last on 2026-11-01"));
   }
-  SECTION("a database written by a newer schema is refused") {
-    sqlite3* raw = nullptr;
-    REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
-    CHECK(sqlite3_exec(raw, "PRAGMA user_version=99", nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(raw);
-    auto reopened = HistoryDatabase::open(db);
-    REQUIRE_FALSE(reopened.ok());
-    CHECK_THAT(reopened.error().message, Catch::Contains("newer sendcheck"));
+  SECTION("a database with a schema version sendcheck did not write is refused") {
+    // A newer sendcheck's, and one no sendcheck writes.
+    for (const auto& [pragma, why] : {std::pair{"PRAGMA user_version=99", "newer sendcheck"},
+                                      std::pair{"PRAGMA user_version=-1", "is not sendcheck's"}}) {
+      INFO(pragma);
+      sqlite3* raw = nullptr;
+      REQUIRE(sqlite3_open(db.c_str(), &raw) == SQLITE_OK);
+      CHECK(sqlite3_exec(raw, pragma, nullptr, nullptr, nullptr) == SQLITE_OK);
+      sqlite3_close(raw);
+      auto reopened = HistoryDatabase::open(db);
+      REQUIRE_FALSE(reopened.ok());
+      CHECK_THAT(reopened.error().message, Catch::Contains(why));
+    }
   }
 }
 

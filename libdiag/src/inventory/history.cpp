@@ -5,6 +5,7 @@
 // sign-ins so that neither run's counts overwrite the other's.
 #include <sqlite3.h>
 
+#include <iterator>
 #include <limits>
 
 #include "diag/inventory.h"
@@ -14,13 +15,39 @@ namespace diag::inventory {
 using namespace detail;
 namespace {
 
-// 1: activity and verdicts. 2: the failures' error codes (activity_errors),
-// so that a sender seen only in the history keeps what refused it. 3: the
-// senders of the EAC SMTP AUTH clients report and the usage report
-// (reported), which have no sign-in of their own. 4: the last sign-in
-// counted per sender, IP and sign-in log (watermarks), so that a log given
-// in a later run is counted, not taken for one read before.
-constexpr int schema_version = 4;
+// The schema, one step per version: step N brings a database from version
+// N to N+1, so an older one is migrated in place through every later step.
+constexpr const char* schema_steps[] = {
+    // 1: runs, activity per sender and source IP, each run's verdicts.
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY, started TEXT NOT NULL, today TEXT NOT NULL);"
+    "CREATE TABLE activity(user_key TEXT NOT NULL, user TEXT NOT NULL, ip TEXT NOT NULL,"
+    " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_success INTEGER NOT NULL,"
+    " signins INTEGER NOT NULL, successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
+    " PRIMARY KEY(user_key, ip));"
+    "CREATE TABLE verdicts(run_id INTEGER NOT NULL REFERENCES runs(id), user_key TEXT NOT NULL, user TEXT NOT NULL,"
+    " verdict TEXT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY(run_id, user_key));",
+    // 2: the failures' error codes, so that a sender seen only in the history
+    // keeps what refused it. Failures stored by version 1 keep no code: they
+    // read as refused by an unknown code, as they always did.
+    "CREATE TABLE activity_errors(user_key TEXT NOT NULL, ip TEXT NOT NULL, code INTEGER NOT NULL,"
+    " failures INTEGER NOT NULL, PRIMARY KEY(user_key, ip, code));",
+    // 3: the senders of the EAC SMTP AUTH clients report and the usage
+    // report, which have no sign-in of their own: one row per sender and
+    // report, the last one read, and the day of the run that read it (the
+    // EAC report has no dates of its own).
+    "CREATE TABLE reported(user_key TEXT NOT NULL, user TEXT NOT NULL, report TEXT NOT NULL, read_on TEXT NOT NULL,"
+    " protocol TEXT, messages INTEGER NOT NULL DEFAULT 0, tls10 REAL NOT NULL DEFAULT 0, tls11 REAL NOT NULL DEFAULT 0,"
+    " tls12 REAL NOT NULL DEFAULT 0, last_activity_date TEXT NOT NULL DEFAULT '', report_period TEXT NOT NULL DEFAULT '',"
+    " PRIMARY KEY(user_key, report));",
+    // 4: the last sign-in counted per sender, IP and sign-in log, so that a
+    // log given in a later run is counted, not taken for one read before.
+    // What earlier versions counted is known per sender and IP only: that
+    // watermark holds for every log, as it did.
+    "CREATE TABLE watermarks(user_key TEXT NOT NULL, ip TEXT NOT NULL, log TEXT NOT NULL, last_seen INTEGER NOT NULL,"
+    " PRIMARY KEY(user_key, ip, log));"
+    "INSERT INTO watermarks SELECT user_key, ip, 'unknown', last_seen FROM activity;",
+};
+constexpr int schema_version = static_cast<int>(std::size(schema_steps));
 
 std::string_view log_name(Interactivity log) {
   switch (log) {
@@ -167,47 +194,10 @@ Result<HistoryDatabase> HistoryDatabase::open(const std::string& path, std::chro
   if (found > schema_version)
     return bad_input("history database " + path + ": schema version " + std::to_string(found) +
                      " was written by a newer sendcheck; use that version or another --db file");
-  if (found == 0) {
-    const char* schema =
-        "CREATE TABLE runs(id INTEGER PRIMARY KEY, started TEXT NOT NULL, today TEXT NOT NULL);"
-        "CREATE TABLE activity(user_key TEXT NOT NULL, user TEXT NOT NULL, ip TEXT NOT NULL,"
-        " first_seen INTEGER NOT NULL, last_seen INTEGER NOT NULL, last_success INTEGER NOT NULL,"
-        " signins INTEGER NOT NULL, successes INTEGER NOT NULL, failures INTEGER NOT NULL,"
-        " PRIMARY KEY(user_key, ip));"
-        "CREATE TABLE verdicts(run_id INTEGER NOT NULL REFERENCES runs(id), user_key TEXT NOT NULL, user TEXT NOT NULL,"
-        " verdict TEXT NOT NULL, active INTEGER NOT NULL, PRIMARY KEY(run_id, user_key));"
-        "PRAGMA user_version=1;";
-    if (auto created = execute(db, path, schema); !created) return created.error();
-  }
-  if (found < 2) {
-    // Failures stored by version 1 keep no code: they read as refused by an
-    // unknown code, as they always did.
-    const char* migration =
-        "CREATE TABLE activity_errors(user_key TEXT NOT NULL, ip TEXT NOT NULL, code INTEGER NOT NULL,"
-        " failures INTEGER NOT NULL, PRIMARY KEY(user_key, ip, code));"
-        "PRAGMA user_version=2;";
-    if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
-  }
-  if (found < 3) {
-    // One row per sender and report: the last one read, and the day of the
-    // run that read it (the EAC report has no dates of its own).
-    const char* migration =
-        "CREATE TABLE reported(user_key TEXT NOT NULL, user TEXT NOT NULL, report TEXT NOT NULL, read_on TEXT NOT NULL,"
-        " protocol TEXT, messages INTEGER NOT NULL DEFAULT 0, tls10 REAL NOT NULL DEFAULT 0, tls11 REAL NOT NULL DEFAULT 0,"
-        " tls12 REAL NOT NULL DEFAULT 0, last_activity_date TEXT NOT NULL DEFAULT '', report_period TEXT NOT NULL DEFAULT '',"
-        " PRIMARY KEY(user_key, report));"
-        "PRAGMA user_version=3;";
-    if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
-  }
-  if (found < 4) {
-    // What earlier versions counted is known per sender and IP only: that
-    // watermark holds for every log, as it did.
-    const char* migration =
-        "CREATE TABLE watermarks(user_key TEXT NOT NULL, ip TEXT NOT NULL, log TEXT NOT NULL, last_seen INTEGER NOT NULL,"
-        " PRIMARY KEY(user_key, ip, log));"
-        "INSERT INTO watermarks SELECT user_key, ip, 'unknown', last_seen FROM activity;"
-        "PRAGMA user_version=4;";
-    if (auto migrated = execute(db, path, migration); !migrated) return migrated.error();
+  if (found < 0) return bad_input("history database " + path + ": schema version " + std::to_string(found) + " is not sendcheck's");
+  for (auto version = found; version < schema_version; ++version) {
+    const std::string step = std::string(schema_steps[version]) + "PRAGMA user_version=" + std::to_string(version + 1) + ";";
+    if (auto migrated = execute(db, path, step.c_str()); !migrated) return migrated.error();
   }
   if (auto committed = transaction.commit(); !committed) return committed.error();
   return HistoryDatabase(std::move(impl));

@@ -60,6 +60,25 @@ std::string microsoft_include_of(const DraftTerm& t) {
   return dns::canonical_name(one.terms[0].domain_spec);
 }
 
+// Whether the record's own terms include the worldwide cloud's
+// spf.protection.outlook.com, whose servers' addresses are known here.
+bool includes_worldwide_microsoft(const std::string& record) {
+  const ParsedRecord parsed = parse_record(record);
+  return parsed.ok() && std::any_of(parsed.terms.begin(), parsed.terms.end(), [](const Term& t) {
+           return t.is_mechanism && t.mechanism == MechanismKind::include && is_microsoft_include(t.domain_spec) &&
+                  dns::canonical_name(t.domain_spec) == "spf.protection.outlook.com";
+         });
+}
+
+// Exchange Online's sample addresses checked against a record: those that
+// do not pass (at most five named), and how many were checked (0: the
+// record has no worldwide Microsoft include, or its addresses could not be
+// read here, so nothing is known).
+struct ExchangeOnlineCheck {
+  std::vector<std::string> failures;
+  std::size_t sampled = 0;
+};
+
 struct Draft {
   std::vector<DraftTerm> terms;
   std::string all;          // "-all", "~all" or "?all"
@@ -380,17 +399,15 @@ class SuggestionBuilder {
       if (evaluate_offline(copy, domain_, tree_.root.record, ip).result != SpfResult::pass) return false;
     // Exchange Online's own servers must pass too (terms before Microsoft's
     // include can end their check in permerror): else a record is built.
-    const bool microsoft_include = ascii::to_lower(tree_.root.record).find("include:spf.protection.outlook.com") != std::string::npos;
-    if (!exchange_online_failures(tree_.root.record, microsoft_include).empty()) return false;
+    const ExchangeOnlineCheck microsoft = check_exchange_online(tree_.root.record);
+    if (!microsoft.failures.empty()) return false;
     s_.record = tree_.root.record;
     s_.changed = false;
     s_.verified = true;
     s_.lookups = tree_.lookups;
     s_.void_lookups = tree_.void_lookups;
     for (const auto& ip : devices_) s_.verification.push_back(ip.to_string() + ": pass");
-    if (checked_exchange_online_)
-      s_.verification.push_back(std::to_string(exchange_online_sampled_) + " of " + std::to_string(exchange_online_sampled_) +
-                                " addresses sampled from Exchange Online's outbound ranges pass");
+    add_verification(microsoft);
     s_.notes.push_back("The published record already authorizes " + join(addresses(devices_)) +
                        " and no SPF check failed: no change needed.");
     return true;
@@ -860,8 +877,8 @@ class SuggestionBuilder {
     // limits: terms before it that find nothing for them (exists:%{i}...)
     // are void lookups for every one of its addresses, and a third is a
     // permerror (RFC 7208 4.6.4). Moved first, it is reached at once.
-    std::vector<std::string> microsoft_failures = exchange_online_failures(draft.render(), draft);
-    if (!microsoft_failures.empty()) {
+    ExchangeOnlineCheck microsoft = check_exchange_online(draft.render());
+    if (!microsoft.failures.empty()) {
       const auto include = std::find_if(draft.terms.begin() + 1, draft.terms.end(),
                                         [](const DraftTerm& t) { return microsoft_include_of(t) == "spf.protection.outlook.com"; });
       if (include != draft.terms.end() && include != draft.terms.begin() + 1) {
@@ -869,8 +886,8 @@ class SuggestionBuilder {
         draft.terms.erase(include);
         draft.terms.insert(draft.terms.begin() + 1, std::move(moved));
         candidate = walk(resolver_, cache_, domain_, draft.render());
-        microsoft_failures = exchange_online_failures(draft.render(), draft);
-        if (microsoft_failures.empty())
+        microsoft = check_exchange_online(draft.render());
+        if (microsoft.failures.empty())
           notes_.push_back("Moved \"include:spf.protection.outlook.com\" before the terms that find nothing for Exchange Online's "
                            "servers: behind them, their void lookups ended the check of those servers in permerror (RFC 7208 4.6.4).");
       }
@@ -895,13 +912,11 @@ class SuggestionBuilder {
                   ". Replace those terms with the hosts' addresses, or publish the missing records");
     if (!candidate.complete)
       return none("parts of the record's tree could not be resolved (timeouts or server failures), so it cannot be verified; try again");
-    if (!microsoft_failures.empty())
-      return none("Exchange Online's servers would not pass SPF with the merged record: " + join(microsoft_failures, "; ") +
+    if (!microsoft.failures.empty())
+      return none("Exchange Online's servers would not pass SPF with the merged record: " + join(microsoft.failures, "; ") +
                   ". Review the terms before include:spf.protection.outlook.com by hand");
     if (!verify(record)) return std::move(s_);
-    if (checked_exchange_online_)
-      s_.verification.push_back(std::to_string(exchange_online_sampled_) + " of " + std::to_string(exchange_online_sampled_) +
-                                " addresses sampled from Exchange Online's outbound ranges pass");
+    add_verification(microsoft);
     s_.record = record;
     s_.verified = true;
     s_.changed = true;
@@ -918,20 +933,13 @@ class SuggestionBuilder {
     return std::move(s_);
   }
 
-  // Exchange Online's sample addresses that do not pass with the record,
-  // when it carries the worldwide Microsoft include (a sovereign cloud's
-  // addresses are not known here); at most five named.
-  std::vector<std::string> exchange_online_failures(const std::string& record, const Draft& draft) {
-    return exchange_online_failures(record, std::any_of(draft.terms.begin(), draft.terms.end(), [](const DraftTerm& t) {
-                                      return microsoft_include_of(t) == "spf.protection.outlook.com";
-                                    }));
-  }
-  std::vector<std::string> exchange_online_failures(const std::string& record, bool has_microsoft_include) {
-    std::vector<std::string> failures;
-    checked_exchange_online_ = has_microsoft_include;
-    if (!checked_exchange_online_) return failures;
+  // The record checked with Exchange Online's sample addresses, when it
+  // carries the worldwide Microsoft include (a sovereign cloud's addresses
+  // are not known here).
+  ExchangeOnlineCheck check_exchange_online(const std::string& record) {
+    ExchangeOnlineCheck check;
+    if (!includes_worldwide_microsoft(record)) return check;
     AnswerCache copy = cache_;
-    std::size_t expected = 0;
     const auto& samples = exchange_online_outbound_samples();
     for (std::size_t i = 0; i < samples.size(); ++i) {
       const auto& address = samples[i];
@@ -946,20 +954,20 @@ class SuggestionBuilder {
         if (i % 3 != 0) continue;
         result = evaluate_online(address, record);
       }
-      ++expected;
-      if (result.result == SpfResult::pass) continue;
       // Microsoft's own records could not be read here: nothing is known.
-      if (result.result == SpfResult::temperror) {
-        checked_exchange_online_ = false;
-        return {};
-      }
-      if (failures.size() < 5)
-        failures.push_back(address.to_string() + " gets " + std::string(to_string(result.result)) +
-                           (result.reason.empty() ? std::string() : " (" + result.reason + ")"));
+      if (result.result == SpfResult::temperror) return {};
+      ++check.sampled;
+      if (result.result != SpfResult::pass && check.failures.size() < 5)
+        check.failures.push_back(address.to_string() + " gets " + std::string(to_string(result.result)) +
+                                 (result.reason.empty() ? std::string() : " (" + result.reason + ")"));
     }
-    exchange_online_sampled_ = expected;
-    if (expected == 0) checked_exchange_online_ = false;
-    return failures;
+    return check;
+  }
+
+  void add_verification(const ExchangeOnlineCheck& microsoft) {
+    if (microsoft.sampled)
+      s_.verification.push_back(std::to_string(microsoft.sampled) + " of " + std::to_string(microsoft.sampled) +
+                                " addresses sampled from Exchange Online's outbound ranges pass");
   }
 
   SpfEvaluation evaluate_online(const IpAddress& ip, const std::string& record) {
@@ -1032,8 +1040,6 @@ class SuggestionBuilder {
   std::set<std::string> replaced_;  // include targets replaced on purpose (their senders are not kept)
   std::vector<std::string> notes_;
   std::size_t input_notes_ = SIZE_MAX;  // s_.notes about the given addresses come first
-  bool checked_exchange_online_ = false;  // the record was checked with Exchange Online's addresses
-  std::size_t exchange_online_sampled_ = 0;  // how many of them Microsoft's include authorizes
 };
 
 }  // namespace
