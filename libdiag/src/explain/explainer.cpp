@@ -430,8 +430,6 @@ struct Explainer::State {
     add_distinct(explanation.steps, more_steps[index], explanation.more_steps, step);
   }
 
-  // One physical line of text: joins a Postfix bounce record, splits
-  // smtplib's escaped "\n", and turns IIS's '+' back into spaces.
   // A console wraps a long line at its width wherever that falls, even
   // inside a reply's codes: "550 5.7." / "606 Access denied ...", "Remote
   // Server returned '550" / " 5.7.708 Service unavailable", "'55" / "0 5.7.708
@@ -476,13 +474,16 @@ struct Explainer::State {
     for (std::size_t at = end > longest ? end - longest : 0; at < end; ++at) {
       if (at > 0 && (text::is_alpha(text_line[at - 1]) || text::is_digit(text_line[at - 1]) || text_line[at - 1] == '.'))
         continue;
-      if (is_codes_prefix(text_line.substr(at)) || is_enhanced_prefix(text_line.substr(at))) return at;
+      const auto tail = text_line.substr(at);
+      // An enhanced code alone shows at least "5.7", not a bare "5.".
+      if (is_codes_prefix(tail) || (tail.size() > 2 && is_enhanced_prefix(tail))) return at;
     }
     return std::string_view::npos;
   }
 
-  // "5.7.", "5.7.6": an enhanced code without a basic one, cut (.NET's "The
-  // server response was: 5.7.6" / "0 SMTP; ...").
+  // "5.", "5.7", "5.7.", "5.7.6": the start of an enhanced code, cut. Alone
+  // it is one without a basic code (.NET's "The server response was: 5.7.6" /
+  // "0 SMTP; ...").
   static bool is_enhanced_prefix(std::string_view tail) {
     if (tail.size() < 2 || (tail[0] != '2' && tail[0] != '4' && tail[0] != '5') || tail[1] != '.') return false;
     int dots = 1;
@@ -495,7 +496,7 @@ struct Explainer::State {
         return false;
       }
     }
-    return dots == 2 || digits > 0;  // at least "5.7"
+    return true;
   }
 
   // "5", "55", "550", "550 ", "550 5", "550 5.", "550 5.7", "550 5.7.",
@@ -509,19 +510,7 @@ struct Explainer::State {
     const auto enhanced = tail.substr(4);
     if (enhanced.empty()) return true;
     if (enhanced[0] != tail[0]) return false;  // another class: not this reply's
-    int dots = 0;
-    std::size_t digits = 0;
-    for (std::size_t i = 1; i < enhanced.size(); ++i) {
-      if (enhanced[i] == '.') {
-        if (++dots > 2 || (dots > 1 && digits == 0)) return false;
-        digits = 0;
-      } else if (text::is_digit(enhanced[i])) {
-        if (dots == 0 || ++digits > 3) return false;
-      } else {
-        return false;
-      }
-    }
-    return enhanced.size() == 1 || enhanced[1] == '.';
+    return enhanced.size() == 1 || is_enhanced_prefix(enhanced);
   }
 
   // Whether the joined line holds "NNN X.Y.Z" at `code_at`, of one class,
@@ -540,6 +529,8 @@ struct Explainer::State {
     return length && enhanced[0] == joined[code_at] && code_at + 4 + length > boundary;
   }
 
+  // One physical line of text: joins a Postfix bounce record, splits
+  // smtplib's escaped "\n", and turns IIS's '+' back into spaces.
   void physical_line(std::string_view text_line) {
     if (++result.lines >= max_input_lines) stopped = result.stopped_at_limit = true;
     if (!consumer_login_seen) consumer_login_seen = names_consumer_microsoft_login(text_line);

@@ -1015,15 +1015,20 @@ struct ReplyScanner::State {
     pending_open = open;
   }
 
-  // The wrapped lines end the held reply, which ends at Postfix's "(in
-  // reply to ... command)" and takes its step.
-  void join_wrapped_and_emit() {
+  // The MTA's wrapped lines join the held reply.
+  void join_wrapped() {
     for (const auto& line : wrapped) {
       if (!pending->text.empty()) pending->text += ' ';
       pending->text.append(line);
       pending->raw.append("\n").append(line);
     }
     wrapped.clear();
+  }
+
+  // The wrapped lines end the held reply, which ends at Postfix's "(in
+  // reply to ... command)" and takes its step.
+  void join_wrapped_and_emit() {
+    join_wrapped();
     std::string_view joined = pending->text;
     if (auto step = take_postfix_step(joined); !step.empty()) {
       pending->text = std::string(trim_reply_end(joined));
@@ -1278,14 +1283,7 @@ void ReplyScanner::feed_line(std::string_view line) {
     if (step.empty()) step = context_step;
 
     auto* pending = state.pending ? &*state.pending : nullptr;
-    if (pending && state.pending_open && pending->code == code) {
-      for (const auto& line : state.wrapped) {
-        if (!pending->text.empty()) pending->text += ' ';
-        pending->text.append(line);
-        pending->raw.append("\n").append(line);
-      }
-      state.wrapped.clear();
-    }
+    if (pending && state.pending_open && pending->code == code) state.join_wrapped();
     const bool same_reply = pending && state.pending_open && pending->code == code &&
                             (enhanced.empty() || pending->enhanced.empty() || enhanced == pending->enhanced);
     if (same_reply) {
