@@ -607,8 +607,15 @@ TEST_CASE("Every zone in one round trip: 150 ms per answer costs about 150 ms, n
   const auto reports = check(*resolver, {"192.0.2.2"}, lists);
   const auto elapsed = std::chrono::steady_clock::now() - started;
   CHECK(elapsed >= 150ms);
-  CHECK(elapsed < 290ms);  // one round trip; two would be 300 ms
-  CHECK(server->total_queries() == lists.size() * 4);  // A, TXT, 127.0.0.2, 127.0.0.1 per list
+  // One round trip, counted at the server rather than timed (a busy machine
+  // under ASan stretches the clock): every question arrived before the first
+  // delayed answer left.
+  const auto received = server->received_queries();
+  REQUIRE(received.size() == lists.size() * 4);  // A, TXT, 127.0.0.2, 127.0.0.1 per list
+  for (const auto& query : received) {
+    INFO(query.name);
+    CHECK(query.delayed_replies_sent_before == 0);
+  }
   CHECK(listing_for(reports[0], "spamhaus-zen").status == ListingStatus::listed);
 }
 

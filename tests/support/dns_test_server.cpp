@@ -597,6 +597,7 @@ class DnsTestServer::Loop {
     while (!delayed_replies_.empty() && delayed_replies_.begin()->first <= now) {
       DelayedReply reply = std::move(delayed_replies_.begin()->second);
       delayed_replies_.erase(delayed_replies_.begin());
+      ++delayed_replies_sent_;
       if (reply.transport == Transport::udp) {
         send_udp(reply);
         continue;
@@ -853,7 +854,8 @@ class DnsTestServer::Loop {
     ++query_counts_[QueryKey{question.name, question.type, transport}];
     // Bounded: sendcheck-testdns may serve for days.
     if (received_.size() < max_received_queries)
-      received_.push_back(ReceivedQuery{question.name, static_cast<RrType>(question.type), transport, id, source_port});
+      received_.push_back(ReceivedQuery{question.name, static_cast<RrType>(question.type), transport, id, source_port,
+                                        delayed_replies_sent_});
     std::vector<Fault> found;
     for (const std::uint16_t type_key : {question.type, qtype_any}) {
       const auto entry = faults_.find({question.name, type_key});
@@ -958,6 +960,7 @@ class DnsTestServer::Loop {
   std::map<std::uint64_t, TcpConnection> connections_;
   std::uint64_t next_connection_id_ = 1;
   std::multimap<Clock::time_point, DelayedReply> delayed_replies_;
+  std::size_t delayed_replies_sent_ = 0;
   std::vector<std::uint8_t> udp_buffer_ = std::vector<std::uint8_t>(max_udp_datagram);
 
   // Shared with the test's thread.

@@ -90,13 +90,17 @@ diag::Result<diag::dns::ZoneOverlay> load_zones(const std::vector<std::string>& 
 enum class Transport : std::uint8_t { udp, tcp };
 
 // One query as the server received it: who asked (the source port) and
-// under which ID, to tell whether a resolver's IDs and ports are random.
+// under which ID, to tell whether a resolver's IDs and ports are random;
+// and how many delayed replies had left before it came, to count a
+// client's round trips without timing it (a busy machine stretches time,
+// not the order of events).
 struct ReceivedQuery {
   std::string name;  // canonical
   diag::dns::RrType type = diag::dns::RrType::A;
   Transport transport = Transport::udp;
   std::uint16_t id = 0;
   std::uint16_t source_port = 0;
+  std::size_t delayed_replies_sent_before = 0;
 };
 
 struct DnsTestServerConfig {
