@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "diag/ascii.h"
 #include "diag/oauth.h"
 #include "diag/preflight.h"
 #include "fixture_zones.h"
@@ -281,8 +282,41 @@ TEST_CASE("direct-send to an external recipient is flagged, and the MX answers 5
   CHECK(status_of(document, "input.external-recipients") == "fail");
   CHECK(document["external_recipients"] == nlohmann::json::array({"partner@fabrikam.example"}));
   CHECK(status_of(document, "smtp.rcpt") == "pass");
-  CHECK((*find_rcpt_check(document, "partner@fabrikam.example"))["status"] == "info");  // the evidence of the next row
-  CHECK(status_of(document, "smtp.relay-denied") == "fail");
+  // The refusal is the external-recipients finding seen: evidence, not a second fix.
+  CHECK((*find_rcpt_check(document, "partner@fabrikam.example"))["status"] == "info");
+  CHECK(status_of(document, "smtp.relay-denied") == "info");
+  CHECK(document["verdict"]["verdict"] == "will-not-work");
+}
+
+TEST_CASE("preflight: direct send refused for an external recipient is the input finding seen, not a second finding with another fix", "[preflight]") {
+  // Exchange Server's words for the same refusal (5.7.54), and Exchange
+  // Online's (5.7.64, its own finding): either way one row needs attention.
+  for (const std::string& refusal : {std::string("550 5.7.54 SMTP; Unable to relay recipient in non-accepted domain"), std::string()}) {
+    INFO(refusal);
+    smtp::ServerConfig config;
+    config.profile = smtp::exo_mx_profile({"contoso.example"});
+    if (!refusal.empty())
+      config.profile.override_reply = [refusal](std::string_view command) -> std::optional<std::string> {
+        if (diag::ascii::to_lower(command).find("fabrikam.example") != std::string::npos) return refusal;
+        return std::nullopt;
+      };
+    auto mx = serve(std::move(config));
+    const auto run = run_program(direct_send(*mx, "contoso.example", "203.0.113.25", {"frontdesk@contoso.example", "partner@fabrikam.example"}));
+    const auto document = parse(run);
+    INFO(document.dump(1));
+    CHECK(run.exit_code == 1);
+    REQUIRE(find_check(document, "input.external-recipients"));
+    CHECK((*find_check(document, "input.external-recipients"))["status"] == "fail");
+    std::size_t refusals = 0;
+    for (const auto& check : document["checks"]) {
+      if (check["id"] != "smtp.rcpt" && check["id"] != "smtp.relay-denied") continue;
+      if (check["id"] == "smtp.rcpt" && check.value("recipient", "") == "frontdesk@contoso.example") continue;
+      ++refusals;
+      CHECK(check["status"] == "info");
+      CHECK(check["remedy"] == "");
+    }
+    CHECK(refusals >= 1);
+  }
 }
 
 TEST_CASE("direct-send from a blocklisted IP: the listing fails the run (exit 1)", "[preflight]") {

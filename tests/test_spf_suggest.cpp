@@ -470,6 +470,35 @@ $ORIGIN contoso.example.
   }
 }
 
+TEST_CASE("open networks that hold Microsoft's ranges let its servers pass, narrower ones do not", "[spf][suggest]") {
+  struct Case {
+    const char* record;
+    bool microsoft_passes;
+  };
+  // 0.0.0.0/1 holds 40.92.0.0/15 and 52.100.0.0/15; 128.0.0.0/1 holds
+  // neither, and without ip6:::/0 Microsoft's IPv6 servers fail.
+  for (const Case& c : {Case{"v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 ip6:::/0 -all", true},
+                        Case{"v=spf1 ip4:128.0.0.0/1 ip6:::/0 -all", false},
+                        Case{"v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all", false}}) {
+    INFO(c.record);
+    const Scenario scenario(std::string(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+@       TXT ")") + c.record + "\"\n");
+    const Run run = scenario.check("contoso.example", {"198.51.100.30"});
+    const auto* m365 = find_check(run, "spf.m365-include");
+    REQUIRE(m365);
+    const std::string message = (*m365)["message"].get<std::string>();
+    if (c.microsoft_passes) {
+      CHECK_THAT(message, Catch::Contains("only through \"ip4:0.0.0.0/1\", \"ip6:::/0\", which between them let"));
+      CHECK_THAT(message, !Catch::Contains("fails SPF"));
+    } else {
+      CHECK_THAT(message, Catch::Contains("fails SPF"));
+    }
+  }
+}
+
 TEST_CASE("suggest: Microsoft's include written after the all term is moved before it", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN contoso.example.
@@ -1393,4 +1422,44 @@ plus    TXT "v=spf1 ip4:44.8.8.8 +all"
   CHECK(client_chooses_name("%{p}"));
   CHECK_FALSE(client_chooses_name("%{h}.helo.contoso.example"));
   CHECK_FALSE(client_chooses_name("%{i}._spf.contoso.example"));
+}
+
+TEST_CASE("a permerror's remedy names the limit that was reached: void lookups are not one lookup too many", "[spf]") {
+  struct Case {
+    const char* record;
+    const char* says;
+    const char* never;
+  };
+  for (const Case& c :
+       {Case{"v=spf1 a:gone1.contoso.example a:gone2.contoso.example a:gone3.contoso.example ip4:198.51.100.30 -all",
+             "names do not exist", "10 lookups"},
+        Case{"v=spf1 a:h1.contoso.example a:h2.contoso.example a:h3.contoso.example a:h4.contoso.example "
+             "a:h5.contoso.example a:h6.contoso.example \" \"a:h7.contoso.example a:h8.contoso.example a:h9.contoso.example "
+             "a:h10.contoso.example a:h11.contoso.example ip4:198.51.100.30 -all",
+             "10 lookups or fewer", "do not exist"}}) {
+    INFO(c.record);
+    const Scenario scenario(std::string(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+h1      A   192.0.2.1
+h2      A   192.0.2.2
+h3      A   192.0.2.3
+h4      A   192.0.2.4
+h5      A   192.0.2.5
+h6      A   192.0.2.6
+h7      A   192.0.2.7
+h8      A   192.0.2.8
+h9      A   192.0.2.9
+h10     A   192.0.2.10
+h11     A   192.0.2.11
+@       TXT ")") + c.record + "\"\n");
+    const Run run = scenario.check("contoso.example", {"198.51.100.30"});
+    const auto* result = find_check(run, "spf.result");
+    REQUIRE(result);
+    CHECK((*result)["status"] == "fail");
+    const std::string remedy = (*result)["remedy"].get<std::string>();
+    CHECK_THAT(remedy, Catch::Contains(c.says));
+    CHECK_THAT(remedy, !Catch::Contains(c.never));
+  }
 }

@@ -198,10 +198,15 @@ struct CheckHostInput {
   std::optional<std::string> record_override;
 };
 
+// Which RFC 7208 4.6.4 limit ended an evaluation in permerror, if one did:
+// the fix differs (fewer DNS-querying terms, or no names that find nothing).
+enum class LimitReached { none, lookups, void_lookups };
+
 struct SpfEvaluation {
   SpfResult result = SpfResult::none;
   std::string explanation;  // for fail: the exp= text, else the default
   std::string reason;       // for none/permerror/temperror: why, in words
+  LimitReached limit_reached = LimitReached::none;
   std::string matched;      // the term that decided ("ip4:40.92.0.0/15", "-all", "redirect=...")
   std::vector<std::string> path;  // "contoso.com", "include:spf.protection.outlook.com", ...
   int lookups = 0;          // RFC 7208 4.6.4 DNS-querying terms used

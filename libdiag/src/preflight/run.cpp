@@ -1044,10 +1044,19 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
   std::string fix_spf;
   if (record) fix_spf = "publish the SPF record below (verified; it authorizes Exchange Online's servers)";
-  else if (spf_broken)
+  else if (spf_broken) {
+    // The limit that was reached says what to change: a void lookup is a
+    // name that finds nothing, not one lookup too many.
+    const std::string within =
+        part.spf->limit_reached == spf::LimitReached::void_lookups
+            ? "so that no more than 2 of the names it looks up find nothing (RFC 7208 4.6.4: remove or fix the terms whose names do not exist)"
+        : part.spf->limit_reached == spf::LimitReached::lookups
+            ? "so that include:spf.protection.outlook.com is reached within 10 DNS lookups"
+            : "so that it evaluates without error";
     fix_spf = "fix the SPF record of " + domain + ", which ends in permerror for Exchange Online's addresses (" + part.spf->reason +
-              "), so that include:spf.protection.outlook.com is reached within 10 DNS lookups (sendcheck spf " + domain +
+              "), " + within + " (sendcheck spf " + domain +
               (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest gives a verified record)" : " shows the lookups)");
+  }
   else if (!spf_part.microsoft_after_all.empty())
     fix_spf = "move \"" + spf_part.microsoft_after_all + "\" before the all term in the SPF record of " + domain +
               " (terms after it are never evaluated; sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it)";
@@ -1227,6 +1236,16 @@ std::string credentials_to_give(Method method) {
   }
 }
 
+// 5.7.139 from Microsoft Entra (security defaults, Conditional Access, MFA,
+// an authentication policy), not the SMTP AUTH switch: no Exchange switch
+// lifts it, so re-enabling basic authentication is no stopgap.
+bool blocked_by_entra(const smtp::Reply& reply) {
+  if (reply.enhanced != "5.7.139") return false;
+  const std::string text = ascii::to_lower(reply.text());
+  return text.find("basic authentication is disabled") != std::string::npos || text.find("security defaults") != std::string::npos ||
+         text.find("did not meet the criteria") != std::string::npos;
+}
+
 // The remedy for a refused AUTH, by method and reply: the fix first, a
 // stopgap last and only where it can help.
 std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
@@ -1255,8 +1274,7 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
     if (text.find("credentials were incorrect") != std::string::npos)
       return "Check the user name (the full address of " + mailbox + ") and its password. " + move +
              " (sendcheck explain 5.7.139)";
-    if (text.find("basic authentication is disabled") != std::string::npos || text.find("security defaults") != std::string::npos ||
-        text.find("did not meet the criteria") != std::string::npos)
+    if (blocked_by_entra(reply))
       return move + " Whatever the SMTP AUTH switches say, this sign-in is blocked by Microsoft Entra: security defaults (which "
                     "cannot exempt one account), a Conditional Access policy or multifactor authentication, or an Exchange "
                     "authentication policy; the failed sign-in in the Entra sign-in logs names which. Set-CASMailbox does not "
@@ -1421,6 +1439,53 @@ void add_reply_findings(const Plan& plan, const smtp::SessionResult& session, st
     }
 }
 
+// A permanent refusal to relay, in any server's words: Exchange Online's
+// 5.7.64, Exchange Server's 5.7.54, "Unable to relay", Postfix's "Relay
+// access denied".
+bool is_relay_refusal(const nlohmann::json& reply) {
+  if (!reply.is_object() || reply.value("code", 0) / 100 != 5) return false;
+  const std::string enhanced = reply["enhanced"].is_string() ? reply["enhanced"].get<std::string>() : std::string();
+  if (enhanced == "5.7.54" || enhanced == "5.7.64") return true;
+  return ascii::to_lower(reply.value("text", std::string())).find("relay") != std::string::npos;
+}
+
+// Direct send to a recipient outside the tenant fails by design, which the
+// input.external-recipients row says with its fix. The server refusing that
+// recipient is the same finding seen, not a second one with another fix
+// (an on-premises receive connector, a relay connector): shown as evidence.
+void external_refusals_as_evidence(const Plan& plan, std::vector<Check>& checks) {
+  const auto external = [&](const std::string& recipient) {
+    return std::any_of(plan.external.begin(), plan.external.end(),
+                       [&](const std::string& address) { return ascii::iequals(address, recipient); });
+  };
+  std::vector<nlohmann::json> refused;  // the replies refused only for external recipients
+  bool refused_internal = false;
+  for (auto& check : checks) {
+    // Info already when a finding of its own (5.7.64) shows the same reply.
+    if (check.id != "smtp.rcpt" || (check.status != Status::fail && check.status != Status::info) ||
+        check.fields.value("skipped", false) || !check.fields.contains("reply") || !is_relay_refusal(check.fields["reply"]))
+      continue;
+    if (!external(check.fields.value("recipient", std::string()))) {
+      refused_internal = true;
+      continue;
+    }
+    check.status = Status::info;
+    check.message += " (as expected: direct send reaches only the tenant's own mailboxes, see External recipients)";
+    check.remedy.clear();
+    refused.push_back(check.fields["reply"]);
+  }
+  if (refused_internal || refused.empty()) return;
+  for (auto& check : checks)
+    if (check.id == "smtp.relay-denied" && check.status == Status::fail && check.fields.contains("reply") &&
+        std::any_of(refused.begin(), refused.end(), [&](const nlohmann::json& reply) {
+          return reply.value("code", 0) == check.fields["reply"].value("code", 0) &&
+                 reply.value("text", std::string()) == check.fields["reply"].value("text", std::string());
+        })) {
+      check.status = Status::info;
+      check.remedy.clear();
+    }
+}
+
 bool is_guid(std::string_view text) {
   if (text.size() != 36) return false;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -1567,6 +1632,14 @@ void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::S
       checks.push_back(Check{"auth.basic-timeline", Status::warn,
                              "The device uses basic authentication (AUTH LOGIN), which Exchange Online already refused here (550 5.7.30): "
                              "it must move off basic authentication now, not at the end of December 2026",
+                             move, {}});
+    else if (auth == smtp::AuthMechanism::login && session.auth && blocked_by_entra(session.auth->reply))
+      // Refused by Entra already: no Exchange switch brings it back, so the
+      // timeline's re-enabling is no stopgap for this device.
+      checks.push_back(Check{"auth.basic-timeline", Status::warn,
+                             "The device uses basic authentication (AUTH LOGIN), which Microsoft Entra already blocks for this account "
+                             "(535 5.7.139): it must move off basic authentication now, not at the end of December 2026, and "
+                             "re-enabling SMTP AUTH in Exchange does not lift the block",
                              move, {}});
     else if (auth == smtp::AuthMechanism::login) {
       // Accepted today is not "will work": basic authentication is disabled
@@ -2231,6 +2304,7 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
     if ((check.id == "smtp.mail" || check.id == "smtp.rcpt") && check.status == Status::fail && check.fields.value("skipped", false))
       check.status = Status::info;
   add_reply_findings(plan, result.session, part.section.checks);
+  if (plan.method == Method::direct_send) external_refusals_as_evidence(plan, part.section.checks);
   session_steps(plan, auth, result.session, target->host + " port " + std::to_string(probe.port), certificate, part.steps);
   if (std::any_of(part.steps.begin(), part.steps.end(), [](const Step& step) { return step.id == "smtp" && step.state == StepState::passed; }))
     endpoint_identity(plan, result.session, target->host + " port " + std::to_string(probe.port),

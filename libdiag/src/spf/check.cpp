@@ -88,9 +88,12 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
       check.status = Status::fail;
       check.message = "Checking " + who + " against " + domain + " ends in permerror" + via + ": " + evaluation.reason + ".";
       check.remedy = "Fix the record: receivers treat a permerror like a missing or broken SPF record for every message.";
-      if (evaluation.reason.find("DNS-querying terms") != std::string::npos) {
+      if (evaluation.limit_reached == LimitReached::lookups) {
         check.message += " The domain's lookups run out before a term that authorizes " + who + " is reached, so this device's mail fails.";
         check.remedy = "Bring the tree to 10 lookups or fewer (see spf.lookups), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
+      } else if (evaluation.limit_reached == LimitReached::void_lookups) {
+        check.message += " More than 2 of the names the record looks up for " + who + " find nothing before a term that authorizes it is reached, so this device's mail fails.";
+        check.remedy = "Remove or fix the terms whose names do not exist (see spf.void-lookups), or put the device's ip4:/ip6: term before them; --suggest writes a verified record.";
       }
       break;
     case SpfResult::temperror:

@@ -98,6 +98,7 @@ enum class Match { yes, no, error };
 struct Decision {
   SpfResult result = SpfResult::neutral;
   std::string explanation, reason, matched;
+  LimitReached limit_reached = LimitReached::none;
   std::vector<std::string> path;
 };
 
@@ -142,6 +143,7 @@ class Evaluator {
     evaluation.result = out.result;
     evaluation.explanation = out.explanation;
     evaluation.reason = out.reason;
+    evaluation.limit_reached = out.limit_reached;
     evaluation.matched = out.matched;
     evaluation.path = out.path;
     evaluation.lookups = lookups_;
@@ -325,6 +327,7 @@ class Evaluator {
     if (++lookups_ > options_.lookup_limit) {
       error = make(SpfResult::permerror, "more than " + std::to_string(options_.lookup_limit) +
                                              " DNS-querying terms (RFC 7208 4.6.4)");
+      error.limit_reached = LimitReached::lookups;
       return false;
     }
     return true;
@@ -334,6 +337,7 @@ class Evaluator {
     if (++voids_ > options_.void_limit) {
       error = make(SpfResult::permerror, "more than " + std::to_string(options_.void_limit) +
                                              " void lookups (the last: " + name + ") (RFC 7208 4.6.4)");
+      error.limit_reached = LimitReached::void_lookups;
       return false;
     }
     return true;

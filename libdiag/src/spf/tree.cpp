@@ -13,6 +13,7 @@
 #include "diag/ascii.h"
 #include "diag/mx.h"
 #include "diag/spf.h"
+#include "diag/strings.h"
 
 namespace diag::spf {
 namespace {
@@ -949,9 +950,44 @@ bool names_client_chosen_record(std::string_view text) {
   return term.modifier == ModifierKind::redirect && client_chooses_name(term.value);
 }
 
+namespace {
+// The open ip4:/ip6: terms (wider than any one organization's, see
+// is_open_prefix) that between them let every sample of Exchange Online's
+// outbound addresses pass, as "ip4:0.0.0.0/1"; "" when some sample is left
+// out, and then Microsoft's mail does fail.
+void collect_open_terms(const TreeNode& node, std::vector<Term>& out) {
+  const ParsedRecord record = parse_record(node.record);
+  if (record.ok())
+    for (const auto& term : record.terms) {
+      if (!term.is_mechanism || term.qualifier != Qualifier::pass) continue;
+      if (std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term.text) != node.ignored_terms.end()) continue;
+      const bool v4 = term.mechanism == MechanismKind::ip4;
+      if ((v4 || term.mechanism == MechanismKind::ip6) && is_open_prefix(v4 ? term.cidr4 : term.cidr6, v4)) out.push_back(term);
+    }
+  for (const auto& child : node.children)
+    if (passes_through(child)) collect_open_terms(child, out);
+}
+
+std::string open_terms_passing_microsoft(const TreeNode& root) {
+  std::vector<Term> open;
+  collect_open_terms(root, open);
+  std::vector<std::string> used;
+  for (const auto& sample : exchange_online_outbound_samples()) {
+    const auto covering = std::find_if(open.begin(), open.end(), [&](const Term& term) {
+      return sample.is_v4() == (term.mechanism == MechanismKind::ip4) &&
+             sample.in_prefix(term.network, sample.is_v4() ? term.cidr4 : term.cidr6);
+    });
+    if (covering == open.end()) return {};
+    if (std::find(used.begin(), used.end(), covering->text) == used.end()) used.push_back(covering->text);
+  }
+  return strings::join(used, "\", \"");
+}
+}  // namespace
+
 void note_open_terms_pass_microsoft(TreeValidation& tree) {
-  // Only terms that pass every address: an open network may leave out
-  // Microsoft's ranges, and a client-chosen name is the client's to pick.
+  // Terms that pass every address, or open networks that between them hold
+  // every sample of Microsoft's ranges: a narrower open network may leave
+  // them out, and a client-chosen name is the client's to pick.
   std::string term;
   for (const auto& check : tree.checks) {
     if (check.status != Status::fail) continue;
@@ -960,14 +996,17 @@ void note_open_terms_pass_microsoft(TreeValidation& tree) {
     else if (check.id == "spf.include-all") term = "+all";
     if (!term.empty()) break;
   }
+  if (term.empty()) term = open_terms_passing_microsoft(tree.root);
   if (term.empty()) return;
   for (auto& check : tree.checks) {
     if (check.id != "spf.m365-include" || check.status != Status::fail) continue;
     const auto at = check.message.find(microsoft_mail_fails);
     if (at == std::string::npos) continue;
+    const bool several = term.find("\", \"") != std::string::npos;
     check.message = check.message.substr(0, at) + "Exchange Online's servers pass SPF as " + tree.domain + " only through \"" + term +
-                    "\", which lets every address on the internet pass: closing that term, its fix, fails the mail Exchange Online "
-                    "sends as " + tree.domain + " unless Microsoft's include is added in the same change.";
+                    (several ? "\", which between them let" : "\", which lets") + " every address on the internet pass: closing " +
+                    (several ? "those terms" : "that term") + ", the fix for that, fails the mail Exchange Online sends as " + tree.domain +
+                    " unless Microsoft's include is added in the same change.";
     check.remedy += " Do it in the same change that closes \"" + term + "\".";
     check.fields["passes_through"] = term;
   }
