@@ -58,7 +58,7 @@ struct KnowledgeEntry {
   std::string_view id;
   std::string_view codes;                  // "535", "530,550"; empty: any basic code
   std::string_view enhanced;               // "5.7.30", "5.7.606-649", "5.7.321,4.7.321"; empty: any
-  std::array<std::string_view, 4> text{};  // case-insensitive, '*' = any run; one must occur
+  std::array<std::string_view, 8> text{};  // case-insensitive, '*' = any run; one must occur
   Category category = Category::protocol;
   std::string_view title;
   std::string_view cause;
