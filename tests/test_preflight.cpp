@@ -319,6 +319,30 @@ TEST_CASE("preflight: direct send refused for an external recipient is the input
   }
 }
 
+TEST_CASE("relay: Exchange Online's addresses are those Microsoft's include publishes, or the outbound check is not verified", "[preflight]") {
+  // A Microsoft include that lists none of the addresses the check knows (its
+  // ranges moved, or a stand-in zone): the domain that includes it is not
+  // told that Exchange Online fails its SPF.
+  std::string zone_text = read_file(zone);
+  const auto spf_line = zone_text.find("$ORIGIN spf.protection.outlook.com.");
+  REQUIRE(spf_line != std::string::npos);
+  zone_text = zone_text.substr(0, spf_line) + "$ORIGIN spf.protection.outlook.com.\n@ TXT \"v=spf1 ip4:192.0.2.0/24 -all\"\n";
+  TempDir dir;
+  const std::string moved = dir.file("moved.zone", zone_text);
+  auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
+  auto argv = direct_send(*mx, "contoso.example", "203.0.113.25", {"partner@fabrikam.example"});
+  argv.insert(argv.begin() + 2, {"--method", "relay"});
+  argv.erase(std::find(argv.begin(), argv.end(), "--reject-direct-send"), std::find(argv.begin(), argv.end(), "--reject-direct-send") + 4);
+  *std::find(argv.begin(), argv.end(), zone) = moved;
+  const auto run = run_program(argv);
+  const auto document = parse(run);
+  INFO(document.dump(1));
+  CHECK(status_of(document, "dmarc.policy") == "error");
+  CHECK_THAT((*find_check(document, "dmarc.policy"))["message"].get<std::string>(),
+             Catch::Contains("authorizes none of the Exchange Online addresses"));
+  CHECK(document["verdict"]["verdict"] != "will-not-work");
+}
+
 TEST_CASE("direct-send from a blocklisted IP: the listing fails the run (exit 1)", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
   const auto run = run_program(direct_send(*mx, "contoso.example", "203.0.113.66"));

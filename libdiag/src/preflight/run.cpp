@@ -752,8 +752,13 @@ struct OutboundPart {
   // Exchange Online's outbound ranges, one address each, against the From
   // domain's SPF; spf is the one that decides (the first that does not pass).
   std::vector<std::optional<spf::SpfEvaluation>> each;
+  // The same addresses against Microsoft's include alone: a sample that the
+  // include does not authorize today is not Exchange Online's (the samples
+  // are a reference's, the record is Microsoft's), and is not judged.
+  std::vector<std::optional<spf::SpfEvaluation>> microsoft_own;
   std::optional<spf::SpfEvaluation> spf;
   std::string spf_address;  // the address spf is for
+  std::string undecided;    // why spf is empty, when not a failed lookup
   dns::Answer dkim[2];      // selector1, selector2 ._domainkey CNAMEs
 };
 
@@ -778,23 +783,34 @@ bool needs_outbound_dmarc(const Plan& plan) {
 void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, const Plan& plan, OutboundPart& part, std::function<void()> done) {
   part.asked = true;
   auto work = dns::Work::create(resolver, [&part, done = std::move(done)] {
-    // The first address that does not pass decides; else they all passed.
+    // The first of Exchange Online's addresses that does not pass decides;
+    // else they all passed.
+    bool judged = false;
     for (std::size_t i = 0; i < part.each.size(); ++i) {
-      if (!part.each[i]) {
+      const auto& own = part.microsoft_own[i];
+      if (own && own->result != spf::SpfResult::pass && own->result != spf::SpfResult::temperror) continue;
+      if (!part.each[i] || !own || own->result == spf::SpfResult::temperror) {
         part.spf.reset();
         part.spf_address = spf::exchange_online_outbound_samples()[i].to_string();
+        judged = true;
         break;
       }
+      judged = true;
       part.spf = part.each[i];
       part.spf_address = spf::exchange_online_outbound_samples()[i].to_string();
       if (part.each[i]->result != spf::SpfResult::pass) break;
     }
+    if (!judged)
+      part.undecided = "include:spf.protection.outlook.com, as published today, authorizes none of the Exchange Online addresses "
+                       "this check knows (40.92.0.1, 40.107.0.1, 52.100.0.1, ...), so which addresses Exchange Online sends from "
+                       "could not be told";
     done();
   });
   for (int i = 0; i < 2; ++i)
     work->query("selector" + std::to_string(i + 1) + "._domainkey." + plan.from_domain, dns::RrType::CNAME,
                 [&part, i](const dns::Answer& answer) { part.dkim[i] = answer; });
   part.each.assign(spf::exchange_online_outbound_samples().size(), std::nullopt);
+  part.microsoft_own.assign(spf::exchange_online_outbound_samples().size(), std::nullopt);
   for (std::size_t i = 0; i < spf::exchange_online_outbound_samples().size(); ++i) {
     spf::CheckHostInput input;
     input.ip = spf::exchange_online_outbound_samples()[i];
@@ -804,6 +820,12 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
     spf::start_check_host(spf_resolver, std::make_shared<spf::AnswerCache>(), input, {},
                           [&part, i, hold = work->hold()](spf::SpfEvaluation evaluation) {
                             part.each[i] = std::move(evaluation);
+                            hold();
+                          });
+    input.record_override = "v=spf1 include:spf.protection.outlook.com -all";
+    spf::start_check_host(spf_resolver, std::make_shared<spf::AnswerCache>(), input, {},
+                          [&part, i, hold = work->hold()](spf::SpfEvaluation evaluation) {
+                            part.microsoft_own[i] = std::move(evaluation);
                             hold();
                           });
   }
@@ -1074,6 +1096,15 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                 "Get-DkimSigningConfig -Identity " + domain + " | Format-List Enabled; or " + fix_spf};
     return;
   }
+  if (spf_undecided && !part.undecided.empty() && !dkim_unknown) {
+    check.status = Status::error;
+    check.message = head + "; " + part.undecided;
+    check.remedy = "Check that the SPF record of " + domain + " includes spf.protection.outlook.com, or set up DKIM for " + domain +
+                   "; then run again (Microsoft publishes its outbound ranges in that record).";
+    step = Step{"dmarc", StepState::untested, "Exchange Online's outbound addresses could not be told from Microsoft's SPF record",
+                "run again"};
+    return;
+  }
   if (spf_undecided || dkim_unknown) {
     check.status = Status::error;
     check.message = head + "; whether the SPF record of " + domain + " authorizes them, or " + domain + " has DKIM, could not be looked up";
@@ -1112,7 +1143,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
                  "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
   step = Step{"dmarc", StepState::failed,
-              "DMARC p=" + policy + " at other organizations: Exchange Online is not in the SPF of " + domain + ", and no DKIM", ""};
+              "DMARC p=" + policy + " at other organizations: " +
+                  (spf_broken ? "the SPF of " + domain + " ends in permerror for Exchange Online"
+                              : "Exchange Online is not in the SPF of " + domain) +
+                  ", and no DKIM",
+              ""};
 }
 
 // A listing whose every answer is a Spamhaus PBL code (127.0.0.10 by the
