@@ -1463,3 +1463,31 @@ h11     A   192.0.2.11
     CHECK_THAT(remedy, !Catch::Contains(c.never));
   }
 }
+
+TEST_CASE("Microsoft's include in the tree is not a pass when Exchange Online's servers never reach it", "[spf]") {
+  struct Case {
+    const char* record;
+    const char* status;
+    const char* says;
+  };
+  for (const Case& c :
+       {Case{"v=spf1 exists:%{i}._a.contoso.example exists:%{i}._b.contoso.example exists:%{i}._c.contoso.example "
+             "include:spf.protection.outlook.com -all",
+             "fail", "void lookups"},
+        Case{"v=spf1 -ip4:40.92.0.0/15 include:spf.protection.outlook.com -all", "fail", "decides for Exchange Online's servers"},
+        Case{"v=spf1 include:spf.protection.outlook.com exists:%{i}._a.contoso.example exists:%{i}._b.contoso.example "
+             "exists:%{i}._c.contoso.example -all",
+             "pass", "includes Microsoft's"}}) {
+    INFO(c.record);
+    const Scenario scenario(std::string(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+@       TXT ")") + c.record + "\"\n");
+    const Run run = scenario.check("contoso.example", {}, false);
+    const auto* m365 = find_check(run, "spf.m365-include");
+    REQUIRE(m365);
+    CHECK((*m365)["status"] == c.status);
+    CHECK_THAT((*m365)["message"].get<std::string>(), Catch::Contains(c.says));
+  }
+}

@@ -457,6 +457,14 @@ std::optional<Check> unused_address_finding(const TreeValidation& tree, const Sp
 // +all, spf.any-address-passes), it passes through that term instead, and
 // the row says so. Call once the tree's findings are complete.
 void note_open_terms_pass_microsoft(TreeValidation& tree);
+// One IPv4 and one IPv6 address of Exchange Online's that the Microsoft
+// include in the tree authorizes as published (none when the tree has no
+// such include, or it authorizes none of the known addresses).
+std::vector<IpAddress> exchange_online_addresses_in_tree(const TreeValidation& tree);
+// A tree that includes Microsoft's but whose evaluation ends before the
+// include for those addresses (the lookup or void-lookup limit, a term that
+// denies them first): spf.m365-include says so instead of passing.
+void note_exchange_online_results(TreeValidation& tree, const std::vector<std::pair<IpAddress, SpfEvaluation>>& results);
 // The tree findings (spf.void-lookups, spf.lookups, ...) whose cause the
 // evaluation's permerror, temperror or none names.
 std::vector<std::string_view> findings_named_by(const SpfEvaluation& evaluation);

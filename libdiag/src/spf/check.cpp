@@ -255,6 +255,15 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
       outcome.tree.checks.push_back(std::move(*finding));
   }
   note_open_terms_pass_microsoft(outcome.tree);
+  {
+    std::vector<std::pair<IpAddress, SpfEvaluation>> exchange_online;
+    for (const auto& address : exchange_online_addresses_in_tree(outcome.tree)) {
+      CheckHostInput input = plan.base;
+      input.ip = address;
+      exchange_online.emplace_back(address, check_host(resolver, cache, input));
+    }
+    note_exchange_online_results(outcome.tree, exchange_online);
+  }
   soften_unneeded_tree_errors(outcome);
   if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today, plan.exchange_online_sends);
   return outcome;
@@ -292,6 +301,24 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
     }
     static void finish(const std::shared_ptr<Run>& run) {
       note_open_terms_pass_microsoft(run->outcome.tree);
+      const auto addresses = exchange_online_addresses_in_tree(run->outcome.tree);
+      if (addresses.empty()) return conclude(run);
+      auto results = std::make_shared<std::vector<std::pair<IpAddress, SpfEvaluation>>>();
+      auto open = std::make_shared<std::size_t>(addresses.size());
+      for (const auto& address : addresses) {
+        CheckHostInput input = run->plan.base;
+        input.ip = address;
+        start_check_host(run->resolver, run->cache, input, EngineOptions{}, [run, results, open, address](SpfEvaluation evaluation) {
+          results->emplace_back(address, std::move(evaluation));
+          if (--*open > 0) return;
+          // In the order of the addresses, whichever answered first.
+          std::sort(results->begin(), results->end(), [](const auto& a, const auto& b) { return a.first.is_v4() > b.first.is_v4(); });
+          note_exchange_online_results(run->outcome.tree, *results);
+          conclude(run);
+        });
+      }
+    }
+    static void conclude(const std::shared_ptr<Run>& run) {
       soften_unneeded_tree_errors(run->outcome);
       if (run->plan.suggest)
         run->outcome.suggestion = suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today,

@@ -1012,6 +1012,63 @@ void note_open_terms_pass_microsoft(TreeValidation& tree) {
   }
 }
 
+std::vector<IpAddress> exchange_online_addresses_in_tree(const TreeValidation& tree) {
+  std::vector<Network> microsoft;
+  for_each_node(tree.root, [&](const TreeNode& node) {
+    if (!node.via.empty() && is_microsoft_include(node.domain)) {
+      const auto networks = authorized_networks(node);
+      microsoft.insert(microsoft.end(), networks.begin(), networks.end());
+    }
+  });
+  std::vector<IpAddress> chosen;
+  bool v4 = false, v6 = false;
+  for (const auto& sample : exchange_online_outbound_samples()) {
+    bool& taken = sample.is_v4() ? v4 : v6;
+    if (taken) continue;
+    if (std::any_of(microsoft.begin(), microsoft.end(), [&](const Network& network) {
+          return network.address.is_v4() == sample.is_v4() && sample.in_prefix(network.address, network.prefix);
+        })) {
+      chosen.push_back(sample);
+      taken = true;
+    }
+  }
+  return chosen;
+}
+
+void note_exchange_online_results(TreeValidation& tree, const std::vector<std::pair<IpAddress, SpfEvaluation>>& results) {
+  const auto failing = std::find_if(results.begin(), results.end(), [](const auto& result) {
+    const SpfResult r = result.second.result;
+    return r == SpfResult::permerror || r == SpfResult::fail || r == SpfResult::softfail || r == SpfResult::neutral;
+  });
+  if (failing == results.end()) return;
+  const auto& [address, evaluation] = *failing;
+  for (auto& check : tree.checks) {
+    if (check.id != "spf.m365-include" || check.status != Status::pass) continue;
+    const std::string d = tree.domain;
+    const std::string who = "Exchange Online's servers (" + address.to_string() + ")";
+    check.status = Status::fail;
+    if (evaluation.result == SpfResult::permerror) {
+      check.message = d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's, but " + who +
+                      " get permerror before the include is reached: " + evaluation.reason +
+                      ". Mail Exchange Online sends as " + d + " fails SPF.";
+      check.remedy =
+          evaluation.limit_reached == LimitReached::void_lookups
+              ? "Put include:spf.protection.outlook.com before the terms whose names find nothing for those servers (exists:%{i}... "
+                "and a:/mx: terms without records for them), or remove those terms; --suggest writes a verified record."
+              : "Put include:spf.protection.outlook.com earlier, within the first 10 DNS lookups, or remove includes you no longer send "
+                "through; --suggest writes a verified record.";
+    } else {
+      check.message = d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's, but \"" + evaluation.matched +
+                      "\" decides for " + who + " first: they get " + std::string(to_string(evaluation.result)) +
+                      ", so mail Exchange Online sends as " + d + " fails SPF.";
+      check.remedy = "Put include:spf.protection.outlook.com before \"" + evaluation.matched +
+                     "\", or remove that term; --suggest writes a verified record.";
+    }
+    check.fields["exchange_online_address"] = address.to_string();
+    check.fields["exchange_online_result"] = std::string(to_string(evaluation.result));
+  }
+}
+
 std::string_view open_pass_finding(const SpfEvaluation& evaluation) {
   if (evaluation.result != SpfResult::pass) return {};
   // Reached through include:%{h} or redirect=%{h}: the client chose the record.
