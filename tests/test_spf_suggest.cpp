@@ -470,6 +470,15 @@ $ORIGIN contoso.example.
   }
 }
 
+// contoso.example with Microsoft 365 as its MX and this SPF record.
+Scenario contoso_with_record(const std::string& record) {
+  return Scenario(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+@       TXT ")" + record + "\"\n");
+}
+
 TEST_CASE("open networks that hold Microsoft's ranges let its servers pass, narrower ones do not", "[spf][suggest]") {
   struct Case {
     const char* record;
@@ -481,11 +490,7 @@ TEST_CASE("open networks that hold Microsoft's ranges let its servers pass, narr
                         Case{"v=spf1 ip4:128.0.0.0/1 ip6:::/0 -all", false},
                         Case{"v=spf1 ip4:0.0.0.0/1 ip4:128.0.0.0/1 -all", false}}) {
     INFO(c.record);
-    const Scenario scenario(std::string(R"(
-$ORIGIN contoso.example.
-@       SOA ns hostmaster 1 3600 600 86400 300
-@       MX  0 contoso-com.mail.protection.outlook.com.
-@       TXT ")") + c.record + "\"\n");
+    const Scenario scenario = contoso_with_record(c.record);
     const Run run = scenario.check("contoso.example", {"198.51.100.30"});
     const auto* m365 = find_check(run, "spf.m365-include");
     REQUIRE(m365);
@@ -1479,11 +1484,7 @@ TEST_CASE("Microsoft's include in the tree is not a pass when Exchange Online's 
              "exists:%{i}._c.contoso.example -all",
              "pass", "includes Microsoft's"}}) {
     INFO(c.record);
-    const Scenario scenario(std::string(R"(
-$ORIGIN contoso.example.
-@       SOA ns hostmaster 1 3600 600 86400 300
-@       MX  0 contoso-com.mail.protection.outlook.com.
-@       TXT ")") + c.record + "\"\n");
+    const Scenario scenario = contoso_with_record(c.record);
     const Run run = scenario.check("contoso.example", {}, false);
     const auto* m365 = find_check(run, "spf.m365-include");
     REQUIRE(m365);
