@@ -316,6 +316,8 @@ TEST_CASE("preflight: direct send refused for an external recipient is the input
       CHECK(check["remedy"] == "");
     }
     CHECK(refusals >= 1);
+    // One cause in the verdict: the recipients, not a refused envelope too.
+    for (const auto& cause : document["verdict"]["causes"]) CHECK(cause["id"] != "envelope");
   }
 }
 
