@@ -968,19 +968,31 @@ void collect_open_terms(const TreeNode& node, std::vector<Term>& out) {
     if (passes_through(child)) collect_open_terms(child, out);
 }
 
-std::string open_terms_passing_microsoft(const TreeNode& root) {
+// The open terms Exchange Online's addresses pass through, as
+// "ip4:0.0.0.0/1", "ip6:::/0", and whether they hold every sample of each
+// family: one family may pass through them while the other fails.
+struct OpenPassage {
+  std::string terms;
+  bool every_v4 = true, every_v6 = true;
+};
+OpenPassage open_terms_passing_microsoft(const TreeNode& root) {
   std::vector<Term> open;
   collect_open_terms(root, open);
+  OpenPassage passage;
   std::vector<std::string> used;
   for (const auto& sample : exchange_online_outbound_samples()) {
     const auto covering = std::find_if(open.begin(), open.end(), [&](const Term& term) {
       return sample.is_v4() == (term.mechanism == MechanismKind::ip4) &&
              sample.in_prefix(term.network, sample.is_v4() ? term.cidr4 : term.cidr6);
     });
-    if (covering == open.end()) return {};
+    if (covering == open.end()) {
+      (sample.is_v4() ? passage.every_v4 : passage.every_v6) = false;
+      continue;
+    }
     if (std::find(used.begin(), used.end(), covering->text) == used.end()) used.push_back(covering->text);
   }
-  return strings::join(used, "\", \"");
+  passage.terms = strings::join(used, "\", \"");
+  return passage;
 }
 }  // namespace
 
@@ -996,16 +1008,27 @@ void note_open_terms_pass_microsoft(TreeValidation& tree) {
     else if (check.id == "spf.include-all") term = "+all";
     if (!term.empty()) break;
   }
-  if (term.empty()) term = open_terms_passing_microsoft(tree.root);
+  // Which of Exchange Online's servers pass through the open terms: all, or
+  // one family (the other fails, as the row says, and the fix closes both).
+  std::string passing = "Exchange Online's servers", failing;
+  if (term.empty()) {
+    const OpenPassage passage = open_terms_passing_microsoft(tree.root);
+    term = passage.terms;
+    if (!passage.every_v4 && !passage.every_v6) term.clear();  // some addresses of each family fail: the row stands
+    else if (!passage.every_v4) passing = "Exchange Online's IPv6 servers", failing = "its IPv4 servers";
+    else if (!passage.every_v6) passing = "Exchange Online's IPv4 servers", failing = "its IPv6 servers";
+  }
   if (term.empty()) return;
   for (auto& check : tree.checks) {
     if (check.id != "spf.m365-include" || check.status != Status::fail) continue;
     const auto at = check.message.find(microsoft_mail_fails);
     if (at == std::string::npos) continue;
     const bool several = term.find("\", \"") != std::string::npos;
-    check.message = check.message.substr(0, at) + "Exchange Online's servers pass SPF as " + tree.domain + " only through \"" + term +
-                    (several ? "\", which between them let" : "\", which lets") + " every address on the internet pass: closing " +
-                    (several ? "those terms" : "that term") + ", the fix for that, fails the mail Exchange Online sends as " + tree.domain +
+    check.message = check.message.substr(0, at) + passing + " pass SPF as " + tree.domain + " only through \"" + term +
+                    (several ? "\", which between them let" : "\", which lets") + " every address on the internet pass" +
+                    (failing.empty() ? std::string() : ", and " + failing + " fail it") + ": closing " +
+                    (several ? "those terms" : "that term") + ", the fix for that, fails " +
+                    (failing.empty() ? std::string("the mail Exchange Online sends as ") + tree.domain : std::string("the rest as well")) +
                     " unless Microsoft's include is added in the same change.";
     check.remedy += " Do it in the same change that closes \"" + term + "\".";
     check.fields["passes_through"] = term;
