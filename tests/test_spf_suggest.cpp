@@ -1482,7 +1482,12 @@ TEST_CASE("Microsoft's include in the tree is not a pass when Exchange Online's 
         Case{"v=spf1 -ip4:40.92.0.0/15 include:spf.protection.outlook.com -all", "fail", "decides for Exchange Online's servers"},
         Case{"v=spf1 include:spf.protection.outlook.com exists:%{i}._a.contoso.example exists:%{i}._b.contoso.example "
              "exists:%{i}._c.contoso.example -all",
-             "pass", "includes Microsoft's"}}) {
+             "pass", "includes Microsoft's"},
+        // The include's own qualifier fails what it matches: the include is the term to mend.
+        Case{"v=spf1 ip4:198.51.100.30 -include:spf.protection.outlook.com -all", "fail",
+             "\"-include:spf.protection.outlook.com\" decides for Exchange Online's servers"},
+        // A redirect to Microsoft's record authorizes Exchange Online as an include does.
+        Case{"v=spf1 ip4:198.51.100.30 redirect=spf.protection.outlook.com", "pass", "includes Microsoft's"}}) {
     INFO(c.record);
     const Scenario scenario = contoso_with_record(c.record);
     const Run run = scenario.check("contoso.example", {}, false);

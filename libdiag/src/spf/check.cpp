@@ -402,6 +402,8 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
   report.fields()["record"] = tree.root.record;
   report.fields()["tree"] = {{"lookups", tree.lookups},
                              {"void_lookups", tree.void_lookups},
+                             {"void_lookups_ipv4", tree.void_lookups_v4},
+                             {"void_lookups_ipv6", tree.void_lookups_v6},
                              {"networks", networks_json(tree.networks)},
                              {"complete", tree.complete},
                              {"spf_rr_type", tree.spf_rr_type_known ? nlohmann::json(tree.spf_rr_type_published) : nlohmann::json(nullptr)},
@@ -428,7 +430,13 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
 
   std::string& out = *text;
   out += style.bold("SPF for " + plan.domain) + (plan.base.record_override ? "  (--record: what-if, not the published record)" : "") + "\n";
-  out += "  tree: " + std::to_string(tree.lookups) + " of 10 DNS lookups, " + std::to_string(tree.void_lookups) + " void\n";
+  // An IPv4 sender asks only A records, an IPv6 sender only AAAA: each
+  // family has its own void lookups (RFC 7208 5.3).
+  const std::string voids = tree.void_lookups_v4 == tree.void_lookups_v6
+                                ? std::to_string(tree.void_lookups_v4) + " void"
+                                : std::to_string(tree.void_lookups_v4) + " void for IPv4 senders, " +
+                                      std::to_string(tree.void_lookups_v6) + " for IPv6 senders";
+  out += "  tree: " + std::to_string(tree.lookups) + " of 10 DNS lookups, " + voids + "\n";
   out += render_node(tree.root, style, 0);
   if (!tree.networks.empty()) {
     std::vector<std::string> nets;

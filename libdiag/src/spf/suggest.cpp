@@ -405,7 +405,7 @@ class SuggestionBuilder {
     s_.changed = false;
     s_.verified = true;
     s_.lookups = tree_.lookups;
-    s_.void_lookups = tree_.void_lookups;
+    s_.void_lookups = std::max(tree_.void_lookups_v4, tree_.void_lookups_v6);  // the worse family's
     for (const auto& ip : devices_) s_.verification.push_back(ip.to_string() + ": pass");
     add_verification(microsoft);
     s_.notes.push_back("The published record already authorizes " + join(addresses(devices_)) +
@@ -894,7 +894,7 @@ class SuggestionBuilder {
     }
     const std::string record = draft.render();
     s_.lookups = candidate.lookups;
-    s_.void_lookups = candidate.void_lookups;
+    s_.void_lookups = std::max(candidate.void_lookups_v4, candidate.void_lookups_v6);  // the worse family's
     s_.notes.insert(s_.notes.end(), notes_.begin(), notes_.end());
     if (candidate.lookups > lookup_limit)
       return none("even with every include, a and mx term that can be written as addresses replaced, the record would need " +

@@ -518,7 +518,17 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   for_each_node(root, [&](const TreeNode& node) {
     for (const auto& term : node.terms) {
       const ParsedRecord one = parse_record("v=spf1 " + term);
-      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include) continue;
+      if (!one.ok() || one.terms.empty()) continue;
+      // redirect=spf.protection.outlook.com hands the evaluation to Microsoft's
+      // record (RFC 7208 6.1): it authorizes Exchange Online as an include does.
+      if (!one.terms[0].is_mechanism && one.terms[0].modifier == ModifierKind::redirect && is_microsoft_include(one.terms[0].value)) {
+        if (std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term) == node.ignored_terms.end()) {
+          microsoft_include = true;
+          microsoft_includes.push_back(canonical(one.terms[0].value));
+        }
+        continue;
+      }
+      if (!one.terms[0].is_mechanism || one.terms[0].mechanism != MechanismKind::include) continue;
       const KnownInclude* known = find_known_include(one.terms[0].domain_spec);
       if (!known) continue;
       const bool ignored = std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term) != node.ignored_terms.end();
@@ -1080,12 +1090,36 @@ void note_exchange_online_results(TreeValidation& tree, const std::vector<std::p
                 "and a:/mx: terms without records for them), or remove those terms; --suggest writes a verified record."
               : "Put include:spf.protection.outlook.com earlier, within the first 10 DNS lookups, or remove includes you no longer send "
                 "through; --suggest writes a verified record.";
+      // The tree's own finding for that limit is the same cause: one fix.
+      const std::string_view limit_row = evaluation.limit_reached == LimitReached::void_lookups ? "spf.void-lookups"
+                                         : evaluation.limit_reached == LimitReached::lookups    ? "spf.lookups"
+                                                                                                 : "";
+      for (const auto& row : tree.checks)
+        if (!limit_row.empty() && row.id == limit_row && (row.status == Status::fail || row.status == Status::warn) &&
+            !row.remedy.empty()) {
+          check.message += " The " + std::string(evaluation.limit_reached == LimitReached::void_lookups ? "void-lookup" : "lookup") +
+                           " finding above is the cause.";
+          check.remedy = row.remedy + " Until then, putting include:spf.protection.outlook.com first lets Exchange Online's servers pass.";
+          break;
+        }
     } else {
-      check.message = d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's, but \"" + evaluation.matched +
+      // The term of the domain's own record that decided: an include's
+      // qualifier applies to everything it matches (RFC 7208 5.2), so
+      // "-include:spf.protection.outlook.com" fails Microsoft's servers
+      // through a term of Microsoft's record.
+      const std::string deciding = evaluation.path.size() > 1 ? evaluation.path[1] : evaluation.matched;
+      const ParsedRecord one = parse_record("v=spf1 " + deciding);
+      const bool qualified_microsoft = one.ok() && !one.terms.empty() && one.terms[0].is_mechanism &&
+                                       one.terms[0].mechanism == MechanismKind::include &&
+                                       is_microsoft_include(one.terms[0].domain_spec) && one.terms[0].qualifier != Qualifier::pass;
+      check.message = d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's, but \"" + deciding +
                       "\" decides for " + who + " first: they get " + std::string(to_string(evaluation.result)) +
                       ", so mail Exchange Online sends as " + d + " fails SPF.";
-      check.remedy = "Put include:spf.protection.outlook.com before \"" + evaluation.matched +
-                     "\", or remove that term; --suggest writes a verified record.";
+      check.remedy = qualified_microsoft
+                         ? "Remove the \"" + std::string(1, deciding.front()) + "\" in front of \"" + deciding +
+                               "\": a qualifier on an include applies to every address the include authorizes, so it now " +
+                               (evaluation.result == SpfResult::fail ? "fails" : "withholds a pass from") + " Exchange Online's servers."
+                         : "Put include:spf.protection.outlook.com before \"" + deciding + "\", or remove that term; --suggest writes a verified record.";
     }
     check.fields["exchange_online_address"] = address.to_string();
     check.fields["exchange_online_result"] = std::string(to_string(evaluation.result));
