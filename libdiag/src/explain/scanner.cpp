@@ -876,7 +876,12 @@ bool names_consumer_microsoft_login(std::string_view line) {
 }
 
 Sender classify_sender(std::string_view reply_text, std::string_view host, const ReplyDetails& details) {
-  const std::string lower = text::to_lower(reply_text);
+  std::string lower = text::to_lower(reply_text);
+  // Postfix's smtpd log appends the client's envelope to its reject line
+  // ("; from=<...> to=<...> proto=ESMTP helo=<...>"): the client's names
+  // there (an Exchange Online outbound host) say nothing of who answered.
+  if (const auto envelope = lower.find("; from=<"); envelope != std::string::npos && lower.find(" proto=", envelope) != std::string::npos)
+    lower.erase(envelope);
   const std::string lower_host = text::to_lower(host);
   // Outlook.com first: its MX hosts are protection.outlook.com front ends
   // too, but its block lists and delisting are its own.
@@ -896,7 +901,9 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
   if (contains_any(lower, {"gsmtp", "support.google.com/mail", "gmail has detected",
                            "our system has detected that this message is likely unsolicited",
                            "our system has detected an unusual rate of unsolicited mail",
-                           "your email has been blocked because the sender is unauthenticated"}) ||
+                           "your email has been blocked because the sender is unauthenticated",
+                           // Google's sign-in wording and links (534 5.7.14, 5.7.9).
+                           "accounts.google.com", "please log in via your web browser", "please log in with your web browser"}) ||
       contains_any(lower_host, {".google.com", ".googlemail.com"}))
     return Sender::gmail;
   if (contains_any(lower, {"storedrv.", "resolver.adr.", "resolver.rst.", "smtpsend.", "sendasdenied",
