@@ -1274,6 +1274,12 @@ std::string credentials_to_give(Method method) {
 // 5.7.139 from Microsoft Entra (security defaults, Conditional Access, MFA,
 // an authentication policy), not the SMTP AUTH switch: no Exchange switch
 // lifts it, so re-enabling basic authentication is no stopgap.
+// 5.7.139 that names Exchange's SMTP AUTH switch, which Set-CASMailbox lifts
+// for one mailbox ("SmtpClientAuthentication is disabled for the Tenant").
+bool names_smtp_auth_switch(const smtp::Reply& reply) {
+  return reply.enhanced == "5.7.139" && ascii::to_lower(reply.text()).find("smtpclientauthentication is disabled") != std::string::npos;
+}
+
 bool blocked_by_entra(const smtp::Reply& reply) {
   if (reply.enhanced != "5.7.139") return false;
   const std::string text = ascii::to_lower(reply.text());
@@ -1315,6 +1321,12 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
                     "authentication policy; the failed sign-in in the Entra sign-in logs names which. Set-CASMailbox does not "
                     "lift it (sendcheck explain 5.7.139).";
     // The SMTP AUTH switch (organization or mailbox) blocks OAuth as well.
+    // Another cause the reply names (a locked account, the organization's
+    // configuration): the sign-in log says which; the switch is one of them.
+    if (!names_smtp_auth_switch(reply))
+      return "Look up this failed sign-in of " + mailbox + " in the Microsoft Entra sign-in logs: its failure reason names the cause "
+             "(a locked or disabled account, a policy, the SMTP AUTH switch). If it is the switch, " + enable +
+             " turns SMTP AUTH on for just this mailbox. " + move + " (sendcheck explain 5.7.139)";
     // The switch comes first: OAuth is refused with it off as well.
     return basic ? "SMTP AUTH is off for " + mailbox + " (the organization's or the mailbox's switch), which blocks OAuth too: " + enable +
                        " turns it on for just this mailbox. Then " + ascii::to_lower(move.substr(0, 1)) + move.substr(1) +
@@ -1696,8 +1708,7 @@ void submission_checks(const Plan& plan, smtp::AuthMechanism auth, const smtp::S
                              "(535 5.7.139): it must move off basic authentication now, not at the end of December 2026, and "
                              "re-enabling SMTP AUTH in Exchange does not lift the block",
                              move, {}});
-    else if (auth == smtp::AuthMechanism::login && session.auth && session.auth->reply.enhanced == "5.7.139" &&
-             !session.auth->reply.positive())
+    else if (auth == smtp::AuthMechanism::login && session.auth && names_smtp_auth_switch(session.auth->reply))
       // Refused today by the SMTP AUTH switch (the AUTH row's cause and fix):
       // turned on, basic authentication still ends with the default change.
       checks.push_back(Check{"auth.basic-timeline", Status::warn,
