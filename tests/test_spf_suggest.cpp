@@ -310,6 +310,9 @@ $ORIGIN clash.example.
   CHECK(run.suggestion().record.empty());
   CHECK_THAT(run.suggestion().reason, Catch::Contains("44.1.1.1"));
   CHECK((*find_check(run, "spf.suggestion"))["status"] == "warn");
+  // Review 56 N3: "verified:" lines beside no record read as if one had been verified.
+  CHECK(run.suggestion().verification.empty());
+  CHECK_THAT(run.text, !Catch::Contains("verified:"));
 }
 
 TEST_CASE("suggest: a tree over 10 lookups is flattened, dated and verified", "[spf][suggest]") {
@@ -531,6 +534,24 @@ $ORIGIN contoso.example.
     return note.starts_with("Moved \"include:spf.protection.outlook.com\" before the all term");
   }));
   require_works(scenario, "contoso.example", s.record, {"44.5.6.7"}, {"44.5.6.1", "40.107.3.3"});
+}
+
+TEST_CASE("suggest: Microsoft's include is moved before a term that refuses Exchange Online's servers", "[spf][suggest]") {
+  // Review 56 N3: the addresses of Microsoft's include that the denying
+  // term refused pass once the include comes first; that is the repair,
+  // not a sender the old record did not authorize.
+  const Scenario scenario = contoso_with_record("v=spf1 ip4:203.0.113.25 -ip4:40.0.0.0/8 include:spf.protection.outlook.com -all");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  INFO(s.reason);
+  CHECK(s.record == "v=spf1 include:spf.protection.outlook.com ip4:203.0.113.25 -ip4:40.0.0.0/8 -all");
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.starts_with("Moved \"include:spf.protection.outlook.com\" before the terms that decided");
+  }));
+  // Other addresses the denying term refused still fail.
+  require_works(scenario, "contoso.example", s.record, {"203.0.113.25"}, {"40.92.0.1", "40.107.0.1"});
+  CHECK(scenario.evaluate("contoso.example", s.record, "40.1.2.3").result == SpfResult::fail);
 }
 
 TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {

@@ -76,6 +76,7 @@ bool includes_worldwide_microsoft(const std::string& record) {
 // read here, so nothing is known).
 struct ExchangeOnlineCheck {
   std::vector<std::string> failures;
+  bool permerror = false;  // a failure was a limit, not a deciding term
   std::size_t sampled = 0;
 };
 
@@ -349,6 +350,7 @@ class SuggestionBuilder {
     // describe a record that is not shown; those on the inputs stay.
     if (s_.notes.size() > input_notes_) s_.notes.resize(input_notes_);
     s_.record.clear();
+    s_.verification.clear();  // lines that verified a record not shown
     s_.verified = false;
     s_.changed = false;
     s_.reason = "No record suggested: " + std::move(reason) + ".";
@@ -885,11 +887,15 @@ class SuggestionBuilder {
         DraftTerm moved = *include;
         draft.terms.erase(include);
         draft.terms.insert(draft.terms.begin() + 1, std::move(moved));
+        const bool ended_in_permerror = microsoft.permerror;
         candidate = walk(resolver_, cache_, domain_, draft.render());
         microsoft = check_exchange_online(draft.render());
         if (microsoft.failures.empty())
-          notes_.push_back("Moved \"include:spf.protection.outlook.com\" before the terms that find nothing for Exchange Online's "
-                           "servers: behind them, their void lookups ended the check of those servers in permerror (RFC 7208 4.6.4).");
+          notes_.push_back(ended_in_permerror
+                               ? "Moved \"include:spf.protection.outlook.com\" before the terms that find nothing for Exchange Online's "
+                                 "servers: behind them, their void lookups ended the check of those servers in permerror (RFC 7208 4.6.4)."
+                               : "Moved \"include:spf.protection.outlook.com\" before the terms that decided for Exchange Online's "
+                                 "servers first: behind them, those servers did not pass.");
       }
     }
     const std::string record = draft.render();
@@ -945,8 +951,7 @@ class SuggestionBuilder {
       const auto& address = samples[i];
       // Only what Microsoft's include itself authorizes today: its addresses
       // change, and the samples are a reference's.
-      if (evaluate_offline(copy, domain_, "v=spf1 include:spf.protection.outlook.com -all", address).result != SpfResult::pass)
-        continue;
+      if (!microsoft_include_passes(copy, address)) continue;
       SpfEvaluation result = evaluate_offline(copy, domain_, record, address);
       // A macro term (exists:%{i}...) names a host per address, which the
       // walk did not ask: asked now, for the first address of each range.
@@ -957,6 +962,7 @@ class SuggestionBuilder {
       // Microsoft's own records could not be read here: nothing is known.
       if (result.result == SpfResult::temperror) return {};
       ++check.sampled;
+      if (result.result == SpfResult::permerror) check.permerror = true;
       if (result.result != SpfResult::pass && check.failures.size() < 5)
         check.failures.push_back(address.to_string() + " gets " + std::string(to_string(result.result)) +
                                  (result.reason.empty() ? std::string() : " (" + result.reason + ")"));
@@ -968,6 +974,10 @@ class SuggestionBuilder {
     if (microsoft.sampled)
       s_.verification.push_back(std::to_string(microsoft.sampled) + " of " + std::to_string(microsoft.sampled) +
                                 " addresses sampled from Exchange Online's outbound ranges pass");
+  }
+
+  bool microsoft_include_passes(AnswerCache& copy, const IpAddress& address) const {
+    return evaluate_offline(copy, domain_, "v=spf1 include:spf.protection.outlook.com -all", address).result == SpfResult::pass;
   }
 
   SpfEvaluation evaluate_online(const IpAddress& ip, const std::string& record) {
@@ -1002,6 +1012,9 @@ class SuggestionBuilder {
           }))
         continue;
       if (evaluate_offline(copy, domain_, record, address).result != SpfResult::pass) continue;
+      // Exchange Online's servers passing where a term before Microsoft's
+      // include refused them is the repair, not a widening.
+      if (includes_worldwide_microsoft(record) && microsoft_include_passes(copy, address)) continue;
       if (++widened <= 5) failures.push_back(address.to_string() + ", which the published record did not authorize, would pass");
     }
     for (std::size_t r = 0; r < old_.size(); ++r) {
