@@ -203,6 +203,15 @@ void require_authorized(const Scenario& scenario, const std::string& domain, con
 }
 
 // The head of a zone file for origin.
+// contoso.example with Microsoft 365 as its MX and this SPF record.
+Scenario contoso_with_record(const std::string& record) {
+  return Scenario(R"(
+$ORIGIN contoso.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  0 contoso-com.mail.protection.outlook.com.
+@       TXT ")" + record + "\"\n");
+}
+
 std::string apex(const std::string& origin) { return "$ORIGIN " + origin + ".\n@ SOA ns hostmaster 1 3600 600 86400 300\n"; }
 
 // A TXT record's text as quoted strings of at most 255 octets (RFC 1035
@@ -349,6 +358,55 @@ $ORIGIN big.example.
   CHECK(run.json["suggestion"]["flattened"] == run.outcome.today);
 }
 
+TEST_CASE("suggest: flattening leaves lookups to spare, and an a term the record already lists goes first", "[spf][suggest]") {
+  // Review 56 N6: 11 lookups, the last an a term naming the device. A
+  // record at 10 of 10 gets the check's own spf.lookups warning.
+  std::string zone = apex("room.example") + "@ MX 0 contoso-com.mail.protection.outlook.com.\ndev A 91.198.10.20\n";
+  const std::string vendor = add_includes(zone, "v", "room.example", 9, [](int k) { return "ip4:85." + std::to_string(20 + k) + ".0.0/24"; });
+  zone += "@ TXT" + quoted("v=spf1" + vendor + " include:spf.protection.outlook.com a:dev.room.example -all") + "\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("room.example", {"91.198.10.20"});
+  require_consistent(run);
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.lookups == 8);
+  CHECK_THAT(s.record, !Catch::Contains("a:dev"));
+  // a:dev adds no network; two vendors are written as their addresses.
+  CHECK_THAT(s.record, !Catch::Contains("include:v0.room.example") && !Catch::Contains("include:v1.room.example"));
+  CHECK_THAT(s.record, Catch::Contains("include:v2.room.example"));
+  std::vector<std::string> senders;
+  for (int k = 0; k < 9; ++k) senders.push_back("85." + std::to_string(20 + k) + ".0.9");
+  require_works(scenario, "room.example", s.record, {"91.198.10.20"}, senders);
+  CHECK(scenario.tree("room.example", s.record).lookups <= 8);
+}
+
+TEST_CASE("suggest: over 2 void lookups for one family, every term that finds nothing for it is flattened", "[spf][suggest]") {
+  // Review 56 N4: hosts with AAAA records only are void lookups for IPv4
+  // senders. Flattening just one leaves 2 of 2, and Exchange Online's IPv4
+  // servers make both before reaching the include.
+  const Scenario scenario = contoso_with_record(
+      "v=spf1 a:h1.contoso.example a:h2.contoso.example a:h3.contoso.example ip4:203.0.113.25 include:spf.protection.outlook.com -all\"\n"
+      "h1 AAAA 2001:db8:30::1\nh2 AAAA 2001:db8:30::2\nh3 AAAA 2001:db8:30::3\n@ TXT \"x=unrelated");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25", "2001:db8:20::25"});
+  require_consistent(run);
+  // The limit that stops the device stops Exchange Online's IPv4 servers:
+  // the device's cause, not domain health.
+  const auto* m365 = find_check(run, "spf.m365-include");
+  REQUIRE(m365);
+  CHECK((*m365)["status"] == "warn");
+  CHECK((*m365).value("group", "") != "domain health");
+  CHECK_THAT((*m365)["message"].get<std::string>(), !Catch::Contains("does not change the result"));
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.void_lookups == 0);
+  CHECK_THAT(s.record, !Catch::Contains("a:h"));
+  const TreeValidation tree = scenario.tree("contoso.example", s.record);
+  CHECK(tree.void_lookups_v4 == 0);
+  CHECK(tree.void_lookups_v6 == 0);
+  require_works(scenario, "contoso.example", s.record, {"203.0.113.25", "2001:db8:20::25"},
+                {"2001:db8:30::1", "2001:db8:30::2", "2001:db8:30::3", "40.92.0.1", "2a01:111:f400::1"});
+}
+
 TEST_CASE("suggest: when flattening cannot reach 10 lookups there is no record, and the reason", "[spf][suggest]") {
   // Every vendor include depends on the sender (exists with a macro): none can be written as addresses.
   std::string zone = apex("macro.example");
@@ -471,15 +529,6 @@ $ORIGIN contoso.example.
     CHECK_THAT(s.record, Catch::Contains("include:spf.protection.outlook.com"));
     CHECK_THAT(s.record, !Catch::Contains("+all") && !Catch::Contains("exists:"));
   }
-}
-
-// contoso.example with Microsoft 365 as its MX and this SPF record.
-Scenario contoso_with_record(const std::string& record) {
-  return Scenario(R"(
-$ORIGIN contoso.example.
-@       SOA ns hostmaster 1 3600 600 86400 300
-@       MX  0 contoso-com.mail.protection.outlook.com.
-@       TXT ")" + record + "\"\n");
 }
 
 TEST_CASE("open networks that hold Microsoft's ranges let its servers pass, per address family", "[spf][suggest]") {
@@ -1462,7 +1511,11 @@ TEST_CASE("a permerror's remedy names the limit that was reached: void lookups a
         Case{"v=spf1 a:h1.contoso.example a:h2.contoso.example a:h3.contoso.example a:h4.contoso.example "
              "a:h5.contoso.example a:h6.contoso.example \" \"a:h7.contoso.example a:h8.contoso.example a:h9.contoso.example "
              "a:h10.contoso.example a:h11.contoso.example ip4:198.51.100.30 -all",
-             "10 lookups or fewer", "do not exist"}}) {
+             "10 lookups or fewer", "do not exist"},
+        // Review 56 N4: the names exist; they have AAAA records only. Removing
+        // them would drop the IPv6 senders that pass through them.
+        Case{"v=spf1 a:v6a.contoso.example a:v6b.contoso.example a:v6c.contoso.example ip4:198.51.100.30 -all",
+             "hosts have no A records with ip6: terms", "do not exist"}}) {
     INFO(c.record);
     const Scenario scenario(std::string(R"(
 $ORIGIN contoso.example.
@@ -1479,6 +1532,9 @@ h8      A   192.0.2.8
 h9      A   192.0.2.9
 h10     A   192.0.2.10
 h11     A   192.0.2.11
+v6a     AAAA 2001:db8::a
+v6b     AAAA 2001:db8::b
+v6c     AAAA 2001:db8::c
 @       TXT ")") + c.record + "\"\n");
     const Run run = scenario.check("contoso.example", {"198.51.100.30"});
     const auto* result = find_check(run, "spf.result");

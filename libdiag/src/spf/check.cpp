@@ -54,7 +54,13 @@ nlohmann::json networks_json(const std::vector<Network>& networks) {
   return out;
 }
 
-Check result_check(const std::string& domain, const IpAddress& ip, const SpfEvaluation& evaluation) {
+// Whether any name the tree looks up has no DNS data at all, rather than
+// only no A (or AAAA) records.
+bool tree_has_missing_names(const TreeNode& node) {
+  return !node.void_terms.empty() || std::any_of(node.children.begin(), node.children.end(), tree_has_missing_names);
+}
+
+Check result_check(const std::string& domain, const IpAddress& ip, const SpfEvaluation& evaluation, bool missing_names) {
   Check check;
   check.id = "spf.result";
   check.fields["ip"] = ip.to_string();
@@ -93,7 +99,11 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
         check.remedy = "Bring the tree to 10 lookups or fewer (see spf.lookups), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
       } else if (evaluation.limit_reached == LimitReached::void_lookups) {
         check.message += " More than 2 of the names the record looks up for " + who + " find nothing before a term that authorizes it is reached, so this device's mail fails.";
-        check.remedy = "Remove or fix the terms whose names do not exist (see spf.void-lookups), or put the device's ip4:/ip6: term before them; --suggest writes a verified record.";
+        check.remedy = (missing_names ? "Remove or fix the terms whose names do not exist"
+                                      : std::string("Replace the a/mx terms whose hosts have no ") + (ip.is_v4() ? "A" : "AAAA") +
+                                            " records with " + (ip.is_v4() ? "ip6:" : "ip4:") + " terms for their addresses, or publish " +
+                                            (ip.is_v4() ? "A" : "AAAA") + " records for them") +
+                       " (the void-lookup finding names them), or put the device's ip4:/ip6: term before them; --suggest writes a verified record.";
       }
       break;
     case SpfResult::temperror:
@@ -372,7 +382,7 @@ Report make_report(SpfCheckOutcome& outcome, const SpfCheckPlan& plan, std::stri
   std::vector<Check> tree_checks = outcome.tree.checks;
   separate_domain_health(tree_checks, outcome.results);
   for (const auto& [ip, evaluation] : outcome.results) {
-    Check check = result_check(plan.domain, ip, evaluation);
+    Check check = result_check(plan.domain, ip, evaluation, tree_has_missing_names(tree.root));
     // %{h}: the result is the HELO name's; another client name may differ.
     if (evaluation.helo_used && evaluation.result != SpfResult::temperror) {
       check.message += " The record looks up the EHLO name (%{h}): this is the result for " + plan.base.helo + ".";

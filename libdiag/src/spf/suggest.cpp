@@ -25,6 +25,7 @@ using diag::strings::join;
 
 constexpr int lookup_limit = 10;  // RFC 7208 4.6.4
 constexpr int void_limit = 2;     // RFC 7208 4.6.4
+constexpr int lookup_target = 8;  // a flattened record's lookups: spf.lookups warns from 9
 // Two addresses a network: enough to find a network the new record lost,
 // bounded so that a flattened vendor tree stays quick to verify.
 constexpr std::size_t max_samples = 2000;
@@ -725,14 +726,16 @@ class SuggestionBuilder {
     add_term(draft, text);
   }
 
-  // Every include, a and mx term that can be written as addresses, costliest
-  // first, until the record needs at most 10 lookups.
+  // Include, a and mx terms written as addresses until the record needs at
+  // most lookup_target lookups (at least 10), and, when a family was over 2
+  // void lookups, every term that finds nothing for it.
   bool flatten(Draft& draft, TreeValidation& candidate, std::vector<std::string>& kept_reasons) {
     struct Option {
       std::size_t index;
       int cost;
       std::vector<Network> networks;
       int voids4 = 0, voids6 = 0;  // void lookups it removes for IPv4 and IPv6 senders
+      long growth = 0;             // networks it adds to those the record lists
     };
     std::vector<Option> options;
     std::set<const TreeNode*> used;
@@ -771,26 +774,44 @@ class SuggestionBuilder {
         options.push_back(Option{k, 1, std::move(*networks), a_term && !has4 ? 1 : 0, a_term && !has6 ? 1 : 0});
       }
     }
+    // An a term naming a device whose address the record now lists adds
+    // nothing when written as addresses.
+    std::vector<Network> listed;
+    for (const auto& term : draft.terms)
+      if (term.is_networks()) listed.insert(listed.end(), term.networks.begin(), term.networks.end());
+    const long listed_count = static_cast<long>(merge_networks(listed).size());
+    for (auto& option : options) {
+      std::vector<Network> with = listed;
+      with.insert(with.end(), option.networks.begin(), option.networks.end());
+      option.growth = static_cast<long>(merge_networks(std::move(with)).size()) - listed_count;
+    }
     std::stable_sort(options.begin(), options.end(), [](const Option& a, const Option& b) { return a.cost > b.cost; });
     int lookups = candidate.lookups, voids4 = candidate.void_lookups_v4, voids6 = candidate.void_lookups_v6;
-    // The terms that bring the lookups within the limit while listing the
+    const bool over_voids = voids4 > void_limit || voids6 > void_limit;
+    // Over the limit, flattening leaves room: at 9 or 10 the check warns,
+    // since one include a provider nests later pushes the record over.
+    int target = lookups > lookup_limit ? lookup_target : lookup_limit;
+    // The terms that bring the lookups within the target while adding the
     // fewest networks go first: every network makes the record longer, and
     // RFC 7208 3.4 wants the answer within 512 octets. Few terms are ever
     // candidates, so every combination is tried (at most 2^16).
-    if (lookups > lookup_limit && voids4 <= void_limit && voids6 <= void_limit && options.size() <= 16) {
-      const int excess = lookups - lookup_limit;
-      std::uint32_t best = 0;
-      std::size_t best_networks = 0;
-      for (std::uint32_t set = 1; set < (1u << options.size()); ++set) {
-        int saved = 0;
-        std::size_t networks = 0;
-        for (std::size_t k = 0; k < options.size(); ++k)
-          if (set & (1u << k)) saved += options[k].cost, networks += options[k].networks.size();
-        if (saved < excess) continue;
-        if (!best || networks < best_networks ||
-            (networks == best_networks && std::popcount(set) < std::popcount(best)))
-          best = set, best_networks = networks;
-      }
+    if (lookups > lookup_limit && !over_voids && options.size() <= 16) {
+      auto cheapest = [&](int excess) {
+        std::uint32_t best = 0;
+        long best_growth = 0;
+        for (std::uint32_t set = 1; set < (1u << options.size()); ++set) {
+          int saved = 0;
+          long growth = 0;
+          for (std::size_t k = 0; k < options.size(); ++k)
+            if (set & (1u << k)) saved += options[k].cost, growth += options[k].growth;
+          if (saved < excess) continue;
+          if (!best || growth < best_growth || (growth == best_growth && std::popcount(set) < std::popcount(best)))
+            best = set, best_growth = growth;
+        }
+        return best;
+      };
+      std::uint32_t best = cheapest(lookups - target);
+      if (!best) target = lookup_limit, best = cheapest(lookups - lookup_limit);
       if (best) {
         std::vector<Option> chosen, rest;
         for (std::size_t k = 0; k < options.size(); ++k) (best & (1u << k) ? chosen : rest).push_back(std::move(options[k]));
@@ -800,9 +821,9 @@ class SuggestionBuilder {
     }
     std::vector<std::string> flattened;
     for (auto& option : options) {
-      // Over 10 lookups anything helps; over 2 void lookups for one
-      // family, only what removes some of them.
-      if (lookups <= lookup_limit && !(voids4 > void_limit && option.voids4 > 0) && !(voids6 > void_limit && option.voids6 > 0)) continue;
+      // Over the target anything helps; over 2 void lookups for one family,
+      // what removes any: a record at 2 fails at the next name that goes.
+      if (lookups <= target && !(over_voids && (option.voids4 > 0 || option.voids6 > 0))) continue;
       DraftTerm& term = draft.terms[option.index];
       flattened.push_back(term.text + " (" + std::to_string(option.cost) + (option.cost == 1 ? " lookup" : " lookups") + ")");
       term.text.clear();
@@ -814,8 +835,14 @@ class SuggestionBuilder {
     if (flattened.empty()) return false;
     draft.flattened_on = today_;
     s_.flattened = true;
-    notes_.push_back("Flattened on " + today_ + ": " + join(flattened) +
-                     " replaced by the addresses they published that day, to stay within the 10 DNS lookups and 2 void lookups (for IPv4 and for IPv6 senders) RFC 7208 4.6.4 allows.");
+    std::vector<std::string> aims;
+    if (target < candidate.lookups)
+      aims.push_back(target == lookup_target ? "need at most " + std::to_string(lookup_target) +
+                                                   " of the 10 DNS lookups RFC 7208 4.6.4 allows (room for an include a provider adds later)"
+                                             : "stay within the 10 DNS lookups RFC 7208 4.6.4 allows");
+    if (over_voids) aims.push_back("remove the void lookups (names that find nothing; RFC 7208 4.6.4 allows 2) for IPv4 and IPv6 senders");
+    notes_.push_back("Flattened on " + today_ + ": " + join(flattened) + " replaced by the addresses they published that day, to " +
+                     join(aims, ", and to ") + ".");
     notes_.push_back("Warning: providers change these addresses without notice. Run --suggest again at least monthly (the "
                      "flattened= date in the record says when it was made), or mail from a provider's new addresses will fail SPF.");
     return true;

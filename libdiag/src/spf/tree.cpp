@@ -1100,6 +1100,7 @@ void note_exchange_online_results(TreeValidation& tree, const std::vector<std::p
           check.message += " The " + std::string(evaluation.limit_reached == LimitReached::void_lookups ? "void-lookup" : "lookup") +
                            " finding above is the cause.";
           check.remedy = row.remedy + " Until then, putting include:spf.protection.outlook.com first lets Exchange Online's servers pass.";
+          check.fields["cause"] = std::string(limit_row);
           break;
         }
     } else {
@@ -1302,6 +1303,12 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       continue;
     }
     if (check.status == Status::pass || check.status == Status::info || kept.count(check.id)) continue;
+    // Exchange Online's servers stopped by the limit that stops a device:
+    // one cause, the device's own.
+    if (check.fields.contains("cause") && kept.count(check.fields["cause"].get<std::string>())) {
+      check.status = Status::warn;
+      continue;
+    }
     // An evaluation that stopped at a failed lookup has not reached the
     // terms after it: a finding that ends an evaluation in permerror may
     // yet decide that result, so it is no "domain health" row.
