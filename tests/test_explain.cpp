@@ -95,7 +95,7 @@ TEST_CASE("a reply quoted inside another is explained too", "[explain]") {
       explain_ok("450 4.4.317 Cannot connect to remote server [Message=451 5.7.3 STARTTLS is required to send mail]");
   REQUIRE(result.explanations.size() == 2);
   CHECK(result.explanations[0].meaning.id == "m365.remote-tls-failed");
-  CHECK(result.explanations[1].meaning.id == "m365.starttls-required");
+  CHECK(result.explanations[1].meaning.id == "smtp.starttls-required");
   CHECK(result.explanations[1].reply.raw == "451 5.7.3 STARTTLS is required to send mail");
 }
 
@@ -105,8 +105,8 @@ TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]"
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"550 5.7.30 Basic authentication is not supported for Client Submission.", "m365.basic-auth-retired"},
       {"535 5.7.3 Authentication unsuccessful [SN2PR00CA0018.namprd00.prod.outlook.com]", "m365.auth-unsuccessful"},
-      {"451 5.7.3 STARTTLS is required to send mail", "m365.starttls-required"},
-      {"451 5.7.3 STARTTLS is required, 5.7.0 Must issue a STARTTLS command first", "m365.starttls-required"},
+      {"451 5.7.3 STARTTLS is required to send mail", "smtp.starttls-required"},
+      {"451 5.7.3 STARTTLS is required, 5.7.0 Must issue a STARTTLS command first", "smtp.starttls-required"},
       // 5.7.139: tenant, mailbox, policy, security defaults, Conditional Access, password
       {"535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant. Visit "
        "https://aka.ms/smtp_auth_disabled for more information.",

@@ -68,6 +68,9 @@ struct KnowledgeEntry {
   std::string_view example;  // a real reply from the source; it must select this entry
   bool unconfirmed = false;
   SenderRule sender = SenderRule::any;
+  // Only when the reply's IP is one of Exchange Online's shared outbound
+  // servers: the refusal is of Microsoft's server, not the admin's.
+  bool exchange_online_ip = false;
 };
 std::span<const KnowledgeEntry> knowledge_table();
 

@@ -280,6 +280,9 @@ struct TreeNode {
 // sends customers' mail from: a record is right for Exchange Online's mail
 // only when each of them passes.
 const std::vector<IpAddress>& exchange_online_outbound_samples();
+// Whether the address is in one of those ranges: one of Exchange Online's
+// shared outbound servers, not a customer's own.
+bool is_exchange_online_outbound(const IpAddress& address);
 
 // What a node and everything it includes (with a pass qualifier) authorizes, merged.
 std::vector<Network> authorized_networks(const TreeNode& node);

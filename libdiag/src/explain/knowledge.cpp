@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "diag/explain.h"
+#include "diag/spf.h"
 #include "text.h"
 
 namespace diag::explain {
@@ -155,10 +156,17 @@ std::optional<int> sender_fit(SenderRule rule, Sender sender) {
 // A matching text pattern outranks any code, an exact enhanced code a range,
 // a narrow range a wide one, and a matching basic code adds a little.
 std::optional<int> specificity(const CompiledEntry& entry, int code, const std::optional<text::EnhancedCode>& enhanced,
-                               std::string_view lower_text, Sender sender) {
-  const auto fit = sender_fit(entry.entry->sender, sender);
+                               std::string_view lower_text, const ReplyDetails& details) {
+  const auto fit = sender_fit(entry.entry->sender, details.sender);
   if (!fit) return std::nullopt;
   int score = *fit;
+  if (entry.entry->exchange_online_ip) {
+    const auto ip = IpAddress::parse(details.ip);
+    // No bonus: it refines the block-list entry it is listed before (a tie
+    // goes to the earlier entry), and a more specific wording, such as
+    // Spamhaus refusing the receiver's query, still outranks it.
+    if (!ip || !spf::is_exchange_online_outbound(*ip)) return std::nullopt;
+  }
   if (!entry.codes.empty()) {
     if (code == 0) {
       // The input showed only the enhanced code ("Error: smtp error 5.7.1
@@ -484,7 +492,7 @@ Meaning explain_reply(int code, std::string_view enhanced, std::string_view repl
   const CompiledEntry* best = nullptr;
   int best_score = -1;
   for (const auto& entry : table.entries) {
-    const auto score = specificity(entry, code, enhanced_code, lower_text, details.sender);
+    const auto score = specificity(entry, code, enhanced_code, lower_text, details);
     // Ties go to the entry listed first.
     if (score && *score > best_score) best = &entry, best_score = *score;
   }

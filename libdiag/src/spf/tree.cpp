@@ -693,6 +693,19 @@ const std::vector<IpAddress>& exchange_online_outbound_samples() {
   return samples;
 }
 
+bool is_exchange_online_outbound(const IpAddress& address) {
+  // The ranges the samples above are taken from.
+  static const std::vector<Network> ranges = [] {
+    std::vector<Network> parsed;
+    for (const auto text : {"40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/15", "52.102.0.0/16", "52.103.0.0/17", "104.47.0.0/17",
+                            "2a01:111:f400::/48", "2a01:111:f403::/49", "2a01:111:f403:8000::/51", "2a01:111:f403:c000::/51",
+                            "2a01:111:f403:f000::/52"})
+      parsed.push_back(*parse_network(text));
+    return parsed;
+  }();
+  return std::any_of(ranges.begin(), ranges.end(), [&](const Network& range) { return address.in_prefix(range.address, range.prefix); });
+}
+
 bool is_open_prefix(int prefix, bool v4) { return prefix < (v4 ? 8 : 16); }
 
 std::vector<Network> authorized_networks(const TreeNode& node) {
