@@ -603,6 +603,70 @@ TEST_CASE("suggest: Microsoft's include is moved before a term that refuses Exch
   CHECK(scenario.evaluate("contoso.example", s.record, "40.1.2.3").result == SpfResult::fail);
 }
 
+TEST_CASE("spf.m365-include tests every range of Exchange Online's: a term that denies one of them is found", "[spf][review]") {
+  // Review 58 N1: a term fails one range of Microsoft's (here 40.107.0.0/16
+  // of the test's record), another its IPv6 range; 40.92.0.0/15 passes.
+  const Scenario scenario = contoso_with_record(
+      "v=spf1 ip4:203.0.113.25 -ip4:40.107.0.0/16 ~ip6:2a01:111:f400::/48 include:spf.protection.outlook.com -all");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"});
+  require_consistent(run);
+  const auto* m365 = find_check(run, "spf.m365-include");
+  REQUIRE(m365);
+  CHECK((*m365)["status"] != "pass");
+  const std::string message = (*m365)["message"].get<std::string>();
+  CHECK_THAT(message, Catch::Contains("\"-ip4:40.107.0.0/16\" decides for Exchange Online's servers (40.107.0.1; 6 of the 9 addresses"));
+  CHECK_THAT(message, Catch::Contains("\"~ip6:2a01:111:f400::/48\" decides first for others"));
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  require_works(scenario, "contoso.example", s.record, {"203.0.113.25"}, {"40.107.0.1", "2a01:111:f400::1", "40.92.0.1"});
+}
+
+TEST_CASE("spf.m365-include: a denying term and the lookup limit together get one fix that reaches the include", "[spf][review]") {
+  // Review 58 N2: removing the denying term alone leaves Exchange Online's
+  // servers at the 11th lookup.
+  std::string zone = apex("both.example") + "@ MX 0 contoso-com.mail.protection.outlook.com.\n";
+  const std::string vendor = add_includes(zone, "v", "both.example", 10, [](int k) { return "ip4:85." + std::to_string(20 + k) + ".0.0/24"; });
+  zone += "@ TXT" + quoted("v=spf1 ip4:203.0.113.25 -ip4:40.92.0.0/14" + vendor + " include:spf.protection.outlook.com -all") + "\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("both.example", {"203.0.113.25"});
+  const auto* m365 = find_check(run, "spf.m365-include");
+  REQUIRE(m365);
+  CHECK((*m365)["status"] != "pass");
+  CHECK_THAT((*m365)["message"].get<std::string>(), Catch::Contains("gets permerror before the include is reached"));
+  const std::string remedy = (*m365)["remedy"].get<std::string>();
+  CHECK_THAT(remedy, Catch::Contains("within the first 10 DNS lookups"));
+  CHECK_THAT(remedy, !Catch::Contains("or remove that term"));
+}
+
+TEST_CASE("suggest: a qualifier on Microsoft's include is removed, and the record passes Exchange Online", "[spf][review]") {
+  // Review 56 N1: "-include:spf.protection.outlook.com" fails exactly
+  // Exchange Online's servers; adding a second include would not help.
+  for (const std::string qualifier : {"-", "~", "?"}) {
+    INFO(qualifier);
+    const Scenario scenario = contoso_with_record("v=spf1 ip4:203.0.113.25 " + qualifier + "include:spf.protection.outlook.com -all");
+    const Run run = scenario.check("contoso.example", {"203.0.113.25"});
+    require_consistent(run);
+    const Suggestion& s = run.suggestion();
+    CHECK(s.record == "v=spf1 ip4:203.0.113.25 include:spf.protection.outlook.com -all");
+    CHECK(std::any_of(s.notes.begin(), s.notes.end(), [&](const std::string& note) {
+      return note.starts_with("Removed the \"" + qualifier + "\" in front of \"include:spf.protection.outlook.com\"");
+    }));
+  }
+}
+
+TEST_CASE("a neutral result from a ? term before the device's own term names that term", "[spf][review]") {
+  // Review 58 N3: "authorize the address explicitly" changes nothing when
+  // the address is listed after the ? term that matched first.
+  const Scenario scenario = contoso_with_record("v=spf1 ?ip4:81.2.69.0/24 ip4:81.2.69.160 ~all");
+  const Run run = scenario.check("contoso.example", {"81.2.69.160"}, false);
+  const auto* result = find_check(run, "spf.result");
+  REQUIRE(result);
+  CHECK((*result)["status"] == "warn");
+  const std::string remedy = (*result)["remedy"].get<std::string>();
+  CHECK_THAT(remedy, Catch::Contains("\"?ip4:81.2.69.0/24\""));
+  CHECK_THAT(remedy, Catch::Contains("put \"ip4:81.2.69.160\" before it"));
+}
+
 TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN gov.example.

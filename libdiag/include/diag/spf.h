@@ -460,9 +460,9 @@ std::optional<Check> unused_address_finding(const TreeValidation& tree, const Sp
 // +all, spf.any-address-passes), it passes through that term instead, and
 // the row says so. Call once the tree's findings are complete.
 void note_open_terms_pass_microsoft(TreeValidation& tree);
-// One IPv4 and one IPv6 address of Exchange Online's that the Microsoft
-// include in the tree authorizes as published (none when the tree has no
-// such include, or it authorizes none of the known addresses).
+// The addresses sampled from Exchange Online's ranges that the Microsoft
+// include in the tree authorizes as published, in the samples' order (none
+// when the tree has no such include, or it authorizes none of them).
 std::vector<IpAddress> exchange_online_addresses_in_tree(const TreeValidation& tree);
 // A tree that includes Microsoft's but whose evaluation ends before the
 // include for those addresses (the lookup or void-lookup limit, a term that

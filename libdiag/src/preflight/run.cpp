@@ -1080,7 +1080,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     // name that finds nothing, not one lookup too many.
     const std::string within =
         part.spf->limit_reached == spf::LimitReached::void_lookups
-            ? "so that no more than 2 of the names it looks up find nothing (RFC 7208 4.6.4: remove or fix the terms whose names do not exist)"
+            ? "so that no more than 2 of the names it looks up find nothing for Exchange Online's servers (RFC 7208 4.6.4: put "
+              "include:spf.protection.outlook.com before the terms that find nothing for them, such as exists:%{i}... or a/mx "
+              "hosts without records)"
         : part.spf->limit_reached == spf::LimitReached::lookups
             ? "so that include:spf.protection.outlook.com is reached within 10 DNS lookups"
             : "so that it evaluates without error";
@@ -1088,7 +1090,16 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
               "), " + within + " (sendcheck spf " + domain +
               (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest gives a verified record)" : " shows the lookups)");
   }
-  else if (!spf_part.microsoft_after_all.empty())
+  else if (spf_part.microsoft_included.value_or(false) && part.spf && part.spf->path.size() > 1) {
+    // The include is there: a term before it decides for Exchange Online's
+    // servers first (-ip4:40.0.0.0/8), or a qualifier on the include itself.
+    const std::string& deciding = part.spf->path[1];
+    const bool on_include = deciding.find("include:") == 1 && (deciding.front() == '-' || deciding.front() == '~' || deciding.front() == '?');
+    fix_spf = (on_include ? "remove the \"" + std::string(1, deciding.front()) + "\" in front of \"" + deciding + "\" in the SPF record of " + domain
+                          : "put include:spf.protection.outlook.com before \"" + deciding + "\" in the SPF record of " + domain +
+                                ", which decides for Exchange Online's servers first") +
+              " (sendcheck spf " + domain + " --suggest writes a verified record)";
+  } else if (!spf_part.microsoft_after_all.empty())
     fix_spf = "move \"" + spf_part.microsoft_after_all + "\" before the all term in the SPF record of " + domain +
               " (terms after it are never evaluated; sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it)";
   else
@@ -1154,7 +1165,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   step = Step{"dmarc", StepState::failed,
               "DMARC p=" + policy + " at other organizations: " +
                   (spf_broken ? "the SPF of " + domain + " ends in permerror for Exchange Online"
-                              : "Exchange Online is not in the SPF of " + domain) +
+                   : spf_part.microsoft_included.value_or(false)
+                       ? "a term of the SPF of " + domain + " fails Exchange Online before Microsoft's include"
+                       : "Exchange Online is not in the SPF of " + domain) +
                   ", and no DKIM",
               ""};
 }

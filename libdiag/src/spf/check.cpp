@@ -24,7 +24,7 @@ std::string today_utc() {
   return buffer;
 }
 
-// The fix for a fail or softfail: when the all term decided, the device's
+// The fix for a fail, softfail or neutral: when the all term decided, the device's
 // term goes before it; when a term with a fail qualifier matched the address
 // first (say "-ip4:203.0.113.99", or "-include:x"), a term added before the
 // all term is never reached, and that term is what stands in the way. The
@@ -34,7 +34,7 @@ std::string not_authorized_remedy(const SpfEvaluation& evaluation, const std::st
   const auto& path = evaluation.path;
   std::size_t deciding = path.size();
   for (std::size_t i = 1; i < path.size(); ++i)
-    if (path[i].starts_with('-') || path[i].starts_with('~')) {
+    if (path[i].starts_with('-') || path[i].starts_with('~') || path[i].starts_with('?')) {
       deciding = i;
       break;
     }
@@ -88,7 +88,10 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
       check.status = Status::warn;
       check.message = "Mail from " + who + " as " + domain + " gets SPF " + std::string(to_string(evaluation.result)) + via +
                       (evaluation.reason.empty() ? "" : ": " + evaluation.reason) + "; it is not authenticated by SPF.";
-      check.remedy = "Authorize the address explicitly with \"" + term + "\", and end the record with ~all or -all.";
+      // A "?" term that matched first stands in the way of any term after it.
+      check.remedy = evaluation.result == SpfResult::neutral && evaluation.path.size() > 1 && !evaluation.matched.ends_with("all")
+                         ? not_authorized_remedy(evaluation, who, term)
+                         : "Authorize the address explicitly with \"" + term + "\", and end the record with ~all or -all.";
       break;
     case SpfResult::permerror:
       check.status = Status::fail;
@@ -313,16 +316,16 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
       note_open_terms_pass_microsoft(run->outcome.tree);
       const auto addresses = exchange_online_addresses_in_tree(run->outcome.tree);
       if (addresses.empty()) return conclude(run);
+      // In the order of the addresses, whichever answers first.
       auto results = std::make_shared<std::vector<std::pair<IpAddress, SpfEvaluation>>>();
+      for (const auto& address : addresses) results->emplace_back(address, SpfEvaluation{});
       auto open = std::make_shared<std::size_t>(addresses.size());
-      for (const auto& address : addresses) {
+      for (std::size_t i = 0; i < addresses.size(); ++i) {
         CheckHostInput input = run->plan.base;
-        input.ip = address;
-        start_check_host(run->resolver, run->cache, input, EngineOptions{}, [run, results, open, address](SpfEvaluation evaluation) {
-          results->emplace_back(address, std::move(evaluation));
+        input.ip = addresses[i];
+        start_check_host(run->resolver, run->cache, input, EngineOptions{}, [run, results, open, i](SpfEvaluation evaluation) {
+          (*results)[i].second = std::move(evaluation);
           if (--*open > 0) return;
-          // In the order of the addresses, whichever answered first.
-          std::sort(results->begin(), results->end(), [](const auto& a, const auto& b) { return a.first.is_v4() > b.first.is_v4(); });
           note_exchange_online_results(run->outcome.tree, *results);
           conclude(run);
         });

@@ -656,6 +656,17 @@ class SuggestionBuilder {
   void include_term(Draft& draft, const std::string& text, const std::string& target, Qualifier qualifier, const TreeNode* child,
                     const std::optional<std::string>& microsoft = std::nullopt) {
     const std::string prefix = qualifier == Qualifier::pass ? "" : std::string(1, static_cast<char>(qualifier));
+    // A qualifier on Microsoft's include applies to every address it
+    // authorizes (RFC 7208 5.2): with Exchange Online sending the domain's
+    // mail, it fails exactly those servers.
+    if (qualifier != Qualifier::pass && microsoft && is_microsoft_include(target)) {
+      add_term(draft, "include:" + dns::canonical_name(target));
+      notes_.push_back("Removed the \"" + prefix + "\" in front of \"" + text.substr(1) + "\": a qualifier on an include applies to " +
+                       "every address the include authorizes, so it " +
+                       (qualifier == Qualifier::fail ? "failed" : qualifier == Qualifier::softfail ? "soft-failed" : "withheld a pass from") +
+                       " Exchange Online's servers.");
+      return;
+    }
     if (qualifier != Qualifier::pass) draft.has_non_pass = true;
     if (child) {
       if (const auto meant = appended_zone_target(*child, domain_)) {

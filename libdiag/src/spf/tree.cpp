@@ -1066,32 +1066,43 @@ std::vector<IpAddress> exchange_online_addresses_in_tree(const TreeValidation& t
       microsoft.insert(microsoft.end(), networks.begin(), networks.end());
     }
   });
+  // Every range: a term before the include may deny one of them only
+  // (-ip4:104.47.0.0/16), and the others would hide it.
   std::vector<IpAddress> chosen;
-  bool v4 = false, v6 = false;
-  for (const auto& sample : exchange_online_outbound_samples()) {
-    bool& taken = sample.is_v4() ? v4 : v6;
-    if (taken) continue;
+  for (const auto& sample : exchange_online_outbound_samples())
     if (std::any_of(microsoft.begin(), microsoft.end(), [&](const Network& network) {
           return network.address.is_v4() == sample.is_v4() && sample.in_prefix(network.address, network.prefix);
-        })) {
+        }))
       chosen.push_back(sample);
-      taken = true;
-    }
-  }
   return chosen;
 }
 
 void note_exchange_online_results(TreeValidation& tree, const std::vector<std::pair<IpAddress, SpfEvaluation>>& results) {
-  const auto failing = std::find_if(results.begin(), results.end(), [](const auto& result) {
+  const auto fails = [](const auto& result) {
     const SpfResult r = result.second.result;
     return r == SpfResult::permerror || r == SpfResult::fail || r == SpfResult::softfail || r == SpfResult::neutral;
-  });
+  };
+  const auto failing = std::find_if(results.begin(), results.end(), fails);
   if (failing == results.end()) return;
-  const auto& [address, evaluation] = *failing;
+  const auto failures = static_cast<std::size_t>(std::count_if(results.begin(), results.end(), fails));
+  // A term that denies some of them while the limit stops others: moving
+  // the include before the term alone, or removing it, does not reach it.
+  const auto limit_stopped = std::find_if(results.begin(), results.end(), [](const auto& result) {
+    return result.second.result == SpfResult::permerror && result.second.limit_reached != LimitReached::none;
+  });
+  const auto term_decided = std::find_if(results.begin(), results.end(), [&](const auto& result) {
+    return fails(result) && result.second.result != SpfResult::permerror;
+  });
+  const bool both = limit_stopped != results.end() && term_decided != results.end();
+  const auto& [address, evaluation] = both ? *term_decided : *failing;
   for (auto& check : tree.checks) {
     if (check.id != "spf.m365-include" || check.status != Status::pass) continue;
     const std::string d = tree.domain;
-    const std::string who = "Exchange Online's servers (" + address.to_string() + ")";
+    const std::string who = "Exchange Online's servers (" + address.to_string() +
+                            (failures < results.size() ? "; " + std::to_string(failures) + " of the " + std::to_string(results.size()) +
+                                                             " addresses sampled from its ranges"
+                                                       : std::string()) +
+                            ")";
     check.status = Status::fail;
     if (evaluation.result == SpfResult::permerror) {
       check.message = d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's, but " + who +
@@ -1126,14 +1137,30 @@ void note_exchange_online_results(TreeValidation& tree, const std::vector<std::p
       const bool qualified_microsoft = one.ok() && !one.terms.empty() && one.terms[0].is_mechanism &&
                                        one.terms[0].mechanism == MechanismKind::include &&
                                        is_microsoft_include(one.terms[0].domain_spec) && one.terms[0].qualifier != Qualifier::pass;
+      // Other terms may decide for other ranges (-ip4: for one, ~ip6: for another).
+      std::vector<std::string> others;
+      for (const auto& [other_address, other] : results)
+        if (fails(std::pair{other_address, other}) && other.result != SpfResult::permerror && other.path.size() > 1 &&
+            other.path[1] != deciding && std::find(others.begin(), others.end(), other.path[1]) == others.end())
+          others.push_back(other.path[1]);
       check.message = d + " receives mail at Microsoft 365 and its SPF tree includes Microsoft's, but \"" + deciding +
                       "\" decides for " + who + " first: they get " + std::string(to_string(evaluation.result)) +
                       ", so mail Exchange Online sends as " + d + " fails SPF.";
+      for (const auto& other : others) check.message += " \"" + other + "\" decides first for others of its servers too.";
       check.remedy = qualified_microsoft
                          ? "Remove the \"" + std::string(1, deciding.front()) + "\" in front of \"" + deciding +
                                "\": a qualifier on an include applies to every address the include authorizes, so it now " +
                                (evaluation.result == SpfResult::fail ? "fails" : "withholds a pass from") + " Exchange Online's servers."
-                         : "Put include:spf.protection.outlook.com before \"" + deciding + "\", or remove that term; --suggest writes a verified record.";
+                         : "Put include:spf.protection.outlook.com before \"" + deciding + "\"" +
+                               (others.empty() ? ", or remove that term" : " and the other terms named, or remove them") +
+                               "; --suggest writes a verified record.";
+      if (both) {
+        check.message += " And " + limit_stopped->first.to_string() + " gets permerror before the include is reached: " +
+                         limit_stopped->second.reason + ".";
+        check.remedy = "Put include:spf.protection.outlook.com before \"" + deciding + "\" and within the first 10 DNS lookups " +
+                       (limit_stopped->second.limit_reached == LimitReached::void_lookups ? "and 2 void lookups " : "") +
+                       "(removing \"" + deciding + "\" alone leaves the limit); --suggest writes a verified record.";
+      }
     }
     check.fields["exchange_online_address"] = address.to_string();
     check.fields["exchange_online_result"] = std::string(to_string(evaluation.result));
