@@ -56,6 +56,16 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
     profile.oauth_token = scenario_token;
     return profile;
   }
+  // Microsoft Entra refusing an OAuth sign-in: the device is on OAuth already.
+  if (name == "exo-submission-oauth-139-credentials" || name == "exo-submission-oauth-139-security-defaults") {
+    auto profile = smtp::exo_submission_profile();
+    profile.oauth_token = scenario_token;
+    profile.oauth_refusal = name.ends_with("credentials")
+                                ? "535 5.7.139 Authentication unsuccessful, the user credentials were incorrect."
+                                : "535 5.7.139 Authentication unsuccessful, user is locked by your organization's security defaults policy. "
+                                  "Contact your administrator.";
+    return profile;
+  }
   if (name == "exo-submission-oauth-send-as") {
     // The mailbox may send as noreply@contoso.example (Send As granted).
     auto profile = smtp::exo_submission_profile();

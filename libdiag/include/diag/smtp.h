@@ -336,6 +336,9 @@ struct ServerProfile {
   // check); when empty, on a submission profile, any token that could be a
   // Microsoft access token (inspect_oauth_token), elsewhere any token.
   std::string oauth_token;
+  // When set, every XOAUTH2 gets this reply instead ("535 5.7.139 ..."):
+  // Microsoft Entra refusing the sign-in whatever the token.
+  std::string oauth_refusal;
   std::vector<std::string> accept_domains;  // exo-mx: recipient domains taken for direct send; empty: any
   bool reject_direct_send = false;     // exo-mx: 550 5.7.68 for a sender in an accepted domain
   std::size_t max_message_bytes = 157286400;

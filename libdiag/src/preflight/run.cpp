@@ -1325,6 +1325,18 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
   const std::string move = "Move the device to OAuth (XOAUTH2) if its firmware supports it, or to a method without basic authentication "
                            "(direct send or an inbound connector; High Volume Email for internal recipients).";
   const std::string enable = "Set-CASMailbox -Identity " + mailbox + " -SmtpClientAuthenticationDisabled $false";
+  // A device already on OAuth has no password to check and nothing to move
+  // to: its token and its app are what to check.
+  const bool oauth = plan.auth == smtp::AuthMechanism::xoauth2;
+  const std::string check_token =
+      "Check the token: its audience must be " +
+      std::string(plan.oauth_scope.find("office365.us") != std::string::npos
+                      ? "https://outlook.office365.us (the U.S. Government cloud)"
+                      : "https://outlook.office.com (a user's token, with SMTP.Send) or https://outlook.office365.com (an application's)") +
+      ", it must not have expired, and the user= of the XOAUTH2 string must be " + mailbox +
+      "; an application needs SMTP.SendAsApp (or an RBAC role assignment) and its service principal registered in Exchange "
+      "(New-ServicePrincipal) with rights on " + mailbox + ".";
+  const std::string next = oauth ? check_token : move;
   if (reply.enhanced == "5.7.30")
     // The refusal of basic authentication itself: turning SMTP AUTH on for
     // the mailbox does not bring it back.
@@ -1335,10 +1347,12 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
     // switch is lifted by Set-CASMailbox (sendcheck explain lists them).
     const std::string text = ascii::to_lower(reply.text());
     if (text.find("credentials were incorrect") != std::string::npos)
-      return "Check the user name (the full address of " + mailbox + ") and its password. " + move +
+      return (oauth ? "Microsoft Entra refused the token's sign-in as " + mailbox + ". " + check_token +
+                          " The failed sign-in in the Entra sign-in logs names the reason"
+                    : "Check the user name (the full address of " + mailbox + ") and its password. " + move) +
              " (sendcheck explain 5.7.139)";
     if (blocked_by_entra(reply))
-      return move + " Whatever the SMTP AUTH switches say, this sign-in is blocked by Microsoft Entra: security defaults (which "
+      return (oauth ? std::string() : move + " ") + "Whatever the SMTP AUTH switches say, this sign-in is blocked by Microsoft Entra: security defaults (which "
                     "cannot exempt one account), a Conditional Access policy or multifactor authentication, or an Exchange "
                     "authentication policy; the failed sign-in in the Entra sign-in logs names which. Set-CASMailbox does not "
                     "lift it (sendcheck explain 5.7.139).";
@@ -1348,7 +1362,7 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
     if (!names_smtp_auth_switch(reply))
       return "Look up this failed sign-in of " + mailbox + " in the Microsoft Entra sign-in logs: its failure reason names the cause "
              "(a locked or disabled account, a policy, the SMTP AUTH switch). If it is the switch, " + enable +
-             " turns SMTP AUTH on for just this mailbox. " + move + " (sendcheck explain 5.7.139)";
+             " turns SMTP AUTH on for just this mailbox. " + next + " (sendcheck explain 5.7.139)";
     // The switch comes first: OAuth is refused with it off as well.
     return basic ? "SMTP AUTH is off for " + mailbox + " (the organization's or the mailbox's switch), which blocks OAuth too: " + enable +
                        " turns it on for just this mailbox. Then " + ascii::to_lower(move.substr(0, 1)) + move.substr(1) +
@@ -1358,13 +1372,7 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
                  : "SMTP AUTH must be on for " + mailbox + " (the switch blocks OAuth too): " + enable +
                        " turns it on for just this mailbox (sendcheck explain 5.7.139).";
   }
-  if (reply.enhanced == "5.7.3" && plan.auth == smtp::AuthMechanism::xoauth2)
-    return "Check the token: its audience must be " +
-           std::string(plan.oauth_scope.find("office365.us") != std::string::npos
-                           ? "https://outlook.office365.us (the U.S. Government cloud)"
-                           : "https://outlook.office.com (a user's token, with SMTP.Send) or https://outlook.office365.com (an application's)") +
-           "; an application needs SMTP.SendAsApp (or an RBAC role assignment) and its service principal registered in Exchange "
-           "(New-ServicePrincipal) with rights on " + mailbox + ".";
+  if (oauth) return check_token;
   if (basic)
     return "Check the user name (the full address of " + mailbox + ") and its password. " + move +
            " Basic authentication for SMTP AUTH is disabled by default at the end of December 2026.";

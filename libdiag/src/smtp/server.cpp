@@ -593,6 +593,7 @@ class ServerSession {
         if (profile_.kind == ProfileKind::submission) good = good && report_.oauth_token->problem.empty();
       }
       reply = good ? "235 2.7.0 Authentication successful" : "535 5.7.3 Authentication unsuccessful [" + host_ + "]";
+      if (!profile_.oauth_refusal.empty()) reply = profile_.oauth_refusal + " [" + host_ + "]";
     } else {
       switch (profile_.basic_auth) {
         case BasicAuthAnswer::accept: reply = "235 2.7.0 Authentication successful"; break;
