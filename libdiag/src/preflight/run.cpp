@@ -495,7 +495,9 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
         plan.method == Method::direct_send) {
       // It explains the device's result, which the one verified record
       // fixes: a second, different record here would contradict it.
-      if (part.suggested && (check.remedy.find("v=spf1") != std::string::npos || check.remedy.find("--suggest") != std::string::npos))
+      const auto causes = spf::findings_named_by(evaluation);
+      if (part.suggested && (check.remedy.find("v=spf1") != std::string::npos || check.remedy.find("--suggest") != std::string::npos ||
+                             std::find(causes.begin(), causes.end(), check.id) != causes.end()))
         check.remedy = "The SPF record suggested for the device fixes this as well: publish that one record.";
       part.section.checks.push_back(std::move(check));
       continue;
