@@ -99,6 +99,22 @@ TEST_CASE("a reply quoted inside another is explained too", "[explain]") {
   CHECK(result.explanations[1].reply.raw == "451 5.7.3 STARTTLS is required to send mail");
 }
 
+TEST_CASE("a copy of a reply without its basic code is counted under the full reply", "[explain]") {
+  // Review 57 M4 (Mailpile's event JSON): the wrapper repeats the reply
+  // without "530", once before and once after the full one.
+  for (const std::string& input :
+       {std::string(R"json({"data": {"last_error": "5.7.0 Must issue a STARTTLS command first (530 5.7.0 Must issue a STARTTLS command first)",)json"
+                    R"json( "last_error_details": {"smtp_error": "530: 5.7.0 Must issue a STARTTLS command first"}}})json"),
+        std::string("530 5.7.0 Must issue a STARTTLS command first\nError: 5.7.0 Must issue a STARTTLS command first\n")}) {
+    INFO(input);
+    const auto result = explain_ok(input);
+    REQUIRE(result.explanations.size() == 1);
+    CHECK(result.explanations[0].reply.code == 530);
+    CHECK(result.explanations[0].meaning.id == "smtp.starttls-required");
+    CHECK(result.explanations[0].count >= 2);
+  }
+}
+
 TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]") {
   // Each variant of a shared code selects its own entry (the NDR table at
   // https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online).

@@ -252,6 +252,7 @@ struct Explainer::State {
   // smtp-mail.outlook.com, a hotmail.* login) around its replies: Outlook.com
   // runs on Exchange Online's servers, so its refusals carry Exchange
   // Online's suffix, but no tenant setting applies to it.
+  bool after_concatenation = false;  // the last line ended with "\n' +" (Node's inspect of a string)
   bool consumer_login_seen = false;
   std::string dangling;          // a line cut inside a reply's codes, held for the next
   std::size_t dangling_code = 0;  // where its basic code starts
@@ -291,6 +292,33 @@ struct Explainer::State {
       if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, same->second);
       count(same->second, details, reply.step, one_more);
       return;
+    }
+    // The same enhanced code and meaning once with its basic code and once
+    // without (a wrapper's "5.7.0 Must issue a STARTTLS command first (530
+    // 5.7.0 ...)"): one reply, with the basic code.
+    if (!reply.enhanced.empty()) {
+      const std::string tail = "|" + reply.enhanced + "|" + meaning.id + "|" + std::string(to_string(details.sender));
+      for (const auto& [other_key, index] : by_meaning) {
+        if (!other_key.ends_with(tail) || other_key.size() == tail.size()) continue;
+        const bool other_codeless = other_key.starts_with("0|");
+        if ((reply.code == 0) == other_codeless) continue;
+        if (other_codeless) {
+          // The full reply came second: it takes the finding's place.
+          Explanation& first = result.explanations[index];
+          first.reply.code = reply.code;
+          first.reply.text = printable(reply_text);
+          first.reply.raw = printable(reply.raw);
+          const std::size_t kept = index;
+          by_meaning.erase(other_key);
+          by_meaning.emplace(meaning_key, kept);
+          if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, kept);
+          count(kept, details, reply.step, one_more);
+          return;
+        }
+        if (by_reply.size() < max_distinct_replies) by_reply.emplace(key, index);
+        count(index, details, reply.step, one_more);
+        return;
+      }
     }
     // The same code and meaning, once without a sign of who sent it and once
     // with one (an NDR's "Status code: 550 5.7.193" above its full reply):
@@ -571,6 +599,28 @@ struct Explainer::State {
   }
 
   void logical_line(std::string_view text_line) {
+    // Node prints a multi-line string of an error object as pieces joined by
+    // '+' ("response: '535-5.7.8 ... at\n' +", then "'535 5.7.8 ...',"): each
+    // piece is one line of the reply, without its quotes.
+    const bool continues_literal = after_concatenation;
+    after_concatenation = false;
+    for (std::string_view joint : {"\\n' +", "\\n\" +"})
+      if (text::trim(text_line).ends_with(joint)) {
+        const auto end = text_line.rfind(joint);
+        after_concatenation = true;
+        scanner.feed_line(text_line.substr(0, end));
+        return;
+      }
+    if (continues_literal) {
+      auto piece = text::trim(text_line);
+      if (piece.size() > 1 && (piece.front() == '\'' || piece.front() == '"')) {
+        const char quote = piece.front();
+        piece.remove_prefix(1);
+        if (const auto close = piece.rfind(quote); close != std::string_view::npos) piece = piece.substr(0, close);
+        scanner.feed_line(piece);
+        return;
+      }
+    }
     const auto trimmed = text::trim(text_line);
     // JSON Lines (one document a line, as some mail systems log).
     if (!trimmed.empty() && trimmed.front() == '{' && trimmed.back() == '}') {
@@ -593,11 +643,23 @@ struct Explainer::State {
       }
     }
     // smtplib prints a multi-line reply as one bytes literal with "\n"
-    // between the lines: b'5.7.8 Username and ...\n5.7.8  https://...'.
+    // between the lines: b'5.7.8 Username and ...\n5.7.8  https://...';
+    // a JavaScript string has "\r\n" ('554-Service ...\r\n554 http://...\r\n').
     for (std::size_t at = text_line.find("\\n"); at != std::string_view::npos; at = text_line.find("\\n", at + 2)) {
       if (at + 2 < text_line.size() && text::is_digit(text_line[at + 2])) {
-        logical_line(text_line.substr(0, at));
-        logical_line(text_line.substr(at + 2));
+        auto first = text_line.substr(0, at);
+        if (first.ends_with("\\r")) first.remove_suffix(2);
+        // The literal's opening quote before the reply's code.
+        if (first.size() > 1 && (first.front() == '\'' || first.front() == '"') && text::is_digit(first[1])) first.remove_prefix(1);
+        logical_line(first);
+        auto rest = text_line.substr(at + 2);
+        // The literal's end: "\r\n'" after the last line.
+        for (bool trimmed = true; trimmed;) {
+          trimmed = false;
+          for (std::string_view tail : {"\\r", "\\n", "'", "\""})
+            if (rest.ends_with(tail) && rest.size() > tail.size()) rest.remove_suffix(tail.size()), trimmed = true;
+        }
+        logical_line(rest);
         return;
       }
     }

@@ -586,6 +586,15 @@ ClassifiedLine classify(std::string_view line) {
   }
   if (const auto at = rest.find("CLIENT -> SERVER: "); at != std::string_view::npos)  // PHPMailer
     return {LineKind::client, rest.substr(at + 18)};
+  // PHPMailer before 5.2 (still pasted in forums): "SMTP -> FROM SERVER:250 OK".
+  if (const auto at = rest.find("SMTP -> FROM SERVER:"); at != std::string_view::npos)
+    return {LineKind::server, text::trim(rest.substr(at + 20))};
+  // A log prefix in brackets, then "< " for what the server sent and "> " for
+  // what the client sent (Dart's mailer: "[... | Connection | FINE] < 535 ...").
+  for (auto at = rest.find("] "); at != std::string_view::npos && at + 3 < rest.size(); at = rest.find("] ", at + 1)) {
+    if ((rest[at + 2] != '<' && rest[at + 2] != '>') || rest[at + 3] != ' ' || rest.rfind('[', at) == std::string_view::npos) continue;
+    return {rest[at + 2] == '<' ? LineKind::server : LineKind::client, rest.substr(at + 4)};
+  }
   // nodemailer's logger: "[2019-...] DEBUG [pUzDNyFoiLg] C: AUTH PLAIN ..."
   // and "... S: 503 ...", after the connection's id in brackets.
   for (auto at = rest.find(']'); at != std::string_view::npos && at + 4 < rest.size(); at = rest.find(']', at + 1)) {
