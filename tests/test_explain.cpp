@@ -115,6 +115,26 @@ TEST_CASE("a copy of a reply without its basic code is counted under the full re
   }
 }
 
+TEST_CASE("a transcript whose server sent nothing after the message is a failure and not all success", "[explain]") {
+  // Review 60 M1: PHPMailer before 5.2 prints an empty "SMTP -> FROM SERVER:"
+  // when the reply to the end of DATA never came.
+  const std::string transcript =
+      "SMTP -> FROM SERVER:220 mail.example.com ESMTP Exim 4.92\n"
+      "SMTP -> FROM SERVER:250 OK\n"
+      "SMTP -> FROM SERVER:354 Enter message, ending with \".\" on a line by itself\n"
+      "SMTP -> FROM SERVER:\n"
+      "SMTP -> ERROR: DATA not accepted from server:\n";
+  const auto result = explain_ok(transcript);
+  REQUIRE_FALSE(result.explanations.empty());
+  const auto& first = result.explanations.front();
+  CHECK(first.meaning.id == "smtp.no-reply");
+  CHECK(first.status() == diag::Status::fail);
+  CHECK(first.reply.step == "end of DATA");
+  // An empty server line anywhere else is no missing reply.
+  const auto quiet = explain_ok("SMTP -> FROM SERVER:220 mail.example.com ESMTP\nSMTP -> FROM SERVER:\nSMTP -> FROM SERVER:250 OK\n");
+  for (const auto& explanation : quiet.explanations) CHECK(explanation.meaning.id != "smtp.no-reply");
+}
+
 TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]") {
   // Each variant of a shared code selects its own entry (the NDR table at
   // https://learn.microsoft.com/exchange/troubleshoot/email-delivery/ndr/non-delivery-reports-in-exchange-online).

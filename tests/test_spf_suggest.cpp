@@ -667,6 +667,22 @@ TEST_CASE("a neutral result from a ? term before the device's own term names tha
   CHECK_THAT(remedy, Catch::Contains("put \"ip4:81.2.69.160\" before it"));
 }
 
+TEST_CASE("Exchange Online's sample addresses: the first, a middle and the last of each range", "[spf]") {
+  const auto& samples = exchange_online_outbound_samples();
+  CHECK(samples.size() == 33);
+  std::vector<std::string> texts;
+  for (const auto& sample : samples) texts.push_back(sample.to_string());
+  for (const char* expected : {"40.92.0.1", "40.93.0.1", "40.93.255.254", "52.103.64.1", "104.47.127.254", "2a01:111:f400::1",
+                               "2a01:111:f400:8000::1", "2a01:111:f403:f800::1", "2a01:111:f403:ffff:ffff:ffff:ffff:fffe"}) {
+    INFO(expected);
+    CHECK(std::find(texts.begin(), texts.end(), expected) != texts.end());
+  }
+  CHECK(is_exchange_online_outbound(ip("40.107.107.102")));
+  CHECK(is_exchange_online_outbound(ip("2a01:111:f403:c000::9")));
+  CHECK_FALSE(is_exchange_online_outbound(ip("40.106.255.255")));
+  CHECK_FALSE(is_exchange_online_outbound(ip("104.47.128.1")));
+}
+
 TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN gov.example.

@@ -99,6 +99,11 @@ struct SmtpReply {
   bool repeats_message = false;
 };
 
+// The text of the reply a scanner reports when a transcript shows the server
+// sent none where one was due (an empty server line after 354): the
+// connection closed or the wait timed out.
+inline constexpr std::string_view no_reply_text = "(no reply: the connection closed or the wait timed out)";
+
 // Who sent the reply, as far as the reply itself shows it: Exchange Online
 // (its front-end suffix, an outlook.com or protection.outlook.com host, its
 // AS(nnnn) code), Exchange without a sign of Exchange Online (Microsoft's

@@ -484,7 +484,30 @@ std::span<const KnowledgeEntry> knowledge_table() { return knowledge_entries; }
 
 std::vector<std::string> validate_knowledge_table() { return compiled_table().problems; }
 
+// Not a reply's meaning but a missing reply's: outside the table, whose
+// entries are selected by codes.
+const KnowledgeEntry no_reply_entry{
+    .id = "smtp.no-reply",
+    .codes = "",
+    .enhanced = "",
+    .category = Category::protocol,
+    .title = "The server sent no reply after the message: the connection closed or the wait timed out",
+    .cause = "The client sent the message and its final \".\", and read nothing back: the server (or a firewall, an "
+             "antivirus or a proxy that inspects SMTP between them) closed the connection, or the client gave up waiting "
+             "(RFC 5321 4.5.3.2 gives the server 10 minutes). The client must take the message as not delivered, although "
+             "the server may have taken it (RFC 5321 6.1).",
+    .remedy = {"Look up this session in the server's own log: it says why it dropped the connection (a size limit, a "
+               "content or virus scan, a crash).",
+               "Check for a firewall, an antivirus or a proxy between the device and the server that inspects SMTP, and "
+               "raise the client's timeout for the reply to the message.",
+               "Send again once that is fixed; the recipient may get the message twice."},
+    .references = {"https://www.rfc-editor.org/rfc/rfc5321#section-4.5.3.2"},
+    .source = "https://www.rfc-editor.org/rfc/rfc5321#section-4.5.3.2 https://www.rfc-editor.org/rfc/rfc5321#section-6.1 "
+              "https://github.com/PHPMailer/PHPMailer/issues/1769",
+    .example = "SMTP -> FROM SERVER:354 Enter message\nSMTP -> FROM SERVER:"};
+
 Meaning explain_reply(int code, std::string_view enhanced, std::string_view reply_text, const ReplyDetails& details) {
+  if (code == 0 && enhanced.empty() && reply_text == no_reply_text) return meaning_of(no_reply_entry, details);
   const auto& table = compiled_table();
   if (!table.problems.empty()) throw std::logic_error(table.problems.front());
   const auto enhanced_code = enhanced.empty() ? std::nullopt : text::parse_enhanced(enhanced);

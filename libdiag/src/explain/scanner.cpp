@@ -1000,9 +1000,12 @@ struct ReplyScanner::State {
   bool transcript = false;           // a server or client prefix was seen
   std::size_t segment = 0;           // lines fed so far: the replies of one line share it
 
+  int last_code = 0;                 // of the last reply emitted
+
   void emit_pending() {
     wrapped.clear();
     if (!pending) return;
+    last_code = pending->code;
     if (!block.empty()) {
       std::string evidence;
       for (const auto& part : block) evidence.append(part.text).append(" ");
@@ -1126,6 +1129,23 @@ void ReplyScanner::feed_line(std::string_view line) {
   }
   if (classified.kind == LineKind::server) {
     state.transcript = true;
+    // A server line with nothing on it after 354: the message went, and no
+    // reply came back (PHPMailer's "SMTP -> FROM SERVER:" then "DATA not
+    // accepted"). That is a failure, not a transcript of successes.
+    if (text::trim(rest).empty()) {
+      state.emit_pending();
+      if (state.last_code == 354) {
+        SmtpReply missing;
+        missing.text = std::string(no_reply_text);
+        missing.raw = "(no reply)";
+        missing.step = "end of DATA";
+        missing.codes_missing = true;
+        missing.segment = ++state.segment;
+        state.last_code = 0;
+        state.on_reply(std::move(missing));
+      }
+      return;
+    }
     if (state.step.empty()) state.step = "greeting";  // nothing sent yet: the banner
   } else if (auto step = unprefixed_command_step(rest); !step.empty()) {
     // A transcript without prefixes: "EHLO host" on its own line.

@@ -670,31 +670,10 @@ bool passes_through(const TreeNode& child) {
   return via.starts_with("include:") || via.starts_with("+include:") || via.starts_with("redirect=");
 }
 
-const std::vector<IpAddress>& exchange_online_outbound_samples() {
-  // The reference's 2025-2026 value of spf.protection.outlook.com (m365-facts 2).
-  static const std::vector<IpAddress> samples = [] {
-    static constexpr std::string_view addresses[] = {
-        "40.92.0.1",        "40.93.0.1",          "40.93.255.254",                          // 40.92.0.0/15
-        "40.107.0.1",       "40.107.128.1",       "40.107.255.254",                         // 40.107.0.0/16
-        "52.100.0.1",       "52.101.0.1",         "52.101.255.254",                         // 52.100.0.0/15
-        "52.102.0.1",       "52.102.128.1",       "52.102.255.254",                         // 52.102.0.0/16
-        "52.103.0.1",       "52.103.64.1",        "52.103.127.254",                         // 52.103.0.0/17
-        "104.47.0.1",       "104.47.64.1",        "104.47.127.254",                         // 104.47.0.0/17
-        "2a01:111:f400::1", "2a01:111:f400:8000::1", "2a01:111:f400:ffff:ffff:ffff:ffff:fffe",  // /48
-        "2a01:111:f403::1", "2a01:111:f403:4000::1", "2a01:111:f403:7fff:ffff:ffff:ffff:fffe",  // /49
-        "2a01:111:f403:8000::1", "2a01:111:f403:9000::1", "2a01:111:f403:9fff:ffff:ffff:ffff:fffe",  // 8000::/51
-        "2a01:111:f403:c000::1", "2a01:111:f403:d000::1", "2a01:111:f403:dfff:ffff:ffff:ffff:fffe",  // c000::/51
-        "2a01:111:f403:f000::1", "2a01:111:f403:f800::1", "2a01:111:f403:ffff:ffff:ffff:ffff:fffe",  // f000::/52
-    };
-    std::vector<IpAddress> parsed;
-    for (auto text : addresses) parsed.push_back(*IpAddress::parse(text));
-    return parsed;
-  }();
-  return samples;
-}
-
-bool is_exchange_online_outbound(const IpAddress& address) {
-  // The ranges the samples above are taken from.
+namespace {
+// The reference's 2025-2026 value of spf.protection.outlook.com (m365-facts 2):
+// the ranges Exchange Online (worldwide) sends customers' mail from.
+const std::vector<Network>& exchange_online_outbound_ranges() {
   static const std::vector<Network> ranges = [] {
     std::vector<Network> parsed;
     for (const auto text : {"40.92.0.0/15", "40.107.0.0/16", "52.100.0.0/15", "52.102.0.0/16", "52.103.0.0/17", "104.47.0.0/17",
@@ -703,6 +682,40 @@ bool is_exchange_online_outbound(const IpAddress& address) {
       parsed.push_back(*parse_network(text));
     return parsed;
   }();
+  return ranges;
+}
+
+// An address of the range: its host bits all zero but the last (the
+// first address), the top one set too (the middle), or all set but the
+// last (the last but one, never a broadcast address).
+enum class Within { first, middle, last };
+IpAddress address_within(const Network& range, Within where) {
+  std::array<std::uint8_t, 16> bytes{};
+  const IpAddress& network = range.address;
+  std::copy(network.data(), network.data() + network.size(), bytes.begin());
+  const int bits = network.max_prefix();
+  for (int bit = range.prefix; bit < bits; ++bit) {
+    const bool one = where == Within::last ? bit != bits - 1 : bit == bits - 1 || (where == Within::middle && bit == range.prefix);
+    const auto mask = static_cast<std::uint8_t>(0x80u >> (bit % 8));
+    bytes[bit / 8] = one ? bytes[bit / 8] | mask : bytes[bit / 8] & ~mask;
+  }
+  if (network.is_v4()) return IpAddress::v4({bytes[0], bytes[1], bytes[2], bytes[3]});
+  return IpAddress::v6(bytes);
+}
+}  // namespace
+
+const std::vector<IpAddress>& exchange_online_outbound_samples() {
+  static const std::vector<IpAddress> samples = [] {
+    std::vector<IpAddress> taken;
+    for (const auto& range : exchange_online_outbound_ranges())
+      for (const Within where : {Within::first, Within::middle, Within::last}) taken.push_back(address_within(range, where));
+    return taken;
+  }();
+  return samples;
+}
+
+bool is_exchange_online_outbound(const IpAddress& address) {
+  const auto& ranges = exchange_online_outbound_ranges();
   return std::any_of(ranges.begin(), ranges.end(), [&](const Network& range) { return address.in_prefix(range.address, range.prefix); });
 }
 
