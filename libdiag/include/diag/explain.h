@@ -52,6 +52,11 @@ enum class SenderRule {
   gmail,               // Gmail shown by the reply
 };
 
+// Whether the address is one of Microsoft 365's own servers that send mail:
+// Exchange Online's outbound ranges (spf.protection.outlook.com) and
+// SharePoint Online's (its notifications and sharing mail).
+bool is_microsoft_365_sender(const IpAddress& address);
+
 // One meaning in the knowledge table. The format is documented in
 // libdiag/data/README-smtp-replies.md.
 struct KnowledgeEntry {
@@ -68,9 +73,10 @@ struct KnowledgeEntry {
   std::string_view example;  // a real reply from the source; it must select this entry
   bool unconfirmed = false;
   SenderRule sender = SenderRule::any;
-  // Only when the reply's IP is one of Exchange Online's shared outbound
-  // servers: the refusal is of Microsoft's server, not the admin's.
-  bool exchange_online_ip = false;
+  // Only when the reply's IP is one of Microsoft 365's own sending servers
+  // (Exchange Online's outbound ranges, SharePoint Online's): the refusal is
+  // of Microsoft's server, not the admin's.
+  bool microsoft_ip = false;
 };
 std::span<const KnowledgeEntry> knowledge_table();
 

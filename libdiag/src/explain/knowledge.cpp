@@ -160,12 +160,12 @@ std::optional<int> specificity(const CompiledEntry& entry, int code, const std::
   const auto fit = sender_fit(entry.entry->sender, details.sender);
   if (!fit) return std::nullopt;
   int score = *fit;
-  if (entry.entry->exchange_online_ip) {
+  if (entry.entry->microsoft_ip) {
     const auto ip = IpAddress::parse(details.ip);
     // No bonus: it refines the block-list entry it is listed before (a tie
     // goes to the earlier entry), and a more specific wording, such as
     // Spamhaus refusing the receiver's query, still outranks it.
-    if (!ip || !spf::is_exchange_online_outbound(*ip)) return std::nullopt;
+    if (!ip || !is_microsoft_365_sender(*ip)) return std::nullopt;
   }
   if (!entry.codes.empty()) {
     if (code == 0) {
@@ -451,6 +451,23 @@ Meaning generic_meaning(int code, const std::optional<text::EnhancedCode>& enhan
 }
 
 }  // namespace
+
+bool is_microsoft_365_sender(const IpAddress& address) {
+  if (spf::is_exchange_online_outbound(address)) return true;
+  // SharePoint Online and OneDrive, endpoint ID 31 of "Microsoft 365 URLs
+  // and IP address ranges" (worldwide):
+  // https://learn.microsoft.com/microsoft-365/enterprise/urls-and-ip-address-ranges
+  static const std::vector<spf::Network> sharepoint = [] {
+    std::vector<spf::Network> parsed;
+    for (const auto text : {"13.107.136.0/22", "40.108.128.0/17", "52.104.0.0/14", "104.146.128.0/17", "150.171.40.0/22",
+                            "2603:1061:1300::/40", "2620:1ec:8f8::/46", "2620:1ec:908::/46", "2a01:111:f402::/48"})
+      parsed.push_back(*spf::parse_network(text));
+    return parsed;
+  }();
+  return std::any_of(sharepoint.begin(), sharepoint.end(),
+                     [&](const spf::Network& range) { return address.in_prefix(range.address, range.prefix); });
+}
+
 
 std::string_view to_string(Category category) {
   switch (category) {
