@@ -308,6 +308,11 @@ bool Connection::attach_tls(SSL_CTX* context, std::string* detail) {
   buffer_.clear();
   buffer_start_ = 0;
   ssl_.reset(SSL_new(context));
+  // OpenSSL retries a read inside SSL_read after each handshake record
+  // (SSL_MODE_AUTO_RETRY): a peer that renegotiates without end while data
+  // keeps arriving would hold it there past every deadline. Without the
+  // mode, SSL_read returns WANT_READ and fill() checks the deadline.
+  if (ssl_) SSL_clear_mode(ssl_.get(), SSL_MODE_AUTO_RETRY);
   if (ssl_ && SSL_set_fd(ssl_.get(), socket_.fd) == 1) return true;
   if (detail) *detail = tls::last_error_text();
   return false;
