@@ -1075,6 +1075,12 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // A permerror (the lookup limit reached before Microsoft's include, a
   // broken include) is not fixed by adding an include that may be there.
   const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
+  // The term of the domain's record that decided for Exchange Online's
+  // server; a qualifier on Microsoft's include itself ("~include:...") shows
+  // the include is there.
+  const std::string deciding = part.spf && part.spf->path.size() > 1 ? part.spf->path[1] : std::string();
+  const bool on_include = !deciding.empty() && (deciding.front() == '-' || deciding.front() == '~' || deciding.front() == '?') &&
+                          deciding.find("include:") == 1 && spf::is_microsoft_include(deciding.substr(9));
   std::string fix_spf;
   if (record) fix_spf = "publish the SPF record below (verified; it authorizes Exchange Online's servers)";
   else if (spf_broken) {
@@ -1092,15 +1098,15 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
               "), " + within + " (sendcheck spf " + domain +
               (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest gives a verified record)" : " shows the lookups)");
   }
-  else if (spf_part.microsoft_included.value_or(false) && part.spf && part.spf->path.size() > 1) {
+  else if (part.spf && !deciding.empty() && (on_include || spf_part.microsoft_included.value_or(false))) {
     // The include is there: a term before it decides for Exchange Online's
     // servers first (-ip4:40.0.0.0/8), or a qualifier on the include itself.
-    const std::string& deciding = part.spf->path[1];
-    const bool on_include = deciding.find("include:") == 1 && (deciding.front() == '-' || deciding.front() == '~' || deciding.front() == '?');
     fix_spf = (on_include ? "remove the \"" + std::string(1, deciding.front()) + "\" in front of \"" + deciding + "\" in the SPF record of " + domain
                           : "put include:spf.protection.outlook.com before \"" + deciding + "\" in the SPF record of " + domain +
                                 ", which decides for Exchange Online's servers first") +
-              " (sendcheck spf " + domain + " --suggest writes a verified record)";
+              " (sendcheck spf " + domain +
+              (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest writes a verified record)"
+                       : " --record \"NEW RECORD\" checks it before you publish it)");
   } else if (!spf_part.microsoft_after_all.empty())
     fix_spf = "move \"" + spf_part.microsoft_after_all + "\" before the all term in the SPF record of " + domain +
               " (terms after it are never evaluated; sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it)";
@@ -1167,6 +1173,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   step = Step{"dmarc", StepState::failed,
               "DMARC p=" + policy + " at other organizations: " +
                   (spf_broken ? "the SPF of " + domain + " ends in permerror for Exchange Online"
+                   : on_include ? "a qualifier on Microsoft's include in the SPF of " + domain + " fails Exchange Online"
                    : spf_part.microsoft_included.value_or(false)
                        ? "a term of the SPF of " + domain + " fails Exchange Online before Microsoft's include"
                        : "Exchange Online is not in the SPF of " + domain) +
