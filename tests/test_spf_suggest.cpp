@@ -683,6 +683,33 @@ TEST_CASE("Exchange Online's sample addresses: the first, a middle and the last 
   CHECK_FALSE(is_exchange_online_outbound(ip("104.47.128.1")));
 }
 
+TEST_CASE("void lookups of one address family within the limit are a warning, with the terms named", "[spf][review]") {
+  // Review 59 N2: two a: hosts without AAAA records cost every IPv6 sender,
+  // Exchange Online's too, 2 of its 2 void lookups.
+  const Scenario scenario = contoso_with_record(
+      "v=spf1 a:v4a.contoso.example a:v4b.contoso.example ip4:203.0.113.25 include:spf.protection.outlook.com -all\"\n"
+      "v4a A 192.0.2.10\nv4b A 192.0.2.11\n@ TXT \"x=unrelated");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"}, false);
+  const auto* voids = find_check(run, "spf.void-lookups");
+  REQUIRE(voids);
+  CHECK((*voids)["status"] == "warn");
+  CHECK_THAT((*voids)["message"].get<std::string>(), Catch::Contains("IPv6 senders make 2 void lookups: a:v4a.contoso.example"));
+}
+
+TEST_CASE("a device stopped by void lookups of exists:%{i} terms is told to go before them, not to fix a/mx hosts", "[spf][review]") {
+  // Review 59 N3: the names exists:%{i} builds find nothing for this
+  // address; there is no host to publish records for.
+  const Scenario scenario = contoso_with_record(
+      "v=spf1 exists:%{i}._a.contoso.example exists:%{i}._b.contoso.example exists:%{i}._c.contoso.example ip4:203.0.113.25 -all");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"}, false);
+  const auto* result = find_check(run, "spf.result");
+  REQUIRE(result);
+  CHECK((*result)["status"] == "fail");
+  const std::string remedy = (*result)["remedy"].get<std::string>();
+  CHECK_THAT(remedy, Catch::Contains("look up a name built from the sender's address"));
+  CHECK_THAT(remedy, !Catch::Contains("a/mx"));
+}
+
 TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN gov.example.

@@ -102,6 +102,16 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
         check.remedy = "Bring the tree to 10 lookups or fewer (see spf.lookups), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
       } else if (evaluation.limit_reached == LimitReached::void_lookups) {
         check.message += " More than 2 of the names the record looks up for " + who + " find nothing before a term that authorizes it is reached, so this device's mail fails.";
+        // exists:%{i}... builds a name per sender: its void lookups are this
+        // address's, not a missing host's.
+        const std::string& stopped_at = evaluation.path.size() > 1 ? evaluation.path.back() : evaluation.matched;
+        const bool per_sender = stopped_at.find('%') != std::string::npos ||
+                                ascii::to_lower(stopped_at).find("exists:") != std::string::npos;
+        if (per_sender) {
+          check.remedy = "Put the device's ip4:/ip6: term before the terms that look up a name built from the sender's address (\"" +
+                         stopped_at + "\" and those before it find nothing for " + who + "); --suggest writes a verified record.";
+          break;
+        }
         check.remedy = (missing_names ? "Remove or fix the terms whose names do not exist"
                                       : std::string("Replace the a/mx terms whose hosts have no ") + (ip.is_v4() ? "A" : "AAAA") +
                                             " records with " + (ip.is_v4() ? "ip6:" : "ip4:") + " terms for their addresses, or publish " +

@@ -405,6 +405,19 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
   else if (tree.void_lookups > 0)
     add("spf.void-lookups", Status::warn, std::to_string(tree.void_lookups) + " term(s) find no DNS data (void lookups; 2 are allowed).",
         "Remove terms that point at names without records: they cost lookups and authorize nothing.");
+  else if (tree.void_lookups_v6 > 0 || tree.void_lookups_v4 > 0) {
+    // Within the limit, but one more host without records for that family
+    // puts every sender of it in permerror, Exchange Online's included.
+    const bool v6 = tree.void_lookups_v6 >= tree.void_lookups_v4;
+    const auto& terms = v6 ? v6_terms : v4_terms;
+    add("spf.void-lookups", Status::warn,
+        std::string(v6 ? "IPv6 senders" : "IPv4 senders") + " make " + std::to_string(terms.size()) + " void lookup" +
+            (terms.size() == 1 ? "" : "s") + ": " + join(terms) + " find" + (terms.size() == 1 ? "s" : "") + " no " +
+            (v6 ? "AAAA" : "A") + " records (2 are allowed; a third makes every " + (v6 ? "IPv6" : "IPv4") +
+            " sender, Exchange Online's among them, get permerror).",
+        std::string("Replace those a/mx terms with ") + (v6 ? "ip4:" : "ip6:") + " terms for the hosts' addresses, or publish " +
+            (v6 ? "AAAA" : "A") + " records for the hosts.");
+  }
 
   // The all term decides what happens to everyone else.
   if (root.all_term == "+all" || root.all_term == "all")
