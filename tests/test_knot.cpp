@@ -71,7 +71,38 @@ class KnotServer {
     if (knotd.empty()) throw std::runtime_error("knotd not installed: apt-get install knot (CI installs it)");
     directory_ = std::filesystem::temp_directory_path() / ("sendcheck-knot-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::create_directories(directory_);
-    port_ = free_loopback_port();
+    // free_loopback_port() finds a port free at that moment; a test running
+    // beside this one can take it before knotd binds it, and knotd then
+    // exits. Another port is tried then.
+    for (int attempt = 1;; ++attempt) {
+      port_ = free_loopback_port();
+      start(knotd);
+      if (wait_until_serving()) return;
+      if (attempt == 3) throw std::runtime_error("knotd exited three times; see its log in " + directory_.string());
+    }
+  }
+  ~KnotServer() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGTERM);
+      int status = 0;
+      ::waitpid(pid_, &status, 0);
+    }
+    std::error_code ignored;
+    std::filesystem::remove_all(directory_, ignored);
+  }
+  KnotServer(const KnotServer&) = delete;
+  KnotServer& operator=(const KnotServer&) = delete;
+
+  ResolverConfig resolver_config() const {
+    ResolverConfig config;
+    config.servers.push_back({*diag::IpAddress::parse("127.0.0.1"), port_});
+    config.attempt_timeout = std::chrono::milliseconds(500);
+    if (std::getenv("DEBUG_DNS")) config.on_log = [](const QueryLogEntry& e) { fprintf(stderr, "%s\n", format_log_entry(e).c_str()); };
+    return config;
+  }
+
+ private:
+  void start(const std::string& knotd) {
     std::ofstream config(directory_ / "knot.conf");
     config << "server:\n  rundir: " << directory_.string() << "\n  listen: 127.0.0.1@" << port_ << "\n"
            << "  listen: ::1@" << port_ << "\n"
@@ -95,41 +126,21 @@ class KnotServer {
       ::execl(knotd.c_str(), "knotd", "-c", conf.c_str(), static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    wait_until_serving();
-  }
-  ~KnotServer() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGTERM);
-      int status = 0;
-      ::waitpid(pid_, &status, 0);
-    }
-    std::error_code ignored;
-    std::filesystem::remove_all(directory_, ignored);
-  }
-  KnotServer(const KnotServer&) = delete;
-  KnotServer& operator=(const KnotServer&) = delete;
-
-  ResolverConfig resolver_config() const {
-    ResolverConfig config;
-    config.servers.push_back({*diag::IpAddress::parse("127.0.0.1"), port_});
-    config.attempt_timeout = std::chrono::milliseconds(500);
-    if (std::getenv("DEBUG_DNS")) config.on_log = [](const QueryLogEntry& e) { fprintf(stderr, "%s\n", format_log_entry(e).c_str()); };
-    return config;
   }
 
- private:
-  void wait_until_serving() {
+  // True once every zone answers; false when knotd exited (its port taken).
+  bool wait_until_serving() {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       auto resolver = Resolver::create(resolver_config());
       // Knot answers SERVFAIL or REFUSED until every zone is loaded.
       bool all_loaded = true;
       for (const auto& zone : zones_) all_loaded = all_loaded && (*resolver)->resolve(zone.domain, RrType::SOA).ok();
-      if (all_loaded) return;
+      if (all_loaded) return true;
       int status = 0;
       if (::waitpid(pid_, &status, WNOHANG) == pid_) {
         pid_ = -1;
-        throw std::runtime_error("knotd exited; see its log in " + directory_.string());
+        return false;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
