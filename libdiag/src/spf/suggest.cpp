@@ -737,9 +737,9 @@ class SuggestionBuilder {
     add_term(draft, text);
   }
 
-  // Include, a and mx terms written as addresses until the record needs at
-  // most lookup_target lookups (at least 10), and, when a family was over 2
-  // void lookups, every term that finds nothing for it.
+  // Include, a and mx terms written as addresses: when the record needs over
+  // 10 lookups, until it needs lookup_target (or, failing that, 10); when a
+  // family was over 2 void lookups, every term that finds nothing for it.
   bool flatten(Draft& draft, TreeValidation& candidate, std::vector<std::string>& kept_reasons) {
     struct Option {
       std::size_t index;
@@ -851,11 +851,17 @@ class SuggestionBuilder {
       aims.push_back(target == lookup_target ? "need at most " + std::to_string(lookup_target) +
                                                    " of the 10 DNS lookups RFC 7208 4.6.4 allows (room for an include a provider adds later)"
                                              : "stay within the 10 DNS lookups RFC 7208 4.6.4 allows");
-    if (over_voids) aims.push_back("remove the void lookups (names that find nothing; RFC 7208 4.6.4 allows 2) for IPv4 and IPv6 senders");
+    if (over_voids)
+      aims.push_back(std::string("remove the void lookups (names that find nothing; RFC 7208 4.6.4 allows 2) for ") +
+                     (candidate.void_lookups_v4 > 0 && candidate.void_lookups_v6 > 0 ? "IPv4 and IPv6"
+                      : candidate.void_lookups_v4 > 0                                 ? "IPv4"
+                                                                                      : "IPv6") +
+                     " senders");
     notes_.push_back("Flattened on " + today_ + ": " + join(flattened) + " replaced by the addresses they published that day, to " +
                      join(aims, ", and to ") + ".");
-    notes_.push_back("Warning: providers change these addresses without notice. Run --suggest again at least monthly (the "
-                     "flattened= date in the record says when it was made), or mail from a provider's new addresses will fail SPF.");
+    notes_.push_back("Warning: the addresses written in change without notice (a provider's, or a host's when its records "
+                     "change). Run --suggest again at least monthly (the flattened= date in the record says when it was made), "
+                     "or mail from the new addresses will fail SPF.");
     return true;
   }
 
