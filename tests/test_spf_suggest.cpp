@@ -710,6 +710,23 @@ TEST_CASE("a device stopped by void lookups of exists:%{i} terms is told to go b
   CHECK_THAT(remedy, !Catch::Contains("a/mx"));
 }
 
+TEST_CASE("suggest: an Exchange Online address given as --ip is left to Microsoft's include", "[spf][review]") {
+  // Review 59 N5: it was added as "your own static public address".
+  // Behind 10 vendor includes, Microsoft's is the 11th lookup: 40.92.0.1
+  // gets permerror until the record is flattened.
+  std::string zone = apex("exo.example") + "@ MX 0 contoso-com.mail.protection.outlook.com.\n";
+  const std::string vendor = add_includes(zone, "v", "exo.example", 10, [](int k) { return "ip4:85." + std::to_string(20 + k) + ".0.0/24"; });
+  zone += "@ TXT" + quoted("v=spf1" + vendor + " include:spf.protection.outlook.com -all") + "\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("exo.example", {"40.92.0.1"});
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK_THAT(s.record, !Catch::Contains("ip4:40.92.0.1"));
+  CHECK_THAT(s.record, Catch::Contains("include:spf.protection.outlook.com"));
+  CHECK(scenario.evaluate("exo.example", s.record, "40.92.0.1").result == SpfResult::pass);
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.starts_with("Not added \"ip4:40.92.0.1\""); }));
+}
+
 TEST_CASE("suggest: sovereign clouds get their own include", "[spf][suggest]") {
   const Scenario scenario(R"(
 $ORIGIN gov.example.

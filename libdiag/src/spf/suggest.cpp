@@ -904,6 +904,13 @@ class SuggestionBuilder {
       AnswerCache copy = cache_;
       for (const auto& ip : devices_) {
         if (evaluate_offline(copy, domain_, draft.render(), ip).result == SpfResult::pass) continue;
+        // One of Exchange Online's own servers: Microsoft's include is what
+        // authorizes it, and the verification below checks that it passes.
+        if (is_exchange_online_outbound(ip) && includes_worldwide_microsoft(draft.render())) {
+          notes_.push_back("Not added \"" + network_term(Network{ip, ip.max_prefix()}) + "\": " + ip.to_string() +
+                           " is one of Exchange Online's servers, which include:spf.protection.outlook.com authorizes.");
+          continue;
+        }
         draft.terms.front().networks.push_back(Network{ip, ip.max_prefix()});
         notes_.push_back("Added \"" + network_term(Network{ip, ip.max_prefix()}) + "\": anyone who can send from " + ip.to_string() +
                          " passes SPF as " + domain_ + ", so it must be your own static public address" +
