@@ -228,7 +228,7 @@ TEST_CASE("a multi-line reply whose lines carry different codes: each is reporte
       "550-5.7.1 not meet IPv6 sending guidelines regarding PTR records and\n"
       "550 5.7.26 This mail is unauthenticated, which poses a security risk - gsmtp");
   CHECK(mixed.explanations.size() == 2);
-  CHECK(reply_with(mixed, 550, "5.7.1").meaning.id == "gmail.ptr-missing");
+  CHECK(reply_with(mixed, 550, "5.7.1").meaning.id == "gmail.ipv6-ptr-and-authentication");
   CHECK(reply_with(mixed, 550, "5.7.26").meaning.id == "gmail.unauthenticated");
 }
 
@@ -919,4 +919,48 @@ TEST_CASE("an enhanced code alone that a console wrapped", "[explain][wrapping]"
   const auto version = found_in("client version 2.4\nnext line\n550 5.7.1 Unable to relay");
   REQUIRE(version.explanations.size() == 1);
   CHECK(version.explanations[0].reply.enhanced == "5.7.1");
+}
+
+TEST_CASE("Exchange's DSN wrapper around the next server's reply is not a reply of its own", "[explain][wrapping]") {
+  // Review 60 M8: an Exchange NDR quoting Mimecast's refusal inside "554 5.3.0 < #5.3.0 smtp;...>".
+  const auto wrapped = found_in(
+      "Remote Server returned '554 5.3.0 < #5.3.0 smtp; 550 Rejected by header based Anti-Spoofing policy: "
+      "someone@example.com - https://community.mimecast.com/docs/DOC-1369#550 [VUJUo2t1Pr-x_8v9fCw5Og.uk90]>'");
+  REQUIRE(wrapped.explanations.size() == 1);
+  CHECK(wrapped.explanations[0].reply.code == 550);
+  CHECK(wrapped.explanations[0].meaning.id == "gateway.mimecast-anti-spoofing");
+  CHECK(wrapped.explanations[0].reply.text.back() == ']');  // not the wrapper's '>' nor the quote
+  // Without the "< #x.y.z smtp;" form, a reply that quotes another stays two findings.
+  const auto quoted = found_in("550 5.7.1 Unable to relay smtp; 554 5.7.1 Relay access denied");
+  CHECK(quoted.explanations.size() == 2);
+}
+
+TEST_CASE("Indy's reply error without codes and smtp-validate-email's recv lines", "[explain][wrapping]") {
+  // Review 60 M4/n18: Delphi Indy's EIdSMTPReplyError carries the server's words alone.
+  const auto indy = found_in(
+      "Error message : \" GMailAuthDemo.exe raised exception class EIdSMTPReplyError with message 'Too many login "
+      "attempts, please try again later. b9-20020adfe309000000b0020d0c9c95d3sm2119253wrj.77 - gsmtp\"");
+  REQUIRE(indy.explanations.size() == 1);
+  CHECK(indy.explanations[0].meaning.id == "gmail.too-many-logins");
+  CHECK(indy.explanations[0].reply.code == 454);
+  CHECK(indy.explanations[0].reply.codes_inferred);
+  CHECK(indy.explanations[0].reply.text.ends_with("gsmtp"));
+  // A closed quote and Delphi's full stop end the words; an apostrophe inside them does not.
+  const auto closed = found_in("raised exception class EIdSMTPReplyError with message 'Sender address rejected: "
+                               "user doesn't exist'.");
+  REQUIRE(closed.explanations.size() == 1);
+  CHECK(closed.explanations[0].reply.text == "Sender address rejected: user doesn't exist");
+  // Review 60 M9.
+  const auto recv = found_in("[2018-05-24T06:21:28.568919+0000] <<<recv: 554 Your access to this mail system has "
+                             "been rejected due to the sending MTA's poor reputation.");
+  REQUIRE(recv.explanations.size() == 1);
+  CHECK(recv.explanations[0].meaning.id == "smtp.ip-reputation-refused");
+}
+
+TEST_CASE("Yahoo's deferral names its IP without brackets", "[explain][wrapping]") {
+  const auto yahoo = found_in("421 4.7.0 [TSS04] Messages from 185.205.69.214 temporarily deferred due to user "
+                              "complaints - 4.16.55.1; see https://postmaster.yahooinc.com/error-codes");
+  REQUIRE(yahoo.explanations.size() == 1);
+  CHECK(yahoo.explanations[0].meaning.id == "yahoo.deferred-volume-complaints");
+  CHECK(yahoo.explanations[0].details.ip == "185.205.69.214");
 }

@@ -91,6 +91,7 @@ constexpr std::string_view reply_markers[] = {
     "smtp>> ",            // Exim's debug output as a server: "SMTP>> 550 relay not permitted" (a reply it sent)
     "response: ",         // "Response: 535 authentication failed (#5.7.1)"
     "<<< ",               // OpenSMTPD's and Exchange's protocol logs
+    "<<<recv: ",          // smtp-validate-email's log: "<<<recv: 554 ..."
     "`",                  // a reply quoted as code in Markdown
 };
 
@@ -452,17 +453,47 @@ std::vector<DetailReply> phpmailer_detail_replies(std::string_view line) {
   return found;
 }
 
-// nodemailer reports a refused AUTH as "Invalid login: <the server's
-// reply>" (its code EAUTH). Some pastes keep the reply's words but lose its
-// codes ("Invalid login: Authentication unsuccessful, the request did not
-// meet the criteria ..."): returns where those words start, npos when the
-// line has no such message.
-std::size_t codeless_login_reply_at(std::string_view line) {
-  const auto at = line.find("Invalid login: ");
-  if (at == std::string_view::npos) return std::string_view::npos;
-  const auto text_at = at + 15;
-  if (text_at >= line.size() || !text::is_alpha(line[text_at])) return std::string_view::npos;
-  return text_at;
+// A library that reports a refused command by the server's words alone:
+// nodemailer's "Invalid login: <reply>" (its EAUTH; some pastes keep the
+// words but lose the codes: "Invalid login: Authentication unsuccessful,
+// the request did not meet the criteria ..."), and Delphi Indy's
+// "EIdSMTPReplyError with message '<reply text>'", whose message is the
+// text without its codes.
+// "< #5.3.0 smtp;" (or "smtp; "): the text of Exchange's wrapper reply
+// before the reply it wraps.
+bool is_exchange_dsn_wrapper(std::string_view between) {
+  between = text::trim(between);
+  if (!between.starts_with("< #")) return false;
+  between.remove_prefix(3);
+  const auto code_length = text::enhanced_code_length(between);
+  if (!code_length) return false;
+  between = text::trim(between.substr(code_length));
+  return text::iequals(between, "smtp;");
+}
+
+struct CodelessReply {
+  std::size_t wrapper_at = std::string_view::npos;  // where the wrapper's words start
+  std::size_t text_at = std::string_view::npos;     // where the server's words start
+  std::string_view step;                            // the command it answered, when the wrapper shows it
+  bool quoted = false;                              // the words end at a closing quote
+};
+
+CodelessReply codeless_reply_at(std::string_view line) {
+  static constexpr struct {
+    std::string_view wrapper;
+    std::string_view step;
+  } wrappers[] = {
+      {"Invalid login: ", "AUTH"},
+      {"EIdSMTPReplyError with message '", ""},
+  };
+  for (const auto& [wrapper, step] : wrappers) {
+    const auto at = line.find(wrapper);
+    if (at == std::string_view::npos) continue;
+    const auto text_at = at + wrapper.size();
+    if (text_at >= line.size() || !text::is_alpha(line[text_at])) continue;
+    return {at, text_at, step, wrapper.ends_with('\'')};
+  }
+  return {};
 }
 
 // .NET's SmtpException names the reply code in words before "The server
@@ -785,6 +816,12 @@ std::string ip_named_in(std::string_view text) {
     auto candidate = text.substr(start, end - start);
     while (!candidate.empty() && (candidate.back() == '.' || candidate.back() == ':')) candidate.remove_suffix(1);
     if (auto address = IpAddress::parse(candidate)) return address->to_string();
+  }
+  // Yahoo's "[TSS04] Messages from 192.0.2.1 temporarily deferred".
+  if (const auto at = text::ifind(text, "messages from "); at != std::string_view::npos) {
+    auto rest = text.substr(at + 14);
+    const auto end = rest.find_first_of(" ;,");
+    if (auto address = IpAddress::parse(rest.substr(0, end))) return address->to_string();
   }
   return {};
 }
@@ -1223,18 +1260,25 @@ void ReplyScanner::feed_line(std::string_view line) {
       }
       return;
     }
-    if (const auto text_at = codeless_login_reply_at(rest); text_at != std::string_view::npos) {
+    if (const auto codeless = codeless_reply_at(rest); codeless.text_at != std::string_view::npos) {
       SmtpReply reply;
       reply.code = smtp_code_in(rest);
       if (reply.code / 100 != 4 && reply.code / 100 != 5) reply.code = 0;
-      auto words = rest.substr(text_at);
+      auto words = rest.substr(codeless.text_at);
       words = words.substr(0, std::min(words.find("', "), words.find(", responseCode")));
+      if (codeless.quoted) {
+        // Delphi ends the message "...'." and an error dialog quotes the
+        // line ("... - gsmtp""); the server's words may hold apostrophes.
+        words = text::trim(words);
+        for (std::string_view tail : {"\"", ".", "'"})
+          if (words.ends_with(tail)) words = text::trim(words.substr(0, words.size() - tail.size()));
+      }
       reply.text = trim_reply_end(words);
-      reply.raw = trim_reply_end(rest.substr(text_at - 15));
-      reply.step = "AUTH";  // nodemailer's "Invalid login" is a refused AUTH
+      reply.raw = trim_reply_end(rest.substr(codeless.wrapper_at, codeless.text_at - codeless.wrapper_at + words.size()));
+      reply.step = codeless.step;
       reply.codes_missing = true;
       reply.segment = state.segment;
-      state.start(std::move(reply), false, rest.substr(0, text_at - 15));
+      state.start(std::move(reply), false, rest.substr(0, codeless.wrapper_at));
     } else if (const auto [code, text_at] = dotnet_status_reply_at(rest); code) {
       SmtpReply reply;
       reply.code = code;
@@ -1256,8 +1300,17 @@ void ReplyScanner::feed_line(std::string_view line) {
   const std::string host = host_from_context(context);
 
   std::size_t head = 0;  // the first reply of the chain the candidate is in
+  bool wrapped = false;  // the last reply was inside Exchange's "< #5.3.0 smtp;...>"
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     const auto& candidate = candidates[i];
+    // Exchange's DSN wrapper around the next server's reply, "554 5.3.0 <
+    // #5.3.0 smtp;550 ...>": only the reply inside says what happened.
+    const bool wraps_next = i + 1 < candidates.size() &&
+                            is_exchange_dsn_wrapper(rest.substr(candidate.text_at, candidates[i + 1].at - candidate.text_at));
+    if (wraps_next) {
+      wrapped = true;
+      continue;
+    }
     if (!candidate.chained) head = i;
     // A chain's head runs to the end of its chain; a quoted reply to the next arrow.
     std::size_t next = i + 1;
@@ -1301,6 +1354,14 @@ void ReplyScanner::feed_line(std::string_view line) {
       if (close != std::string_view::npos) segment = segment.substr(0, close);
     }
     segment = before_stack_frame(segment, candidate.text_at - candidate.at);
+    if (wrapped) {
+      // The wrapper's closing '>' (and the NDR's quote after it).
+      const auto close = segment.rfind('>');
+      if (close != std::string_view::npos && close > candidate.text_at - candidate.at &&
+          text::trim(segment.substr(close + 1)).find_first_not_of("'\"") == std::string_view::npos)
+        segment = segment.substr(0, close);
+      wrapped = false;
+    }
     std::string enhanced;
     if (candidate.enhanced_length) enhanced = rest.substr(candidate.enhanced_at, candidate.enhanced_length);
     const std::size_t text_at = std::min(candidate.text_at - candidate.at, segment.size());
