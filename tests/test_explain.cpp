@@ -504,11 +504,11 @@ TEST_CASE("a transcript without prefixes, and the C:/S: form", "[explain]") {
   CHECK(find_id(xoauth2, "m365.auth-unsuccessful").steps == std::vector<std::string>{"AUTH"});
 }
 
-TEST_CASE("a .NET SmtpException carries only the enhanced code", "[explain]") {
+TEST_CASE("a .NET SmtpException carries the enhanced code and names the basic code in words", "[explain]") {
   const auto result = explain_fixture("dotnet.txt");
   REQUIRE(result.explanations.size() == 1);
   CHECK(result.explanations[0].meaning.id == "m365.client-not-authenticated");
-  CHECK(result.explanations[0].reply.code == 0);
+  CHECK(result.explanations[0].reply.code == 530);  // "The SMTP server requires a secure connection or ..."
   CHECK(result.explanations[0].status() == diag::Status::fail);
 }
 

@@ -964,3 +964,52 @@ TEST_CASE("Yahoo's deferral names its IP without brackets", "[explain][wrapping]
   CHECK(yahoo.explanations[0].meaning.id == "yahoo.deferred-volume-complaints");
   CHECK(yahoo.explanations[0].details.ip == "185.205.69.214");
 }
+
+TEST_CASE("Postfix's own reason when no server reply came", "[explain][wrapping]") {
+  // Review 57 M8 (https://github.com/ddavness/power-mailinabox/issues/34).
+  const auto tls = found_in(
+      "Oct 11 03:58:22 box postfix/smtp[1885]: 7356ABD12E: to=<a@hotmail.com>, "
+      "relay=hotmail-com.olc.protection.outlook.com[104.47.2.33]:25, delay=21537, delays=21536/0.08/0.72/0, dsn=4.7.4, "
+      "status=deferred (TLS is required, but was not offered by host hotmail-com.olc.protection.outlook.com[104.47.2.33])");
+  REQUIRE(tls.explanations.size() == 1);
+  const auto& deferred = tls.explanations[0];
+  CHECK(deferred.meaning.id == "postfix.tls-required-not-offered");
+  CHECK(deferred.reply.code == 0);
+  CHECK(deferred.reply.enhanced == "4.7.4");
+  // The IP and host in Postfix's words are the receiver's: not the sending IP, not Outlook.com's reply.
+  CHECK(deferred.details.ip.empty());
+  CHECK(deferred.details.sender == diag::explain::Sender::unknown);
+  CHECK(exit_code_for(tls) == diag::exit_finding);
+  // A delivered record and one whose parentheses hold a server's reply are not Postfix's own reason.
+  CHECK_FALSE(explain_text("Oct 11 03:58:22 box postfix/smtp[1885]: 7356ABD12E: to=<a@b.example>, dsn=2.0.0, "
+                           "status=sent (delivered via dovecot service)")
+                  .ok());
+  const auto said = found_in("postfix/smtp[1]: A: to=<a@b.example>, dsn=5.7.1, status=bounced (host "
+                             "mx.b.example[192.0.2.1] said: 550 5.7.1 Unable to relay (in reply to RCPT TO command))");
+  REQUIRE(said.explanations.size() == 1);
+  CHECK(said.explanations[0].reply.code == 550);
+}
+
+TEST_CASE("a Postfix smtpd reject wrapped over indented lines and its envelope", "[explain][wrapping]") {
+  // Review 57 M10 (https://github.com/sovereign/sovereign/issues/45).
+  const auto sorbs = found_in("Sep 26 18:56:43 vps1 postfix/smtpd[28379]: \n"
+                              "    NOQUEUE: reject: RCPT from mail-ie0-f172.google.com[209.85.223.172]:\n"
+                              "    554 5.7.1 Service unavailable; Client host [209.85.223.172] blocked\n"
+                              "    using dnsbl.sorbs.net; Currently Sending Spam\n"
+                              "    See: http://www.sorbs.net/lookup.shtml?209.85.223.172;\n"
+                              "    from=<someone@gmail.com> to=<me@example.com>\n"
+                              "    proto=ESMTP helo=<mail-ie0-f172.google.com>\n");
+  REQUIRE(sorbs.explanations.size() == 1);
+  CHECK(sorbs.explanations[0].meaning.id == "smtp.dnsbl-listed");
+  CHECK(sorbs.explanations[0].steps == std::vector<std::string>{"RCPT TO"});
+  CHECK(sorbs.explanations[0].reply.raw.find("from=<") == std::string::npos);
+  CHECK(sorbs.explanations[0].reply.raw.find("sorbs.net") != std::string::npos);
+}
+
+TEST_CASE(".NET names the basic code in words before an enhanced code", "[explain][wrapping]") {
+  const auto dotnet = found_in("Mailbox unavailable. The server response was: 5.7.1 Client does not have permissions "
+                               "to send as this sender");
+  REQUIRE(dotnet.explanations.size() == 1);
+  CHECK(dotnet.explanations[0].reply.code == 550);
+  CHECK(dotnet.explanations[0].reply.enhanced == "5.7.1");
+}

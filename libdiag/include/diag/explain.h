@@ -103,6 +103,10 @@ struct SmtpReply {
   // nodemailer's "response:" field, which repeats the reply its message
   // quoted: the same refusal, not one more.
   bool repeats_message = false;
+  // The sending MTA's own words where no server reply came (Postfix's
+  // "status=deferred (TLS is required, but was not offered by host ...)"):
+  // an IP or host in them is the receiver's, not the sender's.
+  bool from_sending_mta = false;
 };
 
 // The text of the reply a scanner reports when a transcript shows the server

@@ -264,6 +264,7 @@ struct Explainer::State {
     if (one_more) ++result.replies;
     ReplyDetails details;
     const std::string reply_text = extract_details_unclassified(reply.text, details);
+    if (reply.from_sending_mta) details.ip.clear();  // the receiver's, in the sender's own words
     if (reply.codes_missing && reply.enhanced.empty()) {
       ReplyDetails shown = details;
       shown.sender = classify_sender(reply.text, reply.host, details);
@@ -283,6 +284,7 @@ struct Explainer::State {
     }
     details.sender =
         classify_sender(reply.evidence.empty() ? std::string_view(reply.text) : reply.evidence, reply.host, details);
+    if (reply.from_sending_mta) details.sender = Sender::unknown;
     Meaning meaning = explain_reply(reply.code, reply.enhanced, reply_text, details);
     // One finding per distinct reply: the same code with the same meaning
     // is counted under the first, whatever its text held besides.
@@ -581,10 +583,14 @@ struct Explainer::State {
   void line_unjoined(std::string_view text_line) {
     // RFC 3464 2.3.6: a Diagnostic-Code field folds over indented lines.
     const bool field = text::istarts_with(text::trim(text_line), "Diagnostic-Code:");
-    if (field || starts_bounce_record(text_line)) {
+    // A log record that ends in ':' goes on below, on indented lines, as a
+    // syslog line pasted from a narrow terminal does ("postfix/smtpd[1]:"
+    // then "    NOQUEUE: reject: RCPT from ...").
+    const bool announces_more = starts_log_record(text_line) && text::trim(text_line).ends_with(':');
+    if (field || announces_more || starts_bounce_record(text_line)) {
       bounce.assign(text::trim(text_line));
       bounce_lines = 1;
-      folded_field = field;
+      folded_field = field || announces_more;
       return;
     }
     logical_line(text_line);

@@ -459,6 +459,45 @@ std::vector<DetailReply> phpmailer_detail_replies(std::string_view line) {
 // the request did not meet the criteria ..."), and Delphi Indy's
 // "EIdSMTPReplyError with message '<reply text>'", whose message is the
 // text without its codes.
+// Postfix's own reason for a deferral or a bounce when no server reply came
+// with it (TLS required but not offered, a connection that timed out, a
+// name that does not resolve): "dsn=4.7.4, status=deferred (TLS is
+// required, but was not offered by host x[192.0.2.1])". The enhanced code
+// is the one Postfix gave; there is no reply code.
+struct PostfixStatus {
+  std::string_view enhanced;
+  std::string_view text;
+};
+
+std::optional<PostfixStatus> postfix_status_without_reply(std::string_view line) {
+  const auto dsn = line.find("dsn=");
+  if (dsn == std::string_view::npos) return std::nullopt;
+  const auto code = line.substr(dsn + 4);
+  const auto length = text::enhanced_code_length(code);
+  if (!length || code[0] == '2') return std::nullopt;
+  for (std::string_view marker : {"status=deferred (", "status=bounced ("}) {
+    const auto at = line.find(marker, dsn);
+    if (at == std::string_view::npos) continue;
+    auto words = line.substr(at + marker.size());
+    if (const auto close = words.rfind(')'); close != std::string_view::npos) words = words.substr(0, close);
+    words = text::trim(words);
+    if (words.empty() || !text::is_alpha(words[0])) return std::nullopt;
+    return PostfixStatus{code.substr(0, length), words};
+  }
+  return std::nullopt;
+}
+
+// Postfix's smtpd logs the envelope after the reply it sent: "NOQUEUE:
+// reject: RCPT from x[192.0.2.1]: 554 5.7.1 ...; from=<a@b> to=<c@d>
+// proto=ESMTP helo=<x>". It is not part of the reply.
+void drop_postfix_envelope(std::string_view& reply_text) {
+  const auto from = reply_text.find("; from=<");
+  if (from == std::string_view::npos) return;
+  const auto tail = reply_text.substr(from);
+  if (tail.find(" to=<") == std::string_view::npos || tail.find(" proto=") == std::string_view::npos) return;
+  reply_text = text::trim(reply_text.substr(0, from));
+}
+
 // "< #5.3.0 smtp;" (or "smtp; "): the text of Exchange's wrapper reply
 // before the reply it wraps.
 bool is_exchange_dsn_wrapper(std::string_view between) {
@@ -1279,6 +1318,15 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.codes_missing = true;
       reply.segment = state.segment;
       state.start(std::move(reply), false, rest.substr(0, codeless.wrapper_at));
+    } else if (const auto status = postfix_status_without_reply(rest)) {
+      SmtpReply reply;
+      reply.enhanced = std::string(status->enhanced);
+      reply.text = std::string(status->text);
+      reply.raw = reply.text;
+      reply.host = host_from_context(rest);
+      reply.from_sending_mta = true;
+      reply.segment = state.segment;
+      state.start(std::move(reply), false, {});
     } else if (const auto [code, text_at] = dotnet_status_reply_at(rest); code) {
       SmtpReply reply;
       reply.code = code;
@@ -1354,6 +1402,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       if (close != std::string_view::npos) segment = segment.substr(0, close);
     }
     segment = before_stack_frame(segment, candidate.text_at - candidate.at);
+    drop_postfix_envelope(segment);
     if (wrapped) {
       // The wrapper's closing '>' (and the NDR's quote after it).
       const auto close = segment.rfind('>');
@@ -1371,6 +1420,9 @@ void ReplyScanner::feed_line(std::string_view line) {
       if (const int named = smtp_code_in(reply_text); named && named / 100 == enhanced[0] - '0') {
         code = named;
         reply_text = text::trim(reply_text.substr(0, text::ifind(reply_text, "SMTP code: ")));
+      } else if (const auto [status_code, status_text_at] = dotnet_status_reply_at(rest);
+                 status_code && status_text_at == candidate.at && status_code / 100 == enhanced[0] - '0') {
+        code = status_code;  // .NET named it in words: "Mailbox unavailable. The server response was: 5.7.1 ..."
       }
     }
     std::string step = take_postfix_step(reply_text);
