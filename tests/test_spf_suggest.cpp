@@ -1698,3 +1698,58 @@ TEST_CASE("Microsoft's include in the tree is not a pass when Exchange Online's 
     CHECK_THAT((*m365)["message"].get<std::string>(), Catch::Contains(c.says));
   }
 }
+
+TEST_CASE("check: a device failing through a redirect is added to the domain's own record, before redirect=", "[spf][suggest]") {
+  // Review 59 N9: the all term that decides is Microsoft's, which the admin cannot edit.
+  const Scenario scenario = contoso_with_record("v=spf1 redirect=spf.protection.outlook.com");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"});
+  require_consistent(run);
+  const auto* device = find_check(run, "spf.result");
+  REQUIRE(device);
+  const std::string remedy = (*device)["remedy"].get<std::string>();
+  CHECK_THAT(remedy, Catch::Contains("to the record of contoso.example, before its redirect=spf.protection.outlook.com"));
+  CHECK_THAT(remedy, !Catch::Contains("before the all term"));
+  require_works(scenario, "contoso.example", run.suggestion().record, {"203.0.113.25"}, {"40.92.0.1"});
+}
+
+TEST_CASE("check: a record without an all term is why an unlisted device gets neutral", "[spf][suggest]") {
+  const Scenario scenario = contoso_with_record("v=spf1 include:spf.protection.outlook.com");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25"}, false);
+  const auto* all = find_check(run, "spf.all");
+  REQUIRE(all);
+  CHECK((*all).value("group", "") != "domain health");
+  CHECK_THAT((*all)["message"].get<std::string>(), Catch::Contains("It is why 203.0.113.25 gets neutral"));
+  CHECK_THAT((*all)["message"].get<std::string>(), !Catch::Contains("does not change the result"));
+}
+
+TEST_CASE("check: the finding on Microsoft's include does not claim to leave an Exchange Online --ip alone", "[spf][suggest]") {
+  // Review 58 N9: -ip4:40.0.0.0/8 decides for 40.92.0.1, given as --ip.
+  const Scenario scenario =
+      contoso_with_record("v=spf1 ip4:203.0.113.25 -ip4:40.0.0.0/8 include:spf.protection.outlook.com -all");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25", "40.92.0.1"}, false);
+  const auto* m365 = find_check(run, "spf.m365-include");
+  REQUIRE(m365);
+  const std::string message = (*m365)["message"].get<std::string>();
+  INFO(message);
+  if (message.find("does not change the result") != std::string::npos) {
+    CHECK_THAT(message, Catch::Contains("does not change the result for 203.0.113.25."));
+    CHECK_THAT(message, !Catch::Contains("40.92.0.1."));
+  }
+}
+
+TEST_CASE("check: --suggest without --ip fixes the record for the senders it has", "[spf][suggest]") {
+  // Review 59 N6: SMTP AUTH needs no device address in SPF, and rows point to --suggest.
+  const Scenario scenario = contoso_with_record("v=spf1 ip4:198.51.100.0/24 -include:spf.protection.outlook.com ~all");
+  const Run run = scenario.check("contoso.example", {});
+  const Suggestion& s = run.suggestion();
+  REQUIRE_FALSE(s.record.empty());
+  CHECK(s.verified);
+  CHECK_THAT(s.record, Catch::Contains(" include:spf.protection.outlook.com"));
+  require_works(scenario, "contoso.example", s.record, {}, {"198.51.100.7", "40.92.0.1", "40.107.1.1"});
+  // Nothing to fix: no change, and the note names no address.
+  const Scenario fine = contoso_with_record("v=spf1 include:spf.protection.outlook.com -all");
+  const Run unchanged = fine.check("contoso.example", {});
+  CHECK_FALSE(unchanged.suggestion().changed);
+  CHECK(std::find(unchanged.suggestion().notes.begin(), unchanged.suggestion().notes.end(),
+                  "No SPF check failed: no change needed.") != unchanged.suggestion().notes.end());
+}

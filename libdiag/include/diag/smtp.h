@@ -609,6 +609,9 @@ struct TargetResult {
 struct ReplyContext {
   std::string login;         // the AUTH user
   std::string from_address;  // MAIL FROM
+  // AUTH was XOAUTH2: a meaning that blames a password-login rule (security
+  // defaults, an authentication policy) does not fit a token's sign-in.
+  bool oauth = false;
 };
 nlohmann::json reply_json(const Reply& reply, const ReplyContext& context = {});
 // The meaning's one-line title and first remedy step.

@@ -114,6 +114,7 @@ Check dmarc_check(const std::string& from_domain, const std::vector<DmarcLookup>
     if (!record.invalid_policy.empty()) return check;
     const std::string policy = subdomain_policy(record);
     check.fields["policy"] = policy;
+    if (!record.subdomain_policy.empty()) check.fields["policy_tag"] = "sp";
     const std::string whose = from_domain + " publishes no DMARC record of its own, so the record of " + decider.domain + " applies to it (" +
                               (record.subdomain_policy.empty() ? "no sp=, so its p=" + policy : "sp=" + policy) +
                               ", RFC 7489 6.6.3)" + other_note + ": \"" + record.record + "\"";

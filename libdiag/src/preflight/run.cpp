@@ -886,7 +886,15 @@ void judge_sender_domain(const Plan& plan, const SenderDomainPart& part, const s
                                    "for it, so the device's mail cannot pass SPF as it" +
                                        std::string(direct_send ? "" : ", and receivers refuse mail from a domain that does not exist"),
                                    "Give the device a From address in one of the tenant's accepted domains (such as scanner@" + plan.domain +
-                                       "); check the spelling of the address in the device's settings.",
+                                       "); check the spelling of the address in the device's settings." +
+                                       // Declared as the tenant's: the other fix is to create it in DNS.
+                                       (std::find(plan.accepted_domains.begin(), plan.accepted_domains.end(), domain) != plan.accepted_domains.end()
+                                            ? " Or, if " + domain + " is meant to be an accepted domain of the tenant, create it in DNS: an MX that "
+                                              "points at " + tenant_host + " and an SPF record " +
+                                                  (direct_send ? std::string("that authorizes the device's public address")
+                                                               : std::string("with include:spf.protection.outlook.com")) +
+                                                  ", then verify it in the Microsoft 365 admin center and run this again."
+                                            : std::string()),
                                    {{"domain", domain}, {"null_mx", false}}});
     step = Step{"sender-domain", StepState::failed, "the sender's domain " + domain + " does not exist", ""};
     return;
@@ -974,6 +982,8 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::optional<std::string>& record = spf_part.candidate;
   const std::string& domain = plan.from_domain;
   const std::string policy = check.fields.value("policy", std::string());
+  // "sp=reject" when a parent's record applies through its sp= tag.
+  const std::string policy_shown = check.fields.value("policy_tag", std::string("p")) + "=" + policy;
   if (check.status == Status::error) {
     step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
     return;
@@ -1018,17 +1028,17 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     const bool cloud_known = include != "spf.protection.outlook.com";
     if (cloud_known && spf_part.microsoft_included == false && !dkim && !dkim_unknown) {
       check.status = Status::fail;
-      check.message = "DMARC for " + domain + " is p=" + policy + "; the SPF record of " + domain + " does not include " + include +
+      check.message = "DMARC for " + domain + " is " + policy_shown + "; the SPF record of " + domain + " does not include " + include +
                       ", the include of this tenant's cloud, and " + domain + no_dkim + ": mail that Exchange Online sends on to other "
                       "organizations fails DMARC, and is " + effect;
       check.remedy = "Add include:" + include + " to the SPF record of " + domain + ", or set up DKIM for " + domain +
                      " (Microsoft Defender portal > Email authentication settings > DKIM" + moved_dkim + ").";
-      step = Step{"dmarc", StepState::failed, "DMARC p=" + policy + " at other organizations: " + include + " is not in the SPF of " + domain +
+      step = Step{"dmarc", StepState::failed, "DMARC " + policy_shown + " at other organizations: " + include + " is not in the SPF of " + domain +
                                                   ", and no DKIM", ""};
       return;
     }
     check.status = Status::warn;
-    check.message = "DMARC for " + domain + " is p=" + policy + "; this tenant is in a sovereign cloud, whose outbound addresses this check does "
+    check.message = "DMARC for " + domain + " is " + policy_shown + "; this tenant is in a sovereign cloud, whose outbound addresses this check does "
                     "not know, so whether its SPF authorizes them was not tested";
     check.remedy = "Check that the SPF record of " + domain + " includes the cloud's include (" + include + "), or set up DKIM for " + domain + ".";
     step = Step{"dmarc", StepState::untested, "the sovereign cloud's outbound addresses are not known here",
@@ -1041,11 +1051,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::string policy_domain = check.fields.value("policy_domain", domain);
   const std::string inherited =
       policy_domain == domain ? std::string() : " (" + domain + " has no DMARC record of its own: the record of " + policy_domain + " applies, RFC 7489 6.6.3)";
-  const std::string head = (enforced             ? "DMARC for " + domain + " is p=" + policy + inherited
+  const std::string head = (enforced             ? "DMARC for " + domain + " is " + policy_shown + inherited
                             : records > 1        ? "_dmarc." + policy_domain + " has " + std::to_string(records) +
                                                        " DMARC records, which receivers ignore (RFC 7489 6.6.3)"
                             : policy.empty()     ? domain + " publishes no DMARC policy"
-                            : policy != "none"   ? "DMARC for " + domain + " is p=" + policy + inherited + " with pct=0, which applies it to no message (RFC 7489 6.6.4)"
+                            : policy != "none"   ? "DMARC for " + domain + " is " + policy_shown + inherited + " with pct=0, which applies it to no message (RFC 7489 6.6.4)"
                                                  : "DMARC for " + domain + " is p=none" + inherited) +
                            "; " + sent_on;
   if (spf_pass && !open_pass.id.empty()) {
@@ -1171,7 +1181,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
                  "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
   step = Step{"dmarc", StepState::failed,
-              "DMARC p=" + policy + " at other organizations: " +
+              "DMARC " + policy_shown + " at other organizations: " +
                   (spf_broken ? "the SPF of " + domain + " ends in permerror for Exchange Online"
                    : on_include ? "a qualifier on Microsoft's include in the SPF of " + domain + " fails Exchange Online"
                    : spf_part.microsoft_included.value_or(false)
@@ -1360,8 +1370,15 @@ std::string auth_remedy(const Plan& plan, const smtp::Reply& reply) {
                           " The failed sign-in in the Entra sign-in logs names the reason"
                     : "Check the user name (the full address of " + mailbox + ") and its password. " + move) +
              " (sendcheck explain 5.7.139)";
+    if (blocked_by_entra(reply) && oauth)
+      // Security defaults and Exchange authentication policies block basic
+      // authentication, not tokens: for OAuth it is Conditional Access.
+      return "Whatever the SMTP AUTH switches say, Microsoft Entra blocked this token's sign-in as " + mailbox +
+             ": for OAuth that is a Conditional Access policy (security defaults and Exchange authentication policies block "
+             "only password logins); the failed sign-in in the Entra sign-in logs names the policy. " + check_token +
+             " Set-CASMailbox does not lift it (sendcheck explain 5.7.139).";
     if (blocked_by_entra(reply))
-      return (oauth ? std::string() : move + " ") + "Whatever the SMTP AUTH switches say, this sign-in is blocked by Microsoft Entra: security defaults (which "
+      return move + " Whatever the SMTP AUTH switches say, this sign-in is blocked by Microsoft Entra: security defaults (which "
                     "cannot exempt one account), a Conditional Access policy or multifactor authentication, or an Exchange "
                     "authentication policy; the failed sign-in in the Entra sign-in logs names which. Set-CASMailbox does not "
                     "lift it (sendcheck explain 5.7.139).";
@@ -2945,9 +2962,10 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                                                       : spf_part.passes || spf_skipped;
     Check check = dmarc_check(plan.from_domain, reputation.dmarc_lookups, aligned);
     const std::string policy = check.fields.value("policy", std::string());
+    const std::string policy_shown = check.fields.value("policy_tag", std::string("p")) + "=" + policy;
     // ACS aligns through its own DKIM signature, not the device's SPF.
     if (plan.method == Method::acs && check.status == Status::pass && !policy.empty() && policy != "none")
-      check.message = "DMARC for " + plan.from_domain + " is p=" + policy + "; ACS signs the mail with DKIM for " + plan.from_domain +
+      check.message = "DMARC for " + plan.from_domain + " is " + policy_shown + "; ACS signs the mail with DKIM for " + plan.from_domain +
                       (acs_domain.section.checks.empty() ? std::string() : " (its selector1/selector2-azurecomm-prod-net CNAMEs are in place)") +
                       ", so DMARC passes: \"" +
                       check.fields.value("record", std::string()) + "\"";
@@ -3003,12 +3021,12 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       // domain authorizing those servers (or on DKIM signing in Microsoft 365).
       if (spf_part.microsoft_included.value_or(false)) {
         check.status = Status::pass;
-        check.message = "DMARC for " + plan.from_domain + " is p=" + policy + "; relayed mail leaves Exchange Online from Microsoft's servers, "
+        check.message = "DMARC for " + plan.from_domain + " is " + policy_shown + "; relayed mail leaves Exchange Online from Microsoft's servers, "
                         "which the SPF record of " + plan.from_domain + " authorizes, so the device's own address does not decide DMARC";
         check.remedy.clear();
       } else {
         check.status = Status::warn;
-        check.message = "DMARC for " + plan.from_domain + " is p=" + policy + ", and the SPF record of " + plan.from_domain +
+        check.message = "DMARC for " + plan.from_domain + " is " + policy_shown + ", and the SPF record of " + plan.from_domain +
                         " does not authorize Exchange Online's outbound servers: relayed mail to other organizations passes DMARC only "
                         "when Microsoft 365 signs it with DKIM for " + plan.from_domain;
         check.remedy = "Add include:" + spf_part.microsoft_include + " to the SPF record of " + plan.from_domain +
@@ -3017,7 +3035,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     }
     if (plan.method == Method::acs && check.status == Status::fail) {
       // ACS mail aligns through ACS's DKIM signature for the custom domain.
-      check.message = "DMARC for " + plan.from_domain + " is p=" + policy + ": ACS mail from " + plan.from_domain +
+      check.message = "DMARC for " + plan.from_domain + " is " + policy_shown + ": ACS mail from " + plan.from_domain +
                       " passes DMARC through ACS's DKIM signature, which needs the domain verified with its two DKIM CNAMEs";
       check.remedy = "Publish the DKIM CNAMEs selector1-azurecomm-prod-net._domainkey." + plan.from_domain +
                      " -> selector1-azurecomm-prod-net._domainkey.azurecomm.net and selector2-azurecomm-prod-net._domainkey." + plan.from_domain +
@@ -3035,7 +3053,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     } else if (plan.method == Method::direct_send) {
       if (check.status == Status::fail)
         dmarc_step = Step{"dmarc", StepState::failed,
-                          "DMARC p=" + check.fields.value("policy", std::string()) +
+                          "DMARC " + policy_shown +
                               (check.fields.contains("pct") ? " (pct=" + std::to_string(check.fields["pct"].get<int>()) + ")" : std::string()) +
                               " applies",
                           ""};
@@ -3044,7 +3062,8 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     } else if (plan.method == Method::acs && check.status == Status::error) {
       dmarc_step = Step{"dmarc", StepState::untested, "the DMARC lookup failed", "run again, or --dns"};
     } else if (plan.method == Method::acs && check.status == Status::fail) {
-      dmarc_step = Step{"dmarc", StepState::failed, "DMARC p=" + check.fields.value("policy", std::string("?")) + " without DKIM", ""};
+      dmarc_step = Step{"dmarc", StepState::failed,
+                        "DMARC " + policy_shown + " without DKIM", ""};
     }
     if (!spf_part.suggested)  // no verified record is shown below
       for (auto at = check.remedy.find("publish the SPF record below"); at != std::string::npos; at = check.remedy.find("publish the SPF record below"))

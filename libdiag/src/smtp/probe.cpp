@@ -123,6 +123,13 @@ ReplyMeaning interpret(const Reply& reply, const ReplyContext& context) {
   ReplyMeaning out;
   out.id = meaning.id;
   out.title = meaning.title;
+  if (context.oauth && (meaning.id == "m365.basic-auth-disabled-by-policy" || meaning.id == "m365.security-defaults")) {
+    out.title = "The reply names a block of password logins, but this sign-in used an OAuth token (XOAUTH2): the Entra "
+                "sign-in log names what blocked it";
+    out.remedy = "Look up this failed sign-in in the Microsoft Entra sign-in logs: for a token it is a Conditional Access "
+                 "policy that blocks it (security defaults and Exchange authentication policies block only password logins).";
+    return out;
+  }
   std::vector<std::string> steps(meaning.remedy.begin(), meaning.remedy.begin() + std::min<std::size_t>(meaning.remedy.size(), 3));
   out.remedy = join(steps, " ");
   return out;
@@ -158,6 +165,7 @@ struct SessionChecks {
       : config(config), result(result), failure(result.failure), address(address) {
     out.where = {{"host", host}, {"address", address}, {"port", config.port}};
     if (config.auth != AuthMechanism::none) out.context.login = config.user;
+    out.context.oauth = config.auth == AuthMechanism::xoauth2;
     out.context.from_address = config.mail_from;
     endpoint =
         (address.find(':') != std::string::npos ? "[" + address + "]" : address) + ":" + std::to_string(config.port);
@@ -629,7 +637,10 @@ nlohmann::json to_json(const TargetResult& result) {
                {"message", s.failure.message}};
   const Extensions& effective = s.ehlo_after_tls ? s.after_tls : s.before_tls;
   nlohmann::json attempt = nullptr;
-  if (s.auth) attempt = {{"mechanism", s.auth->command.substr(5, s.auth->command.find(' ', 5) - 5)}, {"reply", reply_json(s.auth->reply)}};
+  if (s.auth) {
+    const std::string mechanism = s.auth->command.substr(5, s.auth->command.find(' ', 5) - 5);
+    attempt = {{"mechanism", mechanism}, {"reply", reply_json(s.auth->reply, ReplyContext{{}, {}, mechanism == "XOAUTH2"})}};
+  }
   return {{"host", result.target.host},
           {"address", result.target.address.to_string()},
           {"port", result.port},

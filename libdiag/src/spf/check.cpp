@@ -39,6 +39,13 @@ std::string not_authorized_remedy(const SpfEvaluation& evaluation, const std::st
       break;
     }
   const bool by_all = deciding == path.size() || path[deciding].ends_with("all");
+  // The all term of a redirected record is not the domain's to edit: the
+  // device's term goes in the domain's own record, before redirect=.
+  const auto redirect = std::find_if(path.begin(), path.begin() + std::min(deciding, path.size()),
+                                     [](const std::string& step) { return step.starts_with("redirect="); });
+  if (by_all && redirect != path.begin() + std::min(deciding, path.size()) && !path.empty())
+    return "If " + who + " is your device's public address, add \"" + term + "\" to the record of " + path[0] +
+           ", before its " + *redirect + "; --suggest writes the record.";
   if (by_all)
     return "If " + who + " is your device's public address, add \"" + term + "\" before the all term; --suggest writes the record.";
   const std::string& decided_by = path[deciding];
@@ -189,7 +196,6 @@ Result<SpfCheckPlan> plan_check(const SpfCheckRequest& request) {
     // RFC 7208 5: ::ffff:a.b.c.d is checked, reported and suggested as a.b.c.d.
     plan.ips.push_back(unmapped(*ip));
   }
-  if (request.suggest && plan.ips.empty()) return bad_input("--suggest needs at least one --ip to authorize");
   // A syntax error inside --record is a finding about the record (reported
   // with its position), not bad input; only a text that is no SPF record is.
   if (request.record && !is_spf_record(*request.record)) return bad_input("--record must start with \"v=spf1\"");

@@ -330,7 +330,9 @@ class SuggestionBuilder {
       devices_.push_back(unmapped(ip));
     }
     input_notes_ = s_.notes.size();
-    if (devices_.empty()) return none("no public address to authorize: " + join(addresses(s_.not_public)) +
+    // No --ip at all: the record is fixed for the senders it already has
+    // (Exchange Online among them), with no device added.
+    if (devices_.empty() && !s_.not_public.empty()) return none("no public address to authorize: " + join(addresses(s_.not_public)) +
                                       (s_.not_public.size() == 1 ? " is not" : " are not") +
                                       " what Microsoft 365 sees (see the note)");
     if (!read_old_records()) return std::move(s_);
@@ -411,8 +413,9 @@ class SuggestionBuilder {
     s_.void_lookups = std::max(tree_.void_lookups_v4, tree_.void_lookups_v6);  // the worse family's
     for (const auto& ip : devices_) s_.verification.push_back(ip.to_string() + ": pass");
     add_verification(microsoft);
-    s_.notes.push_back("The published record already authorizes " + join(addresses(devices_)) +
-                       " and no SPF check failed: no change needed.");
+    s_.notes.push_back(devices_.empty() ? std::string("No SPF check failed: no change needed.")
+                                        : "The published record already authorizes " + join(addresses(devices_)) +
+                                              " and no SPF check failed: no change needed.");
     return true;
   }
 

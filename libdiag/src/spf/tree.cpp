@@ -1328,11 +1328,9 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       for (const auto& cause : causes)
         if (cause.result == evaluation.result) kept.insert(cause.id);
   }
-  std::string addresses, undecided;
-  for (const auto& [ip, evaluation] : results) {
-    addresses += (addresses.empty() ? "" : ", ") + ip.to_string();
+  std::string undecided;
+  for (const auto& [ip, evaluation] : results)
     if (evaluation.result == SpfResult::temperror) undecided += (undecided.empty() ? "" : ", ") + ip.to_string();
-  }
   // An address that an ip4:/ip6: term after the all term names fails for
   // that reason: the finding is its cause, not domain health.
   const auto named_after_all = [&](const Check& check) {
@@ -1353,7 +1351,17 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     }
     return named;
   };
+  // A record without an all term gives neutral to what no term matched:
+  // that finding is why those addresses get neutral.
+  std::string neutral_by_default;
+  for (const auto& [ip, evaluation] : results)
+    if (evaluation.result == SpfResult::neutral && evaluation.reason.starts_with("no term matched and there is no redirect"))
+      neutral_by_default += (neutral_by_default.empty() ? "" : ", ") + ip.to_string();
   for (auto& check : tree_checks) {
+    if (check.id == "spf.all" && !neutral_by_default.empty() && check.message.find("no \"all\" term") != std::string::npos) {
+      check.message += " It is why " + neutral_by_default + " gets neutral.";
+      continue;
+    }
     if (const auto rests = rests_on.find(check.id); rests != rests_on.end()) {
       check.message += " The pass for " + rests->second + " rests on it: list " + rests->second +
                        " with ip4:/ip6: before you close it.";
@@ -1386,9 +1394,16 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       check.message += " The result for " + undecided + " stopped at a lookup that failed (temperror); once that lookup answers, this can make it permerror.";
       continue;
     }
+    // Exchange Online's own addresses given as --ip get what the finding on
+    // Microsoft's include says: it decides theirs, not the others'.
+    std::string unaffected;
+    for (const auto& [ip, evaluation] : results)
+      if (check.id != "spf.m365-include" || evaluation.result == SpfResult::pass || !is_exchange_online_outbound(ip))
+        unaffected += (unaffected.empty() ? "" : ", ") + ip.to_string();
+    if (unaffected.empty()) continue;
     check.status = Status::warn;
     check.fields["group"] = "domain health";
-    check.message += " This does not change the result for " + addresses + ".";
+    check.message += " This does not change the result for " + unaffected + ".";
   }
 }
 
