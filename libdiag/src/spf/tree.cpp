@@ -434,7 +434,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     add("spf.all", Status::warn, "The record has no \"all\" term and no redirect: mail from unlisted IPs gets neutral.",
         "End the record with \"~all\" or \"-all\".");
   else if (!root.all_term.empty())
-    add("spf.all", Status::pass, "The record ends in \"" + root.all_term + "\".", "");
+    add("spf.all", Status::pass, "The record's all term is \"" + root.all_term + "\".", "");
 
   // "+all" in a record reached by a passing include or a redirect matches
   // every sender there, so the domain is as open as with "+all" of its own,
@@ -503,15 +503,18 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
             "can pass SPF as " + d + " by giving a name that points at itself (RFC 7208 7.3, 11.5.2).",
         "Remove " + std::string(client_named.size() == 1 ? "that term" : "those terms") +
             " and list the servers that send as " + d + " by address (ip4:/ip6:).");
+  const auto after_all_message = [&join](const std::string& domain, const std::vector<std::string>& terms) {
+    const bool one = terms.size() == 1;
+    return "In the record of " + domain + ", " + join(terms) + (one ? " is" : " are") +
+           " never evaluated: terms after the all term, and a redirect beside one, are ignored (RFC 7208 4.6.2, 6.1), so " +
+           (one ? "it authorizes" : "they authorize") + " nobody.";
+  };
   for_each_node(root, [&](const TreeNode& node) {
     if (!node.ignored_terms.empty()) {
-      const bool one = node.ignored_terms.size() == 1;
-      add("spf.after-all", Status::warn,
-          "In the record of " + node.domain + ", " + join(node.ignored_terms) + (one ? " is" : " are") +
-              " never evaluated: terms after the all term, and a redirect beside one, are ignored (RFC 7208 4.6.2, 6.1), so " +
-              (one ? "it authorizes" : "they authorize") + " nobody.",
+      add("spf.after-all", Status::warn, after_all_message(node.domain, node.ignored_terms),
           "Move the terms you need before the all term, and delete the rest.");
       tree.checks.back().fields["terms"] = node.ignored_terms;
+      tree.checks.back().fields["domain"] = node.domain;
     }
   });
 
@@ -576,10 +579,26 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
               ", another Microsoft cloud's servers: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term; keep \"include:" + other_cloud +
               "\" only if a service of that cloud (Azure Communication Services, another tenant) sends as " + d + ".");
-    else if (m365_mx && !microsoft_include && !microsoft_ignored.empty())
+    else if (m365_mx && !microsoft_include && !microsoft_ignored.empty()) {
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX), and its SPF tree has \"" + microsoft_ignored +
               "\" only after the all term, where it is never evaluated: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Move \"" + microsoft_ignored + "\" before the all term.");
+      // One cause, one row: the after-all finding keeps only the other terms.
+      for (auto at = tree.checks.begin(); at != tree.checks.end(); ++at) {
+        if (at->id != "spf.after-all") continue;
+        std::vector<std::string> others;
+        for (const auto& term : at->fields["terms"])
+          if (term.get<std::string>() != microsoft_ignored) others.push_back(term.get<std::string>());
+        if (others.size() == at->fields["terms"].size()) continue;
+        if (others.empty()) {
+          tree.checks.erase(at);
+        } else {
+          at->message = after_all_message(at->fields["domain"].get<std::string>(), others);
+          at->fields["terms"] = others;
+        }
+        break;
+      }
+    }
     else if (m365_mx && !microsoft_include)
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term.");
