@@ -268,7 +268,11 @@ TEST_CASE("reference texts select their own entry, not a neighbour", "[explain]"
       {"550 5.1.90 Your message can't be sent because you've reached your daily limit for message recipients",
        "m365.submission-quota"},
       {"550 5.1.8 Access denied, bad outbound sender", "m365.bad-outbound-sender"},
-      {"452 4.5.3 Too many recipients", "m365.too-many-recipients"},
+      {"452 4.5.3 Too many recipients [BN8NAM12FT004.namprd12.prod.outlook.com]", "m365.too-many-recipients"},
+      // A code other servers use too (IANA): Microsoft's meaning only with Microsoft's evidence (review 61).
+      {"452 4.5.3 Too many recipients", "rfc3463.4.5.3"},
+      {"554 5.4.6 Too many hops", "rfc3463.5.4.6"},
+      {"550 5.7.13 User account disabled", "rfc3463.5.7.13"},
       {"503 5.5.2 Send hello first [xx.eop-EUR03.prod.protection.outlook.com]", "m365.send-hello-first"},
       {"501 5.5.4 Invalid domain name [BMXPR01CA0083.INDPRD01.PROD.OUTLOOK.COM 2025-04-26T08:30:11.452Z "
        "08DD8456C3B2A1F0]",

@@ -1000,7 +1000,8 @@ TEST_CASE("a Postfix smtpd reject wrapped over indented lines and its envelope",
                               "    from=<someone@gmail.com> to=<me@example.com>\n"
                               "    proto=ESMTP helo=<mail-ie0-f172.google.com>\n");
   REQUIRE(sorbs.explanations.size() == 1);
-  CHECK(sorbs.explanations[0].meaning.id == "smtp.dnsbl-listed");
+  CHECK(sorbs.explanations[0].meaning.id == "smtp.own-server-dnsbl-reject");  // the reader's own smtpd refused Gmail
+  CHECK(sorbs.explanations[0].details.sender == Sender::your_server);
   CHECK(sorbs.explanations[0].steps == std::vector<std::string>{"RCPT TO"});
   CHECK(sorbs.explanations[0].reply.raw.find("from=<") == std::string::npos);
   CHECK(sorbs.explanations[0].reply.raw.find("sorbs.net") != std::string::npos);

@@ -89,6 +89,14 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
     profile.host_name = "smtp.hve.mx.microsoft";
     return profile;
   }
+  if (name == "hve-stand-in-any-from") {
+    // The same, taking any MAIL FROM: whether HVE checks the sender at MAIL
+    // FROM, after DATA or not at all is not documented.
+    auto profile = smtp::exo_submission_profile(smtp::BasicAuthAnswer::accept);
+    profile.host_name = "smtp.hve.mx.microsoft";
+    profile.enforce_send_as = false;
+    return profile;
+  }
   if (name == "acs-stand-in") {
     // A server in ACS's place (any user name and secret taken). ACS's
     // greeting is not documented; a stand-in must greet with a Microsoft

@@ -50,6 +50,7 @@ enum class SenderRule {
   not_exchange_online, // a server that the reply does not show to be Exchange Online or Outlook.com
   outlook_com,         // Outlook.com's consumer service shown by the reply
   gmail,               // Gmail shown by the reply
+  your_server,         // the log is the refusing server's own (Postfix smtpd "NOQUEUE: reject:")
 };
 
 // Whether the address is one of Microsoft 365's own servers that send mail:
@@ -107,6 +108,10 @@ struct SmtpReply {
   // "status=deferred (TLS is required, but was not offered by host ...)"):
   // an IP or host in them is the receiver's, not the sender's.
   bool from_sending_mta = false;
+  // The refusing server's own log (Postfix smtpd's "NOQUEUE: reject: RCPT
+  // from client[ip]: 554 ..."): the reader's server refused a client, and
+  // the IP in it is that client's.
+  bool from_refusing_server = false;
 };
 
 // The text of the reply a scanner reports when a transcript shows the server
@@ -120,7 +125,7 @@ inline constexpr std::string_view no_reply_text = "(no reply: the connection clo
 // own phrases: STOREDRV, RESOLVER, "Authentication unsuccessful"),
 // Outlook.com's consumer service (its S3140-style codes, olc.protection
 // hosts, mail.live.com), Gmail ("gsmtp", support.google.com), or unknown.
-enum class Sender { unknown, exchange_online, exchange, outlook_com, gmail };
+enum class Sender { unknown, exchange_online, exchange, outlook_com, gmail, your_server };
 std::string_view to_string(Sender sender);  // "exchange-online", ...
 
 // What the reply text carries besides its meaning: the Exchange Online

@@ -285,6 +285,7 @@ struct Explainer::State {
     details.sender =
         classify_sender(reply.evidence.empty() ? std::string_view(reply.text) : reply.evidence, reply.host, details);
     if (reply.from_sending_mta) details.sender = Sender::unknown;
+    if (reply.from_refusing_server) details.sender = Sender::your_server;
     Meaning meaning = explain_reply(reply.code, reply.enhanced, reply_text, details);
     // One finding per distinct reply: the same code with the same meaning
     // is counted under the first, whatever its text held besides.

@@ -138,7 +138,7 @@ std::optional<int> sender_fit(SenderRule rule, Sender sender) {
   switch (rule) {
     case SenderRule::any: return 0;
     case SenderRule::microsoft:
-      if (sender == Sender::outlook_com || sender == Sender::gmail) return std::nullopt;
+      if (sender == Sender::outlook_com || sender == Sender::gmail || sender == Sender::your_server) return std::nullopt;
       return microsoft ? 300 : 0;
     case SenderRule::microsoft_evidence: return microsoft ? std::optional<int>(300) : std::nullopt;
     case SenderRule::exchange_online:
@@ -148,6 +148,7 @@ std::optional<int> sender_fit(SenderRule rule, Sender sender) {
       return 0;
     case SenderRule::outlook_com: return sender == Sender::outlook_com ? std::optional<int>(500) : std::nullopt;
     case SenderRule::gmail: return sender == Sender::gmail ? std::optional<int>(500) : std::nullopt;
+    case SenderRule::your_server: return sender == Sender::your_server ? std::optional<int>(500) : std::nullopt;
   }
   return std::nullopt;
 }
@@ -493,6 +494,7 @@ std::string_view to_string(Sender sender) {
     case Sender::exchange: return "exchange";
     case Sender::outlook_com: return "outlook-com";
     case Sender::gmail: return "gmail";
+    case Sender::your_server: return "your-server";
   }
   return "unknown";
 }

@@ -70,6 +70,7 @@ std::string_view sender_words(Sender sender) {
     case Sender::exchange: return "Microsoft Exchange";
     case Sender::outlook_com: return "Outlook.com";
     case Sender::gmail: return "Gmail";
+    case Sender::your_server: return "your own server (its log)";
     case Sender::unknown: return "";
   }
   return "";

@@ -487,6 +487,13 @@ std::optional<PostfixStatus> postfix_status_without_reply(std::string_view line)
   return std::nullopt;
 }
 
+// Postfix's smtpd logs the reply it sent to a client it refused:
+// "postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 ...".
+bool is_refusing_server_log(std::string_view before) {
+  return before.find("NOQUEUE: reject: ") != std::string_view::npos ||
+         (before.find("/smtpd[") != std::string_view::npos && before.find(": reject: ") != std::string_view::npos);
+}
+
 // Postfix's smtpd logs the envelope after the reply it sent: "NOQUEUE:
 // reject: RCPT from x[192.0.2.1]: 554 5.7.1 ...; from=<a@b> to=<c@d>
 // proto=ESMTP helo=<x>". It is not part of the reply.
@@ -995,7 +1002,9 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
                            "authentication unsuccessful", "client does not have permissions to send as",
                            "client not authenticated to send",
                            "microsoft esmtp", "exrecipnotfound", "unable to relay",
-                           "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent", "multiple from addresses are not allowed without sender"}))
+                           "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent", "multiple from addresses are not allowed without sender",
+                           // Exchange's wording for its 5.7.12 and 5.4.14 (codes other servers use too).
+                           "sender was not authenticated by organization", "hop count exceeded - possible mail loop"}))
     return Sender::exchange;
   return Sender::unknown;
 }
@@ -1469,6 +1478,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.host = host;
       reply.segment = state.segment;
       reply.repeats_message = is_response_field_at(rest, candidate.at);
+      reply.from_refusing_server = is_refusing_server_log(rest.substr(0, candidate.at));
       state.start(std::move(reply), candidate.continued, rest.substr(0, candidate.at));
     }
   }

@@ -2152,6 +2152,12 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     step("send-as", StepState::untested, "Send As for " + plan.from + " as " + plan.user + " (checked after DATA)",
          "give " + plan.user + " Send As on " + plan.from + " (Add-RecipientPermission -Identity " + plan.from + " -Trustee " + plan.user +
              " -AccessRights SendAs), then send one message from the device and look for 554 5.2.252; or use --from " + plan.user);
+  if (plan.method == Method::hve && !plan.user.empty() && ascii::to_lower(plan.from) != ascii::to_lower(plan.user))
+    // Whether an HVE account may send as another address is not documented,
+    // and a refusal would come after DATA, which the test never sends.
+    step("send-as", StepState::untested, "sending as " + plan.from + " with the HVE account " + plan.user + " (checked after DATA, if at all)",
+         "send one message from the device and check that it arrives (a refusal after DATA, such as 554 5.2.252, shows that " + plan.user +
+             " may not send as " + plan.from + "); or use --from " + plan.user);
   if (plan.method == Method::direct_send && tested_from_elsewhere(plan))
     // What the MX does with this machine's session is not what it does with
     // the device's: port 25 may be blocked on the device's network, and
