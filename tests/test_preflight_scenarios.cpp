@@ -56,6 +56,13 @@ std::optional<smtp::ServerProfile> profile_named(const std::string& name, const 
     profile.oauth_token = scenario_token;
     return profile;
   }
+  // Exchange Online deferring the sign-in for now (4.7.500): no verdict on the token.
+  if (name == "exo-submission-oauth-deferred") {
+    auto profile = smtp::exo_submission_profile();
+    profile.oauth_token = scenario_token;
+    profile.oauth_refusal = "451 4.7.500 Server busy. Please try again later from [203.0.113.25]. (S77714)";
+    return profile;
+  }
   // Microsoft Entra refusing an OAuth sign-in: the device is on OAuth already.
   if (name == "exo-submission-oauth-139-credentials" || name == "exo-submission-oauth-139-security-defaults") {
     auto profile = smtp::exo_submission_profile();

@@ -1768,3 +1768,34 @@ $ORIGIN contoso.example.
   CHECK_THAT(message, !Catch::Contains("include:spf.protection.outlook.com"));
   CHECK(find_check(run, "spf.m365-include"));
 }
+
+TEST_CASE("check: a record that ends in ?all is why an unlisted device gets neutral", "[spf][suggest]") {
+  // Review 62 M5.
+  const Scenario scenario = contoso_with_record("v=spf1 ip4:203.0.113.25 include:spf.protection.outlook.com ?all");
+  const Run run = scenario.check("contoso.example", {"203.0.113.25", "198.51.100.9"}, false);
+  const auto* all = find_check(run, "spf.all");
+  REQUIRE(all);
+  const std::string message = (*all)["message"].get<std::string>();
+  CHECK_THAT(message, Catch::Contains("It is why 198.51.100.9 gets neutral"));
+  CHECK_THAT(message, !Catch::Contains("does not change the result"));
+}
+
+TEST_CASE("check: a macro include may hold Microsoft's: the include row says it cannot tell, and an Exchange Online --ip decides", "[spf][suggest]") {
+  // Review 62 M1: Valimail's include:%{i}._ip.%{h}._ehlo.%{d}._spf.vali.email.
+  const Scenario scenario(apex("contoso.example") +
+                          "@ MX 0 contoso-com.mail.protection.outlook.com.\n"
+                          "@ TXT \"v=spf1 include:%{i}._ip.%{h}._ehlo.%{d}._spf.vali.example ~all\"\n" + apex("vali.example") +
+                          "*._spf TXT \"v=spf1 include:spf.protection.outlook.com ~all\"\n");
+  const Run domain_only = scenario.check("contoso.example", {}, false);
+  const auto* unknown = find_check(domain_only, "spf.m365-include");
+  REQUIRE(unknown);
+  CHECK((*unknown)["status"] == "warn");
+  CHECK_THAT((*unknown)["message"].get<std::string>(), Catch::Contains("SPF macros"));
+  CHECK_THAT((*unknown)["message"].get<std::string>(), !Catch::Contains("fails SPF"));
+  const Run exchange = scenario.check("contoso.example", {"40.107.0.1"}, false);
+  const auto* checked = find_check(exchange, "spf.m365-include");
+  REQUIRE(checked);
+  CHECK((*checked)["status"] == "pass");
+  CHECK_THAT((*checked)["message"].get<std::string>(), Catch::Contains("Exchange Online's 40.107.0.1 passes through it"));
+}
+

@@ -2102,6 +2102,11 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
     if (!after.offers_auth(smtp::to_string(auth)))
       return step("auth", StepState::failed, "AUTH " + std::string(smtp::to_string(auth)) + " is not offered after STARTTLS");
     if (!session.auth) return step("auth", StepState::untested, "the session ended before AUTH: " + failure.message, "run again");
+    // A 4xx defers the sign-in for now: it says nothing of the credentials.
+    if (session.auth->reply.transient())
+      return step("auth", StepState::untested, "AUTH deferred for now: " + short_reply(session.auth->reply),
+                  "run again later (sendcheck explain " +
+                      (session.auth->reply.enhanced.empty() ? std::to_string(session.auth->reply.code) : session.auth->reply.enhanced) + ")");
     if (!session.auth->reply.positive()) return step("auth", StepState::failed, "AUTH refused: " + short_reply(session.auth->reply));
     step("auth", StepState::passed, "AUTH " + std::string(smtp::to_string(auth)) + " accepted");
   }
@@ -2391,7 +2396,11 @@ SmtpPart run_smtp(const Plan& plan, const ResolverFactory& factory, const std::o
       check.remedy = "ACS sends only from the domains connected to the Communication Services resource: use a MAIL FROM in the "
                      "Azure-managed domain (DoNotReply@<guid>.azurecomm.net) or in a verified custom domain connected to it "
                      "(https://learn.microsoft.com/azure/communication-services/quickstarts/email/send-email-smtp/smtp-authentication).";
-    if (check.id == "smtp.auth" && check.status == Status::fail && result.session.auth)
+    // A 4xx defers the sign-in for now: not verified, and no word on the
+    // credentials (the probe's remedy says to try again).
+    if (check.id == "smtp.auth" && check.status == Status::fail && result.session.auth && result.session.auth->reply.transient())
+      check.status = Status::warn;
+    else if (check.id == "smtp.auth" && check.status == Status::fail && result.session.auth)
       check.remedy = auth_remedy(plan, result.session.auth->reply);
     part.section.checks.push_back(std::move(check));
   }

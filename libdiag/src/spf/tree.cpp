@@ -528,6 +528,31 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     add("spf.rr-type", Status::warn, d + " still publishes the SPF resource record type (99), which RFC 7208 3.1 removed; no receiver reads it.",
         "Delete the type-SPF record and keep only the TXT record; keep them from drifting apart meanwhile.");
 
+  // An include whose name depends on the sender (%{i}, %{h}, %{s}, ... as
+  // Valimail's include:%{i}._ip.%{h}._ehlo.%{d}._spf.vali.email): what it
+  // authorizes cannot be read from the records, Microsoft's servers included.
+  std::string sender_dependent;
+  for_each_node(root, [&](const TreeNode& node) {
+    for (const auto& term : node.terms) {
+      if (!sender_dependent.empty()) return;
+      if (std::find(node.ignored_terms.begin(), node.ignored_terms.end(), term) != node.ignored_terms.end()) continue;
+      const ParsedRecord one = parse_record("v=spf1 " + term);
+      if (!one.ok() || one.terms.empty()) continue;
+      const Term& first = one.terms[0];
+      // An include or redirect can hand on to Microsoft's record; an
+      // exists: term only matches or not (its open form is judged apart).
+      const bool names_domain = first.is_mechanism ? first.mechanism == MechanismKind::include
+                                                   : first.modifier == ModifierKind::redirect;
+      if (!names_domain) continue;
+      const std::string spec = first.is_mechanism ? first.domain_spec : first.value;
+      for (char letter : std::string_view("islohpcrtv"))
+        if (uses_macro(spec, letter)) {
+          sender_dependent = term;
+          break;
+        }
+    }
+  });
+
   // Microsoft includes.
   bool microsoft_include = false;
   std::vector<std::string> microsoft_includes;  // each Microsoft include evaluated, as its domain
@@ -599,6 +624,12 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
         break;
       }
     }
+    else if (m365_mx && !microsoft_include && !sender_dependent.empty())
+      add("spf.m365-include", Status::warn, d + " receives mail at Microsoft 365 (its MX), and its SPF tree names no Microsoft include "
+              "itself, but \"" + sender_dependent + "\" looks up a name built from each sender (SPF macros): whether Exchange "
+              "Online's servers pass depends on what that service answers for them, which the records do not show.",
+          "Check one of Exchange Online's addresses: sendcheck spf " + d + " --ip 40.107.0.1 --helo outbound.protection.outlook.com; "
+          "if it does not pass, add \"include:" + *wanted + "\" before the all term.");
     else if (m365_mx && !microsoft_include)
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term.");
@@ -1370,15 +1401,23 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     }
     return named;
   };
-  // A record without an all term gives neutral to what no term matched:
-  // that finding is why those addresses get neutral.
-  std::string neutral_by_default;
-  for (const auto& [ip, evaluation] : results)
-    if (evaluation.result == SpfResult::neutral && evaluation.reason.starts_with("no term matched and there is no redirect"))
+  // A record without an all term, or one that ends in ?all, gives neutral
+  // to what no other term matched: that finding is why those addresses get
+  // neutral.
+  std::string neutral_by_default, neutral_by_all;
+  for (const auto& [ip, evaluation] : results) {
+    if (evaluation.result != SpfResult::neutral) continue;
+    if (evaluation.reason.starts_with("no term matched and there is no redirect"))
       neutral_by_default += (neutral_by_default.empty() ? "" : ", ") + ip.to_string();
+    else if (evaluation.matched == "?all")
+      neutral_by_all += (neutral_by_all.empty() ? "" : ", ") + ip.to_string();
+  }
   for (auto& check : tree_checks) {
-    if (check.id == "spf.all" && !neutral_by_default.empty() && check.message.find("no \"all\" term") != std::string::npos) {
-      check.message += " It is why " + neutral_by_default + " gets neutral.";
+    const std::string& neutral = check.message.find("no \"all\" term") != std::string::npos ? neutral_by_default
+                                 : check.message.find("\"?all\"") != std::string::npos    ? neutral_by_all
+                                                                                          : std::string();
+    if (check.id == "spf.all" && !neutral.empty()) {
+      check.message += " It is why " + neutral + " gets neutral.";
       continue;
     }
     if (const auto rests = rests_on.find(check.id); rests != rests_on.end()) {
@@ -1412,6 +1451,20 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       check.status = Status::warn;
       check.message += " The result for " + undecided + " stopped at a lookup that failed (temperror); once that lookup answers, this can make it permerror.";
       continue;
+    }
+    // A macro include's answer for Exchange Online was checked: an address
+    // of Exchange Online given as --ip passed through it.
+    if (check.id == "spf.m365-include" && check.message.find("(SPF macros)") != std::string::npos) {
+      std::string passed;
+      for (const auto& [ip, evaluation] : results)
+        if (evaluation.result == SpfResult::pass && is_exchange_online_outbound(ip))
+          passed += (passed.empty() ? "" : ", ") + ip.to_string();
+      if (!passed.empty()) {
+        check.status = Status::pass;
+        check.message += " Exchange Online's " + passed + " passes through it.";
+        check.remedy.clear();
+        continue;
+      }
     }
     // Exchange Online's own addresses given as --ip get what the finding on
     // Microsoft's include says: it decides theirs, not the others'.
