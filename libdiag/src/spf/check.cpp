@@ -41,9 +41,10 @@ std::string not_authorized_remedy(const SpfEvaluation& evaluation, const std::st
   const bool by_all = deciding == path.size() || path[deciding].ends_with("all");
   // The all term of a redirected record is not the domain's to edit: the
   // device's term goes in the domain's own record, before redirect=.
-  const auto redirect = std::find_if(path.begin(), path.begin() + std::min(deciding, path.size()),
-                                     [](const std::string& step) { return step.starts_with("redirect="); });
-  if (by_all && redirect != path.begin() + std::min(deciding, path.size()) && !path.empty())
+  const auto before_deciding = path.begin() + std::min(deciding, path.size());
+  const auto redirect =
+      std::find_if(path.begin(), before_deciding, [](const std::string& step) { return step.starts_with("redirect="); });
+  if (by_all && redirect != before_deciding)
     return "If " + who + " is your device's public address, add \"" + term + "\" to the record of " + path[0] +
            ", before its " + *redirect + "; --suggest writes the record.";
   if (by_all)

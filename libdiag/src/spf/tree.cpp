@@ -424,15 +424,21 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     add("spf.all", Status::fail, "The record ends in \"" + root.all_term + "\": it authorizes every IP address on the internet to send as " + d + ".",
         "End the record with \"~all\" (Microsoft's recommendation for domains that devices send as, by direct send or a connector, until DKIM and DMARC are in place) or \"-all\".");
   else if (root.all_term == "?all")
+  {
     add("spf.all", Status::warn, "The record ends in \"?all\" (neutral): mail from anywhere is neither passed nor failed; Microsoft recommends ?all for testing only.",
         "Use \"~all\" while setting up direct send, then \"-all\" once DKIM and DMARC are in place.");
+    tree.checks.back().fields["neutral_by"] = "?all";
+  }
   // A redirect whose target holds a macro has no child node, but it is the
   // record's end all the same (RFC 7208 6.1): an all term would cancel it.
   else if (root.all_term.empty() && !std::any_of(root.terms.begin(), root.terms.end(), [](const std::string& t) {
              return t.size() > 9 && ascii::to_lower(t.substr(0, 9)) == "redirect=";
            }))
+  {
     add("spf.all", Status::warn, "The record has no \"all\" term and no redirect: mail from unlisted IPs gets neutral.",
         "End the record with \"~all\" or \"-all\".");
+    tree.checks.back().fields["neutral_by"] = "no all term";
+  }
   else if (!root.all_term.empty())
     add("spf.all", Status::pass, "The record's all term is \"" + root.all_term + "\".", "");
 
@@ -623,14 +629,14 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
         }
         break;
       }
-    }
-    else if (m365_mx && !microsoft_include && !sender_dependent.empty())
+    } else if (m365_mx && !microsoft_include && !sender_dependent.empty()) {
       add("spf.m365-include", Status::warn, d + " receives mail at Microsoft 365 (its MX), and its SPF tree names no Microsoft include "
               "itself, but \"" + sender_dependent + "\" looks up a name built from each sender (SPF macros): whether Exchange "
               "Online's servers pass depends on what that service answers for them, which the records do not show.",
           "Check one of Exchange Online's addresses: sendcheck spf " + d + " --ip 40.107.0.1 --helo outbound.protection.outlook.com; "
           "if it does not pass, add \"include:" + *wanted + "\" before the all term.");
-    else if (m365_mx && !microsoft_include)
+      tree.checks.back().fields["depends_on_sender"] = sender_dependent;
+    } else if (m365_mx && !microsoft_include)
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term.");
     else if (m365_mx)
@@ -1347,15 +1353,24 @@ std::vector<std::string_view> findings_named_by(const SpfEvaluation& evaluation)
   return ids;
 }
 
+// The addresses whose evaluation `wanted` picks, as "a, b".
+template <typename Wanted>
+std::string addresses_where(const std::vector<std::pair<IpAddress, SpfEvaluation>>& results, Wanted wanted) {
+  std::string out;
+  for (const auto& [ip, evaluation] : results)
+    if (wanted(ip, evaluation)) out += (out.empty() ? "" : ", ") + ip.to_string();
+  return out;
+}
+
 void separate_domain_health(std::vector<Check>& tree_checks,
                             const std::vector<std::pair<IpAddress, SpfEvaluation>>& results) {
   if (results.empty()) return;
   std::set<std::string_view> kept;
-  std::string through_ptr;  // the addresses that pass only through ptr, which receivers may skip (RFC 7208 5.5)
-  for (const auto& [ip, evaluation] : results)
-    if (evaluation.result == SpfResult::pass && (evaluation.matched == "ptr" || evaluation.matched.starts_with("ptr:") ||
-                                                 evaluation.matched.starts_with("+ptr")))
-      through_ptr += (through_ptr.empty() ? "" : ", ") + ip.to_string();
+  // The addresses that pass only through ptr, which receivers may skip (RFC 7208 5.5).
+  const std::string through_ptr = addresses_where(results, [](const IpAddress&, const SpfEvaluation& evaluation) {
+    return evaluation.result == SpfResult::pass && (evaluation.matched == "ptr" || evaluation.matched.starts_with("ptr:") ||
+                                                    evaluation.matched.starts_with("+ptr"));
+  });
   if (!through_ptr.empty()) kept.insert("spf.ptr");
   // A pass that rests on a term anyone passes (+all in an include, an open
   // network, a client-chosen name): that finding is the device's own.
@@ -1378,9 +1393,8 @@ void separate_domain_health(std::vector<Check>& tree_checks,
       for (const auto& cause : causes)
         if (cause.result == evaluation.result) kept.insert(cause.id);
   }
-  std::string undecided;
-  for (const auto& [ip, evaluation] : results)
-    if (evaluation.result == SpfResult::temperror) undecided += (undecided.empty() ? "" : ", ") + ip.to_string();
+  const std::string undecided =
+      addresses_where(results, [](const IpAddress&, const SpfEvaluation& evaluation) { return evaluation.result == SpfResult::temperror; });
   // An address that an ip4:/ip6: term after the all term names fails for
   // that reason: the finding is its cause, not domain health.
   const auto named_after_all = [&](const Check& check) {
@@ -1404,21 +1418,19 @@ void separate_domain_health(std::vector<Check>& tree_checks,
   // A record without an all term, or one that ends in ?all, gives neutral
   // to what no other term matched: that finding is why those addresses get
   // neutral.
-  std::string neutral_by_default, neutral_by_all;
-  for (const auto& [ip, evaluation] : results) {
-    if (evaluation.result != SpfResult::neutral) continue;
-    if (evaluation.reason.starts_with("no term matched and there is no redirect"))
-      neutral_by_default += (neutral_by_default.empty() ? "" : ", ") + ip.to_string();
-    else if (evaluation.matched == "?all")
-      neutral_by_all += (neutral_by_all.empty() ? "" : ", ") + ip.to_string();
-  }
+  const std::string neutral_by_default = addresses_where(results, [](const IpAddress&, const SpfEvaluation& evaluation) {
+    return evaluation.result == SpfResult::neutral && evaluation.reason.starts_with("no term matched and there is no redirect");
+  });
+  const std::string neutral_by_all = addresses_where(results, [](const IpAddress&, const SpfEvaluation& evaluation) {
+    return evaluation.result == SpfResult::neutral && evaluation.matched == "?all";
+  });
   for (auto& check : tree_checks) {
-    const std::string& neutral = check.message.find("no \"all\" term") != std::string::npos ? neutral_by_default
-                                 : check.message.find("\"?all\"") != std::string::npos    ? neutral_by_all
-                                                                                          : std::string();
-    if (check.id == "spf.all" && !neutral.empty()) {
-      check.message += " It is why " + neutral + " gets neutral.";
-      continue;
+    if (check.id == "spf.all" && check.fields.contains("neutral_by")) {
+      const std::string& neutral = check.fields["neutral_by"] == "?all" ? neutral_by_all : neutral_by_default;
+      if (!neutral.empty()) {
+        check.message += " It is why " + neutral + " gets neutral.";
+        continue;
+      }
     }
     if (const auto rests = rests_on.find(check.id); rests != rests_on.end()) {
       check.message += " The pass for " + rests->second + " rests on it: list " + rests->second +
@@ -1454,11 +1466,10 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     }
     // A macro include's answer for Exchange Online was checked: an address
     // of Exchange Online given as --ip passed through it.
-    if (check.id == "spf.m365-include" && check.message.find("(SPF macros)") != std::string::npos) {
-      std::string passed;
-      for (const auto& [ip, evaluation] : results)
-        if (evaluation.result == SpfResult::pass && is_exchange_online_outbound(ip))
-          passed += (passed.empty() ? "" : ", ") + ip.to_string();
+    if (check.id == "spf.m365-include" && check.fields.contains("depends_on_sender")) {
+      const std::string passed = addresses_where(results, [](const IpAddress& ip, const SpfEvaluation& evaluation) {
+        return evaluation.result == SpfResult::pass && is_exchange_online_outbound(ip);
+      });
       if (!passed.empty()) {
         check.status = Status::pass;
         check.message += " Exchange Online's " + passed + " passes through it.";
@@ -1468,10 +1479,10 @@ void separate_domain_health(std::vector<Check>& tree_checks,
     }
     // Exchange Online's own addresses given as --ip get what the finding on
     // Microsoft's include says: it decides theirs, not the others'.
-    std::string unaffected;
-    for (const auto& [ip, evaluation] : results)
-      if (check.id != "spf.m365-include" || evaluation.result == SpfResult::pass || !is_exchange_online_outbound(ip))
-        unaffected += (unaffected.empty() ? "" : ", ") + ip.to_string();
+    const bool on_microsoft_include = check.id == "spf.m365-include";
+    const std::string unaffected = addresses_where(results, [&](const IpAddress& ip, const SpfEvaluation& evaluation) {
+      return !on_microsoft_include || evaluation.result == SpfResult::pass || !is_exchange_online_outbound(ip);
+    });
     if (unaffected.empty()) continue;
     check.status = Status::warn;
     check.fields["group"] = "domain health";
