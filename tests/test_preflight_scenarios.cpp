@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <fstream>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <memory>
@@ -221,6 +222,8 @@ TEST_CASE("scenarios: every class of tenant and method gets the verdict, exit co
         INFO("internal reference: " << internal);
         CHECK(shown.find(internal) == std::string::npos);
       }
+      // A check id as a cross-reference ("see spf.lookups"): output names commands, not ids.
+      CHECK_FALSE(std::regex_search(shown, std::regex(R"(\(see [a-z0-9]+\.[a-z0-9.-]+\))")));
       CHECK(shown.find("<IP>") == std::string::npos);
       CHECK(shown.find("<device IP>") == std::string::npos);
       // Each section once under "Needs attention", its rows together.

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <functional>
 #include <memory>
+#include <regex>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
@@ -99,6 +100,8 @@ Run run_request(SpfResolver& resolver, const SpfCheckRequest& request) {
   run.json = make_report(for_json, run.plan, nullptr, diag::TextStyle{}).to_json();
   SpfCheckOutcome for_text = run.outcome;
   make_report(for_text, run.plan, &run.text, diag::TextStyle{});
+  // A check id as a cross-reference ("see spf.lookups"): output names commands, not ids.
+  CHECK_FALSE(std::regex_search(run.text, std::regex(R"(\(see [a-z0-9]+\.[a-z0-9.-]+\))")));
   return run;
 }
 
@@ -113,11 +116,12 @@ class Scenario {
   }
 
   // sendcheck-spf DOMAIN --ip IP... --suggest, through the same calls the tool makes.
-  Run check(const std::string& domain, const std::vector<std::string>& ips, bool suggest = true) const {
+  Run check(const std::string& domain, const std::vector<std::string>& ips, bool suggest = true, const std::string& helo = {}) const {
     SpfCheckRequest request;
     request.domain = domain;
     request.ips = ips;
     request.suggest = suggest;
+    request.helo = helo;
     OverlayResolver resolver(zones_);
     return run_request(resolver, request);
   }
@@ -1503,6 +1507,58 @@ $ORIGIN outlok.com.
   }));
   CHECK(std::none_of(s.notes.begin(), s.notes.end(), [](const std::string& note) { return note.find("add it back") != std::string::npos; }));
   require_works(scenario, "typo.example", s.record, {"91.198.10.20"}, {"44.8.8.8", "40.92.1.1"});
+}
+
+TEST_CASE("review 62 M7: a misspelled Microsoft include is one finding with one fix, on the device row too", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN juniper.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.8.8.8 include:spf.protection.outlook.con -all"
+@       MX  10 juniper-example.mail.protection.outlook.com.
+$ORIGIN outlook.con.
+@       SOA ns hostmaster 1 3600 600 86400 300
+)");
+  const Run run = scenario.check("juniper.example", {"44.8.8.8", "91.198.10.20"});
+  const auto* broken = find_check(run, "spf.include-broken");
+  REQUIRE(broken);
+  CHECK_THAT((*broken)["message"].get<std::string>(), Catch::Contains("misspelling of spf.protection.outlook.com"));
+  CHECK_THAT((*broken)["remedy"].get<std::string>(),
+             Catch::StartsWith("Replace \"include:spf.protection.outlook.con\" with \"include:spf.protection.outlook.com\""));
+  // "Add the include before the all term" would leave the typo in front: every check still a permerror.
+  CHECK_FALSE(find_check(run, "spf.m365-include"));
+  bool device_row = false;
+  for (const auto& check : run.json["checks"])
+    if (check["id"] == "spf.result" && check["status"] == "fail") {
+      device_row = true;
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::StartsWith("Replace \"include:spf.protection.outlook.con\""));
+    }
+  CHECK(device_row);
+  require_works(scenario, "juniper.example", run.suggestion().record, {"44.8.8.8", "91.198.10.20"}, {"40.92.1.1"});
+}
+
+TEST_CASE("review 62 M2: --suggest checks the device with its own EHLO name when the record looks it up", "[spf][suggest][review]") {
+  // Valimail-style: the vendor's answer depends on the address and the EHLO name (%{h}).
+  const Scenario scenario(R"(
+$ORIGIN bellows.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 include:%{i}._ip.%{h}._ehlo.%{d}._spf.vali.example ~all"
+@       MX  10 bellows-example.mail.protection.outlook.com.
+$ORIGIN vali.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+*._spf  TXT "v=spf1 include:spf.protection.outlook.com ~all"
+)");
+  // An Exchange Online address given as --ip passes; nothing to change.
+  const Run passes = scenario.check("bellows.example", {"40.107.22.5"}, true, "scanner.bellows.example");
+  CHECK((*find_check(passes, "spf.result"))["status"] == "pass");
+  CHECK_FALSE(passes.suggestion().changed);
+  CHECK(passes.suggestion().verified);
+  CHECK_THAT(passes.text, !Catch::Contains("temperror"));
+  // A device the vendor does not list: added by address, and verified with its EHLO name.
+  const Run device = scenario.check("bellows.example", {"91.198.10.20"}, true, "scanner.bellows.example");
+  const Suggestion& s = device.suggestion();
+  CHECK(s.verified);
+  CHECK_THAT(s.record, Catch::StartsWith("v=spf1 ip4:91.198.10.20 "));
+  CHECK_THAT(device.text, !Catch::Contains("temperror"));
 }
 
 TEST_CASE("review: a term over a wildcard, or a redirect to the client's own name, lets anyone pass", "[spf][suggest][review]") {

@@ -382,9 +382,14 @@ std::optional<std::string> microsoft_include_for(const std::vector<std::string>&
 // Microsoft include) are fetched through resolver into cache first.
 // exchange_online_sends: Exchange Online sends mail as the domain (relay,
 // SMTP AUTH), so the record includes Microsoft's servers whatever the MX.
+// device: the sender and EHLO name the devices use, for records whose
+// macros (%{l}, %{h}) depend on them; empty: postmaster@domain and the domain.
+struct DeviceIdentity {
+  std::string sender, helo;
+};
 Suggestion suggest_record(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree,
                           const std::vector<IpAddress>& ips, const std::string& today /* YYYY-MM-DD */,
-                          bool exchange_online_sends = false);
+                          bool exchange_online_sends = false, const DeviceIdentity& device = {});
 
 // ---------------------------------------------------------------------------
 // sendcheck-spf: what the tool asks, and its report.
@@ -491,6 +496,9 @@ const KnownInclude* find_known_include(std::string_view domain);
 // Microsoft 365's own include for a cloud (spf.protection.outlook.com,
 // spf.protection.office365.us, spf.protection.partner.outlook.cn).
 bool is_microsoft_include(std::string_view domain);
+// The Microsoft include a name is a misspelling of (one or two edits away:
+// spf.protection.outlook.con), or nullopt.
+std::optional<std::string> misspelled_microsoft_include(std::string_view target);
 // Whether a Microsoft include that resolved is anywhere in the walked tree
 // (a redirect target or a nested include counts). With `cloud_include`
 // (microsoft_include_for's answer) only that cloud's include counts: the

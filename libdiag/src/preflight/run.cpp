@@ -291,7 +291,27 @@ struct SpfPart {
   bool helo_checked = false;  // the result rests on --helo (%{h}): the device must send that name
   std::vector<Check> tree_checks;  // the SPF tree's findings, which say which terms pass any address
   std::string published;           // the record as published
+  std::vector<std::string> pass_terms;  // every pass term of the tree ("include:eu._netblocks.mimecast.com"), as written
 };
+
+void collect_pass_terms(const spf::TreeNode& node, std::vector<std::string>& out) {
+  for (const auto& term : node.terms)
+    if (!term.empty() && term.front() != '-' && term.front() != '~' && term.front() != '?') out.push_back(term);
+  for (const auto& child : node.children) collect_pass_terms(child, out);
+}
+
+// The pass term of the From domain's SPF tree that names the gateway's own
+// domain (Mimecast's include:eu._netblocks.mimecast.com, Proofpoint
+// Essentials' a:dispatch-us.ppe-hosted.com); empty: none.
+std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway) {
+  for (const auto& term : part.pass_terms) {
+    const std::string name = dns::canonical_name(term);
+    for (const std::string& marker : {"." + gateway.suffix, ":" + gateway.suffix})
+      if (const auto at = name.find(marker); at != std::string::npos && (at + marker.size() == name.size() || name[at + marker.size()] == '/'))
+        return term;
+  }
+  return {};
+}
 
 // The device's own check_host() result for this path. Only it decides the
 // verdict: a domain-wide problem that leaves it unchanged is domain health.
@@ -399,6 +419,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   part.passes = evaluation.result == spf::SpfResult::pass;
   part.tree_checks = outcome.tree.checks;
   part.published = report.fields().value("record", std::string());
+  collect_pass_terms(outcome.tree.root, part.pass_terms);
   if (outcome.tree.root.status == "ok") {
     // The MX's cloud's include: the worldwide one covers no GCC High server.
     const std::string& cloud_include = outcome.tree.microsoft_include;
@@ -843,6 +864,27 @@ void start_outbound(dns::Resolver& resolver, spf::SpfResolver& spf_resolver, con
   work->close();
 }
 
+// The verified record that lets Exchange Online's servers pass the From
+// domain's SPF, for mail it sends on when no device address is checked
+// (SMTP AUTH, relay without --ip): the device-less suggestion, the one
+// sendcheck spf DOMAIN --suggest prints. The tree's pass terms come along
+// (which gateway the record authorizes).
+void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart& part, std::function<void()> done) {
+  spf::SpfCheckRequest request;
+  request.domain = plan.from_domain;
+  request.sender = plan.from;
+  request.suggest = true;
+  request.exchange_online_sends = true;
+  auto spf_plan = spf::plan_check(request);
+  if (!spf_plan || mx::initial_domain_tenant(plan.from_domain)) return done();
+  spf::start_check(resolver, *spf_plan, [&part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
+    if (part.pass_terms.empty()) collect_pass_terms(outcome.tree.root, part.pass_terms);
+    if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
+      part.candidate = outcome.suggestion->record;
+    done();
+  });
+}
+
 // Whether the receivers take mail from the From domain at all: one that
 // publishes a null MX says it neither sends nor receives mail (RFC 7505 4.2:
 // receivers SHOULD refuse it, 550 5.7.27), and one that does not exist or has
@@ -977,8 +1019,16 @@ OpenPass outbound_open_pass(const OutboundPart& part, const SpfPart& spf_part) {
   return {};
 }
 
+// The gateway the From domain's MX points to (its most preferred host).
+std::optional<MailGateway> sender_domain_gateway(const SenderDomainPart& part) {
+  if (!part.asked || !part.mx.is_definitive()) return std::nullopt;
+  const auto hosts = part.mx.mx();
+  const auto primary = std::min_element(hosts.begin(), hosts.end(), [](const dns::MxData& a, const dns::MxData& b) { return a.preference < b.preference; });
+  return primary == hosts.end() ? std::nullopt : classify_gateway(primary->exchange);
+}
+
 void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, const OpenPass& open_pass, bool sovereign,
-                    Check& check, std::optional<Step>& step) {
+                    const std::optional<MailGateway>& from_gateway, Check& check, std::optional<Step>& step) {
   const std::optional<std::string>& record = spf_part.candidate;
   const std::string& domain = plan.from_domain;
   const std::string policy = check.fields.value("policy", std::string());
@@ -1091,9 +1141,12 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::string deciding = part.spf && part.spf->path.size() > 1 ? part.spf->path[1] : std::string();
   const bool on_include = !deciding.empty() && (deciding.front() == '-' || deciding.front() == '~' || deciding.front() == '?') &&
                           deciding.find("include:") == 1 && spf::is_microsoft_include(deciding.substr(9));
+  // What to change in the record, in words; with a verified record, that
+  // record is how (it is shown below the rows).
+  const std::string publish = "publish the SPF record below (verified; it authorizes Exchange Online's servers)";
+  const std::string check_new = " (sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it)";
   std::string fix_spf;
-  if (record) fix_spf = "publish the SPF record below (verified; it authorizes Exchange Online's servers)";
-  else if (spf_broken) {
+  if (spf_broken) {
     // The limit that was reached says what to change: a void lookup is a
     // name that finds nothing, not one lookup too many.
     const std::string within =
@@ -1104,25 +1157,22 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
         : part.spf->limit_reached == spf::LimitReached::lookups
             ? "so that include:spf.protection.outlook.com is reached within 10 DNS lookups"
             : "so that it evaluates without error";
-    fix_spf = "fix the SPF record of " + domain + ", which ends in permerror for Exchange Online's addresses (" + part.spf->reason +
-              "), " + within + " (sendcheck spf " + domain +
-              (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest gives a verified record)" : " shows the lookups)");
-  }
-  else if (part.spf && !deciding.empty() && (on_include || spf_part.microsoft_included.value_or(false))) {
+    fix_spf = record ? publish
+                     : "fix the SPF record of " + domain + ", which ends in permerror for Exchange Online's addresses (" + part.spf->reason +
+                           "), " + within + " (sendcheck spf " + domain + (plan.ip ? " --ip " + plan.ip->to_string() : std::string()) +
+                           " --suggest writes a verified record)";
+  } else if (part.spf && !deciding.empty() && (on_include || spf_part.microsoft_included.value_or(false))) {
     // The include is there: a term before it decides for Exchange Online's
     // servers first (-ip4:40.0.0.0/8), or a qualifier on the include itself.
     fix_spf = (on_include ? "remove the \"" + std::string(1, deciding.front()) + "\" in front of \"" + deciding + "\" in the SPF record of " + domain
                           : "put include:spf.protection.outlook.com before \"" + deciding + "\" in the SPF record of " + domain +
                                 ", which decides for Exchange Online's servers first") +
-              " (sendcheck spf " + domain +
-              (plan.ip ? " --ip " + plan.ip->to_string() + " --suggest writes a verified record)"
-                       : " --record \"NEW RECORD\" checks it before you publish it)");
+              (record ? ": " + publish : check_new);
   } else if (!spf_part.microsoft_after_all.empty())
     fix_spf = "move \"" + spf_part.microsoft_after_all + "\" before the all term in the SPF record of " + domain +
-              " (terms after it are never evaluated; sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it)";
+              " (terms after it are never evaluated)" + (record ? ": " + publish : check_new);
   else
-    fix_spf = "add include:spf.protection.outlook.com to the one SPF record of " + domain + " (sendcheck spf " + domain +
-              " --record \"NEW RECORD\" checks it before you publish it)";
+    fix_spf = record ? publish : "add include:spf.protection.outlook.com to the one SPF record of " + domain + check_new;
   if (dkim) {
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize: " +
@@ -1148,6 +1198,35 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.message = head + "; whether the SPF record of " + domain + " authorizes them, or " + domain + " has DKIM, could not be looked up";
     check.remedy = "Run again, or ask another resolver with --dns.";
     step = Step{"dmarc", StepState::untested, "the SPF or DKIM lookups for " + domain + " failed", "run again, or --dns"};
+    return;
+  }
+  // Mail that comes in through a gateway often goes out through it too (an
+  // outbound connector with the gateway as smart host): receivers then see
+  // the gateway's servers, which the record authorizes. Which route this
+  // tenant takes does not show in DNS, so the failure is not a fact.
+  const std::string gateway_term = from_gateway && !spf_broken ? gateway_pass_term(spf_part, *from_gateway) : std::string();
+  if (!gateway_term.empty()) {
+    const std::string& gateway = from_gateway->name;
+    const std::string connector = "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains (or Exchange admin center > "
+                                  "Mail flow > Connectors: a connector from Office 365 to your organization's email server or partner "
+                                  "organization whose smart host is " + gateway + ")";
+    check.status = Status::warn;
+    check.message = head + ". The SPF record of " + domain + " authorizes " + gateway + "'s servers (\"" + gateway_term +
+                    "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
+                    "), and " + domain + "'s MX is " + gateway + ": if Exchange Online sends its outbound mail through " + gateway +
+                    ", receivers see " + gateway + "'s servers and " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                    "; if it sends directly, " + (enforced ? "DMARC fails, and the mail is " + effect : "it gets SPF " + std::string(spf::to_string(part.spf->result))) +
+                    ". Which route the tenant uses does not show in DNS";
+    check.remedy = "Check the outbound route: " + connector + ". If mail to other organizations goes through " + gateway +
+                   ", nothing needs to change; if not, " + fix_spf + ", or set up DKIM for " + domain +
+                   ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
+                   "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
+    check.fields["gateway"] = gateway;
+    step = Step{"dmarc", StepState::untested,
+                "mail sent on to other organizations passes SPF only if Exchange Online sends it through " + gateway +
+                    ", which the SPF record of " + domain + " authorizes",
+                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it does not "
+                "route through " + gateway + ": " + fix_spf};
     return;
   }
   if (!enforced) {
@@ -2941,6 +3020,7 @@ void PreflightRun::start(dns::Resolver& resolver, SessionPool& sessions, std::fu
     // Relay asked the DMARC questions with the reputation part.
     if (submission) query_dmarc(*work, plan.from_domain, state.reputation.dmarc_lookups);
     start_outbound(resolver, state.outbound_spf_resolver.emplace(resolver), plan, state.outbound, work->hold());
+    if (submission || !state.outcome.ip) start_outbound_record(*state.outbound_spf_resolver, plan, state.spf_part, work->hold());
   }
   if (needs_outbound_dmarc(plan) || (plan.method == Method::direct_send && !plan.from_domain.empty()))
     start_sender_domain(*work, plan.from_domain, state.sender_domain);
@@ -2991,7 +3071,7 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
       const std::string invalid_policy = check.fields.value("invalid_policy", std::string());
       const std::string invalid_policy_fix = check.remedy;
       const std::string records_fix = check.fields.value("records", 1) > 1 ? check.remedy : std::string();
-      judge_outbound(plan, outbound, spf_part, open_pass, sovereign, check, dmarc_step);
+      judge_outbound(plan, outbound, spf_part, open_pass, sovereign, sender_domain_gateway(state.sender_domain), check, dmarc_step);
       if (!records_fix.empty()) {
         if (check.status == Status::pass) check.status = Status::warn;
         check.remedy = check.remedy.empty() ? records_fix : check.remedy + " " + records_fix;

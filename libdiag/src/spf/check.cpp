@@ -13,6 +13,12 @@
 namespace diag::spf {
 namespace {
 
+// "include:x", with or without a qualifier.
+bool is_include_term(std::string_view term) {
+  if (!term.empty() && (term.front() == '+' || term.front() == '-' || term.front() == '~' || term.front() == '?')) term.remove_prefix(1);
+  return ascii::to_lower(term).starts_with("include:");
+}
+
 using diag::strings::join;
 
 std::string today_utc() {
@@ -105,9 +111,19 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
       check.status = Status::fail;
       check.message = "Checking " + who + " against " + domain + " ends in permerror" + via + ": " + evaluation.reason + ".";
       check.remedy = "Fix the record: receivers treat a permerror like a missing or broken SPF record for every message.";
+      if (const std::string stopped_at = evaluation.path.size() > 1 ? evaluation.path.back() : std::string();
+          evaluation.limit_reached == LimitReached::none && is_include_term(stopped_at)) {
+        // The include that broke is what to fix; a misspelled Microsoft
+        // include has one right answer.
+        const std::string target = stopped_at.substr(stopped_at.find(':') + 1);
+        if (const auto meant = misspelled_microsoft_include(target))
+          check.remedy = "Replace \"" + stopped_at + "\" with \"include:" + *meant + "\", Microsoft's include (a misspelling); --suggest writes a verified record.";
+        else
+          check.remedy = "Fix or remove \"" + stopped_at + "\" (its owner must publish one valid SPF record there), or put the device's ip4:/ip6: term before it; --suggest writes a verified record.";
+      }
       if (evaluation.limit_reached == LimitReached::lookups) {
         check.message += " The domain's lookups run out before a term that authorizes " + who + " is reached, so this device's mail fails.";
-        check.remedy = "Bring the tree to 10 lookups or fewer (see spf.lookups), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
+        check.remedy = "Bring the tree to 10 lookups or fewer (`sendcheck spf " + domain + "` shows what each include costs), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
       } else if (evaluation.limit_reached == LimitReached::void_lookups) {
         check.message += " More than 2 of the names the record looks up for " + who + " find nothing before a term that authorizes it is reached, so this device's mail fails.";
         // exists:%{i}... builds a name per sender: its void lookups are this
@@ -231,6 +247,8 @@ TreeValidation unchecked_domain_tree(const std::string& domain) {
   return tree;
 }
 
+DeviceIdentity device_identity(const SpfCheckPlan& plan) { return DeviceIdentity{plan.base.sender, plan.base.helo}; }
+
 bool has_tree(const SpfCheckPlan& plan) { return is_valid_check_domain(plan.domain) || plan.base.record_override; }
 
 // A part of the tree that could not be read, when every address got a
@@ -295,7 +313,8 @@ SpfCheckOutcome run_check(SpfResolver& resolver, const SpfCheckPlan& plan) {
     note_exchange_online_results(outcome.tree, exchange_online);
   }
   soften_unneeded_tree_errors(outcome);
-  if (plan.suggest) outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today, plan.exchange_online_sends);
+  if (plan.suggest)
+    outcome.suggestion = suggest_record(resolver, cache, outcome.tree, plan.ips, outcome.today, plan.exchange_online_sends, device_identity(plan));
   return outcome;
 }
 
@@ -352,7 +371,7 @@ void start_check(SpfResolver& resolver, const SpfCheckPlan& plan, std::function<
       soften_unneeded_tree_errors(run->outcome);
       if (run->plan.suggest)
         run->outcome.suggestion = suggest_record(run->resolver, *run->cache, run->outcome.tree, run->plan.ips, run->outcome.today,
-                                                 run->plan.exchange_online_sends);
+                                                 run->plan.exchange_online_sends, device_identity(run->plan));
       report(run);
     }
   };

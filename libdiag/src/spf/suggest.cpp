@@ -186,16 +186,6 @@ bool flattenable(const TreeNode& node, std::string& why) {
   return true;
 }
 
-// The Microsoft include a name is a misspelling of (one or two edits
-// away), or nullopt.
-std::optional<std::string> misspelled_microsoft_include(std::string_view target) {
-  for (std::string_view include : {"spf.protection.outlook.com", "spf.protection.office365.us", "spf.protection.partner.outlook.cn"}) {
-    const std::size_t distance = diag::strings::edit_distance(dns::canonical_name(target), include);
-    if (distance > 0 && distance <= 2) return std::string(include);
-  }
-  return std::nullopt;
-}
-
 // Why a record that an include reaches lets every sender pass: "+all" in it,
 // or a network wider than any organization's, in it or in a record it
 // includes with a pass qualifier; empty when it does not.
@@ -309,8 +299,10 @@ int strictness(char qualifier) {
 
 class SuggestionBuilder {
  public:
-  SuggestionBuilder(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::string& today, bool exchange_online_sends)
-      : resolver_(resolver), cache_(cache), tree_(tree), domain_(tree.domain), today_(today), exchange_online_sends_(exchange_online_sends) {}
+  SuggestionBuilder(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::string& today, bool exchange_online_sends,
+                    DeviceIdentity device)
+      : resolver_(resolver), cache_(cache), tree_(tree), domain_(tree.domain), today_(today), exchange_online_sends_(exchange_online_sends),
+        device_(std::move(device)) {}
 
   Suggestion build(const std::vector<IpAddress>& ips) {
     for (const auto& given : ips) {
@@ -399,9 +391,11 @@ class SuggestionBuilder {
     if (std::any_of(tree_.checks.begin(), tree_.checks.end(),
                     [](const Check& c) { return c.status == Status::fail || c.status == Status::error; }))
       return false;
+    // Mail Exchange Online sends as the domain needs Microsoft's servers in the record.
+    if (exchange_online_sends_ && !includes_microsoft(tree_.root)) return false;
     AnswerCache copy = cache_;
     for (const auto& ip : devices_)
-      if (evaluate_offline(copy, domain_, tree_.root.record, ip).result != SpfResult::pass) return false;
+      if (evaluate_device(copy, tree_.root.record, ip).result != SpfResult::pass) return false;
     // Exchange Online's own servers must pass too (terms before Microsoft's
     // include can end their check in permerror): else a record is built.
     const ExchangeOnlineCheck microsoft = check_exchange_online(tree_.root.record);
@@ -906,7 +900,7 @@ class SuggestionBuilder {
     {
       AnswerCache copy = cache_;
       for (const auto& ip : devices_) {
-        if (evaluate_offline(copy, domain_, draft.render(), ip).result == SpfResult::pass) continue;
+        if (evaluate_device(copy, draft.render(), ip).result == SpfResult::pass) continue;
         // One of Exchange Online's own servers: Microsoft's include is what
         // authorizes it, and the verification below checks that it passes.
         if (is_exchange_online_outbound(ip) && includes_worldwide_microsoft(draft.render())) {
@@ -1038,13 +1032,30 @@ class SuggestionBuilder {
     return check_host(resolver_, cache_, record_check(domain_, record, ip));
   }
 
+  // A device's address checked as the device sends: its sender and EHLO
+  // name fill the record's macros (%{l}, %{h}), so a name the walk did not
+  // ask is asked now rather than read as a temperror.
+  SpfEvaluation evaluate_device(AnswerCache& copy, const std::string& record, const IpAddress& ip) {
+    CheckHostInput input = record_check(domain_, record, ip);
+    if (!device_.sender.empty()) input.sender = device_.sender;
+    if (!device_.helo.empty()) input.helo = device_.helo;
+    OfflineSpfResolver offline(copy);
+    SpfEvaluation result = check_host(offline, copy, input);
+    if (result.result != SpfResult::temperror) return result;
+    result = check_host(resolver_, cache_, input);
+    copy = cache_;
+    return result;
+  }
+
   bool verify(const std::string& record) {
     AnswerCache copy = cache_;
     std::vector<std::string> failures;
     for (const auto& ip : devices_) {
-      const SpfEvaluation result = evaluate_offline(copy, domain_, record, ip);
+      const SpfEvaluation result = evaluate_device(copy, record, ip);
       s_.verification.push_back(ip.to_string() + ": " + std::string(to_string(result.result)));
-      if (result.result != SpfResult::pass) failures.push_back(ip.to_string() + " (the device) gets " + std::string(to_string(result.result)));
+      if (result.result != SpfResult::pass)
+        failures.push_back(ip.to_string() + (is_exchange_online_outbound(ip) ? " (one of Exchange Online's servers, given with --ip)" : " (the device)") +
+                           " gets " + std::string(to_string(result.result)));
     }
     // One sample set for all records: an address one record authorizes and
     // another names in a non-pass term is where a merge can go wrong.
@@ -1101,6 +1112,7 @@ class SuggestionBuilder {
   const std::string domain_;
   const std::string today_;
   const bool exchange_online_sends_;
+  const DeviceIdentity device_;
   Suggestion s_;
   std::vector<IpAddress> devices_;
   std::vector<OldRecord> old_;
@@ -1112,8 +1124,8 @@ class SuggestionBuilder {
 }  // namespace
 
 Suggestion suggest_record(SpfResolver& resolver, AnswerCache& cache, const TreeValidation& tree, const std::vector<IpAddress>& ips,
-                          const std::string& today, bool exchange_online_sends) {
-  return SuggestionBuilder(resolver, cache, tree, today, exchange_online_sends).build(ips);
+                          const std::string& today, bool exchange_online_sends, const DeviceIdentity& device) {
+  return SuggestionBuilder(resolver, cache, tree, today, exchange_online_sends, device).build(ips);
 }
 
 }  // namespace diag::spf

@@ -294,6 +294,10 @@ std::string branch_costs(const TreeNode& root) {
 
 // mx_failure / spf_type_failure: why the MX or type-SPF lookup gave no
 // answer ("" when it did or was not asked).
+bool misspelled_include(const std::vector<Check>& checks) {
+  return std::any_of(checks.begin(), checks.end(), [](const Check& c) { return c.id == "spf.include-broken" && c.fields.contains("misspelling_of"); });
+}
+
 void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, bool mx_known, const std::string& mx_failure,
                 const std::string& spf_type_failure) {
   auto add = [&](std::string id, Status status, std::string message, std::string remedy) {
@@ -364,7 +368,14 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
               "It names no domain with an SPF record: any evaluation reaching it is a permerror, and neither part authorizes anyone.",
           "Split the TXT record's strings so that one ends with a space (or the next starts with one): \"" + *split +
               "\"; check the result with sendcheck spf " + d + " --record \"NEW RECORD\".");
-    else if (node.status == "none" || node.status == "multiple" || node.status == "syntax-error")
+    else if (const auto meant = node.status == "none" && node.via.starts_with("include:") ? misspelled_microsoft_include(node.domain) : std::nullopt) {
+      // What was meant is known: one fix, which Exchange Online's mail needs too.
+      add("spf.include-broken", Status::fail, node.via + " names no SPF record (" + node.detail + "): it is a misspelling of " + *meant +
+              ", Microsoft's include, so any evaluation reaching it is a permerror" +
+              (mx_known && microsoft_include_for(mx_hosts, d) ? ", the mail Exchange Online sends as " + d + " included." : "."),
+          "Replace \"" + node.via + "\" with \"include:" + *meant + "\" (sendcheck spf " + d + " --suggest writes the corrected record).");
+      tree.checks.back().fields["misspelling_of"] = *meant;
+    } else if (node.status == "none" || node.status == "multiple" || node.status == "syntax-error")
       add("spf.include-broken", Status::fail, node.via + " does not lead to one valid SPF record (" + node.status + ": " + node.detail + "); any evaluation reaching it is a permerror.",
           "Fix or remove " + node.via + "; an include must name a domain with exactly one valid SPF record.");
     else if (node.status == "temperror")
@@ -636,6 +647,8 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
           "Check one of Exchange Online's addresses: sendcheck spf " + d + " --ip 40.107.0.1 --helo outbound.protection.outlook.com; "
           "if it does not pass, add \"include:" + *wanted + "\" before the all term.");
       tree.checks.back().fields["depends_on_sender"] = sender_dependent;
+    } else if (m365_mx && !microsoft_include && misspelled_include(tree.checks)) {
+      // The misspelled include's row says it, with the one fix.
     } else if (m365_mx && !microsoft_include)
       add("spf.m365-include", Status::fail, d + " receives mail at Microsoft 365 (its MX) but its SPF tree does not include Microsoft's: " + std::string(microsoft_mail_fails) + d + " fails SPF.",
           "Add \"include:" + *wanted + "\" before the all term.");
@@ -799,6 +812,14 @@ std::vector<Network> authorized_networks(const TreeNode& node) {
 bool is_microsoft_include(std::string_view domain) {
   const KnownInclude* known = find_known_include(domain);
   return known && (known->kind == "m365" || known->kind == "m365-gcc-high" || known->kind == "m365-21vianet");
+}
+
+std::optional<std::string> misspelled_microsoft_include(std::string_view target) {
+  for (std::string_view include : {"spf.protection.outlook.com", "spf.protection.office365.us", "spf.protection.partner.outlook.cn"}) {
+    const std::size_t distance = diag::strings::edit_distance(dns::canonical_name(target), include);
+    if (distance > 0 && distance <= 2) return std::string(include);
+  }
+  return std::nullopt;
 }
 
 namespace {
