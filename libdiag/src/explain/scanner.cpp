@@ -99,8 +99,12 @@ bool preceded_by_marker(std::string_view line, std::size_t at) {
   const auto before = line.substr(0, at);
   for (auto marker : reply_markers)
     if (text::iends_with(before, marker)) return true;
-  // Exim: "SMTP error from remote mail server after RCPT TO:<a@b>: 550 ..."
-  return text::iends_with(before, ": ") && before.find("error from remote") != std::string_view::npos;
+  // Exim: "SMTP error from remote mail server after RCPT TO:<a@b>: 550 ...";
+  // a library's error that names what it was doing: Go's "Error closing the
+  // WriteCloser: 554 Transaction failed".
+  // (Not PHPMailer's "SMTP code: 530" after its own reply: a field, not a reply.)
+  return text::iends_with(before, ": ") && (before.find("error from remote") != std::string_view::npos ||
+                                            (text::ifind(before, "error") != std::string_view::npos && !text::iends_with(before, "code: ")));
 }
 
 struct Candidate {
@@ -145,6 +149,10 @@ std::size_t lone_enhanced_length(std::string_view line, std::size_t at) {
   // "`5.7.1"), not after a word ("nodemailer 4.7.0") or a number ("x550 5.7.1").
   const auto before = text::trim(line.substr(0, at));
   if (before.empty()) return length;
+  // The opening quotes an editor or a mail program puts (Thunderbird's
+  // “...”, German „...“, French «...»).
+  for (std::string_view quote : {"\xE2\x80\x9C", "\xE2\x80\x98", "\xE2\x80\x9E", "\xC2\xAB"})
+    if (before.ends_with(quote)) return length;
   switch (before.back()) {
     case ':': case '\'': case '"': case '`': case '(': case '[': case '*': case '=': case '>': case '|':
       return length;
@@ -487,6 +495,88 @@ std::optional<PostfixStatus> postfix_status_without_reply(std::string_view line)
   return std::nullopt;
 }
 
+// A multi-line reply that a program printed with its line breaks escaped
+// (Go's %q and logfmt: "554 Transaction failed\nReject due to policy
+// restrictions.\nFor explanation visit ..."): one line of text.
+std::string without_escaped_newlines(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\\' && i + 1 < text.size() && (text[i + 1] == 'n' || text[i + 1] == 'r')) {
+      const bool newline = text[i + 1] == 'n';
+      ++i;
+      if (newline && !out.empty() && out.back() != ' ') out += ' ';
+      continue;
+    }
+    out += text[i];
+  }
+  return out;
+}
+
+// A DSN's "Status: 5.4.4" field (RFC 3464 2.3.4), possibly quoted ("> "):
+// the enhanced code of the Diagnostic-Code that follows it.
+std::string_view dsn_status_field(std::string_view line) {
+  line = text::trim(line);
+  while (!line.empty() && line.front() == '>') line = text::trim(line.substr(1));
+  if (!text::istarts_with(line, "Status:")) return {};
+  line = text::trim(line.substr(7));
+  const auto length = text::enhanced_code_length(line);
+  if (!length || !text::trim(line.substr(length)).empty()) return {};
+  return line.substr(0, length);
+}
+
+// The sending MTA's own words for a delivery that got no reply to explain
+// it (no connection, no DNS answer, a TLS handshake that failed, a loop),
+// as Postfix writes them in a bounce ("<a@b>: Cannot start TLS: handshake
+// failure", "Diagnostic-Code: X-Postfix; Host or domain name not found")
+// and Exim in its log ("... T=remote_smtp defer (113): No route to host").
+// The enhanced codes are the ones Postfix gives these reasons.
+struct SendingMtaReason {
+  std::string_view enhanced;
+  std::size_t text_at = std::string_view::npos;
+};
+
+SendingMtaReason sending_mta_reason_at(std::string_view line) {
+  static constexpr struct {
+    std::string_view words;
+    std::string_view enhanced;
+  } reasons[] = {
+      {"Cannot start TLS: handshake failure", "4.7.5"},
+      {"Host or domain name not found", "5.4.4"},
+      {"loops back to myself", "5.4.6"},
+      {"No route to host", "4.4.1"},
+      {"Connection timed out", "4.4.1"},
+      {"Connection refused", "4.4.1"},
+      {"Network is unreachable", "4.4.1"},
+  };
+  // Where the MTA's words start: after the DSN's "X-Postfix;", after the
+  // recipient of a Postfix bounce ("<a@b>: "), after Exim's "defer (113): ".
+  std::size_t text_at = std::string_view::npos;
+  if (const auto at = text::ifind(line, "X-Postfix;"); at != std::string_view::npos) {
+    text_at = at + 10;
+  } else if (const auto close = line.find(">: "); close != std::string_view::npos && line.find('@') < close &&
+                                                   text::trim(line.substr(0, close)).starts_with('<')) {
+    text_at = close + 3;
+  } else if (line.find(" T=") != std::string_view::npos) {
+    for (std::string_view verb : {" defer (", " ** "})
+      if (const auto at = line.find(verb); at != std::string_view::npos) {
+        const auto colon = line.find(": ", at);
+        if (colon != std::string_view::npos) text_at = colon + 2;
+      }
+  }
+  if (text_at == std::string_view::npos) return {};
+  while (text_at < line.size() && line[text_at] == ' ') ++text_at;
+  const auto words = line.substr(text_at);
+  for (const auto& [reason, enhanced] : reasons)
+    if (text::ifind(words, reason) != std::string_view::npos) {
+      // "Host or domain name not found. Name service error ...: Host not
+      // found, try again" is a temporary DNS failure (Postfix: 4.4.3).
+      if (reason.starts_with("Host or domain") && text::ifind(words, "try again") != std::string_view::npos) return {"4.4.3", text_at};
+      return {enhanced, text_at};
+    }
+  return {};
+}
+
 // Postfix's smtpd logs the reply it sent to a client it refused:
 // "postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 ...".
 bool is_refusing_server_log(std::string_view before) {
@@ -591,6 +681,20 @@ std::size_t count_of(std::string_view text, char c) {
 // unbalanced ')', ']', '>' or quote, trailing separators.
 std::string_view trim_reply_end(std::string_view reply_text) {
   reply_text = text::trim(reply_text);
+  // The closing quote of a sentence that quoted the reply (Thunderbird's
+  // “...”., German „...“, French «...»), and the sentence's period.
+  static constexpr struct {
+    std::string_view close, open;
+  } curly[] = {{"\xE2\x80\x9D", "\xE2\x80\x9C"}, {"\xE2\x80\x99", "\xE2\x80\x98"}, {"\xC2\xBB", "\xC2\xAB"},
+               {"\xE2\x80\x9C", "\xE2\x80\x9E"}};
+  for (const auto& [close, open] : curly) {
+    auto core = reply_text;
+    if (core.ends_with('.')) core.remove_suffix(1);
+    if (core.ends_with(close) && core.find(open) == std::string_view::npos) {
+      reply_text = text::trim(core.substr(0, core.size() - close.size()));
+      break;
+    }
+  }
   if (reply_text.empty()) return reply_text;
   switch (reply_text.back()) {
     case ')': case ']': case '>': case '\'': case '"': case '`': case ',': case ';': break;
@@ -1017,6 +1121,10 @@ std::string extract_details(std::string_view reply_text, ReplyDetails& details) 
 
 std::string extract_details_unclassified(std::string_view reply_text, ReplyDetails& details) {
   std::size_t suffix_open = std::string_view::npos, suffix_end = 0;
+  // A private address in brackets is a client's own name for itself (an
+  // EHLO literal, "Suspicious HELO [[192.168.1.4]]"), not what a receiver
+  // on the internet saw: a public one comes first.
+  std::string private_ip;
   for (std::size_t open = reply_text.find('['); open != std::string_view::npos;
        open = reply_text.find('[', open + 1)) {
     const auto close = reply_text.find(']', open);
@@ -1025,11 +1133,15 @@ std::string extract_details_unclassified(std::string_view reply_text, ReplyDetai
     if (details.ip.empty()) {
       auto candidate = inside.substr(0, inside.find(' '));  // Gmail: "[192.0.2.1      12]"
       if (text::istarts_with(candidate, "IPv6:")) candidate.remove_prefix(5);
-      if (auto address = IpAddress::parse(candidate)) details.ip = address->to_string();
+      if (auto address = IpAddress::parse(candidate)) {
+        if (!is_non_public(address_scope(*address))) details.ip = address->to_string();
+        else if (private_ip.empty()) private_ip = address->to_string();
+      }
     }
     if (suffix_open == std::string_view::npos && read_suffix(inside, details)) suffix_open = open, suffix_end = close + 1;
   }
   if (details.ip.empty()) details.ip = ip_named_in(reply_text);
+  if (details.ip.empty()) details.ip = private_ip;
   if (details.domain.empty()) details.domain = spf_domain_named_in(reply_text);
   if (details.login.empty() && details.from_address.empty()) send_as_addresses_named_in(reply_text, details);
   std::string without_suffix(reply_text);
@@ -1082,6 +1194,9 @@ struct ReplyScanner::State {
   // PHPMailer's "... Detail: Invalid Sender[515]" whose "SMTP code: 550
   // Additional SMTP info: 5.1.0" a console or a log put on the next line.
   std::string detail_without_codes;
+  // A DSN's Status field, for the X-Postfix Diagnostic-Code below it.
+  std::string dsn_status;
+  std::size_t dsn_status_lines = 0;
   bool transcript = false;           // a server or client prefix was seen
   std::size_t segment = 0;           // lines fed so far: the replies of one line share it
 
@@ -1290,6 +1405,12 @@ void ReplyScanner::feed_line(std::string_view line) {
     state.emit_pending();
   }
   if (candidates.empty()) {
+    if (const auto status = dsn_status_field(rest); !status.empty()) {
+      state.dsn_status.assign(status);
+      state.dsn_status_lines = 0;
+      return;
+    }
+    if (!state.dsn_status.empty()) ++state.dsn_status_lines;
     if (const auto detail = rest.find("Detail: "); detail != std::string_view::npos &&
         rest.find(" SMTP code: ", detail) == std::string_view::npos && rest.size() < 4096)
       state.detail_without_codes.assign(rest);
@@ -1335,6 +1456,22 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.host = host_from_context(rest);
       reply.from_sending_mta = true;
       reply.segment = state.segment;
+      state.start(std::move(reply), false, {});
+    } else if (const auto own = sending_mta_reason_at(rest); own.text_at != std::string_view::npos) {
+      SmtpReply reply;
+      // The DSN's own Status field, when it came with one, is the code it gave.
+      reply.enhanced = std::string(!state.dsn_status.empty() && state.dsn_status_lines <= 8 ? std::string_view(state.dsn_status) : own.enhanced);
+      auto words = rest.substr(own.text_at);
+      if (const auto exim_host = words.find(" H="); exim_host != std::string_view::npos) {
+        reply.host = std::string(text::trim(words.substr(exim_host + 3)));
+        if (const auto space = reply.host.find(' '); space != std::string::npos) reply.host.resize(space);
+        words = words.substr(0, exim_host);
+      }
+      reply.text = trim_reply_end(words);
+      reply.raw = trim_reply_end(rest);
+      reply.from_sending_mta = true;
+      reply.segment = state.segment;
+      state.dsn_status.clear();
       state.start(std::move(reply), false, {});
     } else if (const auto [code, text_at] = dotnet_status_reply_at(rest); code) {
       SmtpReply reply;
@@ -1472,8 +1609,8 @@ void ReplyScanner::feed_line(std::string_view line) {
       SmtpReply reply;
       reply.code = code;
       reply.enhanced = std::move(enhanced);
-      reply.text = reply_text;
-      reply.raw = raw;
+      reply.text = without_escaped_newlines(reply_text);
+      reply.raw = without_escaped_newlines(raw);
       reply.step = step;
       reply.host = host;
       reply.segment = state.segment;
