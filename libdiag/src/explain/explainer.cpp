@@ -413,6 +413,13 @@ struct Explainer::State {
       const auto& piece = meaning.generic() ? *words : other_words;
       const auto& whole = meaning.generic() ? other_words : *words;
       if (piece.size() >= min_piece_chars && whole.find(piece) != std::string::npos) return i;
+      // A copy a stack trace or a log cut short ("'550 5.4.6 Unusu...'"):
+      // the start of the whole reply's words.
+      for (std::string_view ellipsis : {"...", "\xE2\x80\xA6"})
+        if (std::string_view start(piece); start.ends_with(ellipsis)) {
+          start.remove_suffix(ellipsis.size());
+          if (!start.empty() && std::string_view(whole).starts_with(start)) return i;
+        }
     }
     return std::nullopt;
   }

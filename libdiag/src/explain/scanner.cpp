@@ -103,8 +103,15 @@ bool preceded_by_marker(std::string_view line, std::size_t at) {
   // a library's error that names what it was doing: Go's "Error closing the
   // WriteCloser: 554 Transaction failed".
   // (Not PHPMailer's "SMTP code: 530" after its own reply: a field, not a reply.)
-  return text::iends_with(before, ": ") && (before.find("error from remote") != std::string_view::npos ||
-                                            (text::ifind(before, "error") != std::string_view::npos && !text::iends_with(before, "code: ")));
+  if (!text::iends_with(before, ": ") || text::iends_with(before, "code: ")) return false;
+  // A bounce's recipient line: "<a@b>: 550 SC-001 ...".
+  if (before.size() >= 3 && before[before.size() - 3] == '>' && before.rfind('@') != std::string_view::npos &&
+      before.rfind('<') != std::string_view::npos && before.rfind('<') < before.rfind('@'))
+    return true;
+  // gomail's "could not send email 1: Mail: 501 ...", Go's "... failed to send: 550 ...".
+  for (std::string_view words : {"error", "could not send", "failed to send"})
+    if (text::ifind(before, words) != std::string_view::npos) return true;
+  return false;
 }
 
 struct Candidate {
@@ -140,7 +147,7 @@ std::size_t lone_enhanced_length(std::string_view line, std::size_t at) {
   if (text::trim(line.substr(0, at)).empty() && text::trim(line.substr(at + length)).empty()) return length;
   if (at + length + 1 >= line.size() || line[at + length] != ' ') return 0;
   const char next = line[at + length + 1];
-  if (!(text::is_alpha(next) || next == ' ' || next == '[' || next == '<' || next == '#' ||
+  if (!(text::is_alpha(next) || next == ' ' || next == '[' || next == '<' || next == '#' || next == '*' ||
         static_cast<unsigned char>(next) >= 0x80))
     return 0;
   if (preceded_by_version_word(line.substr(0, at))) return 0;
@@ -409,6 +416,31 @@ std::string take_trailing_enhanced(std::string_view& reply_text) {
 // nodemailer's error object names it too: "responseCode: 550" (printed by
 // console.log) or "\"responseCode\":550" (JSON), see
 // https://nodemailer.com/errors/ (the error object's responseCode).
+// Rust's lettre prints a reply's code as its three parts: "Response { code:
+// Code { severity: PermanentNegativeCompletion, category: MailSystem,
+// detail: Four }, message: [...] }". Returns the code, 0 when absent.
+int lettre_code_in(std::string_view text) {
+  const auto at = text.find("Code { severity: ");
+  if (at == std::string_view::npos) return 0;
+  const auto part = [&](std::string_view field, std::initializer_list<std::string_view> names) -> int {
+    const auto from = text.find(field, at);
+    if (from == std::string_view::npos) return -1;
+    const auto value = text.substr(from + field.size());
+    int digit = 0;
+    for (auto name : names) {
+      if (value.starts_with(name) && (value.size() == name.size() || !text::is_alpha(value[name.size()]))) return digit;
+      ++digit;
+    }
+    return -1;
+  };
+  const int severity = part("severity: ", {"Zero", "One", "PositiveCompletion", "PositiveIntermediate",
+                                           "TransientNegativeCompletion", "PermanentNegativeCompletion"});
+  const int category = part("category: ", {"Syntax", "Information", "Connections", "Unspecified3", "Unspecified4", "MailSystem"});
+  const int detail = part("detail: ", {"Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine"});
+  if (severity < 2 || category < 0 || detail < 0) return 0;
+  return severity * 100 + category * 10 + detail;
+}
+
 int smtp_code_in(std::string_view text) {
   for (std::string_view label : {"SMTP code: ", "responseCode: ", "\"responseCode\": ", "\"responseCode\":"}) {
     const auto at = text::ifind(text, label);
@@ -548,6 +580,9 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
       {"Connection timed out", "4.4.1"},
       {"Connection refused", "4.4.1"},
       {"Network is unreachable", "4.4.1"},
+      {"Operation timed out", "4.4.1"},  // musl's words (Alpine)
+      {"retry time not reached", "4.4.1"},
+      {"wasn't able to establish an SMTP connection", "4.4.1"},  // qmail-remote
   };
   // Where the MTA's words start: after the DSN's "X-Postfix;", after the
   // recipient of a Postfix bounce ("<a@b>: "), after Exim's "defer (113): ".
@@ -557,6 +592,12 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
   } else if (const auto close = line.find(">: "); close != std::string_view::npos && line.find('@') < close &&
                                                    text::trim(line.substr(0, close)).starts_with('<')) {
     text_at = close + 3;
+  } else if (const auto at = line.find("stat=Deferred: "); at != std::string_view::npos) {
+    text_at = at + 15;  // sendmail
+  } else if (const auto at = line.find("(Deferred: "); at != std::string_view::npos) {
+    text_at = at + 11;  // sendmail's mailq
+  } else if (const auto at = line.find("Sorry, I wasn't able to establish an SMTP connection"); at != std::string_view::npos) {
+    text_at = at;  // qmail-remote's own words
   } else if (line.find(" T=") != std::string_view::npos) {
     for (std::string_view verb : {" defer (", " ** "})
       if (const auto at = line.find(verb); at != std::string_view::npos) {
@@ -697,15 +738,17 @@ std::string_view trim_reply_end(std::string_view reply_text) {
   }
   if (reply_text.empty()) return reply_text;
   switch (reply_text.back()) {
-    case ')': case ']': case '>': case '\'': case '"': case '`': case ',': case ';': break;
+    case ')': case ']': case '}': case '>': case '\'': case '"': case '`': case ',': case ';': case '\\': break;
     default: return reply_text;  // the common case: nothing to count
   }
   // Openers minus closers, counted once; quotes by parity.
-  int parens = 0, brackets = 0, angles = 0, quotes = 0, double_quotes = 0, backticks = 0;
+  int parens = 0, brackets = 0, braces = 0, angles = 0, quotes = 0, double_quotes = 0, backticks = 0;
   for (char c : reply_text) {
     switch (c) {
       case '(': ++parens; break;
       case ')': --parens; break;
+      case '{': ++braces; break;
+      case '}': --braces; break;
       case '[': ++brackets; break;
       case ']': --brackets; break;
       case '<': ++angles; break;
@@ -723,6 +766,10 @@ std::string_view trim_reply_end(std::string_view reply_text) {
     switch (reply_text.back()) {
       case ')': balance = &parens, drop = parens < 0; break;
       case ']': balance = &brackets, drop = brackets < 0; break;
+      case '}': balance = &braces, drop = braces < 0; break;
+      // The escape of a quote a program's debug print closed the reply with
+      // (Rust's {:?}: message: [\"5.7.1 ...\"] }).
+      case '\\': drop = true; break;
       case '>': balance = &angles, drop = angles < 0; break;
       case '\'': balance = &quotes, drop = quotes % 2 == 1; break;
       case '"': balance = &double_quotes, drop = double_quotes % 2 == 1; break;
@@ -1569,6 +1616,8 @@ void ReplyScanner::feed_line(std::string_view line) {
       } else if (const auto [status_code, status_text_at] = dotnet_status_reply_at(rest);
                  status_code && status_text_at == candidate.at && status_code / 100 == enhanced[0] - '0') {
         code = status_code;  // .NET named it in words: "Mailbox unavailable. The server response was: 5.7.1 ..."
+      } else if (const int parts = lettre_code_in(rest.substr(0, candidate.at)); parts && parts / 100 == enhanced[0] - '0') {
+        code = parts;
       }
     }
     std::string step = take_postfix_step(reply_text);

@@ -14,6 +14,8 @@
 // smtp.partner.outlook.cn (observed), its token host and scope are not
 // confirmed. Where a value is unconfirmed the run says so and names the
 // option to test the right one, rather than guessing.
+#include "diag/ascii.h"
+#include "diag/ip.h"
 #include "diag/mx.h"
 #include "diag/preflight.h"
 
@@ -29,6 +31,10 @@ std::optional<SovereignCloud> sovereign_cloud_of(std::string_view mx_host) {
 
 namespace {
 
+// --smtp-host given as an address or localhost stands in for the method's
+// real host (a test server, a tunnel); a name is the host the admin was given.
+bool is_stand_in(std::string_view host) { return IpAddress::parse(host) || ascii::to_lower(host) == "localhost"; }
+
 // GCC High's token: login.microsoftonline.us and the .us resource.
 void use_government_token(Plan& plan) {
   plan.oauth_scope = "https://outlook.office365.us/.default";
@@ -41,10 +47,11 @@ void use_government_token(Plan& plan) {
 void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx_host) {
   if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs)) return;
   // --smtp-host stands in for the cloud's host: the token and the device's
-  // settings are still the cloud's.
-  if (plan.endpoint_overridden && plan.method != Method::smtp_auth) return;
+  // settings are still the cloud's. For HVE and ACS a host name given is the
+  // one the admin was given for the cloud; a stand-in leaves it unknown.
+  if (plan.endpoint_overridden && plan.method != Method::smtp_auth && !is_stand_in(plan.endpoint.host)) return;
   const std::string mx(mx_host);
-  if (plan.endpoint_overridden) {
+  if (plan.endpoint_overridden && plan.method == Method::smtp_auth) {
     const bool government = cloud == SovereignCloud::us_government;
     plan.cloud_endpoint_host = government ? "smtp.office365.us" : "smtp.partner.outlook.cn";
     if (government) use_government_token(plan);
@@ -107,7 +114,7 @@ void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx
 
 void find_sovereign_cloud(Plan& plan, const dns::ResolverConfig& resolver_config) {
   if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs)) return;
-  if (plan.endpoint_overridden && plan.method != Method::smtp_auth) return;
+  if (plan.endpoint_overridden && plan.method != Method::smtp_auth && !is_stand_in(plan.endpoint.host)) return;
   auto resolver = dns::Resolver::create(resolver_config);
   if (!resolver) return;
   dns::Answer answer;

@@ -879,6 +879,12 @@ void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart
   if (!spf_plan || mx::initial_domain_tenant(plan.from_domain)) return done();
   spf::start_check(resolver, *spf_plan, [&part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
     if (part.pass_terms.empty()) collect_pass_terms(outcome.tree.root, part.pass_terms);
+    // The MX's cloud's include, and whether the record has it (a GCC High or
+    // 21Vianet tenant's record needs its own cloud's).
+    if (outcome.tree.root.status == "ok" && !part.microsoft_included) {
+      if (!outcome.tree.microsoft_include.empty()) part.microsoft_include = outcome.tree.microsoft_include;
+      part.microsoft_included = spf::includes_microsoft(outcome.tree.root, outcome.tree.microsoft_include);
+    }
     if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
       part.candidate = outcome.suggestion->record;
     done();
@@ -1173,6 +1179,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
               " (terms after it are never evaluated)" + (record ? ": " + publish : check_new);
   else
     fix_spf = record ? publish : "add include:spf.protection.outlook.com to the one SPF record of " + domain + check_new;
+  // Behind a gateway the mail may leave through it instead: then its own
+  // servers are what the record must authorize.
+  if (from_gateway && gateway_pass_term(spf_part, *from_gateway).empty())
+    fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
+               "include " + from_gateway->name + "'s setup guide names for its outbound servers instead)";
   if (dkim) {
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize: " +
@@ -1204,7 +1215,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // outbound connector with the gateway as smart host): receivers then see
   // the gateway's servers, which the record authorizes. Which route this
   // tenant takes does not show in DNS, so the failure is not a fact.
-  const std::string gateway_term = from_gateway && !spf_broken ? gateway_pass_term(spf_part, *from_gateway) : std::string();
+  const std::string gateway_term = from_gateway ? gateway_pass_term(spf_part, *from_gateway) : std::string();
   if (!gateway_term.empty()) {
     const std::string& gateway = from_gateway->name;
     const std::string connector = "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains (or Exchange admin center > "
@@ -1213,8 +1224,10 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.status = Status::warn;
     check.message = head + ". The SPF record of " + domain + " authorizes " + gateway + "'s servers (\"" + gateway_term +
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
-                    "), and " + domain + "'s MX is " + gateway + ": if Exchange Online sends its outbound mail through " + gateway +
-                    ", receivers see " + gateway + "'s servers and " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                    (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
+                    ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see " + gateway + "'s servers and " +
+                    (spf_broken ? std::string("judge them by that record (whether it evaluates for them without error was not tested)")
+                                : enforced ? "DMARC passes through SPF" : "SPF passes") +
                     "; if it sends directly, " + (enforced ? "DMARC fails, and the mail is " + effect : "it gets SPF " + std::string(spf::to_string(part.spf->result))) +
                     ". Which route the tenant uses does not show in DNS";
     check.remedy = "Check the outbound route: " + connector + ". If mail to other organizations goes through " + gateway +
@@ -3066,7 +3079,11 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
                       check.fields.value("record", std::string()) + "\"";
     if (outbound.asked) {
       // The verified record is the fix when it makes Exchange Online pass.
-      const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host));
+      // The cloud shows in the MX: the tenant's (direct send, relay) or, for
+      // the submission methods, which do not look it up, the From domain's.
+      const auto from_mx = state.sender_domain.mx.mx();
+      const bool sovereign = !plan.oauth_scope.empty() || (mx_part.target && sovereign_cloud_of(mx_part.target->host)) ||
+                             std::any_of(from_mx.begin(), from_mx.end(), [](const dns::MxData& mx) { return sovereign_cloud_of(mx.exchange).has_value(); });
       const OpenPass open_pass = outbound_open_pass(outbound, spf_part);
       const std::string invalid_policy = check.fields.value("invalid_policy", std::string());
       const std::string invalid_policy_fix = check.remedy;
