@@ -401,6 +401,35 @@ TEST_CASE("batch: one verified SPF record per tenant for every device, never per
   CHECK(md.out.find("```\n" + records[0] + "\n```") != std::string::npos);
 }
 
+TEST_CASE("batch: the tenant record never keeps a term that lets anyone pass as one of the devices (review 64 M4)", "[preflight]") {
+  auto mx = serve(smtp::exo_mx_profile({"xenon.example"}));
+  TempDir dir;
+  // A per-sender exists: term whose name exists for scanner@: any address
+  // passes as scanner@xenon.example through it.
+  const std::string extra = dir.file("xenon.zone",
+                                     "$TTL 3600\n$ORIGIN xenon.example.\n"
+                                     "@            MX   0 xenon-example.mail.protection.outlook.com.\n"
+                                     "@            TXT  \"v=spf1 exists:%{l}._u.%{d} include:spf.protection.outlook.com -all\"\n"
+                                     "scanner._u   A    127.0.0.2\n");
+  const std::string csv = dir.file("devices.csv",
+                                   "domain,method,ip,from,to\n"
+                                   "xenon.example,direct-send,203.0.113.60,scanner@xenon.example,frontdesk@xenon.example\n"
+                                   "xenon.example,direct-send,203.0.113.61,copier@xenon.example,frontdesk@xenon.example\n");
+  const auto json = run_program(local(*mx, {"--batch", csv, "--zone", extra, "--json"}), 30s);
+  INFO(json.out << json.err);
+  const auto json_lines = lines_of(json.out);
+  REQUIRE(json_lines.size() == 2);
+  for (const auto& line : json_lines) {
+    const auto document = nlohmann::json::parse(line);
+    REQUIRE(document.contains("tenant_spf"));
+    const auto& record = document["tenant_spf"]["record"];
+    if (record.is_string()) {
+      CHECK(record.get<std::string>().find("exists:") == std::string::npos);
+      CHECK(record.get<std::string>().find("ip4:203.0.113.60") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("batch: semicolon-separated files (spreadsheets in many locales) and per-row SMTP host and port", "[preflight]") {
   auto mx = serve(smtp::exo_mx_profile({"contoso.example"}));
   TempDir dir;

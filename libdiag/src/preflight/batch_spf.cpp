@@ -56,10 +56,15 @@ void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult
     TenantSpf tenant;
     tenant.domain = domain;
     tenant.ips = ips;
+    // The devices' own sender and EHLO name: a term built from them
+    // (exists:%{l}._u.%{d}, a:%{h}) is judged as the devices send, the first
+    // device's for the record, every device's for the check below.
+    const Plan& first = rows[members.front()].plan;
     spf::SpfCheckRequest request;
     request.domain = domain;
     request.ips = ips;
-    request.sender = "postmaster@" + domain;
+    request.sender = first.from.empty() ? "postmaster@" + domain : first.from;
+    request.helo = first.helo;
     request.suggest = true;
     request.exchange_online_sends = exchange_online_sends[domain];
     auto plan = spf::plan_check(request);
@@ -72,6 +77,25 @@ void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult
       if (suggestion && suggestion->verified && suggestion->changed && !suggestion->record.empty()) tenant.record = suggestion->record;
       else if (suggestion && !suggestion->reason.empty()) tenant.note = "no single verified record: " + suggestion->reason;
       else tenant.note = "no single verified record could be made";
+      // A record that lets an address no server has pass, for any device's
+      // sender and EHLO name, lets everyone pass as that device.
+      for (std::size_t i : members) {
+        if (!tenant.record) break;
+        spf::SpfCheckRequest probe;
+        probe.domain = domain;
+        probe.ips = {spf::unused_address_probe().to_string()};
+        probe.sender = rows[i].plan.from.empty() ? "postmaster@" + domain : rows[i].plan.from;
+        probe.helo = rows[i].plan.helo;
+        probe.record = *tenant.record;
+        auto probe_plan = spf::plan_check(probe);
+        if (!probe_plan) continue;
+        const auto probed = spf::run_check(spf_resolver, *probe_plan);
+        if (!probed.results.empty() && probed.results.front().second.result == spf::SpfResult::pass) {
+          tenant.note = "no single verified record: the merged record lets every address pass as " + probe.sender +
+                        " (a term built from the sender or the EHLO name matches any address); each device's own row gives its record";
+          tenant.record.reset();
+        }
+      }
     }
     std::string list;
     for (const auto& ip : ips) list += (list.empty() ? "" : ", ") + ip;
