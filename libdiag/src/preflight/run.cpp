@@ -1183,7 +1183,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // servers are what the record must authorize.
   if (from_gateway && gateway_pass_term(spf_part, *from_gateway).empty())
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
-               "include " + from_gateway->name + "'s setup guide names for its outbound servers instead)";
+               "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
   if (dkim) {
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize: " +
@@ -1222,10 +1222,10 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                                   "Mail flow > Connectors: a connector from Office 365 to your organization's email server or partner "
                                   "organization whose smart host is " + gateway + ")";
     check.status = Status::warn;
-    check.message = head + ". The SPF record of " + domain + " authorizes " + gateway + "'s servers (\"" + gateway_term +
+    check.message = head + ". The SPF record of " + domain + " authorizes the servers of " + gateway + " (\"" + gateway_term +
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
                     (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
-                    ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see " + gateway + "'s servers and " +
+                    ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see the servers of " + gateway + " and " +
                     (spf_broken ? std::string("judge them by that record (whether it evaluates for them without error was not tested)")
                                 : enforced ? "DMARC passes through SPF" : "SPF passes") +
                     "; if it sends directly, " + (enforced ? "DMARC fails, and the mail is " + effect : "it gets SPF " + std::string(spf::to_string(part.spf->result))) +

@@ -123,7 +123,7 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
       }
       if (evaluation.limit_reached == LimitReached::lookups) {
         check.message += " The domain's lookups run out before a term that authorizes " + who + " is reached, so this device's mail fails.";
-        check.remedy = "Bring the tree to 10 lookups or fewer (`sendcheck spf " + domain + "` shows what each include costs), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
+        check.remedy = "Bring the tree to 10 lookups or fewer (sendcheck spf " + domain + " shows what each include costs), or put the device's ip4:/ip6: term before the includes; --suggest writes a verified record.";
       } else if (evaluation.limit_reached == LimitReached::void_lookups) {
         check.message += " More than 2 of the names the record looks up for " + who + " find nothing before a term that authorizes it is reached, so this device's mail fails.";
         // exists:%{i}... builds a name per sender: its void lookups are this
