@@ -203,6 +203,9 @@ Result<Plan> make_auto_plan(const ToolOptions& options, const std::vector<RuledO
 // or 21Vianet (partner.outlook.cn); nullopt for the worldwide service.
 enum class SovereignCloud { us_government, china_21vianet };
 std::optional<SovereignCloud> sovereign_cloud_of(std::string_view mx_host);
+// --smtp-host given as an address or localhost stands in for the method's
+// real host (a test server, a tunnel); a name is the host the admin was given.
+bool is_stand_in_host(std::string_view host);
 // Submission methods without --smtp-host: the cloud's SMTP AUTH host, token
 // endpoint and scope where they are known, and a row (and an untested step)
 // saying what is not confirmed.

@@ -6,6 +6,7 @@
 // with one verified SPF record covering every device of that tenant").
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "diag/preflight.h"
 #include "diag/spf.h"
@@ -78,19 +79,23 @@ void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult
       else if (suggestion && !suggestion->reason.empty()) tenant.note = "no single verified record: " + suggestion->reason;
       else tenant.note = "no single verified record could be made";
       // A record that lets an address no server has pass, for any device's
-      // sender and EHLO name, lets everyone pass as that device.
+      // sender and EHLO name, lets everyone pass as that device: one
+      // check_host() per distinct sender and EHLO name, on one cache.
+      spf::AnswerCache probe_cache;
+      std::set<std::pair<std::string, std::string>> probed;
       for (std::size_t i : members) {
         if (!tenant.record) break;
         spf::SpfCheckRequest probe;
         probe.domain = domain;
-        probe.ips = {spf::unused_address_probe().to_string()};
         probe.sender = rows[i].plan.from.empty() ? "postmaster@" + domain : rows[i].plan.from;
         probe.helo = rows[i].plan.helo;
         probe.record = *tenant.record;
+        if (!probed.emplace(probe.sender, probe.helo).second) continue;
         auto probe_plan = spf::plan_check(probe);
         if (!probe_plan) continue;
-        const auto probed = spf::run_check(spf_resolver, *probe_plan);
-        if (!probed.results.empty() && probed.results.front().second.result == spf::SpfResult::pass) {
+        spf::CheckHostInput input = probe_plan->base;
+        input.ip = spf::unused_address_probe();
+        if (spf::check_host(spf_resolver, probe_cache, input).result == spf::SpfResult::pass) {
           tenant.note = "no single verified record: the merged record lets every address pass as " + probe.sender +
                         " (a term built from the sender or the EHLO name matches any address); each device's own row gives its record";
           tenant.record.reset();

@@ -29,11 +29,9 @@ std::optional<SovereignCloud> sovereign_cloud_of(std::string_view mx_host) {
   }
 }
 
-namespace {
+bool is_stand_in_host(std::string_view host) { return IpAddress::parse(host) || ascii::to_lower(host) == "localhost"; }
 
-// --smtp-host given as an address or localhost stands in for the method's
-// real host (a test server, a tunnel); a name is the host the admin was given.
-bool is_stand_in(std::string_view host) { return IpAddress::parse(host) || ascii::to_lower(host) == "localhost"; }
+namespace {
 
 // GCC High's token: login.microsoftonline.us and the .us resource.
 void use_government_token(Plan& plan) {
@@ -49,7 +47,7 @@ void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx
   // --smtp-host stands in for the cloud's host: the token and the device's
   // settings are still the cloud's. For HVE and ACS a host name given is the
   // one the admin was given for the cloud; a stand-in leaves it unknown.
-  if (plan.endpoint_overridden && plan.method != Method::smtp_auth && !is_stand_in(plan.endpoint.host)) return;
+  if (plan.endpoint_overridden && plan.method != Method::smtp_auth && !is_stand_in_host(plan.endpoint.host)) return;
   const std::string mx(mx_host);
   if (plan.endpoint_overridden && plan.method == Method::smtp_auth) {
     const bool government = cloud == SovereignCloud::us_government;
@@ -114,7 +112,7 @@ void apply_sovereign_cloud(Plan& plan, SovereignCloud cloud, std::string_view mx
 
 void find_sovereign_cloud(Plan& plan, const dns::ResolverConfig& resolver_config) {
   if (!(plan.method == Method::smtp_auth || plan.method == Method::hve || plan.method == Method::acs)) return;
-  if (plan.endpoint_overridden && plan.method != Method::smtp_auth && !is_stand_in(plan.endpoint.host)) return;
+  if (plan.endpoint_overridden && plan.method != Method::smtp_auth && !is_stand_in_host(plan.endpoint.host)) return;
   auto resolver = dns::Resolver::create(resolver_config);
   if (!resolver) return;
   dns::Answer answer;

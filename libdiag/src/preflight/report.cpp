@@ -74,7 +74,7 @@ std::vector<std::pair<std::string, std::string>> device_configuration(const Outc
   // --smtp-host with an address or localhost stands in for the real
   // endpoint (a test server, a tunnel): the device is configured with the
   // endpoint itself.
-  if (plan.endpoint_overridden && (IpAddress::parse(plan.endpoint.host) || ascii::to_lower(plan.endpoint.host) == "localhost")) {
+  if (plan.endpoint_overridden && is_stand_in_host(plan.endpoint.host)) {
     const std::string real = submission ? (plan.cloud_endpoint_host.empty() ? default_endpoint(plan.method).host : plan.cloud_endpoint_host)
                                         : outcome.mx_host;
     if (!real.empty()) {

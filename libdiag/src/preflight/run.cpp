@@ -1141,6 +1141,8 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // A permerror (the lookup limit reached before Microsoft's include, a
   // broken include) is not fixed by adding an include that may be there.
   const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
+  // The From domain's SPF term that authorizes its MX gateway's servers.
+  const std::string gateway_term = from_gateway ? gateway_pass_term(spf_part, *from_gateway) : std::string();
   // The term of the domain's record that decided for Exchange Online's
   // server; a qualifier on Microsoft's include itself ("~include:...") shows
   // the include is there.
@@ -1181,7 +1183,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     fix_spf = record ? publish : "add include:spf.protection.outlook.com to the one SPF record of " + domain + check_new;
   // Behind a gateway the mail may leave through it instead: then its own
   // servers are what the record must authorize.
-  if (from_gateway && gateway_pass_term(spf_part, *from_gateway).empty())
+  if (from_gateway && gateway_term.empty())
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
   if (dkim) {
@@ -1215,7 +1217,6 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // outbound connector with the gateway as smart host): receivers then see
   // the gateway's servers, which the record authorizes. Which route this
   // tenant takes does not show in DNS, so the failure is not a fact.
-  const std::string gateway_term = from_gateway ? gateway_pass_term(spf_part, *from_gateway) : std::string();
   if (!gateway_term.empty()) {
     const std::string& gateway = from_gateway->name;
     const std::string connector = "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains (or Exchange admin center > "
