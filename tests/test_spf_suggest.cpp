@@ -1855,3 +1855,92 @@ TEST_CASE("check: a macro include may hold Microsoft's: the include row says it 
   CHECK_THAT((*checked)["message"].get<std::string>(), Catch::Contains("Exchange Online's 40.107.0.1 passes through it"));
 }
 
+
+TEST_CASE("review 64 M5: a misspelled service include is named and replaced by the service's include", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN yarrow.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:44.8.8.8 include:sendgird.net include:spf.protection.outlook.com ~all"
+@       MX  10 yarrow-example.mail.protection.outlook.com.
+$ORIGIN sendgird.net.
+@       SOA ns hostmaster 1 3600 600 86400 300
+$ORIGIN sendgrid.net.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ip4:167.89.0.0/17 ~all"
+)");
+  const Run run = scenario.check("yarrow.example", {"91.198.10.20"});
+  const auto* broken = find_check(run, "spf.include-broken");
+  REQUIRE(broken);
+  CHECK_THAT((*broken)["message"].get<std::string>(), Catch::Contains("misspelling of sendgrid.net, the include of Twilio SendGrid"));
+  CHECK_THAT((*broken)["remedy"].get<std::string>(), Catch::StartsWith("Replace \"include:sendgird.net\" with \"include:sendgrid.net\""));
+  CHECK_THAT((*broken)["url"].get<std::string>(), Catch::StartsWith("https://"));
+  // Exchange Online's servers reach the broken include first: its fix is the cause, not the lookup limit (review 64 L1).
+  const auto* microsoft = find_check(run, "spf.m365-include");
+  REQUIRE(microsoft);
+  CHECK((*microsoft)["status"] != "pass");
+  CHECK((*microsoft)["cause"] == "spf.include-broken");
+  CHECK_THAT((*microsoft)["remedy"].get<std::string>(), Catch::StartsWith("Replace \"include:sendgird.net\""));
+  CHECK_THAT((*microsoft)["remedy"].get<std::string>(), !Catch::Contains("10 DNS lookups"));
+  for (const auto& check : run.json["checks"])
+    if (check["id"] == "spf.result" && check["status"] == "fail")
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::StartsWith("Replace \"include:sendgird.net\" with \"include:sendgrid.net\""));
+  const Suggestion& s = run.suggestion();
+  CHECK_THAT(s.record, Catch::Contains("include:sendgrid.net"));
+  CHECK_THAT(s.record, !Catch::Contains("sendgird"));
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.find("misspelling of sendgrid.net") != std::string::npos && note.find("remove it") != std::string::npos;
+  }));
+  require_works(scenario, "yarrow.example", s.record, {"91.198.10.20"}, {"44.8.8.8", "167.89.1.1", "40.92.1.1"});
+}
+
+TEST_CASE("a misspelled service include keeps its qualifier and an include near two services is not named", "[spf][suggest]") {
+  const Scenario scenario(R"(
+$ORIGIN willow.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 ~include:_spf.gooogle.com include:spf.protection.outlook.com -all"
+@       MX  10 willow-example.mail.protection.outlook.com.
+near    TXT "v=spf1 include:zoho.iu include:spf.protection.outlook.com -all"
+$ORIGIN gooogle.com.
+@       SOA ns hostmaster 1 3600 600 86400 300
+$ORIGIN zoho.iu.
+@       SOA ns hostmaster 1 3600 600 86400 300
+)");
+  const Run run = scenario.check("willow.example", {});
+  const auto* broken = find_check(run, "spf.include-broken");
+  REQUIRE(broken);
+  CHECK_THAT((*broken)["remedy"].get<std::string>(),
+             Catch::StartsWith("Replace \"~include:_spf.gooogle.com\" with \"~include:_spf.google.com\" if you send through Google Workspace"));
+  // zoho.iu is one letter from both zoho.in and zoho.eu, which are both real: neither is named.
+  const Run near = scenario.check("near.willow.example", {});
+  const auto* unnamed = find_check(near, "spf.include-broken");
+  REQUIRE(unnamed);
+  CHECK_THAT((*unnamed)["message"].get<std::string>(), !Catch::Contains("misspelling"));
+  CHECK_THAT(near.suggestion().record, !Catch::Contains("zoho"));
+  CHECK(std::any_of(near.suggestion().notes.begin(), near.suggestion().notes.end(), [](const std::string& note) {
+    return note.starts_with("Dropped \"include:zoho.iu\"") && note.find("--record") != std::string::npos;
+  }));
+}
+
+TEST_CASE("review 64 M5: at 9 or 10 lookups Microsoft's include moves before the other includes", "[spf][suggest][review]") {
+  std::string zone = R"(
+$ORIGIN crowded.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       TXT "v=spf1 include:s1.crowded.example include:s2.crowded.example include:s3.crowded.example include:s4.crowded.example include:s5.crowded.example " "include:s6.crowded.example include:s7.crowded.example include:s8.crowded.example include:s9.crowded.example include:spf.protection.outlook.com ~all"
+@       MX  10 crowded-example.mail.protection.outlook.com.
+denied  TXT "v=spf1 -include:s1.crowded.example include:s2.crowded.example include:s3.crowded.example include:s4.crowded.example include:s5.crowded.example " "include:s6.crowded.example include:s7.crowded.example include:s8.crowded.example include:s9.crowded.example include:spf.protection.outlook.com ~all"
+)";
+  for (int k = 1; k <= 9; ++k) zone += "s" + std::to_string(k) + " TXT \"v=spf1 ip4:198.51." + std::to_string(k) + ".0/24 -all\"\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("crowded.example", {"91.198.10.20"});
+  const Suggestion& s = run.suggestion();
+  INFO(s.record);
+  CHECK_THAT(s.record, Catch::StartsWith("v=spf1 ip4:91.198.10.20 include:spf.protection.outlook.com include:s1.crowded.example"));
+  CHECK(s.lookups == 10);
+  CHECK(std::any_of(s.notes.begin(), s.notes.end(), [](const std::string& note) {
+    return note.starts_with("Moved \"include:spf.protection.outlook.com\" before the other includes");
+  }));
+  require_works(scenario, "crowded.example", s.record, {"91.198.10.20"}, {"198.51.1.1", "198.51.9.1", "40.92.1.1"});
+  // A non-pass term before it: moving the include would change the result for addresses both list.
+  const Run denied = scenario.check("denied.crowded.example", {"91.198.10.20"});
+  CHECK_THAT(denied.suggestion().record, Catch::Contains("include:s9.crowded.example include:spf.protection.outlook.com"));
+}

@@ -499,6 +499,16 @@ bool is_microsoft_include(std::string_view domain);
 // The Microsoft include a name is a misspelling of (one or two edits away:
 // spf.protection.outlook.con), or nullopt.
 std::optional<std::string> misspelled_microsoft_include(std::string_view target);
+// A sending service's include (libdiag/data/spf_vendor_includes.inc).
+struct ServiceInclude {
+  std::string_view include;  // "sendgrid.net"
+  std::string_view service;  // "Twilio SendGrid"
+  std::string_view source;   // a page that gives the include
+};
+// The service include a name misspells: the one entry one or two edits
+// away when no other entry is as near (zoho.eu and zoho.in are both real),
+// or nullopt. Only meaningful for a name with no SPF record.
+std::optional<ServiceInclude> misspelled_service_include(std::string_view target);
 // Whether a Microsoft include that resolved is anywhere in the walked tree
 // (a redirect target or a nested include counts). With `cloud_include`
 // (microsoft_include_for's answer) only that cloud's include counts: the

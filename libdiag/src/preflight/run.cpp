@@ -1186,6 +1186,38 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   if (from_gateway && gateway_term.empty())
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
+  // Mail that comes in through a gateway often goes out through it too (an
+  // outbound connector with the gateway as smart host): receivers then see
+  // the gateway's servers, which the record authorizes. Which route this
+  // tenant takes does not show in DNS, so the failure is not a fact.
+  const std::string connector_check =
+      from_gateway ? "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains (or Exchange admin center > "
+                     "Mail flow > Connectors: a connector from Office 365 to your organization's email server or partner "
+                     "organization whose smart host is " + from_gateway->name + ")"
+                   : std::string();
+  if (dkim && !gateway_term.empty()) {
+    const std::string& gateway = from_gateway->name;
+    check.status = Status::warn;
+    check.message = head + ". The SPF record of " + domain + " authorizes the servers of " + gateway + " (\"" + gateway_term +
+                    "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
+                    (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
+                    ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see the servers of " + gateway +
+                    (spf_broken ? std::string(" and judge them by that record (whether it evaluates for them without error was not tested)")
+                                : enforced ? std::string(" and DMARC passes through SPF") : std::string(" and SPF passes")) +
+                    "; if it sends directly, " + (enforced ? "DMARC passes only through DKIM" : "the mail is authenticated only through DKIM") +
+                    ". " + domain + " publishes Microsoft 365's DKIM CNAMEs; whether signing is on, and which route the tenant uses, "
+                    "do not show in DNS";
+    check.remedy = "Check the outbound route: " + connector_check + ". If mail to other organizations goes through " + gateway +
+                   ", nothing needs to change; if not, check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " +
+                   domain + " | Format-List Enabled, or Microsoft Defender portal > Email authentication settings > DKIM), or " + fix_spf + ".";
+    check.fields["gateway"] = gateway;
+    step = Step{"dmarc", StepState::untested,
+                std::string(enforced ? "DMARC" : "SPF or DKIM") + " at other organizations depends on the outbound route through " + gateway +
+                    " or on DKIM signing for " + domain + " being on",
+                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it does not "
+                "route through " + gateway + ": Get-DkimSigningConfig -Identity " + domain + " | Format-List Enabled; or " + fix_spf};
+    return;
+  }
   if (dkim) {
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize: " +
@@ -1213,15 +1245,8 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     step = Step{"dmarc", StepState::untested, "the SPF or DKIM lookups for " + domain + " failed", "run again, or --dns"};
     return;
   }
-  // Mail that comes in through a gateway often goes out through it too (an
-  // outbound connector with the gateway as smart host): receivers then see
-  // the gateway's servers, which the record authorizes. Which route this
-  // tenant takes does not show in DNS, so the failure is not a fact.
   if (!gateway_term.empty()) {
     const std::string& gateway = from_gateway->name;
-    const std::string connector = "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains (or Exchange admin center > "
-                                  "Mail flow > Connectors: a connector from Office 365 to your organization's email server or partner "
-                                  "organization whose smart host is " + gateway + ")";
     check.status = Status::warn;
     check.message = head + ". The SPF record of " + domain + " authorizes the servers of " + gateway + " (\"" + gateway_term +
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
@@ -1231,7 +1256,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                                 : enforced ? "DMARC passes through SPF" : "SPF passes") +
                     "; if it sends directly, " + (enforced ? "DMARC fails, and the mail is " + effect : "it gets SPF " + std::string(spf::to_string(part.spf->result))) +
                     ". Which route the tenant uses does not show in DNS";
-    check.remedy = "Check the outbound route: " + connector + ". If mail to other organizations goes through " + gateway +
+    check.remedy = "Check the outbound route: " + connector_check + ". If mail to other organizations goes through " + gateway +
                    ", nothing needs to change; if not, " + fix_spf + ", or set up DKIM for " + domain +
                    ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
                    "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";

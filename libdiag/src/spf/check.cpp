@@ -118,6 +118,10 @@ Check result_check(const std::string& domain, const IpAddress& ip, const SpfEval
         const std::string target = stopped_at.substr(stopped_at.find(':') + 1);
         if (const auto meant = misspelled_microsoft_include(target))
           check.remedy = "Replace \"" + stopped_at + "\" with \"include:" + *meant + "\", Microsoft's include (a misspelling); --suggest writes a verified record.";
+        else if (const auto service = misspelled_service_include(target))
+          check.remedy = "Replace \"" + stopped_at + "\" with \"include:" + std::string(service->include) + "\", the include of " +
+                         std::string(service->service) + " (a misspelling), or remove it if you do not send through " + std::string(service->service) +
+                         "; --suggest writes a verified record.";
         else
           check.remedy = "Fix or remove \"" + stopped_at + "\" (its owner must publish one valid SPF record there), or put the device's ip4:/ip6: term before it; --suggest writes a verified record.";
       }

@@ -724,10 +724,24 @@ class SuggestionBuilder {
                            ", Microsoft's include: replaced by \"include:" + *meant + "\".");
           return;
         }
+      // A sending service's include, misspelled: what was meant is known,
+      // and whether the service is still used is the admin's to say.
+      if (child->status == "none")
+        if (const auto service = misspelled_service_include(target)) {
+          const std::string meant = prefix + "include:" + std::string(service->include);
+          add_term(draft, meant);
+          notes_.push_back("\"" + text + "\" names no SPF record and looks like a misspelling of " + std::string(service->include) +
+                           ", the include of " + std::string(service->service) + ": replaced by \"" + meant + "\". If you no longer send through " +
+                           std::string(service->service) + ", remove it.");
+          return;
+        }
       if (child->status == "none" || child->status == "multiple" || child->status == "syntax-error" || child->status == "loop") {
         notes_.push_back("Dropped \"" + text + "\": it does not lead to one valid SPF record (" + child->status +
                          (child->detail.empty() ? "" : ": " + child->detail) +
-                         "), so it authorized nobody and made every check that reached it a permerror; add it back when its owner fixes it.");
+                         "), so it authorized nobody and made every check that reached it a permerror. If you still send through that "
+                         "service, check the include against its setup guide (a misspelled name finds nothing), and check the record "
+                         "with the right one added (sendcheck spf " + domain_ + " --record \"NEW RECORD\") before you publish it: it "
+                         "costs DNS lookups too.");
         return;
       }
     }
@@ -862,6 +876,26 @@ class SuggestionBuilder {
     return true;
   }
 
+  // Moves Microsoft's include to the first place after the record's own
+  // addresses when every DNS term before it is a pass term; the include
+  // moved, or "".
+  static std::string move_microsoft_first(Draft& draft) {
+    const auto first_lookup = std::find_if(draft.terms.begin() + 1, draft.terms.end(), [](const DraftTerm& t) { return !t.is_networks(); });
+    const auto include = std::find_if(first_lookup, draft.terms.end(), [](const DraftTerm& t) { return !microsoft_include_of(t).empty(); });
+    if (include == draft.terms.end() || include == first_lookup) return {};
+    for (auto term = first_lookup; term != include + 1; ++term) {
+      if (term->is_networks()) continue;
+      const ParsedRecord one = parse_record("v=spf1 " + term->text);
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].qualifier != Qualifier::pass) return {};
+    }
+    const std::string text = include->text;
+    DraftTerm moved = std::move(*include);
+    const std::ptrdiff_t at = first_lookup - draft.terms.begin();
+    draft.terms.erase(include);
+    draft.terms.insert(draft.terms.begin() + at, std::move(moved));
+    return text;
+  }
+
   Suggestion build_and_verify() {
     std::vector<char> all_qualifiers;
     Draft draft = merge_old_records(all_qualifiers);
@@ -946,6 +980,17 @@ class SuggestionBuilder {
                                  "servers first: behind them, those servers did not pass.");
       }
     }
+    // At 9 or 10 lookups, one include a provider nests later pushes the
+    // record over, and the senders evaluated last get permerror first:
+    // Exchange Online's servers go before the other lookups. Only past
+    // pass terms, where the order changes no sender's result.
+    if (candidate.lookups > lookup_target && candidate.lookups <= lookup_limit)
+      if (const std::string moved = move_microsoft_first(draft); !moved.empty()) {
+        candidate = walk(resolver_, cache_, domain_, draft.render());
+        notes_.push_back("Moved \"" + moved + "\" before the other includes: the record needs " +
+                         std::to_string(candidate.lookups) + " of the 10 DNS lookups RFC 7208 4.6.4 allows, and when a provider's "
+                         "include grows, the senders checked last fail first; Exchange Online's servers are now checked first.");
+      }
     const std::string record = draft.render();
     s_.lookups = candidate.lookups;
     s_.void_lookups = std::max(candidate.void_lookups_v4, candidate.void_lookups_v6);  // the worse family's

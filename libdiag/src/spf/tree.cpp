@@ -292,6 +292,15 @@ std::string branch_costs(const TreeNode& root) {
   return out;
 }
 
+// "include:x" or "~include:x" (a tree node's via), and its qualifier.
+bool is_include_via(std::string_view via) {
+  if (!via.empty() && (via.front() == '+' || via.front() == '-' || via.front() == '~' || via.front() == '?')) via.remove_prefix(1);
+  return via.starts_with("include:");
+}
+std::string qualifier_of(std::string_view via) {
+  return !via.empty() && (via.front() == '+' || via.front() == '-' || via.front() == '~' || via.front() == '?') ? std::string(1, via.front()) : std::string();
+}
+
 // mx_failure / spf_type_failure: why the MX or type-SPF lookup gave no
 // answer ("" when it did or was not asked).
 bool misspelled_include(const std::vector<Check>& checks) {
@@ -368,13 +377,20 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
               "It names no domain with an SPF record: any evaluation reaching it is a permerror, and neither part authorizes anyone.",
           "Split the TXT record's strings so that one ends with a space (or the next starts with one): \"" + *split +
               "\"; check the result with sendcheck spf " + d + " --record \"NEW RECORD\".");
-    else if (const auto meant = node.status == "none" && node.via.starts_with("include:") ? misspelled_microsoft_include(node.domain) : std::nullopt) {
+    else if (const auto meant = node.status == "none" && is_include_via(node.via) ? misspelled_microsoft_include(node.domain) : std::nullopt) {
       // What was meant is known: one fix, which Exchange Online's mail needs too.
       add("spf.include-broken", Status::fail, node.via + " names no SPF record (" + node.detail + "): it is a misspelling of " + *meant +
               ", Microsoft's include, so any evaluation reaching it is a permerror" +
               (mx_known && microsoft_include_for(mx_hosts, d) ? ", the mail Exchange Online sends as " + d + " included." : "."),
-          "Replace \"" + node.via + "\" with \"include:" + *meant + "\" (sendcheck spf " + d + " --suggest writes the corrected record).");
+          "Replace \"" + node.via + "\" with \"" + qualifier_of(node.via) + "include:" + *meant + "\" (sendcheck spf " + d + " --suggest writes the corrected record).");
       tree.checks.back().fields["misspelling_of"] = *meant;
+    } else if (const auto service = node.status == "none" && is_include_via(node.via) ? misspelled_service_include(node.domain) : std::nullopt) {
+      add("spf.include-broken", Status::fail, node.via + " names no SPF record (" + node.detail + "): it looks like a misspelling of " +
+              std::string(service->include) + ", the include of " + std::string(service->service) + ", so any evaluation reaching it is a permerror.",
+          "Replace \"" + node.via + "\" with \"" + qualifier_of(node.via) + "include:" + std::string(service->include) + "\" if you send through " + std::string(service->service) +
+              ", or remove it if you do not (sendcheck spf " + d + " --suggest writes the corrected record).");
+      tree.checks.back().fields["service_include"] = std::string(service->include);
+      tree.checks.back().fields["url"] = std::string(service->source);
     } else if (node.status == "none" || node.status == "multiple" || node.status == "syntax-error")
       add("spf.include-broken", Status::fail, node.via + " does not lead to one valid SPF record (" + node.status + ": " + node.detail + "); any evaluation reaching it is a permerror.",
           "Fix or remove " + node.via + "; an include must name a domain with exactly one valid SPF record.");
@@ -823,6 +839,27 @@ std::optional<std::string> misspelled_microsoft_include(std::string_view target)
 }
 
 namespace {
+constexpr ServiceInclude service_includes[] = {
+#include "../../data/spf_vendor_includes.inc"
+};
+}  // namespace
+
+std::optional<ServiceInclude> misspelled_service_include(std::string_view target) {
+  const std::string name = canonical(target);
+  std::optional<ServiceInclude> nearest;
+  std::size_t best = 3;
+  bool tie = false;
+  for (const auto& entry : service_includes) {
+    const std::size_t distance = diag::strings::edit_distance(name, entry.include);
+    if (distance == 0) return std::nullopt;
+    if (distance < best) best = distance, nearest = entry, tie = false;
+    else if (distance == best) tie = true;
+  }
+  if (tie) return std::nullopt;
+  return nearest;
+}
+
+namespace {
 bool is_cloud_include(std::string_view domain, std::string_view cloud_include) {
   return cloud_include.empty() ? is_microsoft_include(domain) : canonical(domain) == canonical(cloud_include);
 }
@@ -1215,8 +1252,11 @@ void note_exchange_online_results(TreeValidation& tree, const std::vector<std::p
           evaluation.limit_reached == LimitReached::void_lookups
               ? "Put include:spf.protection.outlook.com before the terms whose names find nothing for those servers (exists:%{i}... "
                 "and a:/mx: terms without records for them), or remove those terms; --suggest writes a verified record."
-              : "Put include:spf.protection.outlook.com earlier, within the first 10 DNS lookups, or remove includes you no longer send "
-                "through; --suggest writes a verified record.";
+          : evaluation.limit_reached == LimitReached::lookups
+              ? "Put include:spf.protection.outlook.com earlier, within the first 10 DNS lookups, or remove includes you no longer send "
+                "through; --suggest writes a verified record."
+              : "Fix what ends the check in permerror (" + evaluation.reason + "), or put include:spf.protection.outlook.com before it; "
+                "--suggest writes a verified record.";
       // The tree's own finding for that limit is the same cause: one fix.
       const std::string_view limit_row = evaluation.limit_reached == LimitReached::void_lookups ? "spf.void-lookups"
                                          : evaluation.limit_reached == LimitReached::lookups    ? "spf.lookups"
@@ -1228,6 +1268,19 @@ void note_exchange_online_results(TreeValidation& tree, const std::vector<std::p
                            " finding above is the cause.";
           check.remedy = row.remedy + " Until then, putting include:spf.protection.outlook.com first lets Exchange Online's servers pass.";
           check.fields["cause"] = std::string(limit_row);
+          break;
+        }
+      // No limit: a broken include on the way (no record, a loop) ended the
+      // check. Its own finding names the fix; the limit has nothing to do with it.
+      if (evaluation.limit_reached == LimitReached::none)
+        for (const auto& row : tree.checks) {
+          if (row.id != "spf.include-broken" && row.id != "spf.include-loop" && row.id != "spf.joined-strings") continue;
+          const bool on_path = std::any_of(evaluation.path.begin() + (evaluation.path.empty() ? 0 : 1), evaluation.path.end(),
+                                           [&](const std::string& term) { return !term.empty() && row.message.find(term) != std::string::npos; });
+          if (!on_path || row.remedy.empty()) continue;
+          check.message += " The broken include above is the cause.";
+          check.remedy = row.remedy + " Until then, putting include:spf.protection.outlook.com before it lets Exchange Online's servers pass.";
+          check.fields["cause"] = row.id;
           break;
         }
     } else {
