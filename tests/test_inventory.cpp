@@ -965,7 +965,9 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
   REQUIRE(run2->changes);
   CHECK(run2->changes->have_previous_run);
   CHECK(run2->changes->new_senders == std::vector<std::string>{"new@contoso.com"});
-  CHECK(run2->changes->gone_quiet == std::vector<std::string>{"monthly@contoso.com"});
+  // One file of an unknown log does not list every sender: absent is not quiet (review 65 M6).
+  CHECK(run2->changes->gone_quiet.empty());
+  CHECK(run2->changes->not_in_inputs == std::vector<std::string>{"monthly@contoso.com"});
 
   // Third run: the monthly device now fails; its verdict changes.
   request.signin_files = {dir.write("third.csv", "Date (UTC),Username,IP address,Client app,Sign-in error code\n"
@@ -1352,9 +1354,158 @@ TEST_CASE("sendcheck-inventory: exit codes, JSON envelope, one-line errors", "[i
     check_one_error_line(run_inventory_tool({"--signins", dir.write("y.json", "[{\"clientAppUsed\":")}));
     check_one_error_line(run_inventory_tool({"--mailboxes", dir.write("m.csv", "Name,Other\nx,y\n")}));
     check_one_error_line(run_inventory_tool({"--signins", fixture("mailboxes.csv"), "--since", "yesterday"}));
+    check_one_error_line(run_inventory_tool({"--signins", fixture("InteractiveSignIns_2026-11-01_2026-12-01.csv"), "--since", ""}));
     check_one_error_line(run_inventory_tool({}));
     const auto json_error = run_inventory_tool({"--signins", dir.write("z.csv", "a\n"), "--json"});
     CHECK(json_error.exit_code == 2);
     CHECK(nlohmann::json::parse(json_error.out)["status"] == "error");
   }
+}
+
+TEST_CASE("review 65 M6: gone quiet only where the inputs would have shown the sender", "[inventory][review]") {
+  fixtures::TemporaryDirectory dir("inventory-quiet");
+  const auto db = dir.path("history.sqlite");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  InventoryRequest request;
+  request.db_file = db;
+  request.today = test_today;
+  request.signin_files = {dir.write("InteractiveSignIns_2026-10-01_2026-11-01.csv",
+                                    header + "2026-10-03T08:00:00Z,quiet@contoso.com,203.0.113.7,Authenticated SMTP,0\n"
+                                             "2026-10-30T08:00:00Z,daily@contoso.com,203.0.113.8,Authenticated SMTP,0\n"),
+                          dir.write("NonInteractiveSignIns_2026-10-01_2026-11-01.csv",
+                                    header + "2026-10-31T08:00:00Z,batch@contoso.com,203.0.113.9,Authenticated SMTP,0\n")};
+  REQUIRE(run_inventory(request).ok());
+  SECTION("both logs of a later period: the sender it would show is quiet") {
+    request.signin_files = {dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                      header + "2026-11-02T08:00:00Z,daily@contoso.com,203.0.113.8,Authenticated SMTP,0\n"),
+                            dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                      header + "2026-11-03T08:00:00Z,batch@contoso.com,203.0.113.9,Authenticated SMTP,0\n")};
+    auto run = run_inventory(request);
+    REQUIRE(run.ok());
+    REQUIRE(run->changes);
+    CHECK(run->changes->gone_quiet == std::vector<std::string>{"quiet@contoso.com"});
+    CHECK(run->changes->not_in_inputs.empty());
+  }
+  SECTION("one log only: a sender of the other log is not in the inputs, not quiet") {
+    request.signin_files = {dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                      header + "2026-11-02T08:00:00Z,daily@contoso.com,203.0.113.8,Authenticated SMTP,0\n")};
+    auto run = run_inventory(request);
+    REQUIRE(run.ok());
+    REQUIRE(run->changes);
+    CHECK(run->changes->gone_quiet.empty());
+    CHECK(run->changes->not_in_inputs == std::vector<std::string>{"batch@contoso.com", "quiet@contoso.com"});
+    std::string text;
+    make_report(*run, OutputFormat::text, &text, diag::TextStyle{});
+    CHECK_THAT(text, Catch::Contains("not in this run's inputs"));
+    CHECK_THAT(text, !Catch::Contains("gone quiet"));
+  }
+}
+
+TEST_CASE("review 65 H1: both sign-in logs show no OAuth sender, so no mailbox is told to disable SMTP AUTH from them", "[inventory][review]") {
+  fixtures::TemporaryDirectory dir("inventory-oauth");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  InventoryRequest request;
+  request.today = test_today;
+  request.signin_files = {dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                    header + "2026-11-20T08:00:00Z,printer@contoso.com,203.0.113.7,Authenticated SMTP,0\n"),
+                          dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv", header)};
+  request.mailboxes_file = dir.write("mailboxes.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\n"
+                                                      "printer@contoso.com,\noauth-app@contoso.com,False\n");
+  request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
+  auto result = run_inventory(request);
+  REQUIRE(result.ok());
+  REQUIRE(result->coverage.lists_every_sender());
+  CHECK_FALSE(result->coverage.lists_every_smtp_user());
+  const auto* app = find_sender(*result, "oauth-app@contoso.com");
+  REQUIRE(app);
+  CHECK(app->verdict == Verdict::exposed_unused);
+  CHECK_THAT(app->reason, Catch::Contains("never appears in them") && Catch::Contains("do not disable it") && !Catch::Contains("$true"));
+  std::string text;
+  make_report(*result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(text, !Catch::Contains("-SmtpClientAuthenticationDisabled $true."));
+  CHECK_THAT(text, Catch::Contains("an OAuth application not seen here stops too"));
+  // The usage report lists every SMTP user, OAuth too; it shows the app in use (review 65 M4).
+  request.usage_report_file = dir.write("usage.csv",
+      "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,Outlook For Mac,"
+      "Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,Report Period\n"
+      "2026-11-30,oauth-app@contoso.com,App,False,,2026-11-28,No,No,No,No,No,No,No,No,Yes,30\n");
+  auto listed = run_inventory(request);
+  REQUIRE(listed.ok());
+  CHECK(listed->coverage.lists_every_smtp_user());
+  const auto* used = find_sender(*listed, "oauth-app@contoso.com");
+  REQUIRE(used);
+  CHECK(used->verdict == Verdict::will_break);  // the usage report cannot tell basic from OAuth
+  CHECK_THAT(used->reason, Catch::Contains("it uses OAuth") && !Catch::Contains("look it up in the sign-in logs"));
+}
+
+TEST_CASE("review 65 M2: failures from addresses a sender never signed in from do not make its device fail", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.add(signin("ceo@contoso.com", "192.0.2.55", "2026-11-20T07"));
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("ceo@contoso.com", "198.51.100." + std::to_string(i), "2026-11-29T07", 50126));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* ceo = find_sender(result, "ceo@contoso.com");
+  REQUIRE(ceo);
+  CHECK(ceo->verdict == Verdict::will_break);
+  CHECK_THAT(ceo->reason, !Catch::Contains("it may not send mail now") && Catch::Contains("someone else is trying its password"));
+  // The organization remedy does not pin SMTP AUTH on for it without the password check first (review 65 M5).
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool org = false;
+  for (const auto& check : json["checks"])
+    if (check["id"] == "inventory.org-enabled") {
+      org = true;
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("ceo@contoso.com (check its successes and reset its password first"));
+    }
+  CHECK(org);
+}
+
+TEST_CASE("review 65 M3: with --since, a sender whose successes are all before it and whose sign-ins since failed will break", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.set_since(*parse_date("2026-11-25") + hours(0));
+  aggregator.add(signin("crm@contoso.com", "198.51.100.20", "2026-11-09T07"));
+  aggregator.add(signin("crm@contoso.com", "198.51.100.20", "2026-11-15T07"));
+  aggregator.add(signin("crm@contoso.com", "198.51.100.20", "2026-11-26T07", 50126));
+  aggregator.add(signin("crm@contoso.com", "198.51.100.20", "2026-11-27T07", 50053));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* crm = find_sender(result, "crm@contoso.com");
+  REQUIRE(crm);
+  CHECK(crm->verdict == Verdict::will_break);
+  CHECK_THAT(crm->reason, Catch::Contains("before --since (last success 2026-11-15T07:00:00Z)"));
+  // Without the earlier success, a mix of wrong password and lockout is refused, and no lock wording.
+  InventoryAggregator failed;
+  failed.add(signin("old@contoso.com", "198.51.100.21", "2026-11-26T07", 50126));
+  failed.add(signin("old@contoso.com", "198.51.100.21", "2026-11-27T07", 50053));
+  const auto refused = evaluate_org_enabled(failed);
+  CHECK(find_sender(refused, "old@contoso.com")->verdict == Verdict::refused);
+  CHECK_THAT(find_sender(refused, "old@contoso.com")->reason, !Catch::Contains("when the lock lifts"));
+}
+
+TEST_CASE("review 65 L: guests and sprayed-only accounts are no sender in use, odd sign-in names are not concealed, mapped addresses are IPv4", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 6; ++i)
+    aggregator.add(signin("j.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com", "198.51.100." + std::to_string(i), "2026-11-10T07", 50126));
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("target@contoso.com", "198.51.101." + std::to_string(i), "2026-11-10T07", 50126));
+  aggregator.add(signin("0123456789abcdef0123456789abcdef", "203.0.113.9", "2026-11-12T07"));
+  aggregator.add(signin("mapped@contoso.com", "::ffff:203.0.113.27", "2026-11-12T07"));
+  aggregator.add(signin("mapped@contoso.com", "203.0.113.27", "2026-11-13T07"));
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  tenant.mailboxes.push_back(MailboxSetting{"unused@contoso.com", false});
+  const auto result = evaluate(aggregator, tenant, test_today);
+  CHECK(std::find(result.unmatched_senders.begin(), result.unmatched_senders.end(), "j.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com") ==
+        result.unmatched_senders.end());
+  CHECK(std::find(result.unmatched_senders.begin(), result.unmatched_senders.end(), "target@contoso.com") == result.unmatched_senders.end());
+  CHECK(std::find(result.unmatched_senders.begin(), result.unmatched_senders.end(), "mapped@contoso.com") != result.unmatched_senders.end());
+  CHECK_FALSE(find_sender(result, "0123456789abcdef0123456789abcdef")->concealed);
+  CHECK_FALSE(result.any_concealed);
+  const auto* mapped = find_sender(result, "mapped@contoso.com");
+  REQUIRE(mapped);
+  REQUIRE(mapped->ips.size() == 1);
+  CHECK(mapped->ips[0].ip == "203.0.113.27");
+  CHECK(mapped->signins == 2);
+  // Markdown: a user name's '*' and '_' are not emphasis.
+  InventoryAggregator odd;
+  odd.add(signin("pipe*_x_@contoso.com", "203.0.113.30", "2026-11-12T07"));
+  std::string markdown;
+  make_report(evaluate_org_enabled(odd), OutputFormat::markdown, &markdown, diag::TextStyle{});
+  CHECK_THAT(markdown, Catch::Contains("pipe\\*\\_x\\_@contoso.com"));
 }

@@ -24,7 +24,7 @@
 
 namespace graph_testing {
 
-enum class PageFault { none, not_json, truncated_json, short_body, no_value, huge, foreign_next_link };
+enum class PageFault { none, not_json, truncated_json, short_body, no_value, huge, foreign_next_link, repeated_next_link };
 
 struct MockTenantConfig {
   std::string tenant = "contoso.onmicrosoft.com";
@@ -275,6 +275,10 @@ class MockMicrosoft {
                          "&$top=1000&$skiptoken=page" + std::to_string(page + 1);
       if (page == 1 && config_.second_page_fault == PageFault::foreign_next_link)
         next = "https://graph.example.net/v1.0/auditLogs/signIns?$skiptoken=page2";
+      // A server bug: page 2 links to itself.
+      if (page == 2 && config_.second_page_fault == PageFault::repeated_next_link)
+        next = base() + "/graph" + version + "/auditLogs/signIns?$filter=" + diag::http::percent_encode(filter) +
+               "&$top=1000&$skiptoken=page2";
       body += R"("@odata.nextLink":")" + next + R"(",)";
     }
     body += R"("value":[)";

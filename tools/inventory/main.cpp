@@ -13,6 +13,8 @@ int main(int argc, char** argv) {
   diag::inventory::ToolOptions options;
   CLI::App app{"Who still signs in to SMTP AUTH with a password, from where, and what each should move to", tool};
   diag::cli::add_common_options(app, options.common);
+  if (auto* verbose = app.get_option_no_throw("--verbose"))
+    verbose->description("Accepted as by every sendcheck tool; the inventory shows nothing more with it");
   app.add_option("--signins", options.request.signin_files,
                  "Entra admin center sign-in log download, CSV or JSON (repeatable: interactive and non-interactive)")
       ->type_name("FILE")->expected(1)->allow_extra_args(false)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll)

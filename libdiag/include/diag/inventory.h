@@ -215,11 +215,14 @@ class InventoryAggregator {
   struct SeenBeforeSince {
     std::chrono::sys_seconds last_seen{};
     bool succeeded = false;  // a sign-in that worked: it sent with its password then
+    std::optional<std::chrono::sys_seconds> last_success;  // when known
   };
-  void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen, bool succeeded) {
+  void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen, bool succeeded,
+                             std::optional<std::chrono::sys_seconds> last_success = std::nullopt) {
     auto& seen = seen_before_since_[user];
     seen.last_seen = std::max(seen.last_seen, last_seen);
     seen.succeeded = seen.succeeded || succeeded;
+    if (last_success) seen.last_success = seen.last_success ? std::max(*seen.last_success, *last_success) : *last_success;
   }
   const std::map<std::string, SeenBeforeSince>& seen_before_since() const { return seen_before_since_; }
 
@@ -234,6 +237,9 @@ class InventoryAggregator {
   std::uint64_t rows_before_since() const { return rows_before_since_; }
   std::uint64_t rows_read_twice() const { return rows_read_twice_; }
   std::uint64_t rows_in_both_logs() const { return rows_in_both_logs_; }
+  // The earliest sign-in of this run's inputs (after --since): where the
+  // period they cover starts, at the latest.
+  std::optional<std::chrono::sys_seconds> earliest_signin() const { return earliest_signin_; }
 
  private:
   std::map<std::string, SenderActivity> senders_;
@@ -244,6 +250,7 @@ class InventoryAggregator {
   // that a window does not change how a user name is written.
   std::map<std::string, std::string> first_spelling_;
   std::uint64_t rows_seen_ = 0, rows_before_since_ = 0, rows_read_twice_ = 0, rows_in_both_logs_ = 0;
+  std::optional<std::chrono::sys_seconds> earliest_signin_;
   // Sign-ins already counted, by a hash of their request ID, time, user, IP
   // and result, with the log they were read from: overlapping downloads,
   // one file given twice, or one log's file given as both.
@@ -324,7 +331,13 @@ AddressPattern address_pattern(const SenderFinding& sender);
 struct InventoryChanges {
   bool have_previous_run = false;
   std::string previous_run_time;
-  std::vector<std::string> new_senders, gone_quiet;
+  std::vector<std::string> new_senders;
+  // Active in the last run and not in this one: gone quiet when this run's
+  // inputs list every sender and begin after its last sign-in; else only
+  // not in this run's inputs (a source not given this time, a shorter period).
+  std::vector<std::string> gone_quiet, not_in_inputs;
+  // Verdicts can change because a setting was not given this time.
+  bool settings_missing = false;
   std::vector<std::tuple<std::string, std::string, std::string>> verdict_changes;  // user, before, now
 };
 
@@ -346,8 +359,14 @@ struct EvidenceCoverage {
   // The EAC report's export does not carry its period (7 days unless the
   // admin chose up to 90): alone it may miss a device that sends monthly.
   bool only_short_period() const { return smtp_auth_report && !usage_report && !both_logs_whole(); }
-  // "No sender will break" and "disable it" hold only from inputs like these.
+  // "No sender will break" holds only from inputs like these.
   bool lists_every_sender() const { return complete() && !only_short_period(); }
+  // The sign-in logs' "Authenticated SMTP" rows are sign-ins with a password:
+  // one with OAuth is a token's sign-in, and never among them. The usage
+  // report and the EAC report list every SMTP sender, OAuth included.
+  bool lists_oauth_senders() const { return usage_report || smtp_auth_report; }
+  // "Disable it" holds only from inputs that list both: the switch refuses OAuth too.
+  bool lists_every_smtp_user() const { return lists_every_sender() && lists_oauth_senders(); }
 };
 
 struct InventoryResult {
@@ -356,6 +375,7 @@ struct InventoryResult {
   bool org_known = false, mailboxes_known = false;
   bool any_concealed = false;
   std::uint64_t rows_seen = 0, rows_before_since = 0, rows_read_twice = 0;
+  std::optional<std::chrono::sys_seconds> inputs_from;  // the aggregator's earliest_signin()
   std::chrono::sys_days today{};
   std::optional<InventoryChanges> changes;
   std::vector<std::string> inputs;  // what was read, for the report
@@ -370,8 +390,11 @@ struct InventoryResult {
 // The verdicts from the aggregated activity and the settings. Senders that
 // are in mailboxes with SMTP AUTH effectively enabled but have no use are
 // exposed-unused.
+// coverage: what the inputs can show ("disable it" needs inputs that list
+// every sender, OAuth ones too, since the switch refuses OAuth as well);
+// nullopt: inputs that list every sender.
 InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant,
-                         std::chrono::sys_days today, bool every_sender_listed = true);
+                         std::chrono::sys_days today, const std::optional<EvidenceCoverage>& coverage = std::nullopt);
 
 // Ways forward for a sender that will break, from what is known (IPs and
 // their scope, the device's TLS mix, volume), each with its preflight command.
@@ -485,7 +508,7 @@ struct ToolOptions {
   cli::CommonOptions common;
   InventoryRequest request;
   OnlineOptions online;
-  std::string since;        // --since YYYY-MM-DD, checked by run_tool
+  std::optional<std::string> since;  // --since YYYY-MM-DD, checked by run_tool (given empty: an error)
   bool csv = false, markdown = false;
   bool preflight = false;   // --preflight: verify_ways_forward
 };

@@ -2,6 +2,9 @@
 // EXO PowerShell module (V3) uses: POST <exo>/adminapi/beta/<tenant>/InvokeCommand
 // with a CmdletInput envelope. Microsoft does not document it; the shapes are
 // those third-party clients use (see graph.h, UNCONFIRMED).
+#include <functional>
+#include <unordered_set>
+
 #include "diag/ascii.h"
 #include "diag/graph.h"
 #include "diag/http.h"
@@ -41,6 +44,7 @@ Outcome<std::size_t> Client::invoke_exchange_cmdlet(const std::string& cmdlet, c
   const std::string what = cmdlet + " through the Exchange admin API (undocumented)";
   std::string url = settings_.endpoints.exo + "/adminapi/beta/" + http::percent_encode(settings_.tenant) + "/InvokeCommand";
   const std::string exo_origin = http::origin_of(settings_.endpoints.exo);
+  std::unordered_set<std::size_t> pages_read;
   nlohmann::json input = {{"CmdletName", cmdlet}};
   if (parameters.is_object() && !parameters.empty()) input["Parameters"] = parameters;
   const std::string body = nlohmann::json{{"CmdletInput", input}}.dump();
@@ -54,6 +58,9 @@ Outcome<std::size_t> Client::invoke_exchange_cmdlet(const std::string& cmdlet, c
   int retries = 0;
   while (true) {
     if (pages >= settings_.max_pages) return malformed(what, "too many pages (a paging loop?)");
+    // A nextLink back to a page already read is a loop: ended at once.
+    if (!pages_read.insert(std::hash<std::string>{}(url)).second)
+      return malformed(what, "@odata.nextLink leads back to a page already read (a paging loop); stopped");
     auto answer = authorized("POST", url, exo_scope(settings_.endpoints), headers, body, settings_.max_page_bytes, retries);
     if (!answer) {
       Failure failure = answer.failure();

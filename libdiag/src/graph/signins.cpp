@@ -2,6 +2,8 @@
 // report fallback, page by page into the inventory's sinks.
 #include <charconv>
 #include <cstdio>
+#include <functional>
+#include <unordered_set>
 
 #include "diag/graph.h"
 #include "diag/http.h"
@@ -110,7 +112,12 @@ Outcome<SignInPassSummary> Client::signins(SignInLog log, const SignInQuery& que
   const std::string what = std::string(log_name(log));
   std::string url = signins_url(settings_.endpoints, log, query);
   const std::string scope = graph_scope(settings_.endpoints);
+  // A nextLink back to a page already read is a loop: ended at once, not
+  // after max_pages requests against a throttled API.
+  std::unordered_set<std::size_t> pages_read;
   while (true) {
+    if (!pages_read.insert(std::hash<std::string>{}(url)).second)
+      return Failure{FailureKind::malformed_response, 0, "", what + ": @odata.nextLink leads back to a page already read (a paging loop); stopped"};
     if (summary.pages >= settings_.max_pages)
       return Failure{FailureKind::malformed_response, 0, "",
                      what + ": more than " + std::to_string(settings_.max_pages) + " pages (a paging loop?)"};

@@ -286,6 +286,16 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
   while ((step = earlier.step()) == SQLITE_ROW)
     aggregator.remember_before_since(earlier.text(0), from_unix(earlier.integer(1)), earlier.integer(2) > 0);
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
+  // Successes before --since at an address that signed in after it too: the
+  // sender sent with its password before the window, whatever it did since.
+  Statement succeeded(db, "SELECT user_key, MAX(last_success) FROM activity WHERE successes > 0 AND last_success < ?1 GROUP BY user_key");
+  if (!succeeded.ok()) return database_error(db, impl_->path, "reading the history");
+  succeeded.bind(1, to_unix(*since));
+  while ((step = succeeded.step()) == SQLITE_ROW) {
+    const auto when = from_unix(succeeded.integer(1));
+    aggregator.remember_before_since(succeeded.text(0), when, true, when);
+  }
+  if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   return true;
 }
 
@@ -299,6 +309,7 @@ Result<InventoryChanges> HistoryDatabase::changes_since_last_run(InventoryResult
   if (step != SQLITE_ROW) return database_error(db, impl_->path, "reading the last run");
   changes.have_previous_run = true;
   changes.previous_run_time = last.text(1);
+  const bool every_sender_listed = result.coverage.lists_every_sender();
   struct Previous {
     std::string user, verdict;
     bool active = false, matched = false;
@@ -321,10 +332,17 @@ Result<InventoryChanges> HistoryDatabase::changes_since_last_run(InventoryResult
     found->second.matched = true;
     sender.previous_verdict = found->second.verdict;
     if (found->second.verdict != now) changes.verdict_changes.emplace_back(sender.user, found->second.verdict, now);
-    if (found->second.active && !sender.active_this_run) changes.gone_quiet.push_back(sender.user);
+    if (found->second.active && !sender.active_this_run)
+      // Quiet only where this run's inputs would have shown it: every sender
+      // listed, over a period that begins after its last sign-in.
+      (every_sender_listed && sender.last_seen && result.inputs_from && *sender.last_seen < *result.inputs_from
+           ? changes.gone_quiet
+           : changes.not_in_inputs)
+          .push_back(sender.user);
   }
   for (const auto& [key, entry] : previous)
-    if (!entry.matched && entry.active) changes.gone_quiet.push_back(entry.user);
+    if (!entry.matched && entry.active) (every_sender_listed ? changes.gone_quiet : changes.not_in_inputs).push_back(entry.user);
+  changes.settings_missing = !changes.verdict_changes.empty() && (!result.org_known || !result.mailboxes_known);
   return changes;
 }
 

@@ -8,6 +8,7 @@
 #include "diag/ip.h"
 #include "diag/strings.h"
 #include "diag/mx.h"
+#include "diag/spf.h"
 #include "text_input.h"
 
 namespace diag::inventory {
@@ -83,10 +84,13 @@ void InventoryAggregator::add(const SignIn& signin) {
     ++rows_before_since_;
     // Not counted, but known: a mailbox the input shows in use is never
     // called unused because --since left its sign-ins out.
-    if (!key.empty()) remember_before_since(key, signin.time, signin.error_code == 0);
+    if (!key.empty())
+      remember_before_since(key, signin.time, signin.error_code == 0,
+                            signin.error_code == 0 ? std::optional(signin.time) : std::nullopt);
     return;
   }
   if (key.empty()) return;
+  earliest_signin_ = earliest_signin_ ? std::min(*earliest_signin_, signin.time) : signin.time;
   if (!signin.request_id.empty()) {
     std::string identity = signin.request_id;
     identity.append("|").append(std::to_string(signin.time.time_since_epoch().count())).append("|").append(key);
@@ -102,8 +106,12 @@ void InventoryAggregator::add(const SignIn& signin) {
   }
   auto& sender = senders_[key];
   if (sender.user.empty()) sender.user = spelling;
-  auto& ip = sender.ips[signin.ip];
-  ip.ip = signin.ip;
+  // An IPv4-mapped IPv6 address (::ffff:203.0.113.7) is the IPv4 sender
+  // (RFC 7208 5): one entry, and an address that fits an ip4: term.
+  std::string address = signin.ip;
+  if (const auto parsed = IpAddress::parse(signin.ip)) address = spf::unmapped(*parsed).to_string();
+  auto& ip = sender.ips[address];
+  ip.ip = address;
   ++ip.rows_this_run;
   if (ip.signins == 0 && !ip.from_history) {
     ip.first_seen = ip.last_seen = signin.time;
@@ -116,7 +124,7 @@ void InventoryAggregator::add(const SignIn& signin) {
   // A sign-in at or before the history's last one for this sender, IP and
   // log was counted by an earlier run (the same download read again).
   const auto counted_before = [&](Interactivity log) {
-    const auto watermark = watermarks_.find({key, signin.ip, log});
+    const auto watermark = watermarks_.find({key, address, log});
     return watermark != watermarks_.end() && signin.time <= watermark->second;
   };
   if (counted_before(signin.interactivity) || counted_before(Interactivity::unknown)) return;
@@ -473,7 +481,10 @@ std::vector<std::string> preflight_commands(const InventoryResult& result) {
 }
 
 InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettings& tenant, std::chrono::sys_days today,
-                         bool every_sender_listed) {
+                         const std::optional<EvidenceCoverage>& coverage) {
+  const bool every_sender_listed = !coverage || coverage->lists_every_sender();
+  const bool oauth_senders_listed = !coverage || coverage->lists_oauth_senders();
+  const bool both_logs_whole = coverage && coverage->both_logs_whole();
   InventoryResult result;
   result.tenant = tenant;
   result.today = today;
@@ -510,7 +521,9 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.usage = sender.usage;
     finding.smtp_auth_report_read_on = sender.smtp_auth_report_read_on;
     finding.usage_read_on = sender.usage_read_on;
-    finding.concealed = looks_concealed(sender.user);
+    // The reports' concealment setting conceals names in the usage reports,
+    // not in the sign-in logs: a sign-in's odd name is the name.
+    finding.concealed = looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -559,11 +572,21 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
             for (const auto& ip : finding.ips)
               if (!ip.error_codes.empty() && ip.last_seen > *last_success)
                 codes += (codes.empty() ? "" : "; ") + (ip.ip.empty() ? std::string("no address") : ip.ip) + ": " + join_codes(ip);
-            finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) until " + format_time(*last_success) +
-                             ", and every sign-in since failed (the last " + format_time(*finding.last_seen) +
-                             (codes.empty() ? std::string() : "; " + codes) +
-                             "): it may not send mail now. Whatever refuses it, it stops working when Microsoft turns "
-                             "basic authentication for SMTP AUTH off by default at the end of December 2026.";
+            // Judged by the addresses it succeeded from: failures from
+            // addresses that never signed in are someone else's tries.
+            const bool device_failed = std::any_of(finding.ips.begin(), finding.ips.end(), [](const IpActivity& ip) {
+              return ip.successes > 0 && ip.last_seen > ip.last_success;
+            });
+            if (device_failed)
+              finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) until " + format_time(*last_success) +
+                               ", and every sign-in since failed (the last " + format_time(*finding.last_seen) +
+                               (codes.empty() ? std::string() : "; " + codes) +
+                               "): it may not send mail now. Whatever refuses it, it stops working when Microsoft turns "
+                               "basic authentication for SMTP AUTH off by default at the end of December 2026.";
+            else
+              finding.reason += " Since its last success (" + format_time(*last_success) +
+                                ") only addresses it never signed in from tried, and failed (" + codes +
+                                "): not the device, whose own addresses have no failure; someone else is trying its password.";
           }
         } else if (basic_worked) {
           finding.verdict = Verdict::refused;
@@ -584,7 +607,19 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
               else other_refusal = true;
             }
           const bool only_locked = locked && !other_refusal;
-          if (only_locked && !disabled) {
+          // With --since: it sent with its password before the window, and
+          // everything since failed. A device that sends rarely, or one
+          // whose password changed: either way it is not done with basic auth.
+          const auto earlier = activity.seen_before_since().find(key);
+          if (!disabled && earlier != activity.seen_before_since().end() && earlier->second.succeeded) {
+            finding.verdict = Verdict::will_break;
+            const auto when = earlier->second.last_success.value_or(earlier->second.last_seen);
+            finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
+                             format_time(when) + "), and every sign-in since failed (" + codes +
+                             "): it may not send mail now. Whatever refuses it, it stops working when Microsoft turns basic "
+                             "authentication for SMTP AUTH off by default at the end of December 2026; run again without "
+                             "--since to see its successes.";
+          } else if (only_locked && !disabled) {
             finding.verdict = Verdict::will_break;
             finding.reason = "Every basic sign-in was refused by a lockout (" + codes +
                              "): a lockout lifts by itself, and then it signs in with its password again, until Microsoft "
@@ -594,9 +629,9 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
           } else {
             finding.verdict = Verdict::refused;
             finding.reason = "Every basic sign-in failed" + (codes.empty() ? std::string() : " (" + codes + ")") +
-                             (locked ? ": it does not send mail this way now, and may again when the lock lifts, until the "
-                                       "cutover."
-                                     : ": it does not send mail this way today.");
+                             (only_locked ? ": it does not send mail this way now, and may again when the lock lifts, until the "
+                                            "cutover."
+                                          : ": it does not send mail this way today.");
           }
         }
         break;
@@ -613,9 +648,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                         : finding.setting.disabled ? "Uses SMTP AUTH and nothing blocks it."
                                                    : "Uses SMTP AUTH and nothing known blocks it.") +
             " This source cannot tell basic from OAuth (" +
-            (sender.usage && !sender.smtp_auth_report ? "usage report only" : "EAC report without its protocol column") +
-            "): look it up in the sign-in logs (client app \"Authenticated SMTP\") or in the EAC report's Authentication "
-            "Protocol column.";
+            (sender.usage && !sender.smtp_auth_report ? "usage report only" : "EAC report without its protocol column") + "): " +
+            (both_logs_whole && !sender.smtp_auth_report
+                 // Both logs were given whole and hold no password sign-in of it.
+                 ? std::string("the sign-in logs given have no sign-in with a password for it, so if they cover the days it "
+                               "sent, it uses OAuth (the usage report's last activity date is of any email app, not of SMTP). "
+                               "Confirm in the EAC SMTP AUTH clients report's Authentication Protocol column (--smtp-auth-report).")
+                 : std::string("look it up in the sign-in logs (client app \"Authenticated SMTP\") or in the EAC report's "
+                               "Authentication Protocol column."));
         break;
       case AuthEvidence::none: continue;  // a history entry without activity
     }
@@ -649,7 +689,12 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                         "sendcheck preflight " + strings::shell_word(domain_of(finding.user)) + " --method smtp-auth --from " +
                                             strings::shell_word(finding.user) + " --oauth-token-file TOKEN-FILE --device-auth oauth"}};
     result.any_concealed = result.any_concealed || finding.concealed;
-    if (finding.active_this_run && (finding.concealed || (!tenant.mailboxes.empty() && !finding.setting.mailbox_row_found)))
+    // A guest is no mailbox's device, nor is a password tried from many
+    // addresses that never worked (spraying): neither is a sender in use.
+    const bool guest = finding.user.find("#EXT#") != std::string::npos;
+    const bool only_sprayed = finding.successes == 0 && finding.signins > 0 && address_pattern(finding).sprayed();
+    if (finding.active_this_run && !guest && !only_sprayed &&
+        (finding.concealed || (!tenant.mailboxes.empty() && !finding.setting.mailbox_row_found)))
       result.unmatched_senders.push_back(finding.user);
     result.senders.push_back(std::move(finding));
   }
@@ -687,10 +732,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     }
     // One sign-in log, or the EAC report alone, lists only some senders: a
     // mailbox missing from it may be in use, and disabling it stops it.
-    if (!every_sender_listed) {
-      finding.reason = "SMTP AUTH is enabled for this mailbox and the inputs show no use of it, but they do not list every "
-                       "SMTP AUTH sender (one sign-in log alone, or the EAC report without its period): do not disable it "
-                       "before both sign-in logs (interactive and non-interactive) or the usage report show it unused.";
+    if (!every_sender_listed || !oauth_senders_listed) {
+      finding.reason = std::string("SMTP AUTH is enabled for this mailbox and the inputs show no use of it, but ") +
+                       (!every_sender_listed
+                            ? "they do not list every SMTP AUTH sender (one sign-in log alone, or the EAC report without its period)"
+                            : "the sign-in logs list only sign-ins with a password: an application that sends with OAuth never "
+                              "appears in them, and disabling SMTP AUTH refuses OAuth too") +
+                       ": do not disable it before the usage report (--usage-report: every SMTP user of its period, OAuth "
+                       "included) shows it unused, or both sign-in logs and the EAC SMTP AUTH clients report do.";
       result.senders.push_back(std::move(finding));
       continue;
     }

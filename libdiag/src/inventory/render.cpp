@@ -160,13 +160,14 @@ std::string activity_summary(const SenderFinding& sender) {
                plural(static_cast<std::size_t>(sender.smtp_auth_report->messages), "message", "messages") + ", " +
                tls_shares(*sender.smtp_auth_report);
   if (sender.usage)
-    summary += (summary.empty() ? "" : "; ") + std::string("usage report: last activity ") +
+    summary += (summary.empty() ? "" : "; ") + std::string("usage report: last activity in any email app ") +
                (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date);
   return summary;
 }
 
 // Markdown text outside code spans: '<' and '>' would be read as HTML tags
-// and dropped by GitHub and Azure DevOps, '|' would end a table cell.
+// and dropped by GitHub and Azure DevOps, '|' would end a table cell, and
+// '*' and '_' in a user name would turn part of it into emphasis.
 std::string markdown_text(std::string_view value) {
   std::string out;
   bool in_code = false;
@@ -175,6 +176,7 @@ std::string markdown_text(std::string_view value) {
     if (!in_code && c == '<') out += "&lt;";
     else if (!in_code && c == '>') out += "&gt;";
     else if (c == '|') out += "\\|";
+    else if (!in_code && (c == '*' || c == '_')) (out += '\\') += c;
     else if (c == '\n') out += ' ';
     else out += c;
   }
@@ -304,9 +306,13 @@ void add_checks(Report& report, const InventoryResult& result) {
                                 : "First match the senders in use that no mailbox row matched to their mailboxes (each "
                                   "one's name is under WILL BREAK or ALREADY REFUSED): any of these mailboxes may be one "
                                   "of them. ") +
-                    (!result.coverage.lists_every_sender()
-                         ? std::string("The inputs do not list every SMTP AUTH sender, so a mailbox not seen here may be in "
-                                       "use: give both sign-in logs or the usage report before you disable any.")
+                    (!result.coverage.lists_every_smtp_user()
+                         ? std::string(result.coverage.lists_every_sender()
+                                           ? "The sign-in logs list only sign-ins with a password, never an application that "
+                                             "sends with OAuth, and disabling SMTP AUTH refuses OAuth too: "
+                                           : "The inputs do not list every SMTP AUTH sender, so a mailbox not seen here may be in use: ") +
+                               "give the usage report (--usage-report), or the EAC SMTP AUTH clients report with both sign-in "
+                               "logs, before you disable any."
                          : std::string("Check the longest history you have first (the EAC SMTP AUTH clients report covers up "
                                        "to 90 days, 7 by default); then disable it where nothing uses it: Set-CASMailbox "
                                        "-Identity MAILBOX -SmtpClientAuthenticationDisabled $true.")),
@@ -341,9 +347,18 @@ void add_checks(Report& report, const InventoryResult& result) {
     for (const auto& sender : result.senders)
       // OAuth needs the switch as much as a password does, for good.
       if ((sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth) && !sender.setting.mailbox) {
-        if (sender.concealed) ++concealed_count;
+        if (sender.concealed) {
+          ++concealed_count;
+          continue;
+        }
+        // Pinned on, a password under attack or shared stays usable after the
+        // organization is disabled: its check comes first.
+        const AddressPattern pattern = address_pattern(sender);
+        const std::string flagged = pattern.sprayed()          ? " (check its successes and reset its password first: see the password-spraying warning)"
+                                    : pattern.used_elsewhere() ? " (find who else uses its password first: see the password-used-elsewhere warning)"
+                                                               : "";
         // Without its mailbox row, its own setting is not known: it may follow.
-        else (sender.setting.mailbox_row_found ? named : maybe_named).push_back(sender.user);
+        (sender.setting.mailbox_row_found ? named : maybe_named).push_back(sender.user + flagged);
       }
     std::string following = strings::join_first(named, 10);
     if (!maybe_named.empty())
@@ -370,6 +385,10 @@ void add_checks(Report& report, const InventoryResult& result) {
                     (!result.coverage.lists_every_sender()
                          ? std::string(" The inputs do not list every SMTP AUTH sender: give both sign-in logs or the "
                                        "usage report first, or a sender not seen here stops too.")
+                     : !result.coverage.lists_oauth_senders()
+                         ? std::string(" The sign-in logs show no sender that uses OAuth, which needs SMTP AUTH enabled as "
+                                       "much as a password does: give the usage report (--usage-report) or the EAC SMTP AUTH "
+                                       "clients report first, or an OAuth application not seen here stops too.")
                          : std::string()),
                 {}});
   }
@@ -495,7 +514,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
                 "\n";
       }
       if (sender.usage)
-        text += "    usage report: SMTP used, last activity " +
+        text += "    usage report: SMTP used in its period, last activity in any email app " +
                 (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date) +
                 " (cannot tell basic from OAuth)" +
                 (sender.usage_read_on ? " (from the history: the report read on " + *sender.usage_read_on + ")" : std::string()) +
@@ -526,10 +545,15 @@ void render_text(const InventoryResult& result, const Report& report, const Text
     if (!changes.have_previous_run) text += "  first run with this database\n";
     for (const auto& user : changes.new_senders) text += "  new: " + strings::terminal_safe(user) + "\n";
     for (const auto& user : changes.gone_quiet) text += "  gone quiet: " + strings::terminal_safe(user) + "\n";
+    for (const auto& user : changes.not_in_inputs)
+      text += "  not in this run's inputs (a source not given this time, or a shorter period; its verdict is from the "
+              "history): " + strings::terminal_safe(user) + "\n";
     for (const auto& [user, before, now] : changes.verdict_changes)
       text += "  " + strings::terminal_safe(user) + ": " + before + " -> " + now + "\n";
+    if (changes.settings_missing)
+      text += "  (the SMTP AUTH settings were not all given this time: a verdict change may be only that)\n";
     if (changes.have_previous_run && changes.new_senders.empty() && changes.gone_quiet.empty() &&
-        changes.verdict_changes.empty())
+        changes.not_in_inputs.empty() && changes.verdict_changes.empty())
       text += "  nothing changed\n";
   }
   text += "\n" + render_checks_text(report.checks(), style);
@@ -635,6 +659,8 @@ Report make_report(const InventoryResult& result, OutputFormat format, std::stri
                                               : nlohmann::json()},
                          {"new_senders", result.changes->new_senders},
                          {"gone_quiet", result.changes->gone_quiet},
+                         {"not_in_inputs", result.changes->not_in_inputs},
+                         {"settings_missing", result.changes->settings_missing},
                          {"verdict_changes", changed}};
   }
   if (text) {

@@ -81,9 +81,10 @@ Result<InventoryResult> run_inventory(
   }
 
   coverage.rows_in_both_logs = aggregator.rows_in_both_logs();
-  InventoryResult result = evaluate(aggregator, tenant, request.today, coverage.lists_every_sender());
+  InventoryResult result = evaluate(aggregator, tenant, request.today, coverage);
   result.inputs = std::move(inputs);
   result.coverage = std::move(coverage);
+  result.inputs_from = aggregator.earliest_signin();
   if (history) {
     auto changes = history->changes_since_last_run(result);
     if (!changes) return changes.error();

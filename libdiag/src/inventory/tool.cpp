@@ -25,15 +25,15 @@ int run_tool(ToolOptions& options) {
                "nothing to read: give --tenant (with --client-id and a way to sign in), "
                "--signins, --smtp-auth-report, --usage-report, --mailboxes or --db (see sendcheck inventory --help)"),
            exit_usage;
-  if (!options.since.empty()) {
-    request.since = parse_date(options.since);
+  if (options.since) {
+    request.since = parse_date(*options.since);
     if (!request.since)
-      return cli::print_error(tool, "--since: \"" + options.since + "\" is not a date (YYYY-MM-DD)"), exit_usage;
+      return cli::print_error(tool, "--since: \"" + *options.since + "\" is not a date (YYYY-MM-DD)"), exit_usage;
   }
   request.today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
   // A date after today counts nothing: a typo, never "nobody signs in".
   if (request.since && *request.since > request.today)
-    return cli::print_error(tool, "--since " + options.since + " is after today: nothing could be counted"), exit_usage;
+    return cli::print_error(tool, "--since " + *options.since + " is after today: nothing could be counted"), exit_usage;
   options.online.timeout = std::chrono::milliseconds(static_cast<long long>(options.common.timeout_seconds * 1000));
   options.online.progress = !options.common.json && isatty(fileno(stderr));
   auto result = run_inventory_online(request, options.online);
