@@ -1509,3 +1509,28 @@ TEST_CASE("review 65 L: guests and sprayed-only accounts are no sender in use, o
   make_report(evaluate_org_enabled(odd), OutputFormat::markdown, &markdown, diag::TextStyle{});
   CHECK_THAT(markdown, Catch::Contains("pipe\\*\\_x\\_@contoso.com"));
 }
+
+TEST_CASE("review 66 N1: a password-sprayed mailbox that sends with OAuth is in use, not refused, and never told to lose SMTP AUTH", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("oauth-app2@contoso.com", "198.51.100." + std::to_string(i), "2026-11-10T07", 50126));
+  aggregator.add(SmtpAuthReportRow{"oauth-app2@contoso.com", std::string("OAuth"), 900, 0, 0, 100});
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* app = find_sender(result, "oauth-app2@contoso.com");
+  REQUIRE(app);
+  CHECK(app->verdict == Verdict::oauth);
+  CHECK_THAT(app->reason, Catch::Contains("Keep SMTP AUTH enabled") && !Catch::Contains("Nothing shows a device"));
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool spraying = false, org = false;
+  for (const auto& check : json["checks"]) {
+    if (check["id"] == "inventory.password-spraying") {
+      spraying = true;
+      CHECK_THAT(check["remedy"].get<std::string>(), !Catch::Contains("-SmtpClientAuthenticationDisabled $true"));
+    }
+    if (check["id"] == "inventory.org-enabled") {
+      org = true;
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("oauth-app2@contoso.com"));
+    }
+  }
+  CHECK(spraying);
+  CHECK(org);
+}

@@ -1900,9 +1900,12 @@ $ORIGIN willow.example.
 @       TXT "v=spf1 ~include:_spf.gooogle.com include:spf.protection.outlook.com -all"
 @       MX  10 willow-example.mail.protection.outlook.com.
 near    TXT "v=spf1 include:zoho.iu include:spf.protection.outlook.com -all"
+region  TXT "v=spf1 include:uk._netblocks.mimecast.com include:spf.protection.outlook.com -all"
 $ORIGIN gooogle.com.
 @       SOA ns hostmaster 1 3600 600 86400 300
 $ORIGIN zoho.iu.
+@       SOA ns hostmaster 1 3600 600 86400 300
+$ORIGIN mimecast.com.
 @       SOA ns hostmaster 1 3600 600 86400 300
 )");
   const Run run = scenario.check("willow.example", {});
@@ -1916,6 +1919,12 @@ $ORIGIN zoho.iu.
   REQUIRE(unnamed);
   CHECK_THAT((*unnamed)["message"].get<std::string>(), !Catch::Contains("misspelling"));
   CHECK_THAT(near.suggestion().record, !Catch::Contains("zoho"));
+  // Another region of a service's list is no typo of a listed region (review 67 H2).
+  const Run region = scenario.check("region.willow.example", {});
+  const auto* regional = find_check(region, "spf.include-broken");
+  REQUIRE(regional);
+  CHECK_THAT((*regional)["message"].get<std::string>(), !Catch::Contains("misspelling"));
+  CHECK_THAT(region.suggestion().record, !Catch::Contains("us._netblocks"));
   CHECK(std::any_of(near.suggestion().notes.begin(), near.suggestion().notes.end(), [](const std::string& note) {
     return note.starts_with("Dropped \"include:zoho.iu\"") && note.find("--record") != std::string::npos;
   }));

@@ -588,6 +588,18 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                 ") only addresses it never signed in from tried, and failed (" + codes +
                                 "): not the device, whose own addresses have no failure; someone else is trying its password.";
           }
+        } else if (!basic_worked && sender.smtp_auth_report && eac == ProtocolClass::oauth && sender.smtp_auth_report->messages > 0) {
+          // Its mail goes out with OAuth; the password sign-ins that all
+          // failed are someone else's tries. Disabling SMTP AUTH would stop it.
+          finding.auth = AuthEvidence::oauth;
+          finding.verdict = disabled ? Verdict::refused : Verdict::oauth;
+          std::string codes;
+          for (const auto& ip : finding.ips)
+            if (!ip.error_codes.empty()) codes += (codes.empty() ? "" : "; ") + ip.ip + ": " + join_codes(ip);
+          finding.reason = std::string(disabled ? "Uses OAuth (EAC report), but SMTP AUTH is disabled for it, which refuses OAuth as well."
+                                                : "Sends with OAuth (EAC report): not affected by the end of basic authentication.") +
+                           " Every sign-in with its password failed (" + codes + "): someone is trying the password. Keep "
+                           "SMTP AUTH enabled for it (the switch refuses OAuth too); give it a strong password.";
         } else if (basic_worked) {
           finding.verdict = Verdict::refused;
           finding.reason = "Used basic authentication" +
@@ -673,7 +685,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";
-    else if (finding.verdict == Verdict::refused && finding.successes == 0 && address_pattern(finding).sprayed())
+    else if (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth && finding.successes == 0 &&
+             address_pattern(finding).sprayed())
       // Failures from many addresses and no success: nothing shows a device
       // that needs a way forward, only a password under attack.
       finding.reason += " Nothing shows a device behind these sign-ins: failures from this many addresses are someone "

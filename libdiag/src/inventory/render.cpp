@@ -405,8 +405,9 @@ void add_checks(Report& report, const InventoryResult& result) {
     const AddressPattern pattern = address_pattern(sender);
     // One that also signs in successfully is a device in use: turning SMTP
     // AUTH off for it stops it now.
+    // One that sends with OAuth is in use too: the switch refuses OAuth.
     if (pattern.sprayed())
-      (sender.successes ? sprayed_in_use : sprayed)
+      (sender.successes || sender.auth == AuthEvidence::oauth ? sprayed_in_use : sprayed)
           .push_back(sender.user + " (" + std::to_string(pattern.failed_only) + " addresses)");
     if (pattern.used_elsewhere())
       shared.push_back(sender.user + " (" + std::to_string(pattern.succeeded_public) + " addresses)");
@@ -421,7 +422,12 @@ void add_checks(Report& report, const InventoryResult& result) {
                                                   strings::join_first(sprayed_in_use, 10)),
                 std::string(sprayed.empty() ? ""
                                             : "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it "
-                                              "off: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $true. ") +
+                                              "off: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $true" +
+                                                  std::string(result.coverage.lists_oauth_senders()
+                                                                  ? ". "
+                                                                  : " (first check the usage report or the EAC SMTP AUTH clients "
+                                                                    "report for it: the sign-in logs never show an application "
+                                                                    "that sends with OAuth, which the switch stops too). ")) +
                     (sprayed_in_use.empty() ? ""
                                             : "Do not turn SMTP AUTH off for a mailbox a device uses before the device has "
                                               "moved to its way forward (that stops it now); check that its successes come "

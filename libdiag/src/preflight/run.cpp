@@ -499,6 +499,15 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     // spf.suggestion's reason is in spf.result's remedy already.
     if (check.id == "spf.result" || check.id == "spf.suggestion") continue;
     check.remedy = spf_tool_words(check.remedy, plan.from_domain, ip);
+    // Another open term that the record the device's row names no longer
+    // has: publishing that record closes it, one step, not two.
+    if (passes_by_all && part.suggested && check.id == "spf.any-address-passes" && check.fields.contains("term") &&
+        check.fields["term"].is_string()) {
+      const std::string term = check.fields["term"].get<std::string>();
+      const auto terms = spf::parse_record(*part.suggested).terms;
+      if (std::none_of(terms.begin(), terms.end(), [&](const spf::Term& t) { return ascii::to_lower(t.text) == ascii::to_lower(term); }))
+        check.remedy = by_all_remedy;
+    }
     // "End the record with ~all": with the device added, or it breaks.
     // The device's pass rests on it: the device's finding, beside spf.device-by-all.
     if (passes_by_all && check.id == open_finding) {

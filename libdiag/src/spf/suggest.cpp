@@ -880,6 +880,9 @@ class SuggestionBuilder {
   // addresses when every DNS term before it is a pass term; the include
   // moved, or "".
   static std::string move_microsoft_first(Draft& draft) {
+    // A fail or softfail term anywhere ("-ip4:40.92.0.0/24") keeps every
+    // term where it is: the order is then part of what the record says.
+    if (draft.has_non_pass) return {};
     const auto first_lookup = std::find_if(draft.terms.begin() + 1, draft.terms.end(), [](const DraftTerm& t) { return !t.is_networks(); });
     const auto include = std::find_if(first_lookup, draft.terms.end(), [](const DraftTerm& t) { return !microsoft_include_of(t).empty(); });
     if (include == draft.terms.end() || include == first_lookup) return {};

@@ -849,9 +849,17 @@ std::optional<ServiceInclude> misspelled_service_include(std::string_view target
   std::optional<ServiceInclude> nearest;
   std::size_t best = 3;
   bool tie = false;
+  // A name that differs from an entry only in its first label is another of
+  // the service's own names (uk._netblocks.mimecast.com is a real region the
+  // table does not list), not a typo of the listed one.
+  const auto rest = [](std::string_view host) {
+    const std::size_t dot = host.find('.');
+    return dot == std::string_view::npos ? std::string_view() : host.substr(dot);
+  };
   for (const auto& entry : service_includes) {
     const std::size_t distance = diag::strings::edit_distance(name, entry.include);
     if (distance == 0) return std::nullopt;
+    if (std::count(name.begin(), name.end(), '.') >= 3 && rest(name) == rest(entry.include)) return std::nullopt;
     if (distance < best) best = distance, nearest = entry, tie = false;
     else if (distance == best) tie = true;
   }
