@@ -499,6 +499,8 @@ bool is_microsoft_include(std::string_view domain);
 // The Microsoft include a name is a misspelling of (one or two edits away:
 // spf.protection.outlook.con), or nullopt.
 std::optional<std::string> misspelled_microsoft_include(std::string_view target);
+// "include:x" with or without a qualifier ("~include:x"), any case.
+bool is_include_term(std::string_view term);
 // A sending service's include (libdiag/data/spf_vendor_includes.inc).
 struct ServiceInclude {
   std::string_view include;  // "sendgrid.net"

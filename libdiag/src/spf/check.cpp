@@ -13,12 +13,6 @@
 namespace diag::spf {
 namespace {
 
-// "include:x", with or without a qualifier.
-bool is_include_term(std::string_view term) {
-  if (!term.empty() && (term.front() == '+' || term.front() == '-' || term.front() == '~' || term.front() == '?')) term.remove_prefix(1);
-  return ascii::to_lower(term).starts_with("include:");
-}
-
 using diag::strings::join;
 
 std::string today_utc() {

@@ -292,11 +292,7 @@ std::string branch_costs(const TreeNode& root) {
   return out;
 }
 
-// "include:x" or "~include:x" (a tree node's via), and its qualifier.
-bool is_include_via(std::string_view via) {
-  if (!via.empty() && (via.front() == '+' || via.front() == '-' || via.front() == '~' || via.front() == '?')) via.remove_prefix(1);
-  return via.starts_with("include:");
-}
+// A tree node's via's qualifier ("~" of "~include:x"), or "".
 std::string qualifier_of(std::string_view via) {
   return !via.empty() && (via.front() == '+' || via.front() == '-' || via.front() == '~' || via.front() == '?') ? std::string(1, via.front()) : std::string();
 }
@@ -377,14 +373,14 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
               "It names no domain with an SPF record: any evaluation reaching it is a permerror, and neither part authorizes anyone.",
           "Split the TXT record's strings so that one ends with a space (or the next starts with one): \"" + *split +
               "\"; check the result with sendcheck spf " + d + " --record \"NEW RECORD\".");
-    else if (const auto meant = node.status == "none" && is_include_via(node.via) ? misspelled_microsoft_include(node.domain) : std::nullopt) {
+    else if (const auto meant = node.status == "none" && is_include_term(node.via) ? misspelled_microsoft_include(node.domain) : std::nullopt) {
       // What was meant is known: one fix, which Exchange Online's mail needs too.
       add("spf.include-broken", Status::fail, node.via + " names no SPF record (" + node.detail + "): it is a misspelling of " + *meant +
               ", Microsoft's include, so any evaluation reaching it is a permerror" +
               (mx_known && microsoft_include_for(mx_hosts, d) ? ", the mail Exchange Online sends as " + d + " included." : "."),
           "Replace \"" + node.via + "\" with \"" + qualifier_of(node.via) + "include:" + *meant + "\" (sendcheck spf " + d + " --suggest writes the corrected record).");
       tree.checks.back().fields["misspelling_of"] = *meant;
-    } else if (const auto service = node.status == "none" && is_include_via(node.via) ? misspelled_service_include(node.domain) : std::nullopt) {
+    } else if (const auto service = node.status == "none" && is_include_term(node.via) ? misspelled_service_include(node.domain) : std::nullopt) {
       add("spf.include-broken", Status::fail, node.via + " names no SPF record (" + node.detail + "): it looks like a misspelling of " +
               std::string(service->include) + ", the include of " + std::string(service->service) + ", so any evaluation reaching it is a permerror.",
           "Replace \"" + node.via + "\" with \"" + qualifier_of(node.via) + "include:" + std::string(service->include) + "\" if you send through " + std::string(service->service) +
@@ -843,6 +839,11 @@ constexpr ServiceInclude service_includes[] = {
 #include "../../data/spf_vendor_includes.inc"
 };
 }  // namespace
+
+bool is_include_term(std::string_view term) {
+  if (!term.empty() && (term.front() == '+' || term.front() == '-' || term.front() == '~' || term.front() == '?')) term.remove_prefix(1);
+  return ascii::to_lower(term).starts_with("include:");
+}
 
 std::optional<ServiceInclude> misspelled_service_include(std::string_view target) {
   const std::string name = canonical(target);
