@@ -292,6 +292,18 @@ struct SpfPart {
   std::vector<Check> tree_checks;  // the SPF tree's findings, which say which terms pass any address
   std::string published;           // the record as published
   std::vector<std::string> pass_terms;  // every pass term of the tree ("include:eu._netblocks.mimecast.com"), as written
+  // Mail that leaves through a gateway (an outbound connector to Mimecast)
+  // is judged at the receiver by the gateway's servers: for each gateway's
+  // include in the tree, the record evaluated for one address it authorizes.
+  // A broken term before the include, or a broken include, fails those
+  // servers too, and only this evaluation shows it.
+  struct GatewayRoute {
+    std::string include;  // the include's domain, lower case ("eu._netblocks.mimecast.com")
+    std::string problem;  // why the include authorizes no address (no SPF record, ...); empty: it does
+    std::optional<IpAddress> sample;
+    std::optional<spf::SpfEvaluation> evaluation;
+  };
+  std::vector<GatewayRoute> gateway_routes;
 };
 
 void collect_pass_terms(const spf::TreeNode& node, std::vector<std::string>& out) {
@@ -311,6 +323,70 @@ std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway) {
         return term;
   }
   return {};
+}
+
+// The gateway route of a pass term ("include:eu._netblocks.mimecast.com"):
+// null when the term is not an include the tree followed (a: and mx: terms).
+const SpfPart::GatewayRoute* gateway_route(const SpfPart& part, const std::string& term) {
+  const auto colon = term.find("include:");
+  if (colon == std::string::npos) return nullptr;
+  const std::string include = dns::canonical_name(term.substr(colon + 8));
+  for (const auto& route : part.gateway_routes)
+    if (route.include == include) return &route;
+  return nullptr;
+}
+
+// One address of what a gateway's include authorizes (IPv4 first: the
+// gateways' outbound servers are IPv4 first too).
+std::optional<IpAddress> gateway_sample(const spf::TreeNode& node) {
+  const auto networks = spf::authorized_networks(node);
+  for (const auto& network : networks)
+    if (network.address.is_v4()) return network.address;
+  if (!networks.empty()) return networks.front().address;
+  return std::nullopt;
+}
+
+void find_gateway_includes(const spf::TreeNode& node, std::vector<SpfPart::GatewayRoute>& out) {
+  for (const auto& child : node.children) {
+    if (!spf::passes_through(child)) continue;
+    if (child.via.find("include:") != std::string::npos && classify_gateway(child.domain)) {
+      SpfPart::GatewayRoute route;
+      route.include = dns::canonical_name(child.domain);
+      if (child.status != "ok")
+        route.problem = child.status == "none" ? "it has no SPF record" : "its record cannot be used (" + child.status + ")";
+      else if (!(route.sample = gateway_sample(child)))
+        route.problem = "it authorizes no address";
+      out.push_back(std::move(route));
+      continue;
+    }
+    find_gateway_includes(child, out);
+  }
+}
+
+bool needs_outbound_dmarc(const Plan& plan);
+
+// Evaluates the From domain's record for an address of each gateway's
+// include in the tree (mail Exchange Online sends on may leave through the
+// gateway), then calls done.
+void start_gateway_routes(spf::SpfResolver& resolver, const Plan& plan, const spf::TreeNode& root, SpfPart& part, std::function<void()> done) {
+  if (!needs_outbound_dmarc(plan) || !part.gateway_routes.empty()) return done();
+  find_gateway_includes(root, part.gateway_routes);
+  auto pending = std::make_shared<std::size_t>(0);
+  for (const auto& route : part.gateway_routes) *pending += route.sample ? 1 : 0;
+  if (*pending == 0) return done();
+  for (auto& route : part.gateway_routes) {
+    if (!route.sample) continue;
+    spf::CheckHostInput input;
+    input.ip = *route.sample;
+    input.sender = plan.from;
+    input.domain = plan.from_domain;
+    input.helo = plan.from_domain;
+    spf::start_check_host(resolver, std::make_shared<spf::AnswerCache>(), input, {},
+                          [&route, pending, done](spf::SpfEvaluation evaluation) {
+                            route.evaluation = std::move(evaluation);
+                            if (--*pending == 0) done();
+                          });
+  }
 }
 
 // The device's own check_host() result for this path. Only it decides the
@@ -583,9 +659,9 @@ void start_spf(spf::SpfResolver& resolver, const Plan& plan, const IpAddress& ip
     part.step = Step{"spf", StepState::untested, "SPF not checked: " + spf_plan.error().message, "--from in the tenant's domain"};
     return done();
   }
-  spf::start_check(resolver, *spf_plan, [&plan, ip, spf_plan = *spf_plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
+  spf::start_check(resolver, *spf_plan, [&resolver, &plan, ip, spf_plan = *spf_plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
     fill_spf_part(plan, ip, spf_plan, outcome, part);
-    done();
+    start_gateway_routes(resolver, plan, outcome.tree.root, part, done);
   });
 }
 
@@ -886,7 +962,7 @@ void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart
   request.exchange_online_sends = true;
   auto spf_plan = spf::plan_check(request);
   if (!spf_plan || mx::initial_domain_tenant(plan.from_domain)) return done();
-  spf::start_check(resolver, *spf_plan, [&part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
+  spf::start_check(resolver, *spf_plan, [&resolver, &plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
     if (part.pass_terms.empty()) collect_pass_terms(outcome.tree.root, part.pass_terms);
     // The MX's cloud's include, and whether the record has it (a GCC High or
     // 21Vianet tenant's record needs its own cloud's).
@@ -896,7 +972,7 @@ void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart
     }
     if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
       part.candidate = outcome.suggestion->record;
-    done();
+    start_gateway_routes(resolver, plan, outcome.tree.root, part, done);
   });
 }
 
@@ -1151,7 +1227,30 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // broken include) is not fixed by adding an include that may be there.
   const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
   // The From domain's SPF term that authorizes its MX gateway's servers.
-  const std::string gateway_term = from_gateway ? gateway_pass_term(spf_part, *from_gateway) : std::string();
+  std::string gateway_term = from_gateway ? gateway_pass_term(spf_part, *from_gateway) : std::string();
+  // Whether the gateway's servers pass, tested with an address its include
+  // authorizes: when they do not, the gateway's route fails as Exchange
+  // Online's does, and the record's fix is the fix on both routes.
+  std::string gateway_fails;  // "; the servers of Mimecast fail it too (...)"; empty: they pass or were not tested
+  std::string gateway_tested;  // " (tested: SPF pass for ADDRESS, ...)"
+  bool gateway_include_broken = false;  // the gateway's include itself authorizes nothing
+  if (const auto* route = gateway_term.empty() ? nullptr : gateway_route(spf_part, gateway_term)) {
+    const std::string& gateway = from_gateway->name;
+    gateway_include_broken = !route->problem.empty();
+    if (gateway_include_broken)
+      gateway_fails = "; the servers of " + gateway + " are not authorized either: \"" + gateway_term + "\" is its include, but " +
+                      route->problem + " (check its name against the setup guide of " + gateway + ")";
+    else if (route->evaluation && route->evaluation->result == spf::SpfResult::pass)
+      gateway_tested = " (tested: SPF pass for " + route->sample->to_string() + ", an address \"" + gateway_term + "\" authorizes)";
+    else if (route->evaluation && route->evaluation->result != spf::SpfResult::temperror)
+      gateway_fails = "; the servers of " + gateway + " fail it too (SPF " + std::string(spf::to_string(route->evaluation->result)) +
+                      " for " + route->sample->to_string() + ", an address \"" + gateway_term + "\" authorizes" +
+                      (route->evaluation->reason.empty() ? std::string()
+                       : part.spf && part.spf->reason == route->evaluation->reason ? std::string(": the same cause")
+                                                                                    : ": " + route->evaluation->reason) +
+                      "), so mail sent through " + gateway + " fails as well";
+    if (!gateway_fails.empty()) gateway_term.clear();
+  }
   // The term of the domain's record that decided for Exchange Online's
   // server; a qualifier on Microsoft's include itself ("~include:...") shows
   // the include is there.
@@ -1192,7 +1291,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     fix_spf = record ? publish : "add include:spf.protection.outlook.com to the one SPF record of " + domain + check_new;
   // Behind a gateway the mail may leave through it instead: then its own
   // servers are what the record must authorize.
-  if (from_gateway && gateway_term.empty())
+  // (An include of the gateway's that works, behind a broken term, needs
+  // no other include: the record's fix is the fix for its servers too.)
+  if (from_gateway && gateway_term.empty() && (gateway_fails.empty() || gateway_include_broken))
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
   // Mail that comes in through a gateway often goes out through it too (an
@@ -1204,6 +1305,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                      "Mail flow > Connectors: a connector from Office 365 to your organization's email server or partner "
                      "organization whose smart host is " + from_gateway->name + ")"
                    : std::string();
+  // A record in permerror for Exchange Online's servers whose gateway route
+  // could not be evaluated: "nothing needs to change" is not known.
+  const bool untested_route = spf_broken && gateway_tested.empty();
   if (dkim && !gateway_term.empty()) {
     const std::string& gateway = from_gateway->name;
     check.status = Status::warn;
@@ -1211,13 +1315,15 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
                     (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
                     ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see the servers of " + gateway +
-                    (spf_broken ? std::string(" and judge them by that record (whether it evaluates for them without error was not tested)")
-                                : enforced ? std::string(" and DMARC passes through SPF") : std::string(" and SPF passes")) +
+                    (untested_route ? std::string(" and judge them by that record (whether it evaluates for them without error was not tested)")
+                                    : (enforced ? std::string(" and DMARC passes through SPF") : std::string(" and SPF passes")) + gateway_tested) +
                     "; if it sends directly, " + (enforced ? "DMARC passes only through DKIM" : "the mail is authenticated only through DKIM") +
                     ". " + domain + " publishes Microsoft 365's DKIM CNAMEs; whether signing is on, and which route the tenant uses, "
                     "do not show in DNS";
     check.remedy = "Check the outbound route: " + connector_check + ". If mail to other organizations goes through " + gateway +
-                   ", nothing needs to change; if not, check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " +
+                   (untested_route ? ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway +
+                                         " (sendcheck spf " + domain + " --ip followed by one of its outbound addresses)"
+                                   : std::string(", nothing needs to change")) + "; if not, check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " +
                    domain + " | Format-List Enabled, or Microsoft Defender portal > Email authentication settings > DKIM), or " + fix_spf + ".";
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
@@ -1229,7 +1335,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   }
   if (dkim) {
     check.status = Status::warn;
-    check.message = head + ", which the SPF record of " + domain + " does not authorize: " +
+    check.message = head + ", which the SPF record of " + domain + " does not authorize" + gateway_fails + ": " +
                     (enforced ? "DMARC passes only through DKIM. " : "the mail is authenticated only through DKIM. ") + domain +
                     " publishes Microsoft 365's DKIM CNAMEs; whether signing is on does not show in DNS";
     check.remedy = "Check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " + domain +
@@ -1261,12 +1367,14 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
                     (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
                     ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see the servers of " + gateway + " and " +
-                    (spf_broken ? std::string("judge them by that record (whether it evaluates for them without error was not tested)")
-                                : enforced ? "DMARC passes through SPF" : "SPF passes") +
+                    (untested_route ? std::string("judge them by that record (whether it evaluates for them without error was not tested)")
+                                    : (enforced ? std::string("DMARC passes through SPF") : std::string("SPF passes")) + gateway_tested) +
                     "; if it sends directly, " + (enforced ? "DMARC fails, and the mail is " + effect : "it gets SPF " + std::string(spf::to_string(part.spf->result))) +
                     ". Which route the tenant uses does not show in DNS";
     check.remedy = "Check the outbound route: " + connector_check + ". If mail to other organizations goes through " + gateway +
-                   ", nothing needs to change; if not, " + fix_spf + ", or set up DKIM for " + domain +
+                   (untested_route ? ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway +
+                                         " (sendcheck spf " + domain + " --ip followed by one of its outbound addresses)"
+                                   : std::string(", nothing needs to change")) + "; if not, " + fix_spf + ", or set up DKIM for " + domain +
                    ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
                    "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
     check.fields["gateway"] = gateway;
@@ -1284,7 +1392,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     const bool hard_fail = part.spf->result == spf::SpfResult::fail;
     check.status = hard_fail ? Status::fail : Status::warn;
     check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
-                    " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
+                    " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + ")" + gateway_fails + ", and " + domain +
                     no_dkim + ": " +
                     (hard_fail ? "receivers that act on SPF refuse mail that fails it (RFC 7208 8.4), and Gmail refuses mail that passes "
                                  "neither SPF nor DKIM (550 5.7.26)"
@@ -1302,7 +1410,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   }
   check.status = Status::fail;
   check.message = head + ", which the SPF record of " + domain + " does not authorize (SPF " + std::string(spf::to_string(part.spf->result)) +
-                  " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain +
+                  " for " + part.spf_address + (spf_broken ? ": " + part.spf->reason : std::string()) + ")" + gateway_fails + ", and " + domain +
                   no_dkim + ": DMARC fails, and the mail is " + effect;
   check.remedy = "Either " + fix_spf + ", or set up DKIM for " + domain +
                  ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
@@ -1314,7 +1422,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                    : spf_part.microsoft_included.value_or(false)
                        ? "a term of the SPF of " + domain + " fails Exchange Online before Microsoft's include"
                        : "Exchange Online is not in the SPF of " + domain) +
-                  ", and no DKIM",
+                  (gateway_fails.empty() ? std::string() : " (and " + from_gateway->name + "'s servers fail it too)") + ", and no DKIM",
               ""};
 }
 
