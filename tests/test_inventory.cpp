@@ -1010,7 +1010,7 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
     REQUIRE(monthly);
     // It sent with its password before --since: it still breaks at the cutover.
     CHECK(monthly->verdict == Verdict::will_break);
-    CHECK_THAT(monthly->reason, Catch::Contains("before --since (last on 2026-11-30") && Catch::Contains("Do not disable SMTP AUTH"));
+    CHECK_THAT(monthly->reason, Catch::Contains("before --since (last success 2026-11-30") && Catch::Contains("Do not disable SMTP AUTH"));
     CHECK_THAT(monthly->reason, !Catch::Contains("-SmtpClientAuthenticationDisabled $true"));
   }
   SECTION("--since with a mailbox the files show signing in earlier: never 'disable it', and it still breaks") {
@@ -1038,7 +1038,7 @@ TEST_CASE("History: remembered senders, no double counting, what changed", "[inv
     const auto* monthly = find_sender(*run, "monthly@contoso.com");
     REQUIRE(monthly);
     CHECK(monthly->verdict == Verdict::will_break);
-    CHECK_THAT(monthly->reason, Catch::Contains("before --since (last on 2026-11-01"));
+    CHECK_THAT(monthly->reason, Catch::Contains("before --since (last success 2026-11-01"));
   }
   SECTION("a database with a schema version sendcheck did not write is refused") {
     // A newer sendcheck's, and one no sendcheck writes.
@@ -1453,7 +1453,7 @@ TEST_CASE("review 65 M2: failures from addresses a sender never signed in from d
   for (const auto& check : json["checks"])
     if (check["id"] == "inventory.org-enabled") {
       org = true;
-      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("ceo@contoso.com (check its successes and reset its password first"));
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("ceo@contoso.com (check its successes first, and reset its password if one came from"));
     }
   CHECK(org);
 }
@@ -1533,4 +1533,110 @@ TEST_CASE("review 66 N1: a password-sprayed mailbox that sends with OAuth is in 
   }
   CHECK(spraying);
   CHECK(org);
+}
+
+TEST_CASE("review 66 N2: an EAC OAuth row does not hide password successes before --since", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.set_since(*parse_date("2026-12-05") + hours(0));
+  aggregator.add(signin("App-Mixed@contoso.com", "198.51.100.70", "2026-11-29T07"));
+  aggregator.add(signin("App-Mixed@contoso.com", "198.51.100.70", "2026-12-04T07"));
+  aggregator.add(SmtpAuthReportRow{"app-mixed@contoso.com", std::string("OAuth"), 50, 0, 0, 100});
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* app = find_sender(result, "App-Mixed@contoso.com");
+  REQUIRE(app);
+  CHECK(app->verdict == Verdict::will_break);
+  CHECK_THAT(app->reason, Catch::Contains("last success 2026-12-04T07:00:00Z") && Catch::Contains("shows OAuth for it too"));
+  // The same row without the earlier password success: OAuth.
+  InventoryAggregator oauth_only;
+  oauth_only.set_since(*parse_date("2026-12-05") + hours(0));
+  oauth_only.add(SmtpAuthReportRow{"app-mixed@contoso.com", std::string("OAuth"), 50, 0, 0, 100});
+  CHECK(find_sender(evaluate_org_enabled(oauth_only), "app-mixed@contoso.com")->verdict == Verdict::oauth);
+}
+
+TEST_CASE("review 66 N5: a sender known only from before --since is dated by its last success and keeps its spelling", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.set_since(*parse_date("2026-12-02") + hours(0));
+  aggregator.add(signin("Rare@Contoso.com", "198.51.100.71", "2026-11-20T07"));
+  aggregator.add(signin("Rare@Contoso.com", "198.51.100.71", "2026-12-01T10", 50126));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* rare = find_sender(result, "Rare@Contoso.com");
+  REQUIRE(rare);
+  CHECK(rare->verdict == Verdict::will_break);
+  CHECK_THAT(rare->reason, Catch::Contains("last success 2026-11-20T07:00:00Z") && !Catch::Contains("2026-12-01T10"));
+}
+
+TEST_CASE("review 66 N3: a usage report that begins after the sign-in logs does not count as listing OAuth senders", "[inventory][review]") {
+  fixtures::TemporaryDirectory dir("inventory-usage-period");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  const std::string usage_header =
+      "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,Outlook For Mac,"
+      "Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,Report Period\n";
+  InventoryRequest request;
+  request.today = test_today;
+  request.signin_files = {dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv",
+                                    header + "2026-11-03T08:00:00Z,printer@contoso.com,203.0.113.7,Authenticated SMTP,0\n"),
+                          dir.write("NonInteractiveSignIns_2026-11-01_2026-12-01.csv", header)};
+  request.mailboxes_file = dir.write("mailboxes.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\n"
+                                                      "printer@contoso.com,\nmonthly-app@contoso.com,False\n");
+  request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
+  request.usage_report_file = dir.write("usage7.csv", usage_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,7\n");
+  auto result = run_inventory(request);
+  REQUIRE(result.ok());
+  CHECK_FALSE(result->coverage.usage_covers_signins());
+  CHECK_FALSE(result->coverage.lists_every_smtp_user());
+  const auto* app = find_sender(*result, "monthly-app@contoso.com");
+  REQUIRE(app);
+  CHECK(app->verdict == Verdict::exposed_unused);
+  CHECK_THAT(app->reason, Catch::Contains("begins on 2026-11-24") && !Catch::Contains("$true"));
+  const auto json = make_report(*result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool period_row = false;
+  for (const auto& check : json["checks"])
+    if (check["id"] == "inventory.usage-period") period_row = check["message"].get<std::string>().find("2026-11-03") != std::string::npos;
+  CHECK(period_row);
+  // A 30-day report that covers the logs' days counts.
+  request.usage_report_file = dir.write("usage30.csv", usage_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,30\n");
+  auto covered = run_inventory(request);
+  REQUIRE(covered.ok());
+  CHECK(covered->coverage.lists_every_smtp_user());
+  CHECK_THAT(find_sender(*covered, "monthly-app@contoso.com")->reason, Catch::Contains("$true"));
+}
+
+TEST_CASE("review 66 N4: a guest account gets no mailbox command, no way forward and no place in the organization remedy", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  const std::string guest = "partner_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+  aggregator.add(signin(guest, "198.51.100.80", "2026-11-20T07"));
+  const std::string sprayed_guest = "j.doe_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+  for (int i = 1; i <= 8; ++i) aggregator.add(signin(sprayed_guest, "203.0.113." + std::to_string(i), "2026-11-21T07", 50126));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* partner = find_sender(result, guest);
+  REQUIRE(partner);
+  CHECK(partner->guest);
+  CHECK(partner->verdict == Verdict::will_break);
+  CHECK(partner->way_forward.empty());
+  CHECK_THAT(partner->reason, Catch::Contains("guest account") && Catch::Contains("Conditional Access"));
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool spraying = false;
+  for (const auto& check : json["checks"]) {
+    const std::string text = check["message"].get<std::string>() + " " + check["remedy"].get<std::string>();
+    if (check["id"] == "inventory.org-enabled") CHECK(text.find("#EXT#") == std::string::npos);
+    if (check["id"] == "inventory.password-spraying") {
+      spraying = true;
+      CHECK_THAT(text, Catch::Contains("of guest accounts: " + sprayed_guest) && !Catch::Contains("Set-CASMailbox"));
+    }
+  }
+  CHECK(spraying);
+}
+
+TEST_CASE("review 66 N8: concealed names in use are not sent to Get-Mailbox", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.add(UsageRow{"5F2B1C9D8E7A6B5C4D3E2F1A0B9C8D7E", "2026-11-28", true, "30", "2026-11-30"});
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  tenant.mailboxes.push_back(MailboxSetting{"scanner@contoso.com", false});
+  EvidenceCoverage coverage;
+  coverage.usage_report = true;
+  const auto result = evaluate(aggregator, tenant, test_today, coverage);
+  const auto* scanner = find_sender(result, "scanner@contoso.com");
+  REQUIRE(scanner);
+  CHECK_THAT(scanner->reason, Catch::Contains("no command resolves") && !Catch::Contains("Get-Mailbox"));
 }

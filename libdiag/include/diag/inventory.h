@@ -62,6 +62,7 @@ struct UsageRow {
   std::string last_activity_date;    // YYYY-MM-DD or empty
   bool smtp_app = false;
   std::string report_period;         // "30" etc.
+  std::string report_refresh_date;   // YYYY-MM-DD: the last day the period covers
 };
 using UsageSink = std::function<void(const UsageRow&)>;
 
@@ -225,6 +226,11 @@ class InventoryAggregator {
     if (last_success) seen.last_success = seen.last_success ? std::max(*seen.last_success, *last_success) : *last_success;
   }
   const std::map<std::string, SeenBeforeSince>& seen_before_since() const { return seen_before_since_; }
+  // The user as first written in the inputs ("Printer@Contoso.com"), else the key.
+  const std::string& spelling(const std::string& key) const {
+    const auto found = first_spelling_.find(key);
+    return found == first_spelling_.end() ? key : found->second;
+  }
 
   SignInSink signin_sink() { return [this](const SignIn& s) { add(s); }; }
   UsageSink usage_sink() { return [this](const UsageRow& r) { add(r); }; }
@@ -240,6 +246,9 @@ class InventoryAggregator {
   // The earliest sign-in of this run's inputs (after --since): where the
   // period they cover starts, at the latest.
   std::optional<std::chrono::sys_seconds> earliest_signin() const { return earliest_signin_; }
+  // The first day this run's usage report covers (Report Refresh Date less
+  // Report Period); nullopt when no row carried both.
+  std::optional<std::chrono::sys_days> usage_from() const { return usage_from_; }
 
  private:
   std::map<std::string, SenderActivity> senders_;
@@ -251,6 +260,7 @@ class InventoryAggregator {
   std::map<std::string, std::string> first_spelling_;
   std::uint64_t rows_seen_ = 0, rows_before_since_ = 0, rows_read_twice_ = 0, rows_in_both_logs_ = 0;
   std::optional<std::chrono::sys_seconds> earliest_signin_;
+  std::optional<std::chrono::sys_days> usage_from_;
   // Sign-ins already counted, by a hash of their request ID, time, user, IP
   // and result, with the log they were read from: overlapping downloads,
   // one file given twice, or one log's file given as both.
@@ -310,6 +320,9 @@ struct SenderFinding {
   std::optional<UsageRow> usage;
   std::optional<std::string> smtp_auth_report_read_on, usage_read_on;  // from the history: the day they were read
   bool concealed = false;
+  // A B2B guest (name@partner.com#EXT#@tenant): no mailbox here, its
+  // password checked by its home organization; Set-CASMailbox does not apply.
+  bool guest = false;
   bool only_in_history = false;
   bool active_this_run = false;  // this run's inputs show use (sign-ins, EAC report or usage report)
   std::optional<std::string> previous_verdict;
@@ -364,7 +377,14 @@ struct EvidenceCoverage {
   // The sign-in logs' "Authenticated SMTP" rows are sign-ins with a password:
   // one with OAuth is a token's sign-in, and never among them. The usage
   // report and the EAC report list every SMTP sender, OAuth included.
-  bool lists_oauth_senders() const { return usage_report || smtp_auth_report; }
+  bool lists_oauth_senders() const { return (usage_report && usage_covers_signins()) || smtp_auth_report; }
+  // The usage report lists the SMTP users of its own period (7 to 180
+  // days, ending on its refresh date): one that begins after the first
+  // sign-in the logs hold does not list the OAuth senders of the days
+  // between. Unknown dates are taken to cover.
+  std::optional<std::chrono::sys_days> usage_from;    // the first day the usage report covers
+  std::optional<std::chrono::sys_days> signins_from;  // the day of the first sign-in read
+  bool usage_covers_signins() const { return !usage_from || !signins_from || *usage_from <= *signins_from; }
   // "Disable it" holds only from inputs that list both: the switch refuses OAuth too.
   bool lists_every_smtp_user() const { return lists_every_sender() && lists_oauth_senders(); }
 };

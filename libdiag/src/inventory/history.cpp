@@ -310,6 +310,9 @@ Result<InventoryChanges> HistoryDatabase::changes_since_last_run(InventoryResult
   changes.have_previous_run = true;
   changes.previous_run_time = last.text(1);
   const bool every_sender_listed = result.coverage.lists_every_sender();
+  // A sender that sends with OAuth is in no sign-in log: only the usage or
+  // EAC report shows it gone.
+  const bool oauth_senders_listed = result.coverage.lists_oauth_senders();
   struct Previous {
     std::string user, verdict;
     bool active = false, matched = false;
@@ -335,13 +338,16 @@ Result<InventoryChanges> HistoryDatabase::changes_since_last_run(InventoryResult
     if (found->second.active && !sender.active_this_run)
       // Quiet only where this run's inputs would have shown it: every sender
       // listed, over a period that begins after its last sign-in.
-      (every_sender_listed && sender.last_seen && result.inputs_from && *sender.last_seen < *result.inputs_from
+      (every_sender_listed && sender.last_seen && result.inputs_from && *sender.last_seen < *result.inputs_from &&
+               (oauth_senders_listed || (sender.auth != AuthEvidence::oauth && found->second.verdict != "oauth"))
            ? changes.gone_quiet
            : changes.not_in_inputs)
           .push_back(sender.user);
   }
   for (const auto& [key, entry] : previous)
-    if (!entry.matched && entry.active) (every_sender_listed ? changes.gone_quiet : changes.not_in_inputs).push_back(entry.user);
+    if (!entry.matched && entry.active)
+      (every_sender_listed && (oauth_senders_listed || entry.verdict != "oauth") ? changes.gone_quiet : changes.not_in_inputs)
+          .push_back(entry.user);
   changes.settings_missing = !changes.verdict_changes.empty() && (!result.org_known || !result.mailboxes_known);
   return changes;
 }

@@ -1,5 +1,6 @@
 // Aggregation per sender and IP, the effective setting, the verdicts and the
 // ways forward.
+#include <charconv>
 #include "diag/inventory.h"
 
 #include <algorithm>
@@ -145,11 +146,21 @@ void InventoryAggregator::add(const SignIn& signin) {
 }
 
 void InventoryAggregator::add(const UsageRow& row) {
+  // Every row carries the report's period, whatever its SMTP App says.
+  int period = 0;
+  const std::string_view days = row.report_period;
+  const auto digits = days.starts_with('D') || days.starts_with('d') ? days.substr(1) : days;
+  const auto refresh = parse_date(row.report_refresh_date);
+  if (refresh && std::from_chars(digits.data(), digits.data() + digits.size(), period).ptr == digits.data() + digits.size() &&
+      period > 0 && period <= 366) {
+    const auto from = *refresh - std::chrono::days(period - 1);
+    usage_from_ = usage_from_ ? std::min(*usage_from_, from) : from;
+  }
   if (!row.smtp_app) return;
   const auto key = sender_key(row.user);
   if (key.empty()) return;
   auto& sender = senders_[key];
-  if (sender.user.empty()) sender.user = std::string(trim(row.user));
+  if (sender.user.empty()) sender.user = first_spelling_.try_emplace(key, trim(row.user)).first->second;
   if (sender.usage_read_on) {  // this run's report replaces the history's
     sender.usage.reset();
     sender.usage_read_on.reset();
@@ -161,7 +172,7 @@ void InventoryAggregator::add(const SmtpAuthReportRow& row) {
   const auto key = sender_key(row.sender);
   if (key.empty()) return;
   auto& sender = senders_[key];
-  if (sender.user.empty()) sender.user = std::string(trim(row.sender));
+  if (sender.user.empty()) sender.user = first_spelling_.try_emplace(key, trim(row.sender)).first->second;
   if (sender.smtp_auth_report_read_on) {  // this run's report replaces the history's
     sender.smtp_auth_report.reset();
     sender.smtp_auth_report_read_on.reset();
@@ -513,6 +524,17 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     return setting;
   };
 
+  // The last password success before --since: such a sender is a device
+  // that sends with its password, whatever the window shows of it.
+  const auto basic_before_since = [&](const std::string& key) -> std::optional<std::chrono::sys_seconds> {
+    const auto earlier = activity.seen_before_since().find(key);
+    if (earlier == activity.seen_before_since().end() || !earlier->second.succeeded) return std::nullopt;
+    return earlier->second.last_success.value_or(earlier->second.last_seen);
+  };
+  const std::string before_since_reason =
+      " and none since --since (a device that sends rarely, or one whose later sign-ins the date left out): it stops working "
+      "when Microsoft turns basic authentication for SMTP AUTH off by default at the end of December 2026.";
+
   for (const auto& [key, sender] : activity.senders()) {
     SenderFinding finding;
     finding.user = sender.user;
@@ -524,6 +546,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     // The reports' concealment setting conceals names in the usage reports,
     // not in the sign-in logs: a sign-in's odd name is the name.
     finding.concealed = looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
+    finding.guest = to_lower(sender.user).find("#ext#") != std::string::npos;
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -588,7 +611,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                 ") only addresses it never signed in from tried, and failed (" + codes +
                                 "): not the device, whose own addresses have no failure; someone else is trying its password.";
           }
-        } else if (!basic_worked && sender.smtp_auth_report && eac == ProtocolClass::oauth && sender.smtp_auth_report->messages > 0) {
+        } else if (!basic_worked && sender.smtp_auth_report && eac == ProtocolClass::oauth && sender.smtp_auth_report->messages > 0 &&
+                   !(basic_before_since(key) && !disabled)) {
           // Its mail goes out with OAuth; the password sign-ins that all
           // failed are someone else's tries. Disabling SMTP AUTH would stop it.
           finding.auth = AuthEvidence::oauth;
@@ -622,12 +646,10 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
           // With --since: it sent with its password before the window, and
           // everything since failed. A device that sends rarely, or one
           // whose password changed: either way it is not done with basic auth.
-          const auto earlier = activity.seen_before_since().find(key);
-          if (!disabled && earlier != activity.seen_before_since().end() && earlier->second.succeeded) {
+          if (const auto when = basic_before_since(key); when && !disabled) {
             finding.verdict = Verdict::will_break;
-            const auto when = earlier->second.last_success.value_or(earlier->second.last_seen);
             finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
-                             format_time(when) + "), and every sign-in since failed (" + codes +
+                             format_time(*when) + "), and every sign-in since failed (" + codes +
                              "): it may not send mail now. Whatever refuses it, it stops working when Microsoft turns basic "
                              "authentication for SMTP AUTH off by default at the end of December 2026; run again without "
                              "--since to see its successes.";
@@ -648,6 +670,17 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
         }
         break;
       case AuthEvidence::oauth:
+        // OAuth in the EAC report shows that some of its mail uses OAuth;
+        // password successes before --since show something that does not.
+        if (const auto when = basic_before_since(key); when && !disabled) {
+          finding.auth = AuthEvidence::basic;
+          finding.verdict = Verdict::will_break;
+          finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
+                           format_time(*when) + ")," + before_since_reason +
+                           " The EAC report shows OAuth for it too: something else sends as it with OAuth. Run again without "
+                           "--since for the addresses of the one that uses the password.";
+          break;
+        }
         finding.verdict = disabled ? Verdict::refused : Verdict::oauth;
         finding.reason = disabled ? "Uses OAuth, but SMTP AUTH is disabled for it, which refuses OAuth as well."
                                   : "Uses OAuth for SMTP AUTH (EAC report): not affected by the end of basic "
@@ -660,7 +693,11 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                         : finding.setting.disabled ? "Uses SMTP AUTH and nothing blocks it."
                                                    : "Uses SMTP AUTH and nothing known blocks it.") +
             " This source cannot tell basic from OAuth (" +
-            (sender.usage && !sender.smtp_auth_report ? "usage report only" : "EAC report without its protocol column") + "): " +
+            (sender.usage && !sender.smtp_auth_report ? std::string("usage report only")
+             : sender.smtp_auth_report->authentication_protocol && !sender.smtp_auth_report->authentication_protocol->empty()
+                 ? "the EAC report's Authentication Protocol is \"" + *sender.smtp_auth_report->authentication_protocol +
+                       "\", neither Basic nor OAuth"
+                 : std::string("EAC report without its protocol column")) + "): " +
             (both_logs_whole && !sender.smtp_auth_report
                  // Both logs were given whole and hold no password sign-in of it.
                  ? std::string("the sign-in logs given have no sign-in with a password for it, so if they cover the days it "
@@ -682,7 +719,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                         "and Microsoft's retirement of basic authentication names both endpoints "
                         "(https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/"
                         "opt-in-exchange-online-endpoint-for-legacy-tls-using-smtp-auth).";
-    if (finding.concealed)
+    if (finding.guest) {
+      // Nothing of this tenant's mail settings applies to it: no command.
+      finding.reason += " It is a guest account (B2B; its name holds #EXT#): it has no mailbox in this tenant, its password "
+                        "is checked by its home organization, and a device that uses it is the partner's. The controls here "
+                        "are Conditional Access for it, or removing the guest (Microsoft Entra admin center > Users); ask the "
+                        "partner which device signs in with it.";
+      finding.way_forward.clear();
+    } else if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";
     else if (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth && finding.successes == 0 &&
@@ -704,7 +748,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     result.any_concealed = result.any_concealed || finding.concealed;
     // A guest is no mailbox's device, nor is a password tried from many
     // addresses that never worked (spraying): neither is a sender in use.
-    const bool guest = finding.user.find("#EXT#") != std::string::npos;
+    const bool guest = finding.guest;
     const bool only_sprayed = finding.successes == 0 && finding.signins > 0 && address_pattern(finding).sprayed();
     if (finding.active_this_run && !guest && !only_sprayed &&
         (finding.concealed || (!tenant.mailboxes.empty() && !finding.setting.mailbox_row_found)))
@@ -712,6 +756,16 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     result.senders.push_back(std::move(finding));
   }
   const std::string unmatched = strings::join_first(result.unmatched_senders, 5);
+  // A concealed name is a hash no command resolves: only an export without
+  // concealment shows who it is.
+  const auto concealed_unmatched = static_cast<std::size_t>(
+      std::count_if(result.unmatched_senders.begin(), result.unmatched_senders.end(), [](const std::string& user) { return looks_concealed(user); }));
+  const std::string match_names = "Match them first (Get-Mailbox -Identity NAME | Format-List PrimarySmtpAddress,EmailAddresses)";
+  const std::string unconceal = "turn concealment off in the Microsoft 365 admin center (Settings > Org settings > Reports) and export again";
+  const std::string match_unmatched =
+      concealed_unmatched == 0                              ? match_names + "."
+      : concealed_unmatched == result.unmatched_senders.size() ? "Their names are concealed, which no command resolves: " + unconceal + "."
+                                                            : match_names + "; for the concealed names, " + unconceal + ".";
 
   // Mailboxes that can still use SMTP AUTH but were not seen using it.
   for (const auto& mailbox : tenant.mailboxes) {
@@ -728,13 +782,12 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       // It signed in before --since: a device that sends rarely is still a
       // device, and one that sent with its password breaks at the cutover.
       const std::string when = format_time(earlier->second.last_seen);
-      if (earlier->second.succeeded) {
+      if (const auto success = basic_before_since(key)) {
         finding.verdict = Verdict::will_break;
         finding.auth = AuthEvidence::basic;
-        finding.reason = "Signed in to SMTP AUTH with basic authentication before --since (last on " + when +
-                         ") and not since: a device that sends rarely still stops working when Microsoft turns basic "
-                         "authentication for SMTP AUTH off by default at the end of December 2026. Do not disable SMTP "
-                         "AUTH for it; run again without --since for its addresses and ways forward.";
+        finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
+                         format_time(*success) + ")," + before_since_reason +
+                         " Do not disable SMTP AUTH for it; run again without --since for its addresses and ways forward.";
       } else {
         finding.reason = "SMTP AUTH is enabled for this mailbox; no use was seen since --since, but its sign-ins before "
                          "that date (last on " + when + ", all failed) show something trying it. Do not disable it until "
@@ -748,9 +801,16 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (!every_sender_listed || !oauth_senders_listed) {
       finding.reason = std::string("SMTP AUTH is enabled for this mailbox and the inputs show no use of it, but ") +
                        (!every_sender_listed
-                            ? "they do not list every SMTP AUTH sender (one sign-in log alone, or the EAC report without its period)"
-                            : "the sign-in logs list only sign-ins with a password: an application that sends with OAuth never "
-                              "appears in them, and disabling SMTP AUTH refuses OAuth too") +
+                            ? std::string(coverage && !coverage->signin_sources && !coverage->usage_report && !coverage->smtp_auth_report
+                                              ? "no source of SMTP AUTH use was given (sign-in logs, usage report or EAC report)"
+                                              : "they do not list every SMTP AUTH sender (one sign-in log alone, or the EAC report without its period)")
+                        : coverage && coverage->usage_report && !coverage->usage_covers_signins()
+                            ? "the usage report given begins on " + format_date(*coverage->usage_from) + ", after the first sign-in "
+                              "the logs hold (" + format_date(*coverage->signins_from) + "), and the sign-in logs list only sign-ins "
+                              "with a password: an application that sent with OAuth only before " + format_date(*coverage->usage_from) +
+                              " is in neither, and disabling SMTP AUTH refuses OAuth too"
+                            : std::string("the sign-in logs list only sign-ins with a password: an application that sends with OAuth never "
+                                          "appears in them, and disabling SMTP AUTH refuses OAuth too")) +
                        ": do not disable it before the usage report (--usage-report: every SMTP user of its period, OAuth "
                        "included) shows it unused, or both sign-in logs and the EAC SMTP AUTH clients report do.";
       result.senders.push_back(std::move(finding));
@@ -765,9 +825,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                               " sender" + (result.unmatched_senders.size() == 1 ? "" : "s") + " in use (" +
                                               unmatched + ") " + (result.unmatched_senders.size() == 1 ? "matches" : "match") +
                                               " no mailbox row: this mailbox may be one of them (a "
-                                              "sign-in name other than the primary SMTP address, or a concealed name). "
-                                              "Match them first (Get-Mailbox -Identity NAME | Format-List "
-                                              "PrimarySmtpAddress,EmailAddresses).") +
+                                              "sign-in name other than the primary SMTP address, or a concealed name). " +
+                                              match_unmatched) +
                      " Before disabling it, check the longest history you have (the EAC SMTP AUTH clients report covers up to 90 days, 7 by "
                      "default; --db keeps earlier runs); if nothing uses it, disable it (Set-CASMailbox -Identity " + strings::powershell_word(mailbox.user) +
                      " -SmtpClientAuthenticationDisabled $true" +
@@ -782,16 +841,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
   for (const auto& [key, earlier] : activity.seen_before_since()) {
     if (!earlier.succeeded || activity.senders().count(key) || listed.count(key)) continue;
     SenderFinding finding;
-    finding.user = key;
+    finding.user = activity.spelling(key);
     finding.setting = setting_for(key);
     if (finding.setting.disabled == true) continue;  // refused already, whatever it did before
     finding.verdict = Verdict::will_break;
     finding.auth = AuthEvidence::basic;
-    finding.reason = "Signed in to SMTP AUTH with basic authentication before --since (last on " +
-                     format_time(earlier.last_seen) +
-                     ") and not since: a device that sends rarely still stops working when Microsoft turns basic "
-                     "authentication for SMTP AUTH off by default at the end of December 2026. Run again without "
-                     "--since for its addresses and ways forward.";
+    finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
+                     format_time(*basic_before_since(key)) + ")," + before_since_reason +
+                     " Run again without --since for its addresses and ways forward.";
     result.senders.push_back(std::move(finding));
   }
 

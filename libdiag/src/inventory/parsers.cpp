@@ -503,6 +503,7 @@ Result<std::size_t> parse_usage(Utf8TextSource& source, const UsageSink& sink, c
     row.user = field("User Principal Name");
     row.last_activity_date = field("Last Activity Date");
     row.report_period = field("Report Period");
+    row.report_refresh_date = field("Report Refresh Date");
     const auto smtp = to_lower(field("SMTP App"));
     if (smtp == "yes" || smtp == "true" || smtp == "1") row.smtp_app = true;
     else if (smtp == "no" || smtp == "false" || smtp == "0" || smtp.empty()) row.smtp_app = false;

@@ -82,6 +82,7 @@ nlohmann::json sender_json(const SenderFinding& sender) {
                          {"auth", auth_name(sender.auth)},
                          {"reason", sender.reason},
                          {"concealed", sender.concealed},
+                         {"guest", sender.guest},
                          {"only_in_history", sender.only_in_history},
                          {"way_forward", ways}};
   if (sender.previous_verdict) json["previous_verdict"] = *sender.previous_verdict;
@@ -284,6 +285,15 @@ void add_checks(Report& report, const InventoryResult& result) {
                 "Devices may be missing: " + which + ", and a device's SMTP AUTH sign-ins can be in either log",
                 std::string(both_logs_remedy), {}});
   }
+  if (coverage.usage_report && !coverage.usage_covers_signins())
+    report.add({"inventory.usage-period", Status::warn,
+                "The usage report begins on " + format_date(*coverage.usage_from) + ", after the first sign-in the logs hold (" +
+                    format_date(*coverage.signins_from) + "): an application that sent with OAuth only before " +
+                    format_date(*coverage.usage_from) + " is in neither (the sign-in logs list only sign-ins with a password), "
+                    "so no mailbox is called unused from them",
+                "Export the usage report for a period at least as long as the sign-in logs' (Microsoft 365 admin center > "
+                "Reports > Usage > Email apps usage: 30, 90 or 180 days) and give it with --usage-report.",
+                {{"usage_from", format_date(*coverage.usage_from)}, {"signins_from", format_date(*coverage.signins_from)}}});
   for (const auto& file : coverage.unfiltered)
     report.add({"inventory.signin-unfiltered", Status::warn,
                 file + ": it was downloaded without the Client app filter, and a download stops at a record limit, so "
@@ -326,8 +336,16 @@ void add_checks(Report& report, const InventoryResult& result) {
                 plural(unknown_auth, "sender is", "senders are") +
                     " known only from a source that cannot tell basic from OAuth (the usage report, or the EAC report "
                     "without its Authentication Protocol column)",
-                "Download the Entra sign-in logs (client app \"Authenticated SMTP\", interactive and non-interactive) "
-                "or a recent EAC SMTP AUTH clients report and run again with --signins / --smtp-auth-report.",
+                result.coverage.both_logs_whole()
+                    // The logs are here: a sender in neither sends with OAuth
+                    // if they cover its days; the EAC report says for sure.
+                    ? std::string("The sign-in logs given hold no password sign-in of them: if the logs cover the days "
+                                  "they sent, they use OAuth. Confirm in the EAC SMTP AUTH clients report's Authentication "
+                                  "Protocol column (Exchange admin center > Reports > Mail flow > SMTP AUTH clients) and run "
+                                  "again with --smtp-auth-report.")
+                    : std::string("Download the Entra sign-in logs (client app \"Authenticated SMTP\", interactive and "
+                                  "non-interactive) or a recent EAC SMTP AUTH clients report and run again with --signins / "
+                                  "--smtp-auth-report."),
                 {{"count", unknown_auth}}});
   if (!result.org_known || !result.mailboxes_known)
     report.add({"inventory.settings-unknown", Status::warn,
@@ -346,7 +364,7 @@ void add_checks(Report& report, const InventoryResult& result) {
     std::size_t concealed_count = 0;
     for (const auto& sender : result.senders)
       // OAuth needs the switch as much as a password does, for good.
-      if ((sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth) && !sender.setting.mailbox) {
+      if ((sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth) && !sender.setting.mailbox && !sender.guest) {
         if (sender.concealed) {
           ++concealed_count;
           continue;
@@ -354,7 +372,7 @@ void add_checks(Report& report, const InventoryResult& result) {
         // Pinned on, a password under attack or shared stays usable after the
         // organization is disabled: its check comes first.
         const AddressPattern pattern = address_pattern(sender);
-        const std::string flagged = pattern.sprayed()          ? " (check its successes and reset its password first: see the password-spraying warning)"
+        const std::string flagged = pattern.sprayed()          ? " (check its successes first, and reset its password if one came from an address that is not the device's: see the password-spraying warning)"
                                     : pattern.used_elsewhere() ? " (find who else uses its password first: see the password-used-elsewhere warning)"
                                                                : "";
         // Without its mailbox row, its own setting is not known: it may follow.
@@ -400,9 +418,14 @@ void add_checks(Report& report, const InventoryResult& result) {
                   "", {{"policy", name}}});
   // Failed sign-ins from many addresses are someone trying the password;
   // successes from many are a password used by more than a device.
-  std::vector<std::string> sprayed, sprayed_in_use, shared;
+  std::vector<std::string> sprayed, sprayed_in_use, sprayed_guests, shared;
   for (const auto& sender : result.senders) {
     const AddressPattern pattern = address_pattern(sender);
+    // A guest has no SMTP AUTH switch here: its controls are Entra's.
+    if (sender.guest && pattern.sprayed()) {
+      sprayed_guests.push_back(sender.user + " (" + std::to_string(pattern.failed_only) + " addresses)");
+      continue;
+    }
     // One that also signs in successfully is a device in use: turning SMTP
     // AUTH off for it stops it now.
     // One that sends with OAuth is in use too: the switch refuses OAuth.
@@ -412,14 +435,17 @@ void add_checks(Report& report, const InventoryResult& result) {
     if (pattern.used_elsewhere())
       shared.push_back(sender.user + " (" + std::to_string(pattern.succeeded_public) + " addresses)");
   }
-  if (!sprayed.empty() || !sprayed_in_use.empty())
+  if (!sprayed.empty() || !sprayed_in_use.empty() || !sprayed_guests.empty())
     report.add({"inventory.password-spraying", Status::warn,
                 "Sign-ins failed from many addresses, someone trying the password over SMTP AUTH: " +
                     strings::join_first(sprayed, 10) +
                     (sprayed_in_use.empty() ? std::string()
                                             : std::string(sprayed.empty() ? "" : "; and ") +
                                                   "of mailboxes that also sign in successfully (devices in use): " +
-                                                  strings::join_first(sprayed_in_use, 10)),
+                                                  strings::join_first(sprayed_in_use, 10)) +
+                    (sprayed_guests.empty() ? std::string()
+                                            : std::string(sprayed.empty() && sprayed_in_use.empty() ? "" : "; and ") +
+                                                  "of guest accounts: " + strings::join_first(sprayed_guests, 10)),
                 std::string(sprayed.empty() ? ""
                                             : "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it "
                                               "off: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $true" +
@@ -432,6 +458,10 @@ void add_checks(Report& report, const InventoryResult& result) {
                                             : "Do not turn SMTP AUTH off for a mailbox a device uses before the device has "
                                               "moved to its way forward (that stops it now); check that its successes come "
                                               "only from the device's addresses, else reset the password. ") +
+                    (sprayed_guests.empty() ? ""
+                                            : "A guest account has no mailbox here and its password is its home "
+                                              "organization's: block it with Conditional Access or remove the guest, and "
+                                              "tell the partner. ") +
                     "Review the sign-ins in Microsoft Entra (Sign-in logs), and give the accounts strong passwords.",
                 {}});
   if (!shared.empty())

@@ -81,6 +81,8 @@ Result<InventoryResult> run_inventory(
   }
 
   coverage.rows_in_both_logs = aggregator.rows_in_both_logs();
+  coverage.usage_from = aggregator.usage_from();
+  if (const auto first = aggregator.earliest_signin()) coverage.signins_from = std::chrono::floor<std::chrono::days>(*first);
   InventoryResult result = evaluate(aggregator, tenant, request.today, coverage);
   result.inputs = std::move(inputs);
   result.coverage = std::move(coverage);
