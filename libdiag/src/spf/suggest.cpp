@@ -79,6 +79,9 @@ struct ExchangeOnlineCheck {
   std::vector<std::string> failures;
   bool permerror = false;  // a failure was a limit, not a deciding term
   std::size_t sampled = 0;
+  // The record's own terms, other than all, that decided a failure
+  // ("-ip4:40.92.0.0/24"): written to refuse those servers, or by mistake.
+  std::vector<std::string> deciding_terms;
 };
 
 struct Draft {
@@ -877,19 +880,53 @@ class SuggestionBuilder {
   }
 
   // Moves Microsoft's include to the first place after the record's own
-  // addresses when every DNS term before it is a pass term; the include
-  // moved, or "".
-  static std::string move_microsoft_first(Draft& draft) {
-    // A fail or softfail term anywhere ("-ip4:40.92.0.0/24") keeps every
-    // term where it is: the order is then part of what the record says.
-    if (draft.has_non_pass) return {};
+  // addresses when no term before it can decide for an address the include
+  // authorizes: pass terms (the result stays pass), and fail, softfail or
+  // neutral ip4/ip6 terms and includes whose addresses lie outside it
+  // (~include:sendgrid.net). Any other non-pass term ("-ip4:40.92.0.0/24",
+  // "~a", "-exists:...") keeps the order: it is then part of what the record
+  // says. Returns the include moved, or "".
+  static std::string move_microsoft_first(Draft& draft, const TreeValidation& candidate) {
     const auto first_lookup = std::find_if(draft.terms.begin() + 1, draft.terms.end(), [](const DraftTerm& t) { return !t.is_networks(); });
     const auto include = std::find_if(first_lookup, draft.terms.end(), [](const DraftTerm& t) { return !microsoft_include_of(t).empty(); });
     if (include == draft.terms.end() || include == first_lookup) return {};
-    for (auto term = first_lookup; term != include + 1; ++term) {
+    const auto child_for = [&](const std::string& domain) -> const TreeNode* {
+      for (const auto& child : candidate.root.children)
+        if (dns::canonical_name(child.domain) == domain) return &child;
+      return nullptr;
+    };
+    const TreeNode* microsoft = child_for(microsoft_include_of(*include));
+    if (!microsoft || microsoft->status != "ok") return {};
+    const auto microsoft_networks = authorized_networks(*microsoft);
+    const auto overlaps_microsoft = [&](const std::vector<Network>& networks) {
+      for (const auto& a : networks)
+        for (const auto& b : microsoft_networks)
+          if (a.address.is_v4() == b.address.is_v4() &&
+              (a.address.in_prefix(b.address, b.prefix) || b.address.in_prefix(a.address, a.prefix)))
+            return true;
+      return false;
+    };
+    for (auto term = first_lookup; term != include; ++term) {
       if (term->is_networks()) continue;
       const ParsedRecord one = parse_record("v=spf1 " + term->text);
-      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism || one.terms[0].qualifier != Qualifier::pass) return {};
+      if (!one.ok() || one.terms.empty() || !one.terms[0].is_mechanism) return {};
+      const auto& mechanism = one.terms[0];
+      if (mechanism.qualifier == Qualifier::pass) continue;
+      std::vector<Network> decides;
+      if (mechanism.mechanism == MechanismKind::ip4 || mechanism.mechanism == MechanismKind::ip6) {
+        const auto network = parse_network(term->text.substr(term->text.find(':') + 1));
+        if (!network) return {};
+        decides.push_back(*network);
+      } else if (mechanism.mechanism == MechanismKind::include) {
+        const TreeNode* child = child_for(dns::canonical_name(mechanism.domain_spec));
+        // What it matches must be known: a record that could not be read,
+        // or one with lookups of its own (a, mx, exists), may match anything.
+        if (!child || child->status != "ok" || child->lookups_total > 0) return {};
+        decides = authorized_networks(*child);
+      } else {
+        return {};
+      }
+      if (overlaps_microsoft(decides)) return {};
     }
     const std::string text = include->text;
     DraftTerm moved = std::move(*include);
@@ -973,14 +1010,24 @@ class SuggestionBuilder {
         draft.terms.erase(include);
         draft.terms.insert(draft.terms.begin() + 1, std::move(moved));
         const bool ended_in_permerror = microsoft.permerror;
+        const std::vector<std::string> overridden = microsoft.deciding_terms;
         candidate = walk(resolver_, cache_, domain_, draft.render());
         microsoft = check_exchange_online(draft.render());
         if (microsoft.failures.empty())
           notes_.push_back(ended_in_permerror
                                ? "Moved \"include:spf.protection.outlook.com\" before the terms that find nothing for Exchange Online's "
                                  "servers: behind them, their void lookups ended the check of those servers in permerror (RFC 7208 4.6.4)."
-                               : "Moved \"include:spf.protection.outlook.com\" before the terms that decided for Exchange Online's "
-                                 "servers first: behind them, those servers did not pass.");
+                           : overridden.empty()
+                               ? "Moved \"include:spf.protection.outlook.com\" before the terms that decided for Exchange Online's "
+                                 "servers first: behind them, those servers did not pass."
+                               // A term the admin wrote to refuse those servers no longer
+                               // does: say so, in case that was meant.
+                               : "Moved \"include:spf.protection.outlook.com\" before \"" + join(overridden) + "\", which " +
+                                     (overridden.size() == 1 ? "gave" : "give") + " Exchange Online's servers a result other than "
+                                     "pass: with Microsoft's include first, " + (overridden.size() == 1 ? "that term no longer applies" : "those terms no longer apply") +
+                                     " to the addresses the include authorizes. If " + (overridden.size() == 1 ? "it was" : "they were") +
+                                     " written to refuse mail from those servers, this record undoes that; keeping " + (overridden.size() == 1 ? "it" : "them") +
+                                     " means that mail Exchange Online sends as " + domain_ + " fails SPF, and passes DMARC only through DKIM.");
       }
     }
     // At 9 or 10 lookups, one include a provider nests later pushes the
@@ -988,7 +1035,7 @@ class SuggestionBuilder {
     // Exchange Online's servers go before the other lookups. Only past
     // pass terms, where the order changes no sender's result.
     if (candidate.lookups > lookup_target && candidate.lookups <= lookup_limit)
-      if (const std::string moved = move_microsoft_first(draft); !moved.empty()) {
+      if (const std::string moved = move_microsoft_first(draft, candidate); !moved.empty()) {
         candidate = walk(resolver_, cache_, domain_, draft.render());
         notes_.push_back("Moved \"" + moved + "\" before the other includes: the record needs " +
                          std::to_string(candidate.lookups) + " of the 10 DNS lookups RFC 7208 4.6.4 allows, and when a provider's "
@@ -1059,6 +1106,11 @@ class SuggestionBuilder {
       if (result.result == SpfResult::temperror) return {};
       ++check.sampled;
       if (result.result == SpfResult::permerror) check.permerror = true;
+      if (result.result != SpfResult::pass && result.result != SpfResult::permerror && result.path.size() > 1) {
+        const std::string& term = result.path[1];
+        if (!term.ends_with("all") && std::find(check.deciding_terms.begin(), check.deciding_terms.end(), term) == check.deciding_terms.end())
+          check.deciding_terms.push_back(term);
+      }
       if (result.result != SpfResult::pass && check.failures.size() < 5)
         check.failures.push_back(address.to_string() + " gets " + std::string(to_string(result.result)) +
                                  (result.reason.empty() ? std::string() : " (" + result.reason + ")"));
@@ -1143,7 +1195,15 @@ class SuggestionBuilder {
                              " authorized, gets " + std::string(to_string(now.result)));
       }
     }
-    if (!old_.empty())
+    const std::string published = old_.size() > 1 ? std::to_string(old_.size()) + " published records" : std::string("published record");
+    if (!old_.empty() && authorized == 0)
+      // "0 of 0" reads as a check that was skipped: say what was found.
+      s_.verification.push_back(sampled == 0 ? "the " + published + (old_.size() > 1 ? " list" : " lists") +
+                                                   " no network to sample, so no old sender was there to keep"
+                                             : "none of the " + std::to_string(sampled) + " addresses sampled from the networks the " +
+                                                   published + (old_.size() > 1 ? " list passed them" : " lists passed it") +
+                                                   " (it ended in an error or a fail for each), so no old sender was there to keep");
+    else if (!old_.empty())
       s_.verification.push_back(std::to_string(kept) + " of " + std::to_string(authorized) + " addresses sampled from the networks the " +
                                 (old_.size() > 1 ? std::to_string(old_.size()) + " published records" : std::string("published record")) +
                                 " authorized still pass" + (sampled >= max_samples ? " (first " + std::to_string(max_samples) + " samples)" : ""));
