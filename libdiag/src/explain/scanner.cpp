@@ -598,6 +598,11 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
     text_at = at + 11;  // sendmail's mailq
   } else if (const auto at = line.find("Sorry, I wasn't able to establish an SMTP connection"); at != std::string_view::npos) {
     text_at = at;  // qmail-remote's own words
+  } else if (const auto at = text::ifind(line, "Could not connect to SMTP host:"); at != std::string_view::npos) {
+    text_at = at;  // JavaMail's MessagingException
+  } else if (const auto at = text::ifind(line, "failed to connect to "); at != std::string_view::npos &&
+                                                                       line.find("(port ", at) != std::string_view::npos) {
+    text_at = at;  // Android's libcore ("failed to connect to HOST/ADDRESS (port 465) after 90000ms: ...")
   } else if (line.find(" T=") != std::string_view::npos) {
     for (std::string_view verb : {" defer (", " ** "})
       if (const auto at = line.find(verb); at != std::string_view::npos) {
@@ -1155,7 +1160,9 @@ Sender classify_sender(std::string_view reply_text, std::string_view host, const
                            "microsoft esmtp", "exrecipnotfound", "unable to relay",
                            "sender policy framework violation", "to send anonymous mail", "unifiedgroupagent", "multiple from addresses are not allowed without sender",
                            // Exchange's wording for its 5.7.12 and 5.4.14 (codes other servers use too).
-                           "sender was not authenticated by organization", "hop count exceeded - possible mail loop"}))
+                           "sender was not authenticated by organization", "hop count exceeded - possible mail loop",
+                           // Exchange's queue status for a failed next hop.
+                           "primary target ip address responded with"}))
     return Sender::exchange;
   return Sender::unknown;
 }
