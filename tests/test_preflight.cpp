@@ -611,7 +611,7 @@ TEST_CASE("acs: the user name format is checked", "[preflight]") {
 // ---------------------------------------------------------------------------
 // The demo
 
-TEST_CASE("sendcheck demo: SPF fails with its fix, the envelope is accepted, offline, under a second", "[preflight]") {
+TEST_CASE("sendcheck demo: SPF fails with its fix, the envelope is accepted, offline, without waiting on any timeout", "[preflight]") {
   const auto start = std::chrono::steady_clock::now();
   const auto run = run_program({demo_tool, "--no-color"}, 10s);
   const auto elapsed = std::chrono::steady_clock::now() - start;
@@ -621,7 +621,10 @@ TEST_CASE("sendcheck demo: SPF fails with its fix, the envelope is accepted, off
   CHECK(run.out.find("v=spf1 ip4:203.0.113.25 ip4:203.0.113.40 include:spf.protection.outlook.com ~all") != std::string::npos);
   CHECK(run.out.find("RCPT TO:<frontdesk@northwind-traders.example>: 250 2.1.5 Recipient OK") != std::string::npos);
   CHECK(run.err.empty());
-  CHECK(elapsed < 1s);
+  // Its shortest wait is the SMTP server's 5 s command timeout: well under
+  // it, nothing waited (a second or so is the run itself, more under ASan
+  // on a busy machine).
+  CHECK(elapsed < 3s);
 
   const auto json = run_program({demo_tool, "--json"}, 10s);
   const auto document = parse(json);

@@ -47,6 +47,16 @@ std::string device_transient_remedy(std::string_view id, const std::string& mean
   const std::string device =
       "Temporary for a mail server, which queues and retries; a device or application that submits mail usually does "
       "not: its message fails now. ";
+  // Exchange Online's 4.7.500-699 deferral: the table's steps are a mail
+  // server's (retry, ramp up volume, a connector); a device gets the wait
+  // and the tenant-side check.
+  const bool envelope_step = id.starts_with("smtp.mail") || id.starts_with("smtp.rcpt") || id == "smtp.data" || id == "smtp.message";
+  if (meaning_id == "m365.ip-throttled")
+    rest = "Exchange Online is deferring this source or tenant for now (\"Server busy\": a new source or a sudden rise; "
+           "\"Access denied\": suspicious activity under evaluation). Try again later; if it persists, check the Microsoft "
+           "Defender portal's Restricted entities page and message trace for a compromised account or a mail storm from "
+           "your tenant.";
+  if (meaning_id == "m365.ip-throttled" && !envelope_step) return device + rest;
   if (id == "smtp.starttls")
     return device + "A server that answers STARTTLS with 4xx could not start TLS: usually its certificate or private key "
                     "is missing or unreadable, or its TLS settings are broken; check the server's TLS configuration and "
@@ -60,7 +70,7 @@ std::string device_transient_remedy(std::string_view id, const std::string& mean
   // not a guess at greylisting.
   const bool lasting = meaning_id == "m365.wrong-region" || meaning_id == "m365.legacy-tls-rejected";
   if (lasting) return device + rest;
-  if (id.starts_with("smtp.mail") || id.starts_with("smtp.rcpt") || id == "smtp.data" || id == "smtp.message")
+  if (envelope_step)
     return device + "The server deferred it (greylisting, a rate limit, a full queue or a lookup that failed for now): "
                     "send again later, or let the device submit through a local relay that queues and retries." +
            (generic ? std::string() : " " + rest);
