@@ -304,6 +304,16 @@ struct SpfPart {
     std::optional<spf::SpfEvaluation> evaluation;
   };
   std::vector<GatewayRoute> gateway_routes;
+  // The record evaluated for the addresses of the From domain's gateway MX
+  // hosts: an include of the right vendor but another region (Mimecast's
+  // us._netblocks for an eu-smtp-inbound MX) passes its own addresses and
+  // not this tenant's gateway.
+  struct GatewayHost {
+    std::string host;
+    IpAddress address;
+    std::optional<spf::SpfEvaluation> evaluation;
+  };
+  std::vector<GatewayHost> gateway_hosts;
 };
 
 void collect_pass_terms(const spf::TreeNode& node, std::vector<std::string>& out) {
@@ -371,22 +381,43 @@ bool needs_outbound_dmarc(const Plan& plan);
 void start_gateway_routes(spf::SpfResolver& resolver, const Plan& plan, const spf::TreeNode& root, SpfPart& part, std::function<void()> done) {
   if (!needs_outbound_dmarc(plan) || !part.gateway_routes.empty()) return done();
   find_gateway_includes(root, part.gateway_routes);
-  auto pending = std::make_shared<std::size_t>(0);
-  for (const auto& route : part.gateway_routes) *pending += route.sample ? 1 : 0;
-  if (*pending == 0) return done();
-  for (auto& route : part.gateway_routes) {
-    if (!route.sample) continue;
+  // One count for every evaluation and lookup still out; done at zero.
+  auto pending = std::make_shared<std::size_t>(1);
+  auto finish = [pending, done] { if (--*pending == 0) done(); };
+  const auto evaluate = [&resolver, &plan, pending, finish](const IpAddress& address, std::optional<spf::SpfEvaluation>& out) {
+    ++*pending;
     spf::CheckHostInput input;
-    input.ip = *route.sample;
+    input.ip = address;
     input.sender = plan.from;
     input.domain = plan.from_domain;
     input.helo = plan.from_domain;
-    spf::start_check_host(resolver, std::make_shared<spf::AnswerCache>(), input, {},
-                          [&route, pending, done](spf::SpfEvaluation evaluation) {
-                            route.evaluation = std::move(evaluation);
-                            if (--*pending == 0) done();
-                          });
-  }
+    spf::start_check_host(resolver, std::make_shared<spf::AnswerCache>(), input, {}, [&out, finish](spf::SpfEvaluation evaluation) {
+      out = std::move(evaluation);
+      finish();
+    });
+  };
+  for (auto& route : part.gateway_routes)
+    if (route.sample) evaluate(*route.sample, route.evaluation);
+  // The gateway MX hosts' own addresses: the first two of the first gateway host.
+  ++*pending;
+  resolver.query(plan.from_domain, dns::RrType::MX, [&resolver, &part, evaluate, finish, pending](const dns::Answer& mx) {
+    auto hosts = mx.mx();
+    std::sort(hosts.begin(), hosts.end(), [](const dns::MxData& a, const dns::MxData& b) { return a.preference < b.preference; });
+    const auto gateway = std::find_if(hosts.begin(), hosts.end(), [](const dns::MxData& h) { return classify_gateway(h.exchange).has_value(); });
+    if (gateway != hosts.end()) {
+      ++*pending;
+      const std::string host = dns::canonical_name(gateway->exchange);
+      resolver.query(host, dns::RrType::A, [&part, host, evaluate, finish](const dns::Answer& a) {
+        const auto addresses = a.addresses();
+        part.gateway_hosts.reserve(2);
+        for (std::size_t i = 0; i < addresses.size() && i < 2; ++i) part.gateway_hosts.push_back({host, addresses[i], std::nullopt});
+        for (auto& gateway_host : part.gateway_hosts) evaluate(gateway_host.address, gateway_host.evaluation);
+        finish();
+      });
+    }
+    finish();
+  });
+  finish();
 }
 
 // The device's own check_host() result for this path. Only it decides the
@@ -1199,33 +1230,6 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                             : policy != "none"   ? "DMARC for " + domain + " is " + policy_shown + inherited + " with pct=0, which applies it to no message (RFC 7489 6.6.4)"
                                                  : "DMARC for " + domain + " is p=none" + inherited) +
                            "; " + sent_on;
-  if (spf_pass && !open_pass.id.empty()) {
-    const std::string through = "\"" + open_pass.term + "\"" + (open_pass.via.empty() ? std::string() : " (reached through " + open_pass.via + ")");
-    const bool fresh_record = record && *record != spf_part.published;
-    check.status = Status::warn;
-    check.message = head + ", which the SPF record of " + domain + " lets pass only through " + through +
-                    ", a term that lets every address on the internet pass: " + (enforced ? "DMARC passes" : "SPF passes") +
-                    " today, but closing that term, its fix, fails this mail unless Exchange Online's servers are added in the same change";
-    check.remedy = fresh_record ? "Publish the SPF record below (verified): it authorizes Exchange Online's servers by include and no "
-                                  "longer lets every address pass. Servers that passed only through \"" + open_pass.term +
-                                      "\" fail with it: find them in your DMARC aggregate reports and add them first."
-                                : "Add include:spf.protection.outlook.com before the all term of " + domain + " in the same change that closes \"" +
-                                      open_pass.term + "\"; find the other servers that send as " + domain +
-                                      " (DMARC aggregate reports) and add them too.";
-    check.fields["passes_through"] = open_pass.term;
-    step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " lets Exchange Online pass, but only through " + through, ""};
-    return;
-  }
-  if (spf_pass) {
-    check.status = Status::pass;
-    check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes");
-    check.remedy.clear();
-    step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " authorizes Exchange Online", ""};
-    return;
-  }
-  // A permerror (the lookup limit reached before Microsoft's include, a
-  // broken include) is not fixed by adding an include that may be there.
-  const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
   // The From domain's SPF term that authorizes its MX gateway's servers.
   std::string gateway_term = from_gateway ? gateway_pass_term(spf_part, *from_gateway) : std::string();
   // Whether the gateway's servers pass, tested with an address its include
@@ -1251,6 +1255,75 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                       "), so mail sent through " + gateway + " fails as well";
     if (!gateway_fails.empty()) gateway_term.clear();
   }
+  // The tenant's own gateway hosts: a permerror there fails the route as
+  // above; a fail with the include's own addresses passing is an include
+  // of another part of the vendor's network (another region), which may
+  // not be what this tenant's mail leaves from: not tested, never fine.
+  std::string gateway_hosts_fail;  // " (...)": the tenant's gateway MX hosts fail the record
+  if (from_gateway && gateway_fails.empty())
+    for (const auto& host : spf_part.gateway_hosts) {
+      if (!host.evaluation || host.evaluation->result == spf::SpfResult::pass || host.evaluation->result == spf::SpfResult::temperror) continue;
+      const std::string result = std::string(spf::to_string(host.evaluation->result));
+      if (host.evaluation->result == spf::SpfResult::permerror && !gateway_term.empty()) {
+        gateway_fails = "; the servers of " + from_gateway->name + " fail it too (SPF permerror for " + host.address.to_string() + ", the address of " +
+                        host.host + ", which takes mail for " + domain + (host.evaluation->reason.empty() ? std::string() : ": " + host.evaluation->reason) +
+                        "), so mail sent through " + from_gateway->name + " fails as well";
+        gateway_term.clear();
+        gateway_tested.clear();
+      } else if (host.evaluation->result != spf::SpfResult::permerror) {
+        gateway_hosts_fail = host.host + " (" + host.address.to_string() + "), the " + from_gateway->name + " server that takes mail for " + domain +
+                             ", gets SPF " + result;
+        gateway_tested.clear();
+      }
+      break;
+    }
+  if (spf_pass && !open_pass.id.empty()) {
+    const std::string through = "\"" + open_pass.term + "\"" + (open_pass.via.empty() ? std::string() : " (reached through " + open_pass.via + ")");
+    const bool fresh_record = record && *record != spf_part.published;
+    check.status = Status::warn;
+    check.message = head + ", which the SPF record of " + domain + " lets pass only through " + through +
+                    ", a term that lets every address on the internet pass: " + (enforced ? "DMARC passes" : "SPF passes") +
+                    " today, but closing that term, its fix, fails this mail unless Exchange Online's servers are added in the same change";
+    check.remedy = fresh_record ? "Publish the SPF record below (verified): it authorizes Exchange Online's servers by include and no "
+                                  "longer lets every address pass. Servers that passed only through \"" + open_pass.term +
+                                      "\" fail with it: find them in your DMARC aggregate reports and add them first."
+                                : "Add include:spf.protection.outlook.com before the all term of " + domain + " in the same change that closes \"" +
+                                      open_pass.term + "\"; find the other servers that send as " + domain +
+                                      " (DMARC aggregate reports) and add them too.";
+    check.fields["passes_through"] = open_pass.term;
+    step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " lets Exchange Online pass, but only through " + through, ""};
+    return;
+  }
+  // Exchange Online's servers pass, but the record's gateway include does
+  // not cover this tenant's own gateway: mail that leaves through it fails.
+  if (spf_pass && !gateway_term.empty() && !gateway_hosts_fail.empty()) {
+    const std::string& gateway = from_gateway->name;
+    check.status = Status::warn;
+    check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                    " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + " and the record names its include (\"" +
+                    gateway_term + "\"), but " + gateway_hosts_fail + ": if Exchange Online sends its outbound mail through " + gateway +
+                    ", receivers see servers that record may not authorize (\"" + gateway_term + "\" may be another region's list)";
+    check.remedy = "Check the outbound route: Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains. If mail to "
+                   "other organizations goes through " + gateway + ", replace \"" + gateway_term + "\" with the include the setup guide of " +
+                   gateway + " names for this tenant's region, and check the record with sendcheck spf " + domain + " --ip " +
+                   spf_part.gateway_hosts.front().address.to_string() + ".";
+    check.fields["gateway"] = gateway;
+    step = Step{"dmarc", StepState::untested,
+                "mail sent on through " + gateway + " meets an SPF record that does not authorize this tenant's " + gateway + " server",
+                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it routes "
+                "through " + gateway + ", the include of this tenant's region"};
+    return;
+  }
+  if (spf_pass) {
+    check.status = Status::pass;
+    check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes");
+    check.remedy.clear();
+    step = Step{"dmarc", StepState::passed, "the SPF record of " + domain + " authorizes Exchange Online", ""};
+    return;
+  }
+  // A permerror (the lookup limit reached before Microsoft's include, a
+  // broken include) is not fixed by adding an include that may be there.
+  const bool spf_broken = part.spf && part.spf->result == spf::SpfResult::permerror;
   // The term of the domain's record that decided for Exchange Online's
   // server; a qualifier on Microsoft's include itself ("~include:...") shows
   // the include is there.
@@ -1307,7 +1380,19 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                    : std::string();
   // A record in permerror for Exchange Online's servers whose gateway route
   // could not be evaluated: "nothing needs to change" is not known.
-  const bool untested_route = spf_broken && gateway_tested.empty();
+  const bool untested_route = (spf_broken && gateway_tested.empty()) || !gateway_hosts_fail.empty();
+  const std::string gateway_name = from_gateway ? from_gateway->name : std::string();
+  const std::string untested_judge =
+      !gateway_hosts_fail.empty()
+          ? "judge them by that record, which does not authorize this tenant's own " + gateway_name + " server: " + gateway_hosts_fail +
+                " (\"" + gateway_term + "\" passes its own addresses: it may be another region's list than this tenant's)"
+          : std::string("judge them by that record (whether it evaluates for them without error was not tested)");
+  const std::string untested_check =
+      !gateway_hosts_fail.empty()
+          ? ", check that \"" + gateway_term + "\" is the include the setup guide of " + gateway_name + " names for this tenant's region (" +
+                gateway_hosts_fail + " with it)"
+          : ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway_name +
+                " (sendcheck spf " + domain + " --ip followed by one of its outbound addresses)";
   if (dkim && !gateway_term.empty()) {
     const std::string& gateway = from_gateway->name;
     check.status = Status::warn;
@@ -1315,14 +1400,13 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
                     (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
                     ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see the servers of " + gateway +
-                    (untested_route ? std::string(" and judge them by that record (whether it evaluates for them without error was not tested)")
+                    (untested_route ? " and " + untested_judge
                                     : (enforced ? std::string(" and DMARC passes through SPF") : std::string(" and SPF passes")) + gateway_tested) +
                     "; if it sends directly, " + (enforced ? "DMARC passes only through DKIM" : "the mail is authenticated only through DKIM") +
                     ". " + domain + " publishes Microsoft 365's DKIM CNAMEs; whether signing is on, and which route the tenant uses, "
                     "do not show in DNS";
     check.remedy = "Check the outbound route: " + connector_check + ". If mail to other organizations goes through " + gateway +
-                   (untested_route ? ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway +
-                                         " (sendcheck spf " + domain + " --ip followed by one of its outbound addresses)"
+                   (untested_route ? untested_check
                                    : std::string(", nothing needs to change")) + "; if not, check that DKIM signing is on for " + domain + " (Get-DkimSigningConfig -Identity " +
                    domain + " | Format-List Enabled, or Microsoft Defender portal > Email authentication settings > DKIM), or " + fix_spf + ".";
     check.fields["gateway"] = gateway;
@@ -1367,13 +1451,12 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     "\") and not Exchange Online's (SPF " + std::string(spf::to_string(part.spf->result)) + " for " + part.spf_address +
                     (spf_broken ? ": " + part.spf->reason : std::string()) + "), and " + domain + "'s MX is " + gateway +
                     ": if Exchange Online sends its outbound mail through " + gateway + ", receivers see the servers of " + gateway + " and " +
-                    (untested_route ? std::string("judge them by that record (whether it evaluates for them without error was not tested)")
+                    (untested_route ? untested_judge
                                     : (enforced ? std::string("DMARC passes through SPF") : std::string("SPF passes")) + gateway_tested) +
                     "; if it sends directly, " + (enforced ? "DMARC fails, and the mail is " + effect : "it gets SPF " + std::string(spf::to_string(part.spf->result))) +
                     ". Which route the tenant uses does not show in DNS";
     check.remedy = "Check the outbound route: " + connector_check + ". If mail to other organizations goes through " + gateway +
-                   (untested_route ? ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway +
-                                         " (sendcheck spf " + domain + " --ip followed by one of its outbound addresses)"
+                   (untested_route ? untested_check
                                    : std::string(", nothing needs to change")) + "; if not, " + fix_spf + ", or set up DKIM for " + domain +
                    ": Microsoft Defender portal > Email authentication settings > DKIM, publish the two CNAME records it shows "
                    "(selector1._domainkey and selector2._domainkey" + moved_dkim + "), then turn signing on.";
