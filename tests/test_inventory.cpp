@@ -567,7 +567,7 @@ TEST_CASE("A password tried from many addresses, or working from many, puts no a
   for (const auto& check : printer_json["checks"])
     if (check["id"] == "inventory.password-spraying") {
       named = true;
-      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("devices in use): printer@contoso.com"));
+      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("report showing mail sent): printer@contoso.com"));
       CHECK_THAT(check["remedy"].get<std::string>(), !Catch::Contains("-SmtpClientAuthenticationDisabled $true") &&
                                                          Catch::Contains("Do not turn SMTP AUTH off"));
     }
@@ -1639,4 +1639,25 @@ TEST_CASE("review 66 N8: concealed names in use are not sent to Get-Mailbox", "[
   const auto* scanner = find_sender(result, "scanner@contoso.com");
   REQUIRE(scanner);
   CHECK_THAT(scanner->reason, Catch::Contains("no command resolves") && !Catch::Contains("Get-Mailbox"));
+}
+
+TEST_CASE("review 69 H1: a sprayed mailbox that a report shows sending is in use, never told to lose SMTP AUTH", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 8; ++i) aggregator.add(signin("billing-app@contoso.com", "203.0.113." + std::to_string(i), "2026-11-21T07", 50126));
+  aggregator.add(UsageRow{"billing-app@contoso.com", "2026-11-28", true, "30", "2026-11-30"});
+  for (int i = 1; i <= 8; ++i) aggregator.add(signin("crm@contoso.com", "198.51.100." + std::to_string(i), "2026-11-21T07", 50126));
+  aggregator.add(SmtpAuthReportRow{"crm@contoso.com", std::nullopt, 2000, 0, 0, 100});
+  const auto result = evaluate_org_enabled(aggregator);
+  for (const std::string user : {"billing-app@contoso.com", "crm@contoso.com"}) {
+    const auto* sender = find_sender(result, user);
+    REQUIRE(sender);
+    CHECK(sender->verdict == Verdict::will_break);
+    CHECK_THAT(sender->reason, Catch::Contains("keep SMTP AUTH enabled") && !Catch::Contains("Nothing shows a device"));
+  }
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  for (const auto& check : json["checks"]) {
+    const std::string remedy = check["remedy"].get<std::string>();
+    if (check["id"] == "inventory.password-spraying") CHECK(remedy.find("$true") == std::string::npos);
+    if (check["id"] == "inventory.org-enabled") CHECK_THAT(remedy, Catch::Contains("billing-app@contoso.com") && Catch::Contains("crm@contoso.com"));
+  }
 }

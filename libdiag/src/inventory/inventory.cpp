@@ -531,6 +531,10 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (earlier == activity.seen_before_since().end() || !earlier->second.succeeded) return std::nullopt;
     return earlier->second.last_success.value_or(earlier->second.last_seen);
   };
+  const std::string guest_reason =
+      " It is a guest account (B2B; its name holds #EXT#): it has no mailbox in this tenant, its password is checked by "
+      "its home organization, and a device that uses it is the partner's. The controls here are Conditional Access for "
+      "it, or removing the guest (Microsoft Entra admin center > Users); ask the partner which device signs in with it.";
   const std::string before_since_reason =
       " and none since --since (a device that sends rarely, or one whose later sign-ins the date left out): it stops working "
       "when Microsoft turns basic authentication for SMTP AUTH off by default at the end of December 2026.";
@@ -646,7 +650,21 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
           // With --since: it sent with its password before the window, and
           // everything since failed. A device that sends rarely, or one
           // whose password changed: either way it is not done with basic auth.
-          if (const auto when = basic_before_since(key); when && !disabled) {
+          // A report shows it sending over SMTP while every password sign-in
+          // failed: it sends some other way the logs never show (OAuth), or
+          // from days the logs do not cover; someone tries its password.
+          const bool report_shows_use = (sender.usage && !sender.smtp_auth_report) ||
+                                        (sender.smtp_auth_report && eac == ProtocolClass::unknown && sender.smtp_auth_report->messages > 0);
+          if (report_shows_use && !basic_before_since(key)) {
+            finding.auth = AuthEvidence::unknown;
+            finding.verdict = disabled ? Verdict::refused : Verdict::will_break;
+            finding.reason = std::string(sender.smtp_auth_report ? "The EAC report (without its protocol column)" : "The usage report") +
+                             " shows it sending over SMTP, and every sign-in with its password failed (" + codes +
+                             "): it probably sends with OAuth, which the sign-in logs never show, or on days they do not cover, "
+                             "and someone is trying its password. Confirm in the EAC SMTP AUTH clients report's Authentication "
+                             "Protocol column; until then keep SMTP AUTH enabled for it (the switch refuses OAuth too) and give it "
+                             "a strong password.";
+          } else if (const auto when = basic_before_since(key); when && !disabled) {
             finding.verdict = Verdict::will_break;
             finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
                              format_time(*when) + "), and every sign-in since failed (" + codes +
@@ -721,15 +739,12 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                         "opt-in-exchange-online-endpoint-for-legacy-tls-using-smtp-auth).";
     if (finding.guest) {
       // Nothing of this tenant's mail settings applies to it: no command.
-      finding.reason += " It is a guest account (B2B; its name holds #EXT#): it has no mailbox in this tenant, its password "
-                        "is checked by its home organization, and a device that uses it is the partner's. The controls here "
-                        "are Conditional Access for it, or removing the guest (Microsoft Entra admin center > Users); ask the "
-                        "partner which device signs in with it.";
+      finding.reason += guest_reason;
       finding.way_forward.clear();
     } else if (finding.concealed)
       finding.reason += " Its name is concealed in the report, so it cannot be matched to a device or mailbox: turn "
                         "concealment off and export again.";
-    else if (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth && finding.successes == 0 &&
+    else if (finding.verdict == Verdict::refused && finding.auth == AuthEvidence::basic && finding.successes == 0 &&
              address_pattern(finding).sprayed())
       // Failures from many addresses and no success: nothing shows a device
       // that needs a way forward, only a password under attack.
@@ -842,13 +857,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (!earlier.succeeded || activity.senders().count(key) || listed.count(key)) continue;
     SenderFinding finding;
     finding.user = activity.spelling(key);
+    finding.guest = key.find("#ext#") != std::string::npos;
     finding.setting = setting_for(key);
     if (finding.setting.disabled == true) continue;  // refused already, whatever it did before
     finding.verdict = Verdict::will_break;
     finding.auth = AuthEvidence::basic;
     finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
                      format_time(*basic_before_since(key)) + ")," + before_since_reason +
-                     " Run again without --since for its addresses and ways forward.";
+                     (finding.guest ? guest_reason : std::string(" Run again without --since for its addresses and ways forward."));
     result.senders.push_back(std::move(finding));
   }
 

@@ -430,7 +430,9 @@ void add_checks(Report& report, const InventoryResult& result) {
     // AUTH off for it stops it now.
     // One that sends with OAuth is in use too: the switch refuses OAuth.
     if (pattern.sprayed())
-      (sender.successes || sender.auth == AuthEvidence::oauth ? sprayed_in_use : sprayed)
+      (sender.successes || sender.auth == AuthEvidence::oauth || sender.verdict == Verdict::will_break || sender.verdict == Verdict::oauth
+           ? sprayed_in_use
+           : sprayed)
           .push_back(sender.user + " (" + std::to_string(pattern.failed_only) + " addresses)");
     if (pattern.used_elsewhere())
       shared.push_back(sender.user + " (" + std::to_string(pattern.succeeded_public) + " addresses)");
@@ -441,7 +443,7 @@ void add_checks(Report& report, const InventoryResult& result) {
                     strings::join_first(sprayed, 10) +
                     (sprayed_in_use.empty() ? std::string()
                                             : std::string(sprayed.empty() ? "" : "; and ") +
-                                                  "of mailboxes that also sign in successfully (devices in use): " +
+                                                  "of mailboxes in use (a successful sign-in, or a report showing mail sent): " +
                                                   strings::join_first(sprayed_in_use, 10)) +
                     (sprayed_guests.empty() ? std::string()
                                             : std::string(sprayed.empty() && sprayed_in_use.empty() ? "" : "; and ") +
