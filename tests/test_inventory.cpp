@@ -1587,11 +1587,13 @@ TEST_CASE("review 66 N3: a usage report that begins after the sign-in logs does 
   const auto* app = find_sender(*result, "monthly-app@contoso.com");
   REQUIRE(app);
   CHECK(app->verdict == Verdict::exposed_unused);
-  CHECK_THAT(app->reason, Catch::Contains("begins on 2026-11-24") && !Catch::Contains("$true"));
+  // The logs' period is the download's (its file name), not their first row's.
+  CHECK_THAT(app->reason, Catch::Contains("covers 2026-11-24 to 2026-11-30, the sign-in logs 2026-11-01 to 2026-12-01") &&
+                              !Catch::Contains("$true"));
   const auto json = make_report(*result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
   bool period_row = false;
   for (const auto& check : json["checks"])
-    if (check["id"] == "inventory.usage-period") period_row = check["message"].get<std::string>().find("2026-11-03") != std::string::npos;
+    if (check["id"] == "inventory.usage-period") period_row = check["message"].get<std::string>().find("2026-11-01 to 2026-12-01") != std::string::npos;
   CHECK(period_row);
   // A 30-day report that covers the logs' days counts.
   request.usage_report_file = dir.write("usage30.csv", usage_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,30\n");
@@ -1599,6 +1601,12 @@ TEST_CASE("review 66 N3: a usage report that begins after the sign-in logs does 
   REQUIRE(covered.ok());
   CHECK(covered->coverage.lists_every_smtp_user());
   CHECK_THAT(find_sender(*covered, "monthly-app@contoso.com")->reason, Catch::Contains("$true"));
+  // A long report refreshed months ago misses the logs' days (review 69 H2).
+  request.usage_report_file = dir.write("usage180-old.csv", usage_header + "2026-09-30,monthly-app@contoso.com,App,False,,2026-09-20,No,No,No,No,No,No,No,No,No,180\n");
+  auto stale = run_inventory(request);
+  REQUIRE(stale.ok());
+  CHECK_FALSE(stale->coverage.usage_covers_signins());
+  CHECK_THAT(find_sender(*stale, "monthly-app@contoso.com")->reason, !Catch::Contains("$true"));
 }
 
 TEST_CASE("review 66 N4: a guest account gets no mailbox command, no way forward and no place in the organization remedy", "[inventory][review]") {

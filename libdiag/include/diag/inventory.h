@@ -249,6 +249,8 @@ class InventoryAggregator {
   // The first day this run's usage report covers (Report Refresh Date less
   // Report Period); nullopt when no row carried both.
   std::optional<std::chrono::sys_days> usage_from() const { return usage_from_; }
+  std::optional<std::chrono::sys_days> usage_to() const { return usage_to_; }
+  std::optional<std::chrono::sys_seconds> latest_signin() const { return latest_signin_; }
 
  private:
   std::map<std::string, SenderActivity> senders_;
@@ -260,7 +262,8 @@ class InventoryAggregator {
   std::map<std::string, std::string> first_spelling_;
   std::uint64_t rows_seen_ = 0, rows_before_since_ = 0, rows_read_twice_ = 0, rows_in_both_logs_ = 0;
   std::optional<std::chrono::sys_seconds> earliest_signin_;
-  std::optional<std::chrono::sys_days> usage_from_;
+  std::optional<std::chrono::sys_days> usage_from_, usage_to_;
+  std::optional<std::chrono::sys_seconds> latest_signin_;
   // Sign-ins already counted, by a hash of their request ID, time, user, IP
   // and result, with the log they were read from: overlapping downloads,
   // one file given twice, or one log's file given as both.
@@ -384,7 +387,16 @@ struct EvidenceCoverage {
   // between. Unknown dates are taken to cover.
   std::optional<std::chrono::sys_days> usage_from;    // the first day the usage report covers
   std::optional<std::chrono::sys_days> signins_from;  // the day of the first sign-in read
-  bool usage_covers_signins() const { return !usage_from || !signins_from || *usage_from <= *signins_from; }
+  std::optional<std::chrono::sys_days> usage_to;      // its Report Refresh Date
+  std::optional<std::chrono::sys_days> signins_to;    // the day of the last sign-in read
+  // The report is refreshed a day or two behind; a report older than that
+  // misses the last days of the logs.
+  // "the usage report covers 2026-11-24 to 2026-11-30, the sign-in logs 2026-11-03 to 2026-12-01"
+  std::string usage_and_signin_periods() const;
+  bool usage_covers_signins() const {
+    return (!usage_from || !signins_from || *usage_from <= *signins_from) &&
+           (!usage_to || !signins_to || *usage_to + std::chrono::days(3) >= *signins_to);
+  }
   // "Disable it" holds only from inputs that list both: the switch refuses OAuth too.
   bool lists_every_smtp_user() const { return lists_every_sender() && lists_oauth_senders(); }
 };

@@ -92,6 +92,7 @@ void InventoryAggregator::add(const SignIn& signin) {
   }
   if (key.empty()) return;
   earliest_signin_ = earliest_signin_ ? std::min(*earliest_signin_, signin.time) : signin.time;
+  latest_signin_ = latest_signin_ ? std::max(*latest_signin_, signin.time) : signin.time;
   if (!signin.request_id.empty()) {
     std::string identity = signin.request_id;
     identity.append("|").append(std::to_string(signin.time.time_since_epoch().count())).append("|").append(key);
@@ -156,6 +157,7 @@ void InventoryAggregator::add(const UsageRow& row) {
     const auto from = *refresh - std::chrono::days(period - 1);
     usage_from_ = usage_from_ ? std::min(*usage_from_, from) : from;
   }
+  if (refresh) usage_to_ = usage_to_ ? std::max(*usage_to_, *refresh) : *refresh;
   if (!row.smtp_app) return;
   const auto key = sender_key(row.user);
   if (key.empty()) return;
@@ -820,10 +822,9 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                               ? "no source of SMTP AUTH use was given (sign-in logs, usage report or EAC report)"
                                               : "they do not list every SMTP AUTH sender (one sign-in log alone, or the EAC report without its period)")
                         : coverage && coverage->usage_report && !coverage->usage_covers_signins()
-                            ? "the usage report given begins on " + format_date(*coverage->usage_from) + ", after the first sign-in "
-                              "the logs hold (" + format_date(*coverage->signins_from) + "), and the sign-in logs list only sign-ins "
-                              "with a password: an application that sent with OAuth only before " + format_date(*coverage->usage_from) +
-                              " is in neither, and disabling SMTP AUTH refuses OAuth too"
+                            ? coverage->usage_and_signin_periods() + ", and the sign-in logs list only sign-ins with a password: "
+                              "an application that sent with OAuth only on days the usage report does not cover is in neither, "
+                              "and disabling SMTP AUTH refuses OAuth too"
                             : std::string("the sign-in logs list only sign-ins with a password: an application that sends with OAuth never "
                                           "appears in them, and disabling SMTP AUTH refuses OAuth too")) +
                        ": do not disable it before the usage report (--usage-report: every SMTP user of its period, OAuth "
@@ -882,6 +883,13 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     return to_lower(a.user) < to_lower(b.user);
   });
   return result;
+}
+
+std::string EvidenceCoverage::usage_and_signin_periods() const {
+  const auto period = [](const std::optional<std::chrono::sys_days>& from, const std::optional<std::chrono::sys_days>& to) {
+    return (from ? format_date(*from) : std::string("?")) + " to " + (to ? format_date(*to) : std::string("?"));
+  };
+  return "the usage report covers " + period(usage_from, usage_to) + ", the sign-in logs " + period(signins_from, signins_to);
 }
 
 std::optional<std::chrono::sys_days> parse_date(std::string_view text) {

@@ -287,13 +287,15 @@ void add_checks(Report& report, const InventoryResult& result) {
   }
   if (coverage.usage_report && !coverage.usage_covers_signins())
     report.add({"inventory.usage-period", Status::warn,
-                "The usage report begins on " + format_date(*coverage.usage_from) + ", after the first sign-in the logs hold (" +
-                    format_date(*coverage.signins_from) + "): an application that sent with OAuth only before " +
-                    format_date(*coverage.usage_from) + " is in neither (the sign-in logs list only sign-ins with a password), "
-                    "so no mailbox is called unused from them",
+                "The usage report does not cover the sign-in logs' days (" + coverage.usage_and_signin_periods() +
+                    "): an application that sent with OAuth only on the other days is in neither (the sign-in logs list "
+                    "only sign-ins with a password), so no mailbox is called unused from them",
                 "Export the usage report for a period at least as long as the sign-in logs' (Microsoft 365 admin center > "
                 "Reports > Usage > Email apps usage: 30, 90 or 180 days) and give it with --usage-report.",
-                {{"usage_from", format_date(*coverage.usage_from)}, {"signins_from", format_date(*coverage.signins_from)}}});
+                {{"usage_from", coverage.usage_from ? format_date(*coverage.usage_from) : std::string()},
+                 {"usage_to", coverage.usage_to ? format_date(*coverage.usage_to) : std::string()},
+                 {"signins_from", coverage.signins_from ? format_date(*coverage.signins_from) : std::string()},
+                 {"signins_to", coverage.signins_to ? format_date(*coverage.signins_to) : std::string()}}});
   for (const auto& file : coverage.unfiltered)
     report.add({"inventory.signin-unfiltered", Status::warn,
                 file + ": it was downloaded without the Client app filter, and a download stops at a record limit, so "

@@ -5,6 +5,20 @@
 
 namespace diag::inventory {
 
+namespace {
+// "..._2026-11-05_2026-12-05.csv": the period of an Entra sign-in download.
+std::optional<std::pair<std::chrono::sys_days, std::chrono::sys_days>> period_in_file_name(const std::string& path) {
+  const std::string name = path.substr(path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/') + 1);
+  for (std::size_t at = name.find('_'); at != std::string::npos && at + 22 <= name.size(); at = name.find('_', at + 1)) {
+    if (name[at + 11] != '_') continue;
+    const auto from = parse_date(name.substr(at + 1, 10));
+    const auto to = parse_date(name.substr(at + 12, 10));
+    if (from && to && *from <= *to) return std::make_pair(*from, *to);
+  }
+  return std::nullopt;
+}
+}  // namespace
+
 Result<InventoryResult> run_inventory(
     const InventoryRequest& request,
     const std::function<Result<bool>(InventoryAggregator&, TenantSettings&, EvidenceCoverage&)>& more_sources) {
@@ -82,7 +96,17 @@ Result<InventoryResult> run_inventory(
 
   coverage.rows_in_both_logs = aggregator.rows_in_both_logs();
   coverage.usage_from = aggregator.usage_from();
+  coverage.usage_to = aggregator.usage_to();
   if (const auto first = aggregator.earliest_signin()) coverage.signins_from = std::chrono::floor<std::chrono::days>(*first);
+  if (const auto last = aggregator.latest_signin()) coverage.signins_to = std::chrono::floor<std::chrono::days>(*last);
+  // The portal names each download by the period chosen
+  // (InteractiveSignIns_2026-11-05_2026-12-05.csv): the logs cover that
+  // period, whatever their first row.
+  for (const auto& path : request.signin_files)
+    if (const auto period = period_in_file_name(path)) {
+      coverage.signins_from = coverage.signins_from ? std::min(*coverage.signins_from, period->first) : period->first;
+      coverage.signins_to = coverage.signins_to ? std::max(*coverage.signins_to, period->second) : period->second;
+    }
   InventoryResult result = evaluate(aggregator, tenant, request.today, coverage);
   result.inputs = std::move(inputs);
   result.coverage = std::move(coverage);
