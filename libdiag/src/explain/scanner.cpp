@@ -587,6 +587,7 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
   // Where the MTA's words start: after the DSN's "X-Postfix;", after the
   // recipient of a Postfix bounce ("<a@b>: "), after Exim's "defer (113): ".
   std::size_t text_at = std::string_view::npos;
+  bool client_wrapper = false;  // the words themselves say the program could not connect
   if (const auto at = text::ifind(line, "X-Postfix;"); at != std::string_view::npos) {
     text_at = at + 10;
   } else if (const auto close = line.find(">: "); close != std::string_view::npos && line.find('@') < close &&
@@ -599,10 +600,12 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
   } else if (const auto at = line.find("Sorry, I wasn't able to establish an SMTP connection"); at != std::string_view::npos) {
     text_at = at;  // qmail-remote's own words
   } else if (const auto at = text::ifind(line, "Could not connect to SMTP host:"); at != std::string_view::npos) {
-    text_at = at;  // JavaMail's MessagingException
+    text_at = at;  // JavaMail's MessagingException (its cause often on the next line)
+    client_wrapper = true;
   } else if (const auto at = text::ifind(line, "failed to connect to "); at != std::string_view::npos &&
                                                                        line.find("(port ", at) != std::string_view::npos) {
     text_at = at;  // Android's libcore ("failed to connect to HOST/ADDRESS (port 465) after 90000ms: ...")
+    client_wrapper = true;
   } else if (line.find(" T=") != std::string_view::npos) {
     for (std::string_view verb : {" defer (", " ** "})
       if (const auto at = line.find(verb); at != std::string_view::npos) {
@@ -620,6 +623,7 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
       if (reason.starts_with("Host or domain") && text::ifind(words, "try again") != std::string_view::npos) return {"4.4.3", text_at};
       return {enhanced, text_at};
     }
+  if (client_wrapper) return {"4.4.1", text_at};
   return {};
 }
 
