@@ -32,6 +32,10 @@ namespace {
 
 const std::string fixture_dir = std::string(SENDCHECK_SOURCE_DIR) + "/fixtures/inventory/";
 const std::string inventory_tool = std::string(SENDCHECK_BINARY_DIR) + "/bin/sendcheck-inventory";
+// The usage report's columns, as Graph's getEmailAppUsageUserDetail CSV writes them.
+const std::string usage_report_header =
+    "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,Outlook For Mac,"
+    "Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,Report Period\n";
 const sys_days test_today{year{2026} / December / 2};
 
 std::string fixture(const std::string& name) { return fixture_dir + name; }
@@ -1425,9 +1429,7 @@ TEST_CASE("review 65 H1: both sign-in logs show no OAuth sender, so no mailbox i
   CHECK_THAT(text, !Catch::Contains("-SmtpClientAuthenticationDisabled $true."));
   CHECK_THAT(text, Catch::Contains("an OAuth application not seen here stops too"));
   // The usage report lists every SMTP user, OAuth too; it shows the app in use (review 65 M4).
-  request.usage_report_file = dir.write("usage.csv",
-      "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,Outlook For Mac,"
-      "Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,Report Period\n"
+  request.usage_report_file = dir.write("usage.csv", usage_report_header +
       "2026-11-30,oauth-app@contoso.com,App,False,,2026-11-28,No,No,No,No,No,No,No,No,Yes,30\n");
   auto listed = run_inventory(request);
   REQUIRE(listed.ok());
@@ -1568,9 +1570,6 @@ TEST_CASE("review 66 N5: a sender known only from before --since is dated by its
 TEST_CASE("review 66 N3: a usage report that begins after the sign-in logs does not count as listing OAuth senders", "[inventory][review]") {
   fixtures::TemporaryDirectory dir("inventory-usage-period");
   const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
-  const std::string usage_header =
-      "Report Refresh Date,User Principal Name,Display Name,Is Deleted,Deleted Date,Last Activity Date,Mail For Mac,Outlook For Mac,"
-      "Outlook For Windows,Outlook For Mobile,Other For Mobile,Outlook For Web,POP3 App,IMAP4 App,SMTP App,Report Period\n";
   InventoryRequest request;
   request.today = test_today;
   request.signin_files = {dir.write("InteractiveSignIns_2026-11-01_2026-12-01.csv",
@@ -1579,7 +1578,7 @@ TEST_CASE("review 66 N3: a usage report that begins after the sign-in logs does 
   request.mailboxes_file = dir.write("mailboxes.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\n"
                                                       "printer@contoso.com,\nmonthly-app@contoso.com,False\n");
   request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
-  request.usage_report_file = dir.write("usage7.csv", usage_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,7\n");
+  request.usage_report_file = dir.write("usage7.csv", usage_report_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,7\n");
   auto result = run_inventory(request);
   REQUIRE(result.ok());
   CHECK_FALSE(result->coverage.usage_covers_signins());
@@ -1596,13 +1595,13 @@ TEST_CASE("review 66 N3: a usage report that begins after the sign-in logs does 
     if (check["id"] == "inventory.usage-period") period_row = check["message"].get<std::string>().find("2026-11-01 to 2026-12-01") != std::string::npos;
   CHECK(period_row);
   // A 30-day report that covers the logs' days counts.
-  request.usage_report_file = dir.write("usage30.csv", usage_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,30\n");
+  request.usage_report_file = dir.write("usage30.csv", usage_report_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-20,No,No,No,No,No,No,No,No,No,30\n");
   auto covered = run_inventory(request);
   REQUIRE(covered.ok());
   CHECK(covered->coverage.lists_every_smtp_user());
   CHECK_THAT(find_sender(*covered, "monthly-app@contoso.com")->reason, Catch::Contains("$true"));
   // A long report refreshed months ago misses the logs' days (review 69 H2).
-  request.usage_report_file = dir.write("usage180-old.csv", usage_header + "2026-09-30,monthly-app@contoso.com,App,False,,2026-09-20,No,No,No,No,No,No,No,No,No,180\n");
+  request.usage_report_file = dir.write("usage180-old.csv", usage_report_header + "2026-09-30,monthly-app@contoso.com,App,False,,2026-09-20,No,No,No,No,No,No,No,No,No,180\n");
   auto stale = run_inventory(request);
   REQUIRE(stale.ok());
   CHECK_FALSE(stale->coverage.usage_covers_signins());

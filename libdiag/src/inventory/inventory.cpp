@@ -46,6 +46,9 @@ std::string join_codes(const IpActivity& ip) {
   return text;
 }
 
+// A B2B guest's user principal name: name_partner.com#EXT#@tenant.onmicrosoft.com.
+bool is_guest_account(std::string_view user) { return to_lower(std::string(user)).find("#ext#") != std::string::npos; }
+
 }  // namespace
 
 bool looks_concealed(std::string_view user) {
@@ -552,7 +555,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     // The reports' concealment setting conceals names in the usage reports,
     // not in the sign-in logs: a sign-in's odd name is the name.
     finding.concealed = looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
-    finding.guest = to_lower(sender.user).find("#ext#") != std::string::npos;
+    finding.guest = is_guest_account(sender.user);
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -858,7 +861,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     if (!earlier.succeeded || activity.senders().count(key) || listed.count(key)) continue;
     SenderFinding finding;
     finding.user = activity.spelling(key);
-    finding.guest = key.find("#ext#") != std::string::npos;
+    finding.guest = is_guest_account(key);
     finding.setting = setting_for(key);
     if (finding.setting.disabled == true) continue;  // refused already, whatever it did before
     finding.verdict = Verdict::will_break;

@@ -338,9 +338,8 @@ std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway) {
 // The gateway route of a pass term ("include:eu._netblocks.mimecast.com"):
 // null when the term is not an include the tree followed (a: and mx: terms).
 const SpfPart::GatewayRoute* gateway_route(const SpfPart& part, const std::string& term) {
-  const auto colon = term.find("include:");
-  if (colon == std::string::npos) return nullptr;
-  const std::string include = dns::canonical_name(term.substr(colon + 8));
+  if (!spf::is_include_term(term)) return nullptr;
+  const std::string include = dns::canonical_name(term.substr(term.find(':') + 1));
   for (const auto& route : part.gateway_routes)
     if (route.include == include) return &route;
   return nullptr;
@@ -359,7 +358,7 @@ std::optional<IpAddress> gateway_sample(const spf::TreeNode& node) {
 void find_gateway_includes(const spf::TreeNode& node, std::vector<SpfPart::GatewayRoute>& out) {
   for (const auto& child : node.children) {
     if (!spf::passes_through(child)) continue;
-    if (child.via.find("include:") != std::string::npos && classify_gateway(child.domain)) {
+    if (spf::is_include_term(child.via) && classify_gateway(child.domain)) {
       SpfPart::GatewayRoute route;
       route.include = dns::canonical_name(child.domain);
       if (child.status != "ok")
@@ -1238,6 +1237,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   std::string gateway_fails;  // "; the servers of Mimecast fail it too (...)"; empty: they pass or were not tested
   std::string gateway_tested;  // " (tested: SPF pass for ADDRESS, ...)"
   bool gateway_include_broken = false;  // the gateway's include itself authorizes nothing
+  // "; the servers of Mimecast fail it too (SPF permerror for ADDRESS, WHOSE: WHY), so ..."
+  const auto fails_too = [&](const std::string& result, const IpAddress& address, const std::string& whose, const std::string& why) {
+    return "; the servers of " + from_gateway->name + " fail it too (SPF " + result + " for " + address.to_string() + ", " + whose +
+           (why.empty() ? std::string() : ": " + why) + "), so mail sent through " + from_gateway->name + " fails as well";
+  };
   if (const auto* route = gateway_term.empty() ? nullptr : gateway_route(spf_part, gateway_term)) {
     const std::string& gateway = from_gateway->name;
     gateway_include_broken = !route->problem.empty();
@@ -1247,12 +1251,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     else if (route->evaluation && route->evaluation->result == spf::SpfResult::pass)
       gateway_tested = " (tested: SPF pass for " + route->sample->to_string() + ", an address \"" + gateway_term + "\" authorizes)";
     else if (route->evaluation && route->evaluation->result != spf::SpfResult::temperror)
-      gateway_fails = "; the servers of " + gateway + " fail it too (SPF " + std::string(spf::to_string(route->evaluation->result)) +
-                      " for " + route->sample->to_string() + ", an address \"" + gateway_term + "\" authorizes" +
-                      (route->evaluation->reason.empty() ? std::string()
-                       : part.spf && part.spf->reason == route->evaluation->reason ? std::string(": the same cause")
-                                                                                    : ": " + route->evaluation->reason) +
-                      "), so mail sent through " + gateway + " fails as well";
+      gateway_fails = fails_too(std::string(spf::to_string(route->evaluation->result)), *route->sample,
+                                "an address \"" + gateway_term + "\" authorizes",
+                                !route->evaluation->reason.empty() && part.spf && part.spf->reason == route->evaluation->reason
+                                    ? std::string("the same cause")
+                                    : route->evaluation->reason);
     if (!gateway_fails.empty()) gateway_term.clear();
   }
   // The tenant's own gateway hosts: a permerror there fails the route as
@@ -1265,9 +1268,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
       if (!host.evaluation || host.evaluation->result == spf::SpfResult::pass || host.evaluation->result == spf::SpfResult::temperror) continue;
       const std::string result = std::string(spf::to_string(host.evaluation->result));
       if (host.evaluation->result == spf::SpfResult::permerror && !gateway_term.empty()) {
-        gateway_fails = "; the servers of " + from_gateway->name + " fail it too (SPF permerror for " + host.address.to_string() + ", the address of " +
-                        host.host + ", which takes mail for " + domain + (host.evaluation->reason.empty() ? std::string() : ": " + host.evaluation->reason) +
-                        "), so mail sent through " + from_gateway->name + " fails as well";
+        gateway_fails = fails_too(result, host.address, "the address of " + host.host + ", which takes mail for " + domain, host.evaluation->reason);
         gateway_term.clear();
         gateway_tested.clear();
       } else if (host.evaluation->result != spf::SpfResult::permerror) {

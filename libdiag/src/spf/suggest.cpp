@@ -914,9 +914,7 @@ class SuggestionBuilder {
       if (mechanism.qualifier == Qualifier::pass) continue;
       std::vector<Network> decides;
       if (mechanism.mechanism == MechanismKind::ip4 || mechanism.mechanism == MechanismKind::ip6) {
-        const auto network = parse_network(term->text.substr(term->text.find(':') + 1));
-        if (!network) return {};
-        decides.push_back(*network);
+        decides.push_back(Network{mechanism.network, mechanism.mechanism == MechanismKind::ip4 ? mechanism.cidr4 : mechanism.cidr6});
       } else if (mechanism.mechanism == MechanismKind::include) {
         const TreeNode* child = child_for(dns::canonical_name(mechanism.domain_spec));
         // What it matches must be known: a record that could not be read,
