@@ -1965,3 +1965,30 @@ denied  TXT "v=spf1 -include:m1.crowded.example include:s2.crowded.example inclu
   CHECK_THAT(denied.suggestion().record, Catch::Contains("include:s9.crowded.example include:spf.protection.outlook.com"));
   CHECK(scenario.evaluate("denied.crowded.example", denied.suggestion().record, "40.92.200.7").result == SpfResult::fail);
 }
+
+TEST_CASE("review 68 M2: a qualifier on the include of the gateway that is the MX is named and dropped", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN soft.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  10 eu-smtp-inbound-1.mimecast.com.
+@       TXT "v=spf1 ~include:eu._netblocks.mimecast.com -all"
+other   MX  10 other-example.mail.protection.outlook.com.
+other   TXT "v=spf1 ~include:eu._netblocks.mimecast.com include:spf.protection.outlook.com -all"
+$ORIGIN mimecast.com.
+@       SOA ns hostmaster 1 3600 600 86400 300
+eu-smtp-inbound-1 A 195.130.217.22
+eu._netblocks TXT "v=spf1 ip4:195.130.217.0/24 ip4:91.220.42.0/24 ~all"
+)");
+  const Run run = scenario.check("soft.example", {});
+  const auto* qualified = find_check(run, "spf.gateway-include-qualified");
+  REQUIRE(qualified);
+  CHECK((*qualified)["status"] == "warn");
+  CHECK_THAT((*qualified)["message"].get<std::string>(), Catch::Contains("Mimecast") && Catch::Contains("softfail"));
+  // Not "no change needed": the record drops the "~", and the gateway's servers pass it.
+  CHECK(run.suggestion().changed);
+  CHECK(run.suggestion().record == "v=spf1 include:eu._netblocks.mimecast.com -all");
+  require_works(scenario, "soft.example", run.suggestion().record, {"195.130.217.22"}, {});
+  // A qualified include of a vendor the MX is not is the admin's choice: left as it is.
+  const Run other = scenario.check("other.soft.example", {});
+  CHECK_FALSE(find_check(other, "spf.gateway-include-qualified"));
+}

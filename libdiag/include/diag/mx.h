@@ -30,6 +30,17 @@ struct HostClass {
 };
 HostClass classify_host(std::string_view host);
 
+// The filtering gateway a host belongs to (an MX in front of Exchange
+// Online): the vendors of libdiag/data/mail_gateways.inc, and Google from the
+// provider table. nullopt for Microsoft and for hosts no table knows. Its
+// suffix also names the vendor's other hosts (an SPF include under it).
+struct MailGateway {
+  std::string name;    // "Proofpoint", "Mimecast", "Google Workspace"
+  std::string suffix;  // the table entry that matched ("mimecast.com")
+  std::string source;  // a public page showing the vendor's MX names
+};
+std::optional<MailGateway> classify_gateway(std::string_view host);
+
 // The classic name: "<domain with dots as hyphens>.mail.protection.outlook.com".
 // Microsoft assigns the real token; this is only what it usually is.
 std::string classic_tenant_mx(std::string_view domain);

@@ -24,6 +24,7 @@
 
 #include "diag/dns.h"
 #include "diag/ip.h"
+#include "diag/mx.h"
 #include "diag/report.h"
 #include "diag/resolver.h"
 #include "diag/result.h"
@@ -258,15 +259,9 @@ void query_dmarc(dns::Work& work, std::string_view from_domain, std::vector<Dmar
 // ---------------------------------------------------------------------------
 // Filtering gateways in front of Exchange Online
 
-// The gateway an MX host belongs to: the vendors of libdiag/data/mail_gateways.inc,
-// and Google from the MX provider table. nullopt for Microsoft and for hosts
-// no table knows.
-struct MailGateway {
-  std::string name;    // "Proofpoint", "Mimecast", "Google Workspace"
-  std::string suffix;  // the table entry that matched
-  std::string source;  // a public page showing the vendor's MX names
-};
-std::optional<MailGateway> classify_gateway(std::string_view host);
+// The gateway an MX host belongs to (the mx module's table).
+using mx::MailGateway;
+using mx::classify_gateway;
 
 // ---------------------------------------------------------------------------
 // The run
@@ -321,6 +316,7 @@ struct Outcome {
   Verdict verdict;                      // decided from steps
   std::vector<NextStep> next_steps;     // in order
   std::optional<std::string> spf_record;  // the exact record to publish, when SPF does not pass
+  std::vector<std::string> spf_record_notes;  // what to know when publishing it (flattened: run again monthly; over 255 characters)
   std::string device_helo;              // the EHLO name the device must send: the SPF result rests on it (%{h})
   nlohmann::json fields = nlohmann::json::object();  // "mx", "spf", "dmarc", "blocklist", "smtp", "egress"
   std::vector<dns::QueryLogEntry> log;

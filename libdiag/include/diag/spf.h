@@ -19,6 +19,7 @@
 
 #include "diag/dns.h"
 #include "diag/ip.h"
+#include "diag/mx.h"
 #include "diag/report.h"
 #include "diag/resolver.h"
 #include "diag/result.h"
@@ -361,6 +362,9 @@ struct Suggestion {
   bool flattened = false;  // some terms replaced by the addresses they had today
   std::vector<std::string> verification;  // what was checked, one line each
   std::vector<std::string> notes;         // what changed and why, and advice to show with it
+  // Of the notes, those whoever publishes the record must know wherever it
+  // is shown (flattened: run again monthly; long: publish as several strings).
+  std::vector<std::string> publishing;
   std::vector<IpAddress> not_public;      // device addresses left out (never put in a record)
   // Terms left out whose senders no sample can stand for (ptr, a replaced
   // include): "every sender the current records authorize" excludes theirs.
@@ -501,6 +505,10 @@ bool is_microsoft_include(std::string_view domain);
 std::optional<std::string> misspelled_microsoft_include(std::string_view target);
 // "include:x" with or without a qualifier ("~include:x"), any case.
 bool is_include_term(std::string_view term);
+// The gateway whose include a child reached with a non-pass qualifier is
+// ("~include:eu._netblocks.mimecast.com"), when that gateway also takes the
+// domain's mail (one of mx_hosts is its); else nullopt.
+std::optional<mx::MailGateway> qualified_gateway_include(const TreeNode& child, const std::vector<std::string>& mx_hosts);
 // A sending service's include (libdiag/data/spf_vendor_includes.inc).
 struct ServiceInclude {
   std::string_view include;  // "sendgrid.net"

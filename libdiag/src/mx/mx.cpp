@@ -456,6 +456,29 @@ std::string_view describe(Provider provider) {
 
 bool is_microsoft(Provider provider) { return provider != Provider::google && provider != Provider::other; }
 
+namespace {
+struct GatewaySuffix {
+  const char* suffix;
+  const char* name;
+  const char* source;
+};
+constexpr GatewaySuffix gateway_suffixes[] = {
+#include "../../data/mail_gateways.inc"
+};
+}  // namespace
+
+std::optional<MailGateway> classify_gateway(std::string_view host_text) {
+  const std::string host = dns::canonical_name(host_text);
+  if (const HostClass google = classify_host(host); google.provider == Provider::google)
+    return MailGateway{"Google Workspace", std::string(google.suffix), "https://support.google.com/a/answer/140034"};
+  const GatewaySuffix* best = nullptr;
+  for (const auto& entry : gateway_suffixes)
+    if (ends_with_label(host, entry.suffix) && (!best || std::string_view(entry.suffix).size() > std::string_view(best->suffix).size()))
+      best = &entry;
+  if (!best) return std::nullopt;
+  return MailGateway{best->name, best->suffix, best->source};
+}
+
 HostClass classify_host(std::string_view host_text) {
   const std::string host = dns::canonical_name(host_text);
   const ProviderSuffix* best = nullptr;

@@ -355,6 +355,7 @@ std::string render_markdown(const Outcome& outcome, const Plan& plan) {
   if (outcome.spf_record) {
     const std::string fence = fence_for(*outcome.spf_record);
     out += "\n### SPF record to publish for " + idna::display(plan.from_domain) + "\n\n" + fence + "\n" + *outcome.spf_record + "\n" + fence + "\n";
+    for (const auto& note : outcome.spf_record_notes) out += "\n" + markdown_text(note) + "\n";
   }
   return out;
 }

@@ -140,6 +140,7 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
   for (const auto& step : outcome.next_steps) next.push_back({{"id", step.id}, {"section", step.section}, {"remedy", step.remedy}});
   fields["next_steps"] = next;
   fields["spf_record"] = outcome.spf_record ? nlohmann::json(*outcome.spf_record) : nlohmann::json(nullptr);
+  if (!outcome.spf_record_notes.empty()) fields["spf_record_notes"] = outcome.spf_record_notes;
   if (verdict.kind == VerdictKind::will_work) {
     nlohmann::json configuration = nlohmann::json::object();
     for (const auto& [name, value] : device_configuration(outcome, plan)) configuration[name] = value;
@@ -243,7 +244,10 @@ Report make_report(const Outcome& outcome, const Plan& plan, std::string* text, 
     out += "\n" + style.bold("Configure the device") + "\n";
     for (const auto& [name, value] : device_configuration(outcome, plan)) line("  " + name + ": " + value, 4);
   }
-  if (outcome.spf_record) out += "\n" + style.bold("SPF record to publish for " + idna::display(plan.from_domain)) + "\n  " + *outcome.spf_record + "\n";
+  if (outcome.spf_record) {
+    out += "\n" + style.bold("SPF record to publish for " + idna::display(plan.from_domain)) + "\n  " + *outcome.spf_record + "\n";
+    for (const auto& note : outcome.spf_record_notes) out += "  " + wrap(note, terminal_width(), 2) + "\n";
+  }
   return report;
 }
 

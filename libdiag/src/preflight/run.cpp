@@ -283,6 +283,7 @@ struct SpfPart {
   nlohmann::json json;
   std::optional<std::string> suggested;
   std::optional<std::string> candidate;  // the verified record, also when the device passes (relay's DMARC may still need it)
+  std::vector<std::string> candidate_publishing;  // what whoever publishes it must know (spf::Suggestion::publishing)
   bool passes = false;
   std::optional<Step> step;  // direct send: the device's own SPF result
   std::optional<bool> microsoft_included;  // the record includes Exchange Online's outbound servers; nullopt: unknown
@@ -292,6 +293,7 @@ struct SpfPart {
   std::vector<Check> tree_checks;  // the SPF tree's findings, which say which terms pass any address
   std::string published;           // the record as published
   std::vector<std::string> pass_terms;  // every pass term of the tree ("include:eu._netblocks.mimecast.com"), as written
+  std::string qualified_gateway_term;   // "~include:eu._netblocks.mimecast.com" beside that gateway's MX; empty: none
   // Mail that leaves through a gateway (an outbound connector to Mimecast)
   // is judged at the receiver by the gateway's servers: for each gateway's
   // include in the tree, the record evaluated for one address it authorizes.
@@ -299,7 +301,8 @@ struct SpfPart {
   // servers too, and only this evaluation shows it.
   struct GatewayRoute {
     std::string include;  // the include's domain, lower case ("eu._netblocks.mimecast.com")
-    std::string problem;  // why the include authorizes no address (no SPF record, ...); empty: it does
+    std::string a_host;   // or the host of an a: term (Proofpoint Essentials' "a:dispatch-us.ppe-hosted.com"), lower case
+    std::string problem;  // why the term authorizes no address (no SPF record, ...); empty: it does
     std::optional<IpAddress> sample;
     std::optional<spf::SpfEvaluation> evaluation;
   };
@@ -315,6 +318,13 @@ struct SpfPart {
   };
   std::vector<GatewayHost> gateway_hosts;
 };
+
+// The tree's spf.gateway-include-qualified finding's term, or "".
+std::string qualified_gateway_term(const std::vector<Check>& tree_checks) {
+  for (const auto& check : tree_checks)
+    if (check.id == "spf.gateway-include-qualified") return check.fields.value("term", std::string());
+  return {};
+}
 
 void collect_pass_terms(const spf::TreeNode& node, std::vector<std::string>& out) {
   for (const auto& term : node.terms)
@@ -335,13 +345,26 @@ std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway) {
   return {};
 }
 
-// The gateway route of a pass term ("include:eu._netblocks.mimecast.com"):
-// null when the term is not an include the tree followed (a: and mx: terms).
+// The host of an "a:host" or "+a:host/24" term, lower case, when it names
+// one without macros; empty otherwise (mx: terms, "a" alone).
+std::string a_term_host(std::string_view term) {
+  if (!term.empty() && term.front() == '+') term.remove_prefix(1);
+  if (term.size() < 3 || ascii::to_lower(std::string(term.substr(0, 2))) != "a:") return {};
+  term.remove_prefix(2);
+  term = term.substr(0, term.find('/'));
+  if (term.empty() || term.find('%') != std::string_view::npos) return {};
+  return dns::canonical_name(term);
+}
+
+// The gateway route of a pass term ("include:eu._netblocks.mimecast.com",
+// "a:dispatch-us.ppe-hosted.com"): null when the term is neither an include
+// the tree followed nor an a: term (mx: terms).
 const SpfPart::GatewayRoute* gateway_route(const SpfPart& part, const std::string& term) {
-  if (!spf::is_include_term(term)) return nullptr;
-  const std::string include = dns::canonical_name(term.substr(term.find(':') + 1));
+  const std::string include = spf::is_include_term(term) ? dns::canonical_name(term.substr(term.find(':') + 1)) : std::string();
+  const std::string a_host = a_term_host(term);
+  if (include.empty() && a_host.empty()) return nullptr;
   for (const auto& route : part.gateway_routes)
-    if (route.include == include) return &route;
+    if ((!include.empty() && route.include == include) || (!a_host.empty() && route.a_host == a_host)) return &route;
   return nullptr;
 }
 
@@ -356,6 +379,12 @@ std::optional<IpAddress> gateway_sample(const spf::TreeNode& node) {
 }
 
 void find_gateway_includes(const spf::TreeNode& node, std::vector<SpfPart::GatewayRoute>& out) {
+  for (const auto& term : node.terms)
+    if (const std::string host = a_term_host(term); !host.empty() && classify_gateway(host)) {
+      SpfPart::GatewayRoute route;
+      route.a_host = host;
+      out.push_back(std::move(route));
+    }
   for (const auto& child : node.children) {
     if (!spf::passes_through(child)) continue;
     if (spf::is_include_term(child.via) && classify_gateway(child.domain)) {
@@ -395,8 +424,21 @@ void start_gateway_routes(spf::SpfResolver& resolver, const Plan& plan, const sp
       finish();
     });
   };
-  for (auto& route : part.gateway_routes)
+  for (auto& route : part.gateway_routes) {
     if (route.sample) evaluate(*route.sample, route.evaluation);
+    if (route.a_host.empty()) continue;
+    // An a: term's host: one of its addresses stands for the gateway's servers.
+    ++*pending;
+    resolver.query(route.a_host, dns::RrType::A, [&route, evaluate, finish](const dns::Answer& a) {
+      const auto addresses = a.addresses();
+      if (!addresses.empty()) {
+        route.sample = addresses.front();
+        evaluate(*route.sample, route.evaluation);
+      } else if (a.outcome == dns::Outcome::nodata || a.outcome == dns::Outcome::nxdomain)
+        route.problem = "its name has no address";
+      finish();
+    });
+  }
   // The gateway MX hosts' own addresses: the first two of the first gateway host.
   ++*pending;
   resolver.query(plan.from_domain, dns::RrType::MX, [&resolver, &part, evaluate, finish, pending](const dns::Answer& mx) {
@@ -423,10 +465,13 @@ void start_gateway_routes(spf::SpfResolver& resolver, const Plan& plan, const sp
 // verdict: a domain-wide problem that leaves it unchanged is domain health.
 // The SPF module's texts name sendcheck-spf's own options (--suggest,
 // --record): in preflight they become the whole command.
-std::string spf_tool_words(std::string text, const std::string& domain, const IpAddress& ip) {
-  const std::string command = "sendcheck spf " + domain + " --ip " + ip.to_string() + " --suggest";
+std::string spf_tool_words(std::string text, const std::string& domain, const std::optional<IpAddress>& ip = std::nullopt) {
+  const std::string command = "sendcheck spf " + domain + (ip ? " --ip " + ip->to_string() : std::string()) + " --suggest";
   for (auto at = text.find("--suggest with the device's --ip"); at != std::string::npos; at = text.find("--suggest with the device's --ip"))
     text.replace(at, 32, "--suggest");
+  // A text that names the whole command already gets the device's --ip in it.
+  const std::string bare = "sendcheck spf " + domain + " --suggest";
+  for (auto at = text.find(bare); at != std::string::npos; at = text.find(bare, at + 1)) text.replace(at, bare.size(), "--suggest");
   for (auto at = text.find("--suggest"); at != std::string::npos; at = text.find("--suggest", at + 1)) {
     if (at + 9 >= command.size() && text.compare(at + 9 - command.size(), command.size(), command) == 0) continue;
     text.replace(at, 9, command);
@@ -524,6 +569,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
   part.tree_checks = outcome.tree.checks;
+  part.qualified_gateway_term = qualified_gateway_term(outcome.tree.checks);
   part.published = report.fields().value("record", std::string());
   collect_pass_terms(outcome.tree.root, part.pass_terms);
   if (outcome.tree.root.status == "ok") {
@@ -558,6 +604,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
     if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty() &&
         !mx::initial_domain_tenant(plan.from_domain)) {
       part.candidate = outcome.suggestion->record;
+      part.candidate_publishing = outcome.suggestion->publishing;
       if (!part.passes) part.suggested = part.candidate;
     }
     part.section.checks.push_back(device_spf_check(plan, ip, evaluation, outcome.suggestion, part.suggested));
@@ -994,14 +1041,17 @@ void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart
   if (!spf_plan || mx::initial_domain_tenant(plan.from_domain)) return done();
   spf::start_check(resolver, *spf_plan, [&resolver, &plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
     if (part.pass_terms.empty()) collect_pass_terms(outcome.tree.root, part.pass_terms);
+    if (part.qualified_gateway_term.empty()) part.qualified_gateway_term = qualified_gateway_term(outcome.tree.checks);
     // The MX's cloud's include, and whether the record has it (a GCC High or
     // 21Vianet tenant's record needs its own cloud's).
     if (outcome.tree.root.status == "ok" && !part.microsoft_included) {
       if (!outcome.tree.microsoft_include.empty()) part.microsoft_include = outcome.tree.microsoft_include;
       part.microsoft_included = spf::includes_microsoft(outcome.tree.root, outcome.tree.microsoft_include);
     }
-    if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty())
+    if (outcome.suggestion && outcome.suggestion->changed && outcome.suggestion->verified && !outcome.suggestion->record.empty()) {
       part.candidate = outcome.suggestion->record;
+      part.candidate_publishing = outcome.suggestion->publishing;
+    }
     start_gateway_routes(resolver, plan, outcome.tree.root, part, done);
   });
 }
@@ -1246,7 +1296,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     const std::string& gateway = from_gateway->name;
     gateway_include_broken = !route->problem.empty();
     if (gateway_include_broken)
-      gateway_fails = "; the servers of " + gateway + " are not authorized either: \"" + gateway_term + "\" is its include, but " +
+      gateway_fails = "; the servers of " + gateway + " are not authorized either: \"" + gateway_term + "\" " + (route->a_host.empty() ? "is its include" : "names its servers") + ", but " +
                       route->problem + " (check its name against the setup guide of " + gateway + ")";
     else if (route->evaluation && route->evaluation->result == spf::SpfResult::pass)
       gateway_tested = " (tested: SPF pass for " + route->sample->to_string() + ", an address \"" + gateway_term + "\" authorizes)";
@@ -1271,7 +1321,10 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
         gateway_fails = fails_too(result, host.address, "the address of " + host.host + ", which takes mail for " + domain, host.evaluation->reason);
         gateway_term.clear();
         gateway_tested.clear();
-      } else if (host.evaluation->result != spf::SpfResult::permerror) {
+      } else if (host.evaluation->result != spf::SpfResult::permerror && !gateway_term.empty() && spf::is_include_term(gateway_term)) {
+        // Only an include is a list of the vendor's network that can be
+        // another region's; an a: term names outbound hosts, which differ
+        // from the inbound ones (Proofpoint Essentials' dispatch hosts).
         gateway_hosts_fail = host.host + " (" + host.address.to_string() + "), the " + from_gateway->name + " server that takes mail for " + domain +
                              ", gets SPF " + result;
         gateway_tested.clear();
@@ -1367,7 +1420,14 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // servers are what the record must authorize.
   // (An include of the gateway's that works, behind a broken term, needs
   // no other include: the record's fix is the fix for its servers too.)
-  if (from_gateway && gateway_term.empty() && (gateway_fails.empty() || gateway_include_broken))
+  // A qualifier on the gateway's own include ("~include:...") is the fault
+  // on that route: adding the include again would not change the result.
+  if (const std::string& term = spf_part.qualified_gateway_term; from_gateway && gateway_term.empty() && !term.empty()) {
+    fix_spf += record ? " (the record also removes the \"" + term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\", which fails the servers of " +
+                            from_gateway->name + " if Exchange Online sends its outbound mail through them)"
+                      : " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), remove the \"" +
+                            term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\" as well: it fails the servers of " + from_gateway->name + ")";
+  } else if (from_gateway && gateway_term.empty() && (gateway_fails.empty() || gateway_include_broken))
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
   // Mail that comes in through a gateway often goes out through it too (an
@@ -3533,6 +3593,9 @@ Outcome PreflightRun::finish(const std::vector<dns::QueryLogEntry>& log) {
     outcome.fields["client_certificate"]["file"] = plan.client_certificate->file;
   }
   outcome.spf_record = spf_part.suggested;
+  if (outcome.spf_record && outcome.spf_record == spf_part.candidate)
+    for (const auto& note : spf_part.candidate_publishing)
+      outcome.spf_record_notes.push_back(spf_tool_words(note, plan.from_domain, outcome.ip));
   if (spf_part.helo_checked) outcome.device_helo = plan.helo;
   outcome.smtp_target = smtp_part.target;
   outcome.smtp_host = smtp_part.host;

@@ -14,19 +14,6 @@
 namespace diag::preflight {
 namespace {
 
-struct GatewaySuffix {
-  const char* suffix;
-  const char* name;
-  const char* source;
-};
-constexpr GatewaySuffix gateway_suffixes[] = {
-#include "../../data/mail_gateways.inc"
-};
-
-bool host_matches(std::string_view host, std::string_view suffix) {
-  return host == suffix || (host.size() > suffix.size() && host.ends_with(suffix) && host[host.size() - suffix.size() - 1] == '.');
-}
-
 // Blocking parts first: without recipients the method takes, an MX, a port
 // or a tenant that takes the mail, nothing else matters; then what decides
 // Junk (blocklists, SPF, DMARC); domain-wide health last.
@@ -171,20 +158,6 @@ std::vector<NextStep> next_steps_for(const std::vector<Section>& sections) {
         if (!seen) out.push_back(NextStep{check.id, section->id, check.remedy});
       }
   return out;
-}
-
-std::optional<MailGateway> classify_gateway(std::string_view host_text) {
-  std::string host = ascii::to_lower(std::string(host_text));
-  while (host.ends_with(".")) host.pop_back();
-  if (mx::classify_host(host).provider == mx::Provider::google)
-    return MailGateway{"Google Workspace", std::string(mx::classify_host(host).suffix),
-                       "https://support.google.com/a/answer/140034"};
-  const GatewaySuffix* best = nullptr;
-  for (const auto& entry : gateway_suffixes)
-    if (host_matches(host, entry.suffix) && (!best || std::string_view(entry.suffix).size() > std::string_view(best->suffix).size()))
-      best = &entry;
-  if (!best) return std::nullopt;
-  return MailGateway{best->name, best->suffix, best->source};
 }
 
 std::size_t terminal_width() {

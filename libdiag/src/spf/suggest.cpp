@@ -388,11 +388,12 @@ class SuggestionBuilder {
     return true;
   }
 
-  // "No change needed" only when the device already passes and nothing failed.
+  // "No change needed" only when the device already passes, nothing failed,
+  // and no qualifier fails the servers of the domain's own gateway.
   bool no_change_needed() {
     if (tree_.root.status != "ok" || !s_.not_public.empty()) return false;
     if (std::any_of(tree_.checks.begin(), tree_.checks.end(),
-                    [](const Check& c) { return c.status == Status::fail || c.status == Status::error; }))
+                    [](const Check& c) { return c.status == Status::fail || c.status == Status::error || c.id == "spf.gateway-include-qualified"; }))
       return false;
     // Mail Exchange Online sends as the domain needs Microsoft's servers in the record.
     if (exchange_online_sends_ && !includes_microsoft(tree_.root)) return false;
@@ -667,6 +668,16 @@ class SuggestionBuilder {
                        " Exchange Online's servers.");
       return;
     }
+    // The same for the include of the gateway that takes the domain's mail:
+    // mail that leaves through it is sent by the servers it authorizes.
+    if (const auto gateway = child ? qualified_gateway_include(*child, mx_hosts_of(cache_, domain_)) : std::nullopt) {
+      add_term(draft, "include:" + dns::canonical_name(target));
+      notes_.push_back("Removed the \"" + prefix + "\" in front of \"" + text.substr(1) + "\": it is the include of " + gateway->name +
+                       ", which takes mail for " + domain_ + ", and a qualifier on an include applies to every address it authorizes, so it " +
+                       (qualifier == Qualifier::fail ? "failed" : qualifier == Qualifier::softfail ? "soft-failed" : "withheld a pass from") +
+                       " the mail that leaves through " + gateway->name + ".");
+      return;
+    }
     if (qualifier != Qualifier::pass) draft.has_non_pass = true;
     if (child) {
       if (const auto meant = appended_zone_target(*child, domain_)) {
@@ -876,6 +887,8 @@ class SuggestionBuilder {
     notes_.push_back("Warning: the addresses written in change without notice (a provider's, or a host's when its records "
                      "change). Run --suggest again at least monthly (the flattened= date in the record says when it was made), "
                      "or mail from the new addresses will fail SPF.");
+    publishing_.push_back(notes_[notes_.size() - 2]);
+    publishing_.push_back(notes_.back());
     return true;
   }
 
@@ -1070,13 +1083,18 @@ class SuggestionBuilder {
     // RFC 7208 3.4: an answer over 512 octets may be dropped or truncated
     // on the way, and the receiver's check ends in temperror or none.
     if (record.size() > 450)
-      s_.notes.push_back("Warning: the record is " + std::to_string(record.size()) +
-                         " characters; RFC 7208 3.4 asks to keep the DNS answer within 512 octets (a record of about 450 "
-                         "characters at most), since a longer one can be lost between some receivers and their DNS. Remove "
-                         "senders you no longer use, or send some mail from a subdomain with its own SPF record.");
+      publishing_.push_back("Warning: the record is " + std::to_string(record.size()) +
+                            " characters; RFC 7208 3.4 asks to keep the DNS answer within 512 octets (a record of about 450 "
+                            "characters at most), since a longer one can be lost between some receivers and their DNS. Remove "
+                            "senders you no longer use, or send some mail from a subdomain with its own SPF record.");
     if (record.size() > 255)
-      s_.notes.push_back("The record is " + std::to_string(record.size()) +
-                         " characters: a TXT string holds 255, so publish it as several quoted strings in one TXT record (most DNS hosts split it for you).");
+      publishing_.push_back("The record is " + std::to_string(record.size()) +
+                            " characters: a TXT string holds 255, so publish it as several quoted strings in one TXT record (most "
+                            "DNS hosts split it for you); receivers join the strings with nothing between them, so a string that "
+                            "ends between two terms must end with a space.");
+    for (const auto& note : publishing_)
+      if (std::find(s_.notes.begin(), s_.notes.end(), note) == s_.notes.end()) s_.notes.push_back(note);
+    s_.publishing = std::move(publishing_);
     return std::move(s_);
   }
 
@@ -1218,6 +1236,7 @@ class SuggestionBuilder {
   const std::string domain_;
   const std::string today_;
   const bool exchange_online_sends_;
+  std::vector<std::string> publishing_;  // see Suggestion::publishing
   const DeviceIdentity device_;
   Suggestion s_;
   std::vector<IpAddress> devices_;

@@ -360,6 +360,26 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
     }
   });
 
+  // A qualifier on the include of the gateway that takes the domain's mail
+  // ("~include:eu._netblocks.mimecast.com" beside a Mimecast MX) applies to
+  // every address the include authorizes (RFC 7208 5.2): mail that leaves
+  // through the gateway, as it often does, gets that result, not pass.
+  if (mx_known)
+    for_each_node(root, [&](const TreeNode& node) {
+      for (const auto& child : node.children)
+        if (const auto gateway = qualified_gateway_include(child, mx_hosts)) {
+          add("spf.gateway-include-qualified", Status::warn,
+              "\"" + child.via + "\" in the record of " + node.domain + " is the include of " + gateway->name + ", which takes mail for " + d +
+                  " (its MX), but the \"" + qualifier_of(child.via) + "\" in front of it gives every address it authorizes SPF " +
+                  std::string(to_string(result_for(static_cast<Qualifier>(child.via.front())))) + ", not pass: mail that leaves through " + gateway->name +
+                  " fails SPF.",
+              "Remove the \"" + qualifier_of(child.via) + "\": write \"" + child.via.substr(1) + "\" (sendcheck spf " + d +
+                  " --suggest writes the corrected record).");
+          tree.checks.back().fields["term"] = child.via;
+          tree.checks.back().fields["gateway"] = gateway->name;
+        }
+    });
+
   // Problems below the root.
   for_each_node(root, [&](const TreeNode& node) {
     if (&node == &root || appended.count(&node)) return;
@@ -843,6 +863,16 @@ constexpr ServiceInclude service_includes[] = {
 bool is_include_term(std::string_view term) {
   if (!term.empty() && (term.front() == '+' || term.front() == '-' || term.front() == '~' || term.front() == '?')) term.remove_prefix(1);
   return ascii::to_lower(term).starts_with("include:");
+}
+
+std::optional<mx::MailGateway> qualified_gateway_include(const TreeNode& child, const std::vector<std::string>& mx_hosts) {
+  if (child.via.empty() || child.via.front() == '+' || qualifier_of(child.via).empty() || !is_include_term(child.via)) return std::nullopt;
+  const std::string include = canonical(child.domain);
+  for (const auto& host : mx_hosts)
+    if (auto gateway = mx::classify_gateway(host);
+        gateway && (include == gateway->suffix || include.ends_with("." + gateway->suffix)))
+      return gateway;
+  return std::nullopt;
 }
 
 std::optional<ServiceInclude> misspelled_service_include(std::string_view target) {
