@@ -835,10 +835,10 @@ TEST_CASE("Text, CSV and Markdown renderings", "[inventory]") {
   CHECK(std::count(csv.begin(), csv.end(), '\n') == 1 + static_cast<long>(result->senders.size()));
   // A sender only the EAC report shows did send: its messages and TLS are in
   // the row, not "0 sign-ins" alone (the new columns come last).
-  CHECK(csv.find(",eac_messages,eac_tls10_percent,eac_tls11_percent,eac_tls12_percent,eac_protocol,usage_last_activity\n") !=
+  CHECK(csv.find(",eac_messages,eac_tls10_percent,eac_tls11_percent,eac_tls12_percent,eac_protocol,usage_last_activity,failed_only_ips\n") !=
         std::string::npos);
   const auto copier_row = csv.substr(csv.find("copier@contoso.com,"), csv.find("\r\n", csv.find("copier@contoso.com,")) - csv.find("copier@contoso.com,"));
-  CHECK_THAT(copier_row, Catch::EndsWith(",25,60,0,40,Basic,"));
+  CHECK_THAT(copier_row, Catch::EndsWith(",25,60,0,40,Basic,,"));
   CHECK_THAT(markdown, Catch::Contains("| scanner@contoso.com | will-break | 4 sign-ins"));
   CHECK_THAT(markdown, Catch::Contains("| copier@contoso.com | will-break | EAC report: 25 messages, TLS 1.0 60%"));
   // Every verdict has its section, as in the text output.
@@ -1359,6 +1359,10 @@ TEST_CASE("sendcheck-inventory: exit codes, JSON envelope, one-line errors", "[i
     check_one_error_line(run_inventory_tool({"--mailboxes", dir.write("m.csv", "Name,Other\nx,y\n")}));
     check_one_error_line(run_inventory_tool({"--signins", fixture("mailboxes.csv"), "--since", "yesterday"}));
     check_one_error_line(run_inventory_tool({"--signins", fixture("InteractiveSignIns_2026-11-01_2026-12-01.csv"), "--since", ""}));
+    // A time would be dropped without a word: --since takes a day.
+    const auto with_time = run_inventory_tool({"--signins", fixture("InteractiveSignIns_2026-11-01_2026-12-01.csv"), "--since", "2026-11-20T15:00:00Z"});
+    check_one_error_line(with_time);
+    CHECK_THAT(with_time.err, Catch::Contains("whole days"));
     check_one_error_line(run_inventory_tool({}));
     const auto json_error = run_inventory_tool({"--signins", dir.write("z.csv", "a\n"), "--json"});
     CHECK(json_error.exit_code == 2);
@@ -1667,4 +1671,63 @@ TEST_CASE("review 69 H1: a sprayed mailbox that a report shows sending is in use
     if (check["id"] == "inventory.password-spraying") CHECK(remedy.find("$true") == std::string::npos);
     if (check["id"] == "inventory.org-enabled") CHECK_THAT(remedy, Catch::Contains("billing-app@contoso.com") && Catch::Contains("crm@contoso.com"));
   }
+}
+
+TEST_CASE("review 69 L3 L6 L8 L9: EAC rows per protocol, sign-in names that are not addresses, guests' setting, sprayed addresses apart", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  // L3: 300 OAuth messages and 12 Basic ones are not "312 messages, Basic".
+  aggregator.add(SmtpAuthReportRow{"erp@contoso.com", std::string("OAuth"), 300, 0, 0, 100});
+  aggregator.add(SmtpAuthReportRow{"erp@contoso.com", std::string("Basic"), 12, 0, 0, 100});
+  // L6: a sign-in name that is no address.
+  aggregator.add(signin("5f2b1c9d8e7a6b5c4d3e2f1a0b9c8d7e", "198.51.100.90", "2026-11-20T07"));
+  // L8: a guest.
+  const std::string guest = "partner_fabrikam.com#EXT#@contoso.onmicrosoft.com";
+  aggregator.add(signin(guest, "198.51.100.80", "2026-11-20T07"));
+  // L9: a device at one address, someone trying its password from eight others.
+  aggregator.add(signin("scanner@contoso.com", "198.51.100.20", "2026-11-20T07"));
+  for (int i = 1; i <= 8; ++i) aggregator.add(signin("scanner@contoso.com", "203.0.113." + std::to_string(i), "2026-11-21T07", 50126));
+  const auto result = evaluate_org_enabled(aggregator);
+
+  const auto* erp = find_sender(result, "erp@contoso.com");
+  REQUIRE(erp);
+  CHECK(erp->verdict == Verdict::will_break);  // a Basic row is a password sender
+  REQUIRE(erp->smtp_auth_report);
+  CHECK(erp->smtp_auth_report->authentication_protocol == "OAuth 300 messages, Basic 12 messages");
+
+  const auto* odd = find_sender(result, "5f2b1c9d8e7a6b5c4d3e2f1a0b9c8d7e");
+  REQUIRE(odd);
+  REQUIRE_FALSE(odd->way_forward.empty());
+  for (const auto& way : odd->way_forward) CHECK_THAT(way.command, !Catch::Contains("--from 5f2b1c9d"));
+  CHECK_THAT(odd->way_forward.front().why, Catch::Contains("is not an address"));
+
+  std::string csv, markdown, text;
+  make_report(result, OutputFormat::csv, &csv, diag::TextStyle{});
+  make_report(result, OutputFormat::markdown, &markdown, diag::TextStyle{});
+  make_report(result, OutputFormat::text, &text, diag::TextStyle{});
+  CHECK_THAT(csv.substr(0, csv.find('\n')), Catch::EndsWith(",failed_only_ips"));
+  // The ips column holds the device's address only; the sprayed ones have their own.
+  CHECK_THAT(csv, Catch::Contains(",198.51.100.20,") && Catch::Contains("203.0.113.1 203.0.113.2"));
+  CHECK(csv.find(",198.51.100.20 203.0.113") == std::string::npos);
+  CHECK_THAT(markdown, Catch::Contains("203.0.113.1 (failed only)") && Catch::Contains("OAuth 300 messages, Basic 12 messages"));
+  CHECK_THAT(text, Catch::Contains("setting: guest account: no mailbox in this tenant"));
+}
+
+TEST_CASE("An EAC report of unknown period beside a month of sign-in logs does not count as listing OAuth senders", "[inventory][review]") {
+  EvidenceCoverage coverage;
+  coverage.interactive_log = coverage.non_interactive_log = true;
+  coverage.smtp_auth_report = true;
+  coverage.signins_from = std::chrono::sys_days(std::chrono::year{2026} / 11 / 1);
+  coverage.signins_to = std::chrono::sys_days(std::chrono::year{2026} / 12 / 1);
+  CHECK_FALSE(coverage.lists_oauth_senders());
+  InventoryAggregator aggregator;
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  tenant.mailboxes.push_back(MailboxSetting{"monthly-app@contoso.com", false});
+  const auto result = evaluate(aggregator, tenant, test_today, coverage);
+  const auto* app = find_sender(result, "monthly-app@contoso.com");
+  REQUIRE(app);
+  CHECK_THAT(app->reason, Catch::Contains("7 days by default") && Catch::Contains("2026-11-01 to 2026-12-01") && !Catch::Contains("$true"));
+  // A week of logs is what the report's default covers.
+  coverage.signins_from = std::chrono::sys_days(std::chrono::year{2026} / 11 / 24);
+  CHECK(coverage.lists_oauth_senders());
 }

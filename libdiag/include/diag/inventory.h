@@ -72,6 +72,10 @@ struct SmtpAuthReportRow {
   std::optional<std::string> authentication_protocol;  // "Basic" / "OAuth" when the column exists
   std::int64_t messages = 0;
   double tls10_percent = 0, tls11_percent = 0, tls12_percent = 0;
+  // A sender's rows merged (one per protocol): the messages of each, in the
+  // report's order; authentication_protocol then names them all
+  // ("OAuth 300 messages, Basic 12 messages"). Empty for a single row.
+  std::vector<std::pair<std::string, std::int64_t>> messages_by_protocol;
 };
 
 // SmtpClientAuthenticationDisabled: true disabled, false enabled, unset
@@ -326,6 +330,8 @@ struct SenderFinding {
   // A B2B guest (name@partner.com#EXT#@tenant): no mailbox here, its
   // password checked by its home organization; Set-CASMailbox does not apply.
   bool guest = false;
+  // Its last password success before --since, which left those sign-ins out.
+  std::optional<std::chrono::sys_seconds> success_before_since;
   bool only_in_history = false;
   bool active_this_run = false;  // this run's inputs show use (sign-ins, EAC report or usage report)
   std::optional<std::string> previous_verdict;
@@ -380,7 +386,10 @@ struct EvidenceCoverage {
   // The sign-in logs' "Authenticated SMTP" rows are sign-ins with a password:
   // one with OAuth is a token's sign-in, and never among them. The usage
   // report and the EAC report list every SMTP sender, OAuth included.
-  bool lists_oauth_senders() const { return (usage_report && usage_covers_signins()) || smtp_auth_report; }
+  bool lists_oauth_senders() const { return (usage_report && usage_covers_signins()) || (smtp_auth_report && eac_covers_signins()); }
+  // The EAC report's export does not carry its period: taken as its default
+  // 7 days, it covers the sign-in logs only when they span no more.
+  bool eac_covers_signins() const { return !signins_from || !signins_to || *signins_to - *signins_from <= std::chrono::days(7); }
   // The usage report lists the SMTP users of its own period (7 to 180
   // days, ending on its refresh date): one that begins after the first
   // sign-in the logs hold does not list the OAuth senders of the days
@@ -393,6 +402,7 @@ struct EvidenceCoverage {
   // misses the last days of the logs.
   // "the usage report covers 2026-11-24 to 2026-11-30, the sign-in logs 2026-11-03 to 2026-12-01"
   std::string usage_and_signin_periods() const;
+  std::string signin_period() const;  // "2026-11-03 to 2026-12-01"
   bool usage_covers_signins() const {
     return (!usage_from || !signins_from || *usage_from <= *signins_from) &&
            (!usage_to || !signins_to || *usage_to + std::chrono::days(3) >= *signins_to);

@@ -196,10 +196,22 @@ void InventoryAggregator::add(const SmtpAuthReportRow& row) {
   merged.tls10_percent = weigh(merged.tls10_percent, row.tls10_percent);
   merged.tls11_percent = weigh(merged.tls11_percent, row.tls11_percent);
   merged.tls12_percent = weigh(merged.tls12_percent, row.tls12_percent);
+  // Each protocol keeps its own count: 300 OAuth messages and 12 Basic
+  // ones are not "312 messages, Basic". The label names every protocol, so
+  // classify_protocol still finds Basic whenever any row said it.
+  auto& by_protocol = merged.messages_by_protocol;
+  if (by_protocol.empty()) by_protocol.emplace_back(merged.authentication_protocol.value_or(""), merged.messages);
   merged.messages += row.messages;
-  const auto before = classify_protocol(merged.authentication_protocol), now = classify_protocol(row.authentication_protocol);
-  if (now == ProtocolClass::basic || (before == ProtocolClass::unknown && now == ProtocolClass::oauth))
-    merged.authentication_protocol = row.authentication_protocol;
+  const std::string protocol = row.authentication_protocol.value_or("");
+  const auto same = std::find_if(by_protocol.begin(), by_protocol.end(), [&](const auto& entry) { return to_lower(entry.first) == to_lower(protocol); });
+  if (same != by_protocol.end()) same->second += row.messages;
+  else by_protocol.emplace_back(protocol, row.messages);
+  if (by_protocol.size() < 2) return;
+  std::string label;
+  for (const auto& [name, messages] : by_protocol)
+    label += (label.empty() ? "" : ", ") + (name.empty() ? std::string("no protocol") : name) + " " + std::to_string(messages) +
+             (messages == 1 ? " message" : " messages");
+  merged.authentication_protocol = label;
 }
 
 void InventoryAggregator::set_watermark(const std::string& user, const std::string& ip, Interactivity log,
@@ -292,8 +304,15 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   std::vector<WayForward> ways;
   // Printed commands carry the name as one quoted word: a sign-in log's
   // user name is whatever was typed, an attacker's included.
-  const auto user = strings::shell_word(sender.user);
+  // A sign-in name that is not an address (a 32-hex object ID, a bare
+  // account name) cannot be a From address: the commands take the device's.
+  const bool is_address = sender.user.find('@') != std::string::npos;
+  const auto user = is_address ? strings::shell_word(sender.user) : std::string("DEVICE@YOUR-DOMAIN");
   const auto domain = strings::shell_word(domain_of(sender.user));
+  const std::string name_note =
+      is_address ? std::string()
+                 : " Its sign-in name (" + strings::shell_word(sender.user) + ") is not an address: in the commands, "
+                   "put the device's From address for DEVICE@YOUR-DOMAIN.";
   const auto prefix = "sendcheck preflight " + domain;
   const bool old_tls = sender.smtp_auth_report &&
                        (sender.smtp_auth_report->tls10_percent > 0 || sender.smtp_auth_report->tls11_percent > 0);
@@ -319,7 +338,7 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   ways.push_back({"oauth",
                   "If the device or application can use OAuth 2.0 (XOAUTH2) for SMTP, keep it on smtp.office365.com "
                   "port 587 and switch its sign-in to OAuth: the address and mailbox stay the same." + oauth_blockers(sender, true) +
-                      initial_domain_note + tls_note,
+                      initial_domain_note + tls_note + name_note,
                   prefix + " --method smtp-auth --from " + user + " --oauth-token-file TOKEN-FILE --device-auth oauth"});
 
   // Two facts of the tenant that only the admin can read decide direct send
@@ -433,6 +452,8 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                   "address to SPF or a connector before you know it is the device's"
         : !unconfirmed.empty() ? (skipped.empty() ? failed_only_words
                                                 : "no public one was logged (" + skipped + "), and " + failed_only_words)
+        : sender.success_before_since && sender.ips.empty()
+            ? "no source address was logged on or after --since (run again without --since to see the one it signed in from)"
         : sender.ips.empty() || (sender.ips.size() == 1 && sender.ips.front().ip.empty())
             ? "no source address was logged"
             : "no public one was logged (" + skipped + ")";
@@ -556,6 +577,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     // not in the sign-in logs: a sign-in's odd name is the name.
     finding.concealed = looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
     finding.guest = is_guest_account(sender.user);
+    finding.success_before_since = basic_before_since(key);
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -663,7 +685,11 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
           if (report_shows_use && !basic_before_since(key)) {
             finding.auth = AuthEvidence::unknown;
             finding.verdict = disabled ? Verdict::refused : Verdict::will_break;
-            finding.reason = std::string(sender.smtp_auth_report ? "The EAC report (without its protocol column)" : "The usage report") +
+            const auto& eac_protocol = sender.smtp_auth_report ? sender.smtp_auth_report->authentication_protocol : std::nullopt;
+            finding.reason = std::string(!sender.smtp_auth_report ? "The usage report"
+                                         : eac_protocol && !eac_protocol->empty()
+                                             ? "The EAC report (its Authentication Protocol \"" + *eac_protocol + "\" is neither Basic nor OAuth)"
+                                             : "The EAC report (without its protocol column)") +
                              " shows it sending over SMTP, and every sign-in with its password failed (" + codes +
                              "): it probably sends with OAuth, which the sign-in logs never show, or on days they do not cover, "
                              "and someone is trying its password. Confirm in the EAC SMTP AUTH clients report's Authentication "
@@ -709,7 +735,10 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                   : "Uses OAuth for SMTP AUTH (EAC report): not affected by the end of basic "
                                     "authentication.";
         break;
-      case AuthEvidence::unknown:
+      case AuthEvidence::unknown: {
+        // The EAC report names a protocol that is neither Basic nor OAuth ("Kerberos").
+        const bool eac_named_other = sender.smtp_auth_report && sender.smtp_auth_report->authentication_protocol &&
+                                     !sender.smtp_auth_report->authentication_protocol->empty();
         finding.verdict = disabled ? Verdict::refused : Verdict::will_break;
         finding.reason =
             std::string(disabled                   ? "Used SMTP AUTH, but it is now disabled for it."
@@ -717,18 +746,22 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                                    : "Uses SMTP AUTH and nothing known blocks it.") +
             " This source cannot tell basic from OAuth (" +
             (sender.usage && !sender.smtp_auth_report ? std::string("usage report only")
-             : sender.smtp_auth_report->authentication_protocol && !sender.smtp_auth_report->authentication_protocol->empty()
-                 ? "the EAC report's Authentication Protocol is \"" + *sender.smtp_auth_report->authentication_protocol +
-                       "\", neither Basic nor OAuth"
-                 : std::string("EAC report without its protocol column")) + "): " +
+             : eac_named_other ? "the EAC report's Authentication Protocol is \"" + *sender.smtp_auth_report->authentication_protocol +
+                                     "\", neither Basic nor OAuth"
+                               : std::string("EAC report without its protocol column")) + "): " +
             (both_logs_whole && !sender.smtp_auth_report
                  // Both logs were given whole and hold no password sign-in of it.
                  ? std::string("the sign-in logs given have no sign-in with a password for it, so if they cover the days it "
                                "sent, it uses OAuth (the usage report's last activity date is of any email app, not of SMTP). "
                                "Confirm in the EAC SMTP AUTH clients report's Authentication Protocol column (--smtp-auth-report).")
-                 : std::string("look it up in the sign-in logs (client app \"Authenticated SMTP\") or in the EAC report's "
-                               "Authentication Protocol column."));
+                 : eac_named_other
+                     // The column is where the unknown value came from.
+                     ? std::string("look it up in the sign-in logs (client app \"Authenticated SMTP\"): a sign-in there with a "
+                                   "password is basic authentication.")
+                     : std::string("look it up in the sign-in logs (client app \"Authenticated SMTP\") or in the EAC report's "
+                                   "Authentication Protocol column."));
         break;
+      }
       case AuthEvidence::none: continue;  // a history entry without activity
     }
     // smtp.office365.com refuses TLS 1.0 and 1.1 (421 4.7.66): a sender
@@ -828,6 +861,11 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                             ? coverage->usage_and_signin_periods() + ", and the sign-in logs list only sign-ins with a password: "
                               "an application that sent with OAuth only on days the usage report does not cover is in neither, "
                               "and disabling SMTP AUTH refuses OAuth too"
+                        : coverage && coverage->smtp_auth_report && !coverage->eac_covers_signins()
+                            ? "the EAC SMTP AUTH clients report does not say its period (7 days by default), shorter than the sign-in "
+                              "logs' " + coverage->signin_period() + ", and the sign-in logs list only sign-ins with a password: an "
+                              "application that sent with OAuth only on the earlier days is in neither, and disabling SMTP AUTH "
+                              "refuses OAuth too"
                             : std::string("the sign-in logs list only sign-ins with a password: an application that sends with OAuth never "
                                           "appears in them, and disabling SMTP AUTH refuses OAuth too")) +
                        ": do not disable it before the usage report (--usage-report: every SMTP user of its period, OAuth "
@@ -888,12 +926,17 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
   return result;
 }
 
-std::string EvidenceCoverage::usage_and_signin_periods() const {
-  const auto period = [](const std::optional<std::chrono::sys_days>& from, const std::optional<std::chrono::sys_days>& to) {
-    return (from ? format_date(*from) : std::string("?")) + " to " + (to ? format_date(*to) : std::string("?"));
-  };
-  return "the usage report covers " + period(usage_from, usage_to) + ", the sign-in logs " + period(signins_from, signins_to);
+namespace {
+std::string period(const std::optional<std::chrono::sys_days>& from, const std::optional<std::chrono::sys_days>& to) {
+  return (from ? format_date(*from) : std::string("?")) + " to " + (to ? format_date(*to) : std::string("?"));
 }
+}  // namespace
+
+std::string EvidenceCoverage::usage_and_signin_periods() const {
+  return "the usage report covers " + period(usage_from, usage_to) + ", the sign-in logs " + signin_period();
+}
+
+std::string EvidenceCoverage::signin_period() const { return period(signins_from, signins_to); }
 
 std::optional<std::chrono::sys_days> parse_date(std::string_view text) {
   const auto time = parse_time(text);

@@ -10,6 +10,13 @@ namespace diag::inventory {
 using namespace detail;
 namespace {
 
+// A guest has no mailbox here, so no mailbox setting: its own line says so.
+std::string setting_words(const SenderFinding& sender) {
+  return sender.guest ? "guest account: no mailbox in this tenant, so no SMTP AUTH setting here (Conditional Access or "
+                        "removing the guest are the controls)"
+                      : sender.setting.describe();
+}
+
 constexpr const char* timeline_url =
     "https://techcommunity.microsoft.com/blog/exchange/updated-exchange-online-smtp-auth-basic-authentication-"
     "deprecation-timeline/4489835";
@@ -77,7 +84,7 @@ nlohmann::json sender_json(const SenderFinding& sender) {
                          {"first_seen", optional_time(sender.first_seen)},
                          {"last_seen", optional_time(sender.last_seen)},
                          {"setting", setting_value(sender.setting)},
-                         {"setting_detail", sender.setting.describe()},
+                         {"setting_detail", setting_words(sender)},
                          {"verdict", std::string(to_string(sender.verdict))},
                          {"auth", auth_name(sender.auth)},
                          {"reason", sender.reason},
@@ -136,9 +143,19 @@ std::string csv_field(const std::string& raw) {
   return quoted + "\"";
 }
 
-std::string ip_list(const SenderFinding& sender) {
+// An address every sign-in from failed need not be the device's (password
+// spraying tries SMTP AUTH from anywhere): it is marked in a table, and in
+// the CSV it has a column of its own, so that a filter for the device's
+// addresses never picks an attacker's.
+enum class IpColumn { marked, device, failed_only };
+std::string ip_list(const SenderFinding& sender, IpColumn column = IpColumn::marked) {
   std::string list;
-  for (const auto& ip : sender.ips) list += (list.empty() ? "" : " ") + (ip.ip.empty() ? std::string("(no IP)") : ip.ip);
+  for (const auto& ip : sender.ips) {
+    const bool failed_only = !ip.ip.empty() && ip.successes == 0 && ip.failures > 0;
+    if ((column == IpColumn::device && failed_only) || (column == IpColumn::failed_only && !failed_only)) continue;
+    list += (list.empty() ? "" : " ") + (ip.ip.empty() ? std::string("(no IP)") : ip.ip) +
+            (column == IpColumn::marked && failed_only ? " (failed only)" : "");
+  }
   return list;
 }
 
@@ -159,7 +176,8 @@ std::string activity_summary(const SenderFinding& sender) {
   if (sender.smtp_auth_report)
     summary += (summary.empty() ? "" : "; ") + std::string("EAC report: ") +
                plural(static_cast<std::size_t>(sender.smtp_auth_report->messages), "message", "messages") + ", " +
-               tls_shares(*sender.smtp_auth_report);
+               tls_shares(*sender.smtp_auth_report) +
+               (sender.smtp_auth_report->authentication_protocol ? ", " + *sender.smtp_auth_report->authentication_protocol : std::string());
   if (sender.usage)
     summary += (summary.empty() ? "" : "; ") + std::string("usage report: last activity in any email app ") +
                (sender.usage->last_activity_date.empty() ? std::string("-") : sender.usage->last_activity_date);
@@ -337,7 +355,7 @@ void add_checks(Report& report, const InventoryResult& result) {
     report.add({"inventory.basic-or-oauth-unknown", Status::warn,
                 plural(unknown_auth, "sender is", "senders are") +
                     " known only from a source that cannot tell basic from OAuth (the usage report, or the EAC report "
-                    "without its Authentication Protocol column)",
+                    "without its Authentication Protocol column or with a value there that is neither Basic nor OAuth)",
                 result.coverage.both_logs_whole()
                     // The logs are here: a sender in neither sends with OAuth
                     // if they cover its days; the EAC report says for sure.
@@ -374,9 +392,12 @@ void add_checks(Report& report, const InventoryResult& result) {
         // Pinned on, a password under attack or shared stays usable after the
         // organization is disabled: its check comes first.
         const AddressPattern pattern = address_pattern(sender);
-        const std::string flagged = pattern.sprayed()          ? " (check its successes first, and reset its password if one came from an address that is not the device's: see the password-spraying warning)"
-                                    : pattern.used_elsewhere() ? " (find who else uses its password first: see the password-used-elsewhere warning)"
-                                                               : "";
+        const std::string flagged =
+            pattern.sprayed() && sender.successes
+                ? " (check its successes first, and reset its password if one came from an address that is not the device's: see the password-spraying warning)"
+            : pattern.sprayed()        ? " (someone is trying its password: give it a strong one; see the password-spraying warning)"
+            : pattern.used_elsewhere() ? " (find who else uses its password first: see the password-used-elsewhere warning)"
+                                       : "";
         // Without its mailbox row, its own setting is not known: it may follow.
         (sender.setting.mailbox_row_found ? named : maybe_named).push_back(sender.user + flagged);
       }
@@ -405,6 +426,11 @@ void add_checks(Report& report, const InventoryResult& result) {
                     (!result.coverage.lists_every_sender()
                          ? std::string(" The inputs do not list every SMTP AUTH sender: give both sign-in logs or the "
                                        "usage report first, or a sender not seen here stops too.")
+                     : !result.coverage.lists_oauth_senders() && result.coverage.smtp_auth_report
+                         ? " The sign-in logs show no sender that uses OAuth, which needs SMTP AUTH enabled as much as a "
+                           "password does, and the EAC SMTP AUTH clients report does not say its period (7 days by default), "
+                           "shorter than the logs' " + result.coverage.signin_period() + ": give the usage report "
+                           "(--usage-report) first, or an OAuth application not seen here stops too."
                      : !result.coverage.lists_oauth_senders()
                          ? std::string(" The sign-in logs show no sender that uses OAuth, which needs SMTP AUTH enabled as "
                                        "much as a password does: give the usage report (--usage-report) or the EAC SMTP AUTH "
@@ -559,7 +585,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
                 " (cannot tell basic from OAuth)" +
                 (sender.usage_read_on ? " (from the history: the report read on " + *sender.usage_read_on + ")" : std::string()) +
                 "\n";
-      text += "    setting: " + sender.setting.describe() + "\n";
+      text += "    setting: " + setting_words(sender) + "\n";
       text += "    " + style.dim(strings::terminal_safe(sender.reason)) + "\n";
       if (sender.previous_verdict && *sender.previous_verdict != to_string(sender.verdict))
         text += "    was " + *sender.previous_verdict + " in the last run\n";
@@ -602,7 +628,7 @@ void render_text(const InventoryResult& result, const Report& report, const Text
 void render_csv(const InventoryResult& result, std::string& text) {
   // New columns go last, so that a spreadsheet built on the old ones still reads them.
   text += "user,verdict,auth,setting,signins,successes,failures,first_seen,last_seen,ips,way_forward,first_command,preflight,"
-          "eac_messages,eac_tls10_percent,eac_tls11_percent,eac_tls12_percent,eac_protocol,usage_last_activity\n";
+          "eac_messages,eac_tls10_percent,eac_tls11_percent,eac_tls12_percent,eac_protocol,usage_last_activity,failed_only_ips\n";
   for (const auto& sender : result.senders) {
     std::string methods, checked;
     for (const auto& way : sender.way_forward) {
@@ -617,7 +643,7 @@ void render_csv(const InventoryResult& result, std::string& text) {
         sender.user, std::string(to_string(sender.verdict)), auth_name(sender.auth), setting_value(sender.setting),
         std::to_string(sender.signins), std::to_string(sender.successes), std::to_string(sender.failures),
         sender.first_seen ? format_time(*sender.first_seen) : "", sender.last_seen ? format_time(*sender.last_seen) : "",
-        ip_list(sender), methods, sender.way_forward.empty() ? "" : sender.way_forward.front().command, checked};
+        ip_list(sender, IpColumn::device), methods, sender.way_forward.empty() ? "" : sender.way_forward.front().command, checked};
     std::vector<std::string> reported(6);
     if (const auto& row = sender.smtp_auth_report) {
       const auto percent = [](double value) {
@@ -630,6 +656,7 @@ void render_csv(const InventoryResult& result, std::string& text) {
     }
     if (sender.usage) reported[5] = sender.usage->last_activity_date.empty() ? "-" : sender.usage->last_activity_date;
     fields.insert(fields.end(), reported.begin(), reported.end());
+    fields.push_back(ip_list(sender, IpColumn::failed_only));
     for (std::size_t i = 0; i < fields.size(); ++i) text += (i ? "," : "") + csv_field(fields[i]);
     text += "\r\n";
   }
@@ -645,7 +672,7 @@ void render_markdown(const InventoryResult& result, const Report& report, std::s
     for (const auto& way : sender.way_forward) methods += (methods.empty() ? "" : ", ") + way.method;
     text += "| " + markdown_text(sender.user) + " | " + std::string(to_string(sender.verdict)) + " | " +
             markdown_text(activity_summary(sender)) + " | " + day_of(sender.last_seen) + " | " +
-            markdown_text(ip_list(sender)) + " | " + markdown_text(sender.setting.describe()) + " | " +
+            markdown_text(ip_list(sender)) + " | " + markdown_text(setting_words(sender)) + " | " +
             markdown_text(methods) + " |\n";
   }
   // Every sender the text output explains, in the same sections: a change
@@ -658,7 +685,7 @@ void render_markdown(const InventoryResult& result, const Report& report, std::s
       if (sender.verdict != verdict) continue;
       text += "\n### " + markdown_text(sender.user) + "\n\n" + markdown_text(sender.reason) + "\n\n";
       text += "- Activity: " + markdown_text(activity_summary(sender)) + "\n";
-      text += "- Setting: " + markdown_text(sender.setting.describe()) + "\n";
+      text += "- Setting: " + markdown_text(setting_words(sender)) + "\n";
       if (sender.previous_verdict && *sender.previous_verdict != to_string(sender.verdict))
         text += "- Was " + *sender.previous_verdict + " in the last run\n";
       if (!sender.way_forward.empty()) text += "\nWay forward (verify each with its command):\n\n";

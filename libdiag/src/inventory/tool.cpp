@@ -26,9 +26,10 @@ int run_tool(ToolOptions& options) {
                "--signins, --smtp-auth-report, --usage-report, --mailboxes or --db (see sendcheck inventory --help)"),
            exit_usage;
   if (options.since) {
-    request.since = parse_date(*options.since);
+    // A day, not a time: a time or offset would be dropped without a word.
+    if (options.since->size() == 10) request.since = parse_date(*options.since);
     if (!request.since)
-      return cli::print_error(tool, "--since: \"" + *options.since + "\" is not a date (YYYY-MM-DD)"), exit_usage;
+      return cli::print_error(tool, "--since: \"" + *options.since + "\" is not a date (YYYY-MM-DD; it counts whole days, UTC)"), exit_usage;
   }
   request.today = std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now());
   // A date after today counts nothing: a typo, never "nobody signs in".
