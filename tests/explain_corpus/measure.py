@@ -24,7 +24,7 @@ def matches(match, expected):
     if len(parts) == 2: basic, enhanced = parts
     elif "." in expected: enhanced = expected
     else: basic = expected
-    if basic and str(match.get("code")) != basic: return False
+    if basic and str(match.get("code") or 0) != basic: return False
     if enhanced and match.get("enhanced") != enhanced: return False
     return True
 

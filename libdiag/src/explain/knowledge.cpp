@@ -169,11 +169,14 @@ std::optional<int> specificity(const CompiledEntry& entry, int code, const std::
     if (!ip || !is_microsoft_365_sender(*ip)) return std::nullopt;
   }
   if (!entry.codes.empty()) {
-    if (code == 0) {
+    if (code == 0 && !enhanced) {
+      // No code at all (a client library's wrapper dropped them): only the
+      // entry's own words can pick it.
+      if (entry.patterns.empty()) return std::nullopt;
+    } else if (code == 0) {
       // The input showed only the enhanced code ("Error: smtp error 5.7.1
       // ..."): a basic code of the same class is not contradicted.
-      const int status_class = enhanced ? enhanced->status_class : 0;
-      if (std::none_of(entry.codes.begin(), entry.codes.end(), [&](int listed) { return listed / 100 == status_class; }))
+      if (std::none_of(entry.codes.begin(), entry.codes.end(), [&](int listed) { return listed / 100 == enhanced->status_class; }))
         return std::nullopt;
     } else {
       if (std::find(entry.codes.begin(), entry.codes.end(), code) == entry.codes.end()) return std::nullopt;

@@ -668,14 +668,24 @@ CodelessReply codeless_reply_at(std::string_view line) {
   static constexpr struct {
     std::string_view wrapper;
     std::string_view step;
+    bool address_first;  // "ADDRESS: " comes between the wrapper and the server's words
   } wrappers[] = {
-      {"Invalid login: ", "AUTH"},
-      {"EIdSMTPReplyError with message '", ""},
+      {"Invalid login: ", "AUTH", false},
+      {"EIdSMTPReplyError with message '", "", false},
+      // PHPMailer drops the code of a multi-line refusal: "SMTP Error: The
+      // following recipients failed: a@b.example: Verification failed for ..."
+      {"The following recipients failed: ", "RCPT TO", true},
   };
-  for (const auto& [wrapper, step] : wrappers) {
+  for (const auto& [wrapper, step, address_first] : wrappers) {
     const auto at = line.find(wrapper);
     if (at == std::string_view::npos) continue;
-    const auto text_at = at + wrapper.size();
+    auto text_at = at + wrapper.size();
+    if (address_first) {
+      const auto colon = line.find(": ", text_at);
+      const auto address = colon == std::string_view::npos ? std::string_view() : line.substr(text_at, colon - text_at);
+      if (address.find('@') == std::string_view::npos || address.find(' ') != std::string_view::npos) continue;
+      text_at = colon + 2;
+    }
     if (text_at >= line.size() || !text::is_alpha(line[text_at])) continue;
     return {at, text_at, step, wrapper.ends_with('\'')};
   }
