@@ -1712,12 +1712,19 @@ TEST_CASE("review 69 L3 L6 L8 L9: EAC rows per protocol, sign-in names that are 
   CHECK_THAT(text, Catch::Contains("setting: guest account: no mailbox in this tenant"));
 }
 
-TEST_CASE("An EAC report of unknown period beside a month of sign-in logs does not count as listing OAuth senders", "[inventory][review]") {
+// Both sign-in logs given whole, with their days, beside a report.
+EvidenceCoverage whole_logs_with(bool usage_report, bool smtp_auth_report, std::chrono::sys_days from, std::chrono::sys_days to) {
   EvidenceCoverage coverage;
   coverage.interactive_log = coverage.non_interactive_log = true;
-  coverage.smtp_auth_report = true;
-  coverage.signins_from = std::chrono::sys_days(std::chrono::year{2026} / 11 / 1);
-  coverage.signins_to = std::chrono::sys_days(std::chrono::year{2026} / 12 / 1);
+  coverage.usage_report = usage_report;
+  coverage.smtp_auth_report = smtp_auth_report;
+  coverage.signins_from = from;
+  coverage.signins_to = to;
+  return coverage;
+}
+
+TEST_CASE("An EAC report of unknown period beside a month of sign-in logs does not count as listing OAuth senders", "[inventory][review]") {
+  auto coverage = whole_logs_with(false, true, std::chrono::year{2026} / 11 / 1, std::chrono::year{2026} / 12 / 1);
   CHECK_FALSE(coverage.lists_oauth_senders());
   InventoryAggregator aggregator;
   TenantSettings tenant;
@@ -1730,4 +1737,59 @@ TEST_CASE("An EAC report of unknown period beside a month of sign-in logs does n
   // A week of logs is what the report's default covers.
   coverage.signins_from = std::chrono::sys_days(std::chrono::year{2026} / 11 / 24);
   CHECK(coverage.lists_oauth_senders());
+}
+
+TEST_CASE("review 72 M3: with --since, a password sender that the usage report also lists is not called OAuth", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.set_since(*parse_date("2026-12-01") + hours(0));
+  aggregator.add(signin("moved@contoso.com", "198.51.100.30", "2026-11-10T07"));
+  aggregator.add(UsageRow{"moved@contoso.com", "2026-11-10", true, "30", "2026-11-30"});
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* moved = find_sender(result, "moved@contoso.com");
+  REQUIRE(moved);
+  CHECK(moved->verdict == Verdict::will_break);
+  CHECK(moved->auth == AuthEvidence::basic);
+  CHECK_THAT(moved->reason, Catch::Contains("before --since (last success 2026-11-10T07:00:00Z)") && !Catch::Contains("uses OAuth"));
+}
+
+TEST_CASE("review 72 H1 M1: a sprayed mailbox is not told to lose SMTP AUTH while a concealed or too short report may hide it", "[inventory][review]") {
+  const auto spraying_remedy = [](const InventoryResult& result) {
+    const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+    for (const auto& check : json["checks"])
+      if (check["id"] == "inventory.password-spraying") return check["remedy"].get<std::string>();
+    return std::string();
+  };
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 8; ++i) aggregator.add(signin("oauth-app2@contoso.com", "203.0.113." + std::to_string(i), "2026-12-03T07", 50126));
+  // The usage report hides names: one SMTP user in use matches no mailbox.
+  aggregator.add(UsageRow{"5F2B1C9D8E7A6B5C4D3E2F1A0B9C8D7E", "2026-12-03", true, "30", "2026-12-04"});
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  EvidenceCoverage coverage;
+  coverage.interactive_log = coverage.non_interactive_log = true;
+  coverage.usage_report = true;
+  const auto concealed = evaluate(aggregator, tenant, test_today, coverage);
+  CHECK_THAT(spraying_remedy(concealed), Catch::Contains("concealment off") && !Catch::Contains("$true"));
+  CHECK_THAT(find_sender(concealed, "oauth-app2@contoso.com")->reason, Catch::Contains("keep SMTP AUTH enabled"));
+  // A 7-day EAC export beside a month of logs clears no one.
+  InventoryAggregator sprayed;
+  for (int i = 1; i <= 8; ++i) sprayed.add(signin("billing-app@contoso.com", "203.0.113." + std::to_string(i), "2026-12-02T07", 50126));
+  const auto short_eac = whole_logs_with(false, true, std::chrono::year{2026} / 11 / 5, std::chrono::year{2026} / 12 / 5);
+  auto result = evaluate(sprayed, tenant, test_today, short_eac);
+  result.coverage = short_eac;  // as run_inventory keeps it
+  CHECK_THAT(spraying_remedy(result), Catch::Contains("covers the sign-in logs' days, 2026-11-05 to 2026-12-05"));
+  CHECK_THAT(find_sender(result, "billing-app@contoso.com")->reason, Catch::Contains("before you turn SMTP AUTH off"));
+}
+
+TEST_CASE("review 72 L4: a sender the usage report last saw before the sign-in logs begin is not called OAuth from them", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.add(UsageRow{"invoices@contoso.com", "2026-11-21", true, "30", "2026-12-04"});
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  const auto coverage = whole_logs_with(true, false, std::chrono::year{2026} / 11 / 28, std::chrono::year{2026} / 12 / 5);
+  const auto result = evaluate(aggregator, tenant, test_today, coverage);
+  const auto* invoices = find_sender(result, "invoices@contoso.com");
+  REQUIRE(invoices);
+  CHECK(invoices->verdict == Verdict::will_break);
+  CHECK_THAT(invoices->reason, Catch::Contains("is before the sign-in logs begin (2026-11-28)") && !Catch::Contains("it uses OAuth"));
 }

@@ -186,6 +186,10 @@ struct IpActivity {
   std::map<Interactivity, std::chrono::sys_seconds> last_seen_by_log;  // this run's rows: the next run's watermarks
   std::vector<std::string> user_agents;               // distinct, bounded
   bool from_history = false;
+  // --since and a history row that began before it: the database keeps
+  // totals per address, not each sign-in, so its counts cannot be cut at
+  // the date and include earlier sign-ins.
+  bool history_before_since = false;
   // Counts failures under their code, or under "other codes" once the
   // bound of distinct codes is reached.
   static void add_code(std::map<std::int64_t, std::uint64_t>& codes, std::int64_t code, std::uint64_t count);

@@ -223,6 +223,7 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
     ip.signins = static_cast<std::uint64_t>(select.integer(6));
     ip.successes = static_cast<std::uint64_t>(select.integer(7));
     ip.failures = static_cast<std::uint64_t>(select.integer(8));
+    ip.history_before_since = since && ip.first_seen < *since;
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   // Every watermark, --since or not: a sign-in counted before is never

@@ -522,6 +522,12 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
   const bool every_sender_listed = !coverage || coverage->lists_every_sender();
   const bool oauth_senders_listed = !coverage || coverage->lists_oauth_senders();
   const bool both_logs_whole = coverage && coverage->both_logs_whole();
+  // A report that hides user names shows SMTP users in use that no mailbox
+  // matches: any mailbox may be one of them, sending with OAuth.
+  const bool concealed_in_use = std::any_of(activity.senders().begin(), activity.senders().end(), [](const auto& entry) {
+    const auto& sender = entry.second;
+    return looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
+  });
   InventoryResult result;
   result.tenant = tenant;
   result.today = today;
@@ -736,9 +742,23 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                                     "authentication.";
         break;
       case AuthEvidence::unknown: {
+        // Password successes before --since say what the report cannot.
+        if (const auto when = basic_before_since(key); when && !disabled) {
+          finding.auth = AuthEvidence::basic;
+          finding.verdict = Verdict::will_break;
+          finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
+                           format_time(*when) + ")," + before_since_reason + " The " +
+                           (sender.smtp_auth_report ? "EAC report" : "usage report") +
+                           " lists it too. Run again without --since to see its sign-ins.";
+          break;
+        }
         // The EAC report names a protocol that is neither Basic nor OAuth ("Kerberos").
         const bool eac_named_other = sender.smtp_auth_report && sender.smtp_auth_report->authentication_protocol &&
                                      !sender.smtp_auth_report->authentication_protocol->empty();
+        // A usage row whose last activity is before the first day of the logs.
+        const auto last_use = sender.usage ? parse_date(sender.usage->last_activity_date) : std::nullopt;
+        const bool last_use_before_logs =
+            !sender.smtp_auth_report && last_use && coverage && coverage->signins_from && *last_use < *coverage->signins_from;
         finding.verdict = disabled ? Verdict::refused : Verdict::will_break;
         finding.reason =
             std::string(disabled                   ? "Used SMTP AUTH, but it is now disabled for it."
@@ -749,11 +769,19 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
              : eac_named_other ? "the EAC report's Authentication Protocol is \"" + *sender.smtp_auth_report->authentication_protocol +
                                      "\", neither Basic nor OAuth"
                                : std::string("EAC report without its protocol column")) + "): " +
-            (both_logs_whole && !sender.smtp_auth_report
+            (both_logs_whole && last_use_before_logs
+                 // Its last use is older than the logs: they cannot say.
+                 ? "its last activity in any email app (" + sender.usage->last_activity_date + ") is before the sign-in logs "
+                   "begin (" + format_date(*coverage->signins_from) + "), so they say nothing of how it signed in: look it up "
+                   "in older sign-in logs or in the EAC SMTP AUTH clients report's Authentication Protocol column."
+             : both_logs_whole && !sender.smtp_auth_report
                  // Both logs were given whole and hold no password sign-in of it.
                  ? std::string("the sign-in logs given have no sign-in with a password for it, so if they cover the days it "
                                "sent, it uses OAuth (the usage report's last activity date is of any email app, not of SMTP). "
                                "Confirm in the EAC SMTP AUTH clients report's Authentication Protocol column (--smtp-auth-report).")
+             : both_logs_whole && !eac_named_other
+                 ? std::string("the sign-in logs given have no sign-in with a password for it, so if they cover the days it "
+                               "sent, it uses OAuth. Confirm in the EAC report exported with its Authentication Protocol column.")
                  : eac_named_other
                      // The column is where the unknown value came from.
                      ? std::string("look it up in the sign-in logs (client app \"Authenticated SMTP\"): a sign-in there with a "
@@ -786,8 +814,17 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
              address_pattern(finding).sprayed())
       // Failures from many addresses and no success: nothing shows a device
       // that needs a way forward, only a password under attack.
-      finding.reason += " Nothing shows a device behind these sign-ins: failures from this many addresses are someone "
-                        "trying the password (see the password-spraying warning).";
+      finding.reason += std::string(" Nothing shows a device behind these sign-ins: failures from this many addresses are someone "
+                                    "trying the password (see the password-spraying warning).") +
+                        (concealed_in_use
+                             ? " But the report hides user names (concealed), and an SMTP user it shows in use may be this "
+                               "mailbox sending with OAuth, which the sign-in logs never show: keep SMTP AUTH enabled for it "
+                               "until concealment is off and the report is exported again."
+                         : !oauth_senders_listed
+                             ? " But no input given lists the OAuth senders of the sign-in logs' days, and an application that "
+                               "sends with OAuth never appears in the logs: check a usage report that covers those days (30 "
+                               "days or more) before you turn SMTP AUTH off for it."
+                             : "");
     else if (finding.verdict == Verdict::will_break || (finding.verdict == Verdict::refused && finding.auth != AuthEvidence::oauth))
       // A refused sender that still has mail to send needs a way forward now.
       finding.way_forward = ways_forward(finding);

@@ -66,6 +66,7 @@ nlohmann::json sender_json(const SenderFinding& sender) {
     ips.push_back({{"ip", ip.ip}, {"scope", scope_of(ip.ip)}, {"signins", ip.signins}, {"successes", ip.successes},
                    {"failures", ip.failures}, {"first_seen", format_time(ip.first_seen)},
                    {"last_seen", format_time(ip.last_seen)}, {"error_codes", codes}, {"user_agents", ip.user_agents}});
+    if (ip.history_before_since) ips.back()["history_before_since"] = true;
   }
   nlohmann::json ways = nlohmann::json::array();
   for (const auto& way : sender.way_forward) {
@@ -477,13 +478,26 @@ void add_checks(Report& report, const InventoryResult& result) {
                                             : std::string(sprayed.empty() && sprayed_in_use.empty() ? "" : "; and ") +
                                                   "of guest accounts: " + strings::join_first(sprayed_guests, 10)),
                 std::string(sprayed.empty() ? ""
-                                            : "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it "
-                                              "off: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $true" +
-                                                  std::string(result.coverage.lists_oauth_senders()
-                                                                  ? ". "
-                                                                  : " (first check the usage report or the EAC SMTP AUTH clients "
-                                                                    "report for it: the sign-in logs never show an application "
-                                                                    "that sends with OAuth, which the switch stops too). ")) +
+                            // Any of them may be a concealed SMTP user that sends with OAuth.
+                            : result.any_concealed
+                                ? "The usage report hides user names (concealed) and shows SMTP users in use that match no "
+                                  "mailbox: any of these may be one of them, sending with OAuth, which the SMTP AUTH switch "
+                                  "stops too. Turn concealment off (Microsoft 365 admin center > Settings > Org settings > "
+                                  "Services > Reports), export the report again and run again before you turn SMTP AUTH off "
+                                  "for any of them. "
+                                : "For each mailbox that nothing legitimate signs in to over SMTP AUTH, turn it "
+                                  "off: Set-CASMailbox -Identity MAILBOX -SmtpClientAuthenticationDisabled $true" +
+                                      std::string(result.coverage.lists_oauth_senders() ? ". "
+                                                  : result.coverage.usage_report || result.coverage.smtp_auth_report
+                                                      // The report given is too short to clear them.
+                                                      ? " (first check a usage report that covers the sign-in logs' days, " +
+                                                            result.coverage.signin_period() +
+                                                            " (30 days or more): the report given does not cover them, and "
+                                                            "the sign-in logs never show an application that sends with "
+                                                            "OAuth, which the switch stops too). "
+                                                      : " (first check the usage report or the EAC SMTP AUTH clients "
+                                                        "report for it: the sign-in logs never show an application "
+                                                        "that sends with OAuth, which the switch stops too). ")) +
                     (sprayed_in_use.empty() ? ""
                                             : "Do not turn SMTP AUTH off for a mailbox a device uses before the device has "
                                               "moved to its way forward (that stops it now); check that its successes come "
@@ -559,7 +573,10 @@ void render_text(const InventoryResult& result, const Report& report, const Text
                 (sender.only_in_history ? " (from the history only)" : "") + "\n";
       for (const auto& ip : sender.ips) {
         text += "    from " + (ip.ip.empty() ? std::string("an address not logged") : ip.ip + " (" + scope_of(ip.ip) + ")") + ": " +
-                plural(ip.signins, "sign-in", "sign-ins") + ", last " + format_time(ip.last_seen);
+                plural(ip.signins, "sign-in", "sign-ins") + ", last " + format_time(ip.last_seen) +
+                (ip.history_before_since ? " (the history's totals, since " + format_time(ip.first_seen) +
+                                               ": the database keeps totals, not each sign-in, so they cannot be cut at --since)"
+                                         : std::string());
         for (const auto& [code, n_code] : ip.error_codes) {
           const auto meaning = explain_error_code(code);
           text += "; error " + std::to_string(code) + " x" + std::to_string(n_code) + " " + meaning.text +

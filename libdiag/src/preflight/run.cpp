@@ -1356,16 +1356,40 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
                     " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + " and the record names its include (\"" +
                     gateway_term + "\"), but " + gateway_hosts_fail + ": if Exchange Online sends its outbound mail through " + gateway +
-                    ", receivers see servers that record may not authorize (\"" + gateway_term + "\" may be another region's list)";
+                    ", receivers see servers that record may not authorize (\"" + gateway_term + "\" may be another region's or another customer's list)";
     check.remedy = "Check the outbound route: Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains. If mail to "
                    "other organizations goes through " + gateway + ", replace \"" + gateway_term + "\" with the include the setup guide of " +
-                   gateway + " names for this tenant's region, and check the record with sendcheck spf " + domain + " --ip " +
+                   gateway + " (or its console) names for this tenant, and check the record with sendcheck spf " + domain + " --ip " +
                    spf_part.gateway_hosts.front().address.to_string() + ".";
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
                 "mail sent on through " + gateway + " meets an SPF record that does not authorize this tenant's " + gateway + " server",
                 "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it routes "
-                "through " + gateway + ", the include of this tenant's region"};
+                "through " + gateway + ", the include " + gateway + " names for this tenant"};
+    return;
+  }
+  // Exchange Online's servers pass, but a qualifier on the gateway's own
+  // include fails the gateway's servers: mail that leaves through it fails.
+  if (spf_pass && from_gateway && gateway_term.empty() && !spf_part.qualified_gateway_term.empty()) {
+    const std::string& gateway = from_gateway->name;
+    const std::string& term = spf_part.qualified_gateway_term;
+    const std::string qualifier = term.substr(0, 1);
+    const std::string result(spf::to_string(spf::result_for(static_cast<spf::Qualifier>(term.front()))));
+    check.status = Status::warn;
+    check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                    " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", and the record names its include with \"" +
+                    qualifier + "\" in front (\"" + term + "\"): if Exchange Online sends its outbound mail through " + gateway +
+                    ", receivers see servers that get SPF " + result + " from it, not pass" +
+                    (!enforced ? std::string() : dkim ? std::string(", and DMARC passes only through DKIM") : ", and " + domain + no_dkim + ": DMARC fails");
+    check.remedy = "Check the outbound route: Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains. Either way, "
+                   "remove the \"" + qualifier + "\" in front of \"" + term.substr(1) + "\"" +
+                   (record ? std::string(": publish the SPF record below (verified)") : " (sendcheck spf " + domain + " --suggest writes the record)") +
+                   "; it fails the servers of " + gateway + " for nothing.";
+    check.fields["gateway"] = gateway;
+    step = Step{"dmarc", StepState::untested,
+                "mail sent on through " + gateway + " meets \"" + term + "\", which gives its servers SPF " + result,
+                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains), and remove the \"" +
+                    qualifier + "\" in front of \"" + term.substr(1) + "\""};
     return;
   }
   if (spf_pass) {
@@ -1430,6 +1454,10 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   } else if (from_gateway && gateway_term.empty() && (gateway_fails.empty() || gateway_include_broken))
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
+  // The record keeps the gateway term that misses this tenant's own server.
+  if (record && !gateway_hosts_fail.empty() && !gateway_term.empty())
+    fix_spf += " (it keeps \"" + gateway_term + "\", which does not cover this tenant's " + from_gateway->name +
+               " server: replace that too if any mail leaves through " + from_gateway->name + ")";
   // Mail that comes in through a gateway often goes out through it too (an
   // outbound connector with the gateway as smart host): receivers then see
   // the gateway's servers, which the record authorizes. Which route this
@@ -1446,11 +1474,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   const std::string untested_judge =
       !gateway_hosts_fail.empty()
           ? "judge them by that record, which does not authorize this tenant's own " + gateway_name + " server: " + gateway_hosts_fail +
-                " (\"" + gateway_term + "\" passes its own addresses: it may be another region's list than this tenant's)"
+                " (\"" + gateway_term + "\" passes its own addresses: it may be another region's or another customer's list than this tenant's)"
           : std::string("judge them by that record (whether it evaluates for them without error was not tested)");
   const std::string untested_check =
       !gateway_hosts_fail.empty()
-          ? ", check that \"" + gateway_term + "\" is the include the setup guide of " + gateway_name + " names for this tenant's region (" +
+          ? ", check that \"" + gateway_term + "\" is the include the setup guide of " + gateway_name + " (or its console) names for this tenant (" +
                 gateway_hosts_fail + " with it)"
           : ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway_name +
                 " (sendcheck spf " + domain + " --ip followed by one of its outbound addresses)";
