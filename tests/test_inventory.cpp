@@ -1793,3 +1793,27 @@ TEST_CASE("review 72 L4: a sender the usage report last saw before the sign-in l
   CHECK(invoices->verdict == Verdict::will_break);
   CHECK_THAT(invoices->reason, Catch::Contains("is before the sign-in logs begin (2026-11-28)") && !Catch::Contains("it uses OAuth"));
 }
+
+TEST_CASE("review 75 H: with --since, a sender the history's usage report saw sending before the date is never told to disable SMTP AUTH", "[inventory][review]") {
+  fixtures::TemporaryDirectory dir("inventory-db-since");
+  InventoryRequest request;
+  request.db_file = dir.path("history.sqlite");
+  request.today = test_today;
+  request.mailboxes_file = dir.write("mailboxes.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\nmonthly-app@contoso.com,False\n");
+  request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
+  request.usage_report_file = dir.write("usage30.csv", usage_report_header + "2026-11-30,monthly-app@contoso.com,App,False,,2026-11-16,No,No,No,No,No,No,No,No,Yes,30\n");
+  REQUIRE(run_inventory(request).ok());
+  // A week later: a week of logs, no usage report, --since after its last activity.
+  request.usage_report_file.clear();
+  request.since = *parse_date("2026-11-28");
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  request.signin_files = {dir.write("InteractiveSignIns_2026-11-28_2026-12-02.csv", header),
+                          dir.write("NonInteractiveSignIns_2026-11-28_2026-12-02.csv", header)};
+  auto later = run_inventory(request);
+  REQUIRE(later.ok());
+  const auto* app = find_sender(*later, "monthly-app@contoso.com");
+  REQUIRE(app);
+  INFO(app->reason);
+  CHECK(app->verdict != Verdict::exposed_unused);
+  CHECK_THAT(app->reason, !Catch::Contains("$true"));
+}

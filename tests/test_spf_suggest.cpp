@@ -1974,6 +1974,9 @@ $ORIGIN soft.example.
 @       TXT "v=spf1 ~include:eu._netblocks.mimecast.com -all"
 other   MX  10 other-example.mail.protection.outlook.com.
 other   TXT "v=spf1 ~include:eu._netblocks.mimecast.com include:spf.protection.outlook.com -all"
+nested  MX  10 eu-smtp-inbound-1.mimecast.com.
+nested  TXT "v=spf1 include:_spf.soft.example -all"
+_spf    TXT "v=spf1 ~include:eu._netblocks.mimecast.com -all"
 $ORIGIN mimecast.com.
 @       SOA ns hostmaster 1 3600 600 86400 300
 eu-smtp-inbound-1 A 195.130.217.22
@@ -1991,4 +1994,11 @@ eu._netblocks TXT "v=spf1 ip4:195.130.217.0/24 ip4:91.220.42.0/24 ~all"
   // A qualified include of a vendor the MX is not is the admin's choice: left as it is.
   const Run other = scenario.check("other.soft.example", {});
   CHECK_FALSE(find_check(other, "spf.gateway-include-qualified"));
+  // In an included record, the fix names that record; this one has nothing to drop.
+  const Run nested = scenario.check("nested.soft.example", {});
+  const auto* inner = find_check(nested, "spf.gateway-include-qualified");
+  REQUIRE(inner);
+  CHECK((*inner)["record_of"] == "_spf.soft.example");
+  CHECK_THAT((*inner)["message"].get<std::string>(), Catch::Contains("in the record of _spf.soft.example"));
+  CHECK_FALSE(nested.suggestion().changed);
 }

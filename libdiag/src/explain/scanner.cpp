@@ -108,8 +108,9 @@ bool preceded_by_marker(std::string_view line, std::size_t at) {
   if (before.size() >= 3 && before[before.size() - 3] == '>' && before.rfind('@') != std::string_view::npos &&
       before.rfind('<') != std::string_view::npos && before.rfind('<') < before.rfind('@'))
     return true;
-  // gomail's "could not send email 1: Mail: 501 ...", Go's "... failed to send: 550 ...".
-  for (std::string_view words : {"error", "could not send", "failed to send"})
+  // gomail's "could not send email 1: Mail: 501 ...", Go's "... failed to send: 550 ...",
+  // Ruby's exception classes ("Net::SMTPServerBusy: 451 <a@b> ...").
+  for (std::string_view words : {"error", "could not send", "failed to send", "net::smtp"})
     if (text::ifind(before, words) != std::string_view::npos) return true;
   return false;
 }

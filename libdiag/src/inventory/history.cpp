@@ -248,14 +248,13 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
     IpActivity::add_code(ip->second.error_codes, codes.integer(2), static_cast<std::uint64_t>(codes.integer(3)));
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
-  // The report senders, read on or after --since (a usage row by its last
-  // activity when it has one).
+  // The report senders, whatever --since: a report row is no sign-in to
+  // count but the sender's use, and a mailbox a report saw sending before
+  // the date is never told to disable SMTP AUTH.
   Statement reported(db,
                      "SELECT user_key, user, report, read_on, protocol, messages, tls10, tls11, tls12, last_activity_date, "
-                     "report_period FROM reported WHERE ?1 = '' OR (CASE WHEN last_activity_date != '' THEN "
-                     "last_activity_date ELSE read_on END) >= ?1");
+                     "report_period FROM reported");
   if (!reported.ok()) return database_error(db, impl_->path, "reading the history");
-  reported.bind(1, since ? format_date(std::chrono::floor<std::chrono::days>(*since)) : std::string());
   while ((step = reported.step()) == SQLITE_ROW) {
     auto& sender = aggregator.senders()[reported.text(0)];
     if (sender.user.empty()) sender.user = reported.text(1);

@@ -117,9 +117,12 @@ void merge_tenant_spf(const std::vector<BatchRow>& rows, std::vector<BatchResult
         const std::string own = document["spf_record"];
         replace_record(document, own, remedy, *tenant.record);
         document["spf_record"] = *tenant.record;
+        // The row's notes were about its own record (its length, what it flattened).
+        if (*tenant.record != own) document.erase("spf_record_notes");
       } else if (!tenant.record && document["spf_record"].is_string()) {
         // The row's own record would drop the batch's other devices.
         document["spf_record"] = nullptr;
+        document.erase("spf_record_notes");
       }
       document["tenant_spf"] = entry;
       results[i].tenant_spf = tenant;

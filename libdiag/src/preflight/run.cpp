@@ -294,6 +294,7 @@ struct SpfPart {
   std::string published;           // the record as published
   std::vector<std::string> pass_terms;  // every pass term of the tree ("include:eu._netblocks.mimecast.com"), as written
   std::string qualified_gateway_term;   // "~include:eu._netblocks.mimecast.com" beside that gateway's MX; empty: none
+  std::string qualified_gateway_record;  // the domain whose record holds it (an include's, when nested)
   // Mail that leaves through a gateway (an outbound connector to Mimecast)
   // is judged at the receiver by the gateway's servers: for each gateway's
   // include in the tree, the record evaluated for one address it authorizes.
@@ -319,11 +320,15 @@ struct SpfPart {
   std::vector<GatewayHost> gateway_hosts;
 };
 
-// The tree's spf.gateway-include-qualified finding's term, or "".
-std::string qualified_gateway_term(const std::vector<Check>& tree_checks) {
+// The tree's spf.gateway-include-qualified finding, kept in part.
+void note_qualified_gateway(const std::vector<Check>& tree_checks, SpfPart& part) {
+  if (!part.qualified_gateway_term.empty()) return;
   for (const auto& check : tree_checks)
-    if (check.id == "spf.gateway-include-qualified") return check.fields.value("term", std::string());
-  return {};
+    if (check.id == "spf.gateway-include-qualified") {
+      part.qualified_gateway_term = check.fields.value("term", std::string());
+      part.qualified_gateway_record = check.fields.value("record_of", std::string());
+      return;
+    }
 }
 
 void collect_pass_terms(const spf::TreeNode& node, std::vector<std::string>& out) {
@@ -569,7 +574,7 @@ void fill_spf_part(const Plan& plan, const IpAddress& ip, const spf::SpfCheckPla
   const auto& evaluation = outcome.results.front().second;
   part.passes = evaluation.result == spf::SpfResult::pass;
   part.tree_checks = outcome.tree.checks;
-  part.qualified_gateway_term = qualified_gateway_term(outcome.tree.checks);
+  note_qualified_gateway(outcome.tree.checks, part);
   part.published = report.fields().value("record", std::string());
   collect_pass_terms(outcome.tree.root, part.pass_terms);
   if (outcome.tree.root.status == "ok") {
@@ -1041,7 +1046,7 @@ void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart
   if (!spf_plan || mx::initial_domain_tenant(plan.from_domain)) return done();
   spf::start_check(resolver, *spf_plan, [&resolver, &plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
     if (part.pass_terms.empty()) collect_pass_terms(outcome.tree.root, part.pass_terms);
-    if (part.qualified_gateway_term.empty()) part.qualified_gateway_term = qualified_gateway_term(outcome.tree.checks);
+    note_qualified_gateway(outcome.tree.checks, part);
     // The MX's cloud's include, and whether the record has it (a GCC High or
     // 21Vianet tenant's record needs its own cloud's).
     if (outcome.tree.root.status == "ok" && !part.microsoft_included) {
@@ -1381,10 +1386,15 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     qualifier + "\" in front (\"" + term + "\"): if Exchange Online sends its outbound mail through " + gateway +
                     ", receivers see servers that get SPF " + result + " from it, not pass" +
                     (!enforced ? std::string() : dkim ? std::string(", and DMARC passes only through DKIM") : ", and " + domain + no_dkim + ": DMARC fails");
+    // A nested include's record is its owner's to change, not this one's.
+    const std::string& holder = spf_part.qualified_gateway_record;
+    const bool nested = !holder.empty() && holder != domain;
     check.remedy = "Check the outbound route: Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains. Either way, "
                    "remove the \"" + qualifier + "\" in front of \"" + term.substr(1) + "\"" +
-                   (record ? std::string(": publish the SPF record below (verified)") : " (sendcheck spf " + domain + " --suggest writes the record)") +
-                   "; it fails the servers of " + gateway + " for nothing.";
+                   (nested   ? " in the SPF record of " + holder + " (the TXT record at that name, which the record of " + domain + " includes)"
+                    : record ? std::string(": publish the SPF record below (verified)")
+                             : " (sendcheck spf " + domain + " --suggest writes the record)") +
+                   ": as it is, it gives the servers of " + gateway + " SPF " + result + ".";
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
                 "mail sent on through " + gateway + " meets \"" + term + "\", which gives its servers SPF " + result,

@@ -393,7 +393,11 @@ class SuggestionBuilder {
   bool no_change_needed() {
     if (tree_.root.status != "ok" || !s_.not_public.empty()) return false;
     if (std::any_of(tree_.checks.begin(), tree_.checks.end(),
-                    [](const Check& c) { return c.status == Status::fail || c.status == Status::error || c.id == "spf.gateway-include-qualified"; }))
+                    [&](const Check& c) {
+                      // Only a qualifier in the domain's own record is this record's to drop.
+                      return c.status == Status::fail || c.status == Status::error ||
+                             (c.id == "spf.gateway-include-qualified" && c.fields.value("record_of", std::string()) == tree_.domain);
+                    }))
       return false;
     // Mail Exchange Online sends as the domain needs Microsoft's servers in the record.
     if (exchange_online_sends_ && !includes_microsoft(tree_.root)) return false;

@@ -376,6 +376,7 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
               "Remove the \"" + qualifier_of(child.via) + "\": write \"" + child.via.substr(1) + "\" (sendcheck spf " + d +
                   " --suggest writes the corrected record).");
           tree.checks.back().fields["term"] = child.via;
+          tree.checks.back().fields["record_of"] = node.domain;  // the record to edit (an include's own, when nested)
           tree.checks.back().fields["gateway"] = gateway->name;
         }
     });
