@@ -46,6 +46,12 @@ std::string join_codes(const IpActivity& ip) {
   return text;
 }
 
+// The reports' concealment setting conceals names in the usage reports,
+// not in the sign-in logs: a sign-in's odd name is the name.
+bool concealed_in_report(const SenderActivity& sender) {
+  return looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
+}
+
 // A B2B guest's user principal name: name_partner.com#EXT#@tenant.onmicrosoft.com.
 bool is_guest_account(std::string_view user) { return to_lower(std::string(user)).find("#ext#") != std::string::npos; }
 
@@ -524,10 +530,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
   const bool both_logs_whole = coverage && coverage->both_logs_whole();
   // A report that hides user names shows SMTP users in use that no mailbox
   // matches: any mailbox may be one of them, sending with OAuth.
-  const bool concealed_in_use = std::any_of(activity.senders().begin(), activity.senders().end(), [](const auto& entry) {
-    const auto& sender = entry.second;
-    return looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
-  });
+  const bool concealed_in_use = std::any_of(activity.senders().begin(), activity.senders().end(),
+                                            [](const auto& entry) { return concealed_in_report(entry.second); });
   InventoryResult result;
   result.tenant = tenant;
   result.today = today;
@@ -579,9 +583,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.usage = sender.usage;
     finding.smtp_auth_report_read_on = sender.smtp_auth_report_read_on;
     finding.usage_read_on = sender.usage_read_on;
-    // The reports' concealment setting conceals names in the usage reports,
-    // not in the sign-in logs: a sign-in's odd name is the name.
-    finding.concealed = looks_concealed(sender.user) && (sender.usage || sender.smtp_auth_report) && sender.ips.empty();
+    finding.concealed = concealed_in_report(sender);
     finding.guest = is_guest_account(sender.user);
     finding.success_before_since = basic_before_since(key);
     bool only_history = true;

@@ -1203,6 +1203,10 @@ std::optional<MailGateway> sender_domain_gateway(const SenderDomainPart& part) {
   return primary == hosts.end() ? std::nullopt : classify_gateway(primary->exchange);
 }
 
+// The outbound connectors, as the fix (with Enabled) and a step (without) list them.
+constexpr std::string_view outbound_connectors = "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains";
+constexpr std::string_view outbound_connector_step = "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains)";
+
 void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& spf_part, const OpenPass& open_pass, bool sovereign,
                     const std::optional<MailGateway>& from_gateway, Check& check, std::optional<Step>& step) {
   const std::optional<std::string>& record = spf_part.candidate;
@@ -1362,15 +1366,14 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + " and the record names its include (\"" +
                     gateway_term + "\"), but " + gateway_hosts_fail + ": if Exchange Online sends its outbound mail through " + gateway +
                     ", receivers see servers that record may not authorize (\"" + gateway_term + "\" may be another region's or another customer's list)";
-    check.remedy = "Check the outbound route: Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains. If mail to "
+    check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to "
                    "other organizations goes through " + gateway + ", replace \"" + gateway_term + "\" with the include the setup guide of " +
                    gateway + " (or its console) names for this tenant, and check the record with sendcheck spf " + domain + " --ip " +
                    spf_part.gateway_hosts.front().address.to_string() + ".";
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
                 "mail sent on through " + gateway + " meets an SPF record that does not authorize this tenant's " + gateway + " server",
-                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it routes "
-                "through " + gateway + ", the include " + gateway + " names for this tenant"};
+                std::string(outbound_connector_step) + "; if it routes through " + gateway + ", the include " + gateway + " names for this tenant"};
     return;
   }
   // Exchange Online's servers pass, but a qualifier on the gateway's own
@@ -1389,7 +1392,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     // A nested include's record is its owner's to change, not this one's.
     const std::string& holder = spf_part.qualified_gateway_record;
     const bool nested = !holder.empty() && holder != domain;
-    check.remedy = "Check the outbound route: Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains. Either way, "
+    check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". Either way, "
                    "remove the \"" + qualifier + "\" in front of \"" + term.substr(1) + "\"" +
                    (nested   ? " in the SPF record of " + holder + " (the TXT record at that name, which the record of " + domain + " includes)"
                     : record ? std::string(": publish the SPF record below (verified)")
@@ -1398,7 +1401,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
                 "mail sent on through " + gateway + " meets \"" + term + "\", which gives its servers SPF " + result,
-                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains), and remove the \"" +
+                std::string(outbound_connector_step) + ", and remove the \"" +
                     qualifier + "\" in front of \"" + term.substr(1) + "\""};
     return;
   }
@@ -1473,7 +1476,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // the gateway's servers, which the record authorizes. Which route this
   // tenant takes does not show in DNS, so the failure is not a fact.
   const std::string connector_check =
-      from_gateway ? "Get-OutboundConnector | Format-List Name,Enabled,SmartHosts,RecipientDomains (or Exchange admin center > "
+      from_gateway ? std::string(outbound_connectors) + " (or Exchange admin center > "
                      "Mail flow > Connectors: a connector from Office 365 to your organization's email server or partner "
                      "organization whose smart host is " + from_gateway->name + ")"
                    : std::string();
@@ -1512,8 +1515,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     step = Step{"dmarc", StepState::untested,
                 std::string(enforced ? "DMARC" : "SPF or DKIM") + " at other organizations depends on the outbound route through " + gateway +
                     " or on DKIM signing for " + domain + " being on",
-                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it does not "
-                "route through " + gateway + ": Get-DkimSigningConfig -Identity " + domain + " | Format-List Enabled; or " + fix_spf};
+                std::string(outbound_connector_step) + "; if it does not route through " + gateway + ": Get-DkimSigningConfig -Identity " + domain + " | Format-List Enabled; or " + fix_spf};
     return;
   }
   if (dkim) {
@@ -1563,8 +1565,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     step = Step{"dmarc", StepState::untested,
                 "mail sent on to other organizations passes SPF only if Exchange Online sends it through " + gateway +
                     ", which the SPF record of " + domain + " authorizes",
-                "check the outbound connector (Get-OutboundConnector | Format-List Name,SmartHosts,RecipientDomains); if it does not "
-                "route through " + gateway + ": " + fix_spf};
+                std::string(outbound_connector_step) + "; if it does not route through " + gateway + ": " + fix_spf};
     return;
   }
   if (!enforced) {

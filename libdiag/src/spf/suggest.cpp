@@ -663,23 +663,21 @@ class SuggestionBuilder {
     const std::string prefix = qualifier == Qualifier::pass ? "" : std::string(1, static_cast<char>(qualifier));
     // A qualifier on Microsoft's include applies to every address it
     // authorizes (RFC 7208 5.2): with Exchange Online sending the domain's
-    // mail, it fails exactly those servers.
-    if (qualifier != Qualifier::pass && microsoft && is_microsoft_include(target)) {
+    // mail, it fails exactly those servers. The same for the include of the
+    // gateway that takes the domain's mail: mail that leaves through it is
+    // sent by the servers it authorizes.
+    const bool microsoft_qualified = qualifier != Qualifier::pass && microsoft && is_microsoft_include(target);
+    const auto gateway = microsoft_qualified || !child ? std::nullopt : qualified_gateway_include(*child, mx_hosts_of(cache_, domain_));
+    if (microsoft_qualified || gateway) {
       add_term(draft, "include:" + dns::canonical_name(target));
-      notes_.push_back("Removed the \"" + prefix + "\" in front of \"" + text.substr(1) + "\": a qualifier on an include applies to " +
-                       "every address the include authorizes, so it " +
-                       (qualifier == Qualifier::fail ? "failed" : qualifier == Qualifier::softfail ? "soft-failed" : "withheld a pass from") +
-                       " Exchange Online's servers.");
-      return;
-    }
-    // The same for the include of the gateway that takes the domain's mail:
-    // mail that leaves through it is sent by the servers it authorizes.
-    if (const auto gateway = child ? qualified_gateway_include(*child, mx_hosts_of(cache_, domain_)) : std::nullopt) {
-      add_term(draft, "include:" + dns::canonical_name(target));
-      notes_.push_back("Removed the \"" + prefix + "\" in front of \"" + text.substr(1) + "\": it is the include of " + gateway->name +
-                       ", which takes mail for " + domain_ + ", and a qualifier on an include applies to every address it authorizes, so it " +
-                       (qualifier == Qualifier::fail ? "failed" : qualifier == Qualifier::softfail ? "soft-failed" : "withheld a pass from") +
-                       " the mail that leaves through " + gateway->name + ".");
+      const std::string did = qualifier == Qualifier::fail ? "failed" : qualifier == Qualifier::softfail ? "soft-failed" : "withheld a pass from";
+      notes_.push_back("Removed the \"" + prefix + "\" in front of \"" + text.substr(1) + "\": " +
+                       (microsoft_qualified
+                            ? "a qualifier on an include applies to every address the include authorizes, so it " + did +
+                                  " Exchange Online's servers."
+                            : "it is the include of " + gateway->name + ", which takes mail for " + domain_ +
+                                  ", and a qualifier on an include applies to every address it authorizes, so it " + did +
+                                  " the mail that leaves through " + gateway->name + "."));
       return;
     }
     if (qualifier != Qualifier::pass) draft.has_non_pass = true;
@@ -886,13 +884,16 @@ class SuggestionBuilder {
                       : candidate.void_lookups_v4 > 0                                 ? "IPv4"
                                                                                       : "IPv6") +
                      " senders");
-    notes_.push_back("Flattened on " + today_ + ": " + join(flattened) + " replaced by the addresses they published that day, to " +
-                     join(aims, ", and to ") + ".");
-    notes_.push_back("Warning: the addresses written in change without notice (a provider's, or a host's when its records "
-                     "change). Run --suggest again at least monthly (the flattened= date in the record says when it was made), "
-                     "or mail from the new addresses will fail SPF.");
-    publishing_.push_back(notes_[notes_.size() - 2]);
-    publishing_.push_back(notes_.back());
+    // Whoever publishes the record must know both, wherever it is shown.
+    for (const std::string& note :
+         {"Flattened on " + today_ + ": " + join(flattened) + " replaced by the addresses they published that day, to " +
+              join(aims, ", and to ") + ".",
+          std::string("Warning: the addresses written in change without notice (a provider's, or a host's when its records "
+                      "change). Run --suggest again at least monthly (the flattened= date in the record says when it was made), "
+                      "or mail from the new addresses will fail SPF.")}) {
+      notes_.push_back(note);
+      publishing_.push_back(note);
+    }
     return true;
   }
 
