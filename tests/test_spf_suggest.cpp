@@ -2000,5 +2000,6 @@ eu._netblocks TXT "v=spf1 ip4:195.130.217.0/24 ip4:91.220.42.0/24 ~all"
   REQUIRE(inner);
   CHECK((*inner)["record_of"] == "_spf.soft.example");
   CHECK_THAT((*inner)["message"].get<std::string>(), Catch::Contains("in the record of _spf.soft.example"));
+  CHECK_THAT((*inner)["remedy"].get<std::string>(), Catch::Contains("in the SPF record of _spf.soft.example") && !Catch::Contains("--suggest"));
   CHECK_FALSE(nested.suggestion().changed);
 }

@@ -1460,10 +1460,15 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // A qualifier on the gateway's own include ("~include:...") is the fault
   // on that route: adding the include again would not change the result.
   if (const std::string& term = spf_part.qualified_gateway_term; from_gateway && gateway_term.empty() && !term.empty()) {
-    fix_spf += record ? " (the record also removes the \"" + term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\", which fails the servers of " +
+    // The record removes it only from the domain's own record, not from an included one.
+    const std::string& holder = spf_part.qualified_gateway_record;
+    const bool in_own_record = holder.empty() || holder == domain;
+    fix_spf += record && in_own_record ? " (the record also removes the \"" + term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\", which fails the servers of " +
                             from_gateway->name + " if Exchange Online sends its outbound mail through them)"
                       : " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), remove the \"" +
-                            term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\" as well: it fails the servers of " + from_gateway->name + ")";
+                            term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\"" +
+                            (in_own_record ? std::string() : " in the SPF record of " + holder) + " as well: it fails the servers of " +
+                            from_gateway->name + ")";
   } else if (from_gateway && gateway_term.empty() && (gateway_fails.empty() || gateway_include_broken))
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";

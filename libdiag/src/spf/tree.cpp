@@ -373,8 +373,11 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
                   " (its MX), but the \"" + qualifier_of(child.via) + "\" in front of it gives every address it authorizes SPF " +
                   std::string(to_string(result_for(static_cast<Qualifier>(child.via.front())))) + ", not pass: mail that leaves through " + gateway->name +
                   " fails SPF.",
-              "Remove the \"" + qualifier_of(child.via) + "\": write \"" + child.via.substr(1) + "\" (sendcheck spf " + d +
-                  " --suggest writes the corrected record).");
+              "Remove the \"" + qualifier_of(child.via) + "\": write \"" + child.via.substr(1) + "\"" +
+                  // An included record is edited where it is published; --suggest writes only the domain's own.
+                  (node.domain == d ? " (sendcheck spf " + d + " --suggest writes the corrected record)."
+                                    : " in the SPF record of " + node.domain + " (the TXT record at that name, which the record of " + d +
+                                          " includes)."));
           tree.checks.back().fields["term"] = child.via;
           tree.checks.back().fields["record_of"] = node.domain;  // the record to edit (an include's own, when nested)
           tree.checks.back().fields["gateway"] = gateway->name;
