@@ -1817,3 +1817,89 @@ TEST_CASE("review 75 H: with --since, a sender the history's usage report saw se
   CHECK(app->verdict != Verdict::exposed_unused);
   CHECK_THAT(app->reason, !Catch::Contains("$true"));
 }
+
+TEST_CASE("review 72 M4: inputs that ended weeks before today tell no mailbox to lose SMTP AUTH and say how old they are", "[inventory][review]") {
+  const auto checks_of = [](const InventoryResult& result) {
+    std::map<std::string, nlohmann::json> checks;
+    const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+    for (const auto& check : json["checks"]) checks[check["id"].get<std::string>()] = check;
+    return checks;
+  };
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 8; ++i) aggregator.add(signin("reception@contoso.com", "203.0.113." + std::to_string(i), "2026-10-20T07", 50126));
+  aggregator.add(UsageRow{"app@contoso.com", "2026-10-20", true, "30", "2026-10-31"});
+  TenantSettings tenant;
+  tenant.smtp_client_authentication_disabled = false;
+  tenant.mailboxes.push_back(MailboxSetting{"scanner@contoso.com", false});
+  // Both logs whole and a usage report that covers them: every sender of
+  // their days is listed, but the days ended a month ago.
+  auto coverage = whole_logs_with(true, false, std::chrono::year{2026} / 10 / 1, std::chrono::year{2026} / 10 / 31);
+  coverage.usage_from = std::chrono::sys_days(std::chrono::year{2026} / 10 / 1);
+  coverage.usage_to = std::chrono::sys_days(std::chrono::year{2026} / 10 / 31);
+  REQUIRE(coverage.lists_every_smtp_user());
+  auto old = evaluate(aggregator, tenant, test_today, coverage);
+  old.coverage = coverage;  // as run_inventory keeps it
+  const auto* scanner = find_sender(old, "scanner@contoso.com");
+  REQUIRE(scanner);
+  CHECK(scanner->verdict == Verdict::exposed_unused);
+  CHECK_THAT(scanner->reason, Catch::Contains("the inputs end on 2026-10-31, 32 days before today (2026-12-02)") && !Catch::Contains("$true"));
+  auto checks = checks_of(old);
+  REQUIRE(checks.count("inventory.inputs-old"));
+  CHECK(checks["inventory.inputs-old"]["status"] == "warn");
+  CHECK(checks["inventory.inputs-old"]["inputs_end"] == "2026-10-31");
+  CHECK(checks["inventory.will-break"]["status"] != "pass");
+  // Nobody seen breaking in month-old inputs is no pass either.
+  auto quiet = evaluate(InventoryAggregator{}, tenant, test_today, coverage);
+  quiet.coverage = coverage;
+  CHECK(checks_of(quiet)["inventory.will-break"]["status"] == "warn");
+  CHECK_THAT(checks_of(quiet)["inventory.will-break"]["message"].get<std::string>(), Catch::Contains("the inputs end on 2026-10-31"));
+  for (const char* id : {"inventory.exposed-unused", "inventory.password-spraying", "inventory.org-enabled"}) {
+    INFO(id);
+    REQUIRE(checks.count(id));
+    CHECK_THAT(checks[id]["remedy"].get<std::string>(), Catch::Contains("he inputs end on 2026-10-31"));
+  }
+  CHECK_THAT(checks["inventory.exposed-unused"]["remedy"].get<std::string>(), !Catch::Contains("$true"));
+  // The same inputs a few days old are today's: the advice stands.
+  auto recent = evaluate(aggregator, tenant, std::chrono::sys_days(std::chrono::year{2026} / 11 / 5), coverage);
+  recent.coverage = coverage;
+  checks = checks_of(recent);
+  CHECK_FALSE(checks.count("inventory.inputs-old"));
+  CHECK_THAT(find_sender(recent, "scanner@contoso.com")->reason, Catch::Contains("$true"));
+}
+
+TEST_CASE("review 77 H2: a device locked out by someone else's wrong passwords will break and is not told to lose SMTP AUTH", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  for (int day = 10; day <= 20; ++day) aggregator.add(signin("kiosk@contoso.com", "198.51.100.40", "2026-11-" + std::to_string(day) + "T07", 50053));
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("kiosk@contoso.com", "203.0.113." + std::to_string(i), "2026-11-15T03", 50126));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* kiosk = find_sender(result, "kiosk@contoso.com");
+  REQUIRE(kiosk);
+  CHECK(kiosk->verdict == Verdict::will_break);
+  CHECK_THAT(kiosk->reason, Catch::Contains("Every sign-in from 198.51.100.40 was refused by a lockout"));
+  // Six addresses tried the password; the locked one is not counted among them.
+  CHECK(address_pattern(*kiosk).failed_only == 6);
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  for (const auto& check : json["checks"])
+    if (check["id"] == "inventory.password-spraying") {
+      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("of mailboxes in use") && Catch::Contains("kiosk@contoso.com (6 addresses)"));
+      CHECK_THAT(check["remedy"].get<std::string>(), Catch::Contains("Do not turn SMTP AUTH off for a mailbox a device uses"));
+    }
+  CHECK(json["status"] == "fail");
+}
+
+TEST_CASE("review 77 H3: a password that worked from many addresses before --since is still used elsewhere", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.set_since(*parse_date("2026-12-01") + hours(0));
+  for (int i = 1; i <= 5; ++i) aggregator.add(signin("bob@contoso.com", "203.0.113." + std::to_string(10 + i), "2026-11-1" + std::to_string(i) + "T09"));
+  aggregator.add(signin("bob@contoso.com", "198.51.100.70", "2026-12-01T09"));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* bob = find_sender(result, "bob@contoso.com");
+  REQUIRE(bob);
+  CHECK(bob->success_ips_before_since.size() == 5);
+  CHECK(address_pattern(*bob).used_elsewhere());
+  const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  bool flagged = false;
+  for (const auto& check : json["checks"])
+    if (check["id"] == "inventory.password-used-elsewhere") flagged = check["message"].get<std::string>().find("bob@contoso.com (6 addresses)") != std::string::npos;
+  CHECK(flagged);
+}

@@ -2003,3 +2003,76 @@ eu._netblocks TXT "v=spf1 ip4:195.130.217.0/24 ip4:91.220.42.0/24 ~all"
   CHECK_THAT((*inner)["remedy"].get<std::string>(), Catch::Contains("in the SPF record of _spf.soft.example") && !Catch::Contains("--suggest"));
   CHECK_FALSE(nested.suggestion().changed);
 }
+
+TEST_CASE("review 76: a qualified a: term of the gateway, its include after the all term, and a nested qualifier's record are named", "[spf][suggest][review]") {
+  const Scenario scenario(R"(
+$ORIGIN ppeq.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  10 mx1-us1.ppe-hosted.com.
+@       TXT "v=spf1 include:spf.protection.outlook.com ~a:dispatch-us.ppe-hosted.com -all"
+after   MX  10 eu-smtp-inbound-1.mimecast.com.
+after   TXT "v=spf1 include:spf.protection.outlook.com -all include:eu._netblocks.mimecast.com"
+nested  MX  10 eu-smtp-inbound-1.mimecast.com.
+nested  TXT "v=spf1 include:_spf.ppeq.example include:spf.protection.outlook.com -all"
+_spf    TXT "v=spf1 ~include:eu._netblocks.mimecast.com -all"
+$ORIGIN ppe-hosted.com.
+@       SOA ns hostmaster 1 3600 600 86400 300
+mx1-us1 A 67.231.156.10
+dispatch-us A 67.231.154.162
+$ORIGIN mimecast.com.
+@       SOA ns hostmaster 1 3600 600 86400 300
+eu-smtp-inbound-1 A 195.130.217.22
+eu._netblocks TXT "v=spf1 ip4:195.130.217.0/24 ip4:91.220.42.0/24 ~all"
+)");
+  // "~a:dispatch-us..." beside a Proofpoint Essentials MX: named, and dropped.
+  const Run run = scenario.check("ppeq.example", {});
+  const auto* qualified = find_check(run, "spf.gateway-include-qualified");
+  REQUIRE(qualified);
+  CHECK((*qualified)["term"] == "~a:dispatch-us.ppe-hosted.com");
+  CHECK(run.suggestion().changed);
+  CHECK_THAT(run.suggestion().record, Catch::Contains(" a:dispatch-us.ppe-hosted.com -all") && !Catch::Contains("~a:"));
+  require_works(scenario, "ppeq.example", run.suggestion().record, {"67.231.154.162"}, {});
+  // Mimecast's include after the all term is moved before it, not dropped.
+  const Run after = scenario.check("after.ppeq.example", {});
+  CHECK(after.suggestion().changed);
+  CHECK(after.suggestion().record == "v=spf1 include:spf.protection.outlook.com include:eu._netblocks.mimecast.com -all");
+  // A qualifier in an included record: this record needs no change, that one does.
+  const Run nested = scenario.check("nested.ppeq.example", {});
+  CHECK_FALSE(nested.suggestion().changed);
+  std::string notes;
+  for (const auto& note : nested.suggestion().notes) notes += note + "\n";
+  CHECK_THAT(notes, Catch::Contains("no change needed in this record; but remove the \"~\" in front of \"include:eu._netblocks.mimecast.com\" in the SPF record of _spf.ppeq.example"));
+}
+
+TEST_CASE("review 76 H1: flattening leaves the private networks an include or a host publishes out of the record", "[spf][suggest][review]") {
+  std::string zone = R"(
+$ORIGIN longpriv.example.
+@       SOA ns hostmaster 1 3600 600 86400 300
+@       MX  10 longpriv-example.mail.protection.outlook.com.
+relay   A   192.168.10.5
+relay   A   81.2.69.150
+_spf.partner TXT "v=spf1 ip4:10.20.0.0/16 ip4:93.184.215.0/24 ip4:172.31.255.1 ~all"
+)";
+  std::string record = "v=spf1 a:relay.longpriv.example include:_spf.partner.longpriv.example include:spf.protection.outlook.com";
+  for (int i = 1; i <= 9; ++i) {
+    record += " include:s" + std::to_string(i) + ".longpriv.example";
+    // Six networks each: flattening them costs more than the two terms with private ones.
+    zone += "s" + std::to_string(i) + " TXT \"v=spf1";
+    for (int k = 1; k <= 6; ++k) zone += " ip4:45." + std::to_string(i) + "." + std::to_string(k) + ".0/24";
+    zone += " -all\"\n";
+  }
+  // Over 255 octets: several strings, joined with nothing between them (RFC 7208 3.3).
+  record += " -all";
+  zone += "@ TXT";
+  for (std::size_t at = 0; at < record.size(); at += 200) zone += " \"" + record.substr(at, 200) + "\"";
+  zone += "\n";
+  const Scenario scenario(zone);
+  const Run run = scenario.check("longpriv.example", {"81.2.69.142"});
+  REQUIRE(run.suggestion().changed);
+  const std::string& suggested = run.suggestion().record;
+  INFO(suggested);
+  for (const char* private_network : {"10.20.0.0/16", "172.31.255.1", "192.168.10.5"}) CHECK(suggested.find(private_network) == std::string::npos);
+  std::string notes;
+  for (const auto& note : run.suggestion().notes) notes += note + "\n";
+  CHECK_THAT(notes, Catch::Contains("Left out of the addresses of") && Catch::Contains("10.20.0.0/16, a private (RFC 1918) network"));
+}

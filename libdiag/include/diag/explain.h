@@ -94,6 +94,7 @@ struct SmtpReply {
   std::string raw;       // the reply lines as found (prefixes removed), for the report
   std::string step;      // "RCPT TO", "end of DATA", ...; empty when the input does not show it
   std::string host;      // the server that sent it, when the input names it ("host X[ip] said:")
+  std::string host_ip;   // that server's address, when the input gives it in brackets
   std::string evidence;  // the whole multi-line reply when this is one part of it (lines with other codes)
   // A wrapper showed a refusal (nodemailer's "Invalid login: ...") whose
   // words lost their codes; the codes are then taken from the wording when

@@ -101,6 +101,7 @@ struct TenantSettings {
 // ---------------------------------------------------------------------------
 
 #include <map>
+#include <set>
 #include <tuple>
 #include <memory>
 
@@ -225,13 +226,18 @@ class InventoryAggregator {
     std::chrono::sys_seconds last_seen{};
     bool succeeded = false;  // a sign-in that worked: it sent with its password then
     std::optional<std::chrono::sys_seconds> last_success;  // when known
+    // The addresses it succeeded from (bounded): a password that worked from
+    // many is used elsewhere too, whatever --since leaves in the window.
+    std::set<std::string> success_ips;
+    static constexpr std::size_t max_success_ips = 32;
   };
   void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen, bool succeeded,
-                             std::optional<std::chrono::sys_seconds> last_success = std::nullopt) {
+                             std::optional<std::chrono::sys_seconds> last_success = std::nullopt, const std::string& success_ip = {}) {
     auto& seen = seen_before_since_[user];
     seen.last_seen = std::max(seen.last_seen, last_seen);
     seen.succeeded = seen.succeeded || succeeded;
     if (last_success) seen.last_success = seen.last_success ? std::max(*seen.last_success, *last_success) : *last_success;
+    if (succeeded && !success_ip.empty() && seen.success_ips.size() < SeenBeforeSince::max_success_ips) seen.success_ips.insert(success_ip);
   }
   const std::map<std::string, SeenBeforeSince>& seen_before_since() const { return seen_before_since_; }
   // The user as first written in the inputs ("Printer@Contoso.com"), else the key.
@@ -336,6 +342,7 @@ struct SenderFinding {
   bool guest = false;
   // Its last password success before --since, which left those sign-ins out.
   std::optional<std::chrono::sys_seconds> success_before_since;
+  std::vector<std::string> success_ips_before_since;  // addresses its password worked from before --since
   bool only_in_history = false;
   bool active_this_run = false;  // this run's inputs show use (sign-ins, EAC report or usage report)
   std::optional<std::string> previous_verdict;
@@ -413,6 +420,19 @@ struct EvidenceCoverage {
   }
   // "Disable it" holds only from inputs that list both: the switch refuses OAuth too.
   bool lists_every_smtp_user() const { return lists_every_sender() && lists_oauth_senders(); }
+  // The last day the dated inputs cover (the sign-in logs', the usage
+  // report's); none when no input is dated (the EAC export carries no date).
+  std::optional<std::chrono::sys_days> inputs_end() const;
+  // Inputs that end more than a week before today (the usage report runs a
+  // few days behind) miss every sender that started since: "unused" and
+  // "nobody breaks" are not known from them.
+  static constexpr std::chrono::days stale_after{7};
+  bool ends_before(std::chrono::sys_days today) const {
+    const auto end = inputs_end();
+    return end && today - *end > stale_after;
+  }
+  // "the inputs end on 2026-10-31, 35 days before today (2026-12-05)"; empty when not stale.
+  std::string stale_inputs(std::chrono::sys_days today) const;
 };
 
 struct InventoryResult {

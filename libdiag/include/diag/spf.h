@@ -509,6 +509,9 @@ bool is_include_term(std::string_view term);
 // ("~include:eu._netblocks.mimecast.com"), when that gateway also takes the
 // domain's mail (one of mx_hosts is its); else nullopt.
 std::optional<mx::MailGateway> qualified_gateway_include(const TreeNode& child, const std::vector<std::string>& mx_hosts);
+// The same for an a: term that names the gateway's servers with a non-pass
+// qualifier ("~a:dispatch-us.ppe-hosted.com" beside a Proofpoint Essentials MX).
+std::optional<mx::MailGateway> qualified_gateway_a_term(std::string_view term, const std::vector<std::string>& mx_hosts);
 // A sending service's include (libdiag/data/spf_vendor_includes.inc).
 struct ServiceInclude {
   std::string_view include;  // "sendgrid.net"

@@ -287,6 +287,15 @@ struct Explainer::State {
     if (reply.from_sending_mta) details.sender = Sender::unknown;
     if (reply.from_refusing_server) details.sender = Sender::your_server;
     Meaning meaning = explain_reply(reply.code, reply.enhanced, reply_text, details);
+    // A server that names its own address as the one listed quotes a refusal
+    // it got further on (a forwarder relaying to the recipient's provider):
+    // the listing is its operator's to clear, not the reader's.
+    if (meaning.category == Category::ip_reputation && !reply.host_ip.empty() && details.ip == reply.host_ip &&
+        details.sender != Sender::your_server)
+      meaning.remedy = {"The listed address " + details.ip + " is that of " + reply.host + ", the server that sent this reply: it "
+                        "forwards or relays the mail and quotes the refusal it got itself further on. Clearing that listing is " +
+                        reply.host + "'s operator's job, not yours: tell them, or send to the recipient's own address instead of "
+                        "through " + reply.host + "."};
     // One finding per distinct reply: the same code with the same meaning
     // is counted under the first, whatever its text held besides.
     const std::string meaning_key =
@@ -636,8 +645,9 @@ struct Explainer::State {
       }
     }
     const auto trimmed = text::trim(text_line);
-    // JSON Lines (one document a line, as some mail systems log).
-    if (!trimmed.empty() && trimmed.front() == '{' && trimmed.back() == '}') {
+    // JSON Lines (one document a line, as some mail systems log); maddy's
+    // reply fields (smtp_code, smtp_msg) are read by the scanner as one reply.
+    if (!trimmed.empty() && trimmed.front() == '{' && trimmed.back() == '}' && trimmed.find("\"smtp_code\":") == std::string_view::npos) {
       auto document = nlohmann::json::parse(trimmed, nullptr, false);
       if (!document.is_discarded()) {
         scanner.finish();
@@ -879,7 +889,8 @@ struct Explainer::State {
     scanner.finish();
     if (consumer_login_seen) explain_as_consumer_logins();
     // Failures first, then transient failures, then the rest; within each,
-    // the order of first appearance, except that replies found on one line
+    // replies with a meaning of their own before those with only their
+    // code's, then the order of first appearance, except that replies found on one line
     // (one wrapper: "... 5.7.57 Client not authenticated ... Error: 535
     // 5.7.3 ...") go in the order of their SMTP steps, the cause before its
     // consequence. A stable sort keeps the rest as it came.
@@ -889,6 +900,10 @@ struct Explainer::State {
                        // (severity, line, step) is first appearance but
                        // within a line.
                        if (severity(a) != severity(b)) return severity(a) < severity(b);
+                       // A reply with a meaning of its own before one with only
+                       // its code's (a forwarder's "550 Error for ..." quoting
+                       // the refusal that says why).
+                       if (a.meaning.generic() != b.meaning.generic()) return b.meaning.generic();
                        if (a.reply.segment != b.reply.segment) return a.reply.segment < b.reply.segment;
                        return step_rank(a) < step_rank(b);
                      });

@@ -536,11 +536,21 @@ Meaning explain_reply(int code, std::string_view enhanced, std::string_view repl
   const std::string lower_text = text::to_lower(reply_text);
   const CompiledEntry* best = nullptr;
   int best_score = -1;
+  // The best entry for the reply's exact enhanced code when that code is a
+  // server's own (detail 100 and up: Microsoft's 5.7.133, 5.7.606, not in
+  // RFC 3463's registry): it says more than wording an entry for any
+  // server's reply shares ("authentication required" in 5.7.133's text).
+  const CompiledEntry* own_code = nullptr;
+  int own_code_score = -1;
   for (const auto& entry : table.entries) {
     const auto score = specificity(entry, code, enhanced_code, lower_text, details);
     // Ties go to the entry listed first.
     if (score && *score > best_score) best = &entry, best_score = *score;
+    if (score && enhanced_code && enhanced_code->detail >= 100 && entry.ranges.size() == 1 && entry.ranges[0].width() == 1 &&
+        *score > own_code_score)
+      own_code = &entry, own_code_score = *score;
   }
+  if (best && own_code && best->ranges.empty()) best = own_code;
   if (best) return meaning_of(*best->entry, details);
   return generic_meaning(code, enhanced_code);
 }

@@ -92,6 +92,15 @@ constexpr std::string_view reply_markers[] = {
     "response: ",         // "Response: 535 authentication failed (#5.7.1)"
     "<<< ",               // OpenSMTPD's and Exchange's protocol logs
     "<<<recv: ",          // smtp-validate-email's log: "<<<recv: 554 ..."
+    "stat=",              // OpenSMTPD: "relay: PermFail for ...: ..., stat=550 Invalid recipient"
+    "stat=\"",
+    " => ",               // OpenSMTPD's smtp-in: "Failed command on session x: "RCPT TO:<a@b>" => 550 ..."
+    "recv: ",             // Roundcube's smtp_log: "Recv: 550-Message rejected ..."
+    "failed: '",          // "Error: MAIL FROM failed: '550 Authentication is required for relay'"
+    "failed: \"",
+    "with message \"",    // SwiftMailer: "Expected response code 250 but got code "550", with message "550 ...""
+    "permanent: ",        // mox's DSN: "permanent: 550 Unauthenticated mail not allowed from this range"
+    "temporary: ",
     "`",                  // a reply quoted as code in Markdown
 };
 
@@ -399,6 +408,18 @@ std::string host_from_context(std::string_view before) {
   return text::to_lower(name);
 }
 
+// The address in brackets after the host a log names: Postfix "host
+// mx.example[192.0.2.1] said:". Empty when there is none.
+std::string host_ip_from_context(std::string_view before) {
+  const auto host = before.rfind("host ");
+  if (host == std::string_view::npos) return {};
+  const auto open = before.find('[', host);
+  const auto close = open == std::string_view::npos ? open : before.find(']', open);
+  if (close == std::string_view::npos || before.substr(host, open - host).find(' ', 5) != std::string_view::npos) return {};
+  const auto address = IpAddress::parse(before.substr(open + 1, close - open - 1));
+  return address ? address->to_string() : std::string();
+}
+
 // qmail puts the enhanced code last: "553 sorry, that domain isn't in my
 // list of allowed rcpthosts (#5.7.1)". Returns the code, cut off the text.
 std::string take_trailing_enhanced(std::string_view& reply_text) {
@@ -632,6 +653,7 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
 // "postfix/smtpd[1]: NOQUEUE: reject: RCPT from x[192.0.2.1]: 554 ...".
 bool is_refusing_server_log(std::string_view before) {
   return before.find("NOQUEUE: reject: ") != std::string_view::npos ||
+         before.find("smtp-in: Failed command") != std::string_view::npos ||  // OpenSMTPD's smtpd
          (before.find("/smtpd[") != std::string_view::npos && before.find(": reject: ") != std::string_view::npos);
 }
 
@@ -691,6 +713,117 @@ CodelessReply codeless_reply_at(std::string_view line) {
     return {at, text_at, step, wrapper.ends_with('\'')};
   }
   return {};
+}
+
+// A program that prints the server's code apart from its words:
+// Roundcube's "SMTP Error (451): Failed to add recipient "a@b" (Temporary
+// local problem - please try later)." and "SMTP Error: [550] Incorrect
+// sender header" (its labels smtptoerror and smtperror, program/localization),
+// a printer's "SMTPC: received error code. [550]". The code must be a
+// defined one and the line must call it an SMTP error or an error code.
+struct WrappedCodeReply {
+  int code = 0;
+  std::size_t wrapper_at = std::string_view::npos;  // where the wrapper's words start
+  std::string_view text;                            // the server's words (may be empty)
+  std::string_view step;
+};
+
+int defined_code_at(std::string_view line, std::size_t at) {
+  if (at + 3 > line.size() || !text::is_digit(line[at]) || !text::is_digit(line[at + 1]) || !text::is_digit(line[at + 2])) return 0;
+  const int code = (line[at] - '0') * 100 + (line[at + 1] - '0') * 10 + (line[at + 2] - '0');
+  return code >= 400 && is_defined_basic_code(code) ? code : 0;
+}
+
+WrappedCodeReply wrapped_code_reply_at(std::string_view line) {
+  // Roundcube: "SMTP Error (CODE): " then its own words, the server's in the
+  // last parentheses when it names what failed.
+  if (const auto at = text::ifind(line, "smtp error ("); at != std::string_view::npos) {
+    const auto code_at = at + 12;
+    const int code = defined_code_at(line, code_at);
+    if (code && line.substr(code_at + 3).starts_with("): ")) {
+      WrappedCodeReply reply{code, at, text::trim(line.substr(code_at + 6)), {}};
+      static constexpr std::pair<std::string_view, std::string_view> named[] = {
+          {"Failed to add recipient ", "RCPT TO"}, {"Failed to set sender ", "MAIL FROM"}, {"Failed to send data", "DATA"},
+          {"Authentication failed", "AUTH"}};
+      for (const auto& [words, step] : named) {
+        if (!reply.text.starts_with(words)) continue;
+        reply.step = step;
+        auto words_end = reply.text;
+        if (words_end.ends_with('.')) words_end.remove_suffix(1);
+        if (words_end.ends_with(')'))
+          if (const auto open = words_end.find(" (", words.size() - 1); open != std::string_view::npos)
+            reply.text = words_end.substr(open + 2, words_end.size() - open - 3);
+        break;
+      }
+      return reply;
+    }
+  }
+  // Barracuda's bounce: "(host 'x.ess.barracudanetworks.com' rejected
+  // command 'DATA' with code 550 (0.0.0) 'Service unavailable; ...')".
+  if (const auto at = line.find(" with code "); at != std::string_view::npos && line.substr(0, at).find("rejected command '") != std::string_view::npos) {
+    const int code = defined_code_at(line, at + 11);
+    const auto open = code ? line.find('\'', at + 14) : std::string_view::npos;
+    if (open != std::string_view::npos) {
+      auto words = line.substr(open + 1);
+      if (const auto close = words.rfind('\''); close != std::string_view::npos) words = words.substr(0, close);
+      const auto command_at = line.find("rejected command '");
+      auto command = line.substr(command_at + 18);
+      command = command.substr(0, command.find('\''));
+      std::string_view step;
+      for (std::string_view named : {"DATA", "RCPT TO", "MAIL FROM", "EHLO", "HELO", "STARTTLS", "AUTH"})
+        if (text::normalize_step(command) == text::normalize_step(named)) step = named;
+      return {code, line.rfind('(', command_at) == std::string_view::npos ? command_at : line.rfind('(', command_at) + 1, words, step};
+    }
+  }
+  // "[CODE]" after words that call it an SMTP error or an error code.
+  for (auto open = line.find('['); open != std::string_view::npos; open = line.find('[', open + 1)) {
+    const int code = defined_code_at(line, open + 1);
+    if (!code || open + 4 >= line.size() || line[open + 4] != ']') continue;
+    const auto before = line.substr(0, open);
+    if (text::ifind(before, "smtp") == std::string_view::npos && text::ifind(before, "error code") == std::string_view::npos) continue;
+    std::size_t wrapper_at = 0;
+    if (const auto colon = before.rfind(": "); colon != std::string_view::npos) wrapper_at = colon + 2;
+    return {code, wrapper_at, text::trim(line.substr(open + 5)), {}};
+  }
+  return {};
+}
+
+// maddy logs a reply as fields of the JSON object after its message:
+// "submission: RCPT error\t{...,"smtp_code":550,"smtp_enchcode":"5.1.1",
+// "smtp_msg":"..."}" (its exterrors fields, https://github.com/foxcpp/maddy).
+struct FieldsReply {
+  int code = 0;
+  std::string_view enhanced, text, host;
+  std::size_t object_at = std::string_view::npos;
+};
+
+// The value of a string field "name":"value" (escapes left as they are).
+std::string_view json_string_field(std::string_view object, std::string_view name) {
+  const std::string label = "\"" + std::string(name) + "\":\"";
+  const auto at = object.find(label);
+  if (at == std::string_view::npos) return {};
+  const auto from = at + label.size();
+  for (auto end = from; end < object.size(); ++end) {
+    if (object[end] == '\\') ++end;
+    else if (object[end] == '"') return object.substr(from, end - from);
+  }
+  return {};
+}
+
+FieldsReply fields_reply_at(std::string_view line) {
+  const auto code_label = line.find("\"smtp_code\":");
+  if (code_label == std::string_view::npos) return {};
+  const auto object_at = line.rfind('{', code_label);
+  if (object_at == std::string_view::npos) return {};
+  auto value_at = code_label + 12;
+  while (value_at < line.size() && line[value_at] == ' ') ++value_at;
+  const int code = defined_code_at(line, value_at);
+  const auto object = line.substr(object_at);
+  const auto words = json_string_field(object, "smtp_msg");
+  if (!code || words.empty()) return {};
+  auto enhanced = json_string_field(object, "smtp_enchcode");
+  if (!text::enhanced_code_length(enhanced) || text::enhanced_code_length(enhanced) != enhanced.size()) enhanced = {};
+  return {code, enhanced, words, json_string_field(object, "remote_server"), object_at};
 }
 
 // .NET's SmtpException names the reply code in words before "The server
@@ -1498,6 +1631,43 @@ void ReplyScanner::feed_line(std::string_view line) {
       }
       return;
     }
+    if (const auto fields = fields_reply_at(rest); fields.code) {
+      SmtpReply reply;
+      reply.code = fields.code;
+      reply.enhanced = std::string(fields.enhanced);
+      reply.text = without_escaped_newlines(fields.text);
+      reply.raw = std::to_string(fields.code) + (fields.enhanced.empty() ? "" : " ") + reply.enhanced + " " + reply.text;
+      reply.host = text::to_lower(fields.host);
+      // The message before the object names the step ("RCPT error") and
+      // the module: an endpoint's (smtp, submission) is maddy refusing a client.
+      const auto message = text::trim(rest.substr(0, fields.object_at));
+      if (const auto error = message.rfind(" error"); error != std::string_view::npos) {
+        const auto word = message.substr(0, error);
+        const auto space = word.find_last_of(" :");
+        reply.step = text::normalize_step(space == std::string_view::npos ? word : word.substr(space + 1));
+      }
+      reply.from_refusing_server = fields.host.empty() && (message.starts_with("submission") || message.starts_with("smtp"));
+      reply.segment = state.segment;
+      state.start(std::move(reply), false, {});
+      return;
+    }
+    if (const auto wrapped = wrapped_code_reply_at(rest); wrapped.code) {
+      SmtpReply reply;
+      reply.code = wrapped.code;
+      auto words = wrapped.text;
+      // The server's enhanced code in front of its words ("[550] 5.7.1 ...").
+      if (const auto length = text::enhanced_code_length(words); length && (length == words.size() || words[length] == ' ')) {
+        reply.enhanced = std::string(words.substr(0, length));
+        words = text::trim(words.substr(length));
+      }
+      reply.text = trim_reply_end(words);
+      reply.raw = trim_reply_end(rest.substr(wrapped.wrapper_at));
+      reply.step = wrapped.step;
+      if (reply.step.empty()) reply.step = step_from_context(rest);
+      reply.segment = state.segment;
+      state.start(std::move(reply), false, rest.substr(0, wrapped.wrapper_at));
+      return;
+    }
     if (const auto codeless = codeless_reply_at(rest); codeless.text_at != std::string_view::npos) {
       SmtpReply reply;
       reply.code = smtp_code_in(rest);
@@ -1561,6 +1731,7 @@ void ReplyScanner::feed_line(std::string_view line) {
   std::string context_step = step_from_context(context);
   if (context_step.empty()) context_step = field_step;
   const std::string host = host_from_context(context);
+  const std::string host_ip = host.empty() ? std::string() : host_ip_from_context(context);
 
   std::size_t head = 0;  // the first reply of the chain the candidate is in
   bool wrapped = false;  // the last reply was inside Exchange's "< #5.3.0 smtp;...>"
@@ -1640,6 +1811,8 @@ void ReplyScanner::feed_line(std::string_view line) {
         code = status_code;  // .NET named it in words: "Mailbox unavailable. The server response was: 5.7.1 ..."
       } else if (const int parts = lettre_code_in(rest.substr(0, candidate.at)); parts && parts / 100 == enhanced[0] - '0') {
         code = parts;
+      } else if (const auto wrapper = wrapped_code_reply_at(rest.substr(0, candidate.at)); wrapper.code / 100 == enhanced[0] - '0') {
+        code = wrapper.code;  // Roundcube: "SMTP Error (550): Failed to add recipient "a@b" (5.7.1 ...)"
       }
     }
     std::string step = take_postfix_step(reply_text);
@@ -1684,6 +1857,7 @@ void ReplyScanner::feed_line(std::string_view line) {
       reply.raw = without_escaped_newlines(raw);
       reply.step = step;
       reply.host = host;
+      reply.host_ip = host_ip;
       reply.segment = state.segment;
       reply.repeats_message = is_response_field_at(rest, candidate.at);
       reply.from_refusing_server = is_refusing_server_log(rest.substr(0, candidate.at));

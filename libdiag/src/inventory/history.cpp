@@ -288,12 +288,13 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   // Successes before --since at an address that signed in after it too: the
   // sender sent with its password before the window, whatever it did since.
-  Statement succeeded(db, "SELECT user_key, MAX(last_success) FROM activity WHERE successes > 0 AND last_success < ?1 GROUP BY user_key");
+  // Each address's, so that a password that worked from many is known.
+  Statement succeeded(db, "SELECT user_key, last_success, ip FROM activity WHERE successes > 0 AND last_success < ?1");
   if (!succeeded.ok()) return database_error(db, impl_->path, "reading the history");
   succeeded.bind(1, to_unix(*since));
   while ((step = succeeded.step()) == SQLITE_ROW) {
     const auto when = from_unix(succeeded.integer(1));
-    aggregator.remember_before_since(succeeded.text(0), when, true, when);
+    aggregator.remember_before_since(succeeded.text(0), when, true, when, succeeded.text(2));
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   return true;

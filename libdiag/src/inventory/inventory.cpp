@@ -96,7 +96,7 @@ void InventoryAggregator::add(const SignIn& signin) {
     // called unused because --since left its sign-ins out.
     if (!key.empty())
       remember_before_since(key, signin.time, signin.error_code == 0,
-                            signin.error_code == 0 ? std::optional(signin.time) : std::nullopt);
+                            signin.error_code == 0 ? std::optional(signin.time) : std::nullopt, signin.ip);
     return;
   }
   if (key.empty()) return;
@@ -293,13 +293,30 @@ std::string oauth_blockers(const SenderFinding& sender, bool moving) {
   return out;
 }
 
+// Every sign-in from the address failed, and only by a lockout: it never
+// showed a wrong password (a device with the right one, locked by others'
+// guesses).
+static bool refused_only_by_lockout(const IpActivity& ip) {
+  return ip.signins > 0 && ip.successes == 0 && !ip.error_codes.empty() &&
+         std::all_of(ip.error_codes.begin(), ip.error_codes.end(), [](const auto& entry) { return entry.first == 50053; });
+}
+
 AddressPattern address_pattern(const SenderFinding& sender) {
   AddressPattern pattern;
   for (const auto& ip : sender.ips) {
     if (ip.ip.empty()) continue;
-    if (ip.signins > 0 && ip.successes == 0) ++pattern.failed_only;
+    if (ip.signins > 0 && ip.successes == 0 && !refused_only_by_lockout(ip)) ++pattern.failed_only;
     const auto address = IpAddress::parse(ip.ip);
     if (ip.successes > 0 && address &&
+        (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
+      ++pattern.succeeded_public;
+  }
+  // Addresses its password worked from before --since count as well: a
+  // password known elsewhere stays known whatever the window shows.
+  for (const auto& earlier : sender.success_ips_before_since) {
+    const auto address = IpAddress::parse(earlier);
+    const bool counted = std::any_of(sender.ips.begin(), sender.ips.end(), [&](const IpActivity& ip) { return ip.successes > 0 && ip.ip == earlier; });
+    if (!counted && address &&
         (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
       ++pattern.succeeded_public;
   }
@@ -488,10 +505,18 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
                         tls_option,
                     ip, device_tls});
   }
-  const std::string volume =
-      sender.smtp_auth_report ? " Its EAC report shows " + std::to_string(sender.smtp_auth_report->messages) +
-                                    " messages in the report's period."
-                              : "";
+  // The device's volume is its password messages: an OAuth application on
+  // the same mailbox keeps its own way.
+  std::string volume;
+  if (const auto& report = sender.smtp_auth_report) {
+    std::int64_t basic = 0;
+    bool split = false;
+    for (const auto& [protocol, messages] : report->messages_by_protocol)
+      if (to_lower(protocol).find("basic") != std::string::npos) basic += messages, split = true;
+    volume = split ? " Its EAC report shows " + std::to_string(basic) + " messages with basic authentication in the report's period (of " +
+                         std::to_string(report->messages) + " in all)."
+                   : " Its EAC report shows " + std::to_string(report->messages) + " messages in the report's period.";
+  }
   ways.push_back({"hve",
                   "High Volume Email: internal recipients only, its own account on smtp.hve.mx.microsoft port 587 with "
                   "TLS; basic authentication is kept there longer than for SMTP AUTH." + volume + tls_note,
@@ -586,6 +611,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.concealed = concealed_in_report(sender);
     finding.guest = is_guest_account(sender.user);
     finding.success_before_since = basic_before_since(key);
+    if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end())
+      finding.success_ips_before_since.assign(earlier->second.success_ips.begin(), earlier->second.success_ips.end());
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -626,6 +653,13 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                            (finding.setting.disabled ? "nothing already blocks it: " : "nothing known blocks it: ") +
                            "it stops working when Microsoft turns basic authentication for SMTP AUTH off by default at "
                            "the end of December 2026.";
+          // The EAC row shows OAuth beside the password: an application that
+          // stays on the mailbox needs SMTP AUTH after the device moves.
+          if (const auto& protocol = sender.smtp_auth_report ? sender.smtp_auth_report->authentication_protocol : std::nullopt;
+              protocol && to_lower(*protocol).find("oauth") != std::string::npos)
+            finding.reason += " Its EAC report row shows OAuth too (" + *protocol + "): something else sends as it with OAuth, which "
+                              "needs SMTP AUTH enabled as much as a password does, so keep SMTP AUTH enabled for this mailbox "
+                              "after the device moves.";
           // Every sign-in after the last success failed: something blocks
           // it now (a changed password, a new Conditional Access policy).
           if (last_success && finding.last_seen && finding.failures > 0 &&
@@ -682,6 +716,10 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
               else other_refusal = true;
             }
           const bool only_locked = locked && !other_refusal;
+          // An address refused only by lockouts beside others that gave wrong
+          // passwords: the device, locked by someone else's guesses.
+          const auto locked_device = std::find_if(finding.ips.begin(), finding.ips.end(), refused_only_by_lockout);
+          const bool device_locked_out = !only_locked && locked_device != finding.ips.end();
           // With --since: it sent with its password before the window, and
           // everything since failed. A device that sends rarely, or one
           // whose password changed: either way it is not done with basic auth.
@@ -710,6 +748,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
                              "): it may not send mail now. Whatever refuses it, it stops working when Microsoft turns basic "
                              "authentication for SMTP AUTH off by default at the end of December 2026; run again without "
                              "--since to see its successes.";
+          } else if (device_locked_out && !disabled) {
+            finding.verdict = Verdict::will_break;
+            finding.reason = "Every sign-in from " + (locked_device->ip.empty() ? std::string("one address") : locked_device->ip) +
+                             " was refused by a lockout, while other addresses gave wrong passwords (" + codes +
+                             "): that address is probably the device, with the right password, locked by someone else's guesses "
+                             "(password spraying). The lockout lifts by itself and it signs in with its password again, until "
+                             "Microsoft turns basic authentication for SMTP AUTH off by default at the end of December 2026: it "
+                             "needs one of the ways below, and the account a strong password.";
           } else if (only_locked && !disabled) {
             finding.verdict = Verdict::will_break;
             finding.reason = "Every basic sign-in was refused by a lockout (" + codes +
@@ -888,6 +934,14 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
       result.senders.push_back(std::move(finding));
       continue;
     }
+    // Inputs that ended weeks ago do not show a device that started since.
+    if (coverage && coverage->ends_before(today)) {
+      finding.reason = "SMTP AUTH is enabled for this mailbox and the inputs show no use of it, but " + coverage->stale_inputs(today) +
+                       ": a device that started sending since is not in them. Download the sign-in logs and the usage report "
+                       "again for the last 30 days and run again before you disable it.";
+      result.senders.push_back(std::move(finding));
+      continue;
+    }
     // One sign-in log, or the EAC report alone, lists only some senders: a
     // mailbox missing from it may be in use, and disabling it stops it.
     if (!every_sender_listed || !oauth_senders_listed) {
@@ -976,6 +1030,17 @@ std::string EvidenceCoverage::usage_and_signin_periods() const {
 }
 
 std::string EvidenceCoverage::signin_period() const { return period(signins_from, signins_to); }
+
+std::optional<std::chrono::sys_days> EvidenceCoverage::inputs_end() const {
+  if (signins_to && usage_to) return std::max(*signins_to, *usage_to);
+  return signins_to ? signins_to : usage_to;
+}
+
+std::string EvidenceCoverage::stale_inputs(std::chrono::sys_days today) const {
+  if (!ends_before(today)) return {};
+  const auto days = (today - *inputs_end()).count();
+  return "the inputs end on " + format_date(*inputs_end()) + ", " + std::to_string(days) + " days before today (" + format_date(today) + ")";
+}
 
 std::optional<std::chrono::sys_days> parse_date(std::string_view text) {
   const auto time = parse_time(text);

@@ -123,6 +123,10 @@ constexpr std::string_view both_logs_remedy =
     "In the Entra admin center > Sign-in logs, set the filter Client app to \"Authenticated SMTP\" and download both "
     "tabs, User sign-ins (interactive) and User sign-ins (non-interactive); give both files with --signins.";
 
+constexpr std::string_view stale_remedy =
+    "Download the sign-in logs again for the last 30 days (and export the usage report again), and run again before you "
+    "act on what is not in them: disabling SMTP AUTH for a mailbox that started sending since stops it.";
+
 std::string plural(std::size_t n, std::string_view one, std::string_view many) {
   return std::to_string(n) + " " + std::string(n == 1 ? one : many);
 }
@@ -261,12 +265,24 @@ void add_checks(Report& report, const InventoryResult& result) {
   const auto& coverage = result.coverage;
   // "Nobody breaks" is a pass only from inputs that list every SMTP AUTH
   // sender: one sign-in log alone looks exactly like it.
-  const bool all_senders_seen = coverage.lists_every_sender();
+  // Inputs that ended weeks ago show no sender that started since.
+  const std::string stale = coverage.stale_inputs(result.today);
+  const bool all_senders_seen = coverage.lists_every_sender() && stale.empty();
+  // A concealed name in a report may be a sender the logs name too: counted
+  // apart, never added to the named ones as if they were others.
+  const auto concealed_breaking = static_cast<std::size_t>(std::count_if(
+      result.senders.begin(), result.senders.end(), [](const SenderFinding& s) { return s.verdict == Verdict::will_break && s.concealed; }));
+  const auto named_breaking = will_break - concealed_breaking;
+  const std::string days_left = days > 0 ? plural(static_cast<std::size_t>(days), "day", "days") + " left"
+                                         : std::string("off by default since the end of December 2026; the final removal follows");
   report.add({"inventory.will-break", will_break ? Status::fail : all_senders_seen ? Status::pass : Status::warn,
-              will_break ? plural(will_break, "sender", "senders") + " will break at the cutover (" +
-                               (days > 0 ? plural(static_cast<std::size_t>(days), "day", "days") + " left)"
-                                         : std::string("off by default since the end of December 2026; the final removal "
-                                                       "follows)"))
+              will_break ? (named_breaking ? plural(named_breaking, "sender", "senders") + " will break at the cutover (" + days_left + ")" +
+                                                 (concealed_breaking ? ", and " + plural(concealed_breaking, "name", "names") +
+                                                                           " the report conceals, which may be " +
+                                                                           (concealed_breaking == 1 ? "one" : "some") + " of them"
+                                                                     : std::string())
+                                           : plural(concealed_breaking, "sender", "senders") + " whose name the report conceals will break at the cutover (" +
+                                                 days_left + ")")
               : all_senders_seen
                   ? "No sender was seen that will break at the cutover, in the periods the inputs cover: a device that "
                     "sends less often is not in them" +
@@ -274,6 +290,9 @@ void add_checks(Report& report, const InventoryResult& result) {
                                         ? " (the EAC SMTP AUTH clients report covers 7 days unless a longer period, up to 90, "
                                           "was chosen when it was exported)"
                                         : "")
+              : !stale.empty() && coverage.lists_every_sender()
+                  ? "No sender was seen that will break at the cutover, but " + stale +
+                        ": a device that started sending since is not in them"
               : coverage.complete()
                   ? "No sender was seen that will break at the cutover in the EAC SMTP AUTH clients report, but its export "
                     "does not say its period (7 days unless up to 90 was chosen): a device that sends once a month may "
@@ -283,11 +302,18 @@ void add_checks(Report& report, const InventoryResult& result) {
               will_break ? "Move each to the way forward listed for it, and verify that way with its sendcheck "
                            "preflight command before the end of December 2026."
               : all_senders_seen ? ""
+              : !stale.empty() && coverage.lists_every_sender() ? std::string(stale_remedy)
               : coverage.complete()
                   ? std::string(both_logs_remedy) + " Choose the last 30 days for both."
                   : std::string(both_logs_remedy) + " Or add the EAC SMTP AUTH clients report "
                     "(--smtp-auth-report), which lists every sender of its period.",
-              {{"url", timeline_url}, {"count", will_break}, {"days_left", days}}});
+              {{"url", timeline_url}, {"count", will_break}, {"concealed_count", concealed_breaking}, {"days_left", days}}});
+  if (!stale.empty())
+    report.add({"inventory.inputs-old", Status::warn,
+                "T" + stale.substr(1) + ": a device that started sending since, or that sends only now and then, is not in them, so no "
+                        "mailbox is known to be unused from them",
+                std::string(stale_remedy),
+                {{"inputs_end", format_date(*coverage.inputs_end())}}});
   if (coverage.signin_sources && !coverage.both_logs_whole()) {
     const std::string which = coverage.interactive_log && coverage.non_interactive_log
                                   ? "the interactive and the non-interactive files share " +
@@ -337,7 +363,9 @@ void add_checks(Report& report, const InventoryResult& result) {
                                 : "First match the senders in use that no mailbox row matched to their mailboxes (each "
                                   "one's name is under WILL BREAK or ALREADY REFUSED): any of these mailboxes may be one "
                                   "of them. ") +
-                    (!result.coverage.lists_every_smtp_user()
+                    (!stale.empty() ? "T" + stale.substr(1) + ": download the sign-in logs and the usage report again for the last "
+                                                              "30 days, and run again before you disable any."
+                     : !result.coverage.lists_every_smtp_user()
                          ? std::string(result.coverage.lists_every_sender()
                                            ? "The sign-in logs list only sign-ins with a password, never an application that "
                                              "sends with OAuth, and disabling SMTP AUTH refuses OAuth too: "
@@ -424,7 +452,9 @@ void add_checks(Report& report, const InventoryResult& result) {
                        "-SmtpClientAuthenticationDisabled $false. Then disable it for the organization "
                        "(Set-TransportConfig -SmtpClientAuthenticationDisabled $true).") +
                     // A sender the inputs do not show stops too.
-                    (!result.coverage.lists_every_sender()
+                    (!stale.empty() ? " T" + stale.substr(1) + ": download them again for the last 30 days first, or a sender "
+                                                               "that started since stops too."
+                     : !result.coverage.lists_every_sender()
                          ? std::string(" The inputs do not list every SMTP AUTH sender: give both sign-in logs or the "
                                        "usage report first, or a sender not seen here stops too.")
                      : !result.coverage.lists_oauth_senders() && result.coverage.smtp_auth_report
@@ -477,6 +507,9 @@ void add_checks(Report& report, const InventoryResult& result) {
                     (sprayed_guests.empty() ? std::string()
                                             : std::string(sprayed.empty() && sprayed_in_use.empty() ? "" : "; and ") +
                                                   "of guest accounts: " + strings::join_first(sprayed_guests, 10)),
+                (sprayed.empty() || stale.empty() ? std::string()
+                                                  : "T" + stale.substr(1) + ": check these mailboxes' newer sign-ins before "
+                                                    "you act on what follows. ") +
                 std::string(sprayed.empty() ? ""
                             // Any of them may be a concealed SMTP user that sends with OAuth.
                             : result.any_concealed

@@ -469,8 +469,12 @@ constexpr GatewaySuffix gateway_suffixes[] = {
 
 std::optional<MailGateway> classify_gateway(std::string_view host_text) {
   const std::string host = dns::canonical_name(host_text);
-  if (const HostClass google = classify_host(host); google.provider == Provider::google)
-    return MailGateway{"Google Workspace", std::string(google.suffix), "https://support.google.com/a/answer/140034"};
+  // Google's MX hosts and its SPF lists (include:_spf.google.com, which
+  // includes _netblocks.google.com) are all under google.com: one gateway,
+  // so that the include in a record is known as the MX's
+  // (https://support.google.com/a/answer/10685031).
+  if (const HostClass google = classify_host(host); google.provider == Provider::google || ends_with_label(host, "google.com"))
+    return MailGateway{"Google Workspace", "google.com", "https://support.google.com/a/answer/140034"};
   const GatewaySuffix* best = nullptr;
   for (const auto& entry : gateway_suffixes)
     if (ends_with_label(host, entry.suffix) && (!best || std::string_view(entry.suffix).size() > std::string_view(best->suffix).size()))

@@ -293,6 +293,7 @@ struct SpfPart {
   std::vector<Check> tree_checks;  // the SPF tree's findings, which say which terms pass any address
   std::string published;           // the record as published
   std::vector<std::string> pass_terms;  // every pass term of the tree ("include:eu._netblocks.mimecast.com"), as written
+  std::vector<std::string> after_all_terms;  // terms written after an all term, never evaluated
   std::string qualified_gateway_term;   // "~include:eu._netblocks.mimecast.com" beside that gateway's MX; empty: none
   std::string qualified_gateway_record;  // the domain whose record holds it (an include's, when nested)
   // Mail that leaves through a gateway (an outbound connector to Mimecast)
@@ -318,6 +319,8 @@ struct SpfPart {
     std::optional<spf::SpfEvaluation> evaluation;
   };
   std::vector<GatewayHost> gateway_hosts;
+  std::vector<std::string> gateway_mx_hosts;  // the From domain's gateway MX hosts, lower case: inbound, not the outbound route
+  bool gateway_routes_started = false;        // both SPF evaluations reach start_gateway_routes: it runs once
 };
 
 // The tree's spf.gateway-include-qualified finding, kept in part.
@@ -337,15 +340,28 @@ void collect_pass_terms(const spf::TreeNode& node, std::vector<std::string>& out
   for (const auto& child : node.children) collect_pass_terms(child, out);
 }
 
+std::string a_term_host(std::string_view term);
+
 // The pass term of the From domain's SPF tree that names the gateway's own
 // domain (Mimecast's include:eu._netblocks.mimecast.com, Proofpoint
-// Essentials' a:dispatch-us.ppe-hosted.com); empty: none.
+// Essentials' a:dispatch-us.ppe-hosted.com); empty: none. An a: term that
+// names one of the domain's own MX hosts authorizes the gateway's inbound
+// server, which is not where its outbound mail leaves from.
+// Whether a term names a host or list under the gateway's domain.
+bool names_gateway(const std::string& term, const MailGateway& gateway) {
+  const std::string name = dns::canonical_name(term);
+  for (const std::string& marker : {"." + gateway.suffix, ":" + gateway.suffix})
+    if (const auto at = name.find(marker); at != std::string::npos && (at + marker.size() == name.size() || name[at + marker.size()] == '/'))
+      return true;
+  return false;
+}
+
 std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway) {
   for (const auto& term : part.pass_terms) {
-    const std::string name = dns::canonical_name(term);
-    for (const std::string& marker : {"." + gateway.suffix, ":" + gateway.suffix})
-      if (const auto at = name.find(marker); at != std::string::npos && (at + marker.size() == name.size() || name[at + marker.size()] == '/'))
-        return term;
+    if (const std::string host = a_term_host(term);
+        !host.empty() && std::find(part.gateway_mx_hosts.begin(), part.gateway_mx_hosts.end(), host) != part.gateway_mx_hosts.end())
+      continue;
+    if (names_gateway(term, gateway)) return term;
   }
   return {};
 }
@@ -408,15 +424,34 @@ void find_gateway_includes(const spf::TreeNode& node, std::vector<SpfPart::Gatew
 
 bool needs_outbound_dmarc(const Plan& plan);
 
+std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway);
+
+// The route of the gateway's pass term, with its sample address; null when
+// the record has none or the term is not one the tree followed.
+const SpfPart::GatewayRoute* gateway_route_of(const SpfPart& part, const MailGateway& gateway) {
+  const std::string term = gateway_pass_term(part, gateway);
+  return term.empty() ? nullptr : gateway_route(part, term);
+}
+
 // Evaluates the From domain's record for an address of each gateway's
 // include in the tree (mail Exchange Online sends on may leave through the
 // gateway), then calls done.
 void start_gateway_routes(spf::SpfResolver& resolver, const Plan& plan, const spf::TreeNode& root, SpfPart& part, std::function<void()> done) {
-  if (!needs_outbound_dmarc(plan) || !part.gateway_routes.empty()) return done();
+  if (!needs_outbound_dmarc(plan) || part.gateway_routes_started) return done();
+  part.gateway_routes_started = true;
   find_gateway_includes(root, part.gateway_routes);
   // One count for every evaluation and lookup still out; done at zero.
   auto pending = std::make_shared<std::size_t>(1);
-  auto finish = [pending, done] { if (--*pending == 0) done(); };
+  auto finish = [pending, done, &part] {
+    if (--*pending != 0) return;
+    // The hosts in MX preference order, whatever order their answers came in.
+    const auto rank = [&part](const SpfPart::GatewayHost& host) {
+      return std::find(part.gateway_mx_hosts.begin(), part.gateway_mx_hosts.end(), host.host) - part.gateway_mx_hosts.begin();
+    };
+    std::stable_sort(part.gateway_hosts.begin(), part.gateway_hosts.end(),
+                     [&rank](const SpfPart::GatewayHost& a, const SpfPart::GatewayHost& b) { return rank(a) < rank(b); });
+    done();
+  };
   const auto evaluate = [&resolver, &plan, pending, finish](const IpAddress& address, std::optional<spf::SpfEvaluation>& out) {
     ++*pending;
     spf::CheckHostInput input;
@@ -444,20 +479,31 @@ void start_gateway_routes(spf::SpfResolver& resolver, const Plan& plan, const sp
       finish();
     });
   }
-  // The gateway MX hosts' own addresses: the first two of the first gateway host.
+  // The gateway MX hosts' own addresses: one of each gateway host, in
+  // preference order (mail for the domain may reach any of them, and a
+  // list of the vendor's that covers one may miss another).
+  static constexpr std::size_t max_gateway_hosts = 4;
   ++*pending;
   resolver.query(plan.from_domain, dns::RrType::MX, [&resolver, &part, evaluate, finish, pending](const dns::Answer& mx) {
     auto hosts = mx.mx();
-    std::sort(hosts.begin(), hosts.end(), [](const dns::MxData& a, const dns::MxData& b) { return a.preference < b.preference; });
-    const auto gateway = std::find_if(hosts.begin(), hosts.end(), [](const dns::MxData& h) { return classify_gateway(h.exchange).has_value(); });
-    if (gateway != hosts.end()) {
+    std::stable_sort(hosts.begin(), hosts.end(), [](const dns::MxData& a, const dns::MxData& b) { return a.preference < b.preference; });
+    for (const auto& mx_host : hosts) {
+      const std::string host = dns::canonical_name(mx_host.exchange);
+      if (!classify_gateway(host) || part.gateway_mx_hosts.size() == max_gateway_hosts ||
+          std::find(part.gateway_mx_hosts.begin(), part.gateway_mx_hosts.end(), host) != part.gateway_mx_hosts.end())
+        continue;
+      part.gateway_mx_hosts.push_back(host);
+    }
+    // Room for every host's address before any evaluation keeps a reference to one.
+    part.gateway_hosts.reserve(part.gateway_mx_hosts.size());
+    for (const auto& host : part.gateway_mx_hosts) {
       ++*pending;
-      const std::string host = dns::canonical_name(gateway->exchange);
       resolver.query(host, dns::RrType::A, [&part, host, evaluate, finish](const dns::Answer& a) {
         const auto addresses = a.addresses();
-        part.gateway_hosts.reserve(2);
-        for (std::size_t i = 0; i < addresses.size() && i < 2; ++i) part.gateway_hosts.push_back({host, addresses[i], std::nullopt});
-        for (auto& gateway_host : part.gateway_hosts) evaluate(gateway_host.address, gateway_host.evaluation);
+        if (!addresses.empty()) {
+          part.gateway_hosts.push_back({host, addresses.front(), std::nullopt});
+          evaluate(part.gateway_hosts.back().address, part.gateway_hosts.back().evaluation);
+        }
         finish();
       });
     }
@@ -1045,7 +1091,17 @@ void start_outbound_record(spf::SpfResolver& resolver, const Plan& plan, SpfPart
   auto spf_plan = spf::plan_check(request);
   if (!spf_plan || mx::initial_domain_tenant(plan.from_domain)) return done();
   spf::start_check(resolver, *spf_plan, [&resolver, &plan, &part, done = std::move(done)](spf::SpfCheckOutcome outcome) {
-    if (part.pass_terms.empty()) collect_pass_terms(outcome.tree.root, part.pass_terms);
+    if (part.pass_terms.empty()) {
+      collect_pass_terms(outcome.tree.root, part.pass_terms);
+      // Terms after an all term are never evaluated: they authorize nothing.
+      for (const auto& check : outcome.tree.checks)
+        if (check.id == "spf.after-all" && check.fields.contains("terms"))
+          for (const auto& term : check.fields["terms"]) {
+            if (!term.is_string()) continue;
+            part.after_all_terms.push_back(term.get<std::string>());
+            std::erase(part.pass_terms, term.get<std::string>());
+          }
+    }
     note_qualified_gateway(outcome.tree.checks, part);
     // The MX's cloud's include, and whether the record has it (a GCC High or
     // 21Vianet tenant's record needs its own cloud's).
@@ -1297,16 +1353,21 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   std::string gateway_tested;  // " (tested: SPF pass for ADDRESS, ...)"
   bool gateway_include_broken = false;  // the gateway's include itself authorizes nothing
   // "; the servers of Mimecast fail it too (SPF permerror for ADDRESS, WHOSE: WHY), so ..."
+  // The same, said alone (when Exchange Online's servers pass): "its servers get SPF permerror (for ADDRESS, ...)".
+  std::string gateway_problem;
   const auto fails_too = [&](const std::string& result, const IpAddress& address, const std::string& whose, const std::string& why) {
-    return "; the servers of " + from_gateway->name + " fail it too (SPF " + result + " for " + address.to_string() + ", " + whose +
-           (why.empty() ? std::string() : ": " + why) + "), so mail sent through " + from_gateway->name + " fails as well";
+    const std::string detail = " (SPF " + result + " for " + address.to_string() + ", " + whose + (why.empty() ? std::string() : ": " + why) + ")";
+    gateway_problem = "its servers fail it" + detail;
+    return "; the servers of " + from_gateway->name + " fail it too" + detail + ", so mail sent through " + from_gateway->name + " fails as well";
   };
   if (const auto* route = gateway_term.empty() ? nullptr : gateway_route(spf_part, gateway_term)) {
     const std::string& gateway = from_gateway->name;
     gateway_include_broken = !route->problem.empty();
-    if (gateway_include_broken)
-      gateway_fails = "; the servers of " + gateway + " are not authorized either: \"" + gateway_term + "\" " + (route->a_host.empty() ? "is its include" : "names its servers") + ", but " +
-                      route->problem + " (check its name against the setup guide of " + gateway + ")";
+    if (gateway_include_broken) {
+      gateway_problem = "\"" + gateway_term + "\" " + (route->a_host.empty() ? "is its include" : "names its servers") + ", but " + route->problem;
+      gateway_fails = "; the servers of " + gateway + " are not authorized either: " + gateway_problem + " (check its name against the setup guide of " +
+                      gateway + ")";
+    }
     else if (route->evaluation && route->evaluation->result == spf::SpfResult::pass)
       gateway_tested = " (tested: SPF pass for " + route->sample->to_string() + ", an address \"" + gateway_term + "\" authorizes)";
     else if (route->evaluation && route->evaluation->result != spf::SpfResult::temperror)
@@ -1322,6 +1383,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
   // of another part of the vendor's network (another region), which may
   // not be what this tenant's mail leaves from: not tested, never fine.
   std::string gateway_hosts_fail;  // " (...)": the tenant's gateway MX hosts fail the record
+  std::optional<IpAddress> failing_gateway_host;  // the address of the first that fails
   if (from_gateway && gateway_fails.empty())
     for (const auto& host : spf_part.gateway_hosts) {
       if (!host.evaluation || host.evaluation->result == spf::SpfResult::pass || host.evaluation->result == spf::SpfResult::temperror) continue;
@@ -1336,6 +1398,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
         // from the inbound ones (Proofpoint Essentials' dispatch hosts).
         gateway_hosts_fail = host.host + " (" + host.address.to_string() + "), the " + from_gateway->name + " server that takes mail for " + domain +
                              ", gets SPF " + result;
+        failing_gateway_host = host.address;
         gateway_tested.clear();
       }
       break;
@@ -1369,7 +1432,7 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to "
                    "other organizations goes through " + gateway + ", replace \"" + gateway_term + "\" with the include the setup guide of " +
                    gateway + " (or its console) names for this tenant, and check the record with sendcheck spf " + domain + " --ip " +
-                   spf_part.gateway_hosts.front().address.to_string() + ".";
+                   failing_gateway_host->to_string() + ".";
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
                 "mail sent on through " + gateway + " meets an SPF record that does not authorize this tenant's " + gateway + " server",
@@ -1385,8 +1448,8 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     const std::string result(spf::to_string(spf::result_for(static_cast<spf::Qualifier>(term.front()))));
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
-                    " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", and the record names its include with \"" +
-                    qualifier + "\" in front (\"" + term + "\"): if Exchange Online sends its outbound mail through " + gateway +
+                    " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", and the record names its " +
+                    (spf::is_include_term(term) ? "include" : "servers") + " with \"" + qualifier + "\" in front (\"" + term + "\"): if Exchange Online sends its outbound mail through " + gateway +
                     ", receivers see servers that get SPF " + result + " from it, not pass" +
                     (!enforced ? std::string() : dkim ? std::string(", and DMARC passes only through DKIM") : ", and " + domain + no_dkim + ": DMARC fails");
     // A nested include's record is its owner's to change, not this one's.
@@ -1403,6 +1466,67 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                 "mail sent on through " + gateway + " meets \"" + term + "\", which gives its servers SPF " + result,
                 std::string(outbound_connector_step) + ", and remove the \"" +
                     qualifier + "\" in front of \"" + term.substr(1) + "\""};
+    return;
+  }
+  // Exchange Online's servers pass, but the gateway's do not (its include
+  // past the lookup limit, after names that find nothing, or broken), or the
+  // record names no outbound server of the gateway at all: mail that leaves
+  // through the gateway, as it does for many tenants whose MX it is, fails.
+  // Which route the tenant takes does not show in DNS: not tested.
+  const bool route_untested = spf_pass && !gateway_term.empty() && gateway_tested.empty() && gateway_fails.empty();
+  if (route_untested) gateway_problem = "whether its servers pass \"" + gateway_term + "\" was not tested (no address of it could be evaluated)";
+  if (spf_pass && from_gateway && (!gateway_fails.empty() || route_untested || (gateway_term.empty() && spf_part.qualified_gateway_term.empty()))) {
+    const std::string& gateway = from_gateway->name;
+    const std::string via_gateway = "if Exchange Online sends its outbound mail through " + gateway + " (an outbound connector with " + gateway +
+                                    " as its smart host), receivers see the servers of " + gateway;
+    const std::string outcome = !enforced ? std::string(" and SPF fails")
+                                : dkim    ? std::string(" and DMARC passes only through DKIM")
+                                          : ", and " + domain + no_dkim + ": DMARC fails";
+    check.status = Status::warn;
+    if (route_untested) {
+      check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                      " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", and " + gateway_problem + ": " + via_gateway;
+      check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to other organizations goes through " + gateway +
+                     ", check the SPF record of " + domain + " with sendcheck spf " + domain + " --ip followed by one of its outbound addresses.";
+    } else if (!gateway_fails.empty()) {
+      check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                      " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", but " + gateway_problem + ": " + via_gateway + outcome;
+      const auto* route = gateway_route_of(spf_part, *from_gateway);
+      check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to other organizations goes through " + gateway +
+                     ", fix the SPF record of " + domain + " for its servers" +
+                     (route && route->sample ? " (sendcheck spf " + domain + " --ip " + route->sample->to_string() + " --suggest writes a verified record)"
+                                             : " (check the include's name against the setup guide of " + gateway + ")") + ".";
+    } else if (const auto after_all = std::find_if(spf_part.after_all_terms.begin(), spf_part.after_all_terms.end(),
+                                                   [&](const std::string& term) { return names_gateway(term, *from_gateway); });
+               after_all != spf_part.after_all_terms.end()) {
+      check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                      " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", and the record names \"" + *after_all +
+                      "\" only after its all term, where it is never evaluated: " + via_gateway + outcome;
+      check.remedy = "Move \"" + *after_all + "\" before the all term in the SPF record of " + domain +
+                     " (sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it); then mail that leaves through " +
+                     gateway + " (Get-OutboundConnector shows whether it does) passes too.";
+    } else {
+      check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
+                      " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + ", and the record authorizes none of its outbound "
+                      "servers (it names no include of " + gateway + "'s; the MX hosts take mail in, not out): " + via_gateway + outcome;
+      check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to other organizations goes through " + gateway +
+                     ", add the include that the setup guide of " + gateway + " (or its console) names for its outbound servers to the SPF record of " +
+                     domain + " (sendcheck spf " + domain + " --record \"NEW RECORD\" checks it before you publish it); if it goes directly, nothing "
+                     "needs to change.";
+    }
+    check.fields["gateway"] = gateway;
+    const bool named_after_all = std::any_of(spf_part.after_all_terms.begin(), spf_part.after_all_terms.end(),
+                                             [&](const std::string& term) { return names_gateway(term, *from_gateway); });
+    step = Step{"dmarc", StepState::untested,
+                "mail sent on through " + gateway + " meets an SPF record that " +
+                    (route_untested          ? std::string("was not tested for its servers")
+                     : named_after_all       ? std::string("names its include only after the all term")
+                     : !gateway_fails.empty() ? std::string("fails its servers")
+                                              : "authorizes none of its outbound servers"),
+                std::string(outbound_connector_step) + "; if it routes through " + gateway + ", " +
+                    (route_untested || !gateway_fails.empty() ? std::string("check the SPF record for its servers")
+                     : named_after_all                         ? std::string("move its include before the all term")
+                                                               : "add the include " + gateway + " names for its outbound servers")};
     return;
   }
   if (spf_pass) {
@@ -1469,7 +1593,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                             term.substr(0, 1) + "\" in front of \"" + term.substr(1) + "\"" +
                             (in_own_record ? std::string() : " in the SPF record of " + holder) + " as well: it fails the servers of " +
                             from_gateway->name + ")";
-  } else if (from_gateway && gateway_term.empty() && (gateway_fails.empty() || gateway_include_broken))
+  } else if (from_gateway && gateway_term.empty() && gateway_include_broken)
+    // The gateway's include is there but authorizes nothing: its name is the fault.
+    fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), " + gateway_problem +
+               ": check it against the setup guide of " + from_gateway->name + ")";
+  else if (from_gateway && gateway_term.empty() && gateway_fails.empty())
     fix_spf += " (if Exchange Online sends its outbound mail through " + from_gateway->name + " (Get-OutboundConnector), add the "
                "include that the setup guide of " + from_gateway->name + " names for its outbound servers instead)";
   // The record keeps the gateway term that misses this tenant's own server.

@@ -388,10 +388,29 @@ class SuggestionBuilder {
     return true;
   }
 
+  // A pass include: or a: term that names the servers of the gateway one of
+  // the domain's MX hosts is ("include:eu._netblocks.mimecast.com" beside
+  // eu-smtp-inbound-1.mimecast.com); nullopt otherwise.
+  static std::optional<mx::MailGateway> gateway_named_by(const Term& term, const std::vector<std::string>& mx_hosts) {
+    if (!term.is_mechanism || term.qualifier != Qualifier::pass || has_macros(term.domain_spec) ||
+        (term.mechanism != MechanismKind::include && term.mechanism != MechanismKind::a) || term.domain_spec.empty())
+      return std::nullopt;
+    const auto named = mx::classify_gateway(dns::canonical_name(term.domain_spec));
+    if (!named) return std::nullopt;
+    for (const auto& host : mx_hosts)
+      if (auto gateway = mx::classify_gateway(host); gateway && gateway->suffix == named->suffix) return gateway;
+    return std::nullopt;
+  }
+
   // "No change needed" only when the device already passes, nothing failed,
-  // and no qualifier fails the servers of the domain's own gateway.
+  // no qualifier fails the servers of the domain's own gateway, and its
+  // include is not written where it is never evaluated.
   bool no_change_needed() {
     if (tree_.root.status != "ok" || !s_.not_public.empty()) return false;
+    for (const auto& text : tree_.root.ignored_terms) {
+      const ParsedRecord one = parse_record("v=spf1 " + text);
+      if (one.ok() && !one.terms.empty() && gateway_named_by(one.terms.front(), mx_hosts_of(cache_, domain_))) return false;
+    }
     if (std::any_of(tree_.checks.begin(), tree_.checks.end(),
                     [&](const Check& c) {
                       // Only a qualifier in the domain's own record is this record's to drop.
@@ -415,9 +434,18 @@ class SuggestionBuilder {
     s_.void_lookups = std::max(tree_.void_lookups_v4, tree_.void_lookups_v6);  // the worse family's
     for (const auto& ip : devices_) s_.verification.push_back(ip.to_string() + ": pass");
     add_verification(microsoft);
-    s_.notes.push_back(devices_.empty() ? std::string("No SPF check failed: no change needed.")
+    // A warning about a record the domain's includes (a qualifier on the
+    // gateway's include there) is fixed in that record, not in this one.
+    std::vector<std::string> elsewhere;
+    for (const auto& c : tree_.checks)
+      if (c.id == "spf.gateway-include-qualified" && c.fields.value("record_of", std::string()) != tree_.domain)
+        elsewhere.push_back("remove the \"" + c.fields.value("term", std::string()).substr(0, 1) + "\" in front of \"" +
+                            c.fields.value("term", std::string()).substr(1) + "\" in the SPF record of " + c.fields.value("record_of", std::string()));
+    const std::string verdict = elsewhere.empty() ? std::string("no change needed")
+                                                  : "no change needed in this record; but " + join(elsewhere, "; ") + " (the TXT record at that name)";
+    s_.notes.push_back(devices_.empty() ? "No SPF check failed: " + verdict + "."
                                         : "The published record already authorizes " + join(addresses(devices_)) +
-                                              " and no SPF check failed: no change needed.");
+                                              " and no SPF check failed: " + verdict + ".");
     return true;
   }
 
@@ -444,6 +472,15 @@ class SuggestionBuilder {
         // RFC 7208 4.6.2: terms after all are never evaluated; keeping them
         // before the new all would authorize what the record never did.
         if (after_all && term.is_mechanism) {
+          // The include of the gateway that takes the domain's mail was meant
+          // to count: its outbound servers send the domain's mail.
+          if (const auto gateway = gateway_named_by(term, mx_hosts_of(cache_, domain_))) {
+            add_term(draft, term.text);
+            notes_.push_back("Moved \"" + term.text + "\" before the all term: it names the servers of " + gateway->name + ", which takes mail for " +
+                             domain_ + " (its MX), and after the all term it was never evaluated (RFC 7208 4.6.2), so mail that leaves through " +
+                             gateway->name + " failed SPF.");
+            continue;
+          }
           notes_.push_back("Dropped \"" + term.text + "\": it came after the all term, so it was never evaluated (RFC 7208 4.6.2).");
           continue;
         }
@@ -559,6 +596,16 @@ class SuggestionBuilder {
                                ": its prefix length widens each address to a large part of the internet, which then passed SPF as " +
                                domain_ + ". Servers that passed only through it fail with this record: before you publish it, find "
                                "the servers that send as " + domain_ + " (DMARC aggregate reports) and add them.");
+              break;
+            }
+            // A qualifier on the a: term that names the servers of the
+            // gateway taking the domain's mail fails the mail leaving through it.
+            if (const auto gateway = qualified_gateway_a_term(term.text, mx_hosts_of(cache_, domain_))) {
+              add_term(draft, term.text.substr(1));
+              notes_.push_back("Removed the \"" + term.text.substr(0, 1) + "\" in front of \"" + term.text.substr(1) + "\": it names the servers of " +
+                               gateway->name + ", which takes mail for " + domain_ + ", and its qualifier " +
+                               (term.qualifier == Qualifier::fail ? "failed" : term.qualifier == Qualifier::softfail ? "soft-failed" : "withheld a pass from") +
+                               " the mail that leaves through " + gateway->name + ".");
               break;
             }
             if (term.qualifier != Qualifier::pass) draft.has_non_pass = true;
@@ -864,6 +911,19 @@ class SuggestionBuilder {
       if (lookups <= target && !(over_voids && (option.voids4 > 0 || option.voids6 > 0))) continue;
       DraftTerm& term = draft.terms[option.index];
       flattened.push_back(term.text + " (" + std::to_string(option.cost) + (option.cost == 1 ? " lookup" : " lookups") + ")");
+      // A private network in a provider's record, or a host's LAN address,
+      // is never a sender a receiver sees: written into the domain's own
+      // record it only tells the world about a LAN.
+      std::vector<std::string> left_out;
+      std::erase_if(option.networks, [&](const Network& network) {
+        const auto kind = non_public_kind(network.address);
+        if (!kind.empty()) left_out.push_back(network.to_string() + ", a " + std::string(kind) + " network");
+        return !kind.empty();
+      });
+      if (!left_out.empty())
+        notes_.push_back("Left out of the addresses of \"" + term.text + "\": " + join(left_out, "; ") +
+                         (left_out.size() == 1 ? ": it is" : ": they are") +
+                         " never the sender Microsoft 365 or any receiver on the internet sees.");
       term.text.clear();
       term.networks = std::move(option.networks);
       lookups -= option.cost;

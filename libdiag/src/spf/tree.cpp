@@ -382,6 +382,22 @@ void add_checks(TreeValidation& tree, const std::vector<std::string>& mx_hosts, 
           tree.checks.back().fields["record_of"] = node.domain;  // the record to edit (an include's own, when nested)
           tree.checks.back().fields["gateway"] = gateway->name;
         }
+      // The same qualifier on an a: term that names the gateway's outbound servers.
+      for (const auto& term : node.terms)
+        if (const auto gateway = qualified_gateway_a_term(term, mx_hosts)) {
+          add("spf.gateway-include-qualified", Status::warn,
+              "\"" + term + "\" in the record of " + node.domain + " names the servers of " + gateway->name + ", which takes mail for " + d +
+                  " (its MX), but the \"" + qualifier_of(term) + "\" in front of it gives them SPF " +
+                  std::string(to_string(result_for(static_cast<Qualifier>(term.front())))) + ", not pass: mail that leaves through " + gateway->name +
+                  " fails SPF.",
+              "Remove the \"" + qualifier_of(term) + "\": write \"" + term.substr(1) + "\"" +
+                  (node.domain == d ? " (sendcheck spf " + d + " --suggest writes the corrected record)."
+                                    : " in the SPF record of " + node.domain + " (the TXT record at that name, which the record of " + d +
+                                          " includes)."));
+          tree.checks.back().fields["term"] = term;
+          tree.checks.back().fields["record_of"] = node.domain;
+          tree.checks.back().fields["gateway"] = gateway->name;
+        }
     });
 
   // Problems below the root.
@@ -867,6 +883,18 @@ constexpr ServiceInclude service_includes[] = {
 bool is_include_term(std::string_view term) {
   if (!term.empty() && (term.front() == '+' || term.front() == '-' || term.front() == '~' || term.front() == '?')) term.remove_prefix(1);
   return ascii::to_lower(term).starts_with("include:");
+}
+
+std::optional<mx::MailGateway> qualified_gateway_a_term(std::string_view term, const std::vector<std::string>& mx_hosts) {
+  if (term.size() < 4 || qualifier_of(term).empty() || ascii::to_lower(std::string(term.substr(1, 2))) != "a:") return std::nullopt;
+  std::string_view host = term.substr(3);
+  host = host.substr(0, host.find('/'));
+  if (host.empty() || host.find('%') != std::string_view::npos) return std::nullopt;
+  const auto named = mx::classify_gateway(canonical(host));
+  if (!named) return std::nullopt;
+  for (const auto& mx_host : mx_hosts)
+    if (auto gateway = mx::classify_gateway(mx_host); gateway && gateway->suffix == named->suffix) return gateway;
+  return std::nullopt;
 }
 
 std::optional<mx::MailGateway> qualified_gateway_include(const TreeNode& child, const std::vector<std::string>& mx_hosts) {
