@@ -571,7 +571,7 @@ TEST_CASE("A password tried from many addresses, or working from many, puts no a
   for (const auto& check : printer_json["checks"])
     if (check["id"] == "inventory.password-spraying") {
       named = true;
-      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("report showing mail sent): printer@contoso.com"));
+      CHECK_THAT(check["message"].get<std::string>(), Catch::Contains("or a device locked out): printer@contoso.com"));
       CHECK_THAT(check["remedy"].get<std::string>(), !Catch::Contains("-SmtpClientAuthenticationDisabled $true") &&
                                                          Catch::Contains("Do not turn SMTP AUTH off"));
     }
@@ -1897,9 +1897,64 @@ TEST_CASE("review 77 H3: a password that worked from many addresses before --sin
   REQUIRE(bob);
   CHECK(bob->success_ips_before_since.size() == 5);
   CHECK(address_pattern(*bob).used_elsewhere());
+  // No address of a password used elsewhere goes into SPF or a connector.
+  for (const auto& way : bob->way_forward) CHECK(way.ip.empty());
   const auto json = make_report(result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
   bool flagged = false;
   for (const auto& check : json["checks"])
     if (check["id"] == "inventory.password-used-elsewhere") flagged = check["message"].get<std::string>().find("bob@contoso.com (6 addresses)") != std::string::npos;
   CHECK(flagged);
+}
+
+TEST_CASE("review 80 H1: an attacker's own try that met the lock is not taken for the device", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("ceo2@contoso.com", "5.188.10." + std::to_string(10 + i), "2026-11-20T03", 50126));
+  // Entra's answer to the same attacker once the account is locked.
+  aggregator.add(signin("ceo2@contoso.com", "5.188.10.1", "2026-11-20T03", 50053));
+  aggregator.add(signin("ceo2@contoso.com", "5.188.10.2", "2026-11-20T03", 50053));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* ceo = find_sender(result, "ceo2@contoso.com");
+  REQUIRE(ceo);
+  CHECK(ceo->verdict == Verdict::refused);
+  CHECK(address_pattern(*ceo).failed_only == 8);
+}
+
+TEST_CASE("review 80 H3: addresses that only failed before --since still show the password under attack", "[inventory][review]") {
+  InventoryAggregator aggregator;
+  aggregator.set_since(*parse_date("2026-11-24") + hours(0));
+  for (int i = 1; i <= 6; ++i) aggregator.add(signin("shared-finance@contoso.com", "80.94.95." + std::to_string(i), "2026-11-2" + std::to_string(i % 3) + "T03", 50126));
+  aggregator.add(signin("shared-finance@contoso.com", "80.94.95.12", "2026-11-25T03", 50126));
+  const auto result = evaluate_org_enabled(aggregator);
+  const auto* shared = find_sender(result, "shared-finance@contoso.com");
+  REQUIRE(shared);
+  CHECK(address_pattern(*shared).sprayed());
+}
+
+TEST_CASE("review 80 H4: the two logs of different months are not both logs whole", "[inventory][review]") {
+  fixtures::TemporaryDirectory dir("inventory-disjoint-logs");
+  InventoryRequest request;
+  request.today = test_today;
+  const std::string header = "Date (UTC),Username,IP address,Client app,Sign-in error code\n";
+  request.signin_files = {dir.write("InteractiveSignIns_2026-11-02_2026-12-02.csv", header),
+                          dir.write("NonInteractiveSignIns_2026-10-02_2026-11-01.csv", header)};
+  request.mailboxes_file = dir.write("mailboxes.csv", "PrimarySmtpAddress,SmtpClientAuthenticationDisabled\nmonthly@contoso.com,False\n");
+  request.transport_config_file = dir.write("t.txt", "SmtpClientAuthenticationDisabled : False\n");
+  auto result = run_inventory(request);
+  REQUIRE(result.ok());
+  CHECK_FALSE(result->coverage.both_logs_whole());
+  CHECK_THAT(result->coverage.logs_disjoint, Catch::Contains("interactive 2026-11-02 to 2026-12-02, non-interactive 2026-10-02 to 2026-11-01"));
+  const auto json = make_report(*result, OutputFormat::json, nullptr, diag::TextStyle{}).to_json();
+  std::string will_break_status, logs_message;
+  for (const auto& check : json["checks"]) {
+    if (check["id"] == "inventory.will-break") will_break_status = check["status"];
+    if (check["id"] == "inventory.signin-logs") logs_message = check["message"];
+  }
+  CHECK(will_break_status == "warn");
+  CHECK_THAT(logs_message, Catch::Contains("cover days that do not meet"));
+  // The same month for both is whole.
+  request.signin_files = {dir.write("InteractiveSignIns_2026-11-02_2026-12-02.csv", header),
+                          dir.write("NonInteractiveSignIns_2026-11-02_2026-12-02.csv", header)};
+  result = run_inventory(request);
+  REQUIRE(result.ok());
+  CHECK(result->coverage.both_logs_whole());
 }

@@ -229,15 +229,24 @@ class InventoryAggregator {
     // The addresses it succeeded from (bounded): a password that worked from
     // many is used elsewhere too, whatever --since leaves in the window.
     std::set<std::string> success_ips;
+    // And those whose every sign-in failed: a password tried from many is
+    // under attack, whatever --since leaves in the window.
+    std::set<std::string> failed_ips;
     static constexpr std::size_t max_success_ips = 32;
   };
   void remember_before_since(const std::string& user, std::chrono::sys_seconds last_seen, bool succeeded,
-                             std::optional<std::chrono::sys_seconds> last_success = std::nullopt, const std::string& success_ip = {}) {
+                             std::optional<std::chrono::sys_seconds> last_success = std::nullopt, const std::string& ip = {}) {
     auto& seen = seen_before_since_[user];
     seen.last_seen = std::max(seen.last_seen, last_seen);
     seen.succeeded = seen.succeeded || succeeded;
     if (last_success) seen.last_success = seen.last_success ? std::max(*seen.last_success, *last_success) : *last_success;
-    if (succeeded && !success_ip.empty() && seen.success_ips.size() < SeenBeforeSince::max_success_ips) seen.success_ips.insert(success_ip);
+    if (ip.empty()) return;
+    if (succeeded) {
+      seen.failed_ips.erase(ip);
+      if (seen.success_ips.size() < SeenBeforeSince::max_success_ips) seen.success_ips.insert(ip);
+    } else if (!seen.success_ips.count(ip) && seen.failed_ips.size() < SeenBeforeSince::max_success_ips) {
+      seen.failed_ips.insert(ip);
+    }
   }
   const std::map<std::string, SeenBeforeSince>& seen_before_since() const { return seen_before_since_; }
   // The user as first written in the inputs ("Printer@Contoso.com"), else the key.
@@ -343,6 +352,7 @@ struct SenderFinding {
   // Its last password success before --since, which left those sign-ins out.
   std::optional<std::chrono::sys_seconds> success_before_since;
   std::vector<std::string> success_ips_before_since;  // addresses its password worked from before --since
+  std::vector<std::string> failed_ips_before_since;   // and those whose every sign-in failed then
   bool only_in_history = false;
   bool active_this_run = false;  // this run's inputs show use (sign-ins, EAC report or usage report)
   std::optional<std::string> previous_verdict;
@@ -387,7 +397,10 @@ struct EvidenceCoverage {
   // Sign-ins found in a file of each log: the two logs never share one, so
   // one file is the other log's under another name.
   std::uint64_t rows_in_both_logs = 0;
-  bool both_logs_whole() const { return interactive_log && non_interactive_log && rows_in_both_logs == 0; }
+  // The two logs' files (named by the portal with their period) cover days
+  // that do not meet: each log is missing for the other's days.
+  std::string logs_disjoint;  // "interactive 2026-11-05 to 2026-12-05, non-interactive 2026-10-06 to 2026-11-04"; empty: they meet
+  bool both_logs_whole() const { return interactive_log && non_interactive_log && rows_in_both_logs == 0 && logs_disjoint.empty(); }
   bool complete() const { return usage_report || smtp_auth_report || both_logs_whole(); }
   // The EAC report's export does not carry its period (7 days unless the
   // admin chose up to 90): alone it may miss a device that sends monthly.

@@ -654,6 +654,7 @@ SendingMtaReason sending_mta_reason_at(std::string_view line) {
 bool is_refusing_server_log(std::string_view before) {
   return before.find("NOQUEUE: reject: ") != std::string_view::npos ||
          before.find("smtp-in: Failed command") != std::string_view::npos ||  // OpenSMTPD's smtpd
+         before.find(": milter-reject: ") != std::string_view::npos ||         // Postfix's cleanup for a milter
          (before.find("/smtpd[") != std::string_view::npos && before.find(": reject: ") != std::string_view::npos);
 }
 
@@ -661,7 +662,7 @@ bool is_refusing_server_log(std::string_view before) {
 // reject: RCPT from x[192.0.2.1]: 554 5.7.1 ...; from=<a@b> to=<c@d>
 // proto=ESMTP helo=<x>". It is not part of the reply.
 void drop_postfix_envelope(std::string_view& reply_text) {
-  const auto from = reply_text.find("; from=<");
+  const auto from = reply_text.find("; from=");
   if (from == std::string_view::npos) return;
   const auto tail = reply_text.substr(from);
   if (tail.find(" to=<") == std::string_view::npos || tail.find(" proto=") == std::string_view::npos) return;

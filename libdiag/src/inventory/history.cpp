@@ -280,11 +280,13 @@ Result<bool> HistoryDatabase::load_into(InventoryAggregator& aggregator, std::op
   }
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   if (!since) return true;
-  Statement earlier(db, "SELECT user_key, MAX(last_seen), SUM(successes) FROM activity WHERE last_seen < ?1 GROUP BY user_key");
+  // Per address, so that addresses that only failed are known as tries.
+  Statement earlier(db, "SELECT user_key, last_seen, successes, ip FROM activity WHERE last_seen < ?1");
   if (!earlier.ok()) return database_error(db, impl_->path, "reading the history");
   earlier.bind(1, to_unix(*since));
   while ((step = earlier.step()) == SQLITE_ROW)
-    aggregator.remember_before_since(earlier.text(0), from_unix(earlier.integer(1)), earlier.integer(2) > 0);
+    aggregator.remember_before_since(earlier.text(0), from_unix(earlier.integer(1)), earlier.integer(2) > 0, std::nullopt,
+                                     earlier.integer(2) > 0 ? std::string() : earlier.text(3));
   if (step != SQLITE_DONE) return database_error(db, impl_->path, "reading the history");
   // Successes before --since at an address that signed in after it too: the
   // sender sent with its password before the window, whatever it did since.

@@ -301,15 +301,34 @@ static bool refused_only_by_lockout(const IpActivity& ip) {
          std::all_of(ip.error_codes.begin(), ip.error_codes.end(), [](const auto& entry) { return entry.first == 50053; });
 }
 
+// A lockout-only address that behaves like a device: it came back on more
+// than one day, with a user agent none of the addresses that guessed wrong
+// used (an attacker's own try that met the lock is refused by a lockout too).
+static bool locked_out_device(const std::vector<IpActivity>& ips, const IpActivity& ip) {
+  if (!refused_only_by_lockout(ip) || ip.last_seen - ip.first_seen < std::chrono::hours(24)) return false;
+  for (const auto& other : ips) {
+    if (&other == &ip || refused_only_by_lockout(other) || other.successes) continue;
+    for (const auto& agent : ip.user_agents)
+      if (std::find(other.user_agents.begin(), other.user_agents.end(), agent) != other.user_agents.end()) return false;
+  }
+  return true;
+}
+
 AddressPattern address_pattern(const SenderFinding& sender) {
   AddressPattern pattern;
   for (const auto& ip : sender.ips) {
     if (ip.ip.empty()) continue;
-    if (ip.signins > 0 && ip.successes == 0 && !refused_only_by_lockout(ip)) ++pattern.failed_only;
+    if (ip.signins > 0 && ip.successes == 0 && !locked_out_device(sender.ips, ip)) ++pattern.failed_only;
     const auto address = IpAddress::parse(ip.ip);
     if (ip.successes > 0 && address &&
         (address_scope(*address) == AddressScope::public_internet || address_scope(*address) == AddressScope::documentation))
       ++pattern.succeeded_public;
+  }
+  // Addresses that only failed before --since are tries too, unless the
+  // window shows them succeed or already counts them.
+  for (const auto& earlier : sender.failed_ips_before_since) {
+    const bool seen = std::any_of(sender.ips.begin(), sender.ips.end(), [&](const IpActivity& ip) { return ip.ip == earlier; });
+    if (!seen) ++pattern.failed_only;
   }
   // Addresses its password worked from before --since count as well: a
   // password known elsewhere stays known whatever the window shows.
@@ -415,9 +434,13 @@ std::vector<WayForward> ways_forward(const SenderFinding& sender) {
   // password that works from more is used elsewhere too (shared by several
   // devices or people, or known to an attacker). No address of those goes
   // into SPF or a connector until the device's own is found.
+  // Its successes before --since count too: the password was known there.
   std::string too_many;
-  if (public_ips.size() > AddressPattern::device_addresses) {
-    too_many = strings::join_first(public_ips, 5);
+  if (public_ips.size() > AddressPattern::device_addresses || address_pattern(sender).used_elsewhere()) {
+    std::vector<std::string> every = public_ips;
+    for (const auto& earlier : sender.success_ips_before_since)
+      if (std::find(every.begin(), every.end(), earlier) == every.end()) every.push_back(earlier);
+    too_many = strings::join_first(every, 5);
     public_ips.clear();
   }
   const std::string skipped_note =
@@ -611,8 +634,10 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.concealed = concealed_in_report(sender);
     finding.guest = is_guest_account(sender.user);
     finding.success_before_since = basic_before_since(key);
-    if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end())
+    if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end()) {
       finding.success_ips_before_since.assign(earlier->second.success_ips.begin(), earlier->second.success_ips.end());
+      finding.failed_ips_before_since.assign(earlier->second.failed_ips.begin(), earlier->second.failed_ips.end());
+    }
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -717,8 +742,12 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
             }
           const bool only_locked = locked && !other_refusal;
           // An address refused only by lockouts beside others that gave wrong
-          // passwords: the device, locked by someone else's guesses.
-          const auto locked_device = std::find_if(finding.ips.begin(), finding.ips.end(), refused_only_by_lockout);
+          // passwords: the device, locked by someone else's guesses, when it
+          // behaves like one: it came back on more than one day, with a user
+          // agent none of the guessing addresses used (an attacker's own try
+          // that met the lock is refused by a lockout too).
+          const auto locked_device = std::find_if(finding.ips.begin(), finding.ips.end(),
+                                                  [&](const IpActivity& ip) { return locked_out_device(finding.ips, ip); });
           const bool device_locked_out = !only_locked && locked_device != finding.ips.end();
           // With --since: it sent with its password before the window, and
           // everything since failed. A device that sends rarely, or one

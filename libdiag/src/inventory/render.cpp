@@ -315,7 +315,10 @@ void add_checks(Report& report, const InventoryResult& result) {
                 std::string(stale_remedy),
                 {{"inputs_end", format_date(*coverage.inputs_end())}}});
   if (coverage.signin_sources && !coverage.both_logs_whole()) {
-    const std::string which = coverage.interactive_log && coverage.non_interactive_log
+    const std::string which = !coverage.logs_disjoint.empty()
+                                  ? "the interactive and the non-interactive files cover days that do not meet (" + coverage.logs_disjoint +
+                                        "): each log is missing for the other's days"
+                              : coverage.interactive_log && coverage.non_interactive_log
                                   ? "the interactive and the non-interactive files share " +
                                         plural(static_cast<std::size_t>(coverage.rows_in_both_logs), "sign-in", "sign-ins") +
                                         " (the same request ID), which the two logs never do: one file is probably the "
@@ -502,7 +505,7 @@ void add_checks(Report& report, const InventoryResult& result) {
                     strings::join_first(sprayed, 10) +
                     (sprayed_in_use.empty() ? std::string()
                                             : std::string(sprayed.empty() ? "" : "; and ") +
-                                                  "of mailboxes in use (a successful sign-in, or a report showing mail sent): " +
+                                                  "of mailboxes in use (a successful sign-in, a report showing mail sent, or a device locked out): " +
                                                   strings::join_first(sprayed_in_use, 10)) +
                     (sprayed_guests.empty() ? std::string()
                                             : std::string(sprayed.empty() && sprayed_in_use.empty() ? "" : "; and ") +

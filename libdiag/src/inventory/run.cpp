@@ -41,9 +41,14 @@ Result<InventoryResult> run_inventory(
   const auto counted = [](std::size_t count, std::string_view one, std::string_view many) {
     return std::to_string(count) + " " + std::string(count == 1 ? one : many);
   };
+  // Each log's periods, from the portal's file names: two logs of different
+  // months are not both logs of one period.
+  std::vector<std::pair<std::chrono::sys_days, std::chrono::sys_days>> interactive_periods, non_interactive_periods;
   for (const auto& path : request.signin_files) {
     auto read = read_signin_export(path, aggregator.signin_sink(), request.limits);
     if (!read) return read.error();
+    if (const auto period = period_in_file_name(path); period && read->sign_ins == read->authenticated_smtp && read->interactive != read->non_interactive)
+      (read->interactive ? interactive_periods : non_interactive_periods).push_back(*period);
     inputs.push_back(path + ": " + counted(read->authenticated_smtp, "\"Authenticated SMTP\" sign-in", "\"Authenticated SMTP\" sign-ins") +
                      (read->sign_ins > read->authenticated_smtp ? " of " + counted(read->sign_ins, "sign-in", "sign-ins") : ""));
     ++coverage.signin_sources;
@@ -95,6 +100,18 @@ Result<InventoryResult> run_inventory(
   }
 
   coverage.rows_in_both_logs = aggregator.rows_in_both_logs();
+  if (!interactive_periods.empty() && !non_interactive_periods.empty()) {
+    bool meet = false;
+    for (const auto& [from, to] : interactive_periods)
+      for (const auto& [other_from, other_to] : non_interactive_periods) meet |= from <= other_to && other_from <= to;
+    const auto periods = [](const auto& list) {
+      std::string text;
+      for (const auto& [from, to] : list) text += (text.empty() ? "" : ", ") + detail::format_date(from) + " to " + detail::format_date(to);
+      return text;
+    };
+    if (!meet)
+      coverage.logs_disjoint = "interactive " + periods(interactive_periods) + ", non-interactive " + periods(non_interactive_periods);
+  }
   coverage.usage_from = aggregator.usage_from();
   coverage.usage_to = aggregator.usage_to();
   if (const auto first = aggregator.earliest_signin()) coverage.signins_from = std::chrono::floor<std::chrono::days>(*first);

@@ -366,6 +366,28 @@ std::string gateway_pass_term(const SpfPart& part, const MailGateway& gateway) {
   return {};
 }
 
+// "exists:..." with or without a qualifier, any case.
+bool is_exists_term(std::string_view term) {
+  if (!term.empty() && (term.front() == '+' || term.front() == '-' || term.front() == '~' || term.front() == '?')) term.remove_prefix(1);
+  return ascii::to_lower(std::string(term.substr(0, 7))) == "exists:";
+}
+
+// Proofpoint Essentials' region in one of its host names: "us" in
+// mx1-us1.ppe-hosted.com (kind "mx") or dispatch-us.ppe-hosted.com (kind
+// "dispatch"), the names its setup guide gives per region
+// (http://support.proofpointessentials.com/index.php?/Knowledgebase/Article/View/127/11/email-spoofing).
+std::string ppe_region(std::string_view host, std::string_view kind) {
+  if (!host.ends_with(".ppe-hosted.com")) return {};
+  std::string_view label = host.substr(0, host.find('.'));
+  if (!label.starts_with(kind)) return {};
+  const auto dash = label.find('-');
+  if (dash == std::string_view::npos) return {};
+  label.remove_prefix(dash + 1);
+  while (!label.empty() && label.back() >= '0' && label.back() <= '9') label.remove_suffix(1);
+  if (label.empty() || !std::all_of(label.begin(), label.end(), [](char c) { return c >= 'a' && c <= 'z'; })) return {};
+  return std::string(label);
+}
+
 // The host of an "a:host" or "+a:host/24" term, lower case, when it names
 // one without macros; empty otherwise (mx: terms, "a" alone).
 std::string a_term_host(std::string_view term) {
@@ -1251,12 +1273,18 @@ OpenPass outbound_open_pass(const OutboundPart& part, const SpfPart& spf_part) {
   return {};
 }
 
-// The gateway the From domain's MX points to (its most preferred host).
+// The gateway the From domain's MX points to: one among its most preferred
+// hosts (a gateway beside Exchange Online at the same preference takes
+// mail too, as in a move to the gateway, whose outbound often goes first).
 std::optional<MailGateway> sender_domain_gateway(const SenderDomainPart& part) {
   if (!part.asked || !part.mx.is_definitive()) return std::nullopt;
   const auto hosts = part.mx.mx();
   const auto primary = std::min_element(hosts.begin(), hosts.end(), [](const dns::MxData& a, const dns::MxData& b) { return a.preference < b.preference; });
-  return primary == hosts.end() ? std::nullopt : classify_gateway(primary->exchange);
+  if (primary == hosts.end()) return std::nullopt;
+  for (const auto& host : hosts)
+    if (host.preference == primary->preference)
+      if (auto gateway = classify_gateway(host.exchange)) return gateway;
+  return std::nullopt;
 }
 
 // The outbound connectors, as the fix (with Enabled) and a step (without) list them.
@@ -1392,16 +1420,39 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
         gateway_fails = fails_too(result, host.address, "the address of " + host.host + ", which takes mail for " + domain, host.evaluation->reason);
         gateway_term.clear();
         gateway_tested.clear();
-      } else if (host.evaluation->result != spf::SpfResult::permerror && !gateway_term.empty() && spf::is_include_term(gateway_term)) {
-        // Only an include is a list of the vendor's network that can be
-        // another region's; an a: term names outbound hosts, which differ
-        // from the inbound ones (Proofpoint Essentials' dispatch hosts).
+      } else if (host.evaluation->result != spf::SpfResult::permerror && !gateway_term.empty() &&
+                 (spf::is_include_term(gateway_term) || is_exists_term(gateway_term))) {
+        // Only an include (or an exists: lookup per address, Cisco's
+        // exists:%{i}.spf.hcNNNN-NN.iphmx.com) is a list of the vendor's
+        // network that can be another region's or customer's; an a: term
+        // names outbound hosts, which differ from the inbound ones
+        // (Proofpoint Essentials' dispatch hosts).
         gateway_hosts_fail = host.host + " (" + host.address.to_string() + "), the " + from_gateway->name + " server that takes mail for " + domain +
                              ", gets SPF " + result;
         failing_gateway_host = host.address;
         gateway_tested.clear();
       }
       break;
+    }
+  // An exists: term is tested by the gateway's own hosts: every one passed.
+  if (from_gateway && is_exists_term(gateway_term) && gateway_tested.empty() && gateway_hosts_fail.empty() && gateway_fails.empty())
+    for (const auto& host : spf_part.gateway_hosts)
+      if (host.evaluation && host.evaluation->result == spf::SpfResult::pass) {
+        gateway_tested = " (tested: SPF pass for " + host.address.to_string() + ", the address of " + host.host + ")";
+        break;
+      }
+  // Proofpoint Essentials' a: term names the dispatch hosts of one region;
+  // the MX names the tenant's (mx1-us1 sends from dispatch-us).
+  std::string gateway_replacement;  // the term to write instead, when known
+  if (from_gateway && gateway_hosts_fail.empty() && gateway_fails.empty() && !spf_part.gateway_mx_hosts.empty())
+    if (const std::string host = a_term_host(gateway_term); !host.empty()) {
+      const std::string term_region = ppe_region(host, "dispatch"), mx_region = ppe_region(spf_part.gateway_mx_hosts.front(), "mx");
+      if (!term_region.empty() && !mx_region.empty() && term_region != mx_region) {
+        gateway_replacement = "a:dispatch-" + mx_region + ".ppe-hosted.com";
+        gateway_hosts_fail = "the MX (" + spf_part.gateway_mx_hosts.front() + ") is in its " + mx_region + " region, whose outbound servers are " +
+                             gateway_replacement.substr(2) + ", not " + host;
+        gateway_tested.clear();
+      }
     }
   if (spf_pass && !open_pass.id.empty()) {
     const std::string through = "\"" + open_pass.term + "\"" + (open_pass.via.empty() ? std::string() : " (reached through " + open_pass.via + ")");
@@ -1430,9 +1481,11 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                     gateway_term + "\"), but " + gateway_hosts_fail + ": if Exchange Online sends its outbound mail through " + gateway +
                     ", receivers see servers that record may not authorize (\"" + gateway_term + "\" may be another region's or another customer's list)";
     check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to "
-                   "other organizations goes through " + gateway + ", replace \"" + gateway_term + "\" with the include the setup guide of " +
-                   gateway + " (or its console) names for this tenant, and check the record with sendcheck spf " + domain + " --ip " +
-                   failing_gateway_host->to_string() + ".";
+                   "other organizations goes through " + gateway + ", replace \"" + gateway_term + "\" with " +
+                   (!gateway_replacement.empty() ? "\"" + gateway_replacement + "\""
+                                                 : "the include the setup guide of " + gateway + " (or its console) names for this tenant") +
+                   (failing_gateway_host ? ", and check the record with sendcheck spf " + domain + " --ip " + failing_gateway_host->to_string()
+                                         : std::string(" (sendcheck spf ") + domain + " --record \"NEW RECORD\" checks it)") + ".";
     check.fields["gateway"] = gateway;
     step = Step{"dmarc", StepState::untested,
                 "mail sent on through " + gateway + " meets an SPF record that does not authorize this tenant's " + gateway + " server",
@@ -2593,15 +2646,24 @@ void session_steps(const Plan& plan, smtp::AuthMechanism auth, const smtp::Sessi
   auto step = [&](std::string id, StepState state, std::string why, std::string to_test = {}) {
     steps.push_back(Step{std::move(id), state, std::move(why), std::move(to_test)});
   };
+  // A session that stopped before AUTH or RCPT TO leaves what they decide
+  // untested too: named, so that fixing the port is not the last thing missing.
+  const auto later_steps = [&] {
+    if (submission && auth == smtp::AuthMechanism::none && plan.auth == smtp::AuthMechanism::none)
+      step("auth", StepState::untested, "AUTH not tested: no credentials given", credentials_to_give(plan.method));
+    if (plan.method == Method::relay && !plan.external.empty())
+      step("connector", StepState::untested, "the connector was not tested: the session did not reach RCPT TO",
+           tested_from_elsewhere(plan) ? from_device_network(plan) : "run it from the device's network");
+  };
   if (!session.connected) {
     step("smtp", StepState::untested, "could not connect to " + endpoint + " (" + failure.kind + ")",
          "run it from the device's network; something on the way blocks the port here");
-    return;
+    return later_steps();
   }
   if (!session.banner || session.banner->code != 220) {
     if (session.banner) step("smtp", StepState::failed, "the server refused the session: " + short_reply(*session.banner));
     else step("smtp", StepState::untested, "no SMTP greeting from " + endpoint + " (" + failure.kind + ")", "run it from the device's network");
-    return;
+    return later_steps();
   }
   if (!session.ehlo) {
     step("smtp", StepState::failed, "EHLO refused by " + endpoint);

@@ -836,6 +836,10 @@ class SuggestionBuilder {
       else if (has_macros(t.domain_spec)) why = term.text + " (a macro depends on each sender)";
       else if (t.mechanism == MechanismKind::exists) why = term.text + " (exists depends on each sender)";
       else if (t.mechanism == MechanismKind::include && is_microsoft_include(t.domain_spec)) why = term.text + " (Microsoft changes its addresses; keep the include)";
+      else if (const auto gateway = gateway_named_by(t, mx_hosts_of(cache_, domain_)))
+        // The gateway that takes the domain's mail often sends it out too,
+        // and adds servers without notice: its include stays an include.
+        why = term.text + " (" + gateway->name + ", the domain's MX, changes its addresses; keep the include)";
       if (!why.empty()) {
         kept_reasons.push_back(why);
         continue;
