@@ -292,8 +292,10 @@ struct Explainer::State {
     if (details.sender == Sender::your_server && meaning.generic())
       meaning.remedy = {"This is your own server's reply to a client it refused or deferred: the reason is in its configuration "
                         "(a restriction, a milter or policy service, a lookup it depends on) and in the lines its log wrote "
-                        "just before this one. Fix it there if the refusal is not meant; a client with a real message retries a "
-                        "4xx by itself."};
+                        "just before this one. Fix it there if the refusal is not meant" +
+                        std::string(reply.code / 100 == 4 || (!reply.enhanced.empty() && reply.enhanced[0] == '4')
+                                        ? "; a client with a real message retries a 4xx by itself."
+                                        : ".")};
     // A server that names its own address as the one listed quotes a refusal
     // it got further on (a forwarder relaying to the recipient's provider):
     // the listing is its operator's to clear, not the reader's.

@@ -946,6 +946,9 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.verdict = Verdict::exposed_unused;
     // The history saw it before --since: a device that sends rarely.
     if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end()) {
+      // Its addresses then count for the warnings on its password.
+      finding.success_ips_before_since.assign(earlier->second.success_ips.begin(), earlier->second.success_ips.end());
+      finding.failed_ips_before_since.assign(earlier->second.failed_ips.begin(), earlier->second.failed_ips.end());
       // It signed in before --since: a device that sends rarely is still a
       // device, and one that sent with its password breaks at the cutover.
       const std::string when = format_time(earlier->second.last_seen);
@@ -1024,6 +1027,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.guest = is_guest_account(key);
     finding.setting = setting_for(key);
     if (finding.setting.disabled == true) continue;  // refused already, whatever it did before
+    finding.success_ips_before_since.assign(earlier.success_ips.begin(), earlier.success_ips.end());
+    finding.failed_ips_before_since.assign(earlier.failed_ips.begin(), earlier.failed_ips.end());
     finding.verdict = Verdict::will_break;
     finding.auth = AuthEvidence::basic;
     finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +

@@ -316,8 +316,8 @@ void add_checks(Report& report, const InventoryResult& result) {
                 {{"inputs_end", format_date(*coverage.inputs_end())}}});
   if (coverage.signin_sources && !coverage.both_logs_whole()) {
     const std::string which = !coverage.logs_disjoint.empty()
-                                  ? "the interactive and the non-interactive files cover days that do not meet (" + coverage.logs_disjoint +
-                                        "): each log is missing for the other's days"
+                                  ? "the interactive and the non-interactive files cover different days (" + coverage.logs_disjoint +
+                                        "): each log is missing for the days only the other covers"
                               : coverage.interactive_log && coverage.non_interactive_log
                                   ? "the interactive and the non-interactive files share " +
                                         plural(static_cast<std::size_t>(coverage.rows_in_both_logs), "sign-in", "sign-ins") +

@@ -101,9 +101,18 @@ Result<InventoryResult> run_inventory(
 
   coverage.rows_in_both_logs = aggregator.rows_in_both_logs();
   if (!interactive_periods.empty() && !non_interactive_periods.empty()) {
-    bool meet = false;
-    for (const auto& [from, to] : interactive_periods)
-      for (const auto& [other_from, other_to] : non_interactive_periods) meet |= from <= other_to && other_from <= to;
+    // The days each log's files span; the two spans must be the same, give
+    // or take a day or two at each end (consecutive monthly downloads share
+    // only their boundary day, and each is then missing for the other's month).
+    const auto span = [](const auto& list) {
+      auto from = list.front().first, to = list.front().second;
+      for (const auto& [f, t] : list) from = std::min(from, f), to = std::max(to, t);
+      return std::make_pair(from, to);
+    };
+    const auto [i_from, i_to] = span(interactive_periods);
+    const auto [n_from, n_to] = span(non_interactive_periods);
+    const auto apart = [](std::chrono::sys_days a, std::chrono::sys_days b) { return a > b ? a - b : b - a; };
+    const bool meet = apart(i_from, n_from) + apart(i_to, n_to) <= std::chrono::days(2);
     const auto periods = [](const auto& list) {
       std::string text;
       for (const auto& [from, to] : list) text += (text.empty() ? "" : ", ") + detail::format_date(from) + " to " + detail::format_date(to);

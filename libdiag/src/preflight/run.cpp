@@ -1477,7 +1477,8 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
     const std::string& gateway = from_gateway->name;
     check.status = Status::warn;
     check.message = head + ", which the SPF record of " + domain + " authorizes: " + (enforced ? "DMARC passes through SPF" : "SPF passes") +
-                    " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + " and the record names its include (\"" +
+                    " when Exchange Online sends directly. " + domain + "'s MX is " + gateway + " and the record names its " +
+                    (spf::is_include_term(gateway_term) ? "include" : "servers") + " (\"" +
                     gateway_term + "\"), but " + gateway_hosts_fail + ": if Exchange Online sends its outbound mail through " + gateway +
                     ", receivers see servers that record may not authorize (\"" + gateway_term + "\" may be another region's or another customer's list)";
     check.remedy = "Check the outbound route: " + std::string(outbound_connectors) + ". If mail to "
@@ -1676,7 +1677,9 @@ void judge_outbound(const Plan& plan, const OutboundPart& part, const SpfPart& s
                 " (\"" + gateway_term + "\" passes its own addresses: it may be another region's or another customer's list than this tenant's)"
           : std::string("judge them by that record (whether it evaluates for them without error was not tested)");
   const std::string untested_check =
-      !gateway_hosts_fail.empty()
+      !gateway_replacement.empty()
+          ? ", replace \"" + gateway_term + "\" with \"" + gateway_replacement + "\" (" + gateway_hosts_fail + ")"
+      : !gateway_hosts_fail.empty()
           ? ", check that \"" + gateway_term + "\" is the include the setup guide of " + gateway_name + " (or its console) names for this tenant (" +
                 gateway_hosts_fail + " with it)"
           : ", check that the SPF record of " + domain + " evaluates without error for the servers of " + gateway_name +
