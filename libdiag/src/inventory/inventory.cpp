@@ -314,6 +314,13 @@ static bool locked_out_device(const std::vector<IpActivity>& ips, const IpActivi
   return true;
 }
 
+// The addresses a sender's password worked from, and those that only
+// failed, before --since: they count for the warnings on its password.
+static void keep_addresses_before_since(const InventoryAggregator::SeenBeforeSince& earlier, SenderFinding& finding) {
+  finding.success_ips_before_since.assign(earlier.success_ips.begin(), earlier.success_ips.end());
+  finding.failed_ips_before_since.assign(earlier.failed_ips.begin(), earlier.failed_ips.end());
+}
+
 AddressPattern address_pattern(const SenderFinding& sender) {
   AddressPattern pattern;
   for (const auto& ip : sender.ips) {
@@ -634,10 +641,8 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.concealed = concealed_in_report(sender);
     finding.guest = is_guest_account(sender.user);
     finding.success_before_since = basic_before_since(key);
-    if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end()) {
-      finding.success_ips_before_since.assign(earlier->second.success_ips.begin(), earlier->second.success_ips.end());
-      finding.failed_ips_before_since.assign(earlier->second.failed_ips.begin(), earlier->second.failed_ips.end());
-    }
+    if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end())
+      keep_addresses_before_since(earlier->second, finding);
     bool only_history = true;
     std::optional<std::chrono::sys_seconds> last_success;
     for (const auto& [address, ip] : sender.ips) {
@@ -946,9 +951,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.verdict = Verdict::exposed_unused;
     // The history saw it before --since: a device that sends rarely.
     if (const auto earlier = activity.seen_before_since().find(key); earlier != activity.seen_before_since().end()) {
-      // Its addresses then count for the warnings on its password.
-      finding.success_ips_before_since.assign(earlier->second.success_ips.begin(), earlier->second.success_ips.end());
-      finding.failed_ips_before_since.assign(earlier->second.failed_ips.begin(), earlier->second.failed_ips.end());
+      keep_addresses_before_since(earlier->second, finding);
       // It signed in before --since: a device that sends rarely is still a
       // device, and one that sent with its password breaks at the cutover.
       const std::string when = format_time(earlier->second.last_seen);
@@ -1027,8 +1030,7 @@ InventoryResult evaluate(const InventoryAggregator& activity, const TenantSettin
     finding.guest = is_guest_account(key);
     finding.setting = setting_for(key);
     if (finding.setting.disabled == true) continue;  // refused already, whatever it did before
-    finding.success_ips_before_since.assign(earlier.success_ips.begin(), earlier.success_ips.end());
-    finding.failed_ips_before_since.assign(earlier.failed_ips.begin(), earlier.failed_ips.end());
+    keep_addresses_before_since(earlier, finding);
     finding.verdict = Verdict::will_break;
     finding.auth = AuthEvidence::basic;
     finding.reason = "Signed in to SMTP AUTH with basic authentication (a password) before --since (last success " +
